@@ -1,0 +1,189 @@
+"""Load catalog folders into a validated `Catalog`.
+
+Each YAML file holds one or more kinds as top-level keys (`accelerators:`, `models:`, ...), each a list of
+entries. Folders load in order and later folders win: an entry whose id already exists replaces it, so users
+override or extend the bundled catalog with `--catalog DIR` and no code change. Every problem found is
+collected, then raised together as one `CatalogError`, each line naming file, entry id and field path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from planner.catalog.catalog import Catalog
+from planner.catalog.schemas import KINDS, Entry
+from planner.errors import CatalogError
+
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "catalogs"
+
+
+def bundled_dir() -> Path:
+    """The catalog shipped with planner (override with PLANNER_CATALOG_DIR)."""
+    return Path(os.environ.get("PLANNER_CATALOG_DIR", BUNDLED_DIR))
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory where possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def format_validation_error(where: str, entry_id: str, err: ValidationError) -> list[str]:
+    """One line per pydantic error: `file: id.field.path: must be > 0, got -3`."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        field = f"{entry_id}.{loc}" if loc else entry_id
+        lines.append(f"{where}: {field}: {_describe(e)}")
+    return lines
+
+
+def _describe(e: dict[str, Any]) -> str:
+    ctx, typ, got = e.get("ctx", {}), e["type"], e.get("input")
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if typ in bounds:
+        limit = next(iter(ctx.values()))
+        limit = f"{limit:g}" if isinstance(limit, float) else limit
+        hint = " (check the unit in the field name)" if bounds[typ].startswith("<") else ""
+        return f"must be {bounds[typ]} {limit}, got {got!r}{hint}"
+    if typ == "extra_forbidden":
+        return "unknown field (check the spelling; `planner catalog schema` lists the fields)"
+    if typ == "missing":
+        return "required field is missing"
+    if typ == "literal_error":
+        return f"must be one of {ctx.get('expected')}, got {got!r}"
+    if typ == "string_pattern_mismatch":
+        return f"must be a lower-case id (letters, digits, '-', '.'), got {got!r}"
+    msg = e["msg"].removeprefix("Value error, ")
+    return f"{msg}, got {got!r}" if typ.endswith("_type") or typ.endswith("_parsing") else msg
+
+
+def _read_yaml(path: Path, findings: list[str]) -> dict | None:
+    where = display_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        findings.append(f"{where}: cannot read: {exc.strerror}")
+        return None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        findings.append(f"{where}: not valid YAML{at}: {problem}")
+        return None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        findings.append(f"{where}: top level must be a mapping of kinds ({', '.join(KINDS)})")
+        return None
+    return data
+
+
+def yaml_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def parse_entries(kind: str, items: Any, where: str, findings: list[str]) -> list[Entry]:
+    """Validate the list under one kind key of one file."""
+    schema = KINDS[kind]
+    if not isinstance(items, list):
+        findings.append(f"{where}: {kind}: must be a list of entries")
+        return []
+    out: list[Entry] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(items):
+        if not isinstance(raw, dict):
+            findings.append(f"{where}: {kind}[{i}]: must be a mapping with an id")
+            continue
+        entry_id = str(raw.get("id", f"{kind}[{i}]"))
+        if entry_id in seen:
+            findings.append(f"{where}: {entry_id}: duplicate id in {kind}")
+            continue
+        seen.add(entry_id)
+        try:
+            out.append(schema.model_validate(raw))
+        except ValidationError as err:
+            findings.extend(format_validation_error(where, entry_id, err))
+    return out
+
+
+def load_catalog(extra_dirs: Sequence[str | Path] = (), *, include_bundled: bool = True) -> Catalog:
+    """Load the bundled catalog, then each of `extra_dirs` in order (later wins); validate everything."""
+    dirs = ([bundled_dir()] if include_bundled else []) + [Path(d) for d in extra_dirs]
+    findings: list[str] = []
+    entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+    origin: dict[tuple[str, str], str] = {}
+    for folder in dirs:
+        if not folder.is_dir():
+            findings.append(f"{display_path(folder)}: catalog folder not found")
+            continue
+        defined_here: dict[tuple[str, str], str] = {}
+        for path in yaml_files(folder):
+            data = _read_yaml(path, findings)
+            if data is None:
+                continue
+            where = display_path(path)
+            for kind, items in data.items():
+                if kind not in KINDS:
+                    findings.append(f"{where}: {kind}: unknown kind (expected one of: {', '.join(KINDS)})")
+                    continue
+                for entry in parse_entries(kind, items, where, findings):
+                    key = (kind, entry.id)
+                    if key in defined_here:
+                        findings.append(
+                            f"{where}: {entry.id}: duplicate id in {kind} (also in {defined_here[key]})"
+                        )
+                        continue
+                    defined_here[key] = where
+                    entries[kind][entry.id] = entry
+                    origin[key] = where
+    catalog = Catalog(entries=entries, origin=origin)
+    findings.extend(check_references(catalog))
+    if findings:
+        raise CatalogError(findings)
+    return catalog
+
+
+def check_references(catalog: Catalog) -> list[str]:
+    """Cross-entry checks: every id an entry names must exist."""
+    out: list[str] = []
+
+    def need(kind: str, entry: Entry, field: str, ref_kind: str, ref: str) -> None:
+        if ref not in catalog.entries[ref_kind]:
+            known = ", ".join(sorted(catalog.entries[ref_kind])) or "none"
+            out.append(
+                f"{catalog.origin[(kind, entry.id)]}: {entry.id}.{field}: unknown {ref_kind[:-1]} {ref!r} "
+                f"(known: {known})"
+            )
+
+    for s in catalog.systems.values():
+        need("systems", s, "accelerator", "accelerators", s.accelerator)
+        acc = catalog.accelerators.get(s.accelerator)
+        if acc and s.scale_up_domain > acc.scale_up_domain:
+            out.append(
+                f"{catalog.origin[('systems', s.id)]}: {s.id}.scale_up_domain: {s.scale_up_domain} exceeds "
+                f"the accelerator's scale_up_domain {acc.scale_up_domain}"
+            )
+    for a in catalog.accelerators.values():
+        for i, p in enumerate(a.native_precisions):
+            need("accelerators", a, f"native_precisions[{i}]", "precisions", p)
+    for m in catalog.models.values():
+        need("models", m, "native_precision", "precisions", m.native_precision)
+    for r in catalog.rental_prices.values():
+        need("rental_prices", r, "system", "systems", r.system)
+    return out
+
+
+def iter_entries(catalog: Catalog, kinds: Iterable[str] | None = None):
+    for kind in kinds or KINDS:
+        yield from ((kind, e) for e in catalog.entries[kind].values())

@@ -1,0 +1,366 @@
+"""Strict schemas of every catalog kind.
+
+Catalog YAML uses human units and the field name says which (`hbm_gb`, `tdp_w`, `dense_tflops`); the loader
+converts them once into SI (see `planner.catalog.tables`). Every entry carries `sources`; a figure that had to
+be assumed is listed under `provenance` with `assumed: true` and a reason; where sources disagree the range
+goes there too. Models are frozen and forbid unknown fields, so a typo is an error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9.\-]*$"
+Id = Annotated[str, Field(pattern=ID_PATTERN, description="stable lower-case id, e.g. h100-sxm")]
+PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+# Datatypes a tensor core computes in; dense FLOP/s (TOPS for int8) per accelerator are keyed by these.
+ComputeDtype = Literal["bf16", "fp8", "int8", "fp4"]
+COMPUTE_DTYPES: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
+KvDtype = Literal["bf16", "fp8", "fp4"]
+KV_BYTES: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5625}  # fp4: 4 bits + one fp8 scale per 16
+
+
+def unit(u: str) -> dict:
+    """`json_schema_extra` carrying a field's unit into the generated JSON Schema."""
+    return {"unit": u}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, populate_by_name=False)
+
+
+class Source(Strict):
+    """Where a figure comes from: a URL or a citation, plus what exactly was read there."""
+
+    url: str = Field(min_length=3, description="URL, document or 'measured: <file>'")
+    note: str | None = Field(None, description="what was read there, conditions, date")
+
+
+class Provenance(Strict):
+    """Per-field provenance: overrides the entry's sources for one field, gives ranges and assumptions."""
+
+    source: str | None = Field(None, description="URL or citation for this field alone")
+    range: tuple[float, float] | None = Field(None, description="[low, high] where sources disagree")
+    assumed: bool = Field(False, description="true when no source gives this figure")
+    reason: str | None = Field(None, description="why the assumed value is reasonable")
+
+    @model_validator(mode="after")
+    def _assumed_needs_reason(self) -> Provenance:
+        if self.assumed and not self.reason:
+            raise ValueError("assumed: true needs a reason")
+        if self.range is not None and self.range[0] > self.range[1]:
+            raise ValueError(f"range low {self.range[0]} is above high {self.range[1]}")
+        return self
+
+
+class Entry(Strict):
+    """Fields every catalog entry has."""
+
+    id: Id
+    name: str = Field(min_length=1)
+    sources: list[Source] = Field(min_length=1, description="at least one source per entry")
+    provenance: dict[str, Provenance] = Field(
+        default_factory=dict, description="per-field sources, ranges and assumptions, keyed by field path"
+    )
+    notes: str | None = None
+    confidence: Literal["high", "medium", "low"] = "medium"
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _sources_from_strings(cls, v):
+        if isinstance(v, list):
+            return [{"url": s} if isinstance(s, str) else s for s in v]
+        return v
+
+    @model_validator(mode="after")
+    def _provenance_names_fields(self):
+        for path in self.provenance:
+            top = path.split(".")[0]
+            if top not in type(self).model_fields:
+                raise ValueError(f"provenance names unknown field {path!r}")
+        return self
+
+    def assumed_fields(self) -> dict[str, str]:
+        return {k: p.reason or "" for k, p in self.provenance.items() if p.assumed}
+
+
+# --------------------------------------------------------------------------------------------- accelerators
+class MeasuredEfficiency(Strict):
+    """Efficiency figures we or others measured on this part (fraction of the datasheet peak)."""
+
+    gemm_bf16_peak_fraction: float | None = Field(None, gt=0, le=1, description="best bf16 GEMM / dense peak")
+    gemm_fp8_peak_fraction: float | None = Field(None, gt=0, le=1, description="best fp8 GEMM / dense peak")
+    copy_bandwidth_fraction: float | None = Field(None, gt=0, le=1, description="D2D copy / datasheet HBM")
+    power_compute_bound_w: float | None = Field(None, gt=0, json_schema_extra=unit("W"))
+    power_memory_bound_w: float | None = Field(None, gt=0, json_schema_extra=unit("W"))
+    power_idle_w: float | None = Field(None, gt=0, json_schema_extra=unit("W"))
+    source: str = Field(description="measurement file or publication")
+
+
+class Accelerator(Entry):
+    vendor: Literal["nvidia", "amd", "intel", "google"]
+    architecture: str
+    form_factor: Literal["sxm", "pcie", "oam", "superchip"]
+    hbm_gb: PositiveFloat = Field(description="memory the driver exposes", json_schema_extra=unit("GB"))
+    hbm_bandwidth_tb_s: PositiveFloat = Field(le=50, json_schema_extra=unit("TB/s"))
+    tdp_w: PositiveFloat = Field(le=5000, json_schema_extra=unit("W"))
+    idle_w: PositiveFloat | None = Field(None, json_schema_extra=unit("W"), description="board power at idle")
+    dense_tflops: dict[ComputeDtype, PositiveFloat] = Field(
+        description="dense (no 2:4 sparsity) tensor throughput per compute datatype; int8 in TOPS",
+        json_schema_extra=unit("TFLOP/s"),
+    )
+    native_precisions: list[str] = Field(
+        min_length=1, description="precision ids (see precisions) computed natively by the tensor cores"
+    )
+    scale_up_bandwidth_gb_s: PositiveFloat = Field(
+        le=10000, description="scale-up link bandwidth per GPU, per direction", json_schema_extra=unit("GB/s")
+    )
+    scale_up_domain: PositiveInt = Field(description="GPUs in one scale-up (NVLink/xGMI) domain")
+    scale_up_tech: str
+    measured: MeasuredEfficiency | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Accelerator:
+        if "bf16" not in self.dense_tflops:
+            raise ValueError("dense_tflops needs a bf16 figure")
+        if self.dense_tflops["bf16"] > 20000:
+            raise ValueError(f"dense_tflops.bf16 {self.dense_tflops['bf16']} is implausible (> 20,000 TFLOP/s)")
+        if self.hbm_gb > 2000:
+            raise ValueError(f"hbm_gb {self.hbm_gb} is implausible (> 2,000 GB per accelerator)")
+        if self.idle_w is not None and self.idle_w >= self.tdp_w:
+            raise ValueError(f"idle_w {self.idle_w} must be below tdp_w {self.tdp_w}")
+        return self
+
+
+# ------------------------------------------------------------------------------------------------- systems
+class PriceRange(Strict):
+    """A dated price with low/base/high (sweeps vary it)."""
+
+    low_usd: NonNegFloat
+    base_usd: NonNegFloat
+    high_usd: NonNegFloat
+    date: str = Field(min_length=4, description="when the price was quoted, e.g. 2025-06")
+    source: str = Field(min_length=3)
+    assumed: bool = False
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PriceRange:
+        if not self.low_usd <= self.base_usd <= self.high_usd:
+            raise ValueError(f"needs low <= base <= high, got {self.low_usd}, {self.base_usd}, {self.high_usd}")
+        if self.assumed and not self.reason:
+            raise ValueError("assumed: true needs a reason")
+        return self
+
+
+class System(Entry):
+    """What is bought and racked: a server or a rack-scale system."""
+
+    accelerator: Id
+    accelerator_count: PositiveInt = Field(le=576)
+    scale_up_domain: PositiveInt = Field(description="GPUs sharing one NVLink/xGMI domain inside the system")
+    nameplate_power_kw: PositiveFloat = Field(le=300, json_schema_extra=unit("kW"))
+    rack_units: PositiveInt | None = Field(None, le=60, description="height; null for a whole-rack system")
+    whole_rack: bool = Field(False, description="the system is a rack of its own (e.g. NVL72)")
+    cooling: Literal["air", "liquid"]
+    scale_out_nics: str = Field(description="e.g. 8x ConnectX-7 400G")
+    price: PriceRange = Field(description="purchase price of the whole system")
+
+    @model_validator(mode="after")
+    def _domain(self) -> System:
+        if self.scale_up_domain > self.accelerator_count:
+            raise ValueError(
+                f"scale_up_domain {self.scale_up_domain} exceeds accelerator_count {self.accelerator_count}"
+            )
+        if self.whole_rack == (self.rack_units is not None):
+            raise ValueError("give rack_units for a server, or whole_rack: true (and no rack_units) for a rack")
+        return self
+
+
+class RackType(Entry):
+    max_power_kw: PositiveFloat = Field(le=500, json_schema_extra=unit("kW"))
+    rack_units: PositiveInt = Field(le=60)
+    cooling: Literal["air", "liquid"]
+    price: PriceRange | None = Field(None, description="rack, PDUs, in-rack cooling; not the servers")
+
+
+class Site(Entry):
+    """A facility profile: PUE and what a kW of capacity costs."""
+
+    pue: float = Field(ge=1.0, le=3.0, description="facility power / IT power")
+    facility_usd_per_kw_month: PriceRange = Field(
+        description="facility (colocation) cost per IT kW per month, in the *_usd fields"
+    )
+
+
+# -------------------------------------------------------------------------------------------------- models
+class MoE(Strict):
+    num_experts: PositiveInt
+    experts_per_token: PositiveInt
+    shared_experts: int = Field(0, ge=0)
+    expert_intermediate: PositiveInt = Field(description="FFN width of one routed expert")
+    shared_expert_intermediate: PositiveInt | None = Field(None, description="defaults to expert_intermediate")
+    dense_layers: int = Field(0, ge=0, description="leading layers with a dense FFN instead of experts")
+    moe_layer_interval: PositiveInt = Field(1, description="every n-th layer is MoE (Llama 4 Maverick: 2)")
+
+    @model_validator(mode="after")
+    def _topk(self) -> MoE:
+        if self.experts_per_token > self.num_experts:
+            raise ValueError(f"experts_per_token {self.experts_per_token} > num_experts {self.num_experts}")
+        return self
+
+
+class MLA(Strict):
+    """Multi-head latent attention (DeepSeek): the KV cache holds one compressed latent per token and layer."""
+
+    q_lora_rank: PositiveInt | None
+    kv_lora_rank: PositiveInt
+    qk_nope_head_dim: PositiveInt
+    qk_rope_head_dim: PositiveInt
+    v_head_dim: PositiveInt
+
+
+class LocalAttention(Strict):
+    """Layers that attend only to a recent window (sliding window or chunked attention)."""
+
+    window_tokens: PositiveInt
+    local_layers: PositiveInt = Field(description="how many of the layers are local")
+
+
+class QualityScore(Strict):
+    benchmark: str
+    score: float = Field(ge=0, le=100)
+    setting: str | None = None
+    source: str
+
+
+class Model(Entry):
+    hf_id: str
+    family: str = Field(description="groups models for quantization deltas, e.g. llama-3, qwen3, deepseek-v3")
+    total_params_b: PositiveFloat = Field(le=10000, description="published total", json_schema_extra=unit("1e9"))
+    active_params_b: PositiveFloat = Field(description="published active per token", json_schema_extra=unit("1e9"))
+    layers: PositiveInt
+    hidden_size: PositiveInt
+    num_heads: PositiveInt
+    num_kv_heads: PositiveInt
+    head_dim: PositiveInt
+    ffn_intermediate: PositiveInt = Field(description="dense FFN width (dense layers, or dense MLP in MoE models)")
+    vocab_size: PositiveInt
+    tied_embeddings: bool = False
+    max_context: PositiveInt
+    native_precision: str = Field(description="precision id of the released weights")
+    moe: MoE | None = None
+    mla: MLA | None = None
+    local_attention: LocalAttention | None = None
+    params_excluded_b: NonNegFloat = Field(
+        0, description="parameters in the published total that the architecture fields do not describe "
+        "(vision encoder, MTP head)", json_schema_extra=unit("1e9")
+    )
+    quality: list[QualityScore] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _shapes(self) -> Model:
+        if self.active_params_b > self.total_params_b:
+            raise ValueError(f"active_params_b {self.active_params_b} > total_params_b {self.total_params_b}")
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(f"num_heads {self.num_heads} is not a multiple of num_kv_heads {self.num_kv_heads}")
+        if self.local_attention and self.local_attention.local_layers > self.layers:
+            raise ValueError("local_attention.local_layers exceeds layers")
+        if self.moe and self.moe.dense_layers > self.layers:
+            raise ValueError("moe.dense_layers exceeds layers")
+        return self
+
+    def score(self, benchmark: str) -> float | None:
+        for q in self.quality:
+            if _norm(q.benchmark) == _norm(benchmark):
+                return q.score
+        return None
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", s.lower())
+
+
+# ---------------------------------------------------------------------------------------------- precisions
+class QualityDelta(Strict):
+    """Published accuracy recovery of a quantized model relative to its baseline."""
+
+    family: str = Field(description="model family or model id this applies to; '*' for the default")
+    recovery: float = Field(gt=0, le=1.05, description="quantized / baseline score")
+    benchmark: str
+    source: str
+    assumed: bool = False
+    reason: str | None = None
+
+
+class Precision(Entry):
+    weight_bits: PositiveFloat = Field(le=32)
+    bytes_per_weight: PositiveFloat = Field(le=4, description="incl. scale overhead", json_schema_extra=unit("B"))
+    compute_dtype: ComputeDtype = Field(description="datatype of the GEMMs where the format is native")
+    weight_only_fallback: ComputeDtype | None = Field(
+        None, description="where not native, weights are dequantized and the GEMMs run in this datatype"
+    )
+    activation_bits: PositiveInt = Field(le=32)
+    kv_formats: list[KvDtype] = Field(min_length=1, description="KV-cache datatypes this precision allows")
+    quality_deltas: list[QualityDelta] = Field(default_factory=list)
+
+    def recovery_for(self, family: str, model_id: str) -> tuple[float, str]:
+        """Best-matching recovery factor: model id, then family, then default '*'."""
+        for key in (model_id, family, "*"):
+            for d in self.quality_deltas:
+                if d.family == key:
+                    return d.recovery, d.source
+        return 1.0, "no published delta; assumed lossless"
+
+
+# ----------------------------------------------------------------------------------------------- workloads
+class QualityFloor(Strict):
+    benchmark: str
+    min_score: float = Field(ge=0, le=100)
+
+
+class Workload(Entry):
+    """A serving archetype: request shape, latency targets, quality floor."""
+
+    isl_tokens: PositiveInt = Field(json_schema_extra=unit("tokens"))
+    osl_tokens: PositiveInt = Field(json_schema_extra=unit("tokens"))
+    ttft_ms: PositiveFloat = Field(json_schema_extra=unit("ms"), description="time-to-first-token target (p50)")
+    tpot_ms: PositiveFloat = Field(json_schema_extra=unit("ms"), description="time-per-output-token target")
+    quality_floor: QualityFloor | None = None
+    rationale: str
+
+
+# ------------------------------------------------------------------------------------------------- prices
+class RentalPrice(Entry):
+    system: Id
+    usd_per_gpu_hour: PriceRange = Field(description="on-demand or reserved $/GPU-hour (fields *_usd)")
+    provider_class: Literal["hyperscaler", "neocloud", "reserved"]
+
+
+class Economics(Entry):
+    """Default financial assumptions; a problem references one by id and may override any field."""
+
+    amortization_years: PositiveFloat = Field(le=15)
+    cost_of_capital: NonNegFloat = Field(le=0.5, description="annual rate, e.g. 0.08")
+    maintenance_fraction_per_year: NonNegFloat = Field(le=0.5, description="of capex, per year")
+    electricity_usd_per_kwh: PriceRange = Field(description="low/base/high ($/kWh in the *_usd fields)")
+    network_fraction_of_capex: NonNegFloat = Field(0, le=1, description="scale-out fabric, as a share of servers")
+
+
+KINDS: dict[str, type[Entry]] = {
+    "accelerators": Accelerator,
+    "systems": System,
+    "racks": RackType,
+    "sites": Site,
+    "models": Model,
+    "precisions": Precision,
+    "workloads": Workload,
+    "rental_prices": RentalPrice,
+    "economics": Economics,
+}

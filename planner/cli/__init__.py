@@ -1,0 +1,20 @@
+"""The `planner` command line: parses flags and delegates; no modelling happens here.
+
+Each command group lives in its own module and is registered below.
+Exit codes: 0 success, 2 bad input (file, field, flag, reference), 3 infeasible problem, 4 solver failure.
+"""
+
+from __future__ import annotations
+
+import click
+
+from planner.cli.catalog_cmd import catalog
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="planner")
+def main() -> None:
+    """planner: plan AI-inference fleets with one exact solve."""
+
+
+main.add_command(catalog)

@@ -1,0 +1,36 @@
+"""Shared pieces of the command line: error handling, consoles, common options."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+from rich.console import Console
+
+from planner.errors import PlannerError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def handle_errors(fn):
+    """Print a PlannerError's message, without a traceback, and exit with its code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PlannerError as exc:
+            err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+catalog_option = click.option(
+    "--catalog", "catalog_dirs", multiple=True, type=click.Path(file_okay=False),
+    help="Extra catalog folder layered over the bundled one (repeatable; later wins).",
+)
+
+
