@@ -109,7 +109,10 @@ def test_user_folder_overrides_and_extends(tmp_path, catalog):
         (GOOD_ACCEL.replace("tdp_w: 700", "tdp_w: 700\n    tdp_watts: 700"), "toy-gpu.tdp_watts: unknown field"),
         (GOOD_ACCEL.replace("    hbm_gb: 80\n", ""), "toy-gpu.hbm_gb: required field is missing"),
         (GOOD_ACCEL.replace("vendor: nvidia", "vendor: nvidai"), "toy-gpu.vendor: must be one of"),
-        (GOOD_ACCEL.replace("[bf16, fp8]", "[bf16, fp9]"), "toy-gpu.native_precisions[1]: unknown precision 'fp9'"),
+        (
+            GOOD_ACCEL.replace("[bf16, fp8]", "[bf16, fp9]"),
+            "toy-gpu.native_precisions[1]: unknown precision 'fp9'",
+        ),
         (GOOD_ACCEL.replace("hbm_gb: 80", "hbm_gb: lots"), "toy-gpu.hbm_gb: Input should be a valid number"),
         (GOOD_ACCEL + GOOD_ACCEL.split("accelerators:\n")[1], "toy-gpu: duplicate id in accelerators"),
         (GOOD_ACCEL.replace("accelerators:", "accelerator:"), "accelerator: unknown kind"),
@@ -152,7 +155,8 @@ def test_duplicate_id_across_files_of_one_folder(tmp_path):
 
 def test_assumed_figure_needs_a_reason(tmp_path):
     text = GOOD_ACCEL + "    provenance: {tdp_w: {assumed: true}}\n"
-    assert any("toy-gpu.provenance.tdp_w" in f and "reason" in f for f in errors_for(write(tmp_path, "m.yaml", text)))
+    findings = errors_for(write(tmp_path, "m.yaml", text))
+    assert any("toy-gpu.provenance.tdp_w" in f and "reason" in f for f in findings), findings
 
 
 def test_provenance_must_name_a_real_field(tmp_path):

@@ -40,11 +40,14 @@ def _fmt(v: Any) -> str:
     if isinstance(v, dict) and set(v) == {"benchmark", "min_score"}:
         return f"{v['benchmark']} >= {_fmt(v['min_score'])}"
     if isinstance(v, dict):
-        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items())
+        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items() if x not in (None, False))
     if isinstance(v, list):
-        return ", ".join(_fmt(x) for x in v)
+        sep = "\n" if any(isinstance(x, dict) for x in v) else ", "
+        return sep.join(_fmt(x) for x in v)
     if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
+        if v.is_integer():
+            return f"{int(v):,}"
+        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
     if isinstance(v, int) and not isinstance(v, bool):
         return f"{v:,}"
     return str(v)
