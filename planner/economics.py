@@ -1,7 +1,8 @@
 """Money: what an hour of an owned or rented system costs. Pure functions, USD and hours.
 
-Owned cost per hour = capex x CRF(r, n) / 8760  +  capex x maintenance / 8760
-                      + average IT power (kW) x PUE x electricity ($/kWh)  +  nameplate kW x facility ($/kW-month) x 12 / 8760
+Owned cost per hour = capex x (CRF(r, n) + maintenance) / 8760
+                      + average IT power (kW) x PUE x electricity ($/kWh)
+                      + nameplate kW x facility ($/kW-month) x 12 / 8760
 CRF(r, n) = r (1+r)^n / ((1+r)^n - 1), the capital recovery factor: the level annual payment that repays a
 capex of 1 over n years at interest r (1/n when r = 0).
 """
