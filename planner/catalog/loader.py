@@ -90,7 +90,8 @@ def _read_yaml(path: Path, findings: list[str]) -> dict | None:
 
 
 def yaml_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    """The catalog files of a folder: its top-level *.yaml/*.yml (subfolders hold data such as op tables)."""
+    return sorted(p for p in folder.glob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
 def parse_entries(kind: str, items: Any, where: str, findings: list[str]) -> list[Entry]:

@@ -1,0 +1,92 @@
+"""Stated assumptions of the performance model: constants that are not fitted, each with its reason.
+
+They are deliberately few and physically meaningful. `ASSUMPTIONS` lists them for reports; the fitted
+per-accelerator parameters live in `catalogs/calibration/efficiency.yaml` (see `planner.perf.params`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    # ------------------------------------------------------------------ memory
+    usable_hbm_fraction: float = 0.90
+    """Share of HBM the engine may use for weights + KV + activations (vLLM gpu_memory_utilization and
+    TensorRT-LLM's KV free-memory fraction both default to 0.9); the rest is fragmentation and headroom."""
+    fixed_reserve_bytes: float = 2.0e9
+    """CUDA context, cuBLAS/NCCL workspaces and CUDA-graph pools per GPU (typically 1.5-3 GB)."""
+    activation_token_budget: int = 8192
+    """Tokens per forward pass the engine sizes its activation buffers for (max_num_tokens default 8192);
+    also the chunked-prefill budget per step."""
+    logits_bytes_per_vocab: float = 4.0
+    """Logits are kept in fp32 for sampling: vocab * 4 bytes per decode sequence."""
+    embedding_bytes_per_param: float = 2.0
+    """Quantized checkpoints (FP8, NVFP4, MXFP4, AWQ) keep the embedding table and lm_head in bf16."""
+    moe_non_expert_min_bytes: float = 1.0
+    """4-bit MoE checkpoints (DeepSeek-R1-FP4, gpt-oss) quantize the routed experts only; attention, dense and
+    shared-expert weights stay at >= 8 bits."""
+    kv_context: str = "isl+osl"
+    """KV reserved per sequence covers its whole context (TensorRT-LLM's guaranteed-no-evict policy): no OOM."""
+
+    # ------------------------------------------------------------------ kernels
+    activation_values_per_token_hidden: float = 12.0
+    """Non-GEMM (elementwise) traffic per token and layer of a fused engine, in hidden_size-wide bf16 vectors:
+    fused residual+RMSNorm twice (read x and residual, write both: 8), RoPE + KV write + misc (4). GEMM inputs
+    and outputs are not counted (they hide under the GEMM's own roofline)."""
+    activation_values_per_token_ffn: float = 3.0
+    """Elementwise traffic per token and layer in local-FFN-width vectors: SiLU*mul reads gate and up, writes
+    one (3)."""
+    kernels_per_layer: int = 9
+    """Kernels per transformer layer in a fused engine's decode step (2 fused norms, QKV GEMM, RoPE+KV write,
+    attention, O GEMM (+all-reduce), gate/up GEMM with fused SiLU, down GEMM, residual)."""
+    kernels_per_moe_layer_extra: int = 6
+    """Extra kernels per MoE layer (router GEMM, top-k, permute, second grouped GEMM, un-permute, combine)."""
+    act_bytes: float = 2.0
+    """Activations and collectives move bf16 values."""
+
+    # ------------------------------------------------------------------ communication
+    collective_latency_s: float = 8e-6
+    """Latency of one small all-reduce / all-to-all inside an NVLink/xGMI domain (custom one-shot kernels
+    reach 5-10 us; NCCL rings 10-20 us)."""
+    link_efficiency: float = 0.80
+    """Achieved share of the per-direction scale-up bandwidth in bandwidth-bound collectives."""
+    scale_out_bytes_s_per_gpu: float = 50e9
+    """One 400 Gb/s NIC per GPU for traffic that leaves the scale-up domain (PP stages, KV transfer)."""
+    network_latency_s: float = 10e-6
+    """One RDMA message across the scale-out network."""
+
+    # ------------------------------------------------------------------ serving
+    max_disagg_instances: int = 8
+    """Disaggregated units are built from at most this many prefill and decode instances each."""
+
+    # ------------------------------------------------------- defaults for accelerators we did not measure
+    default_gemm_bf16_fraction: float = 0.70
+    """Best bf16 GEMM / dense peak where the catalog has no measured MAMF fraction (H100 0.79, B200 0.78,
+    GB200 0.73, MI325X 0.60, MI300X 0.51 measured): a middle value."""
+    default_power_memory_bound_share: float = 0.53
+    """(memory-bound power - idle) / (TDP - idle): 0.46 on our H100, 0.60 on our H200; their mean."""
+    default_idle_fraction_of_tdp: float = 0.17
+    """Idle board power / TDP where the catalog has no idle_w: 126/700 on H100, 116/700 on H200."""
+
+
+ASSUMPTIONS = Assumptions()
+
+
+def describe() -> dict[str, dict[str, object]]:
+    """{name: {value, reason}} of every stated assumption, for reports and the fidelity summary."""
+    import inspect
+
+    src = inspect.getsource(Assumptions)
+    out: dict[str, dict[str, object]] = {}
+    for name, value in asdict(ASSUMPTIONS).items():
+        marker = f"    {name}:"
+        start = src.find(marker)
+        doc = ""
+        if start >= 0:
+            q = src.find('"""', start)
+            end = src.find('"""', q + 3)
+            doc = " ".join(src[q + 3 : end].split())
+        out[name] = {"value": value, "reason": doc}
+    return out

@@ -1,0 +1,177 @@
+"""`evaluate` and `max_batch_meeting`: the performance model over a whole configuration grid at once.
+
+See `planner.perf` (the package docstring) for the input and output columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.catalog.schemas import COMPUTE_DTYPES
+from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.memory import memory
+from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.resolve import Cols, add_reasons, normalize_grid, resolve
+from planner.perf.serving import aggregated, disaggregated
+
+GB = 1e9
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "gpus", "fits", "reason", "max_batch_memory", "weight_bytes_per_gpu", "kv_bytes_per_gpu",
+    "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user", "total_tok_s",
+    "avg_power_w", "peak_power_w", "compute_dtype_used", "limited_by", "prefill_instances", "decode_instances",
+)
+TIMED = ("ttft_s", "tpot_s", "output_tok_s", "avg_power_w", "prefill_instances", "decode_instances")
+DEFAULT_BATCHES: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
+                                    1536, 2048, 3072, 4096, 6144, 8192)
+
+
+def _subset(c: Cols, idx: np.ndarray) -> Cols:
+    return Cols({k: (v[idx] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == len(c.batch) else v)
+                 for k, v in c.items()})
+
+
+def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray) -> np.ndarray:
+    """Add 'does not fit' reasons; returns the mask of rows that fail for memory."""
+    free = mem["usable_bytes"] - mem["weight_bytes_per_gpu"] - mem["reserve_bytes_per_gpu"]
+    no_weights = (reason == "") & (free <= 0)
+    frac = ASSUMPTIONS.usable_hbm_fraction
+    add_reasons(reason, no_weights, [np.round(mem["weight_bytes_per_gpu"] / GB, 1),
+                                     np.round(mem["reserve_bytes_per_gpu"] / GB, 1), np.round(c.hbm_bytes / GB)],
+                lambda w, r, h: f"weights {w:.1f} GB + {r:.1f} GB activations/workspace exceed {frac:.0%} of "
+                                f"{h:.0f} GB HBM per GPU")
+    too_big = (reason == "") & (c.batch > mem["max_batch_memory"])
+    need = mem["kv_bytes_per_seq_per_gpu"] * c.batch / c.attn_dp
+    add_reasons(reason, too_big,
+                [c.batch, np.round(need / GB, 1), np.round(free / GB, 1), mem["max_batch_memory"]],
+                lambda b, n, f, m: f"batch {b:.0f} needs {n:.1f} GB KV per GPU, {f:.1f} GB free "
+                                   f"(max batch {m:.0f})")
+    return no_weights | too_big
+
+
+def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None) -> pd.DataFrame:
+    """Predict every row of `grid` (see the package docstring for columns). Never raises for a row that
+    cannot run: it comes back with fits=False and the reason."""
+    g = normalize_grid(grid)
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    c, reason = resolve(g, catalog, eff)
+    n = len(g)
+    structural_ok = reason == ""
+    mem = memory(c)
+    mem_fail = _memory_reasons(c, mem, reason)
+    fits = reason == ""
+    out: dict[str, np.ndarray] = {k: np.full(n, np.nan) for k in TIMED}
+    out["limited_by"] = np.where(mem_fail, "memory", "").astype(object)
+    serving = g["serving"].astype(str).to_numpy()
+    for mode, fn in (("aggregated", aggregated), ("disaggregated", disaggregated)):
+        idx = np.flatnonzero(fits & (serving == mode))
+        if len(idx) == 0:
+            continue
+        res = fn(_subset(c, idx), eff.serving)
+        for k in TIMED:
+            out[k][idx] = res[k]
+        out["limited_by"][idx] = res["limited_by"]
+        if mode == "disaggregated":
+            gpus_d = np.full(n, np.nan)
+            gpus_d[idx] = res["gpus"]
+            out["gpus_disagg"] = gpus_d
+    gpus = c.tp * c.pp * c.attn_dp
+    if "gpus_disagg" in out:
+        gpus = np.where(np.isnan(out["gpus_disagg"]), gpus, out["gpus_disagg"])
+    res_df = g.copy()
+    res_df["gpus"] = np.where(np.isfinite(gpus), gpus, 0).astype(np.int64)
+    res_df["fits"] = fits
+    res_df["reason"] = reason
+    res_df["max_batch_memory"] = np.where(structural_ok, mem["max_batch_memory"], 0.0).astype(np.int64)
+    res_df["weight_bytes_per_gpu"] = np.where(structural_ok, mem["weight_bytes_per_gpu"], np.nan)
+    res_df["kv_bytes_per_gpu"] = np.where(structural_ok, mem["kv_bytes_per_seq_per_gpu"] * c.batch / c.attn_dp,
+                                          np.nan)
+    res_df["ttft_s"] = out["ttft_s"]
+    res_df["tpot_s"] = out["tpot_s"]
+    res_df["output_tok_s"] = out["output_tok_s"]
+    res_df["output_tok_s_per_gpu"] = out["output_tok_s"] / res_df["gpus"].to_numpy()
+    res_df["output_tok_s_per_user"] = 1.0 / out["tpot_s"]
+    res_df["total_tok_s"] = out["output_tok_s"] * (1.0 + c.isl / c.osl)
+    res_df["avg_power_w"] = out["avg_power_w"]
+    res_df["peak_power_w"] = np.where(fits, c.tdp_w * res_df["gpus"].to_numpy(), np.nan)
+    dtypes = np.array(COMPUTE_DTYPES, dtype=object)
+    res_df["compute_dtype_used"] = np.where(structural_ok, dtypes[c.dtype_code.astype(np.int64)], "")
+    res_df["limited_by"] = out["limited_by"]
+    res_df["prefill_instances"] = out["prefill_instances"]
+    res_df["decode_instances"] = out["decode_instances"]
+    return res_df
+
+
+def max_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s: float | None = None,
+                      tpot_s: float | None = None, batches: Sequence[int] | None = None, *,
+                      efficiency: Efficiency | None = None) -> pd.DataFrame:
+    """Per configuration (a grid row without `batch`), the largest batch that fits memory and meets the TTFT
+    and TPOT targets (None = no target: the largest batch that fits, i.e. maximum throughput).
+
+    Candidates are `batches` (default DEFAULT_BATCHES, which stops at the engine's token budget) plus the
+    exact memory limit when it falls below the largest candidate. Returns one row per configuration with the
+    `evaluate` columns at the chosen batch; limited_by says what stopped a larger batch: 'memory', 'ttft',
+    'tpot', or (candidates exhausted) the step's dominant resource. When even the smallest batch fails, the
+    row has fits=False and the reason.
+    """
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    base = grid.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
+    cands = np.array(sorted(set(int(b) for b in (batches or DEFAULT_BATCHES) if b >= 1)), dtype=float)
+    probe = base.assign(batch=1)
+    first = evaluate(probe, catalog, efficiency=eff)
+    mem_max = first["max_batch_memory"].to_numpy(dtype=float)
+    n, k = len(base), len(cands)
+    # every configuration x every candidate (+ its exact memory limit), evaluated in one vectorized call
+    cand = np.tile(cands, (n, 1))
+    extra = np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]
+    cand = np.concatenate([cand, extra], axis=1)
+    rep = base.loc[base.index.repeat(k + 1)].reset_index(drop=True)
+    rep["batch"] = cand.reshape(-1).astype(np.int64)
+    ev = evaluate(rep, catalog, efficiency=eff)
+    ok = ev["fits"].to_numpy()
+    ttft_ok = np.ones(len(ev), dtype=bool) if ttft_s is None else (ev["ttft_s"].to_numpy() <= ttft_s)
+    tpot_ok = np.ones(len(ev), dtype=bool) if tpot_s is None else (ev["tpot_s"].to_numpy() <= tpot_s)
+    good = (ok & ttft_ok & tpot_ok).reshape(n, k + 1)
+    b = cand
+    score = np.where(good, b, -1.0)
+    pick = np.argmax(score, axis=1)
+    any_good = good.any(axis=1)
+    flat = np.arange(n) * (k + 1) + pick
+    # the smallest candidate is the answer (with its failure) where nothing meets the targets
+    smallest = np.arange(n) * (k + 1) + np.argmin(b, axis=1)
+    chosen = np.where(any_good, flat, smallest)
+    res = ev.iloc[chosen].reset_index(drop=True)
+    chosen_b = b.reshape(-1)[chosen]
+    # what stopped a larger batch: the smallest larger candidate's first failure
+    larger = b > chosen_b[:, None]
+    fits_m = ok.reshape(n, k + 1)
+    ttft_m = ttft_ok.reshape(n, k + 1)
+    tpot_m = tpot_ok.reshape(n, k + 1)
+    nxt_score = np.where(larger, b, np.inf)
+    nxt = np.argmin(nxt_score, axis=1)
+    has_next = np.isfinite(nxt_score.min(axis=1))
+    rows = np.arange(n)
+    stop = np.where(~fits_m[rows, nxt], "memory", np.where(~ttft_m[rows, nxt], "ttft",
+                                                           np.where(~tpot_m[rows, nxt], "tpot", "")))
+    limited = np.where(has_next & any_good, stop, res["limited_by"].to_numpy())
+    limited = np.where(any_good & (chosen_b >= mem_max) & (mem_max >= 1), "memory", limited)
+    reason = res["reason"].to_numpy().copy()
+    fits_out = any_good.copy()
+    for i in np.flatnonzero(~any_good & res["fits"].to_numpy()):
+        r = res.iloc[i]
+        if ttft_s is not None and r["ttft_s"] > ttft_s:
+            reason[i] = f"batch {r['batch']:.0f} misses the TTFT target: {r['ttft_s'] * 1e3:.0f} ms > " \
+                        f"{ttft_s * 1e3:.0f} ms"
+            limited[i] = "ttft"
+        else:
+            reason[i] = f"batch {r['batch']:.0f} misses the TPOT target: {r['tpot_s'] * 1e3:.1f} ms > " \
+                        f"{(tpot_s or 0) * 1e3:.1f} ms"
+            limited[i] = "tpot"
+    limited = np.where(~any_good & (res["limited_by"].to_numpy() == "memory"), "memory", limited)
+    res["fits"] = fits_out
+    res["reason"] = reason
+    res["limited_by"] = limited
+    return res

@@ -1,0 +1,219 @@
+"""Turn a configuration grid into per-row numpy arrays (specs, precision, efficiency) and rule out the rows
+that cannot run, each with a reason a person can act on.
+
+Lookups go through small per-entity tables indexed by category codes, so the cost is a few numpy gathers
+however many rows the grid has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.catalog.schemas import COMPUTE_DTYPES, KV_BYTES
+from planner.catalog.tables import accelerator_table
+from planner.perf.arch import MODEL_COLUMNS, model_table
+from planner.perf.params import ACCEL_PARAMS, Efficiency
+
+GRID_DEFAULTS: dict[str, object] = {"kv_precision": "bf16", "tp": 1, "pp": 1, "ep": 1, "attn_dp": 1,
+                                    "serving": "aggregated"}
+REQUIRED = ("model", "accelerator", "precision", "batch", "isl", "osl")
+SERVING_MODES = ("aggregated", "disaggregated")
+
+
+class Cols(dict):
+    """Per-row arrays by name, readable as attributes (c.tp, c.hidden)."""
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self[name]
+        except KeyError as exc:
+            raise AttributeError(name) from exc
+
+
+def normalize_grid(grid: pd.DataFrame, required: tuple[str, ...] = REQUIRED) -> pd.DataFrame:
+    """A copy with defaults filled in; a missing required column is a programming error (KeyError)."""
+    missing = [c for c in required if c not in grid.columns]
+    if missing:
+        raise KeyError(f"grid lacks columns {missing}; needs {list(required)}")
+    g = grid.reset_index(drop=True).copy()
+    for col, default in GRID_DEFAULTS.items():
+        if col not in g.columns:
+            g[col] = default
+        elif g[col].isna().any():
+            g[col] = g[col].astype(object).where(g[col].notna(), default)
+    for col in ("tp", "pp", "ep", "attn_dp", "batch", "isl", "osl"):
+        num = pd.to_numeric(g[col], errors="coerce")
+        if num.notna().all() and (num == np.floor(num)).all():
+            g[col] = num.astype(np.int64)  # keep integer columns integer (bad values stay for the reason)
+    return g
+
+
+def _codes(values: pd.Series, index: pd.Index) -> np.ndarray:
+    codes, uniques = pd.factorize(values.astype(str))
+    return index.get_indexer(uniques).astype(np.int64)[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+
+
+def _gather(table: pd.DataFrame, codes: np.ndarray, prefix: str = "") -> dict[str, np.ndarray]:
+    """One contiguous per-row array per table column (column-wise gathers stay cache friendly)."""
+    idx = np.where(codes >= 0, codes, 0)
+    if len(table) == 0:
+        return {prefix + c: np.full(len(codes), np.nan) for c in table.columns}
+    return {prefix + c: table[c].to_numpy(dtype=float)[idx] for c in table.columns}
+
+
+def add_reasons(reason: np.ndarray, mask: np.ndarray, keys: list, make: Callable[..., str]) -> None:
+    """Write make(*key values) into reason[i] for rows in `mask` that have no reason yet.
+
+    Messages are built once per distinct key combination (a grid repeats the same few), so a million failing
+    rows cost a few numpy passes, not a million f-strings."""
+    todo = np.flatnonzero(mask & (reason == ""))
+    if len(todo) == 0:
+        return
+    cols = [np.asarray(k)[todo] for k in keys]
+    combined = np.zeros(len(todo), dtype=np.int64)
+    for col in cols:
+        codes, uniques = pd.factorize(col)
+        combined = combined * (len(uniques) + 1) + codes
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    msgs = np.array([make(*(col[j] for col in cols)) for j in first], dtype=object)
+    reason[todo] = msgs[inverse.reshape(-1)]
+
+
+def _dtype_matrix(catalog: Catalog, acc_ids: pd.Index, prec_ids: pd.Index):
+    """For every (accelerator, precision): the compute dtype code used (-1 = cannot run), why not, and
+    whether the GEMMs are weight-only (low-bit weights dequantized into a wider compute dtype)."""
+    code = np.full((len(acc_ids), len(prec_ids)), -1, dtype=np.int64)
+    why = np.full((len(acc_ids), len(prec_ids)), "", dtype=object)
+    weight_only = np.zeros((len(acc_ids), len(prec_ids)))
+    for i, a in enumerate(acc_ids):
+        acc = catalog.accelerators[a]
+        for j, p in enumerate(prec_ids):
+            prec = catalog.precisions[p]
+            native = p in acc.native_precisions and prec.compute_dtype in acc.dense_tflops
+            if native:
+                code[i, j] = COMPUTE_DTYPES.index(prec.compute_dtype)
+            elif prec.weight_only_fallback and prec.weight_only_fallback in acc.dense_tflops:
+                code[i, j] = COMPUTE_DTYPES.index(prec.weight_only_fallback)
+                weight_only[i, j] = float(prec.bytes_per_weight < 2.0)  # dequantized inside the GEMM
+            elif prec.weight_only_fallback:
+                why[i, j] = f"{p} falls back to {prec.weight_only_fallback}, which {a} cannot compute"
+            else:
+                why[i, j] = f"{prec.compute_dtype} not native on {a} and {p} has no weight-only fallback"
+    return code, why, weight_only
+
+
+_TABLES: dict[int, tuple[Catalog, pd.DataFrame, pd.DataFrame]] = {}
+
+
+def _tables(catalog: Catalog) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Model and accelerator tables of a catalog, cached per catalog object (catalogs are immutable)."""
+    hit = _TABLES.get(id(catalog))
+    if hit is None or hit[0] is not catalog:
+        if len(_TABLES) > 16:
+            _TABLES.clear()
+        hit = (catalog, model_table(catalog), accelerator_table(catalog))
+        _TABLES[id(catalog)] = hit
+    return hit[1], hit[2]
+
+
+def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols, np.ndarray]:
+    """(columns, reason) for a normalized grid. reason[i] == '' where the row can run so far."""
+    n = len(grid)
+    reason = np.full(n, "", dtype=object)
+    models, accels = _tables(catalog)
+    params = eff.accel.reindex(accels.index)
+    prec_ids = pd.Index(sorted(catalog.precisions))
+
+    mc = _codes(grid["model"], models.index)
+    ac = _codes(grid["accelerator"], accels.index)
+    pc = _codes(grid["precision"], prec_ids)
+    c = Cols()
+    c.update(_gather(models, mc))
+    c.update(_gather(accels[["hbm_bytes", "hbm_bandwidth_bytes_s", "tdp_w", "scale_up_bandwidth_bytes_s",
+                             "scale_up_domain"] + [f"flops_{d}" for d in COMPUTE_DTYPES]], ac))
+    c.update(_gather(params[list(ACCEL_PARAMS)], ac))
+    for col in ("tp", "pp", "ep", "attn_dp", "batch", "isl", "osl"):
+        c[col] = pd.to_numeric(grid[col], errors="coerce").to_numpy(dtype=float)
+
+    def fail(mask: np.ndarray, keys: list, make: Callable[..., str]) -> None:
+        add_reasons(reason, mask, keys, make)
+
+    model_names = grid["model"].astype(str).to_numpy()
+    acc_names = grid["accelerator"].astype(str).to_numpy()
+    prec_names = grid["precision"].astype(str).to_numpy()
+    fail(mc < 0, [model_names], lambda m: f"unknown model {m!r}")
+    fail(ac < 0, [acc_names], lambda a: f"unknown accelerator {a!r}")
+    fail(pc < 0, [prec_names], lambda p: f"unknown precision {p!r}")
+    kv_names = grid["kv_precision"].astype(str).to_numpy()
+    kv_codes, kv_uniques = pd.factorize(kv_names)
+    kv_bytes = np.array([KV_BYTES.get(k, np.nan) for k in kv_uniques], dtype=float)[kv_codes] if n else np.zeros(0)
+    fail(np.isnan(kv_bytes), [kv_names], lambda k: f"unknown KV-cache precision {k!r} (bf16, fp8, fp4)")
+    c["kv_bytes"] = np.nan_to_num(kv_bytes, nan=2.0)
+
+    # precision: bytes per weight, compute dtype actually used, KV formats allowed
+    precs = [catalog.precisions[p] for p in prec_ids]
+    pcs = np.where(pc >= 0, pc, 0)
+    c["w_bytes"] = np.array([p.bytes_per_weight for p in precs], dtype=float)[pcs] if precs else np.ones(n)
+    dcode, dwhy, dwo = _dtype_matrix(catalog, accels.index, prec_ids)
+    acs = np.where(ac >= 0, ac, 0)
+    dt = dcode[acs, pcs] if dcode.size else np.full(n, -1)
+    c["weight_only"] = dwo[acs, pcs] if dwo.size else np.zeros(n)
+    ok_ids = (mc >= 0) & (ac >= 0) & (pc >= 0)
+    fail(ok_ids & (dt < 0), [acs, pcs], lambda a, p: str(dwhy[a, p]))
+    dt = np.where(dt < 0, 0, dt)
+    c["dtype_code"] = dt.astype(float)
+    flops = np.stack([c[f"flops_{d}"] for d in COMPUTE_DTYPES], axis=1) if n else np.zeros((0, 4))
+    etas = np.stack([c[f"gemm_eta_max_{d}"] for d in COMPUTE_DTYPES], axis=1) if n else np.zeros((0, 4))
+    rows = np.arange(n)
+    c["peak_flops_s"] = flops[rows, dt] if n else np.zeros(0)
+    c["gemm_eta_max"] = etas[rows, dt] if n else np.zeros(0)
+    c["peak_bf16_flops_s"] = c["flops_bf16"]
+    allowed = np.array([[k in p.kv_formats for k in ("bf16", "fp8", "fp4")] for p in precs], dtype=bool)
+    kv_idx = np.array([("bf16", "fp8", "fp4").index(k) if k in ("bf16", "fp8", "fp4") else 0 for k in kv_uniques],
+                      dtype=np.int64)[kv_codes] if n else np.zeros(0, dtype=np.int64)
+    kv_ok = allowed[pcs, kv_idx] if len(precs) else np.ones(n, dtype=bool)
+    fail(ok_ids & ~kv_ok, [pcs, kv_names], lambda p, k: f"{precs[p].id} does not allow a {k} KV cache "
+                                                        f"(allowed: {', '.join(precs[p].kv_formats)})")
+    check_parallelism(c, grid, fail, model_names, acc_names)
+    return c, reason
+
+
+def check_parallelism(c: Cols, grid: pd.DataFrame, fail, model_names: np.ndarray, acc_names: np.ndarray) -> None:
+    """Split rules: heads and KV heads divide evenly, EP needs experts, the TP/EP group fits one scale-up
+    domain, the context fits the model."""
+    tp, pp, ep, dp = c.tp, c.pp, c.ep, c.attn_dp
+    for name in ("tp", "pp", "ep", "attn_dp", "batch", "isl", "osl"):
+        v = c[name]
+        raw = grid[name].astype(str).to_numpy()
+        fail(~(v >= 1) | (v != np.floor(v)), [raw], lambda r, name=name: f"{name} must be a positive integer, "
+                                                                          f"got {r}")
+    serving = grid["serving"].astype(str).to_numpy()
+    fail(~np.isin(serving, SERVING_MODES), [serving], lambda s: f"unknown serving mode {s!r} "
+                                                                f"(aggregated, disaggregated)")
+    heads, kvh = c.heads, c.kv_heads
+    fail(np.mod(heads, np.maximum(tp, 1)) != 0, [tp, heads],
+         lambda t, h: f"tp {t:.0f} does not divide {h:.0f} heads")
+    gqa = c.is_mla == 0
+    kv_split = (np.mod(kvh, np.maximum(tp, 1)) == 0) | (np.mod(tp, np.maximum(kvh, 1)) == 0)
+    fail(gqa & ~kv_split, [tp, kvh], lambda t, k: f"tp {t:.0f} and {k:.0f} KV heads: neither divides the other")
+    moe = c.is_moe > 0
+    fail(~moe & (ep > 1), [ep, model_names], lambda e, m: f"ep {e:.0f} needs an MoE model ({m} is dense)")
+    fail(~moe & (dp > 1), [dp], lambda d: "attention data parallel needs an MoE model (use more replicas instead)")
+    fail(moe & (np.mod(c.num_experts, np.maximum(ep, 1)) != 0), [ep, c.num_experts],
+         lambda e, x: f"ep {e:.0f} does not divide {x:.0f} experts")
+    fail(np.mod(tp * dp, np.maximum(ep, 1)) != 0, [ep, tp * dp],
+         lambda e, g: f"ep {e:.0f} must divide tp*attn_dp = {g:.0f} (experts spread over the stage's GPUs)")
+    fail(pp > c.layers, [pp, c.layers], lambda p, n: f"pp {p:.0f} exceeds {n:.0f} layers")
+    dom = c.scale_up_domain
+    fail(tp * dp > dom, [tp * dp, dom, acc_names],
+         lambda g, d, a: f"tp*attn_dp = {g:.0f} GPUs exceed the {d:.0f}-GPU scale-up domain of {a}")
+    ctx = c.isl + c.osl
+    fail(ctx > c.max_context, [ctx, c.max_context],
+         lambda x, m: f"isl+osl = {x:.0f} tokens exceed the model's context {m:.0f}")
+
+
+__all__ = ["GRID_DEFAULTS", "MODEL_COLUMNS", "Cols", "normalize_grid", "resolve"]

@@ -1,0 +1,133 @@
+"""Serving modes on top of step times: aggregated continuous batching and disaggregated prefill/decode.
+
+Aggregated (chunked prefill): in steady state each sequence needs isl prefill tokens per osl output tokens, so
+an average step carries batch decode tokens plus batch*isl/osl prefill tokens; TPOT is that step and grows
+with the prefill share; output tokens/s = batch / TPOT. A new prompt is processed in chunks of at most the
+engine's token budget, each riding on a step that also carries the decode batch: TTFT = chunks * that step.
+
+Disaggregated: prefill instances run prompts back to back (as many per pass as the token budget holds), decode
+instances run decode-only steps; a unit is n_p prefill + n_d decode instances (same parallelism, each <= 8):
+the smallest unit whose output tokens/s per GPU is within 3% of the best ratio's; TTFT = prefill pass + KV
+transfer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.kernels import causal_pairs
+from planner.perf.resolve import Cols
+from planner.perf.step import decode_step, prefill_pass
+
+
+def _power_w(c: Cols, step: dict[str, np.ndarray], duty=1.0) -> np.ndarray:
+    """Board power of one GPU: idle plus the compute- and memory-bound increments in proportion to how busy
+    the tensor cores and HBM are (busy time at full efficiency / elapsed); capped at TDP.
+    `duty` < 1 scales the active part (an instance idle part of the time)."""
+    t = np.maximum(step["time_s"], 1e-12)
+    u_c = np.clip(step["compute_busy_s"] / t, 0.0, 1.0)
+    u_m = np.clip(step["memory_busy_s"] / t, 0.0, 1.0)
+    idle = c.power_idle_w
+    active = (c.power_compute_bound_w - idle) * u_c + (c.power_memory_bound_w - idle) * u_m
+    return np.minimum(idle + active * duty, c.tdp_w)
+
+
+def limited_by(step: dict[str, np.ndarray]) -> np.ndarray:
+    """The largest share of a step: compute-bound ops, memory-bound ops, or communication."""
+    stacked = np.stack([step["compute_s"], step["memory_s"], step["comm_s"]], axis=0)
+    names = np.array(["compute", "bandwidth", "communication"], dtype=object)
+    return names[np.argmax(stacked, axis=0)]
+
+
+def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
+    A = ASSUMPTIONS
+    b, isl, osl = c.batch, c.isl, c.osl
+    ctx = isl + osl / 2.0  # average context over a sequence's life
+    per_req_g, per_req_l = causal_pairs(isl), causal_pairs(isl, c.window_tokens)
+    share = isl / osl
+    avg = decode_step(c, serving, b, ctx, b * share, b / osl * per_req_g, b / osl * per_req_l, isl)
+    budget = float(A.activation_token_budget)
+    chunks = np.ceil(isl / budget)
+    chunk = np.minimum(isl, budget) * c.attn_dp  # one prompt chunk per attention-DP rank
+    pre_tokens = np.maximum(chunk, b * share)
+    scale = pre_tokens / np.maximum(isl, 1.0) / chunks
+    ttft_step = decode_step(c, serving, b, ctx, pre_tokens, per_req_g * scale, per_req_l * scale, isl)
+    gpus = c.tp * c.pp * c.attn_dp
+    tpot = avg["time_s"]
+    out_tok_s = b / tpot
+    return {
+        "gpus": gpus,
+        "ttft_s": chunks * ttft_step["time_s"],
+        "tpot_s": tpot,
+        "output_tok_s": out_tok_s,
+        "avg_power_w": _power_w(c, avg) * gpus,
+        "limited_by": limited_by(avg),
+        "prefill_instances": np.zeros_like(b),
+        "decode_instances": np.ones_like(b),
+    }
+
+
+def kv_transfer_s(c: Cols, gpus_unit, gpus_instance) -> np.ndarray:
+    """Moving one prompt's KV (all layers, unique heads) from a prefill to a decode instance, striped over the
+    instance's GPUs: scale-up link when the whole unit sits in one domain, else one NIC per GPU."""
+    A = ASSUMPTIONS
+    held = (c.layers - c.local_layers) * c.isl + c.local_layers * np.minimum(c.isl, c.window_tokens)
+    kv = c.kv_layer_token_units * c.kv_bytes * held
+    inside = gpus_unit <= c.scale_up_domain
+    bw = np.where(inside, c.scale_up_bandwidth_bytes_s * A.link_efficiency, A.scale_out_bytes_s_per_gpu)
+    lat = np.where(inside, A.collective_latency_s, A.network_latency_s)
+    return lat + kv / (bw * gpus_instance)
+
+
+DISAGG_TOLERANCE = 0.03  # accept 3% less output/s per GPU for a smaller prefill:decode unit
+
+
+def disaggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
+    A = ASSUMPTIONS
+    b, isl, osl = c.batch, c.isl, c.osl
+    g = c.tp * c.pp * c.attn_dp
+    dec = decode_step(c, serving, b, isl + osl / 2.0)
+    rate_d = b / (dec["time_s"] * osl)  # requests/s one decode instance completes
+    n_req = c.attn_dp * np.maximum(1.0, np.floor(A.activation_token_budget / isl))
+    pre_lat, pre_interval = prefill_pass(c, serving, n_req, isl)
+    rate_p = n_req / pre_interval  # requests/s one prefill instance admits
+    # every unit of 1..8 prefill and 1..8 decode instances; a unit serves min(prefill, decode) requests/s
+    top = A.max_disagg_instances
+    cands = [(float(npf), float(nd), np.minimum(npf * rate_p, nd * rate_d) / ((npf + nd) * g))
+             for nd in range(1, top + 1) for npf in range(1, top + 1)]
+    best = np.max(np.stack([pg for _, _, pg in cands]), axis=0)
+    # the smallest unit within DISAGG_TOLERANCE of the best output/s per GPU: small integer ratios
+    best_np, best_nd = np.full_like(b, float(top)), np.full_like(b, float(top))
+    size = np.full_like(b, np.inf)
+    for npf, nd, per_gpu in cands:
+        take = (per_gpu >= best * (1.0 - DISAGG_TOLERANCE)) & (npf + nd < size)
+        best_np, best_nd = np.where(take, npf, best_np), np.where(take, nd, best_nd)
+        size = np.where(take, npf + nd, size)
+    unit_gpus = (best_np + best_nd) * g
+    rate = np.minimum(best_np * rate_p, best_nd * rate_d)
+    duty_p = np.clip(rate / (best_np * rate_p), 0.0, 1.0)
+    duty_d = np.clip(rate / (best_nd * rate_d), 0.0, 1.0)
+    pre_step = dict(pre_lat)
+    pre_step["time_s"] = pre_lat["time_s"] / c.pp  # utilization of one stage while pipelined
+    for k in ("compute_busy_s", "memory_busy_s"):
+        pre_step[k] = pre_lat[k] / c.pp
+    power = (_power_w(c, pre_step, duty_p) * best_np + _power_w(c, dec, duty_d) * best_nd) * g
+    return {
+        "gpus": unit_gpus,
+        "ttft_s": pre_lat["time_s"] + kv_transfer_s(c, unit_gpus, g),
+        "tpot_s": dec["time_s"],
+        "output_tok_s": rate * osl,
+        "avg_power_w": power,
+        "limited_by": limited_by(dec),
+        "prefill_instances": best_np,
+        "decode_instances": best_nd,
+    }
+
+
+def static_batch(c: Cols, serving: dict[str, float]) -> np.ndarray:
+    """End-to-end seconds of a static batch (vLLM benchmark_latency): one prefill pass of all `batch`
+    prompts, then osl decode steps at the average context isl + osl/2."""
+    pre, _ = prefill_pass(c, serving, c.batch, c.isl)
+    dec = decode_step(c, serving, c.batch, c.isl + c.osl / 2.0)
+    return pre["time_s"] + c.osl * dec["time_s"]

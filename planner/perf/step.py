@@ -1,0 +1,181 @@
+"""Time of one forward pass: decode steps (with or without prefill chunks) and prefill passes, vectorized.
+
+A pass of one pipeline stage is the sum of its ops, each on its own roofline:
+attention projections, dense FFN, shared experts, routed experts (only the experts the batch touches are read:
+E * (1 - (1 - k/E)^T)), lm_head, decode attention (KV reads), prefill attention (causal FLOPs), activation
+traffic, TP all-reduces (2 per layer), EP all-to-all (dispatch + combine per MoE layer), PP hand-off, and a
+fixed latency per layer. Counts passed in are whole-instance counts of the microbatch on this stage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.kernels import (
+    _safe_div,
+    allreduce_time,
+    alltoall_time,
+    attention_prefill_efficiency,
+    causal_pairs,
+    expected_experts_touched,
+    gemm_efficiency,
+)
+from planner.perf.memory import kv_head_fraction, non_expert_weight_bytes, stage_layers
+from planner.perf.resolve import Cols
+
+BUCKETS = ("compute_s", "memory_s", "comm_s", "overhead_s")
+
+
+def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str = "") -> None:
+    """Add one op to the running sums: its roofline time, its class (compute- or memory-bound), and the time
+    the tensor cores / HBM would be busy at full efficiency (for power)."""
+    t_c = _safe_div(flops, peak * np.clip(eta_c, 1e-6, 0.98))
+    t_m = _safe_div(bytes_, bw * np.clip(eta_m, 1e-6, 0.98))
+    compute_bound = t_c >= t_m
+    out["time_s"] += np.maximum(t_c, t_m)
+    out["compute_s"] += np.where(compute_bound, t_c, 0.0)
+    out["memory_s"] += np.where(compute_bound, 0.0, t_m)
+    out["flops"] += flops
+    out["bytes"] += bytes_
+    out["compute_busy_s"] += _safe_div(flops, peak * np.clip(eta_c_max, 1e-6, 0.98))
+    out["memory_busy_s"] += _safe_div(bytes_, bw * np.clip(eta_m, 1e-6, 0.98))
+    if "ops" in out:  # breakdown requested (debugging, reports)
+        out["ops"][name] = out["ops"].get(name, 0.0) + np.maximum(t_c, t_m)
+
+
+def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pairs_global, pairs_local,
+                  pre_seq, n_logits, breakdown: bool = False) -> dict[str, np.ndarray]:
+    """One pass of the worst pipeline stage.
+
+    n_dec: decode sequences (one new token each) attending to ctx_dec tokens; n_pre: prefill tokens, whose
+    causal attention has pairs_global (per full-attention layer) and pairs_local (per windowed layer) pairs;
+    pre_seq: the prompt length (sets flash-attention efficiency); n_logits: tokens that need logits.
+    """
+    A = ASSUMPTIONS
+    n_dec = np.asarray(n_dec, dtype=float)
+    n_pre = np.asarray(n_pre, dtype=float)
+    s = stage_layers(c)
+    tp, dp = c.tp, c.attn_dp
+    g = tp * dp
+    tokens = n_dec + n_pre
+    # Attention-DP ranks meet at every MoE layer, so the most loaded rank sets the pace. Decode sequences
+    # spread evenly; prefill is not split across ranks (a prompt chunk runs on one rank), so the critical
+    # rank carries at least one whole chunk whenever a step carries prefill.
+    chunk = np.minimum(np.asarray(pre_seq, dtype=float), ASSUMPTIONS.activation_token_budget)
+    pre_rank = np.where(dp > 1, np.maximum(n_pre / dp, np.minimum(n_pre, chunk)), n_pre)
+    t_rank = n_dec / dp + pre_rank  # tokens the critical attention-DP rank processes
+    wne = non_expert_weight_bytes(c)
+    bw = c.hbm_bandwidth_bytes_s
+    peak = c.peak_flops_s
+    eta_max = np.minimum(c.gemm_eta_max * serving["gemm_eta_scale"], 0.98)
+    eta_bf16 = np.minimum(c.gemm_eta_max_bf16 * serving["gemm_eta_scale"], 0.98)
+    hbm = c.gemm_hbm_eta
+    zero = np.zeros_like(tokens)
+    out = {k: zero.copy() for k in ("time_s", "flops", "bytes", "compute_busy_s", "memory_busy_s", *BUCKETS)}
+    if breakdown:
+        out["ops"] = {}
+
+    # weight-only expert GEMMs (4-bit experts dequantized into bf16 grouped GEMMs, e.g. MXFP4 on Hopper) run
+    # below the plain GEMM's efficiency; dense weight-only GEMMs (Marlin-class kernels) are taken at par
+    wo = np.where(c.weight_only > 0, serving["weight_only_moe_eta_scale"], 1.0)
+
+    def gemm(name, m, params, n_layers, wbytes, pk=peak, emax=eta_max):
+        flops = 2.0 * m * params * n_layers
+        _op(out, flops, params * n_layers * wbytes, pk, bw, gemm_efficiency(m, emax, c.gemm_m_half_tokens),
+            hbm, emax, name)
+
+    gemm("attn_proj", t_rank, c.attn_params / tp, s["all"], wne)
+    gemm("dense_ffn", t_rank, c.dense_ffn_params / tp, s["dense"], wne)
+    gemm("shared_expert", t_rank, c.shared_params / tp, s["moe"], wne)
+    # routed experts: FLOPs of every routed token, spread over the stage; weights of touched experts only
+    touched = expected_experts_touched(c.num_experts, c.top_k, tokens)
+    m_expert = _safe_div(tokens * c.top_k, np.maximum(touched, 1e-9))
+    e_flops = 2.0 * tokens * c.top_k * c.expert_params / g * s["moe"]
+    e_bytes = touched * c.expert_params / g * s["moe"] * c.w_bytes
+    _op(out, e_flops, e_bytes, peak, bw, gemm_efficiency(m_expert, eta_max * wo, c.gemm_m_half_tokens), hbm * wo,
+        eta_max * wo, "experts")
+    # lm_head in bf16 on the last stage (the worst stage is charged with it)
+    n_lm = np.asarray(n_logits, dtype=float) / dp
+    gemm("lm_head", n_lm, c.lm_head_params / tp, 1.0, A.embedding_bytes_per_param, c.peak_bf16_flops_s, eta_bf16)
+
+    # decode attention: read every context token's KV once per layer; FLOPs over the local heads
+    kv_frac = kv_head_fraction(c)
+    ctx = np.asarray(ctx_dec, dtype=float)
+    held = s["global"] * ctx + s["local"] * np.minimum(ctx, c.window_tokens)
+    kv_read = n_dec / dp * c.kv_layer_token_units * c.kv_bytes * kv_frac * held
+    a_flops = n_dec / dp * c.dec_attn_flops_per_ctx / tp * held
+    attn_eta = np.minimum(c.attn_prefill_eta_max, 0.98)
+    _op(out, a_flops, kv_read, c.peak_bf16_flops_s, bw, attn_eta, c.attn_decode_hbm_eta, attn_eta, "attn_decode")
+    # prefill attention: causal FLOPs, efficiency growing with the prompt length
+    rank_share = _safe_div(pre_rank, np.maximum(n_pre, 1e-9))
+    p_flops = c.pre_attn_flops_per_pair / tp * rank_share * (s["global"] * pairs_global + s["local"] * pairs_local)
+    p_eta = attention_prefill_efficiency(pre_seq, c.attn_prefill_eta_max, c.attn_prefill_seq_half_tokens)
+    _op(out, p_flops, zero, c.peak_bf16_flops_s, bw, p_eta, hbm, attn_eta, "attn_prefill")
+    # activations: residual stream, norms, FFN intermediates, KV-cache writes
+    ffn_tokens = (t_rank * c.ffn_width / tp * s["dense"]
+                  + (tokens * c.top_k / g * c.expert_width + t_rank * c.shared_width / tp) * s["moe"])
+    act = A.act_bytes * (serving["act_hidden_values"] * c.hidden * t_rank * s["all"]
+                         + serving["act_ffn_values"] * ffn_tokens)
+    act += t_rank * c.kv_layer_token_units * c.kv_bytes * kv_frac * s["all"]
+    _op(out, zero, act, peak, bw, eta_max, hbm, eta_max, "activations")
+
+    # communication inside the scale-up domain
+    link = c.scale_up_bandwidth_bytes_s * A.link_efficiency
+    lat = A.collective_latency_s
+    msg = t_rank * c.hidden * A.act_bytes
+    comm = allreduce_time(msg, tp, link, lat) * (s["all"] + s["dense"])  # after attention; after dense FFN
+    ep = c.ep
+    dest = ep * (1.0 - np.power(1.0 - 1.0 / np.maximum(ep, 1.0), c.top_k))  # distinct EP ranks per token
+    a2a = 2.0 * alltoall_time(tokens / g * c.hidden * A.act_bytes * dest, g, link, lat)  # dispatch + combine
+    moe_tp_msg = np.where(dp > 1, tokens, t_rank) * c.hidden * A.act_bytes
+    comm += np.where(ep > 1, a2a, allreduce_time(moe_tp_msg, g, link, lat)) * s["moe"]
+    # pipeline hand-off to the next stage: scale-up link inside the domain, else the network
+    inside = tp * dp * c.pp <= c.scale_up_domain
+    p2p_bw = np.where(inside, link, A.scale_out_bytes_s_per_gpu)
+    p2p = np.where(c.pp > 1, np.where(inside, lat, A.network_latency_s) + _safe_div(msg, p2p_bw), 0.0)
+    out["comm_s"] = comm + p2p
+    kernels = s["all"] * serving["kernels_per_layer"] + s["moe"] * serving["kernels_per_moe_layer_extra"]
+    out["overhead_s"] = kernels * c.kernel_overhead_s
+    if breakdown:
+        out["ops"]["communication"] = out["comm_s"]
+        out["ops"]["kernel_overhead"] = out["overhead_s"]
+    out["time_s"] = out["time_s"] + out["comm_s"] + out["overhead_s"]
+    return out
+
+
+def _combine(stage: dict[str, np.ndarray], factor, extra) -> dict[str, np.ndarray]:
+    """Scale a stage pass to a whole step (factor passes) and add per-step overhead `extra`."""
+    out = {k: (v * factor if k != "ops" else {n: t * factor for n, t in v.items()}) for k, v in stage.items()}
+    out["overhead_s"] = out["overhead_s"] + extra
+    out["time_s"] = out["time_s"] + extra
+    return out
+
+
+def decode_step(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre=0.0, pairs_global=0.0,
+                pairs_local=0.0, pre_seq=1.0, breakdown: bool = False) -> dict[str, np.ndarray]:
+    """One decode step of the whole replica: every one of n_dec sequences gains a token.
+
+    With PP the batch runs as pp micro-batches, each through every stage, so a step costs pp stage passes
+    of n/pp tokens (weights are read once per micro-batch: PP does not speed up small-batch decode)."""
+    pp = c.pp
+    n_dec = np.asarray(n_dec, dtype=float)
+    st = forward_stage(c, serving, n_dec / pp, ctx_dec, np.asarray(n_pre) / pp, np.asarray(pairs_global) / pp,
+                       np.asarray(pairs_local) / pp, pre_seq, n_dec / pp, breakdown)
+    # host-side scheduling/sampling per running sequence: the executor gathers the state of every rank's
+    # sequences each step, so this scales with the replica's whole batch, not the per-rank share
+    extra = c.step_overhead_s + serving["seq_overhead_s"] * n_dec
+    return _combine(st, pp, extra)
+
+
+def prefill_pass(c: Cols, serving: dict[str, float], n_requests, isl) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A prefill forward of n_requests prompts of isl tokens (no decode). Returns (latency through all
+    stages, interval between passes when pipelined)."""
+    n = np.asarray(n_requests, dtype=float)
+    isl = np.asarray(isl, dtype=float)
+    pg = n * causal_pairs(isl)
+    pl = n * causal_pairs(isl, c.window_tokens)
+    st = forward_stage(c, serving, 0.0, 0.0, n * isl, pg, pl, isl, n)
+    latency = _combine(st, c.pp, c.step_overhead_s)
+    interval = st["time_s"] + c.step_overhead_s
+    return latency, interval

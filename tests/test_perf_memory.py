@@ -1,0 +1,123 @@
+"""Memory per GPU, KV bytes and fit reasons, checked against hand computation."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from perf_toy import base_catalog, toy_catalog, toy_efficiency
+
+from planner.catalog.architecture import kv_bytes_per_token, param_counts
+from planner.perf import evaluate
+from planner.perf.assumptions import ASSUMPTIONS
+
+CAT = toy_catalog()
+EFF = toy_efficiency(CAT)
+
+
+def toy_row(**kw) -> pd.DataFrame:
+    row = dict(model="toy", accelerator="toy-gpu", precision="bf16", batch=1, isl=60, osl=40) | kw
+    return pd.DataFrame([row])
+
+
+def test_toy_weights_by_hand():
+    # attention 2*h*H*d + 2*h*KV*d = 2*64*64 + 2*64*32 = 12,288 per layer; FFN 3*64*128 = 24,576 per layer;
+    # embedding and lm_head 100*64 each (kept in bf16)
+    layers = 2 * (12_288 + 24_576)
+    assert param_counts(CAT.models["toy"])[0] == layers + 2 * 6_400
+    r = evaluate(toy_row(), CAT, efficiency=EFF).iloc[0]
+    assert r["weight_bytes_per_gpu"] == pytest.approx(layers * 2 + 12_800 * 2)
+    r8 = evaluate(toy_row(precision="fp8"), CAT, efficiency=EFF).iloc[0]
+    assert r8["weight_bytes_per_gpu"] == pytest.approx(layers * 1 + 12_800 * 2)
+    r2 = evaluate(toy_row(tp=2), CAT, efficiency=EFF).iloc[0]
+    assert r2["weight_bytes_per_gpu"] == pytest.approx((layers * 2 + 12_800 * 2) / 2)
+
+
+def test_toy_kv_by_hand():
+    # 2 (K,V) * 2 KV heads * 16 head_dim * 2 bytes * 2 layers = 256 B per token; a sequence holds isl+osl = 100
+    assert kv_bytes_per_token(CAT.models["toy"], 2.0) == 256
+    r = evaluate(toy_row(batch=3), CAT, efficiency=EFF).iloc[0]
+    assert r["kv_bytes_per_gpu"] == pytest.approx(3 * 100 * 256)
+    fp8 = evaluate(toy_row(batch=3, kv_precision="fp8"), CAT, efficiency=EFF).iloc[0]
+    assert fp8["kv_bytes_per_gpu"] == pytest.approx(3 * 100 * 128)
+    # tp 2 splits the 2 KV heads; tp 4 > 2 KV heads replicates one head per GPU: still half per GPU
+    for tp in (2, 4):
+        r = evaluate(toy_row(batch=3, tp=tp), CAT, efficiency=EFF).iloc[0]
+        assert r["kv_bytes_per_gpu"] == pytest.approx(3 * 100 * 128), tp
+
+
+def test_toy_max_batch_by_hand():
+    A = ASSUMPTIONS
+    usable = 10e9 * A.usable_hbm_fraction
+    weights = 2 * (12_288 + 24_576) * 2 + 12_800 * 2
+    reserve = A.fixed_reserve_bytes + A.activation_token_budget * A.act_bytes * (
+        A.activation_values_per_token_hidden * 64 + A.activation_values_per_token_ffn * 128)
+    per_seq = 100 * 256 + 100 * A.logits_bytes_per_vocab  # KV of 100 tokens + fp32 logits
+    expected = math.floor((usable - weights - reserve) / per_seq)
+    r = evaluate(toy_row(), CAT, efficiency=EFF).iloc[0]
+    assert r["max_batch_memory"] == expected
+    over = evaluate(toy_row(batch=expected + 1), CAT, efficiency=EFF).iloc[0]
+    assert not over["fits"] and over["limited_by"] == "memory"
+    assert f"max batch {expected}" in over["reason"]
+
+
+def test_reasons_are_answers_not_exceptions():
+    cat = base_catalog()
+    grid = pd.DataFrame([
+        dict(model="llama-3.1-405b", accelerator="h100-sxm", precision="bf16", tp=1),  # weights do not fit
+        dict(model="llama-3.1-70b", accelerator="h100-sxm", precision="nvfp4", tp=2),  # not native, no fallback
+        dict(model="llama-3.1-70b", accelerator="h100-sxm", precision="fp8", tp=3),  # heads
+        dict(model="llama-3.1-70b", accelerator="h100-sxm", precision="fp8", ep=2),  # dense model
+        dict(model="llama-3.1-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp4"),
+        dict(model="no-such-model", accelerator="h100-sxm", precision="fp8"),
+        dict(model="qwen3-235b-a22b", accelerator="h100-sxm", precision="fp8", tp=16),  # > 8-GPU domain
+    ]).assign(batch=8, isl=1000, osl=100)
+    out = evaluate(grid, cat)
+    assert not out["fits"].any()
+    reasons = out["reason"].tolist()
+    assert reasons[0].startswith("weights 81") and "80 GB HBM per GPU" in reasons[0]
+    assert reasons[1] == "fp4 not native on h100-sxm and nvfp4 has no weight-only fallback"
+    assert reasons[2] == "tp 3 does not divide 64 heads"
+    assert "needs an MoE model" in reasons[3]
+    assert "does not allow a fp4 KV cache" in reasons[4]
+    assert reasons[5] == "unknown model 'no-such-model'"
+    assert "scale-up domain" in reasons[6]
+    assert out["ttft_s"].isna().all()
+
+
+def test_mla_kv_not_split_by_tp_but_by_attention_dp():
+    cat = base_catalog()
+    ds = cat.models["deepseek-r1"]
+    # MLA latent: layers * (kv_lora_rank + rope) * 2 B = 61 * 576 * 2 = 70,272 B per token
+    assert kv_bytes_per_token(ds, 2.0) == 61 * 576 * 2
+    grid = pd.DataFrame([dict(tp=8, ep=8, attn_dp=1), dict(tp=1, ep=8, attn_dp=8)]).assign(
+        model="deepseek-r1", accelerator="h200-sxm", precision="fp8", kv_precision="bf16", batch=64, isl=1000,
+        osl=1000)
+    out = evaluate(grid, cat)
+    per_seq = 61 * 576 * 2 * 2000
+    assert out.loc[0, "kv_bytes_per_gpu"] == pytest.approx(64 * per_seq)  # every TP rank holds the latent
+    assert out.loc[1, "kv_bytes_per_gpu"] == pytest.approx(64 / 8 * per_seq)  # DP ranks split sequences
+    # attention DP replicates attention weights: more weight bytes per GPU than pure TP
+    assert out.loc[1, "weight_bytes_per_gpu"] > out.loc[0, "weight_bytes_per_gpu"]
+
+
+def test_sliding_window_caps_kv():
+    cat = base_catalog()
+    grid = pd.DataFrame([dict(isl=1000), dict(isl=8000)]).assign(
+        model="gpt-oss-120b", accelerator="h200-sxm", precision="mxfp4", batch=1, osl=1000)
+    out = evaluate(grid, cat)
+    m = cat.models["gpt-oss-120b"]
+    per_layer = 2 * m.num_kv_heads * m.head_dim * 2
+    for ctx, kv in zip((2000, 9000), out["kv_bytes_per_gpu"], strict=True):
+        held = (m.layers - 18) * ctx + 18 * min(ctx, 128)  # 18 of 36 layers keep a 128-token window
+        assert kv == pytest.approx(per_layer * held)
+
+
+def test_moe_experts_split_over_stage_gpus():
+    cat = base_catalog()
+    grid = pd.DataFrame([dict(tp=1, ep=1), dict(tp=4, ep=4), dict(tp=4, ep=1)]).assign(
+        model="qwen3-235b-a22b", accelerator="b200", precision="fp8", batch=8, isl=100, osl=100)
+    w = evaluate(grid, cat)["weight_bytes_per_gpu"].to_numpy()
+    assert w[1] == pytest.approx(w[2])  # EP or expert-TP: same bytes per GPU
+    assert w[0] / w[1] == pytest.approx(4.0, rel=0.02)
