@@ -1,0 +1,142 @@
+"""The throughput-responsiveness frontier: output tokens/s per GPU against tokens/s per user.
+
+For each accelerator x precision, every parallel split of the GPUs, batch size and serving mode is evaluated;
+the Pareto frontier keeps the points no other point beats on both axes. Cost and energy views re-express the
+same points as tokens per dollar (owned cost per GPU-hour from catalog prices, economics and modelled power)
+and tokens per kWh.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.economics import owned_cost_usd_per_hour
+from planner.errors import InputError
+from planner.perf import evaluate
+from planner.predict import BATCHES, _divisors
+
+
+def frontier_grid(catalog: Catalog, model: str, gpus_list: list[str], precisions: list[str], isl: int, osl: int,
+                  gpus: int | None) -> pd.DataFrame:
+    """Every configuration to evaluate: accelerator x precision x (tp, pp, ep) x serving x batch."""
+    m = catalog.get("models", model)
+    parts = []
+    for acc_id in gpus_list:
+        acc = catalog.get("accelerators", acc_id, what="accelerator")
+        n = gpus or acc.scale_up_domain
+        for prec in precisions:
+            catalog.get("precisions", prec, what="precision")
+            for tp in _divisors(n):
+                if tp > acc.scale_up_domain or m.num_heads % tp:
+                    continue
+                for pp in _divisors(n // tp):
+                    for ep in sorted({1, tp}) if m.moe else [1]:
+                        for serving in ("aggregated", "disaggregated"):
+                            parts.append(pd.DataFrame({
+                                "model": model, "accelerator": acc_id, "precision": prec, "kv_precision": "bf16",
+                                "tp": tp, "pp": pp, "ep": ep, "attn_dp": 1, "serving": serving,
+                                "batch": list(BATCHES), "isl": isl, "osl": osl,
+                            }))
+    if not parts:
+        raise InputError(f"no valid parallel split for {model} on {', '.join(gpus_list)}")
+    return pd.concat(parts, ignore_index=True)
+
+
+def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Rows not dominated on (x, y), both maximized; sorted by x ascending."""
+    pts = points.sort_values([x, y], ascending=[False, False])
+    best_y = -np.inf
+    keep = []
+    for idx, yv in zip(pts.index, pts[y], strict=True):
+        if yv > best_y:
+            keep.append(idx)
+            best_y = yv
+    return points.loc[keep].sort_values(x)
+
+
+def _cost_per_gpu_hour(catalog: Catalog, acc_id: str, avg_power_w_per_gpu: pd.Series) -> pd.Series:
+    """Owned $/GPU-hour of the cheapest system carrying this accelerator (base prices, default economics)."""
+    systems = [s for s in catalog.systems.values() if s.accelerator == acc_id]
+    if not systems:
+        return pd.Series(np.nan, index=avg_power_w_per_gpu.index)
+    econ = catalog.economics.get("default")
+    site = catalog.sites.get("new-ai-facility")
+    if econ is None or site is None:
+        return pd.Series(np.nan, index=avg_power_w_per_gpu.index)
+    sys_ = min(systems, key=lambda s: (s.price.base_usd / s.accelerator_count, s.id))
+    n = sys_.accelerator_count
+    # Host power beyond the boards is charged in proportion: nameplate share of the GPUs' TDP.
+    host_factor = sys_.nameplate_power_kw * 1e3 / (n * catalog.accelerators[acc_id].tdp_w)
+    return owned_cost_usd_per_hour(
+        capex_usd=sys_.price.base_usd * (1 + econ.network_fraction_of_capex) / n,
+        avg_power_kw=avg_power_w_per_gpu * host_factor / 1e3,
+        nameplate_kw=sys_.nameplate_power_kw / n,
+        amortization_years=econ.amortization_years,
+        cost_of_capital=econ.cost_of_capital,
+        maintenance_fraction_per_year=econ.maintenance_fraction_per_year,
+        electricity_usd_per_kwh=econ.electricity_usd_per_kwh.base_usd,
+        pue=site.pue,
+        facility_usd_per_kw_month=site.facility_usd_per_kw_month.base_usd,
+    )
+
+
+def compute_frontier(catalog: Catalog, model: str, gpus_list: list[str], precisions: list[str], isl: int,
+                     osl: int, gpus: int | None = None) -> pd.DataFrame:
+    """Frontier points per accelerator/precision with cost and energy views."""
+    results = evaluate(frontier_grid(catalog, model, gpus_list, precisions, isl, osl, gpus), catalog)
+    ok = results[results["fits"]].copy()
+    if ok.empty:
+        reasons = "; ".join(sorted(set(results["reason"].astype(str)))[:3])
+        raise InputError(f"no configuration of {model} fits on {', '.join(gpus_list)}: {reasons}")
+    ok["avg_power_w_per_gpu"] = ok["avg_power_w"] / ok["gpus"]
+    fronts = []
+    for (acc_id, prec), grp in ok.groupby(["accelerator", "precision"], sort=True):
+        front = pareto_front(grp, "output_tok_s_per_user", "output_tok_s_per_gpu").copy()
+        usd_h = _cost_per_gpu_hour(catalog, acc_id, front["avg_power_w_per_gpu"])
+        front["usd_per_gpu_hour"] = usd_h
+        front["tokens_per_usd"] = front["output_tok_s_per_gpu"] * 3600.0 / usd_h
+        front["tokens_per_kwh"] = front["output_tok_s_per_gpu"] * 3600.0 / (front["avg_power_w_per_gpu"] / 1e3)
+        front["series"] = f"{acc_id} {prec}"
+        fronts.append(front)
+    cols = ["series", "accelerator", "precision", "tp", "pp", "ep", "serving", "batch", "gpus",
+            "output_tok_s_per_user", "output_tok_s_per_gpu", "ttft_s", "tpot_s", "avg_power_w_per_gpu",
+            "usd_per_gpu_hour", "tokens_per_usd", "tokens_per_kwh"]
+    return pd.concat(fronts, ignore_index=True)[cols]
+
+
+def plot_frontier(front: pd.DataFrame, out_dir: Path, title: str) -> list[Path]:
+    """frontier.png/.svg (throughput view) and frontier_cost.png/.svg, frontier_energy.png/.svg."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    views = [
+        ("frontier", "output_tok_s_per_gpu", "output tokens/s per GPU"),
+        ("frontier_cost", "tokens_per_usd", "output tokens per US dollar (owned, base prices)"),
+        ("frontier_energy", "tokens_per_kwh", "output tokens per kWh (board energy)"),
+    ]
+    written = []
+    for stem, ycol, ylabel in views:
+        fig, ax = plt.subplots(figsize=(8, 5.5))
+        for series, grp in front.groupby("series", sort=True):
+            g = grp.sort_values("output_tok_s_per_user")
+            ax.plot(g["output_tok_s_per_user"], g[ycol], marker="o", markersize=3, label=series)
+        ax.set_xlabel("output tokens/s per user (1 / TPOT)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        for ext in ("png", "svg"):
+            path = out_dir / f"{stem}.{ext}"
+            # Fixed metadata keeps the files byte-identical run to run.
+            meta = {"Software": None} if ext == "png" else {"Date": None, "Creator": None}
+            fig.savefig(path, dpi=120, metadata=meta)
+            written.append(path)
+        plt.close(fig)
+    return written

@@ -1,0 +1,206 @@
+"""Answer "what will this configuration do?" for one query or a whole CSV of them.
+
+A query names a model, an accelerator, a total GPU count, a precision and a request shape. Where TP/PP/EP are
+not given, every split of the GPUs into (tp x pp) replicas with data-parallel copies is tried, each at every
+batch size on `BATCHES`; the best for output throughput under the query's latency targets wins. All queries
+are expanded into one grid and evaluated by the vectorized performance model in a single call, so a
+thousand-row batch costs one pass, not a thousand.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.errors import InputError
+from planner.perf import evaluate
+
+BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
+           3072, 4096)
+QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
+                 "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision")
+RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "serving", "concurrency", "fits",
+                  "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
+                  "total_tok_s", "avg_power_w", "peak_power_w", "limited_by", "notes")
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """Fill defaults and check each query; a bad row gets an `error` message instead of raising."""
+    q = raw.copy()
+    for col in QUERY_COLUMNS:
+        if col not in q:
+            q[col] = np.nan
+    q["error"] = ""
+    for i, row in q.iterrows():
+        q.at[i, "error"] = _query_error(row, catalog)
+    return q
+
+
+def _is_set(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v)) and v != ""
+
+
+def _query_error(row: pd.Series, catalog: Catalog) -> str:
+    checks = (("model", catalog.models), ("gpu", catalog.accelerators), ("precision", catalog.precisions))
+    for col, table in checks:
+        if not _is_set(row[col]):
+            return f"{col} is required"
+        if row[col] not in table:
+            return f"unknown {col} {row[col]!r} (known: {', '.join(sorted(table))})"
+    for col in ("gpus", "isl", "osl"):
+        if not _is_set(row[col]) or float(row[col]) <= 0 or float(row[col]) != int(float(row[col])):
+            return f"{col} must be a positive integer, got {row[col]!r}"
+    if _is_set(row["kv_precision"]) and row["kv_precision"] not in ("bf16", "fp8", "fp4"):
+        return f"kv_precision must be bf16, fp8 or fp4, got {row['kv_precision']!r}"
+    if _is_set(row["serving"]) and row["serving"] not in ("aggregated", "disaggregated", "auto"):
+        return f"serving must be aggregated, disaggregated or auto, got {row['serving']!r}"
+    model = catalog.models[row["model"]]
+    gpus = int(float(row["gpus"]))
+    tp = int(float(row["tp"])) if _is_set(row["tp"]) else None
+    pp = int(float(row["pp"])) if _is_set(row["pp"]) else None
+    for name, v in (("tp", tp), ("pp", pp)):
+        if v is not None and v <= 0:
+            return f"{name} must be a positive integer, got {v}"
+    if tp and model.num_heads % tp:
+        return f"tp {tp} does not divide the {model.num_heads} attention heads of {model.id}"
+    if pp and pp > model.layers:
+        return f"pp {pp} exceeds the {model.layers} layers of {model.id}"
+    if (tp or 1) * (pp or 1) > gpus:
+        return f"gpus {gpus} < tp*pp = {(tp or 1) * (pp or 1)}"
+    if gpus % ((tp or 1) * (pp or 1)):
+        return f"gpus {gpus} is not a multiple of tp*pp = {(tp or 1) * (pp or 1)}"
+    for col in ("concurrency", "ttft_slo_ms", "tpot_slo_ms"):
+        if _is_set(row[col]) and float(row[col]) <= 0:
+            return f"{col} must be > 0, got {row[col]!r}"
+    return ""
+
+
+def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int]]:
+    """(tp, pp, ep) choices for one query: the given ones, or every split the hardware allows."""
+    model = catalog.models[row["model"]]
+    acc = catalog.accelerators[row["gpu"]]
+    gpus = int(float(row["gpus"]))
+    tps = [int(float(row["tp"]))] if _is_set(row["tp"]) else [
+        t for t in _divisors(gpus) if t <= acc.scale_up_domain and model.num_heads % t == 0]
+    pps = [int(float(row["pp"]))] if _is_set(row["pp"]) else [p for p in _divisors(gpus) if p <= 8]
+    out = []
+    for tp in tps:
+        for pp in pps:
+            if gpus % (tp * pp):
+                continue
+            if _is_set(row["ep"]):
+                eps = [int(float(row["ep"]))]
+            elif model.moe:
+                eps = sorted({1, tp})
+            else:
+                eps = [1]
+            out.extend((tp, pp, ep) for ep in eps)
+    return out
+
+
+def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """Expand valid queries into configuration rows (query index `qid`) for the performance model."""
+    parts = []
+    for qid, row in queries.iterrows():
+        if row["error"]:
+            continue
+        serving = row["serving"] if _is_set(row["serving"]) else "aggregated"
+        modes = ["aggregated", "disaggregated"] if serving == "auto" else [serving]
+        kv = row["kv_precision"] if _is_set(row["kv_precision"]) else "bf16"
+        splits = _splits(row, catalog)
+        conc = _is_set(row["concurrency"])
+        for mode in modes:
+            for tp, pp, ep in splits:
+                dp = int(float(row["gpus"])) // (tp * pp)
+                batches = [max(1, math.ceil(float(row["concurrency"]) / dp))] if conc else list(BATCHES)
+                parts.append(pd.DataFrame({
+                    "qid": qid, "model": row["model"], "accelerator": row["gpu"], "precision": row["precision"],
+                    "kv_precision": kv, "tp": tp, "pp": pp, "ep": ep, "attn_dp": 1, "serving": mode,
+                    "batch": batches, "isl": int(float(row["isl"])), "osl": int(float(row["osl"])),
+                }))
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat(parts, ignore_index=True)
+
+
+def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """One result row per query, in the query order; extra input columns pass through unchanged."""
+    queries = normalize_queries(raw, catalog)
+    grid = build_grid(queries, catalog)
+    results = evaluate(grid, catalog) if len(grid) else grid
+    out_rows = []
+    for qid, row in queries.iterrows():
+        res = _pick(row, results[results["qid"] == qid] if len(results) else results)
+        extra = {c: row[c] for c in raw.columns if c not in res}
+        out_rows.append({**extra, **res})
+    return pd.DataFrame(out_rows)
+
+
+def _pick(query: pd.Series, rows: pd.DataFrame) -> dict:
+    """The best configuration of one query under its targets, or why none qualifies."""
+    base = {"model": query["model"], "gpu": query["gpu"], "gpus": query["gpus"], "precision": query["precision"],
+            "error": query["error"]}
+    if query["error"]:
+        return {**base, "fits": False, "notes": query["error"]}
+    gpus = int(float(query["gpus"]))
+    ok = rows[rows["fits"]].copy()
+    ok["dp"] = gpus // ok["gpus"]
+    ok = ok[ok["dp"] >= 1]
+    ttft = float(query["ttft_slo_ms"]) / 1e3 if _is_set(query["ttft_slo_ms"]) else math.inf
+    tpot = float(query["tpot_slo_ms"]) / 1e3 if _is_set(query["tpot_slo_ms"]) else math.inf
+    meets = ok[(ok["ttft_s"] <= ttft) & (ok["tpot_s"] <= tpot)]
+    if meets.empty:
+        why = _why_not(rows, ok, ttft, tpot)
+        return {**base, "fits": False, "limited_by": why[0], "notes": why[1]}
+    meets = meets.assign(total_out=meets["output_tok_s"] * meets["dp"])
+    # Deterministic choice: most output tokens/s, then fewer GPUs per replica, then smaller batch.
+    best = meets.sort_values(["total_out", "gpus", "batch", "tp", "pp", "ep", "serving"],
+                             ascending=[False, True, True, True, True, True, True]).iloc[0]
+    dp = int(best["dp"])
+    used = dp * int(best["gpus"])
+    notes = []
+    if used < gpus:
+        notes.append(f"{gpus - used} of {gpus} GPUs idle: a replica needs {int(best['gpus'])}")
+    if isinstance(best.get("reason"), str) and best["reason"]:
+        notes.append(best["reason"])
+    return {
+        **base, "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
+        "serving": best["serving"], "concurrency": int(best["batch"]) * dp, "fits": True,
+        "ttft_s": float(best["ttft_s"]), "tpot_s": float(best["tpot_s"]),
+        "output_tok_s": float(best["output_tok_s"]) * dp,
+        "output_tok_s_per_gpu": float(best["output_tok_s"]) * dp / gpus,
+        "output_tok_s_per_user": float(best["output_tok_s_per_user"]),
+        "total_tok_s": float(best["total_tok_s"]) * dp,
+        "avg_power_w": float(best["avg_power_w"]) * dp, "peak_power_w": float(best["peak_power_w"]) * dp,
+        "limited_by": best["limited_by"], "notes": "; ".join(notes),
+    }
+
+
+def _why_not(rows: pd.DataFrame, fitting: pd.DataFrame, ttft_s: float, tpot_s: float) -> tuple[str, str]:
+    if rows.empty:
+        return "config", "no parallel split of these GPUs is valid for this model"
+    if fitting.empty:
+        reasons = rows["reason"].dropna().astype(str)
+        return "memory", reasons.iloc[0] if len(reasons) else "does not fit"
+    best_ttft, best_tpot = fitting["ttft_s"].min(), fitting["tpot_s"].min()
+    if best_ttft > ttft_s:
+        return "ttft", f"best TTFT {best_ttft * 1e3:.0f} ms exceeds the {ttft_s * 1e3:.0f} ms target"
+    if best_tpot > tpot_s:
+        return "tpot", f"best TPOT {best_tpot * 1e3:.1f} ms exceeds the {tpot_s * 1e3:.1f} ms target"
+    return "ttft+tpot", "no single configuration meets both the TTFT and the TPOT target"
+
+
+def predict_one(catalog: Catalog, **query) -> dict:
+    """A single query; raises InputError (exit 2) for a malformed one instead of returning an error row."""
+    out = predict_many(pd.DataFrame([query]), catalog).iloc[0].to_dict()
+    if out.get("error"):
+        raise InputError(out["error"])
+    out.pop("error", None)
+    return {k: out.get(k) for k in RESULT_COLUMNS}

@@ -1,0 +1,119 @@
+"""`planner predict` and `planner frontier`: answers, batch round trip, and clear failures."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from planner.catalog import load_catalog
+from planner.cli import main
+from planner.predict import RESULT_COLUMNS, predict_many
+
+BASE = ["predict", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--precision", "fp8", "--isl", "1024",
+        "--osl", "256"]
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def test_predict_json_has_every_key():
+    result = run(*BASE, "--gpus", "1", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert set(RESULT_COLUMNS) <= set(out)
+    assert out["fits"] is True
+    assert out["output_tok_s"] > 0 and out["ttft_s"] > 0 and out["tpot_s"] > 0
+    assert out["output_tok_s_per_gpu"] == pytest.approx(out["output_tok_s"])
+    assert out["avg_power_w"] <= out["peak_power_w"]
+
+
+def test_split_search_uses_all_gpus_as_replicas_or_groups():
+    out = json.loads(run(*BASE, "--gpus", "8", "--json").output)
+    assert out["tp"] * out["pp"] * out["dp"] <= 8
+    assert out["output_tok_s_per_gpu"] == pytest.approx(out["output_tok_s"] / 8)
+
+
+def test_latency_targets_are_met_or_explained():
+    out = json.loads(run(*BASE, "--gpus", "8", "--ttft-slo-ms", "500", "--tpot-slo-ms", "20", "--json").output)
+    if out["fits"]:
+        assert out["ttft_s"] <= 0.5 and out["tpot_s"] <= 0.020
+    impossible = json.loads(run(*BASE, "--gpus", "1", "--tpot-slo-ms", "0.01", "--json").output)
+    assert impossible["fits"] is False and impossible["limited_by"] == "tpot"
+
+
+def test_model_that_does_not_fit_is_an_answer():
+    result = run("predict", "--model", "llama-3.1-405b", "--gpu", "l40s", "--gpus", "1", "--precision", "bf16",
+                 "--isl", "128", "--osl", "128", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["fits"] is False and out["notes"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "llama-9"], "unknown model 'llama-9'"),
+        (["--gpu", "h900"], "unknown gpu 'h900'"),
+        (["--tp", "3"], "tp 3 does not divide the 32 attention heads"),
+        (["--tp", "8", "--gpus", "4"], "gpus 4 < tp*pp = 8"),
+        (["--isl", "0"], "isl must be a positive integer"),
+    ],
+)
+def test_bad_input_exit_2(args, message):
+    base = dict(zip(BASE[1::2], BASE[2::2], strict=True))
+    base["--gpus"] = "8"
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    flat = ["predict", *[x for kv in base.items() for x in kv]]
+    result = run(*flat)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_batch_round_trip(tmp_path):
+    queries = pd.DataFrame([
+        {"model": "llama-3.1-8b", "gpu": "h100-sxm", "gpus": 1, "precision": "fp8", "isl": 128, "osl": 128,
+         "max_throughput": "true", "label": "a"},
+        {"model": "llama-3.3-70b", "gpu": "h200-sxm", "gpus": 8, "precision": "fp8", "isl": 1024, "osl": 256,
+         "tpot_slo_ms": 50, "label": "b"},
+        {"model": "nope", "gpu": "h100-sxm", "gpus": 1, "precision": "fp8", "isl": 1, "osl": 1, "label": "c"},
+    ])
+    src, dst = tmp_path / "q.csv", tmp_path / "p.csv"
+    queries.to_csv(src, index=False)
+    result = run("predict", "--batch", str(src), "--out", str(dst))
+    assert result.exit_code == 0, result.output
+    out = pd.read_csv(dst)
+    assert list(out["label"]) == ["a", "b", "c"]
+    assert out.loc[0, "fits"] and out.loc[1, "fits"]
+    assert "unknown model 'nope'" in out.loc[2, "error"]
+
+
+def test_batch_and_single_agree(catalog):
+    q = {"model": "qwen3-30b-a3b", "gpu": "h200-sxm", "gpus": 2, "precision": "fp8", "isl": 2048, "osl": 512}
+    single = json.loads(run("predict", *[x for k, v in q.items() for x in (f"--{k}", str(v))], "--json").output)
+    many = predict_many(pd.DataFrame([q]), catalog).iloc[0]
+    assert single["output_tok_s"] == pytest.approx(many["output_tok_s"])
+
+
+def test_frontier_writes_csv_and_plots(tmp_path):
+    result = run("frontier", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpu", "b200", "--precision",
+                 "fp8", "--isl", "1024", "--osl", "256", "--gpus", "2", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    front = pd.read_csv(tmp_path / "frontier.csv")
+    assert set(front["series"]) == {"h100-sxm fp8", "b200 fp8"}
+    for _, grp in front.groupby("series"):
+        g = grp.sort_values("output_tok_s_per_user")
+        # A frontier trades one axis for the other: per-GPU throughput falls as per-user speed rises.
+        assert (g["output_tok_s_per_gpu"].diff().dropna() <= 1e-9).all()
+    for name in ("frontier.png", "frontier.svg", "frontier_cost.png", "frontier_energy.svg"):
+        assert (tmp_path / name).stat().st_size > 1000
