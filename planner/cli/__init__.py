@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from planner.cli.catalog_cmd import catalog
+from planner.cli.predict_cmd import frontier, predict
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,3 +19,5 @@ def main() -> None:
 
 
 main.add_command(catalog)
+main.add_command(predict)
+main.add_command(frontier)
