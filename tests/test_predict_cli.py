@@ -117,3 +117,14 @@ def test_frontier_writes_csv_and_plots(tmp_path):
         assert (g["output_tok_s_per_gpu"].diff().dropna() <= 1e-9).all()
     for name in ("frontier.png", "frontier.svg", "frontier_cost.png", "frontier_energy.svg"):
         assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_calibrate_writes_report_and_meets_targets(tmp_path):
+    result = run("calibrate", "--out", str(tmp_path), "--strict")
+    assert result.exit_code == 0, result.output
+    published = pd.read_csv(tmp_path / "fidelity_published.csv")
+    assert len(published) == 256
+    assert {"predicted", "actual", "error_pct", "why_not"} <= set(published.columns)
+    summary = json.loads((tmp_path / "fidelity_summary.json").read_text())
+    assert summary["published_throughput"]["median_abs_pct"] <= 20
+    assert "Spearman" in result.output

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from planner.cli.catalog_cmd import catalog
-from planner.cli.predict_cmd import frontier, predict
+from planner.cli.predict_cmd import calibrate, frontier, predict
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,3 +21,4 @@ def main() -> None:
 main.add_command(catalog)
 main.add_command(predict)
 main.add_command(frontier)
+main.add_command(calibrate)

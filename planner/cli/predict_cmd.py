@@ -147,3 +147,22 @@ def frontier(model, gpu_ids, precisions, isl, osl, gpus, out_dir, catalog_dirs) 
         best = grp.loc[grp["output_tok_s_per_gpu"].idxmax()]
         click.echo(f"  {series}: {len(grp)} frontier points; peak {best['output_tok_s_per_gpu']:,.0f} tok/s/GPU "
                    f"at {best['output_tok_s_per_user']:,.1f} tok/s/user")
+
+
+@click.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="fidelity", show_default=True,
+              help="Folder for the CSV files and summary.json.")
+@click.option("--strict", is_flag=True, help="Exit 1 when a fidelity target is missed.")
+@catalog_option
+@handle_errors
+def calibrate(out_dir, strict, catalog_dirs) -> None:
+    """Predicted vs actual for every measured and published point: errors, ranking, targets."""
+    from planner.perf import fidelity_report
+    from planner.report import fidelity_view
+
+    report = fidelity_report(load_catalog(catalog_dirs))
+    met = fidelity_view.render(console, report)
+    written = fidelity_view.write(report, Path(out_dir))
+    click.echo("wrote " + ", ".join(str(p) for p in written))
+    if strict and not met:
+        raise SystemExit(1)
