@@ -107,62 +107,77 @@ def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int]]:
 
 def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Expand valid queries into configuration rows (query index `qid`) for the performance model."""
-    parts = []
+    cols: dict[str, list] = {k: [] for k in ("qid", "model", "accelerator", "precision", "kv_precision", "tp",
+                                             "pp", "ep", "serving", "batch", "isl", "osl")}
     for qid, row in queries.iterrows():
         if row["error"]:
             continue
         serving = row["serving"] if _is_set(row["serving"]) else "aggregated"
         modes = ["aggregated", "disaggregated"] if serving == "auto" else [serving]
         kv = row["kv_precision"] if _is_set(row["kv_precision"]) else "bf16"
-        splits = _splits(row, catalog)
+        fixed = (qid, row["model"], row["gpu"], row["precision"], kv)
         conc = _is_set(row["concurrency"])
         for mode in modes:
-            for tp, pp, ep in splits:
+            for tp, pp, ep in _splits(row, catalog):
                 dp = int(float(row["gpus"])) // (tp * pp)
-                batches = [max(1, math.ceil(float(row["concurrency"]) / dp))] if conc else list(BATCHES)
-                parts.append(pd.DataFrame({
-                    "qid": qid, "model": row["model"], "accelerator": row["gpu"], "precision": row["precision"],
-                    "kv_precision": kv, "tp": tp, "pp": pp, "ep": ep, "attn_dp": 1, "serving": mode,
-                    "batch": batches, "isl": int(float(row["isl"])), "osl": int(float(row["osl"])),
-                }))
-    if not parts:
-        return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True)
+                batches = [max(1, math.ceil(float(row["concurrency"]) / dp))] if conc else BATCHES
+                for b in batches:
+                    for key, v in zip(cols, (*fixed, tp, pp, ep, mode, b, int(float(row["isl"])),
+                                             int(float(row["osl"]))), strict=True):
+                        cols[key].append(v)
+    grid = pd.DataFrame(cols)
+    grid["attn_dp"] = 1
+    return grid
 
 
 def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """One result row per query, in the query order; extra input columns pass through unchanged."""
     queries = normalize_queries(raw, catalog)
     grid = build_grid(queries, catalog)
-    results = evaluate(grid, catalog) if len(grid) else grid
+    results = evaluate(grid, catalog) if len(grid) else grid.assign(fits=[], reason=[], gpus=[])
+    best = _best_per_query(queries, results)
+    groups = dict(tuple(results.groupby("qid", sort=False))) if len(results) else {}
     out_rows = []
     for qid, row in queries.iterrows():
-        res = _pick(row, results[results["qid"] == qid] if len(results) else results)
+        if row["error"]:
+            res = {**_base(row), "fits": False, "notes": row["error"]}
+        elif qid in best.index:
+            res = {**_base(row), **_describe(best.loc[qid], int(float(row["gpus"])))}
+        else:
+            limited, why = _why_not(groups.get(qid, results.iloc[0:0]), row)
+            res = {**_base(row), "fits": False, "limited_by": limited, "notes": why}
         extra = {c: row[c] for c in raw.columns if c not in res}
         out_rows.append({**extra, **res})
     return pd.DataFrame(out_rows)
 
 
-def _pick(query: pd.Series, rows: pd.DataFrame) -> dict:
-    """The best configuration of one query under its targets, or why none qualifies."""
-    base = {"model": query["model"], "gpu": query["gpu"], "gpus": query["gpus"], "precision": query["precision"],
-            "error": query["error"]}
-    if query["error"]:
-        return {**base, "fits": False, "notes": query["error"]}
-    gpus = int(float(query["gpus"]))
-    ok = rows[rows["fits"]].copy()
-    ok["dp"] = gpus // ok["gpus"]
-    ok = ok[ok["dp"] >= 1]
-    ttft = float(query["ttft_slo_ms"]) / 1e3 if _is_set(query["ttft_slo_ms"]) else math.inf
-    tpot = float(query["tpot_slo_ms"]) / 1e3 if _is_set(query["tpot_slo_ms"]) else math.inf
-    meets = ok[(ok["ttft_s"] <= ttft) & (ok["tpot_s"] <= tpot)]
-    if meets.empty:
-        why = _why_not(rows, ok, ttft, tpot)
-        return {**base, "fits": False, "limited_by": why[0], "notes": why[1]}
-    meets = meets.assign(total_out=meets["output_tok_s"] * meets["dp"])
+def _targets_s(queries: pd.DataFrame, col: str) -> pd.Series:
+    return pd.to_numeric(queries[col], errors="coerce").fillna(math.inf) / 1e3
+
+
+def _best_per_query(queries: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """Per query, the configuration with the most output tokens/s that fits and meets its targets."""
+    if results.empty:
+        return results.set_index("qid") if "qid" in results else results
+    r = results[results["fits"]].copy()
+    gpus = pd.to_numeric(queries["gpus"], errors="coerce")
+    r["dp"] = (gpus.reindex(r["qid"]).to_numpy() // r["gpus"]).astype(int)
+    ttft = _targets_s(queries, "ttft_slo_ms").reindex(r["qid"]).to_numpy()
+    tpot = _targets_s(queries, "tpot_slo_ms").reindex(r["qid"]).to_numpy()
+    r = r[(r["dp"] >= 1) & (r["ttft_s"] <= ttft) & (r["tpot_s"] <= tpot)]
+    r = r.assign(total_out=r["output_tok_s"] * r["dp"])
     # Deterministic choice: most output tokens/s, then fewer GPUs per replica, then smaller batch.
-    best = meets.sort_values(["total_out", "gpus", "batch", "tp", "pp", "ep", "serving"],
-                             ascending=[False, True, True, True, True, True, True]).iloc[0]
+    order = ["qid", "total_out", "gpus", "batch", "tp", "pp", "ep", "serving"]
+    r = r.sort_values(order, ascending=[True, False, True, True, True, True, True, True], kind="stable")
+    return r.drop_duplicates("qid").set_index("qid")
+
+
+def _base(query: pd.Series) -> dict:
+    return {"model": query["model"], "gpu": query["gpu"], "gpus": query["gpus"], "precision": query["precision"],
+            "error": query["error"]}
+
+
+def _describe(best: pd.Series, gpus: int) -> dict:
     dp = int(best["dp"])
     used = dp * int(best["gpus"])
     notes = []
@@ -171,7 +186,7 @@ def _pick(query: pd.Series, rows: pd.DataFrame) -> dict:
     if isinstance(best.get("reason"), str) and best["reason"]:
         notes.append(best["reason"])
     return {
-        **base, "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
+        "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
         "serving": best["serving"], "concurrency": int(best["batch"]) * dp, "fits": True,
         "ttft_s": float(best["ttft_s"]), "tpot_s": float(best["tpot_s"]),
         "output_tok_s": float(best["output_tok_s"]) * dp,
@@ -183,12 +198,16 @@ def _pick(query: pd.Series, rows: pd.DataFrame) -> dict:
     }
 
 
-def _why_not(rows: pd.DataFrame, fitting: pd.DataFrame, ttft_s: float, tpot_s: float) -> tuple[str, str]:
+def _why_not(rows: pd.DataFrame, query: pd.Series) -> tuple[str, str]:
+    """What stops every configuration of a query: the split, memory, or which latency target."""
     if rows.empty:
         return "config", "no parallel split of these GPUs is valid for this model"
+    fitting = rows[rows["fits"]]
     if fitting.empty:
         reasons = rows["reason"].dropna().astype(str)
         return "memory", reasons.iloc[0] if len(reasons) else "does not fit"
+    ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]
+    tpot_s = _targets_s(query.to_frame().T, "tpot_slo_ms").iloc[0]
     best_ttft, best_tpot = fitting["ttft_s"].min(), fitting["tpot_s"].min()
     if best_ttft > ttft_s:
         return "ttft", f"best TTFT {best_ttft * 1e3:.0f} ms exceeds the {ttft_s * 1e3:.0f} ms target"
