@@ -22,8 +22,8 @@ BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512
            3072, 4096)
 QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
                  "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision")
-RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "serving", "concurrency", "fits",
-                  "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
+RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
+                  "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
                   "total_tok_s", "avg_power_w", "peak_power_w", "limited_by", "notes")
 
 
@@ -82,33 +82,37 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
     return ""
 
 
-def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int]]:
-    """(tp, pp, ep) choices for one query: the given ones, or every split the hardware allows."""
+def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]:
+    """(tp, pp, ep, attn_dp) choices for one query: the given ones, or every split the hardware allows.
+
+    MoE models also get attention-data-parallel + expert-parallel splits ("DEP"): attention replicated
+    attn_dp ways, experts spread over all attn_dp GPUs of the stage.
+    """
     model = catalog.models[row["model"]]
     acc = catalog.accelerators[row["gpu"]]
     gpus = int(float(row["gpus"]))
     tps = [int(float(row["tp"]))] if _is_set(row["tp"]) else [
         t for t in _divisors(gpus) if t <= acc.scale_up_domain and model.num_heads % t == 0]
     pps = [int(float(row["pp"]))] if _is_set(row["pp"]) else [p for p in _divisors(gpus) if p <= 8]
+    given_ep = int(float(row["ep"])) if _is_set(row["ep"]) else None
     out = []
-    for tp in tps:
-        for pp in pps:
+    for pp in pps:
+        for tp in tps:
             if gpus % (tp * pp):
                 continue
-            if _is_set(row["ep"]):
-                eps = [int(float(row["ep"]))]
-            elif model.moe:
-                eps = sorted({1, tp})
-            else:
-                eps = [1]
-            out.extend((tp, pp, ep) for ep in eps)
+            eps = [given_ep] if given_ep else (sorted({1, tp}) if model.moe else [1])
+            out.extend((tp, pp, ep, 1) for ep in eps)
+        if model.moe and not _is_set(row["tp"]):
+            for dp_attn in _divisors(gpus // pp) if gpus % pp == 0 else []:
+                if 1 < dp_attn <= acc.scale_up_domain and (given_ep in (None, dp_attn)):
+                    out.append((1, pp, dp_attn, dp_attn))
     return out
 
 
 def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Expand valid queries into configuration rows (query index `qid`) for the performance model."""
     cols: dict[str, list] = {k: [] for k in ("qid", "model", "accelerator", "precision", "kv_precision", "tp",
-                                             "pp", "ep", "serving", "batch", "isl", "osl")}
+                                             "pp", "ep", "attn_dp", "serving", "batch", "isl", "osl")}
     for qid, row in queries.iterrows():
         if row["error"]:
             continue
@@ -118,16 +122,14 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         fixed = (qid, row["model"], row["gpu"], row["precision"], kv)
         conc = _is_set(row["concurrency"])
         for mode in modes:
-            for tp, pp, ep in _splits(row, catalog):
-                dp = int(float(row["gpus"])) // (tp * pp)
+            for tp, pp, ep, attn_dp in _splits(row, catalog):
+                dp = int(float(row["gpus"])) // (tp * pp * attn_dp)
                 batches = [max(1, math.ceil(float(row["concurrency"]) / dp))] if conc else BATCHES
                 for b in batches:
-                    for key, v in zip(cols, (*fixed, tp, pp, ep, mode, b, int(float(row["isl"])),
+                    for key, v in zip(cols, (*fixed, tp, pp, ep, attn_dp, mode, b, int(float(row["isl"])),
                                              int(float(row["osl"]))), strict=True):
                         cols[key].append(v)
-    grid = pd.DataFrame(cols)
-    grid["attn_dp"] = 1
-    return grid
+    return pd.DataFrame(cols)
 
 
 def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
@@ -167,8 +169,8 @@ def _best_per_query(queries: pd.DataFrame, results: pd.DataFrame) -> pd.DataFram
     r = r[(r["dp"] >= 1) & (r["ttft_s"] <= ttft) & (r["tpot_s"] <= tpot)]
     r = r.assign(total_out=r["output_tok_s"] * r["dp"])
     # Deterministic choice: most output tokens/s, then fewer GPUs per replica, then smaller batch.
-    order = ["qid", "total_out", "gpus", "batch", "tp", "pp", "ep", "serving"]
-    r = r.sort_values(order, ascending=[True, False, True, True, True, True, True, True], kind="stable")
+    order = ["qid", "total_out", "gpus", "batch", "tp", "pp", "ep", "attn_dp", "serving"]
+    r = r.sort_values(order, ascending=[True, False] + [True] * 7, kind="stable")
     return r.drop_duplicates("qid").set_index("qid")
 
 
@@ -187,6 +189,7 @@ def _describe(best: pd.Series, gpus: int) -> dict:
         notes.append(best["reason"])
     return {
         "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
+        "attn_dp": int(best["attn_dp"]),
         "serving": best["serving"], "concurrency": int(best["batch"]) * dp, "fits": True,
         "ttft_s": float(best["ttft_s"]), "tpot_s": float(best["tpot_s"]),
         "output_tok_s": float(best["output_tok_s"]) * dp,
