@@ -17,33 +17,29 @@ from planner.catalog.catalog import Catalog
 from planner.economics import owned_cost_usd_per_hour
 from planner.errors import InputError
 from planner.perf import evaluate
-from planner.predict import BATCHES, _divisors
+from planner.predict import build_grid, normalize_queries
 
 
 def frontier_grid(catalog: Catalog, model: str, gpus_list: list[str], precisions: list[str], isl: int, osl: int,
                   gpus: int | None) -> pd.DataFrame:
-    """Every configuration to evaluate: accelerator x precision x (tp, pp, ep) x serving x batch."""
-    m = catalog.get("models", model)
-    parts = []
+    """Every configuration to evaluate: accelerator x precision x split x serving mode x batch (the same
+    search `planner predict` runs, with both serving modes)."""
+    catalog.get("models", model)
+    rows = []
     for acc_id in gpus_list:
         acc = catalog.get("accelerators", acc_id, what="accelerator")
-        n = gpus or acc.scale_up_domain
         for prec in precisions:
             catalog.get("precisions", prec, what="precision")
-            for tp in _divisors(n):
-                if tp > acc.scale_up_domain or m.num_heads % tp:
-                    continue
-                for pp in _divisors(n // tp):
-                    for ep in sorted({1, tp}) if m.moe else [1]:
-                        for serving in ("aggregated", "disaggregated"):
-                            parts.append(pd.DataFrame({
-                                "model": model, "accelerator": acc_id, "precision": prec, "kv_precision": "bf16",
-                                "tp": tp, "pp": pp, "ep": ep, "attn_dp": 1, "serving": serving,
-                                "batch": list(BATCHES), "isl": isl, "osl": osl,
-                            }))
-    if not parts:
+            rows.append({"model": model, "gpu": acc_id, "gpus": gpus or acc.scale_up_domain, "precision": prec,
+                         "isl": isl, "osl": osl, "serving": "auto"})
+    queries = normalize_queries(pd.DataFrame(rows), catalog)
+    bad = queries[queries["error"] != ""]
+    if len(bad):
+        raise InputError(bad["error"].iloc[0])
+    grid = build_grid(queries, catalog)
+    if grid.empty:
         raise InputError(f"no valid parallel split for {model} on {', '.join(gpus_list)}")
-    return pd.concat(parts, ignore_index=True)
+    return grid
 
 
 def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
@@ -102,7 +98,7 @@ def compute_frontier(catalog: Catalog, model: str, gpus_list: list[str], precisi
         front["tokens_per_kwh"] = front["output_tok_s_per_gpu"] * 3600.0 / (front["avg_power_w_per_gpu"] / 1e3)
         front["series"] = f"{acc_id} {prec}"
         fronts.append(front)
-    cols = ["series", "accelerator", "precision", "tp", "pp", "ep", "serving", "batch", "gpus",
+    cols = ["series", "accelerator", "precision", "tp", "pp", "ep", "attn_dp", "serving", "batch", "gpus",
             "output_tok_s_per_user", "output_tok_s_per_gpu", "ttft_s", "tpot_s", "avg_power_w_per_gpu",
             "usd_per_gpu_hour", "tokens_per_usd", "tokens_per_kwh"]
     return pd.concat(fronts, ignore_index=True)[cols]
