@@ -10,6 +10,7 @@ import click
 
 from planner.cli.catalog_cmd import catalog
 from planner.cli.predict_cmd import calibrate, frontier, predict
+from planner.cli.solve_cmd import solve, verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,6 +20,8 @@ def main() -> None:
 
 
 main.add_command(catalog)
+main.add_command(solve)
+main.add_command(verify)
 main.add_command(predict)
 main.add_command(frontier)
 main.add_command(calibrate)

@@ -7,6 +7,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from planner.errors import PlannerError
 
@@ -22,7 +23,8 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except PlannerError as exc:
-            err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+            # escape: messages name fields like workloads[chat], which rich would take for markup
+            err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
 
     return wrapper

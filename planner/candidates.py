@@ -1,0 +1,322 @@
+"""Candidates: problem x catalog -> one row per deployable (workload, model, precision, system, parallelism,
+serving mode, batch, acquisition mode), with the reason every rejected configuration was dropped.
+
+Enumerate -> filter -> key -> prune, then the MIP chooses among what is left:
+1. quality: model score on the workload's floor benchmark x the precision's recovery >= floor;
+2. grid per (workload, model, precision, accelerator): TP (powers of two up to the system's scale-up domain),
+   PP 1-2, for MoE models expert parallel (EP = TP) and attention data parallel (TP 1, attn-DP = EP), serving
+   modes; KV cache in fp8 where the accelerator computes fp8 natively, else bf16 (or the workload's list);
+3. `planner.perf.max_batch_meeting` gives the largest batch meeting TTFT and TPOT, with GPUs, tok/s and watts;
+   rows that do not fit, or miss a target at every batch, are rejected with perf's reason;
+4. system rules: the TP/EP group (tp x attn_dp GPUs) must fit the system's scale-up domain;
+5. stable readable keys: `chat/llama-3.3-70b/hgx-h200/fp8/tp2pp1/b64/agg` (+ `ep8dp8`, `/kv-bf16`, `/rent`);
+6. dominance pruning (exact): within one workload, system and mode, c is dropped when another candidate d, taken
+   m = floor(g_c / g_d) >= 1 times, uses no more GPUs, serves at least as many tok/s, draws no more power and
+   has a group no larger: m replicas of d can replace each replica of c in any plan, at no extra cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.errors import SolverError
+from planner.optimize.instance import Instance
+from planner.optimize.layout import fits_rack
+
+PerfFn = Callable[..., pd.DataFrame]
+GRID_COLUMNS = (
+    "model",
+    "accelerator",
+    "precision",
+    "kv_precision",
+    "tp",
+    "pp",
+    "ep",
+    "attn_dp",
+    "serving",
+    "isl",
+    "osl",
+)
+PP_OPTIONS = (1, 2)
+
+
+@dataclass
+class CandidateSet:
+    table: pd.DataFrame  # the candidates the MIP sees (after pruning)
+    rejected: pd.DataFrame  # workload, model, precision, system, config, reason
+    stats: dict[str, int] = field(default_factory=dict)
+    best_latency: dict[str, dict] = field(default_factory=dict)  # per workload without candidates
+
+
+def quality_of(catalog: Catalog, model_id: str, precision_id: str, benchmark: str | None) -> float | None:
+    """Score on `benchmark` after quantization (None: the model has no score there)."""
+    m = catalog.models[model_id]
+    if benchmark is None:
+        return None
+    base = m.score(benchmark)
+    if base is None:
+        return None
+    if precision_id == m.native_precision:
+        return base
+    rec, _ = catalog.precisions[precision_id].recovery_for(m.family, m.id)
+    return base * rec
+
+
+def _runs_on(catalog: Catalog, precision_id: str, accelerator_id: str) -> bool:
+    acc = catalog.accelerators[accelerator_id]
+    p = catalog.precisions[precision_id]
+    return precision_id in acc.native_precisions or p.weight_only_fallback is not None
+
+
+def _default_kv(catalog: Catalog, precision_id: str, accelerator_id: str) -> str:
+    formats = catalog.precisions[precision_id].kv_formats
+    if "fp8" in formats and "fp8" in catalog.accelerators[accelerator_id].dense_tflops:
+        return "fp8"
+    return "bf16" if "bf16" in formats else formats[0]
+
+
+def _parallelisms(is_moe: bool, domain: int) -> list[tuple[int, int, int]]:
+    """(tp, ep, attn_dp) options for one pipeline stage inside a scale-up domain."""
+    sizes = [1 << k for k in range(0, 8) if (1 << k) <= domain]
+    out = [(s, 1, 1) for s in sizes]
+    if is_moe:
+        out += [(s, s, 1) for s in sizes if s > 1] + [(1, s, s) for s in sizes if s > 1]
+    return out
+
+
+def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dict]]:
+    """The configurations to evaluate, and the (model, precision) pairs rejected on quality."""
+    rows: list[dict] = []
+    rejected: list[dict] = []
+    by_acc: dict[str, int] = {}
+    for sd in inst.systems.values():
+        by_acc[sd.accelerator] = max(by_acc.get(sd.accelerator, 0), sd.domain)
+    for w in inst.workloads.values():
+        models = w.models or tuple(sorted(catalog.models))
+        precisions = w.precisions or tuple(sorted(catalog.precisions))
+        for mid in models:
+            model = catalog.models[mid]
+            for pid in precisions:
+                q = quality_of(catalog, mid, pid, w.floor_benchmark)
+                if w.floor_benchmark is not None and (q is None or q < w.floor_score - 1e-9):
+                    why = (
+                        f"no {w.floor_benchmark} score"
+                        if q is None
+                        else f"quality {q:.1f} < floor {w.floor_score:g} on {w.floor_benchmark}"
+                    )
+                    rejected.append(
+                        dict(workload=w.id, model=mid, precision=pid, system="*", config="*", reason=why)
+                    )
+                    continue
+                for acc, domain in sorted(by_acc.items()):
+                    if not _runs_on(catalog, pid, acc):
+                        rejected.append(
+                            dict(
+                                workload=w.id,
+                                model=mid,
+                                precision=pid,
+                                system=acc,
+                                config="*",
+                                reason=f"{pid} is neither native on {acc} nor weight-only capable",
+                            )
+                        )
+                        continue
+                    kvs = w.kv_precisions or (_default_kv(catalog, pid, acc),)
+                    for kv in kvs:
+                        for tp, ep, dp in _parallelisms(model.moe is not None, domain):
+                            for pp in PP_OPTIONS:
+                                for serving in w.serving:
+                                    rows.append(
+                                        dict(
+                                            workload=w.id,
+                                            model=mid,
+                                            accelerator=acc,
+                                            precision=pid,
+                                            kv_precision=kv,
+                                            tp=tp,
+                                            pp=pp,
+                                            ep=ep,
+                                            attn_dp=dp,
+                                            serving=serving,
+                                            isl=w.isl,
+                                            osl=w.osl,
+                                            quality=q,
+                                        )
+                                    )
+    return pd.DataFrame(rows), rejected
+
+
+def _perf(name: str) -> PerfFn:
+    try:
+        import planner.perf as perf
+    except ImportError as exc:  # pragma: no cover - depends on the colleague's module
+        raise SolverError(f"the performance model (planner.perf) is not available: {exc}") from exc
+    fn = getattr(perf, name, None)
+    if fn is None:
+        raise SolverError(f"planner.perf has no {name}()")
+    return fn
+
+
+def evaluate_grid(
+    grid: pd.DataFrame, inst: Instance, catalog: Catalog, perf: PerfFn | None = None
+) -> pd.DataFrame:
+    """Run the performance model per workload (each has its own TTFT/TPOT targets)."""
+    perf = perf or _perf("max_batch_meeting")
+    parts = []
+    for wid, g in grid.groupby("workload", sort=True):
+        w = inst.workloads[wid]
+        res = perf(g[list(GRID_COLUMNS)].reset_index(drop=True), catalog, ttft_s=w.ttft_s, tpot_s=w.tpot_s)
+        res = res.reset_index(drop=True)
+        extra = g[["workload", "quality"]].reset_index(drop=True)
+        for col in extra.columns:
+            res[col] = extra[col]
+        parts.append(res)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def config_label(r) -> str:
+    par = f"tp{int(r['tp'])}pp{int(r['pp'])}"
+    if int(r["ep"]) > 1:
+        par += f"ep{int(r['ep'])}"
+    if int(r["attn_dp"]) > 1:
+        par += f"dp{int(r['attn_dp'])}"
+    return par
+
+
+def make_key(r, kv_suffix: bool) -> str:
+    serving = "agg" if r["serving"] == "aggregated" else "disagg"
+    key = "/".join([r["workload"], r["model"], r["system"], r["precision"], config_label(r), f"b{int(r['batch'])}",
+                    serving])
+    if kv_suffix:
+        key += f"/kv-{r['kv_precision']}"
+    if r["mode"] == "rent":
+        key += "/rent"
+    return key
+
+
+def build_candidates(inst: Instance, catalog: Catalog, perf: PerfFn | None = None) -> CandidateSet:
+    grid, rejected = build_grid(inst, catalog)
+    stats = {"grid": len(grid)}
+    if grid.empty:
+        return CandidateSet(_empty(), pd.DataFrame(rejected), stats)
+    res = evaluate_grid(grid, inst, catalog, perf)
+    ok = res["fits"].astype(bool) & (pd.to_numeric(res["batch"], errors="coerce").fillna(0) >= 1)
+    for r in res[~ok].itertuples(index=False):
+        rejected.append(
+            dict(
+                workload=r.workload,
+                model=r.model,
+                precision=r.precision,
+                system=r.accelerator,
+                config=config_label(r._asdict()),
+                reason=str(r.reason or "no batch meets the targets"),
+            )
+        )
+    res = res[ok].copy()
+    rows = []
+    for sd in sorted(inst.systems.values(), key=lambda s: s.id):
+        sub = res[res["accelerator"] == sd.accelerator]
+        if sub.empty:
+            continue
+        group = (sub["tp"] * sub["attn_dp"]).astype(int)
+        too_big = group > sd.domain
+        for r in sub[too_big].itertuples(index=False):
+            rejected.append(
+                dict(
+                    workload=r.workload,
+                    model=r.model,
+                    precision=r.precision,
+                    system=sd.id,
+                    config=config_label(r._asdict()),
+                    reason=f"TP/EP group of {int(r.tp * r.attn_dp)} GPUs exceeds the "
+                    f"{sd.domain}-GPU scale-up domain of {sd.id}",
+                )
+            )
+        sub = sub[~too_big].assign(system=sd.id, group_gpus=group[~too_big])
+        modes = (["own"] if (sd.buy or sd.existing) and _has_rack(inst, sd) else []) + (
+            ["rent"] if sd.rent else []
+        )
+        for mode in modes:
+            rows.append(sub.assign(mode=mode))
+    stats["evaluated"] = len(res)
+    if not rows:
+        return CandidateSet(_empty(), pd.DataFrame(rejected), stats, _best_latency(inst, catalog, grid))
+    table = pd.concat(rows, ignore_index=True)
+    table["gpus"] = table["gpus"].astype(int)
+    multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
+    table["key"] = [make_key(r, r["workload"] in multi_kv) for r in table.to_dict("records")]
+    table = table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True)
+    stats["feasible"] = len(table)
+    table = prune_dominated(table)
+    stats["after_pruning"] = len(table)
+    missing = [w for w in inst.workloads if w not in set(table["workload"])]
+    best = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)]) if missing else {}
+    cols = [c for c in table.columns if c not in ("fits", "reason")]
+    return CandidateSet(table[cols], pd.DataFrame(rejected), stats, best)
+
+
+def _has_rack(inst: Instance, sd) -> bool:
+    return not inst.racks or any(fits_rack(sd, r) for r in inst.racks.values())
+
+
+def _empty() -> pd.DataFrame:
+    from planner.optimize.formulation import CANDIDATE_COLUMNS
+
+    return pd.DataFrame({c: [] for c in CANDIDATE_COLUMNS})
+
+
+def prune_dominated(table: pd.DataFrame) -> pd.DataFrame:
+    """Drop c when m = floor(g_c/g_d) >= 1 replicas of some d (same workload, system, mode) give
+    m*o_d >= o_c, m*W_d <= W_c, q_d <= q_c (ties: keep the earlier key)."""
+    keep = np.ones(len(table), dtype=bool)
+    for _, idx in table.groupby(["workload", "system", "mode"], sort=False).indices.items():
+        g = table["gpus"].to_numpy()[idx].astype(float)
+        o = table["output_tok_s"].to_numpy()[idx].astype(float)
+        w = table["avg_power_w"].to_numpy()[idx].astype(float)
+        q = table["group_gpus"].to_numpy()[idx].astype(float)
+        n = len(idx)
+        for a in range(n):  # a: the candidate that may be dominated
+            mult = np.floor(g[a] / g)  # replicas of each d replacing one replica of a
+            ok = (mult >= 1) & (mult * o >= o[a] * (1 - 1e-12)) & (mult * w <= w[a] * (1 + 1e-12)) & (q <= q[a])
+            ok[a] = False
+            strict = (
+                (mult * o > o[a] * (1 + 1e-9)) | (mult * w < w[a] * (1 - 1e-9)) | (mult * g < g[a]) | (q < q[a])
+            )
+            earlier = np.arange(n) < a
+            dom = ok & (strict | earlier) & keep[idx]
+            if dom.any():
+                keep[idx[a]] = False
+    return table[keep].reset_index(drop=True)
+
+
+def _best_latency(inst: Instance, catalog: Catalog, grid: pd.DataFrame) -> dict[str, dict]:
+    """Per workload: the lowest TTFT and TPOT any configuration reaches at batch 1 (for the explanation)."""
+    if grid.empty:
+        return {}
+    try:
+        evaluate = _perf("evaluate")
+    except SolverError:
+        return {}
+    out: dict[str, dict] = {}
+    g = grid.assign(batch=1)
+    res = evaluate(g[[*GRID_COLUMNS, "batch"]].reset_index(drop=True), catalog).reset_index(drop=True)
+    res["workload"] = g["workload"].to_numpy()
+    res = res[res["fits"].astype(bool)]
+    for wid, r in res.groupby("workload"):
+        entry = {}
+        for col in ("ttft_s", "tpot_s"):
+            best = r.loc[r[col].astype(float).idxmin()]
+            entry[col] = dict(
+                value=float(best[col]),
+                accelerator=best["accelerator"],
+                model=best["model"],
+                precision=best["precision"],
+                config=config_label(best),
+            )
+        out[wid] = entry
+    return out

@@ -1,0 +1,292 @@
+"""Translate a `MipModel` for one solver, solve it, and report a typed outcome.
+
+Backends (choose with `--backend`):
+
+| name | library | solver | notes |
+| --- | --- | --- | --- |
+| `scip` | OR-Tools pywraplp | SCIP | default: every example proven within 1e-4 in < 5 s (bench_solve.py) |
+| `highs` | PuLP 3 | HiGHS (through highspy) | faster on mixed-fleet; 6x slower on the max_throughput 2nd stage |
+| `cbc` | PuLP | CBC | fallback; no best bound reported, erratic run times on large instances |
+
+Pitfalls handled here (measured, see STYLE.md): PuLP reports a time-limited HiGHS run as "Optimal", so the status
+is read from the Highs object itself (model status + primal solution status); gap defaults differ between
+solvers (HiGHS 1e-4, SCIP 0), so the gap is always set; all backends run single-threaded, which makes each run
+deterministic.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+
+from planner.errors import InputError
+from planner.optimize.model import MipModel
+
+
+class SolveStatus(enum.StrEnum):
+    OPTIMAL = "optimal"
+    FEASIBLE_TIME_LIMIT = "feasible_time_limit"
+    INFEASIBLE = "infeasible"
+    UNBOUNDED = "unbounded"
+    ERROR = "error"
+
+    @property
+    def has_solution(self) -> bool:
+        return self in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE_TIME_LIMIT)
+
+
+@dataclass
+class RawResult:
+    status: SolveStatus
+    values: list[float] = field(default_factory=list)
+    objective: float | None = None
+    best_bound: float | None = None
+    gap: float | None = None
+    solve_time_s: float = 0.0
+    backend: str = ""
+    message: str = ""
+
+
+DEFAULT_GAP = 1e-4
+BACKENDS = ("scip", "highs", "cbc")
+DEFAULT_BACKEND = "scip"
+
+
+def available_backends() -> list[str]:
+    out = []
+    try:
+        import highspy  # noqa: F401
+        import pulp
+
+        out.append("highs")
+    except ImportError:  # pragma: no cover - depends on the environment
+        pass
+    try:
+        from ortools.linear_solver import pywraplp
+
+        if pywraplp.Solver.CreateSolver("SCIP") is not None:
+            out.append("scip")
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import pulp
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cbc = pulp.PULP_CBC_CMD(msg=False).available()
+        if cbc:
+            out.append("cbc")
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def relative_gap(obj: float | None, bound: float | None) -> float | None:
+    if obj is None or bound is None or not math.isfinite(bound):
+        return None
+    diff = abs(obj - bound)
+    if diff <= 1e-9:
+        return 0.0
+    return diff / max(abs(obj), 1e-9)
+
+
+def solve(
+    model: MipModel,
+    backend: str = DEFAULT_BACKEND,
+    *,
+    time_limit_s: float = 60.0,
+    gap: float = DEFAULT_GAP,
+    abs_gap: float = 1e-6,
+) -> RawResult:
+    """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message)."""
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
+    fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
+    t0 = time.perf_counter()
+    try:
+        res = fn(model, time_limit_s, gap, abs_gap)
+    except Exception as exc:  # a solver library failing is not the user's fault: report it typed
+        cause = exc.__context__ or exc.__cause__  # MathOpt-style wrappers hide the real message here
+        detail = f"{exc}" + (f" (cause: {cause})" if cause else "")
+        res = RawResult(SolveStatus.ERROR, message=f"{backend} failed: {detail}")
+    res.solve_time_s = time.perf_counter() - t0
+    res.backend = backend
+    if res.status.has_solution:
+        res.objective = model.objective_value(res.values)
+        if res.best_bound is not None:
+            res.best_bound += model.objective_constant
+        if res.status is SolveStatus.OPTIMAL and res.best_bound is None:
+            res.best_bound = res.objective
+        res.gap = relative_gap(res.objective, res.best_bound)
+    return res
+
+
+# ------------------------------------------------------------------------------------------------ PuLP
+def _pulp_problem(model: MipModel):
+    with warnings.catch_warnings():  # PuLP 3 deprecates the 2.x API that we keep for pulp>=2.8
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _pulp_problem_inner(model)
+
+
+def _pulp_problem_inner(model: MipModel):
+    import pulp
+
+    prob = pulp.LpProblem("planner", pulp.LpMaximize if model.maximize else pulp.LpMinimize)
+    xs = []
+    for v in model.vars:
+        xs.append(
+            pulp.LpVariable(
+                f"x{v.index}",
+                lowBound=None if v.lb == -math.inf else v.lb,
+                upBound=None if v.ub == math.inf else v.ub,
+                cat=pulp.LpInteger if v.integer else pulp.LpContinuous,
+            )
+        )
+    prob += pulp.LpAffineExpression([(xs[i], c) for i, c in model.objective.items()])
+    for k, con in enumerate(model.constraints):
+        expr = pulp.LpAffineExpression([(xs[i], c) for i, c in con.coefs.items()])
+        if con.lo == con.hi:
+            prob += pulp.LpConstraint(expr, pulp.LpConstraintEQ, f"c{k}", con.lo)
+            continue
+        if con.lo > -math.inf:
+            prob += pulp.LpConstraint(expr, pulp.LpConstraintGE, f"c{k}lo", con.lo)
+        if con.hi < math.inf:
+            prob += pulp.LpConstraint(expr, pulp.LpConstraintLE, f"c{k}hi", con.hi)
+    return prob, xs
+
+
+def _solve_highs(model: MipModel, time_limit_s: float, gap: float, abs_gap: float) -> RawResult:
+    import highspy
+    import pulp
+
+    _silence_highs_banner()
+    prob, xs = _pulp_problem(model)
+    solver = pulp.HiGHS(msg=False, timeLimit=time_limit_s, gapRel=gap, gapAbs=abs_gap, threads=1)
+    prob.solve(solver)
+    h = prob.solverModel  # the highspy.Highs object: its status is the truth, not PuLP's
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    S = highspy.HighsModelStatus
+    if ms == S.kOptimal:
+        status = SolveStatus.OPTIMAL
+    elif ms in (S.kTimeLimit, S.kInterrupt, S.kIterationLimit, S.kSolutionLimit):
+        if not has_sol:
+            return RawResult(SolveStatus.ERROR, message="time limit reached before any feasible plan was found")
+        status = SolveStatus.FEASIBLE_TIME_LIMIT
+    elif ms == S.kInfeasible:
+        return RawResult(SolveStatus.INFEASIBLE)
+    elif ms == S.kUnbounded:
+        return RawResult(SolveStatus.UNBOUNDED)
+    elif ms == S.kUnboundedOrInfeasible:
+        # HiGHS' presolve cannot tell which; the elastic model (always feasible) decides later
+        return RawResult(SolveStatus.INFEASIBLE, message="infeasible or unbounded (HiGHS presolve)")
+    else:
+        return RawResult(SolveStatus.ERROR, message=f"HiGHS status {h.modelStatusToString(ms)}")
+    values = [float(x.varValue or 0.0) for x in xs]
+    bound = None
+    if model.vars and any(v.integer for v in model.vars):
+        bound = float(info.mip_dual_bound)
+        if model.maximize:  # PuLP hands HiGHS a maximization as minimizing -objective
+            bound = -bound
+    elif status is SolveStatus.OPTIMAL:
+        bound = model.objective_value(values) - model.objective_constant
+    return RawResult(status, values, best_bound=bound)
+
+
+_BANNER_SILENCED = False
+
+
+def _silence_highs_banner() -> None:
+    """highspy prints a copyright banner to fd 1 when the first Highs object is made; it would corrupt --json."""
+    global _BANNER_SILENCED
+    if _BANNER_SILENCED:
+        return
+    import os
+    import sys
+
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _BANNER_SILENCED = True
+
+
+def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float) -> RawResult:
+    import pulp
+
+    prob, xs = _pulp_problem(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap, gapAbs=abs_gap, threads=1))
+    sol = prob.sol_status  # not prob.status: a time-limited run says "Optimal" there
+    if sol == pulp.LpSolutionOptimal:
+        status = SolveStatus.OPTIMAL
+    elif sol == pulp.LpSolutionIntegerFeasible:
+        status = SolveStatus.FEASIBLE_TIME_LIMIT
+    elif sol == pulp.LpSolutionInfeasible:
+        return RawResult(SolveStatus.INFEASIBLE)
+    elif sol == pulp.LpSolutionUnbounded:
+        return RawResult(SolveStatus.UNBOUNDED)
+    else:
+        msg = "time limit reached before any feasible plan was found" if prob.status == 0 else "CBC found no plan"
+        return RawResult(SolveStatus.ERROR, message=msg)
+    values = [float(x.varValue or 0.0) for x in xs]
+    return RawResult(status, values, best_bound=None)
+
+
+# ------------------------------------------------------------------------------------------- OR-Tools
+def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float) -> RawResult:
+    from ortools.linear_solver import pywraplp
+
+    s = pywraplp.Solver.CreateSolver("SCIP")
+    if s is None:
+        return RawResult(SolveStatus.ERROR, message="OR-Tools was built without SCIP")
+    inf = s.infinity()
+    s.SetNumThreads(1)
+    xs = []
+    for v in model.vars:
+        lb = -inf if v.lb == -math.inf else v.lb
+        ub = inf if v.ub == math.inf else v.ub
+        xs.append(s.IntVar(lb, ub, f"x{v.index}") if v.integer else s.NumVar(lb, ub, f"x{v.index}"))
+    for k, con in enumerate(model.constraints):
+        row = s.RowConstraint(
+            -inf if con.lo == -math.inf else con.lo, inf if con.hi == math.inf else con.hi, f"c{k}"
+        )
+        for i, c in con.coefs.items():
+            row.SetCoefficient(xs[i], c)
+    obj = s.Objective()
+    for i, c in model.objective.items():
+        obj.SetCoefficient(xs[i], c)
+    obj.SetMaximization() if model.maximize else obj.SetMinimization()
+    s.SetTimeLimit(int(max(time_limit_s, 0.001) * 1000))
+    # absolute gap: SCIP's own parameter (pywraplp exposes only the relative one)
+    s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n")
+    params = pywraplp.MPSolverParameters()
+    params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, gap)
+    code = s.Solve(params)
+    if code == pywraplp.Solver.OPTIMAL:
+        status = SolveStatus.OPTIMAL
+    elif code == pywraplp.Solver.FEASIBLE:
+        status = SolveStatus.FEASIBLE_TIME_LIMIT
+    elif code == pywraplp.Solver.INFEASIBLE:
+        return RawResult(SolveStatus.INFEASIBLE)
+    elif code == pywraplp.Solver.UNBOUNDED:
+        return RawResult(SolveStatus.UNBOUNDED)
+    elif code == pywraplp.Solver.NOT_SOLVED:
+        return RawResult(SolveStatus.ERROR, message="time limit reached before any feasible plan was found")
+    else:
+        return RawResult(SolveStatus.ERROR, message=f"SCIP returned status {code}")
+    values = [x.solution_value() for x in xs]
+    bound = obj.BestBound() if any(v.integer for v in model.vars) else obj.Value()
+    return RawResult(status, values, best_bound=bound)

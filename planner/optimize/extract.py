@@ -1,0 +1,172 @@
+"""Turn a solved model into a `Plan`: deployments, fleet, rack layout, power, economics, throughput."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from planner.optimize.instance import HOURS_PER_YEAR, Instance
+from planner.optimize.layout import assign_racks
+from planner.optimize.solve import Solution
+from planner.plan import Deployment, Fleet, Plan, Rack, WorkloadResult
+
+OBJECTIVE_UNITS = {
+    "min_cost": "USD/h",
+    "max_throughput": "output tok/s",
+    "max_tokens_per_dollar": "output tokens/USD",
+}
+
+
+def empty_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
+    return Plan(
+        problem=inst.name,
+        status=str(sol.status),
+        objective=inst.objective,
+        objective_unit=OBJECTIVE_UNITS[inst.objective],
+        objective_value=None,
+        best_bound=None,
+        gap=None,
+        backend=sol.backend,
+        solve_time_s=round(sol.solve_time_s, 3),
+        iterations=sol.iterations,
+        candidates=n_candidates,
+        message=sol.message,
+        notes=list(inst.notes),
+    )
+
+
+def _count(sol: Solution, table: dict[str, int]) -> dict[str, int]:
+    out = {s: round(sol.values[v]) for s, v in sorted(table.items())}
+    return {s: n for s, n in out.items() if n > 0}
+
+
+def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
+    plan = empty_plan(inst, sol, n_candidates)
+    if not sol.status.has_solution:
+        return plan
+    ix = sol.ix
+    cands = ix.cands
+    deployments: list[Deployment] = []
+    used_gpus: dict[str, int] = defaultdict(int)
+    avg_w_owned = 0.0
+    out_owned = 0.0
+    for i, key in enumerate(ix.keys):
+        n = round(sol.values[ix.x[i]])
+        if n <= 0:
+            continue
+        r = cands.iloc[i]
+        q = r.get("quality")
+        deployments.append(
+            Deployment(
+                key=key,
+                workload=r["workload"],
+                model=r["model"],
+                precision=r["precision"],
+                kv_precision=str(r["kv_precision"]),
+                system=r["system"],
+                accelerator=r["accelerator"],
+                mode=r["mode"],
+                tp=int(r["tp"]),
+                pp=int(r["pp"]),
+                ep=int(r["ep"]),
+                dp=int(r["attn_dp"]),
+                serving=r["serving"],
+                batch=int(r["batch"]),
+                replicas=n,
+                gpus=n * int(r["gpus"]),
+                gpus_per_replica=int(r["gpus"]),
+                group_gpus=int(r["group_gpus"]),
+                output_tok_s=n * float(r["output_tok_s"]),
+                output_tok_s_per_replica=float(r["output_tok_s"]),
+                total_tok_s=n * float(r["total_tok_s"]),
+                ttft_s=float(r["ttft_s"]),
+                tpot_s=float(r["tpot_s"]),
+                avg_power_w_per_replica=float(r["avg_power_w"]),
+                quality=None if q is None or q != q else float(q),
+            )
+        )
+        if r["mode"] == "own":
+            avg_w_owned += n * (float(r["avg_power_w"]) - int(r["gpus"]) * inst.systems[r["system"]].idle_w)
+            out_owned += n * float(r["output_tok_s"])
+    deployments.sort(key=lambda d: (d.workload, d.key))
+    plan.deployments = deployments
+
+    new, old, rented = _count(sol, ix.buy), _count(sol, ix.exist), _count(sol, ix.rent)
+    servers: dict[str, int] = defaultdict(int)
+    for t in (new, old, rented):
+        for s, n in t.items():
+            servers[s] += n
+    for s, n in servers.items():
+        used_gpus[inst.systems[s].accelerator] += n * inst.systems[s].gpus
+    owned = {s: new.get(s, 0) + old.get(s, 0) for s in set(new) | set(old)}
+    rack_counts = {
+        p: round(sol.values[ix.z[k]]) for k, p in enumerate(ix.patterns) if round(sol.values[ix.z[k]]) > 0
+    }
+    racks = assign_racks(rack_counts, owned, inst) if ix.racks_modelled else []
+    for s, n in sorted(owned.items()):
+        if ix.racks_modelled:
+            continue
+        racks.extend(
+            {"rack_type": "(not modelled)", "systems": {s: 1}, "power_kw": inst.systems[s].nameplate_kw}
+            for _ in range(n)
+            if inst.systems[s].whole_rack
+        )
+    it_kw = sum(inst.systems[s].nameplate_kw * n for s, n in owned.items())
+    for s, n in owned.items():
+        sd = inst.systems[s]
+        avg_w_owned += n * (sd.non_gpu_avg_w + sd.gpus * sd.idle_w)
+
+    # ---------------------------------------------------------------- economics ($/h, by component)
+    h = HOURS_PER_YEAR
+    capital = sum(inst.systems[s].capex_usd * n for s, n in new.items()) * inst.crf / h
+    maint = sum(inst.systems[s].capex_usd * n for s, n in owned.items()) * inst.maintenance_fraction / h
+    facility = it_kw * inst.facility_usd_per_kw_month * 12 / h
+    energy = avg_w_owned * inst.pue * inst.electricity_usd_per_kwh / 1000
+    rental = sum(inst.systems[s].rent_usd_per_hour * n for s, n in rented.items())
+    rack_capex = sum(inst.racks[p.rack].price_usd * n for p, n in rack_counts.items())
+    rack_capital = rack_capex * inst.crf / h
+    rack_maint = rack_capex * inst.maintenance_fraction / h
+    cost_h = capital + rack_capital + maint + rack_maint + facility + energy + rental
+    capex = sum(inst.systems[s].capex_usd * n for s, n in new.items()) + rack_capex
+    out_tok = sum(d.output_tok_s for d in deployments)
+    fleet = Fleet(
+        servers=dict(sorted(servers.items())),
+        servers_new=new,
+        servers_existing=old,
+        servers_rented=rented,
+        gpus=dict(sorted(used_gpus.items())),
+        racks=[Rack(**r) for r in racks],
+        it_power_kw=it_kw,
+        it_power_avg_kw=avg_w_owned / 1000,
+        facility_power_kw=it_kw * inst.pue,
+        capex_usd=capex,
+        opex_usd_per_year=(maint + rack_maint + facility + energy + rental) * h,
+        cost_usd_per_hour=cost_h,
+        cost_breakdown_usd_per_hour={
+            "capital": capital + rack_capital,
+            "maintenance": maint + rack_maint,
+            "facility": facility,
+            "energy": energy,
+            "rental": rental,
+        },
+        output_tok_s=out_tok,
+        total_tok_s=sum(d.total_tok_s for d in deployments),
+        tokens_per_usd=out_tok * 3600 / cost_h if cost_h > 0 else None,
+        usd_per_mtok=cost_h / (out_tok * 3600) * 1e6 if out_tok > 0 else None,
+        tokens_per_kwh=(out_owned * 3600 / (avg_w_owned * inst.pue / 1000)) if avg_w_owned > 0 else None,
+    )
+    plan.fleet = fleet
+    plan.workloads = [
+        WorkloadResult(
+            workload=w,
+            demand_output_tok_s=wl.demand_out_tok_s,
+            required_output_tok_s=wl.required_out_tok_s if wl.demand_out_tok_s else None,
+            capacity_output_tok_s=sum(d.output_tok_s for d in deployments if d.workload == w),
+            replicas=sum(d.replicas for d in deployments if d.workload == w),
+        )
+        for w, wl in sorted(inst.workloads.items())
+    ]
+    plan.objective_value = sol.objective_value
+    plan.best_bound = sol.best_bound
+    plan.gap = sol.gap
+    plan.notes = sorted(set(inst.notes) | set(ix.notes))
+    return plan

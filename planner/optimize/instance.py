@@ -1,0 +1,378 @@
+"""Resolve a `Problem` against the catalog into the numbers the formulation needs (an `Instance`).
+
+Everything is converted once to the units the model uses: tokens/s, watts, kW, US dollars per hour.
+Cost of owning a server for one hour (capex amortized with the capital recovery factor):
+
+    CRF = i (1+i)^n / ((1+i)^n - 1)           (1/n when i = 0; i cost of capital, n amortization years)
+    capital    = capex * CRF / 8760           capex = price * (1 + network_fraction_of_capex); 0 if existing
+    maintenance = price * (1 + network) * maintenance_fraction / 8760
+    facility   = facility_usd_per_kw_month * nameplate_kw * 12 / 8760
+    base energy = (non-GPU average W + GPUs * idle W) * PUE * $/kWh / 1000
+and each replica on an owned server adds (its average board power - its GPUs * idle W) * PUE * $/kWh / 1000.
+A rented server costs GPUs * $/GPU-hour and nothing else (power, space and facility are the provider's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from planner.catalog.catalog import Catalog
+from planner.errors import InputError
+from planner.optimize.problem import Problem
+
+HOURS_PER_YEAR = 8760.0
+DEFAULT_PUE = 1.3
+IDLE_FRACTION_OF_TDP = 0.2  # assumed where the catalog has no idle figure (measured H100: 126 W of 700 W = 18%)
+
+
+@dataclass(frozen=True)
+class WorkloadData:
+    id: str
+    isl: int
+    osl: int
+    ttft_s: float
+    tpot_s: float
+    floor_benchmark: str | None
+    floor_score: float | None
+    demand_out_tok_s: float | None  # peak, without headroom
+    headroom: float
+    min_replicas: int
+    models: tuple[str, ...] | None
+    precisions: tuple[str, ...] | None
+    kv_precisions: tuple[str, ...] | None
+    serving: tuple[str, ...]
+
+    @property
+    def required_out_tok_s(self) -> float:
+        return (self.demand_out_tok_s or 0.0) * (1 + self.headroom)
+
+
+@dataclass(frozen=True)
+class SystemData:
+    id: str
+    accelerator: str
+    gpus: int
+    domain: int
+    nameplate_kw: float
+    rack_units: int | None
+    whole_rack: bool
+    cooling: str
+    price_usd: float
+    capex_usd: float  # price incl. scale-out network share
+    buy: bool
+    rent: bool
+    existing: int
+    supply: int | None
+    rent_supply: int | None
+    rent_usd_per_gpu_hour: float | None
+    idle_w: float  # per GPU
+    tdp_w: float
+    non_gpu_avg_w: float
+    new_usd_per_hour: float  # fixed $/h of one new server (capital, maintenance, facility, base energy)
+    existing_usd_per_hour: float  # same without capital
+    usd_per_w_hour: float  # energy $/h per average watt drawn (PUE included)
+
+    @property
+    def rent_usd_per_hour(self) -> float:
+        return self.gpus * (self.rent_usd_per_gpu_hour or 0.0)
+
+    def domain_capacity(self, t: int) -> int:
+        """GPUs one server offers to groups of size >= t that must sit inside one scale-up domain."""
+        full, rest = divmod(self.gpus, self.domain)
+        return full * (self.domain // t) * t + (rest // t) * t
+
+
+@dataclass(frozen=True)
+class RackData:
+    id: str
+    max_kw: float
+    units: int
+    cooling: str
+    count: int | None
+    price_usd: float
+    usd_per_hour: float
+
+
+@dataclass
+class Instance:
+    name: str
+    workloads: dict[str, WorkloadData]
+    systems: dict[str, SystemData]
+    racks: dict[str, RackData]
+    pue: float
+    power_limit_kw: float | None  # facility power (IT x PUE)
+    electricity_usd_per_kwh: float
+    facility_usd_per_kw_month: float
+    crf: float
+    maintenance_fraction: float
+    network_fraction: float
+    amortization_years: float
+    cost_of_capital: float
+    budget_capex_usd: float | None
+    budget_usd_per_hour: float | None
+    objective: str
+    demand_cap_multiple: float | None
+    time_limit_s: float
+    gap: float
+    notes: list[str] = field(default_factory=list)
+
+
+def capital_recovery_factor(rate: float, years: float) -> float:
+    if rate <= 0:
+        return 1.0 / years
+    g = (1 + rate) ** years
+    return rate * g / (g - 1)
+
+
+def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>") -> Instance:
+    errors: list[str] = []
+
+    def bad(path: str, msg: str) -> None:
+        errors.append(f"{where}: {path}: {msg}")
+
+    def known(table: dict) -> str:
+        return ", ".join(sorted(table)) or "none in the catalog"
+
+    # ---------------------------------------------------------------- economics and site
+    econ_spec = problem.economics
+    econ = catalog.economics.get(econ_spec.id)
+    overrides = (
+        "amortization_years",
+        "cost_of_capital",
+        "maintenance_fraction_per_year",
+        "electricity_usd_per_kwh",
+        "network_fraction_of_capex",
+    )
+    if econ is None and any(getattr(econ_spec, f) is None for f in overrides):
+        bad(
+            "economics.id",
+            f"unknown economics {econ_spec.id!r} (known: {known(catalog.economics)}); "
+            "without it give every field: " + ", ".join(overrides),
+        )
+    case = econ_spec.price_case
+
+    def pick(name: str) -> float:
+        v = getattr(econ_spec, name)
+        if v is not None:
+            return float(v)
+        if econ is None:
+            return 0.0
+        v = getattr(econ, name)
+        return float(getattr(v, f"{case}_usd")) if hasattr(v, "base_usd") else float(v)
+
+    years = pick("amortization_years") or 1.0
+    rate = pick("cost_of_capital")
+    maint = pick("maintenance_fraction_per_year")
+    elec = pick("electricity_usd_per_kwh")
+    network = pick("network_fraction_of_capex")
+    crf = capital_recovery_factor(rate, years)
+
+    site_spec = problem.site
+    site = None
+    if site_spec.id is not None:
+        site = catalog.sites.get(site_spec.id)
+        if site is None:
+            bad("site.id", f"unknown site {site_spec.id!r} (known: {known(catalog.sites)})")
+    pue = site_spec.pue or (site.pue if site else None)
+    notes: list[str] = []
+    if pue is None:
+        pue = DEFAULT_PUE
+        notes.append(f"no site PUE given: assumed {DEFAULT_PUE}")
+    if site_spec.facility_usd_per_kw_month is not None:
+        facility = site_spec.facility_usd_per_kw_month
+    elif site is not None:
+        facility = getattr(site.facility_usd_per_kw_month, f"{case}_usd")
+    else:
+        facility = 0.0
+        notes.append("no site facility cost given: assumed 0 $/kW-month")
+    usd_per_w_hour = pue * elec / 1000.0
+
+    # ---------------------------------------------------------------- systems
+    fleet = problem.fleet
+    if fleet.systems is not None:
+        for i, s in enumerate(fleet.systems):
+            if s not in catalog.systems:
+                bad(f"fleet.systems[{i}]", f"unknown system {s!r} (known: {known(catalog.systems)})")
+    allowed = list(fleet.systems) if fleet.systems is not None else sorted(catalog.systems)
+    existing: dict[str, int] = {}
+    for i, e in enumerate(fleet.existing):
+        if e.system not in catalog.systems:
+            bad(f"fleet.existing[{i}].system", f"unknown system {e.system!r} (known: {known(catalog.systems)})")
+        else:
+            existing[e.system] = existing.get(e.system, 0) + e.count
+            if e.system not in allowed:
+                allowed.append(e.system)
+    for name in ("supply", "rent_supply"):
+        for s in getattr(fleet, name):
+            if s not in catalog.systems:
+                bad(f"fleet.{name}.{s}", f"unknown system {s!r} (known: {known(catalog.systems)})")
+    for s in econ_spec.system_prices_usd:
+        if s not in catalog.systems:
+            bad(f"economics.system_prices_usd.{s}", f"unknown system {s!r}")
+    for s in econ_spec.rental_usd_per_gpu_hour:
+        if s not in catalog.systems:
+            bad(f"economics.rental_usd_per_gpu_hour.{s}", f"unknown system {s!r}")
+
+    systems: dict[str, SystemData] = {}
+    for sid in allowed:
+        sysd = catalog.systems.get(sid)
+        if sysd is None:
+            continue
+        acc = catalog.accelerators.get(sysd.accelerator)
+        if acc is None:
+            continue
+        price = float(econ_spec.system_prices_usd.get(sid, getattr(sysd.price, f"{case}_usd")))
+        capex = price * (1 + network)
+        idle = acc.idle_w or (acc.measured.power_idle_w if acc.measured and acc.measured.power_idle_w else None)
+        idle = float(idle) if idle else IDLE_FRACTION_OF_TDP * acc.tdp_w
+        non_gpu = econ_spec.non_gpu_load_fraction * max(
+            0.0, sysd.nameplate_power_kw * 1000 - sysd.accelerator_count * acc.tdp_w
+        )
+        rent_price = econ_spec.rental_usd_per_gpu_hour.get(sid)
+        if rent_price is None:
+            offers = [
+                r
+                for r in catalog.rental_prices.values()
+                if r.system == sid and (fleet.rental_provider is None or r.provider_class == fleet.rental_provider)
+            ]
+            if offers:
+                rent_price = min(getattr(r.usd_per_gpu_hour, f"{case}_usd") for r in offers)
+        base_energy = (non_gpu + sysd.accelerator_count * idle) * usd_per_w_hour
+        fac = facility * sysd.nameplate_power_kw * 12 / HOURS_PER_YEAR
+        maint_h = capex * maint / HOURS_PER_YEAR
+        systems[sid] = SystemData(
+            id=sid,
+            accelerator=sysd.accelerator,
+            gpus=sysd.accelerator_count,
+            domain=sysd.scale_up_domain,
+            nameplate_kw=sysd.nameplate_power_kw,
+            rack_units=sysd.rack_units,
+            whole_rack=sysd.whole_rack,
+            cooling=sysd.cooling,
+            price_usd=price,
+            capex_usd=capex,
+            buy="buy" in fleet.acquire,
+            rent="rent" in fleet.acquire and rent_price is not None,
+            existing=existing.get(sid, 0),
+            supply=fleet.supply.get(sid),
+            rent_supply=fleet.rent_supply.get(sid),
+            rent_usd_per_gpu_hour=rent_price,
+            idle_w=idle,
+            tdp_w=acc.tdp_w,
+            non_gpu_avg_w=non_gpu,
+            new_usd_per_hour=capex * crf / HOURS_PER_YEAR + maint_h + fac + base_energy,
+            existing_usd_per_hour=maint_h + fac + base_energy,
+            usd_per_w_hour=usd_per_w_hour,
+        )
+
+    # ---------------------------------------------------------------- racks
+    racks: dict[str, RackData] = {}
+    avail = site_spec.racks
+    if avail is None:
+        avail_list = [(r, None) for r in sorted(catalog.racks)]
+    else:
+        avail_list = []
+        for i, ra in enumerate(avail):
+            if ra.type not in catalog.racks:
+                bad(f"site.racks[{i}].type", f"unknown rack type {ra.type!r} (known: {known(catalog.racks)})")
+            else:
+                avail_list.append((ra.type, ra.count))
+    for rid, count in avail_list:
+        r = catalog.racks[rid]
+        if r.cooling not in site_spec.cooling:
+            continue
+        price = econ_spec.rack_prices_usd.get(rid)
+        if price is None:
+            price = getattr(r.price, f"{case}_usd") if r.price else 0.0
+        racks[rid] = RackData(
+            rid,
+            r.max_power_kw,
+            r.rack_units,
+            r.cooling,
+            count,
+            float(price),
+            float(price) * (crf + maint) / HOURS_PER_YEAR,
+        )
+
+    # ---------------------------------------------------------------- workloads
+    workloads: dict[str, WorkloadData] = {}
+    for w in problem.workloads:
+        path = f"workloads[{w.id}]"
+        arch = None
+        if w.archetype is not None:
+            arch = catalog.workloads.get(w.archetype)
+            if arch is None:
+                bad(
+                    f"{path}.archetype",
+                    f"unknown workload archetype {w.archetype!r} (known: {known(catalog.workloads)})",
+                )
+                continue
+        vals = {}
+        for f in ("isl_tokens", "osl_tokens", "ttft_ms", "tpot_ms"):
+            v = getattr(w, f)
+            if v is None and arch is not None:
+                v = getattr(arch, f)
+            if v is None:
+                bad(f"{path}.{f}", "required field is missing (give it, or an archetype)")
+            vals[f] = v
+        if any(v is None for v in vals.values()):
+            continue
+        floor = None if w.no_quality_floor else (w.quality_floor or (arch.quality_floor if arch else None))
+        for key, ids, table in (
+            ("models", w.models, catalog.models),
+            ("precisions", w.precisions, catalog.precisions),
+        ):
+            for i, x in enumerate(ids or []):
+                if x not in table:
+                    bad(f"{path}.{key}[{i}]", f"unknown {key[:-1]} {x!r} (known: {known(table)})")
+        isl, osl = int(vals["isl_tokens"]), int(vals["osl_tokens"])
+        demand = None
+        if w.demand is not None:
+            d = w.demand
+            if d.output_tokens_per_s:
+                demand = d.output_tokens_per_s
+            elif d.requests_per_s:
+                demand = d.requests_per_s * osl
+            else:
+                demand = d.tokens_per_day / (isl + osl) / 86400 * d.peak_factor * osl
+        workloads[w.id] = WorkloadData(
+            id=w.id,
+            isl=isl,
+            osl=osl,
+            ttft_s=vals["ttft_ms"] / 1000,
+            tpot_s=vals["tpot_ms"] / 1000,
+            floor_benchmark=floor.benchmark if floor else None,
+            floor_score=floor.min_score if floor else None,
+            demand_out_tok_s=demand,
+            headroom=w.headroom,
+            min_replicas=w.min_replicas,
+            models=tuple(w.models) if w.models else None,
+            precisions=tuple(w.precisions) if w.precisions else None,
+            kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
+            serving=tuple(w.serving),
+        )
+    if errors:
+        raise InputError("\n".join(errors))
+    b = problem.budget
+    return Instance(
+        name=problem.name,
+        workloads=workloads,
+        systems=systems,
+        racks=racks,
+        pue=float(pue),
+        power_limit_kw=site_spec.power_limit_mw * 1000 if site_spec.power_limit_mw else None,
+        electricity_usd_per_kwh=elec,
+        facility_usd_per_kw_month=float(facility),
+        crf=crf,
+        maintenance_fraction=maint,
+        network_fraction=network,
+        amortization_years=years,
+        cost_of_capital=rate,
+        budget_capex_usd=b.capex_usd,
+        budget_usd_per_hour=b.usd_per_hour,
+        objective=problem.objective.kind,
+        demand_cap_multiple=problem.objective.demand_cap_multiple,
+        time_limit_s=problem.solver.time_limit_s,
+        gap=problem.solver.gap,
+        notes=notes,
+    )

@@ -1,0 +1,169 @@
+"""problem file -> instance -> candidates -> checks -> MIP -> plan -> explanation -> verify: one call."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.catalog.loader import display_path
+from planner.errors import InfeasibleError, InputError, SolverError
+from planner.optimize import backends
+from planner.optimize.backends import SolveStatus
+from planner.optimize.checks import run_checks
+from planner.optimize.diagnose import binding_constraints, elastic_relaxation
+from planner.optimize.extract import build_plan
+from planner.optimize.instance import Instance, build_instance
+from planner.optimize.problem import load_problem
+from planner.optimize.solve import Solution, solve_instance
+from planner.optimize.verify import VerifyReport, verify_plan
+from planner.plan import Binding, Plan, RunnerUp
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    instance: Instance
+    verify: VerifyReport | None = None
+    candidates: pd.DataFrame | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_instance(problem_path: str | Path, catalog: Catalog) -> Instance:
+    problem = load_problem(problem_path)
+    return build_instance(problem, catalog, display_path(Path(problem_path)))
+
+
+def solve_file(
+    problem_path: str | Path,
+    catalog: Catalog,
+    *,
+    backend: str | None = None,
+    time_limit_s: float | None = None,
+    runner_up: bool = True,
+) -> Outcome:
+    from planner.candidates import build_candidates
+
+    t0 = time.perf_counter()
+    inst = load_instance(problem_path, catalog)
+    cs = build_candidates(inst, catalog)
+    t_cand = time.perf_counter() - t0
+    out = solve_candidates(
+        inst,
+        cs.table,
+        catalog=catalog,
+        backend=backend,
+        time_limit_s=time_limit_s,
+        rejected=cs.rejected,
+        best_latency=cs.best_latency,
+        runner_up=runner_up,
+        predict=_perf_predictor(catalog),
+    )
+    out.plan.timing["candidates_s"] = round(t_cand, 3)
+    out.plan.notes.append(
+        f"candidates: {cs.stats.get('grid', 0)} configurations evaluated, "
+        f"{cs.stats.get('feasible', 0)} feasible, {cs.stats.get('after_pruning', 0)} after "
+        "dominance pruning"
+    )
+    return out
+
+
+def _perf_predictor(catalog: Catalog):
+    try:
+        from planner.perf import evaluate
+    except ImportError:
+        return None
+    return lambda grid: evaluate(grid, catalog)
+
+
+def solve_candidates(
+    inst: Instance,
+    cands: pd.DataFrame,
+    *,
+    catalog: Catalog | None = None,
+    backend: str | None = None,
+    time_limit_s: float | None = None,
+    rejected: pd.DataFrame | None = None,
+    best_latency: dict | None = None,
+    runner_up: bool = True,
+    predict=None,
+) -> Outcome:
+    backend = backend or backends.DEFAULT_BACKEND
+    if backend not in backends.BACKENDS:
+        raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(backends.BACKENDS)})")
+    rejected = rejected if rejected is not None else pd.DataFrame(columns=["workload", "reason"])
+    findings = run_checks(inst, cands, rejected, best_latency or {})
+    if findings.errors:
+        raise InfeasibleError("the problem cannot be solved:\n  - " + "\n  - ".join(findings.errors))
+    sol = solve_instance(inst, cands, backend, time_limit_s=time_limit_s)
+    if sol.status in (SolveStatus.INFEASIBLE,):
+        found, lines = elastic_relaxation(sol.model, backend)
+        if found and lines:
+            raise InfeasibleError(
+                "no plan satisfies every constraint; the smallest changes that would make it "
+                "feasible:\n  - " + "\n  - ".join(lines)
+            )
+        raise InfeasibleError(
+            "no plan satisfies every constraint (the relaxation found no single limit to blame: "
+            "check rack cooling, scale-up domains and existing inventory)"
+        )
+    if sol.status is SolveStatus.UNBOUNDED:
+        raise InputError(f"objective {inst.objective} is unbounded: add a budget, a power limit or supply limits")
+    if sol.status is SolveStatus.ERROR:
+        raise SolverError(f"{backend}: {sol.message or 'solver error'}")
+    plan = build_plan(inst, sol, len(cands))
+    plan.timing = {"build_s": round(sol.build_time_s, 3), "solve_s": round(sol.solve_time_s, 3)}
+    plan.binding = [
+        Binding(constraint=n, family=f, message=m)
+        for n, f, m in binding_constraints(sol.model, sol.values, set(sol.ix.z))
+    ]
+    plan.notes.extend(findings.warnings)
+    if sol.status is SolveStatus.FEASIBLE_TIME_LIMIT:
+        plan.notes.append(
+            f"time limit reached: the plan is feasible, gap {plan.gap if plan.gap is not None else '?'}"
+        )
+    if runner_up:
+        t0 = time.perf_counter()
+        plan.runner_up = find_runner_up(inst, cands, plan, sol, backend, time_limit_s)
+        plan.timing["runner_up_s"] = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    report = verify_plan(plan, inst, catalog, predict)
+    plan.timing["verify_s"] = round(time.perf_counter() - t0, 3)
+    if not report.ok:
+        raise SolverError("the plan failed independent verification:\n  - " + "\n  - ".join(report.violations))
+    return Outcome(plan, inst, report, cands, findings.warnings)
+
+
+def find_runner_up(
+    inst: Instance, cands: pd.DataFrame, plan: Plan, sol: Solution, backend: str, time_limit_s: float | None
+) -> RunnerUp | None:
+    """The best plan without the accelerator that carries most of this plan's GPUs."""
+    gpus = Counter()
+    for d in plan.deployments:
+        gpus[d.accelerator] += d.gpus
+    if not gpus:
+        return None
+    main = sorted(gpus.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    alt = solve_instance(inst, cands, backend, time_limit_s=time_limit_s, exclude_accelerators=(main,))
+    if not alt.status.has_solution:
+        return RunnerUp(
+            excluded_accelerator=main, status=str(alt.status), message=f"no plan without {main} ({alt.status})"
+        )
+    accs = sorted({a for a, s in zip(alt.ix.cands["accelerator"], alt.ix.x, strict=True) if alt.values[s] > 0.5})
+    diff = alt.objective_value - sol.objective_value
+    pct = 100 * diff / sol.objective_value if sol.objective_value else None
+    unit = {"min_cost": "$/h", "max_throughput": "tok/s", "max_tokens_per_dollar": "tokens/$"}[inst.objective]
+    return RunnerUp(
+        excluded_accelerator=main,
+        status=str(alt.status),
+        objective_value=alt.objective_value,
+        difference=diff,
+        difference_pct=pct,
+        accelerators=accs,
+        message=f"best plan without {main}: {', '.join(accs)}, {diff:+,.4g} {unit}"
+        + (f" ({pct:+.1f}%)" if pct is not None else ""),
+    )

@@ -1,0 +1,266 @@
+"""Problem files (`problems/*.yaml`): strict schemas and loading.
+
+A problem names the services to run (workloads), what may be bought or rented (fleet), where it goes (site), how
+money is counted (economics), limits (budget) and what to optimize (objective). Every field is validated like a
+catalog entry: unknown fields are errors, and every error names the file and the field path
+(`problems/x.yaml: workloads[chat].tpot_ms: must be > 0, got 0`), exit code 2.
+Catalog references (archetypes, models, systems, racks, sites) are checked in `planner.optimize.instance`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from planner.catalog.loader import display_path, format_validation_error
+from planner.catalog.schemas import ID_PATTERN, KvDtype, QualityFloor, unit
+from planner.errors import InputError
+
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+Serving = Literal["aggregated", "disaggregated"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Demand(Strict):
+    """Peak demand of one workload: give exactly one of requests_per_s, output_tokens_per_s or tokens_per_day."""
+
+    requests_per_s: float | None = Field(
+        None, gt=0, description="peak requests per second", json_schema_extra=unit("1/s")
+    )
+    output_tokens_per_s: float | None = Field(
+        None, gt=0, description="peak generated tokens per second", json_schema_extra=unit("tokens/s")
+    )
+    tokens_per_day: float | None = Field(
+        None, gt=0, description="input + output tokens per day (average)", json_schema_extra=unit("tokens/day")
+    )
+    peak_factor: float = Field(1.0, ge=1, le=20, description="peak / average rate, applied to tokens_per_day")
+
+    @model_validator(mode="after")
+    def _one(self) -> Demand:
+        given = [f for f in ("requests_per_s", "output_tokens_per_s", "tokens_per_day") if getattr(self, f)]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of requests_per_s, output_tokens_per_s, tokens_per_day"
+                f" (got {', '.join(given) or 'none'})"
+            )
+        if self.peak_factor != 1.0 and not self.tokens_per_day:
+            raise ValueError("peak_factor applies to tokens_per_day only")
+        return self
+
+
+class WorkloadSpec(Strict):
+    """One service. `archetype` copies a catalog workload; every field given here overrides it."""
+
+    id: Id
+    archetype: Id | None = Field(None, description="catalog workload id to start from")
+    demand: Demand | None = Field(None, description="peak demand; required except for max_throughput")
+    isl_tokens: int | None = Field(None, gt=0, le=1_000_000, json_schema_extra=unit("tokens"))
+    osl_tokens: int | None = Field(None, gt=0, le=1_000_000, json_schema_extra=unit("tokens"))
+    ttft_ms: float | None = Field(
+        None, gt=0, json_schema_extra=unit("ms"), description="time-to-first-token target"
+    )
+    tpot_ms: float | None = Field(
+        None, gt=0, json_schema_extra=unit("ms"), description="time-per-output-token target"
+    )
+    quality_floor: QualityFloor | None = Field(
+        None, description="benchmark and minimum score (after quantization)"
+    )
+    no_quality_floor: bool = Field(False, description="drop the archetype's quality floor")
+    models: list[Id] | None = Field(
+        None, min_length=1, description="allowed models (default: any meeting the floor)"
+    )
+    precisions: list[Id] | None = Field(None, min_length=1, description="allowed weight precisions (default: any)")
+    kv_precisions: list[KvDtype] | None = Field(None, min_length=1, description="KV-cache formats to consider")
+    serving: list[Serving] = Field(["aggregated", "disaggregated"], min_length=1)
+    headroom: float = Field(0.0, ge=0, le=5, description="extra capacity above peak demand, e.g. 0.2 = 20%")
+    min_replicas: int = Field(1, ge=0, le=10000, description="replicas kept for availability, whatever the demand")
+
+
+class Existing(Strict):
+    system: Id
+    count: int = Field(gt=0, description="servers (or whole racks) already owned; their capex is sunk")
+
+
+class Fleet(Strict):
+    systems: list[Id] | None = Field(
+        None, min_length=1, description="allowed systems (default: every catalog system)"
+    )
+    acquire: list[Literal["buy", "rent"]] = Field(
+        ["buy"], min_length=1, description="how new capacity is obtained"
+    )
+    existing: list[Existing] = Field(default_factory=list, description="inventory to reuse (brownfield)")
+    supply: dict[Id, int] = Field(
+        default_factory=dict, description="most new servers that can be bought, per system"
+    )
+    rent_supply: dict[Id, int] = Field(
+        default_factory=dict, description="most servers that can be rented, per system"
+    )
+    rental_provider: Literal["hyperscaler", "neocloud", "reserved"] | None = Field(
+        None, description="rental price class to use (default: the cheapest listed per system)"
+    )
+
+    @model_validator(mode="after")
+    def _nonneg(self) -> Fleet:
+        for name in ("supply", "rent_supply"):
+            for k, v in getattr(self, name).items():
+                if v < 0:
+                    raise ValueError(f"{name}.{k} must be >= 0, got {v}")
+        return self
+
+
+class RackAvailability(Strict):
+    type: Id = Field(description="catalog rack type id")
+    count: int | None = Field(None, ge=0, description="racks of this type available (default: unlimited)")
+
+
+class SiteSpec(Strict):
+    id: Id | None = Field(None, description="catalog site id (PUE and facility cost)")
+    pue: float | None = Field(None, ge=1.0, le=3.0, description="facility power / IT power (overrides the site's)")
+    power_limit_mw: float | None = Field(
+        None,
+        gt=0,
+        json_schema_extra=unit("MW"),
+        description="facility power available, IT x PUE (default: unlimited)",
+    )
+    cooling: list[Literal["air", "liquid"]] = Field(
+        ["air", "liquid"], min_length=1, description="cooling the site supports"
+    )
+    racks: list[RackAvailability] | None = Field(
+        None, description="rack types and counts available (default: every catalog rack type, unlimited)"
+    )
+    facility_usd_per_kw_month: float | None = Field(None, ge=0, json_schema_extra=unit("USD/kW/month"))
+
+
+class EconomicsSpec(Strict):
+    id: Id = Field("default", description="catalog economics entry to start from")
+    amortization_years: float | None = Field(
+        None, gt=0, le=15, description="horizon over which capex is recovered"
+    )
+    cost_of_capital: float | None = Field(None, ge=0, le=0.5)
+    maintenance_fraction_per_year: float | None = Field(None, ge=0, le=0.5)
+    electricity_usd_per_kwh: float | None = Field(None, ge=0, le=2)
+    network_fraction_of_capex: float | None = Field(None, ge=0, le=1)
+    price_case: Literal["low", "base", "high"] = Field("base", description="which catalog price to use")
+    system_prices_usd: dict[Id, float] = Field(default_factory=dict, description="purchase price overrides")
+    rack_prices_usd: dict[Id, float] = Field(default_factory=dict)
+    rental_usd_per_gpu_hour: dict[Id, float] = Field(default_factory=dict, description="rental price overrides")
+    non_gpu_load_fraction: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="average draw of a server's non-GPU parts (CPUs, fans, NICs) as a share of "
+        "nameplate minus the GPUs' TDP",
+    )
+
+
+class Budget(Strict):
+    capex_usd: float | None = Field(None, gt=0, description="most that may be spent on new hardware")
+    usd_per_hour: float | None = Field(None, gt=0, description="most the fleet may cost per hour, all in")
+
+
+class Objective(Strict):
+    kind: Literal["min_cost", "max_tokens_per_dollar", "max_throughput"] = "min_cost"
+    demand_cap_multiple: float | None = Field(
+        None, ge=1, description="credit served tokens up to demand x this (ratio and throughput objectives)"
+    )
+
+
+class SolverSpec(Strict):
+    time_limit_s: float = Field(60, gt=0, le=86400)
+    gap: float = Field(1e-4, ge=0, le=0.5, description="relative optimality gap at which the solver stops")
+
+
+class Problem(Strict):
+    name: str = Field(min_length=1)
+    description: str | None = None
+    workloads: list[WorkloadSpec] = Field(min_length=1)
+    fleet: Fleet = Fleet()
+    site: SiteSpec = SiteSpec()
+    economics: EconomicsSpec = EconomicsSpec()
+    budget: Budget = Budget()
+    objective: Objective = Objective()
+    solver: SolverSpec = SolverSpec()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objective_shorthand(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("objective"), str):
+            data = {**data, "objective": {"kind": data["objective"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _cross(self) -> Problem:
+        ids = [w.id for w in self.workloads]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"duplicate workload ids: {', '.join(dup)}")
+        if self.objective.kind != "max_throughput":
+            missing = [w.id for w in self.workloads if w.demand is None]
+            if missing:
+                raise ValueError(
+                    f"objective {self.objective.kind} needs a demand for every workload "
+                    f"(missing: {', '.join(missing)})"
+                )
+        return self
+
+
+def _nice_loc(line: str, where: str, raw: dict) -> str:
+    """`file: @.workloads.0.tpot_ms: ...` -> `file: workloads[chat].tpot_ms: ...`."""
+    head = f"{where}: @"
+    if not line.startswith(head):
+        return line
+    rest = line[len(head) :]
+    path, sep, msg = rest.partition(": ")
+    parts = [p for p in path.split(".") if p]
+    out: list[str] = []
+    node = raw
+    for p in parts:
+        if p.isdigit() and isinstance(node, list):
+            i = int(p)
+            item = node[i] if i < len(node) else None
+            label = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else i
+            out[-1] = f"{out[-1]}[{label}]" if out else f"[{label}]"
+            node = item
+            continue
+        out.append(p)
+        node = node.get(p) if isinstance(node, dict) else None
+    field = ".".join(out) or "problem"
+    return f"{where}: {field}{sep}{msg}"
+
+
+def parse_problem(data: object, where: str = "<problem>") -> Problem:
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: top level must be a mapping (name, workloads, fleet, site, ...)")
+    try:
+        return Problem.model_validate(data)
+    except ValidationError as err:
+        lines = [
+            _nice_loc(x, where, data).replace(
+                "`planner catalog schema` lists the fields", "see problems/README.md"
+            )
+            for x in format_validation_error(where, "@", err)
+        ]
+        raise InputError("\n".join(lines)) from None
+
+
+def load_problem(path: str | Path) -> Problem:
+    """Read and validate one problem file (exit code 2 on any error, naming file and field)."""
+    p = Path(path)
+    where = display_path(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise InputError(f"{where}: not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
+    return parse_problem(data, where)

@@ -1,0 +1,286 @@
+"""Independent re-check of a plan: every constraint and the cost, recomputed from the problem and the catalog.
+
+Nothing here reads the MIP or its solution values: only the plan (what a user would take away), the resolved
+problem and, when given, the performance model to re-predict each deployment. Every solve runs it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.optimize.instance import HOURS_PER_YEAR, Instance
+from planner.optimize.layout import fits_rack, pack_groups
+from planner.plan import Plan
+
+REL_TOL = 1e-6
+PREDICTION_TOL = 0.01  # re-predicted tok/s, TTFT, TPOT may differ from the plan by 1% (float noise, versions)
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    violations: list[str] = field(default_factory=list)
+    checks: int = 0
+
+
+def _close(a: float, b: float, tol: float = REL_TOL) -> bool:
+    return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
+
+
+def verify_plan(
+    plan: Plan,
+    inst: Instance,
+    catalog: Catalog | None = None,
+    predict: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> VerifyReport:
+    v: list[str] = []
+    n = 0
+
+    def check(cond: bool, msg: str) -> None:
+        nonlocal n
+        n += 1
+        if not cond:
+            v.append(msg)
+
+    if plan.status not in ("optimal", "feasible_time_limit"):
+        return VerifyReport(False, [f"plan status is {plan.status}: nothing to verify"], 0)
+    fl = plan.fleet
+    # ------------------------------------------------------------------ deployments
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for d in plan.deployments:
+        w = inst.workloads.get(d.workload)
+        sd = inst.systems.get(d.system)
+        check(w is not None, f"{d.key}: unknown workload {d.workload}")
+        check(sd is not None, f"{d.key}: system {d.system} is not allowed")
+        if w is None or sd is None:
+            continue
+        check(d.accelerator == sd.accelerator, f"{d.key}: {d.system} holds {sd.accelerator}, not {d.accelerator}")
+        check(d.mode in ("own", "rent"), f"{d.key}: unknown mode {d.mode}")
+        check(d.mode != "rent" or sd.rent, f"{d.key}: {d.system} cannot be rented")
+        check(w.models is None or d.model in w.models, f"{d.key}: model {d.model} not allowed for {d.workload}")
+        check(w.precisions is None or d.precision in w.precisions, f"{d.key}: precision {d.precision} not allowed")
+        check(
+            d.ttft_s <= w.ttft_s * (1 + REL_TOL),
+            f"{d.key}: TTFT {d.ttft_s * 1000:.0f} ms > target {w.ttft_s * 1000:g} ms",
+        )
+        check(
+            d.tpot_s <= w.tpot_s * (1 + REL_TOL),
+            f"{d.key}: TPOT {d.tpot_s * 1000:.1f} ms > target {w.tpot_s * 1000:g} ms",
+        )
+        group = d.tp * d.dp
+        check(group == d.group_gpus, f"{d.key}: group of {d.group_gpus} GPUs, expected tp*dp = {group}")
+        check(
+            group <= sd.domain,
+            f"{d.key}: TP/EP group of {group} GPUs exceeds {d.system}'s {sd.domain}-GPU scale-up domain",
+        )
+        check(
+            d.gpus_per_replica % max(group, 1) == 0,
+            f"{d.key}: {d.gpus_per_replica} GPUs per replica is not a multiple of its {group}-GPU group",
+        )
+        check(d.gpus == d.replicas * d.gpus_per_replica, f"{d.key}: gpus != replicas x gpus_per_replica")
+        check(
+            _close(d.output_tok_s, d.replicas * d.output_tok_s_per_replica),
+            f"{d.key}: output_tok_s != replicas x per replica",
+        )
+        if catalog is not None and w.floor_benchmark is not None:
+            from planner.candidates import quality_of
+
+            q = quality_of(catalog, d.model, d.precision, w.floor_benchmark)
+            check(
+                q is not None and q >= w.floor_score - 1e-9,
+                f"{d.key}: quality {q} below the floor {w.floor_score:g} on {w.floor_benchmark}",
+            )
+        groups[(d.system, d.mode)].extend([group] * (d.replicas * d.gpus_per_replica // max(group, 1)))
+    if predict is not None and plan.deployments:
+        n += _check_predictions(plan, inst, predict, v)
+    # ------------------------------------------------------------------ demand
+    cap = Counter()
+    reps = Counter()
+    for d in plan.deployments:
+        cap[d.workload] += d.output_tok_s
+        reps[d.workload] += d.replicas
+    for wid, w in inst.workloads.items():
+        if inst.objective != "max_throughput" and w.demand_out_tok_s:
+            check(
+                cap[wid] >= w.required_out_tok_s * (1 - 1e-9),
+                f"workload {wid}: capacity {cap[wid]:,.0f} tok/s "
+                f"< required {w.required_out_tok_s:,.0f} tok/s (demand x (1 + headroom))",
+            )
+        check(reps[wid] >= w.min_replicas, f"workload {wid}: {reps[wid]} replicas < minimum {w.min_replicas}")
+    # ------------------------------------------------------------------ servers and domains
+    owned = Counter()
+    for s, k in fl.servers_new.items():
+        sd = inst.systems.get(s)
+        check(sd is not None and sd.buy, f"{s}: bought but buying it is not allowed")
+        if sd is not None and sd.supply is not None:
+            check(k <= sd.supply, f"{s}: {k} bought > supply {sd.supply}")
+        owned[s] += k
+    for s, k in fl.servers_existing.items():
+        sd = inst.systems.get(s)
+        check(
+            sd is not None and k <= sd.existing,
+            f"{s}: {k} existing in service > inventory {sd.existing if sd else 0}",
+        )
+        owned[s] += k
+    for s, k in fl.servers_rented.items():
+        sd = inst.systems.get(s)
+        check(sd is not None and sd.rent, f"{s}: rented but renting it is not allowed")
+        if sd is not None and sd.rent_supply is not None:
+            check(k <= sd.rent_supply, f"{s}: {k} rented > rental supply {sd.rent_supply}")
+    for (s, mode), gs in sorted(groups.items()):
+        sd = inst.systems[s]
+        servers = owned[s] if mode == "own" else fl.servers_rented.get(s, 0)
+        check(
+            pack_groups(gs, sd.domain, sd.gpus, servers),
+            f"{s} ({mode}): {len(gs)} TP/EP groups "
+            f"({sum(gs)} GPUs) do not pack into {servers} servers of {sd.gpus} GPUs (domain {sd.domain})",
+        )
+    # ------------------------------------------------------------------ racks
+    if inst.racks and owned:
+        placed = Counter()
+        per_type = Counter()
+        for i, r in enumerate(fl.racks):
+            rack = inst.racks.get(r.rack_type)
+            check(rack is not None, f"rack {i}: type {r.rack_type} not available")
+            if rack is None:
+                continue
+            per_type[r.rack_type] += 1
+            kw = sum(inst.systems[s].nameplate_kw * k for s, k in r.systems.items())
+            units = sum((inst.systems[s].rack_units or 0) * k for s, k in r.systems.items())
+            check(kw <= rack.max_kw * (1 + REL_TOL), f"rack {i} ({r.rack_type}): {kw:g} kW > {rack.max_kw:g} kW")
+            check(units <= rack.units, f"rack {i} ({r.rack_type}): {units}U > {rack.units}U")
+            for s, k in r.systems.items():
+                check(
+                    fits_rack(inst.systems[s], rack),
+                    f"rack {i} ({r.rack_type}): {s} does not fit (cooling or power)",
+                )
+                if inst.systems[s].whole_rack:
+                    check(k == 1 and len(r.systems) == 1, f"rack {i}: whole-rack system {s} must stand alone")
+                placed[s] += k
+        for rid, k in per_type.items():
+            lim = inst.racks[rid].count
+            check(lim is None or k <= lim, f"racks {rid}: {k} used > {lim} available")
+        for s, k in owned.items():
+            check(placed[s] == k, f"{s}: {k} owned servers but {placed[s]} placed in racks")
+    # ------------------------------------------------------------------ power
+    it_kw = sum(inst.systems[s].nameplate_kw * k for s, k in owned.items())
+    check(_close(it_kw, fl.it_power_kw, 1e-5), f"IT power {fl.it_power_kw:g} kW in the plan, {it_kw:g} recomputed")
+    if inst.power_limit_kw is not None:
+        check(
+            it_kw * inst.pue <= inst.power_limit_kw * (1 + REL_TOL),
+            f"site power {it_kw * inst.pue:,.0f} kW (IT x PUE) > limit {inst.power_limit_kw:,.0f} kW",
+        )
+    # ------------------------------------------------------------------ money
+    cost, capex = _recompute_cost(plan, inst, owned)
+    check(
+        _close(cost, fl.cost_usd_per_hour, 1e-5),
+        f"cost {fl.cost_usd_per_hour:.4f} $/h in the plan, {cost:.4f} recomputed",
+    )
+    check(_close(capex, fl.capex_usd, 1e-5), f"capex {fl.capex_usd:,.0f} in the plan, {capex:,.0f} recomputed")
+    if inst.budget_capex_usd is not None:
+        check(
+            capex <= inst.budget_capex_usd * (1 + REL_TOL),
+            f"capex {capex:,.0f} > budget {inst.budget_capex_usd:,.0f}",
+        )
+    if inst.budget_usd_per_hour is not None:
+        check(
+            cost <= inst.budget_usd_per_hour * (1 + REL_TOL),
+            f"cost {cost:,.2f} $/h > budget {inst.budget_usd_per_hour:,.2f} $/h",
+        )
+    if plan.objective_value is not None:
+        if inst.objective == "min_cost":
+            expect = cost
+        else:
+            credited = sum(
+                min(cap[w], wl.required_out_tok_s * (inst.demand_cap_multiple or 1.0))
+                if wl.demand_out_tok_s and (inst.demand_cap_multiple or inst.objective == "max_throughput")
+                else cap[w]
+                for w, wl in inst.workloads.items()
+            )
+            expect = credited if inst.objective == "max_throughput" else credited * 3600 / cost
+        check(
+            _close(expect, plan.objective_value, 1e-5),
+            f"objective {plan.objective_value:g} in the plan, {expect:g} recomputed",
+        )
+    return VerifyReport(not v, v, n)
+
+
+def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, float]:
+    fl, h = plan.fleet, HOURS_PER_YEAR
+    new = fl.servers_new
+    server_capex = sum(inst.systems[s].capex_usd * k for s, k in new.items())
+    rack_capex = sum(inst.racks[r.rack_type].price_usd for r in fl.racks if r.rack_type in inst.racks)
+    capex = server_capex + rack_capex
+    watts = 0.0
+    for s, k in owned.items():
+        sd = inst.systems[s]
+        watts += k * (sd.non_gpu_avg_w + sd.gpus * sd.idle_w)
+    for d in plan.deployments:
+        if d.mode == "own":
+            watts += d.replicas * (d.avg_power_w_per_replica - d.gpus_per_replica * inst.systems[d.system].idle_w)
+    cost = (
+        capex * inst.crf / h
+        + (sum(inst.systems[s].capex_usd * k for s, k in owned.items()) + rack_capex)
+        * inst.maintenance_fraction
+        / h
+        + sum(inst.systems[s].nameplate_kw * k for s, k in owned.items()) * inst.facility_usd_per_kw_month * 12 / h
+        + watts * inst.pue * inst.electricity_usd_per_kwh / 1000
+        + sum(
+            inst.systems[s].gpus * (inst.systems[s].rent_usd_per_gpu_hour or 0) * k
+            for s, k in fl.servers_rented.items()
+        )
+    )
+    return cost, capex
+
+
+def _check_predictions(plan: Plan, inst: Instance, predict, v: list[str]) -> int:
+    rows = [
+        dict(
+            model=d.model,
+            accelerator=d.accelerator,
+            precision=d.precision,
+            kv_precision=d.kv_precision,
+            tp=d.tp,
+            pp=d.pp,
+            ep=d.ep,
+            attn_dp=d.dp,
+            serving=d.serving,
+            batch=d.batch,
+            isl=inst.workloads[d.workload].isl,
+            osl=inst.workloads[d.workload].osl,
+        )
+        for d in plan.deployments
+    ]
+    res = predict(pd.DataFrame(rows)).reset_index(drop=True)
+    n = 0
+    for d, r in zip(plan.deployments, res.to_dict("records"), strict=True):
+        w = inst.workloads[d.workload]
+        n += 1
+        if not bool(r.get("fits", True)):
+            v.append(f"{d.key}: the performance model says it does not run ({r.get('reason')})")
+            continue
+        for col, mine in (
+            ("output_tok_s", d.output_tok_s_per_replica),
+            ("ttft_s", d.ttft_s),
+            ("tpot_s", d.tpot_s),
+            ("avg_power_w", d.avg_power_w_per_replica),
+        ):
+            n += 1
+            if not _close(float(r[col]), mine, PREDICTION_TOL):
+                v.append(f"{d.key}: {col} {mine:g} in the plan, {float(r[col]):g} re-predicted")
+        n += 2
+        if float(r["ttft_s"]) > w.ttft_s * (1 + PREDICTION_TOL) or float(r["tpot_s"]) > w.tpot_s * (
+            1 + PREDICTION_TOL
+        ):
+            v.append(
+                f"{d.key}: re-predicted TTFT/TPOT {float(r['ttft_s']) * 1000:.0f}/{float(r['tpot_s']) * 1000:.1f}"
+                f" ms miss the targets {w.ttft_s * 1000:g}/{w.tpot_s * 1000:g} ms"
+            )
+        if int(r["gpus"]) != d.gpus_per_replica:
+            v.append(f"{d.key}: {d.gpus_per_replica} GPUs per replica in the plan, {int(r['gpus'])} re-predicted")
+    return n

@@ -1,0 +1,151 @@
+"""The typed result of a solve (`Plan`) and its JSON form (`plan.json`).
+
+`plan_json()` is deterministic: keys sorted, floats rounded to 6 significant digits, lists in a fixed order.
+The only fields that vary from run to run are `solve_time_s` and `timing` (wall-clock seconds): tests that
+compare plans byte for byte drop those two keys (see `deterministic_view`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+VARYING_KEYS = ("solve_time_s", "timing")
+
+
+class _M(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Rack(_M):
+    rack_type: str
+    systems: dict[str, int]
+    power_kw: float
+    rack_units_used: int = 0
+
+
+class Fleet(_M):
+    servers: dict[str, int] = Field(default_factory=dict, description="all servers in use, owned and rented")
+    servers_new: dict[str, int] = Field(default_factory=dict)
+    servers_existing: dict[str, int] = Field(default_factory=dict)
+    servers_rented: dict[str, int] = Field(default_factory=dict)
+    gpus: dict[str, int] = Field(default_factory=dict, description="GPUs per accelerator, owned and rented")
+    racks: list[Rack] = Field(default_factory=list)
+    it_power_kw: float = Field(0.0, description="nameplate IT power of owned servers")
+    it_power_avg_kw: float = Field(0.0, description="modelled average IT power of owned servers")
+    facility_power_kw: float = Field(0.0, description="nameplate IT power x PUE (what the site must supply)")
+    capex_usd: float = 0.0
+    opex_usd_per_year: float = 0.0
+    cost_usd_per_hour: float = 0.0
+    cost_breakdown_usd_per_hour: dict[str, float] = Field(default_factory=dict)
+    output_tok_s: float = 0.0
+    total_tok_s: float = 0.0
+    tokens_per_usd: float | None = None
+    usd_per_mtok: float | None = None
+    tokens_per_kwh: float | None = None
+
+
+class Deployment(_M):
+    key: str
+    workload: str
+    model: str
+    precision: str
+    kv_precision: str
+    system: str
+    accelerator: str
+    mode: str = Field(description="own (bought or existing servers) or rent")
+    tp: int
+    pp: int
+    ep: int
+    dp: int = Field(description="attention data-parallel ranks inside one replica")
+    serving: str
+    batch: int
+    replicas: int
+    gpus: int = Field(description="GPUs of all replicas")
+    gpus_per_replica: int
+    group_gpus: int
+    output_tok_s: float = Field(description="all replicas")
+    output_tok_s_per_replica: float
+    total_tok_s: float
+    ttft_s: float
+    tpot_s: float
+    avg_power_w_per_replica: float
+    quality: float | None = None
+
+
+class WorkloadResult(_M):
+    workload: str
+    demand_output_tok_s: float | None
+    required_output_tok_s: float | None
+    capacity_output_tok_s: float
+    replicas: int
+
+
+class Binding(_M):
+    constraint: str
+    family: str
+    message: str
+
+
+class RunnerUp(_M):
+    excluded_accelerator: str
+    status: str
+    objective_value: float | None = None
+    difference: float | None = None
+    difference_pct: float | None = None
+    accelerators: list[str] = Field(default_factory=list)
+    message: str = ""
+
+
+class Plan(_M):
+    problem: str
+    status: str
+    objective: str
+    objective_unit: str
+    objective_value: float | None
+    best_bound: float | None
+    gap: float | None
+    backend: str
+    solve_time_s: float
+    iterations: int = 1
+    candidates: int = 0
+    fleet: Fleet = Fleet()
+    deployments: list[Deployment] = Field(default_factory=list)
+    workloads: list[WorkloadResult] = Field(default_factory=list)
+    binding: list[Binding] = Field(default_factory=list)
+    runner_up: RunnerUp | None = None
+    notes: list[str] = Field(default_factory=list)
+    timing: dict[str, float] = Field(default_factory=dict)
+    message: str = ""
+
+
+def _round(x: Any) -> Any:
+    if isinstance(x, float):
+        if not math.isfinite(x) or x == 0:
+            return x if math.isfinite(x) else None
+        return float(f"{x:.6g}")
+    if isinstance(x, dict):
+        return {k: _round(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_round(v) for v in x]
+    return x
+
+
+def plan_dict(plan: Plan) -> dict:
+    return _round(plan.model_dump(mode="json"))
+
+
+def plan_json(plan: Plan) -> str:
+    return json.dumps(plan_dict(plan), indent=2, sort_keys=True) + "\n"
+
+
+def deterministic_view(data: dict) -> dict:
+    """The plan without the wall-clock fields (what must be identical run after run)."""
+    return {k: v for k, v in data.items() if k not in VARYING_KEYS}
+
+
+def load_plan(text: str) -> Plan:
+    return Plan.model_validate(json.loads(text))

@@ -1,0 +1,148 @@
+"""Render a `Plan` for people: deployments, fleet, racks, economics, binding limits, runner-up."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from planner.plan import Plan
+
+
+def _n(x: float | None, fmt: str = ",.0f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def _usd(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if abs(x) >= 1e6:
+        return f"${x / 1e6:,.2f}M"
+    if abs(x) >= 1e4:
+        return f"${x / 1e3:,.0f}k"
+    return f"${x:,.2f}"
+
+
+def render_plan(console: Console, plan: Plan) -> None:
+    fl = plan.fleet
+    gap = "-" if plan.gap is None else f"{plan.gap:.2e}"
+    console.print(
+        f"[bold]{plan.problem}[/bold]: {plan.status}, {plan.objective} = "
+        f"{_n(plan.objective_value, ',.6g')} {plan.objective_unit} (bound {_n(plan.best_bound, ',.6g')}, "
+        f"gap {gap}) with {plan.backend} in {plan.solve_time_s:.2f} s; {plan.candidates} candidates",
+        highlight=False,
+    )
+
+    t = Table(title="Deployments", title_justify="left")
+    for col in (
+        "workload",
+        "model",
+        "precision",
+        "system",
+        "mode",
+        "parallel",
+        "serving",
+        "batch",
+        "replicas",
+        "GPUs",
+        "out tok/s",
+        "TTFT ms",
+        "TPOT ms",
+        "quality",
+    ):
+        t.add_column(
+            col,
+            justify="right"
+            if col in ("batch", "replicas", "GPUs", "out tok/s", "TTFT ms", "TPOT ms", "quality")
+            else "left",
+        )
+    for d in plan.deployments:
+        par = f"tp{d.tp} pp{d.pp}" + (f" ep{d.ep}" if d.ep > 1 else "") + (f" dp{d.dp}" if d.dp > 1 else "")
+        t.add_row(
+            d.workload,
+            d.model,
+            f"{d.precision}/kv {d.kv_precision}",
+            d.system,
+            d.mode,
+            par,
+            "agg" if d.serving == "aggregated" else "disagg",
+            str(d.batch),
+            str(d.replicas),
+            str(d.gpus),
+            _n(d.output_tok_s),
+            _n(d.ttft_s * 1000),
+            _n(d.tpot_s * 1000, ".1f"),
+            _n(d.quality, ".1f"),
+        )
+    console.print(t)
+
+    w = Table(title="Demand coverage", title_justify="left")
+    for col in ("workload", "demand tok/s", "required (headroom)", "capacity tok/s", "replicas"):
+        w.add_column(col, justify="left" if col == "workload" else "right")
+    for r in plan.workloads:
+        w.add_row(
+            r.workload,
+            _n(r.demand_output_tok_s),
+            _n(r.required_output_tok_s),
+            _n(r.capacity_output_tok_s),
+            str(r.replicas),
+        )
+    console.print(w)
+
+    f = Table(title="Fleet", title_justify="left")
+    for col in ("system", "new", "existing", "rented", "total"):
+        f.add_column(col, justify="left" if col == "system" else "right")
+    for s, n in fl.servers.items():
+        f.add_row(
+            s,
+            str(fl.servers_new.get(s, 0)),
+            str(fl.servers_existing.get(s, 0)),
+            str(fl.servers_rented.get(s, 0)),
+            str(n),
+        )
+    console.print(f)
+    console.print("GPUs: " + ", ".join(f"{n} x {a}" for a, n in fl.gpus.items()), highlight=False)
+
+    if fl.racks:
+        r = Table(title=f"Racks ({len(fl.racks)})", title_justify="left")
+        for col in ("#", "rack type", "systems", "kW", "U"):
+            r.add_column(col, justify="right" if col in ("#", "kW", "U") else "left")
+        for i, rk in enumerate(fl.racks):
+            r.add_row(
+                str(i + 1),
+                rk.rack_type,
+                ", ".join(f"{n} x {s}" for s, n in rk.systems.items()),
+                f"{rk.power_kw:,.1f}",
+                str(rk.rack_units_used or "-"),
+            )
+        console.print(r)
+
+    e = Table(title="Economics and power", title_justify="left", show_header=False)
+    e.add_column("what")
+    e.add_column("value", justify="right")
+    rows = [
+        ("capex (new servers, network, racks)", _usd(fl.capex_usd)),
+        ("opex per year", _usd(fl.opex_usd_per_year)),
+        ("cost per hour (all in)", _usd(fl.cost_usd_per_hour)),
+        *[(f"  {k}", _usd(v)) for k, v in fl.cost_breakdown_usd_per_hour.items() if v],
+        ("IT power nameplate / average", f"{fl.it_power_kw:,.0f} / {fl.it_power_avg_kw:,.0f} kW"),
+        ("facility power (IT x PUE)", f"{fl.facility_power_kw:,.0f} kW"),
+        ("output tokens/s (total tok/s)", f"{fl.output_tok_s:,.0f} ({fl.total_tok_s:,.0f})"),
+        ("output tokens per $", _n(fl.tokens_per_usd)),
+        ("$ per million output tokens", _n(fl.usd_per_mtok, ",.3f")),
+        ("output tokens per kWh (owned)", _n(fl.tokens_per_kwh)),
+    ]
+    for k, v in rows:
+        e.add_row(k, v)
+    console.print(e)
+
+    if plan.binding:
+        console.print("[bold]Binding limits[/bold]")
+        for b in plan.binding:
+            console.print(f"  - {b.message}", highlight=False)
+    if plan.runner_up:
+        console.print(f"[bold]Runner-up[/bold]: {plan.runner_up.message}", highlight=False)
+    for n in plan.notes:
+        console.print(f"[dim]note: {n}[/dim]", highlight=False)
+    timing = ", ".join(f"{k} {v:.2f} s" for k, v in plan.timing.items())
+    if timing:
+        console.print(f"[dim]timing: {timing}[/dim]", highlight=False)

@@ -1,0 +1,182 @@
+"""Problem files, the example problems end to end, the CLI (`planner solve`, `planner verify`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from planner.catalog import load_catalog
+from planner.cli import main
+from planner.optimize.backends import available_backends
+from planner.optimize.pipeline import solve_file
+from planner.plan import deterministic_view
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "problems").glob("*.yaml"))
+AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def write(tmp_path: Path, text: str) -> str:
+    p = tmp_path / "p.yaml"
+    p.write_text(text, encoding="utf-8")
+    return str(p)
+
+
+GOOD = """
+name: t
+workloads:
+  - id: chat
+    archetype: chat
+    demand: {requests_per_s: 5}
+    models: [llama-3.1-8b, qwen3-32b]
+    precisions: [fp8]
+    serving: [aggregated]
+fleet:
+  systems: [hgx-h100, hgx-h200]
+site: {id: new-ai-facility}
+"""
+
+
+@pytest.mark.parametrize(
+    "text, expect",
+    [
+        (
+            GOOD.replace("archetype: chat", "archetype: chta"),
+            "workloads[chat].archetype: unknown workload archetype",
+        ),
+        (
+            GOOD.replace("requests_per_s: 5", "requests_per_s: -5"),
+            "workloads[chat].demand.requests_per_s: must be > 0",
+        ),
+        (
+            GOOD.replace("    serving:", "    tpot_ms: 0\n    serving:"),
+            "workloads[chat].tpot_ms: must be > 0, got 0",
+        ),
+        (GOOD.replace("fleet:", "fleets:"), "fleets: unknown field"),
+        (GOOD.replace("hgx-h200]", "hgx-h999]"), "fleet.systems[1]: unknown system 'hgx-h999'"),
+        (
+            GOOD.replace("precisions: [fp8]", "precisions: [fp9]"),
+            "workloads[chat].precisions[0]: unknown precision",
+        ),
+        ("name: t\nworkloads: []\n", "workloads: List should have at least 1 item"),
+        ("name: [t\n", "not valid YAML at line"),
+    ],
+)
+def test_bad_problem_files_exit_2(tmp_path, text, expect):
+    res = CliRunner().invoke(main, ["solve", write(tmp_path, text)])
+    assert res.exit_code == 2, res.output
+    assert expect in res.output, res.output
+    assert "p.yaml" in res.output and "Traceback" not in res.output
+
+
+def test_infeasible_problem_exit_3_names_the_cause(tmp_path):
+    text = GOOD.replace("site: {id: new-ai-facility}", "site: {id: new-ai-facility, power_limit_mw: 0.001}")
+    res = CliRunner().invoke(main, ["solve", write(tmp_path, text)])
+    assert res.exit_code == 3, res.output
+    assert "at most 0 tok/s" in res.output or "site power" in res.output
+
+
+def test_unreachable_ttft_is_explained(tmp_path):
+    text = GOOD.replace("    serving:", "    ttft_ms: 1\n    serving:")
+    res = CliRunner().invoke(main, ["solve", write(tmp_path, text)])
+    assert res.exit_code == 3, res.output
+    assert "no candidate meets TTFT 1 ms for" in res.output.replace("\n", " ") or "meets TTFT" in res.output
+
+
+def test_solve_json_out_and_verify(tmp_path):
+    prob = write(tmp_path, GOOD)
+    runner = CliRunner()
+    res = runner.invoke(main, ["solve", prob, "--json", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    for key in (
+        "status",
+        "objective",
+        "objective_value",
+        "best_bound",
+        "gap",
+        "solve_time_s",
+        "backend",
+        "fleet",
+        "deployments",
+    ):
+        assert key in data
+    for key in (
+        "servers",
+        "gpus",
+        "racks",
+        "it_power_kw",
+        "facility_power_kw",
+        "capex_usd",
+        "opex_usd_per_year",
+        "cost_usd_per_hour",
+        "output_tok_s",
+        "total_tok_s",
+        "tokens_per_usd",
+        "usd_per_mtok",
+        "tokens_per_kwh",
+    ):
+        assert key in data["fleet"]
+    for key in (
+        "workload",
+        "model",
+        "precision",
+        "system",
+        "accelerator",
+        "tp",
+        "pp",
+        "ep",
+        "dp",
+        "serving",
+        "batch",
+        "replicas",
+        "gpus",
+        "output_tok_s",
+        "ttft_s",
+        "tpot_s",
+        "quality",
+    ):
+        assert key in data["deployments"][0]
+    plan_file = tmp_path / "o" / "plan.json"
+    ok = runner.invoke(main, ["verify", str(plan_file), prob])
+    assert ok.exit_code == 0, ok.output
+    bad = json.loads(plan_file.read_text())
+    bad["deployments"][0]["ttft_s"] = 99.0
+    bad["fleet"]["servers_new"] = {k: 0 for k in bad["fleet"]["servers_new"]}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    res = runner.invoke(main, ["verify", str(tmp_path / "bad.json"), prob])
+    assert res.exit_code != 0
+    assert "TTFT" in res.output and "do not pack" in res.output
+
+
+def test_same_input_same_plan(tmp_path, catalog):
+    prob = write(tmp_path, GOOD)
+    a = solve_file(prob, catalog).plan
+    b = solve_file(prob, catalog).plan
+    from planner.plan import plan_dict
+
+    assert json.dumps(deterministic_view(plan_dict(a)), sort_keys=True) == json.dumps(
+        deterministic_view(plan_dict(b)), sort_keys=True
+    )
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_solves_and_backends_agree(path, catalog):
+    objectives = {}
+    for backend in AGREE_BACKENDS:
+        out = solve_file(path, catalog, backend=backend, runner_up=False)
+        assert out.plan.status == "optimal", (backend, out.plan.message)
+        assert out.verify.ok
+        assert out.plan.gap is not None and out.plan.gap <= 1.01e-4
+        objectives[backend] = out.plan.objective_value
+    ref = next(iter(objectives.values()))
+    for v in objectives.values():
+        assert v == pytest.approx(ref, rel=2e-4), objectives
