@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import click
@@ -11,8 +12,18 @@ from rich.markup import escape
 
 from planner.errors import PlannerError
 
-console = Console()
-err_console = Console(stderr=True)
+
+def _width() -> int | None:
+    """Terminal width on a terminal; 160 columns when piped or captured, where rich would assume 80 and fold
+    every table column into unreadable slivers."""
+    if sys.stdout.isatty():
+        return None
+    cols = os.environ.get("COLUMNS", "")
+    return int(cols) if cols.isdigit() and int(cols) > 0 else 160
+
+
+console = Console(width=_width())
+err_console = Console(stderr=True, width=_width())
 
 
 def handle_errors(fn):
