@@ -60,7 +60,8 @@ class Deployment(_M):
     tp: int
     pp: int
     ep: int
-    dp: int = Field(description="attention data-parallel ranks inside one replica")
+    dp: int = Field(description="data-parallel copies of the replica (= replicas), as in `planner predict`")
+    attn_dp: int = Field(description="attention data-parallel ranks inside one replica")
     serving: str
     batch: int
     replicas: int

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from planner.catalog.catalog import Catalog
+from planner.economics import capital_recovery_factor
 from planner.errors import InputError
 from planner.optimize.problem import Problem
 
@@ -115,13 +116,6 @@ class Instance:
     time_limit_s: float
     gap: float
     notes: list[str] = field(default_factory=list)
-
-
-def capital_recovery_factor(rate: float, years: float) -> float:
-    if rate <= 0:
-        return 1.0 / years
-    g = (1 + rate) ** years
-    return rate * g / (g - 1)
 
 
 def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>") -> Instance:

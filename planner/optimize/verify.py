@@ -72,8 +72,9 @@ def verify_plan(
             d.tpot_s <= w.tpot_s * (1 + REL_TOL),
             f"{d.key}: TPOT {d.tpot_s * 1000:.1f} ms > target {w.tpot_s * 1000:g} ms",
         )
-        group = d.tp * d.dp
-        check(group == d.group_gpus, f"{d.key}: group of {d.group_gpus} GPUs, expected tp*dp = {group}")
+        group = d.tp * d.attn_dp
+        check(group == d.group_gpus, f"{d.key}: group of {d.group_gpus} GPUs, expected tp*attn_dp = {group}")
+        check(d.dp == d.replicas, f"{d.key}: dp {d.dp} differs from replicas {d.replicas}")
         check(
             group <= sd.domain,
             f"{d.key}: TP/EP group of {group} GPUs exceeds {d.system}'s {sd.domain}-GPU scale-up domain",
@@ -248,7 +249,7 @@ def _check_predictions(plan: Plan, inst: Instance, predict, v: list[str]) -> int
             tp=d.tp,
             pp=d.pp,
             ep=d.ep,
-            attn_dp=d.dp,
+            attn_dp=d.attn_dp,
             serving=d.serving,
             batch=d.batch,
             isl=inst.workloads[d.workload].isl,

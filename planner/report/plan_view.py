@@ -56,7 +56,8 @@ def render_plan(console: Console, plan: Plan) -> None:
             else "left",
         )
     for d in plan.deployments:
-        par = f"tp{d.tp} pp{d.pp}" + (f" ep{d.ep}" if d.ep > 1 else "") + (f" dp{d.dp}" if d.dp > 1 else "")
+        par = f"tp{d.tp} pp{d.pp}" + (f" ep{d.ep}" if d.ep > 1 else "")
+        par += f" adp{d.attn_dp}" if d.attn_dp > 1 else ""
         t.add_row(
             d.workload,
             d.model,
