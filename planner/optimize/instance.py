@@ -20,10 +20,10 @@ from planner.catalog.catalog import Catalog
 from planner.economics import capital_recovery_factor
 from planner.errors import InputError
 from planner.optimize.problem import Problem
+from planner.perf import load_efficiency
 
 HOURS_PER_YEAR = 8760.0
 DEFAULT_PUE = 1.3
-IDLE_FRACTION_OF_TDP = 0.2  # assumed where the catalog has no idle figure (measured H100: 126 W of 700 W = 18%)
 
 
 @dataclass(frozen=True)
@@ -207,6 +207,7 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         if s not in catalog.systems:
             bad(f"economics.rental_usd_per_gpu_hour.{s}", f"unknown system {s!r}")
 
+    idle_w = load_efficiency(catalog).accel["power_idle_w"]
     systems: dict[str, SystemData] = {}
     for sid in allowed:
         sysd = catalog.systems.get(sid)
@@ -217,8 +218,8 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
             continue
         price = float(econ_spec.system_prices_usd.get(sid, getattr(sysd.price, f"{case}_usd")))
         capex = price * (1 + network)
-        idle = acc.idle_w or (acc.measured.power_idle_w if acc.measured and acc.measured.power_idle_w else None)
-        idle = float(idle) if idle else IDLE_FRACTION_OF_TDP * acc.tdp_w
+        # The performance model's idle power (measured, catalog, or its stated fraction of TDP): one source.
+        idle = float(idle_w[sysd.accelerator])
         non_gpu = econ_spec.non_gpu_load_fraction * max(
             0.0, sysd.nameplate_power_kw * 1000 - sysd.accelerator_count * acc.tdp_w
         )
