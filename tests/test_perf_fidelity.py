@@ -94,3 +94,13 @@ def test_new_accelerator_is_derived_from_its_spec():
     assert toy["power_idle_w"] == 100  # the catalog's idle_w
     assert toy["power_compute_bound_w"] == 500  # TDP
     assert "default" in eff.provenance["toy-gpu"]["gemm_eta_max_bf16"]  # no MAMF in the toy's catalog entry
+
+
+def test_out_of_sample_error_is_reported_beside_in_sample(report):
+    cv = report.summary["serving_cross_validation"]
+    assert cv["leave_one_source_out"]["n"] == cv["in_sample"]["n"] > 200
+    # Held-out sources cannot be predicted better than the factors fitted on them, nor worse than no fit.
+    assert cv["in_sample"]["median_abs_pct"] <= cv["leave_one_source_out"]["median_abs_pct"]
+    assert cv["leave_one_source_out"]["median_abs_pct"] < cv["neutral"]["median_abs_pct"]
+    in_sample = report.summary["published_throughput"]["median_abs_pct"]
+    assert abs(in_sample - cv["in_sample"]["median_abs_pct"]) < 0.1, "efficiency.yaml is stale: rerun the fit"

@@ -22,18 +22,12 @@ from planner.catalog.schemas import Accelerator
 from planner.perf.assumptions import ASSUMPTIONS
 
 EFFICIENCY_PATH = Path(__file__).resolve().parents[2] / "catalogs" / "calibration" / "efficiency.yaml"
-# Where the fit writes while the catalog loader still reads every *.yaml under catalogs/ recursively (it would
-# reject this file's top-level keys); `python -m planner.perf.fit` moves it to EFFICIENCY_PATH once it can.
-FALLBACK_PATH = Path(__file__).resolve().parent / "efficiency.yaml"
 
 
 def efficiency_path() -> Path:
-    """The efficiency YAML in use: $PLANNER_EFFICIENCY_PATH, else catalogs/calibration/efficiency.yaml, else the
-    package fallback."""
+    """The efficiency YAML in use: $PLANNER_EFFICIENCY_PATH, else catalogs/calibration/efficiency.yaml."""
     env = os.environ.get("PLANNER_EFFICIENCY_PATH")
-    if env:
-        return Path(env)
-    return EFFICIENCY_PATH if EFFICIENCY_PATH.is_file() else FALLBACK_PATH
+    return Path(env) if env else EFFICIENCY_PATH
 
 # Per-accelerator parameters (SI units; names carry them). Order = column order of `accelerator_params`.
 ACCEL_PARAMS: tuple[str, ...] = (

@@ -56,6 +56,14 @@ def render(console: Console, report: FidelityReport) -> bool:
                   f"median {s['spearman_median']:.2f}, mean {s['spearman_mean']:.2f} over "
                   f"{s['spearman_groups']} groups")
     console.print(f"published rows the model cannot express: {s['published_not_expressible']}")
+    cv = s.get("serving_cross_validation") or {}
+    if cv:
+        loso, ins, neutral = cv["leave_one_source_out"], cv["in_sample"], cv["neutral"]
+        console.print(
+            "the 3 serving factors are fitted on the published set; out of sample (leave one source out) the "
+            f"throughput error is median {_fmt_pct(loso['median_abs_pct'])} / P90 {_fmt_pct(loso['p90_abs_pct'])}"
+            f" (in sample {_fmt_pct(ins['median_abs_pct'])} / {_fmt_pct(ins['p90_abs_pct'])}; with neutral "
+            f"factors {_fmt_pct(neutral['median_abs_pct'])} / {_fmt_pct(neutral['p90_abs_pct'])})")
     all_met = True
     table = Table(title="targets", title_justify="left")
     for col in ("target", "reached", "limit", "met"):
