@@ -110,7 +110,9 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                         else f"quality {q:.1f} < floor {w.floor_score:g} on {w.floor_benchmark}"
                     )
                     rejected.append(
-                        dict(workload=w.id, model=mid, precision=pid, system="*", config="*", reason=why)
+                        dict(
+                            workload=w.id, model=mid, precision=pid, system="*", config="*", reason=why, quality=q
+                        )
                     )
                     continue
                 for acc, domain in sorted(by_acc.items()):

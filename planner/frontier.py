@@ -132,7 +132,9 @@ def plot_frontier(front: pd.DataFrame, out_dir: Path, title: str) -> list[Path]:
             path = out_dir / f"{stem}.{ext}"
             # Fixed metadata keeps the files byte-identical run to run.
             meta = {"Software": None} if ext == "png" else {"Date": None, "Creator": None}
-            fig.savefig(path, dpi=120, metadata=meta)
+            # svg.hashsalt: matplotlib otherwise names SVG clip paths and markers with random ids.
+            with plt.rc_context({"svg.hashsalt": "planner-frontier"}):
+                fig.savefig(path, dpi=120, metadata=meta)
             written.append(path)
         plt.close(fig)
     return written

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+Count = Annotated[int, Field(ge=0)]
+Size = Annotated[int, Field(gt=0)]
 VARYING_KEYS = ("solve_time_s", "timing")
 
 
@@ -22,17 +24,17 @@ class _M(BaseModel):
 
 class Rack(_M):
     rack_type: str
-    systems: dict[str, int]
+    systems: dict[str, Count]
     power_kw: float
     rack_units_used: int = 0
 
 
 class Fleet(_M):
-    servers: dict[str, int] = Field(default_factory=dict, description="all servers in use, owned and rented")
-    servers_new: dict[str, int] = Field(default_factory=dict)
-    servers_existing: dict[str, int] = Field(default_factory=dict)
-    servers_rented: dict[str, int] = Field(default_factory=dict)
-    gpus: dict[str, int] = Field(default_factory=dict, description="GPUs per accelerator, owned and rented")
+    servers: dict[str, Count] = Field(default_factory=dict, description="all servers in use, owned and rented")
+    servers_new: dict[str, Count] = Field(default_factory=dict)
+    servers_existing: dict[str, Count] = Field(default_factory=dict)
+    servers_rented: dict[str, Count] = Field(default_factory=dict)
+    gpus: dict[str, Count] = Field(default_factory=dict, description="GPUs per accelerator, owned and rented")
     racks: list[Rack] = Field(default_factory=list)
     it_power_kw: float = Field(0.0, description="nameplate IT power of owned servers")
     it_power_avg_kw: float = Field(0.0, description="modelled average IT power of owned servers")
@@ -57,17 +59,17 @@ class Deployment(_M):
     system: str
     accelerator: str
     mode: str = Field(description="own (bought or existing servers) or rent")
-    tp: int
-    pp: int
-    ep: int
-    dp: int = Field(description="data-parallel copies of the replica (= replicas), as in `planner predict`")
-    attn_dp: int = Field(description="attention data-parallel ranks inside one replica")
+    tp: Size
+    pp: Size
+    ep: Size
+    dp: Count = Field(description="data-parallel copies of the replica (= replicas), as in `planner predict`")
+    attn_dp: Size = Field(description="attention data-parallel ranks inside one replica")
     serving: str
-    batch: int
-    replicas: int
-    gpus: int = Field(description="GPUs of all replicas")
-    gpus_per_replica: int
-    group_gpus: int
+    batch: Size
+    replicas: Count
+    gpus: Count = Field(description="GPUs of all replicas")
+    gpus_per_replica: Size
+    group_gpus: Size
     output_tok_s: float = Field(description="all replicas")
     output_tok_s_per_replica: float
     total_tok_s: float

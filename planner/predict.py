@@ -47,13 +47,37 @@ def _is_set(v) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v)) and v != ""
 
 
+TRUE_WORDS = ("true", "yes", "1", "1.0")
+FALSE_WORDS = ("false", "no", "0", "0.0")
+NUMERIC_COLUMNS = ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_slo_ms", "tpot_slo_ms")
+
+
+def _number_error(col: str, v) -> str:
+    """A numeric field that is set but not a finite number (text from a CSV, true/false, inf)."""
+    if not _is_set(v):
+        return ""
+    if isinstance(v, bool):
+        return f"{col} must be a number, got {v!r}"
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return f"{col} must be a number, got {v!r}"
+    return "" if math.isfinite(x) else f"{col} must be a finite number, got {v!r}"
+
+
 def _query_error(row: pd.Series, catalog: Catalog) -> str:
     checks = (("model", catalog.models), ("gpu", catalog.accelerators), ("precision", catalog.precisions))
     for col, table in checks:
         if not _is_set(row[col]):
             return f"{col} is required"
         if row[col] not in table:
+            if col == "gpu" and row[col] in catalog.systems:
+                acc = catalog.systems[row[col]].accelerator
+                return f"gpu {row[col]!r} is a system, not an accelerator: use its accelerator {acc!r}"
             return f"unknown {col} {row[col]!r} (known: {', '.join(sorted(table))})"
+    for col in NUMERIC_COLUMNS:
+        if msg := _number_error(col, row[col]):
+            return msg
     for col in ("gpus", "isl", "osl"):
         if not _is_set(row[col]) or float(row[col]) <= 0 or float(row[col]) != int(float(row[col])):
             return f"{col} must be a positive integer, got {row[col]!r}"
@@ -63,11 +87,15 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
         return f"serving must be aggregated, disaggregated or auto, got {row['serving']!r}"
     model = catalog.models[row["model"]]
     gpus = int(float(row["gpus"]))
+    for name in ("tp", "pp", "ep"):
+        v = row[name]
+        if _is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
+            return f"{name} must be a positive integer, got {v!r}"
     tp = int(float(row["tp"])) if _is_set(row["tp"]) else None
     pp = int(float(row["pp"])) if _is_set(row["pp"]) else None
-    for name, v in (("tp", tp), ("pp", pp)):
-        if v is not None and v <= 0:
-            return f"{name} must be a positive integer, got {v}"
+    ep = int(float(row["ep"])) if _is_set(row["ep"]) else None
+    if ep is not None and ep > 1 and not model.moe:
+        return f"ep {ep} needs a mixture-of-experts model ({model.id} is dense)"
     if tp and model.num_heads % tp:
         return f"tp {tp} does not divide the {model.num_heads} attention heads of {model.id}"
     if pp and pp > model.layers:
@@ -79,6 +107,13 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
     for col in ("concurrency", "ttft_slo_ms", "tpot_slo_ms"):
         if _is_set(row[col]) and float(row[col]) <= 0:
             return f"{col} must be > 0, got {row[col]!r}"
+    mt = row["max_throughput"]
+    if _is_set(mt) and not isinstance(mt, bool | np.bool_):
+        if str(mt).strip().lower() not in TRUE_WORDS + FALSE_WORDS:
+            return f"max_throughput must be true or false, got {mt!r}"
+        mt = str(mt).strip().lower() in TRUE_WORDS
+    if _is_set(mt) and bool(mt) and _is_set(row["concurrency"]):
+        return "give concurrency or max_throughput, not both"
     return ""
 
 
@@ -213,9 +248,9 @@ def _why_not(rows: pd.DataFrame, query: pd.Series) -> tuple[str, str]:
     tpot_s = _targets_s(query.to_frame().T, "tpot_slo_ms").iloc[0]
     best_ttft, best_tpot = fitting["ttft_s"].min(), fitting["tpot_s"].min()
     if best_ttft > ttft_s:
-        return "ttft", f"best TTFT {best_ttft * 1e3:.0f} ms exceeds the {ttft_s * 1e3:.0f} ms target"
+        return "ttft", f"best TTFT {best_ttft * 1e3:.3g} ms exceeds the {ttft_s * 1e3:g} ms target"
     if best_tpot > tpot_s:
-        return "tpot", f"best TPOT {best_tpot * 1e3:.1f} ms exceeds the {tpot_s * 1e3:.1f} ms target"
+        return "tpot", f"best TPOT {best_tpot * 1e3:.3g} ms exceeds the {tpot_s * 1e3:g} ms target"
     return "ttft+tpot", "no single configuration meets both the TTFT and the TPOT target"
 
 

@@ -58,6 +58,12 @@ def _describe(e: dict[str, Any]) -> str:
         return "unknown field (check the spelling; `planner catalog schema` lists the fields)"
     if typ == "missing":
         return "required field is missing"
+    if typ in ("dict_type", "model_type", "model_attributes_type"):
+        return f"must be a mapping (field: value), got {got!r}"
+    if typ == "list_type":
+        return f"must be a list, e.g. [a, b], got {got!r}"
+    if typ == "finite_number":
+        return f"must be a finite number, got {got!r}"
     if typ == "literal_error":
         return f"must be one of {ctx.get('expected')}, got {got!r}"
     if typ == "string_pattern_mismatch":
@@ -66,15 +72,51 @@ def _describe(e: dict[str, Any]) -> str:
     return f"{msg}, got {got!r}" if typ.endswith("_type") or typ.endswith("_parsing") else msg
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                dup = key in seen
+            except TypeError:  # unhashable key: let the base class report it
+                break
+            if dup:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (first at line {seen[key]})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str):
+    """yaml.safe_load, but a duplicated key is an error instead of silently overriding the first."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+
+
+def read_text(path: Path) -> tuple[str, str | None]:
+    """A text file's content, or ("", why it cannot be read) for a missing, unreadable or binary file."""
+    try:
+        return path.read_text(encoding="utf-8"), None
+    except IsADirectoryError:
+        return "", "is a folder, not a file"
+    except OSError as exc:
+        return "", f"cannot read: {exc.strerror or exc}"
+    except UnicodeDecodeError as exc:
+        return "", f"not a UTF-8 text file (byte {exc.start} is 0x{exc.object[exc.start]:02x}); is it binary?"
+
+
 def _read_yaml(path: Path, findings: list[str]) -> dict | None:
     where = display_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        findings.append(f"{where}: cannot read: {exc.strerror}")
+    text, problem = read_text(path)
+    if problem:
+        findings.append(f"{where}: {problem}")
         return None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -129,7 +171,13 @@ def load_catalog(extra_dirs: Sequence[str | Path] = (), *, include_bundled: bool
             findings.append(f"{display_path(folder)}: catalog folder not found")
             continue
         defined_here: dict[tuple[str, str], str] = {}
-        for path in yaml_files(folder):
+        files = yaml_files(folder)
+        if not files and folder != bundled_dir():
+            findings.append(
+                f"{display_path(folder)}: no catalog files (*.yaml, *.yml) at the top of this folder "
+                "(subfolders are not read)"
+            )
+        for path in files:
             data = _read_yaml(path, findings)
             if data is None:
                 continue
@@ -173,7 +221,8 @@ def check_references(catalog: Catalog) -> list[str]:
         if acc and s.scale_up_domain > acc.scale_up_domain:
             out.append(
                 f"{catalog.origin[('systems', s.id)]}: {s.id}.scale_up_domain: {s.scale_up_domain} exceeds "
-                f"the accelerator's scale_up_domain {acc.scale_up_domain}"
+                f"the scale_up_domain {acc.scale_up_domain} of accelerator {acc.id} "
+                f"({catalog.origin[('accelerators', acc.id)]})"
             )
     for a in catalog.accelerators.values():
         for i, p in enumerate(a.native_precisions):

@@ -9,7 +9,7 @@ goes there too. Models are frozen and forbid unknown fields, so a typo is an err
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -31,8 +31,44 @@ def unit(u: str) -> dict:
     return {"unit": u}
 
 
+def _admits_bool(tp) -> bool:
+    """Whether a field annotation can legitimately hold a YAML true/false somewhere (bool, a model, Any)."""
+    if tp is bool or tp is Any or (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        return True
+    return any(_admits_bool(a) for a in get_args(tp) if a is not None)
+
+
+def _mentions(tp, types: tuple[type, ...]) -> bool:
+    return tp in types or any(_mentions(a, types) for a in get_args(tp))
+
+
+def _has_bool(v) -> bool:
+    if isinstance(v, bool):
+        return True
+    if isinstance(v, dict):
+        return any(_has_bool(x) for x in v.values())
+    if isinstance(v, list | tuple):
+        return any(_has_bool(x) for x in v)
+    return False
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, populate_by_name=False)
+    # allow_inf_nan=False: `.inf` / `.nan` in YAML is a mistake, not a figure.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=False, populate_by_name=False, allow_inf_nan=False
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, v, info):
+        # Lax mode would read `hbm_gb: true` as 1.0 and `count: yes` as 1; a true/false where a number or text
+        # belongs is a mistake.
+        if _has_bool(v):
+            field = cls.model_fields.get(info.field_name) if info.field_name else None
+            if field is not None and not _admits_bool(field.annotation):
+                what = "a number" if _mentions(field.annotation, (int, float)) else "text"
+                raise ValueError(f"must be {what}, not true/false, got {v!r}")
+        return v
 
 
 class Source(Strict):

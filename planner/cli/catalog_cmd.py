@@ -65,6 +65,10 @@ def catalog_show(entry_id: str, as_json: bool, catalog_dirs: tuple[str, ...]) ->
 @handle_errors
 def catalog_validate(dirs: tuple[str, ...], no_bundled: bool) -> None:
     """Validate the bundled catalog with DIRS layered over it (later wins)."""
+    if no_bundled and not dirs:
+        from planner.errors import InputError
+
+        raise InputError("--no-bundled needs at least one catalog folder to validate")
     cat = load_catalog(dirs, include_bundled=not no_bundled)
     counts = ", ".join(f"{len(t)} {k}" for k, t in cat.entries.items() if t)
     assumed = sum(len(e.assumed_fields()) for t in cat.entries.values() for e in t.values())

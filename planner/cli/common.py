@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
-from planner.errors import PlannerError
+from planner.errors import InputError, PlannerError
 
 
 def _width() -> int | None:
@@ -47,3 +49,41 @@ catalog_option = click.option(
 )
 
 
+class PositiveNumber(click.ParamType):
+    """A float flag that must be finite and > 0 (click's FLOAT takes nan, inf and negatives)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(x) and x > 0):
+            self.fail(f"must be a finite number > 0, got {value!r}", param, ctx)
+        return x
+
+
+POSITIVE = PositiveNumber()
+
+
+def make_out_dir(path: str | Path, given: str | None = None) -> Path:
+    """Create an output folder, or exit 2 naming it (a file in the way, no permission, read-only disk).
+
+    `given` is what the user typed after --out when that is a file inside `path`."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        folder = f" {p}" if given else ""
+        why = exc.strerror or exc
+        raise InputError(f"--out {given or path}: cannot create the folder{folder}: {why}") from None
+    return p
+
+
+def write_out(path: str | Path, text: str) -> None:
+    """Write a result file, or exit 2 naming it."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None

@@ -10,7 +10,7 @@ import click
 import pandas as pd
 
 from planner.catalog import load_catalog
-from planner.cli.common import catalog_option, console, handle_errors
+from planner.cli.common import POSITIVE, catalog_option, console, handle_errors, make_out_dir
 from planner.errors import InputError
 
 
@@ -28,8 +28,8 @@ from planner.errors import InputError
               show_default=True)
 @click.option("--concurrency", type=int, help="Concurrent requests over the whole deployment.")
 @click.option("--max-throughput", is_flag=True, help="Largest batch that fits, no latency target.")
-@click.option("--ttft-slo-ms", type=float, help="Time-to-first-token target.")
-@click.option("--tpot-slo-ms", type=float, help="Time-per-output-token target.")
+@click.option("--ttft-slo-ms", type=POSITIVE, help="Time-to-first-token target.")
+@click.option("--tpot-slo-ms", type=POSITIVE, help="Time-per-output-token target.")
 @click.option("--kv-precision", type=click.Choice(["bf16", "fp8", "fp4"]), help="KV-cache datatype.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--batch", "batch_csv", type=click.Path(exists=True, dir_okay=False),
@@ -47,11 +47,17 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
             raise InputError("--batch needs --out FILE for the results")
         queries = _read_queries(Path(batch_csv))
         result = predict_many(queries, catalog)
-        result.to_csv(out_csv, index=False, float_format="%.6g")
+        make_out_dir(Path(out_csv).parent, given=out_csv)
+        try:
+            result.to_csv(out_csv, index=False, float_format="%.6g")
+        except OSError as exc:
+            raise InputError(f"--out {out_csv}: cannot write: {exc.strerror or exc}") from None
         bad = int((result["error"].fillna("") != "").sum())
         fits = int(result["fits"].fillna(False).astype(bool).sum())
         click.echo(f"wrote {out_csv}: {len(result)} rows, {fits} fit, {bad} with an input error")
         return
+    if out_csv:
+        raise InputError("--out FILE applies to --batch only (use --json to get one prediction as JSON)")
     missing = [f"--{k}" for k in ("model", "gpu", "gpus", "precision", "isl", "osl") if query[k] is None]
     if missing:
         raise InputError(f"missing {', '.join(missing)} (or give --batch FILE)")
@@ -65,15 +71,71 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
         _print_result(result)
 
 
+REQUIRED_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl")
+
+
 def _read_queries(path: Path) -> pd.DataFrame:
+    """The query CSV as strings, numbers where a numeric column holds one; whole-file mistakes exit 2."""
+    import csv
+    import difflib
+    import io
+
+    from planner.catalog.loader import display_path, read_text
+    from planner.predict import NUMERIC_COLUMNS, QUERY_COLUMNS
+
+    where = display_path(path)
+    text, problem = read_text(path)
+    if problem:
+        raise InputError(f"{where}: {problem}")
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    rows: list[tuple[int, list[str]]] = []
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"{path}: not a readable CSV: {exc}") from None
+        for r in reader:
+            if any(c.strip() for c in r):
+                rows.append((reader.line_num, [c.strip() for c in r]))
+    except csv.Error as exc:
+        raise InputError(f"{where}: line {reader.line_num}: not a readable CSV: {exc}") from None
+    if not rows:
+        raise InputError(f"{where}: the file is empty (expected a header line: {','.join(REQUIRED_COLUMNS)}, ...)")
+    header = rows[0][1]
+    dup = sorted({c for c in header if header.count(c) > 1})
+    if dup:
+        raise InputError(f"{where}: column {', '.join(repr(c) for c in dup)} appears more than once in the header")
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        hints = [f"{m!r} for {c!r}" for c in header for m in difflib.get_close_matches(c, QUERY_COLUMNS, 1, 0.7)
+                 if m in missing]
+        hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+        if any(sep in header[0] for sep in ";\t"):
+            hint += "; columns must be separated by commas"
+        raise InputError(
+            f"{where}: missing column(s) {', '.join(missing)} (the header has: {', '.join(header)}){hint}"
+        )
+    body = []
+    for line, r in rows[1:]:
+        if len(r) > len(header) and any(r[len(header):]):
+            raise InputError(f"{where}: line {line} has {len(r)} fields but the header has {len(header)}")
+        body.append((r + [""] * len(header))[: len(header)])
+    if not body:
+        raise InputError(f"{where}: no queries below the header line")
+    unnamed = [i for i, c in enumerate(header) if not c]
+    if any(r[i] for r in body for i in unnamed):
+        raise InputError(f"{where}: column {unnamed[0] + 1} has values but no name in the header")
+    frame = pd.DataFrame(body, columns=header).drop(columns=[header[i] for i in unnamed][:1])
     frame = frame.replace("", float("nan"))
-    for col in ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_slo_ms", "tpot_slo_ms"):
+    for col in NUMERIC_COLUMNS:
         if col in frame:
-            frame[col] = pd.to_numeric(frame[col], errors="coerce").where(frame[col].notna(), float("nan"))
+            num = pd.to_numeric(frame[col], errors="coerce")
+            # keep text that is not a number ("eight", "nan") so the row's error names it
+            bad = num.isna() & frame[col].notna()
+            if bad.any():
+                values = zip(num, frame[col], bad, strict=True)
+                frame[col] = pd.Series(
+                    [t if b else (int(x) if x.is_integer() else x) for x, t, b in values],
+                    index=frame.index, dtype=object,
+                )
+            else:
+                frame[col] = num
     return frame
 
 
@@ -133,12 +195,12 @@ def frontier(model, gpu_ids, precisions, isl, osl, gpus, out_dir, catalog_dirs) 
     """Pareto frontier of tokens/s per GPU vs tokens/s per user, with cost and energy views."""
     from planner.frontier import compute_frontier, plot_frontier
 
-    if isl <= 0 or osl <= 0 or (gpus is not None and gpus <= 0):
-        raise InputError("--isl, --osl and --gpus must be positive")
+    for flag, v in (("--isl", isl), ("--osl", osl), ("--gpus", gpus)):
+        if v is not None and v <= 0:
+            raise InputError(f"{flag} must be a positive integer, got {v}")
     catalog = load_catalog(catalog_dirs)
     front = compute_frontier(catalog, model, list(gpu_ids), list(precisions), isl, osl, gpus)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out_dir)
     front.to_csv(out / "frontier.csv", index=False, float_format="%.6g")
     title = f"{model}, ISL {isl} / OSL {osl}"
     written = [out / "frontier.csv", *plot_frontier(front, out, title)]
@@ -160,9 +222,10 @@ def calibrate(out_dir, strict, catalog_dirs) -> None:
     from planner.perf import fidelity_report
     from planner.report import fidelity_view
 
+    out = make_out_dir(out_dir)
     report = fidelity_report(load_catalog(catalog_dirs))
     met = fidelity_view.render(console, report)
-    written = fidelity_view.write(report, Path(out_dir))
+    written = fidelity_view.write(report, out)
     click.echo("wrote " + ", ".join(str(p) for p in written))
     if strict and not met:
         raise SystemExit(1)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
-from planner.cli.common import catalog_option, console, handle_errors
+from planner.cli.common import POSITIVE, catalog_option, console, handle_errors, make_out_dir, write_out
 from planner.optimize.backends import BACKENDS
 
 
@@ -17,7 +14,7 @@ from planner.optimize.backends import BACKENDS
 @click.option(
     "--time-limit",
     "time_limit",
-    type=float,
+    type=POSITIVE,
     default=None,
     help="Seconds per MILP (default: the problem's solver.time_limit_s, else 60).",
 )
@@ -43,19 +40,19 @@ def solve(
     from planner.plan import plan_json
 
     cat = load_catalog(catalog_dirs)
+    out = make_out_dir(out_dir) if out_dir else None  # before the solve: a bad --out fails fast
     outcome = solve_file(problem, cat, backend=backend, time_limit_s=time_limit, runner_up=not no_runner_up)
     text = plan_json(outcome.plan)
-    if out_dir:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / "plan.json").write_text(text, encoding="utf-8")
+    if out is not None:
+        write_out(out / "plan.json", text)
     if as_json:
         click.echo(text, nl=False)
         return
     from planner.report.plan_view import render_plan
 
     render_plan(console, outcome.plan)
-    if out_dir:
-        console.print(f"wrote {Path(out_dir) / 'plan.json'}")
+    if out is not None:
+        console.print(f"wrote {out / 'plan.json'}")
 
 
 @click.command("verify")
@@ -68,18 +65,10 @@ def verify(plan_file: str, problem: str, catalog_dirs: tuple[str, ...]) -> None:
 
     Re-predicts each deployment with the performance model; exits 1 naming every violation."""
     from planner.catalog import load_catalog
-    from planner.errors import InputError, PlannerError
-    from planner.optimize.pipeline import _perf_predictor, load_instance
-    from planner.optimize.verify import verify_plan
-    from planner.plan import load_plan
+    from planner.errors import PlannerError
+    from planner.optimize.pipeline import verify_file
 
-    cat = load_catalog(catalog_dirs)
-    inst = load_instance(problem, cat)
-    try:
-        plan = load_plan(Path(plan_file).read_text(encoding="utf-8"))
-    except (ValueError, json.JSONDecodeError) as exc:
-        raise InputError(f"{plan_file}: not a plan.json: {exc}") from None
-    report = verify_plan(plan, inst, cat, _perf_predictor(cat))
+    report = verify_file(plan_file, problem, load_catalog(catalog_dirs))
     if report.ok:
         click.echo(f"plan OK: {report.checks} checks passed")
         return

@@ -25,6 +25,8 @@ class Findings:
 def run_checks(inst: Instance, cands: pd.DataFrame, rejected: pd.DataFrame, best_latency: dict) -> Findings:
     f = Findings()
     check_systems(inst, f)
+    if f.errors:
+        return f  # no system can be used: every workload's "no candidate" would only repeat it
     check_objective_bounded(inst, f)
     check_candidates(inst, cands, rejected, best_latency, f)
     check_capacity(inst, cands, f)
@@ -35,15 +37,24 @@ def check_systems(inst: Instance, f: Findings) -> None:
     if not inst.systems:
         f.errors.append("no system is allowed (fleet.systems is empty or names none in the catalog)")
         return
+    kinds = ", ".join(f"{r.id} ({r.cooling}, {r.max_kw:g} kW, {r.units}U)" for r in inst.racks.values())
+    usable, unplaced = [], []
     for s in sorted(inst.systems.values(), key=lambda s: s.id):
-        if inst.racks and not any(fits_rack(s, r) for r in inst.racks.values()) and (s.buy or s.existing):
-            kinds = ", ".join(f"{r.id} ({r.cooling}, {r.max_kw:g} kW, {r.units}U)" for r in inst.racks.values())
-            f.warnings.append(
-                f"no available rack type can hold {s.id} ({s.cooling}, {s.nameplate_kw:g} kW"
-                f"{'' if s.whole_rack else f', {s.rack_units}U'}); racks: {kinds}"
-            )
+        placeable = not inst.racks or any(fits_rack(s, r) for r in inst.racks.values())
+        what = f"{s.id} ({s.cooling}, {s.nameplate_kw:g} kW{'' if s.whole_rack else f', {s.rack_units}U'})"
+        if not placeable and (s.buy or s.existing):
+            unplaced.append(what)
+            f.warnings.append(f"no available rack type can hold {what}; racks: {kinds}")
         if not (s.buy or s.existing or s.rent):
             f.warnings.append(f"{s.id} can be neither bought, reused nor rented (no rental price listed)")
+        if s.rent or (placeable and (s.buy or s.existing)):
+            usable.append(s.id)
+    if not usable:
+        f.errors.append(
+            "no allowed system can be used"
+            + (f": none of {', '.join(unplaced)} fits the available racks ({kinds}); change site.cooling, "
+               "site.racks or fleet.systems" if unplaced else ": none can be bought, reused or rented")
+        )
 
 
 def check_objective_bounded(inst: Instance, f: Findings) -> None:
@@ -88,10 +99,34 @@ def check_candidates(inst: Instance, cands: pd.DataFrame, rejected: pd.DataFrame
                 f"no candidate meets TPOT {w.tpot_s * 1000:g} ms: best is {t['value'] * 1000:.1f} ms on "
                 f"{t['accelerator']} {t['config']} {t['precision']} ({t['model']})"
             )
+        floor = _quality_hint(w, rej)
+        if floor:
+            hints.append(floor)
         if hints:
             f.errors.extend(f"workload {wid}: {h}" for h in hints)
         else:
             f.errors.append(f"{msg}; rejections: {top}")
+
+
+def _quality_hint(w, rej: pd.DataFrame) -> str:
+    """When every allowed (model, precision) misses the quality floor: the best one and the gap."""
+    if w.floor_benchmark is None or not len(rej) or "quality" not in rej:
+        return ""
+    on_quality = rej["reason"].astype(str).str.startswith(("quality ", "no "))
+    if not on_quality.all() or not set(rej["system"]) <= {"*"}:
+        return ""
+    scored = rej[rej["quality"].notna()]
+    if not len(scored):
+        return (
+            f"no allowed model has a {w.floor_benchmark} score: allow other models or drop the quality floor "
+            "(no_quality_floor: true)"
+        )
+    best = scored.sort_values(["quality", "model", "precision"], ascending=[False, True, True]).iloc[0]
+    return (
+        f"no allowed model meets the quality floor {w.floor_score:g} on {w.floor_benchmark}: the best is "
+        f"{best['quality']:.1f} ({best['model']} at {best['precision']}), {w.floor_score - best['quality']:.1f} "
+        "short; lower quality_floor.min_score or allow other models"
+    )
 
 
 def _reason_class(reason: str) -> str:
@@ -103,28 +138,69 @@ def _reason_class(reason: str) -> str:
 
 
 def check_capacity(inst: Instance, cands: pd.DataFrame, f: Findings) -> None:
-    """Demand above what the allowed fleet could ever serve, when every source of GPUs is finite."""
+    """Demand above what the allowed fleet could ever serve, when every source of GPUs is finite.
+
+    The message names the limit that caps the fleet (site power, supply) and the least it would take."""
     if inst.objective == "max_throughput" or not len(cands):
         return
-    gpus_avail: dict[str, float] = {}
-    for s in inst.systems.values():
-        n = s.existing + (s.supply if s.buy and s.supply is not None else (0 if not s.buy else math.inf))
-        n += s.rent_supply if s.rent and s.rent_supply is not None else (0 if not s.rent else math.inf)
-        gpus_avail[s.id] = n * s.gpus
-    if inst.power_limit_kw is not None and not any(s.rent for s in inst.systems.values()):
-        for s in inst.systems.values():
-            max_servers = math.floor(inst.power_limit_kw / (inst.pue * s.nameplate_kw) + 1e-9)
-            gpus_avail[s.id] = min(gpus_avail[s.id], max_servers * s.gpus)
+    power_caps = inst.power_limit_kw is not None and not any(s.rent for s in inst.systems.values())
+
+    def servers(s, power: bool = True, supply: bool = True) -> float:
+        """Most servers of one system: existing + purchasable + rentable, and what the site power allows."""
+        n = s.existing + (0 if not s.buy else s.supply if supply and s.supply is not None else math.inf)
+        n += 0 if not s.rent else s.rent_supply if supply and s.rent_supply is not None else math.inf
+        if power and power_caps:
+            n = min(n, math.floor(inst.power_limit_kw / (inst.pue * s.nameplate_kw) + 1e-9))
+        return n
+
     for wid, w in sorted(inst.workloads.items()):
         sub = cands[cands["workload"] == wid]
         if not len(sub) or not w.demand_out_tok_s:
             continue
-        best = 0.0
-        for sid, g in sub.groupby("system"):
-            per_gpu = float((g["output_tok_s"] / g["gpus"]).max())
-            best = max(best, per_gpu * gpus_avail.get(sid, 0.0))
-        if best < w.required_out_tok_s * (1 - 1e-9):
-            f.errors.append(
-                f"workload {wid} needs {w.required_out_tok_s:,.0f} output tok/s but the allowed fleet "
-                f"could serve at most {best:,.0f} tok/s even if it served nothing else"
-            )
+        need = w.required_out_tok_s * (1 - 1e-9)
+        per_server = {
+            sid: float((g["output_tok_s"] / g["gpus"]).max()) * inst.systems[sid].gpus
+            for sid, g in sub.groupby("system")
+            if sid in inst.systems
+        }
+
+        def best(power: bool = True, supply: bool = True, per_server: dict = per_server) -> float:
+            return max((t * servers(inst.systems[s], power, supply) for s, t in per_server.items()), default=0.0)
+
+        most = best()
+        if most >= need:
+            continue
+        why = []
+        if power_caps and best(power=False) > most:
+            options = [
+                (math.ceil(need / t) * inst.systems[sid].nameplate_kw * inst.pue, math.ceil(need / t), sid)
+                for sid, t in sorted(per_server.items())
+                if t > 0 and servers(inst.systems[sid], power=False) * t >= need
+            ]
+            if options:
+                kw, n, sid = min(options)
+                why.append(
+                    f"site power {inst.power_limit_kw / 1000:.3g} MW is the limit: this workload alone needs at "
+                    f"least {kw / 1000:.3g} MW ({n} x {sid} at {inst.systems[sid].nameplate_kw:g} kW x PUE "
+                    f"{inst.pue:g})"
+                )
+            else:
+                why.append(f"site power {inst.power_limit_kw / 1000:.3g} MW is one limit")
+        if best(supply=False) > most:
+            short = [
+                (math.ceil(need / t) - servers(inst.systems[sid], power=False), sid)
+                for sid, t in sorted(per_server.items())
+                if t > 0 and math.isfinite(servers(inst.systems[sid], power=False))
+            ]
+            if short:
+                more, sid = min(short)
+                avail = servers(inst.systems[sid], power=False)
+                why.append(
+                    f"supply is the limit: fleet.supply, rent_supply and existing allow {avail:g} {sid} "
+                    f"server(s); {sid} alone would need {more:g} more"
+                )
+        reason = ": " + "; ".join(why) if why else ""
+        f.errors.append(
+            f"workload {wid} needs {w.required_out_tok_s:,.0f} output tok/s but the allowed fleet "
+            f"could serve at most {most:,.0f} tok/s even if it served nothing else{reason}"
+        )

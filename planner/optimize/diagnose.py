@@ -43,9 +43,13 @@ def describe_shortfall(con: Constraint, slack: float) -> str:
             f"(raise it to {(con.hi + slack) / 1000:.3g} MW)"
         )
     if f == "budget_capex":
-        return f"capex budget {_fmt_usd(con.hi)} is short by {_fmt_usd(slack)}"
+        raise_to = _fmt_usd(con.hi + slack)
+        return f"capex budget {_fmt_usd(con.hi)} is short by {_fmt_usd(slack)} (raise it to {raise_to})"
     if f == "budget_hourly":
-        return f"hourly budget {_fmt_usd(con.hi)}/h is short by {_fmt_usd(slack)}/h"
+        return (
+            f"hourly budget {_fmt_usd(con.hi)}/h is short by {_fmt_usd(slack)}/h "
+            f"(raise it to {_fmt_usd(con.hi + slack)}/h)"
+        )
     if f == "supply":
         return f"supply of {e}: {con.hi:g} servers can be bought, {math.ceil(slack - 1e-6)} more needed"
     if f == "rent_supply":
@@ -63,12 +67,25 @@ def describe_shortfall(con: Constraint, slack: float) -> str:
 
 
 def elastic_relaxation(model: MipModel, backend: str, time_limit_s: float = 30.0) -> tuple[bool, list[str]]:
-    """Minimal weighted relaxation; returns (relaxation found, messages)."""
+    """Minimal weighted relaxation; returns (relaxation found, messages).
+
+    Resource limits (power, budgets, supply, racks) are relaxed first with demand held: "the capex budget is
+    short by $330k" tells the user what to change, where "serve none of the demand" (which a 100x-too-small
+    budget would otherwise cost less, in scaled slack, than raising the budget) does not. Only when more
+    resources cannot make the problem feasible is demand relaxed too."""
+    resources = {f for f, (_, side) in RELAXABLE.items() if side == "hi"}
+    found, lines = _relax(model, backend, time_limit_s, resources)
+    if found and lines:
+        return found, lines
+    return _relax(model, backend, time_limit_s, set(RELAXABLE))
+
+
+def _relax(model: MipModel, backend: str, time_limit_s: float, families: set[str]) -> tuple[bool, list[str]]:
     m = model.copy()
     slacks: list[tuple[int, Constraint]] = []
     obj: dict[int, float] = {}
     for con in m.constraints:
-        if con.family not in RELAXABLE:
+        if con.family not in families:
             continue
         weight, side = RELAXABLE[con.family]
         rhs = con.hi if side == "hi" else con.lo

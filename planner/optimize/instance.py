@@ -127,6 +127,12 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
     def known(table: dict) -> str:
         return ", ".join(sorted(table)) or "none in the catalog"
 
+    def unknown_system(s: str) -> str:
+        holding = sorted(k for k, v in catalog.systems.items() if v.accelerator == s)
+        if holding:
+            return f"{s!r} is an accelerator, not a system; systems holding it: {', '.join(holding)}"
+        return f"unknown system {s!r} (known: {known(catalog.systems)})"
+
     # ---------------------------------------------------------------- economics and site
     econ_spec = problem.economics
     econ = catalog.economics.get(econ_spec.id)
@@ -186,12 +192,12 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
     if fleet.systems is not None:
         for i, s in enumerate(fleet.systems):
             if s not in catalog.systems:
-                bad(f"fleet.systems[{i}]", f"unknown system {s!r} (known: {known(catalog.systems)})")
+                bad(f"fleet.systems[{i}]", unknown_system(s))
     allowed = list(fleet.systems) if fleet.systems is not None else sorted(catalog.systems)
     existing: dict[str, int] = {}
     for i, e in enumerate(fleet.existing):
         if e.system not in catalog.systems:
-            bad(f"fleet.existing[{i}].system", f"unknown system {e.system!r} (known: {known(catalog.systems)})")
+            bad(f"fleet.existing[{i}].system", unknown_system(e.system))
         else:
             existing[e.system] = existing.get(e.system, 0) + e.count
             if e.system not in allowed:
@@ -199,13 +205,16 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
     for name in ("supply", "rent_supply"):
         for s in getattr(fleet, name):
             if s not in catalog.systems:
-                bad(f"fleet.{name}.{s}", f"unknown system {s!r} (known: {known(catalog.systems)})")
+                bad(f"fleet.{name}.{s}", unknown_system(s))
     for s in econ_spec.system_prices_usd:
         if s not in catalog.systems:
             bad(f"economics.system_prices_usd.{s}", f"unknown system {s!r}")
     for s in econ_spec.rental_usd_per_gpu_hour:
         if s not in catalog.systems:
             bad(f"economics.rental_usd_per_gpu_hour.{s}", f"unknown system {s!r}")
+    for r in econ_spec.rack_prices_usd:
+        if r not in catalog.racks:
+            bad(f"economics.rack_prices_usd.{r}", f"unknown rack type {r!r} (known: {known(catalog.racks)})")
 
     idle_w = load_efficiency(catalog).accel["power_idle_w"]
     systems: dict[str, SystemData] = {}
@@ -270,6 +279,12 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         for i, ra in enumerate(avail):
             if ra.type not in catalog.racks:
                 bad(f"site.racks[{i}].type", f"unknown rack type {ra.type!r} (known: {known(catalog.racks)})")
+            elif catalog.racks[ra.type].cooling not in site_spec.cooling:
+                bad(
+                    f"site.racks[{i}].type",
+                    f"rack type {ra.type!r} is {catalog.racks[ra.type].cooling}-cooled but site.cooling allows "
+                    f"only {', '.join(site_spec.cooling)}",
+                )
             else:
                 avail_list.append((ra.type, ra.count))
     for rid, count in avail_list:
@@ -313,6 +328,15 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         if any(v is None for v in vals.values()):
             continue
         floor = None if w.no_quality_floor else (w.quality_floor or (arch.quality_floor if arch else None))
+        if w.quality_floor is not None and not any(
+            m.score(w.quality_floor.benchmark) is not None for m in catalog.models.values()
+        ):
+            benchmarks = sorted({q.benchmark for m in catalog.models.values() for q in m.quality})
+            bad(
+                f"{path}.quality_floor.benchmark",
+                f"no catalog model has a score on {w.quality_floor.benchmark!r} "
+                f"(benchmarks: {', '.join(benchmarks) or 'none'})",
+            )
         for key, ids, table in (
             ("models", w.models, catalog.models),
             ("precisions", w.precisions, catalog.precisions),

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.loader import display_path
+from planner.catalog.loader import display_path, format_validation_error, read_text
 from planner.errors import InfeasibleError, InputError, SolverError
 from planner.optimize import backends
 from planner.optimize.backends import SolveStatus
@@ -18,7 +21,7 @@ from planner.optimize.checks import run_checks
 from planner.optimize.diagnose import binding_constraints, elastic_relaxation
 from planner.optimize.extract import build_plan
 from planner.optimize.instance import Instance, build_instance
-from planner.optimize.problem import load_problem
+from planner.optimize.problem import _nice_loc, load_problem
 from planner.optimize.solve import Solution, solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
 from planner.plan import Binding, Plan, RunnerUp
@@ -36,6 +39,41 @@ class Outcome:
 def load_instance(problem_path: str | Path, catalog: Catalog) -> Instance:
     problem = load_problem(problem_path)
     return build_instance(problem, catalog, display_path(Path(problem_path)))
+
+
+def load_plan_file(path: str | Path) -> Plan:
+    """Read a plan.json (exit code 2 naming the file and field when it is not one)."""
+    p = Path(path)
+    where = display_path(p)
+    text, problem = read_text(p)
+    if problem:
+        raise InputError(f"{where}: {problem}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not a plan.json: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: not a plan.json: the top level must be a JSON object")
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as err:
+        lines = [_nice_loc(x, where, data) for x in format_validation_error(where, "@", err)]
+        raise InputError(
+            "\n".join(x.replace("`planner catalog schema` lists the fields", "compare with a plan.json from "
+                                "`planner solve --out`") for x in lines)
+        ) from None
+
+
+def verify_file(plan_path: str | Path, problem_path: str | Path, catalog: Catalog) -> VerifyReport:
+    """`planner verify`: re-check a plan.json against the problem it was solved for."""
+    inst = load_instance(problem_path, catalog)
+    plan = load_plan_file(plan_path)
+    if plan.problem != inst.name:
+        raise InputError(
+            f"{display_path(Path(plan_path))}: the plan is for problem {plan.problem!r}, but "
+            f"{display_path(Path(problem_path))} is problem {inst.name!r}: give the problem it was solved from"
+        )
+    return verify_plan(plan, inst, catalog, _perf_predictor(catalog))
 
 
 def solve_file(
@@ -93,6 +131,8 @@ def solve_candidates(
     predict=None,
 ) -> Outcome:
     backend = backend or backends.DEFAULT_BACKEND
+    if time_limit_s is not None and not (math.isfinite(time_limit_s) and time_limit_s > 0):
+        raise InputError(f"time limit must be a finite number of seconds > 0, got {time_limit_s!r}")
     if backend not in backends.BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(backends.BACKENDS)})")
     rejected = rejected if rejected is not None else pd.DataFrame(columns=["workload", "reason"])

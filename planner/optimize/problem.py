@@ -13,18 +13,32 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
-from planner.catalog.loader import display_path, format_validation_error
-from planner.catalog.schemas import ID_PATTERN, KvDtype, QualityFloor, unit
+from planner.catalog.loader import display_path, format_validation_error, load_yaml, read_text
+from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, unit
+from planner.catalog.schemas import Strict as _CatalogStrict
 from planner.errors import InputError
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Serving = Literal["aggregated", "disaggregated"]
+NonNegInt = Annotated[int, Field(ge=0)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+def _no_repeats(items: list) -> list:
+    twice = sorted({str(x) for x in items if items.count(x) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(twice)} listed more than once")
+    return items
+
+
+Ids = Annotated[list[Id], AfterValidator(_no_repeats)]
+KvList = Annotated[list[KvDtype], AfterValidator(_no_repeats)]
+ServingList = Annotated[list[Serving], AfterValidator(_no_repeats)]
+
+
+class Strict(_CatalogStrict):
+    """Unknown fields, `.inf`/`.nan` and true/false where a number belongs are errors (as in the catalog)."""
 
 
 class Demand(Strict):
@@ -72,14 +86,20 @@ class WorkloadSpec(Strict):
         None, description="benchmark and minimum score (after quantization)"
     )
     no_quality_floor: bool = Field(False, description="drop the archetype's quality floor")
-    models: list[Id] | None = Field(
+    models: Ids | None = Field(
         None, min_length=1, description="allowed models (default: any meeting the floor)"
     )
-    precisions: list[Id] | None = Field(None, min_length=1, description="allowed weight precisions (default: any)")
-    kv_precisions: list[KvDtype] | None = Field(None, min_length=1, description="KV-cache formats to consider")
-    serving: list[Serving] = Field(["aggregated", "disaggregated"], min_length=1)
+    precisions: Ids | None = Field(None, min_length=1, description="allowed weight precisions (default: any)")
+    kv_precisions: KvList | None = Field(None, min_length=1, description="KV-cache formats to consider")
+    serving: ServingList = Field(["aggregated", "disaggregated"], min_length=1)
     headroom: float = Field(0.0, ge=0, le=5, description="extra capacity above peak demand, e.g. 0.2 = 20%")
     min_replicas: int = Field(1, ge=0, le=10000, description="replicas kept for availability, whatever the demand")
+
+    @model_validator(mode="after")
+    def _floor_or_not(self) -> WorkloadSpec:
+        if self.no_quality_floor and self.quality_floor is not None:
+            raise ValueError("give quality_floor or no_quality_floor: true, not both")
+        return self
 
 
 class Existing(Strict):
@@ -88,30 +108,22 @@ class Existing(Strict):
 
 
 class Fleet(Strict):
-    systems: list[Id] | None = Field(
+    systems: Ids | None = Field(
         None, min_length=1, description="allowed systems (default: every catalog system)"
     )
-    acquire: list[Literal["buy", "rent"]] = Field(
+    acquire: Annotated[list[Literal["buy", "rent"]], AfterValidator(_no_repeats)] = Field(
         ["buy"], min_length=1, description="how new capacity is obtained"
     )
     existing: list[Existing] = Field(default_factory=list, description="inventory to reuse (brownfield)")
-    supply: dict[Id, int] = Field(
+    supply: dict[Id, NonNegInt] = Field(
         default_factory=dict, description="most new servers that can be bought, per system"
     )
-    rent_supply: dict[Id, int] = Field(
+    rent_supply: dict[Id, NonNegInt] = Field(
         default_factory=dict, description="most servers that can be rented, per system"
     )
     rental_provider: Literal["hyperscaler", "neocloud", "reserved"] | None = Field(
         None, description="rental price class to use (default: the cheapest listed per system)"
     )
-
-    @model_validator(mode="after")
-    def _nonneg(self) -> Fleet:
-        for name in ("supply", "rent_supply"):
-            for k, v in getattr(self, name).items():
-                if v < 0:
-                    raise ValueError(f"{name}.{k} must be >= 0, got {v}")
-        return self
 
 
 class RackAvailability(Strict):
@@ -128,7 +140,7 @@ class SiteSpec(Strict):
         json_schema_extra=unit("MW"),
         description="facility power available, IT x PUE (default: unlimited)",
     )
-    cooling: list[Literal["air", "liquid"]] = Field(
+    cooling: Annotated[list[Literal["air", "liquid"]], AfterValidator(_no_repeats)] = Field(
         ["air", "liquid"], min_length=1, description="cooling the site supports"
     )
     racks: list[RackAvailability] | None = Field(
@@ -147,9 +159,13 @@ class EconomicsSpec(Strict):
     electricity_usd_per_kwh: float | None = Field(None, ge=0, le=2)
     network_fraction_of_capex: float | None = Field(None, ge=0, le=1)
     price_case: Literal["low", "base", "high"] = Field("base", description="which catalog price to use")
-    system_prices_usd: dict[Id, float] = Field(default_factory=dict, description="purchase price overrides")
-    rack_prices_usd: dict[Id, float] = Field(default_factory=dict)
-    rental_usd_per_gpu_hour: dict[Id, float] = Field(default_factory=dict, description="rental price overrides")
+    system_prices_usd: dict[Id, NonNegFloat] = Field(
+        default_factory=dict, description="purchase price overrides"
+    )
+    rack_prices_usd: dict[Id, NonNegFloat] = Field(default_factory=dict)
+    rental_usd_per_gpu_hour: dict[Id, NonNegFloat] = Field(
+        default_factory=dict, description="rental price overrides"
+    )
     non_gpu_load_fraction: float = Field(
         0.5,
         ge=0,
@@ -169,6 +185,14 @@ class Objective(Strict):
     demand_cap_multiple: float | None = Field(
         None, ge=1, description="credit served tokens up to demand x this (ratio and throughput objectives)"
     )
+
+    @model_validator(mode="after")
+    def _cap_needs_ratio_or_throughput(self) -> Objective:
+        if self.demand_cap_multiple is not None and self.kind == "min_cost":
+            raise ValueError(
+                "demand_cap_multiple applies to max_throughput and max_tokens_per_dollar, not min_cost"
+            )
+        return self
 
 
 class SolverSpec(Strict):
@@ -253,12 +277,13 @@ def load_problem(path: str | Path) -> Problem:
     """Read and validate one problem file (exit code 2 on any error, naming file and field)."""
     p = Path(path)
     where = display_path(p)
+    text, problem = read_text(p)
+    if problem:
+        raise InputError(f"{where}: {problem}")
+    if not text.strip():
+        raise InputError(f"{where}: the file is empty (a problem needs a name and workloads)")
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

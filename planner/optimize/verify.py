@@ -18,6 +18,9 @@ from planner.optimize.layout import fits_rack, pack_groups
 from planner.plan import Plan
 
 REL_TOL = 1e-6
+# plan.json rounds every float to 6 significant digits (up to 5e-6 relative): checks on figures read from the
+# plan allow for that, or a plan written by `planner solve --out` would fail its own re-check.
+PLAN_TOL = 1e-5
 PREDICTION_TOL = 0.01  # re-predicted tok/s, TTFT, TPOT may differ from the plan by 1% (float noise, versions)
 
 
@@ -50,26 +53,40 @@ def verify_plan(
     if plan.status not in ("optimal", "feasible_time_limit"):
         return VerifyReport(False, [f"plan status is {plan.status}: nothing to verify"], 0)
     fl = plan.fleet
+    check(
+        plan.objective == inst.objective,
+        f"objective {plan.objective} in the plan, the problem asks for {inst.objective}",
+    )
+    keys = Counter(d.key for d in plan.deployments)
+    for key, k in sorted(keys.items()):
+        check(k == 1, f"{key}: listed {k} times")
     # ------------------------------------------------------------------ deployments
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    known: list = []  # deployments whose workload, system, model and precision all exist
     for d in plan.deployments:
         w = inst.workloads.get(d.workload)
         sd = inst.systems.get(d.system)
         check(w is not None, f"{d.key}: unknown workload {d.workload}")
         check(sd is not None, f"{d.key}: system {d.system} is not allowed")
+        if catalog is not None:
+            check(d.model in catalog.models, f"{d.key}: unknown model {d.model}")
+            check(d.precision in catalog.precisions, f"{d.key}: unknown precision {d.precision}")
+            if d.model not in catalog.models or d.precision not in catalog.precisions:
+                continue
         if w is None or sd is None:
             continue
+        known.append(d)
         check(d.accelerator == sd.accelerator, f"{d.key}: {d.system} holds {sd.accelerator}, not {d.accelerator}")
         check(d.mode in ("own", "rent"), f"{d.key}: unknown mode {d.mode}")
         check(d.mode != "rent" or sd.rent, f"{d.key}: {d.system} cannot be rented")
         check(w.models is None or d.model in w.models, f"{d.key}: model {d.model} not allowed for {d.workload}")
         check(w.precisions is None or d.precision in w.precisions, f"{d.key}: precision {d.precision} not allowed")
         check(
-            d.ttft_s <= w.ttft_s * (1 + REL_TOL),
+            d.ttft_s <= w.ttft_s * (1 + PLAN_TOL),
             f"{d.key}: TTFT {d.ttft_s * 1000:.0f} ms > target {w.ttft_s * 1000:g} ms",
         )
         check(
-            d.tpot_s <= w.tpot_s * (1 + REL_TOL),
+            d.tpot_s <= w.tpot_s * (1 + PLAN_TOL),
             f"{d.key}: TPOT {d.tpot_s * 1000:.1f} ms > target {w.tpot_s * 1000:g} ms",
         )
         group = d.tp * d.attn_dp
@@ -85,7 +102,7 @@ def verify_plan(
         )
         check(d.gpus == d.replicas * d.gpus_per_replica, f"{d.key}: gpus != replicas x gpus_per_replica")
         check(
-            _close(d.output_tok_s, d.replicas * d.output_tok_s_per_replica),
+            _close(d.output_tok_s, d.replicas * d.output_tok_s_per_replica, PLAN_TOL),
             f"{d.key}: output_tok_s != replicas x per replica",
         )
         if catalog is not None and w.floor_benchmark is not None:
@@ -97,8 +114,8 @@ def verify_plan(
                 f"{d.key}: quality {q} below the floor {w.floor_score:g} on {w.floor_benchmark}",
             )
         groups[(d.system, d.mode)].extend([group] * (d.replicas * d.gpus_per_replica // max(group, 1)))
-    if predict is not None and plan.deployments:
-        n += _check_predictions(plan, inst, predict, v)
+    if predict is not None and known:
+        n += _check_predictions(known, inst, predict, v)
     # ------------------------------------------------------------------ demand
     cap = Counter()
     reps = Counter()
@@ -108,7 +125,7 @@ def verify_plan(
     for wid, w in inst.workloads.items():
         if inst.objective != "max_throughput" and w.demand_out_tok_s:
             check(
-                cap[wid] >= w.required_out_tok_s * (1 - 1e-9),
+                cap[wid] >= w.required_out_tok_s * (1 - PLAN_TOL),
                 f"workload {wid}: capacity {cap[wid]:,.0f} tok/s "
                 f"< required {w.required_out_tok_s:,.0f} tok/s (demand x (1 + headroom))",
             )
@@ -151,6 +168,10 @@ def verify_plan(
             if rack is None:
                 continue
             per_type[r.rack_type] += 1
+            unknown = sorted(s for s in r.systems if s not in inst.systems)
+            check(not unknown, f"rack {i} ({r.rack_type}): holds systems not allowed: {', '.join(unknown)}")
+            if unknown:
+                continue
             kw = sum(inst.systems[s].nameplate_kw * k for s, k in r.systems.items())
             units = sum((inst.systems[s].rack_units or 0) * k for s, k in r.systems.items())
             check(kw <= rack.max_kw * (1 + REL_TOL), f"rack {i} ({r.rack_type}): {kw:g} kW > {rack.max_kw:g} kW")
@@ -168,9 +189,31 @@ def verify_plan(
             check(lim is None or k <= lim, f"racks {rid}: {k} used > {lim} available")
         for s, k in owned.items():
             check(placed[s] == k, f"{s}: {k} owned servers but {placed[s]} placed in racks")
+    # ------------------------------------------------------------------ reported totals
+    gpus = Counter()
+    for s, k in (*fl.servers_new.items(), *fl.servers_existing.items(), *fl.servers_rented.items()):
+        if s in inst.systems:
+            gpus[inst.systems[s].accelerator] += k * inst.systems[s].gpus
+    check(
+        {a: k for a, k in fl.gpus.items() if k} == {a: k for a, k in gpus.items() if k},
+        f"GPUs {dict(sorted(fl.gpus.items()))} in the plan, {dict(sorted(gpus.items()))} recomputed",
+    )
+    for r in plan.workloads:
+        wl = inst.workloads.get(r.workload)
+        check(wl is not None, f"workload result {r.workload}: no such workload in the problem")
+        check(
+            _close(r.capacity_output_tok_s, cap[r.workload], 1e-5) and r.replicas == reps[r.workload],
+            f"workload {r.workload}: {r.capacity_output_tok_s:,.0f} tok/s on {r.replicas} replicas in the plan, "
+            f"{cap[r.workload]:,.0f} tok/s on {reps[r.workload]} in its deployments",
+        )
     # ------------------------------------------------------------------ power
+    owned = Counter({s: k for s, k in owned.items() if s in inst.systems})
     it_kw = sum(inst.systems[s].nameplate_kw * k for s, k in owned.items())
     check(_close(it_kw, fl.it_power_kw, 1e-5), f"IT power {fl.it_power_kw:g} kW in the plan, {it_kw:g} recomputed")
+    check(
+        _close(it_kw * inst.pue, fl.facility_power_kw, 1e-5),
+        f"facility power {fl.facility_power_kw:g} kW in the plan, {it_kw * inst.pue:g} recomputed (IT x PUE)",
+    )
     if inst.power_limit_kw is not None:
         check(
             it_kw * inst.pue <= inst.power_limit_kw * (1 + REL_TOL),
@@ -190,7 +233,7 @@ def verify_plan(
         )
     if inst.budget_usd_per_hour is not None:
         check(
-            cost <= inst.budget_usd_per_hour * (1 + REL_TOL),
+            cost <= inst.budget_usd_per_hour * (1 + PLAN_TOL),
             f"cost {cost:,.2f} $/h > budget {inst.budget_usd_per_hour:,.2f} $/h",
         )
     if plan.objective_value is not None:
@@ -213,7 +256,7 @@ def verify_plan(
 
 def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, float]:
     fl, h = plan.fleet, HOURS_PER_YEAR
-    new = fl.servers_new
+    new = {s: k for s, k in fl.servers_new.items() if s in inst.systems}
     server_capex = sum(inst.systems[s].capex_usd * k for s, k in new.items())
     rack_capex = sum(inst.racks[r.rack_type].price_usd for r in fl.racks if r.rack_type in inst.racks)
     capex = server_capex + rack_capex
@@ -222,7 +265,7 @@ def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, 
         sd = inst.systems[s]
         watts += k * (sd.non_gpu_avg_w + sd.gpus * sd.idle_w)
     for d in plan.deployments:
-        if d.mode == "own":
+        if d.mode == "own" and d.system in inst.systems:
             watts += d.replicas * (d.avg_power_w_per_replica - d.gpus_per_replica * inst.systems[d.system].idle_w)
     cost = (
         capex * inst.crf / h
@@ -234,12 +277,13 @@ def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, 
         + sum(
             inst.systems[s].gpus * (inst.systems[s].rent_usd_per_gpu_hour or 0) * k
             for s, k in fl.servers_rented.items()
+            if s in inst.systems
         )
     )
     return cost, capex
 
 
-def _check_predictions(plan: Plan, inst: Instance, predict, v: list[str]) -> int:
+def _check_predictions(deployments: list, inst: Instance, predict, v: list[str]) -> int:
     rows = [
         dict(
             model=d.model,
@@ -255,11 +299,11 @@ def _check_predictions(plan: Plan, inst: Instance, predict, v: list[str]) -> int
             isl=inst.workloads[d.workload].isl,
             osl=inst.workloads[d.workload].osl,
         )
-        for d in plan.deployments
+        for d in deployments
     ]
     res = predict(pd.DataFrame(rows)).reset_index(drop=True)
     n = 0
-    for d, r in zip(plan.deployments, res.to_dict("records"), strict=True):
+    for d, r in zip(deployments, res.to_dict("records"), strict=True):
         w = inst.workloads[d.workload]
         n += 1
         if not bool(r.get("fits", True)):
