@@ -114,6 +114,8 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
         mt = str(mt).strip().lower() in TRUE_WORDS
     if _is_set(mt) and bool(mt) and _is_set(row["concurrency"]):
         return "give concurrency or max_throughput, not both"
+    if _is_set(mt) and bool(mt) and (_is_set(row["ttft_slo_ms"]) or _is_set(row["tpot_slo_ms"])):
+        return "max_throughput means no latency target: drop ttft_slo_ms/tpot_slo_ms, or max_throughput"
     return ""
 
 

@@ -128,3 +128,11 @@ def test_calibrate_writes_report_and_meets_targets(tmp_path):
     summary = json.loads((tmp_path / "fidelity_summary.json").read_text())
     assert summary["published_throughput"]["median_abs_pct"] <= 20
     assert "Spearman" in result.output
+
+
+def test_max_throughput_excludes_latency_targets():
+    result = run(*BASE, "--gpus", "1", "--max-throughput", "--tpot-slo-ms", "30")
+    assert result.exit_code == 2 and "max_throughput means no latency target" in result.output
+    explicit = json.loads(run(*BASE, "--gpus", "1", "--max-throughput", "--json").output)
+    default = json.loads(run(*BASE, "--gpus", "1", "--json").output)
+    assert explicit["output_tok_s"] == default["output_tok_s"]

@@ -27,7 +27,8 @@ from planner.errors import InputError
 @click.option("--serving", type=click.Choice(["aggregated", "disaggregated", "auto"]), default="aggregated",
               show_default=True)
 @click.option("--concurrency", type=int, help="Concurrent requests over the whole deployment.")
-@click.option("--max-throughput", is_flag=True, help="Largest batch that fits, no latency target.")
+@click.option("--max-throughput", is_flag=True,
+              help="Best output throughput with no latency target (the default without targets or concurrency).")
 @click.option("--ttft-slo-ms", type=POSITIVE, help="Time-to-first-token target.")
 @click.option("--tpot-slo-ms", type=POSITIVE, help="Time-per-output-token target.")
 @click.option("--kv-precision", type=click.Choice(["bf16", "fp8", "fp4"]), help="KV-cache datatype.")
