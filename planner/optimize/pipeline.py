@@ -103,9 +103,9 @@ def solve_file(
     )
     out.plan.timing["candidates_s"] = round(t_cand, 3)
     out.plan.notes.append(
-        f"candidates: {cs.stats.get('grid', 0)} configurations evaluated, "
-        f"{cs.stats.get('feasible', 0)} feasible, {cs.stats.get('after_pruning', 0)} after "
-        "dominance pruning"
+        f"candidates: {cs.stats.get('grid', 0)} configurations evaluated; {cs.stats.get('feasible', 0)} "
+        "feasible deployments (configuration x system x own/rent) meet memory, SLOs and quality; "
+        f"{cs.stats.get('after_pruning', 0)} after dominance pruning"
     )
     return out
 
