@@ -123,6 +123,11 @@ class Plan(_M):
     notes: list[str] = Field(default_factory=list)
     timing: dict[str, float] = Field(default_factory=dict)
     message: str = ""
+    problem_yaml: str | None = Field(
+        None, description="the problem file the plan was solved from, verbatim: `planner verify plan.json` "
+        "re-checks against it when no problem file is given"
+    )
+    catalog_dirs: list[str] = Field(default_factory=list, description="--catalog folders used, as given")
 
 
 def _round(x: Any) -> Any:

@@ -180,3 +180,19 @@ def test_example_solves_and_backends_agree(path, catalog):
     ref = next(iter(objectives.values()))
     for v in objectives.values():
         assert v == pytest.approx(ref, rel=2e-4), objectives
+
+
+def test_verify_without_problem_uses_the_copy_in_the_plan(tmp_path):
+    prob = write(tmp_path, GOOD)
+    runner = CliRunner()
+    assert runner.invoke(main, ["solve", prob, "--out", str(tmp_path / "o")]).exit_code == 0
+    plan_path = tmp_path / "o" / "plan.json"
+    data = json.loads(plan_path.read_text())
+    assert data["problem_yaml"] == (tmp_path / "p.yaml").read_text()
+    res = runner.invoke(main, ["verify", str(plan_path)])
+    assert res.exit_code == 0, res.output
+    # The copy is what gets checked: raising the demand in it tenfold makes the plan fall short.
+    data["problem_yaml"] = data["problem_yaml"].replace("requests_per_s: 5", "requests_per_s: 500")
+    plan_path.write_text(json.dumps(data))
+    res = runner.invoke(main, ["verify", str(plan_path)])
+    assert res.exit_code == 1 and "demand" in res.output, res.output

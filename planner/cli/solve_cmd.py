@@ -41,7 +41,8 @@ def solve(
 
     cat = load_catalog(catalog_dirs)
     out = make_out_dir(out_dir) if out_dir else None  # before the solve: a bad --out fails fast
-    outcome = solve_file(problem, cat, backend=backend, time_limit_s=time_limit, runner_up=not no_runner_up)
+    outcome = solve_file(problem, cat, backend=backend, time_limit_s=time_limit, runner_up=not no_runner_up,
+                         catalog_dirs=catalog_dirs)
     text = plan_json(outcome.plan)
     if out is not None:
         write_out(out / "plan.json", text)
@@ -57,17 +58,23 @@ def solve(
 
 @click.command("verify")
 @click.argument("plan_file", type=click.Path(dir_okay=False, exists=True))
-@click.argument("problem", type=click.Path(dir_okay=False, exists=True))
+@click.argument("problem", type=click.Path(dir_okay=False, exists=True), required=False)
 @catalog_option
 @handle_errors
-def verify(plan_file: str, problem: str, catalog_dirs: tuple[str, ...]) -> None:
+def verify(plan_file: str, problem: str | None, catalog_dirs: tuple[str, ...]) -> None:
     """Re-check every constraint of PLAN_FILE (plan.json) against PROBLEM.yaml, independently of any solver.
 
-    Re-predicts each deployment with the performance model; exits 1 naming every violation."""
+    Without PROBLEM, the copy of the problem stored in the plan is used, and without --catalog the catalog
+    folders the plan was solved with. Re-predicts each deployment with the performance model; exits 1 naming
+    every violation."""
     from planner.catalog import load_catalog
     from planner.errors import PlannerError
-    from planner.optimize.pipeline import verify_file
+    from planner.optimize.pipeline import load_plan_file, verify_file
 
+    if not catalog_dirs:
+        catalog_dirs = tuple(load_plan_file(plan_file).catalog_dirs)
+        if catalog_dirs:
+            console.print(f"using the plan's catalog folders: {', '.join(catalog_dirs)}")
     report = verify_file(plan_file, problem, load_catalog(catalog_dirs))
     if report.ok:
         click.echo(f"plan OK: {report.checks} checks passed")

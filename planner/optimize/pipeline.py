@@ -21,7 +21,7 @@ from planner.optimize.checks import run_checks
 from planner.optimize.diagnose import binding_constraints, elastic_relaxation
 from planner.optimize.extract import build_plan
 from planner.optimize.instance import Instance, build_instance
-from planner.optimize.problem import _nice_loc, load_problem
+from planner.optimize.problem import _nice_loc, load_problem, problem_from_text
 from planner.optimize.solve import Solution, solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
 from planner.plan import Binding, Plan, RunnerUp
@@ -64,14 +64,23 @@ def load_plan_file(path: str | Path) -> Plan:
         ) from None
 
 
-def verify_file(plan_path: str | Path, problem_path: str | Path, catalog: Catalog) -> VerifyReport:
-    """`planner verify`: re-check a plan.json against the problem it was solved for."""
-    inst = load_instance(problem_path, catalog)
+def verify_file(plan_path: str | Path, problem_path: str | Path | None, catalog: Catalog) -> VerifyReport:
+    """`planner verify`: re-check a plan.json against the problem it was solved for: the given file, else the
+    verbatim copy of the problem that `planner solve` stores in the plan."""
     plan = load_plan_file(plan_path)
+    where_plan = display_path(Path(plan_path))
+    if problem_path is None:
+        if not plan.problem_yaml:
+            raise InputError(f"{where_plan}: the plan carries no copy of its problem: give PROBLEM.yaml")
+        where = f"{where_plan}: problem_yaml"
+        inst = build_instance(problem_from_text(plan.problem_yaml, where), catalog, where)
+    else:
+        inst = load_instance(problem_path, catalog)
     if plan.problem != inst.name:
         raise InputError(
-            f"{display_path(Path(plan_path))}: the plan is for problem {plan.problem!r}, but "
-            f"{display_path(Path(problem_path))} is problem {inst.name!r}: give the problem it was solved from"
+            f"{where_plan}: the plan is for problem {plan.problem!r}, but "
+            f"{display_path(Path(problem_path or plan_path))} is problem {inst.name!r}: give the problem it was "
+            "solved from"
         )
     return verify_plan(plan, inst, catalog, _perf_predictor(catalog))
 
@@ -83,11 +92,16 @@ def solve_file(
     backend: str | None = None,
     time_limit_s: float | None = None,
     runner_up: bool = True,
+    catalog_dirs: tuple[str, ...] = (),
 ) -> Outcome:
     from planner.candidates import build_candidates
 
     t0 = time.perf_counter()
-    inst = load_instance(problem_path, catalog)
+    where = display_path(Path(problem_path))
+    text, unreadable = read_text(Path(problem_path))
+    if unreadable:
+        raise InputError(f"{where}: {unreadable}")
+    inst = build_instance(problem_from_text(text, where), catalog, where)
     cs = build_candidates(inst, catalog)
     t_cand = time.perf_counter() - t0
     out = solve_candidates(
@@ -102,6 +116,8 @@ def solve_file(
         predict=_perf_predictor(catalog),
     )
     out.plan.timing["candidates_s"] = round(t_cand, 3)
+    out.plan.problem_yaml = text
+    out.plan.catalog_dirs = list(catalog_dirs)
     out.plan.notes.append(
         f"candidates: {cs.stats.get('grid', 0)} configurations evaluated; {cs.stats.get('feasible', 0)} "
         "feasible deployments (configuration x system x own/rent) meet memory, SLOs and quality; "

@@ -280,6 +280,11 @@ def load_problem(path: str | Path) -> Problem:
     text, problem = read_text(p)
     if problem:
         raise InputError(f"{where}: {problem}")
+    return problem_from_text(text, where)
+
+
+def problem_from_text(text: str, where: str) -> Problem:
+    """Validate a problem given as YAML text (a file's content, or the copy a plan.json carries)."""
     if not text.strip():
         raise InputError(f"{where}: the file is empty (a problem needs a name and workloads)")
     try:
