@@ -17,12 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from planner.catalog.catalog import Catalog
-from planner.economics import capital_recovery_factor
+from planner.economics import HOURS_PER_YEAR, capital_recovery_factor
 from planner.errors import InputError
 from planner.optimize.problem import Problem
 from planner.perf import load_efficiency
 
-HOURS_PER_YEAR = 8760.0
+# Where a problem names neither a site nor a PUE: the catalog's new-ai-facility figure (Uptime Institute: new
+# large builds <= 1.3), said in the plan's notes.
 DEFAULT_PUE = 1.3
 
 

@@ -12,13 +12,13 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.schemas import COMPUTE_DTYPES
+from planner.catalog.tables import GB
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.memory import memory
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, add_reasons, normalize_grid, resolve
 from planner.perf.serving import aggregated, disaggregated
 
-GB = 1e9
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "gpus", "fits", "reason", "max_batch_memory", "weight_bytes_per_gpu", "kv_bytes_per_gpu",
     "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user", "total_tok_s",
