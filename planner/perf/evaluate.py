@@ -40,9 +40,9 @@ def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray) -> 
     no_weights = (reason == "") & (free <= 0)
     frac = ASSUMPTIONS.usable_hbm_fraction
     add_reasons(reason, no_weights, [np.round(mem["weight_bytes_per_gpu"] / GB, 1),
-                                     np.round(mem["reserve_bytes_per_gpu"] / GB, 1), np.round(c.hbm_bytes / GB)],
+                                     np.round(mem["reserve_bytes_per_gpu"] / GB, 1), c.hbm_bytes / GB],
                 lambda w, r, h: f"weights {w:.1f} GB + {r:.1f} GB activations/workspace exceed {frac:.0%} of "
-                                f"{h:.0f} GB HBM per GPU")
+                                f"{h:.4g} GB HBM per GPU")
     too_big = (reason == "") & (c.batch > mem["max_batch_memory"])
     need = mem["kv_bytes_per_seq_per_gpu"] * c.batch / c.attn_dp
     add_reasons(reason, too_big,

@@ -179,6 +179,11 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     fail(ok_ids & ~kv_ok, [pcs, kv_names], lambda p, k: f"{precs[p].id} does not allow a {k} KV cache "
                                                         f"(allowed: {', '.join(precs[p].kv_formats)})")
     check_parallelism(c, grid, fail, model_names, acc_names)
+    # Rows that already have a reason are answered by it; give their sizes harmless values so the vectorized
+    # arithmetic that still runs over them stays finite (no divide-by-zero warnings for tp = 0).
+    bad = reason != ""
+    for col in ("tp", "pp", "ep", "attn_dp", "batch", "isl", "osl"):
+        c[col] = np.where(bad & ~(c[col] >= 1), 1.0, c[col])
     return c, reason
 
 
