@@ -390,3 +390,15 @@ def test_frontier_plots_are_byte_identical(tmp_path):
     first = [p.read_bytes() for p in plot_frontier(front, tmp_path, "t") if p.suffix == ".svg"]
     second = [p.read_bytes() for p in plot_frontier(front, tmp_path, "t") if p.suffix == ".svg"]
     assert first == second
+
+
+def test_empty_rack_list_is_an_error(tmp_path):
+    from planner.errors import InputError
+    from planner.optimize.problem import load_problem
+
+    text = (Path("problems/quickstart.yaml").read_text()
+            .replace("  power_limit_mw: 1.0", "  power_limit_mw: 1.0\n  racks: []"))
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=r"site\.racks"):
+        load_problem(path)

@@ -60,6 +60,8 @@ def _describe(e: dict[str, Any]) -> str:
         return "required field is missing"
     if typ in ("dict_type", "model_type", "model_attributes_type"):
         return f"must be a mapping (field: value), got {got!r}"
+    if typ == "too_short":
+        return f"needs at least {ctx.get('min_length')} item(s), got {ctx.get('actual_length', 0)}"
     if typ == "list_type":
         return f"must be a list, e.g. [a, b], got {got!r}"
     if typ == "finite_number":

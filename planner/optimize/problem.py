@@ -144,7 +144,9 @@ class SiteSpec(Strict):
         ["air", "liquid"], min_length=1, description="cooling the site supports"
     )
     racks: list[RackAvailability] | None = Field(
-        None, description="rack types and counts available (default: every catalog rack type, unlimited)"
+        None, min_length=1,
+        description="rack types and counts available (default: every catalog rack type, unlimited); an empty "
+        "list is an error rather than a silent 'no racks'",
     )
     facility_usd_per_kw_month: float | None = Field(None, ge=0, json_schema_extra=unit("USD/kW/month"))
 
