@@ -66,7 +66,7 @@ site: {id: new-ai-facility}
             GOOD.replace("precisions: [fp8]", "precisions: [fp9]"),
             "workloads[chat].precisions[0]: unknown precision",
         ),
-        ("name: t\nworkloads: []\n", "workloads: List should have at least 1 item"),
+        ("name: t\nworkloads: []\n", "workloads: needs at least 1 item(s), got 0"),
         ("name: [t\n", "not valid YAML at line"),
     ],
 )

@@ -17,6 +17,7 @@ Variables (integer unless noted):
       demand        sum_{c in w} o_c x_c >= (1+h_w) D_w                         (min_cost, ratio)
       credit        u_w <= sum_{c in w} o_c x_c,   u_w <= cap_w
       min_replicas  sum_{c in w} x_c >= m_w
+      replica_ub    x_c <= max(ceil((1+h_w) D_w / o_c), m_w)   (min_cost, E_c >= 0: keeps every optimum)
       server_fit    sum_{c on s, q_c >= t} g_c x_c <= cap_s(t) (b_s + e_s)     own;  ... <= cap_s(t) r_s   rent
       supply        b_s <= S_s,   r_s <= S^rent_s,   e_s <= existing_s
       rack_fit      sum_p n_{p,s} z_p >= b_s + e_s        (each pattern respects rack power, space, cooling)
@@ -133,6 +134,7 @@ def build_model(inst: Instance, cands: pd.DataFrame, *, objective: str | None = 
     add_variables(m, ix, objective)
     C.add_demand(m, ix)
     C.add_min_replicas(m, ix)
+    C.add_replica_bounds(m, ix)
     C.add_server_fit(m, ix)
     C.add_supply(m, ix)
     C.add_rack_fit(m, ix)
