@@ -9,40 +9,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_catalog_loading import GOOD_ACCEL as ACCEL
+from test_optimize_problems import GOOD
 
 from planner.cli import main
-
-GOOD = """
-name: t
-workloads:
-  - id: chat
-    archetype: chat
-    demand: {requests_per_s: 5}
-    models: [llama-3.1-8b, qwen3-32b]
-    precisions: [fp8]
-    serving: [aggregated]
-fleet:
-  systems: [hgx-h100, hgx-h200]
-site: {id: new-ai-facility}
-"""
-
-ACCEL = """
-accelerators:
-  - id: toy-gpu
-    name: Toy GPU
-    vendor: nvidia
-    architecture: Toy
-    form_factor: sxm
-    hbm_gb: 80
-    hbm_bandwidth_tb_s: 3.35
-    tdp_w: 700
-    dense_tflops: {bf16: 989, fp8: 1979}
-    native_precisions: [bf16, fp8]
-    scale_up_bandwidth_gb_s: 450
-    scale_up_domain: 8
-    scale_up_tech: NVLink 4
-    sources: ["https://example.com/datasheet"]
-"""
 
 PREDICT = ["predict", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "1", "--precision", "fp8",
            "--isl", "128", "--osl", "128"]
