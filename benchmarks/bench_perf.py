@@ -17,7 +17,7 @@ import time
 import pandas as pd
 
 from planner.catalog import load_catalog
-from planner.perf import DEFAULT_BATCHES, evaluate, max_batch_meeting
+from planner.perf import CONFIG_COLUMNS, DEFAULT_BATCHES, evaluate, max_batch_meeting
 
 SPLITS = [  # (tp, pp, ep, attn_dp)
     (1, 1, 1, 1),
@@ -49,22 +49,7 @@ def build_grid(catalog) -> pd.DataFrame:
         tp, pp, ep, dp = split
         kv = "fp8" if prec in ("fp8", "nvfp4", "mxfp4") else "bf16"
         rows.append((model, acc, prec, kv, tp, pp, ep, dp, serving, isl, osl))
-    base = pd.DataFrame(
-        rows,
-        columns=[
-            "model",
-            "accelerator",
-            "precision",
-            "kv_precision",
-            "tp",
-            "pp",
-            "ep",
-            "attn_dp",
-            "serving",
-            "isl",
-            "osl",
-        ],
-    )
+    base = pd.DataFrame(rows, columns=list(CONFIG_COLUMNS))
     return base.loc[base.index.repeat(len(BATCHES))].assign(batch=BATCHES * len(base)).reset_index(drop=True)
 
 

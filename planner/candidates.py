@@ -24,24 +24,11 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.errors import SolverError
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack
+from planner.perf import CONFIG_COLUMNS, evaluate, max_batch_meeting
 
 PerfFn = Callable[..., pd.DataFrame]
-GRID_COLUMNS = (
-    "model",
-    "accelerator",
-    "precision",
-    "kv_precision",
-    "tp",
-    "pp",
-    "ep",
-    "attn_dp",
-    "serving",
-    "isl",
-    "osl",
-)
 PP_OPTIONS = (1, 2)
 
 
@@ -153,26 +140,15 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
     return pd.DataFrame(rows), rejected
 
 
-def _perf(name: str) -> PerfFn:
-    try:
-        import planner.perf as perf
-    except ImportError as exc:  # pragma: no cover - depends on the colleague's module
-        raise SolverError(f"the performance model (planner.perf) is not available: {exc}") from exc
-    fn = getattr(perf, name, None)
-    if fn is None:
-        raise SolverError(f"planner.perf has no {name}()")
-    return fn
-
-
 def evaluate_grid(
     grid: pd.DataFrame, inst: Instance, catalog: Catalog, perf: PerfFn | None = None
 ) -> pd.DataFrame:
     """Run the performance model per workload (each has its own TTFT/TPOT targets)."""
-    perf = perf or _perf("max_batch_meeting")
+    perf = perf or max_batch_meeting
     parts = []
     for wid, g in grid.groupby("workload", sort=True):
         w = inst.workloads[wid]
-        res = perf(g[list(GRID_COLUMNS)].reset_index(drop=True), catalog, ttft_s=w.ttft_s, tpot_s=w.tpot_s)
+        res = perf(g[list(CONFIG_COLUMNS)].reset_index(drop=True), catalog, ttft_s=w.ttft_s, tpot_s=w.tpot_s)
         res = res.reset_index(drop=True)
         extra = g[["workload", "quality"]].reset_index(drop=True)
         for col in extra.columns:
@@ -208,17 +184,8 @@ def build_candidates(inst: Instance, catalog: Catalog, perf: PerfFn | None = Non
         return CandidateSet(_empty(), pd.DataFrame(rejected), stats)
     res = evaluate_grid(grid, inst, catalog, perf)
     ok = res["fits"].astype(bool) & (pd.to_numeric(res["batch"], errors="coerce").fillna(0) >= 1)
-    for r in res[~ok].itertuples(index=False):
-        rejected.append(
-            dict(
-                workload=r.workload,
-                model=r.model,
-                precision=r.precision,
-                system=r.accelerator,
-                config=config_label(r._asdict()),
-                reason=str(r.reason or "no batch meets the targets"),
-            )
-        )
+    failed = res[~ok]
+    rejected += _rejections(failed, None, [str(x or "no batch meets the targets") for x in failed["reason"]])
     res = res[ok].copy()
     rows = []
     for sd in sorted(inst.systems.values(), key=lambda s: s.id):
@@ -227,18 +194,9 @@ def build_candidates(inst: Instance, catalog: Catalog, perf: PerfFn | None = Non
             continue
         group = (sub["tp"] * sub["attn_dp"]).astype(int)
         too_big = group > sd.domain
-        for r in sub[too_big].itertuples(index=False):
-            rejected.append(
-                dict(
-                    workload=r.workload,
-                    model=r.model,
-                    precision=r.precision,
-                    system=sd.id,
-                    config=config_label(r._asdict()),
-                    reason=f"TP/EP group of {int(r.tp * r.attn_dp)} GPUs exceeds the "
-                    f"{sd.domain}-GPU scale-up domain of {sd.id}",
-                )
-            )
+        why = f"-GPU scale-up domain of {sd.id}"
+        rejected += _rejections(sub[too_big], sd.id,
+                                [f"TP/EP group of {g} GPUs exceeds the {sd.domain}{why}" for g in group[too_big]])
         sub = sub[~too_big].assign(system=sd.id, group_gpus=group[~too_big])
         modes = (["own"] if (sd.buy or sd.existing) and _has_rack(inst, sd) else []) + (
             ["rent"] if sd.rent else []
@@ -260,6 +218,15 @@ def build_candidates(inst: Instance, catalog: Catalog, perf: PerfFn | None = Non
     best = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)]) if missing else {}
     cols = [c for c in table.columns if c not in ("fits", "reason")]
     return CandidateSet(table[cols], pd.DataFrame(rejected), stats, best)
+
+
+def _rejections(rows: pd.DataFrame, system: str | None, reasons: list[str]) -> list[dict]:
+    """One rejection record per result row: on `system` (None: the row's accelerator), for `reasons`."""
+    return [
+        dict(workload=r["workload"], model=r["model"], precision=r["precision"],
+             system=system or r["accelerator"], config=config_label(r), reason=why)
+        for r, why in zip(rows.to_dict("records"), reasons, strict=True)
+    ]
 
 
 def _has_rack(inst: Instance, sd) -> bool:
@@ -300,13 +267,9 @@ def _best_latency(inst: Instance, catalog: Catalog, grid: pd.DataFrame) -> dict[
     """Per workload: the lowest TTFT and TPOT any configuration reaches at batch 1 (for the explanation)."""
     if grid.empty:
         return {}
-    try:
-        evaluate = _perf("evaluate")
-    except SolverError:
-        return {}
     out: dict[str, dict] = {}
     g = grid.assign(batch=1)
-    res = evaluate(g[[*GRID_COLUMNS, "batch"]].reset_index(drop=True), catalog).reset_index(drop=True)
+    res = evaluate(g[[*CONFIG_COLUMNS, "batch"]].reset_index(drop=True), catalog).reset_index(drop=True)
     res["workload"] = g["workload"].to_numpy()
     res = res[res["fits"].astype(bool)]
     for wid, r in res.groupby("workload"):

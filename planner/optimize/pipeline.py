@@ -127,10 +127,8 @@ def solve_file(
 
 
 def _perf_predictor(catalog: Catalog):
-    try:
-        from planner.perf import evaluate
-    except ImportError:
-        return None
+    from planner.perf import evaluate
+
     return lambda grid: evaluate(grid, catalog)
 
 

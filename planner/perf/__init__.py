@@ -50,8 +50,10 @@ from planner.perf.fidelity import (
     summary,
 )
 from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.resolve import CONFIG_COLUMNS
 
 __all__ = [
+    "CONFIG_COLUMNS",
     "DEFAULT_BATCHES",
     "OUTPUT_COLUMNS",
     "Efficiency",

@@ -21,6 +21,9 @@ from planner.perf.params import ACCEL_PARAMS, Efficiency
 GRID_DEFAULTS: dict[str, object] = {"kv_precision": "bf16", "tp": 1, "pp": 1, "ep": 1, "attn_dp": 1,
                                     "serving": "aggregated"}
 REQUIRED = ("model", "accelerator", "precision", "batch", "isl", "osl")
+# One configuration of the model (a grid row without its batch), in the order callers build grids.
+CONFIG_COLUMNS = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving",
+                  "isl", "osl")
 SERVING_MODES = ("aggregated", "disaggregated")
 
 
