@@ -188,12 +188,17 @@ def tie_break_coefs(ix: Index) -> dict[int, float]:
     return coefs
 
 
+def cost_objective(ix: Index) -> dict[int, float]:
+    """$/h per variable plus the tie-break: the min-cost objective (also the second stage of max_throughput)."""
+    coefs = C.cost_coefs(ix)
+    for v, c in tie_break_coefs(ix).items():
+        coefs[v] = coefs.get(v, 0.0) + c
+    return coefs
+
+
 def set_objective(m: MipModel, ix: Index, objective: str) -> None:
     if objective == "min_cost":
-        coefs = C.cost_coefs(ix)
-        for v, c in tie_break_coefs(ix).items():
-            coefs[v] = coefs.get(v, 0.0) + c
-        m.set_objective(coefs)
+        m.set_objective(cost_objective(ix))
     elif objective in ("max_throughput", "credit"):
         m.set_objective({v: 1.0 for v in ix.served.values()}, maximize=True)
     else:

@@ -17,7 +17,7 @@ import pandas as pd
 from planner.optimize import backends
 from planner.optimize import constraints as C
 from planner.optimize.backends import RawResult, SolveStatus
-from planner.optimize.formulation import Index, build_model, tie_break_coefs
+from planner.optimize.formulation import Index, build_model, cost_objective, tie_break_coefs
 from planner.optimize.instance import Instance
 from planner.optimize.model import MipModel
 
@@ -91,12 +91,18 @@ def _finish(sol: Solution, res: RawResult) -> Solution:
     return sol
 
 
-def _solve_min_cost(inst, cands, backend, time_limit_s, gap) -> Solution:
+def _build_and_solve(inst, cands, objective, backend, time_limit_s, gap) -> tuple[Solution, RawResult]:
+    """Build the model for `objective`, solve it once, and start a Solution (status, values, times)."""
     t0 = time.perf_counter()
-    m, ix = build_model(inst, cands, objective="min_cost")
-    sol = Solution(SolveStatus.ERROR, "min_cost", backend, m, ix, build_time_s=time.perf_counter() - t0)
+    m, ix = build_model(inst, cands, objective=objective)
+    sol = Solution(SolveStatus.ERROR, objective, backend, m, ix, build_time_s=time.perf_counter() - t0)
     res = _timed_solve(m, backend, time_limit_s, gap)
-    _finish(sol, res)
+    return _finish(sol, res), res
+
+
+def _solve_min_cost(inst, cands, backend, time_limit_s, gap) -> Solution:
+    sol, res = _build_and_solve(inst, cands, "min_cost", backend, time_limit_s, gap)
+    ix = sol.ix
     if res.status.has_solution:
         sol.objective_value = sol.cost_per_hour
         tb = sum(c * res.values[v] for v, c in tie_break_coefs(ix).items())
@@ -106,11 +112,8 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap) -> Solution:
 
 
 def _solve_max_throughput(inst, cands, backend, time_limit_s, gap) -> Solution:
-    t0 = time.perf_counter()
-    m, ix = build_model(inst, cands, objective="max_throughput")
-    sol = Solution(SolveStatus.ERROR, "max_throughput", backend, m, ix, build_time_s=time.perf_counter() - t0)
-    res = _timed_solve(m, backend, time_limit_s, gap)
-    _finish(sol, res)
+    sol, res = _build_and_solve(inst, cands, "max_throughput", backend, time_limit_s, gap)
+    m, ix = sol.model, sol.ix
     if not res.status.has_solution:
         return sol
     best, bound = res.objective, res.best_bound
@@ -123,10 +126,7 @@ def _solve_max_throughput(inst, cands, backend, time_limit_s, gap) -> Solution:
         {v: 1.0 for v in ix.served.values()},
         lo=best - max(1e-6 * abs(best), 1e-6),
     )
-    coefs = C.cost_coefs(ix)
-    for v, c in tie_break_coefs(ix).items():
-        coefs[v] = coefs.get(v, 0.0) + c
-    m2.set_objective(coefs)
+    m2.set_objective(cost_objective(ix))
     res2 = _timed_solve(m2, backend, max(time_limit_s - res.solve_time_s, 1.0), gap)
     sol.solve_time_s += res2.solve_time_s
     sol.iterations = 2
@@ -166,15 +166,12 @@ def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
     for w, u in ix.served.items():
         served = sum(ix.out[i] * values[ix.x[i]] for i in ix.by_workload[w])
         values[u] = min(served, ix.credit_cap.get(w, served))
-    cost_coefs = C.cost_coefs(ix)
-    tb = tie_break_coefs(ix)
+    cost_coefs = cost_objective(ix)  # $/h with the tie-break
     lam = sol.credited() / max(sol.cost_per_hour, 1e-12)
     f_bound, lam_used = 0.0, lam
     for it in range(1, MAX_DINKELBACH_ITERATIONS + 1):
         coefs = {v: 1.0 for v in ix.served.values()}
         for v, c in cost_coefs.items():
-            coefs[v] = coefs.get(v, 0.0) - lam * c
-        for v, c in tb.items():
             coefs[v] = coefs.get(v, 0.0) - lam * c
         m.set_objective(coefs, maximize=True)
         n_now = sol.credited()
