@@ -71,11 +71,11 @@ def verify(plan_file: str, problem: str | None, catalog_dirs: tuple[str, ...]) -
     from planner.errors import PlannerError
     from planner.optimize.pipeline import load_plan_file, verify_file
 
-    if not catalog_dirs:
-        catalog_dirs = tuple(load_plan_file(plan_file).catalog_dirs)
-        if catalog_dirs:
-            console.print(f"using the plan's catalog folders: {', '.join(catalog_dirs)}")
-    report = verify_file(plan_file, problem, load_catalog(catalog_dirs))
+    plan = load_plan_file(plan_file)
+    if not catalog_dirs and plan.catalog_dirs:
+        catalog_dirs = tuple(plan.catalog_dirs)
+        console.print(f"using the plan's catalog folders: {', '.join(catalog_dirs)}")
+    report = verify_file(plan_file, problem, load_catalog(catalog_dirs), plan)
     if report.ok:
         click.echo(f"plan OK: {report.checks} checks passed")
         return

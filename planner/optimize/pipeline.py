@@ -64,10 +64,11 @@ def load_plan_file(path: str | Path) -> Plan:
         ) from None
 
 
-def verify_file(plan_path: str | Path, problem_path: str | Path | None, catalog: Catalog) -> VerifyReport:
+def verify_file(plan_path: str | Path, problem_path: str | Path | None, catalog: Catalog,
+                plan: Plan | None = None) -> VerifyReport:
     """`planner verify`: re-check a plan.json against the problem it was solved for: the given file, else the
-    verbatim copy of the problem that `planner solve` stores in the plan."""
-    plan = load_plan_file(plan_path)
+    verbatim copy of the problem that `planner solve` stores in the plan. `plan`: plan_path already read."""
+    plan = plan if plan is not None else load_plan_file(plan_path)
     where_plan = display_path(Path(plan_path))
     if problem_path is None:
         if not plan.problem_yaml:
