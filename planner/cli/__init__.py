@@ -11,6 +11,7 @@ import click
 from planner.cli.catalog_cmd import catalog
 from planner.cli.predict_cmd import calibrate, frontier, predict
 from planner.cli.solve_cmd import solve, verify
+from planner.cli.sweep_cmd import sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,3 +26,4 @@ main.add_command(verify)
 main.add_command(predict)
 main.add_command(frontier)
 main.add_command(calibrate)
+main.add_command(sweep)

@@ -23,6 +23,26 @@ _MONEY_SYSTEM = {"price_usd", "capex_usd", "supply", "rent_supply", "rent_usd_pe
 _MONEY_RACK = {"count", "price_usd", "usd_per_hour"}
 
 
+def share_perf_caches(base: Catalog, copy: Catalog) -> None:
+    """Let a catalog copy that changed no accelerator use the base catalog's resolved efficiency table.
+
+    The performance model caches its efficiency per catalog object and builds it from the accelerator
+    entries and efficiency.yaml (~0.5 s); a price change makes a new catalog object with the very same
+    accelerator table (`apply_catalog` copies only the tables it changes), so the cached table is valid as is.
+    Only speed depends on this: if the cache is shaped differently, nothing is shared."""
+    if copy.entries.get("accelerators") is not base.entries.get("accelerators"):
+        return
+    from planner.perf import params
+
+    params.load_efficiency(base)
+    cache = getattr(params, "_CACHE", None)
+    if not isinstance(cache, dict):
+        return
+    for key, (cat, eff) in list(cache.items()):
+        if cat is base and isinstance(key, tuple) and key and key[0] == id(base):
+            cache[(id(copy), *key[1:])] = (copy, eff)
+
+
 def problem_model():
     from planner.optimize.problem import Problem
 

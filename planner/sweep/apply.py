@@ -68,6 +68,7 @@ def scenario_catalog(sweep, values: dict, base: Catalog) -> tuple[Catalog, str]:
     if hit is None:
         hit = apply_catalog(base, [(p.target, v) for (_, v), p in
                                    zip(changes, _catalog_params(sweep, changes), strict=True)], sweep.where)
+        adapter.share_perf_caches(base, hit)
         _CATALOGS[key] = hit
         if len(_CATALOGS) > 64:
             _CATALOGS.popitem(last=False)

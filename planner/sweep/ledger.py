@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS scenarios (
 """
 COLUMNS = ("idx", "scenario_hash", "catalog_hash", "params", "varied", "status", "objective", "metrics", "fleet",
            "deployments", "error", "tech_key", "reused", "elapsed_s", "finished_at")
+INSERT = f"INSERT INTO scenarios({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 JSON_COLUMNS = ("params", "metrics", "fleet", "deployments")
 
 
@@ -66,8 +67,7 @@ class Ledger:
         vals = [json.dumps(row.get(c), sort_keys=True) if c in JSON_COLUMNS else row.get(c) for c in COLUMNS]
         vals[COLUMNS.index("finished_at")] = time.time()
         with self.conn:
-            self.conn.execute(f"INSERT INTO scenarios({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                              vals)
+            self.conn.execute(INSERT, vals)
 
     def rows(self) -> list[dict]:
         cur = self.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM scenarios ORDER BY idx")

@@ -186,7 +186,7 @@ def _problem_base(segs: list[str], pdata: dict, catalog: Catalog):
         levels = _levels(catalog.racks[segs[2]].price)
         fallback = getattr(catalog.racks[segs[2]].price, f"{case}_usd") if levels else None
     elif segs[0] == "workloads" and len(segs) == 3:
-        arch = catalog.workloads.get(str(_get(pdata, segs[:2] + ["archetype"])))
+        arch = catalog.workloads.get(str(_get(pdata, [*segs[:2], "archetype"])))
         fallback = getattr(arch, segs[2], None) if arch is not None else None
     return (given if given is not None else fallback), levels
 

@@ -102,14 +102,21 @@ def run_sweep(sweep: Sweep, catalog: Catalog, out_dir: Path, *, workers: int = 1
             raise InputError(f"{led.path}: holds another sweep ({old.get('name')!r}, or this one with a changed "
                              "sweep file, problem or catalog); use another --out")
         if done and not resume:
-            raise InputError(f"{led.path}: {len(done)} scenarios of this sweep are already recorded: pass --resume "
-                             "to run only the missing ones, or use another --out")
+            raise InputError(f"{led.path}: {len(done)} scenarios of this sweep are already recorded: pass "
+                             "--resume to run only the missing ones, or use another --out")
         led.set_meta(meta)
         pending = [s for s in scenarios if s.index not in done]
         summary = RunSummary(len(scenarios), len(done), 0, 0, 0, 0.0)
         if pending:
-            _run(sweep, catalog, led, pending, meta["sweep_hash"], cat_hash, summary,
-                 workers=workers, executor=executor, ray_address=ray_address, progress=progress)
+            try:
+                _run(sweep, catalog, led, pending, meta["sweep_hash"], cat_hash, summary,
+                     workers=workers, executor=executor, ray_address=ray_address, progress=progress)
+            finally:
+                runs = json.loads(led.meta().get("runs", "[]"))
+                runs.append({"ran": summary.ran, "evaluations": summary.evaluations, "reused": summary.reused,
+                             "elapsed_s": round(summary.elapsed_s, 3), "workers": workers, "executor": executor,
+                             "stopped": summary.stopped})
+                led.set_meta({"runs": json.dumps(runs)})
     finally:
         led.close()
     return summary

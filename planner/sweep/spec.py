@@ -257,7 +257,7 @@ def _steps(r: Range) -> list[float]:
 
 def _canon(v, integer: bool = False):
     """One spelling per value (hashes and ledger rows stay stable): 0.1 + 0.2 -> 0.3, 2.0 -> 2."""
-    if isinstance(v, bool) or isinstance(v, str):
+    if isinstance(v, (bool, str)):
         return v
     if integer:
         return round(float(v))
