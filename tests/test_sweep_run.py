@@ -168,7 +168,7 @@ def _cli(*args: str) -> list[str]:
 
 @pytest.mark.parametrize("sig, workers", [(signal.SIGTERM, 2), (signal.SIGKILL, 1)])
 def test_kill_and_resume_runs_each_scenario_once(tmp_path, reference, sig, workers):
-    ref_dir, ref_rows = reference
+    _ref_dir, ref_rows = reference
     path = sweep_file(tmp_path, ECON)
     out = tmp_path / "o"
     proc = subprocess.Popen(_cli("sweep", str(path), "--out", str(out), "--workers", str(workers), "--no-plots"),

@@ -13,8 +13,7 @@ from click.testing import CliRunner
 from planner.catalog import load_catalog
 from planner.cli import main
 from planner.errors import InputError
-from planner.sweep import expand, load_sweep
-from planner.sweep import adapter
+from planner.sweep import adapter, expand, load_sweep
 from planner.sweep.apply import scenario_catalog, scenario_inputs, scenario_problem
 from planner.sweep.design import count, unit_samples
 from planner.sweep.runner import group_key
@@ -97,7 +96,7 @@ def test_scenario_application(tmp_path, cat):
     problem = scenario_problem(sw, values)
     assert problem.workloads[0].demand.requests_per_s == 80  # 20 requests/s x 4
     assert problem.economics.electricity_usd_per_kwh == 0.15
-    copy, tech = scenario_catalog(sw, values, cat)
+    copy, _tech = scenario_catalog(sw, values, cat)
     price = copy.systems["hgx-b200"].price
     assert (price.low_usd, price.base_usd, price.high_usd) == (448000, 448000, 448000)
     assert cat.systems["hgx-b200"].price.base_usd == 364000  # the base catalog is untouched

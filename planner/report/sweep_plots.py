@@ -80,9 +80,13 @@ def _tornado(plt, bars: list[dict], metric: str):
     fig, ax = plt.subplots(figsize=(8, 1 + 0.5 * len(bars)))
     base = bars[0]["base"]
     for i, b in enumerate(reversed(bars)):
-        lo, hi = b["metric_at_low"], b["metric_at_high"]
-        ax.barh(i, lo - base, left=base, color="#4c72b0")
-        ax.barh(i, hi - base, left=base, color="#dd8452")
+        for value, color, side in ((b["metric_at_low"], "#4c72b0", "left"), (b["metric_at_high"], "#dd8452",
+                                                                               "right")):
+            if value is None:  # that end of the range has no plan: say so instead of drawing nothing
+                ax.text(base, i, "no plan  " if side == "left" else "  no plan", ha="right" if side == "left"
+                        else "left", va="center", fontsize=8, color=color)
+            else:
+                ax.barh(i, value - base, left=base, color=color)
     names = [f"{b['label']}\n{b['low_value']} .. {b['high_value']}" for b in reversed(bars)]
     ax.set_yticks(range(len(bars)), names)
     ax.axvline(base, color="black", linewidth=0.8)

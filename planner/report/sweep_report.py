@@ -52,6 +52,9 @@ def _sections(data: SweepData, tornado: list[dict], sens: dict) -> list[tuple[st
         out.append((f"Tornado ({data.metric})", ["parameter", "low", "high", "at low", "at high", "swing"],
                     [[t["label"], _fmt(t["low_value"]), _fmt(t["high_value"]), _fmt(t["metric_at_low"]),
                       _fmt(t["metric_at_high"]), _fmt(t["swing"])] for t in tornado]))
+        nop = [f"{t['label']} = {_fmt(v)}" for t in tornado for v in t.get("no_plan_at", [])]
+        if nop:
+            out.append(("No plan at", ["parameter value"], [[x] for x in nop]))
     if sens.get("indices"):
         keys = list(next(iter(sens["indices"].values())))
         out.append((f"Sensitivity ({sens['method']}, {sens['metric']})", ["parameter", *keys],

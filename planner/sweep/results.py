@@ -123,29 +123,36 @@ def parquet_bytes(df: pd.DataFrame) -> bytes | None:
 
 def tornado(data: SweepData) -> list[dict]:
     """Per parameter: the metric at its lowest and highest value with the others at base (one-at-a-time
-    scenarios), or, for other designs, the range of the metric's mean over each of the parameter's values."""
-    df = data.solved
+    scenarios), or, for other designs, the metric's mean over the scenarios at each of its values.
+    `metric_at_low`/`_high` is None where that value has no plan (infeasible or failed)."""
+    df = data.table
     metric = data.metric
     out = []
     if df.empty or metric not in df:
         return out
-    base_rows = df[df["varied"] == ""] if "varied" in df else df.iloc[0:0]
-    base = float(base_rows[metric].iloc[0]) if len(base_rows) else float(df[metric].median())
+    df = df.assign(_m=df[metric].where(df["status"].isin(SOLVED)))
+    oat = "varied" in df and df["varied"].notna().any()
+    base_rows = df[df["varied"] == ""] if oat else df.iloc[0:0]
+    base = base_rows["_m"].iloc[0] if len(base_rows) else df["_m"].median()
+    if base is None or base != base:
+        return out
     for p in data.parameters:
         path = p["path"]
-        if "varied" in df and df["varied"].notna().any():
-            sub = pd.concat([df[df["varied"] == path], base_rows])
-            means = sub.groupby(path, sort=True)[metric].mean()
-        else:
-            means = df.groupby(path, sort=True)[metric].mean()
-        if means.empty:
+        sub = pd.concat([df[df["varied"] == path], base_rows]) if oat else df
+        means = sub.groupby(path, sort=True)["_m"].mean()  # NaN: no scenario at that value has a plan
+        if len(means) < 2:
             continue
-        lo_v, hi_v = means.index[0], means.index[-1]
-        out.append({"path": path, "label": p.get("label", path), "low_value": _py(lo_v), "high_value": _py(hi_v),
-                    "metric_at_low": float(means.iloc[0]), "metric_at_high": float(means.iloc[-1]),
-                    "metric_min": float(means.min()), "metric_max": float(means.max()),
-                    "swing": float(means.max() - means.min()), "base": base})
+        lo, hi = _num(means.iloc[0]), _num(means.iloc[-1])
+        have = means.dropna()
+        out.append({"path": path, "label": p.get("label", path), "low_value": _py(means.index[0]),
+                    "high_value": _py(means.index[-1]), "metric_at_low": lo, "metric_at_high": hi,
+                    "swing": float(have.max() - have.min()) if len(have) else 0.0, "base": float(base),
+                    "no_plan_at": [_py(v) for v, m in means.items() if m != m]})
     return sorted(out, key=lambda r: -r["swing"])
+
+
+def _num(v) -> float | None:
+    return None if v is None or v != v else float(v)
 
 
 def decision_changes(data: SweepData, path: str) -> list[dict]:

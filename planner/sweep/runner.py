@@ -47,8 +47,10 @@ class RunSummary:
         return self.ran / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def scenario_hash(sweep_hash: str, values: dict) -> str:
-    return hashlib.sha256((sweep_hash + json.dumps(values, sort_keys=True)).encode()).hexdigest()[:16]
+def scenario_hash(sweep_hash: str, index: int, values: dict) -> str:
+    """Index included: sampling designs may draw the same point twice (Morris trajectories do)."""
+    blob = json.dumps([sweep_hash, index, values], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def scenario_catalog_hash(base_hash: str, sweep: Sweep, values: dict) -> str:
@@ -151,7 +153,7 @@ def _run(sweep, catalog, led, pending, sweep_hash, cat_hash, summary, *, workers
             progress(0, len(tasks))
         for res in ex.run("scenario_task", tasks, lambda: stop["flag"]):
             s = index[res["idx"]]
-            row = {**res, "scenario_hash": scenario_hash(sweep_hash, s.values),
+            row = {**res, "scenario_hash": scenario_hash(sweep_hash, s.index, s.values),
                    "catalog_hash": scenario_catalog_hash(cat_hash, sweep, s.values), "params": s.values,
                    "varied": s.varied}
             led.record(row)
