@@ -191,3 +191,24 @@ def test_bad_sweep_file_on_the_command_line_exits_2(tmp_path):
 def test_example_sweeps_are_valid(cat, name):
     sw = load_sweep(ROOT / "sweeps" / name, cat)
     assert count(sw) == len(expand(sw)) >= 2
+
+
+def test_run_tornado_api(cat):
+    """The one-at-a-time API `planner propose` uses: bars sorted by swing, base metric, no files."""
+    from planner.sweep import run_tornado
+
+    base, bars = run_tornado(QUICKSTART, cat, [
+        {"path": "economics.electricity_usd_per_kwh", "values": [0.04, 0.3]},
+        {"path": "catalog.systems.hgx-b200.price_usd", "catalog": "low_base_high"},
+        {"path": "site.power_limit_mw", "values": [0.001]},
+    ])
+    assert base is not None and base > 0
+    by = {b.path: b for b in bars}
+    elec = by["economics.electricity_usd_per_kwh"]
+    assert (elec.low_value, elec.high_value) == (0.04, 0.3)
+    assert elec.metric_at_low < base < elec.metric_at_high  # energy is part of the hourly cost
+    power = by["site.power_limit_mw"]
+    assert power.low_value == 0.001 and power.metric_at_low is None and "infeasible" in power.errors[0]
+    assert [b.swing for b in bars] == sorted((b.swing for b in bars), reverse=True)
+    with pytest.raises(InputError, match="unknown parameter path"):
+        run_tornado(QUICKSTART, cat, [{"path": "economics.nope", "values": [1]}])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.errors import InputError
 from planner.sweep.spec import Parameter, Sweep, _canon
 
 
@@ -63,13 +64,13 @@ def unit_samples(sweep: Sweep) -> np.ndarray:
         cols = [(rng.permutation(d.samples) + rng.random(d.samples)) / d.samples for _ in range(k)]
         return np.column_stack(cols)
     problem = salib_problem(sweep)
+    try:
+        from SALib.sample import morris, sobol
+    except ImportError:
+        raise InputError(f"{sweep.where}: design {d.kind} needs SALib: pip install 'planner[sweep]'") from None
     if d.kind == "sobol":
-        from SALib.sample import sobol
-
         return sobol.sample(problem, d.samples, calc_second_order=False, seed=d.seed)
     if d.kind == "morris":
-        from SALib.sample import morris
-
         return morris.sample(problem, d.samples, num_levels=d.levels, seed=d.seed)
     raise ValueError(f"no unit samples for design {d.kind}")
 
