@@ -210,3 +210,28 @@ def test_ray_executor_equals_local(tmp_path, reference, cat):
     assert s.ran == 4
     assert canon(remote) == canon(local)
     assert json.loads(ledger.open_for_reading(remote).meta()["runs"])[-1]["executor"] == "ray"
+
+
+def test_report_is_escaped_and_rebuilt_from_the_ledger_alone(tmp_path, cat):
+    from click.testing import CliRunner
+
+    from planner.cli import main
+
+    p = tmp_path / "s.yaml"
+    p.write_text(f"name: '<script>alert(1)</script> | x'\nproblem: {QUICKSTART}\nparameters:\n"
+                 "  - path: site.power_limit_mw\n    values: [0.001, 1]\n    label: '<b>limit</b>'\n")
+    out = tmp_path / "o"
+    res = CliRunner().invoke(main, ["sweep", str(p), "--out", str(out), "--workers", "1", "--no-plots"])
+    assert res.exit_code == 0, res.output
+    assert "1 computed, 1 scenarios reused one" in " ".join(res.output.split())
+    p.unlink()  # the report needs only the ledger
+    (out / "report.html").unlink()
+    res = CliRunner().invoke(main, ["sweep", "report", str(out), "--no-plots"])
+    assert res.exit_code == 0, res.output
+    html = (out / "report.html").read_text()
+    md = (out / "report.md").read_text()
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<b>limit" not in html and "&lt;b&gt;limit" in html
+    assert "<script>" not in md and "\\| x" in md
+    missing = CliRunner().invoke(main, ["sweep", "report", str(tmp_path / "none")])
+    assert missing.exit_code == 2 and "no sweep ledger here" in missing.output
