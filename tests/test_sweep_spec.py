@@ -162,6 +162,8 @@ BAD = [
     ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\ndesign: {kind: sobol, samples: 6}\n",
      "design: sobol samples must be a power of two"),
     ("parameters:\n  - path: workloads\n    values: [1]\n", "workloads is a list: address an item by its id"),
+    ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\nsolver: {backend: gurobi}\n",
+     "solver.backend: unknown backend 'gurobi'"),
     ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\n    colour: red\n",
      "parameters[0].colour: unknown field"),
 ]

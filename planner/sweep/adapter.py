@@ -67,6 +67,12 @@ def build(problem, catalog: Catalog, where: str = "<problem>"):
     return build_instance(problem, catalog, where)
 
 
+def backend_names() -> tuple[str, ...]:
+    from planner.optimize.backends import BACKENDS
+
+    return tuple(BACKENDS)
+
+
 def check_references(pdata: dict, catalog: Catalog, where: str) -> None:
     build(parse_problem(pdata, where), catalog, where)
 

@@ -200,6 +200,10 @@ def build_sweep(spec: SweepFile, where: str, prob_path: Path, ptext: str, catalo
     for i, ps in enumerate(spec.parameters):
         params.append(_parameter(ps, f"{where}: parameters[{i}]", pdata, problem, catalog))
     adapter.check_references(pdata, catalog, pwhere)
+    known = adapter.backend_names()
+    if spec.solver.backend is not None and spec.solver.backend not in known:
+        raise InputError(f"{where}: solver.backend: unknown backend {spec.solver.backend!r} "
+                         f"(choose one of: {', '.join(known)})")
     sweep = Sweep(spec.name, where, spec, prob_path, ptext, pdata, tuple(params),
                   spec.metric or _default_metric(problem.objective.kind))
     _check_values(sweep, catalog)
