@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sqlite3
 import subprocess
@@ -166,17 +167,24 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-c", "from planner.cli import main; main()", *args]
 
 
-@pytest.mark.parametrize("sig, workers", [(signal.SIGTERM, 2), (signal.SIGKILL, 1)])
+@pytest.mark.parametrize("sig, workers", [(signal.SIGTERM, 2), (signal.SIGKILL, 2)])
 def test_kill_and_resume_runs_each_scenario_once(tmp_path, reference, sig, workers):
+    """SIGTERM to the whole process group (as `timeout` or a service manager sends it): workers finish their
+    scenario, the parent records it and stops. SIGKILL to the parent alone: its orphaned workers must not keep
+    the ledger locked, and resume must not redo or lose anything."""
     _ref_dir, ref_rows = reference
     path = sweep_file(tmp_path, ECON)
     out = tmp_path / "o"
     proc = subprocess.Popen(_cli("sweep", str(path), "--out", str(out), "--workers", str(workers), "--no-plots"),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+                            start_new_session=True)
     deadline = time.time() + 120
     while count_rows(out) < 3 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
-    proc.send_signal(sig)
+    if sig == signal.SIGTERM:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     output, _ = proc.communicate(timeout=120)
     done = count_rows(out)
     assert 3 <= done < 40, output

@@ -53,6 +53,9 @@ def scenario_problem(sweep, values: dict):
     for p in sweep.parameters:
         if p.path in values and p.target.scope == "problem":
             set_problem_value(data, p.target, values[p.path])
+    if sweep.spec.solver.gap is not None:
+        solver = data.get("solver") if isinstance(data.get("solver"), dict) else {}
+        data["solver"] = {**solver, "gap": sweep.spec.solver.gap}
     return adapter.parse_problem(data, f"{sweep.where}: scenario")
 
 

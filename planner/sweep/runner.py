@@ -137,7 +137,8 @@ def _run(sweep, catalog, led, pending, sweep_hash, cat_hash, summary, *, workers
     try:
         token = sweep_hash
         payload = pickle.dumps((sweep, catalog, token), protocol=pickle.HIGHEST_PROTOCOL)
-        ex = make_executor(executor, payload, token, workers, ray_address)
+        ex = make_executor(executor, payload, token, workers, ray_address,
+                           (led.lock_fd,) if led.lock_fd is not None else ())
         groups: dict[str, list[design.Scenario]] = {}
         for s in pending:
             groups.setdefault(group_key(sweep, s.values), []).append(s)
@@ -145,8 +146,10 @@ def _run(sweep, catalog, led, pending, sweep_hash, cat_hash, summary, *, workers
         by_group: dict[str, tuple] = {}
         for gk, key, blob, _ in ex.run("candidates_task", [(g, ss[0].values) for g, ss in groups.items()],
                                        lambda: stop["flag"]):
-            by_group[gk] = (key, blob)
+            by_group[gk] = (key, ex.share(blob) if blob is not None else None)
             summary.evaluations += key is not None
+        if stop["flag"]:
+            return
         tasks = [(s.index, s.values, *by_group.get(g, (None, None))) for g, ss in groups.items() for s in ss]
         index = {s.index: s for s in pending}
         if progress:
@@ -168,5 +171,5 @@ def _run(sweep, catalog, led, pending, sweep_hash, cat_hash, summary, *, workers
         for s, h in old.items():
             signal.signal(s, h)
         summary.elapsed_s = time.perf_counter() - t0
-    summary.reused = max(0, summary.ran - summary.evaluations)
-    summary.stopped = stop["flag"] and summary.ran < len(pending)
+        summary.reused = max(0, summary.ran - summary.evaluations)
+        summary.stopped = stop["flag"] and summary.ran < len(pending)

@@ -97,7 +97,10 @@ class DesignSpec(Strict):
 
 
 class SweepSolver(Strict):
+    """Overrides of the problem's solver settings for every scenario."""
+
     time_limit_s: float | None = Field(None, gt=0, le=86400)
+    gap: float | None = Field(None, ge=0, le=0.5, description="relative optimality gap (plans report theirs)")
     backend: str | None = None
 
 

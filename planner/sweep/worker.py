@@ -48,7 +48,19 @@ def candidates_task(group: str, values: dict) -> tuple[str, str | None, bytes | 
         return group, None, None, time.perf_counter() - t0
 
 
-def scenario_task(index: int, values: dict, key: str | None, blob: bytes | None) -> dict:
+def _load(handle):
+    """A shared candidate set from its handle: the pickled bytes, a file path, or a Ray object reference."""
+    if isinstance(handle, str):
+        with open(handle, "rb") as fh:
+            return pickle.load(fh)
+    if not isinstance(handle, bytes):  # a Ray ObjectRef (nested in the arguments, so not resolved by Ray)
+        import ray
+
+        handle = ray.get(handle)
+    return pickle.loads(handle)
+
+
+def scenario_task(index: int, values: dict, key: str | None, handle) -> dict:
     """Solve one scenario; every outcome (plan, infeasible, bad input, crash) becomes a ledger row."""
     t0 = time.perf_counter()
     sweep = _STATE["sweep"]
@@ -59,8 +71,8 @@ def scenario_task(index: int, values: dict, key: str | None, blob: bytes | None)
         mine = adapter.technical_key(inst, tech)
         out["tech_key"] = mine
         cands = _cached(mine)
-        if cands is None and blob is not None and key == mine:
-            cands = pickle.loads(blob)
+        if cands is None and handle is not None and key == mine:
+            cands = _load(handle)
             _remember(mine, cands)
         if cands is None:
             cands = adapter.build_candidates(inst, cat)
