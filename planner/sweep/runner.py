@@ -72,9 +72,7 @@ def sweep_meta(sweep: Sweep, cat_hash: str, scenarios: list[design.Scenario]) ->
         "name": sweep.name,
         "spec": json.dumps(sweep.spec.model_dump(mode="json"), sort_keys=True),
         "problem_name": str(sweep.problem_data.get("name", "")),
-        "objective": str((sweep.problem_data.get("objective") or "min_cost")
-                         if not isinstance(sweep.problem_data.get("objective"), dict)
-                         else sweep.problem_data["objective"].get("kind", "min_cost")),
+        "objective": sweep.objective,
         "metric": sweep.metric,
         "catalog_hash": cat_hash,
         "scenarios": str(len(scenarios)),

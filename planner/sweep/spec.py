@@ -147,6 +147,7 @@ class Sweep:
     problem_data: dict
     parameters: tuple[Parameter, ...]
     metric: str
+    objective: str  # the base problem's objective kind
 
     @property
     def fingerprint(self) -> str:
@@ -208,7 +209,7 @@ def build_sweep(spec: SweepFile, where: str, prob_path: Path, ptext: str, catalo
         raise InputError(f"{where}: solver.backend: unknown backend {spec.solver.backend!r} "
                          f"(choose one of: {', '.join(known)})")
     sweep = Sweep(spec.name, where, spec, prob_path, ptext, pdata, tuple(params),
-                  spec.metric or _default_metric(problem.objective.kind))
+                  spec.metric or _default_metric(problem.objective.kind), problem.objective.kind)
     _check_values(sweep, catalog)
     return sweep
 
