@@ -3,6 +3,7 @@
     python benchmarks/bench_sweep.py                  # both
     python benchmarks/bench_sweep.py --only quickstart
     python benchmarks/bench_sweep.py --only mixed --workers 2
+    python benchmarks/bench_sweep.py --only mixed --samples 20   # a tenth of the design, target scaled
 
 1. quickstart: 1,000 Latin-hypercube scenarios varying economics only (electricity, cost of capital,
    amortization, H100/B200 prices); target <= 60 s on 2 local workers with the candidate table computed once.
@@ -53,8 +54,8 @@ def bench(name: str, sweep_path: Path, workers: int, target_s: float) -> None:
         s = run_sweep(sw, cat, Path(tmp), workers=workers)
         wall = time.perf_counter() - t0
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(s.statuses.items()))
-    verdict = "OK" if wall <= target_s else "SLOWER THAN TARGET"
-    print(f"{name:10s} {s.ran:5d} scenarios {wall:7.1f} s  {s.ran / wall:6.1f}/s  candidate evaluations "
+    verdict = "STOPPED" if s.stopped else "OK" if wall <= target_s else "SLOWER THAN TARGET"
+    print(f"{name:10s} {s.ran:5d} scenarios {wall:7.1f} s  {s.ran / wall:7.2f}/s  candidate evaluations "
           f"{s.evaluations} computed, {s.reused} reused  [{statuses}]  target <= {target_s:.0f} s: {verdict}",
           flush=True)
 
@@ -63,6 +64,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=["quickstart", "mixed"])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--samples", type=int, default=None, help="mixed: run this many of the 200 (target scaled)")
     args = ap.parse_args()
     if args.only in (None, "quickstart"):
         with tempfile.TemporaryDirectory() as tmp:
@@ -70,7 +72,15 @@ def main() -> None:
             p.write_text(QUICKSTART)
             bench("quickstart", p, args.workers, 60)
     if args.only in (None, "mixed"):
-        bench("mixed", ROOT / "sweeps" / "mixed-fleet-prices.yaml", args.workers, 600)
+        path = ROOT / "sweeps" / "mixed-fleet-prices.yaml"
+        if args.samples is None:
+            bench("mixed", path, args.workers, 600)
+            return
+        with tempfile.TemporaryDirectory() as tmp:  # the same design, fewer samples: target scaled
+            p = Path(tmp) / "mixed.yaml"
+            p.write_text(path.read_text().replace("problem: ../problems/", f"problem: {ROOT}/problems/")
+                         .replace("samples: 200", f"samples: {args.samples}"))
+            bench("mixed", p, args.workers, 600 * args.samples / 200)
 
 
 if __name__ == "__main__":
