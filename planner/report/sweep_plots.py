@@ -63,7 +63,8 @@ def render_plots(data: SweepData, tornado: list[dict], sens: dict, out_dir: Path
         save(_versus(plt, df, path, p.get("label", path)), f"vs-{slug(path)}")
         save(_decisions_1d(plt, data, df, path, p.get("label", path)), f"decisions-{slug(path)}")
         if path.endswith(("ttft_ms", "tpot_ms")):
-            save(_pareto(plt, df, path, p.get("label", path)), f"pareto-{slug(path)}")
+            others = [q["path"] for q in data.parameters if q["path"] != path]
+            save(_pareto(plt, df, path, p.get("label", path), others), f"pareto-{slug(path)}")
     grid2 = [p["path"] for p in data.parameters if p["path"] in df and df[p["path"]].nunique() > 1]
     if len(grid2) == 2 and all(_numeric(df[c]) for c in grid2):
         save(_decision_map(plt, df, grid2), "decision-map")
@@ -149,20 +150,28 @@ def _decision_map(plt, df: pd.DataFrame, cols: list[str]):
     return fig
 
 
-def _pareto(plt, df: pd.DataFrame, path: str, label: str):
-    fig, ax = plt.subplots(figsize=(7, 4))
-    x = pd.to_numeric(df[path])
-    y = df["cost_usd_per_hour"]
-    ax.scatter(x, y, s=12, alpha=0.5, color="#999999", label="scenarios")
-    pts = sorted(zip(x, y, strict=True))
+def _frontier(x, y) -> list[tuple[float, float]]:
+    """Non-dominated (target, cost) points: a looser target never needs to cost more."""
     front, best = [], float("inf")
-    for a, b in pts:  # a looser target never needs to cost more: keep the running minimum
+    for a, b in sorted(zip(x, y, strict=True)):
         if b < best:
             front.append((a, b))
             best = b
-    if front:
-        ax.step([a for a, _ in front], [b for _, b in front], where="post", color="#dd8452",
-                label="Pareto frontier")
+    return front
+
+
+def _pareto(plt, df: pd.DataFrame, path: str, label: str, others: list[str]):
+    """Cost vs a latency target; one frontier per value of a second parameter when there is one with few values."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    x = pd.to_numeric(df[path])
+    ax.scatter(x, df["cost_usd_per_hour"], s=12, alpha=0.5, color="#999999", label="scenarios")
+    split = [o for o in others if o in df and 1 < df[o].nunique() <= 6]
+    groups = df.groupby(split[0], sort=True) if len(split) == 1 and len(others) == 1 else [(None, df)]
+    for key, g in groups:
+        front = _frontier(pd.to_numeric(g[path]), g["cost_usd_per_hour"])
+        if front:
+            name = "Pareto frontier" if key is None else f"frontier, {split[0]} = {key}"
+            ax.step([a for a, _ in front], [b for _, b in front], where="post", label=name)
     ax.set_xlabel(f"{label} (latency target)")
     ax.set_ylabel("cost_usd_per_hour")
     ax.legend(fontsize=8)
