@@ -187,6 +187,11 @@ def test_bad_sweep_file_on_the_command_line_exits_2(tmp_path):
     assert "workloads has no item with id 'chta'" in res.output
     missing = CliRunner().invoke(main, ["sweep", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")])
     assert missing.exit_code == 2 and "nope.yaml: cannot read" in missing.output
+    good = write(tmp_path, "parameters:\n  - path: site.power_limit_mw\n    values: [1]\n", "g.yaml")
+    flag = CliRunner().invoke(main, ["sweep", str(good), "--out", str(tmp_path / "o"), "--ray-address", "x:1"])
+    assert flag.exit_code == 2 and "--ray-address needs --executor ray" in flag.output
+    zero = CliRunner().invoke(main, ["sweep", str(good), "--out", str(tmp_path / "o"), "--workers", "0"])
+    assert zero.exit_code == 2 and "Traceback" not in zero.output
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "sweeps").glob("*.yaml")))
