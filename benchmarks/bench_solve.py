@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from planner.candidates import build_candidates  # noqa: E402
 from planner.catalog import load_catalog  # noqa: E402
 from planner.optimize.backends import available_backends  # noqa: E402
+from planner.optimize.candidates import build_candidates  # noqa: E402
 from planner.optimize.pipeline import load_instance  # noqa: E402
 from planner.optimize.solve import solve_instance  # noqa: E402
 

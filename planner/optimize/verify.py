@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
+from planner.catalog.quality import quality_of
 from planner.optimize.instance import HOURS_PER_YEAR, Instance
 from planner.optimize.layout import fits_rack, pack_groups
 from planner.plan import Plan
@@ -106,8 +107,6 @@ def verify_plan(
             f"{d.key}: output_tok_s != replicas x per replica",
         )
         if catalog is not None and w.floor_benchmark is not None:
-            from planner.candidates import quality_of
-
             q = quality_of(catalog, d.model, d.precision, w.floor_benchmark)
             check(
                 q is not None and q >= w.floor_score - 1e-9,
