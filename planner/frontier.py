@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.economics import owned_cost_usd_per_hour
+from planner.economics import owned_cost_usd_per_hour, price_usd
 from planner.errors import InputError
 from planner.perf import evaluate
 from planner.predict import build_grid, normalize_queries
@@ -68,15 +68,15 @@ def _cost_per_gpu_hour(catalog: Catalog, acc_id: str, avg_power_w_per_gpu: pd.Se
     # Host power beyond the boards is charged in proportion: nameplate share of the GPUs' TDP.
     host_factor = sys_.nameplate_power_kw * 1e3 / (n * catalog.accelerators[acc_id].tdp_w)
     return owned_cost_usd_per_hour(
-        capex_usd=sys_.price.base_usd * (1 + econ.network_fraction_of_capex) / n,
+        capex_usd=price_usd(sys_.price, "base") * (1 + econ.network_fraction_of_capex) / n,
         avg_power_kw=avg_power_w_per_gpu * host_factor / 1e3,
         nameplate_kw=sys_.nameplate_power_kw / n,
         amortization_years=econ.amortization_years,
         cost_of_capital=econ.cost_of_capital,
         maintenance_fraction_per_year=econ.maintenance_fraction_per_year,
-        electricity_usd_per_kwh=econ.electricity_usd_per_kwh.base_usd,
+        electricity_usd_per_kwh=price_usd(econ.electricity_usd_per_kwh, "base"),
         pue=site.pue,
-        facility_usd_per_kw_month=site.facility_usd_per_kw_month.base_usd,
+        facility_usd_per_kw_month=price_usd(site.facility_usd_per_kw_month, "base"),
     )
 
 

@@ -103,3 +103,31 @@ def test_cache_misses_when_a_latency_target_changes(catalog):
     p = parse_problem(_variant(workloads__0__tpot_ms=80.0), "<t>")
     solve_problem(p, catalog, runner_up=False, candidate_cache=cache)
     assert (cache.hits, cache.misses) == (0, 2)
+
+
+def test_plan_records_targets_limits_fingerprint_and_version(catalog):
+    import planner
+    from planner.catalog.fingerprint import catalog_fingerprint
+
+    data = _variant(site__power_limit_mw=3.0, budget__usd_per_hour=5000.0)
+    p = parse_problem(data, "<t>")
+    plan = solve_problem(p, catalog, runner_up=False)
+    w = plan.workloads[0]
+    arch = catalog.workloads[data["workloads"][0]["archetype"]]
+    assert w.tpot_target_s == pytest.approx(arch.tpot_ms / 1000) and w.ttft_target_s == pytest.approx(
+        arch.ttft_ms / 1000
+    )
+    assert 0 < w.tpot_s <= w.tpot_target_s and 0 < w.ttft_s <= w.ttft_target_s
+    assert w.tpot_s == max(d.tpot_s for d in plan.deployments)
+    assert w.required_output_tok_s == pytest.approx(w.demand_output_tok_s * (1 + w.headroom))
+    assert w.capacity_output_tok_s >= w.required_output_tok_s * (1 - 1e-9)
+    assert plan.limits.site_power_kw == 3000.0 and plan.limits.budget_usd_per_hour == 5000.0
+    assert plan.limits.budget_capex_usd is None and plan.limits.rack_power_kw
+    assert plan.fleet.facility_power_kw <= plan.limits.site_power_kw
+    assert plan.catalog_fingerprint == catalog_fingerprint(catalog) and len(plan.catalog_fingerprint) == 16
+    assert plan.planner_version == planner.__version__
+    # another catalog figure, another fingerprint
+    other = load_catalog()
+    sid = next(iter(other.systems))
+    other.systems[sid] = other.systems[sid].model_copy(update={"nameplate_power_kw": 99.0})
+    assert catalog_fingerprint(other) != plan.catalog_fingerprint

@@ -113,8 +113,8 @@ def perf_key(inst: Instance, catalog: Catalog) -> str:
     floor and model/precision/KV/serving choices; the accelerators and their scale-up domains; the catalog's
     performance data and the efficiency calibration. Money, power, budget, supply and demand stay out."""
     workloads = [
-        [w.id, w.isl, w.osl, w.ttft_s, w.tpot_s, w.floor_benchmark, w.floor_score, w.models, w.precisions,
-         w.kv_precisions, w.serving]
+        [w.id, w.isl, w.osl, w.ttft_target_s, w.tpot_target_s, w.floor_benchmark, w.floor_score, w.models,
+         w.precisions, w.kv_precisions, w.serving]
         for w in sorted(inst.workloads.values(), key=lambda w: w.id)
     ]
     eff = efficiency_path()
@@ -214,7 +214,8 @@ def evaluate_grid(
     parts = []
     for wid, g in grid.groupby("workload", sort=True):
         w = inst.workloads[wid]
-        res = perf(g[list(CONFIG_COLUMNS)].reset_index(drop=True), catalog, ttft_s=w.ttft_s, tpot_s=w.tpot_s)
+        configs = g[list(CONFIG_COLUMNS)].reset_index(drop=True)
+        res = perf(configs, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s)
         res = res.reset_index(drop=True)
         extra = g[["workload", "quality"]].reset_index(drop=True)
         for col in extra.columns:

@@ -84,7 +84,7 @@ class Index:
     gpus: list[int]
     group: list[int]
     out: list[float]
-    energy: list[float]
+    energy_usd_per_hour: list[float]  # E_c: energy $/h of one replica above its GPUs' idle draw (own only)
     x: list[int] = field(default_factory=list)
     buy: dict[str, int] = field(default_factory=dict)
     exist: dict[str, int] = field(default_factory=dict)
@@ -116,7 +116,7 @@ def make_index(inst: Instance, cands: pd.DataFrame) -> Index:
         gpus=[int(g) for g in cands["gpus"]],
         group=[int(q) for q in cands["group_gpus"]],
         out=[float(o) for o in cands["output_tok_s"]],
-        energy=energy,
+        energy_usd_per_hour=energy,
     )
     for i, w in enumerate(ix.workload):
         ix.by_workload.setdefault(w, []).append(i)

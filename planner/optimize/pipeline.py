@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from planner.catalog.catalog import Catalog
+from planner.catalog.fingerprint import catalog_fingerprint
 from planner.catalog.loader import display_path, format_validation_error, read_text
 from planner.errors import InfeasibleError, InputError, SolverError
 from planner.optimize import backends
@@ -140,6 +141,7 @@ def solve_outcome(
         predict=_perf_predictor(catalog),
     )
     out.plan.timing["candidates_s"] = round(t_cand, 3)
+    out.plan.catalog_fingerprint = catalog_fingerprint(catalog)
     out.plan.problem_yaml = problem_text if problem_text is not None else problem_yaml(problem)
     out.plan.notes.append(
         f"candidates: {cs.stats.get('grid', 0)} configurations evaluated; {cs.stats.get('feasible', 0)} "
