@@ -225,23 +225,42 @@ def evaluate_grid(
 
 
 def config_label(r) -> str:
-    par = f"tp{int(r['tp'])}pp{int(r['pp'])}"
-    if int(r["ep"]) > 1:
-        par += f"ep{int(r['ep'])}"
-    if int(r["attn_dp"]) > 1:
-        par += f"dp{int(r['attn_dp'])}"
+    return _label(r["tp"], r["pp"], r["ep"], r["attn_dp"])
+
+
+def _label(tp, pp, ep, dp) -> str:
+    par = f"tp{int(tp)}pp{int(pp)}"
+    if int(ep) > 1:
+        par += f"ep{int(ep)}"
+    if int(dp) > 1:
+        par += f"dp{int(dp)}"
     return par
 
 
+def _labels(rows: pd.DataFrame) -> list[str]:
+    return [_label(*x) for x in zip(*(rows[c].to_numpy() for c in ("tp", "pp", "ep", "attn_dp")), strict=True)]
+
+
 def make_key(r, kv_suffix: bool) -> str:
-    serving = "agg" if r["serving"] == "aggregated" else "disagg"
-    key = "/".join([r["workload"], r["model"], r["system"], r["precision"], config_label(r), f"b{int(r['batch'])}",
-                    serving])
+    return _key(r["workload"], r["model"], r["system"], r["precision"], config_label(r), r["batch"], r["serving"],
+                r["kv_precision"], r["mode"], kv_suffix)
+
+
+def _key(workload, model, system, precision, label, batch, serving, kv, mode, kv_suffix: bool) -> str:
+    key = "/".join([workload, model, system, precision, label, f"b{int(batch)}",
+                    "agg" if serving == "aggregated" else "disagg"])
     if kv_suffix:
-        key += f"/kv-{r['kv_precision']}"
-    if r["mode"] == "rent":
+        key += f"/kv-{kv}"
+    if mode == "rent":
         key += "/rent"
     return key
+
+
+def _keys(table: pd.DataFrame, multi_kv: set[str]) -> list[str]:
+    cols = [table[c].to_numpy() for c in ("workload", "model", "system", "precision")]
+    rest = [table[c].to_numpy() for c in ("batch", "serving", "kv_precision", "mode")]
+    return [_key(w, m, s, p, lab, b, sv, kv, mode, w in multi_kv)
+            for w, m, s, p, lab, b, sv, kv, mode in zip(*cols, _labels(table), *rest, strict=True)]
 
 
 def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | None = None) -> Evaluated:
@@ -286,7 +305,7 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     table = pd.concat(rows, ignore_index=True)
     table["gpus"] = table["gpus"].astype(int)
     multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
-    table["key"] = [make_key(r, r["workload"] in multi_kv) for r in table.to_dict("records")]
+    table["key"] = _keys(table, multi_kv)
     table = table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True)
     stats["feasible"] = len(table)
     table = prune_dominated(table)
@@ -313,10 +332,10 @@ def build_candidates(
 
 def _rejections(rows: pd.DataFrame, system: str | None, reasons: list[str]) -> list[dict]:
     """One rejection record per result row: on `system` (None: the row's accelerator), for `reasons`."""
+    cols = [rows[c].to_numpy() for c in ("workload", "model", "precision", "accelerator")]
     return [
-        dict(workload=r["workload"], model=r["model"], precision=r["precision"],
-             system=system or r["accelerator"], config=config_label(r), reason=why)
-        for r, why in zip(rows.to_dict("records"), reasons, strict=True)
+        dict(workload=w, model=m, precision=p, system=system or a, config=lab, reason=why)
+        for w, m, p, a, lab, why in zip(*cols, _labels(rows), reasons, strict=True)
     ]
 
 
@@ -330,25 +349,29 @@ def _empty() -> pd.DataFrame:
 
 def prune_dominated(table: pd.DataFrame) -> pd.DataFrame:
     """Drop c when m = floor(g_c/g_d) >= 1 replicas of some d (same workload, system, mode) give
-    m*o_d >= o_c, m*W_d <= W_c, q_d <= q_c (ties: keep the earlier key)."""
+    m*o_d >= o_c, m*W_d <= W_c, q_d <= q_c (ties: keep the earlier key).
+
+    Candidates are visited in table order and only a candidate still kept can dominate (dominance by multiples
+    is not transitive, so the order is part of the rule); the pairwise tests run as matrices per block."""
     keep = np.ones(len(table), dtype=bool)
+    cols = {c: table[c].to_numpy().astype(float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus")}
     for _, idx in table.groupby(["workload", "system", "mode"], sort=False).indices.items():
-        g = table["gpus"].to_numpy()[idx].astype(float)
-        o = table["output_tok_s"].to_numpy()[idx].astype(float)
-        w = table["avg_power_w"].to_numpy()[idx].astype(float)
-        q = table["group_gpus"].to_numpy()[idx].astype(float)
+        g, o, w, q = (cols[c][idx] for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
         n = len(idx)
-        for a in range(n):  # a: the candidate that may be dominated
-            mult = np.floor(g[a] / g)  # replicas of each d replacing one replica of a
-            ok = (mult >= 1) & (mult * o >= o[a] * (1 - 1e-12)) & (mult * w <= w[a] * (1 + 1e-12)) & (q <= q[a])
-            ok[a] = False
-            strict = (
-                (mult * o > o[a] * (1 + 1e-9)) | (mult * w < w[a] * (1 - 1e-9)) | (mult * g < g[a]) | (q < q[a])
-            )
-            earlier = np.arange(n) < a
-            dom = ok & (strict | earlier) & keep[idx]
-            if dom.any():
-                keep[idx[a]] = False
+        local = np.ones(n, dtype=bool)
+        for start in range(0, n, 512):
+            rows = np.arange(start, min(n, start + 512))
+            ga, oa, wa, qa = g[rows, None], o[rows, None], w[rows, None], q[rows, None]
+            mult = np.floor(ga / g)  # [a, d]: replicas of d replacing one replica of a
+            ok = (mult >= 1) & (mult * o >= oa * (1 - 1e-12)) & (mult * w <= wa * (1 + 1e-12)) & (q <= qa)
+            ok[np.arange(len(rows)), rows] = False
+            strict = (mult * o > oa * (1 + 1e-9)) | (mult * w < wa * (1 - 1e-9)) | (mult * g < ga) | (q < qa)
+            earlier = np.arange(n)[None, :] < rows[:, None]
+            dom = ok & (strict | earlier)
+            for r in np.flatnonzero(dom.any(axis=1)):
+                if (dom[r] & local).any():
+                    local[rows[r]] = False
+        keep[idx[~local]] = False
     return table[keep].reset_index(drop=True)
 
 
