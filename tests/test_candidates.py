@@ -121,7 +121,8 @@ GPUS = st.sampled_from([1, 2, 4, 8])
 @st.composite
 def candidate_sets(draw):
     """Small random sets where dominance is common: outputs and powers on a coarse grid of per-GPU figures."""
-    systems = [system("s1", "a1", price=draw(st.integers(100_000, 400_000)), kw=draw(st.sampled_from([6.0, 14.0])))]
+    systems = [system("s1", "a1", price=draw(st.integers(100_000, 400_000)),
+                      kw=draw(st.sampled_from([6.0, 14.0])))]
     rows = []
     wls = []
     for i in range(draw(st.integers(1, 2))):
