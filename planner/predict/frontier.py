@@ -8,8 +8,6 @@ and tokens per kWh.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -17,7 +15,7 @@ from planner.catalog.catalog import Catalog
 from planner.economics import owned_cost_usd_per_hour, price_usd
 from planner.errors import InputError
 from planner.perf import evaluate
-from planner.predict import build_grid, normalize_queries
+from planner.predict.query import build_grid, normalize_queries
 
 
 def frontier_grid(catalog: Catalog, model: str, gpus_list: list[str], precisions: list[str], isl: int, osl: int,
@@ -102,39 +100,3 @@ def compute_frontier(catalog: Catalog, model: str, gpus_list: list[str], precisi
             "output_tok_s_per_user", "output_tok_s_per_gpu", "ttft_s", "tpot_s", "avg_power_w_per_gpu",
             "usd_per_gpu_hour", "tokens_per_usd", "tokens_per_kwh"]
     return pd.concat(fronts, ignore_index=True)[cols]
-
-
-def plot_frontier(front: pd.DataFrame, out_dir: Path, title: str) -> list[Path]:
-    """frontier.png/.svg (throughput view) and frontier_cost.png/.svg, frontier_energy.png/.svg."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    views = [
-        ("frontier", "output_tok_s_per_gpu", "output tokens/s per GPU"),
-        ("frontier_cost", "tokens_per_usd", "output tokens per US dollar (owned, base prices)"),
-        ("frontier_energy", "tokens_per_kwh", "output tokens per kWh (board energy)"),
-    ]
-    written = []
-    for stem, ycol, ylabel in views:
-        fig, ax = plt.subplots(figsize=(8, 5.5))
-        for series, grp in front.groupby("series", sort=True):
-            g = grp.sort_values("output_tok_s_per_user")
-            ax.plot(g["output_tok_s_per_user"], g[ycol], marker="o", markersize=3, label=series)
-        ax.set_xlabel("output tokens/s per user (1 / TPOT)")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        for ext in ("png", "svg"):
-            path = out_dir / f"{stem}.{ext}"
-            # Fixed metadata keeps the files byte-identical run to run.
-            meta = {"Software": None} if ext == "png" else {"Date": None, "Creator": None}
-            # svg.hashsalt: matplotlib otherwise names SVG clip paths and markers with random ids.
-            with plt.rc_context({"svg.hashsalt": "planner-frontier"}):
-                fig.savefig(path, dpi=120, metadata=meta)
-            written.append(path)
-        plt.close(fig)
-    return written
