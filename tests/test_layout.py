@@ -102,4 +102,4 @@ def test_catalog_kind_names_match_the_schemas():
     from planner.catalog.kinds import KIND_NAMES
     from planner.catalog.schemas import KINDS
 
-    assert KIND_NAMES == tuple(KINDS)
+    assert tuple(KINDS) == KIND_NAMES
