@@ -9,7 +9,10 @@ import json
 
 from planner.catalog.catalog import Catalog
 
-PERF_KINDS = ("accelerators", "models", "precisions")  # everything planner.perf reads from the catalog
+# Kinds the performance model never reads (money, sites, archetypes; systems enter the candidate cache key through
+# their scale-up domains). Every other kind, present or future (engines, ...), is part of the perf fingerprint:
+# a new kind costs a cache miss, never a stale hit.
+NON_PERF_KINDS = ("economics", "licences", "racks", "rental_prices", "sites", "systems", "workloads")
 
 _MEMO: dict[tuple[int, tuple[str, ...]], tuple[Catalog, str]] = {}
 
@@ -37,5 +40,5 @@ def catalog_fingerprint(catalog: Catalog) -> str:
 
 
 def perf_fingerprint(catalog: Catalog) -> str:
-    """Hash of the entries the performance model reads (accelerators, models, precisions)."""
-    return _digest(catalog, PERF_KINDS)
+    """Hash of the entries the performance model may read (accelerators, models, precisions, ...)."""
+    return _digest(catalog, tuple(k for k in sorted(catalog.entries) if k not in NON_PERF_KINDS))
