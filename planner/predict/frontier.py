@@ -52,13 +52,19 @@ def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return points.loc[keep].sort_values(x)
 
 
+# The cost view prices every accelerator the same way: base prices, this economics entry and this site.
+COST_ECONOMICS = "default"
+COST_SITE = "new-ai-facility"
+
+
 def _cost_per_gpu_hour(catalog: Catalog, acc_id: str, avg_power_w_per_gpu: pd.Series) -> pd.Series:
-    """Owned $/GPU-hour of the cheapest system carrying this accelerator (base prices, default economics)."""
+    """Owned $/GPU-hour of the cheapest system carrying this accelerator (base prices, COST_ECONOMICS and
+    COST_SITE; NaN when the catalog lacks either)."""
     systems = [s for s in catalog.systems.values() if s.accelerator == acc_id]
     if not systems:
         return pd.Series(np.nan, index=avg_power_w_per_gpu.index)
-    econ = catalog.economics.get("default")
-    site = catalog.sites.get("new-ai-facility")
+    econ = catalog.economics.get(COST_ECONOMICS)
+    site = catalog.sites.get(COST_SITE)
     if econ is None or site is None:
         return pd.Series(np.nan, index=avg_power_w_per_gpu.index)
     sys_ = min(systems, key=lambda s: (s.price.base_usd / s.accelerator_count, s.id))
