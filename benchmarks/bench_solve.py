@@ -72,14 +72,14 @@ def main() -> None:
     cat = load_catalog()
     backends = args.backend or available_backends()
     paths = args.problems or sorted(str(p) for p in (ROOT / "problems").glob("*.yaml"))
-    print(f"{'problem':28s} {'backend':7s} {'total_s':>7s} {'cpu_s':>6s} {'cand_s':>7s} {'build_s':>7s} {'solve_s':>7s} "
-          f"{'runup_s':>7s} {'verif_s':>7s} {'configs':>7s} {'cfg/s':>8s}  {'status':10s} {'objective':>12s}")
+    print(f"{'problem':28s} {'backend':7s} {'total_s':>7s} {'cpu_s':>6s} {'cand_s':>7s} {'build_s':>7s} "
+          f"{'solve_s':>7s} {'runup_s':>7s} {'verif_s':>7s} {'configs':>7s} {'cfg/s':>8s}  {'status':10s} {'objective':>12s}")
     for p in paths:
         for b in backends:
             r = run_one(p, cat, b, args.repeat, not args.no_runner_up)
             rate = r["grid"] / r["candidates_s"] if r["candidates_s"] else 0.0
-            print(f"{Path(p).stem:28s} {b:7s} {r['total_s']:7.2f} {r['cpu_s']:6.2f} {r['candidates_s']:7.2f} {r['build_s']:7.3f} "
-                  f"{r['solve_s']:7.2f} {r['runner_up_s']:7.2f} {r['verify_s']:7.3f} {r['grid']:7d} {rate:8,.0f}  "
+            print(f"{Path(p).stem:28s} {b:7s} {r['total_s']:7.2f} {r['cpu_s']:6.2f} {r['candidates_s']:7.2f} "
+                  f"{r['build_s']:7.3f} {r['solve_s']:7.2f} {r['runner_up_s']:7.2f} {r['verify_s']:7.3f} {r['grid']:7d} {rate:8,.0f}  "
                   f"{r['status']:10s} {r['objective']:12,.6g}", flush=True)
     if args.synthetic:
         from benchmarks.synthetic import synthetic_instance
