@@ -27,6 +27,7 @@ from planner.optimize.instance import Instance, build_instance
 from planner.optimize.problem import Problem, _nice_loc, load_problem, problem_from_text
 from planner.optimize.solve import Solution, solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
+from planner.perf import evaluate
 from planner.plan import Binding, Plan, RunnerUp
 
 
@@ -173,8 +174,6 @@ def solve_file(
 
 
 def _perf_predictor(catalog: Catalog):
-    from planner.perf import evaluate
-
     return lambda grid: evaluate(grid, catalog)
 
 
