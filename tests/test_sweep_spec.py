@@ -96,12 +96,12 @@ def test_scenario_application(tmp_path, cat):
     problem = scenario_problem(sw, values)
     assert problem.workloads[0].demand.requests_per_s == 80  # 20 requests/s x 4
     assert problem.economics.electricity_usd_per_kwh == 0.15
-    copy, _tech = scenario_catalog(sw, values, cat)
+    copy = scenario_catalog(sw, values, cat)
     price = copy.systems["hgx-b200"].price
     assert (price.low_usd, price.base_usd, price.high_usd) == (448000, 448000, 448000)
     assert cat.systems["hgx-b200"].price.base_usd == 364000  # the base catalog is untouched
     assert sw.problem_data["workloads"][0]["demand"] == {"requests_per_s": 20}
-    inst, _, _ = scenario_inputs(sw, values, cat)
+    _, inst, _ = scenario_inputs(sw, values, cat)
     assert inst.systems["hgx-b200"].price_usd == 448000
     assert math.isclose(inst.electricity_usd_per_kwh, 0.15)
 
@@ -119,8 +119,8 @@ design: {kind: grid}
     assert group_key(sw, base) == group_key(sw, money) != group_key(sw, target)
 
     def key(values):
-        inst, _, tech = scenario_inputs(sw, values, cat)
-        return adapter.technical_key(inst, tech)
+        _, inst, scat = scenario_inputs(sw, values, cat)
+        return adapter.evaluation_key(inst, scat)
 
     assert key(base) == key(money) != key(target)
 
@@ -134,8 +134,8 @@ parameters:
     assert not sw.parameters[0].money
     keys = set()
     for v in (600, 700):
-        inst, _, tech = scenario_inputs(sw, {"catalog.accelerators.h100-sxm.tdp_w": v}, cat)
-        keys.add(adapter.technical_key(inst, tech))
+        _, inst, scat = scenario_inputs(sw, {"catalog.accelerators.h100-sxm.tdp_w": v}, cat)
+        keys.add(adapter.evaluation_key(inst, scat))
     assert len(keys) == 2
 
 

@@ -1,62 +1,55 @@
-"""The one place where sweeps touch the optimizer: parse a problem, build candidates, solve, summarize a plan.
+"""The one place where sweeps touch the optimizer: parse a problem, key and run the performance evaluation,
+solve (`planner.optimize.solve_problem` with a `CandidateCache`), summarize a plan.
 
-Candidate reuse: the candidate table (the performance evaluation) depends on the workloads' shapes, latency
-targets and model/precision choices, the systems' hardware and the rack types, and on the catalog's technical
-figures; not on money, power or demand. `technical_key` hashes exactly what `build_candidates` reads, so two
-scenarios with the same key can share one table and differ only in the (cheap) MIP solve.
+Reuse: the performance evaluation of the candidate grid depends on the workloads' shapes, latency targets and
+model/precision choices, the accelerators and the catalog's performance data; not on money, power or demand.
+`evaluation_key` is the optimizer's own cache key (`perf_key`), so a shared evaluation is used only where the
+optimizer itself would have reused it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from typing import Any
 
 from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 
-# Instance fields that do not reach the candidate table (money, power, demand, limits).
-_MONEY_WORKLOAD = {"demand_out_tok_s", "headroom", "min_replicas"}
-_MONEY_SYSTEM = {"price_usd", "capex_usd", "supply", "rent_supply", "rent_usd_per_gpu_hour", "new_usd_per_hour",
-                 "existing_usd_per_hour", "usd_per_w_hour", "non_gpu_avg_w", "existing", "buy"}
-_MONEY_RACK = {"count", "price_usd", "usd_per_hour"}
-
 
 def share_perf_caches(base: Catalog, copy: Catalog) -> None:
-    """Let a catalog copy that changed no accelerator use the base catalog's resolved efficiency table.
-
-    The performance model caches its efficiency per catalog object and builds it from the accelerator
-    entries and efficiency.yaml (~0.5 s); a price change makes a new catalog object with the very same
-    accelerator table (`apply_catalog` copies only the tables it changes), so the cached table is valid as is.
-    Only speed depends on this: if the cache is shaped differently, nothing is shared."""
-    if copy.entries.get("accelerators") is not base.entries.get("accelerators"):
-        return
+    """Let a catalog copy whose performance data is the base's (a price changed) reuse the base's per-catalog
+    caches: the resolved efficiency table (~0.5 s to build) and the performance fingerprint (a hash of every
+    perf entry). `apply_catalog` copies only the tables it changes, so "the same performance data" is checked
+    as the same table objects. Only speed depends on this: a cache shaped differently is left alone."""
+    from planner.catalog import fingerprint
     from planner.perf import params
 
-    params.load_efficiency(base)
-    cache = getattr(params, "_CACHE", None)
-    if not isinstance(cache, dict):
+    perf_kinds = [k for k in base.entries if k not in fingerprint.NON_PERF_KINDS]
+    if any(copy.entries.get(k) is not base.entries.get(k) for k in perf_kinds):
         return
-    for key, (cat, eff) in list(cache.items()):
-        if cat is base and isinstance(key, tuple) and key and key[0] == id(base):
-            cache[(id(copy), *key[1:])] = (copy, eff)
+    params.load_efficiency(base)
+    fingerprint.perf_fingerprint(base)
+    for cache in (getattr(params, "_CACHE", None), getattr(fingerprint, "_MEMO", None)):
+        if not isinstance(cache, dict):
+            continue
+        for key, hit in list(cache.items()):
+            if isinstance(key, tuple) and key and key[0] == id(base) and isinstance(hit, tuple) and hit[0] is base:
+                cache[(id(copy), *key[1:])] = (copy, *hit[1:])
 
 
 def problem_model():
-    from planner.optimize.problem import Problem
+    from planner.optimize import Problem
 
     return Problem
 
 
 def parse_problem(data: dict, where: str):
-    from planner.optimize.problem import parse_problem as parse
+    from planner.optimize import parse_problem as parse
 
     return parse(data, where)
 
 
 def parse_problem_text(text: str, where: str):
-    from planner.optimize.problem import problem_from_text
+    from planner.optimize import problem_from_text
 
     return problem_from_text(text, where)
 
@@ -77,35 +70,31 @@ def check_references(pdata: dict, catalog: Catalog, where: str) -> None:
     build(parse_problem(pdata, where), catalog, where)
 
 
-def technical_key(inst, catalog_tech: str) -> str:
-    """What the candidate table depends on, hashed (`catalog_tech`: the catalog's technical fingerprint)."""
-    def keep(obj, drop):
-        return {k: v for k, v in dataclasses.asdict(obj).items() if k not in drop}
+def evaluation_key(inst, catalog: Catalog) -> str:
+    from planner.optimize.candidates import perf_key
 
-    data = {
-        "workloads": {k: keep(w, _MONEY_WORKLOAD) for k, w in sorted(inst.workloads.items())},
-        # owned capacity exists when buying is allowed or servers are already there: that decides the modes
-        "systems": {k: {**keep(s, _MONEY_SYSTEM), "own": bool(s.buy or s.existing)}
-                    for k, s in sorted(inst.systems.items())},
-        "racks": {k: keep(r, _MONEY_RACK) for k, r in sorted(inst.racks.items())},
-        "catalog": catalog_tech,
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return perf_key(inst, catalog)
 
 
-def build_candidates(inst, catalog: Catalog):
-    from planner.candidates import build_candidates as build_cands
+def evaluate(inst, catalog: Catalog):
+    """The expensive, shareable part of the candidates (`Evaluated`; picklable)."""
+    from planner.optimize.candidates import evaluate_configurations
 
-    return build_cands(inst, catalog)
+    return evaluate_configurations(inst, catalog)
 
 
-def solve(inst, cands, catalog: Catalog, *, backend: str | None, time_limit_s: float | None):
-    """One MIP on a ready candidate set; raises PlannerError (infeasible, solver failure, bad input)."""
-    from planner.optimize.pipeline import solve_candidates
+def new_cache(max_entries: int = 16):
+    from planner.optimize import CandidateCache
 
-    out = solve_candidates(inst, cands.table, catalog=catalog, backend=backend, time_limit_s=time_limit_s,
-                           rejected=cands.rejected, best_latency=cands.best_latency, runner_up=False)
-    return out.plan
+    return CandidateCache(max_entries=max_entries)
+
+
+def solve(problem, catalog: Catalog, cache, *, backend: str | None, time_limit_s: float | None):
+    """One scenario; raises PlannerError (infeasible, solver failure, bad input)."""
+    from planner.optimize import solve_problem
+
+    return solve_problem(problem, catalog, backend=backend, time_limit_s=time_limit_s, runner_up=False,
+                         candidate_cache=cache)
 
 
 def summarize(plan) -> dict[str, Any]:

@@ -59,13 +59,12 @@ def scenario_problem(sweep, values: dict):
     return adapter.parse_problem(data, f"{sweep.where}: scenario")
 
 
-def scenario_catalog(sweep, values: dict, base: Catalog) -> tuple[Catalog, str]:
-    """(the catalog with this scenario's figures, a fingerprint of its technical changes)."""
+def scenario_catalog(sweep, values: dict, base: Catalog) -> Catalog:
+    """The catalog with this scenario's figures (memoized per process: perf caches are per catalog object)."""
     changes = tuple((p.path, values[p.path]) for p in sweep.parameters
                     if p.target.scope == "catalog" and p.path in values)
-    tech = json.dumps([c for c, p in zip(changes, _catalog_params(sweep, changes), strict=True) if not p.money])
     if not changes:
-        return base, tech
+        return base
     key = (id(base), changes)
     hit = _CATALOGS.get(key)
     if hit is None:
@@ -77,7 +76,7 @@ def scenario_catalog(sweep, values: dict, base: Catalog) -> tuple[Catalog, str]:
             _CATALOGS.popitem(last=False)
     else:
         _CATALOGS.move_to_end(key)
-    return hit, tech
+    return hit
 
 
 def _catalog_params(sweep, changes):
@@ -110,7 +109,7 @@ def apply_catalog(base: Catalog, changes: list[tuple[Target, object]], where: st
 
 
 def scenario_inputs(sweep, values: dict, base: Catalog):
-    """(instance, catalog, technical catalog fingerprint) for one scenario; InputError when invalid."""
+    """(problem, instance, catalog) for one scenario; InputError when invalid."""
     problem = scenario_problem(sweep, values)
-    cat, tech = scenario_catalog(sweep, values, base)
-    return adapter.build(problem, cat, f"{sweep.where}: scenario"), cat, tech
+    cat = scenario_catalog(sweep, values, base)
+    return problem, adapter.build(problem, cat, f"{sweep.where}: scenario"), cat
