@@ -50,14 +50,26 @@ def bench(name: str, sweep_path: Path, workers: int, target_s: float) -> None:
     cat = load_catalog(())
     sw = load_sweep(sweep_path, cat)
     with tempfile.TemporaryDirectory() as tmp:
+        cpu0 = _cpu_s()
         t0 = time.perf_counter()
         s = run_sweep(sw, cat, Path(tmp), workers=workers)
         wall = time.perf_counter() - t0
+        cpu = _cpu_s() - cpu0
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(s.statuses.items()))
     verdict = "STOPPED" if s.stopped else "OK" if wall <= target_s else "SLOWER THAN TARGET"
     print(f"{name:10s} {s.ran:5d} scenarios {wall:7.1f} s  {s.ran / wall:7.2f}/s  candidate evaluations "
           f"{s.evaluations} computed, {s.reused} reused  [{statuses}]  target <= {target_s:.0f} s: {verdict}",
           flush=True)
+    # the machine may be shared: CPU seconds of this process and its workers, / workers = the wall time on
+    # `workers` idle cores
+    print(f"{'':10s} CPU {cpu:.1f} s in all processes = {cpu / workers:.1f} s per worker", flush=True)
+
+
+def _cpu_s() -> float:
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
