@@ -10,6 +10,7 @@ import click
 
 from planner.cli.catalog_cmd import catalog
 from planner.cli.predict_cmd import calibrate, frontier, predict
+from planner.cli.propose_cmd import propose
 from planner.cli.solve_cmd import solve, verify
 
 
@@ -25,3 +26,4 @@ main.add_command(verify)
 main.add_command(predict)
 main.add_command(frontier)
 main.add_command(calibrate)
+main.add_command(propose)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import Entry, PriceRange
+from planner.catalog.schemas import Entry, PriceRange, _norm
 from planner.optimize.instance import Instance
 from planner.optimize.problem import Problem
 from planner.plan import Plan
@@ -19,27 +19,33 @@ LIMIT_FAMILIES = ("supply", "rent_supply", "site_power", "budget_capex", "budget
 
 def _field(topic: str, e: Entry, name: str, value: str) -> Assumption:
     p = e.provenance.get(name)
-    src = (p.source if p and p.source else None) or e.sources[0].url
+    src = (p.source if p and p.source else None) or ("assumption (no source)" if p and p.assumed
+                                                      else e.sources[0].url)
     reason = (p.reason or "") if p else ""
     if p and p.range:
         reason = (reason + "; " if reason else "") + f"sources range {p.range[0]:g}-{p.range[1]:g}"
-    return Assumption(topic, f"{e.id}: {name}", value, src, "-", bool(p and p.assumed), reason)
+    return Assumption(topic, f"{e.id}: {name}", value, src, "", bool(p and p.assumed), reason)
+
+
+def _money(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.4g}"
 
 
 def _price(topic: str, item: str, p: PriceRange, unit: str, note: str | None = None) -> Assumption:
-    value = f"{p.base_usd:,.4g} {unit} (low {p.low_usd:,.4g}, high {p.high_usd:,.4g})"
+    value = f"{_money(p.base_usd)} {unit} (low {_money(p.low_usd)}, high {_money(p.high_usd)})"
     reason = "; ".join(x for x in (p.reason, note) if x)
     return Assumption(topic, item, value, p.source, p.date, p.assumed, reason)
 
 
-def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog, bom: list[BomLine]) -> list[Assumption]:
+def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog,
+                bom: list[BomLine]) -> list[Assumption]:
     out: list[Assumption] = []
     fl = plan.fleet
     for sid in sorted(fl.servers):
         s = catalog.systems[sid]
         if sid in problem.economics.system_prices_usd:
             out.append(Assumption("systems", f"{sid}: price", f"{inst.systems[sid].price_usd:,.0f} USD",
-                                  "problem file", "-", False))
+                                  "problem file", "", False))
         else:
             out.append(_price("systems", f"{sid}: price", s.price, "USD", s.notes))
         out.append(_field("systems", s, "nameplate_power_kw", f"{s.nameplate_power_kw:g} kW"))
@@ -62,16 +68,21 @@ def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog, 
         n = catalog.network[item]
         out.append(_price("network", item, n.price, "USD", n.notes))
     out += _economics(problem, inst, catalog)
+    floors = {(d.model, inst.workloads[d.workload].floor_benchmark) for d in plan.deployments
+              if d.workload in inst.workloads and inst.workloads[d.workload].floor_benchmark}
+    for mid, bench in sorted(floors):
+        q = next((q for q in catalog.models[mid].quality if _norm(q.benchmark) == _norm(bench)), None)
+        if q is not None:
+            out.append(Assumption("models", f"{mid}: {q.benchmark} (quality floor)", f"{q.score:g}", q.source, "",
+                                  False, q.setting or ""))
     for mid, pid in sorted({(d.model, d.precision) for d in plan.deployments}):
         m = catalog.models[mid]
-        for q in m.quality:
-            out.append(Assumption("models", f"{mid}: {q.benchmark}", f"{q.score:g}", q.source, "-", False))
         if pid != m.native_precision:
             rec, src = catalog.precisions[pid].recovery_for(m.family, m.id)
-            out.append(Assumption("models", f"{mid} at {pid}: quality recovery", f"{rec:.3f}", src, "-",
+            out.append(Assumption("models", f"{mid} at {pid}: quality recovery", f"{rec:.3f}", src, "",
                                   src.startswith("no published")))
     out.append(Assumption("performance", "efficiency parameters", "fitted and derived per accelerator",
-                          "catalogs/calibration/efficiency.yaml (planner calibrate)", "-", False,
+                          "catalogs/calibration/efficiency.yaml (planner calibrate)", "", False,
                           "predictions: see planner calibrate for the error against published results"))
     return out
 
@@ -85,12 +96,12 @@ def _economics(problem: Problem, inst: Instance, catalog: Catalog) -> list[Assum
                         ("maintenance_fraction_per_year", f"{inst.maintenance_fraction:.1%}"),
                         ("network_fraction_of_capex", f"{inst.network_fraction:.1%}")):
         if getattr(spec, name) is not None or e is None:
-            out.append(Assumption("economics", name, value, "problem file", "-", False))
+            out.append(Assumption("economics", name, value, "problem file", "", False))
         else:
             out.append(_field("economics", e, name, value))
     if spec.electricity_usd_per_kwh is not None or e is None:
         out.append(Assumption("economics", "electricity", f"{inst.electricity_usd_per_kwh:g} USD/kWh",
-                              "problem file", "-", False))
+                              "problem file", "", False))
     else:
         out.append(_price("economics", f"{e.id}: electricity", e.electricity_usd_per_kwh, "USD/kWh", e.notes))
     site = catalog.sites.get(problem.site.id) if problem.site.id else None
@@ -98,7 +109,7 @@ def _economics(problem: Problem, inst: Instance, catalog: Catalog) -> list[Assum
         out.append(_field("site", site, "pue", f"{site.pue:g}"))
     else:
         out.append(Assumption("site", "pue", f"{inst.pue:g}", "problem file" if problem.site.pue else
-                              "planner default (new AI facility)", "-", problem.site.pue is None))
+                              "planner default (new AI facility)", "", problem.site.pue is None))
     if site is not None and problem.site.facility_usd_per_kw_month is None:
         out.append(_price("site", f"{site.id}: facility cost", site.facility_usd_per_kw_month, "USD/kW-month"))
     return out
@@ -110,7 +121,8 @@ def risks(plan: Plan, inst: Instance, catalog: Catalog, bom: list[BomLine],
     fl = plan.fleet
     for b in plan.binding:
         if b.family in LIMIT_FAMILIES:
-            out.append(Risk("limit reached", "high" if b.family in ("supply", "site_power") else "medium", b.message))
+            severity = "high" if b.family in ("supply", "site_power") else "medium"
+            out.append(Risk("limit reached", severity, b.message))
     for line in bom:
         lo, hi = line.unit_low_usd, line.unit_high_usd
         if line.unit_price_usd > 0 and lo is not None and hi is not None \
@@ -145,8 +157,9 @@ def risks(plan: Plan, inst: Instance, catalog: Catalog, bom: list[BomLine],
         if n == 1:
             out.append(Risk("single replica", "medium", f"{w} runs on one replica: no redundancy"))
     if inst.power_limit_kw and fl.facility_power_kw > 0.9 * inst.power_limit_kw:
-        out.append(Risk("site power", "medium", f"facility power {fl.facility_power_kw:,.0f} kW uses "
-                        f"{fl.facility_power_kw / inst.power_limit_kw:.0%} of the site's {inst.power_limit_kw:,.0f} kW"))
+        share = fl.facility_power_kw / inst.power_limit_kw
+        out.append(Risk("site power", "medium", f"facility power {fl.facility_power_kw:,.0f} kW uses {share:.0%} "
+                        f"of the site's {inst.power_limit_kw:,.0f} kW"))
     order = {"high": 0, "medium": 1, "low": 2}
     return sorted(out, key=lambda r: (order[r.severity], r.kind, r.text))
 

@@ -23,7 +23,7 @@ PROBLEM_SOURCE = "problem file (economics override)"
 
 def _price_fields(price, overridden: bool) -> dict:
     if overridden or price is None:
-        return dict(source=PROBLEM_SOURCE if overridden else "not in the catalog", date="-", assumed=not overridden)
+        return dict(source=PROBLEM_SOURCE if overridden else "not in the catalog", date="", assumed=not overridden)
     return dict(source=price.source, date=price.date, unit_low_usd=price.low_usd, unit_high_usd=price.high_usd,
                 assumed=price.assumed)
 
@@ -40,7 +40,7 @@ def system_lines(plan: Plan, inst: Instance, catalog: Catalog, overrides: dict) 
                                **_price_fields(s.price, sid in overrides)))
         if fl.servers_existing.get(sid):
             out.append(BomLine("Systems", f"{sid} (existing)", desc + "; already owned, capex sunk",
-                               fl.servers_existing[sid], "server", 0.0, ONE_TIME, "existing inventory", "-"))
+                               fl.servers_existing[sid], "server", 0.0, ONE_TIME, "existing inventory", ""))
     return out
 
 
@@ -66,7 +66,7 @@ def network_lines(plan: Plan, inst: Instance, catalog: Catalog) -> tuple[list[Bo
         if parsed:
             out.append(BomLine("Scale-out network", f"NICs on {sid}", f"{catalog.systems[sid].scale_out_nics} per "
                                "system; included in the system price", parsed[0] * n, "port", 0.0, ONE_TIME,
-                               "systems catalog", "-"))
+                               "systems catalog", ""))
     for c in counts:
         p = c.item.price
         out.append(BomLine("Scale-out network", c.item.id, f"{c.item.name}; {c.why}", c.quantity, "unit",
@@ -80,7 +80,7 @@ def network_lines(plan: Plan, inst: Instance, catalog: Catalog) -> tuple[list[Bo
             "Scale-out network", "network allowance balance",
             f"the plan prices the fabric at {inst.network_fraction:.0%} of server price (${allowance:,.0f}); "
             f"itemized above ${itemized:,.0f}; balance {what}",
-            1, "lot", balance, ONE_TIME, "economics.network_fraction_of_capex", "-", assumed=True,
+            1, "lot", balance, ONE_TIME, "economics.network_fraction_of_capex", "", assumed=True,
         ))
     return out, notes
 
@@ -94,20 +94,23 @@ def recurring_lines(plan: Plan, inst: Instance, catalog: Catalog) -> list[BomLin
         out.append(BomLine(
             "Operations", "electricity",
             f"{fl.it_power_avg_kw:,.1f} kW average IT draw x PUE {inst.pue:g} x {h:,.0f} h", kwh, "kWh",
-            inst.electricity_usd_per_kwh, PER_YEAR, "economics.electricity_usd_per_kwh", "-",
+            inst.electricity_usd_per_kwh, PER_YEAR, "economics.electricity_usd_per_kwh", "",
         ))
     if fl.it_power_kw and inst.facility_usd_per_kw_month:
         out.append(BomLine(
             "Operations", "facility power and cooling capacity",
             f"{fl.it_power_kw:,.1f} kW nameplate IT x 12 months (space, power and cooling provisioning)",
-            fl.it_power_kw * 12, "kW-month", inst.facility_usd_per_kw_month, PER_YEAR, "site facility cost", "-",
+            fl.it_power_kw * 12, "kW-month", inst.facility_usd_per_kw_month, PER_YEAR, "site facility cost", "",
         ))
-    maint = fl.cost_breakdown_usd_per_hour.get("maintenance", 0.0) * h
+    owned = sum(inst.systems[s].capex_usd * n for s, n in fl.servers_new.items())
+    owned += sum(inst.systems[s].capex_usd * n for s, n in fl.servers_existing.items())
+    owned += sum(inst.racks[r.rack_type].price_usd for r in fl.racks if r.rack_type in inst.racks)
+    maint = owned * inst.maintenance_fraction
     if maint:
         out.append(BomLine(
             "Operations", "hardware maintenance and support",
             f"{inst.maintenance_fraction:.0%} a year of owned hardware value (servers incl. network, racks)",
-            1, "year", maint, PER_YEAR, "economics.maintenance_fraction_per_year", "-",
+            1, "year", maint, PER_YEAR, "economics.maintenance_fraction_per_year", "",
         ))
     for sid, n in sorted(fl.servers_rented.items()):
         sd = inst.systems[sid]
@@ -123,7 +126,7 @@ def _rental_source(catalog: Catalog, sid: str, sd) -> tuple[str, str]:
         p = r.usd_per_gpu_hour
         if r.system == sid and sd.rent_usd_per_gpu_hour in (p.low_usd, p.base_usd, p.high_usd):
             return f"{r.id}: {p.source}", p.date
-    return PROBLEM_SOURCE, "-"
+    return PROBLEM_SOURCE, ""
 
 
 def build_bom(plan: Plan, inst: Instance, catalog: Catalog, econ_overrides) -> tuple[list[BomLine], list[str]]:

@@ -16,7 +16,7 @@ from planner.proposal.solver import Solved
 
 # What the performance model describes (README: "a fused TensorRT-LLM-like engine"); a plan that records its
 # engine per deployment overrides this.
-DEFAULT_ENGINE = "TensorRT-LLM-like (model default)"
+DEFAULT_ENGINE = "TRT-LLM-like"
 # The catalog's latency targets are medians (catalog workloads: "time-to-first-token target (p50)").
 DEFAULT_PERCENTILE = "p50"
 
@@ -114,11 +114,12 @@ def rack_drawings(plan: Plan, inst: Instance, catalog: Catalog) -> list[RackDraw
 
 
 def build_proposal(s: Solved, catalog: Catalog, *, title: str | None, date: str,
-                   backend: str | None = None) -> Proposal:
+                   backend: str | None = None, workers: int | None = None) -> Proposal:
     plan, inst = s.plan, s.instance
     bom, net_notes = build_bom(plan, inst, catalog, s.problem.economics)
     years = horizon_years(inst)
     errors = prediction_errors(catalog, sorted(plan.fleet.gpus))
+    alternatives, tornado = alt.compare(s, catalog, backend, workers)
     return Proposal(
         title=title or f"Inference fleet proposal: {plan.problem}",
         date=date,
@@ -134,9 +135,9 @@ def build_proposal(s: Solved, catalog: Catalog, *, title: str | None, date: str,
         horizon_years=years,
         cost_of_capital=inst.cost_of_capital,
         tco=tuple(tco_by_year(plan, years)),
-        alternatives=tuple(alt.alternatives(s, catalog, backend)),
+        alternatives=tuple(alternatives),
         base_usd_per_year=alt.annual_cost(plan),
-        tornado=tuple(alt.tornado(s, catalog, backend)),
+        tornado=tuple(tornado),
         assumptions=tuple(assumptions(plan, s.problem, inst, catalog, bom)),
         risks=tuple(risks(plan, inst, catalog, bom, errors)),
         notes=tuple(net_notes) + tuple(plan.notes),

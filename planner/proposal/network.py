@@ -6,7 +6,8 @@ that speed (the next faster one when none matches) with P ports:
     N > P              leaves L = ceil(N / (P/2)) (half the ports down, half up), spines S = ceil(N / P),
                        links N (server-leaf) + N (leaf-spine)
 Each link takes two optics and one cable. The NICs themselves are part of the system price. Existing
-servers are taken as already cabled; a single new system needs no fabric. This is an estimate for budgeting, not a network design.
+servers are taken as already cabled; a single new system needs no fabric. This is an estimate for
+budgeting, not a network design.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ from planner.optimize.instance import Instance, build_instance
 from planner.optimize.problem import Problem
 from planner.plan import Plan
 
+MAX_WORKERS = 4
+
 
 @dataclass
 class Solved:
@@ -84,6 +86,30 @@ def resolve(inst: Instance, cands: pd.DataFrame, catalog: Catalog, backend: str 
     return out.plan
 
 
+def _resolve_job(job) -> Plan | str:
+    inst, cands, catalog, backend = job
+    return resolve(inst, cands, catalog, backend)
+
+
+def resolve_many(jobs: list[tuple[Instance, pd.DataFrame]], catalog: Catalog, backend: str | None = None,
+                 workers: int | None = None) -> list[Plan | str]:
+    """`resolve` for each (instance, candidates), in parallel worker processes where there are spare cores.
+
+    Results come back in job order, so the proposal is the same whatever the number of workers."""
+    import os
+
+    workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1, MAX_WORKERS)
+    args = [(i, c, catalog, backend) for i, c in jobs]
+    if workers <= 1 or len(jobs) <= 1:
+        return [_resolve_job(a) for a in args]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: the workers inherit the catalog and candidate tables instead of unpickling them
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_resolve_job, args))
+
+
 def instance_for(problem: Problem, catalog: Catalog, where: str, **economics) -> Instance:
     """The problem's instance with some economics fields overridden (validated like the file's own)."""
     if economics:
@@ -94,7 +120,7 @@ def instance_for(problem: Problem, catalog: Catalog, where: str, **economics) ->
 def scale_demand(inst: Instance, factor: float) -> Instance:
     """The instance with every workload's peak demand multiplied by `factor`."""
     wls = {
-        k: dataclasses.replace(w, demand_out_tok_s=None if w.demand_out_tok_s is None else w.demand_out_tok_s * factor)
+        k: dataclasses.replace(w, demand_out_tok_s=w.demand_out_tok_s and w.demand_out_tok_s * factor)
         for k, w in inst.workloads.items()
     }
     return dataclasses.replace(inst, workloads=wls)
