@@ -52,7 +52,8 @@ def same_dollars(shown: float, plan_value: float) -> bool:
 
 
 def _html_figure(html: str, key: str) -> str:
-    m = re.search(rf'data-key="{re.escape(key)}"><div class="label">[^<]*</div>\s*<div class="value">([^<]*)<', html)
+    card = rf'data-key="{re.escape(key)}"><div class="label">[^<]*</div>\s*<div class="value">([^<]*)<'
+    m = re.search(card, html)
     assert m, key
     return m.group(1)
 
