@@ -119,10 +119,10 @@ def test_xlsx_is_typed_with_formulas_and_equals_the_plan(out):
     assert same_dollars(summary["capex_usd"], fl["capex_usd"])
     assert same_dollars(summary["opex_usd_per_year"], fl["opex_usd_per_year"])
     tco = wb["TCO by year"]
-    assert tco.cell(2, 2).value == pytest.approx(capex) and tco.cell(3, 7).value == "=SUM(B3:F3)"
+    assert tco.cell(2, 2).value == pytest.approx(capex) and tco.cell(3, 8).value == "=SUM(B3:G3)"
     years = [tco.cell(r, 1).value for r in range(2, tco.max_row)]
     assert years == list(range(0, len(years)))
-    assert sum(tco.cell(3, c).value for c in range(2, 7)) == pytest.approx(opex)
+    assert sum(tco.cell(3, c).value for c in range(2, 8)) == pytest.approx(opex)
 
 
 def test_markdown_carries_the_same_figures(out):
@@ -183,8 +183,8 @@ def test_planted_markup_and_formulas_stay_text(tmp_path):
     wb = load_workbook(out / "bom.xlsx")
     texts = [c.value for ws in wb.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
     formulas = [t for t in texts if t.startswith("=")]
-    assert formulas and all(re.fullmatch(r"=(D\d+\*F\d+|SUMIF\(.*\)|SUM\([A-H]\d+:[A-H]\d+\)|[GH]\d+(\+G\d+)?|"
-                                         r"H\d+\+G\d+)", t) for t in formulas), formulas
+    assert formulas and all(re.fullmatch(r"=(D\d+\*F\d+|SUMIF\(.*\)|SUM\([A-H]\d+:[A-H]\d+\)|H\d+|I\d+\+H\d+)", t)
+                            for t in formulas), formulas
     assert any(t.startswith("'=HYPERLINK") for t in texts) and any(t.startswith("'@SUM") for t in texts)
 
 

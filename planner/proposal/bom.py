@@ -19,6 +19,7 @@ from planner.proposal.model import ONE_TIME, PER_YEAR, BomLine, TcoYear
 from planner.proposal.network import estimate_network, nic_ports
 
 PROBLEM_SOURCE = "problem file (economics override)"
+KNOWN_COSTS = ("capital", "maintenance", "facility", "energy", "rental")
 
 
 def _price_fields(price, overridden: bool) -> dict:
@@ -112,6 +113,11 @@ def recurring_lines(plan: Plan, inst: Instance, catalog: Catalog) -> list[BomLin
             f"{inst.maintenance_fraction:.0%} a year of owned hardware value (servers incl. network, racks)",
             1, "year", maint, PER_YEAR, "economics.maintenance_fraction_per_year", "",
         ))
+    for key, usd_h in sorted(fl.cost_breakdown_usd_per_hour.items()):
+        if key not in KNOWN_COSTS and usd_h:
+            # a cost component this module does not itemize yet (e.g. software licences): the plan's own figure
+            out.append(BomLine("Operations", key.replace("_", " "), "as priced in the plan", 1, "year", usd_h * h,
+                               PER_YEAR, "plan cost breakdown", ""))
     for sid, n in sorted(fl.servers_rented.items()):
         sd = inst.systems[sid]
         out.append(BomLine(
@@ -140,9 +146,10 @@ def build_bom(plan: Plan, inst: Instance, catalog: Catalog, econ_overrides) -> t
 def tco_by_year(plan: Plan, years: int) -> list[TcoYear]:
     """Year 0: the purchase (capex); years 1..N: the plan's yearly operating cost by component."""
     b = {k: v * HOURS_PER_YEAR for k, v in plan.fleet.cost_breakdown_usd_per_hour.items()}
+    other = sum(v for k, v in b.items() if k not in KNOWN_COSTS)
     out = [TcoYear(0, plan.fleet.capex_usd, 0.0, 0.0, 0.0, 0.0)]
     out += [TcoYear(y, 0.0, b.get("energy", 0.0), b.get("facility", 0.0), b.get("maintenance", 0.0),
-                    b.get("rental", 0.0)) for y in range(1, years + 1)]
+                    b.get("rental", 0.0), other) for y in range(1, years + 1)]
     return out
 
 

@@ -92,10 +92,12 @@ class TcoYear:
     facility_usd: float
     maintenance_usd: float
     rental_usd: float
+    other_usd: float = 0.0  # cost components the plan adds that the proposal does not name (e.g. licences)
 
     @property
     def total_usd(self) -> float:
-        return self.capex_usd + self.energy_usd + self.facility_usd + self.maintenance_usd + self.rental_usd
+        return (self.capex_usd + self.energy_usd + self.facility_usd + self.maintenance_usd + self.rental_usd
+                + self.other_usd)
 
 
 @dataclass(frozen=True)

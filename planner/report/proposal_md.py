@@ -59,10 +59,13 @@ def render_md(p: Proposal, version: str) -> str:
 
     L += [f"## Total cost of ownership over {p.horizon_years} years", ""]
     cum = list(accumulate(y.total_usd for y in p.tco))
-    L += _table(["Year", "Capex", "Energy", "Facility", "Maintenance", "Rentals", "Total", "Cumulative"],
+    other = any(y.other_usd for y in p.tco)
+    L += _table(["Year", "Capex", "Energy", "Facility", "Maintenance", "Rentals", *(["Other"] if other else []),
+                 "Total", "Cumulative"],
                 [["purchase" if y.year == 0 else f"year {y.year}", f.usd(y.capex_usd), f.usd(y.energy_usd),
-                  f.usd(y.facility_usd), f.usd(y.maintenance_usd), f.usd(y.rental_usd), f.usd(y.total_usd),
-                  f.usd(c)] for y, c in zip(p.tco, cum, strict=True)], set(range(1, 8)))
+                  f.usd(y.facility_usd), f.usd(y.maintenance_usd), f.usd(y.rental_usd),
+                  *([f.usd(y.other_usd)] if other else []), f.usd(y.total_usd), f.usd(c)]
+                 for y, c in zip(p.tco, cum, strict=True)], set(range(1, 9)))
 
     L += ["## Alternatives considered", ""]
     L += _table(["Alternative", "Accelerators", "Total cost / year", "Capex", "Output tok/s", "$ / Mtok",

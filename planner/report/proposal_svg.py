@@ -10,7 +10,7 @@ from planner.proposal.model import RackDrawing, TcoYear, TornadoBar
 from planner.report.proposal_format import usd
 
 COLORS = {"capex": "#1f4e79", "energy": "#e07b39", "facility": "#8c8c8c", "maintenance": "#5b9bd5",
-          "rental": "#70ad47"}
+          "rental": "#70ad47", "other": "#b4a7d6"}
 FONT = 'font-family="Helvetica, Arial, sans-serif"'
 
 
@@ -32,7 +32,7 @@ def _short(x: float) -> str:
 def tco_chart(years: list[TcoYear]) -> Markup:
     """Cumulative cost of ownership at the end of each year, stacked by component."""
     w, h, left, top, bottom = 720, 280, 70, 30, 40
-    parts = ["capex", "energy", "facility", "maintenance", "rental"]
+    parts = ["capex", "energy", "facility", "maintenance", "rental", "other"]
     cum = {p: 0.0 for p in parts}
     stacks = []
     for y in years:

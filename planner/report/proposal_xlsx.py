@@ -58,16 +58,17 @@ def _bom_sheet(wb, p: Proposal) -> None:
 
 def _tco_sheet(wb, p: Proposal) -> None:
     ws = wb.create_sheet("TCO by year")
-    _header(ws, ["Year", "Capex (USD)", "Energy (USD)", "Facility (USD)", "Maintenance (USD)", "Rentals (USD)",
-                 "Total (USD)", "Cumulative (USD)"], [10, 16, 16, 16, 18, 16, 16, 18])
+    _header(ws, ["Year (0 = purchase)", "Capex (USD)", "Energy (USD)", "Facility (USD)", "Maintenance (USD)",
+                 "Rentals (USD)", "Other (USD)", "Total (USD)", "Cumulative (USD)"],
+            [18, 16, 16, 16, 18, 16, 14, 16, 18])
     for r, y in enumerate(p.tco, start=2):
-        ws.append([y.year, y.capex_usd, y.energy_usd, y.facility_usd, y.maintenance_usd, y.rental_usd,
-                   f"=SUM(B{r}:F{r})", f"=G{r}" if r == 2 else f"=H{r - 1}+G{r}"])
-        for col in range(2, 9):
+        ws.append([y.year, y.capex_usd, y.energy_usd, y.facility_usd, y.maintenance_usd, y.rental_usd, y.other_usd,
+                   f"=SUM(B{r}:G{r})", f"=H{r}" if r == 2 else f"=I{r - 1}+H{r}"])
+        for col in range(2, 10):
             ws.cell(r, col).number_format = USD
     last = 1 + len(p.tco)
-    ws.append(["Total"] + [f"=SUM({c}2:{c}{last})" for c in "BCDEFG"])
-    for col in range(2, 8):
+    ws.append(["Total"] + [f"=SUM({c}2:{c}{last})" for c in "BCDEFGH"])
+    for col in range(2, 9):
         ws.cell(ws.max_row, col).number_format = USD
 
 
