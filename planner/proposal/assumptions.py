@@ -64,7 +64,8 @@ def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog,
         if r.price:
             out.append(_price("racks", f"{rid}: price", r.price, "USD", r.notes))
         out.append(_field("racks", r, "max_power_kw", f"{r.max_power_kw:g} kW"))
-    for item in sorted({b.item for b in bom if b.section == "Scale-out network"} & set(catalog.network)):
+    used_network = {b.item.split(" (")[0] for b in bom if b.section == "Scale-out network"}
+    for item in sorted(used_network & set(catalog.network)):
         n = catalog.network[item]
         out.append(_price("network", item, n.price, "USD", n.notes))
     out += _economics(problem, inst, catalog)
@@ -143,6 +144,10 @@ def risks(plan: Plan, inst: Instance, catalog: Catalog, bom: list[BomLine],
         elif err > LARGE_ERROR_PCT:
             out.append(Risk("prediction error", "high", f"{acc}: median error {err:.0f}% against published "
                             "results (planner calibrate); size a pilot before the full purchase"))
+    for line in bom:
+        if line.item == "network allowance balance" and line.unit_price_usd < 0:
+            out.append(Risk("network estimate", "medium", f"the itemized scale-out network exceeds the plan's "
+                            f"network allowance by ${-line.unit_price_usd:,.0f}: capex may be that much higher"))
     vendors = {catalog.accelerators[a].vendor for a in fl.gpus}
     if len(vendors) == 1 and fl.gpus:
         out.append(Risk("single vendor", "low", f"every accelerator is from {vendors.pop()}: one supply chain and "

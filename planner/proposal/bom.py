@@ -51,8 +51,8 @@ def rack_lines(plan: Plan, inst: Instance, catalog: Catalog, overrides: dict) ->
         if rid not in inst.racks:
             continue
         r = catalog.racks[rid]
-        desc = (f"{r.name}: {r.rack_units}U, {r.max_power_kw:g} kW, {r.cooling}-cooled; rack, PDUs and in-rack "
-                "cooling (power and cooling provisioning at the rack)")
+        desc = (f"{r.rack_units}U rack for {r.max_power_kw:g} kW, {r.cooling}-cooled: enclosure, PDUs and in-rack "
+                "cooling")
         out.append(BomLine("Racks, power and cooling", rid, desc, n, "rack", inst.racks[rid].price_usd, ONE_TIME,
                            **_price_fields(r.price, rid in overrides)))
     return out
@@ -70,7 +70,9 @@ def network_lines(plan: Plan, inst: Instance, catalog: Catalog) -> tuple[list[Bo
                                "systems catalog", ""))
     for c in counts:
         p = c.item.price
-        out.append(BomLine("Scale-out network", c.item.id, f"{c.item.name}; {c.why}", c.quantity, "unit",
+        role = c.why.split(":")[0] if c.why.startswith(("leaves", "spines")) else ""
+        item = f"{c.item.id} ({role[:-2] if role == 'leaves' else role[:-1]})" if role else c.item.id
+        out.append(BomLine("Scale-out network", item, f"{c.item.name}; {c.why}", c.quantity, "unit",
                            p.base_usd, ONE_TIME, p.source, p.date, p.low_usd, p.high_usd, p.assumed))
     allowance = sum(inst.systems[s].price_usd * n for s, n in new.items()) * inst.network_fraction
     itemized = sum(b.extended_usd for b in out)

@@ -80,7 +80,8 @@ def resolve(inst: Instance, cands: pd.DataFrame, catalog: Catalog, backend: str 
         out = solve_candidates(inst, cands.reset_index(drop=True), catalog=catalog, backend=backend,
                                runner_up=False, predict=_perf_predictor(catalog))
     except InfeasibleError as exc:
-        return "infeasible: " + str(exc).splitlines()[0].rstrip(":")
+        lines = [x.strip(" -") for x in str(exc).splitlines() if x.strip(" -")]
+        return "infeasible: " + (lines[1] if len(lines) > 1 else lines[0]).rstrip(":")
     except PlannerError as exc:
         return str(exc).splitlines()[0]
     return out.plan
