@@ -54,6 +54,7 @@ def propose(problem: str, out_dir: str, plan_file: str | None, formats: str, tit
 
     from planner.catalog import load_catalog
     from planner.plan import plan_json
+    from planner.proposal.alternatives import start_jobs
     from planner.proposal.build import build_proposal
     from planner.proposal.solver import solve_for_proposal
 
@@ -72,8 +73,9 @@ def propose(problem: str, out_dir: str, plan_file: str | None, formats: str, tit
             console.print("note: proposal.pdf skipped: WeasyPrint is not installed (pip install \"planner[pdf]\")")
     cat = load_catalog(catalog_dirs)
     out = make_out_dir(out_dir)
+    # the re-solves for alternatives and sensitivity start as soon as the candidates exist, beside the main solve
     solved = solve_for_proposal(problem, cat, plan_path=plan_file, catalog_dirs=catalog_dirs, backend=backend,
-                                time_limit_s=time_limit)
+                                time_limit_s=time_limit, on_candidates=lambda s: start_jobs(s, cat, backend))
     text = plan_json(solved.plan)  # 6 significant digits; the proposal shows the unrounded plan
     t_solve = time.perf_counter() - t0
     prop = build_proposal(solved, cat, title=title, date=day, backend=backend)

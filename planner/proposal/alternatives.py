@@ -10,12 +10,13 @@ from planner.economics import HOURS_PER_YEAR
 from planner.optimize.instance import Instance
 from planner.plan import Plan
 from planner.proposal.model import Alternative, TornadoBar
-from planner.proposal.solver import Solved, instance_for, rent_only, resolve_many, scale_demand
+from planner.proposal.solver import Batch, Solved, instance_for, one_mode, scale_demand
 
 DEMAND_SWING = 0.2
 UTILIZATION_LOW = 0.5  # average load as a share of the modelled (peak) operating point
-# Sensitivity re-solves stop at this relative gap: the bars move total cost by percents, not by 0.01%.
-SENSITIVITY_GAP = 1e-3
+# Re-solves for alternatives and sensitivity stop at this relative gap (0.1%): they are compared at the percent
+# level, and the gap rounds away in the tables' one decimal.
+RESOLVE_GAP = 1e-3
 
 
 def family(catalog: Catalog, accelerator: str) -> str:
@@ -49,70 +50,78 @@ class Job:
     note: str = ""
 
 
-def alternative_jobs(s: Solved, catalog: Catalog) -> tuple[list[Job], list[Alternative]]:
-    """Re-solves for the alternatives, and the rows that need none (the chosen plan's own family)."""
-    plan, cands = s.plan, s.candidates
+def _gap(i: Instance) -> Instance:
+    return dataclasses.replace(i, gap=max(i.gap, RESOLVE_GAP))
+
+
+def alternative_jobs(s: Solved, catalog: Catalog) -> list[Job]:
+    """Re-solves for the alternatives; they need the candidates, not the chosen plan, so they can start first."""
+    cands = s.candidates
     fams = {a: family(catalog, a) for a in sorted(set(cands["accelerator"]))}
-    chosen = {family(catalog, a) for a in plan.fleet.gpus}
-    jobs, fixed = [], []
-    for fam in sorted(set(fams.values())):
-        if chosen == {fam}:
-            fixed.append(_row(f"best on {fam}", "family", plan, annual_cost(plan), "the chosen plan"))
-            continue
-        jobs.append(Job("alternative", f"best on {fam}", s.instance, cands[cands["accelerator"].map(fams) == fam]))
-    if plan.fleet.servers_new or plan.fleet.servers_existing:
-        inst, rent = rent_only(s.instance, cands)
-        jobs.append(Job("alternative", "rent everything", inst, rent,
+    jobs = [Job("alternative", f"best on {fam}", _gap(s.instance), cands[cands["accelerator"].map(fams) == fam])
+            for fam in sorted(set(fams.values()))]
+    if any(sd.buy or sd.existing for sd in s.instance.systems.values()):
+        inst, rent = one_mode(s.instance, cands, "rent")
+        jobs.append(Job("alternative", "rent everything", _gap(inst), rent,
                         "no capex; no power, space or facility cost"))
-    elif plan.fleet.servers_rented:
-        jobs.append(Job("alternative", "buy everything", s.instance, cands[cands["mode"] == "own"]))
-    return jobs, fixed
+    else:
+        inst, own = one_mode(s.instance, cands, "own")
+        jobs.append(Job("alternative", "buy everything", _gap(inst), own, "capex at catalog prices"))
+    return jobs
 
 
 def tornado_jobs(s: Solved, catalog: Catalog) -> list[Job]:
-    inst, econ = dataclasses.replace(s.instance, gap=max(s.instance.gap, SENSITIVITY_GAP)), s.problem.economics
-
-    def with_gap(i: Instance) -> Instance:
-        return dataclasses.replace(i, gap=max(i.gap, SENSITIVITY_GAP))
-
+    """Pairs of re-solves (low, high) per driver."""
+    inst, econ = s.instance, s.problem.economics
     spec = catalog.economics.get(econ.id)
     if econ.electricity_usd_per_kwh is None and spec is not None:
         lo, hi = spec.electricity_usd_per_kwh.low_usd, spec.electricity_usd_per_kwh.high_usd
     else:
         lo, hi = inst.electricity_usd_per_kwh * 0.75, inst.electricity_usd_per_kwh * 1.25
-    jobs = [Job("tornado", "electricity price", with_gap(instance_for(s.problem, catalog, s.where,
-                                                                      electricity_usd_per_kwh=x)), s.candidates,
+    jobs = [Job("tornado", "electricity price", _gap(instance_for(s.problem, catalog, s.where,
+                                                                  electricity_usd_per_kwh=x)), s.candidates,
                 f"${x:.3f}/kWh") for x in (lo, hi)]
     for case in ("low", "high"):
         over = {sid: (econ.system_prices_usd[sid] * (0.8 if case == "low" else 1.2)
                       if sid in econ.system_prices_usd else getattr(catalog.systems[sid].price, f"{case}_usd"))
                 for sid in inst.systems}
-        i = with_gap(instance_for(s.problem, catalog, s.where, system_prices_usd=over))
+        i = _gap(instance_for(s.problem, catalog, s.where, system_prices_usd=over))
         jobs.append(Job("tornado", "system prices", i, s.candidates, f"catalog {case}"))
     for sign, f in (("-", 1 - DEMAND_SWING), ("+", 1 + DEMAND_SWING)):
-        jobs.append(Job("tornado", "demand", scale_demand(inst, f), s.candidates, f"{sign}{DEMAND_SWING:.0%}"))
+        jobs.append(Job("tornado", "demand", _gap(scale_demand(inst, f)), s.candidates,
+                        f"{sign}{DEMAND_SWING:.0%}"))
     return jobs
+
+
+def start_jobs(s: Solved, catalog: Catalog, backend: str | None = None, workers: int | None = None) -> None:
+    """Start every re-solve of the proposal (alternatives, then tornado) in the background."""
+    s.jobs = alternative_jobs(s, catalog) + tornado_jobs(s, catalog)
+    s.pending = Batch([(j.instance, j.candidates) for j in s.jobs], catalog, backend, workers)
 
 
 def compare(s: Solved, catalog: Catalog, backend: str | None = None,
             workers: int | None = None) -> tuple[list[Alternative], list[TornadoBar]]:
-    """Every re-solve of the proposal in one batch: the alternatives and the tornado."""
+    """The alternatives and the tornado, from the re-solves (started here unless already running)."""
+    if s.pending is None:
+        start_jobs(s, catalog, backend, workers)
+    results = s.pending.results()
+    s.pending = None
     plan, base = s.plan, annual_cost(s.plan)
-    alt_jobs, fixed = alternative_jobs(s, catalog)
-    tor_jobs = tornado_jobs(s, catalog)
-    jobs = alt_jobs + tor_jobs
-    results = resolve_many([(j.instance, j.candidates) for j in jobs], catalog, backend, workers)
+    chosen = {family(catalog, a) for a in plan.fleet.gpus}
+    alt_rows, tor = [], []
+    for j, r in zip(s.jobs, results, strict=True):
+        if j.section == "tornado":
+            tor.append((j, r))
+        elif chosen == {j.name.removeprefix("best on ")}:
+            alt_rows.append(_row(j.name, "family", plan, base, "the chosen plan"))
+        else:
+            alt_rows.append(_row(j.name, "family" if j.name.startswith("best on") else "rent-vs-buy", r, base,
+                                 j.note))
     alts = [Alternative("chosen plan", "chosen", _accelerators(plan), base, plan.fleet.capex_usd,
                         plan.fleet.output_tok_s, plan.fleet.usd_per_mtok, 0.0, 0.0)]
-    rows = fixed + [_row(j.name, "family" if j.name.startswith("best on") else "rent-vs-buy", r, base, j.note)
-                    for j, r in zip(alt_jobs, results[: len(alt_jobs)], strict=True)]
-    alts += sorted(rows, key=lambda a: (a.kind != "family", a.name))
-    alts += _runner_up(plan, base)
-    tor = results[len(alt_jobs):]
+    alts += sorted(alt_rows, key=lambda a: (a.kind != "family", a.name)) + _runner_up(plan, base)
     bars = []
-    for k in range(0, len(tor_jobs), 2):
-        lo_j, hi_j = tor_jobs[k], tor_jobs[k + 1]
-        lo_r, hi_r = tor[k], tor[k + 1]
+    for (lo_j, lo_r), (hi_j, hi_r) in zip(tor[::2], tor[1::2], strict=True):
         why = "; ".join(f"{j.note}: {r}" for j, r in ((lo_j, lo_r), (hi_j, hi_r)) if isinstance(r, str))
         bars.append(TornadoBar(lo_j.name, lo_j.note, hi_j.note, _cost(lo_r), _cost(hi_r), why))
     bars.append(_utilization(plan, s.instance))

@@ -8,7 +8,9 @@ money, power and demand change the MIP's coefficients, never which configuration
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -24,13 +26,16 @@ MAX_WORKERS = 4
 
 @dataclass
 class Solved:
-    """A plan with what re-solves need: the problem, its resolved instance and the candidate table."""
+    """A plan with what re-solves need: the problem, its resolved instance and the candidate table; `pending`
+    holds re-solves already running (started before the main solve, which they do not depend on)."""
 
-    plan: Plan
+    plan: Plan | None
     problem: Problem
     instance: Instance
     candidates: pd.DataFrame
     where: str
+    jobs: list = field(default_factory=list)
+    pending: Batch | None = None
 
 
 def solve_for_proposal(
@@ -41,31 +46,53 @@ def solve_for_proposal(
     catalog_dirs: tuple[str, ...] = (),
     backend: str | None = None,
     time_limit_s: float | None = None,
+    on_candidates: Callable[[Solved], None] | None = None,
 ) -> Solved:
-    """Solve PROBLEM (with its runner-up), or take PLAN after re-verifying it against PROBLEM."""
+    """Solve PROBLEM (with its runner-up), or take PLAN after re-verifying it against PROBLEM.
+
+    `on_candidates(solved)` runs once the candidate table exists and before the main solve (plan still None):
+    the proposal starts its re-solves there, so they overlap the main MIP."""
     from planner.candidates import build_candidates
     from planner.catalog.loader import display_path, read_text
-    from planner.optimize.pipeline import load_plan_file, solve_file, verify_file
+    from planner.optimize.pipeline import _perf_predictor, load_plan_file, solve_candidates, verify_file
     from planner.optimize.problem import problem_from_text
 
+    t0 = time.perf_counter()
     where = display_path(Path(problem_path))
     text, unreadable = read_text(Path(problem_path))
     if unreadable:
         raise InputError(f"{where}: {unreadable}")
     problem = problem_from_text(text, where)
-    if plan_path is None:
-        out = solve_file(problem_path, catalog, backend=backend, time_limit_s=time_limit_s,
-                         catalog_dirs=catalog_dirs)
-        return Solved(out.plan, problem, out.instance, out.candidates, where)
-    plan = load_plan_file(plan_path)
-    report = verify_file(plan_path, problem_path, catalog, plan)
-    if not report.ok:
-        raise InputError(
-            f"{display_path(Path(plan_path))}: the plan fails verification against {where}:\n  - "
-            + "\n  - ".join(report.violations)
-        )
+    plan = None
+    if plan_path is not None:
+        plan = load_plan_file(plan_path)
+        report = verify_file(plan_path, problem_path, catalog, plan)
+        if not report.ok:
+            raise InputError(
+                f"{display_path(Path(plan_path))}: the plan fails verification against {where}:\n  - "
+                + "\n  - ".join(report.violations)
+            )
     inst = build_instance(problem, catalog, where)
-    return Solved(plan, problem, inst, build_candidates(inst, catalog).table, where)
+    cs = build_candidates(inst, catalog)
+    t_cand = time.perf_counter() - t0
+    solved = Solved(plan, problem, inst, cs.table, where)
+    if on_candidates is not None:
+        on_candidates(solved)
+    if plan is None:
+        # the body of planner.optimize.pipeline.solve_file, with the candidates built above
+        out = solve_candidates(inst, cs.table, catalog=catalog, backend=backend, time_limit_s=time_limit_s,
+                               rejected=cs.rejected, best_latency=cs.best_latency, runner_up=True,
+                               predict=_perf_predictor(catalog))
+        out.plan.timing["candidates_s"] = round(t_cand, 3)
+        out.plan.problem_yaml = text
+        out.plan.catalog_dirs = list(catalog_dirs)
+        out.plan.notes.append(
+            f"candidates: {cs.stats.get('grid', 0)} configurations evaluated; {cs.stats.get('feasible', 0)} "
+            "feasible deployments (configuration x system x own/rent) meet memory, SLOs and quality; "
+            f"{cs.stats.get('after_pruning', 0)} after dominance pruning"
+        )
+        solved.plan = out.plan
+    return solved
 
 
 def resolve(inst: Instance, cands: pd.DataFrame, catalog: Catalog, backend: str | None = None) -> Plan | str:
@@ -92,23 +119,38 @@ def _resolve_job(job) -> Plan | str:
     return resolve(inst, cands, catalog, backend)
 
 
+class Batch:
+    """Re-solves running in worker processes (where there are spare cores) while the caller goes on; results
+    come back in job order, so the proposal is the same whatever the number of workers."""
+
+    def __init__(self, jobs: list[tuple[Instance, pd.DataFrame]], catalog: Catalog, backend: str | None = None,
+                 workers: int | None = None) -> None:
+        import os
+
+        self._args = [(i, c, catalog, backend) for i, c in jobs]
+        n = workers if workers is not None else min(len(jobs), os.cpu_count() or 1, MAX_WORKERS)
+        self._pool = self._futures = None
+        if n > 1 and len(jobs) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # fork: the workers inherit the catalog and candidate tables instead of unpickling them
+            self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"))
+            self._futures = [self._pool.submit(_resolve_job, a) for a in self._args]
+
+    def results(self) -> list[Plan | str]:
+        if self._pool is None:
+            return [_resolve_job(a) for a in self._args]
+        try:
+            return [f.result() for f in self._futures]
+        finally:
+            self._pool.shutdown()
+
+
 def resolve_many(jobs: list[tuple[Instance, pd.DataFrame]], catalog: Catalog, backend: str | None = None,
                  workers: int | None = None) -> list[Plan | str]:
-    """`resolve` for each (instance, candidates), in parallel worker processes where there are spare cores.
-
-    Results come back in job order, so the proposal is the same whatever the number of workers."""
-    import os
-
-    workers = workers if workers is not None else min(len(jobs), os.cpu_count() or 1, MAX_WORKERS)
-    args = [(i, c, catalog, backend) for i, c in jobs]
-    if workers <= 1 or len(jobs) <= 1:
-        return [_resolve_job(a) for a in args]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # fork: the workers inherit the catalog and candidate tables instead of unpickling them
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(_resolve_job, args))
+    """`resolve` for each (instance, candidates), in parallel where there are spare cores."""
+    return Batch(jobs, catalog, backend, workers).results()
 
 
 def instance_for(problem: Problem, catalog: Catalog, where: str, **economics) -> Instance:
@@ -127,22 +169,28 @@ def scale_demand(inst: Instance, factor: float) -> Instance:
     return dataclasses.replace(inst, workloads=wls)
 
 
-def rent_only(inst: Instance, cands: pd.DataFrame) -> tuple[Instance, pd.DataFrame]:
-    """Everything rented: systems with a rental price, candidate rows copied from the owned ones.
+def one_mode(inst: Instance, cands: pd.DataFrame, mode: str) -> tuple[Instance, pd.DataFrame]:
+    """Everything rented (mode "rent": systems with a rental price) or everything bought ("own"), with candidate
+    rows copied from the other mode where the problem allowed only that one.
 
-    Dominance pruning compares GPUs, tokens/s, watts and group size within one mode, so the pruned owned rows
-    are exactly the pruned rented rows."""
+    Dominance pruning compares GPUs, tokens/s, watts and group size within one mode, so the pruned rows of one
+    mode are exactly the pruned rows of the other."""
     from planner.candidates import make_key
 
-    systems = {
-        s: dataclasses.replace(sd, buy=False, rent=True, existing=0)
-        for s, sd in inst.systems.items() if sd.rent_usd_per_gpu_hour is not None
-    }
-    inst2 = dataclasses.replace(inst, systems=systems, budget_capex_usd=None)
-    own = cands[(cands["mode"] == "own") & cands["system"].isin(systems)]
-    if own.empty:
-        return inst2, own
+    if mode == "rent":
+        systems = {s: dataclasses.replace(sd, buy=False, rent=True, existing=0)
+                   for s, sd in inst.systems.items() if sd.rent_usd_per_gpu_hour is not None}
+        inst2 = dataclasses.replace(inst, systems=systems, budget_capex_usd=None)
+    else:
+        systems = {s: dataclasses.replace(sd, buy=True, rent=False) for s, sd in inst.systems.items()}
+        inst2 = dataclasses.replace(inst, systems=systems)
+    rows = cands[cands["system"].isin(systems)]
+    same = rows[rows["mode"] == mode]
+    if not same.empty:
+        return inst2, same.reset_index(drop=True)
     multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
-    rent = own.assign(mode="rent")
-    rent["key"] = [make_key(r, r["workload"] in multi_kv) for r in rent.to_dict("records")]
-    return inst2, rent.sort_values("key", kind="stable").reset_index(drop=True)
+    out = rows.assign(mode=mode)
+    if out.empty:
+        return inst2, out
+    out["key"] = [make_key(r, r["workload"] in multi_kv) for r in out.to_dict("records")]
+    return inst2, out.sort_values("key", kind="stable").reset_index(drop=True)
