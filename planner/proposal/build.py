@@ -81,6 +81,14 @@ def buy_summary(plan: Plan, catalog: Catalog) -> list[str]:
     return out
 
 
+def _target_ms(w, kind: str) -> float | None:
+    """A workload's TTFT/TPOT target in ms (`ttft_target_s` in newer instances, `ttft_s` before)."""
+    if w is None:
+        return None
+    v = getattr(w, f"{kind}_target_s", None)
+    return 1000 * (v if v is not None else getattr(w, f"{kind}_s"))
+
+
 def deployment_rows(s: Solved) -> list[DeploymentRow]:
     out = []
     for d in s.plan.deployments:
@@ -91,7 +99,7 @@ def deployment_rows(s: Solved) -> list[DeploymentRow]:
         out.append(DeploymentRow(
             d.workload, d.model, d.precision, d.kv_precision, getattr(d, "engine", None) or DEFAULT_ENGINE,
             d.accelerator, d.system, d.mode, par, d.serving, d.replicas, d.gpus, d.output_tok_s, d.ttft_s * 1000,
-            w.ttft_s * 1000 if w else None, d.tpot_s * 1000, w.tpot_s * 1000 if w else None,
+            _target_ms(w, "ttft"), d.tpot_s * 1000, _target_ms(w, "tpot"),
             getattr(d, "percentile", None) or DEFAULT_PERCENTILE, d.quality, floor,
         ))
     return out
