@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from planner.catalog import load_catalog  # noqa: E402
-from planner.cli.propose_cmd import FORMATS, _render  # noqa: E402
 from planner.plan import plan_json  # noqa: E402
 from planner.proposal import alternatives as alt  # noqa: E402
 from planner.proposal.build import build_proposal  # noqa: E402
 from planner.proposal.solver import resolve_many, solve_for_proposal  # noqa: E402
+from planner.report.proposal_files import FILES, render_files  # noqa: E402
 
 
 def cpu_s() -> float:
@@ -52,7 +52,7 @@ def main() -> None:
     t2 = time.perf_counter()
     print(f"  content (waits for the re-solves)  {t2 - t1:7.2f} s")
     with tempfile.TemporaryDirectory() as d:
-        files = _render(prop, FORMATS, plan_json(solved.plan))
+        files = render_files(prop, tuple(FILES), plan_json(solved.plan), "bench")
         for name, data in files.items():
             (Path(d) / name).write_bytes(data if isinstance(data, bytes) else data.encode())
     t3 = time.perf_counter()

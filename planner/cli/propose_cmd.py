@@ -11,8 +11,6 @@ from planner.errors import InputError
 from planner.optimize.backends import BACKENDS
 
 FORMATS = ("html", "md", "pdf", "xlsx", "csv", "json")
-FILES = {"html": "proposal.html", "md": "proposal.md", "pdf": "proposal.pdf", "xlsx": "bom.xlsx",
-         "csv": "bom.csv", "json": "plan.json"}
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -51,12 +49,14 @@ def propose(problem: str, out_dir: str, plan_file: str | None, formats: str, tit
     """Write a procurement proposal for PROBLEM.yaml into --out: proposal.html/.pdf/.md, bom.csv/.xlsx and
     plan.json (exit 2: bad input, 3: infeasible, 4: solver failure)."""
     import time
+    from importlib.metadata import version
 
     from planner.catalog import load_catalog
     from planner.plan import plan_json
     from planner.proposal.alternatives import start_jobs
     from planner.proposal.build import build_proposal
     from planner.proposal.solver import solve_for_proposal
+    from planner.report.proposal_files import render_files
 
     t0 = time.perf_counter()
     want = parse_formats(formats)
@@ -79,7 +79,7 @@ def propose(problem: str, out_dir: str, plan_file: str | None, formats: str, tit
     text = plan_json(solved.plan)  # 6 significant digits; the proposal shows the unrounded plan
     t_solve = time.perf_counter() - t0
     prop = build_proposal(solved, cat, title=title, date=day, backend=backend)
-    written = _render(prop, want, text)
+    written = render_files(prop, want, text, version("planner"))
     for name, data in written.items():
         write_out(out / name, data)
     elapsed = time.perf_counter() - t0
@@ -88,33 +88,3 @@ def propose(problem: str, out_dir: str, plan_file: str | None, formats: str, tit
     console.print(f"capex ${capex:,.0f}, total cost ${prop.base_usd_per_year:,.0f} a year; "
                   f"{len(prop.alternatives)} alternatives, {len(prop.tornado)} sensitivity drivers; "
                   f"{elapsed:.1f} s ({t_solve:.1f} s solve)", highlight=False)
-
-
-def _render(prop, want: tuple[str, ...], plan_text: str) -> dict[str, str | bytes]:
-    from importlib.metadata import version
-
-    from planner.report.proposal_csv import render_bom_csv
-    from planner.report.proposal_html import render_html
-
-    ver = version("planner")
-    out: dict[str, str | bytes] = {}
-    html = render_html(prop, ver) if {"html", "pdf"} & set(want) else ""
-    if "html" in want:
-        out[FILES["html"]] = html
-    if "md" in want:
-        from planner.report.proposal_md import render_md
-
-        out[FILES["md"]] = render_md(prop, ver)
-    if "pdf" in want:
-        from planner.report.proposal_pdf import render_pdf
-
-        out[FILES["pdf"]] = render_pdf(html)
-    if "xlsx" in want:
-        from planner.report.proposal_xlsx import render_xlsx
-
-        out[FILES["xlsx"]] = render_xlsx(prop)
-    if "csv" in want:
-        out[FILES["csv"]] = render_bom_csv(prop)
-    if "json" in want:
-        out[FILES["json"]] = plan_text
-    return out
