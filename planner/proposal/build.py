@@ -41,6 +41,7 @@ def figures(s: Solved) -> list[Figure]:
     fl = s.plan.fleet
     avg_tok = average_output_tok_s(s)
     at_avg = getattr(fl, "usd_per_mtok_at_average", None)
+    at_avg = at_avg if at_avg is not None else getattr(s.plan, "usd_per_mtok_at_average", None)
     if at_avg is None and avg_tok > 0:
         at_avg = fl.cost_usd_per_hour / (avg_tok * 3600) * 1e6
     out = [
@@ -71,14 +72,22 @@ def figures(s: Solved) -> list[Figure]:
 def buy_summary(plan: Plan, catalog: Catalog) -> list[str]:
     fl = plan.fleet
     out = []
+    terms = getattr(fl, "rental_terms", None) or {}
     for label, table in (("buy", fl.servers_new), ("keep", fl.servers_existing), ("rent", fl.servers_rented)):
         for sid, n in sorted(table.items()):
             s = catalog.systems[sid]
-            out.append(f"{label} {n} x {sid} ({n * s.accelerator_count} x {s.accelerator})")
+            term = f", {terms[sid]} term" if label == "rent" and sid in terms else ""
+            out.append(f"{label} {n} x {sid} ({n * s.accelerator_count} x {s.accelerator}{term})")
     if fl.racks:
         kinds = Counter(r.rack_type for r in fl.racks)
         out.append("in " + ", ".join(f"{n} x {k} rack{'s' if n > 1 else ''}" for k, n in sorted(kinds.items())))
     return out
+
+
+def _serving(d) -> str:
+    """Serving mode, with the reasoning effort and checkpoint where the plan records them."""
+    extra = [f"{k} {getattr(d, k)}" for k in ("effort", "checkpoint") if getattr(d, k, None)]
+    return ", ".join([d.serving, *extra])
 
 
 def _target_ms(w, kind: str) -> float | None:
@@ -98,7 +107,7 @@ def deployment_rows(s: Solved) -> list[DeploymentRow]:
         floor = f"{w.floor_benchmark} >= {w.floor_score:g}" if w and w.floor_benchmark else "-"
         out.append(DeploymentRow(
             d.workload, d.model, d.precision, d.kv_precision, getattr(d, "engine", None) or DEFAULT_ENGINE,
-            d.accelerator, d.system, d.mode, par, d.serving, d.replicas, d.gpus, d.output_tok_s, d.ttft_s * 1000,
+            d.accelerator, d.system, d.mode, par, _serving(d), d.replicas, d.gpus, d.output_tok_s, d.ttft_s * 1000,
             _target_ms(w, "ttft"), d.tpot_s * 1000, _target_ms(w, "tpot"),
             getattr(d, "percentile", None) or DEFAULT_PERCENTILE, d.quality, floor,
         ))
