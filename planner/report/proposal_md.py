@@ -74,6 +74,9 @@ def render_md(p: Proposal, version: str) -> str:
                   f.number(a.output_tok_s), "-" if a.usd_per_mtok is None else f"${a.usd_per_mtok:.4f}",
                   f.signed_usd(a.delta_usd_per_year), f.pct(a.delta_pct), md(a.note)] for a in p.alternatives],
                 {2, 3, 4, 5, 6, 7})
+    if p.objective != "min_cost":
+        L += [f"The objective is {md(p.objective)}: alternatives may serve a different number of tokens, so "
+              "compare them on $ / Mtok as well as on total cost.", ""]
 
     L += ["## Sensitivity of total cost", "",
           f"Chosen plan: {f.usd(p.base_usd_per_year)} a year. Each low/high value is a fresh solve, except "
