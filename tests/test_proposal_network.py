@@ -59,3 +59,18 @@ def test_safe_cell_neutralizes_formula_starts(text):
 
 def test_safe_cell_leaves_numbers_and_plain_text(cat):
     assert safe_cell(-3.5) == -3.5 and safe_cell("hgx-h100") == "hgx-h100" and safe_cell(None) is None
+
+
+def test_bom_names_leaf_and_spine_switches(cat):
+    from types import SimpleNamespace
+
+    from planner.proposal.bom import network_lines
+
+    plan = SimpleNamespace(fleet=SimpleNamespace(servers_new={"hgx-h100": 20}))
+    sd = SimpleNamespace(price_usd=300_000.0)
+    inst = SimpleNamespace(systems={"hgx-h100": sd}, network_fraction=0.1)
+    lines, _ = network_lines(plan, inst, cat)
+    items = [b.item for b in lines]
+    assert "switch-400g-64p (leaf)" in items and "switch-400g-64p (spine)" in items
+    # the balance line brings the network section to the plan's allowance: 10% of 20 x $300k
+    assert sum(b.extended_usd for b in lines) == 600_000

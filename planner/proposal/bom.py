@@ -70,8 +70,8 @@ def network_lines(plan: Plan, inst: Instance, catalog: Catalog) -> tuple[list[Bo
                                "systems catalog", ""))
     for c in counts:
         p = c.item.price
-        role = c.why.split(":")[0] if c.why.startswith(("leaves", "spines")) else ""
-        item = f"{c.item.id} ({role[:-2] if role == 'leaves' else role[:-1]})" if role else c.item.id
+        role = {"leaves": "leaf", "spines": "spine"}.get(c.why.split(":")[0])
+        item = f"{c.item.id} ({role})" if role else c.item.id
         out.append(BomLine("Scale-out network", item, f"{c.item.name}; {c.why}", c.quantity, "unit",
                            p.base_usd, ONE_TIME, p.source, p.date, p.low_usd, p.high_usd, p.assumed))
     allowance = sum(inst.systems[s].price_usd * n for s, n in new.items()) * inst.network_fraction
