@@ -99,12 +99,19 @@ def _target_ms(w, kind: str) -> float | None:
 
 
 def deployment_rows(s: Solved) -> list[DeploymentRow]:
+    """Each deployment beside its workload's targets, as the plan records them (else as the instance has them)."""
     out = []
+    recorded = {r.workload: r for r in s.plan.workloads}
     for d in s.plan.deployments:
-        w = s.instance.workloads.get(d.workload)
+        w = recorded.get(d.workload)
+        if w is None or getattr(w, "ttft_target_s", None) is None:
+            w = s.instance.workloads.get(d.workload)
         par = f"TP{d.tp} PP{d.pp}" + (f" EP{d.ep}" if d.ep > 1 else "") + (
             f" attn-DP{d.attn_dp}" if d.attn_dp > 1 else "")
-        floor = f"{w.floor_benchmark} >= {w.floor_score:g}" if w and w.floor_benchmark else "-"
+        bench = getattr(w, "quality_floor_benchmark", None) or getattr(w, "floor_benchmark", None)
+        score = getattr(w, "quality_floor_score", None)
+        score = score if score is not None else getattr(w, "floor_score", None)
+        floor = f"{bench} >= {score:g}" if bench and score is not None else "-"
         out.append(DeploymentRow(
             d.workload, d.model, d.precision, d.kv_precision, getattr(d, "engine", None) or DEFAULT_ENGINE,
             d.accelerator, d.system, d.mode, par, _serving(d), d.replicas, d.gpus, d.output_tok_s, d.ttft_s * 1000,

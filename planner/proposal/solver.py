@@ -1,14 +1,13 @@
 """The proposal's only door into the optimizer: one solve (or a re-verified plan) and small re-solves.
 
-`solve_for_proposal` is the single adapter onto `planner.optimize`; when the public `solve_problem` entry point
-lands, only its body changes. Re-solves reuse the candidate table (the expensive performance evaluation):
-money, power and demand change the MIP's coefficients, never which configurations meet the targets.
+`solve_for_proposal` is the single adapter onto `planner.optimize` (`solve_problem` with a `CandidateCache`).
+Re-solves reuse the candidate table (the expensive performance evaluation): money, power and demand change the
+MIP's coefficients, never which configurations meet the targets.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,12 +51,11 @@ def solve_for_proposal(
 
     `on_candidates(solved)` runs once the candidate table exists and before the main solve (plan still None):
     the proposal starts its re-solves there, so they overlap the main MIP."""
-    from planner.candidates import build_candidates
     from planner.catalog.loader import display_path, read_text
-    from planner.optimize.pipeline import _perf_predictor, load_plan_file, solve_candidates, verify_file
-    from planner.optimize.problem import problem_from_text
+    from planner.optimize import CandidateCache, problem_from_text, solve_problem
+    from planner.optimize.candidates import build_candidates
+    from planner.optimize.pipeline import load_plan_file, verify_file
 
-    t0 = time.perf_counter()
     where = display_path(Path(problem_path))
     text, unreadable = read_text(Path(problem_path))
     if unreadable:
@@ -73,25 +71,14 @@ def solve_for_proposal(
                 + "\n  - ".join(report.violations)
             )
     inst = build_instance(problem, catalog, where)
-    cs = build_candidates(inst, catalog)
-    t_cand = time.perf_counter() - t0
-    solved = Solved(plan, problem, inst, cs.table, where)
+    cache = CandidateCache()  # the solve below finds the performance evaluation done here
+    solved = Solved(plan, problem, inst, build_candidates(inst, catalog, cache=cache).table, where)
     if on_candidates is not None:
         on_candidates(solved)
     if plan is None:
-        # the body of planner.optimize.pipeline.solve_file, with the candidates built above
-        out = solve_candidates(inst, cs.table, catalog=catalog, backend=backend, time_limit_s=time_limit_s,
-                               rejected=cs.rejected, best_latency=cs.best_latency, runner_up=True,
-                               predict=_perf_predictor(catalog))
-        out.plan.timing["candidates_s"] = round(t_cand, 3)
-        out.plan.problem_yaml = text
-        out.plan.catalog_dirs = list(catalog_dirs)
-        out.plan.notes.append(
-            f"candidates: {cs.stats.get('grid', 0)} configurations evaluated; {cs.stats.get('feasible', 0)} "
-            "feasible deployments (configuration x system x own/rent) meet memory, SLOs and quality; "
-            f"{cs.stats.get('after_pruning', 0)} after dominance pruning"
-        )
-        solved.plan = out.plan
+        solved.plan = solve_problem(problem, catalog, backend=backend, time_limit_s=time_limit_s, runner_up=True,
+                                    candidate_cache=cache, problem_text=text)
+        solved.plan.catalog_dirs = list(catalog_dirs)  # as `planner solve` records them
     return solved
 
 
@@ -175,7 +162,7 @@ def one_mode(inst: Instance, cands: pd.DataFrame, mode: str) -> tuple[Instance, 
 
     Dominance pruning compares GPUs, tokens/s, watts and group size within one mode, so the pruned rows of one
     mode are exactly the pruned rows of the other."""
-    from planner.candidates import make_key
+    from planner.optimize.candidates import make_key
 
     if mode == "rent":
         systems = {s: dataclasses.replace(sd, buy=False, rent=True, existing=0)
