@@ -208,3 +208,13 @@ def test_given_plan_is_reverified_and_used(out, tmp_path):
 def test_bad_flags_exit_2_with_one_message(tmp_path, args, msg):
     res = CliRunner().invoke(main, ["propose", str(QUICKSTART), "--out", str(tmp_path), *args])
     assert res.exit_code == 2 and msg in res.output and "Traceback" not in res.output
+
+
+def test_infeasible_problem_exits_3_naming_the_limit(tmp_path):
+    prob = yaml.safe_load(QUICKSTART.read_text())
+    prob["site"]["power_limit_mw"] = 0.005
+    p = tmp_path / "p.yaml"
+    p.write_text(yaml.safe_dump(prob))
+    res = CliRunner().invoke(main, ["propose", str(p), "--out", str(tmp_path / "o"), "--format", "md"])
+    assert res.exit_code == 3 and "site power" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o" / "proposal.md").exists()

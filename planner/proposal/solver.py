@@ -76,8 +76,13 @@ def solve_for_proposal(
     if on_candidates is not None:
         on_candidates(solved)
     if plan is None:
-        solved.plan = solve_problem(problem, catalog, backend=backend, time_limit_s=time_limit_s, runner_up=True,
-                                    candidate_cache=cache, problem_text=text)
+        try:
+            solved.plan = solve_problem(problem, catalog, backend=backend, time_limit_s=time_limit_s,
+                                        runner_up=True, candidate_cache=cache, problem_text=text)
+        except BaseException:
+            if solved.pending is not None:  # an infeasible problem needs no alternatives
+                solved.pending.cancel()
+            raise
         solved.plan.catalog_dirs = list(catalog_dirs)  # as `planner solve` records them
     return solved
 
@@ -124,6 +129,10 @@ class Batch:
             # fork: the workers inherit the catalog and candidate tables instead of unpickling them
             self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"))
             self._futures = [self._pool.submit(_resolve_job, a) for a in self._args]
+
+    def cancel(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def results(self) -> list[Plan | str]:
         if self._pool is None:
