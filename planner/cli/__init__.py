@@ -12,6 +12,7 @@ from planner.cli.calibrate_cmd import calibrate
 from planner.cli.catalog_cmd import catalog
 from planner.cli.frontier_cmd import frontier
 from planner.cli.predict_cmd import predict
+from planner.cli.propose_cmd import propose
 from planner.cli.solve_cmd import solve, verify
 from planner.cli.sweep_cmd import sweep
 
@@ -29,3 +30,4 @@ main.add_command(predict)
 main.add_command(frontier)
 main.add_command(calibrate)
 main.add_command(sweep)
+main.add_command(propose)
