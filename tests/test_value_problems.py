@@ -51,7 +51,7 @@ def with_workload(text: str, fields: str) -> str:
         (with_workload(GOOD, "    demand_profile: [1, 0.5]\n    serving:"),
          "workloads[chat].demand_profile: needs exactly 24 hourly multipliers (hour 0 = midnight to 1 am), got 2"),
         (with_workload(GOOD, f"    demand_profile: {DIURNAL.replace('0.5]', '1.5]')}\n    serving:"),
-         "workloads[chat].demand_profile: hour 23: a multiplier of peak demand must be a number in [0, 1], got 1.5"),
+         "demand_profile: hour 23: a multiplier of peak demand must be a number in [0, 1], got 1.5"),
         (with_workload(GOOD, f"    demand_profile: {{weekday: {DIURNAL}, weekend: [1]}}\n    serving:"),
          "workloads[chat].demand_profile.weekend: needs exactly 24 hourly multipliers"),
         (with_workload(GOOD, f"    demand_profile: {{weekday: {DIURNAL}}}\n    serving:"),
@@ -61,7 +61,7 @@ def with_workload(text: str, fields: str) -> str:
         (with_workload(GOOD, "    demand_profile: weekdays\n    serving:"),
          "workloads[chat].demand_profile: must be a list of 24 hourly multipliers or {weekday: [...], weekend"),
         (with_workload(GOOD, "    demand_profile: [" + ", ".join(["true"] * 24) + "]\n    serving:"),
-         "workloads[chat].demand_profile: hour 0: a multiplier of peak demand must be a number in [0, 1], got True"),
+         "demand_profile: hour 0: a multiplier of peak demand must be a number in [0, 1], got True"),
         (with_workload(GOOD.replace("demand: {requests_per_s: 5}", ""),
                        f"    demand_profile: {DIURNAL}\n    serving:").replace("name: t", "name: t\nobjective: "
                                                                               "max_throughput"),

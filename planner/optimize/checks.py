@@ -61,7 +61,7 @@ def check_objective_bounded(inst: Instance, f: Findings) -> None:
     if inst.objective == "min_cost":
         return
     capped = all(w.demand_out_tok_s for w in inst.workloads.values()) and (
-        inst.objective == "max_throughput" or inst.demand_cap_multiple is not None
+        inst.objective in ("max_throughput", "max_profit") or inst.demand_cap_multiple is not None
     )
     limited = inst.budget_capex_usd is not None or inst.budget_usd_per_hour is not None
     supply = all(

@@ -20,6 +20,7 @@ from planner.optimize.backends import SolveStatus
 from planner.optimize.checks import run_checks
 from planner.optimize.diagnose import binding_constraints, elastic_relaxation
 from planner.optimize.extract import build_plan
+from planner.optimize.extract_economics import add_economics
 from planner.optimize.instance import Instance, build_instance
 from planner.optimize.problem import _nice_loc, load_problem, problem_from_text
 from planner.optimize.solve import Solution, solve_instance
@@ -171,6 +172,7 @@ def solve_candidates(
     if sol.status is SolveStatus.ERROR:
         raise SolverError(f"{backend}: {sol.message or 'solver error'}")
     plan = build_plan(inst, sol, len(cands))
+    add_economics(plan, inst, sol, len(cands))
     plan.timing = {"build_s": round(sol.build_time_s, 3), "solve_s": round(sol.solve_time_s, 3)}
     plan.binding = [
         Binding(constraint=n, family=f, message=m)
@@ -210,8 +212,10 @@ def find_runner_up(
         )
     accs = sorted({a for a, s in zip(alt.ix.cands["accelerator"], alt.ix.x, strict=True) if alt.values[s] > 0.5})
     diff = alt.objective_value - sol.objective_value
-    pct = 100 * diff / sol.objective_value if sol.objective_value else None
-    unit = {"min_cost": "$/h", "max_throughput": "tok/s", "max_tokens_per_dollar": "tokens/$"}[inst.objective]
+    pct = 100 * diff / abs(sol.objective_value) if sol.objective_value else None
+    units = {"min_cost": "$/h", "max_throughput": "tok/s", "max_tokens_per_dollar": "tokens/$",
+             "max_profit": "$/h"}
+    unit = units[inst.objective]
     return RunnerUp(
         excluded_accelerator=main,
         status=str(alt.status),

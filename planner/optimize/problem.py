@@ -200,7 +200,8 @@ class Objective(Strict):
     def _cap_needs_ratio_or_throughput(self) -> Objective:
         if self.demand_cap_multiple is not None and self.kind == "min_cost":
             raise ValueError(
-                "demand_cap_multiple applies to max_throughput and max_tokens_per_dollar (and max_profit), not min_cost"
+                "demand_cap_multiple applies to max_throughput and max_tokens_per_dollar (and max_profit), "
+                "not min_cost"
             )
         return self
 

@@ -15,6 +15,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.optimize.instance import HOURS_PER_YEAR, Instance
 from planner.optimize.layout import fits_rack, pack_groups
+from planner.optimize.verify_economics import verify_economics
 from planner.plan import Plan
 
 REL_TOL = 1e-6
@@ -123,7 +124,8 @@ def verify_plan(
         cap[d.workload] += d.output_tok_s
         reps[d.workload] += d.replicas
     for wid, w in inst.workloads.items():
-        if inst.objective != "max_throughput" and w.demand_out_tok_s:
+        # max_profit sells at most the demand; a profile's hours are checked by verify_economics
+        if inst.objective not in ("max_throughput", "max_profit") and not plan.hourly and w.demand_out_tok_s:
             check(
                 cap[wid] >= w.required_out_tok_s * (1 - PLAN_TOL),
                 f"workload {wid}: capacity {cap[wid]:,.0f} tok/s "
@@ -236,7 +238,10 @@ def verify_plan(
             cost <= inst.budget_usd_per_hour * (1 + PLAN_TOL),
             f"cost {cost:,.2f} $/h > budget {inst.budget_usd_per_hour:,.2f} $/h",
         )
-    if plan.objective_value is not None:
+    money_by_value = inst.objective == "max_profit" or plan.hourly or (
+        inst.objective == "max_throughput" and (inst.value.priority or inst.value.pricing)
+    )
+    if plan.objective_value is not None and not money_by_value:  # those: verify_economics
         if inst.objective == "min_cost":
             expect = cost
         else:
@@ -251,6 +256,10 @@ def verify_plan(
             _close(expect, plan.objective_value, 1e-5),
             f"objective {plan.objective_value:g} in the plan, {expect:g} recomputed",
         )
+    if plan.economics is not None or plan.hourly or money_by_value:
+        n_econ, v_econ = verify_economics(plan, inst)
+        n += n_econ
+        v.extend(v_econ)
     return VerifyReport(not v, v, n)
 
 
