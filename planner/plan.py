@@ -168,6 +168,23 @@ class HourClassResult(_M):
     utilization: float | None = None
 
 
+class PlatformResult(_M):
+    """The best plan on one accelerator alone (max_profit): the AI-factory comparison at equal site power."""
+
+    accelerator: str
+    status: str
+    profit_usd_per_hour: float | None = None
+    profit_usd_per_mw_year: float | None = None
+    revenue_usd_per_mw_year: float | None = None
+    output_tok_s_per_mw: float | None = None
+    provisioned_mw: float | None = None
+    gpus: int = 0
+    systems: list[str] = Field(default_factory=list)
+    precisions: list[str] = Field(default_factory=list)
+    difference_usd_per_hour: float | None = Field(None, description="profit minus the best platform's profit")
+    difference_pct: float | None = None
+
+
 class Plan(_M):
     problem: str
     status: str
@@ -194,6 +211,9 @@ class Plan(_M):
     )
     catalog_dirs: list[str] = Field(default_factory=list, description="--catalog folders used, as given")
     economics: Economics | None = Field(None, description="revenue, profit and the investment view")
+    platforms: list[PlatformResult] = Field(
+        default_factory=list, description="max_profit: the best plan on each accelerator alone, best first"
+    )
     hourly: list[HourClassResult] = Field(
         default_factory=list, description="with a demand profile: each hour class (the peak first)"
     )

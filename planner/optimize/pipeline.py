@@ -22,6 +22,7 @@ from planner.optimize.diagnose import binding_constraints, elastic_relaxation
 from planner.optimize.extract import build_plan
 from planner.optimize.extract_economics import add_economics
 from planner.optimize.instance import Instance, build_instance
+from planner.optimize.platforms import compare_platforms
 from planner.optimize.problem import _nice_loc, load_problem, problem_from_text
 from planner.optimize.solve import Solution, solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
@@ -187,6 +188,10 @@ def solve_candidates(
         t0 = time.perf_counter()
         plan.runner_up = find_runner_up(inst, cands, plan, sol, backend, time_limit_s)
         plan.timing["runner_up_s"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        plan.platforms = compare_platforms(inst, cands, backend, time_limit_s)
+        if plan.platforms:
+            plan.timing["platforms_s"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     report = verify_plan(plan, inst, catalog, predict)
     plan.timing["verify_s"] = round(time.perf_counter() - t0, 3)

@@ -60,8 +60,8 @@ class Hourly:
 class _Scoped:
     """A MipModel whose new rows and variables carry a name suffix (the hour class)."""
 
-    def __init__(self, m: MipModel, suffix: str) -> None:
-        self.m, self.suffix = m, suffix
+    def __init__(self, m: MipModel, suffix: str, label: str | None = None) -> None:
+        self.m, self.suffix, self.label = m, suffix, label
 
     @property
     def vars(self):
@@ -71,6 +71,8 @@ class _Scoped:
         return self.m.add_var(name + self.suffix, **kw)
 
     def add(self, name: str, family: str, coefs: dict[int, float], **kw):
+        if self.label and kw.get("entity"):  # binding-limit messages name the hour class
+            kw["entity"] = f"{kw['entity']} ({self.label})"
         return self.m.add(name + self.suffix, family, coefs, **kw)
 
     def fix(self, index: int, lb: float, ub: float) -> None:
@@ -116,7 +118,7 @@ def build_hourly_model(inst: Instance, cands, objective: str) -> tuple[MipModel,
     for k, cls in enumerate(h.classes):
         view = _class_view(m, base, k, class_instance(inst, cls))
         h.views.append(view)
-        sm = _Scoped(m, "" if k == 0 else f"@h{k}")
+        sm = _Scoped(m, "" if k == 0 else f"@h{k}", cls.label if inst.value.hour_classes else None)
         if objective == "min_cost":
             C.add_demand(sm, view)
         else:

@@ -111,7 +111,9 @@ def check_value_fields(problem) -> list[str]:
     - a workload gives `value` or `priority`, not both;
     - max_profit needs a value for every workload (its own or the problem's `value`); priority weighs tokens
       for max_throughput only; headroom (capacity above peak) has no meaning when demand is only a cap;
-    - a demand_profile multiplies the peak demand, so it needs one.
+    - a demand_profile multiplies the peak demand, so it needs one; profiles are solved for min_cost and
+      max_profit;
+    - value-weighted max_throughput needs a value for every workload (priority-weighted: missing weights are 1).
     """
     kind = problem.objective.kind
     out: list[str] = []
@@ -134,4 +136,14 @@ def check_value_fields(problem) -> list[str]:
                 out.append(f"{at}.headroom: max_profit treats demand as a cap on sales; headroom does not apply")
         if w.demand_profile is not None and w.demand is None:
             out.append(f"{at}.demand_profile: multiplies the peak demand: give demand too")
+        if w.demand_profile is not None and kind not in ("min_cost", "max_profit"):
+            out.append(f"{at}.demand_profile: supported with objective min_cost or max_profit, not {kind}")
+    if kind == "max_throughput" and not any(w.priority is not None for w in problem.workloads):
+        priced = [w.id for w in problem.workloads if w.value is not None or problem.value is not None]
+        if priced and len(priced) < len(problem.workloads):
+            missing = next(w.id for w in problem.workloads if w.id not in priced)
+            out.append(
+                f"workloads[{missing}].value: max_throughput weighs tokens by their value when any workload has "
+                "one: give every workload a value (or the problem a default value), or use priority instead"
+            )
     return out
