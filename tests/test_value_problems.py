@@ -66,9 +66,9 @@ def with_workload(text: str, fields: str) -> str:
                        f"    demand_profile: {DIURNAL}\n    serving:").replace("name: t", "name: t\nobjective: "
                                                                               "max_throughput"),
          "workloads[chat].demand_profile: multiplies the peak demand: give demand too"),
-        (with_workload(GOOD, f"    demand_profile: {DIURNAL}\n    serving:") + "objective: max_tokens_per_dollar\n",
+        (with_workload(GOOD, f"    demand_profile: {DIURNAL}\n    serving:") + "objective: max_tokens_per_dollar",
          "demand_profile: supported with objective min_cost or max_profit, not max_tokens_per_dollar"),
-        (GOOD.replace("    serving:", VALUE, 1).replace("workloads:", "workloads:\n  - {id: rag, archetype: rag}")
+        (GOOD.replace("    serving:", VALUE, 1).replace("workloads:", "workloads:\n  - {id: rag, archetype: chat}")
          + "objective: max_throughput\n",
          "workloads[rag].value: max_throughput weighs tokens by their value when any workload has one"),
     ],
