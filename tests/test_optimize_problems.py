@@ -170,16 +170,19 @@ def test_same_input_same_plan(tmp_path, catalog):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_solves_and_backends_agree(path, catalog):
+    from planner.optimize.problem import load_problem
+
+    gap = max(1e-4, load_problem(path).solver.gap)  # an example may declare a looser proven gap
     objectives = {}
     for backend in AGREE_BACKENDS:
         out = solve_file(path, catalog, backend=backend, runner_up=False)
         assert out.plan.status == "optimal", (backend, out.plan.message)
         assert out.verify.ok
-        assert out.plan.gap is not None and out.plan.gap <= 1.01e-4
+        assert out.plan.gap is not None and out.plan.gap <= gap * 1.01
         objectives[backend] = out.plan.objective_value
     ref = next(iter(objectives.values()))
     for v in objectives.values():
-        assert v == pytest.approx(ref, rel=2e-4), objectives
+        assert v == pytest.approx(ref, rel=2 * gap), objectives
 
 
 def test_verify_without_problem_uses_the_copy_in_the_plan(tmp_path):
