@@ -264,3 +264,14 @@ def test_verify_catches_tampered_economics_and_schedule():
         bad = plan.model_validate(data)
         report = verify_plan(bad, inst)
         assert not report.ok and any(expect in x for x in report.violations), (path, report.violations)
+
+
+def test_max_profit_demand_above_the_site_power_is_a_cap_not_an_error():
+    """min_cost would exit 3 (the site cannot serve 40,000 tok/s); max_profit sells what one server can make."""
+    inst, cands = toy_profit(200.0, min_replicas=0)
+    inst.power_limit_kw = 13.0  # one 10 kW server x PUE 1.3
+    inst.workloads["chat"] = workload("chat", 40_000, min_replicas=0)
+    out = solve_candidates(inst, cands, backend=BACKENDS[0], runner_up=False)
+    assert out.verify.ok, out.verify.violations
+    assert sum(out.plan.fleet.servers.values()) == 1
+    assert 0 < out.plan.economics.served_output_tok_s < 40_000
