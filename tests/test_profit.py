@@ -275,3 +275,26 @@ def test_max_profit_demand_above_the_site_power_is_a_cap_not_an_error():
     assert out.verify.ok, out.verify.violations
     assert sum(out.plan.fleet.servers.values()) == 1
     assert 0 < out.plan.economics.served_output_tok_s < 40_000
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_value_weighted_max_throughput(backend):
+    # one server's worth of budget: unweighted, batch (3000 tok/s) wins; weighted by price, rag ($5/Mtok) does
+    inst = instance(
+        [workload("batch", 8000, min_replicas=0), workload("rag", 8000, min_replicas=0)],
+        [system("h100", "h100", price=250_000)],
+        objective="max_throughput",
+        capex=300_000,
+    )
+    cands = table(
+        cand("batch", "h100", "h100", gpus=8, out=3000, watts=5000),
+        cand("rag", "h100", "h100", gpus=8, out=2000, watts=5000),
+    )
+    plain = solve_candidates(inst, cands, backend=backend, runner_up=False).plan
+    assert [d.workload for d in plain.deployments] == ["batch"]
+    priced(inst, {"batch": TokenPricing(1.0), "rag": TokenPricing(5.0)})
+    out = solve_candidates(inst, cands, backend=backend, runner_up=False)
+    assert out.verify.ok, out.verify.violations
+    assert [d.workload for d in out.plan.deployments] == ["rag"]
+    assert out.plan.objective_value == pytest.approx(2000 * rate(TokenPricing(5.0), 0.03))
+    assert out.plan.objective_value == pytest.approx(out.plan.economics.revenue_usd_per_hour)

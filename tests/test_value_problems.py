@@ -90,3 +90,32 @@ def test_good_value_and_profile_parse():
     week = "{weekday: " + DIURNAL + ", weekend: [" + ", ".join(["0.25"] * 24) + "]}"
     p2 = problem_from_text(GOOD.replace("    serving:", f"    demand_profile: {week}\n    serving:"), "p.yaml")
     assert p2.workloads[0].demand_profile.weekend[0] == 0.25
+
+
+def test_profile_plan_round_trips_through_solve_and_verify(tmp_path):
+    """A real-catalog problem with a value, a diurnal profile and rentals: the table shows the investment view
+    and the hour classes; the written plan.json re-verifies, and a tampered hourly cost is caught (exit 1)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from planner.cli import main
+
+    text = (
+        with_workload(GOOD, VALUE).replace("    serving:", f"    demand_profile: {DIURNAL}\n    serving:")
+        .replace("requests_per_s: 5", "requests_per_s: 40")
+        .replace("systems: [hgx-h100, hgx-h200]", "systems: [hgx-h100]\n  acquire: [buy, rent]")
+    )
+    p = problem(tmp_path, text)
+    out = clean(run("solve", p, "--out", tmp_path / "o", "--no-runner-up"), 0)
+    assert "Investment view" in out and "Hour classes" in out and "NPV at" in out
+    plan_path = tmp_path / "o" / "plan.json"
+    data = json.loads(plan_path.read_text())
+    assert [h["hours"] for h in data["hourly"]] == ["daily 08-17", "daily 18-23", "daily 00-07"]
+    assert data["economics"]["revenue_usd_per_hour"] > 0 and "npv_usd" in data["economics"]
+    ok = CliRunner().invoke(main, ["verify", str(plan_path)])
+    assert ok.exit_code == 0, ok.output
+    data["hourly"][1]["cost_usd_per_hour"] *= 2
+    plan_path.write_text(json.dumps(data))
+    bad = CliRunner().invoke(main, ["verify", str(plan_path)])
+    assert bad.exit_code == 1 and "hourly[1]" in bad.output, bad.output
