@@ -127,9 +127,14 @@ class Economics(_M):
     irr: float | None = None
     revenue_usd_per_mw_year: float | None = None
     profit_usd_per_mw_year: float | None = None
-    output_tok_s_per_mw: float | None = Field(None, description="output tok/s served per provisioned MW")
+    output_tok_s_per_mw: float | None = Field(
+        None, description="output tok/s served per provisioned MW (per-MW figures count rented servers in the "
+        "hours they are rented)"
+    )
     output_tok_s_per_w: float | None = Field(None, description="output tok/s served per average IT watt")
-    provisioned_mw: float = Field(0.0, description="owned servers' nameplate IT power x PUE")
+    provisioned_mw: float = Field(
+        0.0, description="servers' nameplate IT power x PUE: owned, plus rented ones averaged over their hours"
+    )
     racks: int = 0
     revenue_usd_per_rack_year: float | None = None
     profit_usd_per_rack_year: float | None = None

@@ -251,6 +251,7 @@ def test_verify_catches_tampered_economics_and_schedule():
     for path, value, expect in [
         (("economics", "revenue_usd_per_hour"), 80.0, "economics: revenue"),
         (("economics", "npv_usd"), 1.0, "economics: NPV"),
+        (("economics", "provisioned_mw"), 1.0, "MW provisioned"),
         (("hourly", 0, "servers_rented"), {"h100": 2}, "do not pack"),
         (("hourly", 1, "served_output_tok_s"), {"chat": 1500.0}, "tok/s sold in the plan"),
         (("hourly", 1, "hours_per_week"), 100, "h/week in the plan"),

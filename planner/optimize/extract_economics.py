@@ -119,6 +119,19 @@ def _hour_class(inst: Instance, cls, p: Plan, sales) -> HourClassResult:
     )
 
 
+def _rented_power(inst: Instance, p: Plan) -> tuple[float, float]:
+    """(nameplate kW, average W) of the rented servers of one hour class, by the owned servers' formula."""
+    kw = w = 0.0
+    for s, n in p.fleet.servers_rented.items():
+        sd = inst.systems[s]
+        kw += n * sd.nameplate_kw
+        w += n * (sd.non_gpu_avg_w + sd.gpus * sd.idle_w)
+    for d in p.deployments:
+        if d.mode == "rent" and d.replicas:
+            w += d.replicas * (d.avg_power_w_per_replica - d.gpus_per_replica * inst.systems[d.system].idle_w)
+    return kw, w
+
+
 def _economics(
     inst: Instance, plan: Plan, rows: list[HourClassResult], class_plans: list[Plan], sales: list
 ) -> Economics:
@@ -132,14 +145,20 @@ def _economics(
     capacity = avg(lambda r: sum(r.capacity_output_tok_s.values()))
     fl = plan.fleet
     shares = [r.share_of_year for r in rows]
-    avg_it_w = sum(f * p.fleet.it_power_avg_kw * 1000 for f, p in zip(shares, class_plans, strict=True))
+    # power of the servers that make the tokens: owned every hour, rented in the hours they are rented (their
+    # power is the provider's, but per-MW figures would otherwise credit rented tokens to the site's MW)
+    rented = [_rented_power(inst, p) for p in class_plans]
+    avg_it_w = sum(
+        f * (p.fleet.it_power_avg_kw * 1000 + w) for f, p, (_, w) in zip(shares, class_plans, rented, strict=True)
+    )
+    it_kw = fl.it_power_kw + sum(f * kw for f, (kw, _) in zip(shares, rented, strict=True))
     inv = investment(revenue or 0.0, cost, fl.capex_usd, rate=inst.cost_of_capital, years=inst.amortization_years)
     racks = sum(1 for r in fl.racks if r.rack_type != "(not modelled)") or len(fl.racks)
     k = intensity(
         revenue or 0.0,
         (revenue or 0.0) - cost,
         served,
-        nameplate_it_kw=fl.it_power_kw,
+        nameplate_it_kw=it_kw,
         pue=inst.pue,
         avg_it_w=avg_it_w,
         racks=racks,

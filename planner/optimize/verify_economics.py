@@ -92,7 +92,7 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
     classes = [(r.replicas, r.servers_rented, r.demand_multipliers, r) for r in rows] or [
         ({d.key: d.replicas for d in plan.deployments}, fl.servers_rented, {}, None)
     ]
-    cost_k, revenue_k, served_k, weighted_k = [], [], [], []
+    cost_k, revenue_k, served_k, weighted_k, rented_kw_k = [], [], [], [], []
     for k, (reps, rented, mult, row) in enumerate(classes):
         tag = f"hourly[{k}]" if row is not None else "plan"
         unknown = sorted(set(reps) - set(deps))
@@ -172,13 +172,19 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
                     _close(row.revenue_usd_per_hour, revenue),
                     f"{tag}: revenue {row.revenue_usd_per_hour} $/h in the plan, {revenue:.4f} recomputed",
                 )
+        rented_kw_k.append(sum(inst.systems[s].nameplate_kw * x for s, x in rented.items() if s in inst.systems))
         cost_k.append(cost)
         revenue_k.append(revenue)
         served_k.append(served_total)
         weighted_k.append(weighted)
-    avg = [sum(f * x for f, x in zip(shares, xs, strict=True)) for xs in (cost_k, revenue_k, served_k, weighted_k)]
-    cost, revenue, served, weighted = avg
-    _check_totals(plan, inst, check, cost, revenue, served, weighted)
+    avg = [
+        sum(f * x for f, x in zip(shares, xs, strict=True))
+        for xs in (cost_k, revenue_k, served_k, weighted_k, rented_kw_k)
+    ]
+    cost, revenue, served, weighted, rented_kw = avg
+    owned_kw = sum(inst.systems[s].nameplate_kw * x for s, x in owned.items() if s in inst.systems)
+    mw = (owned_kw + rented_kw) * inst.pue / 1000
+    _check_totals(plan, inst, check, cost, revenue, served, weighted, mw)
     return n, v
 
 
@@ -214,7 +220,7 @@ def _class_cost(plan: Plan, inst: Instance, reps: dict, rented: dict, owned: Cou
 
 
 def _check_totals(
-    plan: Plan, inst: Instance, check, cost: float, revenue: float, served: float, weighted: float
+    plan: Plan, inst: Instance, check, cost: float, revenue: float, served: float, weighted: float, mw: float
 ) -> None:
     e = plan.economics
     check(e is not None, "the plan has no economics")
@@ -239,8 +245,19 @@ def _check_totals(
             f"economics: profit {e.profit_usd_per_hour} $/h in the plan, {revenue - cost:.4f} recomputed",
         )
         _check_investment(e, inst, plan.fleet.capex_usd, revenue, cost, check)
+        if mw > 0:
+            check(
+                _close(e.revenue_usd_per_mw_year, revenue * HOURS_PER_YEAR / mw, 1e-4),
+                f"economics: revenue per MW-year {e.revenue_usd_per_mw_year} in the plan, "
+                f"{revenue * HOURS_PER_YEAR / mw:,.0f} recomputed (servers' nameplate x PUE)",
+            )
     else:
         check(e.revenue_usd_per_hour is None, "economics: revenue reported but no workload has a value")
+    check(
+        _close(e.provisioned_mw, mw),
+        f"economics: {e.provisioned_mw} MW provisioned in the plan, {mw:.6g} recomputed (owned servers' "
+        "nameplate, rented ones over their hours, x PUE)",
+    )
     if plan.objective_value is None:
         return
     expect = None
@@ -281,9 +298,3 @@ def _check_investment(e, inst: Instance, capex: float, revenue: float, cost: flo
                 abs(at_irr) <= 1e-3 * capex,
                 f"economics: NPV at the plan's IRR {e.irr:.4g} is {at_irr:,.0f}, not 0",
             )
-    mw = e.provisioned_mw
-    if mw > 0:
-        check(
-            _close(e.revenue_usd_per_mw_year, revenue * HOURS_PER_YEAR / mw, 1e-4),
-            "economics: revenue per MW-year differs from revenue x 8760 / provisioned MW",
-        )
