@@ -151,6 +151,9 @@ class Economics(_M):
     utilization: float | None = Field(None, description="served / capacity")
     usd_per_mtok_served: float | None = Field(None, description="all-in cost per million output tokens served")
     revenue_by_workload_usd_per_hour: dict[str, float] = Field(default_factory=dict)
+    served_by_workload_output_tok_s: dict[str, float] = Field(
+        default_factory=dict, description="output tok/s sold per workload (at most its demand), year average"
+    )
     cash_flows: list[CashFlowYear] = Field(default_factory=list)
 
 

@@ -7,6 +7,8 @@ import itertools
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from optimize_fixtures import cand, instance, system, table, workload
 
 from planner.optimize.backends import available_backends
@@ -299,3 +301,28 @@ def test_value_weighted_max_throughput(backend):
     assert [d.workload for d in out.plan.deployments] == ["rag"]
     assert out.plan.objective_value == pytest.approx(2000 * rate(TokenPricing(5.0), 0.03))
     assert out.plan.objective_value == pytest.approx(out.plan.economics.revenue_usd_per_hour)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    price=st.floats(0.05, 100.0),
+    chat_demand=st.floats(200.0, 6000.0),
+    code_demand=st.floats(200.0, 4000.0),
+    floor=st.integers(0, 2),
+)
+def test_max_profit_invariants(price, chat_demand, code_demand, floor):
+    """Any prices and demands: the MIP's profit is the brute-force optimum, no workload sells more than its
+    demand, and the plan verifies."""
+    inst, cands = toy_profit(price, min_replicas=floor)
+    inst.workloads["chat"] = workload("chat", chat_demand, min_replicas=floor)
+    inst.workloads["code"] = workload("code", code_demand, min_replicas=0)
+    expect, _ = brute_force_profit(inst, cands, max_rep=3)
+    out = solve_candidates(inst, cands, backend=BACKENDS[0], runner_up=False)
+    assert out.verify.ok, out.verify.violations
+    assert out.plan.objective_value >= expect - 1e-6 * max(1.0, abs(expect))  # brute force stops at 3 replicas
+    assert not out.plan.hourly
+    sold = out.plan.economics.served_by_workload_output_tok_s
+    assert sold["chat"] <= chat_demand * (1 + 1e-9) and sold["code"] <= code_demand * (1 + 1e-9)
+    # the MIP can only do better than the bounded enumeration when that enumeration is the limit
+    if expect > 0 and out.plan.objective_value > expect * (1 + 1e-6):
+        assert any(d.replicas > 3 for d in out.plan.deployments)

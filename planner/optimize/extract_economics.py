@@ -163,6 +163,10 @@ def _economics(
         avg_it_w=avg_it_w,
         racks=racks,
     )
+    served_by_w: dict[str, float] = {}
+    for f, (_, sold, _) in zip(shares, sales, strict=True):
+        for w, x in sold.items():
+            served_by_w[w] = served_by_w.get(w, 0.0) + f * x
     by_workload: dict[str, float] = {}
     if priced:
         for f, (_, _, rev) in zip(shares, sales, strict=True):
@@ -199,5 +203,6 @@ def _economics(
         utilization=served / capacity if capacity > 0 else None,
         usd_per_mtok_served=cost / (served * 3600) * 1e6 if served > 0 else None,
         revenue_by_workload_usd_per_hour=by_workload,
+        served_by_workload_output_tok_s=served_by_w,
         cash_flows=[CashFlowYear(**vars(f)) for f in inv.cash_flows] if priced else [],
     )

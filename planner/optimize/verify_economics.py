@@ -93,6 +93,7 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
         ({d.key: d.replicas for d in plan.deployments}, fl.servers_rented, {}, None)
     ]
     cost_k, revenue_k, served_k, weighted_k, rented_kw_k = [], [], [], [], []
+    sold_by_w: Counter = Counter()
     for k, (reps, rented, mult, row) in enumerate(classes):
         tag = f"hourly[{k}]" if row is not None else "plan"
         unknown = sorted(set(reps) - set(deps))
@@ -150,6 +151,7 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
                 sold_w += take
                 revenue += price * take
             served_total += sold_w
+            sold_by_w[w] += shares[k] * sold_w
             weighted += sold_w * inst.value.priority.get(w, 1.0)
             if row is not None:
                 check(
@@ -185,6 +187,13 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
     owned_kw = sum(inst.systems[s].nameplate_kw * x for s, x in owned.items() if s in inst.systems)
     mw = (owned_kw + rented_kw) * inst.pue / 1000
     _check_totals(plan, inst, check, cost, revenue, served, weighted, mw)
+    if plan.economics is not None:
+        for w in names:
+            mine = plan.economics.served_by_workload_output_tok_s.get(w, 0.0)
+            check(
+                _close(mine, sold_by_w[w]),
+                f"economics: workload {w} sells {mine:,.1f} tok/s in the plan, {sold_by_w[w]:,.1f} recomputed",
+            )
     return n, v
 
 
