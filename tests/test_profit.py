@@ -326,3 +326,44 @@ def test_max_profit_invariants(price, chat_demand, code_demand, floor):
     # the MIP can only do better than the bounded enumeration when that enumeration is the limit
     if expect > 0 and out.plan.objective_value > expect * (1 + 1e-6):
         assert any(d.replicas > 3 for d in out.plan.deployments)
+
+
+def test_profile_equals_brute_force_over_the_owned_fleet():
+    """Given the owned servers, each hour of the week is its own small problem: enumerate the owned count, solve
+    every hour of the 168 by enumeration, and average. The MIP over hour classes must find the same optimum."""
+    profile = [0.2] * 6 + [0.6] * 3 + [1.0] * 6 + [0.6] * 5 + [0.2] * 4
+    inst, cands = profile_toy()
+    inst.workloads["chat"] = workload("chat", 3500, min_replicas=1)
+    fast = cand("chat", "h100", "h100", gpus=4, out=600, watts=900, tp=4)  # 4-GPU replicas, 100 W above idle
+    cands = table(*cands.to_dict("records"), fast, fast | {"key": fast["key"] + "/rent", "mode": "rent"})
+    priced(inst, {}, profiles={"chat": DailyProfile.every_day(profile)})
+    sd = inst.systems["h100"]
+    rows = cands.to_dict("records")
+
+    def hour_cost(owned: int, demand: float) -> float:
+        best = math.inf
+        for reps in itertools.product(range(7), repeat=len(rows)):
+            served = sum(r["output_tok_s"] * n for r, n in zip(rows, reps, strict=True))
+            if served < demand - 1e-9 or sum(reps) < 1:
+                continue
+            own_gpus = sum(r["gpus"] * n for r, n in zip(rows, reps, strict=True) if r["mode"] == "own")
+            rent_gpus = sum(r["gpus"] * n for r, n in zip(rows, reps, strict=True) if r["mode"] == "rent")
+            if own_gpus > 8 * owned:
+                continue
+            energy = sum(
+                (r["avg_power_w"] - r["gpus"] * sd.idle_w) * sd.usd_per_w_hour * n
+                for r, n in zip(rows, reps, strict=True)
+                if r["mode"] == "own"
+            )
+            best = min(best, energy + math.ceil(rent_gpus / 8) * sd.rent_usd_per_hour)
+        return best
+
+    levels = {m: {} for m in set(profile)}
+    best = math.inf
+    for owned in range(6):
+        by_hour = [levels[m].setdefault(owned, hour_cost(owned, 3500 * m)) for m in profile]
+        best = min(best, owned * sd.new_usd_per_hour + sum(by_hour) / 24)
+    for backend in BACKENDS:
+        sol = solve_instance(inst, cands, backend)
+        assert sol.status.value == "optimal"
+        assert sol.objective_value == pytest.approx(best, rel=1e-6), backend
