@@ -236,6 +236,11 @@ def _check_totals(
     if e is None:
         return
     priced = bool(inst.value.pricing)
+    if inst.budget_usd_per_hour is not None and plan.hourly:
+        check(
+            cost <= inst.budget_usd_per_hour * (1 + TOL),
+            f"year-average cost {cost:,.2f} $/h > budget {inst.budget_usd_per_hour:,.2f} $/h",
+        )
     check(
         _close(e.cost_usd_per_hour, cost),
         f"economics: cost {e.cost_usd_per_hour:.4f} $/h in the plan, {cost:.4f} recomputed over the week",
