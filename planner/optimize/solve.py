@@ -80,9 +80,9 @@ def solve_instance(
     if exclude_accelerators:
         cands = cands[~cands["accelerator"].isin(exclude_accelerators)]
     kind = inst.objective
-    from planner.optimize.solve_hourly import solve_hourly, uses_hourly_model
+    from planner.optimize.solve_hourly import solve_hourly, uses_hourly_model  # it builds on Solution: a cycle
 
-    if uses_hourly_model(inst):
+    if uses_hourly_model(inst):  # max_profit, demand profiles, weighted max_throughput
         return solve_hourly(inst, cands, backend, time_limit_s, gap)
     if kind == "min_cost":
         return _solve_min_cost(inst, cands, backend, time_limit_s, gap)
