@@ -1,0 +1,372 @@
+"""Fast analytic latency under load for the optimizer's candidate search, vectorized over configurations.
+
+Open loop (Poisson `request_rate` lambda): a state-dependent birth-death chain on the requests in the replica
+(as llm-d's queue analyzer). In state n <= B (B = max running sequences, or as many as the KV cache holds at
+the average context, whichever is smaller) all n run, each living S(n) = prefill(n) + (osl-1) * step(n)
+seconds, so requests complete at g(n) = n / S(n); above B the extra wait in the queue and complete at g(B).
+pi(n) ~ prod lambda / g(k); the states above B form a geometric tail, and an arrival that finds n >= B waits
+Exp(g(B) - lambda). Long chains are lumped on <= 48 states (log-linear in between, exact for short ones).
+  TTFT = queue wait (Erlang-C-like tail, halved for deterministic service: M/D vs M/M) + the prompt's own
+         prefill chunks at the occupancy + half a step (an arrival lands mid-step) + waiting behind other
+         prompts for the step's token budget (an M/D/1 on the prefill work);
+  TPOT = the mean step at the occupancy a request sees (request-weighted: m * pi(m)); percentiles from the
+         occupancy distribution, shrunk by half toward the mean because a request averages over its life;
+  ITL  = a mixture of decode-only steps and steps that carry a prompt chunk (their share from the prompt rate).
+Closed loop (`concurrency` C): min(C, B) run, the rest wait (C - B) / X at throughput X = g(min(C, B)).
+Finite bursts above capacity (num_requests with lambda >= capacity or inf): request i starts when i - B + 1
+requests have completed at X, a fluid approximation of the benchmark run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+from planner.perf.steptable import StepTables, interp_step
+
+EXACT_STATES = 25  # states 0..24 kept exactly; beyond, lumped on a geometric grid
+LUMPED_STATES = 23
+MD_WAIT_FACTOR = 0.5  # M/D vs M/M waiting time (Pollaczek-Khinchine with deterministic service)
+TPOT_SPREAD = 0.5  # a request's TPOT averages the occupancy over its life: half the occupancy spread
+QUANTILES = (50.0, 90.0, 99.0)
+
+
+def interp_rows(xp: np.ndarray, fp: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """np.interp row by row: xp, fp (R, D) with xp increasing per row; x (R, K)."""
+    x = np.asarray(x, dtype=float)
+    x = x.reshape(len(xp), -1) if x.ndim < 2 else x
+    j = np.zeros(x.shape, dtype=np.int64)
+    for g in range(1, xp.shape[1] - 1):
+        j += x >= xp[:, g:g + 1]
+    x0, x1 = np.take_along_axis(xp, j, axis=1), np.take_along_axis(xp, j + 1, axis=1)
+    f0, f1 = np.take_along_axis(fp, j, axis=1), np.take_along_axis(fp, j + 1, axis=1)
+    w = np.clip((x - x0) / np.maximum(x1 - x0, 1e-12), 0.0, 1.0)
+    return f0 + (f1 - f0) * w
+
+
+@dataclass(frozen=True)
+class Service:
+    """Per configuration, figures at occupancy m (decode grid of the step table) and the cap B."""
+
+    m: np.ndarray  # (R, D) running sequences
+    step_s: np.ndarray  # (R, D) mean step with the prefill share (TPOT at this occupancy)
+    dec_s: np.ndarray  # (R, D) decode-only step
+    chunk_s: np.ndarray  # (R, D) step carrying one prompt chunk
+    chunks: np.ndarray  # (R, D) steps one prompt needs
+    prefill_s: np.ndarray  # (R, D) the prompt's own prefill time (chunks * chunk_s)
+    life_s: np.ndarray  # (R, D) seconds a request lives (prefill + (osl - 1) steps)
+    rate: np.ndarray  # (R, D) completions/s g(m) = m / life
+    cap: np.ndarray  # (R,) B: running-sequence cap (engine or KV cache)
+    capacity_rps: np.ndarray  # (R,) g(B): the most requests/s the replica completes
+    osl: np.ndarray
+    isl: np.ndarray
+
+
+def service(tab: StepTables) -> Service:
+    m = tab.decode
+    budget = tab.token_budget[:, None]
+    isl, osl = tab.isl[:, None], tab.osl[:, None]
+    room = np.clip(budget - m, 1.0, None)
+    chunks = np.ceil(isl / room)
+    chunk_tokens = isl / chunks
+    chunk_s = interp_step(tab, m, chunk_tokens)
+    prefill_s = chunks * chunk_s
+    # a request's steps: every step gives each running sequence a token; a share f of them also carries a
+    # prompt chunk (the scheduler computes prompts in big chunks, not spread thin), so the mean step is the
+    # mixture; when prompts arrive faster than one chunk per step every step carries m*isl/osl prompt tokens
+    dec_s = tab.time_s[:, :, 0]
+    per_step = m * isl / osl  # prompt tokens per step in steady state at occupancy m
+    f = per_step / np.maximum(chunk_tokens, 1.0)
+    spread = interp_step(tab, m, per_step)
+    step_s = np.where(f <= 1.0, (1.0 - f) * dec_s + f * chunk_s, spread)
+    life = prefill_s + np.maximum(osl - 1.0, 0.0) * step_s
+    rate = m / life
+    kv_seqs = np.floor(0.99 * tab.kv_tokens / (tab.isl + tab.osl / 2.0))
+    cap = np.maximum(np.minimum(tab.max_seqs, kv_seqs), 1.0)
+    capacity = interp_rows(m, rate, cap[:, None])[:, 0]
+    return Service(m=m, step_s=step_s, dec_s=dec_s, chunk_s=chunk_s, chunks=chunks,
+                   prefill_s=prefill_s, life_s=life, rate=rate, cap=cap, capacity_rps=capacity, osl=tab.osl,
+                   isl=tab.isl)
+
+
+def _states(cap: np.ndarray) -> np.ndarray:
+    """(R, J) integer occupancy states 0..cap: exact up to EXACT_STATES, then geometric; repeats of the cap
+    (short chains) carry no mass."""
+    exact = np.arange(EXACT_STATES, dtype=float)[None, :]
+    top = np.maximum(cap[:, None], EXACT_STATES)
+    geo = np.round(np.exp(np.linspace(0.0, 1.0, LUMPED_STATES)[None, :] * np.log(top / EXACT_STATES))
+                   * EXACT_STATES)
+    s = np.minimum(np.concatenate([np.broadcast_to(exact, (len(cap), EXACT_STATES)), geo], axis=1), cap[:, None])
+    return np.maximum.accumulate(s, axis=1)
+
+
+def _log_mass(a: np.ndarray, b: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """log sum_{i=1..h} exp(a + (b - a) i / h): the mass of the integers between two states, log pi linear."""
+    hh = np.maximum(h, 1.0)
+    d = (b - a) / hh
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        pos = d * (hh - 1.0) + np.log(-np.expm1(-d * hh) / -np.expm1(-d))
+        neg = np.log(np.expm1(d * hh) / np.expm1(d))
+        body = np.where(np.abs(d) < 1e-9, np.log(hh), np.where(d > 0, pos, neg))
+    return np.where(h > 0, a + d + body, -np.inf)
+
+
+@dataclass(frozen=True)
+class Chain:
+    states: np.ndarray  # (R, J)
+    width: np.ndarray  # (R, J) integers each state stands for
+    base: np.ndarray  # (R, J) -sum log g(k) up to the state
+    step_s: np.ndarray  # (R, J) mean step at the state
+    dec_s: np.ndarray
+    chunk_s: np.ndarray
+    chunks: np.ndarray
+    prefill_s: np.ndarray
+    rate_cap: np.ndarray  # (R,) g(B)
+
+
+def chain(sv: Service) -> Chain:
+    st = _states(sv.cap)
+    width = np.diff(st, axis=1, prepend=0.0)
+    width[:, 0] = 1.0
+    log_g = np.log(np.maximum(interp_rows(sv.m, sv.rate, np.maximum(st, 1.0)), 1e-300))
+    log_g_next = np.log(np.maximum(interp_rows(sv.m, sv.rate, np.maximum(np.roll(st, 1, axis=1) + 1.0, 1.0)),
+                                   1e-300))
+    # sum_{k=1..n} log g(k), trapezoid between states (exact where states are consecutive integers)
+    inc = width * (log_g_next + log_g) / 2.0
+    inc[:, 0] = 0.0
+    base = -np.cumsum(inc, axis=1)
+
+    def at(v):
+        return interp_rows(sv.m, v, st)
+
+    return Chain(states=st, width=width, base=base, step_s=at(sv.step_s), dec_s=at(sv.dec_s),
+                 chunk_s=at(sv.chunk_s), chunks=at(sv.chunks), prefill_s=at(sv.prefill_s),
+                 rate_cap=sv.capacity_rps)
+
+
+def _quantile_rows(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
+    """Per row, the q-th percentile of `values` (sorted ascending along axis 1) under `weights`."""
+    cum = np.cumsum(weights, axis=1)
+    k = (cum < (q / 100.0) * cum[:, -1:]).sum(axis=1)
+    k = np.minimum(k, values.shape[1] - 1)
+    return np.take_along_axis(values, k[:, None], axis=1)[:, 0]
+
+
+def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable: np.ndarray | None = None,
+              quantiles=QUANTILES) -> dict[str, np.ndarray]:
+    """Steady-state latency at Poisson rate lam (R,) requests/s; NaN where lam >= capacity (saturated)."""
+    lam = np.asarray(lam, dtype=float)
+    R = len(lam)
+    var = np.zeros(R, dtype=bool) if variable is None else np.asarray(variable, dtype=bool)
+    stable = lam < ch.rate_cap
+    ll = np.log(np.maximum(lam, 1e-300))[:, None]
+    logpi = ch.states * ll + ch.base
+    prev = np.roll(logpi, 1, axis=1)
+    logm = _log_mass(prev, logpi, ch.width)
+    logm[:, 0] = 0.0  # state 0
+    rho = np.where(stable, lam / ch.rate_cap, 0.5)
+    log_top = logpi[:, -1]
+    log_tail = log_top + np.log(rho) - np.log1p(-rho)
+    mx = np.maximum(logm.max(axis=1), log_tail)
+    mass = np.exp(logm - mx[:, None])
+    tail = np.exp(log_tail - mx)
+    z = mass.sum(axis=1) + tail
+    p_wait = (np.exp(log_top - mx) + tail) / z
+    theta = np.maximum(ch.rate_cap - lam, 1e-12)
+    scv = np.where(var, 1.0, 0.0)  # squared CV of the service: fixed lengths ~ deterministic
+    wfac = MD_WAIT_FACTOR * (1.0 + scv)
+    # occupancy: time-average and request-weighted (a tagged request sees m with weight m * pi(m))
+    occ = ch.states
+    m_w = mass.copy()
+    m_w[:, -1] += tail
+    req_w = m_w * occ
+    req_tot = np.maximum(req_w.sum(axis=1, keepdims=True), 1e-300)
+    step_mean = (req_w * ch.step_s).sum(axis=1) / req_tot[:, 0]
+    m_req = (req_w * occ).sum(axis=1) / req_tot[:, 0]
+    m_time = (m_w * occ).sum(axis=1) / z
+    osl = sv.osl
+    at_mean = lambda v: interp_rows(sv.m, v, np.maximum(m_time, 1.0)[:, None])[:, 0]  # noqa: E731
+    pf = at_mean(sv.prefill_s)
+    step_at = at_mean(sv.step_s)
+    # other prompts ahead in the token budget: M/D/1 on the prefill work of the arrivals
+    u = np.clip(lam * pf, 0.0, 0.999)
+    pre_wait_mean = u / (2.0 * (1.0 - u)) * pf
+    out: dict[str, np.ndarray] = {}
+    w_mean = p_wait / theta * wfac
+    out["ttft_mean_s"] = w_mean + pf + 0.5 * step_at + pre_wait_mean
+    isl_factor = np.ones(R)
+    chunks_m, dec_m, chunk_m = at_mean(sv.chunks), at_mean(sv.dec_s), at_mean(sv.chunk_s)
+    n_osl = np.maximum(osl - 1.0, 1.0)
+    tpot_sd = np.sqrt(lam * n_osl * step_mean * chunks_m) * np.maximum(chunk_m - dec_m, 0.0) / n_osl
+    for q in quantiles:
+        p = q / 100.0
+        w_q = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * wfac
+        pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * pf / (1.0 - u), 0.0) * 0.5
+        if var.any():  # longer prompts take longer: lognormal prompt-length quantile
+            isl_factor = np.where(var, _lognormal_quantile_factor(p, _cv_in()), 1.0)
+        out[f"ttft_p{q:g}_s"] = w_q + pf * isl_factor + p * step_at + pre_q
+        m_q = _quantile_rows(occ, req_w, q)
+        step_q = interp_rows(sv.m, sv.step_s, np.maximum(m_q, 1.0)[:, None])[:, 0]
+        # plus the luck of how many prompt chunks land in a request's life (Poisson, each adds a long step)
+        z = NormalDist().inv_cdf(p)
+        out[f"tpot_p{q:g}_s"] = step_mean + np.hypot(TPOT_SPREAD * (step_q - step_mean), z * tpot_sd)
+    out["tpot_mean_s"] = step_mean
+    _itl(sv, tab, m_time, lam, u, u, quantiles, out)
+    osl_med = np.where(var, osl * _lognormal_quantile_factor(0.5, _cv_out()), osl)
+    out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(osl - 1.0, 0.0) * step_mean
+    if 50.0 in quantiles:
+        out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(osl_med - 1.0, 0.0) * out["tpot_p50_s"]
+    out["requests_s"] = np.where(stable, lam, ch.rate_cap)
+    out["running_mean"] = m_time
+    out["running_request_weighted"] = m_req
+    out["p_wait"] = p_wait
+    for k in list(out):
+        if k.endswith("_s") and k != "requests_s":
+            out[k] = np.where(stable, out[k], np.nan)
+    out["saturated"] = ~stable
+    return out
+
+
+def _cv_in() -> float:
+    from planner.perf.assumptions import ASSUMPTIONS
+
+    return ASSUMPTIONS.input_length_cv
+
+
+def _cv_out() -> float:
+    from planner.perf.assumptions import ASSUMPTIONS
+
+    return ASSUMPTIONS.output_length_cv
+
+
+def _lognormal_quantile_factor(p: float, cv: float) -> float:
+    """q-quantile / mean of a lognormal with coefficient of variation cv."""
+    from statistics import NormalDist
+
+    sigma = math.sqrt(math.log(1.0 + cv * cv))
+    return math.exp(NormalDist().inv_cdf(p) * sigma - sigma * sigma / 2.0)
+
+
+def _sub(sv: Service, rows: np.ndarray) -> Service:
+    return Service(**{k: getattr(sv, k)[rows] for k in sv.__dataclass_fields__})
+
+
+def _at(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
+    return interp_rows(sv.m, v, np.maximum(np.asarray(m, dtype=float), 1.0)[:, None])[:, 0]
+
+
+def _itl(sv: Service, tab: StepTables, m, lam, u, packed, quantiles, out: dict) -> None:
+    """ITL: decode-only steps, steps with one prompt chunk, and steps packed to the token budget (prompts
+    queued behind each other, share `packed` of the prompt steps)."""
+    dec, chunk, chunks = _at(sv, sv.dec_s, m), _at(sv, sv.chunk_s, m), _at(sv, sv.chunks, m)
+    m = np.maximum(np.asarray(m, dtype=float), 1.0)
+    full = interp_step(tab, m[:, None], np.maximum(tab.token_budget - m, 1.0)[:, None])[:, 0]
+    pre_steps = lam * chunks
+    f = pre_steps / np.maximum(pre_steps + (1.0 - u) / np.maximum(dec, 1e-12), 1e-300)
+    f = np.clip(f, 0.0, 1.0)
+    packed = np.clip(packed, 0.0, 1.0)
+    out["itl_mean_s"] = (1.0 - f) * dec + f * ((1.0 - packed) * chunk + packed * full)
+    for q in quantiles:
+        p = q / 100.0
+        out[f"itl_p{q:g}_s"] = np.where(p <= 1.0 - f, dec, np.where(p <= 1.0 - f * packed, chunk, full))
+
+
+def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=None,
+                quantiles=QUANTILES) -> dict[str, np.ndarray]:
+    """Steady state with `concurrency` clients (R,): min(C, B) run, the rest wait their turn."""
+    c = np.asarray(concurrency, dtype=float)
+    var = np.zeros(len(c), dtype=bool) if variable is None else np.asarray(variable, dtype=bool)
+    m = np.minimum(c, sv.cap)
+    x = _at(sv, sv.rate, m)
+    pf, step = _at(sv, sv.prefill_s, m), _at(sv, sv.step_s, m)
+    wait = np.maximum(c - sv.cap, 0.0) / x
+    # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their
+    # phases (prompts rarely meet), with variable lengths prompts collide in the token budget as in M/D/1
+    u = np.clip(x * pf, 0.0, 0.999) * ((m < sv.cap) & var)
+    pre_wait = u / (2.0 * (1.0 - u)) * pf
+    out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * step + pre_wait, "tpot_mean_s": step}
+    for q in quantiles:
+        p = q / 100.0
+        pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * pf / (1.0 - u), 0.0) * 0.5
+        out[f"ttft_p{q:g}_s"] = wait + pf + p * step + pre_q
+        out[f"tpot_p{q:g}_s"] = step
+    _itl(sv, tab, m, x, u, (c > sv.cap).astype(float), quantiles, out)
+    out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
+    out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
+    out["requests_s"] = x
+    out["saturated"] = c > sv.cap
+    return out
+
+
+def finite_burst(sv: Service, tab: StepTables, lam: np.ndarray, n_requests: np.ndarray,
+                 quantiles=QUANTILES) -> dict[str, np.ndarray]:
+    """A finite run whose arrivals outpace the replica (lam >= capacity, or inf: all at t=0), as a fluid:
+    the first B requests start as they arrive and share the token budget for their prompts; request i >= B
+    starts at the (i - B)-th completion, completions arriving at the capacity X after the first one."""
+    R = len(lam)
+    out = {k: np.full(R, np.nan) for k in ("ttft_mean_s", "tpot_mean_s", "e2e_mean_s", "e2e_p50_s",
+                                           "requests_s")}
+    for q in quantiles:
+        out[f"ttft_p{q:g}_s"] = np.full(R, np.nan)
+        out[f"tpot_p{q:g}_s"] = np.full(R, np.nan)
+    B, X = sv.cap, sv.capacity_rps
+    step, pf = _at(sv, sv.step_s, B), _at(sv, sv.prefill_s, B)
+    t_tok = tab.time_s[:, 0, -1] / tab.token_budget  # seconds per prompt token when a step is all prefill
+    life_cap = _at(sv, sv.life_s, B)
+    for n in np.unique(n_requests):
+        rows = np.flatnonzero(n_requests == n)
+        sub = _sub(sv, rows)
+        i = np.arange(int(n), dtype=float)[None, :]
+        lr = lam[rows][:, None]
+        a = np.where(np.isinf(lr), 0.0, i / np.where(np.isinf(lr), 1.0, lr))
+        b, x = B[rows][:, None], X[rows][:, None]
+        isl, n_dec = sub.isl[:, None], np.maximum(sub.osl - 1.0, 0.0)[:, None]
+        tt, pfr, st = t_tok[rows][:, None], pf[rows][:, None], step[rows][:, None]
+        # the first request lives while the batch fills: at the mean occupancy of a linear ramp
+        ramp = np.minimum(B[rows], np.where(np.isinf(lam[rows]), np.inf, lam[rows] * life_cap[rows] / 2.0))
+        life0 = isl * tt + n_dec * _at(sub, sub.step_s, ramp)[:, None]
+        first = i < b
+        start = np.where(first, a, np.maximum(a, life0 + (i - b) / x))
+        # the first B share the token budget for their prompts; later ones prefill beside a full batch
+        ttft = np.where(first, np.maximum(pfr, (i + 1.0) * isl * tt - a), start - a + pfr)
+        finish = np.maximum(np.where(first, life0 + i / x, start + pfr + n_dec * st), a + ttft)
+        e2e = finish - a
+        out["ttft_mean_s"][rows] = ttft.mean(axis=1)
+        out["e2e_mean_s"][rows] = e2e.mean(axis=1)
+        out["e2e_p50_s"][rows] = np.percentile(e2e, 50, axis=1)
+        for q in quantiles:
+            out[f"ttft_p{q:g}_s"][rows] = np.percentile(ttft, q, axis=1)
+            out[f"tpot_p{q:g}_s"][rows] = step[rows]
+        out["tpot_mean_s"][rows] = step[rows]
+        out["requests_s"][rows] = n / finish.max(axis=1)
+    _itl(sv, tab, B, X, np.clip(X * pf, 0.0, 0.999), np.ones(R), quantiles, out)
+    out["saturated"] = np.ones(R, dtype=bool)
+    return out
+
+
+def max_rate_meeting(sv: Service, ch: Chain, tab: StepTables, ttft_s=None, tpot_s=None, percentile: float = 90.0,
+                     variable=None, iterations: int = 40) -> np.ndarray:
+    """Per configuration, the largest Poisson request rate (requests/s) at which the `percentile` TTFT and
+    TPOT stay within the targets (None = no target); 0 where even a trickle misses them. Bisection, all
+    rows at once."""
+    R = len(sv.cap)
+    t_ttft = np.full(R, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, dtype=float), (R,))
+    t_tpot = np.full(R, np.inf) if tpot_s is None else np.broadcast_to(np.asarray(tpot_s, dtype=float), (R,))
+    q = (float(percentile),)
+    lo = np.zeros(R)
+    hi = ch.rate_cap * (1.0 - 1e-9)
+
+    def ok(lam):
+        r = open_loop(ch, sv, tab, lam, variable, q)
+        return (r[f"ttft_p{q[0]:g}_s"] <= t_ttft) & (r[f"tpot_p{q[0]:g}_s"] <= t_tpot)
+
+    good_low = ok(np.maximum(hi * 1e-6, 1e-12))
+    for _ in range(iterations):
+        mid = (lo + hi) / 2.0
+        good = ok(mid)
+        lo = np.where(good, mid, lo)
+        hi = np.where(good, hi, mid)
+    return np.where(good_low, lo, 0.0)
