@@ -147,10 +147,8 @@ def max_rate_meeting(grid: pd.DataFrame, catalog: Catalog, *, ttft_s=None, tpot_
     TPOT stay within ttft_s / tpot_s (None: no target); 0 where even light load misses them or the row does
     not run."""
     tab = tables if tables is not None else build_step_tables(grid, catalog, efficiency=efficiency)
-    sv = Q.service(tab)
-    ch = Q.chain(sv)
     var = np.full(len(tab), length_dist == "variable")
-    rate = Q.max_rate_meeting(sv, ch, tab, ttft_s, tpot_s, percentile, var)
+    rate = Q.max_rate_meeting(tab, ttft_s, tpot_s, percentile, var)
     return np.where(tab.fits, rate, 0.0)
 
 

@@ -122,29 +122,45 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
                       gpus=ev["gpus"].to_numpy())
 
 
+def locate(m_grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where x (R, K) falls on each row's decode grid (0, then geometric from 1 to the max, as the step tables
+    build it): flat indexes of the left grid point and the weight of the right one. O(1) per value."""
+    R, D = m_grid.shape
+    x = np.asarray(x, dtype=float).reshape(R, -1)
+    logtop = np.log(np.maximum(m_grid[:, -1:], 1.0))
+    pos = np.log(np.maximum(x, 1.0)) / np.where(logtop > 0, logtop, 1.0) * (D - 2) + 1.0
+    j = np.where(x < 1.0, 0, np.clip(np.floor(pos), 1, D - 2)).astype(np.int64)
+    flat = j + (np.arange(R, dtype=np.int64) * D)[:, None]
+    g = m_grid.ravel()
+    x0, x1 = g[flat], g[flat + 1]
+    return flat, np.clip((x - x0) / np.maximum(x1 - x0, 1e-12), 0.0, 1.0)
+
+
+def at(fp: np.ndarray, loc: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Values of fp (R, D) interpolated at a located position."""
+    flat, w = loc
+    f = fp.ravel()
+    f0 = f[flat]
+    return f0 + (f[flat + 1] - f0) * w
+
+
 def interp_step(tab: StepTables, n_dec, n_pre) -> np.ndarray:
     """Step seconds at (n_dec, n_pre), arrays of shape (R, K) (or broadcastable to it), bilinear in the grid;
     prefill beyond the budget extrapolates linearly from the last two grid points."""
     R = len(tab)
-    n_dec = np.asarray(n_dec, dtype=float)
-    n_pre = np.asarray(n_pre, dtype=float)
-    shape = np.broadcast_shapes(n_dec.shape, n_pre.shape, (R, 1))
-    nd = np.broadcast_to(n_dec, shape)
-    npre = np.broadcast_to(n_pre, shape)
-    D, P = tab.time_s.shape[1:]
-    j = np.zeros(shape, dtype=np.int64)
-    for g in range(1, D - 1):  # position on the (sorted) decode grid: D small comparisons
-        j += nd >= tab.decode[:, g:g + 1]
-    d0 = np.take_along_axis(tab.decode, j, axis=1)
-    d1 = np.take_along_axis(tab.decode, j + 1, axis=1)
-    wd = np.clip((nd - d0) / np.maximum(d1 - d0, 1e-12), 0.0, 1.0)
+    shape = np.broadcast_shapes(np.shape(n_dec), np.shape(n_pre), (R, 1))
+    nd = np.broadcast_to(np.asarray(n_dec, dtype=float), shape)
+    npre = np.broadcast_to(np.asarray(n_pre, dtype=float), shape)
+    P = tab.time_s.shape[2]
+    flat_d, wd = locate(tab.decode, nd)
     step_p = tab.token_budget[:, None] / (P - 1)
     k = np.clip(np.floor(npre / step_p), 0, P - 2).astype(np.int64)
     wp = npre / step_p - k  # > 1 beyond the budget: linear extrapolation
-    rr = np.arange(R)[:, None]
-    t0 = tab.time_s[rr, j, k] + (tab.time_s[rr, j, k + 1] - tab.time_s[rr, j, k]) * wp
-    t1 = tab.time_s[rr, j + 1, k] + (tab.time_s[rr, j + 1, k + 1] - tab.time_s[rr, j + 1, k]) * wp
+    t = tab.time_s.reshape(-1)
+    base = flat_d * P + k  # (row, d, k) in the flattened (R, D, P) array
+    t0 = t[base] + (t[base + 1] - t[base]) * wp
+    t1 = t[base + P] + (t[base + P + 1] - t[base + P]) * wp
     return t0 + (t1 - t0) * wd
 
 
-__all__ = ["StepTables", "build_step_tables", "interp_step"]
+__all__ = ["StepTables", "at", "build_step_tables", "interp_step", "locate"]
