@@ -115,8 +115,8 @@ def _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out
         _take(out, Q.open_loop(Q.chain(s), s, t, rate[rows], variable[rows]), rows)
     rows = np.flatnonzero(sat_open & ~np.isnan(nreq))  # a finite run above capacity: the fluid burst
     if len(rows):
-        _take(out, Q.finite_burst(_svsub(sv, rows), _subset(tab, rows), rate[rows], nreq[rows].astype(np.int64)),
-              rows)
+        _take(out, Q.finite_burst(_svsub(sv, rows), _subset(tab, rows), rate[rows], nreq[rows].astype(np.int64),
+                                  variable[rows]), rows)
     rows = np.flatnonzero(sat_open & np.isnan(nreq))  # steady state above capacity: no latency, full rate
     out["requests_s"][rows] = sv.capacity_rps[rows]
 
@@ -130,7 +130,8 @@ def _simulate_row(tab: StepTables, r: int, rate, conc, nreq, dist, seed, out) ->
     if steady_saturated and math.isinf(rate):
         out["requests_s"][r] = out["capacity_rps"][r]  # nothing to simulate: an endless burst
         return
-    s = summarize(simulate_one(tab, wl))
+    run = simulate_one(tab, wl)
+    s = summarize(run)
     for k, v in s.items():
         if k in out and k != "saturated":
             out[k][r] = v
@@ -138,6 +139,8 @@ def _simulate_row(tab: StepTables, r: int, rate, conc, nreq, dist, seed, out) ->
         for k in LOAD_COLUMNS:
             if k.startswith(("ttft", "tpot", "itl", "e2e")):
                 out[k][r] = np.nan
+        # an overloaded replica admits and completes in waves: a window would catch a wave, the whole run not
+        out["requests_s"][r] = len(run.finish_s) / (run.finish_s.max() - run.arrival_s.min())
 
 
 def max_rate_meeting(grid: pd.DataFrame, catalog: Catalog, *, ttft_s=None, tpot_s=None, percentile: float = 90.0,

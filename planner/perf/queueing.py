@@ -44,11 +44,11 @@ class Service:
     """Per configuration, figures at occupancy m (decode grid of the step table) and the cap B."""
 
     m: np.ndarray  # (R, D) running sequences
-    step_s: np.ndarray  # (R, D) mean step with the prefill share (TPOT at this occupancy)
+    step_s: np.ndarray  # (R, D) mean step one of m running requests sees (TPOT at this occupancy)
     dec_s: np.ndarray  # (R, D) decode-only step
     chunk_s: np.ndarray  # (R, D) step carrying one prompt chunk
     chunks: np.ndarray  # (R, D) steps one prompt needs
-    prefill_s: np.ndarray  # (R, D) the prompt's own prefill time (chunks * chunk_s)
+    prefill_s: np.ndarray  # (R, D) a prompt's prefill time beside m decoding sequences (chunks * chunk_s)
     life_s: np.ndarray  # (R, D) seconds a request lives (prefill + (osl - 1) steps)
     rate: np.ndarray  # (R, D) completions/s g(m) = m / life
     cap: np.ndarray  # (R,) B: running-sequence cap (engine or KV cache)
@@ -69,12 +69,14 @@ def service(tab: StepTables) -> Service:
     # a request's steps: every step gives each running sequence a token; a share f of them also carries a
     # prompt chunk (the scheduler computes prompts in big chunks, not spread thin), so the mean step is the
     # mixture; when prompts arrive faster than one chunk per step every step carries m*isl/osl prompt tokens
+    # a running request's steps carry the prompts of the other m - 1 (its own came before its first token)
     dec_s = tab.time_s[:, :, 0]
-    per_step = m * isl / osl  # prompt tokens per step in steady state at occupancy m
+    others = np.maximum(m - 1.0, 0.0)
+    per_step = others * isl / osl  # their prompt tokens per step in steady state
     f = per_step / np.maximum(chunk_tokens, 1.0)
     spread = interp_step(tab, m, per_step)
     step_s = np.where(f <= 1.0, (1.0 - f) * dec_s + f * chunk_s, spread)
-    life = prefill_s + np.maximum(osl - 1.0, 0.0) * step_s
+    life = interp_rows(m, prefill_s, others) + np.maximum(osl - 1.0, 0.0) * step_s
     rate = m / life
     kv_seqs = np.floor(0.99 * tab.kv_tokens / (tab.isl + tab.osl / 2.0))
     cap = np.maximum(np.minimum(tab.max_seqs, kv_seqs), 1.0)
@@ -176,7 +178,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     m_req = (req_w * occ).sum(axis=1) / req_tot[:, 0]
     m_time = (m_w * occ).sum(axis=1) / z
     osl = sv.osl
-    loc_mean = locate(sv.m, np.maximum(m_time, 1.0)[:, None])
+    loc_mean = locate(sv.m, m_time[:, None])
 
     def at_mean(v):
         return at(v, loc_mean)[:, 0]
@@ -188,7 +190,8 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     pre_wait_mean = u / (2.0 * (1.0 - u)) * pf
     out: dict[str, np.ndarray] = {}
     w_mean = p_wait / theta * wfac
-    out["ttft_mean_s"] = w_mean + pf + 0.5 * step_at + pre_wait_mean
+    busy = 1.0 - mass[:, 0] / z  # an arrival waits for the step in progress only if one is running
+    out["ttft_mean_s"] = w_mean + pf + 0.5 * step_at * busy + pre_wait_mean
     isl_factor = np.ones(R)
     chunks_m, dec_m, chunk_m = at_mean(sv.chunks), at_mean(sv.dec_s), at_mean(sv.chunk_s)
     n_osl = np.maximum(osl - 1.0, 1.0)
@@ -199,7 +202,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * pf / (1.0 - u), 0.0) * 0.5
         if var.any():  # longer prompts take longer: lognormal prompt-length quantile
             isl_factor = np.where(var, _lognormal_quantile_factor(p, _cv_in()), 1.0)
-        out[f"ttft_p{q:g}_s"] = w_q + pf * isl_factor + p * step_at + pre_q
+        out[f"ttft_p{q:g}_s"] = w_q + pf * isl_factor + np.clip(p - (1.0 - busy), 0.0, None) * step_at + pre_q
         m_q = _quantile_rows(occ, req_w, q)
         step_q = interp_rows(sv.m, sv.step_s, np.maximum(m_q, 1.0)[:, None])[:, 0]
         # plus the luck of how many prompt chunks land in a request's life (Poisson, each adds a long step)
@@ -249,7 +252,7 @@ def _sub(sv: Service, rows: np.ndarray) -> Service:
 
 
 def _at(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
-    return interp_rows(sv.m, v, np.maximum(np.asarray(m, dtype=float), 1.0)[:, None])[:, 0]
+    return interp_rows(sv.m, v, np.maximum(np.asarray(m, dtype=float), 0.0)[:, None])[:, 0]
 
 
 def _itl(sv: Service, tab: StepTables, m, lam, u, packed, quantiles, out: dict) -> None:
@@ -275,17 +278,21 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     var = np.zeros(len(c), dtype=bool) if variable is None else np.asarray(variable, dtype=bool)
     m = np.minimum(c, sv.cap)
     x = _at(sv, sv.rate, m)
-    pf, step = _at(sv, sv.prefill_s, m), _at(sv, sv.step_s, m)
+    step = _at(sv, sv.step_s, m)
+    # a request that gets a seat prefills beside the m - 1 others; it lands mid-step only if they run
+    others = np.maximum(m - 1.0, 0.0)
+    pf = _at(sv, sv.prefill_s, others)
+    busy = np.minimum(others, 1.0)
     wait = np.maximum(c - sv.cap, 0.0) / x
     # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their
     # phases (prompts rarely meet), with variable lengths prompts collide in the token budget as in M/D/1
     u = np.clip(x * pf, 0.0, 0.999) * ((m < sv.cap) & var)
     pre_wait = u / (2.0 * (1.0 - u)) * pf
-    out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * step + pre_wait, "tpot_mean_s": step}
+    out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * step * busy + pre_wait, "tpot_mean_s": step}
     for q in quantiles:
         p = q / 100.0
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * pf / (1.0 - u), 0.0) * 0.5
-        out[f"ttft_p{q:g}_s"] = wait + pf + p * step + pre_q
+        out[f"ttft_p{q:g}_s"] = wait + pf + p * step * busy + pre_q
         out[f"tpot_p{q:g}_s"] = step
     _itl(sv, tab, m, x, u, (c > sv.cap).astype(float), quantiles, out)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
@@ -295,48 +302,60 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     return out
 
 
-def finite_burst(sv: Service, tab: StepTables, lam: np.ndarray, n_requests: np.ndarray,
+def finite_burst(sv: Service, tab: StepTables, lam: np.ndarray, n_requests: np.ndarray, variable=None,
                  quantiles=QUANTILES) -> dict[str, np.ndarray]:
-    """A finite run whose arrivals outpace the replica (lam >= capacity, or inf: all at t=0), as a fluid:
-    the first B requests start as they arrive and share the token budget for their prompts; request i >= B
-    starts at the (i - B)-th completion, completions arriving at the capacity X after the first one."""
+    """A finite run whose arrivals outpace the replica (lam >= capacity, or inf: all at t=0), as a fluid.
+
+    N <= B (one wave): the prompts go through the token budget in turn, in steps that also decode the
+    requests already started (a prefill phase), then the batch decodes alone. N > B: the first B requests
+    start as they arrive, request i >= B takes a seat when one completes, completions coming at the capacity
+    X after the first (which lives while the batch fills, at the mean occupancy of a linear ramp)."""
     R = len(lam)
     out = {k: np.full(R, np.nan) for k in ("ttft_mean_s", "tpot_mean_s", "e2e_mean_s", "e2e_p50_s",
                                            "requests_s")}
     for q in quantiles:
         out[f"ttft_p{q:g}_s"] = np.full(R, np.nan)
         out[f"tpot_p{q:g}_s"] = np.full(R, np.nan)
-    B, X = sv.cap, sv.capacity_rps
-    step, pf = _at(sv, sv.step_s, B), _at(sv, sv.prefill_s, B)
-    t_tok = tab.time_s[:, 0, -1] / tab.token_budget  # seconds per prompt token when a step is all prefill
-    life_cap = _at(sv, sv.life_s, B)
-    for n in np.unique(n_requests):
-        rows = np.flatnonzero(n_requests == n)
-        sub = _sub(sv, rows)
-        i = np.arange(int(n), dtype=float)[None, :]
-        lr = lam[rows][:, None]
-        a = np.where(np.isinf(lr), 0.0, i / np.where(np.isinf(lr), 1.0, lr))
-        b, x = B[rows][:, None], X[rows][:, None]
-        isl, n_dec = sub.isl[:, None], np.maximum(sub.osl - 1.0, 0.0)[:, None]
-        tt, pfr, st = t_tok[rows][:, None], pf[rows][:, None], step[rows][:, None]
-        # the first request lives while the batch fills: at the mean occupancy of a linear ramp
-        ramp = np.minimum(B[rows], np.where(np.isinf(lam[rows]), np.inf, lam[rows] * life_cap[rows] / 2.0))
-        life0 = isl * tt + n_dec * _at(sub, sub.step_s, ramp)[:, None]
-        first = i < b
-        start = np.where(first, a, np.maximum(a, life0 + (i - b) / x))
-        # the first B share the token budget for their prompts; later ones prefill beside a full batch
-        ttft = np.where(first, np.maximum(pfr, (i + 1.0) * isl * tt - a), start - a + pfr)
-        finish = np.maximum(np.where(first, life0 + i / x, start + pfr + n_dec * st), a + ttft)
+    n_req = np.asarray(n_requests, dtype=float)
+    seats = np.minimum(sv.cap, n_req)
+    x = _at(sv, sv.rate, seats)
+    step, dec = _at(sv, sv.step_s, seats), _at(sv, sv.dec_s, seats)
+    pf = _at(sv, sv.prefill_s, seats - 1.0)
+    life = _at(sv, sv.life_s, seats)
+    budget = tab.token_budget
+    half = seats / 2.0
+    t_mix = interp_step(tab, half[:, None], np.maximum(budget - half, 1.0)[:, None])[:, 0]
+    t_tok = t_mix / np.maximum(budget - half, 1.0)  # seconds per prompt token in the prefill phase
+    ramp = np.minimum(seats, np.where(np.isinf(lam), np.inf, lam * life / 2.0))
+    step0 = _at(sv, sv.step_s, ramp)
+    n_dec = np.maximum(sv.osl - 1.0, 0.0)
+    for r in range(R):
+        n, k = int(n_req[r]), int(seats[r])
+        i = np.arange(n, dtype=float)
+        a = np.zeros(n) if math.isinf(lam[r]) else i / lam[r]
+        if n <= k:  # one wave
+            phase = n * sv.isl[r] * t_tok[r]
+            ttft = np.maximum(pf[r], (i + 1.0) / n * phase - a)
+            in_phase = np.clip((phase - a - ttft) / t_mix[r], 0.0, n_dec[r])
+            finish = a + ttft + in_phase * t_mix[r] + (n_dec[r] - in_phase) * dec[r]
+            tpot = (finish - a - ttft) / max(n_dec[r], 1.0)
+        else:
+            life0 = sv.isl[r] * t_tok[r] + n_dec[r] * step0[r]
+            first = i < k
+            start = np.where(first, a, np.maximum(a, life0 + (i - k) / x[r]))
+            ttft = np.where(first, np.maximum(pf[r], (i + 1.0) * sv.isl[r] * t_tok[r] - a), start - a + pf[r])
+            finish = np.maximum(np.where(first, life0 + i / x[r], start + pf[r] + n_dec[r] * step[r]), a + ttft)
+            tpot = np.full(n, step[r])
         e2e = finish - a
-        out["ttft_mean_s"][rows] = ttft.mean(axis=1)
-        out["e2e_mean_s"][rows] = e2e.mean(axis=1)
-        out["e2e_p50_s"][rows] = np.percentile(e2e, 50, axis=1)
+        out["ttft_mean_s"][r] = ttft.mean()
+        out["e2e_mean_s"][r] = e2e.mean()
+        out["e2e_p50_s"][r] = np.percentile(e2e, 50)
         for q in quantiles:
-            out[f"ttft_p{q:g}_s"][rows] = np.percentile(ttft, q, axis=1)
-            out[f"tpot_p{q:g}_s"][rows] = step[rows]
-        out["tpot_mean_s"][rows] = step[rows]
-        out["requests_s"][rows] = n / finish.max(axis=1)
-    _itl(sv, tab, B, X, np.clip(X * pf, 0.0, 0.999), np.ones(R), quantiles, out)
+            out[f"ttft_p{q:g}_s"][r] = np.percentile(ttft, q)
+            out[f"tpot_p{q:g}_s"][r] = np.percentile(tpot, q)
+        out["tpot_mean_s"][r] = tpot.mean()
+        out["requests_s"][r] = n / (finish.max() - a.min())
+    _itl(sv, tab, seats, x, np.clip(x * pf, 0.0, 0.999), np.ones(R), quantiles, out)
     out["saturated"] = np.ones(R, dtype=bool)
     return out
 
