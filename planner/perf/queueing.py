@@ -25,7 +25,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from planner.perf.steptable import StepTables, at, interp_step, locate
+from planner.perf.steptable import StepTables, at, interp_on_grid, interp_step, locate
 
 EXACT_STATES = 13  # states 0..12 kept exactly; beyond, lumped on a geometric grid
 LUMPED_STATES = 12
@@ -64,7 +64,7 @@ def service(tab: StepTables) -> Service:
     room = np.clip(budget - m, 1.0, None)
     chunks = np.ceil(isl / room)
     chunk_tokens = isl / chunks
-    chunk_s = interp_step(tab, m, chunk_tokens)
+    chunk_s = interp_on_grid(tab, chunk_tokens)
     prefill_s = chunks * chunk_s
     # a request's steps: every step gives each running sequence a token; a share f of them also carries a
     # prompt chunk (the scheduler computes prompts in big chunks, not spread thin), so the mean step is the
@@ -74,7 +74,7 @@ def service(tab: StepTables) -> Service:
     others = np.maximum(m - 1.0, 0.0)
     per_step = others * isl / osl  # their prompt tokens per step in steady state
     f = per_step / np.maximum(chunk_tokens, 1.0)
-    spread = interp_step(tab, m, per_step)
+    spread = interp_on_grid(tab, per_step)
     step_s = np.where(f <= 1.0, (1.0 - f) * dec_s + f * chunk_s, spread)
     life = interp_rows(m, prefill_s, others) + np.maximum(osl - 1.0, 0.0) * step_s
     rate = m / life
@@ -115,6 +115,7 @@ class Chain:
     width: np.ndarray  # (R, J) integers each state stands for
     base: np.ndarray  # (R, J) -sum log g(k) up to the state
     step_s: np.ndarray  # (R, J) mean step at the state
+    dead: np.ndarray  # (R, J) 0, or -inf for a repeated state (no mass)
     rate_cap: np.ndarray  # (R,) g(B)
 
 
@@ -131,7 +132,8 @@ def chain(sv: Service) -> Chain:
     inc[:, 0] = 0.0
     base = -np.cumsum(inc, axis=1)
 
-    return Chain(states=st, width=width, base=base, step_s=at(sv.step_s, loc), rate_cap=sv.capacity_rps)
+    dead = np.where(width > 0, 0.0, -np.inf)
+    return Chain(states=st, width=width, base=base, step_s=at(sv.step_s, loc), dead=dead, rate_cap=sv.capacity_rps)
 
 
 def _quantile_rows(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
@@ -154,9 +156,8 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     logpi = ch.states * ll + ch.base
     # consecutive integer states are their own mass; lumped ones sum the integers since the previous state
     E = EXACT_STATES
-    logm = logpi.copy()
+    logm = logpi + ch.dead  # repeated states (short chains) carry no mass
     logm[:, E:] = _log_mass(logpi[:, E - 1:-1], logpi[:, E:], ch.width[:, E:])
-    logm[:, 1:E] = np.where(ch.width[:, 1:E] > 0, logpi[:, 1:E], -np.inf)
     rho = np.where(stable, lam / ch.rate_cap, 0.5)
     log_top = logpi[:, -1]
     log_tail = log_top + np.log(rho) - np.log1p(-rho)
@@ -175,7 +176,6 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     req_w = m_w * occ
     req_tot = np.maximum(req_w.sum(axis=1, keepdims=True), 1e-300)
     step_mean = (req_w * ch.step_s).sum(axis=1) / req_tot[:, 0]
-    m_req = (req_w * occ).sum(axis=1) / req_tot[:, 0]
     m_time = (m_w * occ).sum(axis=1) / z
     osl = sv.osl
     loc_mean = locate(sv.m, m_time[:, None])
@@ -218,7 +218,6 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
         out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(osl_med - 1.0, 0.0) * out["tpot_p50_s"]
     out["requests_s"] = np.where(stable, lam, ch.rate_cap)
     out["running_mean"] = m_time
-    out["running_request_weighted"] = m_req
     out["p_wait"] = p_wait
     for k in list(out):
         if k.endswith("_s") and k != "requests_s":

@@ -163,4 +163,18 @@ def interp_step(tab: StepTables, n_dec, n_pre) -> np.ndarray:
     return t0 + (t1 - t0) * wd
 
 
-__all__ = ["StepTables", "at", "build_step_tables", "interp_step", "locate"]
+def interp_on_grid(tab: StepTables, n_pre) -> np.ndarray:
+    """Step seconds at every decode grid point (R, D) with n_pre (R, D) prefill tokens: interpolation along
+    the prefill axis only."""
+    R, D, P = tab.time_s.shape
+    npre = np.broadcast_to(np.asarray(n_pre, dtype=float), (R, D))
+    step_p = tab.token_budget[:, None] / (P - 1)
+    x = npre / step_p
+    k = np.clip(np.floor(x), 0, P - 2).astype(np.int64)
+    base = (np.arange(R * D, dtype=np.int64) * P).reshape(R, D) + k
+    t = tab.time_s.reshape(-1)
+    t0 = t[base]
+    return t0 + (t[base + 1] - t0) * (x - k)
+
+
+__all__ = ["StepTables", "at", "build_step_tables", "interp_on_grid", "interp_step", "locate"]
