@@ -211,7 +211,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     out["tpot_mean_s"] = step_mean
     if targets_only:
         return {k: np.where(stable, v, np.nan) for k, v in out.items()}
-    _itl(sv, tab, m_time, lam, u, u, quantiles, out)
+    _itl(sv, tab, m_time, lam, u, quantiles, out)
     osl_med = np.where(var, osl * _lognormal_quantile_factor(0.5, _cv_out()), osl)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(osl - 1.0, 0.0) * step_mean
     if 50.0 in quantiles:
@@ -254,20 +254,26 @@ def _at(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
     return interp_rows(sv.m, v, np.maximum(np.asarray(m, dtype=float), 0.0)[:, None])[:, 0]
 
 
-def _itl(sv: Service, tab: StepTables, m, lam, u, packed, quantiles, out: dict) -> None:
-    """ITL: decode-only steps, steps with one prompt chunk, and steps packed to the token budget (prompts
-    queued behind each other, share `packed` of the prompt steps)."""
-    dec, chunk, chunks = _at(sv, sv.dec_s, m), _at(sv, sv.chunk_s, m), _at(sv, sv.chunks, m)
+def _itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> None:
+    """ITL over all tokens: decode-only steps, steps with one prompt chunk, and steps packed to the token
+    budget (prompts queued behind each other; share `packed` of the prompts). Each kind's share of the steps
+    follows from the prompt rate lam and the time the prefill steps take."""
     m = np.maximum(np.asarray(m, dtype=float), 1.0)
-    full = interp_step(tab, m[:, None], np.maximum(tab.token_budget - m, 1.0)[:, None])[:, 0]
-    pre_steps = lam * chunks
-    f = pre_steps / np.maximum(pre_steps + (1.0 - u) / np.maximum(dec, 1e-12), 1e-300)
-    f = np.clip(f, 0.0, 1.0)
+    lam = lam * (m - 1.0) / m  # a prompt's own steps come before its first token: gaps of the others only
+    dec, chunk, chunks = _at(sv, sv.dec_s, m), _at(sv, sv.chunk_s, m), _at(sv, sv.chunks, m)
+    room = np.maximum(tab.token_budget - m, 1.0)
+    full = interp_step(tab, m[:, None], room[:, None])[:, 0]
     packed = np.clip(packed, 0.0, 1.0)
-    out["itl_mean_s"] = (1.0 - f) * dec + f * ((1.0 - packed) * chunk + packed * full)
+    n_chunk = (1.0 - packed) * lam * chunks  # steps/s carrying one chunk
+    n_full = packed * lam * sv.isl / room  # steps/s packed full
+    busy = np.clip(n_chunk * chunk + n_full * full, 0.0, 0.999)
+    n_dec = (1.0 - busy) / np.maximum(dec, 1e-12)
+    total = np.maximum(n_chunk + n_full + n_dec, 1e-300)
+    f_chunk, f_full = n_chunk / total, n_full / total
+    out["itl_mean_s"] = (1.0 - f_chunk - f_full) * dec + f_chunk * chunk + f_full * full
     for q in quantiles:
         p = q / 100.0
-        out[f"itl_p{q:g}_s"] = np.where(p <= 1.0 - f, dec, np.where(p <= 1.0 - f * packed, chunk, full))
+        out[f"itl_p{q:g}_s"] = np.where(p <= 1.0 - f_chunk - f_full, dec, np.where(p <= 1.0 - f_full, chunk, full))
 
 
 def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=None,
@@ -293,7 +299,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * pf / (1.0 - u), 0.0) * 0.5
         out[f"ttft_p{q:g}_s"] = wait + pf + p * step * busy + pre_q
         out[f"tpot_p{q:g}_s"] = step
-    _itl(sv, tab, m, x, u, (c > sv.cap).astype(float), quantiles, out)
+    _itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
     out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
     out["requests_s"] = x
@@ -354,7 +360,7 @@ def finite_burst(sv: Service, tab: StepTables, lam: np.ndarray, n_requests: np.n
             out[f"tpot_p{q:g}_s"][r] = np.percentile(tpot, q)
         out["tpot_mean_s"][r] = tpot.mean()
         out["requests_s"][r] = n / (finish.max() - a.min())
-    _itl(sv, tab, seats, x, np.clip(x * pf, 0.0, 0.999), np.ones(R), quantiles, out)
+    _itl(sv, tab, seats, x, np.ones(R), quantiles, out)
     out["saturated"] = np.ones(R, dtype=bool)
     return out
 
