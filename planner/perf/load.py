@@ -155,4 +155,80 @@ def max_rate_meeting(grid: pd.DataFrame, catalog: Catalog, *, ttft_s=None, tpot_
     return np.where(tab.fits, rate, 0.0)
 
 
-__all__ = ["LENGTH_DISTS", "LOAD_COLUMNS", "METHODS", "PERCENTILES", "latency_under_load", "max_rate_meeting"]
+CANDIDATE_GRID = (12, 5)  # decode x prefill points of the step tables in the candidate search
+
+
+def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
+                       percentile: float = 90.0, length_dist: str = "fixed", efficiency: Efficiency | None = None,
+                       **_ignored) -> pd.DataFrame:
+    """What one replica of each configuration can be planned for when TTFT/TPOT targets hold at `percentile`:
+    the `evaluate` columns at the mean batch of the largest Poisson request rate meeting them
+    (`max_rate_meeting`), with output_tok_s = that rate x osl, ttft_s / tpot_s = the percentile values at it
+    and `capacity_rps` = the rate. A drop-in for `max_batch_meeting` in the candidate search. Rows the load
+    model does not cover (disaggregated serving) are answered by `max_batch_meeting` (mean latency); rows
+    that cannot meet the targets at any rate come back fits=False with the reason."""
+    from planner.perf.evaluate import evaluate, max_batch_meeting
+    from planner.perf.params import load_efficiency
+
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    base = configs.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
+    n = len(base)
+    tab = build_step_tables(base, catalog, efficiency=eff, decode_points=CANDIDATE_GRID[0],
+                            prefill_points=CANDIDATE_GRID[1])
+    var = np.full(n, length_dist == "variable")
+    rate = np.where(tab.fits, Q.max_rate_meeting(tab, ttft_s, tpot_s, percentile, var), 0.0)
+    sv = Q.service(tab)
+    q = (float(percentile),)
+    key = f"{q[0]:g}"
+    at = Q.open_loop(Q.chain(sv), sv, tab, np.maximum(rate, 1e-12), var, q)
+    light = Q.open_loop(Q.chain(sv), sv, tab, sv.capacity_rps * Q.TRICKLE, var, q)
+    running = np.clip(np.nan_to_num(rate * at["e2e_mean_s"], nan=1.0), 1.0, sv.cap)
+    res = evaluate(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff)
+    agg = (base["serving"].astype(str).to_numpy() == "aggregated") if "serving" in base else np.ones(n, bool)
+    ok = res["fits"].to_numpy(dtype=bool) & (rate > 0) & agg
+    ttft_q, tpot_q = at[f"ttft_p{key}_s"], at[f"tpot_p{key}_s"]
+    out_tok = rate * tab.osl
+    res["ttft_s"] = np.where(agg, ttft_q, res["ttft_s"])
+    res["tpot_s"] = np.where(agg, tpot_q, res["tpot_s"])
+    res["output_tok_s"] = np.where(agg, np.where(rate > 0, out_tok, np.nan), res["output_tok_s"])
+    gpus = res["gpus"].to_numpy(dtype=float)
+    res["output_tok_s_per_gpu"] = res["output_tok_s"] / np.where(gpus > 0, gpus, np.nan)
+    res["output_tok_s_per_user"] = 1.0 / res["tpot_s"]
+    res["total_tok_s"] = res["output_tok_s"] * (1.0 + tab.isl / tab.osl)
+    res["capacity_rps"] = np.where(agg, rate, np.nan)
+    res["slo_percentile"] = float(percentile)
+    # what stops a higher rate: the target that binds at it (or the replica's full capacity)
+    t_ttft = np.inf if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, dtype=float), (n,))
+    t_tpot = np.inf if tpot_s is None else np.broadcast_to(np.asarray(tpot_s, dtype=float), (n,))
+    binds = np.where(ttft_q / t_ttft >= tpot_q / t_tpot, "ttft", "tpot")
+    full = rate >= sv.capacity_rps * (1.0 - 1e-6)
+    limited = np.where(full, res["limited_by"].to_numpy(dtype=object), binds)
+    reason = res["reason"].to_numpy(dtype=object).copy()
+    p = f"p{key}"
+    for i in np.flatnonzero(res["fits"].to_numpy(dtype=bool) & agg & (rate <= 0)):
+        if light[f"ttft_p{key}_s"][i] > (t_ttft if np.isscalar(t_ttft) else t_ttft[i]):
+            reason[i] = f"{p} TTFT {light[f'ttft_p{key}_s'][i] * 1e3:.0f} ms at light load > target " \
+                        f"{(t_ttft if np.isscalar(t_ttft) else t_ttft[i]) * 1e3:.0f} ms"
+            limited[i] = "ttft"
+        else:
+            reason[i] = f"{p} TPOT {light[f'tpot_p{key}_s'][i] * 1e3:.1f} ms at light load > target " \
+                        f"{(t_tpot if np.isscalar(t_tpot) else t_tpot[i]) * 1e3:.1f} ms"
+            limited[i] = "tpot"
+    res["fits"] = ok
+    res["reason"] = reason
+    res["limited_by"] = np.where(res["limited_by"].to_numpy(dtype=object) == "memory", "memory", limited)
+    if (~agg).any():  # disaggregated serving: the mean-latency batch search
+        idx = np.flatnonzero(~agg)
+
+        def part(t):
+            return t if t is None or np.isscalar(t) else np.asarray(t)[idx]
+
+        old = max_batch_meeting(base.iloc[idx], catalog, ttft_s=part(ttft_s), tpot_s=part(tpot_s), efficiency=eff)
+        for col in old.columns:
+            if col in res.columns:
+                res.loc[idx, col] = old[col].to_numpy()
+    return res
+
+
+__all__ = ["CANDIDATE_GRID", "LENGTH_DISTS", "LOAD_COLUMNS", "METHODS", "PERCENTILES", "capacity_under_slo",
+           "latency_under_load", "max_rate_meeting"]

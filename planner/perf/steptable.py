@@ -69,10 +69,12 @@ def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl) -> np.ndarray:
 
 
 def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
-                      max_seqs=None, token_budget=None) -> StepTables:
+                      max_seqs=None, token_budget=None, decode_points: int = DECODE_POINTS,
+                      prefill_points: int = PREFILL_POINTS) -> StepTables:
     """Step tables of every configuration row (CONFIG_COLUMNS; `batch`, when present, is the engine's cap on
     running sequences per replica, default ASSUMPTIONS.max_running_sequences; `max_seqs`/`token_budget`
-    arguments (scalars or per-row arrays) override)."""
+    arguments (scalars or per-row arrays) override). A coarser grid (decode_points, prefill_points) trades
+    interpolation accuracy for speed (the candidate search uses 12 x 5)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     n = len(configs)
     cfg = configs.reset_index(drop=True)
@@ -94,10 +96,10 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     kv_tokens = np.floor(np.maximum(free, 0.0) / per_tok) * c.attn_dp
     fits = ev["fits"].to_numpy(dtype=bool)
 
-    frac = np.linspace(0.0, 1.0, DECODE_POINTS - 1)
+    frac = np.linspace(0.0, 1.0, decode_points - 1)
     decode = np.concatenate([np.zeros((n, 1)), np.power(max_seqs[:, None], frac[None, :])], axis=1)
-    prefill = budget[:, None] * np.linspace(0.0, 1.0, PREFILL_POINTS)[None, :]
-    D, P = DECODE_POINTS, PREFILL_POINTS
+    prefill = budget[:, None] * np.linspace(0.0, 1.0, prefill_points)[None, :]
+    D, P = decode_points, prefill_points
     # one vectorized call over every (row, decode point, prefill point), plus the averaged steps and slope probes
     r_grid = np.repeat(np.arange(n), D * P)
     d_grid = np.repeat(decode, P, axis=1).reshape(-1)
