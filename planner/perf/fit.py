@@ -175,12 +175,12 @@ FITTED_FROM = {
 
 SERVING_GRID: dict[str, tuple[float, ...]] = {
     "gemm_eta_scale": (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1),
-    "seq_overhead_s": (0.0, 5e-6, 10e-6, 12.5e-6, 15e-6, 17.5e-6, 20e-6, 25e-6, 30e-6),
+    "seq_overhead_s": (0.0, 5e-6, 10e-6, 12.5e-6, 15e-6, 17.5e-6, 20e-6, 25e-6, 30e-6, 40e-6, 50e-6, 60e-6),
     "weight_only_moe_eta_scale": (0.25, 0.35, 0.5, 0.7, 1.0),
 }
 SERVING_NOTES = {
     "gemm_eta_scale": "production GEMM efficiency relative to our cuBLAS op tables (eta capped at 0.98)",
-    "seq_overhead_s": "host scheduler + sampling time per running sequence per step (whole replica batch)",
+    "seq_overhead_s": "host scheduler + sampling time per running sequence per step (per attention-DP rank)",
     "weight_only_moe_eta_scale": "efficiency of weight-only expert GEMMs (4-bit experts dequantized into bf16 "
                                  "grouped GEMMs) relative to plain GEMMs, on both rooflines",
 }
