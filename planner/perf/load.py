@@ -1,0 +1,158 @@
+"""Latency under load: the public entry point over the queueing approximation and the simulator.
+
+See `planner.perf` (the package docstring) for the columns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.perf import queueing as Q
+from planner.perf.params import Efficiency
+from planner.perf.simulate import Workload, simulate_one, summarize
+from planner.perf.steptable import StepTables, build_step_tables
+
+PERCENTILES = (50.0, 90.0, 99.0)
+LOAD_COLUMNS: tuple[str, ...] = (
+    "ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_mean_s", "tpot_p50_s", "tpot_p90_s",
+    "tpot_p99_s", "itl_mean_s", "itl_p50_s", "itl_p99_s", "e2e_mean_s", "e2e_p50_s", "requests_s",
+    "output_tok_s", "total_tok_s", "saturated", "capacity_rps", "max_running", "load_reason",
+)
+LENGTH_DISTS = ("fixed", "variable")
+METHODS = ("analytic", "simulate")
+
+
+def _column(grid: pd.DataFrame, name: str, default, n: int) -> np.ndarray:
+    """Per-row value: the grid column where set, else the keyword default."""
+    vals = np.full(n, np.nan if default is None else default, dtype=object)
+    if name in grid:
+        col = grid[name].to_numpy(dtype=object)
+        set_ = pd.notna(grid[name]).to_numpy() & (grid[name].astype(str).str.strip() != "").to_numpy()
+        vals = np.where(set_, col, vals)
+    return vals
+
+
+def _floats(v: np.ndarray) -> np.ndarray:
+    return pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(dtype=float)
+
+
+def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: float | None = None,
+                       concurrency: int | None = None, num_requests: int | None = None,
+                       length_dist: str = "fixed", method: str = "analytic", seed: int = 0,
+                       efficiency: Efficiency | None = None, tables: StepTables | None = None) -> pd.DataFrame:
+    """Latency percentiles and throughput of each configuration row under a load (see the package docstring).
+
+    Grid columns `request_rate`, `concurrency`, `num_requests`, `length_dist`, where present and set, override
+    the keyword arguments row by row. `batch` (optional) caps the running sequences per replica."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    g = grid.reset_index(drop=True)
+    n = len(g)
+    tab = tables if tables is not None else build_step_tables(g, catalog, efficiency=efficiency)
+    rate = _floats(_column(g, "request_rate", request_rate, n))
+    conc = _floats(_column(g, "concurrency", concurrency, n))
+    nreq = _floats(_column(g, "num_requests", num_requests, n))
+    dist = np.array([str(x) if x == x else "fixed" for x in _column(g, "length_dist", length_dist, n)],
+                    dtype=object)
+    sv = Q.service(tab)
+    out = {k: np.full(n, np.nan) for k in LOAD_COLUMNS if k not in ("saturated", "load_reason")}
+    out["saturated"] = np.zeros(n, dtype=bool)
+    reason = np.array(["" if ok else str(r) for ok, r in zip(tab.fits, tab.reason, strict=True)], dtype=object)
+    serving = g["serving"].astype(str).to_numpy() if "serving" in g else np.full(n, "aggregated")
+    reason = np.where((reason == "") & (serving == "disaggregated"),
+                      "latency under load is modelled for aggregated serving only", reason)
+    none = (reason == "") & np.isnan(rate) & np.isnan(conc)
+    reason = np.where(none, "give request_rate or concurrency", reason)
+    reason = np.where((reason == "") & ~np.isin(dist, LENGTH_DISTS), "length_dist must be fixed or variable",
+                      reason)
+    ok = reason == ""
+    out["capacity_rps"] = np.where(ok, sv.capacity_rps, np.nan)
+    out["max_running"] = np.where(ok, sv.cap, np.nan)
+    variable = dist == "variable"
+    closed = ok & ~np.isnan(conc)
+    opened = ok & np.isnan(conc)
+    sat_open = opened & (rate >= sv.capacity_rps)
+    out["saturated"] = sat_open | (closed & (conc > sv.cap))
+    if method == "simulate":
+        for r in np.flatnonzero(ok):
+            _simulate_row(tab.row(r), r, rate[r], conc[r], nreq[r], dist[r], seed, out)
+    else:
+        _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out)
+    osl = tab.osl
+    out["output_tok_s"] = out["requests_s"] * osl
+    out["total_tok_s"] = out["requests_s"] * (tab.isl + osl)
+    res = g.copy()
+    for k in LOAD_COLUMNS:
+        res[k] = reason if k == "load_reason" else out[k]
+    return res
+
+
+def _take(dst: dict, src: dict, rows: np.ndarray) -> None:
+    for k, v in src.items():
+        if k in dst and k != "saturated" and len(rows):
+            dst[k][rows] = np.asarray(v, dtype=float)
+
+
+def _subset(tab: StepTables, rows: np.ndarray) -> StepTables:
+    return StepTables(**{k: getattr(tab, k)[rows] for k in tab.__dataclass_fields__})
+
+
+def _svsub(sv: Q.Service, rows: np.ndarray) -> Q.Service:
+    return Q.Service(**{k: getattr(sv, k)[rows] for k in sv.__dataclass_fields__})
+
+
+def _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out) -> None:
+    rows = np.flatnonzero(closed)
+    if len(rows):
+        _take(out, Q.closed_loop(_svsub(sv, rows), _subset(tab, rows), conc[rows], variable[rows]), rows)
+    rows = np.flatnonzero(opened & ~sat_open)
+    if len(rows):
+        s, t = _svsub(sv, rows), _subset(tab, rows)
+        _take(out, Q.open_loop(Q.chain(s), s, t, rate[rows], variable[rows]), rows)
+    rows = np.flatnonzero(sat_open & ~np.isnan(nreq))  # a finite run above capacity: the fluid burst
+    if len(rows):
+        _take(out, Q.finite_burst(_svsub(sv, rows), _subset(tab, rows), rate[rows], nreq[rows].astype(np.int64),
+                                  variable[rows]), rows)
+    rows = np.flatnonzero(sat_open & np.isnan(nreq))  # steady state above capacity: no latency, full rate
+    out["requests_s"][rows] = sv.capacity_rps[rows]
+
+
+def _simulate_row(tab: StepTables, r: int, rate, conc, nreq, dist, seed, out) -> None:
+    finite = not math.isnan(nreq)
+    steady_saturated = not finite and math.isnan(conc) and bool(out["saturated"][r])
+    wl = Workload(request_rate=None if math.isnan(rate) else float(rate),
+                  concurrency=None if math.isnan(conc) else int(conc),
+                  num_requests=int(nreq) if finite else None, length_dist=str(dist), seed=seed)
+    if steady_saturated and math.isinf(rate):
+        out["requests_s"][r] = out["capacity_rps"][r]  # nothing to simulate: an endless burst
+        return
+    run = simulate_one(tab, wl)
+    s = summarize(run)
+    for k, v in s.items():
+        if k in out and k != "saturated":
+            out[k][r] = v
+    if steady_saturated:  # the queue grows without bound: no steady-state latency
+        for k in LOAD_COLUMNS:
+            if k.startswith(("ttft", "tpot", "itl", "e2e")):
+                out[k][r] = np.nan
+        # an overloaded replica admits and completes in waves: a window would catch a wave, the whole run not
+        out["requests_s"][r] = len(run.finish_s) / (run.finish_s.max() - run.arrival_s.min())
+
+
+def max_rate_meeting(grid: pd.DataFrame, catalog: Catalog, *, ttft_s=None, tpot_s=None, percentile: float = 90.0,
+                     length_dist: str = "fixed", efficiency: Efficiency | None = None,
+                     tables: StepTables | None = None) -> np.ndarray:
+    """Per configuration row, the largest Poisson request rate (requests/s) at which the `percentile` TTFT and
+    TPOT stay within ttft_s / tpot_s (None: no target); 0 where even light load misses them or the row does
+    not run."""
+    tab = tables if tables is not None else build_step_tables(grid, catalog, efficiency=efficiency)
+    var = np.full(len(tab), length_dist == "variable")
+    rate = Q.max_rate_meeting(tab, ttft_s, tpot_s, percentile, var)
+    return np.where(tab.fits, rate, 0.0)
+
+
+__all__ = ["LENGTH_DISTS", "LOAD_COLUMNS", "METHODS", "PERCENTILES", "latency_under_load", "max_rate_meeting"]
