@@ -271,6 +271,15 @@ def build_yaml(catalog: Catalog) -> dict:
                            f"(= {stats['mean_abs_log_error']:.4f}; {stats['neutral_mean_abs_log_error']:.4f} with "
                            "neutral factors)", "note": SERVING_NOTES[k]}
                        for k, v in serving.items()}
+    from planner.perf.serving_fidelity import fit_engines
+
+    eff = build_efficiency(catalog, data)
+    engines, engine_stats, _ = fit_engines(catalog, eff)
+    data["engines"] = engines
+    data["engine_cross_validation"] = {
+        "method": "serving_under_load.csv; per engine x vendor factors re-chosen without the held-out source",
+        "groups": [g for g in engine_stats["groups"] if g["by"] != "source_family+metric_group"],
+    }
     data["serving_cross_validation"] = {
         "method": "leave one published source out: refit the serving factors on the others, predict it",
         "metric": "output throughput, |predicted/actual - 1| in percent",
@@ -279,6 +288,7 @@ def build_yaml(catalog: Catalog) -> dict:
     inputs = {f"catalogs/measured/{n}": _sha(MEASURED_DIR / n) for n in TABLES.values()}
     published = EFFICIENCY_PATH.parent / "published_benchmarks.csv"
     inputs["catalogs/calibration/published_benchmarks.csv"] = _sha(published)
+    inputs["catalogs/calibration/serving_under_load.csv"] = _sha(EFFICIENCY_PATH.parent / "serving_under_load.csv")
     return {"meta": {"generated_by": "python -m planner.perf.fit", "inputs_sha256_12": inputs,
                      "units": "SI: fractions of datasheet peaks, seconds, tokens, watts"}} | data
 
