@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from planner.catalog.schemas import (
     Accelerator,
     Economics,
+    Engine,
     Entry,
     Model,
     Precision,
@@ -59,6 +60,10 @@ class Catalog:
     @property
     def economics(self) -> dict[str, Economics]:
         return self.entries["economics"]  # type: ignore[return-value]
+
+    @property
+    def engines(self) -> dict[str, Engine]:
+        return self.entries["engines"]  # type: ignore[return-value]
 
     def get(self, kind: str, entry_id: str, *, what: str | None = None) -> Entry:
         """Look an id up, or fail with the list of known ids (exit code 2)."""
