@@ -31,7 +31,8 @@ def linear_table(a=0.01, b=0.0, c=0.0, isl=100, osl=101, max_seqs=1, kv=1e9, bud
     return StepTables(decode=decode, prefill=prefill, time_s=time_s[None], s_per_ctx_token=one(0),
                       ctx_ref=one(isl + osl / 2), step_avg_s=step_avg, max_seqs=one(max_seqs),
                       token_budget=one(budget), kv_tokens=one(kv), isl=one(isl), osl=one(osl),
-                      fits=np.array([True]), reason=np.array([""], dtype=object), gpus=np.array([1]))
+                      fits=np.array([True]), reason=np.array([""], dtype=object), gpus=np.array([1]),
+                      burst=one(1))
 
 
 def analytic_open(tab: StepTables, lam: float) -> dict:

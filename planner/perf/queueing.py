@@ -270,10 +270,12 @@ def _itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> 
     n_dec = (1.0 - busy) / np.maximum(dec, 1e-12)
     total = np.maximum(n_chunk + n_full + n_dec, 1e-300)
     f_chunk, f_full = n_chunk / total, n_full / total
-    out["itl_mean_s"] = (1.0 - f_chunk - f_full) * dec + f_chunk * chunk + f_full * full
+    b = tab.burst  # tokens per streamed chunk: one gap per burst
+    out["itl_mean_s"] = ((1.0 - f_chunk - f_full) * dec + f_chunk * chunk + f_full * full) * b
     for q in quantiles:
         p = q / 100.0
-        out[f"itl_p{q:g}_s"] = np.where(p <= 1.0 - f_chunk - f_full, dec, np.where(p <= 1.0 - f_full, chunk, full))
+        out[f"itl_p{q:g}_s"] = np.where(p <= 1.0 - f_chunk - f_full, dec,
+                                        np.where(p <= 1.0 - f_full, chunk, full)) * b
 
 
 def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=None,

@@ -272,8 +272,10 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
         measured[hi:] = False
         order = np.sort(finish)
         window = (float(order[lo]), float(order[hi - 1]))
-    return RunResult(arrival, first, finish, isl, osl, np.asarray(itl_v), np.asarray(itl_w), preemptions,
-                     measured, window)
+    # tokens reach the client in bursts (speculative acceptance, multi-step scheduling): a gap per burst
+    burst = float(tab.burst[0])
+    return RunResult(arrival, first, finish, isl, osl, np.asarray(itl_v) * burst, np.asarray(itl_w) / burst,
+                     preemptions, measured, window)
 
 
 def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:

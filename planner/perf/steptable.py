@@ -45,6 +45,8 @@ class StepTables:
     fits: np.ndarray  # (R,) bool: the configuration runs at all (batch 1 fits memory, split valid)
     reason: np.ndarray  # (R,) why not ('' where it fits)
     gpus: np.ndarray  # (R,) GPUs of the replica
+    burst: np.ndarray  # (R,) tokens per streamed chunk (speculative acceptance, multi-step bursts): ITL = burst x
+    #                    the per-token step
 
     def __len__(self) -> int:
         return len(self.isl)
@@ -60,12 +62,24 @@ def _repeat(c: Cols, idx: np.ndarray, n: int) -> Cols:
 
 
 def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl) -> np.ndarray:
+    """Seconds per token-step: with speculative decoding a real step verifies 1 + k tokens per sequence (after
+    k draft passes) and emits `accept` on average, so the table holds the real step (carrying accept x the
+    prompt tokens) divided by accept; without it, the step itself."""
+    from planner.perf.serving import speculative_terms
     from planner.perf.step import decode_step
 
-    n_pre = np.asarray(n_pre, dtype=float)
+    q, accept, draft = speculative_terms(c)
+    n_dec = np.asarray(n_dec, dtype=float)
+    spec = (accept > 1.0) & (n_dec > 0)  # a step with no decode sequence is a plain prefill pass
+    acc = np.where(spec, accept, 1.0)
+    n_pre = np.asarray(n_pre, dtype=float) * acc
     per_tok_g = causal_pairs(isl) / np.maximum(isl, 1.0)  # average causal pairs per prompt token
     per_tok_l = causal_pairs(isl, c.window_tokens) / np.maximum(isl, 1.0)
-    return decode_step(c, serving, n_dec, ctx, n_pre, n_pre * per_tok_g, n_pre * per_tok_l, isl)["time_s"]
+    t = decode_step(c, serving, n_dec, ctx, n_pre, n_pre * per_tok_g, n_pre * per_tok_l, isl,
+                    q_dec=np.where(spec, q, 1.0))["time_s"]
+    if np.any(spec & (draft > 0)):
+        t = t + np.where(spec, draft, 0.0) * decode_step(c, serving, n_dec, ctx)["time_s"]
+    return t / acc
 
 
 def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
@@ -78,16 +92,23 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     n = len(configs)
     cfg = configs.reset_index(drop=True)
-    if max_seqs is None:
-        raw = pd.to_numeric(cfg["batch"], errors="coerce") if "batch" in cfg else pd.Series(np.nan,
-                                                                                             index=cfg.index)
-        max_seqs = raw.fillna(ASSUMPTIONS.max_running_sequences).to_numpy(dtype=float)
-    max_seqs = np.maximum(np.broadcast_to(np.asarray(max_seqs, dtype=float), (n,)), 1.0)
-    budget = ASSUMPTIONS.activation_token_budget if token_budget is None else token_budget
-    budget = np.broadcast_to(np.asarray(budget, dtype=float), (n,)).copy()
     probe = cfg.assign(batch=1)
     ev = evaluate(probe, catalog, efficiency=eff)
     c, _ = resolve(normalize_grid(probe), catalog, eff)
+    # the engine's scheduler limits (catalog `engines:`; the generic engine has none) unless given
+    eng_cap = np.asarray(c.get("eng_max_batch", np.full(n, np.inf)), dtype=float) * c.attn_dp
+    if max_seqs is None:
+        raw = pd.to_numeric(cfg["batch"], errors="coerce") if "batch" in cfg else pd.Series(np.nan,
+                                                                                             index=cfg.index)
+        default = np.where(np.isfinite(eng_cap), eng_cap, ASSUMPTIONS.max_running_sequences)
+        max_seqs = np.where(raw.isna(), default, raw.to_numpy(dtype=float))
+    max_seqs = np.maximum(np.broadcast_to(np.asarray(max_seqs, dtype=float), (n,)), 1.0)
+    if token_budget is None:
+        token_budget = c.get("eng_chunk", np.full(n, float(ASSUMPTIONS.activation_token_budget)))
+    accept = np.asarray(c.get("spec_accept", np.ones(n)), dtype=float)
+    # per token-step (see _step) a real step's budget covers accept token-steps
+    budget = np.broadcast_to(np.asarray(token_budget, dtype=float), (n,)) / np.maximum(accept, 1.0)
+    burst = np.maximum(accept, np.asarray(c.get("eng_stream", np.ones(n)), dtype=float))
     mem = memory(c)
     free = mem["usable_bytes"] - mem["weight_bytes_per_gpu"] - mem["reserve_bytes_per_gpu"]
     isl, osl = c.isl, c.osl
@@ -121,7 +142,7 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     return StepTables(decode=decode, prefill=prefill, time_s=time_s, s_per_ctx_token=slope, ctx_ref=ctx_ref,
                       step_avg_s=step_avg, max_seqs=max_seqs, token_budget=budget, kv_tokens=kv_tokens,
                       isl=isl, osl=osl, fits=fits, reason=ev["reason"].to_numpy(dtype=object),
-                      gpus=ev["gpus"].to_numpy())
+                      gpus=ev["gpus"].to_numpy(), burst=burst)
 
 
 def locate(m_grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
