@@ -272,3 +272,24 @@ def test_saturation_knee_like_nim_70b_on_two_h100(method):
     assert slope == pytest.approx(published, rel=0.35)
     # below the knee TTFT stays within 2x of the single-request prefill, as published (407 -> 835 ms)
     assert r.loc[50, "ttft_mean_s"] < 2.0 * r.loc[1, "ttft_mean_s"]
+
+
+def test_capacity_under_slo_is_a_rate_that_holds_the_percentile_targets():
+    from planner.perf import max_batch_meeting
+    from planner.perf.load import capacity_under_slo
+
+    cfgs = pd.DataFrame([dict(model=m, accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=tp, pp=1,
+                              ep=1, attn_dp=1, serving=s, isl=1000, osl=300)
+                         for m, tp in (("llama-3.1-8b", 1), ("llama-3.3-70b", 4)) for s in ("aggregated",
+                                                                                          "disaggregated")])
+    p90 = capacity_under_slo(cfgs, CAT, ttft_s=0.5, tpot_s=0.04, percentile=90)
+    p99 = capacity_under_slo(cfgs, CAT, ttft_s=0.5, tpot_s=0.04, percentile=99)
+    mean = max_batch_meeting(cfgs, CAT, ttft_s=0.5, tpot_s=0.04)
+    assert p90["fits"].all()
+    assert (p99["output_tok_s"] <= p90["output_tok_s"] * (1 + 1e-9)).all()
+    assert (p90["output_tok_s"] <= mean["output_tok_s"] * 1.05).all()  # a percentile binds harder than a mean
+    assert np.allclose(p90["output_tok_s"], p90["capacity_rps"] * 300)
+    assert (p90["ttft_s"] <= 0.5 + 1e-9).all() and (p90["tpot_s"] <= 0.04 + 1e-9).all()
+    agg = p90[p90["serving"] == "aggregated"]
+    at = latency_under_load(agg.drop(columns=["batch"]).assign(request_rate=agg["capacity_rps"] * 0.999), CAT)
+    assert (at["ttft_p90_s"] <= 0.5).all() and (at["tpot_p90_s"] <= 0.04).all()

@@ -224,10 +224,45 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
             return t if t is None or np.isscalar(t) else np.asarray(t)[idx]
 
         old = max_batch_meeting(base.iloc[idx], catalog, ttft_s=part(ttft_s), tpot_s=part(tpot_s), efficiency=eff)
+        old = _disaggregated_under_slo(old, part(ttft_s), percentile)
         for col in old.columns:
             if col in res.columns:
                 res.loc[idx, col] = old[col].to_numpy()
     return res
+
+
+def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd.DataFrame:
+    """Disaggregated units at a rate where the TTFT target holds at the percentile: prompts queue at the
+    prefill instances, taken as one M/D/1 server completing the unit's rate-matched request rate mu (the
+    decode side keeps its batch, so its TPOT only improves at a lower rate). The wait exceeds t with
+    probability rho * exp(-2 (1 - rho) mu t) (M/D/1's exponential tail, mean rho / (2 mu (1 - rho)))."""
+    out = rows.copy()
+    fits = out["fits"].to_numpy(dtype=bool)
+    mu = out["output_tok_s"].to_numpy(dtype=float) / out["osl"].to_numpy(dtype=float)
+    base = out["ttft_s"].to_numpy(dtype=float)
+    n = len(out)
+    target = np.full(n, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, float), (n,))
+    p = percentile / 100.0
+
+    def ttft_q(rho):
+        wait = np.where(rho > 1.0 - p, np.log(np.maximum(rho / (1.0 - p), 1.0)) / (2.0 * mu * (1.0 - rho)), 0.0)
+        return base + wait
+
+    lo, hi = np.zeros(len(out)), np.full(len(out), 0.999)
+    for _ in range(30):
+        mid = (lo + hi) / 2.0
+        good = ttft_q(mid) <= target
+        lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
+    rho = np.where(ttft_q(hi) <= target, hi, lo)
+    rho = np.where(fits, rho, np.nan)
+    for col in ("output_tok_s", "output_tok_s_per_gpu", "total_tok_s"):
+        out[col] = out[col].to_numpy(dtype=float) * rho
+    out["batch"] = np.where(fits, np.maximum(1, np.round(out["batch"].to_numpy(dtype=float) * rho)), out["batch"])
+    out["ttft_s"] = np.where(fits, ttft_q(rho), out["ttft_s"])
+    out["capacity_rps"] = mu * rho
+    out["slo_percentile"] = float(percentile)
+    out["fits"] = fits & (rho > 0)
+    return out
 
 
 __all__ = ["CANDIDATE_GRID", "LENGTH_DISTS", "LOAD_COLUMNS", "METHODS", "PERCENTILES", "capacity_under_slo",
