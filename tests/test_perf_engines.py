@@ -105,10 +105,10 @@ def test_nvl72_wide_ep_beats_hgx_b200_per_gpu_at_high_interactivity(engine):
     """DeepSeek-R1 at 100 tok/s/user (TPOT <= 10 ms): wide EP across the NVL72 domain serves several times the
     tokens per GPU of the best 8-GPU layout (host time is charged per attention-DP rank, not per replica)."""
     rows = [dict(accelerator="b200", tp=8, attn_dp=1, ep=8), dict(accelerator="b200", tp=1, attn_dp=8, ep=8),
-            dict(accelerator="gb200", tp=1, attn_dp=32, ep=32)]
+            *(dict(accelerator="gb200", tp=1, attn_dp=d, ep=d) for d in (32, 64))]
     g = pd.DataFrame([r | dict(model="deepseek-r1", precision="nvfp4", kv_precision="fp8", isl=1024, osl=1024,
                                engine=engine) for r in rows])
     r = max_batch_meeting(g, CAT, tpot_s=0.010, efficiency=EFF)
     assert r["fits"].all()
     hgx = r["output_tok_s_per_gpu"].iloc[:2].max()
-    assert r["output_tok_s_per_gpu"].iloc[2] > 2.0 * hgx
+    assert r["output_tok_s_per_gpu"].iloc[2:].max() > 2.0 * hgx

@@ -5,6 +5,7 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
 `auto`, or a method such as `mtp`, `eagle3`). `engine_columns` turns them into per-row arrays:
 
   eng_eta_factor   multiplies GEMM and attention efficiency (fitted per engine x vendor; capped at 0.98 of peak)
+  eng_moe_factor   multiplies the routed-expert GEMMs' efficiency on top (the engine's fused-MoE kernels; fitted)
   eng_seq_factor   multiplies the per-sequence host time per step (fitted)
   eng_step_s       host time per step, added (fitted)
   eng_overlap      1 where the host schedules the next step while the GPU runs this one (stated)
@@ -28,8 +29,9 @@ from planner.catalog.catalog import Catalog
 from planner.catalog.schemas import SPECULATIVE_METHODS
 from planner.perf.assumptions import ASSUMPTIONS
 
-ENGINE_FITTED = ("eta_factor", "seq_factor", "step_s")  # per engine x vendor, in efficiency.yaml `engines:`
-ENGINE_NEUTRAL = {"eta_factor": 1.0, "seq_factor": 1.0, "step_s": 0.0}
+# per engine x vendor, in efficiency.yaml `engines:`
+ENGINE_FITTED = ("eta_factor", "moe_factor", "seq_factor", "step_s")
+ENGINE_NEUTRAL = {"eta_factor": 1.0, "moe_factor": 1.0, "seq_factor": 1.0, "step_s": 0.0}
 SPEC_CHOICES = ("none", "auto", *SPECULATIVE_METHODS)
 
 
@@ -64,7 +66,8 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
     klass = (grid["workload_class"].astype(str).to_numpy() if "workload_class" in grid
              else np.full(n, "default"))
     out = {
-        "eng_eta_factor": np.ones(n), "eng_seq_factor": np.ones(n), "eng_step_s": np.zeros(n),
+        "eng_eta_factor": np.ones(n), "eng_moe_factor": np.ones(n), "eng_seq_factor": np.ones(n),
+        "eng_step_s": np.zeros(n),
         "eng_overlap": np.zeros(n), "eng_graph_max": np.full(n, np.inf), "eng_max_batch": np.full(n, np.inf),
         "eng_chunk": np.full(n, float(ASSUMPTIONS.activation_token_budget)), "eng_stream": np.ones(n),
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
@@ -100,6 +103,7 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
                 continue
             fit = engine_params(eff_engines, e, acc.vendor)
             vals["eng_eta_factor"][j], vals["eng_seq_factor"][j] = fit["eta_factor"], fit["seq_factor"]
+            vals["eng_moe_factor"][j] = fit["moe_factor"]
             vals["eng_step_s"][j] = fit["step_s"]
             vals["eng_overlap"][j] = float(eng.overlap_scheduling)
             vals["eng_graph_max"][j] = float(eng.cuda_graph_max_batch)

@@ -154,6 +154,7 @@ def published_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficienc
     res["predicted"] = np.nan
     res["predicted_batch"] = np.nan
     cfg_cols = ["model_id", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "isl", "osl"]
+    cfg_cols += ["engine"] if "engine" in res else []  # set by the engine fit; the report uses the generic engine
     mt = res[res["mode"] == "max_throughput"]
     if len(mt):
         grid = mt[cfg_cols].rename(columns={"model_id": "model"}).reset_index(drop=True)

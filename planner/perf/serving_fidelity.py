@@ -7,7 +7,7 @@
     per GPU, requests/s), TTFT / TPOT / ITL mean, p50, p99, through `planner.perf.load.latency_under_load`
     (the analytic queueing model of a continuous-batching engine with the engine's batch cap and token
     budget); speculative rows through the step model at the running batch (no queueing).
-`fit_engines(catalog, eff)`  the per engine x vendor factors (eta_factor, seq_factor, step_s): a coarse
+`fit_engines(catalog, eff)`  per engine x vendor factors (eta_factor, moe_factor, seq_factor, step_s): a coarse
     deterministic grid search minimizing the mean |log error| of throughput and TPOT/ITL rows of that group
     (never per point), with leave-one-source-out errors (factors re-chosen without the held-out source).
 `error_table(pred)`  median / P90 |error| per engine, metric, load regime (below/above the knee) and source.
@@ -46,6 +46,7 @@ METRICS = {"output_tok_s": ("throughput", "na"), "output_tok_s_per_gpu": ("throu
 FITTED_KINDS = ("throughput", "tpot")  # TTFT/ITL under load come from the queueing model: predicted, not fitted
 ENGINE_GRID: dict[str, tuple[float, ...]] = {
     "eta_factor": (0.5, 0.65, 0.8, 1.0, 1.25, 1.5),
+    "moe_factor": (0.25, 0.5, 1.0),
     "seq_factor": (0.0, 1.0, 3.0),
     "step_s": (0.0, 1e-3, 3e-3),
 }
@@ -231,44 +232,75 @@ def _group(res: pd.DataFrame, catalog: Catalog) -> np.ndarray:
     return (res["engine"].replace("", "generic") + "/" + vendor).to_numpy()
 
 
+# The published maxima (published_benchmarks.csv) are TensorRT-LLM runs, except AMDDOC and OCI (vLLM).
+PUBLISHED_ENGINE = {"AMDDOC": "vllm", "OCI": "vllm"}
+
+
+def _published_rows(catalog: Catalog) -> pd.DataFrame:
+    from planner.perf.fidelity import published_mapping
+
+    pub = published_mapping(catalog)
+    pub = pub[pub["expressible"] & (pub["metric_kind"] == "throughput")].copy()
+    pub["engine"] = pub["source_family"].map(lambda f: PUBLISHED_ENGINE.get(f, "trtllm"))
+    return pub
+
+
 def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataFrame]:
-    """(engines section for efficiency.yaml, cross-validation stats, predictions with fitted and LOSO values)."""
+    """(engines section for efficiency.yaml, cross-validation stats, predictions with fitted and LOSO values).
+
+    Fitted on both CSVs: the throughput and TPOT rows of serving_under_load.csv and the published maxima of
+    published_benchmarks.csv run with their engine. Each source weighs the same within an engine x vendor
+    group (the mean over sources of the mean |log error|), so one large source cannot drown the others."""
+    from planner.perf.fidelity import published_predictions
+
     mapped = load_mapping(catalog)
+    pub = _published_rows(catalog)
     names = list(ENGINE_GRID)
     combos = [dict(zip(names, v, strict=True)) for v in itertools.product(*ENGINE_GRID.values())]
-    preds = [load_predictions(mapped, catalog, _with_engines(eff, f)) for f in combos]
+    preds, pub_preds = [], []
+    for f in combos:
+        trial = _with_engines(eff, f)
+        preds.append(load_predictions(mapped, catalog, trial))
+        pub_preds.append(published_predictions(pub, catalog, trial)["predicted"].to_numpy())
     base = preds[0]
-    group = _group(base, catalog)
-    fitted = base["kind"].isin(FITTED_KINDS).to_numpy() & (base["engine"] != "").to_numpy()
-    logs = np.array([np.abs(np.log(p["predicted"].to_numpy() / p["actual"].to_numpy())) for p in preds])
+    n_load = len(base)
+    group = np.concatenate([_group(base, catalog), _group(pub, catalog)])
+    fitted = np.concatenate([base["kind"].isin(FITTED_KINDS).to_numpy() & (base["engine"] != "").to_numpy(),
+                             np.ones(len(pub), dtype=bool)])
+    actual = np.concatenate([base["actual"].to_numpy(), pub["actual"].to_numpy()])
+    values = np.array([np.concatenate([p["predicted"].to_numpy(), q]) for p, q in zip(preds, pub_preds,
+                                                                                       strict=True)])
+    logs = np.abs(np.log(values / actual))
     logs = np.where(np.isfinite(logs), logs, np.nan)
-    sources = base["source_family"].to_numpy()
+    sources = np.concatenate([base["source_family"].to_numpy(), pub["source_family"].to_numpy()])
     out = base.copy()
     out["predicted_loso"] = np.nan
     engines: dict = {}
-    values = np.array([p["predicted"].to_numpy() for p in preds])
 
     def best(mask: np.ndarray) -> int:
         if not mask.any():
-            return combos.index({"eta_factor": 1.0, "seq_factor": 1.0, "step_s": 0.0})
-        return int(np.nanargmin(np.nanmean(logs[:, mask], axis=1)))
+            return combos.index({"eta_factor": 1.0, "moe_factor": 1.0, "seq_factor": 1.0, "step_s": 0.0})
+        per_source = [np.nanmean(logs[:, mask & (sources == s)], axis=1) for s in sorted(set(sources[mask]))]
+        return int(np.nanargmin(np.nanmean(np.array(per_source), axis=0)))
 
     for g in sorted(set(group)):
         rows = group == g
         k = best(rows & fitted)
-        out.loc[rows, "predicted"] = values[k, rows]
+        out.loc[rows[:n_load], "predicted"] = values[k, :n_load][rows[:n_load]]
         eng, vendor = g.split("/")
         if eng != "generic":
-            n_fit = int((rows & fitted).sum())
+            srcs = ", ".join(f"{s} {int((rows & fitted & (sources == s)).sum())}"
+                             for s in sorted(set(sources[rows & fitted])))
             engines.setdefault(eng, {})[vendor] = {
                 name: {"value": combos[k][name],
-                       "fitted_from": f"catalogs/calibration/serving_under_load.csv: {n_fit} throughput/TPOT "
-                                      f"rows of {eng} on {vendor} (grid search, mean |log error|)"}
+                       "fitted_from": f"serving_under_load.csv + published_benchmarks.csv throughput/TPOT rows of "
+                                      f"{eng} on {vendor} ({srcs}); grid search, mean over sources of the mean "
+                                      "|log error|"}
                 for name in names}
-        for src in sorted(set(sources[rows])):
-            held = rows & (sources == src)
+        for src in sorted(set(sources[:n_load][rows[:n_load]])):
+            held = rows[:n_load] & (sources[:n_load] == src)
             kk = best(rows & fitted & (sources != src))
-            out.loc[held, "predicted_loso"] = values[kk, held]
+            out.loc[held, "predicted_loso"] = values[kk, :n_load][held]
     out["error_pct"] = (out["predicted"] / out["actual"] - 1.0) * 100.0
     out["loso_error_pct"] = (out["predicted_loso"] / out["actual"] - 1.0) * 100.0
     table = error_table(out)

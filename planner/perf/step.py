@@ -83,6 +83,7 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
     # weight-only expert GEMMs (4-bit experts dequantized into bf16 grouped GEMMs, e.g. MXFP4 on Hopper) run
     # below the plain GEMM's efficiency; dense weight-only GEMMs (Marlin-class kernels) are taken at par
     wo = np.where(c.weight_only > 0, serving["weight_only_moe_eta_scale"], 1.0)
+    wo = wo * c.get("eng_moe_factor", 1.0)  # the engine's fused-MoE kernels (fitted per engine x vendor)
 
     def gemm(name, m, params, n_layers, wbytes, pk=peak, emax=eta_max):
         flops = 2.0 * m * params * n_layers
