@@ -5,8 +5,9 @@ A query with `request_rate` (requests/s over all replicas, Poisson; inf = `num_r
 one more on C % dp of them) is answered per parallel split by `planner.perf.latency_under_load` (the analytic
 queueing model) at each replica's share of the load; the split that serves the most requests/s without
 saturating, then the lowest TTFT at the SLO percentile, meeting the TTFT/TPOT targets at that percentile,
-wins. `ttft_s`/`tpot_s` are then the means under the load. A query without a load keeps the batch search and
-gets its percentile columns as closed-loop concurrency = the chosen batch on every replica.
+wins. `ttft_s`/`tpot_s` are then the means under the load. A finite run (`num_requests`) of the winner is then
+simulated (`planner.perf.simulate`), as a benchmark would measure it. A query without a load keeps the batch
+search and gets its percentile columns as closed-loop concurrency = the chosen batch on every replica.
 """
 
 from __future__ import annotations
@@ -108,10 +109,10 @@ def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def evaluate_loads(rows: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+def evaluate_loads(rows: pd.DataFrame, catalog: Catalog, method: str = "analytic") -> pd.DataFrame:
     """latency_under_load on every per-replica row, then one row per configuration: totals over its replicas,
     latencies of the busiest replica group (conservative), means weighted by requests."""
-    res = latency_under_load(rows.drop(columns=["batch"], errors="ignore"), catalog)
+    res = latency_under_load(rows.drop(columns=["batch"], errors="ignore"), catalog, method=method)
     res["req_total"] = res["requests_s"] * res["replicas"]
     out = []
     for _, grp in res.groupby("cfg", sort=True):
@@ -223,8 +224,14 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
     if not rows:
         return {}
     configs = pd.DataFrame(rows)
-    loads = evaluate_loads(load_rows(queries, configs), catalog)
+    per_replica = load_rows(queries, configs)
+    loads = evaluate_loads(per_replica, catalog)
     best = choose(queries, configs, loads)
+    # a finite run (num_requests) is what a benchmark measures: simulate the winner's run
+    finite = [i for q, i in best.items() if _is_set(queries.loc[q, "num_requests"])]
+    if finite:
+        sim = evaluate_loads(per_replica[per_replica["cfg"].isin(finite)], catalog, method="simulate")
+        loads.loc[sim.index, sim.columns] = sim
     joined = configs.join(loads, how="inner")
     out = {}
     for qid, grp in joined.groupby("qid", sort=False):

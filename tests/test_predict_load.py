@@ -95,3 +95,15 @@ def test_variable_lengths_widen_the_percentiles():
     var = one(**Q70, gpus=2, tp=2, request_rate=1.0, length_dist="variable")
     assert var["ttft_p99_s"] > fixed["ttft_p99_s"]
     assert np.isfinite(var["tpot_p90_s"])
+
+
+def test_a_finite_run_is_simulated_like_the_benchmark():
+    from planner.perf import latency_under_load
+
+    r = one(**Q70, gpus=2, tp=2, pp=1, request_rate=math.inf, num_requests=200)
+    cfg = pd.DataFrame([dict(model="llama-3.3-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8",
+                             tp=2, isl=5000, osl=500, serving="aggregated", request_rate=math.inf,
+                             num_requests=200)])
+    sim = latency_under_load(cfg, CAT, method="simulate").iloc[0]
+    for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p90_s", "e2e_p50_s", "requests_s"):
+        assert r[k] == pytest.approx(sim[k]), k
