@@ -12,7 +12,8 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
-from planner.perf.params import Efficiency
+from planner.perf.evaluate import evaluate, max_batch_meeting
+from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.simulate import Workload, simulate_one, summarize
 from planner.perf.steptable import StepTables, build_step_tables
 
@@ -167,9 +168,6 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     and `capacity_rps` = the rate. A drop-in for `max_batch_meeting` in the candidate search. Rows the load
     model does not cover (disaggregated serving) are answered by `max_batch_meeting` (mean latency); rows
     that cannot meet the targets at any rate come back fits=False with the reason."""
-    from planner.perf.evaluate import evaluate, max_batch_meeting
-    from planner.perf.params import load_efficiency
-
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     base = configs.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
     n = len(base)

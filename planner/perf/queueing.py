@@ -28,6 +28,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.steptable import StepTables, at, interp_on_grid, interp_step, locate
 
 EXACT_STATES = 13  # states 0..12 kept exactly; beyond, lumped on a geometric grid
@@ -236,21 +237,15 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
 
 
 def _cv_in() -> float:
-    from planner.perf.assumptions import ASSUMPTIONS
-
     return ASSUMPTIONS.input_length_cv
 
 
 def _cv_out() -> float:
-    from planner.perf.assumptions import ASSUMPTIONS
-
     return ASSUMPTIONS.output_length_cv
 
 
 def _lognormal_quantile_factor(p: float, cv: float) -> float:
     """q-quantile / mean of a lognormal with coefficient of variation cv."""
-    from statistics import NormalDist
-
     sigma = math.sqrt(math.log(1.0 + cv * cv))
     return math.exp(NormalDist().inv_cdf(p) * sigma - sigma * sigma / 2.0)
 

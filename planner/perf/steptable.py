@@ -22,6 +22,8 @@ from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve
+from planner.perf.serving import speculative_terms
+from planner.perf.step import decode_step
 
 DECODE_POINTS = 20  # 0 plus 19 geometric points from 1 to the max running sequences
 PREFILL_POINTS = 9  # 0 .. token budget in eighths
@@ -65,9 +67,6 @@ def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl) -> np.ndarray:
     """Seconds per token-step: with speculative decoding a real step verifies 1 + k tokens per sequence (after
     k draft passes) and emits `accept` on average, so the table holds the real step (carrying accept x the
     prompt tokens) divided by accept; without it, the step itself."""
-    from planner.perf.serving import speculative_terms
-    from planner.perf.step import decode_step
-
     q, accept, draft = speculative_terms(c)
     n_dec = np.asarray(n_dec, dtype=float)
     spec = (accept > 1.0) & (n_dec > 0)  # a step with no decode sequence is a plain prefill pass

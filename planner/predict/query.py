@@ -16,7 +16,8 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.errors import InputError
-from planner.loadquery import (
+from planner.perf import evaluate
+from planner.predict.load import (
     LOAD_QUERY_COLUMNS,
     LOAD_RESULT_COLUMNS,
     answer_load_queries,
@@ -25,7 +26,6 @@ from planner.loadquery import (
     percentile_columns,
     percentile_of,
 )
-from planner.perf import evaluate
 
 BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
            3072, 4096)
@@ -162,7 +162,7 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     cols: dict[str, list] = {k: [] for k in ("qid", "model", "accelerator", "precision", "kv_precision", "tp",
                                              "pp", "ep", "attn_dp", "serving", "batch", "isl", "osl")}
     for qid, row in queries.iterrows():
-        if row["error"] or has_load(row):  # queries under a load are answered by planner.loadquery
+        if row["error"] or has_load(row):  # queries under a load are answered by planner.predict.load
             continue
         serving = row["serving"] if _is_set(row["serving"]) else "aggregated"
         modes = ["aggregated", "disaggregated"] if serving == "auto" else [serving]

@@ -13,6 +13,7 @@ search and gets its percentile columns as closed-loop concurrency = the chosen b
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -164,8 +165,6 @@ def _at_percentile(grp: pd.DataFrame, metric: str, pct: float, key: str) -> pd.S
     col = f"{metric}_p{key}_s"
     if col in grp:
         return grp[col]
-    from statistics import NormalDist
-
     z = NormalDist().inv_cdf
     pts = [(50.0, grp[f"{metric}_p50_s"]), (90.0, grp[f"{metric}_p90_s"]), (99.0, grp[f"{metric}_p99_s"])]
     lo, hi = (pts[0], pts[1]) if pct <= 90 else (pts[1], pts[2])
