@@ -107,3 +107,35 @@ def test_a_finite_run_is_simulated_like_the_benchmark():
     sim = latency_under_load(cfg, CAT, method="simulate").iloc[0]
     for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p90_s", "e2e_p50_s", "requests_s"):
         assert r[k] == pytest.approx(sim[k]), k
+
+
+def test_cli_flags_and_csv_round_trip(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from planner.cli import main
+
+    base = ["predict", "--model", "llama-3.3-70b", "--gpu", "h100-sxm", "--gpus", "2", "--precision", "fp8",
+            "--kv-precision", "fp8", "--isl", "5000", "--osl", "500"]
+    res = CliRunner().invoke(main, [*base, "--request-rate", "inf", "--num-requests", "100", "--slo-percentile",
+                                    "99", "--length-dist", "variable", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["saturated"] is True and out["slo_percentile"] == 99 and out["ttft_p99_s"] > out["ttft_p50_s"]
+    both = CliRunner().invoke(main, [*base, "--request-rate", "1", "--concurrency", "4"])
+    assert both.exit_code == 2 and "not both" in both.output
+    csv = tmp_path / "q.csv"
+    csv.write_text("model,gpu,gpus,precision,isl,osl,kv_precision,request_rate,num_requests,length_dist,"
+                   "slo_percentile,engine,speculative,note\n"
+                   "llama-3.3-70b,h100-sxm,2,fp8,5000,500,fp8,inf,50,fixed,95,,,burst\n"
+                   "llama-3.3-70b,h100-sxm,2,fp8,5000,500,fp8,0.5,,,,,,poisson\n"
+                   "llama-3.3-70b,h100-sxm,2,fp8,5000,500,fp8,fast,,,,,,bad\n")
+    out_csv = tmp_path / "out.csv"
+    res = CliRunner().invoke(main, ["predict", "--batch", str(csv), "--out", str(out_csv)])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(out_csv)
+    assert got["note"].tolist() == ["burst", "poisson", "bad"]
+    assert got["saturated"].tolist()[:2] == [True, False]
+    assert got.loc[0, "slo_percentile"] == 95 and np.isfinite(got.loc[0, "ttft_p90_s"])
+    assert "request_rate must be" in got.loc[2, "error"]

@@ -177,9 +177,12 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     dp = int(best["dp"])
     per_replica = float(best["running"]) / dp
     running = max(1, round(min(per_replica, float(best["max_running"])))) if per_replica == per_replica else 1
-    ev = evaluate(pd.DataFrame([{k: best[k] for k in ("model", "accelerator", "precision", "kv_precision", "tp",
-                                                        "pp", "ep", "attn_dp", "serving", "isl", "osl")}
-                                | {"batch": running}]), catalog).iloc[0]
+    keys = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
+            "osl")
+    cfg = pd.DataFrame([{k: best[k] for k in keys}])
+    # power at the mean running batch, within what memory holds at full context (the model's power batch)
+    room = int(evaluate(cfg.assign(batch=1), catalog).iloc[0]["max_batch_memory"])
+    ev = evaluate(cfg.assign(batch=max(1, min(running, room))), catalog).iloc[0]
     used = dp * int(ev["gpus"])
     notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a replica needs {int(ev['gpus'])}"] \
         if used < gpus_total else []
