@@ -61,6 +61,13 @@ latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_re
 max_rate_meeting(grid, catalog, *, ttft_s=None, tpot_s=None, percentile=90.0, length_dist="fixed") -> array
     Per configuration, the largest Poisson request rate at which TTFT and TPOT at that percentile meet the
     targets (0 if none does): the capacity a replica can be planned for under percentile SLOs.
+capacity_under_slo(configs, catalog, ttft_s=None, tpot_s=None, *, percentile=90.0) -> DataFrame
+    The candidate search's perf function (in place of max_batch_meeting): the evaluate columns of each
+    configuration at that rate, with output_tok_s = rate x osl, ttft_s/tpot_s = the percentile values there,
+    batch = the mean running sequences (Little's law), capacity_rps, slo_percentile.
+predict_under_slo(grid, catalog) -> DataFrame
+    capacity_under_slo row by row, targets and percentile from the grid's ttft_target_s, tpot_target_s,
+    slo_percentile columns (the verifier's re-prediction of a plan); evaluate where they are absent.
 fidelity_report(catalog) -> FidelityReport(measured, published, rank_correlation, summary)
     Predicted vs actual for every measured op/e2e row and every published benchmark (see
     `planner.perf.fidelity` for the columns); `summary` holds median / P90 absolute % errors overall, per
@@ -78,7 +85,13 @@ from planner.perf.fidelity import (
     published_fidelity,
     summary,
 )
-from planner.perf.load import LOAD_COLUMNS, latency_under_load, max_rate_meeting
+from planner.perf.load import (
+    LOAD_COLUMNS,
+    capacity_under_slo,
+    latency_under_load,
+    max_rate_meeting,
+    predict_under_slo,
+)
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import CONFIG_COLUMNS
 
@@ -90,6 +103,7 @@ __all__ = [
     "Efficiency",
     "FidelityReport",
     "accelerator_rank_correlation",
+    "capacity_under_slo",
     "describe_assumptions",
     "evaluate",
     "fidelity_report",
@@ -98,6 +112,7 @@ __all__ = [
     "max_batch_meeting",
     "max_rate_meeting",
     "measured_fidelity",
+    "predict_under_slo",
     "published_fidelity",
     "summary",
 ]

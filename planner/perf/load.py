@@ -6,6 +6,7 @@ See `planner.perf` (the package docstring) for the columns.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -216,37 +217,49 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     res["reason"] = reason
     res["limited_by"] = np.where(res["limited_by"].to_numpy(dtype=object) == "memory", "memory", limited)
     if (~agg).any():  # disaggregated serving: the mean-latency batch search
-        idx = np.flatnonzero(~agg)
-
-        def part(t):
-            return t if t is None or np.isscalar(t) else np.asarray(t)[idx]
-
-        old = max_batch_meeting(base.iloc[idx], catalog, ttft_s=part(ttft_s), tpot_s=part(tpot_s), efficiency=eff)
-        old = _disaggregated_under_slo(old, part(ttft_s), percentile)
-        for col in old.columns:
-            if col in res.columns:
-                res.loc[idx, col] = old[col].to_numpy()
+        tt = np.broadcast_to(np.asarray(np.inf if ttft_s is None else ttft_s, dtype=float), (n,))
+        tp = np.broadcast_to(np.asarray(np.inf if tpot_s is None else tpot_s, dtype=float), (n,))
+        for t1, t2 in sorted({(a, b) for a, b in zip(tt[~agg], tp[~agg], strict=True)}):
+            idx = np.flatnonzero(~agg & (tt == t1) & (tp == t2))  # max_batch_meeting takes one target pair
+            old = max_batch_meeting(base.iloc[idx], catalog, ttft_s=None if np.isinf(t1) else float(t1),
+                                    tpot_s=None if np.isinf(t2) else float(t2), efficiency=eff)
+            old = _disaggregated_under_slo(old, None if np.isinf(t1) else float(t1), percentile)
+            for col in old.columns:
+                if col in res.columns:
+                    res.loc[idx, col] = old[col].to_numpy()
     return res
 
 
 def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd.DataFrame:
-    """Disaggregated units at a rate where the TTFT target holds at the percentile: prompts queue at the
-    prefill instances, taken as one M/D/1 server completing the unit's rate-matched request rate mu (the
-    decode side keeps its batch, so its TPOT only improves at a lower rate). The wait exceeds t with
-    probability rho * exp(-2 (1 - rho) mu t) (M/D/1's exponential tail, mean rho / (2 mu (1 - rho)))."""
+    """Disaggregated units at the rate where TTFT holds at the percentile. Two queues in turn: prompts wait for
+    the prefill instances (one M/D/1 server completing the unit's rate-matched request rate mu: the wait
+    exceeds t with probability rho exp(-2 (1 - rho) mu t)), then for a decode seat (c = batch x decode
+    instances seats, each held osl x TPOT: Erlang-C by the Halfin-Whitt formula, halved for deterministic
+    service). The decode batch scales with the rate, so TPOT only improves below the full unit."""
     out = rows.copy()
     fits = out["fits"].to_numpy(dtype=bool)
-    mu = out["output_tok_s"].to_numpy(dtype=float) / out["osl"].to_numpy(dtype=float)
+    osl = out["osl"].to_numpy(dtype=float)
+    mu = out["output_tok_s"].to_numpy(dtype=float) / osl
     base = out["ttft_s"].to_numpy(dtype=float)
+    seats = out["batch"].to_numpy(dtype=float) * np.maximum(out["decode_instances"].to_numpy(dtype=float), 1.0)
+    life = osl * out["tpot_s"].to_numpy(dtype=float)  # seconds a request holds a decode seat
     n = len(out)
     target = np.full(n, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, float), (n,))
     p = percentile / 100.0
+    nd = NormalDist()
 
     def ttft_q(rho):
-        wait = np.where(rho > 1.0 - p, np.log(np.maximum(rho / (1.0 - p), 1.0)) / (2.0 * mu * (1.0 - rho)), 0.0)
-        return base + wait
+        pre = np.where(rho > 1.0 - p, np.log(np.maximum(rho / (1.0 - p), 1.0)) / (2.0 * mu * (1.0 - rho)), 0.0)
+        a = rho * mu * life  # decode seats busy (offered load)
+        beta = (seats - a) / np.sqrt(np.maximum(a, 1e-9))
+        ratio = np.array([nd.cdf(b) / max(math.exp(-b * b / 2.0) / math.sqrt(2 * math.pi), 1e-300)
+                          for b in np.clip(beta, -30.0, 30.0)])
+        p_wait = 1.0 / (1.0 + beta * ratio)
+        theta = np.maximum((seats - a) / np.maximum(life, 1e-12), 1e-12)
+        seat = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * 0.5
+        return base + pre + seat
 
-    lo, hi = np.zeros(len(out)), np.full(len(out), 0.999)
+    lo, hi = np.zeros(n), np.full(n, 0.999)
     for _ in range(30):
         mid = (lo + hi) / 2.0
         good = ttft_q(mid) <= target
@@ -263,5 +276,25 @@ def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> p
     return out
 
 
+def predict_under_slo(grid: pd.DataFrame, catalog: Catalog, *,
+                      efficiency: Efficiency | None = None) -> pd.DataFrame:
+    """`capacity_under_slo` row by row with each row's ttft_target_s / tpot_target_s / slo_percentile (NaN =
+    no target); `evaluate` when the grid has no slo_percentile column. Rows come back in the grid's order."""
+    if "slo_percentile" not in grid:
+        return evaluate(grid, catalog, efficiency=efficiency)
+    g = grid.reset_index(drop=True)
+    parts = []
+    for pct, rows in g.groupby("slo_percentile", sort=True):
+        t = rows.get("ttft_target_s", pd.Series(np.nan, index=rows.index)).to_numpy(dtype=float)
+        p = rows.get("tpot_target_s", pd.Series(np.nan, index=rows.index)).to_numpy(dtype=float)
+        res = capacity_under_slo(rows.drop(columns=["ttft_target_s", "tpot_target_s", "slo_percentile"],
+                                           errors="ignore"), catalog, ttft_s=np.where(np.isnan(t), np.inf, t),
+                                 tpot_s=np.where(np.isnan(p), np.inf, p), percentile=float(pct),
+                                 efficiency=efficiency)
+        res.index = rows.index
+        parts.append(res)
+    return pd.concat(parts).sort_index()
+
+
 __all__ = ["CANDIDATE_GRID", "LENGTH_DISTS", "LOAD_COLUMNS", "METHODS", "PERCENTILES", "capacity_under_slo",
-           "latency_under_load", "max_rate_meeting"]
+           "latency_under_load", "max_rate_meeting", "predict_under_slo"]
