@@ -21,8 +21,11 @@ AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
 # (issue 8) where replicas are sized by percentile SLOs (p90 TTFT/TPOT under Poisson load, capacity_under_slo)
 # on top of i8's engine-aware model; power-limited-site's site power went 0.34 -> 0.36 MW to stay feasible.
 # Mean-based sizing on the same model gave: brownfield 688.60, enterprise 1285220, mixed 186.16, offline
-# 42139800, power-limited (0.34 MW) 290.54, quickstart 16.061, deepseek 867.15.
+# 42139800, power-limited (0.34 MW) 290.54, quickstart 16.061, deepseek 867.15, ai-factory-10mw (profit)
+# 139991, diurnal-own-rent 116.86.
 PINNED_OBJECTIVES = {
+    "ai-factory-10mw": 134714.56662676387,
+    "diurnal-own-rent": 132.120702440143,
     "brownfield-h100": 763.7327501543541,
     "enterprise-budget": 1279605.0800741615,
     "mixed-fleet": 195.66372876258447,
@@ -184,18 +187,21 @@ def test_same_input_same_plan(tmp_path, catalog):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_solves_and_backends_agree(path, catalog):
+    from planner.optimize.problem import load_problem
+
+    gap = max(1e-4, load_problem(path).solver.gap)  # an example may declare a looser proven gap
     objectives = {}
     for backend in AGREE_BACKENDS:
         out = solve_file(path, catalog, backend=backend, runner_up=False)
         assert out.plan.status == "optimal", (backend, out.plan.message)
         assert out.verify.ok
-        assert out.plan.gap is not None and out.plan.gap <= 1.01e-4
+        assert out.plan.gap is not None and out.plan.gap <= gap * 1.01
         objectives[backend] = out.plan.objective_value
     ref = PINNED_OBJECTIVES[path.stem]
     if DEFAULT_BACKEND in objectives:
         assert objectives[DEFAULT_BACKEND] == pytest.approx(ref, rel=1e-7), objectives
     for v in objectives.values():  # every backend within its optimality gap of the pinned optimum
-        assert v == pytest.approx(ref, rel=2e-4), objectives
+        assert v == pytest.approx(ref, rel=2 * gap), objectives
 
 
 def test_every_example_is_pinned():
