@@ -146,6 +146,10 @@ def summarize(plan) -> dict[str, Any]:
         "solver_status": plan.status,
     }
     econ = getattr(plan, "economics", None)  # token prices (plans that carry revenue and profit)
+    if econ is not None and getattr(plan, "hourly", None):  # demand profile: year averages, not the peak hour
+        served, cost = econ.served_output_tok_s, econ.cost_usd_per_hour
+        metrics.update(cost_usd_per_hour=cost, output_tok_s=served, usd_per_mtok=econ.usd_per_mtok_served,
+                       tokens_per_usd=served * 3600 / cost if cost > 0 else None)
     for name in ("profit_usd_per_hour", "revenue_usd_per_hour"):
         v = getattr(econ, name, None) if econ is not None else None
         if v is not None:
