@@ -97,7 +97,7 @@ def _predictor(catalog: Catalog):
     by the catalog's performance fingerprint and the rows asked: neighbouring scenarios of a sweep mostly choose
     the same deployments, and re-running the model for them was most of a small scenario's time."""
     from planner.catalog.fingerprint import perf_fingerprint
-    from planner.perf import evaluate
+    from planner.perf import predict_under_slo
 
     fp = perf_fingerprint(catalog)
 
@@ -107,7 +107,7 @@ def _predictor(catalog: Catalog):
         if hit is None:
             if len(_PREDICTIONS) > 4096:
                 _PREDICTIONS.clear()
-            hit = _PREDICTIONS[key] = evaluate(grid, catalog)
+            hit = _PREDICTIONS[key] = predict_under_slo(grid, catalog)  # as the candidates were sized
         return hit.copy()
 
     return predict
