@@ -35,7 +35,8 @@ def test_prefill_in_tensor_parallel_cuts_ttft_and_keeps_decode():
 
 
 def test_prefill_on_another_accelerator():
-    r = ev([DEP8 | {"prefill_accelerator": "b200", "prefill_tp": 8, "prefill_attn_dp": 1, "prefill_ep": 8}]).iloc[0]
+    extra = {"prefill_accelerator": "b200", "prefill_tp": 8, "prefill_attn_dp": 1, "prefill_ep": 8}
+    r = ev([DEP8 | extra]).iloc[0]
     assert r["fits"]
     b200, h200 = CAT.accelerators["b200"], CAT.accelerators["h200-sxm"]
     assert r["peak_power_w"] == pytest.approx(b200.tdp_w * r["prefill_gpus"] + h200.tdp_w * r["decode_gpus"])

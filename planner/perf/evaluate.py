@@ -21,7 +21,7 @@ from planner.perf.serving import aggregated, disaggregated
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "gpus", "fits", "reason", "max_batch_memory", "weight_bytes_per_gpu", "kv_bytes_per_gpu",
-    "ttft_s", "tpot_s", "itl_s", "acceptance_length", "output_tok_s", "output_tok_s_per_gpu",
+    "ttft_s", "tpot_s", "itl_s", "acceptance_length", "speculative_method", "output_tok_s", "output_tok_s_per_gpu",
     "output_tok_s_per_user", "total_tok_s",
     "avg_power_w", "peak_power_w", "compute_dtype_used", "limited_by", "prefill_instances", "decode_instances",
     "prefill_gpus", "decode_gpus",
@@ -128,6 +128,7 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
     res_df["tpot_s"] = out["tpot_s"]
     res_df["itl_s"] = out["itl_s"]
     res_df["acceptance_length"] = np.where(fits, c.spec_accept, np.nan)
+    res_df["speculative_method"] = np.where(fits, c.spec_method, "")  # what `auto` chose; 'none' without
     res_df["output_tok_s"] = out["output_tok_s"]
     res_df["output_tok_s_per_gpu"] = out["output_tok_s"] / res_df["gpus"].to_numpy()
     res_df["output_tok_s_per_user"] = 1.0 / out["tpot_s"]
