@@ -42,6 +42,7 @@ class WorkloadData:
     precisions: tuple[str, ...] | None
     kv_precisions: tuple[str, ...] | None
     serving: tuple[str, ...]
+    engines: tuple[str, ...] | None = None  # None: the generic engine
 
     @property
     def required_out_tok_s(self) -> float:
@@ -360,6 +361,7 @@ def _check_workload_refs(w, path: str, catalog: Catalog, err: _Errors) -> None:
     for key, ids, table in (
         ("models", w.models, catalog.models),
         ("precisions", w.precisions, catalog.precisions),
+        ("engines", w.engines, catalog.engines),
     ):
         for i, x in enumerate(ids or []):
             if x not in table:
@@ -405,6 +407,7 @@ def _resolve_workload(w, catalog: Catalog, err: _Errors) -> WorkloadData | None:
         precisions=tuple(w.precisions) if w.precisions else None,
         kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
         serving=tuple(w.serving),
+        engines=tuple(w.engines) if w.engines else None,
     )
 
 

@@ -348,6 +348,7 @@ def _check_predictions(deployments: list, inst: Instance, predict, v: list[str])
             batch=d.batch,
             isl=inst.workloads[d.workload].isl,
             osl=inst.workloads[d.workload].osl,
+            engine=d.engine,
         )
         for d in deployments
     ]
