@@ -60,3 +60,12 @@ def test_cli_engine_flag():
     bad = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "1",
                                     "--precision", "bf16", "--isl", "1000", "--osl", "500", "--engine", "x"])
     assert bad.exit_code == 2 and "unknown engine 'x'" in bad.output
+
+
+@pytest.mark.parametrize(("tpot_ms", "min_tp"), [(30, 8), (60, 4)])
+def test_tpot_target_prefers_tensor_parallel_for_405b(tpot_ms, min_tp):
+    """Llama-3.1-405B under a TPOT target: tensor parallel splits each step's weight reads, pipeline stages do
+    not (a decode step still reads every stage), so a binding target picks TP, not TP1 x PP4-8."""
+    r = predict_one(CAT, model="llama-3.1-405b", gpu="h200-sxm", gpus=8, precision="fp8", isl=1024, osl=1024,
+                    tpot_slo_ms=tpot_ms)
+    assert r["fits"] and r["pp"] == 1 and r["tp"] >= min_tp and r["tpot_s"] <= tpot_ms / 1e3
