@@ -20,8 +20,11 @@ AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
 # Each example's optimal objective on the default backend, pinned from the code before the issue-7 restructuring
 # (51819a2): a refactor that changes behaviour changes one of these.
 # Re-pinned by issue 8 (branch i8): host time per attention-DP rank makes DEP layouts of DeepSeek-R1 far cheaper
-# (reasoning-deepseek-r1 1438.60 -> 867.15 $/h); qwen3-8b/14b joined the catalog; the serving fit was rerun.
+# (reasoning-deepseek-r1 1438.60 -> 867.15 $/h); qwen3-8b/14b joined the catalog; the serving fit was rerun
+# (diurnal-own-rent 116.8608 -> 116.8589).
 PINNED_OBJECTIVES = {
+    "ai-factory-10mw": 139991.14963937065,
+    "diurnal-own-rent": 116.85892885986223,
     "brownfield-h100": 688.5984938369053,
     "enterprise-budget": 1285223.972164639,
     "mixed-fleet": 186.16029711884556,
@@ -183,18 +186,21 @@ def test_same_input_same_plan(tmp_path, catalog):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_solves_and_backends_agree(path, catalog):
+    from planner.optimize.problem import load_problem
+
+    gap = max(1e-4, load_problem(path).solver.gap)  # an example may declare a looser proven gap
     objectives = {}
     for backend in AGREE_BACKENDS:
         out = solve_file(path, catalog, backend=backend, runner_up=False)
         assert out.plan.status == "optimal", (backend, out.plan.message)
         assert out.verify.ok
-        assert out.plan.gap is not None and out.plan.gap <= 1.01e-4
+        assert out.plan.gap is not None and out.plan.gap <= gap * 1.01
         objectives[backend] = out.plan.objective_value
     ref = PINNED_OBJECTIVES[path.stem]
     if DEFAULT_BACKEND in objectives:
         assert objectives[DEFAULT_BACKEND] == pytest.approx(ref, rel=1e-7), objectives
     for v in objectives.values():  # every backend within its optimality gap of the pinned optimum
-        assert v == pytest.approx(ref, rel=2e-4), objectives
+        assert v == pytest.approx(ref, rel=2 * gap), objectives
 
 
 def test_every_example_is_pinned():

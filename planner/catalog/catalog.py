@@ -10,6 +10,7 @@ from planner.catalog.schemas import (
     Engine,
     Entry,
     Model,
+    NetworkItem,
     Precision,
     RackType,
     RentalPrice,
@@ -64,6 +65,10 @@ class Catalog:
     @property
     def engines(self) -> dict[str, Engine]:
         return self.entries["engines"]  # type: ignore[return-value]
+
+    @property
+    def network(self) -> dict[str, NetworkItem]:
+        return self.entries["network"]  # type: ignore[return-value]
 
     def get(self, kind: str, entry_id: str, *, what: str | None = None) -> Entry:
         """Look an id up, or fail with the list of known ids (exit code 2)."""

@@ -25,6 +25,7 @@ LIST_COLUMNS: dict[str, list[str]] = {
     "economics": ["amortization_years", "cost_of_capital", "electricity_usd_per_kwh.base_usd"],
     "engines": ["version", "date", "vendors", "attention_dp", "wide_ep", "max_batch", "cuda_graph_max_batch",
                 "overlap_scheduling", "speculative_methods"],
+    "network": ["role", "port_speed_gbps", "ports", "price.base_usd"],
 }
 
 

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.plan import Plan
+from planner.report.economics_view import render_economics
 
 
 def _n(x: float | None, fmt: str = ",.0f") -> str:
@@ -135,6 +136,7 @@ def render_plan(console: Console, plan: Plan) -> None:
     for k, v in rows:
         e.add_row(k, v)
     console.print(e)
+    render_economics(console, plan)
 
     if plan.binding:
         console.print("[bold]Binding limits[/bold]")
