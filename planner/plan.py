@@ -77,6 +77,7 @@ class Deployment(_M):
     tpot_s: float
     avg_power_w_per_replica: float
     quality: float | None = None
+    engine: str = Field("", description="serving engine id; empty = the generic calibrated engine")
 
 
 class WorkloadResult(_M):

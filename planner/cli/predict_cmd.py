@@ -37,6 +37,9 @@ from planner.errors import InputError
 @click.option("--ttft-slo-ms", type=POSITIVE, help="Time-to-first-token target.")
 @click.option("--tpot-slo-ms", type=POSITIVE, help="Time-per-output-token target.")
 @click.option("--kv-precision", type=click.Choice(["bf16", "fp8", "fp4"]), help="KV-cache datatype.")
+@click.option("--engine", help="Serving engine id (see `planner catalog list engines`; default: generic engine).")
+@click.option("--speculative", type=click.Choice(["none", "auto", "mtp", "eagle3"]),
+              help="Speculative decoding: a method, auto (the model's draft where the engine has one) or none.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--batch", "batch_csv", type=click.Path(exists=True, dir_okay=False),
               help="CSV of queries (columns = flag names with underscores).")

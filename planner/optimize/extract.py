@@ -96,6 +96,7 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
                 tpot_s=float(r["tpot_s"]),
                 avg_power_w_per_replica=float(r["avg_power_w"]),
                 quality=None if q is None or q != q else float(q),
+                engine=str(r.get("engine") or ""),
             )
         )
         if r["mode"] == "own":

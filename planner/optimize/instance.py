@@ -44,6 +44,7 @@ class WorkloadData:
     kv_precisions: tuple[str, ...] | None
     serving: tuple[str, ...]
     slo_percentile: float = 90.0  # ttft/tpot targets hold at this percentile
+    engines: tuple[str, ...] | None = None  # None: the generic engine
 
     @property
     def required_out_tok_s(self) -> float:
@@ -363,6 +364,7 @@ def _check_workload_refs(w, path: str, catalog: Catalog, err: _Errors) -> None:
     for key, ids, table in (
         ("models", w.models, catalog.models),
         ("precisions", w.precisions, catalog.precisions),
+        ("engines", w.engines, catalog.engines),
     ):
         for i, x in enumerate(ids or []):
             if x not in table:
@@ -409,6 +411,7 @@ def _resolve_workload(w, catalog: Catalog, err: _Errors, slo_percentile: float =
         kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
         serving=tuple(w.serving),
         slo_percentile=float(w.slo_percentile if w.slo_percentile is not None else slo_percentile),
+        engines=tuple(w.engines) if w.engines else None,
     )
 
 

@@ -372,6 +372,7 @@ def _check_predictions(deployments: list, inst: Instance, predict, v: list[str])
             ttft_target_s=inst.workloads[d.workload].ttft_target_s,
             tpot_target_s=inst.workloads[d.workload].tpot_target_s,
             slo_percentile=inst.workloads[d.workload].slo_percentile,
+            engine=d.engine,
         )
         for d in deployments
     ]

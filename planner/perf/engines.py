@@ -73,8 +73,8 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
         "spec_method": np.full(n, "none", dtype=object),
     }
-    if n == 0:
-        return out
+    if n == 0 or ("engine" not in grid and "speculative" not in grid):
+        return out  # the generic engine: nothing per row to look up
     bad_engine = ~np.isin(engines, ["", *catalog.engines])
     known = ", ".join(sorted(catalog.engines))
     fail(bad_engine, [engines], lambda e: f"unknown engine {e!r} (known: {known})")
@@ -83,8 +83,15 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
     models = grid["model"].astype(str).to_numpy()
     accs = grid["accelerator"].astype(str).to_numpy()
     precs = grid["precision"].astype(str).to_numpy()
-    keys = pd.DataFrame({"e": engines, "m": models, "a": accs, "p": precs, "s": specs, "w": klass})
-    codes, uniq = pd.factorize(pd.MultiIndex.from_frame(keys))
+    # one lookup per distinct (engine, model, accelerator, precision, speculative, class): a grid repeats few
+    codes = np.zeros(n, dtype=np.int64)
+    for col in (engines, models, accs, precs, specs, klass):
+        c, u = pd.factorize(col)
+        codes = codes * (len(u) + 1) + c
+    _, first, codes = np.unique(codes, return_index=True, return_inverse=True)
+    codes = codes.reshape(-1)
+    uniq = list(zip(engines[first], models[first], accs[first], precs[first], specs[first], klass[first],
+                    strict=True))
     why = np.full(len(uniq), "", dtype=object)
     vals = {k: np.full(len(uniq), out[k][0]) for k in out if k != "spec_method"}
     method_u = np.full(len(uniq), "none", dtype=object)
