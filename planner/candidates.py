@@ -54,6 +54,23 @@ def quality_of(catalog: Catalog, model_id: str, precision_id: str, benchmark: st
     return base * rec
 
 
+def checkpoint_of(catalog: Catalog, model_id: str, precision_id: str) -> str:
+    """`published` where the model's weights exist in this precision; `upcast from X` where the precision has
+    at least the native bits (lossless conversion); else the precision's named quantization step."""
+    m = catalog.models[model_id]
+    if precision_id in m.published_precisions():
+        return "published"
+    p, native = catalog.precisions[precision_id], catalog.precisions[m.native_precision]
+    if p.weight_bits >= native.weight_bits:
+        return f"upcast from {m.native_precision}"
+    return p.quantization_step or f"quantize to {precision_id}"
+
+
+def needs_quantization(checkpoint: str) -> bool:
+    """Whether a `checkpoint_of` label is a quantization step (not published weights, not a lossless upcast)."""
+    return checkpoint != "published" and not checkpoint.startswith("upcast from ")
+
+
 def _runs_on(catalog: Catalog, precision_id: str, accelerator_id: str) -> bool:
     acc = catalog.accelerators[accelerator_id]
     p = catalog.precisions[precision_id]
@@ -102,6 +119,15 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                         )
                     )
                     continue
+                if not w.allow_quantization and needs_quantization(checkpoint_of(catalog, mid, pid)):
+                    rejected.append(
+                        dict(
+                            workload=w.id, model=mid, precision=pid, system="*", config="*", quality=q,
+                            reason=f"no published {pid} checkpoint of {mid} (allow_quantization: true to use "
+                            f"'{checkpoint_of(catalog, mid, pid)}')",
+                        )
+                    )
+                    continue
                 for acc, domain in sorted(by_acc.items()):
                     if not _runs_on(catalog, pid, acc):
                         rejected.append(
@@ -135,6 +161,7 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                                             isl=w.isl,
                                             osl=w.osl,
                                             quality=q,
+                                            checkpoint=checkpoint_of(catalog, mid, pid),
                                         )
                                     )
     return pd.DataFrame(rows), rejected
@@ -150,7 +177,7 @@ def evaluate_grid(
         w = inst.workloads[wid]
         res = perf(g[list(CONFIG_COLUMNS)].reset_index(drop=True), catalog, ttft_s=w.ttft_s, tpot_s=w.tpot_s)
         res = res.reset_index(drop=True)
-        extra = g[["workload", "quality"]].reset_index(drop=True)
+        extra = g[["workload", "quality", "checkpoint"]].reset_index(drop=True)
         for col in extra.columns:
             res[col] = extra[col]
         parts.append(res)

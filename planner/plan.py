@@ -36,9 +36,11 @@ class Fleet(_M):
     servers_rented: dict[str, Count] = Field(default_factory=dict)
     gpus: dict[str, Count] = Field(default_factory=dict, description="GPUs per accelerator, owned and rented")
     racks: list[Rack] = Field(default_factory=list)
-    it_power_kw: float = Field(0.0, description="nameplate IT power of owned servers")
-    it_power_avg_kw: float = Field(0.0, description="modelled average IT power of owned servers")
-    facility_power_kw: float = Field(0.0, description="nameplate IT power x PUE (what the site must supply)")
+    it_power_kw: float = Field(
+        0.0, description="provisioned all-in IT power of owned servers (nameplate + network, planner.power)"
+    )
+    it_power_avg_kw: float = Field(0.0, description="modelled average all-in IT power of owned servers")
+    facility_power_kw: float = Field(0.0, description="provisioned IT power x PUE (what the site must supply)")
     capex_usd: float = 0.0
     opex_usd_per_year: float = 0.0
     cost_usd_per_hour: float = 0.0
@@ -47,7 +49,15 @@ class Fleet(_M):
     total_tok_s: float = 0.0
     tokens_per_usd: float | None = None
     usd_per_mtok: float | None = None
-    tokens_per_kwh: float | None = None
+    tokens_per_kwh: float | None = Field(
+        None, description="owned output tokens per kWh of all-in IT energy (GPUs + host + network, before PUE)"
+    )
+    output_tok_s_per_provisioned_mw: float | None = Field(
+        None, description="owned output tokens/s per MW of provisioned all-in IT power (before PUE)"
+    )
+    rental_terms: dict[str, str] = Field(
+        default_factory=dict, description="rented system -> rental term used (on_demand, 1y, 3y, spot; custom)"
+    )
 
 
 class Deployment(_M):
@@ -77,6 +87,10 @@ class Deployment(_M):
     tpot_s: float
     avg_power_w_per_replica: float
     quality: float | None = None
+    checkpoint: str = Field(
+        "published", description="`published` weights, `upcast from X`, or the quantization step used"
+    )
+    effort: str | None = Field(None, description="reasoning effort level; null where the model has none")
 
 
 class WorkloadResult(_M):

@@ -13,6 +13,7 @@ from planner.catalog.schemas import (
     RackType,
     RentalPrice,
     Site,
+    SoftwareLicence,
     System,
     Workload,
 )
@@ -59,6 +60,10 @@ class Catalog:
     @property
     def economics(self) -> dict[str, Economics]:
         return self.entries["economics"]  # type: ignore[return-value]
+
+    @property
+    def licences(self) -> dict[str, SoftwareLicence]:
+        return self.entries["licences"]  # type: ignore[return-value]
 
     def get(self, kind: str, entry_id: str, *, what: str | None = None) -> Entry:
         """Look an id up, or fail with the list of known ids (exit code 2)."""

@@ -137,13 +137,14 @@ def add_rack_count(m: MipModel, ix) -> None:
 
 
 def add_site_power(m: MipModel, ix) -> None:
-    """Site power:  PUE * sum_s nameplate_kW_s (b_s + e_s) <= site limit (kW)."""
+    """Site power:  PUE * sum_s provisioned_kW_s (b_s + e_s) <= site limit (kW); provisioned = all-in (chassis
+    nameplate + network share, planner.power)."""
     lim = ix.inst.power_limit_kw
     if lim is None:
         return
     coefs = {}
     for s in sorted(set(ix.buy) | set(ix.exist)):
-        kw = ix.inst.pue * ix.inst.systems[s].nameplate_kw
+        kw = ix.inst.pue * ix.inst.systems[s].provisioned_kw
         for v in (ix.buy.get(s), ix.exist.get(s)):
             if v is not None:
                 coefs[v] = kw
@@ -181,7 +182,8 @@ def capex_coefs(ix) -> dict[int, float]:
 def cost_coefs(ix) -> dict[int, float]:
     """Total cost per hour:
         sum_s (F^new_s b_s + F^old_s e_s + R_s r_s) + sum_p F_r(p) z_p + sum_{c own} E_c x_c
-    F fixed $/h per server (capital, maintenance, facility, base energy), R rental $/h per server,
+    F fixed $/h per server (capital, maintenance, facility, base energy, licence), R rental $/h per server
+    (incl. licence),
     E_c energy $/h of a replica above the idle draw of its GPUs: (W_c - g_c W_idle) * PUE * $/kWh / 1000.
     """
     inst = ix.inst

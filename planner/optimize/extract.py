@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from planner import power
 from planner.optimize.instance import HOURS_PER_YEAR, Instance
 from planner.optimize.layout import assign_racks
 from planner.optimize.solve import Solution
@@ -83,6 +84,7 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
                 tpot_s=float(r["tpot_s"]),
                 avg_power_w_per_replica=float(r["avg_power_w"]),
                 quality=None if q is None or q != q else float(q),
+                checkpoint=str(r.get("checkpoint", "published") or "published"),
             )
         )
         if r["mode"] == "own":
@@ -111,7 +113,7 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
             for _ in range(n)
             if inst.systems[s].whole_rack
         )
-    it_kw = sum(inst.systems[s].nameplate_kw * n for s, n in owned.items())
+    it_kw = sum(inst.systems[s].provisioned_kw * n for s, n in owned.items())
     for s, n in owned.items():
         sd = inst.systems[s]
         avg_w_owned += n * (sd.non_gpu_avg_w + sd.gpus * sd.idle_w)
@@ -122,11 +124,14 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
     maint = sum(inst.systems[s].capex_usd * n for s, n in owned.items()) * inst.maintenance_fraction / h
     facility = it_kw * inst.facility_usd_per_kw_month * 12 / h
     energy = avg_w_owned * inst.pue * inst.electricity_usd_per_kwh / 1000
-    rental = sum(inst.systems[s].rent_usd_per_hour * n for s, n in rented.items())
+    rental = sum(inst.systems[s].gpus * inst.systems[s].rent_usd_per_gpu_hour * n for s, n in rented.items())
+    licence = sum(inst.systems[s].licence_usd_per_hour_owned * n for s, n in owned.items()) + sum(
+        inst.systems[s].gpus * inst.systems[s].licence_usd_per_gpu_hour_rented * n for s, n in rented.items()
+    )
     rack_capex = sum(inst.racks[p.rack].price_usd * n for p, n in rack_counts.items())
     rack_capital = rack_capex * inst.crf / h
     rack_maint = rack_capex * inst.maintenance_fraction / h
-    cost_h = capital + rack_capital + maint + rack_maint + facility + energy + rental
+    cost_h = capital + rack_capital + maint + rack_maint + facility + energy + rental + licence
     capex = sum(inst.systems[s].capex_usd * n for s, n in new.items()) + rack_capex
     out_tok = sum(d.output_tok_s for d in deployments)
     fleet = Fleet(
@@ -140,7 +145,7 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
         it_power_avg_kw=avg_w_owned / 1000,
         facility_power_kw=it_kw * inst.pue,
         capex_usd=capex,
-        opex_usd_per_year=(maint + rack_maint + facility + energy + rental) * h,
+        opex_usd_per_year=(maint + rack_maint + facility + energy + rental + licence) * h,
         cost_usd_per_hour=cost_h,
         cost_breakdown_usd_per_hour={
             "capital": capital + rack_capital,
@@ -148,12 +153,15 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
             "facility": facility,
             "energy": energy,
             "rental": rental,
+            "licence": licence,
         },
         output_tok_s=out_tok,
         total_tok_s=sum(d.total_tok_s for d in deployments),
         tokens_per_usd=out_tok * 3600 / cost_h if cost_h > 0 else None,
         usd_per_mtok=cost_h / (out_tok * 3600) * 1e6 if out_tok > 0 else None,
-        tokens_per_kwh=(out_owned * 3600 / (avg_w_owned * inst.pue / 1000)) if avg_w_owned > 0 else None,
+        tokens_per_kwh=power.tokens_per_kwh(out_owned, avg_w_owned) if avg_w_owned > 0 else None,
+        output_tok_s_per_provisioned_mw=power.tokens_s_per_provisioned_mw(out_owned, it_kw),
+        rental_terms={s: inst.systems[s].rent_term or "" for s in sorted(rented)},
     )
     plan.fleet = fleet
     plan.workloads = [

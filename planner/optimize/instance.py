@@ -6,16 +6,19 @@ Cost of owning a server for one hour (capex amortized with the capital recovery 
     CRF = i (1+i)^n / ((1+i)^n - 1)           (1/n when i = 0; i cost of capital, n amortization years)
     capital    = capex * CRF / 8760           capex = price * (1 + network_fraction_of_capex); 0 if existing
     maintenance = price * (1 + network) * maintenance_fraction / 8760
-    facility   = facility_usd_per_kw_month * nameplate_kw * 12 / 8760
-    base energy = (non-GPU average W + GPUs * idle W) * PUE * $/kWh / 1000
+    facility   = facility_usd_per_kw_month * provisioned all-in kW * 12 / 8760  (nameplate + network)
+    base energy = (host average W + network W + GPUs * idle W) * PUE * $/kWh / 1000
+    licence    = GPUs * licence $/GPU-hour (optional `economics.software_licence`, unless bundled with the system)
 and each replica on an owned server adds (its average board power - its GPUs * idle W) * PUE * $/kWh / 1000.
-A rented server costs GPUs * $/GPU-hour and nothing else (power, space and facility are the provider's).
+A rented server costs GPUs * ($/GPU-hour of the cheapest allowed rental product + licence) and nothing else
+(power, space and facility are the provider's); the product's term (on_demand, 1y, 3y, spot) goes in the plan.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from planner import power
 from planner.catalog.catalog import Catalog
 from planner.economics import HOURS_PER_YEAR, capital_recovery_factor
 from planner.errors import InputError
@@ -43,6 +46,7 @@ class WorkloadData:
     precisions: tuple[str, ...] | None
     kv_precisions: tuple[str, ...] | None
     serving: tuple[str, ...]
+    allow_quantization: bool = False
 
     @property
     def required_out_tok_s(self) -> float:
@@ -69,14 +73,29 @@ class SystemData:
     rent_usd_per_gpu_hour: float | None
     idle_w: float  # per GPU
     tdp_w: float
-    non_gpu_avg_w: float
+    non_gpu_avg_w: float  # host and network: everything beyond the GPU boards (planner.power)
     new_usd_per_hour: float  # fixed $/h of one new server (capital, maintenance, facility, base energy)
     existing_usd_per_hour: float  # same without capital
     usd_per_w_hour: float  # energy $/h per average watt drawn (PUE included)
+    network_kw: float = 0.0  # scale-out network share outside the chassis (planner.power)
+    rent_term: str | None = None  # term of the rental product used (on_demand, 1y, 3y, spot; custom: override)
+    rent_product: str | None = None
+    licence_usd_per_gpu_hour_owned: float = 0.0
+    licence_usd_per_gpu_hour_rented: float = 0.0
+
+    @property
+    def provisioned_kw(self) -> float:
+        """All-in power to provision: chassis nameplate + network share (planner.power.provisioned_kw)."""
+        return self.nameplate_kw + self.network_kw
 
     @property
     def rent_usd_per_hour(self) -> float:
-        return self.gpus * (self.rent_usd_per_gpu_hour or 0.0)
+        """Rental plus licence, per rented server."""
+        return self.gpus * ((self.rent_usd_per_gpu_hour or 0.0) + self.licence_usd_per_gpu_hour_rented)
+
+    @property
+    def licence_usd_per_hour_owned(self) -> float:
+        return self.gpus * self.licence_usd_per_gpu_hour_owned
 
     def domain_capacity(self, t: int) -> int:
         """GPUs one server offers to groups of size >= t that must sit inside one scale-up domain."""
@@ -216,6 +235,12 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
     for r in econ_spec.rack_prices_usd:
         if r not in catalog.racks:
             bad(f"economics.rack_prices_usd.{r}", f"unknown rack type {r!r} (known: {known(catalog.racks)})")
+    licence = None
+    if econ_spec.software_licence is not None:
+        licence = catalog.licences.get(econ_spec.software_licence)
+        if licence is None:
+            bad("economics.software_licence",
+                f"unknown licence {econ_spec.software_licence!r} (known: {known(catalog.licences)})")
 
     idle_w = load_efficiency(catalog).accel["power_idle_w"]
     systems: dict[str, SystemData] = {}
@@ -230,20 +255,11 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         capex = price * (1 + network)
         # The performance model's idle power (measured, catalog, or its stated fraction of TDP): one source.
         idle = float(idle_w[sysd.accelerator])
-        non_gpu = econ_spec.non_gpu_load_fraction * max(
-            0.0, sysd.nameplate_power_kw * 1000 - sysd.accelerator_count * acc.tdp_w
-        )
-        rent_price = econ_spec.rental_usd_per_gpu_hour.get(sid)
-        if rent_price is None:
-            offers = [
-                r
-                for r in catalog.rental_prices.values()
-                if r.system == sid and (fleet.rental_provider is None or r.provider_class == fleet.rental_provider)
-            ]
-            if offers:
-                rent_price = min(getattr(r.usd_per_gpu_hour, f"{case}_usd") for r in offers)
+        non_gpu = power.overhead_avg_w(sysd, acc.tdp_w, econ_spec.non_gpu_load_fraction)
+        rent_price, rent_term, rent_product = _rental_offer(catalog, sid, fleet, econ_spec, case)
+        lic_owned, lic_rented = _licence_usd_per_gpu_hour(licence, sysd, acc.vendor, case)
         base_energy = (non_gpu + sysd.accelerator_count * idle) * usd_per_w_hour
-        fac = facility * sysd.nameplate_power_kw * 12 / HOURS_PER_YEAR
+        fac = facility * power.provisioned_kw(sysd) * 12 / HOURS_PER_YEAR
         maint_h = capex * maint / HOURS_PER_YEAR
         systems[sid] = SystemData(
             id=sid,
@@ -265,9 +281,15 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
             idle_w=idle,
             tdp_w=acc.tdp_w,
             non_gpu_avg_w=non_gpu,
-            new_usd_per_hour=capex * crf / HOURS_PER_YEAR + maint_h + fac + base_energy,
-            existing_usd_per_hour=maint_h + fac + base_energy,
+            new_usd_per_hour=capex * crf / HOURS_PER_YEAR + maint_h + fac + base_energy
+            + lic_owned * sysd.accelerator_count,
+            existing_usd_per_hour=maint_h + fac + base_energy + lic_owned * sysd.accelerator_count,
             usd_per_w_hour=usd_per_w_hour,
+            network_kw=sysd.network_power_kw,
+            rent_term=rent_term,
+            rent_product=rent_product,
+            licence_usd_per_gpu_hour_owned=lic_owned,
+            licence_usd_per_gpu_hour_rented=lic_rented,
         )
 
     # ---------------------------------------------------------------- racks
@@ -370,6 +392,7 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
             precisions=tuple(w.precisions) if w.precisions else None,
             kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
             serving=tuple(w.serving),
+            allow_quantization=w.allow_quantization,
         )
     if errors:
         raise InputError("\n".join(errors))
@@ -396,3 +419,31 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         gap=problem.solver.gap,
         notes=notes,
     )
+
+
+def _rental_offer(catalog: Catalog, sid: str, fleet, econ_spec, case: str):
+    """($/GPU-hour, term, product id) of the cheapest rental product of `sid` the problem allows; a price given
+    in `economics.rental_usd_per_gpu_hour` wins (term `custom`). (None, None, None) when nothing is offered."""
+    override = econ_spec.rental_usd_per_gpu_hour.get(sid)
+    if override is not None:
+        return float(override), "custom", None
+    offers = [
+        (float(getattr(r.usd_per_gpu_hour, f"{case}_usd")), r.id, r.term)
+        for r in catalog.rental_prices.values()
+        if r.system == sid
+        and r.term in fleet.rental_terms
+        and (fleet.rental_provider is None or r.provider_class == fleet.rental_provider)
+    ]
+    if not offers:
+        return None, None, None
+    price, product, term = min(offers)
+    return price, term, product
+
+
+def _licence_usd_per_gpu_hour(licence, sysd, vendor: str, case: str) -> tuple[float, float]:
+    """Licence $/GPU-hour on (owned, rented) GPUs of a system: 0 where no licence applies or it is bundled."""
+    if licence is None or vendor not in licence.vendors or sysd.id in licence.bundled_with_systems:
+        return 0.0, 0.0
+    owned = float(getattr(licence.usd_per_gpu_year, f"{case}_usd")) / HOURS_PER_YEAR
+    rented = licence.rented_usd_per_gpu_hour
+    return owned, float(getattr(rented, f"{case}_usd")) if rented is not None else owned

@@ -16,9 +16,10 @@ import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from planner.catalog.loader import display_path, format_validation_error, load_yaml, read_text
-from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, unit
+from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, RentalTerm, unit
 from planner.catalog.schemas import Strict as _CatalogStrict
 from planner.errors import InputError
+from planner.power import DEFAULT_NON_GPU_LOAD_FRACTION
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Serving = Literal["aggregated", "disaggregated"]
@@ -92,6 +93,10 @@ class WorkloadSpec(Strict):
     precisions: Ids | None = Field(None, min_length=1, description="allowed weight precisions (default: any)")
     kv_precisions: KvList | None = Field(None, min_length=1, description="KV-cache formats to consider")
     serving: ServingList = Field(["aggregated", "disaggregated"], min_length=1)
+    allow_quantization: bool = Field(
+        False, description="allow precisions the model has no published checkpoint in (a named quantization step "
+        "with its quality delta); default: published checkpoints only"
+    )
     headroom: float = Field(0.0, ge=0, le=5, description="extra capacity above peak demand, e.g. 0.2 = 20%")
     min_replicas: int = Field(1, ge=0, le=10000, description="replicas kept for availability, whatever the demand")
 
@@ -121,8 +126,13 @@ class Fleet(Strict):
     rent_supply: dict[Id, NonNegInt] = Field(
         default_factory=dict, description="most servers that can be rented, per system"
     )
-    rental_provider: Literal["hyperscaler", "neocloud", "reserved"] | None = Field(
-        None, description="rental price class to use (default: the cheapest listed per system)"
+    rental_provider: Literal["hyperscaler", "neocloud"] | None = Field(
+        None, description="rental provider class to use (default: the cheapest listed per system)"
+    )
+    rental_terms: Annotated[list[RentalTerm], AfterValidator(_no_repeats)] = Field(
+        ["on_demand", "1y", "3y"], min_length=1,
+        description="rental terms allowed (on_demand, 1y, 3y, spot); the cheapest allowed product per system is "
+        "used and the plan names its term. spot is out by default: preemptible capacity cannot carry a service",
     )
 
 
@@ -168,8 +178,11 @@ class EconomicsSpec(Strict):
     rental_usd_per_gpu_hour: dict[Id, NonNegFloat] = Field(
         default_factory=dict, description="rental price overrides"
     )
+    software_licence: Id | None = Field(
+        None, description="catalog licence charged per GPU-hour (e.g. nvidia-ai-enterprise); default none"
+    )
     non_gpu_load_fraction: float = Field(
-        0.5,
+        DEFAULT_NON_GPU_LOAD_FRACTION,
         ge=0,
         le=1,
         description="average draw of a server's non-GPU parts (CPUs, fans, NICs) as a share of "

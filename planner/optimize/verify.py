@@ -116,6 +116,7 @@ def verify_plan(
         groups[(d.system, d.mode)].extend([group] * (d.replicas * d.gpus_per_replica // max(group, 1)))
     if predict is not None and known:
         n += _check_predictions(known, inst, predict, v)
+    n += _buyer_families(plan, inst, catalog, v)
     # ------------------------------------------------------------------ demand
     cap = Counter()
     reps = Counter()
@@ -208,7 +209,7 @@ def verify_plan(
         )
     # ------------------------------------------------------------------ power
     owned = Counter({s: k for s, k in owned.items() if s in inst.systems})
-    it_kw = sum(inst.systems[s].nameplate_kw * k for s, k in owned.items())
+    it_kw = sum(inst.systems[s].provisioned_kw * k for s, k in owned.items())
     check(_close(it_kw, fl.it_power_kw, 1e-5), f"IT power {fl.it_power_kw:g} kW in the plan, {it_kw:g} recomputed")
     check(
         _close(it_kw * inst.pue, fl.facility_power_kw, 1e-5),
@@ -254,6 +255,17 @@ def verify_plan(
     return VerifyReport(not v, v, n)
 
 
+def _buyer_families(plan: Plan, inst: Instance, catalog: Catalog | None, v: list[str]) -> int:
+    from planner.optimize import verify_buyer as vb
+
+    found, n = vb.verify_rental_terms(plan, inst)
+    if catalog is not None:
+        more, m = vb.verify_checkpoints(plan, inst, catalog)
+        found, n = found + more, n + m
+    v.extend(found)
+    return n
+
+
 def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, float]:
     fl, h = plan.fleet, HOURS_PER_YEAR
     new = {s: k for s, k in fl.servers_new.items() if s in inst.systems}
@@ -272,10 +284,14 @@ def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, 
         + (sum(inst.systems[s].capex_usd * k for s, k in owned.items()) + rack_capex)
         * inst.maintenance_fraction
         / h
-        + sum(inst.systems[s].nameplate_kw * k for s, k in owned.items()) * inst.facility_usd_per_kw_month * 12 / h
+        + sum(inst.systems[s].provisioned_kw * k for s, k in owned.items())
+        * inst.facility_usd_per_kw_month
+        * 12
+        / h
+        + sum(inst.systems[s].licence_usd_per_hour_owned * k for s, k in owned.items())
         + watts * inst.pue * inst.electricity_usd_per_kwh / 1000
         + sum(
-            inst.systems[s].gpus * (inst.systems[s].rent_usd_per_gpu_hour or 0) * k
+            inst.systems[s].rent_usd_per_hour * k
             for s, k in fl.servers_rented.items()
             if s in inst.systems
         )

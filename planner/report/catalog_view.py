@@ -15,14 +15,17 @@ LIST_COLUMNS: dict[str, list[str]] = {
     "accelerators": [
         "hbm_gb", "hbm_bandwidth_tb_s", "tdp_w", "dense_tflops", "native_precisions", "scale_up_domain",
     ],
-    "systems": ["accelerator", "accelerator_count", "nameplate_power_kw", "cooling", "price.base_usd"],
+    "systems": [
+        "accelerator", "accelerator_count", "nameplate_power_kw", "network_power_kw", "cooling", "price.base_usd",
+    ],
     "racks": ["max_power_kw", "rack_units", "cooling"],
     "sites": ["pue", "facility_usd_per_kw_month.base_usd"],
     "models": ["family", "total_params_b", "active_params_b", "layers", "max_context", "native_precision"],
     "precisions": ["bytes_per_weight", "compute_dtype", "weight_only_fallback", "kv_formats"],
     "workloads": ["isl_tokens", "osl_tokens", "ttft_ms", "tpot_ms", "quality_floor"],
-    "rental_prices": ["system", "usd_per_gpu_hour.base_usd", "provider_class"],
+    "rental_prices": ["system", "term", "provider_class", "lease_unit", "usd_per_gpu_hour.base_usd"],
     "economics": ["amortization_years", "cost_of_capital", "electricity_usd_per_kwh.base_usd"],
+    "licences": ["vendors", "usd_per_gpu_year.base_usd", "rented_usd_per_gpu_hour.base_usd"],
 }
 
 

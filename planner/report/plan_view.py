@@ -125,12 +125,14 @@ def render_plan(console: Console, plan: Plan) -> None:
         ("opex per year", _usd(fl.opex_usd_per_year)),
         ("cost per hour (all in)", _usd(fl.cost_usd_per_hour)),
         *[(f"  {k}", _usd(v)) for k, v in fl.cost_breakdown_usd_per_hour.items() if v],
-        ("IT power nameplate / average", f"{fl.it_power_kw:,.0f} / {fl.it_power_avg_kw:,.0f} kW"),
+        ("IT power all-in provisioned / average", f"{fl.it_power_kw:,.0f} / {fl.it_power_avg_kw:,.0f} kW"),
         ("facility power (IT x PUE)", f"{fl.facility_power_kw:,.0f} kW"),
         ("output tokens/s (total tok/s)", f"{fl.output_tok_s:,.0f} ({fl.total_tok_s:,.0f})"),
         ("output tokens per $", _n(fl.tokens_per_usd)),
         ("$ per million output tokens", _n(fl.usd_per_mtok, ",.3f")),
-        ("output tokens per kWh (owned)", _n(fl.tokens_per_kwh)),
+        ("output tokens per kWh (owned, all-in IT)", _n(fl.tokens_per_kwh)),
+        ("output tokens/s per provisioned MW (owned)", _n(fl.output_tok_s_per_provisioned_mw)),
+        *[(f"rental term {s}", t) for s, t in fl.rental_terms.items()],
     ]
     for k, v in rows:
         e.add_row(k, v)
