@@ -26,7 +26,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack
-from planner.perf import CONFIG_COLUMNS, evaluate, max_batch_meeting
+from planner.perf import CONFIG_COLUMNS, DEFAULT_BATCHES, evaluate, max_batch_meeting
 
 PerfFn = Callable[..., pd.DataFrame]
 PP_OPTIONS = (1, 2)
@@ -40,12 +40,18 @@ class CandidateSet:
     best_latency: dict[str, dict] = field(default_factory=dict)  # per workload without candidates
 
 
-def quality_of(catalog: Catalog, model_id: str, precision_id: str, benchmark: str | None) -> float | None:
-    """Score on `benchmark` after quantization (None: the model has no score there)."""
+def quality_of(
+    catalog: Catalog, model_id: str, precision_id: str, benchmark: str | None, effort: str | None = None
+) -> float | None:
+    """Score on `benchmark` after quantization at an effort level (None: the model has no score there). A
+    level's own scores come first; the model's `quality` list holds the scores at its default effort."""
     m = catalog.models[model_id]
     if benchmark is None:
         return None
-    base = m.score(benchmark)
+    level = m.effort(effort) if effort is not None else None
+    base = level.score(benchmark) if level is not None else None
+    if base is None and (effort is None or effort == m.default_effort):
+        base = m.score(benchmark)
     if base is None:
         return None
     if precision_id == m.native_precision:
@@ -103,10 +109,11 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
     for w in inst.workloads.values():
         models = w.models or tuple(sorted(catalog.models))
         precisions = w.precisions or tuple(sorted(catalog.precisions))
-        for mid in models:
+        for mid, effort in _model_efforts(catalog, models, w):
             model = catalog.models[mid]
+            mult = model.effort(effort).output_multiplier if effort is not None else 1.0
             for pid in precisions:
-                q = quality_of(catalog, mid, pid, w.floor_benchmark)
+                q = quality_of(catalog, mid, pid, w.floor_benchmark, effort)
                 if w.floor_benchmark is not None and (q is None or q < w.floor_score - 1e-9):
                     why = (
                         f"no {w.floor_benchmark} score"
@@ -115,7 +122,8 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                     )
                     rejected.append(
                         dict(
-                            workload=w.id, model=mid, precision=pid, system="*", config="*", reason=why, quality=q
+                            workload=w.id, model=mid, precision=pid, system="*", config="*", reason=why, quality=q,
+                            effort=effort,
                         )
                     )
                     continue
@@ -159,9 +167,12 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                                             attn_dp=dp,
                                             serving=serving,
                                             isl=w.isl,
-                                            osl=w.osl,
+                                            osl=round(w.osl * mult),
                                             quality=q,
                                             checkpoint=checkpoint_of(catalog, mid, pid),
+                                            effort=effort,
+                                            output_multiplier=mult,
+                                            hidden_tokens=round(w.osl * mult) - w.osl,
                                         )
                                     )
     return pd.DataFrame(rows), rejected
@@ -170,18 +181,48 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
 def evaluate_grid(
     grid: pd.DataFrame, inst: Instance, catalog: Catalog, perf: PerfFn | None = None
 ) -> pd.DataFrame:
-    """Run the performance model per workload (each has its own TTFT/TPOT targets)."""
+    """Run the performance model per workload (each has its own TTFT/TPOT targets). Rows of a reasoning effort
+    generate `output_multiplier` tokens per visible one: the first visible token comes after the hidden ones
+    (TTFT + hidden x TPOT must meet the target), and throughput counts visible tokens (what demand is in)."""
     perf = perf or max_batch_meeting
     parts = []
-    for wid, g in grid.groupby("workload", sort=True):
+    for (wid, hidden), g in grid.groupby(["workload", "hidden_tokens"], sort=True):
         w = inst.workloads[wid]
-        res = perf(g[list(CONFIG_COLUMNS)].reset_index(drop=True), catalog, ttft_s=w.ttft_s, tpot_s=w.tpot_s)
+        cfg = g[list(CONFIG_COLUMNS)].reset_index(drop=True)
+        if hidden > 0:
+            res = max_batch_visible(cfg, catalog, w.ttft_s, w.tpot_s, int(hidden))
+        else:
+            res = perf(cfg, catalog, ttft_s=w.ttft_s, tpot_s=w.tpot_s)
         res = res.reset_index(drop=True)
-        extra = g[["workload", "quality", "checkpoint"]].reset_index(drop=True)
+        extra = g[["workload", "quality", "checkpoint", "effort", "output_multiplier"]].reset_index(drop=True)
         for col in extra.columns:
             res[col] = extra[col]
+        res["output_tok_s"] = res["output_tok_s"].astype(float) / res["output_multiplier"].astype(float)
         parts.append(res)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def max_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s: float, tpot_s: float, hidden: int):
+    """The largest batch per configuration whose first *visible* token (after `hidden` reasoning tokens) meets
+    the TTFT target and whose TPOT meets its target; `ttft_s` of the result is the visible TTFT."""
+    batches = np.array(DEFAULT_BATCHES)
+    rep = cfg.loc[cfg.index.repeat(len(batches))].reset_index(drop=True)
+    rep["batch"] = np.tile(batches, len(cfg))
+    ev = evaluate(rep, catalog).reset_index(drop=True)
+    visible = ev["ttft_s"].astype(float) + hidden * ev["tpot_s"].astype(float)
+    ok = ev["fits"].astype(bool) & (ev["tpot_s"].astype(float) <= tpot_s) & (visible <= ttft_s)
+    ev["ttft_s"] = visible
+    score = np.where(ok.to_numpy(), rep["batch"].to_numpy(), -1).reshape(len(cfg), len(batches))
+    pick = np.arange(len(cfg)) * len(batches) + score.argmax(axis=1)
+    res = ev.iloc[pick].reset_index(drop=True)
+    good = score.max(axis=1) >= 1
+    res["fits"] = good
+    res["reason"] = np.where(
+        good, res["reason"],
+        f"{hidden} hidden reasoning tokens before the answer: no batch meets TTFT {ttft_s * 1e3:g} ms "
+        f"(first visible token) and TPOT {tpot_s * 1e3:g} ms",
+    )
+    return res
 
 
 def config_label(r) -> str:
@@ -193,12 +234,29 @@ def config_label(r) -> str:
     return par
 
 
+def _model_efforts(catalog: Catalog, models, w) -> list[tuple[str, str | None]]:
+    """(model, effort) pairs to search: each allowed effort level of a reasoning model (the workload's
+    `effort`, else every level), None for a model without levels."""
+    out = []
+    for mid in models:
+        m = catalog.models[mid]
+        levels = [e.level for e in m.effort_levels]
+        if not levels:
+            out.append((mid, None))
+            continue
+        allowed = [lv for lv in levels if w.effort is None or lv in w.effort]
+        out.extend((mid, lv) for lv in allowed)
+    return out
+
+
 def make_key(r, kv_suffix: bool) -> str:
     serving = "agg" if r["serving"] == "aggregated" else "disagg"
     key = "/".join([r["workload"], r["model"], r["system"], r["precision"], config_label(r), f"b{int(r['batch'])}",
                     serving])
     if kv_suffix:
         key += f"/kv-{r['kv_precision']}"
+    if isinstance(r.get("effort"), str):
+        key += f"/effort-{r['effort']}"
     if r["mode"] == "rent":
         key += "/rent"
     return key

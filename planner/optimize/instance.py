@@ -47,6 +47,10 @@ class WorkloadData:
     kv_precisions: tuple[str, ...] | None
     serving: tuple[str, ...]
     allow_quantization: bool = False
+    effort: tuple[str, ...] | None = None  # allowed reasoning effort levels (None: any the model has)
+    survive_level: str | None = None  # "servers" | "racks" | None
+    survive_count: int = 0
+    average_out_tok_s: float | None = None  # average demand (None: not given)
 
     @property
     def required_out_tok_s(self) -> float:
@@ -136,6 +140,11 @@ class Instance:
     time_limit_s: float
     gap: float
     notes: list[str] = field(default_factory=list)
+    max_configs_per_workload: int | None = None
+    max_platforms_per_workload: int | None = None
+    max_platforms: int | None = None
+    min_deployment_share: float | None = None
+    complexity_usd_per_hour: float = 0.0
 
 
 def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>") -> Instance:
@@ -368,15 +377,8 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
                 if x not in table:
                     bad(f"{path}.{key}[{i}]", f"unknown {key[:-1]} {x!r} (known: {known(table)})")
         isl, osl = int(vals["isl_tokens"]), int(vals["osl_tokens"])
-        demand = None
-        if w.demand is not None:
-            d = w.demand
-            if d.output_tokens_per_s:
-                demand = d.output_tokens_per_s
-            elif d.requests_per_s:
-                demand = d.requests_per_s * osl
-            else:
-                demand = d.tokens_per_day / (isl + osl) / 86400 * d.peak_factor * osl
+        demand, average = _demands(w, isl, osl)
+        survive = w.survive or problem.survive
         workloads[w.id] = WorkloadData(
             id=w.id,
             isl=isl,
@@ -393,10 +395,16 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
             kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
             serving=tuple(w.serving),
             allow_quantization=w.allow_quantization,
+            effort=(w.effort,) if isinstance(w.effort, str) else tuple(w.effort) if w.effort else None,
+            survive_level=survive.level if survive and survive.count > 0 else None,
+            survive_count=survive.count if survive else 0,
+            average_out_tok_s=average,
         )
+    errors.extend(_survive_errors(problem, systems, racks, where))
     if errors:
         raise InputError("\n".join(errors))
     b = problem.budget
+    lim = problem.limits
     return Instance(
         name=problem.name,
         workloads=workloads,
@@ -418,6 +426,11 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         time_limit_s=problem.solver.time_limit_s,
         gap=problem.solver.gap,
         notes=notes,
+        max_configs_per_workload=lim.max_configs_per_workload,
+        max_platforms_per_workload=lim.max_platforms_per_workload,
+        max_platforms=lim.max_platforms,
+        min_deployment_share=lim.min_deployment_share,
+        complexity_usd_per_hour=lim.complexity_usd_per_hour,
     )
 
 
@@ -447,3 +460,54 @@ def _licence_usd_per_gpu_hour(licence, sysd, vendor: str, case: str) -> tuple[fl
     owned = float(getattr(licence.usd_per_gpu_year, f"{case}_usd")) / HOURS_PER_YEAR
     rented = licence.rented_usd_per_gpu_hour
     return owned, float(getattr(rented, f"{case}_usd")) if rented is not None else owned
+
+
+def _rate_out_tok_s(d, isl: int, osl: int) -> float:
+    """Output tokens/s of a demand figure (tokens_per_day counts input + output tokens)."""
+    if d.output_tokens_per_s:
+        return float(d.output_tokens_per_s)
+    if d.requests_per_s:
+        return float(d.requests_per_s) * osl
+    return d.tokens_per_day / (isl + osl) / 86400 * osl
+
+
+def _demands(w, isl: int, osl: int) -> tuple[float | None, float | None]:
+    """(peak, average) output tokens/s of a workload. tokens_per_day is an average (peak = x peak_factor);
+    requests_per_s and output_tokens_per_s are peaks (average = / peak_factor, or `average_demand`)."""
+    if w.demand is None:
+        return None, None
+    d = w.demand
+    rate = _rate_out_tok_s(d, isl, osl)
+    factor = w.peak_factor if w.peak_factor is not None else d.peak_factor
+    if d.tokens_per_day:
+        peak, average = rate * factor, rate
+    else:
+        peak, average = rate, (rate / w.peak_factor if w.peak_factor is not None else None)
+    if w.average_demand is not None:
+        average = _rate_out_tok_s(w.average_demand, isl, osl)
+    return peak, average
+
+
+def _survive_errors(problem: Problem, systems: dict, racks: dict, where: str) -> list[str]:
+    """`survive` of at least as many servers (racks) as could ever exist is a mistake, not an infeasibility."""
+    out = []
+    specs = [("survive", problem.survive)] + [(f"workloads[{w.id}].survive", w.survive) for w in problem.workloads]
+    servers = 0.0
+    for sd in systems.values():
+        servers += sd.existing
+        servers += 0 if not sd.buy else (sd.supply if sd.supply is not None else float("inf"))
+        servers += 0 if not sd.rent else (sd.rent_supply if sd.rent_supply is not None else float("inf"))
+    rack_total = sum(float("inf") if r.count is None else r.count for r in racks.values())
+    for path, sv in specs:
+        if sv is None or sv.count == 0:
+            continue
+        have = servers if sv.level == "servers" else rack_total
+        if sv.level == "racks" and not racks:
+            out.append(f"{where}: {path}.racks: the site has no rack types to fail (give site.racks)")
+        elif sv.count >= have:
+            what = "fleet.existing + supply + rent_supply" if sv.level == "servers" else "site.racks counts"
+            out.append(
+                f"{where}: {path}.{sv.level}: surviving the loss of {sv.count} {sv.level} needs more than "
+                f"{sv.count}, but at most {have:g} can exist ({what})"
+            )
+    return out

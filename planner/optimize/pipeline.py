@@ -21,6 +21,7 @@ from planner.optimize.checks import run_checks
 from planner.optimize.diagnose import binding_constraints, elastic_relaxation
 from planner.optimize.extract import build_plan
 from planner.optimize.instance import Instance, build_instance
+from planner.optimize.price_of import price_of_requirements
 from planner.optimize.problem import _nice_loc, load_problem, problem_from_text
 from planner.optimize.solve import Solution, solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
@@ -185,6 +186,11 @@ def solve_candidates(
         t0 = time.perf_counter()
         plan.runner_up = find_runner_up(inst, cands, plan, sol, backend, time_limit_s)
         plan.timing["runner_up_s"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        plan.price_of = price_of_requirements(
+            inst, cands, plan, lambda relaxed: solve_instance(relaxed, cands, backend, time_limit_s=time_limit_s)
+        )
+        plan.timing["price_of_s"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     report = verify_plan(plan, inst, catalog, predict)
     plan.timing["verify_s"] = round(time.perf_counter() - t0, 3)

@@ -69,6 +69,52 @@ class Demand(Strict):
         return self
 
 
+class Survive(Strict):
+    """Failure domains the fleet must survive: after losing any `servers` servers (or any `racks` racks), every
+    workload still serves its peak demand with the replicas left (each within its latency targets)."""
+
+    servers: int | None = Field(None, ge=0, le=100, description="servers that may fail at once")
+    racks: int | None = Field(None, ge=0, le=100, description="racks that may fail at once")
+
+    @model_validator(mode="after")
+    def _one(self) -> Survive:
+        if (self.servers is None) == (self.racks is None):
+            raise ValueError("give exactly one of servers, racks (e.g. survive: {servers: 1})")
+        return self
+
+    @property
+    def level(self) -> str:
+        return "servers" if self.servers is not None else "racks"
+
+    @property
+    def count(self) -> int:
+        return int(self.servers if self.servers is not None else self.racks)  # type: ignore[arg-type]
+
+
+EffortName = Literal["low", "medium", "high", "non-thinking", "thinking"]
+
+
+class Limits(Strict):
+    """Simplicity limits a buyer would ask for (defaults in the field descriptions)."""
+
+    max_configs_per_workload: int | None = Field(
+        2, ge=1, le=1000, description="distinct configurations (model, precision, system, parallelism, batch, "
+        "serving, own/rent) per workload; default 2, null for no limit"
+    )
+    max_platforms_per_workload: int | None = Field(
+        None, ge=1, le=100, description="distinct system types per workload (default: no limit)"
+    )
+    max_platforms: int | None = Field(None, ge=1, le=100, description="distinct system types in the fleet")
+    min_deployment_share: float | None = Field(
+        None, ge=0, le=1, description="each configuration serves at least this share of its workload's demand "
+        "(e.g. 0.1), unless it is the workload's only one"
+    )
+    complexity_usd_per_hour: float = Field(
+        0.0, ge=0, json_schema_extra=unit("USD/h"),
+        description="operating cost charged per distinct configuration in use (default 0)",
+    )
+
+
 class WorkloadSpec(Strict):
     """One service. `archetype` copies a catalog workload; every field given here overrides it."""
 
@@ -93,6 +139,18 @@ class WorkloadSpec(Strict):
     precisions: Ids | None = Field(None, min_length=1, description="allowed weight precisions (default: any)")
     kv_precisions: KvList | None = Field(None, min_length=1, description="KV-cache formats to consider")
     serving: ServingList = Field(["aggregated", "disaggregated"], min_length=1)
+    effort: EffortName | list[EffortName] | None = Field(
+        None, description="reasoning effort level, or the levels allowed (default: any the model has)"
+    )
+    survive: Survive | None = Field(
+        None, description="failure domains for this workload (overrides the top level)"
+    )
+    average_demand: Demand | None = Field(
+        None, description="average demand beside the peak `demand` (for figures at average load)"
+    )
+    peak_factor: float | None = Field(
+        None, ge=1, le=100, description="peak / average demand (alternative to average_demand)"
+    )
     allow_quantization: bool = Field(
         False, description="allow precisions the model has no published checkpoint in (a named quantization step "
         "with its quality delta); default: published checkpoints only"
@@ -104,6 +162,14 @@ class WorkloadSpec(Strict):
     def _floor_or_not(self) -> WorkloadSpec:
         if self.no_quality_floor and self.quality_floor is not None:
             raise ValueError("give quality_floor or no_quality_floor: true, not both")
+        if self.average_demand is not None and self.peak_factor is not None:
+            raise ValueError("give average_demand or peak_factor, not both")
+        if self.peak_factor is not None and self.demand is not None and self.demand.peak_factor != 1.0:
+            raise ValueError("give peak_factor once: on the workload, or in demand (tokens_per_day)")
+        if isinstance(self.effort, list):
+            _no_repeats(self.effort)
+            if not self.effort:
+                raise ValueError("effort: give a level or a non-empty list of levels")
         return self
 
 
@@ -219,6 +285,8 @@ class Problem(Strict):
     name: str = Field(min_length=1)
     description: str | None = None
     workloads: list[WorkloadSpec] = Field(min_length=1)
+    survive: Survive | None = Field(None, description="failure domains for every workload (default: none)")
+    limits: Limits = Limits()
     fleet: Fleet = Fleet()
     site: SiteSpec = SiteSpec()
     economics: EconomicsSpec = EconomicsSpec()

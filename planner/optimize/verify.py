@@ -108,14 +108,14 @@ def verify_plan(
         if catalog is not None and w.floor_benchmark is not None:
             from planner.candidates import quality_of
 
-            q = quality_of(catalog, d.model, d.precision, w.floor_benchmark)
+            q = quality_of(catalog, d.model, d.precision, w.floor_benchmark, d.effort)
             check(
                 q is not None and q >= w.floor_score - 1e-9,
                 f"{d.key}: quality {q} below the floor {w.floor_score:g} on {w.floor_benchmark}",
             )
         groups[(d.system, d.mode)].extend([group] * (d.replicas * d.gpus_per_replica // max(group, 1)))
     if predict is not None and known:
-        n += _check_predictions(known, inst, predict, v)
+        n += _check_predictions(known, inst, predict, v, catalog)
     n += _buyer_families(plan, inst, catalog, v)
     # ------------------------------------------------------------------ demand
     cap = Counter()
@@ -259,9 +259,13 @@ def _buyer_families(plan: Plan, inst: Instance, catalog: Catalog | None, v: list
     from planner.optimize import verify_buyer as vb
 
     found, n = vb.verify_rental_terms(plan, inst)
-    if catalog is not None:
-        more, m = vb.verify_checkpoints(plan, inst, catalog)
+    for family in (vb.verify_limits, vb.verify_placement, vb.verify_survive):
+        more, m = family(plan, inst)
         found, n = found + more, n + m
+    if catalog is not None:
+        for cat_family in (vb.verify_checkpoints, vb.verify_effort):
+            more, m = cat_family(plan, inst, catalog)
+            found, n = found + more, n + m
     v.extend(found)
     return n
 
@@ -289,6 +293,7 @@ def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, 
         * 12
         / h
         + sum(inst.systems[s].licence_usd_per_hour_owned * k for s, k in owned.items())
+        + inst.complexity_usd_per_hour * sum(1 for d in plan.deployments if d.replicas > 0)
         + watts * inst.pue * inst.electricity_usd_per_kwh / 1000
         + sum(
             inst.systems[s].rent_usd_per_hour * k
@@ -299,7 +304,10 @@ def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, 
     return cost, capex
 
 
-def _check_predictions(deployments: list, inst: Instance, predict, v: list[str]) -> int:
+def _check_predictions(deployments: list, inst: Instance, predict, v: list[str], catalog=None) -> int:
+    from planner.optimize.verify_buyer import output_multiplier
+
+    mult = [output_multiplier(catalog, d) for d in deployments]
     rows = [
         dict(
             model=d.model,
@@ -313,11 +321,16 @@ def _check_predictions(deployments: list, inst: Instance, predict, v: list[str])
             serving=d.serving,
             batch=d.batch,
             isl=inst.workloads[d.workload].isl,
-            osl=inst.workloads[d.workload].osl,
+            osl=round(inst.workloads[d.workload].osl * k),
         )
-        for d in deployments
+        for d, k in zip(deployments, mult, strict=True)
     ]
     res = predict(pd.DataFrame(rows)).reset_index(drop=True)
+    # reasoning effort: visible tokens per generated one, and the first visible token after the hidden ones
+    res["output_tok_s"] = res["output_tok_s"].astype(float) / pd.Series(mult)
+    hidden = pd.Series([round(inst.workloads[d.workload].osl * k) - inst.workloads[d.workload].osl
+                        for d, k in zip(deployments, mult, strict=True)])
+    res["ttft_s"] = res["ttft_s"].astype(float) + hidden * res["tpot_s"].astype(float)
     n = 0
     for d, r in zip(deployments, res.to_dict("records"), strict=True):
         w = inst.workloads[d.workload]
