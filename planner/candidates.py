@@ -109,7 +109,7 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
     for w in inst.workloads.values():
         models = w.models or tuple(sorted(catalog.models))
         precisions = w.precisions or tuple(sorted(catalog.precisions))
-        for mid, effort in _model_efforts(catalog, models, w):
+        for mid, effort in _model_efforts(catalog, models, w, rejected):
             model = catalog.models[mid]
             mult = model.effort(effort).output_multiplier if effort is not None else 1.0
             for pid in precisions:
@@ -234,7 +234,7 @@ def config_label(r) -> str:
     return par
 
 
-def _model_efforts(catalog: Catalog, models, w) -> list[tuple[str, str | None]]:
+def _model_efforts(catalog: Catalog, models, w, rejected: list[dict]) -> list[tuple[str, str | None]]:
     """(model, effort) pairs to search: each allowed effort level of a reasoning model (the workload's
     `effort`, else every level), None for a model without levels."""
     out = []
@@ -245,6 +245,9 @@ def _model_efforts(catalog: Catalog, models, w) -> list[tuple[str, str | None]]:
             out.append((mid, None))
             continue
         allowed = [lv for lv in levels if w.effort is None or lv in w.effort]
+        if not allowed:
+            why = f"effort {', '.join(w.effort)} is not a level of {mid} ({', '.join(levels)})"
+            rejected.append(dict(workload=w.id, model=mid, precision="*", system="*", config="*", reason=why))
         out.extend((mid, lv) for lv in allowed)
     return out
 

@@ -136,11 +136,12 @@ def test_simplicity_limits_hold_and_cost_what_is_reported(tmp_path, catalog):
     assert p.without_usd_per_hour == pytest.approx(free.objective_value, rel=1e-6)
     assert p.add_usd_per_hour == pytest.approx(plan.objective_value - free.objective_value, rel=1e-6)
     assert p.add_usd_per_hour >= 0.5 - 1e-9
-    # verify catches a plan with too many configurations / platforms
-    strict = dataclasses.replace(out.instance, max_configs_per_workload=1, max_platforms=1)
-    if len(free.deployments) > 1:
-        assert any("max_configs_per_workload" in v or "max_platforms" in v
-                   for v in verify_plan(free, strict, catalog).violations)
+    # verify catches a plan with more configurations / platforms than allowed
+    strict = dataclasses.replace(out.instance, max_configs_per_workload=0, max_platforms=0,
+                                 max_platforms_per_workload=0)
+    found = " ".join(verify_plan(plan, strict, catalog).violations)
+    for limit in ("max_configs_per_workload 0", "max_platforms_per_workload 0", "max_platforms 0"):
+        assert limit in found, found
 
 
 def test_min_deployment_share(tmp_path, catalog):
@@ -161,9 +162,17 @@ def test_min_deployment_share(tmp_path, catalog):
     demand = out.instance.workloads["chat"].demand_out_tok_s
     ds = out.plan.deployments
     assert len(ds) == 1 or all(d.output_tok_s >= 0.25 * demand * (1 - 1e-9) for d in ds)
-    tiny = dataclasses.replace(out.instance, min_deployment_share=0.99)
-    if len(ds) > 1:
-        assert any("min_deployment_share" in v for v in verify_plan(out.plan, tiny, catalog).violations)
+    # verify catches a deployment below the share: split the first deployment into two halves
+    two = out.plan.model_copy(deep=True)
+    d = two.deployments[0]
+    if d.replicas < 2:
+        d.replicas = d.dp = 2
+        d.gpus, d.output_tok_s = 2 * d.gpus_per_replica, 2 * d.output_tok_s_per_replica
+    half = d.model_copy(update={"key": d.key + "/copy", "replicas": 1, "dp": 1, "gpus": d.gpus_per_replica,
+                                "output_tok_s": d.output_tok_s_per_replica})
+    two.deployments.append(half)
+    found = verify_plan(two, dataclasses.replace(out.instance, min_deployment_share=0.99), catalog).violations
+    assert any("min_deployment_share" in v and "/copy" in v for v in found), found
 
 
 VOICE = """
@@ -196,15 +205,21 @@ def test_300ms_ttft_never_gets_the_high_effort_score(tmp_path, catalog):
         assert d.effort not in ("high", "thinking")
         assert d.ttft_s <= 0.3 + 1e-9
     # verify: a deployment claiming an effort level the workload does not allow is caught
-    fixed = VOICE.replace("serving: [aggregated]", "serving: [aggregated]\n    effort: low")
+    fixed = VOICE.replace("serving: [aggregated]", "serving: [aggregated]\n    effort: low").replace(
+        "models: [gpt-oss-20b, qwen3-32b, llama-3.1-8b]", "models: [gpt-oss-20b]")
     low = solve(tmp_path, catalog, fixed)
     assert all(d.effort in (None, "low") for d in low.plan.deployments)
-    if any(d.effort for d in out.plan.deployments):
-        strict = dataclasses.replace(
-            out.instance,
-            workloads={k: dataclasses.replace(w, effort=("medium",)) for k, w in out.instance.workloads.items()},
-        )
-        assert any("not allowed" in v for v in verify_plan(out.plan, strict, catalog).violations)
+    # verify catches an effort level the workload does not allow, and a reasoning model without a level
+    with_effort = [d for d in low.plan.deployments if d.effort]
+    assert with_effort, "the low-effort problem should use a reasoning model"
+    strict = dataclasses.replace(
+        low.instance,
+        workloads={k: dataclasses.replace(w, effort=("medium",)) for k, w in low.instance.workloads.items()},
+    )
+    assert any("not allowed" in v for v in verify_plan(low.plan, strict, catalog).violations)
+    bare = low.plan.model_copy(deep=True)
+    next(d for d in bare.deployments if d.effort).effort = None
+    assert any("names none" in v for v in verify_plan(bare, low.instance, catalog).violations)
 
 
 def test_hidden_reasoning_tokens_cost_throughput(catalog):

@@ -118,8 +118,13 @@ def add(m: MipModel, ix) -> None:
                                               integer=True)
                 _slot_fit(m, ix, sd, slot, rows, tag)
                 if prev is not None:
-                    m.add(f"slot_order[{tag}]", "slot_order", {prev: 1.0, y: -1.0}, lo=0.0, entity=s)
-                prev = y
+                    # interchangeable domains: used ones first, then by GPUs in use (symmetry breaking)
+                    m.add(f"slot_order[{tag}]", "slot_order", {prev.used: 1.0, y: -1.0}, lo=0.0, entity=s)
+                    load = {prev.place[i]: float(ix.gpus[i]) for i in rows}
+                    for i in rows:
+                        load[slot.place[i]] = load.get(slot.place[i], 0.0) - float(ix.gpus[i])
+                    m.add(f"slot_load_order[{tag}]", "slot_order", load, lo=0.0, entity=s, unit="GPUs")
+                prev = slot
                 dom.slots.append(slot)
         mine = [sl for sl in dom.slots if sl.system == s and sl.mode == mode]
         for i in rows:
