@@ -11,13 +11,14 @@ import pytest
 
 from planner import power
 from planner.catalog import load_catalog
+from planner.economics import HOURS_PER_YEAR
 from planner.errors import CatalogError, InfeasibleError, InputError
-from planner.frontier import compute_frontier
-from planner.optimize.instance import HOURS_PER_YEAR, build_instance
+from planner.optimize.instance import build_instance
 from planner.optimize.pipeline import solve_file
 from planner.optimize.problem import parse_problem
 from planner.optimize.verify import verify_plan
 from planner.predict import predict_one
+from planner.predict.frontier import compute_frontier
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +213,7 @@ fleet:
 
 
 def test_checkpoints_published_upcast_or_named_step(catalog):
-    from planner.candidates import checkpoint_of, needs_quantization
+    from planner.catalog.quality import checkpoint_of, needs_quantization
 
     assert checkpoint_of(catalog, "qwen3-32b", "fp8") == "published"
     assert checkpoint_of(catalog, "qwen3-32b", "nvfp4") == "published"

@@ -189,7 +189,8 @@ fleet:
 
 
 def test_300ms_ttft_never_gets_the_high_effort_score(tmp_path, catalog):
-    from planner.candidates import build_candidates, quality_of
+    from planner.catalog.quality import quality_of
+    from planner.optimize.candidates import build_candidates
     from planner.optimize.pipeline import load_instance
 
     inst = load_instance(write(tmp_path, VOICE), catalog)
@@ -224,8 +225,8 @@ def test_300ms_ttft_never_gets_the_high_effort_score(tmp_path, catalog):
 
 def test_hidden_reasoning_tokens_cost_throughput(catalog):
     # thinking mode generates 8x the visible tokens: per visible token it serves fewer tokens per second
-    from planner.candidates import build_candidates
     from planner.catalog.loader import load_yaml
+    from planner.optimize.candidates import build_candidates
     from planner.optimize.instance import build_instance
     from planner.optimize.problem import parse_problem
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from planner import power
+from planner import __version__, power
+from planner import economics as money
+from planner.economics import HOURS_PER_YEAR
 from planner.optimize import failure
-from planner.optimize.instance import HOURS_PER_YEAR, Instance
+from planner.optimize.instance import Instance
 from planner.optimize.layout import assign_racks
 from planner.optimize.solve import Solution
-from planner.plan import Deployment, Fleet, Plan, Rack, Server, WorkloadResult
+from planner.plan import Deployment, Fleet, Limits, Plan, Rack, Server, WorkloadResult
 
 OBJECTIVE_UNITS = {
     "min_cost": "USD/h",
@@ -33,6 +35,15 @@ def empty_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
         candidates=n_candidates,
         message=sol.message,
         notes=list(inst.notes),
+        limits=Limits(
+            site_power_kw=inst.power_limit_kw,
+            pue=inst.pue,
+            budget_capex_usd=inst.budget_capex_usd,
+            budget_usd_per_hour=inst.budget_usd_per_hour,
+            rack_power_kw={r.id: r.max_kw for r in sorted(inst.racks.values(), key=lambda r: r.id)},
+            rack_count={r.id: r.count for r in inst.racks.values() if r.count is not None},
+        ),
+        planner_version=__version__,
     )
 
 
@@ -128,21 +139,25 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
         avg_w_owned += n * (sd.non_gpu_avg_w + sd.gpus * sd.idle_w)
 
     # ---------------------------------------------------------------- economics ($/h, by component)
-    h = HOURS_PER_YEAR
-    capital = sum(inst.systems[s].capex_usd * n for s, n in new.items()) * inst.crf / h
-    maint = sum(inst.systems[s].capex_usd * n for s, n in owned.items()) * inst.maintenance_fraction / h
-    facility = it_kw * inst.facility_usd_per_kw_month * 12 / h
-    energy = avg_w_owned * inst.pue * inst.electricity_usd_per_kwh / 1000
-    rental = sum(inst.systems[s].gpus * inst.systems[s].rent_usd_per_gpu_hour * n for s, n in rented.items())
+    crf, mf = inst.crf, inst.maintenance_fraction
+    new_capex = sum(inst.systems[s].capex_usd * n for s, n in new.items())
+    owned_capex = sum(inst.systems[s].capex_usd * n for s, n in owned.items())
+    capital = money.capital_usd_per_hour(new_capex, crf)
+    maint = money.maintenance_usd_per_hour(owned_capex, mf)
+    facility = money.facility_usd_per_hour(it_kw, inst.facility_usd_per_kw_month)
+    energy = money.energy_usd_per_hour(avg_w_owned, inst.pue, inst.electricity_usd_per_kwh)
+    rental = sum(
+        inst.systems[s].gpus * (inst.systems[s].rent_usd_per_gpu_hour or 0.0) * n for s, n in rented.items()
+    )
     licence = sum(inst.systems[s].licence_usd_per_hour_owned * n for s, n in owned.items()) + sum(
         inst.systems[s].gpus * inst.systems[s].licence_usd_per_gpu_hour_rented * n for s, n in rented.items()
     )
     rack_capex = sum(inst.racks[p.rack].price_usd * n for p, n in rack_counts.items())
-    rack_capital = rack_capex * inst.crf / h
-    rack_maint = rack_capex * inst.maintenance_fraction / h
+    rack_capital = money.capital_usd_per_hour(rack_capex, crf)
+    rack_maint = money.maintenance_usd_per_hour(rack_capex, mf)
     complexity = inst.complexity_usd_per_hour * len(deployments)
     cost_h = capital + rack_capital + maint + rack_maint + facility + energy + rental + licence + complexity
-    capex = sum(inst.systems[s].capex_usd * n for s, n in new.items()) + rack_capex
+    capex = new_capex + rack_capex
     out_tok = sum(d.output_tok_s for d in deployments)
     fleet = Fleet(
         servers=dict(sorted(servers.items())),
@@ -155,7 +170,7 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
         it_power_avg_kw=avg_w_owned / 1000,
         facility_power_kw=it_kw * inst.pue,
         capex_usd=capex,
-        opex_usd_per_year=(maint + rack_maint + facility + energy + rental + licence + complexity) * h,
+        opex_usd_per_year=(cost_h - capital - rack_capital) * HOURS_PER_YEAR,
         cost_usd_per_hour=cost_h,
         cost_breakdown_usd_per_hour={
             "capital": capital + rack_capital,
@@ -177,16 +192,8 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
     _at_average(fleet, inst)
     plan.fleet = fleet
     plan.placement = _placement(inst, placed, deployments, new, old, rented, fleet.racks)
-    plan.workloads = [
-        WorkloadResult(
-            workload=w,
-            demand_output_tok_s=wl.demand_out_tok_s,
-            required_output_tok_s=wl.required_out_tok_s if wl.demand_out_tok_s else None,
-            capacity_output_tok_s=sum(d.output_tok_s for d in deployments if d.workload == w),
-            replicas=sum(d.replicas for d in deployments if d.workload == w),
-        )
-        for w, wl in sorted(inst.workloads.items())
-    ]
+    plan.workloads = [_workload_result(wl, [d for d in deployments if d.workload == w])
+                      for w, wl in sorted(inst.workloads.items())]
     plan.objective_value = sol.objective_value
     plan.best_bound = sol.best_bound
     plan.gap = sol.gap
@@ -249,3 +256,23 @@ def _rack_labels(racks: list) -> dict[tuple[str, int], str]:
                 count[s] += 1
                 labels[(s, count[s])] = label
     return labels
+
+
+def _workload_result(wl, deps: list[Deployment]) -> WorkloadResult:
+    """Targets beside achieved values (the slowest and lowest-quality deployment of the workload)."""
+    qualities = [d.quality for d in deps if d.quality is not None]
+    return WorkloadResult(
+        workload=wl.id,
+        demand_output_tok_s=wl.demand_out_tok_s,
+        headroom=wl.headroom,
+        required_output_tok_s=wl.required_out_tok_s if wl.demand_out_tok_s else None,
+        capacity_output_tok_s=sum(d.output_tok_s for d in deps),
+        replicas=sum(d.replicas for d in deps),
+        ttft_target_s=wl.ttft_target_s,
+        tpot_target_s=wl.tpot_target_s,
+        ttft_s=max((d.ttft_s for d in deps), default=None),
+        tpot_s=max((d.tpot_s for d in deps), default=None),
+        quality_floor_benchmark=wl.floor_benchmark,
+        quality_floor_score=wl.floor_score,
+        quality=min(qualities, default=None),
+    )

@@ -26,6 +26,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from planner.optimize.layout import fits_rack
 from planner.optimize.model import MipModel
 
 MAX_SLOTS = 48  # per system and mode: bounds the model size (a plan that fills them says so)
@@ -163,8 +164,6 @@ def _slot_fit(m: MipModel, ix, sd, slot: Slot, rows: list[int], tag: str) -> Non
 
 def _rack_shapes(inst, s: str, servers: int) -> list[tuple[str, int, int]]:
     """(rack type, most servers of s per rack, rack slots) for each rack type that holds s."""
-    from planner.optimize.layout import fits_rack
-
     sd = inst.systems[s]
     out = []
     for rid, r in sorted(inst.racks.items()):

@@ -11,15 +11,15 @@ import math
 from collections import Counter, defaultdict
 
 from planner.catalog.catalog import Catalog
+from planner.catalog.quality import checkpoint_of, needs_quantization
 from planner.optimize.instance import Instance
+from planner.optimize.layout import pack_groups
 from planner.plan import Plan
 
 
 def verify_checkpoints(plan: Plan, inst: Instance, catalog: Catalog) -> tuple[list[str], int]:
     """Every deployment runs published weights (or a lossless upcast) unless its workload allows quantization,
     and the plan names the checkpoint the catalog implies."""
-    from planner.candidates import checkpoint_of, needs_quantization
-
     out: list[str] = []
     n = 0
     for d in plan.deployments:
@@ -93,8 +93,6 @@ def _span(d, inst: Instance) -> int:
 
 def verify_placement(plan: Plan, inst: Instance) -> tuple[list[str], int]:
     """One placement entry per physical server of the fleet; every replica placed; servers not overfilled."""
-    from planner.optimize.layout import pack_groups
-
     out: list[str] = []
     if not plan.deployments:
         return out, 0
