@@ -9,6 +9,7 @@ from planner.catalog.schemas import (
     Economics,
     Entry,
     Model,
+    NetworkItem,
     Precision,
     RackType,
     RentalPrice,
@@ -64,6 +65,8 @@ class Catalog:
     @property
     def licences(self) -> dict[str, SoftwareLicence]:
         return self.entries["licences"]  # type: ignore[return-value]
+    def network(self) -> dict[str, NetworkItem]:
+        return self.entries["network"]  # type: ignore[return-value]
 
     def get(self, kind: str, entry_id: str, *, what: str | None = None) -> Entry:
         """Look an id up, or fail with the list of known ids (exit code 2)."""

@@ -11,4 +11,5 @@ KIND_NAMES: tuple[str, ...] = (
     "rental_prices",
     "economics",
     "licences",
+    "network",
 )

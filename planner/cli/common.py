@@ -81,9 +81,12 @@ def make_out_dir(path: str | Path, given: str | None = None) -> Path:
     return p
 
 
-def write_out(path: str | Path, text: str) -> None:
-    """Write a result file, or exit 2 naming it."""
+def write_out(path: str | Path, text: str | bytes) -> None:
+    """Write a result file (text as UTF-8, or bytes as they are), or exit 2 naming it."""
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        if isinstance(text, bytes):
+            Path(path).write_bytes(text)
+        else:
+            Path(path).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None

@@ -23,6 +23,7 @@ from planner.catalog.catalog import Catalog
 from planner.economics import price_usd
 from planner.errors import InputError
 from planner.optimize.problem import Problem
+from planner.optimize.value_data import ValueData, resolve_values
 from planner.perf import load_efficiency
 
 # Where a problem names neither a site nor a PUE: the catalog's new-ai-facility figure (Uptime Institute: new
@@ -147,6 +148,7 @@ class Instance:
     max_platforms: int | None = None
     min_deployment_share: float | None = None
     complexity_usd_per_hour: float = 0.0
+    value: ValueData = field(default_factory=lambda: ValueData({}, {}, ()))  # prices, priorities, hour classes
 
 
 class _Errors:
@@ -506,6 +508,27 @@ def _resolve_workload(w, catalog: Catalog, err: _Errors, problem: Problem) -> Wo
     )
 
 
+def _hourly_requirement_errors(problem: Problem, err: _Errors) -> bool:
+    """Whether the problem goes through the hour-class model (max_profit, demand profiles, priorities or
+    values under max_throughput; planner.optimize.solve_hourly). Its hourly rented burst deployments sit
+    outside the replica placement and the configuration limits, so `survive` and explicit `limits` are not
+    supported there yet: said as an input error rather than half-applied."""
+    ws = problem.workloads
+    hourly = (
+        problem.objective.kind == "max_profit"
+        or any(w.demand_profile is not None for w in ws)
+        or (problem.objective.kind == "max_throughput"
+            and (problem.value is not None or any(w.value is not None or w.priority is not None for w in ws)))
+    )
+    if not hourly:
+        return False
+    if problem.survive is not None or any(w.survive is not None for w in ws):
+        err.bad("survive", "not supported yet with max_profit, demand profiles or priced max_throughput")
+    if "limits" in problem.model_fields_set:
+        err.bad("limits", "not supported yet with max_profit, demand profiles or priced max_throughput")
+    return True
+
+
 def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>") -> Instance:
     """Resolve every catalog reference and price; all input errors at once (InputError, exit 2)."""
     err = _Errors(where, catalog)
@@ -519,9 +542,12 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         if wd is not None:
             workloads[w.id] = wd
     _survive_errors(problem, systems, racks, err)
+    hourly = _hourly_requirement_errors(problem, err)
     if err.lines:
         raise InputError("\n".join(err.lines))
     b, site_spec, lim = problem.budget, problem.site, problem.limits
+    if hourly:  # the default max_configs_per_workload does not apply to the hour-class model (see below)
+        lim = lim.model_copy(update={"max_configs_per_workload": None})
     return Instance(
         name=problem.name,
         workloads=workloads,
@@ -548,4 +574,5 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         max_platforms=lim.max_platforms,
         min_deployment_share=lim.min_deployment_share,
         complexity_usd_per_hour=lim.complexity_usd_per_hour,
+        value=resolve_values(problem),
     )

@@ -19,6 +19,7 @@ from planner.catalog.loader import display_path, format_validation_error, load_y
 from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, RentalTerm, unit
 from planner.catalog.schemas import Strict as _CatalogStrict
 from planner.errors import InputError
+from planner.optimize.value_spec import DemandProfile, TokenValue, check_value_fields
 from planner.power import DEFAULT_NON_GPU_LOAD_FRACTION
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -157,6 +158,13 @@ class WorkloadSpec(Strict):
     )
     headroom: float = Field(0.0, ge=0, le=5, description="extra capacity above peak demand, e.g. 0.2 = 20%")
     min_replicas: int = Field(1, ge=0, le=10000, description="replicas kept for availability, whatever the demand")
+    value: TokenValue | None = Field(None, description="what its tokens earn (default: the problem's `value`)")
+    priority: float | None = Field(
+        None, gt=0, le=1e6, description="weight of its tokens in max_throughput (instead of a value)"
+    )
+    demand_profile: DemandProfile | None = Field(
+        None, description="24 hourly multipliers of peak demand, or {weekday: [...], weekend: [...]}"
+    )
 
     @model_validator(mode="after")
     def _floor_or_not(self) -> WorkloadSpec:
@@ -262,7 +270,7 @@ class Budget(Strict):
 
 
 class Objective(Strict):
-    kind: Literal["min_cost", "max_tokens_per_dollar", "max_throughput"] = "min_cost"
+    kind: Literal["min_cost", "max_tokens_per_dollar", "max_throughput", "max_profit"] = "min_cost"
     demand_cap_multiple: float | None = Field(
         None, ge=1, description="credit served tokens up to demand x this (ratio and throughput objectives)"
     )
@@ -271,7 +279,8 @@ class Objective(Strict):
     def _cap_needs_ratio_or_throughput(self) -> Objective:
         if self.demand_cap_multiple is not None and self.kind == "min_cost":
             raise ValueError(
-                "demand_cap_multiple applies to max_throughput and max_tokens_per_dollar, not min_cost"
+                "demand_cap_multiple applies to max_throughput and max_tokens_per_dollar (and max_profit), "
+                "not min_cost"
             )
         return self
 
@@ -287,6 +296,7 @@ class Problem(Strict):
     workloads: list[WorkloadSpec] = Field(min_length=1)
     survive: Survive | None = Field(None, description="failure domains for every workload (default: none)")
     limits: Limits = Limits()
+    value: TokenValue | None = Field(None, description="what tokens earn, for every workload without its own")
     fleet: Fleet = Fleet()
     site: SiteSpec = SiteSpec()
     economics: EconomicsSpec = EconomicsSpec()
@@ -307,7 +317,7 @@ class Problem(Strict):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"duplicate workload ids: {', '.join(dup)}")
-        if self.objective.kind != "max_throughput":
+        if self.objective.kind not in ("max_throughput", "max_profit"):
             missing = [w.id for w in self.workloads if w.demand is None]
             if missing:
                 raise ValueError(
@@ -345,7 +355,7 @@ def parse_problem(data: object, where: str = "<problem>") -> Problem:
     if not isinstance(data, dict):
         raise InputError(f"{where}: top level must be a mapping (name, workloads, fleet, site, ...)")
     try:
-        return Problem.model_validate(data)
+        problem = Problem.model_validate(data)
     except ValidationError as err:
         lines = [
             _nice_loc(x, where, data).replace(
@@ -354,6 +364,10 @@ def parse_problem(data: object, where: str = "<problem>") -> Problem:
             for x in format_validation_error(where, "@", err)
         ]
         raise InputError("\n".join(lines)) from None
+    value_errors = check_value_fields(problem)
+    if value_errors:
+        raise InputError("\n".join(f"{where}: {e}" for e in value_errors))
+    return problem
 
 
 def load_problem(path: str | Path) -> Problem:

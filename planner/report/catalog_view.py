@@ -26,6 +26,7 @@ LIST_COLUMNS: dict[str, list[str]] = {
     "rental_prices": ["system", "term", "provider_class", "lease_unit", "usd_per_gpu_hour.base_usd"],
     "economics": ["amortization_years", "cost_of_capital", "electricity_usd_per_kwh.base_usd"],
     "licences": ["vendors", "usd_per_gpu_year.base_usd", "rented_usd_per_gpu_hour.base_usd"],
+    "network": ["role", "port_speed_gbps", "ports", "price.base_usd"],
 }
 
 

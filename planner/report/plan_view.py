@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.plan import Plan
+from planner.report.economics_view import render_economics
 
 
 def _n(x: float | None, fmt: str = ",.0f") -> str:
@@ -155,6 +156,7 @@ def render_plan(console: Console, plan: Plan) -> None:
         )
         more = f" (+{len(plan.placement) - 12} more)" if len(plan.placement) > 12 else ""
         console.print(f"[bold]placement (replicas per server):[/bold] {spread}{more}")
+    render_economics(console, plan)
 
     if plan.binding:
         console.print("[bold]Binding limits[/bold]")
