@@ -282,9 +282,11 @@ def _rent_offer(problem: Problem, catalog: Catalog, sid: str, case: str):
     if rent_price is not None:
         return float(rent_price), "custom", None
     fleet = problem.fleet
+    # the hour-class model rents by the hour (burst): only on-demand products can be rented that way
+    terms = ("on_demand",) if _is_hourly(problem) else fleet.rental_terms
     offers = [
         r for r in catalog.rental_prices.values()
-        if r.system == sid and r.term in fleet.rental_terms
+        if r.system == sid and r.term in terms
         and (fleet.rental_provider is None or r.provider_class == fleet.rental_provider)
     ]
     best = money.cheapest_rental(offers, case)
@@ -508,19 +510,23 @@ def _resolve_workload(w, catalog: Catalog, err: _Errors, problem: Problem) -> Wo
     )
 
 
+def _is_hourly(problem: Problem) -> bool:
+    ws = problem.workloads
+    return (
+        problem.objective.kind == "max_profit"
+        or any(w.demand_profile is not None for w in ws)
+        or (problem.objective.kind == "max_throughput"
+            and (problem.value is not None or any(w.value is not None or w.priority is not None for w in ws)))
+    )
+
+
 def _hourly_requirement_errors(problem: Problem, err: _Errors) -> bool:
     """Whether the problem goes through the hour-class model (max_profit, demand profiles, priorities or
     values under max_throughput; planner.optimize.solve_hourly). Its hourly rented burst deployments sit
     outside the replica placement and the configuration limits, so `survive` and explicit `limits` are not
     supported there yet: said as an input error rather than half-applied."""
     ws = problem.workloads
-    hourly = (
-        problem.objective.kind == "max_profit"
-        or any(w.demand_profile is not None for w in ws)
-        or (problem.objective.kind == "max_throughput"
-            and (problem.value is not None or any(w.value is not None or w.priority is not None for w in ws)))
-    )
-    if not hourly:
+    if not _is_hourly(problem):
         return False
     if problem.survive is not None or any(w.survive is not None for w in ws):
         err.bad("survive", "not supported yet with max_profit, demand profiles or priced max_throughput")

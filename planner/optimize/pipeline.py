@@ -219,6 +219,8 @@ def solve_candidates(
         raise SolverError(f"{backend}: {sol.message or 'solver error'}")
     plan = build_plan(inst, sol, len(cands))
     add_economics(plan, inst, sol, len(cands))
+    if plan.hourly:  # servers rented by the hour change from hour class to hour class: no one placement
+        plan.placement = []
     plan.timing = {"build_s": round(sol.build_time_s, 3), "solve_s": round(sol.solve_time_s, 3)}
     plan.binding = [
         Binding(constraint=n, family=f, message=m)

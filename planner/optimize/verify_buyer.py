@@ -94,7 +94,7 @@ def _span(d, inst: Instance) -> int:
 def verify_placement(plan: Plan, inst: Instance) -> tuple[list[str], int]:
     """One placement entry per physical server of the fleet; every replica placed; servers not overfilled."""
     out: list[str] = []
-    if not plan.deployments:
+    if not plan.deployments or plan.hourly:  # hour-class plans rent by the hour: no single placement
         return out, 0
     fl = plan.fleet
     count = Counter((e.system, "#rent-" in e.server_id) for e in plan.placement)
