@@ -65,6 +65,8 @@ class Catalog:
     @property
     def licences(self) -> dict[str, SoftwareLicence]:
         return self.entries["licences"]  # type: ignore[return-value]
+
+    @property
     def network(self) -> dict[str, NetworkItem]:
         return self.entries["network"]  # type: ignore[return-value]
 
