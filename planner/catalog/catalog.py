@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from planner.catalog.schemas import (
     Accelerator,
     Economics,
+    Engine,
     Entry,
     Model,
     NetworkItem,
@@ -65,6 +66,10 @@ class Catalog:
     @property
     def licences(self) -> dict[str, SoftwareLicence]:
         return self.entries["licences"]  # type: ignore[return-value]
+
+    @property
+    def engines(self) -> dict[str, Engine]:
+        return self.entries["engines"]  # type: ignore[return-value]
 
     @property
     def network(self) -> dict[str, NetworkItem]:

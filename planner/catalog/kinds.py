@@ -11,5 +11,6 @@ KIND_NAMES: tuple[str, ...] = (
     "rental_prices",
     "economics",
     "licences",
+    "engines",
     "network",
 )

@@ -233,6 +233,11 @@ def check_references(catalog: Catalog) -> list[str]:
         need("models", m, "native_precision", "precisions", m.native_precision)
         for i, c in enumerate(m.checkpoints):
             need("models", m, f"checkpoints[{i}].precision", "precisions", c.precision)
+    for e in catalog.engines.values():
+        for i, p in enumerate(e.precisions):
+            need("engines", e, f"precisions[{i}]", "precisions", p)
+        for i, a in enumerate(e.accelerators or []):
+            need("engines", e, f"accelerators[{i}]", "accelerators", a)
     for r in catalog.rental_prices.values():
         need("rental_prices", r, "system", "systems", r.system)
         rack_scale = r.system in catalog.systems and catalog.systems[r.system].whole_rack

@@ -12,7 +12,8 @@ Enumerate -> filter -> key -> prune, then the MIP chooses among what is left:
 2. grid per (workload, model, precision, accelerator): TP (powers of two up to the system's scale-up domain),
    PP 1-2, for MoE models expert parallel (EP = TP) and attention data parallel (TP 1, attn-DP = EP), serving
    modes; KV cache in fp8 where the accelerator computes fp8 natively, else bf16 (or the workload's list);
-3. `planner.perf.max_batch_meeting` gives the largest batch meeting TTFT and TPOT, with GPUs, tok/s and watts;
+3. `planner.perf.capacity_under_slo` gives the largest request rate meeting TTFT and TPOT at the workload's SLO
+   percentile (its mean batch, GPUs, tok/s = rate x osl and watts);
    rows that do not fit, or miss a target at every batch, are rejected with perf's reason;
 4. system rules: the TP/EP group (tp x attn_dp GPUs) must fit the system's scale-up domain;
 5. stable readable keys: `chat/llama-3.3-70b/hgx-h200/fp8/tp2pp1/b64/agg` (+ `ep8dp8`, `/kv-bf16`, `/rent`);
@@ -24,6 +25,7 @@ Enumerate -> filter -> key -> prune, then the MIP chooses among what is left:
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ from planner.catalog.quality import checkpoint_of, needs_quantization, quality_o
 from planner.optimize.formulation import CANDIDATE_COLUMNS
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack
-from planner.perf import CONFIG_COLUMNS, DEFAULT_BATCHES, evaluate, max_batch_meeting
+from planner.perf import CONFIG_COLUMNS, DEFAULT_BATCHES, capacity_under_slo, evaluate
 from planner.perf.params import efficiency_path
 
 PerfFn = Callable[..., pd.DataFrame]
@@ -125,8 +127,8 @@ def perf_key(inst: Instance, catalog: Catalog) -> str:
     floor and model/precision/KV/serving choices; the accelerators and their scale-up domains; the catalog's
     performance data and the efficiency calibration. Money, power, budget, supply and demand stay out."""
     workloads = [
-        [w.id, w.isl, w.osl, w.ttft_target_s, w.tpot_target_s, w.floor_benchmark, w.floor_score, w.models,
-         w.precisions, w.kv_precisions, w.serving, w.effort, w.allow_quantization]
+        [w.id, w.isl, w.osl, w.ttft_target_s, w.tpot_target_s, w.slo_percentile, w.floor_benchmark,
+         w.floor_score, w.models, w.precisions, w.kv_precisions, w.serving, w.effort, w.allow_quantization]
         for w in sorted(inst.workloads.values(), key=lambda w: w.id)
     ]
     eff = efficiency_path()
@@ -236,18 +238,22 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
 def evaluate_grid(
     grid: pd.DataFrame, inst: Instance, catalog: Catalog, perf: PerfFn | None = None
 ) -> pd.DataFrame:
-    """Run the performance model per workload (each has its own TTFT/TPOT targets). Rows of a reasoning effort
-    generate `output_multiplier` tokens per visible one: the first visible token comes after the hidden ones
-    (TTFT + hidden x TPOT must meet the target), and throughput counts visible tokens (what demand is in)."""
-    perf = perf or max_batch_meeting
+    """Run the performance model per workload (each has its own TTFT/TPOT targets and SLO percentile): by
+    default a replica's capacity is the largest request rate at which the targets hold at that percentile
+    (`capacity_under_slo`); a custom `perf` without a `percentile` argument gets the targets alone. Rows of a
+    reasoning effort generate `output_multiplier` tokens per visible one: the first visible token comes after the
+    hidden ones (TTFT + hidden x TPOT must meet the target; batch search), and throughput counts visible tokens."""
+    perf = perf or capacity_under_slo
+    takes_pct = "percentile" in inspect.signature(perf).parameters
     parts = []
     for (wid, hidden), g in grid.groupby(["workload", "hidden_tokens"], sort=True):
         w = inst.workloads[wid]
         configs = g[list(CONFIG_COLUMNS)].reset_index(drop=True)
+        extra_kw = {"percentile": w.slo_percentile} if takes_pct else {}
         if hidden > 0:
             res = max_batch_visible(configs, catalog, w.ttft_target_s, w.tpot_target_s, int(hidden))
         else:
-            res = perf(configs, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s)
+            res = perf(configs, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s, **extra_kw)
         res = res.reset_index(drop=True)
         extra = g[["workload", "quality", "checkpoint", "effort", "output_multiplier"]].reset_index(drop=True)
         for col in extra.columns:

@@ -271,6 +271,7 @@ def _workload_result(wl, deps: list[Deployment]) -> WorkloadResult:
         replicas=sum(d.replicas for d in deps),
         ttft_target_s=wl.ttft_target_s,
         tpot_target_s=wl.tpot_target_s,
+        slo_percentile=wl.slo_percentile,
         ttft_s=max((d.ttft_s for d in deps), default=None),
         tpot_s=max((d.tpot_s for d in deps), default=None),
         quality_floor_benchmark=wl.floor_benchmark,

@@ -52,6 +52,7 @@ class WorkloadData:
     survive_level: str | None = None  # "servers" | "racks" | None
     survive_count: int = 0
     average_out_tok_s: float | None = None  # average demand (None: not given)
+    slo_percentile: float = 90.0  # ttft/tpot targets hold at this percentile
 
     @property
     def required_out_tok_s(self) -> float:
@@ -507,6 +508,7 @@ def _resolve_workload(w, catalog: Catalog, err: _Errors, problem: Problem) -> Wo
         survive_level=survive.level if survive and survive.count > 0 else None,
         survive_count=survive.count if survive else 0,
         average_out_tok_s=average,
+        slo_percentile=float(w.slo_percentile if w.slo_percentile is not None else problem.slo_percentile),
     )
 
 

@@ -130,6 +130,9 @@ class WorkloadSpec(Strict):
     tpot_ms: float | None = Field(
         None, gt=0, json_schema_extra=unit("ms"), description="time-per-output-token target"
     )
+    slo_percentile: float | None = Field(
+        None, gt=0, lt=100, description="percentile at which ttft_ms/tpot_ms must hold (default: the problem's)"
+    )
     quality_floor: QualityFloor | None = Field(
         None, description="benchmark and minimum score (after quantization)"
     )
@@ -303,6 +306,9 @@ class Problem(Strict):
     budget: Budget = Budget()
     objective: Objective = Objective()
     solver: SolverSpec = SolverSpec()
+    slo_percentile: float = Field(
+        90.0, gt=0, lt=100, description="percentile at which every workload's TTFT/TPOT targets must hold (p90)"
+    )
 
     @model_validator(mode="before")
     @classmethod

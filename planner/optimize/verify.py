@@ -388,6 +388,9 @@ def _check_predictions(deployments: list, inst: Instance, predict, v: list[str],
             batch=d.batch,
             isl=inst.workloads[d.workload].isl,
             osl=round(inst.workloads[d.workload].osl * k),
+            ttft_target_s=inst.workloads[d.workload].ttft_target_s,
+            tpot_target_s=inst.workloads[d.workload].tpot_target_s,
+            slo_percentile=inst.workloads[d.workload].slo_percentile,
         )
         for d, k in zip(deployments, mult, strict=True)
     ]

@@ -21,10 +21,11 @@ from planner.perf.serving import aggregated, disaggregated
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "gpus", "fits", "reason", "max_batch_memory", "weight_bytes_per_gpu", "kv_bytes_per_gpu",
-    "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user", "total_tok_s",
+    "ttft_s", "tpot_s", "itl_s", "acceptance_length", "output_tok_s", "output_tok_s_per_gpu",
+    "output_tok_s_per_user", "total_tok_s",
     "avg_power_w", "peak_power_w", "compute_dtype_used", "limited_by", "prefill_instances", "decode_instances",
 )
-TIMED = ("ttft_s", "tpot_s", "output_tok_s", "avg_power_w", "prefill_instances", "decode_instances")
+TIMED = ("ttft_s", "tpot_s", "itl_s", "output_tok_s", "avg_power_w", "prefill_instances", "decode_instances")
 DEFAULT_BATCHES: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
                                     1536, 2048, 3072, 4096, 6144, 8192)
 
@@ -62,6 +63,11 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
     structural_ok = reason == ""
     mem = memory(c)
     mem_fail = _memory_reasons(c, mem, reason)
+    cap = c.eng_max_batch * c.attn_dp  # the engine's running-sequence cap, per attention-DP rank
+    eng_names = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
+    add_reasons(reason, c.batch > cap, [c.batch, cap, eng_names, c.spec_k > 0],
+                lambda b, m, e, s: f"batch {b:.0f} exceeds engine {e or 'generic'}'s cap of {m:.0f} running "
+                                   f"sequences{' with speculative decoding' if s else ''}")
     fits = reason == ""
     out: dict[str, np.ndarray] = {k: np.full(n, np.nan) for k in TIMED}
     out["limited_by"] = np.where(mem_fail, "memory", "").astype(object)
@@ -91,6 +97,8 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
                                           np.nan)
     res_df["ttft_s"] = out["ttft_s"]
     res_df["tpot_s"] = out["tpot_s"]
+    res_df["itl_s"] = out["itl_s"]
+    res_df["acceptance_length"] = np.where(fits, c.spec_accept, np.nan)
     res_df["output_tok_s"] = out["output_tok_s"]
     res_df["output_tok_s_per_gpu"] = out["output_tok_s"] / res_df["gpus"].to_numpy()
     res_df["output_tok_s_per_user"] = 1.0 / out["tpot_s"]
@@ -103,6 +111,14 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
     res_df["prefill_instances"] = out["prefill_instances"]
     res_df["decode_instances"] = out["decode_instances"]
     return res_df
+
+
+def engine_batch_cap(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> np.ndarray:
+    """Running sequences each row's engine admits (inf for the generic engine)."""
+    if "engine" not in grid and "speculative" not in grid:
+        return np.full(len(grid), np.inf)
+    c, _ = resolve(normalize_grid(grid), catalog, eff)
+    return c.eng_max_batch * c.attn_dp
 
 
 def max_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s: float | None = None,
@@ -123,11 +139,15 @@ def max_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s: float | None
     probe = base.assign(batch=1)
     first = evaluate(probe, catalog, efficiency=eff)
     mem_max = first["max_batch_memory"].to_numpy(dtype=float)
-    n, k = len(base), len(cands)
-    # every configuration x every candidate (+ its exact memory limit), evaluated in one vectorized call
+    eng_cap = engine_batch_cap(probe, catalog, eff)
+    capped = bool(np.isfinite(eng_cap).any())
+    n, k = len(base), len(cands) + int(capped)
+    # every configuration x every candidate (+ its exact memory and engine limits), in one vectorized call
     cand = np.tile(cands, (n, 1))
-    extra = np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]
-    cand = np.concatenate([cand, extra], axis=1)
+    extra = [np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]]
+    if capped:
+        extra.append(np.where(eng_cap < np.minimum(mem_max, cands[-1]), eng_cap, cands[0])[:, None])
+    cand = np.concatenate([cand, *extra], axis=1)
     rep = base.loc[base.index.repeat(k + 1)].reset_index(drop=True)
     rep["batch"] = cand.reshape(-1).astype(np.int64)
     ev = evaluate(rep, catalog, efficiency=eff)
@@ -158,6 +178,7 @@ def max_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s: float | None
                                                            np.where(~tpot_m[rows, nxt], "tpot", "")))
     limited = np.where(has_next & any_good, stop, res["limited_by"].to_numpy())
     limited = np.where(any_good & (chosen_b >= mem_max) & (mem_max >= 1), "memory", limited)
+    limited = np.where(any_good & (chosen_b >= eng_cap) & (eng_cap < mem_max), "engine", limited)
     reason = res["reason"].to_numpy().copy()
     fits_out = any_good.copy()
     for i in np.flatnonzero(~any_good & res["fits"].to_numpy()):

@@ -18,15 +18,24 @@ from planner import power
 from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.perf import evaluate
+from planner.predict.load import (
+    LOAD_QUERY_COLUMNS,
+    LOAD_RESULT_COLUMNS,
+    answer_load_queries,
+    has_load,
+    load_error,
+    percentile_columns,
+    percentile_of,
+)
 
 BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
            3072, 4096)
 QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
-                 "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision")
+                 "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS)
 RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
                   "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
                   "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w", "tokens_per_kwh", "limited_by",
-                  "notes")
+                  "notes", *LOAD_RESULT_COLUMNS)
 
 
 def _divisors(n: int) -> list[int]:
@@ -118,7 +127,9 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
         return "give concurrency or max_throughput, not both"
     if _is_set(mt) and bool(mt) and (_is_set(row["ttft_slo_ms"]) or _is_set(row["tpot_slo_ms"])):
         return "max_throughput means no latency target: drop ttft_slo_ms/tpot_slo_ms, or max_throughput"
-    return ""
+    if _is_set(mt) and bool(mt) and _is_set(row["request_rate"]):
+        return "give request_rate or max_throughput, not both"
+    return load_error(row)
 
 
 def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]:
@@ -153,7 +164,7 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     cols: dict[str, list] = {k: [] for k in ("qid", "model", "accelerator", "precision", "kv_precision", "tp",
                                              "pp", "ep", "attn_dp", "serving", "batch", "isl", "osl")}
     for qid, row in queries.iterrows():
-        if row["error"]:
+        if row["error"] or has_load(row):  # queries under a load are answered by planner.predict.load
             continue
         serving = row["serving"] if _is_set(row["serving"]) else "aggregated"
         modes = ["aggregated", "disaggregated"] if serving == "auto" else [serving]
@@ -177,13 +188,21 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     grid = build_grid(queries, catalog)
     results = evaluate(grid, catalog) if len(grid) else grid.assign(fits=[], reason=[], gpus=[])
     best = _best_per_query(queries, results)
+    pct_cols = percentile_columns(best, catalog) if len(best) else best
+    loaded = answer_load_queries(queries, catalog, _splits)
     groups = dict(tuple(results.groupby("qid", sort=False))) if len(results) else {}
     out_rows = []
     for qid, row in queries.iterrows():
+        echo = {"engine": row["engine"] if _is_set(row["engine"]) else "",
+                "speculative": row["speculative"] if _is_set(row["speculative"]) else "none",
+                "slo_percentile": percentile_of(row)}
         if row["error"]:
             res = {**_base(row), "fits": False, "notes": row["error"]}
+        elif qid in loaded:
+            res = {**_base(row), **echo, **loaded[qid]}
         elif qid in best.index:
-            res = {**_base(row), **_describe(best.loc[qid], int(float(row["gpus"])))}
+            res = {**_base(row), **echo, **_describe(best.loc[qid], int(float(row["gpus"]))),
+                   **_percentiles(pct_cols.loc[qid], int(best.loc[qid, "dp"]))}
             res.update(_energy(catalog, row["gpu"], res, res["dp"] * int(best.loc[qid]["gpus"])))
         else:
             limited, why = _why_not(groups.get(qid, results.iloc[0:0]), row)
@@ -201,6 +220,13 @@ def _energy(catalog: Catalog, accelerator_id: str, res: dict, used_gpus: int) ->
         return {"all_in_power_w": None, "tokens_per_kwh": None}
     w = power.all_in_avg_w(res["avg_power_w"], used_gpus, system, catalog.accelerators[accelerator_id].tdp_w)
     return {"all_in_power_w": w, "tokens_per_kwh": power.tokens_per_kwh(res["output_tok_s"], w)}
+
+
+def _percentiles(p: pd.Series, dp: int) -> dict:
+    """Load columns of an answer without a load: its batch as closed-loop clients on every replica."""
+    keys = [k for k in LOAD_RESULT_COLUMNS if k.endswith("_s") and k != "requests_s"]
+    return {**{k: float(p[k]) for k in keys}, "requests_s": float(p["requests_s"]) * dp,
+            "saturated": bool(p["saturated"])}
 
 
 def _targets_s(queries: pd.DataFrame, col: str) -> pd.Series:

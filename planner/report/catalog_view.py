@@ -26,6 +26,8 @@ LIST_COLUMNS: dict[str, list[str]] = {
     "rental_prices": ["system", "term", "provider_class", "lease_unit", "usd_per_gpu_hour.base_usd"],
     "economics": ["amortization_years", "cost_of_capital", "electricity_usd_per_kwh.base_usd"],
     "licences": ["vendors", "usd_per_gpu_year.base_usd", "rented_usd_per_gpu_hour.base_usd"],
+    "engines": ["version", "date", "vendors", "attention_dp", "wide_ep", "max_batch", "cuda_graph_max_batch",
+                "overlap_scheduling", "speculative_methods"],
     "network": ["role", "port_speed_gbps", "ports", "price.base_usd"],
 }
 
@@ -63,6 +65,8 @@ def list_rows(catalog: Catalog, kinds: list[str]) -> list[dict[str, Any]]:
         for e in catalog.entries[kind].values():
             data = e.model_dump(mode="json")
             row = {"kind": kind, "id": e.id, "name": e.name}
+            if kind == "engines":
+                data["speculative_methods"] = sorted({s["method"] for s in data["speculative"]}) or None
             row.update({c: _get(data, c) for c in LIST_COLUMNS[kind]})
             rows.append(row)
     return rows
