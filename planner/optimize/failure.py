@@ -266,15 +266,7 @@ def pack_placement(deployments: list, servers: dict[tuple[str, str], int], domai
         items = []
         for d in sorted(by_sm.get((s, mode), []), key=lambda d: d.key):
             for _ in range(d.replicas):
-                if d.gpus_per_replica > G:
-                    span = math.ceil(d.gpus_per_replica / G)
-                    for k in range(span):
-                        if nxt + k < n:
-                            deps[nxt + k][d.key] = deps[nxt + k].get(d.key, 0) + 1
-                            bins[nxt + k] = [0] * len(bins[nxt + k])
-                    nxt += span
-                else:
-                    items.append((d.group_gpus, d.gpus_per_replica // max(d.group_gpus, 1), d.key))
+                items.append((d.group_gpus, d.gpus_per_replica // max(d.group_gpus, 1), d.key))
         # whole replicas first (largest group first), each on the first server with room for all its groups;
         # where none has room, its groups go one by one (pipeline stages across servers) and it is listed on
         # every server it touches

