@@ -19,19 +19,19 @@ EXAMPLES = sorted((ROOT / "problems").glob("*.yaml"))
 AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
 # Each example's optimal objective on the default backend. Pinned from the code before the issue-7
 # restructuring (51819a2), then re-pinned after issue 9 (corrected catalog prices, all-in power, effort levels,
-# published checkpoints, simplicity limits, failure domains; see the commit that changed these): a refactor that
-# changes behaviour changes one of these.
+# published checkpoints, simplicity limits, failure domains; see the commits that changed these) and on top of
+# i8b's p90-SLO capacity sizing: a refactor that changes behaviour changes one of these.
 PINNED_OBJECTIVES = {
-    "ai-factory-10mw": 110167.42892301714,
-    "diurnal-own-rent": 172.43769040238732,
-    "brownfield-h100": 716.8462549619431,
-    "enterprise-budget": 773580.0639190482,
-    "mixed-fleet": 432.24235801219106,
-    "offline-tokens-per-dollar": 14306566.111827336,
-    "power-limited-site": 1626.1990229927135,
-    "quickstart": 29.92618234535388,
-    "reasoning-deepseek-r1": 1951.9820480495882,
-    "simplicity-and-failure-domains": 60.2299751882561,
+    "ai-factory-10mw": 105903.05571530183,
+    "diurnal-own-rent": 185.16545682293275,
+    "brownfield-h100": 798.0855917577231,
+    "enterprise-budget": 764047.5938573785,
+    "mixed-fleet": 450.4563342039383,
+    "offline-tokens-per-dollar": 17514441.866206683,
+    "power-limited-site": 1334.6765041438111,
+    "quickstart": 29.927400563627806,
+    "reasoning-deepseek-r1": 1177.716991069796,
+    "simplicity-and-failure-domains": 60.25670092777232,
 }
 
 
