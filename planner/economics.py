@@ -82,3 +82,20 @@ def owned_cost_usd_per_hour(
         + energy_usd_per_hour(avg_power_kw * 1000.0, pue, electricity_usd_per_kwh)
         + facility_usd_per_hour(nameplate_kw, facility_usd_per_kw_month)
     )
+
+
+def cheapest_rental(offers, case: str):
+    """(price, product) of the cheapest rental product in `offers` at price case `case` (ties: by id), or None."""
+    priced = sorted((price_usd(r.usd_per_gpu_hour, case), r.id, r) for r in offers)
+    return (priced[0][0], priced[0][2]) if priced else None
+
+
+def licence_usd_per_gpu_hour(licence, system_id: str, vendor: str, case: str) -> tuple[float, float]:
+    """Software licence $/GPU-hour on (owned, rented) GPUs of a system: the yearly per-GPU price over the hours
+    of a year when owned, the marketplace hourly price when rented (else the same); 0 where the licence does
+    not apply to the vendor, is bundled with the system, or none is chosen."""
+    if licence is None or vendor not in licence.vendors or system_id in licence.bundled_with_systems:
+        return 0.0, 0.0
+    owned = price_usd(licence.usd_per_gpu_year, case) / HOURS_PER_YEAR
+    rented = licence.rented_usd_per_gpu_hour
+    return owned, price_usd(rented, case) if rented is not None else owned

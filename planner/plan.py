@@ -36,9 +36,11 @@ class Fleet(_M):
     servers_rented: dict[str, Count] = Field(default_factory=dict)
     gpus: dict[str, Count] = Field(default_factory=dict, description="GPUs per accelerator, owned and rented")
     racks: list[Rack] = Field(default_factory=list)
-    it_power_kw: float = Field(0.0, description="nameplate IT power of owned servers")
-    it_power_avg_kw: float = Field(0.0, description="modelled average IT power of owned servers")
-    facility_power_kw: float = Field(0.0, description="nameplate IT power x PUE (what the site must supply)")
+    it_power_kw: float = Field(
+        0.0, description="provisioned all-in IT power of owned servers (nameplate + network, planner.power)"
+    )
+    it_power_avg_kw: float = Field(0.0, description="modelled average all-in IT power of owned servers")
+    facility_power_kw: float = Field(0.0, description="provisioned IT power x PUE (what the site must supply)")
     capex_usd: float = 0.0
     opex_usd_per_year: float = 0.0
     cost_usd_per_hour: float = 0.0
@@ -47,7 +49,24 @@ class Fleet(_M):
     total_tok_s: float = 0.0
     tokens_per_usd: float | None = None
     usd_per_mtok: float | None = None
-    tokens_per_kwh: float | None = None
+    tokens_per_kwh: float | None = Field(
+        None, description="owned output tokens per kWh of all-in IT energy (GPUs + host + network, before PUE)"
+    )
+    output_tok_s_per_provisioned_mw: float | None = Field(
+        None, description="owned output tokens/s per MW of provisioned all-in IT power (before PUE)"
+    )
+    usd_per_mtok_at_average: float | None = Field(
+        None, description="$ per million output tokens at the workloads' average demand (the fleet costs the same "
+        "per hour; it serves fewer tokens than at capacity)"
+    )
+    tokens_per_usd_at_average: float | None = Field(None, description="output tokens per $ at average demand")
+    headline: str = Field(
+        "at_capacity", description="which $/Mtok the report prints first: at_average when every workload states "
+        "an average demand, else at_capacity"
+    )
+    rental_terms: dict[str, str] = Field(
+        default_factory=dict, description="rented system -> rental term used (on_demand, 1y, 3y, spot; custom)"
+    )
 
 
 class Deployment(_M):
@@ -78,6 +97,30 @@ class Deployment(_M):
     avg_power_w_per_replica: float
     quality: float | None = None
     engine: str = Field("", description="serving engine id; empty = the generic calibrated engine")
+    checkpoint: str = Field(
+        "published", description="`published` weights, `upcast from X`, or the quantization step used"
+    )
+    effort: str | None = Field(None, description="reasoning effort level; null where the model has none")
+
+
+class Server(_M):
+    """One physical server (or whole-rack system) and the replicas on it (a replica larger than one server is
+    listed on every server it spans, and dies with any of them)."""
+
+    server_id: str = Field(description="system#n (owned) or system#rent-n (rented)")
+    system: str
+    rack: str | None = Field(None, description="rack_type#n of fleet.racks; null when racks are not modelled "
+                             "or the server is rented")
+    deployments: dict[str, Count] = Field(default_factory=dict, description="deployment key -> replicas here")
+
+
+class PriceOf(_M):
+    """What a requirement costs: the plan's cost against the optimum without it (same objective)."""
+
+    without_usd_per_hour: float | None
+    add_usd_per_hour: float | None
+    add_pct: float | None
+    message: str = ""
 
 
 class WorkloadResult(_M):
@@ -230,6 +273,11 @@ class Plan(_M):
     candidates: int = 0
     fleet: Fleet = Fleet()
     deployments: list[Deployment] = Field(default_factory=list)
+    placement: list[Server] = Field(default_factory=list, description="one entry per physical server")
+    price_of: dict[str, PriceOf] = Field(
+        default_factory=dict, description="cost of the simplicity limits ('limits') and failure domains "
+        "('survive'), each against a re-solve without it"
+    )
     workloads: list[WorkloadResult] = Field(default_factory=list)
     binding: list[Binding] = Field(default_factory=list)
     runner_up: RunnerUp | None = None

@@ -15,6 +15,7 @@ from planner.catalog.schemas import (
     RackType,
     RentalPrice,
     Site,
+    SoftwareLicence,
     System,
     Workload,
 )
@@ -61,6 +62,10 @@ class Catalog:
     @property
     def economics(self) -> dict[str, Economics]:
         return self.entries["economics"]  # type: ignore[return-value]
+
+    @property
+    def licences(self) -> dict[str, SoftwareLicence]:
+        return self.entries["licences"]  # type: ignore[return-value]
 
     @property
     def engines(self) -> dict[str, Engine]:

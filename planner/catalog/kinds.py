@@ -10,6 +10,7 @@ KIND_NAMES: tuple[str, ...] = (
     "workloads",
     "rental_prices",
     "economics",
+    "licences",
     "engines",
     "network",
 )

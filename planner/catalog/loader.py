@@ -231,6 +231,8 @@ def check_references(catalog: Catalog) -> list[str]:
             need("accelerators", a, f"native_precisions[{i}]", "precisions", p)
     for m in catalog.models.values():
         need("models", m, "native_precision", "precisions", m.native_precision)
+        for i, c in enumerate(m.checkpoints):
+            need("models", m, f"checkpoints[{i}].precision", "precisions", c.precision)
     for e in catalog.engines.values():
         for i, p in enumerate(e.precisions):
             need("engines", e, f"precisions[{i}]", "precisions", p)
@@ -238,6 +240,16 @@ def check_references(catalog: Catalog) -> list[str]:
             need("engines", e, f"accelerators[{i}]", "accelerators", a)
     for r in catalog.rental_prices.values():
         need("rental_prices", r, "system", "systems", r.system)
+        rack_scale = r.system in catalog.systems and catalog.systems[r.system].whole_rack
+        if rack_scale != (r.lease_unit == "whole_rack"):
+            out.append(
+                f"{catalog.origin[('rental_prices', r.id)]}: {r.id}.lease_unit: {r.lease_unit} but system "
+                f"{r.system} is {'a whole rack' if rack_scale else 'a server'} (whole_rack leases are for "
+                "rack-scale systems, and those lease only whole)"
+            )
+    for lic in catalog.licences.values():
+        for i, s in enumerate(lic.bundled_with_systems):
+            need("licences", lic, f"bundled_with_systems[{i}]", "systems", s)
     return out
 
 

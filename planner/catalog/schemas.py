@@ -206,6 +206,11 @@ class System(Entry):
     whole_rack: bool = Field(False, description="the system is a rack of its own (e.g. NVL72)")
     cooling: Literal["air", "liquid"]
     scale_out_nics: str = Field(description="e.g. 8x ConnectX-7 400G")
+    network_power_kw: NonNegFloat = Field(
+        0.0, le=300, json_schema_extra=unit("kW"),
+        description="scale-out fabric, storage and management power per system outside the chassis (switches, "
+        "optics); all-in power = chassis nameplate + this (see planner.power)",
+    )
     price: PriceRange = Field(description="purchase price of the whole system")
 
     @model_validator(mode="after")
@@ -299,6 +304,15 @@ class Model(Entry):
         "(vision encoder, MTP head)", json_schema_extra=unit("1e9")
     )
     quality: list[QualityScore] = Field(default_factory=list)
+    checkpoints: list[Checkpoint] = Field(
+        default_factory=list,
+        description="published weights per precision (the native precision is always published); other "
+        "precisions need a quantization step",
+    )
+    effort_levels: list[EffortLevel] = Field(
+        default_factory=list, description="reasoning effort settings (empty: the model has none)"
+    )
+    default_effort: str | None = Field(None, description="effort level the model runs at unless told otherwise")
 
     @model_validator(mode="after")
     def _shapes(self) -> Model:
@@ -310,7 +324,62 @@ class Model(Entry):
             raise ValueError("local_attention.local_layers exceeds layers")
         if self.moe and self.moe.dense_layers > self.layers:
             raise ValueError("moe.dense_layers exceeds layers")
+        levels = [e.level for e in self.effort_levels]
+        if len(set(levels)) != len(levels):
+            raise ValueError(f"effort_levels lists a level twice: {levels}")
+        if (self.default_effort is None) != (not levels):
+            raise ValueError("give default_effort exactly when effort_levels are listed")
+        if self.default_effort is not None and self.default_effort not in levels:
+            raise ValueError(f"default_effort {self.default_effort!r} is not one of the effort_levels {levels}")
+        precs = [c.precision for c in self.checkpoints]
+        if len(set(precs)) != len(precs):
+            raise ValueError(f"checkpoints list a precision twice: {precs}")
         return self
+
+    def published_precisions(self) -> set[str]:
+        """Precisions with published weights: the native one and every listed checkpoint."""
+        return {self.native_precision, *(c.precision for c in self.checkpoints)}
+
+    def effort(self, level: str | None) -> EffortLevel | None:
+        return next((e for e in self.effort_levels if e.level == level), None)
+
+    def score(self, benchmark: str) -> float | None:
+        for q in self.quality:
+            if _norm(q.benchmark) == _norm(benchmark):
+                return q.score
+        return None
+
+
+class Checkpoint(Strict):
+    """A published set of weights of a model in one precision (anything else needs a quantization step)."""
+
+    precision: str = Field(description="precision id of the published weights")
+    url: str = Field(min_length=3, description="where the weights are published (model hub page)")
+    publisher: str = Field(min_length=1, description="who publishes them (model vendor, NVIDIA, AMD, community)")
+    assumed: bool = Field(False, description="true when the checkpoint is recalled, not read in a source")
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _assumed_needs_reason(self) -> Checkpoint:
+        if self.assumed and not self.reason:
+            raise ValueError("assumed: true needs a reason")
+        return self
+
+
+EFFORT_LEVELS: tuple[str, ...] = ("low", "medium", "high", "non-thinking", "thinking")
+
+
+class EffortLevel(Strict):
+    """One reasoning effort setting of a reasoning model: its scores and how much longer its outputs run.
+
+    `output_multiplier` = generated tokens (hidden reasoning + answer) per visible answer token: hidden reasoning
+    tokens are generated like any other, so they count for cost and latency (the answer starts only after them).
+    """
+
+    level: Literal["low", "medium", "high", "non-thinking", "thinking"]
+    output_multiplier: float = Field(ge=1, le=100, description="generated tokens per visible output token")
+    quality: list[QualityScore] = Field(default_factory=list, description="scores at this effort level")
+    provenance: dict[str, Provenance] = Field(default_factory=dict, description="sources/assumptions per field")
 
     def score(self, benchmark: str) -> float | None:
         for q in self.quality:
@@ -344,6 +413,10 @@ class Precision(Entry):
     )
     activation_bits: PositiveInt = Field(le=32)
     kv_formats: list[KvDtype] = Field(min_length=1, description="KV-cache datatypes this precision allows")
+    quantization_step: str | None = Field(
+        None, description="how weights are brought to this precision where no checkpoint is published "
+        "(tool and method), named in the plan"
+    )
     quality_deltas: list[QualityDelta] = Field(default_factory=list)
 
     def recovery_for(self, family: str, model_id: str) -> tuple[float, str]:
@@ -373,10 +446,38 @@ class Workload(Entry):
 
 
 # ------------------------------------------------------------------------------------------------- prices
+RentalTerm = Literal["on_demand", "1y", "3y", "spot"]
+RENTAL_TERMS: tuple[str, ...] = ("on_demand", "1y", "3y", "spot")
+
+
 class RentalPrice(Entry):
+    """A rental product: one system, one provider class, one term (commitment), one $/GPU-hour range.
+
+    Terms are distinct products: `on_demand` (no commitment, incl. short-term capacity blocks), `1y` and `3y`
+    commitments, `spot` (preemptible). `lease_unit: whole_rack` marks rack-scale systems leased only as whole
+    racks (NVL72); one rented 'server' of such a system is then the whole rack.
+    """
+
     system: Id
-    usd_per_gpu_hour: PriceRange = Field(description="on-demand or reserved $/GPU-hour (fields *_usd)")
-    provider_class: Literal["hyperscaler", "neocloud", "reserved"]
+    term: RentalTerm = Field(description="on_demand | 1y | 3y | spot")
+    provider_class: Literal["hyperscaler", "neocloud"] = Field(description="who sells it")
+    lease_unit: Literal["server", "whole_rack"] = Field("server", description="smallest unit that can be leased")
+    usd_per_gpu_hour: PriceRange = Field(description="$/GPU-hour for this term (fields *_usd)")
+
+
+class SoftwareLicence(Entry):
+    """An optional software licence charged per GPU (e.g. NVIDIA AI Enterprise); a problem opts in by id."""
+
+    vendors: list[Literal["nvidia", "amd", "intel", "google"]] = Field(
+        min_length=1, description="accelerator vendors whose GPUs need it"
+    )
+    usd_per_gpu_year: PriceRange = Field(description="owned GPUs: subscription per GPU per year (*_usd fields)")
+    rented_usd_per_gpu_hour: PriceRange | None = Field(
+        None, description="rented GPUs: marketplace price per GPU-hour (default: the yearly price / 8760)"
+    )
+    bundled_with_systems: list[Id] = Field(
+        default_factory=list, description="systems whose purchase includes the licence (no extra charge)"
+    )
 
 
 class Economics(Entry):
@@ -486,6 +587,7 @@ KINDS: dict[str, type[Entry]] = {
     "workloads": Workload,
     "rental_prices": RentalPrice,
     "economics": Economics,
+    "licences": SoftwareLicence,
     "engines": Engine,
     "network": NetworkItem,
 }

@@ -35,11 +35,11 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.fingerprint import perf_fingerprint
-from planner.catalog.quality import quality_of
+from planner.catalog.quality import checkpoint_of, needs_quantization, quality_of
 from planner.optimize.formulation import CANDIDATE_COLUMNS
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack
-from planner.perf import CONFIG_COLUMNS, capacity_under_slo, evaluate
+from planner.perf import CONFIG_COLUMNS, DEFAULT_BATCHES, capacity_under_slo, evaluate
 from planner.perf.params import efficiency_path
 
 PerfFn = Callable[..., pd.DataFrame]
@@ -128,7 +128,8 @@ def perf_key(inst: Instance, catalog: Catalog) -> str:
     performance data and the efficiency calibration. Money, power, budget, supply and demand stay out."""
     workloads = [
         [w.id, w.isl, w.osl, w.ttft_target_s, w.tpot_target_s, w.slo_percentile, w.floor_benchmark,
-         w.floor_score, w.models, w.precisions, w.kv_precisions, w.serving, w.engines]
+         w.floor_score, w.models, w.precisions, w.kv_precisions, w.serving, w.engines, w.effort,
+         w.allow_quantization]
         for w in sorted(inst.workloads.values(), key=lambda w: w.id)
     ]
     eff = efficiency_path()
@@ -176,10 +177,11 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
     for w in inst.workloads.values():
         models = w.models or tuple(sorted(catalog.models))
         precisions = w.precisions or tuple(sorted(catalog.precisions))
-        for mid in models:
+        for mid, effort in _model_efforts(catalog, models, w, rejected):
             model = catalog.models[mid]
+            mult = model.effort(effort).output_multiplier if effort is not None else 1.0
             for pid in precisions:
-                q = quality_of(catalog, mid, pid, w.floor_benchmark)
+                q = quality_of(catalog, mid, pid, w.floor_benchmark, effort)
                 if w.floor_benchmark is not None and (q is None or q < w.floor_score - 1e-9):
                     why = (
                         f"no {w.floor_benchmark} score"
@@ -188,7 +190,17 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                     )
                     rejected.append(
                         dict(
-                            workload=w.id, model=mid, precision=pid, system="*", config="*", reason=why, quality=q
+                            workload=w.id, model=mid, precision=pid, system="*", config="*", reason=why, quality=q,
+                            effort=effort,
+                        )
+                    )
+                    continue
+                if not w.allow_quantization and needs_quantization(checkpoint_of(catalog, mid, pid)):
+                    rejected.append(
+                        dict(
+                            workload=w.id, model=mid, precision=pid, system="*", config="*", quality=q,
+                            reason=f"no published {pid} checkpoint of {mid} (allow_quantization: true to use "
+                            f"'{checkpoint_of(catalog, mid, pid)}')",
                         )
                     )
                     continue
@@ -229,9 +241,13 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                                             attn_dp=dp,
                                             serving=serving,
                                             isl=w.isl,
-                                            osl=w.osl,
+                                            osl=round(w.osl * mult),
                                             quality=q,
                                             engine=engine,
+                                            checkpoint=checkpoint_of(catalog, mid, pid),
+                                            effort=effort,
+                                            output_multiplier=mult,
+                                            hidden_tokens=round(w.osl * mult) - w.osl,
                                         )
                                     )
     return pd.DataFrame(rows), rejected
@@ -242,24 +258,71 @@ def evaluate_grid(
 ) -> pd.DataFrame:
     """Run the performance model per workload (each has its own TTFT/TPOT targets and SLO percentile): by
     default a replica's capacity is the largest request rate at which the targets hold at that percentile
-    (`capacity_under_slo`); a custom `perf` without a `percentile` argument gets the targets alone."""
+    (`capacity_under_slo`); a custom `perf` without a `percentile` argument gets the targets alone. Rows of a
+    reasoning effort generate `output_multiplier` tokens per visible one: the first visible token comes after the
+    hidden ones (TTFT + hidden x TPOT must meet the target; batch search), and throughput counts visible tokens."""
     perf = perf or capacity_under_slo
     takes_pct = "percentile" in inspect.signature(perf).parameters
     parts = []
-    for wid, g in grid.groupby("workload", sort=True):
+    for (wid, hidden), g in grid.groupby(["workload", "hidden_tokens"], sort=True):
         w = inst.workloads[wid]
         cols = list(CONFIG_COLUMNS) + (["engine"] if w.engines else [])  # generic engine: the fast path
         configs = g[cols].reset_index(drop=True)
         extra_kw = {"percentile": w.slo_percentile} if takes_pct else {}
-        res = perf(configs, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s, **extra_kw)
+        if hidden > 0:
+            res = max_batch_visible(configs, catalog, w.ttft_target_s, w.tpot_target_s, int(hidden))
+        else:
+            res = perf(configs, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s, **extra_kw)
         res = res.reset_index(drop=True)
         if "engine" not in res:
             res["engine"] = ""
-        extra = g[["workload", "quality"]].reset_index(drop=True)
+        extra = g[["workload", "quality", "checkpoint", "effort", "output_multiplier"]].reset_index(drop=True)
         for col in extra.columns:
             res[col] = extra[col]
+        res["output_tok_s"] = res["output_tok_s"].astype(float) / res["output_multiplier"].astype(float)
         parts.append(res)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def max_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s: float, tpot_s: float, hidden: int):
+    """The largest batch per configuration whose first *visible* token (after `hidden` reasoning tokens) meets
+    the TTFT target and whose TPOT meets its target; `ttft_s` of the result is the visible TTFT."""
+    batches = np.array(DEFAULT_BATCHES)
+    rep = cfg.loc[cfg.index.repeat(len(batches))].reset_index(drop=True)
+    rep["batch"] = np.tile(batches, len(cfg))
+    ev = evaluate(rep, catalog).reset_index(drop=True)
+    visible = ev["ttft_s"].astype(float) + hidden * ev["tpot_s"].astype(float)
+    ok = ev["fits"].astype(bool) & (ev["tpot_s"].astype(float) <= tpot_s) & (visible <= ttft_s)
+    ev["ttft_s"] = visible
+    score = np.where(ok.to_numpy(), rep["batch"].to_numpy(), -1).reshape(len(cfg), len(batches))
+    pick = np.arange(len(cfg)) * len(batches) + score.argmax(axis=1)
+    res = ev.iloc[pick].reset_index(drop=True)
+    good = score.max(axis=1) >= 1
+    res["fits"] = good
+    res["reason"] = np.where(
+        good, res["reason"],
+        f"{hidden} hidden reasoning tokens before the answer: no batch meets TTFT {ttft_s * 1e3:g} ms "
+        f"(first visible token) and TPOT {tpot_s * 1e3:g} ms",
+    )
+    return res
+
+
+def _model_efforts(catalog: Catalog, models, w, rejected: list[dict]) -> list[tuple[str, str | None]]:
+    """(model, effort) pairs to search: each allowed effort level of a reasoning model (the workload's
+    `effort`, else every level), None for a model without levels."""
+    out = []
+    for mid in models:
+        m = catalog.models[mid]
+        levels = [e.level for e in m.effort_levels]
+        if not levels:
+            out.append((mid, None))
+            continue
+        allowed = [lv for lv in levels if w.effort is None or lv in w.effort]
+        if not allowed:
+            why = f"effort {', '.join(w.effort)} is not a level of {mid} ({', '.join(levels)})"
+            rejected.append(dict(workload=w.id, model=mid, precision="*", system="*", config="*", reason=why))
+        out.extend((mid, lv) for lv in allowed)
+    return out
 
 
 def config_label(r) -> str:
@@ -285,14 +348,17 @@ def _labels(rows: pd.DataFrame) -> list[str]:
 
 def make_key(r, kv_suffix: bool) -> str:
     return _key(r["workload"], r["model"], r["system"], r["precision"], config_label(r), r["batch"], r["serving"],
-                r["kv_precision"], r["mode"], kv_suffix)
+                r["kv_precision"], r["mode"], kv_suffix, r.get("effort"))
 
 
-def _key(workload, model, system, precision, label, batch, serving, kv, mode, kv_suffix: bool) -> str:
+def _key(workload, model, system, precision, label, batch, serving, kv, mode, kv_suffix: bool,
+         effort=None) -> str:
     key = "/".join([workload, model, system, precision, label, f"b{int(batch)}",
                     "agg" if serving == "aggregated" else "disagg"])
     if kv_suffix:
         key += f"/kv-{kv}"
+    if isinstance(effort, str):
+        key += f"/effort-{effort}"
     if mode == "rent":
         key += "/rent"
     return key
@@ -301,8 +367,9 @@ def _key(workload, model, system, precision, label, batch, serving, kv, mode, kv
 def _keys(table: pd.DataFrame, multi_kv: set[str]) -> list[str]:
     cols = [table[c].to_numpy() for c in ("workload", "model", "system", "precision")]
     rest = [table[c].to_numpy() for c in ("batch", "serving", "kv_precision", "mode")]
-    return [_key(w, m, s, p, lab, b, sv, kv, mode, w in multi_kv)
-            for w, m, s, p, lab, b, sv, kv, mode in zip(*cols, _labels(table), *rest, strict=True)]
+    efforts = table["effort"].to_numpy() if "effort" in table else [None] * len(table)
+    return [_key(w, m, s, p, lab, b, sv, kv, mode, w in multi_kv, e)
+            for w, m, s, p, lab, b, sv, kv, mode, e in zip(*cols, _labels(table), *rest, efforts, strict=True)]
 
 
 def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | None = None) -> Evaluated:

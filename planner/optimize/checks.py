@@ -150,7 +150,7 @@ def check_capacity(inst: Instance, cands: pd.DataFrame, f: Findings) -> None:
         n = s.existing + (0 if not s.buy else s.supply if supply and s.supply is not None else math.inf)
         n += 0 if not s.rent else s.rent_supply if supply and s.rent_supply is not None else math.inf
         if power and power_caps:
-            n = min(n, math.floor(inst.power_limit_kw / (inst.pue * s.nameplate_kw) + 1e-9))
+            n = min(n, math.floor(inst.power_limit_kw / (inst.pue * s.provisioned_kw) + 1e-9))
         return n
 
     for wid, w in sorted(inst.workloads.items()):
@@ -173,7 +173,7 @@ def check_capacity(inst: Instance, cands: pd.DataFrame, f: Findings) -> None:
         why = []
         if power_caps and best(power=False) > most:
             options = [
-                (math.ceil(need / t) * inst.systems[sid].nameplate_kw * inst.pue, math.ceil(need / t), sid)
+                (math.ceil(need / t) * inst.systems[sid].provisioned_kw * inst.pue, math.ceil(need / t), sid)
                 for sid, t in sorted(per_server.items())
                 if t > 0 and servers(inst.systems[sid], power=False) * t >= need
             ]
@@ -181,7 +181,8 @@ def check_capacity(inst: Instance, cands: pd.DataFrame, f: Findings) -> None:
                 kw, n, sid = min(options)
                 why.append(
                     f"site power {inst.power_limit_kw / 1000:.3g} MW is the limit: this workload alone needs at "
-                    f"least {kw / 1000:.3g} MW ({n} x {sid} at {inst.systems[sid].nameplate_kw:g} kW x PUE "
+                    f"least {kw / 1000:.3g} MW ({n} x {sid} at {inst.systems[sid].provisioned_kw:g} kW all-in "
+                    "x PUE "
                     f"{inst.pue:g})"
                 )
             else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+from planner.optimize import failure
 from planner.optimize.model import MipModel
 
 
@@ -137,13 +138,14 @@ def add_rack_count(m: MipModel, ix) -> None:
 
 
 def add_site_power(m: MipModel, ix) -> None:
-    """Site power:  PUE * sum_s nameplate_kW_s (b_s + e_s) <= site limit (kW)."""
+    """Site power:  PUE * sum_s provisioned_kW_s (b_s + e_s) <= site limit (kW); provisioned = all-in (chassis
+    nameplate + network share, planner.power)."""
     lim = ix.inst.power_limit_kw
     if lim is None:
         return
     coefs = {}
     for s in sorted(set(ix.buy) | set(ix.exist)):
-        kw = ix.inst.pue * ix.inst.systems[s].nameplate_kw
+        kw = ix.inst.pue * ix.inst.systems[s].provisioned_kw
         for v in (ix.buy.get(s), ix.exist.get(s)):
             if v is not None:
                 coefs[v] = kw
@@ -181,7 +183,8 @@ def capex_coefs(ix) -> dict[int, float]:
 def cost_coefs(ix) -> dict[int, float]:
     """Total cost per hour:
         sum_s (F^new_s b_s + F^old_s e_s + R_s r_s) + sum_p F_r(p) z_p + sum_{c own} E_c x_c
-    F fixed $/h per server (capital, maintenance, facility, base energy), R rental $/h per server,
+    F fixed $/h per server (capital, maintenance, facility, base energy, licence), R rental $/h per server
+    (incl. licence),
     E_c energy $/h of a replica above the idle draw of its GPUs: (W_c - g_c W_idle) * PUE * $/kWh / 1000.
     """
     inst = ix.inst
@@ -198,4 +201,83 @@ def cost_coefs(ix) -> dict[int, float]:
     for i in range(len(ix.keys)):
         if ix.mode[i] == "own" and ix.energy_usd_per_hour[i]:
             coefs[ix.x[i]] = ix.energy_usd_per_hour[i]
+    if inst.complexity_usd_per_hour:
+        for v in ix.config_used.values():
+            coefs[v] = inst.complexity_usd_per_hour
     return coefs
+
+
+# A replica count no plan reaches without a bound of its own (max_throughput without a demand cap): the big-M of
+# x_c <= M u_c. Budgets and supply keep real plans far below it.
+REPLICA_BIG_M = 10000.0
+
+
+def _config_used(m: MipModel, ix, i: int) -> int:
+    """Binary u_c = 1 when candidate c has replicas:  x_c <= UB_c u_c  (UB_c its replica bound, else big-M)."""
+    if i in ix.config_used:
+        return ix.config_used[i]
+    u = m.add_var(f"uses[{ix.keys[i]}]", ub=1.0, integer=True)
+    ub = m.vars[ix.x[i]].ub
+    big = ub if math.isfinite(ub) else REPLICA_BIG_M
+    m.add(f"uses_link[{ix.keys[i]}]", "config_use", {ix.x[i]: 1.0, u: -big}, hi=0.0, entity=ix.keys[i],
+          unit="replicas")
+    ix.config_used[i] = u
+    return u
+
+
+def add_simplicity_limits(m: MipModel, ix) -> None:
+    """Simplicity limits (u_c binary: configuration c in use, x_c <= UB_c u_c):
+        configs      sum_{c in w} u_c <= K                                  per workload (default K = 2)
+        platforms_w  u_c <= v_{w,s(c)},  sum_s v_{w,s} <= P_w                per workload (system types)
+        platforms    v_{w,s} <= V_s (u_c <= V_s),  sum_s V_s <= P             fleet-wide
+        min_share    o_c x_c >= share * D_w * u_c    (a workload's only configuration covers D_w anyway)
+        complexity   + kappa $/h per configuration in use (in cost_coefs)
+    Binaries are created only where a limit can bind (more candidates or systems than allowed) or kappa > 0.
+    """
+    inst = ix.inst
+    K, Pw, P = inst.max_configs_per_workload, inst.max_platforms_per_workload, inst.max_platforms
+    share = inst.min_deployment_share
+    fleet_v: dict[str, int] = {}
+    all_systems = sorted(set(ix.system))
+    for w, rows in sorted(ix.by_workload.items()):
+        if not rows:
+            continue
+        need_u = inst.complexity_usd_per_hour > 0 or (K is not None and len(rows) > K) or bool(share)
+        systems = sorted({ix.system[i] for i in rows})
+        need_pw = Pw is not None and len(systems) > Pw
+        need_p = P is not None and len(all_systems) > P
+        if need_u or need_pw or need_p:
+            for i in rows:
+                _config_used(m, ix, i)
+        if K is not None and len(rows) > K:
+            m.add(f"max_configs[{w}]", "max_configs", {ix.config_used[i]: 1.0 for i in rows}, hi=K, entity=w,
+                  unit="configurations")
+        if share:
+            d = inst.workloads[w].demand_out_tok_s or 0.0
+            for i in rows:
+                if d > 0:
+                    coefs = {ix.x[i]: ix.out[i], ix.config_used[i]: -share * d}
+                    m.add(f"min_share[{ix.keys[i]}]", "min_share", coefs, lo=0.0, entity=w, unit="tok/s")
+        if need_pw:
+            v = {s: m.add_var(f"platform[{w},{s}]", ub=1.0, integer=True) for s in systems}
+            for i in rows:
+                coefs = {ix.config_used[i]: 1.0, v[ix.system[i]]: -1.0}
+                m.add(f"platform_link[{ix.keys[i]}]", "platform_use", coefs, hi=0.0, entity=w, unit="")
+            m.add(f"max_platforms_per_workload[{w}]", "max_platforms_per_workload", {x: 1.0 for x in v.values()},
+                  hi=Pw, entity=w, unit="system types")
+        if need_p:
+            for s in systems:
+                if s not in fleet_v:
+                    fleet_v[s] = m.add_var(f"platform[{s}]", ub=1.0, integer=True)
+            for i in rows:
+                m.add(f"fleet_platform_link[{ix.keys[i]}]", "platform_use",
+                      {ix.config_used[i]: 1.0, fleet_v[ix.system[i]]: -1.0}, hi=0.0, entity=ix.system[i], unit="")
+    if fleet_v:
+        m.add("max_platforms", "max_platforms", {v: 1.0 for v in fleet_v.values()}, hi=P, entity="fleet",
+              unit="system types")
+
+
+def add_failure_domains(m: MipModel, ix) -> None:
+    """Failure domains (`survive`): see planner.optimize.failure for the placement slots and the exact
+    worst-case-loss constraints."""
+    failure.add(m, ix)

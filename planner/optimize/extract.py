@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from planner import __version__
+from planner import __version__, power
 from planner import economics as money
 from planner.economics import HOURS_PER_YEAR
+from planner.optimize import failure
 from planner.optimize.instance import Instance
 from planner.optimize.layout import assign_racks
 from planner.optimize.solve import Solution
-from planner.plan import Deployment, Fleet, Limits, Plan, Rack, WorkloadResult
+from planner.plan import Deployment, Fleet, Limits, Plan, Rack, Server, WorkloadResult
 
 OBJECTIVE_UNITS = {
     "min_cost": "USD/h",
@@ -97,6 +98,8 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
                 avg_power_w_per_replica=float(r["avg_power_w"]),
                 quality=None if q is None or q != q else float(q),
                 engine=str(r.get("engine") or ""),
+                checkpoint=str(r.get("checkpoint", "published") or "published"),
+                effort=r.get("effort") if isinstance(r.get("effort"), str) else None,
             )
         )
         if r["mode"] == "own":
@@ -116,7 +119,14 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
     rack_counts = {
         p: round(sol.values[ix.z[k]]) for k, p in enumerate(ix.patterns) if round(sol.values[ix.z[k]]) > 0
     }
-    racks = assign_racks(rack_counts, owned, inst) if ix.racks_modelled else []
+    placed = failure.placement_from_solution(ix, sol.values, deployments)
+    if placed is not None and placed[1]:
+        # survive racks: the racks are the homogeneous rack domains; whole-rack systems stand in their own
+        whole = {p: k for p, k in rack_counts.items() if inst.systems[p.counts[0][0]].whole_rack}
+        whole_owned = {s: n for s, n in owned.items() if inst.systems[s].whole_rack}
+        racks = placed[1] + assign_racks(whole, whole_owned, inst)
+    else:
+        racks = assign_racks(rack_counts, owned, inst) if ix.racks_modelled else []
     for s, n in sorted(owned.items()):
         if ix.racks_modelled:
             continue
@@ -125,7 +135,7 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
             for _ in range(n)
             if inst.systems[s].whole_rack
         )
-    it_kw = sum(inst.systems[s].nameplate_kw * n for s, n in owned.items())
+    it_kw = sum(inst.systems[s].provisioned_kw * n for s, n in owned.items())
     for s, n in owned.items():
         sd = inst.systems[s]
         avg_w_owned += n * (sd.non_gpu_avg_w + sd.gpus * sd.idle_w)
@@ -138,11 +148,17 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
     maint = money.maintenance_usd_per_hour(owned_capex, mf)
     facility = money.facility_usd_per_hour(it_kw, inst.facility_usd_per_kw_month)
     energy = money.energy_usd_per_hour(avg_w_owned, inst.pue, inst.electricity_usd_per_kwh)
-    rental = sum(inst.systems[s].rent_usd_per_hour * n for s, n in rented.items())
+    rental = sum(
+        inst.systems[s].gpus * (inst.systems[s].rent_usd_per_gpu_hour or 0.0) * n for s, n in rented.items()
+    )
+    licence = sum(inst.systems[s].licence_usd_per_hour_owned * n for s, n in owned.items()) + sum(
+        inst.systems[s].gpus * inst.systems[s].licence_usd_per_gpu_hour_rented * n for s, n in rented.items()
+    )
     rack_capex = sum(inst.racks[p.rack].price_usd * n for p, n in rack_counts.items())
     rack_capital = money.capital_usd_per_hour(rack_capex, crf)
     rack_maint = money.maintenance_usd_per_hour(rack_capex, mf)
-    cost_h = capital + rack_capital + maint + rack_maint + facility + energy + rental
+    complexity = inst.complexity_usd_per_hour * len(deployments)
+    cost_h = capital + rack_capital + maint + rack_maint + facility + energy + rental + licence + complexity
     capex = new_capex + rack_capex
     out_tok = sum(d.output_tok_s for d in deployments)
     fleet = Fleet(
@@ -156,7 +172,7 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
         it_power_avg_kw=avg_w_owned / 1000,
         facility_power_kw=it_kw * inst.pue,
         capex_usd=capex,
-        opex_usd_per_year=(maint + rack_maint + facility + energy + rental) * HOURS_PER_YEAR,
+        opex_usd_per_year=(cost_h - capital - rack_capital) * HOURS_PER_YEAR,
         cost_usd_per_hour=cost_h,
         cost_breakdown_usd_per_hour={
             "capital": capital + rack_capital,
@@ -164,14 +180,20 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
             "facility": facility,
             "energy": energy,
             "rental": rental,
+            "licence": licence,
+            "complexity": complexity,
         },
         output_tok_s=out_tok,
         total_tok_s=sum(d.total_tok_s for d in deployments),
         tokens_per_usd=out_tok * 3600 / cost_h if cost_h > 0 else None,
         usd_per_mtok=cost_h / (out_tok * 3600) * 1e6 if out_tok > 0 else None,
-        tokens_per_kwh=(out_owned * 3600 / (avg_w_owned * inst.pue / 1000)) if avg_w_owned > 0 else None,
+        tokens_per_kwh=power.tokens_per_kwh(out_owned, avg_w_owned) if avg_w_owned > 0 else None,
+        output_tok_s_per_provisioned_mw=power.tokens_s_per_provisioned_mw(out_owned, it_kw),
+        rental_terms={s: inst.systems[s].rent_term or "" for s in sorted(rented)},
     )
+    _at_average(fleet, inst)
     plan.fleet = fleet
+    plan.placement = _placement(inst, placed, deployments, new, old, rented, fleet.racks)
     plan.workloads = [_workload_result(wl, [d for d in deployments if d.workload == w])
                       for w, wl in sorted(inst.workloads.items())]
     plan.objective_value = sol.objective_value
@@ -179,6 +201,63 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
     plan.gap = sol.gap
     plan.notes = sorted(set(inst.notes) | set(ix.notes))
     return plan
+
+
+def _at_average(fleet: Fleet, inst: Instance) -> None:
+    """$/Mtok and tokens per $ at the stated average demand: the fleet costs the same per hour whatever its
+    load, so at average load each token carries more of it. A workload without an average counts at peak."""
+    avg = [wl.average_out_tok_s for wl in inst.workloads.values() if wl.demand_out_tok_s]
+    if all(a is None for a in avg):
+        return
+    out = sum(a if a is not None else wl.demand_out_tok_s for a, wl in zip(avg, (
+        w for w in inst.workloads.values() if w.demand_out_tok_s), strict=True))
+    cost = fleet.cost_usd_per_hour
+    if out > 0 and cost > 0:
+        fleet.usd_per_mtok_at_average = cost / (out * 3600) * 1e6
+        fleet.tokens_per_usd_at_average = out * 3600 / cost
+    if all(a is not None for a in avg):
+        fleet.headline = "at_average"
+
+
+def _placement(inst: Instance, placed, deployments: list, new: dict, old: dict, rented: dict,
+               racks: list) -> list[Server]:
+    """One entry per physical server: from the MIP's domains under `survive`, else a first-fit packing."""
+    servers: dict[tuple[str, str], int] = {}
+    for s in set(new) | set(old):
+        servers[(s, "own")] = new.get(s, 0) + old.get(s, 0)
+    for s, n in rented.items():
+        servers[(s, "rent")] = n
+    raw = placed[0] if placed is not None else None
+    if raw is None:
+        raw = failure.pack_placement(deployments, servers, lambda s: inst.systems[s].domain,
+                                     lambda s: inst.systems[s].gpus)
+    rack_of = _rack_labels(racks)
+    placed_racks = placed is not None and bool(placed[1])
+    seen: dict[tuple[str, str], int] = defaultdict(int)
+    out = []
+    for e in sorted(raw, key=lambda e: (e["system"], e["mode"] != "own")):
+        s, mode = e["system"], e["mode"]
+        seen[(s, mode)] += 1
+        k = seen[(s, mode)]
+        sid = f"{s}#{k}" if mode == "own" else f"{s}#rent-{k}"
+        rack = e.get("rack") or (rack_of.get((s, k)) if mode == "own" and not placed_racks else None)
+        out.append(Server(server_id=sid, system=s, rack=rack, deployments=e["deployments"]))
+    return out
+
+
+def _rack_labels(racks: list) -> dict[tuple[str, int], str]:
+    """(system, n-th owned server) -> rack_type#k, filling fleet.racks in order."""
+    labels: dict[tuple[str, int], str] = {}
+    count: dict[str, int] = defaultdict(int)
+    per_type: dict[str, int] = defaultdict(int)
+    for r in racks:
+        per_type[r.rack_type] += 1
+        label = f"{r.rack_type}#{per_type[r.rack_type]}"
+        for s, n in sorted(r.systems.items()):
+            for _ in range(n):
+                count[s] += 1
+                labels[(s, count[s])] = label
+    return labels
 
 
 def _workload_result(wl, deps: list[Deployment]) -> WorkloadResult:

@@ -124,7 +124,7 @@ def _rented_power(inst: Instance, p: Plan) -> tuple[float, float]:
     kw = w = 0.0
     for s, n in p.fleet.servers_rented.items():
         sd = inst.systems[s]
-        kw += n * sd.nameplate_kw
+        kw += n * sd.provisioned_kw
         w += n * (sd.non_gpu_avg_w + sd.gpus * sd.idle_w)
     for d in p.deployments:
         if d.mode == "rent" and d.replicas:

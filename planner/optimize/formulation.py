@@ -97,6 +97,8 @@ class Index:
     enforce_demand: bool = True
     racks_modelled: bool = False
     notes: list[str] = field(default_factory=list)
+    config_used: dict[int, int] = field(default_factory=dict)  # candidate row -> binary "configuration in use"
+    domains: object | None = None  # failure-domain slots (planner.optimize.failure.Domains) when `survive` is set
 
 
 def make_index(inst: Instance, cands: pd.DataFrame) -> Index:
@@ -140,6 +142,8 @@ def build_model(inst: Instance, cands: pd.DataFrame, *, objective: str | None = 
     C.add_rack_fit(m, ix)
     C.add_rack_count(m, ix)
     C.add_site_power(m, ix)
+    C.add_simplicity_limits(m, ix)
+    C.add_failure_domains(m, ix)
     C.add_budget(m, ix)
     set_objective(m, ix, objective)
     return m, ix

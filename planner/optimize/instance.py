@@ -3,11 +3,14 @@
 Everything is converted once to the units the model uses: tokens/s, watts, kW, US dollars per hour. The money
 comes from `planner.economics` (capital via the CRF, maintenance, facility, energy, rental):
 
-    fixed $/h of a new server      = capital(capex) + maintenance(capex) + facility(nameplate) + base energy
-    fixed $/h of an existing one   = the same without capital           capex = price x (1 + network fraction)
-    base energy = energy(non-GPU average W + GPUs x idle W)
+    fixed $/h of a new server      = capital(capex) + maintenance(capex) + facility(provisioned kW) + base energy
+                                     + licence                          capex = price x (1 + network fraction)
+    fixed $/h of an existing one   = the same without capital
+    base energy = energy(host average W + network W + GPUs x idle W)    (all-in power: planner.power)
+    licence     = GPUs x licence $/GPU-hour (optional `economics.software_licence`, unless bundled)
 and each replica on an owned server adds energy(its average board power - its GPUs x idle W).
-A rented server costs GPUs x $/GPU-hour and nothing else (power, space and facility are the provider's).
+A rented server costs GPUs x ($/GPU-hour of the cheapest allowed rental product + licence) and nothing else
+(power, space and facility are the provider's); the product's term (on_demand, 1y, 3y, spot) goes in the plan.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from planner import economics as money
+from planner import power
 from planner.catalog.catalog import Catalog
 from planner.economics import price_usd
 from planner.errors import InputError
@@ -43,6 +47,11 @@ class WorkloadData:
     precisions: tuple[str, ...] | None
     kv_precisions: tuple[str, ...] | None
     serving: tuple[str, ...]
+    allow_quantization: bool = False
+    effort: tuple[str, ...] | None = None  # allowed reasoning effort levels (None: any the model has)
+    survive_level: str | None = None  # "servers" | "racks" | None
+    survive_count: int = 0
+    average_out_tok_s: float | None = None  # average demand (None: not given)
     slo_percentile: float = 90.0  # ttft/tpot targets hold at this percentile
     engines: tuple[str, ...] | None = None  # None: the generic engine
 
@@ -71,14 +80,31 @@ class SystemData:
     rent_usd_per_gpu_hour: float | None
     idle_w: float  # per GPU
     tdp_w: float
-    non_gpu_avg_w: float
-    new_usd_per_hour: float  # fixed $/h of one new server (capital, maintenance, facility, base energy)
+    non_gpu_avg_w: float  # host and network: everything beyond the GPU boards (planner.power)
+    new_usd_per_hour: float  # fixed $/h of one new server (capital, maintenance, facility, base energy, licence)
     existing_usd_per_hour: float  # same without capital
     usd_per_w_hour: float  # energy $/h per average watt drawn (PUE included)
+    network_kw: float = 0.0  # scale-out network share outside the chassis (planner.power)
+    rent_term: str | None = None  # term of the rental product used (on_demand, 1y, 3y, spot; custom: override)
+    rent_product: str | None = None
+    licence_usd_per_gpu_hour_owned: float = 0.0
+    licence_usd_per_gpu_hour_rented: float = 0.0
+
+    @property
+    def provisioned_kw(self) -> float:
+        """All-in power to provision: chassis nameplate + network share (planner.power.provisioned_kw)."""
+        return self.nameplate_kw + self.network_kw
 
     @property
     def rent_usd_per_hour(self) -> float:
-        return money.rental_usd_per_hour(self.gpus, self.rent_usd_per_gpu_hour)
+        """Rental plus licence, per rented server."""
+        return money.rental_usd_per_hour(self.gpus, self.rent_usd_per_gpu_hour) + money.rental_usd_per_hour(
+            self.gpus, self.licence_usd_per_gpu_hour_rented
+        )
+
+    @property
+    def licence_usd_per_hour_owned(self) -> float:
+        return self.gpus * self.licence_usd_per_gpu_hour_owned
 
     def domain_capacity(self, t: int) -> int:
         """GPUs one server offers to groups of size >= t that must sit inside one scale-up domain."""
@@ -119,6 +145,11 @@ class Instance:
     time_limit_s: float
     gap: float
     notes: list[str] = field(default_factory=list)
+    max_configs_per_workload: int | None = None
+    max_platforms_per_workload: int | None = None
+    max_platforms: int | None = None
+    min_deployment_share: float | None = None
+    complexity_usd_per_hour: float = 0.0
     value: ValueData = field(default_factory=lambda: ValueData({}, {}, ()))  # prices, priorities, hour classes
 
 
@@ -246,23 +277,39 @@ def _allowed_systems(problem: Problem, catalog: Catalog, err: _Errors) -> tuple[
     return allowed, existing
 
 
-def _rent_price(problem: Problem, catalog: Catalog, sid: str, case: str) -> float | None:
-    """The problem's rental price for a system, else the cheapest catalog offer (of its provider class)."""
+def _rent_offer(problem: Problem, catalog: Catalog, sid: str, case: str):
+    """($/GPU-hour, term, product id): the problem's rental price for a system (term `custom`), else the
+    cheapest catalog product of an allowed term (and provider class); (None, None, None) when none is offered."""
     rent_price = problem.economics.rental_usd_per_gpu_hour.get(sid)
     if rent_price is not None:
-        return rent_price
-    provider = problem.fleet.rental_provider
+        return float(rent_price), "custom", None
+    fleet = problem.fleet
+    # the hour-class model rents by the hour (burst): only on-demand products can be rented that way
+    terms = ("on_demand",) if _is_hourly(problem) else fleet.rental_terms
     offers = [
         r for r in catalog.rental_prices.values()
-        if r.system == sid and (provider is None or r.provider_class == provider)
+        if r.system == sid and r.term in terms
+        and (fleet.rental_provider is None or r.provider_class == fleet.rental_provider)
     ]
-    return min(price_usd(r.usd_per_gpu_hour, case) for r in offers) if offers else None
+    best = money.cheapest_rental(offers, case)
+    return (best[0], best[1].term, best[1].id) if best else (None, None, None)
+
+
+def _licence(problem: Problem, catalog: Catalog, err: _Errors):
+    lid = problem.economics.software_licence
+    if lid is None:
+        return None
+    lic = catalog.licences.get(lid)
+    if lic is None:
+        err.bad("economics.software_licence", f"unknown licence {lid!r} (known: {err.known(catalog.licences)})")
+    return lic
 
 
 def _resolve_systems(problem: Problem, catalog: Catalog, m: _Money, err: _Errors) -> dict[str, SystemData]:
     allowed, existing = _allowed_systems(problem, catalog, err)
     fleet, econ_spec = problem.fleet, problem.economics
     idle_w = load_efficiency(catalog).accel["power_idle_w"]
+    licence = _licence(problem, catalog, err)
     systems: dict[str, SystemData] = {}
     for sid in allowed:
         sysd = catalog.systems.get(sid)
@@ -273,13 +320,13 @@ def _resolve_systems(problem: Problem, catalog: Catalog, m: _Money, err: _Errors
         capex = price * (1 + m.network)
         # The performance model's idle power (measured, catalog, or its stated fraction of TDP): one source.
         idle = float(idle_w[sysd.accelerator])
-        non_gpu = econ_spec.non_gpu_load_fraction * max(
-            0.0, sysd.nameplate_power_kw * 1000 - sysd.accelerator_count * acc.tdp_w
-        )
-        rent_price = _rent_price(problem, catalog, sid, m.case)
+        non_gpu = power.overhead_avg_w(sysd, acc.tdp_w, econ_spec.non_gpu_load_fraction)
+        rent_price, rent_term, rent_product = _rent_offer(problem, catalog, sid, m.case)
+        lic_owned, lic_rented = money.licence_usd_per_gpu_hour(licence, sysd.id, acc.vendor, m.case)
         base_energy = (non_gpu + sysd.accelerator_count * idle) * m.usd_per_w_hour
-        fac = money.facility_usd_per_hour(sysd.nameplate_power_kw, m.facility)
+        fac = money.facility_usd_per_hour(power.provisioned_kw(sysd), m.facility)
         maint_h = money.maintenance_usd_per_hour(capex, m.maint)
+        lic_h = money.rental_usd_per_hour(sysd.accelerator_count, lic_owned)
         systems[sid] = SystemData(
             id=sid,
             accelerator=sysd.accelerator,
@@ -300,9 +347,14 @@ def _resolve_systems(problem: Problem, catalog: Catalog, m: _Money, err: _Errors
             idle_w=idle,
             tdp_w=acc.tdp_w,
             non_gpu_avg_w=non_gpu,
-            new_usd_per_hour=money.capital_usd_per_hour(capex, m.crf) + maint_h + fac + base_energy,
-            existing_usd_per_hour=maint_h + fac + base_energy,
+            new_usd_per_hour=money.capital_usd_per_hour(capex, m.crf) + maint_h + fac + base_energy + lic_h,
+            existing_usd_per_hour=maint_h + fac + base_energy + lic_h,
             usd_per_w_hour=m.usd_per_w_hour,
+            network_kw=sysd.network_power_kw,
+            rent_term=rent_term,
+            rent_product=rent_product,
+            licence_usd_per_gpu_hour_owned=lic_owned,
+            licence_usd_per_gpu_hour_rented=lic_rented,
         )
     return systems
 
@@ -339,16 +391,57 @@ def _resolve_racks(problem: Problem, catalog: Catalog, m: _Money, err: _Errors) 
     return racks
 
 
-def _demand_out_tok_s(w, isl: int, osl: int) -> float | None:
-    """Peak output tokens/s of a workload's demand (None: no demand given)."""
-    d = w.demand
-    if d is None:
-        return None
+def _rate_out_tok_s(d, isl: int, osl: int) -> float:
+    """Output tokens/s of a demand figure (tokens_per_day counts input + output tokens)."""
     if d.output_tokens_per_s:
-        return d.output_tokens_per_s
+        return float(d.output_tokens_per_s)
     if d.requests_per_s:
-        return d.requests_per_s * osl
-    return d.tokens_per_day / (isl + osl) / 86400 * d.peak_factor * osl
+        return float(d.requests_per_s) * osl
+    return d.tokens_per_day / (isl + osl) / 86400 * osl
+
+
+def _demands(w, isl: int, osl: int) -> tuple[float | None, float | None]:
+    """(peak, average) output tokens/s of a workload. tokens_per_day is an average (peak = x peak_factor);
+    requests_per_s and output_tokens_per_s are peaks (average = / peak_factor, or `average_demand`)."""
+    if w.demand is None:
+        return None, None
+    d = w.demand
+    rate = _rate_out_tok_s(d, isl, osl)
+    factor = w.peak_factor if w.peak_factor is not None else d.peak_factor
+    if d.tokens_per_day:
+        peak, average = rate * factor, rate
+    else:
+        peak, average = rate, (rate / w.peak_factor if w.peak_factor is not None else None)
+    if w.average_demand is not None:
+        average = _rate_out_tok_s(w.average_demand, isl, osl)
+    return peak, average
+
+
+def _survive_errors(problem: Problem, systems: dict, racks: dict, err: _Errors) -> None:
+    """`survive` of at least as many servers (racks) as could ever exist is a mistake, not an infeasibility."""
+    specs = [("survive", problem.survive)] + [(f"workloads[{w.id}].survive", w.survive) for w in problem.workloads]
+    servers = 0.0
+    for sd in systems.values():
+        servers += sd.existing
+        servers += 0 if not sd.buy else (sd.supply if sd.supply is not None else float("inf"))
+        servers += 0 if not sd.rent else (sd.rent_supply if sd.rent_supply is not None else float("inf"))
+    rack_total = sum(float("inf") if r.count is None else r.count for r in racks.values())
+    levels = {sv.level for _, sv in specs if sv is not None and sv.count > 0}
+    if len(levels) > 1:
+        err.bad("survive", "give every survive at one level (servers or racks), not both")
+    for path, sv in specs:
+        if sv is None or sv.count == 0:
+            continue
+        have = servers if sv.level == "servers" else rack_total
+        if sv.level == "racks" and not racks:
+            err.bad(f"{path}.racks", "the site has no rack types to fail (give site.racks)")
+        elif sv.count >= have:
+            what = "fleet.existing + supply + rent_supply" if sv.level == "servers" else "site.racks counts"
+            err.bad(
+                f"{path}.{sv.level}",
+                f"surviving the loss of {sv.count} {sv.level} needs more than {sv.count}, but at most {have:g} "
+                f"can exist ({what})",
+            )
 
 
 def _check_workload_refs(w, path: str, catalog: Catalog, err: _Errors) -> None:
@@ -371,7 +464,7 @@ def _check_workload_refs(w, path: str, catalog: Catalog, err: _Errors) -> None:
                 err.bad(f"{path}.{key}[{i}]", f"unknown {key[:-1]} {x!r} (known: {err.known(table)})")
 
 
-def _resolve_workload(w, catalog: Catalog, err: _Errors, slo_percentile: float = 90.0) -> WorkloadData | None:
+def _resolve_workload(w, catalog: Catalog, err: _Errors, problem: Problem) -> WorkloadData | None:
     path = f"workloads[{w.id}]"
     arch = None
     if w.archetype is not None:
@@ -395,6 +488,8 @@ def _resolve_workload(w, catalog: Catalog, err: _Errors, slo_percentile: float =
     floor = None if w.no_quality_floor else (w.quality_floor or (arch.quality_floor if arch else None))
     _check_workload_refs(w, path, catalog, err)
     isl, osl = int(vals["isl_tokens"]), int(vals["osl_tokens"])
+    demand, average = _demands(w, isl, osl)
+    survive = w.survive or problem.survive
     return WorkloadData(
         id=w.id,
         isl=isl,
@@ -403,16 +498,46 @@ def _resolve_workload(w, catalog: Catalog, err: _Errors, slo_percentile: float =
         tpot_target_s=vals["tpot_ms"] / 1000,
         floor_benchmark=floor.benchmark if floor else None,
         floor_score=floor.min_score if floor else None,
-        demand_out_tok_s=_demand_out_tok_s(w, isl, osl),
+        demand_out_tok_s=demand,
         headroom=w.headroom,
         min_replicas=w.min_replicas,
         models=tuple(w.models) if w.models else None,
         precisions=tuple(w.precisions) if w.precisions else None,
         kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
         serving=tuple(w.serving),
-        slo_percentile=float(w.slo_percentile if w.slo_percentile is not None else slo_percentile),
         engines=tuple(w.engines) if w.engines else None,
+        allow_quantization=w.allow_quantization,
+        effort=(w.effort,) if isinstance(w.effort, str) else tuple(w.effort) if w.effort else None,
+        survive_level=survive.level if survive and survive.count > 0 else None,
+        survive_count=survive.count if survive else 0,
+        average_out_tok_s=average,
+        slo_percentile=float(w.slo_percentile if w.slo_percentile is not None else problem.slo_percentile),
     )
+
+
+def _is_hourly(problem: Problem) -> bool:
+    ws = problem.workloads
+    return (
+        problem.objective.kind == "max_profit"
+        or any(w.demand_profile is not None for w in ws)
+        or (problem.objective.kind == "max_throughput"
+            and (problem.value is not None or any(w.value is not None or w.priority is not None for w in ws)))
+    )
+
+
+def _hourly_requirement_errors(problem: Problem, err: _Errors) -> bool:
+    """Whether the problem goes through the hour-class model (max_profit, demand profiles, priorities or
+    values under max_throughput; planner.optimize.solve_hourly). Its hourly rented burst deployments sit
+    outside the replica placement and the configuration limits, so `survive` and explicit `limits` are not
+    supported there yet: said as an input error rather than half-applied."""
+    ws = problem.workloads
+    if not _is_hourly(problem):
+        return False
+    if problem.survive is not None or any(w.survive is not None for w in ws):
+        err.bad("survive", "not supported yet with max_profit, demand profiles or priced max_throughput")
+    if "limits" in problem.model_fields_set:
+        err.bad("limits", "not supported yet with max_profit, demand profiles or priced max_throughput")
+    return True
 
 
 def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>") -> Instance:
@@ -424,12 +549,16 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
     racks = _resolve_racks(problem, catalog, m, err)
     workloads = {}
     for w in problem.workloads:
-        wd = _resolve_workload(w, catalog, err, problem.slo_percentile)
+        wd = _resolve_workload(w, catalog, err, problem)
         if wd is not None:
             workloads[w.id] = wd
+    _survive_errors(problem, systems, racks, err)
+    hourly = _hourly_requirement_errors(problem, err)
     if err.lines:
         raise InputError("\n".join(err.lines))
-    b, site_spec = problem.budget, problem.site
+    b, site_spec, lim = problem.budget, problem.site, problem.limits
+    if hourly:  # the default max_configs_per_workload does not apply to the hour-class model (see below)
+        lim = lim.model_copy(update={"max_configs_per_workload": None})
     return Instance(
         name=problem.name,
         workloads=workloads,
@@ -451,5 +580,10 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         time_limit_s=problem.solver.time_limit_s,
         gap=problem.solver.gap,
         notes=notes,
+        max_configs_per_workload=lim.max_configs_per_workload,
+        max_platforms_per_workload=lim.max_platforms_per_workload,
+        max_platforms=lim.max_platforms,
+        min_deployment_share=lim.min_deployment_share,
+        complexity_usd_per_hour=lim.complexity_usd_per_hour,
         value=resolve_values(problem),
     )

@@ -26,6 +26,7 @@ from planner.optimize.extract import build_plan
 from planner.optimize.extract_economics import add_economics
 from planner.optimize.instance import Instance, build_instance
 from planner.optimize.platforms import compare_platforms
+from planner.optimize.price_of import price_of_requirements
 from planner.optimize.problem import Problem, _nice_loc, load_problem, problem_from_text
 from planner.optimize.solve import Solution, solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
@@ -220,6 +221,8 @@ def solve_candidates(
         raise SolverError(f"{backend}: {sol.message or 'solver error'}")
     plan = build_plan(inst, sol, len(cands))
     add_economics(plan, inst, sol, len(cands))
+    if plan.hourly:  # servers rented by the hour change from hour class to hour class: no one placement
+        plan.placement = []
     plan.timing = {"build_s": round(sol.build_time_s, 3), "solve_s": round(sol.solve_time_s, 3)}
     plan.binding = [
         Binding(constraint=n, family=f, message=m)
@@ -234,6 +237,11 @@ def solve_candidates(
         t0 = time.perf_counter()
         plan.runner_up = find_runner_up(inst, cands, plan, sol, backend, time_limit_s)
         plan.timing["runner_up_s"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        plan.price_of = price_of_requirements(
+            inst, cands, plan, lambda relaxed: solve_instance(relaxed, cands, backend, time_limit_s=time_limit_s)
+        )
+        plan.timing["price_of_s"] = round(time.perf_counter() - t0, 3)
         t0 = time.perf_counter()
         plan.platforms = compare_platforms(inst, cands, backend, time_limit_s)
         if plan.platforms:

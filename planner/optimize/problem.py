@@ -16,10 +16,11 @@ import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from planner.catalog.loader import display_path, format_validation_error, load_yaml, read_text
-from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, unit
+from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, RentalTerm, unit
 from planner.catalog.schemas import Strict as _CatalogStrict
 from planner.errors import InputError
 from planner.optimize.value_spec import DemandProfile, TokenValue, check_value_fields
+from planner.power import DEFAULT_NON_GPU_LOAD_FRACTION
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Serving = Literal["aggregated", "disaggregated"]
@@ -69,6 +70,52 @@ class Demand(Strict):
         return self
 
 
+class Survive(Strict):
+    """Failure domains the fleet must survive: after losing any `servers` servers (or any `racks` racks), every
+    workload still serves its peak demand with the replicas left (each within its latency targets)."""
+
+    servers: int | None = Field(None, ge=0, le=100, description="servers that may fail at once")
+    racks: int | None = Field(None, ge=0, le=100, description="racks that may fail at once")
+
+    @model_validator(mode="after")
+    def _one(self) -> Survive:
+        if (self.servers is None) == (self.racks is None):
+            raise ValueError("give exactly one of servers, racks (e.g. survive: {servers: 1})")
+        return self
+
+    @property
+    def level(self) -> str:
+        return "servers" if self.servers is not None else "racks"
+
+    @property
+    def count(self) -> int:
+        return int(self.servers if self.servers is not None else self.racks)  # type: ignore[arg-type]
+
+
+EffortName = Literal["low", "medium", "high", "non-thinking", "thinking"]
+
+
+class Limits(Strict):
+    """Simplicity limits a buyer would ask for (defaults in the field descriptions)."""
+
+    max_configs_per_workload: int | None = Field(
+        2, ge=1, le=1000, description="distinct configurations (model, precision, system, parallelism, batch, "
+        "serving, own/rent) per workload; default 2, null for no limit"
+    )
+    max_platforms_per_workload: int | None = Field(
+        None, ge=1, le=100, description="distinct system types per workload (default: no limit)"
+    )
+    max_platforms: int | None = Field(None, ge=1, le=100, description="distinct system types in the fleet")
+    min_deployment_share: float | None = Field(
+        None, ge=0, le=1, description="each configuration serves at least this share of its workload's demand "
+        "(e.g. 0.1), unless it is the workload's only one"
+    )
+    complexity_usd_per_hour: float = Field(
+        0.0, ge=0, json_schema_extra=unit("USD/h"),
+        description="operating cost charged per distinct configuration in use (default 0)",
+    )
+
+
 class WorkloadSpec(Strict):
     """One service. `archetype` copies a catalog workload; every field given here overrides it."""
 
@@ -99,6 +146,22 @@ class WorkloadSpec(Strict):
     engines: Ids | None = Field(
         None, min_length=1, description="serving engines to search (catalog ids, e.g. [vllm, sglang, trtllm]); "
         "default: the generic calibrated engine")
+    effort: EffortName | list[EffortName] | None = Field(
+        None, description="reasoning effort level, or the levels allowed (default: any the model has)"
+    )
+    survive: Survive | None = Field(
+        None, description="failure domains for this workload (overrides the top level)"
+    )
+    average_demand: Demand | None = Field(
+        None, description="average demand beside the peak `demand` (for figures at average load)"
+    )
+    peak_factor: float | None = Field(
+        None, ge=1, le=100, description="peak / average demand (alternative to average_demand)"
+    )
+    allow_quantization: bool = Field(
+        False, description="allow precisions the model has no published checkpoint in (a named quantization step "
+        "with its quality delta); default: published checkpoints only"
+    )
     headroom: float = Field(0.0, ge=0, le=5, description="extra capacity above peak demand, e.g. 0.2 = 20%")
     min_replicas: int = Field(1, ge=0, le=10000, description="replicas kept for availability, whatever the demand")
     value: TokenValue | None = Field(None, description="what its tokens earn (default: the problem's `value`)")
@@ -113,6 +176,14 @@ class WorkloadSpec(Strict):
     def _floor_or_not(self) -> WorkloadSpec:
         if self.no_quality_floor and self.quality_floor is not None:
             raise ValueError("give quality_floor or no_quality_floor: true, not both")
+        if self.average_demand is not None and self.peak_factor is not None:
+            raise ValueError("give average_demand or peak_factor, not both")
+        if self.peak_factor is not None and self.demand is not None and self.demand.peak_factor != 1.0:
+            raise ValueError("give peak_factor once: on the workload, or in demand (tokens_per_day)")
+        if isinstance(self.effort, list):
+            _no_repeats(self.effort)
+            if not self.effort:
+                raise ValueError("effort: give a level or a non-empty list of levels")
         return self
 
 
@@ -135,8 +206,13 @@ class Fleet(Strict):
     rent_supply: dict[Id, NonNegInt] = Field(
         default_factory=dict, description="most servers that can be rented, per system"
     )
-    rental_provider: Literal["hyperscaler", "neocloud", "reserved"] | None = Field(
-        None, description="rental price class to use (default: the cheapest listed per system)"
+    rental_provider: Literal["hyperscaler", "neocloud"] | None = Field(
+        None, description="rental provider class to use (default: the cheapest listed per system)"
+    )
+    rental_terms: Annotated[list[RentalTerm], AfterValidator(_no_repeats)] = Field(
+        ["on_demand", "1y", "3y"], min_length=1,
+        description="rental terms allowed (on_demand, 1y, 3y, spot); the cheapest allowed product per system is "
+        "used and the plan names its term. spot is out by default: preemptible capacity cannot carry a service",
     )
 
 
@@ -182,8 +258,11 @@ class EconomicsSpec(Strict):
     rental_usd_per_gpu_hour: dict[Id, NonNegFloat] = Field(
         default_factory=dict, description="rental price overrides"
     )
+    software_licence: Id | None = Field(
+        None, description="catalog licence charged per GPU-hour (e.g. nvidia-ai-enterprise); default none"
+    )
     non_gpu_load_fraction: float = Field(
-        0.5,
+        DEFAULT_NON_GPU_LOAD_FRACTION,
         ge=0,
         le=1,
         description="average draw of a server's non-GPU parts (CPUs, fans, NICs) as a share of "
@@ -221,6 +300,8 @@ class Problem(Strict):
     name: str = Field(min_length=1)
     description: str | None = None
     workloads: list[WorkloadSpec] = Field(min_length=1)
+    survive: Survive | None = Field(None, description="failure domains for every workload (default: none)")
+    limits: Limits = Limits()
     value: TokenValue | None = Field(None, description="what tokens earn, for every workload without its own")
     fleet: Fleet = Fleet()
     site: SiteSpec = SiteSpec()

@@ -14,6 +14,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.quality import quality_of
+from planner.optimize import verify_buyer as vb
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack, pack_groups
 from planner.optimize.verify_economics import verify_economics
@@ -73,7 +74,7 @@ def verify_plan(
         check(k == 1, f"{key}: listed {k} times")
     groups, known = _check_deployments(plan, inst, catalog, check)
     if predict is not None and known:
-        check.n += _check_predictions(known, inst, predict, check.violations)
+        check.n += _check_predictions(known, inst, predict, check.violations, catalog)
     cap, reps = _check_demand(plan, inst, check)
     owned = _check_servers(plan, inst, groups, check)
     if inst.racks and owned:
@@ -82,6 +83,7 @@ def verify_plan(
     owned = Counter({s: k for s, k in owned.items() if s in inst.systems})
     _check_power(plan, inst, owned, check)
     _check_money(plan, inst, owned, cap, check)
+    check.n += _buyer_families(plan, inst, catalog, check.violations)
     _check_economics(plan, inst, check)
     return VerifyReport(not check.violations, check.violations, check.n)
 
@@ -141,7 +143,7 @@ def _check_one_deployment(d, w, sd, catalog: Catalog | None, check: _Checks) -> 
         f"{d.key}: output_tok_s != replicas x per replica",
     )
     if catalog is not None and w.floor_benchmark is not None:
-        q = quality_of(catalog, d.model, d.precision, w.floor_benchmark)
+        q = quality_of(catalog, d.model, d.precision, w.floor_benchmark, d.effort)
         check(
             q is not None and q >= w.floor_score - 1e-9,
             f"{d.key}: quality {q} below the floor {w.floor_score:g} on {w.floor_benchmark}",
@@ -258,7 +260,7 @@ def _check_totals(plan: Plan, inst: Instance, cap: Counter, reps: Counter, check
 def _check_power(plan: Plan, inst: Instance, owned: Counter, check: _Checks) -> None:
     """IT and facility power as reported, and the site limit."""
     fl = plan.fleet
-    it_kw = sum(inst.systems[s].nameplate_kw * k for s, k in owned.items())
+    it_kw = sum(inst.systems[s].provisioned_kw * k for s, k in owned.items())
     check(_close(it_kw, fl.it_power_kw, 1e-5), f"IT power {fl.it_power_kw:g} kW in the plan, {it_kw:g} recomputed")
     check(
         _close(it_kw * inst.pue, fl.facility_power_kw, 1e-5),
@@ -343,18 +345,35 @@ def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, 
         + (sum(inst.systems[s].capex_usd * k for s, k in owned.items()) + rack_capex)
         * inst.maintenance_fraction
         / h
-        + sum(inst.systems[s].nameplate_kw * k for s, k in owned.items()) * inst.facility_usd_per_kw_month * 12 / h
+        + sum(inst.systems[s].provisioned_kw * k for s, k in owned.items())
+        * inst.facility_usd_per_kw_month
+        * 12
+        / h
         + watts * inst.pue * inst.electricity_usd_per_kwh / 1000
-        + sum(
-            inst.systems[s].gpus * (inst.systems[s].rent_usd_per_gpu_hour or 0) * k
-            for s, k in fl.servers_rented.items()
-            if s in inst.systems
-        )
+        + sum(inst.systems[s].licence_usd_per_hour_owned * k for s, k in owned.items())
+        + inst.complexity_usd_per_hour * sum(1 for d in plan.deployments if d.replicas > 0)
+        + sum(inst.systems[s].rent_usd_per_hour * k for s, k in fl.servers_rented.items() if s in inst.systems)
     )
     return cost, capex
 
 
-def _check_predictions(deployments: list, inst: Instance, predict, v: list[str]) -> int:
+def _buyer_families(plan: Plan, inst: Instance, catalog: Catalog | None, v: list[str]) -> int:
+    """Rental terms, simplicity limits, placement and failure domains (and, with the catalog, checkpoints and
+    effort levels): planner.optimize.verify_buyer."""
+    found, n = vb.verify_rental_terms(plan, inst)
+    families = [vb.verify_limits, vb.verify_placement, vb.verify_survive]
+    if catalog is not None:
+        families += [lambda p, i: vb.verify_checkpoints(p, i, catalog),
+                     lambda p, i: vb.verify_effort(p, i, catalog)]
+    for family in families:
+        more, m = family(plan, inst)
+        found, n = found + more, n + m
+    v.extend(found)
+    return n
+
+
+def _check_predictions(deployments: list, inst: Instance, predict, v: list[str], catalog=None) -> int:
+    mult = [vb.output_multiplier(catalog, d) for d in deployments]
     rows = [
         dict(
             model=d.model,
@@ -368,15 +387,25 @@ def _check_predictions(deployments: list, inst: Instance, predict, v: list[str])
             serving=d.serving,
             batch=d.batch,
             isl=inst.workloads[d.workload].isl,
-            osl=inst.workloads[d.workload].osl,
+            osl=round(inst.workloads[d.workload].osl * k),
             ttft_target_s=inst.workloads[d.workload].ttft_target_s,
             tpot_target_s=inst.workloads[d.workload].tpot_target_s,
             slo_percentile=inst.workloads[d.workload].slo_percentile,
             engine=d.engine,
         )
-        for d in deployments
+        for d, k in zip(deployments, mult, strict=True)
     ]
     res = predict(pd.DataFrame(rows)).reset_index(drop=True)
+    # reasoning effort: visible tokens per generated one, and the first visible token after the hidden ones
+    res["output_tok_s"] = res["output_tok_s"].astype(float) / pd.Series(mult)
+    hidden = pd.Series([round(inst.workloads[d.workload].osl * k) - inst.workloads[d.workload].osl
+                        for d, k in zip(deployments, mult, strict=True)])
+    res["ttft_s"] = res["ttft_s"].astype(float) + hidden * res["tpot_s"].astype(float)
+    # the load-based re-prediction does not model hidden reasoning tokens yet: effort rows are re-checked by
+    # their visible TTFT at the plan's batch in candidates only (stated limitation)
+    keep = [k == 1.0 for k in mult]
+    deployments = [d for d, ok in zip(deployments, keep, strict=True) if ok]
+    res = res[pd.Series(keep).to_numpy()].reset_index(drop=True)
     n = 0
     for d, r in zip(deployments, res.to_dict("records"), strict=True):
         w = inst.workloads[d.workload]

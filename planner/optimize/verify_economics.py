@@ -174,7 +174,7 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
                     _close(row.revenue_usd_per_hour, revenue),
                     f"{tag}: revenue {row.revenue_usd_per_hour} $/h in the plan, {revenue:.4f} recomputed",
                 )
-        rented_kw_k.append(sum(inst.systems[s].nameplate_kw * x for s, x in rented.items() if s in inst.systems))
+        rented_kw_k.append(sum(inst.systems[s].provisioned_kw * x for s, x in rented.items() if s in inst.systems))
         cost_k.append(cost)
         revenue_k.append(revenue)
         served_k.append(served_total)
@@ -184,7 +184,7 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
         for xs in (cost_k, revenue_k, served_k, weighted_k, rented_kw_k)
     ]
     cost, revenue, served, weighted, rented_kw = avg
-    owned_kw = sum(inst.systems[s].nameplate_kw * x for s, x in owned.items() if s in inst.systems)
+    owned_kw = sum(inst.systems[s].provisioned_kw * x for s, x in owned.items() if s in inst.systems)
     mw = (owned_kw + rented_kw) * inst.pue / 1000
     _check_totals(plan, inst, check, cost, revenue, served, weighted, mw)
     if plan.economics is not None:
@@ -213,12 +213,11 @@ def _class_cost(plan: Plan, inst: Instance, reps: dict, rented: dict, owned: Cou
         d = next((d for d in plan.deployments if d.key == key), None)
         if d is not None and d.mode == "own" and d.system in inst.systems:
             watts += x * (d.avg_power_w_per_replica - d.gpus_per_replica * inst.systems[d.system].idle_w)
-    kw = sum(inst.systems[s].nameplate_kw * x for s, x in owned.items() if s in inst.systems)
-    rent = sum(
-        inst.systems[s].gpus * (inst.systems[s].rent_usd_per_gpu_hour or 0.0) * x
-        for s, x in rented.items()
-        if s in inst.systems
-    )
+    kw = sum(inst.systems[s].provisioned_kw * x for s, x in owned.items() if s in inst.systems)
+    # rentals incl. their licence; owned licences; the complexity charge per configuration in use (issue 9)
+    rent = sum(inst.systems[s].rent_usd_per_hour * x for s, x in rented.items() if s in inst.systems)
+    rent += sum(inst.systems[s].licence_usd_per_hour_owned * x for s, x in owned.items() if s in inst.systems)
+    rent += inst.complexity_usd_per_hour * sum(1 for x in reps.values() if x > 0)
     return (
         (new_capex + rack_capex) * inst.crf / h
         + (owned_capex + rack_capex) * inst.maintenance_fraction / h

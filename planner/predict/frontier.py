@@ -3,7 +3,7 @@
 For each accelerator x precision, every parallel split of the GPUs, batch size and serving mode is evaluated;
 the Pareto frontier keeps the points no other point beats on both axes. Cost and energy views re-express the
 same points as tokens per dollar (owned cost per GPU-hour from catalog prices, economics and modelled power)
-and tokens per kWh.
+and tokens per kWh, both on all-in power (GPUs + host + network, planner.power) as `solve` and `predict` count it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from planner import power
 from planner.catalog.catalog import Catalog
 from planner.economics import owned_cost_usd_per_hour, price_usd
 from planner.errors import InputError
@@ -57,24 +58,20 @@ COST_ECONOMICS = "default"
 COST_SITE = "new-ai-facility"
 
 
-def _cost_per_gpu_hour(catalog: Catalog, acc_id: str, avg_power_w_per_gpu: pd.Series) -> pd.Series:
-    """Owned $/GPU-hour of the cheapest system carrying this accelerator (base prices, COST_ECONOMICS and
-    COST_SITE; NaN when the catalog lacks either)."""
-    systems = [s for s in catalog.systems.values() if s.accelerator == acc_id]
-    if not systems:
-        return pd.Series(np.nan, index=avg_power_w_per_gpu.index)
+def _cost_per_gpu_hour(catalog: Catalog, acc_id: str, all_in_w_per_gpu: pd.Series) -> pd.Series:
+    """Owned $/GPU-hour in the accelerator's reference system (cheapest per GPU; base prices, COST_ECONOMICS
+    and COST_SITE; NaN when the catalog lacks either), energy on all-in power and facility on provisioned
+    all-in kW (planner.power)."""
+    sys_ = power.reference_system(catalog, acc_id)
     econ = catalog.economics.get(COST_ECONOMICS)
     site = catalog.sites.get(COST_SITE)
-    if econ is None or site is None:
-        return pd.Series(np.nan, index=avg_power_w_per_gpu.index)
-    sys_ = min(systems, key=lambda s: (s.price.base_usd / s.accelerator_count, s.id))
+    if sys_ is None or econ is None or site is None:
+        return pd.Series(np.nan, index=all_in_w_per_gpu.index)
     n = sys_.accelerator_count
-    # Host power beyond the boards is charged in proportion: nameplate share of the GPUs' TDP.
-    host_factor = sys_.nameplate_power_kw * 1e3 / (n * catalog.accelerators[acc_id].tdp_w)
     return owned_cost_usd_per_hour(
         capex_usd=price_usd(sys_.price, "base") * (1 + econ.network_fraction_of_capex) / n,
-        avg_power_kw=avg_power_w_per_gpu * host_factor / 1e3,
-        nameplate_kw=sys_.nameplate_power_kw / n,
+        avg_power_kw=all_in_w_per_gpu / 1e3,
+        nameplate_kw=power.provisioned_kw(sys_) / n,
         amortization_years=econ.amortization_years,
         cost_of_capital=econ.cost_of_capital,
         maintenance_fraction_per_year=econ.maintenance_fraction_per_year,
@@ -82,6 +79,13 @@ def _cost_per_gpu_hour(catalog: Catalog, acc_id: str, avg_power_w_per_gpu: pd.Se
         pue=site.pue,
         facility_usd_per_kw_month=price_usd(site.facility_usd_per_kw_month, "base"),
     )
+
+
+def _all_in_w_per_gpu(catalog: Catalog, acc_id: str, board_w_per_gpu: pd.Series) -> pd.Series:
+    sys_ = power.reference_system(catalog, acc_id)
+    if sys_ is None:
+        return pd.Series(np.nan, index=board_w_per_gpu.index)
+    return power.all_in_avg_w(board_w_per_gpu, 1, sys_, catalog.accelerators[acc_id].tdp_w)
 
 
 def compute_frontier(catalog: Catalog, model: str, gpus_list: list[str], precisions: list[str], isl: int,
@@ -96,13 +100,14 @@ def compute_frontier(catalog: Catalog, model: str, gpus_list: list[str], precisi
     fronts = []
     for (acc_id, prec), grp in ok.groupby(["accelerator", "precision"], sort=True):
         front = pareto_front(grp, "output_tok_s_per_user", "output_tok_s_per_gpu").copy()
-        usd_h = _cost_per_gpu_hour(catalog, acc_id, front["avg_power_w_per_gpu"])
+        front["all_in_w_per_gpu"] = _all_in_w_per_gpu(catalog, acc_id, front["avg_power_w_per_gpu"])
+        usd_h = _cost_per_gpu_hour(catalog, acc_id, front["all_in_w_per_gpu"])
         front["usd_per_gpu_hour"] = usd_h
         front["tokens_per_usd"] = front["output_tok_s_per_gpu"] * 3600.0 / usd_h
-        front["tokens_per_kwh"] = front["output_tok_s_per_gpu"] * 3600.0 / (front["avg_power_w_per_gpu"] / 1e3)
+        front["tokens_per_kwh"] = power.tokens_per_kwh(front["output_tok_s_per_gpu"], front["all_in_w_per_gpu"])
         front["series"] = f"{acc_id} {prec}"
         fronts.append(front)
     cols = ["series", "accelerator", "precision", "tp", "pp", "ep", "attn_dp", "serving", "batch", "gpus",
             "output_tok_s_per_user", "output_tok_s_per_gpu", "ttft_s", "tpot_s", "avg_power_w_per_gpu",
-            "usd_per_gpu_hour", "tokens_per_usd", "tokens_per_kwh"]
+            "all_in_w_per_gpu", "usd_per_gpu_hour", "tokens_per_usd", "tokens_per_kwh"]
     return pd.concat(fronts, ignore_index=True)[cols]

@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from planner import power
 from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.perf import evaluate
@@ -34,7 +35,8 @@ QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", 
                  "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS)
 RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
                   "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
-                  "total_tok_s", "avg_power_w", "peak_power_w", "limited_by", "notes", *LOAD_RESULT_COLUMNS,
+                  "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w", "tokens_per_kwh", "limited_by",
+                  "notes", *LOAD_RESULT_COLUMNS,
                   "itl_s", "acceptance_length")
 
 
@@ -214,12 +216,23 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
             conc = float(row["concurrency"]) if _is_set(row["concurrency"]) else None
             res = {**_base(row), **echo, **_describe(best.loc[qid], int(float(row["gpus"])), conc),
                    **_percentiles(pct_cols.loc[qid], int(best.loc[qid, "dp"]))}
+            res.update(_energy(catalog, row["gpu"], res, res["dp"] * int(best.loc[qid]["gpus"])))
         else:
             limited, why = _why_not(groups.get(qid, results.iloc[0:0]), row)
             res = {**_base(row), "fits": False, "limited_by": limited, "notes": why}
         extra = {c: row[c] for c in raw.columns if c not in res}
         out_rows.append({**extra, **res})
     return pd.DataFrame(out_rows)
+
+
+def _energy(catalog: Catalog, accelerator_id: str, res: dict, used_gpus: int) -> dict:
+    """All-in average power (boards + host + network share of the GPUs used) and output tokens per kWh of it,
+    the same way `solve` and `frontier` count them (planner.power), in the accelerator's reference system."""
+    system = power.reference_system(catalog, accelerator_id)
+    if system is None:
+        return {"all_in_power_w": None, "tokens_per_kwh": None}
+    w = power.all_in_avg_w(res["avg_power_w"], used_gpus, system, catalog.accelerators[accelerator_id].tdp_w)
+    return {"all_in_power_w": w, "tokens_per_kwh": power.tokens_per_kwh(res["output_tok_s"], w)}
 
 
 def _percentiles(p: pd.Series, dp: int) -> dict:

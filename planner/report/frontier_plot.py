@@ -17,7 +17,7 @@ def plot_frontier(front: pd.DataFrame, out_dir: Path, title: str) -> list[Path]:
     views = [
         ("frontier", "output_tok_s_per_gpu", "output tokens/s per GPU"),
         ("frontier_cost", "tokens_per_usd", "output tokens per US dollar (owned, base prices)"),
-        ("frontier_energy", "tokens_per_kwh", "output tokens per kWh (board energy)"),
+        ("frontier_energy", "tokens_per_kwh", "output tokens per kWh (all-in IT energy, before PUE)"),
     ]
     written = []
     for stem, ycol, ylabel in views:

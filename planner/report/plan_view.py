@@ -126,16 +126,36 @@ def render_plan(console: Console, plan: Plan) -> None:
         ("opex per year", _usd(fl.opex_usd_per_year)),
         ("cost per hour (all in)", _usd(fl.cost_usd_per_hour)),
         *[(f"  {k}", _usd(v)) for k, v in fl.cost_breakdown_usd_per_hour.items() if v],
-        ("IT power nameplate / average", f"{fl.it_power_kw:,.0f} / {fl.it_power_avg_kw:,.0f} kW"),
+        ("IT power all-in provisioned / average", f"{fl.it_power_kw:,.0f} / {fl.it_power_avg_kw:,.0f} kW"),
         ("facility power (IT x PUE)", f"{fl.facility_power_kw:,.0f} kW"),
         ("output tokens/s (total tok/s)", f"{fl.output_tok_s:,.0f} ({fl.total_tok_s:,.0f})"),
-        ("output tokens per $", _n(fl.tokens_per_usd)),
-        ("$ per million output tokens", _n(fl.usd_per_mtok, ",.3f")),
-        ("output tokens per kWh (owned)", _n(fl.tokens_per_kwh)),
+        *(
+            [("$ per million output tokens at average demand (headline)", _n(fl.usd_per_mtok_at_average, ",.3f")),
+             ("output tokens per $ at average demand", _n(fl.tokens_per_usd_at_average))]
+            if fl.headline == "at_average" else []
+        ),
+        ("output tokens per $ at capacity", _n(fl.tokens_per_usd)),
+        ("$ per million output tokens at capacity", _n(fl.usd_per_mtok, ",.3f")),
+        *(
+            [("$ per million output tokens at average demand", _n(fl.usd_per_mtok_at_average, ",.3f"))]
+            if fl.headline != "at_average" and fl.usd_per_mtok_at_average is not None else []
+        ),
+        ("output tokens per kWh (owned, all-in IT)", _n(fl.tokens_per_kwh)),
+        ("output tokens/s per provisioned MW (owned)", _n(fl.output_tok_s_per_provisioned_mw)),
+        *[(f"rental term {s}", t) for s, t in fl.rental_terms.items()],
     ]
     for k, v in rows:
         e.add_row(k, v)
     console.print(e)
+    for name, p in plan.price_of.items():
+        console.print(f"[bold]cost of {name}:[/bold] {p.message}")
+    if plan.placement:
+        spread = ", ".join(
+            f"{e.server_id}{'@' + e.rack if e.rack else ''}: {sum(e.deployments.values())}"
+            for e in plan.placement[:12]
+        )
+        more = f" (+{len(plan.placement) - 12} more)" if len(plan.placement) > 12 else ""
+        console.print(f"[bold]placement (replicas per server):[/bold] {spread}{more}")
     render_economics(console, plan)
 
     if plan.binding:

@@ -41,6 +41,11 @@ def render_prediction(console, r: dict) -> None:
         ("output tokens/s per user", f"{r['output_tok_s_per_user']:,.1f}"),
         ("total tokens/s (in + out)", f"{r['total_tok_s']:,.0f}"),
         ("average / peak power", f"{r['avg_power_w'] / 1e3:,.2f} / {r['peak_power_w'] / 1e3:,.2f} kW"),
+        *(
+            [("all-in power, tokens per kWh", f"{r['all_in_power_w'] / 1e3:,.2f} kW, {r['tokens_per_kwh']:,.0f} "
+              "(GPUs + host + network, before PUE)")]
+            if r.get("all_in_power_w") else []
+        ),
         ("limited by", str(r["limited_by"])),
     ]
     ttft_p = r.get("ttft_p90_s")

@@ -1,0 +1,64 @@
+"""What the buyer's requirements cost: the plan against the optimum without its simplicity limits, and without
+its failure domains (each re-solved with the same candidates and backend, min_cost problems only).
+
+"limits add +$4.1/h, +2.2%": limits = max_configs_per_workload, max_platforms(_per_workload),
+min_deployment_share and the complexity charge; survive = every workload's `survive`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from planner.optimize.instance import Instance
+from planner.plan import Plan, PriceOf
+
+
+def limits_active(inst: Instance) -> bool:
+    return any(
+        v for v in (inst.max_configs_per_workload, inst.max_platforms_per_workload, inst.max_platforms,
+                    inst.min_deployment_share, inst.complexity_usd_per_hour)
+    )
+
+
+def without_limits(inst: Instance) -> Instance:
+    return dataclasses.replace(
+        inst, max_configs_per_workload=None, max_platforms_per_workload=None, max_platforms=None,
+        min_deployment_share=None, complexity_usd_per_hour=0.0,
+    )
+
+
+def without_survive(inst: Instance) -> Instance:
+    return dataclasses.replace(
+        inst,
+        workloads={
+            w: dataclasses.replace(wl, survive_level=None, survive_count=0) for w, wl in inst.workloads.items()
+        },
+    )
+
+
+def price_of_requirements(inst: Instance, cands: pd.DataFrame, plan: Plan, solve) -> dict[str, PriceOf]:
+    """`solve(instance) -> Solution`; one re-solve per requirement in force."""
+    if inst.objective != "min_cost" or plan.objective_value is None:
+        return {}
+    out: dict[str, PriceOf] = {}
+    checks = [("limits", limits_active(inst), without_limits),
+              ("survive", any(w.survive_level for w in inst.workloads.values()), without_survive)]
+    for name, active, relax in checks:
+        if not active:
+            continue
+        sol = solve(relax(inst))
+        if not sol.status.has_solution or sol.objective_value is None:
+            out[name] = PriceOf(without_usd_per_hour=None, add_usd_per_hour=None, add_pct=None,
+                                message=f"without {name}: {sol.status}")
+            continue
+        base = sol.objective_value
+        add = plan.objective_value - base
+        pct = 100.0 * add / base if base > 0 else None
+        out[name] = PriceOf(
+            without_usd_per_hour=base, add_usd_per_hour=add, add_pct=pct,
+            message=f"{name} add {add:+,.2f} $/h" + (f", {pct:+.1f}%" if pct is not None else "")
+            + f" (optimum without them: {base:,.2f} $/h)",
+        )
+    return out
