@@ -19,7 +19,8 @@ def test_concurrency_one_is_one_request_in_flight():
     r = predict_one(CAT, **Q, concurrency=1)
     assert r["concurrency"] == 1
     assert r["dp"] * 1 >= 1 and r["dp"] == 1  # one replica holds the request; never TP4 x DP2 at 2
-    assert r["output_tok_s"] == pytest.approx(r["output_tok_s_per_user"])  # one user's tokens/s
+    # one user's tokens/s: 1/TPOT while decoding, a little less over the whole request (its prefill counts)
+    assert 0.95 * r["output_tok_s_per_user"] <= r["output_tok_s"] <= r["output_tok_s_per_user"] * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("conc", [1, 3, 5, 16])
