@@ -178,7 +178,7 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     per_replica = float(best["running"]) / dp
     running = max(1, round(min(per_replica, float(best["max_running"])))) if per_replica == per_replica else 1
     keys = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
-            "osl")
+            "osl", "engine", "speculative")
     cfg = pd.DataFrame([{k: best[k] for k in keys}])
     # power at the mean running batch, within what memory holds at full context (the model's power batch)
     room = int(evaluate(cfg.assign(batch=1), catalog).iloc[0]["max_batch_memory"])
@@ -201,6 +201,8 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
         "limited_by": "queue" if best["saturated"] else ev["limited_by"], "notes": "; ".join(notes),
         **{k: best[k] for k in LOAD_RESULT_COLUMNS if k in best and k not in ("engine", "speculative",
                                                                                "slo_percentile")},
+        "engine": ev.get("engine") or "", "speculative": ev.get("speculative_method") or "none",
+        "itl_s": float(ev["itl_s"]), "acceptance_length": float(ev["acceptance_length"]),
     }
 
 
@@ -208,7 +210,7 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
     """Result fields per load query (qid -> dict), every split of its GPUs tried; `splits(row, catalog)` lists
     the (tp, pp, ep, attn_dp) choices."""
     cols = ("qid", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving",
-            "isl", "osl", "dp", "gpus")
+            "isl", "osl", "dp", "gpus", "engine", "speculative")
     rows = []
     for qid, row in queries.iterrows():
         if row["error"] or not has_load(row):
@@ -216,13 +218,15 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
         serving = row["serving"] if _is_set(row["serving"]) else "aggregated"
         kv = row["kv_precision"] if _is_set(row["kv_precision"]) else "bf16"
         gpus = int(float(row["gpus"]))
+        engine = str(row["engine"]) if _is_set(row["engine"]) else ""
+        spec = str(row["speculative"]).lower() if _is_set(row["speculative"]) else "none"
         for mode in (["aggregated", "disaggregated"] if serving == "auto" else [serving]):
             for tp, pp, ep, attn_dp in splits(row, catalog):
                 g = tp * pp * attn_dp
                 if gpus // g >= 1:
                     rows.append(dict(zip(cols, (qid, row["model"], row["gpu"], row["precision"], kv, tp, pp, ep,
                                                 attn_dp, mode, int(float(row["isl"])), int(float(row["osl"])),
-                                                gpus // g, g), strict=True)))
+                                                gpus // g, g, engine, spec), strict=True)))
     if not rows:
         return {}
     configs = pd.DataFrame(rows)
