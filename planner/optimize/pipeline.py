@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter
@@ -13,8 +12,8 @@ import pandas as pd
 from pydantic import ValidationError
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.loader import display_path, format_validation_error, read_text
 from planner.errors import InfeasibleError, InputError, SolverError
+from planner.inputs import display_path, format_validation_error, parse_json, read_text
 from planner.optimize import backends
 from planner.optimize.backends import SolveStatus
 from planner.optimize.checks import run_checks
@@ -48,10 +47,7 @@ def load_plan_file(path: str | Path) -> Plan:
     text, problem = read_text(p)
     if problem:
         raise InputError(f"{where}: {problem}")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{where}: not a plan.json: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    data = parse_json(text, f"{where}: not a plan.json")
     if not isinstance(data, dict):
         raise InputError(f"{where}: not a plan.json: the top level must be a JSON object")
     try:

@@ -12,13 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
-from planner.catalog.loader import display_path, format_validation_error, load_yaml, read_text
 from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, unit
 from planner.catalog.schemas import Strict as _CatalogStrict
 from planner.errors import InputError
+from planner.inputs import display_path, format_validation_error, parse_yaml, read_text
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Serving = Literal["aggregated", "disaggregated"]
@@ -289,10 +288,4 @@ def problem_from_text(text: str, where: str) -> Problem:
     """Validate a problem given as YAML text (a file's content, or the copy a plan.json carries)."""
     if not text.strip():
         raise InputError(f"{where}: the file is empty (a problem needs a name and workloads)")
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(f"{where}: not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
-    return parse_problem(data, where)
+    return parse_problem(parse_yaml(text, where), where)
