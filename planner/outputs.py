@@ -111,9 +111,9 @@ def set_aside(path: str | Path) -> Iterator[Path | None]:
         except OSError as exc:
             raise InputError(f"{p}: cannot move the previous result aside: {exc.strerror or exc}") from None
     yield aside
-    if aside is not None and p.exists():
+    if p.exists():  # this run's result is in place: no stale copy, of this run or an earlier one, remains
         with contextlib.suppress(OSError):
-            os.unlink(aside)
+            os.unlink(stale_path(p))
 
 
 # ------------------------------------------------------------------------------------------------- text
@@ -151,9 +151,11 @@ def safe_cell(value: Any) -> Any:
 
 def safe_frame(frame):
     """A copy of a pandas DataFrame with every text cell (and column name) passed through `safe_cell`."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object:
+        if not (is_numeric_dtype(out[col]) or is_bool_dtype(out[col])):  # object and string dtypes
             out[col] = out[col].map(safe_cell)
     out.columns = [safe_cell(c) if isinstance(c, str) else c for c in out.columns]
     return out

@@ -10,8 +10,9 @@ import click
 import pandas as pd
 
 from planner.catalog import load_catalog
-from planner.cli.common import POSITIVE, catalog_option, console, handle_errors, make_out_dir
+from planner.cli.common import POSITIVE, catalog_option, console, handle_errors, make_out_dir, write_out
 from planner.errors import InputError
+from planner.outputs import safe_frame
 
 
 @click.command()
@@ -49,10 +50,8 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
         queries = _read_queries(Path(batch_csv))
         result = predict_many(queries, catalog)
         make_out_dir(Path(out_csv).parent, given=out_csv)
-        try:
-            result.to_csv(out_csv, index=False, float_format="%.6g")
-        except OSError as exc:
-            raise InputError(f"--out {out_csv}: cannot write: {exc.strerror or exc}") from None
+        # safe_frame: a model name such as =HYPERLINK(...) must not become a formula in a spreadsheet
+        write_out(out_csv, safe_frame(result).to_csv(index=False, float_format="%.6g"))
         bad = int((result["error"].fillna("") != "").sum())
         fits = int(result["fits"].fillna(False).astype(bool).sum())
         click.echo(f"wrote {out_csv}: {len(result)} rows, {fits} fit, {bad} with an input error")

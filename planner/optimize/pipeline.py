@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from planner.catalog.catalog import Catalog
 from planner.errors import InfeasibleError, InputError, SolverError
 from planner.inputs import display_path, format_validation_error, parse_json, read_text
-from planner.optimize import backends
+from planner.optimize import backends, guards
 from planner.optimize.backends import SolveStatus
 from planner.optimize.checks import run_checks
 from planner.optimize.diagnose import binding_constraints, elastic_relaxation
@@ -99,7 +99,9 @@ def solve_file(
     if unreadable:
         raise InputError(f"{where}: {unreadable}")
     inst = build_instance(problem_from_text(text, where), catalog, where)
+    guards.check_problem_size(inst, catalog, where)
     cs = build_candidates(inst, catalog)
+    guards.check_fleet_size(inst, cs.table, where)
     t_cand = time.perf_counter() - t0
     out = solve_candidates(
         inst,

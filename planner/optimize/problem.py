@@ -18,6 +18,7 @@ from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFlo
 from planner.catalog.schemas import Strict as _CatalogStrict
 from planner.errors import InputError
 from planner.inputs import display_path, format_validation_error, parse_yaml, read_text
+from planner.limits import check
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Serving = Literal["aggregated", "disaggregated"]
@@ -262,6 +263,11 @@ def _nice_loc(line: str, where: str, raw: dict) -> str:
 def parse_problem(data: object, where: str = "<problem>") -> Problem:
     if not isinstance(data, dict):
         raise InputError(f"{where}: top level must be a mapping (name, workloads, fleet, site, ...)")
+    if isinstance(data.get("workloads"), list):  # before validation, which is quadratic in duplicates checks
+        check("workloads", len(data["workloads"]), f"{where}: workloads")
+    fleet = data.get("fleet")
+    if isinstance(fleet, dict) and isinstance(fleet.get("systems"), list):
+        check("systems", len(fleet["systems"]), f"{where}: fleet.systems")
     try:
         return Problem.model_validate(data)
     except ValidationError as err:
