@@ -9,6 +9,8 @@ capex of 1 over n years at interest r (1/n when r = 0).
 
 from __future__ import annotations
 
+import math
+
 HOURS_PER_YEAR = 8760.0
 
 
@@ -17,8 +19,9 @@ def capital_recovery_factor(rate: float, years: float) -> float:
         raise ValueError("years must be > 0")
     if rate == 0:
         return 1.0 / years
-    growth = (1.0 + rate) ** years
-    return rate * growth / (growth - 1.0)
+    # expm1/log1p: (1+r)^n - 1 stays exact (and non-zero) for tiny r*n, where the direct form divides by 0
+    growth_minus_1 = math.expm1(years * math.log1p(rate))
+    return rate * (growth_minus_1 + 1.0) / growth_minus_1
 
 
 def owned_cost_usd_per_hour(

@@ -111,7 +111,7 @@ def test_json_limits(text, expect):
     if expect is None:
         assert parse_json(text, "plan.json")["a"].startswith("[")  # brackets inside strings do not count
         return
-    with pytest.raises(InputError, match="plan.json") as info:
+    with pytest.raises(InputError, match=r"plan\.json") as info:
         parse_json(text, "plan.json")
     assert expect in str(info.value) and "\n" not in str(info.value)
 

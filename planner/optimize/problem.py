@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
-from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, unit
+from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, plausible, unit
 from planner.catalog.schemas import Strict as _CatalogStrict
 from planner.errors import InputError
 from planner.inputs import display_path, format_validation_error, parse_yaml, read_text
@@ -134,7 +134,7 @@ class RackAvailability(Strict):
 class SiteSpec(Strict):
     id: Id | None = Field(None, description="catalog site id (PUE and facility cost)")
     pue: float | None = Field(None, ge=1.0, le=3.0, description="facility power / IT power (overrides the site's)")
-    power_limit_mw: float | None = Field(
+    power_limit_mw: Annotated[float | None, plausible(0.001, 10_000, " MW")] = Field(
         None,
         gt=0,
         json_schema_extra=unit("MW"),
@@ -148,24 +148,25 @@ class SiteSpec(Strict):
         description="rack types and counts available (default: every catalog rack type, unlimited); an empty "
         "list is an error rather than a silent 'no racks'",
     )
-    facility_usd_per_kw_month: float | None = Field(None, ge=0, json_schema_extra=unit("USD/kW/month"))
+    facility_usd_per_kw_month: Annotated[float | None, plausible(0, 5000, " USD/kW/month")] = Field(
+        None, ge=0, json_schema_extra=unit("USD/kW/month"))
 
 
 class EconomicsSpec(Strict):
     id: Id = Field("default", description="catalog economics entry to start from")
-    amortization_years: float | None = Field(
-        None, gt=0, le=15, description="horizon over which capex is recovered"
+    amortization_years: Annotated[float | None, plausible(0.5, 15, " years")] = Field(
+        None, gt=0, description="horizon over which capex is recovered"
     )
     cost_of_capital: float | None = Field(None, ge=0, le=0.5)
     maintenance_fraction_per_year: float | None = Field(None, ge=0, le=0.5)
     electricity_usd_per_kwh: float | None = Field(None, ge=0, le=2)
     network_fraction_of_capex: float | None = Field(None, ge=0, le=1)
     price_case: Literal["low", "base", "high"] = Field("base", description="which catalog price to use")
-    system_prices_usd: dict[Id, NonNegFloat] = Field(
+    system_prices_usd: dict[Id, Annotated[NonNegFloat, plausible(0, 100e6, " USD")]] = Field(
         default_factory=dict, description="purchase price overrides"
     )
-    rack_prices_usd: dict[Id, NonNegFloat] = Field(default_factory=dict)
-    rental_usd_per_gpu_hour: dict[Id, NonNegFloat] = Field(
+    rack_prices_usd: dict[Id, Annotated[NonNegFloat, plausible(0, 10e6, " USD")]] = Field(default_factory=dict)
+    rental_usd_per_gpu_hour: dict[Id, Annotated[NonNegFloat, plausible(0, 1000, " USD/GPU-hour")]] = Field(
         default_factory=dict, description="rental price overrides"
     )
     non_gpu_load_fraction: float = Field(
@@ -178,8 +179,10 @@ class EconomicsSpec(Strict):
 
 
 class Budget(Strict):
-    capex_usd: float | None = Field(None, gt=0, description="most that may be spent on new hardware")
-    usd_per_hour: float | None = Field(None, gt=0, description="most the fleet may cost per hour, all in")
+    capex_usd: Annotated[float | None, plausible(1, 1e13, " USD")] = Field(
+        None, gt=0, description="most that may be spent on new hardware")
+    usd_per_hour: Annotated[float | None, plausible(0.01, 1e10, " USD/h")] = Field(
+        None, gt=0, description="most the fleet may cost per hour, all in")
 
 
 class Objective(Strict):
