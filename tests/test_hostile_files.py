@@ -248,3 +248,29 @@ def test_safe_frame_neutralizes_text_columns_only():
     out = safe_frame(frame)
     assert out["model"].tolist() == ["'=1+1", "ok"] and out["gpus"].tolist() == [-1, 2]
     assert list(out.columns) == ["model", "gpus", "'@x"]
+
+
+def test_predict_batch_neutralizes_formulas_and_caps_rows(tmp_path, monkeypatch):
+    import csv
+
+    import planner.cli.predict_cmd as predict_cmd
+
+    monkeypatch.setattr(predict_cmd, "BATCH_CHUNK", 2)  # several chunks: same output as one pass
+    queries = tmp_path / "q.csv"
+    queries.write_text(
+        "model,gpu,gpus,precision,isl,osl,note\n"
+        'llama-3.1-8b,h100-sxm,1,fp8,128,128,"=HYPERLINK(""http://x"",""y"")"\n'
+        "llama-3.1-8b,h100-sxm,2,fp8,128,128,+SUM(A1:A2)\n"
+        "=cmd|' /C calc'!A0,h100-sxm,1,fp8,128,128,@SUM(A1)\n"
+        "llama-3.1-8b,h100-sxm,1,fp8,128,128,-5\n"
+        "llama-3.1-8b,h100-sxm,1,fp8,128,128,plain\n"
+    )
+    out = tmp_path / "r.csv"
+    clean(run("predict", "--batch", queries, "--out", out), 0)
+    rows = list(csv.DictReader(out.open()))
+    assert [r["note"] for r in rows] == ['\'=HYPERLINK("http://x","y")', "'+SUM(A1:A2)", "'@SUM(A1)", "-5", "plain"]
+    assert rows[2]["model"].startswith("'=cmd") and rows[2]["notes"].startswith("unknown model")
+    assert [r["fits"] for r in rows] == ["True", "True", "False", "True", "True"]
+    assert not any(c.startswith(("=", "+", "@")) for r in rows for c in r.values())
+    res = run("predict", "--batch", queries, "--out", out, env={"PLANNER_MAX_CSV_ROWS": "3"})
+    assert "q.csv: query rows: 5 is above the limit of 3" in clean(res, 2)

@@ -12,6 +12,7 @@ import pandas as pd
 from planner.catalog import load_catalog
 from planner.cli.common import POSITIVE, catalog_option, console, handle_errors, make_out_dir, write_out
 from planner.errors import InputError
+from planner.limits import check
 from planner.outputs import safe_frame
 
 
@@ -48,7 +49,10 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
         if not out_csv:
             raise InputError("--batch needs --out FILE for the results")
         queries = _read_queries(Path(batch_csv))
-        result = predict_many(queries, catalog)
+        # in chunks: the configuration grid of one chunk is evaluated at once, never that of 100k queries
+        parts = [predict_many(queries.iloc[i : i + BATCH_CHUNK].reset_index(drop=True), catalog)
+                 for i in range(0, len(queries), BATCH_CHUNK)]
+        result = pd.concat(parts, ignore_index=True, sort=False) if len(parts) > 1 else parts[0]
         make_out_dir(Path(out_csv).parent, given=out_csv)
         # safe_frame: a model name such as =HYPERLINK(...) must not become a formula in a spreadsheet
         write_out(out_csv, safe_frame(result).to_csv(index=False, float_format="%.6g"))
@@ -72,6 +76,7 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
 
 
 REQUIRED_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl")
+BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vectorized speed
 
 
 def _read_queries(path: Path) -> pd.DataFrame:
@@ -118,6 +123,7 @@ def _read_queries(path: Path) -> pd.DataFrame:
         body.append((r + [""] * len(header))[: len(header)])
     if not body:
         raise InputError(f"{where}: no queries below the header line")
+    check("csv_rows", len(body), f"{where}: query rows")
     unnamed = [i for i, c in enumerate(header) if not c]
     if any(r[i] for r in body for i in unnamed):
         raise InputError(f"{where}: column {unnamed[0] + 1} has values but no name in the header")

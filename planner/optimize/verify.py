@@ -15,6 +15,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.optimize.instance import HOURS_PER_YEAR, Instance
 from planner.optimize.layout import fits_rack, pack_groups
+from planner.optimize.verify_figures import check_plan_figures
 from planner.plan import Plan
 
 REL_TOL = 1e-6
@@ -251,6 +252,7 @@ def verify_plan(
             _close(expect, plan.objective_value, 1e-5),
             f"objective {plan.objective_value:g} in the plan, {expect:g} recomputed",
         )
+    check_plan_figures(plan, inst, catalog, check)  # every other figure of the plan (verify_figures.py)
     return VerifyReport(not v, v, n)
 
 
