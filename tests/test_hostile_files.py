@@ -268,7 +268,8 @@ def test_predict_batch_neutralizes_formulas_and_caps_rows(tmp_path, monkeypatch)
     out = tmp_path / "r.csv"
     clean(run("predict", "--batch", queries, "--out", out), 0)
     rows = list(csv.DictReader(out.open()))
-    assert [r["note"] for r in rows] == ['\'=HYPERLINK("http://x","y")', "'+SUM(A1:A2)", "'@SUM(A1)", "-5", "plain"]
+    notes = [r["note"] for r in rows]
+    assert notes == ['\'=HYPERLINK("http://x","y")', "'+SUM(A1:A2)", "'@SUM(A1)", "-5", "plain"]
     assert rows[2]["model"].startswith("'=cmd") and rows[2]["notes"].startswith("unknown model")
     assert [r["fits"] for r in rows] == ["True", "True", "False", "True", "True"]
     assert not any(c.startswith(("=", "+", "@")) for r in rows for c in r.values())

@@ -1,0 +1,119 @@
+"""verify trusts nothing (issue 13): every numeric field of a genuine plan.json, changed one at a time, is
+caught; so are a key naming another precision, "optimal" with a 50% gap, non-finite numbers, and a genuine plan
+of an easier problem passed off under the same name."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from planner.catalog import load_catalog
+from planner.cli import main
+from planner.optimize.pipeline import _perf_predictor, load_instance, solve_file
+from planner.optimize.verify import verify_plan
+from planner.optimize.verify_figures import UNVERIFIABLE
+from planner.plan import Plan, plan_json
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBLEM = ROOT / "tests" / "data" / "tamper.yaml"
+
+
+@pytest.fixture(scope="module")
+def genuine():
+    catalog = load_catalog()
+    outcome = solve_file(PROBLEM, catalog)
+    data = json.loads(plan_json(outcome.plan))  # as written to disk: every float rounded to 6 digits
+    inst = load_instance(PROBLEM, catalog)
+    return data, inst, catalog, _perf_predictor(catalog)
+
+
+def _verify(data: dict, genuine) -> list[str]:
+    _, inst, catalog, predict = genuine
+    return verify_plan(Plan.model_validate(data), inst, catalog, predict).violations
+
+
+def numeric_fields(node, path=()):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from numeric_fields(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from numeric_fields(v, (*path, i))
+    elif isinstance(node, int | float) and not isinstance(node, bool):
+        yield path
+
+
+def _set(data: dict, path: tuple, value) -> dict:
+    out = copy.deepcopy(data)
+    node = out
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+    return out
+
+
+def test_the_genuine_plan_passes_and_has_every_kind_of_figure(genuine):
+    data = genuine[0]
+    assert _verify(data, genuine) == []
+    fl = data["fleet"]
+    assert fl["servers_new"] and fl["servers_existing"] and fl["servers_rented"] and fl["racks"]
+    assert data["runner_up"]["objective_value"] and any("/kv-" in d["key"] for d in data["deployments"])
+
+
+def test_every_numeric_field_changed_alone_is_caught(genuine):
+    data = genuine[0]
+    paths = [p for p in numeric_fields(data) if p[0] not in UNVERIFIABLE]
+    assert len(paths) > 100
+    missed = []
+    for path in paths:
+        node = data
+        for p in path:
+            node = node[p]
+        forged = node + 1 if isinstance(node, int) else node * 1.5 + 1.0
+        if not _verify(_set(data, path, forged), genuine):
+            missed.append(".".join(map(str, path)))
+    assert missed == []
+
+
+def _other_precision(key: str) -> str:
+    return key.replace("/fp8/", "/bf16/")
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda d: _set(d, ("deployments", 0, "key"), _other_precision(d["deployments"][0]["key"])),
+                     id="key-names-another-precision"),
+        pytest.param(lambda d: _set(_set(d, ("best_bound",), d["objective_value"] * 0.5), ("gap",), 0.5),
+                     id="optimal-with-a-50%-gap"),
+        pytest.param(lambda d: _set(d, ("fleet", "cost_usd_per_hour"), math.inf), id="infinite-cost"),
+        pytest.param(lambda d: _set(d, ("fleet", "tokens_per_usd"), math.nan), id="nan-ratio"),
+        pytest.param(lambda d: _set(d, ("deployments", 0, "quality"), 99.0), id="quality"),
+        pytest.param(lambda d: _set(d, ("fleet", "servers"), {}), id="server-totals-dropped"),
+    ],
+)
+def test_forgeries_are_caught(genuine, forge):
+    assert _verify(forge(genuine[0]), genuine)
+
+
+def test_non_finite_numbers_in_plan_json_are_refused(tmp_path, genuine):
+    text = json.dumps(genuine[0]).replace('"cost_usd_per_hour": ', '"cost_usd_per_hour": Infinity, "x": ', 1)
+    plan = tmp_path / "plan.json"
+    plan.write_text(text)
+    res = CliRunner().invoke(main, ["verify", str(plan), str(PROBLEM)])
+    assert res.exit_code == 2 and "Infinity is not a number JSON allows" in res.output
+
+
+def test_a_plan_of_an_easier_problem_fails_against_the_real_one(tmp_path, genuine):
+    easier = tmp_path / "easier.yaml"
+    easier.write_text(PROBLEM.read_text().replace("requests_per_s: 150", "requests_per_s: 15"))
+    out = tmp_path / "out"
+    assert CliRunner().invoke(main, ["solve", str(easier), "--out", str(out), "--no-runner-up"]).exit_code == 0
+    res = CliRunner().invoke(main, ["verify", str(out / "plan.json"), str(PROBLEM)])
+    assert res.exit_code == 1, res.output
+    assert "workload chat: capacity" in res.output
