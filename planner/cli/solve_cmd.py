@@ -81,6 +81,17 @@ def verify(plan_file: str, problem: str | None, catalog_dirs: tuple[str, ...]) -
     if not catalog_dirs and plan.catalog_dirs:
         catalog_dirs = tuple(plan.catalog_dirs)
         console.print(f"using the plan's catalog folders: {safe_text(', '.join(catalog_dirs))}", highlight=False)
+    if problem is None:
+        console.print("checking against the copy of the problem stored in the plan (problem_yaml), which "
+                      "whoever wrote the plan controls: give PROBLEM.yaml to check against your own file",
+                      highlight=False)
+    else:
+        from planner.inputs import read_text
+
+        text, _ = read_text(problem)
+        if plan.problem_yaml is not None and text and text != plan.problem_yaml:
+            console.print(f"note: the plan was solved from a different text than {safe_text(problem)}; checking "
+                          "against the file given", highlight=False)
     report = verify_file(plan_file, problem, load_catalog(catalog_dirs), plan)
     if report.ok:
         click.echo(f"plan OK: {report.checks} checks passed")
