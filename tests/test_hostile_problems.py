@@ -124,3 +124,20 @@ def test_absurd_catalog_values_name_the_plausible_range(tmp_path, kind, patch, e
     res = CliRunner().invoke(main, ["catalog", "validate", str(folder)])
     assert res.exit_code == 2, res.output
     assert expect in " ".join(res.output.split())
+
+
+def test_fleet_size_guards_before_and_after_the_solve(tmp_path):
+    huge = copy.deepcopy(BASE)
+    huge["workloads"][0]["demand"] = {"requests_per_s": 2e9}
+    p = tmp_path / "huge.yaml"
+    p.write_text(yaml.safe_dump(huge))
+    res = CliRunner().invoke(main, ["solve", str(p)])  # refused from the candidates, before any MIP
+    assert res.exit_code == 2 and "the demand needs at least" in res.output and "PLANNER_MAX_GPUS" in res.output
+    rich = copy.deepcopy(BASE)
+    del rich["workloads"][0]["demand"]
+    rich["objective"] = {"kind": "max_throughput"}
+    rich["budget"] = {"usd_per_hour": 5000}
+    rich["site"] = {"id": "new-ai-facility"}
+    p.write_text(yaml.safe_dump(rich))
+    res = CliRunner().invoke(main, ["solve", str(p), "--no-runner-up"], env={"PLANNER_MAX_GPUS": "500"})
+    assert res.exit_code == 2 and "the optimal fleet has" in " ".join(res.output.split()), res.output

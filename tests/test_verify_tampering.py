@@ -117,3 +117,16 @@ def test_a_plan_of_an_easier_problem_fails_against_the_real_one(tmp_path, genuin
     res = CliRunner().invoke(main, ["verify", str(out / "plan.json"), str(PROBLEM)])
     assert res.exit_code == 1, res.output
     assert "workload chat: capacity" in res.output
+
+
+def test_a_forged_billion_server_plan_is_checked_quickly(genuine):
+    import time
+
+    data = copy.deepcopy(genuine[0])
+    d = data["deployments"][0]
+    d["replicas"] = d["dp"] = 10**9
+    d["gpus"] = 10**9 * d["gpus_per_replica"]
+    data["fleet"]["servers_new"] = {s: 10**9 for s in data["fleet"]["servers_new"]}
+    t0 = time.perf_counter()
+    assert _verify(data, genuine)
+    assert time.perf_counter() - t0 < 10

@@ -69,3 +69,15 @@ def check_fleet_size(inst: Instance, cands: pd.DataFrame, where: str) -> None:
             f"the limit of {most:,} GPUs per fleet (check the demand's unit; raise the limit with "
             f"{env_name('gpus')}=N if this is intended)"
         )
+
+
+def check_solution_size(gpus_per_candidate: list[int], replicas: list[float], name: str) -> None:
+    """A solved fleet above the GPU limit (a throughput objective with a huge budget) is refused before its
+    racks are laid out one by one."""
+    total = sum(round(n) * g for n, g in zip(replicas, gpus_per_candidate, strict=True))
+    most = limit("gpus")
+    if total > most:
+        raise InputError(
+            f"problem {name}: the optimal fleet has {total:,} GPUs, above the limit of {most:,} GPUs per fleet "
+            f"(add a budget or a power limit; raise the limit with {env_name('gpus')}=N if this is intended)"
+        )

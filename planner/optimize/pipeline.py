@@ -168,6 +168,7 @@ def solve_candidates(
         raise InputError(f"objective {inst.objective} is unbounded: add a budget, a power limit or supply limits")
     if sol.status is SolveStatus.ERROR:
         raise SolverError(f"{backend}: {sol.message or 'solver error'}")
+    guards.check_solution_size(sol.ix.gpus, [sol.values[v] for v in sol.ix.x], inst.name)
     plan = build_plan(inst, sol, len(cands))
     plan.timing = {"build_s": round(sol.build_time_s, 3), "solve_s": round(sol.solve_time_s, 3)}
     plan.binding = [

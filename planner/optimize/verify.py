@@ -62,7 +62,7 @@ def verify_plan(
     for key, k in sorted(keys.items()):
         check(k == 1, f"{key}: listed {k} times")
     # ------------------------------------------------------------------ deployments
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    groups: dict[tuple[str, str], Counter] = defaultdict(Counter)
     known: list = []  # deployments whose workload, system, model and precision all exist
     for d in plan.deployments:
         w = inst.workloads.get(d.workload)
@@ -114,7 +114,8 @@ def verify_plan(
                 q is not None and q >= w.floor_score - 1e-9,
                 f"{d.key}: quality {q} below the floor {w.floor_score:g} on {w.floor_benchmark}",
             )
-        groups[(d.system, d.mode)].extend([group] * (d.replicas * d.gpus_per_replica // max(group, 1)))
+        # counts, not lists: a forged plan with 1e9 replicas must not build a list of 1e9 groups
+        groups[(d.system, d.mode)][group] += d.replicas * d.gpus_per_replica // max(group, 1)
     if predict is not None and known:
         n += _check_predictions(known, inst, predict, v)
     # ------------------------------------------------------------------ demand
@@ -156,8 +157,9 @@ def verify_plan(
         servers = owned[s] if mode == "own" else fl.servers_rented.get(s, 0)
         check(
             pack_groups(gs, sd.domain, sd.gpus, servers),
-            f"{s} ({mode}): {len(gs)} TP/EP groups "
-            f"({sum(gs)} GPUs) do not pack into {servers} servers of {sd.gpus} GPUs (domain {sd.domain})",
+            f"{s} ({mode}): {sum(gs.values())} TP/EP groups "
+            f"({sum(g * k for g, k in gs.items())} GPUs) do not pack into {servers} servers of {sd.gpus} GPUs "
+            f"(domain {sd.domain})",
         )
     # ------------------------------------------------------------------ racks
     if inst.racks and owned:
