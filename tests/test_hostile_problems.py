@@ -17,7 +17,7 @@ from planner.cli import main
 BASE = {
     "name": "fuzz",
     "workloads": [{"id": "chat", "archetype": "chat", "demand": {"requests_per_s": 5},
-                   "models": ["llama-3.1-8b"], "precisions": ["fp8"], "serving": ["aggregated"]}],
+                   "models": ["qwen3-32b"], "precisions": ["fp8"], "serving": ["aggregated"]}],
     "fleet": {"systems": ["hgx-h100"], "acquire": ["buy"]},
     "site": {"id": "new-ai-facility", "power_limit_mw": 2.0},
     "economics": {"amortization_years": 4},
@@ -141,3 +141,10 @@ def test_fleet_size_guards_before_and_after_the_solve(tmp_path):
     p.write_text(yaml.safe_dump(rich))
     res = CliRunner().invoke(main, ["solve", str(p), "--no-runner-up"], env={"PLANNER_MAX_GPUS": "500"})
     assert res.exit_code == 2 and "the optimal fleet has" in " ".join(res.output.split()), res.output
+
+
+def test_the_base_problem_solves(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text(yaml.safe_dump(BASE))
+    res = CliRunner().invoke(main, ["solve", str(p), "--no-runner-up"])
+    assert res.exit_code == 0, res.output  # so that mutations start from a plan, not from an early refusal
