@@ -111,6 +111,7 @@ def solve(
     fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
     t0 = time.perf_counter()
     if isolated():
+        _preload(backend)
         res = run_isolated(_guarded, fn, backend, model, time_limit_s, gap, abs_gap)
     else:
         res = _guarded(fn, backend, model, time_limit_s, gap, abs_gap)
@@ -142,6 +143,25 @@ def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float,
 # none outlives the planner. Set PLANNER_SOLVE_IN_PROCESS=1 to solve in-process (profiling, debugging).
 def isolated() -> bool:
     return hasattr(os, "fork") and os.environ.get("PLANNER_SOLVE_IN_PROCESS", "") in ("", "0")
+
+
+_SCIP_WARM = False
+
+
+def _preload(backend: str) -> None:
+    """Import the solver library here, once: a forked child inherits it instead of importing it per solve."""
+    global _SCIP_WARM
+    if backend == "scip":
+        if not _SCIP_WARM:  # the first SCIP solver of a process registers its plugins (~20 ms): do it here
+            from ortools.linear_solver import pywraplp
+
+            pywraplp.Solver.CreateSolver("SCIP")
+            _SCIP_WARM = True
+    else:
+        import pulp  # noqa: F401
+
+        if backend == "highs":
+            _silence_highs_banner()
 
 
 def _child(conn, target, args) -> None:
