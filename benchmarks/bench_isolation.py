@@ -26,8 +26,8 @@ def main(paths: list[str]) -> None:
             t0 = time.perf_counter()
             plan = solve_file(path, catalog).plan
             row.append((mode, time.perf_counter() - t0, plan.timing.get("solve_s", 0.0)))
-        inproc = [t for m, t, _ in row[2:] if m == "1"][0]
-        iso = [t for m, t, _ in row[2:] if m == "0"][0]
+        inproc = next(t for m, t, _ in row[2:] if m == "1")
+        iso = next(t for m, t, _ in row[2:] if m == "0")
         print(f"{Path(path).name}: in-process {inproc:.2f} s, isolated {iso:.2f} s "
               f"({iso - inproc:+.2f} s, {plan.iterations} solver stages + runner-up + verify)")
 

@@ -108,6 +108,8 @@ def set_aside(path: str | Path) -> Iterator[Path | None]:
         aside = stale_path(p)
         try:
             os.replace(p, aside)
+        except FileNotFoundError:  # a concurrent run moved it first
+            aside = None
         except OSError as exc:
             raise InputError(f"{p}: cannot move the previous result aside: {exc.strerror or exc}") from None
     yield aside

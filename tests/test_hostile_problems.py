@@ -5,6 +5,7 @@ and physically absurd values are refused with the plausible range in the message
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 import yaml
@@ -64,7 +65,9 @@ def _set(doc, path, value) -> None:
         node[path[-1]] = value
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# FUZZ_EXAMPLES=500 for a longer hunt; the suite runs 25
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "25")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from(PATHS), HOSTILE), min_size=1, max_size=3))
 def test_random_problem_files_never_raise_a_traceback(tmp_path, mutations):
     doc = copy.deepcopy(BASE)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,45 @@ def test_a_forged_billion_server_plan_is_checked_quickly(genuine):
     t0 = time.perf_counter()
     assert _verify(data, genuine)
     assert time.perf_counter() - t0 < 10
+
+
+HOSTILE_VALUES = [None, True, -1, 0, 10**40, 1e308, -1e-300, "", "[/bold]", "\x1b[31m", [], {}, [1], {"a": 1}]
+
+
+def _paths(node, path=()):
+    yield path
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _paths(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node[:2]):
+            yield from _paths(v, (*path, i))
+
+
+def test_random_forged_plans_never_raise_a_traceback(tmp_path_factory, genuine):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    data = genuine[0]
+    paths = [p for p in _paths(data) if p]
+    folder = tmp_path_factory.mktemp("forged")
+
+    examples = int(os.environ.get("FORGED_EXAMPLES", "30"))  # more for a longer hunt; the suite runs 30
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(st.sampled_from(paths), st.sampled_from(HOSTILE_VALUES)), min_size=1, max_size=3))
+    def check(mutations):
+        forged = data
+        for path, value in mutations:
+            try:
+                forged = _set(forged, path, value)
+            except (KeyError, IndexError, TypeError):
+                continue  # an earlier mutation replaced a parent of this path
+        plan = folder / "plan.json"
+        plan.write_text(json.dumps(forged))
+        res = CliRunner().invoke(main, ["verify", str(plan), str(PROBLEM)])
+        assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+        assert res.exit_code in (0, 1, 2), res.output
+        assert "\x1b" not in res.output
+
+    check()
