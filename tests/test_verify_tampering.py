@@ -96,6 +96,8 @@ def _other_precision(key: str) -> str:
         pytest.param(lambda d: _set(d, ("fleet", "tokens_per_usd"), math.nan), id="nan-ratio"),
         pytest.param(lambda d: _set(d, ("deployments", 0, "quality"), 99.0), id="quality"),
         pytest.param(lambda d: _set(d, ("fleet", "servers"), {}), id="server-totals-dropped"),
+        pytest.param(lambda d: _set(d, ("problem_yaml",), d["problem_yaml"].replace("150", "15")),
+                     id="embedded-problem-edited"),
     ],
 )
 def test_forgeries_are_caught(genuine, forge):
@@ -173,3 +175,16 @@ def test_random_forged_plans_never_raise_a_traceback(tmp_path_factory, genuine):
         assert "\x1b" not in res.output
 
     check()
+
+
+def test_plan_format_versions(tmp_path, genuine):
+    data = copy.deepcopy(genuine[0])
+    assert data["format_version"] == 1 and len(data["problem_sha256"]) == 64
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({**data, "format_version": 7}))
+    res = CliRunner().invoke(main, ["verify", str(plan), str(PROBLEM)])
+    assert res.exit_code == 2 and "format_version 7 was written by a newer planner" in res.output
+    del data["format_version"], data["problem_sha256"]
+    plan.write_text(json.dumps(data))
+    res = CliRunner().invoke(main, ["verify", str(plan), str(PROBLEM)])
+    assert res.exit_code == 0 and "predates format versions" in res.output, res.output

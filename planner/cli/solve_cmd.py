@@ -81,6 +81,8 @@ def verify(plan_file: str, problem: str | None, catalog_dirs: tuple[str, ...]) -
     if not catalog_dirs and plan.catalog_dirs:
         catalog_dirs = tuple(plan.catalog_dirs)
         console.print(f"using the plan's catalog folders: {safe_text(', '.join(catalog_dirs))}", highlight=False)
+    if plan.format_version == 0:
+        console.print("note: this plan.json predates format versions and problem hashes", highlight=False)
     if problem is None:
         console.print("checking against the copy of the problem stored in the plan (problem_yaml), which "
                       "whoever wrote the plan controls: give PROBLEM.yaml to check against your own file",

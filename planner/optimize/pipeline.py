@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections import Counter
@@ -23,7 +24,7 @@ from planner.optimize.instance import Instance, build_instance
 from planner.optimize.problem import _nice_loc, load_problem, problem_from_text
 from planner.optimize.solve import Solution, solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
-from planner.plan import Binding, Plan, RunnerUp
+from planner.plan import PLAN_FORMAT_VERSION, Binding, Plan, RunnerUp
 
 
 @dataclass
@@ -48,6 +49,11 @@ def load_plan_file(path: str | Path) -> Plan:
     if problem:
         raise InputError(f"{where}: {problem}")
     data = parse_json(text, f"{where}: not a plan.json")
+    if isinstance(data, dict):
+        version = data.setdefault("format_version", 0)  # absent: written before plan.json had versions
+        if isinstance(version, int) and not isinstance(version, bool) and version > PLAN_FORMAT_VERSION:
+            raise InputError(f"{where}: format_version {version} was written by a newer planner (this one reads "
+                             f"up to {PLAN_FORMAT_VERSION})")
     if not isinstance(data, dict):
         raise InputError(f"{where}: not a plan.json: the top level must be a JSON object")
     try:
@@ -116,6 +122,7 @@ def solve_file(
     )
     out.plan.timing["candidates_s"] = round(t_cand, 3)
     out.plan.problem_yaml = text
+    out.plan.problem_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     out.plan.catalog_dirs = list(catalog_dirs)
     out.plan.notes.append(
         f"candidates: {cs.stats.get('grid', 0)} configurations evaluated; {cs.stats.get('feasible', 0)} "

@@ -14,6 +14,7 @@ Not re-derivable, so not checked: wall-clock fields (`solve_time_s`, `timing`), 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from typing import Any
 
 from planner.catalog.catalog import Catalog
 from planner.optimize.instance import Instance
-from planner.plan import Plan
+from planner.plan import PLAN_FORMAT_VERSION, Plan
 
 UNVERIFIABLE = ("solve_time_s", "timing", "iterations", "candidates")
 HOURS_PER_YEAR = 8760.0  # its own constant on purpose (see verify.py)
@@ -61,11 +62,23 @@ def check_plan_figures(plan: Plan, inst: Instance, catalog: Catalog | None, chec
     """Every re-derivable figure of `plan` (see the module docstring), each mismatch one violation."""
     if not check_finite(plan, check):
         return
+    check_integrity(plan, check)
     _check_status(plan, inst, check)
     _check_deployment_figures(plan, inst, catalog, check)
     _check_fleet_figures(plan, inst, check)
     _check_workload_figures(plan, inst, check)
     _check_runner_up(plan, check)
+
+
+def check_integrity(plan: Plan, check: Check) -> None:
+    """The plan's format, and its embedded problem against the hash taken when it was solved. (Whoever forges
+    a plan can recompute the hash too: against forgery, give verify your own problem file.)"""
+    check(plan.format_version in (0, PLAN_FORMAT_VERSION),
+          f"format_version {plan.format_version}: this planner writes {PLAN_FORMAT_VERSION}")
+    if plan.problem_yaml is not None and plan.problem_sha256 is not None:
+        digest = hashlib.sha256(plan.problem_yaml.encode("utf-8")).hexdigest()
+        check(digest == plan.problem_sha256,
+              "problem_yaml does not match problem_sha256: the embedded problem was edited after the solve")
 
 
 def _check_status(plan: Plan, inst: Instance, check: Check) -> None:
