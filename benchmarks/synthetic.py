@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from planner.candidates import prune_dominated
+from planner.optimize.candidates import prune_dominated
 from planner.optimize.instance import HOURS_PER_YEAR, Instance, RackData, SystemData, WorkloadData
 
 

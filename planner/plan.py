@@ -82,11 +82,32 @@ class Deployment(_M):
 
 
 class WorkloadResult(_M):
+    """One workload: the targets it was solved against beside what the plan achieves."""
+
     workload: str
-    demand_output_tok_s: float | None
-    required_output_tok_s: float | None
-    capacity_output_tok_s: float
+    demand_output_tok_s: float | None = Field(description="target: peak demand, without headroom")
+    headroom: float = Field(0.0, description="target: capacity margin over the demand")
+    required_output_tok_s: float | None = Field(description="target: demand x (1 + headroom)")
+    capacity_output_tok_s: float = Field(description="achieved: output tok/s of all its replicas")
     replicas: int
+    ttft_target_s: float | None = None
+    tpot_target_s: float | None = None
+    ttft_s: float | None = Field(None, description="achieved: the slowest deployment's TTFT")
+    tpot_s: float | None = Field(None, description="achieved: the slowest deployment's TPOT")
+    quality_floor_benchmark: str | None = None
+    quality_floor_score: float | None = Field(None, description="target: the least score allowed")
+    quality: float | None = Field(None, description="achieved: the lowest score among its deployments")
+
+
+class Limits(_M):
+    """The fleet-wide limits the plan was solved against (None: no such limit)."""
+
+    site_power_kw: float | None = Field(None, description="facility power (IT nameplate x PUE)")
+    pue: float | None = None
+    budget_capex_usd: float | None = None
+    budget_usd_per_hour: float | None = None
+    rack_power_kw: dict[str, float] = Field(default_factory=dict, description="max power per rack type")
+    rack_count: dict[str, Count] = Field(default_factory=dict, description="racks available per type")
 
 
 class Binding(_M):
@@ -130,6 +151,9 @@ class Plan(_M):
         "re-checks against it when no problem file is given"
     )
     catalog_dirs: list[str] = Field(default_factory=list, description="--catalog folders used, as given")
+    limits: Limits = Limits()
+    catalog_fingerprint: str = Field("", description="hash of the catalog entries the plan was solved with")
+    planner_version: str = ""
     format_version: int = Field(PLAN_FORMAT_VERSION, description="plan.json format (0: written before versions)")
     problem_sha256: str | None = Field(
         None, description="SHA-256 of problem_yaml: verify tells an edited embedded problem from the one solved"

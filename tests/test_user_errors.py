@@ -352,7 +352,7 @@ def test_out_below_a_file_exit_2(tmp_path, args):
 def test_frontier_plots_are_byte_identical(tmp_path):
     import pandas as pd
 
-    from planner.frontier import plot_frontier
+    from planner.report.frontier_plot import plot_frontier
 
     front = pd.DataFrame({"series": ["a"] * 3, "output_tok_s_per_user": [1.0, 2.0, 3.0],
                           "output_tok_s_per_gpu": [3.0, 2.0, 1.0], "tokens_per_usd": [1.0, 2.0, 3.0],

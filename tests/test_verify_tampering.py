@@ -98,6 +98,7 @@ def _other_precision(key: str) -> str:
         pytest.param(lambda d: _set(d, ("fleet", "servers"), {}), id="server-totals-dropped"),
         pytest.param(lambda d: _set(d, ("problem_yaml",), d["problem_yaml"].replace("150", "15")),
                      id="embedded-problem-edited"),
+        pytest.param(lambda d: _set(d, ("catalog_fingerprint",), "0" * 16), id="another-catalog"),
     ],
 )
 def test_forgeries_are_caught(genuine, forge):

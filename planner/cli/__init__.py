@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import click
 
+from planner.cli.calibrate_cmd import calibrate
 from planner.cli.catalog_cmd import catalog
-from planner.cli.predict_cmd import calibrate, frontier, predict
+from planner.cli.frontier_cmd import frontier
+from planner.cli.predict_cmd import predict
 from planner.cli.solve_cmd import solve, verify
 
 

@@ -6,8 +6,7 @@ import json
 
 import click
 
-from planner.catalog import load_catalog
-from planner.catalog.schemas import KINDS
+from planner.catalog.kinds import KIND_NAMES
 from planner.cli.common import catalog_option, console, handle_errors
 
 
@@ -17,16 +16,17 @@ def catalog() -> None:
 
 
 @catalog.command("list")
-@click.argument("kind", required=False, type=click.Choice(list(KINDS)))
+@click.argument("kind", required=False, type=click.Choice(list(KIND_NAMES)))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @catalog_option
 @handle_errors
 def catalog_list(kind: str | None, as_json: bool, catalog_dirs: tuple[str, ...]) -> None:
     """List entries of one KIND, or of every kind."""
+    from planner.catalog import load_catalog
     from planner.report.catalog_view import list_rows, render_list
 
     cat = load_catalog(catalog_dirs)
-    kinds = [kind] if kind else list(KINDS)
+    kinds = [kind] if kind else list(KIND_NAMES)
     if as_json:
         click.echo(json.dumps(list_rows(cat, kinds), indent=2))
     else:
@@ -40,6 +40,7 @@ def catalog_list(kind: str | None, as_json: bool, catalog_dirs: tuple[str, ...])
 @handle_errors
 def catalog_show(entry_id: str, as_json: bool, catalog_dirs: tuple[str, ...]) -> None:
     """Show every field of ENTRY_ID with units and sources."""
+    from planner.catalog import load_catalog
     from planner.errors import InputError
     from planner.report.catalog_view import render_entry
 
@@ -69,6 +70,8 @@ def catalog_validate(dirs: tuple[str, ...], no_bundled: bool) -> None:
         from planner.errors import InputError
 
         raise InputError("--no-bundled needs at least one catalog folder to validate")
+    from planner.catalog import load_catalog
+
     cat = load_catalog(dirs, include_bundled=not no_bundled)
     counts = ", ".join(f"{len(t)} {k}" for k, t in cat.entries.items() if t)
     assumed = sum(len(e.assumed_fields()) for t in cat.entries.values() for e in t.values())
@@ -76,10 +79,12 @@ def catalog_validate(dirs: tuple[str, ...], no_bundled: bool) -> None:
 
 
 @catalog.command("schema")
-@click.argument("kind", required=False, type=click.Choice(list(KINDS)))
+@click.argument("kind", required=False, type=click.Choice(list(KIND_NAMES)))
 def catalog_schema(kind: str | None) -> None:
     """Print the JSON Schema of one KIND (or all), for editors."""
-    kinds = [kind] if kind else list(KINDS)
+    kinds = [kind] if kind else list(KIND_NAMES)
+    from planner.catalog.schemas import KINDS
+
     schemas = {k: KINDS[k].model_json_schema() for k in kinds}
     click.echo(json.dumps(schemas[kind] if kind else schemas, indent=2))
 

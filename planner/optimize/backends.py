@@ -104,17 +104,19 @@ def solve(
     time_limit_s: float = 60.0,
     gap: float = DEFAULT_GAP,
     abs_gap: float = 1e-6,
+    presolve: bool = True,
 ) -> RawResult:
-    """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message)."""
+    """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message).
+    presolve=False turns HiGHS' presolve off (the other backends ignore it): see `solve._solve_max_throughput`."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
     t0 = time.perf_counter()
     if isolated():
         _preload(backend)
-        res = run_isolated(_guarded, fn, backend, model, time_limit_s, gap, abs_gap)
+        res = run_isolated(_guarded, fn, backend, model, time_limit_s, gap, abs_gap, presolve)
     else:
-        res = _guarded(fn, backend, model, time_limit_s, gap, abs_gap)
+        res = _guarded(fn, backend, model, time_limit_s, gap, abs_gap, presolve)
     res.solve_time_s = time.perf_counter() - t0
     res.backend = backend
     if res.status.has_solution:
@@ -127,8 +129,11 @@ def solve(
     return res
 
 
-def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float) -> RawResult:
+def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
+             presolve: bool = True) -> RawResult:
     try:
+        if backend == "highs":
+            return fn(model, time_limit_s, gap, abs_gap, presolve)
         return fn(model, time_limit_s, gap, abs_gap)
     except Exception as exc:  # a solver library failing is not the user's fault: report it typed
         cause = exc.__context__ or exc.__cause__  # MathOpt-style wrappers hide the real message here
@@ -243,13 +248,16 @@ def _pulp_problem_inner(model: MipModel):
     return prob, xs
 
 
-def _solve_highs(model: MipModel, time_limit_s: float, gap: float, abs_gap: float) -> RawResult:
+def _solve_highs(
+    model: MipModel, time_limit_s: float, gap: float, abs_gap: float, presolve: bool = True
+) -> RawResult:
     import highspy
     import pulp
 
     _silence_highs_banner()
     prob, xs = _pulp_problem(model)
-    solver = pulp.HiGHS(msg=False, timeLimit=time_limit_s, gapRel=gap, gapAbs=abs_gap, threads=1)
+    options = {} if presolve else {"presolve": "off"}
+    solver = pulp.HiGHS(msg=False, timeLimit=time_limit_s, gapRel=gap, gapAbs=abs_gap, threads=1, **options)
     prob.solve(solver)
     h = prob.solverModel  # the highspy.Highs object: its status is the truth, not PuLP's
     ms = h.getModelStatus()

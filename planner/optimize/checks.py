@@ -87,16 +87,16 @@ def check_candidates(inst: Instance, cands: pd.DataFrame, rejected: pd.DataFrame
         msg = f"no candidate can serve workload {wid}"
         hints = []
         b = best.get(wid, {})
-        if "ttft_s" in b and b["ttft_s"]["value"] > w.ttft_s:
+        if "ttft_s" in b and b["ttft_s"]["value"] > w.ttft_target_s:
             t = b["ttft_s"]
             hints.append(
-                f"no candidate meets TTFT {w.ttft_s * 1000:g} ms: best is {t['value'] * 1000:.0f} ms on "
+                f"no candidate meets TTFT {w.ttft_target_s * 1000:g} ms: best is {t['value'] * 1000:.0f} ms on "
                 f"{t['accelerator']} {t['config']} {t['precision']} ({t['model']})"
             )
-        if "tpot_s" in b and b["tpot_s"]["value"] > w.tpot_s:
+        if "tpot_s" in b and b["tpot_s"]["value"] > w.tpot_target_s:
             t = b["tpot_s"]
             hints.append(
-                f"no candidate meets TPOT {w.tpot_s * 1000:g} ms: best is {t['value'] * 1000:.1f} ms on "
+                f"no candidate meets TPOT {w.tpot_target_s * 1000:g} ms: best is {t['value'] * 1000:.1f} ms on "
                 f"{t['accelerator']} {t['config']} {t['precision']} ({t['model']})"
             )
         floor = _quality_hint(w, rej)

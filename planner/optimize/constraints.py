@@ -61,7 +61,7 @@ def add_replica_bounds(m: MipModel, ix) -> None:
         wl = ix.inst.workloads[w]
         need = wl.required_out_tok_s
         for i in rows:
-            if ix.energy[i] < 0 or ix.out[i] <= 0:
+            if ix.energy_usd_per_hour[i] < 0 or ix.out[i] <= 0:
                 continue
             ub = max(math.ceil(need / ix.out[i] - 1e-9), wl.min_replicas) if need > 0 else wl.min_replicas
             v = m.vars[ix.x[i]]
@@ -196,6 +196,6 @@ def cost_coefs(ix) -> dict[int, float]:
         if inst.racks[p.rack].usd_per_hour:
             coefs[ix.z[k]] = inst.racks[p.rack].usd_per_hour
     for i in range(len(ix.keys)):
-        if ix.mode[i] == "own" and ix.energy[i]:
-            coefs[ix.x[i]] = ix.energy[i]
+        if ix.mode[i] == "own" and ix.energy_usd_per_hour[i]:
+            coefs[ix.x[i]] = ix.energy_usd_per_hour[i]
     return coefs

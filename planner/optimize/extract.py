@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from planner.optimize.instance import HOURS_PER_YEAR, Instance
+from planner import __version__
+from planner import economics as money
+from planner.economics import HOURS_PER_YEAR
+from planner.optimize.instance import Instance
 from planner.optimize.layout import assign_racks
 from planner.optimize.solve import Solution
-from planner.plan import Deployment, Fleet, Plan, Rack, WorkloadResult
+from planner.plan import Deployment, Fleet, Limits, Plan, Rack, WorkloadResult
 
 OBJECTIVE_UNITS = {
     "min_cost": "USD/h",
@@ -31,6 +34,15 @@ def empty_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
         candidates=n_candidates,
         message=sol.message,
         notes=list(inst.notes),
+        limits=Limits(
+            site_power_kw=inst.power_limit_kw,
+            pue=inst.pue,
+            budget_capex_usd=inst.budget_capex_usd,
+            budget_usd_per_hour=inst.budget_usd_per_hour,
+            rack_power_kw={r.id: r.max_kw for r in sorted(inst.racks.values(), key=lambda r: r.id)},
+            rack_count={r.id: r.count for r in inst.racks.values() if r.count is not None},
+        ),
+        planner_version=__version__,
     )
 
 
@@ -117,17 +129,19 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
         avg_w_owned += n * (sd.non_gpu_avg_w + sd.gpus * sd.idle_w)
 
     # ---------------------------------------------------------------- economics ($/h, by component)
-    h = HOURS_PER_YEAR
-    capital = sum(inst.systems[s].capex_usd * n for s, n in new.items()) * inst.crf / h
-    maint = sum(inst.systems[s].capex_usd * n for s, n in owned.items()) * inst.maintenance_fraction / h
-    facility = it_kw * inst.facility_usd_per_kw_month * 12 / h
-    energy = avg_w_owned * inst.pue * inst.electricity_usd_per_kwh / 1000
+    crf, mf = inst.crf, inst.maintenance_fraction
+    new_capex = sum(inst.systems[s].capex_usd * n for s, n in new.items())
+    owned_capex = sum(inst.systems[s].capex_usd * n for s, n in owned.items())
+    capital = money.capital_usd_per_hour(new_capex, crf)
+    maint = money.maintenance_usd_per_hour(owned_capex, mf)
+    facility = money.facility_usd_per_hour(it_kw, inst.facility_usd_per_kw_month)
+    energy = money.energy_usd_per_hour(avg_w_owned, inst.pue, inst.electricity_usd_per_kwh)
     rental = sum(inst.systems[s].rent_usd_per_hour * n for s, n in rented.items())
     rack_capex = sum(inst.racks[p.rack].price_usd * n for p, n in rack_counts.items())
-    rack_capital = rack_capex * inst.crf / h
-    rack_maint = rack_capex * inst.maintenance_fraction / h
+    rack_capital = money.capital_usd_per_hour(rack_capex, crf)
+    rack_maint = money.maintenance_usd_per_hour(rack_capex, mf)
     cost_h = capital + rack_capital + maint + rack_maint + facility + energy + rental
-    capex = sum(inst.systems[s].capex_usd * n for s, n in new.items()) + rack_capex
+    capex = new_capex + rack_capex
     out_tok = sum(d.output_tok_s for d in deployments)
     fleet = Fleet(
         servers=dict(sorted(servers.items())),
@@ -140,7 +154,7 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
         it_power_avg_kw=avg_w_owned / 1000,
         facility_power_kw=it_kw * inst.pue,
         capex_usd=capex,
-        opex_usd_per_year=(maint + rack_maint + facility + energy + rental) * h,
+        opex_usd_per_year=(maint + rack_maint + facility + energy + rental) * HOURS_PER_YEAR,
         cost_usd_per_hour=cost_h,
         cost_breakdown_usd_per_hour={
             "capital": capital + rack_capital,
@@ -156,18 +170,30 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
         tokens_per_kwh=(out_owned * 3600 / (avg_w_owned * inst.pue / 1000)) if avg_w_owned > 0 else None,
     )
     plan.fleet = fleet
-    plan.workloads = [
-        WorkloadResult(
-            workload=w,
-            demand_output_tok_s=wl.demand_out_tok_s,
-            required_output_tok_s=wl.required_out_tok_s if wl.demand_out_tok_s else None,
-            capacity_output_tok_s=sum(d.output_tok_s for d in deployments if d.workload == w),
-            replicas=sum(d.replicas for d in deployments if d.workload == w),
-        )
-        for w, wl in sorted(inst.workloads.items())
-    ]
+    plan.workloads = [_workload_result(wl, [d for d in deployments if d.workload == w])
+                      for w, wl in sorted(inst.workloads.items())]
     plan.objective_value = sol.objective_value
     plan.best_bound = sol.best_bound
     plan.gap = sol.gap
     plan.notes = sorted(set(inst.notes) | set(ix.notes))
     return plan
+
+
+def _workload_result(wl, deps: list[Deployment]) -> WorkloadResult:
+    """Targets beside achieved values (the slowest and lowest-quality deployment of the workload)."""
+    qualities = [d.quality for d in deps if d.quality is not None]
+    return WorkloadResult(
+        workload=wl.id,
+        demand_output_tok_s=wl.demand_out_tok_s,
+        headroom=wl.headroom,
+        required_output_tok_s=wl.required_out_tok_s if wl.demand_out_tok_s else None,
+        capacity_output_tok_s=sum(d.output_tok_s for d in deps),
+        replicas=sum(d.replicas for d in deps),
+        ttft_target_s=wl.ttft_target_s,
+        tpot_target_s=wl.tpot_target_s,
+        ttft_s=max((d.ttft_s for d in deps), default=None),
+        tpot_s=max((d.tpot_s for d in deps), default=None),
+        quality_floor_benchmark=wl.floor_benchmark,
+        quality_floor_score=wl.floor_score,
+        quality=min(qualities, default=None),
+    )

@@ -1,7 +1,7 @@
 r"""The fleet MIP, written once, backend-neutral.
 
 Sets: workloads w; candidates c (one per workload x model x precision x system x parallelism x batch x serving
-x mode own|rent, from `planner.candidates`); systems s; rack patterns p (maximal fills of one rack type r).
+x mode own|rent, from `optimize.candidates`); systems s; rack patterns p (maximal fills of one rack type r).
 
 Data per candidate: g_c GPUs, q_c TP/EP group GPUs, o_c output tok/s, E_c energy $/h above idle (own only).
 Variables (integer unless noted):
@@ -25,7 +25,7 @@ Variables (integer unless noted):
       site_power    PUE sum_s kW_s (b_s + e_s) <= P_site
       budget        sum_s capex_s b_s + sum_p price_p z_p <= B_capex;    cost <= B_hourly
 
-SLOs (TTFT, TPOT), memory fit and quality floors are candidate filters (planner.candidates); verify re-checks
+SLOs (TTFT, TPOT), memory fit and quality floors are candidate filters (optimize.candidates); verify re-checks
 them. A tie-break of 1e-6 $/h per GPU (replicas, servers) and per rack prefers the leaner of equal-cost plans;
 it is excluded from every reported cost. Run-to-run determinism comes from a deterministic build and
 single-threaded solvers.
@@ -84,7 +84,7 @@ class Index:
     gpus: list[int]
     group: list[int]
     out: list[float]
-    energy: list[float]
+    energy_usd_per_hour: list[float]  # E_c: energy $/h of one replica above its GPUs' idle draw (own only)
     x: list[int] = field(default_factory=list)
     buy: dict[str, int] = field(default_factory=dict)
     exist: dict[str, int] = field(default_factory=dict)
@@ -116,7 +116,7 @@ def make_index(inst: Instance, cands: pd.DataFrame) -> Index:
         gpus=[int(g) for g in cands["gpus"]],
         group=[int(q) for q in cands["group_gpus"]],
         out=[float(o) for o in cands["output_tok_s"]],
-        energy=energy,
+        energy_usd_per_hour=energy,
     )
     for i, w in enumerate(ix.workload):
         ix.by_workload.setdefault(w, []).append(i)

@@ -1,23 +1,22 @@
 """Resolve a `Problem` against the catalog into the numbers the formulation needs (an `Instance`).
 
-Everything is converted once to the units the model uses: tokens/s, watts, kW, US dollars per hour.
-Cost of owning a server for one hour (capex amortized with the capital recovery factor):
+Everything is converted once to the units the model uses: tokens/s, watts, kW, US dollars per hour. The money
+comes from `planner.economics` (capital via the CRF, maintenance, facility, energy, rental):
 
-    CRF = i (1+i)^n / ((1+i)^n - 1)           (1/n when i = 0; i cost of capital, n amortization years)
-    capital    = capex * CRF / 8760           capex = price * (1 + network_fraction_of_capex); 0 if existing
-    maintenance = price * (1 + network) * maintenance_fraction / 8760
-    facility   = facility_usd_per_kw_month * nameplate_kw * 12 / 8760
-    base energy = (non-GPU average W + GPUs * idle W) * PUE * $/kWh / 1000
-and each replica on an owned server adds (its average board power - its GPUs * idle W) * PUE * $/kWh / 1000.
-A rented server costs GPUs * $/GPU-hour and nothing else (power, space and facility are the provider's).
+    fixed $/h of a new server      = capital(capex) + maintenance(capex) + facility(nameplate) + base energy
+    fixed $/h of an existing one   = the same without capital           capex = price x (1 + network fraction)
+    base energy = energy(non-GPU average W + GPUs x idle W)
+and each replica on an owned server adds energy(its average board power - its GPUs x idle W).
+A rented server costs GPUs x $/GPU-hour and nothing else (power, space and facility are the provider's).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from planner import economics as money
 from planner.catalog.catalog import Catalog
-from planner.economics import HOURS_PER_YEAR, capital_recovery_factor
+from planner.economics import price_usd
 from planner.errors import InputError
 from planner.optimize.problem import Problem
 from planner.perf import load_efficiency
@@ -32,8 +31,8 @@ class WorkloadData:
     id: str
     isl: int
     osl: int
-    ttft_s: float
-    tpot_s: float
+    ttft_target_s: float
+    tpot_target_s: float
     floor_benchmark: str | None
     floor_score: float | None
     demand_out_tok_s: float | None  # peak, without headroom
@@ -76,7 +75,7 @@ class SystemData:
 
     @property
     def rent_usd_per_hour(self) -> float:
-        return self.gpus * (self.rent_usd_per_gpu_hour or 0.0)
+        return money.rental_usd_per_hour(self.gpus, self.rent_usd_per_gpu_hour)
 
     def domain_capacity(self, t: int) -> int:
         """GPUs one server offers to groups of size >= t that must sit inside one scale-up domain."""
@@ -92,7 +91,7 @@ class RackData:
     cooling: str
     count: int | None
     price_usd: float
-    usd_per_hour: float
+    usd_per_hour: float  # capital + maintenance of one rack
 
 
 @dataclass
@@ -119,36 +118,61 @@ class Instance:
     notes: list[str] = field(default_factory=list)
 
 
-def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>") -> Instance:
-    errors: list[str] = []
+class _Errors:
+    """Collects every input error (file, field path, message) so the user sees them all at once."""
 
-    def bad(path: str, msg: str) -> None:
-        errors.append(f"{where}: {path}: {msg}")
+    def __init__(self, where: str, catalog: Catalog) -> None:
+        self.where = where
+        self.catalog = catalog
+        self.lines: list[str] = []
 
+    def bad(self, path: str, msg: str) -> None:
+        self.lines.append(f"{self.where}: {path}: {msg}")
+
+    @staticmethod
     def known(table: dict) -> str:
         return ", ".join(sorted(table)) or "none in the catalog"
 
-    def unknown_system(s: str) -> str:
-        holding = sorted(k for k, v in catalog.systems.items() if v.accelerator == s)
+    def unknown_system(self, s: str) -> str:
+        holding = sorted(k for k, v in self.catalog.systems.items() if v.accelerator == s)
         if holding:
             return f"{s!r} is an accelerator, not a system; systems holding it: {', '.join(holding)}"
-        return f"unknown system {s!r} (known: {known(catalog.systems)})"
+        return f"unknown system {s!r} (known: {self.known(self.catalog.systems)})"
 
-    # ---------------------------------------------------------------- economics and site
+
+@dataclass(frozen=True)
+class _Money:
+    """The economics and site figures every cost below is computed from."""
+
+    case: str
+    years: float
+    rate: float
+    maint: float
+    elec: float
+    network: float
+    crf: float
+    pue: float
+    facility: float  # $/kW-month
+    usd_per_w_hour: float
+
+
+ECON_OVERRIDES = (
+    "amortization_years",
+    "cost_of_capital",
+    "maintenance_fraction_per_year",
+    "electricity_usd_per_kwh",
+    "network_fraction_of_capex",
+)
+
+
+def _resolve_money(problem: Problem, catalog: Catalog, err: _Errors, notes: list[str]) -> _Money:
     econ_spec = problem.economics
     econ = catalog.economics.get(econ_spec.id)
-    overrides = (
-        "amortization_years",
-        "cost_of_capital",
-        "maintenance_fraction_per_year",
-        "electricity_usd_per_kwh",
-        "network_fraction_of_capex",
-    )
-    if econ is None and any(getattr(econ_spec, f) is None for f in overrides):
-        bad(
+    if econ is None and any(getattr(econ_spec, f) is None for f in ECON_OVERRIDES):
+        err.bad(
             "economics.id",
-            f"unknown economics {econ_spec.id!r} (known: {known(catalog.economics)}); "
-            "without it give every field: " + ", ".join(overrides),
+            f"unknown economics {econ_spec.id!r} (known: {err.known(catalog.economics)}); "
+            "without it give every field: " + ", ".join(ECON_OVERRIDES),
         )
     case = econ_spec.price_case
 
@@ -156,49 +180,47 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         v = getattr(econ_spec, name)
         if v is not None:
             return float(v)
-        if econ is None:
-            return 0.0
-        v = getattr(econ, name)
-        return float(getattr(v, f"{case}_usd")) if hasattr(v, "base_usd") else float(v)
+        return 0.0 if econ is None else price_usd(getattr(econ, name), case)
 
     years = pick("amortization_years") or 1.0
     rate = pick("cost_of_capital")
-    maint = pick("maintenance_fraction_per_year")
     elec = pick("electricity_usd_per_kwh")
-    network = pick("network_fraction_of_capex")
-    crf = capital_recovery_factor(rate, years)
-
     site_spec = problem.site
     site = None
     if site_spec.id is not None:
         site = catalog.sites.get(site_spec.id)
         if site is None:
-            bad("site.id", f"unknown site {site_spec.id!r} (known: {known(catalog.sites)})")
+            err.bad("site.id", f"unknown site {site_spec.id!r} (known: {err.known(catalog.sites)})")
     pue = site_spec.pue or (site.pue if site else None)
-    notes: list[str] = []
     if pue is None:
         pue = DEFAULT_PUE
         notes.append(f"no site PUE given: assumed {DEFAULT_PUE}")
     if site_spec.facility_usd_per_kw_month is not None:
         facility = site_spec.facility_usd_per_kw_month
     elif site is not None:
-        facility = getattr(site.facility_usd_per_kw_month, f"{case}_usd")
+        facility = price_usd(site.facility_usd_per_kw_month, case)
     else:
         facility = 0.0
         notes.append("no site facility cost given: assumed 0 $/kW-month")
-    usd_per_w_hour = pue * elec / 1000.0
+    return _Money(
+        case=case, years=years, rate=rate, maint=pick("maintenance_fraction_per_year"), elec=elec,
+        network=pick("network_fraction_of_capex"), crf=money.capital_recovery_factor(rate, years),
+        pue=float(pue), facility=float(facility), usd_per_w_hour=money.energy_usd_per_w_hour(pue, elec),
+    )
 
-    # ---------------------------------------------------------------- systems
-    fleet = problem.fleet
+
+def _allowed_systems(problem: Problem, catalog: Catalog, err: _Errors) -> tuple[list[str], dict[str, int]]:
+    """The systems the problem allows (its list, else all; plus those it already owns) and existing counts."""
+    fleet, econ_spec = problem.fleet, problem.economics
     if fleet.systems is not None:
         for i, s in enumerate(fleet.systems):
             if s not in catalog.systems:
-                bad(f"fleet.systems[{i}]", unknown_system(s))
+                err.bad(f"fleet.systems[{i}]", err.unknown_system(s))
     allowed = list(fleet.systems) if fleet.systems is not None else sorted(catalog.systems)
     existing: dict[str, int] = {}
     for i, e in enumerate(fleet.existing):
         if e.system not in catalog.systems:
-            bad(f"fleet.existing[{i}].system", unknown_system(e.system))
+            err.bad(f"fleet.existing[{i}].system", err.unknown_system(e.system))
         else:
             existing[e.system] = existing.get(e.system, 0) + e.count
             if e.system not in allowed:
@@ -206,45 +228,54 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
     for name in ("supply", "rent_supply"):
         for s in getattr(fleet, name):
             if s not in catalog.systems:
-                bad(f"fleet.{name}.{s}", unknown_system(s))
+                err.bad(f"fleet.{name}.{s}", err.unknown_system(s))
     for s in econ_spec.system_prices_usd:
         if s not in catalog.systems:
-            bad(f"economics.system_prices_usd.{s}", f"unknown system {s!r}")
+            err.bad(f"economics.system_prices_usd.{s}", f"unknown system {s!r}")
     for s in econ_spec.rental_usd_per_gpu_hour:
         if s not in catalog.systems:
-            bad(f"economics.rental_usd_per_gpu_hour.{s}", f"unknown system {s!r}")
+            err.bad(f"economics.rental_usd_per_gpu_hour.{s}", f"unknown system {s!r}")
     for r in econ_spec.rack_prices_usd:
         if r not in catalog.racks:
-            bad(f"economics.rack_prices_usd.{r}", f"unknown rack type {r!r} (known: {known(catalog.racks)})")
+            err.bad(f"economics.rack_prices_usd.{r}",
+                    f"unknown rack type {r!r} (known: {err.known(catalog.racks)})")
+    return allowed, existing
 
+
+def _rent_price(problem: Problem, catalog: Catalog, sid: str, case: str) -> float | None:
+    """The problem's rental price for a system, else the cheapest catalog offer (of its provider class)."""
+    rent_price = problem.economics.rental_usd_per_gpu_hour.get(sid)
+    if rent_price is not None:
+        return rent_price
+    provider = problem.fleet.rental_provider
+    offers = [
+        r for r in catalog.rental_prices.values()
+        if r.system == sid and (provider is None or r.provider_class == provider)
+    ]
+    return min(price_usd(r.usd_per_gpu_hour, case) for r in offers) if offers else None
+
+
+def _resolve_systems(problem: Problem, catalog: Catalog, m: _Money, err: _Errors) -> dict[str, SystemData]:
+    allowed, existing = _allowed_systems(problem, catalog, err)
+    fleet, econ_spec = problem.fleet, problem.economics
     idle_w = load_efficiency(catalog).accel["power_idle_w"]
     systems: dict[str, SystemData] = {}
     for sid in allowed:
         sysd = catalog.systems.get(sid)
-        if sysd is None:
+        acc = catalog.accelerators.get(sysd.accelerator) if sysd is not None else None
+        if sysd is None or acc is None:
             continue
-        acc = catalog.accelerators.get(sysd.accelerator)
-        if acc is None:
-            continue
-        price = float(econ_spec.system_prices_usd.get(sid, getattr(sysd.price, f"{case}_usd")))
-        capex = price * (1 + network)
+        price = float(econ_spec.system_prices_usd.get(sid, price_usd(sysd.price, m.case)))
+        capex = price * (1 + m.network)
         # The performance model's idle power (measured, catalog, or its stated fraction of TDP): one source.
         idle = float(idle_w[sysd.accelerator])
         non_gpu = econ_spec.non_gpu_load_fraction * max(
             0.0, sysd.nameplate_power_kw * 1000 - sysd.accelerator_count * acc.tdp_w
         )
-        rent_price = econ_spec.rental_usd_per_gpu_hour.get(sid)
-        if rent_price is None:
-            offers = [
-                r
-                for r in catalog.rental_prices.values()
-                if r.system == sid and (fleet.rental_provider is None or r.provider_class == fleet.rental_provider)
-            ]
-            if offers:
-                rent_price = min(getattr(r.usd_per_gpu_hour, f"{case}_usd") for r in offers)
-        base_energy = (non_gpu + sysd.accelerator_count * idle) * usd_per_w_hour
-        fac = facility * sysd.nameplate_power_kw * 12 / HOURS_PER_YEAR
-        maint_h = capex * maint / HOURS_PER_YEAR
+        rent_price = _rent_price(problem, catalog, sid, m.case)
+        base_energy = (non_gpu + sysd.accelerator_count * idle) * m.usd_per_w_hour
+        fac = money.facility_usd_per_hour(sysd.nameplate_power_kw, m.facility)
+        maint_h = money.maintenance_usd_per_hour(capex, m.maint)
         systems[sid] = SystemData(
             id=sid,
             accelerator=sysd.accelerator,
@@ -265,129 +296,147 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
             idle_w=idle,
             tdp_w=acc.tdp_w,
             non_gpu_avg_w=non_gpu,
-            new_usd_per_hour=capex * crf / HOURS_PER_YEAR + maint_h + fac + base_energy,
+            new_usd_per_hour=money.capital_usd_per_hour(capex, m.crf) + maint_h + fac + base_energy,
             existing_usd_per_hour=maint_h + fac + base_energy,
-            usd_per_w_hour=usd_per_w_hour,
+            usd_per_w_hour=m.usd_per_w_hour,
         )
+    return systems
 
-    # ---------------------------------------------------------------- racks
-    racks: dict[str, RackData] = {}
-    avail = site_spec.racks
-    if avail is None:
+
+def _resolve_racks(problem: Problem, catalog: Catalog, m: _Money, err: _Errors) -> dict[str, RackData]:
+    site_spec = problem.site
+    if site_spec.racks is None:
         avail_list = [(r, None) for r in sorted(catalog.racks)]
     else:
         avail_list = []
-        for i, ra in enumerate(avail):
+        for i, ra in enumerate(site_spec.racks):
             if ra.type not in catalog.racks:
-                bad(f"site.racks[{i}].type", f"unknown rack type {ra.type!r} (known: {known(catalog.racks)})")
+                err.bad(f"site.racks[{i}].type",
+                        f"unknown rack type {ra.type!r} (known: {err.known(catalog.racks)})")
             elif catalog.racks[ra.type].cooling not in site_spec.cooling:
-                bad(
+                err.bad(
                     f"site.racks[{i}].type",
                     f"rack type {ra.type!r} is {catalog.racks[ra.type].cooling}-cooled but site.cooling allows "
                     f"only {', '.join(site_spec.cooling)}",
                 )
             else:
                 avail_list.append((ra.type, ra.count))
+    racks: dict[str, RackData] = {}
     for rid, count in avail_list:
         r = catalog.racks[rid]
         if r.cooling not in site_spec.cooling:
             continue
-        price = econ_spec.rack_prices_usd.get(rid)
+        price = problem.economics.rack_prices_usd.get(rid)
         if price is None:
-            price = getattr(r.price, f"{case}_usd") if r.price else 0.0
-        racks[rid] = RackData(
-            rid,
-            r.max_power_kw,
-            r.rack_units,
-            r.cooling,
-            count,
-            float(price),
-            float(price) * (crf + maint) / HOURS_PER_YEAR,
-        )
+            price = price_usd(r.price, m.case) if r.price else 0.0
+        price = float(price)
+        usd_h = money.capital_usd_per_hour(price, m.crf) + money.maintenance_usd_per_hour(price, m.maint)
+        racks[rid] = RackData(rid, r.max_power_kw, r.rack_units, r.cooling, count, price, usd_h)
+    return racks
 
-    # ---------------------------------------------------------------- workloads
-    workloads: dict[str, WorkloadData] = {}
-    for w in problem.workloads:
-        path = f"workloads[{w.id}]"
-        arch = None
-        if w.archetype is not None:
-            arch = catalog.workloads.get(w.archetype)
-            if arch is None:
-                bad(
-                    f"{path}.archetype",
-                    f"unknown workload archetype {w.archetype!r} (known: {known(catalog.workloads)})",
-                )
-                continue
-        vals = {}
-        for f in ("isl_tokens", "osl_tokens", "ttft_ms", "tpot_ms"):
-            v = getattr(w, f)
-            if v is None and arch is not None:
-                v = getattr(arch, f)
-            if v is None:
-                bad(f"{path}.{f}", "required field is missing (give it, or an archetype)")
-            vals[f] = v
-        if any(v is None for v in vals.values()):
-            continue
-        floor = None if w.no_quality_floor else (w.quality_floor or (arch.quality_floor if arch else None))
-        if w.quality_floor is not None and not any(
-            m.score(w.quality_floor.benchmark) is not None for m in catalog.models.values()
-        ):
-            benchmarks = sorted({q.benchmark for m in catalog.models.values() for q in m.quality})
-            bad(
-                f"{path}.quality_floor.benchmark",
-                f"no catalog model has a score on {w.quality_floor.benchmark!r} "
-                f"(benchmarks: {', '.join(benchmarks) or 'none'})",
-            )
-        for key, ids, table in (
-            ("models", w.models, catalog.models),
-            ("precisions", w.precisions, catalog.precisions),
-        ):
-            for i, x in enumerate(ids or []):
-                if x not in table:
-                    bad(f"{path}.{key}[{i}]", f"unknown {key[:-1]} {x!r} (known: {known(table)})")
-        isl, osl = int(vals["isl_tokens"]), int(vals["osl_tokens"])
-        demand = None
-        if w.demand is not None:
-            d = w.demand
-            if d.output_tokens_per_s:
-                demand = d.output_tokens_per_s
-            elif d.requests_per_s:
-                demand = d.requests_per_s * osl
-            else:
-                demand = d.tokens_per_day / (isl + osl) / 86400 * d.peak_factor * osl
-        workloads[w.id] = WorkloadData(
-            id=w.id,
-            isl=isl,
-            osl=osl,
-            ttft_s=vals["ttft_ms"] / 1000,
-            tpot_s=vals["tpot_ms"] / 1000,
-            floor_benchmark=floor.benchmark if floor else None,
-            floor_score=floor.min_score if floor else None,
-            demand_out_tok_s=demand,
-            headroom=w.headroom,
-            min_replicas=w.min_replicas,
-            models=tuple(w.models) if w.models else None,
-            precisions=tuple(w.precisions) if w.precisions else None,
-            kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
-            serving=tuple(w.serving),
+
+def _demand_out_tok_s(w, isl: int, osl: int) -> float | None:
+    """Peak output tokens/s of a workload's demand (None: no demand given)."""
+    d = w.demand
+    if d is None:
+        return None
+    if d.output_tokens_per_s:
+        return d.output_tokens_per_s
+    if d.requests_per_s:
+        return d.requests_per_s * osl
+    return d.tokens_per_day / (isl + osl) / 86400 * d.peak_factor * osl
+
+
+def _check_workload_refs(w, path: str, catalog: Catalog, err: _Errors) -> None:
+    if w.quality_floor is not None and not any(
+        m.score(w.quality_floor.benchmark) is not None for m in catalog.models.values()
+    ):
+        benchmarks = sorted({q.benchmark for m in catalog.models.values() for q in m.quality})
+        err.bad(
+            f"{path}.quality_floor.benchmark",
+            f"no catalog model has a score on {w.quality_floor.benchmark!r} "
+            f"(benchmarks: {', '.join(benchmarks) or 'none'})",
         )
-    if errors:
-        raise InputError("\n".join(errors))
-    b = problem.budget
+    for key, ids, table in (
+        ("models", w.models, catalog.models),
+        ("precisions", w.precisions, catalog.precisions),
+    ):
+        for i, x in enumerate(ids or []):
+            if x not in table:
+                err.bad(f"{path}.{key}[{i}]", f"unknown {key[:-1]} {x!r} (known: {err.known(table)})")
+
+
+def _resolve_workload(w, catalog: Catalog, err: _Errors) -> WorkloadData | None:
+    path = f"workloads[{w.id}]"
+    arch = None
+    if w.archetype is not None:
+        arch = catalog.workloads.get(w.archetype)
+        if arch is None:
+            err.bad(
+                f"{path}.archetype",
+                f"unknown workload archetype {w.archetype!r} (known: {err.known(catalog.workloads)})",
+            )
+            return None
+    vals = {}
+    for f in ("isl_tokens", "osl_tokens", "ttft_ms", "tpot_ms"):
+        v = getattr(w, f)
+        if v is None and arch is not None:
+            v = getattr(arch, f)
+        if v is None:
+            err.bad(f"{path}.{f}", "required field is missing (give it, or an archetype)")
+        vals[f] = v
+    if any(v is None for v in vals.values()):
+        return None
+    floor = None if w.no_quality_floor else (w.quality_floor or (arch.quality_floor if arch else None))
+    _check_workload_refs(w, path, catalog, err)
+    isl, osl = int(vals["isl_tokens"]), int(vals["osl_tokens"])
+    return WorkloadData(
+        id=w.id,
+        isl=isl,
+        osl=osl,
+        ttft_target_s=vals["ttft_ms"] / 1000,
+        tpot_target_s=vals["tpot_ms"] / 1000,
+        floor_benchmark=floor.benchmark if floor else None,
+        floor_score=floor.min_score if floor else None,
+        demand_out_tok_s=_demand_out_tok_s(w, isl, osl),
+        headroom=w.headroom,
+        min_replicas=w.min_replicas,
+        models=tuple(w.models) if w.models else None,
+        precisions=tuple(w.precisions) if w.precisions else None,
+        kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
+        serving=tuple(w.serving),
+    )
+
+
+def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>") -> Instance:
+    """Resolve every catalog reference and price; all input errors at once (InputError, exit 2)."""
+    err = _Errors(where, catalog)
+    notes: list[str] = []
+    m = _resolve_money(problem, catalog, err, notes)
+    systems = _resolve_systems(problem, catalog, m, err)
+    racks = _resolve_racks(problem, catalog, m, err)
+    workloads = {}
+    for w in problem.workloads:
+        wd = _resolve_workload(w, catalog, err)
+        if wd is not None:
+            workloads[w.id] = wd
+    if err.lines:
+        raise InputError("\n".join(err.lines))
+    b, site_spec = problem.budget, problem.site
     return Instance(
         name=problem.name,
         workloads=workloads,
         systems=systems,
         racks=racks,
-        pue=float(pue),
+        pue=m.pue,
         power_limit_kw=site_spec.power_limit_mw * 1000 if site_spec.power_limit_mw else None,
-        electricity_usd_per_kwh=elec,
-        facility_usd_per_kw_month=float(facility),
-        crf=crf,
-        maintenance_fraction=maint,
-        network_fraction=network,
-        amortization_years=years,
-        cost_of_capital=rate,
+        electricity_usd_per_kwh=m.elec,
+        facility_usd_per_kw_month=m.facility,
+        crf=m.crf,
+        maintenance_fraction=m.maint,
+        network_fraction=m.network,
+        amortization_years=m.years,
+        cost_of_capital=m.rate,
         budget_capex_usd=b.capex_usd,
         budget_usd_per_hour=b.usd_per_hour,
         objective=problem.objective.kind,

@@ -10,20 +10,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from pydantic import ValidationError
 
 from planner.catalog.catalog import Catalog
+from planner.catalog.fingerprint import catalog_fingerprint
 from planner.errors import InfeasibleError, InputError, SolverError
 from planner.inputs import display_path, format_validation_error, parse_json, read_text
 from planner.optimize import backends, guards
 from planner.optimize.backends import SolveStatus
+from planner.optimize.candidates import CandidateCache, build_candidates
 from planner.optimize.checks import run_checks
 from planner.optimize.diagnose import binding_constraints, elastic_relaxation
 from planner.optimize.extract import build_plan
 from planner.optimize.instance import Instance, build_instance
-from planner.optimize.problem import _nice_loc, load_problem, problem_from_text
+from planner.optimize.problem import Problem, _nice_loc, load_problem, problem_from_text
 from planner.optimize.solve import Solution, solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
+from planner.perf import evaluate
 from planner.plan import PLAN_FORMAT_VERSION, Binding, Plan, RunnerUp
 
 
@@ -88,25 +92,46 @@ def verify_file(plan_path: str | Path, problem_path: str | Path | None, catalog:
     return verify_plan(plan, inst, catalog, _perf_predictor(catalog))
 
 
-def solve_file(
-    problem_path: str | Path,
+def solve_problem(
+    problem: Problem,
     catalog: Catalog,
     *,
     backend: str | None = None,
     time_limit_s: float | None = None,
     runner_up: bool = True,
-    catalog_dirs: tuple[str, ...] = (),
-) -> Outcome:
-    from planner.candidates import build_candidates
+    candidate_cache: CandidateCache | None = None,
+    problem_text: str | None = None,
+) -> Plan:
+    """The one entry point: a validated problem and a catalog -> the optimal, independently verified plan.
 
+    The plan keeps a verbatim copy of the problem (`problem_text` when given, else a YAML dump of `problem`).
+    `candidate_cache` reuses the performance evaluation across solves that change only money, power, budget,
+    supply or demand. Raises InputError (exit 2), InfeasibleError (3), SolverError (4)."""
+    return solve_outcome(problem, catalog, backend=backend, time_limit_s=time_limit_s, runner_up=runner_up,
+                         candidate_cache=candidate_cache, problem_text=problem_text).plan
+
+
+def problem_yaml(problem: Problem) -> str:
+    """A YAML copy of a problem that reads back to the same problem."""
+    return yaml.safe_dump(problem.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
+def solve_outcome(
+    problem: Problem,
+    catalog: Catalog,
+    *,
+    backend: str | None = None,
+    time_limit_s: float | None = None,
+    runner_up: bool = True,
+    candidate_cache: CandidateCache | None = None,
+    problem_text: str | None = None,
+    where: str = "<problem>",
+) -> Outcome:
+    """`solve_problem` returning the instance, candidates and verification report beside the plan."""
     t0 = time.perf_counter()
-    where = display_path(Path(problem_path))
-    text, unreadable = read_text(Path(problem_path))
-    if unreadable:
-        raise InputError(f"{where}: {unreadable}")
-    inst = build_instance(problem_from_text(text, where), catalog, where)
+    inst = build_instance(problem, catalog, where)
     guards.check_problem_size(inst, catalog, where)
-    cs = build_candidates(inst, catalog)
+    cs = build_candidates(inst, catalog, cache=candidate_cache)
     guards.check_fleet_size(inst, cs.table, where)
     t_cand = time.perf_counter() - t0
     out = solve_candidates(
@@ -121,9 +146,9 @@ def solve_file(
         predict=_perf_predictor(catalog),
     )
     out.plan.timing["candidates_s"] = round(t_cand, 3)
-    out.plan.problem_yaml = text
-    out.plan.problem_sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    out.plan.catalog_dirs = list(catalog_dirs)
+    out.plan.catalog_fingerprint = catalog_fingerprint(catalog)
+    out.plan.problem_yaml = problem_text if problem_text is not None else problem_yaml(problem)
+    out.plan.problem_sha256 = hashlib.sha256(out.plan.problem_yaml.encode("utf-8")).hexdigest()
     out.plan.notes.append(
         f"candidates: {cs.stats.get('grid', 0)} configurations evaluated; {cs.stats.get('feasible', 0)} "
         "feasible deployments (configuration x system x own/rent) meet memory, SLOs and quality; "
@@ -132,9 +157,28 @@ def solve_file(
     return out
 
 
-def _perf_predictor(catalog: Catalog):
-    from planner.perf import evaluate
+def solve_file(
+    problem_path: str | Path,
+    catalog: Catalog,
+    *,
+    backend: str | None = None,
+    time_limit_s: float | None = None,
+    runner_up: bool = True,
+    catalog_dirs: tuple[str, ...] = (),
+    candidate_cache: CandidateCache | None = None,
+) -> Outcome:
+    """`planner solve`: read the problem file (errors name it) and `solve_problem` it."""
+    where = display_path(Path(problem_path))
+    text, unreadable = read_text(Path(problem_path))
+    if unreadable:
+        raise InputError(f"{where}: {unreadable}")
+    out = solve_outcome(problem_from_text(text, where), catalog, backend=backend, time_limit_s=time_limit_s,
+                        runner_up=runner_up, candidate_cache=candidate_cache, problem_text=text, where=where)
+    out.plan.catalog_dirs = list(catalog_dirs)
+    return out
 
+
+def _perf_predictor(catalog: Catalog):
     return lambda grid: evaluate(grid, catalog)
 
 

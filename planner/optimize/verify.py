@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.optimize.instance import HOURS_PER_YEAR, Instance
+from planner.catalog.quality import quality_of
+from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack, pack_groups
 from planner.optimize.verify_figures import check_plan_figures
 from planner.plan import Plan
+
+# Its own constant and cost arithmetic on purpose: the check must not share code with what it checks.
+HOURS_PER_YEAR = 8760.0
 
 REL_TOL = 1e-6
 # plan.json rounds every float to 6 significant digits (up to 5e-6 relative): checks on figures read from the
@@ -36,24 +40,30 @@ def _close(a: float, b: float, tol: float = REL_TOL) -> bool:
     return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
 
 
+class _Checks:
+    """Counts every check and collects the messages of those that fail."""
+
+    def __init__(self) -> None:
+        self.violations: list[str] = []
+        self.n = 0
+
+    def __call__(self, cond: bool, msg: str) -> None:
+        self.n += 1
+        if not cond:
+            self.violations.append(msg)
+
+
 def verify_plan(
     plan: Plan,
     inst: Instance,
     catalog: Catalog | None = None,
     predict: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> VerifyReport:
-    v: list[str] = []
-    n = 0
-
-    def check(cond: bool, msg: str) -> None:
-        nonlocal n
-        n += 1
-        if not cond:
-            v.append(msg)
-
+    """Every constraint family of the formulation, re-checked on the plan alone (plus the problem, the catalog
+    and, when given, the performance model), in the order of `constraints.py`."""
     if plan.status not in ("optimal", "feasible_time_limit"):
         return VerifyReport(False, [f"plan status is {plan.status}: nothing to verify"], 0)
-    fl = plan.fleet
+    check = _Checks()
     check(
         plan.objective == inst.objective,
         f"objective {plan.objective} in the plan, the problem asks for {inst.objective}",
@@ -61,7 +71,24 @@ def verify_plan(
     keys = Counter(d.key for d in plan.deployments)
     for key, k in sorted(keys.items()):
         check(k == 1, f"{key}: listed {k} times")
-    # ------------------------------------------------------------------ deployments
+    groups, known = _check_deployments(plan, inst, catalog, check)
+    if predict is not None and known:
+        check.n += _check_predictions(known, inst, predict, check.violations)
+    cap, reps = _check_demand(plan, inst, check)
+    owned = _check_servers(plan, inst, groups, check)
+    if inst.racks and owned:
+        _check_racks(plan, inst, owned, check)
+    _check_totals(plan, inst, cap, reps, check)
+    owned = Counter({s: k for s, k in owned.items() if s in inst.systems})
+    _check_power(plan, inst, owned, check)
+    _check_money(plan, inst, owned, cap, check)
+    check_plan_figures(plan, inst, catalog, check)  # every other figure of the plan (verify_figures.py)
+    return VerifyReport(not check.violations, check.violations, check.n)
+
+
+def _check_deployments(plan: Plan, inst: Instance, catalog: Catalog | None, check: _Checks):
+    """Each deployment: allowed workload/system/model/precision/mode, latency targets, group sizes, quality.
+    Returns the TP/EP groups per (system, mode) and the deployments the perf model can re-predict."""
     groups: dict[tuple[str, str], Counter] = defaultdict(Counter)
     known: list = []  # deployments whose workload, system, model and precision all exist
     for d in plan.deployments:
@@ -77,48 +104,53 @@ def verify_plan(
         if w is None or sd is None:
             continue
         known.append(d)
-        check(d.accelerator == sd.accelerator, f"{d.key}: {d.system} holds {sd.accelerator}, not {d.accelerator}")
-        check(d.mode in ("own", "rent"), f"{d.key}: unknown mode {d.mode}")
-        check(d.mode != "rent" or sd.rent, f"{d.key}: {d.system} cannot be rented")
-        check(w.models is None or d.model in w.models, f"{d.key}: model {d.model} not allowed for {d.workload}")
-        check(w.precisions is None or d.precision in w.precisions, f"{d.key}: precision {d.precision} not allowed")
-        check(
-            d.ttft_s <= w.ttft_s * (1 + PLAN_TOL),
-            f"{d.key}: TTFT {d.ttft_s * 1000:.0f} ms > target {w.ttft_s * 1000:g} ms",
-        )
-        check(
-            d.tpot_s <= w.tpot_s * (1 + PLAN_TOL),
-            f"{d.key}: TPOT {d.tpot_s * 1000:.1f} ms > target {w.tpot_s * 1000:g} ms",
-        )
+        _check_one_deployment(d, w, sd, catalog, check)
         group = d.tp * d.attn_dp
-        check(group == d.group_gpus, f"{d.key}: group of {d.group_gpus} GPUs, expected tp*attn_dp = {group}")
-        check(d.dp == d.replicas, f"{d.key}: dp {d.dp} differs from replicas {d.replicas}")
-        check(
-            group <= sd.domain,
-            f"{d.key}: TP/EP group of {group} GPUs exceeds {d.system}'s {sd.domain}-GPU scale-up domain",
-        )
-        check(
-            d.gpus_per_replica % max(group, 1) == 0,
-            f"{d.key}: {d.gpus_per_replica} GPUs per replica is not a multiple of its {group}-GPU group",
-        )
-        check(d.gpus == d.replicas * d.gpus_per_replica, f"{d.key}: gpus != replicas x gpus_per_replica")
-        check(
-            _close(d.output_tok_s, d.replicas * d.output_tok_s_per_replica, PLAN_TOL),
-            f"{d.key}: output_tok_s != replicas x per replica",
-        )
-        if catalog is not None and w.floor_benchmark is not None:
-            from planner.candidates import quality_of
-
-            q = quality_of(catalog, d.model, d.precision, w.floor_benchmark)
-            check(
-                q is not None and q >= w.floor_score - 1e-9,
-                f"{d.key}: quality {q} below the floor {w.floor_score:g} on {w.floor_benchmark}",
-            )
         # counts, not lists: a forged plan with 1e9 replicas must not build a list of 1e9 groups
         groups[(d.system, d.mode)][group] += d.replicas * d.gpus_per_replica // max(group, 1)
-    if predict is not None and known:
-        n += _check_predictions(known, inst, predict, v)
-    # ------------------------------------------------------------------ demand
+    return groups, known
+
+
+def _check_one_deployment(d, w, sd, catalog: Catalog | None, check: _Checks) -> None:
+    check(d.accelerator == sd.accelerator, f"{d.key}: {d.system} holds {sd.accelerator}, not {d.accelerator}")
+    check(d.mode in ("own", "rent"), f"{d.key}: unknown mode {d.mode}")
+    check(d.mode != "rent" or sd.rent, f"{d.key}: {d.system} cannot be rented")
+    check(w.models is None or d.model in w.models, f"{d.key}: model {d.model} not allowed for {d.workload}")
+    check(w.precisions is None or d.precision in w.precisions, f"{d.key}: precision {d.precision} not allowed")
+    check(
+        d.ttft_s <= w.ttft_target_s * (1 + PLAN_TOL),
+        f"{d.key}: TTFT {d.ttft_s * 1000:.0f} ms > target {w.ttft_target_s * 1000:g} ms",
+    )
+    check(
+        d.tpot_s <= w.tpot_target_s * (1 + PLAN_TOL),
+        f"{d.key}: TPOT {d.tpot_s * 1000:.1f} ms > target {w.tpot_target_s * 1000:g} ms",
+    )
+    group = d.tp * d.attn_dp
+    check(group == d.group_gpus, f"{d.key}: group of {d.group_gpus} GPUs, expected tp*attn_dp = {group}")
+    check(d.dp == d.replicas, f"{d.key}: dp {d.dp} differs from replicas {d.replicas}")
+    check(
+        group <= sd.domain,
+        f"{d.key}: TP/EP group of {group} GPUs exceeds {d.system}'s {sd.domain}-GPU scale-up domain",
+    )
+    check(
+        d.gpus_per_replica % max(group, 1) == 0,
+        f"{d.key}: {d.gpus_per_replica} GPUs per replica is not a multiple of its {group}-GPU group",
+    )
+    check(d.gpus == d.replicas * d.gpus_per_replica, f"{d.key}: gpus != replicas x gpus_per_replica")
+    check(
+        _close(d.output_tok_s, d.replicas * d.output_tok_s_per_replica, PLAN_TOL),
+        f"{d.key}: output_tok_s != replicas x per replica",
+    )
+    if catalog is not None and w.floor_benchmark is not None:
+        q = quality_of(catalog, d.model, d.precision, w.floor_benchmark)
+        check(
+            q is not None and q >= w.floor_score - 1e-9,
+            f"{d.key}: quality {q} below the floor {w.floor_score:g} on {w.floor_benchmark}",
+        )
+
+
+def _check_demand(plan: Plan, inst: Instance, check: _Checks) -> tuple[Counter, Counter]:
+    """Capacity >= demand x (1 + headroom) and the minimum replicas, per workload."""
     cap = Counter()
     reps = Counter()
     for d in plan.deployments:
@@ -132,7 +164,13 @@ def verify_plan(
                 f"< required {w.required_out_tok_s:,.0f} tok/s (demand x (1 + headroom))",
             )
         check(reps[wid] >= w.min_replicas, f"workload {wid}: {reps[wid]} replicas < minimum {w.min_replicas}")
-    # ------------------------------------------------------------------ servers and domains
+    return cap, reps
+
+
+def _check_servers(plan: Plan, inst: Instance, groups: dict, check: _Checks) -> Counter:
+    """Buy/rent allowed, supply and inventory limits, TP/EP groups packed into scale-up domains of servers.
+    Returns the owned servers (new + existing) per system."""
+    fl = plan.fleet
     owned = Counter()
     for s, k in fl.servers_new.items():
         sd = inst.systems.get(s)
@@ -157,42 +195,48 @@ def verify_plan(
         servers = owned[s] if mode == "own" else fl.servers_rented.get(s, 0)
         check(
             pack_groups(gs, sd.domain, sd.gpus, servers),
-            f"{s} ({mode}): {sum(gs.values())} TP/EP groups "
-            f"({sum(g * k for g, k in gs.items())} GPUs) do not pack into {servers} servers of {sd.gpus} GPUs "
-            f"(domain {sd.domain})",
+            f"{s} ({mode}): {sum(gs.values())} TP/EP groups ({sum(g * k for g, k in gs.items())} GPUs) do not "
+            f"pack into {servers} servers of {sd.gpus} GPUs (domain {sd.domain})",
         )
-    # ------------------------------------------------------------------ racks
-    if inst.racks and owned:
-        placed = Counter()
-        per_type = Counter()
-        for i, r in enumerate(fl.racks):
-            rack = inst.racks.get(r.rack_type)
-            check(rack is not None, f"rack {i}: type {r.rack_type} not available")
-            if rack is None:
-                continue
-            per_type[r.rack_type] += 1
-            unknown = sorted(s for s in r.systems if s not in inst.systems)
-            check(not unknown, f"rack {i} ({r.rack_type}): holds systems not allowed: {', '.join(unknown)}")
-            if unknown:
-                continue
-            kw = sum(inst.systems[s].nameplate_kw * k for s, k in r.systems.items())
-            units = sum((inst.systems[s].rack_units or 0) * k for s, k in r.systems.items())
-            check(kw <= rack.max_kw * (1 + REL_TOL), f"rack {i} ({r.rack_type}): {kw:g} kW > {rack.max_kw:g} kW")
-            check(units <= rack.units, f"rack {i} ({r.rack_type}): {units}U > {rack.units}U")
-            for s, k in r.systems.items():
-                check(
-                    fits_rack(inst.systems[s], rack),
-                    f"rack {i} ({r.rack_type}): {s} does not fit (cooling or power)",
-                )
-                if inst.systems[s].whole_rack:
-                    check(k == 1 and len(r.systems) == 1, f"rack {i}: whole-rack system {s} must stand alone")
-                placed[s] += k
-        for rid, k in per_type.items():
-            lim = inst.racks[rid].count
-            check(lim is None or k <= lim, f"racks {rid}: {k} used > {lim} available")
-        for s, k in owned.items():
-            check(placed[s] == k, f"{s}: {k} owned servers but {placed[s]} placed in racks")
-    # ------------------------------------------------------------------ reported totals
+    return owned
+
+
+def _check_racks(plan: Plan, inst: Instance, owned: Counter, check: _Checks) -> None:
+    """Rack power, units, cooling, whole-rack systems, rack counts, every owned server placed."""
+    placed = Counter()
+    per_type = Counter()
+    for i, r in enumerate(plan.fleet.racks):
+        rack = inst.racks.get(r.rack_type)
+        check(rack is not None, f"rack {i}: type {r.rack_type} not available")
+        if rack is None:
+            continue
+        per_type[r.rack_type] += 1
+        unknown = sorted(s for s in r.systems if s not in inst.systems)
+        check(not unknown, f"rack {i} ({r.rack_type}): holds systems not allowed: {', '.join(unknown)}")
+        if unknown:
+            continue
+        kw = sum(inst.systems[s].nameplate_kw * k for s, k in r.systems.items())
+        units = sum((inst.systems[s].rack_units or 0) * k for s, k in r.systems.items())
+        check(kw <= rack.max_kw * (1 + REL_TOL), f"rack {i} ({r.rack_type}): {kw:g} kW > {rack.max_kw:g} kW")
+        check(units <= rack.units, f"rack {i} ({r.rack_type}): {units}U > {rack.units}U")
+        for s, k in r.systems.items():
+            check(
+                fits_rack(inst.systems[s], rack),
+                f"rack {i} ({r.rack_type}): {s} does not fit (cooling or power)",
+            )
+            if inst.systems[s].whole_rack:
+                check(k == 1 and len(r.systems) == 1, f"rack {i}: whole-rack system {s} must stand alone")
+            placed[s] += k
+    for rid, k in per_type.items():
+        lim = inst.racks[rid].count
+        check(lim is None or k <= lim, f"racks {rid}: {k} used > {lim} available")
+    for s, k in owned.items():
+        check(placed[s] == k, f"{s}: {k} owned servers but {placed[s]} placed in racks")
+
+
+def _check_totals(plan: Plan, inst: Instance, cap: Counter, reps: Counter, check: _Checks) -> None:
+    """The plan's GPU counts and per-workload capacity agree with its servers and deployments."""
+    fl = plan.fleet
     gpus = Counter()
     for s, k in (*fl.servers_new.items(), *fl.servers_existing.items(), *fl.servers_rented.items()):
         if s in inst.systems:
@@ -209,8 +253,11 @@ def verify_plan(
             f"workload {r.workload}: {r.capacity_output_tok_s:,.0f} tok/s on {r.replicas} replicas in the plan, "
             f"{cap[r.workload]:,.0f} tok/s on {reps[r.workload]} in its deployments",
         )
-    # ------------------------------------------------------------------ power
-    owned = Counter({s: k for s, k in owned.items() if s in inst.systems})
+
+
+def _check_power(plan: Plan, inst: Instance, owned: Counter, check: _Checks) -> None:
+    """IT and facility power as reported, and the site limit."""
+    fl = plan.fleet
     it_kw = sum(inst.systems[s].nameplate_kw * k for s, k in owned.items())
     check(_close(it_kw, fl.it_power_kw, 1e-5), f"IT power {fl.it_power_kw:g} kW in the plan, {it_kw:g} recomputed")
     check(
@@ -222,7 +269,11 @@ def verify_plan(
             it_kw * inst.pue <= inst.power_limit_kw * (1 + REL_TOL),
             f"site power {it_kw * inst.pue:,.0f} kW (IT x PUE) > limit {inst.power_limit_kw:,.0f} kW",
         )
-    # ------------------------------------------------------------------ money
+
+
+def _check_money(plan: Plan, inst: Instance, owned: Counter, cap: Counter, check: _Checks) -> None:
+    """Cost and capex recomputed independently, budgets, and the objective value."""
+    fl = plan.fleet
     cost, capex = _recompute_cost(plan, inst, owned)
     check(
         _close(cost, fl.cost_usd_per_hour, 1e-5),
@@ -254,8 +305,6 @@ def verify_plan(
             _close(expect, plan.objective_value, 1e-5),
             f"objective {plan.objective_value:g} in the plan, {expect:g} recomputed",
         )
-    check_plan_figures(plan, inst, catalog, check)  # every other figure of the plan (verify_figures.py)
-    return VerifyReport(not v, v, n)
 
 
 def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, float]:
@@ -323,12 +372,12 @@ def _check_predictions(deployments: list, inst: Instance, predict, v: list[str])
             if not _close(float(r[col]), mine, PREDICTION_TOL):
                 v.append(f"{d.key}: {col} {mine:g} in the plan, {float(r[col]):g} re-predicted")
         n += 2
-        if float(r["ttft_s"]) > w.ttft_s * (1 + PREDICTION_TOL) or float(r["tpot_s"]) > w.tpot_s * (
+        if float(r["ttft_s"]) > w.ttft_target_s * (1 + PREDICTION_TOL) or float(r["tpot_s"]) > w.tpot_target_s * (
             1 + PREDICTION_TOL
         ):
             v.append(
                 f"{d.key}: re-predicted TTFT/TPOT {float(r['ttft_s']) * 1000:.0f}/{float(r['tpot_s']) * 1000:.1f}"
-                f" ms miss the targets {w.ttft_s * 1000:g}/{w.tpot_s * 1000:g} ms"
+                f" ms miss the targets {w.ttft_target_s * 1000:g}/{w.tpot_target_s * 1000:g} ms"
             )
         if int(r["gpus"]) != d.gpus_per_replica:
             v.append(f"{d.key}: {d.gpus_per_replica} GPUs per replica in the plan, {int(r['gpus'])} re-predicted")

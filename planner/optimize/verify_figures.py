@@ -6,7 +6,8 @@ IT power and objective; this module checks everything else: that no number is Na
 status agrees with the gap and the gap with the objective and bound, that each deployment's key names its own
 fields, its total tok/s and quality; the fleet's server counts, throughput, average power, opex, cost
 breakdown and headline ratios (tokens per $, $ per Mtok, tokens per kWh); each rack's power and units; each
-workload's demand; the runner-up's difference. Shares no code with the MIP or the plan extraction.
+workload's demand, targets and achieved values; the limits it reports; the catalog fingerprint; the
+runner-up's difference. Shares no code with the MIP or the plan extraction.
 
 Not re-derivable, so not checked: wall-clock fields (`solve_time_s`, `timing`), `iterations` and `candidates`
 (counts of the solver's and the candidate generator's work; re-deriving them would mean re-running both).
@@ -21,6 +22,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from planner.catalog.catalog import Catalog
+from planner.catalog.fingerprint import catalog_fingerprint
+from planner.catalog.quality import quality_of
 from planner.optimize.instance import Instance
 from planner.plan import PLAN_FORMAT_VERSION, Plan
 
@@ -63,10 +66,16 @@ def check_plan_figures(plan: Plan, inst: Instance, catalog: Catalog | None, chec
     if not check_finite(plan, check):
         return
     check_integrity(plan, check)
+    if catalog is not None and plan.catalog_fingerprint:
+        now = catalog_fingerprint(catalog)
+        check(now == plan.catalog_fingerprint,
+              f"the plan was solved with catalog {plan.catalog_fingerprint}, this catalog is {now}: verify with "
+              "the same catalog folders (--catalog), or solve again")
     _check_status(plan, inst, check)
     _check_deployment_figures(plan, inst, catalog, check)
     _check_fleet_figures(plan, inst, check)
     _check_workload_figures(plan, inst, check)
+    _check_limits(plan, inst, check)
     _check_runner_up(plan, check)
 
 
@@ -118,13 +127,9 @@ def expected_key(d, multi_kv: bool) -> str:
 
 
 def _quality_of(catalog: Catalog, model: str, precision: str, benchmark: str | None) -> float | None:
-    m, p = catalog.models.get(model), catalog.precisions.get(precision)
-    if m is None or p is None or benchmark is None:
+    if model not in catalog.models or precision not in catalog.precisions:
         return None
-    base = m.score(benchmark)
-    if base is None or precision == m.native_precision:
-        return base
-    return base * p.recovery_for(m.family, m.id)[0]
+    return quality_of(catalog, model, precision, benchmark)
 
 
 def _check_deployment_figures(plan: Plan, inst: Instance, catalog: Catalog | None, check: Check) -> None:
@@ -221,11 +226,45 @@ def _check_workload_figures(plan: Plan, inst: Instance, check: Check) -> None:
         check(_close(r.demand_output_tok_s, demand), f"workload {r.workload}: demand {r.demand_output_tok_s} "
               f"tok/s in the plan, {demand} from the problem")
         required = w.required_out_tok_s if demand else None
+        deps = [d for d in plan.deployments if d.workload == r.workload]
+        qualities = [d.quality for d in deps if d.quality is not None]
+        for name, mine, want in (
+            ("headroom", r.headroom, w.headroom),
+            ("ttft_target_s", r.ttft_target_s, w.ttft_target_s),
+            ("tpot_target_s", r.tpot_target_s, w.tpot_target_s),
+            ("quality_floor_score", r.quality_floor_score, w.floor_score),
+            ("ttft_s", r.ttft_s, max((d.ttft_s for d in deps), default=None)),
+            ("tpot_s", r.tpot_s, max((d.tpot_s for d in deps), default=None)),
+            ("quality", r.quality, min(qualities, default=None)),
+        ):
+            check(_close(mine, want, 1e-5), f"workload {r.workload}: {name} {mine} in the plan, {want} from the "
+                  "problem and its deployments")
+        check(r.quality_floor_benchmark == w.floor_benchmark,
+              f"workload {r.workload}: quality floor benchmark {r.quality_floor_benchmark!r}, the problem's is "
+              f"{w.floor_benchmark!r}")
         check(
             _close(r.required_output_tok_s, required),
             f"workload {r.workload}: required {r.required_output_tok_s} tok/s in the plan, {required} from the "
             "problem (demand x (1 + headroom))",
         )
+
+
+def _check_limits(plan: Plan, inst: Instance, check: Check) -> None:
+    """The limits the plan reports it was solved against are the problem's."""
+    lim = plan.limits
+    for name, mine, want in (
+        ("site_power_kw", lim.site_power_kw, inst.power_limit_kw),
+        ("pue", lim.pue, inst.pue),
+        ("budget_capex_usd", lim.budget_capex_usd, inst.budget_capex_usd),
+        ("budget_usd_per_hour", lim.budget_usd_per_hour, inst.budget_usd_per_hour),
+    ):
+        check(_close(mine, want, 1e-5), f"limits.{name} {mine} in the plan, {want} in the problem")
+    power = {r.id: r.max_kw for r in inst.racks.values()}
+    check(set(lim.rack_power_kw) == set(power) and all(_close(v, power[k], 1e-5) for k, v in
+                                                        lim.rack_power_kw.items() if k in power),
+          f"limits.rack_power_kw {lim.rack_power_kw} in the plan, {power} in the problem")
+    count = {r.id: r.count for r in inst.racks.values() if r.count is not None}
+    check(lim.rack_count == count, f"limits.rack_count {lim.rack_count} in the plan, {count} in the problem")
 
 
 def _check_runner_up(plan: Plan, check: Check) -> None:

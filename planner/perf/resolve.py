@@ -196,9 +196,11 @@ def check_parallelism(c: Cols, grid: pd.DataFrame, fail, model_names: np.ndarray
     tp, pp, ep, dp = c.tp, c.pp, c.ep, c.attn_dp
     for name in ("tp", "pp", "ep", "attn_dp", "batch", "isl", "osl"):
         v = c[name]
+        bad = ~(v >= 1) | (v != np.floor(v))
+        if not bad.any():  # the common case: skip the (slow) number-to-text conversion the message needs
+            continue
         raw = grid[name].astype(str).to_numpy()
-        fail(~(v >= 1) | (v != np.floor(v)), [raw], lambda r, name=name: f"{name} must be a positive integer, "
-                                                                          f"got {r}")
+        fail(bad, [raw], lambda r, name=name: f"{name} must be a positive integer, got {r}")
     serving = grid["serving"].astype(str).to_numpy()
     fail(~np.isin(serving, SERVING_MODES), [serving], lambda s: f"unknown serving mode {s!r} "
                                                                 f"(aggregated, disaggregated)")

@@ -8,16 +8,14 @@ and tokens per kWh.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.economics import owned_cost_usd_per_hour
+from planner.economics import owned_cost_usd_per_hour, price_usd
 from planner.errors import InputError
 from planner.perf import evaluate
-from planner.predict import build_grid, normalize_queries
+from planner.predict.query import build_grid, normalize_queries
 
 
 def frontier_grid(catalog: Catalog, model: str, gpus_list: list[str], precisions: list[str], isl: int, osl: int,
@@ -54,13 +52,19 @@ def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return points.loc[keep].sort_values(x)
 
 
+# The cost view prices every accelerator the same way: base prices, this economics entry and this site.
+COST_ECONOMICS = "default"
+COST_SITE = "new-ai-facility"
+
+
 def _cost_per_gpu_hour(catalog: Catalog, acc_id: str, avg_power_w_per_gpu: pd.Series) -> pd.Series:
-    """Owned $/GPU-hour of the cheapest system carrying this accelerator (base prices, default economics)."""
+    """Owned $/GPU-hour of the cheapest system carrying this accelerator (base prices, COST_ECONOMICS and
+    COST_SITE; NaN when the catalog lacks either)."""
     systems = [s for s in catalog.systems.values() if s.accelerator == acc_id]
     if not systems:
         return pd.Series(np.nan, index=avg_power_w_per_gpu.index)
-    econ = catalog.economics.get("default")
-    site = catalog.sites.get("new-ai-facility")
+    econ = catalog.economics.get(COST_ECONOMICS)
+    site = catalog.sites.get(COST_SITE)
     if econ is None or site is None:
         return pd.Series(np.nan, index=avg_power_w_per_gpu.index)
     sys_ = min(systems, key=lambda s: (s.price.base_usd / s.accelerator_count, s.id))
@@ -68,15 +72,15 @@ def _cost_per_gpu_hour(catalog: Catalog, acc_id: str, avg_power_w_per_gpu: pd.Se
     # Host power beyond the boards is charged in proportion: nameplate share of the GPUs' TDP.
     host_factor = sys_.nameplate_power_kw * 1e3 / (n * catalog.accelerators[acc_id].tdp_w)
     return owned_cost_usd_per_hour(
-        capex_usd=sys_.price.base_usd * (1 + econ.network_fraction_of_capex) / n,
+        capex_usd=price_usd(sys_.price, "base") * (1 + econ.network_fraction_of_capex) / n,
         avg_power_kw=avg_power_w_per_gpu * host_factor / 1e3,
         nameplate_kw=sys_.nameplate_power_kw / n,
         amortization_years=econ.amortization_years,
         cost_of_capital=econ.cost_of_capital,
         maintenance_fraction_per_year=econ.maintenance_fraction_per_year,
-        electricity_usd_per_kwh=econ.electricity_usd_per_kwh.base_usd,
+        electricity_usd_per_kwh=price_usd(econ.electricity_usd_per_kwh, "base"),
         pue=site.pue,
-        facility_usd_per_kw_month=site.facility_usd_per_kw_month.base_usd,
+        facility_usd_per_kw_month=price_usd(site.facility_usd_per_kw_month, "base"),
     )
 
 
@@ -102,39 +106,3 @@ def compute_frontier(catalog: Catalog, model: str, gpus_list: list[str], precisi
             "output_tok_s_per_user", "output_tok_s_per_gpu", "ttft_s", "tpot_s", "avg_power_w_per_gpu",
             "usd_per_gpu_hour", "tokens_per_usd", "tokens_per_kwh"]
     return pd.concat(fronts, ignore_index=True)[cols]
-
-
-def plot_frontier(front: pd.DataFrame, out_dir: Path, title: str) -> list[Path]:
-    """frontier.png/.svg (throughput view) and frontier_cost.png/.svg, frontier_energy.png/.svg."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    views = [
-        ("frontier", "output_tok_s_per_gpu", "output tokens/s per GPU"),
-        ("frontier_cost", "tokens_per_usd", "output tokens per US dollar (owned, base prices)"),
-        ("frontier_energy", "tokens_per_kwh", "output tokens per kWh (board energy)"),
-    ]
-    written = []
-    for stem, ycol, ylabel in views:
-        fig, ax = plt.subplots(figsize=(8, 5.5))
-        for series, grp in front.groupby("series", sort=True):
-            g = grp.sort_values("output_tok_s_per_user")
-            ax.plot(g["output_tok_s_per_user"], g[ycol], marker="o", markersize=3, label=series)
-        ax.set_xlabel("output tokens/s per user (1 / TPOT)")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        for ext in ("png", "svg"):
-            path = out_dir / f"{stem}.{ext}"
-            # Fixed metadata keeps the files byte-identical run to run.
-            meta = {"Software": None} if ext == "png" else {"Date": None, "Creator": None}
-            # svg.hashsalt: matplotlib otherwise names SVG clip paths and markers with random ids.
-            with plt.rc_context({"svg.hashsalt": "planner-frontier"}):
-                fig.savefig(path, dpi=120, metadata=meta)
-            written.append(path)
-        plt.close(fig)
-    return written

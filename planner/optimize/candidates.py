@@ -1,6 +1,12 @@
 """Candidates: problem x catalog -> one row per deployable (workload, model, precision, system, parallelism,
 serving mode, batch, acquisition mode), with the reason every rejected configuration was dropped.
 
+Two parts. The expensive one, `evaluate_configurations`, runs the performance model over the configuration grid
+(steps 1-3 below); it depends only on the workloads' shapes and targets, the accelerators (and their largest
+scale-up domain) and the catalog's performance data, never on money, power, budget, supply or demand, so a
+`CandidateCache` reuses it across scenarios that change only those. The cheap one, `expand_candidates`, takes
+that result to deployable rows (steps 4-6: systems, own/rent, keys, pruning).
+
 Enumerate -> filter -> key -> prune, then the MIP chooses among what is left:
 1. quality: model score on the workload's floor benchmark x the precision's recovery >= floor;
 2. grid per (workload, model, precision, accelerator): TP (powers of two up to the system's scale-up domain),
@@ -17,6 +23,8 @@ Enumerate -> filter -> key -> prune, then the MIP chooses among what is left:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,12 +32,28 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
+from planner.catalog.fingerprint import perf_fingerprint
+from planner.catalog.quality import quality_of
+from planner.optimize.formulation import CANDIDATE_COLUMNS
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack
 from planner.perf import CONFIG_COLUMNS, evaluate, max_batch_meeting
+from planner.perf.params import efficiency_path
 
 PerfFn = Callable[..., pd.DataFrame]
 PP_OPTIONS = (1, 2)
+
+__all__ = [
+    "CandidateCache",
+    "CandidateSet",
+    "Evaluated",
+    "build_candidates",
+    "evaluate_configurations",
+    "expand_candidates",
+    "perf_key",
+    "prune_dominated",
+    "quality_of",
+]
 
 
 @dataclass
@@ -40,19 +64,63 @@ class CandidateSet:
     best_latency: dict[str, dict] = field(default_factory=dict)  # per workload without candidates
 
 
-def quality_of(catalog: Catalog, model_id: str, precision_id: str, benchmark: str | None) -> float | None:
-    """Score on `benchmark` after quantization (None: the model has no score there)."""
-    m = catalog.models[model_id]
-    if benchmark is None:
-        return None
-    base = m.score(benchmark)
-    if base is None:
-        return None
-    if precision_id == m.native_precision:
-        return base
-    rec, _ = catalog.precisions[precision_id].recovery_for(m.family, m.id)
-    return base * rec
+@dataclass(frozen=True)
+class Evaluated:
+    """The expensive part: every configuration of the grid run through the performance model. Shared by a
+    cache between solves, so nothing downstream may modify it in place."""
 
+    grid: pd.DataFrame  # the configurations (CONFIG_COLUMNS + workload, quality)
+    results: pd.DataFrame  # the evaluated configurations that fit and meet the targets at some batch >= 1
+    rejected: tuple[dict, ...]  # quality, precision support and perf rejections
+
+
+class CandidateCache:
+    """In-memory `Evaluated` results keyed by `perf_key`; `hits` and `misses` count lookups (for reports)."""
+
+    def __init__(self, max_entries: int = 64) -> None:
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+        self._store: dict[str, Evaluated] = {}
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def get(self, key: str) -> Evaluated | None:
+        hit = self._store.get(key)
+        if hit is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return hit
+
+    def put(self, key: str, value: Evaluated) -> None:
+        if len(self._store) >= self.max_entries:
+            self._store.pop(next(iter(self._store)))  # oldest first
+        self._store[key] = value
+
+
+def _domains(inst: Instance) -> dict[str, int]:
+    """Accelerator -> the largest scale-up domain of the allowed systems holding it."""
+    by_acc: dict[str, int] = {}
+    for sd in inst.systems.values():
+        by_acc[sd.accelerator] = max(by_acc.get(sd.accelerator, 0), sd.domain)
+    return dict(sorted(by_acc.items()))
+
+
+def perf_key(inst: Instance, catalog: Catalog) -> str:
+    """Hash of everything `evaluate_configurations` depends on: per workload its shape, latency targets, quality
+    floor and model/precision/KV/serving choices; the accelerators and their scale-up domains; the catalog's
+    performance data and the efficiency calibration. Money, power, budget, supply and demand stay out."""
+    workloads = [
+        [w.id, w.isl, w.osl, w.ttft_target_s, w.tpot_target_s, w.floor_benchmark, w.floor_score, w.models,
+         w.precisions, w.kv_precisions, w.serving]
+        for w in sorted(inst.workloads.values(), key=lambda w: w.id)
+    ]
+    eff = efficiency_path()
+    eff_hash = hashlib.sha256(eff.read_bytes()).hexdigest() if eff.is_file() else "builtin"
+    payload = [workloads, _domains(inst), perf_fingerprint(catalog), eff_hash]
+    return hashlib.sha256(json.dumps(payload, default=list).encode()).hexdigest()
 
 def _runs_on(catalog: Catalog, precision_id: str, accelerator_id: str) -> bool:
     acc = catalog.accelerators[accelerator_id]
@@ -80,9 +148,7 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
     """The configurations to evaluate, and the (model, precision) pairs rejected on quality."""
     rows: list[dict] = []
     rejected: list[dict] = []
-    by_acc: dict[str, int] = {}
-    for sd in inst.systems.values():
-        by_acc[sd.accelerator] = max(by_acc.get(sd.accelerator, 0), sd.domain)
+    by_acc = _domains(inst)
     for w in inst.workloads.values():
         models = w.models or tuple(sorted(catalog.models))
         precisions = w.precisions or tuple(sorted(catalog.precisions))
@@ -148,7 +214,8 @@ def evaluate_grid(
     parts = []
     for wid, g in grid.groupby("workload", sort=True):
         w = inst.workloads[wid]
-        res = perf(g[list(CONFIG_COLUMNS)].reset_index(drop=True), catalog, ttft_s=w.ttft_s, tpot_s=w.tpot_s)
+        configs = g[list(CONFIG_COLUMNS)].reset_index(drop=True)
+        res = perf(configs, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s)
         res = res.reset_index(drop=True)
         extra = g[["workload", "quality"]].reset_index(drop=True)
         for col in extra.columns:
@@ -158,35 +225,64 @@ def evaluate_grid(
 
 
 def config_label(r) -> str:
-    par = f"tp{int(r['tp'])}pp{int(r['pp'])}"
-    if int(r["ep"]) > 1:
-        par += f"ep{int(r['ep'])}"
-    if int(r["attn_dp"]) > 1:
-        par += f"dp{int(r['attn_dp'])}"
+    return _label(r["tp"], r["pp"], r["ep"], r["attn_dp"])
+
+
+def _label(tp, pp, ep, dp) -> str:
+    par = f"tp{int(tp)}pp{int(pp)}"
+    if int(ep) > 1:
+        par += f"ep{int(ep)}"
+    if int(dp) > 1:
+        par += f"dp{int(dp)}"
     return par
 
 
+def _labels(rows: pd.DataFrame) -> list[str]:
+    return [_label(*x) for x in zip(*(rows[c].to_numpy() for c in ("tp", "pp", "ep", "attn_dp")), strict=True)]
+
+
 def make_key(r, kv_suffix: bool) -> str:
-    serving = "agg" if r["serving"] == "aggregated" else "disagg"
-    key = "/".join([r["workload"], r["model"], r["system"], r["precision"], config_label(r), f"b{int(r['batch'])}",
-                    serving])
+    return _key(r["workload"], r["model"], r["system"], r["precision"], config_label(r), r["batch"], r["serving"],
+                r["kv_precision"], r["mode"], kv_suffix)
+
+
+def _key(workload, model, system, precision, label, batch, serving, kv, mode, kv_suffix: bool) -> str:
+    key = "/".join([workload, model, system, precision, label, f"b{int(batch)}",
+                    "agg" if serving == "aggregated" else "disagg"])
     if kv_suffix:
-        key += f"/kv-{r['kv_precision']}"
-    if r["mode"] == "rent":
+        key += f"/kv-{kv}"
+    if mode == "rent":
         key += "/rent"
     return key
 
 
-def build_candidates(inst: Instance, catalog: Catalog, perf: PerfFn | None = None) -> CandidateSet:
+def _keys(table: pd.DataFrame, multi_kv: set[str]) -> list[str]:
+    cols = [table[c].to_numpy() for c in ("workload", "model", "system", "precision")]
+    rest = [table[c].to_numpy() for c in ("batch", "serving", "kv_precision", "mode")]
+    return [_key(w, m, s, p, lab, b, sv, kv, mode, w in multi_kv)
+            for w, m, s, p, lab, b, sv, kv, mode in zip(*cols, _labels(table), *rest, strict=True)]
+
+
+def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | None = None) -> Evaluated:
+    """The expensive part: the configuration grid through the performance model (latency-target search)."""
     grid, rejected = build_grid(inst, catalog)
-    stats = {"grid": len(grid)}
     if grid.empty:
-        return CandidateSet(_empty(), pd.DataFrame(rejected), stats)
+        return Evaluated(grid, pd.DataFrame(), tuple(rejected))
     res = evaluate_grid(grid, inst, catalog, perf)
     ok = res["fits"].astype(bool) & (pd.to_numeric(res["batch"], errors="coerce").fillna(0) >= 1)
     failed = res[~ok]
     rejected += _rejections(failed, None, [str(x or "no batch meets the targets") for x in failed["reason"]])
-    res = res[ok].copy()
+    return Evaluated(grid, res[ok].reset_index(drop=True), tuple(rejected))
+
+
+def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> CandidateSet:
+    """The cheap part: evaluated configurations -> deployable rows per system and own/rent, scale-up domain
+    filter, stable keys, dominance pruning. Leaves `ev` untouched (it may be shared through a cache)."""
+    grid, res = ev.grid, ev.results
+    rejected = list(ev.rejected)
+    stats = {"grid": len(grid)}
+    if grid.empty:
+        return CandidateSet(_empty(), pd.DataFrame(rejected), stats)
     rows = []
     for sd in sorted(inst.systems.values(), key=lambda s: s.id):
         sub = res[res["accelerator"] == sd.accelerator]
@@ -209,7 +305,7 @@ def build_candidates(inst: Instance, catalog: Catalog, perf: PerfFn | None = Non
     table = pd.concat(rows, ignore_index=True)
     table["gpus"] = table["gpus"].astype(int)
     multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
-    table["key"] = [make_key(r, r["workload"] in multi_kv) for r in table.to_dict("records")]
+    table["key"] = _keys(table, multi_kv)
     table = table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True)
     stats["feasible"] = len(table)
     table = prune_dominated(table)
@@ -220,12 +316,26 @@ def build_candidates(inst: Instance, catalog: Catalog, perf: PerfFn | None = Non
     return CandidateSet(table[cols], pd.DataFrame(rejected), stats, best)
 
 
+def build_candidates(
+    inst: Instance, catalog: Catalog, perf: PerfFn | None = None, cache: CandidateCache | None = None
+) -> CandidateSet:
+    """Both parts; the expensive one looked up in `cache` first (a custom `perf` bypasses the cache)."""
+    if cache is None or perf is not None:
+        return expand_candidates(evaluate_configurations(inst, catalog, perf), inst, catalog)
+    key = perf_key(inst, catalog)
+    ev = cache.get(key)
+    if ev is None:
+        ev = evaluate_configurations(inst, catalog)
+        cache.put(key, ev)
+    return expand_candidates(ev, inst, catalog)
+
+
 def _rejections(rows: pd.DataFrame, system: str | None, reasons: list[str]) -> list[dict]:
     """One rejection record per result row: on `system` (None: the row's accelerator), for `reasons`."""
+    cols = [rows[c].to_numpy() for c in ("workload", "model", "precision", "accelerator")]
     return [
-        dict(workload=r["workload"], model=r["model"], precision=r["precision"],
-             system=system or r["accelerator"], config=config_label(r), reason=why)
-        for r, why in zip(rows.to_dict("records"), reasons, strict=True)
+        dict(workload=w, model=m, precision=p, system=system or a, config=lab, reason=why)
+        for w, m, p, a, lab, why in zip(*cols, _labels(rows), reasons, strict=True)
     ]
 
 
@@ -234,32 +344,34 @@ def _has_rack(inst: Instance, sd) -> bool:
 
 
 def _empty() -> pd.DataFrame:
-    from planner.optimize.formulation import CANDIDATE_COLUMNS
-
     return pd.DataFrame({c: [] for c in CANDIDATE_COLUMNS})
 
 
 def prune_dominated(table: pd.DataFrame) -> pd.DataFrame:
     """Drop c when m = floor(g_c/g_d) >= 1 replicas of some d (same workload, system, mode) give
-    m*o_d >= o_c, m*W_d <= W_c, q_d <= q_c (ties: keep the earlier key)."""
+    m*o_d >= o_c, m*W_d <= W_c, q_d <= q_c (ties: keep the earlier key).
+
+    Candidates are visited in table order and only a candidate still kept can dominate (dominance by multiples
+    is not transitive, so the order is part of the rule); the pairwise tests run as matrices per block."""
     keep = np.ones(len(table), dtype=bool)
+    cols = {c: table[c].to_numpy().astype(float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus")}
     for _, idx in table.groupby(["workload", "system", "mode"], sort=False).indices.items():
-        g = table["gpus"].to_numpy()[idx].astype(float)
-        o = table["output_tok_s"].to_numpy()[idx].astype(float)
-        w = table["avg_power_w"].to_numpy()[idx].astype(float)
-        q = table["group_gpus"].to_numpy()[idx].astype(float)
+        g, o, w, q = (cols[c][idx] for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
         n = len(idx)
-        for a in range(n):  # a: the candidate that may be dominated
-            mult = np.floor(g[a] / g)  # replicas of each d replacing one replica of a
-            ok = (mult >= 1) & (mult * o >= o[a] * (1 - 1e-12)) & (mult * w <= w[a] * (1 + 1e-12)) & (q <= q[a])
-            ok[a] = False
-            strict = (
-                (mult * o > o[a] * (1 + 1e-9)) | (mult * w < w[a] * (1 - 1e-9)) | (mult * g < g[a]) | (q < q[a])
-            )
-            earlier = np.arange(n) < a
-            dom = ok & (strict | earlier) & keep[idx]
-            if dom.any():
-                keep[idx[a]] = False
+        local = np.ones(n, dtype=bool)
+        for start in range(0, n, 512):
+            rows = np.arange(start, min(n, start + 512))
+            ga, oa, wa, qa = g[rows, None], o[rows, None], w[rows, None], q[rows, None]
+            mult = np.floor(ga / g)  # [a, d]: replicas of d replacing one replica of a
+            ok = (mult >= 1) & (mult * o >= oa * (1 - 1e-12)) & (mult * w <= wa * (1 + 1e-12)) & (q <= qa)
+            ok[np.arange(len(rows)), rows] = False
+            strict = (mult * o > oa * (1 + 1e-9)) | (mult * w < wa * (1 - 1e-9)) | (mult * g < ga) | (q < qa)
+            earlier = np.arange(n)[None, :] < rows[:, None]
+            dom = ok & (strict | earlier)
+            for r in np.flatnonzero(dom.any(axis=1)):
+                if (dom[r] & local).any():
+                    local[rows[r]] = False
+        keep[idx[~local]] = False
     return table[keep].reset_index(drop=True)
 
 

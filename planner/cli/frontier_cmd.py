@@ -1,0 +1,40 @@
+"""`planner frontier`: the throughput-responsiveness frontier of a model on some accelerators, CSV and plots."""
+
+from __future__ import annotations
+
+import click
+
+from planner.cli.common import catalog_option, handle_errors, make_out_dir
+from planner.errors import InputError
+
+
+@click.command()
+@click.option("--model", required=True, help="Model id.")
+@click.option("--gpu", "gpu_ids", multiple=True, required=True, help="Accelerator id (repeatable).")
+@click.option("--precision", "precisions", multiple=True, required=True, help="Precision id (repeatable).")
+@click.option("--isl", type=int, required=True, help="Input tokens per request.")
+@click.option("--osl", type=int, required=True, help="Output tokens per request.")
+@click.option("--gpus", type=int, help="GPUs per deployment (default: the accelerator's scale-up domain).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@catalog_option
+@handle_errors
+def frontier(model, gpu_ids, precisions, isl, osl, gpus, out_dir, catalog_dirs) -> None:
+    """Pareto frontier of tokens/s per GPU vs tokens/s per user, with cost and energy views."""
+    from planner.catalog import load_catalog
+    from planner.predict.frontier import compute_frontier
+    from planner.report.frontier_plot import plot_frontier
+
+    for flag, v in (("--isl", isl), ("--osl", osl), ("--gpus", gpus)):
+        if v is not None and v <= 0:
+            raise InputError(f"{flag} must be a positive integer, got {v}")
+    catalog = load_catalog(catalog_dirs)
+    front = compute_frontier(catalog, model, list(gpu_ids), list(precisions), isl, osl, gpus)
+    out = make_out_dir(out_dir)
+    front.to_csv(out / "frontier.csv", index=False, float_format="%.6g")
+    title = f"{model}, ISL {isl} / OSL {osl}"
+    written = [out / "frontier.csv", *plot_frontier(front, out, title)]
+    click.echo("wrote " + ", ".join(str(p) for p in written))
+    for series, grp in front.groupby("series", sort=True):
+        best = grp.loc[grp["output_tok_s_per_gpu"].idxmax()]
+        click.echo(f"  {series}: {len(grp)} frontier points; peak {best['output_tok_s_per_gpu']:,.0f} tok/s/GPU "
+                   f"at {best['output_tok_s_per_user']:,.1f} tok/s/user")

@@ -1,0 +1,160 @@
+"""optimize.candidates: the expensive part (perf evaluation of the grid), the cheap part (systems, own/rent,
+keys, pruning), and a brute-force check that dominance pruning never removes a candidate an optimum needs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from optimize_fixtures import cand, instance, system, table, workload
+
+from planner.catalog import load_catalog
+from planner.optimize.candidates import (
+    CandidateCache,
+    build_candidates,
+    evaluate_configurations,
+    expand_candidates,
+    perf_key,
+    prune_dominated,
+)
+from planner.optimize.instance import build_instance
+from planner.optimize.pipeline import solve_candidates
+from planner.optimize.problem import problem_from_text
+
+PROBLEM = """
+name: t
+workloads:
+  - id: chat
+    archetype: chat
+    demand: {requests_per_s: 5}
+    models: [llama-3.3-70b]
+    precisions: [fp8]
+    serving: [aggregated]
+fleet:
+  systems: [hgx-h100]
+  acquire: [buy, rent]
+site: {id: new-ai-facility}
+"""
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def inst_of(text: str, catalog):
+    return build_instance(problem_from_text(text, "<t>"), catalog, "<t>")
+
+
+def test_grid_is_the_hand_counted_configurations(catalog):
+    inst = inst_of(PROBLEM, catalog)
+    ev = evaluate_configurations(inst, catalog)
+    # one model, one precision, one accelerator with an 8-GPU domain: TP 1, 2, 4, 8 x PP 1, 2 (dense: no EP/DP)
+    assert len(ev.grid) == 8
+    assert sorted(zip(ev.grid["tp"], ev.grid["pp"], strict=True)) == [(t, p) for t in (1, 2, 4, 8) for p in (1, 2)]
+    assert ev.results["fits"].all() and (ev.results["batch"] >= 1).all()
+    assert (ev.results["tpot_s"] <= inst.workloads["chat"].tpot_target_s).all()
+    assert (ev.results["ttft_s"] <= inst.workloads["chat"].ttft_target_s).all()
+    assert len(ev.results) + len(ev.rejected) == 8
+
+
+def test_quality_floor_rejects_before_evaluation(catalog):
+    text = PROBLEM.replace("    serving:", "    quality_floor: {benchmark: mmlu-pro, min_score: 99}\n    serving:")
+    ev = evaluate_configurations(inst_of(text, catalog), catalog)
+    assert ev.grid.empty and ev.rejected and "floor" in ev.rejected[0]["reason"]
+
+
+def test_expansion_own_and_rent_keys_and_no_mutation(catalog):
+    inst = inst_of(PROBLEM, catalog)
+    ev = evaluate_configurations(inst, catalog)
+    before = ev.results.copy()
+    a = expand_candidates(ev, inst, catalog)
+    b = expand_candidates(ev, inst, catalog)
+    pd.testing.assert_frame_equal(ev.results, before)  # a cached evaluation is never modified
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert set(a.table["mode"]) == {"own", "rent"}
+    assert a.stats["feasible"] == 2 * len(ev.results)  # every evaluated configuration, owned and rented
+    rent = a.table[a.table["mode"] == "rent"]
+    assert all(k.endswith("/rent") for k in rent["key"])
+    assert all(k.startswith("chat/llama-3.3-70b/hgx-h100/fp8/tp") for k in a.table["key"])
+    assert a.table["key"].is_unique and list(a.table["key"]) == sorted(a.table["key"])
+
+
+def test_scale_up_domain_filter_per_system(catalog):
+    inst = inst_of(PROBLEM, catalog)
+    ev = evaluate_configurations(inst, catalog)
+    sd = inst.systems["hgx-h100"]
+    small = type(inst)(**{**inst.__dict__, "systems": {"hgx-h100": type(sd)(**{**sd.__dict__, "domain": 2})}})
+    cs = expand_candidates(ev, small, catalog)
+    assert (cs.table["group_gpus"] <= 2).all()
+    assert any("scale-up domain" in r for r in cs.rejected["reason"])
+
+
+def test_cache_key_ignores_money_and_demand(catalog):
+    base = inst_of(PROBLEM, catalog)
+    pricier = inst_of(PROBLEM.replace("requests_per_s: 5", "requests_per_s: 50")
+                      + "economics: {electricity_usd_per_kwh: 0.4}\n", catalog)
+    slower = inst_of(PROBLEM.replace("    serving:", "    tpot_ms: 200\n    serving:"), catalog)
+    assert perf_key(base, catalog) == perf_key(pricier, catalog)
+    assert perf_key(base, catalog) != perf_key(slower, catalog)
+    cache = CandidateCache()
+    build_candidates(base, catalog, cache=cache)
+    build_candidates(pricier, catalog, cache=cache)
+    assert (cache.hits, cache.misses, len(cache)) == (1, 1, 1)
+
+
+def test_prune_keeps_the_earlier_of_identical_candidates():
+    t = table(
+        cand("w", "s", "a", gpus=2, out=1000, watts=800, batch=1),
+        cand("w", "s", "a", gpus=2, out=1000, watts=800, batch=2),
+        cand("w", "s", "a", gpus=4, out=1900, watts=1700, batch=3),  # 2 x the first beats it
+        cand("w", "s", "a", gpus=4, out=2100, watts=1700, batch=4),  # more than 2 x the first: kept
+    ).sort_values("key").reset_index(drop=True)
+    kept = list(prune_dominated(t)["batch"])
+    assert kept == [1, 4]
+
+
+GPUS = st.sampled_from([1, 2, 4, 8])
+
+
+@st.composite
+def candidate_sets(draw):
+    """Small random sets where dominance is common: outputs and powers on a coarse grid of per-GPU figures."""
+    systems = [system("s1", "a1", price=draw(st.integers(100_000, 400_000)),
+                      kw=draw(st.sampled_from([6.0, 14.0])))]
+    rows = []
+    wls = []
+    for i in range(draw(st.integers(1, 2))):
+        wid = f"w{i}"
+        wls.append(workload(wid, draw(st.floats(500, 40_000)), min_replicas=draw(st.integers(0, 2))))
+        for j in range(draw(st.integers(2, 7))):
+            g = draw(GPUS)
+            rows.append(cand(wid, "s1", "a1", gpus=g, out=draw(st.sampled_from([500, 800, 1000, 1200])) * g,
+                             watts=draw(st.sampled_from([300, 400, 500])) * g, batch=j + 1))
+    inst = instance(wls, systems, power_limit_kw=draw(st.none() | st.floats(15, 200)))
+    inst.objective = draw(st.sampled_from(["min_cost", "max_throughput", "max_tokens_per_dollar"]))
+    if inst.objective != "min_cost":
+        inst.demand_cap_multiple = 1.5
+    return inst, table(*rows).drop_duplicates("key").sort_values("key").reset_index(drop=True)
+
+
+def _optimum(inst, cands):
+    from planner.errors import InfeasibleError
+
+    try:
+        return solve_candidates(inst, cands, runner_up=False).plan.objective_value
+    except InfeasibleError:
+        return None
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(candidate_sets())
+def test_pruning_never_changes_the_optimum(case):
+    inst, cands = case
+    pruned = prune_dominated(cands)
+    full, small = _optimum(inst, cands), _optimum(inst, pruned)
+    if full is None:
+        assert small is None
+        return
+    assert small == pytest.approx(full, rel=1e-6, abs=1e-9), (len(cands), len(pruned))
