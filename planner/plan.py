@@ -126,6 +126,96 @@ class RunnerUp(_M):
     message: str = ""
 
 
+class CashFlowYear(_M):
+    year: int
+    capex_usd: float
+    revenue_usd: float
+    opex_usd: float
+    net_usd: float
+    cumulative_usd: float
+    discounted_usd: float
+
+
+class Economics(_M):
+    """What the fleet earns (issue 10): year-average figures (from the demand profile when there is one).
+    Revenue-based fields are null when no workload has a `value`."""
+
+    revenue_usd_per_hour: float | None = None
+    cost_usd_per_hour: float = Field(0.0, description="all-in, capital charge included")
+    profit_usd_per_hour: float | None = None
+    gross_margin: float | None = Field(None, description="(revenue - all-in cost) / revenue")
+    payback_years: float | None = Field(None, description="capex / annual net cash (revenue - opex)")
+    discounted_payback_years: float | None = None
+    npv_usd: float | None = Field(None, description="at the cost of capital over the amortization horizon")
+    irr: float | None = None
+    revenue_usd_per_mw_year: float | None = None
+    profit_usd_per_mw_year: float | None = None
+    output_tok_s_per_mw: float | None = Field(
+        None, description="output tok/s served per provisioned MW (per-MW figures count rented servers in the "
+        "hours they are rented)"
+    )
+    output_tok_s_per_w: float | None = Field(None, description="output tok/s served per average IT watt")
+    provisioned_mw: float = Field(
+        0.0, description="servers' nameplate IT power x PUE: owned, plus rented ones averaged over their hours"
+    )
+    racks: int = 0
+    revenue_usd_per_rack_year: float | None = None
+    profit_usd_per_rack_year: float | None = None
+    output_tok_s_per_rack: float | None = None
+    horizon_years: float = 0.0
+    discount_rate: float = 0.0
+    capex_usd: float = 0.0
+    revenue_usd_per_year: float | None = None
+    opex_usd_per_year: float = Field(0.0, description="cash operating cost: all-in cost minus capital charge")
+    capital_charge_usd_per_year: float = 0.0
+    profit_usd_per_year: float | None = None
+    served_output_tok_s: float = Field(0.0, description="output tok/s sold (at most the demand), year average")
+    capacity_output_tok_s: float = Field(0.0, description="output tok/s the running replicas offer, year average")
+    utilization: float | None = Field(None, description="served / capacity")
+    usd_per_mtok_served: float | None = Field(None, description="all-in cost per million output tokens served")
+    revenue_by_workload_usd_per_hour: dict[str, float] = Field(default_factory=dict)
+    served_by_workload_output_tok_s: dict[str, float] = Field(
+        default_factory=dict, description="output tok/s sold per workload (at most its demand), year average"
+    )
+    cash_flows: list[CashFlowYear] = Field(default_factory=list)
+
+
+class HourClassResult(_M):
+    """One hour class of a demand profile: the hours of the week that share one demand level per workload."""
+
+    hours: str = Field(description="e.g. 'daily 09-17' or 'weekday 09-17; weekend 12-14' (hours starting)")
+    hours_per_week: int
+    share_of_year: float
+    demand_multipliers: dict[str, float]
+    replicas: dict[str, Count] = Field(description="deployment key -> replicas running in these hours")
+    owned_replicas: Count
+    rented_replicas: Count
+    servers_rented: dict[str, Count] = Field(default_factory=dict)
+    capacity_output_tok_s: dict[str, float] = Field(default_factory=dict)
+    served_output_tok_s: dict[str, float] = Field(default_factory=dict)
+    cost_usd_per_hour: float
+    revenue_usd_per_hour: float | None = None
+    profit_usd_per_hour: float | None = None
+    utilization: float | None = None
+
+
+class PlatformResult(_M):
+    """The best plan on one accelerator alone (max_profit): the AI-factory comparison at equal site power."""
+
+    accelerator: str
+    status: str
+    profit_usd_per_hour: float | None = None
+    profit_usd_per_mw_year: float | None = None
+    revenue_usd_per_mw_year: float | None = None
+    output_tok_s_per_mw: float | None = None
+    provisioned_mw: float | None = None
+    gpus: int = 0
+    systems: list[str] = Field(default_factory=list)
+    precisions: list[str] = Field(default_factory=list)
+    difference_usd_per_hour: float | None = Field(None, description="profit minus the best platform's profit")
+    difference_pct: float | None = None
+
+
 class Plan(_M):
     problem: str
     status: str
@@ -151,6 +241,13 @@ class Plan(_M):
         "re-checks against it when no problem file is given"
     )
     catalog_dirs: list[str] = Field(default_factory=list, description="--catalog folders used, as given")
+    economics: Economics | None = Field(None, description="revenue, profit and the investment view")
+    platforms: list[PlatformResult] = Field(
+        default_factory=list, description="max_profit: the best plan on each accelerator alone, best first"
+    )
+    hourly: list[HourClassResult] = Field(
+        default_factory=list, description="with a demand profile: each hour class (the peak first)"
+    )
     limits: Limits = Limits()
     catalog_fingerprint: str = Field("", description="hash of the catalog entries the plan was solved with")
     planner_version: str = ""

@@ -105,6 +105,29 @@ def test_cache_misses_when_a_latency_target_changes(catalog):
     assert (cache.hits, cache.misses) == (0, 2)
 
 
+def test_cached_expansion_follows_the_modes_a_system_offers(catalog):
+    """The same evaluation, other modes (renting allowed; renting only): the cache expands anew; a price change
+    reuses the expansion; every candidate table equals one built without the cache."""
+    from planner.optimize.candidates import build_candidates, expansion_key
+    from planner.optimize.instance import build_instance
+
+    cache = CandidateCache()
+    variants = [_variant(), _variant(fleet__acquire=["buy", "rent"]),
+                _variant(fleet__acquire=["rent"]),
+                _variant(economics__electricity_usd_per_kwh=0.3)]
+    keys = []
+    for data in variants:
+        p = parse_problem(data, "<t>")
+        keys.append(expansion_key(build_instance(p, catalog)))
+        cached = build_candidates(build_instance(p, catalog), catalog, cache=cache)
+        fresh = build_candidates(build_instance(p, catalog), catalog)
+        assert cached.table.equals(fresh.table)
+    assert len({keys[0], keys[1], keys[2]}) == 3 and keys[0] == keys[3]
+    assert "rent" in set(build_candidates(build_instance(parse_problem(variants[1], "<t>"), catalog), catalog,
+                                          cache=cache).table["mode"])
+    assert cache.misses == 1 and len(cache._expanded) == 3  # one evaluation, three expansions for four
+
+
 def test_plan_records_targets_limits_fingerprint_and_version(catalog):
     import planner
     from planner.catalog.fingerprint import catalog_fingerprint

@@ -20,6 +20,8 @@ AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
 # Each example's optimal objective on the default backend, pinned from the code before the issue-7 restructuring
 # (51819a2): a refactor that changes behaviour changes one of these.
 PINNED_OBJECTIVES = {
+    "ai-factory-10mw": 139991.14963937065,
+    "diurnal-own-rent": 116.86080129795789,
     "brownfield-h100": 688.5984938369053,
     "enterprise-budget": 1283473.6170291011,
     "mixed-fleet": 186.29600216756697,
@@ -181,18 +183,21 @@ def test_same_input_same_plan(tmp_path, catalog):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_solves_and_backends_agree(path, catalog):
+    from planner.optimize.problem import load_problem
+
+    gap = max(1e-4, load_problem(path).solver.gap)  # an example may declare a looser proven gap
     objectives = {}
     for backend in AGREE_BACKENDS:
         out = solve_file(path, catalog, backend=backend, runner_up=False)
         assert out.plan.status == "optimal", (backend, out.plan.message)
         assert out.verify.ok
-        assert out.plan.gap is not None and out.plan.gap <= 1.01e-4
+        assert out.plan.gap is not None and out.plan.gap <= gap * 1.01
         objectives[backend] = out.plan.objective_value
     ref = PINNED_OBJECTIVES[path.stem]
     if DEFAULT_BACKEND in objectives:
         assert objectives[DEFAULT_BACKEND] == pytest.approx(ref, rel=1e-7), objectives
     for v in objectives.values():  # every backend within its optimality gap of the pinned optimum
-        assert v == pytest.approx(ref, rel=2e-4), objectives
+        assert v == pytest.approx(ref, rel=2 * gap), objectives
 
 
 def test_every_example_is_pinned():

@@ -9,6 +9,7 @@ from planner.catalog.schemas import (
     Economics,
     Entry,
     Model,
+    NetworkItem,
     Precision,
     RackType,
     RentalPrice,
@@ -59,6 +60,10 @@ class Catalog:
     @property
     def economics(self) -> dict[str, Economics]:
         return self.entries["economics"]  # type: ignore[return-value]
+
+    @property
+    def network(self) -> dict[str, NetworkItem]:
+        return self.entries["network"]  # type: ignore[return-value]
 
     def get(self, kind: str, entry_id: str, *, what: str | None = None) -> Entry:
         """Look an id up, or fail with the list of known ids (exit code 2)."""

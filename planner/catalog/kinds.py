@@ -10,4 +10,5 @@ KIND_NAMES: tuple[str, ...] = (
     "workloads",
     "rental_prices",
     "economics",
+    "network",
 )

@@ -437,6 +437,23 @@ class Economics(Entry):
         return self
 
 
+class NetworkItem(Entry):
+    """One scale-out fabric part (switch, optic, cable) with its price: the proposal's BOM counts them from the
+    fleet's NIC ports (planner.proposal.network); the optimizer itself prices the fabric as
+    `network_fraction_of_capex`."""
+
+    role: Literal["switch", "optic", "cable"]
+    port_speed_gbps: PositiveFloat = Field(le=3200, json_schema_extra=unit("Gb/s"))
+    ports: PositiveInt | None = Field(None, le=1024, description="switch ports at port_speed_gbps (switches only)")
+    price: PriceRange = Field(description="price of one unit")
+
+    @model_validator(mode="after")
+    def _ports_for_switches(self) -> NetworkItem:
+        if (self.role == "switch") != (self.ports is not None):
+            raise ValueError("ports is required for a switch and applies to switches only")
+        return self
+
+
 KINDS: dict[str, type[Entry]] = {
     "accelerators": Accelerator,
     "systems": System,
@@ -447,4 +464,5 @@ KINDS: dict[str, type[Entry]] = {
     "workloads": Workload,
     "rental_prices": RentalPrice,
     "economics": Economics,
+    "network": NetworkItem,
 }

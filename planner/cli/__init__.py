@@ -12,7 +12,9 @@ from planner.cli.calibrate_cmd import calibrate
 from planner.cli.catalog_cmd import catalog
 from planner.cli.frontier_cmd import frontier
 from planner.cli.predict_cmd import predict
+from planner.cli.propose_cmd import propose
 from planner.cli.solve_cmd import solve, verify
+from planner.cli.sweep_cmd import sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,3 +29,5 @@ main.add_command(verify)
 main.add_command(predict)
 main.add_command(frontier)
 main.add_command(calibrate)
+main.add_command(sweep)
+main.add_command(propose)

@@ -82,6 +82,7 @@ class CandidateCache:
         self.hits = 0
         self.misses = 0
         self._store: dict[str, Evaluated] = {}
+        self._expanded: dict[str, CandidateSet] = {}
 
     def __len__(self) -> int:
         return len(self._store)
@@ -98,6 +99,17 @@ class CandidateCache:
         if len(self._store) >= self.max_entries:
             self._store.pop(next(iter(self._store)))  # oldest first
         self._store[key] = value
+
+    def expanded(self, key: str, make) -> CandidateSet:
+        """The expansion for (perf key + expansion_key), made once: solves that change only prices or demand
+        (a sweep) skip the per-system expansion and pruning too. Callers must not modify the returned set."""
+        memo = self._expanded
+        hit = memo.get(key)
+        if hit is None:
+            if len(memo) >= self.max_entries:
+                memo.pop(next(iter(memo)))
+            hit = memo[key] = make()
+        return hit
 
 
 def _domains(inst: Instance) -> dict[str, int]:
@@ -316,10 +328,21 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     return CandidateSet(table[cols], pd.DataFrame(rejected), stats, best)
 
 
+def expansion_key(inst: Instance) -> str:
+    """Everything `expand_candidates` reads from the instance beyond the evaluation: per system its accelerator,
+    scale-up domain and which modes it offers (own needs buying or inventory and a rack that fits; rent needs a
+    price), and the workloads with several KV formats. Keep in step with `expand_candidates`."""
+    systems = [[sd.id, sd.accelerator, sd.domain, bool(sd.buy or sd.existing) and _has_rack(inst, sd), sd.rent]
+               for sd in sorted(inst.systems.values(), key=lambda s: s.id)]
+    multi_kv = sorted(w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1)
+    return hashlib.sha256(json.dumps([systems, multi_kv, sorted(inst.workloads)]).encode()).hexdigest()
+
+
 def build_candidates(
     inst: Instance, catalog: Catalog, perf: PerfFn | None = None, cache: CandidateCache | None = None
 ) -> CandidateSet:
-    """Both parts; the expensive one looked up in `cache` first (a custom `perf` bypasses the cache)."""
+    """Both parts; the expensive one looked up in `cache` first (a custom `perf` bypasses the cache), and with a
+    cache the expansion too (the same evaluation and the same `expansion_key` give the same candidates)."""
     if cache is None or perf is not None:
         return expand_candidates(evaluate_configurations(inst, catalog, perf), inst, catalog)
     key = perf_key(inst, catalog)
@@ -327,7 +350,7 @@ def build_candidates(
     if ev is None:
         ev = evaluate_configurations(inst, catalog)
         cache.put(key, ev)
-    return expand_candidates(ev, inst, catalog)
+    return cache.expanded(key + expansion_key(inst), lambda: expand_candidates(ev, inst, catalog))
 
 
 def _rejections(rows: pd.DataFrame, system: str | None, reasons: list[str]) -> list[dict]:

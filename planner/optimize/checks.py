@@ -61,7 +61,7 @@ def check_objective_bounded(inst: Instance, f: Findings) -> None:
     if inst.objective == "min_cost":
         return
     capped = all(w.demand_out_tok_s for w in inst.workloads.values()) and (
-        inst.objective == "max_throughput" or inst.demand_cap_multiple is not None
+        inst.objective in ("max_throughput", "max_profit") or inst.demand_cap_multiple is not None
     )
     limited = inst.budget_capex_usd is not None or inst.budget_usd_per_hour is not None
     supply = all(
@@ -141,7 +141,7 @@ def check_capacity(inst: Instance, cands: pd.DataFrame, f: Findings) -> None:
     """Demand above what the allowed fleet could ever serve, when every source of GPUs is finite.
 
     The message names the limit that caps the fleet (site power, supply) and the least it would take."""
-    if inst.objective == "max_throughput" or not len(cands):
+    if inst.objective in ("max_throughput", "max_profit") or not len(cands):  # demand: a cap, not a must
         return
     power_caps = inst.power_limit_kw is not None and not any(s.rent for s in inst.systems.values())
 

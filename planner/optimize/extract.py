@@ -16,6 +16,7 @@ OBJECTIVE_UNITS = {
     "min_cost": "USD/h",
     "max_throughput": "output tok/s",
     "max_tokens_per_dollar": "output tokens/USD",
+    "max_profit": "USD/h profit (revenue - all-in cost)",
 }
 
 

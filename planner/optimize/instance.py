@@ -19,6 +19,7 @@ from planner.catalog.catalog import Catalog
 from planner.economics import price_usd
 from planner.errors import InputError
 from planner.optimize.problem import Problem
+from planner.optimize.value_data import ValueData, resolve_values
 from planner.perf import load_efficiency
 
 # Where a problem names neither a site nor a PUE: the catalog's new-ai-facility figure (Uptime Institute: new
@@ -116,6 +117,7 @@ class Instance:
     time_limit_s: float
     gap: float
     notes: list[str] = field(default_factory=list)
+    value: ValueData = field(default_factory=lambda: ValueData({}, {}, ()))  # prices, priorities, hour classes
 
 
 class _Errors:
@@ -444,4 +446,5 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         time_limit_s=problem.solver.time_limit_s,
         gap=problem.solver.gap,
         notes=notes,
+        value=resolve_values(problem),
     )

@@ -23,7 +23,9 @@ from planner.optimize.candidates import CandidateCache, build_candidates
 from planner.optimize.checks import run_checks
 from planner.optimize.diagnose import binding_constraints, elastic_relaxation
 from planner.optimize.extract import build_plan
+from planner.optimize.extract_economics import add_economics
 from planner.optimize.instance import Instance, build_instance
+from planner.optimize.platforms import compare_platforms
 from planner.optimize.problem import Problem, _nice_loc, load_problem, problem_from_text
 from planner.optimize.solve import Solution, solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
@@ -221,6 +223,7 @@ def solve_candidates(
         raise SolverError(f"{backend}: {sol.message or 'solver error'}")
     guards.check_solution_size(sol.ix.gpus, [sol.values[v] for v in sol.ix.x], inst.name)
     plan = build_plan(inst, sol, len(cands))
+    add_economics(plan, inst, sol, len(cands))
     plan.timing = {"build_s": round(sol.build_time_s, 3), "solve_s": round(sol.solve_time_s, 3)}
     plan.binding = [
         Binding(constraint=n, family=f, message=m)
@@ -235,6 +238,10 @@ def solve_candidates(
         t0 = time.perf_counter()
         plan.runner_up = find_runner_up(inst, cands, plan, sol, backend, time_limit_s)
         plan.timing["runner_up_s"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        plan.platforms = compare_platforms(inst, cands, backend, time_limit_s)
+        if plan.platforms:
+            plan.timing["platforms_s"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     report = verify_plan(plan, inst, catalog, predict)
     plan.timing["verify_s"] = round(time.perf_counter() - t0, 3)
@@ -260,8 +267,10 @@ def find_runner_up(
         )
     accs = sorted({a for a, s in zip(alt.ix.cands["accelerator"], alt.ix.x, strict=True) if alt.values[s] > 0.5})
     diff = alt.objective_value - sol.objective_value
-    pct = 100 * diff / sol.objective_value if sol.objective_value else None
-    unit = {"min_cost": "$/h", "max_throughput": "tok/s", "max_tokens_per_dollar": "tokens/$"}[inst.objective]
+    pct = 100 * diff / abs(sol.objective_value) if sol.objective_value else None
+    units = {"min_cost": "$/h", "max_throughput": "tok/s", "max_tokens_per_dollar": "tokens/$",
+             "max_profit": "$/h"}
+    unit = units[inst.objective]
     return RunnerUp(
         excluded_accelerator=main,
         status=str(alt.status),

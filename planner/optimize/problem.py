@@ -19,6 +19,7 @@ from planner.catalog.schemas import Strict as _CatalogStrict
 from planner.errors import InputError
 from planner.inputs import display_path, format_validation_error, parse_yaml, read_text
 from planner.limits import check
+from planner.optimize.value_spec import DemandProfile, TokenValue, check_value_fields
 
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 Serving = Literal["aggregated", "disaggregated"]
@@ -94,6 +95,13 @@ class WorkloadSpec(Strict):
     serving: ServingList = Field(["aggregated", "disaggregated"], min_length=1)
     headroom: float = Field(0.0, ge=0, le=5, description="extra capacity above peak demand, e.g. 0.2 = 20%")
     min_replicas: int = Field(1, ge=0, le=10000, description="replicas kept for availability, whatever the demand")
+    value: TokenValue | None = Field(None, description="what its tokens earn (default: the problem's `value`)")
+    priority: float | None = Field(
+        None, gt=0, le=1e6, description="weight of its tokens in max_throughput (instead of a value)"
+    )
+    demand_profile: DemandProfile | None = Field(
+        None, description="24 hourly multipliers of peak demand, or {weekday: [...], weekend: [...]}"
+    )
 
     @model_validator(mode="after")
     def _floor_or_not(self) -> WorkloadSpec:
@@ -186,7 +194,7 @@ class Budget(Strict):
 
 
 class Objective(Strict):
-    kind: Literal["min_cost", "max_tokens_per_dollar", "max_throughput"] = "min_cost"
+    kind: Literal["min_cost", "max_tokens_per_dollar", "max_throughput", "max_profit"] = "min_cost"
     demand_cap_multiple: float | None = Field(
         None, ge=1, description="credit served tokens up to demand x this (ratio and throughput objectives)"
     )
@@ -195,7 +203,8 @@ class Objective(Strict):
     def _cap_needs_ratio_or_throughput(self) -> Objective:
         if self.demand_cap_multiple is not None and self.kind == "min_cost":
             raise ValueError(
-                "demand_cap_multiple applies to max_throughput and max_tokens_per_dollar, not min_cost"
+                "demand_cap_multiple applies to max_throughput and max_tokens_per_dollar (and max_profit), "
+                "not min_cost"
             )
         return self
 
@@ -209,6 +218,7 @@ class Problem(Strict):
     name: str = Field(min_length=1)
     description: str | None = None
     workloads: list[WorkloadSpec] = Field(min_length=1)
+    value: TokenValue | None = Field(None, description="what tokens earn, for every workload without its own")
     fleet: Fleet = Fleet()
     site: SiteSpec = SiteSpec()
     economics: EconomicsSpec = EconomicsSpec()
@@ -229,7 +239,7 @@ class Problem(Strict):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise ValueError(f"duplicate workload ids: {', '.join(dup)}")
-        if self.objective.kind != "max_throughput":
+        if self.objective.kind not in ("max_throughput", "max_profit"):
             missing = [w.id for w in self.workloads if w.demand is None]
             if missing:
                 raise ValueError(
@@ -272,7 +282,7 @@ def parse_problem(data: object, where: str = "<problem>") -> Problem:
     if isinstance(fleet, dict) and isinstance(fleet.get("systems"), list):
         check("systems", len(fleet["systems"]), f"{where}: fleet.systems")
     try:
-        return Problem.model_validate(data)
+        problem = Problem.model_validate(data)
     except ValidationError as err:
         lines = [
             _nice_loc(x, where, data).replace(
@@ -281,6 +291,10 @@ def parse_problem(data: object, where: str = "<problem>") -> Problem:
             for x in format_validation_error(where, "@", err)
         ]
         raise InputError("\n".join(lines)) from None
+    value_errors = check_value_fields(problem)
+    if value_errors:
+        raise InputError("\n".join(f"{where}: {e}" for e in value_errors))
+    return problem
 
 
 def load_problem(path: str | Path) -> Problem:

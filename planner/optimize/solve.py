@@ -39,6 +39,7 @@ class Solution:
     build_time_s: float = 0.0
     iterations: int = 1
     message: str = ""
+    hourly: object | None = None  # optimize.profit.Hourly: sales and hour classes (max_profit, profiles)
 
     def value(self, var: int) -> float:
         return self.values[var]
@@ -79,6 +80,10 @@ def solve_instance(
     if exclude_accelerators:
         cands = cands[~cands["accelerator"].isin(exclude_accelerators)]
     kind = inst.objective
+    from planner.optimize.solve_hourly import solve_hourly, uses_hourly_model  # it builds on Solution: a cycle
+
+    if uses_hourly_model(inst):  # max_profit, demand profiles, weighted max_throughput
+        return solve_hourly(inst, cands, backend, time_limit_s, gap)
     if kind == "min_cost":
         return _solve_min_cost(inst, cands, backend, time_limit_s, gap)
     if kind == "max_throughput":

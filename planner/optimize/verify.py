@@ -16,6 +16,7 @@ from planner.catalog.catalog import Catalog
 from planner.catalog.quality import quality_of
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack, pack_groups
+from planner.optimize.verify_economics import verify_economics
 from planner.optimize.verify_figures import check_plan_figures
 from planner.plan import Plan
 
@@ -83,6 +84,7 @@ def verify_plan(
     _check_power(plan, inst, owned, check)
     _check_money(plan, inst, owned, cap, check)
     check_plan_figures(plan, inst, catalog, check)  # every other figure of the plan (verify_figures.py)
+    _check_economics(plan, inst, check)
     return VerifyReport(not check.violations, check.violations, check.n)
 
 
@@ -157,7 +159,8 @@ def _check_demand(plan: Plan, inst: Instance, check: _Checks) -> tuple[Counter, 
         cap[d.workload] += d.output_tok_s
         reps[d.workload] += d.replicas
     for wid, w in inst.workloads.items():
-        if inst.objective != "max_throughput" and w.demand_out_tok_s:
+        # max_profit sells at most the demand; a profile's hours are checked by verify_economics
+        if inst.objective not in ("max_throughput", "max_profit") and not plan.hourly and w.demand_out_tok_s:
             check(
                 cap[wid] >= w.required_out_tok_s * (1 - PLAN_TOL),
                 f"workload {wid}: capacity {cap[wid]:,.0f} tok/s "
@@ -285,12 +288,12 @@ def _check_money(plan: Plan, inst: Instance, owned: Counter, cap: Counter, check
             capex <= inst.budget_capex_usd * (1 + REL_TOL),
             f"capex {capex:,.0f} > budget {inst.budget_capex_usd:,.0f}",
         )
-    if inst.budget_usd_per_hour is not None:
+    if inst.budget_usd_per_hour is not None and not plan.hourly:  # profiles: the year average, verify_economics
         check(
             cost <= inst.budget_usd_per_hour * (1 + PLAN_TOL),
             f"cost {cost:,.2f} $/h > budget {inst.budget_usd_per_hour:,.2f} $/h",
         )
-    if plan.objective_value is not None:
+    if plan.objective_value is not None and not _money_by_value(plan, inst):  # those: verify_economics
         if inst.objective == "min_cost":
             expect = cost
         else:
@@ -305,6 +308,24 @@ def _check_money(plan: Plan, inst: Instance, owned: Counter, cap: Counter, check
             _close(expect, plan.objective_value, 1e-5),
             f"objective {plan.objective_value:g} in the plan, {expect:g} recomputed",
         )
+
+
+def _money_by_value(plan: Plan, inst: Instance) -> bool:
+    """Objectives whose value is checked by verify_economics: profit, profiled cost, weighted throughput."""
+    return bool(
+        inst.objective == "max_profit"
+        or plan.hourly
+        or (inst.objective == "max_throughput" and (inst.value.priority or inst.value.pricing))
+    )
+
+
+def _check_economics(plan: Plan, inst: Instance, check: _Checks) -> None:
+    """Revenue, profit, the investment view and each hour class of a profile (`verify_economics`)."""
+    if plan.economics is None and not _money_by_value(plan, inst):
+        return
+    n, violations = verify_economics(plan, inst)
+    check.n += n
+    check.violations.extend(violations)
 
 
 def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, float]:

@@ -76,6 +76,7 @@ def check_plan_figures(plan: Plan, inst: Instance, catalog: Catalog | None, chec
     _check_fleet_figures(plan, inst, check)
     _check_workload_figures(plan, inst, check)
     _check_limits(plan, inst, check)
+    _check_economics_figures(plan, inst, check)
     _check_runner_up(plan, check)
 
 
@@ -265,6 +266,50 @@ def _check_limits(plan: Plan, inst: Instance, check: Check) -> None:
           f"limits.rack_power_kw {lim.rack_power_kw} in the plan, {power} in the problem")
     count = {r.id: r.count for r in inst.racks.values() if r.count is not None}
     check(lim.rack_count == count, f"limits.rack_count {lim.rack_count} in the plan, {count} in the problem")
+
+
+def _per(x: float, y: float) -> float | None:
+    return x / y if y > 0 else None
+
+
+def _check_economics_figures(plan: Plan, inst: Instance, check: Check) -> None:
+    """The investment view's identities (verify_economics.py re-derives its cost, revenue and sales): the
+    horizon and rate are the problem's, the capex the fleet's, the capital charge capex x CRF, opex the rest of
+    the cost, and the ratios follow from served tok/s, capacity, provisioned MW, racks and average watts."""
+    e = plan.economics
+    if e is None:
+        return
+    fl = plan.fleet
+    racks = sum(1 for r in fl.racks if r.rack_type != "(not modelled)") or len(fl.racks)
+    capital = fl.capex_usd * inst.crf
+    figures = [
+        ("horizon_years", e.horizon_years, inst.amortization_years),
+        ("discount_rate", e.discount_rate, inst.cost_of_capital),
+        ("capex_usd", e.capex_usd, fl.capex_usd),
+        ("racks", e.racks, racks),
+        ("capital_charge_usd_per_year", e.capital_charge_usd_per_year, capital),
+        ("opex_usd_per_year", e.opex_usd_per_year, e.cost_usd_per_hour * HOURS_PER_YEAR - capital),
+        ("utilization", e.utilization, _per(e.served_output_tok_s, e.capacity_output_tok_s)),
+        ("usd_per_mtok_served", e.usd_per_mtok_served, _per(e.cost_usd_per_hour * 1e6,
+                                                            e.served_output_tok_s * 3600)),
+        ("output_tok_s_per_mw", e.output_tok_s_per_mw, _per(e.served_output_tok_s, e.provisioned_mw)),
+        ("output_tok_s_per_rack", e.output_tok_s_per_rack, _per(e.served_output_tok_s, racks)),
+    ]
+    if not plan.hourly and all(s in inst.systems for s in fl.servers_rented):
+        # one hour class: capacity is the fleet's, and the average watts are the owned ones plus the rented
+        # servers' by the same formula
+        sys_ = inst.systems
+        rented_w = sum(k * (sys_[s].non_gpu_avg_w + sys_[s].gpus * sys_[s].idle_w)
+                       for s, k in fl.servers_rented.items())
+        rented_w += sum(d.replicas * (d.avg_power_w_per_replica - d.gpus_per_replica * sys_[d.system].idle_w)
+                        for d in plan.deployments if d.mode == "rent" and d.system in sys_)
+        figures += [
+            ("capacity_output_tok_s", e.capacity_output_tok_s, fl.output_tok_s),
+            ("output_tok_s_per_w", e.output_tok_s_per_w,
+             _per(e.served_output_tok_s, fl.it_power_avg_kw * 1000 + rented_w)),
+        ]
+    for name, mine, want in figures:
+        check(_close(mine, want), f"economics.{name} {mine} in the plan, {want} recomputed")
 
 
 def _check_runner_up(plan: Plan, check: Check) -> None:

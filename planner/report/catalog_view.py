@@ -24,6 +24,7 @@ LIST_COLUMNS: dict[str, list[str]] = {
     "workloads": ["isl_tokens", "osl_tokens", "ttft_ms", "tpot_ms", "quality_floor"],
     "rental_prices": ["system", "usd_per_gpu_hour.base_usd", "provider_class"],
     "economics": ["amortization_years", "cost_of_capital", "electricity_usd_per_kwh.base_usd"],
+    "network": ["role", "port_speed_gbps", "ports", "price.base_usd"],
 }
 
 

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from planner.outputs import safe_text as _s
 from planner.plan import Plan
+from planner.report.economics_view import render_economics
 
 
 def _n(x: float | None, fmt: str = ",.0f") -> str:
@@ -136,6 +137,7 @@ def render_plan(console: Console, plan: Plan) -> None:
     for k, v in rows:
         e.add_row(k, v)
     console.print(e)
+    render_economics(console, plan)
 
     if plan.binding:
         console.print("[bold]Binding limits[/bold]")

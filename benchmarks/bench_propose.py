@@ -1,0 +1,71 @@
+"""Time `planner propose` end to end: the solve (candidates, MIP, runner-up), the re-solves for alternatives
+and the tornado, and the rendering of every format. Target: mixed-fleet in <= 30 s on a 2-core machine.
+
+    python benchmarks/bench_propose.py                          # problems/mixed-fleet.yaml
+    python benchmarks/bench_propose.py problems/quickstart.yaml --workers 1
+
+Prints wall-clock seconds per stage and the CPU seconds of this process and its re-solve workers (on a busy
+shared machine wall time exceeds CPU time; CPU / cores is what a quiet machine would take at best).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from planner.catalog import load_catalog  # noqa: E402
+from planner.plan import plan_json  # noqa: E402
+from planner.proposal import alternatives as alt  # noqa: E402
+from planner.proposal.build import build_proposal  # noqa: E402
+from planner.proposal.solver import resolve_many, solve_for_proposal  # noqa: E402
+from planner.report.proposal_files import FILES, render_files  # noqa: E402
+
+
+def cpu_s() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("problem", nargs="?", default=str(ROOT / "problems" / "mixed-fleet.yaml"))
+    ap.add_argument("--workers", type=int, default=None, help="re-solve processes (default: up to the cores)")
+    ap.add_argument("--jobs", action="store_true", help="also time each re-solve alone, one after another")
+    args = ap.parse_args()
+    print(f"{args.problem}: {os.cpu_count()} cores, workers {args.workers or 'auto'}")
+    t0, c0 = time.perf_counter(), cpu_s()
+    cat = load_catalog()
+    solved = solve_for_proposal(args.problem, cat,
+                                on_candidates=lambda s: alt.start_jobs(s, cat, workers=args.workers))
+    t1, c1 = time.perf_counter(), cpu_s()
+    print(f"  solve (candidates, MIP, runner-up, verify; re-solves started) {t1 - t0:7.2f} s, CPU {c1 - c0:.2f} s")
+    print(f"    plan timing {solved.plan.timing}")
+    prop = build_proposal(solved, cat, title=None, date="2026-11-30", workers=args.workers)
+    t2, c2 = time.perf_counter(), cpu_s()
+    print(f"  content (waits for the re-solves)  {t2 - t1:7.2f} s, CPU {c2 - c1:.2f} s incl. workers")
+    with tempfile.TemporaryDirectory() as d:
+        files = render_files(prop, tuple(FILES), plan_json(solved.plan), "bench")
+        for name, data in files.items():
+            (Path(d) / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+    t3 = time.perf_counter()
+    print(f"  render {', '.join(files)} {t3 - t2:7.2f} s, CPU {cpu_s() - c2:.2f} s")
+    print(f"  TOTAL wall {t3 - t0:.2f} s, CPU {cpu_s() - c0:.2f} s (target: wall <= 30 s)")
+    if args.jobs:
+        jobs = alt.alternative_jobs(solved, cat) + alt.tornado_jobs(solved, cat)
+        for j in jobs:
+            t = time.perf_counter()
+            resolve_many([(j.instance, j.candidates)], cat, workers=1)
+            print(f"    {j.section:11s} {j.name:22s} {j.note[:20]:20s} {len(j.candidates):6d} candidates "
+                  f"{time.perf_counter() - t:6.2f} s")
+
+
+if __name__ == "__main__":
+    main()

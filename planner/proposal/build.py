@@ -1,0 +1,168 @@
+"""Plan + problem + catalog -> `Proposal` (all content computed here; planner.report renders it)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from planner.catalog.catalog import Catalog
+from planner.economics import HOURS_PER_YEAR
+from planner.optimize.instance import Instance
+from planner.plan import Plan
+from planner.proposal import alternatives as alt
+from planner.proposal.assumptions import assumptions, prediction_errors, risks
+from planner.proposal.bom import build_bom, horizon_years, tco_by_year
+from planner.proposal.model import DeploymentRow, Figure, Proposal, RackDrawing, RackSlot
+from planner.proposal.solver import Solved
+
+# What the performance model describes (README: "a fused TensorRT-LLM-like engine"); a plan that records its
+# engine per deployment overrides this.
+DEFAULT_ENGINE = "TRT-LLM-like"
+# The catalog's latency targets are medians (catalog workloads: "time-to-first-token target (p50)").
+DEFAULT_PERCENTILE = "p50"
+
+
+def average_output_tok_s(s: Solved) -> float:
+    """Tokens served at average load: per workload the average demand (tokens_per_day without its peak factor;
+    the stated peak rate otherwise) capped at the planned capacity."""
+    total = 0.0
+    specs = {w.id: w for w in s.problem.workloads}
+    for r in s.plan.workloads:
+        d = specs[r.workload].demand if r.workload in specs else None
+        avg = r.demand_output_tok_s
+        if avg is None:
+            avg = r.capacity_output_tok_s
+        elif d is not None and d.tokens_per_day:
+            avg /= d.peak_factor
+        total += min(avg, r.capacity_output_tok_s)
+    return total
+
+
+def figures(s: Solved) -> list[Figure]:
+    fl = s.plan.fleet
+    avg_tok = average_output_tok_s(s)
+    at_avg = getattr(fl, "usd_per_mtok_at_average", None)
+    at_avg = at_avg if at_avg is not None else getattr(s.plan, "usd_per_mtok_at_average", None)
+    if at_avg is None and avg_tok > 0:
+        at_avg = fl.cost_usd_per_hour / (avg_tok * 3600) * 1e6
+    out = [
+        Figure("capex_usd", "Capex (servers, network, racks)", fl.capex_usd, "usd"),
+        Figure("opex_usd_per_year", "Operating cost per year", fl.opex_usd_per_year, "usd_per_year",
+               "energy, facility, maintenance, rentals"),
+        Figure("annual_cost_usd", "Total cost per year (capex annualized)", fl.cost_usd_per_hour * HOURS_PER_YEAR,
+               "usd_per_year", "capital recovery + operating cost"),
+        Figure("usd_per_mtok", "$ per million output tokens at capacity", fl.usd_per_mtok, "usd_per_mtok"),
+        Figure("usd_per_mtok_at_average", "$ per million output tokens at average load", at_avg, "usd_per_mtok"),
+        Figure("tokens_per_usd", "Output tokens per $", fl.tokens_per_usd, "tokens_per_usd"),
+        Figure("tokens_per_kwh", "Output tokens per kWh (owned)", fl.tokens_per_kwh, "tokens_per_kwh"),
+        Figure("output_tok_s", "Output tokens/s at capacity", fl.output_tok_s, "tok_s"),
+        Figure("facility_power_kw", "Site power (IT nameplate x PUE)", fl.facility_power_kw, "kw"),
+        Figure("it_power_kw", "IT power nameplate", fl.it_power_kw, "kw"),
+    ]
+    econ = getattr(s.plan, "economics", None)
+    if econ is not None:
+        data = econ.model_dump() if hasattr(econ, "model_dump") else dict(econ)
+        for k, v in sorted(data.items()):
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                unit = "usd_per_year" if k.endswith("_per_year") else "usd" if k.endswith("_usd") else \
+                    "years" if k.endswith("_years") else "pct" if k.endswith(("_pct", "irr")) else "number"
+                out.append(Figure(f"economics.{k}", k.replace("_", " ").capitalize(), float(v), unit))
+    return out
+
+
+def buy_summary(plan: Plan, catalog: Catalog) -> list[str]:
+    fl = plan.fleet
+    out = []
+    terms = getattr(fl, "rental_terms", None) or {}
+    for label, table in (("buy", fl.servers_new), ("keep", fl.servers_existing), ("rent", fl.servers_rented)):
+        for sid, n in sorted(table.items()):
+            s = catalog.systems[sid]
+            term = f", {terms[sid]} term" if label == "rent" and sid in terms else ""
+            out.append(f"{label} {n} x {sid} ({n * s.accelerator_count} x {s.accelerator}{term})")
+    if fl.racks:
+        kinds = Counter(r.rack_type for r in fl.racks)
+        out.append("in " + ", ".join(f"{n} x {k} rack{'s' if n > 1 else ''}" for k, n in sorted(kinds.items())))
+    return out
+
+
+def _serving(d) -> str:
+    """Serving mode, with the reasoning effort and checkpoint where the plan records them."""
+    extra = [f"{k} {getattr(d, k)}" for k in ("effort", "checkpoint") if getattr(d, k, None)]
+    return ", ".join([d.serving, *extra])
+
+
+def _target_ms(w, kind: str) -> float | None:
+    """A workload's TTFT/TPOT target in ms (`ttft_target_s` in newer instances, `ttft_s` before)."""
+    if w is None:
+        return None
+    v = getattr(w, f"{kind}_target_s", None)
+    return 1000 * (v if v is not None else getattr(w, f"{kind}_s"))
+
+
+def deployment_rows(s: Solved) -> list[DeploymentRow]:
+    """Each deployment beside its workload's targets, as the plan records them (else as the instance has them)."""
+    out = []
+    recorded = {r.workload: r for r in s.plan.workloads}
+    for d in s.plan.deployments:
+        w = recorded.get(d.workload)
+        if w is None or getattr(w, "ttft_target_s", None) is None:
+            w = s.instance.workloads.get(d.workload)
+        par = f"TP{d.tp} PP{d.pp}" + (f" EP{d.ep}" if d.ep > 1 else "") + (
+            f" attn-DP{d.attn_dp}" if d.attn_dp > 1 else "")
+        bench = getattr(w, "quality_floor_benchmark", None) or getattr(w, "floor_benchmark", None)
+        score = getattr(w, "quality_floor_score", None)
+        score = score if score is not None else getattr(w, "floor_score", None)
+        floor = f"{bench} >= {score:g}" if bench and score is not None else "-"
+        out.append(DeploymentRow(
+            d.workload, d.model, d.precision, d.kv_precision, getattr(d, "engine", None) or DEFAULT_ENGINE,
+            d.accelerator, d.system, d.mode, par, _serving(d), d.replicas, d.gpus, d.output_tok_s, d.ttft_s * 1000,
+            _target_ms(w, "ttft"), d.tpot_s * 1000, _target_ms(w, "tpot"),
+            getattr(d, "percentile", None) or DEFAULT_PERCENTILE, d.quality, floor,
+        ))
+    return out
+
+
+def rack_drawings(plan: Plan, inst: Instance, catalog: Catalog) -> list[RackDrawing]:
+    groups: Counter = Counter()
+    for r in plan.fleet.racks:
+        groups[(r.rack_type, tuple(sorted(r.systems.items())), round(r.power_kw, 6), r.rack_units_used)] += 1
+    out = []
+    for (rtype, systems, kw, used), n in sorted(groups.items()):
+        rt = catalog.racks.get(rtype)
+        slots = []
+        for sid, count in systems:
+            sd = catalog.systems[sid]
+            slots += [RackSlot(sid, 0 if sd.whole_rack else (sd.rack_units or 1), sd.nameplate_power_kw)] * count
+        out.append(RackDrawing(rtype, n, rt.rack_units if rt else 0, rt.max_power_kw if rt else None, kw,
+                               used or sum(x.units for x in slots), tuple(slots)))
+    return out
+
+
+def build_proposal(s: Solved, catalog: Catalog, *, title: str | None, date: str,
+                   backend: str | None = None, workers: int | None = None) -> Proposal:
+    plan, inst = s.plan, s.instance
+    bom, net_notes = build_bom(plan, inst, catalog, s.problem.economics)
+    years = horizon_years(inst)
+    errors = prediction_errors(catalog, sorted(plan.fleet.gpus))
+    alternatives, tornado = alt.compare(s, catalog, backend, workers)
+    return Proposal(
+        title=title or f"Inference fleet proposal: {plan.problem}",
+        date=date,
+        problem=plan.problem,
+        description=s.problem.description or "",
+        objective=plan.objective,
+        status=plan.status,
+        buy_summary=tuple(buy_summary(plan, catalog)),
+        figures=tuple(figures(s)),
+        deployments=tuple(deployment_rows(s)),
+        racks=tuple(rack_drawings(plan, inst, catalog)),
+        bom=tuple(bom),
+        horizon_years=years,
+        cost_of_capital=inst.cost_of_capital,
+        tco=tuple(tco_by_year(plan, years)),
+        alternatives=tuple(alternatives),
+        base_usd_per_year=alt.annual_cost(plan),
+        tornado=tuple(tornado),
+        assumptions=tuple(assumptions(plan, s.problem, inst, catalog, bom)),
+        risks=tuple(risks(plan, inst, catalog, bom, errors)),
+        notes=tuple(net_notes) + tuple(plan.notes),
+    )

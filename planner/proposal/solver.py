@@ -1,0 +1,192 @@
+"""The proposal's only door into the optimizer: one solve (or a re-verified plan) and small re-solves.
+
+`solve_for_proposal` is the single adapter onto `planner.optimize` (`solve_problem` with a `CandidateCache`).
+Re-solves reuse the candidate table (the expensive performance evaluation): money, power and demand change the
+MIP's coefficients, never which configurations meet the targets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.errors import InfeasibleError, InputError, PlannerError
+from planner.optimize.instance import Instance, build_instance
+from planner.optimize.problem import Problem
+from planner.plan import Plan
+
+MAX_WORKERS = 4
+
+
+@dataclass
+class Solved:
+    """A plan with what re-solves need: the problem, its resolved instance and the candidate table; `pending`
+    holds re-solves already running (started before the main solve, which they do not depend on)."""
+
+    plan: Plan | None
+    problem: Problem
+    instance: Instance
+    candidates: pd.DataFrame
+    where: str
+    jobs: list = field(default_factory=list)
+    pending: Batch | None = None
+
+
+def solve_for_proposal(
+    problem_path: str | Path,
+    catalog: Catalog,
+    *,
+    plan_path: str | Path | None = None,
+    catalog_dirs: tuple[str, ...] = (),
+    backend: str | None = None,
+    time_limit_s: float | None = None,
+    on_candidates: Callable[[Solved], None] | None = None,
+) -> Solved:
+    """Solve PROBLEM (with its runner-up), or take PLAN after re-verifying it against PROBLEM.
+
+    `on_candidates(solved)` runs once the candidate table exists and before the main solve (plan still None):
+    the proposal starts its re-solves there, so they overlap the main MIP."""
+    from planner.catalog.loader import display_path, read_text
+    from planner.optimize import CandidateCache, problem_from_text, solve_problem
+    from planner.optimize.candidates import build_candidates
+    from planner.optimize.pipeline import load_plan_file, verify_file
+
+    where = display_path(Path(problem_path))
+    text, unreadable = read_text(Path(problem_path))
+    if unreadable:
+        raise InputError(f"{where}: {unreadable}")
+    problem = problem_from_text(text, where)
+    plan = None
+    if plan_path is not None:
+        plan = load_plan_file(plan_path)
+        report = verify_file(plan_path, problem_path, catalog, plan)
+        if not report.ok:
+            raise InputError(
+                f"{display_path(Path(plan_path))}: the plan fails verification against {where}:\n  - "
+                + "\n  - ".join(report.violations)
+            )
+    inst = build_instance(problem, catalog, where)
+    cache = CandidateCache()  # the solve below finds the performance evaluation done here
+    solved = Solved(plan, problem, inst, build_candidates(inst, catalog, cache=cache).table, where)
+    if on_candidates is not None:
+        on_candidates(solved)
+    if plan is None:
+        try:
+            solved.plan = solve_problem(problem, catalog, backend=backend, time_limit_s=time_limit_s,
+                                        runner_up=True, candidate_cache=cache, problem_text=text)
+        except BaseException:
+            if solved.pending is not None:  # an infeasible problem needs no alternatives
+                solved.pending.cancel()
+            raise
+        solved.plan.catalog_dirs = list(catalog_dirs)  # as `planner solve` records them
+    return solved
+
+
+def resolve(inst: Instance, cands: pd.DataFrame, catalog: Catalog, backend: str | None = None) -> Plan | str:
+    """Re-solve a changed instance on a candidate table: the plan, or why there is none (one line).
+
+    The sweep engine (`planner sweep`) can replace this body; callers only need plan-or-reason."""
+    from planner.optimize.pipeline import _perf_predictor, solve_candidates
+
+    if cands.empty:
+        return "no candidate deployment"
+    try:
+        out = solve_candidates(inst, cands.reset_index(drop=True), catalog=catalog, backend=backend,
+                               runner_up=False, predict=_perf_predictor(catalog))
+    except InfeasibleError as exc:
+        lines = [x.strip(" -") for x in str(exc).splitlines() if x.strip(" -")]
+        return "infeasible: " + (lines[1] if len(lines) > 1 else lines[0]).rstrip(":")
+    except PlannerError as exc:
+        return str(exc).splitlines()[0]
+    return out.plan
+
+
+def _resolve_job(job) -> Plan | str:
+    inst, cands, catalog, backend = job
+    return resolve(inst, cands, catalog, backend)
+
+
+class Batch:
+    """Re-solves running in worker processes (where there are spare cores) while the caller goes on; results
+    come back in job order, so the proposal is the same whatever the number of workers."""
+
+    def __init__(self, jobs: list[tuple[Instance, pd.DataFrame]], catalog: Catalog, backend: str | None = None,
+                 workers: int | None = None) -> None:
+        import os
+
+        self._args = [(i, c, catalog, backend) for i, c in jobs]
+        n = workers if workers is not None else min(len(jobs), os.cpu_count() or 1, MAX_WORKERS)
+        self._pool = self._futures = None
+        if n > 1 and len(jobs) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # fork: the workers inherit the catalog and candidate tables instead of unpickling them
+            self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"))
+            self._futures = [self._pool.submit(_resolve_job, a) for a in self._args]
+
+    def cancel(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def results(self) -> list[Plan | str]:
+        if self._pool is None:
+            return [_resolve_job(a) for a in self._args]
+        try:
+            return [f.result() for f in self._futures]
+        finally:
+            self._pool.shutdown()
+
+
+def resolve_many(jobs: list[tuple[Instance, pd.DataFrame]], catalog: Catalog, backend: str | None = None,
+                 workers: int | None = None) -> list[Plan | str]:
+    """`resolve` for each (instance, candidates), in parallel where there are spare cores."""
+    return Batch(jobs, catalog, backend, workers).results()
+
+
+def instance_for(problem: Problem, catalog: Catalog, where: str, **economics) -> Instance:
+    """The problem's instance with some economics fields overridden (validated like the file's own)."""
+    if economics:
+        problem = problem.model_copy(update={"economics": problem.economics.model_copy(update=economics)})
+    return build_instance(problem, catalog, where)
+
+
+def scale_demand(inst: Instance, factor: float) -> Instance:
+    """The instance with every workload's peak demand multiplied by `factor`."""
+    wls = {
+        k: dataclasses.replace(w, demand_out_tok_s=w.demand_out_tok_s and w.demand_out_tok_s * factor)
+        for k, w in inst.workloads.items()
+    }
+    return dataclasses.replace(inst, workloads=wls)
+
+
+def one_mode(inst: Instance, cands: pd.DataFrame, mode: str) -> tuple[Instance, pd.DataFrame]:
+    """Everything rented (mode "rent": systems with a rental price) or everything bought ("own"), with candidate
+    rows copied from the other mode where the problem allowed only that one.
+
+    Dominance pruning compares GPUs, tokens/s, watts and group size within one mode, so the pruned rows of one
+    mode are exactly the pruned rows of the other."""
+    from planner.optimize.candidates import make_key
+
+    if mode == "rent":
+        systems = {s: dataclasses.replace(sd, buy=False, rent=True, existing=0)
+                   for s, sd in inst.systems.items() if sd.rent_usd_per_gpu_hour is not None}
+        inst2 = dataclasses.replace(inst, systems=systems, budget_capex_usd=None)
+    else:
+        systems = {s: dataclasses.replace(sd, buy=True, rent=False) for s, sd in inst.systems.items()}
+        inst2 = dataclasses.replace(inst, systems=systems)
+    rows = cands[cands["system"].isin(systems)]
+    same = rows[rows["mode"] == mode]
+    if not same.empty:
+        return inst2, same.reset_index(drop=True)
+    multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
+    out = rows.assign(mode=mode)
+    if out.empty:
+        return inst2, out
+    out["key"] = [make_key(r, r["workload"] in multi_kv) for r in out.to_dict("records")]
+    return inst2, out.sort_values("key", kind="stable").reset_index(drop=True)

@@ -1,0 +1,137 @@
+"""Inline SVG charts for the proposal (no scripts, no external fetches): TCO, tornado, rack elevations.
+
+Every text is escaped here (markupsafe), so the templates can insert the SVG as markup."""
+
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+from planner.proposal.model import RackDrawing, TcoYear, TornadoBar
+from planner.report.proposal_format import usd
+
+COLORS = {"capex": "#1f4e79", "energy": "#e07b39", "facility": "#8c8c8c", "maintenance": "#5b9bd5",
+          "rental": "#70ad47", "other": "#b4a7d6"}
+FONT = 'font-family="Helvetica, Arial, sans-serif"'
+
+
+def _t(x: float, y: float, text: str, size: int = 11, anchor: str = "start", weight: str = "normal",
+       fill: str = "#222") -> str:
+    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" font-weight="{weight}" '
+            f'fill="{fill}" {FONT}>{escape(text)}</text>')
+
+
+def _short(x: float) -> str:
+    a = abs(x)
+    if a >= 1e6:
+        return f"${x / 1e6:,.2f}M"
+    if a >= 1e3:
+        return f"${x / 1e3:,.0f}k"
+    return usd(x)
+
+
+def tco_chart(years: list[TcoYear]) -> Markup:
+    """Cumulative cost of ownership at the end of each year, stacked by component."""
+    w, h, left, top, bottom = 720, 280, 70, 30, 40
+    parts = ["capex", "energy", "facility", "maintenance", "rental", "other"]
+    cum = {p: 0.0 for p in parts}
+    stacks = []
+    for y in years:
+        for p in parts:
+            cum[p] += getattr(y, f"{p}_usd")
+        stacks.append(dict(cum))
+    top_val = max((sum(s.values()) for s in stacks), default=0.0) or 1.0
+    plot_h = h - top - bottom
+    bw = (w - left - 20) / max(len(years), 1)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="img" '
+           f'aria-label="cumulative cost of ownership by year">']
+    for k in range(5):
+        v = top_val * k / 4
+        y = top + plot_h * (1 - k / 4)
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{w - 10}" y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(_t(left - 6, y + 4, _short(v), 10, "end", fill="#555"))
+    for i, (yr, st) in enumerate(zip(years, stacks, strict=True)):
+        x = left + i * bw + bw * 0.15
+        base = top + plot_h
+        for p in parts:
+            hh = plot_h * st[p] / top_val
+            if hh > 0:
+                base -= hh
+                out.append(f'<rect x="{x:.1f}" y="{base:.1f}" width="{bw * 0.7:.1f}" height="{hh:.1f}" '
+                           f'fill="{COLORS[p]}"><title>{escape(p)}: {escape(usd(st[p]))}</title></rect>')
+        out.append(_t(x + bw * 0.35, base - 5, _short(sum(st.values())), 10, "middle", "bold"))
+        out.append(_t(x + bw * 0.35, top + plot_h + 15, "purchase" if yr.year == 0 else f"year {yr.year}", 10,
+                      "middle"))
+    lx = left
+    for p in parts:
+        if any(getattr(y, f"{p}_usd") for y in years):
+            out.append(f'<rect x="{lx}" y="{h - 14}" width="10" height="10" fill="{COLORS[p]}"/>')
+            out.append(_t(lx + 14, h - 5, p, 10))
+            lx += 24 + 7 * len(p)
+    out.append(_t(left, 16, "Cumulative cost of ownership (end of year)", 12, weight="bold"))
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def tornado_chart(bars: list[TornadoBar], base: float) -> Markup:
+    """Annual total cost at each driver's low and high value, around the chosen plan's."""
+    vals = [v for b in bars for v in (b.low_usd_per_year, b.high_usd_per_year) if v is not None] + [base]
+    lo, hi = min(vals), max(vals)
+    span = (hi - lo) or max(abs(base) * 0.01, 1.0)
+    # room on both sides for the value labels (about 130 px at this width)
+    lo, hi = lo - span * 0.5, hi + span * 0.5
+    w, row, left, right, top = 760, 34, 130, 10, 40
+    h = top + row * len(bars) + 30
+    plot_w = w - left - right
+
+    def x(v: float) -> float:
+        return left + plot_w * (v - lo) / (hi - lo)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="img" '
+           f'aria-label="sensitivity of annual total cost">',
+           _t(left, 16, "Annual total cost: low / high value of each driver", 12, weight="bold")]
+    xb = x(base)
+    for i, b in enumerate(bars):
+        y = top + i * row
+        out.append(_t(left - 8, y + row / 2 + 4, b.driver, 11, "end"))
+        for v, label, color in ((b.low_usd_per_year, b.low_label, "#5b9bd5"),
+                                (b.high_usd_per_year, b.high_label, "#e07b39")):
+            if v is None:
+                continue
+            x0, x1 = sorted((xb, x(v)))
+            out.append(f'<rect x="{x0:.1f}" y="{y + 6}" width="{max(x1 - x0, 1):.1f}" height="{row - 12}" '
+                       f'fill="{color}"><title>{escape(label)}: {escape(usd(v))}</title></rect>')
+            anchor = "end" if v < base else "start"
+            tx = x(v) - 4 if v < base else x(v) + 4
+            out.append(_t(tx, y + row / 2 + 4, f"{label}: {_short(v)}", 10, anchor, fill="#333"))
+    out.append(f'<line x1="{xb:.1f}" y1="{top - 4}" x2="{xb:.1f}" y2="{top + row * len(bars)}" stroke="#222" '
+               'stroke-width="1.5"/>')
+    out.append(_t(xb, top + row * len(bars) + 16, f"chosen plan {_short(base)} / year", 10, "middle", "bold"))
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def rack_elevation(r: RackDrawing) -> Markup:
+    """One rack, front view, bottom-up; a rack-scale system fills the whole frame."""
+    units = r.units_total or max(sum(s.units for s in r.slots), 42)
+    u_px, w, pad_top = 5, 190, 46
+    h = pad_top + units * u_px + 26
+    x0, inner = 20, 150
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
+           f'aria-label="rack elevation {escape(r.rack_type)}">',
+           _t(w / 2, 14, f"{r.count} x {r.rack_type}" if r.count > 1 else r.rack_type, 11, "middle", "bold"),
+           _t(w / 2, 30, f"{r.power_kw:,.1f} / {r.max_kw:,.0f} kW, {r.units_used} / {units} U"
+              if r.max_kw else f"{r.power_kw:,.1f} kW", 10, "middle", fill="#444"),
+           f'<rect x="{x0}" y="{pad_top}" width="{inner}" height="{units * u_px}" fill="#f4f4f4" '
+           'stroke="#333" stroke-width="2"/>']
+    bottom = pad_top + units * u_px
+    for s in r.slots:
+        hh = units * u_px if s.units == 0 else s.units * u_px
+        y = bottom - hh
+        out.append(f'<rect x="{x0 + 4}" y="{y + 1:.1f}" width="{inner - 8}" height="{hh - 2:.1f}" fill="#1f4e79" '
+                   f'stroke="#0d2a45"><title>{escape(s.system)}: {s.power_kw:g} kW</title></rect>')
+        label = f"{s.system} ({s.power_kw:g} kW)" if hh >= 14 else s.system
+        out.append(_t(x0 + inner / 2, y + min(hh / 2 + 4, hh - 3), label, 9, "middle", fill="#fff"))
+        bottom = y
+    out.append(_t(w / 2, h - 8, "front view, U1 at the bottom", 9, "middle", fill="#777"))
+    out.append("</svg>")
+    return Markup("".join(out))

@@ -1,0 +1,242 @@
+"""Parameter paths: where a swept value goes, checked against the problem schema and the catalog.
+
+Problem paths follow the problem file, with list items addressed by id (`workloads.chat.tpot_ms`,
+`fleet.existing.hgx-h100.count` for lists keyed by system); `workloads.ID.demand` is a multiplier of whatever
+demand the workload gives. Catalog paths are `catalog.KIND.ID.FIELD[.SUB]`; a dated price (`price`, or
+`price_usd`) sets its low, base and high together, `price.base_usd` only the base.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from planner.catalog.catalog import Catalog
+from planner.catalog.schemas import PriceRange
+
+LIST_KEYS = ("id", "system", "type")
+PRICE_FIELDS = ("low_usd", "base_usd", "high_usd")
+# Problem paths that change money, power or demand only: the candidate table (performance) stays the same.
+MONEY_PREFIXES = ("economics.", "budget.", "objective.", "solver.", "site.power_limit_mw", "site.pue",
+                  "site.facility_usd_per_kw_month", "fleet.supply.", "fleet.rent_supply.")
+MONEY_WORKLOAD_FIELDS = ("demand", "headroom", "min_replicas", "value", "value_usd_per_mtok")
+
+
+@dataclass(frozen=True)
+class Target:
+    scope: str  # "problem" or "catalog"
+    steps: tuple[tuple[str, ...], ...]  # ("key", name) | ("item", list name, key field, id)
+    multiplier: bool = False  # workloads.ID.demand: scale the given demand
+    price_all: bool = False  # a dated price: set low, base and high
+    integer: bool = False
+    numeric: bool = True
+    base: object = None
+    catalog_levels: tuple[float, float, float] | None = None
+    money: bool = False
+
+
+def resolve(path: str, pdata: dict, catalog: Catalog) -> Target:
+    segs = path.split(".")
+    if any(not s for s in segs):
+        raise ValueError(f"unknown parameter path {path!r}: empty segment")
+    if segs[0] == "catalog":
+        return _catalog(path, segs[1:], catalog)
+    return _problem(path, segs, pdata, catalog)
+
+
+def _unwrap(ann):
+    """(kind, inner): kind one of model, list_model, dict, scalar; inner the model or scalar type."""
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(ann)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        if len(args) == 1:
+            return _unwrap(args[0])
+        return "scalar", float if all(a in (int, float) for a in args) else str
+    if origin is list:
+        kind, inner = _unwrap(typing.get_args(ann)[0])
+        return ("list_model" if kind == "model" else "list"), inner
+    if origin is dict:
+        return "dict", _unwrap(typing.get_args(ann)[1])[1]
+    if origin is typing.Literal:
+        return "scalar", str
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return "model", ann
+    return "scalar", ann
+
+
+def _fields_of(model) -> str:
+    return ", ".join(model.model_fields)
+
+
+def _problem(path: str, segs: list[str], pdata: dict, catalog: Catalog) -> Target:
+    from planner.sweep.adapter import problem_model
+
+    model, node = problem_model(), pdata
+    steps: list[tuple[str, ...]] = []
+    done: list[str] = []
+    i = 0
+    while i < len(segs):
+        name = segs[i]
+        here = ".".join(done) or "the problem"
+        if name not in model.model_fields:
+            raise ValueError(f"unknown parameter path {path!r}: {here} has no field {name!r} "
+                             f"(fields: {_fields_of(model)})")
+        kind, inner = _unwrap(model.model_fields[name].annotation)
+        last = i == len(segs) - 1
+        if kind == "model":
+            steps.append(("key", name))
+            done.append(name)
+            node = node.get(name) if isinstance(node, dict) else None
+            if last and inner.__name__ == "Demand" and done[0] == "workloads":
+                if not isinstance(node, dict):
+                    raise ValueError(f"{path}: workload {done[1]!r} gives no demand to scale")
+                return Target("problem", tuple(steps), multiplier=True, base=1, money=True)
+            if last:
+                raise ValueError(f"unknown parameter path {path!r}: {'.'.join(done)} is a group of fields "
+                                 f"({_fields_of(inner)}), name one")
+            model = inner
+            i += 1
+            continue
+        if kind == "list_model":
+            keyf = next((k for k in LIST_KEYS if k in inner.model_fields), None)
+            items = node.get(name) if isinstance(node, dict) else None
+            items = items if isinstance(items, list) else []
+            if last or keyf is None:
+                raise ValueError(f"unknown parameter path {path!r}: {name} is a list: address an item by its "
+                                 f"{keyf or 'id'}, e.g. {'.'.join([*done, name])}.<{keyf or 'id'}>.<field>")
+            ident = segs[i + 1]
+            ids = [str(x.get(keyf)) for x in items if isinstance(x, dict)]
+            if ident not in ids:
+                raise ValueError(f"{path}: {'.'.join([*done, name])} has no item with {keyf} {ident!r} "
+                                 f"(in the problem: {', '.join(ids) or 'none'})")
+            steps.append(("item", name, keyf, ident))
+            done += [name, ident]
+            node = items[ids.index(ident)]
+            model = inner
+            i += 2
+            continue
+        if kind == "dict":
+            if i + 2 != len(segs):
+                raise ValueError(f"unknown parameter path {path!r}: {name} is a mapping: name one key, e.g. "
+                                 f"{'.'.join([*done, name])}.<id>")
+            steps += [("key", name), ("key", segs[i + 1])]
+            break
+        if not last:
+            raise ValueError(f"unknown parameter path {path!r}: {'.'.join([*done, name])} is a value, not a group")
+        if kind == "list":
+            raise ValueError(f"{path}: a list of values cannot be swept")
+        steps.append(("key", name))
+        break
+    tgt = Target("problem", tuple(steps), integer=inner is int, numeric=inner in (int, float),
+                 money=_is_money_problem(segs))
+    base, levels = _problem_base(segs, pdata, catalog)
+    return Target(**{**tgt.__dict__, "base": base, "catalog_levels": levels})
+
+
+def _is_money_problem(segs: list[str]) -> bool:
+    path = ".".join(segs)
+    if segs[0] == "workloads":
+        return len(segs) >= 3 and segs[2] in MONEY_WORKLOAD_FIELDS
+    return any(path == p.rstrip(".") or path.startswith(p) for p in MONEY_PREFIXES)
+
+
+def _get(node, segs):
+    for s in segs:
+        if isinstance(node, list):
+            node = next((x for x in node if isinstance(x, dict) and any(str(x.get(k)) == s for k in LIST_KEYS)),
+                        None)
+        elif isinstance(node, dict):
+            node = node.get(s)
+        else:
+            return None
+    return node
+
+
+def _levels(pr) -> tuple[float, float, float] | None:
+    return (pr.low_usd, pr.base_usd, pr.high_usd) if isinstance(pr, PriceRange) else None
+
+
+def _problem_base(segs: list[str], pdata: dict, catalog: Catalog):
+    """(the value the base problem uses, the catalog's low/base/high for it if it is a dated price)."""
+    given = _get(pdata, segs)
+    case = _get(pdata, ["economics", "price_case"]) or "base"
+    levels = None
+    path = ".".join(segs)
+    econ = catalog.economics.get(_get(pdata, ["economics", "id"]) or "default")
+    site = catalog.sites.get(str(_get(pdata, ["site", "id"])))
+    fallback = None
+    if segs[0] == "economics" and len(segs) == 2 and econ is not None:
+        v = getattr(econ, segs[1], None)
+        levels = _levels(v)
+        fallback = getattr(v, f"{case}_usd") if levels else v
+    elif path == "site.facility_usd_per_kw_month" and site is not None:
+        levels = _levels(site.facility_usd_per_kw_month)
+        fallback = getattr(site.facility_usd_per_kw_month, f"{case}_usd")
+    elif path == "site.pue" and site is not None:
+        fallback = site.pue
+    elif segs[:2] == ["economics", "system_prices_usd"] and segs[2] in catalog.systems:
+        levels = _levels(catalog.systems[segs[2]].price)
+        fallback = getattr(catalog.systems[segs[2]].price, f"{case}_usd")
+    elif segs[:2] == ["economics", "rack_prices_usd"] and segs[2] in catalog.racks:
+        levels = _levels(catalog.racks[segs[2]].price)
+        fallback = getattr(catalog.racks[segs[2]].price, f"{case}_usd") if levels else None
+    elif segs[0] == "workloads" and len(segs) == 3:
+        arch = catalog.workloads.get(str(_get(pdata, [*segs[:2], "archetype"])))
+        fallback = getattr(arch, segs[2], None) if arch is not None else None
+    return (given if given is not None else fallback), levels
+
+
+def _catalog(path: str, segs: list[str], catalog: Catalog) -> Target:
+    if not segs or segs[0] not in catalog.entries:
+        raise ValueError(f"unknown parameter path {path!r}: catalog.KIND.ID.FIELD with KIND one of "
+                         f"{', '.join(sorted(catalog.entries))}")
+    kind = segs[0]
+    table = catalog.entries[kind]
+    if len(segs) < 3:
+        raise ValueError(f"unknown parameter path {path!r}: give catalog.{kind}.<id>.<field>")
+    if segs[1] not in table:
+        known = sorted(table)
+        more = f", ... ({len(known)} in all)" if len(known) > 12 else ""
+        raise ValueError(f"{path}: catalog.{kind} has no entry {segs[1]!r} (known: {', '.join(known[:12])}{more})")
+    entry = table[segs[1]]
+    name, rest = segs[2], segs[3:]
+    fields = type(entry).model_fields
+    alias = name.endswith("_usd") and name[:-4] in fields and _is_price(entry, name[:-4])
+    if alias:
+        name = name[:-4]
+    if name not in fields:
+        raise ValueError(f"unknown parameter path {path!r}: catalog {kind} entries have no field {name!r} "
+                         f"(fields: {', '.join(f for f in fields if f not in ('source', 'provenance'))})")
+    value = getattr(entry, name)
+    steps = [("key", kind), ("key", segs[1]), ("key", name)]
+    money = kind in ("rental_prices", "economics") or isinstance(value, PriceRange)
+    if isinstance(value, PriceRange):
+        if alias or not rest:
+            if rest:
+                raise ValueError(f"unknown parameter path {path!r}: {name}_usd is a value, not a group")
+            return Target("catalog", tuple(steps), price_all=True, base=value.base_usd,
+                          catalog_levels=_levels(value), money=True)
+        if rest not in ([f] for f in PRICE_FIELDS):
+            raise ValueError(f"unknown parameter path {path!r}: a price has {', '.join(PRICE_FIELDS)}")
+        return Target("catalog", (*steps, ("key", rest[0])), base=getattr(value, rest[0]),
+                      catalog_levels=_levels(value), money=True)
+    for s in rest:
+        if isinstance(value, dict) and s in value:
+            value = value[s]
+        elif isinstance(value, BaseModel) and s in type(value).model_fields:
+            value = getattr(value, s)
+        else:
+            raise ValueError(f"unknown parameter path {path!r}: no {s!r} under catalog.{kind}.{segs[1]}.{name}")
+        steps.append(("key", s))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{path}: only numbers can be swept in the catalog (this is {type(value).__name__})")
+    return Target("catalog", tuple(steps), integer=isinstance(value, int), base=value, money=money)
+
+
+def _is_price(entry, name: str) -> bool:
+    return isinstance(getattr(entry, name, None), PriceRange)

@@ -1,0 +1,80 @@
+"""The proposal's content against what can be derived independently: TCO vs the optimizer's annual cost
+(present-value identity), tornado monotonicity (a min-cost optimum cannot fall when a price or the demand
+rises), the rent-everything alternative priced by hand, and the network allowance balance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from planner.catalog import load_catalog
+from planner.economics import HOURS_PER_YEAR
+from planner.proposal.alternatives import RESOLVE_GAP
+from planner.proposal.build import build_proposal
+from planner.proposal.solver import one_mode, resolve, solve_for_proposal
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def quick():
+    cat = load_catalog()
+    s = solve_for_proposal(ROOT / "problems" / "quickstart.yaml", cat)
+    return cat, s, build_proposal(s, cat, title=None, date="2026-11-30", workers=1)
+
+
+def test_tco_present_value_equals_the_annual_cost_the_optimizer_minimizes(quick):
+    _, s, p = quick
+    r, n = s.instance.cost_of_capital, s.instance.amortization_years
+    assert n == p.horizon_years  # 4 years: an integer horizon, so the identity is exact
+    pv = sum(y.total_usd / (1 + r) ** y.year for y in p.tco)
+    annuity = (1 - (1 + r) ** -n) / r
+    assert pv == pytest.approx(s.plan.fleet.cost_usd_per_hour * HOURS_PER_YEAR * annuity, rel=1e-9)
+    assert p.tco[0].total_usd == pytest.approx(s.plan.fleet.capex_usd)
+    assert all(y.total_usd == pytest.approx(s.plan.fleet.opex_usd_per_year) for y in p.tco[1:])
+
+
+def test_tornado_moves_cost_the_way_the_driver_does(quick):
+    _, _, p = quick
+    base = p.base_usd_per_year
+    tol = RESOLVE_GAP * base
+    bars = {b.driver: b for b in p.tornado}
+    assert set(bars) == {"electricity price", "system prices", "demand", "utilization"}
+    for name in ("electricity price", "system prices", "demand"):
+        b = bars[name]
+        assert b.low_usd_per_year <= base + tol and b.high_usd_per_year >= base - tol, b
+    assert bars["system prices"].swing_usd > bars["electricity price"].swing_usd > 0
+    assert bars["utilization"].high_usd_per_year == pytest.approx(base)
+    assert [b.swing_usd for b in p.tornado] == sorted((b.swing_usd for b in p.tornado), reverse=True)
+
+
+def test_rent_everything_is_priced_per_gpu_hour(quick):
+    cat, s, p = quick
+    inst, cands = one_mode(s.instance, s.candidates, "rent")
+    assert set(cands["mode"]) == {"rent"} and all(k.endswith("/rent") for k in cands["key"])
+    got = resolve(inst, cands, cat)
+    assert not isinstance(got, str)
+    fl = got.fleet
+    assert fl.capex_usd == 0 and fl.servers_new == {} and fl.servers_rented
+    by_hand = sum(n * inst.systems[sid].gpus * inst.systems[sid].rent_usd_per_gpu_hour
+                  for sid, n in fl.servers_rented.items())
+    assert fl.cost_usd_per_hour == pytest.approx(by_hand)
+    row = next(a for a in p.alternatives if a.name == "rent everything")
+    assert row.annual_cost_usd == pytest.approx(by_hand * HOURS_PER_YEAR, rel=RESOLVE_GAP)
+    assert row.delta_usd_per_year == pytest.approx(row.annual_cost_usd - p.base_usd_per_year)
+
+
+def test_chosen_family_row_is_the_chosen_plan_and_runner_up_is_listed(quick):
+    _, s, p = quick
+    hopper = next(a for a in p.alternatives if a.name == "best on Hopper")
+    assert hopper.annual_cost_usd == pytest.approx(p.base_usd_per_year) and hopper.delta_usd_per_year == 0
+    assert any(a.kind == "runner-up" for a in p.alternatives) == (s.plan.runner_up is not None)
+
+
+def test_network_lines_and_balance_add_up_to_the_allowance(quick):
+    _, s, p = quick
+    net = [b for b in p.bom if b.section == "Scale-out network"]
+    allowance = sum(s.instance.systems[k].price_usd * n for k, n in s.plan.fleet.servers_new.items()) \
+        * s.instance.network_fraction
+    assert sum(b.extended_usd for b in net) == pytest.approx(allowance)
