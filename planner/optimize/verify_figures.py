@@ -268,6 +268,16 @@ def _check_limits(plan: Plan, inst: Instance, check: Check) -> None:
     check(lim.rack_count == count, f"limits.rack_count {lim.rack_count} in the plan, {count} in the problem")
 
 
+def _crf(rate: float, years: float) -> float:
+    """Capital recovery factor, its own arithmetic (verify shares no code with what it checks)."""
+    if years <= 0:
+        return math.inf
+    if rate == 0:
+        return 1 / years
+    grow = math.exp(years * math.log1p(rate))
+    return rate * grow / math.expm1(years * math.log1p(rate))
+
+
 def _per(x: float, y: float) -> float | None:
     return x / y if y > 0 else None
 
@@ -281,7 +291,7 @@ def _check_economics_figures(plan: Plan, inst: Instance, check: Check) -> None:
         return
     fl = plan.fleet
     racks = sum(1 for r in fl.racks if r.rack_type != "(not modelled)") or len(fl.racks)
-    capital = fl.capex_usd * inst.crf
+    capital = fl.capex_usd * _crf(inst.cost_of_capital, inst.amortization_years)
     figures = [
         ("horizon_years", e.horizon_years, inst.amortization_years),
         ("discount_rate", e.discount_rate, inst.cost_of_capital),
