@@ -79,6 +79,7 @@ class Deployment(_M):
     tpot_s: float
     avg_power_w_per_replica: float
     quality: float | None = None
+    engine: str = Field("", description="serving engine id; empty = the generic calibrated engine")
 
 
 class WorkloadResult(_M):
@@ -92,8 +93,9 @@ class WorkloadResult(_M):
     replicas: int
     ttft_target_s: float | None = None
     tpot_target_s: float | None = None
-    ttft_s: float | None = Field(None, description="achieved: the slowest deployment's TTFT")
-    tpot_s: float | None = Field(None, description="achieved: the slowest deployment's TPOT")
+    slo_percentile: float | None = Field(None, description="target: the percentile at which TTFT/TPOT hold")
+    ttft_s: float | None = Field(None, description="achieved: the slowest deployment's TTFT at that percentile")
+    tpot_s: float | None = Field(None, description="achieved: the slowest deployment's TPOT at that percentile")
     quality_floor_benchmark: str | None = None
     quality_floor_score: float | None = Field(None, description="target: the least score allowed")
     quality: float | None = Field(None, description="achieved: the lowest score among its deployments")

@@ -367,3 +367,16 @@ def test_profile_equals_brute_force_over_the_owned_fleet():
         sol = solve_instance(inst, cands, backend)
         assert sol.status.value == "optimal"
         assert sol.objective_value == pytest.approx(best, rel=1e-6), backend
+
+
+def test_sweeps_read_year_averages_and_profit():
+    from planner.sweep.adapter import summarize
+    from planner.sweep.spec import _default_metric
+
+    assert _default_metric("max_profit") == "profit_usd_per_hour"
+    inst, cands = profile_toy("max_profit")
+    plan = solve_candidates(inst, cands, backend=BACKENDS[0], runner_up=False).plan
+    metrics = summarize(plan)["metrics"]
+    assert plan.fleet.cost_usd_per_hour > plan.economics.cost_usd_per_hour  # the peak hour costs more
+    assert metrics["cost_usd_per_hour"] == pytest.approx(plan.economics.cost_usd_per_hour)
+    assert metrics["profit_usd_per_hour"] == pytest.approx(plan.objective_value)

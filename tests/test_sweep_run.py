@@ -243,3 +243,20 @@ def test_report_is_escaped_and_rebuilt_from_the_ledger_alone(tmp_path, cat):
     assert "<script>" not in md and "\\| x" in md
     missing = CliRunner().invoke(main, ["sweep", "report", str(tmp_path / "none")])
     assert missing.exit_code == 2 and "no sweep ledger here" in missing.output
+
+
+def test_token_price_sweep_reports_revenue_and_profit(tmp_path, cat):
+    params = "  - path: value.usd_per_mtok_output\n    values: [0.5, 2.0]\n"
+    out = tmp_path / "o"
+    out.mkdir()
+    s = run_sweep(load_sweep(sweep_file(tmp_path, params), cat), cat, out, workers=1)
+    assert s.evaluations == 1 and s.reused == 1  # a price is money: one evaluation
+    write_results(out, plots=False)
+    import pandas as pd
+
+    df = pd.read_csv(out / "results.csv").sort_values("value.usd_per_mtok_output")
+    low, high = df.to_dict("records")
+    assert math.isclose(high["revenue_usd_per_hour"], 4 * low["revenue_usd_per_hour"], rel_tol=1e-6)
+    for r in (low, high):  # profit = revenue - the all-in hourly cost of the same (min-cost) plan
+        assert math.isclose(r["profit_usd_per_hour"], r["revenue_usd_per_hour"] - r["cost_usd_per_hour"],
+                            rel_tol=1e-6, abs_tol=1e-6)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from planner.catalog.schemas import (
     Accelerator,
     Economics,
+    Engine,
     Entry,
     Model,
     NetworkItem,
@@ -60,6 +61,10 @@ class Catalog:
     @property
     def economics(self) -> dict[str, Economics]:
         return self.entries["economics"]  # type: ignore[return-value]
+
+    @property
+    def engines(self) -> dict[str, Engine]:
+        return self.entries["engines"]  # type: ignore[return-value]
 
     @property
     def network(self) -> dict[str, NetworkItem]:

@@ -10,5 +10,6 @@ KIND_NAMES: tuple[str, ...] = (
     "workloads",
     "rental_prices",
     "economics",
+    "engines",
     "network",
 )

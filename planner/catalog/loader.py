@@ -152,6 +152,11 @@ def check_references(catalog: Catalog) -> list[str]:
             need("accelerators", a, f"native_precisions[{i}]", "precisions", p)
     for m in catalog.models.values():
         need("models", m, "native_precision", "precisions", m.native_precision)
+    for e in catalog.engines.values():
+        for i, p in enumerate(e.precisions):
+            need("engines", e, f"precisions[{i}]", "precisions", p)
+        for i, a in enumerate(e.accelerators or []):
+            need("engines", e, f"accelerators[{i}]", "accelerators", a)
     for r in catalog.rental_prices.values():
         need("rental_prices", r, "system", "systems", r.system)
     return out

@@ -26,12 +26,23 @@ BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vect
 @click.option("--ep", type=int, help="Expert-parallel size (default: search, MoE only).")
 @click.option("--serving", type=click.Choice(["aggregated", "disaggregated", "auto"]), default="aggregated",
               show_default=True)
-@click.option("--concurrency", type=int, help="Concurrent requests over the whole deployment.")
+@click.option("--concurrency", type=int,
+              help="Closed-loop clients over the whole deployment (honoured exactly, split over the replicas).")
+@click.option("--request-rate", type=float,
+              help="Poisson arrivals, requests/s over the deployment (inf = --num-requests at once).")
+@click.option("--num-requests", type=int, help="A finite run of this many requests (simulated, as a benchmark).")
+@click.option("--length-dist", type=click.Choice(["fixed", "variable"]),
+              help="Request lengths: fixed (isl/osl exactly, default) or variable (ShareGPT-like spread).")
+@click.option("--slo-percentile", type=float,
+              help="Percentile at which --ttft-slo-ms/--tpot-slo-ms must hold (default 90).")
 @click.option("--max-throughput", is_flag=True,
               help="Best output throughput with no latency target (the default without targets or concurrency).")
 @click.option("--ttft-slo-ms", type=POSITIVE, help="Time-to-first-token target.")
 @click.option("--tpot-slo-ms", type=POSITIVE, help="Time-per-output-token target.")
 @click.option("--kv-precision", type=click.Choice(["bf16", "fp8", "fp4"]), help="KV-cache datatype.")
+@click.option("--engine", help="Serving engine id (see `planner catalog list engines`; default: generic engine).")
+@click.option("--speculative", type=click.Choice(["none", "auto", "mtp", "eagle3"]),
+              help="Speculative decoding: a method, auto (the model's draft where the engine has one) or none.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--batch", "batch_csv", type=click.Path(exists=True, dir_okay=False),
               help="CSV of queries (columns = flag names with underscores).")
@@ -70,6 +81,8 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
         raise InputError(f"missing {', '.join(missing)} (or give --batch FILE)")
     if query["concurrency"] is not None and max_throughput:
         raise InputError("give --concurrency or --max-throughput, not both")
+    if query["concurrency"] is not None and query["request_rate"] is not None:
+        raise InputError("give --request-rate (open loop) or --concurrency (closed loop), not both")
     query["max_throughput"] = max_throughput
     result = predict_one(catalog, **query)
     if as_json:

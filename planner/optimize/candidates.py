@@ -12,7 +12,8 @@ Enumerate -> filter -> key -> prune, then the MIP chooses among what is left:
 2. grid per (workload, model, precision, accelerator): TP (powers of two up to the system's scale-up domain),
    PP 1-2, for MoE models expert parallel (EP = TP) and attention data parallel (TP 1, attn-DP = EP), serving
    modes; KV cache in fp8 where the accelerator computes fp8 natively, else bf16 (or the workload's list);
-3. `planner.perf.max_batch_meeting` gives the largest batch meeting TTFT and TPOT, with GPUs, tok/s and watts;
+3. `planner.perf.capacity_under_slo` gives the largest request rate meeting TTFT and TPOT at the workload's SLO
+   percentile (its mean batch, GPUs, tok/s = rate x osl and watts);
    rows that do not fit, or miss a target at every batch, are rejected with perf's reason;
 4. system rules: the TP/EP group (tp x attn_dp GPUs) must fit the system's scale-up domain;
 5. stable readable keys: `chat/llama-3.3-70b/hgx-h200/fp8/tp2pp1/b64/agg` (+ `ep8dp8`, `/kv-bf16`, `/rent`);
@@ -24,6 +25,7 @@ Enumerate -> filter -> key -> prune, then the MIP chooses among what is left:
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ from planner.catalog.quality import quality_of
 from planner.optimize.formulation import CANDIDATE_COLUMNS
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack
-from planner.perf import CONFIG_COLUMNS, evaluate, max_batch_meeting
+from planner.perf import CONFIG_COLUMNS, capacity_under_slo, evaluate
 from planner.perf.params import efficiency_path
 
 PerfFn = Callable[..., pd.DataFrame]
@@ -125,8 +127,8 @@ def perf_key(inst: Instance, catalog: Catalog) -> str:
     floor and model/precision/KV/serving choices; the accelerators and their scale-up domains; the catalog's
     performance data and the efficiency calibration. Money, power, budget, supply and demand stay out."""
     workloads = [
-        [w.id, w.isl, w.osl, w.ttft_target_s, w.tpot_target_s, w.floor_benchmark, w.floor_score, w.models,
-         w.precisions, w.kv_precisions, w.serving]
+        [w.id, w.isl, w.osl, w.ttft_target_s, w.tpot_target_s, w.slo_percentile, w.floor_benchmark,
+         w.floor_score, w.models, w.precisions, w.kv_precisions, w.serving, w.engines]
         for w in sorted(inst.workloads.values(), key=lambda w: w.id)
     ]
     eff = efficiency_path()
@@ -145,6 +147,16 @@ def _default_kv(catalog: Catalog, precision_id: str, accelerator_id: str) -> str
     if "fp8" in formats and "fp8" in catalog.accelerators[accelerator_id].dense_tflops:
         return "fp8"
     return "bf16" if "bf16" in formats else formats[0]
+
+
+def _engines_for(catalog: Catalog, allowed: tuple[str, ...] | None, precision_id: str,
+                 accelerator_id: str) -> list[str]:
+    """The engines a workload searches on one accelerator and precision ('' = the generic engine)."""
+    if not allowed:
+        return [""]
+    vendor = catalog.accelerators[accelerator_id].vendor
+    return [e for e in allowed if catalog.engines[e].supports(accelerator_id, vendor)
+            and precision_id in catalog.engines[e].precisions]
 
 
 def _parallelisms(is_moe: bool, domain: int) -> list[tuple[int, int, int]]:
@@ -193,8 +205,14 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                             )
                         )
                         continue
+                    engines = _engines_for(catalog, w.engines, pid, acc)
+                    if not engines:
+                        rejected.append(dict(workload=w.id, model=mid, precision=pid, system=acc, config="*",
+                                             reason=f"none of the engines {', '.join(w.engines or ())} serves "
+                                                    f"{pid} on {acc}"))
+                        continue
                     kvs = w.kv_precisions or (_default_kv(catalog, pid, acc),)
-                    for kv in kvs:
+                    for kv, engine in ((k, e) for k in kvs for e in engines):
                         for tp, ep, dp in _parallelisms(model.moe is not None, domain):
                             for pp in PP_OPTIONS:
                                 for serving in w.serving:
@@ -213,6 +231,7 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                                             isl=w.isl,
                                             osl=w.osl,
                                             quality=q,
+                                            engine=engine,
                                         )
                                     )
     return pd.DataFrame(rows), rejected
@@ -221,14 +240,21 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
 def evaluate_grid(
     grid: pd.DataFrame, inst: Instance, catalog: Catalog, perf: PerfFn | None = None
 ) -> pd.DataFrame:
-    """Run the performance model per workload (each has its own TTFT/TPOT targets)."""
-    perf = perf or max_batch_meeting
+    """Run the performance model per workload (each has its own TTFT/TPOT targets and SLO percentile): by
+    default a replica's capacity is the largest request rate at which the targets hold at that percentile
+    (`capacity_under_slo`); a custom `perf` without a `percentile` argument gets the targets alone."""
+    perf = perf or capacity_under_slo
+    takes_pct = "percentile" in inspect.signature(perf).parameters
     parts = []
     for wid, g in grid.groupby("workload", sort=True):
         w = inst.workloads[wid]
-        configs = g[list(CONFIG_COLUMNS)].reset_index(drop=True)
-        res = perf(configs, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s)
+        cols = list(CONFIG_COLUMNS) + (["engine"] if w.engines else [])  # generic engine: the fast path
+        configs = g[cols].reset_index(drop=True)
+        extra_kw = {"percentile": w.slo_percentile} if takes_pct else {}
+        res = perf(configs, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s, **extra_kw)
         res = res.reset_index(drop=True)
+        if "engine" not in res:
+            res["engine"] = ""
         extra = g[["workload", "quality"]].reset_index(drop=True)
         for col in extra.columns:
             res[col] = extra[col]
@@ -237,20 +263,24 @@ def evaluate_grid(
 
 
 def config_label(r) -> str:
-    return _label(r["tp"], r["pp"], r["ep"], r["attn_dp"])
+    return _label(r["tp"], r["pp"], r["ep"], r["attn_dp"], r.get("engine", ""))
 
 
-def _label(tp, pp, ep, dp) -> str:
+def _label(tp, pp, ep, dp, engine="") -> str:
     par = f"tp{int(tp)}pp{int(pp)}"
     if int(ep) > 1:
         par += f"ep{int(ep)}"
     if int(dp) > 1:
         par += f"dp{int(dp)}"
+    if isinstance(engine, str) and engine:
+        par += f"-{engine}"
     return par
 
 
 def _labels(rows: pd.DataFrame) -> list[str]:
-    return [_label(*x) for x in zip(*(rows[c].to_numpy() for c in ("tp", "pp", "ep", "attn_dp")), strict=True)]
+    eng = rows["engine"].fillna("").to_numpy() if "engine" in rows else np.full(len(rows), "")
+    return [_label(*x) for x in zip(*(rows[c].to_numpy() for c in ("tp", "pp", "ep", "attn_dp")), eng,
+                                    strict=True)]
 
 
 def make_key(r, kv_suffix: bool) -> str:
@@ -284,7 +314,32 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     ok = res["fits"].astype(bool) & (pd.to_numeric(res["batch"], errors="coerce").fillna(0) >= 1)
     failed = res[~ok]
     rejected += _rejections(failed, None, [str(x or "no batch meets the targets") for x in failed["reason"]])
-    return Evaluated(grid, res[ok].reset_index(drop=True), tuple(rejected))
+    return Evaluated(grid, prune_engines(res[ok].reset_index(drop=True)), tuple(rejected))
+
+
+ENGINE_CONFIG = ("workload", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
+                 "serving")
+
+
+def prune_engines(res: pd.DataFrame) -> pd.DataFrame:
+    """The same configuration under several engines: keep an engine only where no other gives at least its
+    output tokens/s from no more GPUs at no more power (exact dominance; ties keep the first engine id), so
+    searching engines multiplies the evaluated grid, not the MIP's candidates."""
+    if res.empty or res["engine"].nunique() <= 1:
+        return res
+    r = res.sort_values([*ENGINE_CONFIG, "engine"], kind="stable").reset_index(drop=True)
+    keep = np.ones(len(r), dtype=bool)
+    o, w, g = (r[c].to_numpy(dtype=float) for c in ("output_tok_s", "avg_power_w", "gpus"))
+    for idx in r.groupby(list(ENGINE_CONFIG), sort=False).indices.values():
+        if len(idx) < 2:
+            continue
+        for a in idx:
+            for d in idx:
+                if d != a and keep[d] and o[d] >= o[a] and w[d] <= w[a] and g[d] <= g[a] and (
+                        o[d] > o[a] or w[d] < w[a] or g[d] < g[a] or d < a):
+                    keep[a] = False
+                    break
+    return r[keep].reset_index(drop=True)
 
 
 def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> CandidateSet:

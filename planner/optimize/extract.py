@@ -96,6 +96,7 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
                 tpot_s=float(r["tpot_s"]),
                 avg_power_w_per_replica=float(r["avg_power_w"]),
                 quality=None if q is None or q != q else float(q),
+                engine=str(r.get("engine") or ""),
             )
         )
         if r["mode"] == "own":
@@ -192,6 +193,7 @@ def _workload_result(wl, deps: list[Deployment]) -> WorkloadResult:
         replicas=sum(d.replicas for d in deps),
         ttft_target_s=wl.ttft_target_s,
         tpot_target_s=wl.tpot_target_s,
+        slo_percentile=wl.slo_percentile,
         ttft_s=max((d.ttft_s for d in deps), default=None),
         tpot_s=max((d.tpot_s for d in deps), default=None),
         quality_floor_benchmark=wl.floor_benchmark,

@@ -43,6 +43,8 @@ class WorkloadData:
     precisions: tuple[str, ...] | None
     kv_precisions: tuple[str, ...] | None
     serving: tuple[str, ...]
+    slo_percentile: float = 90.0  # ttft/tpot targets hold at this percentile
+    engines: tuple[str, ...] | None = None  # None: the generic engine
 
     @property
     def required_out_tok_s(self) -> float:
@@ -362,13 +364,14 @@ def _check_workload_refs(w, path: str, catalog: Catalog, err: _Errors) -> None:
     for key, ids, table in (
         ("models", w.models, catalog.models),
         ("precisions", w.precisions, catalog.precisions),
+        ("engines", w.engines, catalog.engines),
     ):
         for i, x in enumerate(ids or []):
             if x not in table:
                 err.bad(f"{path}.{key}[{i}]", f"unknown {key[:-1]} {x!r} (known: {err.known(table)})")
 
 
-def _resolve_workload(w, catalog: Catalog, err: _Errors) -> WorkloadData | None:
+def _resolve_workload(w, catalog: Catalog, err: _Errors, slo_percentile: float = 90.0) -> WorkloadData | None:
     path = f"workloads[{w.id}]"
     arch = None
     if w.archetype is not None:
@@ -407,6 +410,8 @@ def _resolve_workload(w, catalog: Catalog, err: _Errors) -> WorkloadData | None:
         precisions=tuple(w.precisions) if w.precisions else None,
         kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
         serving=tuple(w.serving),
+        slo_percentile=float(w.slo_percentile if w.slo_percentile is not None else slo_percentile),
+        engines=tuple(w.engines) if w.engines else None,
     )
 
 
@@ -419,7 +424,7 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
     racks = _resolve_racks(problem, catalog, m, err)
     workloads = {}
     for w in problem.workloads:
-        wd = _resolve_workload(w, catalog, err)
+        wd = _resolve_workload(w, catalog, err, problem.slo_percentile)
         if wd is not None:
             workloads[w.id] = wd
     if err.lines:

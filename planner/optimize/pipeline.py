@@ -29,7 +29,7 @@ from planner.optimize.platforms import compare_platforms
 from planner.optimize.problem import Problem, _nice_loc, load_problem, problem_from_text
 from planner.optimize.solve import Solution, solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
-from planner.perf import evaluate
+from planner.perf import predict_under_slo
 from planner.plan import PLAN_FORMAT_VERSION, Binding, Plan, RunnerUp
 
 
@@ -181,7 +181,9 @@ def solve_file(
 
 
 def _perf_predictor(catalog: Catalog):
-    return lambda grid: evaluate(grid, catalog)
+    """The verifier's re-prediction: a replica at the rate where its workload's targets hold at the SLO
+    percentile (the same model the candidates were sized with), from the rows' target columns."""
+    return lambda grid: predict_under_slo(grid, catalog)
 
 
 def solve_candidates(

@@ -83,6 +83,9 @@ class WorkloadSpec(Strict):
     tpot_ms: float | None = Field(
         None, gt=0, json_schema_extra=unit("ms"), description="time-per-output-token target"
     )
+    slo_percentile: float | None = Field(
+        None, gt=0, lt=100, description="percentile at which ttft_ms/tpot_ms must hold (default: the problem's)"
+    )
     quality_floor: QualityFloor | None = Field(
         None, description="benchmark and minimum score (after quantization)"
     )
@@ -93,6 +96,9 @@ class WorkloadSpec(Strict):
     precisions: Ids | None = Field(None, min_length=1, description="allowed weight precisions (default: any)")
     kv_precisions: KvList | None = Field(None, min_length=1, description="KV-cache formats to consider")
     serving: ServingList = Field(["aggregated", "disaggregated"], min_length=1)
+    engines: Ids | None = Field(
+        None, min_length=1, description="serving engines to search (catalog ids, e.g. [vllm, sglang, trtllm]); "
+        "default: the generic calibrated engine")
     headroom: float = Field(0.0, ge=0, le=5, description="extra capacity above peak demand, e.g. 0.2 = 20%")
     min_replicas: int = Field(1, ge=0, le=10000, description="replicas kept for availability, whatever the demand")
     value: TokenValue | None = Field(None, description="what its tokens earn (default: the problem's `value`)")
@@ -225,6 +231,9 @@ class Problem(Strict):
     budget: Budget = Budget()
     objective: Objective = Objective()
     solver: SolverSpec = SolverSpec()
+    slo_percentile: float = Field(
+        90.0, gt=0, lt=100, description="percentile at which every workload's TTFT/TPOT targets must hold (p90)"
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -372,6 +372,10 @@ def _check_predictions(deployments: list, inst: Instance, predict, v: list[str])
             batch=d.batch,
             isl=inst.workloads[d.workload].isl,
             osl=inst.workloads[d.workload].osl,
+            ttft_target_s=inst.workloads[d.workload].ttft_target_s,
+            tpot_target_s=inst.workloads[d.workload].tpot_target_s,
+            slo_percentile=inst.workloads[d.workload].slo_percentile,
+            engine=d.engine,
         )
         for d in deployments
     ]

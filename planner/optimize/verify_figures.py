@@ -241,6 +241,7 @@ def _check_workload_figures(plan: Plan, inst: Instance, check: Check) -> None:
             ("ttft_target_s", r.ttft_target_s, w.ttft_target_s),
             ("tpot_target_s", r.tpot_target_s, w.tpot_target_s),
             ("quality_floor_score", r.quality_floor_score, w.floor_score),
+            ("slo_percentile", getattr(r, "slo_percentile", None), getattr(w, "slo_percentile", None)),
             *(() if plan.hourly else (  # with hour classes, off-peak deployments are summarized elsewhere
                 ("ttft_s", r.ttft_s, max((d.ttft_s for d in deps), default=None)),
                 ("tpot_s", r.tpot_s, max((d.tpot_s for d in deps), default=None)),

@@ -32,6 +32,42 @@ max_batch_meeting(grid, catalog, ttft_s=None, tpot_s=None, batches=None) -> Data
     Per configuration (grid without batch): the largest batch that fits memory and meets the targets (None =
     no target, i.e. maximum throughput), with the evaluate columns at that batch; limited_by says what stopped
     a larger batch: memory | ttft | tpot | (candidates exhausted) compute | bandwidth | communication.
+latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_requests=None,
+                   length_dist="fixed", method="analytic", seed=0) -> DataFrame
+    Latency percentiles and throughput of each configuration (grid rows as for evaluate, without batch;
+    optional `batch` = the engine's cap on running sequences per replica, default 1024) under a load:
+    open-loop Poisson `request_rate` requests/s (inf = all `num_requests` at once) or closed-loop
+    `concurrency` clients; `num_requests` = a finite run measured whole, as benchmark tools do (None = steady
+    state); `length_dist` 'fixed' (isl/osl exactly) or 'variable' (lognormal with those means, ShareGPT-like
+    spread). Grid columns of the same names override the keywords per row. method 'analytic' (queueing.py:
+    a state-dependent birth-death chain, vectorized) or 'simulate' (simulate.py: discrete-event simulation
+    of a continuous-batching scheduler with chunked prefill, KV admission and preemption, seeded). Both run
+    on the same step-time tables (steptable.py: the step time at ~200 (decode batch, prefill tokens) points,
+    interpolated). Output = input plus:
+      ttft_mean_s, ttft_p50_s, ttft_p90_s, ttft_p99_s     time to first token (queueing + prefill), seconds
+      tpot_mean_s, tpot_p50_s, tpot_p90_s, tpot_p99_s     per-request (e2e - ttft) / (osl - 1)
+      itl_mean_s, itl_p50_s, itl_p99_s                    gaps between tokens over all tokens
+      e2e_mean_s, e2e_p50_s                               end-to-end request latency
+      requests_s, output_tok_s, total_tok_s               achieved (total = input + output tokens)
+      saturated          offered load beyond the replica: request_rate >= capacity_rps, or concurrency above
+                         max_running (requests wait for a seat). Steady state has no latency then (NaN,
+                         throughput = capacity); a finite run does.
+      capacity_rps       the most requests/s the replica completes (all seats busy)
+      max_running        sequences that run at once: min(engine cap, KV cache at isl + osl/2 per sequence)
+      load_reason        why a row has no answer ('' otherwise): does not fit, no load given, disaggregated
+                         serving (not modelled under load yet)
+    Tolerance analytic vs simulate (tests/test_perf_load.py, loads 0.3-0.8 of capacity and 0.25-3x the
+    seats): TTFT p50 25%, p90 35%, TPOT mean 15%, p90 20%, ITL p50 10%, output tokens/s 10%.
+max_rate_meeting(grid, catalog, *, ttft_s=None, tpot_s=None, percentile=90.0, length_dist="fixed") -> array
+    Per configuration, the largest Poisson request rate at which TTFT and TPOT at that percentile meet the
+    targets (0 if none does): the capacity a replica can be planned for under percentile SLOs.
+capacity_under_slo(configs, catalog, ttft_s=None, tpot_s=None, *, percentile=90.0) -> DataFrame
+    The candidate search's perf function (in place of max_batch_meeting): the evaluate columns of each
+    configuration at that rate, with output_tok_s = rate x osl, ttft_s/tpot_s = the percentile values there,
+    batch = the mean running sequences (Little's law), capacity_rps, slo_percentile.
+predict_under_slo(grid, catalog) -> DataFrame
+    capacity_under_slo row by row, targets and percentile from the grid's ttft_target_s, tpot_target_s,
+    slo_percentile columns (the verifier's re-prediction of a plan); evaluate where they are absent.
 fidelity_report(catalog) -> FidelityReport(measured, published, rank_correlation, summary)
     Predicted vs actual for every measured op/e2e row and every published benchmark (see
     `planner.perf.fidelity` for the columns); `summary` holds median / P90 absolute % errors overall, per
@@ -49,22 +85,34 @@ from planner.perf.fidelity import (
     published_fidelity,
     summary,
 )
+from planner.perf.load import (
+    LOAD_COLUMNS,
+    capacity_under_slo,
+    latency_under_load,
+    max_rate_meeting,
+    predict_under_slo,
+)
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import CONFIG_COLUMNS
 
 __all__ = [
     "CONFIG_COLUMNS",
     "DEFAULT_BATCHES",
+    "LOAD_COLUMNS",
     "OUTPUT_COLUMNS",
     "Efficiency",
     "FidelityReport",
     "accelerator_rank_correlation",
+    "capacity_under_slo",
     "describe_assumptions",
     "evaluate",
     "fidelity_report",
+    "latency_under_load",
     "load_efficiency",
     "max_batch_meeting",
+    "max_rate_meeting",
     "measured_fidelity",
+    "predict_under_slo",
     "published_fidelity",
     "summary",
 ]

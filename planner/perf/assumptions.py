@@ -61,6 +61,22 @@ class Assumptions:
     max_disagg_instances: int = 8
     """Disaggregated units are built from at most this many prefill and decode instances each."""
 
+    # ------------------------------------------------------------------ load (queueing, simulation)
+    max_running_sequences: int = 1024
+    """Sequences an engine runs at once when the query does not say (vLLM V1 max_num_seqs 1024 on 80+ GB GPUs;
+    TensorRT-LLM max_batch_size 2048): the KV cache usually binds first."""
+    input_length_cv: float = 1.0
+    """Coefficient of variation of prompt lengths for `length_dist=variable` (ShareGPT prompts: mean ~ std),
+    lognormal with the given mean."""
+    output_length_cv: float = 0.8
+    """Coefficient of variation of output lengths for `length_dist=variable` (ShareGPT replies), lognormal."""
+    steady_state_requests: int = 1500
+    """Requests the simulator runs for a steady-state answer (no num_requests); the first 20% and the last 10%
+    (warm-up and drain) are discarded."""
+    slo_percentile: float = 90.0
+    """Percentile at which TTFT/TPOT targets must hold when a query or problem does not say (p90; MLPerf's
+    server scenario uses p99)."""
+
     # ------------------------------------------------------- defaults for accelerators we did not measure
     default_gemm_bf16_fraction: float = 0.70
     """Best bf16 GEMM / dense peak where the catalog has no measured MAMF fraction (H100 0.79, B200 0.78,

@@ -21,10 +21,13 @@ from planner.perf.serving import aggregated, disaggregated
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "gpus", "fits", "reason", "max_batch_memory", "weight_bytes_per_gpu", "kv_bytes_per_gpu",
-    "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user", "total_tok_s",
+    "ttft_s", "tpot_s", "itl_s", "acceptance_length", "speculative_method", "output_tok_s", "output_tok_s_per_gpu",
+    "output_tok_s_per_user", "total_tok_s",
     "avg_power_w", "peak_power_w", "compute_dtype_used", "limited_by", "prefill_instances", "decode_instances",
+    "prefill_gpus", "decode_gpus",
 )
-TIMED = ("ttft_s", "tpot_s", "output_tok_s", "avg_power_w", "prefill_instances", "decode_instances")
+TIMED = ("ttft_s", "tpot_s", "itl_s", "output_tok_s", "avg_power_w", "prefill_instances", "decode_instances",
+         "prefill_gpus", "decode_gpus", "peak_power_w")
 DEFAULT_BATCHES: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
                                     1536, 2048, 3072, 4096, 6144, 8192)
 
@@ -52,6 +55,24 @@ def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray) -> 
     return no_weights | too_big
 
 
+# Disaggregated serving: the prefill instances' own layout and accelerator (default: the decode layout).
+PREFILL_COLUMNS = ("prefill_accelerator", "prefill_tp", "prefill_pp", "prefill_ep", "prefill_attn_dp")
+
+
+def _prefill_layout(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols, np.ndarray]:
+    """Columns of the prefill instances (one prompt batch each) and why a row's prefill layout cannot run."""
+    pg = rows.reset_index(drop=True).copy()
+    for col in PREFILL_COLUMNS:
+        base = col.removeprefix("prefill_")
+        if col in pg:
+            pg[base] = pg[col].where(pg[col].notna() & (pg[col].astype(str) != ""), pg[base])
+    pg = pg.drop(columns=[c for c in PREFILL_COLUMNS if c in pg]).assign(batch=1, serving="aggregated")
+    ev = evaluate(pg, catalog, efficiency=eff)
+    cp, _ = resolve(normalize_grid(pg), catalog, eff)
+    why = np.where(ev["fits"].to_numpy(), "", "prefill instance: " + ev["reason"].astype(str).to_numpy())
+    return cp, why.astype(object)
+
+
 def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None) -> pd.DataFrame:
     """Predict every row of `grid` (see the package docstring for columns). Never raises for a row that
     cannot run: it comes back with fits=False and the reason."""
@@ -62,6 +83,11 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
     structural_ok = reason == ""
     mem = memory(c)
     mem_fail = _memory_reasons(c, mem, reason)
+    cap = c.eng_max_batch * c.attn_dp  # the engine's running-sequence cap, per attention-DP rank
+    eng_names = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
+    add_reasons(reason, c.batch > cap, [c.batch, cap, eng_names, c.spec_k > 0],
+                lambda b, m, e, s: f"batch {b:.0f} exceeds engine {e or 'generic'}'s cap of {m:.0f} running "
+                                   f"sequences{' with speculative decoding' if s else ''}")
     fits = reason == ""
     out: dict[str, np.ndarray] = {k: np.full(n, np.nan) for k in TIMED}
     out["limited_by"] = np.where(mem_fail, "memory", "").astype(object)
@@ -70,7 +96,16 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
         idx = np.flatnonzero(fits & (serving == mode))
         if len(idx) == 0:
             continue
-        res = fn(_subset(c, idx), eff.serving)
+        if mode == "disaggregated" and any(k in g for k in PREFILL_COLUMNS):
+            cp, why = _prefill_layout(g.iloc[idx], catalog, eff)
+            res = disaggregated(_subset(c, idx), eff.serving, cp)
+            bad = idx[why != ""]
+            reason[bad] = why[why != ""]
+            fits[bad] = False
+            for k in TIMED:
+                res[k] = np.where(why == "", res[k], np.nan)
+        else:
+            res = fn(_subset(c, idx), eff.serving)
         for k in TIMED:
             out[k][idx] = res[k]
         out["limited_by"][idx] = res["limited_by"]
@@ -91,18 +126,31 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
                                           np.nan)
     res_df["ttft_s"] = out["ttft_s"]
     res_df["tpot_s"] = out["tpot_s"]
+    res_df["itl_s"] = out["itl_s"]
+    res_df["acceptance_length"] = np.where(fits, c.spec_accept, np.nan)
+    res_df["speculative_method"] = np.where(fits, c.spec_method, "")  # what `auto` chose; 'none' without
     res_df["output_tok_s"] = out["output_tok_s"]
     res_df["output_tok_s_per_gpu"] = out["output_tok_s"] / res_df["gpus"].to_numpy()
     res_df["output_tok_s_per_user"] = 1.0 / out["tpot_s"]
     res_df["total_tok_s"] = out["output_tok_s"] * (1.0 + c.isl / c.osl)
     res_df["avg_power_w"] = out["avg_power_w"]
-    res_df["peak_power_w"] = np.where(fits, c.tdp_w * res_df["gpus"].to_numpy(), np.nan)
+    res_df["peak_power_w"] = np.where(fits, out["peak_power_w"], np.nan)
     dtypes = np.array(COMPUTE_DTYPES, dtype=object)
     res_df["compute_dtype_used"] = np.where(structural_ok, dtypes[c.dtype_code.astype(np.int64)], "")
     res_df["limited_by"] = out["limited_by"]
     res_df["prefill_instances"] = out["prefill_instances"]
     res_df["decode_instances"] = out["decode_instances"]
+    res_df["prefill_gpus"] = out["prefill_gpus"]  # disaggregated: GPUs of the unit's prefill instances
+    res_df["decode_gpus"] = out["decode_gpus"]
     return res_df
+
+
+def engine_batch_cap(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> np.ndarray:
+    """Running sequences each row's engine admits (inf for the generic engine)."""
+    if "engine" not in grid and "speculative" not in grid:
+        return np.full(len(grid), np.inf)
+    c, _ = resolve(normalize_grid(grid), catalog, eff)
+    return c.eng_max_batch * c.attn_dp
 
 
 def max_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s: float | None = None,
@@ -123,11 +171,15 @@ def max_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s: float | None
     probe = base.assign(batch=1)
     first = evaluate(probe, catalog, efficiency=eff)
     mem_max = first["max_batch_memory"].to_numpy(dtype=float)
-    n, k = len(base), len(cands)
-    # every configuration x every candidate (+ its exact memory limit), evaluated in one vectorized call
+    eng_cap = engine_batch_cap(probe, catalog, eff)
+    capped = bool(np.isfinite(eng_cap).any())
+    n, k = len(base), len(cands) + int(capped)
+    # every configuration x every candidate (+ its exact memory and engine limits), in one vectorized call
     cand = np.tile(cands, (n, 1))
-    extra = np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]
-    cand = np.concatenate([cand, extra], axis=1)
+    extra = [np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]]
+    if capped:
+        extra.append(np.where(eng_cap < np.minimum(mem_max, cands[-1]), eng_cap, cands[0])[:, None])
+    cand = np.concatenate([cand, *extra], axis=1)
     rep = base.loc[base.index.repeat(k + 1)].reset_index(drop=True)
     rep["batch"] = cand.reshape(-1).astype(np.int64)
     ev = evaluate(rep, catalog, efficiency=eff)
@@ -158,6 +210,7 @@ def max_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s: float | None
                                                            np.where(~tpot_m[rows, nxt], "tpot", "")))
     limited = np.where(has_next & any_good, stop, res["limited_by"].to_numpy())
     limited = np.where(any_good & (chosen_b >= mem_max) & (mem_max >= 1), "memory", limited)
+    limited = np.where(any_good & (chosen_b >= eng_cap) & (eng_cap < mem_max), "engine", limited)
     reason = res["reason"].to_numpy().copy()
     fits_out = any_good.copy()
     for i in np.flatnonzero(~any_good & res["fits"].to_numpy()):

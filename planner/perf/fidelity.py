@@ -19,7 +19,7 @@ batches: latency = prefill of the batch + osl decode steps at the average contex
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -154,6 +154,7 @@ def published_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficienc
     res["predicted"] = np.nan
     res["predicted_batch"] = np.nan
     cfg_cols = ["model_id", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "isl", "osl"]
+    cfg_cols += ["engine"] if "engine" in res else []  # set by the engine fit; the report uses the generic engine
     mt = res[res["mode"] == "max_throughput"]
     if len(mt):
         grid = mt[cfg_cols].rename(columns={"model_id": "model"}).reset_index(drop=True)
@@ -261,6 +262,7 @@ class FidelityReport:
     published: pd.DataFrame
     rank_correlation: pd.DataFrame
     summary: dict
+    under_load: pd.DataFrame = field(default_factory=pd.DataFrame)  # serving_under_load.csv rows, per engine
 
 
 def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> FidelityReport:
@@ -270,5 +272,15 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     stats = summary(measured, published, catalog)
     # Out-of-sample figures come from the fit (refitting per held-out source takes ~10 s), read back here.
     stats["serving_cross_validation"] = read_yaml().get("serving_cross_validation", {})
+    from planner.perf.serving_fidelity import error_table, load_mapping, load_predictions
+
+    mapped = load_mapping(catalog)
+    under = load_predictions(mapped, catalog, eff)
+    under["error_pct"] = (under["predicted"] / under["actual"] - 1.0) * 100.0
+    under["abs_error_pct"] = under["error_pct"].abs()
+    stats["under_load"] = error_table(under).to_dict(orient="records")
+    stats["under_load_not_expressible"] = int((~mapped["expressible"]).sum())
+    stats["engine_cross_validation"] = read_yaml().get("engine_cross_validation", {})
     return FidelityReport(measured=measured, published=published,
-                          rank_correlation=accelerator_rank_correlation(published), summary=stats)
+                          rank_correlation=accelerator_rank_correlation(published), summary=stats,
+                          under_load=under)

@@ -175,12 +175,12 @@ FITTED_FROM = {
 
 SERVING_GRID: dict[str, tuple[float, ...]] = {
     "gemm_eta_scale": (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1),
-    "seq_overhead_s": (0.0, 5e-6, 10e-6, 12.5e-6, 15e-6, 17.5e-6, 20e-6, 25e-6, 30e-6),
+    "seq_overhead_s": (0.0, 5e-6, 10e-6, 12.5e-6, 15e-6, 17.5e-6, 20e-6, 25e-6, 30e-6, 40e-6, 50e-6, 60e-6),
     "weight_only_moe_eta_scale": (0.25, 0.35, 0.5, 0.7, 1.0),
 }
 SERVING_NOTES = {
     "gemm_eta_scale": "production GEMM efficiency relative to our cuBLAS op tables (eta capped at 0.98)",
-    "seq_overhead_s": "host scheduler + sampling time per running sequence per step (whole replica batch)",
+    "seq_overhead_s": "host scheduler + sampling time per running sequence per step (per attention-DP rank)",
     "weight_only_moe_eta_scale": "efficiency of weight-only expert GEMMs (4-bit experts dequantized into bf16 "
                                  "grouped GEMMs) relative to plain GEMMs, on both rooflines",
 }
@@ -271,6 +271,15 @@ def build_yaml(catalog: Catalog) -> dict:
                            f"(= {stats['mean_abs_log_error']:.4f}; {stats['neutral_mean_abs_log_error']:.4f} with "
                            "neutral factors)", "note": SERVING_NOTES[k]}
                        for k, v in serving.items()}
+    from planner.perf.serving_fidelity import fit_engines
+
+    eff = build_efficiency(catalog, data)
+    engines, engine_stats, _ = fit_engines(catalog, eff)
+    data["engines"] = engines
+    data["engine_cross_validation"] = {
+        "method": "serving_under_load.csv; per engine x vendor factors re-chosen without the held-out source",
+        "groups": engine_stats["groups"],
+    }
     data["serving_cross_validation"] = {
         "method": "leave one published source out: refit the serving factors on the others, predict it",
         "metric": "output throughput, |predicted/actual - 1| in percent",
@@ -279,6 +288,7 @@ def build_yaml(catalog: Catalog) -> dict:
     inputs = {f"catalogs/measured/{n}": _sha(MEASURED_DIR / n) for n in TABLES.values()}
     published = EFFICIENCY_PATH.parent / "published_benchmarks.csv"
     inputs["catalogs/calibration/published_benchmarks.csv"] = _sha(published)
+    inputs["catalogs/calibration/serving_under_load.csv"] = _sha(EFFICIENCY_PATH.parent / "serving_under_load.csv")
     return {"meta": {"generated_by": "python -m planner.perf.fit", "inputs_sha256_12": inputs,
                      "units": "SI: fractions of datasheet peaks, seconds, tokens, watts"}} | data
 

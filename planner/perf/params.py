@@ -71,6 +71,7 @@ class Efficiency:
     accel: pd.DataFrame
     serving: dict[str, float]
     provenance: dict[str, dict[str, str]] = field(default_factory=dict)
+    engines: dict = field(default_factory=dict)  # {engine: {vendor: {eta_factor, seq_factor, step_s}}}
 
 
 def _value(entry) -> float:
@@ -196,7 +197,7 @@ def build_efficiency(catalog: Catalog, data: dict) -> Efficiency:
     for k, v in (data.get("serving", {}) or {}).items():
         if k in serving:
             serving[k] = _value(v)
-    return Efficiency(accel=accel, serving=serving, provenance=prov)
+    return Efficiency(accel=accel, serving=serving, provenance=prov, engines=data.get("engines", {}) or {})
 
 
 _CACHE: dict[tuple[int, str, float], tuple[Catalog, Efficiency]] = {}

@@ -16,6 +16,7 @@ from planner.catalog.catalog import Catalog
 from planner.catalog.schemas import COMPUTE_DTYPES, KV_BYTES
 from planner.catalog.tables import accelerator_table
 from planner.perf.arch import MODEL_COLUMNS, model_table
+from planner.perf.engines import check_engine_parallelism, engine_columns
 from planner.perf.params import ACCEL_PARAMS, Efficiency
 
 GRID_DEFAULTS: dict[str, object] = {"kv_precision": "bf16", "tp": 1, "pp": 1, "ep": 1, "attn_dp": 1,
@@ -24,6 +25,9 @@ REQUIRED = ("model", "accelerator", "precision", "batch", "isl", "osl")
 # One configuration of the model (a grid row without its batch), in the order callers build grids.
 CONFIG_COLUMNS = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving",
                   "isl", "osl")
+# Optional columns: serving engine (catalog id, empty = generic engine) and speculative decoding (none, auto,
+# mtp, eagle3); a grid without them is predicted exactly as before engines existed.
+OPTIONAL_CONFIG_COLUMNS = ("engine", "speculative")
 SERVING_MODES = ("aggregated", "disaggregated")
 
 
@@ -182,6 +186,9 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     fail(ok_ids & ~kv_ok, [pcs, kv_names], lambda p, k: f"{precs[p].id} does not allow a {k} KV cache "
                                                         f"(allowed: {', '.join(precs[p].kv_formats)})")
     check_parallelism(c, grid, fail, model_names, acc_names)
+    c.update(engine_columns(grid, catalog, eff.engines, fail))
+    if "engine" in grid:
+        check_engine_parallelism(c, grid["engine"].fillna("").astype(str).str.strip().to_numpy(), catalog, fail)
     # Rows that already have a reason are answered by it; give their sizes harmless values so the vectorized
     # arithmetic that still runs over them stays finite (no divide-by-zero warnings for tp = 0).
     bad = reason != ""
@@ -226,4 +233,4 @@ def check_parallelism(c: Cols, grid: pd.DataFrame, fail, model_names: np.ndarray
          lambda x, m: f"isl+osl = {x:.0f} tokens exceed the model's context {m:.0f}")
 
 
-__all__ = ["GRID_DEFAULTS", "MODEL_COLUMNS", "Cols", "normalize_grid", "resolve"]
+__all__ = ["GRID_DEFAULTS", "MODEL_COLUMNS", "OPTIONAL_CONFIG_COLUMNS", "Cols", "normalize_grid", "resolve"]

@@ -40,31 +40,50 @@ def limited_by(step: dict[str, np.ndarray]) -> np.ndarray:
     return names[np.argmax(stacked, axis=0)]
 
 
+def speculative_terms(c: Cols) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query tokens per sequence per step, tokens emitted per step, draft cost per step as a share of a
+    plain decode step): (1, 1, 0) without speculation."""
+    k = c.get("spec_k", np.zeros_like(c.batch))
+    return 1.0 + k, c.get("spec_accept", np.ones_like(c.batch)), k * c.get("spec_draft_frac", 0.0)
+
+
 def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     A = ASSUMPTIONS
     b, isl, osl = c.batch, c.isl, c.osl
     ctx = isl + osl / 2.0  # average context over a sequence's life
     per_req_g, per_req_l = causal_pairs(isl), causal_pairs(isl, c.window_tokens)
-    share = isl / osl
-    avg = decode_step(c, serving, b, ctx, b * share, b / osl * per_req_g, b / osl * per_req_l, isl)
-    budget = float(A.activation_token_budget)
+    # Speculative decoding: each step verifies 1 + k tokens per sequence and emits `accept` of them on
+    # average, after k draft passes; prompts finish `accept` times faster, so each step carries that much
+    # more prefill. The gain shrinks with batch because the verify step turns compute-bound.
+    q, accept, draft = speculative_terms(c)
+    share = isl / osl * accept
+    avg = decode_step(c, serving, b, ctx, b * share, b / osl * accept * per_req_g, b / osl * accept * per_req_l,
+                      isl, q_dec=q)
+    step_s = avg["time_s"]
+    if np.any(draft > 0):
+        step_s = step_s + draft * decode_step(c, serving, b, ctx)["time_s"]
+    budget = c.get("eng_chunk", np.full_like(b, float(A.activation_token_budget)))
     chunks = np.ceil(isl / budget)
     chunk = np.minimum(isl, budget) * c.attn_dp  # one prompt chunk per attention-DP rank
     pre_tokens = np.maximum(chunk, b * share)
     scale = pre_tokens / np.maximum(isl, 1.0) / chunks
     ttft_step = decode_step(c, serving, b, ctx, pre_tokens, per_req_g * scale, per_req_l * scale, isl)
     gpus = c.tp * c.pp * c.attn_dp
-    tpot = avg["time_s"]
+    tpot = step_s / accept
     out_tok_s = b / tpot
     return {
         "gpus": gpus,
         "ttft_s": chunks * ttft_step["time_s"],
         "tpot_s": tpot,
+        "itl_s": tpot * np.maximum(accept, c.get("eng_stream", 1.0)),
         "output_tok_s": out_tok_s,
         "avg_power_w": _power_w(c, avg) * gpus,
         "limited_by": limited_by(avg),
         "prefill_instances": np.zeros_like(b),
         "decode_instances": np.ones_like(b),
+        "prefill_gpus": np.zeros_like(b),
+        "decode_gpus": gpus,
+        "peak_power_w": c.tdp_w * gpus,
     }
 
 
@@ -83,18 +102,28 @@ def kv_transfer_s(c: Cols, gpus_unit, gpus_instance) -> np.ndarray:
 DISAGG_TOLERANCE = 0.03  # accept 3% less output/s per GPU for a smaller prefill:decode unit
 
 
-def disaggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
+def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None) -> dict[str, np.ndarray]:
+    """`c` describes the decode instances; `cp` the prefill instances (their own TP/PP/EP/attention-DP and
+    accelerator), default the same layout as decode."""
     A = ASSUMPTIONS
+    cp = c if cp is None else cp
     b, isl, osl = c.batch, c.isl, c.osl
     g = c.tp * c.pp * c.attn_dp
-    dec = decode_step(c, serving, b, isl + osl / 2.0)
-    rate_d = b / (dec["time_s"] * osl)  # requests/s one decode instance completes
-    n_req = c.attn_dp * np.maximum(1.0, np.floor(A.activation_token_budget / isl))
-    pre_lat, pre_interval = prefill_pass(c, serving, n_req, isl)
+    gp = cp.tp * cp.pp * cp.attn_dp
+    q, accept, draft = speculative_terms(c)
+    dec = decode_step(c, serving, b, isl + osl / 2.0, q_dec=q)
+    if np.any(draft > 0):
+        dec = dict(dec)
+        dec["time_s"] = dec["time_s"] + draft * decode_step(c, serving, b, isl + osl / 2.0)["time_s"]
+    tpot = dec["time_s"] / accept
+    rate_d = b / (tpot * osl)  # requests/s one decode instance completes
+    budget = cp.get("eng_chunk", np.full_like(b, float(A.activation_token_budget)))
+    n_req = cp.attn_dp * np.maximum(1.0, np.floor(budget / isl))
+    pre_lat, pre_interval = prefill_pass(cp, serving, n_req, isl)
     rate_p = n_req / pre_interval  # requests/s one prefill instance admits
     # every unit of 1..8 prefill and 1..8 decode instances; a unit serves min(prefill, decode) requests/s
     top = A.max_disagg_instances
-    cands = [(float(npf), float(nd), np.minimum(npf * rate_p, nd * rate_d) / ((npf + nd) * g))
+    cands = [(float(npf), float(nd), np.minimum(npf * rate_p, nd * rate_d) / (npf * gp + nd * g))
              for nd in range(1, top + 1) for npf in range(1, top + 1)]
     best = np.max(np.stack([pg for _, _, pg in cands]), axis=0)
     # the smallest unit within DISAGG_TOLERANCE of the best output/s per GPU: small integer ratios
@@ -104,24 +133,31 @@ def disaggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
         take = (per_gpu >= best * (1.0 - DISAGG_TOLERANCE)) & (npf + nd < size)
         best_np, best_nd = np.where(take, npf, best_np), np.where(take, nd, best_nd)
         size = np.where(take, npf + nd, size)
-    unit_gpus = (best_np + best_nd) * g
+    unit_gpus = best_np * gp + best_nd * g
     rate = np.minimum(best_np * rate_p, best_nd * rate_d)
     duty_p = np.clip(rate / (best_np * rate_p), 0.0, 1.0)
     duty_d = np.clip(rate / (best_nd * rate_d), 0.0, 1.0)
     pre_step = dict(pre_lat)
-    pre_step["time_s"] = pre_lat["time_s"] / c.pp  # utilization of one stage while pipelined
+    pre_step["time_s"] = pre_lat["time_s"] / cp.pp  # utilization of one stage while pipelined
     for k in ("compute_busy_s", "memory_busy_s"):
-        pre_step[k] = pre_lat[k] / c.pp
-    power = (_power_w(c, pre_step, duty_p) * best_np + _power_w(c, dec, duty_d) * best_nd) * g
+        pre_step[k] = pre_lat[k] / cp.pp
+    power = _power_w(cp, pre_step, duty_p) * best_np * gp + _power_w(c, dec, duty_d) * best_nd * g
+    # prefill and decode on different systems: the KV leaves the scale-up domain
+    same_system = np.asarray(cp.hbm_bytes == c.hbm_bytes) & np.asarray(cp.scale_up_domain == c.scale_up_domain)
+    kv_unit = np.where(same_system, unit_gpus, np.inf)
     return {
         "gpus": unit_gpus,
-        "ttft_s": pre_lat["time_s"] + kv_transfer_s(c, unit_gpus, g),
-        "tpot_s": dec["time_s"],
+        "ttft_s": pre_lat["time_s"] + kv_transfer_s(c, kv_unit, np.minimum(g, gp)),
+        "tpot_s": tpot,
+        "itl_s": tpot * np.maximum(accept, c.get("eng_stream", 1.0)),
         "output_tok_s": rate * osl,
         "avg_power_w": power,
         "limited_by": limited_by(dec),
         "prefill_instances": best_np,
         "decode_instances": best_nd,
+        "prefill_gpus": best_np * gp,
+        "decode_gpus": best_nd * g,
+        "peak_power_w": cp.tdp_w * best_np * gp + c.tdp_w * best_nd * g,
     }
 
 

@@ -45,15 +45,17 @@ def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str =
 
 
 def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pairs_global, pairs_local,
-                  pre_seq, n_logits, breakdown: bool = False) -> dict[str, np.ndarray]:
+                  pre_seq, n_logits, breakdown: bool = False, q_dec=1.0) -> dict[str, np.ndarray]:
     """One pass of the worst pipeline stage.
 
-    n_dec: decode sequences (one new token each) attending to ctx_dec tokens; n_pre: prefill tokens, whose
-    causal attention has pairs_global (per full-attention layer) and pairs_local (per windowed layer) pairs;
-    pre_seq: the prompt length (sets flash-attention efficiency); n_logits: tokens that need logits.
+    n_dec: decode sequences attending to ctx_dec tokens, each with q_dec query tokens (1, or 1 + draft
+    tokens when a speculative step verifies a draft); n_pre: prefill tokens, whose causal attention has
+    pairs_global (per full-attention layer) and pairs_local (per windowed layer) pairs; pre_seq: the prompt
+    length (sets flash-attention efficiency); n_logits: tokens that need logits.
     """
     A = ASSUMPTIONS
-    n_dec = np.asarray(n_dec, dtype=float)
+    n_seq = np.asarray(n_dec, dtype=float)  # sequences whose KV is read
+    n_dec = n_seq * np.asarray(q_dec, dtype=float)  # decode tokens through the GEMMs
     n_pre = np.asarray(n_pre, dtype=float)
     s = stage_layers(c)
     tp, dp = c.tp, c.attn_dp
@@ -62,15 +64,17 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
     # Attention-DP ranks meet at every MoE layer, so the most loaded rank sets the pace. Decode sequences
     # spread evenly; prefill is not split across ranks (a prompt chunk runs on one rank), so the critical
     # rank carries at least one whole chunk whenever a step carries prefill.
-    chunk = np.minimum(np.asarray(pre_seq, dtype=float), ASSUMPTIONS.activation_token_budget)
+    chunk = np.minimum(np.asarray(pre_seq, dtype=float), c.get("eng_chunk", ASSUMPTIONS.activation_token_budget))
     pre_rank = np.where(dp > 1, np.maximum(n_pre / dp, np.minimum(n_pre, chunk)), n_pre)
     t_rank = n_dec / dp + pre_rank  # tokens the critical attention-DP rank processes
     wne = non_expert_weight_bytes(c)
     bw = c.hbm_bandwidth_bytes_s
     peak = c.peak_flops_s
-    eta_max = np.minimum(c.gemm_eta_max * serving["gemm_eta_scale"], 0.98)
-    eta_bf16 = np.minimum(c.gemm_eta_max_bf16 * serving["gemm_eta_scale"], 0.98)
-    hbm = c.gemm_hbm_eta
+    # the engine's kernels: one fitted factor on compute and bandwidth efficiency (capped at 0.98 of peak)
+    ef = c.get("eng_eta_factor", 1.0)
+    eta_max = np.minimum(c.gemm_eta_max * serving["gemm_eta_scale"] * ef, 0.98)
+    eta_bf16 = np.minimum(c.gemm_eta_max_bf16 * serving["gemm_eta_scale"] * ef, 0.98)
+    hbm = np.minimum(c.gemm_hbm_eta * ef, 0.98)
     zero = np.zeros_like(tokens)
     out = {k: zero.copy() for k in ("time_s", "flops", "bytes", "compute_busy_s", "memory_busy_s", *BUCKETS)}
     if breakdown:
@@ -79,6 +83,7 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
     # weight-only expert GEMMs (4-bit experts dequantized into bf16 grouped GEMMs, e.g. MXFP4 on Hopper) run
     # below the plain GEMM's efficiency; dense weight-only GEMMs (Marlin-class kernels) are taken at par
     wo = np.where(c.weight_only > 0, serving["weight_only_moe_eta_scale"], 1.0)
+    wo = wo * c.get("eng_moe_factor", 1.0)  # the engine's fused-MoE kernels (fitted per engine x vendor)
 
     def gemm(name, m, params, n_layers, wbytes, pk=peak, emax=eta_max):
         flops = 2.0 * m * params * n_layers
@@ -103,10 +108,11 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
     kv_frac = kv_head_fraction(c)
     ctx = np.asarray(ctx_dec, dtype=float)
     held = s["global"] * ctx + s["local"] * np.minimum(ctx, c.window_tokens)
-    kv_read = n_dec / dp * c.kv_layer_token_units * c.kv_bytes * kv_frac * held
+    kv_read = n_seq / dp * c.kv_layer_token_units * c.kv_bytes * kv_frac * held
     a_flops = n_dec / dp * c.dec_attn_flops_per_ctx / tp * held
-    attn_eta = np.minimum(c.attn_prefill_eta_max, 0.98)
-    _op(out, a_flops, kv_read, c.peak_bf16_flops_s, bw, attn_eta, c.attn_decode_hbm_eta, attn_eta, "attn_decode")
+    attn_eta = np.minimum(c.attn_prefill_eta_max * ef, 0.98)
+    _op(out, a_flops, kv_read, c.peak_bf16_flops_s, bw, attn_eta, np.minimum(c.attn_decode_hbm_eta * ef, 0.98),
+        attn_eta, "attn_decode")
     # prefill attention: causal FLOPs, efficiency growing with the prompt length
     rank_share = _safe_div(pre_rank, np.maximum(n_pre, 1e-9))
     p_flops = c.pre_attn_flops_per_pair / tp * rank_share * (s["global"] * pairs_global + s["local"] * pairs_local)
@@ -137,6 +143,7 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
     out["comm_s"] = comm + p2p
     kernels = s["all"] * serving["kernels_per_layer"] + s["moe"] * serving["kernels_per_moe_layer_extra"]
     out["overhead_s"] = kernels * c.kernel_overhead_s
+    out["kernels"] = kernels
     if breakdown:
         out["ops"]["communication"] = out["comm_s"]
         out["ops"]["kernel_overhead"] = out["overhead_s"]
@@ -153,19 +160,33 @@ def _combine(stage: dict[str, np.ndarray], factor, extra) -> dict[str, np.ndarra
 
 
 def decode_step(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre=0.0, pairs_global=0.0,
-                pairs_local=0.0, pre_seq=1.0, breakdown: bool = False) -> dict[str, np.ndarray]:
-    """One decode step of the whole replica: every one of n_dec sequences gains a token.
+                pairs_local=0.0, pre_seq=1.0, breakdown: bool = False, q_dec=1.0) -> dict[str, np.ndarray]:
+    """One decode step of the whole replica: every one of n_dec sequences gains a token (or is verified with
+    q_dec tokens when speculating).
 
     With PP the batch runs as pp micro-batches, each through every stage, so a step costs pp stage passes
     of n/pp tokens (weights are read once per micro-batch: PP does not speed up small-batch decode)."""
     pp = c.pp
     n_dec = np.asarray(n_dec, dtype=float)
+    q = np.asarray(q_dec, dtype=float)
     st = forward_stage(c, serving, n_dec / pp, ctx_dec, np.asarray(n_pre) / pp, np.asarray(pairs_global) / pp,
-                       np.asarray(pairs_local) / pp, pre_seq, n_dec / pp, breakdown)
-    # host-side scheduling/sampling per running sequence: the executor gathers the state of every rank's
-    # sequences each step, so this scales with the replica's whole batch, not the per-rank share
-    extra = c.step_overhead_s + serving["seq_overhead_s"] * n_dec
-    return _combine(st, pp, extra)
+                       np.asarray(pairs_local) / pp, pre_seq, n_dec * q / pp, breakdown, q_dec=q)
+    out = _combine(st, pp, c.step_overhead_s)
+    # above the engine's CUDA-graph batch every kernel is launched from the host: the step takes at least
+    # the launch time of its kernels (launches run ahead of the GPU, so the two overlap)
+    eager = n_dec / c.attn_dp > c.get("eng_graph_max", np.inf)
+    launch = np.where(eager, out["kernels"] * c.kernel_launch_s, 0.0)
+    gpu = np.maximum(out["time_s"], launch)
+    # host scheduling + sampling per running sequence: each attention-DP rank runs its own scheduler over
+    # its own sequences, so it scales with the per-rank batch; engines that overlap scheduling hide it
+    # behind the GPU step
+    per_seq = serving["seq_overhead_s"] * c.get("eng_seq_factor", 1.0)
+    host = c.get("eng_step_s", 0.0) + per_seq * n_dec / c.attn_dp
+    overlap = c.get("eng_overlap", 0.0) > 0
+    total = np.where(overlap, np.maximum(gpu, host), gpu + host)
+    out["overhead_s"] = out["overhead_s"] + (total - out["time_s"])
+    out["time_s"] = total
+    return out
 
 
 def prefill_pass(c: Cols, serving: dict[str, float], n_requests, isl) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -14,6 +14,7 @@ import pandas as pd
 from planner.errors import InputError
 from planner.inputs import display_path, read_text
 from planner.limits import check
+from planner.predict.load import LOAD_NUMERIC_COLUMNS
 from planner.predict.query import NUMERIC_COLUMNS, QUERY_COLUMNS
 
 REQUIRED_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl")
@@ -62,7 +63,7 @@ def read_queries(path: Path) -> pd.DataFrame:
         raise InputError(f"{where}: column {unnamed[0] + 1} has values but no name in the header")
     frame = pd.DataFrame(body, columns=header).drop(columns=[header[i] for i in unnamed][:1])
     frame = frame.replace("", float("nan"))
-    for col in NUMERIC_COLUMNS:
+    for col in (*NUMERIC_COLUMNS, *LOAD_NUMERIC_COLUMNS):  # request_rate may be "inf"
         if col in frame:
             num = pd.to_numeric(frame[col], errors="coerce")
             # keep text that is not a number ("eight", "nan") so the row's error names it

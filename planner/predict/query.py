@@ -18,14 +18,25 @@ from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.limits import env_name, limit
 from planner.perf import evaluate
+from planner.perf.engines import SPEC_CHOICES
+from planner.predict.load import (
+    LOAD_QUERY_COLUMNS,
+    LOAD_RESULT_COLUMNS,
+    answer_load_queries,
+    has_load,
+    load_error,
+    percentile_columns,
+    percentile_of,
+)
 
 BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
            3072, 4096)
 QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
-                 "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision")
+                 "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS)
 RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
                   "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
-                  "total_tok_s", "avg_power_w", "peak_power_w", "limited_by", "notes")
+                  "total_tok_s", "avg_power_w", "peak_power_w", "limited_by", "notes", *LOAD_RESULT_COLUMNS,
+                  "itl_s", "acceptance_length")
 
 
 def _divisors(n: int, most: int) -> list[int]:
@@ -88,6 +99,10 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
             return f"{col} must be a positive integer, got {row[col]!r}"
     if _is_set(row["kv_precision"]) and row["kv_precision"] not in ("bf16", "fp8", "fp4"):
         return f"kv_precision must be bf16, fp8 or fp4, got {row['kv_precision']!r}"
+    if _is_set(row["engine"]) and row["engine"] not in catalog.engines:
+        return f"unknown engine {row['engine']!r} (known: {', '.join(sorted(catalog.engines))})"
+    if _is_set(row["speculative"]) and str(row["speculative"]).lower() not in SPEC_CHOICES:
+        return f"speculative must be one of {', '.join(SPEC_CHOICES)}, got {row['speculative']!r}"
     if _is_set(row["serving"]) and row["serving"] not in ("aggregated", "disaggregated", "auto"):
         return f"serving must be aggregated, disaggregated or auto, got {row['serving']!r}"
     model = catalog.models[row["model"]]
@@ -121,7 +136,9 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
         return "give concurrency or max_throughput, not both"
     if _is_set(mt) and bool(mt) and (_is_set(row["ttft_slo_ms"]) or _is_set(row["tpot_slo_ms"])):
         return "max_throughput means no latency target: drop ttft_slo_ms/tpot_slo_ms, or max_throughput"
-    return ""
+    if _is_set(mt) and bool(mt) and _is_set(row["request_rate"]):
+        return "give request_rate or max_throughput, not both"
+    return load_error(row)
 
 
 def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]:
@@ -154,22 +171,28 @@ def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]
 def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Expand valid queries into configuration rows (query index `qid`) for the performance model."""
     cols: dict[str, list] = {k: [] for k in ("qid", "model", "accelerator", "precision", "kv_precision", "tp",
-                                             "pp", "ep", "attn_dp", "serving", "batch", "isl", "osl")}
+                                             "pp", "ep", "attn_dp", "serving", "batch", "isl", "osl", "engine",
+                                             "speculative")}
     for qid, row in queries.iterrows():
-        if row["error"]:
+        if row["error"] or has_load(row):  # queries under a load are answered by planner.predict.load
             continue
         serving = row["serving"] if _is_set(row["serving"]) else "aggregated"
         modes = ["aggregated", "disaggregated"] if serving == "auto" else [serving]
         kv = row["kv_precision"] if _is_set(row["kv_precision"]) else "bf16"
         fixed = (qid, row["model"], row["gpu"], row["precision"], kv)
+        engine = str(row["engine"]) if _is_set(row["engine"]) else ""
+        spec = str(row["speculative"]).lower() if _is_set(row["speculative"]) else "none"
         conc = _is_set(row["concurrency"])
         for mode in modes:
             for tp, pp, ep, attn_dp in _splits(row, catalog):
                 dp = int(float(row["gpus"])) // (tp * pp * attn_dp)
-                batches = [max(1, math.ceil(float(row["concurrency"]) / dp))] if conc else BATCHES
+                # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
+                # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
+                batches = [max(1, math.ceil(float(row["concurrency"]) / min(dp, float(row["concurrency"]))))] \
+                    if conc else BATCHES
                 for b in batches:
                     for key, v in zip(cols, (*fixed, tp, pp, ep, attn_dp, mode, b, int(float(row["isl"])),
-                                             int(float(row["osl"]))), strict=True):
+                                             int(float(row["osl"])), engine, spec), strict=True):
                         cols[key].append(v)
     return pd.DataFrame(cols)
 
@@ -180,19 +203,35 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     grid = build_grid(queries, catalog)
     results = evaluate(grid, catalog) if len(grid) else grid.assign(fits=[], reason=[], gpus=[])
     best = _best_per_query(queries, results)
+    pct_cols = percentile_columns(best, catalog) if len(best) else best
+    loaded = answer_load_queries(queries, catalog, _splits)
     groups = dict(tuple(results.groupby("qid", sort=False))) if len(results) else {}
     out_rows = []
     for qid, row in queries.iterrows():
+        echo = {"engine": row["engine"] if _is_set(row["engine"]) else "",
+                "speculative": row["speculative"] if _is_set(row["speculative"]) else "none",
+                "slo_percentile": percentile_of(row)}
         if row["error"]:
             res = {**_base(row), "fits": False, "notes": row["error"]}
+        elif qid in loaded:
+            res = {**_base(row), **echo, **loaded[qid]}
         elif qid in best.index:
-            res = {**_base(row), **_describe(best.loc[qid], int(float(row["gpus"])))}
+            conc = float(row["concurrency"]) if _is_set(row["concurrency"]) else None
+            res = {**_base(row), **echo, **_describe(best.loc[qid], int(float(row["gpus"])), conc),
+                   **_percentiles(pct_cols.loc[qid], int(best.loc[qid, "dp"]))}
         else:
             limited, why = _why_not(groups.get(qid, results.iloc[0:0]), row)
             res = {**_base(row), "fits": False, "limited_by": limited, "notes": why}
         extra = {c: row[c] for c in raw.columns if c not in res}
         out_rows.append({**extra, **res})
     return pd.DataFrame(out_rows)
+
+
+def _percentiles(p: pd.Series, dp: int) -> dict:
+    """Load columns of an answer without a load: its batch as closed-loop clients on every replica."""
+    keys = [k for k in LOAD_RESULT_COLUMNS if k.endswith("_s") and k != "requests_s"]
+    return {**{k: float(p[k]) for k in keys}, "requests_s": float(p["requests_s"]) * dp,
+            "saturated": bool(p["saturated"])}
 
 
 def _targets_s(queries: pd.DataFrame, col: str) -> pd.Series:
@@ -209,6 +248,9 @@ def _best_per_query(queries: pd.DataFrame, results: pd.DataFrame) -> pd.DataFram
     ttft = _targets_s(queries, "ttft_slo_ms").reindex(r["qid"]).to_numpy()
     tpot = _targets_s(queries, "tpot_slo_ms").reindex(r["qid"]).to_numpy()
     r = r[(r["dp"] >= 1) & (r["ttft_s"] <= ttft) & (r["tpot_s"] <= tpot)]
+    conc = pd.to_numeric(queries["concurrency"], errors="coerce").reindex(r["qid"]).to_numpy()
+    # with a concurrency, only the replicas that hold a request serve: ceil(C / batch) of them
+    r["dp"] = np.where(np.isnan(conc), r["dp"], np.minimum(r["dp"], np.ceil(conc / r["batch"].to_numpy())))
     r = r.assign(total_out=r["output_tok_s"] * r["dp"])
     # Deterministic choice: most output tokens/s, then fewer GPUs per replica, then smaller batch.
     order = ["qid", "total_out", "gpus", "batch", "tp", "pp", "ep", "attn_dp", "serving"]
@@ -221,23 +263,30 @@ def _base(query: pd.Series) -> dict:
             "error": query["error"]}
 
 
-def _describe(best: pd.Series, gpus: int) -> dict:
+def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
     dp = int(best["dp"])
     used = dp * int(best["gpus"])
     notes = []
     if used < gpus:
-        notes.append(f"{gpus - used} of {gpus} GPUs idle: a replica needs {int(best['gpus'])}")
+        why = f"a replica needs {int(best['gpus'])}" if concurrency is None else \
+            f"{dp} replica(s) hold the {concurrency:g} concurrent requests"
+        notes.append(f"{gpus - used} of {gpus} GPUs idle: {why}")
+    served = int(best["batch"]) * dp if concurrency is None else concurrency
+    # a concurrency not divisible by the replicas: the last replica runs fewer sequences
+    scale = 1.0 if concurrency is None else concurrency / (int(best["batch"]) * dp)
     if isinstance(best.get("reason"), str) and best["reason"]:
         notes.append(best["reason"])
     return {
         "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
         "attn_dp": int(best["attn_dp"]),
-        "serving": best["serving"], "concurrency": int(best["batch"]) * dp, "fits": True,
+        "serving": best["serving"], "concurrency": int(served), "fits": True,
         "ttft_s": float(best["ttft_s"]), "tpot_s": float(best["tpot_s"]),
-        "output_tok_s": float(best["output_tok_s"]) * dp,
-        "output_tok_s_per_gpu": float(best["output_tok_s"]) * dp / gpus,
+        "output_tok_s": float(best["output_tok_s"]) * dp * scale,
+        "output_tok_s_per_gpu": float(best["output_tok_s"]) * dp * scale / gpus,
         "output_tok_s_per_user": float(best["output_tok_s_per_user"]),
-        "total_tok_s": float(best["total_tok_s"]) * dp,
+        "total_tok_s": float(best["total_tok_s"]) * dp * scale,
+        "engine": best.get("engine") or "", "speculative": best.get("speculative_method") or "none",
+        "itl_s": float(best["itl_s"]), "acceptance_length": float(best["acceptance_length"]),
         "avg_power_w": float(best["avg_power_w"]) * dp, "peak_power_w": float(best["peak_power_w"]) * dp,
         "limited_by": best["limited_by"], "notes": "; ".join(notes),
     }
@@ -250,7 +299,8 @@ def _why_not(rows: pd.DataFrame, query: pd.Series) -> tuple[str, str]:
     fitting = rows[rows["fits"]]
     if fitting.empty:
         reasons = rows["reason"].dropna().astype(str)
-        return "memory", reasons.iloc[0] if len(reasons) else "does not fit"
+        first = reasons.iloc[0] if len(reasons) else "does not fit"
+        return ("engine" if first.startswith("engine") else "memory"), first
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]
     tpot_s = _targets_s(query.to_frame().T, "tpot_slo_ms").iloc[0]
     best_ttft, best_tpot = fitting["ttft_s"].min(), fitting["tpot_s"].min()

@@ -21,6 +21,18 @@ DEFAULT_ENGINE = "TRT-LLM-like"
 DEFAULT_PERCENTILE = "p50"
 
 
+# What the plan's economics (revenue, profit, investment view) adds to the summary, where present.
+ECONOMICS_FIGURES = (
+    ("revenue_usd_per_year", "Revenue per year", "usd_per_year", 1.0),
+    ("profit_usd_per_year", "Profit per year (after capital charge)", "usd_per_year", 1.0),
+    ("gross_margin", "Gross margin", "pct", 100.0),
+    ("payback_years", "Payback", "years", 1.0),
+    ("npv_usd", "Net present value", "usd", 1.0),
+    ("irr", "Internal rate of return", "pct", 100.0),
+    ("utilization", "Average utilization (served / capacity)", "pct", 100.0),
+)
+
+
 def average_output_tok_s(s: Solved) -> float:
     """Tokens served at average load: per workload the average demand (tokens_per_day without its peak factor;
     the stated peak rate otherwise) capped at the planned capacity."""
@@ -40,8 +52,8 @@ def average_output_tok_s(s: Solved) -> float:
 def figures(s: Solved) -> list[Figure]:
     fl = s.plan.fleet
     avg_tok = average_output_tok_s(s)
-    at_avg = getattr(fl, "usd_per_mtok_at_average", None)
-    at_avg = at_avg if at_avg is not None else getattr(s.plan, "usd_per_mtok_at_average", None)
+    econ = getattr(s.plan, "economics", None)
+    at_avg = getattr(econ, "usd_per_mtok_served", None)  # year-average load, from the plan where it has it
     if at_avg is None and avg_tok > 0:
         at_avg = fl.cost_usd_per_hour / (avg_tok * 3600) * 1e6
     out = [
@@ -60,12 +72,10 @@ def figures(s: Solved) -> list[Figure]:
     ]
     econ = getattr(s.plan, "economics", None)
     if econ is not None:
-        data = econ.model_dump() if hasattr(econ, "model_dump") else dict(econ)
-        for k, v in sorted(data.items()):
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                unit = "usd_per_year" if k.endswith("_per_year") else "usd" if k.endswith("_usd") else \
-                    "years" if k.endswith("_years") else "pct" if k.endswith(("_pct", "irr")) else "number"
-                out.append(Figure(f"economics.{k}", k.replace("_", " ").capitalize(), float(v), unit))
+        for key, label, unit, scale in ECONOMICS_FIGURES:
+            v = getattr(econ, key, None)
+            if v is not None:
+                out.append(Figure(f"economics.{key}", label, float(v) * scale, unit))
     return out
 
 

@@ -24,6 +24,8 @@ LIST_COLUMNS: dict[str, list[str]] = {
     "workloads": ["isl_tokens", "osl_tokens", "ttft_ms", "tpot_ms", "quality_floor"],
     "rental_prices": ["system", "usd_per_gpu_hour.base_usd", "provider_class"],
     "economics": ["amortization_years", "cost_of_capital", "electricity_usd_per_kwh.base_usd"],
+    "engines": ["version", "date", "vendors", "attention_dp", "wide_ep", "max_batch", "cuda_graph_max_batch",
+                "overlap_scheduling", "speculative_methods"],
     "network": ["role", "port_speed_gbps", "ports", "price.base_usd"],
 }
 
@@ -61,6 +63,8 @@ def list_rows(catalog: Catalog, kinds: list[str]) -> list[dict[str, Any]]:
         for e in catalog.entries[kind].values():
             data = e.model_dump(mode="json")
             row = {"kind": kind, "id": e.id, "name": e.name}
+            if kind == "engines":
+                data["speculative_methods"] = sorted({s["method"] for s in data["speculative"]}) or None
             row.update({c: _get(data, c) for c in LIST_COLUMNS[kind]})
             rows.append(row)
     return rows

@@ -65,6 +65,7 @@ def render(console: Console, report: FidelityReport) -> bool:
             f"throughput error is median {_fmt_pct(loso['median_abs_pct'])} / P90 {_fmt_pct(loso['p90_abs_pct'])}"
             f" (in sample {_fmt_pct(ins['median_abs_pct'])} / {_fmt_pct(ins['p90_abs_pct'])}; with neutral "
             f"factors {_fmt_pct(neutral['median_abs_pct'])} / {_fmt_pct(neutral['p90_abs_pct'])})")
+    _render_under_load(console, s)
     all_met = True
     table = Table(title="targets", title_justify="left")
     for col in ("target", "reached", "limit", "met"):
@@ -78,12 +79,63 @@ def render(console: Console, report: FidelityReport) -> bool:
     return all_met
 
 
+# Issue 8 targets under load, leave-one-source-out: (group in the by-metric/regime table, limit on median, P90)
+LOAD_TARGETS = {
+    "output throughput": ("throughput", 15.0, 35.0),
+    "TTFT p50 below the knee": ("ttft_p50 / below knee", 25.0, None),
+    "TPOT mean below the knee (p50 rows are few)": ("tpot_mean / below knee", 15.0, None),
+    "ITL p50": ("itl_p50 / below knee", 15.0, None),
+    "TTFT p99": ("ttft_p99 / above knee", 35.0, None),
+    "TPOT p99": ("tpot_p99 / above knee", 35.0, None),
+}
+
+
+def _render_under_load(console: Console, s: dict) -> None:
+    """Errors on serving_under_load.csv per engine x metric and metric x load regime: in sample (now) next to
+    leave one source out (from the fit)."""
+    rows = s.get("under_load") or []
+    if not rows:
+        return
+    loso = {(g["by"], g["group"]): g for g in (s.get("engine_cross_validation") or {}).get("groups", [])}
+    for by, title in (("engine_name+metric_group", "under load: error per engine and metric"),
+                      ("metric_group+regime", "under load: error per metric and load regime (knee)"),
+                      ("source_family+metric_group", "under load: error per source")):
+        table = Table(title=title, title_justify="left")
+        for col in ("group", "n", "median |err|", "P90 |err|", "LOSO median", "LOSO P90"):
+            table.add_column(col, justify="left" if col == "group" else "right")
+        for r in rows:
+            if r["by"] != by:
+                continue
+            lo = loso.get((by, r["group"]), {})
+            table.add_row(r["group"], str(r["n"]), _fmt_pct(r["median_abs_pct"]), _fmt_pct(r["p90_abs_pct"]),
+                          _fmt_pct(lo.get("loso_median_abs_pct")), _fmt_pct(lo.get("loso_p90_abs_pct")))
+        console.print(table)
+    console.print(f"serving_under_load rows the model cannot express: {s.get('under_load_not_expressible', 0)}")
+    table = Table(title="issue 8 targets under load (leave one source out)", title_justify="left")
+    for col in ("target", "LOSO median", "LOSO P90", "limit", "met"):
+        table.add_column(col)
+    for label, (group, med_lim, p90_lim) in LOAD_TARGETS.items():
+        by = "metric_group+regime"
+        hits = [g for (b, name), g in loso.items() if b == by and (name == group or name.startswith(group + " /"))]
+        if not hits:
+            table.add_row(label, "-", "-", "", "no data")
+            continue
+        n = sum(g["n"] for g in hits)
+        med = sum(g["loso_median_abs_pct"] * g["n"] for g in hits) / max(n, 1)  # n-weighted over regimes
+        p90 = max(g["loso_p90_abs_pct"] for g in hits)
+        met = med <= med_lim and (p90_lim is None or p90 <= p90_lim)
+        limit = f"median <= {med_lim:.0f}%" + (f", P90 <= {p90_lim:.0f}%" if p90_lim else "")
+        table.add_row(label, _fmt_pct(med), _fmt_pct(p90), limit, "yes" if met else "[red]no[/red]")
+    console.print(table)
+
+
 def write(report: FidelityReport, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "fidelity_measured.csv": report.measured,
         "fidelity_published.csv": report.published,
         "fidelity_rank_correlation.csv": report.rank_correlation,
+        "fidelity_under_load.csv": report.under_load,
     }
     written = []
     for name, frame in paths.items():

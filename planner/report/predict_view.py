@@ -43,6 +43,24 @@ def render_prediction(console, r: dict) -> None:
         ("average / peak power", f"{r['avg_power_w'] / 1e3:,.2f} / {r['peak_power_w'] / 1e3:,.2f} kW"),
         ("limited by", str(r["limited_by"])),
     ]
+    ttft_p = r.get("ttft_p90_s")
+    if ttft_p is not None and ttft_p == ttft_p:  # latency percentiles (under the load, or at the batch)
+
+        def ms(*keys, digits=0):
+            return " / ".join(f"{r[k] * 1e3:,.{digits}f}" if r.get(k) == r.get(k) else "-" for k in keys) + " ms"
+
+        rows[4:4] = [
+            ("TTFT p50 / p90 / p99", ms("ttft_p50_s", "ttft_p90_s", "ttft_p99_s")),
+            ("TPOT p50 / p90 / p99", ms("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", digits=1)),
+            ("ITL p50 / p99", ms("itl_p50_s", "itl_p99_s", digits=1)),
+            ("end-to-end p50", f"{r['e2e_p50_s']:,.1f} s"),
+        ]
+    if r.get("requests_s") is not None and r.get("requests_s") == r.get("requests_s"):
+        rows.append(("requests/s", f"{r['requests_s']:,.2f}"))
+    if r.get("slo_percentile") is not None:
+        rows.append(("SLO percentile", f"p{r['slo_percentile']:g}"))
+    if r.get("saturated"):
+        rows.append(("saturated", "yes: the load exceeds what the replicas complete"))
     for k, v in rows:
         table.add_row(k, v)
     if r.get("notes"):

@@ -97,7 +97,7 @@ def _predictor(catalog: Catalog):
     by the catalog's performance fingerprint and the rows asked: neighbouring scenarios of a sweep mostly choose
     the same deployments, and re-running the model for them was most of a small scenario's time."""
     from planner.catalog.fingerprint import perf_fingerprint
-    from planner.perf import evaluate
+    from planner.perf import predict_under_slo
 
     fp = perf_fingerprint(catalog)
 
@@ -107,7 +107,7 @@ def _predictor(catalog: Catalog):
         if hit is None:
             if len(_PREDICTIONS) > 4096:
                 _PREDICTIONS.clear()
-            hit = _PREDICTIONS[key] = evaluate(grid, catalog)
+            hit = _PREDICTIONS[key] = predict_under_slo(grid, catalog)  # as the candidates were sized
         return hit.copy()
 
     return predict
@@ -146,6 +146,10 @@ def summarize(plan) -> dict[str, Any]:
         "solver_status": plan.status,
     }
     econ = getattr(plan, "economics", None)  # token prices (plans that carry revenue and profit)
+    if econ is not None and getattr(plan, "hourly", None):  # demand profile: year averages, not the peak hour
+        served, cost = econ.served_output_tok_s, econ.cost_usd_per_hour
+        metrics.update(cost_usd_per_hour=cost, output_tok_s=served, usd_per_mtok=econ.usd_per_mtok_served,
+                       tokens_per_usd=served * 3600 / cost if cost > 0 else None)
     for name in ("profit_usd_per_hour", "revenue_usd_per_hour"):
         v = getattr(econ, name, None) if econ is not None else None
         if v is not None:

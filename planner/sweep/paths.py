@@ -21,7 +21,7 @@ LIST_KEYS = ("id", "system", "type")
 PRICE_FIELDS = ("low_usd", "base_usd", "high_usd")
 # Problem paths that change money, power or demand only: the candidate table (performance) stays the same.
 MONEY_PREFIXES = ("economics.", "budget.", "objective.", "solver.", "site.power_limit_mw", "site.pue",
-                  "site.facility_usd_per_kw_month", "fleet.supply.", "fleet.rent_supply.")
+                  "site.facility_usd_per_kw_month", "fleet.supply.", "fleet.rent_supply.", "value.")
 MONEY_WORKLOAD_FIELDS = ("demand", "headroom", "min_replicas", "value", "value_usd_per_mtok")
 
 

@@ -215,8 +215,8 @@ def build_sweep(spec: SweepFile, where: str, prob_path: Path, ptext: str, catalo
 
 
 def _default_metric(objective: str) -> str:
-    return {"max_tokens_per_dollar": "tokens_per_usd", "max_throughput": "output_tok_s"}.get(
-        objective, "cost_usd_per_hour")
+    return {"max_tokens_per_dollar": "tokens_per_usd", "max_throughput": "output_tok_s",
+            "max_profit": "profit_usd_per_hour"}.get(objective, "cost_usd_per_hour")
 
 
 def _parameter(ps: ParameterSpec, at: str, pdata: dict, problem, catalog: Catalog) -> Parameter:

@@ -1,0 +1,83 @@
+"""Speed of latency under load: the simulator on a 1,000-request run and the queueing approximation's rate
+search (configurations/second).
+
+    python benchmarks/bench_load.py [--configs N]
+
+Simulator: Llama-3.3-70B FP8 TP2 on H100 (5,000 in / 500 out) and Llama-3.1-8B FP8 on H100 (1,000 / 200),
+1,000 requests sent at once (a benchmark burst) and at a Poisson rate of 80% of capacity; target <= 0.2 s
+each. Queueing: `max_rate_meeting` (TTFT p90 <= 2 s, TPOT p90 <= 50 ms) over N configurations (step tables
+prebuilt, as the candidate search holds them); target >= 50,000 configurations/s. Step-table building (the
+performance model at ~200 points per configuration) is timed separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog import load_catalog
+from planner.perf import queueing
+from planner.perf.simulate import Workload, simulate_one
+from planner.perf.steptable import StepTables, build_step_tables
+
+SIM_CONFIGS = [
+    dict(model="llama-3.3-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=2, isl=5000,
+         osl=500, serving="aggregated"),
+    dict(model="llama-3.1-8b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=1, isl=1000,
+         osl=200, serving="aggregated"),
+]
+
+
+def config_grid(catalog) -> pd.DataFrame:
+    rows = []
+    for model, acc, tp, (isl, osl) in itertools.product(
+            ["llama-3.1-8b", "llama-3.3-70b", "qwen3-32b", "gpt-oss-120b", "llama-3.1-405b"],
+            ["h100-sxm", "h200-sxm", "b200"], [1, 2, 4, 8], [(1000, 200), (5000, 500), (200, 1000), (8000, 1000)]):
+        if acc in catalog.accelerators:
+            rows.append(dict(model=model, accelerator=acc, precision="fp8", kv_precision="fp8", tp=tp, pp=1, ep=1,
+                             attn_dp=1, serving="aggregated", isl=isl, osl=osl))
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--configs", type=int, default=50_000)
+    args = ap.parse_args()
+    catalog = load_catalog()
+    for cfg in SIM_CONFIGS:
+        tab = build_step_tables(pd.DataFrame([cfg]), catalog)
+        cap = float(queueing.service(tab).capacity_rps[0])
+        for name, wl in (("burst", Workload(request_rate=math.inf, num_requests=1000)),
+                         ("poisson 80%", Workload(request_rate=0.8 * cap, num_requests=1000))):
+            best = min(_timed(lambda wl=wl, tab=tab: simulate_one(tab, wl)) for _ in range(3))
+            print(f"simulate {cfg['model']} {cfg['isl']}/{cfg['osl']} {name}, 1,000 requests: {best:.3f} s CPU")
+    grid = config_grid(catalog)
+    grid = grid.loc[np.resize(np.arange(len(grid)), 5000)].reset_index(drop=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    tab = build_step_tables(grid, catalog)
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    print(f"step tables: {len(grid):,} configurations in {dt:.2f} s wall, {dc:.2f} s CPU = "
+          f"{len(grid) / dc:,.0f} configs per CPU-second")
+    idx = np.resize(np.arange(len(grid))[tab.fits], args.configs)
+    big = StepTables(**{k: getattr(tab, k)[idx] for k in tab.__dataclass_fields__})
+    t0, c0 = time.perf_counter(), time.process_time()
+    rate = queueing.max_rate_meeting(big, ttft_s=2.0, tpot_s=0.05, percentile=90.0)
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    print(f"max_rate_meeting: {len(idx):,} configurations ({int((rate > 0).sum()):,} meet TTFT p90 2 s / TPOT p90 "
+          f"50 ms at some rate) in {dt:.2f} s wall, {dc:.2f} s CPU = {len(idx) / dc:,.0f} configs per CPU-second "
+          f"({len(idx) / dt:,.0f}/s wall; wall counts other processes on a shared machine)")
+
+
+def _timed(fn) -> float:
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
+
+
+if __name__ == "__main__":
+    main()

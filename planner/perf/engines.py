@@ -1,0 +1,156 @@
+"""Serving engines and speculative decoding as per-row columns of the performance model.
+
+A grid may carry an `engine` column (a catalog engine id; empty = the generic fused engine the model had
+before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `speculative` column (`none`,
+`auto`, or a method such as `mtp`, `eagle3`). `engine_columns` turns them into per-row arrays:
+
+  eng_eta_factor   multiplies GEMM and attention efficiency (fitted per engine x vendor; capped at 0.98 of peak)
+  eng_moe_factor   multiplies the routed-expert GEMMs' efficiency on top (the engine's fused-MoE kernels; fitted)
+  eng_seq_factor   multiplies the per-sequence host time per step (fitted)
+  eng_step_s       host time per step, added (fitted)
+  eng_overlap      1 where the host schedules the next step while the GPU runs this one (stated)
+  eng_graph_max    largest per-rank decode batch replayed from a CUDA graph; above it kernels launch eagerly
+  eng_max_batch    running sequences one instance admits (x attn_dp ranks); with speculation the method's cap
+  eng_chunk        tokens per forward step (chunked-prefill budget)
+  eng_stream       output tokens per streamed chunk (multi-step bursts): median ITL = stream x TPOT
+  spec_k, spec_accept, spec_draft_frac   draft tokens per step, mean accepted tokens per step (incl. bonus),
+                   draft cost per draft token as a share of a decode step; spec_k = 0 without speculation
+
+The generic engine (no `engine`) reproduces the model's behaviour from before engines: factors 1, no extra
+host time, no overlap, CUDA graphs at every batch, no batch cap, the stated 8192-token step budget.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.catalog.schemas import SPECULATIVE_METHODS
+from planner.perf.assumptions import ASSUMPTIONS
+
+# per engine x vendor, in efficiency.yaml `engines:`
+ENGINE_FITTED = ("eta_factor", "moe_factor", "seq_factor", "step_s")
+ENGINE_NEUTRAL = {"eta_factor": 1.0, "moe_factor": 1.0, "seq_factor": 1.0, "step_s": 0.0}
+SPEC_CHOICES = ("none", "auto", *SPECULATIVE_METHODS)
+
+
+def engine_params(eff_engines: dict, engine_id: str, vendor: str) -> dict[str, float]:
+    """Fitted factors of one engine on one vendor's accelerators (neutral where nothing was fitted)."""
+    by_vendor = (eff_engines or {}).get(engine_id, {}) or {}
+    entry = by_vendor.get(vendor) or {}
+    return {k: float(entry[k]["value"] if isinstance(entry.get(k), dict) else entry.get(k, ENGINE_NEUTRAL[k]))
+            for k in ENGINE_FITTED}
+
+
+def _spec_support(catalog: Catalog, engine_id: str, method: str, family: str, model_id: str):
+    """The engine's support for `method` on this model; for the generic engine, the first engine that has one
+    (acceptance is a property of the model's draft, not of the engine)."""
+    engines = [catalog.engines[engine_id]] if engine_id else [catalog.engines[e] for e in sorted(catalog.engines)]
+    for e in engines:
+        s = e.speculative_for(method, family, model_id)
+        if s is not None:
+            return s
+    return None
+
+
+def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail, workload_class=None) -> dict:
+    """Per-row engine and speculative-decoding arrays (see the module docstring); rows the engine cannot run
+    get a reason through `fail(mask, keys, make)`."""
+    n = len(grid)
+    engines = grid["engine"].fillna("").astype(str).str.strip().to_numpy() if "engine" in grid \
+        else np.full(n, "", dtype=object)
+    specs = grid["speculative"].fillna("none").astype(str).str.strip().str.lower().to_numpy() \
+        if "speculative" in grid else np.full(n, "none", dtype=object)
+    specs = np.where(np.isin(specs, ("", "nan", "none")), "none", specs)
+    klass = (grid["workload_class"].astype(str).to_numpy() if "workload_class" in grid
+             else np.full(n, "default"))
+    out = {
+        "eng_eta_factor": np.ones(n), "eng_moe_factor": np.ones(n), "eng_seq_factor": np.ones(n),
+        "eng_step_s": np.zeros(n),
+        "eng_overlap": np.zeros(n), "eng_graph_max": np.full(n, np.inf), "eng_max_batch": np.full(n, np.inf),
+        "eng_chunk": np.full(n, float(ASSUMPTIONS.activation_token_budget)), "eng_stream": np.ones(n),
+        "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
+        "spec_method": np.full(n, "none", dtype=object),
+    }
+    if n == 0 or ("engine" not in grid and "speculative" not in grid):
+        return out  # the generic engine: nothing per row to look up
+    bad_engine = ~np.isin(engines, ["", *catalog.engines])
+    known = ", ".join(sorted(catalog.engines))
+    fail(bad_engine, [engines], lambda e: f"unknown engine {e!r} (known: {known})")
+    bad_spec = ~np.isin(specs, SPEC_CHOICES)
+    fail(bad_spec, [specs], lambda s: f"unknown speculative {s!r} (one of: {', '.join(SPEC_CHOICES)})")
+    models = grid["model"].astype(str).to_numpy()
+    accs = grid["accelerator"].astype(str).to_numpy()
+    precs = grid["precision"].astype(str).to_numpy()
+    # one lookup per distinct (engine, model, accelerator, precision, speculative, class): a grid repeats few
+    codes = np.zeros(n, dtype=np.int64)
+    for col in (engines, models, accs, precs, specs, klass):
+        c, u = pd.factorize(col)
+        codes = codes * (len(u) + 1) + c
+    _, first, codes = np.unique(codes, return_index=True, return_inverse=True)
+    codes = codes.reshape(-1)
+    uniq = list(zip(engines[first], models[first], accs[first], precs[first], specs[first], klass[first],
+                    strict=True))
+    why = np.full(len(uniq), "", dtype=object)
+    vals = {k: np.full(len(uniq), out[k][0]) for k in out if k != "spec_method"}
+    method_u = np.full(len(uniq), "none", dtype=object)
+    for j, (e, m, a, p, s, w) in enumerate(uniq):
+        if (e and e not in catalog.engines) or s not in SPEC_CHOICES or m not in catalog.models \
+                or a not in catalog.accelerators:
+            continue  # reported above or by resolve
+        acc, model = catalog.accelerators[a], catalog.models[m]
+        if e:
+            eng = catalog.engines[e]
+            if not eng.supports(a, acc.vendor):
+                why[j] = f"engine {e} does not run on {a} ({acc.vendor}; {e} supports {', '.join(eng.vendors)})"
+                continue
+            if p not in eng.precisions:
+                why[j] = f"engine {e} does not serve {p} (it serves {', '.join(eng.precisions)})"
+                continue
+            fit = engine_params(eff_engines, e, acc.vendor)
+            vals["eng_eta_factor"][j], vals["eng_seq_factor"][j] = fit["eta_factor"], fit["seq_factor"]
+            vals["eng_moe_factor"][j] = fit["moe_factor"]
+            vals["eng_step_s"][j] = fit["step_s"]
+            vals["eng_overlap"][j] = float(eng.overlap_scheduling)
+            vals["eng_graph_max"][j] = float(eng.cuda_graph_max_batch)
+            vals["eng_max_batch"][j] = float(eng.max_batch)
+            vals["eng_chunk"][j] = float(eng.max_num_batched_tokens)
+            vals["eng_stream"][j] = float(eng.stream_tokens_per_chunk)
+        if s == "none":
+            continue
+        methods = SPECULATIVE_METHODS if s == "auto" else (s,)
+        sup = next((x for x in (_spec_support(catalog, e, mm, model.family, m) for mm in methods) if x), None)
+        if sup is None:
+            if s != "auto":
+                who = f"engine {e}" if e else "no engine in the catalog"
+                why[j] = f"{who} has no {s} draft for {m} (family {model.family})"
+            continue
+        method_u[j] = sup.method
+        vals["spec_k"][j] = float(sup.draft_tokens)
+        vals["spec_accept"][j] = sup.acceptance_length.get(w, sup.acceptance_length["default"])
+        vals["spec_draft_frac"][j] = sup.draft_cost_fraction
+        if sup.max_batch is not None and e:  # the engine's own cap; the generic engine has none
+            vals["eng_max_batch"][j] = min(vals["eng_max_batch"][j], float(sup.max_batch))
+    for k, v in vals.items():
+        out[k] = v[codes]
+    out["spec_method"] = method_u[codes]
+    row_why = why[codes]
+    fail(row_why != "", [row_why], lambda r: r)
+    return out
+
+
+def check_engine_parallelism(c, engines: np.ndarray, catalog: Catalog, fail) -> None:
+    """Parallel modes the named engine must support: attention-DP, pipeline parallel, wide EP (> 8 ranks)."""
+    for e_id, eng in catalog.engines.items():
+        mine = engines == e_id
+        if not mine.any():
+            continue
+        if not eng.attention_dp:
+            fail(mine & (c.attn_dp > 1), [c.attn_dp], lambda d, e=e_id: f"engine {e} has no attention data "
+                                                                        f"parallel (attn_dp {d:.0f})")
+        if not eng.pipeline_parallel:
+            fail(mine & (c.pp > 1), [c.pp], lambda p, e=e_id: f"engine {e} has no pipeline parallel (pp {p:.0f})")
+        if not eng.wide_ep:
+            fail(mine & (c.ep > 8), [c.ep], lambda x, e=e_id: f"engine {e} has no wide expert parallel (ep {x:.0f}"
+                                                              f" > 8)")

@@ -1,0 +1,328 @@
+"""Fidelity under load: the model next to every expressible row of `serving_under_load.csv`, per engine.
+
+`load_mapping(catalog)`  every row mapped onto model inputs (model, accelerator, precision, KV dtype, engine,
+    TP/PP/EP/attention-DP from the serving command, mean ISL/OSL of the run) and a load (burst of N prompts,
+    closed loop at concurrency C, single request), or marked not expressible with the reason.
+`load_predictions(mapped, catalog, eff)`  predicted value per expressible row: throughput (output tok/s,
+    per GPU, requests/s), TTFT / TPOT / ITL mean, p50, p99, through `planner.perf.load.latency_under_load`
+    (the analytic queueing model of a continuous-batching engine with the engine's batch cap and token
+    budget); speculative rows through the step model at the running batch (no queueing).
+`fit_engines(catalog, eff)`  per engine x vendor factors (eta_factor, moe_factor, seq_factor, step_s): a coarse
+    deterministic grid search minimizing the mean |log error| of throughput and TPOT/ITL rows of that group
+    (never per point), with leave-one-source-out errors (factors re-chosen without the held-out source).
+`error_table(pred)`  median / P90 |error| per engine, metric, load regime (below/above the knee) and source.
+Mapping rules (stated, never per point): ShareGPT runs use the run's mean input/output tokens (notes);
+'KV default' = bf16; an engine's MoE experts are TP-sharded unless the command asks for EP (TensorRT-LLM
+`--ep_size`, vLLM `--enable-expert-parallel`); NIM rows use the generic engine (the page does not name it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.perf.params import Efficiency
+
+LOAD_PATH = Path(__file__).resolve().parents[2] / "catalogs" / "calibration" / "serving_under_load.csv"
+MODEL_RULES = (
+    (r"^Llama-3\.1-8B", "llama-3.1-8b"), (r"^Llama-3\.3-70B", "llama-3.3-70b"),
+    (r"^Llama-3\.1-70B", "llama-3.1-70b"), (r"^Llama-3\.1-405B", "llama-3.1-405b"),
+    (r"^Qwen3-8B", "qwen3-8b"), (r"^Qwen3-14B", "qwen3-14b"),
+    (r"^Qwen3-32B", "qwen3-32b"), (r"^Qwen3-235B", "qwen3-235b-a22b"), (r"^gpt-oss-120b", "gpt-oss-120b"),
+    (r"^gpt-oss-20b", "gpt-oss-20b"), (r"^DeepSeek-R1", "deepseek-r1"), (r"^DeepSeek-V3$", "deepseek-v3"),
+)
+GPU_IDS = {"H100-SXM-80GB": "h100-sxm", "H200-SXM-141GB": "h200-sxm", "A100-SXM-80GB": "a100-sxm-80gb",
+           "B200-180GB": "b200", "MI300X-192GB": "mi300x", "MI355X-288GB": "mi355x",
+           "H100-80GB (form factor not stated)": "h100-sxm"}
+# metric -> (kind, statistic); kind 'throughput' compares output tok/s (whole system, per GPU) or requests/s
+METRICS = {"output_tok_s": ("throughput", "na"), "output_tok_s_per_gpu": ("throughput", "na"),
+           "requests_s": ("throughput", "na"),
+           **{f"{k}_{s}_ms": (k, s) for k in ("ttft", "tpot", "itl") for s in ("mean", "p50", "p99")}}
+FITTED_KINDS = ("throughput", "tpot")  # TTFT/ITL under load come from the queueing model: predicted, not fitted
+ENGINE_GRID: dict[str, tuple[float, ...]] = {
+    "eta_factor": (0.5, 0.65, 0.8, 1.0, 1.25, 1.5),
+    "moe_factor": (0.25, 0.5, 1.0),
+    "seq_factor": (0.0, 1.0, 3.0),
+    "step_s": (0.0, 1e-3, 3e-3),
+}
+
+
+def _engine(framework: str) -> str | None:
+    f = framework.lower()
+    for key, eng in (("tensorrt", "trtllm"), ("sglang", "sglang"), ("vllm", "vllm"), ("tgi", "tgi"),
+                     ("text-generation", "tgi"), ("nim", "")):
+        if key in f:
+            return eng
+    return None
+
+
+def _int(pattern: str, text: str, default: int) -> int:
+    m = re.search(pattern, text)
+    return int(m.group(1)) if m else default
+
+
+def _map_row(r: pd.Series, catalog: Catalog) -> dict:
+    fam = str(r["id"]).split("-")[0]
+    out: dict = {"id": r["id"], "source_family": fam, "metric": r["metric"], "actual": float(r["value"]),
+                 "framework": r["framework"], "date": r["date"], "expressible": False, "why_not": ""}
+    if r["metric"] not in METRICS:
+        return out | {"why_not": f"metric {r['metric']} is not a throughput/latency figure"}
+    out["kind"], out["stat"] = METRICS[r["metric"]]
+    model = next((mid for pat, mid in MODEL_RULES if re.search(pat, str(r["model"]))), None)
+    acc = GPU_IDS.get(str(r["gpu"]))
+    engine = _engine(str(r["framework"]))
+    if model is None or model not in catalog.models:
+        return out | {"why_not": f"model {r['model']!r} not in the catalog"}
+    if acc is None:
+        return out | {"why_not": f"gpu {r['gpu']!r} not mapped"}
+    if engine is None:
+        return out | {"why_not": f"framework {r['framework']!r} not mapped to an engine"}
+    notes = str(r["notes"])
+    cmd = (re.search(r"Serving command: (.*?)\. Dataset", notes) or [None, ""])[1]
+    prec_text = str(r["precision"]).upper()
+    if "MXFP4" in prec_text or model.startswith("gpt-oss"):
+        precision = "mxfp4"
+    elif prec_text.startswith("FP8") or "-FP8" in cmd:
+        precision = "fp8"
+    elif prec_text.startswith("BF16") or prec_text.startswith("MODEL WEIGHTS"):
+        precision = "bf16"
+    else:
+        return out | {"why_not": f"precision {r['precision']!r} not mapped"}
+    kv = "fp8" if ("--kv-cache-dtype fp8" in notes or prec_text.startswith("KV CACHE FP8")
+                   or "KV CACHE FP8" in prec_text) else "bf16"
+    n_gpus = int(r["num_gpus"])
+    tp = _int(r"(?:-tp|--tp-size|--tp_size|--tensor-parallel-size)[ =](\d+)", cmd, 0)
+    pp = _int(r"(?:-pp|--pp-size|--pp_size|--pipeline-parallel-size)[ =](\d+)", cmd, 1)
+    tp = tp or max(1, n_gpus // pp)
+    dp = _int(r"(?:--dp-size|--dp|--data-parallel-size)[ =](\d+)", cmd, 1)
+    moe = catalog.models[model].moe is not None
+    ep = _int(r"(?:--ep_size|--ep-size|--ep)[ =](\d+)", cmd, 1)
+    if "--enable-expert-parallel" in cmd:
+        ep = tp * dp
+    spec = "none"
+    if "speculative" in cmd or "EAGLE" in str(r["framework"]).upper() or "MTP" in str(r["framework"]).upper():
+        spec = "mtp" if model.startswith("deepseek") else "eagle3"
+    isl, osl = _lengths(r, notes)
+    if isl is None:
+        return out | {"why_not": "input/output lengths not given as numbers or run totals"}
+    load = _load(r, notes)
+    if load is None:
+        return out | {"why_not": f"load {r['concurrency_or_batch']!r} not mapped"}
+    if r["metric"] == "output_tok_s_per_gpu" and fam == "REAG":
+        return out | {"why_not": "model not in the catalog"}
+    return out | {"expressible": True, "model": model, "accelerator": acc, "precision": precision,
+                  "kv_precision": kv, "engine": engine, "tp": tp, "pp": pp, "ep": ep if moe else 1,
+                  "attn_dp": dp if moe else 1, "isl": isl, "osl": osl, "speculative": spec, "gpus": n_gpus} | load
+
+
+def _lengths(r: pd.Series, notes: str) -> tuple[float | None, float | None]:
+    try:
+        return float(r["isl"]), float(r["osl"])
+    except (TypeError, ValueError):
+        pass
+    m = re.search(r"Input (\d+) / output (\d+) tokens", notes)
+    n = re.search(r"(\d+) (?:successful )?requests", notes)
+    if m and n:
+        return round(int(m.group(1)) / int(n.group(1))), round(int(m.group(2)) / int(n.group(1)))
+    tilde_i = re.match(r"~?(\d+)", str(r["isl"]))
+    tilde_o = re.match(r"~?(\d+)", str(r["osl"]))
+    gen = re.search(r"(\d+) generated tokens over (\d+) requests", str(r["osl"]))
+    if tilde_i and gen:
+        return float(tilde_i.group(1)), max(1, round(int(gen.group(1)) / int(gen.group(2))))
+    if tilde_i and tilde_o and "sweep" not in str(r["isl"]):
+        return float(tilde_i.group(1)), float(tilde_o.group(1))
+    return None, None
+
+
+def _load(r: pd.Series, notes: str) -> dict | None:
+    cb = str(r["concurrency_or_batch"])
+    n_req = re.search(r"(\d+) (?:successful )?requests", notes)
+    if m := re.match(r"max concurrency (\d+)", cb):
+        return {"load": "closed", "concurrency": float(m.group(1)),
+                "num_requests": float(n_req.group(1)) if n_req else np.nan}
+    if cb.startswith("unbounded") and str(r["request_rate"]) == "inf" and n_req:
+        return {"load": "burst", "concurrency": np.nan, "num_requests": float(n_req.group(1))}
+    if m := re.match(r"(\d+) prompts at once", cb):
+        return {"load": "burst", "concurrency": np.nan, "num_requests": float(m.group(1))}
+    if m := re.match(r"(\d+) \((\d+) requests\)", cb):
+        return {"load": "closed", "concurrency": float(m.group(1)), "num_requests": float(m.group(2))}
+    if re.fullmatch(r"\d+", cb):
+        return {"load": "closed", "concurrency": float(cb), "num_requests": np.nan}
+    return None
+
+
+def load_mapping(catalog: Catalog, path: Path = LOAD_PATH) -> pd.DataFrame:
+    rows = pd.read_csv(path)
+    return pd.DataFrame([_map_row(r, catalog) for _, r in rows.iterrows()])
+
+
+CFG = ["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "isl", "osl", "engine",
+       "speculative"]
+
+
+def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:
+    """`predicted`, `regime` ('below knee' | 'above knee') and `why_not` per expressible row."""
+    from planner.perf.evaluate import evaluate
+    from planner.perf.load import latency_under_load
+    from planner.perf.resolve import normalize_grid, resolve
+    from planner.perf.steptable import build_step_tables
+
+    res = mapped[mapped["expressible"]].copy()
+    res["predicted"], res["regime"] = np.nan, ""
+    run_of = res.groupby([*CFG, "load", "concurrency", "num_requests"], dropna=False, sort=False).ngroup()
+    run_of = run_of.to_numpy()
+    _, first = np.unique(run_of, return_index=True)
+    runs = res.iloc[first].reset_index(drop=True)
+    cfg = runs[CFG].copy()
+    c, reason = resolve(normalize_grid(cfg.assign(batch=1)), catalog, eff)
+    cap = np.minimum(c.eng_max_batch * c.attn_dp, 4096.0)
+    tab = build_step_tables(cfg, catalog, efficiency=eff, max_seqs=cap, token_budget=c.eng_chunk)
+    grid = cfg.assign(request_rate=np.where(runs["load"] == "burst", np.inf, np.nan),
+                      concurrency=runs["concurrency"], num_requests=runs["num_requests"],
+                      length_dist="fixed")
+    lo = latency_under_load(grid, catalog, efficiency=eff, tables=tab)
+    pred = {"output_tok_s": lo["output_tok_s"].to_numpy(), "requests_s": lo["requests_s"].to_numpy()}
+    for k in ("ttft", "tpot", "itl"):
+        for s in ("mean", "p50", "p99"):
+            col = f"{k}_{s}_s"
+            pred[f"{k}_{s}"] = lo[col].to_numpy() if col in lo else np.full(len(lo), np.nan)
+    sat = lo["saturated"].to_numpy(dtype=bool)
+    # speculative runs: the step model at the running batch (the load model has no draft/verify steps)
+    spec = runs["speculative"].to_numpy() != "none"
+    if spec.any():
+        n_run = np.where(runs["load"] == "burst", runs["num_requests"], runs["concurrency"]).astype(float)
+        batch = np.maximum(1, np.minimum(n_run, cap)).astype(np.int64)
+        ev = evaluate(cfg.assign(batch=batch), catalog, efficiency=eff)
+        for k in ("tpot_mean", "tpot_p50", "tpot_p99"):
+            pred[k] = np.where(spec, ev["tpot_s"], pred[k])
+        for k in ("itl_mean", "itl_p50", "itl_p99"):
+            pred[k] = np.where(spec, ev["itl_s"], pred[k])
+        pred["output_tok_s"] = np.where(spec, ev["output_tok_s"], pred["output_tok_s"])
+        for k in ("ttft_mean", "ttft_p50", "ttft_p99", "requests_s"):
+            pred[k] = np.where(spec, np.nan, pred[k])
+    metric = res["metric"].to_numpy()
+    val = np.full(len(res), np.nan)
+    for i, (m, r) in enumerate(zip(metric, run_of, strict=True)):
+        kind, stat = METRICS[m]
+        if kind == "throughput":
+            v = pred["requests_s"][r] if m == "requests_s" else pred["output_tok_s"][r]
+            val[i] = v / runs["gpus"].iloc[r] if m == "output_tok_s_per_gpu" else v
+        else:
+            val[i] = pred[f"{kind}_{stat}"][r] * 1e3  # the CSV's latencies are in ms
+    res["predicted"] = val
+    res["regime"] = np.where(sat[run_of], "above knee", "below knee")
+    why = np.where(reason != "", reason, lo["load_reason"].to_numpy(dtype=object))
+    res["why_not"] = why[run_of]
+    return res
+
+
+def _with_engines(eff: Efficiency, factors: dict[str, float]) -> Efficiency:
+    engines = {e: {v: dict(factors) for v in ("nvidia", "amd", "intel", "google")} for e in
+               ("vllm", "sglang", "trtllm", "tgi")}
+    return Efficiency(accel=eff.accel, serving=eff.serving, provenance=eff.provenance, engines=engines)
+
+
+def _group(res: pd.DataFrame, catalog: Catalog) -> np.ndarray:
+    vendor = res["accelerator"].map(lambda a: catalog.accelerators[a].vendor)
+    return (res["engine"].replace("", "generic") + "/" + vendor).to_numpy()
+
+
+# The published maxima (published_benchmarks.csv) are TensorRT-LLM runs, except AMDDOC and OCI (vLLM).
+PUBLISHED_ENGINE = {"AMDDOC": "vllm", "OCI": "vllm"}
+
+
+def _published_rows(catalog: Catalog) -> pd.DataFrame:
+    from planner.perf.fidelity import published_mapping
+
+    pub = published_mapping(catalog)
+    pub = pub[pub["expressible"] & (pub["metric_kind"] == "throughput")].copy()
+    pub["engine"] = pub["source_family"].map(lambda f: PUBLISHED_ENGINE.get(f, "trtllm"))
+    return pub
+
+
+def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataFrame]:
+    """(engines section for efficiency.yaml, cross-validation stats, predictions with fitted and LOSO values).
+
+    Fitted on both CSVs: the throughput and TPOT rows of serving_under_load.csv and the published maxima of
+    published_benchmarks.csv run with their engine. Each source weighs the same within an engine x vendor
+    group (the mean over sources of the mean |log error|), so one large source cannot drown the others."""
+    from planner.perf.fidelity import published_predictions
+
+    mapped = load_mapping(catalog)
+    pub = _published_rows(catalog)
+    names = list(ENGINE_GRID)
+    combos = [dict(zip(names, v, strict=True)) for v in itertools.product(*ENGINE_GRID.values())]
+    preds, pub_preds = [], []
+    for f in combos:
+        trial = _with_engines(eff, f)
+        preds.append(load_predictions(mapped, catalog, trial))
+        pub_preds.append(published_predictions(pub, catalog, trial)["predicted"].to_numpy())
+    base = preds[0]
+    n_load = len(base)
+    group = np.concatenate([_group(base, catalog), _group(pub, catalog)])
+    fitted = np.concatenate([base["kind"].isin(FITTED_KINDS).to_numpy() & (base["engine"] != "").to_numpy(),
+                             np.ones(len(pub), dtype=bool)])
+    actual = np.concatenate([base["actual"].to_numpy(), pub["actual"].to_numpy()])
+    values = np.array([np.concatenate([p["predicted"].to_numpy(), q]) for p, q in zip(preds, pub_preds,
+                                                                                       strict=True)])
+    logs = np.abs(np.log(values / actual))
+    logs = np.where(np.isfinite(logs), logs, np.nan)
+    sources = np.concatenate([base["source_family"].to_numpy(), pub["source_family"].to_numpy()])
+    out = base.copy()
+    out["predicted_loso"] = np.nan
+    engines: dict = {}
+
+    def best(mask: np.ndarray) -> int:
+        if not mask.any():
+            return combos.index({"eta_factor": 1.0, "moe_factor": 1.0, "seq_factor": 1.0, "step_s": 0.0})
+        per_source = [np.nanmean(logs[:, mask & (sources == s)], axis=1) for s in sorted(set(sources[mask]))]
+        return int(np.nanargmin(np.nanmean(np.array(per_source), axis=0)))
+
+    for g in sorted(set(group)):
+        rows = group == g
+        k = best(rows & fitted)
+        out.loc[rows[:n_load], "predicted"] = values[k, :n_load][rows[:n_load]]
+        eng, vendor = g.split("/")
+        if eng != "generic":
+            srcs = ", ".join(f"{s} {int((rows & fitted & (sources == s)).sum())}"
+                             for s in sorted(set(sources[rows & fitted])))
+            engines.setdefault(eng, {})[vendor] = {
+                name: {"value": combos[k][name],
+                       "fitted_from": f"serving_under_load.csv + published_benchmarks.csv throughput/TPOT rows of "
+                                      f"{eng} on {vendor} ({srcs}); grid search, mean over sources of the mean "
+                                      "|log error|"}
+                for name in names}
+        for src in sorted(set(sources[:n_load][rows[:n_load]])):
+            held = rows[:n_load] & (sources[:n_load] == src)
+            kk = best(rows & fitted & (sources != src))
+            out.loc[held, "predicted_loso"] = values[kk, :n_load][held]
+    out["error_pct"] = (out["predicted"] / out["actual"] - 1.0) * 100.0
+    out["loso_error_pct"] = (out["predicted_loso"] / out["actual"] - 1.0) * 100.0
+    table = error_table(out)
+    return engines, {"groups": table.to_dict(orient="records")}, out
+
+
+def _stats(e: pd.Series) -> tuple[int, float, float]:
+    a = e.dropna().abs()
+    return (len(a), float(a.median()), float(a.quantile(0.9))) if len(a) else (0, np.nan, np.nan)
+
+
+def error_table(pred: pd.DataFrame) -> pd.DataFrame:
+    """Median / P90 |error| in sample and leave-one-source-out, per engine, metric, regime and source."""
+    p = pred[pred["predicted"].notna()].copy()
+    p["metric_group"] = np.where(p["kind"] == "throughput", "throughput", p["kind"] + "_" + p["stat"])
+    p["engine_name"] = p["engine"].replace("", "generic (NIM)")
+    rows = []
+    for by in (["engine_name", "metric_group"], ["metric_group", "regime"], ["source_family", "metric_group"]):
+        for key, g in p.groupby(by):
+            n, med, p90 = _stats(g["error_pct"])
+            _, lmed, lp90 = _stats(g["loso_error_pct"]) if "loso_error_pct" in g else (0, np.nan, np.nan)
+            rows.append({"by": "+".join(by), "group": " / ".join(map(str, key)), "n": n,
+                         "median_abs_pct": round(med, 1), "p90_abs_pct": round(p90, 1),
+                         "loso_median_abs_pct": round(lmed, 1), "loso_p90_abs_pct": round(lp90, 1)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,328 @@
+"""Discrete-event simulation of one replica's continuous-batching scheduler (Vidur-style), the reference for
+latency under load.
+
+Scheduler (vLLM V1 / TensorRT-LLM in-flight batching with chunked prefill): every step first gives each
+running decode sequence one token, then fills the rest of the token budget with prompt chunks, first of the
+running requests whose prompt is unfinished, then of waiting requests admitted first come first served while
+seats (max running sequences) and KV-cache tokens allow. KV is taken as tokens are computed (paged, on
+demand); when a decode step finds the cache full, the most recently admitted request is preempted: its KV is
+freed and it goes back to the head of the queue, to recompute prompt + generated tokens later (vLLM's
+recompute preemption). The step that finishes a prompt emits its first token.
+
+Time is advanced event to event: between an arrival, a completion, a prompt chunk and a full KV cache the
+batch does not change, so k decode steps are taken at once (step time linear in the growing context); a
+1,000-request run is a few thousand loop turns of small numpy operations.
+
+Arrivals: open-loop Poisson at `request_rate` (inf = all at t=0), or closed-loop `concurrency` clients that
+each send the next request when their previous one completes. Lengths `fixed` (the means) or `variable`
+(lognormal with the means and ShareGPT-like spread, seeded). A finite run (`num_requests`) is measured whole,
+as benchmark tools do; a steady-state run discards warm-up and drain.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.steptable import StepTables
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Arrival process and lengths of one simulated run."""
+
+    request_rate: float | None = None  # requests/s, Poisson; inf = all at once
+    concurrency: int | None = None  # closed loop: clients with one request in flight each
+    num_requests: int | None = None  # finite run; None = steady state
+    length_dist: str = "fixed"  # fixed | variable
+    seed: int = 0
+
+
+def lengths(isl: float, osl: float, n: int, dist: str, rng: np.random.Generator, max_context: float = np.inf):
+    """Integer prompt and output lengths of n requests with means isl, osl."""
+    if dist == "fixed":
+        return np.full(n, max(1, round(isl)), dtype=np.int64), np.full(n, max(1, round(osl)), dtype=np.int64)
+
+    def lognormal(mean: float, cv: float) -> np.ndarray:
+        sigma = math.sqrt(math.log(1.0 + cv * cv))
+        x = rng.lognormal(math.log(mean) - sigma * sigma / 2.0, sigma, n)
+        return np.clip(np.round(x), 1, max(1.0, 8.0 * mean)).astype(np.int64)
+
+    i = lognormal(isl, ASSUMPTIONS.input_length_cv)
+    o = lognormal(osl, ASSUMPTIONS.output_length_cv)
+    over = i + o > max_context
+    i = np.where(over, np.maximum(1, np.minimum(i, max_context // 2)), i)
+    o = np.where(over, np.maximum(1, np.minimum(o, max_context - i)), o)
+    return i.astype(np.int64), o.astype(np.int64)
+
+
+class _Steps:
+    """Step seconds of one configuration: dense over decode counts 0..max_seqs, linear in prefill tokens."""
+
+    def __init__(self, tab: StepTables) -> None:
+        self.max_seqs = int(tab.max_seqs[0])
+        dense = np.arange(self.max_seqs + 1, dtype=float)
+        cols = [np.interp(dense, tab.decode[0], tab.time_s[0, :, k]) for k in range(tab.time_s.shape[2])]
+        self.table = np.stack(cols, axis=1).tolist()  # python lists: fastest scalar lookups
+        self.p_step = float(tab.token_budget[0]) / (len(cols) - 1)
+        self.p_last = len(cols) - 2
+        self.slope = float(tab.s_per_ctx_token[0])
+        self.ctx_ref = float(tab.ctx_ref[0])
+
+    def __call__(self, n_dec: int, n_pre: float, ctx_sum: float) -> float:
+        row = self.table[min(n_dec, self.max_seqs)]
+        x = n_pre / self.p_step
+        k = min(int(x), self.p_last)
+        t = row[k] + (row[k + 1] - row[k]) * (x - k)
+        return t + self.slope * (ctx_sum - n_dec * self.ctx_ref)
+
+
+def _life_estimate(tab: StepTables, batch: int) -> float:
+    """Seconds one request lives at `batch` running sequences: its prompt in chunks, then osl mean steps."""
+    n = min(batch, int(tab.max_seqs[0]))
+    avg = float(np.interp(n, tab.decode[0], tab.step_avg_s[0]))
+    chunks = math.ceil(float(tab.isl[0]) / float(tab.token_budget[0]))
+    return chunks * float(tab.time_s[0, 0, -1]) + float(tab.osl[0]) * avg
+
+
+@dataclass
+class RunResult:
+    """Per-request timestamps of one simulated run and the ITL samples (value, weight)."""
+
+    arrival_s: np.ndarray
+    first_token_s: np.ndarray
+    finish_s: np.ndarray
+    isl: np.ndarray
+    osl: np.ndarray
+    itl_s: np.ndarray
+    itl_weight: np.ndarray
+    preemptions: int
+    measured: np.ndarray  # bool mask of the requests that count (all for a finite run)
+    window_s: tuple[float, float]  # time window over which throughput is measured
+
+
+def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> RunResult:
+    """Simulate configuration row 0 of `tab` under workload `wl`."""
+    steady = wl.num_requests is None
+    closed = wl.concurrency is not None
+    n_total = int(wl.num_requests) if not steady else max(ASSUMPTIONS.steady_state_requests,
+                                                           10 * int(wl.concurrency or 0))
+    rng = np.random.default_rng(wl.seed)
+    # a request longer than the whole KV cache could never run: cap its context at the cache
+    isl, osl = lengths(float(tab.isl[0]), float(tab.osl[0]), n_total, wl.length_dist, rng,
+                       min(max_context, 0.98 * float(tab.kv_tokens[0])))
+    arrival = np.full(n_total, np.inf)
+    if closed:
+        c0 = min(int(wl.concurrency), n_total)
+        arrival[:c0] = 0.0
+        if steady:
+            # clients of a long-running service are out of phase: start them at random over one
+            # request's estimated life, else the burst at t=0 keeps them in lock-step (all prompts together)
+            arrival[:c0] = np.sort(rng.uniform(0.0, _life_estimate(tab, c0), c0))
+    elif wl.request_rate is None or math.isinf(wl.request_rate):
+        arrival[:] = 0.0
+    else:
+        arrival[:] = np.cumsum(rng.exponential(1.0 / wl.request_rate, n_total))
+    step = _Steps(tab)
+    budget = int(tab.token_budget[0])
+    max_seqs = step.max_seqs
+    kv_cap = float(tab.kv_tokens[0])
+    watermark = 0.01 * kv_cap
+
+    pre_need = isl.astype(float).copy()  # prompt tokens to compute (prompt + generated after a preemption)
+    done_pre = np.zeros(n_total)
+    gen = np.zeros(n_total, dtype=np.int64)
+    held = np.zeros(n_total)  # KV tokens held
+    admitted_at = np.zeros(n_total, dtype=np.int64)
+    first = np.full(n_total, np.nan)
+    finish = np.full(n_total, np.nan)
+    itl_v: list[float] = []
+    itl_w: list[float] = []
+    waiting: deque[int] = deque()
+    prefilling: list[int] = []  # admitted, prompt unfinished (admission order)
+    dec = np.zeros(0, dtype=np.int64)  # decoding sequences
+    next_arrival = 0  # index of the next request to arrive (requests arrive in index order)
+    issued = min(int(wl.concurrency), n_total) if closed else n_total
+    t = 0.0
+    kv_used = 0.0
+    n_done = 0
+    admissions = 0
+    preemptions = 0
+
+    def complete(ids: np.ndarray, now: float) -> None:
+        nonlocal kv_used, n_done, issued
+        finish[ids] = now
+        kv_used -= float(held[ids].sum())
+        held[ids] = 0.0
+        n_done += len(ids)
+        if closed:  # each finished client sends its next request now
+            for _ in range(len(ids)):
+                if issued < n_total:
+                    arrival[issued] = now
+                    issued += 1
+
+    while n_done < n_total:
+        while next_arrival < issued and arrival[next_arrival] <= t:
+            waiting.append(next_arrival)
+            next_arrival += 1
+        # a full cache: preempt the newest running request until every decode sequence has a slot
+        while len(dec) and kv_cap - kv_used < len(dec):
+            running = np.concatenate([dec, np.array(prefilling, dtype=np.int64)])
+            victim = int(running[np.argmax(admitted_at[running])])
+            kv_used -= held[victim]
+            held[victim] = 0.0
+            done_pre[victim] = 0.0
+            pre_need[victim] = isl[victim] + gen[victim]
+            if victim in prefilling:
+                prefilling.remove(victim)
+            else:
+                dec = dec[dec != victim]
+            waiting.appendleft(victim)
+            preemptions += 1
+        room = budget - len(dec)
+        free = kv_cap - kv_used - len(dec)
+        chunks: list[tuple[int, float]] = []
+        for i in prefilling:
+            if room <= 0 or free <= 0:
+                break
+            c = min(pre_need[i] - done_pre[i], room, free)
+            chunks.append((i, c))
+            room -= c
+            free -= c
+        # a new request is admitted only when its whole prompt fits the free cache above a small watermark
+        # (vLLM's can_allocate), so admissions do not thrash against decode growth
+        while (waiting and room > 0 and len(dec) + len(prefilling) < max_seqs
+               and free - (pre_need[waiting[0]] - done_pre[waiting[0]]) >= watermark):
+            i = waiting.popleft()
+            admissions += 1
+            admitted_at[i] = admissions
+            prefilling.append(i)
+            c = min(pre_need[i] - done_pre[i], room, free)
+            chunks.append((i, c))
+            room -= c
+            free -= c
+        n = len(dec)
+        ctx_sum = float(held[dec].sum()) if n else 0.0
+        if chunks:  # one mixed step: every decode sequence gains a token, the chunks are computed
+            p = sum(c for _, c in chunks)
+            dt = step(n, p, ctx_sum)
+            t += dt
+            if n:
+                gen[dec] += 1
+                held[dec] += 1.0
+                itl_v.append(dt)
+                itl_w.append(float(n))
+            kv_used += p + n
+            newly = []
+            for i, c in chunks:
+                done_pre[i] += c
+                held[i] += c
+                if done_pre[i] >= pre_need[i]:
+                    prefilling.remove(i)
+                    gen[i] += 1  # the step that finishes a prompt samples its next token
+                    held[i] += 1.0
+                    kv_used += 1.0
+                    if np.isnan(first[i]):
+                        first[i] = t
+                    newly.append(i)
+            if n:
+                fin = dec[gen[dec] >= osl[dec]]
+                if len(fin):
+                    complete(fin, t)
+                    dec = dec[gen[dec] < osl[dec]]
+            if newly:
+                new = np.array(newly, dtype=np.int64)
+                done_now = new[gen[new] >= osl[new]]
+                if len(done_now):
+                    complete(done_now, t)
+                dec = np.concatenate([dec, new[gen[new] < osl[new]]])
+            continue
+        if n == 0:  # idle: jump to the next arrival
+            if next_arrival < issued:
+                t = max(t, float(arrival[next_arrival]))
+                continue
+            break  # nothing left that can run (cannot happen with a valid table)
+        # decode-only stretch: k steps until the next completion, admissible arrival, or full cache
+        k = int((osl[dec] - gen[dec]).min())
+        t1 = step(n, 0.0, ctx_sum)
+        if next_arrival < issued and n + len(prefilling) < max_seqs and not waiting:
+            k = min(k, max(1, math.ceil((arrival[next_arrival] - t) / max(t1, 1e-12))))
+        k = max(1, min(k, int((kv_cap - kv_used) // n)))
+        dt = k * t1 + step.slope * n * k * (k - 1) / 2.0
+        t += dt
+        gen[dec] += k
+        held[dec] += k
+        kv_used += n * k
+        itl_v.append(dt / k)
+        itl_w.append(float(n * k))
+        fin = dec[gen[dec] >= osl[dec]]
+        if len(fin):
+            complete(fin, t)
+            dec = dec[gen[dec] < osl[dec]]
+
+    measured = np.ones(n_total, dtype=bool)
+    window = (float(np.nanmin(arrival)), float(np.nanmax(finish)))
+    if steady:  # discard warm-up and drain
+        lo, hi = int(0.2 * n_total), int(0.9 * n_total)
+        measured[:lo] = False
+        measured[hi:] = False
+        order = np.sort(finish)
+        window = (float(order[lo]), float(order[hi - 1]))
+    # tokens reach the client in bursts (speculative acceptance, multi-step scheduling): a gap per burst
+    burst = float(tab.burst[0])
+    return RunResult(arrival, first, finish, isl, osl, np.asarray(itl_v) * burst, np.asarray(itl_w) / burst,
+                     preemptions, measured, window)
+
+
+def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """q-th percentile (0-100) of values with weights (weighted inverse CDF)."""
+    if len(values) == 0:
+        return float("nan")
+    order = np.argsort(values, kind="stable")
+    v, w = values[order], weights[order]
+    cum = np.cumsum(w)
+    return float(v[min(np.searchsorted(cum, q / 100.0 * cum[-1]), len(v) - 1)])
+
+
+def summarize(run: RunResult) -> dict[str, float]:
+    """Latency statistics (seconds) and throughput of a run, as benchmark tools report them."""
+    m = run.measured
+    ttft = run.first_token_s[m] - run.arrival_s[m]
+    e2e = run.finish_s[m] - run.arrival_s[m]
+    many = run.osl[m] > 1
+    tpot = (run.finish_s[m][many] - run.first_token_s[m][many]) / (run.osl[m][many] - 1)
+    out: dict[str, float] = {}
+    for name, x in (("ttft", ttft), ("tpot", tpot), ("e2e", e2e)):
+        out[f"{name}_mean_s"] = float(np.mean(x)) if len(x) else float("nan")
+        for q in (50, 90, 99):
+            out[f"{name}_p{q}_s"] = float(np.percentile(x, q)) if len(x) else float("nan")
+    w = run.itl_weight
+    out["itl_mean_s"] = float(np.sum(run.itl_s * w) / np.sum(w)) if np.sum(w) > 0 else float("nan")
+    for q in (50, 90, 99):
+        out[f"itl_p{q}_s"] = weighted_percentile(run.itl_s, w, q)
+    lo, hi = run.window_s
+    if run.measured.all():
+        span = hi - lo
+        n_req = len(run.finish_s)
+        out_tok = float(run.osl.sum())
+        in_tok = float(run.isl.sum())
+    else:
+        inside = (run.finish_s >= lo) & (run.finish_s <= hi)
+        span = hi - lo
+        n_req = int(inside.sum()) - 1  # completions between the first and the last counted one
+        out_tok = float(run.osl[inside].sum()) * n_req / max(int(inside.sum()), 1)
+        in_tok = float(run.isl[inside].sum()) * n_req / max(int(inside.sum()), 1)
+    span = max(span, 1e-12)
+    out["requests_s"] = n_req / span
+    out["output_tok_s"] = out_tok / span
+    out["total_tok_s"] = (out_tok + in_tok) / span
+    out["preemptions"] = float(run.preemptions)
+    out["duration_s"] = float(hi - lo)
+    return out
+
+
+__all__ = ["RunResult", "Workload", "lengths", "simulate_one", "summarize", "weighted_percentile"]

@@ -1,0 +1,202 @@
+"""Step-time tables: the performance model's step time of each configuration on a small grid of (decode
+sequences, prefill tokens in the step), plus the scheduler limits (max running sequences, token budget, KV-cache
+tokens). The load simulator interpolates in them instead of calling the model every step, and the queueing
+approximation reads its per-occupancy service figures from them, so both run on the same numbers.
+
+Step time at other contexts: decode attention reads every context token's KV once per step, so a step's time
+is linear in the total context of its decode sequences; the table holds the time at `ctx_ref` tokens per
+sequence (isl + osl/2, the average over a request's life) and `s_per_ctx_token` the slope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.evaluate import evaluate
+from planner.perf.kernels import causal_pairs
+from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
+from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.resolve import Cols, normalize_grid, resolve
+from planner.perf.serving import speculative_terms
+from planner.perf.step import decode_step
+
+DECODE_POINTS = 20  # 0 plus 19 geometric points from 1 to the max running sequences
+PREFILL_POINTS = 9  # 0 .. token budget in eighths
+
+
+@dataclass(frozen=True)
+class StepTables:
+    """Per configuration row r (R rows): the grids and step seconds, and the limits of its scheduler."""
+
+    decode: np.ndarray  # (R, D) decode sequences at each grid point (0, then geometric up to max_seqs)
+    prefill: np.ndarray  # (R, P) prefill tokens in the step (0 .. token_budget)
+    time_s: np.ndarray  # (R, D, P) step seconds with ctx_ref context tokens per decode sequence
+    s_per_ctx_token: np.ndarray  # (R,) extra seconds per context token of a decode sequence beyond ctx_ref
+    ctx_ref: np.ndarray  # (R,) isl + osl / 2
+    step_avg_s: np.ndarray  # (R, D) step with decode[d] sequences plus their share of prefill (decode*isl/osl)
+    max_seqs: np.ndarray  # (R,) running-sequence cap of the engine
+    token_budget: np.ndarray  # (R,) tokens per step (decode + prefill chunk)
+    kv_tokens: np.ndarray  # (R,) KV-cache capacity of the replica in tokens
+    isl: np.ndarray  # (R,) mean prompt tokens
+    osl: np.ndarray  # (R,) mean output tokens
+    fits: np.ndarray  # (R,) bool: the configuration runs at all (batch 1 fits memory, split valid)
+    reason: np.ndarray  # (R,) why not ('' where it fits)
+    gpus: np.ndarray  # (R,) GPUs of the replica
+    burst: np.ndarray  # (R,) tokens per streamed chunk (speculative acceptance, multi-step bursts): ITL = burst x
+    #                    the per-token step
+
+    def __len__(self) -> int:
+        return len(self.isl)
+
+    def row(self, r: int) -> StepTables:
+        """One configuration as a table of length 1."""
+        return StepTables(**{k: getattr(self, k)[r:r + 1] for k in self.__dataclass_fields__})
+
+
+def _repeat(c: Cols, idx: np.ndarray, n: int) -> Cols:
+    return Cols({k: (v[idx] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == n else v)
+                 for k, v in c.items()})
+
+
+def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl) -> np.ndarray:
+    """Seconds per token-step: with speculative decoding a real step verifies 1 + k tokens per sequence (after
+    k draft passes) and emits `accept` on average, so the table holds the real step (carrying accept x the
+    prompt tokens) divided by accept; without it, the step itself."""
+    q, accept, draft = speculative_terms(c)
+    n_dec = np.asarray(n_dec, dtype=float)
+    spec = (accept > 1.0) & (n_dec > 0)  # a step with no decode sequence is a plain prefill pass
+    acc = np.where(spec, accept, 1.0)
+    n_pre = np.asarray(n_pre, dtype=float) * acc
+    per_tok_g = causal_pairs(isl) / np.maximum(isl, 1.0)  # average causal pairs per prompt token
+    per_tok_l = causal_pairs(isl, c.window_tokens) / np.maximum(isl, 1.0)
+    t = decode_step(c, serving, n_dec, ctx, n_pre, n_pre * per_tok_g, n_pre * per_tok_l, isl,
+                    q_dec=np.where(spec, q, 1.0))["time_s"]
+    if np.any(spec & (draft > 0)):
+        t = t + np.where(spec, draft, 0.0) * decode_step(c, serving, n_dec, ctx)["time_s"]
+    return t / acc
+
+
+def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
+                      max_seqs=None, token_budget=None, decode_points: int = DECODE_POINTS,
+                      prefill_points: int = PREFILL_POINTS) -> StepTables:
+    """Step tables of every configuration row (CONFIG_COLUMNS; `batch`, when present, is the engine's cap on
+    running sequences per replica, default ASSUMPTIONS.max_running_sequences; `max_seqs`/`token_budget`
+    arguments (scalars or per-row arrays) override). A coarser grid (decode_points, prefill_points) trades
+    interpolation accuracy for speed (the candidate search uses 12 x 5)."""
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    n = len(configs)
+    cfg = configs.reset_index(drop=True)
+    probe = cfg.assign(batch=1)
+    ev = evaluate(probe, catalog, efficiency=eff)
+    c, _ = resolve(normalize_grid(probe), catalog, eff)
+    # the engine's scheduler limits (catalog `engines:`; the generic engine has none) unless given
+    eng_cap = np.asarray(c.get("eng_max_batch", np.full(n, np.inf)), dtype=float) * c.attn_dp
+    if max_seqs is None:
+        raw = pd.to_numeric(cfg["batch"], errors="coerce") if "batch" in cfg else pd.Series(np.nan,
+                                                                                             index=cfg.index)
+        default = np.where(np.isfinite(eng_cap), eng_cap, ASSUMPTIONS.max_running_sequences)
+        max_seqs = np.where(raw.isna(), default, raw.to_numpy(dtype=float))
+    max_seqs = np.maximum(np.broadcast_to(np.asarray(max_seqs, dtype=float), (n,)), 1.0)
+    if token_budget is None:
+        token_budget = c.get("eng_chunk", np.full(n, float(ASSUMPTIONS.activation_token_budget)))
+    accept = np.asarray(c.get("spec_accept", np.ones(n)), dtype=float)
+    # per token-step (see _step) a real step's budget covers accept token-steps
+    budget = np.broadcast_to(np.asarray(token_budget, dtype=float), (n,)) / np.maximum(accept, 1.0)
+    burst = np.maximum(accept, np.asarray(c.get("eng_stream", np.ones(n)), dtype=float))
+    mem = memory(c)
+    free = mem["usable_bytes"] - mem["weight_bytes_per_gpu"] - mem["reserve_bytes_per_gpu"]
+    isl, osl = c.isl, c.osl
+    ctx_ref = isl + osl / 2.0
+    per_tok = kv_bytes_per_seq_per_gpu(c, ctx_ref) / ctx_ref
+    kv_tokens = np.floor(np.maximum(free, 0.0) / per_tok) * c.attn_dp
+    fits = ev["fits"].to_numpy(dtype=bool)
+
+    frac = np.linspace(0.0, 1.0, decode_points - 1)
+    decode = np.concatenate([np.zeros((n, 1)), np.power(max_seqs[:, None], frac[None, :])], axis=1)
+    prefill = budget[:, None] * np.linspace(0.0, 1.0, prefill_points)[None, :]
+    D, P = decode_points, prefill_points
+    # one vectorized call over every (row, decode point, prefill point), plus the averaged steps and slope probes
+    r_grid = np.repeat(np.arange(n), D * P)
+    d_grid = np.repeat(decode, P, axis=1).reshape(-1)
+    p_grid = np.tile(prefill, (1, D)).reshape(-1)
+    r_avg = np.repeat(np.arange(n), D)
+    d_avg = decode.reshape(-1)
+    rows = np.concatenate([r_grid, r_avg, np.arange(n), np.arange(n)])
+    n_dec = np.concatenate([d_grid, d_avg, max_seqs, max_seqs])
+    n_pre = np.concatenate([p_grid, d_avg * isl[r_avg] / osl[r_avg], np.zeros(2 * n)])
+    ctx = np.concatenate([ctx_ref[rows[: len(rows) - n]], 2.0 * ctx_ref])
+    cc = _repeat(c, rows, n)
+    t = _step(cc, eff.serving, n_dec, ctx, n_pre, isl[rows])
+    t = np.where(np.isfinite(t), t, np.nan)
+    m = len(r_grid)
+    time_s = t[:m].reshape(n, D, P)
+    step_avg = t[m:m + n * D].reshape(n, D)
+    t1, t2 = t[m + n * D:m + n * D + n], t[m + n * D + n:]
+    slope = np.maximum((t2 - t1) / (max_seqs * ctx_ref), 0.0)
+    return StepTables(decode=decode, prefill=prefill, time_s=time_s, s_per_ctx_token=slope, ctx_ref=ctx_ref,
+                      step_avg_s=step_avg, max_seqs=max_seqs, token_budget=budget, kv_tokens=kv_tokens,
+                      isl=isl, osl=osl, fits=fits, reason=ev["reason"].to_numpy(dtype=object),
+                      gpus=ev["gpus"].to_numpy(), burst=burst)
+
+
+def locate(m_grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where x (R, K) falls on each row's decode grid (0, then geometric from 1 to the max, as the step tables
+    build it): flat indexes of the left grid point and the weight of the right one. O(1) per value."""
+    R, D = m_grid.shape
+    x = np.asarray(x, dtype=float).reshape(R, -1)
+    logtop = np.log(np.maximum(m_grid[:, -1:], 1.0))
+    pos = np.log(np.maximum(x, 1.0)) / np.where(logtop > 0, logtop, 1.0) * (D - 2) + 1.0
+    j = np.where(x < 1.0, 0, np.clip(np.floor(pos), 1, D - 2)).astype(np.int64)
+    flat = j + (np.arange(R, dtype=np.int64) * D)[:, None]
+    g = m_grid.ravel()
+    x0, x1 = g[flat], g[flat + 1]
+    return flat, np.clip((x - x0) / np.maximum(x1 - x0, 1e-12), 0.0, 1.0)
+
+
+def at(fp: np.ndarray, loc: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Values of fp (R, D) interpolated at a located position."""
+    flat, w = loc
+    f = fp.ravel()
+    f0 = f[flat]
+    return f0 + (f[flat + 1] - f0) * w
+
+
+def interp_step(tab: StepTables, n_dec, n_pre) -> np.ndarray:
+    """Step seconds at (n_dec, n_pre), arrays of shape (R, K) (or broadcastable to it), bilinear in the grid;
+    prefill beyond the budget extrapolates linearly from the last two grid points."""
+    R = len(tab)
+    shape = np.broadcast_shapes(np.shape(n_dec), np.shape(n_pre), (R, 1))
+    nd = np.broadcast_to(np.asarray(n_dec, dtype=float), shape)
+    npre = np.broadcast_to(np.asarray(n_pre, dtype=float), shape)
+    P = tab.time_s.shape[2]
+    flat_d, wd = locate(tab.decode, nd)
+    step_p = tab.token_budget[:, None] / (P - 1)
+    k = np.clip(np.floor(npre / step_p), 0, P - 2).astype(np.int64)
+    wp = npre / step_p - k  # > 1 beyond the budget: linear extrapolation
+    t = tab.time_s.reshape(-1)
+    base = flat_d * P + k  # (row, d, k) in the flattened (R, D, P) array
+    t0 = t[base] + (t[base + 1] - t[base]) * wp
+    t1 = t[base + P] + (t[base + P + 1] - t[base + P]) * wp
+    return t0 + (t1 - t0) * wd
+
+
+def interp_on_grid(tab: StepTables, n_pre) -> np.ndarray:
+    """Step seconds at every decode grid point (R, D) with n_pre (R, D) prefill tokens: interpolation along
+    the prefill axis only."""
+    R, D, P = tab.time_s.shape
+    npre = np.broadcast_to(np.asarray(n_pre, dtype=float), (R, D))
+    step_p = tab.token_budget[:, None] / (P - 1)
+    x = npre / step_p
+    k = np.clip(np.floor(x), 0, P - 2).astype(np.int64)
+    base = (np.arange(R * D, dtype=np.int64) * P).reshape(R, D) + k
+    t = tab.time_s.reshape(-1)
+    t0 = t[base]
+    return t0 + (t[base + 1] - t0) * (x - k)
+
+
+__all__ = ["StepTables", "at", "build_step_tables", "interp_on_grid", "interp_step", "locate"]

@@ -1,0 +1,280 @@
+"""Predict queries under a load: a request rate or a number of concurrent clients over the whole deployment.
+
+A query with `request_rate` (requests/s over all replicas, Poisson; inf = `num_requests` at once) or
+`concurrency` (closed-loop clients, honoured exactly: C clients over dp replicas are C // dp per replica plus
+one more on C % dp of them) is answered per parallel split by `planner.perf.latency_under_load` (the analytic
+queueing model) at each replica's share of the load; the split that serves the most requests/s without
+saturating, then the lowest TTFT at the SLO percentile, meeting the TTFT/TPOT targets at that percentile,
+wins. `ttft_s`/`tpot_s` are then the means under the load. A finite run (`num_requests`) of the winner is then
+simulated (`planner.perf.simulate`), as a benchmark would measure it. A query without a load keeps the batch
+search and gets its percentile columns as closed-loop concurrency = the chosen batch on every replica.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.perf import evaluate, latency_under_load
+from planner.perf.assumptions import ASSUMPTIONS
+
+LOAD_QUERY_COLUMNS = ("engine", "request_rate", "num_requests", "length_dist", "slo_percentile", "speculative")
+LOAD_NUMERIC_COLUMNS = ("request_rate", "num_requests", "slo_percentile")
+LOAD_RESULT_COLUMNS = ("engine", "speculative", "slo_percentile", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
+                       "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s",
+                       "requests_s", "saturated")
+PER_REPLICA = ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_mean_s", "tpot_p50_s", "tpot_p90_s",
+               "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
+
+
+def _is_set(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v).strip() != ""
+
+
+def load_error(row: pd.Series) -> str:
+    """The first problem with a query's load columns ('' if none)."""
+    rate = row.get("request_rate")
+    if _is_set(rate):
+        try:
+            r = float(rate)
+        except (TypeError, ValueError):
+            return f"request_rate must be a number of requests/s or inf, got {rate!r}"
+        if isinstance(rate, bool) or math.isnan(r) or r <= 0:
+            return f"request_rate must be > 0 (requests/s; inf = all at once), got {rate!r}"
+        if _is_set(row.get("concurrency")):
+            return "give request_rate (open loop) or concurrency (closed loop), not both"
+        if math.isinf(r) and not _is_set(row.get("num_requests")):
+            return "request_rate inf sends num_requests at once: give num_requests"
+    n = row.get("num_requests")
+    if _is_set(n):
+        try:
+            v = float(n)
+        except (TypeError, ValueError):
+            return f"num_requests must be a positive integer, got {n!r}"
+        if isinstance(n, bool) or not math.isfinite(v) or v < 1 or v != int(v):
+            return f"num_requests must be a positive integer, got {n!r}"
+        if not (_is_set(rate) or _is_set(row.get("concurrency"))):
+            return "num_requests needs request_rate or concurrency (the load that sends them)"
+    dist = row.get("length_dist")
+    if _is_set(dist) and str(dist) not in ("fixed", "variable"):
+        return f"length_dist must be fixed or variable, got {dist!r}"
+    p = row.get("slo_percentile")
+    if _is_set(p):
+        try:
+            v = float(p)
+        except (TypeError, ValueError):
+            return f"slo_percentile must be a number between 0 and 100, got {p!r}"
+        if isinstance(p, bool) or not (0 < v < 100):
+            return f"slo_percentile must be above 0 and below 100, got {p!r}"
+    return ""
+
+
+def percentile_of(row: pd.Series) -> float:
+    p = row.get("slo_percentile")
+    return float(p) if _is_set(p) else ASSUMPTIONS.slo_percentile
+
+
+def has_load(row: pd.Series) -> bool:
+    return _is_set(row.get("request_rate")) or _is_set(row.get("concurrency"))
+
+
+def _share(total: float, dp: int) -> list[tuple[float, int]]:
+    """Closed-loop clients per replica: (clients, replicas) groups, exactly `total` clients over dp."""
+    lo, extra = divmod(int(total), dp)
+    groups = [(float(lo + 1), extra), (float(lo), dp - extra)]
+    return [(c, k) for c, k in groups if k > 0 and c > 0]
+
+
+def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
+    """Per-replica load rows for configuration rows (qid, tp, pp, attn_dp, dp, ...) of load queries: one row per
+    (configuration, group of replicas with the same share), with `replicas` and `cfg` (the configuration)."""
+    rows = []
+    for i, cfg in enumerate(configs.to_dict("records")):
+        q = queries.loc[cfg["qid"]]
+        dp = int(cfg["dp"])
+        base = {**cfg, "cfg": i, "length_dist": q["length_dist"] if _is_set(q["length_dist"]) else "fixed",
+                "num_requests": float(q["num_requests"]) if _is_set(q["num_requests"]) else np.nan}
+        if _is_set(q["request_rate"]):
+            n = base["num_requests"]
+            rows.append({**base, "request_rate": float(q["request_rate"]) / dp, "concurrency": np.nan,
+                         "num_requests": math.ceil(n / dp) if n == n else n, "replicas": dp})
+        else:
+            for c, k in _share(float(q["concurrency"]), dp):
+                n = base["num_requests"]
+                rows.append({**base, "request_rate": np.nan, "concurrency": c, "replicas": k,
+                             "num_requests": math.ceil(n * c / float(q["concurrency"])) if n == n else n})
+    return pd.DataFrame(rows)
+
+
+def evaluate_loads(rows: pd.DataFrame, catalog: Catalog, method: str = "analytic") -> pd.DataFrame:
+    """latency_under_load on every per-replica row, then one row per configuration: totals over its replicas,
+    latencies of the busiest replica group (conservative), means weighted by requests."""
+    res = latency_under_load(rows.drop(columns=["batch"], errors="ignore"), catalog, method=method)
+    res["req_total"] = res["requests_s"] * res["replicas"]
+    out = []
+    for _, grp in res.groupby("cfg", sort=True):
+        top = grp.iloc[0]  # the group with the most clients per replica comes first
+        agg = {k: top[k] for k in PER_REPLICA}
+        w = grp["req_total"].to_numpy()
+        for k in ("ttft_mean_s", "tpot_mean_s"):
+            v = grp[k].to_numpy()
+            agg[k] = float(np.sum(v * w) / np.sum(w)) if np.sum(w) > 0 else top[k]
+        agg.update(cfg=int(top["cfg"]), requests_s=float(grp["req_total"].sum()),
+                   output_tok_s=float((grp["output_tok_s"] * grp["replicas"]).sum()),
+                   total_tok_s=float((grp["total_tok_s"] * grp["replicas"]).sum()),
+                   saturated=bool(grp["saturated"].any()), load_reason=str(top["load_reason"]),
+                   max_running=float(top["max_running"]))
+        # requests in the whole deployment (Little's law), or every seat taken where latency is undefined
+        little = (grp["requests_s"] * grp["e2e_mean_s"] * grp["replicas"]).sum(min_count=1)
+        agg["running"] = float(little) if little == little else float(top["max_running"] * grp["replicas"].sum())
+        out.append(agg)
+    return pd.DataFrame(out).set_index("cfg")
+
+
+def choose(queries: pd.DataFrame, configs: pd.DataFrame, loads: pd.DataFrame) -> dict[int, int]:
+    """Per load query, the index (in `configs`) of the winning configuration; queries with none are absent."""
+    c = configs.join(loads, how="inner")
+    c = c[c["load_reason"] == ""]
+    best: dict[int, int] = {}
+    for qid, grp in c.groupby("qid", sort=False):
+        q = queries.loc[qid]
+        pct = percentile_of(q)
+        key = f"{pct:g}"
+        ttft = _at_percentile(grp, "ttft", pct, key)
+        tpot = _at_percentile(grp, "tpot", pct, key)
+        t_ttft = float(q["ttft_slo_ms"]) / 1e3 if _is_set(q["ttft_slo_ms"]) else math.inf
+        t_tpot = float(q["tpot_slo_ms"]) / 1e3 if _is_set(q["tpot_slo_ms"]) else math.inf
+        # no target: any answer (a saturated steady state has no latency); a target needs a latency within it
+        meets = ((ttft <= t_ttft) | math.isinf(t_ttft)) & ((tpot <= t_tpot) | math.isinf(t_tpot))
+        ok = grp.assign(_ttft=ttft.fillna(math.inf))[meets]
+        if ok.empty:
+            continue
+        order = ok.sort_values(["saturated", "requests_s", "_ttft", "gpus", "tp", "pp", "ep", "attn_dp"],
+                               ascending=[True, False, True, True, True, True, True, True], kind="stable")
+        best[qid] = int(order.index[0])
+    return best
+
+
+def _at_percentile(grp: pd.DataFrame, metric: str, pct: float, key: str) -> pd.Series:
+    """A metric at any percentile: the computed column, else interpolated between p50/p90/p99 (linear in the
+    normal quantile, which is how the approximation spreads them)."""
+    col = f"{metric}_p{key}_s"
+    if col in grp:
+        return grp[col]
+    z = NormalDist().inv_cdf
+    pts = [(50.0, grp[f"{metric}_p50_s"]), (90.0, grp[f"{metric}_p90_s"]), (99.0, grp[f"{metric}_p99_s"])]
+    lo, hi = (pts[0], pts[1]) if pct <= 90 else (pts[1], pts[2])
+    w = (z(pct / 100) - z(lo[0] / 100)) / (z(hi[0] / 100) - z(lo[0] / 100))
+    return lo[1] + (hi[1] - lo[1]) * w
+
+
+def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: int) -> dict:
+    """Result fields of a winning configuration under load (power from the model at the mean batch)."""
+    dp = int(best["dp"])
+    per_replica = float(best["running"]) / dp
+    running = max(1, round(min(per_replica, float(best["max_running"])))) if per_replica == per_replica else 1
+    keys = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
+            "osl")
+    cfg = pd.DataFrame([{k: best[k] for k in keys}])
+    # power at the mean running batch, within what memory holds at full context (the model's power batch)
+    room = int(evaluate(cfg.assign(batch=1), catalog).iloc[0]["max_batch_memory"])
+    ev = evaluate(cfg.assign(batch=max(1, min(running, room))), catalog).iloc[0]
+    used = dp * int(ev["gpus"])
+    notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a replica needs {int(ev['gpus'])}"] \
+        if used < gpus_total else []
+    if best["saturated"]:
+        notes.append("saturated: the load exceeds what the replicas complete; requests queue")
+    conc = query["concurrency"] if _is_set(query["concurrency"]) else round(float(best["running"]))
+    tpot = float(best["tpot_mean_s"])
+    return {
+        "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
+        "attn_dp": int(best["attn_dp"]), "serving": best["serving"], "concurrency": int(float(conc)), "fits": True,
+        "ttft_s": float(best["ttft_mean_s"]), "tpot_s": tpot, "output_tok_s": float(best["output_tok_s"]),
+        "output_tok_s_per_gpu": float(best["output_tok_s"]) / gpus_total,
+        "output_tok_s_per_user": 1.0 / tpot if tpot == tpot and tpot > 0 else float("nan"),
+        "total_tok_s": float(best["total_tok_s"]),
+        "avg_power_w": float(ev["avg_power_w"]) * dp, "peak_power_w": float(ev["peak_power_w"]) * dp,
+        "limited_by": "queue" if best["saturated"] else ev["limited_by"], "notes": "; ".join(notes),
+        **{k: best[k] for k in LOAD_RESULT_COLUMNS if k in best and k not in ("engine", "speculative",
+                                                                               "slo_percentile")},
+    }
+
+
+def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict:
+    """Result fields per load query (qid -> dict), every split of its GPUs tried; `splits(row, catalog)` lists
+    the (tp, pp, ep, attn_dp) choices."""
+    cols = ("qid", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving",
+            "isl", "osl", "dp", "gpus")
+    rows = []
+    for qid, row in queries.iterrows():
+        if row["error"] or not has_load(row):
+            continue
+        serving = row["serving"] if _is_set(row["serving"]) else "aggregated"
+        kv = row["kv_precision"] if _is_set(row["kv_precision"]) else "bf16"
+        gpus = int(float(row["gpus"]))
+        for mode in (["aggregated", "disaggregated"] if serving == "auto" else [serving]):
+            for tp, pp, ep, attn_dp in splits(row, catalog):
+                g = tp * pp * attn_dp
+                if gpus // g >= 1:
+                    rows.append(dict(zip(cols, (qid, row["model"], row["gpu"], row["precision"], kv, tp, pp, ep,
+                                                attn_dp, mode, int(float(row["isl"])), int(float(row["osl"])),
+                                                gpus // g, g), strict=True)))
+    if not rows:
+        return {}
+    configs = pd.DataFrame(rows)
+    per_replica = load_rows(queries, configs)
+    loads = evaluate_loads(per_replica, catalog)
+    best = choose(queries, configs, loads)
+    # a finite run (num_requests) is what a benchmark measures: simulate the winner's run
+    finite = [i for q, i in best.items() if _is_set(queries.loc[q, "num_requests"])]
+    if finite:
+        sim = evaluate_loads(per_replica[per_replica["cfg"].isin(finite)], catalog, method="simulate")
+        loads.loc[sim.index, sim.columns] = sim
+    joined = configs.join(loads, how="inner")
+    out = {}
+    for qid, grp in joined.groupby("qid", sort=False):
+        q = queries.loc[qid]
+        if qid in best:
+            out[qid] = describe_load(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
+        else:
+            out[qid] = {"fits": False, **_why_not_under_load(grp, q)}
+    return out
+
+
+def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
+    ok = grp[grp["load_reason"] == ""]
+    if ok.empty:
+        reasons = grp["load_reason"].astype(str)
+        return {"limited_by": "memory", "notes": reasons.iloc[0] if len(reasons) else "no valid split"}
+    pct = percentile_of(q)
+    ttft = _at_percentile(ok, "ttft", pct, f"{pct:g}").min()
+    tpot = _at_percentile(ok, "tpot", pct, f"{pct:g}").min()
+    if _is_set(q["ttft_slo_ms"]) and not ttft <= float(q["ttft_slo_ms"]) / 1e3:
+        best = "none (saturated)" if ttft != ttft else f"{ttft * 1e3:.4g} ms"
+        return {"limited_by": "ttft", "notes": f"best p{pct:g} TTFT under this load is {best}; target "
+                                               f"{float(q['ttft_slo_ms']):g} ms"}
+    if _is_set(q["tpot_slo_ms"]) and not tpot <= float(q["tpot_slo_ms"]) / 1e3:
+        best = "none (saturated)" if tpot != tpot else f"{tpot * 1e3:.4g} ms"
+        return {"limited_by": "tpot", "notes": f"best p{pct:g} TPOT under this load is {best}; target "
+                                               f"{float(q['tpot_slo_ms']):g} ms"}
+    return {"limited_by": "ttft+tpot", "notes": f"no split meets both targets at p{pct:g} under this load"}
+
+
+def percentile_columns(best_rows: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """For answers without a load: the chosen batch as closed-loop clients on each replica (running at most
+    that many), indexed like best_rows."""
+    grid = best_rows[["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving",
+                      "isl", "osl", "batch"]].copy()
+    grid["concurrency"] = grid["batch"]
+    res = latency_under_load(grid.reset_index(drop=True), catalog)
+    res.index = best_rows.index
+    return res
+
+
+__all__ = ["LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_load_queries", "choose",
+           "describe_load", "evaluate_loads", "has_load", "load_error", "load_rows", "percentile_columns",
+           "percentile_of"]

@@ -1,0 +1,66 @@
+"""Calibration under load (serving_under_load.csv): rows map onto the model, the per-engine fit is reported
+with leave-one-source-out figures for every engine and metric, and the fitted factors matter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from planner.catalog import load_catalog
+from planner.perf.params import Efficiency, load_efficiency, read_yaml
+from planner.perf.serving_fidelity import error_table, load_mapping, load_predictions
+
+CAT = load_catalog()
+EFF = load_efficiency(CAT)
+
+
+@pytest.fixture(scope="module")
+def mapped():
+    return load_mapping(CAT)
+
+
+def test_rows_map_onto_model_inputs(mapped):
+    m = mapped.set_index("id")
+    r = m.loc["GPS-deepseek-r1-h200-2-output_tok_s"]  # trtllm-serve ... --tp_size 8 --ep_size 8
+    assert (r["engine"], r["tp"], r["ep"], r["load"], r["num_requests"]) == ("trtllm", 8, 8, "burst", 1000)
+    assert (r["isl"], r["osl"]) == (219, 201)  # run totals 219171 / 200813... over 1000 requests
+    q = m.loc["GPS-qwen3-8b-h100-latency-4-output_tok_s"]  # Qwen/Qwen3-8B-FP8 checkpoint, concurrency 4
+    assert (q["engine"], q["precision"], q["load"], q["concurrency"]) == ("sglang", "fp8", "closed", 4)
+    nim = m.loc["NIM-L33-70B-H100x2-5000-500-c1-ttft_mean_ms"]
+    assert (nim["engine"], nim["tp"], nim["isl"], nim["osl"]) == ("", 2, 5000, 500)
+    assert not m.loc["LMTP-small-MTP_4-token_window-al", "expressible"]
+    assert mapped["expressible"].sum() > 500
+
+
+def test_loso_table_has_every_engine_and_metric_group():
+    cv = read_yaml().get("engine_cross_validation", {})
+    groups = {(g["by"], g["group"]): g for g in cv["groups"]}
+    for eng in ("vllm", "sglang", "trtllm", "tgi"):
+        for metric in ("throughput", "tpot_mean", "ttft_mean", "tpot_p99", "ttft_p99"):
+            g = groups[("engine_name+metric_group", f"{eng} / {metric}")]
+            assert g["n"] > 0 and np.isfinite(g["median_abs_pct"]) and np.isfinite(g["loso_median_abs_pct"])
+    for regime in ("below knee", "above knee"):
+        assert ("metric_group+regime", f"throughput / {regime}") in groups
+
+
+def _median_throughput_error(mapped, eff: Efficiency, engine: str) -> float:
+    p = load_predictions(mapped, CAT, eff)
+    p = p[(p["engine"] == engine) & (p["kind"] == "throughput") & (p["accelerator"] != "mi300x")]
+    return float(np.nanmedian(np.abs(p["predicted"] / p["actual"] - 1.0)))
+
+
+def test_breaking_a_fitted_engine_factor_worsens_the_fit(mapped):
+    fitted = EFF.engines["vllm"]["nvidia"]["eta_factor"]["value"]
+    broken = {e: {v: dict(f) for v, f in vend.items()} for e, vend in EFF.engines.items()}
+    broken["vllm"]["nvidia"]["eta_factor"] = {"value": fitted * 0.5}
+    bad = Efficiency(accel=EFF.accel, serving=EFF.serving, provenance=EFF.provenance, engines=broken)
+    assert _median_throughput_error(mapped, bad, "vllm") > _median_throughput_error(mapped, EFF, "vllm") + 0.05
+
+
+def test_error_table_is_computed_per_engine_metric_regime_and_source(mapped):
+    p = load_predictions(mapped, CAT, EFF)
+    p["error_pct"] = (p["predicted"] / p["actual"] - 1.0) * 100.0
+    t = error_table(p)
+    assert set(t["by"]) == {"engine_name+metric_group", "metric_group+regime", "source_family+metric_group"}
+    assert (t["n"] > 0).all()
+    assert {"GPS / throughput", "NIM / ttft_mean", "DSTKTGI / tpot_mean"} <= set(t["group"])
