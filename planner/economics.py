@@ -14,6 +14,8 @@ frontier's cost view all call these. `optimize/verify.py` keeps its own copy on 
 
 from __future__ import annotations
 
+import math
+
 HOURS_PER_YEAR = 8760.0
 PRICE_CASES = ("low", "base", "high")
 
@@ -24,6 +26,9 @@ def capital_recovery_factor(rate: float, years: float) -> float:
     if rate == 0:
         return 1.0 / years
     growth = (1.0 + rate) ** years
+    if growth - 1.0 < 1e-9:  # tiny r*n: (1+r)^n rounds to 1; expm1/log1p keeps it exact and non-zero
+        growth_minus_1 = math.expm1(years * math.log1p(rate))
+        return rate * (growth_minus_1 + 1.0) / growth_minus_1
     return rate * growth / (growth - 1.0)
 
 

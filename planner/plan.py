@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 Count = Annotated[int, Field(ge=0)]
 Size = Annotated[int, Field(gt=0)]
 VARYING_KEYS = ("solve_time_s", "timing")
+# plan.json's format: `verify` refuses a newer one; a plan.json without the field predates versioning (0)
+PLAN_FORMAT_VERSION = 1
 
 
 class _M(BaseModel):
@@ -299,6 +301,10 @@ class Plan(_M):
     limits: Limits = Limits()
     catalog_fingerprint: str = Field("", description="hash of the catalog entries the plan was solved with")
     planner_version: str = ""
+    format_version: int = Field(PLAN_FORMAT_VERSION, description="plan.json format (0: written before versions)")
+    problem_sha256: str | None = Field(
+        None, description="SHA-256 of problem_yaml: verify tells an edited embedded problem from the one solved"
+    )
 
 
 def _round(x: Any) -> Any:

@@ -19,6 +19,13 @@ from pydantic import ValidationError
 from planner.catalog.catalog import Catalog
 from planner.catalog.schemas import KINDS, Entry
 from planner.errors import CatalogError
+from planner.inputs import (  # reading files lives in planner.inputs; these names stay importable here
+    display_path,
+    format_validation_error,
+    load_yaml,
+    read_text,
+    yaml_error_line,
+)
 
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "catalogs"
 
@@ -26,89 +33,6 @@ BUNDLED_DIR = Path(__file__).resolve().parents[2] / "catalogs"
 def bundled_dir() -> Path:
     """The catalog shipped with planner (override with PLANNER_CATALOG_DIR)."""
     return Path(os.environ.get("PLANNER_CATALOG_DIR", BUNDLED_DIR))
-
-
-def display_path(path: Path) -> str:
-    """A path as the user would type it: relative to the working directory where possible."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def format_validation_error(where: str, entry_id: str, err: ValidationError) -> list[str]:
-    """One line per pydantic error: `file: id.field.path: must be > 0, got -3`."""
-    lines = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        field = f"{entry_id}.{loc}" if loc else entry_id
-        lines.append(f"{where}: {field}: {_describe(e)}")
-    return lines
-
-
-def _describe(e: dict[str, Any]) -> str:
-    ctx, typ, got = e.get("ctx", {}), e["type"], e.get("input")
-    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
-    if typ in bounds:
-        limit = next(iter(ctx.values()))
-        limit = f"{limit:g}" if isinstance(limit, float) else limit
-        hint = " (check the unit in the field name)" if bounds[typ].startswith("<") else ""
-        return f"must be {bounds[typ]} {limit}, got {got!r}{hint}"
-    if typ == "extra_forbidden":
-        return "unknown field (check the spelling; `planner catalog schema` lists the fields)"
-    if typ == "missing":
-        return "required field is missing"
-    if typ in ("dict_type", "model_type", "model_attributes_type"):
-        return f"must be a mapping (field: value), got {got!r}"
-    if typ == "too_short":
-        return f"needs at least {ctx.get('min_length')} item(s), got {ctx.get('actual_length', 0)}"
-    if typ == "list_type":
-        return f"must be a list, e.g. [a, b], got {got!r}"
-    if typ == "finite_number":
-        return f"must be a finite number, got {got!r}"
-    if typ == "literal_error":
-        return f"must be one of {ctx.get('expected')}, got {got!r}"
-    if typ == "string_pattern_mismatch":
-        return f"must be a lower-case id (letters, digits, '-', '.'), got {got!r}"
-    msg = e["msg"].removeprefix("Value error, ")
-    return f"{msg}, got {got!r}" if typ.endswith("_type") or typ.endswith("_parsing") else msg
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            try:
-                dup = key in seen
-            except TypeError:  # unhashable key: let the base class report it
-                break
-            if dup:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in one mapping (first at line {seen[key]})",
-                    key_node.start_mark,
-                )
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
-def load_yaml(text: str):
-    """yaml.safe_load, but a duplicated key is an error instead of silently overriding the first."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
-
-
-def read_text(path: Path) -> tuple[str, str | None]:
-    """A text file's content, or ("", why it cannot be read) for a missing, unreadable or binary file."""
-    try:
-        return path.read_text(encoding="utf-8"), None
-    except IsADirectoryError:
-        return "", "is a folder, not a file"
-    except OSError as exc:
-        return "", f"cannot read: {exc.strerror or exc}"
-    except UnicodeDecodeError as exc:
-        return "", f"not a UTF-8 text file (byte {exc.start} is 0x{exc.object[exc.start]:02x}); is it binary?"
 
 
 def _read_yaml(path: Path, findings: list[str]) -> dict | None:
@@ -120,10 +44,7 @@ def _read_yaml(path: Path, findings: list[str]) -> dict | None:
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        findings.append(f"{where}: not valid YAML{at}: {problem}")
+        findings.append(yaml_error_line(where, exc))
         return None
     if data is None:
         return {}

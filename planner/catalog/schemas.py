@@ -11,11 +11,30 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9.\-]*$"
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="stable lower-case id, e.g. h100-sxm")]
 PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+def plausible(lo: float, hi: float, unit_: str = "") -> AfterValidator:
+    """A physical-plausibility range: legal-looking numbers far outside it are typos or the wrong unit
+    (a 340,000 MW site, a 0.7 W accelerator); the message gives the range."""
+
+    def check(v):
+        if v is not None and not lo <= v <= hi:
+            raise ValueError(f"{v:,g}{unit_} is outside the plausible range {lo:,g}..{hi:,g}{unit_} "
+                             "(check the unit in the field name)")
+        return v
+
+    return AfterValidator(check)
+
+
+def in_range(name: str, v: float, lo: float, hi: float, unit_: str = "") -> None:
+    """plausible() inside a model validator, for values nested in a shared type (prices)."""
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} {v:,g}{unit_} is outside the plausible range {lo:,g}..{hi:,g}{unit_}")
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegFloat = Annotated[float, Field(ge=0)]
 
@@ -145,7 +164,7 @@ class Accelerator(Entry):
     form_factor: Literal["sxm", "pcie", "oam", "superchip"]
     hbm_gb: PositiveFloat = Field(description="memory the driver exposes", json_schema_extra=unit("GB"))
     hbm_bandwidth_tb_s: PositiveFloat = Field(le=50, json_schema_extra=unit("TB/s"))
-    tdp_w: PositiveFloat = Field(le=5000, json_schema_extra=unit("W"))
+    tdp_w: Annotated[PositiveFloat, plausible(50, 5000, " W")] = Field(json_schema_extra=unit("W"))
     idle_w: PositiveFloat | None = Field(None, json_schema_extra=unit("W"), description="board power at idle")
     dense_tflops: dict[ComputeDtype, PositiveFloat] = Field(
         description="dense (no 2:4 sparsity) tensor throughput per compute datatype; int8 in TOPS",
@@ -201,7 +220,7 @@ class System(Entry):
     accelerator: Id
     accelerator_count: PositiveInt = Field(le=576)
     scale_up_domain: PositiveInt = Field(description="GPUs sharing one NVLink/xGMI domain inside the system")
-    nameplate_power_kw: PositiveFloat = Field(le=300, json_schema_extra=unit("kW"))
+    nameplate_power_kw: Annotated[PositiveFloat, plausible(0.1, 300, " kW")] = Field(json_schema_extra=unit("kW"))
     rack_units: PositiveInt | None = Field(None, le=60, description="height; null for a whole-rack system")
     whole_rack: bool = Field(False, description="the system is a rack of its own (e.g. NVL72)")
     cooling: Literal["air", "liquid"]
@@ -221,6 +240,7 @@ class System(Entry):
             )
         if self.whole_rack == (self.rack_units is not None):
             raise ValueError("give rack_units for a server, or whole_rack: true (and no rack_units) for a rack")
+        in_range("price.high_usd", self.price.high_usd, 0, 100e6, " USD")
         return self
 
 
@@ -238,6 +258,12 @@ class Site(Entry):
     facility_usd_per_kw_month: PriceRange = Field(
         description="facility (colocation) cost per IT kW per month, in the *_usd fields"
     )
+
+    @model_validator(mode="after")
+    def _plausible_price(self) -> Site:
+        in_range("facility_usd_per_kw_month.high_usd", self.facility_usd_per_kw_month.high_usd, 0, 5000,
+                 " USD/kW/month")
+        return self
 
 
 # -------------------------------------------------------------------------------------------------- models
@@ -286,15 +312,16 @@ class Model(Entry):
     family: str = Field(description="groups models for quantization deltas, e.g. llama-3, qwen3, deepseek-v3")
     total_params_b: PositiveFloat = Field(le=10000, description="published total", json_schema_extra=unit("1e9"))
     active_params_b: PositiveFloat = Field(description="published active per token", json_schema_extra=unit("1e9"))
-    layers: PositiveInt
-    hidden_size: PositiveInt
-    num_heads: PositiveInt
+    layers: Annotated[PositiveInt, plausible(1, 1000)]
+    hidden_size: Annotated[PositiveInt, plausible(1, 200_000)]
+    num_heads: Annotated[PositiveInt, plausible(1, 4096)]
     num_kv_heads: PositiveInt
-    head_dim: PositiveInt
-    ffn_intermediate: PositiveInt = Field(description="dense FFN width (dense layers, or dense MLP in MoE models)")
-    vocab_size: PositiveInt
+    head_dim: Annotated[PositiveInt, plausible(1, 4096)]
+    ffn_intermediate: Annotated[PositiveInt, plausible(1, 1_000_000)] = Field(
+        description="dense FFN width (dense layers, or dense MLP in MoE models)")
+    vocab_size: Annotated[PositiveInt, plausible(1, 10_000_000)]
     tied_embeddings: bool = False
-    max_context: PositiveInt
+    max_context: Annotated[PositiveInt, plausible(1, 100_000_000, " tokens")]
     native_precision: str = Field(description="precision id of the released weights")
     moe: MoE | None = None
     mla: MLA | None = None
@@ -419,6 +446,17 @@ class Precision(Entry):
     )
     quality_deltas: list[QualityDelta] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _bytes_match_bits(self) -> Precision:
+        # the bytes carry the bits plus scales/zero points: at least bits/8, and not more than half again
+        lo, hi = self.weight_bits / 8, self.weight_bits / 8 * 1.5
+        if not lo <= self.bytes_per_weight <= hi + 1e-12:
+            raise ValueError(
+                f"bytes_per_weight {self.bytes_per_weight:g} does not match weight_bits {self.weight_bits:g}: "
+                f"expected {lo:g}..{hi:g} (bits / 8, plus up to 50% for scales)"
+            )
+        return self
+
     def recovery_for(self, family: str, model_id: str) -> tuple[float, str]:
         """Best-matching recovery factor: model id, then family, then default '*'."""
         for key in (model_id, family, "*"):
@@ -479,15 +517,25 @@ class SoftwareLicence(Entry):
         default_factory=list, description="systems whose purchase includes the licence (no extra charge)"
     )
 
+    @model_validator(mode="after")
+    def _plausible_price(self) -> RentalPrice:
+        in_range("usd_per_gpu_hour.high_usd", self.usd_per_gpu_hour.high_usd, 0, 1000, " USD/GPU-hour")
+        return self
+
 
 class Economics(Entry):
     """Default financial assumptions; a problem references one by id and may override any field."""
 
-    amortization_years: PositiveFloat = Field(le=15)
+    amortization_years: Annotated[PositiveFloat, plausible(0.5, 15, " years")]
     cost_of_capital: NonNegFloat = Field(le=0.5, description="annual rate, e.g. 0.08")
     maintenance_fraction_per_year: NonNegFloat = Field(le=0.5, description="of capex, per year")
     electricity_usd_per_kwh: PriceRange = Field(description="low/base/high ($/kWh in the *_usd fields)")
     network_fraction_of_capex: NonNegFloat = Field(0, le=1, description="scale-out fabric, as a share of servers")
+
+    @model_validator(mode="after")
+    def _plausible_price(self) -> Economics:
+        in_range("electricity_usd_per_kwh.high_usd", self.electricity_usd_per_kwh.high_usd, 0, 2, " USD/kWh")
+        return self
 
 
 # ------------------------------------------------------------------------------------------------- engines

@@ -5,14 +5,17 @@ from __future__ import annotations
 import functools
 import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
-from planner.errors import InputError, PlannerError
+from planner import outputs
+from planner.errors import PlannerError
+from planner.outputs import safe_text
 
 
 def _width() -> int | None:
@@ -24,21 +27,40 @@ def _width() -> int | None:
     return int(cols) if cols.isdigit() and int(cols) > 0 else 160
 
 
-console = Console(width=_width())
-err_console = Console(stderr=True, width=_width())
+# emoji=False: a name containing :smile: is text, not an emoji code
+console = Console(width=_width(), emoji=False)
+err_console = Console(stderr=True, width=_width(), emoji=False)
+
+
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, the shell's convention; SIGTERM exits the same way
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def handle_errors(fn):
-    """Print a PlannerError's message, without a traceback, and exit with its code."""
+    """Print a PlannerError's message, without a traceback, and exit with its code; Ctrl-C and SIGTERM stop
+    the command (child solver processes are killed on the way out) and exit 130 with "interrupted"."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             return fn(*args, **kwargs)
         except PlannerError as exc:
-            # escape: messages name fields like workloads[chat], which rich would take for markup
-            err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            # safe_text: messages name fields like workloads[chat] and quote user text, which rich would take
+            # for markup and a terminal for control sequences
+            err_console.print(f"[bold red]error:[/bold red] {safe_text(exc)}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("[bold red]interrupted[/bold red]: no result written", highlight=False)
+            sys.exit(INTERRUPTED_EXIT)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 
@@ -68,25 +90,10 @@ POSITIVE = PositiveNumber()
 
 
 def make_out_dir(path: str | Path, given: str | None = None) -> Path:
-    """Create an output folder, or exit 2 naming it (a file in the way, no permission, read-only disk).
-
-    `given` is what the user typed after --out when that is a file inside `path`."""
-    p = Path(path)
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        folder = f" {p}" if given else ""
-        why = exc.strerror or exc
-        raise InputError(f"--out {given or path}: cannot create the folder{folder}: {why}") from None
-    return p
+    """Create an output folder, or exit 2 naming it (see planner.outputs.make_out_dir)."""
+    return outputs.make_out_dir(path, given)
 
 
-def write_out(path: str | Path, text: str | bytes) -> None:
-    """Write a result file (text as UTF-8, or bytes as they are), or exit 2 naming it."""
-    try:
-        if isinstance(text, bytes):
-            Path(path).write_bytes(text)
-        else:
-            Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+def write_out(path: str | Path, data: str | bytes) -> None:
+    """Write a result file (text or bytes) atomically, never through a symlink, or exit 2 naming it."""
+    outputs.write_atomic(path, data)

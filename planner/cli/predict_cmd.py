@@ -7,8 +7,11 @@ from pathlib import Path
 
 import click
 
-from planner.cli.common import POSITIVE, catalog_option, console, handle_errors, make_out_dir
+from planner.cli.common import POSITIVE, catalog_option, console, handle_errors, make_out_dir, write_out
 from planner.errors import InputError
+from planner.outputs import clean_text, safe_frame
+
+BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vectorized speed
 
 
 @click.command()
@@ -57,16 +60,19 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
     if batch_csv:
         if not out_csv:
             raise InputError("--batch needs --out FILE for the results")
+        import pandas as pd
+
         queries = read_queries(Path(batch_csv))
-        result = predict_many(queries, catalog)
+        # in chunks: the configuration grid of one chunk is evaluated at once, never that of 100k queries
+        parts = [predict_many(queries.iloc[i : i + BATCH_CHUNK].reset_index(drop=True), catalog)
+                 for i in range(0, len(queries), BATCH_CHUNK)]
+        result = pd.concat(parts, ignore_index=True, sort=False) if len(parts) > 1 else parts[0]
         make_out_dir(Path(out_csv).parent, given=out_csv)
-        try:
-            result.to_csv(out_csv, index=False, float_format="%.6g")
-        except OSError as exc:
-            raise InputError(f"--out {out_csv}: cannot write: {exc.strerror or exc}") from None
+        # safe_frame: a model name such as =HYPERLINK(...) must not become a formula in a spreadsheet
+        write_out(out_csv, safe_frame(result).to_csv(index=False, float_format="%.6g"))
         bad = int((result["error"].fillna("") != "").sum())
         fits = int(result["fits"].fillna(False).astype(bool).sum())
-        click.echo(f"wrote {out_csv}: {len(result)} rows, {fits} fit, {bad} with an input error")
+        click.echo(f"wrote {clean_text(out_csv)}: {len(result)} rows, {fits} fit, {bad} with an input error")
         return
     if out_csv:
         raise InputError("--out FILE applies to --batch only (use --json to get one prediction as JSON)")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from planner.cli.common import POSITIVE, catalog_option, console, handle_errors, make_out_dir, write_out
 from planner.optimize.backends import BACKENDS
+from planner.outputs import safe_text, set_aside
 
 
 @click.command("solve")
@@ -41,11 +44,14 @@ def solve(
 
     cat = load_catalog(catalog_dirs)
     out = make_out_dir(out_dir) if out_dir else None  # before the solve: a bad --out fails fast
-    outcome = solve_file(problem, cat, backend=backend, time_limit_s=time_limit, runner_up=not no_runner_up,
-                         catalog_dirs=catalog_dirs)
-    text = plan_json(outcome.plan)
-    if out is not None:
-        write_out(out / "plan.json", text)
+    # a previous plan.json waits as plan.json.stale until this run has written its own: a failed, interrupted
+    # or killed run never leaves an older plan looking current
+    with set_aside(out / "plan.json") if out is not None else contextlib.nullcontext():
+        outcome = solve_file(problem, cat, backend=backend, time_limit_s=time_limit, runner_up=not no_runner_up,
+                             catalog_dirs=catalog_dirs)
+        text = plan_json(outcome.plan)
+        if out is not None:
+            write_out(out / "plan.json", text)
     if as_json:
         click.echo(text, nl=False)
         return
@@ -53,7 +59,7 @@ def solve(
 
     render_plan(console, outcome.plan)
     if out is not None:
-        console.print(f"wrote {out / 'plan.json'}")
+        console.print(f"wrote {safe_text(out / 'plan.json')}", highlight=False)
 
 
 @click.command("verify")
@@ -74,7 +80,20 @@ def verify(plan_file: str, problem: str | None, catalog_dirs: tuple[str, ...]) -
     plan = load_plan_file(plan_file)
     if not catalog_dirs and plan.catalog_dirs:
         catalog_dirs = tuple(plan.catalog_dirs)
-        console.print(f"using the plan's catalog folders: {', '.join(catalog_dirs)}")
+        console.print(f"using the plan's catalog folders: {safe_text(', '.join(catalog_dirs))}", highlight=False)
+    if plan.format_version == 0:
+        console.print("note: this plan.json predates format versions and problem hashes", highlight=False)
+    if problem is None:
+        console.print("checking against the copy of the problem stored in the plan (problem_yaml), which "
+                      "whoever wrote the plan controls: give PROBLEM.yaml to check against your own file",
+                      highlight=False)
+    else:
+        from planner.inputs import read_text
+
+        text, _ = read_text(problem)
+        if plan.problem_yaml is not None and text and text != plan.problem_yaml:
+            console.print(f"note: the plan was solved from a different text than {safe_text(problem)}; checking "
+                          "against the file given", highlight=False)
     report = verify_file(plan_file, problem, load_catalog(catalog_dirs), plan)
     if report.ok:
         click.echo(f"plan OK: {report.checks} checks passed")

@@ -16,8 +16,12 @@ deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
+import multiprocessing
+import os
+import signal
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -108,14 +112,11 @@ def solve(
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
     t0 = time.perf_counter()
-    try:
-        res = fn(model, time_limit_s, gap, abs_gap, presolve) if backend == "highs" else fn(
-            model, time_limit_s, gap, abs_gap
-        )
-    except Exception as exc:  # a solver library failing is not the user's fault: report it typed
-        cause = exc.__context__ or exc.__cause__  # MathOpt-style wrappers hide the real message here
-        detail = f"{exc}" + (f" (cause: {cause})" if cause else "")
-        res = RawResult(SolveStatus.ERROR, message=f"{backend} failed: {detail}")
+    if isolated():
+        _preload(backend)
+        res = run_isolated(_guarded, fn, backend, model, time_limit_s, gap, abs_gap, presolve)
+    else:
+        res = _guarded(fn, backend, model, time_limit_s, gap, abs_gap, presolve)
     res.solve_time_s = time.perf_counter() - t0
     res.backend = backend
     if res.status.has_solution:
@@ -126,6 +127,91 @@ def solve(
             res.best_bound = res.objective
         res.gap = relative_gap(res.objective, res.best_bound)
     return res
+
+
+def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
+             presolve: bool = True) -> RawResult:
+    try:
+        if backend == "highs":
+            return fn(model, time_limit_s, gap, abs_gap, presolve)
+        return fn(model, time_limit_s, gap, abs_gap)
+    except Exception as exc:  # a solver library failing is not the user's fault: report it typed
+        cause = exc.__context__ or exc.__cause__  # MathOpt-style wrappers hide the real message here
+        detail = f"{exc}" + (f" (cause: {cause})" if cause else "")
+        return RawResult(SolveStatus.ERROR, message=f"{backend} failed: {detail}")
+
+
+# ------------------------------------------------------------------------------------- isolated solves
+# Each solve runs in a forked child process in a process group of its own. Ctrl-C or SIGTERM reaches only the
+# planner, which kills the whole group at once (SCIP, HiGHS, and CBC's own subprocess with it) and stops:
+# no solver library gets to turn an interrupt into "time limit reached", none keeps running for seconds, and
+# none outlives the planner. Set PLANNER_SOLVE_IN_PROCESS=1 to solve in-process (profiling, debugging).
+def isolated() -> bool:
+    return hasattr(os, "fork") and os.environ.get("PLANNER_SOLVE_IN_PROCESS", "") in ("", "0")
+
+
+_SCIP_WARM = False
+
+
+def _preload(backend: str) -> None:
+    """Import the solver library here, once: a forked child inherits it instead of importing it per solve."""
+    global _SCIP_WARM
+    if backend == "scip":
+        if not _SCIP_WARM:  # the first SCIP solver of a process registers its plugins (~20 ms): do it here
+            from ortools.linear_solver import pywraplp
+
+            pywraplp.Solver.CreateSolver("SCIP")
+            _SCIP_WARM = True
+    else:
+        import pulp  # noqa: F401
+
+        if backend == "highs":
+            _silence_highs_banner()
+
+
+def _child(conn, target, args) -> None:
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills this group when it stops
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        conn.send(target(*args))
+    except BaseException as exc:  # report anything to the parent rather than die silently
+        conn.send(RawResult(SolveStatus.ERROR, message=f"solver process failed: {exc!r}"))
+    finally:
+        conn.close()
+
+
+def run_isolated(target, *args) -> RawResult:
+    """`target(*args)` in a forked child process; the child's process group is killed on the way out,
+    whatever happens (result, exception, KeyboardInterrupt)."""
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(send, target, args), daemon=True)
+    proc.start()
+    with contextlib.suppress(OSError):
+        os.setpgid(proc.pid, proc.pid)  # also from this side: no window where a kill would miss the child
+    send.close()
+    try:
+        while True:
+            if recv.poll(0.05):
+                try:
+                    return recv.recv()
+                except EOFError:
+                    pass
+            if not proc.is_alive() and not recv.poll(0):
+                proc.join()
+                return RawResult(SolveStatus.ERROR, message=f"the solver process died (exit code {proc.exitcode})")
+    finally:
+        _kill_group(proc)
+        recv.close()
+
+
+def _kill_group(proc) -> None:
+    for kill in (lambda: os.killpg(proc.pid, signal.SIGKILL), proc.kill):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            kill()
+    proc.join(timeout=5)
 
 
 # ------------------------------------------------------------------------------------------------ PuLP

@@ -12,6 +12,8 @@ show the GPU constraints of the model are achievable (exact for group sizes that
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from planner.optimize.instance import Instance, RackData, SystemData
@@ -94,16 +96,40 @@ def _addable(s: SystemData, counts: list[tuple[str, int]], max_kinds: int) -> bo
     return any(c == s.id for c, _ in counts) or len(counts) < max_kinds
 
 
-def pack_groups(groups: list[int], domain: int, gpus_per_server: int, servers: int) -> bool:
-    """First-fit decreasing of TP/EP group sizes into the scale-up domains of `servers` servers."""
+def pack_groups(groups, domain: int, gpus_per_server: int, servers: int) -> bool:
+    """Best-fit decreasing of TP/EP groups into the scale-up domains of `servers` servers.
+
+    `groups`: a list of group sizes, or a mapping {size: how many}. Bins and groups are handled as counts
+    (free capacity -> bins, size -> groups), so the work grows with the number of distinct sizes, not with the
+    number of servers or replicas: a forged plan claiming 1e9 servers is checked in microseconds. For group
+    sizes that divide each other (powers of two, as the planner builds them) this finds a packing whenever
+    one exists."""
+    counts = Counter(groups) if not isinstance(groups, Mapping) else Counter(dict(groups))
     full, rest = divmod(gpus_per_server, domain)
-    bins = ([domain] * full + ([rest] if rest else [])) * servers
-    for g in sorted(groups, reverse=True):
-        for i, free in enumerate(bins):
-            if free >= g:
-                bins[i] = free - g
+    bins: Counter = Counter()
+    if servers > 0:
+        if full:
+            bins[domain] += full * servers
+        if rest:
+            bins[rest] += servers
+    for g in sorted((g for g, n in counts.items() if n > 0), reverse=True):
+        need = counts[g]
+        if g <= 0:
+            continue
+        for free in sorted(c for c in bins if c >= g):  # best fit: the tightest bins first
+            if need <= 0:
                 break
-        else:
+            per_bin, m = free // g, bins[free]
+            used = min(m, -(-need // per_bin))  # bins this size takes from this class
+            placed = min(need, used * per_bin)
+            bins[free] -= used
+            full_bins, last = divmod(placed, per_bin)
+            bins[free - per_bin * g] += full_bins
+            if last:
+                bins[free - last * g] += 1
+            need -= placed
+        bins = +bins  # drop emptied classes
+        if need > 0:
             return False
     return True
 

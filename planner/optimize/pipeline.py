@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 import math
 import time
 from collections import Counter
@@ -15,9 +15,9 @@ from pydantic import ValidationError
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.fingerprint import catalog_fingerprint
-from planner.catalog.loader import display_path, format_validation_error, read_text
 from planner.errors import InfeasibleError, InputError, SolverError
-from planner.optimize import backends
+from planner.inputs import display_path, format_validation_error, parse_json, read_text
+from planner.optimize import backends, guards
 from planner.optimize.backends import SolveStatus
 from planner.optimize.candidates import CandidateCache, build_candidates
 from planner.optimize.checks import run_checks
@@ -31,7 +31,7 @@ from planner.optimize.problem import Problem, _nice_loc, load_problem, problem_f
 from planner.optimize.solve import Solution, solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
 from planner.perf import predict_under_slo
-from planner.plan import Binding, Plan, RunnerUp
+from planner.plan import PLAN_FORMAT_VERSION, Binding, Plan, RunnerUp
 
 
 @dataclass
@@ -55,10 +55,12 @@ def load_plan_file(path: str | Path) -> Plan:
     text, problem = read_text(p)
     if problem:
         raise InputError(f"{where}: {problem}")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{where}: not a plan.json: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    data = parse_json(text, f"{where}: not a plan.json")
+    if isinstance(data, dict):
+        version = data.setdefault("format_version", 0)  # absent: written before plan.json had versions
+        if isinstance(version, int) and not isinstance(version, bool) and version > PLAN_FORMAT_VERSION:
+            raise InputError(f"{where}: format_version {version} was written by a newer planner (this one reads "
+                             f"up to {PLAN_FORMAT_VERSION})")
     if not isinstance(data, dict):
         raise InputError(f"{where}: not a plan.json: the top level must be a JSON object")
     try:
@@ -131,7 +133,9 @@ def solve_outcome(
     """`solve_problem` returning the instance, candidates and verification report beside the plan."""
     t0 = time.perf_counter()
     inst = build_instance(problem, catalog, where)
+    guards.check_problem_size(inst, catalog, where)
     cs = build_candidates(inst, catalog, cache=candidate_cache)
+    guards.check_fleet_size(inst, cs.table, where)
     t_cand = time.perf_counter() - t0
     out = solve_candidates(
         inst,
@@ -147,6 +151,7 @@ def solve_outcome(
     out.plan.timing["candidates_s"] = round(t_cand, 3)
     out.plan.catalog_fingerprint = catalog_fingerprint(catalog)
     out.plan.problem_yaml = problem_text if problem_text is not None else problem_yaml(problem)
+    out.plan.problem_sha256 = hashlib.sha256(out.plan.problem_yaml.encode("utf-8")).hexdigest()
     out.plan.notes.append(
         f"candidates: {cs.stats.get('grid', 0)} configurations evaluated; {cs.stats.get('feasible', 0)} "
         "feasible deployments (configuration x system x own/rent) meet memory, SLOs and quality; "
@@ -219,6 +224,7 @@ def solve_candidates(
         raise InputError(f"objective {inst.objective} is unbounded: add a budget, a power limit or supply limits")
     if sol.status is SolveStatus.ERROR:
         raise SolverError(f"{backend}: {sol.message or 'solver error'}")
+    guards.check_solution_size(sol.ix.gpus, [sol.values[v] for v in sol.ix.x], inst.name)
     plan = build_plan(inst, sol, len(cands))
     add_economics(plan, inst, sol, len(cands))
     if plan.hourly:  # servers rented by the hour change from hour class to hour class: no one placement

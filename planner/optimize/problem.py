@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
-from planner.catalog.loader import display_path, format_validation_error, load_yaml, read_text
-from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, RentalTerm, unit
+from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, RentalTerm, plausible, unit
 from planner.catalog.schemas import Strict as _CatalogStrict
 from planner.errors import InputError
+from planner.inputs import display_path, format_validation_error, parse_yaml, read_text
+from planner.limits import check
 from planner.optimize.value_spec import DemandProfile, TokenValue, check_value_fields
 from planner.power import DEFAULT_NON_GPU_LOAD_FRACTION
 
@@ -224,7 +224,7 @@ class RackAvailability(Strict):
 class SiteSpec(Strict):
     id: Id | None = Field(None, description="catalog site id (PUE and facility cost)")
     pue: float | None = Field(None, ge=1.0, le=3.0, description="facility power / IT power (overrides the site's)")
-    power_limit_mw: float | None = Field(
+    power_limit_mw: Annotated[float | None, plausible(0.001, 10_000, " MW")] = Field(
         None,
         gt=0,
         json_schema_extra=unit("MW"),
@@ -238,24 +238,25 @@ class SiteSpec(Strict):
         description="rack types and counts available (default: every catalog rack type, unlimited); an empty "
         "list is an error rather than a silent 'no racks'",
     )
-    facility_usd_per_kw_month: float | None = Field(None, ge=0, json_schema_extra=unit("USD/kW/month"))
+    facility_usd_per_kw_month: Annotated[float | None, plausible(0, 5000, " USD/kW/month")] = Field(
+        None, ge=0, json_schema_extra=unit("USD/kW/month"))
 
 
 class EconomicsSpec(Strict):
     id: Id = Field("default", description="catalog economics entry to start from")
-    amortization_years: float | None = Field(
-        None, gt=0, le=15, description="horizon over which capex is recovered"
+    amortization_years: Annotated[float | None, plausible(0.5, 15, " years")] = Field(
+        None, gt=0, description="horizon over which capex is recovered"
     )
     cost_of_capital: float | None = Field(None, ge=0, le=0.5)
     maintenance_fraction_per_year: float | None = Field(None, ge=0, le=0.5)
     electricity_usd_per_kwh: float | None = Field(None, ge=0, le=2)
     network_fraction_of_capex: float | None = Field(None, ge=0, le=1)
     price_case: Literal["low", "base", "high"] = Field("base", description="which catalog price to use")
-    system_prices_usd: dict[Id, NonNegFloat] = Field(
+    system_prices_usd: dict[Id, Annotated[NonNegFloat, plausible(0, 100e6, " USD")]] = Field(
         default_factory=dict, description="purchase price overrides"
     )
-    rack_prices_usd: dict[Id, NonNegFloat] = Field(default_factory=dict)
-    rental_usd_per_gpu_hour: dict[Id, NonNegFloat] = Field(
+    rack_prices_usd: dict[Id, Annotated[NonNegFloat, plausible(0, 10e6, " USD")]] = Field(default_factory=dict)
+    rental_usd_per_gpu_hour: dict[Id, Annotated[NonNegFloat, plausible(0, 1000, " USD/GPU-hour")]] = Field(
         default_factory=dict, description="rental price overrides"
     )
     software_licence: Id | None = Field(
@@ -271,8 +272,10 @@ class EconomicsSpec(Strict):
 
 
 class Budget(Strict):
-    capex_usd: float | None = Field(None, gt=0, description="most that may be spent on new hardware")
-    usd_per_hour: float | None = Field(None, gt=0, description="most the fleet may cost per hour, all in")
+    capex_usd: Annotated[float | None, plausible(1, 1e13, " USD")] = Field(
+        None, gt=0, description="most that may be spent on new hardware")
+    usd_per_hour: Annotated[float | None, plausible(0.01, 1e10, " USD/h")] = Field(
+        None, gt=0, description="most the fleet may cost per hour, all in")
 
 
 class Objective(Strict):
@@ -363,6 +366,11 @@ def _nice_loc(line: str, where: str, raw: dict) -> str:
 def parse_problem(data: object, where: str = "<problem>") -> Problem:
     if not isinstance(data, dict):
         raise InputError(f"{where}: top level must be a mapping (name, workloads, fleet, site, ...)")
+    if isinstance(data.get("workloads"), list):  # before validation, which is quadratic in duplicates checks
+        check("workloads", len(data["workloads"]), f"{where}: workloads")
+    fleet = data.get("fleet")
+    if isinstance(fleet, dict) and isinstance(fleet.get("systems"), list):
+        check("systems", len(fleet["systems"]), f"{where}: fleet.systems")
     try:
         problem = Problem.model_validate(data)
     except ValidationError as err:
@@ -393,10 +401,4 @@ def problem_from_text(text: str, where: str) -> Problem:
     """Validate a problem given as YAML text (a file's content, or the copy a plan.json carries)."""
     if not text.strip():
         raise InputError(f"{where}: the file is empty (a problem needs a name and workloads)")
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise InputError(f"{where}: not valid YAML{at}: {getattr(exc, 'problem', None) or exc}") from None
-    return parse_problem(data, where)
+    return parse_problem(parse_yaml(text, where), where)

@@ -18,6 +18,7 @@ from planner.optimize import verify_buyer as vb
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack, pack_groups
 from planner.optimize.verify_economics import verify_economics
+from planner.optimize.verify_figures import check_plan_figures
 from planner.plan import Plan
 
 # Its own constant and cost arithmetic on purpose: the check must not share code with what it checks.
@@ -84,6 +85,7 @@ def verify_plan(
     _check_power(plan, inst, owned, check)
     _check_money(plan, inst, owned, cap, check)
     check.n += _buyer_families(plan, inst, catalog, check.violations)
+    check_plan_figures(plan, inst, catalog, check)  # every other figure of the plan (verify_figures.py)
     _check_economics(plan, inst, check)
     return VerifyReport(not check.violations, check.violations, check.n)
 
@@ -91,7 +93,7 @@ def verify_plan(
 def _check_deployments(plan: Plan, inst: Instance, catalog: Catalog | None, check: _Checks):
     """Each deployment: allowed workload/system/model/precision/mode, latency targets, group sizes, quality.
     Returns the TP/EP groups per (system, mode) and the deployments the perf model can re-predict."""
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    groups: dict[tuple[str, str], Counter] = defaultdict(Counter)
     known: list = []  # deployments whose workload, system, model and precision all exist
     for d in plan.deployments:
         w = inst.workloads.get(d.workload)
@@ -108,7 +110,8 @@ def _check_deployments(plan: Plan, inst: Instance, catalog: Catalog | None, chec
         known.append(d)
         _check_one_deployment(d, w, sd, catalog, check)
         group = d.tp * d.attn_dp
-        groups[(d.system, d.mode)].extend([group] * (d.replicas * d.gpus_per_replica // max(group, 1)))
+        # counts, not lists: a forged plan with 1e9 replicas must not build a list of 1e9 groups
+        groups[(d.system, d.mode)][group] += d.replicas * d.gpus_per_replica // max(group, 1)
     return groups, known
 
 
@@ -197,8 +200,8 @@ def _check_servers(plan: Plan, inst: Instance, groups: dict, check: _Checks) -> 
         servers = owned[s] if mode == "own" else fl.servers_rented.get(s, 0)
         check(
             pack_groups(gs, sd.domain, sd.gpus, servers),
-            f"{s} ({mode}): {len(gs)} TP/EP groups "
-            f"({sum(gs)} GPUs) do not pack into {servers} servers of {sd.gpus} GPUs (domain {sd.domain})",
+            f"{s} ({mode}): {sum(gs.values())} TP/EP groups ({sum(g * k for g, k in gs.items())} GPUs) do not "
+            f"pack into {servers} servers of {sd.gpus} GPUs (domain {sd.domain})",
         )
     return owned
 

@@ -100,7 +100,7 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
         check(not unknown, f"{tag}: replicas of configurations not among the deployments: {', '.join(unknown)}")
         cap: dict[str, list[tuple[float, float]]] = defaultdict(list)
         count = Counter()
-        groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+        groups: dict[tuple[str, str], Counter] = defaultdict(Counter)  # counts: a forged 1e9 replicas is cheap
         for key, x in reps.items():
             d = deps.get(key)
             if d is None:
@@ -110,7 +110,7 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
             )
             count[d.workload] += x
             g = max(d.group_gpus, 1)
-            groups[(d.system, d.mode)].extend([g] * (x * d.gpus_per_replica // g))
+            groups[(d.system, d.mode)][g] += x * d.gpus_per_replica // g
         for (s, mode), gs in sorted(groups.items()):
             sd = inst.systems.get(s)
             if sd is None:
@@ -118,7 +118,8 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
             servers = owned[s] if mode == "own" else rented.get(s, 0)
             check(
                 pack_groups(gs, sd.domain, sd.gpus, servers),
-                f"{tag}: {s} ({mode}): {sum(gs)} GPUs of replicas do not pack into {servers} servers",
+                f"{tag}: {s} ({mode}): {sum(g * k for g, k in gs.items())} GPUs of replicas do not pack into "
+                f"{servers} servers",
             )
         for s, x in rented.items():
             sd = inst.systems.get(s)

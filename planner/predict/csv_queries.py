@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from planner.catalog.loader import display_path, read_text
 from planner.errors import InputError
+from planner.inputs import display_path, read_text
+from planner.limits import check
 from planner.predict.load import LOAD_NUMERIC_COLUMNS
 from planner.predict.query import NUMERIC_COLUMNS, QUERY_COLUMNS
 
@@ -56,6 +57,7 @@ def read_queries(path: Path) -> pd.DataFrame:
         body.append((r + [""] * len(header))[: len(header)])
     if not body:
         raise InputError(f"{where}: no queries below the header line")
+    check("csv_rows", len(body), f"{where}: query rows")
     unnamed = [i for i, c in enumerate(header) if not c]
     if any(r[i] for r in body for i in unnamed):
         raise InputError(f"{where}: column {unnamed[0] + 1} has values but no name in the header")

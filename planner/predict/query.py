@@ -17,6 +17,7 @@ import pandas as pd
 from planner import power
 from planner.catalog.catalog import Catalog
 from planner.errors import InputError
+from planner.limits import env_name, limit
 from planner.perf import evaluate
 from planner.perf.engines import SPEC_CHOICES
 from planner.predict.load import (
@@ -40,8 +41,10 @@ RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "
                   "itl_s", "acceptance_length")
 
 
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+def _divisors(n: int, most: int) -> list[int]:
+    """Divisors of n up to `most` (a scale-up domain, a pipeline depth): bounded by `most`, not by n, so
+    --gpus 1e9 costs what --gpus 8 does."""
+    return [d for d in range(1, min(n, most) + 1) if n % d == 0]
 
 
 def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
@@ -91,6 +94,8 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
     for col in NUMERIC_COLUMNS:
         if msg := _number_error(col, row[col]):
             return msg
+    if _is_set(row["gpus"]) and float(row["gpus"]) > limit("gpus"):
+        return f"gpus {float(row['gpus']):,.0f} is above the limit of {limit('gpus'):,} ({env_name('gpus')})"
     for col in ("gpus", "isl", "osl"):
         if not _is_set(row[col]) or float(row[col]) <= 0 or float(row[col]) != int(float(row[col])):
             return f"{col} must be a positive integer, got {row[col]!r}"
@@ -148,8 +153,8 @@ def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]
     acc = catalog.accelerators[row["gpu"]]
     gpus = int(float(row["gpus"]))
     tps = [int(float(row["tp"]))] if _is_set(row["tp"]) else [
-        t for t in _divisors(gpus) if t <= acc.scale_up_domain and model.num_heads % t == 0]
-    pps = [int(float(row["pp"]))] if _is_set(row["pp"]) else [p for p in _divisors(gpus) if p <= 8]
+        t for t in _divisors(gpus, acc.scale_up_domain) if model.num_heads % t == 0]
+    pps = [int(float(row["pp"]))] if _is_set(row["pp"]) else _divisors(gpus, 8)
     given_ep = int(float(row["ep"])) if _is_set(row["ep"]) else None
     out = []
     for pp in pps:
@@ -159,7 +164,7 @@ def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]
             eps = [given_ep] if given_ep else (sorted({1, tp}) if model.moe else [1])
             out.extend((tp, pp, ep, 1) for ep in eps)
         if model.moe and not _is_set(row["tp"]):
-            for dp_attn in _divisors(gpus // pp) if gpus % pp == 0 else []:
+            for dp_attn in _divisors(gpus // pp, acc.scale_up_domain) if gpus % pp == 0 else []:
                 if 1 < dp_attn <= acc.scale_up_domain and (given_ep in (None, dp_attn)):
                     out.append((1, pp, dp_attn, dp_attn))
     return out

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.schemas import KINDS, Entry
+from planner.outputs import safe_text as _s
 
 # The columns `planner catalog list KIND` shows, chosen to compare entries at a glance.
 LIST_COLUMNS: dict[str, list[str]] = {
@@ -81,7 +82,7 @@ def render_list(console: Console, catalog: Catalog, kinds: list[str]) -> None:
             u = field_unit(kind, c)
             table.add_column(f"{c} [{u}]" if u else c, overflow="fold")
         for row in list_rows(catalog, [kind]):
-            table.add_row(row["id"], *(_fmt(row[c]) for c in cols))
+            table.add_row(_s(row["id"]), *(_s(_fmt(row[c])) for c in cols))
         console.print(table)
 
 
@@ -93,7 +94,7 @@ def field_unit(kind: str, path: str) -> str | None:
 
 def render_entry(console: Console, catalog: Catalog, kind: str, entry: Entry) -> None:
     """Every field with its unit, then per-field provenance, then the entry's sources."""
-    table = Table(title=f"{kind[:-1]} {entry.id}  ({catalog.origin.get((kind, entry.id), '?')})",
+    table = Table(title=_s(f"{kind[:-1]} {entry.id}  ({catalog.origin.get((kind, entry.id), '?')})"),
                   title_justify="left", show_header=True)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
@@ -115,8 +116,8 @@ def render_entry(console: Console, catalog: Catalog, kind: str, entry: Entry) ->
         sub = [f"{k}.{p}" for k, p in entry.provenance.items() if k.startswith(name + ".")]
         if sub:
             ptext = "; ".join([ptext, *sub]).strip("; ")
-        table.add_row(name, _fmt(value), field_unit(kind, name) or "", ptext)
+        table.add_row(_s(name), _s(_fmt(value)), _s(field_unit(kind, name) or ""), _s(ptext))
     console.print(table)
     console.print("[bold]sources[/bold]")
     for s in entry.sources:
-        console.print(f"  - {s.url}" + (f"  ({s.note})" if s.note else ""), soft_wrap=True)
+        console.print(_s(f"  - {s.url}" + (f"  ({s.note})" if s.note else "")), soft_wrap=True, highlight=False)

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from planner.outputs import safe_frame, write_atomic
 from planner.perf import FidelityReport
 
 # The targets, checked and printed on every run (never tuned per point).
@@ -138,9 +139,10 @@ def write(report: FidelityReport, out_dir: Path) -> list[Path]:
     }
     written = []
     for name, frame in paths.items():
-        frame.to_csv(out_dir / name, index=False, float_format="%.6g")
+        # catalog and published labels are user-editable text: neutralized for spreadsheets
+        write_atomic(out_dir / name, safe_frame(frame).to_csv(index=False, float_format="%.6g"))
         written.append(out_dir / name)
     summary_path = out_dir / "fidelity_summary.json"
-    summary_path.write_text(json.dumps(report.summary, indent=2, sort_keys=True, default=float) + "\n")
+    write_atomic(summary_path, json.dumps(report.summary, indent=2, sort_keys=True, default=float) + "\n")
     written.append(summary_path)
     return written

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from planner.outputs import safe_text as _s
 from planner.plan import Plan
 from planner.report.economics_view import render_economics
 
@@ -27,9 +28,9 @@ def render_plan(console: Console, plan: Plan) -> None:
     fl = plan.fleet
     gap = "-" if plan.gap is None else f"{plan.gap:.2e}"
     console.print(
-        f"[bold]{plan.problem}[/bold]: {plan.status}, {plan.objective} = "
-        f"{_n(plan.objective_value, ',.6g')} {plan.objective_unit} (bound {_n(plan.best_bound, ',.6g')}, "
-        f"gap {gap}) with {plan.backend} in {plan.solve_time_s:.2f} s; {plan.candidates} candidates",
+        f"[bold]{_s(plan.problem)}[/bold]: {_s(plan.status)}, {_s(plan.objective)} = "
+        f"{_n(plan.objective_value, ',.6g')} {_s(plan.objective_unit)} (bound {_n(plan.best_bound, ',.6g')}, "
+        f"gap {gap}) with {_s(plan.backend)} in {plan.solve_time_s:.2f} s; {plan.candidates} candidates",
         highlight=False,
     )
 
@@ -60,11 +61,11 @@ def render_plan(console: Console, plan: Plan) -> None:
         par = f"tp{d.tp} pp{d.pp}" + (f" ep{d.ep}" if d.ep > 1 else "")
         par += f" adp{d.attn_dp}" if d.attn_dp > 1 else ""
         t.add_row(
-            d.workload,
-            d.model,
-            f"{d.precision}/kv {d.kv_precision}",
-            d.system,
-            d.mode,
+            _s(d.workload),
+            _s(d.model),
+            _s(f"{d.precision}/kv {d.kv_precision}"),
+            _s(d.system),
+            _s(d.mode),
             par,
             "agg" if d.serving == "aggregated" else "disagg",
             str(d.batch),
@@ -82,7 +83,7 @@ def render_plan(console: Console, plan: Plan) -> None:
         w.add_column(col, justify="left" if col == "workload" else "right")
     for r in plan.workloads:
         w.add_row(
-            r.workload,
+            _s(r.workload),
             _n(r.demand_output_tok_s),
             _n(r.required_output_tok_s),
             _n(r.capacity_output_tok_s),
@@ -95,14 +96,14 @@ def render_plan(console: Console, plan: Plan) -> None:
         f.add_column(col, justify="left" if col == "system" else "right")
     for s, n in fl.servers.items():
         f.add_row(
-            s,
+            _s(s),
             str(fl.servers_new.get(s, 0)),
             str(fl.servers_existing.get(s, 0)),
             str(fl.servers_rented.get(s, 0)),
             str(n),
         )
     console.print(f)
-    console.print("GPUs: " + ", ".join(f"{n} x {a}" for a, n in fl.gpus.items()), highlight=False)
+    console.print("GPUs: " + ", ".join(f"{n} x {_s(a)}" for a, n in fl.gpus.items()), highlight=False)
 
     if fl.racks:
         r = Table(title=f"Racks ({len(fl.racks)})", title_justify="left")
@@ -111,8 +112,8 @@ def render_plan(console: Console, plan: Plan) -> None:
         for i, rk in enumerate(fl.racks):
             r.add_row(
                 str(i + 1),
-                rk.rack_type,
-                ", ".join(f"{n} x {s}" for s, n in rk.systems.items()),
+                _s(rk.rack_type),
+                _s(", ".join(f"{n} x {s}" for s, n in rk.systems.items())),
                 f"{rk.power_kw:,.1f}",
                 str(rk.rack_units_used or "-"),
             )
@@ -125,7 +126,7 @@ def render_plan(console: Console, plan: Plan) -> None:
         ("capex (new servers, network, racks)", _usd(fl.capex_usd)),
         ("opex per year", _usd(fl.opex_usd_per_year)),
         ("cost per hour (all in)", _usd(fl.cost_usd_per_hour)),
-        *[(f"  {k}", _usd(v)) for k, v in fl.cost_breakdown_usd_per_hour.items() if v],
+        *[(f"  {_s(k)}", _usd(v)) for k, v in fl.cost_breakdown_usd_per_hour.items() if v],
         ("IT power all-in provisioned / average", f"{fl.it_power_kw:,.0f} / {fl.it_power_avg_kw:,.0f} kW"),
         ("facility power (IT x PUE)", f"{fl.facility_power_kw:,.0f} kW"),
         ("output tokens/s (total tok/s)", f"{fl.output_tok_s:,.0f} ({fl.total_tok_s:,.0f})"),
@@ -161,11 +162,11 @@ def render_plan(console: Console, plan: Plan) -> None:
     if plan.binding:
         console.print("[bold]Binding limits[/bold]")
         for b in plan.binding:
-            console.print(f"  - {b.message}", highlight=False)
+            console.print(f"  - {_s(b.message)}", highlight=False)
     if plan.runner_up:
-        console.print(f"[bold]Runner-up[/bold]: {plan.runner_up.message}", highlight=False)
+        console.print(f"[bold]Runner-up[/bold]: {_s(plan.runner_up.message)}", highlight=False)
     for n in plan.notes:
-        console.print(f"[dim]note: {n}[/dim]", highlight=False)
-    timing = ", ".join(f"{k} {v:.2f} s" for k, v in plan.timing.items())
+        console.print(f"[dim]note: {_s(n)}[/dim]", highlight=False)
+    timing = ", ".join(f"{_s(k)} {v:.2f} s" for k, v in plan.timing.items())
     if timing:
         console.print(f"[dim]timing: {timing}[/dim]", highlight=False)
