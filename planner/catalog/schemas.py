@@ -502,6 +502,11 @@ class RentalPrice(Entry):
     lease_unit: Literal["server", "whole_rack"] = Field("server", description="smallest unit that can be leased")
     usd_per_gpu_hour: PriceRange = Field(description="$/GPU-hour for this term (fields *_usd)")
 
+    @model_validator(mode="after")
+    def _plausible_price(self) -> RentalPrice:
+        in_range("usd_per_gpu_hour.high_usd", self.usd_per_gpu_hour.high_usd, 0, 1000, " USD/GPU-hour")
+        return self
+
 
 class SoftwareLicence(Entry):
     """An optional software licence charged per GPU (e.g. NVIDIA AI Enterprise); a problem opts in by id."""
@@ -516,11 +521,6 @@ class SoftwareLicence(Entry):
     bundled_with_systems: list[Id] = Field(
         default_factory=list, description="systems whose purchase includes the licence (no extra charge)"
     )
-
-    @model_validator(mode="after")
-    def _plausible_price(self) -> RentalPrice:
-        in_range("usd_per_gpu_hour.high_usd", self.usd_per_gpu_hour.high_usd, 0, 1000, " USD/GPU-hour")
-        return self
 
 
 class Economics(Entry):

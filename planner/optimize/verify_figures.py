@@ -129,10 +129,18 @@ def expected_key(d, multi_kv: bool) -> str:
     return key + ("/rent" if d.mode == "rent" else "")
 
 
-def _quality_of(catalog: Catalog, model: str, precision: str, benchmark: str | None) -> float | None:
+def _quality_of(catalog: Catalog, model: str, precision: str, benchmark: str | None,
+                effort: str | None = None) -> float | None:
     if model not in catalog.models or precision not in catalog.precisions:
         return None
-    return quality_of(catalog, model, precision, benchmark)
+    return quality_of(catalog, model, precision, benchmark, effort)
+
+
+def _output_multiplier(catalog: Catalog | None, model: str, effort: str | None) -> float:
+    if catalog is None or effort is None or model not in catalog.models:
+        return 1.0
+    level = catalog.models[model].effort(effort)
+    return level.output_multiplier if level is not None else 1.0
 
 
 def _check_deployment_figures(plan: Plan, inst: Instance, catalog: Catalog | None, check: Check) -> None:
@@ -148,11 +156,13 @@ def _check_deployment_figures(plan: Plan, inst: Instance, catalog: Catalog | Non
         same = d.key == want if not extra else (
             d.key.startswith(head) and (d.mode == "rent") == ("rent" in d.key.split("/")[7:]))
         check(same, f"{d.key}: the key does not match the deployment's fields (expected {want})")
-        check(_close(d.total_tok_s, d.output_tok_s * (1 + w.isl / w.osl)),
-              f"{d.key}: total_tok_s {d.total_tok_s:g} != output_tok_s x (1 + ISL/OSL) = "
-              f"{d.output_tok_s * (1 + w.isl / w.osl):g}")
+        # hidden reasoning tokens of an effort level are generated (and processed) like visible ones
+        mult = _output_multiplier(catalog, d.model, d.effort)
+        check(_close(d.total_tok_s, d.output_tok_s * (mult + w.isl / w.osl)),
+              f"{d.key}: total_tok_s {d.total_tok_s:g} != output_tok_s x (effort multiplier + ISL/OSL) = "
+              f"{d.output_tok_s * (mult + w.isl / w.osl):g}")
         if catalog is not None:
-            q = _quality_of(catalog, d.model, d.precision, w.floor_benchmark)
+            q = _quality_of(catalog, d.model, d.precision, w.floor_benchmark, d.effort)
             check(_close(d.quality, q, 1e-5),
                   f"{d.key}: quality {d.quality} in the plan, {q} from the catalog "
                   f"({w.floor_benchmark or 'no quality floor'})")
@@ -198,10 +208,16 @@ def _check_fleet_figures(plan: Plan, inst: Instance, check: Check) -> None:
     parts = {
         "capital": (new_capex + rack_capex) * inst.crf / h,
         "maintenance": (owned_capex + rack_capex) * inst.maintenance_fraction / h,
-        "facility": sum(systems[s].nameplate_kw * k for s, k in owned.items()) * inst.facility_usd_per_kw_month
+        # facility is charged on provisioned all-in power (GPUs + host + network), as the site must supply it
+        "facility": sum(systems[s].provisioned_kw * k for s, k in owned.items()) * inst.facility_usd_per_kw_month
         * 12 / h,
         "energy": avg_w * inst.pue * inst.electricity_usd_per_kwh / 1000,
-        "rental": sum(systems[s].rent_usd_per_hour * k for s, k in fl.servers_rented.items()),
+        "rental": sum(systems[s].gpus * (systems[s].rent_usd_per_gpu_hour or 0.0) * k
+                      for s, k in fl.servers_rented.items()),
+        "licence": sum(systems[s].licence_usd_per_hour_owned * k for s, k in owned.items())
+        + sum(systems[s].gpus * systems[s].licence_usd_per_gpu_hour_rented * k
+              for s, k in fl.servers_rented.items()),
+        "complexity": inst.complexity_usd_per_hour * len(plan.deployments),
     }
     cost = sum(parts.values())
     got = fl.cost_breakdown_usd_per_hour
@@ -218,7 +234,7 @@ def _check_fleet_figures(plan: Plan, inst: Instance, check: Check) -> None:
           f"tokens per $ {fl.tokens_per_usd} in the plan, {out * 3600 / c if c > 0 else None} recomputed")
     check(_close(fl.usd_per_mtok, c / (out * 3600) * 1e6 if out > 0 else None),
           f"$ per Mtok {fl.usd_per_mtok} in the plan, {c / (out * 3600) * 1e6 if out > 0 else None} recomputed")
-    kwh = own_out * 3600 / (avg_w * inst.pue / 1000) if avg_w > 0 else None
+    kwh = own_out * 3600 / (avg_w / 1000) if avg_w > 0 else None  # all-in IT energy, before PUE
     check(_close(fl.tokens_per_kwh, kwh), f"tokens per kWh {fl.tokens_per_kwh} in the plan, {kwh} recomputed")
 
 
