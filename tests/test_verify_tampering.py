@@ -78,7 +78,7 @@ def test_every_numeric_field_changed_alone_is_caught(genuine):
         forged = node + 1 if isinstance(node, int) else node * 1.5 + 1.0
         if not _verify(_set(data, path, forged), genuine):
             missed.append(".".join(map(str, path)))
-    assert missed == []
+    assert missed == [], "\n".join(missed)
 
 
 def _other_precision(key: str) -> str:

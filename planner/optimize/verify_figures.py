@@ -152,9 +152,11 @@ def _check_deployment_figures(plan: Plan, inst: Instance, catalog: Catalog | Non
         want = expected_key(d, multi_kv)
         # a key with parts of other features (e.g. /slow) is checked on what names the deployment: its head
         extra = [p for p in d.key.split("/")[7:] if p != "rent" and not p.startswith("kv-")]
-        head = "/".join(want.split("/")[:5]) + "/"
+        head = "/".join(want.split("/")[:6]) + "/"  # workload/model/system/precision/parallel/batch
         same = d.key == want if not extra else (
-            d.key.startswith(head) and (d.mode == "rent") == ("rent" in d.key.split("/")[7:]))
+            d.key.startswith(head) and d.key.split("/")[6].startswith(want.split("/")[6])
+            and (d.mode == "rent") == ("rent" in d.key.split("/")[7:])
+            and (d.effort is None or f"effort-{d.effort}" in d.key.split("/")[7:]))
         check(same, f"{d.key}: the key does not match the deployment's fields (expected {want})")
         # hidden reasoning tokens of an effort level are generated (and processed) like visible ones
         mult = _output_multiplier(catalog, d.model, d.effort)
@@ -236,6 +238,64 @@ def _check_fleet_figures(plan: Plan, inst: Instance, check: Check) -> None:
           f"$ per Mtok {fl.usd_per_mtok} in the plan, {c / (out * 3600) * 1e6 if out > 0 else None} recomputed")
     kwh = own_out * 3600 / (avg_w / 1000) if avg_w > 0 else None  # all-in IT energy, before PUE
     check(_close(fl.tokens_per_kwh, kwh), f"tokens per kWh {fl.tokens_per_kwh} in the plan, {kwh} recomputed")
+    prov_kw = sum(systems[s].provisioned_kw * k for s, k in owned.items())
+    per_mw = own_out / (prov_kw / 1000) if prov_kw > 0 else None
+    check(_close(fl.output_tok_s_per_provisioned_mw, per_mw),
+          f"output tok/s per provisioned MW {fl.output_tok_s_per_provisioned_mw} in the plan, {per_mw} recomputed")
+    _check_at_average(plan, inst, check)
+    _check_placement_counts(plan, inst, check)
+    _check_price_of(plan, check)
+
+
+def _check_at_average(plan: Plan, inst: Instance, check: Check) -> None:
+    """$/Mtok and tokens per $ at the stated average demand (workloads without one count at peak)."""
+    fl = plan.fleet
+    peak = [w for w in inst.workloads.values() if w.demand_out_tok_s]
+    if all(w.average_out_tok_s is None for w in peak):
+        check(fl.usd_per_mtok_at_average is None and fl.tokens_per_usd_at_average is None,
+              "figures at average load in the plan, but the problem states no average demand")
+        return
+    out = sum(w.average_out_tok_s if w.average_out_tok_s is not None else w.demand_out_tok_s for w in peak)
+    c = fl.cost_usd_per_hour
+    if out > 0 and c > 0:
+        check(_close(fl.usd_per_mtok_at_average, c / (out * 3600) * 1e6),
+              f"$ per Mtok at average {fl.usd_per_mtok_at_average} in the plan, {c / (out * 3600) * 1e6} "
+              "recomputed")
+        check(_close(fl.tokens_per_usd_at_average, out * 3600 / c),
+              f"tokens per $ at average {fl.tokens_per_usd_at_average} in the plan, {out * 3600 / c} recomputed")
+
+
+def _check_placement_counts(plan: Plan, inst: Instance, check: Check) -> None:
+    """Each deployment's replicas appear on the servers of `placement` (a replica larger than its server is
+    listed on every server it spans). Per-server GPU totals are not checked yet: the first-fit placement written
+    without `survive` can list a server above its GPU count (seen on disaggregated and whole-rack plans)."""
+    if not plan.placement:
+        return
+    listed = Counter()
+    for srv in plan.placement:
+        for key, n in srv.deployments.items():
+            listed[key] += n
+    for d in plan.deployments:
+        if d.serving != "aggregated":
+            continue  # a disaggregated unit's prefill and decode instances are placed apart: not counted here yet
+        sd = inst.systems.get(d.system)
+        span = max(1, -(-d.gpus_per_replica // sd.gpus)) if sd is not None and sd.gpus else 1
+        check(listed[d.key] == d.replicas * span,
+              f"placement lists {listed[d.key]} replica slots of {d.key}, the plan has {d.replicas} x {span}")
+
+
+def _check_price_of(plan: Plan, check: Check) -> None:
+    """What each requirement costs: plan cost minus the cost without it, and that as a share."""
+    for name, p in (plan.price_of or {}).items():
+        if p.without_usd_per_hour is None or p.add_usd_per_hour is None:
+            continue
+        if plan.objective_value is None:
+            continue
+        add = plan.objective_value - p.without_usd_per_hour
+        check(_close(p.add_usd_per_hour, add), f"price_of {name}: +{p.add_usd_per_hour} $/h in the plan, "
+              f"{add} from the plan's cost and the cost without it")
+        pct = 100 * p.add_usd_per_hour / p.without_usd_per_hour if p.without_usd_per_hour > 0 else None
+        check(_close(p.add_pct, pct), f"price_of {name}: +{p.add_pct}% in the plan, {pct} recomputed")
 
 
 def _check_workload_figures(plan: Plan, inst: Instance, check: Check) -> None:
