@@ -43,7 +43,7 @@ def toy_profit(price_out=20.0, min_replicas=1, tiers=()):
         objective="max_profit",
     )
     slow = cand("chat", "h200", "h200", gpus=4, out=3800, watts=2300, tp=4) | {"tpot_s": 0.05, "batch": 64}
-    slow["key"] += "/slow"
+    slow["key"] = slow["key"].replace("/b32/", "/b64/") + "/slow"  # the key names its batch
     cands = table(
         cand("chat", "h100", "h100", gpus=2, out=1500, watts=1000),
         cand("chat", "h200", "h200", gpus=1, out=1000, watts=600),

@@ -152,11 +152,13 @@ def _check_deployment_figures(plan: Plan, inst: Instance, catalog: Catalog | Non
         want = expected_key(d, multi_kv)
         # a key with parts of other features (e.g. /slow) is checked on what names the deployment: its head
         extra = [p for p in d.key.split("/")[7:] if p != "rent" and not p.startswith("kv-")]
-        head = "/".join(want.split("/")[:6]) + "/"  # workload/model/system/precision/parallel/batch
-        same = d.key == want if not extra else (
-            d.key.startswith(head) and d.key.split("/")[6].startswith(want.split("/")[6])
-            and (d.mode == "rent") == ("rent" in d.key.split("/")[7:])
-            and (d.effort is None or f"effort-{d.effort}" in d.key.split("/")[7:]))
+        # workload/model/system/precision equal; parallel (may carry -engine), batch, serving as named
+        got, exp = d.key.split("/"), want.split("/")
+        named = len(got) >= 7 and got[:4] == exp[:4] and got[4].split("-")[0] == exp[4] and got[5] == exp[5] \
+            and got[6].startswith(exp[6])
+        same = d.key == want if not extra and "-" not in got[4] else (
+            named and (d.mode == "rent") == ("rent" in got[7:])
+            and (d.effort is None or f"effort-{d.effort}" in got[7:]))
         check(same, f"{d.key}: the key does not match the deployment's fields (expected {want})")
         # hidden reasoning tokens of an effort level are generated (and processed) like visible ones
         mult = _output_multiplier(catalog, d.model, d.effort)
