@@ -46,7 +46,7 @@ parameters:
 
 @pytest.mark.parametrize("design, expected", [
     ("{kind: grid}", 3 * 3 * 4),
-    # each parameter through its values other than its base (0.08 $/kWh, not on the grid; 364000; 1)
+    # each parameter through its values other than its base (0.08 $/kWh, not on the grid; 460000; 1)
     ("{kind: one_at_a_time}", 1 + 3 + 2 + 3),
     ("{kind: random, samples: 17, seed: 3}", 17),
     ("{kind: latin_hypercube, samples: 11, seed: 3}", 11),
@@ -79,9 +79,9 @@ def test_grid_values_and_one_at_a_time_base(tmp_path, cat):
     sw = load_sweep(write(tmp_path, PARAMS + "design: {kind: one_at_a_time}\n"), cat)
     elec, b200, demand = sw.parameters
     assert elec.values == (0.05, 0.1, 0.15)
-    assert b200.values == (288000, 364000, 448000)  # the catalog's low/base/high quote for hgx-b200
+    assert b200.values == (420000, 460000, 520000)  # the catalog's low/base/high quote for hgx-b200
     assert elec.base == 0.08  # the catalog's default economics (the problem does not set it)
-    assert demand.base == 1 and b200.base == 364000
+    assert demand.base == 1 and b200.base == 460000
     sc = expand(sw)
     assert sc[0].varied == "" and sc[0].values == {p.path: p.base for p in sw.parameters}
     for s in sc[1:]:  # exactly one parameter off its base
@@ -91,18 +91,18 @@ def test_grid_values_and_one_at_a_time_base(tmp_path, cat):
 
 def test_scenario_application(tmp_path, cat):
     sw = load_sweep(write(tmp_path, PARAMS + "design: {kind: grid}\n"), cat)
-    values = {"economics.electricity_usd_per_kwh": 0.15, "catalog.systems.hgx-b200.price_usd": 448000,
+    values = {"economics.electricity_usd_per_kwh": 0.15, "catalog.systems.hgx-b200.price_usd": 520000,
               "workloads.chat.demand": 4}
     problem = scenario_problem(sw, values)
     assert problem.workloads[0].demand.requests_per_s == 80  # 20 requests/s x 4
     assert problem.economics.electricity_usd_per_kwh == 0.15
     copy = scenario_catalog(sw, values, cat)
     price = copy.systems["hgx-b200"].price
-    assert (price.low_usd, price.base_usd, price.high_usd) == (448000, 448000, 448000)
-    assert cat.systems["hgx-b200"].price.base_usd == 364000  # the base catalog is untouched
+    assert (price.low_usd, price.base_usd, price.high_usd) == (520000, 520000, 520000)
+    assert cat.systems["hgx-b200"].price.base_usd == 460000  # the base catalog is untouched
     assert sw.problem_data["workloads"][0]["demand"] == {"requests_per_s": 20}
     _, inst, _ = scenario_inputs(sw, values, cat)
-    assert inst.systems["hgx-b200"].price_usd == 448000
+    assert inst.systems["hgx-b200"].price_usd == 520000
     assert math.isclose(inst.electricity_usd_per_kwh, 0.15)
 
 
@@ -113,7 +113,7 @@ def test_money_parameters_share_candidates_and_targets_do_not(tmp_path, cat):
 design: {kind: grid}
 """), cat)
     base = {p.path: p.base for p in sw.parameters}
-    money = {**base, "economics.electricity_usd_per_kwh": 0.15, "catalog.systems.hgx-b200.price_usd": 288000,
+    money = {**base, "economics.electricity_usd_per_kwh": 0.15, "catalog.systems.hgx-b200.price_usd": 420000,
              "workloads.chat.demand": 2}
     target = {**base, "workloads.chat.tpot_ms": 30}
     assert group_key(sw, base) == group_key(sw, money) != group_key(sw, target)
