@@ -7,21 +7,7 @@ from rich.table import Table
 
 from planner.outputs import safe_text as _s
 from planner.plan import Plan
-from planner.report.economics_view import render_economics
-
-
-def _n(x: float | None, fmt: str = ",.0f") -> str:
-    return "-" if x is None else format(x, fmt)
-
-
-def _usd(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if abs(x) >= 1e6:
-        return f"${x / 1e6:,.2f}M"
-    if abs(x) >= 1e4:
-        return f"${x / 1e3:,.0f}k"
-    return f"${x:,.2f}"
+from planner.report.economics_view import _n, _usd, render_economics
 
 
 def render_plan(console: Console, plan: Plan) -> None:

@@ -6,21 +6,11 @@ from __future__ import annotations
 import csv
 import io
 
+from planner.outputs import safe_cell
 from planner.proposal.model import ONE_TIME, PER_YEAR, Proposal
-
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection"); tab and carriage
-# return too, in some programs.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 BOM_COLUMNS = ("section", "item", "description", "quantity", "unit", "unit_price_usd", "extended_usd",
                "recurrence", "unit_low_usd", "unit_high_usd", "price_source", "price_date", "assumed")
-
-
-def safe_cell(value: object) -> object:
-    """Text that a spreadsheet would read as a formula gets a leading apostrophe; numbers pass unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def bom_rows(p: Proposal) -> list[list[object]]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+from planner.outputs import safe_cell
 from planner.proposal.model import ONE_TIME, PER_YEAR, Proposal
-from planner.report.proposal_csv import safe_cell
 
 USD = '"$"#,##0'
 USD_CENTS = '"$"#,##0.00##'

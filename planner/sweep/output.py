@@ -4,24 +4,10 @@ results.csv, sensitivity.json, plots/*.png|svg, report.html and report.md."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from planner.errors import InputError
+from planner.outputs import write_atomic
 from planner.sweep import ledger, results, sensitivity
-
-
-def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write through a temporary file and rename: a reader never sees half a file (exit 2 when it cannot)."""
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def write_results(out_dir: Path, *, plots: bool = True) -> list[Path]:

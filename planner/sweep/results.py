@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from planner.outputs import safe_cell
 from planner.sweep.ledger import Ledger
 
 METRIC_COLUMNS = ("cost_usd_per_hour", "tokens_per_usd", "usd_per_mtok", "output_tok_s", "capex_usd",
@@ -94,16 +95,10 @@ def csv_text(df: pd.DataFrame) -> str:
     safe = df.copy()
     for c in safe.columns:
         if safe[c].dtype == object:
-            safe[c] = [_safe_cell(v) for v in safe[c]]
+            safe[c] = [safe_cell(v) for v in safe[c]]
     buf = io.StringIO()
     safe.to_csv(buf, index=False)
     return buf.getvalue()
-
-
-def _safe_cell(v):
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + v
-    return v
 
 
 def parquet_bytes(df: pd.DataFrame) -> bytes | None:
