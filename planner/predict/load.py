@@ -31,39 +31,40 @@ PER_REPLICA = ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_me
                "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
 
 
-def _is_set(v) -> bool:
+def is_set(v) -> bool:
+    """A query cell that holds a value (not None, NaN or blank)."""
     return v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v).strip() != ""
 
 
 def load_error(row: pd.Series) -> str:
     """The first problem with a query's load columns ('' if none)."""
     rate = row.get("request_rate")
-    if _is_set(rate):
+    if is_set(rate):
         try:
             r = float(rate)
         except (TypeError, ValueError):
             return f"request_rate must be a number of requests/s or inf, got {rate!r}"
         if isinstance(rate, bool) or math.isnan(r) or r <= 0:
             return f"request_rate must be > 0 (requests/s; inf = all at once), got {rate!r}"
-        if _is_set(row.get("concurrency")):
+        if is_set(row.get("concurrency")):
             return "give request_rate (open loop) or concurrency (closed loop), not both"
-        if math.isinf(r) and not _is_set(row.get("num_requests")):
+        if math.isinf(r) and not is_set(row.get("num_requests")):
             return "request_rate inf sends num_requests at once: give num_requests"
     n = row.get("num_requests")
-    if _is_set(n):
+    if is_set(n):
         try:
             v = float(n)
         except (TypeError, ValueError):
             return f"num_requests must be a positive integer, got {n!r}"
         if isinstance(n, bool) or not math.isfinite(v) or v < 1 or v != int(v):
             return f"num_requests must be a positive integer, got {n!r}"
-        if not (_is_set(rate) or _is_set(row.get("concurrency"))):
+        if not (is_set(rate) or is_set(row.get("concurrency"))):
             return "num_requests needs request_rate or concurrency (the load that sends them)"
     dist = row.get("length_dist")
-    if _is_set(dist) and str(dist) not in ("fixed", "variable"):
+    if is_set(dist) and str(dist) not in ("fixed", "variable"):
         return f"length_dist must be fixed or variable, got {dist!r}"
     p = row.get("slo_percentile")
-    if _is_set(p):
+    if is_set(p):
         try:
             v = float(p)
         except (TypeError, ValueError):
@@ -75,11 +76,11 @@ def load_error(row: pd.Series) -> str:
 
 def percentile_of(row: pd.Series) -> float:
     p = row.get("slo_percentile")
-    return float(p) if _is_set(p) else ASSUMPTIONS.slo_percentile
+    return float(p) if is_set(p) else ASSUMPTIONS.slo_percentile
 
 
 def has_load(row: pd.Series) -> bool:
-    return _is_set(row.get("request_rate")) or _is_set(row.get("concurrency"))
+    return is_set(row.get("request_rate")) or is_set(row.get("concurrency"))
 
 
 def _share(total: float, dp: int) -> list[tuple[float, int]]:
@@ -96,9 +97,9 @@ def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
     for i, cfg in enumerate(configs.to_dict("records")):
         q = queries.loc[cfg["qid"]]
         dp = int(cfg["dp"])
-        base = {**cfg, "cfg": i, "length_dist": q["length_dist"] if _is_set(q["length_dist"]) else "fixed",
-                "num_requests": float(q["num_requests"]) if _is_set(q["num_requests"]) else np.nan}
-        if _is_set(q["request_rate"]):
+        base = {**cfg, "cfg": i, "length_dist": q["length_dist"] if is_set(q["length_dist"]) else "fixed",
+                "num_requests": float(q["num_requests"]) if is_set(q["num_requests"]) else np.nan}
+        if is_set(q["request_rate"]):
             n = base["num_requests"]
             rows.append({**base, "request_rate": float(q["request_rate"]) / dp, "concurrency": np.nan,
                          "num_requests": math.ceil(n / dp) if n == n else n, "replicas": dp})
@@ -146,8 +147,8 @@ def choose(queries: pd.DataFrame, configs: pd.DataFrame, loads: pd.DataFrame) ->
         key = f"{pct:g}"
         ttft = _at_percentile(grp, "ttft", pct, key)
         tpot = _at_percentile(grp, "tpot", pct, key)
-        t_ttft = float(q["ttft_slo_ms"]) / 1e3 if _is_set(q["ttft_slo_ms"]) else math.inf
-        t_tpot = float(q["tpot_slo_ms"]) / 1e3 if _is_set(q["tpot_slo_ms"]) else math.inf
+        t_ttft = float(q["ttft_slo_ms"]) / 1e3 if is_set(q["ttft_slo_ms"]) else math.inf
+        t_tpot = float(q["tpot_slo_ms"]) / 1e3 if is_set(q["tpot_slo_ms"]) else math.inf
         # no target: any answer (a saturated steady state has no latency); a target needs a latency within it
         meets = ((ttft <= t_ttft) | math.isinf(t_ttft)) & ((tpot <= t_tpot) | math.isinf(t_tpot))
         ok = grp.assign(_ttft=ttft.fillna(math.inf))[meets]
@@ -188,7 +189,7 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
         if used < gpus_total else []
     if best["saturated"]:
         notes.append("saturated: the load exceeds what the replicas complete; requests queue")
-    conc = query["concurrency"] if _is_set(query["concurrency"]) else round(float(best["running"]))
+    conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
     tpot = float(best["tpot_mean_s"])
     return {
         "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
@@ -215,11 +216,11 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
     for qid, row in queries.iterrows():
         if row["error"] or not has_load(row):
             continue
-        serving = row["serving"] if _is_set(row["serving"]) else "aggregated"
-        kv = row["kv_precision"] if _is_set(row["kv_precision"]) else "bf16"
+        serving = row["serving"] if is_set(row["serving"]) else "aggregated"
+        kv = row["kv_precision"] if is_set(row["kv_precision"]) else "bf16"
         gpus = int(float(row["gpus"]))
-        engine = str(row["engine"]) if _is_set(row["engine"]) else ""
-        spec = str(row["speculative"]).lower() if _is_set(row["speculative"]) else "none"
+        engine = str(row["engine"]) if is_set(row["engine"]) else ""
+        spec = str(row["speculative"]).lower() if is_set(row["speculative"]) else "none"
         for mode in (["aggregated", "disaggregated"] if serving == "auto" else [serving]):
             for tp, pp, ep, attn_dp in splits(row, catalog):
                 g = tp * pp * attn_dp
@@ -234,7 +235,7 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
     loads = evaluate_loads(per_replica, catalog)
     best = choose(queries, configs, loads)
     # a finite run (num_requests) is what a benchmark measures: simulate the winner's run
-    finite = [i for q, i in best.items() if _is_set(queries.loc[q, "num_requests"])]
+    finite = [i for q, i in best.items() if is_set(queries.loc[q, "num_requests"])]
     if finite:
         sim = evaluate_loads(per_replica[per_replica["cfg"].isin(finite)], catalog, method="simulate")
         loads.loc[sim.index, sim.columns] = sim
@@ -257,11 +258,11 @@ def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
     pct = percentile_of(q)
     ttft = _at_percentile(ok, "ttft", pct, f"{pct:g}").min()
     tpot = _at_percentile(ok, "tpot", pct, f"{pct:g}").min()
-    if _is_set(q["ttft_slo_ms"]) and not ttft <= float(q["ttft_slo_ms"]) / 1e3:
+    if is_set(q["ttft_slo_ms"]) and not ttft <= float(q["ttft_slo_ms"]) / 1e3:
         best = "none (saturated)" if ttft != ttft else f"{ttft * 1e3:.4g} ms"
         return {"limited_by": "ttft", "notes": f"best p{pct:g} TTFT under this load is {best}; target "
                                                f"{float(q['ttft_slo_ms']):g} ms"}
-    if _is_set(q["tpot_slo_ms"]) and not tpot <= float(q["tpot_slo_ms"]) / 1e3:
+    if is_set(q["tpot_slo_ms"]) and not tpot <= float(q["tpot_slo_ms"]) / 1e3:
         best = "none (saturated)" if tpot != tpot else f"{tpot * 1e3:.4g} ms"
         return {"limited_by": "tpot", "notes": f"best p{pct:g} TPOT under this load is {best}; target "
                                                f"{float(q['tpot_slo_ms']):g} ms"}

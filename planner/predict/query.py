@@ -25,6 +25,7 @@ from planner.predict.load import (
     LOAD_RESULT_COLUMNS,
     answer_load_queries,
     has_load,
+    is_set,
     load_error,
     percentile_columns,
     percentile_of,
@@ -59,10 +60,6 @@ def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     return q
 
 
-def _is_set(v) -> bool:
-    return v is not None and not (isinstance(v, float) and math.isnan(v)) and v != ""
-
-
 TRUE_WORDS = ("true", "yes", "1", "1.0")
 FALSE_WORDS = ("false", "no", "0", "0.0")
 NUMERIC_COLUMNS = ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_slo_ms", "tpot_slo_ms")
@@ -70,7 +67,7 @@ NUMERIC_COLUMNS = ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_
 
 def _number_error(col: str, v) -> str:
     """A numeric field that is set but not a finite number (text from a CSV, true/false, inf)."""
-    if not _is_set(v):
+    if not is_set(v):
         return ""
     if isinstance(v, bool):
         return f"{col} must be a number, got {v!r}"
@@ -84,7 +81,7 @@ def _number_error(col: str, v) -> str:
 def _query_error(row: pd.Series, catalog: Catalog) -> str:
     checks = (("model", catalog.models), ("gpu", catalog.accelerators), ("precision", catalog.precisions))
     for col, table in checks:
-        if not _is_set(row[col]):
+        if not is_set(row[col]):
             return f"{col} is required"
         if row[col] not in table:
             if col == "gpu" and row[col] in catalog.systems:
@@ -94,28 +91,28 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
     for col in NUMERIC_COLUMNS:
         if msg := _number_error(col, row[col]):
             return msg
-    if _is_set(row["gpus"]) and float(row["gpus"]) > limit("gpus"):
+    if is_set(row["gpus"]) and float(row["gpus"]) > limit("gpus"):
         return f"gpus {float(row['gpus']):,.0f} is above the limit of {limit('gpus'):,} ({env_name('gpus')})"
     for col in ("gpus", "isl", "osl"):
-        if not _is_set(row[col]) or float(row[col]) <= 0 or float(row[col]) != int(float(row[col])):
+        if not is_set(row[col]) or float(row[col]) <= 0 or float(row[col]) != int(float(row[col])):
             return f"{col} must be a positive integer, got {row[col]!r}"
-    if _is_set(row["kv_precision"]) and row["kv_precision"] not in ("bf16", "fp8", "fp4"):
+    if is_set(row["kv_precision"]) and row["kv_precision"] not in ("bf16", "fp8", "fp4"):
         return f"kv_precision must be bf16, fp8 or fp4, got {row['kv_precision']!r}"
-    if _is_set(row["engine"]) and row["engine"] not in catalog.engines:
+    if is_set(row["engine"]) and row["engine"] not in catalog.engines:
         return f"unknown engine {row['engine']!r} (known: {', '.join(sorted(catalog.engines))})"
-    if _is_set(row["speculative"]) and str(row["speculative"]).lower() not in SPEC_CHOICES:
+    if is_set(row["speculative"]) and str(row["speculative"]).lower() not in SPEC_CHOICES:
         return f"speculative must be one of {', '.join(SPEC_CHOICES)}, got {row['speculative']!r}"
-    if _is_set(row["serving"]) and row["serving"] not in ("aggregated", "disaggregated", "auto"):
+    if is_set(row["serving"]) and row["serving"] not in ("aggregated", "disaggregated", "auto"):
         return f"serving must be aggregated, disaggregated or auto, got {row['serving']!r}"
     model = catalog.models[row["model"]]
     gpus = int(float(row["gpus"]))
     for name in ("tp", "pp", "ep"):
         v = row[name]
-        if _is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
+        if is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
             return f"{name} must be a positive integer, got {v!r}"
-    tp = int(float(row["tp"])) if _is_set(row["tp"]) else None
-    pp = int(float(row["pp"])) if _is_set(row["pp"]) else None
-    ep = int(float(row["ep"])) if _is_set(row["ep"]) else None
+    tp = int(float(row["tp"])) if is_set(row["tp"]) else None
+    pp = int(float(row["pp"])) if is_set(row["pp"]) else None
+    ep = int(float(row["ep"])) if is_set(row["ep"]) else None
     if ep is not None and ep > 1 and not model.moe:
         return f"ep {ep} needs a mixture-of-experts model ({model.id} is dense)"
     if tp and model.num_heads % tp:
@@ -127,18 +124,18 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
     if gpus % ((tp or 1) * (pp or 1)):
         return f"gpus {gpus} is not a multiple of tp*pp = {(tp or 1) * (pp or 1)}"
     for col in ("concurrency", "ttft_slo_ms", "tpot_slo_ms"):
-        if _is_set(row[col]) and float(row[col]) <= 0:
+        if is_set(row[col]) and float(row[col]) <= 0:
             return f"{col} must be > 0, got {row[col]!r}"
     mt = row["max_throughput"]
-    if _is_set(mt) and not isinstance(mt, bool | np.bool_):
+    if is_set(mt) and not isinstance(mt, bool | np.bool_):
         if str(mt).strip().lower() not in TRUE_WORDS + FALSE_WORDS:
             return f"max_throughput must be true or false, got {mt!r}"
         mt = str(mt).strip().lower() in TRUE_WORDS
-    if _is_set(mt) and bool(mt) and _is_set(row["concurrency"]):
+    if is_set(mt) and bool(mt) and is_set(row["concurrency"]):
         return "give concurrency or max_throughput, not both"
-    if _is_set(mt) and bool(mt) and (_is_set(row["ttft_slo_ms"]) or _is_set(row["tpot_slo_ms"])):
+    if is_set(mt) and bool(mt) and (is_set(row["ttft_slo_ms"]) or is_set(row["tpot_slo_ms"])):
         return "max_throughput means no latency target: drop ttft_slo_ms/tpot_slo_ms, or max_throughput"
-    if _is_set(mt) and bool(mt) and _is_set(row["request_rate"]):
+    if is_set(mt) and bool(mt) and is_set(row["request_rate"]):
         return "give request_rate or max_throughput, not both"
     return load_error(row)
 
@@ -152,10 +149,10 @@ def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]
     model = catalog.models[row["model"]]
     acc = catalog.accelerators[row["gpu"]]
     gpus = int(float(row["gpus"]))
-    tps = [int(float(row["tp"]))] if _is_set(row["tp"]) else [
+    tps = [int(float(row["tp"]))] if is_set(row["tp"]) else [
         t for t in _divisors(gpus, acc.scale_up_domain) if model.num_heads % t == 0]
-    pps = [int(float(row["pp"]))] if _is_set(row["pp"]) else _divisors(gpus, 8)
-    given_ep = int(float(row["ep"])) if _is_set(row["ep"]) else None
+    pps = [int(float(row["pp"]))] if is_set(row["pp"]) else _divisors(gpus, 8)
+    given_ep = int(float(row["ep"])) if is_set(row["ep"]) else None
     out = []
     for pp in pps:
         for tp in tps:
@@ -163,7 +160,7 @@ def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]
                 continue
             eps = [given_ep] if given_ep else (sorted({1, tp}) if model.moe else [1])
             out.extend((tp, pp, ep, 1) for ep in eps)
-        if model.moe and not _is_set(row["tp"]):
+        if model.moe and not is_set(row["tp"]):
             for dp_attn in _divisors(gpus // pp, acc.scale_up_domain) if gpus % pp == 0 else []:
                 if 1 < dp_attn <= acc.scale_up_domain and (given_ep in (None, dp_attn)):
                     out.append((1, pp, dp_attn, dp_attn))
@@ -178,13 +175,13 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     for qid, row in queries.iterrows():
         if row["error"] or has_load(row):  # queries under a load are answered by planner.predict.load
             continue
-        serving = row["serving"] if _is_set(row["serving"]) else "aggregated"
+        serving = row["serving"] if is_set(row["serving"]) else "aggregated"
         modes = ["aggregated", "disaggregated"] if serving == "auto" else [serving]
-        kv = row["kv_precision"] if _is_set(row["kv_precision"]) else "bf16"
+        kv = row["kv_precision"] if is_set(row["kv_precision"]) else "bf16"
         fixed = (qid, row["model"], row["gpu"], row["precision"], kv)
-        engine = str(row["engine"]) if _is_set(row["engine"]) else ""
-        spec = str(row["speculative"]).lower() if _is_set(row["speculative"]) else "none"
-        conc = _is_set(row["concurrency"])
+        engine = str(row["engine"]) if is_set(row["engine"]) else ""
+        spec = str(row["speculative"]).lower() if is_set(row["speculative"]) else "none"
+        conc = is_set(row["concurrency"])
         for mode in modes:
             for tp, pp, ep, attn_dp in _splits(row, catalog):
                 dp = int(float(row["gpus"])) // (tp * pp * attn_dp)
@@ -210,15 +207,15 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     groups = dict(tuple(results.groupby("qid", sort=False))) if len(results) else {}
     out_rows = []
     for qid, row in queries.iterrows():
-        echo = {"engine": row["engine"] if _is_set(row["engine"]) else "",
-                "speculative": row["speculative"] if _is_set(row["speculative"]) else "none",
+        echo = {"engine": row["engine"] if is_set(row["engine"]) else "",
+                "speculative": row["speculative"] if is_set(row["speculative"]) else "none",
                 "slo_percentile": percentile_of(row)}
         if row["error"]:
             res = {**_base(row), "fits": False, "notes": row["error"]}
         elif qid in loaded:
             res = {**_base(row), **echo, **loaded[qid]}
         elif qid in best.index:
-            conc = float(row["concurrency"]) if _is_set(row["concurrency"]) else None
+            conc = float(row["concurrency"]) if is_set(row["concurrency"]) else None
             res = {**_base(row), **echo, **_describe(best.loc[qid], int(float(row["gpus"])), conc),
                    **_percentiles(pct_cols.loc[qid], int(best.loc[qid, "dp"]))}
             res.update(_energy(catalog, row["gpu"], res, res["dp"] * int(best.loc[qid]["gpus"])))
