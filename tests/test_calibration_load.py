@@ -64,3 +64,31 @@ def test_error_table_is_computed_per_engine_metric_regime_and_source(mapped):
     assert set(t["by"]) == {"engine_name+metric_group", "metric_group+regime", "source_family+metric_group"}
     assert (t["n"] > 0).all()
     assert {"GPS / throughput", "NIM / ttft_mean", "DSTKTGI / tpot_mean"} <= set(t["group"])
+
+
+def test_sharegpt_runs_have_variable_lengths_within_the_bench_filter(mapped):
+    m = mapped.set_index("id")
+    r = m.loc["GPS-deepseek-r1-h200-0-output_tok_s"]  # ShareGPT, 1000 prompts at once
+    assert (r["length_dist"], r["max_context"]) == ("variable", 2048)
+    v = m.loc["VKV-Llama-3.1-8B-BF16-output_tok_s"]  # fixed synthetic lengths
+    assert v["length_dist"] == "fixed" and np.isinf(v["max_context"])
+
+
+def test_nim_fp8_profiles_run_an_fp8_kv_cache(mapped):
+    # NIM's FP8 profiles are TensorRT-LLM engines of ModelOpt FP8 checkpoints (FP8 KV): with a bf16 cache the
+    # 5000/500 knee sat at ~40 users and TTFT at 50 users was 14x the measured 835 ms
+    nim = mapped.set_index("id").loc["NIM-L33-70B-H100x2-5000-500-c50-ttft_mean_ms"]
+    assert nim["kv_precision"] == "fp8"
+
+
+def test_a_finite_burst_is_simulated_with_its_length_spread(mapped):
+    """A burst of 1000 ShareGPT prompts ends with its longest outputs decoding at a small batch: the run is
+    longer than a fluid of mean-length requests says, so throughput is lower and mean TPOT exceeds mean ITL
+    (short outputs spend their few steps beside the prompt flood). The analytic fluid at fixed lengths (the
+    old calibration path) gives neither."""
+    rows = mapped[mapped["id"].str.startswith("GPS-qwen3-14b-h100-0-")]
+    var = load_predictions(rows, CAT, EFF).set_index("metric")["predicted"]
+    fixed = load_predictions(rows.assign(length_dist="fixed", max_context=np.inf), CAT, EFF)
+    fixed = fixed.set_index("metric")["predicted"]
+    assert var["output_tok_s"] < 0.97 * fixed["output_tok_s"]
+    assert var["tpot_mean_ms"] > 1.1 * var["itl_mean_ms"]

@@ -44,6 +44,7 @@ METRICS = {"output_tok_s": ("throughput", "na"), "output_tok_s_per_gpu": ("throu
            "requests_s": ("throughput", "na"),
            **{f"{k}_{s}_ms": (k, s) for k in ("ttft", "tpot", "itl") for s in ("mean", "p50", "p99")}}
 FITTED_KINDS = ("throughput", "tpot")  # TTFT/ITL under load come from the queueing model: predicted, not fitted
+SHAREGPT_MAX_CONTEXT = 2048  # vllm bench serve's ShareGPT filter (benchmarks/datasets.py is_valid_sequence)
 ENGINE_GRID: dict[str, tuple[float, ...]] = {
     "eta_factor": (0.5, 0.65, 0.8, 1.0, 1.25, 1.5),
     "moe_factor": (0.25, 0.5, 1.0),
@@ -95,6 +96,10 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
         return out | {"why_not": f"precision {r['precision']!r} not mapped"}
     kv = "fp8" if ("--kv-cache-dtype fp8" in notes or prec_text.startswith("KV CACHE FP8")
                    or "KV CACHE FP8" in prec_text) else "bf16"
+    if engine == "" and precision == "fp8":
+        # NIM's FP8 profiles are TensorRT-LLM engines of NVIDIA's ModelOpt FP8 checkpoints, which carry an FP8
+        # KV cache (the rule published_benchmarks.csv's TensorRT-LLM rows follow too, see fidelity.py)
+        kv = "fp8"
     n_gpus = int(r["num_gpus"])
     tp = _int(r"(?:-tp|--tp-size|--tp_size|--tensor-parallel-size)[ =](\d+)", cmd, 0)
     pp = _int(r"(?:-pp|--pp-size|--pp_size|--pipeline-parallel-size)[ =](\d+)", cmd, 1)
@@ -115,9 +120,15 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
         return out | {"why_not": f"load {r['concurrency_or_batch']!r} not mapped"}
     if r["metric"] == "output_tok_s_per_gpu" and fam == "REAG":
         return out | {"why_not": "model not in the catalog"}
+    # ShareGPT runs draw each request's lengths from the dataset: the run's means (notes) with a ShareGPT-like
+    # spread, and `vllm bench serve` keeps only prompts <= 1024 and prompt + output <= 2048 tokens. The spread
+    # matters most in a burst: the longest outputs decode at the end at a small batch and set the run's length.
+    sharegpt = "sharegpt" in str(r["isl"]).lower()
     return out | {"expressible": True, "model": model, "accelerator": acc, "precision": precision,
                   "kv_precision": kv, "engine": engine, "tp": tp, "pp": pp, "ep": ep if moe else 1,
-                  "attn_dp": dp if moe else 1, "isl": isl, "osl": osl, "speculative": spec, "gpus": n_gpus} | load
+                  "attn_dp": dp if moe else 1, "isl": isl, "osl": osl, "speculative": spec, "gpus": n_gpus,
+                  "length_dist": "variable" if sharegpt else "fixed",
+                  "max_context": SHAREGPT_MAX_CONTEXT if sharegpt else np.inf} | load
 
 
 def _lengths(r: pd.Series, notes: str) -> tuple[float | None, float | None]:
@@ -163,6 +174,7 @@ def load_mapping(catalog: Catalog, path: Path = LOAD_PATH) -> pd.DataFrame:
 
 CFG = ["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "isl", "osl", "engine",
        "speculative"]
+RUN = [*CFG, "load", "concurrency", "num_requests", "length_dist", "max_context"]
 
 
 def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:
@@ -174,7 +186,7 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
 
     res = mapped[mapped["expressible"]].copy()
     res["predicted"], res["regime"] = np.nan, ""
-    run_of = res.groupby([*CFG, "load", "concurrency", "num_requests"], dropna=False, sort=False).ngroup()
+    run_of = res.groupby(RUN, dropna=False, sort=False).ngroup()
     run_of = run_of.to_numpy()
     _, first = np.unique(run_of, return_index=True)
     runs = res.iloc[first].reset_index(drop=True)
@@ -184,13 +196,14 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
     tab = build_step_tables(cfg, catalog, efficiency=eff, max_seqs=cap, token_budget=c.eng_chunk)
     grid = cfg.assign(request_rate=np.where(runs["load"] == "burst", np.inf, np.nan),
                       concurrency=runs["concurrency"], num_requests=runs["num_requests"],
-                      length_dist="fixed")
+                      length_dist=runs["length_dist"])
     lo = latency_under_load(grid, catalog, efficiency=eff, tables=tab)
-    pred = {"output_tok_s": lo["output_tok_s"].to_numpy(), "requests_s": lo["requests_s"].to_numpy()}
+    pred = {k: lo[k].to_numpy(copy=True) for k in ("output_tok_s", "requests_s")}
     for k in ("ttft", "tpot", "itl"):
         for s in ("mean", "p50", "p99"):
             col = f"{k}_{s}_s"
-            pred[f"{k}_{s}"] = lo[col].to_numpy() if col in lo else np.full(len(lo), np.nan)
+            pred[f"{k}_{s}"] = lo[col].to_numpy(copy=True) if col in lo else np.full(len(lo), np.nan)
+    _simulate_finite(runs, tab, lo["load_reason"].to_numpy(dtype=object), pred)
     sat = lo["saturated"].to_numpy(dtype=bool)
     # speculative runs: the step model at the running batch (the load model has no draft/verify steps)
     spec = runs["speculative"].to_numpy() != "none"
@@ -219,6 +232,30 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
     why = np.where(reason != "", reason, lo["load_reason"].to_numpy(dtype=object))
     res["why_not"] = why[run_of]
     return res
+
+
+def _simulate_finite(runs: pd.DataFrame, tab, reason: np.ndarray, pred: dict) -> None:
+    """Finite runs (`num_requests` given) through the discrete-event simulator, as the benchmark ran them.
+
+    The analytic finite burst is a fluid at the mean lengths: it cannot see that a run with variable lengths
+    ends with its longest requests decoding at a small batch (which sets the run's duration, so throughput),
+    nor that short outputs spend their few steps beside the prompt flood (which sets mean TPOT above mean
+    ITL). The simulator (the reference the analytic model is checked against) does both; seeded, so the
+    figures are deterministic."""
+    from planner.perf.simulate import Workload, simulate_one, summarize
+
+    spec = runs["speculative"].to_numpy() != "none"
+    nreq = runs["num_requests"].to_numpy(dtype=float)
+    for r in np.flatnonzero(~np.isnan(nreq) & ~spec & (reason == "")):
+        burst = runs["load"].iloc[r] == "burst"
+        wl = Workload(request_rate=np.inf if burst else None,
+                      concurrency=None if burst else int(runs["concurrency"].iloc[r]),
+                      num_requests=int(nreq[r]), length_dist=str(runs["length_dist"].iloc[r]))
+        s = summarize(simulate_one(tab.row(r), wl, max_context=float(runs["max_context"].iloc[r])))
+        pred["output_tok_s"][r], pred["requests_s"][r] = s["output_tok_s"], s["requests_s"]
+        for k in ("ttft", "tpot", "itl"):
+            for st in ("mean", "p50", "p99"):
+                pred[f"{k}_{st}"][r] = s[f"{k}_{st}_s"]
 
 
 def _with_engines(eff: Efficiency, factors: dict[str, float]) -> Efficiency:
@@ -285,9 +322,9 @@ def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataF
 
     for g in sorted(set(group)):
         rows = group == g
+        eng, vendor = g.split("/")
         k = best(rows & fitted)
         out.loc[rows[:n_load], "predicted"] = values[k, :n_load][rows[:n_load]]
-        eng, vendor = g.split("/")
         if eng != "generic":
             srcs = ", ".join(f"{s} {int((rows & fitted & (sources == s)).sum())}"
                              for s in sorted(set(sources[rows & fitted])))
@@ -297,9 +334,17 @@ def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataF
                                       f"{eng} on {vendor} ({srcs}); grid search, mean over sources of the mean "
                                       "|log error|"}
                 for name in names}
+        # out of sample, an engine x vendor with no rows left once `src` is held out is predicted as the
+        # other engines on that vendor are (their pooled fit), not with neutral factors: the factors describe
+        # a software stack, and the typical stack is a better guess for an unseen one than none at all
+        same_vendor = np.char.endswith(group.astype(str), "/" + vendor) & (np.char.find(group.astype(str),
+                                                                                         "generic/") != 0)
         for src in sorted(set(sources[:n_load][rows[:n_load]])):
             held = rows[:n_load] & (sources[:n_load] == src)
-            kk = best(rows & fitted & (sources != src))
+            mask = rows & fitted & (sources != src)
+            if not mask.any() and eng != "generic":
+                mask = same_vendor & fitted & (sources != src)
+            kk = best(mask)
             out.loc[held, "predicted_loso"] = values[kk, :n_load][held]
     out["error_pct"] = (out["predicted"] / out["actual"] - 1.0) * 100.0
     out["loso_error_pct"] = (out["predicted_loso"] / out["actual"] - 1.0) * 100.0
