@@ -61,7 +61,11 @@ def test_error_table_is_computed_per_engine_metric_regime_and_source(mapped):
     p = load_predictions(mapped, CAT, EFF)
     p["error_pct"] = (p["predicted"] / p["actual"] - 1.0) * 100.0
     t = error_table(p)
-    assert set(t["by"]) == {"engine_name+metric_group", "metric_group+regime", "source_family+metric_group"}
+    assert set(t["by"]) == {"engine_name+metric_group", "metric_group+regime", "source_family+metric_group",
+                            "metric_group"}
+    pooled = t[t["by"] == "metric_group"].set_index("group")
+    thr = p[p["kind"] == "throughput"]["error_pct"].abs()
+    assert pooled.loc["throughput", "median_abs_pct"] == round(float(thr.median()), 1)
     assert (t["n"] > 0).all()
     assert {"GPS / throughput", "NIM / ttft_mean", "DSTKTGI / tpot_mean"} <= set(t["group"])
 
@@ -92,3 +96,31 @@ def test_a_finite_burst_is_simulated_with_its_length_spread(mapped):
     fixed = fixed.set_index("metric")["predicted"]
     assert var["output_tok_s"] < 0.97 * fixed["output_tok_s"]
     assert var["tpot_mean_ms"] > 1.1 * var["itl_mean_ms"]
+
+
+def test_total_throughput_and_run_duration_are_predicted_from_the_same_run(mapped):
+    rows = mapped[mapped["id"].str.startswith("VKV-Llama-3.1-8B-BF16-")]
+    m = rows.set_index("metric")
+    assert m.loc["benchmark_duration_s", "expressible"]
+    p = load_predictions(rows, CAT, EFF).set_index("metric")["predicted"]
+    n, osl = float(m.loc["output_tok_s", "num_requests"]), float(m.loc["output_tok_s", "osl"])
+    assert p["benchmark_duration_s"] == pytest.approx(n * osl / p["output_tok_s"], rel=1e-6)
+    g = mapped[mapped["id"].str.startswith("GPS-deepseek-r1-h200-0-")].set_index("metric")
+    assert g.loc["total_tok_s", "expressible"] and g.loc["total_tok_s", "kind"] == "total_throughput"
+    q = load_predictions(g.reset_index(), CAT, EFF).set_index("metric")["predicted"]
+    assert q["output_tok_s"] < q["total_tok_s"] < 3.0 * q["output_tok_s"]  # ShareGPT: about half is input
+
+
+def test_api_server_time_is_fitted_on_light_load_short_prompt_ttft_only(mapped):
+    from planner.perf.serving_fidelity import _light_ttft_rows
+
+    ok = mapped[mapped["expressible"]].reset_index(drop=True)
+    light = dict(zip(ok["id"], _light_ttft_rows(ok), strict=True))
+    assert light["GPS-qwen3-8b-h100-latency-0-ttft_p50_ms"]  # concurrency 4, 233-token prompts
+    assert light["DSTKTGI-tgi-short-b1-ttft_mean_ms"]  # one 80-token prompt
+    assert not light["GPS-qwen3-8b-h100-latency-0-ttft_p99_ms"]  # a tail, not the typical request
+    assert not light["VKV-Llama-3.1-8B-BF16-ttft_p50_ms"]  # a 20k-token prefill
+    assert not light["NIM-L33-70B-H100x2-5000-500-c50-ttft_mean_ms"]  # 50 users
+    assert not light["GPS-qwen3-8b-h100-latency-0-output_tok_s"]
+    vllm = EFF.engines["vllm"]["nvidia"]["request_s"]
+    assert 0.0 < vllm["value"] < 0.2 and "light load" in vllm["fitted_from"]
