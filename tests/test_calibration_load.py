@@ -124,3 +124,17 @@ def test_api_server_time_is_fitted_on_light_load_short_prompt_ttft_only(mapped):
     assert not light["GPS-qwen3-8b-h100-latency-0-output_tok_s"]
     vllm = EFF.engines["vllm"]["nvidia"]["request_s"]
     assert 0.0 < vllm["value"] < 0.2 and "light load" in vllm["fitted_from"]
+
+
+def test_an_engine_held_out_with_its_only_source_borrows_the_vendors_pooled_fit():
+    from planner.perf.serving_fidelity import loso_rows
+
+    group = np.array(["tgi/amd", "tgi/amd", "vllm/amd", "vllm/amd", "vllm/nvidia"])
+    sources = np.array(["DSTK", "DSTK", "DSTK", "AMDDOC", "GPS"])
+    fitted = np.ones(5, dtype=bool)
+    same_vendor = np.char.endswith(group, "/amd")
+    tgi = loso_rows(group == "tgi/amd", same_vendor, fitted, sources, "DSTK", generic=False)
+    assert tgi.tolist() == [False, False, False, True, False]  # vLLM on AMD from the other source, not neutral
+    vllm = loso_rows(group == "vllm/amd", same_vendor, fitted, sources, "DSTK", generic=False)
+    assert vllm.tolist() == [False, False, False, True, False]  # its own other source
+    assert not loso_rows(group == "tgi/amd", same_vendor, fitted, sources, "DSTK", generic=True).any()

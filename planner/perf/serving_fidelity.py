@@ -271,6 +271,16 @@ def _simulate_finite(runs: pd.DataFrame, tab, reason: np.ndarray, pred: dict) ->
                 pred[f"{k}_{st}"][r] = s[f"{k}_{st}_s"] + (tab.request_s[r] if k == "ttft" else 0.0)
 
 
+def loso_rows(rows: np.ndarray, same_vendor: np.ndarray, fitted: np.ndarray, sources: np.ndarray, src: str,
+              generic: bool) -> np.ndarray:
+    """Rows an engine x vendor group is re-fitted on with source `src` held out: its own other sources, or, when
+    none is left, every engine's rows on that vendor (the typical stack; neutral factors only for generic)."""
+    mask = rows & fitted & (sources != src)
+    if not mask.any() and not generic:
+        mask = same_vendor & fitted & (sources != src)
+    return mask
+
+
 LIGHT_LOAD = 8  # requests in flight (closed-loop concurrency or burst size) that count as light load
 LIGHT_PROMPT = 1024  # prompt tokens below which the prefill is a few ms
 
@@ -390,10 +400,7 @@ def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataF
         same_vendor = vendor_rows & (np.char.find(group.astype(str), "generic/") != 0)
         for src in sorted(set(sources[:n_load][rows[:n_load]])):
             held = rows[:n_load] & (sources[:n_load] == src)
-            mask = rows & fitted & (sources != src)
-            if not mask.any() and eng != "generic":
-                mask = same_vendor & fitted & (sources != src)
-            kk = best(mask)
+            kk = best(loso_rows(rows, same_vendor, fitted, sources, src, eng == "generic"))
             # with no light-load rows of this engine left, the other stacks on the vendor's machines (NIM
             api = 0.0  # included) stand in for its API server, as for the factors
             if eng != "generic":
