@@ -39,8 +39,9 @@ from planner.catalog.quality import checkpoint_of, needs_quantization, quality_o
 from planner.optimize.formulation import CANDIDATE_COLUMNS
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack
-from planner.perf import CONFIG_COLUMNS, DEFAULT_BATCHES, capacity_under_slo, evaluate
+from planner.perf import CONFIG_COLUMNS, capacity_under_slo, evaluate
 from planner.perf.params import efficiency_path
+from planner.perf.search import largest_batch_visible
 
 PerfFn = Callable[..., pd.DataFrame]
 PP_OPTIONS = (1, 2)
@@ -260,19 +261,23 @@ def evaluate_grid(
     default a replica's capacity is the largest request rate at which the targets hold at that percentile
     (`capacity_under_slo`); a custom `perf` without a `percentile` argument gets the targets alone. Rows of a
     reasoning effort generate `output_multiplier` tokens per visible one: the first visible token comes after the
-    hidden ones (TTFT + hidden x TPOT must meet the target; batch search), and throughput counts visible tokens."""
+    hidden ones (TTFT + hidden x TPOT must meet the target; batch search), and throughput counts visible tokens.
+    Results come in (workload, hidden tokens) order; the batch search runs once over every reasoning row."""
     perf = perf or capacity_under_slo
     takes_pct = "percentile" in inspect.signature(perf).parameters
+    groups = grid.groupby(["workload", "hidden_tokens"], sort=True).indices
+    results = _reasoning_results(grid, groups, inst, catalog)
     parts = []
-    for (wid, hidden), g in grid.groupby(["workload", "hidden_tokens"], sort=True):
+    for wid, hidden in sorted(groups):
+        g = grid.iloc[groups[wid, hidden]]
         w = inst.workloads[wid]
-        cols = list(CONFIG_COLUMNS) + (["engine"] if w.engines else [])  # generic engine: the fast path
-        configs = g[cols].reset_index(drop=True)
-        extra_kw = {"percentile": w.slo_percentile} if takes_pct else {}
         if hidden > 0:
-            res = max_batch_visible(configs, catalog, w.ttft_target_s, w.tpot_target_s, int(hidden))
+            res = results[wid, hidden]
         else:
-            res = perf(configs, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s, **extra_kw)
+            cols = list(CONFIG_COLUMNS) + (["engine"] if w.engines else [])  # generic engine: the fast path
+            extra_kw = {"percentile": w.slo_percentile} if takes_pct else {}
+            res = perf(g[cols].reset_index(drop=True), catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s,
+                       **extra_kw)
         res = res.reset_index(drop=True)
         if "engine" not in res:
             res["engine"] = ""
@@ -284,27 +289,25 @@ def evaluate_grid(
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def max_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s: float, tpot_s: float, hidden: int):
-    """The largest batch per configuration whose first *visible* token (after `hidden` reasoning tokens) meets
-    the TTFT target and whose TPOT meets its target; `ttft_s` of the result is the visible TTFT."""
-    batches = np.array(DEFAULT_BATCHES)
-    rep = cfg.loc[cfg.index.repeat(len(batches))].reset_index(drop=True)
-    rep["batch"] = np.tile(batches, len(cfg))
-    ev = evaluate(rep, catalog).reset_index(drop=True)
-    visible = ev["ttft_s"].astype(float) + hidden * ev["tpot_s"].astype(float)
-    ok = ev["fits"].astype(bool) & (ev["tpot_s"].astype(float) <= tpot_s) & (visible <= ttft_s)
-    ev["ttft_s"] = visible
-    score = np.where(ok.to_numpy(), rep["batch"].to_numpy(), -1).reshape(len(cfg), len(batches))
-    pick = np.arange(len(cfg)) * len(batches) + score.argmax(axis=1)
-    res = ev.iloc[pick].reset_index(drop=True)
-    good = score.max(axis=1) >= 1
-    res["fits"] = good
-    res["reason"] = np.where(
-        good, res["reason"],
-        f"{hidden} hidden reasoning tokens before the answer: no batch meets TTFT {ttft_s * 1e3:g} ms "
-        f"(first visible token) and TPOT {tpot_s * 1e3:g} ms",
-    )
-    return res
+def _reasoning_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: Catalog) -> dict:
+    """(workload, hidden tokens) -> the batch search's rows, one search over all groups with the same columns."""
+    by_cols: dict[bool, list] = {}
+    for wid, hidden in sorted(groups):
+        if hidden > 0:
+            by_cols.setdefault(bool(inst.workloads[wid].engines), []).append((wid, hidden))
+    out = {}
+    for engines, keys in by_cols.items():
+        cols = list(CONFIG_COLUMNS) + (["engine"] if engines else [])
+        sizes = [len(groups[k]) for k in keys]
+        per_row = {name: np.repeat([getattr(inst.workloads[wid], name) for wid, _ in keys], sizes)
+                   for name in ("ttft_target_s", "tpot_target_s")}
+        hidden = np.repeat([h for _, h in keys], sizes)
+        rows = grid.iloc[np.concatenate([groups[k] for k in keys])][cols]
+        res = largest_batch_visible(rows, catalog, per_row["ttft_target_s"], per_row["tpot_target_s"], hidden)
+        ends = np.cumsum(sizes)
+        for k, a, b in zip(keys, ends - sizes, ends, strict=True):
+            out[k] = res.iloc[a:b]
+    return out
 
 
 def _model_efforts(catalog: Catalog, models, w, rejected: list[dict]) -> list[tuple[str, str | None]]:
