@@ -263,21 +263,12 @@ def evaluate_grid(
     reasoning effort generate `output_multiplier` tokens per visible one: the first visible token comes after the
     hidden ones (TTFT + hidden x TPOT must meet the target; batch search), and throughput counts visible tokens.
     Results come in (workload, hidden tokens) order; the batch search runs once over every reasoning row."""
-    perf = perf or capacity_under_slo
-    takes_pct = "percentile" in inspect.signature(perf).parameters
     groups = grid.groupby(["workload", "hidden_tokens"], sort=True).indices
-    results = _reasoning_results(grid, groups, inst, catalog)
+    results = _merged_results(grid, groups, inst, catalog, perf)
     parts = []
     for wid, hidden in sorted(groups):
         g = grid.iloc[groups[wid, hidden]]
-        w = inst.workloads[wid]
-        if hidden > 0:
-            res = results[wid, hidden]
-        else:
-            cols = list(CONFIG_COLUMNS) + (["engine"] if w.engines else [])  # generic engine: the fast path
-            extra_kw = {"percentile": w.slo_percentile} if takes_pct else {}
-            res = perf(g[cols].reset_index(drop=True), catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s,
-                       **extra_kw)
+        res = results[wid, hidden]
         res = res.reset_index(drop=True)
         if "engine" not in res:
             res["engine"] = ""
@@ -289,21 +280,40 @@ def evaluate_grid(
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _reasoning_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: Catalog) -> dict:
-    """(workload, hidden tokens) -> the batch search's rows, one search over all groups with the same columns."""
-    by_cols: dict[bool, list] = {}
+def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: Catalog,
+                    perf: PerfFn | None) -> dict:
+    """(workload, hidden tokens) -> that group's rows through the performance model. Groups that differ only in
+    targets share one call (the model takes per-row targets): the batch search for every reasoning group, the
+    default `capacity_under_slo` once per SLO percentile; a custom `perf` runs per group."""
+    takes_pct = perf is None or "percentile" in inspect.signature(perf).parameters
+    calls: dict[tuple, list] = {}
     for wid, hidden in sorted(groups):
+        w = inst.workloads[wid]
         if hidden > 0:
-            by_cols.setdefault(bool(inst.workloads[wid].engines), []).append((wid, hidden))
+            call = ("search", bool(w.engines))
+        elif perf is None:
+            call = ("capacity", bool(w.engines), w.slo_percentile)
+        else:
+            call = ("custom", wid, hidden)
+        calls.setdefault(call, []).append((wid, hidden))
     out = {}
-    for engines, keys in by_cols.items():
-        cols = list(CONFIG_COLUMNS) + (["engine"] if engines else [])
+    for call, keys in calls.items():
+        cols = list(CONFIG_COLUMNS) + (["engine"] if inst.workloads[keys[0][0]].engines else [])
         sizes = [len(groups[k]) for k in keys]
-        per_row = {name: np.repeat([getattr(inst.workloads[wid], name) for wid, _ in keys], sizes)
+        targets = {name: np.repeat([getattr(inst.workloads[wid], name) for wid, _ in keys], sizes)
                    for name in ("ttft_target_s", "tpot_target_s")}
-        hidden = np.repeat([h for _, h in keys], sizes)
-        rows = grid.iloc[np.concatenate([groups[k] for k in keys])][cols]
-        res = largest_batch_visible(rows, catalog, per_row["ttft_target_s"], per_row["tpot_target_s"], hidden)
+        rows = grid.iloc[np.concatenate([groups[k] for k in keys])][cols].reset_index(drop=True)
+        if call[0] == "search":
+            res = largest_batch_visible(rows, catalog, targets["ttft_target_s"], targets["tpot_target_s"],
+                                        np.repeat([h for _, h in keys], sizes))
+        elif call[0] == "capacity":
+            res = capacity_under_slo(rows, catalog, ttft_s=targets["ttft_target_s"],
+                                     tpot_s=targets["tpot_target_s"], percentile=call[2])
+        else:
+            w = inst.workloads[keys[0][0]]
+            res = perf(rows, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s,
+                       **({"percentile": w.slo_percentile} if takes_pct else {}))
+        res = res.reset_index(drop=True)
         ends = np.cumsum(sizes)
         for k, a, b in zip(keys, ends - sizes, ends, strict=True):
             out[k] = res.iloc[a:b]
