@@ -7,7 +7,6 @@ See `planner.perf` (the package docstring) for the columns.
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -42,6 +41,17 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     return {"rate": rate, "e2e": at["e2e_mean_s"], "ttft_q": at[f"ttft_p{key}_s"], "tpot_q": at[f"tpot_p{key}_s"],
             "light_ttft": light[f"ttft_p{key}_s"], "light_tpot": light[f"tpot_p{key}_s"], "seats": sv.cap,
             "capacity_rps": sv.capacity_rps, "isl": tab.isl, "osl": tab.osl}
+
+
+_SQRT2, _SQRT_2PI = math.sqrt(2.0), math.sqrt(2 * math.pi)
+
+
+def _cdf_over_pdf(x: np.ndarray) -> np.ndarray:
+    """Standard normal cdf / pdf (pdf floored at 1e-300) per value, with the scalar math of
+    `statistics.NormalDist().cdf` (numpy has no erf; a vectorized one would differ in the last digits)."""
+    erf, exp = math.erf, math.exp
+    return np.array([0.5 * (1.0 + erf(b / _SQRT2)) / max(exp(-b * b / 2.0) / _SQRT_2PI, 1e-300)
+                     for b in x.tolist()], dtype=float)
 
 
 def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
@@ -133,14 +143,12 @@ def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> p
     n = len(out)
     target = np.full(n, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, float), (n,))
     p = percentile / 100.0
-    nd = NormalDist()
 
     def ttft_q(rho):
         pre = np.where(rho > 1.0 - p, np.log(np.maximum(rho / (1.0 - p), 1.0)) / (2.0 * mu * (1.0 - rho)), 0.0)
         a = rho * mu * life  # decode seats busy (offered load)
         beta = (seats - a) / np.sqrt(np.maximum(a, 1e-9))
-        ratio = np.array([nd.cdf(b) / max(math.exp(-b * b / 2.0) / math.sqrt(2 * math.pi), 1e-300)
-                          for b in np.clip(beta, -30.0, 30.0)])
+        ratio = _cdf_over_pdf(np.clip(beta, -30.0, 30.0))
         p_wait = 1.0 / (1.0 + beta * ratio)
         theta = np.maximum((seats - a) / np.maximum(life, 1e-12), 1e-12)
         seat = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * 0.5

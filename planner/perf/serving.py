@@ -123,16 +123,18 @@ def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None) ->
     rate_p = n_req / pre_interval  # requests/s one prefill instance admits
     # every unit of 1..8 prefill and 1..8 decode instances; a unit serves min(prefill, decode) requests/s
     top = A.max_disagg_instances
-    cands = [(float(npf), float(nd), np.minimum(npf * rate_p, nd * rate_d) / (npf * gp + nd * g))
-             for nd in range(1, top + 1) for npf in range(1, top + 1)]
-    best = np.max(np.stack([pg for _, _, pg in cands]), axis=0)
-    # the smallest unit within DISAGG_TOLERANCE of the best output/s per GPU: small integer ratios
-    best_np, best_nd = np.full_like(b, float(top)), np.full_like(b, float(top))
-    size = np.full_like(b, np.inf)
-    for npf, nd, per_gpu in cands:
-        take = (per_gpu >= best * (1.0 - DISAGG_TOLERANCE)) & (npf + nd < size)
-        best_np, best_nd = np.where(take, npf, best_np), np.where(take, nd, best_nd)
-        size = np.where(take, npf + nd, size)
+    # (candidate, row) arrays in the order (nd, npf) = (1, 1), (1, 2), ..., (top, top)
+    nd_c, np_c = (x.reshape(-1, 1) for x in np.meshgrid(np.arange(1.0, top + 1), np.arange(1.0, top + 1),
+                                                        indexing="ij"))
+    per_gpu = np.minimum(np_c * rate_p, nd_c * rate_d) / (np_c * gp + nd_c * g)
+    best = np.max(per_gpu, axis=0)
+    # the smallest unit within DISAGG_TOLERANCE of the best output/s per GPU: small integer ratios (the first
+    # such candidate in that order; top x top where none qualifies, i.e. NaN rows)
+    size = np.where(per_gpu >= best * (1.0 - DISAGG_TOLERANCE), np_c + nd_c, np.inf)
+    first = np.argmax(size == size.min(axis=0), axis=0)
+    found = np.isfinite(size.min(axis=0))
+    best_np = np.where(found, np_c[first, 0], float(top)) + np.zeros_like(b)
+    best_nd = np.where(found, nd_c[first, 0], float(top)) + np.zeros_like(b)
     unit_gpus = best_np * gp + best_nd * g
     rate = np.minimum(best_np * rate_p, best_nd * rate_d)
     duty_p = np.clip(rate / (best_np * rate_p), 0.0, 1.0)
