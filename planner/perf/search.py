@@ -10,7 +10,8 @@ pinned by tests/test_perf_search.py on every example's grid:
 Aggregated rows: ok(b) = fits & TPOT <= target & TTFT + hidden x TPOT <= target is then a prefix, found by
 bisection. Disaggregated rows: TTFT depends on the rate-matched unit (which need not grow with the batch), so
 only the bound fits & TPOT <= target & hidden x TPOT <= TTFT target (implied by ok, since TTFT >= 0) is a
-prefix; bisection finds it and every batch inside it is evaluated.
+prefix; bisection finds it and the batches inside it are evaluated from the largest down to the first that
+meets the targets.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
 from planner.perf.params import Efficiency, load_efficiency
+
+SCAN_WIDTH = 4  # batches per row and round of the disaggregated scan: fewer rounds, few wasted evaluations
 
 
 def _per_row(x, n: int) -> np.ndarray:
@@ -62,17 +65,22 @@ def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, h
         _, p = run(rows, mid)
         lo[rows] = np.where(p, mid, lo[rows])
         hi[rows] = np.where(p, hi[rows], mid)
-    best = np.where(agg, lo, np.where(ok0, 0, -1))
-    # disaggregated rows: every batch inside the prefix
-    dis = np.flatnonzero(~agg & (lo >= 1))
-    if len(dis):
-        counts = lo[dis]
-        rows = np.repeat(dis, counts)
-        ks = np.concatenate([np.arange(1, c + 1) for c in counts])
+    best = np.where(agg, lo, -1)
+    # disaggregated rows: down from the top of the prefix, a few batches per row and round, to the first that
+    # meets the targets (batch 1 is known already)
+    todo = np.flatnonzero(~agg & (lo >= 1) & (best < 0))
+    top = lo.copy()
+    while len(todo):
+        width = np.minimum(top[todo], SCAN_WIDTH)
+        rows = np.repeat(todo, width)
+        ks = np.repeat(top[todo], width) - (np.arange(len(rows)) - np.repeat(np.cumsum(width) - width, width))
         ok, _ = run(rows, ks)
         found = np.full(n, -1)
         np.maximum.at(found, rows[ok], ks[ok])
-        best[dis] = np.maximum(best[dis], found[dis])
+        best[todo] = found[todo]
+        top[todo] -= width
+        todo = todo[(best[todo] < 0) & (top[todo] >= 1)]
+    best = np.where(agg | (best >= 0), best, np.where(ok0, 0, -1))
     good = best >= 0
     ev = evaluate(base.assign(batch=batches[np.maximum(best, 0)]), catalog, efficiency=eff).reset_index(drop=True)
     ev["ttft_s"] = ev["ttft_s"].astype(float) + h * ev["tpot_s"].astype(float)
