@@ -89,3 +89,18 @@ def test_step_model_monotone_in_batch(problem):
         with np.errstate(invalid="ignore"):  # inf - inf past the memory limit
             step = np.diff(v, axis=1)
         assert (step[np.isfinite(v[:, 1:])] >= 0).all(), f"{col} falls as the batch grows"
+
+
+@pytest.mark.parametrize(("ttft_s", "tpot_s"), [(None, None), (0.5, 0.04), (2.0, None), (None, 0.02), (0.2, 0.1)])
+@pytest.mark.parametrize("engine", [None, "vllm", "sglang"])
+def test_pruned_max_batch_meeting_equals_exhaustive(ttft_s, tpot_s, engine):
+    from planner.perf import max_batch_meeting
+    from planner.perf.search import largest_batch_meeting
+
+    cfg = _grid("mixed-fleet", 250, seed=3)
+    if engine is not None:
+        cfg = cfg.assign(engine=engine)
+    want = max_batch_meeting(cfg, CAT, ttft_s=ttft_s, tpot_s=tpot_s)
+    got = largest_batch_meeting(cfg, CAT, ttft_s=ttft_s, tpot_s=tpot_s)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert want["fits"].any()

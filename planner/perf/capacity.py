@@ -13,8 +13,9 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
-from planner.perf.evaluate import evaluate, max_batch_meeting
+from planner.perf.evaluate import evaluate
 from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.search import largest_batch_meeting
 from planner.perf.steptable import build_step_tables
 
 CANDIDATE_GRID = (12, 5)  # decode x prefill points of the step tables in the candidate search
@@ -116,14 +117,12 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     if (~agg).any():  # disaggregated serving: the mean-latency batch search
         tt = np.broadcast_to(np.asarray(np.inf if ttft_s is None else ttft_s, dtype=float), (n,))
         tp = np.broadcast_to(np.asarray(np.inf if tpot_s is None else tpot_s, dtype=float), (n,))
-        for t1, t2 in sorted({(a, b) for a, b in zip(tt[~agg], tp[~agg], strict=True)}):
-            idx = np.flatnonzero(~agg & (tt == t1) & (tp == t2))  # max_batch_meeting takes one target pair
-            old = max_batch_meeting(base.iloc[idx], catalog, ttft_s=None if np.isinf(t1) else float(t1),
-                                    tpot_s=None if np.isinf(t2) else float(t2), efficiency=eff)
-            old = _disaggregated_under_slo(old, None if np.isinf(t1) else float(t1), percentile)
-            for col in old.columns:
-                if col in res.columns:
-                    res.loc[idx, col] = old[col].to_numpy()
+        idx = np.flatnonzero(~agg)
+        old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff)
+        old = _disaggregated_under_slo(old, tt[idx], percentile)
+        for col in old.columns:
+            if col in res.columns:
+                res.loc[idx, col] = old[col].to_numpy()
     return res
 
 

@@ -81,23 +81,36 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
     c, reason = resolve(g, catalog, eff)
     n = len(g)
     structural_ok = reason == ""
+    eng_names = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
+    prefill = None
+    if any(k in g for k in PREFILL_COLUMNS):
+        def prefill(idx):
+            return _prefill_layout(g.iloc[idx], catalog, eff)
+    out, fits, mem = predict(c, reason, g["serving"].astype(str).to_numpy(), eng_names, eff, prefill)
+    return _frame(g, c, out, fits, reason, mem, structural_ok)
+
+
+def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndarray, eff: Efficiency,
+            prefill=None) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+    """The model on resolved columns: (timed outputs and limited_by, fits, memory). Adds the memory, engine
+    cap and prefill-layout reasons to `reason` in place; `prefill(idx)` gives the prefill instances' columns
+    and why not of disaggregated rows idx (None: the decode layout)."""
+    n = len(reason)
     mem = memory(c)
     mem_fail = _memory_reasons(c, mem, reason)
     cap = c.eng_max_batch * c.attn_dp  # the engine's running-sequence cap, per attention-DP rank
-    eng_names = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
     add_reasons(reason, c.batch > cap, [c.batch, cap, eng_names, c.spec_k > 0],
                 lambda b, m, e, s: f"batch {b:.0f} exceeds engine {e or 'generic'}'s cap of {m:.0f} running "
                                    f"sequences{' with speculative decoding' if s else ''}")
     fits = reason == ""
     out: dict[str, np.ndarray] = {k: np.full(n, np.nan) for k in TIMED}
     out["limited_by"] = np.where(mem_fail, "memory", "").astype(object)
-    serving = g["serving"].astype(str).to_numpy()
     for mode, fn in (("aggregated", aggregated), ("disaggregated", disaggregated)):
         idx = np.flatnonzero(fits & (serving == mode))
         if len(idx) == 0:
             continue
-        if mode == "disaggregated" and any(k in g for k in PREFILL_COLUMNS):
-            cp, why = _prefill_layout(g.iloc[idx], catalog, eff)
+        if mode == "disaggregated" and prefill is not None:
+            cp, why = prefill(idx)
             res = disaggregated(_subset(c, idx), eff.serving, cp)
             bad = idx[why != ""]
             reason[bad] = why[why != ""]
@@ -113,6 +126,12 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
             gpus_d = np.full(n, np.nan)
             gpus_d[idx] = res["gpus"]
             out["gpus_disagg"] = gpus_d
+    return out, fits, mem
+
+
+def _frame(g: pd.DataFrame, c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict,
+           structural_ok: np.ndarray) -> pd.DataFrame:
+    """evaluate's result: the grid plus the output columns."""
     gpus = c.tp * c.pp * c.attn_dp
     if "gpus_disagg" in out:
         gpus = np.where(np.isnan(out["gpus_disagg"]), gpus, out["gpus_disagg"])

@@ -20,14 +20,97 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
+from planner.perf.evaluate import DEFAULT_BATCHES, PREFILL_COLUMNS, engine_batch_cap, evaluate, predict
 from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.resolve import Cols, normalize_grid, resolve
 
 SCAN_WIDTH = 4  # batches per row and round of the disaggregated scan: fewer rounds, few wasted evaluations
 
 
 def _per_row(x, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(x, dtype=float), (n,)).copy()
+
+
+def _aggregated(base: pd.DataFrame) -> np.ndarray:
+    n = len(base)
+    return (base["serving"].astype(str).to_numpy() != "disaggregated") if "serving" in base else np.ones(n, bool)
+
+
+class _Resolved:
+    """The configurations resolved once (catalog look-ups, structural checks); `at` runs the model at other
+    batches on those columns, which is what `evaluate` computes for the same rows (the batch enters the resolved
+    columns only as itself). Grids with per-phase prefill layouts go through `evaluate` itself."""
+
+    def __init__(self, base: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> None:
+        self.base, self.catalog, self.eff = base, catalog, eff
+        self.direct = any(k in base for k in PREFILL_COLUMNS)
+        if self.direct:
+            return
+        g = normalize_grid(base.assign(batch=1))
+        self.c, self.reason = resolve(g, catalog, eff)
+        n = len(g)
+        self.serving = g["serving"].astype(str).to_numpy()
+        self.engines = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
+
+    def at(self, rows: np.ndarray, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """fits, ttft_s, tpot_s of `rows` at `batch` (integers >= 1), as `evaluate` gives them."""
+        if self.direct:
+            ev = evaluate(self.base.iloc[rows].assign(batch=batch), self.catalog, efficiency=self.eff)
+            return {k: ev[k].to_numpy() for k in ("fits", "ttft_s", "tpot_s")}
+        n = len(self.reason)
+        c = Cols({k: (v[rows] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == n else v)
+                  for k, v in self.c.items()})
+        c["batch"] = np.asarray(batch, dtype=float)
+        out, fits, _ = predict(c, self.reason[rows], self.serving[rows], self.engines[rows], self.eff)
+        return {"fits": fits, "ttft_s": out["ttft_s"], "tpot_s": out["tpot_s"]}
+
+
+def _largest(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, cand: np.ndarray, agg: np.ndarray,
+             judge) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per row of `base`, the index of the largest batch in its row of `cand` (n, K), ascending, for which
+    judge(fits/ttft_s/tpot_s arrays, row numbers) says 'good' (-1: none), evaluating as few as the prefix
+    properties allow. judge returns bool arrays by name: 'good', and 'bound', a prefix predicate that 'good'
+    implies (for aggregated rows 'good' itself is one). Also returns every judged flag as (n, K) arrays (False
+    where not evaluated); the smallest candidate and the first index past the prefix are always evaluated."""
+    n, k_max = cand.shape
+    flags: dict[str, np.ndarray] = {}
+    model = _Resolved(base, catalog, eff)
+
+    def run(rows: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
+        out = judge(model.at(rows, cand[rows, k].astype(np.int64)), rows)
+        out["bound"] = np.where(agg[rows], out["good"], out["bound"])
+        for name, v in out.items():
+            flags.setdefault(name, np.zeros((n, k_max), dtype=bool))[rows, k] = v
+        return out
+
+    first = run(np.arange(n), np.zeros(n, dtype=np.int64))
+    lo = np.where(first["bound"], 0, -1)  # the largest index known to satisfy the prefix predicate
+    hi = np.full(n, k_max)  # the smallest index known not to (k_max: past the last candidate)
+    while True:
+        rows = np.flatnonzero((lo >= 0) & (hi - lo > 1))
+        if len(rows) == 0:
+            break
+        mid = (lo[rows] + hi[rows]) // 2
+        p = run(rows, mid)["bound"]
+        lo[rows] = np.where(p, mid, lo[rows])
+        hi[rows] = np.where(p, hi[rows], mid)
+    best = np.where(agg, lo, -1)
+    # disaggregated rows: down from the top of the prefix, a few batches per row and round, to the first that
+    # is good (the smallest candidate is judged already)
+    todo = np.flatnonzero(~agg & (lo >= 1))
+    top = lo.copy()
+    while len(todo):
+        width = np.minimum(top[todo], SCAN_WIDTH)
+        rows = np.repeat(todo, width)
+        ks = np.repeat(top[todo], width) - (np.arange(len(rows)) - np.repeat(np.cumsum(width) - width, width))
+        good = run(rows, ks)["good"]
+        found = np.full(n, -1)
+        np.maximum.at(found, rows[good], ks[good])
+        best[todo] = found[todo]
+        top[todo] -= width
+        todo = todo[(best[todo] < 0) & (top[todo] >= 1)]
+    best = np.where(agg | (best >= 0), best, np.where(first["good"], 0, -1))
+    return best, flags
 
 
 def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, hidden, *,
@@ -41,52 +124,85 @@ def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, h
     n = len(base)
     t_ttft, t_tpot, h = _per_row(ttft_s, n), _per_row(tpot_s, n), _per_row(hidden, n)
     batches = np.array(DEFAULT_BATCHES, dtype=np.int64)
-    k_max = len(batches)
-    agg = (base["serving"].astype(str).to_numpy() != "disaggregated") if "serving" in base else np.ones(n, bool)
 
-    def run(rows: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """ok and the prefix predicate of `rows` at candidate indexes k."""
-        ev = evaluate(base.iloc[rows].assign(batch=batches[k]), catalog, efficiency=eff)
-        fits = ev["fits"].to_numpy(dtype=bool)
-        tpot, ttft = ev["tpot_s"].to_numpy(dtype=float), ev["ttft_s"].to_numpy(dtype=float)
+    def judge(ev: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+        fits = ev["fits"].astype(bool)
+        tpot, ttft = ev["tpot_s"].astype(float), ev["ttft_s"].astype(float)
         within = fits & (tpot <= t_tpot[rows])
-        ok = within & (ttft + h[rows] * tpot <= t_ttft[rows])
-        return ok, np.where(agg[rows], ok, within & (h[rows] * tpot <= t_ttft[rows]))
+        return {"good": within & (ttft + h[rows] * tpot <= t_ttft[rows]),
+                "bound": within & (h[rows] * tpot <= t_ttft[rows])}
 
-    everyone = np.arange(n)
-    ok0, pred0 = run(everyone, np.zeros(n, dtype=np.int64))
-    lo = np.where(pred0, 0, -1)  # the largest index known to satisfy the prefix predicate
-    hi = np.full(n, k_max)  # the smallest index known not to (k_max: past the last candidate)
-    while True:
-        rows = np.flatnonzero((lo >= 0) & (hi - lo > 1))
-        if len(rows) == 0:
-            break
-        mid = (lo[rows] + hi[rows]) // 2
-        _, p = run(rows, mid)
-        lo[rows] = np.where(p, mid, lo[rows])
-        hi[rows] = np.where(p, hi[rows], mid)
-    best = np.where(agg, lo, -1)
-    # disaggregated rows: down from the top of the prefix, a few batches per row and round, to the first that
-    # meets the targets (batch 1 is known already)
-    todo = np.flatnonzero(~agg & (lo >= 1) & (best < 0))
-    top = lo.copy()
-    while len(todo):
-        width = np.minimum(top[todo], SCAN_WIDTH)
-        rows = np.repeat(todo, width)
-        ks = np.repeat(top[todo], width) - (np.arange(len(rows)) - np.repeat(np.cumsum(width) - width, width))
-        ok, _ = run(rows, ks)
-        found = np.full(n, -1)
-        np.maximum.at(found, rows[ok], ks[ok])
-        best[todo] = found[todo]
-        top[todo] -= width
-        todo = todo[(best[todo] < 0) & (top[todo] >= 1)]
-    best = np.where(agg | (best >= 0), best, np.where(ok0, 0, -1))
+    best, _ = _largest(base, catalog, eff, np.tile(batches, (n, 1)), _aggregated(base), judge)
     good = best >= 0
     ev = evaluate(base.assign(batch=batches[np.maximum(best, 0)]), catalog, efficiency=eff).reset_index(drop=True)
     ev["ttft_s"] = ev["ttft_s"].astype(float) + h * ev["tpot_s"].astype(float)
     ev["fits"] = good
     ev["reason"] = np.where(good, ev["reason"], _messages(h, t_ttft, t_tpot))
     return ev
+
+
+def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, batches=None, *,
+                          efficiency: Efficiency | None = None) -> pd.DataFrame:
+    """`max_batch_meeting` (same result to the last digit), evaluating a few candidate batches per configuration
+    instead of all of them; the targets may also be per row (inf = no target)."""
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    base = grid.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
+    n = len(base)
+    t_ttft = _per_row(np.inf if ttft_s is None else ttft_s, n)
+    t_tpot = _per_row(np.inf if tpot_s is None else tpot_s, n)
+    cands = np.array(sorted(set(int(b) for b in (batches or DEFAULT_BATCHES) if b >= 1)), dtype=float)
+    probe = base.assign(batch=1)
+    mem_max = evaluate(probe, catalog, efficiency=eff)["max_batch_memory"].to_numpy(dtype=float)
+    eng_cap = engine_batch_cap(probe, catalog, eff)
+    # the candidates of max_batch_meeting: the list plus the exact memory and engine limits where smaller
+    extra = [np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]]
+    if np.isfinite(eng_cap).any():
+        extra.append(np.where(eng_cap < np.minimum(mem_max, cands[-1]), eng_cap, cands[0])[:, None])
+    cand = np.sort(np.concatenate([np.tile(cands, (n, 1)), *extra], axis=1), axis=1)
+
+    def judge(ev: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+        fits = ev["fits"]
+        ttft_ok = np.isinf(t_ttft[rows]) | (ev["ttft_s"] <= t_ttft[rows])  # no target: always met
+        tpot_ok = np.isinf(t_tpot[rows]) | (ev["tpot_s"] <= t_tpot[rows])
+        return {"good": fits & ttft_ok & tpot_ok, "bound": fits & tpot_ok, "fits": fits, "ttft_ok": ttft_ok,
+                "tpot_ok": tpot_ok}
+
+    best, flags = _largest(base, catalog, eff, cand, _aggregated(base), judge)
+    any_good = best >= 0
+    rows = np.arange(n)
+    chosen_b = cand[rows, np.maximum(best, 0)]  # the smallest candidate where nothing is good
+    res = evaluate(base.assign(batch=chosen_b.astype(np.int64)), catalog, efficiency=eff).reset_index(drop=True)
+    # what stopped a larger batch: the next larger candidate's first failure (judged by the search)
+    nxt = np.minimum(best + 1, cand.shape[1] - 1)
+    has_next = any_good & (best + 1 < cand.shape[1])
+    f = {k: flags[k][rows, nxt] for k in ("fits", "ttft_ok", "tpot_ok")}
+    stop = np.where(~f["fits"], "memory", np.where(~f["ttft_ok"], "ttft", np.where(~f["tpot_ok"], "tpot", "")))
+    return _meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft, t_tpot)
+
+
+def _meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft, t_tpot) -> pd.DataFrame:
+    """max_batch_meeting's fits, reason and limited_by at the chosen batches (its own code, kept in step)."""
+    limited = np.where(has_next & any_good, stop, res["limited_by"].to_numpy())
+    limited = np.where(any_good & (chosen_b >= mem_max) & (mem_max >= 1), "memory", limited)
+    limited = np.where(any_good & (chosen_b >= eng_cap) & (eng_cap < mem_max), "engine", limited)
+    reason = res["reason"].to_numpy().copy()
+    fits_out = any_good.copy()
+    for i in np.flatnonzero(~any_good & res["fits"].to_numpy()):
+        r = res.iloc[i]
+        ttft_s, tpot_s = float(t_ttft[i]), (0.0 if np.isinf(t_tpot[i]) else float(t_tpot[i]))
+        if not np.isinf(ttft_s) and r["ttft_s"] > ttft_s:
+            reason[i] = f"batch {r['batch']:.0f} misses the TTFT target: {r['ttft_s'] * 1e3:.0f} ms > " \
+                        f"{ttft_s * 1e3:.0f} ms"
+            limited[i] = "ttft"
+        else:
+            reason[i] = f"batch {r['batch']:.0f} misses the TPOT target: {r['tpot_s'] * 1e3:.1f} ms > " \
+                        f"{tpot_s * 1e3:.1f} ms"
+            limited[i] = "tpot"
+    limited = np.where(~any_good & (res["limited_by"].to_numpy() == "memory"), "memory", limited)
+    res["fits"] = fits_out
+    res["reason"] = reason
+    res["limited_by"] = limited
+    return res
 
 
 def _messages(hidden: np.ndarray, ttft_s: np.ndarray, tpot_s: np.ndarray) -> np.ndarray:
@@ -103,4 +219,4 @@ def _messages(hidden: np.ndarray, ttft_s: np.ndarray, tpot_s: np.ndarray) -> np.
     return out
 
 
-__all__ = ["largest_batch_visible"]
+__all__ = ["largest_batch_meeting", "largest_batch_visible"]
