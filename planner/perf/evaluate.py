@@ -111,14 +111,14 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
             continue
         if mode == "disaggregated" and prefill is not None:
             cp, why = prefill(idx)
-            res = disaggregated(_subset(c, idx), eff.serving, cp)
+            res = disaggregated(c if len(idx) == n else _subset(c, idx), eff.serving, cp)
             bad = idx[why != ""]
             reason[bad] = why[why != ""]
             fits[bad] = False
             for k in TIMED:
                 res[k] = np.where(why == "", res[k], np.nan)
         else:
-            res = fn(_subset(c, idx), eff.serving)
+            res = fn(c if len(idx) == n else _subset(c, idx), eff.serving)
         for k in TIMED:
             out[k][idx] = res[k]
         out["limited_by"][idx] = res["limited_by"]

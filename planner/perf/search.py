@@ -57,12 +57,22 @@ class _Resolved:
         if self.direct:
             ev = evaluate(self.base.iloc[rows].assign(batch=batch), self.catalog, efficiency=self.eff)
             return {k: ev[k].to_numpy() for k in ("fits", "ttft_s", "tpot_s")}
+        res = {"fits": np.zeros(len(rows), dtype=bool), "ttft_s": np.full(len(rows), np.nan),
+               "tpot_s": np.full(len(rows), np.nan)}
+        serving = self.serving[rows]
+        for mode in np.unique(serving):  # one mode at a time: the model then needs no second gather
+            at = np.flatnonzero(serving == mode)
+            out, fits, _ = predict(self._cols(rows[at], batch[at]), self.reason[rows[at]], serving[at],
+                                   self.engines[rows[at]], self.eff)
+            res["fits"][at], res["ttft_s"][at], res["tpot_s"][at] = fits, out["ttft_s"], out["tpot_s"]
+        return res
+
+    def _cols(self, rows: np.ndarray, batch: np.ndarray) -> Cols:
         n = len(self.reason)
         c = Cols({k: (v[rows] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == n else v)
                   for k, v in self.c.items()})
         c["batch"] = np.asarray(batch, dtype=float)
-        out, fits, _ = predict(c, self.reason[rows], self.serving[rows], self.engines[rows], self.eff)
-        return {"fits": fits, "ttft_s": out["ttft_s"], "tpot_s": out["tpot_s"]}
+        return c
 
 
 def _largest(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, cand: np.ndarray, agg: np.ndarray,
