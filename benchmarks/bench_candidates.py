@@ -30,7 +30,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     cat = load_catalog()
-    paths = [Path(p) for p in args.problems] or sorted((ROOT / "problems").glob("*.yaml"))
+    paths = [Path(p) if Path(p).is_file() else ROOT / "problems" / f"{p}.yaml" for p in args.problems] \
+        or sorted((ROOT / "problems").glob("*.yaml"))
     print(f"{'problem':32s} {'configs':>8s} {'cpu_s':>7s} {'wall_s':>7s} {'cfg/cpu-s':>10s} {'cfg/wall-s':>10s}")
     total_cfg = total_cpu = total_wall = 0.0
     for p in paths:

@@ -16,7 +16,7 @@ from planner.catalog.tables import GB
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.memory import memory
 from planner.perf.params import Efficiency, load_efficiency
-from planner.perf.resolve import Cols, add_reasons, normalize_grid, resolve
+from planner.perf.resolve import Cols, add_reasons, normalize_grid, resolve, take
 from planner.perf.serving import aggregated, disaggregated
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -33,8 +33,7 @@ DEFAULT_BATCHES: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128,
 
 
 def _subset(c: Cols, idx: np.ndarray) -> Cols:
-    return Cols({k: (v[idx] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == len(c.batch) else v)
-                 for k, v in c.items()})
+    return take(c, idx)
 
 
 def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray) -> np.ndarray:

@@ -41,6 +41,64 @@ class Cols(dict):
             raise AttributeError(name) from exc
 
 
+class _Taken(Cols):
+    """Rows `idx` of another Cols; each per-row column (1-d, length n) is gathered when first read, so a model
+    that reads half the columns pays for half the gathers. Iterating materializes every column."""
+
+    def __init__(self, src: Cols, idx: np.ndarray, n: int) -> None:
+        super().__init__()
+        self._src, self._idx, self._n = src, idx, n
+
+    def __getitem__(self, name: str):
+        try:
+            return dict.__getitem__(self, name)
+        except KeyError:
+            v = self._src[name]
+        if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == self._n:
+            v = v[self._idx]
+        dict.__setitem__(self, name, v)
+        return v
+
+    def get(self, name: str, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __contains__(self, name) -> bool:
+        return dict.__contains__(self, name) or name in self._src
+
+    def _all(self) -> None:
+        for name in list(self._src):
+            if not dict.__contains__(self, name):
+                self[name]
+
+    def keys(self):
+        self._all()
+        return dict.keys(self)
+
+    def items(self):
+        self._all()
+        return dict.items(self)
+
+    def values(self):
+        self._all()
+        return dict.values(self)
+
+    def __iter__(self):
+        self._all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._all()
+        return dict.__len__(self)
+
+
+def take(c: Cols, idx: np.ndarray, n: int | None = None) -> Cols:
+    """Rows `idx` of `c` (per-row columns are those of length n, default len(c.batch)), gathered lazily."""
+    return _Taken(c, idx, len(c["batch"]) if n is None else n)
+
+
 def normalize_grid(grid: pd.DataFrame, required: tuple[str, ...] = REQUIRED) -> pd.DataFrame:
     """A copy with defaults filled in; a missing required column is a programming error (KeyError)."""
     missing = [c for c in required if c not in grid.columns]
@@ -233,4 +291,5 @@ def check_parallelism(c: Cols, grid: pd.DataFrame, fail, model_names: np.ndarray
          lambda x, m: f"isl+osl = {x:.0f} tokens exceed the model's context {m:.0f}")
 
 
-__all__ = ["GRID_DEFAULTS", "MODEL_COLUMNS", "OPTIONAL_CONFIG_COLUMNS", "Cols", "normalize_grid", "resolve"]
+__all__ = ["GRID_DEFAULTS", "MODEL_COLUMNS", "OPTIONAL_CONFIG_COLUMNS", "Cols", "normalize_grid", "resolve",
+           "take"]

@@ -22,7 +22,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.perf.evaluate import DEFAULT_BATCHES, PREFILL_COLUMNS, engine_batch_cap, evaluate, predict
 from planner.perf.params import Efficiency, load_efficiency
-from planner.perf.resolve import Cols, normalize_grid, resolve
+from planner.perf.resolve import Cols, normalize_grid, resolve, take
 
 SCAN_WIDTH = 4  # batches per row and round of the disaggregated scan: fewer rounds, few wasted evaluations
 
@@ -68,9 +68,7 @@ class _Resolved:
         return res
 
     def _cols(self, rows: np.ndarray, batch: np.ndarray) -> Cols:
-        n = len(self.reason)
-        c = Cols({k: (v[rows] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == n else v)
-                  for k, v in self.c.items()})
+        c = take(self.c, rows, len(self.reason))
         c["batch"] = np.asarray(batch, dtype=float)
         return c
 
