@@ -72,12 +72,14 @@ def _prefill_layout(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tu
     return cp, why.astype(object)
 
 
-def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None) -> pd.DataFrame:
+def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
+             resolved: tuple[Cols, np.ndarray] | None = None) -> pd.DataFrame:
     """Predict every row of `grid` (see the package docstring for columns). Never raises for a row that
-    cannot run: it comes back with fits=False and the reason."""
+    cannot run: it comes back with fits=False and the reason. `resolved`: `resolve`'s (columns, reason) of
+    the same rows at another batch, to skip the catalog look-ups (the batch enters them only as itself)."""
     g = normalize_grid(grid)
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
-    c, reason = resolve(g, catalog, eff)
+    c, reason = _resolve(g, catalog, eff, resolved)
     n = len(g)
     structural_ok = reason == ""
     eng_names = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
@@ -87,6 +89,18 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
             return _prefill_layout(g.iloc[idx], catalog, eff)
     out, fits, mem = predict(c, reason, g["serving"].astype(str).to_numpy(), eng_names, eff, prefill)
     return _frame(g, c, out, fits, reason, mem, structural_ok)
+
+
+def _resolve(g: pd.DataFrame, catalog: Catalog, eff: Efficiency,
+             resolved: tuple[Cols, np.ndarray] | None) -> tuple[Cols, np.ndarray]:
+    """resolve(g), or `resolved` with g's batch where every batch is a valid one (what resolve would check)."""
+    if resolved is not None and len(resolved[1]) == len(g):
+        batch = pd.to_numeric(g["batch"], errors="coerce").to_numpy(dtype=float)
+        if ((batch >= 1) & (batch == np.floor(batch))).all():
+            c = Cols(resolved[0])
+            c["batch"] = batch
+            return c, resolved[1].copy()
+    return resolve(g, catalog, eff)
 
 
 def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndarray, eff: Efficiency,

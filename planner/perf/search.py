@@ -52,6 +52,13 @@ class _Resolved:
         self.serving = g["serving"].astype(str).to_numpy()
         self.engines = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
 
+    def frame(self, batch: np.ndarray) -> pd.DataFrame:
+        """`evaluate` of every row at `batch`."""
+        grid = self.base.assign(batch=batch)
+        if self.direct:
+            return evaluate(grid, self.catalog, efficiency=self.eff)
+        return evaluate(grid, self.catalog, efficiency=self.eff, resolved=(self.c, self.reason))
+
     def at(self, rows: np.ndarray, batch: np.ndarray) -> dict[str, np.ndarray]:
         """fits, ttft_s, tpot_s of `rows` at `batch` (integers >= 1), as `evaluate` gives them."""
         if self.direct:
@@ -73,8 +80,7 @@ class _Resolved:
         return c
 
 
-def _largest(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, cand: np.ndarray, agg: np.ndarray,
-             judge) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tuple[np.ndarray, dict]:
     """Per row of `base`, the index of the largest batch in its row of `cand` (n, K), ascending, for which
     judge(fits/ttft_s/tpot_s arrays, row numbers) says 'good' (-1: none), evaluating as few as the prefix
     properties allow. judge returns bool arrays by name: 'good', and 'bound', a prefix predicate that 'good'
@@ -82,7 +88,6 @@ def _largest(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, cand: np.nda
     where not evaluated); the smallest candidate and the first index past the prefix are always evaluated."""
     n, k_max = cand.shape
     flags: dict[str, np.ndarray] = {}
-    model = _Resolved(base, catalog, eff)
 
     def run(rows: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
         out = judge(model.at(rows, cand[rows, k].astype(np.int64)), rows)
@@ -140,9 +145,10 @@ def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, h
         return {"good": within & (ttft + h[rows] * tpot <= t_ttft[rows]),
                 "bound": within & (h[rows] * tpot <= t_ttft[rows])}
 
-    best, _ = _largest(base, catalog, eff, np.tile(batches, (n, 1)), _aggregated(base), judge)
+    model = _Resolved(base, catalog, eff)
+    best, _ = _largest(model, np.tile(batches, (n, 1)), _aggregated(base), judge)
     good = best >= 0
-    ev = evaluate(base.assign(batch=batches[np.maximum(best, 0)]), catalog, efficiency=eff).reset_index(drop=True)
+    ev = model.frame(batches[np.maximum(best, 0)]).reset_index(drop=True)
     ev["ttft_s"] = ev["ttft_s"].astype(float) + h * ev["tpot_s"].astype(float)
     ev["fits"] = good
     ev["reason"] = np.where(good, ev["reason"], _messages(h, t_ttft, t_tpot))
@@ -160,7 +166,8 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     t_tpot = _per_row(np.inf if tpot_s is None else tpot_s, n)
     cands = np.array(sorted(set(int(b) for b in (batches or DEFAULT_BATCHES) if b >= 1)), dtype=float)
     probe = base.assign(batch=1)
-    mem_max = evaluate(probe, catalog, efficiency=eff)["max_batch_memory"].to_numpy(dtype=float)
+    model = _Resolved(base, catalog, eff)
+    mem_max = model.frame(np.ones(n, dtype=np.int64))["max_batch_memory"].to_numpy(dtype=float)
     eng_cap = engine_batch_cap(probe, catalog, eff)
     # the candidates of max_batch_meeting: the list plus the exact memory and engine limits where smaller
     extra = [np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]]
@@ -175,11 +182,11 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
         return {"good": fits & ttft_ok & tpot_ok, "bound": fits & tpot_ok, "fits": fits, "ttft_ok": ttft_ok,
                 "tpot_ok": tpot_ok}
 
-    best, flags = _largest(base, catalog, eff, cand, _aggregated(base), judge)
+    best, flags = _largest(model, cand, _aggregated(base), judge)
     any_good = best >= 0
     rows = np.arange(n)
     chosen_b = cand[rows, np.maximum(best, 0)]  # the smallest candidate where nothing is good
-    res = evaluate(base.assign(batch=chosen_b.astype(np.int64)), catalog, efficiency=eff).reset_index(drop=True)
+    res = model.frame(chosen_b.astype(np.int64)).reset_index(drop=True)
     # what stopped a larger batch: the next larger candidate's first failure (judged by the search)
     nxt = np.minimum(best + 1, cand.shape[1] - 1)
     has_next = any_good & (best + 1 < cand.shape[1])

@@ -91,8 +91,8 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     n = len(configs)
     cfg = configs.reset_index(drop=True)
     probe = cfg.assign(batch=1)
-    ev = evaluate(probe, catalog, efficiency=eff)
-    c, _ = resolve(normalize_grid(probe), catalog, eff)
+    c, reason = resolve(normalize_grid(probe), catalog, eff)
+    ev = evaluate(probe, catalog, efficiency=eff, resolved=(c, reason))
     # the engine's scheduler limits (catalog `engines:`; the generic engine has none) unless given
     eng_cap = np.asarray(c.get("eng_max_batch", np.full(n, np.inf)), dtype=float) * c.attn_dp
     if max_seqs is None:
