@@ -266,13 +266,13 @@ def evaluate_grid(
     groups = grid.groupby(["workload", "hidden_tokens"], sort=True).indices
     results = _merged_results(grid, groups, inst, catalog, perf)
     parts = []
+    extras = grid[["workload", "quality", "checkpoint", "effort", "output_multiplier"]]
     for wid, hidden in sorted(groups):
-        g = grid.iloc[groups[wid, hidden]]
         res = results[wid, hidden]
         res = res.reset_index(drop=True)
         if "engine" not in res:
             res["engine"] = ""
-        extra = g[["workload", "quality", "checkpoint", "effort", "output_multiplier"]].reset_index(drop=True)
+        extra = extras.iloc[groups[wid, hidden]].reset_index(drop=True)
         for col in extra.columns:
             res[col] = extra[col]
         res["output_tok_s"] = res["output_tok_s"].astype(float) / res["output_multiplier"].astype(float)
@@ -392,7 +392,7 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
         return Evaluated(grid, pd.DataFrame(), tuple(rejected))
     res = evaluate_grid(grid, inst, catalog, perf)
     ok = res["fits"].astype(bool) & (pd.to_numeric(res["batch"], errors="coerce").fillna(0) >= 1)
-    failed = res[~ok]
+    failed = res.loc[~ok, [c for c in (*_LABEL_COLUMNS, "reason") if c in res]]  # what a rejection names
     rejected += _rejections(failed, None, [str(x or "no batch meets the targets") for x in failed["reason"]])
     return Evaluated(grid, prune_engines(res[ok].reset_index(drop=True)), tuple(rejected))
 
@@ -486,6 +486,9 @@ def build_candidates(
         ev = evaluate_configurations(inst, catalog)
         cache.put(key, ev)
     return cache.expanded(key + expansion_key(inst), lambda: expand_candidates(ev, inst, catalog))
+
+
+_LABEL_COLUMNS = ("workload", "model", "precision", "accelerator", "tp", "pp", "ep", "attn_dp", "engine")
 
 
 def _rejections(rows: pd.DataFrame, system: str | None, reasons: list[str]) -> list[dict]:
