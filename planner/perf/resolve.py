@@ -122,12 +122,43 @@ def _codes(values: pd.Series, index: pd.Index) -> np.ndarray:
     return index.get_indexer(uniques).astype(np.int64)[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
 
-def _gather(table: pd.DataFrame, codes: np.ndarray, prefix: str = "") -> dict[str, np.ndarray]:
+def _gather(table: pd.DataFrame, codes: np.ndarray, prefix: str = "", columns=None) -> dict[str, np.ndarray]:
     """One contiguous per-row array per table column (column-wise gathers stay cache friendly)."""
     idx = np.where(codes >= 0, codes, 0)
+    names = list(table.columns) if columns is None else list(columns)
     if len(table) == 0:
-        return {prefix + c: np.full(len(codes), np.nan) for c in table.columns}
-    return {prefix + c: table[c].to_numpy(dtype=float)[idx] for c in table.columns}
+        return {prefix + c: np.full(len(codes), np.nan) for c in names}
+    floats = _float_columns(table)
+    return {prefix + c: floats[c][idx] for c in names}
+
+
+_FLOATS: dict[int, tuple[pd.DataFrame, dict[str, np.ndarray]]] = {}
+
+
+def _float_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Every column of a (cached, never modified) look-up table as a float array, converted once per table."""
+    hit = _FLOATS.get(id(table))
+    if hit is None or hit[0] is not table:
+        if len(_FLOATS) > 64:
+            _FLOATS.clear()
+        hit = (table, {c: table[c].to_numpy(dtype=float) for c in table.columns})
+        _FLOATS[id(table)] = hit
+    return hit[1]
+
+
+_PARAMS: dict[tuple[int, int], tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]] = {}
+
+
+def _params(eff: Efficiency, accels: pd.DataFrame) -> pd.DataFrame:
+    """The efficiency parameters in the accelerator table's order, one table per (parameters, accelerators)."""
+    key = (id(eff.accel), id(accels))
+    hit = _PARAMS.get(key)
+    if hit is None or hit[0] is not eff.accel or hit[1] is not accels:
+        if len(_PARAMS) > 16:
+            _PARAMS.clear()
+        hit = (eff.accel, accels, eff.accel.reindex(accels.index)[list(ACCEL_PARAMS)])
+        _PARAMS[key] = hit
+    return hit[2]
 
 
 def add_reasons(reason: np.ndarray, mask: np.ndarray, keys: list, make: Callable[..., str]) -> None:
@@ -171,6 +202,20 @@ def _dtype_matrix(catalog: Catalog, acc_ids: pd.Index, prec_ids: pd.Index):
     return code, why, weight_only
 
 
+_DTYPES: dict[int, tuple] = {}
+
+
+def _dtype_matrix_cached(catalog: Catalog, acc_ids: pd.Index, prec_ids: pd.Index):
+    """_dtype_matrix once per catalog object (catalogs are immutable; the ids follow from the catalog)."""
+    hit = _DTYPES.get(id(catalog))
+    if hit is None or hit[0] is not catalog or not (hit[1].equals(acc_ids) and hit[2].equals(prec_ids)):
+        if len(_DTYPES) > 16:
+            _DTYPES.clear()
+        hit = (catalog, acc_ids, prec_ids, _dtype_matrix(catalog, acc_ids, prec_ids))
+        _DTYPES[id(catalog)] = hit
+    return hit[3]
+
+
 _TABLES: dict[int, tuple[Catalog, pd.DataFrame, pd.DataFrame]] = {}
 
 
@@ -190,7 +235,7 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     n = len(grid)
     reason = np.full(n, "", dtype=object)
     models, accels = _tables(catalog)
-    params = eff.accel.reindex(accels.index)
+    params = _params(eff, accels)
     prec_ids = pd.Index(sorted(catalog.precisions))
 
     mc = _codes(grid["model"], models.index)
@@ -198,9 +243,10 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     pc = _codes(grid["precision"], prec_ids)
     c = Cols()
     c.update(_gather(models, mc))
-    c.update(_gather(accels[["hbm_bytes", "hbm_bandwidth_bytes_s", "tdp_w", "scale_up_bandwidth_bytes_s",
-                             "scale_up_domain"] + [f"flops_{d}" for d in COMPUTE_DTYPES]], ac))
-    c.update(_gather(params[list(ACCEL_PARAMS)], ac))
+    c.update(_gather(accels, ac, columns=["hbm_bytes", "hbm_bandwidth_bytes_s", "tdp_w",
+                                          "scale_up_bandwidth_bytes_s", "scale_up_domain",
+                                          *(f"flops_{d}" for d in COMPUTE_DTYPES)]))
+    c.update(_gather(params, ac))
     for col in ("tp", "pp", "ep", "attn_dp", "batch", "isl", "osl"):
         c[col] = pd.to_numeric(grid[col], errors="coerce").to_numpy(dtype=float)
 
@@ -223,7 +269,7 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     precs = [catalog.precisions[p] for p in prec_ids]
     pcs = np.where(pc >= 0, pc, 0)
     c["w_bytes"] = np.array([p.bytes_per_weight for p in precs], dtype=float)[pcs] if precs else np.ones(n)
-    dcode, dwhy, dwo = _dtype_matrix(catalog, accels.index, prec_ids)
+    dcode, dwhy, dwo = _dtype_matrix_cached(catalog, accels.index, prec_ids)
     acs = np.where(ac >= 0, ac, 0)
     dt = dcode[acs, pcs] if dcode.size else np.full(n, -1)
     c["weight_only"] = dwo[acs, pcs] if dwo.size else np.zeros(n)
