@@ -148,32 +148,38 @@ def _frame(g: pd.DataFrame, c: Cols, out: dict, fits: np.ndarray, reason: np.nda
     gpus = c.tp * c.pp * c.attn_dp
     if "gpus_disagg" in out:
         gpus = np.where(np.isnan(out["gpus_disagg"]), gpus, out["gpus_disagg"])
-    res_df = g.copy()
-    res_df["gpus"] = np.where(np.isfinite(gpus), gpus, 0).astype(np.int64)
-    res_df["fits"] = fits
-    res_df["reason"] = reason
-    res_df["max_batch_memory"] = np.where(structural_ok, mem["max_batch_memory"], 0.0).astype(np.int64)
-    res_df["weight_bytes_per_gpu"] = np.where(structural_ok, mem["weight_bytes_per_gpu"], np.nan)
-    res_df["kv_bytes_per_gpu"] = np.where(structural_ok, mem["kv_bytes_per_seq_per_gpu"] * c.batch / c.attn_dp,
-                                          np.nan)
-    res_df["ttft_s"] = out["ttft_s"]
-    res_df["tpot_s"] = out["tpot_s"]
-    res_df["itl_s"] = out["itl_s"]
-    res_df["acceptance_length"] = np.where(fits, c.spec_accept, np.nan)
-    res_df["speculative_method"] = np.where(fits, c.spec_method, "")  # what `auto` chose; 'none' without
-    res_df["output_tok_s"] = out["output_tok_s"]
-    res_df["output_tok_s_per_gpu"] = out["output_tok_s"] / res_df["gpus"].to_numpy()
-    res_df["output_tok_s_per_user"] = 1.0 / out["tpot_s"]
-    res_df["total_tok_s"] = out["output_tok_s"] * (1.0 + c.isl / c.osl)
-    res_df["avg_power_w"] = out["avg_power_w"]
-    res_df["peak_power_w"] = np.where(fits, out["peak_power_w"], np.nan)
+    gpus_int = np.where(np.isfinite(gpus), gpus, 0).astype(np.int64)
     dtypes = np.array(COMPUTE_DTYPES, dtype=object)
-    res_df["compute_dtype_used"] = np.where(structural_ok, dtypes[c.dtype_code.astype(np.int64)], "")
-    res_df["limited_by"] = out["limited_by"]
-    res_df["prefill_instances"] = out["prefill_instances"]
-    res_df["decode_instances"] = out["decode_instances"]
-    res_df["prefill_gpus"] = out["prefill_gpus"]  # disaggregated: GPUs of the unit's prefill instances
-    res_df["decode_gpus"] = out["decode_gpus"]
+    cols = {
+        "gpus": gpus_int,
+        "fits": fits,
+        "reason": reason,
+        "max_batch_memory": np.where(structural_ok, mem["max_batch_memory"], 0.0).astype(np.int64),
+        "weight_bytes_per_gpu": np.where(structural_ok, mem["weight_bytes_per_gpu"], np.nan),
+        "kv_bytes_per_gpu": np.where(structural_ok, mem["kv_bytes_per_seq_per_gpu"] * c.batch / c.attn_dp, np.nan),
+        "ttft_s": out["ttft_s"],
+        "tpot_s": out["tpot_s"],
+        "itl_s": out["itl_s"],
+        "acceptance_length": np.where(fits, c.spec_accept, np.nan),
+        "speculative_method": np.where(fits, c.spec_method, ""),  # what `auto` chose; 'none' without
+        "output_tok_s": out["output_tok_s"],
+        "output_tok_s_per_gpu": out["output_tok_s"] / gpus_int,
+        "output_tok_s_per_user": 1.0 / out["tpot_s"],
+        "total_tok_s": out["output_tok_s"] * (1.0 + c.isl / c.osl),
+        "avg_power_w": out["avg_power_w"],
+        "peak_power_w": np.where(fits, out["peak_power_w"], np.nan),
+        "compute_dtype_used": np.where(structural_ok, dtypes[c.dtype_code.astype(np.int64)], ""),
+        "limited_by": out["limited_by"],
+        "prefill_instances": out["prefill_instances"],
+        "decode_instances": out["decode_instances"],
+        "prefill_gpus": out["prefill_gpus"],  # disaggregated: GPUs of the unit's prefill instances
+        "decode_gpus": out["decode_gpus"],
+    }
+    if len(g) and not any(k in g.columns for k in cols):  # one concatenation instead of 23 inserts
+        return pd.concat([g, pd.DataFrame(cols, index=g.index)], axis=1)
+    res_df = g.copy()
+    for k, v in cols.items():
+        res_df[k] = v
     return res_df
 
 

@@ -111,6 +111,8 @@ def normalize_grid(grid: pd.DataFrame, required: tuple[str, ...] = REQUIRED) -> 
         elif g[col].isna().any():
             g[col] = g[col].astype(object).where(g[col].notna(), default)
     for col in ("tp", "pp", "ep", "attn_dp", "batch", "isl", "osl"):
+        if g[col].dtype == np.int64:
+            continue  # integer already (the common case; the conversion below would leave it as it is)
         num = pd.to_numeric(g[col], errors="coerce")
         if num.notna().all() and (num == np.floor(num)).all():
             g[col] = num.astype(np.int64)  # keep integer columns integer (bad values stay for the reason)
