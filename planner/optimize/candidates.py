@@ -196,7 +196,8 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                         )
                     )
                     continue
-                if not w.allow_quantization and needs_quantization(checkpoint_of(catalog, mid, pid)):
+                ckpt = checkpoint_of(catalog, mid, pid)  # once per (model, precision), not per grid row
+                if not w.allow_quantization and needs_quantization(ckpt):
                     rejected.append(
                         dict(
                             workload=w.id, model=mid, precision=pid, system="*", config="*", quality=q,
@@ -245,7 +246,7 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                                             osl=round(w.osl * mult),
                                             quality=q,
                                             engine=engine,
-                                            checkpoint=checkpoint_of(catalog, mid, pid),
+                                            checkpoint=ckpt,
                                             effort=effort,
                                             output_multiplier=mult,
                                             hidden_tokens=round(w.osl * mult) - w.osl,
