@@ -20,7 +20,15 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.perf.evaluate import DEFAULT_BATCHES, PREFILL_COLUMNS, engine_batch_cap, evaluate, predict
+from planner.perf.evaluate import (
+    DEFAULT_BATCHES,
+    PREFILL_COLUMNS,
+    TIMED,
+    _frame,
+    engine_batch_cap,
+    evaluate,
+    predict,
+)
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 
@@ -44,6 +52,7 @@ class _Resolved:
     def __init__(self, base: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> None:
         self.base, self.catalog, self.eff = base, catalog, eff
         self.direct = any(k in base for k in PREFILL_COLUMNS)
+        self._ones = None
         if self.direct:
             return
         g = normalize_grid(base.assign(batch=1))
@@ -53,26 +62,57 @@ class _Resolved:
         self.engines = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
 
     def frame(self, batch: np.ndarray) -> pd.DataFrame:
-        """`evaluate` of every row at `batch`."""
+        """`evaluate` of every row at `batch`; rows at batch 1 reuse the model's run of the first probe."""
         grid = self.base.assign(batch=batch)
         if self.direct:
             return evaluate(grid, self.catalog, efficiency=self.eff)
-        return evaluate(grid, self.catalog, efficiency=self.eff, resolved=(self.c, self.reason))
+        n = len(self.reason)
+        batch = np.asarray(batch, dtype=np.int64)
+        ones = self._ones if self._ones is not None else self._run(np.arange(n), np.ones(n, dtype=np.int64))
+        rest = np.flatnonzero(batch != 1)
+        out, fits, mem, reason = (ones[0].copy(), ones[1].copy(), ones[2].copy(), ones[3].copy())
+        out, mem = {k: v.copy() for k, v in out.items()}, {k: v.copy() for k, v in mem.items()}
+        if len(rest):
+            r_out, r_fits, r_mem, r_reason = self._run(rest, batch[rest])
+            for k, v in r_out.items():
+                out[k][rest] = v
+            for k, v in r_mem.items():
+                mem[k][rest] = v
+            fits[rest], reason[rest] = r_fits, r_reason
+        g = normalize_grid(grid)
+        c = Cols(self.c)
+        c["batch"] = batch.astype(float)
+        return _frame(g, c, out, fits, reason, mem, self.reason == "")
 
     def at(self, rows: np.ndarray, batch: np.ndarray) -> dict[str, np.ndarray]:
         """fits, ttft_s, tpot_s of `rows` at `batch` (integers >= 1), as `evaluate` gives them."""
         if self.direct:
             ev = evaluate(self.base.iloc[rows].assign(batch=batch), self.catalog, efficiency=self.eff)
             return {k: ev[k].to_numpy() for k in ("fits", "ttft_s", "tpot_s")}
-        res = {"fits": np.zeros(len(rows), dtype=bool), "ttft_s": np.full(len(rows), np.nan),
-               "tpot_s": np.full(len(rows), np.nan)}
+        run = self._run(rows, batch)
+        if len(rows) == len(self.reason) and (np.asarray(batch) == 1).all():
+            self._ones = run  # every row at batch 1: kept for the final frame
+        out, fits = run[0], run[1]
+        return {"fits": fits, "ttft_s": out["ttft_s"], "tpot_s": out["tpot_s"]}
+
+    def _run(self, rows: np.ndarray, batch: np.ndarray):
+        """predict's (outputs, fits, memory, reason) of `rows` at `batch`, one serving mode at a time (the model
+        then needs no second gather), as arrays over `rows`."""
+        m = len(rows)
+        out = {k: np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}  # NaN gpus_disagg = none, as in _frame
+        out["limited_by"] = np.full(m, "", dtype=object)
+        fits, reason, mem = np.zeros(m, dtype=bool), self.reason[rows].copy(), {}
         serving = self.serving[rows]
-        for mode in np.unique(serving):  # one mode at a time: the model then needs no second gather
+        for mode in np.unique(serving):
             at = np.flatnonzero(serving == mode)
-            out, fits, _ = predict(self._cols(rows[at], batch[at]), self.reason[rows[at]], serving[at],
-                                   self.engines[rows[at]], self.eff)
-            res["fits"][at], res["ttft_s"][at], res["tpot_s"][at] = fits, out["ttft_s"], out["tpot_s"]
-        return res
+            o, f, mm = predict(self._cols(rows[at], batch[at]), reason_at := reason[at], serving[at],
+                               self.engines[rows[at]], self.eff)
+            for k, v in o.items():
+                out[k][at] = v
+            for k, v in mm.items():
+                mem.setdefault(k, np.full(m, np.nan))[at] = np.broadcast_to(v, (len(at),))
+            fits[at], reason[at] = f, reason_at
+        return out, fits, mem, reason
 
     def _cols(self, rows: np.ndarray, batch: np.ndarray) -> Cols:
         c = take(self.c, rows, len(self.reason))
