@@ -104,10 +104,11 @@ def _resolve(g: pd.DataFrame, catalog: Catalog, eff: Efficiency,
 
 
 def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndarray, eff: Efficiency,
-            prefill=None) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+            prefill=None, pre=None) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
     """The model on resolved columns: (timed outputs and limited_by, fits, memory). Adds the memory, engine
     cap and prefill-layout reasons to `reason` in place; `prefill(idx)` gives the prefill instances' columns
-    and why not of disaggregated rows idx (None: the decode layout)."""
+    and why not of disaggregated rows idx (None: the decode layout); `pre(idx)` their prefill pass
+    (`serving.prefill_instance`) where already known."""
     n = len(reason)
     mem = memory(c)
     mem_fail = _memory_reasons(c, mem, reason)
@@ -131,7 +132,9 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
             for k in TIMED:
                 res[k] = np.where(why == "", res[k], np.nan)
         else:
-            res = fn(c if len(idx) == n else _subset(c, idx), eff.serving)
+            sub = c if len(idx) == n else _subset(c, idx)
+            known = {} if mode == "aggregated" or pre is None else {"pre": pre(idx)}
+            res = fn(sub, eff.serving, **known)
         for k in TIMED:
             out[k][idx] = res[k]
         out["limited_by"][idx] = res["limited_by"]

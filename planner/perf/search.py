@@ -31,6 +31,7 @@ from planner.perf.evaluate import (
 )
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
+from planner.perf.serving import prefill_instance
 
 SCAN_WIDTH = 4  # batches per row and round of the disaggregated scan: fewer rounds, few wasted evaluations
 
@@ -52,7 +53,7 @@ class _Resolved:
     def __init__(self, base: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> None:
         self.base, self.catalog, self.eff = base, catalog, eff
         self.direct = any(k in base for k in PREFILL_COLUMNS)
-        self._ones = None
+        self._ones = self._pre = None
         if self.direct:
             return
         g = normalize_grid(base.assign(batch=1))
@@ -105,14 +106,36 @@ class _Resolved:
         serving = self.serving[rows]
         for mode in np.unique(serving):
             at = np.flatnonzero(serving == mode)
+            pre = None
+            if mode == "disaggregated":
+                def pre(idx, sel=rows[at]):
+                    return self._prefill(sel[idx])
             o, f, mm = predict(self._cols(rows[at], batch[at]), reason_at := reason[at], serving[at],
-                               self.engines[rows[at]], self.eff)
+                               self.engines[rows[at]], self.eff, pre=pre)
             for k, v in o.items():
                 out[k][at] = v
             for k, v in mm.items():
                 mem.setdefault(k, np.full(m, np.nan))[at] = np.broadcast_to(v, (len(at),))
             fits[at], reason[at] = f, reason_at
         return out, fits, mem, reason
+
+    def _prefill(self, rows: np.ndarray):
+        """`prefill_instance` of disaggregated rows (it does not depend on the batch): run once for every row
+        that can run, then taken by row."""
+        if self._pre is None:
+            n = len(self.reason)
+            ok = np.flatnonzero((self.serving == "disaggregated") & (self.reason == ""))
+            c = self._cols(ok, np.ones(len(ok), dtype=np.int64))
+            lat, interval, n_req = prefill_instance(c, self.eff.serving, c.isl, c.batch)
+
+            def full(v):
+                a = np.full(n, np.nan)
+                a[ok] = np.broadcast_to(np.asarray(v, dtype=float), (len(ok),))
+                return a
+
+            self._pre = ({k: full(v) for k, v in lat.items()}, full(interval), full(n_req))
+        lat, interval, n_req = self._pre
+        return {k: v[rows] for k, v in lat.items()}, interval[rows], n_req[rows]
 
     def _cols(self, rows: np.ndarray, batch: np.ndarray) -> Cols:
         c = take(self.c, rows, len(self.reason))
