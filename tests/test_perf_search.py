@@ -72,9 +72,11 @@ def test_per_row_targets_equal_one_search_per_group():
 
 
 @pytest.mark.parametrize("problem", ["mixed-fleet", "reasoning-deepseek-r1", "power-limited-site"])
-def test_step_model_monotone_in_batch(problem):
+@pytest.mark.parametrize("engine", [{}, {"engine": "vllm"}, {"engine": "sglang", "speculative": "auto"},
+                                    {"engine": "trtllm"}])
+def test_step_model_monotone_in_batch(problem, engine):
     """What the pruning relies on; a step-model change that breaks it must change the search too."""
-    cfg = _grid(problem, 600, seed=2)
+    cfg = _grid(problem, 600, seed=2).assign(**engine)
     batches = np.array(DEFAULT_BATCHES)
     rep = cfg.loc[cfg.index.repeat(len(batches))].reset_index(drop=True)
     rep["batch"] = np.tile(batches, len(cfg))
@@ -104,3 +106,13 @@ def test_pruned_max_batch_meeting_equals_exhaustive(ttft_s, tpot_s, engine):
     got = largest_batch_meeting(cfg, CAT, ttft_s=ttft_s, tpot_s=tpot_s)
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert want["fits"].any()
+
+
+@pytest.mark.parametrize("engine", [{"engine": "vllm"}, {"engine": "sglang", "speculative": "auto"}])
+def test_pruned_search_with_engines_equals_exhaustive(engine):
+    cfg = _grid("mixed-fleet", 300, seed=4).assign(**engine)
+    for ttft_s, tpot_s, hidden in ((30.0, 0.03, 512), (2.0, 0.05, 0)):
+        want = exhaustive(cfg, ttft_s, tpot_s, hidden)
+        got = largest_batch_visible(cfg, CAT, ttft_s, tpot_s, hidden)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        assert want["fits"].any() and not want["fits"].all()
