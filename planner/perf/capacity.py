@@ -121,8 +121,15 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
         old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff)
         old = _disaggregated_under_slo(old, tt[idx], percentile)
         for col in old.columns:
-            if col in res.columns:
-                res.loc[idx, col] = old[col].to_numpy()
+            if col not in res.columns:
+                continue
+            have, new = res[col], old[col].to_numpy()
+            if have.dtype == new.dtype and new.dtype.kind in "biuf":  # same numbers: no dtype rules to apply
+                arr = have.to_numpy(copy=True)
+                arr[idx] = new
+                res[col] = arr
+            else:
+                res.loc[idx, col] = new
     return res
 
 
