@@ -67,9 +67,8 @@ class _Resolved:
         grid = self.base.assign(batch=batch)
         if self.direct:
             return evaluate(grid, self.catalog, efficiency=self.eff)
-        n = len(self.reason)
         batch = np.asarray(batch, dtype=np.int64)
-        ones = self._ones if self._ones is not None else self._run(np.arange(n), np.ones(n, dtype=np.int64))
+        ones = self._at_one()
         rest = np.flatnonzero(batch != 1)
         out, fits, mem, reason = (ones[0].copy(), ones[1].copy(), ones[2].copy(), ones[3].copy())
         out, mem = {k: v.copy() for k, v in out.items()}, {k: v.copy() for k, v in mem.items()}
@@ -84,6 +83,19 @@ class _Resolved:
         c = Cols(self.c)
         c["batch"] = batch.astype(float)
         return _frame(g, c, out, fits, reason, mem, self.reason == "")
+
+    def _at_one(self):
+        if self._ones is None:
+            n = len(self.reason)
+            self._ones = self._run(np.arange(n), np.ones(n, dtype=np.int64))
+        return self._ones
+
+    def max_batch_memory(self) -> np.ndarray:
+        """evaluate's max_batch_memory column (the memory does not depend on the batch)."""
+        if self.direct:
+            return self.frame(np.ones(len(self.base), dtype=np.int64))["max_batch_memory"].to_numpy(dtype=float)
+        mem = self._at_one()[2]["max_batch_memory"]
+        return np.where(self.reason == "", mem, 0.0).astype(np.int64).astype(float)
 
     def at(self, rows: np.ndarray, batch: np.ndarray) -> dict[str, np.ndarray]:
         """fits, ttft_s, tpot_s of `rows` at `batch` (integers >= 1), as `evaluate` gives them."""
@@ -230,7 +242,7 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     cands = np.array(sorted(set(int(b) for b in (batches or DEFAULT_BATCHES) if b >= 1)), dtype=float)
     probe = base.assign(batch=1)
     model = _Resolved(base, catalog, eff)
-    mem_max = model.frame(np.ones(n, dtype=np.int64))["max_batch_memory"].to_numpy(dtype=float)
+    mem_max = model.max_batch_memory()
     eng_cap = engine_batch_cap(probe, catalog, eff)
     # the candidates of max_batch_meeting: the list plus the exact memory and engine limits where smaller
     extra = [np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]]
