@@ -33,7 +33,7 @@ from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.serving import prefill_instance
 
-SCAN_WIDTH = 4  # batches per row and round of the disaggregated scan: fewer rounds, few wasted evaluations
+SCAN_WIDTH = 2  # batches per row and round of the disaggregated scan: fewer rounds, few wasted evaluations
 
 
 def _per_row(x, n: int) -> np.ndarray:
