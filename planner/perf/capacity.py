@@ -37,8 +37,9 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     sv = Q.service(tab)
     q = (float(percentile),)
     key = f"{q[0]:g}"
-    at = Q.open_loop(Q.chain(sv), sv, tab, np.maximum(rate, 1e-12), var, q)
-    light = Q.open_loop(Q.chain(sv), sv, tab, sv.capacity_rps * Q.TRICKLE, var, q)
+    ch = Q.chain(sv)
+    at = Q.open_loop(ch, sv, tab, np.maximum(rate, 1e-12), var, q)
+    light = Q.open_loop(ch, sv, tab, sv.capacity_rps * Q.TRICKLE, var, q)
     return {"rate": rate, "e2e": at["e2e_mean_s"], "ttft_q": at[f"ttft_p{key}_s"], "tpot_q": at[f"tpot_p{key}_s"],
             "light_ttft": light[f"ttft_p{key}_s"], "light_tpot": light[f"tpot_p{key}_s"], "seats": sv.cap,
             "capacity_rps": sv.capacity_rps, "isl": tab.isl, "osl": tab.osl}
