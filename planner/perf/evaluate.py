@@ -108,7 +108,7 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
     """The model on resolved columns: (timed outputs and limited_by, fits, memory). Adds the memory, engine
     cap and prefill-layout reasons to `reason` in place; `prefill(idx)` gives the prefill instances' columns
     and why not of disaggregated rows idx (None: the decode layout); `pre(idx)` their prefill pass
-    (`serving.prefill_instance`) where already known."""
+    (`serving.prefill_batch_pass`) where already known."""
     n = len(reason)
     mem = memory(c)
     mem_fail = _memory_reasons(c, mem, reason)

@@ -31,7 +31,7 @@ from planner.perf.evaluate import (
 )
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
-from planner.perf.serving import prefill_instance
+from planner.perf.serving import prefill_batch_pass
 
 SCAN_WIDTH = 2  # batches per row and round of the disaggregated scan: fewer rounds, few wasted evaluations
 
@@ -132,13 +132,13 @@ class _Resolved:
         return out, fits, mem, reason
 
     def _prefill(self, rows: np.ndarray):
-        """`prefill_instance` of disaggregated rows (it does not depend on the batch): run once for every row
+        """`prefill_batch_pass` of disaggregated rows (it does not depend on the batch): run once for every row
         that can run, then taken by row."""
         if self._pre is None:
             n = len(self.reason)
             ok = np.flatnonzero((self.serving == "disaggregated") & (self.reason == ""))
             c = self._cols(ok, np.ones(len(ok), dtype=np.int64))
-            lat, interval, n_req = prefill_instance(c, self.eff.serving, c.isl, c.batch)
+            lat, interval, n_req = prefill_batch_pass(c, self.eff.serving, c.isl, c.batch)
 
             def full(v):
                 a = np.full(n, np.nan)

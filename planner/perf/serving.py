@@ -102,7 +102,7 @@ def kv_transfer_s(c: Cols, gpus_unit, gpus_instance) -> np.ndarray:
 DISAGG_TOLERANCE = 0.03  # accept 3% less output/s per GPU for a smaller prefill:decode unit
 
 
-def prefill_instance(cp: Cols, serving: dict[str, float], isl, like) -> tuple[dict, np.ndarray, np.ndarray]:
+def prefill_batch_pass(cp: Cols, serving: dict[str, float], isl, like) -> tuple[dict, np.ndarray, np.ndarray]:
     """One prefill instance's pass over as many prompts as its token budget holds (at least one per attention-DP
     rank): (latency, interval between passes, prompts per pass). Independent of the decode batch."""
     budget = cp.get("eng_chunk", np.full_like(like, float(ASSUMPTIONS.activation_token_budget)))
@@ -113,7 +113,7 @@ def prefill_instance(cp: Cols, serving: dict[str, float], isl, like) -> tuple[di
 
 def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None, pre=None) -> dict[str, np.ndarray]:
     """`c` describes the decode instances; `cp` the prefill instances (their own TP/PP/EP/attention-DP and
-    accelerator), default the same layout as decode. `pre`: `prefill_instance` of these rows when known."""
+    accelerator), default the same layout as decode. `pre`: `prefill_batch_pass` of these rows when known."""
     A = ASSUMPTIONS
     cp = c if cp is None else cp
     b, isl, osl = c.batch, c.isl, c.osl
@@ -126,7 +126,7 @@ def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None, pr
         dec["time_s"] = dec["time_s"] + draft * decode_step(c, serving, b, isl + osl / 2.0)["time_s"]
     tpot = dec["time_s"] / accept
     rate_d = b / (tpot * osl)  # requests/s one decode instance completes
-    pre_lat, pre_interval, n_req = prefill_instance(cp, serving, isl, b) if pre is None else pre
+    pre_lat, pre_interval, n_req = prefill_batch_pass(cp, serving, isl, b) if pre is None else pre
     rate_p = n_req / pre_interval  # requests/s one prefill instance admits
     # every unit of 1..8 prefill and 1..8 decode instances; a unit serves min(prefill, decode) requests/s
     top = A.max_disagg_instances
