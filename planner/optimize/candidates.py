@@ -25,9 +25,7 @@ Enumerate -> filter -> key -> prune, then the MIP chooses among what is left:
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,13 +34,13 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.catalog.fingerprint import perf_fingerprint
 from planner.catalog.quality import checkpoint_of, needs_quantization, quality_of
+from planner.optimize.evaluation import PerfFn, evaluate_grid, prune_engines  # the evaluation half
 from planner.optimize.formulation import CANDIDATE_COLUMNS
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack
-from planner.perf import CONFIG_COLUMNS, DEFAULT_BATCHES, capacity_under_slo, evaluate
+from planner.perf import CONFIG_COLUMNS, evaluate
 from planner.perf.params import efficiency_path
 
-PerfFn = Callable[..., pd.DataFrame]
 PP_OPTIONS = (1, 2)
 
 __all__ = [
@@ -195,7 +193,8 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                         )
                     )
                     continue
-                if not w.allow_quantization and needs_quantization(checkpoint_of(catalog, mid, pid)):
+                ckpt = checkpoint_of(catalog, mid, pid)  # once per (model, precision), not per grid row
+                if not w.allow_quantization and needs_quantization(ckpt):
                     rejected.append(
                         dict(
                             workload=w.id, model=mid, precision=pid, system="*", config="*", quality=q,
@@ -244,67 +243,13 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                                             osl=round(w.osl * mult),
                                             quality=q,
                                             engine=engine,
-                                            checkpoint=checkpoint_of(catalog, mid, pid),
+                                            checkpoint=ckpt,
                                             effort=effort,
                                             output_multiplier=mult,
                                             hidden_tokens=round(w.osl * mult) - w.osl,
                                         )
                                     )
     return pd.DataFrame(rows), rejected
-
-
-def evaluate_grid(
-    grid: pd.DataFrame, inst: Instance, catalog: Catalog, perf: PerfFn | None = None
-) -> pd.DataFrame:
-    """Run the performance model per workload (each has its own TTFT/TPOT targets and SLO percentile): by
-    default a replica's capacity is the largest request rate at which the targets hold at that percentile
-    (`capacity_under_slo`); a custom `perf` without a `percentile` argument gets the targets alone. Rows of a
-    reasoning effort generate `output_multiplier` tokens per visible one: the first visible token comes after the
-    hidden ones (TTFT + hidden x TPOT must meet the target; batch search), and throughput counts visible tokens."""
-    perf = perf or capacity_under_slo
-    takes_pct = "percentile" in inspect.signature(perf).parameters
-    parts = []
-    for (wid, hidden), g in grid.groupby(["workload", "hidden_tokens"], sort=True):
-        w = inst.workloads[wid]
-        cols = list(CONFIG_COLUMNS) + (["engine"] if w.engines else [])  # generic engine: the fast path
-        configs = g[cols].reset_index(drop=True)
-        extra_kw = {"percentile": w.slo_percentile} if takes_pct else {}
-        if hidden > 0:
-            res = max_batch_visible(configs, catalog, w.ttft_target_s, w.tpot_target_s, int(hidden))
-        else:
-            res = perf(configs, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s, **extra_kw)
-        res = res.reset_index(drop=True)
-        if "engine" not in res:
-            res["engine"] = ""
-        extra = g[["workload", "quality", "checkpoint", "effort", "output_multiplier"]].reset_index(drop=True)
-        for col in extra.columns:
-            res[col] = extra[col]
-        res["output_tok_s"] = res["output_tok_s"].astype(float) / res["output_multiplier"].astype(float)
-        parts.append(res)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
-def max_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s: float, tpot_s: float, hidden: int):
-    """The largest batch per configuration whose first *visible* token (after `hidden` reasoning tokens) meets
-    the TTFT target and whose TPOT meets its target; `ttft_s` of the result is the visible TTFT."""
-    batches = np.array(DEFAULT_BATCHES)
-    rep = cfg.loc[cfg.index.repeat(len(batches))].reset_index(drop=True)
-    rep["batch"] = np.tile(batches, len(cfg))
-    ev = evaluate(rep, catalog).reset_index(drop=True)
-    visible = ev["ttft_s"].astype(float) + hidden * ev["tpot_s"].astype(float)
-    ok = ev["fits"].astype(bool) & (ev["tpot_s"].astype(float) <= tpot_s) & (visible <= ttft_s)
-    ev["ttft_s"] = visible
-    score = np.where(ok.to_numpy(), rep["batch"].to_numpy(), -1).reshape(len(cfg), len(batches))
-    pick = np.arange(len(cfg)) * len(batches) + score.argmax(axis=1)
-    res = ev.iloc[pick].reset_index(drop=True)
-    good = score.max(axis=1) >= 1
-    res["fits"] = good
-    res["reason"] = np.where(
-        good, res["reason"],
-        f"{hidden} hidden reasoning tokens before the answer: no batch meets TTFT {ttft_s * 1e3:g} ms "
-        f"(first visible token) and TPOT {tpot_s * 1e3:g} ms",
-    )
-    return res
 
 
 def _model_efforts(catalog: Catalog, models, w, rejected: list[dict]) -> list[tuple[str, str | None]]:
@@ -379,34 +324,9 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
         return Evaluated(grid, pd.DataFrame(), tuple(rejected))
     res = evaluate_grid(grid, inst, catalog, perf)
     ok = res["fits"].astype(bool) & (pd.to_numeric(res["batch"], errors="coerce").fillna(0) >= 1)
-    failed = res[~ok]
+    failed = res.loc[~ok, [c for c in (*_LABEL_COLUMNS, "reason") if c in res]]  # what a rejection names
     rejected += _rejections(failed, None, [str(x or "no batch meets the targets") for x in failed["reason"]])
     return Evaluated(grid, prune_engines(res[ok].reset_index(drop=True)), tuple(rejected))
-
-
-ENGINE_CONFIG = ("workload", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
-                 "serving")
-
-
-def prune_engines(res: pd.DataFrame) -> pd.DataFrame:
-    """The same configuration under several engines: keep an engine only where no other gives at least its
-    output tokens/s from no more GPUs at no more power (exact dominance; ties keep the first engine id), so
-    searching engines multiplies the evaluated grid, not the MIP's candidates."""
-    if res.empty or res["engine"].nunique() <= 1:
-        return res
-    r = res.sort_values([*ENGINE_CONFIG, "engine"], kind="stable").reset_index(drop=True)
-    keep = np.ones(len(r), dtype=bool)
-    o, w, g = (r[c].to_numpy(dtype=float) for c in ("output_tok_s", "avg_power_w", "gpus"))
-    for idx in r.groupby(list(ENGINE_CONFIG), sort=False).indices.values():
-        if len(idx) < 2:
-            continue
-        for a in idx:
-            for d in idx:
-                if d != a and keep[d] and o[d] >= o[a] and w[d] <= w[a] and g[d] <= g[a] and (
-                        o[d] > o[a] or w[d] < w[a] or g[d] < g[a] or d < a):
-                    keep[a] = False
-                    break
-    return r[keep].reset_index(drop=True)
 
 
 def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> CandidateSet:
@@ -473,6 +393,9 @@ def build_candidates(
         ev = evaluate_configurations(inst, catalog)
         cache.put(key, ev)
     return cache.expanded(key + expansion_key(inst), lambda: expand_candidates(ev, inst, catalog))
+
+
+_LABEL_COLUMNS = ("workload", "model", "precision", "accelerator", "tp", "pp", "ep", "attn_dp", "engine")
 
 
 def _rejections(rows: pd.DataFrame, system: str | None, reasons: list[str]) -> list[dict]:

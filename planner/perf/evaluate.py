@@ -16,7 +16,7 @@ from planner.catalog.tables import GB
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.memory import memory
 from planner.perf.params import Efficiency, load_efficiency
-from planner.perf.resolve import Cols, add_reasons, normalize_grid, resolve
+from planner.perf.resolve import Cols, add_reasons, normalize_grid, resolve, take
 from planner.perf.serving import aggregated, disaggregated
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -33,8 +33,7 @@ DEFAULT_BATCHES: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128,
 
 
 def _subset(c: Cols, idx: np.ndarray) -> Cols:
-    return Cols({k: (v[idx] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == len(c.batch) else v)
-                 for k, v in c.items()})
+    return take(c, idx)
 
 
 def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray) -> np.ndarray:
@@ -73,39 +72,69 @@ def _prefill_layout(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tu
     return cp, why.astype(object)
 
 
-def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None) -> pd.DataFrame:
+def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
+             resolved: tuple[Cols, np.ndarray] | None = None) -> pd.DataFrame:
     """Predict every row of `grid` (see the package docstring for columns). Never raises for a row that
-    cannot run: it comes back with fits=False and the reason."""
+    cannot run: it comes back with fits=False and the reason. `resolved`: `resolve`'s (columns, reason) of
+    the same rows at another batch, to skip the catalog look-ups (the batch enters them only as itself)."""
     g = normalize_grid(grid)
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
-    c, reason = resolve(g, catalog, eff)
+    c, reason = _resolve(g, catalog, eff, resolved)
     n = len(g)
     structural_ok = reason == ""
+    eng_names = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
+    prefill = None
+    if any(k in g for k in PREFILL_COLUMNS):
+        def prefill(idx):
+            return _prefill_layout(g.iloc[idx], catalog, eff)
+    out, fits, mem = predict(c, reason, g["serving"].astype(str).to_numpy(), eng_names, eff, prefill)
+    return _frame(g, c, out, fits, reason, mem, structural_ok)
+
+
+def _resolve(g: pd.DataFrame, catalog: Catalog, eff: Efficiency,
+             resolved: tuple[Cols, np.ndarray] | None) -> tuple[Cols, np.ndarray]:
+    """resolve(g), or `resolved` with g's batch where every batch is a valid one (what resolve would check)."""
+    if resolved is not None and len(resolved[1]) == len(g):
+        batch = pd.to_numeric(g["batch"], errors="coerce").to_numpy(dtype=float)
+        if ((batch >= 1) & (batch == np.floor(batch))).all():
+            c = Cols(resolved[0])
+            c["batch"] = batch
+            return c, resolved[1].copy()
+    return resolve(g, catalog, eff)
+
+
+def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndarray, eff: Efficiency,
+            prefill=None, pre=None) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+    """The model on resolved columns: (timed outputs and limited_by, fits, memory). Adds the memory, engine
+    cap and prefill-layout reasons to `reason` in place; `prefill(idx)` gives the prefill instances' columns
+    and why not of disaggregated rows idx (None: the decode layout); `pre(idx)` their prefill pass
+    (`serving.prefill_batch_pass`) where already known."""
+    n = len(reason)
     mem = memory(c)
     mem_fail = _memory_reasons(c, mem, reason)
     cap = c.eng_max_batch * c.attn_dp  # the engine's running-sequence cap, per attention-DP rank
-    eng_names = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
     add_reasons(reason, c.batch > cap, [c.batch, cap, eng_names, c.spec_k > 0],
                 lambda b, m, e, s: f"batch {b:.0f} exceeds engine {e or 'generic'}'s cap of {m:.0f} running "
                                    f"sequences{' with speculative decoding' if s else ''}")
     fits = reason == ""
     out: dict[str, np.ndarray] = {k: np.full(n, np.nan) for k in TIMED}
     out["limited_by"] = np.where(mem_fail, "memory", "").astype(object)
-    serving = g["serving"].astype(str).to_numpy()
     for mode, fn in (("aggregated", aggregated), ("disaggregated", disaggregated)):
         idx = np.flatnonzero(fits & (serving == mode))
         if len(idx) == 0:
             continue
-        if mode == "disaggregated" and any(k in g for k in PREFILL_COLUMNS):
-            cp, why = _prefill_layout(g.iloc[idx], catalog, eff)
-            res = disaggregated(_subset(c, idx), eff.serving, cp)
+        if mode == "disaggregated" and prefill is not None:
+            cp, why = prefill(idx)
+            res = disaggregated(c if len(idx) == n else _subset(c, idx), eff.serving, cp)
             bad = idx[why != ""]
             reason[bad] = why[why != ""]
             fits[bad] = False
             for k in TIMED:
                 res[k] = np.where(why == "", res[k], np.nan)
         else:
-            res = fn(_subset(c, idx), eff.serving)
+            sub = c if len(idx) == n else _subset(c, idx)
+            known = {} if mode == "aggregated" or pre is None else {"pre": pre(idx)}
+            res = fn(sub, eff.serving, **known)
         for k in TIMED:
             out[k][idx] = res[k]
         out["limited_by"][idx] = res["limited_by"]
@@ -113,35 +142,47 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
             gpus_d = np.full(n, np.nan)
             gpus_d[idx] = res["gpus"]
             out["gpus_disagg"] = gpus_d
+    return out, fits, mem
+
+
+def _frame(g: pd.DataFrame, c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict,
+           structural_ok: np.ndarray) -> pd.DataFrame:
+    """evaluate's result: the grid plus the output columns."""
     gpus = c.tp * c.pp * c.attn_dp
     if "gpus_disagg" in out:
         gpus = np.where(np.isnan(out["gpus_disagg"]), gpus, out["gpus_disagg"])
-    res_df = g.copy()
-    res_df["gpus"] = np.where(np.isfinite(gpus), gpus, 0).astype(np.int64)
-    res_df["fits"] = fits
-    res_df["reason"] = reason
-    res_df["max_batch_memory"] = np.where(structural_ok, mem["max_batch_memory"], 0.0).astype(np.int64)
-    res_df["weight_bytes_per_gpu"] = np.where(structural_ok, mem["weight_bytes_per_gpu"], np.nan)
-    res_df["kv_bytes_per_gpu"] = np.where(structural_ok, mem["kv_bytes_per_seq_per_gpu"] * c.batch / c.attn_dp,
-                                          np.nan)
-    res_df["ttft_s"] = out["ttft_s"]
-    res_df["tpot_s"] = out["tpot_s"]
-    res_df["itl_s"] = out["itl_s"]
-    res_df["acceptance_length"] = np.where(fits, c.spec_accept, np.nan)
-    res_df["speculative_method"] = np.where(fits, c.spec_method, "")  # what `auto` chose; 'none' without
-    res_df["output_tok_s"] = out["output_tok_s"]
-    res_df["output_tok_s_per_gpu"] = out["output_tok_s"] / res_df["gpus"].to_numpy()
-    res_df["output_tok_s_per_user"] = 1.0 / out["tpot_s"]
-    res_df["total_tok_s"] = out["output_tok_s"] * (1.0 + c.isl / c.osl)
-    res_df["avg_power_w"] = out["avg_power_w"]
-    res_df["peak_power_w"] = np.where(fits, out["peak_power_w"], np.nan)
+    gpus_int = np.where(np.isfinite(gpus), gpus, 0).astype(np.int64)
     dtypes = np.array(COMPUTE_DTYPES, dtype=object)
-    res_df["compute_dtype_used"] = np.where(structural_ok, dtypes[c.dtype_code.astype(np.int64)], "")
-    res_df["limited_by"] = out["limited_by"]
-    res_df["prefill_instances"] = out["prefill_instances"]
-    res_df["decode_instances"] = out["decode_instances"]
-    res_df["prefill_gpus"] = out["prefill_gpus"]  # disaggregated: GPUs of the unit's prefill instances
-    res_df["decode_gpus"] = out["decode_gpus"]
+    cols = {
+        "gpus": gpus_int,
+        "fits": fits,
+        "reason": reason,
+        "max_batch_memory": np.where(structural_ok, mem["max_batch_memory"], 0.0).astype(np.int64),
+        "weight_bytes_per_gpu": np.where(structural_ok, mem["weight_bytes_per_gpu"], np.nan),
+        "kv_bytes_per_gpu": np.where(structural_ok, mem["kv_bytes_per_seq_per_gpu"] * c.batch / c.attn_dp, np.nan),
+        "ttft_s": out["ttft_s"],
+        "tpot_s": out["tpot_s"],
+        "itl_s": out["itl_s"],
+        "acceptance_length": np.where(fits, c.spec_accept, np.nan),
+        "speculative_method": np.where(fits, c.spec_method, ""),  # what `auto` chose; 'none' without
+        "output_tok_s": out["output_tok_s"],
+        "output_tok_s_per_gpu": out["output_tok_s"] / gpus_int,
+        "output_tok_s_per_user": 1.0 / out["tpot_s"],
+        "total_tok_s": out["output_tok_s"] * (1.0 + c.isl / c.osl),
+        "avg_power_w": out["avg_power_w"],
+        "peak_power_w": np.where(fits, out["peak_power_w"], np.nan),
+        "compute_dtype_used": np.where(structural_ok, dtypes[c.dtype_code.astype(np.int64)], ""),
+        "limited_by": out["limited_by"],
+        "prefill_instances": out["prefill_instances"],
+        "decode_instances": out["decode_instances"],
+        "prefill_gpus": out["prefill_gpus"],  # disaggregated: GPUs of the unit's prefill instances
+        "decode_gpus": out["decode_gpus"],
+    }
+    if len(g) and not any(k in g.columns for k in cols):  # one concatenation instead of 23 inserts
+        return pd.concat([g, pd.DataFrame(cols, index=g.index)], axis=1)
+    res_df = g.copy()
+    for k, v in cols.items():
+        res_df[k] = v
     return res_df
 
 

@@ -6,15 +6,15 @@ See `planner.perf` (the package docstring) for the columns.
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
-from planner.perf.evaluate import evaluate, max_batch_meeting
-from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo
+from planner.perf.evaluate import evaluate
+from planner.perf.params import Efficiency
 from planner.perf.simulate import Workload, simulate_one, summarize
 from planner.perf.steptable import StepTables, build_step_tables
 
@@ -160,129 +160,6 @@ def max_rate_meeting(grid: pd.DataFrame, catalog: Catalog, *, ttft_s=None, tpot_
     var = np.full(len(tab), length_dist == "variable")
     rate = Q.max_rate_meeting(tab, ttft_s, tpot_s, percentile, var)
     return np.where(tab.fits, rate, 0.0)
-
-
-CANDIDATE_GRID = (12, 5)  # decode x prefill points of the step tables in the candidate search
-
-
-def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
-                       percentile: float = 90.0, length_dist: str = "fixed", efficiency: Efficiency | None = None,
-                       **_ignored) -> pd.DataFrame:
-    """What one replica of each configuration can be planned for when TTFT/TPOT targets hold at `percentile`:
-    the `evaluate` columns at the mean batch of the largest Poisson request rate meeting them
-    (`max_rate_meeting`), with output_tok_s = that rate x osl, ttft_s / tpot_s = the percentile values at it
-    and `capacity_rps` = the rate. A drop-in for `max_batch_meeting` in the candidate search. Rows the load
-    model does not cover (disaggregated serving) are answered by `max_batch_meeting` (mean latency); rows
-    that cannot meet the targets at any rate come back fits=False with the reason."""
-    eff = efficiency if efficiency is not None else load_efficiency(catalog)
-    base = configs.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
-    n = len(base)
-    tab = build_step_tables(base, catalog, efficiency=eff, decode_points=CANDIDATE_GRID[0],
-                            prefill_points=CANDIDATE_GRID[1])
-    var = np.full(n, length_dist == "variable")
-    api = tab.request_s  # API-server time per request: spent before the queue, so it comes off the TTFT target
-    sched_ttft = None if ttft_s is None else np.asarray(ttft_s, dtype=float) - api
-    rate = np.where(tab.fits, Q.max_rate_meeting(tab, sched_ttft, tpot_s, percentile, var), 0.0)
-    sv = Q.service(tab)
-    q = (float(percentile),)
-    key = f"{q[0]:g}"
-    at = Q.open_loop(Q.chain(sv), sv, tab, np.maximum(rate, 1e-12), var, q)
-    light = Q.open_loop(Q.chain(sv), sv, tab, sv.capacity_rps * Q.TRICKLE, var, q)
-    for d in (at, light):
-        d[f"ttft_p{key}_s"] = d[f"ttft_p{key}_s"] + api
-    running = np.clip(np.nan_to_num(rate * at["e2e_mean_s"], nan=1.0), 1.0, sv.cap)
-    res = evaluate(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff)
-    agg = (base["serving"].astype(str).to_numpy() == "aggregated") if "serving" in base else np.ones(n, bool)
-    ok = res["fits"].to_numpy(dtype=bool) & (rate > 0) & agg
-    ttft_q, tpot_q = at[f"ttft_p{key}_s"], at[f"tpot_p{key}_s"]
-    out_tok = rate * tab.osl
-    res["ttft_s"] = np.where(agg, ttft_q, res["ttft_s"])
-    res["tpot_s"] = np.where(agg, tpot_q, res["tpot_s"])
-    res["output_tok_s"] = np.where(agg, np.where(rate > 0, out_tok, np.nan), res["output_tok_s"])
-    gpus = res["gpus"].to_numpy(dtype=float)
-    res["output_tok_s_per_gpu"] = res["output_tok_s"] / np.where(gpus > 0, gpus, np.nan)
-    res["output_tok_s_per_user"] = 1.0 / res["tpot_s"]
-    res["total_tok_s"] = res["output_tok_s"] * (1.0 + tab.isl / tab.osl)
-    res["capacity_rps"] = np.where(agg, rate, np.nan)
-    res["slo_percentile"] = float(percentile)
-    # what stops a higher rate: the target that binds at it (or the replica's full capacity)
-    t_ttft = np.inf if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, dtype=float), (n,))
-    t_tpot = np.inf if tpot_s is None else np.broadcast_to(np.asarray(tpot_s, dtype=float), (n,))
-    binds = np.where(ttft_q / t_ttft >= tpot_q / t_tpot, "ttft", "tpot")
-    full = rate >= sv.capacity_rps * (1.0 - 1e-6)
-    limited = np.where(full, res["limited_by"].to_numpy(dtype=object), binds)
-    reason = res["reason"].to_numpy(dtype=object).copy()
-    p = f"p{key}"
-    for i in np.flatnonzero(res["fits"].to_numpy(dtype=bool) & agg & (rate <= 0)):
-        if light[f"ttft_p{key}_s"][i] > (t_ttft if np.isscalar(t_ttft) else t_ttft[i]):
-            reason[i] = f"{p} TTFT {light[f'ttft_p{key}_s'][i] * 1e3:.0f} ms at light load > target " \
-                        f"{(t_ttft if np.isscalar(t_ttft) else t_ttft[i]) * 1e3:.0f} ms"
-            limited[i] = "ttft"
-        else:
-            reason[i] = f"{p} TPOT {light[f'tpot_p{key}_s'][i] * 1e3:.1f} ms at light load > target " \
-                        f"{(t_tpot if np.isscalar(t_tpot) else t_tpot[i]) * 1e3:.1f} ms"
-            limited[i] = "tpot"
-    res["fits"] = ok
-    res["reason"] = reason
-    res["limited_by"] = np.where(res["limited_by"].to_numpy(dtype=object) == "memory", "memory", limited)
-    if (~agg).any():  # disaggregated serving: the mean-latency batch search
-        tt = np.broadcast_to(np.asarray(np.inf if ttft_s is None else ttft_s, dtype=float), (n,))
-        tp = np.broadcast_to(np.asarray(np.inf if tpot_s is None else tpot_s, dtype=float), (n,))
-        for t1, t2 in sorted({(a, b) for a, b in zip(tt[~agg], tp[~agg], strict=True)}):
-            idx = np.flatnonzero(~agg & (tt == t1) & (tp == t2))  # max_batch_meeting takes one target pair
-            old = max_batch_meeting(base.iloc[idx], catalog, ttft_s=None if np.isinf(t1) else float(t1),
-                                    tpot_s=None if np.isinf(t2) else float(t2), efficiency=eff)
-            old = _disaggregated_under_slo(old, None if np.isinf(t1) else float(t1), percentile)
-            for col in old.columns:
-                if col in res.columns:
-                    res.loc[idx, col] = old[col].to_numpy()
-    return res
-
-
-def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd.DataFrame:
-    """Disaggregated units at the rate where TTFT holds at the percentile. Two queues in turn: prompts wait for
-    the prefill instances (one M/D/1 server completing the unit's rate-matched request rate mu: the wait
-    exceeds t with probability rho exp(-2 (1 - rho) mu t)), then for a decode seat (c = batch x decode
-    instances seats, each held osl x TPOT: Erlang-C by the Halfin-Whitt formula, halved for deterministic
-    service). The decode batch scales with the rate, so TPOT only improves below the full unit."""
-    out = rows.copy()
-    fits = out["fits"].to_numpy(dtype=bool)
-    osl = out["osl"].to_numpy(dtype=float)
-    mu = out["output_tok_s"].to_numpy(dtype=float) / osl
-    base = out["ttft_s"].to_numpy(dtype=float)
-    seats = out["batch"].to_numpy(dtype=float) * np.maximum(out["decode_instances"].to_numpy(dtype=float), 1.0)
-    life = osl * out["tpot_s"].to_numpy(dtype=float)  # seconds a request holds a decode seat
-    n = len(out)
-    target = np.full(n, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, float), (n,))
-    p = percentile / 100.0
-    nd = NormalDist()
-
-    def ttft_q(rho):
-        pre = np.where(rho > 1.0 - p, np.log(np.maximum(rho / (1.0 - p), 1.0)) / (2.0 * mu * (1.0 - rho)), 0.0)
-        a = rho * mu * life  # decode seats busy (offered load)
-        beta = (seats - a) / np.sqrt(np.maximum(a, 1e-9))
-        ratio = np.array([nd.cdf(b) / max(math.exp(-b * b / 2.0) / math.sqrt(2 * math.pi), 1e-300)
-                          for b in np.clip(beta, -30.0, 30.0)])
-        p_wait = 1.0 / (1.0 + beta * ratio)
-        theta = np.maximum((seats - a) / np.maximum(life, 1e-12), 1e-12)
-        seat = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * 0.5
-        return base + pre + seat
-
-    lo, hi = np.zeros(n), np.full(n, 0.999)
-    for _ in range(30):
-        mid = (lo + hi) / 2.0
-        good = ttft_q(mid) <= target
-        lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
-    rho = np.where(ttft_q(hi) <= target, hi, lo)
-    rho = np.where(fits, rho, np.nan)
-    for col in ("output_tok_s", "output_tok_s_per_gpu", "total_tok_s"):
-        out[col] = out[col].to_numpy(dtype=float) * rho
-    out["batch"] = np.where(fits, np.maximum(1, np.round(out["batch"].to_numpy(dtype=float) * rho)), out["batch"])
-    out["ttft_s"] = np.where(fits, ttft_q(rho), out["ttft_s"])
-    out["capacity_rps"] = mu * rho
-    out["slo_percentile"] = float(percentile)
-    out["fits"] = fits & (rho > 0)
-    return out
 
 
 def predict_under_slo(grid: pd.DataFrame, catalog: Catalog, *,

@@ -41,6 +41,64 @@ class Cols(dict):
             raise AttributeError(name) from exc
 
 
+class _Taken(Cols):
+    """Rows `idx` of another Cols; each per-row column (1-d, length n) is gathered when first read, so a model
+    that reads half the columns pays for half the gathers. Iterating materializes every column."""
+
+    def __init__(self, src: Cols, idx: np.ndarray, n: int) -> None:
+        super().__init__()
+        self._src, self._idx, self._n = src, idx, n
+
+    def __getitem__(self, name: str):
+        try:
+            return dict.__getitem__(self, name)
+        except KeyError:
+            v = self._src[name]
+        if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == self._n:
+            v = v[self._idx]
+        dict.__setitem__(self, name, v)
+        return v
+
+    def get(self, name: str, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __contains__(self, name) -> bool:
+        return dict.__contains__(self, name) or name in self._src
+
+    def _all(self) -> None:
+        for name in list(self._src):
+            if not dict.__contains__(self, name):
+                self[name]
+
+    def keys(self):
+        self._all()
+        return dict.keys(self)
+
+    def items(self):
+        self._all()
+        return dict.items(self)
+
+    def values(self):
+        self._all()
+        return dict.values(self)
+
+    def __iter__(self):
+        self._all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self._all()
+        return dict.__len__(self)
+
+
+def take(c: Cols, idx: np.ndarray, n: int | None = None) -> Cols:
+    """Rows `idx` of `c` (per-row columns are those of length n, default len(c.batch)), gathered lazily."""
+    return _Taken(c, idx, len(c["batch"]) if n is None else n)
+
+
 def normalize_grid(grid: pd.DataFrame, required: tuple[str, ...] = REQUIRED) -> pd.DataFrame:
     """A copy with defaults filled in; a missing required column is a programming error (KeyError)."""
     missing = [c for c in required if c not in grid.columns]
@@ -53,6 +111,8 @@ def normalize_grid(grid: pd.DataFrame, required: tuple[str, ...] = REQUIRED) -> 
         elif g[col].isna().any():
             g[col] = g[col].astype(object).where(g[col].notna(), default)
     for col in ("tp", "pp", "ep", "attn_dp", "batch", "isl", "osl"):
+        if g[col].dtype == np.int64:
+            continue  # integer already (the common case; the conversion below would leave it as it is)
         num = pd.to_numeric(g[col], errors="coerce")
         if num.notna().all() and (num == np.floor(num)).all():
             g[col] = num.astype(np.int64)  # keep integer columns integer (bad values stay for the reason)
@@ -64,12 +124,43 @@ def _codes(values: pd.Series, index: pd.Index) -> np.ndarray:
     return index.get_indexer(uniques).astype(np.int64)[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
 
-def _gather(table: pd.DataFrame, codes: np.ndarray, prefix: str = "") -> dict[str, np.ndarray]:
+def _gather(table: pd.DataFrame, codes: np.ndarray, prefix: str = "", columns=None) -> dict[str, np.ndarray]:
     """One contiguous per-row array per table column (column-wise gathers stay cache friendly)."""
     idx = np.where(codes >= 0, codes, 0)
+    names = list(table.columns) if columns is None else list(columns)
     if len(table) == 0:
-        return {prefix + c: np.full(len(codes), np.nan) for c in table.columns}
-    return {prefix + c: table[c].to_numpy(dtype=float)[idx] for c in table.columns}
+        return {prefix + c: np.full(len(codes), np.nan) for c in names}
+    floats = _float_columns(table)
+    return {prefix + c: floats[c][idx] for c in names}
+
+
+_FLOATS: dict[int, tuple[pd.DataFrame, dict[str, np.ndarray]]] = {}
+
+
+def _float_columns(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Every column of a (cached, never modified) look-up table as a float array, converted once per table."""
+    hit = _FLOATS.get(id(table))
+    if hit is None or hit[0] is not table:
+        if len(_FLOATS) > 64:
+            _FLOATS.clear()
+        hit = (table, {c: table[c].to_numpy(dtype=float) for c in table.columns})
+        _FLOATS[id(table)] = hit
+    return hit[1]
+
+
+_PARAMS: dict[tuple[int, int], tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]] = {}
+
+
+def _params(eff: Efficiency, accels: pd.DataFrame) -> pd.DataFrame:
+    """The efficiency parameters in the accelerator table's order, one table per (parameters, accelerators)."""
+    key = (id(eff.accel), id(accels))
+    hit = _PARAMS.get(key)
+    if hit is None or hit[0] is not eff.accel or hit[1] is not accels:
+        if len(_PARAMS) > 16:
+            _PARAMS.clear()
+        hit = (eff.accel, accels, eff.accel.reindex(accels.index)[list(ACCEL_PARAMS)])
+        _PARAMS[key] = hit
+    return hit[2]
 
 
 def add_reasons(reason: np.ndarray, mask: np.ndarray, keys: list, make: Callable[..., str]) -> None:
@@ -113,6 +204,20 @@ def _dtype_matrix(catalog: Catalog, acc_ids: pd.Index, prec_ids: pd.Index):
     return code, why, weight_only
 
 
+_DTYPES: dict[int, tuple] = {}
+
+
+def _dtype_matrix_cached(catalog: Catalog, acc_ids: pd.Index, prec_ids: pd.Index):
+    """_dtype_matrix once per catalog object (catalogs are immutable; the ids follow from the catalog)."""
+    hit = _DTYPES.get(id(catalog))
+    if hit is None or hit[0] is not catalog or not (hit[1].equals(acc_ids) and hit[2].equals(prec_ids)):
+        if len(_DTYPES) > 16:
+            _DTYPES.clear()
+        hit = (catalog, acc_ids, prec_ids, _dtype_matrix(catalog, acc_ids, prec_ids))
+        _DTYPES[id(catalog)] = hit
+    return hit[3]
+
+
 _TABLES: dict[int, tuple[Catalog, pd.DataFrame, pd.DataFrame]] = {}
 
 
@@ -132,7 +237,7 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     n = len(grid)
     reason = np.full(n, "", dtype=object)
     models, accels = _tables(catalog)
-    params = eff.accel.reindex(accels.index)
+    params = _params(eff, accels)
     prec_ids = pd.Index(sorted(catalog.precisions))
 
     mc = _codes(grid["model"], models.index)
@@ -140,9 +245,10 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     pc = _codes(grid["precision"], prec_ids)
     c = Cols()
     c.update(_gather(models, mc))
-    c.update(_gather(accels[["hbm_bytes", "hbm_bandwidth_bytes_s", "tdp_w", "scale_up_bandwidth_bytes_s",
-                             "scale_up_domain"] + [f"flops_{d}" for d in COMPUTE_DTYPES]], ac))
-    c.update(_gather(params[list(ACCEL_PARAMS)], ac))
+    c.update(_gather(accels, ac, columns=["hbm_bytes", "hbm_bandwidth_bytes_s", "tdp_w",
+                                          "scale_up_bandwidth_bytes_s", "scale_up_domain",
+                                          *(f"flops_{d}" for d in COMPUTE_DTYPES)]))
+    c.update(_gather(params, ac))
     for col in ("tp", "pp", "ep", "attn_dp", "batch", "isl", "osl"):
         c[col] = pd.to_numeric(grid[col], errors="coerce").to_numpy(dtype=float)
 
@@ -165,7 +271,7 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     precs = [catalog.precisions[p] for p in prec_ids]
     pcs = np.where(pc >= 0, pc, 0)
     c["w_bytes"] = np.array([p.bytes_per_weight for p in precs], dtype=float)[pcs] if precs else np.ones(n)
-    dcode, dwhy, dwo = _dtype_matrix(catalog, accels.index, prec_ids)
+    dcode, dwhy, dwo = _dtype_matrix_cached(catalog, accels.index, prec_ids)
     acs = np.where(ac >= 0, ac, 0)
     dt = dcode[acs, pcs] if dcode.size else np.full(n, -1)
     c["weight_only"] = dwo[acs, pcs] if dwo.size else np.zeros(n)
@@ -233,4 +339,5 @@ def check_parallelism(c: Cols, grid: pd.DataFrame, fail, model_names: np.ndarray
          lambda x, m: f"isl+osl = {x:.0f} tokens exceed the model's context {m:.0f}")
 
 
-__all__ = ["GRID_DEFAULTS", "MODEL_COLUMNS", "OPTIONAL_CONFIG_COLUMNS", "Cols", "normalize_grid", "resolve"]
+__all__ = ["GRID_DEFAULTS", "MODEL_COLUMNS", "OPTIONAL_CONFIG_COLUMNS", "Cols", "normalize_grid", "resolve",
+           "take"]

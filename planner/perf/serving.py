@@ -102,9 +102,18 @@ def kv_transfer_s(c: Cols, gpus_unit, gpus_instance) -> np.ndarray:
 DISAGG_TOLERANCE = 0.03  # accept 3% less output/s per GPU for a smaller prefill:decode unit
 
 
-def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None) -> dict[str, np.ndarray]:
+def prefill_batch_pass(cp: Cols, serving: dict[str, float], isl, like) -> tuple[dict, np.ndarray, np.ndarray]:
+    """One prefill instance's pass over as many prompts as its token budget holds (at least one per attention-DP
+    rank): (latency, interval between passes, prompts per pass). Independent of the decode batch."""
+    budget = cp.get("eng_chunk", np.full_like(like, float(ASSUMPTIONS.activation_token_budget)))
+    n_req = cp.attn_dp * np.maximum(1.0, np.floor(budget / isl))
+    pre_lat, pre_interval = prefill_pass(cp, serving, n_req, isl)
+    return pre_lat, pre_interval, n_req
+
+
+def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None, pre=None) -> dict[str, np.ndarray]:
     """`c` describes the decode instances; `cp` the prefill instances (their own TP/PP/EP/attention-DP and
-    accelerator), default the same layout as decode."""
+    accelerator), default the same layout as decode. `pre`: `prefill_batch_pass` of these rows when known."""
     A = ASSUMPTIONS
     cp = c if cp is None else cp
     b, isl, osl = c.batch, c.isl, c.osl
@@ -117,22 +126,22 @@ def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None) ->
         dec["time_s"] = dec["time_s"] + draft * decode_step(c, serving, b, isl + osl / 2.0)["time_s"]
     tpot = dec["time_s"] / accept
     rate_d = b / (tpot * osl)  # requests/s one decode instance completes
-    budget = cp.get("eng_chunk", np.full_like(b, float(A.activation_token_budget)))
-    n_req = cp.attn_dp * np.maximum(1.0, np.floor(budget / isl))
-    pre_lat, pre_interval = prefill_pass(cp, serving, n_req, isl)
+    pre_lat, pre_interval, n_req = prefill_batch_pass(cp, serving, isl, b) if pre is None else pre
     rate_p = n_req / pre_interval  # requests/s one prefill instance admits
     # every unit of 1..8 prefill and 1..8 decode instances; a unit serves min(prefill, decode) requests/s
     top = A.max_disagg_instances
-    cands = [(float(npf), float(nd), np.minimum(npf * rate_p, nd * rate_d) / (npf * gp + nd * g))
-             for nd in range(1, top + 1) for npf in range(1, top + 1)]
-    best = np.max(np.stack([pg for _, _, pg in cands]), axis=0)
-    # the smallest unit within DISAGG_TOLERANCE of the best output/s per GPU: small integer ratios
-    best_np, best_nd = np.full_like(b, float(top)), np.full_like(b, float(top))
-    size = np.full_like(b, np.inf)
-    for npf, nd, per_gpu in cands:
-        take = (per_gpu >= best * (1.0 - DISAGG_TOLERANCE)) & (npf + nd < size)
-        best_np, best_nd = np.where(take, npf, best_np), np.where(take, nd, best_nd)
-        size = np.where(take, npf + nd, size)
+    # (candidate, row) arrays in the order (nd, npf) = (1, 1), (1, 2), ..., (top, top)
+    nd_c, np_c = (x.reshape(-1, 1) for x in np.meshgrid(np.arange(1.0, top + 1), np.arange(1.0, top + 1),
+                                                        indexing="ij"))
+    per_gpu = np.minimum(np_c * rate_p, nd_c * rate_d) / (np_c * gp + nd_c * g)
+    best = np.max(per_gpu, axis=0)
+    # the smallest unit within DISAGG_TOLERANCE of the best output/s per GPU: small integer ratios (the first
+    # such candidate in that order; top x top where none qualifies, i.e. NaN rows)
+    size = np.where(per_gpu >= best * (1.0 - DISAGG_TOLERANCE), np_c + nd_c, np.inf)
+    first = np.argmax(size == size.min(axis=0), axis=0)
+    found = np.isfinite(size.min(axis=0))
+    best_np = np.where(found, np_c[first, 0], float(top)) + np.zeros_like(b)
+    best_nd = np.where(found, nd_c[first, 0], float(top)) + np.zeros_like(b)
     unit_gpus = best_np * gp + best_nd * g
     rate = np.minimum(best_np * rate_p, best_nd * rate_d)
     duty_p = np.clip(rate / (best_np * rate_p), 0.0, 1.0)

@@ -21,7 +21,7 @@ from planner.perf.evaluate import evaluate
 from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
-from planner.perf.resolve import Cols, normalize_grid, resolve
+from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.serving import speculative_terms
 from planner.perf.step import decode_step
 
@@ -64,8 +64,7 @@ class StepTables:
 
 
 def _repeat(c: Cols, idx: np.ndarray, n: int) -> Cols:
-    return Cols({k: (v[idx] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == n else v)
-                 for k, v in c.items()})
+    return take(c, idx, n)  # columns gathered as the step model reads them
 
 
 def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl) -> np.ndarray:
@@ -97,8 +96,8 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     n = len(configs)
     cfg = configs.reset_index(drop=True)
     probe = cfg.assign(batch=1)
-    ev = evaluate(probe, catalog, efficiency=eff)
-    c, _ = resolve(normalize_grid(probe), catalog, eff)
+    c, reason = resolve(normalize_grid(probe), catalog, eff)
+    ev = evaluate(probe, catalog, efficiency=eff, resolved=(c, reason))
     # the engine's scheduler limits (catalog `engines:`; the generic engine has none) unless given
     eng_cap = np.asarray(c.get("eng_max_batch", np.full(n, np.inf)), dtype=float) * c.attn_dp
     if max_seqs is None:

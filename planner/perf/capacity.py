@@ -1,0 +1,187 @@
+"""The candidate search's capacity of one replica under percentile SLOs: the queueing model (aggregated
+serving) and the rate-matched disaggregated unit, each at the largest load that holds the targets.
+
+See `planner.perf` (the package docstring) for the columns.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.perf import queueing as Q
+from planner.perf.evaluate import evaluate
+from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.search import largest_batch_meeting
+from planner.perf.steptable import build_step_tables
+
+CANDIDATE_GRID = (12, 5)  # decode x prefill points of the step tables in the candidate search
+
+
+def _targets(t, n: int) -> np.ndarray | None:
+    return None if t is None else np.broadcast_to(np.asarray(t, dtype=float), (n,))
+
+
+def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, percentile: float,
+                variable: bool) -> dict[str, np.ndarray]:
+    """The queueing model's figures for aggregated rows: the largest rate meeting the percentile targets, the
+    latency at it and at a trickle, the replica's capacity and seats."""
+    n = len(base)
+    tab = build_step_tables(base, catalog, efficiency=eff, decode_points=CANDIDATE_GRID[0],
+                            prefill_points=CANDIDATE_GRID[1])
+    var = np.full(n, variable)
+    # the engine's API-server time per request: spent before the queue, so off the TTFT target, onto the
+    # reported TTFT
+    api = tab.request_s
+    target = None if ttft_s is None else ttft_s - api
+    rate = np.where(tab.fits, Q.max_rate_meeting(tab, target, tpot_s, percentile, var), 0.0)
+    sv = Q.service(tab)
+    q = (float(percentile),)
+    key = f"{q[0]:g}"
+    ch = Q.chain(sv)
+    at = Q.open_loop(ch, sv, tab, np.maximum(rate, 1e-12), var, q)
+    light = Q.open_loop(ch, sv, tab, sv.capacity_rps * Q.TRICKLE, var, q)
+    at[f"ttft_p{key}_s"] = at[f"ttft_p{key}_s"] + api
+    light[f"ttft_p{key}_s"] = light[f"ttft_p{key}_s"] + api
+    return {"rate": rate, "e2e": at["e2e_mean_s"], "ttft_q": at[f"ttft_p{key}_s"], "tpot_q": at[f"tpot_p{key}_s"],
+            "light_ttft": light[f"ttft_p{key}_s"], "light_tpot": light[f"tpot_p{key}_s"], "seats": sv.cap,
+            "capacity_rps": sv.capacity_rps, "isl": tab.isl, "osl": tab.osl}
+
+
+_SQRT2, _SQRT_2PI = math.sqrt(2.0), math.sqrt(2 * math.pi)
+
+
+def _cdf_over_pdf(x: np.ndarray) -> np.ndarray:
+    """Standard normal cdf / pdf (pdf floored at 1e-300) per value, with the scalar math of
+    `statistics.NormalDist().cdf` (numpy has no erf; a vectorized one would differ in the last digits)."""
+    erf, exp = math.erf, math.exp
+    return np.array([0.5 * (1.0 + erf(b / _SQRT2)) / max(exp(-b * b / 2.0) / _SQRT_2PI, 1e-300)
+                     for b in x.tolist()], dtype=float)
+
+
+def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
+                       percentile: float = 90.0, length_dist: str = "fixed", efficiency: Efficiency | None = None,
+                       **_ignored) -> pd.DataFrame:
+    """What one replica of each configuration can be planned for when TTFT/TPOT targets hold at `percentile`
+    (targets one for all rows or per row): the `evaluate` columns at the mean batch of the largest Poisson
+    request rate meeting them (`max_rate_meeting`), with output_tok_s = that rate x osl, ttft_s / tpot_s = the
+    percentile values at it and `capacity_rps` = the rate. A drop-in for `max_batch_meeting` in the candidate
+    search. Rows the load model does not cover (disaggregated serving) are answered by `max_batch_meeting`
+    (mean latency); rows that cannot meet the targets at any rate come back fits=False with the reason."""
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    base = configs.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
+    n = len(base)
+    agg = (base["serving"].astype(str).to_numpy() == "aggregated") if "serving" in base else np.ones(n, bool)
+    rows = np.flatnonzero(agg)
+    # the queueing model runs on the aggregated rows only: disaggregated ones are answered below
+    m = {k: np.full(n, np.nan) for k in ("e2e", "ttft_q", "tpot_q", "light_ttft", "light_tpot", "capacity_rps")}
+    m.update(rate=np.zeros(n), seats=np.ones(n), isl=np.ones(n), osl=np.ones(n))
+    if len(rows):
+        tt, tp = _targets(ttft_s, n), _targets(tpot_s, n)
+        part = _under_load(base.iloc[rows], catalog, eff, None if tt is None else tt[rows],
+                           None if tp is None else tp[rows], percentile, length_dist == "variable")
+        for k, v in part.items():
+            m[k][rows] = v
+    rate = m["rate"]
+    key = f"{float(percentile):g}"
+    running = np.where(agg, np.clip(np.nan_to_num(rate * m["e2e"], nan=1.0), 1.0, m["seats"]), 1.0)
+    res = evaluate(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff)
+    ok = res["fits"].to_numpy(dtype=bool) & (rate > 0) & agg
+    ttft_q, tpot_q = m["ttft_q"], m["tpot_q"]
+    out_tok = rate * m["osl"]
+    res["ttft_s"] = np.where(agg, ttft_q, res["ttft_s"])
+    res["tpot_s"] = np.where(agg, tpot_q, res["tpot_s"])
+    res["output_tok_s"] = np.where(agg, np.where(rate > 0, out_tok, np.nan), res["output_tok_s"])
+    gpus = res["gpus"].to_numpy(dtype=float)
+    res["output_tok_s_per_gpu"] = res["output_tok_s"] / np.where(gpus > 0, gpus, np.nan)
+    res["output_tok_s_per_user"] = 1.0 / res["tpot_s"]
+    res["total_tok_s"] = res["output_tok_s"] * (1.0 + m["isl"] / m["osl"])
+    res["capacity_rps"] = np.where(agg, rate, np.nan)
+    res["slo_percentile"] = float(percentile)
+    # what stops a higher rate: the target that binds at it (or the replica's full capacity)
+    t_ttft = np.inf if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, dtype=float), (n,))
+    t_tpot = np.inf if tpot_s is None else np.broadcast_to(np.asarray(tpot_s, dtype=float), (n,))
+    binds = np.where(ttft_q / t_ttft >= tpot_q / t_tpot, "ttft", "tpot")
+    full = rate >= m["capacity_rps"] * (1.0 - 1e-6)
+    limited = np.where(full, res["limited_by"].to_numpy(dtype=object), binds)
+    reason = res["reason"].to_numpy(dtype=object).copy()
+    p = f"p{key}"
+    for i in np.flatnonzero(res["fits"].to_numpy(dtype=bool) & agg & (rate <= 0)):
+        if m["light_ttft"][i] > (t_ttft if np.isscalar(t_ttft) else t_ttft[i]):
+            reason[i] = f"{p} TTFT {m['light_ttft'][i] * 1e3:.0f} ms at light load > target " \
+                        f"{(t_ttft if np.isscalar(t_ttft) else t_ttft[i]) * 1e3:.0f} ms"
+            limited[i] = "ttft"
+        else:
+            reason[i] = f"{p} TPOT {m['light_tpot'][i] * 1e3:.1f} ms at light load > target " \
+                        f"{(t_tpot if np.isscalar(t_tpot) else t_tpot[i]) * 1e3:.1f} ms"
+            limited[i] = "tpot"
+    res["fits"] = ok
+    res["reason"] = reason
+    res["limited_by"] = np.where(res["limited_by"].to_numpy(dtype=object) == "memory", "memory", limited)
+    if (~agg).any():  # disaggregated serving: the mean-latency batch search
+        tt = np.broadcast_to(np.asarray(np.inf if ttft_s is None else ttft_s, dtype=float), (n,))
+        tp = np.broadcast_to(np.asarray(np.inf if tpot_s is None else tpot_s, dtype=float), (n,))
+        idx = np.flatnonzero(~agg)
+        old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff)
+        old = _disaggregated_under_slo(old, tt[idx], percentile)
+        for col in old.columns:
+            if col not in res.columns:
+                continue
+            have, new = res[col], old[col].to_numpy()
+            if have.dtype == new.dtype and new.dtype.kind in "biuf":  # same numbers: no dtype rules to apply
+                arr = have.to_numpy(copy=True)
+                arr[idx] = new
+                res[col] = arr
+            else:
+                res.loc[idx, col] = new
+    return res
+
+
+def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd.DataFrame:
+    """Disaggregated units at the rate where TTFT holds at the percentile. Two queues in turn: prompts wait for
+    the prefill instances (one M/D/1 server completing the unit's rate-matched request rate mu: the wait
+    exceeds t with probability rho exp(-2 (1 - rho) mu t)), then for a decode seat (c = batch x decode
+    instances seats, each held osl x TPOT: Erlang-C by the Halfin-Whitt formula, halved for deterministic
+    service). The decode batch scales with the rate, so TPOT only improves below the full unit."""
+    out = rows.copy()
+    fits = out["fits"].to_numpy(dtype=bool)
+    osl = out["osl"].to_numpy(dtype=float)
+    mu = out["output_tok_s"].to_numpy(dtype=float) / osl
+    base = out["ttft_s"].to_numpy(dtype=float)
+    seats = out["batch"].to_numpy(dtype=float) * np.maximum(out["decode_instances"].to_numpy(dtype=float), 1.0)
+    life = osl * out["tpot_s"].to_numpy(dtype=float)  # seconds a request holds a decode seat
+    n = len(out)
+    target = np.full(n, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, float), (n,))
+    p = percentile / 100.0
+
+    def ttft_q(rho):
+        pre = np.where(rho > 1.0 - p, np.log(np.maximum(rho / (1.0 - p), 1.0)) / (2.0 * mu * (1.0 - rho)), 0.0)
+        a = rho * mu * life  # decode seats busy (offered load)
+        beta = (seats - a) / np.sqrt(np.maximum(a, 1e-9))
+        ratio = _cdf_over_pdf(np.clip(beta, -30.0, 30.0))
+        p_wait = 1.0 / (1.0 + beta * ratio)
+        theta = np.maximum((seats - a) / np.maximum(life, 1e-12), 1e-12)
+        seat = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * 0.5
+        return base + pre + seat
+
+    lo, hi = np.zeros(n), np.full(n, 0.999)
+    for _ in range(30):
+        mid = (lo + hi) / 2.0
+        good = ttft_q(mid) <= target
+        lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
+    rho = np.where(ttft_q(hi) <= target, hi, lo)
+    rho = np.where(fits, rho, np.nan)
+    for col in ("output_tok_s", "output_tok_s_per_gpu", "total_tok_s"):
+        out[col] = out[col].to_numpy(dtype=float) * rho
+    out["batch"] = np.where(fits, np.maximum(1, np.round(out["batch"].to_numpy(dtype=float) * rho)), out["batch"])
+    out["ttft_s"] = np.where(fits, ttft_q(rho), out["ttft_s"])
+    out["capacity_rps"] = mu * rho
+    out["slo_percentile"] = float(percentile)
+    out["fits"] = fits & (rho > 0)
+    return out
+
+
+__all__ = ["CANDIDATE_GRID", "capacity_under_slo"]

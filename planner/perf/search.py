@@ -1,0 +1,312 @@
+"""The largest batch meeting latency targets, searched without evaluating every candidate batch.
+
+`largest_batch_visible` answers exactly what evaluating every configuration at every candidate batch and keeping
+the largest batch that fits and meets the targets would (the exhaustive search stays in the tests as the
+reference), but evaluates a handful of batches per configuration. It rests on two properties of the step model,
+pinned by tests/test_perf_search.py on every example's grid:
+- fits(b) holds for a prefix of the batches (memory and the engine's cap only ever stop a larger batch);
+- a step's time does not fall when it carries more sequences, so TPOT (both serving modes) and the aggregated
+  TTFT are non-decreasing in the batch.
+Aggregated rows: ok(b) = fits & TPOT <= target & TTFT + hidden x TPOT <= target is then a prefix, found by
+bisection. Disaggregated rows: TTFT depends on the rate-matched unit (which need not grow with the batch), so
+only the bound fits & TPOT <= target & hidden x TPOT <= TTFT target (implied by ok, since TTFT >= 0) is a
+prefix; bisection finds it and the batches inside it are evaluated from the largest down to the first that
+meets the targets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.perf.evaluate import (
+    DEFAULT_BATCHES,
+    PREFILL_COLUMNS,
+    TIMED,
+    _frame,
+    engine_batch_cap,
+    evaluate,
+    predict,
+)
+from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.resolve import Cols, normalize_grid, resolve, take
+from planner.perf.serving import prefill_batch_pass
+
+SCAN_WIDTH = 2  # batches per row and round of the disaggregated scan: fewer rounds, few wasted evaluations
+
+
+def _per_row(x, n: int) -> np.ndarray:
+    return np.broadcast_to(np.asarray(x, dtype=float), (n,)).copy()
+
+
+def _aggregated(base: pd.DataFrame) -> np.ndarray:
+    n = len(base)
+    return (base["serving"].astype(str).to_numpy() != "disaggregated") if "serving" in base else np.ones(n, bool)
+
+
+class _Resolved:
+    """The configurations resolved once (catalog look-ups, structural checks); `at` runs the model at other
+    batches on those columns, which is what `evaluate` computes for the same rows (the batch enters the resolved
+    columns only as itself). Grids with per-phase prefill layouts go through `evaluate` itself."""
+
+    def __init__(self, base: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> None:
+        self.base, self.catalog, self.eff = base, catalog, eff
+        self.direct = any(k in base for k in PREFILL_COLUMNS)
+        self._ones = self._pre = None
+        if self.direct:
+            return
+        g = normalize_grid(base.assign(batch=1))
+        self.c, self.reason = resolve(g, catalog, eff)
+        n = len(g)
+        self.serving = g["serving"].astype(str).to_numpy()
+        self.engines = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
+
+    def frame(self, batch: np.ndarray) -> pd.DataFrame:
+        """`evaluate` of every row at `batch`; rows at batch 1 reuse the model's run of the first probe."""
+        grid = self.base.assign(batch=batch)
+        if self.direct:
+            return evaluate(grid, self.catalog, efficiency=self.eff)
+        batch = np.asarray(batch, dtype=np.int64)
+        ones = self._at_one()
+        rest = np.flatnonzero(batch != 1)
+        out, fits, mem, reason = (ones[0].copy(), ones[1].copy(), ones[2].copy(), ones[3].copy())
+        out, mem = {k: v.copy() for k, v in out.items()}, {k: v.copy() for k, v in mem.items()}
+        if len(rest):
+            r_out, r_fits, r_mem, r_reason = self._run(rest, batch[rest])
+            for k, v in r_out.items():
+                out[k][rest] = v
+            for k, v in r_mem.items():
+                mem[k][rest] = v
+            fits[rest], reason[rest] = r_fits, r_reason
+        g = normalize_grid(grid)
+        c = Cols(self.c)
+        c["batch"] = batch.astype(float)
+        return _frame(g, c, out, fits, reason, mem, self.reason == "")
+
+    def _at_one(self):
+        if self._ones is None:
+            n = len(self.reason)
+            self._ones = self._run(np.arange(n), np.ones(n, dtype=np.int64))
+        return self._ones
+
+    def max_batch_memory(self) -> np.ndarray:
+        """evaluate's max_batch_memory column (the memory does not depend on the batch)."""
+        if self.direct:
+            return self.frame(np.ones(len(self.base), dtype=np.int64))["max_batch_memory"].to_numpy(dtype=float)
+        mem = self._at_one()[2]["max_batch_memory"]
+        return np.where(self.reason == "", mem, 0.0).astype(np.int64).astype(float)
+
+    def at(self, rows: np.ndarray, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """fits, ttft_s, tpot_s of `rows` at `batch` (integers >= 1), as `evaluate` gives them."""
+        if self.direct:
+            ev = evaluate(self.base.iloc[rows].assign(batch=batch), self.catalog, efficiency=self.eff)
+            return {k: ev[k].to_numpy() for k in ("fits", "ttft_s", "tpot_s")}
+        run = self._run(rows, batch)
+        if len(rows) == len(self.reason) and (np.asarray(batch) == 1).all():
+            self._ones = run  # every row at batch 1: kept for the final frame
+        out, fits = run[0], run[1]
+        return {"fits": fits, "ttft_s": out["ttft_s"], "tpot_s": out["tpot_s"]}
+
+    def _run(self, rows: np.ndarray, batch: np.ndarray):
+        """predict's (outputs, fits, memory, reason) of `rows` at `batch`, one serving mode at a time (the model
+        then needs no second gather), as arrays over `rows`."""
+        m = len(rows)
+        out = {k: np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}  # NaN gpus_disagg = none, as in _frame
+        out["limited_by"] = np.full(m, "", dtype=object)
+        fits, reason, mem = np.zeros(m, dtype=bool), self.reason[rows].copy(), {}
+        serving = self.serving[rows]
+        for mode in np.unique(serving):
+            at = np.flatnonzero(serving == mode)
+            pre = None
+            if mode == "disaggregated":
+                def pre(idx, sel=rows[at]):
+                    return self._prefill(sel[idx])
+            o, f, mm = predict(self._cols(rows[at], batch[at]), reason_at := reason[at], serving[at],
+                               self.engines[rows[at]], self.eff, pre=pre)
+            for k, v in o.items():
+                out[k][at] = v
+            for k, v in mm.items():
+                mem.setdefault(k, np.full(m, np.nan))[at] = np.broadcast_to(v, (len(at),))
+            fits[at], reason[at] = f, reason_at
+        return out, fits, mem, reason
+
+    def _prefill(self, rows: np.ndarray):
+        """`prefill_batch_pass` of disaggregated rows (it does not depend on the batch): run once for every row
+        that can run, then taken by row."""
+        if self._pre is None:
+            n = len(self.reason)
+            ok = np.flatnonzero((self.serving == "disaggregated") & (self.reason == ""))
+            c = self._cols(ok, np.ones(len(ok), dtype=np.int64))
+            lat, interval, n_req = prefill_batch_pass(c, self.eff.serving, c.isl, c.batch)
+
+            def full(v):
+                a = np.full(n, np.nan)
+                a[ok] = np.broadcast_to(np.asarray(v, dtype=float), (len(ok),))
+                return a
+
+            self._pre = ({k: full(v) for k, v in lat.items()}, full(interval), full(n_req))
+        lat, interval, n_req = self._pre
+        return {k: v[rows] for k, v in lat.items()}, interval[rows], n_req[rows]
+
+    def _cols(self, rows: np.ndarray, batch: np.ndarray) -> Cols:
+        c = take(self.c, rows, len(self.reason))
+        c["batch"] = np.asarray(batch, dtype=float)
+        return c
+
+
+def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tuple[np.ndarray, dict]:
+    """Per row of `base`, the index of the largest batch in its row of `cand` (n, K), ascending, for which
+    judge(fits/ttft_s/tpot_s arrays, row numbers) says 'good' (-1: none), evaluating as few as the prefix
+    properties allow. judge returns bool arrays by name: 'good', and 'bound', a prefix predicate that 'good'
+    implies (for aggregated rows 'good' itself is one). Also returns every judged flag as (n, K) arrays (False
+    where not evaluated); the smallest candidate and the first index past the prefix are always evaluated."""
+    n, k_max = cand.shape
+    flags: dict[str, np.ndarray] = {}
+
+    def run(rows: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
+        out = judge(model.at(rows, cand[rows, k].astype(np.int64)), rows)
+        out["bound"] = np.where(agg[rows], out["good"], out["bound"])
+        for name, v in out.items():
+            flags.setdefault(name, np.zeros((n, k_max), dtype=bool))[rows, k] = v
+        return out
+
+    first = run(np.arange(n), np.zeros(n, dtype=np.int64))
+    lo = np.where(first["bound"], 0, -1)  # the largest index known to satisfy the prefix predicate
+    hi = np.full(n, k_max)  # the smallest index known not to (k_max: past the last candidate)
+    while True:
+        rows = np.flatnonzero((lo >= 0) & (hi - lo > 1))
+        if len(rows) == 0:
+            break
+        mid = (lo[rows] + hi[rows]) // 2
+        p = run(rows, mid)["bound"]
+        lo[rows] = np.where(p, mid, lo[rows])
+        hi[rows] = np.where(p, hi[rows], mid)
+    best = np.where(agg, lo, -1)
+    # disaggregated rows: down from the top of the prefix, a few batches per row and round, to the first that
+    # is good (the smallest candidate is judged already)
+    todo = np.flatnonzero(~agg & (lo >= 1))
+    top = lo.copy()
+    while len(todo):
+        width = np.minimum(top[todo], SCAN_WIDTH)
+        rows = np.repeat(todo, width)
+        ks = np.repeat(top[todo], width) - (np.arange(len(rows)) - np.repeat(np.cumsum(width) - width, width))
+        good = run(rows, ks)["good"]
+        found = np.full(n, -1)
+        np.maximum.at(found, rows[good], ks[good])
+        best[todo] = found[todo]
+        top[todo] -= width
+        todo = todo[(best[todo] < 0) & (top[todo] >= 1)]
+    best = np.where(agg | (best >= 0), best, np.where(first["good"], 0, -1))
+    return best, flags
+
+
+def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, hidden, *,
+                          efficiency: Efficiency | None = None) -> pd.DataFrame:
+    """Per configuration row, the largest of DEFAULT_BATCHES whose first *visible* token (after `hidden`
+    reasoning tokens, per row or one for all) meets the TTFT target and whose TPOT meets its target (targets
+    per row or one for all); `ttft_s` of the result is the visible TTFT. Rows where no batch does come back
+    at batch 1 with fits=False and the reason."""
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    base = cfg.reset_index(drop=True)
+    n = len(base)
+    t_ttft, t_tpot, h = _per_row(ttft_s, n), _per_row(tpot_s, n), _per_row(hidden, n)
+    batches = np.array(DEFAULT_BATCHES, dtype=np.int64)
+
+    def judge(ev: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+        fits = ev["fits"].astype(bool)
+        tpot, ttft = ev["tpot_s"].astype(float), ev["ttft_s"].astype(float)
+        within = fits & (tpot <= t_tpot[rows])
+        return {"good": within & (ttft + h[rows] * tpot <= t_ttft[rows]),
+                "bound": within & (h[rows] * tpot <= t_ttft[rows])}
+
+    model = _Resolved(base, catalog, eff)
+    best, _ = _largest(model, np.tile(batches, (n, 1)), _aggregated(base), judge)
+    good = best >= 0
+    ev = model.frame(batches[np.maximum(best, 0)]).reset_index(drop=True)
+    ev["ttft_s"] = ev["ttft_s"].astype(float) + h * ev["tpot_s"].astype(float)
+    ev["fits"] = good
+    ev["reason"] = np.where(good, ev["reason"], _messages(h, t_ttft, t_tpot))
+    return ev
+
+
+def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, batches=None, *,
+                          efficiency: Efficiency | None = None) -> pd.DataFrame:
+    """`max_batch_meeting` (same result to the last digit), evaluating a few candidate batches per configuration
+    instead of all of them; the targets may also be per row (inf = no target)."""
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    base = grid.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
+    n = len(base)
+    t_ttft = _per_row(np.inf if ttft_s is None else ttft_s, n)
+    t_tpot = _per_row(np.inf if tpot_s is None else tpot_s, n)
+    cands = np.array(sorted(set(int(b) for b in (batches or DEFAULT_BATCHES) if b >= 1)), dtype=float)
+    probe = base.assign(batch=1)
+    model = _Resolved(base, catalog, eff)
+    mem_max = model.max_batch_memory()
+    eng_cap = engine_batch_cap(probe, catalog, eff)
+    # the candidates of max_batch_meeting: the list plus the exact memory and engine limits where smaller
+    extra = [np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]]
+    if np.isfinite(eng_cap).any():
+        extra.append(np.where(eng_cap < np.minimum(mem_max, cands[-1]), eng_cap, cands[0])[:, None])
+    cand = np.sort(np.concatenate([np.tile(cands, (n, 1)), *extra], axis=1), axis=1)
+
+    def judge(ev: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+        fits = ev["fits"]
+        ttft_ok = np.isinf(t_ttft[rows]) | (ev["ttft_s"] <= t_ttft[rows])  # no target: always met
+        tpot_ok = np.isinf(t_tpot[rows]) | (ev["tpot_s"] <= t_tpot[rows])
+        return {"good": fits & ttft_ok & tpot_ok, "bound": fits & tpot_ok, "fits": fits, "ttft_ok": ttft_ok,
+                "tpot_ok": tpot_ok}
+
+    best, flags = _largest(model, cand, _aggregated(base), judge)
+    any_good = best >= 0
+    rows = np.arange(n)
+    chosen_b = cand[rows, np.maximum(best, 0)]  # the smallest candidate where nothing is good
+    res = model.frame(chosen_b.astype(np.int64)).reset_index(drop=True)
+    # what stopped a larger batch: the next larger candidate's first failure (judged by the search)
+    nxt = np.minimum(best + 1, cand.shape[1] - 1)
+    has_next = any_good & (best + 1 < cand.shape[1])
+    f = {k: flags[k][rows, nxt] for k in ("fits", "ttft_ok", "tpot_ok")}
+    stop = np.where(~f["fits"], "memory", np.where(~f["ttft_ok"], "ttft", np.where(~f["tpot_ok"], "tpot", "")))
+    return _meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft, t_tpot)
+
+
+def _meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft, t_tpot) -> pd.DataFrame:
+    """max_batch_meeting's fits, reason and limited_by at the chosen batches (its own code, kept in step)."""
+    limited = np.where(has_next & any_good, stop, res["limited_by"].to_numpy())
+    limited = np.where(any_good & (chosen_b >= mem_max) & (mem_max >= 1), "memory", limited)
+    limited = np.where(any_good & (chosen_b >= eng_cap) & (eng_cap < mem_max), "engine", limited)
+    reason = res["reason"].to_numpy().copy()
+    fits_out = any_good.copy()
+    for i in np.flatnonzero(~any_good & res["fits"].to_numpy()):
+        r = res.iloc[i]
+        ttft_s, tpot_s = float(t_ttft[i]), (0.0 if np.isinf(t_tpot[i]) else float(t_tpot[i]))
+        if not np.isinf(ttft_s) and r["ttft_s"] > ttft_s:
+            reason[i] = f"batch {r['batch']:.0f} misses the TTFT target: {r['ttft_s'] * 1e3:.0f} ms > " \
+                        f"{ttft_s * 1e3:.0f} ms"
+            limited[i] = "ttft"
+        else:
+            reason[i] = f"batch {r['batch']:.0f} misses the TPOT target: {r['tpot_s'] * 1e3:.1f} ms > " \
+                        f"{tpot_s * 1e3:.1f} ms"
+            limited[i] = "tpot"
+    limited = np.where(~any_good & (res["limited_by"].to_numpy() == "memory"), "memory", limited)
+    res["fits"] = fits_out
+    res["reason"] = reason
+    res["limited_by"] = limited
+    return res
+
+
+def _messages(hidden: np.ndarray, ttft_s: np.ndarray, tpot_s: np.ndarray) -> np.ndarray:
+    """Why no batch serves a row, one message per distinct (hidden, targets)."""
+    out = np.empty(len(hidden), dtype=object)
+    memo: dict[tuple, str] = {}
+    for i, key in enumerate(zip(hidden.tolist(), ttft_s.tolist(), tpot_s.tolist(), strict=True)):
+        msg = memo.get(key)
+        if msg is None:
+            h, t1, t2 = key
+            msg = memo[key] = (f"{int(h)} hidden reasoning tokens before the answer: no batch meets TTFT "
+                               f"{t1 * 1e3:g} ms (first visible token) and TPOT {t2 * 1e3:g} ms")
+        out[i] = msg
+    return out
+
+
+__all__ = ["largest_batch_meeting", "largest_batch_visible"]

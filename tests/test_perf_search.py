@@ -1,0 +1,118 @@
+"""The pruned batch search (`largest_batch_visible`) against the exhaustive one it replaces, and the step-model
+properties the pruning rests on (fits is a prefix of the batches; TPOT and the aggregated TTFT do not fall as
+the batch grows), checked on the grids of example problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from planner.catalog import load_catalog
+from planner.optimize.candidates import build_grid
+from planner.optimize.pipeline import load_instance
+from planner.perf import CONFIG_COLUMNS, DEFAULT_BATCHES, evaluate
+from planner.perf.search import largest_batch_visible
+
+CAT = load_catalog()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def exhaustive(cfg: pd.DataFrame, ttft_s: float, tpot_s: float, hidden: int) -> pd.DataFrame:
+    """Every configuration at every candidate batch; the largest that fits and meets the targets."""
+    batches = np.array(DEFAULT_BATCHES)
+    rep = cfg.loc[cfg.index.repeat(len(batches))].reset_index(drop=True)
+    rep["batch"] = np.tile(batches, len(cfg))
+    ev = evaluate(rep, CAT).reset_index(drop=True)
+    visible = ev["ttft_s"].astype(float) + hidden * ev["tpot_s"].astype(float)
+    ok = ev["fits"].astype(bool) & (ev["tpot_s"].astype(float) <= tpot_s) & (visible <= ttft_s)
+    ev["ttft_s"] = visible
+    score = np.where(ok.to_numpy(), rep["batch"].to_numpy(), -1).reshape(len(cfg), len(batches))
+    pick = np.arange(len(cfg)) * len(batches) + score.argmax(axis=1)
+    res = ev.iloc[pick].reset_index(drop=True)
+    good = score.max(axis=1) >= 1
+    res["fits"] = good
+    res["reason"] = np.where(
+        good, res["reason"],
+        f"{hidden} hidden reasoning tokens before the answer: no batch meets TTFT {ttft_s * 1e3:g} ms "
+        f"(first visible token) and TPOT {tpot_s * 1e3:g} ms",
+    )
+    return res
+
+
+def _grid(problem: str, rows: int, seed: int = 0) -> pd.DataFrame:
+    inst = load_instance(ROOT / "problems" / f"{problem}.yaml", CAT)
+    grid, _ = build_grid(inst, CAT)
+    pick = np.random.default_rng(seed).choice(len(grid), size=min(rows, len(grid)), replace=False)
+    return grid.iloc[np.sort(pick)][list(CONFIG_COLUMNS)].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("problem", ["reasoning-deepseek-r1", "mixed-fleet", "quickstart"])
+@pytest.mark.parametrize(("ttft_s", "tpot_s", "hidden"), [(2.0, 0.05, 0), (30.0, 0.03, 512), (8.0, 0.1, 64),
+                                                          (0.3, 0.02, 0), (1e9, 1e9, 10)])
+def test_pruned_search_equals_exhaustive(problem, ttft_s, tpot_s, hidden):
+    cfg = _grid(problem, 300)
+    want = exhaustive(cfg, ttft_s, tpot_s, hidden)
+    got = largest_batch_visible(cfg, CAT, ttft_s, tpot_s, hidden)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert want["fits"].sum() > 0 or (ttft_s, hidden) == (0.3, 0)  # the cases exercise both outcomes
+
+
+def test_per_row_targets_equal_one_search_per_group():
+    cfg = _grid("mixed-fleet", 200, seed=1)
+    half = len(cfg) // 2
+    got = largest_batch_visible(cfg, CAT, np.r_[np.full(half, 30.0), np.full(len(cfg) - half, 8.0)],
+                                np.r_[np.full(half, 0.03), np.full(len(cfg) - half, 0.1)],
+                                np.r_[np.full(half, 512), np.full(len(cfg) - half, 64)])
+    want = pd.concat([exhaustive(cfg.iloc[:half].reset_index(drop=True), 30.0, 0.03, 512),
+                      exhaustive(cfg.iloc[half:].reset_index(drop=True), 8.0, 0.1, 64)], ignore_index=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+@pytest.mark.parametrize("problem", ["mixed-fleet", "reasoning-deepseek-r1", "power-limited-site"])
+@pytest.mark.parametrize("engine", [{}, {"engine": "vllm"}, {"engine": "sglang", "speculative": "auto"},
+                                    {"engine": "trtllm"}])
+def test_step_model_monotone_in_batch(problem, engine):
+    """What the pruning relies on; a step-model change that breaks it must change the search too."""
+    cfg = _grid(problem, 600, seed=2).assign(**engine)
+    batches = np.array(DEFAULT_BATCHES)
+    rep = cfg.loc[cfg.index.repeat(len(batches))].reset_index(drop=True)
+    rep["batch"] = np.tile(batches, len(cfg))
+    ev = evaluate(rep, CAT)
+    shape = (len(cfg), len(batches))
+    fits = ev["fits"].to_numpy(dtype=bool).reshape(shape)
+    assert not (~fits[:, :-1] & fits[:, 1:]).any(), "fits must hold for a prefix of the batches"
+    assert fits.any() and (~fits).any()
+    agg = (cfg["serving"] == "aggregated").to_numpy()
+    for col, rows in (("tpot_s", np.ones(len(cfg), bool)), ("ttft_s", agg)):
+        v = np.where(fits, ev[col].to_numpy(dtype=float).reshape(shape), np.inf)[rows]
+        with np.errstate(invalid="ignore"):  # inf - inf past the memory limit
+            step = np.diff(v, axis=1)
+        assert (step[np.isfinite(v[:, 1:])] >= 0).all(), f"{col} falls as the batch grows"
+
+
+@pytest.mark.parametrize(("ttft_s", "tpot_s"), [(None, None), (0.5, 0.04), (2.0, None), (None, 0.02), (0.2, 0.1)])
+@pytest.mark.parametrize("engine", [None, "vllm", "sglang"])
+def test_pruned_max_batch_meeting_equals_exhaustive(ttft_s, tpot_s, engine):
+    from planner.perf import max_batch_meeting
+    from planner.perf.search import largest_batch_meeting
+
+    cfg = _grid("mixed-fleet", 250, seed=3)
+    if engine is not None:
+        cfg = cfg.assign(engine=engine)
+    want = max_batch_meeting(cfg, CAT, ttft_s=ttft_s, tpot_s=tpot_s)
+    got = largest_batch_meeting(cfg, CAT, ttft_s=ttft_s, tpot_s=tpot_s)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert want["fits"].any()
+
+
+@pytest.mark.parametrize("engine", [{"engine": "vllm"}, {"engine": "sglang", "speculative": "auto"}])
+def test_pruned_search_with_engines_equals_exhaustive(engine):
+    cfg = _grid("mixed-fleet", 300, seed=4).assign(**engine)
+    for ttft_s, tpot_s, hidden in ((30.0, 0.03, 512), (2.0, 0.05, 0)):
+        want = exhaustive(cfg, ttft_s, tpot_s, hidden)
+        got = largest_batch_visible(cfg, CAT, ttft_s, tpot_s, hidden)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        assert want["fits"].any() and not want["fits"].all()
