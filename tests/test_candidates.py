@@ -48,7 +48,7 @@ def inst_of(text: str, catalog):
 
 
 def test_grid_is_the_hand_counted_configurations(catalog):
-    inst = inst_of(PROBLEM, catalog)
+    inst = inst_of(PROBLEM.replace("    serving:", "    speculative: [none]\n    serving:"), catalog)
     ev = evaluate_configurations(inst, catalog)
     # one model, one precision, one accelerator with an 8-GPU domain: TP 1, 2, 4, 8 x PP 1, 2 (dense: no EP/DP)
     assert len(ev.grid) == 8
@@ -57,6 +57,13 @@ def test_grid_is_the_hand_counted_configurations(catalog):
     assert (ev.results["tpot_s"] <= inst.workloads["chat"].tpot_target_s).all()
     assert (ev.results["ttft_s"] <= inst.workloads["chat"].ttft_target_s).all()
     assert len(ev.results) + len(ev.rejected) == 8
+
+
+def test_speculative_decoding_doubles_the_grid_where_the_model_has_a_draft(catalog):
+    # Llama 3.3 has an EAGLE-3 draft (catalog engines), no MTP head: each layout without and with EAGLE-3
+    ev = evaluate_configurations(inst_of(PROBLEM, catalog), catalog)
+    assert len(ev.grid) == 16
+    assert ev.grid.groupby("speculative").size().to_dict() == {"eagle3": 8, "none": 8}
 
 
 def test_quality_floor_rejects_before_evaluation(catalog):

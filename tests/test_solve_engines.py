@@ -11,7 +11,7 @@ import pytest
 from planner.catalog import load_catalog
 from planner.errors import InputError
 from planner.optimize import solve_problem
-from planner.optimize.candidates import prune_engines
+from planner.optimize.variants import prune_variants
 from planner.optimize.problem import problem_from_text
 
 CAT = load_catalog()
@@ -31,9 +31,9 @@ def test_plan_names_the_engine_of_each_deployment():
         assert d.key.split("/")[4].endswith(f"-{d.engine}")
 
 
-def test_without_engines_the_generic_engine_is_planned():
+def test_without_engines_the_generic_engine_is_planned_and_named():
     plan = solve_problem(problem_from_text(QUICK, "q.yaml"), CAT, runner_up=False)
-    assert {d.engine for d in plan.deployments} == {""}
+    assert {d.engine for d in plan.deployments} == {"generic"}
 
 
 def test_unknown_engine_is_an_input_error():
@@ -48,5 +48,5 @@ def test_prune_engines_keeps_only_undominated_engines():
                         base | dict(engine="trtllm", output_tok_s=120.0, avg_power_w=500.0),  # dominates sglang
                         base | dict(engine="vllm", output_tok_s=130.0, avg_power_w=600.0),  # more tok/s, more W
                         base | dict(tp=2, gpus=2, engine="sglang", output_tok_s=50.0, avg_power_w=900.0)])
-    kept = prune_engines(res)
+    kept = prune_variants(res)
     assert sorted(zip(kept["tp"], kept["engine"], strict=True)) == [(1, "trtllm"), (1, "vllm"), (2, "sglang")]

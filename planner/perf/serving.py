@@ -99,6 +99,16 @@ def kv_transfer_s(c: Cols, gpus_unit, gpus_instance) -> np.ndarray:
     return lat + kv / (bw * gpus_instance)
 
 
+def prefill_instance(cp: Cols, serving: dict[str, float], isl) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One prefill instance running prompts back to back, as many per pass as its token budget holds (per
+    attention-DP rank): (the pass through all stages, requests/s the instance admits)."""
+    default = float(ASSUMPTIONS.activation_token_budget)
+    budget = cp.get("eng_chunk", np.full_like(np.asarray(isl, dtype=float), default))
+    n_req = cp.attn_dp * np.maximum(1.0, np.floor(budget / isl))
+    pre_lat, pre_interval = prefill_pass(cp, serving, n_req, isl)
+    return pre_lat, n_req / pre_interval
+
+
 DISAGG_TOLERANCE = 0.03  # accept 3% less output/s per GPU for a smaller prefill:decode unit
 
 
@@ -117,10 +127,7 @@ def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None) ->
         dec["time_s"] = dec["time_s"] + draft * decode_step(c, serving, b, isl + osl / 2.0)["time_s"]
     tpot = dec["time_s"] / accept
     rate_d = b / (tpot * osl)  # requests/s one decode instance completes
-    budget = cp.get("eng_chunk", np.full_like(b, float(A.activation_token_budget)))
-    n_req = cp.attn_dp * np.maximum(1.0, np.floor(budget / isl))
-    pre_lat, pre_interval = prefill_pass(cp, serving, n_req, isl)
-    rate_p = n_req / pre_interval  # requests/s one prefill instance admits
+    pre_lat, rate_p = prefill_instance(cp, serving, isl)
     # every unit of 1..8 prefill and 1..8 decode instances; a unit serves min(prefill, decode) requests/s
     top = A.max_disagg_instances
     cands = [(float(npf), float(nd), np.minimum(npf * rate_p, nd * rate_d) / (npf * gp + nd * g))

@@ -1,0 +1,185 @@
+"""Variants of one configuration the candidate search tries side by side: serving engine, speculative decoding
+and, for disaggregated serving, the prefill instances' own layout. Each multiplies the evaluated grid; exact
+dominance pruning per configuration (`prune_variants`) keeps the MIP's candidate count near what it was.
+
+Speculative decoding (`speculative` per workload; default: `none` plus every method whose draft the engine has
+for the model, the generic engine borrowing any catalog engine's draft as `predict` does): the perf model
+charges the draft passes and the wider verify step, so a draft pays at small batch and fades at large batch;
+the search keeps it only where it serves more tokens/s from the same GPUs at no more power.
+
+Disaggregated layouts: prefill and decode instances may use different TP/PP/EP/attention-DP. Every layout of
+the grid is a prefill candidate; per (model, accelerator, precision, KV format, engine, request shape) the
+prefill layouts are first pruned on their own (`prune_prefill_layouts`: a layout is dropped when another of the
+same GPUs per instance is no slower per pass, admits at least as many requests/s, draws no more power and has
+no larger TP/EP group, so it can take its place in any unit), then each decode layout is paired with every
+prefill layout left. The perf model rate-matches the unit (1-8 prefill and 1-8 decode instances). Sizes are
+not compared with each other: with at most 8 instances per phase a larger prefill instance allows a larger
+prefill:decode GPU ratio (long prompts), so a layout that is worse per GPU can still make the better unit. Both phases run on the same system: a candidate is one system
+in the MIP, so a unit split over two systems would need per-candidate GPU counts on two systems (not built).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.catalog.schemas import SPECULATIVE_METHODS
+from planner.perf.phases import prefill_phase
+
+LAYOUT = ("tp", "pp", "ep", "attn_dp")
+PREFILL_LAYOUT = tuple(f"prefill_{c}" for c in LAYOUT)
+# one prefill instance's figures depend on these (not on the decode layout, batch or speculative decoding)
+PHASE_KEY = ("model", "accelerator", "precision", "kv_precision", "engine", "isl", "osl")
+# a configuration whose variants compete: everything but engine, speculative decoding and prefill layout
+VARIANT_OF = ("workload", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
+              "serving", "effort")
+
+
+def spec_choices(catalog: Catalog, w, engine: str, model_id: str, precision_id: str, accelerator_id: str,
+                 rejected: list[dict]) -> list[str]:
+    """The speculative-decoding choices a workload searches with one engine and model: `none` and each method
+    whose draft the engine has for the model (the generic engine: any catalog engine's draft). A method the
+    workload lists explicitly that no engine here can run is recorded in `rejected` with its reason."""
+    model = catalog.models[model_id]
+    pool = [catalog.engines[engine]] if engine else [catalog.engines[e] for e in sorted(catalog.engines)]
+    wanted = w.speculative or ("none", *SPECULATIVE_METHODS)
+    out = [s for s in wanted if s == "none" or any(e.speculative_for(s, model.family, model_id) for e in pool)]
+    for s in wanted:
+        if s not in out and w.speculative:
+            who = f"engine {engine} has no" if engine else "no catalog engine has an"
+            rejected.append(dict(workload=w.id, model=model_id, precision=precision_id, system=accelerator_id,
+                                 config=f"speculative {s}" + (f" ({engine})" if engine else ""),
+                                 reason=f"{who} {s} draft for {model_id} (family {model.family})"))
+    return out
+
+
+def _pareto(cols: list[np.ndarray]) -> np.ndarray:
+    """Rows no other row beats: all columns lower-is-better; exact ties keep the first row."""
+    n = len(cols[0])
+    keep = np.ones(n, dtype=bool)
+    m = np.stack(cols, axis=1)
+    for a in range(n):
+        no_worse = (m <= m[a]).all(axis=1)
+        better = (m < m[a]).any(axis=1) | (np.arange(n) < a)
+        dom = no_worse & better
+        dom[a] = False
+        keep[a] = not (dom & keep).any()
+    return keep
+
+
+def prune_prefill_layouts(phase: pd.DataFrame) -> pd.DataFrame:
+    """Per PHASE_KEY group and size of instance (GPUs), the prefill layouts that fit and that no other of the
+    same size beats on pass latency, requests/s, power and TP/EP group (see the module docstring)."""
+    ok = phase[phase["fits"].astype(bool)].reset_index(drop=True)
+    if ok.empty:
+        return ok
+    cols = [ok["prefill_s"].to_numpy(dtype=float), -ok["prefill_rps"].to_numpy(dtype=float),
+            ok["prefill_power_w"].to_numpy(dtype=float), (ok["tp"] * ok["attn_dp"]).to_numpy(dtype=float)]
+    keep = np.zeros(len(ok), dtype=bool)
+    for idx in ok.groupby([*PHASE_KEY, "prefill_gpus"], sort=False, dropna=False).indices.values():
+        keep[idx[_pareto([c[idx] for c in cols])]] = True
+    return ok[keep].reset_index(drop=True)
+
+
+def add_prefill_layouts(grid: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """Every row gets prefill_tp/pp/ep/attn_dp (its own layout for aggregated rows); each disaggregated row is
+    repeated once per prefill layout left after `prune_prefill_layouts` of its phase group (its own layout
+    included when it survives). A layout whose prefill instance does not fit is not paired (the disaggregated
+    row of that layout itself is rejected with its reason by the evaluation)."""
+    grid = grid.reset_index(drop=True)
+    for c in LAYOUT:
+        grid[f"prefill_{c}"] = grid[c].to_numpy()
+    dis = grid["serving"].astype(str).to_numpy() == "disaggregated"
+    if not dis.any():
+        return grid
+    rows = grid[dis]
+    layouts = rows[[*PHASE_KEY, *LAYOUT]].drop_duplicates().reset_index(drop=True)
+    phase = pd.concat([layouts, prefill_phase(layouts, catalog)], axis=1)
+    kept = prune_prefill_layouts(phase)
+    pre = kept[[*PHASE_KEY, *LAYOUT]].rename(columns={c: f"prefill_{c}" for c in LAYOUT})
+    paired = rows.drop(columns=list(PREFILL_LAYOUT)).merge(pre, on=list(PHASE_KEY), how="inner", sort=False)
+    out = pd.concat([grid[~dis], paired], ignore_index=True)
+    for c in (*LAYOUT, *PREFILL_LAYOUT):
+        out[c] = out[c].astype(np.int64)
+    return out
+
+
+def own_prefill(rows: pd.DataFrame) -> np.ndarray:
+    """Disaggregated rows whose prefill layout differs from the decode layout."""
+    if "prefill_tp" not in rows:
+        return np.zeros(len(rows), dtype=bool)
+    dis = rows["serving"].astype(str).to_numpy() == "disaggregated"
+    differ = np.zeros(len(rows), dtype=bool)
+    for c in LAYOUT:
+        differ |= rows[c].to_numpy(dtype=float) != rows[f"prefill_{c}"].to_numpy(dtype=float)
+    return dis & differ
+
+
+def prefill_group(rows: pd.DataFrame) -> np.ndarray:
+    """GPUs of the largest TP/EP group of a unit: max(decode tp x attn_dp, prefill tp x attn_dp)."""
+    group = (rows["tp"] * rows["attn_dp"]).to_numpy(dtype=np.int64)
+    if "prefill_tp" not in rows:
+        return group
+    pgroup = (rows["prefill_tp"] * rows["prefill_attn_dp"]).to_numpy(dtype=float)
+    return np.where(own_prefill(rows), np.maximum(group, np.nan_to_num(pgroup, nan=0)), group).astype(np.int64)
+
+
+def prune_variants(res: pd.DataFrame) -> pd.DataFrame:
+    """The same configuration (VARIANT_OF) under several engines, speculative choices or prefill layouts: keep
+    a variant only where no other gives at least its output tokens/s from no more GPUs, at no more power and
+    with no larger TP/EP group (exact dominance: d can replace a one for one in any plan). Ties keep the plain
+    variant (no speculation, shared prefill layout), then the first engine id, so a variant that changes
+    nothing costs no candidate."""
+    if res.empty:
+        return res
+    effort = res["effort"].astype(str) if "effort" in res else ""
+    if not res[[c for c in VARIANT_OF if c != "effort"]].assign(effort=effort).duplicated().any():
+        return res  # no configuration has two variants
+    r = res.assign(_spec=(res["speculative_method"].fillna("none").astype(str) != "none").astype(int)
+                   if "speculative_method" in res else 0,
+                   _own=own_prefill(res).astype(int), _group=prefill_group(res))
+    r = r.assign(effort=r["effort"].astype(object).where(r["effort"].notna(), "")) if "effort" in r \
+        else r.assign(effort="")
+    order = [*VARIANT_OF, "_spec", "_own", "engine"] + [c for c in (*PREFILL_LAYOUT, "speculative_method")
+                                                         if c in r]
+    r = r.sort_values(order, kind="stable").reset_index(drop=True)
+    groups = r.groupby(list(VARIANT_OF), sort=False).indices
+    keep = np.ones(len(r), dtype=bool)
+    o, w, g, q = (r[c].to_numpy(dtype=float) for c in ("output_tok_s", "avg_power_w", "gpus", "_group"))
+    for idx in groups.values():
+        for a in idx if len(idx) > 1 else ():  # a configuration with one variant keeps it
+            for d in idx:
+                if d != a and keep[d] and o[d] >= o[a] and w[d] <= w[a] and g[d] <= g[a] and q[d] <= q[a] and (
+                        o[d] > o[a] or w[d] < w[a] or g[d] < g[a] or q[d] < q[a] or d < a):
+                    keep[a] = False
+                    break
+    return _drop_helpers(r[keep], res)
+
+
+def _drop_helpers(r: pd.DataFrame, res: pd.DataFrame) -> pd.DataFrame:
+    r = r.drop(columns=["_spec", "_own", "_group"])
+    if "effort" in res:
+        r["effort"] = r["effort"].where(r["effort"] != "", None)
+    else:
+        r = r.drop(columns=["effort"])
+    return r.reset_index(drop=True)
+
+
+def variant_fields(r) -> dict:
+    """A candidate row's Deployment fields for its variant: speculative method and acceptance length, and for
+    disaggregated serving the prefill layout and the unit's instance counts (None where they do not apply)."""
+    spec = r.get("speculative_method")
+    spec = spec if isinstance(spec, str) and spec not in ("", "nan") else "none"
+    acc = r.get("acceptance_length")
+    out = {"speculative": spec, "acceptance_length": None}
+    if spec != "none" and acc is not None and acc == acc:
+        out["acceptance_length"] = float(acc)
+    dis = r["serving"] == "disaggregated"
+    for c in LAYOUT:
+        v = r.get(f"prefill_{c}", r[c])
+        out[f"prefill_{c}"] = int(v if v == v else r[c]) if dis else None
+    for c in ("prefill_instances", "decode_instances"):
+        v = r.get(c)
+        out[c] = round(float(v)) if dis and v is not None and v == v else None
+    return out
