@@ -88,7 +88,7 @@ def test_prefill_pruning_compares_instances_of_one_size_only():
     phase = pd.DataFrame([
         key | dict(tp=1, pp=2, prefill_gpus=2, prefill_s=0.20, prefill_rps=10.0, prefill_power_w=1000.0),
         key | dict(tp=2, prefill_gpus=2, prefill_s=0.30, prefill_rps=9.0, prefill_power_w=1000.0),  # beaten
-        key | dict(tp=1, prefill_gpus=1, prefill_s=0.40, prefill_rps=4.0, prefill_power_w=500.0),  # worse/GPU, kept
+        key | dict(tp=1, prefill_gpus=1, prefill_s=0.40, prefill_rps=4.0, prefill_power_w=500.0),  # other size
         key | dict(tp=4, prefill_gpus=4, prefill_s=0.10, prefill_rps=12.0, prefill_power_w=2000.0, fits=False),
     ])
     kept = prune_prefill_layouts(phase)

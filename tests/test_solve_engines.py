@@ -11,8 +11,8 @@ import pytest
 from planner.catalog import load_catalog
 from planner.errors import InputError
 from planner.optimize import solve_problem
-from planner.optimize.variants import prune_variants
 from planner.optimize.problem import problem_from_text
+from planner.optimize.variants import prune_variants
 
 CAT = load_catalog()
 QUICK = (Path(__file__).resolve().parents[1] / "problems" / "quickstart.yaml").read_text()

@@ -85,7 +85,8 @@ def test_a_method_without_a_draft_for_the_model_is_named():
 
 
 def test_a_listed_engine_without_the_draft_is_named():
-    text = problem(model="gemma-3-27b", spec="[eagle3]").replace("    serving:", "    engines: [vllm]\n    serving:")
+    text = problem(model="gemma-3-27b", spec="[eagle3]")
+    text = text.replace("    serving:", "    engines: [vllm]\n    serving:")
     with pytest.raises(InfeasibleError, match=r"engine vllm has no eagle3 draft for gemma-3-27b"):
         solve(text)
 

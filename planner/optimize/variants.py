@@ -14,8 +14,9 @@ same GPUs per instance is no slower per pass, admits at least as many requests/s
 no larger TP/EP group, so it can take its place in any unit), then each decode layout is paired with every
 prefill layout left. The perf model rate-matches the unit (1-8 prefill and 1-8 decode instances). Sizes are
 not compared with each other: with at most 8 instances per phase a larger prefill instance allows a larger
-prefill:decode GPU ratio (long prompts), so a layout that is worse per GPU can still make the better unit. Both phases run on the same system: a candidate is one system
-in the MIP, so a unit split over two systems would need per-candidate GPU counts on two systems (not built).
+prefill:decode GPU ratio (long prompts), so a layout that is worse per GPU can still make the better unit.
+Both phases run on the same system: a candidate is one system in the MIP, so a unit split over two systems
+would need per-candidate GPU counts on two systems (not built; the perf model takes `prefill_accelerator`).
 """
 
 from __future__ import annotations
