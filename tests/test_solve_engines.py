@@ -50,3 +50,19 @@ def test_prune_engines_keeps_only_undominated_engines():
                         base | dict(tp=2, gpus=2, engine="sglang", output_tok_s=50.0, avg_power_w=900.0)])
     kept = prune_variants(res)
     assert sorted(zip(kept["tp"], kept["engine"], strict=True)) == [(1, "trtllm"), (1, "vllm"), (2, "sglang")]
+
+
+def test_engines_all_searches_every_catalog_engine_that_serves_the_accelerator():
+    from planner.optimize.candidates import build_grid
+    from planner.optimize.instance import build_instance
+
+    inst = build_instance(problem_from_text(with_engines("all"), "q.yaml"), CAT)
+    assert inst.workloads["chat"].engines == tuple(sorted(CAT.engines))
+    grid, _ = build_grid(inst, CAT)
+    # every engine whose vendors include NVIDIA is searched on H100 (all four)
+    assert set(grid["engine"]) == {e for e in CAT.engines if CAT.engines[e].supports("h100-sxm", "nvidia")}
+
+
+def test_engines_word_other_than_all_is_an_input_error():
+    with pytest.raises(InputError, match=r"engines: give a list of engine ids or `all`, got 'every'"):
+        problem_from_text(with_engines("every"), "q.yaml")
