@@ -82,17 +82,18 @@ def test_the_plan_names_both_layouts_and_the_unit():
         assert d.gpus_per_replica == pre + d.decode_instances * d.tp * d.pp * d.attn_dp
 
 
-def test_prefill_pruning_compares_instances_of_one_size_only():
-    key = dict(model="m", accelerator="a", precision="fp8", kv_precision="fp8", engine="", isl=1000, osl=100,
-               pp=1, ep=1, attn_dp=1, fits=True)
+def test_prefill_pruning_keeps_one_layout_per_instance_size():
+    key = dict(workload="w", model="m", accelerator="a", precision="fp8", kv_precision="fp8", engine="", isl=1000,
+               osl=100, pp=1, ep=1, attn_dp=1, fits=True, prefill_power_w=1000.0)
     phase = pd.DataFrame([
-        key | dict(tp=1, pp=2, prefill_gpus=2, prefill_s=0.20, prefill_rps=10.0, prefill_power_w=1000.0),
-        key | dict(tp=2, prefill_gpus=2, prefill_s=0.30, prefill_rps=9.0, prefill_power_w=1000.0),  # beaten
-        key | dict(tp=1, prefill_gpus=1, prefill_s=0.40, prefill_rps=4.0, prefill_power_w=500.0),  # other size
-        key | dict(tp=4, prefill_gpus=4, prefill_s=0.10, prefill_rps=12.0, prefill_power_w=2000.0, fits=False),
+        key | dict(tp=1, pp=2, prefill_gpus=2, prefill_s=0.40, prefill_rps=10.0),  # most requests/s within half
+        key | dict(tp=2, prefill_gpus=2, prefill_s=0.20, prefill_rps=9.0),
+        key | dict(tp=1, prefill_gpus=1, prefill_s=0.80, prefill_rps=4.0),  # over half the target: the fastest
+        key | dict(tp=4, prefill_gpus=4, prefill_s=0.10, prefill_rps=12.0, fits=False),
+        key | dict(tp=8, prefill_gpus=8, prefill_s=1.10, prefill_rps=30.0),  # slower than the target itself
     ])
-    kept = prune_prefill_layouts(phase)
+    kept = prune_prefill_layouts(phase, {"w": 1.0})
     assert sorted(zip(kept["tp"], kept["pp"], strict=True)) == [(1, 1), (1, 2)]
-    # the same two at one size, the larger TP group now faster: neither beats the other
-    phase.loc[1, "prefill_s"] = 0.1
-    assert len(prune_prefill_layouts(phase)) == 3
+    # a tighter target: the PP2 pass no longer leaves room, the faster TP2 does
+    kept = prune_prefill_layouts(phase, {"w": 0.5})
+    assert sorted(zip(kept["tp"], kept["pp"], strict=True)) == [(2, 1)]

@@ -36,15 +36,17 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.catalog.fingerprint import perf_fingerprint
 from planner.catalog.quality import checkpoint_of, needs_quantization, quality_of
+from planner.limits import check
 from planner.optimize.formulation import CANDIDATE_COLUMNS
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack
 from planner.optimize.variants import (
     PREFILL_LAYOUT,
-    add_prefill_layouts,
     own_prefill,
+    pair_prefill_layouts,
     prefill_group,
     prune_variants,
+    shared_prefill,
     spec_choices,
 )
 from planner.perf import CONFIG_COLUMNS, DEFAULT_BATCHES, capacity_under_slo, evaluate
@@ -290,6 +292,7 @@ def evaluate_grid(
         if "engine" not in res:
             res["engine"] = ""
         res["speculative"] = g["speculative"].to_numpy()  # the choice searched; speculative_method = what ran
+        res["grid_row"] = g.index.to_numpy()
         for col in PREFILL_LAYOUT:
             res[col] = g[col].to_numpy()
         if "speculative_method" not in res:  # a custom perf function without speculative decoding
@@ -424,8 +427,19 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     grid, rejected = build_grid(inst, catalog)
     if grid.empty:
         return Evaluated(grid, pd.DataFrame(), tuple(rejected))
-    grid = add_prefill_layouts(grid, catalog)
+    grid = shared_prefill(grid)
     res = evaluate_grid(grid, inst, catalog, perf)
+    # second pass: decode layouts that can serve, with the other prefill layouts (see planner.optimize.variants)
+    ttft = res["limited_by"] == "ttft" if "limited_by" in res else False
+    dis = res[(res["serving"] == "disaggregated") & (res["fits"].astype(bool) | ttft)]
+    ttft = {w.id: w.ttft_target_s for w in inst.workloads.values()}
+    pairs = pair_prefill_layouts(grid.loc[dis["grid_row"].to_numpy()], catalog, ttft,
+                                 layouts=grid[grid["serving"] == "disaggregated"])
+    check("grid", len(grid) + len(pairs), f"{inst.name}: candidate grid with the disaggregated prefill layouts")
+    if not pairs.empty:
+        res = pd.concat([res, evaluate_grid(pairs, inst, catalog, perf)], ignore_index=True)
+        grid = pd.concat([grid, pairs], ignore_index=True)
+    res = res.drop(columns=["grid_row"])
     ok = res["fits"].astype(bool) & (pd.to_numeric(res["batch"], errors="coerce").fillna(0) >= 1)
     # a unit whose phases use different group sizes must fill whole groups of the larger one (the MIP packs a
     # replica as gpus / group_gpus groups of group_gpus GPUs: conservative for the smaller groups)

@@ -7,14 +7,19 @@ for the model, the generic engine borrowing any catalog engine's draft as `predi
 charges the draft passes and the wider verify step, so a draft pays at small batch and fades at large batch;
 the search keeps it only where it serves more tokens/s from the same GPUs at no more power.
 
-Disaggregated layouts: prefill and decode instances may use different TP/PP/EP/attention-DP. Every layout of
-the grid is a prefill candidate; per (model, accelerator, precision, KV format, engine, request shape) the
-prefill layouts are first pruned on their own (`prune_prefill_layouts`: a layout is dropped when another of the
-same GPUs per instance is no slower per pass, admits at least as many requests/s, draws no more power and has
-no larger TP/EP group, so it can take its place in any unit), then each decode layout is paired with every
-prefill layout left. The perf model rate-matches the unit (1-8 prefill and 1-8 decode instances). Sizes are
-not compared with each other: with at most 8 instances per phase a larger prefill instance allows a larger
-prefill:decode GPU ratio (long prompts), so a layout that is worse per GPU can still make the better unit.
+Disaggregated layouts: prefill and decode instances may use different TP/PP/EP/attention-DP, with the unit
+rate-matched by the perf model (1-8 prefill and 1-8 decode instances). Pairing every layout with every other
+multiplies the disaggregated grid by ~20 for MoE models (mixed-fleet: 35k -> 220k configurations, minutes), so
+the search is bounded by stated rules (`pair_prefill_layouts`, `prune_prefill_layouts`):
+1. every layout is first evaluated with one shared layout for both phases;
+2. a decode layout that passed (or failed only on TTFT, which a faster prefill can fix: TPOT and the KV cache
+   are the decode instances' alone) is paired with other prefill layouts;
+3. per (workload, model, accelerator, precision, KV format, engine) and size of prefill instance (GPUs), one
+   prefill layout: the most requests/s among those whose pass takes at most half the TTFT target (room for
+   queueing and the KV transfer), else the fastest whose pass fits in the target (a slower one never meets it);
+4. prefill instances of half, the same or twice the decode instance's GPUs: with at most 8 instances per phase
+   the instance size sets the prefill:decode GPU ratios a unit can reach.
+On the brute-force instance of tests/test_solve_disagg_layouts.py (64 units) the search keeps the best unit.
 Both phases run on the same system: a candidate is one system in the MIP, so a unit split over two systems
 would need per-candidate GPU counts on two systems (not built; the perf model takes `prefill_accelerator`).
 """
@@ -30,8 +35,9 @@ from planner.perf.phases import prefill_phase
 
 LAYOUT = ("tp", "pp", "ep", "attn_dp")
 PREFILL_LAYOUT = tuple(f"prefill_{c}" for c in LAYOUT)
-# one prefill instance's figures depend on these (not on the decode layout, batch or speculative decoding)
-PHASE_KEY = ("model", "accelerator", "precision", "kv_precision", "engine", "isl", "osl")
+# one prefill instance's figures depend on these (not on the decode layout, batch or speculative decoding);
+# the workload brings its TTFT target
+PHASE_KEY = ("workload", "model", "accelerator", "precision", "kv_precision", "engine", "isl", "osl")
 # a configuration whose variants compete: everything but engine, speculative decoding and prefill layout
 VARIANT_OF = ("workload", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
               "serving", "effort")
@@ -55,55 +61,53 @@ def spec_choices(catalog: Catalog, w, engine: str, model_id: str, precision_id: 
     return out
 
 
-def _pareto(cols: list[np.ndarray]) -> np.ndarray:
-    """Rows no other row beats: all columns lower-is-better; exact ties keep the first row."""
-    n = len(cols[0])
-    keep = np.ones(n, dtype=bool)
-    m = np.stack(cols, axis=1)
-    for a in range(n):
-        no_worse = (m <= m[a]).all(axis=1)
-        better = (m < m[a]).any(axis=1) | (np.arange(n) < a)
-        dom = no_worse & better
-        dom[a] = False
-        keep[a] = not (dom & keep).any()
-    return keep
-
-
-def prune_prefill_layouts(phase: pd.DataFrame) -> pd.DataFrame:
-    """Per PHASE_KEY group and size of instance (GPUs), the prefill layouts that fit and that no other of the
-    same size beats on pass latency, requests/s, power and TP/EP group (see the module docstring)."""
+def prune_prefill_layouts(phase: pd.DataFrame, ttft_s: dict[str, float]) -> pd.DataFrame:
+    """Per phase group (PHASE_KEY, with the workload) and size of instance (GPUs), one prefill layout: the one
+    admitting the most requests/s among those whose pass takes at most half the workload's TTFT target (room
+    for queueing and the KV transfer), else the fastest whose pass fits in the target. A pass longer than the
+    target can never meet it."""
     ok = phase[phase["fits"].astype(bool)].reset_index(drop=True)
+    target = ok["workload"].map(ttft_s).to_numpy(dtype=float)
+    lat = ok["prefill_s"].to_numpy(dtype=float)
+    ok = ok[lat <= target].assign(_roomy=(lat <= target / 2)[lat <= target]).reset_index(drop=True)
     if ok.empty:
-        return ok
-    cols = [ok["prefill_s"].to_numpy(dtype=float), -ok["prefill_rps"].to_numpy(dtype=float),
-            ok["prefill_power_w"].to_numpy(dtype=float), (ok["tp"] * ok["attn_dp"]).to_numpy(dtype=float)]
-    keep = np.zeros(len(ok), dtype=bool)
-    for idx in ok.groupby([*PHASE_KEY, "prefill_gpus"], sort=False, dropna=False).indices.values():
-        keep[idx[_pareto([c[idx] for c in cols])]] = True
-    return ok[keep].reset_index(drop=True)
+        return ok.drop(columns=["_roomy"])
+    ok = ok.assign(_rps=np.where(ok["_roomy"], -ok["prefill_rps"], np.inf), _lat=ok["prefill_s"])
+    order = ok.sort_values([*PHASE_KEY, "prefill_gpus", "_roomy", "_rps", "_lat", "prefill_power_w"],
+                           ascending=[True] * (len(PHASE_KEY) + 1) + [False, True, True, True], kind="stable")
+    best = order.drop_duplicates([*PHASE_KEY, "prefill_gpus"], keep="first")
+    return best.drop(columns=["_roomy", "_rps", "_lat"]).reset_index(drop=True)
 
 
-def add_prefill_layouts(grid: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    """Every row gets prefill_tp/pp/ep/attn_dp (its own layout for aggregated rows); each disaggregated row is
-    repeated once per prefill layout left after `prune_prefill_layouts` of its phase group (its own layout
-    included when it survives). A layout whose prefill instance does not fit is not paired (the disaggregated
-    row of that layout itself is rejected with its reason by the evaluation)."""
+def shared_prefill(grid: pd.DataFrame) -> pd.DataFrame:
+    """The grid with prefill_tp/pp/ep/attn_dp equal to each row's own layout (one layout for both phases)."""
     grid = grid.reset_index(drop=True)
     for c in LAYOUT:
         grid[f"prefill_{c}"] = grid[c].to_numpy()
-    dis = grid["serving"].astype(str).to_numpy() == "disaggregated"
-    if not dis.any():
-        return grid
-    rows = grid[dis]
-    layouts = rows[[*PHASE_KEY, *LAYOUT]].drop_duplicates().reset_index(drop=True)
-    phase = pd.concat([layouts, prefill_phase(layouts, catalog)], axis=1)
-    kept = prune_prefill_layouts(phase)
-    pre = kept[[*PHASE_KEY, *LAYOUT]].rename(columns={c: f"prefill_{c}" for c in LAYOUT})
-    paired = rows.drop(columns=list(PREFILL_LAYOUT)).merge(pre, on=list(PHASE_KEY), how="inner", sort=False)
-    out = pd.concat([grid[~dis], paired], ignore_index=True)
+    return grid
+
+
+def pair_prefill_layouts(rows: pd.DataFrame, catalog: Catalog, ttft_s: dict[str, float],
+                         layouts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Disaggregated grid rows (decode layouts) repeated once per other prefill layout that
+    `prune_prefill_layouts` keeps for their phase group, among instances of half, the same or twice the decode
+    instance's GPUs; the row's own layout (shared) is not repeated. `layouts`: the prefill layouts to consider
+    (default: the rows' own)."""
+    rows = rows[rows["serving"].astype(str) == "disaggregated"].reset_index(drop=True)
+    if rows.empty:
+        return rows
+    src = rows if layouts is None else layouts
+    layouts = src[[*PHASE_KEY, *LAYOUT]].drop_duplicates().reset_index(drop=True)
+    kept = prune_prefill_layouts(pd.concat([layouts, prefill_phase(layouts, catalog)], axis=1), ttft_s)
+    pre = kept[[*PHASE_KEY, *LAYOUT, "prefill_gpus"]].rename(columns={c: f"prefill_{c}" for c in LAYOUT})
+    paired = rows.drop(columns=[c for c in PREFILL_LAYOUT if c in rows]).merge(pre, on=list(PHASE_KEY),
+                                                                               how="inner", sort=False)
+    ratio = paired["prefill_gpus"].to_numpy(dtype=float) / (paired["tp"] * paired["pp"] * paired["attn_dp"]
+                                                            ).to_numpy(dtype=float)
+    paired = paired[(ratio >= 0.5) & (ratio <= 2.0)].drop(columns=["prefill_gpus"])
     for c in (*LAYOUT, *PREFILL_LAYOUT):
-        out[c] = out[c].astype(np.int64)
-    return out
+        paired[c] = paired[c].astype(np.int64)
+    return paired[own_prefill(paired)].reset_index(drop=True)
 
 
 def own_prefill(rows: pd.DataFrame) -> np.ndarray:
