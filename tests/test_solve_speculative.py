@@ -110,3 +110,20 @@ def test_verify_re_derives_the_method(plan):
     forged["deployments"][0]["acceptance_length"] = 3.5
     assert any("acceptance length" in v for v in verify_plan(Plan.model_validate(forged), inst, CAT,
                                                               predict).violations)
+
+
+def test_drafts_are_searched_only_where_they_can_shorten_the_step():
+    from planner.optimize.variants import PREFILL_LAYOUT, worth_drafting
+
+    cfg = dict(workload="w", model="llama-3.3-70b", accelerator="b200", precision="bf16", kv_precision="fp8", tp=1,
+               pp=1, ep=1, attn_dp=1, serving="aggregated", isl=1024, osl=256, engine="", effort=None)
+    cfg |= {c: cfg[c.removeprefix("prefill_")] for c in PREFILL_LAYOUT}
+    drafts = pd.DataFrame([cfg | {"speculative": "eagle3"}] * 3)
+    plain = pd.DataFrame([cfg | {"speculative": "none", "fits": True, "batch": b} for b in (1, 64)])
+    # at batch 64 the verify step of 4 tokens per sequence (bf16 70B on one B200) is compute-bound: no gain
+    at = evaluate(pd.DataFrame([cfg | {"batch": 64, "speculative": s} for s in ("none", "eagle3")]), CAT)
+    assert at["tpot_s"].iloc[1] >= at["tpot_s"].iloc[0]
+    assert list(worth_drafting(plain.iloc[[1]], drafts.iloc[[0]], CAT)) == [False]
+    assert list(worth_drafting(plain.iloc[[0]], drafts.iloc[[0]], CAT)) == [True]
+    # no plain batch at all: the draft may be the only way to meet the targets
+    assert list(worth_drafting(plain.iloc[[0]].assign(fits=False), drafts.iloc[[0]], CAT)) == [True]

@@ -48,6 +48,7 @@ from planner.optimize.variants import (
     prune_variants,
     shared_prefill,
     spec_choices,
+    worth_drafting,
 )
 from planner.perf import CONFIG_COLUMNS, DEFAULT_BATCHES, capacity_under_slo, evaluate
 from planner.perf.params import efficiency_path
@@ -428,7 +429,13 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     if grid.empty:
         return Evaluated(grid, pd.DataFrame(), tuple(rejected))
     grid = shared_prefill(grid)
-    res = evaluate_grid(grid, inst, catalog, perf)
+    plain = (grid["speculative"] == "none").to_numpy()
+    res = evaluate_grid(grid[plain], inst, catalog, perf)
+    drafts = grid[~plain]
+    if len(drafts):  # drafts only where they can shorten the step (see planner.optimize.variants)
+        drafts = drafts[worth_drafting(res, drafts, catalog)]
+        res = pd.concat([res, evaluate_grid(drafts, inst, catalog, perf)], ignore_index=True)
+        grid = grid[plain | grid.index.isin(drafts.index)]
     # second pass: decode layouts that can serve, with the other prefill layouts (see planner.optimize.variants)
     ttft = res["limited_by"] == "ttft" if "limited_by" in res else False
     dis = res[(res["serving"] == "disaggregated") & (res["fits"].astype(bool) | ttft)]

@@ -31,6 +31,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.schemas import SPECULATIVE_METHODS
+from planner.perf import CONFIG_COLUMNS, evaluate
 from planner.perf.phases import prefill_phase
 
 LAYOUT = ("tp", "pp", "ep", "attn_dp")
@@ -41,6 +42,33 @@ PHASE_KEY = ("workload", "model", "accelerator", "precision", "kv_precision", "e
 # a configuration whose variants compete: everything but engine, speculative decoding and prefill layout
 VARIANT_OF = ("workload", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
               "serving", "effort")
+
+
+def worth_drafting(plain: pd.DataFrame, drafts: pd.DataFrame, catalog: Catalog) -> np.ndarray:
+    """Which speculative grid rows to search: those whose configuration without a draft found no batch, and
+    those whose draft shortens the decode step at the batch the plain configuration reached. Where it does not
+    (the verify step is compute-bound there), it does not at any larger batch either (step time only grows
+    with the batch), and below that batch it serves fewer tokens/s than the plain configuration does: the
+    draft variant would be pruned, so it is not evaluated."""
+    match = ["workload", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
+             "serving", "engine", "effort", *PREFILL_LAYOUT]
+    ok = plain[plain["fits"].astype(bool) & (pd.to_numeric(plain["batch"], errors="coerce").fillna(0) >= 1)]
+    ref = ok[[*match, "batch"]].assign(effort=ok["effort"].astype(str))
+    d = drafts.reset_index(drop=True)
+    m = d.assign(effort=d["effort"].astype(str)).merge(ref.drop_duplicates(match), on=match, how="left")
+    has = m["batch"].notna().to_numpy()
+    keep = ~has
+    if has.any():
+        rows = d[has].assign(batch=m.loc[has, "batch"].astype(np.int64).to_numpy())
+        cols = [*CONFIG_COLUMNS, "engine", "batch"]
+        both = pd.concat([rows[cols].assign(speculative="none"),
+                          rows[cols].assign(speculative=rows["speculative"].to_numpy())], ignore_index=True)
+        ev = evaluate(both, catalog)
+        n = int(has.sum())
+        t_plain, t_spec = ev["tpot_s"].to_numpy()[:n], ev["tpot_s"].to_numpy()[n:]
+        fits = ev["fits"].to_numpy(dtype=bool)
+        keep[has] = ~(fits[:n] & fits[n:]) | (t_spec < t_plain * (1 - 1e-9))
+    return keep
 
 
 def spec_choices(catalog: Catalog, w, engine: str, model_id: str, precision_id: str, accelerator_id: str,
