@@ -48,7 +48,7 @@ def inst_of(text: str, catalog):
 
 
 def test_grid_is_the_hand_counted_configurations(catalog):
-    inst = inst_of(PROBLEM.replace("    serving:", "    speculative: [none]\n    serving:"), catalog)
+    inst = inst_of(PROBLEM, catalog)
     ev = evaluate_configurations(inst, catalog)
     # one model, one precision, one accelerator with an 8-GPU domain: TP 1, 2, 4, 8 x PP 1, 2 (dense: no EP/DP)
     assert len(ev.grid) == 8
@@ -63,7 +63,8 @@ def test_speculative_decoding_doubles_the_grid_where_the_model_has_a_draft(catal
     # Llama 3.3 has an EAGLE-3 draft (catalog engines), no MTP head: each layout without and with EAGLE-3
     from planner.optimize.candidates import build_grid
 
-    grid, _ = build_grid(inst_of(PROBLEM, catalog), catalog)
+    grid, _ = build_grid(inst_of(PROBLEM.replace("    serving:", "    speculative: auto\n    serving:"), catalog),
+                         catalog)
     assert len(grid) == 16
     assert grid.groupby("speculative").size().to_dict() == {"eagle3": 8, "none": 8}
 

@@ -1,6 +1,7 @@
-"""solve gives disaggregated prefill and decode instances their own layouts (issue 8, item 5): each decode
-layout is paired with the prefill layouts left after pruning the prefill phase on its own, the perf model
-rate-matches the unit, and the plan names both layouts and the instance counts.
+"""solve gives disaggregated prefill and decode instances their own layouts where a workload asks
+(`prefill_layouts: search`; issue 8, item 5): decode layouts are paired with the prefill layouts left after
+pruning the prefill phase on its own, the perf model rate-matches the unit, and the plan names both layouts
+and the instance counts.
 
 Known answer by brute force: Llama-3.1-8B FP8 on H100, ISL 16384 / OSL 256, TTFT 1 s, TPOT 30 ms (p90). Every
 (decode layout, prefill layout) pair of TP 1-8 x PP 1-2 (64 units) run through the same perf function: the best
@@ -35,7 +36,7 @@ workloads:
     models: [llama-3.1-8b]
     precisions: [fp8]
     serving: [disaggregated]
-    speculative: [none]
+    prefill_layouts: search
 fleet:
   systems: [hgx-h100]
 site: {id: new-ai-facility}
@@ -68,6 +69,12 @@ def test_candidates_keep_the_brute_force_best_unit(brute):
     label = f"tp{best['prefill_tp']}pp{best['prefill_pp']}"
     assert top["key"].split("/")[6] == f"disagg-prefill-{label}"
     assert top["group_gpus"] == max(best["tp"], best["prefill_tp"])
+
+
+def test_by_default_both_phases_share_one_layout():
+    text = PROBLEM.replace("    prefill_layouts: search\n", "")
+    cs = build_candidates(build_instance(problem_from_text(text, "t.yaml"), CAT), CAT)
+    assert set(k.split("/")[6] for k in cs.table["key"]) == {"disagg"}
 
 
 def test_the_plan_names_both_layouts_and_the_unit():

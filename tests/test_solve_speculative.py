@@ -1,5 +1,6 @@
-"""solve searches speculative decoding (issue 8, item 4): where the model has a draft, each configuration is tried
-without and with it; the plan names the method and verify re-derives it.
+"""solve searches speculative decoding (issue 8, item 4) where a workload asks (`speculative: auto` or a list):
+where the model has a draft, each configuration is tried without and with it; the plan names the method and
+verify re-derives it.
 
 The instance: Llama-3.1-8B FP8 on H100 at ISL 1024 / OSL 256 with a 1.2 ms TPOT target. The performance model's
 best TPOT without speculation over every layout at batch 1 (its floor: TPOT only grows with batch and load) is
@@ -44,7 +45,7 @@ site: {id: new-ai-facility}
 """
 
 
-def problem(model: str = "llama-3.1-8b", spec: str = "") -> str:
+def problem(model: str = "llama-3.1-8b", spec: str = "auto") -> str:
     return PROBLEM.replace("MODEL", model).replace("SPEC\n", (f"    speculative: {spec}\n" if spec else ""))
 
 
@@ -74,9 +75,10 @@ def test_solve_picks_speculative_decoding_when_only_it_meets_tpot(plan):
         assert d.engine == "generic"
 
 
-def test_without_speculation_it_is_infeasible_with_the_best_tpot_named():
+@pytest.mark.parametrize("spec", ["[none]", ""])  # "": the default, speculative decoding is opt-in
+def test_without_speculation_it_is_infeasible_with_the_best_tpot_named(spec):
     with pytest.raises(InfeasibleError, match=r"no candidate meets TPOT 1.2 ms: best is 1.6 ms"):
-        solve(problem(spec="[none]"))
+        solve(problem(spec=spec))
 
 
 def test_a_method_without_a_draft_for_the_model_is_named():
@@ -92,7 +94,7 @@ def test_a_listed_engine_without_the_draft_is_named():
 
 
 def test_unknown_method_is_an_input_error():
-    with pytest.raises(InputError, match=r"speculative\[0\]: must be one of 'none', 'mtp' or 'eagle3'"):
+    with pytest.raises(InputError, match=r"speculative\[0\]: must be one of 'none', 'mtp', 'eagle3'"):
         solve(problem(spec="[medusa]"))
 
 

@@ -140,7 +140,7 @@ def perf_key(inst: Instance, catalog: Catalog) -> str:
     workloads = [
         [w.id, w.isl, w.osl, w.ttft_target_s, w.tpot_target_s, w.slo_percentile, w.floor_benchmark,
          w.floor_score, w.models, w.precisions, w.kv_precisions, w.serving, w.engines, w.effort,
-         w.allow_quantization, w.speculative]
+         w.allow_quantization, w.speculative, w.prefill_layouts]
         for w in sorted(inst.workloads.values(), key=lambda w: w.id)
     ]
     eff = efficiency_path()
@@ -438,7 +438,9 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
         grid = grid[plain | grid.index.isin(drafts.index)]
     # second pass: decode layouts that can serve, with the other prefill layouts (see planner.optimize.variants)
     ttft = res["limited_by"] == "ttft" if "limited_by" in res else False
-    dis = res[(res["serving"] == "disaggregated") & (res["fits"].astype(bool) | ttft)]
+    search = [w.id for w in inst.workloads.values() if w.prefill_layouts == "search"]
+    dis = res[(res["serving"] == "disaggregated") & (res["fits"].astype(bool) | ttft)
+              & res["workload"].isin(search)]
     ttft = {w.id: w.ttft_target_s for w in inst.workloads.values()}
     pairs = pair_prefill_layouts(grid.loc[dis["grid_row"].to_numpy()], catalog, ttft,
                                  layouts=grid[grid["serving"] == "disaggregated"])

@@ -30,7 +30,7 @@ def grid_upper_bound(inst: Instance, catalog: Catalog) -> int:
         precisions = len(w.precisions or catalog.precisions)
         kvs = len(w.kv_precisions or ("default",))
         engines = len(w.engines or ("generic",))
-        drafts = len(w.speculative or ("none", *SPECULATIVE_METHODS))
+        drafts = 1 + len(SPECULATIVE_METHODS) if w.speculative == ("auto",) else len(w.speculative or ("none",))
         total += (models * precisions * len(accelerators) * kvs * PARALLELISMS_PER_DOMAIN * PP_OPTIONS
                   * len(w.serving) * engines * drafts)
     return total  # disaggregated rows are paired with prefill layouts later: that grid is checked when built

@@ -54,7 +54,8 @@ class WorkloadData:
     average_out_tok_s: float | None = None  # average demand (None: not given)
     slo_percentile: float = 90.0  # ttft/tpot targets hold at this percentile
     engines: tuple[str, ...] | None = None  # None: the generic engine
-    speculative: tuple[str, ...] | None = None  # choices to search (None: none + every supported method)
+    speculative: tuple[str, ...] | None = None  # choices to search (None: none; ("auto",): every draft)
+    prefill_layouts: str = "shared"  # disaggregated: "search" gives prefill instances their own layouts
 
     @property
     def required_out_tok_s(self) -> float:
@@ -515,7 +516,9 @@ def _resolve_workload(w, catalog: Catalog, err: _Errors, problem: Problem) -> Wo
         kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
         serving=tuple(w.serving),
         engines=_engines(w.engines, catalog),
-        speculative=tuple(w.speculative) if w.speculative else None,
+        speculative=("auto",) if w.speculative and "auto" in w.speculative else
+        tuple(w.speculative) if w.speculative else None,
+        prefill_layouts=w.prefill_layouts,
         allow_quantization=w.allow_quantization,
         effort=(w.effort,) if isinstance(w.effort, str) else tuple(w.effort) if w.effort else None,
         survive_level=survive.level if survive and survive.count > 0 else None,

@@ -37,7 +37,7 @@ def _no_repeats(items: list) -> list:
 Ids = Annotated[list[Id], AfterValidator(_no_repeats)]
 KvList = Annotated[list[KvDtype], AfterValidator(_no_repeats)]
 ServingList = Annotated[list[Serving], AfterValidator(_no_repeats)]
-SpecChoice = Literal["none", "mtp", "eagle3"]
+SpecChoice = Literal["none", "mtp", "eagle3", "auto"]
 SpecList = Annotated[list[SpecChoice], AfterValidator(_no_repeats)]
 
 
@@ -150,8 +150,11 @@ class WorkloadSpec(Strict):
         "`all`: every catalog engine that serves the accelerator and precision); default: the generic "
         "calibrated engine (see the README for why engine search is opt-in)")
     speculative: SpecList | None = Field(
-        None, min_length=1, description="speculative-decoding choices to search: none, mtp, eagle3 (default: "
-        "none plus every method whose draft the model and engine have; [none] turns it off)")
+        None, min_length=1, description="speculative decoding to search: `auto` (none plus every method whose "
+        "draft the model and engine have) or a list of none, mtp, eagle3; default: none (opt-in, see README)")
+    prefill_layouts: Literal["shared", "search"] = Field(
+        "shared", description="disaggregated serving: `search` gives prefill instances their own layouts "
+        "(TP/PP/EP/attention-DP); default `shared`: one layout for both phases (opt-in, see README)")
     effort: EffortName | list[EffortName] | None = Field(
         None, description="reasoning effort level, or the levels allowed (default: any the model has)"
     )
@@ -177,6 +180,15 @@ class WorkloadSpec(Strict):
     demand_profile: DemandProfile | None = Field(
         None, description="24 hourly multipliers of peak demand, or {weekday: [...], weekend: [...]}"
     )
+
+    @field_validator("speculative", mode="before")
+    @classmethod
+    def _speculative_word(cls, v):
+        if isinstance(v, str):
+            if v != "auto":
+                raise ValueError(f"give `auto` or a list of none, mtp, eagle3, got {v!r}")
+            return ["auto"]
+        return v
 
     @field_validator("engines", mode="before")
     @classmethod

@@ -2,12 +2,17 @@
 and, for disaggregated serving, the prefill instances' own layout. Each multiplies the evaluated grid; exact
 dominance pruning per configuration (`prune_variants`) keeps the MIP's candidate count near what it was.
 
-Speculative decoding (`speculative` per workload; default: `none` plus every method whose draft the engine has
-for the model, the generic engine borrowing any catalog engine's draft as `predict` does): the perf model
-charges the draft passes and the wider verify step, so a draft pays at small batch and fades at large batch;
-the search keeps it only where it serves more tokens/s from the same GPUs at no more power.
+All three are opt-in per workload: each multiplies the evaluated grid (drafts x2 for most models, prefill
+layouts ~x1.6, engines x4), and candidate building must stay fast by default (issue 7).
 
-Disaggregated layouts: prefill and decode instances may use different TP/PP/EP/attention-DP, with the unit
+Speculative decoding (`speculative: auto`: `none` plus every method whose draft the engine has for the model,
+the generic engine borrowing any catalog engine's draft as `predict` does; or a list): the perf model charges
+the draft passes and the wider verify step, so a draft pays at small batch and fades at large batch; a draft is
+evaluated only where it shortens the step at the batch the plain configuration reached (`worth_drafting`) and
+kept only where it serves more tokens/s from the same GPUs at no more power.
+
+Disaggregated layouts (`prefill_layouts: search`): prefill and decode instances may use different
+TP/PP/EP/attention-DP, with the unit
 rate-matched by the perf model (1-8 prefill and 1-8 decode instances). Pairing every layout with every other
 multiplies the disaggregated grid by ~20 for MoE models (mixed-fleet: 35k -> 220k configurations, minutes), so
 the search is bounded by stated rules (`pair_prefill_layouts`, `prune_prefill_layouts`):
@@ -73,15 +78,17 @@ def worth_drafting(plain: pd.DataFrame, drafts: pd.DataFrame, catalog: Catalog) 
 
 def spec_choices(catalog: Catalog, w, engine: str, model_id: str, precision_id: str, accelerator_id: str,
                  rejected: list[dict]) -> list[str]:
-    """The speculative-decoding choices a workload searches with one engine and model: `none` and each method
-    whose draft the engine has for the model (the generic engine: any catalog engine's draft). A method the
-    workload lists explicitly that no engine here can run is recorded in `rejected` with its reason."""
+    """The speculative-decoding choices a workload searches with one engine and model: `none` by default; with
+    `auto`, `none` and each method whose draft the engine has for the model (the generic engine: any catalog
+    engine's draft). A method the workload lists explicitly that no engine here can run is recorded in
+    `rejected` with its reason."""
     model = catalog.models[model_id]
     pool = [catalog.engines[engine]] if engine else [catalog.engines[e] for e in sorted(catalog.engines)]
-    wanted = w.speculative or ("none", *SPECULATIVE_METHODS)
+    auto = w.speculative == ("auto",)
+    wanted = ("none", *SPECULATIVE_METHODS) if auto else w.speculative or ("none",)
     out = [s for s in wanted if s == "none" or any(e.speculative_for(s, model.family, model_id) for e in pool)]
     for s in wanted:
-        if s not in out and w.speculative:
+        if s not in out and not auto:
             who = f"engine {engine} has no" if engine else "no catalog engine has an"
             rejected.append(dict(workload=w.id, model=model_id, precision=precision_id, system=accelerator_id,
                                  config=f"speculative {s}" + (f" ({engine})" if engine else ""),
