@@ -436,18 +436,19 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
         drafts = drafts[worth_drafting(res, drafts, catalog)]
         res = pd.concat([res, evaluate_grid(drafts, inst, catalog, perf)], ignore_index=True)
         grid = grid[plain | grid.index.isin(drafts.index)]
-    # second pass: decode layouts that can serve, with the other prefill layouts (see planner.optimize.variants)
-    ttft = res["limited_by"] == "ttft" if "limited_by" in res else False
     search = [w.id for w in inst.workloads.values() if w.prefill_layouts == "search"]
-    dis = res[(res["serving"] == "disaggregated") & (res["fits"].astype(bool) | ttft)
-              & res["workload"].isin(search)]
-    ttft = {w.id: w.ttft_target_s for w in inst.workloads.values()}
-    pairs = pair_prefill_layouts(grid.loc[dis["grid_row"].to_numpy()], catalog, ttft,
-                                 layouts=grid[grid["serving"] == "disaggregated"])
-    check("grid", len(grid) + len(pairs), f"{inst.name}: candidate grid with the disaggregated prefill layouts")
-    if not pairs.empty:
-        res = pd.concat([res, evaluate_grid(pairs, inst, catalog, perf)], ignore_index=True)
-        grid = pd.concat([grid, pairs], ignore_index=True)
+    if search:  # second pass: decode layouts that can serve, with other prefill layouts (optimize.variants)
+        ttft = res["limited_by"] == "ttft" if "limited_by" in res else False
+        dis = res[(res["serving"] == "disaggregated") & (res["fits"].astype(bool) | ttft)
+                  & res["workload"].isin(search)]
+        targets = {w.id: w.ttft_target_s for w in inst.workloads.values()}
+        pairs = pair_prefill_layouts(grid.loc[dis["grid_row"].to_numpy()], catalog, targets,
+                                     layouts=grid[grid["serving"] == "disaggregated"])
+        check("grid", len(grid) + len(pairs), f"{inst.name}: candidate grid with the disaggregated prefill "
+              "layouts")
+        if not pairs.empty:
+            res = pd.concat([res, evaluate_grid(pairs, inst, catalog, perf)], ignore_index=True)
+            grid = pd.concat([grid, pairs], ignore_index=True)
     res = res.drop(columns=["grid_row"])
     ok = res["fits"].astype(bool) & (pd.to_numeric(res["batch"], errors="coerce").fillna(0) >= 1)
     # a unit whose phases use different group sizes must fill whole groups of the larger one (the MIP packs a
