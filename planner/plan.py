@@ -71,6 +71,9 @@ class Fleet(_M):
     )
 
 
+GENERIC_ENGINE = "generic"  # Deployment.engine of the model's own calibrated engine (perf grid engine '')
+
+
 class Deployment(_M):
     key: str
     workload: str
@@ -98,7 +101,20 @@ class Deployment(_M):
     tpot_s: float
     avg_power_w_per_replica: float
     quality: float | None = None
-    engine: str = Field("", description="serving engine id; empty = the generic calibrated engine")
+    engine: str = Field("", description="serving engine id (catalog), or `generic`: the performance model's "
+                        "calibrated engine without engine-specific factors (fitted on published TensorRT-LLM and "
+                        "vLLM maxima); empty in plans written before engines were named")
+    speculative: str = Field("none", description="speculative decoding the replicas run: none, mtp or eagle3")
+    acceptance_length: float | None = Field(
+        None, description="speculative decoding: mean tokens emitted per decode step (incl. the bonus token)")
+    prefill_tp: Size | None = Field(None, description="disaggregated: the prefill instances' tensor parallel")
+    prefill_pp: Size | None = Field(None, description="disaggregated: the prefill instances' pipeline stages")
+    prefill_ep: Size | None = Field(None, description="disaggregated: the prefill instances' expert parallel")
+    prefill_attn_dp: Size | None = Field(None, description="disaggregated: the prefill instances' attention DP")
+    prefill_instances: Count | None = Field(None, description="disaggregated: prefill instances per replica unit "
+                                            "(rate-matched to the decode instances)")
+    decode_instances: Count | None = Field(None, description="disaggregated: decode instances per replica unit; "
+                                           "tp/pp/ep/attn_dp above are the decode layout")
     checkpoint: str = Field(
         "published", description="`published` weights, `upcast from X`, or the quantization step used"
     )

@@ -59,6 +59,16 @@ def test_grid_is_the_hand_counted_configurations(catalog):
     assert len(ev.results) + len(ev.rejected) == 8
 
 
+def test_speculative_decoding_doubles_the_grid_where_the_model_has_a_draft(catalog):
+    # Llama 3.3 has an EAGLE-3 draft (catalog engines), no MTP head: each layout without and with EAGLE-3
+    from planner.optimize.candidates import build_grid
+
+    grid, _ = build_grid(inst_of(PROBLEM.replace("    serving:", "    speculative: auto\n    serving:"), catalog),
+                         catalog)
+    assert len(grid) == 16
+    assert grid.groupby("speculative").size().to_dict() == {"eagle3": 8, "none": 8}
+
+
 def test_quality_floor_rejects_before_evaluation(catalog):
     text = PROBLEM.replace("    serving:", "    quality_floor: {benchmark: mmlu-pro, min_score: 99}\n    serving:")
     ev = evaluate_configurations(inst_of(text, catalog), catalog)

@@ -11,8 +11,8 @@ import pytest
 from planner.catalog import load_catalog
 from planner.errors import InputError
 from planner.optimize import solve_problem
-from planner.optimize.candidates import prune_engines
 from planner.optimize.problem import problem_from_text
+from planner.optimize.variants import prune_variants
 
 CAT = load_catalog()
 QUICK = (Path(__file__).resolve().parents[1] / "problems" / "quickstart.yaml").read_text()
@@ -31,9 +31,9 @@ def test_plan_names_the_engine_of_each_deployment():
         assert d.key.split("/")[4].endswith(f"-{d.engine}")
 
 
-def test_without_engines_the_generic_engine_is_planned():
+def test_without_engines_the_generic_engine_is_planned_and_named():
     plan = solve_problem(problem_from_text(QUICK, "q.yaml"), CAT, runner_up=False)
-    assert {d.engine for d in plan.deployments} == {""}
+    assert {d.engine for d in plan.deployments} == {"generic"}
 
 
 def test_unknown_engine_is_an_input_error():
@@ -48,5 +48,21 @@ def test_prune_engines_keeps_only_undominated_engines():
                         base | dict(engine="trtllm", output_tok_s=120.0, avg_power_w=500.0),  # dominates sglang
                         base | dict(engine="vllm", output_tok_s=130.0, avg_power_w=600.0),  # more tok/s, more W
                         base | dict(tp=2, gpus=2, engine="sglang", output_tok_s=50.0, avg_power_w=900.0)])
-    kept = prune_engines(res)
+    kept = prune_variants(res)
     assert sorted(zip(kept["tp"], kept["engine"], strict=True)) == [(1, "trtllm"), (1, "vllm"), (2, "sglang")]
+
+
+def test_engines_all_searches_every_catalog_engine_that_serves_the_accelerator():
+    from planner.optimize.candidates import build_grid
+    from planner.optimize.instance import build_instance
+
+    inst = build_instance(problem_from_text(with_engines("all"), "q.yaml"), CAT)
+    assert inst.workloads["chat"].engines == tuple(sorted(CAT.engines))
+    grid, _ = build_grid(inst, CAT)
+    # every engine whose vendors include NVIDIA is searched on H100 (all four)
+    assert set(grid["engine"]) == {e for e in CAT.engines if CAT.engines[e].supports("h100-sxm", "nvidia")}
+
+
+def test_engines_word_other_than_all_is_an_input_error():
+    with pytest.raises(InputError, match=r"engines: give a list of engine ids or `all`, got 'every'"):
+        problem_from_text(with_engines("every"), "q.yaml")

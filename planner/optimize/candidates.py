@@ -34,10 +34,20 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.catalog.fingerprint import perf_fingerprint
 from planner.catalog.quality import checkpoint_of, needs_quantization, quality_of
-from planner.optimize.evaluation import PerfFn, evaluate_grid, prune_engines  # the evaluation half
+from planner.limits import check
+from planner.optimize.evaluation import PerfFn, evaluate_grid  # the evaluation half
 from planner.optimize.formulation import CANDIDATE_COLUMNS
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack
+from planner.optimize.variants import (
+    own_prefill,
+    pair_prefill_layouts,
+    prefill_group,
+    prune_variants,
+    shared_prefill,
+    spec_choices,
+    worth_drafting,
+)
 from planner.perf import CONFIG_COLUMNS, evaluate
 from planner.perf.params import efficiency_path
 
@@ -127,7 +137,7 @@ def perf_key(inst: Instance, catalog: Catalog) -> str:
     workloads = [
         [w.id, w.isl, w.osl, w.ttft_target_s, w.tpot_target_s, w.slo_percentile, w.floor_benchmark,
          w.floor_score, w.models, w.precisions, w.kv_precisions, w.serving, w.engines, w.effort,
-         w.allow_quantization]
+         w.allow_quantization, w.speculative, w.prefill_layouts]
         for w in sorted(inst.workloads.values(), key=lambda w: w.id)
     ]
     eff = efficiency_path()
@@ -223,7 +233,8 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                                                     f"{pid} on {acc}"))
                         continue
                     kvs = w.kv_precisions or (_default_kv(catalog, pid, acc),)
-                    for kv, engine in ((k, e) for k in kvs for e in engines):
+                    specs = {e: spec_choices(catalog, w, e, mid, pid, acc, rejected) for e in engines}
+                    for kv, engine, spec in ((k, e, x) for k in kvs for e in engines for x in specs[e]):
                         for tp, ep, dp in _parallelisms(model.moe is not None, domain):
                             for pp in PP_OPTIONS:
                                 for serving in w.serving:
@@ -243,6 +254,7 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                                             osl=round(w.osl * mult),
                                             quality=q,
                                             engine=engine,
+                                            speculative=spec,
                                             checkpoint=ckpt,
                                             effort=effort,
                                             output_multiplier=mult,
@@ -285,6 +297,26 @@ def _label(tp, pp, ep, dp, engine="") -> str:
     return par
 
 
+def serving_label(r) -> str:
+    """`aggregated`, `disagg` (prefill and decode instances in one layout) or `disagg-prefill-tp2pp1` (the
+    prefill instances' own layout; the decode layout is the key's parallel part)."""
+    if r["serving"] == "aggregated":
+        return "aggregated"
+    layout = ("tp", "pp", "ep", "attn_dp")
+    if "prefill_tp" not in r or all(int(r[c]) == int(r[f"prefill_{c}"]) for c in layout):
+        return "disagg"
+    return "disagg-prefill-" + _label(r["prefill_tp"], r["prefill_pp"], r["prefill_ep"], r["prefill_attn_dp"])
+
+
+def _serving_labels(rows: pd.DataFrame) -> list[str]:
+    own = own_prefill(rows)
+    pre = _labels(pd.DataFrame({c: rows[f"prefill_{c}"].to_numpy() for c in ("tp", "pp", "ep", "attn_dp")})) \
+        if own.any() else [""] * len(rows)
+    serving = rows["serving"].to_numpy()
+    return ["aggregated" if s == "aggregated" else f"disagg-prefill-{p}" if o else "disagg"
+            for s, o, p in zip(serving, own, pre, strict=True)]
+
+
 def _labels(rows: pd.DataFrame) -> list[str]:
     eng = rows["engine"].fillna("").to_numpy() if "engine" in rows else np.full(len(rows), "")
     return [_label(*x) for x in zip(*(rows[c].to_numpy() for c in ("tp", "pp", "ep", "attn_dp")), eng,
@@ -292,16 +324,21 @@ def _labels(rows: pd.DataFrame) -> list[str]:
 
 
 def make_key(r, kv_suffix: bool) -> str:
-    return _key(r["workload"], r["model"], r["system"], r["precision"], config_label(r), r["batch"], r["serving"],
-                r["kv_precision"], r["mode"], kv_suffix, r.get("effort"))
+    return _key(r["workload"], r["model"], r["system"], r["precision"], config_label(r), r["batch"],
+                serving_label(r), r["kv_precision"], r["mode"], kv_suffix, r.get("effort"),
+                r.get("speculative_method"))
 
 
 def _key(workload, model, system, precision, label, batch, serving, kv, mode, kv_suffix: bool,
-         effort=None) -> str:
+         effort=None, spec=None) -> str:
+    """`workload/model/system/precision/parallel/bN/serving` then, where they apply, `/kv-X` (a workload
+    searching several KV formats), `/spec-METHOD` (speculative decoding), `/effort-LEVEL`, `/rent`."""
     key = "/".join([workload, model, system, precision, label, f"b{int(batch)}",
-                    "agg" if serving == "aggregated" else "disagg"])
+                    "agg" if serving == "aggregated" else serving])
     if kv_suffix:
         key += f"/kv-{kv}"
+    if isinstance(spec, str) and spec not in ("", "none"):
+        key += f"/spec-{spec}"
     if isinstance(effort, str):
         key += f"/effort-{effort}"
     if mode == "rent":
@@ -311,10 +348,14 @@ def _key(workload, model, system, precision, label, batch, serving, kv, mode, kv
 
 def _keys(table: pd.DataFrame, multi_kv: set[str]) -> list[str]:
     cols = [table[c].to_numpy() for c in ("workload", "model", "system", "precision")]
-    rest = [table[c].to_numpy() for c in ("batch", "serving", "kv_precision", "mode")]
-    efforts = table["effort"].to_numpy() if "effort" in table else [None] * len(table)
-    return [_key(w, m, s, p, lab, b, sv, kv, mode, w in multi_kv, e)
-            for w, m, s, p, lab, b, sv, kv, mode, e in zip(*cols, _labels(table), *rest, efforts, strict=True)]
+    rest = [table[c].to_numpy() for c in ("batch",)]
+    tail = [table[c].to_numpy() for c in ("kv_precision", "mode")]
+    n = len(table)
+    efforts = table["effort"].to_numpy() if "effort" in table else [None] * n
+    specs = table["speculative_method"].to_numpy() if "speculative_method" in table else [None] * n
+    return [_key(w, m, s, p, lab, b, sv, kv, mode, w in multi_kv, e, x)
+            for w, m, s, p, lab, b, sv, kv, mode, e, x in zip(*cols, _labels(table), *rest, _serving_labels(table),
+                                                               *tail, efforts, specs, strict=True)]
 
 
 def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | None = None) -> Evaluated:
@@ -322,11 +363,38 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     grid, rejected = build_grid(inst, catalog)
     if grid.empty:
         return Evaluated(grid, pd.DataFrame(), tuple(rejected))
-    res = evaluate_grid(grid, inst, catalog, perf)
+    grid = shared_prefill(grid)
+    plain = (grid["speculative"] == "none").to_numpy()
+    res = evaluate_grid(grid[plain], inst, catalog, perf)
+    drafts = grid[~plain]
+    if len(drafts):  # drafts only where they can shorten the step (see planner.optimize.variants)
+        drafts = drafts[worth_drafting(res, drafts, catalog)]
+        res = pd.concat([res, evaluate_grid(drafts, inst, catalog, perf)], ignore_index=True)
+        grid = grid[plain | grid.index.isin(drafts.index)]
+    search = [w.id for w in inst.workloads.values() if w.prefill_layouts == "search"]
+    if search:  # second pass: decode layouts that can serve, with other prefill layouts (optimize.variants)
+        ttft = res["limited_by"] == "ttft" if "limited_by" in res else False
+        dis = res[(res["serving"] == "disaggregated") & (res["fits"].astype(bool) | ttft)
+                  & res["workload"].isin(search)]
+        targets = {w.id: w.ttft_target_s for w in inst.workloads.values()}
+        pairs = pair_prefill_layouts(grid.loc[dis["grid_row"].to_numpy()], catalog, targets,
+                                     layouts=grid[grid["serving"] == "disaggregated"])
+        check("grid", len(grid) + len(pairs), f"{inst.name}: candidate grid with the disaggregated prefill "
+              "layouts")
+        if not pairs.empty:
+            res = pd.concat([res, evaluate_grid(pairs, inst, catalog, perf)], ignore_index=True)
+            grid = pd.concat([grid, pairs], ignore_index=True)
+    res = res.drop(columns=["grid_row"])
     ok = res["fits"].astype(bool) & (pd.to_numeric(res["batch"], errors="coerce").fillna(0) >= 1)
-    failed = res.loc[~ok, [c for c in (*_LABEL_COLUMNS, "reason") if c in res]]  # what a rejection names
-    rejected += _rejections(failed, None, [str(x or "no batch meets the targets") for x in failed["reason"]])
-    return Evaluated(grid, prune_engines(res[ok].reset_index(drop=True)), tuple(rejected))
+    # a unit whose phases use different group sizes must fill whole groups of the larger one (the MIP packs a
+    # replica as gpus / group_gpus groups of group_gpus GPUs: conservative for the smaller groups)
+    uneven = ok & (res["gpus"].to_numpy(dtype=np.int64) % np.maximum(prefill_group(res), 1) != 0)
+    failed = res[~ok | uneven]
+    reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o else
+               str(x or "no batch meets the targets")
+               for x, o, q in zip(failed["reason"], ok[~ok | uneven], prefill_group(failed), strict=True)]
+    rejected += _rejections(failed, None, reasons)
+    return Evaluated(grid, prune_variants(res[ok & ~uneven].reset_index(drop=True)), tuple(rejected))
 
 
 def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> CandidateSet:
@@ -342,7 +410,7 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
         sub = res[res["accelerator"] == sd.accelerator]
         if sub.empty:
             continue
-        group = (sub["tp"] * sub["attn_dp"]).astype(int)
+        group = pd.Series(prefill_group(sub), index=sub.index)
         too_big = group > sd.domain
         why = f"-GPU scale-up domain of {sd.id}"
         rejected += _rejections(sub[too_big], sd.id,
@@ -449,7 +517,8 @@ def _best_latency(inst: Instance, catalog: Catalog, grid: pd.DataFrame) -> dict[
         return {}
     out: dict[str, dict] = {}
     g = grid.assign(batch=1)
-    res = evaluate(g[[*CONFIG_COLUMNS, "batch"]].reset_index(drop=True), catalog).reset_index(drop=True)
+    cols = [*CONFIG_COLUMNS, *(c for c in ("engine", "speculative") if c in g), "batch"]
+    res = evaluate(g[cols].reset_index(drop=True), catalog).reset_index(drop=True)
     res["workload"] = g["workload"].to_numpy()
     res = res[res["fits"].astype(bool)]
     for wid, r in res.groupby("workload"):
@@ -461,7 +530,8 @@ def _best_latency(inst: Instance, catalog: Catalog, grid: pd.DataFrame) -> dict[
                 accelerator=best["accelerator"],
                 model=best["model"],
                 precision=best["precision"],
-                config=config_label(best),
+                config=config_label(best) + (f" {best['speculative_method']}" if best.get("speculative_method")
+                                             not in (None, "", "none") else ""),
             )
         out[wid] = entry
     return out

@@ -1,6 +1,6 @@
 """The evaluation half of the candidate search: the configuration grid through the performance model, one call
 per kind of search (the pruned batch search over every reasoning row, the load-aware capacity once per SLO
-percentile), and the engine-dominance pruning of its results. See `planner.optimize.candidates`."""
+percentile). Variant pruning is `planner.optimize.variants`. See `planner.optimize.candidates`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.optimize.instance import Instance
+from planner.optimize.variants import PREFILL_LAYOUT, own_prefill
 from planner.perf import CONFIG_COLUMNS, capacity_under_slo
 from planner.perf.search import largest_batch_visible
 
@@ -31,12 +32,19 @@ def evaluate_grid(
     results = _merged_results(grid, groups, inst, catalog, perf)
     parts = []
     extras = grid[["workload", "quality", "checkpoint", "effort", "output_multiplier"]]
+    variants = grid[["speculative", *PREFILL_LAYOUT]]  # the choice searched; speculative_method = what ran
     for wid, hidden in sorted(groups):
         res = results[wid, hidden]
         res = res.reset_index(drop=True)
         if "engine" not in res:
             res["engine"] = ""
-        extra = extras.iloc[groups[wid, hidden]].reset_index(drop=True)
+        idx = groups[wid, hidden]
+        for col in variants.columns:
+            res[col] = variants[col].to_numpy()[idx]
+        res["grid_row"] = grid.index.to_numpy()[idx]
+        if "speculative_method" not in res:  # a custom perf function without speculative decoding
+            res["speculative_method"] = res["speculative"]
+        extra = extras.iloc[idx].reset_index(drop=True)
         for col in extra.columns:
             res[col] = extra[col]
         res["output_tok_s"] = res["output_tok_s"].astype(float) / res["output_multiplier"].astype(float)
@@ -62,11 +70,15 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
         calls.setdefault(call, []).append((wid, hidden))
     out = {}
     for call, keys in calls.items():
-        cols = list(CONFIG_COLUMNS) + (["engine"] if inst.workloads[keys[0][0]].engines else [])
         sizes = [len(groups[k]) for k in keys]
         targets = {name: np.repeat([getattr(inst.workloads[wid], name) for wid, _ in keys], sizes)
                    for name in ("ttft_target_s", "tpot_target_s")}
-        rows = grid.iloc[np.concatenate([groups[k] for k in keys])][cols].reset_index(drop=True)
+        picked = grid.iloc[np.concatenate([groups[k] for k in keys])]
+        # columns the perf model reads only where a row uses them: without them it takes its fast paths
+        cols = list(CONFIG_COLUMNS) + (["engine"] if inst.workloads[keys[0][0]].engines else []) + (
+            ["speculative"] if (picked["speculative"] != "none").any() else []) + (
+            list(PREFILL_LAYOUT) if own_prefill(picked).any() else [])
+        rows = picked[cols].reset_index(drop=True)
         if call[0] == "search":
             res = largest_batch_visible(rows, catalog, targets["ttft_target_s"], targets["tpot_target_s"],
                                         np.repeat([h for _, h in keys], sizes))
@@ -84,29 +96,4 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
     return out
 
 
-ENGINE_CONFIG = ("workload", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
-                 "serving")
-
-
-def prune_engines(res: pd.DataFrame) -> pd.DataFrame:
-    """The same configuration under several engines: keep an engine only where no other gives at least its
-    output tokens/s from no more GPUs at no more power (exact dominance; ties keep the first engine id), so
-    searching engines multiplies the evaluated grid, not the MIP's candidates."""
-    if res.empty or res["engine"].nunique() <= 1:
-        return res
-    r = res.sort_values([*ENGINE_CONFIG, "engine"], kind="stable").reset_index(drop=True)
-    keep = np.ones(len(r), dtype=bool)
-    o, w, g = (r[c].to_numpy(dtype=float) for c in ("output_tok_s", "avg_power_w", "gpus"))
-    for idx in r.groupby(list(ENGINE_CONFIG), sort=False).indices.values():
-        if len(idx) < 2:
-            continue
-        for a in idx:
-            for d in idx:
-                if d != a and keep[d] and o[d] >= o[a] and w[d] <= w[a] and g[d] <= g[a] and (
-                        o[d] > o[a] or w[d] < w[a] or g[d] < g[a] or d < a):
-                    keep[a] = False
-                    break
-    return r[keep].reset_index(drop=True)
-
-
-__all__ = ["ENGINE_CONFIG", "PerfFn", "evaluate_grid", "prune_engines"]
+__all__ = ["PerfFn", "evaluate_grid"]

@@ -11,7 +11,8 @@ from planner.optimize import failure
 from planner.optimize.instance import Instance
 from planner.optimize.layout import assign_racks
 from planner.optimize.solve import Solution
-from planner.plan import Deployment, Fleet, Limits, Plan, Rack, Server, WorkloadResult
+from planner.optimize.variants import variant_fields
+from planner.plan import GENERIC_ENGINE, Deployment, Fleet, Limits, Plan, Rack, Server, WorkloadResult
 
 OBJECTIVE_UNITS = {
     "min_cost": "USD/h",
@@ -97,7 +98,8 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
                 tpot_s=float(r["tpot_s"]),
                 avg_power_w_per_replica=float(r["avg_power_w"]),
                 quality=None if q is None or q != q else float(q),
-                engine=str(r.get("engine") or ""),
+                engine=str(r.get("engine") or GENERIC_ENGINE),
+                **variant_fields(r),
                 checkpoint=str(r.get("checkpoint", "published") or "published"),
                 effort=r.get("effort") if isinstance(r.get("effort"), str) else None,
             )

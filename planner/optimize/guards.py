@@ -12,6 +12,7 @@ import math
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
+from planner.catalog.schemas import SPECULATIVE_METHODS
 from planner.errors import InputError
 from planner.limits import check, env_name, limit
 from planner.optimize.instance import Instance
@@ -28,9 +29,11 @@ def grid_upper_bound(inst: Instance, catalog: Catalog) -> int:
         models = len(w.models or catalog.models)
         precisions = len(w.precisions or catalog.precisions)
         kvs = len(w.kv_precisions or ("default",))
+        engines = len(w.engines or ("generic",))
+        drafts = 1 + len(SPECULATIVE_METHODS) if w.speculative == ("auto",) else len(w.speculative or ("none",))
         total += (models * precisions * len(accelerators) * kvs * PARALLELISMS_PER_DOMAIN * PP_OPTIONS
-                  * len(w.serving))
-    return total
+                  * len(w.serving) * engines * drafts)
+    return total  # disaggregated rows are paired with prefill layouts later: that grid is checked when built
 
 
 def check_problem_size(inst: Instance, catalog: Catalog, where: str) -> None:

@@ -54,6 +54,8 @@ class WorkloadData:
     average_out_tok_s: float | None = None  # average demand (None: not given)
     slo_percentile: float = 90.0  # ttft/tpot targets hold at this percentile
     engines: tuple[str, ...] | None = None  # None: the generic engine
+    speculative: tuple[str, ...] | None = None  # choices to search (None: none; ("auto",): every draft)
+    prefill_layouts: str = "shared"  # disaggregated: "search" gives prefill instances their own layouts
 
     @property
     def required_out_tok_s(self) -> float:
@@ -457,11 +459,19 @@ def _check_workload_refs(w, path: str, catalog: Catalog, err: _Errors) -> None:
     for key, ids, table in (
         ("models", w.models, catalog.models),
         ("precisions", w.precisions, catalog.precisions),
-        ("engines", w.engines, catalog.engines),
+        ("engines", [e for e in w.engines or [] if e != "all"], catalog.engines),
     ):
         for i, x in enumerate(ids or []):
             if x not in table:
                 err.bad(f"{path}.{key}[{i}]", f"unknown {key[:-1]} {x!r} (known: {err.known(table)})")
+
+
+def _engines(listed: list[str] | None, catalog: Catalog) -> tuple[str, ...] | None:
+    """The engines a workload searches: None = the generic engine; `all` = every catalog engine (each is then
+    kept only on the accelerators and precisions it serves)."""
+    if not listed:
+        return None
+    return tuple(sorted(catalog.engines)) if "all" in listed else tuple(listed)
 
 
 def _resolve_workload(w, catalog: Catalog, err: _Errors, problem: Problem) -> WorkloadData | None:
@@ -505,7 +515,10 @@ def _resolve_workload(w, catalog: Catalog, err: _Errors, problem: Problem) -> Wo
         precisions=tuple(w.precisions) if w.precisions else None,
         kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
         serving=tuple(w.serving),
-        engines=tuple(w.engines) if w.engines else None,
+        engines=_engines(w.engines, catalog),
+        speculative=("auto",) if w.speculative and "auto" in w.speculative else
+        tuple(w.speculative) if w.speculative else None,
+        prefill_layouts=w.prefill_layouts,
         allow_quantization=w.allow_quantization,
         effort=(w.effort,) if isinstance(w.effort, str) else tuple(w.effort) if w.effort else None,
         survive_level=survive.level if survive and survive.count > 0 else None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
 from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, RentalTerm, plausible, unit
 from planner.catalog.schemas import Strict as _CatalogStrict
@@ -37,6 +37,8 @@ def _no_repeats(items: list) -> list:
 Ids = Annotated[list[Id], AfterValidator(_no_repeats)]
 KvList = Annotated[list[KvDtype], AfterValidator(_no_repeats)]
 ServingList = Annotated[list[Serving], AfterValidator(_no_repeats)]
+SpecChoice = Literal["none", "mtp", "eagle3", "auto"]
+SpecList = Annotated[list[SpecChoice], AfterValidator(_no_repeats)]
 
 
 class Strict(_CatalogStrict):
@@ -144,8 +146,15 @@ class WorkloadSpec(Strict):
     kv_precisions: KvList | None = Field(None, min_length=1, description="KV-cache formats to consider")
     serving: ServingList = Field(["aggregated", "disaggregated"], min_length=1)
     engines: Ids | None = Field(
-        None, min_length=1, description="serving engines to search (catalog ids, e.g. [vllm, sglang, trtllm]); "
-        "default: the generic calibrated engine")
+        None, min_length=1, description="serving engines to search (catalog ids, e.g. [vllm, sglang, trtllm], or "
+        "`all`: every catalog engine that serves the accelerator and precision); default: the generic "
+        "calibrated engine (see the README for why engine search is opt-in)")
+    speculative: SpecList | None = Field(
+        None, min_length=1, description="speculative decoding to search: `auto` (none plus every method whose "
+        "draft the model and engine have) or a list of none, mtp, eagle3; default: none (opt-in, see README)")
+    prefill_layouts: Literal["shared", "search"] = Field(
+        "shared", description="disaggregated serving: `search` gives prefill instances their own layouts "
+        "(TP/PP/EP/attention-DP); default `shared`: one layout for both phases (opt-in, see README)")
     effort: EffortName | list[EffortName] | None = Field(
         None, description="reasoning effort level, or the levels allowed (default: any the model has)"
     )
@@ -171,6 +180,24 @@ class WorkloadSpec(Strict):
     demand_profile: DemandProfile | None = Field(
         None, description="24 hourly multipliers of peak demand, or {weekday: [...], weekend: [...]}"
     )
+
+    @field_validator("speculative", mode="before")
+    @classmethod
+    def _speculative_word(cls, v):
+        if isinstance(v, str):
+            if v != "auto":
+                raise ValueError(f"give `auto` or a list of none, mtp, eagle3, got {v!r}")
+            return ["auto"]
+        return v
+
+    @field_validator("engines", mode="before")
+    @classmethod
+    def _engines_word(cls, v):
+        if isinstance(v, str):
+            if v != "all":
+                raise ValueError(f"give a list of engine ids or `all`, got {v!r}")
+            return ["all"]
+        return v
 
     @model_validator(mode="after")
     def _floor_or_not(self) -> WorkloadSpec:

@@ -19,7 +19,7 @@ from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack, pack_groups
 from planner.optimize.verify_economics import verify_economics
 from planner.optimize.verify_figures import check_plan_figures
-from planner.plan import Plan
+from planner.plan import GENERIC_ENGINE, Plan
 
 # Its own constant and cost arithmetic on purpose: the check must not share code with what it checks.
 HOURS_PER_YEAR = 8760.0
@@ -129,8 +129,9 @@ def _check_one_deployment(d, w, sd, catalog: Catalog | None, check: _Checks) -> 
         d.tpot_s <= w.tpot_target_s * (1 + PLAN_TOL),
         f"{d.key}: TPOT {d.tpot_s * 1000:.1f} ms > target {w.tpot_target_s * 1000:g} ms",
     )
-    group = d.tp * d.attn_dp
-    check(group == d.group_gpus, f"{d.key}: group of {d.group_gpus} GPUs, expected tp*attn_dp = {group}")
+    group = max(d.tp * d.attn_dp, (d.prefill_tp or 1) * (d.prefill_attn_dp or 1) if d.prefill_tp else 0)
+    check(group == d.group_gpus, f"{d.key}: group of {d.group_gpus} GPUs, expected tp*attn_dp = {group} (the "
+          "larger of the decode and prefill groups when disaggregated)")
     check(d.dp == d.replicas, f"{d.key}: dp {d.dp} differs from replicas {d.replicas}")
     check(
         group <= sd.domain,
@@ -375,6 +376,13 @@ def _buyer_families(plan: Plan, inst: Instance, catalog: Catalog | None, v: list
     return n
 
 
+def _phase_layout(d) -> dict:
+    """A disaggregated deployment's prefill layout as perf grid columns (none: prefill shares the decode one)."""
+    if d.serving != "disaggregated" or d.prefill_tp is None:
+        return {}
+    return {f"prefill_{c}": getattr(d, f"prefill_{c}") or 1 for c in ("tp", "pp", "ep", "attn_dp")}
+
+
 def _check_predictions(deployments: list, inst: Instance, predict, v: list[str], catalog=None) -> int:
     mult = [vb.output_multiplier(catalog, d) for d in deployments]
     rows = [
@@ -394,7 +402,9 @@ def _check_predictions(deployments: list, inst: Instance, predict, v: list[str],
             ttft_target_s=inst.workloads[d.workload].ttft_target_s,
             tpot_target_s=inst.workloads[d.workload].tpot_target_s,
             slo_percentile=inst.workloads[d.workload].slo_percentile,
-            engine=d.engine,
+            engine="" if d.engine == GENERIC_ENGINE else d.engine,
+            speculative=d.speculative,
+            **_phase_layout(d),
         )
         for d, k in zip(deployments, mult, strict=True)
     ]
@@ -433,6 +443,22 @@ def _check_predictions(deployments: list, inst: Instance, predict, v: list[str],
                 f"{d.key}: re-predicted TTFT/TPOT {float(r['ttft_s']) * 1000:.0f}/{float(r['tpot_s']) * 1000:.1f}"
                 f" ms miss the targets {w.ttft_target_s * 1000:g}/{w.tpot_target_s * 1000:g} ms"
             )
+        for col in ("prefill_instances", "decode_instances"):
+            mine = getattr(d, col)
+            if d.serving == "disaggregated" and mine is not None:
+                n += 1
+                if round(float(r.get(col, float("nan")) or 0)) != mine:
+                    v.append(f"{d.key}: {mine} {col.replace('_', ' ')} per unit in the plan, {r.get(col)} "
+                             "re-predicted")
+        n += 1
+        if d.speculative != "none" and not _close(float(r.get("acceptance_length", float("nan"))),
+                                                  d.acceptance_length or 0.0, PREDICTION_TOL):
+            v.append(f"{d.key}: acceptance length {d.acceptance_length} in the plan, "
+                     f"{r.get('acceptance_length')} re-predicted")
+        n += 1
+        if str(r.get("speculative_method", "none") or "none") != d.speculative:
+            v.append(f"{d.key}: speculative {d.speculative} in the plan, re-predicted "
+                     f"{r.get('speculative_method')}")
         if int(r["gpus"]) != d.gpus_per_replica:
             v.append(f"{d.key}: {d.gpus_per_replica} GPUs per replica in the plan, {int(r['gpus'])} re-predicted")
     return n

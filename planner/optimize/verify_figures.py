@@ -121,12 +121,21 @@ def _check_status(plan: Plan, inst: Instance, check: Check) -> None:
 
 
 def expected_key(d, multi_kv: bool) -> str:
-    par = f"tp{d.tp}pp{d.pp}" + (f"ep{d.ep}" if d.ep > 1 else "") + (f"dp{d.attn_dp}" if d.attn_dp > 1 else "")
+    par = _parallel(d.tp, d.pp, d.ep, d.attn_dp)
     serving = "agg" if d.serving == "aggregated" else "disagg"
+    pre = (d.prefill_tp, d.prefill_pp, d.prefill_ep, d.prefill_attn_dp)
+    if d.serving != "aggregated" and d.prefill_tp is not None and pre != (d.tp, d.pp, d.ep, d.attn_dp):
+        serving += "-prefill-" + _parallel(*(x or 1 for x in pre))  # the prefill instances' own layout
     key = "/".join([d.workload, d.model, d.system, d.precision, par, f"b{d.batch}", serving])
     if multi_kv:
         key += f"/kv-{d.kv_precision}"
+    if d.speculative not in ("", "none"):
+        key += f"/spec-{d.speculative}"
     return key + ("/rent" if d.mode == "rent" else "")
+
+
+def _parallel(tp, pp, ep, dp) -> str:
+    return f"tp{tp}pp{pp}" + (f"ep{ep}" if ep > 1 else "") + (f"dp{dp}" if dp > 1 else "")
 
 
 def _quality_of(catalog: Catalog, model: str, precision: str, benchmark: str | None,
@@ -151,11 +160,13 @@ def _check_deployment_figures(plan: Plan, inst: Instance, catalog: Catalog | Non
         multi_kv = bool(w.kv_precisions) and len(w.kv_precisions) > 1
         want = expected_key(d, multi_kv)
         # a key with parts of other features (e.g. /slow) is checked on what names the deployment: its head
-        extra = [p for p in d.key.split("/")[7:] if p != "rent" and not p.startswith("kv-")]
-        # workload/model/system/precision equal; parallel (may carry -engine), batch, serving as named
+        extra = [p for p in d.key.split("/")[7:] if p != "rent" and not p.startswith(("kv-", "spec-"))]
+        # workload/model/system/precision equal; parallel (may carry -engine), batch, serving (with the prefill
+        # layout), speculative decoding as named
         got, exp = d.key.split("/"), want.split("/")
         named = len(got) >= 7 and got[:4] == exp[:4] and got[4].split("-")[0] == exp[4] and got[5] == exp[5] \
-            and got[6].startswith(exp[6])
+            and got[6] == exp[6] and [p for p in got[7:] if p.startswith("spec-")] == [
+                p for p in exp[7:] if p.startswith("spec-")]
         same = d.key == want if not extra and "-" not in got[4] else (
             named and (d.mode == "rent") == ("rent" in got[7:])
             and (d.effort is None or f"effort-{d.effort}" in got[7:]))
@@ -294,7 +305,10 @@ def _check_price_of(plan: Plan, check: Check) -> None:
         if plan.objective_value is None:
             continue
         add = plan.objective_value - p.without_usd_per_hour
-        check(_close(p.add_usd_per_hour, add), f"price_of {name}: +{p.add_usd_per_hour} $/h in the plan, "
+        # a difference of two costs each rounded to 6 digits: their rounding, not its own, bounds its error
+        scale = max(1.0, abs(plan.objective_value), abs(p.without_usd_per_hour))
+        check(abs(p.add_usd_per_hour - add) <= FIG_TOL * scale if math.isfinite(p.add_usd_per_hour) else False,
+              f"price_of {name}: +{p.add_usd_per_hour} $/h in the plan, "
               f"{add} from the plan's cost and the cost without it")
         pct = 100 * p.add_usd_per_hour / p.without_usd_per_hour if p.without_usd_per_hour > 0 else None
         check(_close(p.add_pct, pct), f"price_of {name}: +{p.add_pct}% in the plan, {pct} recomputed")

@@ -66,10 +66,16 @@ def _prefill_layout(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tu
         if col in pg:
             pg[base] = pg[col].where(pg[col].notna() & (pg[col].astype(str) != ""), pg[base])
     pg = pg.drop(columns=[c for c in PREFILL_COLUMNS if c in pg]).assign(batch=1, serving="aggregated")
-    ev = evaluate(pg, catalog, efficiency=eff)
-    cp, _ = resolve(normalize_grid(pg), catalog, eff)
+    # a batch search repeats each configuration once per batch: predict each distinct prefill instance once
+    codes, _ = pd.factorize(pd.util.hash_pandas_object(pg, index=False))
+    first = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
+    pu = pg.iloc[first].reset_index(drop=True)
+    ev = evaluate(pu, catalog, efficiency=eff)
+    cu, _ = resolve(normalize_grid(pu), catalog, eff)
+    cp = Cols({k: (v[codes] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == len(pu) else v)
+               for k, v in cu.items()})
     why = np.where(ev["fits"].to_numpy(), "", "prefill instance: " + ev["reason"].astype(str).to_numpy())
-    return cp, why.astype(object)
+    return cp, why.astype(object)[codes]
 
 
 def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,

@@ -99,6 +99,13 @@ def kv_transfer_s(c: Cols, gpus_unit, gpus_instance) -> np.ndarray:
     return lat + kv / (bw * gpus_instance)
 
 
+def prefill_instance(cp: Cols, serving: dict[str, float], isl) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One prefill instance running prompts back to back, as many per pass as its token budget holds (per
+    attention-DP rank): (the pass through all stages, requests/s the instance admits)."""
+    pre_lat, pre_interval, n_req = prefill_batch_pass(cp, serving, isl, np.asarray(isl, dtype=float))
+    return pre_lat, n_req / pre_interval
+
+
 DISAGG_TOLERANCE = 0.03  # accept 3% less output/s per GPU for a smaller prefill:decode unit
 
 

@@ -17,6 +17,15 @@ from planner.proposal.solver import Solved
 # What the performance model describes (README: "a fused TensorRT-LLM-like engine"); a plan that records its
 # engine per deployment overrides this.
 DEFAULT_ENGINE = "TRT-LLM-like"
+
+
+def _engine(d) -> str:
+    """The deployment's engine; the performance model's own calibrated engine (`generic`, or empty in older
+    plans) by what it describes."""
+    e = getattr(d, "engine", None)
+    return DEFAULT_ENGINE if e in (None, "", "generic") else e
+
+
 # The catalog's latency targets are medians (catalog workloads: "time-to-first-token target (p50)").
 DEFAULT_PERCENTILE = "p50"
 
@@ -123,7 +132,7 @@ def deployment_rows(s: Solved) -> list[DeploymentRow]:
         score = score if score is not None else getattr(w, "floor_score", None)
         floor = f"{bench} >= {score:g}" if bench and score is not None else "-"
         out.append(DeploymentRow(
-            d.workload, d.model, d.precision, d.kv_precision, getattr(d, "engine", None) or DEFAULT_ENGINE,
+            d.workload, d.model, d.precision, d.kv_precision, _engine(d),
             d.accelerator, d.system, d.mode, par, _serving(d), d.replicas, d.gpus, d.output_tok_s, d.ttft_s * 1000,
             _target_ms(w, "ttft"), d.tpot_s * 1000, _target_ms(w, "tpot"),
             getattr(d, "percentile", None) or DEFAULT_PERCENTILE, d.quality, floor,

@@ -10,6 +10,21 @@ from planner.plan import Plan
 from planner.report.economics_view import _n, _usd, render_economics
 
 
+def _parallel(tp, pp, ep, dp) -> str:
+    return f"tp{tp} pp{pp}" + (f" ep{ep}" if ep > 1 else "") + (f" adp{dp}" if dp > 1 else "")
+
+
+def _serving(d) -> str:
+    """agg, or the disaggregated unit: prefill instances x their layout + decode instances (the parallel
+    column is the decode layout)."""
+    if d.serving == "aggregated":
+        return "agg"
+    if d.prefill_instances is None or d.decode_instances is None:
+        return "disagg"
+    pre = _parallel(*(x or 1 for x in (d.prefill_tp, d.prefill_pp, d.prefill_ep, d.prefill_attn_dp)))
+    return f"disagg {d.prefill_instances}P {pre} + {d.decode_instances}D"
+
+
 def render_plan(console: Console, plan: Plan) -> None:
     fl = plan.fleet
     gap = "-" if plan.gap is None else f"{plan.gap:.2e}"
@@ -27,7 +42,9 @@ def render_plan(console: Console, plan: Plan) -> None:
         "precision",
         "system",
         "mode",
+        "engine",
         "parallel",
+        "spec",
         "serving",
         "batch",
         "replicas",
@@ -44,16 +61,16 @@ def render_plan(console: Console, plan: Plan) -> None:
             else "left",
         )
     for d in plan.deployments:
-        par = f"tp{d.tp} pp{d.pp}" + (f" ep{d.ep}" if d.ep > 1 else "")
-        par += f" adp{d.attn_dp}" if d.attn_dp > 1 else ""
         t.add_row(
             _s(d.workload),
             _s(d.model),
             _s(f"{d.precision}/kv {d.kv_precision}"),
             _s(d.system),
             _s(d.mode),
-            par,
-            "agg" if d.serving == "aggregated" else "disagg",
+            _s(d.engine or "generic"),
+            _parallel(d.tp, d.pp, d.ep, d.attn_dp),
+            _s("-" if d.speculative == "none" else d.speculative),
+            _s(_serving(d)),
             str(d.batch),
             str(d.replicas),
             str(d.gpus),
