@@ -9,6 +9,7 @@ from planner.catalog.catalog import Catalog
 from planner.economics import HOURS_PER_YEAR
 from planner.optimize.instance import Instance
 from planner.plan import Plan
+from planner.proposal.bom import year_cost_usd_per_hour
 from planner.proposal.model import Alternative, TornadoBar
 from planner.proposal.solver import Batch, Solved, instance_for, one_mode, scale_demand
 
@@ -26,7 +27,8 @@ def family(catalog: Catalog, accelerator: str) -> str:
 
 
 def annual_cost(plan: Plan) -> float:
-    return plan.fleet.cost_usd_per_hour * HOURS_PER_YEAR
+    """All-in cost a year as the optimizer prices it (year average over the hour classes of a profile)."""
+    return year_cost_usd_per_hour(plan) * HOURS_PER_YEAR
 
 
 def _accelerators(plan: Plan) -> str:
