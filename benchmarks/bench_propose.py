@@ -25,7 +25,7 @@ from planner.catalog import load_catalog  # noqa: E402
 from planner.plan import plan_json  # noqa: E402
 from planner.proposal import alternatives as alt  # noqa: E402
 from planner.proposal.build import build_proposal  # noqa: E402
-from planner.proposal.solver import resolve_many, solve_for_proposal  # noqa: E402
+from planner.proposal.solver import solve_for_proposal  # noqa: E402
 from planner.report.proposal_files import FILES, render_files  # noqa: E402
 
 
@@ -62,9 +62,9 @@ def main() -> None:
         jobs = alt.alternative_jobs(solved, cat) + alt.tornado_jobs(solved, cat)
         for j in jobs:
             t = time.perf_counter()
-            resolve_many([(j.instance, j.candidates)], cat, workers=1)
-            print(f"    {j.section:11s} {j.name:22s} {j.note[:20]:20s} {len(j.candidates):6d} candidates "
-                  f"{time.perf_counter() - t:6.2f} s")
+            j.run()
+            rows = f"{j.candidates:6d} candidates" if j.candidates else "   sweep engine  "
+            print(f"    {j.section:11s} {j.name:22s} {j.note[:20]:20s} {rows} {time.perf_counter() - t:6.2f} s")
 
 
 if __name__ == "__main__":

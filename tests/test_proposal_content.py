@@ -78,3 +78,21 @@ def test_network_lines_and_balance_add_up_to_the_allowance(quick):
     allowance = sum(s.instance.systems[k].price_usd * n for k, n in s.plan.fleet.servers_new.items()) \
         * s.instance.network_fraction
     assert sum(b.extended_usd for b in net) == pytest.approx(allowance)
+
+
+def test_tornado_runs_through_the_sweep_engine_on_the_solves_cache(quick):
+    """Money and demand drivers reuse the solve's performance evaluation (one evaluation in all), and a bar's end
+    equals a fresh solve of the problem file with that change."""
+    from planner.optimize import solve_problem
+    from planner.proposal.alternatives import drivers
+
+    cat, s, p = quick
+    assert s.cache.misses == 1 and s.cache.hits >= 1 + 6  # the main solve, then 3 drivers x (low, high)
+    elec = next(d for d in drivers(s, cat) if d.name == "electricity price")
+    (path, high), = elec.high.items()
+    assert path == "economics.electricity_usd_per_kwh"
+    econ = s.problem.economics.model_copy(update={"electricity_usd_per_kwh": high})
+    solver = s.problem.solver.model_copy(update={"gap": max(s.problem.solver.gap, RESOLVE_GAP)})
+    fresh = solve_problem(s.problem.model_copy(update={"economics": econ, "solver": solver}), cat, runner_up=False)
+    bar = next(b for b in p.tornado if b.driver == "electricity price")
+    assert bar.high_usd_per_year == pytest.approx(fresh.fleet.cost_usd_per_hour * HOURS_PER_YEAR, rel=1e-12)
