@@ -34,6 +34,13 @@ def cpu_s() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _formats() -> tuple[str, ...]:
+    """Every format; pdf only where WeasyPrint is installed (the `pdf` extra)."""
+    import importlib.util
+
+    return tuple(f for f in FILES if f != "pdf" or importlib.util.find_spec("weasyprint") is not None)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("problem", nargs="?", default=str(ROOT / "problems" / "mixed-fleet.yaml"))
@@ -52,7 +59,7 @@ def main() -> None:
     t2, c2 = time.perf_counter(), cpu_s()
     print(f"  content (waits for the re-solves)  {t2 - t1:7.2f} s, CPU {c2 - c1:.2f} s incl. workers")
     with tempfile.TemporaryDirectory() as d:
-        files = render_files(prop, tuple(FILES), plan_json(solved.plan), "bench")
+        files = render_files(prop, _formats(), plan_json(solved.plan), "bench")
         for name, data in files.items():
             (Path(d) / name).write_bytes(data if isinstance(data, bytes) else data.encode())
     t3 = time.perf_counter()

@@ -125,8 +125,9 @@ def tornado_jobs(s: Solved, catalog: Catalog, backend: str | None = None) -> lis
 
 
 def start_jobs(s: Solved, catalog: Catalog, backend: str | None = None, workers: int | None = None) -> None:
-    """Start every re-solve of the proposal (alternatives, then tornado) in the background."""
-    s.jobs = alternative_jobs(s, catalog, backend) + tornado_jobs(s, catalog, backend)
+    """Start every re-solve of the proposal in the background: the tornado's first (whole candidate table, the
+    longest), then the alternatives (queued last, so the one the chosen plan makes unneeded can be cancelled)."""
+    s.jobs = tornado_jobs(s, catalog, backend) + alternative_jobs(s, catalog, backend)
     s.pending = Batch([j.run for j in s.jobs], workers)
 
 
@@ -135,10 +136,13 @@ def compare(s: Solved, catalog: Catalog, backend: str | None = None,
     """The alternatives and the tornado, from the re-solves (started here unless already running)."""
     if s.pending is None:
         start_jobs(s, catalog, backend, workers)
-    results = s.pending.results()
-    s.pending = None
     plan, base = s.plan, annual_cost(s.plan)
     chosen = {family(catalog, a) for a in plan.fleet.gpus}
+    # the chosen family's best plan is the plan itself: its re-solve is cancelled where it has not started
+    unused = {i for i, j in enumerate(s.jobs) if j.section == "alternative"
+              and chosen == {j.name.removeprefix("best on ")}}
+    results = s.pending.results(skip=unused)
+    s.pending = None
     alt_rows, tor = [], []
     for j, r in zip(s.jobs, results, strict=True):
         if j.section == "tornado":

@@ -160,11 +160,14 @@ class Batch:
             self._pool.shutdown(wait=False, cancel_futures=True)
             _BATCHES.pop(self._id, None)
 
-    def results(self) -> list[Plan | str]:
+    def results(self, skip: set[int] | frozenset = frozenset()) -> list[Plan | str | None]:
+        """Each job's result in order; None for the jobs in `skip` (not run, or cancelled if not started)."""
         if self._pool is None:
-            return [job() for job in self._jobs]
+            return [None if i in skip else job() for i, job in enumerate(self._jobs)]
         try:
-            return [f.result() for f in self._futures]
+            for i in skip:
+                self._futures[i].cancel()
+            return [None if i in skip else f.result() for i, f in enumerate(self._futures)]
         finally:
             self._pool.shutdown()
             _BATCHES.pop(self._id, None)
