@@ -61,6 +61,80 @@ def test_error_table_is_computed_per_engine_metric_regime_and_source(mapped):
     p = load_predictions(mapped, CAT, EFF)
     p["error_pct"] = (p["predicted"] / p["actual"] - 1.0) * 100.0
     t = error_table(p)
-    assert set(t["by"]) == {"engine_name+metric_group", "metric_group+regime", "source_family+metric_group"}
+    assert set(t["by"]) == {"engine_name+metric_group", "metric_group+regime", "source_family+metric_group",
+                            "metric_group"}
+    pooled = t[t["by"] == "metric_group"].set_index("group")
+    thr = p[p["kind"] == "throughput"]["error_pct"].abs()
+    assert pooled.loc["throughput", "median_abs_pct"] == round(float(thr.median()), 1)
     assert (t["n"] > 0).all()
     assert {"GPS / throughput", "NIM / ttft_mean", "DSTKTGI / tpot_mean"} <= set(t["group"])
+
+
+def test_sharegpt_runs_have_variable_lengths_within_the_bench_filter(mapped):
+    m = mapped.set_index("id")
+    r = m.loc["GPS-deepseek-r1-h200-0-output_tok_s"]  # ShareGPT, 1000 prompts at once
+    assert (r["length_dist"], r["max_context"]) == ("variable", 2048)
+    v = m.loc["VKV-Llama-3.1-8B-BF16-output_tok_s"]  # fixed synthetic lengths
+    assert v["length_dist"] == "fixed" and np.isinf(v["max_context"])
+
+
+def test_nim_fp8_profiles_run_an_fp8_kv_cache(mapped):
+    # NIM's FP8 profiles are TensorRT-LLM engines of ModelOpt FP8 checkpoints (FP8 KV): with a bf16 cache the
+    # 5000/500 knee sat at ~40 users and TTFT at 50 users was 14x the measured 835 ms
+    nim = mapped.set_index("id").loc["NIM-L33-70B-H100x2-5000-500-c50-ttft_mean_ms"]
+    assert nim["kv_precision"] == "fp8"
+
+
+def test_a_finite_burst_is_simulated_with_its_length_spread(mapped):
+    """A burst of 1000 ShareGPT prompts ends with its longest outputs decoding at a small batch: the run is
+    longer than a fluid of mean-length requests says, so throughput is lower and mean TPOT exceeds mean ITL
+    (short outputs spend their few steps beside the prompt flood). The analytic fluid at fixed lengths (the
+    old calibration path) gives neither."""
+    rows = mapped[mapped["id"].str.startswith("GPS-qwen3-14b-h100-0-")]
+    var = load_predictions(rows, CAT, EFF).set_index("metric")["predicted"]
+    fixed = load_predictions(rows.assign(length_dist="fixed", max_context=np.inf), CAT, EFF)
+    fixed = fixed.set_index("metric")["predicted"]
+    assert var["output_tok_s"] < 0.97 * fixed["output_tok_s"]
+    assert var["tpot_mean_ms"] > 1.1 * var["itl_mean_ms"]
+
+
+def test_total_throughput_and_run_duration_are_predicted_from_the_same_run(mapped):
+    rows = mapped[mapped["id"].str.startswith("VKV-Llama-3.1-8B-BF16-")]
+    m = rows.set_index("metric")
+    assert m.loc["benchmark_duration_s", "expressible"]
+    p = load_predictions(rows, CAT, EFF).set_index("metric")["predicted"]
+    n, osl = float(m.loc["output_tok_s", "num_requests"]), float(m.loc["output_tok_s", "osl"])
+    assert p["benchmark_duration_s"] == pytest.approx(n * osl / p["output_tok_s"], rel=1e-6)
+    g = mapped[mapped["id"].str.startswith("GPS-deepseek-r1-h200-0-")].set_index("metric")
+    assert g.loc["total_tok_s", "expressible"] and g.loc["total_tok_s", "kind"] == "total_throughput"
+    q = load_predictions(g.reset_index(), CAT, EFF).set_index("metric")["predicted"]
+    assert q["output_tok_s"] < q["total_tok_s"] < 3.0 * q["output_tok_s"]  # ShareGPT: about half is input
+
+
+def test_api_server_time_is_fitted_on_light_load_short_prompt_ttft_only(mapped):
+    from planner.perf.serving_fidelity import _light_ttft_rows
+
+    ok = mapped[mapped["expressible"]].reset_index(drop=True)
+    light = dict(zip(ok["id"], _light_ttft_rows(ok), strict=True))
+    assert light["GPS-qwen3-8b-h100-latency-0-ttft_p50_ms"]  # concurrency 4, 233-token prompts
+    assert light["DSTKTGI-tgi-short-b1-ttft_mean_ms"]  # one 80-token prompt
+    assert not light["GPS-qwen3-8b-h100-latency-0-ttft_p99_ms"]  # a tail, not the typical request
+    assert not light["VKV-Llama-3.1-8B-BF16-ttft_p50_ms"]  # a 20k-token prefill
+    assert not light["NIM-L33-70B-H100x2-5000-500-c50-ttft_mean_ms"]  # 50 users
+    assert not light["GPS-qwen3-8b-h100-latency-0-output_tok_s"]
+    vllm = EFF.engines["vllm"]["nvidia"]["request_s"]
+    assert 0.0 < vllm["value"] < 0.2 and "light load" in vllm["fitted_from"]
+
+
+def test_an_engine_held_out_with_its_only_source_borrows_the_vendors_pooled_fit():
+    from planner.perf.serving_fidelity import loso_rows
+
+    group = np.array(["tgi/amd", "tgi/amd", "vllm/amd", "vllm/amd", "vllm/nvidia"])
+    sources = np.array(["DSTK", "DSTK", "DSTK", "AMDDOC", "GPS"])
+    fitted = np.ones(5, dtype=bool)
+    same_vendor = np.char.endswith(group, "/amd")
+    tgi = loso_rows(group == "tgi/amd", same_vendor, fitted, sources, "DSTK", generic=False)
+    assert tgi.tolist() == [False, False, False, True, False]  # vLLM on AMD from the other source, not neutral
+    vllm = loso_rows(group == "vllm/amd", same_vendor, fitted, sources, "DSTK", generic=False)
+    assert vllm.tolist() == [False, False, False, True, False]  # its own other source
+    assert not loso_rows(group == "tgi/amd", same_vendor, fitted, sources, "DSTK", generic=True).any()

@@ -8,6 +8,8 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
   eng_moe_factor   multiplies the routed-expert GEMMs' efficiency on top (the engine's fused-MoE kernels; fitted)
   eng_seq_factor   multiplies the per-sequence host time per step (fitted)
   eng_step_s       host time per step, added (fitted)
+  eng_request_s    API-server time per request outside the GPU scheduler (HTTP, chat template, tokenization,
+                   first-token detokenize and stream), added to TTFT and end-to-end latency (fitted)
   eng_overlap      1 where the host schedules the next step while the GPU runs this one (stated)
   eng_graph_max    largest per-rank decode batch replayed from a CUDA graph; above it kernels launch eagerly
   eng_max_batch    running sequences one instance admits (x attn_dp ranks); with speculation the method's cap
@@ -30,8 +32,8 @@ from planner.catalog.schemas import SPECULATIVE_METHODS
 from planner.perf.assumptions import ASSUMPTIONS
 
 # per engine x vendor, in efficiency.yaml `engines:`
-ENGINE_FITTED = ("eta_factor", "moe_factor", "seq_factor", "step_s")
-ENGINE_NEUTRAL = {"eta_factor": 1.0, "moe_factor": 1.0, "seq_factor": 1.0, "step_s": 0.0}
+ENGINE_FITTED = ("eta_factor", "moe_factor", "seq_factor", "step_s", "request_s")
+ENGINE_NEUTRAL = {"eta_factor": 1.0, "moe_factor": 1.0, "seq_factor": 1.0, "step_s": 0.0, "request_s": 0.0}
 SPEC_CHOICES = ("none", "auto", *SPECULATIVE_METHODS)
 
 
@@ -67,7 +69,7 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
              else np.full(n, "default"))
     out = {
         "eng_eta_factor": np.ones(n), "eng_moe_factor": np.ones(n), "eng_seq_factor": np.ones(n),
-        "eng_step_s": np.zeros(n),
+        "eng_step_s": np.zeros(n), "eng_request_s": np.zeros(n),
         "eng_overlap": np.zeros(n), "eng_graph_max": np.full(n, np.inf), "eng_max_batch": np.full(n, np.inf),
         "eng_chunk": np.full(n, float(ASSUMPTIONS.activation_token_budget)), "eng_stream": np.ones(n),
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
@@ -112,6 +114,7 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
             vals["eng_eta_factor"][j], vals["eng_seq_factor"][j] = fit["eta_factor"], fit["seq_factor"]
             vals["eng_moe_factor"][j] = fit["moe_factor"]
             vals["eng_step_s"][j] = fit["step_s"]
+            vals["eng_request_s"][j] = fit["request_s"]
             vals["eng_overlap"][j] = float(eng.overlap_scheduling)
             vals["eng_graph_max"][j] = float(eng.cuda_graph_max_batch)
             vals["eng_max_batch"][j] = float(eng.max_batch)

@@ -84,6 +84,11 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
             _simulate_row(tab.row(r), r, rate[r], conc[r], nreq[r], dist[r], seed, out)
     else:
         _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out)
+    # the engine's API-server time per request (engines.py eng_request_s: HTTP, chat template, tokenization)
+    # passes before the scheduler sees the request: it adds to TTFT and end-to-end latency and takes no seat
+    for k in out:
+        if k.startswith(("ttft_", "e2e_")):
+            out[k] = out[k] + tab.request_s
     osl = tab.osl
     out["output_tok_s"] = out["requests_s"] * osl
     out["total_tok_s"] = out["requests_s"] * (tab.isl + osl)
@@ -175,12 +180,16 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     tab = build_step_tables(base, catalog, efficiency=eff, decode_points=CANDIDATE_GRID[0],
                             prefill_points=CANDIDATE_GRID[1])
     var = np.full(n, length_dist == "variable")
-    rate = np.where(tab.fits, Q.max_rate_meeting(tab, ttft_s, tpot_s, percentile, var), 0.0)
+    api = tab.request_s  # API-server time per request: spent before the queue, so it comes off the TTFT target
+    sched_ttft = None if ttft_s is None else np.asarray(ttft_s, dtype=float) - api
+    rate = np.where(tab.fits, Q.max_rate_meeting(tab, sched_ttft, tpot_s, percentile, var), 0.0)
     sv = Q.service(tab)
     q = (float(percentile),)
     key = f"{q[0]:g}"
     at = Q.open_loop(Q.chain(sv), sv, tab, np.maximum(rate, 1e-12), var, q)
     light = Q.open_loop(Q.chain(sv), sv, tab, sv.capacity_rps * Q.TRICKLE, var, q)
+    for d in (at, light):
+        d[f"ttft_p{key}_s"] = d[f"ttft_p{key}_s"] + api
     running = np.clip(np.nan_to_num(rate * at["e2e_mean_s"], nan=1.0), 1.0, sv.cap)
     res = evaluate(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff)
     agg = (base["serving"].astype(str).to_numpy() == "aggregated") if "serving" in base else np.ones(n, bool)

@@ -73,7 +73,7 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     out_tok_s = b / tpot
     return {
         "gpus": gpus,
-        "ttft_s": chunks * ttft_step["time_s"],
+        "ttft_s": chunks * ttft_step["time_s"] + c.get("eng_request_s", 0.0),  # + the API server (engines.py)
         "tpot_s": tpot,
         "itl_s": tpot * np.maximum(accept, c.get("eng_stream", 1.0)),
         "output_tok_s": out_tok_s,

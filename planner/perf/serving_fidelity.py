@@ -4,16 +4,20 @@
     TP/PP/EP/attention-DP from the serving command, mean ISL/OSL of the run) and a load (burst of N prompts,
     closed loop at concurrency C, single request), or marked not expressible with the reason.
 `load_predictions(mapped, catalog, eff)`  predicted value per expressible row: throughput (output tok/s,
-    per GPU, requests/s), TTFT / TPOT / ITL mean, p50, p99, through `planner.perf.load.latency_under_load`
-    (the analytic queueing model of a continuous-batching engine with the engine's batch cap and token
-    budget); speculative rows through the step model at the running batch (no queueing).
+    per GPU, requests/s; input + output tok/s and run duration beside), TTFT / TPOT / ITL mean, p50, p99:
+    finite runs (`num_requests` given: bursts, closed loops of N requests) through the discrete-event
+    simulator as the benchmark ran them, steady state through `planner.perf.load.latency_under_load` (the
+    analytic queueing model); speculative rows through the step model at the running batch (no queueing).
 `fit_engines(catalog, eff)`  per engine x vendor factors (eta_factor, moe_factor, seq_factor, step_s): a coarse
     deterministic grid search minimizing the mean |log error| of throughput and TPOT/ITL rows of that group
-    (never per point), with leave-one-source-out errors (factors re-chosen without the held-out source).
+    (never per point), then the API-server time request_s from TTFT at light load with short prompts; with
+    leave-one-source-out errors (everything re-chosen without the held-out source; an engine left with no
+    rows borrows the pooled fit of the other stacks on that vendor).
 `error_table(pred)`  median / P90 |error| per engine, metric, load regime (below/above the knee) and source.
-Mapping rules (stated, never per point): ShareGPT runs use the run's mean input/output tokens (notes);
-'KV default' = bf16; an engine's MoE experts are TP-sharded unless the command asks for EP (TensorRT-LLM
-`--ep_size`, vLLM `--enable-expert-parallel`); NIM rows use the generic engine (the page does not name it).
+Mapping rules (stated, never per point): ShareGPT runs use the run's mean input/output tokens (notes) with
+variable lengths, at most 2048 tokens a request (vllm bench's filter); 'KV default' = bf16 (NIM FP8: fp8);
+an engine's MoE experts are TP-sharded unless the command asks for EP (TensorRT-LLM `--ep_size`, vLLM
+`--enable-expert-parallel`); NIM rows use the generic engine (the page does not name it).
 """
 
 from __future__ import annotations
@@ -42,8 +46,12 @@ GPU_IDS = {"H100-SXM-80GB": "h100-sxm", "H200-SXM-141GB": "h200-sxm", "A100-SXM-
 # metric -> (kind, statistic); kind 'throughput' compares output tok/s (whole system, per GPU) or requests/s
 METRICS = {"output_tok_s": ("throughput", "na"), "output_tok_s_per_gpu": ("throughput", "na"),
            "requests_s": ("throughput", "na"),
+           # same runs, other figures: input + output tok/s and the wall time of a finite run (N / requests/s);
+           # reported beside, not fitted and not in the output-throughput target (they repeat its runs)
+           "total_tok_s": ("total_throughput", "na"), "benchmark_duration_s": ("duration", "na"),
            **{f"{k}_{s}_ms": (k, s) for k in ("ttft", "tpot", "itl") for s in ("mean", "p50", "p99")}}
 FITTED_KINDS = ("throughput", "tpot")  # TTFT/ITL under load come from the queueing model: predicted, not fitted
+SHAREGPT_MAX_CONTEXT = 2048  # vllm bench serve's ShareGPT filter (benchmarks/datasets.py is_valid_sequence)
 ENGINE_GRID: dict[str, tuple[float, ...]] = {
     "eta_factor": (0.5, 0.65, 0.8, 1.0, 1.25, 1.5),
     "moe_factor": (0.25, 0.5, 1.0),
@@ -95,6 +103,10 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
         return out | {"why_not": f"precision {r['precision']!r} not mapped"}
     kv = "fp8" if ("--kv-cache-dtype fp8" in notes or prec_text.startswith("KV CACHE FP8")
                    or "KV CACHE FP8" in prec_text) else "bf16"
+    if engine == "" and precision == "fp8":
+        # NIM's FP8 profiles are TensorRT-LLM engines of NVIDIA's ModelOpt FP8 checkpoints, which carry an FP8
+        # KV cache (the rule published_benchmarks.csv's TensorRT-LLM rows follow too, see fidelity.py)
+        kv = "fp8"
     n_gpus = int(r["num_gpus"])
     tp = _int(r"(?:-tp|--tp-size|--tp_size|--tensor-parallel-size)[ =](\d+)", cmd, 0)
     pp = _int(r"(?:-pp|--pp-size|--pp_size|--pipeline-parallel-size)[ =](\d+)", cmd, 1)
@@ -115,9 +127,15 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
         return out | {"why_not": f"load {r['concurrency_or_batch']!r} not mapped"}
     if r["metric"] == "output_tok_s_per_gpu" and fam == "REAG":
         return out | {"why_not": "model not in the catalog"}
+    # ShareGPT runs draw each request's lengths from the dataset: the run's means (notes) with a ShareGPT-like
+    # spread, and `vllm bench serve` keeps only prompts <= 1024 and prompt + output <= 2048 tokens. The spread
+    # matters most in a burst: the longest outputs decode at the end at a small batch and set the run's length.
+    sharegpt = "sharegpt" in str(r["isl"]).lower()
     return out | {"expressible": True, "model": model, "accelerator": acc, "precision": precision,
                   "kv_precision": kv, "engine": engine, "tp": tp, "pp": pp, "ep": ep if moe else 1,
-                  "attn_dp": dp if moe else 1, "isl": isl, "osl": osl, "speculative": spec, "gpus": n_gpus} | load
+                  "attn_dp": dp if moe else 1, "isl": isl, "osl": osl, "speculative": spec, "gpus": n_gpus,
+                  "length_dist": "variable" if sharegpt else "fixed",
+                  "max_context": SHAREGPT_MAX_CONTEXT if sharegpt else np.inf} | load
 
 
 def _lengths(r: pd.Series, notes: str) -> tuple[float | None, float | None]:
@@ -163,6 +181,7 @@ def load_mapping(catalog: Catalog, path: Path = LOAD_PATH) -> pd.DataFrame:
 
 CFG = ["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "isl", "osl", "engine",
        "speculative"]
+RUN = [*CFG, "load", "concurrency", "num_requests", "length_dist", "max_context"]
 
 
 def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:
@@ -174,7 +193,7 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
 
     res = mapped[mapped["expressible"]].copy()
     res["predicted"], res["regime"] = np.nan, ""
-    run_of = res.groupby([*CFG, "load", "concurrency", "num_requests"], dropna=False, sort=False).ngroup()
+    run_of = res.groupby(RUN, dropna=False, sort=False).ngroup()
     run_of = run_of.to_numpy()
     _, first = np.unique(run_of, return_index=True)
     runs = res.iloc[first].reset_index(drop=True)
@@ -184,13 +203,14 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
     tab = build_step_tables(cfg, catalog, efficiency=eff, max_seqs=cap, token_budget=c.eng_chunk)
     grid = cfg.assign(request_rate=np.where(runs["load"] == "burst", np.inf, np.nan),
                       concurrency=runs["concurrency"], num_requests=runs["num_requests"],
-                      length_dist="fixed")
+                      length_dist=runs["length_dist"])
     lo = latency_under_load(grid, catalog, efficiency=eff, tables=tab)
-    pred = {"output_tok_s": lo["output_tok_s"].to_numpy(), "requests_s": lo["requests_s"].to_numpy()}
+    pred = {k: lo[k].to_numpy(copy=True) for k in ("output_tok_s", "requests_s", "total_tok_s")}
     for k in ("ttft", "tpot", "itl"):
         for s in ("mean", "p50", "p99"):
             col = f"{k}_{s}_s"
-            pred[f"{k}_{s}"] = lo[col].to_numpy() if col in lo else np.full(len(lo), np.nan)
+            pred[f"{k}_{s}"] = lo[col].to_numpy(copy=True) if col in lo else np.full(len(lo), np.nan)
+    _simulate_finite(runs, tab, lo["load_reason"].to_numpy(dtype=object), pred)
     sat = lo["saturated"].to_numpy(dtype=bool)
     # speculative runs: the step model at the running batch (the load model has no draft/verify steps)
     spec = runs["speculative"].to_numpy() != "none"
@@ -203,13 +223,18 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
         for k in ("itl_mean", "itl_p50", "itl_p99"):
             pred[k] = np.where(spec, ev["itl_s"], pred[k])
         pred["output_tok_s"] = np.where(spec, ev["output_tok_s"], pred["output_tok_s"])
+        pred["total_tok_s"] = np.where(spec, ev["output_tok_s"] * (1.0 + runs["isl"] / runs["osl"]),
+                                       pred["total_tok_s"])
         for k in ("ttft_mean", "ttft_p50", "ttft_p99", "requests_s"):
             pred[k] = np.where(spec, np.nan, pred[k])
+    pred["duration"] = runs["num_requests"].to_numpy(dtype=float) / pred["requests_s"]  # NaN: steady state
     metric = res["metric"].to_numpy()
     val = np.full(len(res), np.nan)
     for i, (m, r) in enumerate(zip(metric, run_of, strict=True)):
         kind, stat = METRICS[m]
-        if kind == "throughput":
+        if kind in ("total_throughput", "duration"):
+            val[i] = pred["total_tok_s" if kind == "total_throughput" else "duration"][r]
+        elif kind == "throughput":
             v = pred["requests_s"][r] if m == "requests_s" else pred["output_tok_s"][r]
             val[i] = v / runs["gpus"].iloc[r] if m == "output_tok_s_per_gpu" else v
         else:
@@ -219,6 +244,52 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
     why = np.where(reason != "", reason, lo["load_reason"].to_numpy(dtype=object))
     res["why_not"] = why[run_of]
     return res
+
+
+def _simulate_finite(runs: pd.DataFrame, tab, reason: np.ndarray, pred: dict) -> None:
+    """Finite runs (`num_requests` given) through the discrete-event simulator, as the benchmark ran them.
+
+    The analytic finite burst is a fluid at the mean lengths: it cannot see that a run with variable lengths
+    ends with its longest requests decoding at a small batch (which sets the run's duration, so throughput),
+    nor that short outputs spend their few steps beside the prompt flood (which sets mean TPOT above mean
+    ITL). The simulator (the reference the analytic model is checked against) does both; seeded, so the
+    figures are deterministic."""
+    from planner.perf.simulate import Workload, simulate_one, summarize
+
+    spec = runs["speculative"].to_numpy() != "none"
+    nreq = runs["num_requests"].to_numpy(dtype=float)
+    for r in np.flatnonzero(~np.isnan(nreq) & ~spec & (reason == "")):
+        burst = runs["load"].iloc[r] == "burst"
+        wl = Workload(request_rate=np.inf if burst else None,
+                      concurrency=None if burst else int(runs["concurrency"].iloc[r]),
+                      num_requests=int(nreq[r]), length_dist=str(runs["length_dist"].iloc[r]))
+        s = summarize(simulate_one(tab.row(r), wl, max_context=float(runs["max_context"].iloc[r])))
+        for k in ("output_tok_s", "requests_s", "total_tok_s"):
+            pred[k][r] = s[k]
+        for k in ("ttft", "tpot", "itl"):
+            for st in ("mean", "p50", "p99"):
+                pred[f"{k}_{st}"][r] = s[f"{k}_{st}_s"] + (tab.request_s[r] if k == "ttft" else 0.0)
+
+
+def loso_rows(rows: np.ndarray, same_vendor: np.ndarray, fitted: np.ndarray, sources: np.ndarray, src: str,
+              generic: bool) -> np.ndarray:
+    """Rows an engine x vendor group is re-fitted on with source `src` held out: its own other sources, or, when
+    none is left, every engine's rows on that vendor (the typical stack; neutral factors only for generic)."""
+    mask = rows & fitted & (sources != src)
+    if not mask.any() and not generic:
+        mask = same_vendor & fitted & (sources != src)
+    return mask
+
+
+LIGHT_LOAD = 8  # requests in flight (closed-loop concurrency or burst size) that count as light load
+LIGHT_PROMPT = 1024  # prompt tokens below which the prefill is a few ms
+
+
+def _light_ttft_rows(res: pd.DataFrame) -> np.ndarray:
+    """TTFT mean/p50 rows at light load with short prompts: what is left of TTFT there is the API server."""
+    n_flight = np.where(res["load"] == "burst", res["num_requests"], res["concurrency"]).astype(float)
+    return ((res["kind"] == "ttft").to_numpy() & res["stat"].isin(("mean", "p50")).to_numpy()
+            & (n_flight <= LIGHT_LOAD) & (res["isl"].to_numpy(dtype=float) <= LIGHT_PROMPT))
 
 
 def _with_engines(eff: Efficiency, factors: dict[str, float]) -> Efficiency:
@@ -283,11 +354,30 @@ def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataF
         per_source = [np.nanmean(logs[:, mask & (sources == s)], axis=1) for s in sorted(set(sources[mask]))]
         return int(np.nanargmin(np.nanmean(np.array(per_source), axis=0)))
 
+    light = np.concatenate([_light_ttft_rows(base), np.zeros(len(pub), dtype=bool)])
+    is_ttft = (base["kind"] == "ttft").to_numpy()
+
+    def api_s(mask: np.ndarray, combo_of_row: np.ndarray) -> float:
+        """API-server time per request: the median (over sources, of the median over rows) of measured minus
+        modelled TTFT at light load with short prompts, where the prefill is a few ms; never negative."""
+        mask = mask & light
+        if not mask.any():
+            return 0.0
+        idx = np.flatnonzero(mask)
+        resid = actual[idx] - values[combo_of_row[idx], idx]
+        med = [np.nanmedian(resid[sources[idx] == s]) for s in sorted(set(sources[idx]))]
+        return max(float(np.nanmedian(med)), 0.0) * 1e-3  # the CSV's latencies are in ms
+
+    chosen = np.zeros(len(group), dtype=np.int64)  # the grid combo of each row's group, in sample
+    for g in sorted(set(group)):
+        chosen[group == g] = best((group == g) & fitted)
     for g in sorted(set(group)):
         rows = group == g
-        k = best(rows & fitted)
-        out.loc[rows[:n_load], "predicted"] = values[k, :n_load][rows[:n_load]]
         eng, vendor = g.split("/")
+        k = int(chosen[rows][0])
+        api = api_s(rows, chosen) if eng != "generic" else 0.0
+        shift = np.where(is_ttft, api * 1e3, 0.0)
+        out.loc[rows[:n_load], "predicted"] = (values[k, :n_load] + shift)[rows[:n_load]]
         if eng != "generic":
             srcs = ", ".join(f"{s} {int((rows & fitted & (sources == s)).sum())}"
                              for s in sorted(set(sources[rows & fitted])))
@@ -297,10 +387,29 @@ def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataF
                                       f"{eng} on {vendor} ({srcs}); grid search, mean over sources of the mean "
                                       "|log error|"}
                 for name in names}
+            api_srcs = ", ".join(sorted(set(sources[rows & light]))) or "none: 0"
+            engines[eng][vendor]["request_s"] = {
+                "value": round(api, 4),
+                "fitted_from": f"serving_under_load.csv TTFT mean/p50 rows of {eng} on {vendor} at light load "
+                               f"(<= {LIGHT_LOAD} requests, prompts <= {LIGHT_PROMPT} tokens; {api_srcs}): "
+                               "median over sources of the median measured - modelled TTFT"}
+        # out of sample, an engine x vendor with no rows left once `src` is held out is predicted as the
+        # other engines on that vendor are (their pooled fit), not with neutral factors: the factors describe
+        # a software stack, and the typical stack is a better guess for an unseen one than none at all
+        vendor_rows = np.char.endswith(group.astype(str), "/" + vendor)
+        same_vendor = vendor_rows & (np.char.find(group.astype(str), "generic/") != 0)
         for src in sorted(set(sources[:n_load][rows[:n_load]])):
             held = rows[:n_load] & (sources[:n_load] == src)
-            kk = best(rows & fitted & (sources != src))
-            out.loc[held, "predicted_loso"] = values[kk, :n_load][held]
+            kk = best(loso_rows(rows, same_vendor, fitted, sources, src, eng == "generic"))
+            # with no light-load rows of this engine left, the other stacks on the vendor's machines (NIM
+            api = 0.0  # included) stand in for its API server, as for the factors
+            if eng != "generic":
+                api_mask = rows & (sources != src)
+                if not (api_mask & light).any():
+                    api_mask = vendor_rows & (sources != src)
+                api = api_s(api_mask, np.where(rows, kk, chosen))
+            shift = np.where(is_ttft[held], api * 1e3, 0.0)
+            out.loc[held, "predicted_loso"] = values[kk, :n_load][held] + shift
     out["error_pct"] = (out["predicted"] / out["actual"] - 1.0) * 100.0
     out["loso_error_pct"] = (out["predicted_loso"] / out["actual"] - 1.0) * 100.0
     table = error_table(out)
@@ -315,11 +424,13 @@ def _stats(e: pd.Series) -> tuple[int, float, float]:
 def error_table(pred: pd.DataFrame) -> pd.DataFrame:
     """Median / P90 |error| in sample and leave-one-source-out, per engine, metric, regime and source."""
     p = pred[pred["predicted"].notna()].copy()
-    p["metric_group"] = np.where(p["kind"] == "throughput", "throughput", p["kind"] + "_" + p["stat"])
+    p["metric_group"] = np.where(p["stat"] == "na", p["kind"], p["kind"] + "_" + p["stat"])
     p["engine_name"] = p["engine"].replace("", "generic (NIM)")
     rows = []
-    for by in (["engine_name", "metric_group"], ["metric_group", "regime"], ["source_family", "metric_group"]):
-        for key, g in p.groupby(by):
+    for by in (["engine_name", "metric_group"], ["metric_group", "regime"], ["source_family", "metric_group"],
+               ["metric_group"]):
+        for key, g in p.groupby(by if len(by) > 1 else by[0]):
+            key = key if isinstance(key, tuple) else (key,)
             n, med, p90 = _stats(g["error_pct"])
             _, lmed, lp90 = _stats(g["loso_error_pct"]) if "loso_error_pct" in g else (0, np.nan, np.nan)
             rows.append({"by": "+".join(by), "group": " / ".join(map(str, key)), "n": n,

@@ -49,6 +49,11 @@ class StepTables:
     gpus: np.ndarray  # (R,) GPUs of the replica
     burst: np.ndarray  # (R,) tokens per streamed chunk (speculative acceptance, multi-step bursts): ITL = burst x
     #                    the per-token step
+    request_s: np.ndarray | None = None  # (R,) engine API-server time per request, added to TTFT (see engines.py)
+
+    def __post_init__(self) -> None:
+        if self.request_s is None:  # tables built by hand (tests): no API-server time
+            object.__setattr__(self, "request_s", np.zeros(len(self.isl)))
 
     def __len__(self) -> int:
         return len(self.isl)
@@ -141,7 +146,8 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     return StepTables(decode=decode, prefill=prefill, time_s=time_s, s_per_ctx_token=slope, ctx_ref=ctx_ref,
                       step_avg_s=step_avg, max_seqs=max_seqs, token_budget=budget, kv_tokens=kv_tokens,
                       isl=isl, osl=osl, fits=fits, reason=ev["reason"].to_numpy(dtype=object),
-                      gpus=ev["gpus"].to_numpy(), burst=burst)
+                      gpus=ev["gpus"].to_numpy(), burst=burst,
+                      request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n))
 
 
 def locate(m_grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -117,6 +117,8 @@ def _render_under_load(console: Console, s: dict) -> None:
     for label, (group, med_lim, p90_lim) in LOAD_TARGETS.items():
         by = "metric_group+regime"
         hits = [g for (b, name), g in loso.items() if b == by and (name == group or name.startswith(group + " /"))]
+        if (pooled := loso.get(("metric_group", group))) is not None:
+            hits = [pooled]  # the median over every row of the metric, not a mix of the regimes' medians
         if not hits:
             table.add_row(label, "-", "-", "", "no data")
             continue
