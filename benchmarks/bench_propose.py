@@ -25,13 +25,20 @@ from planner.catalog import load_catalog  # noqa: E402
 from planner.plan import plan_json  # noqa: E402
 from planner.proposal import alternatives as alt  # noqa: E402
 from planner.proposal.build import build_proposal  # noqa: E402
-from planner.proposal.solver import resolve_many, solve_for_proposal  # noqa: E402
+from planner.proposal.solver import solve_for_proposal  # noqa: E402
 from planner.report.proposal_files import FILES, render_files  # noqa: E402
 
 
 def cpu_s() -> float:
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _formats() -> tuple[str, ...]:
+    """Every format; pdf only where WeasyPrint is installed (the `pdf` extra)."""
+    import importlib.util
+
+    return tuple(f for f in FILES if f != "pdf" or importlib.util.find_spec("weasyprint") is not None)
 
 
 def main() -> None:
@@ -52,7 +59,7 @@ def main() -> None:
     t2, c2 = time.perf_counter(), cpu_s()
     print(f"  content (waits for the re-solves)  {t2 - t1:7.2f} s, CPU {c2 - c1:.2f} s incl. workers")
     with tempfile.TemporaryDirectory() as d:
-        files = render_files(prop, tuple(FILES), plan_json(solved.plan), "bench")
+        files = render_files(prop, _formats(), plan_json(solved.plan), "bench")
         for name, data in files.items():
             (Path(d) / name).write_bytes(data if isinstance(data, bytes) else data.encode())
     t3 = time.perf_counter()
@@ -62,9 +69,9 @@ def main() -> None:
         jobs = alt.alternative_jobs(solved, cat) + alt.tornado_jobs(solved, cat)
         for j in jobs:
             t = time.perf_counter()
-            resolve_many([(j.instance, j.candidates)], cat, workers=1)
-            print(f"    {j.section:11s} {j.name:22s} {j.note[:20]:20s} {len(j.candidates):6d} candidates "
-                  f"{time.perf_counter() - t:6.2f} s")
+            j.run()
+            rows = f"{j.candidates:6d} candidates" if j.candidates else "   sweep engine  "
+            print(f"    {j.section:11s} {j.name:22s} {j.note[:20]:20s} {rows} {time.perf_counter() - t:6.2f} s")
 
 
 if __name__ == "__main__":

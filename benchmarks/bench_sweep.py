@@ -4,6 +4,7 @@
     python benchmarks/bench_sweep.py --only quickstart
     python benchmarks/bench_sweep.py --only mixed --workers 2
     python benchmarks/bench_sweep.py --only mixed --samples 20   # a tenth of the design, target scaled
+    python benchmarks/bench_sweep.py --only quickstart --samples 100  # (another Latin hypercube of 100)
 
 1. quickstart: 1,000 Latin-hypercube scenarios varying economics only (electricity, cost of capital,
    amortization, H100/B200 prices); target <= 60 s on 2 local workers with the candidate table computed once.
@@ -76,13 +77,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=["quickstart", "mixed"])
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--samples", type=int, default=None, help="mixed: run this many of the 200 (target scaled)")
+    ap.add_argument("--samples", type=int, default=None,
+                    help="run this many scenarios of the design (1,000 quickstart, 200 mixed; target scaled)")
     args = ap.parse_args()
     if args.only in (None, "quickstart"):
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "quickstart-bench.yaml"
-            p.write_text(QUICKSTART)
-            bench("quickstart", p, args.workers, 60)
+            n = args.samples or 1000
+            p.write_text(QUICKSTART.replace("samples: 1000", f"samples: {n}"))
+            bench("quickstart", p, args.workers, 60 * n / 1000)
     if args.only in (None, "mixed"):
         path = ROOT / "sweeps" / "mixed-fleet-prices.yaml"
         if args.samples is None:

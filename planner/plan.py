@@ -203,6 +203,10 @@ class Economics(_M):
 
     revenue_usd_per_hour: float | None = None
     cost_usd_per_hour: float = Field(0.0, description="all-in, capital charge included")
+    cost_breakdown_usd_per_hour: dict[str, float] = Field(
+        default_factory=dict, description="cost_usd_per_hour by component (capital, energy, rental, ...), year "
+        "average: with a demand profile, each hour class's fleet cost weighted by its hours"
+    )
     profit_usd_per_hour: float | None = None
     gross_margin: float | None = Field(None, description="(revenue - all-in cost) / revenue")
     payback_years: float | None = Field(None, description="capex / annual net cash (revenue - opex)")

@@ -154,3 +154,30 @@ def test_plan_records_targets_limits_fingerprint_and_version(catalog):
     sid = next(iter(other.systems))
     other.systems[sid] = other.systems[sid].model_copy(update={"nameplate_power_kw": 99.0})
     assert catalog_fingerprint(other) != plan.catalog_fingerprint
+
+
+def test_cached_re_prediction_is_keyed_by_the_performance_data(catalog):
+    """The verifier's re-prediction memoized in a CandidateCache: the same rows on a catalog with other
+    performance data (here a slower HBM) are predicted afresh, never served from the memo."""
+    from planner.catalog.catalog import Catalog
+    from planner.optimize.instance import build_instance
+    from planner.optimize.pipeline import _perf_predictor
+    from planner.perf import predict_under_slo
+
+    p = parse_problem(_variant(), "<t>")
+    cache = CandidateCache()
+    plan = solve_problem(p, catalog, runner_up=False, candidate_cache=cache)
+    assert len(cache._predicted) == 1  # the solve's verification went through the memo
+    grids = []
+    spy = lambda g: grids.append(g) or predict_under_slo(g, catalog)  # noqa: E731
+    verify_plan(plan, build_instance(p, catalog), catalog, spy)
+    grid = grids[0]
+    acc = plan.deployments[0].accelerator
+    slow = catalog.accelerators[acc].model_copy(
+        update={"hbm_bandwidth_tb_s": catalog.accelerators[acc].hbm_bandwidth_tb_s / 2})
+    other = Catalog({**catalog.entries, "accelerators": {**catalog.accelerators, acc: slow}}, dict(catalog.origin))
+    memo_base, memo_other = _perf_predictor(catalog, cache)(grid), _perf_predictor(other, cache)(grid)
+    assert memo_base.equals(predict_under_slo(grid, catalog))
+    assert memo_other.equals(predict_under_slo(grid, other))
+    assert not memo_other["output_tok_s"].equals(memo_base["output_tok_s"])
+    assert len(cache._predicted) == 2

@@ -78,3 +78,44 @@ def test_network_lines_and_balance_add_up_to_the_allowance(quick):
     allowance = sum(s.instance.systems[k].price_usd * n for k, n in s.plan.fleet.servers_new.items()) \
         * s.instance.network_fraction
     assert sum(b.extended_usd for b in net) == pytest.approx(allowance)
+
+
+def test_tornado_runs_through_the_sweep_engine_on_the_solves_cache(quick):
+    """Money and demand drivers reuse the solve's performance evaluation (one evaluation in all), and a bar's end
+    equals a fresh solve of the problem file with that change."""
+    from planner.optimize import solve_problem
+    from planner.proposal.alternatives import drivers
+
+    cat, s, p = quick
+    assert s.cache.misses == 1 and s.cache.hits >= 1 + 6  # the main solve, then 3 drivers x (low, high)
+    elec = next(d for d in drivers(s, cat) if d.name == "electricity price")
+    (path, high), = elec.high.items()
+    assert path == "economics.electricity_usd_per_kwh"
+    econ = s.problem.economics.model_copy(update={"electricity_usd_per_kwh": high})
+    solver = s.problem.solver.model_copy(update={"gap": max(s.problem.solver.gap, RESOLVE_GAP)})
+    fresh = solve_problem(s.problem.model_copy(update={"economics": econ, "solver": solver}), cat, runner_up=False)
+    bar = next(b for b in p.tornado if b.driver == "electricity price")
+    assert bar.high_usd_per_year == pytest.approx(fresh.fleet.cost_usd_per_hour * HOURS_PER_YEAR, rel=1e-12)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_batch_keeps_job_order_and_skips_what_is_not_needed(workers, tmp_path):
+    """Jobs are closures (inherited by the forked workers, never pickled); results come back in job order; a
+    skipped job is not run where it has not started (serially: never)."""
+    import time
+
+    from planner.proposal.solver import Batch
+
+    def job(i):
+        def run():
+            time.sleep(0.3 if i == 0 else 0.0)  # job 4 is still queued when results() is asked
+            (tmp_path / f"ran-{i}").touch()
+            return i * i
+        return run
+
+    got = Batch([job(i) for i in range(5)], workers=workers).results(skip={4})
+    assert got == [0, 1, 4, 9, None]
+    ran = sorted(p.name for p in tmp_path.iterdir())
+    assert ran == [f"ran-{i}" for i in range(4)] or (workers > 1 and ran == [f"ran-{i}" for i in range(5)])
+    if workers == 1:
+        assert "ran-4" not in ran

@@ -60,6 +60,7 @@ __all__ = [
     "build_candidates",
     "evaluate_configurations",
     "expand_candidates",
+    "perf_data_key",
     "perf_key",
     "prune_dominated",
     "quality_of",
@@ -93,6 +94,7 @@ class CandidateCache:
         self.misses = 0
         self._store: dict[str, Evaluated] = {}
         self._expanded: dict[str, CandidateSet] = {}
+        self._predicted: dict[tuple, pd.DataFrame] = {}
 
     def __len__(self) -> int:
         return len(self._store)
@@ -121,6 +123,18 @@ class CandidateCache:
             hit = memo[key] = make()
         return hit
 
+    def predicted(self, key: tuple, make) -> pd.DataFrame:
+        """The verifier's re-prediction of a plan's deployments, keyed by (`perf_data_key`, the rows asked) and
+        made once: neighbouring solves of a sweep mostly choose the same deployments, and re-running the model
+        for them was most of a small solve's time. Callers must not modify the returned frame."""
+        memo = self._predicted
+        hit = memo.get(key)
+        if hit is None:
+            if len(memo) >= 4096:
+                memo.clear()
+            hit = memo[key] = make()
+        return hit
+
 
 def _domains(inst: Instance) -> dict[str, int]:
     """Accelerator -> the largest scale-up domain of the allowed systems holding it."""
@@ -140,10 +154,16 @@ def perf_key(inst: Instance, catalog: Catalog) -> str:
          w.allow_quantization, w.speculative, w.prefill_layouts]
         for w in sorted(inst.workloads.values(), key=lambda w: w.id)
     ]
+    payload = [workloads, _domains(inst), *perf_data_key(catalog)]
+    return hashlib.sha256(json.dumps(payload, default=list).encode()).hexdigest()
+
+
+def perf_data_key(catalog: Catalog) -> tuple[str, str]:
+    """What the performance model reads besides its rows: the catalog's performance data and the efficiency
+    calibration (hashes)."""
     eff = efficiency_path()
     eff_hash = hashlib.sha256(eff.read_bytes()).hexdigest() if eff.is_file() else "builtin"
-    payload = [workloads, _domains(inst), perf_fingerprint(catalog), eff_hash]
-    return hashlib.sha256(json.dumps(payload, default=list).encode()).hexdigest()
+    return perf_fingerprint(catalog), eff_hash
 
 def _runs_on(catalog: Catalog, precision_id: str, accelerator_id: str) -> bool:
     acc = catalog.accelerators[accelerator_id]

@@ -140,6 +140,9 @@ def _economics(
 
     priced = bool(inst.value.pricing)
     cost = avg(lambda r: r.cost_usd_per_hour)
+    breakdown = {k: sum(r.share_of_year * p.fleet.cost_breakdown_usd_per_hour.get(k, 0.0)
+                        for r, p in zip(rows, class_plans, strict=True))
+                 for k in plan.fleet.cost_breakdown_usd_per_hour}
     revenue = avg(lambda r: r.revenue_usd_per_hour or 0.0) if priced else None
     served = avg(lambda r: sum(r.served_output_tok_s.values()))
     capacity = avg(lambda r: sum(r.capacity_output_tok_s.values()))
@@ -176,6 +179,7 @@ def _economics(
     return Economics(
         revenue_usd_per_hour=revenue,
         cost_usd_per_hour=cost,
+        cost_breakdown_usd_per_hour=breakdown,
         profit_usd_per_hour=revenue - cost if priced else None,
         gross_margin=inv.gross_margin if priced else None,
         payback_years=inv.payback_years if priced else None,

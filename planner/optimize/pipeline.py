@@ -19,7 +19,7 @@ from planner.errors import InfeasibleError, InputError, SolverError
 from planner.inputs import display_path, format_validation_error, parse_json, read_text
 from planner.optimize import backends, guards
 from planner.optimize.backends import SolveStatus
-from planner.optimize.candidates import CandidateCache, build_candidates
+from planner.optimize.candidates import CandidateCache, build_candidates, perf_data_key
 from planner.optimize.checks import run_checks
 from planner.optimize.diagnose import binding_constraints, elastic_relaxation
 from planner.optimize.extract import build_plan
@@ -146,7 +146,7 @@ def solve_outcome(
         rejected=cs.rejected,
         best_latency=cs.best_latency,
         runner_up=runner_up,
-        predict=_perf_predictor(catalog),
+        predict=_perf_predictor(catalog, candidate_cache),
     )
     out.plan.timing["candidates_s"] = round(t_cand, 3)
     out.plan.catalog_fingerprint = catalog_fingerprint(catalog)
@@ -181,10 +181,19 @@ def solve_file(
     return out
 
 
-def _perf_predictor(catalog: Catalog):
+def _perf_predictor(catalog: Catalog, cache: CandidateCache | None = None):
     """The verifier's re-prediction: a replica at the rate where its workload's targets hold at the SLO
-    percentile (the same model the candidates were sized with), from the rows' target columns."""
-    return lambda grid: predict_under_slo(grid, catalog)
+    percentile (the same model the candidates were sized with), from the rows' target columns. With a
+    `cache`, memoized there (solves of a sweep re-predict mostly the same deployments)."""
+    if cache is None:
+        return lambda grid: predict_under_slo(grid, catalog)
+    data_key = perf_data_key(catalog)
+
+    def predict(grid: pd.DataFrame) -> pd.DataFrame:
+        key = (data_key, tuple(grid.columns), tuple(map(tuple, grid.itertuples(index=False))))
+        return cache.predicted(key, lambda: predict_under_slo(grid, catalog)).copy()
+
+    return predict
 
 
 def solve_candidates(

@@ -245,6 +245,9 @@ def _check_totals(
         _close(e.cost_usd_per_hour, cost),
         f"economics: cost {e.cost_usd_per_hour:.4f} $/h in the plan, {cost:.4f} recomputed over the week",
     )
+    if e.cost_breakdown_usd_per_hour:  # absent in plans written before it was recorded
+        parts = sum(e.cost_breakdown_usd_per_hour.values())
+        check(_close(parts, cost), f"economics: cost breakdown adds up to {parts:.4f} $/h, {cost:.4f} recomputed")
     check(
         _close(e.served_output_tok_s, served),
         f"economics: {e.served_output_tok_s:,.1f} tok/s served in the plan, {served:,.1f} recomputed",

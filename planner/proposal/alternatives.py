@@ -1,16 +1,22 @@
 """Alternatives (best plan per accelerator family, rent vs buy, runner-up) and the cost tornado, by re-solves
-on the chosen plan's candidate table (planner.proposal.solver), all run as one batch."""
+(planner.proposal.solver), all run as one batch: the alternatives on subsets of the chosen plan's candidate
+table, the tornado's drivers as problem changes through the sweep engine (planner.sweep.tornado) sharing the
+solve's CandidateCache."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 
 from planner.catalog.catalog import Catalog
 from planner.economics import HOURS_PER_YEAR
 from planner.optimize.instance import Instance
 from planner.plan import Plan
+from planner.proposal.bom import year_cost_usd_per_hour
 from planner.proposal.model import Alternative, TornadoBar
-from planner.proposal.solver import Batch, Solved, instance_for, one_mode, scale_demand
+from planner.proposal.solver import Batch, Solved, one_mode, resolve, sweep_resolve
+from planner.sweep.tornado import Driver
 
 DEMAND_SWING = 0.2
 UTILIZATION_LOW = 0.5  # average load as a share of the modelled (peak) operating point
@@ -26,7 +32,8 @@ def family(catalog: Catalog, accelerator: str) -> str:
 
 
 def annual_cost(plan: Plan) -> float:
-    return plan.fleet.cost_usd_per_hour * HOURS_PER_YEAR
+    """All-in cost a year as the optimizer prices it (year average over the hour classes of a profile)."""
+    return year_cost_usd_per_hour(plan) * HOURS_PER_YEAR
 
 
 def _accelerators(plan: Plan) -> str:
@@ -45,58 +52,83 @@ def _row(name: str, kind: str, got: Plan | str, base: float, note: str = "") -> 
 class Job:
     section: str  # alternative | tornado
     name: str
-    instance: Instance
-    candidates: object
+    run: Callable[[], Plan | str]  # the re-solve: plan, or why there is none
     note: str = ""
+    candidates: int = 0  # candidate rows it solves on (0: the full table, through the sweep engine)
 
 
 def _gap(i: Instance) -> Instance:
     return dataclasses.replace(i, gap=max(i.gap, RESOLVE_GAP))
 
 
-def alternative_jobs(s: Solved, catalog: Catalog) -> list[Job]:
-    """Re-solves for the alternatives; they need the candidates, not the chosen plan, so they can start first."""
+def alternative_jobs(s: Solved, catalog: Catalog, backend: str | None = None) -> list[Job]:
+    """Re-solves for the alternatives; they need the candidates, not the chosen plan, so they can start first.
+    A problem file cannot restrict a solve to one family's candidates or switch every system's mode, so these
+    re-solve the instance on a subset of the candidate table."""
     cands = s.candidates
     fams = {a: family(catalog, a) for a in sorted(set(cands["accelerator"]))}
-    jobs = [Job("alternative", f"best on {fam}", _gap(s.instance), cands[cands["accelerator"].map(fams) == fam])
+
+    def job(name: str, inst: Instance, rows, note: str = "") -> Job:
+        return Job("alternative", name, functools.partial(resolve, _gap(inst), rows, catalog, backend), note,
+                   len(rows))
+
+    jobs = [job(f"best on {fam}", s.instance, cands[cands["accelerator"].map(fams) == fam])
             for fam in sorted(set(fams.values()))]
     if any(sd.buy or sd.existing for sd in s.instance.systems.values()):
         inst, rent = one_mode(s.instance, cands, "rent")
-        jobs.append(Job("alternative", "rent everything", _gap(inst), rent,
-                        "no capex; no power, space or facility cost"))
+        jobs.append(job("rent everything", inst, rent, "no capex; no power, space or facility cost"))
     else:
         inst, own = one_mode(s.instance, cands, "own")
-        jobs.append(Job("alternative", "buy everything", _gap(inst), own, "capex at catalog prices"))
+        jobs.append(job("buy everything", inst, own, "capex at catalog prices"))
     return jobs
 
 
-def tornado_jobs(s: Solved, catalog: Catalog) -> list[Job]:
-    """Pairs of re-solves (low, high) per driver."""
+def drivers(s: Solved, catalog: Catalog) -> list[Driver]:
+    """The tornado's drivers as changes of the problem file: electricity price (the catalog's low/high, else
+    +-25%), every system's price together (catalog low/high, or +-20% of the problem's own price), every
+    workload's demand together (+-20%)."""
     inst, econ = s.instance, s.problem.economics
     spec = catalog.economics.get(econ.id)
     if econ.electricity_usd_per_kwh is None and spec is not None:
         lo, hi = spec.electricity_usd_per_kwh.low_usd, spec.electricity_usd_per_kwh.high_usd
     else:
         lo, hi = inst.electricity_usd_per_kwh * 0.75, inst.electricity_usd_per_kwh * 1.25
-    jobs = [Job("tornado", "electricity price", _gap(instance_for(s.problem, catalog, s.where,
-                                                                  electricity_usd_per_kwh=x)), s.candidates,
-                f"${x:.3f}/kWh") for x in (lo, hi)]
-    for case in ("low", "high"):
-        over = {sid: (econ.system_prices_usd[sid] * (0.8 if case == "low" else 1.2)
-                      if sid in econ.system_prices_usd else getattr(catalog.systems[sid].price, f"{case}_usd"))
-                for sid in inst.systems}
-        i = _gap(instance_for(s.problem, catalog, s.where, system_prices_usd=over))
-        jobs.append(Job("tornado", "system prices", i, s.candidates, f"catalog {case}"))
-    for sign, f in (("-", 1 - DEMAND_SWING), ("+", 1 + DEMAND_SWING)):
-        jobs.append(Job("tornado", "demand", _gap(scale_demand(inst, f)), s.candidates,
-                        f"{sign}{DEMAND_SWING:.0%}"))
-    return jobs
+    elec = "economics.electricity_usd_per_kwh"
+    out = [Driver("electricity price", {elec: lo}, {elec: hi}, f"${lo:.3f}/kWh", f"${hi:.3f}/kWh")]
+
+    def price(sid: str, case: str) -> float:
+        if sid in econ.system_prices_usd:
+            return econ.system_prices_usd[sid] * (0.8 if case == "low" else 1.2)
+        return getattr(catalog.systems[sid].price, f"{case}_usd")
+
+    prices = {case: {f"economics.system_prices_usd.{sid}": price(sid, case) for sid in inst.systems}
+              for case in ("low", "high")}
+    out.append(Driver("system prices", prices["low"], prices["high"], "catalog low", "catalog high"))
+    given = [w.id for w in s.problem.workloads if w.demand is not None]
+    if given:
+        out.append(Driver("demand", {f"workloads.{w}.demand": 1 - DEMAND_SWING for w in given},
+                          {f"workloads.{w}.demand": 1 + DEMAND_SWING for w in given},
+                          f"-{DEMAND_SWING:.0%}", f"+{DEMAND_SWING:.0%}"))
+    return out
+
+
+def tornado_jobs(s: Solved, catalog: Catalog, backend: str | None = None) -> list[Job]:
+    """Pairs of re-solves (low, high) per driver, through the sweep engine with the solve's CandidateCache."""
+    from planner.optimize import CandidateCache
+    from planner.sweep.tornado import prepare_drivers
+
+    ds = drivers(s, catalog)
+    run = prepare_drivers(s.where, s.text, catalog, ds, gap=max(s.instance.gap, RESOLVE_GAP), backend=backend)
+    cache = s.cache if s.cache is not None else CandidateCache()
+    return [Job("tornado", d.name, functools.partial(sweep_resolve, run, values, cache), note)
+            for d in ds for values, note in ((d.low, d.low_note), (d.high, d.high_note))]
 
 
 def start_jobs(s: Solved, catalog: Catalog, backend: str | None = None, workers: int | None = None) -> None:
-    """Start every re-solve of the proposal (alternatives, then tornado) in the background."""
-    s.jobs = alternative_jobs(s, catalog) + tornado_jobs(s, catalog)
-    s.pending = Batch([(j.instance, j.candidates) for j in s.jobs], catalog, backend, workers)
+    """Start every re-solve of the proposal in the background: the tornado's first (whole candidate table, the
+    longest), then the alternatives (queued last, so the one the chosen plan makes unneeded can be cancelled)."""
+    s.jobs = tornado_jobs(s, catalog, backend) + alternative_jobs(s, catalog, backend)
+    s.pending = Batch([j.run for j in s.jobs], workers)
 
 
 def compare(s: Solved, catalog: Catalog, backend: str | None = None,
@@ -104,10 +136,13 @@ def compare(s: Solved, catalog: Catalog, backend: str | None = None,
     """The alternatives and the tornado, from the re-solves (started here unless already running)."""
     if s.pending is None:
         start_jobs(s, catalog, backend, workers)
-    results = s.pending.results()
-    s.pending = None
     plan, base = s.plan, annual_cost(s.plan)
     chosen = {family(catalog, a) for a in plan.fleet.gpus}
+    # the chosen family's best plan is the plan itself: its re-solve is cancelled where it has not started
+    unused = {i for i, j in enumerate(s.jobs) if j.section == "alternative"
+              and chosen == {j.name.removeprefix("best on ")}}
+    results = s.pending.results(skip=unused)
+    s.pending = None
     alt_rows, tor = [], []
     for j, r in zip(s.jobs, results, strict=True):
         if j.section == "tornado":

@@ -88,15 +88,53 @@ def network_lines(plan: Plan, inst: Instance, catalog: Catalog) -> tuple[list[Bo
     return out, notes
 
 
+def profiled(plan: Plan) -> bool:
+    """A plan over hour classes (demand profiles): its fleet figures are the peak class's, its year averages
+    are in `plan.economics`."""
+    return bool(plan.hourly) and plan.economics is not None and bool(plan.economics.cost_breakdown_usd_per_hour)
+
+
+def year_costs_usd_per_hour(plan: Plan) -> dict[str, float]:
+    """The plan's cost per hour by component, averaged over the year as the optimizer prices it: with hour
+    classes, each class's cost weighted by its hours (`plan.economics`); else the fleet's."""
+    if profiled(plan):
+        return dict(plan.economics.cost_breakdown_usd_per_hour)
+    return dict(plan.fleet.cost_breakdown_usd_per_hour)
+
+
+def year_cost_usd_per_hour(plan: Plan) -> float:
+    return plan.economics.cost_usd_per_hour if profiled(plan) else plan.fleet.cost_usd_per_hour
+
+
+def opex_usd_per_year(plan: Plan) -> float:
+    return plan.economics.opex_usd_per_year if profiled(plan) else plan.fleet.opex_usd_per_year
+
+
+def rented_hours_per_year(plan: Plan) -> dict[str, float]:
+    """Server-hours a year rented per system: with hour classes, each class's rented servers for its hours of
+    the year (the hours `planner.economics` prices them for); else the plan's rented servers all year."""
+    if not profiled(plan):
+        return {s: n * HOURS_PER_YEAR for s, n in plan.fleet.servers_rented.items()}
+    out: dict[str, float] = {}
+    for r in plan.hourly:
+        for s, n in r.servers_rented.items():
+            out[s] = out.get(s, 0.0) + n * r.share_of_year * HOURS_PER_YEAR
+    return dict(sorted(out.items()))
+
+
 def recurring_lines(plan: Plan, inst: Instance, catalog: Catalog) -> list[BomLine]:
     fl = plan.fleet
     out = []
     h = HOURS_PER_YEAR
-    if fl.it_power_avg_kw:
-        kwh = fl.it_power_avg_kw * inst.pue * h
+    avg_kw, over = fl.it_power_avg_kw, ""
+    energy_h = year_costs_usd_per_hour(plan).get("energy", 0.0)
+    if profiled(plan) and inst.pue * inst.electricity_usd_per_kwh > 0:  # owned replicas follow the profile
+        avg_kw, over = energy_h / (inst.pue * inst.electricity_usd_per_kwh), " (year average over the profile)"
+    if avg_kw:
+        kwh = avg_kw * inst.pue * h
         out.append(BomLine(
             "Operations", "electricity",
-            f"{fl.it_power_avg_kw:,.1f} kW average IT draw x PUE {inst.pue:g} x {h:,.0f} h", kwh, "kWh",
+            f"{avg_kw:,.1f} kW average IT draw{over} x PUE {inst.pue:g} x {h:,.0f} h", kwh, "kWh",
             inst.electricity_usd_per_kwh, PER_YEAR, "economics.electricity_usd_per_kwh", "",
         ))
     if fl.it_power_kw and inst.facility_usd_per_kw_month:
@@ -115,15 +153,17 @@ def recurring_lines(plan: Plan, inst: Instance, catalog: Catalog) -> list[BomLin
             f"{inst.maintenance_fraction:.0%} a year of owned hardware value (servers incl. network, racks)",
             1, "year", maint, PER_YEAR, "economics.maintenance_fraction_per_year", "",
         ))
-    for key, usd_h in sorted(fl.cost_breakdown_usd_per_hour.items()):
+    for key, usd_h in sorted(year_costs_usd_per_hour(plan).items()):
         if key not in KNOWN_COSTS and usd_h:
             # a cost component this module does not itemize yet (e.g. software licences): the plan's own figure
             out.append(BomLine("Operations", key.replace("_", " "), "as priced in the plan", 1, "year", usd_h * h,
                                PER_YEAR, "plan cost breakdown", ""))
-    for sid, n in sorted(fl.servers_rented.items()):
+    for sid, hours in rented_hours_per_year(plan).items():
         sd = inst.systems[sid]
+        what = (f"{fl.servers_rented.get(sid, 0)} x {sd.gpus} GPUs x {h:,.0f} h a year" if not profiled(plan) else
+                f"{sd.gpus} GPUs x {hours:,.0f} server-hours a year (per hour class: servers rented x its hours)")
         out.append(BomLine(
-            "Rentals", f"{sid} (rented)", f"{n} x {sd.gpus} GPUs x {h:,.0f} h a year", n * sd.gpus * h,
+            "Rentals", f"{sid} (rented)", what, hours * sd.gpus,
             "GPU-hour", sd.rent_usd_per_gpu_hour or 0.0, PER_YEAR, *_rental_source(catalog, sid, sd),
         ))
     return out
@@ -147,7 +187,7 @@ def build_bom(plan: Plan, inst: Instance, catalog: Catalog, econ_overrides) -> t
 
 def tco_by_year(plan: Plan, years: int) -> list[TcoYear]:
     """Year 0: the purchase (capex); years 1..N: the plan's yearly operating cost by component."""
-    b = {k: v * HOURS_PER_YEAR for k, v in plan.fleet.cost_breakdown_usd_per_hour.items()}
+    b = {k: v * HOURS_PER_YEAR for k, v in year_costs_usd_per_hour(plan).items()}
     other = sum(v for k, v in b.items() if k not in KNOWN_COSTS)
     out = [TcoYear(0, plan.fleet.capex_usd, 0.0, 0.0, 0.0, 0.0)]
     out += [TcoYear(y, 0.0, b.get("energy", 0.0), b.get("facility", 0.0), b.get("maintenance", 0.0),

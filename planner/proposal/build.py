@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections import Counter
 
 from planner.catalog.catalog import Catalog
-from planner.economics import HOURS_PER_YEAR
 from planner.optimize.instance import Instance
 from planner.plan import Plan
 from planner.proposal import alternatives as alt
 from planner.proposal.assumptions import assumptions, prediction_errors, risks
-from planner.proposal.bom import build_bom, horizon_years, tco_by_year
+from planner.proposal.bom import build_bom, horizon_years, opex_usd_per_year, tco_by_year, year_cost_usd_per_hour
 from planner.proposal.model import DeploymentRow, Figure, Proposal, RackDrawing, RackSlot
 from planner.proposal.solver import Solved
 
@@ -64,12 +63,12 @@ def figures(s: Solved) -> list[Figure]:
     econ = getattr(s.plan, "economics", None)
     at_avg = getattr(econ, "usd_per_mtok_served", None)  # year-average load, from the plan where it has it
     if at_avg is None and avg_tok > 0:
-        at_avg = fl.cost_usd_per_hour / (avg_tok * 3600) * 1e6
+        at_avg = year_cost_usd_per_hour(s.plan) / (avg_tok * 3600) * 1e6
     out = [
         Figure("capex_usd", "Capex (servers, network, racks)", fl.capex_usd, "usd"),
-        Figure("opex_usd_per_year", "Operating cost per year", fl.opex_usd_per_year, "usd_per_year",
+        Figure("opex_usd_per_year", "Operating cost per year", opex_usd_per_year(s.plan), "usd_per_year",
                "energy, facility, maintenance, rentals"),
-        Figure("annual_cost_usd", "Total cost per year (capex annualized)", fl.cost_usd_per_hour * HOURS_PER_YEAR,
+        Figure("annual_cost_usd", "Total cost per year (capex annualized)", alt.annual_cost(s.plan),
                "usd_per_year", "capital recovery + operating cost"),
         Figure("usd_per_mtok", "$ per million output tokens at capacity", fl.usd_per_mtok, "usd_per_mtok"),
         Figure("usd_per_mtok_at_average", "$ per million output tokens at average load", at_avg, "usd_per_mtok"),

@@ -1,13 +1,16 @@
 """The proposal's only door into the optimizer: one solve (or a re-verified plan) and small re-solves.
 
 `solve_for_proposal` is the single adapter onto `planner.optimize` (`solve_problem` with a `CandidateCache`).
-Re-solves reuse the candidate table (the expensive performance evaluation): money, power and demand change the
-MIP's coefficients, never which configurations meet the targets.
+Re-solves reuse the performance evaluation: the tornado's through the sweep engine and the same cache (money,
+power and demand change the MIP's coefficients, never which configurations meet the targets); the alternatives
+on subsets of the candidate table.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,8 @@ class Solved:
     instance: Instance
     candidates: pd.DataFrame
     where: str
+    text: str = ""  # the problem file's text
+    cache: object = None  # the CandidateCache holding the performance evaluation (re-solves share it)
     jobs: list = field(default_factory=list)
     pending: Batch | None = None
 
@@ -72,7 +77,7 @@ def solve_for_proposal(
             )
     inst = build_instance(problem, catalog, where)
     cache = CandidateCache()  # the solve below finds the performance evaluation done here
-    solved = Solved(plan, problem, inst, build_candidates(inst, catalog, cache=cache).table, where)
+    solved = Solved(plan, problem, inst, build_candidates(inst, catalog, cache=cache).table, where, text, cache)
     if on_candidates is not None:
         on_candidates(solved)
     if plan is None:
@@ -88,9 +93,9 @@ def solve_for_proposal(
 
 
 def resolve(inst: Instance, cands: pd.DataFrame, catalog: Catalog, backend: str | None = None) -> Plan | str:
-    """Re-solve a changed instance on a candidate table: the plan, or why there is none (one line).
-
-    The sweep engine (`planner sweep`) can replace this body; callers only need plan-or-reason."""
+    """Re-solve a changed instance on a candidate table: the plan, or why there is none (one line). For what a
+    problem file cannot say (one accelerator family's candidates; every system's mode switched); a change the
+    problem can say goes through the sweep engine instead (`sweep_resolve`)."""
     from planner.optimize.pipeline import _perf_predictor, solve_candidates
 
     if cands.empty:
@@ -98,71 +103,80 @@ def resolve(inst: Instance, cands: pd.DataFrame, catalog: Catalog, backend: str 
     try:
         out = solve_candidates(inst, cands.reset_index(drop=True), catalog=catalog, backend=backend,
                                runner_up=False, predict=_perf_predictor(catalog))
-    except InfeasibleError as exc:
-        lines = [x.strip(" -") for x in str(exc).splitlines() if x.strip(" -")]
-        return "infeasible: " + (lines[1] if len(lines) > 1 else lines[0]).rstrip(":")
     except PlannerError as exc:
-        return str(exc).splitlines()[0]
+        return reason(exc)
     return out.plan
 
 
-def _resolve_job(job) -> Plan | str:
-    inst, cands, catalog, backend = job
-    return resolve(inst, cands, catalog, backend)
+def sweep_resolve(run, values: dict, cache) -> Plan | str:
+    """One end of a tornado driver through the sweep engine (`planner.sweep.DriverRun`), sharing `cache`: money
+    and demand changes skip the performance evaluation. The plan, or why there is none (one line)."""
+    try:
+        return run.solve(values, cache)
+    except PlannerError as exc:
+        return reason(exc)
+
+
+def reason(exc: PlannerError) -> str:
+    """Why a re-solve has no plan, in one line."""
+    if isinstance(exc, InfeasibleError):
+        lines = [x.strip(" -") for x in str(exc).splitlines() if x.strip(" -")]
+        return "infeasible: " + (lines[1] if len(lines) > 1 else lines[0]).rstrip(":")
+    return str(exc).splitlines()[0]
+
+
+Job = Callable[[], "Plan | str"]
+_BATCHES: dict[int, list[Job]] = {}  # read by forked workers: jobs (and the caches they close over) are
+_NEXT = itertools.count()  # inherited, not pickled per task
+
+
+def _run_job(batch: int, i: int) -> Plan | str:
+    return _BATCHES[batch][i]()
 
 
 class Batch:
-    """Re-solves running in worker processes (where there are spare cores) while the caller goes on; results
-    come back in job order, so the proposal is the same whatever the number of workers."""
+    """Re-solves (each a call returning plan-or-reason) running in worker processes where there are spare cores
+    while the caller goes on; results come back in job order, so the proposal is the same whatever the number
+    of workers."""
 
-    def __init__(self, jobs: list[tuple[Instance, pd.DataFrame]], catalog: Catalog, backend: str | None = None,
-                 workers: int | None = None) -> None:
+    def __init__(self, jobs: list[Job], workers: int | None = None) -> None:
         import os
 
-        self._args = [(i, c, catalog, backend) for i, c in jobs]
+        self._jobs = jobs
         n = workers if workers is not None else min(len(jobs), os.cpu_count() or 1, MAX_WORKERS)
         self._pool = self._futures = None
         if n > 1 and len(jobs) > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            # fork: the workers inherit the catalog and candidate tables instead of unpickling them
+            self._id = next(_NEXT)
+            _BATCHES[self._id] = jobs
+            # fork: the workers start at the first submit and inherit the jobs (catalog, candidates, cache)
             self._pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"))
-            self._futures = [self._pool.submit(_resolve_job, a) for a in self._args]
+            self._futures = [self._pool.submit(_run_job, self._id, i) for i in range(len(jobs))]
 
     def cancel(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+            _BATCHES.pop(self._id, None)
 
-    def results(self) -> list[Plan | str]:
+    def results(self, skip: set[int] | frozenset = frozenset()) -> list[Plan | str | None]:
+        """Each job's result in order; None for the jobs in `skip` (not run, or cancelled if not started)."""
         if self._pool is None:
-            return [_resolve_job(a) for a in self._args]
+            return [None if i in skip else job() for i, job in enumerate(self._jobs)]
         try:
-            return [f.result() for f in self._futures]
+            for i in skip:
+                self._futures[i].cancel()
+            return [None if i in skip else f.result() for i, f in enumerate(self._futures)]
         finally:
             self._pool.shutdown()
+            _BATCHES.pop(self._id, None)
 
 
 def resolve_many(jobs: list[tuple[Instance, pd.DataFrame]], catalog: Catalog, backend: str | None = None,
                  workers: int | None = None) -> list[Plan | str]:
     """`resolve` for each (instance, candidates), in parallel where there are spare cores."""
-    return Batch(jobs, catalog, backend, workers).results()
-
-
-def instance_for(problem: Problem, catalog: Catalog, where: str, **economics) -> Instance:
-    """The problem's instance with some economics fields overridden (validated like the file's own)."""
-    if economics:
-        problem = problem.model_copy(update={"economics": problem.economics.model_copy(update=economics)})
-    return build_instance(problem, catalog, where)
-
-
-def scale_demand(inst: Instance, factor: float) -> Instance:
-    """The instance with every workload's peak demand multiplied by `factor`."""
-    wls = {
-        k: dataclasses.replace(w, demand_out_tok_s=w.demand_out_tok_s and w.demand_out_tok_s * factor)
-        for k, w in inst.workloads.items()
-    }
-    return dataclasses.replace(inst, workloads=wls)
+    return Batch([functools.partial(resolve, i, c, catalog, backend) for i, c in jobs], workers).results()
 
 
 def one_mode(inst: Instance, cands: pd.DataFrame, mode: str) -> tuple[Instance, pd.DataFrame]:

@@ -1,5 +1,5 @@
 """The one place where sweeps touch the optimizer: parse a problem, key and run the performance evaluation,
-solve (`planner.optimize.solve_problem` with a `CandidateCache`), summarize a plan.
+solve (`planner.optimize.solve_outcome` with a `CandidateCache`), summarize a plan.
 
 Reuse: the performance evaluation of the candidate grid depends on the workloads' shapes, latency targets and
 model/precision choices, the accelerators and the catalog's performance data; not on money, power or demand.
@@ -89,43 +89,14 @@ def new_cache(max_entries: int = 16):
     return CandidateCache(max_entries=max_entries)
 
 
-_PREDICTIONS: dict[tuple, Any] = {}
-
-
-def _predictor(catalog: Catalog):
-    """The performance model as `verify_plan` uses it to re-predict a plan's deployments, memoized per process
-    by the catalog's performance fingerprint and the rows asked: neighbouring scenarios of a sweep mostly choose
-    the same deployments, and re-running the model for them was most of a small scenario's time."""
-    from planner.catalog.fingerprint import perf_fingerprint
-    from planner.perf import predict_under_slo
-
-    fp = perf_fingerprint(catalog)
-
-    def predict(grid):
-        key = (fp, tuple(grid.columns), tuple(map(tuple, grid.itertuples(index=False))))
-        hit = _PREDICTIONS.get(key)
-        if hit is None:
-            if len(_PREDICTIONS) > 4096:
-                _PREDICTIONS.clear()
-            hit = _PREDICTIONS[key] = predict_under_slo(grid, catalog)  # as the candidates were sized
-        return hit.copy()
-
-    return predict
-
-
 def solve(problem, catalog: Catalog, cache, *, backend: str | None, time_limit_s: float | None):
-    """One scenario, the steps of `solve_problem` (instance, candidates through `cache`, checks, MIP, extraction,
-    independent verification including the re-prediction of every deployment), with the re-prediction memoized
-    (`_predictor`). Raises PlannerError (infeasible, solver failure, bad input)."""
-    from planner.optimize.candidates import build_candidates
-    from planner.optimize.pipeline import solve_candidates
+    """One scenario through the optimizer's one entry point (`solve_outcome`, without the runner-up): `cache`
+    holds the shared performance evaluation, its expansion and the verifier's re-predictions. Raises
+    PlannerError (infeasible, solver failure, bad input)."""
+    from planner.optimize import solve_outcome
 
-    inst = build(problem, catalog)
-    cs = build_candidates(inst, catalog, cache=cache)
-    out = solve_candidates(inst, cs.table, catalog=catalog, backend=backend, time_limit_s=time_limit_s,
-                           rejected=cs.rejected, best_latency=cs.best_latency, runner_up=False,
-                           predict=_predictor(catalog))
-    return out.plan
+    return solve_outcome(problem, catalog, backend=backend, time_limit_s=time_limit_s, runner_up=False,
+                         candidate_cache=cache).plan
 
 
 def summarize(plan) -> dict[str, Any]:

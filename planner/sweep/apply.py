@@ -113,3 +113,12 @@ def scenario_inputs(sweep, values: dict, base: Catalog):
     problem = scenario_problem(sweep, values)
     cat = scenario_catalog(sweep, values, base)
     return problem, adapter.build(problem, cat, f"{sweep.where}: scenario"), cat
+
+
+def scenario_plan(sweep, values: dict, base: Catalog, cache):
+    """Solve one scenario through the optimizer's entry point with `cache` (a `CandidateCache`: scenarios that
+    change only money, power or demand reuse its performance evaluation). Raises PlannerError."""
+    problem = scenario_problem(sweep, values)
+    cat = scenario_catalog(sweep, values, base)
+    return adapter.solve(problem, cat, cache, backend=sweep.spec.solver.backend,
+                         time_limit_s=sweep.spec.solver.time_limit_s)

@@ -6,6 +6,10 @@
 `problem`: a problem file path, or a problem as a dict (what the YAML holds). Each parameter is written as in a
 sweep file (path plus values, range or catalog: low_base_high; optional base). Scenarios run in this process,
 sharing one candidate evaluation wherever only money, power or demand change.
+
+A driver that moves several figures at once (every system's price, every workload's demand) is a `Driver`:
+`prepare_drivers` checks its paths like a sweep file's, and `DriverRun.solve` solves one end of it with a
+caller's `CandidateCache` (`planner propose` runs them in its re-solve workers).
 """
 
 from __future__ import annotations
@@ -32,6 +36,52 @@ class TornadoBar:
     metric_at_high: float | None
     swing: float  # |metric_at_high - metric_at_low| (0 when one side has no plan)
     errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Driver:
+    """One bar whose low and high ends each set one or more paths together (path -> value)."""
+
+    name: str
+    low: dict
+    high: dict
+    low_note: str = ""
+    high_note: str = ""
+
+
+@dataclass(frozen=True)
+class DriverRun:
+    """Drivers checked against the base problem and catalog, ready to solve end by end."""
+
+    sweep: object  # planner.sweep.spec.Sweep over every path the drivers set
+    catalog: Catalog
+    drivers: tuple[Driver, ...]
+
+    def solve(self, values: dict, cache):
+        """The plan with `values` (path -> value) set; raises PlannerError (infeasible, bad input, ...)."""
+        from planner.sweep.apply import scenario_plan
+
+        return scenario_plan(self.sweep, values, self.catalog, cache)
+
+
+def prepare_drivers(problem_path: str | Path, problem_text: str, catalog: Catalog, drivers: list[Driver], *,
+                    gap: float | None = None, backend: str | None = None,
+                    time_limit_s: float | None = None) -> DriverRun:
+    """Check every path and value of `drivers` as a sweep file's parameters (InputError naming the path).
+    `gap`: the relative optimality gap every end is solved to."""
+    from planner.sweep.spec import build_sweep, parse_sweep_spec
+
+    values: dict[str, list] = {}
+    for d in drivers:
+        for path, v in (*d.low.items(), *d.high.items()):
+            values.setdefault(path, []).append(v)
+    params = [{"path": p, "values": list(dict.fromkeys(vs))} for p, vs in values.items()]
+    spec = parse_sweep_spec(
+        {"name": "drivers", "problem": str(problem_path), "parameters": params,
+         "design": {"kind": "one_at_a_time"},
+         "solver": {"time_limit_s": time_limit_s, "backend": backend, "gap": gap}}, "drivers")
+    return DriverRun(build_sweep(spec, "drivers", Path(problem_path), problem_text, catalog), catalog,
+                     tuple(drivers))
 
 
 def run_tornado(problem: str | Path | dict, catalog: Catalog, parameters: list[dict], *,

@@ -14,7 +14,7 @@ import time
 
 from planner.errors import PlannerError
 from planner.sweep import adapter
-from planner.sweep.apply import scenario_catalog, scenario_inputs, scenario_problem
+from planner.sweep.apply import scenario_inputs, scenario_plan
 
 _STATE: dict = {}
 
@@ -66,13 +66,10 @@ def scenario_task(index: int, values: dict, key: str | None, handle) -> dict:
            "deployments": None, "error": None, "tech_key": key, "reused": 0, "computed": 0}
     hits, misses = cache.hits, cache.misses
     try:
-        problem = scenario_problem(sweep, values)
-        cat = scenario_catalog(sweep, values, _STATE["catalog"])
         if key is not None and handle is not None and key not in _STATE["loaded"]:
             cache.put(key, _load(handle))
             _STATE["loaded"].add(key)
-        plan = adapter.solve(problem, cat, cache, backend=sweep.spec.solver.backend,
-                             time_limit_s=sweep.spec.solver.time_limit_s)
+        plan = scenario_plan(sweep, values, _STATE["catalog"], cache)
         out.update(adapter.summarize(plan))
         out["status"] = str(plan.status)  # optimal, or feasible_time_limit
         out["objective"] = plan.objective_value
