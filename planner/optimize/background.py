@@ -25,10 +25,7 @@ _FAILED = "__planner_background_failed__"
 
 
 def _worker(conn, target, args) -> None:
-    with contextlib.suppress(OSError):
-        os.setpgid(0, 0)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it kills this group when it stops
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    backends.child_signals()  # the parent decides; it kills this group when it stops
     os.environ["PLANNER_SOLVE_IN_PROCESS"] = "1"  # solve here: the group kill then reaches the solver too
     try:
         t0 = time.perf_counter()
@@ -53,10 +50,13 @@ class Background:
         ctx = multiprocessing.get_context("fork")
         recv, send = ctx.Pipe(duplex=False)
         self.proc = ctx.Process(target=_worker, args=(send, target, args), daemon=True)
-        self.proc.start()
-        with contextlib.suppress(OSError):
-            os.setpgid(self.proc.pid, self.proc.pid)
-        send.close()
+        try:
+            with backends.stop_signals_held():
+                self.proc.start()
+                with contextlib.suppress(OSError):
+                    os.setpgid(self.proc.pid, self.proc.pid)
+        finally:
+            send.close()
         self.conn = recv
 
     def result(self):
