@@ -1,14 +1,17 @@
 """Run independent re-solves in a forked worker process while the main solve runs.
 
 `planner solve` answers more than the optimum: what the buyer's requirements cost (price_of: the optimum without
-them) and which platform earns most (platforms: one solve per accelerator). Neither depends on the main plan, so
-they run in a worker started before the main solve and collected after it: on two cores the side solves cost
-little wall time. Every solve stays single-threaded, so the results are those of running them one after the
-other (the same models, the same solvers), byte for byte.
+them), which platform earns most (platforms: one solve per accelerator) and the runner-up (the best plan without
+the main accelerator). The first two do not depend on the main plan and the runner-up can start on a guess, so
+they run in a worker started before the main solve: on two cores the side solves cost little wall time. Every
+solve stays single-threaded, so the results are those of running them one after the other (the same models, the
+same solvers), byte for byte.
 
-The worker lives in a process group of its own and solves in-process (no solver grandchild in a group the parent
-would not kill); whatever happens in the parent (result, exception, Ctrl-C), the group is killed on the way out.
-Where the worker fails or `fork` is not available, the work runs in the parent instead, with the same result.
+The work is a generator: each item it yields reaches the parent as soon as it is ready (`next`). The worker lives
+in a process group of its own and solves in-process (no solver grandchild in a group the parent would not kill);
+whatever happens in the parent (result, exception, Ctrl-C), the group is killed on the way out. Where the worker
+fails or `fork` is not available, the generator runs in the parent instead (skipping the items already
+received), with the same items.
 """
 
 from __future__ import annotations
@@ -17,20 +20,18 @@ import contextlib
 import multiprocessing
 import os
 import signal
-import time
 
 from planner.optimize import backends
 
-_FAILED = "__planner_background_failed__"
+_ITEM, _FAILED = "item", "failed"
 
 
-def _worker(conn, target, args) -> None:
+def _worker(conn, steps, args) -> None:
     backends.child_signals()  # the parent decides; it kills this group when it stops
     os.environ["PLANNER_SOLVE_IN_PROCESS"] = "1"  # solve here: the group kill then reaches the solver too
     try:
-        t0 = time.perf_counter()
-        out = target(*args)
-        conn.send((out, time.perf_counter() - t0))
+        for item in steps(*args):
+            conn.send((_ITEM, item))
     except BaseException as exc:  # the parent re-runs the work itself and meets the error there
         with contextlib.suppress(Exception):
             conn.send((_FAILED, repr(exc)))
@@ -39,17 +40,18 @@ def _worker(conn, target, args) -> None:
 
 
 class Background:
-    """`target(*args)` started now in a worker (or deferred to `result()` where workers are not used)."""
+    """The items of the generator `steps(*args)`, computed in a worker started now (or here, on demand)."""
 
-    def __init__(self, target, *args) -> None:
-        self.target, self.args = target, args
+    def __init__(self, steps, *args) -> None:
+        self.steps, self.args = steps, args
         self.proc = self.conn = None
-        self.seconds = 0.0  # time the work took (in the worker, or in the parent when it ran there)
+        self.local = None  # the generator, where it runs in this process
+        self.received = 0
         if not backends.isolated():
             return
         ctx = multiprocessing.get_context("fork")
         recv, send = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=_worker, args=(send, target, args), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(send, steps, args), daemon=True)
         try:
             with backends.stop_signals_held():
                 self.proc.start()
@@ -59,23 +61,21 @@ class Background:
             send.close()
         self.conn = recv
 
-    def result(self):
-        """The target's return value; runs it here if the worker failed or none was started."""
-        try:
+    def next(self):
+        """The next item (StopIteration after the last)."""
+        if self.local is None and self.proc is not None:
             got = self._from_worker()
-        finally:
+            if got is not None and got[0] == _ITEM:
+                self.received += 1
+                return got[1]
             self.cancel()
-        if got is not None and not (isinstance(got[0], str) and got[0] == _FAILED):
-            out, self.seconds = got
-            return out
-        t0 = time.perf_counter()
-        out = self.target(*self.args)
-        self.seconds = time.perf_counter() - t0
-        return out
+        if self.local is None:
+            self.local = self.steps(*self.args)
+            for _ in range(self.received):
+                next(self.local)
+        return next(self.local)
 
     def _from_worker(self):
-        if self.proc is None:
-            return None
         while True:
             if self.conn.poll(0.05):
                 try:

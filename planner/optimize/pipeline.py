@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,12 +26,13 @@ from planner.optimize.extract import build_plan
 from planner.optimize.extract_economics import add_economics
 from planner.optimize.instance import Instance, build_instance
 from planner.optimize.platforms import compare_platforms, platforms_compared
-from planner.optimize.price_of import priced, relaxed_optima, requirements_in_force
+from planner.optimize.price_of import priced, relaxations, relaxed_result, requirements_in_force
 from planner.optimize.problem import Problem, _nice_loc, load_problem, problem_from_text
-from planner.optimize.solve import Solution, solve_instance
+from planner.optimize.runner_up import main_accelerator, plan_gpus, runner_up_record, solution_gpus, solve_without
+from planner.optimize.solve import solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
 from planner.perf import predict_under_slo
-from planner.plan import PLAN_FORMAT_VERSION, Binding, Plan, RunnerUp
+from planner.plan import PLAN_FORMAT_VERSION, Binding, Plan
 
 
 @dataclass
@@ -220,14 +220,30 @@ def solve_candidates(
             side.cancel()
 
 
-def _side_solves(inst: Instance, cands: pd.DataFrame, backend: str, time_limit_s: float | None) -> tuple:
-    """The re-solves that do not depend on the main plan: the optimum without each requirement (price_of) and
-    the best plan per accelerator (platforms), with the seconds each took."""
+def _side_solves(inst: Instance, cands: pd.DataFrame, backend: str, time_limit_s: float | None):
+    """The re-solves that do not wait for the main plan, as a generator (`Background`) yielding in turn:
+    1. a guess of the main accelerator: the one the first relaxation's optimum (without the simplicity limits,
+       else without survive) puts most GPUs on; None without relaxations;
+    2. if guessed, the runner-up without it (`solve_without`), used when the guess proves right;
+    3. (price_of optima, platforms, seconds of price_of, seconds of platforms)."""
     t0 = time.perf_counter()
-    optima = relaxed_optima(inst, lambda rel: solve_instance(rel, cands, backend, time_limit_s=time_limit_s))
+    optima, guess, speculative_s = {}, None, 0.0
+    for k, (name, relaxed) in enumerate(relaxations(inst)):
+        sol = solve_instance(relaxed, cands, backend, time_limit_s=time_limit_s)
+        optima[name] = relaxed_result(sol)
+        if k == 0:
+            guess = main_accelerator(solution_gpus(sol))
+            yield guess
+            if guess is not None:
+                t1 = time.perf_counter()
+                alt = solve_without(inst, cands, backend, time_limit_s, guess)
+                speculative_s = time.perf_counter() - t1
+                yield alt
+    if not optima:
+        yield None
     t1 = time.perf_counter()
     platforms = compare_platforms(inst, cands, backend, time_limit_s)
-    return optima, platforms, t1 - t0, time.perf_counter() - t1
+    yield optima, platforms, t1 - t0 - speculative_s, time.perf_counter() - t1
 
 
 def _solve_and_report(inst, cands, catalog, backend, time_limit_s, findings, runner_up, side, predict) -> Outcome:
@@ -262,13 +278,23 @@ def _solve_and_report(inst, cands, catalog, backend, time_limit_s, findings, run
         plan.notes.append(
             f"time limit reached: the plan is feasible, gap {plan.gap if plan.gap is not None else '?'}"
         )
+    guess = side.next() if side is not None else None
+    speculated = guess is not None  # the worker's next item: the runner-up without the guess
     if runner_up:
         t0 = time.perf_counter()
-        plan.runner_up = find_runner_up(inst, cands, plan, sol, backend, time_limit_s)
+        main = main_accelerator(plan_gpus(plan))
+        if main is not None and main == guess:  # the worker has solved it (or is solving it) already
+            plan.runner_up = runner_up_record(inst, main, side.next(), sol.objective_value)
+            speculated = False
+        elif main is not None:
+            alt = solve_without(inst, cands, backend, time_limit_s, main)
+            plan.runner_up = runner_up_record(inst, main, alt, sol.objective_value)
         plan.timing["runner_up_s"] = round(time.perf_counter() - t0, 3)
     if side is not None:
         t0 = time.perf_counter()
-        optima, plan.platforms, price_of_s, platforms_s = side.result()
+        if speculated:
+            side.next()  # the runner-up without a wrong guess: not needed
+        optima, plan.platforms, price_of_s, platforms_s = side.next()
         plan.price_of = priced(plan, optima)
         # the side solves ran in a worker beside the main solve: their own seconds, and what the wait for them
         # added after the runner-up
@@ -282,36 +308,3 @@ def _solve_and_report(inst, cands, catalog, backend, time_limit_s, findings, run
     if not report.ok:
         raise SolverError("the plan failed independent verification:\n  - " + "\n  - ".join(report.violations))
     return Outcome(plan, inst, report, cands, findings.warnings)
-
-
-def find_runner_up(
-    inst: Instance, cands: pd.DataFrame, plan: Plan, sol: Solution, backend: str, time_limit_s: float | None
-) -> RunnerUp | None:
-    """The best plan without the accelerator that carries most of this plan's GPUs."""
-    gpus = Counter()
-    for d in plan.deployments:
-        gpus[d.accelerator] += d.gpus
-    if not gpus:
-        return None
-    main = sorted(gpus.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-    alt = solve_instance(inst, cands, backend, time_limit_s=time_limit_s, exclude_accelerators=(main,))
-    if not alt.status.has_solution:
-        return RunnerUp(
-            excluded_accelerator=main, status=str(alt.status), message=f"no plan without {main} ({alt.status})"
-        )
-    accs = sorted({a for a, s in zip(alt.ix.cands["accelerator"], alt.ix.x, strict=True) if alt.values[s] > 0.5})
-    diff = alt.objective_value - sol.objective_value
-    pct = 100 * diff / abs(sol.objective_value) if sol.objective_value else None
-    units = {"min_cost": "$/h", "max_throughput": "tok/s", "max_tokens_per_dollar": "tokens/$",
-             "max_profit": "$/h"}
-    unit = units[inst.objective]
-    return RunnerUp(
-        excluded_accelerator=main,
-        status=str(alt.status),
-        objective_value=alt.objective_value,
-        difference=diff,
-        difference_pct=pct,
-        accelerators=accs,
-        message=f"best plan without {main}: {', '.join(accs)}, {diff:+,.4g} {unit}"
-        + (f" ({pct:+.1f}%)" if pct is not None else ""),
-    )

@@ -51,15 +51,22 @@ def _checks(inst: Instance) -> list[tuple[str, object]]:
     return [(name, relax) for name, active, relax in checks if active]
 
 
+def relaxations(inst: Instance) -> list[tuple[str, Instance]]:
+    """(requirement, the instance without it) for each requirement in force. Independent of the plan:
+    `pipeline` solves them beside the main solve."""
+    return [(name, relax(inst)) for name, relax in _checks(inst)]
+
+
+def relaxed_result(sol) -> tuple[str, float | None]:
+    """(status, optimum) of a relaxation's Solution."""
+    ok = sol.status.has_solution and sol.objective_value is not None
+    return str(sol.status), sol.objective_value if ok else None
+
+
 def relaxed_optima(inst: Instance, solve) -> dict[str, tuple[str, float | None]]:
     """{requirement: (status, optimum without it)}; `solve(instance) -> Solution`, one re-solve per requirement
-    in force. Independent of the plan: `pipeline` runs it beside the main solve."""
-    out = {}
-    for name, relax in _checks(inst):
-        sol = solve(relax(inst))
-        ok = sol.status.has_solution and sol.objective_value is not None
-        out[name] = (str(sol.status), sol.objective_value if ok else None)
-    return out
+    in force."""
+    return {name: relaxed_result(solve(relaxed)) for name, relaxed in relaxations(inst)}
 
 
 def priced(plan: Plan, optima: dict[str, tuple[str, float | None]]) -> dict[str, PriceOf]:
