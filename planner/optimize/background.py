@@ -39,15 +39,24 @@ def _worker(conn, steps, args) -> None:
         conn.close()
 
 
+def worth_a_worker() -> bool:
+    """A worker pays where solves may fork and a second CPU is there to run it."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return backends.isolated() and cpus >= 2
+
+
 class Background:
     """The items of the generator `steps(*args)`, computed in a worker started now (or here, on demand)."""
 
-    def __init__(self, steps, *args) -> None:
+    def __init__(self, steps, *args, use_worker: bool = True) -> None:
         self.steps, self.args = steps, args
         self.proc = self.conn = None
         self.local = None  # the generator, where it runs in this process
         self.received = 0
-        if not backends.isolated():
+        if not (use_worker and backends.isolated()):
             return
         ctx = multiprocessing.get_context("fork")
         recv, send = ctx.Pipe(duplex=False)

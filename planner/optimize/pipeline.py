@@ -16,7 +16,7 @@ from planner.catalog.catalog import Catalog
 from planner.catalog.fingerprint import catalog_fingerprint
 from planner.errors import InfeasibleError, InputError, SolverError
 from planner.inputs import display_path, format_validation_error, parse_json, read_text
-from planner.optimize import backends, guards
+from planner.optimize import backends, background, guards
 from planner.optimize.backends import SolveStatus
 from planner.optimize.background import Background
 from planner.optimize.candidates import CandidateCache, build_candidates
@@ -211,7 +211,8 @@ def solve_candidates(
         raise InfeasibleError("the problem cannot be solved:\n  - " + "\n  - ".join(findings.errors))
     side = None
     if runner_up and (requirements_in_force(inst) or platforms_compared(inst, cands)):
-        side = Background(_side_solves, inst, cands, backend, time_limit_s)
+        worker = background.worth_a_worker()  # else the side solves run here, after the main solve, unguessed
+        side = Background(_side_solves, inst, cands, backend, time_limit_s, worker, use_worker=worker)
     try:
         return _solve_and_report(inst, cands, catalog, backend, time_limit_s, findings, runner_up, side,
                                  predict)
@@ -220,10 +221,11 @@ def solve_candidates(
             side.cancel()
 
 
-def _side_solves(inst: Instance, cands: pd.DataFrame, backend: str, time_limit_s: float | None):
+def _side_solves(inst: Instance, cands: pd.DataFrame, backend: str, time_limit_s: float | None, guess_main: bool):
     """The re-solves that do not wait for the main plan, as a generator (`Background`) yielding in turn:
     1. a guess of the main accelerator: the one the first relaxation's optimum (without the simplicity limits,
-       else without survive) puts most GPUs on; None without relaxations;
+       else without survive) puts most GPUs on; None without relaxations or without `guess_main` (run here
+       after the main solve rather than beside it, a wrong guess would only cost a solve);
     2. if guessed, the runner-up without it (`solve_without`), used when the guess proves right;
     3. (price_of optima, platforms, seconds of price_of, seconds of platforms)."""
     t0 = time.perf_counter()
@@ -232,7 +234,7 @@ def _side_solves(inst: Instance, cands: pd.DataFrame, backend: str, time_limit_s
         sol = solve_instance(relaxed, cands, backend, time_limit_s=time_limit_s)
         optima[name] = relaxed_result(sol)
         if k == 0:
-            guess = main_accelerator(solution_gpus(sol))
+            guess = main_accelerator(solution_gpus(sol)) if guess_main else None
             yield guess
             if guess is not None:
                 t1 = time.perf_counter()
