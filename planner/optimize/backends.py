@@ -4,8 +4,8 @@ Backends (choose with `--backend`):
 
 | name | library | solver | notes |
 | --- | --- | --- | --- |
-| `scip` | OR-Tools pywraplp | SCIP | default: every example proven within 1e-4 in < 5 s (bench_solve.py) |
-| `highs` | PuLP 3 | HiGHS (through highspy) | faster on mixed-fleet; 6x slower on the max_throughput 2nd stage |
+| `scip` | OR-Tools pywraplp | SCIP | default; every example proven within 1e-4 (bench_solve.py has the times) |
+| `highs` | PuLP 3 | HiGHS (through highspy) | ~3x faster than SCIP on mixed-fleet, slower on enterprise-budget |
 | `cbc` | PuLP | CBC | fallback; no best bound reported, erratic run times on large instances |
 
 Pitfalls handled here (measured, see STYLE.md): PuLP reports a time-limited HiGHS run as "Optimal", so the status
