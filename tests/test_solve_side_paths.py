@@ -8,11 +8,12 @@ import os
 from collections import Counter
 from types import SimpleNamespace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.optimize import failure, pipeline
-from planner.optimize.background import Background
+from planner.optimize import background, failure, side
+from planner.optimize.background import Background, WorkerLost
 from planner.optimize.pipeline import solve_candidates
 from tests.optimize_fixtures import cand, instance, system, table, workload
 
@@ -80,21 +81,26 @@ def test_resuming_first_fit_places_exactly_as_the_plain_scan(deps, servers, shap
 def _steps(parent_pid: int, die_after: int | None):
     for k in range(4):
         if die_after is not None and k == die_after and os.getpid() != parent_pid:
-            os._exit(3)  # the worker dies mid-way: the parent carries on from the items it has
+            os._exit(3)  # the worker dies mid-way
         yield {"item": k, "square": k * k}
 
 
-def test_background_items_are_the_same_from_a_worker_a_dying_worker_and_in_process(monkeypatch):
+def test_background_sends_the_items_then_reports_a_lost_worker():
     want = [{"item": k, "square": k * k} for k in range(4)]
-    for die_after in (None, 2):
-        bg = Background(_steps, os.getpid(), die_after)
-        try:
-            assert [bg.next() for _ in range(4)] == want
-        finally:
-            bg.cancel()
-    monkeypatch.setenv("PLANNER_SOLVE_IN_PROCESS", "1")
     bg = Background(_steps, os.getpid(), None)
-    assert bg.proc is None and [bg.next() for _ in range(4)] == want
+    try:
+        assert [bg.next() for _ in range(4)] == want
+        with pytest.raises(WorkerLost):  # the generator has ended: the worker is gone
+            bg.next()
+    finally:
+        bg.cancel()
+    bg = Background(_steps, os.getpid(), 2)
+    try:
+        assert [bg.next() for _ in range(2)] == want[:2]
+        with pytest.raises(WorkerLost):
+            bg.next()
+    finally:
+        bg.cancel()
 
 
 def _two_platforms():
@@ -114,15 +120,31 @@ def _two_platforms():
     return dataclasses.replace(inst, max_configs_per_workload=1), cands
 
 
-def test_runner_up_is_the_same_whether_the_guess_is_right_or_wrong(monkeypatch):
+def _plan_parts(plan):
+    return plan.runner_up, plan.price_of, plan.deployments, plan.objective_value
+
+
+def test_side_solves_give_the_same_plan_whatever_the_guess_the_schedule_or_a_dying_worker(monkeypatch):
     inst, cands = _two_platforms()
-    assert pipeline.requirements_in_force(inst) == ["limits"]  # the side worker runs and guesses
+    assert side.relaxations(inst)  # the side worker runs and guesses
+    if not background.worth_a_worker():
+        pytest.skip("needs fork and two CPUs for the side worker")
+    monkeypatch.setenv("PLANNER_SOLVE_IN_PROCESS", "1")  # no worker: everything in this process, in order
     plain = solve_candidates(inst, cands).plan
+    monkeypatch.delenv("PLANNER_SOLVE_IN_PROCESS")
+    assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)
     main = plain.runner_up.excluded_accelerator
     other = "h100" if main == "h200" else "h200"
     for guess in (main, other, "no-such-accelerator"):
-        monkeypatch.setattr(pipeline, "solution_gpus", lambda sol, g=guess: Counter({g: 8}))
-        plan = solve_candidates(inst, cands).plan
-        assert plan.runner_up == plain.runner_up, guess
-        assert plan.price_of == plain.price_of
-        assert plan.deployments == plain.deployments
+        monkeypatch.setattr(side, "solution_gpus", lambda sol, g=guess: Counter({g: 8}))
+        assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain), guess
+    monkeypatch.undo()
+    parent, real = os.getpid(), side.solve_without
+
+    def dies_in_the_worker(*args):
+        if os.getpid() != parent:
+            os._exit(3)
+        return real(*args)
+
+    monkeypatch.setattr(side, "solve_without", dies_in_the_worker)
+    assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)

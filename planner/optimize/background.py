@@ -1,17 +1,9 @@
-"""Run independent re-solves in a forked worker process while the main solve runs.
+"""A generator run in a forked worker process while the parent goes on (the side re-solves of `side.py`).
 
-`planner solve` answers more than the optimum: what the buyer's requirements cost (price_of: the optimum without
-them), which platform earns most (platforms: one solve per accelerator) and the runner-up (the best plan without
-the main accelerator). The first two do not depend on the main plan and the runner-up can start on a guess, so
-they run in a worker started before the main solve: on two cores the side solves cost little wall time. Every
-solve stays single-threaded, so the results are those of running them one after the other (the same models, the
-same solvers), byte for byte.
-
-The work is a generator: each item it yields reaches the parent as soon as it is ready (`next`). The worker lives
-in a process group of its own and solves in-process (no solver grandchild in a group the parent would not kill);
-whatever happens in the parent (result, exception, Ctrl-C), the group is killed on the way out. Where the worker
-fails or `fork` is not available, the generator runs in the parent instead (skipping the items already
-received), with the same items.
+Each item the generator yields reaches the parent as soon as it is ready (`next`). The worker lives in a process
+group of its own and solves in-process (no solver grandchild in a group the parent would not kill); whatever
+happens in the parent (result, exception, Ctrl-C), the group is killed on the way out (`cancel`). A worker that
+fails or dies raises `WorkerLost` in the parent, which then does the work itself.
 """
 
 from __future__ import annotations
@@ -48,19 +40,18 @@ def worth_a_worker() -> bool:
     return backends.isolated() and cpus >= 2
 
 
-class Background:
-    """The items of the generator `steps(*args)`, computed in a worker started now (or here, on demand)."""
+class WorkerLost(Exception):
+    """The worker died or failed: the parent does what it has not received."""
 
-    def __init__(self, steps, *args, use_worker: bool = True) -> None:
-        self.steps, self.args = steps, args
-        self.proc = self.conn = None
-        self.local = None  # the generator, where it runs in this process
-        self.received = 0
-        if not (use_worker and backends.isolated()):
-            return
+
+class Background:
+    """The items of the generator `steps(*args)`, computed in a worker started now."""
+
+    def __init__(self, steps, *args) -> None:
         ctx = multiprocessing.get_context("fork")
         recv, send = ctx.Pipe(duplex=False)
         self.proc = ctx.Process(target=_worker, args=(send, steps, args), daemon=True)
+        self.conn = recv
         try:
             with backends.stop_signals_held():
                 self.proc.start()
@@ -68,31 +59,24 @@ class Background:
                     os.setpgid(self.proc.pid, self.proc.pid)
         finally:
             send.close()
-        self.conn = recv
 
     def next(self):
-        """The next item (StopIteration after the last)."""
-        if self.local is None and self.proc is not None:
-            got = self._from_worker()
-            if got is not None and got[0] == _ITEM:
-                self.received += 1
-                return got[1]
-            self.cancel()
-        if self.local is None:
-            self.local = self.steps(*self.args)
-            for _ in range(self.received):
-                next(self.local)
-        return next(self.local)
-
-    def _from_worker(self):
+        """The next item; WorkerLost when the worker failed, died or was cancelled."""
+        if self.proc is None:
+            raise WorkerLost("cancelled")
         while True:
             if self.conn.poll(0.05):
                 try:
-                    return self.conn.recv()
+                    kind, item = self.conn.recv()
                 except (EOFError, OSError):
-                    return None
+                    break
+                if kind == _ITEM:
+                    return item
+                break
             if not self.proc.is_alive() and not self.conn.poll(0):
-                return None
+                break
+        self.cancel()
+        raise WorkerLost("the side worker stopped")
 
     def cancel(self) -> None:
         """Kill the worker's process group (idempotent)."""

@@ -16,19 +16,19 @@ from planner.catalog.catalog import Catalog
 from planner.catalog.fingerprint import catalog_fingerprint
 from planner.errors import InfeasibleError, InputError, SolverError
 from planner.inputs import display_path, format_validation_error, parse_json, read_text
-from planner.optimize import backends, background, guards
+from planner.optimize import backends, guards
 from planner.optimize.backends import SolveStatus
-from planner.optimize.background import Background
 from planner.optimize.candidates import CandidateCache, build_candidates
 from planner.optimize.checks import run_checks
 from planner.optimize.diagnose import binding_constraints, elastic_relaxation
 from planner.optimize.extract import build_plan
 from planner.optimize.extract_economics import add_economics
 from planner.optimize.instance import Instance, build_instance
-from planner.optimize.platforms import compare_platforms, platforms_compared
-from planner.optimize.price_of import priced, relaxations, relaxed_result, requirements_in_force
+from planner.optimize.price_of import priced
 from planner.optimize.problem import Problem, _nice_loc, load_problem, problem_from_text
-from planner.optimize.runner_up import main_accelerator, plan_gpus, runner_up_record, solution_gpus, solve_without
+from planner.optimize.runner_up import main_accelerator, plan_gpus, runner_up_record, solve_without
+from planner.optimize.side import SideSolves
+from planner.optimize.side import needed as side_needed
 from planner.optimize.solve import solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
 from planner.perf import predict_under_slo
@@ -209,41 +209,13 @@ def solve_candidates(
     findings = run_checks(inst, cands, rejected, best_latency or {})
     if findings.errors:
         raise InfeasibleError("the problem cannot be solved:\n  - " + "\n  - ".join(findings.errors))
-    side = None
-    if runner_up and (requirements_in_force(inst) or platforms_compared(inst, cands)):
-        worker = background.worth_a_worker()  # else the side solves run here, after the main solve, unguessed
-        side = Background(_side_solves, inst, cands, backend, time_limit_s, worker, use_worker=worker)
+    side = SideSolves(inst, cands, backend, time_limit_s) if runner_up and side_needed(inst, cands) else None
     try:
         return _solve_and_report(inst, cands, catalog, backend, time_limit_s, findings, runner_up, side,
                                  predict)
     finally:
         if side is not None:
             side.cancel()
-
-
-def _side_solves(inst: Instance, cands: pd.DataFrame, backend: str, time_limit_s: float | None, guess_main: bool):
-    """The re-solves that do not wait for the main plan, as a generator (`Background`) yielding in turn:
-    1. a guess of the main accelerator: the one the first relaxation's optimum (without the simplicity limits,
-       else without survive) puts most GPUs on; None without relaxations or without `guess_main` (run here
-       after the main solve rather than beside it, a wrong guess would only cost a solve);
-    2. if guessed, the runner-up without it (`solve_without`), used when the guess proves right;
-    3. (price_of optima, platforms, seconds of price_of, seconds of platforms)."""
-    optima, guess, price_of_s = {}, None, 0.0
-    for k, (name, relaxed) in enumerate(relaxations(inst)):
-        t0 = time.perf_counter()  # timed around the work only: run here, the generator waits between items
-        sol = solve_instance(relaxed, cands, backend, time_limit_s=time_limit_s)
-        optima[name] = relaxed_result(sol)
-        price_of_s += time.perf_counter() - t0
-        if k == 0:
-            guess = main_accelerator(solution_gpus(sol)) if guess_main else None
-            yield guess
-            if guess is not None:
-                yield solve_without(inst, cands, backend, time_limit_s, guess)
-    if not optima:
-        yield None
-    t1 = time.perf_counter()
-    platforms = compare_platforms(inst, cands, backend, time_limit_s)
-    yield optima, platforms, price_of_s, time.perf_counter() - t1
 
 
 def _solve_and_report(inst, cands, catalog, backend, time_limit_s, findings, runner_up, side, predict) -> Outcome:
@@ -278,26 +250,20 @@ def _solve_and_report(inst, cands, catalog, backend, time_limit_s, findings, run
         plan.notes.append(
             f"time limit reached: the plan is feasible, gap {plan.gap if plan.gap is not None else '?'}"
         )
-    guess = side.next() if side is not None else None
-    speculated = guess is not None  # the worker's next item: the runner-up without the guess
     if runner_up:
         t0 = time.perf_counter()
         main = main_accelerator(plan_gpus(plan))
-        if main is not None and main == guess:  # the worker has solved it (or is solving it) already
-            plan.runner_up = runner_up_record(inst, main, side.next(), sol.objective_value)
-            speculated = False
-        elif main is not None:
-            alt = solve_without(inst, cands, backend, time_limit_s, main)
+        if main is not None:
+            alt = (side.runner_up(main) if side is not None
+                   else solve_without(inst, cands, backend, time_limit_s, main))
             plan.runner_up = runner_up_record(inst, main, alt, sol.objective_value)
         plan.timing["runner_up_s"] = round(time.perf_counter() - t0, 3)
     if side is not None:
         t0 = time.perf_counter()
-        if speculated:
-            side.next()  # the runner-up without a wrong guess: not needed
-        optima, plan.platforms, price_of_s, platforms_s = side.next()
+        optima, plan.platforms, price_of_s, platforms_s = side.results()
         plan.price_of = priced(plan, optima)
-        # the side solves ran in a worker beside the main solve: their own seconds, and what the wait for them
-        # added after the runner-up
+        # the side solves ran (partly) in a worker beside the main solve: their own seconds, and what the wait
+        # for them (or the parent's share of them) added after the runner-up
         plan.timing["price_of_s"] = round(price_of_s, 3)
         if plan.platforms:
             plan.timing["platforms_s"] = round(platforms_s, 3)
