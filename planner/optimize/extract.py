@@ -117,7 +117,8 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
             servers[s] += n
     for s, n in servers.items():
         used_gpus[inst.systems[s].accelerator] += n * inst.systems[s].gpus
-    owned = {s: new.get(s, 0) + old.get(s, 0) for s in set(new) | set(old)}
+    # sorted: the sums below come out the same whatever the string hash seed
+    owned = {s: new.get(s, 0) + old.get(s, 0) for s in sorted(set(new) | set(old))}
     rack_counts = {
         p: round(sol.values[ix.z[k]]) for k, p in enumerate(ix.patterns) if round(sol.values[ix.z[k]]) > 0
     }
@@ -225,7 +226,7 @@ def _placement(inst: Instance, placed, deployments: list, new: dict, old: dict, 
                racks: list) -> list[Server]:
     """One entry per physical server: from the MIP's domains under `survive`, else a first-fit packing."""
     servers: dict[tuple[str, str], int] = {}
-    for s in set(new) | set(old):
+    for s in sorted(set(new) | set(old)):
         servers[(s, "own")] = new.get(s, 0) + old.get(s, 0)
     for s, n in rented.items():
         servers[(s, "rent")] = n

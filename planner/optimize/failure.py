@@ -262,7 +262,6 @@ def pack_placement(deployments: list, servers: dict[tuple[str, str], int], domai
         full, rest = divmod(G, D)
         bins = [[D] * full + ([rest] if rest else []) for _ in range(n)]
         deps: list[dict[str, int]] = [dict() for _ in range(n)]
-        nxt = 0
         items = []
         for d in sorted(by_sm.get((s, mode), []), key=lambda d: d.key):
             for _ in range(d.replicas):
@@ -271,38 +270,61 @@ def pack_placement(deployments: list, servers: dict[tuple[str, str], int], domai
         # where none has room, its groups go one by one (pipeline stages across servers) and it is listed on
         # every server it touches
         items.sort(key=lambda it: (-it[0] * it[1], -it[0], it[2]))
+        first = _FirstFit(bins)
         for g, count, key in items:
-            touched = _fit_whole(bins, nxt, g, count)
+            touched = first.whole(g, count)
             if touched is None:
-                touched = _fit_groups(bins, nxt, g, count)
+                touched = first.groups(g, count)
             for j in touched:
                 deps[j][key] = deps[j].get(key, 0) + 1
         out.extend({"system": s, "mode": mode, "deployments": dd} for dd in deps)
     return out
 
 
-def _fit_whole(bins: list[list[int]], start: int, g: int, count: int) -> list[int] | None:
-    for j in range(start, len(bins)):
-        free = list(bins[j])
+class _FirstFit:
+    """First fit over servers whose free capacity only ever shrinks: for a fixed request the first server that
+    can take it never moves back, so each request kind resumes where its last search stopped (linear in the
+    servers per request kind, instead of per replica: a 10 MW plan has thousands of servers)."""
+
+    def __init__(self, bins: list[list[int]]) -> None:
+        self.bins = bins
+        self.from_whole: dict[tuple[int, int], int] = {}
+        self.from_group: dict[int, int] = {}
+
+    def whole(self, g: int, count: int) -> list[int] | None:
+        bins = self.bins
+        for j in range(self.from_whole.get((g, count), 0), len(bins)):
+            free = _take(bins[j], g, count)
+            if free is not None:
+                bins[j] = free
+                self.from_whole[(g, count)] = j
+                return [j]
+        self.from_whole[(g, count)] = len(bins)
+        return None
+
+    def groups(self, g: int, count: int) -> list[int]:
+        touched: list[int] = []
+        bins = self.bins
         for _ in range(count):
-            k = next((b for b, f in enumerate(free) if f >= g), None)
-            if k is None:
-                break
-            free[k] -= g
-        else:
-            bins[j] = free
-            return [j]
-    return None
+            for j in range(self.from_group.get(g, 0), len(bins)):
+                k = next((b for b, f in enumerate(bins[j]) if f >= g), None)
+                if k is not None:
+                    bins[j][k] -= g
+                    if j not in touched:
+                        touched.append(j)
+                    self.from_group[g] = j
+                    break
+            else:
+                self.from_group[g] = len(bins)
+        return touched
 
 
-def _fit_groups(bins: list[list[int]], start: int, g: int, count: int) -> list[int]:
-    touched: list[int] = []
+def _take(free_bins: list[int], g: int, count: int) -> list[int] | None:
+    """The server's free domains after placing `count` groups of `g` GPUs first-fit, or None if they do not fit."""
+    free = list(free_bins)
     for _ in range(count):
-        for j in range(start, len(bins)):
-            k = next((b for b, f in enumerate(bins[j]) if f >= g), None)
-            if k is not None:
-                bins[j][k] -= g
-                if j not in touched:
-                    touched.append(j)
-                break
-    return touched
+        k = next((b for b, f in enumerate(free) if f >= g), None)
+        if k is None:
+            return None
+        free[k] -= g
+    return free

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,13 +24,15 @@ from planner.optimize.diagnose import binding_constraints, elastic_relaxation
 from planner.optimize.extract import build_plan
 from planner.optimize.extract_economics import add_economics
 from planner.optimize.instance import Instance, build_instance
-from planner.optimize.platforms import compare_platforms
-from planner.optimize.price_of import price_of_requirements
+from planner.optimize.price_of import priced
 from planner.optimize.problem import Problem, _nice_loc, load_problem, problem_from_text
-from planner.optimize.solve import Solution, solve_instance
+from planner.optimize.runner_up import main_accelerator, plan_gpus, runner_up_record, solve_without
+from planner.optimize.side import SideSolves
+from planner.optimize.side import needed as side_needed
+from planner.optimize.solve import solve_instance
 from planner.optimize.verify import VerifyReport, verify_plan
 from planner.perf import predict_under_slo
-from planner.plan import PLAN_FORMAT_VERSION, Binding, Plan, RunnerUp
+from planner.plan import PLAN_FORMAT_VERSION, Binding, Plan
 
 
 @dataclass
@@ -217,6 +218,16 @@ def solve_candidates(
     findings = run_checks(inst, cands, rejected, best_latency or {})
     if findings.errors:
         raise InfeasibleError("the problem cannot be solved:\n  - " + "\n  - ".join(findings.errors))
+    side = SideSolves(inst, cands, backend, time_limit_s) if runner_up and side_needed(inst, cands) else None
+    try:
+        return _solve_and_report(inst, cands, catalog, backend, time_limit_s, findings, runner_up, side,
+                                 predict)
+    finally:
+        if side is not None:
+            side.cancel()
+
+
+def _solve_and_report(inst, cands, catalog, backend, time_limit_s, findings, runner_up, side, predict) -> Outcome:
     sol = solve_instance(inst, cands, backend, time_limit_s=time_limit_s)
     if sol.status in (SolveStatus.INFEASIBLE,):
         found, lines = elastic_relaxation(sol.model, backend)
@@ -250,53 +261,25 @@ def solve_candidates(
         )
     if runner_up:
         t0 = time.perf_counter()
-        plan.runner_up = find_runner_up(inst, cands, plan, sol, backend, time_limit_s)
+        main = main_accelerator(plan_gpus(plan))
+        if main is not None:
+            alt = (side.runner_up(main) if side is not None
+                   else solve_without(inst, cands, backend, time_limit_s, main))
+            plan.runner_up = runner_up_record(inst, main, alt, sol.objective_value)
         plan.timing["runner_up_s"] = round(time.perf_counter() - t0, 3)
+    if side is not None:
         t0 = time.perf_counter()
-        plan.price_of = price_of_requirements(
-            inst, cands, plan, lambda relaxed: solve_instance(relaxed, cands, backend, time_limit_s=time_limit_s)
-        )
-        plan.timing["price_of_s"] = round(time.perf_counter() - t0, 3)
-        t0 = time.perf_counter()
-        plan.platforms = compare_platforms(inst, cands, backend, time_limit_s)
+        optima, plan.platforms, price_of_s, platforms_s = side.results()
+        plan.price_of = priced(plan, optima)
+        # the side solves ran (partly) in a worker beside the main solve: their own seconds, and what the wait
+        # for them (or the parent's share of them) added after the runner-up
+        plan.timing["price_of_s"] = round(price_of_s, 3)
         if plan.platforms:
-            plan.timing["platforms_s"] = round(time.perf_counter() - t0, 3)
+            plan.timing["platforms_s"] = round(platforms_s, 3)
+        plan.timing["side_wait_s"] = round(time.perf_counter() - t0, 3)
     t0 = time.perf_counter()
     report = verify_plan(plan, inst, catalog, predict)
     plan.timing["verify_s"] = round(time.perf_counter() - t0, 3)
     if not report.ok:
         raise SolverError("the plan failed independent verification:\n  - " + "\n  - ".join(report.violations))
     return Outcome(plan, inst, report, cands, findings.warnings)
-
-
-def find_runner_up(
-    inst: Instance, cands: pd.DataFrame, plan: Plan, sol: Solution, backend: str, time_limit_s: float | None
-) -> RunnerUp | None:
-    """The best plan without the accelerator that carries most of this plan's GPUs."""
-    gpus = Counter()
-    for d in plan.deployments:
-        gpus[d.accelerator] += d.gpus
-    if not gpus:
-        return None
-    main = sorted(gpus.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-    alt = solve_instance(inst, cands, backend, time_limit_s=time_limit_s, exclude_accelerators=(main,))
-    if not alt.status.has_solution:
-        return RunnerUp(
-            excluded_accelerator=main, status=str(alt.status), message=f"no plan without {main} ({alt.status})"
-        )
-    accs = sorted({a for a, s in zip(alt.ix.cands["accelerator"], alt.ix.x, strict=True) if alt.values[s] > 0.5})
-    diff = alt.objective_value - sol.objective_value
-    pct = 100 * diff / abs(sol.objective_value) if sol.objective_value else None
-    units = {"min_cost": "$/h", "max_throughput": "tok/s", "max_tokens_per_dollar": "tokens/$",
-             "max_profit": "$/h"}
-    unit = units[inst.objective]
-    return RunnerUp(
-        excluded_accelerator=main,
-        status=str(alt.status),
-        objective_value=alt.objective_value,
-        difference=diff,
-        difference_pct=pct,
-        accelerators=accs,
-        message=f"best plan without {main}: {', '.join(accs)}, {diff:+,.4g} {unit}"
-        + (f" ({pct:+.1f}%)" if pct is not None else ""),
-    )

@@ -14,10 +14,16 @@ from planner.optimize.solve import solve_instance
 from planner.plan import PlatformResult
 
 
+def platforms_compared(inst: Instance, cands) -> list[str]:
+    """The accelerators compared: those among the candidates, for max_profit with two or more; else none."""
+    accs = sorted(set(cands["accelerator"])) if len(cands) else []
+    return accs if inst.objective == "max_profit" and len(accs) >= 2 else []
+
+
 def compare_platforms(inst: Instance, cands, backend: str, time_limit_s: float | None) -> list[PlatformResult]:
     """One solve per accelerator among the candidates (only for max_profit with two or more), best first."""
-    accs = sorted(set(cands["accelerator"])) if len(cands) else []
-    if inst.objective != "max_profit" or len(accs) < 2:
+    accs = platforms_compared(inst, cands)
+    if not accs:
         return []
     out = []
     for a in accs:

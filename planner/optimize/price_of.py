@@ -38,22 +38,47 @@ def without_survive(inst: Instance) -> Instance:
     )
 
 
-def price_of_requirements(inst: Instance, cands: pd.DataFrame, plan: Plan, solve) -> dict[str, PriceOf]:
-    """`solve(instance) -> Solution`; one re-solve per requirement in force."""
-    if inst.objective != "min_cost" or plan.objective_value is None:
-        return {}
-    out: dict[str, PriceOf] = {}
+def requirements_in_force(inst: Instance) -> list[str]:
+    return [name for name, _ in _checks(inst)]
+
+
+def _checks(inst: Instance) -> list[tuple[str, object]]:
+    """(name, relax) for each requirement in force (min_cost problems only)."""
+    if inst.objective != "min_cost":
+        return []
     checks = [("limits", limits_active(inst), without_limits),
               ("survive", any(w.survive_level for w in inst.workloads.values()), without_survive)]
-    for name, active, relax in checks:
-        if not active:
-            continue
-        sol = solve(relax(inst))
-        if not sol.status.has_solution or sol.objective_value is None:
+    return [(name, relax) for name, active, relax in checks if active]
+
+
+def relaxations(inst: Instance) -> list[tuple[str, Instance]]:
+    """(requirement, the instance without it) for each requirement in force. Independent of the plan:
+    `pipeline` solves them beside the main solve."""
+    return [(name, relax(inst)) for name, relax in _checks(inst)]
+
+
+def relaxed_result(sol) -> tuple[str, float | None]:
+    """(status, optimum) of a relaxation's Solution."""
+    ok = sol.status.has_solution and sol.objective_value is not None
+    return str(sol.status), sol.objective_value if ok else None
+
+
+def relaxed_optima(inst: Instance, solve) -> dict[str, tuple[str, float | None]]:
+    """{requirement: (status, optimum without it)}; `solve(instance) -> Solution`, one re-solve per requirement
+    in force."""
+    return {name: relaxed_result(solve(relaxed)) for name, relaxed in relaxations(inst)}
+
+
+def priced(plan: Plan, optima: dict[str, tuple[str, float | None]]) -> dict[str, PriceOf]:
+    """What each requirement adds to the plan's cost, from `relaxed_optima`."""
+    if plan.objective_value is None:
+        return {}
+    out: dict[str, PriceOf] = {}
+    for name, (status, base) in optima.items():
+        if base is None:
             out[name] = PriceOf(without_usd_per_hour=None, add_usd_per_hour=None, add_pct=None,
-                                message=f"without {name}: {sol.status}")
+                                message=f"without {name}: {status}")
             continue
-        base = sol.objective_value
         add = plan.objective_value - base
         pct = 100.0 * add / base if base > 0 else None
         out[name] = PriceOf(
@@ -62,3 +87,10 @@ def price_of_requirements(inst: Instance, cands: pd.DataFrame, plan: Plan, solve
             + f" (optimum without them: {base:,.2f} $/h)",
         )
     return out
+
+
+def price_of_requirements(inst: Instance, cands: pd.DataFrame, plan: Plan, solve) -> dict[str, PriceOf]:
+    """`solve(instance) -> Solution`; one re-solve per requirement in force."""
+    if inst.objective != "min_cost" or plan.objective_value is None:
+        return {}
+    return priced(plan, relaxed_optima(inst, solve))

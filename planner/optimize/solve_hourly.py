@@ -82,7 +82,7 @@ def _second_stage(sol: Solution, h: Hourly, res, time_limit_s: float, gap: float
     for v, c in hourly_tie_break(h).items():
         coefs[v] = coefs.get(v, 0.0) + c
     m2.set_objective(coefs)
-    res2 = _timed_solve(m2, sol.backend, max(time_limit_s - res.solve_time_s, 1.0), gap)
+    res2 = _timed_solve(m2, sol.backend, max(time_limit_s - res.solve_time_s, 1.0), gap, hint=res.values)
     sol.solve_time_s += res2.solve_time_s
     sol.iterations = 2
     if res2.status.has_solution:

@@ -1,0 +1,150 @@
+"""The speed paths around the MIP (issue 7): the side re-solves in a worker, the runner-up started on a guess,
+and the resuming first-fit placement. Each must give exactly what the plain path gives."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import Counter
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.optimize import background, failure, side
+from planner.optimize.background import Background, WorkerLost
+from planner.optimize.pipeline import solve_candidates
+from tests.optimize_fixtures import cand, instance, system, table, workload
+
+
+def _first_fit_by_scan(deployments, servers, domain_of, gpus_of):
+    """The plain first-fit-decreasing the planner used before: every search scans the servers from the first."""
+    out = []
+    for (s, mode), n in sorted(servers.items()):
+        G, D = gpus_of(s), domain_of(s)
+        full, rest = divmod(G, D)
+        bins = [[D] * full + ([rest] if rest else []) for _ in range(n)]
+        deps = [dict() for _ in range(n)]
+        items = [(d.group_gpus, d.gpus_per_replica // max(d.group_gpus, 1), d.key)
+                 for d in sorted((d for d in deployments if (d.system, d.mode) == (s, mode)), key=lambda d: d.key)
+                 for _ in range(d.replicas)]
+        items.sort(key=lambda it: (-it[0] * it[1], -it[0], it[2]))
+        for g, count, key in items:
+            touched = None
+            for j in range(n):
+                free = list(bins[j])
+                for _ in range(count):
+                    k = next((b for b, f in enumerate(free) if f >= g), None)
+                    if k is None:
+                        break
+                    free[k] -= g
+                else:
+                    bins[j], touched = free, [j]
+                    break
+            if touched is None:
+                touched = []
+                for _ in range(count):
+                    for j in range(n):
+                        k = next((b for b, f in enumerate(bins[j]) if f >= g), None)
+                        if k is not None:
+                            bins[j][k] -= g
+                            touched += [] if j in touched else [j]
+                            break
+            for j in touched:
+                deps[j][key] = deps[j].get(key, 0) + 1
+        out.extend({"system": s, "mode": mode, "deployments": dd} for dd in deps)
+    return out
+
+
+deployment = st.builds(
+    lambda k, g, mult, reps, s, mode: SimpleNamespace(key=f"k{k}", group_gpus=g, gpus_per_replica=g * mult,
+                                                      replicas=reps, system=s, mode=mode),
+    st.integers(0, 6), st.sampled_from([1, 2, 4, 8]), st.sampled_from([1, 2, 3]), st.integers(0, 14),
+    st.sampled_from(["a", "b"]), st.sampled_from(["own", "rent"]),
+)
+
+
+SYSTEM_MODE = st.tuples(st.sampled_from(["a", "b"]), st.sampled_from(["own", "rent"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(deployment, max_size=6, unique_by=lambda d: d.key),
+       st.dictionaries(SYSTEM_MODE, st.integers(0, 12)),
+       st.sampled_from([(8, 8), (8, 4), (4, 2), (72, 72), (6, 4)]))
+def test_resuming_first_fit_places_exactly_as_the_plain_scan(deps, servers, shape_b):
+    gpus, domain = {"a": 8, "b": shape_b[0]}, {"a": 8, "b": shape_b[1]}
+    assert failure.pack_placement(deps, servers, domain.get, gpus.get) == _first_fit_by_scan(
+        deps, servers, domain.get, gpus.get)
+
+
+def _steps(parent_pid: int, die_after: int | None):
+    for k in range(4):
+        if die_after is not None and k == die_after and os.getpid() != parent_pid:
+            os._exit(3)  # the worker dies mid-way
+        yield {"item": k, "square": k * k}
+
+
+def test_background_sends_the_items_then_reports_a_lost_worker():
+    want = [{"item": k, "square": k * k} for k in range(4)]
+    bg = Background(_steps, os.getpid(), None)
+    try:
+        assert [bg.next() for _ in range(4)] == want
+        with pytest.raises(WorkerLost):  # the generator has ended: the worker is gone
+            bg.next()
+    finally:
+        bg.cancel()
+    bg = Background(_steps, os.getpid(), 2)
+    try:
+        assert [bg.next() for _ in range(2)] == want[:2]
+        with pytest.raises(WorkerLost):
+            bg.next()
+    finally:
+        bg.cancel()
+
+
+def _two_platforms():
+    inst = instance(
+        [workload("chat", 6000, min_replicas=2), workload("code", 3000)],
+        [system("h100", "h100", price=250_000), system("h200", "h200", price=330_000)],
+    )
+    cands = table(
+        cand("chat", "h100", "h100", gpus=2, out=1500, watts=1000),
+        cand("chat", "h100", "h100", gpus=4, out=2900, watts=1900, tp=4),
+        cand("chat", "h200", "h200", gpus=1, out=1000, watts=600),
+        cand("chat", "h200", "h200", gpus=4, out=3800, watts=2300, tp=4),
+        cand("code", "h100", "h100", gpus=4, out=1400, watts=2000),
+        cand("code", "h200", "h200", gpus=8, out=3300, watts=4500),
+        cand("code", "h200", "h200", gpus=2, out=800, watts=1100),
+    )
+    return dataclasses.replace(inst, max_configs_per_workload=1), cands
+
+
+def _plan_parts(plan):
+    return plan.runner_up, plan.price_of, plan.deployments, plan.objective_value
+
+
+def test_side_solves_give_the_same_plan_whatever_the_guess_the_schedule_or_a_dying_worker(monkeypatch):
+    inst, cands = _two_platforms()
+    assert side.relaxations(inst)  # the side worker runs and guesses
+    if not background.worth_a_worker():
+        pytest.skip("needs fork and two CPUs for the side worker")
+    monkeypatch.setenv("PLANNER_SOLVE_IN_PROCESS", "1")  # no worker: everything in this process, in order
+    plain = solve_candidates(inst, cands).plan
+    monkeypatch.delenv("PLANNER_SOLVE_IN_PROCESS")
+    assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)
+    main = plain.runner_up.excluded_accelerator
+    other = "h100" if main == "h200" else "h200"
+    for guess in (main, other, "no-such-accelerator"):
+        monkeypatch.setattr(side, "solution_gpus", lambda sol, g=guess: Counter({g: 8}))
+        assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain), guess
+    monkeypatch.undo()
+    parent, real = os.getpid(), side.solve_without
+
+    def dies_in_the_worker(*args):
+        if os.getpid() != parent:
+            os._exit(3)
+        return real(*args)
+
+    monkeypatch.setattr(side, "solve_without", dies_in_the_worker)
+    assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)
