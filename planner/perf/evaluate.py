@@ -255,6 +255,15 @@ def max_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s: float | None
     rows = np.arange(n)
     stop = np.where(~fits_m[rows, nxt], "memory", np.where(~ttft_m[rows, nxt], "ttft",
                                                            np.where(~tpot_m[rows, nxt], "tpot", "")))
+    t_ttft = np.full(n, np.inf if ttft_s is None else float(ttft_s))
+    t_tpot = np.full(n, np.inf if tpot_s is None else float(tpot_s))
+    return meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft, t_tpot)
+
+
+def meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft,
+                   t_tpot) -> pd.DataFrame:
+    """fits, reason and limited_by at the batches a search chose (`max_batch_meeting` and the pruned search in
+    planner.perf.search): what stopped a larger batch, or why no batch meets the per-row targets."""
     limited = np.where(has_next & any_good, stop, res["limited_by"].to_numpy())
     limited = np.where(any_good & (chosen_b >= mem_max) & (mem_max >= 1), "memory", limited)
     limited = np.where(any_good & (chosen_b >= eng_cap) & (eng_cap < mem_max), "engine", limited)
@@ -262,13 +271,14 @@ def max_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s: float | None
     fits_out = any_good.copy()
     for i in np.flatnonzero(~any_good & res["fits"].to_numpy()):
         r = res.iloc[i]
-        if ttft_s is not None and r["ttft_s"] > ttft_s:
+        ttft_s, tpot_s = float(t_ttft[i]), (0.0 if np.isinf(t_tpot[i]) else float(t_tpot[i]))
+        if not np.isinf(ttft_s) and r["ttft_s"] > ttft_s:
             reason[i] = f"batch {r['batch']:.0f} misses the TTFT target: {r['ttft_s'] * 1e3:.0f} ms > " \
                         f"{ttft_s * 1e3:.0f} ms"
             limited[i] = "ttft"
         else:
             reason[i] = f"batch {r['batch']:.0f} misses the TPOT target: {r['tpot_s'] * 1e3:.1f} ms > " \
-                        f"{(tpot_s or 0) * 1e3:.1f} ms"
+                        f"{tpot_s * 1e3:.1f} ms"
             limited[i] = "tpot"
     limited = np.where(~any_good & (res["limited_by"].to_numpy() == "memory"), "memory", limited)
     res["fits"] = fits_out

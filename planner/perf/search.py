@@ -27,6 +27,7 @@ from planner.perf.evaluate import (
     _frame,
     engine_batch_cap,
     evaluate,
+    meeting_result,
     predict,
 )
 from planner.perf.params import Efficiency, load_efficiency
@@ -267,32 +268,7 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     has_next = any_good & (best + 1 < cand.shape[1])
     f = {k: flags[k][rows, nxt] for k in ("fits", "ttft_ok", "tpot_ok")}
     stop = np.where(~f["fits"], "memory", np.where(~f["ttft_ok"], "ttft", np.where(~f["tpot_ok"], "tpot", "")))
-    return _meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft, t_tpot)
-
-
-def _meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft, t_tpot) -> pd.DataFrame:
-    """max_batch_meeting's fits, reason and limited_by at the chosen batches (its own code, kept in step)."""
-    limited = np.where(has_next & any_good, stop, res["limited_by"].to_numpy())
-    limited = np.where(any_good & (chosen_b >= mem_max) & (mem_max >= 1), "memory", limited)
-    limited = np.where(any_good & (chosen_b >= eng_cap) & (eng_cap < mem_max), "engine", limited)
-    reason = res["reason"].to_numpy().copy()
-    fits_out = any_good.copy()
-    for i in np.flatnonzero(~any_good & res["fits"].to_numpy()):
-        r = res.iloc[i]
-        ttft_s, tpot_s = float(t_ttft[i]), (0.0 if np.isinf(t_tpot[i]) else float(t_tpot[i]))
-        if not np.isinf(ttft_s) and r["ttft_s"] > ttft_s:
-            reason[i] = f"batch {r['batch']:.0f} misses the TTFT target: {r['ttft_s'] * 1e3:.0f} ms > " \
-                        f"{ttft_s * 1e3:.0f} ms"
-            limited[i] = "ttft"
-        else:
-            reason[i] = f"batch {r['batch']:.0f} misses the TPOT target: {r['tpot_s'] * 1e3:.1f} ms > " \
-                        f"{tpot_s * 1e3:.1f} ms"
-            limited[i] = "tpot"
-    limited = np.where(~any_good & (res["limited_by"].to_numpy() == "memory"), "memory", limited)
-    res["fits"] = fits_out
-    res["reason"] = reason
-    res["limited_by"] = limited
-    return res
+    return meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft, t_tpot)
 
 
 def _messages(hidden: np.ndarray, ttft_s: np.ndarray, tpot_s: np.ndarray) -> np.ndarray:
