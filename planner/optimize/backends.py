@@ -193,8 +193,11 @@ def child_signals() -> None:
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # a SIGTERM sent to the parent's group while this child was still in it is pending here (held by the fork):
+    # it was meant for the parent, which decides. Ignoring a pending signal discards it; then back to default.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _child(conn, target, args) -> None:
@@ -223,8 +226,10 @@ def run_isolated(target, *args) -> RawResult:
             if recv.poll(0.05):
                 try:
                     return recv.recv()
-                except EOFError:
-                    pass
+                except EOFError:  # the child closed its end without a result (poll stays true at EOF: no spin)
+                    proc.join()
+                    return RawResult(SolveStatus.ERROR,
+                                     message=f"the solver process died (exit code {proc.exitcode})")
             if not proc.is_alive() and not recv.poll(0):
                 proc.join()
                 return RawResult(SolveStatus.ERROR, message=f"the solver process died (exit code {proc.exitcode})")
