@@ -102,28 +102,24 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     res["capacity_rps"] = np.where(agg, rate, np.nan)
     res["slo_percentile"] = float(percentile)
     # what stops a higher rate: the target that binds at it (or the replica's full capacity)
-    t_ttft = np.inf if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, dtype=float), (n,))
-    t_tpot = np.inf if tpot_s is None else np.broadcast_to(np.asarray(tpot_s, dtype=float), (n,))
-    binds = np.where(ttft_q / t_ttft >= tpot_q / t_tpot, "ttft", "tpot")
+    tt = np.broadcast_to(np.asarray(np.inf if ttft_s is None else ttft_s, dtype=float), (n,))
+    tp = np.broadcast_to(np.asarray(np.inf if tpot_s is None else tpot_s, dtype=float), (n,))
+    binds = np.where(ttft_q / tt >= tpot_q / tp, "ttft", "tpot")
     full = rate >= m["capacity_rps"] * (1.0 - 1e-6)
     limited = np.where(full, res["limited_by"].to_numpy(dtype=object), binds)
     reason = res["reason"].to_numpy(dtype=object).copy()
     p = f"p{key}"
     for i in np.flatnonzero(res["fits"].to_numpy(dtype=bool) & agg & (rate <= 0)):
-        if m["light_ttft"][i] > (t_ttft if np.isscalar(t_ttft) else t_ttft[i]):
-            reason[i] = f"{p} TTFT {m['light_ttft'][i] * 1e3:.0f} ms at light load > target " \
-                        f"{(t_ttft if np.isscalar(t_ttft) else t_ttft[i]) * 1e3:.0f} ms"
+        if m["light_ttft"][i] > tt[i]:
+            reason[i] = f"{p} TTFT {m['light_ttft'][i] * 1e3:.0f} ms at light load > target {tt[i] * 1e3:.0f} ms"
             limited[i] = "ttft"
         else:
-            reason[i] = f"{p} TPOT {m['light_tpot'][i] * 1e3:.1f} ms at light load > target " \
-                        f"{(t_tpot if np.isscalar(t_tpot) else t_tpot[i]) * 1e3:.1f} ms"
+            reason[i] = f"{p} TPOT {m['light_tpot'][i] * 1e3:.1f} ms at light load > target {tp[i] * 1e3:.1f} ms"
             limited[i] = "tpot"
     res["fits"] = ok
     res["reason"] = reason
     res["limited_by"] = np.where(res["limited_by"].to_numpy(dtype=object) == "memory", "memory", limited)
     if (~agg).any():  # disaggregated serving: the mean-latency batch search
-        tt = np.broadcast_to(np.asarray(np.inf if ttft_s is None else ttft_s, dtype=float), (n,))
-        tp = np.broadcast_to(np.asarray(np.inf if tpot_s is None else tpot_s, dtype=float), (n,))
         idx = np.flatnonzero(~agg)
         old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff)
         old = _disaggregated_under_slo(old, tt[idx], percentile)
