@@ -17,6 +17,7 @@ deterministic.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import enum
 import math
 import multiprocessing
@@ -106,17 +107,27 @@ def solve(
     abs_gap: float = 1e-6,
     presolve: bool = True,
     hint: list[float] | None = None,
+    isolate: bool | None = None,
 ) -> RawResult:
     """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message).
     presolve=False turns HiGHS' presolve off (the other backends ignore it). `hint`: a feasible solution (one
     value per variable) HiGHS starts from; SCIP and CBC ignore it (measured on enterprise-budget's second stage:
     HiGHS 6.7 s -> 0.3 s with it; OR-Tools' SCIP hint, a partial solution SCIP completes by a sub-MIP, took
-    0.6 s -> 1.6 s)."""
+    0.6 s -> 1.6 s). `isolate`: False solves in this process, None as `isolated()` says. A `solve_hook` set by the
+    caller gets the call instead."""
+    hook = _HOOK.get()
+    if hook is not None:
+        token = _HOOK.set(None)  # the hook's own calls to solve() run unhooked
+        try:
+            return hook(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap, presolve=presolve,
+                        hint=hint)
+        finally:
+            _HOOK.reset(token)
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
     t0 = time.perf_counter()
-    if isolated():
+    if isolated() and isolate is not False:
         _preload(backend)
         res = run_isolated(_guarded, fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint)
     else:
@@ -131,6 +142,20 @@ def solve(
             res.best_bound = res.objective
         res.gap = relative_gap(res.objective, res.best_bound)
     return res
+
+
+_HOOK: contextvars.ContextVar = contextvars.ContextVar("planner_solve_hook", default=None)
+
+
+@contextlib.contextmanager
+def solve_hook(hook):
+    """Route this context's `solve` calls through `hook(model, backend, **params) -> RawResult` (`planner sweep`
+    solves small MIPs of a sweep in-process on HiGHS from a fixed start: planner/sweep/fastsolve.py)."""
+    token = _HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _HOOK.reset(token)
 
 
 def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float,

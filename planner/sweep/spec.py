@@ -101,7 +101,8 @@ class SweepSolver(Strict):
 
     time_limit_s: float | None = Field(None, gt=0, le=86400)
     gap: float | None = Field(None, ge=0, le=0.5, description="relative optimality gap (plans report theirs)")
-    backend: str | None = None
+    backend: str | None = Field(None, description="every MIP on this backend, as `planner solve --backend` "
+                                "(default: small MIPs in-process on HiGHS to proven optimality, others on SCIP)")
 
 
 class SweepFile(Strict):
