@@ -11,6 +11,9 @@
 2. mixed: sweeps/mixed-fleet-prices.yaml, 200 scenarios of the mixed fleet varying prices and demand;
    target <= 10 minutes on 2 workers.
 
+`--check N` compares N scenarios of every example sweep between the fast path (planner/sweep/fastsolve.py)
+and the plain solve_problem instead.
+
 Prints scenarios, wall seconds (run only; results files excluded), scenarios/s, candidate evaluations
 computed and reused, statuses.
 """
@@ -66,6 +69,49 @@ def bench(name: str, sweep_path: Path, workers: int, target_s: float) -> None:
     print(f"{'':10s} CPU {cpu:.1f} s in all processes = {cpu / workers:.1f} s per worker", flush=True)
 
 
+def check(sweep_path: Path, samples: int) -> tuple[int, int, list[str]]:
+    """Up to `samples` scenarios of a sweep (evenly spread over its design) solved by the sweep's fast path and
+    by the plain solve (`solve_problem`'s SCIP, forked): (compared, fast-path solves, differences)."""
+    import pickle
+
+    from planner.sweep import adapter, design, worker
+    from planner.sweep.apply import scenario_plan
+    from planner.sweep.runner import group_key
+
+    cat = load_catalog(())
+    sw = load_sweep(sweep_path, cat)
+    scen = design.expand(sw)
+    pick = scen[:: max(1, len(scen) // samples)][:samples]
+    worker.init(pickle.dumps((sw, cat, f"check {sweep_path}")))
+    starts, diffs, fast = {}, [], 0
+    for s in pick:
+        g = group_key(sw, s.values)
+        if g not in starts:
+            _, key, blob, _, start = worker.candidates_task(g, s.values, True)
+            starts[g] = (key, blob, start)
+        got = worker.scenario_task(s.index, s.values, *starts[g])
+        fast += starts[g][2] is not None
+        try:
+            want = adapter.summarize(scenario_plan(sw, s.values, cat, adapter.new_cache(), None))
+            want_status = "optimal"
+        except Exception as exc:
+            want, want_status = {"metrics": None, "deployments": None, "error": str(exc)}, type(exc).__name__
+        if got["error"] is not None or want_status != "optimal":
+            if got["error"] != want.get("error"):
+                diffs.append(f"#{s.index}: fast {got['status']} {got['error']!r}, plain {want_status} "
+                             f"{want.get('error')!r}")
+            continue
+        a, b = got["metrics"]["objective"], want["metrics"]["objective"]
+        if abs(a - b) > 1e-6 * max(1.0, abs(b)) or got["deployments"] != want["deployments"]:
+            diffs.append(f"#{s.index}: fast {a:.9g} {_fleet(got)}, plain {b:.9g} {_fleet(want)}")
+    return len(pick), fast, diffs
+
+
+def _fleet(summary: dict) -> str:
+    return ", ".join(f"{d['workload']}:{d['system']}/{d['model']}/{d['precision']}/tp{d['tp']}x{d['replicas']}"
+                     for d in summary["deployments"])
+
+
 def _cpu_s() -> float:
     import resource
 
@@ -79,7 +125,23 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--samples", type=int, default=None,
                     help="run this many scenarios of the design (1,000 quickstart, 200 mixed; target scaled)")
+    ap.add_argument("--check", type=int, metavar="N",
+                    help="instead of timing: N scenarios of each example sweep (and of the quickstart benchmark), "
+                         "fast path vs plain solve_problem; prints every difference")
     args = ap.parse_args()
+    if args.check:
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp) / "quickstart-bench.yaml"
+            p.write_text(QUICKSTART)
+            paths = [p, *sorted((ROOT / "sweeps").glob("*.yaml"))]
+            for path in paths:
+                if (args.only == "quickstart" and path != p) or path.name == "mixed-fleet-prices.yaml":
+                    continue  # mixed-fleet: too large for the fast path, solved the plain way anyway
+                n, fast, diffs = check(path, args.check)
+                print(f"{path.name:40s} {n:4d} scenarios, {fast:4d} from a start, {len(diffs)} differ", flush=True)
+                for d in diffs:
+                    print("    " + d, flush=True)
+        return
     if args.only in (None, "quickstart"):
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "quickstart-bench.yaml"
