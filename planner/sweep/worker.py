@@ -52,10 +52,12 @@ def candidates_task(group: str, values: dict, want_start: bool = False):
 
 
 def _hook(start: dict | None = None, probe: bool = False):
-    """The fast solve, unless the sweep names a backend (then every MIP is solved as `planner solve` would)."""
-    if _STATE["sweep"].spec.solver.backend is not None:
+    """The fast solve, unless the sweep turns it off or names a backend (then every MIP is solved as `planner
+    solve` would)."""
+    solver = _STATE["sweep"].spec.solver
+    if solver.backend is not None or solver.fast_solve == "off":
         return None
-    return FastSolve(start, probe=probe)
+    return FastSolve(start, probe=probe, every_size=solver.fast_solve == "all")
 
 
 def _base_solution(values: dict) -> dict | None:
