@@ -107,19 +107,22 @@ def test_infeasible_scenario_fails_exactly_as_the_plain_solve(tmp_path, cat, hig
     assert str(fast.value) == str(slow.value) and "site power 0.03 MW is short" in str(fast.value)
 
 
-def test_a_named_backend_or_a_large_model_is_solved_the_plain_way(tmp_path, cat, highs_calls, monkeypatch):
+def test_what_the_fast_solve_takes(tmp_path, cat, highs_calls, monkeypatch):
+    """A named backend or `fast_solve: none`: no fast solve; a model above FAST_MAX_VARS: only with
+    `fast_solve: all`. The objectives agree whichever way."""
     params = "  - path: economics.electricity_usd_per_kwh\n    values: [0.05, 0.2]\n"
-    named = load_sweep(sweep_file(tmp_path, params, "solver: {backend: scip}\n"), cat)
-    (tmp_path / "a").mkdir()
-    run_sweep(named, cat, tmp_path / "a", workers=1)
-    assert highs_calls == []
+
+    def run(name: str, solver: str) -> list[float]:
+        sw = load_sweep(sweep_file(tmp_path, params, f"solver: {solver}\n" if solver else ""), cat)
+        (tmp_path / name).mkdir()
+        assert run_sweep(sw, cat, tmp_path / name, workers=1).statuses == {"optimal": 2}
+        return [r["objective"] for r in ledger.open_for_reading(tmp_path / name).rows()]
+
+    named = run("named", "{backend: scip}")
+    assert run("none", "{fast_solve: none}") == named and highs_calls == []
     monkeypatch.setattr(fastsolve, "FAST_MAX_VARS", 100)  # quickstart's MIP has 252 variables
-    default = load_sweep(sweep_file(tmp_path, params), cat)
-    (tmp_path / "b").mkdir()
-    s = run_sweep(default, cat, tmp_path / "b", workers=1)
-    assert highs_calls == [] and s.statuses == {"optimal": 2}
-    rows = [ledger.open_for_reading(tmp_path / d).rows() for d in ("a", "b")]
-    assert [r["objective"] for r in rows[0]] == [r["objective"] for r in rows[1]]
+    assert run("small", "") == named and highs_calls == []
+    assert run("all", "{fast_solve: all}") == pytest.approx(named, rel=1e-9) and len(highs_calls) == 3
 
 
 def test_solve_highs_on_a_small_knapsack_known_by_hand():

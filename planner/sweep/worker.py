@@ -55,7 +55,7 @@ def _hook(start: dict | None = None, probe: bool = False):
     """The fast solve, unless the sweep turns it off or names a backend (then every MIP is solved as `planner
     solve` would)."""
     solver = _STATE["sweep"].spec.solver
-    if solver.backend is not None or solver.fast_solve == "off":
+    if solver.backend is not None or solver.fast_solve == "none":
         return None
     return FastSolve(start, probe=probe, every_size=solver.fast_solve == "all")
 
