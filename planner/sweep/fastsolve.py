@@ -48,15 +48,20 @@ class FastSolve:
         self.plain = False  # True after a solve without a proven optimum: the rest goes the plain way
         self.solution: dict[str, float] | None = None  # the first proven optimum (the base solution, probing)
 
-    def __call__(self, model, backend, *, time_limit_s, gap, abs_gap, presolve, hint):
+    def __call__(self, model, backend, *, time_limit_s, gap, abs_gap, presolve, hint, **more):
+        """`more`: whatever else `backends.solve` was given (a `start` for SCIP), handed on to a plain solve."""
+        import math
+
         from planner.optimize import backends
 
         if self.plain or (len(model.vars) > FAST_MAX_VARS and not self.every_size):
             if self.probe:
                 raise NotEligible
             return backends.solve(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap,
-                                  presolve=presolve, hint=hint)
-        start = hint
+                                  presolve=presolve, hint=hint, **more)
+        start = hint if hint is not None else more.get("start")
+        if start is not None and any(math.isnan(x) for x in start):  # a partial start: SCIP's, not HiGHS'
+            start = None
         if start is None and self.start is not None:
             start = [self.start.get(v.name, 0.0) for v in model.vars]
         res = solve_highs(model, time_limit_s, min(gap, FAST_GAP), min(abs_gap, FAST_GAP), presolve, start)
@@ -68,7 +73,7 @@ class FastSolve:
         if self.probe:
             raise NotEligible
         return backends.solve(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap,
-                              presolve=presolve, hint=hint)
+                              presolve=presolve, hint=hint, **more)
 
 
 def solve_highs(model, time_limit_s: float, gap: float, abs_gap: float, presolve: bool, start):
