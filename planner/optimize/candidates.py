@@ -508,27 +508,44 @@ def prune_dominated(table: pd.DataFrame) -> pd.DataFrame:
     m*o_d >= o_c, m*W_d <= W_c, q_d <= q_c (ties: keep the earlier key).
 
     Candidates are visited in table order and only a candidate still kept can dominate (dominance by multiples
-    is not transitive, so the order is part of the rule); the pairwise tests run as matrices per block."""
+    is not transitive, so the order is part of the rule): c is dropped when a later candidate dominates it
+    strictly, or an earlier one that is kept dominates it at all."""
     keep = np.ones(len(table), dtype=bool)
-    cols = {c: table[c].to_numpy().astype(float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus")}
+    g, o, w, q = (table[c].to_numpy().astype(float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
     for _, idx in table.groupby(["workload", "system", "mode"], sort=False).indices.items():
-        g, o, w, q = (cols[c][idx] for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
-        n = len(idx)
-        local = np.ones(n, dtype=bool)
-        for start in range(0, n, 512):
-            rows = np.arange(start, min(n, start + 512))
-            ga, oa, wa, qa = g[rows, None], o[rows, None], w[rows, None], q[rows, None]
-            mult = np.floor(ga / g)  # [a, d]: replicas of d replacing one replica of a
-            ok = (mult >= 1) & (mult * o >= oa * (1 - 1e-12)) & (mult * w <= wa * (1 + 1e-12)) & (q <= qa)
-            ok[np.arange(len(rows)), rows] = False
-            strict = (mult * o > oa * (1 + 1e-9)) | (mult * w < wa * (1 - 1e-9)) | (mult * g < ga) | (q < qa)
-            earlier = np.arange(n)[None, :] < rows[:, None]
-            dom = ok & (strict | earlier)
-            for r in np.flatnonzero(dom.any(axis=1)):
-                if (dom[r] & local).any():
-                    local[rows[r]] = False
-        keep[idx[~local]] = False
+        keep[idx] = _undominated(g[idx], o[idx], w[idx], q[idx])
     return table[keep].reset_index(drop=True)
+
+
+def _undominated(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """`prune_dominated` within one group (rows in table order). The candidates of one GPU count G share
+    m = floor(G/g_d) with every d, so m*o_d and m*W_d are vectors per G and the pairwise tests only compare."""
+    n = len(g)
+    later = np.zeros(n, dtype=bool)  # dominated strictly by a later candidate: dropped whatever happens
+    earlier: dict[int, np.ndarray] = {}  # candidate -> the earlier ones dominating it: dropped if one is kept
+    lo, hi, above, below = o * (1 - 1e-12), w * (1 + 1e-12), o * (1 + 1e-9), w * (1 - 1e-9)
+    for size in np.unique(g):
+        a = np.flatnonzero(g == size)
+        mult = np.floor(size / g)
+        md_o, md_w = mult * o, mult * w
+        # only candidates that can dominate some member of this GPU count enter the matrix
+        d = np.flatnonzero((mult >= 1) & (md_o >= lo[a].min()) & (md_w <= hi[a].max()) & (q <= q[a].max()))
+        if len(d) == 0:
+            continue
+        md_o, md_w, qd = md_o[d], md_w[d], q[d]
+        ok = (md_o >= lo[a, None]) & (md_w <= hi[a, None]) & (qd <= q[a, None]) & (d[None, :] != a[:, None])
+        strict = (md_o > above[a, None]) | (md_w < below[a, None]) | (qd < q[a, None]) | (
+            mult[d] * g[d] < size)[None, :]
+        after = d[None, :] > a[:, None]
+        later[a] = (ok & strict & after).any(axis=1)
+        prior = ok & ~after
+        for r in np.flatnonzero(prior.any(axis=1) & ~later[a]):
+            earlier[int(a[r])] = d[prior[r]]
+    keep = ~later
+    for r in sorted(earlier):  # in table order: every earlier candidate's fate is settled before
+        if keep[earlier[r]].any():
+            keep[r] = False
+    return keep
 
 
 def _best_latency(inst: Instance, catalog: Catalog, grid: pd.DataFrame) -> dict[str, dict]:
