@@ -199,7 +199,7 @@ def _parallelisms(is_moe: bool, domain: int) -> list[tuple[int, int, int]]:
 
 def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dict]]:
     """The configurations to evaluate, and the (model, precision) pairs rejected on quality."""
-    rows: list[dict] = []
+    cols: dict[str, list] = {}
     rejected: list[dict] = []
     by_acc = _domains(inst)
     for w in inst.workloads.values():
@@ -254,34 +254,61 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                         continue
                     kvs = w.kv_precisions or (_default_kv(catalog, pid, acc),)
                     specs = {e: spec_choices(catalog, w, e, mid, pid, acc, rejected) for e in engines}
-                    for kv, engine, spec in ((k, e, x) for k in kvs for e in engines for x in specs[e]):
-                        for tp, ep, dp in _parallelisms(model.moe is not None, domain):
-                            for pp in PP_OPTIONS:
-                                for serving in w.serving:
-                                    rows.append(
-                                        dict(
-                                            workload=w.id,
-                                            model=mid,
-                                            accelerator=acc,
-                                            precision=pid,
-                                            kv_precision=kv,
-                                            tp=tp,
-                                            pp=pp,
-                                            ep=ep,
-                                            attn_dp=dp,
-                                            serving=serving,
-                                            isl=w.isl,
-                                            osl=round(w.osl * mult),
-                                            quality=q,
-                                            engine=engine,
-                                            speculative=spec,
-                                            checkpoint=ckpt,
-                                            effort=effort,
-                                            output_multiplier=mult,
-                                            hidden_tokens=round(w.osl * mult) - w.osl,
-                                        )
-                                    )
-    return pd.DataFrame(rows), rejected
+                    variants = [(k, e, x) for k in kvs for e in engines for x in specs[e]]
+                    pars = [(tp, ep, dp, pp) for tp, ep, dp in _parallelisms(model.moe is not None, domain)
+                            for pp in PP_OPTIONS]
+                    osl = round(w.osl * mult)
+                    const = dict(workload=w.id, model=mid, accelerator=acc, precision=pid, isl=w.isl, osl=osl,
+                                 quality=q, checkpoint=ckpt, effort=effort, output_multiplier=mult,
+                                 hidden_tokens=osl - w.osl)
+                    _add_block(cols, const, variants, pars, w.serving)
+    return (_grid_frame(cols) if cols else pd.DataFrame()), rejected
+
+
+GRID_COLUMNS = ("workload", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
+                "serving", "isl", "osl", "quality", "engine", "speculative", "checkpoint", "effort",
+                "output_multiplier", "hidden_tokens")
+
+
+def _add_block(cols: dict[str, list], const: dict, variants: list[tuple], pars: list[tuple],
+               serving: tuple[str, ...]) -> None:
+    """Append the grid rows of one (workload, model, precision, accelerator) to the column pieces, in the order
+    variant (KV format, engine, speculative), parallelism, pipeline stages, serving mode: values shared by the
+    block once (with the block's size), the others as small arrays."""
+    n_s = len(serving)
+    n = len(variants) * len(pars) * n_s
+    if n == 0:
+        return
+    if not cols:
+        cols.update({c: [] for c in (*GRID_COLUMNS, "_size")})
+    for c, v in const.items():
+        cols[c].append(v)
+    cols["_size"].append(n)
+    per_variant = len(pars) * n_s
+    for j, c in enumerate(("kv_precision", "engine", "speculative")):
+        cols[c].append(np.repeat(np.array([v[j] for v in variants], dtype=object), per_variant))
+    layout = np.repeat(np.array(pars, dtype=np.int64), n_s, axis=0)
+    for j, c in enumerate(("tp", "ep", "attn_dp", "pp")):
+        cols[c].append(np.tile(layout[:, j], len(variants)))
+    cols["serving"].append(np.tile(np.array(serving, dtype=object), n // n_s))
+
+
+def _grid_frame(cols: dict[str, list]) -> pd.DataFrame:
+    """The grid from `_add_block`'s pieces, typed as pandas types per-row records: numbers (ints and floats
+    mixed give floats), strings (None = missing), anything else inferred from a list."""
+    sizes = np.asarray(cols["_size"], dtype=np.int64)
+    out = {}
+    for c in GRID_COLUMNS:
+        pieces = cols[c]
+        if isinstance(pieces[0], np.ndarray):
+            out[c] = np.concatenate(pieces)
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in pieces):
+            out[c] = np.repeat(np.asarray(pieces), sizes)
+        elif all(v is None or isinstance(v, str) for v in pieces):
+            out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes)
+        else:
+            out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes).tolist()
+    return pd.DataFrame(out)
 
 
 def _model_efforts(catalog: Catalog, models, w, rejected: list[dict]) -> list[tuple[str, str | None]]:
