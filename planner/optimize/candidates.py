@@ -365,9 +365,15 @@ def _serving_labels(rows: pd.DataFrame) -> list[str]:
 
 
 def _labels(rows: pd.DataFrame) -> list[str]:
-    eng = rows["engine"].fillna("").to_numpy() if "engine" in rows else np.full(len(rows), "")
-    return [_label(*x) for x in zip(*(rows[c].to_numpy() for c in ("tp", "pp", "ep", "attn_dp")), eng,
-                                    strict=True)]
+    eng = rows["engine"].fillna("").to_numpy().tolist() if "engine" in rows else [""] * len(rows)
+    memo: dict[tuple, str] = {}  # a few hundred layouts label thousands of rows
+    out = []
+    for x in zip(*(rows[c].to_numpy().tolist() for c in ("tp", "pp", "ep", "attn_dp")), eng, strict=True):
+        lab = memo.get(x)
+        if lab is None:
+            lab = memo[x] = _label(*x)
+        out.append(lab)
+    return out
 
 
 def make_key(r, kv_suffix: bool) -> str:

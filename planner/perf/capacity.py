@@ -157,7 +157,8 @@ def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> p
         pre = np.where(rho > 1.0 - p, np.log(np.maximum(rho / (1.0 - p), 1.0)) / (2.0 * mu * (1.0 - rho)), 0.0)
         a = rho * mu * life  # decode seats busy (offered load)
         beta = (seats - a) / np.sqrt(np.maximum(a, 1e-9))
-        ratio = _cdf_over_pdf(np.clip(beta, -30.0, 30.0))
+        ratio = np.full(n, np.nan)  # rows that do not fit end with rho = NaN: their figures are never read
+        ratio[fits] = _cdf_over_pdf(np.clip(beta[fits], -30.0, 30.0))
         p_wait = 1.0 / (1.0 + beta * ratio)
         theta = np.maximum((seats - a) / np.maximum(life, 1e-12), 1e-12)
         seat = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * 0.5
