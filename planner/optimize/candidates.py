@@ -418,7 +418,7 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
         return Evaluated(grid, pd.DataFrame(), tuple(rejected))
     grid = shared_prefill(grid)
     plain = (grid["speculative"] == "none").to_numpy()
-    res = evaluate_grid(grid[plain], inst, catalog, perf)
+    res = evaluate_grid(grid if plain.all() else grid[plain], inst, catalog, perf)
     drafts = grid[~plain]
     if len(drafts):  # drafts only where they can shorten the step (see planner.optimize.variants)
         drafts = drafts[worth_drafting(res, drafts, catalog)]
@@ -458,26 +458,32 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     stats = {"grid": len(grid)}
     if grid.empty:
         return CandidateSet(_empty(), pd.DataFrame(rejected), stats)
-    rows = []
+    # one take of the evaluated rows for every (system, mode), in system then mode order
+    acc = res["accelerator"].to_numpy()
+    group_all = prefill_group(res)
+    parts: list[tuple[np.ndarray, str, str]] = []
     for sd in sorted(inst.systems.values(), key=lambda s: s.id):
-        sub = res[res["accelerator"] == sd.accelerator]
-        if sub.empty:
+        at = np.flatnonzero(acc == sd.accelerator)
+        if len(at) == 0:
             continue
-        group = pd.Series(prefill_group(sub), index=sub.index)
-        too_big = group > sd.domain
-        why = f"-GPU scale-up domain of {sd.id}"
-        rejected += _rejections(sub[too_big], sd.id,
-                                [f"TP/EP group of {g} GPUs exceeds the {sd.domain}{why}" for g in group[too_big]])
-        sub = sub[~too_big].assign(system=sd.id, group_gpus=group[~too_big])
+        too_big = group_all[at] > sd.domain
+        if too_big.any():
+            why = f"-GPU scale-up domain of {sd.id}"
+            rejected += _rejections(res.take(at[too_big]), sd.id, [
+                f"TP/EP group of {g} GPUs exceeds the {sd.domain}{why}" for g in group_all[at[too_big]].tolist()])
         modes = (["own"] if (sd.buy or sd.existing) and _has_rack(inst, sd) else []) + (
             ["rent"] if sd.rent else []
         )
-        for mode in modes:
-            rows.append(sub.assign(mode=mode))
+        parts += [(at[~too_big], sd.id, mode) for mode in modes]
     stats["evaluated"] = len(res)
-    if not rows:
+    if not parts:
         return CandidateSet(_empty(), pd.DataFrame(rejected), stats, _best_latency(inst, catalog, grid))
-    table = pd.concat(rows, ignore_index=True)
+    idx = np.concatenate([p[0] for p in parts])
+    sizes = [len(p[0]) for p in parts]
+    table = res.take(idx).reset_index(drop=True)
+    table["system"] = np.repeat(np.array([p[1] for p in parts], dtype=object), sizes)
+    table["group_gpus"] = group_all[idx]
+    table["mode"] = np.repeat(np.array([p[2] for p in parts], dtype=object), sizes)
     table["gpus"] = table["gpus"].astype(int)
     multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
     table["key"] = _keys(table, multi_kv)

@@ -54,13 +54,14 @@ def _complete(res: pd.DataFrame, grid: pd.DataFrame, idx: np.ndarray) -> pd.Data
     variant searched, the grid row, the workload's figures, and visible tokens/s."""
     if "engine" not in res:
         res["engine"] = ""
+    # the grid's own arrays taken (no conversion, same types as the grid's columns)
     for col in ("speculative", *PREFILL_LAYOUT):  # the choice searched; speculative_method = what ran
-        res[col] = grid[col].to_numpy()[idx]
+        res[col] = grid[col].array.take(idx)
     res["grid_row"] = grid.index.to_numpy()[idx]
     if "speculative_method" not in res:  # a custom perf function without speculative decoding
         res["speculative_method"] = res["speculative"]
     for col in ("workload", "quality", "checkpoint", "effort", "output_multiplier"):
-        res[col] = grid[col].to_numpy()[idx]
+        res[col] = grid[col].array.take(idx)
     res["output_tok_s"] = res["output_tok_s"].astype(float) / res["output_multiplier"].astype(float)
     return res
 
