@@ -110,13 +110,15 @@ def _resolve(g: pd.DataFrame, catalog: Catalog, eff: Efficiency,
 
 
 def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndarray, eff: Efficiency,
-            prefill=None, pre=None) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+            prefill=None, pre=None, mem: dict[str, np.ndarray] | None = None
+            ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
     """The model on resolved columns: (timed outputs and limited_by, fits, memory). Adds the memory, engine
     cap and prefill-layout reasons to `reason` in place; `prefill(idx)` gives the prefill instances' columns
     and why not of disaggregated rows idx (None: the decode layout); `pre(idx)` their prefill pass
-    (`serving.prefill_batch_pass`) where already known."""
+    (`serving.prefill_batch_pass`) where already known; `mem`: `memory(c)` where already known (it does not
+    depend on the batch)."""
     n = len(reason)
-    mem = memory(c)
+    mem = memory(c) if mem is None else mem
     mem_fail = _memory_reasons(c, mem, reason)
     cap = c.eng_max_batch * c.attn_dp  # the engine's running-sequence cap, per attention-DP rank
     add_reasons(reason, c.batch > cap, [c.batch, cap, eng_names, c.spec_k > 0],

@@ -30,6 +30,7 @@ from planner.perf.evaluate import (
     meeting_result,
     predict,
 )
+from planner.perf.memory import memory
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.serving import prefill_batch_pass
@@ -54,7 +55,7 @@ class _Resolved:
     def __init__(self, base: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> None:
         self.base, self.catalog, self.eff = base, catalog, eff
         self.direct = any(k in base for k in PREFILL_COLUMNS)
-        self._ones = self._pre = None
+        self._ones = self._pre = self._mem = None
         if self.direct:
             return
         g = normalize_grid(base.assign(batch=1))
@@ -91,6 +92,13 @@ class _Resolved:
             self._ones = self._run(np.arange(n), np.ones(n, dtype=np.int64))
         return self._ones
 
+    def batch_limit(self) -> np.ndarray | None:
+        """Per row, the largest batch that can fit (memory, engine cap; 0 where nothing runs), once the model
+        has run every row at batch 1 (None before, or for grids that go through `evaluate`)."""
+        if self.direct or self._ones is None:
+            return None
+        return np.minimum(self.max_batch_memory(), self.c.eng_max_batch * self.c.attn_dp)
+
     def max_batch_memory(self) -> np.ndarray:
         """evaluate's max_batch_memory column (the memory does not depend on the batch)."""
         if self.direct:
@@ -124,13 +132,21 @@ class _Resolved:
                 def pre(idx, sel=rows[at]):
                     return self._prefill(sel[idx])
             o, f, mm = predict(self._cols(rows[at], batch[at]), reason_at := reason[at], serving[at],
-                               self.engines[rows[at]], self.eff, pre=pre)
+                               self.engines[rows[at]], self.eff, pre=pre, mem=self._memory(rows[at]))
             for k, v in o.items():
                 out[k][at] = v
             for k, v in mm.items():
                 mem.setdefault(k, np.full(m, np.nan))[at] = np.broadcast_to(v, (len(at),))
             fits[at], reason[at] = f, reason_at
         return out, fits, mem, reason
+
+    def _memory(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """`memory` of `rows` (it does not depend on the batch): computed once for every row, then taken."""
+        if self._mem is None:
+            n = len(self.reason)
+            self._mem = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,))
+                         for k, v in memory(self._cols(np.arange(n), np.ones(n, dtype=np.int64))).items()}
+        return {k: v[rows] for k, v in self._mem.items()}
 
     def _prefill(self, rows: np.ndarray):
         """`prefill_batch_pass` of disaggregated rows (it does not depend on the batch): run once for every row
@@ -175,6 +191,9 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
     first = run(np.arange(n), np.zeros(n, dtype=np.int64))
     lo = np.where(first["bound"], 0, -1)  # the largest index known to satisfy the prefix predicate
     hi = np.full(n, k_max)  # the smallest index known not to (k_max: past the last candidate)
+    limit = model.batch_limit()
+    if limit is not None:  # a batch above the memory or engine limit does not fit: the bound fails there
+        hi = np.minimum(hi, np.maximum((cand <= limit[:, None]).sum(axis=1), 1))
     while True:
         rows = np.flatnonzero((lo >= 0) & (hi - lo > 1))
         if len(rows) == 0:
