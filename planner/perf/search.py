@@ -56,6 +56,7 @@ class _Resolved:
         self.base, self.catalog, self.eff = base, catalog, eff
         self.direct = any(k in base for k in PREFILL_COLUMNS)
         self._ones = self._pre = self._mem = None
+        self._runs: list[tuple[np.ndarray, np.ndarray, tuple]] = []
         if self.direct:
             return
         g = normalize_grid(base.assign(batch=1))
@@ -75,6 +76,8 @@ class _Resolved:
         out, fits, mem, reason = (ones[0].copy(), ones[1].copy(), ones[2].copy(), ones[3].copy())
         out, mem = {k: v.copy() for k, v in out.items()}, {k: v.copy() for k, v in mem.items()}
         if len(rest):
+            rest = self._from_runs(rest, batch, (out, fits, mem, reason))
+        if len(rest):
             r_out, r_fits, r_mem, r_reason = self._run(rest, batch[rest])
             for k, v in r_out.items():
                 out[k][rest] = v
@@ -85,6 +88,31 @@ class _Resolved:
         c = Cols(self.c)
         c["batch"] = batch.astype(float)
         return _frame(g, c, out, fits, reason, mem, self.reason == "")
+
+    def _from_runs(self, rows: np.ndarray, batch: np.ndarray, into: tuple) -> np.ndarray:
+        """Fill `into` (outputs, fits, memory, reason over every row) for `rows` from the searches' runs at the
+        same batch (the model gives a row the same figures whatever rows it runs with); returns the rows that
+        no run covered."""
+        n = len(self.reason)
+        want = np.full(n, -1, dtype=np.int64)
+        want[rows] = batch[rows]
+        src_run, src_pos = np.full(n, -1), np.full(n, -1)
+        for j, (r, b, _) in enumerate(self._runs):
+            hit = np.flatnonzero(b == want[r])
+            src_run[r[hit]], src_pos[r[hit]] = j, hit
+        out, fits, mem, reason = into
+        for j in np.unique(src_run[rows]):
+            if j < 0:
+                continue
+            sel = rows[src_run[rows] == j]
+            pos = src_pos[sel]
+            r_out, r_fits, r_mem, r_reason = self._runs[j][2]
+            for k, v in r_out.items():
+                out[k][sel] = v[pos]
+            for k, v in r_mem.items():
+                mem[k][sel] = v[pos]
+            fits[sel], reason[sel] = r_fits[pos], r_reason[pos]
+        return rows[src_run[rows] < 0]
 
     def _at_one(self):
         if self._ones is None:
@@ -114,6 +142,7 @@ class _Resolved:
         run = self._run(rows, batch)
         if len(rows) == len(self.reason) and (np.asarray(batch) == 1).all():
             self._ones = run  # every row at batch 1: kept for the final frame
+        self._runs.append((np.asarray(rows), np.asarray(batch, dtype=np.int64), run))  # for the final frame
         out, fits = run[0], run[1]
         return {"fits": fits, "ttft_s": out["ttft_s"], "tpot_s": out["tpot_s"]}
 
