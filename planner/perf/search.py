@@ -241,9 +241,14 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
         hi[rows] = np.where(p, hi[rows], mid)
     best = np.where(agg, lo, -1)
     # disaggregated rows: down from the top of the prefix, a few batches per row and round, to the first that
-    # is good (the smallest candidate is judged already)
+    # is good (the smallest candidate is judged already, the top too)
     todo = np.flatnonzero(~agg & (lo >= 1))
     top = lo.copy()
+    # the top of the prefix was judged by the bisection (or the limit probe) that found it
+    known = flags["good"][todo, top[todo]]
+    best[todo[known]] = top[todo[known]]
+    top[todo] -= 1
+    todo = todo[~known & (top[todo] >= 1)]
     while len(todo):
         width = np.minimum(top[todo], SCAN_WIDTH)
         rows = np.repeat(todo, width)
