@@ -445,7 +445,8 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     failed = res[~ok | uneven]
     reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o else
                str(x or "no batch meets the targets")
-               for x, o, q in zip(failed["reason"], ok[~ok | uneven], prefill_group(failed), strict=True)]
+               for x, o, q in zip(failed["reason"].to_numpy(dtype=object).tolist(), ok[~ok | uneven].tolist(),
+                                  prefill_group(failed).tolist(), strict=True)]
     rejected += _rejections(failed, None, reasons)
     return Evaluated(grid, prune_variants(res[ok & ~uneven].reset_index(drop=True)), tuple(rejected))
 
@@ -491,7 +492,8 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     stats["feasible"] = len(table)
     table = prune_dominated(table)
     stats["after_pruning"] = len(table)
-    missing = [w for w in inst.workloads if w not in set(table["workload"])]
+    served = set(table["workload"].to_numpy().tolist())
+    missing = [w for w in inst.workloads if w not in served]
     best = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)]) if missing else {}
     cols = [c for c in table.columns if c not in ("fits", "reason")]
     return CandidateSet(table[cols], pd.DataFrame(rejected), stats, best)
