@@ -250,8 +250,10 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
     best[todo[known]] = top[todo[known]]
     top[todo] -= 1
     todo = todo[~known & (top[todo] >= 1)]
+    scan = SCAN_WIDTH
     while len(todo):
-        width = np.minimum(top[todo], SCAN_WIDTH)
+        width = np.minimum(top[todo], scan)
+        scan *= 2  # the rows still open are few and far from their top: wider rounds, fewer of them
         rows = np.repeat(todo, width)
         ks = np.repeat(top[todo], width) - (np.arange(len(rows)) - np.repeat(np.cumsum(width) - width, width))
         good = run(rows, ks)["good"]
