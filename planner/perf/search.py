@@ -337,13 +337,16 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
 
 def _messages(hidden: np.ndarray, ttft_s: np.ndarray, tpot_s: np.ndarray) -> np.ndarray:
     """Why no batch serves a row, one message per distinct (hidden, targets)."""
-    if len(hidden) == 0:
-        return np.empty(0, dtype=object)
-    keys, inverse = np.unique(np.stack([hidden, ttft_s, tpot_s], axis=1), axis=0, return_inverse=True)
-    msgs = np.array([f"{int(h)} hidden reasoning tokens before the answer: no batch meets TTFT {t1 * 1e3:g} ms "
-                     f"(first visible token) and TPOT {t2 * 1e3:g} ms" for h, t1, t2 in keys.tolist()],
-                    dtype=object)
-    return msgs[inverse.reshape(-1)]
+    out = np.empty(len(hidden), dtype=object)
+    memo: dict[tuple, str] = {}
+    for i, key in enumerate(zip(hidden.tolist(), ttft_s.tolist(), tpot_s.tolist(), strict=True)):
+        msg = memo.get(key)
+        if msg is None:
+            h, t1, t2 = key
+            msg = memo[key] = (f"{int(h)} hidden reasoning tokens before the answer: no batch meets TTFT "
+                               f"{t1 * 1e3:g} ms (first visible token) and TPOT {t2 * 1e3:g} ms")
+        out[i] = msg
+    return out
 
 
 __all__ = ["largest_batch_meeting", "largest_batch_visible"]
