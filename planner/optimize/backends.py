@@ -17,6 +17,7 @@ deterministic.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import enum
 import math
 import multiprocessing
@@ -106,25 +107,36 @@ def solve(
     abs_gap: float = 1e-6,
     presolve: bool = True,
     hint: list[float] | None = None,
-    hint_backends: tuple[str, ...] = ("highs",),
+    isolate: bool | None = None,
+    start: list[float] | None = None,
 ) -> RawResult:
     """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message).
     presolve=False turns HiGHS' presolve off (the other backends ignore it). `hint`: a feasible solution (one
-    value per variable) the backends in `hint_backends` start from. By default only HiGHS (measured on
-    enterprise-budget's second stage: HiGHS 6.7 s -> 0.3 s with it; SCIP 0.6 s -> 1.6 s, OR-Tools hands SCIP the
-    hint as a partial solution completed by a sub-MIP). The warm start of solve.py (a plan meeting every
-    requirement) is worth it to SCIP too: mixed-fleet 9.7 s -> 1.9 s CPU for the same optimum."""
+    value per variable) HiGHS starts from; SCIP and CBC ignore it (measured on enterprise-budget's second stage:
+    HiGHS 6.7 s -> 0.3 s with it; OR-Tools' SCIP hint, a partial solution SCIP completes by a sub-MIP, took
+    0.6 s -> 1.6 s). `isolate`: False solves in this process, None as `isolated()` says. A `solve_hook` set by the
+    caller gets the call instead. `start`: a solution (one value per variable) SCIP and HiGHS start from, SCIP as a
+    complete hint (a re-solve of `planner propose` after a price change, from the chosen plan: 5-8 s -> 2-3.5 s
+    to a proven optimum on mixed-fleet); HiGHS takes it as `hint`, CBC as its MIP start."""
+    if start is not None and hint is None and backend == "highs":
+        hint = start
+    hook = _HOOK.get()
+    if hook is not None:
+        token = _HOOK.set(None)  # the hook's own calls to solve() run unhooked
+        try:
+            return hook(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap, presolve=presolve,
+                        hint=hint)
+        finally:
+            _HOOK.reset(token)
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
-    if backend not in hint_backends:
-        hint = None
     t0 = time.perf_counter()
-    if isolated():
+    if isolated() and isolate is not False:
         _preload(backend)
-        res = run_isolated(_guarded, fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint)
+        res = run_isolated(_guarded, fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start)
     else:
-        res = _guarded(fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint)
+        res = _guarded(fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start)
     res.solve_time_s = time.perf_counter() - t0
     res.backend = backend
     if res.status.has_solution:
@@ -137,12 +149,29 @@ def solve(
     return res
 
 
+_HOOK: contextvars.ContextVar = contextvars.ContextVar("planner_solve_hook", default=None)
+
+
+@contextlib.contextmanager
+def solve_hook(hook):
+    """Route this context's `solve` calls through `hook(model, backend, **params) -> RawResult` (`planner sweep`
+    solves small MIPs of a sweep in-process on HiGHS from a fixed start: planner/sweep/fastsolve.py)."""
+    token = _HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _HOOK.reset(token)
+
+
 def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-             presolve: bool = True, hint: list[float] | None = None) -> RawResult:
+             presolve: bool = True, hint: list[float] | None = None,
+             start: list[float] | None = None) -> RawResult:
     try:
         if backend == "highs":
             return fn(model, time_limit_s, gap, abs_gap, presolve, hint)
-        return fn(model, time_limit_s, gap, abs_gap, hint)
+        if backend in ("scip", "cbc") and start is not None:
+            return fn(model, time_limit_s, gap, abs_gap, start)
+        return fn(model, time_limit_s, gap, abs_gap)
     except Exception as exc:  # a solver library failing is not the user's fault: report it typed
         cause = exc.__context__ or exc.__cause__  # MathOpt-style wrappers hide the real message here
         detail = f"{exc}" + (f" (cause: {cause})" if cause else "")
@@ -384,17 +413,17 @@ def _silence_highs_banner() -> None:
 
 
 def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-               hint: list[float] | None = None) -> RawResult:
+               start: list[float] | None = None) -> RawResult:
     import pulp
 
     prob, xs = _pulp_problem(model)
-    if hint is not None:
-        for x, value in zip(xs, hint, strict=True):
-            x.setInitialValue(round(value) if x.cat == pulp.LpInteger else value)
+    if start is not None:  # CBC reads the start from an .mst file PuLP writes
+        for x, value in zip(xs, start, strict=True):
+            x.setInitialValue(value)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap, gapAbs=abs_gap, threads=1,
-                                     warmStart=hint is not None))
+                                     warmStart=start is not None))
     sol = prob.sol_status  # not prob.status: a time-limited run says "Optimal" there
     if sol == pulp.LpSolutionOptimal:
         status = SolveStatus.OPTIMAL
@@ -413,7 +442,7 @@ def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
 
 # ------------------------------------------------------------------------------------------- OR-Tools
 def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-                hint: list[float] | None = None) -> RawResult:
+                start: list[float] | None = None) -> RawResult:
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver("SCIP")
@@ -436,11 +465,11 @@ def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float
     for i, c in model.objective.items():
         obj.SetCoefficient(xs[i], c)
     obj.SetMaximization() if model.maximize else obj.SetMinimization()
-    if hint is not None:
-        s.SetHint(xs, [round(h) if v.integer else h for v, h in zip(model.vars, hint, strict=True)])
     s.SetTimeLimit(int(max(time_limit_s, 0.001) * 1000))
     # absolute gap: SCIP's own parameter (pywraplp exposes only the relative one)
     s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n")
+    if start is not None:
+        s.SetHint(xs, [float(x) for x in start])
     params = pywraplp.MPSolverParameters()
     params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, gap)
     code = s.Solve(params)

@@ -60,10 +60,10 @@ class Solution:
 
 def _timed_solve(
     model: MipModel, backend: str, time_limit_s: float, gap: float, abs_gap: float = 1e-6, presolve: bool = True,
-    hint: list[float] | None = None, hint_backends: tuple[str, ...] = ("highs",),
+    hint: list[float] | None = None, start: list[float] | None = None,
 ) -> RawResult:
     return backends.solve(model, backend, time_limit_s=max(time_limit_s, 0.01), gap=gap, abs_gap=abs_gap,
-                          presolve=presolve, hint=hint, hint_backends=hint_backends)
+                          presolve=presolve, hint=hint, start=start)
 
 
 def solve_instance(
@@ -111,9 +111,8 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap) -> Solution:
     t0 = time.perf_counter()
     m, ix = build_model(inst, cands, objective="min_cost")
     sol = Solution(SolveStatus.ERROR, "min_cost", backend, m, ix, build_time_s=time.perf_counter() - t0)
-    hint = warm_start(sol, inst, cands, time_limit_s, gap) if needs_warm_start(inst) else None
-    res = _timed_solve(m, backend, time_limit_s - sol.solve_time_s, gap, hint=hint,
-                       hint_backends=backends.BACKENDS)
+    start = warm_start(sol, inst, cands, time_limit_s, gap) if needs_warm_start(inst) else None
+    res = _timed_solve(m, backend, time_limit_s - sol.solve_time_s, gap, start=start)
     _finish(sol, res)
     if res.status.has_solution:
         sol.objective_value = sol.cost_per_hour
@@ -161,7 +160,9 @@ def warm_start(sol: Solution, inst: Instance, cands: pd.DataFrame, time_limit_s:
             restricted.fix(x, 0.0, 0.0)
     res1 = _timed_solve(restricted, sol.backend, time_limit_s - sol.solve_time_s, gap)
     sol.solve_time_s += res1.solve_time_s
-    return res1.values if res1.status.has_solution else None
+    if not res1.status.has_solution:
+        return None
+    return [float(round(v)) if var.integer else v for var, v in zip(restricted.vars, res1.values, strict=True)]
 
 
 def _solve_max_throughput(inst, cands, backend, time_limit_s, gap) -> Solution:
