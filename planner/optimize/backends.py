@@ -117,7 +117,11 @@ def solve(
     0.6 s -> 1.6 s). `isolate`: False solves in this process, None as `isolated()` says. A `solve_hook` set by the
     caller gets the call instead. `start`: a solution (one value per variable) SCIP and HiGHS start from, SCIP as a
     complete hint (a re-solve of `planner propose` after a price change, from the chosen plan: 5-8 s -> 2-3.5 s
-    to a proven optimum on mixed-fleet); HiGHS takes it as `hint`, CBC as its MIP start."""
+    to a proven optimum on mixed-fleet); HiGHS takes it as `hint`, CBC as its MIP start. A NaN entry is a value
+    not given: SCIP completes such a partial start (`planner propose` gives no rack patterns), HiGHS and CBC drop
+    it."""
+    if start is not None and any(math.isnan(x) for x in start) and backend != "scip":
+        start = None
     if start is not None and hint is None and backend == "highs":
         hint = start
     hook = _HOOK.get()
@@ -477,7 +481,8 @@ def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float
     # absolute gap: SCIP's own parameter (pywraplp exposes only the relative one)
     s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n" + (SCIP_WITH_START if start else ""))
     if start is not None:
-        s.SetHint(xs, [float(x) for x in start])
+        given = [(x, float(v)) for x, v in zip(xs, start, strict=True) if not math.isnan(v)]
+        s.SetHint([x for x, _ in given], [v for _, v in given])
     params = pywraplp.MPSolverParameters()
     params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, gap)
     code = s.Solve(params)
