@@ -5,7 +5,7 @@ Backends (choose with `--backend`):
 | name | library | solver | notes |
 | --- | --- | --- | --- |
 | `scip` | OR-Tools pywraplp | SCIP | default; every example proven within 1e-4 (bench_solve.py has the times) |
-| `highs` | PuLP 3 | HiGHS (through highspy) | ~3x faster than SCIP on mixed-fleet, slower on enterprise-budget |
+| `highs` | PuLP 3 | HiGHS (through highspy) | finds the plans SCIP misses without a start; slower on enterprise |
 | `cbc` | PuLP | CBC | fallback; no best bound reported, erratic run times on large instances |
 
 Pitfalls handled here (measured, see STYLE.md): PuLP reports a time-limited HiGHS run as "Optimal", so the status
