@@ -129,7 +129,7 @@ def solve(
         token = _HOOK.set(None)  # the hook's own calls to solve() run unhooked
         try:
             return hook(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap, presolve=presolve,
-                        hint=hint)
+                        hint=hint, start=start)
         finally:
             _HOOK.reset(token)
     if backend not in BACKENDS:
