@@ -143,13 +143,15 @@ def warm_start(sol: Solution, inst: Instance, cands: pd.DataFrame, time_limit_s:
       2. the full model restricted to the candidates that optimum uses (every other x_c fixed to 0): the
          configurations worth deploying, now with the limits and the placement.
     The full solve then starts with an incumbent and prunes by bound from the first node; it still proves its
-    optimum over every candidate, so the answer is the one it would reach alone (mixed-fleet: SCIP 9.7 s ->
-    0.8 + 0.02 + 1.9 s CPU; simplicity-and-failure-domains: 2.7 s -> 0.9 s). Seconds count in solve_time_s."""
+    optimum over every candidate, so the answer is the one it would reach alone (CPU s with SCIP, before ->
+    relaxed + restricted + full: mixed-fleet 9.7 -> 0.8 + 0.02 + 1.4, its runner-up 1.25 -> 0.8 in all,
+    simplicity-and-failure-domains 2.7 -> 0.3, its runner-up 4.8 -> 3.2). Seconds count in solve_time_s."""
     from planner.optimize.price_of import without_limits, without_survive
 
     relaxed = without_survive(without_limits(inst))
     m0, ix0 = build_model(relaxed, cands, objective="min_cost")
-    res0 = _timed_solve(m0, sol.backend, time_limit_s, gap)
+    budget_s = time_limit_s / 2  # at least half the time limit stays for the full solve
+    res0 = _timed_solve(m0, sol.backend, budget_s, gap)
     sol.solve_time_s += res0.solve_time_s
     if not res0.status.has_solution:
         return None
@@ -158,7 +160,7 @@ def warm_start(sol: Solution, inst: Instance, cands: pd.DataFrame, time_limit_s:
     for k, x in zip(sol.ix.keys, sol.ix.x, strict=True):
         if k not in used:
             restricted.fix(x, 0.0, 0.0)
-    res1 = _timed_solve(restricted, sol.backend, time_limit_s - sol.solve_time_s, gap)
+    res1 = _timed_solve(restricted, sol.backend, budget_s - sol.solve_time_s, gap)
     sol.solve_time_s += res1.solve_time_s
     if not res1.status.has_solution:
         return None
