@@ -21,8 +21,8 @@ from planner.perf.evaluate import evaluate
 from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
-from planner.perf.resolve import Cols, normalize_grid, resolve, take
-from planner.perf.serving import speculative_terms
+from planner.perf.resolve import Cols, normalize_grid, resolve
+from planner.perf.serving import mixed_step_floor_s, speculative_terms
 from planner.perf.step import decode_step
 
 DECODE_POINTS = 20  # 0 plus 19 geometric points from 1 to the max running sequences
@@ -50,10 +50,13 @@ class StepTables:
     burst: np.ndarray  # (R,) tokens per streamed chunk (speculative acceptance, multi-step bursts): ITL = burst x
     #                    the per-token step
     request_s: np.ndarray | None = None  # (R,) engine API-server time per request, added to TTFT (see engines.py)
+    mixed_floor_s: np.ndarray | None = None  # (R,) least seconds of a step carrying prompt tokens (launched
+    #                                          eagerly outside the decode CUDA graphs; serving.mixed_step_floor_s)
 
     def __post_init__(self) -> None:
-        if self.request_s is None:  # tables built by hand (tests): no API-server time
-            object.__setattr__(self, "request_s", np.zeros(len(self.isl)))
+        for name in ("request_s", "mixed_floor_s"):  # tables built by hand (tests): neither
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(len(self.isl)))
 
     def __len__(self) -> int:
         return len(self.isl)
@@ -63,8 +66,10 @@ class StepTables:
         return StepTables(**{k: getattr(self, k)[r:r + 1] for k in self.__dataclass_fields__})
 
 
-def _repeat(c: Cols, idx: np.ndarray, n: int) -> Cols:
-    return take(c, idx, n)  # columns gathered as the step model reads them
+def _per_row(c: Cols, n: int) -> Cols:
+    """The per-row columns (1-d, length n) as (n, 1) views, to broadcast against per-point (n, K) arrays."""
+    return Cols({k: (v[:, None] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == n else v)
+                 for k, v in c.items()})
 
 
 def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl) -> np.ndarray:
@@ -124,29 +129,25 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     decode = np.concatenate([np.zeros((n, 1)), np.power(max_seqs[:, None], frac[None, :])], axis=1)
     prefill = budget[:, None] * np.linspace(0.0, 1.0, prefill_points)[None, :]
     D, P = decode_points, prefill_points
-    # one vectorized call over every (row, decode point, prefill point), plus the averaged steps and slope probes
-    r_grid = np.repeat(np.arange(n), D * P)
-    d_grid = np.repeat(decode, P, axis=1).reshape(-1)
-    p_grid = np.tile(prefill, (1, D)).reshape(-1)
-    r_avg = np.repeat(np.arange(n), D)
-    d_avg = decode.reshape(-1)
-    rows = np.concatenate([r_grid, r_avg, np.arange(n), np.arange(n)])
-    n_dec = np.concatenate([d_grid, d_avg, max_seqs, max_seqs])
-    n_pre = np.concatenate([p_grid, d_avg * isl[r_avg] / osl[r_avg], np.zeros(2 * n)])
-    ctx = np.concatenate([ctx_ref[rows[: len(rows) - n]], 2.0 * ctx_ref])
-    cc = _repeat(c, rows, n)
-    t = _step(cc, eff.serving, n_dec, ctx, n_pre, isl[rows])
+    # one vectorized call over every (row, point): the grid's D x P points, the D averaged steps and the two
+    # slope probes. Per-row columns enter as (n, 1) and broadcast against the (n, points) arrays, so what
+    # depends on the configuration alone is computed once per row, not once per point
+    n_dec = np.concatenate([np.repeat(decode, P, axis=1), decode, max_seqs[:, None], max_seqs[:, None]], axis=1)
+    n_pre = np.concatenate([np.tile(prefill, (1, D)), decode * isl[:, None] / osl[:, None], np.zeros((n, 2))],
+                           axis=1)
+    ctx = np.concatenate([np.repeat(ctx_ref[:, None], D * P + D + 1, axis=1), 2.0 * ctx_ref[:, None]], axis=1)
+    t = _step(_per_row(c, n), eff.serving, n_dec, ctx, n_pre, isl[:, None])
     t = np.where(np.isfinite(t), t, np.nan)
-    m = len(r_grid)
-    time_s = t[:m].reshape(n, D, P)
-    step_avg = t[m:m + n * D].reshape(n, D)
-    t1, t2 = t[m + n * D:m + n * D + n], t[m + n * D + n:]
+    time_s = np.ascontiguousarray(t[:, :D * P]).reshape(n, D, P)
+    step_avg = np.ascontiguousarray(t[:, D * P:D * P + D])
+    t1, t2 = t[:, -2].copy(), t[:, -1].copy()
     slope = np.maximum((t2 - t1) / (max_seqs * ctx_ref), 0.0)
     return StepTables(decode=decode, prefill=prefill, time_s=time_s, s_per_ctx_token=slope, ctx_ref=ctx_ref,
                       step_avg_s=step_avg, max_seqs=max_seqs, token_budget=budget, kv_tokens=kv_tokens,
                       isl=isl, osl=osl, fits=fits, reason=ev["reason"].to_numpy(dtype=object),
                       gpus=ev["gpus"].to_numpy(), burst=burst,
-                      request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n))
+                      request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n),
+                      mixed_floor_s=mixed_step_floor_s(c, eff.serving) * np.ones(n))
 
 
 def locate(m_grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +188,13 @@ def interp_step(tab: StepTables, n_dec, n_pre) -> np.ndarray:
     base = flat_d * P + k  # (row, d, k) in the flattened (R, D, P) array
     t0 = t[base] + (t[base + 1] - t[base]) * wp
     t1 = t[base + P] + (t[base + P + 1] - t[base + P]) * wp
-    return t0 + (t1 - t0) * wd
+    return _floored(t0 + (t1 - t0) * wd, npre, tab)
+
+
+def _floored(t: np.ndarray, npre: np.ndarray, tab: StepTables) -> np.ndarray:
+    """A step that carries prompt tokens lasts at least the engine's mixed-step floor (a jump at 0 tokens
+    that linear interpolation between the grid points would smear out)."""
+    return np.where(npre > 0, np.maximum(t, tab.mixed_floor_s[:, None]), t)
 
 
 def interp_on_grid(tab: StepTables, n_pre) -> np.ndarray:
@@ -201,7 +208,7 @@ def interp_on_grid(tab: StepTables, n_pre) -> np.ndarray:
     base = (np.arange(R * D, dtype=np.int64) * P).reshape(R, D) + k
     t = tab.time_s.reshape(-1)
     t0 = t[base]
-    return t0 + (t[base + 1] - t0) * (x - k)
+    return _floored(t0 + (t[base + 1] - t0) * (x - k), npre, tab)
 
 
 __all__ = ["StepTables", "at", "build_step_tables", "interp_on_grid", "interp_step", "locate"]
