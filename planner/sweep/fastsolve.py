@@ -12,7 +12,8 @@ the proven optimum, which is what the plain solve (SCIP to the problem's gap) re
 at a plan within its gap of the optimum or two plans cost exactly the same (benchmarks/bench_sweep.py
 --check counts the scenarios whose plan differs from `solve_problem`'s). Anything but a proven optimum
 (infeasible, unbounded, a limit, a solver error) is solved again the plain way, and so is every later solve
-of that scenario (the infeasibility diagnosis): its outcome and message are exactly the plain solve's.
+of that scenario on other variables (the infeasibility diagnosis): its outcome and message are exactly the
+plain solve's.
 
 Models with more than FAST_MAX_VARS variables keep the plain solve unless the sweep file says
 `solver: {fast_solve: all}`: there the plain solve stopping at the problem's gap often returns another plan
@@ -34,7 +35,7 @@ FAST_GAP = 1e-9
 
 
 class NotEligible(Exception):
-    """A probe met a model the fast solve does not take (too large, or no proven optimum)."""
+    """A probe met a model the fast solve does not take (too large, or after a failure)."""
 
 
 class FastSolve:
@@ -46,8 +47,11 @@ class FastSolve:
         self.start = start
         self.probe = probe
         self.every_size = every_size  # the sweep's `solver: {fast_solve: all}`
-        self.plain = False  # True after a solve without a proven optimum: the rest goes the plain way
-        self.solution: dict[str, float] | None = None  # the first proven optimum (the base solution, probing)
+        # the variables of the last model the fast solve did not prove optimal: a later model with others (the
+        # infeasibility diagnosis adds slacks) goes the plain way; one within them (the full solve after an
+        # infeasible warm-start restriction, optimize/solve.py) does not
+        self.failed: set[str] | None = None
+        self.solution: dict[str, float] | None = None  # the last proven optimum (the base solution, probing)
 
     def __call__(self, model, backend, *, time_limit_s, gap, abs_gap, presolve, hint, **more):
         """`more`: whatever else `backends.solve` was given (a `start` for SCIP), handed on to a plain solve."""
@@ -55,7 +59,8 @@ class FastSolve:
 
         from planner.optimize import backends
 
-        if self.plain or (len(model.vars) > FAST_MAX_VARS and not self.every_size):
+        after_failure = self.failed is not None and any(v.name not in self.failed for v in model.vars)
+        if after_failure or (len(model.vars) > FAST_MAX_VARS and not self.every_size):
             if self.probe:
                 raise NotEligible
             return backends.solve(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap,
@@ -67,12 +72,9 @@ class FastSolve:
             start = [self.start.get(v.name, 0.0) for v in model.vars]
         res = solve_highs(model, time_limit_s, min(gap, FAST_GAP), min(abs_gap, FAST_GAP), presolve, start)
         if res is not None:
-            if self.solution is None:
-                self.solution = {v.name: x for v, x in zip(model.vars, res.values, strict=True) if abs(x) > 1e-9}
+            self.solution = {v.name: x for v, x in zip(model.vars, res.values, strict=True) if abs(x) > 1e-9}
             return res
-        self.plain = True
-        if self.probe:
-            raise NotEligible
+        self.failed = {v.name for v in model.vars}
         return backends.solve(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap,
                               presolve=presolve, hint=hint, **more)
 
