@@ -11,9 +11,9 @@ Exactness: the fast solve closes the gap to FAST_GAP (1e-9, far below the proble
 the proven optimum, which is what the plain solve (SCIP to the problem's gap) returns too unless SCIP stops
 at a plan within its gap of the optimum or two plans cost exactly the same (benchmarks/bench_sweep.py
 --check counts the scenarios whose plan differs from `solve_problem`'s). Anything but a proven optimum
-(infeasible, unbounded, a limit, a solver error) is solved again the plain way, and so is every later solve
-of that scenario on other variables (the infeasibility diagnosis): its outcome and message are exactly the
-plain solve's.
+(unbounded, a limit, a solver error) is solved again the plain way; after that or a proof of infeasibility,
+every later solve of the scenario on other variables (the infeasibility diagnosis) goes the plain way too:
+outcomes and messages are exactly the plain solve's.
 
 Models with more than FAST_MAX_VARS variables keep the plain solve unless the sweep file says
 `solver: {fast_solve: all}`: there the plain solve stopping at the problem's gap often returns another plan
@@ -71,17 +71,20 @@ class FastSolve:
         if start is None and self.start is not None:
             start = [self.start.get(v.name, 0.0) for v in model.vars]
         res = solve_highs(model, time_limit_s, min(gap, FAST_GAP), min(abs_gap, FAST_GAP), presolve, start)
-        if res is not None:
+        if res is not None and res.status is backends.SolveStatus.OPTIMAL:
             self.solution = {v.name: x for v, x in zip(model.vars, res.values, strict=True) if abs(x) > 1e-9}
             return res
         self.failed = {v.name for v in model.vars}
+        if res is not None:  # proven infeasible (a warm start's restriction, or the scenario itself)
+            return res
         return backends.solve(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap,
                               presolve=presolve, hint=hint, **more)
 
 
 def solve_highs(model, time_limit_s: float, gap: float, abs_gap: float, presolve: bool, start):
     """`model` on highspy directly (PuLP's translation cost ~20% of a quickstart solve): the RawResult of a
-    proven optimum, else None (the caller then solves the plain way, which reports the failure in its words)."""
+    proven optimum or of proven infeasibility, else None (the caller then solves the plain way, which reports
+    the failure in its words)."""
     import time
 
     import highspy
@@ -131,7 +134,11 @@ def solve_highs(model, time_limit_s: float, gap: float, abs_gap: float, presolve
         h.setSolution(sol)
     h.run()
     info = h.getInfo()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal or info.primal_solution_status != 2:
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kInfeasible:  # proven infeasible (not HiGHS' "or unbounded")
+        return backends.RawResult(backends.SolveStatus.INFEASIBLE, backend=FAST_BACKEND,
+                                  solve_time_s=time.perf_counter() - t0)
+    if status != highspy.HighsModelStatus.kOptimal or info.primal_solution_status != 2:
         return None
     values = [float(x) for x in h.getSolution().col_value]
     res = backends.RawResult(backends.SolveStatus.OPTIMAL, values, backend=FAST_BACKEND)
