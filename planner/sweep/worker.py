@@ -53,9 +53,13 @@ def candidates_task(group: str, values: dict, want_start: bool = False):
 
 def _hook(start: dict | None = None, probe: bool = False):
     """The fast solve, unless the sweep turns it off or names a backend (then every MIP is solved as `planner
-    solve` would)."""
+    solve` would). With `fast_solve: small` only for a scenario whose group's base scenario it solved (its
+    `start`): a scenario must not mix fast and plain solves (a fast warm start for a plain full solve would give
+    another plan within the gap than `planner solve`)."""
     solver = _STATE["sweep"].spec.solver
     if solver.backend is not None or solver.fast_solve == "none":
+        return None
+    if solver.fast_solve == "small" and start is None and not probe:
         return None
     return FastSolve(start, probe=probe, every_size=solver.fast_solve == "all")
 
