@@ -17,11 +17,11 @@ outcomes and messages are exactly the plain solve's.
 
 Models with more than FAST_MAX_VARS variables keep the plain solve unless the sweep file says
 `solver: {fast_solve: all}`: there the plain solve stopping at the problem's gap often returns another plan
-than the optimum. Measured on mixed-fleet (1,613 variables; sweeps/mixed-fleet-prices.yaml, gap 0.2%, 8
-scenarios): the fast solve 3.4 CPU s per scenario, the plain one 6.9 s; 6 of 8 plans differ, each fast one
-the proven optimum and 0.01-0.06% cheaper than the plain one. But the time limit is wall-clock: on a machine
-loaded 4x, 6 of 40 mixed-fleet scenarios did not close the gap to 1e-9 within the sweep's 30 s and were solved
-again the plain way (5.5 CPU s per scenario on average then).
+than the optimum. Measured on mixed-fleet (1,613 variables; sweeps/mixed-fleet-prices.yaml, gap 0.2%): before
+main's SCIP warm start (optimize/solve.py) the fast solve took 3.4 CPU s per scenario and the plain one 6.9 s
+(8 scenarios); with it, and k8b's model, both take 8.2 s (4 scenarios, machine load ~3.5): `all` then only
+buys the proven optimum (0.01-0.1% apart). The time limit is wall-clock: on a machine loaded 4x, 6 of 40
+mixed-fleet scenarios did not close the gap to 1e-9 within the sweep's 30 s and were solved again plainly.
 
 Signals: HiGHS installs no signal handler, so an in-process solve cannot turn a Ctrl-C into a "time limit"
 (which is why plain SCIP solves run in a forked child); pool workers ignore SIGINT/SIGTERM anyway.
