@@ -68,10 +68,13 @@ def main() -> None:
     if args.jobs:
         jobs = alt.alternative_jobs(solved, cat) + alt.tornado_jobs(solved, cat)
         for j in jobs:
-            t = time.perf_counter()
-            j.run()
+            t, c = time.perf_counter(), cpu_s()
+            got = j.run(solution=solved.solution) if j.from_plan else j.run()
             rows = f"{j.candidates:6d} candidates" if j.candidates else "   sweep engine  "
-            print(f"    {j.section:11s} {j.name:22s} {j.note[:20]:20s} {rows} {time.perf_counter() - t:6.2f} s")
+            how = "from plan" if j.from_plan else ""
+            cost = f"${alt.annual_cost(got):,.0f}/year" if not isinstance(got, str) else got[:40]
+            print(f"    {j.section:11s} {j.name:22s} {j.note[:20]:20s} {rows} {how:9s} "
+                  f"{time.perf_counter() - t:6.2f} s, CPU {cpu_s() - c:5.2f} s  {cost}")
 
 
 if __name__ == "__main__":

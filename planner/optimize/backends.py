@@ -17,6 +17,7 @@ deterministic.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import enum
 import math
 import multiprocessing
@@ -106,21 +107,36 @@ def solve(
     abs_gap: float = 1e-6,
     presolve: bool = True,
     hint: list[float] | None = None,
+    isolate: bool | None = None,
+    start: list[float] | None = None,
 ) -> RawResult:
     """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message).
     presolve=False turns HiGHS' presolve off (the other backends ignore it). `hint`: a feasible solution (one
     value per variable) HiGHS starts from; SCIP and CBC ignore it (measured on enterprise-budget's second stage:
     HiGHS 6.7 s -> 0.3 s with it; OR-Tools' SCIP hint, a partial solution SCIP completes by a sub-MIP, took
-    0.6 s -> 1.6 s)."""
+    0.6 s -> 1.6 s). `isolate`: False solves in this process, None as `isolated()` says. A `solve_hook` set by the
+    caller gets the call instead. `start`: a solution (one value per variable) SCIP and HiGHS start from, SCIP as a
+    complete hint (a re-solve of `planner propose` after a price change, from the chosen plan: 5-8 s -> 2-3.5 s
+    to a proven optimum on mixed-fleet); HiGHS takes it as `hint`."""
+    if start is not None and hint is None and backend == "highs":
+        hint = start
+    hook = _HOOK.get()
+    if hook is not None:
+        token = _HOOK.set(None)  # the hook's own calls to solve() run unhooked
+        try:
+            return hook(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap, presolve=presolve,
+                        hint=hint)
+        finally:
+            _HOOK.reset(token)
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
     t0 = time.perf_counter()
-    if isolated():
+    if isolated() and isolate is not False:
         _preload(backend)
-        res = run_isolated(_guarded, fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint)
+        res = run_isolated(_guarded, fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start)
     else:
-        res = _guarded(fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint)
+        res = _guarded(fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start)
     res.solve_time_s = time.perf_counter() - t0
     res.backend = backend
     if res.status.has_solution:
@@ -133,11 +149,28 @@ def solve(
     return res
 
 
+_HOOK: contextvars.ContextVar = contextvars.ContextVar("planner_solve_hook", default=None)
+
+
+@contextlib.contextmanager
+def solve_hook(hook):
+    """Route this context's `solve` calls through `hook(model, backend, **params) -> RawResult` (`planner sweep`
+    solves small MIPs of a sweep in-process on HiGHS from a fixed start: planner/sweep/fastsolve.py)."""
+    token = _HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _HOOK.reset(token)
+
+
 def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-             presolve: bool = True, hint: list[float] | None = None) -> RawResult:
+             presolve: bool = True, hint: list[float] | None = None,
+             start: list[float] | None = None) -> RawResult:
     try:
         if backend == "highs":
             return fn(model, time_limit_s, gap, abs_gap, presolve, hint)
+        if backend == "scip" and start is not None:
+            return fn(model, time_limit_s, gap, abs_gap, start)
         return fn(model, time_limit_s, gap, abs_gap)
     except Exception as exc:  # a solver library failing is not the user's fault: report it typed
         cause = exc.__context__ or exc.__cause__  # MathOpt-style wrappers hide the real message here
@@ -403,7 +436,8 @@ def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float)
 
 
 # ------------------------------------------------------------------------------------------- OR-Tools
-def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float) -> RawResult:
+def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
+                start: list[float] | None = None) -> RawResult:
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver("SCIP")
@@ -429,6 +463,8 @@ def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float
     s.SetTimeLimit(int(max(time_limit_s, 0.001) * 1000))
     # absolute gap: SCIP's own parameter (pywraplp exposes only the relative one)
     s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n")
+    if start is not None:
+        s.SetHint(xs, [float(x) for x in start])
     params = pywraplp.MPSolverParameters()
     params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, gap)
     code = s.Solve(params)
