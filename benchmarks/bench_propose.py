@@ -25,7 +25,7 @@ from planner.catalog import load_catalog  # noqa: E402
 from planner.plan import plan_json  # noqa: E402
 from planner.proposal import alternatives as alt  # noqa: E402
 from planner.proposal.build import build_proposal  # noqa: E402
-from planner.proposal.solver import solve_for_proposal  # noqa: E402
+from planner.proposal.solver import plan_start, solve_for_proposal  # noqa: E402
 from planner.report.proposal_files import FILES, render_files  # noqa: E402
 
 
@@ -69,7 +69,7 @@ def main() -> None:
         jobs = alt.alternative_jobs(solved, cat) + alt.tornado_jobs(solved, cat)
         for j in jobs:
             t, c = time.perf_counter(), cpu_s()
-            got = j.run(solution=solved.solution) if j.from_plan else j.run()
+            got = j.run(solution=plan_start(solved.plan)) if j.from_plan else j.run()
             rows = f"{j.candidates:6d} candidates" if j.candidates else "   sweep engine  "
             how = "from plan" if j.from_plan else ""
             cost = f"${alt.annual_cost(got):,.0f}/year" if not isinstance(got, str) else got[:40]

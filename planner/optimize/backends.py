@@ -115,10 +115,10 @@ def solve(
     value per variable) HiGHS starts from; SCIP and CBC ignore it (measured on enterprise-budget's second stage:
     HiGHS 6.7 s -> 0.3 s with it; OR-Tools' SCIP hint, a partial solution SCIP completes by a sub-MIP, took
     0.6 s -> 1.6 s). `isolate`: False solves in this process, None as `isolated()` says. A `solve_hook` set by the
-    caller gets the call instead. `start`: a solution (one value per variable) SCIP and HiGHS start from, SCIP as a
-    complete hint (a re-solve of `planner propose` after a price change, from the chosen plan: 5-8 s -> 2-3.5 s
-    to a proven optimum on mixed-fleet); HiGHS takes it as `hint`."""
-    if start is not None and hint is None and backend == "highs":
+    caller gets the call instead. `start`: a solution (one value per variable, NaN: not given) SCIP takes as a hint
+    it completes (`planner propose` re-solves a price change from the chosen plan: 5-8 s -> 2-3.5 s to the proven
+    optimum on mixed-fleet); HiGHS takes a complete one as `hint`."""
+    if start is not None and hint is None and backend == "highs" and not any(math.isnan(x) for x in start):
         hint = start
     hook = _HOOK.get()
     if hook is not None:
@@ -464,7 +464,8 @@ def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float
     # absolute gap: SCIP's own parameter (pywraplp exposes only the relative one)
     s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n")
     if start is not None:
-        s.SetHint(xs, [float(x) for x in start])
+        given = [(x, float(v)) for x, v in zip(xs, start, strict=True) if not math.isnan(v)]
+        s.SetHint([x for x, _ in given], [v for _, v in given])
     params = pywraplp.MPSolverParameters()
     params.SetDoubleParam(pywraplp.MPSolverParameters.RELATIVE_MIP_GAP, gap)
     code = s.Solve(params)

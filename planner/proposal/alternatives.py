@@ -4,7 +4,7 @@ drivers as problem changes through the sweep engine (planner.sweep.tornado) shar
 
 Two batches: the re-solves that need no plan (alternatives, demand) start beside the main solve; the price
 drivers' ends (electricity, system prices: only the objective changes, so the chosen plan stays feasible) start
-after it, from its solution, to the proven optimum (mixed-fleet, CPU s: 27 s for the four from scratch to the
+after it, from the chosen plan, to the proven optimum (mixed-fleet, CPU s: 27 s for the four from scratch to the
 0.1% gap, 10 s to the optimum from the plan)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from planner.optimize.instance import Instance
 from planner.plan import Plan
 from planner.proposal.bom import year_cost_usd_per_hour
 from planner.proposal.model import Alternative, TornadoBar
-from planner.proposal.solver import Batch, Solved, one_mode, resolve, sweep_resolve
+from planner.proposal.solver import Batch, Solved, one_mode, plan_start, resolve, sweep_resolve
 from planner.sweep.tornado import Driver
 
 DEMAND_SWING = 0.2
@@ -63,7 +63,7 @@ class Job:
     run: Callable[[], Plan | str]  # the re-solve: plan, or why there is none
     note: str = ""
     candidates: int = 0  # candidate rows it solves on (0: the full table, through the sweep engine)
-    from_plan: bool = False  # solved after the main solve, from its solution (`run(solution=...)`)
+    from_plan: bool = False  # solved after the main solve, from the plan (`run(solution=plan_start(plan))`)
 
 
 def _gap(i: Instance) -> Instance:
@@ -125,8 +125,8 @@ PRICE_DRIVERS = ("electricity price", "system prices")  # they change only the o
 
 
 def from_plan(s: Solved) -> bool:
-    """Whether the price drivers start from the main solve's solution: min_cost without hour classes, where the
-    main MIP is the solve's first and its variables are the re-solve's."""
+    """Whether the price drivers start from the chosen plan: min_cost without hour classes (one MIP whose
+    variables `plan_start` names)."""
     from planner.optimize.solve_hourly import uses_hourly_model
 
     return s.instance.objective == "min_cost" and not uses_hourly_model(s.instance)
@@ -150,17 +150,18 @@ def tornado_jobs(s: Solved, catalog: Catalog, backend: str | None = None) -> lis
 def start_jobs(s: Solved, catalog: Catalog, backend: str | None = None, workers: int | None = None) -> None:
     """Start the re-solves that need no plan in the background: the tornado's first (whole candidate table, the
     longest), then the alternatives (queued last, so the one the chosen plan makes unneeded can be cancelled).
-    Those from the plan's solution wait for `compare`."""
+    Those from the chosen plan wait for `compare`."""
     s.jobs = tornado_jobs(s, catalog, backend) + alternative_jobs(s, catalog, backend)
     s.pending = Batch([j.run for j in s.jobs if not j.from_plan], workers, nice=NICE_BESIDE_MAIN)
 
 
 def _results(s: Solved, skip: set[int], workers: int | None) -> list:
-    """Every job's result in job order: the running batch's, then those from the plan's solution (a batch of
-    their own, started now that the solution is there)."""
+    """Every job's result in job order: the running batch's, then those from the chosen plan (a batch of their
+    own, started now that the plan is there)."""
     early = [i for i, j in enumerate(s.jobs) if not j.from_plan]
     late = [i for i, j in enumerate(s.jobs) if j.from_plan]
-    later = Batch([functools.partial(s.jobs[i].run, solution=s.solution) for i in late], workers) if late else None
+    start = plan_start(s.plan) if late else None
+    later = Batch([functools.partial(s.jobs[i].run, solution=start) for i in late], workers) if late else None
     got = dict(zip(early, s.pending.results(skip={k for k, i in enumerate(early) if i in skip}), strict=True))
     s.pending = None
     if later is not None:

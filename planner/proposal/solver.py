@@ -5,11 +5,11 @@ Re-solves reuse the performance evaluation: the tornado's through the sweep engi
 power and demand change the MIP's coefficients, never which configurations meet the targets); the alternatives
 on subsets of the candidate table.
 
-A re-solve after a price change starts from the chosen plan's solution (`FirstSolution` keeps it from the main
-solve; `FromSolution` hands it to SCIP as a complete hint), which stays feasible, and closes the gap to
-EXACT_GAP: its answer is the proven optimum, the same whatever the start or the solver's path. Measured on
+A re-solve after a price change starts from the chosen plan (`plan_start`; `FromSolution` hands it to SCIP as a
+hint it completes), which stays feasible, and closes the gap to EXACT_GAP: its answer is the proven optimum, the
+same whatever the start or the solver's path, and the same for a solved plan and a --plan. Measured on
 mixed-fleet (CPU s per re-solve, SCIP): 5-8 s to the 0.1% re-solve gap from scratch, 2-3.5 s to the proven
-optimum from the chosen plan.
+optimum from the chosen plan, 6-21 s to it from scratch.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ class Solved:
     cache: object = None  # the CandidateCache holding the performance evaluation (re-solves share it)
     jobs: list = field(default_factory=list)
     pending: Batch | None = None
-    solution: dict[str, float] | None = None  # the main MIP's solution by variable name (None: --plan)
 
 
 def solve_for_proposal(
@@ -91,44 +90,46 @@ def solve_for_proposal(
     if on_candidates is not None:
         on_candidates(solved)
     if plan is None:
-        from planner.optimize.backends import solve_hook
-
-        first = FirstSolution()
         try:
-            with solve_hook(first):
-                solved.plan = solve_problem(problem, catalog, backend=backend, time_limit_s=time_limit_s,
-                                            runner_up=True, candidate_cache=cache, problem_text=text)
+            solved.plan = solve_problem(problem, catalog, backend=backend, time_limit_s=time_limit_s,
+                                        runner_up=True, candidate_cache=cache, problem_text=text)
         except BaseException:
             if solved.pending is not None:  # an infeasible problem needs no alternatives
                 solved.pending.cancel()
             raise
         solved.plan.catalog_dirs = list(catalog_dirs)  # as `planner solve` records them
-        solved.solution = first.solution
     return solved
 
 
-class FirstSolution:
-    """A `backends.solve_hook` that solves as asked and keeps the first solve's solution by variable name: in
-    `solve_problem` the main MIP (for min_cost without hour classes its only solve in this process before the
-    runner-up and the side solves)."""
+# Variable families of the min-cost MIP (planner.optimize.formulation, constraints) a plan fixes completely: a
+# name of these families absent from `plan_start` is 0. Any other variable (rack patterns, ...) is left for the
+# solver to complete; a renamed family only makes the start useless (slower), never the answer different.
+PLAN_FAMILIES = ("x[", "uses[", "buy[", "existing[", "rent[", "platform[")
 
-    def __init__(self) -> None:
-        self.seen = False
-        self.solution: dict[str, float] | None = None
 
-    def __call__(self, model, backend, **params):
-        from planner.optimize import backends
-
-        res = backends.solve(model, backend, **params)
-        if not self.seen and res.status.has_solution:
-            self.solution = {v.name: x for v, x in zip(model.vars, res.values, strict=True) if x}
-        self.seen = True
-        return res
+def plan_start(plan: Plan) -> dict[str, float]:
+    """The chosen plan as a (partial) MIP start, variable name -> value: replicas per candidate, systems bought,
+    kept and rented, the platforms used. Rack patterns are not recorded in a plan (a rack's fill is not its
+    pattern): the solver completes them."""
+    out: dict[str, float] = {}
+    for d in plan.deployments:
+        if d.replicas:
+            out[f"x[{d.key}]"] = out.get(f"x[{d.key}]", 0.0) + d.replicas
+            out[f"uses[{d.key}]"] = 1.0
+            out[f"platform[{d.workload},{d.system}]"] = 1.0
+    fl = plan.fleet
+    for family, table in (("buy", fl.servers_new), ("existing", fl.servers_existing), ("rent", fl.servers_rented)):
+        for sid, n in table.items():
+            out[f"{family}[{sid}]"] = float(n)
+    for sid, n in fl.servers.items():
+        if n:
+            out[f"platform[{sid}]"] = 1.0
+    return out
 
 
 class FromSolution:
     """A `backends.solve_hook` that solves to the proven optimum (EXACT_GAP) from `solution` (variable name ->
-    value; absent names start at 0, values clipped to their variable's bounds). A start that is not feasible
+    value, clipped to the variable's bounds; see `plan_start` for absent names). A start that is not feasible
     only costs time: the solver drops it."""
 
     def __init__(self, solution: dict[str, float] | None) -> None:
@@ -137,10 +138,16 @@ class FromSolution:
     def __call__(self, model, backend, *, gap, **params):
         from planner.optimize import backends
 
-        start = None
-        if self.solution is not None:
-            start = [min(max(self.solution.get(v.name, 0.0), v.lb), v.ub) for v in model.vars]
+        start = None if self.solution is None else start_values(model, self.solution)
         return backends.solve(model, backend, gap=min(gap, EXACT_GAP), start=start, **params)
+
+
+def start_values(model, solution: dict[str, float]) -> list[float]:
+    """One start value per variable of `model`: `solution`'s (clipped to the bounds), 0 for the rest of the
+    families a plan fixes, NaN (the solver completes it) for any other."""
+    nan = float("nan")
+    return [min(max(solution[v.name], v.lb), v.ub) if v.name in solution
+            else 0.0 if v.name.startswith(PLAN_FAMILIES) else nan for v in model.vars]
 
 
 def resolve(inst: Instance, cands: pd.DataFrame, catalog: Catalog, backend: str | None = None) -> Plan | str:
