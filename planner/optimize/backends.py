@@ -115,10 +115,14 @@ def solve(
     value per variable) HiGHS starts from; SCIP and CBC ignore it (measured on enterprise-budget's second stage:
     HiGHS 6.7 s -> 0.3 s with it; OR-Tools' SCIP hint, a partial solution SCIP completes by a sub-MIP, took
     0.6 s -> 1.6 s). `isolate`: False solves in this process, None as `isolated()` says. A `solve_hook` set by the
-    caller gets the call instead. `start`: a solution (one value per variable, NaN: not given) SCIP takes as a hint
-    it completes (`planner propose` re-solves a price change from the chosen plan: 5-8 s -> 2-3.5 s to the proven
-    optimum on mixed-fleet); HiGHS takes a complete one as `hint`."""
-    if start is not None and hint is None and backend == "highs" and not any(math.isnan(x) for x in start):
+    caller gets the call instead. `start`: a solution (one value per variable) SCIP and HiGHS start from, SCIP as a
+    complete hint (a re-solve of `planner propose` after a price change, from the chosen plan: 5-8 s -> 2-3.5 s
+    to a proven optimum on mixed-fleet); HiGHS takes it as `hint`, CBC as its MIP start. A NaN entry is a value
+    not given: SCIP completes such a partial start (`planner propose` gives no rack patterns), HiGHS and CBC drop
+    it."""
+    if start is not None and any(math.isnan(x) for x in start) and backend != "scip":
+        start = None
+    if start is not None and hint is None and backend == "highs":
         hint = start
     hook = _HOOK.get()
     if hook is not None:
@@ -169,7 +173,7 @@ def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float,
     try:
         if backend == "highs":
             return fn(model, time_limit_s, gap, abs_gap, presolve, hint)
-        if backend == "scip" and start is not None:
+        if backend in ("scip", "cbc") and start is not None:
             return fn(model, time_limit_s, gap, abs_gap, start)
         return fn(model, time_limit_s, gap, abs_gap)
     except Exception as exc:  # a solver library failing is not the user's fault: report it typed
@@ -412,13 +416,18 @@ def _silence_highs_banner() -> None:
     _BANNER_SILENCED = True
 
 
-def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float) -> RawResult:
+def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
+               start: list[float] | None = None) -> RawResult:
     import pulp
 
     prob, xs = _pulp_problem(model)
+    if start is not None:  # CBC reads the start from an .mst file PuLP writes
+        for x, value in zip(xs, start, strict=True):
+            x.setInitialValue(value)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap, gapAbs=abs_gap, threads=1))
+        prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap, gapAbs=abs_gap, threads=1,
+                                     warmStart=start is not None))
     sol = prob.sol_status  # not prob.status: a time-limited run says "Optimal" there
     if sol == pulp.LpSolutionOptimal:
         status = SolveStatus.OPTIMAL
