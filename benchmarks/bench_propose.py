@@ -25,7 +25,7 @@ from planner.catalog import load_catalog  # noqa: E402
 from planner.plan import plan_json  # noqa: E402
 from planner.proposal import alternatives as alt  # noqa: E402
 from planner.proposal.build import build_proposal  # noqa: E402
-from planner.proposal.solver import plan_start, solve_for_proposal  # noqa: E402
+from planner.proposal.solver import chosen_start, solve_for_proposal  # noqa: E402
 from planner.report.proposal_files import FILES, render_files  # noqa: E402
 
 
@@ -67,9 +67,10 @@ def main() -> None:
     print(f"  TOTAL wall {t3 - t0:.2f} s, CPU {cpu_s() - c0:.2f} s (target: wall <= 30 s)")
     if args.jobs:
         jobs = alt.alternative_jobs(solved, cat) + alt.tornado_jobs(solved, cat)
+        start = chosen_start(solved)
         for j in jobs:
             t, c = time.perf_counter(), cpu_s()
-            got = j.run(solution=plan_start(solved.plan)) if j.from_plan else j.run()
+            got = j.run(start=start) if j.from_plan else j.run()
             rows = f"{j.candidates:6d} candidates" if j.candidates else "   sweep engine  "
             how = "from plan" if j.from_plan else ""
             cost = f"${alt.annual_cost(got):,.0f}/year" if not isinstance(got, str) else got[:40]

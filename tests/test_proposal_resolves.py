@@ -4,6 +4,7 @@ that plan in the MIP's variables."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from planner.optimize import backends
 from planner.optimize.formulation import build_model
 from planner.optimize.model import MipModel
 from planner.proposal import alternatives as alt
-from planner.proposal.solver import Batch, plan_start, solve_for_proposal, start_values
+from planner.proposal.solver import Batch, chosen_start, plan_start, solve_for_proposal, start_values
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,10 +71,10 @@ def test_price_ends_are_the_proven_optimum_whatever_the_start(quick):
     cat, s = quick
     jobs = [j for j in alt.tornado_jobs(s, cat) if j.from_plan]
     assert {j.name for j in jobs} == set(alt.PRICE_DRIVERS) and len(jobs) == 4
-    start = plan_start(s.plan)
-    nonsense = {name: 1e6 for name in start}  # clipped to the bounds: every count at its maximum
+    start = chosen_start(s)
+    nonsense = dataclasses.replace(start, values={name: 0.0 for name in start.values})  # serves no demand
     for j in jobs:
-        got = [j.run(solution=x) for x in (start, None, nonsense)]
+        got = [j.run(start=x) for x in (start, None, nonsense)]
         assert not any(isinstance(p, str) for p in got), got
         costs = [p.fleet.cost_usd_per_hour for p in got]
         assert costs == pytest.approx([costs[0]] * 3, rel=1e-9, abs=1e-6)
@@ -96,3 +97,24 @@ def test_batch_workers_yield_by_their_niceness(workers):
     here = os.nice(0)
     got = Batch([niceness, niceness], workers=workers, nice=3).results()
     assert got == ([here + 3] * 2 if workers > 1 else [here] * 2)  # serial jobs run in this process
+
+
+def test_only_the_plans_own_mip_is_solved_from_the_plan(monkeypatch):
+    """A solve strategy may solve other models first (a relaxation, the model with some deployments cut off):
+    those keep the caller's gap and get no start; the plan's MIP gets the start and EXACT_GAP."""
+    from planner.proposal.solver import EXACT_GAP, FromSolution, Start
+
+    seen = []
+    monkeypatch.setattr(backends, "solve", lambda model, backend, **kw: seen.append(kw))
+    knap = _knapsack()
+    hook = FromSolution(Start({"a": 1.0, "b": 1.0, "c": 0.0}, frozenset("abc")))
+    hook(knap, "scip", gap=1e-3, time_limit_s=10)
+    relaxation = MipModel()
+    relaxation.add_var("a", 0, 1)
+    hook(relaxation, "scip", gap=1e-3, time_limit_s=10)
+    cut = _knapsack()
+    cut.fix(cut.var("b"), 0.0, 0.0)
+    hook(cut, "scip", gap=1e-3, time_limit_s=10)
+    FromSolution(None)(relaxation, "scip", gap=1e-3, time_limit_s=10)
+    assert seen == [dict(gap=EXACT_GAP, start=[1.0, 1.0, 0.0], time_limit_s=10), dict(gap=1e-3, time_limit_s=10),
+                    dict(gap=1e-3, time_limit_s=10), dict(gap=EXACT_GAP, time_limit_s=10)]

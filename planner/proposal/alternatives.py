@@ -19,7 +19,7 @@ from planner.optimize.instance import Instance
 from planner.plan import Plan
 from planner.proposal.bom import year_cost_usd_per_hour
 from planner.proposal.model import Alternative, TornadoBar
-from planner.proposal.solver import Batch, Solved, one_mode, plan_start, resolve, sweep_resolve
+from planner.proposal.solver import Batch, Solved, chosen_start, one_mode, resolve, sweep_resolve
 from planner.sweep.tornado import Driver
 
 DEMAND_SWING = 0.2
@@ -63,7 +63,7 @@ class Job:
     run: Callable[[], Plan | str]  # the re-solve: plan, or why there is none
     note: str = ""
     candidates: int = 0  # candidate rows it solves on (0: the full table, through the sweep engine)
-    from_plan: bool = False  # solved after the main solve, from the plan (`run(solution=plan_start(plan))`)
+    from_plan: bool = False  # solved after the main solve, from the plan (`run(start=chosen_start(solved))`)
 
 
 def _gap(i: Instance) -> Instance:
@@ -160,8 +160,8 @@ def _results(s: Solved, skip: set[int], workers: int | None) -> list:
     own, started now that the plan is there)."""
     early = [i for i, j in enumerate(s.jobs) if not j.from_plan]
     late = [i for i, j in enumerate(s.jobs) if j.from_plan]
-    start = plan_start(s.plan) if late else None
-    later = Batch([functools.partial(s.jobs[i].run, solution=start) for i in late], workers) if late else None
+    start = chosen_start(s) if late else None
+    later = Batch([functools.partial(s.jobs[i].run, start=start) for i in late], workers) if late else None
     got = dict(zip(early, s.pending.results(skip={k for k, i in enumerate(early) if i in skip}), strict=True))
     s.pending = None
     if later is not None:

@@ -127,19 +127,45 @@ def plan_start(plan: Plan) -> dict[str, float]:
     return out
 
 
-class FromSolution:
-    """A `backends.solve_hook` that solves to the proven optimum (EXACT_GAP) from `solution` (variable name ->
-    value, clipped to the variable's bounds; see `plan_start` for absent names). A start that is not feasible
-    only costs time: the solver drops it."""
+@dataclass(frozen=True)
+class Start:
+    """The chosen plan as a start for its own MIP re-solved with other prices: values by variable name
+    (`plan_start`) and the names of that MIP's variables. A solve of any other model on the way (a relaxation
+    that a solve strategy solves first for a start of its own, or a model with the plan's deployments cut off)
+    goes its own way."""
 
-    def __init__(self, solution: dict[str, float] | None) -> None:
-        self.solution = solution
+    values: dict[str, float]
+    names: frozenset[str]
+
+
+def chosen_start(s: Solved) -> Start:
+    """`Start` from the chosen plan and its min-cost MIP (a price change changes coefficients, not variables)."""
+    from planner.optimize.formulation import build_model
+
+    model, _ = build_model(s.instance, s.candidates, objective="min_cost")
+    return Start(plan_start(s.plan), frozenset(model.by_name))
+
+
+class FromSolution:
+    """A `backends.solve_hook`: the plan's MIP is solved to the proven optimum (EXACT_GAP) from `start` (values
+    clipped to the bounds; see `plan_start` for absent names), so the answer does not depend on the start or on
+    the solver's path. A start that is not feasible only costs time: the solver drops it. Without a start, every
+    solve goes to EXACT_GAP from nothing."""
+
+    def __init__(self, start: Start | None) -> None:
+        self.start = start
 
     def __call__(self, model, backend, *, gap, **params):
         from planner.optimize import backends
 
-        start = None if self.solution is None else start_values(model, self.solution)
-        return backends.solve(model, backend, gap=min(gap, EXACT_GAP), start=start, **params)
+        st = self.start
+        if st is None:
+            return backends.solve(model, backend, gap=min(gap, EXACT_GAP), **params)
+        values = start_values(model, st.values)
+        if model.by_name.keys() != st.names or any(
+                model.vars[model.by_name[k]].ub < x for k, x in st.values.items() if k in model.by_name):
+            return backends.solve(model, backend, gap=gap, **params)  # not the plan's MIP
+        return backends.solve(model, backend, gap=min(gap, EXACT_GAP), start=values, **params)
 
 
 def start_values(model, solution: dict[str, float]) -> list[float]:
@@ -166,17 +192,16 @@ def resolve(inst: Instance, cands: pd.DataFrame, catalog: Catalog, backend: str 
     return out.plan
 
 
-def sweep_resolve(run, values: dict, cache, exact: bool = False, solution: dict[str, float] | None = None
-                  ) -> Plan | str:
+def sweep_resolve(run, values: dict, cache, exact: bool = False, start: Start | None = None) -> Plan | str:
     """One end of a tornado driver through the sweep engine (`planner.sweep.DriverRun`), sharing `cache`: money
-    and demand changes skip the performance evaluation. `exact`: to the proven optimum, from `solution` where
-    given (`FromSolution`). The plan, or why there is none (one line)."""
+    and demand changes skip the performance evaluation. `exact`: to the proven optimum, from `start` where given
+    (`FromSolution`). The plan, or why there is none (one line)."""
     import contextlib
 
     from planner.optimize.backends import solve_hook
 
     try:
-        with solve_hook(FromSolution(solution)) if exact else contextlib.nullcontext():
+        with solve_hook(FromSolution(start)) if exact else contextlib.nullcontext():
             return run.solve(values, cache)
     except PlannerError as exc:
         return reason(exc)
