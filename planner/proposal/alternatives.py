@@ -162,8 +162,14 @@ def _results(s: Solved, skip: set[int], workers: int | None) -> list:
     late = [i for i, j in enumerate(s.jobs) if j.from_plan]
     start = chosen_start(s) if late else None
     later = Batch([functools.partial(s.jobs[i].run, start=start) for i in late], workers) if late else None
-    got = dict(zip(early, s.pending.results(skip={k for k, i in enumerate(early) if i in skip}), strict=True))
-    s.pending = None
+    try:
+        got = dict(zip(early, s.pending.results(skip={k for k, i in enumerate(early) if i in skip}), strict=True))
+    except BaseException:  # Ctrl-C, a worker lost: the plan's re-solves stop where they have not started
+        if later is not None:
+            later.cancel()
+        raise
+    finally:
+        s.pending = None
     if later is not None:
         got.update(zip(late, later.results(), strict=True))
     return [got[i] for i in range(len(s.jobs))]
