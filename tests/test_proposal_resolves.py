@@ -116,5 +116,7 @@ def test_only_the_plans_own_mip_is_solved_from_the_plan(monkeypatch):
     cut.fix(cut.var("b"), 0.0, 0.0)
     hook(cut, "scip", gap=1e-3, time_limit_s=10)
     FromSolution(None)(relaxation, "scip", gap=1e-3, time_limit_s=10)
+    hook(knap, "cbc", gap=1e-3, time_limit_s=10)  # CBC reports no bound: no proven optimum to ask it for
     assert seen == [dict(gap=EXACT_GAP, start=[1.0, 1.0, 0.0], time_limit_s=10), dict(gap=1e-3, time_limit_s=10),
-                    dict(gap=1e-3, time_limit_s=10), dict(gap=EXACT_GAP, time_limit_s=10)]
+                    dict(gap=1e-3, time_limit_s=10), dict(gap=EXACT_GAP, time_limit_s=10),
+                    dict(gap=1e-3, time_limit_s=10)]

@@ -150,7 +150,7 @@ class FromSolution:
     """A `backends.solve_hook`: the plan's MIP is solved to the proven optimum (EXACT_GAP) from `start` (values
     clipped to the bounds; see `plan_start` for absent names), so the answer does not depend on the start or on
     the solver's path. A start that is not feasible only costs time: the solver drops it. Without a start, every
-    solve goes to EXACT_GAP from nothing."""
+    solve goes to EXACT_GAP from nothing. CBC (no best bound) keeps the caller's gap."""
 
     def __init__(self, start: Start | None) -> None:
         self.start = start
@@ -159,6 +159,8 @@ class FromSolution:
         from planner.optimize import backends
 
         st = self.start
+        if backend == "cbc":  # it reports no bound, so no proven optimum, and drops a partial start
+            return backends.solve(model, backend, gap=gap, **params)
         if st is None:
             return backends.solve(model, backend, gap=min(gap, EXACT_GAP), **params)
         values = start_values(model, st.values)
