@@ -3,6 +3,7 @@ keys, pruning), and a brute-force check that dominance pruning never removes a c
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -168,3 +169,47 @@ def test_pruning_never_changes_the_optimum(case):
         assert small is None
         return
     assert small == pytest.approx(full, rel=1e-6, abs=1e-9), (len(cands), len(pruned))
+
+
+def _prune_by_definition(t: pd.DataFrame) -> list[int]:
+    """The pruning rule as stated, pair by pair in table order (the reference for the vectorized one)."""
+    kept: list[int] = []
+    g, o, w, q = (t[c].to_numpy(dtype=float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
+    grp = list(zip(t["workload"], t["system"], t["mode"], strict=True))
+    alive = [True] * len(t)
+    for a in range(len(t)):
+        for d in range(len(t)):
+            if d == a or grp[d] != grp[a] or not alive[d]:
+                continue
+            m = np.floor(g[a] / g[d])
+            ok = m >= 1 and m * o[d] >= o[a] * (1 - 1e-12) and m * w[d] <= w[a] * (1 + 1e-12) and q[d] <= q[a]
+            strict = m * o[d] > o[a] * (1 + 1e-9) or m * w[d] < w[a] * (1 - 1e-9) or m * g[d] < g[a] or q[d] < q[a]
+            if ok and (strict or d < a):
+                alive[a] = False
+                break
+        if alive[a]:
+            kept.append(a)
+    return kept
+
+
+@st.composite
+def prune_tables(draw):
+    """Random candidate tables with many exact ties, multiples and near-ties (within and beyond tolerance)."""
+    rows = []
+    for i in range(draw(st.integers(1, 40))):
+        g = draw(st.sampled_from([1, 2, 3, 4, 8, 16]))
+        base = draw(st.sampled_from([500.0, 800.0, 1000.0, 1000.0 * (1 + 1e-13), 1000.0 * (1 + 1e-10)]))
+        rows.append(cand(draw(st.sampled_from(["w1", "w2"])), draw(st.sampled_from(["s1", "s2"])), "a1",
+                         gpus=g, out=base * draw(st.sampled_from([1, 2, 3, 4])),
+                         watts=draw(st.sampled_from([300.0, 400.0, 400.0 * (1 - 1e-13)])) * g, batch=i + 1,
+                         mode=draw(st.sampled_from(["own", "rent"]))))
+    t = table(*rows).drop_duplicates("key").sort_values("key").reset_index(drop=True)
+    t["group_gpus"] = [draw(st.sampled_from([1, 2, 4])) for _ in range(len(t))]
+    return t
+
+
+@settings(max_examples=300, deadline=None)
+@given(prune_tables())
+def test_pruning_keeps_exactly_what_the_pairwise_rule_keeps(t):
+    kept = prune_dominated(t)
+    assert list(kept["key"]) == list(t["key"].iloc[_prune_by_definition(t)])

@@ -111,12 +111,12 @@ def test_only_the_plans_own_mip_is_solved_from_the_plan(monkeypatch):
     hook(knap, "scip", gap=1e-3, time_limit_s=10)
     relaxation = MipModel()
     relaxation.add_var("a", 0, 1)
-    hook(relaxation, "scip", gap=1e-3, time_limit_s=10)
+    hook(relaxation, "scip", gap=1e-3, time_limit_s=10, start=[0.5])  # the caller's own start goes with it
     cut = _knapsack()
     cut.fix(cut.var("b"), 0.0, 0.0)
     hook(cut, "scip", gap=1e-3, time_limit_s=10)
     FromSolution(None)(relaxation, "scip", gap=1e-3, time_limit_s=10)
     hook(knap, "cbc", gap=1e-3, time_limit_s=10)  # CBC reports no bound: no proven optimum to ask it for
-    assert seen == [dict(gap=EXACT_GAP, start=[1.0, 1.0, 0.0], time_limit_s=10), dict(gap=1e-3, time_limit_s=10),
-                    dict(gap=1e-3, time_limit_s=10), dict(gap=EXACT_GAP, time_limit_s=10),
-                    dict(gap=1e-3, time_limit_s=10)]
+    assert seen == [dict(gap=EXACT_GAP, start=[1.0, 1.0, 0.0], time_limit_s=10),
+                    dict(gap=1e-3, start=[0.5], time_limit_s=10), dict(gap=1e-3, start=None, time_limit_s=10),
+                    dict(gap=EXACT_GAP, start=None, time_limit_s=10), dict(gap=1e-3, start=None, time_limit_s=10)]

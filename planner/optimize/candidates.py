@@ -199,7 +199,7 @@ def _parallelisms(is_moe: bool, domain: int) -> list[tuple[int, int, int]]:
 
 def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dict]]:
     """The configurations to evaluate, and the (model, precision) pairs rejected on quality."""
-    rows: list[dict] = []
+    cols: dict[str, list] = {}
     rejected: list[dict] = []
     by_acc = _domains(inst)
     for w in inst.workloads.values():
@@ -254,34 +254,61 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                         continue
                     kvs = w.kv_precisions or (_default_kv(catalog, pid, acc),)
                     specs = {e: spec_choices(catalog, w, e, mid, pid, acc, rejected) for e in engines}
-                    for kv, engine, spec in ((k, e, x) for k in kvs for e in engines for x in specs[e]):
-                        for tp, ep, dp in _parallelisms(model.moe is not None, domain):
-                            for pp in PP_OPTIONS:
-                                for serving in w.serving:
-                                    rows.append(
-                                        dict(
-                                            workload=w.id,
-                                            model=mid,
-                                            accelerator=acc,
-                                            precision=pid,
-                                            kv_precision=kv,
-                                            tp=tp,
-                                            pp=pp,
-                                            ep=ep,
-                                            attn_dp=dp,
-                                            serving=serving,
-                                            isl=w.isl,
-                                            osl=round(w.osl * mult),
-                                            quality=q,
-                                            engine=engine,
-                                            speculative=spec,
-                                            checkpoint=ckpt,
-                                            effort=effort,
-                                            output_multiplier=mult,
-                                            hidden_tokens=round(w.osl * mult) - w.osl,
-                                        )
-                                    )
-    return pd.DataFrame(rows), rejected
+                    variants = [(k, e, x) for k in kvs for e in engines for x in specs[e]]
+                    pars = [(tp, ep, dp, pp) for tp, ep, dp in _parallelisms(model.moe is not None, domain)
+                            for pp in PP_OPTIONS]
+                    osl = round(w.osl * mult)
+                    const = dict(workload=w.id, model=mid, accelerator=acc, precision=pid, isl=w.isl, osl=osl,
+                                 quality=q, checkpoint=ckpt, effort=effort, output_multiplier=mult,
+                                 hidden_tokens=osl - w.osl)
+                    _add_block(cols, const, variants, pars, w.serving)
+    return (_grid_frame(cols) if cols else pd.DataFrame()), rejected
+
+
+GRID_COLUMNS = ("workload", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
+                "serving", "isl", "osl", "quality", "engine", "speculative", "checkpoint", "effort",
+                "output_multiplier", "hidden_tokens")
+
+
+def _add_block(cols: dict[str, list], const: dict, variants: list[tuple], pars: list[tuple],
+               serving: tuple[str, ...]) -> None:
+    """Append the grid rows of one (workload, model, precision, accelerator) to the column pieces, in the order
+    variant (KV format, engine, speculative), parallelism, pipeline stages, serving mode: values shared by the
+    block once (with the block's size), the others as small arrays."""
+    n_s = len(serving)
+    n = len(variants) * len(pars) * n_s
+    if n == 0:
+        return
+    if not cols:
+        cols.update({c: [] for c in (*GRID_COLUMNS, "_size")})
+    for c, v in const.items():
+        cols[c].append(v)
+    cols["_size"].append(n)
+    per_variant = len(pars) * n_s
+    for j, c in enumerate(("kv_precision", "engine", "speculative")):
+        cols[c].append(np.repeat(np.array([v[j] for v in variants], dtype=object), per_variant))
+    layout = np.repeat(np.array(pars, dtype=np.int64), n_s, axis=0)
+    for j, c in enumerate(("tp", "ep", "attn_dp", "pp")):
+        cols[c].append(np.tile(layout[:, j], len(variants)))
+    cols["serving"].append(np.tile(np.array(serving, dtype=object), n // n_s))
+
+
+def _grid_frame(cols: dict[str, list]) -> pd.DataFrame:
+    """The grid from `_add_block`'s pieces, typed as pandas types per-row records: numbers (ints and floats
+    mixed give floats), strings (None = missing), anything else inferred from a list."""
+    sizes = np.asarray(cols["_size"], dtype=np.int64)
+    out = {}
+    for c in GRID_COLUMNS:
+        pieces = cols[c]
+        if isinstance(pieces[0], np.ndarray):
+            out[c] = np.concatenate(pieces)
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in pieces):
+            out[c] = np.repeat(np.asarray(pieces), sizes)
+        elif all(v is None or isinstance(v, str) for v in pieces):
+            out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes)
+        else:
+            out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes).tolist()
+    return pd.DataFrame(out)
 
 
 def _model_efforts(catalog: Catalog, models, w, rejected: list[dict]) -> list[tuple[str, str | None]]:
@@ -338,9 +365,15 @@ def _serving_labels(rows: pd.DataFrame) -> list[str]:
 
 
 def _labels(rows: pd.DataFrame) -> list[str]:
-    eng = rows["engine"].fillna("").to_numpy() if "engine" in rows else np.full(len(rows), "")
-    return [_label(*x) for x in zip(*(rows[c].to_numpy() for c in ("tp", "pp", "ep", "attn_dp")), eng,
-                                    strict=True)]
+    eng = rows["engine"].fillna("").to_numpy().tolist() if "engine" in rows else [""] * len(rows)
+    memo: dict[tuple, str] = {}  # a few hundred layouts label thousands of rows
+    out = []
+    for x in zip(*(rows[c].to_numpy().tolist() for c in ("tp", "pp", "ep", "attn_dp")), eng, strict=True):
+        lab = memo.get(x)
+        if lab is None:
+            lab = memo[x] = _label(*x)
+        out.append(lab)
+    return out
 
 
 def make_key(r, kv_suffix: bool) -> str:
@@ -385,7 +418,7 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
         return Evaluated(grid, pd.DataFrame(), tuple(rejected))
     grid = shared_prefill(grid)
     plain = (grid["speculative"] == "none").to_numpy()
-    res = evaluate_grid(grid[plain], inst, catalog, perf)
+    res = evaluate_grid(grid if plain.all() else grid[plain], inst, catalog, perf)
     drafts = grid[~plain]
     if len(drafts):  # drafts only where they can shorten the step (see planner.optimize.variants)
         drafts = drafts[worth_drafting(res, drafts, catalog)]
@@ -412,7 +445,8 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     failed = res[~ok | uneven]
     reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o else
                str(x or "no batch meets the targets")
-               for x, o, q in zip(failed["reason"], ok[~ok | uneven], prefill_group(failed), strict=True)]
+               for x, o, q in zip(failed["reason"].to_numpy(dtype=object).tolist(), ok[~ok | uneven].tolist(),
+                                  prefill_group(failed).tolist(), strict=True)]
     rejected += _rejections(failed, None, reasons)
     return Evaluated(grid, prune_variants(res[ok & ~uneven].reset_index(drop=True)), tuple(rejected))
 
@@ -425,26 +459,32 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     stats = {"grid": len(grid)}
     if grid.empty:
         return CandidateSet(_empty(), pd.DataFrame(rejected), stats)
-    rows = []
+    # one take of the evaluated rows for every (system, mode), in system then mode order
+    acc = res["accelerator"].to_numpy()
+    group_all = prefill_group(res)
+    parts: list[tuple[np.ndarray, str, str]] = []
     for sd in sorted(inst.systems.values(), key=lambda s: s.id):
-        sub = res[res["accelerator"] == sd.accelerator]
-        if sub.empty:
+        at = np.flatnonzero(acc == sd.accelerator)
+        if len(at) == 0:
             continue
-        group = pd.Series(prefill_group(sub), index=sub.index)
-        too_big = group > sd.domain
-        why = f"-GPU scale-up domain of {sd.id}"
-        rejected += _rejections(sub[too_big], sd.id,
-                                [f"TP/EP group of {g} GPUs exceeds the {sd.domain}{why}" for g in group[too_big]])
-        sub = sub[~too_big].assign(system=sd.id, group_gpus=group[~too_big])
+        too_big = group_all[at] > sd.domain
+        if too_big.any():
+            why = f"-GPU scale-up domain of {sd.id}"
+            rejected += _rejections(res.take(at[too_big]), sd.id, [
+                f"TP/EP group of {g} GPUs exceeds the {sd.domain}{why}" for g in group_all[at[too_big]].tolist()])
         modes = (["own"] if (sd.buy or sd.existing) and _has_rack(inst, sd) else []) + (
             ["rent"] if sd.rent else []
         )
-        for mode in modes:
-            rows.append(sub.assign(mode=mode))
+        parts += [(at[~too_big], sd.id, mode) for mode in modes]
     stats["evaluated"] = len(res)
-    if not rows:
+    if not parts:
         return CandidateSet(_empty(), pd.DataFrame(rejected), stats, _best_latency(inst, catalog, grid))
-    table = pd.concat(rows, ignore_index=True)
+    idx = np.concatenate([p[0] for p in parts])
+    sizes = [len(p[0]) for p in parts]
+    table = res.take(idx).reset_index(drop=True)
+    table["system"] = np.repeat(np.array([p[1] for p in parts], dtype=object), sizes)
+    table["group_gpus"] = group_all[idx]
+    table["mode"] = np.repeat(np.array([p[2] for p in parts], dtype=object), sizes)
     table["gpus"] = table["gpus"].astype(int)
     multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
     table["key"] = _keys(table, multi_kv)
@@ -452,7 +492,8 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     stats["feasible"] = len(table)
     table = prune_dominated(table)
     stats["after_pruning"] = len(table)
-    missing = [w for w in inst.workloads if w not in set(table["workload"])]
+    served = set(table["workload"].to_numpy().tolist())
+    missing = [w for w in inst.workloads if w not in served]
     best = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)]) if missing else {}
     cols = [c for c in table.columns if c not in ("fits", "reason")]
     return CandidateSet(table[cols], pd.DataFrame(rejected), stats, best)
@@ -508,27 +549,44 @@ def prune_dominated(table: pd.DataFrame) -> pd.DataFrame:
     m*o_d >= o_c, m*W_d <= W_c, q_d <= q_c (ties: keep the earlier key).
 
     Candidates are visited in table order and only a candidate still kept can dominate (dominance by multiples
-    is not transitive, so the order is part of the rule); the pairwise tests run as matrices per block."""
+    is not transitive, so the order is part of the rule): c is dropped when a later candidate dominates it
+    strictly, or an earlier one that is kept dominates it at all."""
     keep = np.ones(len(table), dtype=bool)
-    cols = {c: table[c].to_numpy().astype(float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus")}
+    g, o, w, q = (table[c].to_numpy().astype(float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
     for _, idx in table.groupby(["workload", "system", "mode"], sort=False).indices.items():
-        g, o, w, q = (cols[c][idx] for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
-        n = len(idx)
-        local = np.ones(n, dtype=bool)
-        for start in range(0, n, 512):
-            rows = np.arange(start, min(n, start + 512))
-            ga, oa, wa, qa = g[rows, None], o[rows, None], w[rows, None], q[rows, None]
-            mult = np.floor(ga / g)  # [a, d]: replicas of d replacing one replica of a
-            ok = (mult >= 1) & (mult * o >= oa * (1 - 1e-12)) & (mult * w <= wa * (1 + 1e-12)) & (q <= qa)
-            ok[np.arange(len(rows)), rows] = False
-            strict = (mult * o > oa * (1 + 1e-9)) | (mult * w < wa * (1 - 1e-9)) | (mult * g < ga) | (q < qa)
-            earlier = np.arange(n)[None, :] < rows[:, None]
-            dom = ok & (strict | earlier)
-            for r in np.flatnonzero(dom.any(axis=1)):
-                if (dom[r] & local).any():
-                    local[rows[r]] = False
-        keep[idx[~local]] = False
+        keep[idx] = _undominated(g[idx], o[idx], w[idx], q[idx])
     return table[keep].reset_index(drop=True)
+
+
+def _undominated(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """`prune_dominated` within one group (rows in table order). The candidates of one GPU count G share
+    m = floor(G/g_d) with every d, so m*o_d and m*W_d are vectors per G and the pairwise tests only compare."""
+    n = len(g)
+    later = np.zeros(n, dtype=bool)  # dominated strictly by a later candidate: dropped whatever happens
+    earlier: dict[int, np.ndarray] = {}  # candidate -> the earlier ones dominating it: dropped if one is kept
+    lo, hi, above, below = o * (1 - 1e-12), w * (1 + 1e-12), o * (1 + 1e-9), w * (1 - 1e-9)
+    for size in np.unique(g):
+        a = np.flatnonzero(g == size)
+        mult = np.floor(size / g)
+        md_o, md_w = mult * o, mult * w
+        # only candidates that can dominate some member of this GPU count enter the matrix
+        d = np.flatnonzero((mult >= 1) & (md_o >= lo[a].min()) & (md_w <= hi[a].max()) & (q <= q[a].max()))
+        if len(d) == 0:
+            continue
+        md_o, md_w, qd = md_o[d], md_w[d], q[d]
+        ok = (md_o >= lo[a, None]) & (md_w <= hi[a, None]) & (qd <= q[a, None]) & (d[None, :] != a[:, None])
+        strict = (md_o > above[a, None]) | (md_w < below[a, None]) | (qd < q[a, None]) | (
+            mult[d] * g[d] < size)[None, :]
+        after = d[None, :] > a[:, None]
+        later[a] = (ok & strict & after).any(axis=1)
+        prior = ok & ~after
+        for r in np.flatnonzero(prior.any(axis=1) & ~later[a]):
+            earlier[int(a[r])] = d[prior[r]]
+    keep = ~later
+    for r in sorted(earlier):  # in table order: every earlier candidate's fate is settled before
+        if keep[earlier[r]].any():
+            keep[r] = False
+    return keep
 
 
 def _best_latency(inst: Instance, catalog: Catalog, grid: pd.DataFrame) -> dict[str, dict]:

@@ -29,32 +29,47 @@ def evaluate_grid(
     hidden ones (TTFT + hidden x TPOT must meet the target; batch search), and throughput counts visible tokens.
     Results come in (workload, hidden tokens) order; the batch search runs once over every reasoning row."""
     groups = grid.groupby(["workload", "hidden_tokens"], sort=True).indices
-    results = _merged_results(grid, groups, inst, catalog, perf)
-    parts = []
-    extras = grid[["workload", "quality", "checkpoint", "effort", "output_multiplier"]]
-    variants = grid[["speculative", *PREFILL_LAYOUT]]  # the choice searched; speculative_method = what ran
-    for wid, hidden in sorted(groups):
-        res = results[wid, hidden]
-        res = res.reset_index(drop=True)
-        if "engine" not in res:
-            res["engine"] = ""
-        idx = groups[wid, hidden]
-        for col in variants.columns:
-            res[col] = variants[col].to_numpy()[idx]
-        res["grid_row"] = grid.index.to_numpy()[idx]
-        if "speculative_method" not in res:  # a custom perf function without speculative decoding
-            res["speculative_method"] = res["speculative"]
-        extra = extras.iloc[idx].reset_index(drop=True)
-        for col in extra.columns:
-            res[col] = extra[col]
-        res["output_tok_s"] = res["output_tok_s"].astype(float) / res["output_multiplier"].astype(float)
-        parts.append(res)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    calls = _merged_results(grid, groups, inst, catalog, perf)
+    if not calls:
+        return pd.DataFrame()
+    # each call's rows completed at once (one column assignment per call, not per group), then every row put
+    # in (workload, hidden tokens) order with the columns in the order per-group frames would give them
+    frames, where, order = [], {}, []
+    start = 0
+    for keys, res in calls:
+        idx = np.concatenate([groups[k] for k in keys])
+        frames.append(_complete(res.reset_index(drop=True), grid, idx))
+        for k in keys:
+            where[k] = np.arange(start, start + len(groups[k]))
+            start += len(groups[k])
+    by_key = {k: list(f.columns) for (keys, _), f in zip(calls, frames, strict=True) for k in keys}
+    for k in sorted(groups):
+        order += [c for c in by_key[k] if c not in order]
+    out = pd.concat(frames, ignore_index=True)[order]
+    return out.take(np.concatenate([where[k] for k in sorted(groups)])).reset_index(drop=True)
+
+
+def _complete(res: pd.DataFrame, grid: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
+    """A performance call's rows (grid rows idx) with the columns the candidate search adds: the engine and
+    variant searched, the grid row, the workload's figures, and visible tokens/s."""
+    if "engine" not in res:
+        res["engine"] = ""
+    # the grid's own arrays taken (no conversion, same types as the grid's columns)
+    for col in ("speculative", *PREFILL_LAYOUT):  # the choice searched; speculative_method = what ran
+        res[col] = grid[col].array.take(idx)
+    res["grid_row"] = grid.index.to_numpy()[idx]
+    if "speculative_method" not in res:  # a custom perf function without speculative decoding
+        res["speculative_method"] = res["speculative"]
+    for col in ("workload", "quality", "checkpoint", "effort", "output_multiplier"):
+        res[col] = grid[col].array.take(idx)
+    res["output_tok_s"] = res["output_tok_s"].astype(float) / res["output_multiplier"].astype(float)
+    return res
 
 
 def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: Catalog,
-                    perf: PerfFn | None) -> dict:
-    """(workload, hidden tokens) -> that group's rows through the performance model. Groups that differ only in
+                    perf: PerfFn | None) -> list[tuple[list, pd.DataFrame]]:
+    """Per call of the performance model, the (workload, hidden tokens) groups it ran, and its rows (the groups'
+    rows one after the other). Groups that differ only in
     targets share one call (the model takes per-row targets): the batch search for every reasoning group, the
     default `capacity_under_slo` once per SLO percentile; a custom `perf` runs per group."""
     takes_pct = perf is None or "percentile" in inspect.signature(perf).parameters
@@ -68,7 +83,7 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
         else:
             call = ("custom", wid, hidden)
         calls.setdefault(call, []).append((wid, hidden))
-    out = {}
+    out = []
     for call, keys in calls.items():
         sizes = [len(groups[k]) for k in keys]
         targets = {name: np.repeat([getattr(inst.workloads[wid], name) for wid, _ in keys], sizes)
@@ -89,10 +104,7 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
             w = inst.workloads[keys[0][0]]
             res = perf(rows, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s,
                        **({"percentile": w.slo_percentile} if takes_pct else {}))
-        res = res.reset_index(drop=True)
-        ends = np.cumsum(sizes)
-        for k, a, b in zip(keys, ends - sizes, ends, strict=True):
-            out[k] = res.iloc[a:b]
+        out.append((keys, res))
     return out
 
 

@@ -62,6 +62,21 @@ def _cdf_over_pdf(x: np.ndarray) -> np.ndarray:
                      for b in x.tolist()], dtype=float)
 
 
+def _wait_ratio(beta: np.ndarray, rows: np.ndarray, p: float) -> np.ndarray:
+    """cdf/pdf of the clipped beta for the Halfin-Whitt wait probability 1 / (1 + beta x ratio), on `rows`
+    (NaN elsewhere), or inf where the wait probability is surely at most 1 - p whatever the exact ratio: there
+    ratio >= 0.5 / pdf (beta > 0), and beta times that bound is twice what p_wait > 1 - p needs, so the seat
+    wait is 0 either way and math.erf (a Python loop) is skipped."""
+    clipped = np.clip(beta, -30.0, 30.0)
+    with np.errstate(over="ignore"):
+        bound = clipped * 0.5 * _SQRT_2PI * np.exp(clipped * clipped / 2.0)
+    sure = (clipped > 0) & (bound >= 2.0 * p / (1.0 - p))
+    ratio = np.where(rows & sure, np.inf, np.nan)
+    exact = rows & ~sure
+    ratio[exact] = _cdf_over_pdf(clipped[exact])
+    return ratio
+
+
 def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
                        percentile: float = 90.0, length_dist: str = "fixed", efficiency: Efficiency | None = None,
                        **_ignored) -> pd.DataFrame:
@@ -157,7 +172,7 @@ def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> p
         pre = np.where(rho > 1.0 - p, np.log(np.maximum(rho / (1.0 - p), 1.0)) / (2.0 * mu * (1.0 - rho)), 0.0)
         a = rho * mu * life  # decode seats busy (offered load)
         beta = (seats - a) / np.sqrt(np.maximum(a, 1e-9))
-        ratio = _cdf_over_pdf(np.clip(beta, -30.0, 30.0))
+        ratio = _wait_ratio(beta, fits, p)
         p_wait = 1.0 / (1.0 + beta * ratio)
         theta = np.maximum((seats - a) / np.maximum(life, 1e-12), 1e-12)
         seat = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * 0.5

@@ -110,13 +110,15 @@ def _resolve(g: pd.DataFrame, catalog: Catalog, eff: Efficiency,
 
 
 def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndarray, eff: Efficiency,
-            prefill=None, pre=None) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+            prefill=None, pre=None, mem: dict[str, np.ndarray] | None = None
+            ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
     """The model on resolved columns: (timed outputs and limited_by, fits, memory). Adds the memory, engine
     cap and prefill-layout reasons to `reason` in place; `prefill(idx)` gives the prefill instances' columns
     and why not of disaggregated rows idx (None: the decode layout); `pre(idx)` their prefill pass
-    (`serving.prefill_batch_pass`) where already known."""
+    (`serving.prefill_batch_pass`) where already known; `mem`: `memory(c)` where already known (it does not
+    depend on the batch)."""
     n = len(reason)
-    mem = memory(c)
+    mem = memory(c) if mem is None else mem
     mem_fail = _memory_reasons(c, mem, reason)
     cap = c.eng_max_batch * c.attn_dp  # the engine's running-sequence cap, per attention-DP rank
     add_reasons(reason, c.batch > cap, [c.batch, cap, eng_names, c.spec_k > 0],
@@ -269,15 +271,15 @@ def meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_
     limited = np.where(any_good & (chosen_b >= eng_cap) & (eng_cap < mem_max), "engine", limited)
     reason = res["reason"].to_numpy().copy()
     fits_out = any_good.copy()
+    r_batch, r_ttft, r_tpot = (res[c].to_numpy() for c in ("batch", "ttft_s", "tpot_s"))
     for i in np.flatnonzero(~any_good & res["fits"].to_numpy()):
-        r = res.iloc[i]
         ttft_s, tpot_s = float(t_ttft[i]), (0.0 if np.isinf(t_tpot[i]) else float(t_tpot[i]))
-        if not np.isinf(ttft_s) and r["ttft_s"] > ttft_s:
-            reason[i] = f"batch {r['batch']:.0f} misses the TTFT target: {r['ttft_s'] * 1e3:.0f} ms > " \
+        if not np.isinf(ttft_s) and r_ttft[i] > ttft_s:
+            reason[i] = f"batch {r_batch[i]:.0f} misses the TTFT target: {r_ttft[i] * 1e3:.0f} ms > " \
                         f"{ttft_s * 1e3:.0f} ms"
             limited[i] = "ttft"
         else:
-            reason[i] = f"batch {r['batch']:.0f} misses the TPOT target: {r['tpot_s'] * 1e3:.1f} ms > " \
+            reason[i] = f"batch {r_batch[i]:.0f} misses the TPOT target: {r_tpot[i] * 1e3:.1f} ms > " \
                         f"{tpot_s * 1e3:.1f} ms"
             limited[i] = "tpot"
     limited = np.where(~any_good & (res["limited_by"].to_numpy() == "memory"), "memory", limited)

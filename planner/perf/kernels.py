@@ -55,7 +55,11 @@ def expected_experts_touched(num_experts, top_k, tokens):
     e = np.asarray(num_experts, dtype=float)
     k = np.asarray(top_k, dtype=float)
     t = np.maximum(np.asarray(tokens, dtype=float), 0.0)
-    return e * (1.0 - np.power(np.clip(1.0 - k / e, 0.0, 1.0), t))
+    base = np.clip(1.0 - k / e, 0.0, 1.0)
+    if base.ndim == t.ndim == 2 and base.shape != t.shape:  # (rows, 1) base, (rows, points) tokens (step
+        # tables): both made whole, so every element goes through the power kernel it takes on flat arrays
+        base, t = (np.ascontiguousarray(x) for x in np.broadcast_arrays(base, t))
+    return e * (1.0 - np.power(base, t))
 
 
 def allreduce_time(bytes_, n_gpus, link_bytes_s, latency_s):

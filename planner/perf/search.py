@@ -30,6 +30,7 @@ from planner.perf.evaluate import (
     meeting_result,
     predict,
 )
+from planner.perf.memory import memory
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.serving import prefill_batch_pass
@@ -54,7 +55,8 @@ class _Resolved:
     def __init__(self, base: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> None:
         self.base, self.catalog, self.eff = base, catalog, eff
         self.direct = any(k in base for k in PREFILL_COLUMNS)
-        self._ones = self._pre = None
+        self._ones = self._pre = self._mem = None
+        self._runs: list[tuple[np.ndarray, np.ndarray, tuple]] = []
         if self.direct:
             return
         g = normalize_grid(base.assign(batch=1))
@@ -74,6 +76,8 @@ class _Resolved:
         out, fits, mem, reason = (ones[0].copy(), ones[1].copy(), ones[2].copy(), ones[3].copy())
         out, mem = {k: v.copy() for k, v in out.items()}, {k: v.copy() for k, v in mem.items()}
         if len(rest):
+            rest = self._from_runs(rest, batch, (out, fits, mem, reason))
+        if len(rest):
             r_out, r_fits, r_mem, r_reason = self._run(rest, batch[rest])
             for k, v in r_out.items():
                 out[k][rest] = v
@@ -85,11 +89,43 @@ class _Resolved:
         c["batch"] = batch.astype(float)
         return _frame(g, c, out, fits, reason, mem, self.reason == "")
 
+    def _from_runs(self, rows: np.ndarray, batch: np.ndarray, into: tuple) -> np.ndarray:
+        """Fill `into` (outputs, fits, memory, reason over every row) for `rows` from the searches' runs at the
+        same batch (the model gives a row the same figures whatever rows it runs with); returns the rows that
+        no run covered."""
+        n = len(self.reason)
+        want = np.full(n, -1, dtype=np.int64)
+        want[rows] = batch[rows]
+        src_run, src_pos = np.full(n, -1), np.full(n, -1)
+        for j, (r, b, _) in enumerate(self._runs):
+            hit = np.flatnonzero(b == want[r])
+            src_run[r[hit]], src_pos[r[hit]] = j, hit
+        out, fits, mem, reason = into
+        for j in np.unique(src_run[rows]):
+            if j < 0:
+                continue
+            sel = rows[src_run[rows] == j]
+            pos = src_pos[sel]
+            r_out, r_fits, r_mem, r_reason = self._runs[j][2]
+            for k, v in r_out.items():
+                out[k][sel] = v[pos]
+            for k, v in r_mem.items():
+                mem[k][sel] = v[pos]
+            fits[sel], reason[sel] = r_fits[pos], r_reason[pos]
+        return rows[src_run[rows] < 0]
+
     def _at_one(self):
         if self._ones is None:
             n = len(self.reason)
             self._ones = self._run(np.arange(n), np.ones(n, dtype=np.int64))
         return self._ones
+
+    def batch_limit(self) -> np.ndarray | None:
+        """Per row, the largest batch that can fit (memory, engine cap; 0 where nothing runs), once the model
+        has run every row at batch 1 (None before, or for grids that go through `evaluate`)."""
+        if self.direct or self._ones is None:
+            return None
+        return np.minimum(self.max_batch_memory(), self.c.eng_max_batch * self.c.attn_dp)
 
     def max_batch_memory(self) -> np.ndarray:
         """evaluate's max_batch_memory column (the memory does not depend on the batch)."""
@@ -103,9 +139,11 @@ class _Resolved:
         if self.direct:
             ev = evaluate(self.base.iloc[rows].assign(batch=batch), self.catalog, efficiency=self.eff)
             return {k: ev[k].to_numpy() for k in ("fits", "ttft_s", "tpot_s")}
-        run = self._run(rows, batch)
-        if len(rows) == len(self.reason) and (np.asarray(batch) == 1).all():
+        every_one = len(rows) == len(self.reason) and (np.asarray(batch) == 1).all()
+        run = self._ones if every_one and self._ones is not None else self._run(rows, batch)
+        if every_one:
             self._ones = run  # every row at batch 1: kept for the final frame
+        self._runs.append((np.asarray(rows), np.asarray(batch, dtype=np.int64), run))  # for the final frame
         out, fits = run[0], run[1]
         return {"fits": fits, "ttft_s": out["ttft_s"], "tpot_s": out["tpot_s"]}
 
@@ -124,13 +162,21 @@ class _Resolved:
                 def pre(idx, sel=rows[at]):
                     return self._prefill(sel[idx])
             o, f, mm = predict(self._cols(rows[at], batch[at]), reason_at := reason[at], serving[at],
-                               self.engines[rows[at]], self.eff, pre=pre)
+                               self.engines[rows[at]], self.eff, pre=pre, mem=self._memory(rows[at]))
             for k, v in o.items():
                 out[k][at] = v
             for k, v in mm.items():
                 mem.setdefault(k, np.full(m, np.nan))[at] = np.broadcast_to(v, (len(at),))
             fits[at], reason[at] = f, reason_at
         return out, fits, mem, reason
+
+    def _memory(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """`memory` of `rows` (it does not depend on the batch): computed once for every row, then taken."""
+        if self._mem is None:
+            n = len(self.reason)
+            self._mem = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,))
+                         for k, v in memory(self._cols(np.arange(n), np.ones(n, dtype=np.int64))).items()}
+        return {k: v[rows] for k, v in self._mem.items()}
 
     def _prefill(self, rows: np.ndarray):
         """`prefill_batch_pass` of disaggregated rows (it does not depend on the batch): run once for every row
@@ -175,6 +221,17 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
     first = run(np.arange(n), np.zeros(n, dtype=np.int64))
     lo = np.where(first["bound"], 0, -1)  # the largest index known to satisfy the prefix predicate
     hi = np.full(n, k_max)  # the smallest index known not to (k_max: past the last candidate)
+    limit = model.batch_limit()
+    if limit is not None:  # a batch above the memory or engine limit does not fit: the bound fails there
+        hi = np.minimum(hi, np.maximum((cand <= limit[:, None]).sum(axis=1), 1))
+        # most configurations that serve at all are stopped by memory (~60% on the examples): the largest batch
+        # that fits is probed first, which settles them in one round
+        rows = np.flatnonzero((lo >= 0) & (hi - lo > 1))
+        if len(rows):
+            top = hi[rows] - 1
+            p = run(rows, top)["bound"]
+            lo[rows] = np.where(p, top, lo[rows])
+            hi[rows] = np.where(p, hi[rows], top)
     while True:
         rows = np.flatnonzero((lo >= 0) & (hi - lo > 1))
         if len(rows) == 0:
@@ -185,11 +242,18 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
         hi[rows] = np.where(p, hi[rows], mid)
     best = np.where(agg, lo, -1)
     # disaggregated rows: down from the top of the prefix, a few batches per row and round, to the first that
-    # is good (the smallest candidate is judged already)
+    # is good (the smallest candidate is judged already, the top too)
     todo = np.flatnonzero(~agg & (lo >= 1))
     top = lo.copy()
+    # the top of the prefix was judged by the bisection (or the limit probe) that found it
+    known = flags["good"][todo, top[todo]]
+    best[todo[known]] = top[todo[known]]
+    top[todo] -= 1
+    todo = todo[~known & (top[todo] >= 1)]
+    scan = SCAN_WIDTH
     while len(todo):
-        width = np.minimum(top[todo], SCAN_WIDTH)
+        width = np.minimum(top[todo], scan)
+        scan *= 2  # the rows still open are few and far from their top: wider rounds, fewer of them
         rows = np.repeat(todo, width)
         ks = np.repeat(top[todo], width) - (np.arange(len(rows)) - np.repeat(np.cumsum(width) - width, width))
         good = run(rows, ks)["good"]

@@ -21,7 +21,7 @@ from planner.perf.evaluate import evaluate
 from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
-from planner.perf.resolve import Cols, normalize_grid, resolve, take
+from planner.perf.resolve import Cols, normalize_grid, resolve
 from planner.perf.serving import speculative_terms
 from planner.perf.step import decode_step
 
@@ -63,8 +63,10 @@ class StepTables:
         return StepTables(**{k: getattr(self, k)[r:r + 1] for k in self.__dataclass_fields__})
 
 
-def _repeat(c: Cols, idx: np.ndarray, n: int) -> Cols:
-    return take(c, idx, n)  # columns gathered as the step model reads them
+def _per_row(c: Cols, n: int) -> Cols:
+    """The per-row columns (1-d, length n) as (n, 1) views, to broadcast against per-point (n, K) arrays."""
+    return Cols({k: (v[:, None] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == n else v)
+                 for k, v in c.items()})
 
 
 def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl) -> np.ndarray:
@@ -124,23 +126,18 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     decode = np.concatenate([np.zeros((n, 1)), np.power(max_seqs[:, None], frac[None, :])], axis=1)
     prefill = budget[:, None] * np.linspace(0.0, 1.0, prefill_points)[None, :]
     D, P = decode_points, prefill_points
-    # one vectorized call over every (row, decode point, prefill point), plus the averaged steps and slope probes
-    r_grid = np.repeat(np.arange(n), D * P)
-    d_grid = np.repeat(decode, P, axis=1).reshape(-1)
-    p_grid = np.tile(prefill, (1, D)).reshape(-1)
-    r_avg = np.repeat(np.arange(n), D)
-    d_avg = decode.reshape(-1)
-    rows = np.concatenate([r_grid, r_avg, np.arange(n), np.arange(n)])
-    n_dec = np.concatenate([d_grid, d_avg, max_seqs, max_seqs])
-    n_pre = np.concatenate([p_grid, d_avg * isl[r_avg] / osl[r_avg], np.zeros(2 * n)])
-    ctx = np.concatenate([ctx_ref[rows[: len(rows) - n]], 2.0 * ctx_ref])
-    cc = _repeat(c, rows, n)
-    t = _step(cc, eff.serving, n_dec, ctx, n_pre, isl[rows])
+    # one vectorized call over every (row, point): the grid's D x P points, the D averaged steps and the two
+    # slope probes. Per-row columns enter as (n, 1) and broadcast against the (n, points) arrays, so what
+    # depends on the configuration alone is computed once per row, not once per point
+    n_dec = np.concatenate([np.repeat(decode, P, axis=1), decode, max_seqs[:, None], max_seqs[:, None]], axis=1)
+    n_pre = np.concatenate([np.tile(prefill, (1, D)), decode * isl[:, None] / osl[:, None], np.zeros((n, 2))],
+                           axis=1)
+    ctx = np.concatenate([np.repeat(ctx_ref[:, None], D * P + D + 1, axis=1), 2.0 * ctx_ref[:, None]], axis=1)
+    t = _step(_per_row(c, n), eff.serving, n_dec, ctx, n_pre, isl[:, None])
     t = np.where(np.isfinite(t), t, np.nan)
-    m = len(r_grid)
-    time_s = t[:m].reshape(n, D, P)
-    step_avg = t[m:m + n * D].reshape(n, D)
-    t1, t2 = t[m + n * D:m + n * D + n], t[m + n * D + n:]
+    time_s = np.ascontiguousarray(t[:, :D * P]).reshape(n, D, P)
+    step_avg = np.ascontiguousarray(t[:, D * P:D * P + D])
+    t1, t2 = t[:, -2].copy(), t[:, -1].copy()
     slope = np.maximum((t2 - t1) / (max_seqs * ctx_ref), 0.0)
     return StepTables(decode=decode, prefill=prefill, time_s=time_s, s_per_ctx_token=slope, ctx_ref=ctx_ref,
                       step_avg_s=step_avg, max_seqs=max_seqs, token_budget=budget, kv_tokens=kv_tokens,

@@ -155,9 +155,10 @@ class FromSolution:
     def __init__(self, start: Start | None) -> None:
         self.start = start
 
-    def __call__(self, model, backend, *, gap, **params):
+    def __call__(self, model, backend, *, gap, start=None, **params):
         from planner.optimize import backends
 
+        params["start"] = start  # the caller's own start (a solve strategy's warm start), for other models
         st = self.start
         if backend == "cbc":  # it reports no bound, so no proven optimum, and drops a partial start
             return backends.solve(model, backend, gap=gap, **params)
@@ -167,7 +168,8 @@ class FromSolution:
         if model.by_name.keys() != st.names or any(
                 model.vars[model.by_name[k]].ub < x for k, x in st.values.items() if k in model.by_name):
             return backends.solve(model, backend, gap=gap, **params)  # not the plan's MIP
-        return backends.solve(model, backend, gap=min(gap, EXACT_GAP), start=values, **params)
+        params["start"] = values
+        return backends.solve(model, backend, gap=min(gap, EXACT_GAP), **params)
 
 
 def start_values(model, solution: dict[str, float]) -> list[float]:

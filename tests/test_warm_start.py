@@ -1,0 +1,112 @@
+"""The warm start of the min-cost solve (optimize/solve.py): a plan meeting every requirement, found from the
+optimum without the simplicity limits, that the full solve starts from. It must never change the optimum."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+
+import pytest
+from optimize_fixtures import cand, instance, system, table, workload
+
+from planner.optimize import solve as S
+from planner.optimize.backends import available_backends
+from planner.optimize.formulation import TIE_BREAK_USD_PER_GPU_HOUR
+from planner.optimize.solve import Solution, solve_instance
+
+BACKENDS = available_backends()
+
+
+def limited():
+    """Two workloads on three systems: without limits chat runs on B200 and code on H100; one platform for the
+    fleet costs more (`test_the_limits_bind`)."""
+    inst = instance(
+        [workload("chat", 9000, min_replicas=2), workload("code", 5000)],
+        [system("h100", "h100", price=250_000), system("h200", "h200", price=330_000),
+         system("b200", "b200", price=420_000)],
+    )
+    cands = table(
+        cand("chat", "h100", "h100", gpus=2, out=1500, watts=1000),
+        cand("chat", "h200", "h200", gpus=4, out=3800, watts=2300, tp=4),
+        cand("chat", "b200", "b200", gpus=2, out=2900, watts=1900),
+        cand("code", "h100", "h100", gpus=4, out=1400, watts=2000),
+        cand("code", "h200", "h200", gpus=2, out=800, watts=1100),
+        cand("code", "b200", "b200", gpus=8, out=3000, watts=7000),
+    )
+    return dataclasses.replace(inst, max_platforms=1, min_deployment_share=0.3), cands
+
+
+def brute_force(inst, cands, max_rep=6) -> float:
+    """Cheapest plan by enumeration: demand, replica floor, at most `max_platforms` systems, each configuration
+    in use serving at least `min_deployment_share` of its workload's demand; servers = ceil(GPUs / 8)."""
+    rows = cands.to_dict("records")
+    best = math.inf
+    for reps in itertools.product(range(max_rep + 1), repeat=len(rows)):
+        used = [(r, n) for r, n in zip(rows, reps, strict=True) if n]
+        if len({r["system"] for r, _ in used}) > inst.max_platforms:
+            continue
+        ok = True
+        for w, wl in inst.workloads.items():
+            mine = [(r, n) for r, n in used if r["workload"] == w]
+            ok &= sum(r["output_tok_s"] * n for r, n in mine) >= wl.required_out_tok_s - 1e-9
+            ok &= sum(n for _, n in mine) >= wl.min_replicas
+            ok &= all(r["output_tok_s"] * n >= inst.min_deployment_share * wl.demand_out_tok_s for r, n in mine)
+        if not ok:
+            continue
+        cost = 0.0
+        for s, sd in inst.systems.items():
+            here = [(r, n) for r, n in used if r["system"] == s]
+            cost += math.ceil(sum(r["gpus"] * n for r, n in here) / sd.gpus) * sd.new_usd_per_hour
+            cost += sum((r["avg_power_w"] - r["gpus"] * sd.idle_w) * sd.usd_per_w_hour * n for r, n in here)
+        best = min(best, cost)
+    return best
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_warm_started_optimum_matches_brute_force(backend):
+    inst, cands = limited()
+    assert S.needs_warm_start(inst)
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(brute_force(inst, cands), rel=1e-6)
+
+
+def _start(inst, cands, backend):
+    m, ix = S.build_model(inst, cands, objective="min_cost")
+    return m, S.warm_start(Solution(S.SolveStatus.ERROR, "min_cost", backend, m, ix), inst, cands, 30, 1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_warm_start_is_a_feasible_plan_and_changes_nothing(backend, monkeypatch):
+    inst, cands = limited()
+    inst = dataclasses.replace(inst, max_platforms=2, min_deployment_share=0.5)
+    warm = solve_instance(inst, cands, backend)
+    assert warm.objective_value == pytest.approx(brute_force(inst, cands), rel=1e-6)
+    m, hint = _start(inst, cands, backend)
+    assert hint is not None and m.violations(hint) == []
+    assert m.objective_value(hint) >= warm.objective_value - 1e-9  # a plan, not a bound
+    monkeypatch.setattr(S, "needs_warm_start", lambda inst: False)
+    cold = solve_instance(inst, cands, backend)
+    assert cold.objective_value == pytest.approx(warm.objective_value, rel=1e-9, abs=TIE_BREAK_USD_PER_GPU_HOUR)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_start_when_the_restricted_model_has_no_plan(backend):
+    """One platform: the optimum without limits uses two, so its candidates alone cannot meet the limit; the
+    full solve starts cold (and still finds the optimum: test_warm_started_optimum_matches_brute_force)."""
+    inst, cands = limited()
+    assert _start(inst, cands, backend)[1] is None
+
+
+def test_no_warm_start_without_limits_beyond_the_default():
+    inst, _ = limited()
+    assert not S.needs_warm_start(dataclasses.replace(inst, max_platforms=None, min_deployment_share=None,
+                                                      max_configs_per_workload=2))
+    assert not S.needs_warm_start(dataclasses.replace(inst, objective="max_throughput"))
+
+
+def test_the_limits_bind():
+    inst, cands = limited()
+    free = brute_force(dataclasses.replace(inst, max_platforms=3, min_deployment_share=0.0), cands)
+    assert brute_force(inst, cands) > free * 1.05
