@@ -12,7 +12,9 @@ Measured 2026-11-30 on the 2-core machine under a load average of 5-6 from other
 price drivers started from the chosen plan, CPU 63-66 s (wall 123-145 s; the main solve, starved by the
 re-solves beside it, hit its 60 s limit); after, CPU 38-40 s (wall 86 s; main solve 26-36 s, no limit hit).
 Per re-solve (CPU s): electricity and system price ends 2-3.8 each from the plan to the proven optimum
-(5.2-8.2 each from scratch to the 0.1% gap before), demand ends 5.8 and 7.4, alternatives 0.6-2.9.
+(5.2-8.2 each from scratch to the 0.1% gap before), demand ends 5.8 and 7.4, alternatives 0.6-2.9. With main's
+candidate and MIP speed-ups merged (c7b, m7b; load average 4.7): wall 36 s, CPU 36 s (main solve 4.6 s; price
+ends 1.9-2.8 s each, demand ends 7.9 and 7.4 s, alternatives 0.5-1.5 s).
 """
 
 from __future__ import annotations
