@@ -138,3 +138,15 @@ def test_api_server_time_adds_to_ttft_and_comes_off_the_ttft_target():
     assert not slo["fits"].iloc[0] and "TTFT" in slo["reason"].iloc[0]
     loose = capacity_under_slo(cfg, CAT, ttft_s=0.3, efficiency=api)
     assert loose["fits"].iloc[0] and 0.05 < loose["ttft_s"].iloc[0] <= 0.3
+
+
+def test_vllm_runs_its_small_defaults_on_a100():
+    """vLLM's OpenAI server takes 1024 sequences / 8192 tokens per step on >= 70 GiB GPUs except A100, where it
+    keeps 256 / 2048 (catalog `accelerator_defaults`); other engines keep theirs everywhere."""
+    from planner.perf.engines import engine_columns
+
+    g = pd.DataFrame([dict(model="llama-3.1-8b", accelerator=a, precision="bf16", engine=e)
+                      for e in ("vllm", "sglang") for a in ("h100-sxm", "a100-sxm-80gb")])
+    cols = engine_columns(g, CAT, EFF.engines, lambda *a: None)
+    assert cols["eng_max_batch"].tolist() == [1024, 256, 4096, 4096]
+    assert cols["eng_chunk"].tolist() == [8192, 2048, 8192, 8192]

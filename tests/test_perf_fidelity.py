@@ -51,8 +51,10 @@ def test_published_throughput_targets(report):
     assert s["n"] >= 240
     assert s["median_abs_pct"] <= 20.0
     # 37% before host time was charged per attention-DP rank (issue 8: wide EP on NVL72); the published
-    # max-throughput DEP rows at batch > 2,000 are now over-predicted by ~50% (README, "does not capture")
-    assert s["p90_abs_pct"] <= 50.0
+    # max-throughput DEP rows at batch > 2,000 are now over-predicted by ~50% (README, "does not capture");
+    # 56.9% once HBM is read in GiB (catalog/tables.py): 7% more memory gives those over-predicted Hopper
+    # MoE expert-parallel rows (DeepSeek-R1 / Qwen3-235B DEP8, Maverick EP8) still larger batches
+    assert s["p90_abs_pct"] <= 58.0
     assert report.summary["spearman_groups"] >= 40
     assert report.summary["spearman_median"] >= 0.8
 

@@ -568,6 +568,15 @@ class SpeculativeSupport(Strict):
         return self
 
 
+class EngineDefaults(Strict):
+    """Scheduler defaults an engine picks differently on some accelerators (e.g. vLLM on A100 / small GPUs)."""
+
+    max_batch: PositiveInt | None = Field(None, description="max_num_seqs there; none = the engine's")
+    max_num_batched_tokens: PositiveInt | None = Field(None, description="tokens per step there; none = the "
+                                                       "engine's")
+    source: str = Field(min_length=3)
+
+
 class Engine(Entry):
     """A serving engine (vLLM, SGLang, TensorRT-LLM, TGI): what it runs and how its scheduler behaves.
 
@@ -595,6 +604,8 @@ class Engine(Entry):
     overlap_scheduling: bool = Field(description="the host schedules step n+1 while the GPU runs step n, "
                                      "hiding per-sequence host time behind the step")
     speculative: list[SpeculativeSupport] = Field(default_factory=list)
+    accelerator_defaults: dict[Id, EngineDefaults] = Field(
+        default_factory=dict, description="scheduler defaults that differ on these accelerator ids")
 
     def supports(self, accelerator_id: str, vendor: str) -> bool:
         if self.accelerators is not None:

@@ -12,6 +12,11 @@ from planner.catalog.catalog import Catalog
 from planner.catalog.schemas import COMPUTE_DTYPES
 
 GB = 1e9
+# Memory sizes: vendors' "80 GB" / "141 GB" / "192 GB" and the driver's figures are binary gigabytes (nvidia-smi
+# shows MiB: our H100 exposes 79.18 GiB = 85.0e9 B, our H200 139.8 GiB = 150.1e9 B, catalogs/measured/info_*.json;
+# an MI300X 192 GiB). Reading them as 1e9 B lost 7% of HBM, a third or more of the KV cache where weights
+# nearly fill the GPU (Qwen3-32B bf16 on one 80 GB GPU). `hbm_gb` is therefore taken in GiB.
+GIB = 2.0**30
 TB = 1e12
 TFLOP = 1e12
 
@@ -22,7 +27,7 @@ def accelerator_table(catalog: Catalog) -> pd.DataFrame:
     for a in catalog.accelerators.values():
         row = {
             "id": a.id,
-            "hbm_bytes": a.hbm_gb * GB,
+            "hbm_bytes": a.hbm_gb * GIB,
             "hbm_bandwidth_bytes_s": a.hbm_bandwidth_tb_s * TB,
             "tdp_w": a.tdp_w,
             "idle_w": a.idle_w if a.idle_w is not None else float("nan"),

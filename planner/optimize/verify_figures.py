@@ -293,8 +293,12 @@ def _check_placement_counts(plan: Plan, inst: Instance, check: Check) -> None:
             continue  # a disaggregated unit's prefill and decode instances are placed apart: not counted here yet
         sd = inst.systems.get(d.system)
         span = max(1, -(-d.gpus_per_replica // sd.gpus)) if sd is not None and sd.gpus else 1
-        check(listed[d.key] == d.replicas * span,
-              f"placement lists {listed[d.key]} replica slots of {d.key}, the plan has {d.replicas} x {span}")
+        # where no server has room for a whole replica, the first-fit packing places its TP/EP groups (pipeline
+        # stages) one by one and lists it on each server it touches: at most one server per group
+        groups = max(span, d.gpus_per_replica // max(d.group_gpus, 1))
+        check(d.replicas * span <= listed[d.key] <= d.replicas * groups,
+              f"placement lists {listed[d.key]} replica slots of {d.key}, the plan has {d.replicas} x {span}"
+              + (f" (up to {groups} servers each)" if groups > span else ""))
 
 
 def _check_price_of(plan: Plan, check: Check) -> None:

@@ -117,8 +117,10 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
             vals["eng_request_s"][j] = fit["request_s"]
             vals["eng_overlap"][j] = float(eng.overlap_scheduling)
             vals["eng_graph_max"][j] = float(eng.cuda_graph_max_batch)
-            vals["eng_max_batch"][j] = float(eng.max_batch)
-            vals["eng_chunk"][j] = float(eng.max_num_batched_tokens)
+            here = eng.accelerator_defaults.get(a)  # e.g. vLLM's smaller defaults on A100 / < 70 GiB GPUs
+            vals["eng_max_batch"][j] = float(here.max_batch if here and here.max_batch else eng.max_batch)
+            vals["eng_chunk"][j] = float(here.max_num_batched_tokens if here and here.max_num_batched_tokens
+                                         else eng.max_num_batched_tokens)
             vals["eng_stream"][j] = float(eng.stream_tokens_per_chunk)
         if s == "none":
             continue

@@ -72,12 +72,15 @@ class _Steps:
         self.p_last = len(cols) - 2
         self.slope = float(tab.s_per_ctx_token[0])
         self.ctx_ref = float(tab.ctx_ref[0])
+        self.floor = float(tab.mixed_floor_s[0])
 
     def __call__(self, n_dec: int, n_pre: float, ctx_sum: float) -> float:
         row = self.table[min(n_dec, self.max_seqs)]
         x = n_pre / self.p_step
         k = min(int(x), self.p_last)
         t = row[k] + (row[k + 1] - row[k]) * (x - k)
+        if n_pre > 0:  # a step carrying prompt tokens runs outside the decode CUDA graphs (steptable)
+            t = max(t, self.floor)
         return t + self.slope * (ctx_sum - n_dec * self.ctx_ref)
 
 

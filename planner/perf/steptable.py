@@ -22,7 +22,7 @@ from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve
-from planner.perf.serving import speculative_terms
+from planner.perf.serving import mixed_step_floor_s, speculative_terms
 from planner.perf.step import decode_step
 
 DECODE_POINTS = 20  # 0 plus 19 geometric points from 1 to the max running sequences
@@ -50,10 +50,13 @@ class StepTables:
     burst: np.ndarray  # (R,) tokens per streamed chunk (speculative acceptance, multi-step bursts): ITL = burst x
     #                    the per-token step
     request_s: np.ndarray | None = None  # (R,) engine API-server time per request, added to TTFT (see engines.py)
+    mixed_floor_s: np.ndarray | None = None  # (R,) least seconds of a step carrying prompt tokens (launched
+    #                                          eagerly outside the decode CUDA graphs; serving.mixed_step_floor_s)
 
     def __post_init__(self) -> None:
-        if self.request_s is None:  # tables built by hand (tests): no API-server time
-            object.__setattr__(self, "request_s", np.zeros(len(self.isl)))
+        for name in ("request_s", "mixed_floor_s"):  # tables built by hand (tests): neither
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(len(self.isl)))
 
     def __len__(self) -> int:
         return len(self.isl)
@@ -143,7 +146,8 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
                       step_avg_s=step_avg, max_seqs=max_seqs, token_budget=budget, kv_tokens=kv_tokens,
                       isl=isl, osl=osl, fits=fits, reason=ev["reason"].to_numpy(dtype=object),
                       gpus=ev["gpus"].to_numpy(), burst=burst,
-                      request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n))
+                      request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n),
+                      mixed_floor_s=mixed_step_floor_s(c, eff.serving) * np.ones(n))
 
 
 def locate(m_grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,7 +188,13 @@ def interp_step(tab: StepTables, n_dec, n_pre) -> np.ndarray:
     base = flat_d * P + k  # (row, d, k) in the flattened (R, D, P) array
     t0 = t[base] + (t[base + 1] - t[base]) * wp
     t1 = t[base + P] + (t[base + P + 1] - t[base + P]) * wp
-    return t0 + (t1 - t0) * wd
+    return _floored(t0 + (t1 - t0) * wd, npre, tab)
+
+
+def _floored(t: np.ndarray, npre: np.ndarray, tab: StepTables) -> np.ndarray:
+    """A step that carries prompt tokens lasts at least the engine's mixed-step floor (a jump at 0 tokens
+    that linear interpolation between the grid points would smear out)."""
+    return np.where(npre > 0, np.maximum(t, tab.mixed_floor_s[:, None]), t)
 
 
 def interp_on_grid(tab: StepTables, n_pre) -> np.ndarray:
@@ -198,7 +208,7 @@ def interp_on_grid(tab: StepTables, n_pre) -> np.ndarray:
     base = (np.arange(R * D, dtype=np.int64) * P).reshape(R, D) + k
     t = tab.time_s.reshape(-1)
     t0 = t[base]
-    return t0 + (t[base + 1] - t0) * (x - k)
+    return _floored(t0 + (t[base + 1] - t0) * (x - k), npre, tab)
 
 
 __all__ = ["StepTables", "at", "build_step_tables", "interp_on_grid", "interp_step", "locate"]
