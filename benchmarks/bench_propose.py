@@ -14,7 +14,11 @@ re-solves beside it, hit its 60 s limit); after, CPU 38-40 s (wall 86 s; main so
 Per re-solve (CPU s): electricity and system price ends 2-3.8 each from the plan to the proven optimum
 (5.2-8.2 each from scratch to the 0.1% gap before), demand ends 5.8 and 7.4, alternatives 0.6-2.9. With main's
 candidate and MIP speed-ups merged (c7b, m7b; load average 4.7): wall 36 s, CPU 36 s (main solve 4.6 s; price
-ends 1.9-2.8 s each, demand ends 7.9 and 7.4 s, alternatives 0.5-1.5 s).
+ends 1.9-2.8 s each, demand ends 7.9 and 7.4 s, alternatives 0.5-1.5 s). After k8b's model update (09:00, load
+3.7-4.7, same time): main wall 47.6 s / CPU 47.3 s (its main solve 28.8 s wall beside the re-solves), this
+branch wall 48.3 s / CPU 49.3 s (main solve 14.5 s wall): m7b's warm start now gives every min-cost re-solve a
+good start, so the price ends from the plan to the proven optimum (3.9-5.2 s each) cost about what main's take
+from scratch to the 0.1% gap (2.9-5.1 s each).
 """
 
 from __future__ import annotations
