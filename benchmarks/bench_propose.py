@@ -5,7 +5,20 @@ and the tornado, and the rendering of every format. Target: mixed-fleet in <= 30
     python benchmarks/bench_propose.py problems/quickstart.yaml --workers 1
 
 Prints wall-clock seconds per stage and the CPU seconds of this process and its re-solve workers (on a busy
-shared machine wall time exceeds CPU time; CPU / cores is what a quiet machine would take at best).
+shared machine wall time exceeds CPU time; CPU / cores is what a quiet machine would take at best). `--jobs`
+also times each re-solve alone, one after another, in this process (CPU and wall, and its answer).
+
+Measured 2026-11-30 on the 2-core machine under a load average of 5-6 from other work, mixed-fleet: before the
+price drivers started from the chosen plan, CPU 63-66 s (wall 123-145 s; the main solve, starved by the
+re-solves beside it, hit its 60 s limit); after, CPU 38-40 s (wall 86 s; main solve 26-36 s, no limit hit).
+Per re-solve (CPU s): electricity and system price ends 2-3.8 each from the plan to the proven optimum
+(5.2-8.2 each from scratch to the 0.1% gap before), demand ends 5.8 and 7.4, alternatives 0.6-2.9. With main's
+candidate and MIP speed-ups merged (c7b, m7b; load average 4.7): wall 36 s, CPU 36 s (main solve 4.6 s; price
+ends 1.9-2.8 s each, demand ends 7.9 and 7.4 s, alternatives 0.5-1.5 s). After k8b's model update (09:00, load
+3.7-4.7, same time): main wall 47.6 s / CPU 47.3 s (its main solve 28.8 s wall beside the re-solves), this
+branch wall 48.3 s / CPU 49.3 s (main solve 14.5 s wall): m7b's warm start now gives every min-cost re-solve a
+good start, so the price ends from the plan to the proven optimum (3.9-5.2 s each) cost about what main's take
+from scratch to the 0.1% gap (2.9-5.1 s each).
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from planner.catalog import load_catalog  # noqa: E402
 from planner.plan import plan_json  # noqa: E402
 from planner.proposal import alternatives as alt  # noqa: E402
 from planner.proposal.build import build_proposal  # noqa: E402
-from planner.proposal.solver import solve_for_proposal  # noqa: E402
+from planner.proposal.solver import chosen_start, solve_for_proposal  # noqa: E402
 from planner.report.proposal_files import FILES, render_files  # noqa: E402
 
 
@@ -64,14 +77,20 @@ def main() -> None:
             (Path(d) / name).write_bytes(data if isinstance(data, bytes) else data.encode())
     t3 = time.perf_counter()
     print(f"  render {', '.join(files)} {t3 - t2:7.2f} s, CPU {cpu_s() - c2:.2f} s")
-    print(f"  TOTAL wall {t3 - t0:.2f} s, CPU {cpu_s() - c0:.2f} s (target: wall <= 30 s)")
+    cpu = cpu_s() - c0
+    print(f"  TOTAL wall {t3 - t0:.2f} s, CPU {cpu:.2f} s (target: wall <= 30 s); CPU / {os.cpu_count()} cores "
+          f"{cpu / (os.cpu_count() or 1):.2f} s (a quiet machine's best); load average {os.getloadavg()[0]:.1f}")
     if args.jobs:
         jobs = alt.alternative_jobs(solved, cat) + alt.tornado_jobs(solved, cat)
+        start = chosen_start(solved)
         for j in jobs:
-            t = time.perf_counter()
-            j.run()
+            t, c = time.perf_counter(), cpu_s()
+            got = j.run(start=start) if j.from_plan else j.run()
             rows = f"{j.candidates:6d} candidates" if j.candidates else "   sweep engine  "
-            print(f"    {j.section:11s} {j.name:22s} {j.note[:20]:20s} {rows} {time.perf_counter() - t:6.2f} s")
+            how = "from plan" if j.from_plan else ""
+            cost = f"${alt.annual_cost(got):,.0f}/year" if not isinstance(got, str) else got[:40]
+            print(f"    {j.section:11s} {j.name:22s} {j.note[:20]:20s} {rows} {how:9s} "
+                  f"{time.perf_counter() - t:6.2f} s, CPU {cpu_s() - c:5.2f} s  {cost}")
 
 
 if __name__ == "__main__":

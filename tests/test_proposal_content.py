@@ -12,7 +12,7 @@ from planner.catalog import load_catalog
 from planner.economics import HOURS_PER_YEAR
 from planner.proposal.alternatives import RESOLVE_GAP
 from planner.proposal.build import build_proposal
-from planner.proposal.solver import one_mode, resolve, solve_for_proposal
+from planner.proposal.solver import EXACT_GAP, one_mode, resolve, solve_for_proposal
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,7 +82,7 @@ def test_network_lines_and_balance_add_up_to_the_allowance(quick):
 
 def test_tornado_runs_through_the_sweep_engine_on_the_solves_cache(quick):
     """Money and demand drivers reuse the solve's performance evaluation (one evaluation in all), and a bar's end
-    equals a fresh solve of the problem file with that change."""
+    equals a fresh solve of the problem file with that change (a price driver's: to the proven optimum)."""
     from planner.optimize import solve_problem
     from planner.proposal.alternatives import drivers
 
@@ -92,7 +92,7 @@ def test_tornado_runs_through_the_sweep_engine_on_the_solves_cache(quick):
     (path, high), = elec.high.items()
     assert path == "economics.electricity_usd_per_kwh"
     econ = s.problem.economics.model_copy(update={"electricity_usd_per_kwh": high})
-    solver = s.problem.solver.model_copy(update={"gap": max(s.problem.solver.gap, RESOLVE_GAP)})
+    solver = s.problem.solver.model_copy(update={"gap": EXACT_GAP})
     fresh = solve_problem(s.problem.model_copy(update={"economics": econ, "solver": solver}), cat, runner_up=False)
     bar = next(b for b in p.tornado if b.driver == "electricity price")
     assert bar.high_usd_per_year == pytest.approx(fresh.fleet.cost_usd_per_hour * HOURS_PER_YEAR, rel=1e-12)
