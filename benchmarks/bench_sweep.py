@@ -11,6 +11,11 @@
 2. mixed: sweeps/mixed-fleet-prices.yaml, 200 scenarios of the mixed fleet varying prices and demand;
    target <= 10 minutes on 2 workers.
 
+`--fast-solve small|all|none` sets the sweeps' `solver.fast_solve` (planner/sweep/fastsolve.py; default small,
+as in a sweep file that does not say; none = every MIP as `planner solve`, the speed before the fast solve).
+`--check N` compares N scenarios of every example sweep between the fast path and the plain solve_problem
+instead (`--only mixed` to check mixed-fleet, whose MIP the fast path takes only with fast_solve: all).
+
 Prints scenarios, wall seconds (run only; results files excluded), scenarios/s, candidate evaluations
 computed and reused, statuses.
 """
@@ -51,19 +56,79 @@ def bench(name: str, sweep_path: Path, workers: int, target_s: float) -> None:
     cat = load_catalog(())
     sw = load_sweep(sweep_path, cat)
     with tempfile.TemporaryDirectory() as tmp:
-        cpu0 = _cpu_s()
+        cpu0, parent0 = _cpu_s(), time.process_time()
         t0 = time.perf_counter()
         s = run_sweep(sw, cat, Path(tmp), workers=workers)
         wall = time.perf_counter() - t0
-        cpu = _cpu_s() - cpu0
+        cpu, parent = _cpu_s() - cpu0, time.process_time() - parent0
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(s.statuses.items()))
     verdict = "STOPPED" if s.stopped else "OK" if wall <= target_s else "SLOWER THAN TARGET"
-    print(f"{name:10s} {s.ran:5d} scenarios {wall:7.1f} s  {s.ran / wall:7.2f}/s  candidate evaluations "
+    print(f"{name} {s.ran:5d} scenarios {wall:7.1f} s  {s.ran / wall:7.2f}/s  candidate evaluations "
           f"{s.evaluations} computed, {s.reused} reused  [{statuses}]  target <= {target_s:.0f} s: {verdict}",
           flush=True)
     # the machine may be shared: CPU seconds of this process and its workers, / workers = the wall time on
     # `workers` idle cores
-    print(f"{'':10s} CPU {cpu:.1f} s in all processes = {cpu / workers:.1f} s per worker", flush=True)
+    print(f"{'':10s} CPU {cpu:.1f} s in all processes ({parent:.1f} s in this one) = {cpu / workers:.1f} s per "
+          f"worker, {cpu / max(s.ran, 1):.3f} s per scenario", flush=True)
+
+
+def check(sweep_path: Path, samples: int) -> tuple[int, int, list[str]]:
+    """Up to `samples` scenarios of a sweep (evenly spread over its design) solved by the sweep's fast path and
+    by the plain solve (`solve_problem`'s SCIP, forked): (compared, scenarios started from their group's base
+    solution, differences, [CPU s of the fast path, of the plain solves])."""
+    import pickle
+
+    from planner.sweep import adapter, design, worker
+    from planner.sweep.apply import scenario_plan
+    from planner.sweep.runner import group_key
+
+    cat = load_catalog(())
+    sw = load_sweep(sweep_path, cat)
+    scen = design.expand(sw)
+    pick = scen[:: max(1, len(scen) // samples)][:samples]
+    worker.init(pickle.dumps((sw, cat, f"check {sweep_path}")))
+    starts, diffs, fast, cpu = {}, [], 0, [0.0, 0.0]
+    for s in pick:
+        g = group_key(sw, s.values)
+        if g not in starts:
+            _, key, blob, _, start = worker.candidates_task(g, s.values, True)
+            starts[g] = (key, blob, start)
+        c0 = _cpu_s()
+        got = worker.scenario_task(s.index, s.values, *starts[g])
+        c1 = _cpu_s()
+        cpu[0] += c1 - c0
+        fast += starts[g][2] is not None
+        try:
+            want = adapter.summarize(scenario_plan(sw, s.values, cat, adapter.new_cache(), None))
+            want_status = "optimal"
+        except Exception as exc:
+            want, want_status = {"metrics": None, "deployments": None, "error": str(exc)}, type(exc).__name__
+        cpu[1] += _cpu_s() - c1
+        if got["error"] is not None or want_status != "optimal":
+            if got["error"] != want.get("error"):
+                diffs.append(f"#{s.index}: fast {got['status']} {got['error']!r}, plain {want_status} "
+                             f"{want.get('error')!r}")
+            continue
+        a, b = got["metrics"]["objective"], want["metrics"]["objective"]
+        if abs(a - b) > 1e-6 * max(1.0, abs(b)) or got["deployments"] != want["deployments"]:
+            diffs.append(f"#{s.index}: fast {a:.9g} {_fleet(got)}, plain {b:.9g} {_fleet(want)}")
+    return len(pick), fast, diffs, cpu
+
+
+def _with_fast_solve(path: Path, mode: str, tmp: Path) -> Path:
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    data["solver"] = {**(data.get("solver") or {}), "fast_solve": mode}
+    data["problem"] = str((path.parent / data["problem"]).resolve())
+    out = tmp / f"{path.stem}-{mode}.yaml"
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
+
+
+def _fleet(summary: dict) -> str:
+    return ", ".join(f"{d['workload']}:{d['system']}/{d['model']}/{d['precision']}/tp{d['tp']}x{d['replicas']}"
+                     for d in summary["deployments"])
 
 
 def _cpu_s() -> float:
@@ -79,24 +144,43 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--samples", type=int, default=None,
                     help="run this many scenarios of the design (1,000 quickstart, 200 mixed; target scaled)")
+    ap.add_argument("--check", type=int, metavar="N",
+                    help="instead of timing: N scenarios of each example sweep (and of the quickstart benchmark), "
+                         "fast path vs plain solve_problem; prints every difference")
+    ap.add_argument("--fast-solve", choices=["small", "all", "none"], default="small",
+                    help="the sweeps' solver.fast_solve (default small, as a sweep file that does not say)")
     args = ap.parse_args()
-    if args.only in (None, "quickstart"):
+    if args.check:
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "quickstart-bench.yaml"
+            p.write_text(QUICKSTART)
+            paths = [p, *sorted((ROOT / "sweeps").glob("*.yaml"))]
+            for path in paths:
+                wanted = {None: True, "quickstart": path == p, "mixed": "mixed" in path.name}[args.only]
+                if not wanted:
+                    continue
+                n, fast, diffs, cpu = check(_with_fast_solve(path, args.fast_solve, Path(tmp)), args.check)
+                print(f"{path.name:40s} {n:4d} scenarios, {fast:4d} from a start, {len(diffs)} differ; CPU s per "
+                      f"scenario: fast path {cpu[0] / n:.3f}, plain {cpu[1] / n:.3f}", flush=True)
+                for d in diffs:
+                    print("    " + d, flush=True)
+        return
+    fast = f"fast_solve: {args.fast_solve}"
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.only in (None, "quickstart"):
+            p = Path(tmp) / "quickstart-bench.yaml"
             n = args.samples or 1000
-            p.write_text(QUICKSTART.replace("samples: 1000", f"samples: {n}"))
-            bench("quickstart", p, args.workers, 60 * n / 1000)
-    if args.only in (None, "mixed"):
-        path = ROOT / "sweeps" / "mixed-fleet-prices.yaml"
-        if args.samples is None:
-            bench("mixed", path, args.workers, 600)
-            return
-        with tempfile.TemporaryDirectory() as tmp:  # the same design, fewer samples: target scaled
+            p.write_text(QUICKSTART.replace("samples: 1000", f"samples: {n}") + f"solver: {{{fast}}}\n")
+            bench(f"quickstart (fast_solve {args.fast_solve})", p, args.workers, 60 * n / 1000)
+        if args.only in (None, "mixed"):  # the example sweep file, its solver settings plus fast_solve
+            path = ROOT / "sweeps" / "mixed-fleet-prices.yaml"
+            n = args.samples or 200
+            text = path.read_text().replace("problem: ../problems/", f"problem: {ROOT}/problems/")
             p = Path(tmp) / "mixed.yaml"
-            p.write_text(path.read_text().replace("problem: ../problems/", f"problem: {ROOT}/problems/")
-                         .replace("samples: 200", f"samples: {args.samples}"))
-            bench("mixed", p, args.workers, 600 * args.samples / 200)
-
+            text = text.replace("samples: 200", f"samples: {n}").replace("gap: 0.002}", f"gap: 0.002, {fast}}}")
+            assert fast in text, "sweeps/mixed-fleet-prices.yaml: solver line changed, update the benchmark"
+            p.write_text(text)
+            bench(f"mixed (fast_solve {args.fast_solve})", p, args.workers, 600 * n / 200)
 
 if __name__ == "__main__":
     main()

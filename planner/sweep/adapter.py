@@ -1,5 +1,6 @@
 """The one place where sweeps touch the optimizer: parse a problem, key and run the performance evaluation,
-solve (`planner.optimize.solve_outcome` with a `CandidateCache`), summarize a plan.
+solve (`planner.optimize.solve_outcome` with a `CandidateCache`, its MIPs taken by `fastsolve`), summarize a
+plan.
 
 Reuse: the performance evaluation of the candidate grid depends on the workloads' shapes, latency targets and
 model/precision choices, the accelerators and the catalog's performance data; not on money, power or demand.
@@ -89,14 +90,20 @@ def new_cache(max_entries: int = 16):
     return CandidateCache(max_entries=max_entries)
 
 
-def solve(problem, catalog: Catalog, cache, *, backend: str | None, time_limit_s: float | None):
-    """One scenario through the optimizer's one entry point (`solve_outcome`, without the runner-up): `cache`
-    holds the shared performance evaluation, its expansion and the verifier's re-predictions. Raises
+def solve(problem, catalog: Catalog, cache, *, backend: str | None, time_limit_s: float | None, hook=None):
+    """One scenario through the optimizer's one entry point (`solve_outcome`, without the runner-up, so without
+    its side solves): `cache` holds the shared performance evaluation, its expansion and the verifier's
+    re-predictions; `hook` (a `fastsolve.FastSolve`) takes the MIP solves. The plan's copy of the problem is
+    left empty (a sweep keeps only `summarize`; the YAML dump was ~5% of a quickstart scenario). Raises
     PlannerError (infeasible, solver failure, bad input)."""
-    from planner.optimize import solve_outcome
+    import contextlib
 
-    return solve_outcome(problem, catalog, backend=backend, time_limit_s=time_limit_s, runner_up=False,
-                         candidate_cache=cache).plan
+    from planner.optimize import solve_outcome
+    from planner.optimize.backends import solve_hook
+
+    with solve_hook(hook) if hook is not None else contextlib.nullcontext():
+        return solve_outcome(problem, catalog, backend=backend, time_limit_s=time_limit_s, runner_up=False,
+                             candidate_cache=cache, problem_text="").plan
 
 
 def summarize(plan) -> dict[str, Any]:

@@ -115,10 +115,16 @@ def scenario_inputs(sweep, values: dict, base: Catalog):
     return problem, adapter.build(problem, cat, f"{sweep.where}: scenario"), cat
 
 
-def scenario_plan(sweep, values: dict, base: Catalog, cache):
+def base_values(sweep, values: dict) -> dict:
+    """The technical group's base scenario: `values` with every money, power and demand parameter at its base."""
+    return {p.path: p.base if p.money else values[p.path] for p in sweep.parameters if p.path in values}
+
+
+def scenario_plan(sweep, values: dict, base: Catalog, cache, hook=None):
     """Solve one scenario through the optimizer's entry point with `cache` (a `CandidateCache`: scenarios that
-    change only money, power or demand reuse its performance evaluation). Raises PlannerError."""
+    change only money, power or demand reuse its performance evaluation) and `hook` (`fastsolve.FastSolve`).
+    Raises PlannerError."""
     problem = scenario_problem(sweep, values)
     cat = scenario_catalog(sweep, values, base)
     return adapter.solve(problem, cat, cache, backend=sweep.spec.solver.backend,
-                         time_limit_s=sweep.spec.solver.time_limit_s)
+                         time_limit_s=sweep.spec.solver.time_limit_s, hook=hook)

@@ -109,7 +109,7 @@ def run_sweep(sweep: Sweep, catalog: Catalog, out_dir: Path, *, workers: int = 1
         summary = RunSummary(len(scenarios), len(done), 0, 0, 0, 0.0)
         if pending:
             try:
-                _run(sweep, catalog, led, pending, meta["sweep_hash"], cat_hash, summary,
+                _run(sweep, catalog, led, scenarios, pending, meta["sweep_hash"], cat_hash, summary,
                      workers=workers, executor=executor, ray_address=ray_address, progress=progress)
             finally:
                 runs = json.loads(led.meta().get("runs", "[]"))
@@ -122,7 +122,7 @@ def run_sweep(sweep: Sweep, catalog: Catalog, out_dir: Path, *, workers: int = 1
     return summary
 
 
-def _run(sweep, catalog, led, pending, sweep_hash, cat_hash, summary, *, workers, executor, ray_address,
+def _run(sweep, catalog, led, scenarios, pending, sweep_hash, cat_hash, summary, *, workers, executor, ray_address,
          progress) -> None:
     stop = {"flag": False}
 
@@ -140,15 +140,19 @@ def _run(sweep, catalog, led, pending, sweep_hash, cat_hash, summary, *, workers
         groups: dict[str, list[design.Scenario]] = {}
         for s in pending:
             groups.setdefault(group_key(sweep, s.values), []).append(s)
-        # one candidate evaluation per technical group, in parallel across groups
+        # one candidate evaluation per technical group, in parallel across groups; a group of several scenarios
+        # in the whole design (not just the pending ones: a resume must start them from the same point) also
+        # gets its base scenario's solution to start each of them from
+        sizes = Counter(group_key(sweep, s.values) for s in scenarios)
         by_group: dict[str, tuple] = {}
-        for gk, key, blob, _ in ex.run("candidates_task", [(g, ss[0].values) for g, ss in groups.items()],
-                                       lambda: stop["flag"]):
-            by_group[gk] = (key, ex.share(blob) if blob is not None else None)
+        for gk, key, blob, _, start in ex.run("candidates_task",
+                                              [(g, ss[0].values, sizes[g] > 1) for g, ss in groups.items()],
+                                              lambda: stop["flag"]):
+            by_group[gk] = (key, ex.share(blob) if blob is not None else None, start)
             summary.evaluations += key is not None
         if stop["flag"]:
             return
-        tasks = [(s.index, s.values, *by_group.get(g, (None, None))) for g, ss in groups.items() for s in ss]
+        tasks = [(s.index, s.values, *by_group.get(g, (None, None, None))) for g, ss in groups.items() for s in ss]
         index = {s.index: s for s in pending}
         if progress:
             progress(0, len(tasks))

@@ -101,7 +101,12 @@ class SweepSolver(Strict):
 
     time_limit_s: float | None = Field(None, gt=0, le=86400)
     gap: float | None = Field(None, ge=0, le=0.5, description="relative optimality gap (plans report theirs)")
-    backend: str | None = None
+    backend: str | None = Field(None, description="every MIP on this backend, as `planner solve --backend` "
+                                "(no fast solve)")
+    fast_solve: Literal["small", "all", "none"] = Field(
+        "small", description="small: MIPs of up to 1,000 variables in-process on HiGHS to proven optimality "
+        "(the plans of `planner solve`, faster); all: every MIP so (each plan the optimum, where `planner "
+        "solve` may stop at another plan within the problem's gap); none: every MIP as `planner solve`")
 
 
 class SweepFile(Strict):

@@ -15,6 +15,7 @@ caller's `CandidateCache` (`planner propose` runs them in its re-solve workers).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,11 +114,13 @@ def run_tornado(problem: str | Path | dict, catalog: Catalog, parameters: list[d
     worker.init(pickle.dumps((sweep, catalog, "tornado:" + json.dumps(parameters, sort_keys=True, default=str))))
     shared: dict[str, tuple] = {}
     rows = {}
-    for s in one_at_a_time(sweep.parameters):
+    scenarios = one_at_a_time(sweep.parameters)
+    sizes = Counter(group_key(sweep, s.values) for s in scenarios)  # as run_sweep: the same plans
+    for s in scenarios:
         g = group_key(sweep, s.values)
         if g not in shared:
-            _, key, blob, _ = worker.candidates_task(g, s.values)
-            shared[g] = (key, blob)
+            _, key, blob, _, start = worker.candidates_task(g, s.values, sizes[g] > 1)
+            shared[g] = (key, blob, start)
         rows[s.index] = (s, worker.scenario_task(s.index, s.values, *shared[g]))
     m = sweep.metric
 

@@ -1,10 +1,11 @@
 """What runs in a worker (a pool process, a Ray worker, or the main process when --workers 1).
 
 Each process keeps the sweep and base catalog it was given once, and one `CandidateCache`. The runner has each
-technical group's performance evaluation computed once (`candidates_task`) and shares it; a worker puts a shared
-evaluation into its cache under the optimizer's own key, then solves with `solve_problem`, which looks the key
-up itself. A scenario whose key differs (a parameter taken for money that did reach the performance model) just
-misses and is evaluated afresh: sharing can only save time, never change a result.
+technical group's performance evaluation computed once (`candidates_task`, with the solution of the group's base
+scenario that starts the fast solve of every scenario of the group: `fastsolve`) and shares it; a worker puts a
+shared evaluation into its cache under the optimizer's own key, then solves with `solve_problem`, which looks
+the key up itself. A scenario whose key differs (a parameter taken for money that did reach the performance
+model) just misses and is evaluated afresh: sharing can only save time, never change a result.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import time
 
 from planner.errors import PlannerError
 from planner.sweep import adapter
-from planner.sweep.apply import scenario_inputs, scenario_plan
+from planner.sweep.apply import base_values, scenario_inputs, scenario_plan
+from planner.sweep.fastsolve import FastSolve, NotEligible
 
 _STATE: dict = {}
 
@@ -31,9 +33,11 @@ def ensure(payload: bytes, token: str) -> None:
         init(payload)
 
 
-def candidates_task(group: str, values: dict) -> tuple[str, str | None, bytes | None, float]:
-    """(group, evaluation key, pickled evaluation, seconds) for a group's first scenario; key and evaluation None
-    when its inputs are invalid (each scenario then records its own error)."""
+def candidates_task(group: str, values: dict, want_start: bool = False):
+    """(group, evaluation key, pickled evaluation, seconds, start) for a group's first scenario; key and
+    evaluation None when its inputs are invalid (each scenario then records its own error). `start`: with
+    `want_start`, the fast solve's solution of the group's base scenario ({variable name: value}), which starts
+    every scenario of the group; None where there is none or the fast solve does not apply."""
     t0 = time.perf_counter()
     try:
         _, inst, cat = scenario_inputs(_STATE["sweep"], values, _STATE["catalog"])
@@ -41,9 +45,35 @@ def candidates_task(group: str, values: dict) -> tuple[str, str | None, bytes | 
         ev = adapter.evaluate(inst, cat)
         _STATE["cache"].put(key, ev)
         _STATE["loaded"].add(key)
-        return group, key, pickle.dumps(ev, protocol=pickle.HIGHEST_PROTOCOL), time.perf_counter() - t0
+        start = _base_solution(values) if want_start else None
+        return group, key, pickle.dumps(ev, protocol=pickle.HIGHEST_PROTOCOL), time.perf_counter() - t0, start
     except PlannerError:
-        return group, None, None, time.perf_counter() - t0
+        return group, None, None, time.perf_counter() - t0, None
+
+
+def _hook(start: dict | None = None, probe: bool = False):
+    """The fast solve, unless the sweep turns it off or names a backend (then every MIP is solved as `planner
+    solve` would). With `fast_solve: small` only for a scenario whose group's base scenario it solved (its
+    `start`): a scenario must not mix fast and plain solves (a fast warm start for a plain full solve would give
+    another plan within the gap than `planner solve`)."""
+    solver = _STATE["sweep"].spec.solver
+    if solver.backend is not None or solver.fast_solve == "none":
+        return None
+    if solver.fast_solve == "small" and start is None and not probe:
+        return None
+    return FastSolve(start, probe=probe, every_size=solver.fast_solve == "all")
+
+
+def _base_solution(values: dict) -> dict | None:
+    sweep = _STATE["sweep"]
+    hook = _hook(probe=True)
+    if hook is None:
+        return None
+    try:
+        scenario_plan(sweep, base_values(sweep, values), _STATE["catalog"], _STATE["cache"], hook)
+    except (PlannerError, NotEligible):  # no plan or no fast solve: the group's scenarios start from nothing
+        return None
+    return hook.solution
 
 
 def _load(handle):
@@ -58,7 +88,7 @@ def _load(handle):
     return pickle.loads(handle)
 
 
-def scenario_task(index: int, values: dict, key: str | None, handle) -> dict:
+def scenario_task(index: int, values: dict, key: str | None, handle, start: dict | None = None) -> dict:
     """Solve one scenario; every outcome (plan, infeasible, bad input, crash) becomes a ledger row."""
     t0 = time.perf_counter()
     sweep, cache = _STATE["sweep"], _STATE["cache"]
@@ -69,7 +99,7 @@ def scenario_task(index: int, values: dict, key: str | None, handle) -> dict:
         if key is not None and handle is not None and key not in _STATE["loaded"]:
             cache.put(key, _load(handle))
             _STATE["loaded"].add(key)
-        plan = scenario_plan(sweep, values, _STATE["catalog"], cache)
+        plan = scenario_plan(sweep, values, _STATE["catalog"], cache, _hook(start))
         out.update(adapter.summarize(plan))
         out["status"] = str(plan.status)  # optimal, or feasible_time_limit
         out["objective"] = plan.objective_value

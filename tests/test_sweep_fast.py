@@ -1,0 +1,145 @@
+"""The sweep's fast solve (planner/sweep/fastsolve.py): the same plans as the plain `solve_problem`, whatever the
+start, the plain way for what it does not take (infeasible scenarios, large models, a named backend)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from planner.catalog import load_catalog
+from planner.optimize import solve_problem
+from planner.optimize.model import MipModel
+from planner.sweep import adapter, fastsolve, ledger, load_sweep, run_sweep
+from planner.sweep.apply import base_values, scenario_catalog, scenario_plan, scenario_problem
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = ROOT / "problems" / "quickstart.yaml"
+
+# the cheapest plan moves between H100, H200 and B200 servers and between TP degrees over this grid
+PRICES = """
+  - path: economics.electricity_usd_per_kwh
+    values: [0.03, 0.3]
+  - path: catalog.systems.hgx-h100.price_usd
+    values: [150000, 900000]
+  - path: catalog.systems.hgx-b200.price_usd
+    values: [150000, 600000]
+  - path: workloads.chat.demand
+    values: [0.5, 2]
+"""
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalog(())
+
+
+def sweep_file(tmp_path: Path, params: str, extra: str = "") -> Path:
+    p = tmp_path / "s.yaml"
+    p.write_text(f"name: t\nproblem: {QUICKSTART}\nparameters:\n{params}\ndesign: {{kind: grid}}\n{extra}")
+    return p
+
+
+@pytest.fixture
+def highs_calls(monkeypatch):
+    calls = []
+    real = fastsolve.solve_highs
+
+    def counted(model, *args):
+        res = real(model, *args)
+        calls.append((len(model.vars), res is not None and res.status == "optimal"))  # (variables, optimal)
+        return res
+
+    monkeypatch.setattr(fastsolve, "solve_highs", counted)
+    return calls
+
+
+def plain(sw, values, cat):
+    """The scenario as `planner solve` would solve it: solve_problem, default backend, no cache, no hook."""
+    return solve_problem(scenario_problem(sw, values), scenario_catalog(sw, values, cat), runner_up=False)
+
+
+def test_fast_path_gives_the_plans_of_solve_problem(tmp_path, cat, highs_calls):
+    """Prices (objective only) and demand (right-hand sides: the start may not fit) over a 16-scenario grid,
+    each against solve_problem (SCIP to the problem's gap), all of them solved on the fast path."""
+    sw = load_sweep(sweep_file(tmp_path, PRICES), cat)
+    out = tmp_path / "o"
+    out.mkdir()
+    s = run_sweep(sw, cat, out, workers=1)
+    assert s.ran == 16 and s.statuses == {"optimal": 16}
+    # MIPs of the full size proven optimal on the fast path: at least each scenario's own and the group's base
+    # scenario's (the warm start's restriction of it, optimize/solve.py, may be infeasible: then solved plain)
+    full = max(n for n, _ in highs_calls)
+    assert sum(ok for n, ok in highs_calls if n == full) >= 16 + 1
+    rows = ledger.open_for_reading(out).rows()
+    assert len({r["deployments"][0]["system"] for r in rows}) == 3  # the prices do move the optimum
+    for r in rows:
+        want = plain(sw, r["params"], cat)
+        assert math.isclose(r["objective"], want.objective_value, rel_tol=1e-6), r["params"]
+        assert r["deployments"] == adapter.summarize(want)["deployments"], r["params"]
+
+
+def test_the_start_changes_nothing_but_speed(tmp_path, cat):
+    """No start, the group's base solution, another scenario's solution, an infeasible point: one plan."""
+    sw = load_sweep(sweep_file(tmp_path, PRICES), cat)
+    values = {"economics.electricity_usd_per_kwh": 0.3, "catalog.systems.hgx-h100.price_usd": 900000,
+              "catalog.systems.hgx-b200.price_usd": 150000, "workloads.chat.demand": 2}
+    cache = adapter.new_cache()
+    probe = fastsolve.FastSolve(probe=True)
+    scenario_plan(sw, base_values(sw, values), cat, cache, probe)
+    other = fastsolve.FastSolve(probe=True)
+    scenario_plan(sw, {**values, "workloads.chat.demand": 0.5}, cat, cache, other)
+    assert probe.solution and other.solution and probe.solution != other.solution
+    silly = {name: 7.0 for name in probe.solution}
+    plans = [adapter.summarize(scenario_plan(sw, values, cat, cache, fastsolve.FastSolve(start)))
+             for start in (None, probe.solution, other.solution, silly)]
+    assert all(p == plans[0] for p in plans[1:])
+    assert math.isclose(plans[0]["metrics"]["objective"], plain(sw, values, cat).objective_value, rel_tol=1e-6)
+
+
+def test_infeasible_scenario_fails_exactly_as_the_plain_solve(tmp_path, cat, highs_calls):
+    from planner.errors import InfeasibleError
+
+    sw = load_sweep(sweep_file(tmp_path, "  - path: site.power_limit_mw\n    values: [0.03, 1.0]\n"), cat)
+    values = {"site.power_limit_mw": 0.03}  # the MIP is infeasible (0.01 MW: the pre-checks say so)
+    with pytest.raises(InfeasibleError) as fast:
+        scenario_plan(sw, values, cat, adapter.new_cache(), fastsolve.FastSolve())
+    with pytest.raises(InfeasibleError) as slow:
+        plain(sw, values, cat)
+    assert (max(n for n, _ in highs_calls), False) in highs_calls  # the full MIP: infeasible on the fast path
+    # too; the diagnosis (its model has more variables: slacks) was solved the plain way
+    assert str(fast.value) == str(slow.value) and "site power 0.03 MW is short" in str(fast.value)
+
+
+def test_what_the_fast_solve_takes(tmp_path, cat, highs_calls, monkeypatch):
+    """A named backend or `fast_solve: none`: no fast solve; a model above FAST_MAX_VARS: only with
+    `fast_solve: all`. The objectives agree whichever way."""
+    params = "  - path: economics.electricity_usd_per_kwh\n    values: [0.05, 0.2]\n"
+
+    def run(name: str, solver: str) -> list[float]:
+        sw = load_sweep(sweep_file(tmp_path, params, f"solver: {solver}\n" if solver else ""), cat)
+        (tmp_path / name).mkdir()
+        assert run_sweep(sw, cat, tmp_path / name, workers=1).statuses == {"optimal": 2}
+        return [r["objective"] for r in ledger.open_for_reading(tmp_path / name).rows()]
+
+    named = run("named", "{backend: scip}")
+    assert run("none", "{fast_solve: none}") == named and highs_calls == []
+    monkeypatch.setattr(fastsolve, "FAST_MAX_VARS", 10)  # quickstart's MIPs: 252 variables, 54 for its warm start
+    assert run("small", "") == named and highs_calls == []
+    assert run("all", "{fast_solve: all}") == pytest.approx(named, rel=1e-9) and len(highs_calls) >= 3
+
+
+def test_solve_highs_on_a_small_knapsack_known_by_hand():
+    """max 5a + 4b + 1 with 6a + 4b <= 24, a + 2b <= 6, a, b integer: (4, 0) gives 21, (3, 1) 20, (2, 2) 19."""
+    m = MipModel()
+    a, b = m.add_var("a", integer=True), m.add_var("b", integer=True)
+    m.add("r1", "t", {a: 6, b: 4}, hi=24)
+    m.add("r2", "t", {a: 1, b: 2}, hi=6)
+    m.set_objective({a: 5, b: 4}, maximize=True, constant=1.0)
+    for start in (None, [2.0, 2.0], [9.0, 9.0]):
+        res = fastsolve.solve_highs(m, 10.0, 1e-9, 1e-9, True, start)
+        assert [round(x) for x in res.values] == [4, 0] and res.objective == pytest.approx(21)
+        assert res.best_bound == pytest.approx(21) and res.gap == pytest.approx(0, abs=1e-9)
+    m.add("r3", "t", {a: 1, b: 1}, lo=7)  # with r1: 6a + 4b >= 4(a + b) >= 28 > 24
+    assert fastsolve.solve_highs(m, 10.0, 1e-9, 1e-9, True, None).status == "infeasible"
