@@ -184,20 +184,12 @@ class WorkloadSpec(Strict):
     @field_validator("speculative", mode="before")
     @classmethod
     def _speculative_word(cls, v):
-        if isinstance(v, str):
-            if v != "auto":
-                raise ValueError(f"give `auto` or a list of none, mtp, eagle3, got {v!r}")
-            return ["auto"]
-        return v
+        return _word_as_list(v, "auto", "give `auto` or a list of none, mtp, eagle3")
 
     @field_validator("engines", mode="before")
     @classmethod
     def _engines_word(cls, v):
-        if isinstance(v, str):
-            if v != "all":
-                raise ValueError(f"give a list of engine ids or `all`, got {v!r}")
-            return ["all"]
-        return v
+        return _word_as_list(v, "all", "give a list of engine ids or `all`")
 
     @model_validator(mode="after")
     def _floor_or_not(self) -> WorkloadSpec:
@@ -429,3 +421,12 @@ def problem_from_text(text: str, where: str) -> Problem:
     if not text.strip():
         raise InputError(f"{where}: the file is empty (a problem needs a name and workloads)")
     return parse_problem(parse_yaml(text, where), where)
+
+
+def _word_as_list(v, word: str, hint: str):
+    """A field that takes a list, or one keyword standing for it (`speculative: auto`, `engines: all`)."""
+    if isinstance(v, str):
+        if v != word:
+            raise ValueError(f"{hint}, got {v!r}")
+        return [word]
+    return v
