@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from planner.catalog import load_catalog
 from planner.proposal.network import estimate_network, nic_ports
 from planner.report.proposal_csv import safe_cell
-
-
-@pytest.fixture(scope="module")
-def cat():
-    return load_catalog()
 
 
 @pytest.mark.parametrize("text,want", [

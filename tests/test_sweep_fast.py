@@ -4,18 +4,14 @@ start, the plain way for what it does not take (infeasible scenarios, large mode
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
+from sweep_fixtures import sweep_file
 
-from planner.catalog import load_catalog
 from planner.optimize import solve_problem
 from planner.optimize.model import MipModel
 from planner.sweep import adapter, fastsolve, ledger, load_sweep, run_sweep
 from planner.sweep.apply import base_values, scenario_catalog, scenario_plan, scenario_problem
-
-ROOT = Path(__file__).resolve().parent.parent
-QUICKSTART = ROOT / "problems" / "quickstart.yaml"
 
 # the cheapest plan moves between H100, H200 and B200 servers and between TP degrees over this grid
 PRICES = """
@@ -30,15 +26,6 @@ PRICES = """
 """
 
 
-@pytest.fixture(scope="module")
-def cat():
-    return load_catalog(())
-
-
-def sweep_file(tmp_path: Path, params: str, extra: str = "") -> Path:
-    p = tmp_path / "s.yaml"
-    p.write_text(f"name: t\nproblem: {QUICKSTART}\nparameters:\n{params}\ndesign: {{kind: grid}}\n{extra}")
-    return p
 
 
 @pytest.fixture
@@ -118,7 +105,7 @@ def test_what_the_fast_solve_takes(tmp_path, cat, highs_calls, monkeypatch):
     params = "  - path: economics.electricity_usd_per_kwh\n    values: [0.05, 0.2]\n"
 
     def run(name: str, solver: str) -> list[float]:
-        sw = load_sweep(sweep_file(tmp_path, params, f"solver: {solver}\n" if solver else ""), cat)
+        sw = load_sweep(sweep_file(tmp_path, params, extra=f"solver: {solver}\n" if solver else ""), cat)
         (tmp_path / name).mkdir()
         assert run_sweep(sw, cat, tmp_path / name, workers=1).statuses == {"optimal": 2}
         return [r["objective"] for r in ledger.open_for_reading(tmp_path / name).rows()]

@@ -15,26 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sweep_fixtures import QUICKSTART, sweep_file
 
-from planner.catalog import load_catalog
 from planner.errors import InputError
 from planner.sweep import ledger, load_sweep, run_sweep
 from planner.sweep.output import write_results
-
-ROOT = Path(__file__).resolve().parent.parent
-QUICKSTART = ROOT / "problems" / "quickstart.yaml"
-
-
-@pytest.fixture(scope="module")
-def cat():
-    return load_catalog(())
-
-
-def sweep_file(tmp_path: Path, params: str, design: str = "{kind: grid}") -> Path:
-    p = tmp_path / "s.yaml"
-    p.write_text(f"name: t\nproblem: {QUICKSTART}\nparameters:\n{params}\ndesign: {design}\n")
-    return p
-
 
 ECON = """
   - path: economics.electricity_usd_per_kwh

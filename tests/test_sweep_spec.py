@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from planner.catalog import load_catalog
 from planner.cli import main
 from planner.errors import InputError
 from planner.sweep import adapter, expand, load_sweep
@@ -20,11 +19,6 @@ from planner.sweep.runner import group_key
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "problems" / "quickstart.yaml"
-
-
-@pytest.fixture(scope="module")
-def cat():
-    return load_catalog(())
 
 
 def write(tmp_path: Path, body: str, name: str = "s.yaml") -> Path:
