@@ -28,11 +28,12 @@ from planner.errors import InfeasibleError, InputError, PlannerError
 from planner.optimize.instance import Instance, build_instance
 from planner.optimize.problem import Problem
 from planner.plan import Plan
+from planner.sweep.fastsolve import FAST_GAP
 
 MAX_WORKERS = 4
-# A re-solve from the chosen plan stops at this relative gap: the proven optimum (s12b's sweep fast path uses
-# the same figure), where the 0.1% re-solve gap would let the answer depend on the start.
-EXACT_GAP = 1e-9
+# A re-solve from the chosen plan stops at the sweep fast solve's gap: the proven optimum, where the 0.1%
+# re-solve gap would let the answer depend on the start.
+EXACT_GAP = FAST_GAP
 
 
 @dataclass
