@@ -8,17 +8,13 @@ Prints wall-clock seconds per stage and the CPU seconds of this process and its 
 shared machine wall time exceeds CPU time; CPU / cores is what a quiet machine would take at best). `--jobs`
 also times each re-solve alone, one after another, in this process (CPU and wall, and its answer).
 
-Measured 2026-11-30 on the 2-core machine under a load average of 5-6 from other work, mixed-fleet: before the
-price drivers started from the chosen plan, CPU 63-66 s (wall 123-145 s; the main solve, starved by the
+Measured 2026-11-30 on the 2-core machine, mixed-fleet. Under a load average of 5-6 from other work: before
+the price drivers started from the chosen plan, CPU 63-66 s (wall 123-145 s; the main solve, starved by the
 re-solves beside it, hit its 60 s limit); after, CPU 38-40 s (wall 86 s; main solve 26-36 s, no limit hit).
-Per re-solve (CPU s): electricity and system price ends 2-3.8 each from the plan to the proven optimum
-(5.2-8.2 each from scratch to the 0.1% gap before), demand ends 5.8 and 7.4, alternatives 0.6-2.9. With main's
-candidate and MIP speed-ups merged (c7b, m7b; load average 4.7): wall 36 s, CPU 36 s (main solve 4.6 s; price
-ends 1.9-2.8 s each, demand ends 7.9 and 7.4 s, alternatives 0.5-1.5 s). After k8b's model update (09:00, load
-3.7-4.7, same time): main wall 47.6 s / CPU 47.3 s (its main solve 28.8 s wall beside the re-solves), this
-branch wall 48.3 s / CPU 49.3 s (main solve 14.5 s wall): m7b's warm start now gives every min-cost re-solve a
-good start, so the price ends from the plan to the proven optimum (3.9-5.2 s each) cost about what main's take
-from scratch to the 0.1% gap (2.9-5.1 s each).
+With the candidate speed-ups, the min-cost warm start and the HBM-in-GiB refit, on the idle machine (load 2.2):
+wall 24.95 s, CPU 46.0 s (main solve 8.7 s with its side re-solves, content 14.6 s, rendering 1.6 s). Per
+re-solve (CPU s, load ~4): electricity and system price ends 3.9-5.2 each from the plan to the proven optimum,
+demand ends 4.3 and 6.4, alternatives 0.5-1.5.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
 # Each example's optimal objective on the default backend. Pinned from the code before the issue-7
 # restructuring (51819a2), then re-pinned after issue 9 (corrected catalog prices, all-in power, effort levels,
 # published checkpoints, simplicity limits, failure domains; see the commits that changed these) and on top of
-# i8b's p90-SLO capacity sizing, then after k8b's HBM-in-GiB fix and refit (issue 8): a refactor that changes
+# the p90-SLO capacity sizing, then after the HBM-in-GiB fix and refit (issue 8): a refactor that changes
 # behaviour changes one of these.
 PINNED_OBJECTIVES = {
     "ai-factory-10mw": 106595.48095999438,

@@ -19,7 +19,7 @@ Models with more than FAST_MAX_VARS variables keep the plain solve unless the sw
 `solver: {fast_solve: all}`: there the plain solve stopping at the problem's gap often returns another plan
 than the optimum. Measured on mixed-fleet (1,613 variables; sweeps/mixed-fleet-prices.yaml, gap 0.2%): before
 main's SCIP warm start (optimize/solve.py) the fast solve took 3.4 CPU s per scenario and the plain one 6.9 s
-(8 scenarios); with it, and k8b's model, both take 8.2 s (4 scenarios, machine load ~3.5): `all` then only
+(8 scenarios); with it, and the HBM-in-GiB refit, both take 8.2 s (4 scenarios, machine load ~3.5): `all` then only
 buys the proven optimum (0.01-0.1% apart). The time limit is wall-clock: on a machine loaded 4x, 6 of 40
 mixed-fleet scenarios did not close the gap to 1e-9 within the sweep's 30 s and were solved again plainly.
 
