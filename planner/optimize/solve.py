@@ -20,6 +20,7 @@ from planner.optimize.backends import RawResult, SolveStatus
 from planner.optimize.formulation import Index, build_model, cost_objective, tie_break_coefs
 from planner.optimize.instance import Instance
 from planner.optimize.model import MipModel
+from planner.optimize.price_of import without_limits, without_survive
 
 MAX_DINKELBACH_ITERATIONS = 25
 
@@ -146,8 +147,6 @@ def warm_start(sol: Solution, inst: Instance, cands: pd.DataFrame, time_limit_s:
     optimum over every candidate, so the answer is the one it would reach alone (CPU s with SCIP, before ->
     relaxed + restricted + full: mixed-fleet 9.7 -> 0.8 + 0.02 + 1.4, its runner-up 1.25 -> 0.8 in all,
     simplicity-and-failure-domains 2.7 -> 0.3, its runner-up 4.8 -> 3.2). Seconds count in solve_time_s."""
-    from planner.optimize.price_of import without_limits, without_survive
-
     relaxed = without_survive(without_limits(inst))
     m0, ix0 = build_model(relaxed, cands, objective="min_cost")
     budget_s = time_limit_s / 2  # at least half the time limit stays for the full solve
