@@ -82,69 +82,14 @@ class FastSolve:
 
 
 def solve_highs(model, time_limit_s: float, gap: float, abs_gap: float, presolve: bool, start):
-    """`model` on highspy directly (PuLP's translation cost ~20% of a quickstart solve): the RawResult of a
-    proven optimum or of proven infeasibility, else None (the caller then solves the plain way, which reports
-    the failure in its words)."""
-    import time
-
-    import highspy
-    import numpy as np
-
+    """`model` on HiGHS in this process, without restarts: the RawResult of a proven optimum or of proven
+    infeasibility, else None (the caller then solves the plain way, which reports the failure in its words)."""
     from planner.optimize import backends
 
-    t0 = time.perf_counter()
-    backends._silence_highs_banner()
-    inf = highspy.kHighsInf
-    n = len(model.vars)
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, len(model.constraints)
-    cost = np.zeros(n)
-    for i, c in model.objective.items():
-        cost[i] = c
-    lp.col_cost_ = cost
-    lp.col_lower_ = np.array([max(v.lb, -inf) for v in model.vars], dtype=float)
-    lp.col_upper_ = np.array([min(v.ub, inf) for v in model.vars], dtype=float)
-    lp.row_lower_ = np.array([max(c.lo, -inf) for c in model.constraints], dtype=float)
-    lp.row_upper_ = np.array([min(c.hi, inf) for c in model.constraints], dtype=float)
-    starts, index, value = [0], [], []
-    for c in model.constraints:
-        index.extend(c.coefs)
-        value.extend(c.coefs.values())
-        starts.append(len(index))
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
-    lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
-    lp.a_matrix_.value_ = np.array(value, dtype=float)
-    integer, continuous = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
-    lp.integrality_ = [integer if v.integer else continuous for v in model.vars]
-    if model.maximize:
-        lp.sense_ = highspy.ObjSense.kMaximize
-    h = highspy.Highs()
-    # no restart after the root: a quickstart scenario's solve 0.10 -> 0.056 CPU s (12 scenarios), same optima
-    # (a search option only: the optimum is proven either way)
-    for key, val in (("output_flag", False), ("threads", 1), ("time_limit", max(time_limit_s, 0.01)),
-                     ("mip_rel_gap", gap), ("mip_abs_gap", abs_gap), ("presolve", "on" if presolve else "off"),
-                     ("mip_allow_restart", False)):
-        h.setOptionValue(key, val)
-    h.passModel(lp)
-    if start is not None:
-        sol = highspy.HighsSolution()
-        sol.col_value = [float(x) for x in start]
-        sol.value_valid = True
-        h.setSolution(sol)
-    h.run()
-    info = h.getInfo()
-    status = h.getModelStatus()
-    if status == highspy.HighsModelStatus.kInfeasible:  # proven infeasible (not HiGHS' "or unbounded")
-        return backends.RawResult(backends.SolveStatus.INFEASIBLE, backend=FAST_BACKEND,
-                                  solve_time_s=time.perf_counter() - t0)
-    if status != highspy.HighsModelStatus.kOptimal or info.primal_solution_status != 2:
-        return None
-    values = [float(x) for x in h.getSolution().col_value]
-    res = backends.RawResult(backends.SolveStatus.OPTIMAL, values, backend=FAST_BACKEND)
-    res.objective = model.objective_value(values)
-    is_mip = any(v.integer for v in model.vars)
-    res.best_bound = float(info.mip_dual_bound) + model.objective_constant if is_mip else res.objective
-    res.gap = backends.relative_gap(res.objective, res.best_bound)
-    res.solve_time_s = time.perf_counter() - t0
-    return res
+    res = backends.solve(model, FAST_BACKEND, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap,
+                         presolve=presolve, hint=start, isolate=False, restart=False)
+    if res.status is backends.SolveStatus.OPTIMAL:
+        return res
+    if res.status is backends.SolveStatus.INFEASIBLE and res.message != backends.HIGHS_UNDECIDED:
+        return res
+    return None
