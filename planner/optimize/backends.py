@@ -5,13 +5,13 @@ Backends (choose with `--backend`):
 | name | library | solver | notes |
 | --- | --- | --- | --- |
 | `scip` | OR-Tools pywraplp | SCIP | default; every example proven within 1e-4 (bench_solve.py has the times) |
-| `highs` | PuLP 3 | HiGHS (through highspy) | finds the plans SCIP misses without a start; slower on enterprise |
+| `highs` | highspy | HiGHS | finds the plans SCIP misses without a start; model passed as arrays, no PuLP |
 | `cbc` | PuLP | CBC | fallback; no best bound reported, erratic run times on large instances |
 
-Pitfalls handled here (measured, see STYLE.md): PuLP reports a time-limited HiGHS run as "Optimal", so the status
-is read from the Highs object itself (model status + primal solution status); gap defaults differ between
-solvers (HiGHS 1e-4, SCIP 0), so the gap is always set; all backends run single-threaded, which makes each run
-deterministic.
+Pitfalls handled here (measured, see STYLE.md): a time-limited HiGHS run is told from an optimum by the Highs
+object's model status and primal solution status (PuLP used to report it as "Optimal"); gap defaults differ
+between solvers (HiGHS 1e-4, SCIP 0), so the gap is always set; all backends run single-threaded, which makes
+each run deterministic.
 """
 
 from __future__ import annotations
