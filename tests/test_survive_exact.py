@@ -63,6 +63,9 @@ CASES = {
     "big-replica": (3000.0, [cand("chat", "h200", "h200", gpus=8, out=3400, watts=5000),
                              cand("chat", "h200", "h200", gpus=4, out=1500, watts=2600),
                              cand("chat", "h200", "h200", gpus=2, out=700, watts=1300)]),
+    # whole-server replicas of exactly half the peak: the optimum sits on X = D K / (K - N) (K = 3 for N = 1,
+    # 4 for N = 2), the curve the survive cuts are secants of: a cut any tighter cuts it off
+    "on-the-curve": (3000.0, [cand("chat", "h200", "h200", gpus=8, out=1500, watts=5000)]),
     # two workloads sharing servers: each survives the loss of its most loaded server
     "two-workloads": (2000.0, [cand("chat", "h200", "h200", gpus=4, out=2300, watts=2600),
                                cand("chat", "h200", "h200", gpus=2, out=1000, watts=1300),
