@@ -228,6 +228,7 @@ def _add_survive_rows(m: MipModel, ix, dom: Domains) -> None:
 
 
 SURVIVE_CUTS = True
+MAX_SECANTS = 24  # per workload: bounds the rows where no headroom ends them (f(k) -> D_w)
 
 
 def _add_survive_cuts(m: MipModel, ix, dom: Domains) -> None:
@@ -254,7 +255,10 @@ def _add_survive_cuts(m: MipModel, ix, dom: Domains) -> None:
         def f(k: int, n: int = n, demand: float = demand) -> float:
             return demand * k / (k - n)
 
-        for k in range(n + 1, len(ys)):
+        # a secant starting at f(k) <= (1 + h_w) D_w is implied by the demand row, and so are all after it
+        for k in range(n + 1, min(len(ys), n + 1 + MAX_SECANTS)):
+            if f(k) <= wl.required_out_tok_s:
+                break
             slope = f(k + 1) - f(k)
             coefs = dict(capacity)
             for y in ys:
