@@ -27,7 +27,7 @@ from planner.optimize.instance import Instance
 from planner.optimize.platforms import compare_platforms, platforms_compared
 from planner.optimize.price_of import relaxations, relaxed_result, without_limits, without_survive
 from planner.optimize.runner_up import main_accelerator, solution_gpus, solve_without
-from planner.optimize.solve import needs_warm_start, solve_instance
+from planner.optimize.solve import solve_instance, warm_relaxation
 
 WORKER, PARENT = 1, 2
 
@@ -95,11 +95,9 @@ class SideSolves:
         return out, time.perf_counter() - t0
 
     def solve_relaxed(self, relaxed: Instance):
-        """A relaxation of the problem, warm-started where the problem itself is (`needs_warm_start`): without its
-        limits mixed-fleet has none left to call for a start, yet SCIP needs 3.6 CPU s cold and 0.15 + 0.8 from
-        the start."""
+        """A relaxation of the problem, warm-started as `warm_relaxation` says."""
         return solve_instance(relaxed, self.cands, self.backend, time_limit_s=self.time_limit_s,
-                              warm=needs_warm_start(self.inst))
+                              warm=warm_relaxation(self.inst, self.backend))
 
     def _claim(self, k: int, who: int) -> bool:
         if isinstance(self.claims, list):
