@@ -110,6 +110,7 @@ def solve(
     isolate: bool | None = None,
     start: list[float] | None = None,
     restart: bool = True,
+    sub_mips: bool = True,
 ) -> RawResult:
     """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message).
     presolve=False turns HiGHS' presolve off (the other backends ignore it). `hint`: a feasible solution (one
@@ -120,7 +121,9 @@ def solve(
     complete hint (a re-solve of `planner propose` after a price change, from the chosen plan: 5-8 s -> 2-3.5 s
     to a proven optimum on mixed-fleet); HiGHS takes it as `hint`, CBC as its MIP start. A NaN entry is a value
     not given: SCIP completes such a partial start (`planner propose` gives no rack patterns), HiGHS and CBC drop
-    it. `restart=False`: HiGHS does not restart after the root (the sweep's fast solve)."""
+    it. `restart=False`: HiGHS does not restart after the root (the sweep's fast solve). `sub_mips=False`: HiGHS
+    runs none of its sub-MIP heuristics (RINS, RENS, root reduced-cost), for a solve that starts from a good plan
+    (`HIGHS_NO_SUB_MIPS`); the other backends ignore it."""
     if start is not None and any(math.isnan(x) for x in start) and backend != "scip":
         start = None
     if start is not None and hint is None and backend == "highs":
@@ -129,15 +132,16 @@ def solve(
     if hook is not None:
         token = _HOOK.set(None)  # the hook's own calls to solve() run unhooked
         try:
+            more = {} if sub_mips else {"sub_mips": False}
             return hook(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap, presolve=presolve,
-                        hint=hint, start=start)
+                        hint=hint, start=start, **more)
         finally:
             _HOOK.reset(token)
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
     t0 = time.perf_counter()
-    args = (fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start, restart)
+    args = (fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start, restart, sub_mips)
     if isolated() and isolate is not False:
         _preload(backend)
         res = run_isolated(_guarded, *args)
@@ -171,10 +175,10 @@ def solve_hook(hook):
 
 def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
              presolve: bool = True, hint: list[float] | None = None,
-             start: list[float] | None = None, restart: bool = True) -> RawResult:
+             start: list[float] | None = None, restart: bool = True, sub_mips: bool = True) -> RawResult:
     try:
         if backend == "highs":
-            return fn(model, time_limit_s, gap, abs_gap, presolve, hint, restart)
+            return fn(model, time_limit_s, gap, abs_gap, presolve, hint, restart, sub_mips)
         if backend in ("scip", "cbc") and start is not None:
             return fn(model, time_limit_s, gap, abs_gap, start)
         return fn(model, time_limit_s, gap, abs_gap)
@@ -320,20 +324,29 @@ def _pulp_problem_inner(model: MipModel):
     return prob, xs
 
 
+# HiGHS' sub-MIP heuristics look for better plans by solving restricted copies of the model; from a good start
+# they mostly repeat the search the branch and bound does anyway. Mixed-fleet from the warm start (450.996), CPU s
+# (nodes): default 3.9 (80; sub-MIPs about half the time), without RINS 3.6, without RENS 2.7, without the root
+# reduced-cost sub-MIP 2.6, without all three 2.0 (150). Without a start they are what finds a plan: cold without
+# them 9.6 s (1,538 nodes) against 4.5 with them.
+HIGHS_NO_SUB_MIPS = (("mip_heuristic_run_rins", False), ("mip_heuristic_run_rens", False),
+                     ("mip_heuristic_run_root_reduced_cost", False))
+
+
 def _solve_highs(
     model: MipModel, time_limit_s: float, gap: float, abs_gap: float, presolve: bool = True,
-    hint: list[float] | None = None, restart: bool = True,
+    hint: list[float] | None = None, restart: bool = True, sub_mips: bool = True,
 ) -> RawResult:
     """`model` on highspy directly (PuLP's translation cost ~20% of a quickstart solve). `restart=False`: no
     restart after the root (a search option only, the optimum is proven either way; a sweep's quickstart
-    scenario 0.10 -> 0.056 CPU s)."""
+    scenario 0.10 -> 0.056 CPU s). `sub_mips=False`: HIGHS_NO_SUB_MIPS."""
     import highspy
 
     _silence_highs_banner()
     h = highspy.Highs()
     for key, val in (("output_flag", False), ("threads", 1), ("time_limit", max(time_limit_s, 0.01)),
                      ("mip_rel_gap", gap), ("mip_abs_gap", abs_gap), ("presolve", "on" if presolve else "off"),
-                     ("mip_allow_restart", restart)):
+                     ("mip_allow_restart", restart), *(() if sub_mips else HIGHS_NO_SUB_MIPS)):
         h.setOptionValue(key, val)
     h.passModel(_highs_lp(model))
     if hint is not None:
