@@ -146,10 +146,10 @@ def needs_warm_start(inst: Instance) -> bool:
 def warm_relaxation(inst: Instance, backend: str) -> bool:
     """Whether a relaxation of `inst` (price_of: without its limits, without survive) starts from a plan too:
     without its limits mixed-fleet has nothing left that `needs_warm_start` looks for, yet its servers of 72 GPUs
-    leave SCIP's heuristics without a good plan for long. CPU s on mixed-fleet without limits, cold -> from
-    `warm_start`'s plan (first step + solve): SCIP 3.6 -> 0.15 + 0.8, HiGHS 1.4 -> 0.23 + 1.55, CBC 3.1 ->
-    0.16 + 4.2: SCIP only."""
-    return backend == "scip" and needs_warm_start(inst)
+    leave the solvers' heuristics without a good plan for long. CPU s on mixed-fleet without limits, cold ->
+    from `warm_start`'s plan (first step + solve): SCIP 3.6 -> 0.15 + 0.85, HiGHS 1.5 -> 0.26 + 0.47 (without
+    its sub-MIPs; 1.55 with them), CBC 3.1 -> 0.16 + 4.2: not CBC."""
+    return backend in ("scip", "highs") and needs_warm_start(inst)
 
 
 def warm_start(sol: Solution, inst: Instance, cands: pd.DataFrame, time_limit_s: float,
