@@ -110,7 +110,7 @@ def solve(
     isolate: bool | None = None,
     start: list[float] | None = None,
     restart: bool = True,
-    sub_mips: bool = True,
+    heuristics: bool = True,
 ) -> RawResult:
     """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message).
     presolve=False turns HiGHS' presolve off (the other backends ignore it). `hint`: a feasible solution (one
@@ -121,9 +121,9 @@ def solve(
     complete hint (a re-solve of `planner propose` after a price change, from the chosen plan: 5-8 s -> 2-3.5 s
     to a proven optimum on mixed-fleet); HiGHS takes it as `hint`, CBC as its MIP start. A NaN entry is a value
     not given: SCIP completes such a partial start (`planner propose` gives no rack patterns), HiGHS and CBC drop
-    it. `restart=False`: HiGHS does not restart after the root (the sweep's fast solve). `sub_mips=False`: HiGHS
-    runs none of its sub-MIP heuristics (RINS, RENS, root reduced-cost), for a solve that starts from a good plan
-    (`HIGHS_NO_SUB_MIPS`); the other backends ignore it."""
+    it. `restart=False`: HiGHS does not restart after the root (the sweep's fast solve). `heuristics=False`, for
+    a solve that starts from a good plan: HiGHS runs none of its sub-MIP heuristics (`HIGHS_NO_SUB_MIPS`), CBC
+    neither its heuristics nor its preprocessing (`CBC_FROM_START`); SCIP ignores it."""
     if start is not None and any(math.isnan(x) for x in start) and backend != "scip":
         start = None
     if start is not None and hint is None and backend == "highs":
@@ -132,7 +132,7 @@ def solve(
     if hook is not None:
         token = _HOOK.set(None)  # the hook's own calls to solve() run unhooked
         try:
-            more = {} if sub_mips else {"sub_mips": False}
+            more = {} if heuristics else {"heuristics": False}
             return hook(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap, presolve=presolve,
                         hint=hint, start=start, **more)
         finally:
@@ -141,7 +141,7 @@ def solve(
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
     t0 = time.perf_counter()
-    args = (fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start, restart, sub_mips)
+    args = (fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start, restart, heuristics)
     if isolated() and isolate is not False:
         _preload(backend)
         res = run_isolated(_guarded, *args)
@@ -175,11 +175,13 @@ def solve_hook(hook):
 
 def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
              presolve: bool = True, hint: list[float] | None = None,
-             start: list[float] | None = None, restart: bool = True, sub_mips: bool = True) -> RawResult:
+             start: list[float] | None = None, restart: bool = True, heuristics: bool = True) -> RawResult:
     try:
         if backend == "highs":
-            return fn(model, time_limit_s, gap, abs_gap, presolve, hint, restart, sub_mips)
-        if backend in ("scip", "cbc") and start is not None:
+            return fn(model, time_limit_s, gap, abs_gap, presolve, hint, restart, heuristics)
+        if backend == "cbc":
+            return fn(model, time_limit_s, gap, abs_gap, start, heuristics)
+        if start is not None:
             return fn(model, time_limit_s, gap, abs_gap, start)
         return fn(model, time_limit_s, gap, abs_gap)
     except Exception as exc:  # a solver library failing is not the user's fault: report it typed
@@ -335,18 +337,18 @@ HIGHS_NO_SUB_MIPS = (("mip_heuristic_run_rins", False), ("mip_heuristic_run_rens
 
 def _solve_highs(
     model: MipModel, time_limit_s: float, gap: float, abs_gap: float, presolve: bool = True,
-    hint: list[float] | None = None, restart: bool = True, sub_mips: bool = True,
+    hint: list[float] | None = None, restart: bool = True, heuristics: bool = True,
 ) -> RawResult:
     """`model` on highspy directly (PuLP's translation cost ~20% of a quickstart solve). `restart=False`: no
     restart after the root (a search option only, the optimum is proven either way; a sweep's quickstart
-    scenario 0.10 -> 0.056 CPU s). `sub_mips=False`: HIGHS_NO_SUB_MIPS."""
+    scenario 0.10 -> 0.056 CPU s). `heuristics=False`: HIGHS_NO_SUB_MIPS."""
     import highspy
 
     _silence_highs_banner()
     h = highspy.Highs()
     for key, val in (("output_flag", False), ("threads", 1), ("time_limit", max(time_limit_s, 0.01)),
                      ("mip_rel_gap", gap), ("mip_abs_gap", abs_gap), ("presolve", "on" if presolve else "off"),
-                     ("mip_allow_restart", restart), *(() if sub_mips else HIGHS_NO_SUB_MIPS)):
+                     ("mip_allow_restart", restart), *(() if heuristics else HIGHS_NO_SUB_MIPS)):
         h.setOptionValue(key, val)
     h.passModel(_highs_lp(model))
     if hint is not None:
@@ -446,8 +448,14 @@ def _silence_highs_banner() -> None:
     _BANNER_SILENCED = True
 
 
+# From a good start CBC's preprocessing and heuristics cost more than they find. Mixed-fleet from the warm start
+# (450.996), CPU s: default 3.2, preprocessing off 2.6, heuristics off 3.1, both off 1.7; its relaxation without
+# limits from a start: 3.5 -> 0.83 (cold 3.1). Same optima.
+CBC_FROM_START = ["preprocess off", "heuristicsOnOff off"]
+
+
 def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-               start: list[float] | None = None) -> RawResult:
+               start: list[float] | None = None, heuristics: bool = True) -> RawResult:
     import pulp
 
     prob, xs = _pulp_problem(model)
@@ -457,7 +465,7 @@ def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap, gapAbs=abs_gap, threads=1,
-                                     warmStart=start is not None))
+                                     warmStart=start is not None, options=[] if heuristics else CBC_FROM_START))
     sol = prob.sol_status  # not prob.status: a time-limited run says "Optimal" there
     if sol == pulp.LpSolutionOptimal:
         status = SolveStatus.OPTIMAL

@@ -61,10 +61,10 @@ class Solution:
 
 def _timed_solve(
     model: MipModel, backend: str, time_limit_s: float, gap: float, abs_gap: float = 1e-6, presolve: bool = True,
-    hint: list[float] | None = None, start: list[float] | None = None, sub_mips: bool = True,
+    hint: list[float] | None = None, start: list[float] | None = None, heuristics: bool = True,
 ) -> RawResult:
     return backends.solve(model, backend, time_limit_s=max(time_limit_s, 0.01), gap=gap, abs_gap=abs_gap,
-                          presolve=presolve, hint=hint, start=start, sub_mips=sub_mips)
+                          presolve=presolve, hint=hint, start=start, heuristics=heuristics)
 
 
 def solve_instance(
@@ -117,9 +117,9 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None =
     sol = Solution(SolveStatus.ERROR, "min_cost", backend, m, ix, build_time_s=time.perf_counter() - t0)
     warm = needs_warm_start(inst) if warm is None else warm
     start = warm_start(sol, inst, cands, time_limit_s, gap) if warm else None
-    # from the start, HiGHS' sub-MIP heuristics repeat the search (backends.HIGHS_NO_SUB_MIPS: mixed-fleet 3.9 ->
-    # 2.0 CPU s)
-    res = _timed_solve(m, backend, time_limit_s - sol.solve_time_s, gap, start=start, sub_mips=start is None)
+    # from the start, HiGHS' sub-MIPs and CBC's heuristics and preprocessing cost more than they find (mixed-fleet,
+    # CPU s: HiGHS 3.9 -> 2.0, CBC 3.2 -> 1.7; backends.HIGHS_NO_SUB_MIPS, CBC_FROM_START)
+    res = _timed_solve(m, backend, time_limit_s - sol.solve_time_s, gap, start=start, heuristics=start is None)
     _finish(sol, res)
     if res.status.has_solution:
         sol.objective_value = sol.cost_per_hour
@@ -141,15 +141,6 @@ def needs_warm_start(inst: Instance) -> bool:
              or inst.complexity_usd_per_hour)
         or any(w.survive_level for w in inst.workloads.values())
     )
-
-
-def warm_relaxation(inst: Instance, backend: str) -> bool:
-    """Whether a relaxation of `inst` (price_of: without its limits, without survive) starts from a plan too:
-    without its limits mixed-fleet has nothing left that `needs_warm_start` looks for, yet its servers of 72 GPUs
-    leave the solvers' heuristics without a good plan for long. CPU s on mixed-fleet without limits, cold ->
-    from `warm_start`'s plan (first step + solve): SCIP 3.6 -> 0.15 + 0.85, HiGHS 1.5 -> 0.26 + 0.47 (without
-    its sub-MIPs; 1.55 with them), CBC 3.1 -> 0.16 + 4.2: not CBC."""
-    return backend in ("scip", "highs") and needs_warm_start(inst)
 
 
 def warm_start(sol: Solution, inst: Instance, cands: pd.DataFrame, time_limit_s: float,
