@@ -111,6 +111,7 @@ def solve(
     start: list[float] | None = None,
     restart: bool = True,
     heuristics: bool = True,
+    branch_first: tuple[int, ...] = (),
 ) -> RawResult:
     """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message).
     presolve=False turns HiGHS' presolve off (the other backends ignore it). `hint`: a feasible solution (one
@@ -123,7 +124,8 @@ def solve(
     not given: SCIP completes such a partial start (`planner propose` gives no rack patterns), HiGHS and CBC drop
     it. `restart=False`: HiGHS does not restart after the root (the sweep's fast solve). `heuristics=False`, for
     a solve that starts from a good plan: HiGHS runs none of its sub-MIP heuristics (`HIGHS_NO_SUB_MIPS`), CBC
-    neither its heuristics nor its preprocessing (`CBC_FROM_START`); SCIP ignores it."""
+    neither its heuristics nor its preprocessing (`CBC_FROM_START`); SCIP ignores it. `branch_first`: variables
+    SCIP branches on before any other (a branching priority; HiGHS and CBC have none here)."""
     if start is not None and any(math.isnan(x) for x in start) and backend != "scip":
         start = None
     if start is not None and hint is None and backend == "highs":
@@ -132,7 +134,9 @@ def solve(
     if hook is not None:
         token = _HOOK.set(None)  # the hook's own calls to solve() run unhooked
         try:
-            more = {} if heuristics else {"heuristics": False}
+            more = {"heuristics": False} if not heuristics else {}
+            if branch_first:
+                more["branch_first"] = branch_first
             return hook(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap, presolve=presolve,
                         hint=hint, start=start, **more)
         finally:
@@ -141,7 +145,8 @@ def solve(
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
     t0 = time.perf_counter()
-    args = (fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start, restart, heuristics)
+    args = (fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start, restart, heuristics,
+            branch_first)
     if isolated() and isolate is not False:
         _preload(backend)
         res = run_isolated(_guarded, *args)
@@ -175,15 +180,14 @@ def solve_hook(hook):
 
 def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
              presolve: bool = True, hint: list[float] | None = None,
-             start: list[float] | None = None, restart: bool = True, heuristics: bool = True) -> RawResult:
+             start: list[float] | None = None, restart: bool = True, heuristics: bool = True,
+             branch_first: tuple[int, ...] = ()) -> RawResult:
     try:
         if backend == "highs":
             return fn(model, time_limit_s, gap, abs_gap, presolve, hint, restart, heuristics)
         if backend == "cbc":
             return fn(model, time_limit_s, gap, abs_gap, start, heuristics)
-        if start is not None:
-            return fn(model, time_limit_s, gap, abs_gap, start)
-        return fn(model, time_limit_s, gap, abs_gap)
+        return fn(model, time_limit_s, gap, abs_gap, start, branch_first)
     except Exception as exc:  # a solver library failing is not the user's fault: report it typed
         cause = exc.__context__ or exc.__cause__  # MathOpt-style wrappers hide the real message here
         detail = f"{exc}" + (f" (cause: {cause})" if cause else "")
@@ -492,7 +496,7 @@ SCIP_WITH_START = "separating/maxroundsroot = 3\n"
 
 
 def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-                start: list[float] | None = None) -> RawResult:
+                start: list[float] | None = None, branch_first: tuple[int, ...] = ()) -> RawResult:
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver("SCIP")
@@ -505,6 +509,8 @@ def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float
         lb = -inf if v.lb == -math.inf else v.lb
         ub = inf if v.ub == math.inf else v.ub
         xs.append(s.IntVar(lb, ub, f"x{v.index}") if v.integer else s.NumVar(lb, ub, f"x{v.index}"))
+    for i in branch_first:
+        xs[i].SetBranchingPriority(1)
     for k, con in enumerate(model.constraints):
         row = s.RowConstraint(
             -inf if con.lo == -math.inf else con.lo, inf if con.hi == math.inf else con.hi, f"c{k}"
