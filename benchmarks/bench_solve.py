@@ -36,8 +36,11 @@ What makes mixed-fleet slow (measured with benchmarks/solve_cpu_stages.py and so
   from the same kind of plan (SCIP 3.6 -> 1.0, HiGHS 1.5 -> 0.7, CBC 3.1 -> 1.0).
 Mixed-fleet before -> after, CPU s: SCIP main solve 7.1 -> 1.9, runner-up 1.7 -> 0.6, price_of 3.5 -> 0.9
 (solve_cpu_stages); this script's cpu_s, main and branch run one after the other at load ~10 on the two cores:
-SCIP 13.0 -> 4.6, HiGHS 10.0 -> 4.3, CBC 12.4 -> 5.0. On an idle two-core machine SCIP's critical path is the
-parent's candidates 0.7 + solve 1.9 + verify 0.3 s (the worker's price_of + runner-up, ~1.5 s, run beside it).
+SCIP 13.0 -> 4.6, HiGHS 10.0 -> 4.3, CBC 12.4 -> 5.0. After main's perf change of 11:25 (816 candidates instead
+of 813; same optimum) SCIP's full solve from the same start takes 3.7-4.2 s instead of 1.9 (12.1 -> 7.3 cpu_s;
+HiGHS 9.9 -> 4.8, CBC 9.9 -> 5.9): what is left is the proof, and SCIP's time for it swings with small changes
+of the model. On an idle two-core machine SCIP's critical path is the parent's candidates 0.7 + solve 2-4 +
+verify 0.3 s (the worker's price_of + runner-up, ~1.5-2 s, run beside it).
 """
 
 from __future__ import annotations

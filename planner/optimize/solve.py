@@ -135,8 +135,10 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None =
 def fleet_platforms(m: MipModel) -> tuple[int, ...]:
     """The binaries "system type s in the fleet" of `max_platforms`, for SCIP to branch on first: which two of
     four system types mixed-fleet uses decides most of its cost. From the warm start, CPU s: 2.8 -> 2.0 (its
-    runner-up 0.45 -> 0.40). Per-workload platforms first made simplicity-and-failure-domains slower (0.27 ->
-    0.34); servers and racks first, mixed-fleet too (2.8 -> 4.5)."""
+    runner-up 0.45 -> 0.40); after the candidates changed a little (813 -> 816, gpt-oss prefill rows) 3.7 -> 3.9
+    from the same start, 3.8 -> 2.4 from a start over 3 candidates per group: SCIP's time on this model swings by
+    ~1.5 s with small changes, this order is no worse on average. Per-workload platforms first made
+    simplicity-and-failure-domains slower (0.27 -> 0.34); servers and racks first, mixed-fleet too (2.8 -> 4.5)."""
     return next((tuple(c.coefs) for c in m.constraints if c.family == "max_platforms"), ())
 
 
