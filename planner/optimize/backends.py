@@ -475,8 +475,9 @@ def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
         status = SolveStatus.OPTIMAL
     elif sol == pulp.LpSolutionIntegerFeasible:
         status = SolveStatus.FEASIBLE_TIME_LIMIT
-    elif sol == pulp.LpSolutionInfeasible:
-        return RawResult(SolveStatus.INFEASIBLE)
+    elif sol == pulp.LpSolutionInfeasible or (sol == pulp.LpSolutionNoSolutionFound
+                                               and prob.status == pulp.LpStatusInfeasible):
+        return RawResult(SolveStatus.INFEASIBLE)  # CBC's proof of integer infeasibility says "no solution" there
     elif sol == pulp.LpSolutionUnbounded:
         return RawResult(SolveStatus.UNBOUNDED)
     else:
