@@ -305,10 +305,21 @@ def _grid_frame(cols: dict[str, list]) -> pd.DataFrame:
         elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in pieces):
             out[c] = np.repeat(np.asarray(pieces), sizes)
         elif all(v is None or isinstance(v, str) for v in pieces):
-            out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes)
+            out[c] = _strings(np.asarray(pieces, dtype=object), sizes)
         else:
             out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes).tolist()
     return pd.DataFrame(out)
+
+
+def _strings(pieces: np.ndarray, sizes: np.ndarray):
+    """The column pandas would make of an object array of strings (None = missing) with pieces[i] repeated
+    sizes[i] times, converted through the few distinct values (converting every row to pandas' string type
+    is most of the grid's cost)."""
+    codes, uniques = pd.factorize(pieces, use_na_sentinel=False)
+    small = pd.Series(np.asarray(uniques, dtype=object))
+    if not isinstance(small.dtype, pd.StringDtype):  # e.g. no string at all: pandas keeps objects
+        return np.repeat(pieces, sizes)
+    return small.array.take(np.repeat(codes, sizes))
 
 
 def _model_efforts(catalog: Catalog, models, w, rejected: list[dict]) -> list[tuple[str, str | None]]:

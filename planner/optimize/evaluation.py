@@ -88,7 +88,9 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
         sizes = [len(groups[k]) for k in keys]
         targets = {name: np.repeat([getattr(inst.workloads[wid], name) for wid, _ in keys], sizes)
                    for name in ("ttft_target_s", "tpot_target_s")}
-        picked = grid.iloc[np.concatenate([groups[k] for k in keys])]
+        # only the columns the model may read are taken (the grid's other columns, strings mostly, cost more)
+        avail = [c for c in (*CONFIG_COLUMNS, "engine", "speculative", *PREFILL_LAYOUT) if c in grid]
+        picked = grid.iloc[np.concatenate([groups[k] for k in keys]), [grid.columns.get_loc(c) for c in avail]]
         # columns the perf model reads only where a row uses them: without them it takes its fast paths
         cols = list(CONFIG_COLUMNS) + (["engine"] if inst.workloads[keys[0][0]].engines else []) + (
             ["speculative"] if (picked["speculative"] != "none").any() else []) + (

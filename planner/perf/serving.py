@@ -58,8 +58,10 @@ def mixed_step_floor_s(c: Cols, serving: dict[str, float]) -> np.ndarray:
     GPS-qwen3-8b-h100-latency-*) show p99 ITL 41 / 24 ms (vLLM / TensorRT-LLM) against a 7-8 ms decode step,
     while p99 ITL at concurrency 1-2 (an admission every 100-220 steps, under 1% of the gaps) stays at the
     decode step. The generic engine (no `engine`) keeps its stated behaviour: no floor."""
-    kernels = decode_step(c, serving, np.ones_like(c.isl), np.ones_like(c.isl))["kernels"]
     named = np.isfinite(c.get("eng_graph_max", np.full_like(c.isl, np.inf)))
+    if not named.any():  # the generic engine only: no floor, and no step to run for it
+        return np.zeros(np.broadcast_shapes(named.shape, np.shape(c.isl), np.shape(c.kernel_launch_s)))
+    kernels = decode_step(c, serving, np.ones_like(c.isl), np.ones_like(c.isl))["kernels"]
     return np.where(named, kernels * c.kernel_launch_s, 0.0)
 
 

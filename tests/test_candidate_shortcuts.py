@@ -1,0 +1,105 @@
+"""Speed shortcuts of the candidate search never change a result: each is compared with the computation it
+skips, on random inputs and on the example problems' grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.catalog import load_catalog
+from planner.optimize.candidates import GRID_COLUMNS, _add_block, _grid_frame, _strings, build_grid
+from planner.optimize.pipeline import load_instance
+from planner.perf.params import load_efficiency
+from planner.perf.resolve import normalize_grid, resolve
+from planner.perf.serving import mixed_step_floor_s
+from planner.perf.step import decode_step
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def _naive_grid(cols: dict[str, list]) -> pd.DataFrame:
+    """`_grid_frame` as pandas infers it from per-row object arrays (the construction the shortcut replaces)."""
+    sizes = np.asarray(cols["_size"], dtype=np.int64)
+    out = {}
+    for c in GRID_COLUMNS:
+        pieces = cols[c]
+        if isinstance(pieces[0], np.ndarray):
+            out[c] = np.concatenate(pieces)
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in pieces):
+            out[c] = np.repeat(np.asarray(pieces), sizes)
+        elif all(v is None or isinstance(v, str) for v in pieces):
+            out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes)
+        else:
+            out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes).tolist()
+    return pd.DataFrame(out)
+
+
+TEXT = st.none() | st.sampled_from(["", "none", "low", "high", "chat", "a/b"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(TEXT, st.integers(1, 5)), min_size=1, max_size=12))
+def test_strings_equal_pandas_inference(pieces):
+    values = np.array([v for v, _ in pieces], dtype=object)
+    sizes = np.array([k for _, k in pieces], dtype=np.int64)
+    ref = pd.DataFrame({"c": np.repeat(values, sizes)})["c"]
+    pd.testing.assert_series_equal(pd.DataFrame({"c": _strings(values, sizes)})["c"], ref)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["w1", "w2"]), st.none() | st.sampled_from(["low", "high"]),
+                          st.integers(1, 3), st.integers(1, 2)), min_size=1, max_size=6))
+def test_grid_frame_equals_per_row_construction(blocks):
+    cols: dict[str, list] = {}
+    for wid, effort, n_var, n_par in blocks:
+        const = dict(workload=wid, model="m", accelerator="a", precision="fp8", isl=100, osl=50, quality=80.5,
+                     checkpoint="ckpt", effort=effort, output_multiplier=1.5, hidden_tokens=25)
+        variants = [("fp8", "", "none"), ("bf16", "vllm", "auto"), ("fp8", "sglang", "mtp")][:n_var]
+        pars = [(1, 1, 1, 1), (2, 1, 1, 2)][:n_par]
+        _add_block(cols, const, variants, pars, ("aggregated", "disaggregated"))
+    pd.testing.assert_frame_equal(_grid_frame(cols), _naive_grid(cols))
+
+
+@pytest.mark.parametrize("problem", ["mixed-fleet", "reasoning-deepseek-r1", "simplicity-and-failure-domains"])
+def test_example_grids_equal_per_row_construction(problem, catalog, monkeypatch):
+    import planner.optimize.candidates as cands
+
+    inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
+    fast, _ = build_grid(inst, catalog)
+    monkeypatch.setattr(cands, "_grid_frame", _naive_grid)
+    slow, _ = build_grid(inst, catalog)
+    pd.testing.assert_frame_equal(fast, slow)
+
+
+def _floor_in_full(c, serving) -> np.ndarray:
+    """mixed_step_floor_s without its generic-engine shortcut."""
+    kernels = decode_step(c, serving, np.ones_like(c.isl), np.ones_like(c.isl))["kernels"]
+    named = np.isfinite(c.get("eng_graph_max", np.full_like(c.isl, np.inf)))
+    return np.where(named, kernels * c.kernel_launch_s, 0.0)
+
+
+@pytest.mark.parametrize("engines", [None, ["", "vllm"], ["trtllm", "sglang"]])
+def test_mixed_step_floor_shortcut(engines, catalog):
+    grid = pd.DataFrame(dict(model="llama-3.3-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8",
+                             tp=[1, 2, 4, 8], batch=[1, 8, 64, 256], isl=1000, osl=200, serving="aggregated"))
+    if engines is not None:
+        grid["engine"] = np.resize(np.array(engines, dtype=object), len(grid))
+    eff = load_efficiency(catalog)
+    c, _ = resolve(normalize_grid(grid), catalog, eff)
+    got, want = mixed_step_floor_s(c, eff.serving), _floor_in_full(c, eff.serving)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    if engines is None:
+        assert not got.any()
+    elif "trtllm" in engines:
+        assert (got > 0).all()
