@@ -103,3 +103,30 @@ def test_mixed_step_floor_shortcut(engines, catalog):
         assert not got.any()
     elif "trtllm" in engines:
         assert (got > 0).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 12), st.data())
+def test_put_rows_equals_loc(n, data):
+    from planner.perf.capacity import put_rows
+
+    idx = np.array(sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=1))), dtype=np.int64)
+    m = len(idx)
+
+    def frame(k, seed):
+        rng = np.random.default_rng(seed)
+        words = np.array(["tpot", "ttft", "memory", "", None], dtype=object)
+        return pd.DataFrame({
+            "s": pd.array(rng.choice(words, k), dtype="str"),  # pandas strings, missing values too
+            "f": rng.random(k), "i": rng.integers(0, 9, k), "b": rng.random(k) > 0.5,
+            # int64 on one side, whole floats on the other (a batch column): `.loc`'s own casting rules
+            "mixed": rng.integers(0, 9, k) if seed % 2 else rng.integers(0, 9, k).astype(float),
+        })
+
+    res, rows = frame(n, data.draw(st.integers(0, 9))), frame(m, data.draw(st.integers(0, 9)))
+    rows["extra"] = 1.0  # columns res lacks are skipped
+    want = res.copy()
+    for col in ("s", "f", "i", "b", "mixed"):
+        want.loc[idx, col] = rows[col].to_numpy()
+    put_rows(res, idx, rows)
+    pd.testing.assert_frame_equal(res, want)

@@ -137,18 +137,33 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     if (~agg).any():  # disaggregated serving: the mean-latency batch search
         idx = np.flatnonzero(~agg)
         old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff)
-        old = _disaggregated_under_slo(old, tt[idx], percentile)
-        for col in old.columns:
-            if col not in res.columns:
-                continue
-            have, new = res[col], old[col].to_numpy()
-            if have.dtype == new.dtype and new.dtype.kind in "biuf":  # same numbers: no dtype rules to apply
-                arr = have.to_numpy(copy=True)
-                arr[idx] = new
-                res[col] = arr
-            else:
-                res.loc[idx, col] = new
+        put_rows(res, idx, _disaggregated_under_slo(old, tt[idx], percentile))
     return res
+
+
+def put_rows(res: pd.DataFrame, idx: np.ndarray, rows: pd.DataFrame) -> None:
+    """res.loc[idx, col] = rows[col] for every column both frames have (res has a RangeIndex; idx are
+    positions), in place. Columns of one dtype on both sides (numbers, pandas strings) are spliced as arrays:
+    the values and dtype `.loc` gives, without its per-column indexing machinery (most of a small grid's
+    time)."""
+    n = len(res)
+    perm = None
+    for col in rows.columns:
+        if col not in res.columns:
+            continue
+        have, src = res[col], rows[col]
+        new = src.to_numpy()
+        if have.dtype == new.dtype and new.dtype.kind in "biuf":  # same numbers: no dtype rules to apply
+            arr = have.to_numpy(copy=True)
+            arr[idx] = new
+            res[col] = arr
+        elif isinstance(have.dtype, pd.StringDtype) and have.dtype == src.dtype:
+            if perm is None:
+                perm = np.arange(n)
+                perm[idx] = n + np.arange(len(idx))
+            res[col] = pd.concat([have, src], ignore_index=True).array.take(perm)
+        else:
+            res.loc[idx, col] = new
 
 
 def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd.DataFrame:
@@ -195,4 +210,4 @@ def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> p
     return out
 
 
-__all__ = ["CANDIDATE_GRID", "capacity_under_slo"]
+__all__ = ["CANDIDATE_GRID", "capacity_under_slo", "put_rows"]
