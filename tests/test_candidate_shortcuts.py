@@ -130,3 +130,52 @@ def test_put_rows_equals_loc(n, data):
         want.loc[idx, col] = rows[col].to_numpy()
     put_rows(res, idx, rows)
     pd.testing.assert_frame_equal(res, want)
+
+
+def _unit_by_every_candidate(rate_p, rate_d, gp, g, top):
+    """The disaggregated unit choice as a (candidate, row) matrix (the code `_smallest_best_unit` replaced)."""
+    from planner.perf.serving import DISAGG_TOLERANCE
+
+    nd_c, np_c = (x.reshape(-1, 1) for x in np.meshgrid(np.arange(1.0, top + 1), np.arange(1.0, top + 1),
+                                                        indexing="ij"))
+    per_gpu = np.minimum(np_c * rate_p, nd_c * rate_d) / (np_c * gp + nd_c * g)
+    best = np.max(per_gpu, axis=0)
+    size = np.where(per_gpu >= best * (1.0 - DISAGG_TOLERANCE), np_c + nd_c, np.inf)
+    first = np.argmax(size == size.min(axis=0), axis=0)
+    found = np.isfinite(size.min(axis=0))
+    return np.where(found, np_c[first, 0], float(top)), np.where(found, nd_c[first, 0], float(top))
+
+
+RATE = st.sampled_from([0.0, 0.5, 1.0, 1.03, 2.0, 3.0, 7.0, 1e-3, np.inf, np.nan]) | st.floats(0.01, 100.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(RATE, RATE, st.sampled_from([1.0, 2.0, 4.0, 8.0]), st.sampled_from([1.0, 2.0, 8.0])),
+                min_size=1, max_size=20), st.sampled_from([1, 2, 8]))
+def test_disaggregated_unit_choice_equals_every_candidate(rows, top):
+    from planner.perf.serving import _smallest_best_unit
+
+    rp, rd, gp, g = (np.array(x, dtype=float) for x in zip(*rows, strict=True))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = _unit_by_every_candidate(rp, rd, gp, g, top)
+        got = _smallest_best_unit(rp, rd, gp, g, top)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 1023, 1024, 2500])
+def test_disaggregated_unit_choice_across_chunks(n):
+    from planner.perf.serving import _smallest_best_unit
+
+    rng = np.random.default_rng(n)
+    specials = np.array([0.0, np.inf, np.nan, 1.0, 2.0])
+    rp, rd = (np.where(rng.random(n) < 0.05, rng.choice(specials, n), rng.random(n) * 20) for _ in range(2))
+    gp, g = rng.choice([1.0, 2.0, 4.0, 8.0], n), rng.choice([1.0, 2.0, 8.0], n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = _unit_by_every_candidate(rp, rd, gp, g, 8)
+        got = _smallest_best_unit(rp, rd, gp, g, 8)
+        scalar = _smallest_best_unit(3.0, 5.0, 2.0, 1.0, 8), _unit_by_every_candidate(3.0, 5.0, 2.0, 1.0, 8)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(*scalar, strict=True):
+        np.testing.assert_array_equal(a, b)
