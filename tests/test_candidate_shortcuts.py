@@ -179,3 +179,39 @@ def test_disaggregated_unit_choice_across_chunks(n):
         np.testing.assert_array_equal(a, b)
     for a, b in zip(*scalar, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _table_grid(catalog, problem: str, rows: int, seed: int) -> pd.DataFrame:
+    """Aggregated configurations of an example's grid (MoE and dense models), a third of them with a named
+    engine and speculative decoding (`auto`: drafts where the model has one)."""
+    inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
+    grid, _ = build_grid(inst, catalog)
+    grid = grid[grid["serving"] == "aggregated"]
+    pick = np.sort(np.random.default_rng(seed).choice(len(grid), size=min(rows, len(grid)), replace=False))
+    g = grid.iloc[pick][["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
+                         "serving", "isl", "osl"]].reset_index(drop=True)
+    named = np.arange(len(g)) % 3 == 0
+    g["engine"] = np.where(named, np.resize(np.array(["vllm", "sglang", "trtllm"], dtype=object), len(g)), "")
+    g["speculative"] = np.where(named, "auto", "none")
+    return g
+
+
+@pytest.mark.parametrize(("problem", "points"), [("reasoning-deepseek-r1", (12, 5)), ("mixed-fleet", (20, 9)),
+                                                 ("enterprise-budget", (12, 5))])
+def test_step_tables_in_row_chunks_equal_one_pass(problem, points, catalog, monkeypatch):
+    import planner.perf.steptable as st_mod
+
+    grid = _table_grid(catalog, problem, 300, seed=len(problem))
+    kw = dict(decode_points=points[0], prefill_points=points[1])
+    monkeypatch.setattr(st_mod, "STEP_CHUNK_ROWS", 10**9)
+    one = st_mod.build_step_tables(grid, catalog, **kw)
+    for rows in (1, 7, 128):
+        monkeypatch.setattr(st_mod, "STEP_CHUNK_ROWS", rows)
+        got = st_mod.build_step_tables(grid, catalog, **kw)
+        for name in one.__dataclass_fields__:
+            a, b = getattr(got, name), getattr(one, name)
+            assert a.dtype == b.dtype and a.shape == b.shape, name
+            if a.dtype.kind == "f":
+                np.testing.assert_array_equal(a, b, err_msg=name)  # NaN where NaN, every other bit equal
+            else:
+                assert (a == b).all(), name
