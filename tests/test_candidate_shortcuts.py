@@ -215,3 +215,33 @@ def test_step_tables_in_row_chunks_equal_one_pass(problem, points, catalog, monk
                 np.testing.assert_array_equal(a, b, err_msg=name)  # NaN where NaN, every other bit equal
             else:
                 assert (a == b).all(), name
+
+
+def _search_grid(catalog, problem: str, rows: int, seed: int, variants: dict) -> pd.DataFrame:
+    inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
+    grid, _ = build_grid(inst, catalog)
+    pick = np.sort(np.random.default_rng(seed).choice(len(grid), size=min(rows, len(grid)), replace=False))
+    cols = ["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
+            "osl"]
+    return grid.iloc[pick][cols].reset_index(drop=True).assign(**variants)
+
+
+@pytest.mark.parametrize("variants", [{}, {"engine": "vllm"}, {"engine": "sglang", "speculative": "auto"}])
+@pytest.mark.parametrize("problem", ["mixed-fleet", "reasoning-deepseek-r1"])
+def test_searches_with_every_pair_in_one_call_equal_the_rounds(problem, variants, catalog, monkeypatch):
+    """A small search runs the model on every (configuration, batch) pair in one call: same frame, to the bit,
+    as the rounds (both searches; aggregated and disaggregated rows; targets met, missed and absent)."""
+    import planner.perf.search as search
+
+    cfg = _search_grid(catalog, problem, 120, seed=7, variants=variants)
+    cases = [lambda: search.largest_batch_visible(cfg, catalog, 2.0, 0.05, 0),
+             lambda: search.largest_batch_visible(cfg, catalog, 30.0, 0.03, np.resize([512, 0, 64], len(cfg))),
+             lambda: search.largest_batch_meeting(cfg, catalog, ttft_s=0.5, tpot_s=0.04),
+             lambda: search.largest_batch_meeting(cfg, catalog, ttft_s=np.resize([2.0, np.inf], len(cfg)),
+                                                  tpot_s=None)]
+    for case in cases:
+        monkeypatch.setattr(search, "PREFETCH_PAIRS", 0)
+        rounds = case()
+        monkeypatch.setattr(search, "PREFETCH_PAIRS", 10**9)
+        pd.testing.assert_frame_equal(case(), rounds, check_exact=True)
+        assert rounds["fits"].any() and not rounds["fits"].all()
