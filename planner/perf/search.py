@@ -62,7 +62,7 @@ class _Resolved:
         self._runs: list[tuple[np.ndarray, np.ndarray, tuple]] = []
         if self.direct:
             return
-        g = normalize_grid(base.assign(batch=1))
+        g = self._g = normalize_grid(base.assign(batch=1))
         self.c, self.reason = resolve(g, catalog, eff)
         n = len(g)
         self.serving = g["serving"].astype(str).to_numpy()
@@ -87,7 +87,7 @@ class _Resolved:
             for k, v in r_mem.items():
                 mem[k][rest] = v
             fits[rest], reason[rest] = r_fits, r_reason
-        g = normalize_grid(grid)
+        g = self._g.assign(batch=batch)  # normalize_grid(grid): the batch (integers) is its only other column
         c = Cols(self.c)
         c["batch"] = batch.astype(float)
         return _frame(g, c, out, fits, reason, mem, self.reason == "")
@@ -134,7 +134,8 @@ class _Resolved:
         """evaluate's max_batch_memory column (the memory does not depend on the batch)."""
         if self.direct:
             return self.frame(np.ones(len(self.base), dtype=np.int64))["max_batch_memory"].to_numpy(dtype=float)
-        mem = self._at_one()[2]["max_batch_memory"]
+        # the memory columns of a run are `_memory`'s (they do not depend on the batch): no run needed
+        mem = self._memory(np.arange(len(self.reason)))["max_batch_memory"]
         return np.where(self.reason == "", mem, 0.0).astype(np.int64).astype(float)
 
     def at(self, rows: np.ndarray, batch: np.ndarray) -> dict[str, np.ndarray]:
