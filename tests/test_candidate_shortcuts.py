@@ -125,11 +125,11 @@ def test_put_rows_equals_loc(n, data):
 
     res, rows = frame(n, data.draw(st.integers(0, 9))), frame(m, data.draw(st.integers(0, 9)))
     rows["extra"] = 1.0  # columns res lacks are skipped
+    res.insert(2, "kept", pd.array(["x"] * n, dtype="str"))  # columns rows lacks stay as they are
     want = res.copy()
     for col in ("s", "f", "i", "b", "mixed"):
         want.loc[idx, col] = rows[col].to_numpy()
-    put_rows(res, idx, rows)
-    pd.testing.assert_frame_equal(res, want)
+    pd.testing.assert_frame_equal(put_rows(res, idx, rows), want)
 
 
 def _unit_by_every_candidate(rate_p, rate_d, gp, g, top):

@@ -137,33 +137,42 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     if (~agg).any():  # disaggregated serving: the mean-latency batch search
         idx = np.flatnonzero(~agg)
         old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff)
-        put_rows(res, idx, _disaggregated_under_slo(old, tt[idx], percentile))
+        res = put_rows(res, idx, _disaggregated_under_slo(old, tt[idx], percentile))
     return res
 
 
-def put_rows(res: pd.DataFrame, idx: np.ndarray, rows: pd.DataFrame) -> None:
-    """res.loc[idx, col] = rows[col] for every column both frames have (res has a RangeIndex; idx are
-    positions), in place. Columns of one dtype on both sides (numbers, pandas strings) are spliced as arrays:
-    the values and dtype `.loc` gives, without its per-column indexing machinery (most of a small grid's
+def put_rows(res: pd.DataFrame, idx: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
+    """`res` (with a RangeIndex) after res.loc[idx, col] = rows[col] for every column both frames have (idx:
+    positions). Columns of one dtype on both sides (numbers, pandas strings) are spliced as arrays and the frame
+    is built once: the values and dtypes `.loc` gives, without a column assignment each (most of a small grid's
     time)."""
     n = len(res)
     perm = None
-    for col in rows.columns:
-        if col not in res.columns:
+    cols: dict[str, object] = {}
+    by_loc = []
+    for col in res.columns:
+        have = res[col]
+        if col not in rows.columns:
+            cols[col] = have
             continue
-        have, src = res[col], rows[col]
+        src = rows[col]
         new = src.to_numpy()
         if have.dtype == new.dtype and new.dtype.kind in "biuf":  # same numbers: no dtype rules to apply
             arr = have.to_numpy(copy=True)
             arr[idx] = new
-            res[col] = arr
+            cols[col] = arr
         elif isinstance(have.dtype, pd.StringDtype) and have.dtype == src.dtype:
             if perm is None:
                 perm = np.arange(n)
                 perm[idx] = n + np.arange(len(idx))
-            res[col] = pd.concat([have, src], ignore_index=True).array.take(perm)
+            cols[col] = pd.concat([have, src], ignore_index=True).array.take(perm)
         else:
-            res.loc[idx, col] = new
+            cols[col] = have
+            by_loc.append((col, new))
+    out = pd.DataFrame(cols, index=res.index)
+    for col, new in by_loc:
+        out.loc[idx, col] = new
+    return out
 
 
 def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd.DataFrame:
