@@ -245,3 +245,28 @@ def test_searches_with_every_pair_in_one_call_equal_the_rounds(problem, variants
         monkeypatch.setattr(search, "PREFETCH_PAIRS", 10**9)
         pd.testing.assert_frame_equal(case(), rounds, check_exact=True)
         assert rounds["fits"].any() and not rounds["fits"].all()
+
+
+@pytest.mark.parametrize("variants", [{}, {"engine": "vllm"}, {"engine": "sglang", "speculative": "auto"}])
+@pytest.mark.parametrize("problem", ["mixed-fleet", "diurnal-own-rent"])
+def test_capacity_with_one_resolve_equals_a_resolve_per_step(problem, variants, catalog, monkeypatch):
+    """capacity_under_slo resolves the catalog look-ups once for the step tables, the evaluation and the
+    disaggregated search: the frame equals, to the bit, the one where each resolves its own rows."""
+    import planner.perf.capacity as capacity
+
+    cfg = _search_grid(catalog, problem, 160, seed=5, variants=variants)
+    targets = dict(ttft_s=np.resize([2.0, 0.4, np.inf], len(cfg)), tpot_s=np.resize([0.05, 0.02], len(cfg)))
+    shared = capacity.capacity_under_slo(cfg, catalog, percentile=90.0, **targets)
+    monkeypatch.setattr(capacity, "_resolved_once", lambda *a: None)
+    each = capacity.capacity_under_slo(cfg, catalog, percentile=90.0, **targets)
+    pd.testing.assert_frame_equal(shared, each, check_exact=True)
+    assert each["fits"].any() and not each["fits"].all()
+    assert (cfg["serving"] == "disaggregated").any() and (cfg["serving"] == "aggregated").any()
+
+
+def test_capacity_resolves_per_step_where_layout_columns_are_not_integer(catalog):
+    from planner.perf.capacity import _resolved_once
+
+    cfg = _search_grid(catalog, "diurnal-own-rent", 20, seed=1, variants={})
+    assert _resolved_once(cfg, catalog, load_efficiency(catalog)) is not None
+    assert _resolved_once(cfg.assign(tp=cfg["tp"].astype(float)), catalog, load_efficiency(catalog)) is None

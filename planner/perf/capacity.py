@@ -15,6 +15,7 @@ from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
 from planner.perf.evaluate import evaluate
 from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.search import largest_batch_meeting
 from planner.perf.steptable import build_step_tables
 
@@ -26,12 +27,12 @@ def _targets(t, n: int) -> np.ndarray | None:
 
 
 def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, percentile: float,
-                variable: bool) -> dict[str, np.ndarray]:
+                variable: bool, resolved=None) -> dict[str, np.ndarray]:
     """The queueing model's figures for aggregated rows: the largest rate meeting the percentile targets, the
     latency at it and at a trickle, the replica's capacity and seats."""
     n = len(base)
     tab = build_step_tables(base, catalog, efficiency=eff, decode_points=CANDIDATE_GRID[0],
-                            prefill_points=CANDIDATE_GRID[1])
+                            prefill_points=CANDIDATE_GRID[1], resolved=resolved)
     var = np.full(n, variable)
     # the engine's API-server time per request: spent before the queue, so off the TTFT target, onto the
     # reported TTFT
@@ -91,19 +92,21 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     n = len(base)
     agg = (base["serving"].astype(str).to_numpy() == "aggregated") if "serving" in base else np.ones(n, bool)
     rows = np.flatnonzero(agg)
+    shared = _resolved_once(base, catalog, eff)
     # the queueing model runs on the aggregated rows only: disaggregated ones are answered below
     m = {k: np.full(n, np.nan) for k in ("e2e", "ttft_q", "tpot_q", "light_ttft", "light_tpot", "capacity_rps")}
     m.update(rate=np.zeros(n), seats=np.ones(n), isl=np.ones(n), osl=np.ones(n))
     if len(rows):
         tt, tp = _targets(ttft_s, n), _targets(tpot_s, n)
         part = _under_load(base.iloc[rows], catalog, eff, None if tt is None else tt[rows],
-                           None if tp is None else tp[rows], percentile, length_dist == "variable")
+                           None if tp is None else tp[rows], percentile, length_dist == "variable",
+                           _rows_of(shared, rows))
         for k, v in part.items():
             m[k][rows] = v
     rate = m["rate"]
     key = f"{float(percentile):g}"
     running = np.where(agg, np.clip(np.nan_to_num(rate * m["e2e"], nan=1.0), 1.0, m["seats"]), 1.0)
-    res = evaluate(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff)
+    res = evaluate(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff, resolved=shared)
     ok = res["fits"].to_numpy(dtype=bool) & (rate > 0) & agg
     ttft_q, tpot_q = m["ttft_q"], m["tpot_q"]
     out_tok = rate * m["osl"]
@@ -136,9 +139,31 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     res["limited_by"] = np.where(res["limited_by"].to_numpy(dtype=object) == "memory", "memory", limited)
     if (~agg).any():  # disaggregated serving: the mean-latency batch search
         idx = np.flatnonzero(~agg)
-        old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff)
+        old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff,
+                                    resolved=_rows_of(shared, idx))
         res = put_rows(res, idx, _disaggregated_under_slo(old, tt[idx], percentile))
     return res
+
+
+_INTEGER_COLUMNS = ("tp", "pp", "ep", "attn_dp", "isl", "osl")
+
+
+def _resolved_once(base: pd.DataFrame, catalog: Catalog, eff: Efficiency):
+    """`resolve` of every row at batch 1, shared by the step tables, the evaluation and the disaggregated search
+    (each would resolve its rows again), or None. Resolving is row by row, except that `normalize_grid` makes a
+    column of whole numbers integer (which changes the text of a bad value's message): shared only where those
+    columns are integer already, so every subset normalizes to the same types."""
+    if not all(base[c].dtype == np.int64 for c in _INTEGER_COLUMNS if c in base):
+        return None
+    return resolve(normalize_grid(base.assign(batch=1)), catalog, eff)
+
+
+def _rows_of(shared, rows: np.ndarray):
+    """`shared` (columns, reasons) of some rows (positions), as `resolve` of those rows alone gives them."""
+    if shared is None:
+        return None
+    c, reason = shared
+    return Cols(take(c, rows, len(reason)).items()), reason[rows].copy()
 
 
 def put_rows(res: pd.DataFrame, idx: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:

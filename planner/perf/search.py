@@ -55,7 +55,8 @@ class _Resolved:
     batches on those columns, which is what `evaluate` computes for the same rows (the batch enters the resolved
     columns only as itself). Grids with per-phase prefill layouts go through `evaluate` itself."""
 
-    def __init__(self, base: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> None:
+    def __init__(self, base: pd.DataFrame, catalog: Catalog, eff: Efficiency,
+                 resolved: tuple[Cols, np.ndarray] | None = None) -> None:
         self.base, self.catalog, self.eff = base, catalog, eff
         self.direct = any(k in base for k in PREFILL_COLUMNS)
         self._ones = self._pre = self._mem = None
@@ -63,7 +64,7 @@ class _Resolved:
         if self.direct:
             return
         g = self._g = normalize_grid(base.assign(batch=1))
-        self.c, self.reason = resolve(g, catalog, eff)
+        self.c, self.reason = resolved if resolved is not None else resolve(g, catalog, eff)
         n = len(g)
         self.serving = g["serving"].astype(str).to_numpy()
         self.engines = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
@@ -320,9 +321,11 @@ def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, h
 
 
 def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, batches=None, *,
-                          efficiency: Efficiency | None = None) -> pd.DataFrame:
+                          efficiency: Efficiency | None = None,
+                          resolved: tuple[Cols, np.ndarray] | None = None) -> pd.DataFrame:
     """`max_batch_meeting` (same result to the last digit), evaluating a few candidate batches per configuration
-    instead of all of them; the targets may also be per row (inf = no target)."""
+    instead of all of them; the targets may also be per row (inf = no target). `resolved`: `resolve` of the
+    rows (without batch) at batch 1 where the caller has it (not modified)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     base = grid.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
     n = len(base)
@@ -330,7 +333,7 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     t_tpot = _per_row(np.inf if tpot_s is None else tpot_s, n)
     cands = np.array(sorted(set(int(b) for b in (batches or DEFAULT_BATCHES) if b >= 1)), dtype=float)
     probe = base.assign(batch=1)
-    model = _Resolved(base, catalog, eff)
+    model = _Resolved(base, catalog, eff, resolved)
     mem_max = model.max_batch_memory()
     eng_cap = engine_batch_cap(probe, catalog, eff)
     # the candidates of max_batch_meeting: the list plus the exact memory and engine limits where smaller

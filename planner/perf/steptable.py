@@ -109,16 +109,18 @@ def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl, drafts: bool | None = 
 
 def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
                       max_seqs=None, token_budget=None, decode_points: int = DECODE_POINTS,
-                      prefill_points: int = PREFILL_POINTS) -> StepTables:
+                      prefill_points: int = PREFILL_POINTS,
+                      resolved: tuple[Cols, np.ndarray] | None = None) -> StepTables:
     """Step tables of every configuration row (CONFIG_COLUMNS; `batch`, when present, is the engine's cap on
     running sequences per replica, default ASSUMPTIONS.max_running_sequences; `max_seqs`/`token_budget`
     arguments (scalars or per-row arrays) override). A coarser grid (decode_points, prefill_points) trades
-    interpolation accuracy for speed (the candidate search uses 12 x 5)."""
+    interpolation accuracy for speed (the candidate search uses 12 x 5). `resolved`: `resolve` of these rows at
+    batch 1 where the caller has it (not modified)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     n = len(configs)
     cfg = configs.reset_index(drop=True)
     probe = cfg.assign(batch=1)
-    c, reason = resolve(normalize_grid(probe), catalog, eff)
+    c, reason = resolved if resolved is not None else resolve(normalize_grid(probe), catalog, eff)
     ev = evaluate(probe, catalog, efficiency=eff, resolved=(c, reason))
     # the engine's scheduler limits (catalog `engines:`; the generic engine has none) unless given
     eng_cap = np.asarray(c.get("eng_max_batch", np.full(n, np.inf)), dtype=float) * c.attn_dp
