@@ -270,3 +270,14 @@ def test_capacity_resolves_per_step_where_layout_columns_are_not_integer(catalog
     cfg = _search_grid(catalog, "diurnal-own-rent", 20, seed=1, variants={})
     assert _resolved_once(cfg, catalog, load_efficiency(catalog)) is not None
     assert _resolved_once(cfg.assign(tp=cfg["tp"].astype(float)), catalog, load_efficiency(catalog)) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a/b", "a", "ab", "a/b/rent", "Z", "é", "a-b", "b/kv-fp8"]),
+                          st.integers(0, 9)), max_size=30))
+def test_unique_by_key_equals_drop_duplicates_then_sort(rows):
+    from planner.optimize.candidates import _unique_by_key
+
+    t = pd.DataFrame({"key": pd.array([k for k, _ in rows], dtype="str"), "v": [v for _, v in rows]})
+    want = t.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(_unique_by_key(t), want)

@@ -40,6 +40,7 @@ from planner.optimize.formulation import CANDIDATE_COLUMNS
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack
 from planner.optimize.variants import (
+    PREFILL_LAYOUT,
     own_prefill,
     pair_prefill_layouts,
     prefill_group,
@@ -453,7 +454,10 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     # a unit whose phases use different group sizes must fill whole groups of the larger one (the MIP packs a
     # replica as gpus / group_gpus groups of group_gpus GPUs: conservative for the smaller groups)
     uneven = ok & (res["gpus"].to_numpy(dtype=np.int64) % np.maximum(prefill_group(res), 1) != 0)
-    failed = res[~ok | uneven]
+    bad = (~ok | uneven).to_numpy()
+    # only the columns a rejection reads (taking every column of thousands of failed rows cost more)
+    need = [c for c in (*_LABEL_COLUMNS, "serving", "reason", *PREFILL_LAYOUT) if c in res]
+    failed = res.iloc[np.flatnonzero(bad), [res.columns.get_loc(c) for c in need]]
     reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o else
                str(x or "no batch meets the targets")
                for x, o, q in zip(failed["reason"].to_numpy(dtype=object).tolist(), ok[~ok | uneven].tolist(),
@@ -499,7 +503,7 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     table["gpus"] = table["gpus"].astype(int)
     multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
     table["key"] = _keys(table, multi_kv)
-    table = table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True)
+    table = _unique_by_key(table)
     stats["feasible"] = len(table)
     table = prune_dominated(table)
     stats["after_pruning"] = len(table)
@@ -508,6 +512,14 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     best = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)]) if missing else {}
     cols = [c for c in table.columns if c not in ("fits", "reason")]
     return CandidateSet(table[cols], pd.DataFrame(rejected), stats, best)
+
+
+def _unique_by_key(table: pd.DataFrame) -> pd.DataFrame:
+    """table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True) as one take of the
+    table's rows (keys compare as Python strings: code point order, as pandas' string sort)."""
+    keys = table["key"].to_numpy(dtype=object)
+    first = np.flatnonzero(~pd.Series(keys).duplicated().to_numpy())
+    return table.take(first[np.argsort(keys[first], kind="stable")]).reset_index(drop=True)
 
 
 def expansion_key(inst: Instance) -> str:

@@ -67,6 +67,7 @@ class _Resolved:
         self.c, self.reason = resolved if resolved is not None else resolve(g, catalog, eff)
         n = len(g)
         self.serving = g["serving"].astype(str).to_numpy()
+        self._modes, self._mode_of = np.unique(self.serving, return_inverse=True)  # sorted, as np.unique gives
         self.engines = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
 
     def frame(self, batch: np.ndarray) -> pd.DataFrame:
@@ -176,9 +177,10 @@ class _Resolved:
         out = {k: np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}  # NaN gpus_disagg = none, as in _frame
         out["limited_by"] = np.full(m, "", dtype=object)
         fits, reason, mem = np.zeros(m, dtype=bool), self.reason[rows].copy(), {}
-        serving = self.serving[rows]
-        for mode in np.unique(serving):
-            at = np.flatnonzero(serving == mode)
+        serving, mode_of = self.serving[rows], self._mode_of.reshape(-1)[rows]
+        for j in np.unique(mode_of):  # np.unique(serving) without comparing strings
+            mode = self._modes[j]
+            at = np.flatnonzero(mode_of == j)
             pre = None
             if mode == "disaggregated":
                 def pre(idx, sel=rows[at]):
