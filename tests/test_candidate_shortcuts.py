@@ -281,3 +281,44 @@ def test_unique_by_key_equals_drop_duplicates_then_sort(rows):
     t = pd.DataFrame({"key": pd.array([k for k, _ in rows], dtype="str"), "v": [v for _, v in rows]})
     want = t.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True)
     pd.testing.assert_frame_equal(_unique_by_key(t), want)
+
+
+def _complete_by_assignment(res: pd.DataFrame, grid: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
+    """evaluation._complete as column assignments (the form the one-construction version replaced)."""
+    from planner.optimize.variants import PREFILL_LAYOUT
+
+    if "engine" not in res:
+        res["engine"] = ""
+    for col in ("speculative", *PREFILL_LAYOUT):
+        res[col] = grid[col].array.take(idx)
+    res["grid_row"] = grid.index.to_numpy()[idx]
+    if "speculative_method" not in res:
+        res["speculative_method"] = res["speculative"]
+    for col in ("workload", "quality", "checkpoint", "effort", "output_multiplier"):
+        res[col] = grid[col].array.take(idx)
+    res["output_tok_s"] = res["output_tok_s"].astype(float) / res["output_multiplier"].astype(float)
+    return res
+
+
+@pytest.mark.parametrize("problem", ["mixed-fleet", "reasoning-deepseek-r1", "diurnal-own-rent"])
+def test_complete_equals_column_assignments(problem, catalog):
+    from planner.optimize.evaluation import _complete, _merged_results
+    from planner.optimize.variants import shared_prefill
+
+    inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
+    grid, _ = build_grid(inst, catalog)
+    grid = shared_prefill(grid)
+    groups = grid.groupby(["workload", "hidden_tokens"], sort=True).indices
+    calls = _merged_results(grid, groups, inst, catalog, None)
+    for keys, res in calls:
+        idx = np.concatenate([groups[k] for k in keys])
+        want = _complete_by_assignment(res.reset_index(drop=True), grid, idx)
+        pd.testing.assert_frame_equal(_complete(res.reset_index(drop=True), grid, idx), want, check_exact=True)
+    # a custom performance function's frame: no engine, no speculative_method
+    res = calls[0][1].drop(columns=["engine", "speculative_method"], errors="ignore").reset_index(drop=True)
+    idx = np.concatenate([groups[k] for k in calls[0][0]])
+    pd.testing.assert_frame_equal(_complete(res.copy(), grid, idx), _complete_by_assignment(res.copy(), grid, idx),
+                                  check_exact=True)
+    res = calls[0][1].assign(engine="vllm", speculative_method="mtp").reset_index(drop=True)
+    pd.testing.assert_frame_equal(_complete(res.copy(), grid, idx), _complete_by_assignment(res.copy(), grid, idx),
+                                  check_exact=True)
