@@ -166,37 +166,29 @@ def _rows_of(shared, rows: np.ndarray):
     return Cols(take(c, rows, len(reason)).items()), reason[rows].copy()
 
 
+def _spliceable(dtype) -> bool:
+    """Numbers (numpy) or pandas strings: a concatenation keeps the dtype and `.loc` would too."""
+    return isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind in "biuf")
+
+
 def put_rows(res: pd.DataFrame, idx: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
     """`res` (with a RangeIndex) after res.loc[idx, col] = rows[col] for every column both frames have (idx:
-    positions). Columns of one dtype on both sides (numbers, pandas strings) are spliced as arrays and the frame
-    is built once: the values and dtypes `.loc` gives, without a column assignment each (most of a small grid's
-    time)."""
+    positions). Columns of one dtype on both sides (numbers, pandas strings) are spliced together, as one
+    concatenation and one take of rows: the values and dtypes `.loc` gives, without its per-column machinery
+    (most of a small grid's time); other shared columns go through `.loc`."""
     n = len(res)
-    perm = None
-    cols: dict[str, object] = {}
-    by_loc = []
-    for col in res.columns:
-        have = res[col]
-        if col not in rows.columns:
-            cols[col] = have
-            continue
-        src = rows[col]
-        new = src.to_numpy()
-        if have.dtype == new.dtype and new.dtype.kind in "biuf":  # same numbers: no dtype rules to apply
-            arr = have.to_numpy(copy=True)
-            arr[idx] = new
-            cols[col] = arr
-        elif isinstance(have.dtype, pd.StringDtype) and have.dtype == src.dtype:
-            if perm is None:
-                perm = np.arange(n)
-                perm[idx] = n + np.arange(len(idx))
-            cols[col] = pd.concat([have, src], ignore_index=True).array.take(perm)
-        else:
-            cols[col] = have
-            by_loc.append((col, new))
-    out = pd.DataFrame(cols, index=res.index)
-    for col, new in by_loc:
-        out.loc[idx, col] = new
+    have, src = res.dtypes, rows.dtypes
+    shared = [c for c in res.columns if c in src.index]
+    same = [c for c in shared if have[c] == src[c] and _spliceable(have[c])]
+    by_loc = [c for c in shared if c not in set(same)]
+    perm = np.arange(n)
+    perm[idx] = n + np.arange(len(idx))
+    spliced = pd.concat([res[same], rows[same]], ignore_index=True).take(perm)
+    spliced.index = res.index
+    rest = [c for c in res.columns if c not in set(same)]
+    out = pd.concat([spliced, res[rest]], axis=1)[list(res.columns)] if rest else spliced[list(res.columns)]
+    for col in by_loc:
+        out.loc[idx, col] = rows[col].to_numpy()
     return out
 
 
