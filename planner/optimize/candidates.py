@@ -312,10 +312,15 @@ def _grid_frame(cols: dict[str, list]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+STRINGS_DIRECT_ROWS = 2000
+
+
 def _strings(pieces: np.ndarray, sizes: np.ndarray):
     """The column pandas would make of an object array of strings (None = missing) with pieces[i] repeated
     sizes[i] times, converted through the few distinct values (converting every row to pandas' string type
-    is most of the grid's cost)."""
+    is most of a large grid's cost; below STRINGS_DIRECT_ROWS rows the per-column set-up costs more)."""
+    if sizes.sum() < STRINGS_DIRECT_ROWS:
+        return np.repeat(pieces, sizes)
     codes, uniques = pd.factorize(pieces, use_na_sentinel=False)
     small = pd.Series(np.asarray(uniques, dtype=object))
     if not isinstance(small.dtype, pd.StringDtype):  # e.g. no string at all: pandas keeps objects
