@@ -328,3 +328,16 @@ def test_complete_equals_column_assignments(problem, catalog):
     res = calls[0][1].assign(engine="vllm", speculative_method="mtp").reset_index(drop=True)
     pd.testing.assert_frame_equal(_complete(res.copy(), grid, idx), _complete_by_assignment(res.copy(), grid, idx),
                                   check_exact=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["w1", "w2", None]), st.sampled_from(["s1", "s2"]),
+                          st.sampled_from(["own", "rent"])), max_size=40))
+def test_groups_equal_groupby_indices(rows):
+    from planner.optimize.candidates import _groups
+
+    t = pd.DataFrame({name: pd.array([r[i] for r in rows], dtype="str")
+                      for i, name in enumerate(("workload", "system", "mode"))})
+    want = list(t.groupby(["workload", "system", "mode"], sort=False).indices.values())
+    got = _groups(t, ("workload", "system", "mode"))
+    assert [list(g) for g in got] == [list(w) for w in want]

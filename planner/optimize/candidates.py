@@ -581,9 +581,25 @@ def prune_dominated(table: pd.DataFrame) -> pd.DataFrame:
     strictly, or an earlier one that is kept dominates it at all."""
     keep = np.ones(len(table), dtype=bool)
     g, o, w, q = (table[c].to_numpy().astype(float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
-    for _, idx in table.groupby(["workload", "system", "mode"], sort=False).indices.items():
+    for idx in _groups(table, ("workload", "system", "mode")):
         keep[idx] = _undominated(g[idx], o[idx], w[idx], q[idx])
     return table[keep].reset_index(drop=True)
+
+
+def _groups(table: pd.DataFrame, by: tuple[str, ...]) -> list[np.ndarray]:
+    """The row positions of each group of equal `by` values (rows with a missing value in none), ascending
+    within a group, groups in order of first appearance: groupby(by, sort=False).indices, from integer codes."""
+    code = np.zeros(len(table), dtype=np.int64)
+    missing = np.zeros(len(table), dtype=bool)
+    for c in by:
+        codes, uniques = pd.factorize(table[c])
+        missing |= codes < 0
+        code = code * (len(uniques) + 1) + codes
+    rows = np.flatnonzero(~missing)
+    _, first, inverse = np.unique(code[rows], return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    parts = np.split(rows[np.argsort(inverse, kind="stable")], np.cumsum(np.bincount(inverse))[:-1])
+    return [parts[j] for j in np.argsort(first, kind="stable")]
 
 
 def _undominated(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
