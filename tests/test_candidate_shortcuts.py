@@ -341,3 +341,20 @@ def test_groups_equal_groupby_indices(rows):
     want = list(t.groupby(["workload", "system", "mode"], sort=False).indices.values())
     got = _groups(t, ("workload", "system", "mode"))
     assert [list(g) for g in got] == [list(w) for w in want]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 8), st.integers(0, 9))
+def test_with_columns_equals_assignments(n, seed):
+    from planner.perf.capacity import with_columns
+
+    rng = np.random.default_rng(seed)
+    res = pd.DataFrame({"a": rng.random(n), "s": pd.array(rng.choice(["x", "y"], n), dtype="str"),
+                        "b": rng.random(n) > 0.5, "i": rng.integers(0, 5, n)})
+    new = {"a": rng.random(n), "fresh": np.full(n, np.nan), "s": np.array(["memory", "tpot"] * n, dtype=object)[:n],
+           "b": rng.random(n) > 0.5, "scalar": 90.0, "i": res["i"] * 2, "words": np.where(rng.random(n) > 0.5,
+                                                                                          "ttft", "tpot")}
+    want = res.copy()
+    for k, v in new.items():
+        want[k] = v
+    pd.testing.assert_frame_equal(with_columns(res, new), want)

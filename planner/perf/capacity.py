@@ -110,15 +110,17 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     ok = res["fits"].to_numpy(dtype=bool) & (rate > 0) & agg
     ttft_q, tpot_q = m["ttft_q"], m["tpot_q"]
     out_tok = rate * m["osl"]
-    res["ttft_s"] = np.where(agg, ttft_q, res["ttft_s"])
-    res["tpot_s"] = np.where(agg, tpot_q, res["tpot_s"])
-    res["output_tok_s"] = np.where(agg, np.where(rate > 0, out_tok, np.nan), res["output_tok_s"])
+    upd: dict[str, object] = {}  # the new columns, set at once (a column assignment each cost more)
+    upd["ttft_s"] = np.where(agg, ttft_q, res["ttft_s"])
+    upd["tpot_s"] = np.where(agg, tpot_q, res["tpot_s"])
+    upd["output_tok_s"] = np.where(agg, np.where(rate > 0, out_tok, np.nan), res["output_tok_s"])
     gpus = res["gpus"].to_numpy(dtype=float)
-    res["output_tok_s_per_gpu"] = res["output_tok_s"] / np.where(gpus > 0, gpus, np.nan)
-    res["output_tok_s_per_user"] = 1.0 / res["tpot_s"]
-    res["total_tok_s"] = res["output_tok_s"] * (1.0 + m["isl"] / m["osl"])
-    res["capacity_rps"] = np.where(agg, rate, np.nan)
-    res["slo_percentile"] = float(percentile)
+    with np.errstate(divide="ignore", invalid="ignore"):  # as the pandas arithmetic this replaces
+        upd["output_tok_s_per_gpu"] = upd["output_tok_s"] / np.where(gpus > 0, gpus, np.nan)
+        upd["output_tok_s_per_user"] = 1.0 / upd["tpot_s"]
+        upd["total_tok_s"] = upd["output_tok_s"] * (1.0 + m["isl"] / m["osl"])
+    upd["capacity_rps"] = np.where(agg, rate, np.nan)
+    upd["slo_percentile"] = float(percentile)
     # what stops a higher rate: the target that binds at it (or the replica's full capacity)
     tt = np.broadcast_to(np.asarray(np.inf if ttft_s is None else ttft_s, dtype=float), (n,))
     tp = np.broadcast_to(np.asarray(np.inf if tpot_s is None else tpot_s, dtype=float), (n,))
@@ -134,9 +136,10 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
         else:
             reason[i] = f"{p} TPOT {m['light_tpot'][i] * 1e3:.1f} ms at light load > target {tp[i] * 1e3:.1f} ms"
             limited[i] = "tpot"
-    res["fits"] = ok
-    res["reason"] = reason
-    res["limited_by"] = np.where(res["limited_by"].to_numpy(dtype=object) == "memory", "memory", limited)
+    upd["fits"] = ok
+    upd["reason"] = reason
+    upd["limited_by"] = np.where(res["limited_by"].to_numpy(dtype=object) == "memory", "memory", limited)
+    res = with_columns(res, upd)
     if (~agg).any():  # disaggregated serving: the mean-latency batch search
         idx = np.flatnonzero(~agg)
         old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff,
@@ -164,6 +167,14 @@ def _rows_of(shared, rows: np.ndarray):
         return None
     c, reason = shared
     return Cols(take(c, rows, len(reason)).items()), reason[rows].copy()
+
+
+def with_columns(res: pd.DataFrame, new: dict[str, object]) -> pd.DataFrame:
+    """`res` after res[name] = value for each of `new` in order (arrays, or scalars for every row), as one
+    frame construction: columns `res` has keep their place, the others follow in `new`'s order."""
+    new = dict(new)
+    cols = {c: new.pop(c) if c in new else res[c] for c in res.columns}
+    return pd.DataFrame({**cols, **new}, index=res.index)
 
 
 def _spliceable(dtype) -> bool:
