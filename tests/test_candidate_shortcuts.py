@@ -351,10 +351,55 @@ def test_with_columns_equals_assignments(n, seed):
     rng = np.random.default_rng(seed)
     res = pd.DataFrame({"a": rng.random(n), "s": pd.array(rng.choice(["x", "y"], n), dtype="str"),
                         "b": rng.random(n) > 0.5, "i": rng.integers(0, 5, n)})
-    new = {"a": rng.random(n), "fresh": np.full(n, np.nan), "s": np.array(["memory", "tpot"] * n, dtype=object)[:n],
-           "b": rng.random(n) > 0.5, "scalar": 90.0, "i": res["i"] * 2, "words": np.where(rng.random(n) > 0.5,
-                                                                                          "ttft", "tpot")}
+    new = {"a": rng.random(n), "fresh": np.full(n, np.nan),
+           "s": np.array(["memory", "tpot"] * n, dtype=object)[:n], "b": rng.random(n) > 0.5, "scalar": 90.0,
+           "i": res["i"] * 2, "words": np.where(rng.random(n) > 0.5, "ttft", "tpot")}
     want = res.copy()
     for k, v in new.items():
         want[k] = v
     pd.testing.assert_frame_equal(with_columns(res, new), want)
+
+
+@pytest.mark.parametrize("problem", ["mixed-fleet", "enterprise-budget"])
+def test_rate_search_of_the_open_rows_only_equals_every_row(problem, catalog, monkeypatch):
+    """max_rate_meeting bisects only the rows whose answer depends on it: the rates equal the search of every
+    row, to the bit (targets met at every rate, at none, and in between)."""
+    import planner.perf.queueing as queueing
+    from planner.perf.steptable import build_step_tables
+
+    grid = _table_grid(catalog, problem, 400, seed=3)
+    tab = build_step_tables(grid, catalog, decode_points=12, prefill_points=5)
+    ttft, tpot = np.resize([2.0, 0.3, 30.0], len(grid)), np.resize([0.05, 0.02, 1.0], len(grid))
+    got = queueing.max_rate_meeting(tab, ttft, tpot, 90.0, block=150)
+
+    def every_row(tab, ttft_s, tpot_s, percentile, variable=None, iterations=10, block=2048):
+        # the search before: every row of the block through every halving
+        R = len(tab)
+        var = np.zeros(R, dtype=bool)
+        key_ttft, key_tpot = f"ttft_p{percentile:g}_s", f"tpot_p{percentile:g}_s"
+        out = np.zeros(R)
+        for b0 in range(0, R, block):
+            rows = np.arange(b0, min(R, b0 + block))
+            s_tab = queueing._subset_tab(tab, rows)
+            s_sv = queueing.service(s_tab)
+            s_ch = queueing.chain(s_sv)
+            cap = s_ch.rate_cap * (1.0 - 1e-9)
+
+            def ok(x, s_sv=s_sv, s_tab=s_tab, s_ch=s_ch, rows=rows, cap=cap):
+                r = queueing.open_loop(s_ch, s_sv, s_tab, cap * np.exp(x), var[rows], (percentile,),
+                                       targets_only=True)
+                return (r[key_ttft] <= ttft_s[rows]) & (r[key_tpot] <= tpot_s[rows])
+
+            lo, hi = np.full(len(rows), np.log(queueing.TRICKLE)), np.zeros(len(rows))
+            first_ok, all_ok = ok(lo), ok(hi)
+            for _ in range(iterations):
+                mid = (lo + hi) / 2.0
+                good = ok(mid)
+                lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
+            rate = np.where(all_ok, cap, cap * np.exp(lo))
+            out[rows] = np.where(first_ok & np.isfinite(cap), rate, 0.0)
+        return out
+
+    want = every_row(tab, ttft, tpot, 90.0, block=150)
+    np.testing.assert_array_equal(got, want)
+    assert (want == 0).any() and (want > 0).any()
