@@ -403,3 +403,15 @@ def test_rate_search_of_the_open_rows_only_equals_every_row(problem, catalog, mo
     want = every_row(tab, ttft, tpot, 90.0, block=150)
     np.testing.assert_array_equal(got, want)
     assert (want == 0).any() and (want > 0).any()
+
+
+@pytest.mark.parametrize("problem", ["mixed-fleet", "offline-tokens-per-dollar"])
+def test_grid_blocks_from_shared_arrays_equal_blocks_made_each(problem, catalog, monkeypatch):
+    import planner.optimize.candidates as cands
+
+    inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
+    shared, _ = build_grid(inst, catalog)
+    add = cands._add_block
+    monkeypatch.setattr(cands, "_add_block", lambda *a, **k: add(*a[:5]))  # no memo: every block made anew
+    each, _ = build_grid(inst, catalog)
+    pd.testing.assert_frame_equal(shared, each)

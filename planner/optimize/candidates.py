@@ -201,6 +201,7 @@ def _parallelisms(is_moe: bool, domain: int) -> list[tuple[int, int, int]]:
 def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dict]]:
     """The configurations to evaluate, and the (model, precision) pairs rejected on quality."""
     cols: dict[str, list] = {}
+    memo: dict = {}  # block arrays by (variants, layouts, serving modes)
     rejected: list[dict] = []
     by_acc = _domains(inst)
     for w in inst.workloads.values():
@@ -262,7 +263,7 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                     const = dict(workload=w.id, model=mid, accelerator=acc, precision=pid, isl=w.isl, osl=osl,
                                  quality=q, checkpoint=ckpt, effort=effort, output_multiplier=mult,
                                  hidden_tokens=osl - w.osl)
-                    _add_block(cols, const, variants, pars, w.serving)
+                    _add_block(cols, const, variants, pars, w.serving, memo)
     return (_grid_frame(cols) if cols else pd.DataFrame()), rejected
 
 
@@ -272,10 +273,11 @@ GRID_COLUMNS = ("workload", "model", "accelerator", "precision", "kv_precision",
 
 
 def _add_block(cols: dict[str, list], const: dict, variants: list[tuple], pars: list[tuple],
-               serving: tuple[str, ...]) -> None:
+               serving: tuple[str, ...], memo: dict | None = None) -> None:
     """Append the grid rows of one (workload, model, precision, accelerator) to the column pieces, in the order
     variant (KV format, engine, speculative), parallelism, pipeline stages, serving mode: values shared by the
-    block once (with the block's size), the others as small arrays."""
+    block once (with the block's size), the others as small arrays. `memo`: arrays already made for the same
+    variants, layouts and serving modes (one dict per grid; the pieces are only read, by the concatenation)."""
     n_s = len(serving)
     n = len(variants) * len(pars) * n_s
     if n == 0:
@@ -285,13 +287,21 @@ def _add_block(cols: dict[str, list], const: dict, variants: list[tuple], pars: 
     for c, v in const.items():
         cols[c].append(v)
     cols["_size"].append(n)
-    per_variant = len(pars) * n_s
-    for j, c in enumerate(("kv_precision", "engine", "speculative")):
-        cols[c].append(np.repeat(np.array([v[j] for v in variants], dtype=object), per_variant))
-    layout = np.repeat(np.array(pars, dtype=np.int64), n_s, axis=0)
-    for j, c in enumerate(("tp", "ep", "attn_dp", "pp")):
-        cols[c].append(np.tile(layout[:, j], len(variants)))
-    cols["serving"].append(np.tile(np.array(serving, dtype=object), n // n_s))
+    key = (tuple(variants), tuple(pars), tuple(serving))
+    arrays = None if memo is None else memo.get(key)
+    if arrays is None:
+        per_variant = len(pars) * n_s
+        arrays = {c: np.repeat(np.array([v[j] for v in variants], dtype=object), per_variant)
+                  for j, c in enumerate(("kv_precision", "engine", "speculative"))}
+        layout = np.repeat(np.array(pars, dtype=np.int64), n_s, axis=0)
+        for j, c in enumerate(("tp", "ep", "attn_dp", "pp")):
+            arrays[c] = np.tile(layout[:, j], len(variants))
+        arrays["serving"] = np.tile(np.array(serving, dtype=object), n // n_s)
+        if memo is not None:
+            memo[key] = arrays
+    for c, a in arrays.items():
+        cols[c].append(a)
+
 
 
 def _grid_frame(cols: dict[str, list]) -> pd.DataFrame:
