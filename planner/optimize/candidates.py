@@ -40,6 +40,7 @@ from planner.optimize.formulation import CANDIDATE_COLUMNS
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack
 from planner.optimize.variants import (
+    PREFILL_LAYOUT,
     own_prefill,
     pair_prefill_layouts,
     prefill_group,
@@ -200,6 +201,7 @@ def _parallelisms(is_moe: bool, domain: int) -> list[tuple[int, int, int]]:
 def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dict]]:
     """The configurations to evaluate, and the (model, precision) pairs rejected on quality."""
     cols: dict[str, list] = {}
+    memo: dict = {}  # block arrays by (variants, layouts, serving modes)
     rejected: list[dict] = []
     by_acc = _domains(inst)
     for w in inst.workloads.values():
@@ -261,7 +263,7 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                     const = dict(workload=w.id, model=mid, accelerator=acc, precision=pid, isl=w.isl, osl=osl,
                                  quality=q, checkpoint=ckpt, effort=effort, output_multiplier=mult,
                                  hidden_tokens=osl - w.osl)
-                    _add_block(cols, const, variants, pars, w.serving)
+                    _add_block(cols, const, variants, pars, w.serving, memo)
     return (_grid_frame(cols) if cols else pd.DataFrame()), rejected
 
 
@@ -271,10 +273,11 @@ GRID_COLUMNS = ("workload", "model", "accelerator", "precision", "kv_precision",
 
 
 def _add_block(cols: dict[str, list], const: dict, variants: list[tuple], pars: list[tuple],
-               serving: tuple[str, ...]) -> None:
+               serving: tuple[str, ...], memo: dict | None = None) -> None:
     """Append the grid rows of one (workload, model, precision, accelerator) to the column pieces, in the order
     variant (KV format, engine, speculative), parallelism, pipeline stages, serving mode: values shared by the
-    block once (with the block's size), the others as small arrays."""
+    block once (with the block's size), the others as small arrays. `memo`: arrays already made for the same
+    variants, layouts and serving modes (one dict per grid; the pieces are only read, by the concatenation)."""
     n_s = len(serving)
     n = len(variants) * len(pars) * n_s
     if n == 0:
@@ -284,13 +287,21 @@ def _add_block(cols: dict[str, list], const: dict, variants: list[tuple], pars: 
     for c, v in const.items():
         cols[c].append(v)
     cols["_size"].append(n)
-    per_variant = len(pars) * n_s
-    for j, c in enumerate(("kv_precision", "engine", "speculative")):
-        cols[c].append(np.repeat(np.array([v[j] for v in variants], dtype=object), per_variant))
-    layout = np.repeat(np.array(pars, dtype=np.int64), n_s, axis=0)
-    for j, c in enumerate(("tp", "ep", "attn_dp", "pp")):
-        cols[c].append(np.tile(layout[:, j], len(variants)))
-    cols["serving"].append(np.tile(np.array(serving, dtype=object), n // n_s))
+    key = (tuple(variants), tuple(pars), tuple(serving))
+    arrays = None if memo is None else memo.get(key)
+    if arrays is None:
+        per_variant = len(pars) * n_s
+        arrays = {c: np.repeat(np.array([v[j] for v in variants], dtype=object), per_variant)
+                  for j, c in enumerate(("kv_precision", "engine", "speculative"))}
+        layout = np.repeat(np.array(pars, dtype=np.int64), n_s, axis=0)
+        for j, c in enumerate(("tp", "ep", "attn_dp", "pp")):
+            arrays[c] = np.tile(layout[:, j], len(variants))
+        arrays["serving"] = np.tile(np.array(serving, dtype=object), n // n_s)
+        if memo is not None:
+            memo[key] = arrays
+    for c, a in arrays.items():
+        cols[c].append(a)
+
 
 
 def _grid_frame(cols: dict[str, list]) -> pd.DataFrame:
@@ -305,10 +316,26 @@ def _grid_frame(cols: dict[str, list]) -> pd.DataFrame:
         elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in pieces):
             out[c] = np.repeat(np.asarray(pieces), sizes)
         elif all(v is None or isinstance(v, str) for v in pieces):
-            out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes)
+            out[c] = _strings(np.asarray(pieces, dtype=object), sizes)
         else:
             out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes).tolist()
     return pd.DataFrame(out)
+
+
+STRINGS_DIRECT_ROWS = 2000
+
+
+def _strings(pieces: np.ndarray, sizes: np.ndarray):
+    """The column pandas would make of an object array of strings (None = missing) with pieces[i] repeated
+    sizes[i] times, converted through the few distinct values (converting every row to pandas' string type
+    is most of a large grid's cost; below STRINGS_DIRECT_ROWS rows the per-column set-up costs more)."""
+    if sizes.sum() < STRINGS_DIRECT_ROWS:
+        return np.repeat(pieces, sizes)
+    codes, uniques = pd.factorize(pieces, use_na_sentinel=False)
+    small = pd.Series(np.asarray(uniques, dtype=object))
+    if not isinstance(small.dtype, pd.StringDtype):  # e.g. no string at all: pandas keeps objects
+        return np.repeat(pieces, sizes)
+    return small.array.take(np.repeat(codes, sizes))
 
 
 def _model_efforts(catalog: Catalog, models, w, rejected: list[dict]) -> list[tuple[str, str | None]]:
@@ -442,7 +469,10 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     # a unit whose phases use different group sizes must fill whole groups of the larger one (the MIP packs a
     # replica as gpus / group_gpus groups of group_gpus GPUs: conservative for the smaller groups)
     uneven = ok & (res["gpus"].to_numpy(dtype=np.int64) % np.maximum(prefill_group(res), 1) != 0)
-    failed = res[~ok | uneven]
+    bad = (~ok | uneven).to_numpy()
+    # only the columns a rejection reads (taking every column of thousands of failed rows cost more)
+    need = [c for c in (*_LABEL_COLUMNS, "serving", "reason", *PREFILL_LAYOUT) if c in res]
+    failed = res.iloc[np.flatnonzero(bad), [res.columns.get_loc(c) for c in need]]
     reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o else
                str(x or "no batch meets the targets")
                for x, o, q in zip(failed["reason"].to_numpy(dtype=object).tolist(), ok[~ok | uneven].tolist(),
@@ -488,7 +518,7 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     table["gpus"] = table["gpus"].astype(int)
     multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
     table["key"] = _keys(table, multi_kv)
-    table = table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True)
+    table = _unique_by_key(table)
     stats["feasible"] = len(table)
     table = prune_dominated(table)
     stats["after_pruning"] = len(table)
@@ -497,6 +527,14 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     best = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)]) if missing else {}
     cols = [c for c in table.columns if c not in ("fits", "reason")]
     return CandidateSet(table[cols], pd.DataFrame(rejected), stats, best)
+
+
+def _unique_by_key(table: pd.DataFrame) -> pd.DataFrame:
+    """table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True) as one take of the
+    table's rows (keys compare as Python strings: code point order, as pandas' string sort)."""
+    keys = table["key"].to_numpy(dtype=object)
+    first = np.flatnonzero(~pd.Series(keys).duplicated().to_numpy())
+    return table.take(first[np.argsort(keys[first], kind="stable")]).reset_index(drop=True)
 
 
 def expansion_key(inst: Instance) -> str:
@@ -553,9 +591,25 @@ def prune_dominated(table: pd.DataFrame) -> pd.DataFrame:
     strictly, or an earlier one that is kept dominates it at all."""
     keep = np.ones(len(table), dtype=bool)
     g, o, w, q = (table[c].to_numpy().astype(float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
-    for _, idx in table.groupby(["workload", "system", "mode"], sort=False).indices.items():
+    for idx in _groups(table, ("workload", "system", "mode")):
         keep[idx] = _undominated(g[idx], o[idx], w[idx], q[idx])
     return table[keep].reset_index(drop=True)
+
+
+def _groups(table: pd.DataFrame, by: tuple[str, ...]) -> list[np.ndarray]:
+    """The row positions of each group of equal `by` values (rows with a missing value in none), ascending
+    within a group, groups in order of first appearance: groupby(by, sort=False).indices, from integer codes."""
+    code = np.zeros(len(table), dtype=np.int64)
+    missing = np.zeros(len(table), dtype=bool)
+    for c in by:
+        codes, uniques = pd.factorize(table[c])
+        missing |= codes < 0
+        code = code * (len(uniques) + 1) + codes
+    rows = np.flatnonzero(~missing)
+    _, first, inverse = np.unique(code[rows], return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    parts = np.split(rows[np.argsort(inverse, kind="stable")], np.cumsum(np.bincount(inverse))[:-1])
+    return [parts[j] for j in np.argsort(first, kind="stable")]
 
 
 def _undominated(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
