@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.catalog import load_catalog
-from planner.optimize.candidates import GRID_COLUMNS, _add_block, _grid_frame, _strings, build_grid
+from planner.optimize.grid import GRID_COLUMNS, _add_block, _grid_frame, _strings, build_grid
 from planner.optimize.pipeline import load_instance
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
@@ -50,7 +50,7 @@ TEXT = st.none() | st.sampled_from(["", "none", "low", "high", "chat", "a/b"])
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(TEXT, st.integers(1, 5)), min_size=1, max_size=12))
 def test_strings_equal_pandas_inference(pieces):
-    import planner.optimize.candidates as cands
+    import planner.optimize.grid as cands
 
     saved, cands.STRINGS_DIRECT_ROWS = cands.STRINGS_DIRECT_ROWS, 0  # through distinct values however few rows
     values = np.array([v for v, _ in pieces], dtype=object)
@@ -78,7 +78,7 @@ def test_grid_frame_equals_per_row_construction(blocks):
 
 @pytest.mark.parametrize("problem", ["mixed-fleet", "reasoning-deepseek-r1", "simplicity-and-failure-domains"])
 def test_example_grids_equal_per_row_construction(problem, catalog, monkeypatch):
-    import planner.optimize.candidates as cands
+    import planner.optimize.grid as cands
 
     inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
     fast, _ = build_grid(inst, catalog)
@@ -334,7 +334,7 @@ def test_complete_equals_column_assignments(problem, catalog):
 @given(st.lists(st.tuples(st.sampled_from(["w1", "w2", None]), st.sampled_from(["s1", "s2"]),
                           st.sampled_from(["own", "rent"])), max_size=40))
 def test_groups_equal_groupby_indices(rows):
-    from planner.optimize.candidates import _groups
+    from planner.optimize.prune import _groups
 
     t = pd.DataFrame({name: pd.array([r[i] for r in rows], dtype="str")
                       for i, name in enumerate(("workload", "system", "mode"))})
@@ -407,7 +407,7 @@ def test_rate_search_of_the_open_rows_only_equals_every_row(problem, catalog, mo
 
 @pytest.mark.parametrize("problem", ["mixed-fleet", "offline-tokens-per-dollar"])
 def test_grid_blocks_from_shared_arrays_equal_blocks_made_each(problem, catalog, monkeypatch):
-    import planner.optimize.candidates as cands
+    import planner.optimize.grid as cands
 
     inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
     shared, _ = build_grid(inst, catalog)

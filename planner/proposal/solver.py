@@ -281,7 +281,7 @@ def one_mode(inst: Instance, cands: pd.DataFrame, mode: str) -> tuple[Instance, 
 
     Dominance pruning compares GPUs, tokens/s, watts and group size within one mode, so the pruned rows of one
     mode are exactly the pruned rows of the other."""
-    from planner.optimize.candidates import make_key
+    from planner.optimize.keys import make_key
 
     if mode == "rent":
         systems = {s: dataclasses.replace(sd, buy=False, rent=True, existing=0)
