@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import SPECULATIVE_METHODS
+from planner.catalog.schema_engines import SPECULATIVE_METHODS
 from planner.perf import CONFIG_COLUMNS, evaluate
 from planner.perf.phases import prefill_phase
 

@@ -30,7 +30,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.loader import display_path, format_validation_error, load_yaml, read_text
-from planner.catalog.schemas import Strict
+from planner.catalog.schema_base import Strict
 from planner.errors import InputError
 from planner.sweep import paths
 
