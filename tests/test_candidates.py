@@ -18,10 +18,10 @@ from planner.optimize.candidates import (
     expand_candidates,
     perf_key,
 )
-from planner.optimize.instance import build_instance
 from planner.optimize.pipeline import solve_candidates
 from planner.optimize.problem import problem_from_text
 from planner.optimize.prune import prune_dominated
+from planner.optimize.resolve_problem import build_instance
 
 PROBLEM = """
 name: t

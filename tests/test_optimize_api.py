@@ -109,7 +109,7 @@ def test_cached_expansion_follows_the_modes_a_system_offers(catalog):
     """The same evaluation, other modes (renting allowed; renting only): the cache expands anew; a price change
     reuses the expansion; every candidate table equals one built without the cache."""
     from planner.optimize.candidates import build_candidates, expansion_key
-    from planner.optimize.instance import build_instance
+    from planner.optimize.resolve_problem import build_instance
 
     cache = CandidateCache()
     variants = [_variant(), _variant(fleet__acquire=["buy", "rent"]),
@@ -160,8 +160,8 @@ def test_cached_re_prediction_is_keyed_by_the_performance_data(catalog):
     """The verifier's re-prediction memoized in a CandidateCache: the same rows on a catalog with other
     performance data (here a slower HBM) are predicted afresh, never served from the memo."""
     from planner.catalog.catalog import Catalog
-    from planner.optimize.instance import build_instance
     from planner.optimize.pipeline import _perf_predictor
+    from planner.optimize.resolve_problem import build_instance
     from planner.perf import predict_under_slo
 
     p = parse_problem(_variant(), "<t>")

@@ -23,9 +23,10 @@ from planner.optimize.checks import run_checks
 from planner.optimize.diagnose import binding_constraints, elastic_relaxation
 from planner.optimize.extract import build_plan
 from planner.optimize.extract_economics import add_economics
-from planner.optimize.instance import Instance, build_instance
+from planner.optimize.instance import Instance
 from planner.optimize.price_of import priced
 from planner.optimize.problem import Problem, _nice_loc, load_problem, problem_from_text
+from planner.optimize.resolve_problem import build_instance
 from planner.optimize.runner_up import main_accelerator, plan_gpus, runner_up_record, solve_without
 from planner.optimize.side import SideSolves
 from planner.optimize.side import needed as side_needed

@@ -25,8 +25,9 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.errors import InfeasibleError, InputError, PlannerError
-from planner.optimize.instance import Instance, build_instance
+from planner.optimize.instance import Instance
 from planner.optimize.problem import Problem
+from planner.optimize.resolve_problem import build_instance
 from planner.plan import Plan
 from planner.sweep.fastsolve import FAST_GAP
 

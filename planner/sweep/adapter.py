@@ -56,7 +56,7 @@ def parse_problem_text(text: str, where: str):
 
 
 def build(problem, catalog: Catalog, where: str = "<problem>"):
-    from planner.optimize.instance import build_instance
+    from planner.optimize.resolve_problem import build_instance
 
     return build_instance(problem, catalog, where)
 
