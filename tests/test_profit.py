@@ -380,3 +380,40 @@ def test_sweeps_read_year_averages_and_profit():
     assert plan.fleet.cost_usd_per_hour > plan.economics.cost_usd_per_hour  # the peak hour costs more
     assert metrics["cost_usd_per_hour"] == pytest.approx(plan.economics.cost_usd_per_hour)
     assert metrics["profit_usd_per_hour"] == pytest.approx(plan.objective_value)
+
+
+def _with_average(inst, w: str, average: float):
+    from dataclasses import replace
+    inst.workloads[w] = replace(inst.workloads[w], average_out_tok_s=average)
+    return inst
+
+
+def test_min_cost_year_averages_sell_the_average_not_the_peak():
+    """A min_cost workload with a peak of 4000 tok/s and an average of 1600 (peak_factor 2.5) and no profile:
+    the fleet covers the peak, the year sells the average. Served 1600 tok/s, $/Mtok served = cost / (1600 x
+    3600) x 1e6, utilization 1600 / capacity; revenue at $10/Mtok output, $1/Mtok input (isl/osl 4): 1600 x
+    (10 + 4) x 3600 / 1e6 = $80.64/h. Verify recomputes it and catches the peak written instead."""
+    inst = instance([workload("chat", 4000)], [system("h200", "h200", price=330_000)])
+    priced(inst, {"chat": TokenPricing(10.0, 1.0, ())})
+    _with_average(inst, "chat", 1600.0)
+    cands = table(cand("chat", "h200", "h200", gpus=1, out=1000, watts=600))
+    out = solve_candidates(inst, cands, backend=BACKENDS[0], runner_up=False)
+    assert out.verify.ok, out.verify.violations
+    e = out.plan.economics
+    assert e.served_output_tok_s == pytest.approx(1600.0)
+    assert e.capacity_output_tok_s == pytest.approx(4000.0)
+    assert e.utilization == pytest.approx(0.4)
+    assert e.revenue_usd_per_hour == pytest.approx(1600 * 14 * 3600 / 1e6)
+    assert e.usd_per_mtok_served == pytest.approx(e.cost_usd_per_hour / (1600 * 3600) * 1e6)
+    assert out.plan.fleet.usd_per_mtok_at_average == pytest.approx(e.usd_per_mtok_served)
+    forged = out.plan.model_copy(deep=True)
+    forged.economics.served_output_tok_s = 4000.0
+    assert any("tok/s served" in v for v in verify_plan(forged, inst).violations)
+
+
+def test_max_profit_without_a_profile_says_it_sells_the_peak_every_hour():
+    inst, cands = toy_profit()
+    _with_average(inst, "chat", 1000.0)
+    out = solve_candidates(inst, cands, backend=BACKENDS[0], runner_up=False)
+    assert out.verify.ok, out.verify.violations
+    assert any("sells up to the peak demand every hour" in n for n in out.plan.notes)

@@ -119,3 +119,14 @@ def test_batch_keeps_job_order_and_skips_what_is_not_needed(workers, tmp_path):
     assert ran == [f"ran-{i}" for i in range(4)] or (workers > 1 and ran == [f"ran-{i}" for i in range(5)])
     if workers == 1:
         assert "ran-4" not in ran
+
+
+def test_targets_are_shown_at_the_percentile_they_were_solved_at(quick):
+    """quickstart takes the default slo_percentile 90: every deployment row says p90 (not the catalog's old p50),
+    and the year-average $/Mtok and utilization are the plan's own (average demand = peak / 2.5)."""
+    _, s, p = quick
+    assert {d.percentile for d in p.deployments} == {"p90"}
+    figs = {f.key: f.value for f in p.figures}
+    e = s.plan.economics
+    assert figs["usd_per_mtok_at_average"] == pytest.approx(e.usd_per_mtok_served)
+    assert e.served_output_tok_s == pytest.approx(s.plan.workloads[0].demand_output_tok_s / 2.5)

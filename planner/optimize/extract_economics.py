@@ -38,6 +38,10 @@ def add_economics(plan: Plan, inst: Instance, sol: Solution, n_candidates: int) 
     ]
     sales = [_class_sales(inst, cls, p) for cls, p in zip(classes, class_plans, strict=True)]
     rows = [_hour_class(inst, cls, p, s) for cls, p, s in zip(classes, class_plans, sales, strict=True)]
+    caps = year_average_caps(inst)
+    year = sales if not caps else [_class_sales(inst, cls, p, caps)
+                                   for cls, p in zip(classes, class_plans, strict=True)]
+    _note_peak_sales(plan, inst)
     if inst.value.hour_classes:
         plan.hourly = rows
         _add_off_peak_deployments(plan, class_plans[1:])
@@ -45,7 +49,30 @@ def add_economics(plan: Plan, inst: Instance, sol: Solution, n_candidates: int) 
             f"demand profile: {len(rows)} hour classes; deployments, rented servers and fleet costs shown are "
             "the peak class's; `hourly` lists every class; `economics` holds the year averages"
         )
-    plan.economics = _economics(inst, plan, rows, class_plans, sales)
+    plan.economics = _economics(inst, plan, rows, class_plans, year)
+
+
+def year_average_caps(inst: Instance) -> dict[str, float]:
+    """min_cost: output tok/s each workload with an average demand and no daily profile sells in the year
+    averages. The fleet is sized for the peak, but the peak does not last all year: served tokens, $/Mtok served,
+    utilization and revenue count the average. (max_profit and max_throughput value sales in the MIP itself:
+    there the year averages stay what the MIP optimized.)"""
+    if inst.objective != "min_cost":
+        return {}
+    return {w: wl.average_out_tok_s for w, wl in sorted(inst.workloads.items())
+            if wl.average_out_tok_s is not None and wl.demand_out_tok_s and not inst.value.profiles.get(w)}
+
+
+def _note_peak_sales(plan: Plan, inst: Instance) -> None:
+    if inst.objective == "min_cost":
+        return
+    flat = [w for w, wl in sorted(inst.workloads.items())
+            if wl.average_out_tok_s is not None and not inst.value.profiles.get(w)]
+    if flat:
+        plan.notes.append(
+            f"{', '.join(flat)}: an average demand but no demand_profile; {inst.objective} sells up to the peak "
+            "demand every hour (the average only sets $/Mtok at average): give demand_profile for the daily shape"
+        )
 
 
 def _class_solution(sol: Solution, k: int) -> Solution:
@@ -73,8 +100,10 @@ def _add_off_peak_deployments(plan: Plan, others: list[Plan]) -> None:
         plan.deployments = sorted([*plan.deployments, *extra.values()], key=lambda d: (d.workload, d.key))
 
 
-def _class_sales(inst: Instance, cls, p: Plan) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
-    """Per workload: capacity, tok/s sold (best-paid first, up to the class's demand) and revenue $/h."""
+def _class_sales(inst: Instance, cls, p: Plan, caps: dict[str, float] | None = None
+                 ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Per workload: capacity, tok/s sold (best-paid first, up to the class's demand, and up to `caps`) and
+    revenue $/h."""
     pricing = inst.value.pricing
     capacity: dict[str, float] = {}
     served: dict[str, float] = {}
@@ -83,6 +112,8 @@ def _class_sales(inst: Instance, cls, p: Plan) -> tuple[dict[str, float], dict[s
         m = cls.multiplier(w)
         demand = wl.demand_out_tok_s * m if wl.demand_out_tok_s else None
         cap = sales_cap(demand, wl.required_out_tok_s * m, inst.objective, inst.demand_cap_multiple)
+        if caps and w in caps:
+            cap = caps[w] if cap is None else min(cap, caps[w])
         offers: dict[float, float] = {}
         for d in p.deployments:
             if d.workload == w and d.replicas:
@@ -143,11 +174,12 @@ def _economics(
     breakdown = {k: sum(r.share_of_year * p.fleet.cost_breakdown_usd_per_hour.get(k, 0.0)
                         for r, p in zip(rows, class_plans, strict=True))
                  for k in plan.fleet.cost_breakdown_usd_per_hour}
-    revenue = avg(lambda r: r.revenue_usd_per_hour or 0.0) if priced else None
-    served = avg(lambda r: sum(r.served_output_tok_s.values()))
+    # served and revenue from `sales` (year-average caps applied), not from the rows (each class at its level)
+    shares = [r.share_of_year for r in rows]
+    revenue = sum(f * sum(s[2].values()) for f, s in zip(shares, sales, strict=True)) if priced else None
+    served = sum(f * sum(s[1].values()) for f, s in zip(shares, sales, strict=True))
     capacity = avg(lambda r: sum(r.capacity_output_tok_s.values()))
     fl = plan.fleet
-    shares = [r.share_of_year for r in rows]
     # power of the servers that make the tokens: owned every hour, rented in the hours they are rented (their
     # power is the provider's, but per-MW figures would otherwise credit rented tokens to the site's MW)
     rented = [_rented_power(inst, p) for p in class_plans]

@@ -81,6 +81,16 @@ def _slot_bound(ix, s: str, mode: str, rows: list[int]) -> int:
     return int(max(0, min(total + 1, cap, MAX_SLOTS)))
 
 
+def replicas_per_domain(inst, level: str, s: str, mode: str, gpus: int) -> int:
+    """The most replicas of `gpus` GPUs on system `s` (own | rent) that one failure domain can hold (a bound: TP/EP
+    groups may pack fewer)."""
+    sd = inst.systems[s]
+    per = 1
+    if level == "racks" and mode == "own" and not sd.whole_rack:
+        per = max((p for _, p, _ in _rack_shapes(inst, s, 1)), default=1)
+    return (sd.gpus * per) // max(gpus, 1)
+
+
 def add(m: MipModel, ix) -> None:
     """Build the slots and the survive rows (nothing when no workload asks to survive anything)."""
     inst = ix.inst

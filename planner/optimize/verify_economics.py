@@ -127,7 +127,7 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
                 sd is not None and sd.rent and (sd.rent_supply is None or x <= sd.rent_supply),
                 f"{tag}: {x} {s} rented: not allowed or above the rental supply",
             )
-        revenue = served_total = weighted = 0.0
+        revenue = served_total = weighted = class_revenue = 0.0
         for w in names:
             wl = inst.workloads[w]
             m = mult.get(w, 1.0)
@@ -146,13 +146,17 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
             if wl.demand_out_tok_s:
                 base = wl.required_out_tok_s if inst.objective == "max_throughput" else wl.demand_out_tok_s
                 limit = base * m * (inst.demand_cap_multiple or 1.0)
-            sold_w = 0.0
-            for price, q in sorted(cap[w], key=lambda t: -t[0]):  # best-paid capacity sells first
-                take = min(q, limit - sold_w)
-                sold_w += take
-                revenue += price * take
-            served_total += sold_w
-            sold_by_w[w] += shares[k] * sold_w
+            sold_w, rev_w = _sell(cap[w], limit)
+            class_revenue += rev_w
+            # year averages (min_cost): a workload with an average and no daily profile sells its average
+            year_limit = limit
+            if (inst.objective == "min_cost" and wl.average_out_tok_s is not None and wl.demand_out_tok_s
+                    and not inst.value.profiles.get(w)):
+                year_limit = min(limit, wl.average_out_tok_s)
+            year_sold, year_rev = _sell(cap[w], year_limit)
+            revenue += year_rev
+            served_total += year_sold
+            sold_by_w[w] += shares[k] * year_sold
             weighted += sold_w * inst.value.priority.get(w, 1.0)
             if row is not None:
                 check(
@@ -172,8 +176,8 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
             )
             if inst.value.pricing:
                 check(
-                    _close(row.revenue_usd_per_hour, revenue),
-                    f"{tag}: revenue {row.revenue_usd_per_hour} $/h in the plan, {revenue:.4f} recomputed",
+                    _close(row.revenue_usd_per_hour, class_revenue),
+                    f"{tag}: revenue {row.revenue_usd_per_hour} $/h in the plan, {class_revenue:.4f} recomputed",
                 )
         rented_kw_k.append(sum(inst.systems[s].provisioned_kw * x for s, x in rented.items() if s in inst.systems))
         cost_k.append(cost)
@@ -196,6 +200,16 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
                 f"economics: workload {w} sells {mine:,.1f} tok/s in the plan, {sold_by_w[w]:,.1f} recomputed",
             )
     return n, v
+
+
+def _sell(offers: list[tuple[float, float]], limit: float) -> tuple[float, float]:
+    """(tok/s sold, revenue $/h): best-paid capacity sells first, up to `limit`."""
+    sold = revenue = 0.0
+    for price, q in sorted(offers, key=lambda t: -t[0]):
+        take = min(q, limit - sold)
+        sold += take
+        revenue += price * take
+    return sold, revenue
 
 
 def _class_cost(plan: Plan, inst: Instance, reps: dict, rented: dict, owned: Counter) -> float:

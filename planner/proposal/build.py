@@ -25,8 +25,11 @@ def _engine(d) -> str:
     return DEFAULT_ENGINE if e in (None, "", "generic") else e
 
 
-# The catalog's latency targets are medians (catalog workloads: "time-to-first-token target (p50)").
-DEFAULT_PERCENTILE = "p50"
+def _percentile(w) -> str:
+    """The percentile the workload's targets were solved at (`slo_percentile`, as the plan records it; p90 is the
+    problem files' default, and plans written before it was recorded were solved against means: `mean`)."""
+    q = getattr(w, "slo_percentile", None)
+    return f"p{q:g}" if q is not None else "mean"
 
 
 # What the plan's economics (revenue, profit, investment view) adds to the summary, where present.
@@ -72,7 +75,7 @@ def figures(s: Solved) -> list[Figure]:
                "usd_per_year", "capital recovery + operating cost"),
         Figure("usd_per_mtok", "$ per million output tokens at capacity", fl.usd_per_mtok, "usd_per_mtok"),
         Figure("usd_per_mtok_at_average", "$ per million output tokens at average load", at_avg, "usd_per_mtok"),
-        Figure("tokens_per_usd", "Output tokens per $", fl.tokens_per_usd, "tokens_per_usd"),
+        Figure("tokens_per_usd", "Output tokens per $ at capacity", fl.tokens_per_usd, "tokens_per_usd"),
         Figure("tokens_per_kwh", "Output tokens per kWh (owned)", fl.tokens_per_kwh, "tokens_per_kwh"),
         Figure("output_tok_s", "Output tokens/s at capacity", fl.output_tok_s, "tok_s"),
         Figure("facility_power_kw", "Site power (IT nameplate x PUE)", fl.facility_power_kw, "kw"),
@@ -134,7 +137,7 @@ def deployment_rows(s: Solved) -> list[DeploymentRow]:
             d.workload, d.model, d.precision, d.kv_precision, _engine(d),
             d.accelerator, d.system, d.mode, par, _serving(d), d.replicas, d.gpus, d.output_tok_s, d.ttft_s * 1000,
             _target_ms(w, "ttft"), d.tpot_s * 1000, _target_ms(w, "tpot"),
-            getattr(d, "percentile", None) or DEFAULT_PERCENTILE, d.quality, floor,
+            _percentile(w), d.quality, floor,
         ))
     return out
 

@@ -39,5 +39,5 @@ def render_html(p: Proposal, version: str) -> str:
         tco_total=sum(totals),
         bom_sections=bom_sections(p),
         has_other=any(y.other_usd for y in p.tco),
-        percentile=", ".join(sorted({d.percentile for d in p.deployments})) or "p50",
+        percentile=", ".join(sorted({d.percentile for d in p.deployments})) or "-",
     )
