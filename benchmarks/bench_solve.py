@@ -16,6 +16,31 @@ whole solve, solver and worker processes included (every solver runs single-thre
 is the better figure; on an idle two-core one total_s can be below cpu_s). Targets are
 stated in issue 7: <= 3 s end to end on the default backend, <= 5 s on every backend, `--help` <= 0.3 s,
 >= 50,000 configurations/s.
+
+What makes mixed-fleet slow (measured with benchmarks/solve_cpu_stages.py and solver logs, CPU s):
+- The cost is mostly whole servers (a GB200 NVL72 is one server of 72 GPUs at ~188 $/h), the rest is energy per
+  replica (0.02-1 $/h each). The LP bound (426.5) is 5% under the optimum (450.663): fractional servers. Once
+  branching fixes the server counts, what is left is which replicas fill 144 + 24 GPUs at the least energy, to
+  within the 1e-4 gap (0.045 $/h, a third of a percent of the energy): thousands of nodes, whatever the start.
+  With the server counts fixed at the optimum's, SCIP still needs 8.7 s cold. Tighter rows tried and dropped
+  (slower on SCIP): per (workload, system) platform aggregation, x_c >= ceil(share D / o_c) u_c, servers only on
+  platforms in use.
+- Each solver's heuristics find no good plan for long (SCIP's first within 0.1% after ~500 nodes). The warm start
+  (optimize/solve.py) gives one: first the full model on the two cheapest candidates per workload x system x mode
+  (0.25 s, 450.996), replacing the optimum without limits (3.3 s, SCIP) as the source of candidates. How good the
+  start is matters little (the full solve from the optimum itself takes as long); what it costs matters.
+- From a start the solvers' own plan-finding is mostly wasted: HiGHS' sub-MIPs (3.9 -> 2.0 s without them), CBC's
+  preprocessing and heuristics (3.2 -> 1.7); SCIP profits from branching on the fleet's platform binaries first
+  (2.8 -> 1.9).
+- The price_of relaxation (the optimum without the limits) has no limits left, but the same servers: it starts
+  from the same kind of plan (SCIP 3.6 -> 1.0, HiGHS 1.5 -> 0.7, CBC 3.1 -> 1.0).
+Mixed-fleet before -> after, CPU s: SCIP main solve 7.1 -> 1.9, runner-up 1.7 -> 0.6, price_of 3.5 -> 0.9
+(solve_cpu_stages); this script's cpu_s, main and branch run one after the other at load ~10 on the two cores:
+SCIP 13.0 -> 4.6, HiGHS 10.0 -> 4.3, CBC 12.4 -> 5.0. After main's perf change of 11:25 (816 candidates instead
+of 813; same optimum) SCIP's full solve from the same start takes 3.7-4.2 s instead of 1.9 (12.1 -> 7.3 cpu_s;
+HiGHS 9.9 -> 4.8, CBC 9.9 -> 5.9): what is left is the proof, and SCIP's time for it swings with small changes
+of the model. On an idle two-core machine SCIP's critical path is the parent's candidates 0.7 + solve 2-4 +
+verify 0.3 s (the worker's price_of + runner-up, ~1.5-2 s, run beside it).
 """
 
 from __future__ import annotations

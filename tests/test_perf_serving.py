@@ -41,6 +41,29 @@ def test_weight_only_vs_native():
     assert one(model="gpt-oss-120b", accelerator="b200", precision="mxfp4", tp=1)["compute_dtype_used"] == "fp4"
 
 
+def test_weight_only_expert_cost_is_amortized_over_wide_steps():
+    """4-bit experts dequantized in the GEMM (gpt-oss MXFP4 on Hopper) pay weight_only_moe_eta_scale in full up
+    to ASSUMPTIONS.weight_only_dequant_rows rows per expert, then a share 256 / m of it: a decode step of 8
+    sequences (m ~ 1 row per expert, bandwidth-bound) is 1/scale slower on its experts, a 32k-token prompt pass
+    (m = 32768 * 4 / 32 = 4096 rows per expert, compute-bound) only 1 + (1/scale - 1) * 256/4096."""
+    from planner.perf.assumptions import ASSUMPTIONS
+
+    c = _cols(model="gpt-oss-20b", accelerator="h100-sxm", precision="mxfp4", kv_precision="bf16", tp=1,
+              serving="aggregated")
+    assert c.weight_only[0] == 1.0 and ASSUMPTIONS.weight_only_dequant_rows == 256.0
+    slow = dict(EFF.serving) | {"weight_only_moe_eta_scale": 0.35}
+    par = slow | {"weight_only_moe_eta_scale": 1.0}
+
+    def experts(serving, **kw):
+        return decode_step(c, serving, breakdown=True, **kw)["ops"]["experts"][0]
+
+    dec = dict(n_dec=np.array([8.0]), ctx_dec=np.array([1000.0]))
+    assert experts(slow, **dec) / experts(par, **dec) == pytest.approx(1 / 0.35, rel=1e-6)
+    pre = dict(n_dec=np.array([0.0]), ctx_dec=np.array([0.0]), n_pre=np.array([32768.0]))
+    assert experts(slow, **pre) / experts(par, **pre) == pytest.approx(1 + (1 / 0.35 - 1) * 256 / 4096, rel=1e-3)
+    assert experts(slow, **pre) > experts(par, **pre)  # never faster than the plain GEMM's roofline
+
+
 def test_fp8_kv_doubles_the_batch_that_fits():
     bf = one(kv_precision="bf16")
     f8 = one(kv_precision="fp8")

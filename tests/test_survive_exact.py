@@ -9,7 +9,7 @@ import itertools
 import math
 
 import pytest
-from optimize_fixtures import cand, instance, system, table, workload
+from optimize_fixtures import cand, instance, rack, system, table, workload
 
 from planner.optimize.backends import available_backends
 from planner.optimize.solve import solve_instance
@@ -17,33 +17,41 @@ from planner.optimize.solve import solve_instance
 BACKENDS = available_backends()
 
 
-def survive_instance(n_lost: int, demand: float, rows: list[dict], workloads=("chat",)):
-    ws = [dataclasses.replace(workload(w, demand, headroom=0.1), survive_level="servers", survive_count=n_lost)
+def survive_instance(n_lost: int, demand: float, rows: list[dict], workloads=("chat",), level="servers"):
+    ws = [dataclasses.replace(workload(w, demand, headroom=0.1), survive_level=level, survive_count=n_lost)
           for w in workloads]
-    return instance(ws, [system("h200", "h200", price=330_000)]), table(*rows)
+    # racks level: 25 kW racks hold two 10 kW servers
+    racks = [rack("air", 25, 42, count=None, price=20_000)] if level == "racks" else []
+    return instance(ws, [system("h200", "h200", price=330_000)], racks), table(*rows)
 
 
-def brute_force_survive(inst, cands, max_servers: int = 5) -> float:
-    """Cheapest multiset of server contents (replicas per candidate on one 8-GPU server) meeting demand with
-    headroom, min_replicas, and each workload's peak demand after losing its survive_count most loaded servers."""
+def brute_force_survive(inst, cands, max_domains: int = 5) -> float:
+    """Cheapest multiset of failure domains (a server, or a rack of up to two servers at level racks: its servers
+    and the replicas per candidate on them) meeting demand with headroom, min_replicas, and each workload's peak
+    demand after losing its survive_count most loaded domains. Replica groups divide the servers' 8 GPUs, so
+    replicas fit a domain's servers when their GPUs do."""
     rows = cands.to_dict("records")
     sd = next(iter(inst.systems.values()))
+    rack_data = next(iter(inst.racks.values()), None)
+    per_domain = 2 if rack_data is not None else 1
     ws = sorted(inst.workloads.values(), key=lambda wl: wl.id)
-    contents = []  # (tok/s per workload, replicas per workload, energy $/h) of each possible server
-    for n in itertools.product(*(range(sd.gpus // r["gpus"] + 1) for r in rows)):
-        if not any(n) or sum(k * r["gpus"] for k, r in zip(n, rows, strict=True)) > sd.gpus:
-            continue
-        load = tuple(sum(k * r["output_tok_s"] for k, r in zip(n, rows, strict=True) if r["workload"] == wl.id)
-                     for wl in ws)
-        reps = tuple(sum(k for k, r in zip(n, rows, strict=True) if r["workload"] == wl.id) for wl in ws)
-        energy = sum(k * (r["avg_power_w"] - r["gpus"] * sd.idle_w) * sd.usd_per_w_hour
-                     for k, r in zip(n, rows, strict=True))
-        contents.append((load, reps, energy))
+    contents = []  # (tok/s per workload, replicas per workload, $/h) of each possible domain
+    for servers in range(1, per_domain + 1):
+        fixed = servers * sd.new_usd_per_hour + (rack_data.usd_per_hour if rack_data is not None else 0.0)
+        for n in itertools.product(*(range(servers * sd.gpus // r["gpus"] + 1) for r in rows)):
+            if not any(n) or sum(k * r["gpus"] for k, r in zip(n, rows, strict=True)) > servers * sd.gpus:
+                continue
+            load = tuple(sum(k * r["output_tok_s"] for k, r in zip(n, rows, strict=True) if r["workload"] == wl.id)
+                         for wl in ws)
+            reps = tuple(sum(k for k, r in zip(n, rows, strict=True) if r["workload"] == wl.id) for wl in ws)
+            energy = sum(k * (r["avg_power_w"] - r["gpus"] * sd.idle_w) * sd.usd_per_w_hour
+                         for k, r in zip(n, rows, strict=True))
+            contents.append((load, reps, fixed + energy))
     best = math.inf
-    for k in range(1, max_servers + 1):
-        for servers in itertools.combinations_with_replacement(contents, k):
-            cost = k * sd.new_usd_per_hour + sum(c[2] for c in servers)
-            if cost >= best or not all(_survives(wl, [c[0][j] for c in servers], sum(c[1][j] for c in servers))
+    for k in range(1, max_domains + 1):
+        for domains in itertools.combinations_with_replacement(contents, k):
+            cost = sum(c[2] for c in domains)
+            if cost >= best or not all(_survives(wl, [c[0][j] for c in domains], sum(c[1][j] for c in domains))
                                        for j, wl in enumerate(ws)):
                 continue
             best = cost
@@ -63,6 +71,9 @@ CASES = {
     "big-replica": (3000.0, [cand("chat", "h200", "h200", gpus=8, out=3400, watts=5000),
                              cand("chat", "h200", "h200", gpus=4, out=1500, watts=2600),
                              cand("chat", "h200", "h200", gpus=2, out=700, watts=1300)]),
+    # whole-server replicas of exactly half the peak: the optimum sits on X = D K / (K - N) (K = 3 for N = 1,
+    # 4 for N = 2), the curve the survive cuts are secants of: a cut any tighter cuts it off
+    "on-the-curve": (3000.0, [cand("chat", "h200", "h200", gpus=8, out=1500, watts=5000)]),
     # two workloads sharing servers: each survives the loss of its most loaded server
     "two-workloads": (2000.0, [cand("chat", "h200", "h200", gpus=4, out=2300, watts=2600),
                                cand("chat", "h200", "h200", gpus=2, out=1000, watts=1300),
@@ -80,6 +91,18 @@ def test_survive_min_cost_matches_brute_force(backend, n_lost, case):
     inst, cands = survive_instance(n_lost, demand, rows, workloads)
     expect = brute_force_survive(inst, cands)
     assert math.isfinite(expect)
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(expect, rel=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", ["big-replica", "on-the-curve"])
+def test_survive_racks_min_cost_matches_brute_force(backend, case):
+    """Racks of two servers as the failure domains (the level simplicity-and-failure-domains uses)."""
+    demand, rows = CASES[case]
+    inst, cands = survive_instance(1, demand, rows, level="racks")
+    expect = brute_force_survive(inst, cands, max_domains=4)
     sol = solve_instance(inst, cands, backend)
     assert sol.status.value == "optimal"
     assert sol.objective_value == pytest.approx(expect, rel=1e-6)

@@ -110,6 +110,8 @@ def solve(
     isolate: bool | None = None,
     start: list[float] | None = None,
     restart: bool = True,
+    heuristics: bool = True,
+    branch_first: tuple[int, ...] = (),
 ) -> RawResult:
     """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message).
     presolve=False turns HiGHS' presolve off (the other backends ignore it). `hint`: a feasible solution (one
@@ -120,7 +122,10 @@ def solve(
     complete hint (a re-solve of `planner propose` after a price change, from the chosen plan: 5-8 s -> 2-3.5 s
     to a proven optimum on mixed-fleet); HiGHS takes it as `hint`, CBC as its MIP start. A NaN entry is a value
     not given: SCIP completes such a partial start (`planner propose` gives no rack patterns), HiGHS and CBC drop
-    it. `restart=False`: HiGHS does not restart after the root (the sweep's fast solve)."""
+    it. `restart=False`: HiGHS does not restart after the root (the sweep's fast solve). `heuristics=False`, for
+    a solve that starts from a good plan: HiGHS runs none of its sub-MIP heuristics (`HIGHS_NO_SUB_MIPS`), CBC
+    neither its heuristics nor its preprocessing (`CBC_FROM_START`); SCIP ignores it. `branch_first`: variables
+    SCIP branches on before any other (a branching priority; HiGHS and CBC have none here)."""
     if start is not None and any(math.isnan(x) for x in start) and backend != "scip":
         start = None
     if start is not None and hint is None and backend == "highs":
@@ -129,15 +134,19 @@ def solve(
     if hook is not None:
         token = _HOOK.set(None)  # the hook's own calls to solve() run unhooked
         try:
+            more = {"heuristics": False} if not heuristics else {}
+            if branch_first:
+                more["branch_first"] = branch_first
             return hook(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap, presolve=presolve,
-                        hint=hint, start=start)
+                        hint=hint, start=start, **more)
         finally:
             _HOOK.reset(token)
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
     t0 = time.perf_counter()
-    args = (fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start, restart)
+    args = (fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start, restart, heuristics,
+            branch_first)
     if isolated() and isolate is not False:
         _preload(backend)
         res = run_isolated(_guarded, *args)
@@ -171,13 +180,14 @@ def solve_hook(hook):
 
 def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
              presolve: bool = True, hint: list[float] | None = None,
-             start: list[float] | None = None, restart: bool = True) -> RawResult:
+             start: list[float] | None = None, restart: bool = True, heuristics: bool = True,
+             branch_first: tuple[int, ...] = ()) -> RawResult:
     try:
         if backend == "highs":
-            return fn(model, time_limit_s, gap, abs_gap, presolve, hint, restart)
-        if backend in ("scip", "cbc") and start is not None:
-            return fn(model, time_limit_s, gap, abs_gap, start)
-        return fn(model, time_limit_s, gap, abs_gap)
+            return fn(model, time_limit_s, gap, abs_gap, presolve, hint, restart, heuristics)
+        if backend == "cbc":
+            return fn(model, time_limit_s, gap, abs_gap, start, heuristics)
+        return fn(model, time_limit_s, gap, abs_gap, start, branch_first)
     except Exception as exc:  # a solver library failing is not the user's fault: report it typed
         cause = exc.__context__ or exc.__cause__  # MathOpt-style wrappers hide the real message here
         detail = f"{exc}" + (f" (cause: {cause})" if cause else "")
@@ -320,20 +330,29 @@ def _pulp_problem_inner(model: MipModel):
     return prob, xs
 
 
+# HiGHS' sub-MIP heuristics look for better plans by solving restricted copies of the model; from a good start
+# they mostly repeat the search the branch and bound does anyway. Mixed-fleet from the warm start (450.996), CPU s
+# (nodes): default 3.9 (80; sub-MIPs about half the time), without RINS 3.6, without RENS 2.7, without the root
+# reduced-cost sub-MIP 2.6, without all three 2.0 (150). Without a start they are what finds a plan: cold without
+# them 9.6 s (1,538 nodes) against 4.5 with them.
+HIGHS_NO_SUB_MIPS = (("mip_heuristic_run_rins", False), ("mip_heuristic_run_rens", False),
+                     ("mip_heuristic_run_root_reduced_cost", False))
+
+
 def _solve_highs(
     model: MipModel, time_limit_s: float, gap: float, abs_gap: float, presolve: bool = True,
-    hint: list[float] | None = None, restart: bool = True,
+    hint: list[float] | None = None, restart: bool = True, heuristics: bool = True,
 ) -> RawResult:
     """`model` on highspy directly (PuLP's translation cost ~20% of a quickstart solve). `restart=False`: no
     restart after the root (a search option only, the optimum is proven either way; a sweep's quickstart
-    scenario 0.10 -> 0.056 CPU s)."""
+    scenario 0.10 -> 0.056 CPU s). `heuristics=False`: HIGHS_NO_SUB_MIPS."""
     import highspy
 
     _silence_highs_banner()
     h = highspy.Highs()
     for key, val in (("output_flag", False), ("threads", 1), ("time_limit", max(time_limit_s, 0.01)),
                      ("mip_rel_gap", gap), ("mip_abs_gap", abs_gap), ("presolve", "on" if presolve else "off"),
-                     ("mip_allow_restart", restart)):
+                     ("mip_allow_restart", restart), *(() if heuristics else HIGHS_NO_SUB_MIPS)):
         h.setOptionValue(key, val)
     h.passModel(_highs_lp(model))
     if hint is not None:
@@ -433,8 +452,14 @@ def _silence_highs_banner() -> None:
     _BANNER_SILENCED = True
 
 
+# From a good start CBC's preprocessing and heuristics cost more than they find. Mixed-fleet from the warm start
+# (450.996), CPU s: default 3.2, preprocessing off 2.6, heuristics off 3.1, both off 1.7; its relaxation without
+# limits from a start: 3.5 -> 0.83 (cold 3.1). Same optima.
+CBC_FROM_START = ["preprocess off", "heuristicsOnOff off"]
+
+
 def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-               start: list[float] | None = None) -> RawResult:
+               start: list[float] | None = None, heuristics: bool = True) -> RawResult:
     import pulp
 
     prob, xs = _pulp_problem(model)
@@ -444,7 +469,7 @@ def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap, gapAbs=abs_gap, threads=1,
-                                     warmStart=start is not None))
+                                     warmStart=start is not None, options=[] if heuristics else CBC_FROM_START))
     sol = prob.sol_status  # not prob.status: a time-limited run says "Optimal" there
     if sol == pulp.LpSolutionOptimal:
         status = SolveStatus.OPTIMAL
@@ -471,7 +496,7 @@ SCIP_WITH_START = "separating/maxroundsroot = 3\n"
 
 
 def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-                start: list[float] | None = None) -> RawResult:
+                start: list[float] | None = None, branch_first: tuple[int, ...] = ()) -> RawResult:
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver("SCIP")
@@ -484,6 +509,8 @@ def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float
         lb = -inf if v.lb == -math.inf else v.lb
         ub = inf if v.ub == math.inf else v.ub
         xs.append(s.IntVar(lb, ub, f"x{v.index}") if v.integer else s.NumVar(lb, ub, f"x{v.index}"))
+    for i in branch_first:
+        xs[i].SetBranchingPriority(1)
     for k, con in enumerate(model.constraints):
         row = s.RowConstraint(
             -inf if con.lo == -math.inf else con.lo, inf if con.hi == math.inf else con.hi, f"c{k}"

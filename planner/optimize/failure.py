@@ -149,6 +149,8 @@ def add(m: MipModel, ix) -> None:
                 count[v] = -1.0
         m.add(f"slot_count[{s},{mode}]", "slot_count", count, lo=0.0, hi=0.0, entity=s, unit="servers")
     _add_survive_rows(m, ix, dom)
+    if SURVIVE_CUTS:
+        _add_survive_cuts(m, ix, dom)
     if level == "racks":
         _add_rack_counts(m, ix, dom)
     if dom.excluded:
@@ -223,6 +225,45 @@ def _add_survive_rows(m: MipModel, ix, dom: Domains) -> None:
                   {**{v: -c for v, c in here.items()}, p: 1.0, t: 1.0}, lo=0.0, entity=w, unit="tok/s")
             coefs[p] = -1.0
         m.add(f"survive[{w}]", "survive", coefs, lo=wl.demand_out_tok_s, entity=w, unit="tok/s")
+
+
+SURVIVE_CUTS = True
+MAX_SECANTS = 24  # per workload: bounds the rows where no headroom ends them (f(k) -> D_w)
+
+
+def _add_survive_cuts(m: MipModel, ix, dom: Domains) -> None:
+    """Valid inequalities that tie a workload's capacity to the number of domains it is spread over (the LP spreads
+    fractional servers over many slots, so losing one costs it almost nothing). With K' domains carrying w, the
+    N_w most loaded hold at least N_w / K' of X_w = sum_{c in w} o_c x_c, so X_w (K' - N_w) / K' >= D_w, i.e.
+    X_w >= f(K') = D_w K' / (K' - N_w); f decreases in K', so it holds for K = sum of y_j over every domain that
+    could carry w (K >= K'), and K >= N_w + 1 (else losing N_w domains loses all of w). f is convex, so every
+    secant through consecutive integers lies below it at every integer K:
+        sum_j y_j >= N_w + 1,    X_w >= f(k) + (f(k+1) - f(k)) (K - k)   for k = N_w + 1 .. (slots - 1)
+    Measured (CPU s, cold solve of simplicity-and-failure-domains without b200, the runner-up): SCIP 3.3 -> 1.8,
+    HiGHS 3.2 -> 1.0, CBC 4.3 -> 1.8."""
+    inst = ix.inst
+    for w, rows in sorted(ix.by_workload.items()):
+        wl = inst.workloads[w]
+        n, demand = wl.survive_count, wl.demand_out_tok_s
+        if not wl.survive_level or n <= 0 or not demand:
+            continue
+        mine = set(rows)
+        ys = [sl.used for sl in dom.slots if any(i in mine for i in sl.place)]
+        m.add(f"survive_domains[{w}]", "survive_cut", {y: 1.0 for y in ys}, lo=n + 1, entity=w, unit="domains")
+        capacity = {ix.x[i]: ix.out[i] for i in rows}
+
+        def f(k: int, n: int = n, demand: float = demand) -> float:
+            return demand * k / (k - n)
+
+        # a secant starting at f(k) <= (1 + h_w) D_w is implied by the demand row, and so are all after it
+        for k in range(n + 1, min(len(ys), n + 1 + MAX_SECANTS)):
+            if f(k) <= wl.required_out_tok_s:
+                break
+            slope = f(k + 1) - f(k)
+            coefs = dict(capacity)
+            for y in ys:
+                coefs[y] = -slope
+            m.add(f"survive_secant[{w},{k}]", "survive_cut", coefs, lo=f(k) - slope * k, entity=w, unit="tok/s")
 
 
 # ------------------------------------------------------------------------------------------------ placement

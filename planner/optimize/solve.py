@@ -61,10 +61,12 @@ class Solution:
 
 def _timed_solve(
     model: MipModel, backend: str, time_limit_s: float, gap: float, abs_gap: float = 1e-6, presolve: bool = True,
-    hint: list[float] | None = None, start: list[float] | None = None,
+    hint: list[float] | None = None, start: list[float] | None = None, heuristics: bool = True,
+    branch_first: tuple[int, ...] = (),
 ) -> RawResult:
     return backends.solve(model, backend, time_limit_s=max(time_limit_s, 0.01), gap=gap, abs_gap=abs_gap,
-                          presolve=presolve, hint=hint, start=start)
+                          presolve=presolve, hint=hint, start=start, heuristics=heuristics,
+                          branch_first=branch_first)
 
 
 def solve_instance(
@@ -75,8 +77,11 @@ def solve_instance(
     time_limit_s: float | None = None,
     gap: float | None = None,
     exclude_accelerators: tuple[str, ...] = (),
+    warm: bool | None = None,
 ) -> Solution:
-    """Build and solve; `exclude_accelerators` removes every candidate on those accelerators (runner-up)."""
+    """Build and solve; `exclude_accelerators` removes every candidate on those accelerators (runner-up).
+    `warm`: whether a min_cost solve starts from `warm_start`'s plan (None: as `needs_warm_start` says; the
+    side solves pass their parent instance's answer for its relaxations)."""
     time_limit_s = inst.time_limit_s if time_limit_s is None else time_limit_s
     gap = inst.gap if gap is None else gap
     if exclude_accelerators:
@@ -87,7 +92,7 @@ def solve_instance(
     if uses_hourly_model(inst):  # max_profit, demand profiles, weighted max_throughput
         return solve_hourly(inst, cands, backend, time_limit_s, gap)
     if kind == "min_cost":
-        return _solve_min_cost(inst, cands, backend, time_limit_s, gap)
+        return _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm)
     if kind == "max_throughput":
         return _solve_max_throughput(inst, cands, backend, time_limit_s, gap)
     return _solve_ratio(inst, cands, backend, time_limit_s, gap)
@@ -108,12 +113,16 @@ def _build_and_solve(inst, cands, objective, backend, time_limit_s, gap) -> tupl
     return _finish(sol, res), res
 
 
-def _solve_min_cost(inst, cands, backend, time_limit_s, gap) -> Solution:
+def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None = None) -> Solution:
     t0 = time.perf_counter()
     m, ix = build_model(inst, cands, objective="min_cost")
     sol = Solution(SolveStatus.ERROR, "min_cost", backend, m, ix, build_time_s=time.perf_counter() - t0)
-    start = warm_start(sol, inst, cands, time_limit_s, gap) if needs_warm_start(inst) else None
-    res = _timed_solve(m, backend, time_limit_s - sol.solve_time_s, gap, start=start)
+    warm = needs_warm_start(inst) if warm is None else warm
+    start = warm_start(sol, inst, cands, time_limit_s, gap) if warm else None
+    # from the start, HiGHS' sub-MIPs and CBC's heuristics and preprocessing cost more than they find (mixed-fleet,
+    # CPU s: HiGHS 3.9 -> 2.0, CBC 3.2 -> 1.7; backends.HIGHS_NO_SUB_MIPS, CBC_FROM_START)
+    res = _timed_solve(m, backend, time_limit_s - sol.solve_time_s, gap, start=start, heuristics=start is None,
+                       branch_first=fleet_platforms(m) if start is not None else ())
     _finish(sol, res)
     if res.status.has_solution:
         sol.objective_value = sol.cost_per_hour
@@ -121,6 +130,16 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap) -> Solution:
         sol.best_bound = None if res.best_bound is None else min(res.best_bound, res.objective) - tb
         sol.gap = backends.relative_gap(sol.objective_value, sol.best_bound)
     return sol
+
+
+def fleet_platforms(m: MipModel) -> tuple[int, ...]:
+    """The binaries "system type s in the fleet" of `max_platforms`, for SCIP to branch on first: which two of
+    four system types mixed-fleet uses decides most of its cost. From the warm start, CPU s: 2.8 -> 2.0 (its
+    runner-up 0.45 -> 0.40); after the candidates changed a little (813 -> 816, gpt-oss prefill rows) 3.7 -> 3.9
+    from the same start, 3.8 -> 2.4 from a start over 3 candidates per group: SCIP's time on this model swings by
+    ~1.5 s with small changes, this order is no worse on average. Per-workload platforms first made
+    simplicity-and-failure-domains slower (0.27 -> 0.34); servers and racks first, mixed-fleet too (2.8 -> 4.5)."""
+    return next((tuple(c.coefs) for c in m.constraints if c.family == "max_platforms"), ())
 
 
 def needs_warm_start(inst: Instance) -> bool:
@@ -139,31 +158,70 @@ def needs_warm_start(inst: Instance) -> bool:
 
 def warm_start(sol: Solution, inst: Instance, cands: pd.DataFrame, time_limit_s: float,
                gap: float) -> list[float] | None:
-    """A plan meeting every requirement to start the full solve from (None: none found), in two quick solves:
-      1. the optimum without the simplicity limits and failure domains (a pure integer model, no binaries);
-      2. the full model restricted to the candidates that optimum uses (every other x_c fixed to 0): the
-         configurations worth deploying, now with the limits and the placement.
+    """A plan meeting every requirement to start the full solve from (None: none found): the full model
+    restricted to a few candidates (every other x_c fixed to 0), solved to the gap. The candidates, first:
+      1. the cheapest per output token of each workload on each system and mode (`cheapest_rows`: the per-GPU
+         price of a whole server plus the replica's energy, per output tok/s), a few per group, so that every
+         platform choice and a second configuration per workload stay open; where those have no plan,
+      2. those the optimum without the simplicity limits and failure domains uses (a pure integer model, no
+         binaries: slower, mixed-fleet 3.3 s, but it knows the server granularity).
     The full solve then starts with an incumbent and prunes by bound from the first node; it still proves its
-    optimum over every candidate, so the answer is the one it would reach alone (CPU s with SCIP, before ->
-    relaxed + restricted + full: mixed-fleet 9.7 -> 0.8 + 0.02 + 1.4, its runner-up 1.25 -> 0.8 in all,
-    simplicity-and-failure-domains 2.7 -> 0.3, its runner-up 4.8 -> 3.2). Seconds count in solve_time_s."""
+    optimum over every candidate, so the answer is the one it would reach alone. What the start is worth depends
+    little on how good it is (mixed-fleet, SCIP, full solve from the optimum 450.663: 3.6 CPU s; from step 1's
+    450.996: 2.6; from step 2's 450.703: 3.5), what it costs a lot: step 1 0.25 s, step 2 3.4 s (CPU s with
+    SCIP). Seconds count in solve_time_s."""
+    budget_s = time_limit_s / 2  # at least half the time limit stays for the full solve
+    start = _restricted_start(sol, cheapest_rows(sol.ix, CHEAPEST_PER_GROUP), budget_s, gap)
+    if start is not None:
+        return start
     relaxed = without_survive(without_limits(inst))
     m0, ix0 = build_model(relaxed, cands, objective="min_cost")
-    budget_s = time_limit_s / 2  # at least half the time limit stays for the full solve
-    res0 = _timed_solve(m0, sol.backend, budget_s, gap)
+    res0 = _timed_solve(m0, sol.backend, budget_s - sol.solve_time_s, gap)
     sol.solve_time_s += res0.solve_time_s
     if not res0.status.has_solution:
         return None
     used = {k for k, x in zip(ix0.keys, ix0.x, strict=True) if res0.values[x] > 0.5}
+    rows = [i for i, k in enumerate(sol.ix.keys) if k in used]
+    return _restricted_start(sol, rows, budget_s, gap)
+
+
+# Candidates kept per (workload, system, mode) for the first start. Measured on mixed-fleet with SCIP (restricted
+# solve + full solve from its plan, CPU s): 1 -> 0.3 + 4.3 (start 468.6: one configuration per system cannot
+# meet the minimum share and the second configuration), 2 -> 0.25 + 2.6 (450.996), 3 -> 1.0 + 3.3 (450.777),
+# 5 -> 1.8 + 4.7 (450.721).
+CHEAPEST_PER_GROUP = 2
+
+
+def cheapest_rows(ix: Index, k: int) -> list[int]:
+    """The `k` candidates of each (workload, system, mode) with the lowest cost per output tok/s: the server's
+    price per GPU (owned: $/h of a server kept or bought; rented: its rent) times the replica's GPUs, plus its
+    energy.
+    A ranking only (what the LP would charge a replica if servers came in fractions); ties by key."""
+    groups: dict[tuple[str, str, str], list[tuple[float, str, int]]] = {}
+    for i, (w, s, mode) in enumerate(zip(ix.workload, ix.system, ix.mode, strict=True)):
+        sd = ix.inst.systems[s]
+        if mode == "rent":
+            server_usd_per_hour = sd.rent_usd_per_hour
+        else:  # servers kept in service cost less than new ones: rank by the cheaper way to own one
+            server_usd_per_hour = sd.existing_usd_per_hour if sd.existing else sd.new_usd_per_hour
+        usd_per_hour = server_usd_per_hour / sd.gpus * ix.gpus[i] + ix.energy_usd_per_hour[i]
+        groups.setdefault((w, s, mode), []).append((usd_per_hour / max(ix.out[i], 1e-9), ix.keys[i], i))
+    return sorted(i for rows in groups.values() for _, _, i in sorted(rows)[:k])
+
+
+def _restricted_start(sol: Solution, rows: list[int], budget_s: float, gap: float) -> list[float] | None:
+    """The full model's optimum over candidates `rows` only (every other x_c fixed to 0), rounded; None where
+    that model has no plan within `budget_s`."""
+    keep = set(rows)
     restricted = sol.model.copy()
-    for k, x in zip(sol.ix.keys, sol.ix.x, strict=True):
-        if k not in used:
+    for i, x in enumerate(sol.ix.x):
+        if i not in keep:
             restricted.fix(x, 0.0, 0.0)
-    res1 = _timed_solve(restricted, sol.backend, budget_s - sol.solve_time_s, gap)
-    sol.solve_time_s += res1.solve_time_s
-    if not res1.status.has_solution:
+    res = _timed_solve(restricted, sol.backend, budget_s - sol.solve_time_s, gap)
+    sol.solve_time_s += res.solve_time_s
+    if not res.status.has_solution:
         return None
-    return [float(round(v)) if var.integer else v for var, v in zip(restricted.vars, res1.values, strict=True)]
+    return [float(round(v)) if var.integer else v for var, v in zip(restricted.vars, res.values, strict=True)]
 
 
 def _solve_max_throughput(inst, cands, backend, time_limit_s, gap) -> Solution:

@@ -43,6 +43,15 @@ class Assumptions:
     attention, O GEMM (+all-reduce), gate/up GEMM with fused SiLU, down GEMM, residual)."""
     kernels_per_moe_layer_extra: int = 6
     """Extra kernels per MoE layer (router GEMM, top-k, permute, second grouped GEMM, un-permute, combine)."""
+    weight_only_dequant_rows: float = 256.0
+    """Rows (tokens per expert) up to which a weight-only (4-bit, dequantizing) expert GEMM pays its whole
+    dequantization cost, `weight_only_moe_eta_scale`. The kernel dequantizes each weight once per step
+    whatever the number of rows that reuse it, so above this width the cost's share falls as rows / m and
+    prompt chunks (thousands of rows per expert) run near the plain GEMM's efficiency. Assumed (not measured):
+    256 = two 128-row M tiles of a Hopper grouped GEMM; of 64, 128, 256, 500 and 2,000 rows it fit the gpt-oss
+    rows best. With the scale on every row, vLLM's 20k-token gpt-oss-20b prefills on H100 (serving_under_load.csv
+    VKV-gpt-oss-*, TTFT p50) came out 1.55-1.60x too slow; amortized (after the refit) 1.18-1.22x, and the
+    published gpt-oss rows' median error 19.1% -> 16.3%."""
     act_bytes: float = 2.0
     """Activations and collectives move bf16 values."""
 

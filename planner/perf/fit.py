@@ -182,7 +182,8 @@ SERVING_NOTES = {
     "gemm_eta_scale": "production GEMM efficiency relative to our cuBLAS op tables (eta capped at 0.98)",
     "seq_overhead_s": "host scheduler + sampling time per running sequence per step (per attention-DP rank)",
     "weight_only_moe_eta_scale": "efficiency of weight-only expert GEMMs (4-bit experts dequantized into bf16 "
-                                 "grouped GEMMs) relative to plain GEMMs, on both rooflines",
+                                 "grouped GEMMs) relative to plain GEMMs, on both rooflines, up to "
+                                 "weight_only_dequant_rows rows per expert (amortized above: assumptions.py)",
 }
 
 

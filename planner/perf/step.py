@@ -81,9 +81,10 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
         out["ops"] = {}
 
     # weight-only expert GEMMs (4-bit experts dequantized into bf16 grouped GEMMs, e.g. MXFP4 on Hopper) run
-    # below the plain GEMM's efficiency; dense weight-only GEMMs (Marlin-class kernels) are taken at par
+    # below the plain GEMM's efficiency up to ASSUMPTIONS.weight_only_dequant_rows rows per expert; above it the
+    # once-per-weight dequantization is shared by more rows (its share falls as rows / m). Dense weight-only
+    # GEMMs (Marlin-class kernels) are taken at par
     wo = np.where(c.weight_only > 0, serving["weight_only_moe_eta_scale"], 1.0)
-    wo = wo * c.get("eng_moe_factor", 1.0)  # the engine's fused-MoE kernels (fitted per engine x vendor)
 
     def gemm(name, m, params, n_layers, wbytes, pk=peak, emax=eta_max):
         flops = 2.0 * m * params * n_layers
@@ -98,6 +99,8 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
     m_expert = _safe_div(tokens * c.top_k, np.maximum(touched, 1e-9))
     e_flops = 2.0 * tokens * c.top_k * c.expert_params / g * s["moe"]
     e_bytes = touched * c.expert_params / g * s["moe"] * c.w_bytes
+    amortized = np.minimum(1.0, A.weight_only_dequant_rows / np.maximum(m_expert, 1e-9))
+    wo = c.get("eng_moe_factor", 1.0) / (1.0 + (1.0 / wo - 1.0) * amortized)  # x the engine's fused-MoE kernels
     _op(out, e_flops, e_bytes, peak, bw, gemm_efficiency(m_expert, eta_max * wo, c.gemm_m_half_tokens), hbm * wo,
         eta_max * wo, "experts")
     # lm_head in bf16 on the last stage (the worst stage is charged with it)
