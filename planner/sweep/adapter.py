@@ -90,6 +90,23 @@ def new_cache(max_entries: int = 16):
     return CandidateCache(max_entries=max_entries)
 
 
+def mip_variables(inst, catalog: Catalog, cache) -> int | None:
+    """Variables of an instance's main MIP (its min-cost form: the other objectives only add to it), built from
+    `cache`'s candidates; None for the problems solved on the hourly model, which is built elsewhere."""
+    from planner.optimize import guards
+    from planner.optimize.candidates import build_candidates
+    from planner.optimize.formulation import build_model
+    from planner.optimize.solve_hourly import uses_hourly_model
+
+    if uses_hourly_model(inst):
+        return None
+    guards.check_problem_size(inst, catalog, "<problem>")  # what solve_outcome checks before it builds the model
+    table = build_candidates(inst, catalog, cache=cache).table
+    guards.check_fleet_size(inst, table, "<problem>")
+    model, _ = build_model(inst, table, objective="min_cost")
+    return len(model.vars)
+
+
 def solve(problem, catalog: Catalog, cache, *, backend: str | None, time_limit_s: float | None, hook=None):
     """One scenario through the optimizer's one entry point (`solve_outcome`, without the runner-up, so without
     its side solves): `cache` holds the shared performance evaluation, its expansion and the verifier's
