@@ -14,7 +14,8 @@
 `--fast-solve small|all|none` sets the sweeps' `solver.fast_solve` (planner/sweep/fastsolve.py; default small,
 as in a sweep file that does not say; none = every MIP as `planner solve`, the speed before the fast solve).
 `--check N` compares N scenarios of every example sweep between the fast path and the plain solve_problem
-instead (`--only mixed` to check mixed-fleet, whose MIP the fast path takes only with fast_solve: all).
+instead (`--only mixed` to check mixed-fleet, whose MIP the fast path takes only with fast_solve: all);
+`--time-limit 600` with it keeps a loaded machine from stopping one side at the sweep's wall-clock limit.
 
 Prints scenarios, wall seconds (run only; results files excluded), scenarios/s, candidate evaluations
 computed and reused, statuses.
@@ -52,7 +53,7 @@ design: {{kind: latin_hypercube, samples: 1000, seed: 1}}
 """
 
 
-def bench(name: str, sweep_path: Path, workers: int, target_s: float) -> None:
+def bench(name: str, sweep_path: Path, workers: int, target_s: float, full: int) -> None:
     cat = load_catalog(())
     sw = load_sweep(sweep_path, cat)
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,6 +71,9 @@ def bench(name: str, sweep_path: Path, workers: int, target_s: float) -> None:
     # `workers` idle cores
     print(f"{'':10s} CPU {cpu:.1f} s in all processes ({parent:.1f} s in this one) = {cpu / workers:.1f} s per "
           f"worker, {cpu / max(s.ran, 1):.3f} s per scenario", flush=True)
+    if s.ran and s.ran != full:  # a part of the design: the whole one on `workers` idle cores, from CPU seconds
+        print(f"{'':10s} on {workers} idle cores, all {full} scenarios: ~{cpu / s.ran * full / workers:.0f} s "
+              f"(CPU per scenario x {full} / {workers}; target {target_s * full / s.ran:.0f} s)", flush=True)
 
 
 def check(sweep_path: Path, samples: int) -> tuple[int, int, list[str]]:
@@ -111,15 +115,20 @@ def check(sweep_path: Path, samples: int) -> tuple[int, int, list[str]]:
             continue
         a, b = got["metrics"]["objective"], want["metrics"]["objective"]
         if abs(a - b) > 1e-6 * max(1.0, abs(b)) or got["deployments"] != want["deployments"]:
-            diffs.append(f"#{s.index}: fast {a:.9g} {_fleet(got)}, plain {b:.9g} {_fleet(want)}")
+            limited = "feasible_time_limit" in (got["status"], want["metrics"]["solver_status"])
+            diffs.append(f"#{s.index}: fast {a:.9g} {_fleet(got)}, plain {b:.9g} {_fleet(want)}" + (
+                " [a time limit was reached: wall clock, so the machine's load decides where; --time-limit "
+                "600 takes the load out]" if limited else ""))
     return len(pick), fast, diffs, cpu
 
 
-def _with_fast_solve(path: Path, mode: str, tmp: Path) -> Path:
+def _with_fast_solve(path: Path, mode: str, tmp: Path, time_limit_s: float | None = None) -> Path:
     import yaml
 
     data = yaml.safe_load(path.read_text())
     data["solver"] = {**(data.get("solver") or {}), "fast_solve": mode}
+    if time_limit_s is not None:
+        data["solver"]["time_limit_s"] = time_limit_s
     data["problem"] = str((path.parent / data["problem"]).resolve())
     out = tmp / f"{path.stem}-{mode}.yaml"
     out.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -149,6 +158,10 @@ def main() -> None:
                          "fast path vs plain solve_problem; prints every difference")
     ap.add_argument("--fast-solve", choices=["small", "all", "none"], default="small",
                     help="the sweeps' solver.fast_solve (default small, as a sweep file that does not say)")
+    ap.add_argument("--time-limit", type=float, metavar="S",
+                    help="every scenario's time limit (the sweeps' are wall clock: on a loaded machine scenarios "
+                         "stop at it, which --check reports as differences and the timing as fast, cut-short "
+                         "solves; 600 takes the load out; quickstart's sweep has none)")
     args = ap.parse_args()
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:
@@ -159,7 +172,8 @@ def main() -> None:
                 wanted = {None: True, "quickstart": path == p, "mixed": "mixed" in path.name}[args.only]
                 if not wanted:
                     continue
-                n, fast, diffs, cpu = check(_with_fast_solve(path, args.fast_solve, Path(tmp)), args.check)
+                n, fast, diffs, cpu = check(_with_fast_solve(path, args.fast_solve, Path(tmp), args.time_limit),
+                                            args.check)
                 print(f"{path.name:40s} {n:4d} scenarios, {fast:4d} from a start, {len(diffs)} differ; CPU s per "
                       f"scenario: fast path {cpu[0] / n:.3f}, plain {cpu[1] / n:.3f}", flush=True)
                 for d in diffs:
@@ -171,16 +185,18 @@ def main() -> None:
             p = Path(tmp) / "quickstart-bench.yaml"
             n = args.samples or 1000
             p.write_text(QUICKSTART.replace("samples: 1000", f"samples: {n}") + f"solver: {{{fast}}}\n")
-            bench(f"quickstart (fast_solve {args.fast_solve})", p, args.workers, 60 * n / 1000)
+            bench(f"quickstart (fast_solve {args.fast_solve})", p, args.workers, 60 * n / 1000, 1000)
         if args.only in (None, "mixed"):  # the example sweep file, its solver settings plus fast_solve
             path = ROOT / "sweeps" / "mixed-fleet-prices.yaml"
             n = args.samples or 200
             text = path.read_text().replace("problem: ../problems/", f"problem: {ROOT}/problems/")
             p = Path(tmp) / "mixed.yaml"
             text = text.replace("samples: 200", f"samples: {n}").replace("gap: 0.002}", f"gap: 0.002, {fast}}}")
+            if args.time_limit:
+                text = text.replace("time_limit_s: 30,", f"time_limit_s: {args.time_limit},")
             assert fast in text, "sweeps/mixed-fleet-prices.yaml: solver line changed, update the benchmark"
             p.write_text(text)
-            bench(f"mixed (fast_solve {args.fast_solve})", p, args.workers, 600 * n / 200)
+            bench(f"mixed (fast_solve {args.fast_solve})", p, args.workers, 600 * n / 200, 200)
 
 if __name__ == "__main__":
     main()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from planner.optimize.candidates import prune_dominated
-from planner.optimize.instance import HOURS_PER_YEAR, Instance, RackData, SystemData, WorkloadData
+from planner.economics import HOURS_PER_YEAR
+from planner.optimize.instance import Instance, RackData, SystemData, WorkloadData
+from planner.optimize.prune import prune_dominated
 
 
 def synthetic_instance(

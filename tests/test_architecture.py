@@ -11,7 +11,8 @@ from planner.catalog.architecture import (
     moe_layer_indices,
     param_counts,
 )
-from planner.catalog.schemas import KV_BYTES, Model
+from planner.catalog.schema_base import KV_BYTES
+from planner.catalog.schemas import Model
 
 MODEL_IDS = [
     "llama-2-70b", "llama-3.1-8b", "llama-3.1-70b", "llama-3.3-70b", "llama-3.1-405b", "llama-4-scout",

@@ -13,9 +13,9 @@ from planner import power
 from planner.catalog import load_catalog
 from planner.economics import HOURS_PER_YEAR
 from planner.errors import CatalogError, InfeasibleError, InputError
-from planner.optimize.instance import build_instance
 from planner.optimize.pipeline import solve_file
 from planner.optimize.problem import parse_problem
+from planner.optimize.resolve_problem import build_instance
 from planner.optimize.verify import verify_plan
 from planner.predict import predict_one
 from planner.predict.frontier import compute_frontier

@@ -227,8 +227,8 @@ def test_hidden_reasoning_tokens_cost_throughput(catalog):
     # thinking mode generates 8x the visible tokens: per visible token it serves fewer tokens per second
     from planner.catalog.loader import load_yaml
     from planner.optimize.candidates import build_candidates
-    from planner.optimize.instance import build_instance
     from planner.optimize.problem import parse_problem
+    from planner.optimize.resolve_problem import build_instance
 
     text = VOICE.replace("archetype: voice-agent       # TTFT 300 ms", "archetype: chat\n    ttft_ms: 60000")
     text = text.replace("models: [gpt-oss-20b, qwen3-32b, llama-3.1-8b]",

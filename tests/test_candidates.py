@@ -17,11 +17,11 @@ from planner.optimize.candidates import (
     evaluate_configurations,
     expand_candidates,
     perf_key,
-    prune_dominated,
 )
-from planner.optimize.instance import build_instance
 from planner.optimize.pipeline import solve_candidates
 from planner.optimize.problem import problem_from_text
+from planner.optimize.prune import prune_dominated
+from planner.optimize.resolve_problem import build_instance
 
 PROBLEM = """
 name: t
@@ -62,7 +62,7 @@ def test_grid_is_the_hand_counted_configurations(catalog):
 
 def test_speculative_decoding_doubles_the_grid_where_the_model_has_a_draft(catalog):
     # Llama 3.3 has an EAGLE-3 draft (catalog engines), no MTP head: each layout without and with EAGLE-3
-    from planner.optimize.candidates import build_grid
+    from planner.optimize.grid import build_grid
 
     grid, _ = build_grid(inst_of(PROBLEM.replace("    serving:", "    speculative: auto\n    serving:"), catalog),
                          catalog)

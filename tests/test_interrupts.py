@@ -80,9 +80,9 @@ def test_signal_during_solve_exits_130_without_a_plan(tmp_path, backend, signum)
 
 
 def test_in_process_solving_can_be_chosen(monkeypatch):
-    from planner.optimize import backends
+    from planner.optimize import isolation
 
     monkeypatch.setenv("PLANNER_SOLVE_IN_PROCESS", "1")
-    assert not backends.isolated()
+    assert not isolation.isolated()
     monkeypatch.delenv("PLANNER_SOLVE_IN_PROCESS")
-    assert backends.isolated() == hasattr(os, "fork")
+    assert isolation.isolated() == hasattr(os, "fork")

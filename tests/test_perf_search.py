@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from planner.catalog import load_catalog
-from planner.optimize.candidates import build_grid
+from planner.optimize.grid import build_grid
 from planner.optimize.pipeline import load_instance
 from planner.perf import CONFIG_COLUMNS, DEFAULT_BATCHES, evaluate
 from planner.perf.search import largest_batch_visible

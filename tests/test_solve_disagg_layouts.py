@@ -17,8 +17,8 @@ import pytest
 from planner.catalog import load_catalog
 from planner.optimize import solve_problem
 from planner.optimize.candidates import build_candidates
-from planner.optimize.instance import build_instance
 from planner.optimize.problem import problem_from_text
+from planner.optimize.resolve_problem import build_instance
 from planner.optimize.variants import prune_prefill_layouts
 from planner.perf import capacity_under_slo
 

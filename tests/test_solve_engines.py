@@ -53,8 +53,8 @@ def test_prune_engines_keeps_only_undominated_engines():
 
 
 def test_engines_all_searches_every_catalog_engine_that_serves_the_accelerator():
-    from planner.optimize.candidates import build_grid
-    from planner.optimize.instance import build_instance
+    from planner.optimize.grid import build_grid
+    from planner.optimize.resolve_problem import build_instance
 
     inst = build_instance(problem_from_text(with_engines("all"), "q.yaml"), CAT)
     assert inst.workloads["chat"].engines == tuple(sorted(CAT.engines))

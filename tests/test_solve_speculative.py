@@ -18,9 +18,9 @@ import pytest
 from planner.catalog import load_catalog
 from planner.errors import InfeasibleError, InputError
 from planner.optimize import solve_problem
-from planner.optimize.instance import build_instance
 from planner.optimize.pipeline import _perf_predictor
 from planner.optimize.problem import problem_from_text
+from planner.optimize.resolve_problem import build_instance
 from planner.optimize.verify import verify_plan
 from planner.perf import evaluate
 from planner.plan import Plan, plan_json

@@ -11,7 +11,7 @@ from sweep_fixtures import sweep_file
 from planner.optimize import solve_problem
 from planner.optimize.model import MipModel
 from planner.sweep import adapter, fastsolve, ledger, load_sweep, run_sweep
-from planner.sweep.apply import base_values, scenario_catalog, scenario_plan, scenario_problem
+from planner.sweep.apply import base_values, scenario_catalog, scenario_inputs, scenario_plan, scenario_problem
 
 # the cheapest plan moves between H100, H200 and B200 servers and between TP degrees over this grid
 PRICES = """
@@ -112,7 +112,7 @@ def test_what_the_fast_solve_takes(tmp_path, cat, highs_calls, monkeypatch):
 
     named = run("named", "{backend: scip}")
     assert run("none", "{fast_solve: none}") == named and highs_calls == []
-    monkeypatch.setattr(fastsolve, "FAST_MAX_VARS", 10)  # quickstart's MIPs: 252 variables, 54 for its warm start
+    monkeypatch.setattr(fastsolve, "FAST_MAX_VARS", 10)  # quickstart's MIPs: 240 variables, 54 for its warm start
     assert run("small", "") == named and highs_calls == []
     assert run("all", "{fast_solve: all}") == pytest.approx(named, rel=1e-9) and len(highs_calls) >= 3
 
@@ -130,3 +130,62 @@ def test_solve_highs_on_a_small_knapsack_known_by_hand():
         assert res.best_bound == pytest.approx(21) and res.gap == pytest.approx(0, abs=1e-9)
     m.add("r3", "t", {a: 1, b: 1}, lo=7)  # with r1: 6a + 4b >= 4(a + b) >= 28 > 24
     assert fastsolve.solve_highs(m, 10.0, 1e-9, 1e-9, True, None).status == "infeasible"
+
+
+def test_a_model_too_large_is_told_before_the_probe_solves_anything(tmp_path, cat, highs_calls, monkeypatch):
+    """`fast_solve: small` and a main MIP above FAST_MAX_VARS whose warm start (optimize/solve.py) is below it:
+    the group's base scenario is not probed (its warm start solved on HiGHS for nothing: 2.2 CPU s on
+    mixed-fleet), and the plans are the plain ones."""
+    sw = load_sweep(sweep_file(tmp_path, "  - path: economics.electricity_usd_per_kwh\n    values: [0.05, 0.2]\n"),
+                    cat)
+    values = {"economics.electricity_usd_per_kwh": 0.05}
+    inst = scenario_inputs(sw, values, cat)[1]
+    full = adapter.mip_variables(inst, cat, adapter.new_cache())
+    assert full == 240  # quickstart's MIP (its warm start's restriction, then whole); 54 for the relaxation
+    monkeypatch.setattr(fastsolve, "FAST_MAX_VARS", 100)
+    assert run_sweep(sw, cat, tmp_path, workers=1).statuses == {"optimal": 2} and highs_calls == []
+    rows = ledger.open_for_reading(tmp_path).rows()
+    assert [r["objective"] for r in rows] == [plain(sw, r["params"], cat).objective_value for r in rows]
+    monkeypatch.setattr(fastsolve, "FAST_MAX_VARS", 240)  # now it takes them all
+    assert worker_probe(sw, values, cat) is not None and highs_calls
+
+
+def worker_probe(sw, values, cat):
+    import pickle
+
+    from planner.sweep import worker
+
+    worker.init(pickle.dumps((sw, cat, f"probe {id(sw)}")))
+    return worker._base_solution(values)
+
+
+def test_verifier_predictions_are_memoized_row_by_row(cat, monkeypatch):
+    """A row's re-prediction depends on that row alone (aggregated and disaggregated rows of power-limited-site
+    predicted together and one by one: the same figures), so a sweep's verifier predicts only the rows it has
+    not seen: the same frame as predicting the whole grid."""
+    import pandas as pd
+
+    from planner.optimize import CandidateCache, load_problem, pipeline
+    from planner.perf import predict_under_slo
+
+    grids, real = [], pipeline._perf_predictor
+    monkeypatch.setattr(pipeline, "_perf_predictor",
+                        lambda c, cache=None: lambda g: grids.append(g.copy()) or real(c, cache)(g))
+    solve_problem(load_problem(pipeline.Path(__file__).parent.parent / "problems" / "power-limited-site.yaml"),
+                  cat, runner_up=False)
+    monkeypatch.undo()
+    (grid,) = grids
+    assert len(grid) == 6 and set(grid["serving"]) == {"aggregated", "disaggregated"}
+    whole = predict_under_slo(grid, cat).reset_index(drop=True)
+    one_by_one = pd.concat([predict_under_slo(grid.iloc[[i]], cat) for i in range(len(grid))], ignore_index=True)
+    pd.testing.assert_frame_equal(one_by_one, whole, check_exact=True)
+
+    asked = []
+    monkeypatch.setattr(pipeline, "predict_under_slo",
+                        lambda g, c: asked.append(len(g)) or predict_under_slo(g, c))
+    predict = pipeline._perf_predictor(cat, CandidateCache())
+    pd.testing.assert_frame_equal(predict(grid.iloc[[4, 1]]), whole.iloc[[4, 1]].reset_index(drop=True),
+                                  check_exact=True)
+    pd.testing.assert_frame_equal(predict(grid), whole, check_exact=True)
+    pd.testing.assert_frame_equal(predict(grid), whole, check_exact=True)
+    assert asked == [2, 4]  # the second grid: its 4 new rows only; the third: nothing

@@ -144,8 +144,64 @@ def test_one_writer_per_ledger_and_resume_rules(tmp_path, cat):
         run_sweep(sw, cat, out, workers=1)
     assert run_sweep(sw, cat, out, workers=1, resume=True).ran == 0
     other = load_sweep(sweep_file(tmp_path, "  - path: site.power_limit_mw\n    values: [1, 3]\n"), cat)
-    with pytest.raises(InputError, match="holds another sweep"):
+    with pytest.raises(InputError, match="holds this sweep with other settings"):
         run_sweep(other, cat, out, workers=1, resume=True)
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(sweep_file(tmp_path, "  - path: site.power_limit_mw\n    values: [1, 2]\n").read_text()
+                       .replace("name: t", "name: u"))
+    with pytest.raises(InputError, match="holds another sweep \\('t'\\)"):
+        run_sweep(load_sweep(renamed, cat), cat, out, workers=1, resume=True)
+    from planner.sweep.apply import apply_catalog
+    from planner.sweep.paths import resolve
+
+    target = resolve("catalog.systems.hgx-h100.price_usd", sw.problem_data, cat)
+    pricier = apply_catalog(cat, [(target, 123456.0)], "test")
+    with pytest.raises(InputError, match="holds this sweep on another catalog"):
+        run_sweep(sw, pricier, out, workers=1, resume=True)
+
+
+def _as_before_fast_solve(out: Path, sw, cat) -> str:
+    """Make a ledger look written before `solver.fast_solve` existed: its spec without the field, its sweep
+    hash and its rows' scenario hashes from that spec."""
+    from planner.sweep.apply import catalog_hash
+    from planner.sweep.runner import scenario_hash, sweep_hash
+
+    held = sweep_hash(sw.fingerprint_before_fast_solve, catalog_hash(cat))
+    conn = sqlite3.connect(out / ledger.LEDGER)
+    with conn:
+        spec = json.loads(dict(conn.execute("SELECT key, value FROM meta").fetchall())["spec"])
+        del spec["solver"]["fast_solve"]
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'spec'", (json.dumps(spec, sort_keys=True),))
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'sweep_hash'", (held,))
+        for idx, params in conn.execute("SELECT idx, params FROM scenarios").fetchall():
+            conn.execute("UPDATE scenarios SET scenario_hash = ? WHERE idx = ?",
+                         (scenario_hash(held, idx, json.loads(params)), idx))
+        conn.execute("DELETE FROM scenarios WHERE idx >= 2")
+    conn.close()
+    return held
+
+
+def test_a_ledger_from_before_fast_solve_resumes(tmp_path, cat):
+    """Its sweep hash left `solver.fast_solve` out, so it matched no sweep any more: it resumes under its own
+    hash when the file keeps the default (as those sweeps solved), with the plans of an uninterrupted run;
+    a file choosing another fast_solve is told why not."""
+    sw = load_sweep(sweep_file(tmp_path, "  - path: site.power_limit_mw\n    values: [1, 2, 3, 4]\n"), cat)
+    whole, out = tmp_path / "whole", tmp_path / "o"
+    whole.mkdir()
+    out.mkdir()
+    run_sweep(sw, cat, whole, workers=1)
+    run_sweep(sw, cat, out, workers=1)
+    held = _as_before_fast_solve(out, sw, cat)
+    none = load_sweep(sweep_file(tmp_path, "  - path: site.power_limit_mw\n    values: [1, 2, 3, 4]\n",
+                                 extra="solver: {fast_solve: none}\n"), cat)
+    with pytest.raises(InputError, match=r"from before solver\.fast_solve .* says fast_solve: none: drop that"):
+        run_sweep(none, cat, out, workers=1, resume=True)
+    assert run_sweep(sw, cat, out, workers=1, resume=True).ran == 2
+    assert [c[:1] + c[2:] for c in canon(out)] == [c[:1] + c[2:] for c in canon(whole)]  # hashes aside
+    led = ledger.open_for_reading(out)
+    assert led.meta()["sweep_hash"] == held and len({r["scenario_hash"] for r in led.rows()}) == 4
+    led.close()
+    assert run_sweep(sw, cat, out, workers=1, resume=True).ran == 0
 
 
 def _cli(*args: str) -> list[str]:

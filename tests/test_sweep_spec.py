@@ -160,6 +160,12 @@ BAD = [
      "solver.backend: unknown backend 'gurobi'"),
     ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\n    colour: red\n",
      "parameters[0].colour: unknown field"),
+    ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\nsolver: {fast_solve: off}\n",
+     "solver: fast_solve: off, no or false reads as a YAML boolean (false), not a choice: use small, all or none"),
+    ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\nsolver: {fast_solve: yes}\n",
+     "fast_solve: on, yes or true reads as a YAML boolean (true), not a choice: use small, all or none"),
+    ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\nsolver: {fast_solve: fast}\n",
+     "solver.fast_solve: must be one of 'small', 'all' or 'none', got 'fast'"),
 ]
 
 
@@ -186,6 +192,10 @@ def test_bad_sweep_file_on_the_command_line_exits_2(tmp_path):
     assert flag.exit_code == 2 and "--ray-address needs --executor ray" in flag.output
     zero = CliRunner().invoke(main, ["sweep", str(good), "--out", str(tmp_path / "o"), "--workers", "0"])
     assert zero.exit_code == 2 and "Traceback" not in zero.output
+    off = write(tmp_path, "parameters:\n  - path: site.power_limit_mw\n    values: [1]\n"
+                "solver: {fast_solve: off}\n", "off.yaml")
+    res = CliRunner().invoke(main, ["sweep", str(off), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "Traceback" not in res.output and "use small, all or none" in res.output
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "sweeps").glob("*.yaml")))

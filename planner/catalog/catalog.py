@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from planner.catalog.schemas import (
-    Accelerator,
-    Economics,
-    Engine,
-    Entry,
-    Model,
-    NetworkItem,
-    Precision,
-    RackType,
-    RentalPrice,
-    Site,
-    SoftwareLicence,
-    System,
-    Workload,
-)
+from planner.catalog.schema_base import Entry
+from planner.catalog.schema_engines import Engine
+from planner.catalog.schema_prices import Economics, NetworkItem, RentalPrice, SoftwareLicence
+from planner.catalog.schemas import Accelerator, Model, Precision, RackType, Site, System, Workload
 from planner.errors import InputError
 
 

@@ -17,7 +17,8 @@ import yaml
 from pydantic import ValidationError
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import KINDS, Entry
+from planner.catalog.schema_base import Entry
+from planner.catalog.schemas import KINDS
 from planner.errors import CatalogError
 from planner.inputs import (  # reading files lives in planner.inputs; these names stay importable here
     display_path,

@@ -4,145 +4,35 @@ Catalog YAML uses human units and the field name says which (`hbm_gb`, `tdp_w`, 
 converts them once into SI (see `planner.catalog.tables`). Every entry carries `sources`; a figure that had to
 be assumed is listed under `provenance` with `assumed: true` and a reason; where sources disagree the range
 goes there too. Models are frozen and forbid unknown fields, so a typo is an error, not a silent default.
+The foundation (strict models, entries, provenance, price ranges, datatypes) is `schema_base`; money kinds are
+`schema_prices`, serving engines `schema_engines`; this module holds hardware, models, precisions and workloads,
+and `KINDS`, the registry of every kind.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-ID_PATTERN = r"^[a-z0-9][a-z0-9.\-]*$"
-Id = Annotated[str, Field(pattern=ID_PATTERN, description="stable lower-case id, e.g. h100-sxm")]
-PositiveFloat = Annotated[float, Field(gt=0)]
-
-
-def plausible(lo: float, hi: float, unit_: str = "") -> AfterValidator:
-    """A physical-plausibility range: legal-looking numbers far outside it are typos or the wrong unit
-    (a 340,000 MW site, a 0.7 W accelerator); the message gives the range."""
-
-    def check(v):
-        if v is not None and not lo <= v <= hi:
-            raise ValueError(f"{v:,g}{unit_} is outside the plausible range {lo:,g}..{hi:,g}{unit_} "
-                             "(check the unit in the field name)")
-        return v
-
-    return AfterValidator(check)
-
-
-def in_range(name: str, v: float, lo: float, hi: float, unit_: str = "") -> None:
-    """plausible() inside a model validator, for values nested in a shared type (prices)."""
-    if not lo <= v <= hi:
-        raise ValueError(f"{name} {v:,g}{unit_} is outside the plausible range {lo:,g}..{hi:,g}{unit_}")
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegFloat = Annotated[float, Field(ge=0)]
-
-# Datatypes a tensor core computes in; dense FLOP/s (TOPS for int8) per accelerator are keyed by these.
-ComputeDtype = Literal["bf16", "fp8", "int8", "fp4"]
-COMPUTE_DTYPES: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
-KvDtype = Literal["bf16", "fp8", "fp4"]
-KV_BYTES: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5625}  # fp4: 4 bits + one fp8 scale per 16
-
-
-def unit(u: str) -> dict:
-    """`json_schema_extra` carrying a field's unit into the generated JSON Schema."""
-    return {"unit": u}
-
-
-def _admits_bool(tp) -> bool:
-    """Whether a field annotation can legitimately hold a YAML true/false somewhere (bool, a model, Any)."""
-    if tp is bool or tp is Any or (isinstance(tp, type) and issubclass(tp, BaseModel)):
-        return True
-    return any(_admits_bool(a) for a in get_args(tp) if a is not None)
-
-
-def _mentions(tp, types: tuple[type, ...]) -> bool:
-    return tp in types or any(_mentions(a, types) for a in get_args(tp))
-
-
-def _has_bool(v) -> bool:
-    if isinstance(v, bool):
-        return True
-    if isinstance(v, dict):
-        return any(_has_bool(x) for x in v.values())
-    if isinstance(v, list | tuple):
-        return any(_has_bool(x) for x in v)
-    return False
-
-
-class Strict(BaseModel):
-    # allow_inf_nan=False: `.inf` / `.nan` in YAML is a mistake, not a figure.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, strict=False, populate_by_name=False, allow_inf_nan=False
-    )
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_for_numbers(cls, v, info):
-        # Lax mode would read `hbm_gb: true` as 1.0 and `count: yes` as 1; a true/false where a number or text
-        # belongs is a mistake.
-        if _has_bool(v):
-            field = cls.model_fields.get(info.field_name) if info.field_name else None
-            if field is not None and not _admits_bool(field.annotation):
-                what = "a number" if _mentions(field.annotation, (int, float)) else "text"
-                raise ValueError(f"must be {what}, not true/false, got {v!r}")
-        return v
-
-
-class Source(Strict):
-    """Where a figure comes from: a URL or a citation, plus what exactly was read there."""
-
-    url: str = Field(min_length=3, description="URL, document or 'measured: <file>'")
-    note: str | None = Field(None, description="what was read there, conditions, date")
-
-
-class Provenance(Strict):
-    """Per-field provenance: overrides the entry's sources for one field, gives ranges and assumptions."""
-
-    source: str | None = Field(None, description="URL or citation for this field alone")
-    range: tuple[float, float] | None = Field(None, description="[low, high] where sources disagree")
-    assumed: bool = Field(False, description="true when no source gives this figure")
-    reason: str | None = Field(None, description="why the assumed value is reasonable")
-
-    @model_validator(mode="after")
-    def _assumed_needs_reason(self) -> Provenance:
-        if self.assumed and not self.reason:
-            raise ValueError("assumed: true needs a reason")
-        if self.range is not None and self.range[0] > self.range[1]:
-            raise ValueError(f"range low {self.range[0]} is above high {self.range[1]}")
-        return self
-
-
-class Entry(Strict):
-    """Fields every catalog entry has."""
-
-    id: Id
-    name: str = Field(min_length=1)
-    sources: list[Source] = Field(min_length=1, description="at least one source per entry")
-    provenance: dict[str, Provenance] = Field(
-        default_factory=dict, description="per-field sources, ranges and assumptions, keyed by field path"
-    )
-    notes: str | None = None
-    confidence: Literal["high", "medium", "low"] = "medium"
-
-    @field_validator("sources", mode="before")
-    @classmethod
-    def _sources_from_strings(cls, v):
-        if isinstance(v, list):
-            return [{"url": s} if isinstance(s, str) else s for s in v]
-        return v
-
-    @model_validator(mode="after")
-    def _provenance_names_fields(self):
-        for path in self.provenance:
-            top = path.split(".")[0]
-            if top not in type(self).model_fields:
-                raise ValueError(f"provenance names unknown field {path!r}")
-        return self
-
-    def assumed_fields(self) -> dict[str, str]:
-        return {k: p.reason or "" for k, p in self.provenance.items() if p.assumed}
+from planner.catalog.schema_base import (
+    ComputeDtype,
+    Entry,
+    Id,
+    KvDtype,
+    NonNegFloat,
+    PositiveFloat,
+    PositiveInt,
+    PriceRange,
+    Provenance,
+    Strict,
+    in_range,
+    plausible,
+    unit,
+)
+from planner.catalog.schema_engines import Engine
+from planner.catalog.schema_prices import Economics, NetworkItem, RentalPrice, SoftwareLicence
 
 
 # --------------------------------------------------------------------------------------------- accelerators
@@ -194,26 +84,6 @@ class Accelerator(Entry):
 
 
 # ------------------------------------------------------------------------------------------------- systems
-class PriceRange(Strict):
-    """A dated price with low/base/high (sweeps vary it)."""
-
-    low_usd: NonNegFloat
-    base_usd: NonNegFloat
-    high_usd: NonNegFloat
-    date: str = Field(min_length=4, description="when the price was quoted, e.g. 2025-06")
-    source: str = Field(min_length=3)
-    assumed: bool = False
-    reason: str | None = None
-
-    @model_validator(mode="after")
-    def _ordered(self) -> PriceRange:
-        if not self.low_usd <= self.base_usd <= self.high_usd:
-            raise ValueError(f"needs low <= base <= high, got {self.low_usd}, {self.base_usd}, {self.high_usd}")
-        if self.assumed and not self.reason:
-            raise ValueError("assumed: true needs a reason")
-        return self
-
-
 class System(Entry):
     """What is bought and racked: a server or a rack-scale system."""
 
@@ -481,159 +351,6 @@ class Workload(Entry):
     tpot_ms: PositiveFloat = Field(json_schema_extra=unit("ms"), description="time-per-output-token target")
     quality_floor: QualityFloor | None = None
     rationale: str
-
-
-# ------------------------------------------------------------------------------------------------- prices
-RentalTerm = Literal["on_demand", "1y", "3y", "spot"]
-RENTAL_TERMS: tuple[str, ...] = ("on_demand", "1y", "3y", "spot")
-
-
-class RentalPrice(Entry):
-    """A rental product: one system, one provider class, one term (commitment), one $/GPU-hour range.
-
-    Terms are distinct products: `on_demand` (no commitment, incl. short-term capacity blocks), `1y` and `3y`
-    commitments, `spot` (preemptible). `lease_unit: whole_rack` marks rack-scale systems leased only as whole
-    racks (NVL72); one rented 'server' of such a system is then the whole rack.
-    """
-
-    system: Id
-    term: RentalTerm = Field(description="on_demand | 1y | 3y | spot")
-    provider_class: Literal["hyperscaler", "neocloud"] = Field(description="who sells it")
-    lease_unit: Literal["server", "whole_rack"] = Field("server", description="smallest unit that can be leased")
-    usd_per_gpu_hour: PriceRange = Field(description="$/GPU-hour for this term (fields *_usd)")
-
-    @model_validator(mode="after")
-    def _plausible_price(self) -> RentalPrice:
-        in_range("usd_per_gpu_hour.high_usd", self.usd_per_gpu_hour.high_usd, 0, 1000, " USD/GPU-hour")
-        return self
-
-
-class SoftwareLicence(Entry):
-    """An optional software licence charged per GPU (e.g. NVIDIA AI Enterprise); a problem opts in by id."""
-
-    vendors: list[Literal["nvidia", "amd", "intel", "google"]] = Field(
-        min_length=1, description="accelerator vendors whose GPUs need it"
-    )
-    usd_per_gpu_year: PriceRange = Field(description="owned GPUs: subscription per GPU per year (*_usd fields)")
-    rented_usd_per_gpu_hour: PriceRange | None = Field(
-        None, description="rented GPUs: marketplace price per GPU-hour (default: the yearly price / 8760)"
-    )
-    bundled_with_systems: list[Id] = Field(
-        default_factory=list, description="systems whose purchase includes the licence (no extra charge)"
-    )
-
-
-class Economics(Entry):
-    """Default financial assumptions; a problem references one by id and may override any field."""
-
-    amortization_years: Annotated[PositiveFloat, plausible(0.5, 15, " years")]
-    cost_of_capital: NonNegFloat = Field(le=0.5, description="annual rate, e.g. 0.08")
-    maintenance_fraction_per_year: NonNegFloat = Field(le=0.5, description="of capex, per year")
-    electricity_usd_per_kwh: PriceRange = Field(description="low/base/high ($/kWh in the *_usd fields)")
-    network_fraction_of_capex: NonNegFloat = Field(0, le=1, description="scale-out fabric, as a share of servers")
-
-    @model_validator(mode="after")
-    def _plausible_price(self) -> Economics:
-        in_range("electricity_usd_per_kwh.high_usd", self.electricity_usd_per_kwh.high_usd, 0, 2, " USD/kWh")
-        return self
-
-
-# ------------------------------------------------------------------------------------------------- engines
-SpeculativeMethod = Literal["mtp", "eagle3"]
-SPECULATIVE_METHODS: tuple[str, ...] = ("mtp", "eagle3")
-
-
-class SpeculativeSupport(Strict):
-    """A speculative-decoding method an engine runs, for the models that have a draft (MTP head or EAGLE-3)."""
-
-    method: SpeculativeMethod
-    model_families: list[str] = Field(min_length=1, description="model families or ids with a published draft")
-    draft_tokens: PositiveInt = Field(le=16, description="tokens drafted per verification step (k)")
-    acceptance_length: dict[str, Annotated[float, Field(ge=1, le=17)]] = Field(
-        description="mean tokens emitted per verification step (incl. the bonus token) by workload class "
-        "(a workload id, or 'default')", json_schema_extra=unit("tokens/step"))
-    draft_cost_fraction: float = Field(gt=0, le=1, description="one draft token's forward cost as a share of "
-                                       "one target decode step at the same batch")
-    max_batch: PositiveInt | None = Field(None, description="running sequences the engine admits with "
-                                          "speculation on (CUDA graphs captured up to it); none = max_batch")
-    source: str = Field(min_length=3)
-
-    @model_validator(mode="after")
-    def _default_class(self) -> SpeculativeSupport:
-        if "default" not in self.acceptance_length:
-            raise ValueError("acceptance_length needs a 'default' entry")
-        too_long = {k: v for k, v in self.acceptance_length.items() if v > self.draft_tokens + 1}
-        if too_long:
-            raise ValueError(f"acceptance_length {too_long} exceeds draft_tokens + 1 = {self.draft_tokens + 1}")
-        return self
-
-
-class EngineDefaults(Strict):
-    """Scheduler defaults an engine picks differently on some accelerators (e.g. vLLM on A100 / small GPUs)."""
-
-    max_batch: PositiveInt | None = Field(None, description="max_num_seqs there; none = the engine's")
-    max_num_batched_tokens: PositiveInt | None = Field(None, description="tokens per step there; none = the "
-                                                       "engine's")
-    source: str = Field(min_length=3)
-
-
-class Engine(Entry):
-    """A serving engine (vLLM, SGLang, TensorRT-LLM, TGI): what it runs and how its scheduler behaves.
-
-    Capabilities and scheduler knobs are stated here with sources; the fitted efficiency factors per engine and
-    vendor live in catalogs/calibration/efficiency.yaml (`engines:`), generated by `python -m planner.perf.fit`.
-    """
-
-    version: str = Field(min_length=1, description="the version these figures describe")
-    date: str = Field(min_length=4, description="release date of that version, e.g. 2025-10")
-    vendors: list[Literal["nvidia", "amd", "intel", "google"]] = Field(min_length=1)
-    accelerators: list[Id] | None = Field(None, description="accelerator ids it supports; none = every "
-                                          "accelerator of its vendors")
-    precisions: list[Id] = Field(min_length=1, description="precision ids it serves")
-    attention_dp: bool = Field(description="attention data parallel with shared experts (MoE)")
-    wide_ep: bool = Field(description="expert parallel across attention-DP ranks / beyond one node")
-    pipeline_parallel: bool
-    chunked_prefill: bool
-    max_batch: PositiveInt = Field(description="default cap on running sequences per instance (max_num_seqs)")
-    max_num_batched_tokens: PositiveInt = Field(description="default tokens per forward step (prefill chunk)")
-    cuda_graph_max_batch: PositiveInt = Field(description="largest decode batch replayed from a CUDA graph; "
-                                              "larger batches launch every kernel eagerly")
-    stream_tokens_per_chunk: Annotated[float, Field(ge=1, le=16)] = Field(
-        1.0, description="output tokens delivered per streamed chunk by the scheduler (multi-step "
-        "scheduling bursts): median ITL = this x TPOT")
-    overlap_scheduling: bool = Field(description="the host schedules step n+1 while the GPU runs step n, "
-                                     "hiding per-sequence host time behind the step")
-    speculative: list[SpeculativeSupport] = Field(default_factory=list)
-    accelerator_defaults: dict[Id, EngineDefaults] = Field(
-        default_factory=dict, description="scheduler defaults that differ on these accelerator ids")
-
-    def supports(self, accelerator_id: str, vendor: str) -> bool:
-        if self.accelerators is not None:
-            return accelerator_id in self.accelerators
-        return vendor in self.vendors
-
-    def speculative_for(self, method: str, family: str, model_id: str) -> SpeculativeSupport | None:
-        for s in self.speculative:
-            if s.method == method and (family in s.model_families or model_id in s.model_families):
-                return s
-        return None
-
-
-class NetworkItem(Entry):
-    """One scale-out fabric part (switch, optic, cable) with its price: the proposal's BOM counts them from the
-    fleet's NIC ports (planner.proposal.network); the optimizer itself prices the fabric as
-    `network_fraction_of_capex`."""
-
-    role: Literal["switch", "optic", "cable"]
-    port_speed_gbps: PositiveFloat = Field(le=3200, json_schema_extra=unit("Gb/s"))
-    ports: PositiveInt | None = Field(None, le=1024, description="switch ports at port_speed_gbps (switches only)")
-    price: PriceRange = Field(description="price of one unit")
-
-    @model_validator(mode="after")
-    def _ports_for_switches(self) -> NetworkItem:
-        if (self.role == "switch") != (self.ports is not None):
-            raise ValueError("ports is required for a switch and applies to switches only")
-        return self
 
 
 KINDS: dict[str, type[Entry]] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import COMPUTE_DTYPES
+from planner.catalog.schema_base import COMPUTE_DTYPES
 
 GB = 1e9
 # Memory sizes: vendors' "80 GB" / "141 GB" / "192 GB" and the driver's figures are binary gigabytes (nvidia-smi

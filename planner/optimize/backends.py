@@ -20,14 +20,13 @@ import contextlib
 import contextvars
 import enum
 import math
-import multiprocessing
 import os
-import signal
 import time
 import warnings
 from dataclasses import dataclass, field
 
 from planner.errors import InputError
+from planner.optimize import isolation
 from planner.optimize.model import MipModel
 
 
@@ -147,9 +146,9 @@ def solve(
     t0 = time.perf_counter()
     args = (fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start, restart, heuristics,
             branch_first)
-    if isolated() and isolate is not False:
+    if isolation.isolated() and isolate is not False:
         _preload(backend)
-        res = run_isolated(_guarded, *args)
+        res = isolation.run_isolated(_solver_failed, _guarded, *args)
     else:
         res = _guarded(*args)
     res.solve_time_s = time.perf_counter() - t0
@@ -178,6 +177,10 @@ def solve_hook(hook):
         _HOOK.reset(token)
 
 
+def _solver_failed(message: str) -> RawResult:
+    return RawResult(SolveStatus.ERROR, message=message)
+
+
 def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
              presolve: bool = True, hint: list[float] | None = None,
              start: list[float] | None = None, restart: bool = True, heuristics: bool = True,
@@ -195,14 +198,6 @@ def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float,
 
 
 # ------------------------------------------------------------------------------------- isolated solves
-# Each solve runs in a forked child process in a process group of its own. Ctrl-C or SIGTERM reaches only the
-# planner, which kills the whole group at once (SCIP, HiGHS, and CBC's own subprocess with it) and stops:
-# no solver library gets to turn an interrupt into "time limit reached", none keeps running for seconds, and
-# none outlives the planner. Set PLANNER_SOLVE_IN_PROCESS=1 to solve in-process (profiling, debugging).
-def isolated() -> bool:
-    return hasattr(os, "fork") and os.environ.get("PLANNER_SOLVE_IN_PROCESS", "") in ("", "0")
-
-
 _SCIP_WARM = False
 
 
@@ -221,79 +216,6 @@ def _preload(backend: str) -> None:
         if backend == "highs":
             _silence_highs_banner()
 
-
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-@contextlib.contextmanager
-def stop_signals_held():
-    """Hold Ctrl-C and SIGTERM while forking: delivered inside the fork's own hooks, the interrupt would be printed
-    and dropped ("Exception ignored"), and the planner would go on solving. Held, it arrives right after."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-def child_signals() -> None:
-    """In a forked child: its own process group, deaf to Ctrl-C (the parent decides and kills the group), the
-    stop signals the fork held released."""
-    with contextlib.suppress(OSError):
-        os.setpgid(0, 0)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # a SIGTERM sent to the parent's group while this child was still in it is pending here (held by the fork):
-    # it was meant for the parent, which decides. Ignoring a pending signal discards it; then back to default.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _child(conn, target, args) -> None:
-    child_signals()
-    try:
-        conn.send(target(*args))
-    except BaseException as exc:  # report anything to the parent rather than die silently
-        conn.send(RawResult(SolveStatus.ERROR, message=f"solver process failed: {exc!r}"))
-    finally:
-        conn.close()
-
-
-def run_isolated(target, *args) -> RawResult:
-    """`target(*args)` in a forked child process; the child's process group is killed on the way out,
-    whatever happens (result, exception, KeyboardInterrupt)."""
-    ctx = multiprocessing.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, target, args), daemon=True)
-    try:
-        with stop_signals_held():
-            proc.start()
-            with contextlib.suppress(OSError):
-                os.setpgid(proc.pid, proc.pid)  # also from this side: no window where a kill would miss the child
-        send.close()
-        while True:
-            if recv.poll(0.05):
-                try:
-                    return recv.recv()
-                except EOFError:  # the child closed its end without a result (poll stays true at EOF: no spin)
-                    proc.join()
-                    return RawResult(SolveStatus.ERROR,
-                                     message=f"the solver process died (exit code {proc.exitcode})")
-            if not proc.is_alive() and not recv.poll(0):
-                proc.join()
-                return RawResult(SolveStatus.ERROR, message=f"the solver process died (exit code {proc.exitcode})")
-    finally:
-        _kill_group(proc)
-        recv.close()
-
-
-def _kill_group(proc) -> None:
-    if proc.pid is None:  # never started
-        return
-    for kill in (lambda: os.killpg(proc.pid, signal.SIGKILL), proc.kill):
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            kill()
-    proc.join(timeout=5)
 
 
 # ------------------------------------------------------------------------------------------------ PuLP
@@ -435,7 +357,6 @@ def _silence_highs_banner() -> None:
     global _BANNER_SILENCED
     if _BANNER_SILENCED:
         return
-    import os
     import sys
 
     import highspy

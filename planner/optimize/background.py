@@ -13,13 +13,13 @@ import multiprocessing
 import os
 import signal
 
-from planner.optimize import backends
+from planner.optimize import isolation
 
 _ITEM, _FAILED = "item", "failed"
 
 
 def _worker(conn, steps, args) -> None:
-    backends.child_signals()  # the parent decides; it kills this group when it stops
+    isolation.child_signals()  # the parent decides; it kills this group when it stops
     os.environ["PLANNER_SOLVE_IN_PROCESS"] = "1"  # solve here: the group kill then reaches the solver too
     try:
         for item in steps(*args):
@@ -37,7 +37,7 @@ def worth_a_worker() -> bool:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         cpus = os.cpu_count() or 1
-    return backends.isolated() and cpus >= 2
+    return isolation.isolated() and cpus >= 2
 
 
 class WorkerLost(Exception):
@@ -53,7 +53,7 @@ class Background:
         self.proc = ctx.Process(target=_worker, args=(send, steps, args), daemon=True)
         self.conn = recv
         try:
-            with backends.stop_signals_held():
+            with isolation.stop_signals_held():
                 self.proc.start()
                 with contextlib.suppress(OSError):
                     os.setpgid(self.proc.pid, self.proc.pid)

@@ -33,25 +33,24 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.fingerprint import perf_fingerprint
-from planner.catalog.quality import checkpoint_of, needs_quantization, quality_of
 from planner.limits import check
 from planner.optimize.evaluation import PerfFn, evaluate_grid  # the evaluation half
 from planner.optimize.formulation import CANDIDATE_COLUMNS
+from planner.optimize.grid import build_grid, largest_domains
 from planner.optimize.instance import Instance
+from planner.optimize.keys import config_label, layout_labels, table_keys
 from planner.optimize.layout import fits_rack
+from planner.optimize.prune import prune_dominated
 from planner.optimize.variants import (
-    own_prefill,
+    PREFILL_LAYOUT,
     pair_prefill_layouts,
     prefill_group,
     prune_variants,
     shared_prefill,
-    spec_choices,
     worth_drafting,
 )
 from planner.perf import CONFIG_COLUMNS, evaluate
 from planner.perf.params import efficiency_path
-
-PP_OPTIONS = (1, 2)
 
 __all__ = [
     "CandidateCache",
@@ -62,8 +61,6 @@ __all__ = [
     "expand_candidates",
     "perf_data_key",
     "perf_key",
-    "prune_dominated",
-    "quality_of",
 ]
 
 
@@ -136,14 +133,6 @@ class CandidateCache:
         return hit
 
 
-def _domains(inst: Instance) -> dict[str, int]:
-    """Accelerator -> the largest scale-up domain of the allowed systems holding it."""
-    by_acc: dict[str, int] = {}
-    for sd in inst.systems.values():
-        by_acc[sd.accelerator] = max(by_acc.get(sd.accelerator, 0), sd.domain)
-    return dict(sorted(by_acc.items()))
-
-
 def perf_key(inst: Instance, catalog: Catalog) -> str:
     """Hash of everything `evaluate_configurations` depends on: per workload its shape, latency targets, quality
     floor and model/precision/KV/serving choices; the accelerators and their scale-up domains; the catalog's
@@ -154,7 +143,7 @@ def perf_key(inst: Instance, catalog: Catalog) -> str:
          w.allow_quantization, w.speculative, w.prefill_layouts]
         for w in sorted(inst.workloads.values(), key=lambda w: w.id)
     ]
-    payload = [workloads, _domains(inst), *perf_data_key(catalog)]
+    payload = [workloads, largest_domains(inst), *perf_data_key(catalog)]
     return hashlib.sha256(json.dumps(payload, default=list).encode()).hexdigest()
 
 
@@ -164,252 +153,6 @@ def perf_data_key(catalog: Catalog) -> tuple[str, str]:
     eff = efficiency_path()
     eff_hash = hashlib.sha256(eff.read_bytes()).hexdigest() if eff.is_file() else "builtin"
     return perf_fingerprint(catalog), eff_hash
-
-def _runs_on(catalog: Catalog, precision_id: str, accelerator_id: str) -> bool:
-    acc = catalog.accelerators[accelerator_id]
-    p = catalog.precisions[precision_id]
-    return precision_id in acc.native_precisions or p.weight_only_fallback is not None
-
-
-def _default_kv(catalog: Catalog, precision_id: str, accelerator_id: str) -> str:
-    formats = catalog.precisions[precision_id].kv_formats
-    if "fp8" in formats and "fp8" in catalog.accelerators[accelerator_id].dense_tflops:
-        return "fp8"
-    return "bf16" if "bf16" in formats else formats[0]
-
-
-def _engines_for(catalog: Catalog, allowed: tuple[str, ...] | None, precision_id: str,
-                 accelerator_id: str) -> list[str]:
-    """The engines a workload searches on one accelerator and precision ('' = the generic engine)."""
-    if not allowed:
-        return [""]
-    vendor = catalog.accelerators[accelerator_id].vendor
-    return [e for e in allowed if catalog.engines[e].supports(accelerator_id, vendor)
-            and precision_id in catalog.engines[e].precisions]
-
-
-def _parallelisms(is_moe: bool, domain: int) -> list[tuple[int, int, int]]:
-    """(tp, ep, attn_dp) options for one pipeline stage inside a scale-up domain."""
-    sizes = [1 << k for k in range(0, 8) if (1 << k) <= domain]
-    out = [(s, 1, 1) for s in sizes]
-    if is_moe:
-        out += [(s, s, 1) for s in sizes if s > 1] + [(1, s, s) for s in sizes if s > 1]
-    return out
-
-
-def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dict]]:
-    """The configurations to evaluate, and the (model, precision) pairs rejected on quality."""
-    cols: dict[str, list] = {}
-    rejected: list[dict] = []
-    by_acc = _domains(inst)
-    for w in inst.workloads.values():
-        models = w.models or tuple(sorted(catalog.models))
-        precisions = w.precisions or tuple(sorted(catalog.precisions))
-        for mid, effort in _model_efforts(catalog, models, w, rejected):
-            model = catalog.models[mid]
-            mult = model.effort(effort).output_multiplier if effort is not None else 1.0
-            for pid in precisions:
-                q = quality_of(catalog, mid, pid, w.floor_benchmark, effort)
-                if w.floor_benchmark is not None and (q is None or q < w.floor_score - 1e-9):
-                    why = (
-                        f"no {w.floor_benchmark} score"
-                        if q is None
-                        else f"quality {q:.1f} < floor {w.floor_score:g} on {w.floor_benchmark}"
-                    )
-                    rejected.append(
-                        dict(
-                            workload=w.id, model=mid, precision=pid, system="*", config="*", reason=why, quality=q,
-                            effort=effort,
-                        )
-                    )
-                    continue
-                ckpt = checkpoint_of(catalog, mid, pid)  # once per (model, precision), not per grid row
-                if not w.allow_quantization and needs_quantization(ckpt):
-                    rejected.append(
-                        dict(
-                            workload=w.id, model=mid, precision=pid, system="*", config="*", quality=q,
-                            reason=f"no published {pid} checkpoint of {mid} (allow_quantization: true to use "
-                            f"'{checkpoint_of(catalog, mid, pid)}')",
-                        )
-                    )
-                    continue
-                for acc, domain in sorted(by_acc.items()):
-                    if not _runs_on(catalog, pid, acc):
-                        rejected.append(
-                            dict(
-                                workload=w.id,
-                                model=mid,
-                                precision=pid,
-                                system=acc,
-                                config="*",
-                                reason=f"{pid} is neither native on {acc} nor weight-only capable",
-                            )
-                        )
-                        continue
-                    engines = _engines_for(catalog, w.engines, pid, acc)
-                    if not engines:
-                        rejected.append(dict(workload=w.id, model=mid, precision=pid, system=acc, config="*",
-                                             reason=f"none of the engines {', '.join(w.engines or ())} serves "
-                                                    f"{pid} on {acc}"))
-                        continue
-                    kvs = w.kv_precisions or (_default_kv(catalog, pid, acc),)
-                    specs = {e: spec_choices(catalog, w, e, mid, pid, acc, rejected) for e in engines}
-                    variants = [(k, e, x) for k in kvs for e in engines for x in specs[e]]
-                    pars = [(tp, ep, dp, pp) for tp, ep, dp in _parallelisms(model.moe is not None, domain)
-                            for pp in PP_OPTIONS]
-                    osl = round(w.osl * mult)
-                    const = dict(workload=w.id, model=mid, accelerator=acc, precision=pid, isl=w.isl, osl=osl,
-                                 quality=q, checkpoint=ckpt, effort=effort, output_multiplier=mult,
-                                 hidden_tokens=osl - w.osl)
-                    _add_block(cols, const, variants, pars, w.serving)
-    return (_grid_frame(cols) if cols else pd.DataFrame()), rejected
-
-
-GRID_COLUMNS = ("workload", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
-                "serving", "isl", "osl", "quality", "engine", "speculative", "checkpoint", "effort",
-                "output_multiplier", "hidden_tokens")
-
-
-def _add_block(cols: dict[str, list], const: dict, variants: list[tuple], pars: list[tuple],
-               serving: tuple[str, ...]) -> None:
-    """Append the grid rows of one (workload, model, precision, accelerator) to the column pieces, in the order
-    variant (KV format, engine, speculative), parallelism, pipeline stages, serving mode: values shared by the
-    block once (with the block's size), the others as small arrays."""
-    n_s = len(serving)
-    n = len(variants) * len(pars) * n_s
-    if n == 0:
-        return
-    if not cols:
-        cols.update({c: [] for c in (*GRID_COLUMNS, "_size")})
-    for c, v in const.items():
-        cols[c].append(v)
-    cols["_size"].append(n)
-    per_variant = len(pars) * n_s
-    for j, c in enumerate(("kv_precision", "engine", "speculative")):
-        cols[c].append(np.repeat(np.array([v[j] for v in variants], dtype=object), per_variant))
-    layout = np.repeat(np.array(pars, dtype=np.int64), n_s, axis=0)
-    for j, c in enumerate(("tp", "ep", "attn_dp", "pp")):
-        cols[c].append(np.tile(layout[:, j], len(variants)))
-    cols["serving"].append(np.tile(np.array(serving, dtype=object), n // n_s))
-
-
-def _grid_frame(cols: dict[str, list]) -> pd.DataFrame:
-    """The grid from `_add_block`'s pieces, typed as pandas types per-row records: numbers (ints and floats
-    mixed give floats), strings (None = missing), anything else inferred from a list."""
-    sizes = np.asarray(cols["_size"], dtype=np.int64)
-    out = {}
-    for c in GRID_COLUMNS:
-        pieces = cols[c]
-        if isinstance(pieces[0], np.ndarray):
-            out[c] = np.concatenate(pieces)
-        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in pieces):
-            out[c] = np.repeat(np.asarray(pieces), sizes)
-        elif all(v is None or isinstance(v, str) for v in pieces):
-            out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes)
-        else:
-            out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes).tolist()
-    return pd.DataFrame(out)
-
-
-def _model_efforts(catalog: Catalog, models, w, rejected: list[dict]) -> list[tuple[str, str | None]]:
-    """(model, effort) pairs to search: each allowed effort level of a reasoning model (the workload's
-    `effort`, else every level), None for a model without levels."""
-    out = []
-    for mid in models:
-        m = catalog.models[mid]
-        levels = [e.level for e in m.effort_levels]
-        if not levels:
-            out.append((mid, None))
-            continue
-        allowed = [lv for lv in levels if w.effort is None or lv in w.effort]
-        if not allowed:
-            why = f"effort {', '.join(w.effort)} is not a level of {mid} ({', '.join(levels)})"
-            rejected.append(dict(workload=w.id, model=mid, precision="*", system="*", config="*", reason=why))
-        out.extend((mid, lv) for lv in allowed)
-    return out
-
-
-def config_label(r) -> str:
-    return _label(r["tp"], r["pp"], r["ep"], r["attn_dp"], r.get("engine", ""))
-
-
-def _label(tp, pp, ep, dp, engine="") -> str:
-    par = f"tp{int(tp)}pp{int(pp)}"
-    if int(ep) > 1:
-        par += f"ep{int(ep)}"
-    if int(dp) > 1:
-        par += f"dp{int(dp)}"
-    if isinstance(engine, str) and engine:
-        par += f"-{engine}"
-    return par
-
-
-def serving_label(r) -> str:
-    """`aggregated`, `disagg` (prefill and decode instances in one layout) or `disagg-prefill-tp2pp1` (the
-    prefill instances' own layout; the decode layout is the key's parallel part)."""
-    if r["serving"] == "aggregated":
-        return "aggregated"
-    layout = ("tp", "pp", "ep", "attn_dp")
-    if "prefill_tp" not in r or all(int(r[c]) == int(r[f"prefill_{c}"]) for c in layout):
-        return "disagg"
-    return "disagg-prefill-" + _label(r["prefill_tp"], r["prefill_pp"], r["prefill_ep"], r["prefill_attn_dp"])
-
-
-def _serving_labels(rows: pd.DataFrame) -> list[str]:
-    own = own_prefill(rows)
-    pre = _labels(pd.DataFrame({c: rows[f"prefill_{c}"].to_numpy() for c in ("tp", "pp", "ep", "attn_dp")})) \
-        if own.any() else [""] * len(rows)
-    serving = rows["serving"].to_numpy()
-    return ["aggregated" if s == "aggregated" else f"disagg-prefill-{p}" if o else "disagg"
-            for s, o, p in zip(serving, own, pre, strict=True)]
-
-
-def _labels(rows: pd.DataFrame) -> list[str]:
-    eng = rows["engine"].fillna("").to_numpy().tolist() if "engine" in rows else [""] * len(rows)
-    memo: dict[tuple, str] = {}  # a few hundred layouts label thousands of rows
-    out = []
-    for x in zip(*(rows[c].to_numpy().tolist() for c in ("tp", "pp", "ep", "attn_dp")), eng, strict=True):
-        lab = memo.get(x)
-        if lab is None:
-            lab = memo[x] = _label(*x)
-        out.append(lab)
-    return out
-
-
-def make_key(r, kv_suffix: bool) -> str:
-    return _key(r["workload"], r["model"], r["system"], r["precision"], config_label(r), r["batch"],
-                serving_label(r), r["kv_precision"], r["mode"], kv_suffix, r.get("effort"),
-                r.get("speculative_method"))
-
-
-def _key(workload, model, system, precision, label, batch, serving, kv, mode, kv_suffix: bool,
-         effort=None, spec=None) -> str:
-    """`workload/model/system/precision/parallel/bN/serving` then, where they apply, `/kv-X` (a workload
-    searching several KV formats), `/spec-METHOD` (speculative decoding), `/effort-LEVEL`, `/rent`."""
-    key = "/".join([workload, model, system, precision, label, f"b{int(batch)}",
-                    "agg" if serving == "aggregated" else serving])
-    if kv_suffix:
-        key += f"/kv-{kv}"
-    if isinstance(spec, str) and spec not in ("", "none"):
-        key += f"/spec-{spec}"
-    if isinstance(effort, str):
-        key += f"/effort-{effort}"
-    if mode == "rent":
-        key += "/rent"
-    return key
-
-
-def _keys(table: pd.DataFrame, multi_kv: set[str]) -> list[str]:
-    cols = [table[c].to_numpy() for c in ("workload", "model", "system", "precision")]
-    rest = [table[c].to_numpy() for c in ("batch",)]
-    tail = [table[c].to_numpy() for c in ("kv_precision", "mode")]
-    n = len(table)
-    efforts = table["effort"].to_numpy() if "effort" in table else [None] * n
-    specs = table["speculative_method"].to_numpy() if "speculative_method" in table else [None] * n
-    return [_key(w, m, s, p, lab, b, sv, kv, mode, w in multi_kv, e, x)
-            for w, m, s, p, lab, b, sv, kv, mode, e, x in zip(*cols, _labels(table), *rest, _serving_labels(table),
-                                                               *tail, efforts, specs, strict=True)]
-
 
 def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | None = None) -> Evaluated:
     """The expensive part: the configuration grid through the performance model (latency-target search)."""
@@ -442,7 +185,10 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     # a unit whose phases use different group sizes must fill whole groups of the larger one (the MIP packs a
     # replica as gpus / group_gpus groups of group_gpus GPUs: conservative for the smaller groups)
     uneven = ok & (res["gpus"].to_numpy(dtype=np.int64) % np.maximum(prefill_group(res), 1) != 0)
-    failed = res[~ok | uneven]
+    bad = (~ok | uneven).to_numpy()
+    # only the columns a rejection reads (taking every column of thousands of failed rows cost more)
+    need = [c for c in (*_LABEL_COLUMNS, "serving", "reason", *PREFILL_LAYOUT) if c in res]
+    failed = res.iloc[np.flatnonzero(bad), [res.columns.get_loc(c) for c in need]]
     reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o else
                str(x or "no batch meets the targets")
                for x, o, q in zip(failed["reason"].to_numpy(dtype=object).tolist(), ok[~ok | uneven].tolist(),
@@ -487,8 +233,8 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     table["mode"] = np.repeat(np.array([p[2] for p in parts], dtype=object), sizes)
     table["gpus"] = table["gpus"].astype(int)
     multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
-    table["key"] = _keys(table, multi_kv)
-    table = table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True)
+    table["key"] = table_keys(table, multi_kv)
+    table = _unique_by_key(table)
     stats["feasible"] = len(table)
     table = prune_dominated(table)
     stats["after_pruning"] = len(table)
@@ -497,6 +243,14 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     best = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)]) if missing else {}
     cols = [c for c in table.columns if c not in ("fits", "reason")]
     return CandidateSet(table[cols], pd.DataFrame(rejected), stats, best)
+
+
+def _unique_by_key(table: pd.DataFrame) -> pd.DataFrame:
+    """table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True) as one take of the
+    table's rows (keys compare as Python strings: code point order, as pandas' string sort)."""
+    keys = table["key"].to_numpy(dtype=object)
+    first = np.flatnonzero(~pd.Series(keys).duplicated().to_numpy())
+    return table.take(first[np.argsort(keys[first], kind="stable")]).reset_index(drop=True)
 
 
 def expansion_key(inst: Instance) -> str:
@@ -532,7 +286,7 @@ def _rejections(rows: pd.DataFrame, system: str | None, reasons: list[str]) -> l
     cols = [rows[c].to_numpy() for c in ("workload", "model", "precision", "accelerator")]
     return [
         dict(workload=w, model=m, precision=p, system=system or a, config=lab, reason=why)
-        for w, m, p, a, lab, why in zip(*cols, _labels(rows), reasons, strict=True)
+        for w, m, p, a, lab, why in zip(*cols, layout_labels(rows), reasons, strict=True)
     ]
 
 
@@ -542,51 +296,6 @@ def _has_rack(inst: Instance, sd) -> bool:
 
 def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: [] for c in CANDIDATE_COLUMNS})
-
-
-def prune_dominated(table: pd.DataFrame) -> pd.DataFrame:
-    """Drop c when m = floor(g_c/g_d) >= 1 replicas of some d (same workload, system, mode) give
-    m*o_d >= o_c, m*W_d <= W_c, q_d <= q_c (ties: keep the earlier key).
-
-    Candidates are visited in table order and only a candidate still kept can dominate (dominance by multiples
-    is not transitive, so the order is part of the rule): c is dropped when a later candidate dominates it
-    strictly, or an earlier one that is kept dominates it at all."""
-    keep = np.ones(len(table), dtype=bool)
-    g, o, w, q = (table[c].to_numpy().astype(float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
-    for _, idx in table.groupby(["workload", "system", "mode"], sort=False).indices.items():
-        keep[idx] = _undominated(g[idx], o[idx], w[idx], q[idx])
-    return table[keep].reset_index(drop=True)
-
-
-def _undominated(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """`prune_dominated` within one group (rows in table order). The candidates of one GPU count G share
-    m = floor(G/g_d) with every d, so m*o_d and m*W_d are vectors per G and the pairwise tests only compare."""
-    n = len(g)
-    later = np.zeros(n, dtype=bool)  # dominated strictly by a later candidate: dropped whatever happens
-    earlier: dict[int, np.ndarray] = {}  # candidate -> the earlier ones dominating it: dropped if one is kept
-    lo, hi, above, below = o * (1 - 1e-12), w * (1 + 1e-12), o * (1 + 1e-9), w * (1 - 1e-9)
-    for size in np.unique(g):
-        a = np.flatnonzero(g == size)
-        mult = np.floor(size / g)
-        md_o, md_w = mult * o, mult * w
-        # only candidates that can dominate some member of this GPU count enter the matrix
-        d = np.flatnonzero((mult >= 1) & (md_o >= lo[a].min()) & (md_w <= hi[a].max()) & (q <= q[a].max()))
-        if len(d) == 0:
-            continue
-        md_o, md_w, qd = md_o[d], md_w[d], q[d]
-        ok = (md_o >= lo[a, None]) & (md_w <= hi[a, None]) & (qd <= q[a, None]) & (d[None, :] != a[:, None])
-        strict = (md_o > above[a, None]) | (md_w < below[a, None]) | (qd < q[a, None]) | (
-            mult[d] * g[d] < size)[None, :]
-        after = d[None, :] > a[:, None]
-        later[a] = (ok & strict & after).any(axis=1)
-        prior = ok & ~after
-        for r in np.flatnonzero(prior.any(axis=1) & ~later[a]):
-            earlier[int(a[r])] = d[prior[r]]
-    keep = ~later
-    for r in sorted(earlier):  # in table order: every earlier candidate's fate is settled before
-        if keep[earlier[r]].any():
-            keep[r] = False
-    return keep
 
 
 def _best_latency(inst: Instance, catalog: Catalog, grid: pd.DataFrame) -> dict[str, dict]:

@@ -51,19 +51,24 @@ def evaluate_grid(
 
 def _complete(res: pd.DataFrame, grid: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
     """A performance call's rows (grid rows idx) with the columns the candidate search adds: the engine and
-    variant searched, the grid row, the workload's figures, and visible tokens/s."""
+    variant searched, the grid row, the workload's figures, and visible tokens/s. The frame is built once (a
+    column assignment each cost more than the columns): columns `res` has keep their place, new ones follow in
+    this order."""
+    new: dict[str, object] = {}
     if "engine" not in res:
-        res["engine"] = ""
+        new["engine"] = ""
     # the grid's own arrays taken (no conversion, same types as the grid's columns)
     for col in ("speculative", *PREFILL_LAYOUT):  # the choice searched; speculative_method = what ran
-        res[col] = grid[col].array.take(idx)
-    res["grid_row"] = grid.index.to_numpy()[idx]
+        new[col] = grid[col].array.take(idx)
+    new["grid_row"] = grid.index.to_numpy()[idx]
     if "speculative_method" not in res:  # a custom perf function without speculative decoding
-        res["speculative_method"] = res["speculative"]
+        new["speculative_method"] = new["speculative"]
     for col in ("workload", "quality", "checkpoint", "effort", "output_multiplier"):
-        res[col] = grid[col].array.take(idx)
-    res["output_tok_s"] = res["output_tok_s"].astype(float) / res["output_multiplier"].astype(float)
-    return res
+        new[col] = grid[col].array.take(idx)
+    new["output_tok_s"] = res["output_tok_s"].to_numpy(dtype=float) / pd.Series(
+        new["output_multiplier"]).to_numpy(dtype=float)
+    cols = {c: new.pop(c) if c in new else res[c] for c in res.columns}
+    return pd.DataFrame({**cols, **new}, index=res.index)
 
 
 def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: Catalog,
@@ -88,7 +93,9 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
         sizes = [len(groups[k]) for k in keys]
         targets = {name: np.repeat([getattr(inst.workloads[wid], name) for wid, _ in keys], sizes)
                    for name in ("ttft_target_s", "tpot_target_s")}
-        picked = grid.iloc[np.concatenate([groups[k] for k in keys])]
+        # only the columns the model may read are taken (the grid's other columns, strings mostly, cost more)
+        avail = [c for c in (*CONFIG_COLUMNS, "engine", "speculative", *PREFILL_LAYOUT) if c in grid]
+        picked = grid.iloc[np.concatenate([groups[k] for k in keys]), [grid.columns.get_loc(c) for c in avail]]
         # columns the perf model reads only where a row uses them: without them it takes its fast paths
         cols = list(CONFIG_COLUMNS) + (["engine"] if inst.workloads[keys[0][0]].engines else []) + (
             ["speculative"] if (picked["speculative"] != "none").any() else []) + (

@@ -12,7 +12,7 @@ import math
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import SPECULATIVE_METHODS
+from planner.catalog.schema_engines import SPECULATIVE_METHODS
 from planner.errors import InputError
 from planner.limits import check, env_name, limit
 from planner.optimize.instance import Instance

@@ -14,8 +14,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from planner.catalog.schemas import ID_PATTERN, KvDtype, NonNegFloat, QualityFloor, RentalTerm, plausible, unit
-from planner.catalog.schemas import Strict as _CatalogStrict
+from planner.catalog.schema_base import ID_PATTERN, KvDtype, NonNegFloat, plausible, unit
+from planner.catalog.schema_base import Strict as _CatalogStrict
+from planner.catalog.schema_prices import RentalTerm
+from planner.catalog.schemas import QualityFloor
 from planner.errors import InputError
 from planner.inputs import display_path, format_validation_error, parse_yaml, read_text
 from planner.limits import check

@@ -13,8 +13,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from planner.catalog.schemas import Strict as _CatalogStrict
-from planner.catalog.schemas import unit
+from planner.catalog.schema_base import Strict as _CatalogStrict
+from planner.catalog.schema_base import unit
 
 HOURS = 24
 MAX_USD_PER_MTOK = 10_000.0  # far above any list price (frontier models ~ $100/Mtok): a typo guard

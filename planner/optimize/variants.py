@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import SPECULATIVE_METHODS
+from planner.catalog.schema_engines import SPECULATIVE_METHODS
 from planner.perf import CONFIG_COLUMNS, evaluate
 from planner.perf.phases import prefill_phase
 
@@ -149,11 +149,12 @@ def own_prefill(rows: pd.DataFrame) -> np.ndarray:
     """Disaggregated rows whose prefill layout differs from the decode layout."""
     if "prefill_tp" not in rows:
         return np.zeros(len(rows), dtype=bool)
-    dis = rows["serving"].astype(str).to_numpy() == "disaggregated"
     differ = np.zeros(len(rows), dtype=bool)
     for c in LAYOUT:
         differ |= rows[c].to_numpy(dtype=float) != rows[f"prefill_{c}"].to_numpy(dtype=float)
-    return dis & differ
+    if not differ.any():  # the common case (one layout for both phases): no serving strings to read
+        return differ
+    return (rows["serving"].astype(str).to_numpy() == "disaggregated") & differ
 
 
 def prefill_group(rows: pd.DataFrame) -> np.ndarray:

@@ -15,6 +15,7 @@ from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
 from planner.perf.evaluate import evaluate
 from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.search import largest_batch_meeting
 from planner.perf.steptable import build_step_tables
 
@@ -26,12 +27,12 @@ def _targets(t, n: int) -> np.ndarray | None:
 
 
 def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, percentile: float,
-                variable: bool) -> dict[str, np.ndarray]:
+                variable: bool, resolved=None) -> dict[str, np.ndarray]:
     """The queueing model's figures for aggregated rows: the largest rate meeting the percentile targets, the
     latency at it and at a trickle, the replica's capacity and seats."""
     n = len(base)
     tab = build_step_tables(base, catalog, efficiency=eff, decode_points=CANDIDATE_GRID[0],
-                            prefill_points=CANDIDATE_GRID[1])
+                            prefill_points=CANDIDATE_GRID[1], resolved=resolved)
     var = np.full(n, variable)
     # the engine's API-server time per request: spent before the queue, so off the TTFT target, onto the
     # reported TTFT
@@ -91,31 +92,35 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     n = len(base)
     agg = (base["serving"].astype(str).to_numpy() == "aggregated") if "serving" in base else np.ones(n, bool)
     rows = np.flatnonzero(agg)
+    shared = _resolved_once(base, catalog, eff)
     # the queueing model runs on the aggregated rows only: disaggregated ones are answered below
     m = {k: np.full(n, np.nan) for k in ("e2e", "ttft_q", "tpot_q", "light_ttft", "light_tpot", "capacity_rps")}
     m.update(rate=np.zeros(n), seats=np.ones(n), isl=np.ones(n), osl=np.ones(n))
     if len(rows):
         tt, tp = _targets(ttft_s, n), _targets(tpot_s, n)
         part = _under_load(base.iloc[rows], catalog, eff, None if tt is None else tt[rows],
-                           None if tp is None else tp[rows], percentile, length_dist == "variable")
+                           None if tp is None else tp[rows], percentile, length_dist == "variable",
+                           _rows_of(shared, rows))
         for k, v in part.items():
             m[k][rows] = v
     rate = m["rate"]
     key = f"{float(percentile):g}"
     running = np.where(agg, np.clip(np.nan_to_num(rate * m["e2e"], nan=1.0), 1.0, m["seats"]), 1.0)
-    res = evaluate(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff)
+    res = evaluate(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff, resolved=shared)
     ok = res["fits"].to_numpy(dtype=bool) & (rate > 0) & agg
     ttft_q, tpot_q = m["ttft_q"], m["tpot_q"]
     out_tok = rate * m["osl"]
-    res["ttft_s"] = np.where(agg, ttft_q, res["ttft_s"])
-    res["tpot_s"] = np.where(agg, tpot_q, res["tpot_s"])
-    res["output_tok_s"] = np.where(agg, np.where(rate > 0, out_tok, np.nan), res["output_tok_s"])
+    upd: dict[str, object] = {}  # the new columns, set at once (a column assignment each cost more)
+    upd["ttft_s"] = np.where(agg, ttft_q, res["ttft_s"])
+    upd["tpot_s"] = np.where(agg, tpot_q, res["tpot_s"])
+    upd["output_tok_s"] = np.where(agg, np.where(rate > 0, out_tok, np.nan), res["output_tok_s"])
     gpus = res["gpus"].to_numpy(dtype=float)
-    res["output_tok_s_per_gpu"] = res["output_tok_s"] / np.where(gpus > 0, gpus, np.nan)
-    res["output_tok_s_per_user"] = 1.0 / res["tpot_s"]
-    res["total_tok_s"] = res["output_tok_s"] * (1.0 + m["isl"] / m["osl"])
-    res["capacity_rps"] = np.where(agg, rate, np.nan)
-    res["slo_percentile"] = float(percentile)
+    with np.errstate(divide="ignore", invalid="ignore"):  # as the pandas arithmetic this replaces
+        upd["output_tok_s_per_gpu"] = upd["output_tok_s"] / np.where(gpus > 0, gpus, np.nan)
+        upd["output_tok_s_per_user"] = 1.0 / upd["tpot_s"]
+        upd["total_tok_s"] = upd["output_tok_s"] * (1.0 + m["isl"] / m["osl"])
+    upd["capacity_rps"] = np.where(agg, rate, np.nan)
+    upd["slo_percentile"] = float(percentile)
     # what stops a higher rate: the target that binds at it (or the replica's full capacity)
     tt = np.broadcast_to(np.asarray(np.inf if ttft_s is None else ttft_s, dtype=float), (n,))
     tp = np.broadcast_to(np.asarray(np.inf if tpot_s is None else tpot_s, dtype=float), (n,))
@@ -131,24 +136,71 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
         else:
             reason[i] = f"{p} TPOT {m['light_tpot'][i] * 1e3:.1f} ms at light load > target {tp[i] * 1e3:.1f} ms"
             limited[i] = "tpot"
-    res["fits"] = ok
-    res["reason"] = reason
-    res["limited_by"] = np.where(res["limited_by"].to_numpy(dtype=object) == "memory", "memory", limited)
+    upd["fits"] = ok
+    upd["reason"] = reason
+    upd["limited_by"] = np.where(res["limited_by"].to_numpy(dtype=object) == "memory", "memory", limited)
+    res = with_columns(res, upd)
     if (~agg).any():  # disaggregated serving: the mean-latency batch search
         idx = np.flatnonzero(~agg)
-        old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff)
-        old = _disaggregated_under_slo(old, tt[idx], percentile)
-        for col in old.columns:
-            if col not in res.columns:
-                continue
-            have, new = res[col], old[col].to_numpy()
-            if have.dtype == new.dtype and new.dtype.kind in "biuf":  # same numbers: no dtype rules to apply
-                arr = have.to_numpy(copy=True)
-                arr[idx] = new
-                res[col] = arr
-            else:
-                res.loc[idx, col] = new
+        old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff,
+                                    resolved=_rows_of(shared, idx))
+        res = put_rows(res, idx, _disaggregated_under_slo(old, tt[idx], percentile))
     return res
+
+
+_INTEGER_COLUMNS = ("tp", "pp", "ep", "attn_dp", "isl", "osl")
+
+
+def _resolved_once(base: pd.DataFrame, catalog: Catalog, eff: Efficiency):
+    """`resolve` of every row at batch 1, shared by the step tables, the evaluation and the disaggregated search
+    (each would resolve its rows again), or None. Resolving is row by row, except that `normalize_grid` makes a
+    column of whole numbers integer (which changes the text of a bad value's message): shared only where those
+    columns are integer already, so every subset normalizes to the same types."""
+    if not all(base[c].dtype == np.int64 for c in _INTEGER_COLUMNS if c in base):
+        return None
+    return resolve(normalize_grid(base.assign(batch=1)), catalog, eff)
+
+
+def _rows_of(shared, rows: np.ndarray):
+    """`shared` (columns, reasons) of some rows (positions), as `resolve` of those rows alone gives them."""
+    if shared is None:
+        return None
+    c, reason = shared
+    return Cols(take(c, rows, len(reason)).items()), reason[rows].copy()
+
+
+def with_columns(res: pd.DataFrame, new: dict[str, object]) -> pd.DataFrame:
+    """`res` after res[name] = value for each of `new` in order (arrays, or scalars for every row), as one
+    frame construction: columns `res` has keep their place, the others follow in `new`'s order."""
+    new = dict(new)
+    cols = {c: new.pop(c) if c in new else res[c] for c in res.columns}
+    return pd.DataFrame({**cols, **new}, index=res.index)
+
+
+def _spliceable(dtype) -> bool:
+    """Numbers (numpy) or pandas strings: a concatenation keeps the dtype and `.loc` would too."""
+    return isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind in "biuf")
+
+
+def put_rows(res: pd.DataFrame, idx: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
+    """`res` (with a RangeIndex) after res.loc[idx, col] = rows[col] for every column both frames have (idx:
+    positions). Columns of one dtype on both sides (numbers, pandas strings) are spliced together, as one
+    concatenation and one take of rows: the values and dtypes `.loc` gives, without its per-column machinery
+    (most of a small grid's time); other shared columns go through `.loc`."""
+    n = len(res)
+    have, src = res.dtypes, rows.dtypes
+    shared = [c for c in res.columns if c in src.index]
+    same = [c for c in shared if have[c] == src[c] and _spliceable(have[c])]
+    by_loc = [c for c in shared if c not in set(same)]
+    perm = np.arange(n)
+    perm[idx] = n + np.arange(len(idx))
+    spliced = pd.concat([res[same], rows[same]], ignore_index=True).take(perm)
+    spliced.index = res.index
+    rest = [c for c in res.columns if c not in set(same)]
+    out = pd.concat([spliced, res[rest]], axis=1)[list(res.columns)] if rest else spliced[list(res.columns)]
+    for col in by_loc:
+        out.loc[idx, col] = rows[col].to_numpy()
+    return out
 
 
 def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd.DataFrame:
@@ -195,4 +247,4 @@ def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> p
     return out
 
 
-__all__ = ["CANDIDATE_GRID", "capacity_under_slo"]
+__all__ = ["CANDIDATE_GRID", "capacity_under_slo", "put_rows"]

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import SPECULATIVE_METHODS
+from planner.catalog.schema_engines import SPECULATIVE_METHODS
 from planner.perf.assumptions import ASSUMPTIONS
 
 # per engine x vendor, in efficiency.yaml `engines:`

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import COMPUTE_DTYPES
+from planner.catalog.schema_base import COMPUTE_DTYPES
 from planner.catalog.tables import GB
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.memory import memory

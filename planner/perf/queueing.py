@@ -403,13 +403,27 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
         lo, hi = np.full(len(rows), math.log(TRICKLE)), np.zeros(len(rows))
         first_ok = ok(lo)
         all_ok = ok(hi)
-        for _ in range(iterations):
-            mid = (lo + hi) / 2.0
-            good = ok(mid)
-            lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
+        # only rows meeting the targets at a trickle but not at full capacity have a rate to search for (the
+        # answer of the others does not depend on it); the model is row by row, so they are searched alone
+        open_ = np.flatnonzero(first_ok & ~all_ok & np.isfinite(cap))
+        if len(open_):
+            sel = rows[open_]
+            o_tab = _subset_tab(s_tab, open_)
+            o_sv, o_ch = _sub(s_sv, open_), _sub_chain(s_ch, open_)
+            o_lo, o_hi = lo[open_], hi[open_]
+            for _ in range(iterations):
+                mid = (o_lo + o_hi) / 2.0
+                r = open_loop(o_ch, o_sv, o_tab, cap[open_] * np.exp(mid), var[sel], q, targets_only=True)
+                good = (r[key_ttft] <= t_ttft[sel]) & (r[key_tpot] <= t_tpot[sel])
+                o_lo, o_hi = np.where(good, mid, o_lo), np.where(good, o_hi, mid)
+            lo[open_] = o_lo
         rate = np.where(all_ok, cap, cap * np.exp(lo))
         out[rows] = np.where(first_ok & np.isfinite(cap), rate, 0.0)
     return out
+
+
+def _sub_chain(ch: Chain, rows: np.ndarray) -> Chain:
+    return Chain(**{k: getattr(ch, k)[rows] for k in ch.__dataclass_fields__})
 
 
 def _subset_tab(tab: StepTables, rows: np.ndarray) -> StepTables:

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import COMPUTE_DTYPES, KV_BYTES
+from planner.catalog.schema_base import COMPUTE_DTYPES, KV_BYTES
 from planner.catalog.tables import accelerator_table
 from planner.perf.arch import MODEL_COLUMNS, model_table
 from planner.perf.engines import check_engine_parallelism, engine_columns

@@ -36,6 +36,9 @@ from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.serving import prefill_batch_pass
 
 SCAN_WIDTH = 2  # batches per row and round of the disaggregated scan: fewer rounds, few wasted evaluations
+# a search over at most this many (configuration, batch) pairs runs the model on all of them in one call: a
+# call's fixed cost (~1-2 ms) is then more than the evaluations the rounds would save
+PREFETCH_PAIRS = 4096
 
 
 def _per_row(x, n: int) -> np.ndarray:
@@ -52,17 +55,19 @@ class _Resolved:
     batches on those columns, which is what `evaluate` computes for the same rows (the batch enters the resolved
     columns only as itself). Grids with per-phase prefill layouts go through `evaluate` itself."""
 
-    def __init__(self, base: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> None:
+    def __init__(self, base: pd.DataFrame, catalog: Catalog, eff: Efficiency,
+                 resolved: tuple[Cols, np.ndarray] | None = None) -> None:
         self.base, self.catalog, self.eff = base, catalog, eff
         self.direct = any(k in base for k in PREFILL_COLUMNS)
         self._ones = self._pre = self._mem = None
         self._runs: list[tuple[np.ndarray, np.ndarray, tuple]] = []
         if self.direct:
             return
-        g = normalize_grid(base.assign(batch=1))
-        self.c, self.reason = resolve(g, catalog, eff)
+        g = self._g = normalize_grid(base.assign(batch=1))
+        self.c, self.reason = resolved if resolved is not None else resolve(g, catalog, eff)
         n = len(g)
         self.serving = g["serving"].astype(str).to_numpy()
+        self._modes, self._mode_of = np.unique(self.serving, return_inverse=True)  # sorted, as np.unique gives
         self.engines = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
 
     def frame(self, batch: np.ndarray) -> pd.DataFrame:
@@ -84,7 +89,7 @@ class _Resolved:
             for k, v in r_mem.items():
                 mem[k][rest] = v
             fits[rest], reason[rest] = r_fits, r_reason
-        g = normalize_grid(grid)
+        g = self._g.assign(batch=batch)  # normalize_grid(grid): the batch (integers) is its only other column
         c = Cols(self.c)
         c["batch"] = batch.astype(float)
         return _frame(g, c, out, fits, reason, mem, self.reason == "")
@@ -131,7 +136,8 @@ class _Resolved:
         """evaluate's max_batch_memory column (the memory does not depend on the batch)."""
         if self.direct:
             return self.frame(np.ones(len(self.base), dtype=np.int64))["max_batch_memory"].to_numpy(dtype=float)
-        mem = self._at_one()[2]["max_batch_memory"]
+        # the memory columns of a run are `_memory`'s (they do not depend on the batch): no run needed
+        mem = self._memory(np.arange(len(self.reason)))["max_batch_memory"]
         return np.where(self.reason == "", mem, 0.0).astype(np.int64).astype(float)
 
     def at(self, rows: np.ndarray, batch: np.ndarray) -> dict[str, np.ndarray]:
@@ -147,6 +153,23 @@ class _Resolved:
         out, fits = run[0], run[1]
         return {"fits": fits, "ttft_s": out["ttft_s"], "tpot_s": out["tpot_s"]}
 
+    def prefetch(self, cand: np.ndarray) -> dict[str, np.ndarray] | None:
+        """fits, ttft_s, tpot_s of every row at every batch of its row of `cand` (n, K), flat (row-major), from
+        one run of the model, kept for the final frame like `at`'s runs (None for grids that go through
+        `evaluate`). Each pair's figures are what `at` gives for it: the model is elementwise over rows."""
+        if self.direct:
+            return None
+        n, k = cand.shape
+        rows, batch = np.repeat(np.arange(n), k), cand.reshape(-1).astype(np.int64)
+        run = self._run(rows, batch)
+        self._runs.append((rows, batch, run))
+        if (batch[::k] == 1).all():  # every row at batch 1 first: what `at`'s first call would keep
+            pos = np.arange(n) * k
+            out, fits, mem, reason = run
+            self._ones = ({key: v[pos] for key, v in out.items()}, fits[pos],
+                          {key: v[pos] for key, v in mem.items()}, reason[pos])
+        return {"fits": run[1], "ttft_s": run[0]["ttft_s"], "tpot_s": run[0]["tpot_s"]}
+
     def _run(self, rows: np.ndarray, batch: np.ndarray):
         """predict's (outputs, fits, memory, reason) of `rows` at `batch`, one serving mode at a time (the model
         then needs no second gather), as arrays over `rows`."""
@@ -154,9 +177,10 @@ class _Resolved:
         out = {k: np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}  # NaN gpus_disagg = none, as in _frame
         out["limited_by"] = np.full(m, "", dtype=object)
         fits, reason, mem = np.zeros(m, dtype=bool), self.reason[rows].copy(), {}
-        serving = self.serving[rows]
-        for mode in np.unique(serving):
-            at = np.flatnonzero(serving == mode)
+        serving, mode_of = self.serving[rows], self._mode_of.reshape(-1)[rows]
+        for j in np.unique(mode_of):  # np.unique(serving) without comparing strings
+            mode = self._modes[j]
+            at = np.flatnonzero(mode_of == j)
             pre = None
             if mode == "disaggregated":
                 def pre(idx, sel=rows[at]):
@@ -210,9 +234,12 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
     where not evaluated); the smallest candidate and the first index past the prefix are always evaluated."""
     n, k_max = cand.shape
     flags: dict[str, np.ndarray] = {}
+    table = model.prefetch(cand) if n * k_max <= PREFETCH_PAIRS else None  # small: every pair in one call
 
     def run(rows: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
-        out = judge(model.at(rows, cand[rows, k].astype(np.int64)), rows)
+        ev = model.at(rows, cand[rows, k].astype(np.int64)) if table is None else {
+            name: v[rows * k_max + k] for name, v in table.items()}
+        out = judge(ev, rows)
         out["bound"] = np.where(agg[rows], out["good"], out["bound"])
         for name, v in out.items():
             flags.setdefault(name, np.zeros((n, k_max), dtype=bool))[rows, k] = v
@@ -296,9 +323,11 @@ def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, h
 
 
 def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, batches=None, *,
-                          efficiency: Efficiency | None = None) -> pd.DataFrame:
+                          efficiency: Efficiency | None = None,
+                          resolved: tuple[Cols, np.ndarray] | None = None) -> pd.DataFrame:
     """`max_batch_meeting` (same result to the last digit), evaluating a few candidate batches per configuration
-    instead of all of them; the targets may also be per row (inf = no target)."""
+    instead of all of them; the targets may also be per row (inf = no target). `resolved`: `resolve` of the
+    rows (without batch) at batch 1 where the caller has it (not modified)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     base = grid.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
     n = len(base)
@@ -306,7 +335,7 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     t_tpot = _per_row(np.inf if tpot_s is None else tpot_s, n)
     cands = np.array(sorted(set(int(b) for b in (batches or DEFAULT_BATCHES) if b >= 1)), dtype=float)
     probe = base.assign(batch=1)
-    model = _Resolved(base, catalog, eff)
+    model = _Resolved(base, catalog, eff, resolved)
     mem_max = model.max_batch_memory()
     eng_cap = engine_batch_cap(probe, catalog, eff)
     # the candidates of max_batch_meeting: the list plus the exact memory and engine limits where smaller

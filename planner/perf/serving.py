@@ -58,8 +58,10 @@ def mixed_step_floor_s(c: Cols, serving: dict[str, float]) -> np.ndarray:
     GPS-qwen3-8b-h100-latency-*) show p99 ITL 41 / 24 ms (vLLM / TensorRT-LLM) against a 7-8 ms decode step,
     while p99 ITL at concurrency 1-2 (an admission every 100-220 steps, under 1% of the gaps) stays at the
     decode step. The generic engine (no `engine`) keeps its stated behaviour: no floor."""
-    kernels = decode_step(c, serving, np.ones_like(c.isl), np.ones_like(c.isl))["kernels"]
     named = np.isfinite(c.get("eng_graph_max", np.full_like(c.isl, np.inf)))
+    if not named.any():  # the generic engine only: no floor, and no step to run for it
+        return np.zeros(np.broadcast_shapes(named.shape, np.shape(c.isl), np.shape(c.kernel_launch_s)))
+    kernels = decode_step(c, serving, np.ones_like(c.isl), np.ones_like(c.isl))["kernels"]
     return np.where(named, kernels * c.kernel_launch_s, 0.0)
 
 
@@ -135,6 +137,33 @@ def prefill_batch_pass(cp: Cols, serving: dict[str, float], isl, like) -> tuple[
     return pre_lat, pre_interval, n_req
 
 
+UNIT_CHUNK_ROWS = 1024  # rows per pass of the unit search: its (top x top, rows) arrays stay in cache
+
+
+def _smallest_best_unit(rate_p, rate_d, gp, g, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """(prefill, decode) instances of the unit: among every unit of 1..top of each, the smallest (fewest
+    instances; first in the order (nd, npf) = (1, 1), (1, 2), ..., (top, top)) within DISAGG_TOLERANCE of the
+    best output/s per GPU (top x top where none qualifies, i.e. NaN rows). A unit serves min(prefill, decode)
+    requests/s. Built from the top multiples of each rate and GPU count, a chunk of rows at a time."""
+    k = np.arange(1.0, top + 1)
+    rp, rd, gp, g = np.broadcast_arrays(*(np.atleast_1d(np.asarray(x, dtype=float)) for x in (rate_p, rate_d,
+                                                                                              gp, g)))
+    nd_c, np_c = (x.reshape(-1) for x in np.meshgrid(k, k, indexing="ij"))
+    order = np.lexsort((np.arange(top * top), np_c + nd_c))  # by size, then position
+    n = len(rp)
+    unit, found = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    for lo in range(0, n, UNIT_CHUNK_ROWS):
+        sl = slice(lo, lo + UNIT_CHUNK_ROWS)
+        per_gpu = np.minimum((k[:, None] * rd[sl])[:, None, :], (k[:, None] * rp[sl])[None, :, :])  # [nd, npf]
+        per_gpu /= (k[:, None] * g[sl])[:, None, :] + (k[:, None] * gp[sl])[None, :, :]
+        per_gpu = per_gpu.reshape(top * top, -1)
+        good = (per_gpu >= np.max(per_gpu, axis=0) * (1.0 - DISAGG_TOLERANCE))[order]
+        first = np.argmax(good, axis=0)  # the first good unit in that order
+        found[sl] = good[first, np.arange(good.shape[1])]
+        unit[sl] = order[first]
+    return np.where(found, np_c[unit], float(top)), np.where(found, nd_c[unit], float(top))
+
+
 def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None, pre=None) -> dict[str, np.ndarray]:
     """`c` describes the decode instances; `cp` the prefill instances (their own TP/PP/EP/attention-DP and
     accelerator), default the same layout as decode. `pre`: `prefill_batch_pass` of these rows when known."""
@@ -153,19 +182,8 @@ def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None, pr
     pre_lat, pre_interval, n_req = prefill_batch_pass(cp, serving, isl, b) if pre is None else pre
     rate_p = n_req / pre_interval  # requests/s one prefill instance admits
     # every unit of 1..8 prefill and 1..8 decode instances; a unit serves min(prefill, decode) requests/s
-    top = A.max_disagg_instances
-    # (candidate, row) arrays in the order (nd, npf) = (1, 1), (1, 2), ..., (top, top)
-    nd_c, np_c = (x.reshape(-1, 1) for x in np.meshgrid(np.arange(1.0, top + 1), np.arange(1.0, top + 1),
-                                                        indexing="ij"))
-    per_gpu = np.minimum(np_c * rate_p, nd_c * rate_d) / (np_c * gp + nd_c * g)
-    best = np.max(per_gpu, axis=0)
-    # the smallest unit within DISAGG_TOLERANCE of the best output/s per GPU: small integer ratios (the first
-    # such candidate in that order; top x top where none qualifies, i.e. NaN rows)
-    size = np.where(per_gpu >= best * (1.0 - DISAGG_TOLERANCE), np_c + nd_c, np.inf)
-    first = np.argmax(size == size.min(axis=0), axis=0)
-    found = np.isfinite(size.min(axis=0))
-    best_np = np.where(found, np_c[first, 0], float(top)) + np.zeros_like(b)
-    best_nd = np.where(found, nd_c[first, 0], float(top)) + np.zeros_like(b)
+    best_np, best_nd = _smallest_best_unit(rate_p, rate_d, gp, g, A.max_disagg_instances)
+    best_np, best_nd = best_np + np.zeros_like(b), best_nd + np.zeros_like(b)
     unit_gpus = best_np * gp + best_nd * g
     rate = np.minimum(best_np * rate_p, best_nd * rate_d)
     duty_p = np.clip(rate / (best_np * rate_p), 0.0, 1.0)

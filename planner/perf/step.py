@@ -39,7 +39,7 @@ def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str =
     out["flops"] += flops
     out["bytes"] += bytes_
     out["compute_busy_s"] += _safe_div(flops, peak * np.clip(eta_c_max, 1e-6, 0.98))
-    out["memory_busy_s"] += _safe_div(bytes_, bw * np.clip(eta_m, 1e-6, 0.98))
+    out["memory_busy_s"] += t_m  # HBM busy at the op's own efficiency: its memory time
     if "ops" in out:  # breakdown requested (debugging, reports)
         out["ops"][name] = out["ops"].get(name, 0.0) + np.maximum(t_c, t_m)
 

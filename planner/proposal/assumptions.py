@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import Entry, PriceRange, _norm
+from planner.catalog.schema_base import Entry, PriceRange
+from planner.catalog.schemas import _norm
 from planner.optimize.instance import Instance
 from planner.optimize.problem import Problem
 from planner.plan import Plan

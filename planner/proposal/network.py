@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import NetworkItem
+from planner.catalog.schema_prices import NetworkItem
 
 _COUNT = re.compile(r"^\s*(\d+)\s*x", re.IGNORECASE)
 _SPEED = re.compile(r"(\d+)\s*G(?:b/s|bE|b)\b", re.IGNORECASE)

@@ -25,8 +25,9 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.errors import InfeasibleError, InputError, PlannerError
-from planner.optimize.instance import Instance, build_instance
+from planner.optimize.instance import Instance
 from planner.optimize.problem import Problem
+from planner.optimize.resolve_problem import build_instance
 from planner.plan import Plan
 from planner.sweep.fastsolve import FAST_GAP
 
@@ -281,7 +282,7 @@ def one_mode(inst: Instance, cands: pd.DataFrame, mode: str) -> tuple[Instance, 
 
     Dominance pruning compares GPUs, tokens/s, watts and group size within one mode, so the pruned rows of one
     mode are exactly the pruned rows of the other."""
-    from planner.optimize.candidates import make_key
+    from planner.optimize.keys import make_key
 
     if mode == "rent":
         systems = {s: dataclasses.replace(sd, buy=False, rent=True, existing=0)

@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import KINDS, Entry
+from planner.catalog.schema_base import Entry
+from planner.catalog.schemas import KINDS
 from planner.outputs import safe_text as _s
 
 # The columns `planner catalog list KIND` shows, chosen to compare entries at a glance.

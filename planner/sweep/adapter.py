@@ -56,7 +56,7 @@ def parse_problem_text(text: str, where: str):
 
 
 def build(problem, catalog: Catalog, where: str = "<problem>"):
-    from planner.optimize.instance import build_instance
+    from planner.optimize.resolve_problem import build_instance
 
     return build_instance(problem, catalog, where)
 
@@ -88,6 +88,23 @@ def new_cache(max_entries: int = 16):
     from planner.optimize import CandidateCache
 
     return CandidateCache(max_entries=max_entries)
+
+
+def mip_variables(inst, catalog: Catalog, cache) -> int | None:
+    """Variables of an instance's main MIP (its min-cost form: the other objectives only add to it), built from
+    `cache`'s candidates; None for the problems solved on the hourly model, which is built elsewhere."""
+    from planner.optimize import guards
+    from planner.optimize.candidates import build_candidates
+    from planner.optimize.formulation import build_model
+    from planner.optimize.solve_hourly import uses_hourly_model
+
+    if uses_hourly_model(inst):
+        return None
+    guards.check_problem_size(inst, catalog, "<problem>")  # what solve_outcome checks before it builds the model
+    table = build_candidates(inst, catalog, cache=cache).table
+    guards.check_fleet_size(inst, table, "<problem>")
+    model, _ = build_model(inst, table, objective="min_cost")
+    return len(model.vars)
 
 
 def solve(problem, catalog: Catalog, cache, *, backend: str | None, time_limit_s: float | None, hook=None):

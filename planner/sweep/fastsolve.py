@@ -53,6 +53,10 @@ class FastSolve:
         self.failed: set[str] | None = None
         self.solution: dict[str, float] | None = None  # the last proven optimum (the base solution, probing)
 
+    def takes(self, variables: int) -> bool:
+        """Whether a model of this many variables goes the fast way."""
+        return self.every_size or variables <= FAST_MAX_VARS
+
     def __call__(self, model, backend, *, time_limit_s, gap, abs_gap, presolve, hint, **more):
         """`more`: whatever else `backends.solve` was given (a `start` for SCIP), handed on to a plain solve."""
         import math
@@ -60,7 +64,7 @@ class FastSolve:
         from planner.optimize import backends
 
         after_failure = self.failed is not None and any(v.name not in self.failed for v in model.vars)
-        if after_failure or (len(model.vars) > FAST_MAX_VARS and not self.every_size):
+        if after_failure or not self.takes(len(model.vars)):
             if self.probe:
                 raise NotEligible
             return backends.solve(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schemas import PriceRange
+from planner.catalog.schema_base import PriceRange
 
 LIST_KEYS = ("id", "system", "type")
 PRICE_FIELDS = ("low_usd", "base_usd", "high_usd")

@@ -65,10 +65,50 @@ def group_key(sweep: Sweep, values: dict) -> str:
     return json.dumps([values.get(p.path) for p in sweep.parameters if not p.money])
 
 
+def sweep_hash(fingerprint: str, cat_hash: str) -> str:
+    return hashlib.sha256((fingerprint + cat_hash).encode()).hexdigest()[:16]
+
+
+def check_ledger_sweep(where: Path, old: dict[str, str], sweep: Sweep, cat_hash: str,
+                       meta: dict[str, str]) -> None:
+    """Refuse a ledger that holds another sweep (`old`: its meta), saying what differs. One written before
+    `solver.fast_solve` existed (its hash left the field out; those sweeps solved as `small` does) is this
+    sweep's when the file keeps the default: it resumes under the ledger's own hash (`meta` takes it), so the
+    scenario hashes of its rows and of the new ones agree."""
+    held = old.get("sweep_hash")
+    if held in (None, meta["sweep_hash"]):
+        return
+    fast = sweep.spec.solver.fast_solve
+    if held == sweep_hash(sweep.fingerprint_before_fast_solve, cat_hash):
+        if fast == "small":
+            meta["sweep_hash"] = held
+            return
+        raise InputError(f"{where}: holds this sweep as a planner from before solver.fast_solve ran it (as "
+                         f"`fast_solve: small` does); this file says fast_solve: {fast}: drop that line to "
+                         "resume, or use another --out")
+    if old.get("name") != sweep.name:
+        what = f"another sweep ({old.get('name')!r})"
+    elif old.get("catalog_hash") != cat_hash:
+        what = ("this sweep on another catalog (a figure changed since: prices, performance data or the "
+                "calibration), whose plans would not compare with new ones")
+    elif _spec_without_fast_solve(old.get("spec")) != _spec_without_fast_solve(meta["spec"]):
+        what = "this sweep with other settings (the sweep file's parameters, design or solver changed)"
+    else:
+        what = "this sweep on another version of its problem file"
+    raise InputError(f"{where}: holds {what}; use another --out (or run the sweep as it was)")
+
+
+def _spec_without_fast_solve(spec: str | None):
+    data = json.loads(spec) if spec else None
+    if isinstance(data, dict) and isinstance(data.get("solver"), dict):
+        data["solver"].pop("fast_solve", None)
+    return data
+
+
 def sweep_meta(sweep: Sweep, cat_hash: str, scenarios: list[design.Scenario]) -> dict[str, str]:
     """What `planner sweep report` needs without the sweep file: the spec, the parameters, the design."""
     meta = {
-        "sweep_hash": hashlib.sha256((sweep.fingerprint + cat_hash).encode()).hexdigest()[:16],
+        "sweep_hash": sweep_hash(sweep.fingerprint, cat_hash),
         "name": sweep.name,
         "spec": json.dumps(sweep.spec.model_dump(mode="json"), sort_keys=True),
         "problem_name": str(sweep.problem_data.get("name", "")),
@@ -98,9 +138,7 @@ def run_sweep(sweep: Sweep, catalog: Catalog, out_dir: Path, *, workers: int = 1
     try:
         old = led.meta()
         done = led.done()
-        if old.get("sweep_hash") not in (None, meta["sweep_hash"]):
-            raise InputError(f"{led.path}: holds another sweep ({old.get('name')!r}, or this one with a changed "
-                             "sweep file, problem or catalog); use another --out")
+        check_ledger_sweep(led.path, old, sweep, cat_hash, meta)
         if done and not resume:
             raise InputError(f"{led.path}: {len(done)} scenarios of this sweep are already recorded: pass "
                              "--resume to run only the missing ones, or use another --out")

@@ -30,7 +30,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.loader import display_path, format_validation_error, load_yaml, read_text
-from planner.catalog.schemas import Strict
+from planner.catalog.schema_base import Strict
 from planner.errors import InputError
 from planner.sweep import paths
 
@@ -108,6 +108,17 @@ class SweepSolver(Strict):
         "(the plans of `planner solve`, faster); all: every MIP so (each plan the optimum, where `planner "
         "solve` may stop at another plan within the problem's gap); none: every MIP as `planner solve`")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fast_solve_word(cls, data):
+        """`fast_solve: off` (or no, false, on, yes, true) is a YAML boolean, not a choice: say which words are."""
+        value = data.get("fast_solve") if isinstance(data, dict) else None
+        if isinstance(value, bool):
+            said = "off, no or false" if not value else "on, yes or true"
+            raise ValueError(f"fast_solve: {said} reads as a YAML boolean ({str(value).lower()}), not a choice: "
+                             "use small, all or none (none: every MIP solved as `planner solve` does)")
+        return data
+
 
 class SweepFile(Strict):
     name: str = Field(min_length=1)
@@ -157,8 +168,18 @@ class Sweep:
     @property
     def fingerprint(self) -> str:
         """Everything that decides the scenarios and their results, except the catalog (hashed apart)."""
-        blob = json.dumps({"spec": self.spec.model_dump(mode="json"), "problem": self.problem_text},
-                          sort_keys=True)
+        return self._fingerprint(self.spec.model_dump(mode="json"))
+
+    @property
+    def fingerprint_before_fast_solve(self) -> str:
+        """The fingerprint this sweep had before `solver.fast_solve` existed (the spec had no such field; every
+        sweep solved as `small` does now)."""
+        spec = self.spec.model_dump(mode="json")
+        spec["solver"].pop("fast_solve")
+        return self._fingerprint(spec)
+
+    def _fingerprint(self, spec: dict) -> str:
+        blob = json.dumps({"spec": spec, "problem": self.problem_text}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -65,12 +65,22 @@ def _hook(start: dict | None = None, probe: bool = False):
 
 
 def _base_solution(values: dict) -> dict | None:
+    """The group's base scenario solved on the fast path, None where it does not take the scenario's MIP. A
+    main MIP too large for it is told from its size before anything is solved: the probe would otherwise meet
+    it only after solving the smaller models before it (mixed-fleet: the 824-variable warm start, 2.2 CPU s on
+    HiGHS, with the 1,641-variable model next), while the other workers wait for this group's candidates."""
     sweep = _STATE["sweep"]
     hook = _hook(probe=True)
     if hook is None:
         return None
+    base = base_values(sweep, values)
     try:
-        scenario_plan(sweep, base_values(sweep, values), _STATE["catalog"], _STATE["cache"], hook)
+        if not hook.every_size:
+            _, inst, cat = scenario_inputs(sweep, base, _STATE["catalog"])
+            size = adapter.mip_variables(inst, cat, _STATE["cache"])
+            if size is not None and not hook.takes(size):
+                return None
+        scenario_plan(sweep, base, _STATE["catalog"], _STATE["cache"], hook)
     except (PlannerError, NotEligible):  # no plan or no fast solve: the group's scenarios start from nothing
         return None
     return hook.solution

@@ -1,0 +1,70 @@
+"""Exact dominance pruning of candidates before the MIP (step 6 of `planner.optimize.candidates`): within one
+workload, system and mode, c is dropped when m = floor(g_c / g_d) >= 1 replicas of another candidate d use no
+more GPUs, serve at least as many tok/s, draw no more power and have a group no larger.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def prune_dominated(table: pd.DataFrame) -> pd.DataFrame:
+    """Drop c when m = floor(g_c/g_d) >= 1 replicas of some d (same workload, system, mode) give
+    m*o_d >= o_c, m*W_d <= W_c, q_d <= q_c (ties: keep the earlier key).
+
+    Candidates are visited in table order and only a candidate still kept can dominate (dominance by multiples
+    is not transitive, so the order is part of the rule): c is dropped when a later candidate dominates it
+    strictly, or an earlier one that is kept dominates it at all."""
+    keep = np.ones(len(table), dtype=bool)
+    g, o, w, q = (table[c].to_numpy().astype(float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
+    for idx in _groups(table, ("workload", "system", "mode")):
+        keep[idx] = _undominated(g[idx], o[idx], w[idx], q[idx])
+    return table[keep].reset_index(drop=True)
+
+
+def _groups(table: pd.DataFrame, by: tuple[str, ...]) -> list[np.ndarray]:
+    """The row positions of each group of equal `by` values (rows with a missing value in none), ascending
+    within a group, groups in order of first appearance: groupby(by, sort=False).indices, from integer codes."""
+    code = np.zeros(len(table), dtype=np.int64)
+    missing = np.zeros(len(table), dtype=bool)
+    for c in by:
+        codes, uniques = pd.factorize(table[c])
+        missing |= codes < 0
+        code = code * (len(uniques) + 1) + codes
+    rows = np.flatnonzero(~missing)
+    _, first, inverse = np.unique(code[rows], return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    parts = np.split(rows[np.argsort(inverse, kind="stable")], np.cumsum(np.bincount(inverse))[:-1])
+    return [parts[j] for j in np.argsort(first, kind="stable")]
+
+
+def _undominated(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """`prune_dominated` within one group (rows in table order). The candidates of one GPU count G share
+    m = floor(G/g_d) with every d, so m*o_d and m*W_d are vectors per G and the pairwise tests only compare."""
+    n = len(g)
+    later = np.zeros(n, dtype=bool)  # dominated strictly by a later candidate: dropped whatever happens
+    earlier: dict[int, np.ndarray] = {}  # candidate -> the earlier ones dominating it: dropped if one is kept
+    lo, hi, above, below = o * (1 - 1e-12), w * (1 + 1e-12), o * (1 + 1e-9), w * (1 - 1e-9)
+    for size in np.unique(g):
+        a = np.flatnonzero(g == size)
+        mult = np.floor(size / g)
+        md_o, md_w = mult * o, mult * w
+        # only candidates that can dominate some member of this GPU count enter the matrix
+        d = np.flatnonzero((mult >= 1) & (md_o >= lo[a].min()) & (md_w <= hi[a].max()) & (q <= q[a].max()))
+        if len(d) == 0:
+            continue
+        md_o, md_w, qd = md_o[d], md_w[d], q[d]
+        ok = (md_o >= lo[a, None]) & (md_w <= hi[a, None]) & (qd <= q[a, None]) & (d[None, :] != a[:, None])
+        strict = (md_o > above[a, None]) | (md_w < below[a, None]) | (qd < q[a, None]) | (
+            mult[d] * g[d] < size)[None, :]
+        after = d[None, :] > a[:, None]
+        later[a] = (ok & strict & after).any(axis=1)
+        prior = ok & ~after
+        for r in np.flatnonzero(prior.any(axis=1) & ~later[a]):
+            earlier[int(a[r])] = d[prior[r]]
+    keep = ~later
+    for r in sorted(earlier):  # in table order: every earlier candidate's fate is settled before
+        if keep[earlier[r]].any():
+            keep[r] = False
+    return keep

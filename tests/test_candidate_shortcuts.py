@@ -1,0 +1,417 @@
+"""Speed shortcuts of the candidate search never change a result: each is compared with the computation it
+skips, on random inputs and on the example problems' grids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.catalog import load_catalog
+from planner.optimize.grid import GRID_COLUMNS, _add_block, _grid_frame, _strings, build_grid
+from planner.optimize.pipeline import load_instance
+from planner.perf.params import load_efficiency
+from planner.perf.resolve import normalize_grid, resolve
+from planner.perf.serving import mixed_step_floor_s
+from planner.perf.step import decode_step
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def _naive_grid(cols: dict[str, list]) -> pd.DataFrame:
+    """`_grid_frame` as pandas infers it from per-row object arrays (the construction the shortcut replaces)."""
+    sizes = np.asarray(cols["_size"], dtype=np.int64)
+    out = {}
+    for c in GRID_COLUMNS:
+        pieces = cols[c]
+        if isinstance(pieces[0], np.ndarray):
+            out[c] = np.concatenate(pieces)
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in pieces):
+            out[c] = np.repeat(np.asarray(pieces), sizes)
+        elif all(v is None or isinstance(v, str) for v in pieces):
+            out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes)
+        else:
+            out[c] = np.repeat(np.asarray(pieces, dtype=object), sizes).tolist()
+    return pd.DataFrame(out)
+
+
+TEXT = st.none() | st.sampled_from(["", "none", "low", "high", "chat", "a/b"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(TEXT, st.integers(1, 5)), min_size=1, max_size=12))
+def test_strings_equal_pandas_inference(pieces):
+    import planner.optimize.grid as cands
+
+    saved, cands.STRINGS_DIRECT_ROWS = cands.STRINGS_DIRECT_ROWS, 0  # through distinct values however few rows
+    values = np.array([v for v, _ in pieces], dtype=object)
+    sizes = np.array([k for _, k in pieces], dtype=np.int64)
+    ref = pd.DataFrame({"c": np.repeat(values, sizes)})["c"]
+    try:
+        pd.testing.assert_series_equal(pd.DataFrame({"c": _strings(values, sizes)})["c"], ref)
+    finally:
+        cands.STRINGS_DIRECT_ROWS = saved
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["w1", "w2"]), st.none() | st.sampled_from(["low", "high"]),
+                          st.integers(1, 3), st.integers(1, 2)), min_size=1, max_size=6))
+def test_grid_frame_equals_per_row_construction(blocks):
+    cols: dict[str, list] = {}
+    for wid, effort, n_var, n_par in blocks:
+        const = dict(workload=wid, model="m", accelerator="a", precision="fp8", isl=100, osl=50, quality=80.5,
+                     checkpoint="ckpt", effort=effort, output_multiplier=1.5, hidden_tokens=25)
+        variants = [("fp8", "", "none"), ("bf16", "vllm", "auto"), ("fp8", "sglang", "mtp")][:n_var]
+        pars = [(1, 1, 1, 1), (2, 1, 1, 2)][:n_par]
+        _add_block(cols, const, variants, pars, ("aggregated", "disaggregated"))
+    pd.testing.assert_frame_equal(_grid_frame(cols), _naive_grid(cols))
+
+
+@pytest.mark.parametrize("problem", ["mixed-fleet", "reasoning-deepseek-r1", "simplicity-and-failure-domains"])
+def test_example_grids_equal_per_row_construction(problem, catalog, monkeypatch):
+    import planner.optimize.grid as cands
+
+    inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
+    fast, _ = build_grid(inst, catalog)
+    monkeypatch.setattr(cands, "_grid_frame", _naive_grid)
+    slow, _ = build_grid(inst, catalog)
+    pd.testing.assert_frame_equal(fast, slow)
+
+
+def _floor_in_full(c, serving) -> np.ndarray:
+    """mixed_step_floor_s without its generic-engine shortcut."""
+    kernels = decode_step(c, serving, np.ones_like(c.isl), np.ones_like(c.isl))["kernels"]
+    named = np.isfinite(c.get("eng_graph_max", np.full_like(c.isl, np.inf)))
+    return np.where(named, kernels * c.kernel_launch_s, 0.0)
+
+
+@pytest.mark.parametrize("engines", [None, ["", "vllm"], ["trtllm", "sglang"]])
+def test_mixed_step_floor_shortcut(engines, catalog):
+    grid = pd.DataFrame(dict(model="llama-3.3-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8",
+                             tp=[1, 2, 4, 8], batch=[1, 8, 64, 256], isl=1000, osl=200, serving="aggregated"))
+    if engines is not None:
+        grid["engine"] = np.resize(np.array(engines, dtype=object), len(grid))
+    eff = load_efficiency(catalog)
+    c, _ = resolve(normalize_grid(grid), catalog, eff)
+    got, want = mixed_step_floor_s(c, eff.serving), _floor_in_full(c, eff.serving)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    if engines is None:
+        assert not got.any()
+    elif "trtllm" in engines:
+        assert (got > 0).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 12), st.data())
+def test_put_rows_equals_loc(n, data):
+    from planner.perf.capacity import put_rows
+
+    idx = np.array(sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=1))), dtype=np.int64)
+    m = len(idx)
+
+    def frame(k, seed):
+        rng = np.random.default_rng(seed)
+        words = np.array(["tpot", "ttft", "memory", "", None], dtype=object)
+        return pd.DataFrame({
+            "s": pd.array(rng.choice(words, k), dtype="str"),  # pandas strings, missing values too
+            "f": rng.random(k), "i": rng.integers(0, 9, k), "b": rng.random(k) > 0.5,
+            # int64 on one side, whole floats on the other (a batch column): `.loc`'s own casting rules
+            "mixed": rng.integers(0, 9, k) if seed % 2 else rng.integers(0, 9, k).astype(float),
+        })
+
+    res, rows = frame(n, data.draw(st.integers(0, 9))), frame(m, data.draw(st.integers(0, 9)))
+    rows["extra"] = 1.0  # columns res lacks are skipped
+    res.insert(2, "kept", pd.array(["x"] * n, dtype="str"))  # columns rows lacks stay as they are
+    want = res.copy()
+    for col in ("s", "f", "i", "b", "mixed"):
+        want.loc[idx, col] = rows[col].to_numpy()
+    pd.testing.assert_frame_equal(put_rows(res, idx, rows), want)
+
+
+def _unit_by_every_candidate(rate_p, rate_d, gp, g, top):
+    """The disaggregated unit choice as a (candidate, row) matrix (the code `_smallest_best_unit` replaced)."""
+    from planner.perf.serving import DISAGG_TOLERANCE
+
+    nd_c, np_c = (x.reshape(-1, 1) for x in np.meshgrid(np.arange(1.0, top + 1), np.arange(1.0, top + 1),
+                                                        indexing="ij"))
+    per_gpu = np.minimum(np_c * rate_p, nd_c * rate_d) / (np_c * gp + nd_c * g)
+    best = np.max(per_gpu, axis=0)
+    size = np.where(per_gpu >= best * (1.0 - DISAGG_TOLERANCE), np_c + nd_c, np.inf)
+    first = np.argmax(size == size.min(axis=0), axis=0)
+    found = np.isfinite(size.min(axis=0))
+    return np.where(found, np_c[first, 0], float(top)), np.where(found, nd_c[first, 0], float(top))
+
+
+RATE = st.sampled_from([0.0, 0.5, 1.0, 1.03, 2.0, 3.0, 7.0, 1e-3, np.inf, np.nan]) | st.floats(0.01, 100.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(RATE, RATE, st.sampled_from([1.0, 2.0, 4.0, 8.0]), st.sampled_from([1.0, 2.0, 8.0])),
+                min_size=1, max_size=20), st.sampled_from([1, 2, 8]))
+def test_disaggregated_unit_choice_equals_every_candidate(rows, top):
+    from planner.perf.serving import _smallest_best_unit
+
+    rp, rd, gp, g = (np.array(x, dtype=float) for x in zip(*rows, strict=True))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = _unit_by_every_candidate(rp, rd, gp, g, top)
+        got = _smallest_best_unit(rp, rd, gp, g, top)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 1023, 1024, 2500])
+def test_disaggregated_unit_choice_across_chunks(n):
+    from planner.perf.serving import _smallest_best_unit
+
+    rng = np.random.default_rng(n)
+    specials = np.array([0.0, np.inf, np.nan, 1.0, 2.0])
+    rp, rd = (np.where(rng.random(n) < 0.05, rng.choice(specials, n), rng.random(n) * 20) for _ in range(2))
+    gp, g = rng.choice([1.0, 2.0, 4.0, 8.0], n), rng.choice([1.0, 2.0, 8.0], n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = _unit_by_every_candidate(rp, rd, gp, g, 8)
+        got = _smallest_best_unit(rp, rd, gp, g, 8)
+        scalar = _smallest_best_unit(3.0, 5.0, 2.0, 1.0, 8), _unit_by_every_candidate(3.0, 5.0, 2.0, 1.0, 8)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(*scalar, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _table_grid(catalog, problem: str, rows: int, seed: int) -> pd.DataFrame:
+    """Aggregated configurations of an example's grid (MoE and dense models), a third of them with a named
+    engine and speculative decoding (`auto`: drafts where the model has one)."""
+    inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
+    grid, _ = build_grid(inst, catalog)
+    grid = grid[grid["serving"] == "aggregated"]
+    pick = np.sort(np.random.default_rng(seed).choice(len(grid), size=min(rows, len(grid)), replace=False))
+    g = grid.iloc[pick][["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
+                         "serving", "isl", "osl"]].reset_index(drop=True)
+    named = np.arange(len(g)) % 3 == 0
+    g["engine"] = np.where(named, np.resize(np.array(["vllm", "sglang", "trtllm"], dtype=object), len(g)), "")
+    g["speculative"] = np.where(named, "auto", "none")
+    return g
+
+
+@pytest.mark.parametrize(("problem", "points"), [("reasoning-deepseek-r1", (12, 5)), ("mixed-fleet", (20, 9)),
+                                                 ("enterprise-budget", (12, 5))])
+def test_step_tables_in_row_chunks_equal_one_pass(problem, points, catalog, monkeypatch):
+    import planner.perf.steptable as st_mod
+
+    grid = _table_grid(catalog, problem, 300, seed=len(problem))
+    kw = dict(decode_points=points[0], prefill_points=points[1])
+    monkeypatch.setattr(st_mod, "STEP_CHUNK_ROWS", 10**9)
+    one = st_mod.build_step_tables(grid, catalog, **kw)
+    for rows in (1, 7, 128):
+        monkeypatch.setattr(st_mod, "STEP_CHUNK_ROWS", rows)
+        got = st_mod.build_step_tables(grid, catalog, **kw)
+        for name in one.__dataclass_fields__:
+            a, b = getattr(got, name), getattr(one, name)
+            assert a.dtype == b.dtype and a.shape == b.shape, name
+            if a.dtype.kind == "f":
+                np.testing.assert_array_equal(a, b, err_msg=name)  # NaN where NaN, every other bit equal
+            else:
+                assert (a == b).all(), name
+
+
+def _search_grid(catalog, problem: str, rows: int, seed: int, variants: dict) -> pd.DataFrame:
+    inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
+    grid, _ = build_grid(inst, catalog)
+    pick = np.sort(np.random.default_rng(seed).choice(len(grid), size=min(rows, len(grid)), replace=False))
+    cols = ["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
+            "osl"]
+    return grid.iloc[pick][cols].reset_index(drop=True).assign(**variants)
+
+
+@pytest.mark.parametrize("variants", [{}, {"engine": "vllm"}, {"engine": "sglang", "speculative": "auto"}])
+@pytest.mark.parametrize("problem", ["mixed-fleet", "reasoning-deepseek-r1"])
+def test_searches_with_every_pair_in_one_call_equal_the_rounds(problem, variants, catalog, monkeypatch):
+    """A small search runs the model on every (configuration, batch) pair in one call: same frame, to the bit,
+    as the rounds (both searches; aggregated and disaggregated rows; targets met, missed and absent)."""
+    import planner.perf.search as search
+
+    cfg = _search_grid(catalog, problem, 120, seed=7, variants=variants)
+    cases = [lambda: search.largest_batch_visible(cfg, catalog, 2.0, 0.05, 0),
+             lambda: search.largest_batch_visible(cfg, catalog, 30.0, 0.03, np.resize([512, 0, 64], len(cfg))),
+             lambda: search.largest_batch_meeting(cfg, catalog, ttft_s=0.5, tpot_s=0.04),
+             lambda: search.largest_batch_meeting(cfg, catalog, ttft_s=np.resize([2.0, np.inf], len(cfg)),
+                                                  tpot_s=None)]
+    for case in cases:
+        monkeypatch.setattr(search, "PREFETCH_PAIRS", 0)
+        rounds = case()
+        monkeypatch.setattr(search, "PREFETCH_PAIRS", 10**9)
+        pd.testing.assert_frame_equal(case(), rounds, check_exact=True)
+        assert rounds["fits"].any() and not rounds["fits"].all()
+
+
+@pytest.mark.parametrize("variants", [{}, {"engine": "vllm"}, {"engine": "sglang", "speculative": "auto"}])
+@pytest.mark.parametrize("problem", ["mixed-fleet", "diurnal-own-rent"])
+def test_capacity_with_one_resolve_equals_a_resolve_per_step(problem, variants, catalog, monkeypatch):
+    """capacity_under_slo resolves the catalog look-ups once for the step tables, the evaluation and the
+    disaggregated search: the frame equals, to the bit, the one where each resolves its own rows."""
+    import planner.perf.capacity as capacity
+
+    cfg = _search_grid(catalog, problem, 160, seed=5, variants=variants)
+    targets = dict(ttft_s=np.resize([2.0, 0.4, np.inf], len(cfg)), tpot_s=np.resize([0.05, 0.02], len(cfg)))
+    shared = capacity.capacity_under_slo(cfg, catalog, percentile=90.0, **targets)
+    monkeypatch.setattr(capacity, "_resolved_once", lambda *a: None)
+    each = capacity.capacity_under_slo(cfg, catalog, percentile=90.0, **targets)
+    pd.testing.assert_frame_equal(shared, each, check_exact=True)
+    assert each["fits"].any() and not each["fits"].all()
+    assert (cfg["serving"] == "disaggregated").any() and (cfg["serving"] == "aggregated").any()
+
+
+def test_capacity_resolves_per_step_where_layout_columns_are_not_integer(catalog):
+    from planner.perf.capacity import _resolved_once
+
+    cfg = _search_grid(catalog, "diurnal-own-rent", 20, seed=1, variants={})
+    assert _resolved_once(cfg, catalog, load_efficiency(catalog)) is not None
+    assert _resolved_once(cfg.assign(tp=cfg["tp"].astype(float)), catalog, load_efficiency(catalog)) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a/b", "a", "ab", "a/b/rent", "Z", "é", "a-b", "b/kv-fp8"]),
+                          st.integers(0, 9)), max_size=30))
+def test_unique_by_key_equals_drop_duplicates_then_sort(rows):
+    from planner.optimize.candidates import _unique_by_key
+
+    t = pd.DataFrame({"key": pd.array([k for k, _ in rows], dtype="str"), "v": [v for _, v in rows]})
+    want = t.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True)
+    pd.testing.assert_frame_equal(_unique_by_key(t), want)
+
+
+def _complete_by_assignment(res: pd.DataFrame, grid: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
+    """evaluation._complete as column assignments (the form the one-construction version replaced)."""
+    from planner.optimize.variants import PREFILL_LAYOUT
+
+    if "engine" not in res:
+        res["engine"] = ""
+    for col in ("speculative", *PREFILL_LAYOUT):
+        res[col] = grid[col].array.take(idx)
+    res["grid_row"] = grid.index.to_numpy()[idx]
+    if "speculative_method" not in res:
+        res["speculative_method"] = res["speculative"]
+    for col in ("workload", "quality", "checkpoint", "effort", "output_multiplier"):
+        res[col] = grid[col].array.take(idx)
+    res["output_tok_s"] = res["output_tok_s"].astype(float) / res["output_multiplier"].astype(float)
+    return res
+
+
+@pytest.mark.parametrize("problem", ["mixed-fleet", "reasoning-deepseek-r1", "diurnal-own-rent"])
+def test_complete_equals_column_assignments(problem, catalog):
+    from planner.optimize.evaluation import _complete, _merged_results
+    from planner.optimize.variants import shared_prefill
+
+    inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
+    grid, _ = build_grid(inst, catalog)
+    grid = shared_prefill(grid)
+    groups = grid.groupby(["workload", "hidden_tokens"], sort=True).indices
+    calls = _merged_results(grid, groups, inst, catalog, None)
+    for keys, res in calls:
+        idx = np.concatenate([groups[k] for k in keys])
+        want = _complete_by_assignment(res.reset_index(drop=True), grid, idx)
+        pd.testing.assert_frame_equal(_complete(res.reset_index(drop=True), grid, idx), want, check_exact=True)
+    # a custom performance function's frame: no engine, no speculative_method
+    res = calls[0][1].drop(columns=["engine", "speculative_method"], errors="ignore").reset_index(drop=True)
+    idx = np.concatenate([groups[k] for k in calls[0][0]])
+    pd.testing.assert_frame_equal(_complete(res.copy(), grid, idx), _complete_by_assignment(res.copy(), grid, idx),
+                                  check_exact=True)
+    res = calls[0][1].assign(engine="vllm", speculative_method="mtp").reset_index(drop=True)
+    pd.testing.assert_frame_equal(_complete(res.copy(), grid, idx), _complete_by_assignment(res.copy(), grid, idx),
+                                  check_exact=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["w1", "w2", None]), st.sampled_from(["s1", "s2"]),
+                          st.sampled_from(["own", "rent"])), max_size=40))
+def test_groups_equal_groupby_indices(rows):
+    from planner.optimize.prune import _groups
+
+    t = pd.DataFrame({name: pd.array([r[i] for r in rows], dtype="str")
+                      for i, name in enumerate(("workload", "system", "mode"))})
+    want = list(t.groupby(["workload", "system", "mode"], sort=False).indices.values())
+    got = _groups(t, ("workload", "system", "mode"))
+    assert [list(g) for g in got] == [list(w) for w in want]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 8), st.integers(0, 9))
+def test_with_columns_equals_assignments(n, seed):
+    from planner.perf.capacity import with_columns
+
+    rng = np.random.default_rng(seed)
+    res = pd.DataFrame({"a": rng.random(n), "s": pd.array(rng.choice(["x", "y"], n), dtype="str"),
+                        "b": rng.random(n) > 0.5, "i": rng.integers(0, 5, n)})
+    new = {"a": rng.random(n), "fresh": np.full(n, np.nan),
+           "s": np.array(["memory", "tpot"] * n, dtype=object)[:n], "b": rng.random(n) > 0.5, "scalar": 90.0,
+           "i": res["i"] * 2, "words": np.where(rng.random(n) > 0.5, "ttft", "tpot")}
+    want = res.copy()
+    for k, v in new.items():
+        want[k] = v
+    pd.testing.assert_frame_equal(with_columns(res, new), want)
+
+
+@pytest.mark.parametrize("problem", ["mixed-fleet", "enterprise-budget"])
+def test_rate_search_of_the_open_rows_only_equals_every_row(problem, catalog, monkeypatch):
+    """max_rate_meeting bisects only the rows whose answer depends on it: the rates equal the search of every
+    row, to the bit (targets met at every rate, at none, and in between)."""
+    import planner.perf.queueing as queueing
+    from planner.perf.steptable import build_step_tables
+
+    grid = _table_grid(catalog, problem, 400, seed=3)
+    tab = build_step_tables(grid, catalog, decode_points=12, prefill_points=5)
+    ttft, tpot = np.resize([2.0, 0.3, 30.0], len(grid)), np.resize([0.05, 0.02, 1.0], len(grid))
+    got = queueing.max_rate_meeting(tab, ttft, tpot, 90.0, block=150)
+
+    def every_row(tab, ttft_s, tpot_s, percentile, variable=None, iterations=10, block=2048):
+        # the search before: every row of the block through every halving
+        R = len(tab)
+        var = np.zeros(R, dtype=bool)
+        key_ttft, key_tpot = f"ttft_p{percentile:g}_s", f"tpot_p{percentile:g}_s"
+        out = np.zeros(R)
+        for b0 in range(0, R, block):
+            rows = np.arange(b0, min(R, b0 + block))
+            s_tab = queueing._subset_tab(tab, rows)
+            s_sv = queueing.service(s_tab)
+            s_ch = queueing.chain(s_sv)
+            cap = s_ch.rate_cap * (1.0 - 1e-9)
+
+            def ok(x, s_sv=s_sv, s_tab=s_tab, s_ch=s_ch, rows=rows, cap=cap):
+                r = queueing.open_loop(s_ch, s_sv, s_tab, cap * np.exp(x), var[rows], (percentile,),
+                                       targets_only=True)
+                return (r[key_ttft] <= ttft_s[rows]) & (r[key_tpot] <= tpot_s[rows])
+
+            lo, hi = np.full(len(rows), np.log(queueing.TRICKLE)), np.zeros(len(rows))
+            first_ok, all_ok = ok(lo), ok(hi)
+            for _ in range(iterations):
+                mid = (lo + hi) / 2.0
+                good = ok(mid)
+                lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
+            rate = np.where(all_ok, cap, cap * np.exp(lo))
+            out[rows] = np.where(first_ok & np.isfinite(cap), rate, 0.0)
+        return out
+
+    want = every_row(tab, ttft, tpot, 90.0, block=150)
+    np.testing.assert_array_equal(got, want)
+    assert (want == 0).any() and (want > 0).any()
+
+
+@pytest.mark.parametrize("problem", ["mixed-fleet", "offline-tokens-per-dollar"])
+def test_grid_blocks_from_shared_arrays_equal_blocks_made_each(problem, catalog, monkeypatch):
+    import planner.optimize.grid as cands
+
+    inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
+    shared, _ = build_grid(inst, catalog)
+    add = cands._add_block
+    monkeypatch.setattr(cands, "_add_block", lambda *a, **k: add(*a[:5]))  # no memo: every block made anew
+    each, _ = build_grid(inst, catalog)
+    pd.testing.assert_frame_equal(shared, each)
