@@ -33,7 +33,7 @@ import math
 import time
 from dataclasses import dataclass, replace
 
-from planner.optimize import backends
+from planner.optimize import backends, isolation
 from planner.optimize.backends import RawResult, SolveStatus
 from planner.optimize.model import Constraint, MipModel
 
@@ -125,9 +125,9 @@ def split_solve(m: MipModel, link: list[int], coarse: list[int], backend: str, t
         return None
     t0 = time.perf_counter()
     args = (m, link, set(coarse), own_groups, backend, time_limit_s, gap)
-    if backends.isolated():  # one child process for all the small solves, as one monolithic solve would have
+    if isolation.isolated():  # one child process for all the small solves, as one whole-model solve would have
         backends._preload(backend)
-        res = backends.run_isolated(_split, *args)
+        res = isolation.run_isolated(backends._solver_failed, _split, *args)
     else:
         res = _split(*args)
     if res is None or not res.status.has_solution:
@@ -192,8 +192,8 @@ def _split(m: MipModel, link: list[int], coarse: set[int], own_groups: list[list
                 return True
             if r.status is not SolveStatus.OPTIMAL:
                 return False
-            proven = r.best_bound  # CBC reports none: its optimum is within the gap it was given
-            if proven is None:
+            proven = r.best_bound
+            if backend == "cbc" or proven is None:  # CBC reports no bound (solve() puts its objective there)
                 proven = r.objective - max(gap * CLASS_GAP * abs(r.objective), ABS_GAP)
             lows[k] = max(lows[k], proven)
             objs.append(r.objective)
