@@ -9,7 +9,8 @@ five together 1.7 s). Here
 
 and B is enumerated, exactly, with two relaxations as bounds: the LP (cheap) and the "coarse" one, replicas
 continuous but servers integer (both separable once B is fixed, so their optimum splits into one value per class):
-  1. LP relaxation of the whole model; solve the classes at B rounded from it: the incumbent.
+  1. LP relaxation of the whole model; solve the classes at the rounding of its B with the least LP bound: the
+     incumbent.
   2. Every B whose LP bound is below the threshold, incumbent - 0.99 gap |incumbent|, lies in the box
      [min B_s, max B_s] of the LP region {cost_LP <= threshold} (2 LPs per owned-fleet variable).
   3. Each integer B in the box, least LP bound first: pruned when its LP or coarse bound reaches the threshold;
@@ -208,8 +209,8 @@ def _split(m: MipModel, link: list[int], coarse: set[int], own_groups: list[list
             best = (total, b, vals)
         return True
 
-    start = tuple(max(0, round(root.values[v])) for v in link)
-    if not _within(m, link, start) or not evaluate(start) or best is None:
+    start = _start(m, relaxed, link, [root.values[v] for v in link])
+    if start is None or not evaluate(start) or best is None:
         return None
     if root.objective >= threshold():  # the incumbent is within the gap of the LP bound of every B
         box: list[tuple[int, int]] = [(n, n) for n in start]
@@ -241,6 +242,17 @@ def _split(m: MipModel, link: list[int], coarse: set[int], own_groups: list[list
     bound = min([total, threshold(), *bounds])
     return RawResult(SolveStatus.OPTIMAL, values=values, objective=m.objective_value(values), best_bound=bound,
                      gap=backends.relative_gap(m.objective_value(values), bound), backend=backend)
+
+
+def _start(m: MipModel, relaxed: MipModel, link: list[int], root: list[float]) -> tuple[int, ...] | None:
+    """The first fleet to solve: of the roundings of the LP optimum (each B_s down or up), the least LP bound."""
+    best = None
+    for b in sorted(set(itertools.product(*({max(0, math.floor(x)), max(0, math.ceil(x))} for x in root)))):
+        if _within(m, link, b):
+            r = _lp(_fixed_link(relaxed, link, b))
+            if r.status is SolveStatus.OPTIMAL and (best is None or r.objective < best[0]):
+                best = (r.objective, b)
+    return None if best is None else best[1]
 
 
 def _within(m: MipModel, link: list[int], b: tuple[int, ...]) -> bool:

@@ -8,6 +8,7 @@ is two MILPs as in `solve.py`: the most weighted output, then the cheapest plan 
 
 from __future__ import annotations
 
+import math
 import time
 
 from planner.optimize import backends
@@ -25,10 +26,12 @@ from planner.optimize.profit import (
 from planner.optimize.solve import Solution, _finish, _timed_solve
 from planner.optimize.value_data import sell
 
-# Backends that solve min_cost with hour classes class by class (optimize.hourly_split). Measured on
-# diurnal-own-rent (CPU s, whole model -> split): SCIP 4.7 -> 2.5, CBC 41 -> 2.8; HiGHS solves the whole model in
-# 2.0 s and its class-by-class solves take 4-6 s, so it keeps the whole model.
-SPLIT_BACKENDS = ("scip", "cbc")
+# min_cost with hour classes is solved class by class (optimize.hourly_split) on these backends, for models with
+# at least this many integer variables. Measured on diurnal-own-rent (whole model -> split): the plan (557 integer
+# variables) SCIP 4.7 -> 2.5 CPU s, CBC 41 -> 2.8 s; its runner-up (H100 only, 258) SCIP 0.26 -> 0.9 CPU s (five
+# fleets to solve in full, ~18 class solves), CBC 2.6 -> 1.2 s. HiGHS solves the whole plan in 2.0 s and takes
+# 4-6 s class by class: it keeps the whole model.
+SPLIT_MIN_INTEGERS = {"scip": 400, "cbc": 0}
 
 
 def uses_hourly_model(inst: Instance) -> bool:
@@ -68,7 +71,8 @@ def solve_hourly(inst: Instance, cands, backend: str, time_limit_s: float, gap: 
     sol = Solution(SolveStatus.ERROR, kind, backend, m, None, build_time_s=time.perf_counter() - t0)
     sol.ix, sol.hourly = h.peak, h
     res = None
-    if kind == "min_cost" and backend in SPLIT_BACKENDS:  # only the owned fleet joins the classes: one by one
+    integers = sum(v.integer for v in m.vars)
+    if kind == "min_cost" and integers >= SPLIT_MIN_INTEGERS.get(backend, math.inf):  # classes one by one
         servers = [*(v for view in h.views for v in view.rent.values()), *h.base.z]
         res = split_solve(m, owned_fleet(h), [*owned_fleet(h), *servers], backend, time_limit_s, gap)
     if res is None:
