@@ -147,18 +147,24 @@ def _split(m: MipModel, link: list[int], coarse: set[int], own_groups: list[list
     if root.status is not SolveStatus.OPTIMAL:
         return None
 
-    semi = m.copy()  # replicas continuous, servers integer: a relaxation still separable once B is fixed
-    semi.vars = [replace(v, integer=v.integer and v.index in coarse) for v in semi.vars]
+    # replicas continuous, servers integer: per class, a relaxation much stronger than the LP and still small
+    coarse_parts = []
+    for p in parts:
+        c = p.model.copy()
+        c.vars = [replace(v, integer=v.integer and full in coarse) for v, full in zip(c.vars, p.full_vars,
+                                                                                        strict=True)]
+        coarse_parts.append(c)
 
     def semi_at(b: tuple[int, ...]) -> tuple[float, list[float]] | None:
-        """Bound of B (servers integer, replicas continuous) and each class's share of it: the relaxation is
-        separable once B is fixed, so at its optimum each class sits at its own relaxed optimum."""
-        r = backends.solve(_fixed_link(semi, link, b), "highs", isolate=False, gap=0.0, abs_gap=0.0)
-        if r.status is not SolveStatus.OPTIMAL:
-            return None
-        shares = [math.fsum(p.model.objective.get(i, 0.0) * r.values[v] for i, v in enumerate(p.full_vars))
-                  for p in parts]
-        return r.best_bound if r.best_bound is not None else r.objective, shares
+        """Each class's coarse bound at B and their sum with the owned fleet's cost."""
+        shares = []
+        for c in coarse_parts:
+            r = backends.solve(_fixed(c, b), "highs", isolate=False, gap=0.0, abs_gap=0.0)
+            if r.status is not SolveStatus.OPTIMAL:
+                return None
+            shares.append(r.best_bound if r.best_bound is not None else r.objective)
+        base = m.objective_constant + math.fsum(c * n for c, n in zip(fixed_cost, b, strict=True))
+        return base + math.fsum(shares), shares
 
     best: tuple[float, tuple[int, ...], list[list[float]]] | None = None
     bounds: list[float] = []
