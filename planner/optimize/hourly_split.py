@@ -7,8 +7,8 @@ five together 1.7 s). Here
 
     cost(B) = F.B + sum_k c_k(B),    c_k(B) = min cost of class k's own variables given B (one small MIP each)
 
-and B is enumerated, exactly, with two relaxations as bounds: the LP (cheap) and the "coarse" one, replicas
-continuous but servers integer (both separable once B is fixed, so their optimum splits into one value per class):
+and B is enumerated, exactly, with two relaxations as bounds: the LP of the whole model at B (cheap) and, per class,
+the "coarse" one: replicas continuous but servers integer (a small MIP, much closer to c_k(B) than the LP):
   1. LP relaxation of the whole model; solve the classes at the rounding of its B with the least LP bound: the
      incumbent.
   2. Every B whose LP bound is below the threshold, incumbent - 0.99 gap |incumbent|, lies in the box
@@ -23,8 +23,9 @@ site power are fine: the racks form one more part, rows on the owned fleet alone
 budget joins every class) and the box has at most MAX_BOX_POINTS fleets; otherwise `split_solve` returns None and
 the caller solves the whole model.
 
-Measured on diurnal-own-rent (CPU s, in-process, whole model -> split): SCIP 4.7 -> 2.5, CBC 41 -> 2.8; 12 of the
-29 fleets in the box need class solves, most of them one (the peak class, infeasible under its cap).
+Measured on diurnal-own-rent (CPU s, in-process, whole model -> split): SCIP 4.7 -> 2.5, CBC 41 -> 2.8 (wall);
+17 of the 29 fleets in the box need a coarse bound, 12 class solves, most of them one (the peak class, infeasible
+under its cap). The split proves 193.378 $/h optimal to within 1e-6 in 2.7 CPU s.
 """
 
 from __future__ import annotations
