@@ -7,8 +7,8 @@ five together 1.7 s). Here
 
     cost(B) = F.B + sum_k c_k(B),    c_k(B) = min cost of class k's own variables given B (one small MIP each)
 
-and B is enumerated, exactly, with two relaxations as bounds: the LP of the whole model at B (cheap) and, per class,
-the "coarse" one: replicas continuous but servers integer (a small MIP, much closer to c_k(B) than the LP):
+and B is enumerated, exactly, with two relaxations as bounds: the LP of the whole model at B (cheap) and, per
+class, the "coarse" one: replicas continuous but servers integer (a small MIP, much closer to c_k(B) than the LP):
   1. LP relaxation of the whole model; solve the classes at the rounding of its B with the least LP bound: the
      incumbent.
   2. Every B whose LP bound is below the threshold, incumbent - 0.99 gap |incumbent|, lies in the box
