@@ -147,8 +147,8 @@ def solve(
     args = (fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start, restart, heuristics,
             branch_first)
     if isolation.isolated() and isolate is not False:
-        _preload(backend)
-        res = isolation.run_isolated(_solver_failed, _guarded, *args)
+        preload_solver(backend)
+        res = isolation.run_isolated(failed_result, _guarded, *args)
     else:
         res = _guarded(*args)
     res.solve_time_s = time.perf_counter() - t0
@@ -166,6 +166,11 @@ def solve(
 _HOOK: contextvars.ContextVar = contextvars.ContextVar("planner_solve_hook", default=None)
 
 
+def hook_active() -> bool:
+    """Whether this context's `solve` calls go to a caller's hook (`solve_hook`)."""
+    return _HOOK.get() is not None
+
+
 @contextlib.contextmanager
 def solve_hook(hook):
     """Route this context's `solve` calls through `hook(model, backend, **params) -> RawResult` (`planner sweep`
@@ -177,7 +182,7 @@ def solve_hook(hook):
         _HOOK.reset(token)
 
 
-def _solver_failed(message: str) -> RawResult:
+def failed_result(message: str) -> RawResult:
     return RawResult(SolveStatus.ERROR, message=message)
 
 
@@ -201,7 +206,7 @@ def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float,
 _SCIP_WARM = False
 
 
-def _preload(backend: str) -> None:
+def preload_solver(backend: str) -> None:
     """Import the solver library here, once: a forked child inherits it instead of importing it per solve."""
     global _SCIP_WARM
     if backend == "scip":

@@ -123,13 +123,13 @@ def split_solve(m: MipModel, link: list[int], coarse: list[int], backend: str, t
     own_groups = components(m, link)
     if len(own_groups) < 2:
         return None
-    if backends._HOOK.get() is not None:  # a sweep's fast in-process solve: keep its one call per model
+    if backends.hook_active():  # a sweep's fast in-process solve: keep its one call per model
         return None
     t0 = time.perf_counter()
     args = (m, link, set(coarse), own_groups, backend, time_limit_s, gap)
     if isolation.isolated():  # one child process for all the small solves, as one whole-model solve would have
-        backends._preload(backend)
-        res = isolation.run_isolated(backends._solver_failed, _split, *args)
+        backends.preload_solver(backend)
+        res = isolation.run_isolated(backends.failed_result, _split, *args)
     else:
         res = _split(*args)
     if res is None or not res.status.has_solution:
