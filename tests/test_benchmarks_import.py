@@ -4,6 +4,7 @@ is a benchmark nobody can run: benchmarks/synthetic.py imported a name that had 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -16,9 +17,16 @@ SCRIPTS = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem !=
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_benchmark_script_imports(name, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT))
-    module = importlib.import_module(f"benchmarks.{name}")
+    env = dict(os.environ)
+    try:
+        module = importlib.import_module(f"benchmarks.{name}")
+    finally:
+        # solve_cpu_stages sets PLANNER_SOLVE_IN_PROCESS=1 as it loads: left set, every later test's planner
+        # would solve without its forked solver process (test_interrupts then never sees one)
+        os.environ.clear()
+        os.environ.update(env)
+        sys.modules.pop(f"benchmarks.{name}", None)
     assert module.__doc__, f"benchmarks/{name}.py says what it measures"
-    sys.modules.pop(f"benchmarks.{name}", None)
 
 
 def test_synthetic_instance_builds():
