@@ -52,22 +52,22 @@ def add_economics(plan: Plan, inst: Instance, sol: Solution, n_candidates: int) 
     plan.economics = _economics(inst, plan, rows, class_plans, year)
 
 
+def _flat_averages(inst: Instance) -> dict[str, float]:
+    """Average output tok/s of each workload that states an average demand but no daily profile."""
+    return {w: wl.average_out_tok_s for w, wl in sorted(inst.workloads.items())
+            if wl.average_out_tok_s is not None and wl.demand_out_tok_s and not inst.value.profiles.get(w)}
+
+
 def year_average_caps(inst: Instance) -> dict[str, float]:
     """min_cost: output tok/s each workload with an average demand and no daily profile sells in the year
     averages. The fleet is sized for the peak, but the peak does not last all year: served tokens, $/Mtok served,
     utilization and revenue count the average. (max_profit and max_throughput value sales in the MIP itself:
     there the year averages stay what the MIP optimized.)"""
-    if inst.objective != "min_cost":
-        return {}
-    return {w: wl.average_out_tok_s for w, wl in sorted(inst.workloads.items())
-            if wl.average_out_tok_s is not None and wl.demand_out_tok_s and not inst.value.profiles.get(w)}
+    return _flat_averages(inst) if inst.objective == "min_cost" else {}
 
 
 def _note_peak_sales(plan: Plan, inst: Instance) -> None:
-    if inst.objective == "min_cost":
-        return
-    flat = [w for w, wl in sorted(inst.workloads.items())
-            if wl.average_out_tok_s is not None and not inst.value.profiles.get(w)]
+    flat = [] if inst.objective == "min_cost" else list(_flat_averages(inst))
     if flat:
         plan.notes.append(
             f"{', '.join(flat)}: an average demand but no demand_profile; {inst.objective} sells up to the peak "
