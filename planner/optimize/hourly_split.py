@@ -33,6 +33,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from planner.optimize import backends, isolation
@@ -96,21 +97,14 @@ def _part(m: MipModel, link: list[int], own: list[int]) -> _Part:
     return _Part(sub, full)
 
 
-def _fixed(model: MipModel, b: tuple[int, ...]) -> MipModel:
-    out = model.copy()
-    for i, n in enumerate(b):
-        out.fix(i, float(n), float(n))
-    return out
-
-
 def _relaxed(m: MipModel) -> MipModel:
     out = m.copy()
     out.vars = [replace(v, integer=False) for v in out.vars]
     return out
 
 
-def _lp(model: MipModel) -> RawResult:
-    return backends.solve(model, "highs", isolate=False, gap=0.0)
+def _lp(model: MipModel, time_limit_s: float) -> RawResult:
+    return backends.solve(model, "highs", isolate=False, gap=0.0, time_limit_s=max(time_limit_s, 0.1))
 
 
 def split_solve(m: MipModel, link: list[int], coarse: list[int], backend: str, time_limit_s: float,
@@ -141,12 +135,23 @@ def split_solve(m: MipModel, link: list[int], coarse: list[int], backend: str, t
 def _split(m: MipModel, link: list[int], coarse: set[int], own_groups: list[list[int]], backend: str,
            time_limit_s: float, gap: float) -> RawResult | None:
     t0 = time.perf_counter()
+
+    def left() -> float:
+        return time_limit_s - (time.perf_counter() - t0)
+
     parts = [_part(m, link, g) for g in own_groups]
     fixed_cost = [m.objective.get(v, 0.0) for v in link]
     relaxed = _relaxed(m)
-    root = _lp(relaxed)
+    root = _lp(relaxed, left())
     if root.status is not SolveStatus.OPTIMAL:
         return None
+    root_link = [root.values[v] for v in link]
+    if 2 ** sum(1 for x in root_link if x != math.floor(x)) > MAX_BOX_POINTS:
+        return None  # its roundings alone would be more fleets than a box may hold
+
+    def base_at(b: tuple[int, ...]) -> float:
+        """The owned fleet's cost (and the objective's constant) at B."""
+        return m.objective_constant + math.fsum(c * n for c, n in zip(fixed_cost, b, strict=True))
 
     # replicas continuous, servers integer: per class, a relaxation much stronger than the LP and still small
     coarse_parts = []
@@ -160,12 +165,12 @@ def _split(m: MipModel, link: list[int], coarse: set[int], own_groups: list[list
         """Each class's coarse bound at B and their sum with the owned fleet's cost."""
         shares = []
         for c in coarse_parts:
-            r = backends.solve(_fixed(c, b), "highs", isolate=False, gap=0.0, abs_gap=0.0)
+            r = backends.solve(_fixed_link(c, range(len(b)), b), "highs", isolate=False, gap=0.0, abs_gap=0.0,
+                               time_limit_s=max(left(), 0.1))
             if r.status is not SolveStatus.OPTIMAL:
                 return None
             shares.append(r.best_bound if r.best_bound is not None else r.objective)
-        base = m.objective_constant + math.fsum(c * n for c, n in zip(fixed_cost, b, strict=True))
-        return base + math.fsum(shares), shares
+        return base_at(b) + math.fsum(shares), shares
 
     best: tuple[float, tuple[int, ...], list[list[float]]] | None = None
     bounds: list[float] = []
@@ -183,17 +188,16 @@ def _split(m: MipModel, link: list[int], coarse: set[int], own_groups: list[list
         if got[0] >= threshold():
             bounds.append(got[0])
             return True
-        base = m.objective_constant + math.fsum(c * n for c, n in zip(fixed_cost, b, strict=True))
+        base = base_at(b)
         lows, objs, vals = list(got[1]), [], []
         for k, p in enumerate(parts):
-            left = time_limit_s - (time.perf_counter() - t0)
-            if left <= 0:
+            if left() <= 0:
                 return False
-            sub = _fixed(p.model, b)
+            sub = _fixed_link(p.model, range(len(b)), b)
             cap = threshold() - base - math.fsum(lows) + lows[k]  # class k above this: B cannot win
             if math.isfinite(cap):
                 sub.constraints.append(Constraint("split_cutoff", "split_cutoff", dict(sub.objective), hi=cap))
-            r = backends.solve(sub, backend, time_limit_s=left, gap=gap * CLASS_GAP, abs_gap=ABS_GAP,
+            r = backends.solve(sub, backend, time_limit_s=left(), gap=gap * CLASS_GAP, abs_gap=ABS_GAP,
                                isolate=False)
             if r.status is SolveStatus.INFEASIBLE:  # no plan of class k under the cap (or none at all)
                 bounds.append(threshold())
@@ -216,21 +220,23 @@ def _split(m: MipModel, link: list[int], coarse: set[int], own_groups: list[list
             best = (total, b, vals)
         return True
 
-    start = _start(m, relaxed, link, [root.values[v] for v in link])
+    start = _start(m, relaxed, link, root_link, left)
     if start is None or not evaluate(start) or best is None:
         return None
     if root.objective >= threshold():  # the incumbent is within the gap of the LP bound of every B
         box: list[tuple[int, int]] = [(n, n) for n in start]
         bounds.append(root.objective)
     else:
-        box = _box(relaxed, link, threshold())
+        box = _box(relaxed, link, threshold(), left)
     if box is None or math.prod(hi - lo + 1 for lo, hi in box) > MAX_BOX_POINTS:
         return None
     points = []
     for b in itertools.product(*(range(lo, hi + 1) for lo, hi in box)):
+        if left() <= 0:
+            return None
         if b == start or not _within(m, link, b):
             continue
-        r = _lp(_fixed_link(relaxed, link, b))
+        r = _lp(_fixed_link(relaxed, link, b), left())
         if r.status is SolveStatus.OPTIMAL:
             points.append((r.objective, b))
     points.sort()
@@ -251,12 +257,13 @@ def _split(m: MipModel, link: list[int], coarse: set[int], own_groups: list[list
                      gap=backends.relative_gap(m.objective_value(values), bound), backend=backend)
 
 
-def _start(m: MipModel, relaxed: MipModel, link: list[int], root: list[float]) -> tuple[int, ...] | None:
+def _start(m: MipModel, relaxed: MipModel, link: list[int], root: list[float],
+           left: Callable[[], float]) -> tuple[int, ...] | None:
     """The first fleet to solve: of the roundings of the LP optimum (each B_s down or up), the least LP bound."""
     best = None
     for b in sorted(set(itertools.product(*({max(0, math.floor(x)), max(0, math.ceil(x))} for x in root)))):
-        if _within(m, link, b):
-            r = _lp(_fixed_link(relaxed, link, b))
+        if _within(m, link, b) and left() > 0:
+            r = _lp(_fixed_link(relaxed, link, b), left())
             if r.status is SolveStatus.OPTIMAL and (best is None or r.objective < best[0]):
                 best = (r.objective, b)
     return None if best is None else best[1]
@@ -271,14 +278,15 @@ def _within(m: MipModel, link: list[int], b: tuple[int, ...]) -> bool:
     return all(c.lo - 1e-9 <= math.fsum(a * at[v] for v, a in c.coefs.items()) <= c.hi + 1e-9 for c in rows)
 
 
-def _fixed_link(model: MipModel, link: list[int], b: tuple[int, ...]) -> MipModel:
+def _fixed_link(model: MipModel, link: Iterable[int], b: tuple[int, ...]) -> MipModel:
     out = model.copy()
     for v, n in zip(link, b, strict=True):
         out.fix(v, float(n), float(n))
     return out
 
 
-def _box(relaxed: MipModel, link: list[int], cutoff: float) -> list[tuple[int, int]] | None:
+def _box(relaxed: MipModel, link: list[int], cutoff: float,
+         left: Callable[[], float]) -> list[tuple[int, int]] | None:
     """Integer range of each link variable over the LP region {objective <= cutoff}."""
     capped = relaxed.copy()
     capped.constraints.append(Constraint("split_cutoff", "split_cutoff", dict(relaxed.objective), hi=cutoff))
@@ -287,7 +295,7 @@ def _box(relaxed: MipModel, link: list[int], cutoff: float) -> list[tuple[int, i
         ends = []
         for sign in (1.0, -1.0):
             capped.set_objective({v: sign})
-            r = _lp(capped)
+            r = _lp(capped, left())
             if r.status is not SolveStatus.OPTIMAL:
                 return None
             ends.append(r.values[v])
