@@ -71,12 +71,16 @@ def solve_hourly(inst: Instance, cands, backend: str, time_limit_s: float, gap: 
     sol = Solution(SolveStatus.ERROR, kind, backend, m, None, build_time_s=time.perf_counter() - t0)
     sol.ix, sol.hourly = h.peak, h
     res = None
+    t_split = time.perf_counter()
     integers = sum(v.integer for v in m.vars)
     if kind == "min_cost" and integers >= SPLIT_MIN_INTEGERS.get(backend, math.inf):  # classes one by one
+        owned = owned_fleet(h)
         servers = [*(v for view in h.views for v in view.rent.values()), *h.base.z]
-        res = split_solve(m, owned_fleet(h), [*owned_fleet(h), *servers], backend, time_limit_s, gap)
+        res = split_solve(m, owned, [*owned, *servers], backend, time_limit_s, gap)
     if res is None:
+        tried_s = time.perf_counter() - t_split  # a split that gave up: its time is solve time too
         res = _timed_solve(m, backend, max(time_limit_s - (time.perf_counter() - t0), 1.0), gap)
+        res.solve_time_s += tried_s
     _finish(sol, res)
     if not res.status.has_solution:
         return sol
