@@ -149,8 +149,7 @@ def add(m: MipModel, ix) -> None:
                 count[v] = -1.0
         m.add(f"slot_count[{s},{mode}]", "slot_count", count, lo=0.0, hi=0.0, entity=s, unit="servers")
     _add_survive_rows(m, ix, dom)
-    if SURVIVE_CUTS:
-        _add_survive_cuts(m, ix, dom)
+    _add_survive_cuts(m, ix, dom)
     if level == "racks":
         _add_rack_counts(m, ix, dom)
     if dom.excluded:
@@ -227,7 +226,6 @@ def _add_survive_rows(m: MipModel, ix, dom: Domains) -> None:
         m.add(f"survive[{w}]", "survive", coefs, lo=wl.demand_out_tok_s, entity=w, unit="tok/s")
 
 
-SURVIVE_CUTS = True
 MAX_SECANTS = 24  # per workload: bounds the rows where no headroom ends them (f(k) -> D_w)
 
 
