@@ -17,14 +17,12 @@ SCRIPTS = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem !=
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_benchmark_script_imports(name, monkeypatch):
     monkeypatch.syspath_prepend(str(ROOT))
-    env = dict(os.environ)
+    # solve_cpu_stages sets PLANNER_SOLVE_IN_PROCESS=1 as it loads: monkeypatch restores the variable as it
+    # was (left set, every later test's planner would solve without its forked solver process)
+    monkeypatch.setenv("PLANNER_SOLVE_IN_PROCESS", os.environ.get("PLANNER_SOLVE_IN_PROCESS", "0"))
     try:
         module = importlib.import_module(f"benchmarks.{name}")
     finally:
-        # solve_cpu_stages sets PLANNER_SOLVE_IN_PROCESS=1 as it loads: left set, every later test's planner
-        # would solve without its forked solver process (test_interrupts then never sees one)
-        os.environ.clear()
-        os.environ.update(env)
         sys.modules.pop(f"benchmarks.{name}", None)
     assert module.__doc__, f"benchmarks/{name}.py says what it measures"
 
