@@ -250,8 +250,9 @@ def _lognormal_quantile_factor(p: float, cv: float) -> float:
     return math.exp(NormalDist().inv_cdf(p) * sigma - sigma * sigma / 2.0)
 
 
-def _sub(sv: Service, rows: np.ndarray) -> Service:
-    return Service(**{k: getattr(sv, k)[rows] for k in sv.__dataclass_fields__})
+def _rows(x, rows: np.ndarray):
+    """The same dataclass of per-row arrays (Service, Chain, StepTables) for `rows` only."""
+    return type(x)(**{k: getattr(x, k)[rows] for k in x.__dataclass_fields__})
 
 
 def _at(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -391,7 +392,7 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
     out = np.zeros(R)
     for b0 in range(0, R, block):
         rows = np.arange(b0, min(R, b0 + block))
-        s_tab = _subset_tab(tab, rows)
+        s_tab = _rows(tab, rows)
         s_sv = service(s_tab)
         s_ch = chain(s_sv)
         cap = s_ch.rate_cap * (1.0 - 1e-9)
@@ -408,8 +409,8 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
         open_ = np.flatnonzero(first_ok & ~all_ok & np.isfinite(cap))
         if len(open_):
             sel = rows[open_]
-            o_tab = _subset_tab(s_tab, open_)
-            o_sv, o_ch = _sub(s_sv, open_), _sub_chain(s_ch, open_)
+            o_tab = _rows(s_tab, open_)
+            o_sv, o_ch = _rows(s_sv, open_), _rows(s_ch, open_)
             o_lo, o_hi = lo[open_], hi[open_]
             for _ in range(iterations):
                 mid = (o_lo + o_hi) / 2.0
@@ -421,10 +422,3 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
         out[rows] = np.where(first_ok & np.isfinite(cap), rate, 0.0)
     return out
 
-
-def _sub_chain(ch: Chain, rows: np.ndarray) -> Chain:
-    return Chain(**{k: getattr(ch, k)[rows] for k in ch.__dataclass_fields__})
-
-
-def _subset_tab(tab: StepTables, rows: np.ndarray) -> StepTables:
-    return StepTables(**{k: getattr(tab, k)[rows] for k in tab.__dataclass_fields__})
