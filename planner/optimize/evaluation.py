@@ -14,6 +14,7 @@ from planner.catalog.catalog import Catalog
 from planner.optimize.instance import Instance
 from planner.optimize.variants import PREFILL_LAYOUT, own_prefill
 from planner.perf import CONFIG_COLUMNS, capacity_under_slo
+from planner.perf.capacity import with_columns
 from planner.perf.search import largest_batch_visible
 
 PerfFn = Callable[..., pd.DataFrame]
@@ -67,8 +68,7 @@ def _complete(res: pd.DataFrame, grid: pd.DataFrame, idx: np.ndarray) -> pd.Data
         new[col] = grid[col].array.take(idx)
     new["output_tok_s"] = res["output_tok_s"].to_numpy(dtype=float) / pd.Series(
         new["output_multiplier"]).to_numpy(dtype=float)
-    cols = {c: new.pop(c) if c in new else res[c] for c in res.columns}
-    return pd.DataFrame({**cols, **new}, index=res.index)
+    return with_columns(res, new)
 
 
 def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: Catalog,

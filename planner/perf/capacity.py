@@ -247,4 +247,4 @@ def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> p
     return out
 
 
-__all__ = ["CANDIDATE_GRID", "capacity_under_slo", "put_rows"]
+__all__ = ["CANDIDATE_GRID", "capacity_under_slo", "put_rows", "with_columns"]
