@@ -148,7 +148,9 @@ def verify_economics(plan: Plan, inst: Instance) -> tuple[int, list[str]]:
                 limit = base * m * (inst.demand_cap_multiple or 1.0)
             sold_w, rev_w = _sell(cap[w], limit)
             class_revenue += rev_w
-            # year averages (min_cost): a workload with an average and no daily profile sells its average
+            # year averages (min_cost): a workload with an average and no daily profile sells its average.
+            # Written out here on purpose, like _sell below (value_data.sell, year_average_caps): the verifier
+            # does not borrow the arithmetic it checks
             year_limit = limit
             if (inst.objective == "min_cost" and wl.average_out_tok_s is not None and wl.demand_out_tok_s
                     and not inst.value.profiles.get(w)):
