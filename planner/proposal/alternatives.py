@@ -103,7 +103,8 @@ def drivers(s: Solved, catalog: Catalog) -> list[Driver]:
     else:
         lo, hi = inst.electricity_usd_per_kwh * 0.75, inst.electricity_usd_per_kwh * 1.25
     elec = "economics.electricity_usd_per_kwh"
-    out = [Driver("electricity price", {elec: lo}, {elec: hi}, f"${lo:.3f}/kWh", f"${hi:.3f}/kWh")]
+    out = [Driver("electricity price", {elec: lo}, {elec: hi}, f"${lo:.3f}/kWh", f"${hi:.3f}/kWh",
+                  objective_only=True)]
 
     def price(sid: str, case: str) -> float:
         if sid in econ.system_prices_usd:
@@ -112,16 +113,14 @@ def drivers(s: Solved, catalog: Catalog) -> list[Driver]:
 
     prices = {case: {f"economics.system_prices_usd.{sid}": price(sid, case) for sid in inst.systems}
               for case in ("low", "high")}
-    out.append(Driver("system prices", prices["low"], prices["high"], "catalog low", "catalog high"))
+    out.append(Driver("system prices", prices["low"], prices["high"], "catalog low", "catalog high",
+                      objective_only=True))
     given = [w.id for w in s.problem.workloads if w.demand is not None]
     if given:
         out.append(Driver("demand", {f"workloads.{w}.demand": 1 - DEMAND_SWING for w in given},
                           {f"workloads.{w}.demand": 1 + DEMAND_SWING for w in given},
                           f"-{DEMAND_SWING:.0%}", f"+{DEMAND_SWING:.0%}"))
     return out
-
-
-PRICE_DRIVERS = ("electricity price", "system prices")  # they change only the objective's coefficients
 
 
 def from_plan(s: Solved) -> bool:
@@ -144,7 +143,7 @@ def tornado_jobs(s: Solved, catalog: Catalog, backend: str | None = None) -> lis
     return [Job("tornado", d.name, functools.partial(sweep_resolve, run, values, cache, exact and late), note,
                 from_plan=exact and late)
             for d in ds for values, note in ((d.low, d.low_note), (d.high, d.high_note))
-            for late in [d.name in PRICE_DRIVERS]]
+            for late in [d.objective_only]]
 
 
 def start_jobs(s: Solved, catalog: Catalog, backend: str | None = None, workers: int | None = None) -> None:

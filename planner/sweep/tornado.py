@@ -48,6 +48,9 @@ class Driver:
     high: dict
     low_note: str = ""
     high_note: str = ""
+    # True when the driver changes only the objective's coefficients (prices): a plan feasible at the base stays
+    # feasible at either end, so `planner propose` solves the ends from the chosen plan (see proposal.solver).
+    objective_only: bool = False
 
 
 @dataclass(frozen=True)
