@@ -64,6 +64,7 @@ class Job:
     note: str = ""
     candidates: int = 0  # candidate rows it solves on (0: the full table, through the sweep engine)
     from_plan: bool = False  # solved after the main solve, from the plan (`run(start=chosen_start(solved))`)
+    family: str = ""  # the accelerator family a "best on" alternative is restricted to ("": not one)
 
 
 def _gap(i: Instance) -> Instance:
@@ -77,11 +78,11 @@ def alternative_jobs(s: Solved, catalog: Catalog, backend: str | None = None) ->
     cands = s.candidates
     fams = {a: family(catalog, a) for a in sorted(set(cands["accelerator"]))}
 
-    def job(name: str, inst: Instance, rows, note: str = "") -> Job:
+    def job(name: str, inst: Instance, rows, note: str = "", fam: str = "") -> Job:
         return Job("alternative", name, functools.partial(resolve, _gap(inst), rows, catalog, backend), note,
-                   len(rows))
+                   len(rows), family=fam)
 
-    jobs = [job(f"best on {fam}", s.instance, cands[cands["accelerator"].map(fams) == fam])
+    jobs = [job(f"best on {fam}", s.instance, cands[cands["accelerator"].map(fams) == fam], fam=fam)
             for fam in sorted(set(fams.values()))]
     if any(sd.buy or sd.existing for sd in s.instance.systems.values()):
         inst, rent = one_mode(s.instance, cands, "rent")
@@ -182,18 +183,16 @@ def compare(s: Solved, catalog: Catalog, backend: str | None = None,
     plan, base = s.plan, annual_cost(s.plan)
     chosen = {family(catalog, a) for a in plan.fleet.gpus}
     # the chosen family's best plan is the plan itself: its re-solve is cancelled where it has not started
-    unused = {i for i, j in enumerate(s.jobs) if j.section == "alternative"
-              and chosen == {j.name.removeprefix("best on ")}}
+    unused = {i for i, j in enumerate(s.jobs) if j.family and chosen == {j.family}}
     results = _results(s, unused, workers)
     alt_rows, tor = [], []
     for j, r in zip(s.jobs, results, strict=True):
         if j.section == "tornado":
             tor.append((j, r))
-        elif chosen == {j.name.removeprefix("best on ")}:
+        elif j.family and chosen == {j.family}:
             alt_rows.append(_row(j.name, "family", plan, base, "the chosen plan"))
         else:
-            alt_rows.append(_row(j.name, "family" if j.name.startswith("best on") else "rent-vs-buy", r, base,
-                                 j.note))
+            alt_rows.append(_row(j.name, "family" if j.family else "rent-vs-buy", r, base, j.note))
     alts = [Alternative("chosen plan", "chosen", _accelerators(plan), base, plan.fleet.capex_usd,
                         plan.fleet.output_tok_s, plan.fleet.usd_per_mtok, 0.0, 0.0)]
     alts += sorted(alt_rows, key=lambda a: (a.kind != "family", a.name)) + _runner_up(plan, base)
