@@ -189,3 +189,22 @@ def test_verifier_predictions_are_memoized_row_by_row(cat, monkeypatch):
     pd.testing.assert_frame_equal(predict(grid), whole, check_exact=True)
     pd.testing.assert_frame_equal(predict(grid), whole, check_exact=True)
     assert asked == [2, 4]  # the second grid: its 4 new rows only; the third: nothing
+
+
+def test_known_prediction_looks_up_without_making(monkeypatch):
+    """`known_prediction` returns what `predicted` stored and None otherwise, never calling a maker; the memo is
+    emptied (not trimmed) when it reaches PREDICTED_ROWS_LIMIT rows."""
+    import pandas as pd
+
+    from planner.optimize import candidates
+
+    monkeypatch.setattr(candidates, "PREDICTED_ROWS_LIMIT", 2)
+    cache = candidates.CandidateCache()
+    assert cache.known_prediction(("a",)) is None
+    row = pd.DataFrame({"x": [1.0]})
+    assert cache.predicted(("a",), lambda: row) is row
+    assert cache.known_prediction(("a",)) is row and cache.known_prediction(("b",)) is None
+    assert cache.predicted(("a",), lambda: pytest.fail("made twice")) is row
+    cache.predicted(("b",), lambda: row.copy())
+    cache.predicted(("c",), lambda: row.copy())  # the limit reached: ("a",) and ("b",) go
+    assert cache.known_prediction(("a",)) is None and cache.known_prediction(("c",)) is not None

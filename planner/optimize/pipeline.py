@@ -198,7 +198,7 @@ def _perf_predictor(catalog: Catalog, cache: CandidateCache | None = None):
     def predict(grid: pd.DataFrame) -> pd.DataFrame:
         cols = tuple(grid.columns)
         keys = [(data_key, cols, _row_key(row)) for row in grid.itertuples(index=False)]
-        rows = [_memoized(cache, k) for k in keys]
+        rows = [cache.known_prediction(k) for k in keys]
         missing = [i for i, r in enumerate(rows) if r is None]
         if missing:
             new = predict_under_slo(grid.iloc[missing].reset_index(drop=True), catalog).reset_index(drop=True)
@@ -212,22 +212,6 @@ def _perf_predictor(catalog: Catalog, cache: CandidateCache | None = None):
 def _row_key(row) -> tuple:
     """A grid row as a memo key: NaN (a column this row does not use) as None, which equals itself."""
     return tuple(None if isinstance(v, float) and math.isnan(v) else v for v in row)
-
-
-class _NotMemoized(Exception):
-    pass
-
-
-def _not_memoized():
-    raise _NotMemoized
-
-
-def _memoized(cache: CandidateCache, key: tuple) -> pd.DataFrame | None:
-    """The cache's prediction for `key`, None when it has none (a `make` that raises stores nothing)."""
-    try:
-        return cache.predicted(key, _not_memoized)
-    except _NotMemoized:
-        return None
 
 
 def solve_candidates(
