@@ -208,3 +208,27 @@ def test_known_prediction_looks_up_without_making(monkeypatch):
     cache.predicted(("b",), lambda: row.copy())
     cache.predicted(("c",), lambda: row.copy())  # the limit reached: ("a",) and ("b",) go
     assert cache.known_prediction(("a",)) is None and cache.known_prediction(("c",)) is not None
+
+
+def test_a_solve_hook_gets_every_option_of_the_call():
+    """`backends.solve` hands a hook every option it was called with (restart included), defaults too, so a hook
+    that solves the plain way passes them on unchanged."""
+    from planner.optimize import backends
+
+    m = MipModel()
+    a = m.add_var("a", 0, 1, integer=True)
+    m.set_objective({a: 1.0}, maximize=True)
+    seen = []
+
+    def hook(model, backend, **kw):
+        seen.append(kw)
+        return backends.solve(model, backend, **kw)
+
+    with backends.solve_hook(hook):
+        plain = backends.solve(m, "highs", isolate=False)
+        odd = backends.solve(m, "highs", isolate=False, restart=False, heuristics=False, branch_first=(0,))
+    assert plain.objective == odd.objective == 1.0
+    keys = {"time_limit_s", "gap", "abs_gap", "presolve", "hint", "start", "restart", "heuristics", "branch_first"}
+    assert set(seen[0]) == set(seen[1]) == keys
+    assert (seen[0]["restart"], seen[0]["heuristics"], seen[0]["branch_first"]) == (True, True, ())
+    assert (seen[1]["restart"], seen[1]["heuristics"], seen[1]["branch_first"]) == (False, False, (0,))

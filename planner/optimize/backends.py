@@ -133,19 +133,19 @@ def solve(
     if hook is not None:
         token = _HOOK.set(None)  # the hook's own calls to solve() run unhooked
         try:
-            more = {"heuristics": False} if not heuristics else {}
-            if branch_first:
-                more["branch_first"] = branch_first
             return hook(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap, presolve=presolve,
-                        hint=hint, start=start, **more)
+                        hint=hint, start=start, restart=restart, heuristics=heuristics, branch_first=branch_first)
         finally:
             _HOOK.reset(token)
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
-    fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
+    fn, options = {  # each library's function and the options it takes, in its order
+        "highs": (_solve_highs, (presolve, hint, restart, heuristics)),
+        "scip": (_solve_scip, (start, branch_first)),
+        "cbc": (_solve_cbc, (start, heuristics)),
+    }[backend]
     t0 = time.perf_counter()
-    args = (fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start, restart, heuristics,
-            branch_first)
+    args = (backend, fn, model, time_limit_s, gap, abs_gap, *options)
     if isolation.isolated() and isolate is not False:
         preload_solver(backend)
         res = isolation.run_isolated(failed_result, _guarded, *args)
@@ -186,16 +186,9 @@ def failed_result(message: str) -> RawResult:
     return RawResult(SolveStatus.ERROR, message=message)
 
 
-def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-             presolve: bool = True, hint: list[float] | None = None,
-             start: list[float] | None = None, restart: bool = True, heuristics: bool = True,
-             branch_first: tuple[int, ...] = ()) -> RawResult:
+def _guarded(backend: str, fn, *args) -> RawResult:
     try:
-        if backend == "highs":
-            return fn(model, time_limit_s, gap, abs_gap, presolve, hint, restart, heuristics)
-        if backend == "cbc":
-            return fn(model, time_limit_s, gap, abs_gap, start, heuristics)
-        return fn(model, time_limit_s, gap, abs_gap, start, branch_first)
+        return fn(*args)
     except Exception as exc:  # a solver library failing is not the user's fault: report it typed
         cause = exc.__context__ or exc.__cause__  # MathOpt-style wrappers hide the real message here
         detail = f"{exc}" + (f" (cause: {cause})" if cause else "")
