@@ -166,11 +166,10 @@ class FromSolution:
             return backends.solve(model, backend, gap=gap, **params)
         if st is None:
             return backends.solve(model, backend, gap=min(gap, EXACT_GAP), **params)
-        values = start_values(model, st.values)
         if model.by_name.keys() != st.names or any(
                 model.vars[model.by_name[k]].ub < x for k, x in st.values.items() if k in model.by_name):
             return backends.solve(model, backend, gap=gap, **params)  # not the plan's MIP
-        params["start"] = values
+        params["start"] = start_values(model, st.values)
         return backends.solve(model, backend, gap=min(gap, EXACT_GAP), **params)
 
 
