@@ -67,15 +67,13 @@ def solve_for_proposal(
 
     `on_candidates(solved)` runs once the candidate table exists and before the main solve (plan still None):
     the proposal starts its re-solves there, so they overlap the main MIP."""
-    from planner.catalog.loader import display_path, read_text
+    from planner.inputs import display_path, read_file_text
     from planner.optimize import CandidateCache, problem_from_text, solve_problem
     from planner.optimize.candidates import build_candidates
     from planner.optimize.pipeline import load_plan_file, verify_file
 
     where = display_path(Path(problem_path))
-    text, unreadable = read_text(Path(problem_path))
-    if unreadable:
-        raise InputError(f"{where}: {unreadable}")
+    text = read_file_text(Path(problem_path))
     problem = problem_from_text(text, where)
     plan = None
     if plan_path is not None:

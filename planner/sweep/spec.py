@@ -32,6 +32,7 @@ from planner.catalog.catalog import Catalog
 from planner.catalog.loader import display_path, format_validation_error, load_yaml, read_text
 from planner.catalog.schema_base import Strict
 from planner.errors import InputError
+from planner.inputs import read_file_text
 from planner.sweep import paths
 
 Scalar = float | int | str
@@ -192,9 +193,7 @@ def without_fast_solve(spec: dict) -> dict:
 def load_sweep(path: str | Path, catalog: Catalog) -> Sweep:
     p = Path(path)
     where = display_path(p)
-    text, why = read_text(p)
-    if why:
-        raise InputError(f"{where}: {why}")
+    text = read_file_text(p)
     if not text.strip():
         raise InputError(f"{where}: the file is empty (a sweep needs name, problem and parameters)")
     try:
