@@ -115,6 +115,8 @@ def _hour_classes(plan: Plan, inst: Instance, names: list[str], check) -> tuple[
         check(not plan.hourly, "the plan has an hourly schedule but the problem no demand profile")
         return [], [1.0]
     check(bool(plan.hourly), "the problem has demand profiles but the plan has no hourly schedule")
+    if not plan.hourly:  # said; the rest is checked on the deployments as one class, not left to crash
+        return [], [1.0]
     rows = plan.hourly
     at = {tuple(r.demand_multipliers.get(w, 1.0) for w in names): k for k, r in enumerate(rows)}
     hours = Counter()
