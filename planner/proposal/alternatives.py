@@ -39,7 +39,7 @@ def family(catalog: Catalog, accelerator: str) -> str:
     return arch.split("(")[0].split()[0]
 
 
-def annual_cost(plan: Plan) -> float:
+def annual_cost_usd(plan: Plan) -> float:
     """All-in cost a year as the optimizer prices it (year average over the hour classes of a profile)."""
     return year_cost_usd_per_hour(plan) * HOURS_PER_YEAR
 
@@ -51,7 +51,7 @@ def _accelerators(plan: Plan) -> str:
 def _row(name: str, kind: str, got: Plan | str, base: float, note: str = "") -> Alternative:
     if isinstance(got, str):
         return Alternative(name, kind, "-", None, None, None, None, None, None, got)
-    cost = annual_cost(got)
+    cost = annual_cost_usd(got)
     return Alternative(name, kind, _accelerators(got), cost, got.fleet.capex_usd, got.fleet.output_tok_s,
                        got.fleet.usd_per_mtok, cost - base, 100 * (cost - base) / base if base else None, note)
 
@@ -180,7 +180,7 @@ def compare(s: Solved, catalog: Catalog, backend: str | None = None,
     """The alternatives and the tornado, from the re-solves (started here unless already running)."""
     if s.pending is None:
         start_jobs(s, catalog, backend, workers)
-    plan, base = s.plan, annual_cost(s.plan)
+    plan, base = s.plan, annual_cost_usd(s.plan)
     chosen = {family(catalog, a) for a in plan.fleet.gpus}
     # the chosen family's best plan is the plan itself: its re-solve is cancelled where it has not started
     unused = {i for i, j in enumerate(s.jobs) if j.family and chosen == {j.family}}
@@ -199,13 +199,13 @@ def compare(s: Solved, catalog: Catalog, backend: str | None = None,
     bars = []
     for (lo_j, lo_r), (hi_j, hi_r) in zip(tor[::2], tor[1::2], strict=True):
         why = "; ".join(f"{j.note}: {r}" for j, r in ((lo_j, lo_r), (hi_j, hi_r)) if isinstance(r, str))
-        bars.append(TornadoBar(lo_j.name, lo_j.note, hi_j.note, _cost(lo_r), _cost(hi_r), why))
+        bars.append(TornadoBar(lo_j.name, lo_j.note, hi_j.note, _usd_per_year(lo_r), _usd_per_year(hi_r), why))
     bars.append(_utilization(plan, s.instance))
     return alts, sorted(bars, key=lambda b: (-b.swing_usd, b.driver))
 
 
-def _cost(got: Plan | str) -> float | None:
-    return None if isinstance(got, str) else annual_cost(got)
+def _usd_per_year(got: Plan | str) -> float | None:
+    return None if isinstance(got, str) else annual_cost_usd(got)
 
 
 def _runner_up(plan: Plan, base: float) -> list[Alternative]:
@@ -227,7 +227,9 @@ def _utilization(plan: Plan, inst) -> TornadoBar:
         d.replicas * (d.avg_power_w_per_replica - d.gpus_per_replica * inst.systems[d.system].idle_w)
         for d in plan.deployments if d.mode == "own"
     )
-    saved = (1 - UTILIZATION_LOW) * dynamic_w / 1000 * inst.pue * inst.electricity_usd_per_kwh * HOURS_PER_YEAR
-    base = annual_cost(plan)
+    saved_usd_per_year = ((1 - UTILIZATION_LOW) * dynamic_w / 1000 * inst.pue * inst.electricity_usd_per_kwh
+                          * HOURS_PER_YEAR)
+    base_usd_per_year = annual_cost_usd(plan)
     return TornadoBar("utilization", f"{UTILIZATION_LOW:.0%} of modelled load", "100% (as planned)",
-                      base - saved, base, "same fleet; GPU energy above idle scales with load (no re-solve)")
+                      base_usd_per_year - saved_usd_per_year, base_usd_per_year,
+                      "same fleet; GPU energy above idle scales with load (no re-solve)")
