@@ -15,7 +15,6 @@ optimum from the chosen plan, 6-21 s to it from scratch.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -265,12 +264,6 @@ class Batch:
         finally:
             self._pool.shutdown()
             _BATCHES.pop(self._id, None)
-
-
-def resolve_many(jobs: list[tuple[Instance, pd.DataFrame]], catalog: Catalog, backend: str | None = None,
-                 workers: int | None = None) -> list[Plan | str]:
-    """`resolve` for each (instance, candidates), in parallel where there are spare cores."""
-    return Batch([functools.partial(resolve, i, c, catalog, backend) for i, c in jobs], workers).results()
 
 
 def one_mode(inst: Instance, cands: pd.DataFrame, mode: str) -> tuple[Instance, pd.DataFrame]:
