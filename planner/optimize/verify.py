@@ -17,13 +17,11 @@ from planner.catalog.quality import quality_of
 from planner.optimize import verify_buyer as vb
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack, pack_groups
+from planner.optimize.verify_cost import cost_parts_usd_per_hour, owned_avg_w, rack_capex_usd
 from planner.optimize.verify_economics import verify_economics
 from planner.optimize.verify_figures import check_plan_figures
 from planner.optimize.verify_predictions import check_predictions
 from planner.plan import Plan
-
-# Its own constant and cost arithmetic on purpose: the check must not share code with what it checks.
-HOURS_PER_YEAR = 8760.0
 
 REL_TOL = 1e-6
 # plan.json rounds every float to 6 significant digits (up to 5e-6 relative): checks on figures read from the
@@ -332,33 +330,15 @@ def _check_economics(plan: Plan, inst: Instance, check: _Checks) -> None:
 
 
 def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, float]:
-    fl, h = plan.fleet, HOURS_PER_YEAR
+    """(cost $/h, capex) of the plan's fleet (verify_cost.py); a configuration in use has a replica."""
+    fl = plan.fleet
     new = {s: k for s, k in fl.servers_new.items() if s in inst.systems}
-    server_capex = sum(inst.systems[s].capex_usd * k for s, k in new.items())
-    rack_capex = sum(inst.racks[r.rack_type].price_usd for r in fl.racks if r.rack_type in inst.racks)
-    capex = server_capex + rack_capex
-    watts = 0.0
-    for s, k in owned.items():
-        sd = inst.systems[s]
-        watts += k * (sd.non_gpu_avg_w + sd.gpus * sd.idle_w)
-    for d in plan.deployments:
-        if d.mode == "own" and d.system in inst.systems:
-            watts += d.replicas * (d.avg_power_w_per_replica - d.gpus_per_replica * inst.systems[d.system].idle_w)
-    cost = (
-        capex * inst.crf / h
-        + (sum(inst.systems[s].capex_usd * k for s, k in owned.items()) + rack_capex)
-        * inst.maintenance_fraction
-        / h
-        + sum(inst.systems[s].provisioned_kw * k for s, k in owned.items())
-        * inst.facility_usd_per_kw_month
-        * 12
-        / h
-        + watts * inst.pue * inst.electricity_usd_per_kwh / 1000
-        + sum(inst.systems[s].licence_usd_per_hour_owned * k for s, k in owned.items())
-        + inst.complexity_usd_per_hour * sum(1 for d in plan.deployments if d.replicas > 0)
-        + sum(inst.systems[s].rent_usd_per_hour * k for s, k in fl.servers_rented.items() if s in inst.systems)
-    )
-    return cost, capex
+    racks_usd = rack_capex_usd(plan, inst)
+    capex = sum(inst.systems[s].capex_usd * k for s, k in new.items()) + racks_usd
+    avg_w = owned_avg_w(inst, owned, ((d, d.replicas) for d in plan.deployments))
+    in_use = sum(1 for d in plan.deployments if d.replicas > 0)
+    parts = cost_parts_usd_per_hour(inst, new, owned, fl.servers_rented, racks_usd, avg_w, in_use)
+    return sum(parts.values()), capex
 
 
 def _buyer_families(plan: Plan, inst: Instance, catalog: Catalog | None, v: list[str]) -> int:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 
-from planner.economics import HOURS_PER_YEAR
 from planner.optimize.instance import Instance
 from planner.optimize.layout import pack_groups
+from planner.optimize.verify_cost import HOURS_PER_YEAR, cost_parts_usd_per_hour, owned_avg_w, rack_capex_usd
 from planner.plan import Plan
 
 TOL = 1e-5  # plan.json rounds floats to 6 significant digits
@@ -229,33 +229,14 @@ def _sell(offers: list[tuple[float, float]], limit: float) -> tuple[float, float
 
 
 def _class_cost(plan: Plan, inst: Instance, reps: dict, rented: dict, owned: Counter) -> float:
-    """$/h of one hour: owned servers and racks every hour, replicas' energy above idle, rentals."""
-    h = HOURS_PER_YEAR
-    fl = plan.fleet
-    new_capex = sum(inst.systems[s].capex_usd * x for s, x in fl.servers_new.items() if s in inst.systems)
-    rack_capex = sum(inst.racks[r.rack_type].price_usd for r in fl.racks if r.rack_type in inst.racks)
-    owned_capex = sum(inst.systems[s].capex_usd * x for s, x in owned.items() if s in inst.systems)
-    watts = sum(
-        (inst.systems[s].non_gpu_avg_w + inst.systems[s].gpus * inst.systems[s].idle_w) * x
-        for s, x in owned.items()
-        if s in inst.systems
-    )
-    for key, x in reps.items():
-        d = next((d for d in plan.deployments if d.key == key), None)
-        if d is not None and d.mode == "own" and d.system in inst.systems:
-            watts += x * (d.avg_power_w_per_replica - d.gpus_per_replica * inst.systems[d.system].idle_w)
-    kw = sum(inst.systems[s].provisioned_kw * x for s, x in owned.items() if s in inst.systems)
-    # rentals incl. their licence; owned licences; the complexity charge per configuration in use (issue 9)
-    rent = sum(inst.systems[s].rent_usd_per_hour * x for s, x in rented.items() if s in inst.systems)
-    rent += sum(inst.systems[s].licence_usd_per_hour_owned * x for s, x in owned.items() if s in inst.systems)
-    rent += inst.complexity_usd_per_hour * sum(1 for x in reps.values() if x > 0)
-    return (
-        (new_capex + rack_capex) * inst.crf / h
-        + (owned_capex + rack_capex) * inst.maintenance_fraction / h
-        + kw * inst.facility_usd_per_kw_month * 12 / h
-        + watts * inst.pue * inst.electricity_usd_per_kwh / 1000
-        + rent
-    )
+    """$/h of one hour: owned servers and racks every hour, replicas' energy above idle, rentals (verify_cost.py);
+    a configuration in use has a replica in this hour."""
+    running = [(next((d for d in plan.deployments if d.key == key), None), x) for key, x in reps.items()]
+    avg_w = owned_avg_w(inst, owned, [(d, x) for d, x in running if d is not None])
+    in_use = sum(1 for x in reps.values() if x > 0)
+    parts = cost_parts_usd_per_hour(inst, plan.fleet.servers_new, owned, rented, rack_capex_usd(plan, inst), avg_w,
+                                    in_use)
+    return sum(parts.values())
 
 
 def _check_totals(
