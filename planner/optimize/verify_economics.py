@@ -286,8 +286,14 @@ def _check_totals(
         f"economics: {e.provisioned_mw} MW provisioned in the plan, {mw:.6g} recomputed (owned servers' "
         "nameplate, rented ones over their hours, x PUE)",
     )
+    _check_objective(plan, inst, check, cost, revenue, weighted)
+
+
+def _check_objective(plan: Plan, inst: Instance, check, cost: float, revenue: float, weighted: float) -> None:
+    """The objective value of the objectives whose value is money or weighted sales (the others: verify.py)."""
     if plan.objective_value is None:
         return
+    priced = bool(inst.value.pricing)
     expect = None
     if inst.objective == "max_profit":
         expect = revenue - cost
