@@ -38,16 +38,16 @@ DEFAULT_PUE = 1.3
 class _Money:
     """The economics and site figures every cost below is computed from."""
 
-    case: str
-    years: float
-    rate: float
-    maint: float
-    elec: float
-    network: float
-    crf: float
+    case: str  # low | base | high catalog prices
+    amortization_years: float
+    cost_of_capital: float  # a year
+    maintenance_fraction: float  # of capex, a year
+    electricity_usd_per_kwh: float
+    network_fraction: float  # of a server's price, added to its capex
+    crf: float  # capital recovery factor, a year
     pue: float
-    facility: float  # $/kW-month
-    usd_per_w_hour: float
+    facility_usd_per_kw_month: float
+    usd_per_w_hour: float  # energy of one average watt for an hour, PUE included
 
 
 ECON_OVERRIDES = (
@@ -97,9 +97,11 @@ def _resolve_money(problem: Problem, catalog: Catalog, err: InputErrors, notes: 
         facility = 0.0
         notes.append("no site facility cost given: assumed 0 $/kW-month")
     return _Money(
-        case=case, years=years, rate=rate, maint=pick("maintenance_fraction_per_year"), elec=elec,
-        network=pick("network_fraction_of_capex"), crf=money.capital_recovery_factor(rate, years),
-        pue=float(pue), facility=float(facility), usd_per_w_hour=money.energy_usd_per_w_hour(pue, elec),
+        case=case, amortization_years=years, cost_of_capital=rate,
+        maintenance_fraction=pick("maintenance_fraction_per_year"), electricity_usd_per_kwh=elec,
+        network_fraction=pick("network_fraction_of_capex"), crf=money.capital_recovery_factor(rate, years),
+        pue=float(pue), facility_usd_per_kw_month=float(facility),
+        usd_per_w_hour=money.energy_usd_per_w_hour(pue, elec),
     )
 
 
@@ -176,15 +178,15 @@ def _resolve_systems(problem: Problem, catalog: Catalog, m: _Money, err: InputEr
         if sysd is None or acc is None:
             continue
         price = float(econ_spec.system_prices_usd.get(sid, price_usd(sysd.price, m.case)))
-        capex = price * (1 + m.network)
+        capex = price * (1 + m.network_fraction)
         # The performance model's idle power (measured, catalog, or its stated fraction of TDP): one source.
         idle = float(idle_w[sysd.accelerator])
         non_gpu = power.overhead_avg_w(sysd, acc.tdp_w, econ_spec.non_gpu_load_fraction)
         rent_price, rent_term, rent_product = _rent_offer(problem, catalog, sid, m.case)
         lic_owned, lic_rented = money.licence_usd_per_gpu_hour(licence, sysd.id, acc.vendor, m.case)
         base_energy = (non_gpu + sysd.accelerator_count * idle) * m.usd_per_w_hour
-        fac = money.facility_usd_per_hour(power.provisioned_kw(sysd), m.facility)
-        maint_h = money.maintenance_usd_per_hour(capex, m.maint)
+        fac = money.facility_usd_per_hour(power.provisioned_kw(sysd), m.facility_usd_per_kw_month)
+        maint_h = money.maintenance_usd_per_hour(capex, m.maintenance_fraction)
         lic_h = money.rental_usd_per_hour(sysd.accelerator_count, lic_owned)
         systems[sid] = SystemData(
             id=sid,
@@ -245,7 +247,8 @@ def _resolve_racks(problem: Problem, catalog: Catalog, m: _Money, err: InputErro
         if price is None:
             price = price_usd(r.price, m.case) if r.price else 0.0
         price = float(price)
-        usd_h = money.capital_usd_per_hour(price, m.crf) + money.maintenance_usd_per_hour(price, m.maint)
+        usd_h = (money.capital_usd_per_hour(price, m.crf)
+                 + money.maintenance_usd_per_hour(price, m.maintenance_fraction))
         racks[rid] = RackData(rid, r.max_power_kw, r.rack_units, r.cooling, count, price, usd_h)
     return racks
 
@@ -328,13 +331,13 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         racks=racks,
         pue=m.pue,
         power_limit_kw=site_spec.power_limit_mw * 1000 if site_spec.power_limit_mw else None,
-        electricity_usd_per_kwh=m.elec,
-        facility_usd_per_kw_month=m.facility,
+        electricity_usd_per_kwh=m.electricity_usd_per_kwh,
+        facility_usd_per_kw_month=m.facility_usd_per_kw_month,
         crf=m.crf,
-        maintenance_fraction=m.maint,
-        network_fraction=m.network,
-        amortization_years=m.years,
-        cost_of_capital=m.rate,
+        maintenance_fraction=m.maintenance_fraction,
+        network_fraction=m.network_fraction,
+        amortization_years=m.amortization_years,
+        cost_of_capital=m.cost_of_capital,
         budget_capex_usd=b.capex_usd,
         budget_usd_per_hour=b.usd_per_hour,
         objective=problem.objective.kind,
