@@ -51,7 +51,7 @@ CLASS_GAP = 0.1
 # Fleets evaluated together against one threshold (the parent and the helper each take the next as they are free).
 # A fleet that lowers the incumbent does not lower the threshold of the others in its batch: they may be solved
 # where one at a time would have pruned them (never wrongly: each bound holds for its fleet).
-BATCH = 4
+BATCH = 8
 # The coarse bounds are small MIPs (two integer variables per class) solved to optimality: HiGHS' presolve,
 # restart and sub-MIP heuristics cost more than they save there (diurnal-own-rent's 102, CPU s: 0.72 -> 0.46;
 # the same bounds to 5e-13).
@@ -248,7 +248,7 @@ class _Search:
 
     def first(self, pair: TaskPair, b: tuple[int, ...]) -> _Fleet:
         """The first fleet, with no threshold yet: its classes are independent solves."""
-        got, *solved = pair.map([("semi", b), *(("class", b, k, math.inf) for k in range(len(self.parts)))])
+        *solved, got = pair.map([*(("class", b, k, math.inf) for k in range(len(self.parts))), ("semi", b)])
         if got is None:
             return _Fleet(math.inf)
         if any(r.status is SolveStatus.INFEASIBLE for r in solved):

@@ -25,6 +25,8 @@ from typing import Any
 
 from planner.optimize import background
 
+AHEAD = 2  # tasks the helper may hold at once
+
 
 class TaskPair:
     def __init__(self, run: Callable[[Any], Any], helper: bool | None = None) -> None:
@@ -54,19 +56,20 @@ class TaskPair:
     def map(self, tasks: Sequence[Any]) -> list[Any]:
         results: list[Any] = [None] * len(tasks)
         queue = deque(range(len(tasks)))
-        lent: int | None = None  # the task the helper is working on
-        while queue or lent is not None:
-            if lent is None and queue and self.conn is not None:
-                lent = queue.popleft()
-                if not self._send(tasks[lent]):
-                    queue.appendleft(lent)
-                    lent = None
+        lent: deque[int] = deque()  # the tasks sent to the helper, in the order it answers them
+        while queue or lent:
+            # the helper gets one task ahead while the parent still has one of its own (it hears back only between
+            # its own tasks; a second task keeps the helper busy meanwhile)
+            while self.conn is not None and queue and (not lent or (len(lent) < AHEAD and len(queue) >= 2)):
+                if not self._send(tasks[queue[0]]):
+                    break
+                lent.append(queue.popleft())
             if queue:
                 i = queue.popleft()
                 results[i] = self.run(tasks[i])
-                lent = self._collect(lent, results, queue, wait=False)
-            elif lent is not None:
-                lent = self._collect(lent, results, queue, wait=True)
+                self._collect(lent, results, queue, wait=False)
+            elif lent:
+                self._collect(lent, results, queue, wait=True)
         return results
 
     def _send(self, task) -> bool:
@@ -77,23 +80,23 @@ class TaskPair:
             self.close()
             return False
 
-    def _collect(self, lent: int | None, results: list, queue: deque, wait: bool) -> int | None:
-        """The helper's result if it is there (or, `wait`, once it is); its task goes back to the queue if the
-        helper is lost."""
-        if lent is None:
-            return None
-        try:
-            if not wait and not self.conn.poll(0):
-                return lent
-            ok, out = self.conn.recv()
-        except (EOFError, OSError, ValueError):
-            ok = False
-        if ok:
-            results[lent] = out
-            return None
-        self.close()  # it failed or died: the parent redoes the task (and meets the error itself, if any)
-        queue.appendleft(lent)
-        return None
+    def _collect(self, lent: deque, results: list, queue: deque, wait: bool) -> None:
+        """The helper's answers that are there (`wait`: at least one); if the helper is lost, its tasks go back to
+        the queue."""
+        while lent:
+            try:
+                if not (wait or self.conn.poll(0)):
+                    return
+                ok, out = self.conn.recv()
+            except (EOFError, OSError, ValueError):
+                ok = False
+            if not ok:  # it failed or died: the parent redoes its tasks (and meets the error itself, if any)
+                self.close()
+                queue.extendleft(reversed(lent))
+                lent.clear()
+                return
+            results[lent.popleft()] = out
+            wait = False
 
     def close(self) -> None:
         """Stop the helper (idempotent) and reap it, so that its CPU time counts as this process's children's."""
