@@ -127,7 +127,7 @@ def solve(
     neither its heuristics nor its preprocessing (`CBC_FROM_START`); SCIP ignores it. `branch_first`: variables
     SCIP branches on before any other (a branching priority; HiGHS and CBC have none here). `cuts=False`, for
     many small models (the class solves of `hourly_split`): SCIP separates two rounds at the root and none in the
-    tree (`SCIP_FEW_CUTS`); HiGHS and CBC ignore it (CBC without cuts finds other plans of the same cost there)."""
+    tree (`SCIP_FEW_CUTS`), CBC none ("cuts off"); HiGHS ignores it."""
     if start is not None and any(math.isnan(x) for x in start) and backend != "scip":
         start = None
     if start is not None and hint is None and backend == "highs":
@@ -199,7 +199,7 @@ def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float,
         if backend == "highs":
             return fn(model, time_limit_s, gap, abs_gap, presolve, hint, restart, heuristics)
         if backend == "cbc":
-            return fn(model, time_limit_s, gap, abs_gap, start, heuristics)
+            return fn(model, time_limit_s, gap, abs_gap, start, heuristics, cuts)
         return fn(model, time_limit_s, gap, abs_gap, start, branch_first, cuts)
     except Exception as exc:  # a solver library failing is not the user's fault: report it typed
         cause = exc.__context__ or exc.__cause__  # MathOpt-style wrappers hide the real message here
@@ -390,10 +390,11 @@ CBC_FROM_START = ["preprocess off", "heuristicsOnOff off"]
 
 
 def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-               start: list[float] | None = None, heuristics: bool = True) -> RawResult:
+               start: list[float] | None = None, heuristics: bool = True, cuts: bool = True) -> RawResult:
     import pulp
 
     prob, xs = _pulp_problem(model)
+    options = ([] if heuristics else CBC_FROM_START) + ([] if cuts else ["cuts off"])
     if start is not None:  # CBC reads the start from an .mst file PuLP writes
         for x, value in zip(xs, start, strict=True):
             x.setInitialValue(value)
@@ -403,7 +404,7 @@ def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
         # starts its thread pool and now and then waits 10 s in it (measured: 2-3 of 30 runs of a 30-variable
         # model took 10.06 s instead of 0.02 s; that was ai-factory-10mw's 10 s on CBC)
         prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap, gapAbs=abs_gap,
-                                     warmStart=start is not None, options=[] if heuristics else CBC_FROM_START))
+                                     warmStart=start is not None, options=options))
     sol = prob.sol_status  # not prob.status: a time-limited run says "Optimal" there
     if sol == pulp.LpSolutionOptimal:
         status = SolveStatus.OPTIMAL

@@ -211,8 +211,12 @@ class _Search:
         sub = _fixed_link(self.parts[k].model, range(len(b)), b)
         if math.isfinite(cap):
             sub.constraints.append(Constraint("split_cutoff", "split_cutoff", dict(sub.objective), hi=cap))
+        # fewer cuts (backends.solve): SCIP 1.91 -> 0.84 CPU s on diurnal-own-rent's 24 class solves, the same
+        # solutions; CBC 2.5 -> 1.4 s, but other solutions of the same cost where uncapped (the first fleet's,
+        # the plan's): CBC keeps its cuts there
+        few_cuts = self.backend != "cbc" or math.isfinite(cap)
         return backends.solve(sub, self.backend, time_limit_s=self.left(), gap=self.gap * CLASS_GAP,
-                              abs_gap=ABS_GAP, isolate=False, cuts=False)
+                              abs_gap=ABS_GAP, isolate=False, cuts=not few_cuts)
 
     def proven(self, r: RawResult) -> float:
         """A class solve's proven lower bound."""
