@@ -23,9 +23,18 @@ site power are fine: the racks form one more part, rows on the owned fleet alone
 budget joins every class) and the box has at most MAX_BOX_POINTS fleets; otherwise `split_solve` returns None and
 the caller solves the whole model.
 
+The small solves are tasks that depend on their arguments alone (`_Search.run`): the LP bounds of the fleets in
+the box, the first fleet's classes (no threshold yet: independent), then the other fleets in batches of BATCH, each
+evaluated against the threshold of its batch's start. They are shared between this process and a forked helper
+(`optimize.task_pair`, where a second CPU is there); the results come back in task order, so the plan does not
+depend on who solved what (tests/test_hourly_split.py compares with and without the helper to the last digit).
+
 Measured on diurnal-own-rent (CPU s, in-process, whole model -> split): SCIP 4.7 -> 2.5, CBC 41 -> 2.8 (wall);
 17 of the 29 fleets in the box need a coarse bound, 12 class solves, most of them one (the peak class, infeasible
-under its cap). The split proves 193.378 $/h optimal to within 1e-6 in 2.7 CPU s.
+under its cap). The split proves 193.378 $/h optimal to within 1e-6 in 2.7 CPU s. Then (issue 7, d7d; the split
+alone, isolated, at load ~8 on the two cores, old -> new): SCIP 3.5-3.7 -> 2.2-2.7 CPU s (class solves with few
+cuts 1.9 -> 0.84, coarse bounds without presolve 0.72 -> 0.46), of which the parent's share ~1.1 and the helper's
+~1.0 (critical path ~1.25 CPU s); CBC 3.3-3.4 -> 2.4-2.6 CPU s.
 """
 
 from __future__ import annotations
