@@ -347,3 +347,19 @@ def test_engine_scheduler_policy_reaches_the_step_tables():
     expected = [cat.engines[e].scheduler.kv_reserve_output for e in ("vllm", "sglang", "trtllm")] + [0.0]
     np.testing.assert_array_equal(tab.kv_reserve, expected)
     assert expected[0] == 0.0 and expected[2] == 1.0  # vLLM on demand, TensorRT-LLM no eviction
+
+
+def test_reserved_kv_sets_the_seats_in_simulator_and_analytic_alike():
+    """A cache of 4.5 whole requests (100 + 101 tokens) with the output reserved up front: both models run 4 at
+    once, as with a 4-seat engine (X = 4 / 1.01 s, the case above); on demand the analytic model counts half the
+    output per request and seats 5 (floor(0.99 * 904.5 / 150.5))."""
+    from dataclasses import replace
+
+    base = linear_table(max_seqs=64, kv=4.5 * 201)
+    whole = replace(base, kv_reserve=np.array([1.0]))
+    assert Q.service(whole).cap[0] == 4 and Q.service(base).cap[0] == 5
+    r = Q.closed_loop(Q.service(whole), whole, np.array([12.0]))
+    assert r["requests_s"][0] == pytest.approx(4 / 1.01)
+    run = simulate_one(whole, Workload(concurrency=12, num_requests=240))
+    assert run.preemptions == 0
+    assert summarize(run)["requests_s"] == pytest.approx(4 / 1.01, rel=0.03)
