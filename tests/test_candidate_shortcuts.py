@@ -16,8 +16,7 @@ from planner.optimize.grid import GRID_COLUMNS, _add_block, _grid_frame, _string
 from planner.optimize.pipeline import load_instance
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
-from planner.perf.serving import mixed_step_floor_s
-from planner.perf.step import decode_step
+from planner.perf.step import decode_step, mixed_step_floor_s
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -296,7 +296,7 @@ def test_capacity_under_slo_is_a_rate_that_holds_the_percentile_targets():
 
 
 def test_admission_step_lasts_at_least_the_mixed_step_floor():
-    """A step that carries a prompt chunk runs outside the decode CUDA graphs (serving.mixed_step_floor_s): at
+    """A step that carries a prompt chunk runs outside the decode CUDA graphs (step.mixed_step_floor_s): at
     concurrency 4 a few % of the gaps are admission steps, so p99 ITL is the floor; at concurrency 1 there is no
     running decode to see it, and the floor also sets the prefill part of TTFT."""
     from dataclasses import replace

@@ -21,6 +21,7 @@ from planner.catalog.schemas import Model
 MODEL_COLUMNS: tuple[str, ...] = (
     "layers", "hidden", "heads", "kv_heads", "head_dim", "vocab", "max_context",
     "attn_params",  # attention projection parameters per layer
+    "attn_replicated_params",  # of which every tensor-parallel rank holds whole (MLA's down-projections)
     "is_mla", "kv_layer_token_units",  # KV elements per layer per token (bytes at 1 byte per element)
     "dec_attn_flops_per_ctx",  # decode attention FLOPs per layer, per query token, per context token
     "pre_attn_flops_per_pair",  # prefill attention FLOPs per layer per causal (query, key) pair
@@ -43,15 +44,20 @@ def model_row(m: Model) -> dict[str, float]:
         qk, v = mla.qk_nope_head_dim + mla.qk_rope_head_dim, mla.v_head_dim
         # Decode runs MLA "absorbed": scores and values over the compressed latent, for every head.
         dec = 2.0 * m.num_heads * (2 * mla.kv_lora_rank + mla.qk_rope_head_dim)
+        # The engines keep MLA's down-projections whole on every TP rank (vLLM and SGLang deepseek_v2.py:
+        # q_a_proj and kv_a_proj_with_mqa, fused as fused_qkv_a_proj_with_mqa, are ReplicatedLinear; TensorRT-LLM
+        # modeling_deepseekv3 `fused_a` is not split): each rank reads and computes all of them for its tokens
+        replicated = m.hidden_size * ((mla.q_lora_rank or 0) + mla.kv_lora_rank + mla.qk_rope_head_dim)
     else:
         qk = v = m.head_dim
         dec = 2.0 * m.num_heads * (qk + v)  # QK^T and PV: 2 FLOPs per multiply-add
+        replicated = 0.0
     pre = 2.0 * m.num_heads * (qk + v)
     local = m.local_attention
     row = {
         "layers": m.layers, "hidden": h, "heads": m.num_heads, "kv_heads": m.num_kv_heads,
         "head_dim": m.head_dim, "vocab": m.vocab_size, "max_context": m.max_context,
-        "attn_params": attention_params_per_layer(m),
+        "attn_params": attention_params_per_layer(m), "attn_replicated_params": float(replicated),
         "is_mla": float(m.mla is not None),
         "kv_layer_token_units": kv_bytes_per_layer_token(m, 1.0),
         "dec_attn_flops_per_ctx": dec, "pre_attn_flops_per_pair": pre,

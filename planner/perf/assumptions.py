@@ -38,6 +38,22 @@ class Assumptions:
     activation_values_per_token_ffn: float = 3.0
     """Elementwise traffic per token and layer in local-FFN-width vectors: SiLU*mul reads gate and up, writes
     one (3)."""
+    moe_routed_hidden_values: float = 3.0
+    """Hidden-wide bf16 vectors moved per routed (token, expert) row of an MoE layer, on the GPU that holds
+    the expert (or its TP slice): the grouped GEMM gathers the token's row (1), writes the expert's down-projection
+    output row (1), and the weighted combine reads it back (1) (vLLM/SGLang fused_moe: sorted-token gather,
+    intermediate cache, moe_sum; TensorRT-LLM: permute, grouped GEMM, finalize). Top-k routing makes this k
+    times the token's own hidden traffic: 8 rows of 7,168 for DeepSeek-R1, i.e. more than the 12 hidden-wide
+    values the rest of the layer moves. Assumed (counted from those kernels, not measured)."""
+    attn_decode_tile_rows: int = 64
+    """Rows of one tensor-core tile in a decode-attention kernel. The kernels put the query rows that share a KV
+    head (query tokens x query heads per KV head) on the GEMM's M dimension, and a Hopper warpgroup MMA
+    (wgmma.m64nNk16) computes 64 rows at a time (FlashMLA, FlashInfer and TensorRT-LLM's XQA/MLA decode kernels
+    on Hopper; Blackwell's tcgen05 runs 64- or 128-row tiles: 64 taken for both). MLA keeps one latent KV head
+    for all heads: DeepSeek's 128 heads fill two tiles on one rank (attention-DP), but TP8 leaves 16 heads per
+    rank, a quarter of a tile, so absorbed MLA decode (compute-bound: ~480 FLOPs per fp8 KV byte) does 4x the
+    work it needs. GQA decode (4-16 rows) stays memory-bound despite the padding. Assumed (tile shape of the
+    instruction, not measured end to end)."""
     kernels_per_layer: int = 9
     """Kernels per transformer layer in a fused engine's decode step (2 fused norms, QKV GEMM, RoPE+KV write,
     attention, O GEMM (+all-reduce), gate/up GEMM with fused SiLU, down GEMM, residual)."""

@@ -1,8 +1,9 @@
 """Memory per GPU: weights, KV cache, activation/workspace reserve, and the largest batch that fits.
 
 Layout (GPUs of one pipeline stage = tp * attn_dp):
-- attention, dense-FFN, shared-expert, embedding and lm_head weights are split by TP and replicated over
-  attention-DP ranks; routed experts are spread over all tp * attn_dp GPUs of the stage (EP groups x expert-TP);
+- attention, dense-FFN, shared-expert, embedding and lm_head weights are split by TP (MLA's down-projections
+  excepted: every TP rank holds them whole) and replicated over attention-DP ranks; routed experts are spread
+  over all tp * attn_dp GPUs of the stage (EP groups x expert-TP);
 - layers are split by PP; the worst stage holds ceil(layers / pp) layers plus one vocabulary table;
 - KV: GQA heads split by TP, replicated when TP > KV heads (each GPU keeps one); the MLA latent is not split
   by TP (every rank needs all of it); sequences are split over attention-DP ranks; local (sliding/chunked)
@@ -35,11 +36,17 @@ def non_expert_weight_bytes(c: Cols) -> np.ndarray:
     return np.where(c.is_moe > 0, np.maximum(c.w_bytes, ASSUMPTIONS.moe_non_expert_min_bytes), c.w_bytes)
 
 
+def attention_params_per_gpu(c: Cols) -> np.ndarray:
+    """Attention projection parameters one TP rank holds per layer: the split share plus the replicated part."""
+    return (c.attn_params - c.attn_replicated_params) / c.tp + c.attn_replicated_params
+
+
 def weight_bytes_per_gpu(c: Cols) -> np.ndarray:
     s = stage_layers(c)
     tp, stage_gpus = c.tp, c.tp * c.attn_dp
     wne = non_expert_weight_bytes(c)
-    per_tp = (c.attn_params * s["all"] + c.dense_ffn_params * s["dense"] + c.shared_params * s["moe"]) / tp
+    per_tp = (attention_params_per_gpu(c) * s["all"]
+              + (c.dense_ffn_params * s["dense"] + c.shared_params * s["moe"]) / tp)
     experts = c.expert_params * c.num_experts * s["moe"] / stage_gpus
     router = c.router_params * s["moe"]
     # pp = 1: embedding + lm_head (one table if tied); pp > 1: the worst stage holds one of them.

@@ -41,7 +41,7 @@ ACCEL_PARAMS: tuple[str, ...] = (
     "attn_prefill_eta_max",  # flash-attention prefill FLOP/s / bf16 dense peak at long sequences
     "attn_prefill_seq_half_tokens",  # sequence length at which prefill attention efficiency is half its max
     "kernel_launch_s",  # fixed latency of one standalone GEMM timed with CUDA events (op tables; also the
-    #                    per-kernel floor of an eagerly launched step, serving.mixed_step_floor_s)
+    #                    per-kernel floor of an eagerly launched step, step.eager_launch_s)
     "attn_launch_s",  # the same for one standalone SDPA attention call (op tables only)
     "kernel_overhead_s",  # fixed latency per kernel in a graph-replayed step (launch, ramp-up, tail)
     "step_overhead_s",  # fixed latency per forward step (embedding, final norm, sampling launch)

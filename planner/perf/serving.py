@@ -47,24 +47,6 @@ def speculative_terms(c: Cols) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return 1.0 + k, c.get("spec_accept", np.ones_like(c.batch)), k * c.get("spec_draft_frac", 0.0)
 
 
-def mixed_step_floor_s(c: Cols, serving: dict[str, float]) -> np.ndarray:
-    """Least seconds of a step that carries prompt tokens on a named engine: its kernels launched from the host.
-
-    The engines replay CUDA graphs captured for decode-only batches (TensorRT-LLM's PyTorch backend and SGLang
-    capture generation batches only; vLLM V1 runs attention outside its piecewise graphs): a step that also
-    computes a prompt chunk launches its kernels one by one, so it lasts at least their launch time (the
-    launches run ahead of the GPU, so the two overlap). This is the admission step running decoders see as an
-    inter-token spike at light load: GPUStack's Qwen3-8B / H100 runs at concurrency 4 (serving_under_load.csv
-    GPS-qwen3-8b-h100-latency-*) show p99 ITL 41 / 24 ms (vLLM / TensorRT-LLM) against a 7-8 ms decode step,
-    while p99 ITL at concurrency 1-2 (an admission every 100-220 steps, under 1% of the gaps) stays at the
-    decode step. The generic engine (no `engine`) keeps its stated behaviour: no floor."""
-    named = np.isfinite(c.get("eng_graph_max", np.full_like(c.isl, np.inf)))
-    if not named.any():  # the generic engine only: no floor, and no step to run for it
-        return np.zeros(np.broadcast_shapes(named.shape, np.shape(c.isl), np.shape(c.kernel_launch_s)))
-    kernels = decode_step(c, serving, np.ones_like(c.isl), np.ones_like(c.isl))["kernels"]
-    return np.where(named, kernels * c.kernel_launch_s, 0.0)
-
-
 def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     A = ASSUMPTIONS
     b, isl, osl = c.batch, c.isl, c.osl
@@ -85,8 +67,8 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     chunk = np.minimum(isl, budget) * c.attn_dp  # one prompt chunk per attention-DP rank
     pre_tokens = np.maximum(chunk, b * share)
     scale = pre_tokens / np.maximum(isl, 1.0) / chunks
-    ttft_step = decode_step(c, serving, b, ctx, pre_tokens, per_req_g * scale, per_req_l * scale, isl)
-    ttft_step_s = np.maximum(ttft_step["time_s"], mixed_step_floor_s(c, serving))
+    ttft_step_s = decode_step(c, serving, b, ctx, pre_tokens, per_req_g * scale, per_req_l * scale, isl,
+                              prompt_chunk=True)["time_s"]
     gpus = c.tp * c.pp * c.attn_dp
     tpot = step_s / accept
     out_tok_s = b / tpot

@@ -21,7 +21,7 @@ from planner.perf.kernels import (
     expected_experts_touched,
     gemm_efficiency,
 )
-from planner.perf.memory import kv_head_fraction, non_expert_weight_bytes, stage_layers
+from planner.perf.memory import attention_params_per_gpu, kv_head_fraction, non_expert_weight_bytes, stage_layers
 from planner.perf.resolve import Cols
 
 BUCKETS = ("compute_s", "memory_s", "comm_s", "overhead_s")
@@ -91,7 +91,7 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
         _op(out, flops, params * n_layers * wbytes, pk, bw, gemm_efficiency(m, emax, c.gemm_m_half_tokens),
             hbm, emax, name)
 
-    gemm("attn_proj", t_rank, c.attn_params / tp, s["all"], wne)
+    gemm("attn_proj", t_rank, attention_params_per_gpu(c), s["all"], wne)
     gemm("dense_ffn", t_rank, c.dense_ffn_params / tp, s["dense"], wne)
     gemm("shared_expert", t_rank, c.shared_params / tp, s["moe"], wne)
     # routed experts: FLOPs of every routed token, spread over the stage; weights of touched experts only
@@ -114,8 +114,13 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
     kv_read = n_seq / dp * c.kv_layer_token_units * c.kv_bytes * kv_frac * held
     a_flops = n_dec / dp * c.dec_attn_flops_per_ctx / tp * held
     attn_eta = np.minimum(c.attn_prefill_eta_max * ef, 0.98)
-    _op(out, a_flops, kv_read, c.peak_bf16_flops_s, bw, attn_eta, np.minimum(c.attn_decode_hbm_eta * ef, 0.98),
-        attn_eta, "attn_decode")
+    # the kernel's tile rows are the query rows sharing a KV head (one latent head for MLA): a partly filled
+    # tile computes padding (assumptions.attn_decode_tile_rows)
+    rows = np.asarray(q_dec, dtype=float) * c.heads / np.maximum(tp, np.where(c.is_mla > 0, 1.0, c.kv_heads))
+    tile = float(A.attn_decode_tile_rows)
+    fill = rows / (np.ceil(rows / tile) * tile)
+    _op(out, a_flops, kv_read, c.peak_bf16_flops_s, bw, attn_eta * fill,
+        np.minimum(c.attn_decode_hbm_eta * ef, 0.98), attn_eta * fill, "attn_decode")
     # prefill attention: causal FLOPs, efficiency growing with the prompt length
     rank_share = _safe_div(pre_rank, np.maximum(n_pre, 1e-9))
     p_flops = c.pre_attn_flops_per_pair / tp * rank_share * (s["global"] * pairs_global + s["local"] * pairs_local)
@@ -127,6 +132,9 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
     act = A.act_bytes * (serving["act_hidden_values"] * c.hidden * t_rank * s["all"]
                          + serving["act_ffn_values"] * ffn_tokens)
     act += t_rank * c.kv_layer_token_units * c.kv_bytes * kv_frac * s["all"]
+    # top-k routing: each routed (token, expert) row is gathered, written and combined hidden-wide on the GPU
+    # holding the expert (every GPU when experts are TP-sliced, ep = 1)
+    act += A.act_bytes * A.moe_routed_hidden_values * tokens * c.top_k / c.ep * c.hidden * s["moe"]
     _op(out, zero, act, peak, bw, eta_max, hbm, eta_max, "activations")
 
     # communication inside the scale-up domain
@@ -144,7 +152,7 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
     p2p_bw = np.where(inside, link, A.scale_out_bytes_s_per_gpu)
     p2p = np.where(c.pp > 1, np.where(inside, lat, A.network_latency_s) + _safe_div(msg, p2p_bw), 0.0)
     out["comm_s"] = comm + p2p
-    kernels = s["all"] * serving["kernels_per_layer"] + s["moe"] * serving["kernels_per_moe_layer_extra"]
+    kernels = stage_kernels(c, serving)
     out["overhead_s"] = kernels * c.kernel_overhead_s
     out["kernels"] = kernels
     if breakdown:
@@ -152,6 +160,36 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
         out["ops"]["kernel_overhead"] = out["overhead_s"]
     out["time_s"] = out["time_s"] + out["comm_s"] + out["overhead_s"]
     return out
+
+
+def stage_kernels(c: Cols, serving: dict[str, float]) -> np.ndarray:
+    """Kernels one pass of the worst pipeline stage launches (a whole step launches pp times as many)."""
+    s = stage_layers(c)
+    return s["all"] * serving["kernels_per_layer"] + s["moe"] * serving["kernels_per_moe_layer_extra"]
+
+
+def eager_launch_s(c: Cols, serving: dict[str, float]) -> np.ndarray:
+    """Least seconds of a step whose kernels the host launches one by one (outside a CUDA graph): their launch
+    time, kernel_launch_s each (the launches run ahead of the GPU, so a step lasts the longer of the two).
+
+    The one home of the eager floor. A named engine's step runs eagerly (a) above its CUDA-graph batch
+    (`eng_graph_max` sequences per attention-DP rank) and (b) whenever it carries a prompt chunk: the engines
+    replay graphs captured for decode-only batches (TensorRT-LLM's PyTorch backend and SGLang capture
+    generation batches only; vLLM V1 runs attention outside its piecewise graphs). (b) is the admission step
+    running decoders see as an inter-token spike at light load: GPUStack's Qwen3-8B / H100 runs at concurrency
+    4 (serving_under_load.csv GPS-qwen3-8b-h100-latency-*) show p99 ITL 41 / 24 ms (vLLM / TensorRT-LLM)
+    against a 7-8 ms decode step, while p99 ITL at concurrency 1-2 (an admission every 100-220 steps, under 1%
+    of the gaps) stays at the decode step. The generic engine (no `engine`) captures every batch: no floor."""
+    return stage_kernels(c, serving) * c.pp * c.kernel_launch_s
+
+
+def mixed_step_floor_s(c: Cols, serving: dict[str, float]) -> np.ndarray:
+    """`eager_launch_s` where a step carrying prompt tokens runs eagerly (named engines), else 0: the floor the
+    step tables keep so that interpolating between 0 and the first prompt grid point cannot smear it out."""
+    named = np.isfinite(c.get("eng_graph_max", np.full_like(c.isl, np.inf)))
+    if not named.any():  # the generic engine only: no floor
+        return np.zeros(np.broadcast_shapes(named.shape, np.shape(c.isl), np.shape(c.kernel_launch_s)))
+    return np.where(named, eager_launch_s(c, serving), 0.0)
 
 
 def _combine(stage: dict[str, np.ndarray], factor, extra) -> dict[str, np.ndarray]:
@@ -163,9 +201,11 @@ def _combine(stage: dict[str, np.ndarray], factor, extra) -> dict[str, np.ndarra
 
 
 def decode_step(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre=0.0, pairs_global=0.0,
-                pairs_local=0.0, pre_seq=1.0, breakdown: bool = False, q_dec=1.0) -> dict[str, np.ndarray]:
+                pairs_local=0.0, pre_seq=1.0, breakdown: bool = False, q_dec=1.0,
+                prompt_chunk=False) -> dict[str, np.ndarray]:
     """One decode step of the whole replica: every one of n_dec sequences gains a token (or is verified with
-    q_dec tokens when speculating).
+    q_dec tokens when speculating). `prompt_chunk` (bool, per row or point): the step is a real step carrying
+    a prompt chunk (not the average of a steady state), so a named engine launches it eagerly.
 
     With PP the batch runs as pp micro-batches, each through every stage, so a step costs pp stage passes
     of n/pp tokens (weights are read once per micro-batch: PP does not speed up small-batch decode)."""
@@ -175,10 +215,10 @@ def decode_step(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre=0.0, p
     st = forward_stage(c, serving, n_dec / pp, ctx_dec, np.asarray(n_pre) / pp, np.asarray(pairs_global) / pp,
                        np.asarray(pairs_local) / pp, pre_seq, n_dec * q / pp, breakdown, q_dec=q)
     out = _combine(st, pp, c.step_overhead_s)
-    # above the engine's CUDA-graph batch every kernel is launched from the host: the step takes at least
-    # the launch time of its kernels (launches run ahead of the GPU, so the two overlap)
-    eager = n_dec / c.attn_dp > c.get("eng_graph_max", np.inf)
-    launch = np.where(eager, out["kernels"] * c.kernel_launch_s, 0.0)
+    # above the engine's CUDA-graph batch, or carrying a prompt chunk, every kernel is launched from the host
+    graph_max = c.get("eng_graph_max", np.inf)
+    eager = (n_dec / c.attn_dp > graph_max) | (np.asarray(prompt_chunk, dtype=bool) & np.isfinite(graph_max))
+    launch = np.where(eager, eager_launch_s(c, serving), 0.0)
     gpu = np.maximum(out["time_s"], launch)
     # host scheduling + sampling per running sequence: each attention-DP rank runs its own scheduler over
     # its own sequences, so it scales with the per-rank batch; engines that overlap scheduling hide it

@@ -22,8 +22,8 @@ from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve
-from planner.perf.serving import mixed_step_floor_s, speculative_terms
-from planner.perf.step import decode_step
+from planner.perf.serving import speculative_terms
+from planner.perf.step import decode_step, mixed_step_floor_s
 
 DECODE_POINTS = 20  # 0 plus 19 geometric points from 1 to the max running sequences
 PREFILL_POINTS = 9  # 0 .. token budget in eighths
@@ -51,7 +51,7 @@ class StepTables:
     #                    the per-token step
     request_s: np.ndarray | None = None  # (R,) engine API-server time per request, added to TTFT (see engines.py)
     mixed_floor_s: np.ndarray | None = None  # (R,) least seconds of a step carrying prompt tokens (launched
-    #                                          eagerly outside the decode CUDA graphs; serving.mixed_step_floor_s)
+    #                                          eagerly outside the decode CUDA graphs; step.mixed_step_floor_s)
     kv_reserve: np.ndarray | None = None  # (R,) share of each running request's remaining output tokens whose KV
     #                                       the scheduler keeps free before it admits another (engines.yaml
     #                                       `scheduler:`; 0 = on demand with preemption, 1 = no eviction)
@@ -91,11 +91,13 @@ def _drafts(c: Cols, n_dec) -> bool:
     return bool(np.any((accept > 1.0) & (np.asarray(n_dec, dtype=float) > 0) & (draft > 0)))
 
 
-def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl, drafts: bool | None = None) -> np.ndarray:
+def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl, drafts: bool | None = None,
+          prompt_chunk=False) -> np.ndarray:
     """Seconds per token-step: with speculative decoding a real step verifies 1 + k tokens per sequence (after
     k draft passes) and emits `accept` on average, so the table holds the real step (carrying accept x the
     prompt tokens) divided by accept; without it, the step itself. `drafts`: `_drafts` of the whole table when
-    these are some of its rows (the draft term then goes to the same rows as in one pass)."""
+    these are some of its rows (the draft term then goes to the same rows as in one pass). `prompt_chunk`:
+    the points that are real steps carrying a prompt chunk (step.decode_step)."""
     q, accept, draft = speculative_terms(c)
     n_dec = np.asarray(n_dec, dtype=float)
     spec = (accept > 1.0) & (n_dec > 0)  # a step with no decode sequence is a plain prefill pass
@@ -104,7 +106,7 @@ def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl, drafts: bool | None = 
     per_tok_g = causal_pairs(isl) / np.maximum(isl, 1.0)  # average causal pairs per prompt token
     per_tok_l = causal_pairs(isl, c.window_tokens) / np.maximum(isl, 1.0)
     t = decode_step(c, serving, n_dec, ctx, n_pre, n_pre * per_tok_g, n_pre * per_tok_l, isl,
-                    q_dec=np.where(spec, q, 1.0))["time_s"]
+                    q_dec=np.where(spec, q, 1.0), prompt_chunk=prompt_chunk)["time_s"]
     if (np.any(spec & (draft > 0)) if drafts is None else drafts):
         t = t + np.where(spec, draft, 0.0) * decode_step(c, serving, n_dec, ctx)["time_s"]
     return t / acc
@@ -158,12 +160,15 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     n_pre = np.concatenate([np.tile(prefill, (1, D)), decode * isl[:, None] / osl[:, None], np.zeros((n, 2))],
                            axis=1)
     ctx = np.concatenate([np.repeat(ctx_ref[:, None], D * P + D + 1, axis=1), 2.0 * ctx_ref[:, None]], axis=1)
+    # the grid's points with prompt tokens are real steps carrying a chunk; the averaged steps are not
+    chunk = np.concatenate([np.tile(prefill > 0, (1, D)), np.zeros((n, D + 2), dtype=bool)], axis=1)
     rows = _per_row(c, n)
     drafts = _drafts(rows, n_dec)
     t = np.empty(n_dec.shape)
     for lo in range(0, n, STEP_CHUNK_ROWS):  # the model is elementwise: any split of the rows gives the same
         sl = slice(lo, lo + STEP_CHUNK_ROWS)
-        t[sl] = _step(_slice_rows(rows, sl, n), eff.serving, n_dec[sl], ctx[sl], n_pre[sl], isl[sl, None], drafts)
+        t[sl] = _step(_slice_rows(rows, sl, n), eff.serving, n_dec[sl], ctx[sl], n_pre[sl], isl[sl, None], drafts,
+                      chunk[sl])
     t = np.where(np.isfinite(t), t, np.nan)
     time_s = np.ascontiguousarray(t[:, :D * P]).reshape(n, D, P)
     step_avg = np.ascontiguousarray(t[:, D * P:D * P + D])

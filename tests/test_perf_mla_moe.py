@@ -1,0 +1,128 @@
+"""MLA and MoE mechanisms of the step model, and the one eager-launch floor: each checked against a hand count.
+
+- MLA's down-projections (q_a, kv_a) are whole on every TP rank, so a DeepSeek layer's attention weights per GPU
+  shrink less than 1/tp with TP (vLLM/SGLang ReplicatedLinear, TensorRT-LLM `fused_a`).
+- Top-k routing moves each routed (token, expert) row hidden-wide three times on the GPU that holds the expert.
+- A named engine's step that carries a prompt chunk runs eagerly: it lasts at least its kernels' launch time,
+  with the host time added the same way as for a decode step above the CUDA-graph batch (one function).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import planner.perf.step as step_mod
+from planner.catalog import load_catalog
+from planner.perf.arch import model_row
+from planner.perf.kernels import causal_pairs
+from planner.perf.memory import weight_bytes_per_gpu
+from planner.perf.params import load_efficiency
+from planner.perf.resolve import Cols, normalize_grid, resolve
+from planner.perf.serving import aggregated
+from planner.perf.step import decode_step, eager_launch_s
+from planner.perf.steptable import build_step_tables
+
+CAT = load_catalog()
+EFF = load_efficiency(CAT)
+DS = dict(model="deepseek-r1", accelerator="h200-sxm", precision="fp8", kv_precision="fp8", isl=1000, osl=500)
+
+
+def _cols(rows):
+    c, reason = resolve(normalize_grid(pd.DataFrame(rows)), CAT, EFF)
+    assert (reason == "").all(), reason
+    return c
+
+
+def _op(c, name, n=4.0):
+    out = decode_step(c, EFF.serving, np.full(len(c.tp), n), np.full(len(c.tp), 1000.0), breakdown=True)
+    return np.asarray(out["ops"][name], dtype=float)
+
+
+def test_mla_down_projections_are_whole_on_every_tp_rank():
+    m = CAT.models["deepseek-r1"]
+    row = model_row(m)
+    replicated = 7168 * (1536 + 512 + 64)  # hidden x (q_lora_rank + kv_lora_rank + qk_rope_head_dim)
+    assert row["attn_replicated_params"] == replicated
+    assert model_row(CAT.models["llama-3.3-70b"])["attn_replicated_params"] == 0.0
+    # the attention GEMMs' time at a fixed batch is linear in the weights a rank holds: TP8 / TP1 by hand
+    c = _cols([DS | dict(tp=tp, ep=tp, batch=4) for tp in (1, 8)])
+    t1, t8 = _op(c, "attn_proj")
+    a = row["attn_params"]
+    assert t8 / t1 == pytest.approx(((a - replicated) / 8 + replicated) / a, rel=1e-9)
+    assert t8 / t1 > 1 / 8 * 1.5  # without the mechanism it would be exactly 1/8
+    llama = _cols([dict(DS, model="llama-3.3-70b", tp=tp, ep=1, batch=4) for tp in (1, 8)])
+    l1, l8 = _op(llama, "attn_proj")
+    assert l8 / l1 == pytest.approx(1 / 8, rel=1e-9)
+    # and the weights in memory: TP8 holds the replicated part whole, 7/8 of it more than a plain split
+    w = weight_bytes_per_gpu(c)
+    split = weight_bytes_per_gpu(Cols(dict(_cols([DS | dict(tp=8, ep=8, batch=4)]).items()) | {
+        "attn_replicated_params": np.zeros(1)}))
+    assert w[1] - split[0] == pytest.approx(replicated * 7 / 8 * m.layers * 1.0, rel=1e-9)  # fp8: 1 byte
+
+
+def test_moe_routed_rows_move_hidden_wide_on_the_expert_gpu(monkeypatch):
+    c = _cols([DS | dict(tp=8, ep=ep, batch=64) for ep in (1, 8)])
+    with_rows = _op(c, "activations", n=64.0)
+    plain = dataclasses.replace(step_mod.ASSUMPTIONS, moe_routed_hidden_values=0.0)
+    monkeypatch.setattr(step_mod, "ASSUMPTIONS", plain)
+    without = _op(c, "activations", n=64.0)
+    m = CAT.models["deepseek-r1"]
+    moe_layers = m.layers - m.moe.dense_layers
+    # 64 tokens x top-8 rows x 3 hidden vectors x 7,168 x 2 bytes per MoE layer; all on every GPU at EP 1
+    routed = 3 * 64 * 8 * m.hidden_size * 2.0 * moe_layers / np.array([1.0, 8.0])
+    hbm = np.minimum(c.gemm_hbm_eta, 0.98)  # activations stream at the GEMM's HBM efficiency
+    np.testing.assert_allclose(with_rows - without, routed / (c.hbm_bandwidth_bytes_s * hbm), rtol=1e-9)
+
+
+def test_prompt_chunk_step_is_floored_like_an_eager_decode_step():
+    """vLLM (no overlap scheduling): step = max(GPU, launch) + host whether the step runs eagerly because it
+    carries a prompt chunk or because its batch is above the CUDA-graph limit; aggregated TTFT and the step tables
+    read that same step."""
+    rows = [dict(model="qwen3-8b", accelerator="h100-sxm", precision="fp8", isl=64, osl=200, batch=b,
+                 engine="vllm") for b in (1, 4)]
+    c = _cols(rows)
+    n = np.array([1.0, 4.0])
+    pairs = causal_pairs(64.0)
+    graph = decode_step(c, EFF.serving, n, np.full(2, 164.0), 64.0, pairs, pairs, 64.0)
+    eager = decode_step(c, EFF.serving, n, np.full(2, 164.0), 64.0, pairs, pairs, 64.0, prompt_chunk=True)
+    host = c.eng_step_s + EFF.serving["seq_overhead_s"] * c.eng_seq_factor * n
+    launch = eager_launch_s(c, EFF.serving)
+    assert (launch > graph["time_s"] - host).all()  # the floor binds at this size (else the test shows nothing)
+    np.testing.assert_allclose(eager["time_s"], np.maximum(graph["time_s"] - host, launch) + host, rtol=1e-12)
+    # a decode step above the graph limit gets the same floor the same way
+    big = np.full(2, 600.0)
+    over = decode_step(c, EFF.serving, big, np.full(2, 400.0))
+    host_big = c.eng_step_s + EFF.serving["seq_overhead_s"] * c.eng_seq_factor * big
+    assert (over["time_s"] >= launch + host_big - 1e-15).all()
+    # TTFT of one 64-token prompt: one chunk riding on that eager step, plus the API server
+    agg = aggregated(c, EFF.serving)
+    np.testing.assert_allclose(agg["ttft_s"] - c.eng_request_s, eager["time_s"], rtol=1e-12)
+    # the step tables' grid points with prompt tokens are the same eager steps (no second floor arithmetic)
+    tab = build_step_tables(pd.DataFrame(rows).drop(columns="batch"), CAT, efficiency=EFF, max_seqs=4,
+                            token_budget=512)
+    d = tab.decode[:, 1]  # one running sequence
+    p = tab.prefill[:, 1]  # 64 prompt tokens (512 / 8)
+    np.testing.assert_allclose(p, 64.0)
+    pairs = p * causal_pairs(64.0) / 64.0
+    want = decode_step(c, EFF.serving, d, tab.ctx_ref, p, pairs, pairs, 64.0, prompt_chunk=True)["time_s"]
+    np.testing.assert_allclose(tab.time_s[:, 1, 1], want, rtol=1e-12)
+
+
+def test_mla_decode_tile_is_padded_at_tp8_and_full_with_attention_dp():
+    """Absorbed MLA decode puts (query tokens x local heads) on 64-row tiles: at TP8 (16 heads a rank) one query
+    token fills a quarter of a tile, so verifying 4 tokens (MTP) costs the attention no more than 1; with all 128
+    heads on a rank (attention-DP, compute-bound at ~480 FLOPs per fp8 KV byte) 4 tokens cost 4 times 1."""
+    c = _cols([DS | dict(tp=8, ep=8, attn_dp=1, batch=64), DS | dict(tp=1, ep=8, attn_dp=8, batch=64)])
+    n, ctx = np.array([64.0, 512.0]), np.full(2, 8000.0)
+
+    def attn(q):
+        out = decode_step(c, EFF.serving, n, ctx, q_dec=q, breakdown=True)
+        return np.asarray(out["ops"]["attn_decode"], dtype=float)
+
+    one, four = attn(1.0), attn(4.0)
+    assert four[0] == pytest.approx(one[0], rel=1e-9)  # TP8: the padding absorbs the extra query tokens
+    assert four[1] == pytest.approx(4.0 * one[1], rel=1e-9)  # DP attention: full tiles, 4x the FLOPs
