@@ -38,9 +38,9 @@ from planner.optimize.evaluation import PerfFn, evaluate_grid  # the evaluation 
 from planner.optimize.formulation import CANDIDATE_COLUMNS
 from planner.optimize.grid import build_grid, largest_domains
 from planner.optimize.instance import Instance
-from planner.optimize.keys import config_label, layout_labels, table_keys
+from planner.optimize.keys import config_label, expanded_keys, key_parts, layout_labels
 from planner.optimize.layout import fits_rack
-from planner.optimize.prune import prune_dominated
+from planner.optimize.prune import undominated
 from planner.optimize.variants import (
     PREFILL_LAYOUT,
     pair_prefill_layouts,
@@ -50,6 +50,7 @@ from planner.optimize.variants import (
     worth_drafting,
 )
 from planner.perf import CONFIG_COLUMNS, evaluate
+from planner.perf.capacity import with_columns
 from planner.perf.params import efficiency_path
 
 __all__ = [
@@ -204,7 +205,7 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     rejected = list(ev.rejected)
     stats = {"grid": len(grid)}
     if grid.empty:
-        return CandidateSet(_empty(), pd.DataFrame(rejected), stats)
+        return CandidateSet(_empty(), _rejected_frame(rejected), stats)
     # one take of the evaluated rows for every (system, mode), in system then mode order
     acc = res["accelerator"].to_numpy()
     group_all = prefill_group(res)
@@ -224,33 +225,53 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
         parts += [(at[~too_big], sd.id, mode) for mode in modes]
     stats["evaluated"] = len(res)
     if not parts:
-        return CandidateSet(_empty(), pd.DataFrame(rejected), stats, _best_latency(inst, catalog, grid))
+        return CandidateSet(_empty(), _rejected_frame(rejected), stats, _best_latency(inst, catalog, grid))
     idx = np.concatenate([p[0] for p in parts])
     sizes = [len(p[0]) for p in parts]
-    table = res.take(idx).reset_index(drop=True)
-    table["system"] = np.repeat(np.array([p[1] for p in parts], dtype=object), sizes)
-    table["group_gpus"] = group_all[idx]
-    table["mode"] = np.repeat(np.array([p[2] for p in parts], dtype=object), sizes)
-    table["gpus"] = table["gpus"].astype(int)
+    systems = np.repeat(np.array([p[1] for p in parts], dtype=object), sizes)
+    modes = np.repeat(np.array([p[2] for p in parts], dtype=object), sizes)
     multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
-    table["key"] = table_keys(table, multi_kv)
-    table = _unique_by_key(table)
-    stats["feasible"] = len(table)
-    table = prune_dominated(table)
-    stats["after_pruning"] = len(table)
+    keys = expanded_keys(key_parts(res, multi_kv), idx, systems.tolist(), modes.tolist())
+    # the expanded rows as positions until the end: unique by key in key order, pruned, then one take of `res`
+    rows = _unique_by_key(keys)
+    stats["feasible"] = len(rows)
+    at = idx[rows]
+    kept = rows[undominated(res["gpus"].to_numpy()[at].astype(int), res["output_tok_s"].to_numpy()[at],
+                            res["avg_power_w"].to_numpy()[at], group_all[at],
+                            [res["workload"].to_numpy()[at], systems[rows], modes[rows]])]
+    stats["after_pruning"] = len(kept)
+    cols = [c for c in res.columns if c not in ("fits", "reason")]
+    table = res.iloc[idx[kept], [res.columns.get_loc(c) for c in cols]].reset_index(drop=True)
+    table = with_columns(table, {"gpus": table["gpus"].astype(int), "system": systems[kept],
+                                 "group_gpus": group_all[idx[kept]], "mode": modes[kept],
+                                 "key": [keys[i] for i in kept.tolist()]})
     served = set(table["workload"].to_numpy().tolist())
     missing = [w for w in inst.workloads if w not in served]
     best = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)]) if missing else {}
-    cols = [c for c in table.columns if c not in ("fits", "reason")]
-    return CandidateSet(table[cols], pd.DataFrame(rejected), stats, best)
+    return CandidateSet(table, _rejected_frame(rejected), stats, best)
 
 
-def _unique_by_key(table: pd.DataFrame) -> pd.DataFrame:
-    """table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True) as one take of the
-    table's rows (keys compare as Python strings: code point order, as pandas' string sort)."""
-    keys = table["key"].to_numpy(dtype=object)
-    first = np.flatnonzero(~pd.Series(keys).duplicated().to_numpy())
-    return table.take(first[np.argsort(keys[first], kind="stable")]).reset_index(drop=True)
+def _unique_by_key(keys: list[str]) -> np.ndarray:
+    """Positions of the first row of each key, in key order: what
+    table.drop_duplicates("key").sort_values("key", kind="stable") keeps, in its order (keys compare as Python
+    strings: code point order, as pandas' string sort)."""
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    return np.array([first[k] for k in sorted(first)], dtype=np.int64)
+
+
+def _rejected_frame(rejected: list[dict]) -> pd.DataFrame:
+    """pd.DataFrame(rejected) built column by column (thousands of records): the fields in order of first
+    appearance, NaN where a record lacks one, as pandas builds a frame from records."""
+    if not rejected:
+        return pd.DataFrame(rejected)
+    fields = dict.fromkeys(rejected[0])
+    for r in rejected:
+        if len(r) != len(fields) or r.keys() != fields.keys():
+            fields.update(dict.fromkeys(r))
+    nan = np.nan
+    return pd.DataFrame({f: [r.get(f, nan) for r in rejected] for f in fields})
 
 
 def expansion_key(inst: Instance) -> str:

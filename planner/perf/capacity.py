@@ -55,12 +55,18 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
 _SQRT2, _SQRT_2PI = math.sqrt(2.0), math.sqrt(2 * math.pi)
 
 
+_ERF, _EXP = np.frompyfunc(math.erf, 1, 1), np.frompyfunc(math.exp, 1, 1)
+
+
 def _cdf_over_pdf(x: np.ndarray) -> np.ndarray:
     """Standard normal cdf / pdf (pdf floored at 1e-300) per value, with the scalar math of
-    `statistics.NormalDist().cdf` (numpy has no erf; a vectorized one would differ in the last digits)."""
-    erf, exp = math.erf, math.exp
-    return np.array([0.5 * (1.0 + erf(b / _SQRT2)) / max(exp(-b * b / 2.0) / _SQRT_2PI, 1e-300)
-                     for b in x.tolist()], dtype=float)
+    `statistics.NormalDist().cdf` (numpy has no erf, and its exp may differ from math.exp in the last digit):
+    math.erf and math.exp per value, the arithmetic around them elementwise (the same IEEE operations)."""
+    x = np.asarray(x, dtype=float)
+    if len(x) == 0:
+        return np.zeros(0)
+    cdf = 0.5 * (1.0 + _ERF(x / _SQRT2).astype(float))
+    return cdf / np.maximum(_EXP(-x * x / 2.0).astype(float) / _SQRT_2PI, 1e-300)
 
 
 def _wait_ratio(beta: np.ndarray, rows: np.ndarray, p: float) -> np.ndarray:
