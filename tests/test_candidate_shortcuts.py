@@ -290,18 +290,6 @@ def test_unique_by_key_equals_drop_duplicates_then_sort(rows):
     pd.testing.assert_frame_equal(got, want)
 
 
-RECORD = st.fixed_dictionaries({"workload": st.sampled_from(["w1", "w2"]), "reason": st.text(max_size=3)},
-                               optional={"quality": st.floats(0, 100), "effort": st.none() | st.just("low")})
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(RECORD, max_size=8))
-def test_rejected_frame_equals_frame_of_records(records):
-    from planner.optimize.candidates import _rejected_frame
-
-    pd.testing.assert_frame_equal(_rejected_frame(records), pd.DataFrame(records))
-
-
 def _expand_by_frames(ev, inst) -> tuple[pd.DataFrame, pd.DataFrame]:
     """expand_candidates' table and rejections as whole-frame steps (the form the positions version replaced):
     take every (row, system, mode), assign, key per row, drop duplicate keys, sort, prune."""
@@ -499,3 +487,21 @@ def test_sorted_codes_equal_np_unique(values):
     want_u, want_i = np.unique(arr, return_inverse=True) if len(arr) else (arr, np.zeros(0, dtype=np.int64))
     got_u, got_i = sorted_codes(arr)
     assert list(got_u) == list(want_u) and got_i.tolist() == want_i.reshape(-1).tolist()
+
+
+def test_rejections_read_lazily_still_explain_an_unserved_workload(catalog):
+    """The pipeline passes the rejections only where a workload has no candidate: the quality-floor hint,
+    which reads them, still names the best model."""
+    from planner.errors import InfeasibleError
+    from planner.optimize.candidates import build_candidates
+    from planner.optimize.pipeline import solve_problem
+    from planner.optimize.problem import load_problem, parse_problem
+
+    data = load_problem(ROOT / "problems" / "quickstart.yaml").model_dump(mode="json", exclude_none=True)
+    data["workloads"][0]["quality_floor"] = {"benchmark": "gpqa_diamond", "min_score": 99.0}
+    with pytest.raises(InfeasibleError, match="no allowed model meets the quality floor 99"):
+        solve_problem(parse_problem(data, "<t>"), catalog, runner_up=False)
+    inst = load_instance(ROOT / "problems" / "quickstart.yaml", catalog)
+    cs = build_candidates(inst, catalog)
+    assert cs.unserved(inst.workloads) == [] and isinstance(cs._rejected, list)
+    assert cs.rejected is cs.rejected and len(cs.rejected) == len(cs._rejected)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -65,12 +65,29 @@ __all__ = [
 ]
 
 
-@dataclass
 class CandidateSet:
-    table: pd.DataFrame  # the candidates the MIP sees (after pruning)
-    rejected: pd.DataFrame  # workload, model, precision, system, config, reason
-    stats: dict[str, int] = field(default_factory=dict)
-    best_latency: dict[str, dict] = field(default_factory=dict)  # per workload without candidates
+    """The candidates the MIP sees (after pruning), the rejections (workload, model, precision, system, config,
+    reason), counts per stage and, per workload without candidates, the best latency any configuration reaches.
+    The rejections are records until first read (a frame of thousands of text rows that only the explanation
+    of an unserved workload reads)."""
+
+    def __init__(self, table: pd.DataFrame, rejected: pd.DataFrame | list[dict],
+                 stats: dict[str, int] | None = None, best_latency: dict[str, dict] | None = None) -> None:
+        self.table = table
+        self._rejected = rejected
+        self.stats = {} if stats is None else stats
+        self.best_latency = {} if best_latency is None else best_latency
+
+    @property
+    def rejected(self) -> pd.DataFrame:
+        if not isinstance(self._rejected, pd.DataFrame):
+            self._rejected = pd.DataFrame(self._rejected)
+        return self._rejected
+
+    def unserved(self, workloads) -> list[str]:
+        """The workloads (ids, in their order) without a candidate: those whose explanation reads `rejected`."""
+        served = set(self.table["workload"].to_numpy().tolist()) if len(self.table) else set()
+        return [w for w in workloads if w not in served]
 
 
 @dataclass(frozen=True)
@@ -205,7 +222,7 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     rejected = list(ev.rejected)
     stats = {"grid": len(grid)}
     if grid.empty:
-        return CandidateSet(_empty(), _rejected_frame(rejected), stats)
+        return CandidateSet(_empty(), rejected, stats)
     # one take of the evaluated rows for every (system, mode), in system then mode order
     acc = res["accelerator"].to_numpy()
     group_all = prefill_group(res)
@@ -225,7 +242,7 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
         parts += [(at[~too_big], sd.id, mode) for mode in modes]
     stats["evaluated"] = len(res)
     if not parts:
-        return CandidateSet(_empty(), _rejected_frame(rejected), stats, _best_latency(inst, catalog, grid))
+        return CandidateSet(_empty(), rejected, stats, _best_latency(inst, catalog, grid))
     idx = np.concatenate([p[0] for p in parts])
     sizes = [len(p[0]) for p in parts]
     systems = np.repeat(np.array([p[1] for p in parts], dtype=object), sizes)
@@ -245,10 +262,11 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     table = with_columns(table, {"gpus": table["gpus"].astype(int), "system": systems[kept],
                                  "group_gpus": group_all[idx[kept]], "mode": modes[kept],
                                  "key": [keys[i] for i in kept.tolist()]})
-    served = set(table["workload"].to_numpy().tolist())
-    missing = [w for w in inst.workloads if w not in served]
-    best = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)]) if missing else {}
-    return CandidateSet(table, _rejected_frame(rejected), stats, best)
+    cs = CandidateSet(table, rejected, stats)
+    missing = cs.unserved(inst.workloads)
+    if missing:
+        cs.best_latency = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)])
+    return cs
 
 
 def _unique_by_key(keys: list[str]) -> np.ndarray:
@@ -259,19 +277,6 @@ def _unique_by_key(keys: list[str]) -> np.ndarray:
     for i, k in enumerate(keys):
         first.setdefault(k, i)
     return np.array([first[k] for k in sorted(first)], dtype=np.int64)
-
-
-def _rejected_frame(rejected: list[dict]) -> pd.DataFrame:
-    """pd.DataFrame(rejected) built column by column (thousands of records): the fields in order of first
-    appearance, NaN where a record lacks one, as pandas builds a frame from records."""
-    if not rejected:
-        return pd.DataFrame(rejected)
-    fields = dict.fromkeys(rejected[0])
-    for r in rejected:
-        if len(r) != len(fields) or r.keys() != fields.keys():
-            fields.update(dict.fromkeys(r))
-    nan = np.nan
-    return pd.DataFrame({f: [r.get(f, nan) for r in rejected] for f in fields})
 
 
 def expansion_key(inst: Instance) -> str:
