@@ -503,5 +503,24 @@ def test_rejections_read_lazily_still_explain_an_unserved_workload(catalog):
         solve_problem(parse_problem(data, "<t>"), catalog, runner_up=False)
     inst = load_instance(ROOT / "problems" / "quickstart.yaml", catalog)
     cs = build_candidates(inst, catalog)
-    assert cs.unserved(inst.workloads) == [] and isinstance(cs._rejected, list)
+    assert cs.unserved(inst.workloads) == [] and not isinstance(cs._rejected, pd.DataFrame)
     assert cs.rejected is cs.rejected and len(cs.rejected) == len(cs._rejected)
+
+
+def test_records_made_when_read_equal_the_records_made_at_once():
+    from planner.optimize.candidates import Later, Records
+
+    made = []
+
+    def later(n):
+        def make():
+            made.append(n)
+            return [{"workload": f"w{i}", "reason": f"r{n}"} for i in range(n)]
+        return Later(n, make)
+
+    recs = Records([[{"workload": "g", "reason": "quality"}], later(2)]).plus([later(0), later(3)])
+    assert len(recs) == 6 and made == []  # counted without making them
+    want = [{"workload": "g", "reason": "quality"}, *later(2).make(), *later(3).make()]
+    made.clear()
+    assert list(recs) == want and recs[1] == want[1] and len(recs) == 6 and made == [2, 0, 3]
+    assert Records([]).plus([]) is not None and len(Records([])) == 0

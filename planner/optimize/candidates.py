@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,7 +72,7 @@ class CandidateSet:
     The rejections are records until first read (a frame of thousands of text rows that only the explanation
     of an unserved workload reads)."""
 
-    def __init__(self, table: pd.DataFrame, rejected: pd.DataFrame | list[dict],
+    def __init__(self, table: pd.DataFrame, rejected: pd.DataFrame | Sequence[dict],
                  stats: dict[str, int] | None = None, best_latency: dict[str, dict] | None = None) -> None:
         self.table = table
         self._rejected = rejected
@@ -81,13 +82,51 @@ class CandidateSet:
     @property
     def rejected(self) -> pd.DataFrame:
         if not isinstance(self._rejected, pd.DataFrame):
-            self._rejected = pd.DataFrame(self._rejected)
+            self._rejected = pd.DataFrame(list(self._rejected))
         return self._rejected
 
     def unserved(self, workloads) -> list[str]:
         """The workloads (ids, in their order) without a candidate: those whose explanation reads `rejected`."""
         served = set(self.table["workload"].to_numpy().tolist()) if len(self.table) else set()
         return [w for w in workloads if w not in served]
+
+
+class Later:
+    """`n` records that make() gives when first read (see Records)."""
+
+    def __init__(self, n: int, make) -> None:
+        self.n, self.make = n, make
+
+
+class Records(Sequence):
+    """Rejection records, parts of them made only when first read (most solves never read them: only the
+    explanation of a workload without candidates does). Parts: lists of records or `Later` ones."""
+
+    def __init__(self, parts: list) -> None:
+        self._parts = list(parts)
+        self._flat: list[dict] | None = None
+
+    def plus(self, parts: list) -> Records:
+        return Records([*self._parts, *parts]) if parts else self
+
+    def _records(self) -> list[dict]:
+        if self._flat is None:
+            flat: list[dict] = []
+            for part in self._parts:
+                flat += part.make() if isinstance(part, Later) else part
+            self._flat = flat
+        return self._flat
+
+    def __len__(self) -> int:
+        if self._flat is not None:
+            return len(self._flat)
+        return sum(part.n if isinstance(part, Later) else len(part) for part in self._parts)
+
+    def __getitem__(self, i):
+        return self._records()[i]
+
+    def __iter__(self):
+        return iter(self._records())
 
 
 @dataclass(frozen=True)
@@ -97,7 +136,7 @@ class Evaluated:
 
     grid: pd.DataFrame  # the configurations (CONFIG_COLUMNS + workload, quality)
     results: pd.DataFrame  # the evaluated configurations that fit and meet the targets at some batch >= 1
-    rejected: tuple[dict, ...]  # quality, precision support and perf rejections
+    rejected: Records  # quality, precision support and perf rejections
 
 
 class CandidateCache:
@@ -176,7 +215,7 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     """The expensive part: the configuration grid through the performance model (latency-target search)."""
     grid, rejected = build_grid(inst, catalog)
     if grid.empty:
-        return Evaluated(grid, pd.DataFrame(), tuple(rejected))
+        return Evaluated(grid, pd.DataFrame(), Records([rejected]))
     grid = shared_prefill(grid)
     plain = (grid["speculative"] == "none").to_numpy()
     res = evaluate_grid(grid if plain.all() else grid[plain], inst, catalog, perf)
@@ -207,22 +246,27 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     # only the columns a rejection reads (taking every column of thousands of failed rows cost more)
     need = [c for c in (*_LABEL_COLUMNS, "serving", "reason", *PREFILL_LAYOUT) if c in res]
     failed = res.iloc[np.flatnonzero(bad), [res.columns.get_loc(c) for c in need]]
-    reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o else
-               str(x or "no batch meets the targets")
-               for x, o, q in zip(failed["reason"].to_numpy(dtype=object).tolist(), ok[~ok | uneven].tolist(),
-                                  prefill_group(failed).tolist(), strict=True)]
-    rejected += _rejections(failed, None, reasons)
-    return Evaluated(grid, prune_variants(res[ok & ~uneven].reset_index(drop=True)), tuple(rejected))
+    whole = ok[~ok | uneven].to_numpy()  # failed rows that did fit: their groups are uneven
+
+    def records(failed=failed, whole=whole):
+        reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o
+                   else str(x or "no batch meets the targets")
+                   for x, o, q in zip(failed["reason"].to_numpy(dtype=object).tolist(), whole.tolist(),
+                                      prefill_group(failed).tolist(), strict=True)]
+        return _rejections(failed, None, reasons)
+
+    return Evaluated(grid, prune_variants(res[ok & ~uneven].reset_index(drop=True)),
+                     Records([rejected, Later(len(failed), records)]))
 
 
 def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> CandidateSet:
     """The cheap part: evaluated configurations -> deployable rows per system and own/rent, scale-up domain
     filter, stable keys, dominance pruning. Leaves `ev` untouched (it may be shared through a cache)."""
     grid, res = ev.grid, ev.results
-    rejected = list(ev.rejected)
+    rejected: list = []  # parts after ev's
     stats = {"grid": len(grid)}
     if grid.empty:
-        return CandidateSet(_empty(), rejected, stats)
+        return CandidateSet(_empty(), ev.rejected.plus(rejected), stats)
     # one take of the evaluated rows for every (system, mode), in system then mode order
     acc = res["accelerator"].to_numpy()
     group_all = prefill_group(res)
@@ -233,16 +277,19 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
             continue
         too_big = group_all[at] > sd.domain
         if too_big.any():
-            why = f"-GPU scale-up domain of {sd.id}"
-            rejected += _rejections(res.take(at[too_big]), sd.id, [
-                f"TP/EP group of {g} GPUs exceeds the {sd.domain}{why}" for g in group_all[at[too_big]].tolist()])
+            def records(big=at[too_big], sd=sd):
+                why = f"-GPU scale-up domain of {sd.id}"
+                return _rejections(res.take(big), sd.id, [
+                    f"TP/EP group of {g} GPUs exceeds the {sd.domain}{why}" for g in group_all[big].tolist()])
+
+            rejected.append(Later(int(too_big.sum()), records))
         modes = (["own"] if (sd.buy or sd.existing) and _has_rack(inst, sd) else []) + (
             ["rent"] if sd.rent else []
         )
         parts += [(at[~too_big], sd.id, mode) for mode in modes]
     stats["evaluated"] = len(res)
     if not parts:
-        return CandidateSet(_empty(), rejected, stats, _best_latency(inst, catalog, grid))
+        return CandidateSet(_empty(), ev.rejected.plus(rejected), stats, _best_latency(inst, catalog, grid))
     idx = np.concatenate([p[0] for p in parts])
     sizes = [len(p[0]) for p in parts]
     systems = np.repeat(np.array([p[1] for p in parts], dtype=object), sizes)
@@ -262,7 +309,7 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     table = with_columns(table, {"gpus": table["gpus"].astype(int), "system": systems[kept],
                                  "group_gpus": group_all[idx[kept]], "mode": modes[kept],
                                  "key": [keys[i] for i in kept.tolist()]})
-    cs = CandidateSet(table, rejected, stats)
+    cs = CandidateSet(table, ev.rejected.plus(rejected), stats)
     missing = cs.unserved(inst.workloads)
     if missing:
         cs.best_latency = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)])

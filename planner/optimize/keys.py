@@ -101,14 +101,21 @@ def key_parts(rows: pd.DataFrame, multi_kv: set[str]) -> tuple[list[str], list[s
     that row on system S in mode M is `head/S/tail` + `/rent` for M = rent, as `_key` writes it (the candidate
     search makes one key per row, system and mode: the per-row part is built once per row)."""
     n = len(rows)
-    cols = [rows[c].to_numpy() for c in ("workload", "model", "precision", "batch", "kv_precision")]
-    efforts = rows["effort"].to_numpy() if "effort" in rows else [None] * n
-    specs = rows["speculative_method"].to_numpy() if "speculative_method" in rows else [None] * n
+    cols = [rows[c].to_numpy().tolist() for c in ("workload", "model", "precision", "batch", "kv_precision")]
+    efforts = rows["effort"].to_numpy().tolist() if "effort" in rows else [None] * n
+    specs = rows["speculative_method"].to_numpy().tolist() if "speculative_method" in rows else [None] * n
     heads, tails = [], []
+    memo: dict[tuple, str] = {}  # a few hundred distinct tails among thousands of rows
     for w, m, p, b, kv, lab, sv, e, x in zip(*cols, layout_labels(rows), _serving_labels(rows), efforts, specs,
                                               strict=True):
         heads.append(f"{w}/{m}")
-        tails.append(_key_tail(p, lab, b, sv, kv, w in multi_kv, e, x))
+        # what _key_tail reads of effort and method: text or not (a missing one is a NaN, unequal to itself)
+        part = (p, lab, b, sv, kv, w in multi_kv, e if isinstance(e, str) else None,
+                x if isinstance(x, str) else None)
+        tail = memo.get(part)
+        if tail is None:
+            tail = memo[part] = _key_tail(*part)
+        tails.append(tail)
     return heads, tails
 
 
