@@ -524,3 +524,18 @@ def test_records_made_when_read_equal_the_records_made_at_once():
     made.clear()
     assert list(recs) == want and recs[1] == want[1] and len(recs) == 6 and made == [2, 0, 3]
     assert Records([]).plus([]) is not None and len(Records([])) == 0
+
+
+def test_resolve_messages_from_text_columns_equal_those_from_arrays(catalog):
+    """resolve names models, accelerators and serving modes from text columns made arrays only where a row
+    fails: the messages of bad rows are those the per-row arrays gave."""
+    rows = pd.DataFrame({"model": ["llama-3.3-70b", "no-such-model", "llama-3.3-70b", "llama-3.3-70b"],
+                         "accelerator": ["h100-sxm", "h100-sxm", "nope-gpu", "h100-sxm"],
+                         "precision": ["fp8"] * 4, "kv_precision": ["fp8"] * 4, "tp": [1, 1, 1, 1],
+                         "pp": [1, 1, 1, 1], "ep": [1, 1, 1, 8], "attn_dp": [1, 1, 1, 1],
+                         "serving": ["aggregated", "aggregated", "aggregated", "sideways"], "batch": [1] * 4,
+                         "isl": [1000] * 4, "osl": [100] * 4})
+    _, reason = resolve(normalize_grid(rows), catalog, load_efficiency(catalog))
+    assert reason[0] == "" and reason[1] == "unknown model 'no-such-model'"
+    assert reason[2] == "unknown accelerator 'nope-gpu'"
+    assert reason[3] == "unknown serving mode 'sideways' (aggregated, disaggregated)"
