@@ -512,11 +512,12 @@ def test_records_made_when_read_equal_the_records_made_at_once():
 
     made = []
 
+    def records(n):
+        made.append(n)
+        return [{"workload": f"w{i}", "reason": f"r{n}"} for i in range(n)]
+
     def later(n):
-        def make():
-            made.append(n)
-            return [{"workload": f"w{i}", "reason": f"r{n}"} for i in range(n)]
-        return Later(n, make)
+        return Later(n, records, n)
 
     recs = Records([[{"workload": "g", "reason": "quality"}], later(2)]).plus([later(0), later(3)])
     assert len(recs) == 6 and made == []  # counted without making them
@@ -539,3 +540,17 @@ def test_resolve_messages_from_text_columns_equal_those_from_arrays(catalog):
     assert reason[0] == "" and reason[1] == "unknown model 'no-such-model'"
     assert reason[2] == "unknown accelerator 'nope-gpu'"
     assert reason[3] == "unknown serving mode 'sideways' (aggregated, disaggregated)"
+
+
+def test_candidates_with_records_made_later_pickle(catalog):
+    """Sweeps send evaluations and candidate sets to worker processes: the records made later pickle too."""
+    import pickle
+
+    from planner.optimize.candidates import build_candidates, evaluate_configurations
+
+    inst = load_instance(ROOT / "problems" / "brownfield-h100.yaml", catalog)
+    ev = evaluate_configurations(inst, catalog)
+    back = pickle.loads(pickle.dumps(ev))
+    assert list(back.rejected) == list(ev.rejected)
+    cs = build_candidates(inst, catalog)
+    pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(cs)).rejected, cs.rejected)

@@ -92,10 +92,14 @@ class CandidateSet:
 
 
 class Later:
-    """`n` records that make() gives when first read (see Records)."""
+    """`n` records that fn(*args) gives when first read (see Records); a module-level fn, so that sets of
+    candidates pickle (sweeps send them to worker processes)."""
 
-    def __init__(self, n: int, make) -> None:
-        self.n, self.make = n, make
+    def __init__(self, n: int, fn, *args) -> None:
+        self.n, self.fn, self.args = n, fn, args
+
+    def make(self) -> list[dict]:
+        return self.fn(*self.args)
 
 
 class Records(Sequence):
@@ -247,16 +251,24 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     need = [c for c in (*_LABEL_COLUMNS, "serving", "reason", *PREFILL_LAYOUT) if c in res]
     failed = res.iloc[np.flatnonzero(bad), [res.columns.get_loc(c) for c in need]]
     whole = ok[~ok | uneven].to_numpy()  # failed rows that did fit: their groups are uneven
-
-    def records(failed=failed, whole=whole):
-        reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o
-                   else str(x or "no batch meets the targets")
-                   for x, o, q in zip(failed["reason"].to_numpy(dtype=object).tolist(), whole.tolist(),
-                                      prefill_group(failed).tolist(), strict=True)]
-        return _rejections(failed, None, reasons)
-
     return Evaluated(grid, prune_variants(res[ok & ~uneven].reset_index(drop=True)),
-                     Records([rejected, Later(len(failed), records)]))
+                     Records([rejected, Later(len(failed), _failed_records, failed, whole)]))
+
+
+def _failed_records(failed: pd.DataFrame, whole: np.ndarray) -> list[dict]:
+    """The rejections of evaluated rows that do not serve (`whole`: those that fit, with uneven groups)."""
+    reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o
+               else str(x or "no batch meets the targets")
+               for x, o, q in zip(failed["reason"].to_numpy(dtype=object).tolist(), whole.tolist(),
+                                  prefill_group(failed).tolist(), strict=True)]
+    return _rejections(failed, None, reasons)
+
+
+def _oversized_records(rows: pd.DataFrame, system: str, domain: int, groups: np.ndarray) -> list[dict]:
+    """The rejections of rows whose TP/EP group (`groups`) exceeds a system's scale-up domain."""
+    why = f"-GPU scale-up domain of {system}"
+    return _rejections(rows, system, [f"TP/EP group of {g} GPUs exceeds the {domain}{why}"
+                                      for g in groups.tolist()])
 
 
 def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> CandidateSet:
@@ -277,12 +289,8 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
             continue
         too_big = group_all[at] > sd.domain
         if too_big.any():
-            def records(big=at[too_big], sd=sd):
-                why = f"-GPU scale-up domain of {sd.id}"
-                return _rejections(res.take(big), sd.id, [
-                    f"TP/EP group of {g} GPUs exceeds the {sd.domain}{why}" for g in group_all[big].tolist()])
-
-            rejected.append(Later(int(too_big.sum()), records))
+            big = at[too_big]
+            rejected.append(Later(len(big), _oversized_records, res.take(big), sd.id, sd.domain, group_all[big]))
         modes = (["own"] if (sd.buy or sd.existing) and _has_rack(inst, sd) else []) + (
             ["rent"] if sd.rent else []
         )
