@@ -84,7 +84,7 @@ def main() -> None:
             got = j.run(start=start) if j.from_plan else j.run()
             rows = f"{j.candidates:6d} candidates" if j.candidates else "   sweep engine  "
             how = "from plan" if j.from_plan else ""
-            cost = f"${alt.annual_cost(got):,.0f}/year" if not isinstance(got, str) else got[:40]
+            cost = f"${alt.annual_cost_usd(got):,.0f}/year" if not isinstance(got, str) else got[:40]
             print(f"    {j.section:11s} {j.name:22s} {j.note[:20]:20s} {rows} {how:9s} "
                   f"{time.perf_counter() - t:6.2f} s, CPU {cpu_s() - c:5.2f} s  {cost}")
 

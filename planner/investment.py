@@ -82,11 +82,15 @@ def npv_usd(capex_usd: float, annual_net_cash_usd: float, rate: float, years: fl
 
 def irr(capex_usd: float, annual_net_cash_usd: float, years: float) -> float | None:
     """Internal rate of return: the rate at which the NPV is 0. None when it is not defined: no capex (nothing
-    to earn a return on), no positive cash flow (never repaid), or no horizon."""
+    to earn a return on), no positive cash flow (never repaid), or no horizon; also when the cash flow is so small
+    against the capex that the rate lies within 1e-12 of -100% (the bisection's lower end: it would return that
+    end, a rate at which the NPV is not 0)."""
     if capex_usd <= 0 or annual_net_cash_usd <= 0 or years <= 0:
         return None
     target = capex_usd / annual_net_cash_usd  # AF(x, n) = target; AF falls from +inf (x -> -1) to 0 (x -> inf)
     lo, hi = -1.0 + 1e-12, 1.0
+    if annuity_factor(lo, years) < target:
+        return None
     while annuity_factor(hi, years) > target:
         hi *= 2.0
         if hi > 1e12:

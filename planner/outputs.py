@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from planner import interrupts
 from planner.errors import InputError
 
 STALE_SUFFIX = ".stale"
@@ -72,6 +73,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
+        interrupts.raise_if_requested()  # an interrupted run writes no result, even one it finished
         os.replace(tmp, p)
         tmp = None
     except OSError as exc:

@@ -3,6 +3,7 @@ plan.json marked stale, and no solver process left behind (CBC runs as a process
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from planner import interrupts
 from planner.optimize.backends import available_backends
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,3 +88,67 @@ def test_in_process_solving_can_be_chosen(monkeypatch):
     assert not isolation.isolated()
     monkeypatch.delenv("PLANNER_SOLVE_IN_PROCESS")
     assert isolation.isolated() == hasattr(os, "fork")
+
+
+class _SignalsItselfWhenCollected:
+    """A finalizer interrupted by SIGTERM: Python prints "Exception ignored" and drops the KeyboardInterrupt."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs between bytecodes, inside this finalizer
+            pass
+
+
+def _swallowed_stop() -> None:
+    obj = _SignalsItselfWhenCollected()
+    del obj
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped one
+def test_an_interrupt_dropped_in_a_finalizer_still_stops_the_command(tmp_path):
+    from planner.cli.common import INTERRUPTED_EXIT, handle_errors
+    from planner.outputs import write_atomic
+
+    target = tmp_path / "plan.json"
+
+    @handle_errors
+    def command():
+        _swallowed_stop()  # the planner goes on, as it would have before
+        write_atomic(target, "{}")
+
+    with pytest.raises(SystemExit) as exc:
+        command()
+    assert exc.value.code == INTERRUPTED_EXIT
+    assert list(tmp_path.iterdir()) == []  # no result and no temporary file
+    assert signal.getsignal(signal.SIGTERM) is not interrupts.on_stop_signal  # handlers restored
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped one
+def test_a_command_that_writes_nothing_exits_130_after_a_dropped_interrupt():
+    from planner.cli.common import INTERRUPTED_EXIT, handle_errors
+
+    @handle_errors
+    def command():
+        _swallowed_stop()
+        return "done"
+
+    with pytest.raises(SystemExit) as exc:
+        command()
+    assert exc.value.code == INTERRUPTED_EXIT
+
+
+def test_the_wait_on_a_solver_process_stops_after_a_dropped_interrupt():
+    from planner.optimize import isolation
+
+    if not isolation.isolated():
+        pytest.skip("solves run in-process here")
+    interrupts.reset()
+    with contextlib.suppress(KeyboardInterrupt):
+        interrupts.on_stop_signal(signal.SIGTERM, None)  # what a finalizer would have swallowed
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            isolation.run_isolated(str, time.sleep, 30)
+    finally:
+        interrupts.reset()
+    assert time.monotonic() - t0 < 5

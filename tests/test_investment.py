@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from planner.economics import HOURS_PER_YEAR, capital_recovery_factor
@@ -142,6 +142,7 @@ def test_annuity_factor_is_the_inverse_capital_recovery_factor(rate, years):
     rate=RATES,
     years=YEARS,
 )
+@example(revenue=0.5000000000000001, cost=1.0, capex_share=0.5, rate=0.0, years=1.0)  # IRR near -100%
 def test_npv_is_hourly_profit_times_the_annuity_factor(revenue, cost, capex_share, rate, years):
     """The hourly cost charges capex x CRF / 8760, so NPV = 8760 x profit x AF(r, n), and IRR > r exactly when
     the plan makes a profit per hour (when IRR is defined)."""
@@ -155,3 +156,10 @@ def test_npv_is_hourly_profit_times_the_annuity_factor(revenue, cost, capex_shar
         assert npv_usd(capex, v.revenue_usd_per_year - v.opex_usd_per_year, v.irr, years) == pytest.approx(
             0.0, abs=1e-6 * capex + 1e-6
         )
+
+
+def test_irr_is_undefined_when_the_cash_barely_exists():
+    """Found by hypothesis: revenue 0.5000000000000001 against a cost of 1.0 with half of it capital leaves ~1e-13
+    $/year of net cash on 4,380 $ of capex; the rate lies within 1e-12 of -100%, below the search's range."""
+    assert irr(4380.0, 1e-13, 1.0) is None
+    assert irr(4380.0, 4380.0 * 1e-6, 1.0) == pytest.approx(1e-6 - 1, rel=1e-6)

@@ -313,3 +313,53 @@ def test_admission_step_lasts_at_least_the_mixed_step_floor():
     # the analytic side reads the same floor through the table interpolation
     assert interp_step(floored, [[4.0]], [[100.0]])[0, 0] == pytest.approx(0.05)
     assert interp_step(floored, [[4.0]], [[0.0]])[0, 0] == pytest.approx(0.01)
+
+
+def test_kv_reservation_admits_only_what_fits_whole_and_never_preempts():
+    """engines.yaml `scheduler: kv_reserve_output`. A burst of 40 requests of 100 + 101 tokens on a cache of 2,100
+    tokens (watermark 1% = 21): reserving each request's whole output (TensorRT-LLM GUARANTEED_NO_EVICT) admits
+    floor((2100 - 21) / 201) = 10 at once and never preempts; prompt-only admission (vLLM) lets ~20 in, which
+    then outgrow the cache and are preempted. Removing the reservation from the simulator fails the first half."""
+    from dataclasses import replace
+
+    base = linear_table(a=0.01, isl=100, osl=101, max_seqs=64, kv=2100)
+    wl = Workload(request_rate=math.inf, num_requests=40)
+    runs = {r: simulate_one(replace(base, kv_reserve=np.array([r])), wl) for r in (0.0, 1.0)}
+    whole = runs[1.0]
+    first_done = whole.finish_s.min()
+    assert int((whole.first_token_s < first_done).sum()) == 10
+    assert whole.preemptions == 0
+    on_demand = runs[0.0]
+    assert int((on_demand.first_token_s < on_demand.finish_s.min()).sum()) >= 19
+    assert on_demand.preemptions > 0
+    # fewer at once: the queue waits for completions, so the later requests' first token comes later
+    assert summarize(whole)["ttft_p99_s"] > summarize(on_demand)["ttft_p99_s"]
+
+
+def test_engine_scheduler_policy_reaches_the_step_tables():
+    """The catalog's per-engine KV admission policy (engines.yaml `scheduler:`) is what the simulator reads."""
+    from planner.catalog import load_catalog
+
+    cat = load_catalog()
+    grid = pd.DataFrame([dict(model="llama-3.1-8b", accelerator="h100-sxm", precision="bf16", isl=500, osl=200,
+                              engine=e) for e in ("vllm", "sglang", "trtllm", "")])
+    tab = build_step_tables(grid, cat)
+    expected = [cat.engines[e].scheduler.kv_reserve_output for e in ("vllm", "sglang", "trtllm")] + [0.0]
+    np.testing.assert_array_equal(tab.kv_reserve, expected)
+    assert expected[0] == 0.0 and expected[2] == 1.0  # vLLM on demand, TensorRT-LLM no eviction
+
+
+def test_reserved_kv_sets_the_seats_in_simulator_and_analytic_alike():
+    """A cache of 4.5 whole requests (100 + 101 tokens) with the output reserved up front: both models run 4 at
+    once, as with a 4-seat engine (X = 4 / 1.01 s, the case above); on demand the analytic model counts half the
+    output per request and seats 5 (floor(0.99 * 904.5 / 150.5))."""
+    from dataclasses import replace
+
+    base = linear_table(max_seqs=64, kv=4.5 * 201)
+    whole = replace(base, kv_reserve=np.array([1.0]))
+    assert Q.service(whole).cap[0] == 4 and Q.service(base).cap[0] == 5
+    r = Q.closed_loop(Q.service(whole), whole, np.array([12.0]))
+    assert r["requests_s"][0] == pytest.approx(4 / 1.01)
+    run = simulate_one(whole, Workload(concurrency=12, num_requests=240))
+    assert run.preemptions == 0
+    assert summarize(run)["requests_s"] == pytest.approx(4 / 1.01, rel=0.03)

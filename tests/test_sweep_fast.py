@@ -189,3 +189,49 @@ def test_verifier_predictions_are_memoized_row_by_row(cat, monkeypatch):
     pd.testing.assert_frame_equal(predict(grid), whole, check_exact=True)
     pd.testing.assert_frame_equal(predict(grid), whole, check_exact=True)
     assert asked == [2, 4]  # the second grid: its 4 new rows only; the third: nothing
+
+
+def test_known_prediction_looks_up_without_making(monkeypatch):
+    """`known_prediction` returns what `predicted` stored and None otherwise, never calling a maker; the memo is
+    emptied (not trimmed) when it reaches PREDICTED_ROWS_LIMIT rows."""
+    import pandas as pd
+
+    from planner.optimize import candidates
+
+    monkeypatch.setattr(candidates, "PREDICTED_ROWS_LIMIT", 2)
+    cache = candidates.CandidateCache()
+    assert cache.known_prediction(("a",)) is None
+    row = pd.DataFrame({"x": [1.0]})
+    assert cache.predicted(("a",), lambda: row) is row
+    assert cache.known_prediction(("a",)) is row and cache.known_prediction(("b",)) is None
+    assert cache.predicted(("a",), lambda: pytest.fail("made twice")) is row
+    cache.predicted(("b",), lambda: row.copy())
+    cache.predicted(("c",), lambda: row.copy())  # the limit reached: ("a",) and ("b",) go
+    assert cache.known_prediction(("a",)) is None and cache.known_prediction(("c",)) is not None
+
+
+def test_a_solve_hook_gets_every_option_of_the_call():
+    """`backends.solve` hands a hook every option it was called with (restart included), defaults too, so a hook
+    that solves the plain way passes them on unchanged."""
+    from planner.optimize import backends
+
+    m = MipModel()
+    a = m.add_var("a", 0, 1, integer=True)
+    m.set_objective({a: 1.0}, maximize=True)
+    seen = []
+
+    def hook(model, backend, **kw):
+        seen.append(kw)
+        return backends.solve(model, backend, **kw)
+
+    with backends.solve_hook(hook):
+        plain = backends.solve(m, "highs", isolate=False)
+        odd = backends.solve(m, "highs", isolate=False, restart=False, heuristics=False, branch_first=(0,),
+                             cuts=False)
+    assert plain.objective == odd.objective == 1.0
+    keys = {"time_limit_s", "gap", "abs_gap", "presolve", "hint", "start", "restart", "heuristics", "branch_first",
+            "cuts"}
+    assert set(seen[0]) == set(seen[1]) == keys
+    options = ("restart", "heuristics", "branch_first", "cuts")
+    assert tuple(seen[0][k] for k in options) == (True, True, (), True)
+    assert tuple(seen[1][k] for k in options) == (False, False, (0,), False)

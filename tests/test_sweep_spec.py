@@ -161,9 +161,9 @@ BAD = [
     ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\n    colour: red\n",
      "parameters[0].colour: unknown field"),
     ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\nsolver: {fast_solve: off}\n",
-     "solver: fast_solve: off, no or false reads as a YAML boolean (false), not a choice: use small, all or none"),
+     "solver.fast_solve: off, no or false reads as a YAML boolean (false), not a choice: use small, all or none"),
     ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\nsolver: {fast_solve: yes}\n",
-     "fast_solve: on, yes or true reads as a YAML boolean (true), not a choice: use small, all or none"),
+     "solver.fast_solve: on, yes or true reads as a YAML boolean (true), not a choice: use small, all or none"),
     ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\nsolver: {fast_solve: fast}\n",
      "solver.fast_solve: must be one of 'small', 'all' or 'none', got 'fast'"),
 ]
@@ -223,3 +223,12 @@ def test_run_tornado_api(cat):
     assert [b.swing for b in bars] == sorted((b.swing for b in bars), reverse=True)
     with pytest.raises(InputError, match="unknown parameter path"):
         run_tornado(QUICKSTART, cat, [{"path": "economics.nope", "values": [1]}])
+
+
+def test_without_fast_solve_drops_only_that_field_and_copies():
+    from planner.sweep.spec import without_fast_solve
+
+    spec = {"name": "s", "solver": {"gap": 0.01, "fast_solve": "all"}, "parameters": []}
+    assert without_fast_solve(spec) == {"name": "s", "solver": {"gap": 0.01}, "parameters": []}
+    assert spec["solver"] == {"gap": 0.01, "fast_solve": "all"}  # the caller's dict is left as it was
+    assert without_fast_solve({"name": "s", "solver": None}) == {"name": "s", "solver": None}

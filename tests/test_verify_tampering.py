@@ -194,3 +194,24 @@ def test_plan_format_versions(tmp_path, genuine):
     plan.write_text(json.dumps(data))
     res = CliRunner().invoke(main, ["verify", str(plan), str(PROBLEM)])
     assert res.exit_code == 0 and "predates format versions" in res.output, res.output
+
+
+@pytest.mark.parametrize("scale, caught", [(1.005, False), (1.02, True)])
+def test_repredicted_figures_are_compared_at_one_percent(genuine, scale, caught):
+    """The re-prediction family on its own: a performance model that says 2% more tokens/s than the plan is
+    caught on every deployment, 0.5% (float noise, versions) is not."""
+    from planner.optimize.verify_predictions import PREDICTION_TOL, check_predictions
+
+    data, inst, catalog, predict = genuine
+    plan = Plan.model_validate(data)
+
+    def skewed(grid):
+        out = predict(grid).copy()
+        out["output_tok_s"] = out["output_tok_s"].astype(float) * scale
+        return out
+
+    found: list[str] = []
+    n = check_predictions(plan.deployments, inst, skewed, found, catalog)
+    assert PREDICTION_TOL == 0.01 and n > 6 * len(plan.deployments)
+    tok = [v for v in found if ": output_tok_s " in v]
+    assert (len(tok) == len(plan.deployments)) if caught else tok == [], found

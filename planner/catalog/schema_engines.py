@@ -48,6 +48,19 @@ class EngineDefaults(Strict):
     source: str = Field(min_length=3)
 
 
+class Scheduler(Strict):
+    """How the engine's scheduler admits requests against the KV cache (its documented default policy)."""
+
+    kv_reserve_output: float = Field(ge=0, le=1, description="share of each running request's remaining "
+                                     "output tokens (max_tokens) whose KV stays reserved when a new request is "
+                                     "admitted: 0 = prompt only, KV on demand, preemption when full (vLLM); 1 = "
+                                     "the whole request up front, never evicted (TensorRT-LLM "
+                                     "GUARANTEED_NO_EVICT)")
+    source: str = Field(min_length=3)
+    assumed: bool = False
+    reason: str | None = None
+
+
 class Engine(Entry):
     """A serving engine (vLLM, SGLang, TensorRT-LLM, TGI): what it runs and how its scheduler behaves.
 
@@ -77,6 +90,7 @@ class Engine(Entry):
     speculative: list[SpeculativeSupport] = Field(default_factory=list)
     accelerator_defaults: dict[Id, EngineDefaults] = Field(
         default_factory=dict, description="scheduler defaults that differ on these accelerator ids")
+    scheduler: Scheduler | None = Field(None, description="KV admission policy; none = on demand (as vLLM)")
 
     def supports(self, accelerator_id: str, vendor: str) -> bool:
         if self.accelerators is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from planner import outputs
+from planner import interrupts, outputs
 from planner.errors import PlannerError
 from planner.outputs import safe_text
 
@@ -35,21 +35,20 @@ err_console = Console(stderr=True, width=_width(), emoji=False)
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, the shell's convention; SIGTERM exits the same way
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 def handle_errors(fn):
     """Print a PlannerError's message, without a traceback, and exit with its code; Ctrl-C and SIGTERM stop
     the command (child solver processes are killed on the way out) and exit 130 with "interrupted"."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        previous = None
+        previous = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, _interrupt)
+            interrupts.reset()
+            previous = {s: signal.signal(s, interrupts.on_stop_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            interrupts.raise_if_requested()  # a stop whose KeyboardInterrupt Python dropped still stops
+            return result
         except PlannerError as exc:
             # safe_text: messages name fields like workloads[chat] and quote user text, which rich would take
             # for markup and a terminal for control sequences
@@ -59,8 +58,9 @@ def handle_errors(fn):
             err_console.print("[bold red]interrupted[/bold red]: no result written", highlight=False)
             sys.exit(INTERRUPTED_EXIT)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                if handler is not None:  # None: a handler not installed from Python; leave ours
+                    signal.signal(signum, handler)
 
     return wrapper
 

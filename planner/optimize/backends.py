@@ -111,6 +111,7 @@ def solve(
     restart: bool = True,
     heuristics: bool = True,
     branch_first: tuple[int, ...] = (),
+    cuts: bool = True,
 ) -> RawResult:
     """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message).
     presolve=False turns HiGHS' presolve off (the other backends ignore it). `hint`: a feasible solution (one
@@ -124,7 +125,9 @@ def solve(
     it. `restart=False`: HiGHS does not restart after the root (the sweep's fast solve). `heuristics=False`, for
     a solve that starts from a good plan: HiGHS runs none of its sub-MIP heuristics (`HIGHS_NO_SUB_MIPS`), CBC
     neither its heuristics nor its preprocessing (`CBC_FROM_START`); SCIP ignores it. `branch_first`: variables
-    SCIP branches on before any other (a branching priority; HiGHS and CBC have none here)."""
+    SCIP branches on before any other (a branching priority; HiGHS and CBC have none here). `cuts=False`, for
+    many small models (the class solves of `hourly_split`): SCIP separates two rounds at the root and none in the
+    tree (`SCIP_FEW_CUTS`), CBC none ("cuts off"); HiGHS ignores it."""
     if start is not None and any(math.isnan(x) for x in start) and backend != "scip":
         start = None
     if start is not None and hint is None and backend == "highs":
@@ -133,19 +136,20 @@ def solve(
     if hook is not None:
         token = _HOOK.set(None)  # the hook's own calls to solve() run unhooked
         try:
-            more = {"heuristics": False} if not heuristics else {}
-            if branch_first:
-                more["branch_first"] = branch_first
             return hook(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap, presolve=presolve,
-                        hint=hint, start=start, **more)
+                        hint=hint, start=start, restart=restart, heuristics=heuristics, branch_first=branch_first,
+                        cuts=cuts)
         finally:
             _HOOK.reset(token)
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
-    fn = {"highs": _solve_highs, "scip": _solve_scip, "cbc": _solve_cbc}[backend]
+    fn, options = {  # each library's function and the options it takes, in its order
+        "highs": (_solve_highs, (presolve, hint, restart, heuristics)),
+        "scip": (_solve_scip, (start, branch_first, cuts)),
+        "cbc": (_solve_cbc, (start, heuristics, cuts)),
+    }[backend]
     t0 = time.perf_counter()
-    args = (fn, backend, model, time_limit_s, gap, abs_gap, presolve, hint, start, restart, heuristics,
-            branch_first)
+    args = (backend, fn, model, time_limit_s, gap, abs_gap, *options)
     if isolation.isolated() and isolate is not False:
         preload_solver(backend)
         res = isolation.run_isolated(failed_result, _guarded, *args)
@@ -186,16 +190,9 @@ def failed_result(message: str) -> RawResult:
     return RawResult(SolveStatus.ERROR, message=message)
 
 
-def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-             presolve: bool = True, hint: list[float] | None = None,
-             start: list[float] | None = None, restart: bool = True, heuristics: bool = True,
-             branch_first: tuple[int, ...] = ()) -> RawResult:
+def _guarded(backend: str, fn, *args) -> RawResult:
     try:
-        if backend == "highs":
-            return fn(model, time_limit_s, gap, abs_gap, presolve, hint, restart, heuristics)
-        if backend == "cbc":
-            return fn(model, time_limit_s, gap, abs_gap, start, heuristics)
-        return fn(model, time_limit_s, gap, abs_gap, start, branch_first)
+        return fn(*args)
     except Exception as exc:  # a solver library failing is not the user's fault: report it typed
         cause = exc.__context__ or exc.__cause__  # MathOpt-style wrappers hide the real message here
         detail = f"{exc}" + (f" (cause: {cause})" if cause else "")
@@ -385,10 +382,11 @@ CBC_FROM_START = ["preprocess off", "heuristicsOnOff off"]
 
 
 def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-               start: list[float] | None = None, heuristics: bool = True) -> RawResult:
+               start: list[float] | None = None, heuristics: bool = True, cuts: bool = True) -> RawResult:
     import pulp
 
     prob, xs = _pulp_problem(model)
+    options = ([] if heuristics else CBC_FROM_START) + ([] if cuts else ["cuts off"])
     if start is not None:  # CBC reads the start from an .mst file PuLP writes
         for x, value in zip(xs, start, strict=True):
             x.setInitialValue(value)
@@ -398,7 +396,7 @@ def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
         # starts its thread pool and now and then waits 10 s in it (measured: 2-3 of 30 runs of a 30-variable
         # model took 10.06 s instead of 0.02 s; that was ai-factory-10mw's 10 s on CBC)
         prob.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap, gapAbs=abs_gap,
-                                     warmStart=start is not None, options=[] if heuristics else CBC_FROM_START))
+                                     warmStart=start is not None, options=options))
     sol = prob.sol_status  # not prob.status: a time-limited run says "Optimal" there
     if sol == pulp.LpSolutionOptimal:
         status = SolveStatus.OPTIMAL
@@ -423,10 +421,15 @@ def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
 # its runner-up 0.31 -> 0.21, simplicity-and-failure-domains 0.79 -> 0.26, its runner-up 3.51 -> 2.69, its
 # limits relaxation 0.40 -> 0.12, quickstart 0.34 -> 0.11. Without a start the effect is erratic (either way).
 SCIP_WITH_START = "separating/maxroundsroot = 3\n"
+# The class solves of optimize.hourly_split (~110 variables, ~10 rows, dozens per plan) spend most of their time
+# separating cuts. diurnal-own-rent's 24 class solves, CPU s: 1.91 -> 0.84 with two rounds at the root and none
+# in the tree, the same solutions (no cuts at all: 0.89, one solution differs).
+SCIP_FEW_CUTS = "separating/maxrounds = 0\nseparating/maxroundsroot = 2\n"
 
 
 def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-                start: list[float] | None = None, branch_first: tuple[int, ...] = ()) -> RawResult:
+                start: list[float] | None = None, branch_first: tuple[int, ...] = (),
+                cuts: bool = True) -> RawResult:
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver("SCIP")
@@ -453,7 +456,8 @@ def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float
     obj.SetMaximization() if model.maximize else obj.SetMinimization()
     s.SetTimeLimit(int(max(time_limit_s, 0.001) * 1000))
     # absolute gap: SCIP's own parameter (pywraplp exposes only the relative one)
-    s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n" + (SCIP_WITH_START if start else ""))
+    s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n" + (SCIP_WITH_START if start else "")
+                                          + ("" if cuts else SCIP_FEW_CUTS))
     if start is not None:
         given = [(x, float(v)) for x, v in zip(xs, start, strict=True) if not math.isnan(v)]
         s.SetHint([x for x, _ in given], [v for _, v in given])

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 
+from planner import interrupts
 from planner.optimize import isolation
 
 _ITEM, _FAILED = "item", "failed"
@@ -65,6 +66,7 @@ class Background:
         if self.proc is None:
             raise WorkerLost("cancelled")
         while True:
+            interrupts.raise_if_requested()
             if self.conn.poll(0.05):
                 try:
                     kind, item = self.conn.recv()

@@ -143,6 +143,12 @@ class Evaluated:
     rejected: Records  # quality, precision support and perf rejections
 
 
+# Bound on the verifier's memoized rows (one-row frames of ~12 KB each, measured on quickstart: <= ~50 MB in all)
+# over a long sweep. A plan verifies ~10 rows and neighbouring scenarios share most of them, so this holds the
+# rows of hundreds of scenarios; when full it is emptied, not trimmed: a row lost costs one prediction again.
+PREDICTED_ROWS_LIMIT = 4096
+
+
 class CandidateCache:
     """In-memory `Evaluated` results keyed by `perf_key`; `hits` and `misses` count lookups (for reports)."""
 
@@ -188,10 +194,14 @@ class CandidateCache:
         memo = self._predicted
         hit = memo.get(key)
         if hit is None:
-            if len(memo) >= 4096:
+            if len(memo) >= PREDICTED_ROWS_LIMIT:
                 memo.clear()
             hit = memo[key] = make()
         return hit
+
+    def known_prediction(self, key: tuple) -> pd.DataFrame | None:
+        """The re-prediction `predicted` stored for `key`, None when it has none (nothing is made)."""
+        return self._predicted.get(key)
 
 
 def perf_key(inst: Instance, catalog: Catalog) -> str:

@@ -58,63 +58,34 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
     plan = empty_plan(inst, sol, n_candidates)
     if not sol.status.has_solution:
         return plan
-    ix = sol.ix
-    cands = ix.cands
-    deployments: list[Deployment] = []
-    used_gpus: dict[str, int] = defaultdict(int)
-    avg_w_owned = 0.0
-    out_owned = 0.0
-    for i, key in enumerate(ix.keys):
-        n = round(sol.values[ix.x[i]])
-        if n <= 0:
-            continue
-        r = cands.iloc[i]
-        q = r.get("quality")
-        deployments.append(
-            Deployment(
-                key=key,
-                workload=r["workload"],
-                model=r["model"],
-                precision=r["precision"],
-                kv_precision=str(r["kv_precision"]),
-                system=r["system"],
-                accelerator=r["accelerator"],
-                mode=r["mode"],
-                tp=int(r["tp"]),
-                pp=int(r["pp"]),
-                ep=int(r["ep"]),
-                dp=n,
-                attn_dp=int(r["attn_dp"]),
-                serving=r["serving"],
-                batch=int(r["batch"]),
-                replicas=n,
-                gpus=n * int(r["gpus"]),
-                gpus_per_replica=int(r["gpus"]),
-                group_gpus=int(r["group_gpus"]),
-                output_tok_s=n * float(r["output_tok_s"]),
-                output_tok_s_per_replica=float(r["output_tok_s"]),
-                total_tok_s=n * float(r["total_tok_s"]),
-                ttft_s=float(r["ttft_s"]),
-                tpot_s=float(r["tpot_s"]),
-                avg_power_w_per_replica=float(r["avg_power_w"]),
-                quality=None if q is None or q != q else float(q),
-                engine=str(r.get("engine") or GENERIC_ENGINE),
-                **variant_fields(r),
-                checkpoint=str(r.get("checkpoint", "published") or "published"),
-                effort=r.get("effort") if isinstance(r.get("effort"), str) else None,
-            )
-        )
-        if r["mode"] == "own":
-            avg_w_owned += n * (float(r["avg_power_w"]) - int(r["gpus"]) * inst.systems[r["system"]].idle_w)
-            out_owned += n * float(r["output_tok_s"])
-    deployments.sort(key=lambda d: (d.workload, d.key))
+    deployments, replica_w_owned, out_owned = _deployments(inst, sol)
     plan.deployments = deployments
+    placed = failure.placement_from_solution(sol.ix, sol.values, deployments)
+    fleet = _fleet(inst, sol, deployments, placed, replica_w_owned, out_owned)
+    _at_average(fleet, inst)
+    plan.fleet = fleet
+    plan.placement = _placement(inst, placed, deployments, fleet.servers_new, fleet.servers_existing,
+                                fleet.servers_rented, fleet.racks)
+    plan.workloads = [_workload_result(wl, [d for d in deployments if d.workload == w])
+                      for w, wl in sorted(inst.workloads.items())]
+    plan.objective_value = sol.objective_value
+    plan.best_bound = sol.best_bound
+    plan.gap = sol.gap
+    plan.notes = sorted(set(inst.notes) | set(sol.ix.notes))
+    return plan
 
+
+def _fleet(inst: Instance, sol: Solution, deployments: list[Deployment], placed, replica_w_owned: float,
+           out_owned: float) -> Fleet:
+    """Servers, racks, power and money of the solution; `replica_w_owned`, `out_owned`: the owned replicas'
+    board power above idle (W) and output tok/s (`_deployments`)."""
+    ix = sol.ix
     new, old, rented = _count(sol, ix.buy), _count(sol, ix.exist), _count(sol, ix.rent)
     servers: dict[str, int] = defaultdict(int)
     for t in (new, old, rented):
         for s, n in t.items():
             servers[s] += n
+    used_gpus: dict[str, int] = defaultdict(int)
     for s, n in servers.items():
         used_gpus[inst.systems[s].accelerator] += n * inst.systems[s].gpus
     # sorted: the sums below come out the same whatever the string hash seed
@@ -122,49 +93,17 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
     rack_counts = {
         p: round(sol.values[ix.z[k]]) for k, p in enumerate(ix.patterns) if round(sol.values[ix.z[k]]) > 0
     }
-    placed = failure.placement_from_solution(ix, sol.values, deployments)
-    if placed is not None and placed[1]:
-        # survive racks: the racks are the homogeneous rack domains; whole-rack systems stand in their own
-        whole = {p: k for p, k in rack_counts.items() if inst.systems[p.counts[0][0]].whole_rack}
-        whole_owned = {s: n for s, n in owned.items() if inst.systems[s].whole_rack}
-        racks = placed[1] + assign_racks(whole, whole_owned, inst)
-    else:
-        racks = assign_racks(rack_counts, owned, inst) if ix.racks_modelled else []
-    for s, n in sorted(owned.items()):
-        if ix.racks_modelled:
-            continue
-        racks.extend(
-            {"rack_type": "(not modelled)", "systems": {s: 1}, "power_kw": inst.systems[s].nameplate_kw}
-            for _ in range(n)
-            if inst.systems[s].whole_rack
-        )
+    racks = _racks(inst, ix.racks_modelled, owned, rack_counts, placed)
     it_kw = sum(inst.systems[s].provisioned_kw * n for s, n in owned.items())
+    avg_w_owned = replica_w_owned
     for s, n in owned.items():
         sd = inst.systems[s]
         avg_w_owned += n * (sd.non_gpu_avg_w + sd.gpus * sd.idle_w)
-
-    # ---------------------------------------------------------------- economics ($/h, by component)
-    crf, mf = inst.crf, inst.maintenance_fraction
-    new_capex = sum(inst.systems[s].capex_usd * n for s, n in new.items())
-    owned_capex = sum(inst.systems[s].capex_usd * n for s, n in owned.items())
-    capital = money.capital_usd_per_hour(new_capex, crf)
-    maint = money.maintenance_usd_per_hour(owned_capex, mf)
-    facility = money.facility_usd_per_hour(it_kw, inst.facility_usd_per_kw_month)
-    energy = money.energy_usd_per_hour(avg_w_owned, inst.pue, inst.electricity_usd_per_kwh)
-    rental = sum(
-        inst.systems[s].gpus * (inst.systems[s].rent_usd_per_gpu_hour or 0.0) * n for s, n in rented.items()
-    )
-    licence = sum(inst.systems[s].licence_usd_per_hour_owned * n for s, n in owned.items()) + sum(
-        inst.systems[s].gpus * inst.systems[s].licence_usd_per_gpu_hour_rented * n for s, n in rented.items()
-    )
-    rack_capex = sum(inst.racks[p.rack].price_usd * n for p, n in rack_counts.items())
-    rack_capital = money.capital_usd_per_hour(rack_capex, crf)
-    rack_maint = money.maintenance_usd_per_hour(rack_capex, mf)
-    complexity = inst.complexity_usd_per_hour * len(deployments)
-    cost_h = capital + rack_capital + maint + rack_maint + facility + energy + rental + licence + complexity
-    capex = new_capex + rack_capex
+    parts, capex = _cost_parts(inst, new, owned, rented, rack_counts, it_kw, avg_w_owned, len(deployments))
+    cost_h = sum(parts.values())
+    capital = parts["capital"] + parts["rack_capital"]
     out_tok = sum(d.output_tok_s for d in deployments)
-    fleet = Fleet(
+    return Fleet(
         servers=dict(sorted(servers.items())),
         servers_new=new,
         servers_existing=old,
@@ -175,16 +114,16 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
         it_power_avg_kw=avg_w_owned / 1000,
         facility_power_kw=it_kw * inst.pue,
         capex_usd=capex,
-        opex_usd_per_year=(cost_h - capital - rack_capital) * HOURS_PER_YEAR,
+        opex_usd_per_year=(cost_h - parts["capital"] - parts["rack_capital"]) * HOURS_PER_YEAR,
         cost_usd_per_hour=cost_h,
         cost_breakdown_usd_per_hour={
-            "capital": capital + rack_capital,
-            "maintenance": maint + rack_maint,
-            "facility": facility,
-            "energy": energy,
-            "rental": rental,
-            "licence": licence,
-            "complexity": complexity,
+            "capital": capital,
+            "maintenance": parts["maintenance"] + parts["rack_maintenance"],
+            "facility": parts["facility"],
+            "energy": parts["energy"],
+            "rental": parts["rental"],
+            "licence": parts["licence"],
+            "complexity": parts["complexity"],
         },
         output_tok_s=out_tok,
         total_tok_s=sum(d.total_tok_s for d in deployments),
@@ -194,16 +133,104 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
         output_tok_s_per_provisioned_mw=power.tokens_s_per_provisioned_mw(out_owned, it_kw),
         rental_terms={s: inst.systems[s].rent_term or "" for s in sorted(rented)},
     )
-    _at_average(fleet, inst)
-    plan.fleet = fleet
-    plan.placement = _placement(inst, placed, deployments, new, old, rented, fleet.racks)
-    plan.workloads = [_workload_result(wl, [d for d in deployments if d.workload == w])
-                      for w, wl in sorted(inst.workloads.items())]
-    plan.objective_value = sol.objective_value
-    plan.best_bound = sol.best_bound
-    plan.gap = sol.gap
-    plan.notes = sorted(set(inst.notes) | set(ix.notes))
-    return plan
+
+
+def _deployments(inst: Instance, sol: Solution) -> tuple[list[Deployment], float, float]:
+    """The chosen candidate rows as deployments (by workload, then key), with the owned replicas' board power
+    above idle (W) and their output tok/s."""
+    ix = sol.ix
+    deployments: list[Deployment] = []
+    replica_w_owned = 0.0
+    out_owned = 0.0
+    for i, key in enumerate(ix.keys):
+        n = round(sol.values[ix.x[i]])
+        if n <= 0:
+            continue
+        r = ix.cands.iloc[i]
+        deployments.append(_deployment(key, r, n))
+        if r["mode"] == "own":
+            replica_w_owned += n * (float(r["avg_power_w"]) - int(r["gpus"]) * inst.systems[r["system"]].idle_w)
+            out_owned += n * float(r["output_tok_s"])
+    deployments.sort(key=lambda d: (d.workload, d.key))
+    return deployments, replica_w_owned, out_owned
+
+
+def _deployment(key: str, r, n: int) -> Deployment:
+    """`n` replicas of candidate row `r`."""
+    q = r.get("quality")
+    return Deployment(
+        key=key,
+        workload=r["workload"],
+        model=r["model"],
+        precision=r["precision"],
+        kv_precision=str(r["kv_precision"]),
+        system=r["system"],
+        accelerator=r["accelerator"],
+        mode=r["mode"],
+        tp=int(r["tp"]),
+        pp=int(r["pp"]),
+        ep=int(r["ep"]),
+        dp=n,
+        attn_dp=int(r["attn_dp"]),
+        serving=r["serving"],
+        batch=int(r["batch"]),
+        replicas=n,
+        gpus=n * int(r["gpus"]),
+        gpus_per_replica=int(r["gpus"]),
+        group_gpus=int(r["group_gpus"]),
+        output_tok_s=n * float(r["output_tok_s"]),
+        output_tok_s_per_replica=float(r["output_tok_s"]),
+        total_tok_s=n * float(r["total_tok_s"]),
+        ttft_s=float(r["ttft_s"]),
+        tpot_s=float(r["tpot_s"]),
+        avg_power_w_per_replica=float(r["avg_power_w"]),
+        quality=None if q is None or q != q else float(q),
+        engine=str(r.get("engine") or GENERIC_ENGINE),
+        **variant_fields(r),
+        checkpoint=str(r.get("checkpoint", "published") or "published"),
+        effort=r.get("effort") if isinstance(r.get("effort"), str) else None,
+    )
+
+
+def _racks(inst: Instance, racks_modelled: bool, owned: dict[str, int], rack_counts: dict, placed) -> list[dict]:
+    """The owned servers in racks: the MIP's rack domains under `survive racks`, else its rack patterns filled
+    in order; without rack types, each whole-rack system in a rack of its own."""
+    if placed is not None and placed[1]:
+        # survive racks: the racks are the homogeneous rack domains; whole-rack systems stand in their own
+        whole = {p: k for p, k in rack_counts.items() if inst.systems[p.counts[0][0]].whole_rack}
+        whole_owned = {s: n for s, n in owned.items() if inst.systems[s].whole_rack}
+        racks = placed[1] + assign_racks(whole, whole_owned, inst)
+    else:
+        racks = assign_racks(rack_counts, owned, inst) if racks_modelled else []
+    if not racks_modelled:
+        racks += [{"rack_type": "(not modelled)", "systems": {s: 1}, "power_kw": inst.systems[s].nameplate_kw}
+                  for s, n in sorted(owned.items()) if inst.systems[s].whole_rack for _ in range(n)]
+    return racks
+
+
+def _cost_parts(inst: Instance, new: dict[str, int], owned: dict[str, int], rented: dict[str, int],
+                rack_counts: dict, it_kw: float, avg_w_owned: float,
+                n_deployments: int) -> tuple[dict[str, float], float]:
+    """(the fleet's $/h by component (planner.economics) in the order they add up to its cost, its capex)."""
+    crf, mf = inst.crf, inst.maintenance_fraction
+    new_capex = sum(inst.systems[s].capex_usd * n for s, n in new.items())
+    owned_capex = sum(inst.systems[s].capex_usd * n for s, n in owned.items())
+    rack_capex = sum(inst.racks[p.rack].price_usd * n for p, n in rack_counts.items())
+    return {
+        "capital": money.capital_usd_per_hour(new_capex, crf),
+        "rack_capital": money.capital_usd_per_hour(rack_capex, crf),
+        "maintenance": money.maintenance_usd_per_hour(owned_capex, mf),
+        "rack_maintenance": money.maintenance_usd_per_hour(rack_capex, mf),
+        "facility": money.facility_usd_per_hour(it_kw, inst.facility_usd_per_kw_month),
+        "energy": money.energy_usd_per_hour(avg_w_owned, inst.pue, inst.electricity_usd_per_kwh),
+        "rental": sum(
+            inst.systems[s].gpus * (inst.systems[s].rent_usd_per_gpu_hour or 0.0) * n for s, n in rented.items()
+        ),
+        "licence": sum(inst.systems[s].licence_usd_per_hour_owned * n for s, n in owned.items()) + sum(
+            inst.systems[s].gpus * inst.systems[s].licence_usd_per_gpu_hour_rented * n for s, n in rented.items()
+        ),
+        "complexity": inst.complexity_usd_per_hour * n_deployments,
+    }, new_capex + rack_capex
 
 
 def _at_average(fleet: Fleet, inst: Instance) -> None:

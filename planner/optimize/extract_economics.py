@@ -198,16 +198,11 @@ def _economics(
         avg_it_w=avg_it_w,
         racks=racks,
     )
-    served_by_w: dict[str, float] = {}
-    for f, (_, sold, _) in zip(shares, sales, strict=True):
-        for w, x in sold.items():
-            served_by_w[w] = served_by_w.get(w, 0.0) + f * x
-    by_workload: dict[str, float] = {}
+    served_by_w = _year_average_by_workload(shares, [sold for _, sold, _ in sales])
+    by_workload = {}
     if priced:
-        for f, (_, _, rev) in zip(shares, sales, strict=True):
-            for w, x in rev.items():
-                if w in inst.value.pricing:
-                    by_workload[w] = by_workload.get(w, 0.0) + f * x
+        by_workload = _year_average_by_workload(shares, [{w: x for w, x in rev.items() if w in inst.value.pricing}
+                                                         for _, _, rev in sales])
     return Economics(
         revenue_usd_per_hour=revenue,
         cost_usd_per_hour=cost,
@@ -242,3 +237,12 @@ def _economics(
         served_by_workload_output_tok_s=served_by_w,
         cash_flows=[CashFlowYear(**vars(f)) for f in inv.cash_flows] if priced else [],
     )
+
+
+def _year_average_by_workload(shares: list[float], per_class: list[dict[str, float]]) -> dict[str, float]:
+    """Per workload, the year average of a figure given per hour class (each class weighted by its share)."""
+    out: dict[str, float] = {}
+    for f, figures in zip(shares, per_class, strict=True):
+        for w, x in figures.items():
+            out[w] = out.get(w, 0.0) + f * x
+    return out

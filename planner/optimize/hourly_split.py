@@ -23,9 +23,18 @@ site power are fine: the racks form one more part, rows on the owned fleet alone
 budget joins every class) and the box has at most MAX_BOX_POINTS fleets; otherwise `split_solve` returns None and
 the caller solves the whole model.
 
+The small solves are tasks that depend on their arguments alone (`_Search.run`): the LP bounds of the fleets in
+the box, the first fleet's classes (no threshold yet: independent), then the other fleets in batches of BATCH, each
+evaluated against the threshold of its batch's start. They are shared between this process and a forked helper
+(`optimize.task_pair`, where a second CPU is there); the results come back in task order, so the plan does not
+depend on who solved what (tests/test_hourly_split.py compares with and without the helper to the last digit).
+
 Measured on diurnal-own-rent (CPU s, in-process, whole model -> split): SCIP 4.7 -> 2.5, CBC 41 -> 2.8 (wall);
 17 of the 29 fleets in the box need a coarse bound, 12 class solves, most of them one (the peak class, infeasible
-under its cap). The split proves 193.378 $/h optimal to within 1e-6 in 2.7 CPU s.
+under its cap). The split proves 193.378 $/h optimal to within 1e-6 in 2.7 CPU s. Then (issue 7, d7d; the split
+alone, isolated, at load ~8 on the two cores, old -> new): SCIP 3.5-3.7 -> 2.2-2.7 CPU s (class solves with few
+cuts 1.9 -> 0.84, coarse bounds without presolve 0.72 -> 0.46), of which the parent's share ~1.1 and the helper's
+~1.0 (critical path ~1.25 CPU s); CBC 3.3-3.4 -> 2.4-2.6 CPU s.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from dataclasses import dataclass, replace
 from planner.optimize import backends, isolation
 from planner.optimize.backends import RawResult, SolveStatus
 from planner.optimize.model import Constraint, MipModel
+from planner.optimize.task_pair import TaskPair
 
 MAX_BOX_POINTS = 400  # owned fleets to consider at most; a larger box goes to the whole-model solve
 PRUNE = 0.99  # prune at 99% of the gap: the reported gap stays under the configured one (the tie-break aside)
@@ -47,6 +57,14 @@ ABS_GAP = 1e-6  # the class solves' absolute gap ($/h), the whole-model solve's
 # ~1e-5 (diurnal-own-rent: 193.378 $/h, the exact optimum, where the whole model stops at 193.386), for ~5% more
 # time than at the full gap.
 CLASS_GAP = 0.1
+# Fleets evaluated together against one threshold (the parent and the helper each take the next as they are free).
+# A fleet that lowers the incumbent does not lower the threshold of the others in its batch: they may be solved
+# where one at a time would have pruned them (never wrongly: each bound holds for its fleet).
+BATCH = 8
+# The coarse bounds are small MIPs (two integer variables per class) solved to optimality: HiGHS' presolve,
+# restart and sub-MIP heuristics cost more than they save there (diurnal-own-rent's 102, CPU s: 0.72 -> 0.46;
+# the same bounds to 5e-13).
+COARSE_OPTIONS = {"presolve": False, "restart": False, "heuristics": False}
 
 
 @dataclass
@@ -135,147 +153,212 @@ def split_solve(m: MipModel, link: list[int], coarse: list[int], backend: str, t
 def _split(m: MipModel, link: list[int], coarse: set[int], own_groups: list[list[int]], backend: str,
            time_limit_s: float, gap: float) -> RawResult | None:
     t0 = time.perf_counter()
-
-    def left() -> float:
-        return time_limit_s - (time.perf_counter() - t0)
-
     parts = [_part(m, link, g) for g in own_groups]
-    fixed_cost = [m.objective.get(v, 0.0) for v in link]
-    relaxed = _relaxed(m)
-    root = _lp(relaxed, left())
-    if root.status is not SolveStatus.OPTIMAL:
-        return None
-    root_link = [root.values[v] for v in link]
-    if 2 ** sum(1 for x in root_link if x != math.floor(x)) > MAX_BOX_POINTS:
-        return None  # its roundings alone would be more fleets than a box may hold
+    s = _Search(m, link, parts, coarse, backend, gap, lambda: time_limit_s - (time.perf_counter() - t0))
+    # the helper is forked before any solve: it knows the parts and solves the same tasks as the parent
+    with TaskPair(s.run) as pair:
+        return s.search(pair)
 
-    def base_at(b: tuple[int, ...]) -> float:
+
+@dataclass
+class _Fleet:
+    """What evaluating one owned fleet B gave: a lower bound on cost(B); cost(B) and the classes' values when
+    every class was solved; `failed` when a sub-solve did not finish."""
+
+    bound: float
+    total: float | None = None
+    vals: list[list[float]] | None = None
+    failed: bool = False
+
+
+class _Search:
+    """The enumeration of the module docstring. The small solves are tasks (`run`) that depend on their arguments
+    alone, so that a `TaskPair` may run them in either process: ("lp", B), ("class", B, k, cap), ("semi", B) and
+    ("fleet", B, threshold)."""
+
+    def __init__(self, m: MipModel, link: list[int], parts: list[_Part], coarse: set[int], backend: str,
+                 gap: float, left: Callable[[], float]) -> None:
+        self.m, self.link, self.parts, self.backend, self.gap, self.left = m, link, parts, backend, gap, left
+        self.fixed_cost = [m.objective.get(v, 0.0) for v in link]
+        self.relaxed = _relaxed(m)
+        self.supply = _OwnedRows(m, link)
+        # replicas continuous, servers integer: per class, a relaxation much stronger than the LP and still small
+        self.coarse_parts = []
+        for p in parts:
+            c = p.model.copy()
+            c.vars = [replace(v, integer=v.integer and full in coarse) for v, full in zip(c.vars, p.full_vars,
+                                                                                            strict=True)]
+            self.coarse_parts.append(c)
+
+    def run(self, task: tuple):
+        kind, b, *more = task
+        do = {"lp": self.lp_at, "class": self.class_at, "semi": self.semi_at, "fleet": self.fleet}[kind]
+        return do(b, *more)
+
+    def base_at(self, b: tuple[int, ...]) -> float:
         """The owned fleet's cost (and the objective's constant) at B."""
-        return m.objective_constant + math.fsum(c * n for c, n in zip(fixed_cost, b, strict=True))
+        return self.m.objective_constant + math.fsum(c * n for c, n in zip(self.fixed_cost, b, strict=True))
 
-    # replicas continuous, servers integer: per class, a relaxation much stronger than the LP and still small
-    coarse_parts = []
-    for p in parts:
-        c = p.model.copy()
-        c.vars = [replace(v, integer=v.integer and full in coarse) for v, full in zip(c.vars, p.full_vars,
-                                                                                        strict=True)]
-        coarse_parts.append(c)
+    def lp_at(self, b: tuple[int, ...]) -> float | None:
+        """The LP bound of the whole model at B (None: no LP solution)."""
+        r = _lp(_fixed_link(self.relaxed, self.link, b), self.left())
+        return r.objective if r.status is SolveStatus.OPTIMAL else None
 
-    def semi_at(b: tuple[int, ...]) -> tuple[float, list[float]] | None:
+    def semi_at(self, b: tuple[int, ...]) -> tuple[float, list[float]] | None:
         """Each class's coarse bound at B and their sum with the owned fleet's cost."""
         shares = []
-        for c in coarse_parts:
+        for c in self.coarse_parts:
             r = backends.solve(_fixed_link(c, range(len(b)), b), "highs", isolate=False, gap=0.0, abs_gap=0.0,
-                               time_limit_s=max(left(), 0.1))
+                               time_limit_s=max(self.left(), 0.1), **COARSE_OPTIONS)
             if r.status is not SolveStatus.OPTIMAL:
                 return None
             shares.append(r.best_bound if r.best_bound is not None else r.objective)
-        return base_at(b) + math.fsum(shares), shares
+        return self.base_at(b) + math.fsum(shares), shares
 
-    best: tuple[float, tuple[int, ...], list[list[float]]] | None = None
-    bounds: list[float] = []
+    def class_at(self, b: tuple[int, ...], k: int, cap: float) -> RawResult:
+        """Class k at B, its cost capped at `cap` (INFEASIBLE: none under the cap)."""
+        sub = _fixed_link(self.parts[k].model, range(len(b)), b)
+        if math.isfinite(cap):
+            sub.constraints.append(Constraint("split_cutoff", "split_cutoff", dict(sub.objective), hi=cap))
+        # fewer cuts (backends.solve): SCIP 1.91 -> 0.84 CPU s on diurnal-own-rent's 24 class solves, the same
+        # solutions; CBC 2.5 -> 1.4 s, but other solutions of the same cost where uncapped (the first fleet's,
+        # the plan's): CBC keeps its cuts there
+        few_cuts = self.backend != "cbc" or math.isfinite(cap)
+        return backends.solve(sub, self.backend, time_limit_s=self.left(), gap=self.gap * CLASS_GAP,
+                              abs_gap=ABS_GAP, isolate=False, cuts=not few_cuts)
 
-    def threshold() -> float:  # a B whose bound reaches this cannot beat the incumbent by more than the gap
-        return math.inf if best is None else best[0] - PRUNE * gap * abs(best[0])
+    def proven(self, r: RawResult) -> float:
+        """A class solve's proven lower bound."""
+        if self.backend == "cbc" or r.best_bound is None:  # CBC reports no bound (solve() gives its objective)
+            return r.objective - max(self.gap * CLASS_GAP * abs(r.objective), ABS_GAP)
+        return r.best_bound
 
-    def evaluate(b: tuple[int, ...]) -> bool:
-        """Solve the classes at B unless a bound shows B cannot win; False when a sub-solve failed."""
-        nonlocal best
-        got = semi_at(b)
+    def fleet(self, b: tuple[int, ...], threshold: float) -> _Fleet:
+        """B against `threshold`: pruned when a bound reaches it, else the classes one by one, each capped at what
+        would let B still come under it (F.B + the other classes' bounds + its cost < threshold)."""
+        got = self.semi_at(b)
         if got is None:
-            bounds.append(math.inf)  # no plan with this owned fleet (the relaxation has none)
-            return True
-        if got[0] >= threshold():
-            bounds.append(got[0])
-            return True
-        base = base_at(b)
+            return _Fleet(math.inf)  # no plan with this owned fleet (the relaxation has none)
+        if got[0] >= threshold:
+            return _Fleet(got[0])
+        base = self.base_at(b)
         lows, objs, vals = list(got[1]), [], []
-        for k, p in enumerate(parts):
-            if left() <= 0:
-                return False
-            sub = _fixed_link(p.model, range(len(b)), b)
-            cap = threshold() - base - math.fsum(lows) + lows[k]  # class k above this: B cannot win
-            if math.isfinite(cap):
-                sub.constraints.append(Constraint("split_cutoff", "split_cutoff", dict(sub.objective), hi=cap))
-            r = backends.solve(sub, backend, time_limit_s=left(), gap=gap * CLASS_GAP, abs_gap=ABS_GAP,
-                               isolate=False)
+        for k in range(len(self.parts)):
+            if self.left() <= 0:
+                return _Fleet(math.inf, failed=True)
+            r = self.class_at(b, k, threshold - base - math.fsum(lows) + lows[k])
             if r.status is SolveStatus.INFEASIBLE:  # no plan of class k under the cap (or none at all)
-                bounds.append(threshold())
-                return True
+                return _Fleet(threshold)
             if r.status is not SolveStatus.OPTIMAL:
-                return False
-            proven = r.best_bound
-            if backend == "cbc" or proven is None:  # CBC reports no bound (solve() puts its objective there)
-                proven = r.objective - max(gap * CLASS_GAP * abs(r.objective), ABS_GAP)
-            lows[k] = max(lows[k], proven)
+                return _Fleet(math.inf, failed=True)
+            lows[k] = max(lows[k], self.proven(r))
             objs.append(r.objective)
             vals.append(r.values)
             low = base + math.fsum(lows)
-            if low >= threshold():
-                bounds.append(low)
-                return True
-        bounds.append(base + math.fsum(lows))
-        total = base + math.fsum(objs)
-        if best is None or total < best[0]:
-            best = (total, b, vals)
-        return True
+            if low >= threshold:
+                return _Fleet(low)
+        return _Fleet(base + math.fsum(lows), base + math.fsum(objs), vals)
 
-    start = _start(m, relaxed, link, root_link, left)
-    if start is None or not evaluate(start) or best is None:
-        return None
-    if root.objective >= threshold():  # the incumbent is within the gap of the LP bound of every B
-        box: list[tuple[int, int]] = [(n, n) for n in start]
-        bounds.append(root.objective)
-    else:
-        box = _box(relaxed, link, threshold(), left)
-    if box is None or math.prod(hi - lo + 1 for lo, hi in box) > MAX_BOX_POINTS:
-        return None
-    points = []
-    for b in itertools.product(*(range(lo, hi + 1) for lo, hi in box)):
+    def first(self, pair: TaskPair, b: tuple[int, ...]) -> _Fleet:
+        """The first fleet, with no threshold yet: its classes are independent solves."""
+        *solved, got = pair.map([*(("class", b, k, math.inf) for k in range(len(self.parts))), ("semi", b)])
+        if got is None:
+            return _Fleet(math.inf)
+        if any(r.status is SolveStatus.INFEASIBLE for r in solved):
+            return _Fleet(math.inf)
+        if any(r.status is not SolveStatus.OPTIMAL for r in solved):
+            return _Fleet(math.inf, failed=True)
+        base = self.base_at(b)
+        lows = [max(low, self.proven(r)) for low, r in zip(got[1], solved, strict=True)]
+        return _Fleet(base + math.fsum(lows), base + math.fsum(r.objective for r in solved),
+                      [r.values for r in solved])
+
+    def search(self, pair: TaskPair) -> RawResult | None:
+        m, link, left = self.m, self.link, self.left
+        root = _lp(self.relaxed, left())
+        if root.status is not SolveStatus.OPTIMAL:
+            return None
+        root_link = [root.values[v] for v in link]
+        if 2 ** sum(1 for x in root_link if x != math.floor(x)) > MAX_BOX_POINTS:
+            return None  # its roundings alone would be more fleets than a box may hold
+        start = self.start(pair, root_link)
+        if start is None:
+            return None
+        got = self.first(pair, start)
+        if got.failed or got.total is None:
+            return None
+        best = (got.total, start, got.vals)
+        bounds = [got.bound]
+
+        def threshold() -> float:  # a B whose bound reaches this cannot beat the incumbent by more than the gap
+            return best[0] - PRUNE * self.gap * abs(best[0])
+
+        if root.objective >= threshold():  # the incumbent is within the gap of the LP bound of every B
+            box: list[tuple[int, int]] | None = [(n, n) for n in start]
+            bounds.append(root.objective)
+        else:
+            box = _box(self.relaxed, link, threshold(), left)
+        if box is None or math.prod(hi - lo + 1 for lo, hi in box) > MAX_BOX_POINTS:
+            return None
+        fleets = [b for b in itertools.product(*(range(lo, hi + 1) for lo, hi in box))
+                  if b != start and self.supply.within(b)]
+        lps = pair.map([("lp", b) for b in fleets])
         if left() <= 0:
             return None
-        if b == start or not _within(m, link, b):
-            continue
-        r = _lp(_fixed_link(relaxed, link, b), left())
-        if r.status is SolveStatus.OPTIMAL:
-            points.append((r.objective, b))
-    points.sort()
-    for lp_value, b in points:
-        if lp_value >= threshold():
-            bounds.append(lp_value)
-        elif not evaluate(b):
-            return None
-    total, b, vals = best
-    values = [0.0] * len(m.vars)
-    for v, n in zip(link, b, strict=True):
-        values[v] = float(n)
-    for p, sol in zip(parts, vals, strict=True):
-        for i, v in enumerate(p.full_vars[len(link):], start=len(link)):
-            values[v] = sol[i]
-    bound = min([total, threshold(), *bounds])
-    return RawResult(SolveStatus.OPTIMAL, values=values, objective=m.objective_value(values), best_bound=bound,
-                     gap=backends.relative_gap(m.objective_value(values), bound), backend=backend)
+        points = sorted((lp, b) for lp, b in zip(lps, fleets, strict=True) if lp is not None)
+        i = 0
+        while i < len(points):
+            # a batch of fleets against the same threshold: what each gives depends on B and the threshold alone
+            cut, batch = threshold(), []
+            while i < len(points) and len(batch) < BATCH:
+                lp_value, b = points[i]
+                i += 1
+                if lp_value >= cut:
+                    bounds.append(lp_value)
+                else:
+                    batch.append(b)
+            for b, got in zip(batch, pair.map([("fleet", b, cut) for b in batch]), strict=True):
+                if got.failed:
+                    return None
+                bounds.append(got.bound)
+                if got.total is not None and got.total < best[0]:
+                    best = (got.total, b, got.vals)
+        total, b, vals = best
+        values = [0.0] * len(m.vars)
+        for v, n in zip(link, b, strict=True):
+            values[v] = float(n)
+        for p, sol in zip(self.parts, vals, strict=True):
+            for i, v in enumerate(p.full_vars[len(link):], start=len(link)):
+                values[v] = sol[i]
+        bound = min([total, threshold(), *bounds])
+        return RawResult(SolveStatus.OPTIMAL, values=values, objective=m.objective_value(values), best_bound=bound,
+                         gap=backends.relative_gap(m.objective_value(values), bound), backend=self.backend)
+
+    def start(self, pair: TaskPair, root: list[float]) -> tuple[int, ...] | None:
+        """The first fleet to solve: of the roundings of the LP optimum (each B_s down or up), the least LP
+        bound."""
+        roundings = sorted(set(itertools.product(*({max(0, math.floor(x)), max(0, math.ceil(x))} for x in root))))
+        roundings = [b for b in roundings if self.supply.within(b)]
+        best = None
+        for b, lp in zip(roundings, pair.map([("lp", b) for b in roundings]), strict=True):
+            if lp is not None and (best is None or lp < best[0]):
+                best = (lp, b)
+        return None if best is None else best[1]
 
 
-def _start(m: MipModel, relaxed: MipModel, link: list[int], root: list[float],
-           left: Callable[[], float]) -> tuple[int, ...] | None:
-    """The first fleet to solve: of the roundings of the LP optimum (each B_s down or up), the least LP bound."""
-    best = None
-    for b in sorted(set(itertools.product(*({max(0, math.floor(x)), max(0, math.ceil(x))} for x in root)))):
-        if _within(m, link, b) and left() > 0:
-            r = _lp(_fixed_link(relaxed, link, b), left())
-            if r.status is SolveStatus.OPTIMAL and (best is None or r.objective < best[0]):
-                best = (r.objective, b)
-    return None if best is None else best[1]
+class _OwnedRows:
+    """The bounds of the owned fleet and the rows on it alone (supply), indexed once."""
 
+    def __init__(self, m: MipModel, link: list[int]) -> None:
+        self.bounds = [(m.vars[v].lb, m.vars[v].ub) for v in link]
+        pos = {v: i for i, v in enumerate(link)}
+        self.rows = [([(pos[v], a) for v, a in c.coefs.items()], c.lo, c.hi) for c in m.constraints
+                     if c.coefs and set(c.coefs) <= pos.keys()]
 
-def _within(m: MipModel, link: list[int], b: tuple[int, ...]) -> bool:
-    """B within its bounds and the rows on the owned fleet alone (supply)."""
-    at = dict(zip(link, b, strict=True))
-    if any(not m.vars[v].lb <= n <= m.vars[v].ub for v, n in at.items()):
-        return False
-    rows = [c for c in m.constraints if set(c.coefs) <= set(at)]
-    return all(c.lo - 1e-9 <= math.fsum(a * at[v] for v, a in c.coefs.items()) <= c.hi + 1e-9 for c in rows)
+    def within(self, b: tuple[int, ...]) -> bool:
+        if any(not lo <= n <= hi for (lo, hi), n in zip(self.bounds, b, strict=True)):
+            return False
+        return all(lo - 1e-9 <= math.fsum(a * b[i] for i, a in coefs) <= hi + 1e-9 for coefs, lo, hi in self.rows)
 
 
 def _fixed_link(model: MipModel, link: Iterable[int], b: tuple[int, ...]) -> MipModel:

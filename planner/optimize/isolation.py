@@ -15,6 +15,8 @@ import signal
 from collections.abc import Callable
 from typing import TypeVar
 
+from planner import interrupts
+
 T = TypeVar("T")
 
 
@@ -41,6 +43,7 @@ def child_signals() -> None:
     stop signals the fork held released."""
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)
+    interrupts.reset()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # a SIGTERM sent to the parent's group while this child was still in it is pending here (held by the fork):
     # it was meant for the parent, which decides. Ignoring a pending signal discards it; then back to default.
@@ -73,6 +76,7 @@ def run_isolated(failed: Callable[[str], T], target: Callable[..., T], *args) ->
                 os.setpgid(proc.pid, proc.pid)  # also from this side: no window where a kill would miss the child
         send.close()
         while True:
+            interrupts.raise_if_requested()
             if recv.poll(0.05):
                 try:
                     return recv.recv()

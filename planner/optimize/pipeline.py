@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from planner.catalog.catalog import Catalog
 from planner.catalog.fingerprint import catalog_fingerprint
 from planner.errors import InfeasibleError, InputError, SolverError
-from planner.inputs import display_path, format_validation_error, parse_json, read_text
+from planner.inputs import display_path, format_validation_error, parse_json, read_file_text
 from planner.optimize import backends, guards
 from planner.optimize.backends import SolveStatus
 from planner.optimize.candidates import CandidateCache, build_candidates, perf_data_key
@@ -54,9 +54,7 @@ def load_plan_file(path: str | Path) -> Plan:
     """Read a plan.json (exit code 2 naming the file and field when it is not one)."""
     p = Path(path)
     where = display_path(p)
-    text, problem = read_text(p)
-    if problem:
-        raise InputError(f"{where}: {problem}")
+    text = read_file_text(p)
     data = parse_json(text, f"{where}: not a plan.json")
     if isinstance(data, dict):
         version = data.setdefault("format_version", 0)  # absent: written before plan.json had versions
@@ -174,9 +172,7 @@ def solve_file(
 ) -> Outcome:
     """`planner solve`: read the problem file (errors name it) and `solve_problem` it."""
     where = display_path(Path(problem_path))
-    text, unreadable = read_text(Path(problem_path))
-    if unreadable:
-        raise InputError(f"{where}: {unreadable}")
+    text = read_file_text(Path(problem_path))
     out = solve_outcome(problem_from_text(text, where), catalog, backend=backend, time_limit_s=time_limit_s,
                         runner_up=runner_up, candidate_cache=candidate_cache, problem_text=text, where=where)
     out.plan.catalog_dirs = list(catalog_dirs)
@@ -198,7 +194,7 @@ def _perf_predictor(catalog: Catalog, cache: CandidateCache | None = None):
     def predict(grid: pd.DataFrame) -> pd.DataFrame:
         cols = tuple(grid.columns)
         keys = [(data_key, cols, _row_key(row)) for row in grid.itertuples(index=False)]
-        rows = [_memoized(cache, k) for k in keys]
+        rows = [cache.known_prediction(k) for k in keys]
         missing = [i for i, r in enumerate(rows) if r is None]
         if missing:
             new = predict_under_slo(grid.iloc[missing].reset_index(drop=True), catalog).reset_index(drop=True)
@@ -212,22 +208,6 @@ def _perf_predictor(catalog: Catalog, cache: CandidateCache | None = None):
 def _row_key(row) -> tuple:
     """A grid row as a memo key: NaN (a column this row does not use) as None, which equals itself."""
     return tuple(None if isinstance(v, float) and math.isnan(v) else v for v in row)
-
-
-class _NotMemoized(Exception):
-    pass
-
-
-def _not_memoized():
-    raise _NotMemoized
-
-
-def _memoized(cache: CandidateCache, key: tuple) -> pd.DataFrame | None:
-    """The cache's prediction for `key`, None when it has none (a `make` that raises stores nothing)."""
-    try:
-        return cache.predicted(key, _not_memoized)
-    except _NotMemoized:
-        return None
 
 
 def solve_candidates(

@@ -22,8 +22,10 @@ from planner import power
 from planner.catalog.catalog import Catalog
 from planner.economics import price_usd
 from planner.errors import InputError
-from planner.optimize.instance import Instance, RackData, SystemData, WorkloadData
+from planner.optimize.input_errors import InputErrors
+from planner.optimize.instance import Instance, RackData, SystemData
 from planner.optimize.problem import Problem
+from planner.optimize.resolve_workloads import resolve_workload
 from planner.optimize.value_data import resolve_values
 from planner.perf import load_efficiency
 
@@ -32,42 +34,20 @@ from planner.perf import load_efficiency
 DEFAULT_PUE = 1.3
 
 
-class _Errors:
-    """Collects every input error (file, field path, message) so the user sees them all at once."""
-
-    def __init__(self, where: str, catalog: Catalog) -> None:
-        self.where = where
-        self.catalog = catalog
-        self.lines: list[str] = []
-
-    def bad(self, path: str, msg: str) -> None:
-        self.lines.append(f"{self.where}: {path}: {msg}")
-
-    @staticmethod
-    def known(table: dict) -> str:
-        return ", ".join(sorted(table)) or "none in the catalog"
-
-    def unknown_system(self, s: str) -> str:
-        holding = sorted(k for k, v in self.catalog.systems.items() if v.accelerator == s)
-        if holding:
-            return f"{s!r} is an accelerator, not a system; systems holding it: {', '.join(holding)}"
-        return f"unknown system {s!r} (known: {self.known(self.catalog.systems)})"
-
-
 @dataclass(frozen=True)
 class _Money:
     """The economics and site figures every cost below is computed from."""
 
-    case: str
-    years: float
-    rate: float
-    maint: float
-    elec: float
-    network: float
-    crf: float
+    case: str  # low | base | high catalog prices
+    amortization_years: float
+    cost_of_capital: float  # a year
+    maintenance_fraction: float  # of capex, a year
+    electricity_usd_per_kwh: float
+    network_fraction: float  # of a server's price, added to its capex
+    crf: float  # capital recovery factor, a year
     pue: float
-    facility: float  # $/kW-month
-    usd_per_w_hour: float
+    facility_usd_per_kw_month: float
+    usd_per_w_hour: float  # energy of one average watt for an hour, PUE included
 
 
 ECON_OVERRIDES = (
@@ -79,7 +59,7 @@ ECON_OVERRIDES = (
 )
 
 
-def _resolve_money(problem: Problem, catalog: Catalog, err: _Errors, notes: list[str]) -> _Money:
+def _resolve_money(problem: Problem, catalog: Catalog, err: InputErrors, notes: list[str]) -> _Money:
     econ_spec = problem.economics
     econ = catalog.economics.get(econ_spec.id)
     if econ is None and any(getattr(econ_spec, f) is None for f in ECON_OVERRIDES):
@@ -117,13 +97,15 @@ def _resolve_money(problem: Problem, catalog: Catalog, err: _Errors, notes: list
         facility = 0.0
         notes.append("no site facility cost given: assumed 0 $/kW-month")
     return _Money(
-        case=case, years=years, rate=rate, maint=pick("maintenance_fraction_per_year"), elec=elec,
-        network=pick("network_fraction_of_capex"), crf=money.capital_recovery_factor(rate, years),
-        pue=float(pue), facility=float(facility), usd_per_w_hour=money.energy_usd_per_w_hour(pue, elec),
+        case=case, amortization_years=years, cost_of_capital=rate,
+        maintenance_fraction=pick("maintenance_fraction_per_year"), electricity_usd_per_kwh=elec,
+        network_fraction=pick("network_fraction_of_capex"), crf=money.capital_recovery_factor(rate, years),
+        pue=float(pue), facility_usd_per_kw_month=float(facility),
+        usd_per_w_hour=money.energy_usd_per_w_hour(pue, elec),
     )
 
 
-def _allowed_systems(problem: Problem, catalog: Catalog, err: _Errors) -> tuple[list[str], dict[str, int]]:
+def _allowed_systems(problem: Problem, catalog: Catalog, err: InputErrors) -> tuple[list[str], dict[str, int]]:
     """The systems the problem allows (its list, else all; plus those it already owns) and existing counts."""
     fleet, econ_spec = problem.fleet, problem.economics
     if fleet.systems is not None:
@@ -174,7 +156,7 @@ def _rent_offer(problem: Problem, catalog: Catalog, sid: str, case: str):
     return (best[0], best[1].term, best[1].id) if best else (None, None, None)
 
 
-def _licence(problem: Problem, catalog: Catalog, err: _Errors):
+def _licence(problem: Problem, catalog: Catalog, err: InputErrors):
     lid = problem.economics.software_licence
     if lid is None:
         return None
@@ -184,7 +166,7 @@ def _licence(problem: Problem, catalog: Catalog, err: _Errors):
     return lic
 
 
-def _resolve_systems(problem: Problem, catalog: Catalog, m: _Money, err: _Errors) -> dict[str, SystemData]:
+def _resolve_systems(problem: Problem, catalog: Catalog, m: _Money, err: InputErrors) -> dict[str, SystemData]:
     allowed, existing = _allowed_systems(problem, catalog, err)
     fleet, econ_spec = problem.fleet, problem.economics
     idle_w = load_efficiency(catalog).accel["power_idle_w"]
@@ -196,15 +178,15 @@ def _resolve_systems(problem: Problem, catalog: Catalog, m: _Money, err: _Errors
         if sysd is None or acc is None:
             continue
         price = float(econ_spec.system_prices_usd.get(sid, price_usd(sysd.price, m.case)))
-        capex = price * (1 + m.network)
+        capex = price * (1 + m.network_fraction)
         # The performance model's idle power (measured, catalog, or its stated fraction of TDP): one source.
         idle = float(idle_w[sysd.accelerator])
         non_gpu = power.overhead_avg_w(sysd, acc.tdp_w, econ_spec.non_gpu_load_fraction)
         rent_price, rent_term, rent_product = _rent_offer(problem, catalog, sid, m.case)
         lic_owned, lic_rented = money.licence_usd_per_gpu_hour(licence, sysd.id, acc.vendor, m.case)
         base_energy = (non_gpu + sysd.accelerator_count * idle) * m.usd_per_w_hour
-        fac = money.facility_usd_per_hour(power.provisioned_kw(sysd), m.facility)
-        maint_h = money.maintenance_usd_per_hour(capex, m.maint)
+        fac = money.facility_usd_per_hour(power.provisioned_kw(sysd), m.facility_usd_per_kw_month)
+        maint_h = money.maintenance_usd_per_hour(capex, m.maintenance_fraction)
         lic_h = money.rental_usd_per_hour(sysd.accelerator_count, lic_owned)
         systems[sid] = SystemData(
             id=sid,
@@ -238,7 +220,7 @@ def _resolve_systems(problem: Problem, catalog: Catalog, m: _Money, err: _Errors
     return systems
 
 
-def _resolve_racks(problem: Problem, catalog: Catalog, m: _Money, err: _Errors) -> dict[str, RackData]:
+def _resolve_racks(problem: Problem, catalog: Catalog, m: _Money, err: InputErrors) -> dict[str, RackData]:
     site_spec = problem.site
     if site_spec.racks is None:
         avail_list = [(r, None) for r in sorted(catalog.racks)]
@@ -265,38 +247,13 @@ def _resolve_racks(problem: Problem, catalog: Catalog, m: _Money, err: _Errors) 
         if price is None:
             price = price_usd(r.price, m.case) if r.price else 0.0
         price = float(price)
-        usd_h = money.capital_usd_per_hour(price, m.crf) + money.maintenance_usd_per_hour(price, m.maint)
+        usd_h = (money.capital_usd_per_hour(price, m.crf)
+                 + money.maintenance_usd_per_hour(price, m.maintenance_fraction))
         racks[rid] = RackData(rid, r.max_power_kw, r.rack_units, r.cooling, count, price, usd_h)
     return racks
 
 
-def _rate_out_tok_s(d, isl: int, osl: int) -> float:
-    """Output tokens/s of a demand figure (tokens_per_day counts input + output tokens)."""
-    if d.output_tokens_per_s:
-        return float(d.output_tokens_per_s)
-    if d.requests_per_s:
-        return float(d.requests_per_s) * osl
-    return d.tokens_per_day / (isl + osl) / 86400 * osl
-
-
-def _demands(w, isl: int, osl: int) -> tuple[float | None, float | None]:
-    """(peak, average) output tokens/s of a workload. tokens_per_day is an average (peak = x peak_factor);
-    requests_per_s and output_tokens_per_s are peaks (average = / peak_factor, or `average_demand`)."""
-    if w.demand is None:
-        return None, None
-    d = w.demand
-    rate = _rate_out_tok_s(d, isl, osl)
-    factor = w.peak_factor if w.peak_factor is not None else d.peak_factor
-    if d.tokens_per_day:
-        peak, average = rate * factor, rate
-    else:
-        peak, average = rate, (rate / w.peak_factor if w.peak_factor is not None else None)
-    if w.average_demand is not None:
-        average = _rate_out_tok_s(w.average_demand, isl, osl)
-    return peak, average
-
-
-def _survive_errors(problem: Problem, systems: dict, racks: dict, err: _Errors) -> None:
+def _survive_errors(problem: Problem, systems: dict, racks: dict, err: InputErrors) -> None:
     """`survive` of at least as many servers (racks) as could ever exist is a mistake, not an infeasibility."""
     specs = [("survive", problem.survive)] + [(f"workloads[{w.id}].survive", w.survive) for w in problem.workloads]
     servers = 0.0
@@ -323,88 +280,6 @@ def _survive_errors(problem: Problem, systems: dict, racks: dict, err: _Errors) 
             )
 
 
-def _check_workload_refs(w, path: str, catalog: Catalog, err: _Errors) -> None:
-    if w.quality_floor is not None and not any(
-        m.score(w.quality_floor.benchmark) is not None for m in catalog.models.values()
-    ):
-        benchmarks = sorted({q.benchmark for m in catalog.models.values() for q in m.quality})
-        err.bad(
-            f"{path}.quality_floor.benchmark",
-            f"no catalog model has a score on {w.quality_floor.benchmark!r} "
-            f"(benchmarks: {', '.join(benchmarks) or 'none'})",
-        )
-    for key, ids, table in (
-        ("models", w.models, catalog.models),
-        ("precisions", w.precisions, catalog.precisions),
-        ("engines", [e for e in w.engines or [] if e != "all"], catalog.engines),
-    ):
-        for i, x in enumerate(ids or []):
-            if x not in table:
-                err.bad(f"{path}.{key}[{i}]", f"unknown {key[:-1]} {x!r} (known: {err.known(table)})")
-
-
-def _engines(listed: list[str] | None, catalog: Catalog) -> tuple[str, ...] | None:
-    """The engines a workload searches: None = the generic engine; `all` = every catalog engine (each is then
-    kept only on the accelerators and precisions it serves)."""
-    if not listed:
-        return None
-    return tuple(sorted(catalog.engines)) if "all" in listed else tuple(listed)
-
-
-def _resolve_workload(w, catalog: Catalog, err: _Errors, problem: Problem) -> WorkloadData | None:
-    path = f"workloads[{w.id}]"
-    arch = None
-    if w.archetype is not None:
-        arch = catalog.workloads.get(w.archetype)
-        if arch is None:
-            err.bad(
-                f"{path}.archetype",
-                f"unknown workload archetype {w.archetype!r} (known: {err.known(catalog.workloads)})",
-            )
-            return None
-    vals = {}
-    for f in ("isl_tokens", "osl_tokens", "ttft_ms", "tpot_ms"):
-        v = getattr(w, f)
-        if v is None and arch is not None:
-            v = getattr(arch, f)
-        if v is None:
-            err.bad(f"{path}.{f}", "required field is missing (give it, or an archetype)")
-        vals[f] = v
-    if any(v is None for v in vals.values()):
-        return None
-    floor = None if w.no_quality_floor else (w.quality_floor or (arch.quality_floor if arch else None))
-    _check_workload_refs(w, path, catalog, err)
-    isl, osl = int(vals["isl_tokens"]), int(vals["osl_tokens"])
-    demand, average = _demands(w, isl, osl)
-    survive = w.survive or problem.survive
-    return WorkloadData(
-        id=w.id,
-        isl=isl,
-        osl=osl,
-        ttft_target_s=vals["ttft_ms"] / 1000,
-        tpot_target_s=vals["tpot_ms"] / 1000,
-        floor_benchmark=floor.benchmark if floor else None,
-        floor_score=floor.min_score if floor else None,
-        demand_out_tok_s=demand,
-        headroom=w.headroom,
-        min_replicas=w.min_replicas,
-        models=tuple(w.models) if w.models else None,
-        precisions=tuple(w.precisions) if w.precisions else None,
-        kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
-        serving=tuple(w.serving),
-        engines=_engines(w.engines, catalog),
-        speculative=("auto",) if w.speculative and "auto" in w.speculative else
-        tuple(w.speculative) if w.speculative else None,
-        prefill_layouts=w.prefill_layouts,
-        allow_quantization=w.allow_quantization,
-        effort=(w.effort,) if isinstance(w.effort, str) else tuple(w.effort) if w.effort else None,
-        survive_level=survive.level if survive and survive.count > 0 else None,
-        survive_count=survive.count if survive else 0,
-        average_out_tok_s=average,
-        slo_percentile=float(w.slo_percentile if w.slo_percentile is not None else problem.slo_percentile),
-    )
-
-
 def _is_hourly(problem: Problem) -> bool:
     ws = problem.workloads
     return (
@@ -415,7 +290,7 @@ def _is_hourly(problem: Problem) -> bool:
     )
 
 
-def _hourly_requirement_errors(problem: Problem, err: _Errors) -> bool:
+def _hourly_requirement_errors(problem: Problem, err: InputErrors) -> bool:
     """Whether the problem goes through the hour-class model (max_profit, demand profiles, priorities or
     values under max_throughput; planner.optimize.solve_hourly). Its hourly rented burst deployments sit
     outside the replica placement and the configuration limits, so `survive` and explicit `limits` are not
@@ -432,14 +307,14 @@ def _hourly_requirement_errors(problem: Problem, err: _Errors) -> bool:
 
 def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>") -> Instance:
     """Resolve every catalog reference and price; all input errors at once (InputError, exit 2)."""
-    err = _Errors(where, catalog)
+    err = InputErrors(where, catalog)
     notes: list[str] = []
     m = _resolve_money(problem, catalog, err, notes)
     systems = _resolve_systems(problem, catalog, m, err)
     racks = _resolve_racks(problem, catalog, m, err)
     workloads = {}
     for w in problem.workloads:
-        wd = _resolve_workload(w, catalog, err, problem)
+        wd = resolve_workload(w, catalog, err, problem)
         if wd is not None:
             workloads[w.id] = wd
     _survive_errors(problem, systems, racks, err)
@@ -456,13 +331,13 @@ def build_instance(problem: Problem, catalog: Catalog, where: str = "<problem>")
         racks=racks,
         pue=m.pue,
         power_limit_kw=site_spec.power_limit_mw * 1000 if site_spec.power_limit_mw else None,
-        electricity_usd_per_kwh=m.elec,
-        facility_usd_per_kw_month=m.facility,
+        electricity_usd_per_kwh=m.electricity_usd_per_kwh,
+        facility_usd_per_kw_month=m.facility_usd_per_kw_month,
         crf=m.crf,
-        maintenance_fraction=m.maint,
-        network_fraction=m.network,
-        amortization_years=m.years,
-        cost_of_capital=m.rate,
+        maintenance_fraction=m.maintenance_fraction,
+        network_fraction=m.network_fraction,
+        amortization_years=m.amortization_years,
+        cost_of_capital=m.cost_of_capital,
         budget_capex_usd=b.capex_usd,
         budget_usd_per_hour=b.usd_per_hour,
         objective=problem.objective.kind,

@@ -17,18 +17,16 @@ from planner.catalog.quality import quality_of
 from planner.optimize import verify_buyer as vb
 from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack, pack_groups
+from planner.optimize.verify_cost import cost_parts_usd_per_hour, owned_avg_w, rack_capex_usd
 from planner.optimize.verify_economics import verify_economics
 from planner.optimize.verify_figures import check_plan_figures
-from planner.plan import GENERIC_ENGINE, Plan
-
-# Its own constant and cost arithmetic on purpose: the check must not share code with what it checks.
-HOURS_PER_YEAR = 8760.0
+from planner.optimize.verify_predictions import check_predictions
+from planner.plan import Plan
 
 REL_TOL = 1e-6
 # plan.json rounds every float to 6 significant digits (up to 5e-6 relative): checks on figures read from the
 # plan allow for that, or a plan written by `planner solve --out` would fail its own re-check.
 PLAN_TOL = 1e-5
-PREDICTION_TOL = 0.01  # re-predicted tok/s, TTFT, TPOT may differ from the plan by 1% (float noise, versions)
 
 
 @dataclass
@@ -75,7 +73,7 @@ def verify_plan(
         check(k == 1, f"{key}: listed {k} times")
     groups, known = _check_deployments(plan, inst, catalog, check)
     if predict is not None and known:
-        check.n += _check_predictions(known, inst, predict, check.violations, catalog)
+        check.n += check_predictions(known, inst, predict, check.violations, catalog)
     cap, reps = _check_demand(plan, inst, check)
     owned = _check_servers(plan, inst, groups, check)
     if inst.racks and owned:
@@ -332,33 +330,15 @@ def _check_economics(plan: Plan, inst: Instance, check: _Checks) -> None:
 
 
 def _recompute_cost(plan: Plan, inst: Instance, owned: Counter) -> tuple[float, float]:
-    fl, h = plan.fleet, HOURS_PER_YEAR
+    """(cost $/h, capex) of the plan's fleet (verify_cost.py); a configuration in use has a replica."""
+    fl = plan.fleet
     new = {s: k for s, k in fl.servers_new.items() if s in inst.systems}
-    server_capex = sum(inst.systems[s].capex_usd * k for s, k in new.items())
-    rack_capex = sum(inst.racks[r.rack_type].price_usd for r in fl.racks if r.rack_type in inst.racks)
-    capex = server_capex + rack_capex
-    watts = 0.0
-    for s, k in owned.items():
-        sd = inst.systems[s]
-        watts += k * (sd.non_gpu_avg_w + sd.gpus * sd.idle_w)
-    for d in plan.deployments:
-        if d.mode == "own" and d.system in inst.systems:
-            watts += d.replicas * (d.avg_power_w_per_replica - d.gpus_per_replica * inst.systems[d.system].idle_w)
-    cost = (
-        capex * inst.crf / h
-        + (sum(inst.systems[s].capex_usd * k for s, k in owned.items()) + rack_capex)
-        * inst.maintenance_fraction
-        / h
-        + sum(inst.systems[s].provisioned_kw * k for s, k in owned.items())
-        * inst.facility_usd_per_kw_month
-        * 12
-        / h
-        + watts * inst.pue * inst.electricity_usd_per_kwh / 1000
-        + sum(inst.systems[s].licence_usd_per_hour_owned * k for s, k in owned.items())
-        + inst.complexity_usd_per_hour * sum(1 for d in plan.deployments if d.replicas > 0)
-        + sum(inst.systems[s].rent_usd_per_hour * k for s, k in fl.servers_rented.items() if s in inst.systems)
-    )
-    return cost, capex
+    racks_usd = rack_capex_usd(plan, inst)
+    capex = sum(inst.systems[s].capex_usd * k for s, k in new.items()) + racks_usd
+    avg_w = owned_avg_w(inst, owned, ((d, d.replicas) for d in plan.deployments))
+    in_use = sum(1 for d in plan.deployments if d.replicas > 0)
+    parts = cost_parts_usd_per_hour(inst, new, owned, fl.servers_rented, racks_usd, avg_w, in_use)
+    return sum(parts.values()), capex
 
 
 def _buyer_families(plan: Plan, inst: Instance, catalog: Catalog | None, v: list[str]) -> int:
@@ -373,92 +353,4 @@ def _buyer_families(plan: Plan, inst: Instance, catalog: Catalog | None, v: list
         more, m = family(plan, inst)
         found, n = found + more, n + m
     v.extend(found)
-    return n
-
-
-def _phase_layout(d) -> dict:
-    """A disaggregated deployment's prefill layout as perf grid columns (none: prefill shares the decode one)."""
-    if d.serving != "disaggregated" or d.prefill_tp is None:
-        return {}
-    return {f"prefill_{c}": getattr(d, f"prefill_{c}") or 1 for c in ("tp", "pp", "ep", "attn_dp")}
-
-
-def _check_predictions(deployments: list, inst: Instance, predict, v: list[str], catalog=None) -> int:
-    mult = [vb.output_multiplier(catalog, d) for d in deployments]
-    rows = [
-        dict(
-            model=d.model,
-            accelerator=d.accelerator,
-            precision=d.precision,
-            kv_precision=d.kv_precision,
-            tp=d.tp,
-            pp=d.pp,
-            ep=d.ep,
-            attn_dp=d.attn_dp,
-            serving=d.serving,
-            batch=d.batch,
-            isl=inst.workloads[d.workload].isl,
-            osl=round(inst.workloads[d.workload].osl * k),
-            ttft_target_s=inst.workloads[d.workload].ttft_target_s,
-            tpot_target_s=inst.workloads[d.workload].tpot_target_s,
-            slo_percentile=inst.workloads[d.workload].slo_percentile,
-            engine="" if d.engine == GENERIC_ENGINE else d.engine,
-            speculative=d.speculative,
-            **_phase_layout(d),
-        )
-        for d, k in zip(deployments, mult, strict=True)
-    ]
-    res = predict(pd.DataFrame(rows)).reset_index(drop=True)
-    # reasoning effort: visible tokens per generated one, and the first visible token after the hidden ones
-    res["output_tok_s"] = res["output_tok_s"].astype(float) / pd.Series(mult)
-    hidden = pd.Series([round(inst.workloads[d.workload].osl * k) - inst.workloads[d.workload].osl
-                        for d, k in zip(deployments, mult, strict=True)])
-    res["ttft_s"] = res["ttft_s"].astype(float) + hidden * res["tpot_s"].astype(float)
-    # the load-based re-prediction does not model hidden reasoning tokens yet: effort rows are re-checked by
-    # their visible TTFT at the plan's batch in candidates only (stated limitation)
-    keep = [k == 1.0 for k in mult]
-    deployments = [d for d, ok in zip(deployments, keep, strict=True) if ok]
-    res = res[pd.Series(keep).to_numpy()].reset_index(drop=True)
-    n = 0
-    for d, r in zip(deployments, res.to_dict("records"), strict=True):
-        w = inst.workloads[d.workload]
-        n += 1
-        if not bool(r.get("fits", True)):
-            v.append(f"{d.key}: the performance model says it does not run ({r.get('reason')})")
-            continue
-        for col, mine in (
-            ("output_tok_s", d.output_tok_s_per_replica),
-            ("ttft_s", d.ttft_s),
-            ("tpot_s", d.tpot_s),
-            ("avg_power_w", d.avg_power_w_per_replica),
-        ):
-            n += 1
-            if not _close(float(r[col]), mine, PREDICTION_TOL):
-                v.append(f"{d.key}: {col} {mine:g} in the plan, {float(r[col]):g} re-predicted")
-        n += 2
-        if float(r["ttft_s"]) > w.ttft_target_s * (1 + PREDICTION_TOL) or float(r["tpot_s"]) > w.tpot_target_s * (
-            1 + PREDICTION_TOL
-        ):
-            v.append(
-                f"{d.key}: re-predicted TTFT/TPOT {float(r['ttft_s']) * 1000:.0f}/{float(r['tpot_s']) * 1000:.1f}"
-                f" ms miss the targets {w.ttft_target_s * 1000:g}/{w.tpot_target_s * 1000:g} ms"
-            )
-        for col in ("prefill_instances", "decode_instances"):
-            mine = getattr(d, col)
-            if d.serving == "disaggregated" and mine is not None:
-                n += 1
-                if round(float(r.get(col, float("nan")) or 0)) != mine:
-                    v.append(f"{d.key}: {mine} {col.replace('_', ' ')} per unit in the plan, {r.get(col)} "
-                             "re-predicted")
-        n += 1
-        if d.speculative != "none" and not _close(float(r.get("acceptance_length", float("nan"))),
-                                                  d.acceptance_length or 0.0, PREDICTION_TOL):
-            v.append(f"{d.key}: acceptance length {d.acceptance_length} in the plan, "
-                     f"{r.get('acceptance_length')} re-predicted")
-        n += 1
-        if str(r.get("speculative_method", "none") or "none") != d.speculative:
-            v.append(f"{d.key}: speculative {d.speculative} in the plan, re-predicted "
-                     f"{r.get('speculative_method')}")
-        if int(r["gpus"]) != d.gpus_per_replica:
-            v.append(f"{d.key}: {d.gpus_per_replica} GPUs per replica in the plan, {int(r['gpus'])} re-predicted")
     return n

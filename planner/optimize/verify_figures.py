@@ -25,10 +25,10 @@ from planner.catalog.catalog import Catalog
 from planner.catalog.fingerprint import catalog_fingerprint
 from planner.catalog.quality import quality_of
 from planner.optimize.instance import Instance
+from planner.optimize.verify_cost import HOURS_PER_YEAR, cost_parts_usd_per_hour, owned_avg_w, rack_capex_usd
 from planner.plan import PLAN_FORMAT_VERSION, Plan
 
 UNVERIFIABLE = ("solve_time_s", "timing", "iterations", "candidates")
-HOURS_PER_YEAR = 8760.0  # its own constant on purpose (see verify.py)
 FIG_TOL = 5e-5  # figures derived from figures each rounded to 6 significant digits in plan.json
 GAP_ABS = 1e-9
 OBJECTIVE_UNITS = {
@@ -207,33 +207,12 @@ def _check_fleet_figures(plan: Plan, inst: Instance, check: Check) -> None:
               "from its systems")
         check(r.rack_units_used in (units, 0) and (units == 0 or r.rack_units_used == units),
               f"rack {i} ({r.rack_type}): {r.rack_units_used}U in the plan, {units}U from its systems")
-    # average IT power of owned servers: idle floor of every owned server + each owned replica above idle
-    avg_w = sum(k * (systems[s].non_gpu_avg_w + systems[s].gpus * systems[s].idle_w) for s, k in owned.items())
-    own_out = 0.0
-    for d in plan.deployments:
-        if d.mode == "own" and d.system in systems:
-            avg_w += d.replicas * (d.avg_power_w_per_replica - d.gpus_per_replica * systems[d.system].idle_w)
-            own_out += d.output_tok_s
+    avg_w = owned_avg_w(inst, owned, ((d, d.replicas) for d in plan.deployments))
+    own_out = sum(d.output_tok_s for d in plan.deployments if d.mode == "own" and d.system in systems)
     check(_close(fl.it_power_avg_kw, avg_w / 1000), f"average IT power {fl.it_power_avg_kw:g} kW in the plan, "
           f"{avg_w / 1000:g} recomputed")
-    # cost by component
-    rack_capex = sum(inst.racks[r.rack_type].price_usd for r in fl.racks if r.rack_type in inst.racks)
-    new_capex = sum(systems[s].capex_usd * k for s, k in fl.servers_new.items())
-    owned_capex = sum(systems[s].capex_usd * k for s, k in owned.items())
-    parts = {
-        "capital": (new_capex + rack_capex) * inst.crf / h,
-        "maintenance": (owned_capex + rack_capex) * inst.maintenance_fraction / h,
-        # facility is charged on provisioned all-in power (GPUs + host + network), as the site must supply it
-        "facility": sum(systems[s].provisioned_kw * k for s, k in owned.items()) * inst.facility_usd_per_kw_month
-        * 12 / h,
-        "energy": avg_w * inst.pue * inst.electricity_usd_per_kwh / 1000,
-        "rental": sum(systems[s].gpus * (systems[s].rent_usd_per_gpu_hour or 0.0) * k
-                      for s, k in fl.servers_rented.items()),
-        "licence": sum(systems[s].licence_usd_per_hour_owned * k for s, k in owned.items())
-        + sum(systems[s].gpus * systems[s].licence_usd_per_gpu_hour_rented * k
-              for s, k in fl.servers_rented.items()),
-        "complexity": inst.complexity_usd_per_hour * len(plan.deployments),
-    }
+    parts = cost_parts_usd_per_hour(inst, fl.servers_new, owned, fl.servers_rented, rack_capex_usd(plan, inst),
+                                    avg_w, len(plan.deployments))
     cost = sum(parts.values())
     got = fl.cost_breakdown_usd_per_hour
     check(set(got) == set(parts), f"cost breakdown has {sorted(got)}, expected {sorted(parts)}")

@@ -82,7 +82,9 @@ def service(tab: StepTables) -> Service:
     step_s = np.where(f <= 1.0, (1.0 - f) * dec_s + f * chunk_s, spread)
     life = interp_rows(m, prefill_s, others) + np.maximum(osl - 1.0, 0.0) * step_s
     rate = m / life
-    kv_seqs = np.floor(0.99 * tab.kv_tokens / (tab.isl + tab.osl / 2.0))
+    # a running request holds its prompt and, on average, half its output; an engine that reserves a share r of
+    # the remaining output at admission (engines.yaml `scheduler:`) holds r of the other half too
+    kv_seqs = np.floor(0.99 * tab.kv_tokens / (tab.isl + tab.osl / 2.0 * (1.0 + tab.kv_reserve)))
     cap = np.maximum(np.minimum(tab.max_seqs, kv_seqs), 1.0)
     capacity = interp_rows(m, rate, cap[:, None])[:, 0]
     return Service(m=m, step_s=step_s, dec_s=dec_s, chunk_s=chunk_s, chunks=chunks,

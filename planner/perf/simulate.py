@@ -7,7 +7,11 @@ running requests whose prompt is unfinished, then of waiting requests admitted f
 seats (max running sequences) and KV-cache tokens allow. KV is taken as tokens are computed (paged, on
 demand); when a decode step finds the cache full, the most recently admitted request is preempted: its KV is
 freed and it goes back to the head of the queue, to recompute prompt + generated tokens later (vLLM's
-recompute preemption). The step that finishes a prompt emits its first token.
+recompute preemption). An engine that reserves KV for the output up front (engines.yaml `scheduler:
+kv_reserve_output`: TensorRT-LLM GUARANTEED_NO_EVICT 1, SGLang new_token_ratio 0.7, vLLM 0) admits a request only
+when its prompt plus that share of its max tokens fits beside the same share of every running request's remaining
+output, so it runs fewer requests at once and rarely preempts. The step that finishes a prompt emits its first
+token.
 
 Time is advanced event to event: between an arrival, a completion, a prompt chunk and a full KV cache the
 batch does not change, so k decode steps are taken at once (step time linear in the growing context); a
@@ -135,6 +139,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     max_seqs = step.max_seqs
     kv_cap = float(tab.kv_tokens[0])
     watermark = 0.01 * kv_cap
+    reserve = float(tab.kv_reserve[0])
 
     pre_need = isl.astype(float).copy()  # prompt tokens to compute (prompt + generated after a preemption)
     done_pre = np.zeros(n_total)
@@ -197,10 +202,19 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             room -= c
             free -= c
         # a new request is admitted only when its whole prompt fits the free cache above a small watermark
-        # (vLLM's can_allocate), so admissions do not thrash against decode growth
+        # (vLLM's can_allocate), so admissions do not thrash against decode growth; an engine that reserves
+        # (a share of) every running request's remaining output first (TensorRT-LLM GUARANTEED_NO_EVICT,
+        # SGLang's new_token_ratio) admits fewer at once: `reserve` is counted against the cache too
+        spare = free
+        if reserve > 0.0 and waiting:
+            running = np.concatenate([dec, np.array(prefilling, dtype=np.int64)]) if prefilling else dec
+            spare = free - reserve * float((osl[running] - gen[running]).sum())
         while (waiting and room > 0 and len(dec) + len(prefilling) < max_seqs
-               and free - (pre_need[waiting[0]] - done_pre[waiting[0]]) >= watermark):
+               and spare - (pre_need[waiting[0]] - done_pre[waiting[0]]) - reserve * (osl[waiting[0]]
+                                                                                     - gen[waiting[0]])
+               >= watermark):
             i = waiting.popleft()
+            spare -= (pre_need[i] - done_pre[i]) + reserve * (osl[i] - gen[i])
             admissions += 1
             admitted_at[i] = admissions
             prefilling.append(i)

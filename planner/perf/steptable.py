@@ -52,9 +52,12 @@ class StepTables:
     request_s: np.ndarray | None = None  # (R,) engine API-server time per request, added to TTFT (see engines.py)
     mixed_floor_s: np.ndarray | None = None  # (R,) least seconds of a step carrying prompt tokens (launched
     #                                          eagerly outside the decode CUDA graphs; serving.mixed_step_floor_s)
+    kv_reserve: np.ndarray | None = None  # (R,) share of each running request's remaining output tokens whose KV
+    #                                       the scheduler keeps free before it admits another (engines.yaml
+    #                                       `scheduler:`; 0 = on demand with preemption, 1 = no eviction)
 
     def __post_init__(self) -> None:
-        for name in ("request_s", "mixed_floor_s"):  # tables built by hand (tests): neither
+        for name in ("request_s", "mixed_floor_s", "kv_reserve"):  # tables built by hand (tests): none
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.zeros(len(self.isl)))
 
@@ -171,7 +174,8 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
                       isl=isl, osl=osl, fits=fits, reason=ev["reason"].to_numpy(dtype=object),
                       gpus=ev["gpus"].to_numpy(), burst=burst,
                       request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n),
-                      mixed_floor_s=mixed_step_floor_s(c, eff.serving) * np.ones(n))
+                      mixed_floor_s=mixed_step_floor_s(c, eff.serving) * np.ones(n),
+                      kv_reserve=np.asarray(c.get("eng_kv_reserve", np.zeros(n)), dtype=float) * np.ones(n))
 
 
 def locate(m_grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -39,7 +39,7 @@ def family(catalog: Catalog, accelerator: str) -> str:
     return arch.split("(")[0].split()[0]
 
 
-def annual_cost(plan: Plan) -> float:
+def annual_cost_usd(plan: Plan) -> float:
     """All-in cost a year as the optimizer prices it (year average over the hour classes of a profile)."""
     return year_cost_usd_per_hour(plan) * HOURS_PER_YEAR
 
@@ -51,7 +51,7 @@ def _accelerators(plan: Plan) -> str:
 def _row(name: str, kind: str, got: Plan | str, base: float, note: str = "") -> Alternative:
     if isinstance(got, str):
         return Alternative(name, kind, "-", None, None, None, None, None, None, got)
-    cost = annual_cost(got)
+    cost = annual_cost_usd(got)
     return Alternative(name, kind, _accelerators(got), cost, got.fleet.capex_usd, got.fleet.output_tok_s,
                        got.fleet.usd_per_mtok, cost - base, 100 * (cost - base) / base if base else None, note)
 
@@ -64,6 +64,7 @@ class Job:
     note: str = ""
     candidates: int = 0  # candidate rows it solves on (0: the full table, through the sweep engine)
     from_plan: bool = False  # solved after the main solve, from the plan (`run(start=chosen_start(solved))`)
+    family: str = ""  # the accelerator family a "best on" alternative is restricted to ("": not one)
 
 
 def _gap(i: Instance) -> Instance:
@@ -77,11 +78,11 @@ def alternative_jobs(s: Solved, catalog: Catalog, backend: str | None = None) ->
     cands = s.candidates
     fams = {a: family(catalog, a) for a in sorted(set(cands["accelerator"]))}
 
-    def job(name: str, inst: Instance, rows, note: str = "") -> Job:
+    def job(name: str, inst: Instance, rows, note: str = "", fam: str = "") -> Job:
         return Job("alternative", name, functools.partial(resolve, _gap(inst), rows, catalog, backend), note,
-                   len(rows))
+                   len(rows), family=fam)
 
-    jobs = [job(f"best on {fam}", s.instance, cands[cands["accelerator"].map(fams) == fam])
+    jobs = [job(f"best on {fam}", s.instance, cands[cands["accelerator"].map(fams) == fam], fam=fam)
             for fam in sorted(set(fams.values()))]
     if any(sd.buy or sd.existing for sd in s.instance.systems.values()):
         inst, rent = one_mode(s.instance, cands, "rent")
@@ -103,7 +104,8 @@ def drivers(s: Solved, catalog: Catalog) -> list[Driver]:
     else:
         lo, hi = inst.electricity_usd_per_kwh * 0.75, inst.electricity_usd_per_kwh * 1.25
     elec = "economics.electricity_usd_per_kwh"
-    out = [Driver("electricity price", {elec: lo}, {elec: hi}, f"${lo:.3f}/kWh", f"${hi:.3f}/kWh")]
+    out = [Driver("electricity price", {elec: lo}, {elec: hi}, f"${lo:.3f}/kWh", f"${hi:.3f}/kWh",
+                  objective_only=True)]
 
     def price(sid: str, case: str) -> float:
         if sid in econ.system_prices_usd:
@@ -112,16 +114,14 @@ def drivers(s: Solved, catalog: Catalog) -> list[Driver]:
 
     prices = {case: {f"economics.system_prices_usd.{sid}": price(sid, case) for sid in inst.systems}
               for case in ("low", "high")}
-    out.append(Driver("system prices", prices["low"], prices["high"], "catalog low", "catalog high"))
+    out.append(Driver("system prices", prices["low"], prices["high"], "catalog low", "catalog high",
+                      objective_only=True))
     given = [w.id for w in s.problem.workloads if w.demand is not None]
     if given:
         out.append(Driver("demand", {f"workloads.{w}.demand": 1 - DEMAND_SWING for w in given},
                           {f"workloads.{w}.demand": 1 + DEMAND_SWING for w in given},
                           f"-{DEMAND_SWING:.0%}", f"+{DEMAND_SWING:.0%}"))
     return out
-
-
-PRICE_DRIVERS = ("electricity price", "system prices")  # they change only the objective's coefficients
 
 
 def from_plan(s: Solved) -> bool:
@@ -144,7 +144,7 @@ def tornado_jobs(s: Solved, catalog: Catalog, backend: str | None = None) -> lis
     return [Job("tornado", d.name, functools.partial(sweep_resolve, run, values, cache, exact and late), note,
                 from_plan=exact and late)
             for d in ds for values, note in ((d.low, d.low_note), (d.high, d.high_note))
-            for late in [d.name in PRICE_DRIVERS]]
+            for late in [d.objective_only]]
 
 
 def start_jobs(s: Solved, catalog: Catalog, backend: str | None = None, workers: int | None = None) -> None:
@@ -180,34 +180,32 @@ def compare(s: Solved, catalog: Catalog, backend: str | None = None,
     """The alternatives and the tornado, from the re-solves (started here unless already running)."""
     if s.pending is None:
         start_jobs(s, catalog, backend, workers)
-    plan, base = s.plan, annual_cost(s.plan)
+    plan, base = s.plan, annual_cost_usd(s.plan)
     chosen = {family(catalog, a) for a in plan.fleet.gpus}
     # the chosen family's best plan is the plan itself: its re-solve is cancelled where it has not started
-    unused = {i for i, j in enumerate(s.jobs) if j.section == "alternative"
-              and chosen == {j.name.removeprefix("best on ")}}
+    unused = {i for i, j in enumerate(s.jobs) if j.family and chosen == {j.family}}
     results = _results(s, unused, workers)
     alt_rows, tor = [], []
     for j, r in zip(s.jobs, results, strict=True):
         if j.section == "tornado":
             tor.append((j, r))
-        elif chosen == {j.name.removeprefix("best on ")}:
+        elif j.family and chosen == {j.family}:
             alt_rows.append(_row(j.name, "family", plan, base, "the chosen plan"))
         else:
-            alt_rows.append(_row(j.name, "family" if j.name.startswith("best on") else "rent-vs-buy", r, base,
-                                 j.note))
+            alt_rows.append(_row(j.name, "family" if j.family else "rent-vs-buy", r, base, j.note))
     alts = [Alternative("chosen plan", "chosen", _accelerators(plan), base, plan.fleet.capex_usd,
                         plan.fleet.output_tok_s, plan.fleet.usd_per_mtok, 0.0, 0.0)]
     alts += sorted(alt_rows, key=lambda a: (a.kind != "family", a.name)) + _runner_up(plan, base)
     bars = []
     for (lo_j, lo_r), (hi_j, hi_r) in zip(tor[::2], tor[1::2], strict=True):
         why = "; ".join(f"{j.note}: {r}" for j, r in ((lo_j, lo_r), (hi_j, hi_r)) if isinstance(r, str))
-        bars.append(TornadoBar(lo_j.name, lo_j.note, hi_j.note, _cost(lo_r), _cost(hi_r), why))
+        bars.append(TornadoBar(lo_j.name, lo_j.note, hi_j.note, _usd_per_year(lo_r), _usd_per_year(hi_r), why))
     bars.append(_utilization(plan, s.instance))
     return alts, sorted(bars, key=lambda b: (-b.swing_usd, b.driver))
 
 
-def _cost(got: Plan | str) -> float | None:
-    return None if isinstance(got, str) else annual_cost(got)
+def _usd_per_year(got: Plan | str) -> float | None:
+    return None if isinstance(got, str) else annual_cost_usd(got)
 
 
 def _runner_up(plan: Plan, base: float) -> list[Alternative]:
@@ -229,7 +227,9 @@ def _utilization(plan: Plan, inst) -> TornadoBar:
         d.replicas * (d.avg_power_w_per_replica - d.gpus_per_replica * inst.systems[d.system].idle_w)
         for d in plan.deployments if d.mode == "own"
     )
-    saved = (1 - UTILIZATION_LOW) * dynamic_w / 1000 * inst.pue * inst.electricity_usd_per_kwh * HOURS_PER_YEAR
-    base = annual_cost(plan)
+    saved_usd_per_year = ((1 - UTILIZATION_LOW) * dynamic_w / 1000 * inst.pue * inst.electricity_usd_per_kwh
+                          * HOURS_PER_YEAR)
+    base_usd_per_year = annual_cost_usd(plan)
     return TornadoBar("utilization", f"{UTILIZATION_LOW:.0%} of modelled load", "100% (as planned)",
-                      base - saved, base, "same fleet; GPU energy above idle scales with load (no re-solve)")
+                      base_usd_per_year - saved_usd_per_year, base_usd_per_year,
+                      "same fleet; GPU energy above idle scales with load (no re-solve)")

@@ -15,7 +15,6 @@ optimum from the chosen plan, 6-21 s to it from scratch.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,15 +66,13 @@ def solve_for_proposal(
 
     `on_candidates(solved)` runs once the candidate table exists and before the main solve (plan still None):
     the proposal starts its re-solves there, so they overlap the main MIP."""
-    from planner.catalog.loader import display_path, read_text
+    from planner.inputs import display_path, read_file_text
     from planner.optimize import CandidateCache, problem_from_text, solve_problem
     from planner.optimize.candidates import build_candidates
     from planner.optimize.pipeline import load_plan_file, verify_file
 
     where = display_path(Path(problem_path))
-    text, unreadable = read_text(Path(problem_path))
-    if unreadable:
-        raise InputError(f"{where}: {unreadable}")
+    text = read_file_text(Path(problem_path))
     problem = problem_from_text(text, where)
     plan = None
     if plan_path is not None:
@@ -166,11 +163,10 @@ class FromSolution:
             return backends.solve(model, backend, gap=gap, **params)
         if st is None:
             return backends.solve(model, backend, gap=min(gap, EXACT_GAP), **params)
-        values = start_values(model, st.values)
         if model.by_name.keys() != st.names or any(
                 model.vars[model.by_name[k]].ub < x for k, x in st.values.items() if k in model.by_name):
             return backends.solve(model, backend, gap=gap, **params)  # not the plan's MIP
-        params["start"] = values
+        params["start"] = start_values(model, st.values)
         return backends.solve(model, backend, gap=min(gap, EXACT_GAP), **params)
 
 
@@ -268,12 +264,6 @@ class Batch:
         finally:
             self._pool.shutdown()
             _BATCHES.pop(self._id, None)
-
-
-def resolve_many(jobs: list[tuple[Instance, pd.DataFrame]], catalog: Catalog, backend: str | None = None,
-                 workers: int | None = None) -> list[Plan | str]:
-    """`resolve` for each (instance, candidates), in parallel where there are spare cores."""
-    return Batch([functools.partial(resolve, i, c, catalog, backend) for i, c in jobs], workers).results()
 
 
 def one_mode(inst: Instance, cands: pd.DataFrame, mode: str) -> tuple[Instance, pd.DataFrame]:

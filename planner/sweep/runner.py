@@ -22,7 +22,7 @@ from planner.errors import InputError, PlannerError
 from planner.sweep import design, ledger
 from planner.sweep.apply import catalog_hash
 from planner.sweep.executors import make_executor
-from planner.sweep.spec import Sweep
+from planner.sweep.spec import Sweep, without_fast_solve
 
 MAX_SCENARIOS = 200_000
 
@@ -99,13 +99,12 @@ def check_ledger_sweep(where: Path, old: dict[str, str], sweep: Sweep, cat_hash:
 
 
 def _spec_without_fast_solve(spec: str | None):
+    """A ledger's spec (JSON) as `without_fast_solve` reads it; None when it is not JSON."""
     try:
         data = json.loads(spec) if spec else None
     except ValueError:  # a damaged ledger: its spec compares as different, and the refusal says so
         return None
-    if isinstance(data, dict) and isinstance(data.get("solver"), dict):
-        data["solver"].pop("fast_solve", None)
-    return data
+    return without_fast_solve(data) if isinstance(data, dict) else data
 
 
 def sweep_meta(sweep: Sweep, cat_hash: str, scenarios: list[design.Scenario]) -> dict[str, str]:

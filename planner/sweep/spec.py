@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.loader import display_path, format_validation_error, load_yaml, read_text
 from planner.catalog.schema_base import Strict
 from planner.errors import InputError
+from planner.inputs import read_file_text
 from planner.sweep import paths
 
 Scalar = float | int | str
@@ -108,16 +109,15 @@ class SweepSolver(Strict):
         "(the plans of `planner solve`, faster); all: every MIP so (each plan the optimum, where `planner "
         "solve` may stop at another plan within the problem's gap); none: every MIP as `planner solve`")
 
-    @model_validator(mode="before")
+    @field_validator("fast_solve", mode="before")
     @classmethod
-    def _fast_solve_word(cls, data):
+    def _fast_solve_word(cls, value):
         """`fast_solve: off` (or no, false, on, yes, true) is a YAML boolean, not a choice: say which words are."""
-        value = data.get("fast_solve") if isinstance(data, dict) else None
         if isinstance(value, bool):
             said = "off, no or false" if not value else "on, yes or true"
-            raise ValueError(f"fast_solve: {said} reads as a YAML boolean ({str(value).lower()}), not a choice: "
+            raise ValueError(f"{said} reads as a YAML boolean ({str(value).lower()}), not a choice: "
                              "use small, all or none (none: every MIP solved as `planner solve` does)")
-        return data
+        return value
 
 
 class SweepFile(Strict):
@@ -174,21 +174,26 @@ class Sweep:
     def fingerprint_before_fast_solve(self) -> str:
         """The fingerprint this sweep had before `solver.fast_solve` existed (the spec had no such field; every
         sweep solved as `small` does now)."""
-        spec = self.spec.model_dump(mode="json")
-        spec["solver"].pop("fast_solve")
-        return self._fingerprint(spec)
+        return self._fingerprint(without_fast_solve(self.spec.model_dump(mode="json")))
 
     def _fingerprint(self, spec: dict) -> str:
         blob = json.dumps({"spec": spec, "problem": self.problem_text}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def without_fast_solve(spec: dict) -> dict:
+    """A sweep spec (`SweepFile.model_dump(mode="json")`, or a ledger's copy of one) as it read before
+    `solver.fast_solve` existed: the same without that field."""
+    solver = spec.get("solver")
+    if not isinstance(solver, dict):
+        return spec
+    return {**spec, "solver": {k: v for k, v in solver.items() if k != "fast_solve"}}
+
+
 def load_sweep(path: str | Path, catalog: Catalog) -> Sweep:
     p = Path(path)
     where = display_path(p)
-    text, why = read_text(p)
-    if why:
-        raise InputError(f"{where}: {why}")
+    text = read_file_text(p)
     if not text.strip():
         raise InputError(f"{where}: the file is empty (a sweep needs name, problem and parameters)")
     try:

@@ -22,8 +22,7 @@ from pathlib import Path
 import yaml
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.loader import display_path, read_text
-from planner.errors import InputError
+from planner.inputs import read_file_text
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,9 @@ class Driver:
     high: dict
     low_note: str = ""
     high_note: str = ""
+    # True when the driver changes only the objective's coefficients (prices): a plan feasible at the base stays
+    # feasible at either end, so `planner propose` solves the ends from the chosen plan (see proposal.solver).
+    objective_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,13 +102,10 @@ def run_tornado(problem: str | Path | dict, catalog: Catalog, parameters: list[d
     from planner.sweep.spec import SweepFile, build_sweep, parse_sweep_spec
 
     if isinstance(problem, dict):
-        where, path, text = "<problem>", Path("<problem>"), yaml.safe_dump(problem, sort_keys=False)
+        path, text = Path("<problem>"), yaml.safe_dump(problem, sort_keys=False)
     else:
         path = Path(problem)
-        where = display_path(path)
-        text, why = read_text(path)
-        if why:
-            raise InputError(f"{where}: {why}")
+        text = read_file_text(path)
     spec: SweepFile = parse_sweep_spec(
         {"name": "tornado", "problem": str(path), "parameters": parameters, "design": {"kind": "one_at_a_time"},
          "solver": {"time_limit_s": time_limit_s, "backend": backend}, "metric": metric}, "tornado")
