@@ -72,7 +72,7 @@ PHASES = (  # (module, function, label, depth): timed where the candidate search
     ("planner.perf.capacity", "build_step_tables", "step tables", 3),
     ("planner.perf.capacity", "largest_batch_meeting", "disaggregated batch search", 3),
     ("planner.optimize.candidates", "expand_candidates", "expansion", 1),
-    ("planner.optimize.candidates", "prune_dominated", "dominance pruning", 2),
+    ("planner.optimize.candidates", "undominated", "dominance pruning", 2),
 )
 
 

@@ -285,7 +285,55 @@ def test_unique_by_key_equals_drop_duplicates_then_sort(rows):
 
     t = pd.DataFrame({"key": pd.array([k for k, _ in rows], dtype="str"), "v": [v for _, v in rows]})
     want = t.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True)
-    pd.testing.assert_frame_equal(_unique_by_key(t), want)
+    got = t.take(_unique_by_key([k for k, _ in rows])).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+
+
+def _expand_by_frames(ev, inst) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """expand_candidates' table and rejections as whole-frame steps (the form the positions version replaced):
+    take every (row, system, mode), assign, key per row, drop duplicate keys, sort, prune."""
+    from planner.optimize.candidates import _has_rack, _rejections
+    from planner.optimize.keys import table_keys
+    from planner.optimize.prune import prune_dominated
+    from planner.optimize.variants import prefill_group
+
+    res, rejected = ev.results, list(ev.rejected)
+    acc, group_all, parts = res["accelerator"].to_numpy(), prefill_group(res), []
+    for sd in sorted(inst.systems.values(), key=lambda s: s.id):
+        at = np.flatnonzero(acc == sd.accelerator)
+        too_big = group_all[at] > sd.domain
+        if too_big.any():
+            rejected += _rejections(res.take(at[too_big]), sd.id, [
+                f"TP/EP group of {g} GPUs exceeds the {sd.domain}-GPU scale-up domain of {sd.id}"
+                for g in group_all[at[too_big]].tolist()])
+        modes = (["own"] if (sd.buy or sd.existing) and _has_rack(inst, sd) else []) + (
+            ["rent"] if sd.rent else [])
+        parts += [(at[~too_big], sd.id, mode) for mode in modes]
+    idx = np.concatenate([p[0] for p in parts])
+    sizes = [len(p[0]) for p in parts]
+    table = res.take(idx).reset_index(drop=True)
+    table["system"] = np.repeat(np.array([p[1] for p in parts], dtype=object), sizes)
+    table["group_gpus"] = group_all[idx]
+    table["mode"] = np.repeat(np.array([p[2] for p in parts], dtype=object), sizes)
+    table["gpus"] = table["gpus"].astype(int)
+    multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
+    table["key"] = table_keys(table, multi_kv)
+    table = table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True)
+    table = prune_dominated(table)
+    return table[[c for c in table.columns if c not in ("fits", "reason")]], pd.DataFrame(rejected)
+
+
+@pytest.mark.parametrize("problem", ["mixed-fleet", "brownfield-h100", "reasoning-deepseek-r1",
+                                     "simplicity-and-failure-domains", "ai-factory-10mw"])
+def test_expansion_by_positions_equals_whole_frame_steps(problem, catalog):
+    from planner.optimize.candidates import evaluate_configurations, expand_candidates
+
+    inst = load_instance(ROOT / "problems" / f"{problem}.yaml", catalog)
+    ev = evaluate_configurations(inst, catalog)
+    cs = expand_candidates(ev, inst, catalog)
+    table, rejected = _expand_by_frames(ev, inst)
+    pd.testing.assert_frame_equal(cs.table, table, check_exact=True)
+    pd.testing.assert_frame_equal(cs.rejected, rejected, check_exact=True)
 
 
 def _complete_by_assignment(res: pd.DataFrame, grid: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
@@ -338,7 +386,7 @@ def test_groups_equal_groupby_indices(rows):
     t = pd.DataFrame({name: pd.array([r[i] for r in rows], dtype="str")
                       for i, name in enumerate(("workload", "system", "mode"))})
     want = list(t.groupby(["workload", "system", "mode"], sort=False).indices.values())
-    got = _groups(t, ("workload", "system", "mode"))
+    got = _groups([t[c] for c in ("workload", "system", "mode")])
     assert [list(g) for g in got] == [list(w) for w in want]
 
 
@@ -414,3 +462,94 @@ def test_grid_blocks_from_shared_arrays_equal_blocks_made_each(problem, catalog,
     monkeypatch.setattr(cands, "_add_block", lambda *a, **k: add(*a[:5]))  # no memo: every block made anew
     each, _ = build_grid(inst, catalog)
     pd.testing.assert_frame_equal(shared, each)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(-40.0, 40.0) | st.sampled_from([0.0, -0.0, 30.0, -30.0, 1e-300]), max_size=40))
+def test_cdf_over_pdf_equals_the_scalar_formula(xs):
+    import math
+
+    from planner.perf.capacity import _cdf_over_pdf
+
+    s2, s2pi = math.sqrt(2.0), math.sqrt(2 * math.pi)
+    want = [0.5 * (1.0 + math.erf(b / s2)) / max(math.exp(-b * b / 2.0) / s2pi, 1e-300) for b in xs]
+    got = _cdf_over_pdf(np.array(xs, dtype=float))
+    assert got.dtype == float and got.tolist() == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["aggregated", "disaggregated", "nan", "", "é", "a"]), max_size=30))
+def test_sorted_codes_equal_np_unique(values):
+    from planner.perf.search import sorted_codes
+
+    arr = np.array(values, dtype=object)
+    want_u, want_i = np.unique(arr, return_inverse=True) if len(arr) else (arr, np.zeros(0, dtype=np.int64))
+    got_u, got_i = sorted_codes(arr)
+    assert list(got_u) == list(want_u) and got_i.tolist() == want_i.reshape(-1).tolist()
+
+
+def test_rejections_read_lazily_still_explain_an_unserved_workload(catalog):
+    """The pipeline passes the rejections only where a workload has no candidate: the quality-floor hint,
+    which reads them, still names the best model."""
+    from planner.errors import InfeasibleError
+    from planner.optimize.candidates import build_candidates
+    from planner.optimize.pipeline import solve_problem
+    from planner.optimize.problem import load_problem, parse_problem
+
+    data = load_problem(ROOT / "problems" / "quickstart.yaml").model_dump(mode="json", exclude_none=True)
+    data["workloads"][0]["quality_floor"] = {"benchmark": "gpqa_diamond", "min_score": 99.0}
+    with pytest.raises(InfeasibleError, match="no allowed model meets the quality floor 99"):
+        solve_problem(parse_problem(data, "<t>"), catalog, runner_up=False)
+    inst = load_instance(ROOT / "problems" / "quickstart.yaml", catalog)
+    cs = build_candidates(inst, catalog)
+    assert cs.unserved(inst.workloads) == [] and not isinstance(cs._rejected, pd.DataFrame)
+    assert cs.rejected is cs.rejected and len(cs.rejected) == len(cs._rejected)
+
+
+def test_records_made_when_read_equal_the_records_made_at_once():
+    from planner.optimize.candidates import Later, Records
+
+    made = []
+
+    def records(n):
+        made.append(n)
+        return [{"workload": f"w{i}", "reason": f"r{n}"} for i in range(n)]
+
+    def later(n):
+        return Later(n, records, n)
+
+    recs = Records([[{"workload": "g", "reason": "quality"}], later(2)]).plus([later(0), later(3)])
+    assert len(recs) == 6 and made == []  # counted without making them
+    want = [{"workload": "g", "reason": "quality"}, *later(2).make(), *later(3).make()]
+    made.clear()
+    assert list(recs) == want and recs[1] == want[1] and len(recs) == 6 and made == [2, 0, 3]
+    assert Records([]).plus([]) is not None and len(Records([])) == 0
+
+
+def test_resolve_messages_from_text_columns_equal_those_from_arrays(catalog):
+    """resolve names models, accelerators and serving modes from text columns made arrays only where a row
+    fails: the messages of bad rows are those the per-row arrays gave."""
+    rows = pd.DataFrame({"model": ["llama-3.3-70b", "no-such-model", "llama-3.3-70b", "llama-3.3-70b"],
+                         "accelerator": ["h100-sxm", "h100-sxm", "nope-gpu", "h100-sxm"],
+                         "precision": ["fp8"] * 4, "kv_precision": ["fp8"] * 4, "tp": [1, 1, 1, 1],
+                         "pp": [1, 1, 1, 1], "ep": [1, 1, 1, 8], "attn_dp": [1, 1, 1, 1],
+                         "serving": ["aggregated", "aggregated", "aggregated", "sideways"], "batch": [1] * 4,
+                         "isl": [1000] * 4, "osl": [100] * 4})
+    _, reason = resolve(normalize_grid(rows), catalog, load_efficiency(catalog))
+    assert reason[0] == "" and reason[1] == "unknown model 'no-such-model'"
+    assert reason[2] == "unknown accelerator 'nope-gpu'"
+    assert reason[3] == "unknown serving mode 'sideways' (aggregated, disaggregated)"
+
+
+def test_candidates_with_records_made_later_pickle(catalog):
+    """Sweeps send evaluations and candidate sets to worker processes: the records made later pickle too."""
+    import pickle
+
+    from planner.optimize.candidates import build_candidates, evaluate_configurations
+
+    inst = load_instance(ROOT / "problems" / "brownfield-h100.yaml", catalog)
+    ev = evaluate_configurations(inst, catalog)
+    back = pickle.loads(pickle.dumps(ev))
+    assert list(back.rejected) == list(ev.rejected)
+    cs = build_candidates(inst, catalog)
+    pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(cs)).rejected, cs.rejected)

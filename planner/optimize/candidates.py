@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -38,9 +39,9 @@ from planner.optimize.evaluation import PerfFn, evaluate_grid  # the evaluation 
 from planner.optimize.formulation import CANDIDATE_COLUMNS
 from planner.optimize.grid import build_grid, largest_domains
 from planner.optimize.instance import Instance
-from planner.optimize.keys import config_label, layout_labels, table_keys
+from planner.optimize.keys import config_label, expanded_keys, key_parts, layout_labels
 from planner.optimize.layout import fits_rack
-from planner.optimize.prune import prune_dominated
+from planner.optimize.prune import undominated
 from planner.optimize.variants import (
     PREFILL_LAYOUT,
     pair_prefill_layouts,
@@ -50,6 +51,7 @@ from planner.optimize.variants import (
     worth_drafting,
 )
 from planner.perf import CONFIG_COLUMNS, evaluate
+from planner.perf.capacity import with_columns
 from planner.perf.params import efficiency_path
 
 __all__ = [
@@ -64,12 +66,71 @@ __all__ = [
 ]
 
 
-@dataclass
 class CandidateSet:
-    table: pd.DataFrame  # the candidates the MIP sees (after pruning)
-    rejected: pd.DataFrame  # workload, model, precision, system, config, reason
-    stats: dict[str, int] = field(default_factory=dict)
-    best_latency: dict[str, dict] = field(default_factory=dict)  # per workload without candidates
+    """The candidates the MIP sees (after pruning), the rejections (workload, model, precision, system, config,
+    reason), counts per stage and, per workload without candidates, the best latency any configuration reaches.
+    The rejections are records until first read (a frame of thousands of text rows that only the explanation
+    of an unserved workload reads)."""
+
+    def __init__(self, table: pd.DataFrame, rejected: pd.DataFrame | Sequence[dict],
+                 stats: dict[str, int] | None = None, best_latency: dict[str, dict] | None = None) -> None:
+        self.table = table
+        self._rejected = rejected
+        self.stats = {} if stats is None else stats
+        self.best_latency = {} if best_latency is None else best_latency
+
+    @property
+    def rejected(self) -> pd.DataFrame:
+        if not isinstance(self._rejected, pd.DataFrame):
+            self._rejected = pd.DataFrame(list(self._rejected))
+        return self._rejected
+
+    def unserved(self, workloads) -> list[str]:
+        """The workloads (ids, in their order) without a candidate: those whose explanation reads `rejected`."""
+        served = set(self.table["workload"].to_numpy().tolist()) if len(self.table) else set()
+        return [w for w in workloads if w not in served]
+
+
+class Later:
+    """`n` records that fn(*args) gives when first read (see Records); a module-level fn, so that sets of
+    candidates pickle (sweeps send them to worker processes)."""
+
+    def __init__(self, n: int, fn, *args) -> None:
+        self.n, self.fn, self.args = n, fn, args
+
+    def make(self) -> list[dict]:
+        return self.fn(*self.args)
+
+
+class Records(Sequence):
+    """Rejection records, parts of them made only when first read (most solves never read them: only the
+    explanation of a workload without candidates does). Parts: lists of records or `Later` ones."""
+
+    def __init__(self, parts: list) -> None:
+        self._parts = list(parts)
+        self._flat: list[dict] | None = None
+
+    def plus(self, parts: list) -> Records:
+        return Records([*self._parts, *parts]) if parts else self
+
+    def _records(self) -> list[dict]:
+        if self._flat is None:
+            flat: list[dict] = []
+            for part in self._parts:
+                flat += part.make() if isinstance(part, Later) else part
+            self._flat = flat
+        return self._flat
+
+    def __len__(self) -> int:
+        if self._flat is not None:
+            return len(self._flat)
+        return sum(part.n if isinstance(part, Later) else len(part) for part in self._parts)
+
+    def __getitem__(self, i):
+        return self._records()[i]
+
+    def __iter__(self):
+        return iter(self._records())
 
 
 @dataclass(frozen=True)
@@ -79,7 +140,7 @@ class Evaluated:
 
     grid: pd.DataFrame  # the configurations (CONFIG_COLUMNS + workload, quality)
     results: pd.DataFrame  # the evaluated configurations that fit and meet the targets at some batch >= 1
-    rejected: tuple[dict, ...]  # quality, precision support and perf rejections
+    rejected: Records  # quality, precision support and perf rejections
 
 
 # Bound on the verifier's memoized rows (one-row frames of ~12 KB each, measured on quickstart: <= ~50 MB in all)
@@ -168,7 +229,7 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     """The expensive part: the configuration grid through the performance model (latency-target search)."""
     grid, rejected = build_grid(inst, catalog)
     if grid.empty:
-        return Evaluated(grid, pd.DataFrame(), tuple(rejected))
+        return Evaluated(grid, pd.DataFrame(), Records([rejected]))
     grid = shared_prefill(grid)
     plain = (grid["speculative"] == "none").to_numpy()
     res = evaluate_grid(grid if plain.all() else grid[plain], inst, catalog, perf)
@@ -199,22 +260,35 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     # only the columns a rejection reads (taking every column of thousands of failed rows cost more)
     need = [c for c in (*_LABEL_COLUMNS, "serving", "reason", *PREFILL_LAYOUT) if c in res]
     failed = res.iloc[np.flatnonzero(bad), [res.columns.get_loc(c) for c in need]]
-    reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o else
-               str(x or "no batch meets the targets")
-               for x, o, q in zip(failed["reason"].to_numpy(dtype=object).tolist(), ok[~ok | uneven].tolist(),
+    whole = ok[~ok | uneven].to_numpy()  # failed rows that did fit: their groups are uneven
+    return Evaluated(grid, prune_variants(res[ok & ~uneven].reset_index(drop=True)),
+                     Records([rejected, Later(len(failed), _failed_records, failed, whole)]))
+
+
+def _failed_records(failed: pd.DataFrame, whole: np.ndarray) -> list[dict]:
+    """The rejections of evaluated rows that do not serve (`whole`: those that fit, with uneven groups)."""
+    reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o
+               else str(x or "no batch meets the targets")
+               for x, o, q in zip(failed["reason"].to_numpy(dtype=object).tolist(), whole.tolist(),
                                   prefill_group(failed).tolist(), strict=True)]
-    rejected += _rejections(failed, None, reasons)
-    return Evaluated(grid, prune_variants(res[ok & ~uneven].reset_index(drop=True)), tuple(rejected))
+    return _rejections(failed, None, reasons)
+
+
+def _oversized_records(rows: pd.DataFrame, system: str, domain: int, groups: np.ndarray) -> list[dict]:
+    """The rejections of rows whose TP/EP group (`groups`) exceeds a system's scale-up domain."""
+    why = f"-GPU scale-up domain of {system}"
+    return _rejections(rows, system, [f"TP/EP group of {g} GPUs exceeds the {domain}{why}"
+                                      for g in groups.tolist()])
 
 
 def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> CandidateSet:
     """The cheap part: evaluated configurations -> deployable rows per system and own/rent, scale-up domain
     filter, stable keys, dominance pruning. Leaves `ev` untouched (it may be shared through a cache)."""
     grid, res = ev.grid, ev.results
-    rejected = list(ev.rejected)
+    rejected: list = []  # parts after ev's
     stats = {"grid": len(grid)}
     if grid.empty:
-        return CandidateSet(_empty(), pd.DataFrame(rejected), stats)
+        return CandidateSet(_empty(), ev.rejected.plus(rejected), stats)
     # one take of the evaluated rows for every (system, mode), in system then mode order
     acc = res["accelerator"].to_numpy()
     group_all = prefill_group(res)
@@ -225,42 +299,49 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
             continue
         too_big = group_all[at] > sd.domain
         if too_big.any():
-            why = f"-GPU scale-up domain of {sd.id}"
-            rejected += _rejections(res.take(at[too_big]), sd.id, [
-                f"TP/EP group of {g} GPUs exceeds the {sd.domain}{why}" for g in group_all[at[too_big]].tolist()])
+            big = at[too_big]
+            rejected.append(Later(len(big), _oversized_records, res.take(big), sd.id, sd.domain, group_all[big]))
         modes = (["own"] if (sd.buy or sd.existing) and _has_rack(inst, sd) else []) + (
             ["rent"] if sd.rent else []
         )
         parts += [(at[~too_big], sd.id, mode) for mode in modes]
     stats["evaluated"] = len(res)
     if not parts:
-        return CandidateSet(_empty(), pd.DataFrame(rejected), stats, _best_latency(inst, catalog, grid))
+        return CandidateSet(_empty(), ev.rejected.plus(rejected), stats, _best_latency(inst, catalog, grid))
     idx = np.concatenate([p[0] for p in parts])
     sizes = [len(p[0]) for p in parts]
-    table = res.take(idx).reset_index(drop=True)
-    table["system"] = np.repeat(np.array([p[1] for p in parts], dtype=object), sizes)
-    table["group_gpus"] = group_all[idx]
-    table["mode"] = np.repeat(np.array([p[2] for p in parts], dtype=object), sizes)
-    table["gpus"] = table["gpus"].astype(int)
+    systems = np.repeat(np.array([p[1] for p in parts], dtype=object), sizes)
+    modes = np.repeat(np.array([p[2] for p in parts], dtype=object), sizes)
     multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
-    table["key"] = table_keys(table, multi_kv)
-    table = _unique_by_key(table)
-    stats["feasible"] = len(table)
-    table = prune_dominated(table)
-    stats["after_pruning"] = len(table)
-    served = set(table["workload"].to_numpy().tolist())
-    missing = [w for w in inst.workloads if w not in served]
-    best = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)]) if missing else {}
-    cols = [c for c in table.columns if c not in ("fits", "reason")]
-    return CandidateSet(table[cols], pd.DataFrame(rejected), stats, best)
+    keys = expanded_keys(key_parts(res, multi_kv), idx, systems.tolist(), modes.tolist())
+    # the expanded rows as positions until the end: unique by key in key order, pruned, then one take of `res`
+    rows = _unique_by_key(keys)
+    stats["feasible"] = len(rows)
+    at = idx[rows]
+    kept = rows[undominated(res["gpus"].to_numpy()[at].astype(int), res["output_tok_s"].to_numpy()[at],
+                            res["avg_power_w"].to_numpy()[at], group_all[at],
+                            [res["workload"].to_numpy()[at], systems[rows], modes[rows]])]
+    stats["after_pruning"] = len(kept)
+    cols = [c for c in res.columns if c not in ("fits", "reason")]
+    table = res.iloc[idx[kept], [res.columns.get_loc(c) for c in cols]].reset_index(drop=True)
+    table = with_columns(table, {"gpus": table["gpus"].astype(int), "system": systems[kept],
+                                 "group_gpus": group_all[idx[kept]], "mode": modes[kept],
+                                 "key": [keys[i] for i in kept.tolist()]})
+    cs = CandidateSet(table, ev.rejected.plus(rejected), stats)
+    missing = cs.unserved(inst.workloads)
+    if missing:
+        cs.best_latency = _best_latency(inst, catalog, grid[grid["workload"].isin(missing)])
+    return cs
 
 
-def _unique_by_key(table: pd.DataFrame) -> pd.DataFrame:
-    """table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True) as one take of the
-    table's rows (keys compare as Python strings: code point order, as pandas' string sort)."""
-    keys = table["key"].to_numpy(dtype=object)
-    first = np.flatnonzero(~pd.Series(keys).duplicated().to_numpy())
-    return table.take(first[np.argsort(keys[first], kind="stable")]).reset_index(drop=True)
+def _unique_by_key(keys: list[str]) -> np.ndarray:
+    """Positions of the first row of each key, in key order: what
+    table.drop_duplicates("key").sort_values("key", kind="stable") keeps, in its order (keys compare as Python
+    strings: code point order, as pandas' string sort)."""
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    return np.array([first[k] for k in sorted(first)], dtype=np.int64)
 
 
 def expansion_key(inst: Instance) -> str:

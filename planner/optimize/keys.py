@@ -5,6 +5,7 @@ whole tables at once for the candidate search (step 5 of `planner.optimize.candi
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from planner.optimize.variants import own_prefill
@@ -82,6 +83,7 @@ def _key(workload, model, system, precision, label, batch, serving, kv, mode, kv
 
 
 def table_keys(table: pd.DataFrame, multi_kv: set[str]) -> list[str]:
+    """`make_key` of every row of a table with system and mode columns."""
     cols = [table[c].to_numpy() for c in ("workload", "model", "system", "precision")]
     rest = [table[c].to_numpy() for c in ("batch",)]
     tail = [table[c].to_numpy() for c in ("kv_precision", "mode")]
@@ -92,3 +94,47 @@ def table_keys(table: pd.DataFrame, multi_kv: set[str]) -> list[str]:
             for w, m, s, p, lab, b, sv, kv, mode, e, x in zip(*cols, layout_labels(table), *rest,
                                                                _serving_labels(table), *tail, efforts, specs,
                                                                strict=True)]
+
+
+def key_parts(rows: pd.DataFrame, multi_kv: set[str]) -> tuple[list[str], list[str]]:
+    """Per evaluated row (no system or mode yet), the text before and after the system in its key: the key of
+    that row on system S in mode M is `head/S/tail` + `/rent` for M = rent, as `_key` writes it (the candidate
+    search makes one key per row, system and mode: the per-row part is built once per row)."""
+    n = len(rows)
+    cols = [rows[c].to_numpy().tolist() for c in ("workload", "model", "precision", "batch", "kv_precision")]
+    efforts = rows["effort"].to_numpy().tolist() if "effort" in rows else [None] * n
+    specs = rows["speculative_method"].to_numpy().tolist() if "speculative_method" in rows else [None] * n
+    heads, tails = [], []
+    memo: dict[tuple, str] = {}  # a few hundred distinct tails among thousands of rows
+    for w, m, p, b, kv, lab, sv, e, x in zip(*cols, layout_labels(rows), _serving_labels(rows), efforts, specs,
+                                              strict=True):
+        heads.append(f"{w}/{m}")
+        # what _key_tail reads of effort and method: text or not (a missing one is a NaN, unequal to itself)
+        part = (p, lab, b, sv, kv, w in multi_kv, e if isinstance(e, str) else None,
+                x if isinstance(x, str) else None)
+        tail = memo.get(part)
+        if tail is None:
+            tail = memo[part] = _key_tail(*part)
+        tails.append(tail)
+    return heads, tails
+
+
+def _key_tail(precision, label, batch, serving, kv, kv_suffix: bool, effort, spec) -> str:
+    """`_key` after `workload/model/system/`, without the `/rent` suffix."""
+    key = "/".join([precision, label, f"b{int(batch)}", "agg" if serving == "aggregated" else serving])
+    if kv_suffix:
+        key += f"/kv-{kv}"
+    if isinstance(spec, str) and spec not in ("", "none"):
+        key += f"/spec-{spec}"
+    if isinstance(effort, str):
+        key += f"/effort-{effort}"
+    return key
+
+
+def expanded_keys(parts: tuple[list[str], list[str]], rows: np.ndarray, systems: list[str],
+                  modes: list[str]) -> list[str]:
+    """The keys of evaluated rows `rows` (positions into `key_parts`' lists) on `systems` in `modes` (one per
+    row), equal to `_key` of the row with that system and mode."""
+    heads, tails = parts
+    return [f"{heads[r]}/{s}/{tails[r]}/rent" if m == "rent" else f"{heads[r]}/{s}/{tails[r]}"
+            for r, s, m in zip(rows.tolist(), systems, modes, strict=True)]

@@ -143,7 +143,7 @@ def solve_outcome(
         catalog=catalog,
         backend=backend,
         time_limit_s=time_limit_s,
-        rejected=cs.rejected,
+        rejected=cs.rejected if cs.unserved(inst.workloads) else None,  # read only for those
         best_latency=cs.best_latency,
         runner_up=runner_up,
         predict=_perf_predictor(catalog, candidate_cache),

@@ -16,20 +16,29 @@ def prune_dominated(table: pd.DataFrame) -> pd.DataFrame:
     Candidates are visited in table order and only a candidate still kept can dominate (dominance by multiples
     is not transitive, so the order is part of the rule): c is dropped when a later candidate dominates it
     strictly, or an earlier one that is kept dominates it at all."""
-    keep = np.ones(len(table), dtype=bool)
-    g, o, w, q = (table[c].to_numpy().astype(float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
-    for idx in _groups(table, ("workload", "system", "mode")):
-        keep[idx] = _undominated(g[idx], o[idx], w[idx], q[idx])
+    cols = {c: table[c].to_numpy() for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus")}
+    keep = undominated(*cols.values(), [table[c] for c in ("workload", "system", "mode")])
     return table[keep].reset_index(drop=True)
 
 
-def _groups(table: pd.DataFrame, by: tuple[str, ...]) -> list[np.ndarray]:
-    """The row positions of each group of equal `by` values (rows with a missing value in none), ascending
-    within a group, groups in order of first appearance: groupby(by, sort=False).indices, from integer codes."""
-    code = np.zeros(len(table), dtype=np.int64)
-    missing = np.zeros(len(table), dtype=bool)
+def undominated(gpus, out, watts, group, by: list) -> np.ndarray:
+    """`prune_dominated`'s rows kept, from its columns (arrays in table order; `by`: the workload, system and
+    mode columns)."""
+    keep = np.ones(len(gpus), dtype=bool)
+    g, o, w, q = (np.asarray(x).astype(float) for x in (gpus, out, watts, group))
+    for idx in _groups(by):
+        keep[idx] = _undominated(g[idx], o[idx], w[idx], q[idx])
+    return keep
+
+
+def _groups(by: list) -> list[np.ndarray]:
+    """The row positions of each group of equal values of the columns `by` (rows with a missing value in none),
+    ascending within a group, groups in order of first appearance: groupby(by, sort=False).indices, from
+    integer codes."""
+    code = np.zeros(len(by[0]), dtype=np.int64)
+    missing = np.zeros(len(by[0]), dtype=bool)
     for c in by:
-        codes, uniques = pd.factorize(table[c])
+        codes, uniques = pd.factorize(c)
         missing |= codes < 0
         code = code * (len(uniques) + 1) + codes
     rows = np.flatnonzero(~missing)

@@ -38,29 +38,42 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     # reported TTFT
     api = tab.request_s
     target = None if ttft_s is None else ttft_s - api
-    rate = np.where(tab.fits, Q.max_rate_meeting(tab, target, tpot_s, percentile, var), 0.0)
     sv = Q.service(tab)
+    ch = Q.chain(sv)
+    rate = np.where(tab.fits, Q.max_rate_meeting(tab, target, tpot_s, percentile, var, known=(sv, ch)), 0.0)
     q = (float(percentile),)
     key = f"{q[0]:g}"
-    ch = Q.chain(sv)
     at = Q.open_loop(ch, sv, tab, np.maximum(rate, 1e-12), var, q)
-    light = Q.open_loop(ch, sv, tab, sv.capacity_rps * Q.TRICKLE, var, q)
     at[f"ttft_p{key}_s"] = at[f"ttft_p{key}_s"] + api
-    light[f"ttft_p{key}_s"] = light[f"ttft_p{key}_s"] + api
+    # the latency at a trickle says why a row serves no rate: computed for those rows only (the model is row by
+    # row), NaN elsewhere
+    light = {k: np.full(n, np.nan) for k in ("ttft", "tpot")}
+    none = np.flatnonzero(rate <= 0)
+    if len(none):
+        lt = Q.open_loop(Q._rows(ch, none), Q._rows(sv, none), Q._rows(tab, none),
+                         sv.capacity_rps[none] * Q.TRICKLE, var[none], q)
+        light["ttft"][none] = lt[f"ttft_p{key}_s"] + api[none]
+        light["tpot"][none] = lt[f"tpot_p{key}_s"]
     return {"rate": rate, "e2e": at["e2e_mean_s"], "ttft_q": at[f"ttft_p{key}_s"], "tpot_q": at[f"tpot_p{key}_s"],
-            "light_ttft": light[f"ttft_p{key}_s"], "light_tpot": light[f"tpot_p{key}_s"], "seats": sv.cap,
+            "light_ttft": light["ttft"], "light_tpot": light["tpot"], "seats": sv.cap,
             "capacity_rps": sv.capacity_rps, "isl": tab.isl, "osl": tab.osl}
 
 
 _SQRT2, _SQRT_2PI = math.sqrt(2.0), math.sqrt(2 * math.pi)
 
 
+_ERF, _EXP = np.frompyfunc(math.erf, 1, 1), np.frompyfunc(math.exp, 1, 1)
+
+
 def _cdf_over_pdf(x: np.ndarray) -> np.ndarray:
     """Standard normal cdf / pdf (pdf floored at 1e-300) per value, with the scalar math of
-    `statistics.NormalDist().cdf` (numpy has no erf; a vectorized one would differ in the last digits)."""
-    erf, exp = math.erf, math.exp
-    return np.array([0.5 * (1.0 + erf(b / _SQRT2)) / max(exp(-b * b / 2.0) / _SQRT_2PI, 1e-300)
-                     for b in x.tolist()], dtype=float)
+    `statistics.NormalDist().cdf` (numpy has no erf, and its exp may differ from math.exp in the last digit):
+    math.erf and math.exp per value, the arithmetic around them elementwise (the same IEEE operations)."""
+    x = np.asarray(x, dtype=float)
+    if len(x) == 0:
+        return np.zeros(0)
+    cdf = 0.5 * (1.0 + _ERF(x / _SQRT2).astype(float))
+    return cdf / np.maximum(_EXP(-x * x / 2.0).astype(float) / _SQRT_2PI, 1e-300)
 
 
 def _wait_ratio(beta: np.ndarray, rows: np.ndarray, p: float) -> np.ndarray:
@@ -184,21 +197,28 @@ def _spliceable(dtype) -> bool:
 
 def put_rows(res: pd.DataFrame, idx: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
     """`res` (with a RangeIndex) after res.loc[idx, col] = rows[col] for every column both frames have (idx:
-    positions). Columns of one dtype on both sides (numbers, pandas strings) are spliced together, as one
-    concatenation and one take of rows: the values and dtypes `.loc` gives, without its per-column machinery
-    (most of a small grid's time); other shared columns go through `.loc`."""
+    positions). Columns of one dtype on both sides (numbers, pandas strings) are spliced column by column into
+    one new frame: the values and dtypes `.loc` gives, without its per-column machinery (most of a small grid's
+    time); other shared columns go through `.loc`."""
     n = len(res)
     have, src = res.dtypes, rows.dtypes
-    shared = [c for c in res.columns if c in src.index]
-    same = [c for c in shared if have[c] == src[c] and _spliceable(have[c])]
-    by_loc = [c for c in shared if c not in set(same)]
-    perm = np.arange(n)
-    perm[idx] = n + np.arange(len(idx))
-    spliced = pd.concat([res[same], rows[same]], ignore_index=True).take(perm)
-    spliced.index = res.index
-    rest = [c for c in res.columns if c not in set(same)]
-    out = pd.concat([spliced, res[rest]], axis=1)[list(res.columns)] if rest else spliced[list(res.columns)]
-    for col in by_loc:
+    same = {c for c in res.columns if c in src.index and have[c] == src[c] and _spliceable(have[c])}
+    perm = None
+    cols: dict[str, object] = {}
+    for c in res.columns:
+        if c not in same:
+            cols[c] = res[c]
+        elif isinstance(have[c], np.dtype):
+            cols[c] = res[c].to_numpy(copy=True)
+            cols[c][idx] = rows[c].to_numpy()
+        else:  # pandas strings: the two arrays one after the other, then each row from its side
+            if perm is None:
+                perm = np.arange(n)
+                perm[idx] = n + np.arange(len(idx))
+            arr = res[c].array
+            cols[c] = type(arr)._concat_same_type([arr, rows[c].array]).take(perm)
+    out = pd.DataFrame(cols, index=res.index)
+    for col in (c for c in res.columns if c in src.index and c not in same):
         out.loc[idx, col] = rows[col].to_numpy()
     return out
 

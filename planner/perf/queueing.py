@@ -378,13 +378,14 @@ TRICKLE = 1e-3  # the lowest rate searched, as a share of capacity
 
 
 def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: float = 90.0, variable=None,
-                     iterations: int = 10, block: int = 2048) -> np.ndarray:
+                     iterations: int = 10, block: int = 2048, known: tuple[Service, Chain] | None = None
+                     ) -> np.ndarray:
     """Per configuration, the largest Poisson request rate (requests/s) at which the `percentile` TTFT and
     TPOT stay within the targets (None = no target); 0 where even a trickle (TRICKLE of capacity) misses them.
 
     Bisection on log(rate) between TRICKLE and 1 of the capacity, all rows at once in cache-sized blocks;
     10 halvings of the 6.9-wide log range leave the rate within 0.7% below the true limit (the answer always
-    meets the targets)."""
+    meets the targets). `known`: service(tab) and its chain where the caller has them (row by row: taken)."""
     R = len(tab)
     t_ttft = np.full(R, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, dtype=float), (R,))
     t_tpot = np.full(R, np.inf) if tpot_s is None else np.broadcast_to(np.asarray(tpot_s, dtype=float), (R,))
@@ -395,8 +396,8 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
     for b0 in range(0, R, block):
         rows = np.arange(b0, min(R, b0 + block))
         s_tab = _rows(tab, rows)
-        s_sv = service(s_tab)
-        s_ch = chain(s_sv)
+        s_sv = service(s_tab) if known is None else _rows(known[0], rows)
+        s_ch = chain(s_sv) if known is None else _rows(known[1], rows)
         cap = s_ch.rate_cap * (1.0 - 1e-9)
 
         def ok(x, s_sv=s_sv, s_tab=s_tab, s_ch=s_ch, rows=rows, cap=cap):

@@ -255,9 +255,8 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     def fail(mask: np.ndarray, keys: list, make: Callable[..., str]) -> None:
         add_reasons(reason, mask, keys, make)
 
-    model_names = grid["model"].astype(str).to_numpy()
-    acc_names = grid["accelerator"].astype(str).to_numpy()
-    prec_names = grid["precision"].astype(str).to_numpy()
+    # names for messages only: as text columns, made arrays (np.asarray in add_reasons) where a row fails
+    model_names, acc_names, prec_names = (grid[c].astype(str) for c in ("model", "accelerator", "precision"))
     fail(mc < 0, [model_names], lambda m: f"unknown model {m!r}")
     fail(ac < 0, [acc_names], lambda a: f"unknown accelerator {a!r}")
     fail(pc < 0, [prec_names], lambda p: f"unknown precision {p!r}")
@@ -303,7 +302,7 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     return c, reason
 
 
-def check_parallelism(c: Cols, grid: pd.DataFrame, fail, model_names: np.ndarray, acc_names: np.ndarray) -> None:
+def check_parallelism(c: Cols, grid: pd.DataFrame, fail, model_names, acc_names) -> None:
     """Split rules: heads and KV heads divide evenly, EP needs experts, the TP/EP group fits one scale-up
     domain, the context fits the model."""
     tp, pp, ep, dp = c.tp, c.pp, c.ep, c.attn_dp
@@ -314,9 +313,10 @@ def check_parallelism(c: Cols, grid: pd.DataFrame, fail, model_names: np.ndarray
             continue
         raw = grid[name].astype(str).to_numpy()
         fail(bad, [raw], lambda r, name=name: f"{name} must be a positive integer, got {r}")
-    serving = grid["serving"].astype(str).to_numpy()
-    fail(~np.isin(serving, SERVING_MODES), [serving], lambda s: f"unknown serving mode {s!r} "
-                                                                f"(aggregated, disaggregated)")
+    serving = grid["serving"].astype(str)
+    codes, uniques = pd.factorize(serving, use_na_sentinel=False)  # the few modes checked, not every row
+    fail(~np.isin(np.asarray(uniques, dtype=object), SERVING_MODES)[codes], [serving],
+         lambda s: f"unknown serving mode {s!r} (aggregated, disaggregated)")
     heads, kvh = c.heads, c.kv_heads
     fail(np.mod(heads, np.maximum(tp, 1)) != 0, [tp, heads],
          lambda t, h: f"tp {t:.0f} does not divide {h:.0f} heads")

@@ -67,7 +67,7 @@ class _Resolved:
         self.c, self.reason = resolved if resolved is not None else resolve(g, catalog, eff)
         n = len(g)
         self.serving = g["serving"].astype(str).to_numpy()
-        self._modes, self._mode_of = np.unique(self.serving, return_inverse=True)  # sorted, as np.unique gives
+        self._modes, self._mode_of = sorted_codes(self.serving)
         self.engines = g["engine"].fillna("").astype(str).to_numpy() if "engine" in g else np.full(n, "")
 
     def frame(self, batch: np.ndarray) -> pd.DataFrame:
@@ -226,6 +226,16 @@ class _Resolved:
         return c
 
 
+def sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(values, return_inverse=True) (the distinct values sorted, and each value's index among them),
+    from pd.factorize: the few distinct strings are sorted, not every value."""
+    codes, uniques = pd.factorize(values)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return uniques[order], rank[codes]
+
+
 def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tuple[np.ndarray, dict]:
     """Per row of `base`, the index of the largest batch in its row of `cand` (n, K), ascending, for which
     judge(fits/ttft_s/tpot_s arrays, row numbers) says 'good' (-1: none), evaluating as few as the prefix
@@ -318,7 +328,9 @@ def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, h
     ev = model.frame(batches[np.maximum(best, 0)]).reset_index(drop=True)
     ev["ttft_s"] = ev["ttft_s"].astype(float) + h * ev["tpot_s"].astype(float)
     ev["fits"] = good
-    ev["reason"] = np.where(good, ev["reason"], _messages(h, t_ttft, t_tpot))
+    reason, bad = ev["reason"].to_numpy(dtype=object).copy(), np.flatnonzero(~good)
+    reason[bad] = _messages(h[bad], t_ttft[bad], t_tpot[bad])
+    ev["reason"] = reason
     return ev
 
 
