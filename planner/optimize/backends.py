@@ -123,7 +123,8 @@ def solve(
     not given: SCIP completes such a partial start (`planner propose` gives no rack patterns), HiGHS and CBC drop
     it. `restart=False`: HiGHS does not restart after the root (the sweep's fast solve). `heuristics=False`, for
     a solve that starts from a good plan: HiGHS runs none of its sub-MIP heuristics (`HIGHS_NO_SUB_MIPS`), CBC
-    neither its heuristics nor its preprocessing (`CBC_FROM_START`); SCIP ignores it. `branch_first`: variables
+    neither its heuristics nor its preprocessing (`CBC_FROM_START`), SCIP none of its primal heuristics where it
+    also has `branch_first` variables (`SCIP_NO_HEURISTICS`). `branch_first`: variables
     SCIP branches on before any other (a branching priority; HiGHS and CBC have none here)."""
     if start is not None and any(math.isnan(x) for x in start) and backend != "scip":
         start = None
@@ -195,7 +196,7 @@ def _guarded(fn, backend: str, model: MipModel, time_limit_s: float, gap: float,
             return fn(model, time_limit_s, gap, abs_gap, presolve, hint, restart, heuristics)
         if backend == "cbc":
             return fn(model, time_limit_s, gap, abs_gap, start, heuristics)
-        return fn(model, time_limit_s, gap, abs_gap, start, branch_first)
+        return fn(model, time_limit_s, gap, abs_gap, start, branch_first, heuristics)
     except Exception as exc:  # a solver library failing is not the user's fault: report it typed
         cause = exc.__context__ or exc.__cause__  # MathOpt-style wrappers hide the real message here
         detail = f"{exc}" + (f" (cause: {cause})" if cause else "")
@@ -424,9 +425,24 @@ def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
 # limits relaxation 0.40 -> 0.12, quickstart 0.34 -> 0.11. Without a start the effect is erratic (either way).
 SCIP_WITH_START = "separating/maxroundsroot = 3\n"
 
+# From a start, on a model with the fleet's platform binaries to branch on first (mixed-fleet and its runner-up),
+# SCIP's primal heuristics cost more than they find: the tree's own LP solutions improve the start. Measured with
+# benchmarks/scip_settings.py (CPU s / nodes, load ~5; default -> none): mixed-fleet 5.47/1924 -> 3.49/1667, from
+# a start over 3 candidates per group 3.35/1059 -> 1.67/433, its runner-up 0.51/40 -> 0.37/38, with 3% more
+# demand 3.36/961 -> 2.50/806, same plans. Not where there are no such binaries: the price_of relaxation of
+# mixed-fleet (a pure integer model) then stops at another plan within the gap (1.60 -> 1.47 s).
+SCIP_NO_HEURISTICS = "".join(
+    f"heuristics/{h}/freq = -1\n"
+    for h in ("rins", "crossover", "rounding", "shifting", "intshifting", "oneopt", "feaspump", "veclendiving",
+              "fracdiving", "guideddiving", "coefdiving", "pscostdiving", "linesearchdiving", "distributiondiving",
+              "farkasdiving", "conflictdiving", "adaptivediving", "alns", "locks", "zirounding", "simplerounding",
+              "trivial", "clique", "randrounding", "gins", "rens")
+)
+
 
 def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-                start: list[float] | None = None, branch_first: tuple[int, ...] = ()) -> RawResult:
+                start: list[float] | None = None, branch_first: tuple[int, ...] = (),
+                heuristics: bool = True) -> RawResult:
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver("SCIP")
@@ -453,7 +469,9 @@ def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float
     obj.SetMaximization() if model.maximize else obj.SetMinimization()
     s.SetTimeLimit(int(max(time_limit_s, 0.001) * 1000))
     # absolute gap: SCIP's own parameter (pywraplp exposes only the relative one)
-    s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n" + (SCIP_WITH_START if start else ""))
+    quiet = SCIP_NO_HEURISTICS if start and branch_first and not heuristics else ""
+    s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n" + (SCIP_WITH_START if start else "")
+                                          + quiet)
     if start is not None:
         given = [(x, float(v)) for x, v in zip(xs, start, strict=True) if not math.isnan(v)]
         s.SetHint([x for x, _ in given], [v for _, v in given])
