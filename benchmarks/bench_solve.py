@@ -41,6 +41,22 @@ of 813; same optimum) SCIP's full solve from the same start takes 3.7-4.2 s inst
 HiGHS 9.9 -> 4.8, CBC 9.9 -> 5.9): what is left is the proof, and SCIP's time for it swings with small changes
 of the model. On an idle two-core machine SCIP's critical path is the parent's candidates 0.7 + solve 2-4 +
 verify 0.3 s (the worker's price_of + runner-up, ~1.5-2 s, run beside it).
+Tried next (m7d, 13:00-14:30), none adopted, every plan must stay identical:
+- The bound, layer by layer (gap_anatomy.py): root LP 426.53, LP at the optimum's servers 449.62, per-workload
+  convex hull (pattern formulation) at those servers 450.605 < 450.618 needed: no per-workload formulation
+  proves the optimum without branching over how 144 + 24 GPUs are packed. Its rows (Lagrangian cuts
+  sum_c (E_c + lambda g_c) x_c >= the exact per-workload minimum) lift the root LP to 438.7 and the LP at the
+  optimum's servers to 450.60, yet SCIP took as long or longer (4.0-5.2 CPU s against 3.8-4.4; from the optimum
+  itself 4.8 s / 2,634 nodes against 2.6 s / 803 without them): it then needs thousands of nodes for the last
+  0.02 $/h and finds the optimum later.
+- SCIP settings over six close variants (scip_settings.py): heuristics off, more or fewer root rounds, no
+  restarts, other branching or node selection: none is faster on every variant, and the faster ones stop at
+  another plan within the gap on some (the price_of relaxation, the runner-up): the plan would change.
+- Splitting by fleet platforms (the start's two system types, then "some other type" with the objective capped
+  at the incumbent's): 0.8 + 1.8-2.4 CPU s on mixed-fleet against 4.5, but 2.1 + 4.2 against 3.0 with 3% more
+  demand, and the runner-up stops at another plan (521.965 instead of 521.963): not robust.
+- Racing two settings on the second core gives whichever plan the winner stops at (another plan within the
+  gap, as above): not deterministic; and that core runs the price_of / runner-up worker already.
 """
 
 from __future__ import annotations

@@ -218,3 +218,16 @@ def test_fleet_platforms_are_the_max_platforms_binaries():
     assert names == ["platform[b200]", "platform[h100]", "platform[h200]"]
     m, _ = S.build_model(dataclasses.replace(inst, max_platforms=None), cands, objective="min_cost")
     assert S.fleet_platforms(m) == ()
+
+
+def test_scip_accepts_every_parameter_given_from_a_start():
+    """SCIP refuses a parameter string with one unknown name as a whole (limits/absgap and the root rounds with
+    it, a warning only): every heuristic SCIP_NO_HEURISTICS names must exist in the bundled SCIP."""
+    from ortools.linear_solver import pywraplp
+
+    from planner.optimize.backends import SCIP_NO_HEURISTICS, SCIP_WITH_START
+
+    solver = pywraplp.Solver.CreateSolver("SCIP")
+    assert solver.SetSolverSpecificParametersAsString("limits/absgap = 1e-06\n" + SCIP_WITH_START
+                                                      + SCIP_NO_HEURISTICS)
+    assert SCIP_NO_HEURISTICS.count("freq = -1") >= 20

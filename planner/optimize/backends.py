@@ -124,7 +124,8 @@ def solve(
     not given: SCIP completes such a partial start (`planner propose` gives no rack patterns), HiGHS and CBC drop
     it. `restart=False`: HiGHS does not restart after the root (the sweep's fast solve). `heuristics=False`, for
     a solve that starts from a good plan: HiGHS runs none of its sub-MIP heuristics (`HIGHS_NO_SUB_MIPS`), CBC
-    neither its heuristics nor its preprocessing (`CBC_FROM_START`); SCIP ignores it. `branch_first`: variables
+    neither its heuristics nor its preprocessing (`CBC_FROM_START`), SCIP none of its primal heuristics where it
+    also has `branch_first` variables (`SCIP_NO_HEURISTICS`). `branch_first`: variables
     SCIP branches on before any other (a branching priority; HiGHS and CBC have none here). `cuts=False`, for
     many small models (the class solves of `hourly_split`): SCIP separates two rounds at the root and none in the
     tree (`SCIP_FEW_CUTS`), CBC none ("cuts off"); HiGHS ignores it."""
@@ -145,7 +146,7 @@ def solve(
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     fn, options = {  # each library's function and the options it takes, in its order
         "highs": (_solve_highs, (presolve, hint, restart, heuristics)),
-        "scip": (_solve_scip, (start, branch_first, cuts)),
+        "scip": (_solve_scip, (start, branch_first, cuts, heuristics)),
         "cbc": (_solve_cbc, (start, heuristics, cuts)),
     }[backend]
     t0 = time.perf_counter()
@@ -426,10 +427,24 @@ SCIP_WITH_START = "separating/maxroundsroot = 3\n"
 # in the tree, the same solutions (no cuts at all: 0.89, one solution differs).
 SCIP_FEW_CUTS = "separating/maxrounds = 0\nseparating/maxroundsroot = 2\n"
 
+# From a start, on a model with the fleet's platform binaries to branch on first (mixed-fleet and its runner-up),
+# SCIP's primal heuristics cost more than they find: the tree's own LP solutions improve the start. Measured with
+# benchmarks/scip_settings.py (CPU s / nodes, load ~5; default -> none): mixed-fleet 5.47/1924 -> 3.49/1667, from
+# a start over 3 candidates per group 3.35/1059 -> 1.67/433, its runner-up 0.51/40 -> 0.37/38, with 3% more
+# demand 3.36/961 -> 2.50/806, same plans. Not where there are no such binaries: the price_of relaxation of
+# mixed-fleet (a pure integer model) then stops at another plan within the gap (1.60 -> 1.47 s).
+SCIP_NO_HEURISTICS = "".join(
+    f"heuristics/{h}/freq = -1\n"
+    for h in ("rins", "crossover", "rounding", "shifting", "intshifting", "oneopt", "feaspump", "veclendiving",
+              "fracdiving", "guideddiving", "coefdiving", "pscostdiving", "linesearchdiving", "distributiondiving",
+              "farkasdiving", "conflictdiving", "adaptivediving", "alns", "locks", "zirounding", "simplerounding",
+              "trivial", "clique", "randrounding", "gins", "rens")
+)
+
 
 def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
                 start: list[float] | None = None, branch_first: tuple[int, ...] = (),
-                cuts: bool = True) -> RawResult:
+                cuts: bool = True, heuristics: bool = True) -> RawResult:
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver("SCIP")
@@ -456,8 +471,9 @@ def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float
     obj.SetMaximization() if model.maximize else obj.SetMinimization()
     s.SetTimeLimit(int(max(time_limit_s, 0.001) * 1000))
     # absolute gap: SCIP's own parameter (pywraplp exposes only the relative one)
+    quiet = SCIP_NO_HEURISTICS if start and branch_first and not heuristics else ""
     s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n" + (SCIP_WITH_START if start else "")
-                                          + ("" if cuts else SCIP_FEW_CUTS))
+                                          + ("" if cuts else SCIP_FEW_CUTS) + quiet)
     if start is not None:
         given = [(x, float(v)) for x, v in zip(xs, start, strict=True) if not math.isnan(v)]
         s.SetHint([x for x, _ in given], [v for _, v in given])
