@@ -131,5 +131,6 @@ def synthetic_instance(
         time_limit_s=60,
         gap=1e-4,
     )
-    cands = prune_dominated(pd.DataFrame(rows).drop_duplicates("key").sort_values("key").reset_index(drop=True))
+    cands = prune_dominated(pd.DataFrame(rows).drop_duplicates("key").sort_values("key").reset_index(drop=True),
+                            {s: sd.idle_w for s, sd in inst.systems.items()})
     return inst, cands

@@ -319,7 +319,7 @@ def _expand_by_frames(ev, inst) -> tuple[pd.DataFrame, pd.DataFrame]:
     multi_kv = {w.id for w in inst.workloads.values() if w.kv_precisions and len(w.kv_precisions) > 1}
     table["key"] = table_keys(table, multi_kv)
     table = table.drop_duplicates("key").sort_values("key", kind="stable").reset_index(drop=True)
-    table = prune_dominated(table)
+    table = prune_dominated(table, {sd.id: sd.idle_w for sd in inst.systems.values()})
     return table[[c for c in table.columns if c not in ("fits", "reason")]], pd.DataFrame(rejected)
 
 

@@ -18,6 +18,7 @@ from planner.optimize.candidates import (
     expand_candidates,
     perf_key,
 )
+from planner.optimize.formulation import make_index
 from planner.optimize.pipeline import solve_candidates
 from planner.optimize.problem import problem_from_text
 from planner.optimize.prune import prune_dominated
@@ -122,8 +123,25 @@ def test_prune_keeps_the_earlier_of_identical_candidates():
         cand("w", "s", "a", gpus=4, out=1900, watts=1700, batch=3),  # 2 x the first beats it
         cand("w", "s", "a", gpus=4, out=2100, watts=1700, batch=4),  # more than 2 x the first: kept
     ).sort_values("key").reset_index(drop=True)
-    kept = list(prune_dominated(t)["batch"])
+    kept = list(prune_dominated(t, {"s": 100.0})["batch"])
     assert kept == [1, 4]
+
+
+def test_prune_compares_the_power_the_mip_charges_not_the_total():
+    """m7d's quickstart case in small: d (a 3-GPU disaggregated unit, 990 W) draws less in total than c (4 GPUs,
+    1000 W) but more above idle: 990 - 3 x 100 = 690 W against 1000 - 4 x 100 = 600 W (the GPU d leaves free
+    idles inside the server's fixed cost either way), so one replica of c costs 90 W of energy less than one of d
+    and a plan may need it. The total-power rule dropped c."""
+    t = table(
+        cand("w", "s1", "a1", gpus=4, out=1000, watts=1000, batch=1),
+        cand("w", "s1", "a1", gpus=3, out=1000, watts=990, batch=2, tp=1, group=1),
+    ).sort_values("key").reset_index(drop=True)
+    assert sorted(prune_dominated(t, {"s1": 100.0})["batch"]) == [1, 2]
+    assert list(prune_dominated(t, {"s1": 0.0})["batch"]) == [2]  # with no idle draw, d does dominate
+    inst = instance([workload("w", 1000)], [system("s1", "a1", gpus=4, idle_w=100.0)])
+    energy = dict(zip(make_index(inst, t).keys, make_index(inst, t).energy_usd_per_hour, strict=True))
+    c, d = (t.loc[t["batch"] == b, "key"].item() for b in (1, 2))
+    assert energy[d] - energy[c] == pytest.approx(90 * inst.systems["s1"].usd_per_w_hour)
 
 
 GPUS = st.sampled_from([1, 2, 4, 8])
@@ -141,8 +159,10 @@ def candidate_sets(draw):
         wls.append(workload(wid, draw(st.floats(500, 40_000)), min_replicas=draw(st.integers(0, 2))))
         for j in range(draw(st.integers(2, 7))):
             g = draw(GPUS)
+            # watts not proportional to GPUs: total and above-idle power then order candidates differently
+            watts = draw(st.sampled_from([300, 400, 500])) * g + draw(st.sampled_from([0, 90, 250]))
             rows.append(cand(wid, "s1", "a1", gpus=g, out=draw(st.sampled_from([500, 800, 1000, 1200])) * g,
-                             watts=draw(st.sampled_from([300, 400, 500])) * g, batch=j + 1))
+                             watts=watts, batch=j + 1))
     inst = instance(wls, systems, power_limit_kw=draw(st.none() | st.floats(15, 200)))
     inst.objective = draw(st.sampled_from(["min_cost", "max_throughput", "max_tokens_per_dollar"]))
     if inst.objective != "min_cost":
@@ -163,7 +183,7 @@ def _optimum(inst, cands):
 @given(candidate_sets())
 def test_pruning_never_changes_the_optimum(case):
     inst, cands = case
-    pruned = prune_dominated(cands)
+    pruned = prune_dominated(cands, {s: sd.idle_w for s, sd in inst.systems.items()})
     full, small = _optimum(inst, cands), _optimum(inst, pruned)
     if full is None:
         assert small is None
@@ -171,10 +191,11 @@ def test_pruning_never_changes_the_optimum(case):
     assert small == pytest.approx(full, rel=1e-6, abs=1e-9), (len(cands), len(pruned))
 
 
-def _prune_by_definition(t: pd.DataFrame) -> list[int]:
+def _prune_by_definition(t: pd.DataFrame, idle: dict[str, float]) -> list[int]:
     """The pruning rule as stated, pair by pair in table order (the reference for the vectorized one)."""
     kept: list[int] = []
     g, o, w, q = (t[c].to_numpy(dtype=float) for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus"))
+    w = w - g * t["system"].map(idle).to_numpy(dtype=float)
     grp = list(zip(t["workload"], t["system"], t["mode"], strict=True))
     alive = [True] * len(t)
     for a in range(len(t)):
@@ -201,7 +222,8 @@ def prune_tables(draw):
         base = draw(st.sampled_from([500.0, 800.0, 1000.0, 1000.0 * (1 + 1e-13), 1000.0 * (1 + 1e-10)]))
         rows.append(cand(draw(st.sampled_from(["w1", "w2"])), draw(st.sampled_from(["s1", "s2"])), "a1",
                          gpus=g, out=base * draw(st.sampled_from([1, 2, 3, 4])),
-                         watts=draw(st.sampled_from([300.0, 400.0, 400.0 * (1 - 1e-13)])) * g, batch=i + 1,
+                         watts=draw(st.sampled_from([300.0, 400.0, 400.0 * (1 - 1e-13)])) * g
+                         + draw(st.sampled_from([0.0, 120.0])), batch=i + 1,
                          mode=draw(st.sampled_from(["own", "rent"]))))
     t = table(*rows).drop_duplicates("key").sort_values("key").reset_index(drop=True)
     t["group_gpus"] = [draw(st.sampled_from([1, 2, 4])) for _ in range(len(t))]
@@ -211,5 +233,6 @@ def prune_tables(draw):
 @settings(max_examples=300, deadline=None)
 @given(prune_tables())
 def test_pruning_keeps_exactly_what_the_pairwise_rule_keeps(t):
-    kept = prune_dominated(t)
-    assert list(kept["key"]) == list(t["key"].iloc[_prune_by_definition(t)])
+    idle = {"s1": 100.0, "s2": 0.0}
+    kept = prune_dominated(t, idle)
+    assert list(kept["key"]) == list(t["key"].iloc[_prune_by_definition(t, idle)])

@@ -48,7 +48,7 @@ def test_prune_engines_keeps_only_undominated_engines():
                         base | dict(engine="trtllm", output_tok_s=120.0, avg_power_w=500.0),  # dominates sglang
                         base | dict(engine="vllm", output_tok_s=130.0, avg_power_w=600.0),  # more tok/s, more W
                         base | dict(tp=2, gpus=2, engine="sglang", output_tok_s=50.0, avg_power_w=900.0)])
-    kept = prune_variants(res)
+    kept = prune_variants(res, {"a": 100.0})
     assert sorted(zip(kept["tp"], kept["engine"], strict=True)) == [(1, "trtllm"), (1, "vllm"), (2, "sglang")]
 
 

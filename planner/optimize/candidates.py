@@ -261,7 +261,8 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     need = [c for c in (*_LABEL_COLUMNS, "serving", "reason", *PREFILL_LAYOUT) if c in res]
     failed = res.iloc[np.flatnonzero(bad), [res.columns.get_loc(c) for c in need]]
     whole = ok[~ok | uneven].to_numpy()  # failed rows that did fit: their groups are uneven
-    return Evaluated(grid, prune_variants(res[ok & ~uneven].reset_index(drop=True)),
+    idle = {sd.accelerator: sd.idle_w for sd in inst.systems.values()}
+    return Evaluated(grid, prune_variants(res[ok & ~uneven].reset_index(drop=True), idle),
                      Records([rejected, Later(len(failed), _failed_records, failed, whole)]))
 
 
@@ -318,8 +319,10 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
     rows = _unique_by_key(keys)
     stats["feasible"] = len(rows)
     at = idx[rows]
-    kept = rows[undominated(res["gpus"].to_numpy()[at].astype(int), res["output_tok_s"].to_numpy()[at],
-                            res["avg_power_w"].to_numpy()[at], group_all[at],
+    gpus = res["gpus"].to_numpy()[at].astype(int)
+    idle = np.repeat(np.array([inst.systems[p[1]].idle_w for p in parts]), sizes)[rows]
+    charged_w = res["avg_power_w"].to_numpy()[at] - gpus * idle  # what the MIP charges (prune.py)
+    kept = rows[undominated(gpus, res["output_tok_s"].to_numpy()[at], charged_w, group_all[at],
                             [res["workload"].to_numpy()[at], systems[rows], modes[rows]])]
     stats["after_pruning"] = len(kept)
     cols = [c for c in res.columns if c not in ("fits", "reason")]

@@ -1,6 +1,12 @@
 """Exact dominance pruning of candidates before the MIP (step 6 of `planner.optimize.candidates`): within one
 workload, system and mode, c is dropped when m = floor(g_c / g_d) >= 1 replicas of another candidate d use no
-more GPUs, serve at least as many tok/s, draw no more power and have a group no larger.
+more GPUs, serve at least as many tok/s, draw no more charged power and have a group no larger.
+
+Charged power is what the MIP charges a replica for: its board power above its GPUs' idle draw (E_c in
+`optimize.formulation`; the idle draw of every GPU is in the server's fixed cost). Comparing total power instead
+is not exact: m replicas of d on fewer GPUs may draw less in total yet more above idle (the GPUs d leaves free
+still idle), so the optimum could need the c it dropped. Rentals are charged no energy; the same test there only
+keeps more than it must.
 """
 
 from __future__ import annotations
@@ -9,23 +15,27 @@ import numpy as np
 import pandas as pd
 
 
-def prune_dominated(table: pd.DataFrame) -> pd.DataFrame:
+def prune_dominated(table: pd.DataFrame, idle_w_per_gpu: dict[str, float]) -> pd.DataFrame:
     """Drop c when m = floor(g_c/g_d) >= 1 replicas of some d (same workload, system, mode) give
-    m*o_d >= o_c, m*W_d <= W_c, q_d <= q_c (ties: keep the earlier key).
+    m*o_d >= o_c, m*P_d <= P_c, q_d <= q_c (ties: keep the earlier key), with P = W - g * idle W per GPU of the
+    system (`idle_w_per_gpu`: system id -> W).
 
     Candidates are visited in table order and only a candidate still kept can dominate (dominance by multiples
     is not transitive, so the order is part of the rule): c is dropped when a later candidate dominates it
     strictly, or an earlier one that is kept dominates it at all."""
-    cols = {c: table[c].to_numpy() for c in ("gpus", "output_tok_s", "avg_power_w", "group_gpus")}
-    keep = undominated(*cols.values(), [table[c] for c in ("workload", "system", "mode")])
+    gpus = table["gpus"].to_numpy()
+    idle = table["system"].map(idle_w_per_gpu).to_numpy(dtype=float)
+    charged = table["avg_power_w"].to_numpy(dtype=float) - gpus * idle
+    keep = undominated(gpus, table["output_tok_s"].to_numpy(), charged, table["group_gpus"].to_numpy(),
+                       [table[c] for c in ("workload", "system", "mode")])
     return table[keep].reset_index(drop=True)
 
 
-def undominated(gpus, out, watts, group, by: list) -> np.ndarray:
-    """`prune_dominated`'s rows kept, from its columns (arrays in table order; `by`: the workload, system and
-    mode columns)."""
+def undominated(gpus, out, charged_w, group, by: list) -> np.ndarray:
+    """`prune_dominated`'s rows kept, from its columns (arrays in table order; `charged_w`: power above idle;
+    `by`: the workload, system and mode columns)."""
     keep = np.ones(len(gpus), dtype=bool)
-    g, o, w, q = (np.asarray(x).astype(float) for x in (gpus, out, watts, group))
+    g, o, w, q = (np.asarray(x).astype(float) for x in (gpus, out, charged_w, group))
     for idx in _groups(by):
         keep[idx] = _undominated(g[idx], o[idx], w[idx], q[idx])
     return keep

@@ -166,10 +166,11 @@ def prefill_group(rows: pd.DataFrame) -> np.ndarray:
     return np.where(own_prefill(rows), np.maximum(group, np.nan_to_num(pgroup, nan=0)), group).astype(np.int64)
 
 
-def prune_variants(res: pd.DataFrame) -> pd.DataFrame:
+def prune_variants(res: pd.DataFrame, idle_w_per_gpu: dict[str, float]) -> pd.DataFrame:
     """The same configuration (VARIANT_OF) under several engines, speculative choices or prefill layouts: keep
-    a variant only where no other gives at least its output tokens/s from no more GPUs, at no more power and
-    with no larger TP/EP group (exact dominance: d can replace a one for one in any plan). Ties keep the plain
+    a variant only where no other gives at least its output tokens/s from no more GPUs, at no more power above
+    idle (what the MIP charges: `prune.py`; `idle_w_per_gpu`: accelerator id -> W) and with no larger TP/EP
+    group (exact dominance: d can replace a one for one in any plan). Ties keep the plain
     variant (no speculation, shared prefill layout), then the first engine id, so a variant that changes
     nothing costs no candidate."""
     if res.empty:
@@ -188,6 +189,7 @@ def prune_variants(res: pd.DataFrame) -> pd.DataFrame:
     groups = r.groupby(list(VARIANT_OF), sort=False).indices
     keep = np.ones(len(r), dtype=bool)
     o, w, g, q = (r[c].to_numpy(dtype=float) for c in ("output_tok_s", "avg_power_w", "gpus", "_group"))
+    w = w - g * r["accelerator"].map(idle_w_per_gpu).fillna(0.0).to_numpy(dtype=float)
     for idx in groups.values():
         for a in idx if len(idx) > 1 else ():  # a configuration with one variant keeps it
             for d in idx:
