@@ -46,11 +46,12 @@ os.environ.setdefault("PLANNER_SOLVE_IN_PROCESS", "1")
 from benchmarks.gap_anatomy import cheapest_cover  # noqa: E402
 from planner.catalog import load_catalog  # noqa: E402
 from planner.optimize import solve as S  # noqa: E402
-from planner.optimize.backends import SCIP_WITH_START, SolveStatus  # noqa: E402
+from planner.optimize.backends import SolveStatus  # noqa: E402
 from planner.optimize.candidates import build_candidates  # noqa: E402
 from planner.optimize.formulation import build_model  # noqa: E402
 from planner.optimize.pipeline import load_instance  # noqa: E402
 from planner.optimize.price_of import without_limits, without_survive  # noqa: E402
+from planner.optimize.solver_options import SCIP_WITH_START  # noqa: E402
 
 
 def scip(model, start, params: str, branch_first=(), gap=1e-4) -> dict:

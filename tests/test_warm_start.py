@@ -225,7 +225,7 @@ def test_scip_accepts_every_parameter_given_from_a_start():
     it, a warning only): every heuristic SCIP_NO_HEURISTICS names must exist in the bundled SCIP."""
     from ortools.linear_solver import pywraplp
 
-    from planner.optimize.backends import SCIP_NO_HEURISTICS, SCIP_WITH_START
+    from planner.optimize.solver_options import SCIP_NO_HEURISTICS, SCIP_WITH_START
 
     solver = pywraplp.Solver.CreateSolver("SCIP")
     assert solver.SetSolverSpecificParametersAsString("limits/absgap = 1e-06\n" + SCIP_WITH_START

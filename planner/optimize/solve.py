@@ -120,7 +120,7 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None =
     warm = needs_warm_start(inst) if warm is None else warm
     start = warm_start(sol, inst, cands, time_limit_s, gap) if warm else None
     # from the start, HiGHS' sub-MIPs and CBC's heuristics and preprocessing cost more than they find (mixed-fleet,
-    # CPU s: HiGHS 3.9 -> 2.0, CBC 3.2 -> 1.7; backends.HIGHS_NO_SUB_MIPS, CBC_FROM_START)
+    # CPU s: HiGHS 3.9 -> 2.0, CBC 3.2 -> 1.7; solver_options.HIGHS_NO_SUB_MIPS, CBC_FROM_START)
     res = _timed_solve(m, backend, time_limit_s - sol.solve_time_s, gap, start=start, heuristics=start is None,
                        branch_first=fleet_platforms(m) if start is not None else ())
     _finish(sol, res)
