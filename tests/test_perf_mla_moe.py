@@ -112,6 +112,27 @@ def test_prompt_chunk_step_is_floored_like_an_eager_decode_step():
     np.testing.assert_allclose(tab.time_s[:, 1, 1], want, rtol=1e-12)
 
 
+def test_eager_step_launches_the_unfused_op_count():
+    """An eager step (a prompt chunk, or above the graph batch) launches the GPU probe's measured unfused count,
+    28 kernels per llama-shape layer (measured.PROBE_SOFTWARE), not the fused graph's 9: Qwen3-8B (36 dense
+    layers) on H100 -> 36 x 28 x kernel_launch_s (~23 ms, GPUStack's c=4 p99 ITL: 24 ms TensorRT-LLM, 41 ms
+    vLLM); a MoE layer adds its extra router / permute kernels; PP launches every stage's kernels."""
+    from planner.perf.measured import PROBE_SOFTWARE
+
+    assert EFF.serving["eager_kernels_per_layer"] == PROBE_SOFTWARE["llama-3.1-8b"]["kernels_per_layer"] == 28.0
+    rows = [dict(model="qwen3-8b", accelerator="h100-sxm", precision="bf16", isl=233, osl=221, engine="vllm",
+                 batch=4, pp=pp) for pp in (1, 2)]
+    c = _cols(rows)
+    launch = EFF.accel.loc["h100-sxm", "kernel_launch_s"]
+    want = 36 * 28 * launch
+    np.testing.assert_allclose(eager_launch_s(c, EFF.serving), [want, want], rtol=1e-12)
+    assert 0.020 < want < 0.025
+    moe = _cols([dict(DS, batch=4, tp=8, engine="vllm")])
+    m = CAT.models["deepseek-r1"]
+    want_moe = (m.layers * 28 + moe.moe_layers * EFF.serving["kernels_per_moe_layer_extra"]) * moe.kernel_launch_s
+    np.testing.assert_allclose(eager_launch_s(moe, EFF.serving), want_moe, rtol=1e-12)
+
+
 def test_mla_decode_tile_is_padded_at_tp8_and_full_with_attention_dp():
     """Absorbed MLA decode puts (query tokens x local heads) on 64-row tiles: at TP8 (16 heads a rank) one query
     token fills a quarter of a tile, so verifying 4 tokens (MTP) costs the attention no more than 1; with all 128

@@ -170,7 +170,9 @@ def stage_kernels(c: Cols, serving: dict[str, float]) -> np.ndarray:
 
 def eager_launch_s(c: Cols, serving: dict[str, float]) -> np.ndarray:
     """Least seconds of a step whose kernels the host launches one by one (outside a CUDA graph): their launch
-    time, kernel_launch_s each (the launches run ahead of the GPU, so a step lasts the longer of the two).
+    time, kernel_launch_s each (the launches run ahead of the GPU, so a step lasts the longer of the two). An
+    eager step launches the unfused op count (`eager_kernels_per_layer`, measured by the GPU probe), not the
+    fused graph's `kernels_per_layer`.
 
     The one home of the eager floor. A named engine's step runs eagerly (a) above its CUDA-graph batch
     (`eng_graph_max` sequences per attention-DP rank) and (b) whenever it carries a prompt chunk: the engines
@@ -180,7 +182,9 @@ def eager_launch_s(c: Cols, serving: dict[str, float]) -> np.ndarray:
     4 (serving_under_load.csv GPS-qwen3-8b-h100-latency-*) show p99 ITL 41 / 24 ms (vLLM / TensorRT-LLM)
     against a 7-8 ms decode step, while p99 ITL at concurrency 1-2 (an admission every 100-220 steps, under 1%
     of the gaps) stays at the decode step. The generic engine (no `engine`) captures every batch: no floor."""
-    return stage_kernels(c, serving) * c.pp * c.kernel_launch_s
+    s = stage_layers(c)
+    eager = s["all"] * serving["eager_kernels_per_layer"] + s["moe"] * serving["kernels_per_moe_layer_extra"]
+    return eager * c.pp * c.kernel_launch_s
 
 
 def mixed_step_floor_s(c: Cols, serving: dict[str, float]) -> np.ndarray:
