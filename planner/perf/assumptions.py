@@ -58,8 +58,8 @@ class Assumptions:
     """Kernels per transformer layer in a fused engine's decode step (2 fused norms, QKV GEMM, RoPE+KV write,
     attention, O GEMM (+all-reduce), gate/up GEMM with fused SiLU, down GEMM, residual)."""
     eager_kernels_per_layer: int = 28
-    """Kernels per transformer layer when a step runs eagerly (outside a CUDA graph: a step carrying a prompt
-    chunk, or a batch above the engine's graph capture size), step.eager_launch_s. Measured, not fitted:
+    """Kernels per transformer layer of a step carrying a prompt chunk, which runs eagerly (outside the decode
+    CUDA graphs; a decode batch above the graph size keeps the fused count), step.eager_launch_s. Measured:
     ../shared/tools/gpu_probe.py's eager llama-shape layer launches 28 kernels (measured.PROBE_SOFTWARE; the
     fused norms, RoPE and activations of the graph-captured step come apart into their elementwise ops). With
     kernel_launch_s (22.6 us on H100) a 36-layer Qwen3-8B eager step lasts >= 23 ms: GPUStack's closed-loop
