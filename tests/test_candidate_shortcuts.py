@@ -87,8 +87,9 @@ def test_example_grids_equal_per_row_construction(problem, catalog, monkeypatch)
 
 
 def _floor_in_full(c, serving) -> np.ndarray:
-    """mixed_step_floor_s without its generic-engine shortcut."""
-    kernels = decode_step(c, serving, np.ones_like(c.isl), np.ones_like(c.isl))["kernels"]
+    """mixed_step_floor_s without its generic-engine shortcut (an eager step launches the unfused op count)."""
+    eager = serving | {"kernels_per_layer": serving["eager_kernels_per_layer"]}
+    kernels = decode_step(c, eager, np.ones_like(c.isl), np.ones_like(c.isl))["kernels"]
     named = np.isfinite(c.get("eng_graph_max", np.full_like(c.isl, np.inf)))
     return np.where(named, kernels * c.kernel_launch_s, 0.0)
 

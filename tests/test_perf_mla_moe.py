@@ -93,11 +93,13 @@ def test_prompt_chunk_step_is_floored_like_an_eager_decode_step():
     launch = eager_launch_s(c, EFF.serving)
     assert (launch > graph["time_s"] - host).all()  # the floor binds at this size (else the test shows nothing)
     np.testing.assert_allclose(eager["time_s"], np.maximum(graph["time_s"] - host, launch) + host, rtol=1e-12)
-    # a decode step above the graph limit gets the same floor the same way
+    # a decode step above the graph limit is floored the same way, by its fused kernels' launches
     big = np.full(2, 600.0)
     over = decode_step(c, EFF.serving, big, np.full(2, 400.0))
     host_big = c.eng_step_s + EFF.serving["seq_overhead_s"] * c.eng_seq_factor * big
-    assert (over["time_s"] >= launch + host_big - 1e-15).all()
+    fused = eager_launch_s(c, EFF.serving, prompt_chunk=False)
+    np.testing.assert_allclose(fused, launch * 9 / 28, rtol=1e-12)  # qwen3-8b: dense layers only
+    assert (over["time_s"] >= fused + host_big - 1e-15).all()
     # TTFT of one 64-token prompt: one chunk riding on that eager step, plus the API server
     agg = aggregated(c, EFF.serving)
     np.testing.assert_allclose(agg["ttft_s"] - c.eng_request_s, eager["time_s"], rtol=1e-12)
@@ -110,6 +112,27 @@ def test_prompt_chunk_step_is_floored_like_an_eager_decode_step():
     pairs = p * causal_pairs(64.0) / 64.0
     want = decode_step(c, EFF.serving, d, tab.ctx_ref, p, pairs, pairs, 64.0, prompt_chunk=True)["time_s"]
     np.testing.assert_allclose(tab.time_s[:, 1, 1], want, rtol=1e-12)
+
+
+def test_eager_step_launches_the_unfused_op_count():
+    """An eager step carrying a prompt chunk launches the GPU probe's measured unfused count,
+    28 kernels per llama-shape layer (measured.PROBE_SOFTWARE), not the fused graph's 9: Qwen3-8B (36 dense
+    layers) on H100 -> 36 x 28 x kernel_launch_s (~23 ms, GPUStack's c=4 p99 ITL: 24 ms TensorRT-LLM, 41 ms
+    vLLM); a MoE layer adds its extra router / permute kernels; PP launches every stage's kernels."""
+    from planner.perf.measured import PROBE_SOFTWARE
+
+    assert EFF.serving["eager_kernels_per_layer"] == PROBE_SOFTWARE["llama-3.1-8b"]["kernels_per_layer"] == 28.0
+    rows = [dict(model="qwen3-8b", accelerator="h100-sxm", precision="bf16", isl=233, osl=221, engine="vllm",
+                 batch=4, pp=pp) for pp in (1, 2)]
+    c = _cols(rows)
+    launch = EFF.accel.loc["h100-sxm", "kernel_launch_s"]
+    want = 36 * 28 * launch
+    np.testing.assert_allclose(eager_launch_s(c, EFF.serving), [want, want], rtol=1e-12)
+    assert 0.020 < want < 0.025
+    moe = _cols([dict(DS, batch=4, tp=8, engine="vllm")])
+    m = CAT.models["deepseek-r1"]
+    want_moe = (m.layers * 28 + moe.moe_layers * EFF.serving["kernels_per_moe_layer_extra"]) * moe.kernel_launch_s
+    np.testing.assert_allclose(eager_launch_s(moe, EFF.serving), want_moe, rtol=1e-12)
 
 
 def test_mla_decode_tile_is_padded_at_tp8_and_full_with_attention_dp():

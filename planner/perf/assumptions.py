@@ -57,6 +57,16 @@ class Assumptions:
     kernels_per_layer: int = 9
     """Kernels per transformer layer in a fused engine's decode step (2 fused norms, QKV GEMM, RoPE+KV write,
     attention, O GEMM (+all-reduce), gate/up GEMM with fused SiLU, down GEMM, residual)."""
+    eager_kernels_per_layer: int = 28
+    """Kernels per transformer layer of a step carrying a prompt chunk, which runs eagerly (outside the decode
+    CUDA graphs; a decode batch above the graph size keeps the fused count), step.eager_launch_s. Measured:
+    ../shared/tools/gpu_probe.py's eager llama-shape layer launches 28 kernels (measured.PROBE_SOFTWARE; the
+    fused norms, RoPE and activations of the graph-captured step come apart into their elementwise ops). With
+    kernel_launch_s (22.6 us on H100) a 36-layer Qwen3-8B eager step lasts >= 23 ms: GPUStack's closed-loop
+    Qwen3-8B / H100 runs at concurrency 4-8 show a p99 inter-token gap (the admission step) of 24.4 ms on
+    TensorRT-LLM, 41-45 ms on vLLM and 11.5-22.2 ms on SGLang, against 8-9 ms at concurrency 1-2
+    (serving_under_load.csv GPS-qwen3-8b-h100-latency-*). Assumed to hold for every engine (the per-engine
+    spread is one source's rows: not fitted)."""
     kernels_per_moe_layer_extra: int = 6
     """Extra kernels per MoE layer (router GEMM, top-k, permute, second grouped GEMM, un-permute, combine)."""
     weight_only_dequant_rows: float = 256.0

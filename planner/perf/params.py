@@ -58,6 +58,7 @@ SERVING_DEFAULTS: dict[str, float] = {
     "weight_only_moe_eta_scale": 1.0,  # weight-only (dequantizing) expert GEMMs / plain GEMM efficiency
     "kernels_per_layer": float(ASSUMPTIONS.kernels_per_layer),
     "kernels_per_moe_layer_extra": float(ASSUMPTIONS.kernels_per_moe_layer_extra),
+    "eager_kernels_per_layer": float(ASSUMPTIONS.eager_kernels_per_layer),
     "act_hidden_values": ASSUMPTIONS.activation_values_per_token_hidden,
     "act_ffn_values": ASSUMPTIONS.activation_values_per_token_ffn,
 }
