@@ -60,7 +60,7 @@ class Assumptions:
     eager_kernels_per_layer: int = 28
     """Kernels per transformer layer of a step carrying a prompt chunk, which runs eagerly (outside the decode
     CUDA graphs; a decode batch above the graph size keeps the fused count), step.eager_launch_s. Measured:
-    ../shared/tools/gpu_probe.py's eager llama-shape layer launches 28 kernels (measured.PROBE_SOFTWARE; the
+    catalogs/measured/gpu_probe.py's eager llama-shape layer launches 28 kernels (measured.PROBE_SOFTWARE; the
     fused norms, RoPE and activations of the graph-captured step come apart into their elementwise ops). With
     kernel_launch_s (22.6 us on H100) a 36-layer Qwen3-8B eager step lasts >= 23 ms: GPUStack's closed-loop
     Qwen3-8B / H100 runs at concurrency 4-8 show a p99 inter-token gap (the admission step) of 24.4 ms on

@@ -25,7 +25,7 @@ TABLES: dict[str, str] = {"h100-sxm": "ops_h100_sxm.csv", "h200-sxm": "ops_h200.
 PROBE_MODELS: dict[str, str] = {"llama3.1-8b-shape": "llama-3.1-8b", "llama3-70b-shape": "llama-3.1-70b"}
 PROBE_KV_PAD_ROWS = 16  # the fp8 70B probe pads batches below 16 to 16 rows (weights, activations and KV)
 # The probe is eager PyTorch code, not a fused engine: its kernels per layer and non-GEMM traffic per token and
-# layer (in hidden- / FFN-wide bf16 vectors) are counted from gpu_probe.py, not fitted.
+# layer (in hidden- / FFN-wide bf16 vectors) are counted from catalogs/measured/gpu_probe.py, not fitted.
 #   8B (TinyLlama.step): 2 fp32 RMSNorms of 8 kernels each (float, pow, mean, add, rsqrt, mul, to, mul:
 #   36 B per element each), QKV GEMM, 2 KV-cache copies, SDPA, output transpose copy, O GEMM, add, gate/up GEMM,
 #   silu, mul, down GEMM, add = 28 kernels; bytes per hidden element 2*36 + 2 + 4 + 2*6 = 90 (45 vectors),
