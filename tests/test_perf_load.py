@@ -243,7 +243,7 @@ def test_max_rate_meeting_holds_the_targets_at_the_percentile():
 # NVIDIA NIM for LLMs benchmarking guide, performance page (NIM 1.8.0), Llama-3.3-70B-Instruct FP8 TP2 on
 # 2 x H100 80G, 5000 in / 500 out, closed-loop concurrency sweep:
 # https://docs.nvidia.com/nim/benchmarking/llm/1.0.0/performance (rows NIM-L33-70B-H100x2-5000-500-* of
-# /work/shared/calibration/serving_under_load.csv). concurrency: (TTFT mean ms, ITL mean ms, output tok/s)
+# catalogs/calibration/serving_under_load.csv). concurrency: (TTFT mean ms, ITL mean ms, output tok/s)
 NIM_70B_TP2 = {1: (406.77, 18.58, 51.67), 5: (546.7, 21.83, 218.48), 25: (688.69, 38.75, 623.4),
                50: (834.51, 59.73, 814.37), 100: (7996.25, 92.91, 917.26), 150: (34794.22, 92.86, 920.9),
                200: (61680.22, 93.06, 920.54), 250: (88605.32, 93.2, 920.12)}

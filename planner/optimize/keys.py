@@ -69,17 +69,9 @@ def _key(workload, model, system, precision, label, batch, serving, kv, mode, kv
          effort=None, spec=None) -> str:
     """`workload/model/system/precision/parallel/bN/serving` then, where they apply, `/kv-X` (a workload
     searching several KV formats), `/spec-METHOD` (speculative decoding), `/effort-LEVEL`, `/rent`."""
-    key = "/".join([workload, model, system, precision, label, f"b{int(batch)}",
-                    "agg" if serving == "aggregated" else serving])
-    if kv_suffix:
-        key += f"/kv-{kv}"
-    if isinstance(spec, str) and spec not in ("", "none"):
-        key += f"/spec-{spec}"
-    if isinstance(effort, str):
-        key += f"/effort-{effort}"
-    if mode == "rent":
-        key += "/rent"
-    return key
+    tail = _key_tail(precision, label, batch, serving, kv, kv_suffix, effort, spec)
+    key = f"{workload}/{model}/{system}/{tail}"
+    return key + "/rent" if mode == "rent" else key
 
 
 def table_keys(table: pd.DataFrame, multi_kv: set[str]) -> list[str]:
