@@ -148,3 +148,27 @@ def test_side_solves_give_the_same_plan_whatever_the_guess_the_schedule_or_a_dyi
 
     monkeypatch.setattr(side, "solve_without", dies_in_the_worker)
     assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)
+
+
+def test_verified_before_the_side_results_then_their_figures_alone(monkeypatch):
+    """`planner solve` verifies the plan while the side worker still solves the runner-up and price_of, then
+    checks their figures once they are in: together every check `verify_plan` makes of the finished plan (one
+    more: the side figures' own finiteness check), and a forged side figure still fails."""
+    from planner.optimize.verify import verify_plan, verify_side_figures
+
+    inst, cands = _two_platforms()
+    out = solve_candidates(inst, cands)
+    assert out.plan.runner_up is not None and out.plan.runner_up.objective_value is not None
+    assert out.plan.price_of
+    whole = verify_plan(out.plan, inst)
+    assert whole.ok and out.verify.ok
+    assert out.verify.checks == whole.checks + 1
+    side_only = verify_side_figures(out.plan)
+    assert side_only.ok and side_only.checks == 1 + 2 + 2 * len(out.plan.price_of)
+    forged = out.plan.model_copy(deep=True)
+    forged.runner_up.difference += 1.0
+    forged.price_of["limits"].add_usd_per_hour += 1.0
+    bad = verify_side_figures(forged)
+    assert not bad.ok and len(bad.violations) == 3  # the difference, the price and its share
+    forged.runner_up.difference = float("nan")
+    assert verify_side_figures(forged).violations == ["not finite numbers: runner_up.difference"]

@@ -9,10 +9,11 @@ started before the main solve
      the price_of relaxation itself where only one requirement is in force),
   2. solves the runner-up without it, then
   3. takes the remaining tasks (price_of relaxations, platforms) one by one,
-while the parent solves the main plan, solves the runner-up itself if the guess was wrong, and then takes the
-tasks the worker has not started. Each task is claimed once (a flag per task, shared across the fork), so no
-work is done twice. Every solve is single-threaded and deterministic, so whoever computes an item computes the
-same item: the plan does not depend on the schedule. A worker that dies is replaced by the parent doing the rest.
+while the parent solves the main plan, verifies it, solves the runner-up itself if the guess was wrong (else it
+takes the tasks the worker has not started while the worker solves the runner-up), and then takes the tasks
+still left. Each task is claimed once (a flag per task, shared across the fork), so no work is done twice.
+Every solve is single-threaded and deterministic, so whoever computes an item computes the same item: the plan
+does not depend on the schedule. A worker that dies is replaced by the parent doing the rest.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from planner.optimize.instance import Instance
 from planner.optimize.platforms import compare_platforms, platforms_compared
 from planner.optimize.price_of import relaxations, relaxed_result, without_limits, without_survive
 from planner.optimize.runner_up import main_accelerator, solution_gpus, solve_without
-from planner.optimize.solve import needs_warm_start, solve_instance
+from planner.optimize.solve import hard_to_start, solve_instance
 
 WORKER, PARENT = 1, 2
 
@@ -60,7 +61,8 @@ class SideSolves:
     def runner_up(self, main: str) -> tuple:
         """(status, objective, accelerators) of the best plan without `main`."""
         self._receive(lambda: self.guess_known)
-        if self.worker is not None and main == self.guess:
+        if self.worker is not None and main == self.guess and self.alt is None:
+            self._run_unclaimed()  # the tasks the worker has not started, while it solves the runner-up
             self._receive(lambda: self.alt is not None)
         if main == self.guess and self.alt is not None:
             return self.alt
@@ -68,9 +70,7 @@ class SideSolves:
 
     def results(self) -> tuple[dict, list, float, float]:
         """(price_of optima, platforms, seconds of the price_of solves, seconds of the platform solves)."""
-        for k in range(len(self.tasks)):
-            if self._claim(k, PARENT):
-                self.done[k] = self.run(k)
+        self._run_unclaimed()
         self._receive(lambda: len(self.done) == len(self.tasks))
         for k in range(len(self.tasks)):  # the worker's share, where it stopped before finishing it
             if k not in self.done:
@@ -79,6 +79,11 @@ class SideSolves:
         platforms = next((self.done[k][0] for k, (name, _) in enumerate(self.tasks) if name == "platforms"), [])
         seconds = [(name == "platforms", self.done[k][1]) for k, (name, _) in enumerate(self.tasks)]
         return (optima, platforms, sum(s for p, s in seconds if not p), sum(s for p, s in seconds if p))
+
+    def _run_unclaimed(self) -> None:
+        for k in range(len(self.tasks)):
+            if self._claim(k, PARENT):
+                self.done[k] = self.run(k)
 
     def cancel(self) -> None:
         if self.worker is not None:
@@ -96,13 +101,15 @@ class SideSolves:
 
     def solve_relaxed(self, relaxed: Instance):
         """A relaxation of the problem (price_of: without its limits, without survive), warm-started where the
-        problem is (`needs_warm_start`): without its limits mixed-fleet has nothing left that calls for a start,
-        yet its servers of 72 GPUs leave the solvers' heuristics without a good plan for long. CPU s on
-        mixed-fleet without limits, cold -> from `warm_start`'s plan (first step + solve): SCIP 3.6 -> 0.15 + 0.85,
-        HiGHS 1.5 -> 0.26 + 0.47, CBC 3.1 -> 0.16 + 0.83 (HiGHS and CBC without their heuristics from a start:
-        `backends.solve(heuristics=False)`)."""
+        problem is hard to start (`hard_to_start`): without its limits mixed-fleet has nothing left that calls
+        for a start, yet its servers of 72 GPUs leave the solvers' heuristics without a good plan for long. CPU s
+        on mixed-fleet without limits, cold -> from `warm_start`'s plan (first step + solve): SCIP 3.6 -> 0.15 +
+        0.85, HiGHS 1.5 -> 0.26 + 0.47, CBC 3.1 -> 0.16 + 0.83 (HiGHS and CBC without their heuristics from a
+        start: `backends.solve(heuristics=False)`). Not the relaxations of the problems that start warm only
+        because every min_cost solve does (`needs_warm_start`): power-limited-site's would stop at another
+        plan within the gap (1,376.77 instead of 1,376.74 $/h) and change its price_of."""
         return solve_instance(relaxed, self.cands, self.backend, time_limit_s=self.time_limit_s,
-                              warm=needs_warm_start(self.inst))
+                              warm=hard_to_start(self.inst))
 
     def _claim(self, k: int, who: int) -> bool:
         if isinstance(self.claims, list):

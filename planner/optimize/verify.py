@@ -19,7 +19,7 @@ from planner.optimize.instance import Instance
 from planner.optimize.layout import fits_rack, pack_groups
 from planner.optimize.verify_cost import cost_parts_usd_per_hour, owned_avg_w, rack_capex_usd
 from planner.optimize.verify_economics import verify_economics
-from planner.optimize.verify_figures import check_plan_figures
+from planner.optimize.verify_figures import check_plan_figures, check_side_figures
 from planner.optimize.verify_predictions import check_predictions
 from planner.plan import Plan
 
@@ -85,6 +85,14 @@ def verify_plan(
     check.n += _buyer_families(plan, inst, catalog, check.violations)
     check_plan_figures(plan, inst, catalog, check)  # every other figure of the plan (verify_figures.py)
     _check_economics(plan, inst, check)
+    return VerifyReport(not check.violations, check.violations, check.n)
+
+
+def verify_side_figures(plan: Plan) -> VerifyReport:
+    """The runner-up and price_of figures alone (`verify_plan` checks them with the rest where the plan has
+    them; `planner solve` verifies the plan before they arrive from the side worker, then these)."""
+    check = _Checks()
+    check_side_figures(plan, check)
     return VerifyReport(not check.violations, check.violations, check.n)
 
 

@@ -84,6 +84,20 @@ def check_plan_figures(plan: Plan, inst: Instance, catalog: Catalog | None, chec
     _check_runner_up(plan, check)
 
 
+def check_side_figures(plan: Plan, check: Check) -> None:
+    """The figures of the side re-solves (runner-up, price_of) alone: `planner solve` verifies the rest of the
+    plan while they are still being solved in a worker (`pipeline`), then these once they are in. Together the
+    same checks as `check_plan_figures` makes of them."""
+    parts = {"runner_up": plan.runner_up.model_dump() if plan.runner_up is not None else None,
+             "price_of": {k: p.model_dump() for k, p in (plan.price_of or {}).items()}}
+    bad = [p for p, x in _numbers(parts, "") if isinstance(x, float) and not math.isfinite(x)]
+    check(not bad, f"not finite numbers: {', '.join(bad[:10])}")
+    if bad:
+        return
+    _check_runner_up(plan, check)
+    _check_price_of(plan, check)
+
+
 def check_integrity(plan: Plan, check: Check) -> None:
     """The plan's format, and its embedded problem against the hash taken when it was solved. (Whoever forges
     a plan can recompute the hash too: against forgery, give verify your own problem file.)"""
