@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.schema_base import PriceRange
+from planner.economics import price_usd
 
 LIST_KEYS = ("id", "system", "type")
 PRICE_FIELDS = ("low_usd", "base_usd", "high_usd")
@@ -161,33 +162,35 @@ def _levels(pr) -> tuple[float, float, float] | None:
     return (pr.low_usd, pr.base_usd, pr.high_usd) if isinstance(pr, PriceRange) else None
 
 
-def _problem_base(segs: list[str], pdata: dict, catalog: Catalog):
-    """(the value the base problem uses, the catalog's low/base/high for it if it is a dated price)."""
-    given = _get(pdata, segs)
-    case = _get(pdata, ["economics", "price_case"]) or "base"
-    levels = None
+def _catalog_entry(segs: list[str], pdata: dict, catalog: Catalog):
+    """The catalog figure a problem path falls back to when the problem does not give it (a PriceRange, a
+    number, or None)."""
     path = ".".join(segs)
     econ = catalog.economics.get(_get(pdata, ["economics", "id"]) or "default")
     site = catalog.sites.get(str(_get(pdata, ["site", "id"])))
-    fallback = None
     if segs[0] == "economics" and len(segs) == 2 and econ is not None:
-        v = getattr(econ, segs[1], None)
-        levels = _levels(v)
-        fallback = getattr(v, f"{case}_usd") if levels else v
-    elif path == "site.facility_usd_per_kw_month" and site is not None:
-        levels = _levels(site.facility_usd_per_kw_month)
-        fallback = getattr(site.facility_usd_per_kw_month, f"{case}_usd")
-    elif path == "site.pue" and site is not None:
-        fallback = site.pue
-    elif segs[:2] == ["economics", "system_prices_usd"] and segs[2] in catalog.systems:
-        levels = _levels(catalog.systems[segs[2]].price)
-        fallback = getattr(catalog.systems[segs[2]].price, f"{case}_usd")
-    elif segs[:2] == ["economics", "rack_prices_usd"] and segs[2] in catalog.racks:
-        levels = _levels(catalog.racks[segs[2]].price)
-        fallback = getattr(catalog.racks[segs[2]].price, f"{case}_usd") if levels else None
-    elif segs[0] == "workloads" and len(segs) == 3:
+        return getattr(econ, segs[1], None)
+    if path == "site.facility_usd_per_kw_month" and site is not None:
+        return site.facility_usd_per_kw_month
+    if path == "site.pue" and site is not None:
+        return site.pue
+    if segs[:2] == ["economics", "system_prices_usd"] and segs[2] in catalog.systems:
+        return catalog.systems[segs[2]].price
+    if segs[:2] == ["economics", "rack_prices_usd"] and segs[2] in catalog.racks:
+        return catalog.racks[segs[2]].price
+    if segs[0] == "workloads" and len(segs) == 3:
         arch = catalog.workloads.get(str(_get(pdata, [*segs[:2], "archetype"])))
-        fallback = getattr(arch, segs[2], None) if arch is not None else None
+        return getattr(arch, segs[2], None) if arch is not None else None
+    return None
+
+
+def _problem_base(segs: list[str], pdata: dict, catalog: Catalog):
+    """(the value the base problem uses, the catalog's low/base/high for it if it is a dated price)."""
+    given = _get(pdata, segs)
+    entry = _catalog_entry(segs, pdata, catalog)
+    levels = _levels(entry)
+    case = _get(pdata, ["economics", "price_case"]) or "base"
+    fallback = price_usd(entry, case) if levels else entry
     return (given if given is not None else fallback), levels
 
 
