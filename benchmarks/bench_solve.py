@@ -57,6 +57,32 @@ Tried next (m7d, 13:00-14:30), none adopted, every plan must stay identical:
   demand, and the runner-up stops at another plan (521.965 instead of 521.963): not robust.
 - Racing two settings on the second core gives whichever plan the winner stops at (another plan within the
   gap, as above): not deterministic; and that core runs the price_of / runner-up worker already.
+m7f (15:25-17:20), the critical path. Mixed-fleet's work, CPU s measured in-process at load 5-8 (inflated; idle
+~0.8x): candidates 0.52, main solve 2.31 (restricted start 0.32 + full 2.44 in another run), price_of
+relaxation 0.49, runner-up 2.9 (start 0.43 + full 2.47), verify ~0.3. The worker runs the relaxation (it names
+the runner-up's guess, gb200, right) then the runner-up: cand + 0.49 + 2.9 against the parent's cand + 2.31 +
+verify, so the parent waited ~0.6 s for the runner-up and then verified. Now (exact by construction, the same
+solves): the parent verifies while the worker still solves (`verify_side_figures` checks the runner-up and
+price_of figures once they are in) and takes side tasks the worker has not started while it solves the
+runner-up (simplicity-and-failure-domains' two relaxations). That takes verify (0.25 s idle) off the critical
+path; what is left is the work itself: ~5.6 CPU s after ~0.5 s of candidates on one core, >= 3.0 s on two
+cores even perfectly balanced, so <= 3 s needs less solver work, not another schedule (moving the relaxation
+to the parent, or forking the worker after the main's start to guess from it, measured no better on paper:
+one of the two paths grows by what the other loses).
+- Every min_cost solve now starts warm (`solve.needs_warm_start`; the old criterion is `hard_to_start`, which
+  alone still allows step 2 of the start and warm price_of relaxations). CPU s cold -> warm, same objectives:
+  brownfield-h100 3.18 -> 2.27 (2.86 -> 2.21 in another run; its critical path), power-limited-site
+  0.86 -> 0.30 (its bound, not its plan, moves: gap 0 -> 4.3e-5); the other min_cost examples started warm
+  already. Their price_of relaxations stay cold: power-limited-site's, warm, stops at another plan within the
+  gap (1,376.77 instead of 1,376.74 $/h). Solves under a `solve_hook` (sweeps, a proposal's exact re-solve)
+  keep the old rule.
+- The runner-up is the one solve whose search may change: its value is the exact optimum (bound = objective)
+  whichever way it is searched on every example. But no setting is faster on close variants (mixed-fleet's
+  runner-up with demand x 1.0 / 0.97 / 1.03 / 0.94 / 1.06, CPU s at load ~6): baseline 3.88/5.48/1.12/0.96/0.83,
+  SCIP heuristics on 2.91/6.78/1.23/0.97/1.37, no platform-first branching 2.54/6.73/1.21/0.88/1.16, start over
+  3 candidates per group 2.39/12.41/1.93/1.45/1.28 (on the examples' runner-ups it looked better: brownfield
+  0.86 -> 0.36, mixed-fleet 3.24 -> 1.96, simplicity 1.61 -> 1.25); no restarts 1.60/5.44/1.36/1.04/1.09 and one
+  restart 2.69/5.01/0.86/0.79/1.25 against a baseline of 4.56/6.06/1.17/0.88/0.91 in that run. None adopted.
 """
 
 from __future__ import annotations

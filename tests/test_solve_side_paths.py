@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections import Counter
 from types import SimpleNamespace
 
@@ -172,3 +173,33 @@ def test_verified_before_the_side_results_then_their_figures_alone(monkeypatch):
     assert not bad.ok and len(bad.violations) == 3  # the difference, the price and its share
     forged.runner_up.difference = float("nan")
     assert verify_side_figures(forged).violations == ["not finite numbers: runner_up.difference"]
+
+
+def test_the_parent_takes_the_tasks_the_worker_has_not_started_while_it_solves_the_runner_up(monkeypatch):
+    """Where the guess is a solve of its own (several requirements in force), the worker goes on to the
+    runner-up and the parent, done with the main plan, takes the price_of relaxations meanwhile: the same plan
+    as everything in one process, and each task solved once, by the parent."""
+    inst, cands = _two_platforms()
+    if not background.worth_a_worker():
+        pytest.skip("needs fork and two CPUs for the side worker")
+    monkeypatch.setenv("PLANNER_SOLVE_IN_PROCESS", "1")
+    plain = solve_candidates(inst, cands).plan
+    monkeypatch.delenv("PLANNER_SOLVE_IN_PROCESS")
+    parent, runs = os.getpid(), []
+    real_run, real_without = side.SideSolves.run, side.solve_without
+
+    def run(self, k):
+        runs.append((k, os.getpid() == parent, self.alt is None))  # alt None: the runner-up not in yet
+        return real_run(self, k)
+
+    def slow_without(*args):  # the worker's runner-up takes long: the parent is done first
+        if os.getpid() != parent:
+            time.sleep(1.0)
+        return real_without(*args)
+
+    both = lambda s: (side.without_survive(side.without_limits(s.inst)), None)  # noqa: E731
+    monkeypatch.setattr(side, "_guess_instance", both)
+    monkeypatch.setattr(side.SideSolves, "run", run)
+    monkeypatch.setattr(side, "solve_without", slow_without)
+    assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)
+    assert runs == [(0, True, True)]  # the parent's own list: the worker's runs happen in its process
