@@ -83,6 +83,13 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
     """Predict every row of `grid` (see the package docstring for columns). Never raises for a row that
     cannot run: it comes back with fits=False and the reason. `resolved`: `resolve`'s (columns, reason) of
     the same rows at another batch, to skip the catalog look-ups (the batch enters them only as itself)."""
+    return output_frame(*evaluate_columns(grid, catalog, efficiency=efficiency, resolved=resolved))
+
+
+def evaluate_columns(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
+                     resolved: tuple[Cols, np.ndarray] | None = None) -> tuple[pd.DataFrame, dict]:
+    """`evaluate` before its frame is built: the normalized grid and the output columns by name (arrays), for
+    callers that change some columns or add others first (`output_frame` then builds the frame once)."""
     g = normalize_grid(grid)
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     c, reason = _resolve(g, catalog, eff, resolved)
@@ -94,7 +101,7 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
         def prefill(idx):
             return _prefill_layout(g.iloc[idx], catalog, eff)
     out, fits, mem = predict(c, reason, g["serving"].astype(str).to_numpy(), eng_names, eff, prefill)
-    return _frame(g, c, out, fits, reason, mem, structural_ok)
+    return g, _columns(c, out, fits, reason, mem, structural_ok)
 
 
 def _resolve(g: pd.DataFrame, catalog: Catalog, eff: Efficiency,
@@ -156,12 +163,18 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
 def _frame(g: pd.DataFrame, c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict,
            structural_ok: np.ndarray) -> pd.DataFrame:
     """evaluate's result: the grid plus the output columns."""
+    return output_frame(g, _columns(c, out, fits, reason, mem, structural_ok))
+
+
+def _columns(c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict,
+             structural_ok: np.ndarray) -> dict:
+    """evaluate's output columns (OUTPUT_COLUMNS) by name."""
     gpus = c.tp * c.pp * c.attn_dp
     if "gpus_disagg" in out:
         gpus = np.where(np.isnan(out["gpus_disagg"]), gpus, out["gpus_disagg"])
     gpus_int = np.where(np.isfinite(gpus), gpus, 0).astype(np.int64)
     dtypes = np.array(COMPUTE_DTYPES, dtype=object)
-    cols = {
+    return {
         "gpus": gpus_int,
         "fits": fits,
         "reason": reason,
@@ -186,6 +199,10 @@ def _frame(g: pd.DataFrame, c: Cols, out: dict, fits: np.ndarray, reason: np.nda
         "prefill_gpus": out["prefill_gpus"],  # disaggregated: GPUs of the unit's prefill instances
         "decode_gpus": out["decode_gpus"],
     }
+
+
+def output_frame(g: pd.DataFrame, cols: dict) -> pd.DataFrame:
+    """The grid `g` plus the columns `cols` (arrays or scalars) after it, in their order."""
     if len(g) and not any(k in g.columns for k in cols):  # one concatenation instead of 23 inserts
         return pd.concat([g, pd.DataFrame(cols, index=g.index)], axis=1)
     res_df = g.copy()
