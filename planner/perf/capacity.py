@@ -173,9 +173,10 @@ def _at_capacity(base: pd.DataFrame, agg: np.ndarray, catalog: Catalog, eff: Eff
     m.update(rate=np.zeros(n), seats=np.ones(n), isl=np.ones(n), osl=np.ones(n))
     if len(rows):
         t1, t2 = _targets(ttft_s, n), _targets(tpot_s, n)
-        part = _under_load(base.iloc[rows] if len(rows) < n else base, catalog, eff,
-                           None if t1 is None else t1[rows], None if t2 is None else t2[rows], percentile, variable,
-                           _rows_of(shared, rows) if len(rows) < n else shared)
+        whole = len(rows) == n
+        part = _under_load(base if whole else base.iloc[rows], catalog, eff, None if t1 is None else t1[rows],
+                           None if t2 is None else t2[rows], percentile, variable,
+                           shared if whole else _rows_of(shared, rows))
         for k, v in part.items():
             m[k][rows] = v
     rate = m["rate"]
