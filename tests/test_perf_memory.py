@@ -162,3 +162,16 @@ def test_engine_kv_sizing_by_hand():
     # the mechanism behind GPUStack's vLLM bursts: the same 80 GiB runs more sequences on A100 (256 / 2048
     # defaults) than on H100 (1024 / 8192)
     assert free[4] > free[0]
+
+
+def test_weights_too_big_names_the_engines_share_of_hbm():
+    """vLLM may fill 90% of HBM; TensorRT-LLM and SGLang size KV from what weights + reserve leave (100%)."""
+    from planner.catalog import load_catalog
+
+    cat = load_catalog()
+    rows = pd.DataFrame([dict(model="qwen3-32b", accelerator="h100-sxm", precision="bf16", isl=200, osl=200,
+                              engine=e, batch=1) for e in ("vllm", "trtllm", "sglang", "")])
+    # Qwen3-32B bf16 (61 GiB of weights) fits one 80 GiB GPU under every engine; Llama-3.1-405B does not
+    assert evaluate(rows, cat)["fits"].all()
+    big = evaluate(rows.assign(model="llama-3.1-405b"), cat)["reason"].tolist()
+    assert [s.split(" exceed ")[1].split(" of ")[0] for s in big] == ["90%", "100%", "100%", "90%"], big

@@ -101,6 +101,8 @@ def activation_reserve_bytes(c: Cols) -> np.ndarray:
     tokens = c.get("eng_chunk", np.full(np.shape(c.hidden), float(A.activation_token_budget)))
     forward = tokens * per_token
     warm = c.get("eng_sampler_warmup", np.zeros(np.shape(c.hidden))) > 0
+    if not np.any(warm):
+        return A.fixed_reserve_bytes + forward
     rows = c.get("eng_max_batch", np.full(np.shape(c.hidden), np.inf))
     sampler = np.where(warm & np.isfinite(rows), np.where(np.isfinite(rows), rows, 0.0) * c.vocab
                        * SAMPLER_BYTES_PER_LOGIT, 0.0)
@@ -135,7 +137,7 @@ def kv_budget(c: Cols, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     act = activation_reserve_bytes(c)
     usable = np.where(policy == 1, frac * c.hbm_bytes + (1.0 - frac) * (weights + act),
                       np.where(policy == 2, c.hbm_bytes, frac * c.hbm_bytes))
-    reserve = np.where(policy == 2, static_reserve_bytes(c), act)
+    reserve = np.where(policy == 2, static_reserve_bytes(c), act) if np.any(policy == 2) else act
     return usable, reserve
 
 
