@@ -40,11 +40,15 @@ def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray) -> 
     """Add 'does not fit' reasons; returns the mask of rows that fail for memory."""
     free = mem["usable_bytes"] - mem["weight_bytes_per_gpu"] - mem["reserve_bytes_per_gpu"]
     no_weights = (reason == "") & (free <= 0)
-    frac = ASSUMPTIONS.usable_hbm_fraction
+    # the share of HBM weights + reserve may take: the engine's utilization, all of it where the engine sizes KV
+    # from what is left (memory.kv_budget: TensorRT-LLM free fraction, SGLang static reserve)
+    shape = np.shape(c.hbm_bytes)
+    frac = np.where(c.get("eng_kv_policy", np.zeros(shape)) > 0, 1.0,
+                    c.get("eng_kv_fraction", np.full(shape, ASSUMPTIONS.usable_hbm_fraction)))
     add_reasons(reason, no_weights, [np.round(mem["weight_bytes_per_gpu"] / GB, 1),
-                                     np.round(mem["reserve_bytes_per_gpu"] / GB, 1), c.hbm_bytes / GB],
-                lambda w, r, h: f"weights {w:.1f} GB + {r:.1f} GB activations/workspace exceed {frac:.0%} of "
-                                f"{h:.4g} GB HBM per GPU")
+                                     np.round(mem["reserve_bytes_per_gpu"] / GB, 1), c.hbm_bytes / GB, frac],
+                lambda w, r, h, f: f"weights {w:.1f} GB + {r:.1f} GB activations/workspace exceed {f:.0%} of "
+                                   f"{h:.4g} GB HBM per GPU")
     too_big = (reason == "") & (c.batch > mem["max_batch_memory"])
     need = mem["kv_bytes_per_seq_per_gpu"] * c.batch / c.attn_dp
     add_reasons(reason, too_big,
