@@ -271,15 +271,34 @@ def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
 
 def percentile_columns(best_rows: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """For answers without a load: the chosen batch as closed-loop clients on each replica (running at most
-    that many), indexed like best_rows."""
+    that many), with the row's engine and the speculative method it resolved to; indexed like best_rows."""
     grid = best_rows[["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving",
                       "isl", "osl", "batch"]].copy()
     grid["concurrency"] = grid["batch"]
+    grid["engine"] = best_rows["engine"].fillna("").astype(str) if "engine" in best_rows else ""
+    method = best_rows["speculative_method"] if "speculative_method" in best_rows else pd.Series("", grid.index)
+    grid["speculative"] = method.fillna("").astype(str).replace("", "none")
     res = latency_under_load(grid.reset_index(drop=True), catalog)
     res.index = best_rows.index
     return res
 
 
+def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.DataFrame:
+    """TTFT and TPOT (`ttft_slo_s`, `tpot_slo_s`) of configuration rows at each row's SLO percentile `pct`, their
+    batch as closed-loop clients per replica: what a query's targets are held to without a load. Rows the load
+    model does not cover (disaggregated serving) keep the zero-load means `ttft_s`/`tpot_s` (`slo_on_mean`)."""
+    res = percentile_columns(rows, catalog)
+    out = pd.DataFrame(index=rows.index, columns=["ttft_slo_s", "tpot_slo_s"], dtype=float)
+    for p in sorted(set(pct.tolist())):
+        at = pct.index[pct == p]
+        for metric in ("ttft", "tpot"):
+            out.loc[at, f"{metric}_slo_s"] = _at_percentile(res.loc[at], metric, p, f"{p:g}").to_numpy()
+    out["slo_on_mean"] = res["load_reason"].astype(str).str.contains("aggregated serving only")
+    for metric in ("ttft", "tpot"):
+        out.loc[out["slo_on_mean"], f"{metric}_slo_s"] = rows.loc[out["slo_on_mean"], f"{metric}_s"]
+    return out
+
+
 __all__ = ["LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_load_queries", "choose",
            "describe_load", "evaluate_loads", "has_load", "load_error", "load_rows", "percentile_columns",
-           "percentile_of"]
+           "percentile_of", "slo_latencies"]
