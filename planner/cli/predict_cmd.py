@@ -88,4 +88,5 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
     if as_json:
         click.echo(json.dumps(prediction_json(result), indent=2))
     else:
-        render_prediction(console, result)
+        render_prediction(console, result,
+                          under_load=query["request_rate"] is not None or query["concurrency"] is not None)

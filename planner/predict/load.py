@@ -22,6 +22,7 @@ from planner.catalog.catalog import Catalog
 from planner.perf import evaluate, latency_under_load
 from planner.perf.assumptions import ASSUMPTIONS
 
+GENERIC = "generic"  # the calibrated engine a query gets without `engine` (named so in plans too)
 LOAD_QUERY_COLUMNS = ("engine", "request_rate", "num_requests", "length_dist", "slo_percentile", "speculative")
 LOAD_NUMERIC_COLUMNS = ("request_rate", "num_requests", "slo_percentile")
 LOAD_RESULT_COLUMNS = ("engine", "speculative", "slo_percentile", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
@@ -202,7 +203,7 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
         "limited_by": "queue" if best["saturated"] else ev["limited_by"], "notes": "; ".join(notes),
         **{k: best[k] for k in LOAD_RESULT_COLUMNS if k in best and k not in ("engine", "speculative",
                                                                                "slo_percentile")},
-        "engine": ev.get("engine") or "", "speculative": ev.get("speculative_method") or "none",
+        "engine": ev.get("engine") or GENERIC, "speculative": ev.get("speculative_method") or "none",
         "itl_s": float(ev["itl_s"]), "acceptance_length": float(ev["acceptance_length"]),
     }
 
@@ -299,6 +300,6 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
     return out
 
 
-__all__ = ["LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_load_queries", "choose",
-           "describe_load", "evaluate_loads", "has_load", "load_error", "load_rows", "percentile_columns",
-           "percentile_of", "slo_latencies"]
+__all__ = ["GENERIC", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_load_queries",
+           "choose", "describe_load", "evaluate_loads", "has_load", "load_error", "load_rows",
+           "percentile_columns", "percentile_of", "slo_latencies"]

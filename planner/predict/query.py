@@ -21,6 +21,7 @@ from planner.limits import env_name, limit
 from planner.perf import evaluate
 from planner.perf.engines import SPEC_CHOICES
 from planner.predict.load import (
+    GENERIC,
     LOAD_QUERY_COLUMNS,
     LOAD_RESULT_COLUMNS,
     answer_load_queries,
@@ -40,7 +41,7 @@ RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "
                   "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
                   "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w", "tokens_per_kwh", "limited_by",
                   "notes", *LOAD_RESULT_COLUMNS,
-                  "itl_s", "acceptance_length")
+                  "itl_s", "acceptance_length", "prefill_instances", "decode_instances")
 
 
 def _divisors(n: int, most: int) -> list[int]:
@@ -55,6 +56,8 @@ def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     for col in QUERY_COLUMNS:
         if col not in q:
             q[col] = np.nan
+    # the generic engine is named `generic` in answers (as in plans): an answer's engine reads back as a query
+    q["engine"] = q["engine"].where(q["engine"].astype(str) != GENERIC, np.nan)
     q["error"] = ""
     for i, row in q.iterrows():
         q.at[i, "error"] = _query_error(row, catalog)
@@ -208,7 +211,7 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     groups = dict(tuple(results.groupby("qid", sort=False))) if len(results) else {}
     out_rows = []
     for qid, row in queries.iterrows():
-        echo = {"engine": row["engine"] if is_set(row["engine"]) else "",
+        echo = {"engine": row["engine"] if is_set(row["engine"]) else GENERIC,
                 "speculative": row["speculative"] if is_set(row["speculative"]) else "none",
                 "slo_percentile": percentile_of(row)}
         if row["error"]:
@@ -226,7 +229,8 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
             res = {**_base(row), "fits": False, "limited_by": limited, "notes": why}
         extra = {c: row[c] for c in raw.columns if c not in res}
         out_rows.append({**extra, **res})
-    return pd.DataFrame(out_rows)
+    out = pd.DataFrame(out_rows)
+    return out.assign(**{c: np.nan for c in RESULT_COLUMNS if c not in out})  # every answer column, always
 
 
 def _energy(catalog: Catalog, accelerator_id: str, res: dict, used_gpus: int) -> dict:
@@ -328,10 +332,13 @@ def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
         "output_tok_s_per_gpu": float(best["output_tok_s"]) * dp * scale / gpus,
         "output_tok_s_per_user": float(best["output_tok_s_per_user"]),
         "total_tok_s": float(best["total_tok_s"]) * dp * scale,
-        "engine": best.get("engine") or "", "speculative": best.get("speculative_method") or "none",
+        "engine": best.get("engine") or GENERIC, "speculative": best.get("speculative_method") or "none",
         "itl_s": float(best["itl_s"]), "acceptance_length": float(best["acceptance_length"]),
         "avg_power_w": float(best["avg_power_w"]) * dp, "peak_power_w": float(best["peak_power_w"]) * dp,
         "limited_by": best["limited_by"], "notes": "; ".join(notes),
+        # a disaggregated replica is a unit of rate-matched prefill and decode instances (each of tp x pp GPUs)
+        **({"prefill_instances": int(best["prefill_instances"]), "decode_instances": int(best["decode_instances"])}
+           if best["serving"] == "disaggregated" else {}),
     }
 
 

@@ -1,0 +1,50 @@
+"""What a `predict` answer tells a buyer: the engine by name (generic included, as plans name it), the draft and
+its acceptance, and the make-up of a disaggregated replica (prefill and decode instances)."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+from rich.console import Console
+
+from planner.catalog import load_catalog
+from planner.predict import predict_many, predict_one
+from planner.report.predict_view import render_prediction
+
+CAT = load_catalog()
+Q = dict(model="llama-3.3-70b", gpu="h200-sxm", gpus=8, precision="fp8", isl=4096, osl=256)
+
+
+def shown(r: dict, **kw) -> str:
+    buf = io.StringIO()
+    render_prediction(Console(file=buf, width=200), r, **kw)
+    return buf.getvalue()
+
+
+def test_the_generic_engine_is_named_and_reads_back():
+    out = predict_many(pd.DataFrame([Q, Q | dict(engine="generic"), Q | dict(engine="vllm")]), CAT)
+    assert out["engine"].tolist() == ["generic", "generic", "vllm"]
+    assert out["error"].fillna("").tolist() == ["", "", ""]
+    assert out.iloc[0]["output_tok_s"] == out.iloc[1]["output_tok_s"]  # `generic` is the default engine
+
+
+def test_a_disaggregated_answer_names_its_prefill_and_decode_instances():
+    r = predict_one(CAT, **Q, serving="disaggregated", tpot_slo_ms=30)
+    assert r["fits"] and r["serving"] == "disaggregated"
+    assert r["prefill_instances"] >= 1 and r["decode_instances"] >= 1
+    # a replica is the unit: its instances of tp x pp GPUs each, dp units on the deployment's GPUs
+    unit = (r["prefill_instances"] + r["decode_instances"]) * r["tp"] * r["pp"]
+    assert r["dp"] == Q["gpus"] // unit
+    assert f"{r['prefill_instances']:g} prefill + {r['decode_instances']:g} decode" in shown(r)
+    agg = predict_one(CAT, **Q, tpot_slo_ms=30)
+    assert pd.isna(agg["prefill_instances"]) and "disaggregated unit" not in shown(agg)
+
+
+def test_the_table_names_engine_draft_and_what_ttft_tpot_mean():
+    r = predict_one(CAT, **Q | dict(isl=1024), engine="vllm", speculative="auto", tpot_slo_ms=30)
+    text = shown(r)
+    assert "vllm" in text and f"eagle3 ({r['acceptance_length']:.2f} tokens accepted per step)" in text
+    assert "TPOT (full batch, no queueing)" in text
+    loaded = predict_one(CAT, **Q | dict(isl=1024), request_rate=2.0)
+    assert "TPOT (mean under the load)" in shown(loaded, under_load=True) and "generic" in shown(loaded)
