@@ -148,7 +148,9 @@ def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]
     """(tp, pp, ep, attn_dp) choices for one query: the given ones, or every split the hardware allows.
 
     MoE models also get attention-data-parallel + expert-parallel splits ("DEP"): attention replicated
-    attn_dp ways, experts spread over all attn_dp GPUs of the stage.
+    attn_dp ways, experts spread over all attn_dp GPUs of the stage. Their sizes are those that divide the GPUs
+    or the experts (within one scale-up domain): wide EP on 72 GB200 GPUs is DEP32 or DEP64 (256 experts), with
+    the GPUs beyond whole replicas idle, as deployments run it.
     """
     model = catalog.models[row["model"]]
     acc = catalog.accelerators[row["gpu"]]
@@ -164,9 +166,11 @@ def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]
                 continue
             eps = [given_ep] if given_ep else (sorted({1, tp}) if model.moe else [1])
             out.extend((tp, pp, ep, 1) for ep in eps)
-        if model.moe and not is_set(row["tp"]):
-            for dp_attn in _divisors(gpus // pp, acc.scale_up_domain) if gpus % pp == 0 else []:
-                if 1 < dp_attn <= acc.scale_up_domain and (given_ep in (None, dp_attn)):
+        if model.moe and not is_set(row["tp"]) and gpus % pp == 0:
+            sizes = set(_divisors(gpus // pp, acc.scale_up_domain)) | {
+                d for d in _divisors(model.moe.num_experts, acc.scale_up_domain) if d <= gpus // pp}
+            for dp_attn in sorted(sizes):
+                if dp_attn > 1 and (given_ep in (None, dp_attn)):
                     out.append((1, pp, dp_attn, dp_attn))
     return out
 
