@@ -36,7 +36,7 @@ def test_a_disaggregated_answer_names_its_prefill_and_decode_instances():
     # a replica is the unit: its instances of tp x pp GPUs each, dp units on the deployment's GPUs
     unit = (r["prefill_instances"] + r["decode_instances"]) * r["tp"] * r["pp"]
     assert r["dp"] == Q["gpus"] // unit
-    assert f"{r['prefill_instances']:g} prefill + {r['decode_instances']:g} decode" in shown(r)
+    assert f"{r['prefill_instances']:g} prefill (TP1 PP1) + {r['decode_instances']:g} decode (TP1 PP1)" in shown(r)
     agg = predict_one(CAT, **Q, tpot_slo_ms=30)
     assert pd.isna(agg["prefill_instances"]) and "disaggregated unit" not in shown(agg)
 
@@ -60,3 +60,31 @@ def test_a_whole_nvl72_reaches_wide_expert_parallel():
     assert nvl["attn_dp"] >= 32 and nvl["ep"] == nvl["attn_dp"] and "GPUs idle" in nvl["notes"]
     assert nvl["tpot_p90_s"] <= 0.010
     assert nvl["output_tok_s_per_gpu"] > 1.5 * hgx["output_tok_s_per_gpu"]  # idle GPUs counted
+
+
+def test_disaggregated_prefill_gets_its_own_layout_and_accelerator():
+    """Issue 8: prefill and decode with their own layouts, optionally on different systems, from predict too."""
+    q = Q | dict(serving="disaggregated", tp=1, pp=1, max_throughput=True)
+    r = predict_one(CAT, **q, prefill_gpu="h100-sxm", prefill_tp=2)
+    assert r["fits"] and (r["prefill_gpu"], r["prefill_tp"], r["prefill_pp"]) == ("h100-sxm", 2, 1)
+    assert "h100-sxm GPUs prefill" in r["notes"] and "TP2 PP1 on h100-sxm" in shown(r)
+    # the answer is the performance model's for that unit at the chosen batch
+    from planner.perf import evaluate
+
+    row = dict(model=Q["model"], accelerator=Q["gpu"], precision="fp8", kv_precision="bf16", tp=1, pp=1, ep=1,
+               attn_dp=1, serving="disaggregated", isl=Q["isl"], osl=Q["osl"], prefill_accelerator="h100-sxm",
+               prefill_tp=2, prefill_pp=1)
+    ev = evaluate(pd.DataFrame([row | dict(batch=r["concurrency"] // r["dp"])]), CAT).iloc[0]
+    assert (ev["prefill_instances"], ev["decode_instances"]) == (r["prefill_instances"], r["decode_instances"])
+    assert r["output_tok_s"] == ev["output_tok_s"] * r["dp"]
+    same = predict_one(CAT, **q)
+    assert (same["prefill_gpu"], same["prefill_tp"]) == (Q["gpu"], 1)  # default: the decode instances' own
+    assert same["output_tok_s"] != r["output_tok_s"]
+
+
+def test_prefill_columns_need_disaggregated_serving_and_known_ids():
+    bad = predict_many(pd.DataFrame([Q | dict(prefill_tp=2), Q | dict(serving="disaggregated", prefill_gpu="x"),
+                                     Q | dict(serving="disaggregated", prefill_pp=0)]), CAT)
+    assert bad["notes"].str.contains("give serving disaggregated").iloc[0]
+    assert bad["notes"].str.contains("unknown prefill_gpu 'x'").iloc[1]
+    assert bad["notes"].str.contains("prefill_pp must be a positive integer").iloc[2]

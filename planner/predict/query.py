@@ -35,13 +35,16 @@ from planner.predict.load import (
 
 BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
            3072, 4096)
+# disaggregated serving: the prefill instances' own accelerator and layout (default: the decode instances')
+PREFILL_QUERY_COLUMNS = ("prefill_gpu", "prefill_tp", "prefill_pp")
 QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
-                 "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS)
+                 "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS,
+                 *PREFILL_QUERY_COLUMNS)
 RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
                   "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
                   "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w", "tokens_per_kwh", "limited_by",
                   "notes", *LOAD_RESULT_COLUMNS,
-                  "itl_s", "acceptance_length", "prefill_instances", "decode_instances")
+                  "itl_s", "acceptance_length", "prefill_instances", "decode_instances", *PREFILL_QUERY_COLUMNS)
 
 
 def _divisors(n: int, most: int) -> list[int]:
@@ -66,7 +69,8 @@ def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
 
 TRUE_WORDS = ("true", "yes", "1", "1.0")
 FALSE_WORDS = ("false", "no", "0", "0.0")
-NUMERIC_COLUMNS = ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_slo_ms", "tpot_slo_ms")
+NUMERIC_COLUMNS = ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_slo_ms", "tpot_slo_ms",
+                   "prefill_tp", "prefill_pp")
 
 
 def _number_error(col: str, v) -> str:
@@ -108,6 +112,8 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
         return f"speculative must be one of {', '.join(SPEC_CHOICES)}, got {row['speculative']!r}"
     if is_set(row["serving"]) and row["serving"] not in ("aggregated", "disaggregated", "auto"):
         return f"serving must be aggregated, disaggregated or auto, got {row['serving']!r}"
+    if msg := _prefill_error(row, catalog):
+        return msg
     model = catalog.models[row["model"]]
     gpus = int(float(row["gpus"]))
     for name in ("tp", "pp", "ep"):
@@ -142,6 +148,22 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
     if is_set(mt) and bool(mt) and is_set(row["request_rate"]):
         return "give request_rate or max_throughput, not both"
     return load_error(row)
+
+
+def _prefill_error(row: pd.Series, catalog: Catalog) -> str:
+    """The first problem with a query's prefill columns ('' if none)."""
+    given = [c for c in PREFILL_QUERY_COLUMNS if is_set(row[c])]
+    if not given:
+        return ""
+    if row["serving"] != "disaggregated":
+        return f"{', '.join(given)} set the prefill instances of serving disaggregated: give serving disaggregated"
+    if is_set(row["prefill_gpu"]) and row["prefill_gpu"] not in catalog.accelerators:
+        return f"unknown prefill_gpu {row['prefill_gpu']!r} (known: {', '.join(sorted(catalog.accelerators))})"
+    for col in ("prefill_tp", "prefill_pp"):
+        v = row[col]
+        if is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
+            return f"{col} must be a positive integer, got {v!r}"
+    return ""
 
 
 def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]:
@@ -179,7 +201,7 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Expand valid queries into configuration rows (query index `qid`) for the performance model."""
     cols: dict[str, list] = {k: [] for k in ("qid", "model", "accelerator", "precision", "kv_precision", "tp",
                                              "pp", "ep", "attn_dp", "serving", "batch", "isl", "osl", "engine",
-                                             "speculative")}
+                                             "speculative", "prefill_accelerator", "prefill_tp", "prefill_pp")}
     for qid, row in queries.iterrows():
         if row["error"] or has_load(row):  # queries under a load are answered by planner.predict.load
             continue
@@ -191,17 +213,23 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         spec = str(row["speculative"]).lower() if is_set(row["speculative"]) else "none"
         conc = float(row["concurrency"]) if is_set(row["concurrency"]) else None
         gpus, isl, osl = int(float(row["gpus"])), int(float(row["isl"])), int(float(row["osl"]))
+        prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
+                   *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
         for mode in modes:
             for tp, pp, ep, attn_dp in _splits(row, catalog):
                 dp = gpus // (tp * pp * attn_dp)
                 # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
                 # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
                 batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else BATCHES
-                values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec)
+                values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *prefill)
                 for b in batches:
                     for key, v in zip(cols, values, strict=True):
                         cols[key].append(b if key == "batch" else v)
-    return pd.DataFrame(cols)
+    grid = pd.DataFrame(cols)
+    if (grid["prefill_accelerator"] == "").all() and grid["prefill_tp"].isna().all() \
+            and grid["prefill_pp"].isna().all():  # the perf model's prefill path only where a query asks
+        grid = grid.drop(columns=["prefill_accelerator", "prefill_tp", "prefill_pp"])
+    return grid
 
 
 def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
@@ -324,6 +352,11 @@ def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
     scale = 1.0 if concurrency is None else concurrency / (int(best["batch"]) * dp)
     if isinstance(best.get("reason"), str) and best["reason"]:
         notes.append(best["reason"])
+    pacc = best.get("prefill_accelerator")
+    if best["serving"] == "disaggregated" and isinstance(pacc, str) and pacc not in ("", best["accelerator"]):
+        notes.append(f"each replica: {best['prefill_gpus']:g} {pacc} GPUs prefill, {best['decode_gpus']:g} "
+                     f"{best['accelerator']} GPUs decode (--gpus counts both; all-in power priced as "
+                     f"{best['accelerator']} servers)")
     if best.get("slo_on_mean") in (True,):  # NaN where the query had no target
         notes.append("targets held on the zero-load mean: latency under load is modelled for aggregated serving "
                      "only")
@@ -341,9 +374,19 @@ def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
         "avg_power_w": float(best["avg_power_w"]) * dp, "peak_power_w": float(best["peak_power_w"]) * dp,
         "limited_by": best["limited_by"], "notes": "; ".join(notes),
         # a disaggregated replica is a unit of rate-matched prefill and decode instances (each of tp x pp GPUs)
-        **({"prefill_instances": int(best["prefill_instances"]), "decode_instances": int(best["decode_instances"])}
-           if best["serving"] == "disaggregated" else {}),
+        **(_unit(best) if best["serving"] == "disaggregated" else {}),
     }
+
+
+def _unit(best: pd.Series) -> dict:
+    """A disaggregated replica: its rate-matched instance counts and the prefill instances' accelerator and
+    layout (the decode instances' where the query gave none)."""
+    def given(col: str, default):
+        v = best.get(col)
+        return default if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else v
+    return {"prefill_instances": int(best["prefill_instances"]), "decode_instances": int(best["decode_instances"]),
+            "prefill_gpu": given("prefill_accelerator", best["accelerator"]),
+            "prefill_tp": int(given("prefill_tp", best["tp"])), "prefill_pp": int(given("prefill_pp", best["pp"]))}
 
 
 def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = None) -> tuple[str, str]:

@@ -24,7 +24,11 @@ def _unit_rows(r: dict) -> list[tuple[str, str]]:
     p, d = r.get("prefill_instances"), r.get("decode_instances")
     if r.get("serving") != "disaggregated" or p is None or p != p:
         return []
-    return [("disaggregated unit", f"{p:g} prefill + {d:g} decode instance(s) of TP{r['tp']} PP{r['pp']}")]
+    prefill = f"TP{r.get('prefill_tp') or r['tp']} PP{r.get('prefill_pp') or r['pp']}"
+    if r.get("prefill_gpu") and r["prefill_gpu"] != r["gpu"]:
+        prefill += f" on {r['prefill_gpu']}"
+    return [("disaggregated unit", f"{p:g} prefill ({prefill}) + {d:g} decode (TP{r['tp']} PP{r['pp']}) "
+                                   "instance(s)")]
 
 
 def _speculative(r: dict) -> str:
