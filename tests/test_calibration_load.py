@@ -94,7 +94,8 @@ def test_a_finite_burst_is_simulated_with_its_length_spread(mapped):
     var = load_predictions(rows, CAT, EFF).set_index("metric")["predicted"]
     fixed = load_predictions(rows.assign(length_dist="fixed", max_context=np.inf), CAT, EFF)
     fixed = fixed.set_index("metric")["predicted"]
-    assert var["output_tok_s"] < 0.97 * fixed["output_tok_s"]
+    # 2.6% lower (3.4% before vLLM's KV pool lost its sampler warm-up, which seats fewer fixed-length requests)
+    assert var["output_tok_s"] < 0.98 * fixed["output_tok_s"]
     assert var["tpot_mean_ms"] > 1.1 * var["itl_mean_ms"]
 
 

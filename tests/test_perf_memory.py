@@ -121,3 +121,57 @@ def test_moe_experts_split_over_stage_gpus():
     w = evaluate(grid, cat)["weight_bytes_per_gpu"].to_numpy()
     assert w[1] == pytest.approx(w[2])  # EP or expert-TP: same bytes per GPU
     assert w[0] / w[1] == pytest.approx(4.0, rel=0.02)
+
+
+def _kv_pool(rows: list[dict]):
+    """(free KV bytes per GPU, weights, hbm, activations of one 8192-token forward) of real-catalog rows."""
+    from planner.catalog import load_catalog
+    from planner.perf.memory import memory
+    from planner.perf.params import load_efficiency
+    from planner.perf.resolve import normalize_grid, resolve
+
+    cat = load_catalog()
+    c, reason = resolve(normalize_grid(pd.DataFrame(rows).assign(batch=1)), cat, load_efficiency(cat))
+    assert (reason == "").all(), reason
+    m = memory(c)
+    return m["usable_bytes"] - m["weight_bytes_per_gpu"] - m["reserve_bytes_per_gpu"], m["weight_bytes_per_gpu"], \
+        c.hbm_bytes
+
+
+def test_engine_kv_sizing_by_hand():
+    """engines.yaml `kv_sizing:` per engine, Qwen3-32B bf16 TP1 (hidden 5120, FFN 25600, vocab 151,936) on an
+    80 GiB GPU: vLLM 0.9 x HBM less the larger of the 8192-token forward and the sampler warm-up over 1024
+    rows (256 rows / 2048 tokens on A100, its smaller defaults); TensorRT-LLM 0.9 of what weights and the
+    forward leave; SGLang HBM less 512 + 1.5 x 8192 + 2 x 256 + 1024/8 = 13,440 MiB; the generic engine as
+    before (0.9 x HBM, 8192-token forward)."""
+    A = ASSUMPTIONS
+    base = dict(model="qwen3-32b", accelerator="h100-sxm", precision="bf16", isl=200, osl=200)
+    rows = [base | {"engine": e} for e in ("vllm", "trtllm", "sglang", "")] + [
+        base | {"engine": "vllm", "accelerator": "a100-sxm-80gb"}]
+    free, w, hbm = _kv_pool(rows)
+    per_token = A.act_bytes * (A.activation_values_per_token_hidden * 5120 + A.activation_values_per_token_ffn
+                               * 25600)
+    fwd = A.fixed_reserve_bytes + 8192 * per_token
+    sampler_h100 = A.fixed_reserve_bytes + max(8192 * per_token, 1024 * 151_936 * 24.0)
+    sampler_a100 = A.fixed_reserve_bytes + max(2048 * per_token, 256 * 151_936 * 24.0)
+    assert free[0] == pytest.approx(0.9 * hbm[0] - w[0] - sampler_h100)
+    assert free[1] == pytest.approx(0.9 * (hbm[1] - w[1] - fwd))
+    assert free[2] == pytest.approx(hbm[2] - w[2] - 13_440 * 2**20)
+    assert free[3] == pytest.approx(0.9 * hbm[3] - w[3] - fwd)
+    assert free[4] == pytest.approx(0.9 * hbm[4] - w[4] - sampler_a100)
+    # the mechanism behind GPUStack's vLLM bursts: the same 80 GiB runs more sequences on A100 (256 / 2048
+    # defaults) than on H100 (1024 / 8192)
+    assert free[4] > free[0]
+
+
+def test_weights_too_big_names_the_engines_share_of_hbm():
+    """vLLM may fill 90% of HBM; TensorRT-LLM and SGLang size KV from what weights + reserve leave (100%)."""
+    from planner.catalog import load_catalog
+
+    cat = load_catalog()
+    rows = pd.DataFrame([dict(model="qwen3-32b", accelerator="h100-sxm", precision="bf16", isl=200, osl=200,
+                              engine=e, batch=1) for e in ("vllm", "trtllm", "sglang", "")])
+    # Qwen3-32B bf16 (61 GiB of weights) fits one 80 GiB GPU under every engine; Llama-3.1-405B does not
+    assert evaluate(rows, cat)["fits"].all()
+    big = evaluate(rows.assign(model="llama-3.1-405b"), cat)["reason"].tolist()
+    assert [s.split(" exceed ")[1].split(" of ")[0] for s in big] == ["90%", "100%", "100%", "90%"], big

@@ -61,6 +61,29 @@ class Scheduler(Strict):
     reason: str | None = None
 
 
+KV_SIZING_POLICIES: tuple[str, ...] = ("utilization", "free_fraction", "static_fraction")
+
+
+class KvSizing(Strict):
+    """How the engine sizes its KV cache at start-up with its default flags (what the KV pool is left with).
+
+    utilization      fraction x HBM holds weights, KV and the peak of a profiling forward pass at the engine's
+                     token budget (vLLM gpu_memory_utilization); with `sampler_warmup` the profile also samples
+                     max_num_seqs rows of logits, and the larger of the two peaks is kept free
+    free_fraction    fraction x (HBM - weights - activations) (TensorRT-LLM kv_cache_free_gpu_memory_fraction)
+    static_fraction  HBM - weights - a reserve the engine derives from its chunk size, CUDA-graph batch and
+                     parallel size (SGLang mem_fraction_static when not set)"""
+
+    policy: Literal["utilization", "free_fraction", "static_fraction"]
+    fraction: float = Field(0.9, gt=0, le=1, description="share of HBM (utilization) or of the free memory "
+                            "(free_fraction); unused by static_fraction")
+    sampler_warmup: bool = Field(False, description="the memory profile samples max_num_seqs rows of fp32 "
+                                 "logits (vLLM V1 _dummy_sampler_run)")
+    source: str = Field(min_length=3)
+    assumed: bool = False
+    reason: str | None = None
+
+
 class Engine(Entry):
     """A serving engine (vLLM, SGLang, TensorRT-LLM, TGI): what it runs and how its scheduler behaves.
 
@@ -91,6 +114,8 @@ class Engine(Entry):
     accelerator_defaults: dict[Id, EngineDefaults] = Field(
         default_factory=dict, description="scheduler defaults that differ on these accelerator ids")
     scheduler: Scheduler | None = Field(None, description="KV admission policy; none = on demand (as vLLM)")
+    kv_sizing: KvSizing | None = Field(None, description="how the KV pool is sized; none = utilization 0.9 "
+                                       "without the sampler warm-up (the generic engine)")
 
     def supports(self, accelerator_id: str, vendor: str) -> bool:
         if self.accelerators is not None:

@@ -46,8 +46,13 @@ def evaluate_grid(
     by_key = {k: list(f.columns) for (keys, _), f in zip(calls, frames, strict=True) for k in keys}
     for k in sorted(groups):
         order += [c for c in by_key[k] if c not in order]
-    out = pd.concat(frames, ignore_index=True)[order]
-    return out.take(np.concatenate([where[k] for k in sorted(groups)])).reset_index(drop=True)
+    out = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if list(out.columns) != order:
+        out = out[order]
+    at = np.concatenate([where[k] for k in sorted(groups)])
+    if len(frames) == 1 and (at == np.arange(len(at))).all():  # one call, its groups in order already
+        return out.reset_index(drop=True)
+    return out.take(at).reset_index(drop=True)
 
 
 def _complete(res: pd.DataFrame, grid: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:

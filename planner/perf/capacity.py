@@ -13,7 +13,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
-from planner.perf.evaluate import evaluate
+from planner.perf.evaluate import evaluate_columns, output_frame
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.search import largest_batch_meeting
@@ -104,30 +104,94 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     base = configs.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
     n = len(base)
     agg = (base["serving"].astype(str).to_numpy() == "aggregated") if "serving" in base else np.ones(n, bool)
-    rows = np.flatnonzero(agg)
+    rows, idx = np.flatnonzero(agg), np.flatnonzero(~agg)
     shared = _resolved_once(base, catalog, eff)
-    # the queueing model runs on the aggregated rows only: disaggregated ones are answered below
+    tt = np.broadcast_to(np.asarray(np.inf if ttft_s is None else ttft_s, dtype=float), (n,))
+    tp = np.broadcast_to(np.asarray(np.inf if tpot_s is None else tpot_s, dtype=float), (n,))
+    variable = length_dist == "variable"
+    if len(idx) == 0:
+        return _at_capacity(base, agg, catalog, eff, ttft_s, tpot_s, tt, tp, percentile, variable, shared)
+    # disaggregated serving: the mean-latency batch search
+    old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff,
+                                resolved=_rows_of(shared, idx))
+    dis = _disaggregated_under_slo(old, tt[idx], percentile)
+    if shared is not None and len(rows):
+        # the aggregated rows evaluated alone (the model is row by row; with integer columns every subset
+        # normalizes to the same types), then both parts put in row order
+        sub = _at_capacity(base.iloc[rows].reset_index(drop=True), agg[rows], catalog, eff, _part(ttft_s, rows),
+                           _part(tpot_s, rows), tt[rows], tp[rows], percentile, variable, _rows_of(shared, rows))
+        both = _in_row_order(sub, rows, dis, idx)
+        if both is not None:
+            return both
+    res = _at_capacity(base, agg, catalog, eff, ttft_s, tpot_s, tt, tp, percentile, variable, shared)
+    return put_rows(res, idx, dis)
+
+
+def _part(t, rows: np.ndarray):
+    """The targets of some rows: None or one target for all rows as it is, per-row targets taken."""
+    if t is None or np.size(t) == 1:
+        return t
+    return np.asarray(t, dtype=float)[rows]
+
+
+def _in_row_order(sub: pd.DataFrame, rows: np.ndarray, dis: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame | None:
+    """The aggregated rows `sub` (positions `rows`) and the disaggregated `dis` (positions `idx`) as one frame
+    in position order with `sub`'s columns and types: what splicing `dis` into a frame of every row with
+    `put_rows` gives. None where a column differs in name or in a type `.loc` would not cast exactly (the
+    disaggregated batch comes as whole floats into an integer column)."""
+    if list(dis.columns) != list(sub.columns):
+        if set(dis.columns) != set(sub.columns):
+            return None
+        dis = dis[list(sub.columns)]
+    have, src = sub.dtypes, dis.dtypes
+    cast = {}
+    for c in sub.columns:
+        if have[c] == src[c]:
+            continue
+        if have[c] != np.int64 or src[c] != np.float64:
+            return None
+        v = dis[c].to_numpy()
+        if not (np.isfinite(v).all() and (v == np.round(v)).all()):
+            return None
+        cast[c] = v.astype(np.int64)
+    if cast:
+        dis = with_columns(dis, cast)
+    order = np.empty(len(rows) + len(idx), dtype=np.int64)
+    order[rows] = np.arange(len(rows))
+    order[idx] = len(rows) + np.arange(len(idx))
+    return pd.concat([sub, dis], ignore_index=True).take(order).reset_index(drop=True)
+
+
+def _at_capacity(base: pd.DataFrame, agg: np.ndarray, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s,
+                 tt: np.ndarray, tp: np.ndarray, percentile: float, variable: bool, shared) -> pd.DataFrame:
+    """`capacity_under_slo`'s frame of every row of `base`, with the aggregated rows (`agg`) at their capacity
+    under the load model; disaggregated rows as `evaluate` gives them at batch 1 (the caller replaces them).
+    `tt`, `tp`: the targets per row (inf = none); `shared`: `_resolved_once` of `base`."""
+    n = len(base)
+    rows = np.flatnonzero(agg)
     m = {k: np.full(n, np.nan) for k in ("e2e", "ttft_q", "tpot_q", "light_ttft", "light_tpot", "capacity_rps")}
     m.update(rate=np.zeros(n), seats=np.ones(n), isl=np.ones(n), osl=np.ones(n))
     if len(rows):
-        tt, tp = _targets(ttft_s, n), _targets(tpot_s, n)
-        part = _under_load(base.iloc[rows], catalog, eff, None if tt is None else tt[rows],
-                           None if tp is None else tp[rows], percentile, length_dist == "variable",
-                           _rows_of(shared, rows))
+        t1, t2 = _targets(ttft_s, n), _targets(tpot_s, n)
+        whole = len(rows) == n
+        part = _under_load(base if whole else base.iloc[rows], catalog, eff, None if t1 is None else t1[rows],
+                           None if t2 is None else t2[rows], percentile, variable,
+                           shared if whole else _rows_of(shared, rows))
         for k, v in part.items():
             m[k][rows] = v
     rate = m["rate"]
     key = f"{float(percentile):g}"
     running = np.where(agg, np.clip(np.nan_to_num(rate * m["e2e"], nan=1.0), 1.0, m["seats"]), 1.0)
-    res = evaluate(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff, resolved=shared)
-    ok = res["fits"].to_numpy(dtype=bool) & (rate > 0) & agg
+    g, res = evaluate_columns(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff,
+                              resolved=shared)
+    ok = res["fits"] & (rate > 0) & agg
     ttft_q, tpot_q = m["ttft_q"], m["tpot_q"]
     out_tok = rate * m["osl"]
-    upd: dict[str, object] = {}  # the new columns, set at once (a column assignment each cost more)
+    upd: dict[str, object] = {}  # the columns changed or added, set before the frame is built
     upd["ttft_s"] = np.where(agg, ttft_q, res["ttft_s"])
     upd["tpot_s"] = np.where(agg, tpot_q, res["tpot_s"])
     upd["output_tok_s"] = np.where(agg, np.where(rate > 0, out_tok, np.nan), res["output_tok_s"])
-    gpus = res["gpus"].to_numpy(dtype=float)
+    gpus = res["gpus"].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):  # as the pandas arithmetic this replaces
         upd["output_tok_s_per_gpu"] = upd["output_tok_s"] / np.where(gpus > 0, gpus, np.nan)
         upd["output_tok_s_per_user"] = 1.0 / upd["tpot_s"]
@@ -135,14 +199,13 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     upd["capacity_rps"] = np.where(agg, rate, np.nan)
     upd["slo_percentile"] = float(percentile)
     # what stops a higher rate: the target that binds at it (or the replica's full capacity)
-    tt = np.broadcast_to(np.asarray(np.inf if ttft_s is None else ttft_s, dtype=float), (n,))
-    tp = np.broadcast_to(np.asarray(np.inf if tpot_s is None else tpot_s, dtype=float), (n,))
     binds = np.where(ttft_q / tt >= tpot_q / tp, "ttft", "tpot")
     full = rate >= m["capacity_rps"] * (1.0 - 1e-6)
-    limited = np.where(full, res["limited_by"].to_numpy(dtype=object), binds)
-    reason = res["reason"].to_numpy(dtype=object).copy()
+    res_limited = np.asarray(res["limited_by"], dtype=object)
+    limited = np.where(full, res_limited, binds)
+    reason = np.asarray(res["reason"], dtype=object).copy()
     p = f"p{key}"
-    for i in np.flatnonzero(res["fits"].to_numpy(dtype=bool) & agg & (rate <= 0)):
+    for i in np.flatnonzero(res["fits"] & agg & (rate <= 0)):
         if m["light_ttft"][i] > tt[i]:
             reason[i] = f"{p} TTFT {m['light_ttft'][i] * 1e3:.0f} ms at light load > target {tt[i] * 1e3:.0f} ms"
             limited[i] = "ttft"
@@ -151,14 +214,9 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
             limited[i] = "tpot"
     upd["fits"] = ok
     upd["reason"] = reason
-    upd["limited_by"] = np.where(res["limited_by"].to_numpy(dtype=object) == "memory", "memory", limited)
-    res = with_columns(res, upd)
-    if (~agg).any():  # disaggregated serving: the mean-latency batch search
-        idx = np.flatnonzero(~agg)
-        old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff,
-                                    resolved=_rows_of(shared, idx))
-        res = put_rows(res, idx, _disaggregated_under_slo(old, tt[idx], percentile))
-    return res
+    upd["limited_by"] = np.where(res_limited == "memory", "memory", limited)
+    res.update(upd)  # names it has keep their place, new ones follow
+    return output_frame(g, res)
 
 
 _INTEGER_COLUMNS = ("tp", "pp", "ep", "attn_dp", "isl", "osl")
@@ -186,8 +244,17 @@ def with_columns(res: pd.DataFrame, new: dict[str, object]) -> pd.DataFrame:
     """`res` after res[name] = value for each of `new` in order (arrays, or scalars for every row), as one
     frame construction: columns `res` has keep their place, the others follow in `new`'s order."""
     new = dict(new)
-    cols = {c: new.pop(c) if c in new else res[c] for c in res.columns}
-    return pd.DataFrame({**cols, **new}, index=res.index)
+    have = set(res.columns)
+    old = [c for c in new if c in have]
+    if old:  # replaced in place, on a shallow copy (a column assignment never writes into the shared arrays)
+        res = res.copy(deep=False)
+        for c in old:
+            res[c] = new.pop(c)
+    if not new:
+        return res if old else res.copy(deep=False)
+    # the other columns side by side: one concatenation (rebuilding every column of res cost more, ~3x on the
+    # candidate search's frames of ~40 columns)
+    return pd.concat([res, pd.DataFrame(new, index=res.index)], axis=1)
 
 
 def _spliceable(dtype) -> bool:

@@ -16,6 +16,9 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
   eng_chunk        tokens per forward step (chunked-prefill budget)
   eng_stream       output tokens per streamed chunk (multi-step bursts): median ITL = stream x TPOT
   eng_kv_reserve   share of running requests' remaining output KV kept free at admission (scheduler policy)
+  eng_kv_policy    how the KV pool is sized (engines.yaml `kv_sizing:`): index into KV_SIZING_POLICIES
+                   (0 utilization, 1 free_fraction, 2 static_fraction); eng_kv_fraction its fraction;
+                   eng_sampler_warmup 1 where the memory profile samples max_num_seqs rows of logits
   spec_k, spec_accept, spec_draft_frac   draft tokens per step, mean accepted tokens per step (incl. bonus),
                    draft cost per draft token as a share of a decode step; spec_k = 0 without speculation
 
@@ -29,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schema_engines import SPECULATIVE_METHODS
+from planner.catalog.schema_engines import KV_SIZING_POLICIES, SPECULATIVE_METHODS
 from planner.perf.assumptions import ASSUMPTIONS
 
 # per engine x vendor, in efficiency.yaml `engines:`
@@ -73,7 +76,8 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
         "eng_step_s": np.zeros(n), "eng_request_s": np.zeros(n),
         "eng_overlap": np.zeros(n), "eng_graph_max": np.full(n, np.inf), "eng_max_batch": np.full(n, np.inf),
         "eng_chunk": np.full(n, float(ASSUMPTIONS.activation_token_budget)), "eng_stream": np.ones(n),
-        "eng_kv_reserve": np.zeros(n),
+        "eng_kv_reserve": np.zeros(n), "eng_kv_policy": np.zeros(n),
+        "eng_kv_fraction": np.full(n, ASSUMPTIONS.usable_hbm_fraction), "eng_sampler_warmup": np.zeros(n),
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
         "spec_method": np.full(n, "none", dtype=object),
     }
@@ -126,6 +130,10 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
             vals["eng_stream"][j] = float(eng.stream_tokens_per_chunk)
             if eng.scheduler is not None:  # KV admission policy (engines.yaml `scheduler:`)
                 vals["eng_kv_reserve"][j] = eng.scheduler.kv_reserve_output
+            if eng.kv_sizing is not None:  # how the KV pool is sized (engines.yaml `kv_sizing:`)
+                vals["eng_kv_policy"][j] = float(KV_SIZING_POLICIES.index(eng.kv_sizing.policy))
+                vals["eng_kv_fraction"][j] = eng.kv_sizing.fraction
+                vals["eng_sampler_warmup"][j] = float(eng.kv_sizing.sampler_warmup)
         if s == "none":
             continue
         methods = SPECULATIVE_METHODS if s == "auto" else (s,)

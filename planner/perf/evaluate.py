@@ -40,11 +40,15 @@ def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray) -> 
     """Add 'does not fit' reasons; returns the mask of rows that fail for memory."""
     free = mem["usable_bytes"] - mem["weight_bytes_per_gpu"] - mem["reserve_bytes_per_gpu"]
     no_weights = (reason == "") & (free <= 0)
-    frac = ASSUMPTIONS.usable_hbm_fraction
+    # the share of HBM weights + reserve may take: the engine's utilization, all of it where the engine sizes KV
+    # from what is left (memory.kv_budget: TensorRT-LLM free fraction, SGLang static reserve)
+    shape = np.shape(c.hbm_bytes)
+    frac = np.where(c.get("eng_kv_policy", np.zeros(shape)) > 0, 1.0,
+                    c.get("eng_kv_fraction", np.full(shape, ASSUMPTIONS.usable_hbm_fraction)))
     add_reasons(reason, no_weights, [np.round(mem["weight_bytes_per_gpu"] / GB, 1),
-                                     np.round(mem["reserve_bytes_per_gpu"] / GB, 1), c.hbm_bytes / GB],
-                lambda w, r, h: f"weights {w:.1f} GB + {r:.1f} GB activations/workspace exceed {frac:.0%} of "
-                                f"{h:.4g} GB HBM per GPU")
+                                     np.round(mem["reserve_bytes_per_gpu"] / GB, 1), c.hbm_bytes / GB, frac],
+                lambda w, r, h, f: f"weights {w:.1f} GB + {r:.1f} GB activations/workspace exceed {f:.0%} of "
+                                   f"{h:.4g} GB HBM per GPU")
     too_big = (reason == "") & (c.batch > mem["max_batch_memory"])
     need = mem["kv_bytes_per_seq_per_gpu"] * c.batch / c.attn_dp
     add_reasons(reason, too_big,
@@ -83,6 +87,13 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
     """Predict every row of `grid` (see the package docstring for columns). Never raises for a row that
     cannot run: it comes back with fits=False and the reason. `resolved`: `resolve`'s (columns, reason) of
     the same rows at another batch, to skip the catalog look-ups (the batch enters them only as itself)."""
+    return output_frame(*evaluate_columns(grid, catalog, efficiency=efficiency, resolved=resolved))
+
+
+def evaluate_columns(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
+                     resolved: tuple[Cols, np.ndarray] | None = None) -> tuple[pd.DataFrame, dict]:
+    """`evaluate` before its frame is built: the normalized grid and the output columns by name (arrays), for
+    callers that change some columns or add others first (`output_frame` then builds the frame once)."""
     g = normalize_grid(grid)
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     c, reason = _resolve(g, catalog, eff, resolved)
@@ -94,7 +105,7 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
         def prefill(idx):
             return _prefill_layout(g.iloc[idx], catalog, eff)
     out, fits, mem = predict(c, reason, g["serving"].astype(str).to_numpy(), eng_names, eff, prefill)
-    return _frame(g, c, out, fits, reason, mem, structural_ok)
+    return g, _columns(c, out, fits, reason, mem, structural_ok)
 
 
 def _resolve(g: pd.DataFrame, catalog: Catalog, eff: Efficiency,
@@ -156,12 +167,18 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
 def _frame(g: pd.DataFrame, c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict,
            structural_ok: np.ndarray) -> pd.DataFrame:
     """evaluate's result: the grid plus the output columns."""
+    return output_frame(g, _columns(c, out, fits, reason, mem, structural_ok))
+
+
+def _columns(c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict,
+             structural_ok: np.ndarray) -> dict:
+    """evaluate's output columns (OUTPUT_COLUMNS) by name."""
     gpus = c.tp * c.pp * c.attn_dp
     if "gpus_disagg" in out:
         gpus = np.where(np.isnan(out["gpus_disagg"]), gpus, out["gpus_disagg"])
     gpus_int = np.where(np.isfinite(gpus), gpus, 0).astype(np.int64)
     dtypes = np.array(COMPUTE_DTYPES, dtype=object)
-    cols = {
+    return {
         "gpus": gpus_int,
         "fits": fits,
         "reason": reason,
@@ -186,6 +203,10 @@ def _frame(g: pd.DataFrame, c: Cols, out: dict, fits: np.ndarray, reason: np.nda
         "prefill_gpus": out["prefill_gpus"],  # disaggregated: GPUs of the unit's prefill instances
         "decode_gpus": out["decode_gpus"],
     }
+
+
+def output_frame(g: pd.DataFrame, cols: dict) -> pd.DataFrame:
+    """The grid `g` plus the columns `cols` (arrays or scalars) after it, in their order."""
     if len(g) and not any(k in g.columns for k in cols):  # one concatenation instead of 23 inserts
         return pd.concat([g, pd.DataFrame(cols, index=g.index)], axis=1)
     res_df = g.copy()

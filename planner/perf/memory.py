@@ -8,6 +8,11 @@ Layout (GPUs of one pipeline stage = tp * attn_dp):
 - KV: GQA heads split by TP, replicated when TP > KV heads (each GPU keeps one); the MLA latent is not split
   by TP (every rank needs all of it); sequences are split over attention-DP ranks; local (sliding/chunked)
   layers keep at most their window.
+KV pool (`kv_budget`): what the engine leaves for KV with its default flags (engines.yaml `kv_sizing:`):
+vLLM 0.9 x HBM less weights and its profiled peak (a forward at its token budget, or the sampler warm-up over
+max_num_seqs rows of logits); TensorRT-LLM 0.9 of the memory weights and activations leave; SGLang HBM less
+weights and the reserve behind its default mem_fraction_static; the generic engine 0.9 x HBM less weights and
+an 8192-token forward.
 """
 
 from __future__ import annotations
@@ -70,13 +75,51 @@ def kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
     return c.kv_layer_token_units * c.kv_bytes * kv_head_fraction(c) * held
 
 
+# vLLM V1 profiles its peak memory with a forward pass at max_num_batched_tokens and then a sampler pass over
+# max_num_seqs rows of logits (gpu_model_runner.profile_run -> _dummy_sampler_run, whose OOM message asks to
+# lower max_num_seqs); the peak of either stays out of the KV pool. Bytes per (row x vocab) at the sampler's
+# peak: bf16 logits 2 + fp32 copy 4 + top-k/top-p sort values 4 and int64 indices 8 + softmax 4 + masks 2.
+SAMPLER_BYTES_PER_LOGIT = 24.0
+# SGLang (0.5 series, server_args._handle_gpu_memory_settings) sets mem_fraction_static = (HBM - reserved) / HBM
+# when it is not given, reserved (MiB) = 512 + 1.5 x max(chunked_prefill_size, 2048) + 2 x cuda_graph_max_bs
+# + 1024 x tp x pp / 8 (+ 3 x cuda_graph_max_bs x dp with DP attention), at least 10 GiB on GPUs over 60 GiB;
+# weights and KV share the static fraction, activations and CUDA graphs live in the reserve.
+MIB = 2.0 ** 20
+SGLANG_RESERVE_MIB = {"fixed": 512.0, "per_chunk_token": 1.5, "min_chunk": 2048.0, "per_graph_seq": 2.0,
+                      "per_rank_of_8": 1024.0, "per_graph_seq_dp": 3.0, "floor": 10240.0,
+                      "floor_above_hbm": 60.0 * 1024.0}
+
+
 def activation_reserve_bytes(c: Cols) -> np.ndarray:
-    """Fixed workspace + activation buffers for one forward of the engine's token budget."""
+    """Fixed workspace + the engine's profiled peak: activations of one forward at its token budget
+    (max_num_batched_tokens; 8192 for the generic engine), or, where the profile samples max_num_seqs rows of
+    logits (engines.yaml `kv_sizing: sampler_warmup`), that pass when it needs more."""
     A = ASSUMPTIONS
     ffn_local = np.maximum(c.ffn_width, c.top_k * c.expert_width + c.shared_width) / c.tp
     per_token = A.act_bytes * (A.activation_values_per_token_hidden * c.hidden
                                + A.activation_values_per_token_ffn * ffn_local)
-    return A.fixed_reserve_bytes + A.activation_token_budget * per_token
+    tokens = c.get("eng_chunk", np.full(np.shape(c.hidden), float(A.activation_token_budget)))
+    forward = tokens * per_token
+    warm = c.get("eng_sampler_warmup", np.zeros(np.shape(c.hidden))) > 0
+    if not np.any(warm):
+        return A.fixed_reserve_bytes + forward
+    rows = c.get("eng_max_batch", np.full(np.shape(c.hidden), np.inf))
+    sampler = np.where(warm & np.isfinite(rows), np.where(np.isfinite(rows), rows, 0.0) * c.vocab
+                       * SAMPLER_BYTES_PER_LOGIT, 0.0)
+    return A.fixed_reserve_bytes + np.maximum(forward, sampler)
+
+
+def static_reserve_bytes(c: Cols) -> np.ndarray:
+    """Memory SGLang keeps outside its static pool (weights + KV) when mem_fraction_static is not set."""
+    k = SGLANG_RESERVE_MIB
+    shape = np.shape(c.hidden)
+    chunk = c.get("eng_chunk", np.full(shape, float(ASSUMPTIONS.activation_token_budget)))
+    graph = np.minimum(c.get("eng_graph_max", np.full(shape, 256.0)), 4096.0)
+    mib = (k["fixed"] + k["per_chunk_token"] * np.maximum(chunk, k["min_chunk"]) + k["per_graph_seq"] * graph
+           + k["per_rank_of_8"] * c.tp * c.pp / 8.0
+           + np.where(c.attn_dp > 1, k["per_graph_seq_dp"] * graph * c.attn_dp, 0.0))
+    mib = np.where(c.hbm_bytes / MIB > k["floor_above_hbm"], np.maximum(mib, k["floor"]), mib)
+    return mib * MIB
 
 
 def logits_bytes_per_seq(c: Cols) -> np.ndarray:
@@ -84,11 +127,24 @@ def logits_bytes_per_seq(c: Cols) -> np.ndarray:
     return c.vocab * ASSUMPTIONS.logits_bytes_per_vocab
 
 
+def kv_budget(c: Cols, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(usable, reserve) bytes per GPU such that usable - weights - reserve is the engine's KV pool, by its
+    sizing policy (engines.yaml `kv_sizing:`, planner.catalog.schema_engines.KvSizing): utilization f x HBM
+    (vLLM, the generic engine), f x (HBM - weights - activations) (TensorRT-LLM), or HBM - SGLang's reserve."""
+    shape = np.shape(c.hidden)
+    policy = c.get("eng_kv_policy", np.zeros(shape))
+    frac = c.get("eng_kv_fraction", np.full(shape, ASSUMPTIONS.usable_hbm_fraction))
+    act = activation_reserve_bytes(c)
+    usable = np.where(policy == 1, frac * c.hbm_bytes + (1.0 - frac) * (weights + act),
+                      np.where(policy == 2, c.hbm_bytes, frac * c.hbm_bytes))
+    reserve = np.where(policy == 2, static_reserve_bytes(c), act) if np.any(policy == 2) else act
+    return usable, reserve
+
+
 def memory(c: Cols) -> dict[str, np.ndarray]:
     """Weights, reserve, KV per sequence and the largest batch (sequences per replica) that fits."""
-    usable = c.hbm_bytes * ASSUMPTIONS.usable_hbm_fraction
     weights = weight_bytes_per_gpu(c)
-    reserve = activation_reserve_bytes(c)
+    usable, reserve = kv_budget(c, weights)
     ctx = c.isl + c.osl  # whole context reserved per sequence: no eviction, no OOM
     kv_seq = kv_bytes_per_seq_per_gpu(c, ctx)
     per_seq = kv_seq + logits_bytes_per_seq(c)

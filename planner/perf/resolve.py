@@ -104,14 +104,17 @@ def normalize_grid(grid: pd.DataFrame, required: tuple[str, ...] = REQUIRED) -> 
     missing = [c for c in required if c not in grid.columns]
     if missing:
         raise KeyError(f"grid lacks columns {missing}; needs {list(required)}")
-    g = grid.reset_index(drop=True).copy()
+    # a new frame (reset_index copies, or shares under copy-on-write): the assignments below never reach `grid`
+    g = grid.reset_index(drop=True)
+    dtypes = g.dtypes
     for col, default in GRID_DEFAULTS.items():
-        if col not in g.columns:
+        if col not in dtypes.index:
             g[col] = default
-        elif g[col].isna().any():
+        elif dtypes[col] != np.int64 and g[col].isna().any():  # an int64 column holds no missing value
             g[col] = g[col].astype(object).where(g[col].notna(), default)
+    dtypes = g.dtypes
     for col in ("tp", "pp", "ep", "attn_dp", "batch", "isl", "osl"):
-        if g[col].dtype == np.int64:
+        if dtypes[col] == np.int64:
             continue  # integer already (the common case; the conversion below would leave it as it is)
         num = pd.to_numeric(g[col], errors="coerce")
         if num.notna().all() and (num == np.floor(num)).all():

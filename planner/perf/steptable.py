@@ -17,7 +17,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.evaluate import evaluate
+from planner.perf.evaluate import evaluate_columns
 from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
@@ -126,7 +126,7 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     cfg = configs.reset_index(drop=True)
     probe = cfg.assign(batch=1)
     c, reason = resolved if resolved is not None else resolve(normalize_grid(probe), catalog, eff)
-    ev = evaluate(probe, catalog, efficiency=eff, resolved=(c, reason))
+    _, ev = evaluate_columns(probe, catalog, efficiency=eff, resolved=(c, reason))  # no frame: 3 columns read
     # the engine's scheduler limits (catalog `engines:`; the generic engine has none) unless given
     eng_cap = np.asarray(c.get("eng_max_batch", np.full(n, np.inf)), dtype=float) * c.attn_dp
     if max_seqs is None:
@@ -147,7 +147,7 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     ctx_ref = isl + osl / 2.0
     per_tok = kv_bytes_per_seq_per_gpu(c, ctx_ref) / ctx_ref
     kv_tokens = np.floor(np.maximum(free, 0.0) / per_tok) * c.attn_dp
-    fits = ev["fits"].to_numpy(dtype=bool)
+    fits = np.asarray(ev["fits"], dtype=bool)
 
     frac = np.linspace(0.0, 1.0, decode_points - 1)
     decode = np.concatenate([np.zeros((n, 1)), np.power(max_seqs[:, None], frac[None, :])], axis=1)
@@ -176,8 +176,8 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     slope = np.maximum((t2 - t1) / (max_seqs * ctx_ref), 0.0)
     return StepTables(decode=decode, prefill=prefill, time_s=time_s, s_per_ctx_token=slope, ctx_ref=ctx_ref,
                       step_avg_s=step_avg, max_seqs=max_seqs, token_budget=budget, kv_tokens=kv_tokens,
-                      isl=isl, osl=osl, fits=fits, reason=ev["reason"].to_numpy(dtype=object),
-                      gpus=ev["gpus"].to_numpy(), burst=burst,
+                      isl=isl, osl=osl, fits=fits, reason=np.asarray(ev["reason"], dtype=object),
+                      gpus=ev["gpus"], burst=burst,
                       request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n),
                       mixed_floor_s=mixed_step_floor_s(c, eff.serving) * np.ones(n),
                       kv_reserve=np.asarray(c.get("eng_kv_reserve", np.zeros(n)), dtype=float) * np.ones(n))
