@@ -28,7 +28,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.simulate import length_quantile_factor
 from planner.perf.steptable import StepTables, at, interp_on_grid, interp_step, locate
 
 EXACT_STATES = 13  # states 0..12 kept exactly; beyond, lumped on a geometric grid
@@ -212,8 +212,8 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
         p = q / 100.0
         w_q = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * wfac
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * pf / (1.0 - u), 0.0) * 0.5
-        if var.any():  # longer prompts take longer: lognormal prompt-length quantile
-            isl_factor = np.where(var, _lognormal_quantile_factor(p, _cv_in()), 1.0)
+        if var.any():  # longer prompts take longer: the prompt-length quantile
+            isl_factor = np.where(var, length_quantile_factor(p, sv.isl), 1.0)
         out[f"ttft_p{q:g}_s"] = w_q + pf * isl_factor + np.clip(p - (1.0 - busy), 0.0, None) * step_at + pre_q
         m_q = _quantile_rows(occ, req_w, q)
         step_q = interp_rows(sv.m, sv.step_s, np.maximum(m_q, 1.0)[:, None])[:, 0]
@@ -224,7 +224,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     if targets_only:
         return {k: np.where(stable, v, np.nan) for k, v in out.items()}
     _itl(sv, tab, m_time, lam, u, quantiles, out)
-    osl_med = np.where(var, osl * _lognormal_quantile_factor(0.5, _cv_out()), osl)
+    osl_med = np.where(var, osl * length_quantile_factor(0.5, osl), osl)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(osl - 1.0, 0.0) * step_mean
     if 50.0 in quantiles:
         out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(osl_med - 1.0, 0.0) * out["tpot_p50_s"]
@@ -236,20 +236,6 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
             out[k] = np.where(stable, out[k], np.nan)
     out["saturated"] = ~stable
     return out
-
-
-def _cv_in() -> float:
-    return ASSUMPTIONS.input_length_cv
-
-
-def _cv_out() -> float:
-    return ASSUMPTIONS.output_length_cv
-
-
-def _lognormal_quantile_factor(p: float, cv: float) -> float:
-    """q-quantile / mean of a lognormal with coefficient of variation cv."""
-    sigma = math.sqrt(math.log(1.0 + cv * cv))
-    return math.exp(NormalDist().inv_cdf(p) * sigma - sigma * sigma / 2.0)
 
 
 def _rows(x, rows: np.ndarray):

@@ -19,7 +19,7 @@ batch does not change, so k decode steps are taken at once (step time linear in 
 
 Arrivals: open-loop Poisson at `request_rate` (inf = all at t=0), or closed-loop `concurrency` clients that
 each send the next request when their previous one completes. Lengths `fixed` (the means) or `variable`
-(lognormal with the means and ShareGPT-like spread, seeded). A finite run (`num_requests`) is measured whole,
+(ShareGPT-like: densest at the shortest, with the means; seeded). A finite run (`num_requests`) is measured whole,
 as benchmark tools do; a steady-state run discards warm-up and drain.
 """
 
@@ -50,18 +50,26 @@ def lengths(isl: float, osl: float, n: int, dist: str, rng: np.random.Generator,
     """Integer prompt and output lengths of n requests with means isl, osl."""
     if dist == "fixed":
         return np.full(n, max(1, round(isl)), dtype=np.int64), np.full(n, max(1, round(osl)), dtype=np.int64)
-
-    def lognormal(mean: float, cv: float) -> np.ndarray:
-        sigma = math.sqrt(math.log(1.0 + cv * cv))
-        x = rng.lognormal(math.log(mean) - sigma * sigma / 2.0, sigma, n)
-        return np.clip(np.round(x), 1, max(1.0, 8.0 * mean)).astype(np.int64)
-
-    i = lognormal(isl, ASSUMPTIONS.input_length_cv)
-    o = lognormal(osl, ASSUMPTIONS.output_length_cv)
+    i = _sharegpt_like(isl, n, rng)
+    o = _sharegpt_like(osl, n, rng)
     over = i + o > max_context
     i = np.where(over, np.maximum(1, np.minimum(i, max_context // 2)), i)
     o = np.where(over, np.maximum(1, np.minimum(o, max_context - i)), o)
     return i.astype(np.int64), o.astype(np.int64)
+
+
+def _sharegpt_like(mean: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n lengths with the given mean, densest at the shortest (see ASSUMPTIONS.min_length_tokens): the floor plus
+    an exponential, capped at 8x the mean."""
+    floor = min(float(ASSUMPTIONS.min_length_tokens), mean)
+    x = floor + rng.exponential(max(mean - floor, 1e-9), n)
+    return np.clip(np.round(x), 1, max(1.0, 8.0 * mean)).astype(np.int64)
+
+
+def length_quantile_factor(p: float, mean: np.ndarray) -> np.ndarray:
+    """q-quantile / mean of `_sharegpt_like` lengths with the given means (the analytic model's view)."""
+    floor = np.minimum(float(ASSUMPTIONS.min_length_tokens), mean)
+    return (floor + (mean - floor) * -math.log1p(-p)) / np.maximum(mean, 1e-9)
 
 
 class _Steps:
@@ -342,4 +350,5 @@ def summarize(run: RunResult) -> dict[str, float]:
     return out
 
 
-__all__ = ["RunResult", "Workload", "lengths", "simulate_one", "summarize", "weighted_percentile"]
+__all__ = ["RunResult", "Workload", "length_quantile_factor", "lengths", "simulate_one", "summarize",
+           "weighted_percentile"]
