@@ -197,9 +197,10 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
 
     pf = at_mean(sv.prefill_s)
     step_at = at_mean(sv.step_s)
-    # other prompts ahead in the token budget: M/D/1 on the prefill work of the arrivals
-    u = np.clip(lam * pf, 0.0, 0.999)
-    pre_wait_mean = u / (2.0 * (1.0 - u)) * pf
+    # other prompts ahead in the token budget: M/D/1 on the budget time of the arrivals' prompts
+    work = _budget_work(sv, tab, m_time, pf)
+    u = np.clip(lam * work, 0.0, 0.999)
+    pre_wait_mean = u / (2.0 * (1.0 - u)) * work
     out: dict[str, np.ndarray] = {}
     w_mean = p_wait / theta * wfac
     busy = 1.0 - mass[:, 0] / z  # an arrival waits for the step in progress only if one is running
@@ -211,7 +212,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     for q in quantiles:
         p = q / 100.0
         w_q = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * wfac
-        pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * pf / (1.0 - u), 0.0) * 0.5
+        pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
         if var.any():  # longer prompts take longer: the prompt-length quantile
             isl_factor = np.where(var, length_quantile_factor(p, sv.isl), 1.0)
         out[f"ttft_p{q:g}_s"] = w_q + pf * isl_factor + np.clip(p - (1.0 - busy), 0.0, None) * step_at + pre_q
@@ -245,6 +246,15 @@ def _rows(x, rows: np.ndarray):
 
 def _at(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
     return interp_rows(sv.m, v, np.maximum(np.asarray(m, dtype=float), 0.0)[:, None])[:, 0]
+
+
+def _budget_work(sv: Service, tab: StepTables, m, pf: np.ndarray) -> np.ndarray:
+    """Seconds of GPU time one prompt adds beside m decoding sequences: its chunk steps less the decode steps
+    they carry anyway (the prompts' share of the time, the M/D/1 server other prompts wait on; for a short
+    prompt beside a large batch little of its step is its own, so prompts rarely queue behind each other)."""
+    m = np.maximum(np.asarray(m, dtype=float), 0.0)
+    extra = _at(sv, sv.chunk_s, m) - _at(sv, sv.dec_s, m)
+    return np.clip(_at(sv, sv.chunks, m) * extra, 0.0, pf)
 
 
 def _itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> None:
@@ -286,12 +296,13 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     wait = np.maximum(c - sv.cap, 0.0) / x
     # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their
     # phases (prompts rarely meet), with variable lengths prompts collide in the token budget as in M/D/1
-    u = np.clip(x * pf, 0.0, 0.999) * ((m < sv.cap) & var)
-    pre_wait = u / (2.0 * (1.0 - u)) * pf
+    work = _budget_work(sv, tab, m, pf)
+    u = np.clip(x * work, 0.0, 0.999) * ((m < sv.cap) & var)
+    pre_wait = u / (2.0 * (1.0 - u)) * work
     out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * step * busy + pre_wait, "tpot_mean_s": step}
     for q in quantiles:
         p = q / 100.0
-        pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * pf / (1.0 - u), 0.0) * 0.5
+        pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
         out[f"ttft_p{q:g}_s"] = wait + pf + p * step * busy + pre_q
         out[f"tpot_p{q:g}_s"] = step
     _itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out)

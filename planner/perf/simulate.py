@@ -120,6 +120,38 @@ class RunResult:
     window_s: tuple[float, float]  # time window over which throughput is measured
 
 
+def _arrivals(tab: StepTables, wl: Workload, n_total: int, rng: np.random.Generator) -> np.ndarray:
+    """Arrival times; inf for a closed loop's requests not yet sent (set as their client's previous one ends)."""
+    arrival = np.full(n_total, np.inf)
+    if wl.concurrency is not None:
+        c0 = min(int(wl.concurrency), n_total)
+        arrival[:c0] = 0.0
+        if wl.num_requests is None:
+            # clients of a long-running service are out of phase: start them at random over one
+            # request's estimated life, else the burst at t=0 keeps them in lock-step (all prompts together)
+            arrival[:c0] = np.sort(rng.uniform(0.0, _life_estimate(tab, c0), c0))
+    elif wl.request_rate is None or math.isinf(wl.request_rate):
+        arrival[:] = 0.0
+    else:
+        arrival[:] = np.cumsum(rng.exponential(1.0 / wl.request_rate, n_total))
+    return arrival
+
+
+def _measured(arrival: np.ndarray, finish: np.ndarray, steady: bool) -> tuple[np.ndarray, tuple[float, float]]:
+    """The requests that count and the throughput window: the whole finite run, or steady state without its
+    warm-up (first 20%) and drain (last 10%)."""
+    n_total = len(finish)
+    measured = np.ones(n_total, dtype=bool)
+    window = (float(np.nanmin(arrival)), float(np.nanmax(finish)))
+    if steady:
+        lo, hi = int(0.2 * n_total), int(0.9 * n_total)
+        measured[:lo] = False
+        measured[hi:] = False
+        order = np.sort(finish)
+        window = (float(order[lo]), float(order[hi - 1]))
+    return measured, window
+
+
 def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> RunResult:
     """Simulate configuration row 0 of `tab` under workload `wl`."""
     steady = wl.num_requests is None
@@ -130,24 +162,14 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     # a request longer than the whole KV cache could never run: cap its context at the cache
     isl, osl = lengths(float(tab.isl[0]), float(tab.osl[0]), n_total, wl.length_dist, rng,
                        min(max_context, 0.98 * float(tab.kv_tokens[0])))
-    arrival = np.full(n_total, np.inf)
-    if closed:
-        c0 = min(int(wl.concurrency), n_total)
-        arrival[:c0] = 0.0
-        if steady:
-            # clients of a long-running service are out of phase: start them at random over one
-            # request's estimated life, else the burst at t=0 keeps them in lock-step (all prompts together)
-            arrival[:c0] = np.sort(rng.uniform(0.0, _life_estimate(tab, c0), c0))
-    elif wl.request_rate is None or math.isinf(wl.request_rate):
-        arrival[:] = 0.0
-    else:
-        arrival[:] = np.cumsum(rng.exponential(1.0 / wl.request_rate, n_total))
+    arrival = _arrivals(tab, wl, n_total, rng)
     step = _Steps(tab)
     budget = int(tab.token_budget[0])
     max_seqs = step.max_seqs
     kv_cap = float(tab.kv_tokens[0])
     watermark = 0.01 * kv_cap
     reserve = float(tab.kv_reserve[0])
+    prio = bool(tab.prefill_first[0])  # prompt steps run alone, decode waits (engines.yaml `scheduler:`)
 
     pre_need = isl.astype(float).copy()  # prompt tokens to compute (prompt + generated after a preemption)
     done_pre = np.zeros(n_total)
@@ -158,6 +180,8 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     finish = np.full(n_total, np.nan)
     itl_v: list[float] = []
     itl_w: list[float] = []
+    last_tok = np.zeros(n_total)  # when each request's last token came (prefill-first engines: gaps differ)
+    paused = False  # prefill-first: prompt steps ran since the last decode step
     waiting: deque[int] = deque()
     prefilling: list[int] = []  # admitted, prompt unfinished (admission order)
     dec = np.zeros(0, dtype=np.int64)  # decoding sequences
@@ -199,8 +223,9 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                 dec = dec[dec != victim]
             waiting.appendleft(victim)
             preemptions += 1
-        room = budget - len(dec)
-        free = kv_cap - kv_used - len(dec)
+        dec_tok = 0 if prio else len(dec)  # a prefill-first engine pauses decode while prompts can run
+        room = budget - dec_tok
+        free = kv_cap - kv_used - dec_tok
         chunks: list[tuple[int, float]] = []
         for i in prefilling:
             if room <= 0 or free <= 0:
@@ -234,6 +259,8 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
         ctx_sum = float(held[dec].sum()) if n else 0.0
         if chunks:  # one mixed step: every decode sequence gains a token, the chunks are computed
             p = sum(c for _, c in chunks)
+            if prio:  # a prompt-only step: the decode sequences wait
+                n, ctx_sum, paused = 0, 0.0, paused or len(dec) > 0
             dt = step(n, p, ctx_sum)
             t += dt
             if n:
@@ -253,6 +280,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                     kv_used += 1.0
                     if np.isnan(first[i]):
                         first[i] = t
+                    last_tok[i] = t
                     newly.append(i)
             if n:
                 fin = dec[gen[dec] >= osl[dec]]
@@ -278,25 +306,29 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             k = min(k, max(1, math.ceil((arrival[next_arrival] - t) / max(t1, 1e-12))))
         k = max(1, min(k, int((kv_cap - kv_used) // n)))
         dt = k * t1 + step.slope * n * k * (k - 1) / 2.0
+        if paused:  # the first step's gap runs from each sequence's last token (before or during the pause)
+            gaps, counts = np.unique(t + t1 - last_tok[dec], return_counts=True)
+            itl_v.extend(gaps.tolist())
+            itl_w.extend(counts.astype(float).tolist())
+            if k > 1:
+                itl_v.append((dt - t1) / (k - 1))
+                itl_w.append(float(n * (k - 1)))
+            paused = False
+        else:
+            itl_v.append(dt / k)
+            itl_w.append(float(n * k))
         t += dt
         gen[dec] += k
         held[dec] += k
         kv_used += n * k
-        itl_v.append(dt / k)
-        itl_w.append(float(n * k))
+        if prio:
+            last_tok[dec] = t
         fin = dec[gen[dec] >= osl[dec]]
         if len(fin):
             complete(fin, t)
             dec = dec[gen[dec] < osl[dec]]
 
-    measured = np.ones(n_total, dtype=bool)
-    window = (float(np.nanmin(arrival)), float(np.nanmax(finish)))
-    if steady:  # discard warm-up and drain
-        lo, hi = int(0.2 * n_total), int(0.9 * n_total)
-        measured[:lo] = False
-        measured[hi:] = False
-        order = np.sort(finish)
-        window = (float(order[lo]), float(order[hi - 1]))
+    measured, window = _measured(arrival, finish, steady)
     # tokens reach the client in bursts (speculative acceptance, multi-step scheduling): a gap per burst
     burst = float(tab.burst[0])
     return RunResult(arrival, first, finish, isl, osl, np.asarray(itl_v) * burst, np.asarray(itl_w) / burst,
