@@ -369,6 +369,18 @@ def test_engine_scheduler_policy_reaches_the_step_tables():
     np.testing.assert_array_equal(tab.prefill_first, [0.0, 1.0, 0.0, 0.0])  # SGLang runs prompts first
 
 
+def test_prefill_first_needs_its_source():
+    """A scheduler fact in engines.yaml carries where it is stated (the catalog's rule for every figure)."""
+    from pydantic import ValidationError
+
+    from planner.catalog.schema_engines import Scheduler
+
+    with pytest.raises(ValidationError, match="prefill_first_source"):
+        Scheduler(kv_reserve_output=0.7, prefill_first=True, source="scheduler docs")
+    ok = Scheduler(kv_reserve_output=0.7, prefill_first=True, source="abc", prefill_first_source="scheduler.py")
+    assert ok.prefill_first and not Scheduler(kv_reserve_output=0.0, source="abc").prefill_first
+
+
 def test_prefill_first_engine_pauses_decode_while_prompts_run():
     """engines.yaml `scheduler: prefill_first` (SGLang). Four 100-token prompts at once, one per 100-token step
     of 0.02 s (decode steps 0.01 s), 11 output tokens each: the prompts run back to back (first tokens at 0.02,
