@@ -29,7 +29,7 @@ def test_columns_round_trip_and_extra_columns_pass_through():
     out = predict_many(q, CAT)
     assert set(RESULT_COLUMNS) <= set(out.columns) and set(LOAD_OUT) <= set(out.columns)
     assert out["label"].tolist() == ["a", "b", "c"]
-    assert out["engine"].tolist() == ["vllm", "", ""]
+    assert out["engine"].tolist() == ["vllm", "generic", "generic"]  # named as in plans
     assert out["speculative"].tolist() == ["none", "none", "none"]
     assert out["slo_percentile"].tolist() == [99.0, 90.0, 90.0]
     assert out["fits"].all() and not out["saturated"].any()

@@ -56,9 +56,20 @@ class Scheduler(Strict):
                                      "admitted: 0 = prompt only, KV on demand, preemption when full (vLLM); 1 = "
                                      "the whole request up front, never evicted (TensorRT-LLM "
                                      "GUARANTEED_NO_EVICT)")
+    prefill_first: bool = Field(False, description="a prompt step, whenever one can be formed, runs alone "
+                                "before the running requests' next decode step (SGLang without mixed chunks); "
+                                "false = each step decodes every running request and fills the token budget "
+                                "with prompt chunks (vLLM V1, TensorRT-LLM in-flight batching)")
+    prefill_first_source: str | None = Field(None, min_length=3, description="where prefill_first is stated")
     source: str = Field(min_length=3)
     assumed: bool = False
     reason: str | None = None
+
+    @model_validator(mode="after")
+    def _prefill_first_has_a_source(self) -> Scheduler:
+        if self.prefill_first and not self.prefill_first_source:
+            raise ValueError("prefill_first: true needs prefill_first_source (where the schedule says so)")
+        return self
 
 
 KV_SIZING_POLICIES: tuple[str, ...] = ("utilization", "free_fraction", "static_fraction")

@@ -1,6 +1,6 @@
 """The `planner` command line: parses flags and delegates; no modelling happens here.
 
-Each command group lives in its own module and is registered below.
+Each command (or command group) lives in its own module and is registered below.
 Exit codes: 0 success, 2 bad input (file, field, flag, reference), 3 infeasible problem, 4 solver failure.
 """
 
@@ -13,8 +13,9 @@ from planner.cli.catalog_cmd import catalog
 from planner.cli.frontier_cmd import frontier
 from planner.cli.predict_cmd import predict
 from planner.cli.propose_cmd import propose
-from planner.cli.solve_cmd import solve, verify
+from planner.cli.solve_cmd import solve
 from planner.cli.sweep_cmd import sweep
+from planner.cli.verify_cmd import verify
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -26,6 +26,9 @@ BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vect
 @click.option("--ep", type=int, help="Expert-parallel size (default: search, MoE only).")
 @click.option("--serving", type=click.Choice(["aggregated", "disaggregated", "auto"]), default="aggregated",
               show_default=True)
+@click.option("--prefill-gpu", help="Disaggregated: the prefill instances' accelerator (default: --gpu).")
+@click.option("--prefill-tp", type=int, help="Disaggregated: the prefill instances' tensor-parallel size.")
+@click.option("--prefill-pp", type=int, help="Disaggregated: the prefill instances' pipeline-parallel size.")
 @click.option("--concurrency", type=int,
               help="Closed-loop clients over the whole deployment (honoured exactly, split over the replicas).")
 @click.option("--request-rate", type=float,
@@ -88,4 +91,5 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
     if as_json:
         click.echo(json.dumps(prediction_json(result), indent=2))
     else:
-        render_prediction(console, result)
+        render_prediction(console, result,
+                          under_load=query["request_rate"] is not None or query["concurrency"] is not None)

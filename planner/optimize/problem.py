@@ -235,6 +235,14 @@ class Fleet(Strict):
         description="rental terms allowed (on_demand, 1y, 3y, spot); the cheapest allowed product per system is "
         "used and the plan names its term. spot is out by default: preemptible capacity cannot carry a service",
     )
+    engines: Ids | None = Field(
+        None, min_length=1, description="serving engines every workload without its own `engines` searches "
+        "(catalog ids or `all`); default: the generic calibrated engine")
+
+    @field_validator("engines", mode="before")
+    @classmethod
+    def _engines_word(cls, v):
+        return _word_as_list(v, "all", "give a list of engine ids or `all`")
 
 
 class RackAvailability(Strict):

@@ -112,6 +112,9 @@ def _allowed_systems(problem: Problem, catalog: Catalog, err: InputErrors) -> tu
         for i, s in enumerate(fleet.systems):
             if s not in catalog.systems:
                 err.bad(f"fleet.systems[{i}]", err.unknown_system(s))
+    for i, e in enumerate(fleet.engines or []):
+        if e != "all" and e not in catalog.engines:
+            err.bad(f"fleet.engines[{i}]", f"unknown engine {e!r} (known: {err.known(catalog.engines)})")
     allowed = list(fleet.systems) if fleet.systems is not None else sorted(catalog.systems)
     existing: dict[str, int] = {}
     for i, e in enumerate(fleet.existing):

@@ -105,7 +105,7 @@ def resolve_workload(w, catalog: Catalog, err: InputErrors, problem: Problem) ->
         precisions=tuple(w.precisions) if w.precisions else None,
         kv_precisions=tuple(w.kv_precisions) if w.kv_precisions else None,
         serving=tuple(w.serving),
-        engines=_engines(w.engines, catalog),
+        engines=_engines(w.engines if w.engines is not None else problem.fleet.engines, catalog),
         speculative=("auto",) if w.speculative and "auto" in w.speculative else
         tuple(w.speculative) if w.speculative else None,
         prefill_layouts=w.prefill_layouts,

@@ -10,63 +10,19 @@ is the proven lower bound on cost from the min-cost solve (every plan costs at l
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import pandas as pd
 
 from planner.optimize import backends
-from planner.optimize import constraints as C
 from planner.optimize.backends import RawResult, SolveStatus
 from planner.optimize.formulation import Index, build_model, cost_objective, tie_break_coefs
 from planner.optimize.instance import Instance
 from planner.optimize.model import MipModel
 from planner.optimize.price_of import without_limits, without_survive
+from planner.optimize.solution import Solution, _finish, _timed_solve
+from planner.optimize.solve_hourly import solve_hourly, uses_hourly_model
 
 MAX_DINKELBACH_ITERATIONS = 25
-
-
-@dataclass
-class Solution:
-    status: SolveStatus
-    objective: str
-    backend: str
-    model: MipModel | None = None
-    ix: Index | None = None
-    values: list[float] = field(default_factory=list)
-    objective_value: float | None = None  # $/h (min_cost), tok/s (max_throughput), tokens/$ (ratio)
-    best_bound: float | None = None
-    gap: float | None = None
-    solve_time_s: float = 0.0
-    build_time_s: float = 0.0
-    iterations: int = 1
-    message: str = ""
-    hourly: object | None = None  # optimize.profit.Hourly: sales and hour classes (max_profit, profiles)
-
-    def value(self, var: int) -> float:
-        return self.values[var]
-
-    @property
-    def cost_per_hour(self) -> float:
-        return sum(c * self.values[v] for v, c in C.cost_coefs(self.ix).items())
-
-    def credited(self) -> float:
-        ix = self.ix
-        total = 0.0
-        for w, rows in ix.by_workload.items():
-            served = sum(ix.out[i] * round(self.values[ix.x[i]]) for i in rows)
-            cap = ix.credit_cap.get(w)
-            total += min(served, cap) if cap is not None else served
-        return total
-
-
-def _timed_solve(
-    model: MipModel, backend: str, time_limit_s: float, gap: float, abs_gap: float = 1e-6, presolve: bool = True,
-    hint: list[float] | None = None, start: list[float] | None = None, heuristics: bool = True,
-    branch_first: tuple[int, ...] = (),
-) -> RawResult:
-    return backends.solve(model, backend, time_limit_s=max(time_limit_s, 0.01), gap=gap, abs_gap=abs_gap,
-                          presolve=presolve, hint=hint, start=start, heuristics=heuristics,
-                          branch_first=branch_first)
 
 
 def solve_instance(
@@ -87,8 +43,6 @@ def solve_instance(
     if exclude_accelerators:
         cands = cands[~cands["accelerator"].isin(exclude_accelerators)]
     kind = inst.objective
-    from planner.optimize.solve_hourly import solve_hourly, uses_hourly_model  # it builds on Solution: a cycle
-
     if uses_hourly_model(inst):  # max_profit, demand profiles, weighted max_throughput
         return solve_hourly(inst, cands, backend, time_limit_s, gap)
     if kind == "min_cost":
@@ -96,12 +50,6 @@ def solve_instance(
     if kind == "max_throughput":
         return _solve_max_throughput(inst, cands, backend, time_limit_s, gap)
     return _solve_ratio(inst, cands, backend, time_limit_s, gap)
-
-
-def _finish(sol: Solution, res: RawResult) -> Solution:
-    sol.status, sol.values, sol.message = res.status, res.values, res.message
-    sol.solve_time_s += res.solve_time_s
-    return sol
 
 
 def _build_and_solve(inst, cands, objective, backend, time_limit_s, gap) -> tuple[Solution, RawResult]:

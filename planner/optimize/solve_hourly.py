@@ -23,7 +23,7 @@ from planner.optimize.profit import (
     revenue_coefs,
     value_of,
 )
-from planner.optimize.solve import Solution, _finish, _timed_solve
+from planner.optimize.solution import Solution, _finish, _timed_solve
 from planner.optimize.value_data import sell
 
 # min_cost with hour classes is solved class by class (optimize.hourly_split) on these backends, for models with

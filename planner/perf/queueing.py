@@ -28,7 +28,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.simulate import length_quantile_factor
 from planner.perf.steptable import StepTables, at, interp_on_grid, interp_step, locate
 
 EXACT_STATES = 13  # states 0..12 kept exactly; beyond, lumped on a geometric grid
@@ -197,9 +197,10 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
 
     pf = at_mean(sv.prefill_s)
     step_at = at_mean(sv.step_s)
-    # other prompts ahead in the token budget: M/D/1 on the prefill work of the arrivals
-    u = np.clip(lam * pf, 0.0, 0.999)
-    pre_wait_mean = u / (2.0 * (1.0 - u)) * pf
+    # other prompts ahead in the token budget: M/D/1 on the budget time of the arrivals' prompts
+    work = _budget_work(sv, tab, m_time, pf)
+    u = np.clip(lam * work, 0.0, 0.999)
+    pre_wait_mean = u / (2.0 * (1.0 - u)) * work
     out: dict[str, np.ndarray] = {}
     w_mean = p_wait / theta * wfac
     busy = 1.0 - mass[:, 0] / z  # an arrival waits for the step in progress only if one is running
@@ -211,9 +212,9 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     for q in quantiles:
         p = q / 100.0
         w_q = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * wfac
-        pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * pf / (1.0 - u), 0.0) * 0.5
-        if var.any():  # longer prompts take longer: lognormal prompt-length quantile
-            isl_factor = np.where(var, _lognormal_quantile_factor(p, _cv_in()), 1.0)
+        pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
+        if var.any():  # longer prompts take longer: the prompt-length quantile
+            isl_factor = np.where(var, length_quantile_factor(p, sv.isl), 1.0)
         out[f"ttft_p{q:g}_s"] = w_q + pf * isl_factor + np.clip(p - (1.0 - busy), 0.0, None) * step_at + pre_q
         m_q = _quantile_rows(occ, req_w, q)
         step_q = interp_rows(sv.m, sv.step_s, np.maximum(m_q, 1.0)[:, None])[:, 0]
@@ -224,7 +225,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     if targets_only:
         return {k: np.where(stable, v, np.nan) for k, v in out.items()}
     _itl(sv, tab, m_time, lam, u, quantiles, out)
-    osl_med = np.where(var, osl * _lognormal_quantile_factor(0.5, _cv_out()), osl)
+    osl_med = np.where(var, osl * length_quantile_factor(0.5, osl), osl)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(osl - 1.0, 0.0) * step_mean
     if 50.0 in quantiles:
         out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(osl_med - 1.0, 0.0) * out["tpot_p50_s"]
@@ -238,20 +239,6 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     return out
 
 
-def _cv_in() -> float:
-    return ASSUMPTIONS.input_length_cv
-
-
-def _cv_out() -> float:
-    return ASSUMPTIONS.output_length_cv
-
-
-def _lognormal_quantile_factor(p: float, cv: float) -> float:
-    """q-quantile / mean of a lognormal with coefficient of variation cv."""
-    sigma = math.sqrt(math.log(1.0 + cv * cv))
-    return math.exp(NormalDist().inv_cdf(p) * sigma - sigma * sigma / 2.0)
-
-
 def _rows(x, rows: np.ndarray):
     """The same dataclass of per-row arrays (Service, Chain, StepTables) for `rows` only."""
     return type(x)(**{k: getattr(x, k)[rows] for k in x.__dataclass_fields__})
@@ -259,6 +246,15 @@ def _rows(x, rows: np.ndarray):
 
 def _at(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
     return interp_rows(sv.m, v, np.maximum(np.asarray(m, dtype=float), 0.0)[:, None])[:, 0]
+
+
+def _budget_work(sv: Service, tab: StepTables, m, pf: np.ndarray) -> np.ndarray:
+    """Seconds of GPU time one prompt adds beside m decoding sequences: its chunk steps less the decode steps
+    they carry anyway (the prompts' share of the time, the M/D/1 server other prompts wait on; for a short
+    prompt beside a large batch little of its step is its own, so prompts rarely queue behind each other)."""
+    m = np.maximum(np.asarray(m, dtype=float), 0.0)
+    extra = _at(sv, sv.chunk_s, m) - _at(sv, sv.dec_s, m)
+    return np.clip(_at(sv, sv.chunks, m) * extra, 0.0, pf)
 
 
 def _itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> None:
@@ -300,12 +296,13 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     wait = np.maximum(c - sv.cap, 0.0) / x
     # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their
     # phases (prompts rarely meet), with variable lengths prompts collide in the token budget as in M/D/1
-    u = np.clip(x * pf, 0.0, 0.999) * ((m < sv.cap) & var)
-    pre_wait = u / (2.0 * (1.0 - u)) * pf
+    work = _budget_work(sv, tab, m, pf)
+    u = np.clip(x * work, 0.0, 0.999) * ((m < sv.cap) & var)
+    pre_wait = u / (2.0 * (1.0 - u)) * work
     out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * step * busy + pre_wait, "tpot_mean_s": step}
     for q in quantiles:
         p = q / 100.0
-        pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * pf / (1.0 - u), 0.0) * 0.5
+        pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
         out[f"ttft_p{q:g}_s"] = wait + pf + p * step * busy + pre_q
         out[f"tpot_p{q:g}_s"] = step
     _itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out)

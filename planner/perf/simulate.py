@@ -19,7 +19,7 @@ batch does not change, so k decode steps are taken at once (step time linear in 
 
 Arrivals: open-loop Poisson at `request_rate` (inf = all at t=0), or closed-loop `concurrency` clients that
 each send the next request when their previous one completes. Lengths `fixed` (the means) or `variable`
-(lognormal with the means and ShareGPT-like spread, seeded). A finite run (`num_requests`) is measured whole,
+(ShareGPT-like: densest at the shortest, with the means; seeded). A finite run (`num_requests`) is measured whole,
 as benchmark tools do; a steady-state run discards warm-up and drain.
 """
 
@@ -50,18 +50,26 @@ def lengths(isl: float, osl: float, n: int, dist: str, rng: np.random.Generator,
     """Integer prompt and output lengths of n requests with means isl, osl."""
     if dist == "fixed":
         return np.full(n, max(1, round(isl)), dtype=np.int64), np.full(n, max(1, round(osl)), dtype=np.int64)
-
-    def lognormal(mean: float, cv: float) -> np.ndarray:
-        sigma = math.sqrt(math.log(1.0 + cv * cv))
-        x = rng.lognormal(math.log(mean) - sigma * sigma / 2.0, sigma, n)
-        return np.clip(np.round(x), 1, max(1.0, 8.0 * mean)).astype(np.int64)
-
-    i = lognormal(isl, ASSUMPTIONS.input_length_cv)
-    o = lognormal(osl, ASSUMPTIONS.output_length_cv)
+    i = _sharegpt_like(isl, n, rng)
+    o = _sharegpt_like(osl, n, rng)
     over = i + o > max_context
     i = np.where(over, np.maximum(1, np.minimum(i, max_context // 2)), i)
     o = np.where(over, np.maximum(1, np.minimum(o, max_context - i)), o)
     return i.astype(np.int64), o.astype(np.int64)
+
+
+def _sharegpt_like(mean: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n lengths with the given mean, densest at the shortest (see ASSUMPTIONS.min_length_tokens): the floor plus
+    an exponential, capped at 8x the mean."""
+    floor = min(float(ASSUMPTIONS.min_length_tokens), mean)
+    x = floor + rng.exponential(max(mean - floor, 1e-9), n)
+    return np.clip(np.round(x), 1, max(1.0, 8.0 * mean)).astype(np.int64)
+
+
+def length_quantile_factor(p: float, mean: np.ndarray) -> np.ndarray:
+    """q-quantile / mean of `_sharegpt_like` lengths with the given means (the analytic model's view)."""
+    floor = np.minimum(float(ASSUMPTIONS.min_length_tokens), mean)
+    return (floor + (mean - floor) * -math.log1p(-p)) / np.maximum(mean, 1e-9)
 
 
 class _Steps:
@@ -112,6 +120,38 @@ class RunResult:
     window_s: tuple[float, float]  # time window over which throughput is measured
 
 
+def _arrivals(tab: StepTables, wl: Workload, n_total: int, rng: np.random.Generator) -> np.ndarray:
+    """Arrival times; inf for a closed loop's requests not yet sent (set as their client's previous one ends)."""
+    arrival = np.full(n_total, np.inf)
+    if wl.concurrency is not None:
+        c0 = min(int(wl.concurrency), n_total)
+        arrival[:c0] = 0.0
+        if wl.num_requests is None:
+            # clients of a long-running service are out of phase: start them at random over one
+            # request's estimated life, else the burst at t=0 keeps them in lock-step (all prompts together)
+            arrival[:c0] = np.sort(rng.uniform(0.0, _life_estimate(tab, c0), c0))
+    elif wl.request_rate is None or math.isinf(wl.request_rate):
+        arrival[:] = 0.0
+    else:
+        arrival[:] = np.cumsum(rng.exponential(1.0 / wl.request_rate, n_total))
+    return arrival
+
+
+def _measured(arrival: np.ndarray, finish: np.ndarray, steady: bool) -> tuple[np.ndarray, tuple[float, float]]:
+    """The requests that count and the throughput window: the whole finite run, or steady state without its
+    warm-up (first 20%) and drain (last 10%)."""
+    n_total = len(finish)
+    measured = np.ones(n_total, dtype=bool)
+    window = (float(np.nanmin(arrival)), float(np.nanmax(finish)))
+    if steady:
+        lo, hi = int(0.2 * n_total), int(0.9 * n_total)
+        measured[:lo] = False
+        measured[hi:] = False
+        order = np.sort(finish)
+        window = (float(order[lo]), float(order[hi - 1]))
+    return measured, window
+
+
 def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> RunResult:
     """Simulate configuration row 0 of `tab` under workload `wl`."""
     steady = wl.num_requests is None
@@ -122,24 +162,14 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     # a request longer than the whole KV cache could never run: cap its context at the cache
     isl, osl = lengths(float(tab.isl[0]), float(tab.osl[0]), n_total, wl.length_dist, rng,
                        min(max_context, 0.98 * float(tab.kv_tokens[0])))
-    arrival = np.full(n_total, np.inf)
-    if closed:
-        c0 = min(int(wl.concurrency), n_total)
-        arrival[:c0] = 0.0
-        if steady:
-            # clients of a long-running service are out of phase: start them at random over one
-            # request's estimated life, else the burst at t=0 keeps them in lock-step (all prompts together)
-            arrival[:c0] = np.sort(rng.uniform(0.0, _life_estimate(tab, c0), c0))
-    elif wl.request_rate is None or math.isinf(wl.request_rate):
-        arrival[:] = 0.0
-    else:
-        arrival[:] = np.cumsum(rng.exponential(1.0 / wl.request_rate, n_total))
+    arrival = _arrivals(tab, wl, n_total, rng)
     step = _Steps(tab)
     budget = int(tab.token_budget[0])
     max_seqs = step.max_seqs
     kv_cap = float(tab.kv_tokens[0])
     watermark = 0.01 * kv_cap
     reserve = float(tab.kv_reserve[0])
+    prio = bool(tab.prefill_first[0])  # prompt steps run alone, decode waits (engines.yaml `scheduler:`)
 
     pre_need = isl.astype(float).copy()  # prompt tokens to compute (prompt + generated after a preemption)
     done_pre = np.zeros(n_total)
@@ -150,6 +180,8 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     finish = np.full(n_total, np.nan)
     itl_v: list[float] = []
     itl_w: list[float] = []
+    last_tok = np.zeros(n_total)  # when each request's last token came (prefill-first engines: gaps differ)
+    paused = False  # prefill-first: prompt steps ran since the last decode step
     waiting: deque[int] = deque()
     prefilling: list[int] = []  # admitted, prompt unfinished (admission order)
     dec = np.zeros(0, dtype=np.int64)  # decoding sequences
@@ -191,8 +223,9 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                 dec = dec[dec != victim]
             waiting.appendleft(victim)
             preemptions += 1
-        room = budget - len(dec)
-        free = kv_cap - kv_used - len(dec)
+        dec_tok = 0 if prio else len(dec)  # a prefill-first engine pauses decode while prompts can run
+        room = budget - dec_tok
+        free = kv_cap - kv_used - dec_tok
         chunks: list[tuple[int, float]] = []
         for i in prefilling:
             if room <= 0 or free <= 0:
@@ -226,6 +259,8 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
         ctx_sum = float(held[dec].sum()) if n else 0.0
         if chunks:  # one mixed step: every decode sequence gains a token, the chunks are computed
             p = sum(c for _, c in chunks)
+            if prio:  # a prompt-only step: the decode sequences wait
+                n, ctx_sum, paused = 0, 0.0, paused or len(dec) > 0
             dt = step(n, p, ctx_sum)
             t += dt
             if n:
@@ -245,6 +280,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                     kv_used += 1.0
                     if np.isnan(first[i]):
                         first[i] = t
+                    last_tok[i] = t
                     newly.append(i)
             if n:
                 fin = dec[gen[dec] >= osl[dec]]
@@ -270,25 +306,29 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             k = min(k, max(1, math.ceil((arrival[next_arrival] - t) / max(t1, 1e-12))))
         k = max(1, min(k, int((kv_cap - kv_used) // n)))
         dt = k * t1 + step.slope * n * k * (k - 1) / 2.0
+        if paused:  # the first step's gap runs from each sequence's last token (before or during the pause)
+            gaps, counts = np.unique(t + t1 - last_tok[dec], return_counts=True)
+            itl_v.extend(gaps.tolist())
+            itl_w.extend(counts.astype(float).tolist())
+            if k > 1:
+                itl_v.append((dt - t1) / (k - 1))
+                itl_w.append(float(n * (k - 1)))
+            paused = False
+        else:
+            itl_v.append(dt / k)
+            itl_w.append(float(n * k))
         t += dt
         gen[dec] += k
         held[dec] += k
         kv_used += n * k
-        itl_v.append(dt / k)
-        itl_w.append(float(n * k))
+        if prio:
+            last_tok[dec] = t
         fin = dec[gen[dec] >= osl[dec]]
         if len(fin):
             complete(fin, t)
             dec = dec[gen[dec] < osl[dec]]
 
-    measured = np.ones(n_total, dtype=bool)
-    window = (float(np.nanmin(arrival)), float(np.nanmax(finish)))
-    if steady:  # discard warm-up and drain
-        lo, hi = int(0.2 * n_total), int(0.9 * n_total)
-        measured[:lo] = False
-        measured[hi:] = False
-        order = np.sort(finish)
-        window = (float(order[lo]), float(order[hi - 1]))
+    measured, window = _measured(arrival, finish, steady)
     # tokens reach the client in bursts (speculative acceptance, multi-step scheduling): a gap per burst
     burst = float(tab.burst[0])
     return RunResult(arrival, first, finish, isl, osl, np.asarray(itl_v) * burst, np.asarray(itl_w) / burst,
@@ -342,4 +382,5 @@ def summarize(run: RunResult) -> dict[str, float]:
     return out
 
 
-__all__ = ["RunResult", "Workload", "lengths", "simulate_one", "summarize", "weighted_percentile"]
+__all__ = ["RunResult", "Workload", "length_quantile_factor", "lengths", "simulate_one", "summarize",
+           "weighted_percentile"]

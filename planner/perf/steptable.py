@@ -55,9 +55,11 @@ class StepTables:
     kv_reserve: np.ndarray | None = None  # (R,) share of each running request's remaining output tokens whose KV
     #                                       the scheduler keeps free before it admits another (engines.yaml
     #                                       `scheduler:`; 0 = on demand with preemption, 1 = no eviction)
+    prefill_first: np.ndarray | None = None  # (R,) 1 where prompt steps run alone, decode paused (engines.yaml)
 
     def __post_init__(self) -> None:
-        for name in ("request_s", "mixed_floor_s", "kv_reserve"):  # tables built by hand (tests): none
+        # tables built by hand (tests) leave these out: none
+        for name in ("request_s", "mixed_floor_s", "kv_reserve", "prefill_first"):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, np.zeros(len(self.isl)))
 
@@ -180,7 +182,8 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
                       gpus=ev["gpus"], burst=burst,
                       request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n),
                       mixed_floor_s=mixed_step_floor_s(c, eff.serving) * np.ones(n),
-                      kv_reserve=np.asarray(c.get("eng_kv_reserve", np.zeros(n)), dtype=float) * np.ones(n))
+                      kv_reserve=np.asarray(c.get("eng_kv_reserve", np.zeros(n)), dtype=float) * np.ones(n),
+                      prefill_first=np.asarray(c.get("eng_prefill_first", np.zeros(n)), dtype=float) * np.ones(n))
 
 
 def locate(m_grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from planner.catalog.catalog import Catalog
 from planner.perf import evaluate, latency_under_load
 from planner.perf.assumptions import ASSUMPTIONS
 
+GENERIC = "generic"  # the calibrated engine a query gets without `engine` (named so in plans too)
 LOAD_QUERY_COLUMNS = ("engine", "request_rate", "num_requests", "length_dist", "slo_percentile", "speculative")
 LOAD_NUMERIC_COLUMNS = ("request_rate", "num_requests", "slo_percentile")
 LOAD_RESULT_COLUMNS = ("engine", "speculative", "slo_percentile", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
@@ -202,7 +203,7 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
         "limited_by": "queue" if best["saturated"] else ev["limited_by"], "notes": "; ".join(notes),
         **{k: best[k] for k in LOAD_RESULT_COLUMNS if k in best and k not in ("engine", "speculative",
                                                                                "slo_percentile")},
-        "engine": ev.get("engine") or "", "speculative": ev.get("speculative_method") or "none",
+        "engine": ev.get("engine") or GENERIC, "speculative": ev.get("speculative_method") or "none",
         "itl_s": float(ev["itl_s"]), "acceptance_length": float(ev["acceptance_length"]),
     }
 
@@ -271,15 +272,34 @@ def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
 
 def percentile_columns(best_rows: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """For answers without a load: the chosen batch as closed-loop clients on each replica (running at most
-    that many), indexed like best_rows."""
+    that many), with the row's engine and the speculative method it resolved to; indexed like best_rows."""
     grid = best_rows[["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving",
                       "isl", "osl", "batch"]].copy()
     grid["concurrency"] = grid["batch"]
+    grid["engine"] = best_rows["engine"].fillna("").astype(str) if "engine" in best_rows else ""
+    method = best_rows["speculative_method"] if "speculative_method" in best_rows else pd.Series("", grid.index)
+    grid["speculative"] = method.fillna("").astype(str).replace("", "none")
     res = latency_under_load(grid.reset_index(drop=True), catalog)
     res.index = best_rows.index
     return res
 
 
-__all__ = ["LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_load_queries", "choose",
-           "describe_load", "evaluate_loads", "has_load", "load_error", "load_rows", "percentile_columns",
-           "percentile_of"]
+def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.DataFrame:
+    """TTFT and TPOT (`ttft_slo_s`, `tpot_slo_s`) of configuration rows at each row's SLO percentile `pct`, their
+    batch as closed-loop clients per replica: what a query's targets are held to without a load. Rows the load
+    model does not cover (disaggregated serving) keep the zero-load means `ttft_s`/`tpot_s` (`slo_on_mean`)."""
+    res = percentile_columns(rows, catalog)
+    out = pd.DataFrame(index=rows.index, columns=["ttft_slo_s", "tpot_slo_s"], dtype=float)
+    for p in sorted(set(pct.tolist())):
+        at = pct.index[pct == p]
+        for metric in ("ttft", "tpot"):
+            out.loc[at, f"{metric}_slo_s"] = _at_percentile(res.loc[at], metric, p, f"{p:g}").to_numpy()
+    out["slo_on_mean"] = res["load_reason"].astype(str).str.contains("aggregated serving only")
+    for metric in ("ttft", "tpot"):
+        out.loc[out["slo_on_mean"], f"{metric}_slo_s"] = rows.loc[out["slo_on_mean"], f"{metric}_s"]
+    return out
+
+
+__all__ = ["GENERIC", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_load_queries",
+           "choose", "describe_load", "evaluate_loads", "has_load", "load_error", "load_rows",
+           "percentile_columns", "percentile_of", "slo_latencies"]

@@ -21,6 +21,7 @@ from planner.limits import env_name, limit
 from planner.perf import evaluate
 from planner.perf.engines import SPEC_CHOICES
 from planner.predict.load import (
+    GENERIC,
     LOAD_QUERY_COLUMNS,
     LOAD_RESULT_COLUMNS,
     answer_load_queries,
@@ -29,17 +30,21 @@ from planner.predict.load import (
     load_error,
     percentile_columns,
     percentile_of,
+    slo_latencies,
 )
 
 BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
            3072, 4096)
+# disaggregated serving: the prefill instances' own accelerator and layout (default: the decode instances')
+PREFILL_QUERY_COLUMNS = ("prefill_gpu", "prefill_tp", "prefill_pp")
 QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
-                 "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS)
+                 "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS,
+                 *PREFILL_QUERY_COLUMNS)
 RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
                   "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
                   "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w", "tokens_per_kwh", "limited_by",
                   "notes", *LOAD_RESULT_COLUMNS,
-                  "itl_s", "acceptance_length")
+                  "itl_s", "acceptance_length", "prefill_instances", "decode_instances", *PREFILL_QUERY_COLUMNS)
 
 
 def _divisors(n: int, most: int) -> list[int]:
@@ -54,6 +59,8 @@ def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     for col in QUERY_COLUMNS:
         if col not in q:
             q[col] = np.nan
+    # the generic engine is named `generic` in answers (as in plans): an answer's engine reads back as a query
+    q["engine"] = q["engine"].where(q["engine"].astype(str) != GENERIC, np.nan)
     q["error"] = ""
     for i, row in q.iterrows():
         q.at[i, "error"] = _query_error(row, catalog)
@@ -62,7 +69,8 @@ def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
 
 TRUE_WORDS = ("true", "yes", "1", "1.0")
 FALSE_WORDS = ("false", "no", "0", "0.0")
-NUMERIC_COLUMNS = ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_slo_ms", "tpot_slo_ms")
+NUMERIC_COLUMNS = ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_slo_ms", "tpot_slo_ms",
+                   "prefill_tp", "prefill_pp")
 
 
 def _number_error(col: str, v) -> str:
@@ -104,6 +112,8 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
         return f"speculative must be one of {', '.join(SPEC_CHOICES)}, got {row['speculative']!r}"
     if is_set(row["serving"]) and row["serving"] not in ("aggregated", "disaggregated", "auto"):
         return f"serving must be aggregated, disaggregated or auto, got {row['serving']!r}"
+    if msg := _prefill_error(row, catalog):
+        return msg
     model = catalog.models[row["model"]]
     gpus = int(float(row["gpus"]))
     for name in ("tp", "pp", "ep"):
@@ -140,11 +150,29 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
     return load_error(row)
 
 
+def _prefill_error(row: pd.Series, catalog: Catalog) -> str:
+    """The first problem with a query's prefill columns ('' if none)."""
+    given = [c for c in PREFILL_QUERY_COLUMNS if is_set(row[c])]
+    if not given:
+        return ""
+    if row["serving"] != "disaggregated":
+        return f"{', '.join(given)} set the prefill instances of serving disaggregated: give serving disaggregated"
+    if is_set(row["prefill_gpu"]) and row["prefill_gpu"] not in catalog.accelerators:
+        return f"unknown prefill_gpu {row['prefill_gpu']!r} (known: {', '.join(sorted(catalog.accelerators))})"
+    for col in ("prefill_tp", "prefill_pp"):
+        v = row[col]
+        if is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
+            return f"{col} must be a positive integer, got {v!r}"
+    return ""
+
+
 def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]:
     """(tp, pp, ep, attn_dp) choices for one query: the given ones, or every split the hardware allows.
 
     MoE models also get attention-data-parallel + expert-parallel splits ("DEP"): attention replicated
-    attn_dp ways, experts spread over all attn_dp GPUs of the stage.
+    attn_dp ways, experts spread over all attn_dp GPUs of the stage. Their sizes are those that divide the GPUs
+    or the experts (within one scale-up domain): wide EP on 72 GB200 GPUs is DEP32 or DEP64 (256 experts), with
+    the GPUs beyond whole replicas idle, as deployments run it.
     """
     model = catalog.models[row["model"]]
     acc = catalog.accelerators[row["gpu"]]
@@ -160,9 +188,11 @@ def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]
                 continue
             eps = [given_ep] if given_ep else (sorted({1, tp}) if model.moe else [1])
             out.extend((tp, pp, ep, 1) for ep in eps)
-        if model.moe and not is_set(row["tp"]):
-            for dp_attn in _divisors(gpus // pp, acc.scale_up_domain) if gpus % pp == 0 else []:
-                if 1 < dp_attn <= acc.scale_up_domain and (given_ep in (None, dp_attn)):
+        if model.moe and not is_set(row["tp"]) and gpus % pp == 0:
+            sizes = set(_divisors(gpus // pp, acc.scale_up_domain)) | {
+                d for d in _divisors(model.moe.num_experts, acc.scale_up_domain) if d <= gpus // pp}
+            for dp_attn in sorted(sizes):
+                if dp_attn > 1 and (given_ep in (None, dp_attn)):
                     out.append((1, pp, dp_attn, dp_attn))
     return out
 
@@ -171,7 +201,7 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Expand valid queries into configuration rows (query index `qid`) for the performance model."""
     cols: dict[str, list] = {k: [] for k in ("qid", "model", "accelerator", "precision", "kv_precision", "tp",
                                              "pp", "ep", "attn_dp", "serving", "batch", "isl", "osl", "engine",
-                                             "speculative")}
+                                             "speculative", "prefill_accelerator", "prefill_tp", "prefill_pp")}
     for qid, row in queries.iterrows():
         if row["error"] or has_load(row):  # queries under a load are answered by planner.predict.load
             continue
@@ -181,19 +211,25 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         fixed = (qid, row["model"], row["gpu"], row["precision"], kv)
         engine = str(row["engine"]) if is_set(row["engine"]) else ""
         spec = str(row["speculative"]).lower() if is_set(row["speculative"]) else "none"
-        conc = is_set(row["concurrency"])
+        conc = float(row["concurrency"]) if is_set(row["concurrency"]) else None
+        gpus, isl, osl = int(float(row["gpus"])), int(float(row["isl"])), int(float(row["osl"]))
+        prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
+                   *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
         for mode in modes:
             for tp, pp, ep, attn_dp in _splits(row, catalog):
-                dp = int(float(row["gpus"])) // (tp * pp * attn_dp)
+                dp = gpus // (tp * pp * attn_dp)
                 # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
                 # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
-                batches = [max(1, math.ceil(float(row["concurrency"]) / min(dp, float(row["concurrency"]))))] \
-                    if conc else BATCHES
+                batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else BATCHES
+                values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *prefill)
                 for b in batches:
-                    for key, v in zip(cols, (*fixed, tp, pp, ep, attn_dp, mode, b, int(float(row["isl"])),
-                                             int(float(row["osl"])), engine, spec), strict=True):
-                        cols[key].append(v)
-    return pd.DataFrame(cols)
+                    for key, v in zip(cols, values, strict=True):
+                        cols[key].append(b if key == "batch" else v)
+    grid = pd.DataFrame(cols)
+    if (grid["prefill_accelerator"] == "").all() and grid["prefill_tp"].isna().all() \
+            and grid["prefill_pp"].isna().all():  # the perf model's prefill path only where a query asks
+        grid = grid.drop(columns=["prefill_accelerator", "prefill_tp", "prefill_pp"])
+    return grid
 
 
 def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
@@ -201,13 +237,13 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     queries = normalize_queries(raw, catalog)
     grid = build_grid(queries, catalog)
     results = evaluate(grid, catalog) if len(grid) else grid.assign(fits=[], reason=[], gpus=[])
-    best = _best_per_query(queries, results)
+    best, missed = _best_per_query(queries, results, catalog)
     pct_cols = percentile_columns(best, catalog) if len(best) else best
     loaded = answer_load_queries(queries, catalog, _splits)
     groups = dict(tuple(results.groupby("qid", sort=False))) if len(results) else {}
     out_rows = []
     for qid, row in queries.iterrows():
-        echo = {"engine": row["engine"] if is_set(row["engine"]) else "",
+        echo = {"engine": row["engine"] if is_set(row["engine"]) else GENERIC,
                 "speculative": row["speculative"] if is_set(row["speculative"]) else "none",
                 "slo_percentile": percentile_of(row)}
         if row["error"]:
@@ -220,11 +256,13 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
                    **_percentiles(pct_cols.loc[qid], int(best.loc[qid, "dp"]))}
             res.update(_energy(catalog, row["gpu"], res, res["dp"] * int(best.loc[qid]["gpus"])))
         else:
-            limited, why = _why_not(groups.get(qid, results.iloc[0:0]), row)
+            limited, why = _why_not(groups.get(qid, results.iloc[0:0]), row,
+                                    missed.loc[qid] if qid in missed.index else None)
             res = {**_base(row), "fits": False, "limited_by": limited, "notes": why}
         extra = {c: row[c] for c in raw.columns if c not in res}
         out_rows.append({**extra, **res})
-    return pd.DataFrame(out_rows)
+    out = pd.DataFrame(out_rows)
+    return out.assign(**{c: np.nan for c in RESULT_COLUMNS if c not in out})  # every answer column, always
 
 
 def _energy(catalog: Catalog, accelerator_id: str, res: dict, used_gpus: int) -> dict:
@@ -248,16 +286,22 @@ def _targets_s(queries: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(queries[col], errors="coerce").fillna(math.inf) / 1e3
 
 
-def _best_per_query(queries: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
-    """Per query, the configuration with the most output tokens/s that fits and meets its targets."""
+# candidates per query held to its targets at the SLO percentile in one round (doubling each round): the
+# best-throughput rows come first, so most queries settle in the first round
+SLO_ROUND = 16
+
+
+def _best_per_query(queries: pd.DataFrame, results: pd.DataFrame,
+                    catalog: Catalog) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per query, the configuration with the most output tokens/s that fits and meets its targets at the
+    query's SLO percentile (its batch as closed-loop clients per replica: `slo_latencies`); and, per query
+    with targets that none meets, the best TTFT and TPOT at its percentile (`ttft_slo_s`, `tpot_slo_s`)."""
     if results.empty:
-        return results.set_index("qid") if "qid" in results else results
+        return (results.set_index("qid") if "qid" in results else results), pd.DataFrame()
     r = results[results["fits"]].copy()
     gpus = pd.to_numeric(queries["gpus"], errors="coerce")
     r["dp"] = (gpus.reindex(r["qid"]).to_numpy() // r["gpus"]).astype(int)
-    ttft = _targets_s(queries, "ttft_slo_ms").reindex(r["qid"]).to_numpy()
-    tpot = _targets_s(queries, "tpot_slo_ms").reindex(r["qid"]).to_numpy()
-    r = r[(r["dp"] >= 1) & (r["ttft_s"] <= ttft) & (r["tpot_s"] <= tpot)]
+    r = r[r["dp"] >= 1]
     conc = pd.to_numeric(queries["concurrency"], errors="coerce").reindex(r["qid"]).to_numpy()
     # with a concurrency, only the replicas that hold a request serve: ceil(C / batch) of them
     r["dp"] = np.where(np.isnan(conc), r["dp"], np.minimum(r["dp"], np.ceil(conc / r["batch"].to_numpy())))
@@ -265,7 +309,29 @@ def _best_per_query(queries: pd.DataFrame, results: pd.DataFrame) -> pd.DataFram
     # Deterministic choice: most output tokens/s, then fewer GPUs per replica, then smaller batch.
     order = ["qid", "total_out", "gpus", "batch", "tp", "pp", "ep", "attn_dp", "serving"]
     r = r.sort_values(order, ascending=[True, False] + [True] * 7, kind="stable")
-    return r.drop_duplicates("qid").set_index("qid")
+    ttft = _targets_s(queries, "ttft_slo_ms")
+    tpot = _targets_s(queries, "tpot_slo_ms")
+    targeted = (np.isfinite(ttft) | np.isfinite(tpot)).reindex(r["qid"]).to_numpy()
+    chosen = [r[~targeted].drop_duplicates("qid")]
+    pending = r[targeted].assign(rank=lambda d: d.groupby("qid").cumcount())
+    pct = pd.Series({qid: percentile_of(q) for qid, q in queries.iterrows()})
+    lo, k, seen = 0, SLO_ROUND, []
+    while not pending.empty:
+        chunk = pending[(pending["rank"] >= lo) & (pending["rank"] < lo + k)]
+        if chunk.empty:
+            break
+        lat = slo_latencies(chunk, pd.Series(pct.reindex(chunk["qid"]).to_numpy(), chunk.index), catalog)
+        meets = (lat["ttft_slo_s"] <= ttft.reindex(chunk["qid"]).to_numpy()) & \
+            (lat["tpot_slo_s"] <= tpot.reindex(chunk["qid"]).to_numpy())
+        first = chunk.join(lat)[meets].drop_duplicates("qid")
+        seen.append(lat.assign(qid=chunk["qid"]))
+        chosen.append(first)
+        pending = pending[~pending["qid"].isin(first["qid"])]
+        lo, k = lo + k, 2 * k
+    best = pd.concat(chosen).drop(columns=["rank"], errors="ignore")
+    missed = pd.concat(seen) if seen else pd.DataFrame(columns=["qid", "ttft_slo_s", "tpot_slo_s"])
+    missed = missed[~missed["qid"].isin(best["qid"])].groupby("qid")[["ttft_slo_s", "tpot_slo_s"]].min()
+    return best.sort_values("qid", kind="stable").set_index("qid"), missed
 
 
 def _base(query: pd.Series) -> dict:
@@ -286,6 +352,14 @@ def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
     scale = 1.0 if concurrency is None else concurrency / (int(best["batch"]) * dp)
     if isinstance(best.get("reason"), str) and best["reason"]:
         notes.append(best["reason"])
+    pacc = best.get("prefill_accelerator")
+    if best["serving"] == "disaggregated" and isinstance(pacc, str) and pacc not in ("", best["accelerator"]):
+        notes.append(f"each replica: {best['prefill_gpus']:g} {pacc} GPUs prefill, {best['decode_gpus']:g} "
+                     f"{best['accelerator']} GPUs decode (--gpus counts both; all-in power priced as "
+                     f"{best['accelerator']} servers)")
+    if best.get("slo_on_mean") in (True,):  # NaN where the query had no target
+        notes.append("targets held on the zero-load mean: latency under load is modelled for aggregated serving "
+                     "only")
     return {
         "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
         "attn_dp": int(best["attn_dp"]),
@@ -295,15 +369,29 @@ def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
         "output_tok_s_per_gpu": float(best["output_tok_s"]) * dp * scale / gpus,
         "output_tok_s_per_user": float(best["output_tok_s_per_user"]),
         "total_tok_s": float(best["total_tok_s"]) * dp * scale,
-        "engine": best.get("engine") or "", "speculative": best.get("speculative_method") or "none",
+        "engine": best.get("engine") or GENERIC, "speculative": best.get("speculative_method") or "none",
         "itl_s": float(best["itl_s"]), "acceptance_length": float(best["acceptance_length"]),
         "avg_power_w": float(best["avg_power_w"]) * dp, "peak_power_w": float(best["peak_power_w"]) * dp,
         "limited_by": best["limited_by"], "notes": "; ".join(notes),
+        # a disaggregated replica is a unit of rate-matched prefill and decode instances (each of tp x pp GPUs)
+        **(_unit(best) if best["serving"] == "disaggregated" else {}),
     }
 
 
-def _why_not(rows: pd.DataFrame, query: pd.Series) -> tuple[str, str]:
-    """What stops every configuration of a query: the split, memory, or which latency target."""
+def _unit(best: pd.Series) -> dict:
+    """A disaggregated replica: its rate-matched instance counts and the prefill instances' accelerator and
+    layout (the decode instances' where the query gave none)."""
+    def given(col: str, default):
+        v = best.get(col)
+        return default if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else v
+    return {"prefill_instances": int(best["prefill_instances"]), "decode_instances": int(best["decode_instances"]),
+            "prefill_gpu": given("prefill_accelerator", best["accelerator"]),
+            "prefill_tp": int(given("prefill_tp", best["tp"])), "prefill_pp": int(given("prefill_pp", best["pp"]))}
+
+
+def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = None) -> tuple[str, str]:
+    """What stops every configuration of a query: the split, memory, or which latency target (`at_slo`: the
+    best TTFT and TPOT at the query's percentile, where known)."""
     if rows.empty:
         return "config", "no parallel split of these GPUs is valid for this model"
     fitting = rows[rows["fits"]]
@@ -314,10 +402,13 @@ def _why_not(rows: pd.DataFrame, query: pd.Series) -> tuple[str, str]:
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]
     tpot_s = _targets_s(query.to_frame().T, "tpot_slo_ms").iloc[0]
     best_ttft, best_tpot = fitting["ttft_s"].min(), fitting["tpot_s"].min()
+    at = "mean"
+    if at_slo is not None:
+        best_ttft, best_tpot, at = at_slo["ttft_slo_s"], at_slo["tpot_slo_s"], f"p{percentile_of(query):g}"
     if best_ttft > ttft_s:
-        return "ttft", f"best TTFT {best_ttft * 1e3:.3g} ms exceeds the {ttft_s * 1e3:g} ms target"
+        return "ttft", f"best {at} TTFT {best_ttft * 1e3:.3g} ms exceeds the {ttft_s * 1e3:g} ms target"
     if best_tpot > tpot_s:
-        return "tpot", f"best TPOT {best_tpot * 1e3:.3g} ms exceeds the {tpot_s * 1e3:g} ms target"
+        return "tpot", f"best {at} TPOT {best_tpot * 1e3:.3g} ms exceeds the {tpot_s * 1e3:g} ms target"
     return "ttft+tpot", "no single configuration meets both the TTFT and the TPOT target"
 
 

@@ -14,6 +14,37 @@ def _parallel(tp, pp, ep, dp) -> str:
     return f"tp{tp} pp{pp}" + (f" ep{ep}" if ep > 1 else "") + (f" adp{dp}" if dp > 1 else "")
 
 
+def _ms(achieved: float | None, target: float | None) -> str:
+    """achieved / target in ms ('-' where either is unknown)."""
+    return " / ".join("-" if v is None else f"{v * 1e3:,.4g}" for v in (achieved, target))
+
+
+def _targets_table(console: Console, plan: Plan) -> None:
+    """What each workload was solved against beside what the plan achieves: latency at its SLO percentile, the
+    quality floor. Older plans without targets print nothing."""
+    rows = [r for r in plan.workloads if r.ttft_target_s is not None or r.tpot_target_s is not None]
+    if not rows:
+        return
+    t = Table(title="Targets (achieved / target)", title_justify="left")
+    for col in ("workload", "percentile", "TTFT ms", "TPOT ms", "quality"):
+        t.add_column(col, justify="left" if col == "workload" else "right")
+    for r in rows:
+        floor = "-" if r.quality_floor_score is None else \
+            f"{_n(r.quality)} / {r.quality_floor_score:g} ({_s(r.quality_floor_benchmark or '')})"
+        pct = "-" if r.slo_percentile is None else f"p{r.slo_percentile:g}"
+        t.add_row(_s(r.workload), pct, _ms(r.ttft_s, r.ttft_target_s), _ms(r.tpot_s, r.tpot_target_s), floor)
+    console.print(t)
+    lim, fl = plan.limits, plan.fleet
+    if lim is None:
+        return
+    used = [("site power", lim.site_power_kw, fl.facility_power_kw, "kW"),
+            ("capex budget", lim.budget_capex_usd, fl.capex_usd, "USD"),
+            ("hourly budget", lim.budget_usd_per_hour, fl.cost_usd_per_hour, "USD/h")]
+    parts = [f"{name} {_n(have)} of {_n(cap)} {unit}" for name, cap, have, unit in used if cap is not None]
+    if parts:
+        console.print("limits (used of allowed): " + "; ".join(parts), highlight=False)
+
+
 def _serving(d) -> str:
     """agg, or the disaggregated unit: prefill instances x their layout + decode instances (the parallel
     column is the decode layout)."""
@@ -93,6 +124,7 @@ def render_plan(console: Console, plan: Plan) -> None:
             str(r.replicas),
         )
     console.print(w)
+    _targets_table(console, plan)
 
     f = Table(title="Fleet", title_justify="left")
     for col in ("system", "new", "existing", "rented", "total"):

@@ -19,9 +19,29 @@ def prediction_json(d: dict) -> dict:
     return out
 
 
+def _unit_rows(r: dict) -> list[tuple[str, str]]:
+    """A disaggregated replica's make-up: its rate-matched prefill and decode instances."""
+    p, d = r.get("prefill_instances"), r.get("decode_instances")
+    if r.get("serving") != "disaggregated" or p is None or p != p:
+        return []
+    prefill = f"TP{r.get('prefill_tp') or r['tp']} PP{r.get('prefill_pp') or r['pp']}"
+    if r.get("prefill_gpu") and r["prefill_gpu"] != r["gpu"]:
+        prefill += f" on {r['prefill_gpu']}"
+    return [("disaggregated unit", f"{p:g} prefill ({prefill}) + {d:g} decode (TP{r['tp']} PP{r['pp']}) "
+                                   "instance(s)")]
 
-def render_prediction(console, r: dict) -> None:
-    """One prediction (`planner predict`) as a table."""
+
+def _speculative(r: dict) -> str:
+    method = r.get("speculative") or "none"
+    al = r.get("acceptance_length")
+    if method == "none" or al is None or al != al:
+        return "none"
+    return f"{method} ({al:.2f} tokens accepted per step)"
+
+
+def render_prediction(console, r: dict, under_load: bool = False) -> None:
+    """One prediction (`planner predict`) as a table; `under_load`: the query gave a request rate or a
+    concurrency (TTFT/TPOT are then that load's means; else the step model's at the full batch, no queueing)."""
     table = Table(title=f"{r['model']} on {r['gpus']} x {r['gpu']} ({r['precision']})", title_justify="left")
     table.add_column("quantity", style="bold")
     table.add_column("value", justify="right")
@@ -31,11 +51,15 @@ def render_prediction(console, r: dict) -> None:
         table.add_row("why", str(r.get("notes") or "-"))
         console.print(table)
         return
+    basis = "(mean under the load)" if under_load else "(full batch, no queueing)"
     rows = [
         ("parallelism", f"TP{r['tp']} PP{r['pp']} EP{r['ep']} x DP{r['dp']} ({r['serving']})"),
+        *_unit_rows(r),
+        ("engine", str(r.get("engine") or "generic")),
+        ("speculative decoding", _speculative(r)),
         ("concurrency", f"{r['concurrency']:,}"),
-        ("TTFT", f"{r['ttft_s'] * 1e3:,.1f} ms"),
-        ("TPOT", f"{r['tpot_s'] * 1e3:,.2f} ms"),
+        (f"TTFT {basis}", f"{r['ttft_s'] * 1e3:,.1f} ms"),
+        (f"TPOT {basis}", f"{r['tpot_s'] * 1e3:,.2f} ms"),
         ("output tokens/s (all GPUs)", f"{r['output_tok_s']:,.0f}"),
         ("output tokens/s per GPU", f"{r['output_tok_s_per_gpu']:,.0f}"),
         ("output tokens/s per user", f"{r['output_tok_s_per_user']:,.1f}"),
@@ -51,10 +75,11 @@ def render_prediction(console, r: dict) -> None:
     ttft_p = r.get("ttft_p90_s")
     if ttft_p is not None and ttft_p == ttft_p:  # latency percentiles (under the load, or at the batch)
 
-        def ms(*keys, digits=0):
+        def ms(*keys, digits=0):  # (the load's percentiles, or the batch as closed-loop clients per replica)
             return " / ".join(f"{r[k] * 1e3:,.{digits}f}" if r.get(k) == r.get(k) else "-" for k in keys) + " ms"
 
-        rows[4:4] = [
+        at = rows.index(next(x for x in rows if x[0] == f"TPOT {basis}")) + 1
+        rows[at:at] = [
             ("TTFT p50 / p90 / p99", ms("ttft_p50_s", "ttft_p90_s", "ttft_p99_s")),
             ("TPOT p50 / p90 / p99", ms("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", digits=1)),
             ("ITL p50 / p99", ms("itl_p50_s", "itl_p99_s", digits=1)),
