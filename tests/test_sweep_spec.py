@@ -232,3 +232,18 @@ def test_without_fast_solve_drops_only_that_field_and_copies():
     assert without_fast_solve(spec) == {"name": "s", "solver": {"gap": 0.01}, "parameters": []}
     assert spec["solver"] == {"gap": 0.01, "fast_solve": "all"}  # the caller's dict is left as it was
     assert without_fast_solve({"name": "s", "solver": None}) == {"name": "s", "solver": None}
+
+
+@pytest.mark.parametrize("case", ["low", "base", "high"])
+def test_problem_price_path_takes_the_problems_price_case(tmp_path, cat, case):
+    """A problem path that falls back to a dated catalog price starts from the problem's own price case
+    (economics.price_case), not always the base figure; the catalog's three levels come along."""
+    problem = tmp_path / "p.yaml"
+    problem.write_text(QUICKSTART.read_text().replace("  id: default ", f"  price_case: {case}\n  id: default "))
+    body = "parameters:\n  - path: economics.system_prices_usd.hgx-b200\n    range: {low: 1, high: 2, steps: 2}\n"
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"name: t\nproblem: {problem}\n{body}")
+    (param,) = load_sweep(sweep, cat).parameters
+    price = cat.systems["hgx-b200"].price
+    assert param.base == getattr(price, f"{case}_usd")
+    assert len({price.low_usd, price.base_usd, price.high_usd}) == 3  # the three cases differ: the test can fail

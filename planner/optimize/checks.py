@@ -143,16 +143,6 @@ def check_capacity(inst: Instance, cands: pd.DataFrame, f: Findings) -> None:
     The message names the limit that caps the fleet (site power, supply) and the least it would take."""
     if inst.objective in ("max_throughput", "max_profit") or not len(cands):  # demand: a cap, not a must
         return
-    power_caps = inst.power_limit_kw is not None and not any(s.rent for s in inst.systems.values())
-
-    def servers(s, power: bool = True, supply: bool = True) -> float:
-        """Most servers of one system: existing + purchasable + rentable, and what the site power allows."""
-        n = s.existing + (0 if not s.buy else s.supply if supply and s.supply is not None else math.inf)
-        n += 0 if not s.rent else s.rent_supply if supply and s.rent_supply is not None else math.inf
-        if power and power_caps:
-            n = min(n, math.floor(inst.power_limit_kw / (inst.pue * s.provisioned_kw) + 1e-9))
-        return n
-
     for wid, w in sorted(inst.workloads.items()):
         sub = cands[cands["workload"] == wid]
         if not len(sub) or not w.demand_out_tok_s:
@@ -163,45 +153,66 @@ def check_capacity(inst: Instance, cands: pd.DataFrame, f: Findings) -> None:
             for sid, g in sub.groupby("system")
             if sid in inst.systems
         }
-
-        def best(power: bool = True, supply: bool = True, per_server: dict = per_server) -> float:
-            return max((t * servers(inst.systems[s], power, supply) for s, t in per_server.items()), default=0.0)
-
-        most = best()
+        most = _best_tok_s(inst, per_server)
         if most >= need:
             continue
         why = []
-        if power_caps and best(power=False) > most:
-            options = [
-                (math.ceil(need / t) * inst.systems[sid].provisioned_kw * inst.pue, math.ceil(need / t), sid)
-                for sid, t in sorted(per_server.items())
-                if t > 0 and servers(inst.systems[sid], power=False) * t >= need
-            ]
-            if options:
-                kw, n, sid = min(options)
-                why.append(
-                    f"site power {inst.power_limit_kw / 1000:.3g} MW is the limit: this workload alone needs at "
-                    f"least {kw / 1000:.3g} MW ({n} x {sid} at {inst.systems[sid].provisioned_kw:g} kW all-in "
-                    "x PUE "
-                    f"{inst.pue:g})"
-                )
-            else:
-                why.append(f"site power {inst.power_limit_kw / 1000:.3g} MW is one limit")
-        if best(supply=False) > most:
-            short = [
-                (math.ceil(need / t) - servers(inst.systems[sid], power=False), sid)
-                for sid, t in sorted(per_server.items())
-                if t > 0 and math.isfinite(servers(inst.systems[sid], power=False))
-            ]
-            if short:
-                more, sid = min(short)
-                avail = servers(inst.systems[sid], power=False)
-                why.append(
-                    f"supply is the limit: fleet.supply, rent_supply and existing allow {avail:g} {sid} "
-                    f"server(s); {sid} alone would need {more:g} more"
-                )
+        if _power_caps(inst) and _best_tok_s(inst, per_server, power=False) > most:
+            why.append(_power_reason(inst, per_server, need))
+        if _best_tok_s(inst, per_server, supply=False) > most:
+            why += _supply_reason(inst, per_server, need)
         reason = ": " + "; ".join(why) if why else ""
         f.errors.append(
             f"workload {wid} needs {w.required_out_tok_s:,.0f} output tok/s but the allowed fleet "
             f"could serve at most {most:,.0f} tok/s even if it served nothing else{reason}"
         )
+
+
+def _power_caps(inst: Instance) -> bool:
+    """Site power bounds the fleet only when no server can be rented (a rented server's power is elsewhere)."""
+    return inst.power_limit_kw is not None and not any(s.rent for s in inst.systems.values())
+
+
+def _most_servers(inst: Instance, s, power: bool = True, supply: bool = True) -> float:
+    """Most servers of one system: existing + purchasable + rentable, and what the site power allows."""
+    n = s.existing + (0 if not s.buy else s.supply if supply and s.supply is not None else math.inf)
+    n += 0 if not s.rent else s.rent_supply if supply and s.rent_supply is not None else math.inf
+    if power and _power_caps(inst):
+        n = min(n, math.floor(inst.power_limit_kw / (inst.pue * s.provisioned_kw) + 1e-9))
+    return n
+
+
+def _best_tok_s(inst: Instance, per_server: dict[str, float], power: bool = True, supply: bool = True) -> float:
+    """The most one workload could get from a single system type, under the limits switched on."""
+    return max((t * _most_servers(inst, inst.systems[s], power, supply) for s, t in per_server.items()),
+               default=0.0)
+
+
+def _power_reason(inst: Instance, per_server: dict[str, float], need: float) -> str:
+    options = [
+        (math.ceil(need / t) * inst.systems[sid].provisioned_kw * inst.pue, math.ceil(need / t), sid)
+        for sid, t in sorted(per_server.items())
+        if t > 0 and _most_servers(inst, inst.systems[sid], power=False) * t >= need
+    ]
+    if not options:
+        return f"site power {inst.power_limit_kw / 1000:.3g} MW is one limit"
+    kw, n, sid = min(options)
+    return (
+        f"site power {inst.power_limit_kw / 1000:.3g} MW is the limit: this workload alone needs at "
+        f"least {kw / 1000:.3g} MW ({n} x {sid} at {inst.systems[sid].provisioned_kw:g} kW all-in x PUE "
+        f"{inst.pue:g})"
+    )
+
+
+def _supply_reason(inst: Instance, per_server: dict[str, float], need: float) -> list[str]:
+    short = [
+        (math.ceil(need / t) - _most_servers(inst, inst.systems[sid], power=False), sid)
+        for sid, t in sorted(per_server.items())
+        if t > 0 and math.isfinite(_most_servers(inst, inst.systems[sid], power=False))
+    ]
+    if not short:
+        return []
+    more, sid = min(short)
+    avail = _most_servers(inst, inst.systems[sid], power=False)
+    return [f"supply is the limit: fleet.supply, rent_supply and existing allow {avail:g} {sid} "
+            f"server(s); {sid} alone would need {more:g} more"]

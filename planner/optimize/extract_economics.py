@@ -163,80 +163,84 @@ def _rented_power(inst: Instance, p: Plan) -> tuple[float, float]:
     return kw, w
 
 
+# figures that exist only when the problem prices its output (value.pricing): None otherwise
+PRICED_ONLY = (
+    "revenue_usd_per_hour", "profit_usd_per_hour", "gross_margin", "payback_years", "discounted_payback_years",
+    "npv_usd", "irr", "revenue_usd_per_mw_year", "profit_usd_per_mw_year", "revenue_usd_per_rack_year",
+    "profit_usd_per_rack_year", "revenue_usd_per_year", "profit_usd_per_year",
+)
+
+
 def _economics(
     inst: Instance, plan: Plan, rows: list[HourClassResult], class_plans: list[Plan], sales: list
 ) -> Economics:
-    def avg(f) -> float:
-        return sum(r.share_of_year * f(r) for r in rows)
-
-    priced = bool(inst.value.pricing)
-    cost = avg(lambda r: r.cost_usd_per_hour)
-    breakdown = {k: sum(r.share_of_year * p.fleet.cost_breakdown_usd_per_hour.get(k, 0.0)
-                        for r, p in zip(rows, class_plans, strict=True))
+    shares = [r.share_of_year for r in rows]
+    cost = sum(f * r.cost_usd_per_hour for f, r in zip(shares, rows, strict=True))
+    breakdown = {k: sum(f * p.fleet.cost_breakdown_usd_per_hour.get(k, 0.0)
+                        for f, p in zip(shares, class_plans, strict=True))
                  for k in plan.fleet.cost_breakdown_usd_per_hour}
     # served and revenue from `sales` (year-average caps applied), not from the rows (each class at its level)
-    shares = [r.share_of_year for r in rows]
-    revenue = sum(f * sum(s[2].values()) for f, s in zip(shares, sales, strict=True)) if priced else None
+    revenue = sum(f * sum(s[2].values()) for f, s in zip(shares, sales, strict=True))
     served = sum(f * sum(s[1].values()) for f, s in zip(shares, sales, strict=True))
-    capacity = avg(lambda r: sum(r.capacity_output_tok_s.values()))
+    capacity = sum(f * sum(r.capacity_output_tok_s.values()) for f, r in zip(shares, rows, strict=True))
     fl = plan.fleet
-    # power of the servers that make the tokens: owned every hour, rented in the hours they are rented (their
-    # power is the provider's, but per-MW figures would otherwise credit rented tokens to the site's MW)
-    rented = [_rented_power(inst, p) for p in class_plans]
-    avg_it_w = sum(
-        f * (p.fleet.it_power_avg_kw * 1000 + w) for f, p, (_, w) in zip(shares, class_plans, rented, strict=True)
-    )
-    it_kw = fl.it_power_kw + sum(f * kw for f, (kw, _) in zip(shares, rented, strict=True))
-    inv = investment(revenue or 0.0, cost, fl.capex_usd, rate=inst.cost_of_capital, years=inst.amortization_years)
+    it_kw, avg_it_w = _year_power(shares, class_plans, inst)
+    inv = investment(revenue, cost, fl.capex_usd, rate=inst.cost_of_capital, years=inst.amortization_years)
     racks = sum(1 for r in fl.racks if r.rack_type != "(not modelled)") or len(fl.racks)
-    k = intensity(
-        revenue or 0.0,
-        (revenue or 0.0) - cost,
-        served,
-        nameplate_it_kw=it_kw,
-        pue=inst.pue,
-        avg_it_w=avg_it_w,
-        racks=racks,
-    )
-    served_by_w = _year_average_by_workload(shares, [sold for _, sold, _ in sales])
-    by_workload = {}
-    if priced:
-        by_workload = _year_average_by_workload(shares, [{w: x for w, x in rev.items() if w in inst.value.pricing}
-                                                         for _, _, rev in sales])
-    return Economics(
+    k = intensity(revenue, revenue - cost, served, nameplate_it_kw=it_kw, pue=inst.pue, avg_it_w=avg_it_w,
+                  racks=racks)
+    figures = dict(
         revenue_usd_per_hour=revenue,
         cost_usd_per_hour=cost,
         cost_breakdown_usd_per_hour=breakdown,
-        profit_usd_per_hour=revenue - cost if priced else None,
-        gross_margin=inv.gross_margin if priced else None,
-        payback_years=inv.payback_years if priced else None,
-        discounted_payback_years=inv.discounted_payback_years if priced else None,
-        npv_usd=inv.npv_usd if priced else None,
-        irr=inv.irr if priced else None,
-        revenue_usd_per_mw_year=k.revenue_usd_per_mw_year if priced else None,
-        profit_usd_per_mw_year=k.profit_usd_per_mw_year if priced else None,
+        profit_usd_per_hour=revenue - cost,
+        gross_margin=inv.gross_margin,
+        payback_years=inv.payback_years,
+        discounted_payback_years=inv.discounted_payback_years,
+        npv_usd=inv.npv_usd,
+        irr=inv.irr,
+        revenue_usd_per_mw_year=k.revenue_usd_per_mw_year,
+        profit_usd_per_mw_year=k.profit_usd_per_mw_year,
         output_tok_s_per_mw=k.output_tok_s_per_mw,
         output_tok_s_per_w=k.output_tok_s_per_w,
         provisioned_mw=k.provisioned_mw,
         racks=racks,
-        revenue_usd_per_rack_year=k.revenue_usd_per_rack_year if priced else None,
-        profit_usd_per_rack_year=k.profit_usd_per_rack_year if priced else None,
+        revenue_usd_per_rack_year=k.revenue_usd_per_rack_year,
+        profit_usd_per_rack_year=k.profit_usd_per_rack_year,
         output_tok_s_per_rack=k.output_tok_s_per_rack,
         horizon_years=inst.amortization_years,
         discount_rate=inst.cost_of_capital,
         capex_usd=fl.capex_usd,
-        revenue_usd_per_year=inv.revenue_usd_per_year if priced else None,
+        revenue_usd_per_year=inv.revenue_usd_per_year,
         opex_usd_per_year=inv.opex_usd_per_year,
         capital_charge_usd_per_year=inv.capital_charge_usd_per_year,
-        profit_usd_per_year=inv.profit_usd_per_year if priced else None,
+        profit_usd_per_year=inv.profit_usd_per_year,
         served_output_tok_s=served,
         capacity_output_tok_s=capacity,
         utilization=served / capacity if capacity > 0 else None,
         usd_per_mtok_served=cost / (served * 3600) * 1e6 if served > 0 else None,
-        revenue_by_workload_usd_per_hour=by_workload,
-        served_by_workload_output_tok_s=served_by_w,
-        cash_flows=[CashFlowYear(**vars(f)) for f in inv.cash_flows] if priced else [],
+        revenue_by_workload_usd_per_hour={},
+        served_by_workload_output_tok_s=_year_average_by_workload(shares, [sold for _, sold, _ in sales]),
+        cash_flows=[],
     )
+    if inst.value.pricing:
+        figures["revenue_by_workload_usd_per_hour"] = _year_average_by_workload(
+            shares, [{w: x for w, x in rev.items() if w in inst.value.pricing} for _, _, rev in sales])
+        figures["cash_flows"] = [CashFlowYear(**vars(f)) for f in inv.cash_flows]
+    else:
+        figures.update(dict.fromkeys(PRICED_ONLY))
+    return Economics(**figures)
+
+
+def _year_power(shares: list[float], class_plans: list[Plan], inst: Instance) -> tuple[float, float]:
+    """(nameplate IT kW, year-average IT W) of the servers that make the tokens: owned every hour, rented in the
+    hours they are rented (their power is the provider's, but per-MW figures would otherwise credit rented tokens
+    to the site's MW)."""
+    rented = [_rented_power(inst, p) for p in class_plans]
+    avg_it_w = sum(f * (p.fleet.it_power_avg_kw * 1000 + w)
+                   for f, p, (_, w) in zip(shares, class_plans, rented, strict=True))
+    it_kw = class_plans[0].fleet.it_power_kw + sum(f * kw for f, (kw, _) in zip(shares, rented, strict=True))
+    return it_kw, avg_it_w
 
 
 def _year_average_by_workload(shares: list[float], per_class: list[dict[str, float]]) -> dict[str, float]:

@@ -107,47 +107,9 @@ def add(m: MipModel, ix) -> None:
             continue
         groups[(s, ix.mode[i])].append(i)
     for (s, mode), rows in sorted(groups.items()):
-        sd = inst.systems[s]
-        bound = _slot_bound(ix, s, mode, rows)
-        racked = level == "racks" and mode == "own" and not sd.whole_rack
-        shapes = _rack_shapes(inst, s, bound) if racked else [(None, 1, bound)]
-        for rack, per_rack, slots in shapes:
-            prev = None
-            for j in range(slots):
-                tag = f"{s},{mode},{rack or 'server'},{j + 1}"
-                y = m.add_var(f"domain[{tag}]", ub=1.0, integer=True)
-                slot = Slot(s, mode, j + 1, y, rack=rack)
-                if rack is not None:
-                    slot.servers = m.add_var(f"rack_servers[{tag}]", ub=float(per_rack), integer=True)
-                    m.add(f"rack_servers_cap[{tag}]", "rack_slot", {slot.servers: 1.0, y: -float(per_rack)},
-                          hi=0.0, entity=rack, unit="servers")
-                    m.add(f"rack_servers_used[{tag}]", "rack_slot", {slot.servers: 1.0, y: -1.0}, lo=0.0,
-                          entity=rack, unit="servers")
-                per_replica_cap = sd.gpus * per_rack
-                for i in rows:
-                    slot.place[i] = m.add_var(f"on[{ix.keys[i]},{tag}]", ub=float(per_replica_cap // ix.gpus[i]),
-                                              integer=True)
-                _slot_fit(m, ix, sd, slot, rows, tag)
-                if prev is not None:
-                    # interchangeable domains: used ones first, then by GPUs in use (symmetry breaking)
-                    m.add(f"slot_order[{tag}]", "slot_order", {prev.used: 1.0, y: -1.0}, lo=0.0, entity=s)
-                    load = {prev.place[i]: float(ix.gpus[i]) for i in rows}
-                    for i in rows:
-                        load[slot.place[i]] = load.get(slot.place[i], 0.0) - float(ix.gpus[i])
-                    m.add(f"slot_load_order[{tag}]", "slot_order", load, lo=0.0, entity=s, unit="GPUs")
-                prev = slot
-                dom.slots.append(slot)
-        mine = [sl for sl in dom.slots if sl.system == s and sl.mode == mode]
-        for i in rows:
-            coefs = {sl.place[i]: 1.0 for sl in mine}
-            coefs[ix.x[i]] = -1.0
-            m.add(f"placed[{ix.keys[i]}]", "placement", coefs, lo=0.0, hi=0.0, entity=ix.keys[i], unit="replicas")
-        count = {sl.count_var: 1.0 for sl in mine}
-        server_vars = [ix.buy.get(s), ix.exist.get(s)] if mode == "own" else [ix.rent.get(s)]
-        for v in server_vars:
-            if v is not None:
-                count[v] = -1.0
-        m.add(f"slot_count[{s},{mode}]", "slot_count", count, lo=0.0, hi=0.0, entity=s, unit="servers")
+        mine = _group_slots(m, ix, level, s, mode, rows)
+        dom.slots += mine
+        _link_group(m, ix, s, mode, rows, mine)
     _add_survive_rows(m, ix, dom)
     _add_survive_cuts(m, ix, dom)
     if level == "racks":
@@ -158,6 +120,62 @@ def add(m: MipModel, ix) -> None:
             "servers dies with any of them)"
         )
     ix.domains = dom
+
+
+def _group_slots(m: MipModel, ix, level: str, s: str, mode: str, rows: list[int]) -> list[Slot]:
+    """The failure domains (servers, or racks of them) one system and mode can fill, each with its placement
+    variables, in symmetry-broken order."""
+    sd = ix.inst.systems[s]
+    bound = _slot_bound(ix, s, mode, rows)
+    racked = level == "racks" and mode == "own" and not sd.whole_rack
+    shapes = _rack_shapes(ix.inst, s, bound) if racked else [(None, 1, bound)]
+    slots: list[Slot] = []
+    for rack, per_rack, n_slots in shapes:
+        prev = None
+        for j in range(n_slots):
+            tag = f"{s},{mode},{rack or 'server'},{j + 1}"
+            y = m.add_var(f"domain[{tag}]", ub=1.0, integer=True)
+            slot = Slot(s, mode, j + 1, y, rack=rack)
+            if rack is not None:
+                slot.servers = m.add_var(f"rack_servers[{tag}]", ub=float(per_rack), integer=True)
+                m.add(f"rack_servers_cap[{tag}]", "rack_slot", {slot.servers: 1.0, y: -float(per_rack)},
+                      hi=0.0, entity=rack, unit="servers")
+                m.add(f"rack_servers_used[{tag}]", "rack_slot", {slot.servers: 1.0, y: -1.0}, lo=0.0,
+                      entity=rack, unit="servers")
+            per_replica_cap = sd.gpus * per_rack
+            for i in rows:
+                slot.place[i] = m.add_var(f"on[{ix.keys[i]},{tag}]", ub=float(per_replica_cap // ix.gpus[i]),
+                                          integer=True)
+            _slot_fit(m, ix, sd, slot, rows, tag)
+            if prev is not None:
+                _order_slots(m, ix, s, prev, slot, rows, tag)
+            prev = slot
+            slots.append(slot)
+    return slots
+
+
+def _order_slots(m: MipModel, ix, s: str, prev: Slot, slot: Slot, rows: list[int], tag: str) -> None:
+    """Interchangeable domains: used ones first, then by GPUs in use (symmetry breaking)."""
+    m.add(f"slot_order[{tag}]", "slot_order", {prev.used: 1.0, slot.used: -1.0}, lo=0.0, entity=s)
+    load = {prev.place[i]: float(ix.gpus[i]) for i in rows}
+    for i in rows:
+        load[slot.place[i]] = load.get(slot.place[i], 0.0) - float(ix.gpus[i])
+    m.add(f"slot_load_order[{tag}]", "slot_order", load, lo=0.0, entity=s, unit="GPUs")
+
+
+def _link_group(m: MipModel, ix, s: str, mode: str, rows: list[int], mine: list[Slot]) -> None:
+    """Every replica of the group sits in one of its domains, and the domains in use are the servers bought,
+    kept or rented."""
+    for i in rows:
+        coefs = {sl.place[i]: 1.0 for sl in mine}
+        coefs[ix.x[i]] = -1.0
+        m.add(f"placed[{ix.keys[i]}]", "placement", coefs, lo=0.0, hi=0.0, entity=ix.keys[i], unit="replicas")
+    count = {sl.count_var: 1.0 for sl in mine}
+    server_vars = [ix.buy.get(s), ix.exist.get(s)] if mode == "own" else [ix.rent.get(s)]
+    for v in server_vars:
+        if v is not None:
+            count[v] = -1.0
+    m.add(f"slot_count[{s},{mode}]", "slot_count", count, lo=0.0, hi=0.0, entity=s, unit="servers")
 
 
 def _slot_fit(m: MipModel, ix, sd, slot: Slot, rows: list[int], tag: str) -> None:

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable
 
 from planner.catalog.catalog import Catalog
-from planner.economics import HOURS_PER_YEAR
+from planner.economics import HOURS_PER_YEAR, price_usd
 from planner.optimize.instance import Instance
 from planner.plan import Plan
 from planner.proposal.bom import year_cost_usd_per_hour
@@ -110,7 +110,7 @@ def drivers(s: Solved, catalog: Catalog) -> list[Driver]:
     def price(sid: str, case: str) -> float:
         if sid in econ.system_prices_usd:
             return econ.system_prices_usd[sid] * (0.8 if case == "low" else 1.2)
-        return getattr(catalog.systems[sid].price, f"{case}_usd")
+        return price_usd(catalog.systems[sid].price, case)
 
     prices = {case: {f"economics.system_prices_usd.{sid}": price(sid, case) for sid in inst.systems}
               for case in ("low", "high")}

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.schema_base import PriceRange
+from planner.economics import price_usd
 
 LIST_KEYS = ("id", "system", "type")
 PRICE_FIELDS = ("low_usd", "base_usd", "high_usd")
@@ -73,69 +74,94 @@ def _fields_of(model) -> str:
     return ", ".join(model.model_fields)
 
 
+@dataclass
+class _Walk:
+    """Where a problem path's walk stands: the schema model and the problem data at this point, the steps
+    taken and the names passed."""
+    path: str
+    model: type
+    node: object
+    steps: list = field(default_factory=list)
+    done: list = field(default_factory=list)
+
+    def fail(self, why: str) -> ValueError:
+        return ValueError(f"unknown parameter path {self.path!r}: {why}")
+
+
 def _problem(path: str, segs: list[str], pdata: dict, catalog: Catalog) -> Target:
     from planner.sweep.adapter import problem_model
 
-    model, node = problem_model(), pdata
-    steps: list[tuple[str, ...]] = []
-    done: list[str] = []
-    i = 0
+    walk, i, inner = _Walk(path, problem_model(), pdata), 0, None
     while i < len(segs):
-        name = segs[i]
-        here = ".".join(done) or "the problem"
-        if name not in model.model_fields:
-            raise ValueError(f"unknown parameter path {path!r}: {here} has no field {name!r} "
-                             f"(fields: {_fields_of(model)})")
-        kind, inner = _unwrap(model.model_fields[name].annotation)
-        last = i == len(segs) - 1
+        name, last = segs[i], i == len(segs) - 1
+        if name not in walk.model.model_fields:
+            raise walk.fail(f"{'.'.join(walk.done) or 'the problem'} has no field {name!r} "
+                            f"(fields: {_fields_of(walk.model)})")
+        kind, inner = _unwrap(walk.model.model_fields[name].annotation)
         if kind == "model":
-            steps.append(("key", name))
-            done.append(name)
-            node = node.get(name) if isinstance(node, dict) else None
-            if last and inner.__name__ == "Demand" and done[0] == "workloads":
-                if not isinstance(node, dict):
-                    raise ValueError(f"{path}: workload {done[1]!r} gives no demand to scale")
-                return Target("problem", tuple(steps), multiplier=True, base=1, money=True)
-            if last:
-                raise ValueError(f"unknown parameter path {path!r}: {'.'.join(done)} is a group of fields "
-                                 f"({_fields_of(inner)}), name one")
-            model = inner
+            demand = _into_model(walk, name, inner, last)
+            if demand is not None:
+                return demand
             i += 1
-            continue
-        if kind == "list_model":
-            keyf = next((k for k in LIST_KEYS if k in inner.model_fields), None)
-            items = node.get(name) if isinstance(node, dict) else None
-            items = items if isinstance(items, list) else []
-            if last or keyf is None:
-                raise ValueError(f"unknown parameter path {path!r}: {name} is a list: address an item by its "
-                                 f"{keyf or 'id'}, e.g. {'.'.join([*done, name])}.<{keyf or 'id'}>.<field>")
-            ident = segs[i + 1]
-            ids = [str(x.get(keyf)) for x in items if isinstance(x, dict)]
-            if ident not in ids:
-                raise ValueError(f"{path}: {'.'.join([*done, name])} has no item with {keyf} {ident!r} "
-                                 f"(in the problem: {', '.join(ids) or 'none'})")
-            steps.append(("item", name, keyf, ident))
-            done += [name, ident]
-            node = items[ids.index(ident)]
-            model = inner
+        elif kind == "list_model":
+            _into_list_item(walk, name, inner, segs, i)
             i += 2
-            continue
-        if kind == "dict":
-            if i + 2 != len(segs):
-                raise ValueError(f"unknown parameter path {path!r}: {name} is a mapping: name one key, e.g. "
-                                 f"{'.'.join([*done, name])}.<id>")
-            steps += [("key", name), ("key", segs[i + 1])]
+        else:
+            _leaf(walk, name, kind, segs, i)
             break
-        if not last:
-            raise ValueError(f"unknown parameter path {path!r}: {'.'.join([*done, name])} is a value, not a group")
-        if kind == "list":
-            raise ValueError(f"{path}: a list of values cannot be swept")
-        steps.append(("key", name))
-        break
-    tgt = Target("problem", tuple(steps), integer=inner is int, numeric=inner in (int, float),
+    tgt = Target("problem", tuple(walk.steps), integer=inner is int, numeric=inner in (int, float),
                  money=_is_money_problem(segs))
     base, levels = _problem_base(segs, pdata, catalog)
     return Target(**{**tgt.__dict__, "base": base, "catalog_levels": levels})
+
+
+def _into_model(walk: _Walk, name: str, inner, last: bool) -> Target | None:
+    """Step into a nested group; a workload's whole demand is the one group that can be swept (as a
+    multiplier)."""
+    walk.steps.append(("key", name))
+    walk.done.append(name)
+    walk.node = walk.node.get(name) if isinstance(walk.node, dict) else None
+    if last and inner.__name__ == "Demand" and walk.done[0] == "workloads":
+        if not isinstance(walk.node, dict):
+            raise ValueError(f"{walk.path}: workload {walk.done[1]!r} gives no demand to scale")
+        return Target("problem", tuple(walk.steps), multiplier=True, base=1, money=True)
+    if last:
+        raise walk.fail(f"{'.'.join(walk.done)} is a group of fields ({_fields_of(inner)}), name one")
+    walk.model = inner
+    return None
+
+
+def _into_list_item(walk: _Walk, name: str, inner, segs: list[str], i: int) -> None:
+    """Step into the item of a list (workloads, ...) that the next segment names by its key field."""
+    keyf = next((k for k in LIST_KEYS if k in inner.model_fields), None)
+    items = walk.node.get(name) if isinstance(walk.node, dict) else None
+    items = items if isinstance(items, list) else []
+    if i == len(segs) - 1 or keyf is None:
+        raise walk.fail(f"{name} is a list: address an item by its {keyf or 'id'}, "
+                        f"e.g. {'.'.join([*walk.done, name])}.<{keyf or 'id'}>.<field>")
+    ident = segs[i + 1]
+    ids = [str(x.get(keyf)) for x in items if isinstance(x, dict)]
+    if ident not in ids:
+        raise ValueError(f"{walk.path}: {'.'.join([*walk.done, name])} has no item with {keyf} {ident!r} "
+                         f"(in the problem: {', '.join(ids) or 'none'})")
+    walk.steps.append(("item", name, keyf, ident))
+    walk.done += [name, ident]
+    walk.node = items[ids.index(ident)]
+    walk.model = inner
+
+
+def _leaf(walk: _Walk, name: str, kind: str, segs: list[str], i: int) -> None:
+    """The last step: a value, or one key of a mapping (e.g. economics.system_prices_usd.<id>)."""
+    if kind == "dict":
+        if i + 2 != len(segs):
+            raise walk.fail(f"{name} is a mapping: name one key, e.g. {'.'.join([*walk.done, name])}.<id>")
+        walk.steps += [("key", name), ("key", segs[i + 1])]
+        return
+    if i != len(segs) - 1:
+        raise walk.fail(f"{'.'.join([*walk.done, name])} is a value, not a group")
+    if kind == "list":
+        raise ValueError(f"{walk.path}: a list of values cannot be swept")
+    walk.steps.append(("key", name))
 
 
 def _is_money_problem(segs: list[str]) -> bool:
@@ -161,33 +187,35 @@ def _levels(pr) -> tuple[float, float, float] | None:
     return (pr.low_usd, pr.base_usd, pr.high_usd) if isinstance(pr, PriceRange) else None
 
 
-def _problem_base(segs: list[str], pdata: dict, catalog: Catalog):
-    """(the value the base problem uses, the catalog's low/base/high for it if it is a dated price)."""
-    given = _get(pdata, segs)
-    case = _get(pdata, ["economics", "price_case"]) or "base"
-    levels = None
+def _catalog_entry(segs: list[str], pdata: dict, catalog: Catalog):
+    """The catalog figure a problem path falls back to when the problem does not give it (a PriceRange, a
+    number, or None)."""
     path = ".".join(segs)
     econ = catalog.economics.get(_get(pdata, ["economics", "id"]) or "default")
     site = catalog.sites.get(str(_get(pdata, ["site", "id"])))
-    fallback = None
     if segs[0] == "economics" and len(segs) == 2 and econ is not None:
-        v = getattr(econ, segs[1], None)
-        levels = _levels(v)
-        fallback = getattr(v, f"{case}_usd") if levels else v
-    elif path == "site.facility_usd_per_kw_month" and site is not None:
-        levels = _levels(site.facility_usd_per_kw_month)
-        fallback = getattr(site.facility_usd_per_kw_month, f"{case}_usd")
-    elif path == "site.pue" and site is not None:
-        fallback = site.pue
-    elif segs[:2] == ["economics", "system_prices_usd"] and segs[2] in catalog.systems:
-        levels = _levels(catalog.systems[segs[2]].price)
-        fallback = getattr(catalog.systems[segs[2]].price, f"{case}_usd")
-    elif segs[:2] == ["economics", "rack_prices_usd"] and segs[2] in catalog.racks:
-        levels = _levels(catalog.racks[segs[2]].price)
-        fallback = getattr(catalog.racks[segs[2]].price, f"{case}_usd") if levels else None
-    elif segs[0] == "workloads" and len(segs) == 3:
+        return getattr(econ, segs[1], None)
+    if path == "site.facility_usd_per_kw_month" and site is not None:
+        return site.facility_usd_per_kw_month
+    if path == "site.pue" and site is not None:
+        return site.pue
+    if segs[:2] == ["economics", "system_prices_usd"] and segs[2] in catalog.systems:
+        return catalog.systems[segs[2]].price
+    if segs[:2] == ["economics", "rack_prices_usd"] and segs[2] in catalog.racks:
+        return catalog.racks[segs[2]].price
+    if segs[0] == "workloads" and len(segs) == 3:
         arch = catalog.workloads.get(str(_get(pdata, [*segs[:2], "archetype"])))
-        fallback = getattr(arch, segs[2], None) if arch is not None else None
+        return getattr(arch, segs[2], None) if arch is not None else None
+    return None
+
+
+def _problem_base(segs: list[str], pdata: dict, catalog: Catalog):
+    """(the value the base problem uses, the catalog's low/base/high for it if it is a dated price)."""
+    given = _get(pdata, segs)
+    entry = _catalog_entry(segs, pdata, catalog)
+    levels = _levels(entry)
+    case = _get(pdata, ["economics", "price_case"]) or "base"
+    fallback = price_usd(entry, case) if levels else entry
     return (given if given is not None else fallback), levels
 
 
