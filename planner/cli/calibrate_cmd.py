@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.cli.common import catalog_option, console, handle_errors, make_out_dir
+from planner.cli.common import catalog_option, console, handle_errors, load_run_catalog, make_out_dir
 
 
 @click.command()
@@ -15,12 +15,11 @@ from planner.cli.common import catalog_option, console, handle_errors, make_out_
 @handle_errors
 def calibrate(out_dir, strict, catalog_dirs) -> None:
     """Predicted vs actual for every measured and published point: errors, ranking, targets."""
-    from planner.catalog import load_catalog
     from planner.perf import fidelity_report
     from planner.report import fidelity_view
 
     out = make_out_dir(out_dir)
-    report = fidelity_report(load_catalog(catalog_dirs))
+    report = fidelity_report(load_run_catalog(catalog_dirs))
     met = fidelity_view.render(console, report)
     written = fidelity_view.write(report, out)
     click.echo("wrote " + ", ".join(str(p) for p in written))

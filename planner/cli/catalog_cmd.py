@@ -7,7 +7,7 @@ import json
 import click
 
 from planner.catalog.kinds import KIND_NAMES
-from planner.cli.common import catalog_option, console, handle_errors
+from planner.cli.common import catalog_option, console, handle_errors, load_run_catalog
 
 
 @click.group()
@@ -22,10 +22,9 @@ def catalog() -> None:
 @handle_errors
 def catalog_list(kind: str | None, as_json: bool, catalog_dirs: tuple[str, ...]) -> None:
     """List entries of one KIND, or of every kind."""
-    from planner.catalog import load_catalog
     from planner.report.catalog_view import list_rows, render_list
 
-    cat = load_catalog(catalog_dirs)
+    cat = load_run_catalog(catalog_dirs)
     kinds = [kind] if kind else list(KIND_NAMES)
     if as_json:
         click.echo(json.dumps(list_rows(cat, kinds), indent=2))
@@ -40,11 +39,10 @@ def catalog_list(kind: str | None, as_json: bool, catalog_dirs: tuple[str, ...])
 @handle_errors
 def catalog_show(entry_id: str, as_json: bool, catalog_dirs: tuple[str, ...]) -> None:
     """Show every field of ENTRY_ID with units and sources."""
-    from planner.catalog import load_catalog
     from planner.errors import InputError
     from planner.report.catalog_view import render_entry
 
-    cat = load_catalog(catalog_dirs)
+    cat = load_run_catalog(catalog_dirs)
     found = cat.find(entry_id)
     if not found:
         import difflib
@@ -70,9 +68,8 @@ def catalog_validate(dirs: tuple[str, ...], no_bundled: bool) -> None:
         from planner.errors import InputError
 
         raise InputError("--no-bundled needs at least one catalog folder to validate")
-    from planner.catalog import load_catalog
 
-    cat = load_catalog(dirs, include_bundled=not no_bundled)
+    cat = load_run_catalog(dirs, include_bundled=not no_bundled)
     counts = ", ".join(f"{len(t)} {k}" for k, t in cat.entries.items() if t)
     assumed = sum(len(e.assumed_fields()) for t in cat.entries.values() for e in t.values())
     click.echo(f"catalog OK: {counts}; {assumed} figures marked assumed")

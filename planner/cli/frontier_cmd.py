@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.cli.common import catalog_option, handle_errors, make_out_dir
+from planner.cli.common import catalog_option, handle_errors, load_run_catalog, make_out_dir
 from planner.errors import InputError
 
 
@@ -20,14 +20,13 @@ from planner.errors import InputError
 @handle_errors
 def frontier(model, gpu_ids, precisions, isl, osl, gpus, out_dir, catalog_dirs) -> None:
     """Pareto frontier of tokens/s per GPU vs tokens/s per user, with cost and energy views."""
-    from planner.catalog import load_catalog
     from planner.predict.frontier import compute_frontier
     from planner.report.frontier_plot import plot_frontier
 
     for flag, v in (("--isl", isl), ("--osl", osl), ("--gpus", gpus)):
         if v is not None and v <= 0:
             raise InputError(f"{flag} must be a positive integer, got {v}")
-    catalog = load_catalog(catalog_dirs)
+    catalog = load_run_catalog(catalog_dirs)
     front = compute_frontier(catalog, model, list(gpu_ids), list(precisions), isl, osl, gpus)
     out = make_out_dir(out_dir)
     front.to_csv(out / "frontier.csv", index=False, float_format="%.6g")

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from planner.cli.common import POSITIVE, catalog_option, console, handle_errors, make_out_dir, write_out
+from planner.cli.common import (
+    POSITIVE,
+    catalog_option,
+    console,
+    handle_errors,
+    load_run_catalog,
+    make_out_dir,
+    write_out,
+)
 from planner.errors import InputError
 from planner.outputs import clean_text, safe_frame
 
@@ -54,12 +62,11 @@ BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vect
 @handle_errors
 def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) -> None:
     """Predict memory fit, TTFT, TPOT, tokens/s and power of a deployment."""
-    from planner.catalog import load_catalog
     from planner.predict import predict_many, predict_one
     from planner.predict.csv_queries import read_queries
     from planner.report.predict_view import prediction_json, render_prediction
 
-    catalog = load_catalog(catalog_dirs)
+    catalog = load_run_catalog(catalog_dirs)
     if batch_csv:
         if not out_csv:
             raise InputError("--batch needs --out FILE for the results")

@@ -6,7 +6,15 @@ import datetime as dt
 
 import click
 
-from planner.cli.common import POSITIVE, catalog_option, console, handle_errors, make_out_dir, write_out
+from planner.cli.common import (
+    POSITIVE,
+    catalog_option,
+    console,
+    handle_errors,
+    load_run_catalog,
+    make_out_dir,
+    write_out,
+)
 from planner.errors import InputError
 from planner.optimize.backends import BACKENDS
 
@@ -51,7 +59,6 @@ def propose(problem: str, out_dir: str, plan_file: str | None, formats: str, tit
     import time
     from importlib.metadata import version
 
-    from planner.catalog import load_catalog
     from planner.plan import plan_json
     from planner.proposal.alternatives import start_jobs
     from planner.proposal.build import build_proposal
@@ -71,7 +78,7 @@ def propose(problem: str, out_dir: str, plan_file: str | None, formats: str, tit
                 render_pdf("")  # raises the InputError that says how to install it
             want = tuple(x for x in want if x != "pdf")
             console.print("note: proposal.pdf skipped: WeasyPrint is not installed (pip install \"planner[pdf]\")")
-    cat = load_catalog(catalog_dirs)
+    cat = load_run_catalog(catalog_dirs)
     out = make_out_dir(out_dir)
     # the re-solves for alternatives and sensitivity start as soon as the candidates exist, beside the main solve
     solved = solve_for_proposal(problem, cat, plan_path=plan_file, catalog_dirs=catalog_dirs, backend=backend,

@@ -6,7 +6,15 @@ import contextlib
 
 import click
 
-from planner.cli.common import POSITIVE, catalog_option, console, handle_errors, make_out_dir, write_out
+from planner.cli.common import (
+    POSITIVE,
+    catalog_option,
+    console,
+    handle_errors,
+    load_run_catalog,
+    make_out_dir,
+    write_out,
+)
 from planner.optimize.backends import BACKENDS
 from planner.outputs import safe_text, set_aside
 
@@ -38,11 +46,10 @@ def solve(
     catalog_dirs: tuple[str, ...],
 ) -> None:
     """Find the optimal fleet for PROBLEM.yaml (exit 2: bad input, 3: infeasible, 4: solver failure)."""
-    from planner.catalog import load_catalog
     from planner.optimize.pipeline import solve_file
     from planner.plan import plan_json
 
-    cat = load_catalog(catalog_dirs)
+    cat = load_run_catalog(catalog_dirs)
     out = make_out_dir(out_dir) if out_dir else None  # before the solve: a bad --out fails fast
     # a previous plan.json waits as plan.json.stale until this run has written its own: a failed, interrupted
     # or killed run never leaves an older plan looking current

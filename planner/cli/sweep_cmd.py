@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from planner.cli.common import catalog_option, console, err_console, handle_errors, make_out_dir
+from planner.cli.common import catalog_option, console, err_console, handle_errors, load_run_catalog, make_out_dir
 
 
 class _SweepGroup(click.Group):
@@ -57,7 +57,6 @@ def _progress_bar():
 def run(sweep_file: str, out_dir: str, workers: int | None, executor: str, ray_address: str | None,
         resume: bool, no_plots: bool, catalog_dirs: tuple[str, ...]) -> None:
     """Run every scenario of SWEEP.yaml; Ctrl-C stops cleanly (rerun with --resume for the rest)."""
-    from planner.catalog import load_catalog
     from planner.errors import InputError
     from planner.sweep import load_sweep, run_sweep
     from planner.sweep.design import count
@@ -66,7 +65,7 @@ def run(sweep_file: str, out_dir: str, workers: int | None, executor: str, ray_a
 
     if ray_address and executor != "ray":
         raise InputError("--ray-address needs --executor ray")
-    cat = load_catalog(catalog_dirs)
+    cat = load_run_catalog(catalog_dirs)
     sw = load_sweep(sweep_file, cat)
     out = make_out_dir(out_dir)
     workers = workers or max(1, os.cpu_count() or 1)

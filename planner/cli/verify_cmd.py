@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.cli.common import catalog_option, console, handle_errors
+from planner.cli.common import catalog_option, console, handle_errors, load_run_catalog
 from planner.outputs import safe_text
 
 
@@ -19,7 +19,6 @@ def verify(plan_file: str, problem: str | None, catalog_dirs: tuple[str, ...]) -
     Without PROBLEM, the copy of the problem stored in the plan is used, and without --catalog the catalog
     folders the plan was solved with. Re-predicts each deployment with the performance model; exits 1 naming
     every violation."""
-    from planner.catalog import load_catalog
     from planner.errors import PlannerError
     from planner.optimize.pipeline import load_plan_file, verify_file
 
@@ -40,7 +39,7 @@ def verify(plan_file: str, problem: str | None, catalog_dirs: tuple[str, ...]) -
         if plan.problem_yaml is not None and text and text != plan.problem_yaml:
             console.print(f"note: the plan was solved from a different text than {safe_text(problem)}; checking "
                           "against the file given", highlight=False)
-    report = verify_file(plan_file, problem, load_catalog(catalog_dirs), plan)
+    report = verify_file(plan_file, problem, load_run_catalog(catalog_dirs), plan)
     if report.ok:
         click.echo(f"plan OK: {report.checks} checks passed")
         return

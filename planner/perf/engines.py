@@ -50,6 +50,24 @@ def engine_params(eff_engines: dict, engine_id: str, vendor: str) -> dict[str, f
             for k in ENGINE_FITTED}
 
 
+def neutral_distance(f: dict[str, float]) -> float:
+    """How far a set of engine factors is from the neutral engine (log distance of the efficiency factors,
+    linear for the host-time ones): the tie-break of `nearest_neutral_best`."""
+    return (abs(np.log(f["eta_factor"])) + abs(np.log(f["moe_factor"])) + abs(f["seq_factor"] - 1.0)
+            + f["step_s"] / 1e-3)
+
+
+def nearest_neutral_best(loss: np.ndarray, far: np.ndarray, tol: float = 1e-9) -> int:
+    """The grid point of least loss; among points the rows cannot tell apart (within `tol`), the one nearest
+    neutral. A factor the rows do not inform stays neutral: vLLM on AMD has only dense-model rows (AMDDOC,
+    OCI), so its moe_factor was the grid's first value (0.25) by argmin order, which a user's MoE model on
+    MI300X would then have run at a quarter of its expert-GEMM efficiency; likewise a group refitted without
+    its MoE rows (leave one source out)."""
+    lowest = np.nanmin(loss)
+    ties = np.flatnonzero(loss <= lowest + tol * max(1.0, abs(lowest)))
+    return int(ties[np.argmin(far[ties])])
+
+
 def _spec_support(catalog: Catalog, engine_id: str, method: str, family: str, model_id: str):
     """The engine's support for `method` on this model; for the generic engine, the first engine that has one
     (acceptance is a property of the model's draft, not of the engine)."""

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
+from planner.perf.engines import ENGINE_NEUTRAL, nearest_neutral_best, neutral_distance
 from planner.perf.params import Efficiency
 
 LOAD_PATH = Path(__file__).resolve().parents[2] / "catalogs" / "calibration" / "serving_under_load.csv"
@@ -365,11 +366,13 @@ def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataF
     out["predicted_loso"] = np.nan
     engines: dict = {}
 
+    far = np.array([neutral_distance(f) for f in combos])  # ties go to the factors nearest neutral
+
     def best(mask: np.ndarray) -> int:
         if not mask.any():
-            return combos.index({"eta_factor": 1.0, "moe_factor": 1.0, "seq_factor": 1.0, "step_s": 0.0})
+            return combos.index({k: ENGINE_NEUTRAL[k] for k in names})
         per_source = [np.nanmean(logs[:, mask & (sources == s)], axis=1) for s in sorted(set(sources[mask]))]
-        return int(np.nanargmin(np.nanmean(np.array(per_source), axis=0)))
+        return nearest_neutral_best(np.nanmean(np.array(per_source), axis=0), far)
 
     light = np.concatenate([_light_ttft_rows(base), np.zeros(len(pub), dtype=bool)])
     is_ttft = (base["kind"] == "ttft").to_numpy()
