@@ -69,13 +69,12 @@ path; what is left is the work itself: ~5.6 CPU s after ~0.5 s of candidates on 
 cores even perfectly balanced, so <= 3 s needs less solver work, not another schedule (moving the relaxation
 to the parent, or forking the worker after the main's start to guess from it, measured no better on paper:
 one of the two paths grows by what the other loses).
-- Every min_cost solve now starts warm (`solve.needs_warm_start`; the old criterion is `hard_to_start`, which
-  alone still allows step 2 of the start and warm price_of relaxations). CPU s cold -> warm, same objectives:
-  brownfield-h100 3.18 -> 2.27 (2.86 -> 2.21 in another run; its critical path), power-limited-site
-  0.86 -> 0.30 (its bound, not its plan, moves: gap 0 -> 4.3e-5); the other min_cost examples started warm
-  already. Their price_of relaxations stay cold: power-limited-site's, warm, stops at another plan within the
-  gap (1,376.77 instead of 1,376.74 $/h). Solves under a `solve_hook` (sweeps, a proposal's exact re-solve)
-  keep the old rule.
+- Problems with servers in service now start warm too (`solve.needs_warm_start`; the old criterion is
+  `hard_to_start`, which alone still allows step 2 of the start and warm price_of relaxations). CPU s cold ->
+  warm, same plan: brownfield-h100 3.18 -> 2.27 (2.86 -> 2.21 in another run; its critical path). Every min_cost
+  problem was tried: power-limited-site 0.86 -> 0.30 with the same deployments, but its racks listed otherwise
+  (an equal-cost tie between rack patterns) and another bound, and its price_of relaxation, warm, stops at
+  another plan within the gap (1,376.77 instead of 1,376.74 $/h): not adopted there.
 - The runner-up is the one solve whose search may change: its value is the exact optimum (bound = objective)
   whichever way it is searched on every example. But no setting is faster on close variants (mixed-fleet's
   runner-up with demand x 1.0 / 0.97 / 1.03 / 0.94 / 1.06, CPU s at load ~6): baseline 3.88/5.48/1.12/0.96/0.83,

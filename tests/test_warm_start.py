@@ -167,12 +167,16 @@ def test_no_start_when_no_plan_exists(backend):
     assert solve_instance(inst, cands, backend).status.value == "infeasible"
 
 
-def test_every_min_cost_solve_starts_warm_but_only_hard_ones_search_a_start_without_their_limits():
+def test_warm_where_hard_to_start_or_with_inventory_but_only_hard_ones_search_a_start_without_their_limits():
     inst, _ = limited()
     plain = dataclasses.replace(inst, max_platforms=None, min_deployment_share=None, max_configs_per_workload=2)
-    assert S.needs_warm_start(plain) and not S.hard_to_start(plain)
+    assert not S.needs_warm_start(plain) and not S.hard_to_start(plain)
+    h100 = dataclasses.replace(plain.systems["h100"], existing=4)
+    kept = dataclasses.replace(plain, systems={**plain.systems, "h100": h100})
+    assert S.needs_warm_start(kept) and not S.hard_to_start(kept)
     assert S.needs_warm_start(inst) and S.hard_to_start(inst)
     assert not S.needs_warm_start(dataclasses.replace(inst, objective="max_throughput"))
+    assert not S.needs_warm_start(dataclasses.replace(kept, objective="max_throughput"))
 
 
 def test_a_plain_problem_whose_cheapest_candidates_have_no_plan_starts_cold_without_a_second_search(monkeypatch):
@@ -191,7 +195,7 @@ def test_a_plain_problem_whose_cheapest_candidates_have_no_plan_starts_cold_with
 
     monkeypatch.setattr(S, "CHEAPEST_PER_GROUP", 0)  # no candidate kept: the restricted model has no plan
     monkeypatch.setattr(S, "_timed_solve", counted)
-    sol = solve_instance(inst, cands, "highs")
+    sol = solve_instance(inst, cands, "highs", warm=True)
     assert sol.status.value == "optimal"
     assert calls == [2, 0]  # the restricted solve, then the full one (cold)
     assert sol.objective_value == pytest.approx(cold.objective_value, rel=1e-9)

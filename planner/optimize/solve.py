@@ -91,16 +91,18 @@ def fleet_platforms(m: MipModel) -> tuple[int, ...]:
 
 
 def needs_warm_start(inst: Instance) -> bool:
-    """Every min_cost solve starts from `warm_start`'s plan. Where the requirements add binaries that leave the
-    solvers' own heuristics without a good plan for long (`hard_to_start`) that was measured first: SCIP found
-    mixed-fleet's optimum after ~600 of ~2,000 nodes and simplicity-and-failure-domains' after ~80 of ~140. It
-    pays on the others too (CPU s, SCIP, cold -> warm, same objective): brownfield-h100 3.18 -> 2.27 (cold, its
-    root heuristics find a plan within 0.05% at once, but the start's three root separation rounds,
-    `SCIP_WITH_START`, and its incumbent save more than the start costs), power-limited-site 0.86 -> 0.30.
-    Where a caller routes the solves through a hook (`backends.solve_hook`: a sweep's fast solves from the
-    base scenario's plan, a proposal's exact re-solve from the chosen one), the hook brings its own start: only
-    the problems that are hard to start look for one there too, as before."""
-    return hard_to_start(inst) or (inst.objective == "min_cost" and not backends.hook_active())
+    """Whether a min_cost solve starts from `warm_start`'s plan: where the requirements add binaries that leave
+    the solvers' own heuristics without a good plan for long (`hard_to_start`; SCIP found mixed-fleet's optimum
+    after ~600 of ~2,000 nodes and simplicity-and-failure-domains' after ~80 of ~140), and where servers already
+    in service are to be kept or replaced (brownfield-h100, CPU s with SCIP, cold -> warm, the same plan: 3.18 ->
+    2.27; its root heuristics find a plan within 0.05% at once, but the start's three root separation rounds,
+    `SCIP_WITH_START`, and its incumbent save more than the start costs). Not on every min_cost problem:
+    power-limited-site, warm, takes 0.30 s instead of 0.86 but lists its racks otherwise (an equal-cost tie
+    between rack patterns) and reports another bound; a plan must not change with a speed change. Where a caller
+    routes the solves through a hook (`backends.solve_hook`: a sweep's fast solves, a proposal's exact
+    re-solve), the hook brings its own start: only the problems that are hard to start look for one there."""
+    inventory = any(sd.existing for sd in inst.systems.values())
+    return hard_to_start(inst) or (inst.objective == "min_cost" and inventory and not backends.hook_active())
 
 
 def hard_to_start(inst: Instance) -> bool:
