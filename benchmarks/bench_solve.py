@@ -69,12 +69,11 @@ path; what is left is the work itself: ~5.6 CPU s after ~0.5 s of candidates on 
 cores even perfectly balanced, so <= 3 s needs less solver work, not another schedule (moving the relaxation
 to the parent, or forking the worker after the main's start to guess from it, measured no better on paper:
 one of the two paths grows by what the other loses).
-- Problems with servers in service now start warm too (`solve.needs_warm_start`; the old criterion is
-  `hard_to_start`, which alone still allows step 2 of the start and warm price_of relaxations). CPU s cold ->
-  warm, same plan: brownfield-h100 3.18 -> 2.27 (2.86 -> 2.21 in another run; its critical path). Every min_cost
-  problem was tried: power-limited-site 0.86 -> 0.30 with the same deployments, but its racks listed otherwise
-  (an equal-cost tie between rack patterns) and another bound, and its price_of relaxation, warm, stops at
-  another plan within the gap (1,376.77 instead of 1,376.74 $/h): not adopted there.
+- A warm start on every min_cost problem (tried, not adopted): brownfield-h100 3.18 -> 2.27 CPU s with the same
+  plan on the 15:25 main, but 2.5-2.7 -> 3.4-3.6 after the perf-model merges of 16:45-17:00 (same objective):
+  SCIP's swing again, not a robust gain; power-limited-site 0.86 -> 0.30 with the same deployments but its
+  racks listed otherwise (an equal-cost tie between rack patterns), and its price_of relaxation, warm, stops at
+  another plan within the gap (1,376.77 instead of 1,376.74 $/h).
 - The runner-up is the one solve whose search may change: its value is the exact optimum (bound = objective)
   whichever way it is searched on every example. But no setting is faster on close variants (mixed-fleet's
   runner-up with demand x 1.0 / 0.97 / 1.03 / 0.94 / 1.06, CPU s at load ~6): baseline 3.88/5.48/1.12/0.96/0.83,

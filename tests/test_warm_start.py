@@ -167,38 +167,11 @@ def test_no_start_when_no_plan_exists(backend):
     assert solve_instance(inst, cands, backend).status.value == "infeasible"
 
 
-def test_warm_where_hard_to_start_or_with_inventory_but_only_hard_ones_search_a_start_without_their_limits():
+def test_no_warm_start_without_limits_beyond_the_default():
     inst, _ = limited()
-    plain = dataclasses.replace(inst, max_platforms=None, min_deployment_share=None, max_configs_per_workload=2)
-    assert not S.needs_warm_start(plain) and not S.hard_to_start(plain)
-    h100 = dataclasses.replace(plain.systems["h100"], existing=4)
-    kept = dataclasses.replace(plain, systems={**plain.systems, "h100": h100})
-    assert S.needs_warm_start(kept) and not S.hard_to_start(kept)
-    assert S.needs_warm_start(inst) and S.hard_to_start(inst)
+    assert not S.needs_warm_start(dataclasses.replace(inst, max_platforms=None, min_deployment_share=None,
+                                                      max_configs_per_workload=2))
     assert not S.needs_warm_start(dataclasses.replace(inst, objective="max_throughput"))
-    assert not S.needs_warm_start(dataclasses.replace(kept, objective="max_throughput"))
-
-
-def test_a_plain_problem_whose_cheapest_candidates_have_no_plan_starts_cold_without_a_second_search(monkeypatch):
-    """Without a requirement that is hard to start, step 2 (the optimum without the limits, a solve of its own)
-    is not tried: the restricted solve finds nothing, the full solve starts cold and still finds the optimum."""
-    inst, cands = min_replicas_case()
-    inst = dataclasses.replace(inst, min_deployment_share=None)
-    assert not S.hard_to_start(inst)
-    cold = solve_instance(inst, cands, "highs", warm=False)
-    calls = []
-    real = S._timed_solve
-
-    def counted(model, *args, **kw):
-        calls.append(sum(1 for v in model.vars if v.ub == 0.0))
-        return real(model, *args, **kw)
-
-    monkeypatch.setattr(S, "CHEAPEST_PER_GROUP", 0)  # no candidate kept: the restricted model has no plan
-    monkeypatch.setattr(S, "_timed_solve", counted)
-    sol = solve_instance(inst, cands, "highs", warm=True)
-    assert sol.status.value == "optimal"
-    assert calls == [2, 0]  # the restricted solve, then the full one (cold)
-    assert sol.objective_value == pytest.approx(cold.objective_value, rel=1e-9)
 
 
 def test_the_limits_bind():

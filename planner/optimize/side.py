@@ -28,7 +28,7 @@ from planner.optimize.instance import Instance
 from planner.optimize.platforms import compare_platforms, platforms_compared
 from planner.optimize.price_of import relaxations, relaxed_result, without_limits, without_survive
 from planner.optimize.runner_up import main_accelerator, solution_gpus, solve_without
-from planner.optimize.solve import hard_to_start, solve_instance
+from planner.optimize.solve import needs_warm_start, solve_instance
 
 WORKER, PARENT = 1, 2
 
@@ -101,15 +101,13 @@ class SideSolves:
 
     def solve_relaxed(self, relaxed: Instance):
         """A relaxation of the problem (price_of: without its limits, without survive), warm-started where the
-        problem is hard to start (`hard_to_start`): without its limits mixed-fleet has nothing left that calls
-        for a start, yet its servers of 72 GPUs leave the solvers' heuristics without a good plan for long. CPU s
-        on mixed-fleet without limits, cold -> from `warm_start`'s plan (first step + solve): SCIP 3.6 -> 0.15 +
-        0.85, HiGHS 1.5 -> 0.26 + 0.47, CBC 3.1 -> 0.16 + 0.83 (HiGHS and CBC without their heuristics from a
-        start: `backends.solve(heuristics=False)`). Not the relaxations of the problems that start warm only
-        because every min_cost solve does (`needs_warm_start`): power-limited-site's would stop at another
-        plan within the gap (1,376.77 instead of 1,376.74 $/h) and change its price_of."""
+        problem is (`needs_warm_start`): without its limits mixed-fleet has nothing left that calls for a start,
+        yet its servers of 72 GPUs leave the solvers' heuristics without a good plan for long. CPU s on
+        mixed-fleet without limits, cold -> from `warm_start`'s plan (first step + solve): SCIP 3.6 -> 0.15 + 0.85,
+        HiGHS 1.5 -> 0.26 + 0.47, CBC 3.1 -> 0.16 + 0.83 (HiGHS and CBC without their heuristics from a start:
+        `backends.solve(heuristics=False)`)."""
         return solve_instance(relaxed, self.cands, self.backend, time_limit_s=self.time_limit_s,
-                              warm=hard_to_start(self.inst))
+                              warm=needs_warm_start(self.inst))
 
     def _claim(self, k: int, who: int) -> bool:
         if isinstance(self.claims, list):

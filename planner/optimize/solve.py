@@ -91,24 +91,12 @@ def fleet_platforms(m: MipModel) -> tuple[int, ...]:
 
 
 def needs_warm_start(inst: Instance) -> bool:
-    """Whether a min_cost solve starts from `warm_start`'s plan: where the requirements add binaries that leave
-    the solvers' own heuristics without a good plan for long (`hard_to_start`; SCIP found mixed-fleet's optimum
-    after ~600 of ~2,000 nodes and simplicity-and-failure-domains' after ~80 of ~140), and where servers already
-    in service are to be kept or replaced (brownfield-h100, CPU s with SCIP, cold -> warm, the same plan: 3.18 ->
-    2.27; its root heuristics find a plan within 0.05% at once, but the start's three root separation rounds,
-    `SCIP_WITH_START`, and its incumbent save more than the start costs). Not on every min_cost problem:
-    power-limited-site, warm, takes 0.30 s instead of 0.86 but lists its racks otherwise (an equal-cost tie
-    between rack patterns) and reports another bound; a plan must not change with a speed change. Where a caller
-    routes the solves through a hook (`backends.solve_hook`: a sweep's fast solves, a proposal's exact
-    re-solve), the hook brings its own start: only the problems that are hard to start look for one there."""
-    inventory = any(sd.existing for sd in inst.systems.values())
-    return hard_to_start(inst) or (inst.objective == "min_cost" and inventory and not backends.hook_active())
-
-
-def hard_to_start(inst: Instance) -> bool:
-    """The requirements whose binaries leave the solvers' heuristics without a plan for long (platform choice,
-    minimum shares, the complexity charge, failure domains): where the cheapest candidates have no plan,
-    `warm_start` looks for one through the optimum without those requirements (a solve of its own)."""
+    """The requirements whose binaries leave the solvers' own heuristics without a good plan for long (platform
+    choice, minimum shares, the complexity charge, failure domains): SCIP found mixed-fleet's optimum after
+    ~600 of ~2,000 nodes and simplicity-and-failure-domains' after ~80 of ~140, and proved it fast once it had
+    it. The default limit of configurations per workload alone does not qualify (brownfield-h100: SCIP's root
+    heuristics find a plan within 0.05% at once; its time is spent on the bound, and a warm start only adds
+    its own)."""
     return inst.objective == "min_cost" and (
         bool(inst.max_platforms or inst.max_platforms_per_workload or inst.min_deployment_share
              or inst.complexity_usd_per_hour)
@@ -124,8 +112,7 @@ def warm_start(sol: Solution, inst: Instance, cands: pd.DataFrame, time_limit_s:
          price of a whole server plus the replica's energy, per output tok/s), a few per group, so that every
          platform choice and a second configuration per workload stay open; where those have no plan,
       2. those the optimum without the simplicity limits and failure domains uses (a pure integer model, no
-         binaries: slower, mixed-fleet 3.3 s, but it knows the server granularity); only where `hard_to_start`
-         (elsewhere the full solve then starts cold).
+         binaries: slower, mixed-fleet 3.3 s, but it knows the server granularity).
     The full solve then starts with an incumbent and prunes by bound from the first node; it still proves its
     optimum over every candidate, so the answer is the one it would reach alone. What the start is worth depends
     little on how good it is (mixed-fleet, SCIP, full solve from the optimum 450.663: 3.6 CPU s; from step 1's
@@ -133,7 +120,7 @@ def warm_start(sol: Solution, inst: Instance, cands: pd.DataFrame, time_limit_s:
     SCIP). Seconds count in solve_time_s."""
     budget_s = time_limit_s / 2  # at least half the time limit stays for the full solve
     start = _restricted_start(sol, cheapest_rows(sol.ix, CHEAPEST_PER_GROUP), budget_s, gap)
-    if start is not None or not hard_to_start(inst):
+    if start is not None:
         return start
     relaxed = without_survive(without_limits(inst))
     m0, ix0 = build_model(relaxed, cands, objective="min_cost")
