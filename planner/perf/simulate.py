@@ -77,7 +77,7 @@ def acceptance_rate(mean_accept: float, draft_tokens: float) -> float:
     with `draft_tokens` drafts: under the standard i.i.d. model (Leviathan, Kalman & Matias, "Fast Inference
     from Transformers via Speculative Decoding", ICML 2023, eq. 1) a step emits 1 + min(G, k) tokens with
     P(G >= j) = alpha^j, so its mean is (1 - alpha^(k+1)) / (1 - alpha); solved by bisection."""
-    k = int(round(draft_tokens))
+    k = round(draft_tokens)
     if k <= 0 or mean_accept <= 1.0:
         return 0.0
     if mean_accept >= k + 1:
@@ -97,7 +97,7 @@ def token_steps(osl: np.ndarray, mean_accept: float, draft_tokens: float, rng: n
     alpha = acceptance_rate(mean_accept, draft_tokens)
     if alpha <= 0.0 or alpha >= 1.0:
         return osl
-    k = int(round(draft_tokens))
+    k = round(draft_tokens)
     steps = np.zeros(len(osl), dtype=np.int64)
     left = osl.astype(np.int64).copy()
     todo = np.flatnonzero(left > 0)
