@@ -139,3 +139,15 @@ def test_an_engine_held_out_with_its_only_source_borrows_the_vendors_pooled_fit(
     vllm = loso_rows(group == "vllm/amd", same_vendor, fitted, sources, "DSTK", generic=False)
     assert vllm.tolist() == [False, False, False, True, False]  # its own other source
     assert not loso_rows(group == "tgi/amd", same_vendor, fitted, sources, "DSTK", generic=True).any()
+
+
+def test_a_finite_speculative_run_is_simulated_with_its_tail(mapped):
+    """SGLang MTP on DeepSeek-R1, a burst of 1000 ShareGPT prompts: the run goes through the simulator (acceptance
+    drawn per step), so it has a TTFT, and p99 TPOT/ITL lie above their means (the step model alone gave p99 =
+    mean and no TTFT)."""
+    rows = mapped[mapped["id"].str.startswith("GPS-deepseek-r1-h200-5-")]
+    assert (rows["speculative"] == "mtp").all()
+    p = load_predictions(rows, CAT, EFF).set_index("metric")["predicted"]
+    assert p["ttft_p99_ms"] > p["ttft_mean_ms"] > 0
+    assert p["tpot_p99_ms"] > 1.2 * p["tpot_mean_ms"]
+    assert p["itl_p99_ms"] > 1.2 * p["itl_mean_ms"]

@@ -7,7 +7,8 @@
     per GPU, requests/s; input + output tok/s and run duration beside), TTFT / TPOT / ITL mean, p50, p99:
     finite runs (`num_requests` given: bursts, closed loops of N requests) through the discrete-event
     simulator as the benchmark ran them, steady state through `planner.perf.load.latency_under_load` (the
-    analytic queueing model); speculative rows through the step model at the running batch (no queueing).
+    analytic queueing model); speculative rows of finite runs through the simulator too (acceptance drawn
+    per step), steady-state speculative rows through the step model at the running batch (no queueing).
 `fit_engines(catalog, eff)`  per engine x vendor factors (eta_factor, moe_factor, seq_factor, step_s): a coarse
     deterministic grid search minimizing the mean |log error| of throughput and TPOT/ITL rows of that group
     (never per point), then the API-server time request_s from TTFT at light load with short prompts; with
@@ -213,8 +214,9 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
             pred[f"{k}_{s}"] = lo[col].to_numpy(copy=True) if col in lo else np.full(len(lo), np.nan)
     _simulate_finite(runs, tab, lo["load_reason"].to_numpy(dtype=object), pred)
     sat = lo["saturated"].to_numpy(dtype=bool)
-    # speculative runs: the step model at the running batch (the load model has no draft/verify steps)
-    spec = runs["speculative"].to_numpy() != "none"
+    # speculative steady-state runs: the step model at the running batch (the analytic load model has no
+    # draft/verify steps); finite ones went through the simulator above, acceptance drawn per step
+    spec = (runs["speculative"].to_numpy() != "none") & np.isnan(runs["num_requests"].to_numpy(dtype=float))
     if spec.any():
         n_run = np.where(runs["load"] == "burst", runs["num_requests"], runs["concurrency"]).astype(float)
         batch = np.maximum(1, np.minimum(n_run, cap)).astype(np.int64)
@@ -257,9 +259,8 @@ def _simulate_finite(runs: pd.DataFrame, tab, reason: np.ndarray, pred: dict) ->
     figures are deterministic."""
     from planner.perf.simulate import Workload, simulate_one, summarize
 
-    spec = runs["speculative"].to_numpy() != "none"
     nreq = runs["num_requests"].to_numpy(dtype=float)
-    for r in np.flatnonzero(~np.isnan(nreq) & ~spec & (reason == "")):
+    for r in np.flatnonzero(~np.isnan(nreq) & (reason == "")):
         burst = runs["load"].iloc[r] == "burst"
         wl = Workload(request_rate=np.inf if burst else None,
                       concurrency=None if burst else int(runs["concurrency"].iloc[r]),

@@ -72,6 +72,49 @@ def length_quantile_factor(p: float, mean: np.ndarray) -> np.ndarray:
     return (floor + (mean - floor) * -math.log1p(-p)) / np.maximum(mean, 1e-9)
 
 
+def acceptance_rate(mean_accept: float, draft_tokens: float) -> float:
+    """Per-token acceptance probability alpha of a speculative step whose mean emitted tokens is `mean_accept`
+    with `draft_tokens` drafts: under the standard i.i.d. model (Leviathan, Kalman & Matias, "Fast Inference
+    from Transformers via Speculative Decoding", ICML 2023, eq. 1) a step emits 1 + min(G, k) tokens with
+    P(G >= j) = alpha^j, so its mean is (1 - alpha^(k+1)) / (1 - alpha); solved by bisection."""
+    k = round(draft_tokens)
+    if k <= 0 or mean_accept <= 1.0:
+        return 0.0
+    if mean_accept >= k + 1:
+        return 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        a = (lo + hi) / 2.0
+        lo, hi = (a, hi) if sum(a ** j for j in range(k + 1)) < mean_accept else (lo, a)
+    return (lo + hi) / 2.0
+
+
+def token_steps(osl: np.ndarray, mean_accept: float, draft_tokens: float, rng: np.random.Generator) -> np.ndarray:
+    """Per request, the speculative steps it needs for its `osl` tokens, in token-steps (steps x mean accepted
+    tokens, the unit of the step tables): acceptance varies step to step (see acceptance_rate), so requests of
+    the same length finish after different numbers of steps (their TPOT spread); the last step's surplus
+    tokens are dropped, as engines stop at max_tokens. Without speculation, `osl` itself."""
+    alpha = acceptance_rate(mean_accept, draft_tokens)
+    if alpha <= 0.0 or alpha >= 1.0:
+        return osl
+    k = round(draft_tokens)
+    steps = np.zeros(len(osl), dtype=np.int64)
+    left = osl.astype(np.int64).copy()
+    todo = np.flatnonzero(left > 0)
+    while len(todo):  # one flat stream of steps, a segment per request sized above its expected need
+        size = np.ceil(left[todo] / mean_accept * 1.25).astype(np.int64) + 8
+        end = np.cumsum(size)
+        start = end - size
+        cum = np.cumsum(1 + np.minimum(rng.geometric(1.0 - alpha, int(end[-1])) - 1, k))
+        base = np.where(start > 0, cum[start - 1], 0)
+        at = np.searchsorted(cum, base + left[todo])  # the step whose tokens reach the request's length
+        reached = at < end
+        steps[todo] += np.where(reached, at - start + 1, size)
+        left[todo] = np.where(reached, 0, left[todo] - (cum[end - 1] - base))
+        todo = todo[~reached]
+    return np.maximum(1, np.round(steps * mean_accept)).astype(np.int64)
+
+
 class _Steps:
     """Step seconds of one configuration: dense over decode counts 0..max_seqs, linear in prefill tokens."""
 
@@ -163,6 +206,11 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     isl, osl = lengths(float(tab.isl[0]), float(tab.osl[0]), n_total, wl.length_dist, rng,
                        min(max_context, 0.98 * float(tab.kv_tokens[0])))
     arrival = _arrivals(tab, wl, n_total, rng)
+    # speculative decoding: each request's output in token-steps, drawn per step (own stream: the lengths and
+    # arrivals above stay those of the same run without speculation); `osl` is what the client receives
+    osl_tokens = osl
+    osl = token_steps(osl, float(tab.spec_accept[0]), float(tab.spec_draft_tokens[0]),
+                      np.random.default_rng([wl.seed, 1]))
     step = _Steps(tab)
     budget = int(tab.token_budget[0])
     max_seqs = step.max_seqs
@@ -170,6 +218,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     watermark = 0.01 * kv_cap
     reserve = float(tab.kv_reserve[0])
     prio = bool(tab.prefill_first[0])  # prompt steps run alone, decode waits (engines.yaml `scheduler:`)
+    burst = float(tab.burst[0])  # tokens per streamed chunk (speculative acceptance, multi-step scheduling)
 
     pre_need = isl.astype(float).copy()  # prompt tokens to compute (prompt + generated after a preemption)
     done_pre = np.zeros(n_total)
@@ -306,8 +355,9 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             k = min(k, max(1, math.ceil((arrival[next_arrival] - t) / max(t1, 1e-12))))
         k = max(1, min(k, int((kv_cap - kv_used) // n)))
         dt = k * t1 + step.slope * n * k * (k - 1) / 2.0
-        if paused:  # the first step's gap runs from each sequence's last token (before or during the pause)
-            gaps, counts = np.unique(t + t1 - last_tok[dec], return_counts=True)
+        if paused:  # the first step's gap runs from each sequence's last token (before or during the pause);
+            # gaps are scaled by `burst` (tokens per streamed chunk) at the end: the pause is wall time, once
+            gaps, counts = np.unique((t - last_tok[dec]) / burst + t1, return_counts=True)
             itl_v.extend(gaps.tolist())
             itl_w.extend(counts.astype(float).tolist())
             if k > 1:
@@ -330,8 +380,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
 
     measured, window = _measured(arrival, finish, steady)
     # tokens reach the client in bursts (speculative acceptance, multi-step scheduling): a gap per burst
-    burst = float(tab.burst[0])
-    return RunResult(arrival, first, finish, isl, osl, np.asarray(itl_v) * burst, np.asarray(itl_w) / burst,
+    return RunResult(arrival, first, finish, isl, osl_tokens, np.asarray(itl_v) * burst, np.asarray(itl_w) / burst,
                      preemptions, measured, window)
 
 
@@ -382,5 +431,5 @@ def summarize(run: RunResult) -> dict[str, float]:
     return out
 
 
-__all__ = ["RunResult", "Workload", "length_quantile_factor", "lengths", "simulate_one", "summarize",
-           "weighted_percentile"]
+__all__ = ["RunResult", "Workload", "acceptance_rate", "length_quantile_factor", "lengths", "simulate_one",
+           "summarize", "token_steps", "weighted_percentile"]

@@ -56,12 +56,16 @@ class StepTables:
     #                                       the scheduler keeps free before it admits another (engines.yaml
     #                                       `scheduler:`; 0 = on demand with preemption, 1 = no eviction)
     prefill_first: np.ndarray | None = None  # (R,) 1 where prompt steps run alone, decode paused (engines.yaml)
+    spec_accept: np.ndarray | None = None  # (R,) mean tokens a speculative step emits (1 without speculation)
+    spec_draft_tokens: np.ndarray | None = None  # (R,) draft tokens a speculative step verifies (0 without)
 
     def __post_init__(self) -> None:
         # tables built by hand (tests) leave these out: none
-        for name in ("request_s", "mixed_floor_s", "kv_reserve", "prefill_first"):
+        for name in ("request_s", "mixed_floor_s", "kv_reserve", "prefill_first", "spec_accept",
+                     "spec_draft_tokens"):
             if getattr(self, name) is None:
-                object.__setattr__(self, name, np.zeros(len(self.isl)))
+                fill = np.ones if name == "spec_accept" else np.zeros
+                object.__setattr__(self, name, fill(len(self.isl)))
 
     def __len__(self) -> int:
         return len(self.isl)
@@ -183,7 +187,9 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
                       request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n),
                       mixed_floor_s=mixed_step_floor_s(c, eff.serving) * np.ones(n),
                       kv_reserve=np.asarray(c.get("eng_kv_reserve", np.zeros(n)), dtype=float) * np.ones(n),
-                      prefill_first=np.asarray(c.get("eng_prefill_first", np.zeros(n)), dtype=float) * np.ones(n))
+                      prefill_first=np.asarray(c.get("eng_prefill_first", np.zeros(n)), dtype=float) * np.ones(n),
+                      spec_accept=np.maximum(accept, 1.0) * np.ones(n),
+                      spec_draft_tokens=np.asarray(c.get("spec_k", np.zeros(n)), dtype=float) * np.ones(n))
 
 
 def locate(m_grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
