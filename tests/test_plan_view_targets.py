@@ -26,3 +26,36 @@ def test_plan_table_shows_percentile_targets_and_limits():
     assert f"{w.ttft_s * 1e3:,.4g} / {w.ttft_target_s * 1e3:,.4g}" in text
     assert f"{w.tpot_s * 1e3:,.4g} / {w.tpot_target_s * 1e3:,.4g}" in text
     assert f"of {plan.limits.site_power_kw:,.0f} kW" in text and "limits (used of allowed): site power" in text
+
+
+def _deployments_header(text: str) -> list[str]:
+    """The Deployments table's column names (a header cell may fold over two lines: the last line names it)."""
+    line = next(line for line in text.splitlines() if "workload" in line and "model" in line)
+    return [c.strip() for c in line.split("┃") if c.strip()]
+
+
+def test_columns_every_deployment_shares_move_under_the_table_and_names_stay_whole():
+    """At 150 columns the quickstart plan's model and system names are printed whole (they were cut to
+    "qwen3-…" and "hgx-h1…"): the mode, engine,
+    speculative and serving columns, the same for every deployment, become one line under the table. A plan
+    whose deployments differ in one of them keeps that column."""
+    plan = solve_problem(problem_from_text(QUICK, "q.yaml"), load_catalog(), runner_up=False)
+    assert len(plan.deployments) >= 2
+    buf = io.StringIO()
+    render_plan(Console(file=buf, width=150), plan)
+    text = buf.getvalue()
+    header = _deployments_header(text)
+    assert not {"engine", "serving", "mode", "spec"} & set(header) and {"model", "system"} <= set(header)
+    assert "every deployment: mode own, engine generic, speculative decoding none, serving aggregated" in text
+    for d in plan.deployments:
+        assert d.model in text and d.system in text
+    narrow = io.StringIO()
+    render_plan(Console(file=narrow, width=100), plan)
+    assert "qwen3-…" not in narrow.getvalue()  # too narrow: a name folds onto two lines, it is not cut
+    mixed = plan.model_copy(update={"deployments": [plan.deployments[0].model_copy(update={"engine": "vllm"}),
+                                                    *plan.deployments[1:]]})
+    buf = io.StringIO()
+    render_plan(Console(file=buf, width=200), mixed)
+    text = buf.getvalue()
+    assert "engine" in _deployments_header(text) and "vllm" in text
+    assert "every deployment: mode own, speculative decoding none, serving aggregated" in text

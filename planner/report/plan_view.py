@@ -56,6 +56,58 @@ def _serving(d) -> str:
     return f"disagg {d.prefill_instances}P {pre} + {d.decode_instances}D"
 
 
+DEPLOYMENT_COLUMNS = ("workload", "model", "precision", "system", "mode", "engine", "parallel", "spec", "serving",
+                      "batch", "replicas", "GPUs", "out tok/s", "TTFT ms", "TPOT ms", "quality")
+NUMERIC_COLUMNS = ("batch", "replicas", "GPUs", "out tok/s", "TTFT ms", "TPOT ms", "quality")
+# columns that say the same for every deployment of most plans: shown once under the table instead, so the
+# names a buyer reads (model, system) are not cut to fit a terminal
+SHARED_WHEN_EQUAL = ("mode", "engine", "spec", "serving")
+NAME_COLUMNS = ("workload", "model", "system")
+CAPTION_NAMES = {"spec": "speculative decoding"}
+CAPTION_VALUES = {"-": "none", "agg": "aggregated"}
+
+
+def _deployment_row(d) -> list[str]:
+    return [
+        _s(d.workload),
+        _s(d.model),
+        _s(f"{d.precision}/kv {d.kv_precision}"),
+        _s(d.system),
+        _s(d.mode),
+        _s(d.engine or "generic"),
+        _parallel(d.tp, d.pp, d.ep, d.attn_dp),
+        _s("-" if d.speculative == "none" else d.speculative),
+        _s(_serving(d)),
+        str(d.batch),
+        str(d.replicas),
+        str(d.gpus),
+        _n(d.output_tok_s),
+        _n(d.ttft_s * 1000),
+        _n(d.tpot_s * 1000, ".1f"),
+        _n(d.quality, ".1f"),
+    ]
+
+
+def _deployments_table(console: Console, plan: Plan) -> None:
+    rows = [_deployment_row(d) for d in plan.deployments]
+    shared = {c: rows[0][DEPLOYMENT_COLUMNS.index(c)] for c in SHARED_WHEN_EQUAL
+              if rows and len({r[DEPLOYMENT_COLUMNS.index(c)] for r in rows}) == 1}
+    keep = [i for i, c in enumerate(DEPLOYMENT_COLUMNS) if c not in shared]
+    t = Table(title="Deployments", title_justify="left")
+    for i in keep:
+        col = DEPLOYMENT_COLUMNS[i]
+        # a name too wide for a narrow terminal folds onto a second line instead of losing its end to "…"
+        t.add_column(col, justify="right" if col in NUMERIC_COLUMNS else "left",
+                     overflow="fold" if col in NAME_COLUMNS else "ellipsis")
+    for r in rows:
+        t.add_row(*(r[i] for i in keep))
+    if shared:
+        t.caption = "every deployment: " + ", ".join(f"{CAPTION_NAMES.get(c, c)} {CAPTION_VALUES.get(v, v)}"
+                                                     for c, v in shared.items())
+        t.caption_justify = "left"
+    console.print(t)
+
+
 def render_plan(console: Console, plan: Plan) -> None:
     fl = plan.fleet
     gap = "-" if plan.gap is None else f"{plan.gap:.2e}"
@@ -66,51 +118,7 @@ def render_plan(console: Console, plan: Plan) -> None:
         highlight=False,
     )
 
-    t = Table(title="Deployments", title_justify="left")
-    for col in (
-        "workload",
-        "model",
-        "precision",
-        "system",
-        "mode",
-        "engine",
-        "parallel",
-        "spec",
-        "serving",
-        "batch",
-        "replicas",
-        "GPUs",
-        "out tok/s",
-        "TTFT ms",
-        "TPOT ms",
-        "quality",
-    ):
-        t.add_column(
-            col,
-            justify="right"
-            if col in ("batch", "replicas", "GPUs", "out tok/s", "TTFT ms", "TPOT ms", "quality")
-            else "left",
-        )
-    for d in plan.deployments:
-        t.add_row(
-            _s(d.workload),
-            _s(d.model),
-            _s(f"{d.precision}/kv {d.kv_precision}"),
-            _s(d.system),
-            _s(d.mode),
-            _s(d.engine or "generic"),
-            _parallel(d.tp, d.pp, d.ep, d.attn_dp),
-            _s("-" if d.speculative == "none" else d.speculative),
-            _s(_serving(d)),
-            str(d.batch),
-            str(d.replicas),
-            str(d.gpus),
-            _n(d.output_tok_s),
-            _n(d.ttft_s * 1000),
-            _n(d.tpot_s * 1000, ".1f"),
-            _n(d.quality, ".1f"),
-        )
-    console.print(t)
+    _deployments_table(console, plan)
 
     w = Table(title="Demand coverage", title_justify="left")
     for col in ("workload", "demand tok/s", "required (headroom)", "capacity tok/s", "replicas"):
