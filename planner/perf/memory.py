@@ -78,12 +78,14 @@ def kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
 # vLLM V1 profiles its peak memory with a forward pass at max_num_batched_tokens and then a sampler pass over
 # max_num_seqs rows of logits (gpu_model_runner.profile_run -> _dummy_sampler_run, whose OOM message asks to
 # lower max_num_seqs); the peak of either stays out of the KV pool. Bytes per (row x vocab) at the sampler's
-# peak: bf16 logits 2 + fp32 copy 4 + top-k/top-p sort values 4 and int64 indices 8 + softmax 4 + masks 2.
+# peak: bf16 logits 2 + fp32 copy 4 + top-k/top-p sort values 4 and int64 indices 8 + softmax 4 + masks 2
+# (assumed: engines.yaml vllm `kv_sizing` says so and why).
 SAMPLER_BYTES_PER_LOGIT = 24.0
 # SGLang (0.5 series, server_args._handle_gpu_memory_settings) sets mem_fraction_static = (HBM - reserved) / HBM
 # when it is not given, reserved (MiB) = 512 + 1.5 x max(chunked_prefill_size, 2048) + 2 x cuda_graph_max_bs
 # + 1024 x tp x pp / 8 (+ 3 x cuda_graph_max_bs x dp with DP attention), at least 10 GiB on GPUs over 60 GiB;
-# weights and KV share the static fraction, activations and CUDA graphs live in the reserve.
+# weights and KV share the static fraction, activations and CUDA graphs live in the reserve (assumed: the
+# constants as read from that source; engines.yaml sglang `kv_sizing` says so and why).
 MIB = 2.0 ** 20
 SGLANG_RESERVE_MIB = {"fixed": 512.0, "per_chunk_token": 1.5, "min_chunk": 2048.0, "per_graph_seq": 2.0,
                       "per_rank_of_8": 1024.0, "per_graph_seq_dp": 3.0, "floor": 10240.0,
@@ -104,8 +106,8 @@ def activation_reserve_bytes(c: Cols) -> np.ndarray:
     if not np.any(warm):
         return A.fixed_reserve_bytes + forward
     rows = c.get("eng_max_batch", np.full(np.shape(c.hidden), np.inf))
-    sampler = np.where(warm & np.isfinite(rows), np.where(np.isfinite(rows), rows, 0.0) * c.vocab
-                       * SAMPLER_BYTES_PER_LOGIT, 0.0)
+    rows = np.where(warm & np.isfinite(rows), rows, 0.0)  # no sampler pass without a max_num_seqs
+    sampler = rows * c.vocab * SAMPLER_BYTES_PER_LOGIT
     return A.fixed_reserve_bytes + np.maximum(forward, sampler)
 
 
@@ -114,7 +116,8 @@ def static_reserve_bytes(c: Cols) -> np.ndarray:
     k = SGLANG_RESERVE_MIB
     shape = np.shape(c.hidden)
     chunk = c.get("eng_chunk", np.full(shape, float(ASSUMPTIONS.activation_token_budget)))
-    graph = np.minimum(c.get("eng_graph_max", np.full(shape, 256.0)), 4096.0)
+    graph = c.get("eng_graph_max", np.zeros(shape))
+    graph = np.where(np.isfinite(graph), graph, 0.0)  # rows without a graph cap are not SGLang's (unused there)
     mib = (k["fixed"] + k["per_chunk_token"] * np.maximum(chunk, k["min_chunk"]) + k["per_graph_seq"] * graph
            + k["per_rank_of_8"] * c.tp * c.pp / 8.0
            + np.where(c.attn_dp > 1, k["per_graph_seq_dp"] * graph * c.attn_dp, 0.0))
