@@ -30,6 +30,7 @@ from planner.optimize import isolation
 from planner.optimize.model import MipModel
 from planner.optimize.solver_options import (
     CBC_FROM_START,
+    CBC_FROM_START_WITH_BINARIES,
     HIGHS_NO_SUB_MIPS,
     SCIP_FEW_CUTS,
     SCIP_NO_HEURISTICS,
@@ -131,11 +132,12 @@ def solve(
     not given: SCIP completes such a partial start (`planner propose` gives no rack patterns), HiGHS and CBC drop
     it. `restart=False`: HiGHS does not restart after the root (the sweep's fast solve). `heuristics=False`, for
     a solve that starts from a good plan: HiGHS runs none of its sub-MIP heuristics (`HIGHS_NO_SUB_MIPS`), CBC
-    neither its heuristics nor its preprocessing (`CBC_FROM_START`), SCIP none of its primal heuristics where it
-    also has `branch_first` variables (`SCIP_NO_HEURISTICS`). `branch_first`: variables
-    SCIP branches on before any other (a branching priority; HiGHS and CBC have none here). `cuts=False`, for
-    many small models (the class solves of `hourly_split`): SCIP separates two rounds at the root and none in the
-    tree (`SCIP_FEW_CUTS`), CBC none ("cuts off"); HiGHS ignores it."""
+    no preprocessing, and no heuristics either where it also has `branch_first` variables (`CBC_FROM_START`,
+    `CBC_FROM_START_WITH_BINARIES`), SCIP none of its primal heuristics where it has them
+    (`SCIP_NO_HEURISTICS`). `branch_first`: variables SCIP branches on before any other (a branching priority;
+    HiGHS and CBC have none here). `cuts=False`, for many small models (the class solves of `hourly_split`):
+    SCIP separates two rounds at the root and none in the tree (`SCIP_FEW_CUTS`), CBC none ("cuts off");
+    HiGHS ignores it."""
     if start is not None and any(math.isnan(x) for x in start) and backend != "scip":
         start = None
     if start is not None and hint is None and backend == "highs":
@@ -154,7 +156,7 @@ def solve(
     fn, options = {  # each library's function and the options it takes, in its order
         "highs": (_solve_highs, (presolve, hint, restart, heuristics)),
         "scip": (_solve_scip, (start, branch_first, cuts, heuristics)),
-        "cbc": (_solve_cbc, (start, heuristics, cuts)),
+        "cbc": (_solve_cbc, (start, heuristics, cuts, bool(branch_first))),
     }[backend]
     t0 = time.perf_counter()
     args = (backend, fn, model, time_limit_s, gap, abs_gap, *options)
@@ -374,11 +376,13 @@ def _silence_highs_banner() -> None:
 
 
 def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-               start: list[float] | None = None, heuristics: bool = True, cuts: bool = True) -> RawResult:
+               start: list[float] | None = None, heuristics: bool = True, cuts: bool = True,
+               binaries_first: bool = False) -> RawResult:
     import pulp
 
     prob, xs = _pulp_problem(model)
-    options = ([] if heuristics else CBC_FROM_START) + ([] if cuts else ["cuts off"])
+    from_start = CBC_FROM_START_WITH_BINARIES if binaries_first else CBC_FROM_START
+    options = ([] if heuristics else from_start) + ([] if cuts else ["cuts off"])
     if start is not None:  # CBC reads the start from an .mst file PuLP writes
         for x, value in zip(xs, start, strict=True):
             x.setInitialValue(value)

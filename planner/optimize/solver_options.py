@@ -13,10 +13,17 @@ from __future__ import annotations
 HIGHS_NO_SUB_MIPS = (("mip_heuristic_run_rins", False), ("mip_heuristic_run_rens", False),
                      ("mip_heuristic_run_root_reduced_cost", False))
 
-# From a good start CBC's preprocessing and heuristics cost more than they find. Mixed-fleet from the warm start
-# (450.996), CPU s: default 3.2, preprocessing off 2.6, heuristics off 3.1, both off 1.7; its relaxation without
-# limits from a start: 3.5 -> 0.83 (cold 3.1). Same optima.
-CBC_FROM_START = ["preprocess off", "heuristicsOnOff off"]
+# From a good start CBC's preprocessing costs more than it finds, and so do its heuristics where the model has
+# the fleet's platform binaries to branch on (`branch_first`). Mixed-fleet from the warm start (450.996), CPU s:
+# default 3.2, preprocessing off 2.6, heuristics off 3.1, both off 1.7; its runner-up (without gb200, from its
+# start) after the perf merges of 62e4ce7: both off 1.46, preprocessing off 1.93, default 2.14.
+# Not the heuristics in a pure integer model (the price_of relaxation without limits: no binaries): there the
+# tree alone rarely meets an integral LP solution, and only CBC's heuristics (rounding, RINS) find the plans
+# that close the gap. Mixed-fleet without limits, from a start 452.351 (3e-4 above its optimum 452.220): with
+# heuristics off 3.4-4.3 CPU s, 13,400 nodes to find 452.228 (7.2 s wall under load: the regression of
+# 62e4ce7, where the start used to be closer); preprocessing off alone 0.42 s (same optimum).
+CBC_FROM_START = ["preprocess off"]
+CBC_FROM_START_WITH_BINARIES = ["preprocess off", "heuristicsOnOff off"]
 
 # With a start, an incumbent prunes from the first node and SCIP's reduced-cost fixing restarts the root several
 # times, each with its full cut loop: three separation rounds at the root are enough then. Measured on the
