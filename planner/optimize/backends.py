@@ -34,6 +34,7 @@ from planner.optimize.solver_options import (
     HIGHS_NO_SUB_MIPS,
     SCIP_FEW_CUTS,
     SCIP_NO_HEURISTICS,
+    SCIP_ROOT_CUTS_ONLY,
     SCIP_WITH_START,
 )
 
@@ -120,6 +121,7 @@ def solve(
     heuristics: bool = True,
     branch_first: tuple[int, ...] = (),
     cuts: bool = True,
+    tree_cuts: bool = True,
 ) -> RawResult:
     """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message).
     presolve=False turns HiGHS' presolve off (the other backends ignore it). `hint`: a feasible solution (one
@@ -138,7 +140,8 @@ def solve(
     HiGHS and CBC have none here). `cuts=False`, for many small models (the class solves of `hourly_split`):
     SCIP separates two rounds at the root and none in the tree (`SCIP_FEW_CUTS`), CBC none ("cuts off"),
     HiGHS runs no presolve (diurnal-own-rent's 81 class solves of ~116 variables: 3.4 -> 1.8 CPU s; its presolve
-    and the restarts it triggers cost more than these models take to solve)."""
+    and the restarts it triggers cost more than these models take to solve). `tree_cuts=False`: SCIP separates
+    cuts at the root only (`SCIP_ROOT_CUTS_ONLY`, the cold min-cost solves); HiGHS and CBC ignore it."""
     if start is not None and any(math.isnan(x) for x in start) and backend != "scip":
         start = None
     if start is not None and hint is None and backend == "highs":
@@ -149,14 +152,14 @@ def solve(
         try:
             return hook(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap, presolve=presolve,
                         hint=hint, start=start, restart=restart, heuristics=heuristics, branch_first=branch_first,
-                        cuts=cuts)
+                        cuts=cuts, tree_cuts=tree_cuts)
         finally:
             _HOOK.reset(token)
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     fn, options = {  # each library's function and the options it takes, in its order
         "highs": (_solve_highs, (presolve and cuts, hint, restart, heuristics)),
-        "scip": (_solve_scip, (start, branch_first, cuts, heuristics)),
+        "scip": (_solve_scip, (start, branch_first, cuts, heuristics, tree_cuts)),
         "cbc": (_solve_cbc, (start, heuristics, cuts, bool(branch_first))),
     }[backend]
     t0 = time.perf_counter()
@@ -416,7 +419,7 @@ def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
 
 def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
                 start: list[float] | None = None, branch_first: tuple[int, ...] = (),
-                cuts: bool = True, heuristics: bool = True) -> RawResult:
+                cuts: bool = True, heuristics: bool = True, tree_cuts: bool = True) -> RawResult:
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver("SCIP")
@@ -444,8 +447,9 @@ def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float
     s.SetTimeLimit(int(max(time_limit_s, 0.001) * 1000))
     # absolute gap: SCIP's own parameter (pywraplp exposes only the relative one)
     quiet = SCIP_NO_HEURISTICS if start and branch_first and not heuristics else ""
-    s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n" + (SCIP_WITH_START if start else "")
-                                          + ("" if cuts else SCIP_FEW_CUTS) + quiet)
+    cut_rounds = ((SCIP_WITH_START if start else "") + ("" if cuts else SCIP_FEW_CUTS)
+                  + ("" if tree_cuts or not cuts else SCIP_ROOT_CUTS_ONLY))
+    s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n" + cut_rounds + quiet)
     if start is not None:
         given = [(x, float(v)) for x, v in zip(xs, start, strict=True) if not math.isnan(v)]
         s.SetHint([x for x, _ in given], [v for _, v in given])

@@ -32,6 +32,15 @@ CBC_FROM_START_WITH_BINARIES = ["preprocess off", "heuristicsOnOff off"]
 # limits relaxation 0.40 -> 0.12, quickstart 0.34 -> 0.11. Without a start the effect is erratic (either way).
 SCIP_WITH_START = "separating/maxroundsroot = 3\n"
 
+# Without a start SCIP separates cuts at every node of the tree by default; on the min-cost fleet models the
+# root's cuts do the work and the tree's cost more than they prune. brownfield-h100 (cold; its optimum proven
+# exactly, gap 0), CPU s default -> root cuts only, same optimum: 2.67 -> 2.14, 3.37 -> 2.73, 3.98 -> 2.91 (three
+# runs at load 5-8); with demand x 0.97 / 1.03 / 0.94 / 1.06: 1.67 -> 1.78, 1.70 -> 1.13, 0.39 -> 0.40,
+# 0.91 -> 0.89; its runner-up 0.76 -> 0.70, its limits relaxation 0.31 -> 0.25; power-limited-site and its four
+# demand variants unchanged (1.33/1.47/0.17/0.45/0.60 s either way), the same optima. Not from a start: there
+# SCIP_WITH_START already limits the root, and the warm-started solves are where SCIP's search swings.
+SCIP_ROOT_CUTS_ONLY = "separating/maxrounds = 0\n"
+
 # The class solves of optimize.hourly_split (~110 variables, ~10 rows, dozens per plan) spend most of their time
 # separating cuts. diurnal-own-rent's 24 class solves, CPU s: 1.91 -> 0.84 with two rounds at the root and none
 # in the tree, the same solutions (no cuts at all: 0.89, one solution differs).
