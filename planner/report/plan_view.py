@@ -16,7 +16,12 @@ def _parallel(tp, pp, ep, dp) -> str:
 
 def _ms(achieved: float | None, target: float | None) -> str:
     """achieved / target in ms ('-' where either is unknown)."""
-    return " / ".join("-" if v is None else f"{v * 1e3:,.4g}" for v in (achieved, target))
+    return " / ".join("-" if v is None else _ms_value(v * 1e3) for v in (achieved, target))
+
+
+def _ms_value(ms: float) -> str:
+    """Four significant figures, whole milliseconds from 1 s up (never '3.953e+04')."""
+    return f"{ms:,.0f}" if ms >= 999.5 else f"{ms:.4g}"
 
 
 def _targets_table(console: Console, plan: Plan) -> None:
@@ -108,6 +113,14 @@ def _deployments_table(console: Console, plan: Plan) -> None:
     console.print(t)
 
 
+def _served(capacity_tok_s: float, required_tok_s: float | None) -> str:
+    """Share of the required output the capacity covers: under max_throughput a budget may cover only part."""
+    if not required_tok_s:
+        return "-"
+    share = min(1.0, capacity_tok_s / required_tok_s)
+    return "100%" if share >= 1.0 else f"{share:.1%}"
+
+
 def render_plan(console: Console, plan: Plan) -> None:
     fl = plan.fleet
     gap = "-" if plan.gap is None else f"{plan.gap:.2e}"
@@ -121,7 +134,7 @@ def render_plan(console: Console, plan: Plan) -> None:
     _deployments_table(console, plan)
 
     w = Table(title="Demand coverage", title_justify="left")
-    for col in ("workload", "demand tok/s", "required (headroom)", "capacity tok/s", "replicas"):
+    for col in ("workload", "demand tok/s", "required (headroom)", "capacity tok/s", "served", "replicas"):
         w.add_column(col, justify="left" if col == "workload" else "right")
     for r in plan.workloads:
         w.add_row(
@@ -129,6 +142,7 @@ def render_plan(console: Console, plan: Plan) -> None:
             _n(r.demand_output_tok_s),
             _n(r.required_output_tok_s),
             _n(r.capacity_output_tok_s),
+            _served(r.capacity_output_tok_s, r.required_output_tok_s),
             str(r.replicas),
         )
     console.print(w)
