@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.outputs import safe_text as _s
-from planner.plan import Plan
+from planner.plan import Fleet, Plan
 from planner.report.economics_view import _n, _usd, render_economics
 
 
@@ -122,7 +122,7 @@ def _served(capacity_tok_s: float, required_tok_s: float | None) -> str:
 
 
 def render_plan(console: Console, plan: Plan) -> None:
-    fl = plan.fleet
+    """The whole plan for a terminal: headline, deployments, coverage, targets, fleet, economics, notes."""
     gap = "-" if plan.gap is None else f"{plan.gap:.2e}"
     console.print(
         f"[bold]{_s(plan.problem)}[/bold]: {_s(plan.status)}, {_s(plan.objective)} = "
@@ -130,9 +130,19 @@ def render_plan(console: Console, plan: Plan) -> None:
         f"gap {gap}) with {_s(plan.backend)} in {plan.solve_time_s:.2f} s; {plan.candidates} candidates",
         highlight=False,
     )
-
     _deployments_table(console, plan)
+    _coverage_table(console, plan)
+    _targets_table(console, plan)
+    _fleet_tables(console, plan.fleet)
+    _economics_table(console, plan.fleet)
+    for name, p in plan.price_of.items():
+        console.print(f"[bold]cost of {name}:[/bold] {p.message}")
+    _placement_line(console, plan)
+    render_economics(console, plan)
+    _closing_lines(console, plan)
 
+
+def _coverage_table(console: Console, plan: Plan) -> None:
     w = Table(title="Demand coverage", title_justify="left")
     for col in ("workload", "demand tok/s", "required (headroom)", "capacity tok/s", "served", "replicas"):
         w.add_column(col, justify="left" if col == "workload" else "right")
@@ -146,8 +156,10 @@ def render_plan(console: Console, plan: Plan) -> None:
             str(r.replicas),
         )
     console.print(w)
-    _targets_table(console, plan)
 
+
+def _fleet_tables(console: Console, fl: Fleet) -> None:
+    """Servers by how they are obtained, the GPUs they hold, and the racks they fill."""
     f = Table(title="Fleet", title_justify="left")
     for col in ("system", "new", "existing", "rented", "total"):
         f.add_column(col, justify="left" if col == "system" else "right")
@@ -161,21 +173,23 @@ def render_plan(console: Console, plan: Plan) -> None:
         )
     console.print(f)
     console.print("GPUs: " + ", ".join(f"{n} x {_s(a)}" for a, n in fl.gpus.items()), highlight=False)
+    if not fl.racks:
+        return
+    r = Table(title=f"Racks ({len(fl.racks)})", title_justify="left")
+    for col in ("#", "rack type", "systems", "kW", "U"):
+        r.add_column(col, justify="right" if col in ("#", "kW", "U") else "left")
+    for i, rk in enumerate(fl.racks):
+        r.add_row(
+            str(i + 1),
+            _s(rk.rack_type),
+            _s(", ".join(f"{n} x {s}" for s, n in rk.systems.items())),
+            f"{rk.power_kw:,.1f}",
+            str(rk.rack_units_used or "-"),
+        )
+    console.print(r)
 
-    if fl.racks:
-        r = Table(title=f"Racks ({len(fl.racks)})", title_justify="left")
-        for col in ("#", "rack type", "systems", "kW", "U"):
-            r.add_column(col, justify="right" if col in ("#", "kW", "U") else "left")
-        for i, rk in enumerate(fl.racks):
-            r.add_row(
-                str(i + 1),
-                _s(rk.rack_type),
-                _s(", ".join(f"{n} x {s}" for s, n in rk.systems.items())),
-                f"{rk.power_kw:,.1f}",
-                str(rk.rack_units_used or "-"),
-            )
-        console.print(r)
 
+def _economics_table(console: Console, fl: Fleet) -> None:
     e = Table(title="Economics and power", title_justify="left", show_header=False)
     e.add_column("what")
     e.add_column("value", justify="right")
@@ -205,17 +219,21 @@ def render_plan(console: Console, plan: Plan) -> None:
     for k, v in rows:
         e.add_row(k, v)
     console.print(e)
-    for name, p in plan.price_of.items():
-        console.print(f"[bold]cost of {name}:[/bold] {p.message}")
-    if plan.placement:
-        spread = ", ".join(
-            f"{e.server_id}{'@' + e.rack if e.rack else ''}: {sum(e.deployments.values())}"
-            for e in plan.placement[:12]
-        )
-        more = f" (+{len(plan.placement) - 12} more)" if len(plan.placement) > 12 else ""
-        console.print(f"[bold]placement (replicas per server):[/bold] {spread}{more}")
-    render_economics(console, plan)
 
+
+def _placement_line(console: Console, plan: Plan) -> None:
+    if not plan.placement:
+        return
+    spread = ", ".join(
+        f"{e.server_id}{'@' + e.rack if e.rack else ''}: {sum(e.deployments.values())}"
+        for e in plan.placement[:12]
+    )
+    more = f" (+{len(plan.placement) - 12} more)" if len(plan.placement) > 12 else ""
+    console.print(f"[bold]placement (replicas per server):[/bold] {spread}{more}")
+
+
+def _closing_lines(console: Console, plan: Plan) -> None:
+    """Binding limits, the runner-up, notes and timing."""
     if plan.binding:
         console.print("[bold]Binding limits[/bold]")
         for b in plan.binding:
