@@ -16,7 +16,10 @@ HIGHS_NO_SUB_MIPS = (("mip_heuristic_run_rins", False), ("mip_heuristic_run_rens
 # From a good start CBC's preprocessing costs more than it finds, and so do its heuristics where the model has
 # the fleet's platform binaries to branch on (`branch_first`). Mixed-fleet from the warm start (450.996), CPU s:
 # default 3.2, preprocessing off 2.6, heuristics off 3.1, both off 1.7; its runner-up (without gb200, from its
-# start) after the perf merges of 62e4ce7: both off 1.46, preprocessing off 1.93, default 2.14.
+# start) after the perf merges of 62e4ce7: both off 1.46, preprocessing off 1.93, default 2.14. Where a start
+# has binaries but none branched first (simplicity-and-failure-domains' runner-up: failure-domain and
+# configuration binaries) the heuristics now stay on: 1.67 -> 1.87 s, the price of a rule that can tell the pure
+# integer relaxation apart (a replica bound of 1 makes many x_c 0/1 too, so "has 0/1 variables" cannot).
 # Not the heuristics in a pure integer model (the price_of relaxation without limits: no binaries): there the
 # tree alone rarely meets an integral LP solution, and only CBC's heuristics (rounding, RINS) find the plans
 # that close the gap. Mixed-fleet without limits, from a start 452.351 (3e-4 above its optimum 452.220): with
