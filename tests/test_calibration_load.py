@@ -165,7 +165,8 @@ def test_dstack_rows_are_read_in_their_own_units(mapped):
 
     raw = pd.read_csv(LOAD_PATH).set_index("id")
     m = mapped.set_index("id")
-    runs = [i[: -len("-output_tok_s")] for i in m.index if i.startswith("DSTKTGI-") and i.endswith("-output_tok_s")]
+    tail = "-output_tok_s"
+    runs = [i[: -len(tail)] for i in m.index if i.startswith("DSTKTGI-") and i.endswith(tail)]
     assert len(runs) == 20
     for run in runs:
         out, total = raw.loc[f"{run}-output_tok_s", "value"], raw.loc[f"{run}-total_tok_s", "value"]
