@@ -111,33 +111,6 @@ def test_mixed_step_floor_shortcut(engines, catalog):
         assert (got > 0).all()
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.integers(1, 12), st.data())
-def test_put_rows_equals_loc(n, data):
-    from planner.perf.capacity import put_rows
-
-    idx = np.array(sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=1))), dtype=np.int64)
-    m = len(idx)
-
-    def frame(k, seed):
-        rng = np.random.default_rng(seed)
-        words = np.array(["tpot", "ttft", "memory", "", None], dtype=object)
-        return pd.DataFrame({
-            "s": pd.array(rng.choice(words, k), dtype="str"),  # pandas strings, missing values too
-            "f": rng.random(k), "i": rng.integers(0, 9, k), "b": rng.random(k) > 0.5,
-            # int64 on one side, whole floats on the other (a batch column): `.loc`'s own casting rules
-            "mixed": rng.integers(0, 9, k) if seed % 2 else rng.integers(0, 9, k).astype(float),
-        })
-
-    res, rows = frame(n, data.draw(st.integers(0, 9))), frame(m, data.draw(st.integers(0, 9)))
-    rows["extra"] = 1.0  # columns res lacks are skipped
-    res.insert(2, "kept", pd.array(["x"] * n, dtype="str"))  # columns rows lacks stay as they are
-    want = res.copy()
-    for col in ("s", "f", "i", "b", "mixed"):
-        want.loc[idx, col] = rows[col].to_numpy()
-    pd.testing.assert_frame_equal(put_rows(res, idx, rows), want)
-
-
 def _unit_by_every_candidate(rate_p, rate_d, gp, g, top):
     """The disaggregated unit choice as a (candidate, row) matrix (the code `_smallest_best_unit` replaced)."""
     from planner.perf.serving import DISAGG_TOLERANCE
