@@ -527,3 +527,15 @@ def test_candidates_with_records_made_later_pickle(catalog):
     assert list(back.rejected) == list(ev.rejected)
     cs = build_candidates(inst, catalog)
     pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(cs)).rejected, cs.rejected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", None]), st.integers(0, 2),
+                          st.sampled_from([1.0, 2.5, float("nan")])), min_size=1, max_size=12))
+def test_repeats_equals_duplicated(rows):
+    """prune_variants' early exit: two rows equal on every column (missing values equal), as pandas says."""
+    from planner.optimize.variants import _repeats
+
+    frame = pd.DataFrame({"s": pd.array([r[0] for r in rows], dtype="str"), "i": [r[1] for r in rows],
+                          "f": [r[2] for r in rows]})
+    assert _repeats([frame[c] for c in frame.columns]) == frame.duplicated().any()
