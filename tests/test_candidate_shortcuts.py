@@ -337,13 +337,15 @@ def test_complete_equals_column_assignments(problem, catalog):
     grid = shared_prefill(grid)
     groups = grid.groupby(["workload", "hidden_tokens"], sort=True).indices
     calls = _merged_results(grid, groups, inst, catalog, None)
-    for keys, res in calls:
-        idx = np.concatenate([groups[k] for k in keys])
+    for keys, res, pos in calls:
+        idx = np.empty_like(pos)  # the grid row of each of the call's rows, in the call's order
+        idx[pos] = np.concatenate([groups[k] for k in keys])
         want = _complete_by_assignment(res.reset_index(drop=True), grid, idx)
         pd.testing.assert_frame_equal(_complete(res.reset_index(drop=True), grid, idx), want, check_exact=True)
     # a custom performance function's frame: no engine, no speculative_method
     res = calls[0][1].drop(columns=["engine", "speculative_method"], errors="ignore").reset_index(drop=True)
-    idx = np.concatenate([groups[k] for k in calls[0][0]])
+    idx = np.empty_like(calls[0][2])
+    idx[calls[0][2]] = np.concatenate([groups[k] for k in calls[0][0]])
     pd.testing.assert_frame_equal(_complete(res.copy(), grid, idx), _complete_by_assignment(res.copy(), grid, idx),
                                   check_exact=True)
     res = calls[0][1].assign(engine="vllm", speculative_method="mtp").reset_index(drop=True)

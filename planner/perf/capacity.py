@@ -100,6 +100,17 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     percentile values at it and `capacity_rps` = the rate. A drop-in for `max_batch_meeting` in the candidate
     search. Rows the load model does not cover (disaggregated serving) are answered by `max_batch_meeting`
     (mean latency); rows that cannot meet the targets at any rate come back fits=False with the reason."""
+    out, at = capacity_in_parts(configs, catalog, ttft_s, tpot_s, percentile=percentile, length_dist=length_dist,
+                                efficiency=efficiency)
+    return out if (at == np.arange(len(at))).all() else out.take(at).reset_index(drop=True)
+
+
+def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
+                      percentile: float = 90.0, length_dist: str = "fixed", efficiency: Efficiency | None = None
+                      ) -> tuple[pd.DataFrame, np.ndarray]:
+    """`capacity_under_slo`'s rows before they are put in row order: the aggregated rows, then the
+    disaggregated ones (with the aggregated part's columns), and per configuration its position in that
+    frame. For callers that reorder the rows anyway (one take instead of two)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     base = configs.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
     n = len(base)
@@ -109,7 +120,7 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     tt = np.broadcast_to(np.asarray(np.inf if ttft_s is None else ttft_s, dtype=float), (n,))
     tp = np.broadcast_to(np.asarray(np.inf if tpot_s is None else tpot_s, dtype=float), (n,))
     # each part evaluated alone (the model is row by row; with integer columns every subset normalizes to the
-    # same types, see `_resolved_once`), then both put in row order
+    # same types, see `_resolved_once`), then one after the other
     t1, t2 = _targets(ttft_s, n), _targets(tpot_s, n)  # None: no target
     parts = []
     if len(rows) or not len(idx):
@@ -122,19 +133,13 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
         old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff,
                                     resolved=_rows_of(shared, idx))
         parts.append(_disaggregated_under_slo(old, tt[idx], percentile))
-    return _in_row_order(parts, [rows, idx])
-
-
-def _in_row_order(parts: list[pd.DataFrame], at: list[np.ndarray]) -> pd.DataFrame:
-    """The frames `parts` (rows at positions `at`) as one frame in position order, with the first part's
-    columns."""
     if len(parts) == 1:
-        return parts[0]
+        return parts[0], np.arange(n)
     first, other = parts
-    order = np.empty(len(first) + len(other), dtype=np.int64)
-    order[at[0]] = np.arange(len(first))
-    order[at[1]] = len(first) + np.arange(len(other))
-    return pd.concat([first, other[list(first.columns)]], ignore_index=True).take(order).reset_index(drop=True)
+    at = np.empty(n, dtype=np.int64)
+    at[rows] = np.arange(len(rows))
+    at[idx] = len(rows) + np.arange(len(idx))
+    return pd.concat([first, other[list(first.columns)]], ignore_index=True), at
 
 
 def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, tt: np.ndarray,
@@ -272,4 +277,4 @@ def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> p
     return out
 
 
-__all__ = ["CANDIDATE_GRID", "capacity_under_slo", "with_columns"]
+__all__ = ["CANDIDATE_GRID", "capacity_in_parts", "capacity_under_slo", "with_columns"]
