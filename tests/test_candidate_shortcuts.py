@@ -541,3 +541,23 @@ def test_repeats_equals_duplicated(rows):
     frame = pd.DataFrame({"s": pd.array([r[0] for r in rows], dtype="str"), "i": [r[1] for r in rows],
                           "f": [r[2] for r in rows]})
     assert _repeats([frame[c] for c in frame.columns]) == frame.duplicated().any()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, 2, 4, 8]), st.integers(1, 6), st.integers(0, 6),
+                          st.sampled_from([1, 2, 8]), st.sampled_from(["w1", "w2"]),
+                          st.sampled_from(["own", "rent", None])), max_size=40))
+def test_dominance_in_one_matrix_equals_per_group(rows):
+    """Small tables compare every group's pairs in one matrix: the rows kept equal the per-group, per-GPU-count
+    passes (ties, multiples and rows without a group included)."""
+    import planner.optimize.prune as prune
+
+    cols = [np.array([r[i] for r in rows], dtype=float if i < 4 else object) for i in range(6)]
+    args = (cols[0], cols[1] * 100.0, cols[2] * 50.0, cols[3], [cols[4], cols[5]])
+    at_once = prune.undominated(*args)
+    old, prune.ONE_MATRIX_ROWS = prune.ONE_MATRIX_ROWS, -1
+    try:
+        per_group = prune.undominated(*args)
+    finally:
+        prune.ONE_MATRIX_ROWS = old
+    np.testing.assert_array_equal(at_once, per_group)
