@@ -59,6 +59,8 @@ class Service:
     capacity_rps: np.ndarray  # (R,) g(B): the most requests/s the replica completes
     osl: np.ndarray
     isl: np.ndarray
+    work_s: np.ndarray  # (R, D) GPU seconds one prompt adds beside m decoding (prompts queue on it)
+    gaps: np.ndarray  # (R, D) token gaps holding prompt work, per prompt chunk (< 1 where prompts share steps)
 
 
 def service(tab: StepTables) -> Service:
@@ -70,16 +72,23 @@ def service(tab: StepTables) -> Service:
     chunk_tokens = isl / chunks
     chunk_s = interp_on_grid(tab, chunk_tokens)
     prefill_s = chunks * chunk_s
+    dec_s = tab.time_s[:, :, 0]
     # a request's steps: every step gives each running sequence a token; a share f of them also carries a
     # prompt chunk (the scheduler computes prompts in big chunks, not spread thin), so the mean step is the
     # mixture; when prompts arrive faster than one chunk per step every step carries m*isl/osl prompt tokens
     # a running request's steps carry the prompts of the other m - 1 (its own came before its first token)
-    dec_s = tab.time_s[:, :, 0]
     others = np.maximum(m - 1.0, 0.0)
     per_step = others * isl / osl  # their prompt tokens per step in steady state
     f = per_step / np.maximum(chunk_tokens, 1.0)
     spread = interp_on_grid(tab, per_step)
     step_s = np.where(f <= 1.0, (1.0 - f) * dec_s + f * chunk_s, spread)
+    work_s = chunks * (chunk_s - dec_s)  # GPU seconds one prompt adds to the steps it rides on
+    gaps = np.ones_like(m)  # gaps holding a prompt step, per prompt chunk
+    first = tab.prefill_first[:, None] > 0
+    if first.any():
+        pf = _prefill_first(tab, m, others, dec_s)
+        chunks, chunk_s, prefill_s, step_s, work_s, gaps = (np.where(first, a, b) for a, b in zip(
+            pf, (chunks, chunk_s, prefill_s, step_s, work_s, gaps), strict=True))
     life = interp_rows(m, prefill_s, others) + np.maximum(osl - 1.0, 0.0) * step_s
     rate = m / life
     # a running request holds its prompt and, on average, half its output; an engine that reserves a share r of
@@ -89,7 +98,36 @@ def service(tab: StepTables) -> Service:
     capacity = interp_rows(m, rate, cap[:, None])[:, 0]
     return Service(m=m, step_s=step_s, dec_s=dec_s, chunk_s=chunk_s, chunks=chunks,
                    prefill_s=prefill_s, life_s=life, rate=rate, cap=cap, capacity_rps=capacity, osl=tab.osl,
-                   isl=tab.isl)
+                   isl=tab.isl, work_s=work_s, gaps=gaps)
+
+
+def _prefill_first(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray):
+    """(chunks, chunk_s, prefill_s, step_s, work_s, gaps per prompt) of an engine that runs prompt steps alone
+    while decode waits (SGLang, engines.yaml `scheduler: prefill_first`; the simulator's `prio`).
+
+    A prompt step packs every prompt waiting, up to the budget: the q = (m - 1) / osl prompts arriving per
+    decode step in steady state share a pause with probability 1 - e^-q (more steps when their tokens exceed the
+    budget). A running request's mean step is its decode step plus that pause; a gap that holds a pause is the
+    decode step plus the mean pause (ITL); a prompt's own prefill runs at the whole budget; the GPU time one
+    prompt adds, on which prompts queue for each other, is its per-token part above the floor of a step with
+    prompt tokens. (Prompts arriving during a pause extend it: at high load the simulator's pauses are fewer and
+    longer than this, see tests/test_perf_load.py's tolerance for prefill-first.)"""
+    zero = np.zeros_like(m)
+    budget = tab.token_budget[:, None] + zero
+    isl, osl = tab.isl[:, None] + zero, tab.osl[:, None]
+    chunks = np.ceil(isl / budget)
+    prefill_s = chunks * interp_step(tab, zero, isl / chunks)
+    q = others / osl
+    gap = -np.expm1(-q)  # share of decode steps followed by a pause
+    steps = np.maximum(gap * chunks, q * isl / budget)  # prompt steps per decode step
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_step = np.where(steps > 1e-12, q * isl / steps, isl / chunks)  # prompt tokens in one
+        pause = steps * interp_step(tab, zero, per_step)  # step time is max(floor, linear): not a sum
+        per_gap = np.where(gap > 1e-12, pause / gap, prefill_s)
+        per_prompt = np.where(q > 1e-12, gap / q, 1.0)
+    half = budget / 2.0
+    c_tok = (interp_step(tab, zero, budget) - interp_step(tab, zero, half)) / half  # above the floor
+    return chunks, dec_s + per_gap, prefill_s, dec_s + pause, np.maximum(isl * c_tok, 0.0), per_prompt
 
 
 def _states(cap: np.ndarray) -> np.ndarray:
@@ -253,8 +291,7 @@ def _budget_work(sv: Service, tab: StepTables, m, pf: np.ndarray) -> np.ndarray:
     they carry anyway (the prompts' share of the time, the M/D/1 server other prompts wait on; for a short
     prompt beside a large batch little of its step is its own, so prompts rarely queue behind each other)."""
     m = np.maximum(np.asarray(m, dtype=float), 0.0)
-    extra = _at(sv, sv.chunk_s, m) - _at(sv, sv.dec_s, m)
-    return np.clip(_at(sv, sv.chunks, m) * extra, 0.0, pf)
+    return np.clip(_at(sv, sv.work_s, m), 0.0, pf)
 
 
 def _itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> None:
@@ -266,6 +303,12 @@ def _itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> 
     dec, chunk, chunks = _at(sv, sv.dec_s, m), _at(sv, sv.chunk_s, m), _at(sv, sv.chunks, m)
     room = np.maximum(tab.token_budget - m, 1.0)
     full = interp_step(tab, m[:, None], room[:, None])[:, 0]
+    first = tab.prefill_first > 0
+    if first.any():  # prefill-first: a full prompt step runs alone at the whole budget, then the decode step;
+        # prompts share the pauses (sv.gaps, see _prefill_first)
+        room = np.where(first, tab.token_budget, room)
+        full = np.where(first, interp_step(tab, np.zeros((len(m), 1)), room[:, None])[:, 0] + dec, full)
+        chunks = chunks * _at(sv, sv.gaps, m)
     packed = np.clip(packed, 0.0, 1.0)
     n_chunk = (1.0 - packed) * lam * chunks  # steps/s carrying one chunk
     n_full = packed * lam * sv.isl / room  # steps/s packed full
