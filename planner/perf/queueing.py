@@ -65,30 +65,20 @@ class Service:
 
 def service(tab: StepTables) -> Service:
     m = tab.decode
-    budget = tab.token_budget[:, None]
-    isl, osl = tab.isl[:, None], tab.osl[:, None]
-    room = np.clip(budget - m, 1.0, None)
-    chunks = np.ceil(isl / room)
-    chunk_tokens = isl / chunks
-    chunk_s = interp_on_grid(tab, chunk_tokens)
-    prefill_s = chunks * chunk_s
+    osl = tab.osl[:, None]
     dec_s = tab.time_s[:, :, 0]
-    # a request's steps: every step gives each running sequence a token; a share f of them also carries a
-    # prompt chunk (the scheduler computes prompts in big chunks, not spread thin), so the mean step is the
-    # mixture; when prompts arrive faster than one chunk per step every step carries m*isl/osl prompt tokens
-    # a running request's steps carry the prompts of the other m - 1 (its own came before its first token)
-    others = np.maximum(m - 1.0, 0.0)
-    per_step = others * isl / osl  # their prompt tokens per step in steady state
-    f = per_step / np.maximum(chunk_tokens, 1.0)
-    spread = interp_on_grid(tab, per_step)
-    step_s = np.where(f <= 1.0, (1.0 - f) * dec_s + f * chunk_s, spread)
-    work_s = chunks * (chunk_s - dec_s)  # GPU seconds one prompt adds to the steps it rides on
-    gaps = np.ones_like(m)  # gaps holding a prompt step, per prompt chunk
+    others = np.maximum(m - 1.0, 0.0)  # a running request's steps carry the prompts of the other m - 1
     first = tab.prefill_first[:, None] > 0
-    if first.any():
-        pf = _prefill_first(tab, m, others, dec_s)
-        chunks, chunk_s, prefill_s, step_s, work_s, gaps = (np.where(first, a, b) for a, b in zip(
-            pf, (chunks, chunk_s, prefill_s, step_s, work_s, gaps), strict=True))
+    if first.all():  # every row prefill-first (one engine's candidates): the mixed schedule is not needed
+        chunks, chunk_s, prefill_s, step_s, work_s, gaps = _prefill_first(tab, m, others, dec_s)
+    else:
+        chunks, chunk_s, prefill_s, step_s, work_s = _mixed(tab, m, others, dec_s)
+        gaps = np.ones_like(m)  # gaps holding a prompt step, per prompt chunk
+        if first.any():
+            pf = _prefill_first(tab, m, others, dec_s)
+            chunks, chunk_s, prefill_s, step_s, work_s, gaps = (
+                np.where(first, a, b) for a, b in zip(pf, (chunks, chunk_s, prefill_s, step_s, work_s, gaps),
+                                                      strict=True))
     life = interp_rows(m, prefill_s, others) + np.maximum(osl - 1.0, 0.0) * step_s
     rate = m / life
     # a running request holds its prompt and, on average, half its output; an engine that reserves a share r of
@@ -99,6 +89,39 @@ def service(tab: StepTables) -> Service:
     return Service(m=m, step_s=step_s, dec_s=dec_s, chunk_s=chunk_s, chunks=chunks,
                    prefill_s=prefill_s, life_s=life, rate=rate, cap=cap, capacity_rps=capacity, osl=tab.osl,
                    isl=tab.isl, work_s=work_s, gaps=gaps)
+
+
+def _mixed(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray):
+    """(chunks, chunk_s, prefill_s, step_s, work_s) of a mixed schedule (vLLM V1, TensorRT-LLM): every step
+    gives each running sequence a token; a share f of them also carries a prompt chunk (the scheduler computes
+    prompts in big chunks, not spread thin), so the mean step is the mixture; when prompts arrive faster than
+    one chunk per step every step carries m*isl/osl prompt tokens."""
+    budget = tab.token_budget[:, None]
+    isl, osl = tab.isl[:, None], tab.osl[:, None]
+    room = np.clip(budget - m, 1.0, None)
+    chunks = np.ceil(isl / room)
+    chunk_tokens = isl / chunks
+    chunk_s = interp_on_grid(tab, chunk_tokens)
+    prefill_s = chunks * chunk_s
+    per_step = others * isl / osl  # the others' prompt tokens per step in steady state
+    f = per_step / np.maximum(chunk_tokens, 1.0)
+    spread = interp_on_grid(tab, per_step)
+    step_s = np.where(f <= 1.0, (1.0 - f) * dec_s + f * chunk_s, spread)
+    work_s = chunks * (chunk_s - dec_s)  # GPU seconds one prompt adds to the steps it rides on
+    return chunks, chunk_s, prefill_s, step_s, work_s
+
+
+def _alone(tab: StepTables, tokens: np.ndarray) -> np.ndarray:
+    """Seconds of a step carrying `tokens` (R, K) prompt tokens and no decode: the table's decode-0 row along
+    the prefill axis (linear beyond the budget), at least the floor of a step with prompt tokens (as
+    interp_step at zero decode sequences, without the decode-axis lookup)."""
+    P = tab.time_s.shape[2]
+    row = tab.time_s[:, 0, :]
+    x = tokens / (tab.token_budget[:, None] / (P - 1))
+    k = np.clip(np.floor(x), 0, P - 2).astype(np.int64)
+    t0 = np.take_along_axis(row, k, axis=1)
+    t = t0 + (np.take_along_axis(row, k + 1, axis=1) - t0) * (x - k)
+    return np.where(tokens > 0, np.maximum(t, tab.mixed_floor_s[:, None]), t)
 
 
 def _prefill_first(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray):
@@ -113,21 +136,22 @@ def _prefill_first(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np
     prompt tokens. (Prompts arriving during a pause extend it: at high load the simulator's pauses are fewer and
     longer than this, see tests/test_perf_load.py's tolerance for prefill-first.)"""
     zero = np.zeros_like(m)
-    budget = tab.token_budget[:, None] + zero
-    isl, osl = tab.isl[:, None] + zero, tab.osl[:, None]
+    budget = tab.token_budget[:, None]
+    isl, osl = tab.isl[:, None], tab.osl[:, None]
     chunks = np.ceil(isl / budget)
-    prefill_s = chunks * interp_step(tab, zero, isl / chunks)
+    prefill_s = chunks * _alone(tab, isl / chunks)  # per row (R, 1); broadcast on return
     q = others / osl
     gap = -np.expm1(-q)  # share of decode steps followed by a pause
     steps = np.maximum(gap * chunks, q * isl / budget)  # prompt steps per decode step
     with np.errstate(divide="ignore", invalid="ignore"):
         per_step = np.where(steps > 1e-12, q * isl / steps, isl / chunks)  # prompt tokens in one
-        pause = steps * interp_step(tab, zero, per_step)  # step time is max(floor, linear): not a sum
+        pause = steps * _alone(tab, per_step)  # step time is max(floor, linear): not a sum
         per_gap = np.where(gap > 1e-12, pause / gap, prefill_s)
         per_prompt = np.where(q > 1e-12, gap / q, 1.0)
     half = budget / 2.0
-    c_tok = (interp_step(tab, zero, budget) - interp_step(tab, zero, half)) / half  # above the floor
-    return chunks, dec_s + per_gap, prefill_s, dec_s + pause, np.maximum(isl * c_tok, 0.0), per_prompt
+    c_tok = (_alone(tab, budget) - _alone(tab, half)) / half  # above the floor
+    return (chunks + zero, dec_s + per_gap, prefill_s + zero, dec_s + pause, np.maximum(isl * c_tok, 0.0) + zero,
+            per_prompt)
 
 
 def _states(cap: np.ndarray) -> np.ndarray:
