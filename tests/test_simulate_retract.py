@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from test_perf_load import linear_table
 
-from planner.perf.simulate import RETRACT_DECODE_STEPS, Workload, _retract, simulate_one
+from planner.perf.retract import RETRACT_DECODE_STEPS, retract
+from planner.perf.simulate import Workload, simulate_one
 
 
 def test_retract_takes_the_fewest_generated_longest_prompt_first_and_queues_them_last():
@@ -27,7 +28,7 @@ def test_retract_takes_the_fewest_generated_longest_prompt_first_and_queues_them
     done_pre = isl.astype(float).copy()
     pre_need = isl.astype(float).copy()
     waiting: deque[int] = deque([7, 8])
-    keep, share, freed = _retract(dec, isl, osl, gen, held, done_pre, pre_need, waiting, free=0.0)
+    keep, share, freed = retract(dec, isl, osl, gen, held, done_pre, pre_need, waiting, free=0.0)
     assert list(waiting) == [7, 8, 2, 1]  # behind the requests already waiting (FCFS)
     np.testing.assert_array_equal(keep, [0, 3])
     assert freed == 94.0 and held[1] == held[2] == 0.0
@@ -35,7 +36,7 @@ def test_retract_takes_the_fewest_generated_longest_prompt_first_and_queues_them
     assert share == pytest.approx((5 + 9 + RETRACT_DECODE_STEPS * 2) / (50 + 60))
     # never the last one
     w2: deque[int] = deque()
-    keep, _, _ = _retract(np.array([3]), isl, osl, gen, held.copy(), done_pre, pre_need, w2, free=0.0)
+    keep, _, _ = retract(np.array([3]), isl, osl, gen, held.copy(), done_pre, pre_need, w2, free=0.0)
     np.testing.assert_array_equal(keep, [3])
     assert len(w2) == 0
 

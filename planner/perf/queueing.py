@@ -15,6 +15,8 @@ gives: log pi is divided by 1 + (share of time on prompts) (a form chosen agains
   TPOT = the mean step at the occupancy a request sees (request-weighted: m * pi(m)); percentiles from the
          occupancy distribution, shrunk by half toward the mean because a request averages over its life;
   ITL  = a mixture of decode-only steps and steps that carry a prompt chunk (their share from the prompt rate).
+An engine that runs prompt steps alone while decode waits (SGLang's prefill-first, engines.yaml `scheduler:`)
+gets its own per-occupancy figures (prefill_first.py): prompts packed into pauses between decode steps.
 Closed loop (`concurrency` C): min(C, B) run, the rest wait (C - B) / X at throughput X = g(min(C, B)).
 Finite bursts above capacity (num_requests with lambda >= capacity or inf): request i starts when i - B + 1
 requests have completed at X, a fluid approximation of the benchmark run.
@@ -28,6 +30,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from planner.perf.prefill_first import prefill_first_terms
 from planner.perf.simulate import length_quantile_factor
 from planner.perf.steptable import StepTables, at, interp_on_grid, interp_step, locate
 
@@ -70,12 +73,12 @@ def service(tab: StepTables) -> Service:
     others = np.maximum(m - 1.0, 0.0)  # a running request's steps carry the prompts of the other m - 1
     first = tab.prefill_first[:, None] > 0
     if first.all():  # every row prefill-first (one engine's candidates): the mixed schedule is not needed
-        chunks, chunk_s, prefill_s, step_s, work_s, gaps = _prefill_first(tab, m, others, dec_s)
+        chunks, chunk_s, prefill_s, step_s, work_s, gaps = prefill_first_terms(tab, m, others, dec_s)
     else:
         chunks, chunk_s, prefill_s, step_s, work_s = _mixed(tab, m, others, dec_s)
         gaps = np.ones_like(m)  # gaps holding a prompt step, per prompt chunk
         if first.any():
-            pf = _prefill_first(tab, m, others, dec_s)
+            pf = prefill_first_terms(tab, m, others, dec_s)
             chunks, chunk_s, prefill_s, step_s, work_s, gaps = (
                 np.where(first, a, b) for a, b in zip(pf, (chunks, chunk_s, prefill_s, step_s, work_s, gaps),
                                                       strict=True))
@@ -109,49 +112,6 @@ def _mixed(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray
     step_s = np.where(f <= 1.0, (1.0 - f) * dec_s + f * chunk_s, spread)
     work_s = chunks * (chunk_s - dec_s)  # GPU seconds one prompt adds to the steps it rides on
     return chunks, chunk_s, prefill_s, step_s, work_s
-
-
-def _alone(tab: StepTables, tokens: np.ndarray) -> np.ndarray:
-    """Seconds of a step carrying `tokens` (R, K) prompt tokens and no decode: the table's decode-0 row along
-    the prefill axis (linear beyond the budget), at least the floor of a step with prompt tokens (as
-    interp_step at zero decode sequences, without the decode-axis lookup)."""
-    P = tab.time_s.shape[2]
-    row = tab.time_s[:, 0, :]
-    x = tokens / (tab.token_budget[:, None] / (P - 1))
-    k = np.clip(np.floor(x), 0, P - 2).astype(np.int64)
-    t0 = np.take_along_axis(row, k, axis=1)
-    t = t0 + (np.take_along_axis(row, k + 1, axis=1) - t0) * (x - k)
-    return np.where(tokens > 0, np.maximum(t, tab.mixed_floor_s[:, None]), t)
-
-
-def _prefill_first(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray):
-    """(chunks, chunk_s, prefill_s, step_s, work_s, gaps per prompt) of an engine that runs prompt steps alone
-    while decode waits (SGLang, engines.yaml `scheduler: prefill_first`; the simulator's `prio`).
-
-    A prompt step packs every prompt waiting, up to the budget: the q = (m - 1) / osl prompts arriving per
-    decode step in steady state share a pause with probability 1 - e^-q (more steps when their tokens exceed the
-    budget). A running request's mean step is its decode step plus that pause; a gap that holds a pause is the
-    decode step plus the mean pause (ITL); a prompt's own prefill runs at the whole budget; the GPU time one
-    prompt adds, on which prompts queue for each other, is its per-token part above the floor of a step with
-    prompt tokens. (Prompts arriving during a pause extend it: at high load the simulator's pauses are fewer and
-    longer than this, see tests/test_perf_load.py's tolerance for prefill-first.)"""
-    zero = np.zeros_like(m)
-    budget = tab.token_budget[:, None]
-    isl, osl = tab.isl[:, None], tab.osl[:, None]
-    chunks = np.ceil(isl / budget)
-    prefill_s = chunks * _alone(tab, isl / chunks)  # per row (R, 1); broadcast on return
-    q = others / osl
-    gap = -np.expm1(-q)  # share of decode steps followed by a pause
-    steps = np.maximum(gap * chunks, q * isl / budget)  # prompt steps per decode step
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_step = np.where(steps > 1e-12, q * isl / steps, isl / chunks)  # prompt tokens in one
-        pause = steps * _alone(tab, per_step)  # step time is max(floor, linear): not a sum
-        per_gap = np.where(gap > 1e-12, pause / gap, prefill_s)
-        per_prompt = np.where(q > 1e-12, gap / q, 1.0)
-    half = budget / 2.0
-    c_tok = (_alone(tab, budget) - _alone(tab, half)) / half  # above the floor
-    return (chunks + zero, dec_s + per_gap, prefill_s + zero, dec_s + pause, np.maximum(isl * c_tok, 0.0) + zero,
-            per_prompt)
 
 
 def _states(cap: np.ndarray) -> np.ndarray:
@@ -329,7 +289,7 @@ def _itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> 
     full = interp_step(tab, m[:, None], room[:, None])[:, 0]
     first = tab.prefill_first > 0
     if first.any():  # prefill-first: a full prompt step runs alone at the whole budget, then the decode step;
-        # prompts share the pauses (sv.gaps, see _prefill_first)
+        # prompts share the pauses (sv.gaps, see prefill_first.py)
         room = np.where(first, tab.token_budget, room)
         full = np.where(first, interp_step(tab, np.zeros((len(m), 1)), room[:, None])[:, 0] + dec, full)
         chunks = chunks * _at(sv, sv.gaps, m)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.retract import retract, steps_until_admission
 from planner.perf.steptable import StepTables
 
 
@@ -221,7 +222,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     watermark = 0.01 * kv_cap
     reserve = float(tab.kv_reserve[0])  # the share now; SGLang's new_token_ratio decays and restarts
     decay = float(tab.kv_reserve_decay[0])
-    retract = decay > 0.0  # SGLang: retracts the fewest-generated requests to the back of the queue
+    retracts = decay > 0.0  # SGLang: retracts the fewest-generated requests to the back of the queue
     reserve_floor = float(tab.kv_reserve_min[0])
     prio = bool(tab.prefill_first[0])  # prompt steps run alone, decode waits (engines.yaml `scheduler:`)
     burst = float(tab.burst[0])  # tokens per streamed chunk (speculative acceptance, multi-step scheduling)
@@ -265,8 +266,8 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             waiting.append(next_arrival)
             next_arrival += 1
         # a full cache: preempt the newest running request until every decode sequence has a slot
-        if retract and len(dec) and kv_cap - kv_used < len(dec):
-            dec, reserve, freed = _retract(dec, isl, osl, gen, held, done_pre, pre_need, waiting,
+        if retracts and len(dec) and kv_cap - kv_used < len(dec):
+            dec, reserve, freed = retract(dec, isl, osl, gen, held, done_pre, pre_need, waiting,
                                            kv_cap - kv_used)
             kv_used -= freed
             preemptions += 1
@@ -372,7 +373,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             head = waiting[0]
             left = float((osl[dec] - gen[dec]).sum()) + float(sum(osl[i] - gen[i] for i in prefilling))
             free_now = kv_cap - kv_used - (0 if prio else n)  # a mixed step decodes before it admits
-            k = _steps_until_admission(k, n, reserve, decay, reserve_floor, free_now, left,
+            k = steps_until_admission(k, n, reserve, decay, reserve_floor, free_now, left,
                                        pre_need[head] - done_pre[head], float(osl[head] - gen[head]), watermark)
         dt = k * t1 + step.slope * n * k * (k - 1) / 2.0
         if paused:  # the first step's gap runs from each sequence's last token (before or during the pause);
@@ -403,44 +404,6 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     # tokens reach the client in bursts (speculative acceptance, multi-step scheduling): a gap per burst
     return RunResult(arrival, first, finish, isl, osl_tokens, np.asarray(itl_v) * burst, np.asarray(itl_w) / burst,
                      preemptions, measured, window)
-
-
-RETRACT_DECODE_STEPS = 20  # SGLang global_config retract_decode_steps: free tokens kept per remaining request
-
-
-def _retract(dec, isl, osl, gen, held, done_pre, pre_need, waiting, free: float):
-    """SGLang ScheduleBatch.retract_decode: the running requests with the fewest output tokens (ties: the longest
-    prompt) leave, at least one, until RETRACT_DECODE_STEPS free tokens per remaining request; their KV is freed,
-    they queue behind the waiting requests (FCFS) to re-prefill prompt + output, and the reserve share restarts
-    at (decoded + 20 x remaining) / the remaining requests' max_new_tokens. Returns (running, share, freed)."""
-    order = np.lexsort((-isl[dec], gen[dec]))  # fewest generated first, then the longest prompt
-    out = []
-    k = 0
-    freed = 0.0
-    while k < len(dec) - 1 and (k == 0 or free + freed < RETRACT_DECODE_STEPS * (len(dec) - k)):
-        v = int(dec[order[k]])
-        freed += held[v]
-        held[v] = 0.0
-        done_pre[v] = 0.0
-        pre_need[v] = isl[v] + gen[v]
-        out.append(v)
-        k += 1
-    waiting.extend(out)
-    keep = dec[np.sort(order[k:])]
-    share = (float(gen[keep].sum()) + RETRACT_DECODE_STEPS * len(keep)) / max(float(osl[keep].sum()), 1.0)
-    share = min(1.0, share)
-    return keep, share, freed
-
-
-def _steps_until_admission(k: int, n: int, share: float, decay: float, floor: float, free: float, left: float,
-                           need: float, need_out: float, watermark: float) -> int:
-    """Decode steps (<= k) after which a decaying reserve share (SGLang new_token_ratio) admits the head of the
-    queue: each step takes n KV tokens and lowers both the share and the running requests' remaining output."""
-    j = np.arange(1, k + 1, dtype=float)
-    s = np.maximum(share - decay * j, floor)
-    spare = free - n * j - s * (left - n * j) - need - s * need_out
-    hit = np.flatnonzero(spare >= watermark)
-    return int(j[hit[0]]) if len(hit) else k
 
 
 def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
