@@ -16,6 +16,8 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
   eng_chunk        tokens per forward step (chunked-prefill budget)
   eng_stream       output tokens per streamed chunk (multi-step bursts): median ITL = stream x TPOT
   eng_kv_reserve   share of running requests' remaining output KV kept free at admission (scheduler policy)
+  eng_kv_reserve_min, eng_kv_reserve_decay  floor of that share and its decay per decode step (SGLang
+                   new_token_ratio; floor = share, decay 0 where it stays fixed)
   eng_prefill_first  1 where a prompt step runs alone while decode waits (scheduler policy), else 0
   eng_kv_policy    how the KV pool is sized (engines.yaml `kv_sizing:`): index into KV_SIZING_POLICIES
                    (0 utilization, 1 free_fraction, 2 static_fraction); eng_kv_fraction its fraction;
@@ -95,7 +97,8 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
         "eng_step_s": np.zeros(n), "eng_request_s": np.zeros(n),
         "eng_overlap": np.zeros(n), "eng_graph_max": np.full(n, np.inf), "eng_max_batch": np.full(n, np.inf),
         "eng_chunk": np.full(n, float(ASSUMPTIONS.activation_token_budget)), "eng_stream": np.ones(n),
-        "eng_kv_reserve": np.zeros(n), "eng_prefill_first": np.zeros(n), "eng_kv_policy": np.zeros(n),
+        "eng_kv_reserve": np.zeros(n), "eng_kv_reserve_min": np.zeros(n), "eng_kv_reserve_decay": np.zeros(n),
+        "eng_prefill_first": np.zeros(n), "eng_kv_policy": np.zeros(n),
         "eng_kv_fraction": np.full(n, ASSUMPTIONS.usable_hbm_fraction), "eng_sampler_warmup": np.zeros(n),
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
         "spec_method": np.full(n, "none", dtype=object),
@@ -148,7 +151,11 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
                                          else eng.max_num_batched_tokens)
             vals["eng_stream"][j] = float(eng.stream_tokens_per_chunk)
             if eng.scheduler is not None:  # KV admission policy (engines.yaml `scheduler:`)
-                vals["eng_kv_reserve"][j] = eng.scheduler.kv_reserve_output
+                sch = eng.scheduler
+                vals["eng_kv_reserve"][j] = sch.kv_reserve_output
+                floor = sch.kv_reserve_output if sch.kv_reserve_min is None else sch.kv_reserve_min
+                vals["eng_kv_reserve_min"][j] = floor  # SGLang new_token_ratio: decays, retracts when full
+                vals["eng_kv_reserve_decay"][j] = (sch.kv_reserve_output - floor) / sch.kv_reserve_decay_steps
                 vals["eng_prefill_first"][j] = float(eng.scheduler.prefill_first)
             if eng.kv_sizing is not None:  # how the KV pool is sized (engines.yaml `kv_sizing:`)
                 vals["eng_kv_policy"][j] = float(KV_SIZING_POLICIES.index(eng.kv_sizing.policy))
