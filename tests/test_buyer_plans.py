@@ -258,6 +258,21 @@ def test_figures_at_average_demand(tmp_path, catalog):
     assert none.usd_per_mtok_at_average is None and none.headline == "at_capacity"
 
 
+
+def test_figures_at_average_credit_only_served_tokens(tmp_path, catalog):
+    """A budget that buys less than the average demand: each token the fleet serves carries the hour's cost; the
+    tokens it cannot serve do not dilute it (enterprise-budget printed 0.036 $/Mtok for 0.0757 served)."""
+    text = SMALL.format(survive="", rps=20000).replace(
+        "no_quality_floor: true", "no_quality_floor: true\n    peak_factor: 2.5"
+    ) + "budget: {capex_usd: 600000}\nobjective: max_throughput\n"
+    out = solve(tmp_path, catalog, text)
+    fl, (w,) = out.plan.fleet, out.plan.workloads
+    assert 0 < w.capacity_output_tok_s < 20000 * 256 / 2.5  # the budget binds below the average demand
+    assert fl.usd_per_mtok_at_average == pytest.approx(
+        fl.cost_usd_per_hour / (w.capacity_output_tok_s * 3600) * 1e6, rel=1e-9)
+    assert fl.usd_per_mtok_at_average == pytest.approx(fl.usd_per_mtok, rel=1e-9)  # served = capacity here
+    assert verify_plan(out.plan, out.instance, catalog).violations == []
+
 BAD = SMALL.format(survive="@TOP@", rps=5).replace(
     "fleet:\n  systems: [hgx-h100]", "fleet:\n  systems: [hgx-h100]\n  supply: {hgx-h100: 4}"
 )

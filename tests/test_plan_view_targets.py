@@ -59,3 +59,20 @@ def test_columns_every_deployment_shares_move_under_the_table_and_names_stay_who
     text = buf.getvalue()
     assert "engine" in _deployments_header(text) and "vllm" in text
     assert "every deployment: mode own, speculative decoding none, serving aggregated" in text
+
+
+def test_coverage_states_the_served_share_and_long_latencies_print_without_exponents():
+    """Under max_throughput a budget may cover part of a workload's demand: the table says how much (a buyer
+    read 'required 256,000, capacity 2,906' without it). A 39.5 s TTFT printed as '3.953e+04'."""
+    plan = solve_problem(problem_from_text(QUICK, "q.yaml"), load_catalog(), runner_up=False)
+    w = plan.workloads[0]
+    partial = w.model_copy(update={"capacity_output_tok_s": w.required_output_tok_s * 0.0113,
+                                   "ttft_s": 39.526, "ttft_target_s": 600.0})
+    buf = io.StringIO()
+    render_plan(Console(file=buf, width=200), plan.model_copy(update={"workloads": [partial]}))
+    text = buf.getvalue()
+    assert "served" in text and "1.1%" in text and "100%" not in text.split("Targets")[0].split("served")[1]
+    assert "39,526 / 600,000" in text and "e+0" not in text
+    buf = io.StringIO()
+    render_plan(Console(file=buf, width=200), plan)
+    assert "100%" in buf.getvalue()

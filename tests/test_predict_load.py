@@ -139,3 +139,21 @@ def test_cli_flags_and_csv_round_trip(tmp_path):
     assert got["saturated"].tolist()[:2] == [True, False]
     assert got.loc[0, "slo_percentile"] == 95 and np.isfinite(got.loc[0, "ttft_p90_s"])
     assert "request_rate must be" in got.loc[2, "error"]
+
+
+def test_a_light_load_without_targets_gets_the_split_a_user_finishes_soonest_with():
+    """Brute force: every split of 8 GPUs asked one by one; the free query answers the one with the least
+    end-to-end latency at p90 (TTFT + (osl - 1) x TPOT). Ranked by TTFT alone it answered TP2 PP4 x 1 for a 70B at
+    5 req/s, 1.8 s slower to the last token than TP8."""
+    q = dict(model="llama-3.3-70b", gpu="h200-sxm", gpus=8, precision="fp8", isl=1024, osl=256, request_rate=5)
+    free = one(**q)
+    fixed = pd.DataFrame([q | dict(tp=tp, pp=pp) for tp in (1, 2, 4, 8) for pp in (1, 2, 4, 8) if tp * pp <= 8])
+    out = predict_many(fixed, CAT)
+    out = out[out["fits"] & ~out["saturated"].astype(bool)]
+    e2e = out["ttft_p90_s"] + 255 * out["tpot_p90_s"]
+    best = out.loc[e2e.idxmin()]
+    assert (free["tp"], free["pp"]) == (best["tp"], best["pp"])
+    assert free["ttft_p90_s"] + 255 * free["tpot_p90_s"] == pytest.approx(e2e.min(), rel=1e-9)
+    # all-in power (host and network beside the boards) is stated under a load too; it printed 'nan kW'
+    assert free["all_in_power_w"] > free["avg_power_w"] > 0
+    assert free["tokens_per_kwh"] == pytest.approx(free["output_tok_s"] * 3.6e6 / free["all_in_power_w"], rel=1e-9)

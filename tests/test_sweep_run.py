@@ -91,6 +91,7 @@ def test_ledger_and_results_files(reference):
         assert (out / name).is_file(), name
     html = (out / "report.html").read_text()
     assert "<script" not in html and "data:image/png;base64," in html
+    assert "<tr><th></th>" not in html  # the key/value Overview printed an empty header row
 
 
 def test_shared_candidates_give_the_same_plan_as_a_fresh_solve(tmp_path, reference, cat):

@@ -254,14 +254,19 @@ def _check_fleet_figures(plan: Plan, inst: Instance, check: Check) -> None:
 
 
 def _check_at_average(plan: Plan, inst: Instance, check: Check) -> None:
-    """$/Mtok and tokens per $ at the stated average demand (workloads without one count at peak)."""
+    """$/Mtok and tokens per $ at the stated average demand (workloads without one count at peak), each
+    workload crediting at most what its deployments serve."""
     fl = plan.fleet
     peak = [w for w in inst.workloads.values() if w.demand_out_tok_s]
     if all(w.average_out_tok_s is None for w in peak):
         check(fl.usd_per_mtok_at_average is None and fl.tokens_per_usd_at_average is None,
               "figures at average load in the plan, but the problem states no average demand")
         return
-    out = sum(w.average_out_tok_s if w.average_out_tok_s is not None else w.demand_out_tok_s for w in peak)
+    served = Counter()
+    for d in plan.deployments:
+        served[d.workload] += d.output_tok_s
+    out = sum(min(w.average_out_tok_s if w.average_out_tok_s is not None else w.demand_out_tok_s, served[w.id])
+              for w in peak)
     c = fl.cost_usd_per_hour
     if out > 0 and c > 0:
         check(_close(fl.usd_per_mtok_at_average, c / (out * 3600) * 1e6),

@@ -14,7 +14,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from planner import power
 from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.limits import env_name, limit
@@ -24,6 +23,7 @@ from planner.predict.load import (
     GENERIC,
     LOAD_QUERY_COLUMNS,
     LOAD_RESULT_COLUMNS,
+    all_in_energy,
     answer_load_queries,
     has_load,
     is_set,
@@ -254,7 +254,8 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
             conc = float(row["concurrency"]) if is_set(row["concurrency"]) else None
             res = {**_base(row), **echo, **_describe(best.loc[qid], int(float(row["gpus"])), conc),
                    **_percentiles(pct_cols.loc[qid], int(best.loc[qid, "dp"]))}
-            res.update(_energy(catalog, row["gpu"], res, res["dp"] * int(best.loc[qid]["gpus"])))
+            res.update(all_in_energy(catalog, row["gpu"], res["output_tok_s"], res["avg_power_w"],
+                                     res["dp"] * int(best.loc[qid]["gpus"])))
         else:
             limited, why = _why_not(groups.get(qid, results.iloc[0:0]), row,
                                     missed.loc[qid] if qid in missed.index else None)
@@ -263,16 +264,6 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         out_rows.append({**extra, **res})
     out = pd.DataFrame(out_rows)
     return out.assign(**{c: np.nan for c in RESULT_COLUMNS if c not in out})  # every answer column, always
-
-
-def _energy(catalog: Catalog, accelerator_id: str, res: dict, used_gpus: int) -> dict:
-    """All-in average power (boards + host + network share of the GPUs used) and output tokens per kWh of it,
-    the same way `solve` and `frontier` count them (planner.power), in the accelerator's reference system."""
-    system = power.reference_system(catalog, accelerator_id)
-    if system is None:
-        return {"all_in_power_w": None, "tokens_per_kwh": None}
-    w = power.all_in_avg_w(res["avg_power_w"], used_gpus, system, catalog.accelerators[accelerator_id].tdp_w)
-    return {"all_in_power_w": w, "tokens_per_kwh": power.tokens_per_kwh(res["output_tok_s"], w)}
 
 
 def _percentiles(p: pd.Series, dp: int) -> dict:

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.outputs import safe_text as _s
-from planner.plan import Plan
+from planner.plan import Fleet, Plan
 from planner.report.economics_view import _n, _usd, render_economics
 
 
@@ -16,7 +16,12 @@ def _parallel(tp, pp, ep, dp) -> str:
 
 def _ms(achieved: float | None, target: float | None) -> str:
     """achieved / target in ms ('-' where either is unknown)."""
-    return " / ".join("-" if v is None else f"{v * 1e3:,.4g}" for v in (achieved, target))
+    return " / ".join("-" if v is None else _ms_value(v * 1e3) for v in (achieved, target))
+
+
+def _ms_value(ms: float) -> str:
+    """Four significant figures, whole milliseconds from 1 s up (never '3.953e+04')."""
+    return f"{ms:,.0f}" if ms >= 999.5 else f"{ms:.4g}"
 
 
 def _targets_table(console: Console, plan: Plan) -> None:
@@ -108,8 +113,16 @@ def _deployments_table(console: Console, plan: Plan) -> None:
     console.print(t)
 
 
+def _served(capacity_tok_s: float, required_tok_s: float | None) -> str:
+    """Share of the required output the capacity covers: under max_throughput a budget may cover only part."""
+    if not required_tok_s:
+        return "-"
+    share = min(1.0, capacity_tok_s / required_tok_s)
+    return "100%" if share >= 1.0 else f"{share:.1%}"
+
+
 def render_plan(console: Console, plan: Plan) -> None:
-    fl = plan.fleet
+    """The whole plan for a terminal: headline, deployments, coverage, targets, fleet, economics, notes."""
     gap = "-" if plan.gap is None else f"{plan.gap:.2e}"
     console.print(
         f"[bold]{_s(plan.problem)}[/bold]: {_s(plan.status)}, {_s(plan.objective)} = "
@@ -117,11 +130,21 @@ def render_plan(console: Console, plan: Plan) -> None:
         f"gap {gap}) with {_s(plan.backend)} in {plan.solve_time_s:.2f} s; {plan.candidates} candidates",
         highlight=False,
     )
-
     _deployments_table(console, plan)
+    _coverage_table(console, plan)
+    _targets_table(console, plan)
+    _fleet_tables(console, plan.fleet)
+    _economics_table(console, plan.fleet)
+    for name, p in plan.price_of.items():
+        console.print(f"[bold]cost of {name}:[/bold] {p.message}")
+    _placement_line(console, plan)
+    render_economics(console, plan)
+    _closing_lines(console, plan)
 
+
+def _coverage_table(console: Console, plan: Plan) -> None:
     w = Table(title="Demand coverage", title_justify="left")
-    for col in ("workload", "demand tok/s", "required (headroom)", "capacity tok/s", "replicas"):
+    for col in ("workload", "demand tok/s", "required (headroom)", "capacity tok/s", "served", "replicas"):
         w.add_column(col, justify="left" if col == "workload" else "right")
     for r in plan.workloads:
         w.add_row(
@@ -129,11 +152,14 @@ def render_plan(console: Console, plan: Plan) -> None:
             _n(r.demand_output_tok_s),
             _n(r.required_output_tok_s),
             _n(r.capacity_output_tok_s),
+            _served(r.capacity_output_tok_s, r.required_output_tok_s),
             str(r.replicas),
         )
     console.print(w)
-    _targets_table(console, plan)
 
+
+def _fleet_tables(console: Console, fl: Fleet) -> None:
+    """Servers by how they are obtained, the GPUs they hold, and the racks they fill."""
     f = Table(title="Fleet", title_justify="left")
     for col in ("system", "new", "existing", "rented", "total"):
         f.add_column(col, justify="left" if col == "system" else "right")
@@ -147,21 +173,23 @@ def render_plan(console: Console, plan: Plan) -> None:
         )
     console.print(f)
     console.print("GPUs: " + ", ".join(f"{n} x {_s(a)}" for a, n in fl.gpus.items()), highlight=False)
+    if not fl.racks:
+        return
+    r = Table(title=f"Racks ({len(fl.racks)})", title_justify="left")
+    for col in ("#", "rack type", "systems", "kW", "U"):
+        r.add_column(col, justify="right" if col in ("#", "kW", "U") else "left")
+    for i, rk in enumerate(fl.racks):
+        r.add_row(
+            str(i + 1),
+            _s(rk.rack_type),
+            _s(", ".join(f"{n} x {s}" for s, n in rk.systems.items())),
+            f"{rk.power_kw:,.1f}",
+            str(rk.rack_units_used or "-"),
+        )
+    console.print(r)
 
-    if fl.racks:
-        r = Table(title=f"Racks ({len(fl.racks)})", title_justify="left")
-        for col in ("#", "rack type", "systems", "kW", "U"):
-            r.add_column(col, justify="right" if col in ("#", "kW", "U") else "left")
-        for i, rk in enumerate(fl.racks):
-            r.add_row(
-                str(i + 1),
-                _s(rk.rack_type),
-                _s(", ".join(f"{n} x {s}" for s, n in rk.systems.items())),
-                f"{rk.power_kw:,.1f}",
-                str(rk.rack_units_used or "-"),
-            )
-        console.print(r)
 
+def _economics_table(console: Console, fl: Fleet) -> None:
     e = Table(title="Economics and power", title_justify="left", show_header=False)
     e.add_column("what")
     e.add_column("value", justify="right")
@@ -191,17 +219,21 @@ def render_plan(console: Console, plan: Plan) -> None:
     for k, v in rows:
         e.add_row(k, v)
     console.print(e)
-    for name, p in plan.price_of.items():
-        console.print(f"[bold]cost of {name}:[/bold] {p.message}")
-    if plan.placement:
-        spread = ", ".join(
-            f"{e.server_id}{'@' + e.rack if e.rack else ''}: {sum(e.deployments.values())}"
-            for e in plan.placement[:12]
-        )
-        more = f" (+{len(plan.placement) - 12} more)" if len(plan.placement) > 12 else ""
-        console.print(f"[bold]placement (replicas per server):[/bold] {spread}{more}")
-    render_economics(console, plan)
 
+
+def _placement_line(console: Console, plan: Plan) -> None:
+    if not plan.placement:
+        return
+    spread = ", ".join(
+        f"{e.server_id}{'@' + e.rack if e.rack else ''}: {sum(e.deployments.values())}"
+        for e in plan.placement[:12]
+    )
+    more = f" (+{len(plan.placement) - 12} more)" if len(plan.placement) > 12 else ""
+    console.print(f"[bold]placement (replicas per server):[/bold] {spread}{more}")
+
+
+def _closing_lines(console: Console, plan: Plan) -> None:
+    """Binding limits, the runner-up, notes and timing."""
     if plan.binding:
         console.print("[bold]Binding limits[/bold]")
         for b in plan.binding:

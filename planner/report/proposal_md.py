@@ -28,15 +28,26 @@ def _table(head: list[str], rows: list[list[str]], right: set[int] = frozenset()
 
 
 def render_md(p: Proposal, version: str) -> str:
-    L: list[str] = [f"# {md(p.title)}", "",
-                    f"Problem **{md(p.problem)}** · {md(p.date)} · objective {md(p.objective)} · "
-                    f"solve status {md(p.status)}", ""]
+    sections = (_head(p), _deployments(p), _racks(p), _tco(p), _alternatives(p), _sensitivity(p), _bom(p),
+                _closing(p, version))
+    return "\n".join(line for section in sections for line in section)
+
+
+def _head(p: Proposal) -> list[str]:
+    """Title, executive summary and headline figures."""
+    L = [f"# {md(p.title)}", "",
+         f"Problem **{md(p.problem)}** · {md(p.date)} · objective {md(p.objective)} · solve status {md(p.status)}",
+         ""]
     if p.description:
         L += [md(p.description), ""]
     L += ["## Executive summary", "", "What to buy:", ""] + [f"- {md(x)}" for x in p.buy_summary] + [""]
     L += _table(["Figure", "Value"], [[md(x.label), md(f.figure_value(x))] for x in p.figures], {1})
+    return L
 
-    L += ["## Deployments per workload", ""]
+
+def _deployments(p: Proposal) -> list[str]:
+    """One row per deployment: achieved latency beside its target."""
+    L = ["## Deployments per workload", ""]
     L += _table(
         ["Workload", "Model", "Precision / KV", "Engine", "Accelerator (system)", "Parallelism", "Serving",
          "Replicas", "GPUs", "Output tok/s", "TTFT ms (target)", "TPOT ms (target)", "Quality (floor)"],
@@ -47,17 +58,26 @@ def render_md(p: Proposal, version: str) -> str:
           f"{f.number(d.tpot_ms, 1)} ({f.number(d.tpot_target_ms, 1)} {md(d.percentile)})",
           f"{f.number(d.quality, 1)} ({md(d.quality_floor)})"] for d in p.deployments],
         {7, 8, 9, 10, 11, 12})
+    return L
 
-    if p.racks:
-        L += ["## Rack elevations", ""]
-        for r in p.racks:
-            slots = ", ".join(f"{s.system} ({'whole rack' if s.units == 0 else f'{s.units}U'}, {s.power_kw:g} kW)"
-                              for s in r.slots)
-            cap = f" of {r.max_kw:,.0f} kW, {r.units_used} of {r.units_total} U" if r.max_kw else ""
-            L.append(f"- {r.count} x {md(r.rack_type)}: {r.power_kw:,.1f} kW{cap}; bottom up: {md(slots)}")
-        L.append("")
 
-    L += [f"## Total cost of ownership over {p.horizon_years} years", ""]
+def _racks(p: Proposal) -> list[str]:
+    """Rack elevations as text: what sits in each rack type, bottom up."""
+    if not p.racks:
+        return []
+    L = ["## Rack elevations", ""]
+    for r in p.racks:
+        slots = ", ".join(f"{s.system} ({'whole rack' if s.units == 0 else f'{s.units}U'}, {s.power_kw:g} kW)"
+                          for s in r.slots)
+        cap = f" of {r.max_kw:,.0f} kW, {r.units_used} of {r.units_total} U" if r.max_kw else ""
+        L.append(f"- {r.count} x {md(r.rack_type)}: {r.power_kw:,.1f} kW{cap}; bottom up: {md(slots)}")
+    L.append("")
+    return L
+
+
+def _tco(p: Proposal) -> list[str]:
+    """Total cost of ownership year by year."""
+    L = [f"## Total cost of ownership over {p.horizon_years} years", ""]
     cum = list(accumulate(y.total_usd for y in p.tco))
     other = any(y.other_usd for y in p.tco)
     L += _table(["Year", "Capex", "Energy", "Facility", "Maintenance", "Rentals", *(["Other"] if other else []),
@@ -66,8 +86,12 @@ def render_md(p: Proposal, version: str) -> str:
                   f.usd(y.facility_usd), f.usd(y.maintenance_usd), f.usd(y.rental_usd),
                   *([f.usd(y.other_usd)] if other else []), f.usd(y.total_usd), f.usd(c)]
                  for y, c in zip(p.tco, cum, strict=True)], set(range(1, 9)))
+    return L
 
-    L += ["## Alternatives considered", ""]
+
+def _alternatives(p: Proposal) -> list[str]:
+    """The re-solves a buyer compares the plan with."""
+    L = ["## Alternatives considered", ""]
     L += _table(["Alternative", "Accelerators", "Total cost / year", "Capex", "Output tok/s", "$ / Mtok",
                  "Delta $ / year", "Delta", "Note"],
                 [[md(a.name), md(a.accelerators), f.usd(a.annual_cost_usd), f.usd(a.capex_usd),
@@ -77,15 +101,23 @@ def render_md(p: Proposal, version: str) -> str:
     if p.objective != "min_cost":
         L += [f"The objective is {md(p.objective)}: alternatives may serve a different number of tokens, so "
               "compare them on $ / Mtok as well as on total cost.", ""]
+    return L
 
-    L += ["## Sensitivity of total cost", "",
+
+def _sensitivity(p: Proposal) -> list[str]:
+    """The tornado of total cost."""
+    L = ["## Sensitivity of total cost", "",
           f"Chosen plan: {f.usd(p.base_usd_per_year)} a year. Each low/high value is a fresh solve, except "
           "utilization, which keeps the fleet.", ""]
     L += _table(["Driver", "Low", "Cost / year", "High", "Cost / year", "Swing", "Note"],
                 [[md(b.driver), md(b.low_label), f.usd(b.low_usd_per_year), md(b.high_label),
                   f.usd(b.high_usd_per_year), f.usd(b.swing_usd), md(b.note)] for b in p.tornado], {2, 4, 5})
+    return L
 
-    L += ["## Bill of materials", ""]
+
+def _bom(p: Proposal) -> list[str]:
+    """Bill of materials by section, with unit price ranges and sources."""
+    L = ["## Bill of materials", ""]
     rows = []
     for section, lines in bom_sections(p):
         rows.append([f"**{md(section)}**"] + [""] * 7)
@@ -101,8 +133,12 @@ def render_md(p: Proposal, version: str) -> str:
                  "", ""])
     L += _table(["Item", "Description", "Qty", "Unit", "Unit price", "Extended", "Low / high (unit)",
                  "Source (date)"], rows, {2, 4, 5, 6})
+    return L
 
-    L += ["## Assumptions", "",
+
+def _closing(p: Proposal, version: str) -> list[str]:
+    """Assumptions, risks, notes and the generator line."""
+    L = ["## Assumptions", "",
           "Every catalog figure the plan rests on; (assumed) marks figures without a source.", ""]
     L += _table(["Topic", "Figure", "Value", "Source", "Date", "Reason / note"],
                 [[md(a.topic), md(a.item) + (" (assumed)" if a.assumed else ""), md(a.value), md(a.source),
@@ -113,4 +149,4 @@ def render_md(p: Proposal, version: str) -> str:
     if p.notes:
         L += ["## Notes", ""] + [f"- {md(n)}" for n in p.notes] + [""]
     L += [f"Generated by planner {md(version)} on {md(p.date)}. Numbers are the plan's (plan.json).", ""]
-    return "\n".join(L)
+    return L

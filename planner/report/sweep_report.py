@@ -106,8 +106,9 @@ def render_html(data: SweepData, tornado: list[dict], sens: dict, plots: list[Pa
              "img{max-width:100%}</style></head><body>",
              f"<h1>Sweep: {e(_fmt(data.meta.get('name')))}</h1>"]
     for title, header, rows in _sections(data, tornado, sens):
-        head = "".join(f"<th>{e(str(h))}</th>" for h in header)
-        parts.append(f"<h2>{e(title)}</h2><table><tr>{head}</tr>")
+        # a key/value section has an empty header (Markdown needs one, HTML prints an empty row)
+        head = "".join(f"<th>{e(str(h))}</th>" for h in header) if any(str(h) for h in header) else ""
+        parts.append(f"<h2>{e(title)}</h2><table>" + (f"<tr>{head}</tr>" if head else ""))
         parts += ["<tr>" + "".join(f"<td>{e(_fmt(v))}</td>" for v in r) + "</tr>" for r in rows]
         parts.append("</table>")
     pngs = [p for p in plots if p.suffix == ".png" and p.is_file()]
