@@ -151,3 +151,29 @@ def test_a_finite_speculative_run_is_simulated_with_its_tail(mapped):
     assert p["ttft_p99_ms"] > p["ttft_mean_ms"] > 0
     assert p["tpot_p99_ms"] > 1.2 * p["tpot_mean_ms"]
     assert p["itl_p99_ms"] > 1.2 * p["itl_mean_ms"]
+
+
+def test_dstack_rows_are_read_in_their_own_units(mapped):
+    """dstack's burst rows (DSTKTGI-): the prompt length read from `isl` (80 or 10,000 tokens) is what the rows'
+    own throughputs imply, (total - output tok/s) x run time / prompts, with the run time = generated tokens /
+    output tok/s; and the output length per request is the generated total over the requests, as `osl` says."""
+    import re
+
+    import pandas as pd
+
+    from planner.perf.serving_fidelity import LOAD_PATH
+
+    raw = pd.read_csv(LOAD_PATH).set_index("id")
+    m = mapped.set_index("id")
+    tail = "-output_tok_s"
+    runs = [i[: -len(tail)] for i in m.index if i.startswith("DSTKTGI-") and i.endswith(tail)]
+    assert len(runs) == 20
+    for run in runs:
+        out, total = raw.loc[f"{run}-output_tok_s", "value"], raw.loc[f"{run}-total_tok_s", "value"]
+        r = m.loc[f"{run}-output_tok_s"]
+        gen = re.search(r"(\d+) generated tokens over (\d+) requests", raw.loc[f"{run}-output_tok_s", "osl"])
+        generated, n = int(gen.group(1)), int(gen.group(2))
+        assert n == r["num_requests"] and r["osl"] == round(generated / n)
+        implied_isl = (total - out) * (generated / out) / n
+        assert implied_isl == pytest.approx(r["isl"], rel=0.03), run
+        assert r["load"] == "burst" and r["engine"] in ("vllm", "tgi") and r["accelerator"] == "mi300x"

@@ -53,8 +53,10 @@ def test_published_throughput_targets(report):
     # 37% before host time was charged per attention-DP rank (issue 8: wide EP on NVL72); the published
     # max-throughput DEP rows at batch > 2,000 are now over-predicted by ~50% (README, "does not capture");
     # 56.9% once HBM is read in GiB (catalog/tables.py): 7% more memory gives those over-predicted Hopper
-    # MoE expert-parallel rows (DeepSeek-R1 / Qwen3-235B DEP8, Maverick EP8) still larger batches
-    assert s["p90_abs_pct"] <= 58.0
+    # MoE expert-parallel rows (DeepSeek-R1 / Qwen3-235B DEP8, Maverick EP8) still larger batches; 51.6% ->
+    # 36.9% once each row runs with the engine its `framework` names (issue 8 target: 45%)
+    assert s["p90_abs_pct"] <= 45.0
+    assert report.summary["published_throughput_generic"]["p90_abs_pct"] > s["p90_abs_pct"]
     assert report.summary["spearman_groups"] >= 40
     assert report.summary["spearman_median"] >= 0.8
 
@@ -106,5 +108,35 @@ def test_out_of_sample_error_is_reported_beside_in_sample(report):
     # Held-out sources cannot be predicted better than the factors fitted on them, nor worse than no fit.
     assert cv["in_sample"]["median_abs_pct"] <= cv["leave_one_source_out"]["median_abs_pct"]
     assert cv["leave_one_source_out"]["median_abs_pct"] < cv["neutral"]["median_abs_pct"]
-    in_sample = report.summary["published_throughput"]["median_abs_pct"]
+    in_sample = report.summary["published_throughput_generic"]["median_abs_pct"]  # the serving factors' engine
     assert abs(in_sample - cv["in_sample"]["median_abs_pct"]) < 0.1, "efficiency.yaml is stale: rerun the fit"
+
+
+def test_published_rows_run_with_the_engine_their_framework_names(report):
+    """`framework` says TensorRT-LLM or vLLM on every published row: each is predicted with that engine's
+    fitted factors and defaults (as the engine fit reads them), and the engine changes the prediction."""
+    from planner.perf.serving_fidelity import published_engine
+
+    assert published_engine("TensorRT-LLM 0.19.0 (trtllm-bench throughput)") == "trtllm"
+    assert published_engine("vLLM (2024 ROCm build)") == "vllm"
+    assert published_engine("some new server") == ""  # the generic engine
+    pub = report.published.set_index("id")
+    assert pub.loc["OCI-MI300X-405B-B8-tokens_per_s_total", "engine"] == "vllm"
+    assert pub.loc["TRTDG-DSR1-1", "engine"] == "trtllm"
+    from planner.perf import published_fidelity
+
+    generic = published_fidelity(CAT, engines=False).set_index("id")
+    assert "engine" not in generic
+    row = "OCI-MI300X-405B-B8-tokens_per_s_total"  # vLLM 2024 on MI300X: its fitted step time and efficiency
+    assert abs(pub.loc[row, "predicted"] / generic.loc[row, "predicted"] - 1.0) > 0.1
+
+
+def test_published_set_with_engines_is_reported_leave_one_source_out(report):
+    """The engine fit re-chooses each engine's factors without the held-out published source: the published
+    figure with each row's engine holds out of sample too (issue 8: P90 <= 45%)."""
+    pub = report.summary["engine_cross_validation"]["published"]
+    now = report.summary["published_throughput"]
+    assert pub["in_sample"]["n"] == pub["leave_one_source_out"]["n"] == now["n"]
+    assert abs(pub["in_sample"]["median_abs_pct"] - now["median_abs_pct"]) < 0.1, "efficiency.yaml is stale"
+    assert pub["in_sample"]["median_abs_pct"] <= pub["leave_one_source_out"]["median_abs_pct"]
+    assert pub["leave_one_source_out"]["p90_abs_pct"] <= 45.0

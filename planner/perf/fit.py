@@ -280,6 +280,7 @@ def build_yaml(catalog: Catalog) -> dict:
     data["engine_cross_validation"] = {
         "method": "serving_under_load.csv; per engine x vendor factors re-chosen without the held-out source",
         "groups": engine_stats["groups"],
+        "published": engine_stats["published"],  # published_benchmarks.csv maxima with each row's engine
     }
     data["serving_cross_validation"] = {
         "method": "leave one published source out: refit the serving factors on the others, predict it",
