@@ -16,8 +16,9 @@ CAT = load_catalog()
 OPEN_KEYS = ("ttft_p50_s", "ttft_p90_s", "tpot_mean_s", "tpot_p90_s", "itl_p50_s", "itl_mean_s", "output_tok_s")
 # Stated tolerance for short prompts at a large batch: the simulator's pauses chain (prompts arriving during a
 # prompt step make the next one), which the analytic pause per decode step does not follow: TTFT p90 within
-# 60%, TPOT within 20%, up to 60% of capacity.
-SHORT_TOLERANCE = {"ttft_p50_s": 0.25, "ttft_p90_s": 0.60, "tpot_mean_s": 0.20, "tpot_p90_s": 0.20,
+# 60%, TPOT mean within 20% and p90 within 25%, up to 60% of capacity (p90 was 20% before the engines' fixed
+# per-step time moved to the GPU side: SGLang's 1 ms step lengthens every pause the simulator chains; 22% at 0.6).
+SHORT_TOLERANCE = {"ttft_p50_s": 0.25, "ttft_p90_s": 0.60, "tpot_mean_s": 0.20, "tpot_p90_s": 0.25,
                    "itl_p50_s": 0.10, "output_tok_s": 0.10}
 CASES = [
     (dict(model="llama-3.3-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=2, isl=5000,
