@@ -214,3 +214,28 @@ def test_vllm_gpt_oss_h100_pool_by_hand():
     assert free[0] == pytest.approx(0.9 * 80 * 2**30 - w[0] - 0.5 * 2**30 - sampler)
     # the padded experts alone: 114.7e9 parameters x 0.53125 B x 1.0904
     assert w[0] > GPT_OSS_EXPERT_BYTES * (3072 / 2880 * 2944 / 2880)
+
+
+def test_engines_that_hold_local_layers_at_full_context_by_hand():
+    """SGLang turns its hybrid SWA pool off for gpt-oss (every layer keeps the whole context), vLLM keeps it (18
+    full layers + 18 layers of at most 128 tokens); vLLM turns its hybrid manager off for Llama 4's chunked
+    attention (all 48 layers full), the generic engine keeps the 8192-token chunks. gpt-oss-120b: 8 KV heads x
+    64 x 2 (K, V) x 2 B = 2,048 B a layer-token; Llama-4-Scout: 8 x 128 x 2 x 2 = 4,096 B, 36 of 48 layers
+    chunked."""
+    from planner.catalog import load_catalog
+    from planner.perf.memory import kv_bytes_per_seq_per_gpu
+    from planner.perf.params import load_efficiency
+    from planner.perf.resolve import normalize_grid, resolve
+
+    oss = dict(model="gpt-oss-120b", precision="mxfp4", accelerator="h100-sxm", tp=1, isl=200, osl=200)
+    scout = dict(model="llama-4-scout", precision="bf16", accelerator="h200-sxm", tp=4, isl=200, osl=200)
+    rows = [oss | {"engine": "sglang"}, oss | {"engine": "vllm"}, oss, scout | {"engine": "vllm"}, scout]
+    cat = load_catalog()
+    c, reason = resolve(normalize_grid(pd.DataFrame(rows).assign(batch=1)), cat, load_efficiency(cat))
+    assert (reason == "").all(), reason
+    kv = kv_bytes_per_seq_per_gpu(c, 20_000)
+    assert kv[0] == pytest.approx(2048 * 36 * 20_000)
+    assert kv[1] == pytest.approx(2048 * (18 * 20_000 + 18 * 128))
+    assert kv[2] == pytest.approx(kv[1])
+    assert kv[3] == pytest.approx(4096 / 4 * 48 * 20_000)  # 8 KV heads over TP4
+    assert kv[4] == pytest.approx(4096 / 4 * (12 * 20_000 + 36 * 8192))

@@ -21,6 +21,7 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
                    (0 utilization, 1 free_fraction, 2 static_fraction); eng_kv_fraction its fraction;
                    eng_sampler_warmup 1 where the memory profile samples max_num_seqs rows of logits
                    eng_fp4_pad_hidden / eng_fp4_pad_width: multiples weight-only FP4 MoE experts are padded to
+                   eng_kv_full_window 1 where the KV cache holds the model's local layers at full context
   spec_k, spec_accept, spec_draft_frac   draft tokens per step, mean accepted tokens per step (incl. bonus),
                    draft cost per draft token as a share of a decode step; spec_k = 0 without speculation
 
@@ -98,7 +99,7 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
         "eng_chunk": np.full(n, float(ASSUMPTIONS.activation_token_budget)), "eng_stream": np.ones(n),
         "eng_kv_reserve": np.zeros(n), "eng_prefill_first": np.zeros(n), "eng_kv_policy": np.zeros(n),
         "eng_kv_fraction": np.full(n, ASSUMPTIONS.usable_hbm_fraction), "eng_sampler_warmup": np.zeros(n),
-        "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n),
+        "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n), "eng_kv_full_window": np.zeros(n),
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
         "spec_method": np.full(n, "none", dtype=object),
     }
@@ -158,6 +159,7 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
                 vals["eng_sampler_warmup"][j] = float(eng.kv_sizing.sampler_warmup)
                 vals["eng_fp4_pad_hidden"][j] = float(eng.kv_sizing.fp4_moe_pad_hidden)
                 vals["eng_fp4_pad_width"][j] = float(eng.kv_sizing.fp4_moe_pad_width)
+                vals["eng_kv_full_window"][j] = float(model.family in eng.kv_sizing.full_window_families)
         if s == "none":
             continue
         methods = SPECULATIVE_METHODS if s == "auto" else (s,)

@@ -89,7 +89,10 @@ def kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
     """KV bytes one sequence of `context_tokens` occupies on one GPU of the worst stage."""
     s = stage_layers(c)
     ctx = np.asarray(context_tokens, dtype=float)
-    held = s["global"] * ctx + s["local"] * np.minimum(ctx, c.window_tokens)
+    # an engine whose hybrid pool is off for this model (engines.yaml `kv_sizing: full_window_families`) keeps
+    # the local layers' whole context too; their attention still reads only the window (step.py)
+    full = c.get("eng_kv_full_window", np.zeros(np.shape(c.hidden))) > 0
+    held = s["global"] * ctx + s["local"] * np.where(full, ctx, np.minimum(ctx, c.window_tokens))
     return c.kv_layer_token_units * c.kv_bytes * kv_head_fraction(c) * held
 
 
