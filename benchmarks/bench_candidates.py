@@ -107,7 +107,7 @@ PHASES = (  # (module, function, label, depth): timed where the candidate search
     ("planner.optimize.candidates", "build_grid", "grid", 1),
     ("planner.optimize.candidates", "evaluate_grid", "performance calls", 1),
     ("planner.optimize.evaluation", "largest_batch_visible", "batch search, reasoning rows", 2),
-    ("planner.optimize.evaluation", "capacity_under_slo", "load-aware capacity", 2),
+    ("planner.optimize.evaluation", "capacity_in_parts", "load-aware capacity", 2),
     ("planner.perf.capacity", "build_step_tables", "step tables", 3),
     ("planner.perf.capacity", "largest_batch_meeting", "disaggregated batch search", 3),
     ("planner.optimize.candidates", "expand_candidates", "expansion", 1),

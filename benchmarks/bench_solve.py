@@ -81,6 +81,33 @@ one of the two paths grows by what the other loses).
   3 candidates per group 2.39/12.41/1.93/1.45/1.28 (on the examples' runner-ups it looked better: brownfield
   0.86 -> 0.36, mixed-fleet 3.24 -> 1.96, simplicity 1.61 -> 1.25); no restarts 1.60/5.44/1.36/1.04/1.09 and one
   restart 2.69/5.01/0.86/0.79/1.25 against a baseline of 4.56/6.06/1.17/0.88/0.91 in that run. None adopted.
+s7h (18:20-20:15; load 5-9 on the two cores throughout: CPU s, in-process unless said):
+- CBC mixed-fleet 4.0 -> 7.2 s at 62e4ce7: the cause was the price_of relaxation (the optimum without limits, a
+  pure integer model, no binaries). From its warm start CBC ran without heuristics (then CBC_FROM_START) and
+  needed 13,400 nodes, 3.4-4.3 CPU s, to get from the start 452.351 to 452.228: after the perf-model merges that
+  start sits 3e-4 above the relaxation's optimum, and without binaries the tree alone rarely meets an integral
+  LP solution. CBC's runner-up itself did not slow down (1.9-2.1 CPU s either way): its 4.1 s were the wait for
+  the worker, which solves the relaxation first. Now CBC drops its heuristics only where the platform binaries
+  are branched on first: relaxation 3.5 -> 0.72 CPU s (same optimum as cold), bench cpu_s 9.1 -> 5.7.
+- HiGHS diurnal-own-rent: its whole hour-class model took 3.1-3.3 CPU s after the refit; class by class
+  (optimize.hourly_split) with the class solves' presolve off (`cuts=False`; 81 class solves 3.4 -> 1.8 CPU s)
+  it takes 1.9, shared with the forked helper: bench cpu_s 4.6 -> 3.2, objective 188.458 (was 188.510; the
+  pinned SCIP optimum 188.452, gap 1e-3). Its runner-up (258 integers) stays whole: split 0.84 -> 2.0 s.
+- SCIP without a start separates cuts at the root only (SCIP_ROOT_CUTS_ONLY, cold min-cost solves):
+  brownfield-h100's main solve 3.05-3.22 -> 2.54-2.73 (exact optimum, unchanged); the restricted solve of the
+  warm start keeps the defaults (mixed-fleet's pinned 452.3188 is where SCIP stops from that start's plan; with
+  root cuts only there it stopped at 452.3076, within the gap but not the pin).
+- Tried, not adopted: the runner-up's restricted start to a looser gap (1e-4 / 1e-3 / 5e-3 / 2e-2: full solve
+  2.0 / 2.0 / 1.4 / 4.6 CPU s, the same swing as above); the runner-up as the best of its platform pairs
+  (mixed-fleet without gb200: 0.20 + 3.41 + 0.64 against 2.26 for the whole model; the b200 + mi355x pair alone,
+  without the platform binaries to branch on first, is slower than the whole); SCIP's tree cuts off on the warm-
+  started solves (changes mixed-fleet's plan within the gap).
+- Why SCIP mixed-fleet stays above 3 s on two cores: its work after candidates is main 1.96 (start 0.3 + full
+  1.66), runner-up 2.1 (start 0.4 + full 1.7), price_of relaxation 0.59, verify 0.26 (CPU s, load ~6). The
+  worker's path (relaxation, which names the runner-up's accelerator, then the runner-up) is 2.7 s after
+  candidates, the parent's 2.2 + its wait: <= 3 s end to end needs candidates <= ~0.3 s (c7h) and a runner-up
+  faster by ~0.5 s; its full solve spends ~80% of its nodes on the last 0.07% of the gap (which replicas fill
+  the servers at the least energy), the part no formulation tried so far proves faster.
 """
 
 from __future__ import annotations

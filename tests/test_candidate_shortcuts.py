@@ -111,33 +111,6 @@ def test_mixed_step_floor_shortcut(engines, catalog):
         assert (got > 0).all()
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.integers(1, 12), st.data())
-def test_put_rows_equals_loc(n, data):
-    from planner.perf.capacity import put_rows
-
-    idx = np.array(sorted(data.draw(st.sets(st.integers(0, n - 1), min_size=1))), dtype=np.int64)
-    m = len(idx)
-
-    def frame(k, seed):
-        rng = np.random.default_rng(seed)
-        words = np.array(["tpot", "ttft", "memory", "", None], dtype=object)
-        return pd.DataFrame({
-            "s": pd.array(rng.choice(words, k), dtype="str"),  # pandas strings, missing values too
-            "f": rng.random(k), "i": rng.integers(0, 9, k), "b": rng.random(k) > 0.5,
-            # int64 on one side, whole floats on the other (a batch column): `.loc`'s own casting rules
-            "mixed": rng.integers(0, 9, k) if seed % 2 else rng.integers(0, 9, k).astype(float),
-        })
-
-    res, rows = frame(n, data.draw(st.integers(0, 9))), frame(m, data.draw(st.integers(0, 9)))
-    rows["extra"] = 1.0  # columns res lacks are skipped
-    res.insert(2, "kept", pd.array(["x"] * n, dtype="str"))  # columns rows lacks stay as they are
-    want = res.copy()
-    for col in ("s", "f", "i", "b", "mixed"):
-        want.loc[idx, col] = rows[col].to_numpy()
-    pd.testing.assert_frame_equal(put_rows(res, idx, rows), want)
-
-
 def _unit_by_every_candidate(rate_p, rate_d, gp, g, top):
     """The disaggregated unit choice as a (candidate, row) matrix (the code `_smallest_best_unit` replaced)."""
     from planner.perf.serving import DISAGG_TOLERANCE
@@ -364,13 +337,15 @@ def test_complete_equals_column_assignments(problem, catalog):
     grid = shared_prefill(grid)
     groups = grid.groupby(["workload", "hidden_tokens"], sort=True).indices
     calls = _merged_results(grid, groups, inst, catalog, None)
-    for keys, res in calls:
-        idx = np.concatenate([groups[k] for k in keys])
+    for keys, res, pos in calls:
+        idx = np.empty_like(pos)  # the grid row of each of the call's rows, in the call's order
+        idx[pos] = np.concatenate([groups[k] for k in keys])
         want = _complete_by_assignment(res.reset_index(drop=True), grid, idx)
         pd.testing.assert_frame_equal(_complete(res.reset_index(drop=True), grid, idx), want, check_exact=True)
     # a custom performance function's frame: no engine, no speculative_method
     res = calls[0][1].drop(columns=["engine", "speculative_method"], errors="ignore").reset_index(drop=True)
-    idx = np.concatenate([groups[k] for k in calls[0][0]])
+    idx = np.empty_like(calls[0][2])
+    idx[calls[0][2]] = np.concatenate([groups[k] for k in calls[0][0]])
     pd.testing.assert_frame_equal(_complete(res.copy(), grid, idx), _complete_by_assignment(res.copy(), grid, idx),
                                   check_exact=True)
     res = calls[0][1].assign(engine="vllm", speculative_method="mtp").reset_index(drop=True)
@@ -554,3 +529,35 @@ def test_candidates_with_records_made_later_pickle(catalog):
     assert list(back.rejected) == list(ev.rejected)
     cs = build_candidates(inst, catalog)
     pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(cs)).rejected, cs.rejected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", None]), st.integers(0, 2),
+                          st.sampled_from([1.0, 2.5, float("nan")])), min_size=1, max_size=12))
+def test_repeats_equals_duplicated(rows):
+    """prune_variants' early exit: two rows equal on every column (missing values equal), as pandas says."""
+    from planner.optimize.variants import _repeats
+
+    frame = pd.DataFrame({"s": pd.array([r[0] for r in rows], dtype="str"), "i": [r[1] for r in rows],
+                          "f": [r[2] for r in rows]})
+    assert _repeats([frame[c] for c in frame.columns]) == frame.duplicated().any()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([1, 2, 4, 8]), st.integers(1, 6), st.integers(0, 6),
+                          st.sampled_from([1, 2, 8]), st.sampled_from(["w1", "w2"]),
+                          st.sampled_from(["own", "rent", None])), max_size=40))
+def test_dominance_in_one_matrix_equals_per_group(rows):
+    """Small tables compare every group's pairs in one matrix: the rows kept equal the per-group, per-GPU-count
+    passes (ties, multiples and rows without a group included)."""
+    import planner.optimize.prune as prune
+
+    cols = [np.array([r[i] for r in rows], dtype=float if i < 4 else object) for i in range(6)]
+    args = (cols[0], cols[1] * 100.0, cols[2] * 50.0, cols[3], [cols[4], cols[5]])
+    at_once = prune.undominated(*args)
+    old, prune.ONE_MATRIX_ROWS = prune.ONE_MATRIX_ROWS, -1
+    try:
+        per_group = prune.undominated(*args)
+    finally:
+        prune.ONE_MATRIX_ROWS = old
+    np.testing.assert_array_equal(at_once, per_group)

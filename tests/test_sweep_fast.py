@@ -232,11 +232,11 @@ def test_a_solve_hook_gets_every_option_of_the_call():
     with backends.solve_hook(hook):
         plain = backends.solve(m, "highs", isolate=False)
         odd = backends.solve(m, "highs", isolate=False, restart=False, heuristics=False, branch_first=(0,),
-                             cuts=False)
+                             cuts=False, tree_cuts=False)
     assert plain.objective == odd.objective == 1.0
     keys = {"time_limit_s", "gap", "abs_gap", "presolve", "hint", "start", "restart", "heuristics", "branch_first",
-            "cuts"}
+            "cuts", "tree_cuts"}
     assert set(seen[0]) == set(seen[1]) == keys
-    options = ("restart", "heuristics", "branch_first", "cuts")
-    assert tuple(seen[0][k] for k in options) == (True, True, (), True)
-    assert tuple(seen[1][k] for k in options) == (False, False, (0,), False)
+    options = ("restart", "heuristics", "branch_first", "cuts", "tree_cuts")
+    assert tuple(seen[0][k] for k in options) == (True, True, (), True, True)
+    assert tuple(seen[1][k] for k in options) == (False, False, (0,), False, False)

@@ -56,6 +56,16 @@ class Scheduler(Strict):
                                      "admitted: 0 = prompt only, KV on demand, preemption when full (vLLM); 1 = "
                                      "the whole request up front, never evicted (TensorRT-LLM "
                                      "GUARANTEED_NO_EVICT)")
+    kv_reserve_min: float | None = Field(None, ge=0, le=1, description="floor the reserve share decays to "
+                                         "while no request is retracted: one (kv_reserve_output - floor) / "
+                                         "kv_reserve_decay_steps per decode step; when a decode step finds the "
+                                         "cache full the scheduler retracts requests and restarts the share from "
+                                         "what the running ones have left (SGLang new_token_ratio); none = the "
+                                         "share stays at kv_reserve_output")
+    kv_reserve_decay_steps: PositiveInt = Field(600, description="decode steps from kv_reserve_output to "
+                                                "kv_reserve_min")
+    kv_reserve_min_source: str | None = Field(None, min_length=3, description="where the decay and the "
+                                              "retraction are stated")
     prefill_first: bool = Field(False, description="a prompt step, whenever one can be formed, runs alone "
                                 "before the running requests' next decode step (SGLang without mixed chunks); "
                                 "false = each step decodes every running request and fills the token budget "
@@ -69,6 +79,12 @@ class Scheduler(Strict):
     def _prefill_first_has_a_source(self) -> Scheduler:
         if self.prefill_first and not self.prefill_first_source:
             raise ValueError("prefill_first: true needs prefill_first_source (where the schedule says so)")
+        if self.kv_reserve_min is not None:
+            if not self.kv_reserve_min_source:
+                raise ValueError("kv_reserve_min needs kv_reserve_min_source (where the decay is stated)")
+            if self.kv_reserve_min > self.kv_reserve_output:
+                raise ValueError(f"kv_reserve_min {self.kv_reserve_min} is above kv_reserve_output "
+                                 f"{self.kv_reserve_output} (the share decays toward it)")
         return self
 
 

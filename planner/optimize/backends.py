@@ -30,9 +30,11 @@ from planner.optimize import isolation
 from planner.optimize.model import MipModel
 from planner.optimize.solver_options import (
     CBC_FROM_START,
+    CBC_FROM_START_WITH_BINARIES,
     HIGHS_NO_SUB_MIPS,
     SCIP_FEW_CUTS,
     SCIP_NO_HEURISTICS,
+    SCIP_ROOT_CUTS_ONLY,
     SCIP_WITH_START,
 )
 
@@ -119,6 +121,7 @@ def solve(
     heuristics: bool = True,
     branch_first: tuple[int, ...] = (),
     cuts: bool = True,
+    tree_cuts: bool = True,
 ) -> RawResult:
     """Solve `model` with `backend`; never raises for solver trouble (status ERROR carries the message).
     presolve=False turns HiGHS' presolve off (the other backends ignore it). `hint`: a feasible solution (one
@@ -131,11 +134,14 @@ def solve(
     not given: SCIP completes such a partial start (`planner propose` gives no rack patterns), HiGHS and CBC drop
     it. `restart=False`: HiGHS does not restart after the root (the sweep's fast solve). `heuristics=False`, for
     a solve that starts from a good plan: HiGHS runs none of its sub-MIP heuristics (`HIGHS_NO_SUB_MIPS`), CBC
-    neither its heuristics nor its preprocessing (`CBC_FROM_START`), SCIP none of its primal heuristics where it
-    also has `branch_first` variables (`SCIP_NO_HEURISTICS`). `branch_first`: variables
-    SCIP branches on before any other (a branching priority; HiGHS and CBC have none here). `cuts=False`, for
-    many small models (the class solves of `hourly_split`): SCIP separates two rounds at the root and none in the
-    tree (`SCIP_FEW_CUTS`), CBC none ("cuts off"); HiGHS ignores it."""
+    no preprocessing, and no heuristics either where it also has `branch_first` variables (`CBC_FROM_START`,
+    `CBC_FROM_START_WITH_BINARIES`), SCIP none of its primal heuristics where it has them
+    (`SCIP_NO_HEURISTICS`). `branch_first`: variables SCIP branches on before any other (a branching priority;
+    HiGHS and CBC have none here). `cuts=False`, for many small models (the class solves of `hourly_split`):
+    SCIP separates two rounds at the root and none in the tree (`SCIP_FEW_CUTS`), CBC none ("cuts off"),
+    HiGHS runs no presolve (diurnal-own-rent's 81 class solves of ~116 variables: 3.4 -> 1.8 CPU s; its presolve
+    and the restarts it triggers cost more than these models take to solve). `tree_cuts=False`: SCIP separates
+    cuts at the root only (`SCIP_ROOT_CUTS_ONLY`, the cold min-cost solves); HiGHS and CBC ignore it."""
     if start is not None and any(math.isnan(x) for x in start) and backend != "scip":
         start = None
     if start is not None and hint is None and backend == "highs":
@@ -146,15 +152,15 @@ def solve(
         try:
             return hook(model, backend, time_limit_s=time_limit_s, gap=gap, abs_gap=abs_gap, presolve=presolve,
                         hint=hint, start=start, restart=restart, heuristics=heuristics, branch_first=branch_first,
-                        cuts=cuts)
+                        cuts=cuts, tree_cuts=tree_cuts)
         finally:
             _HOOK.reset(token)
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     fn, options = {  # each library's function and the options it takes, in its order
-        "highs": (_solve_highs, (presolve, hint, restart, heuristics)),
-        "scip": (_solve_scip, (start, branch_first, cuts, heuristics)),
-        "cbc": (_solve_cbc, (start, heuristics, cuts)),
+        "highs": (_solve_highs, (presolve and cuts, hint, restart, heuristics)),
+        "scip": (_solve_scip, (start, branch_first, cuts, heuristics, tree_cuts)),
+        "cbc": (_solve_cbc, (start, heuristics, cuts, bool(branch_first))),
     }[backend]
     t0 = time.perf_counter()
     args = (backend, fn, model, time_limit_s, gap, abs_gap, *options)
@@ -374,11 +380,13 @@ def _silence_highs_banner() -> None:
 
 
 def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
-               start: list[float] | None = None, heuristics: bool = True, cuts: bool = True) -> RawResult:
+               start: list[float] | None = None, heuristics: bool = True, cuts: bool = True,
+               binaries_first: bool = False) -> RawResult:
     import pulp
 
     prob, xs = _pulp_problem(model)
-    options = ([] if heuristics else CBC_FROM_START) + ([] if cuts else ["cuts off"])
+    from_start = CBC_FROM_START_WITH_BINARIES if binaries_first else CBC_FROM_START
+    options = ([] if heuristics else from_start) + ([] if cuts else ["cuts off"])
     if start is not None:  # CBC reads the start from an .mst file PuLP writes
         for x, value in zip(xs, start, strict=True):
             x.setInitialValue(value)
@@ -411,7 +419,7 @@ def _solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
 
 def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
                 start: list[float] | None = None, branch_first: tuple[int, ...] = (),
-                cuts: bool = True, heuristics: bool = True) -> RawResult:
+                cuts: bool = True, heuristics: bool = True, tree_cuts: bool = True) -> RawResult:
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver("SCIP")
@@ -439,8 +447,9 @@ def _solve_scip(model: MipModel, time_limit_s: float, gap: float, abs_gap: float
     s.SetTimeLimit(int(max(time_limit_s, 0.001) * 1000))
     # absolute gap: SCIP's own parameter (pywraplp exposes only the relative one)
     quiet = SCIP_NO_HEURISTICS if start and branch_first and not heuristics else ""
-    s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n" + (SCIP_WITH_START if start else "")
-                                          + ("" if cuts else SCIP_FEW_CUTS) + quiet)
+    cut_rounds = ((SCIP_WITH_START if start else "") + ("" if cuts else SCIP_FEW_CUTS)
+                  + ("" if tree_cuts or not cuts else SCIP_ROOT_CUTS_ONLY))
+    s.SetSolverSpecificParametersAsString(f"limits/absgap = {abs_gap}\n" + cut_rounds + quiet)
     if start is not None:
         given = [(x, float(v)) for x, v in zip(xs, start, strict=True) if not math.isnan(v)]
         s.SetHint([x for x, _ in given], [v for _, v in given])

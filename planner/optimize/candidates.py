@@ -251,23 +251,29 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
         if not pairs.empty:
             res = pd.concat([res, evaluate_grid(pairs, inst, catalog, perf)], ignore_index=True)
             grid = pd.concat([grid, pairs], ignore_index=True)
-    res = res.drop(columns=["grid_row"])
-    ok = res["fits"].astype(bool) & (pd.to_numeric(res["batch"], errors="coerce").fillna(0) >= 1)
+    ok = res["fits"].astype(bool).to_numpy() & (
+        pd.to_numeric(res["batch"], errors="coerce").fillna(0).to_numpy() >= 1)
     # a unit whose phases use different group sizes must fill whole groups of the larger one (the MIP packs a
     # replica as gpus / group_gpus groups of group_gpus GPUs: conservative for the smaller groups)
     uneven = ok & (res["gpus"].to_numpy(dtype=np.int64) % np.maximum(prefill_group(res), 1) != 0)
-    bad = (~ok | uneven).to_numpy()
-    # only the columns a rejection reads (taking every column of thousands of failed rows cost more)
-    need = [c for c in (*_LABEL_COLUMNS, "serving", "reason", *PREFILL_LAYOUT) if c in res]
-    failed = res.iloc[np.flatnonzero(bad), [res.columns.get_loc(c) for c in need]]
-    whole = ok[~ok | uneven].to_numpy()  # failed rows that did fit: their groups are uneven
+    bad = np.flatnonzero(~ok | uneven)
+    # the rows that serve in one take, without the grid row (a take and a column drop each cost a pass over
+    # every column)
+    cols = [i for i, c in enumerate(res.columns) if c != "grid_row"]
+    serving = res.iloc[np.flatnonzero(ok & ~uneven), cols].reset_index(drop=True)
     idle = {sd.accelerator: sd.idle_w for sd in inst.systems.values()}
-    return Evaluated(grid, prune_variants(res[ok & ~uneven].reset_index(drop=True), idle),
-                     Records([rejected, Later(len(failed), _failed_records, failed, whole)]))
+    # only the columns a rejection reads (every column of thousands of failed rows cost more), the failed rows
+    # taken from them only if the rejections are read (`whole`: those that fit, with uneven groups)
+    need = [c for c in (*_LABEL_COLUMNS, "serving", "reason", *PREFILL_LAYOUT) if c in res]
+    labels = res.iloc[:, [res.columns.get_loc(c) for c in need]]
+    return Evaluated(grid, prune_variants(serving, idle),
+                     Records([rejected, Later(len(bad), _failed_records, labels, bad, ok[bad])]))
 
 
-def _failed_records(failed: pd.DataFrame, whole: np.ndarray) -> list[dict]:
-    """The rejections of evaluated rows that do not serve (`whole`: those that fit, with uneven groups)."""
+def _failed_records(labels: pd.DataFrame, bad: np.ndarray, whole: np.ndarray) -> list[dict]:
+    """The rejections of evaluated rows `bad` (of `labels`) that do not serve (`whole`: those that fit, with
+    uneven groups)."""
+    failed = labels.take(bad)
     reasons = [f"prefill and decode groups of different sizes do not fill whole groups of {q} GPUs" if o
                else str(x or "no batch meets the targets")
                for x, o, q in zip(failed["reason"].to_numpy(dtype=object).tolist(), whole.tolist(),
@@ -275,10 +281,11 @@ def _failed_records(failed: pd.DataFrame, whole: np.ndarray) -> list[dict]:
     return _rejections(failed, None, reasons)
 
 
-def _oversized_records(rows: pd.DataFrame, system: str, domain: int, groups: np.ndarray) -> list[dict]:
-    """The rejections of rows whose TP/EP group (`groups`) exceeds a system's scale-up domain."""
+def _oversized_records(res: pd.DataFrame, rows: np.ndarray, system: str, domain: int,
+                       groups: np.ndarray) -> list[dict]:
+    """The rejections of rows `rows` of `res` whose TP/EP group (`groups`) exceeds a system's scale-up domain."""
     why = f"-GPU scale-up domain of {system}"
-    return _rejections(rows, system, [f"TP/EP group of {g} GPUs exceeds the {domain}{why}"
+    return _rejections(res.take(rows), system, [f"TP/EP group of {g} GPUs exceeds the {domain}{why}"
                                       for g in groups.tolist()])
 
 
@@ -301,7 +308,7 @@ def expand_candidates(ev: Evaluated, inst: Instance, catalog: Catalog) -> Candid
         too_big = group_all[at] > sd.domain
         if too_big.any():
             big = at[too_big]
-            rejected.append(Later(len(big), _oversized_records, res.take(big), sd.id, sd.domain, group_all[big]))
+            rejected.append(Later(len(big), _oversized_records, res, big, sd.id, sd.domain, group_all[big]))
         modes = (["own"] if (sd.buy or sd.existing) and _has_rack(inst, sd) else []) + (
             ["rent"] if sd.rent else []
         )

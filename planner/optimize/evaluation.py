@@ -13,8 +13,8 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.optimize.instance import Instance
 from planner.optimize.variants import PREFILL_LAYOUT, own_prefill
-from planner.perf import CONFIG_COLUMNS, capacity_under_slo
-from planner.perf.capacity import with_columns
+from planner.perf import CONFIG_COLUMNS
+from planner.perf.capacity import capacity_in_parts, with_columns
 from planner.perf.search import largest_batch_visible
 
 PerfFn = Callable[..., pd.DataFrame]
@@ -37,13 +37,17 @@ def evaluate_grid(
     # in (workload, hidden tokens) order with the columns in the order per-group frames would give them
     frames, where, order = [], {}, []
     start = 0
-    for keys, res in calls:
+    for keys, res, pos in calls:  # pos: each of the call's rows' position in its frame
         idx = np.concatenate([groups[k] for k in keys])
-        frames.append(_complete(res.reset_index(drop=True), grid, idx))
+        rows_at = np.empty_like(pos)
+        rows_at[pos] = idx
+        frames.append(_complete(res.reset_index(drop=True), grid, rows_at))
+        first = 0
         for k in keys:
-            where[k] = np.arange(start, start + len(groups[k]))
-            start += len(groups[k])
-    by_key = {k: list(f.columns) for (keys, _), f in zip(calls, frames, strict=True) for k in keys}
+            where[k] = start + pos[first:first + len(groups[k])]
+            first += len(groups[k])
+        start += len(idx)
+    by_key = {k: list(f.columns) for (keys, _, _), f in zip(calls, frames, strict=True) for k in keys}
     for k in sorted(groups):
         order += [c for c in by_key[k] if c not in order]
     out = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
@@ -77,9 +81,10 @@ def _complete(res: pd.DataFrame, grid: pd.DataFrame, idx: np.ndarray) -> pd.Data
 
 
 def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: Catalog,
-                    perf: PerfFn | None) -> list[tuple[list, pd.DataFrame]]:
-    """Per call of the performance model, the (workload, hidden tokens) groups it ran, and its rows (the groups'
-    rows one after the other). Groups that differ only in
+                    perf: PerfFn | None) -> list[tuple[list, pd.DataFrame, np.ndarray]]:
+    """Per call of the performance model, the (workload, hidden tokens) groups it ran, its rows and where each
+    of the groups' rows (one group after the other) is in them (the load-aware capacity gives them in its own
+    order; evaluate_grid puts every row in place with one take). Groups that differ only in
     targets share one call (the model takes per-row targets): the batch search for every reasoning group, the
     default `capacity_under_slo` once per SLO percentile; a custom `perf` runs per group."""
     takes_pct = perf is None or "percentile" in inspect.signature(perf).parameters
@@ -106,17 +111,18 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
             ["speculative"] if (picked["speculative"] != "none").any() else []) + (
             list(PREFILL_LAYOUT) if own_prefill(picked).any() else [])
         rows = picked[cols].reset_index(drop=True)
+        pos = np.arange(len(rows))
         if call[0] == "search":
             res = largest_batch_visible(rows, catalog, targets["ttft_target_s"], targets["tpot_target_s"],
                                         np.repeat([h for _, h in keys], sizes))
         elif call[0] == "capacity":
-            res = capacity_under_slo(rows, catalog, ttft_s=targets["ttft_target_s"],
-                                     tpot_s=targets["tpot_target_s"], percentile=call[2])
+            res, pos = capacity_in_parts(rows, catalog, ttft_s=targets["ttft_target_s"],
+                                         tpot_s=targets["tpot_target_s"], percentile=call[2])
         else:
             w = inst.workloads[keys[0][0]]
             res = perf(rows, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s,
                        **({"percentile": w.slo_percentile} if takes_pct else {}))
-        out.append((keys, res))
+        out.append((keys, res, pos))
     return out
 
 

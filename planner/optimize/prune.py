@@ -36,8 +36,44 @@ def undominated(gpus, out, charged_w, group, by: list) -> np.ndarray:
     `by`: the workload, system and mode columns)."""
     keep = np.ones(len(gpus), dtype=bool)
     g, o, w, q = (np.asarray(x).astype(float) for x in (gpus, out, charged_w, group))
-    for idx in _groups(by):
+    groups = _groups(by)
+    if len(gpus) <= ONE_MATRIX_ROWS and groups:  # every group in one matrix (a few numpy calls in all)
+        rows = np.sort(np.concatenate(groups))
+        label = np.empty(len(gpus), dtype=np.int64)
+        for j, idx in enumerate(groups):
+            label[idx] = j
+        keep[rows] = _undominated_at_once(g[rows], o[rows], w[rows], q[rows], label[rows])
+        return keep
+    for idx in groups:
         keep[idx] = _undominated(g[idx], o[idx], w[idx], q[idx])
+    return keep
+
+
+# up to this many rows, the pairs of every group are compared in one (rows x rows) matrix: the per-group and
+# per-GPU-count passes of `_undominated` cost ~15 numpy calls each, most of a small table's pruning time
+ONE_MATRIX_ROWS = 512
+
+
+def _undominated_at_once(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray,
+                         label: np.ndarray) -> np.ndarray:
+    """`_undominated` of every group (`label`: each row's group; rows in table order) in one matrix of
+    (candidate c, dominating d) pairs: the same comparisons of the same products, pair by pair."""
+    n = len(g)
+    lo, hi, above, below = o * (1 - 1e-12), w * (1 + 1e-12), o * (1 + 1e-9), w * (1 - 1e-9)
+    mult = np.floor(g[:, None] / g[None, :])  # [c, d]: replicas of d in c's GPUs
+    md_o, md_w = mult * o[None, :], mult * w[None, :]
+    pos = np.arange(n)
+    ok = (mult >= 1) & (md_o >= lo[:, None]) & (md_w <= hi[:, None]) & (q[None, :] <= q[:, None]) & (
+        pos[None, :] != pos[:, None]) & (label[None, :] == label[:, None])
+    strict = (md_o > above[:, None]) | (md_w < below[:, None]) | (q[None, :] < q[:, None]) | (
+        mult * g[None, :] < g[:, None])
+    after = pos[None, :] > pos[:, None]
+    later = (ok & strict & after).any(axis=1)  # dominated strictly by a later candidate: dropped
+    prior = ok & ~after  # the earlier ones dominating c: c dropped if one of them is kept
+    keep = ~later
+    for r in np.flatnonzero(prior.any(axis=1) & ~later):  # in table order: earlier fates settled before
+        if keep[prior[r]].any():
+            keep[r] = False
     return keep
 
 

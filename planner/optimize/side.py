@@ -104,8 +104,8 @@ class SideSolves:
         problem is (`needs_warm_start`): without its limits mixed-fleet has nothing left that calls for a start,
         yet its servers of 72 GPUs leave the solvers' heuristics without a good plan for long. CPU s on
         mixed-fleet without limits, cold -> from `warm_start`'s plan (first step + solve): SCIP 3.6 -> 0.15 + 0.85,
-        HiGHS 1.5 -> 0.26 + 0.47, CBC 3.1 -> 0.16 + 0.83 (HiGHS and CBC without their heuristics from a start:
-        `backends.solve(heuristics=False)`)."""
+        HiGHS 1.5 -> 0.26 + 0.47, CBC 3.1 -> 0.16 + 0.83 (HiGHS without its sub-MIPs, CBC without its
+        preprocessing from a start: `backends.solve(heuristics=False)`)."""
         return solve_instance(relaxed, self.cands, self.backend, time_limit_s=self.time_limit_s,
                               warm=needs_warm_start(self.inst))
 

@@ -49,11 +49,11 @@ class Solution:
 def _timed_solve(
     model: MipModel, backend: str, time_limit_s: float, gap: float, abs_gap: float = 1e-6, presolve: bool = True,
     hint: list[float] | None = None, start: list[float] | None = None, heuristics: bool = True,
-    branch_first: tuple[int, ...] = (),
+    branch_first: tuple[int, ...] = (), tree_cuts: bool = True,
 ) -> RawResult:
     return backends.solve(model, backend, time_limit_s=max(time_limit_s, 0.01), gap=gap, abs_gap=abs_gap,
                           presolve=presolve, hint=hint, start=start, heuristics=heuristics,
-                          branch_first=branch_first)
+                          branch_first=branch_first, tree_cuts=tree_cuts)
 
 
 def _finish(sol: Solution, res: RawResult) -> Solution:

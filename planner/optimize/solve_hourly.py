@@ -29,9 +29,12 @@ from planner.optimize.value_data import sell
 # min_cost with hour classes is solved class by class (optimize.hourly_split) on these backends, for models with
 # at least this many integer variables. Measured on diurnal-own-rent (whole model -> split): the plan (557 integer
 # variables) SCIP 4.7 -> 2.5 CPU s, CBC 41 -> 2.8 s; its runner-up (H100 only, 258) SCIP 0.26 -> 0.9 CPU s (five
-# fleets to solve in full, ~18 class solves), CBC 2.6 -> 1.2 s. HiGHS solves the whole plan in 2.0 s and takes
-# 4-6 s class by class: it keeps the whole model.
-SPLIT_MIN_INTEGERS = {"scip": 400, "cbc": 0}
+# fleets to solve in full, ~18 class solves), CBC 2.6 -> 1.2 s. HiGHS solved the whole plan in 2.0 s and took
+# 4-6 s class by class, but after the step-model refit its whole plan takes 3.1-3.3 CPU s (4.8 s end to end, idle)
+# and class by class, its class solves without presolve (`backends.solve(cuts=False)`: 81 class solves 3.4 ->
+# 1.8 CPU s), 1.9 CPU s in all, shared with the forked helper; 188.458 $/h where the whole model stopped at
+# 188.510 (the proven optimum is 188.452 within the 1e-3 gap).
+SPLIT_MIN_INTEGERS = {"scip": 400, "highs": 400, "cbc": 0}
 
 
 def uses_hourly_model(inst: Instance) -> bool:

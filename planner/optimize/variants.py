@@ -37,6 +37,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.catalog.schema_engines import SPECULATIVE_METHODS
 from planner.perf import CONFIG_COLUMNS, evaluate
+from planner.perf.capacity import with_columns
 from planner.perf.phases import prefill_phase
 
 LAYOUT = ("tp", "pp", "ep", "attn_dp")
@@ -117,9 +118,7 @@ def prune_prefill_layouts(phase: pd.DataFrame, ttft_s: dict[str, float]) -> pd.D
 def shared_prefill(grid: pd.DataFrame) -> pd.DataFrame:
     """The grid with prefill_tp/pp/ep/attn_dp equal to each row's own layout (one layout for both phases)."""
     grid = grid.reset_index(drop=True)
-    for c in LAYOUT:
-        grid[f"prefill_{c}"] = grid[c].to_numpy()
-    return grid
+    return with_columns(grid, {f"prefill_{c}": grid[c].to_numpy() for c in LAYOUT})
 
 
 def pair_prefill_layouts(rows: pd.DataFrame, catalog: Catalog, ttft_s: dict[str, float],
@@ -175,8 +174,8 @@ def prune_variants(res: pd.DataFrame, idle_w_per_gpu: dict[str, float]) -> pd.Da
     nothing costs no candidate."""
     if res.empty:
         return res
-    effort = res["effort"].astype(str) if "effort" in res else ""
-    if not res[[c for c in VARIANT_OF if c != "effort"]].assign(effort=effort).duplicated().any():
+    effort = [res["effort"].astype(str)] if "effort" in res else []
+    if not _repeats([res[c] for c in VARIANT_OF if c != "effort"] + effort):
         return res  # no configuration has two variants
     r = res.assign(_spec=(res["speculative_method"].fillna("none").astype(str) != "none").astype(int)
                    if "speculative_method" in res else 0,
@@ -198,6 +197,18 @@ def prune_variants(res: pd.DataFrame, idle_w_per_gpu: dict[str, float]) -> pd.Da
                     keep[a] = False
                     break
     return _drop_helpers(r[keep], res)
+
+
+def _repeats(columns: list) -> bool:
+    """Whether two rows agree on every column (missing values equal): DataFrame.duplicated().any() of the
+    columns side by side, from integer codes (without building the frame)."""
+    code = np.zeros(len(columns[0]), dtype=np.int64)
+    for c in columns:
+        codes, uniques = pd.factorize(c, use_na_sentinel=False)
+        code = code * len(uniques) + codes
+        if len(uniques) and code.max() > 2**40:  # renumbered before the product could overflow
+            code = np.unique(code, return_inverse=True)[1].reshape(-1)
+    return len(np.unique(code)) < len(code)
 
 
 def _drop_helpers(r: pd.DataFrame, res: pd.DataFrame) -> pd.DataFrame:

@@ -100,6 +100,17 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     percentile values at it and `capacity_rps` = the rate. A drop-in for `max_batch_meeting` in the candidate
     search. Rows the load model does not cover (disaggregated serving) are answered by `max_batch_meeting`
     (mean latency); rows that cannot meet the targets at any rate come back fits=False with the reason."""
+    out, at = capacity_in_parts(configs, catalog, ttft_s, tpot_s, percentile=percentile, length_dist=length_dist,
+                                efficiency=efficiency)
+    return out if (at == np.arange(len(at))).all() else out.take(at).reset_index(drop=True)
+
+
+def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
+                      percentile: float = 90.0, length_dist: str = "fixed", efficiency: Efficiency | None = None
+                      ) -> tuple[pd.DataFrame, np.ndarray]:
+    """`capacity_under_slo`'s rows before they are put in row order: the aggregated rows, then the
+    disaggregated ones (with the aggregated part's columns), and per configuration its position in that
+    frame. For callers that reorder the rows anyway (one take instead of two)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     base = configs.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
     n = len(base)
@@ -108,95 +119,56 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     shared = _resolved_once(base, catalog, eff)
     tt = np.broadcast_to(np.asarray(np.inf if ttft_s is None else ttft_s, dtype=float), (n,))
     tp = np.broadcast_to(np.asarray(np.inf if tpot_s is None else tpot_s, dtype=float), (n,))
-    variable = length_dist == "variable"
-    if len(idx) == 0:
-        return _at_capacity(base, agg, catalog, eff, ttft_s, tpot_s, tt, tp, percentile, variable, shared)
-    # disaggregated serving: the mean-latency batch search
-    old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff,
-                                resolved=_rows_of(shared, idx))
-    dis = _disaggregated_under_slo(old, tt[idx], percentile)
-    if shared is not None and len(rows):
-        # the aggregated rows evaluated alone (the model is row by row; with integer columns every subset
-        # normalizes to the same types), then both parts put in row order
-        sub = _at_capacity(base.iloc[rows].reset_index(drop=True), agg[rows], catalog, eff, _part(ttft_s, rows),
-                           _part(tpot_s, rows), tt[rows], tp[rows], percentile, variable, _rows_of(shared, rows))
-        both = _in_row_order(sub, rows, dis, idx)
-        if both is not None:
-            return both
-    res = _at_capacity(base, agg, catalog, eff, ttft_s, tpot_s, tt, tp, percentile, variable, shared)
-    return put_rows(res, idx, dis)
+    # each part evaluated alone (the model is row by row; with integer columns every subset normalizes to the
+    # same types, see `_resolved_once`), then one after the other
+    t1, t2 = _targets(ttft_s, n), _targets(tpot_s, n)  # None: no target
+    parts = []
+    if len(rows) or not len(idx):
+        whole = len(rows) == n
+        parts.append(_at_capacity(base if whole else base.iloc[rows].reset_index(drop=True), catalog, eff,
+                                  None if t1 is None else t1[rows], None if t2 is None else t2[rows], tt[rows],
+                                  tp[rows], percentile, length_dist == "variable",
+                                  shared if whole else _rows_of(shared, rows)))
+    if len(idx):  # disaggregated serving: the mean-latency batch search, then the rate under the percentile
+        old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff,
+                                    resolved=_rows_of(shared, idx))
+        parts.append(_disaggregated_under_slo(old, tt[idx], percentile))
+    if len(parts) == 1:
+        return parts[0], np.arange(n)
+    first, other = parts
+    at = np.empty(n, dtype=np.int64)
+    at[rows] = np.arange(len(rows))
+    at[idx] = len(rows) + np.arange(len(idx))
+    return pd.concat([first, other[list(first.columns)]], ignore_index=True), at
 
 
-def _part(t, rows: np.ndarray):
-    """The targets of some rows: None or one target for all rows as it is, per-row targets taken."""
-    if t is None or np.size(t) == 1:
-        return t
-    return np.asarray(t, dtype=float)[rows]
-
-
-def _in_row_order(sub: pd.DataFrame, rows: np.ndarray, dis: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame | None:
-    """The aggregated rows `sub` (positions `rows`) and the disaggregated `dis` (positions `idx`) as one frame
-    in position order with `sub`'s columns and types: what splicing `dis` into a frame of every row with
-    `put_rows` gives. None where a column differs in name or in a type `.loc` would not cast exactly (the
-    disaggregated batch comes as whole floats into an integer column)."""
-    if list(dis.columns) != list(sub.columns):
-        if set(dis.columns) != set(sub.columns):
-            return None
-        dis = dis[list(sub.columns)]
-    have, src = sub.dtypes, dis.dtypes
-    cast = {}
-    for c in sub.columns:
-        if have[c] == src[c]:
-            continue
-        if have[c] != np.int64 or src[c] != np.float64:
-            return None
-        v = dis[c].to_numpy()
-        if not (np.isfinite(v).all() and (v == np.round(v)).all()):
-            return None
-        cast[c] = v.astype(np.int64)
-    if cast:
-        dis = with_columns(dis, cast)
-    order = np.empty(len(rows) + len(idx), dtype=np.int64)
-    order[rows] = np.arange(len(rows))
-    order[idx] = len(rows) + np.arange(len(idx))
-    return pd.concat([sub, dis], ignore_index=True).take(order).reset_index(drop=True)
-
-
-def _at_capacity(base: pd.DataFrame, agg: np.ndarray, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s,
-                 tt: np.ndarray, tp: np.ndarray, percentile: float, variable: bool, shared) -> pd.DataFrame:
-    """`capacity_under_slo`'s frame of every row of `base`, with the aggregated rows (`agg`) at their capacity
-    under the load model; disaggregated rows as `evaluate` gives them at batch 1 (the caller replaces them).
-    `tt`, `tp`: the targets per row (inf = none); `shared`: `_resolved_once` of `base`."""
+def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, tt: np.ndarray,
+                 tp: np.ndarray, percentile: float, variable: bool, shared) -> pd.DataFrame:
+    """`capacity_under_slo`'s frame of aggregated rows `base`: each at its capacity under the load model.
+    `ttft_s`, `tpot_s`: the targets per row or None (no target); `tt`, `tp`: the same with inf for none;
+    `shared`: `_resolved_once` of `base`."""
     n = len(base)
-    rows = np.flatnonzero(agg)
     m = {k: np.full(n, np.nan) for k in ("e2e", "ttft_q", "tpot_q", "light_ttft", "light_tpot", "capacity_rps")}
     m.update(rate=np.zeros(n), seats=np.ones(n), isl=np.ones(n), osl=np.ones(n))
-    if len(rows):
-        t1, t2 = _targets(ttft_s, n), _targets(tpot_s, n)
-        whole = len(rows) == n
-        part = _under_load(base if whole else base.iloc[rows], catalog, eff, None if t1 is None else t1[rows],
-                           None if t2 is None else t2[rows], percentile, variable,
-                           shared if whole else _rows_of(shared, rows))
-        for k, v in part.items():
-            m[k][rows] = v
+    if n:
+        m.update(_under_load(base, catalog, eff, ttft_s, tpot_s, percentile, variable, shared))
     rate = m["rate"]
     key = f"{float(percentile):g}"
-    running = np.where(agg, np.clip(np.nan_to_num(rate * m["e2e"], nan=1.0), 1.0, m["seats"]), 1.0)
+    running = np.clip(np.nan_to_num(rate * m["e2e"], nan=1.0), 1.0, m["seats"])
     g, res = evaluate_columns(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff,
                               resolved=shared)
-    ok = res["fits"] & (rate > 0) & agg
+    ok = res["fits"] & (rate > 0)
     ttft_q, tpot_q = m["ttft_q"], m["tpot_q"]
-    out_tok = rate * m["osl"]
     upd: dict[str, object] = {}  # the columns changed or added, set before the frame is built
-    upd["ttft_s"] = np.where(agg, ttft_q, res["ttft_s"])
-    upd["tpot_s"] = np.where(agg, tpot_q, res["tpot_s"])
-    upd["output_tok_s"] = np.where(agg, np.where(rate > 0, out_tok, np.nan), res["output_tok_s"])
+    upd["ttft_s"] = ttft_q
+    upd["tpot_s"] = tpot_q
+    upd["output_tok_s"] = np.where(rate > 0, rate * m["osl"], np.nan)
     gpus = res["gpus"].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):  # as the pandas arithmetic this replaces
         upd["output_tok_s_per_gpu"] = upd["output_tok_s"] / np.where(gpus > 0, gpus, np.nan)
         upd["output_tok_s_per_user"] = 1.0 / upd["tpot_s"]
         upd["total_tok_s"] = upd["output_tok_s"] * (1.0 + m["isl"] / m["osl"])
-    upd["capacity_rps"] = np.where(agg, rate, np.nan)
+    upd["capacity_rps"] = rate
     upd["slo_percentile"] = float(percentile)
     # what stops a higher rate: the target that binds at it (or the replica's full capacity)
     binds = np.where(ttft_q / tt >= tpot_q / tp, "ttft", "tpot")
@@ -205,7 +177,7 @@ def _at_capacity(base: pd.DataFrame, agg: np.ndarray, catalog: Catalog, eff: Eff
     limited = np.where(full, res_limited, binds)
     reason = np.asarray(res["reason"], dtype=object).copy()
     p = f"p{key}"
-    for i in np.flatnonzero(res["fits"] & agg & (rate <= 0)):
+    for i in np.flatnonzero(res["fits"] & (rate <= 0)):
         if m["light_ttft"][i] > tt[i]:
             reason[i] = f"{p} TTFT {m['light_ttft'][i] * 1e3:.0f} ms at light load > target {tt[i] * 1e3:.0f} ms"
             limited[i] = "ttft"
@@ -257,39 +229,6 @@ def with_columns(res: pd.DataFrame, new: dict[str, object]) -> pd.DataFrame:
     return pd.concat([res, pd.DataFrame(new, index=res.index)], axis=1)
 
 
-def _spliceable(dtype) -> bool:
-    """Numbers (numpy) or pandas strings: a concatenation keeps the dtype and `.loc` would too."""
-    return isinstance(dtype, pd.StringDtype) or (isinstance(dtype, np.dtype) and dtype.kind in "biuf")
-
-
-def put_rows(res: pd.DataFrame, idx: np.ndarray, rows: pd.DataFrame) -> pd.DataFrame:
-    """`res` (with a RangeIndex) after res.loc[idx, col] = rows[col] for every column both frames have (idx:
-    positions). Columns of one dtype on both sides (numbers, pandas strings) are spliced column by column into
-    one new frame: the values and dtypes `.loc` gives, without its per-column machinery (most of a small grid's
-    time); other shared columns go through `.loc`."""
-    n = len(res)
-    have, src = res.dtypes, rows.dtypes
-    same = {c for c in res.columns if c in src.index and have[c] == src[c] and _spliceable(have[c])}
-    perm = None
-    cols: dict[str, object] = {}
-    for c in res.columns:
-        if c not in same:
-            cols[c] = res[c]
-        elif isinstance(have[c], np.dtype):
-            cols[c] = res[c].to_numpy(copy=True)
-            cols[c][idx] = rows[c].to_numpy()
-        else:  # pandas strings: the two arrays one after the other, then each row from its side
-            if perm is None:
-                perm = np.arange(n)
-                perm[idx] = n + np.arange(len(idx))
-            arr = res[c].array
-            cols[c] = type(arr)._concat_same_type([arr, rows[c].array]).take(perm)
-    out = pd.DataFrame(cols, index=res.index)
-    for col in (c for c in res.columns if c in src.index and c not in same):
-        out.loc[idx, col] = rows[col].to_numpy()
-    return out
-
-
 def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd.DataFrame:
     """Disaggregated units at the rate where TTFT holds at the percentile. Two queues in turn: prompts wait for
     the prefill instances (one M/D/1 server completing the unit's rate-matched request rate mu: the wait
@@ -326,7 +265,11 @@ def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> p
     rho = np.where(fits, rho, np.nan)
     for col in ("output_tok_s", "output_tok_s_per_gpu", "total_tok_s"):
         out[col] = out[col].to_numpy(dtype=float) * rho
-    out["batch"] = np.where(fits, np.maximum(1, np.round(out["batch"].to_numpy(dtype=float) * rho)), out["batch"])
+    batch = np.where(fits, np.maximum(1, np.round(out["batch"].to_numpy(dtype=float) * rho)), out["batch"])
+    # integers where every batch is one (the aggregated rows' type): a float column of whole numbers would
+    # print as 64.0 next to their 64
+    whole = np.isfinite(batch).all() and (batch == np.round(batch)).all()
+    out["batch"] = batch.astype(np.int64) if whole else batch
     out["ttft_s"] = np.where(fits, ttft_q(rho), out["ttft_s"])
     out["capacity_rps"] = mu * rho
     out["slo_percentile"] = float(percentile)
@@ -334,4 +277,4 @@ def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> p
     return out
 
 
-__all__ = ["CANDIDATE_GRID", "capacity_under_slo", "put_rows", "with_columns"]
+__all__ = ["CANDIDATE_GRID", "capacity_in_parts", "capacity_under_slo", "with_columns"]

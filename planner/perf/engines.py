@@ -4,10 +4,13 @@ A grid may carry an `engine` column (a catalog engine id; empty = the generic fu
 before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `speculative` column (`none`,
 `auto`, or a method such as `mtp`, `eagle3`). `engine_columns` turns them into per-row arrays:
 
-  eng_eta_factor   multiplies GEMM and attention efficiency (fitted per engine x vendor; capped at 0.98 of peak)
-  eng_moe_factor   multiplies the routed-expert GEMMs' efficiency on top (the engine's fused-MoE kernels; fitted)
+  eng_eta_factor   multiplies GEMM and attention compute efficiency (fitted per engine x vendor; capped at 0.98
+                   of peak); not the bandwidth, which a memory-bound step reads at what the HBM sustains
+  eng_moe_factor   multiplies the routed-expert GEMMs' efficiency on top (the engine's fused-MoE kernels; fitted),
+                   at most up to the plain GEMM's (above 1 it recovers part of a weight-only dequantization)
   eng_seq_factor   multiplies the per-sequence host time per step (fitted)
-  eng_step_s       host time per step, added (fitted)
+  eng_step_s       time per step outside the forward pass that overlap cannot hide (sampling, logits,
+                   input preparation), added to the GPU step (fitted)
   eng_request_s    API-server time per request outside the GPU scheduler (HTTP, chat template, tokenization,
                    first-token detokenize and stream), added to TTFT and end-to-end latency (fitted)
   eng_overlap      1 where the host schedules the next step while the GPU runs this one (stated)
@@ -16,6 +19,8 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
   eng_chunk        tokens per forward step (chunked-prefill budget)
   eng_stream       output tokens per streamed chunk (multi-step bursts): median ITL = stream x TPOT
   eng_kv_reserve   share of running requests' remaining output KV kept free at admission (scheduler policy)
+  eng_kv_reserve_min, eng_kv_reserve_decay  floor of that share and its decay per decode step (SGLang
+                   new_token_ratio; floor = share, decay 0 where it stays fixed)
   eng_prefill_first  1 where a prompt step runs alone while decode waits (scheduler policy), else 0
   eng_kv_policy    how the KV pool is sized (engines.yaml `kv_sizing:`): index into KV_SIZING_POLICIES
                    (0 utilization, 1 free_fraction, 2 static_fraction); eng_kv_fraction its fraction;
@@ -81,9 +86,24 @@ def _spec_support(catalog: Catalog, engine_id: str, method: str, family: str, mo
     return None
 
 
-def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail, workload_class=None) -> dict:
-    """Per-row engine and speculative-decoding arrays (see the module docstring); rows the engine cannot run
-    get a reason through `fail(mask, keys, make)`."""
+def _defaults(n: int) -> dict:
+    """The generic engine's per-row arrays: neutral factors, no caps, no speculation."""
+    return {
+        "eng_eta_factor": np.ones(n), "eng_moe_factor": np.ones(n), "eng_seq_factor": np.ones(n),
+        "eng_step_s": np.zeros(n), "eng_request_s": np.zeros(n),
+        "eng_overlap": np.zeros(n), "eng_graph_max": np.full(n, np.inf), "eng_max_batch": np.full(n, np.inf),
+        "eng_chunk": np.full(n, float(ASSUMPTIONS.activation_token_budget)), "eng_stream": np.ones(n),
+        "eng_kv_reserve": np.zeros(n), "eng_kv_reserve_min": np.zeros(n), "eng_kv_reserve_decay": np.zeros(n),
+        "eng_prefill_first": np.zeros(n), "eng_kv_policy": np.zeros(n),
+        "eng_kv_fraction": np.full(n, ASSUMPTIONS.usable_hbm_fraction), "eng_sampler_warmup": np.zeros(n),
+        "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n), "eng_kv_full_window": np.zeros(n),
+        "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
+        "spec_method": np.full(n, "none", dtype=object),
+    }
+
+
+def _grid_choices(grid: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(engine, speculative, workload class) per row, normalised ('' = generic engine, 'none' = no draft)."""
     n = len(grid)
     engines = grid["engine"].fillna("").astype(str).str.strip().to_numpy() if "engine" in grid \
         else np.full(n, "", dtype=object)
@@ -92,19 +112,77 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
     specs = np.where(np.isin(specs, ("", "nan", "none")), "none", specs)
     klass = (grid["workload_class"].astype(str).to_numpy() if "workload_class" in grid
              else np.full(n, "default"))
-    out = {
-        "eng_eta_factor": np.ones(n), "eng_moe_factor": np.ones(n), "eng_seq_factor": np.ones(n),
-        "eng_step_s": np.zeros(n), "eng_request_s": np.zeros(n),
-        "eng_overlap": np.zeros(n), "eng_graph_max": np.full(n, np.inf), "eng_max_batch": np.full(n, np.inf),
-        "eng_chunk": np.full(n, float(ASSUMPTIONS.activation_token_budget)), "eng_stream": np.ones(n),
-        "eng_kv_reserve": np.zeros(n), "eng_prefill_first": np.zeros(n), "eng_kv_policy": np.zeros(n),
-        "eng_kv_fraction": np.full(n, ASSUMPTIONS.usable_hbm_fraction), "eng_sampler_warmup": np.zeros(n),
-        "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n), "eng_kv_full_window": np.zeros(n),
-        "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
-        "spec_method": np.full(n, "none", dtype=object),
-    }
+    return engines, specs, klass
+
+
+def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: str, a: str, p: str,
+                   m: str) -> str:
+    """Fill lookup j with engine e's data on accelerator a at precision p for model m; the reason it cannot
+    run, or ''."""
+    acc = catalog.accelerators[a]
+    eng = catalog.engines[e]
+    if not eng.supports(a, acc.vendor):
+        return f"engine {e} does not run on {a} ({acc.vendor}; {e} supports {', '.join(eng.vendors)})"
+    if p not in eng.precisions:
+        return f"engine {e} does not serve {p} (it serves {', '.join(eng.precisions)})"
+    fit = engine_params(eff_engines, e, acc.vendor)
+    vals["eng_eta_factor"][j], vals["eng_seq_factor"][j] = fit["eta_factor"], fit["seq_factor"]
+    vals["eng_moe_factor"][j] = fit["moe_factor"]
+    vals["eng_step_s"][j] = fit["step_s"]
+    vals["eng_request_s"][j] = fit["request_s"]
+    vals["eng_overlap"][j] = float(eng.overlap_scheduling)
+    vals["eng_graph_max"][j] = float(eng.cuda_graph_max_batch)
+    here = eng.accelerator_defaults.get(a)  # e.g. vLLM's smaller defaults on A100 / < 70 GiB GPUs
+    vals["eng_max_batch"][j] = float(here.max_batch if here and here.max_batch else eng.max_batch)
+    vals["eng_chunk"][j] = float(here.max_num_batched_tokens if here and here.max_num_batched_tokens
+                                 else eng.max_num_batched_tokens)
+    vals["eng_stream"][j] = float(eng.stream_tokens_per_chunk)
+    if eng.scheduler is not None:  # KV admission policy (engines.yaml `scheduler:`)
+        sch = eng.scheduler
+        vals["eng_kv_reserve"][j] = sch.kv_reserve_output
+        floor = sch.kv_reserve_output if sch.kv_reserve_min is None else sch.kv_reserve_min
+        vals["eng_kv_reserve_min"][j] = floor  # SGLang new_token_ratio: decays, retracts when full
+        vals["eng_kv_reserve_decay"][j] = (sch.kv_reserve_output - floor) / sch.kv_reserve_decay_steps
+        vals["eng_prefill_first"][j] = float(sch.prefill_first)
+    if eng.kv_sizing is not None:  # how the KV pool is sized (engines.yaml `kv_sizing:`)
+        vals["eng_kv_policy"][j] = float(KV_SIZING_POLICIES.index(eng.kv_sizing.policy))
+        vals["eng_kv_fraction"][j] = eng.kv_sizing.fraction
+        vals["eng_sampler_warmup"][j] = float(eng.kv_sizing.sampler_warmup)
+        vals["eng_fp4_pad_hidden"][j] = float(eng.kv_sizing.fp4_moe_pad_hidden)
+        vals["eng_fp4_pad_width"][j] = float(eng.kv_sizing.fp4_moe_pad_width)
+        vals["eng_kv_full_window"][j] = float(catalog.models[m].family in eng.kv_sizing.full_window_families)
+    return ""
+
+
+def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: str, m: str, s: str,
+                 w: str) -> str:
+    """Fill lookup j with the draft of speculative choice s (not 'none') for model m on engine e (workload
+    class w); the reason there is none, or ''. `auto` without a draft quietly runs without one."""
+    family = catalog.models[m].family
+    methods = SPECULATIVE_METHODS if s == "auto" else (s,)
+    sup = next((x for x in (_spec_support(catalog, e, mm, family, m) for mm in methods) if x), None)
+    if sup is None:
+        if s == "auto":
+            return ""
+        who = f"engine {e}" if e else "no engine in the catalog"
+        return f"{who} has no {s} draft for {m} (family {family})"
+    method_u[j] = sup.method
+    vals["spec_k"][j] = float(sup.draft_tokens)
+    vals["spec_accept"][j] = sup.acceptance_length.get(w, sup.acceptance_length["default"])
+    vals["spec_draft_frac"][j] = sup.draft_cost_fraction
+    if sup.max_batch is not None and e:  # the engine's own cap; the generic engine has none
+        vals["eng_max_batch"][j] = min(vals["eng_max_batch"][j], float(sup.max_batch))
+    return ""
+
+
+def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail, workload_class=None) -> dict:
+    """Per-row engine and speculative-decoding arrays (see the module docstring); rows the engine cannot run
+    get a reason through `fail(mask, keys, make)`."""
+    n = len(grid)
+    out = _defaults(n)
     if n == 0 or ("engine" not in grid and "speculative" not in grid):
         return out  # the generic engine: nothing per row to look up
+    engines, specs, klass = _grid_choices(grid)
     bad_engine = ~np.isin(engines, ["", *catalog.engines])
     known = ", ".join(sorted(catalog.engines))
     fail(bad_engine, [engines], lambda e: f"unknown engine {e!r} (known: {known})")
@@ -129,52 +207,9 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
         if (e and e not in catalog.engines) or s not in SPEC_CHOICES or m not in catalog.models \
                 or a not in catalog.accelerators:
             continue  # reported above or by resolve
-        acc, model = catalog.accelerators[a], catalog.models[m]
-        if e:
-            eng = catalog.engines[e]
-            if not eng.supports(a, acc.vendor):
-                why[j] = f"engine {e} does not run on {a} ({acc.vendor}; {e} supports {', '.join(eng.vendors)})"
-                continue
-            if p not in eng.precisions:
-                why[j] = f"engine {e} does not serve {p} (it serves {', '.join(eng.precisions)})"
-                continue
-            fit = engine_params(eff_engines, e, acc.vendor)
-            vals["eng_eta_factor"][j], vals["eng_seq_factor"][j] = fit["eta_factor"], fit["seq_factor"]
-            vals["eng_moe_factor"][j] = fit["moe_factor"]
-            vals["eng_step_s"][j] = fit["step_s"]
-            vals["eng_request_s"][j] = fit["request_s"]
-            vals["eng_overlap"][j] = float(eng.overlap_scheduling)
-            vals["eng_graph_max"][j] = float(eng.cuda_graph_max_batch)
-            here = eng.accelerator_defaults.get(a)  # e.g. vLLM's smaller defaults on A100 / < 70 GiB GPUs
-            vals["eng_max_batch"][j] = float(here.max_batch if here and here.max_batch else eng.max_batch)
-            vals["eng_chunk"][j] = float(here.max_num_batched_tokens if here and here.max_num_batched_tokens
-                                         else eng.max_num_batched_tokens)
-            vals["eng_stream"][j] = float(eng.stream_tokens_per_chunk)
-            if eng.scheduler is not None:  # KV admission policy (engines.yaml `scheduler:`)
-                vals["eng_kv_reserve"][j] = eng.scheduler.kv_reserve_output
-                vals["eng_prefill_first"][j] = float(eng.scheduler.prefill_first)
-            if eng.kv_sizing is not None:  # how the KV pool is sized (engines.yaml `kv_sizing:`)
-                vals["eng_kv_policy"][j] = float(KV_SIZING_POLICIES.index(eng.kv_sizing.policy))
-                vals["eng_kv_fraction"][j] = eng.kv_sizing.fraction
-                vals["eng_sampler_warmup"][j] = float(eng.kv_sizing.sampler_warmup)
-                vals["eng_fp4_pad_hidden"][j] = float(eng.kv_sizing.fp4_moe_pad_hidden)
-                vals["eng_fp4_pad_width"][j] = float(eng.kv_sizing.fp4_moe_pad_width)
-                vals["eng_kv_full_window"][j] = float(model.family in eng.kv_sizing.full_window_families)
-        if s == "none":
-            continue
-        methods = SPECULATIVE_METHODS if s == "auto" else (s,)
-        sup = next((x for x in (_spec_support(catalog, e, mm, model.family, m) for mm in methods) if x), None)
-        if sup is None:
-            if s != "auto":
-                who = f"engine {e}" if e else "no engine in the catalog"
-                why[j] = f"{who} has no {s} draft for {m} (family {model.family})"
-            continue
-        method_u[j] = sup.method
-        vals["spec_k"][j] = float(sup.draft_tokens)
-        vals["spec_accept"][j] = sup.acceptance_length.get(w, sup.acceptance_length["default"])
-        vals["spec_draft_frac"][j] = sup.draft_cost_fraction
-        if sup.max_batch is not None and e:  # the engine's own cap; the generic engine has none
-            vals["eng_max_batch"][j] = min(vals["eng_max_batch"][j], float(sup.max_batch))
+        why[j] = _engine_values(vals, j, catalog, eff_engines, e, a, p, m) if e else ""
+        if not why[j] and s != "none":
+            why[j] = _spec_values(vals, method_u, j, catalog, e, m, s, w)
     for k, v in vals.items():
         out[k] = v[codes]
     out["spec_method"] = method_u[codes]

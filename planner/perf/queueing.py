@@ -15,6 +15,8 @@ gives: log pi is divided by 1 + (share of time on prompts) (a form chosen agains
   TPOT = the mean step at the occupancy a request sees (request-weighted: m * pi(m)); percentiles from the
          occupancy distribution, shrunk by half toward the mean because a request averages over its life;
   ITL  = a mixture of decode-only steps and steps that carry a prompt chunk (their share from the prompt rate).
+An engine that runs prompt steps alone while decode waits (SGLang's prefill-first, engines.yaml `scheduler:`)
+gets its own per-occupancy figures (prefill_first.py): prompts packed into pauses between decode steps.
 Closed loop (`concurrency` C): min(C, B) run, the rest wait (C - B) / X at throughput X = g(min(C, B)).
 Finite bursts above capacity (num_requests with lambda >= capacity or inf): request i starts when i - B + 1
 requests have completed at X, a fluid approximation of the benchmark run.
@@ -28,6 +30,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from planner.perf.prefill_first import prefill_first_terms
 from planner.perf.simulate import length_quantile_factor
 from planner.perf.steptable import StepTables, at, interp_on_grid, interp_step, locate
 
@@ -59,27 +62,26 @@ class Service:
     capacity_rps: np.ndarray  # (R,) g(B): the most requests/s the replica completes
     osl: np.ndarray
     isl: np.ndarray
+    work_s: np.ndarray  # (R, D) GPU seconds one prompt adds beside m decoding (prompts queue on it)
+    gaps: np.ndarray  # (R, D) token gaps holding prompt work, per prompt chunk (< 1 where prompts share steps)
 
 
 def service(tab: StepTables) -> Service:
     m = tab.decode
-    budget = tab.token_budget[:, None]
-    isl, osl = tab.isl[:, None], tab.osl[:, None]
-    room = np.clip(budget - m, 1.0, None)
-    chunks = np.ceil(isl / room)
-    chunk_tokens = isl / chunks
-    chunk_s = interp_on_grid(tab, chunk_tokens)
-    prefill_s = chunks * chunk_s
-    # a request's steps: every step gives each running sequence a token; a share f of them also carries a
-    # prompt chunk (the scheduler computes prompts in big chunks, not spread thin), so the mean step is the
-    # mixture; when prompts arrive faster than one chunk per step every step carries m*isl/osl prompt tokens
-    # a running request's steps carry the prompts of the other m - 1 (its own came before its first token)
+    osl = tab.osl[:, None]
     dec_s = tab.time_s[:, :, 0]
-    others = np.maximum(m - 1.0, 0.0)
-    per_step = others * isl / osl  # their prompt tokens per step in steady state
-    f = per_step / np.maximum(chunk_tokens, 1.0)
-    spread = interp_on_grid(tab, per_step)
-    step_s = np.where(f <= 1.0, (1.0 - f) * dec_s + f * chunk_s, spread)
+    others = np.maximum(m - 1.0, 0.0)  # a running request's steps carry the prompts of the other m - 1
+    first = tab.prefill_first[:, None] > 0
+    if first.all():  # every row prefill-first (one engine's candidates): the mixed schedule is not needed
+        chunks, chunk_s, prefill_s, step_s, work_s, gaps = prefill_first_terms(tab, m, others, dec_s)
+    else:
+        chunks, chunk_s, prefill_s, step_s, work_s = _mixed(tab, m, others, dec_s)
+        gaps = np.ones_like(m)  # gaps holding a prompt step, per prompt chunk
+        if first.any():
+            pf = prefill_first_terms(tab, m, others, dec_s)
+            chunks, chunk_s, prefill_s, step_s, work_s, gaps = (
+                np.where(first, a, b) for a, b in zip(pf, (chunks, chunk_s, prefill_s, step_s, work_s, gaps),
+                                                      strict=True))
     life = interp_rows(m, prefill_s, others) + np.maximum(osl - 1.0, 0.0) * step_s
     rate = m / life
     # a running request holds its prompt and, on average, half its output; an engine that reserves a share r of
@@ -89,7 +91,27 @@ def service(tab: StepTables) -> Service:
     capacity = interp_rows(m, rate, cap[:, None])[:, 0]
     return Service(m=m, step_s=step_s, dec_s=dec_s, chunk_s=chunk_s, chunks=chunks,
                    prefill_s=prefill_s, life_s=life, rate=rate, cap=cap, capacity_rps=capacity, osl=tab.osl,
-                   isl=tab.isl)
+                   isl=tab.isl, work_s=work_s, gaps=gaps)
+
+
+def _mixed(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray):
+    """(chunks, chunk_s, prefill_s, step_s, work_s) of a mixed schedule (vLLM V1, TensorRT-LLM): every step
+    gives each running sequence a token; a share f of them also carries a prompt chunk (the scheduler computes
+    prompts in big chunks, not spread thin), so the mean step is the mixture; when prompts arrive faster than
+    one chunk per step every step carries m*isl/osl prompt tokens."""
+    budget = tab.token_budget[:, None]
+    isl, osl = tab.isl[:, None], tab.osl[:, None]
+    room = np.clip(budget - m, 1.0, None)
+    chunks = np.ceil(isl / room)
+    chunk_tokens = isl / chunks
+    chunk_s = interp_on_grid(tab, chunk_tokens)
+    prefill_s = chunks * chunk_s
+    per_step = others * isl / osl  # the others' prompt tokens per step in steady state
+    f = per_step / np.maximum(chunk_tokens, 1.0)
+    spread = interp_on_grid(tab, per_step)
+    step_s = np.where(f <= 1.0, (1.0 - f) * dec_s + f * chunk_s, spread)
+    work_s = chunks * (chunk_s - dec_s)  # GPU seconds one prompt adds to the steps it rides on
+    return chunks, chunk_s, prefill_s, step_s, work_s
 
 
 def _states(cap: np.ndarray) -> np.ndarray:
@@ -253,8 +275,7 @@ def _budget_work(sv: Service, tab: StepTables, m, pf: np.ndarray) -> np.ndarray:
     they carry anyway (the prompts' share of the time, the M/D/1 server other prompts wait on; for a short
     prompt beside a large batch little of its step is its own, so prompts rarely queue behind each other)."""
     m = np.maximum(np.asarray(m, dtype=float), 0.0)
-    extra = _at(sv, sv.chunk_s, m) - _at(sv, sv.dec_s, m)
-    return np.clip(_at(sv, sv.chunks, m) * extra, 0.0, pf)
+    return np.clip(_at(sv, sv.work_s, m), 0.0, pf)
 
 
 def _itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> None:
@@ -266,6 +287,12 @@ def _itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> 
     dec, chunk, chunks = _at(sv, sv.dec_s, m), _at(sv, sv.chunk_s, m), _at(sv, sv.chunks, m)
     room = np.maximum(tab.token_budget - m, 1.0)
     full = interp_step(tab, m[:, None], room[:, None])[:, 0]
+    first = tab.prefill_first > 0
+    if first.any():  # prefill-first: a full prompt step runs alone at the whole budget, then the decode step;
+        # prompts share the pauses (sv.gaps, see prefill_first.py)
+        room = np.where(first, tab.token_budget, room)
+        full = np.where(first, interp_step(tab, np.zeros((len(m), 1)), room[:, None])[:, 0] + dec, full)
+        chunks = chunks * _at(sv, sv.gaps, m)
     packed = np.clip(packed, 0.0, 1.0)
     n_chunk = (1.0 - packed) * lam * chunks  # steps/s carrying one chunk
     n_full = packed * lam * sv.isl / room  # steps/s packed full

@@ -10,8 +10,11 @@ freed and it goes back to the head of the queue, to recompute prompt + generated
 recompute preemption). An engine that reserves KV for the output up front (engines.yaml `scheduler:
 kv_reserve_output`: TensorRT-LLM GUARANTEED_NO_EVICT 1, SGLang new_token_ratio 0.7, vLLM 0) admits a request only
 when its prompt plus that share of its max tokens fits beside the same share of every running request's remaining
-output, so it runs fewer requests at once and rarely preempts. The step that finishes a prompt emits its first
-token.
+output, so it runs fewer requests at once and rarely preempts. SGLang's share (new_token_ratio, engines.yaml
+`kv_reserve_min`) decays step by step toward a floor, so it admits more and more until a decode step finds the
+cache full; it then retracts the running requests with the fewest output tokens to the back of the queue (to
+recompute later) and restarts the share from what the others have left. The step that finishes a prompt emits
+its first token.
 
 Time is advanced event to event: between an arrival, a completion, a prompt chunk and a full KV cache the
 batch does not change, so k decode steps are taken at once (step time linear in the growing context); a
@@ -32,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.retract import retract, steps_until_admission
 from planner.perf.steptable import StepTables
 
 
@@ -216,7 +220,10 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     max_seqs = step.max_seqs
     kv_cap = float(tab.kv_tokens[0])
     watermark = 0.01 * kv_cap
-    reserve = float(tab.kv_reserve[0])
+    reserve = float(tab.kv_reserve[0])  # the share now; SGLang's new_token_ratio decays and restarts
+    decay = float(tab.kv_reserve_decay[0])
+    retracts = decay > 0.0  # SGLang: retracts the fewest-generated requests to the back of the queue
+    reserve_floor = float(tab.kv_reserve_min[0])
     prio = bool(tab.prefill_first[0])  # prompt steps run alone, decode waits (engines.yaml `scheduler:`)
     burst = float(tab.burst[0])  # tokens per streamed chunk (speculative acceptance, multi-step scheduling)
 
@@ -259,6 +266,11 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             waiting.append(next_arrival)
             next_arrival += 1
         # a full cache: preempt the newest running request until every decode sequence has a slot
+        if retracts and len(dec) and kv_cap - kv_used < len(dec):
+            dec, reserve, freed = retract(dec, isl, osl, gen, held, done_pre, pre_need, waiting,
+                                           kv_cap - kv_used)
+            kv_used -= freed
+            preemptions += 1
         while len(dec) and kv_cap - kv_used < len(dec):
             running = np.concatenate([dec, np.array(prefilling, dtype=np.int64)])
             victim = int(running[np.argmax(admitted_at[running])])
@@ -317,6 +329,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                 held[dec] += 1.0
                 itl_v.append(dt)
                 itl_w.append(float(n))
+                reserve = max(reserve - decay, reserve_floor)
             kv_used += p + n
             newly = []
             for i, c in chunks:
@@ -344,6 +357,8 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                 dec = np.concatenate([dec, new[gen[new] < osl[new]]])
             continue
         if n == 0:  # idle: jump to the next arrival
+            if not prefilling and not waiting:
+                reserve = float(tab.kv_reserve[0])  # SGLang resets the ratio when idle
             if next_arrival < issued:
                 t = max(t, float(arrival[next_arrival]))
                 continue
@@ -354,6 +369,12 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
         if next_arrival < issued and n + len(prefilling) < max_seqs and not waiting:
             k = min(k, max(1, math.ceil((arrival[next_arrival] - t) / max(t1, 1e-12))))
         k = max(1, min(k, int((kv_cap - kv_used) // n)))
+        if decay > 0.0 and waiting and n + len(prefilling) < max_seqs and k > 1:
+            head = waiting[0]
+            left = float((osl[dec] - gen[dec]).sum()) + float(sum(osl[i] - gen[i] for i in prefilling))
+            free_now = kv_cap - kv_used - (0 if prio else n)  # a mixed step decodes before it admits
+            k = steps_until_admission(k, n, reserve, decay, reserve_floor, free_now, left,
+                                       pre_need[head] - done_pre[head], float(osl[head] - gen[head]), watermark)
         dt = k * t1 + step.slope * n * k * (k - 1) / 2.0
         if paused:  # the first step's gap runs from each sequence's last token (before or during the pause);
             # gaps are scaled by `burst` (tokens per streamed chunk) at the end: the pause is wall time, once
@@ -371,6 +392,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
         gen[dec] += k
         held[dec] += k
         kv_used += n * k
+        reserve = max(reserve - decay * k, reserve_floor)
         if prio:
             last_tok[dec] = t
         fin = dec[gen[dec] >= osl[dec]]

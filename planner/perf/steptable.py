@@ -55,17 +55,21 @@ class StepTables:
     kv_reserve: np.ndarray | None = None  # (R,) share of each running request's remaining output tokens whose KV
     #                                       the scheduler keeps free before it admits another (engines.yaml
     #                                       `scheduler:`; 0 = on demand with preemption, 1 = no eviction)
+    kv_reserve_min: np.ndarray | None = None  # (R,) floor the reserve decays to, by kv_reserve_decay per decode
+    kv_reserve_decay: np.ndarray | None = None  # (R,) step; a decaying reserve retracts when full (SGLang)
     prefill_first: np.ndarray | None = None  # (R,) 1 where prompt steps run alone, decode paused (engines.yaml)
     spec_accept: np.ndarray | None = None  # (R,) mean tokens a speculative step emits (1 without speculation)
     spec_draft_tokens: np.ndarray | None = None  # (R,) draft tokens a speculative step verifies (0 without)
 
     def __post_init__(self) -> None:
         # tables built by hand (tests) leave these out: none
-        for name in ("request_s", "mixed_floor_s", "kv_reserve", "prefill_first", "spec_accept",
-                     "spec_draft_tokens"):
+        for name in ("request_s", "mixed_floor_s", "kv_reserve", "kv_reserve_decay", "prefill_first",
+                     "spec_accept", "spec_draft_tokens"):
             if getattr(self, name) is None:
                 fill = np.ones if name == "spec_accept" else np.zeros
                 object.__setattr__(self, name, fill(len(self.isl)))
+        if self.kv_reserve_min is None:  # a fixed reserve
+            object.__setattr__(self, "kv_reserve_min", np.array(self.kv_reserve, dtype=float))
 
     def __len__(self) -> int:
         return len(self.isl)
@@ -187,6 +191,10 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
                       request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n),
                       mixed_floor_s=mixed_step_floor_s(c, eff.serving) * np.ones(n),
                       kv_reserve=np.asarray(c.get("eng_kv_reserve", np.zeros(n)), dtype=float) * np.ones(n),
+                      kv_reserve_min=np.asarray(c.get("eng_kv_reserve_min", c.get("eng_kv_reserve", np.zeros(n))),
+                                                dtype=float) * np.ones(n),
+                      kv_reserve_decay=np.asarray(c.get("eng_kv_reserve_decay", np.zeros(n)),
+                                                  dtype=float) * np.ones(n),
                       prefill_first=np.asarray(c.get("eng_prefill_first", np.zeros(n)), dtype=float) * np.ones(n),
                       spec_accept=np.maximum(accept, 1.0) * np.ones(n),
                       spec_draft_tokens=np.asarray(c.get("spec_k", np.zeros(n)), dtype=float) * np.ones(n))
