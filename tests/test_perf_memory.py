@@ -140,10 +140,10 @@ def _kv_pool(rows: list[dict]):
 
 def test_engine_kv_sizing_by_hand():
     """engines.yaml `kv_sizing:` per engine, Qwen3-32B bf16 TP1 (hidden 5120, FFN 25600, vocab 151,936) on an
-    80 GiB GPU: vLLM 0.9 x HBM less the larger of the 8192-token forward and the sampler warm-up over 1024
-    rows (256 rows / 2048 tokens on A100, its smaller defaults); TensorRT-LLM 0.9 of what weights and the
-    forward leave; SGLang HBM less 512 + 1.5 x 8192 + 2 x 256 + 1024/8 = 13,440 MiB; the generic engine as
-    before (0.9 x HBM, 8192-token forward)."""
+    80 GiB GPU: vLLM 0.9 x HBM less 0.5 GiB outside torch and the larger of the 8192-token forward and the
+    FlashInfer sampler warm-up over 1024 rows at 14 bytes a logit (256 rows / 2048 tokens on A100, its smaller
+    defaults); TensorRT-LLM 0.9 of what weights and the forward leave; SGLang HBM less 512 + 1.5 x 8192 +
+    2 x 256 + 1024/8 = 13,440 MiB; the generic engine as before (0.9 x HBM, 2 GB + 8192-token forward)."""
     A = ASSUMPTIONS
     base = dict(model="qwen3-32b", accelerator="h100-sxm", precision="bf16", isl=200, osl=200)
     rows = [base | {"engine": e} for e in ("vllm", "trtllm", "sglang", "")] + [
@@ -152,8 +152,8 @@ def test_engine_kv_sizing_by_hand():
     per_token = A.act_bytes * (A.activation_values_per_token_hidden * 5120 + A.activation_values_per_token_ffn
                                * 25600)
     fwd = A.fixed_reserve_bytes + 8192 * per_token
-    sampler_h100 = A.fixed_reserve_bytes + max(8192 * per_token, 1024 * 151_936 * 24.0)
-    sampler_a100 = A.fixed_reserve_bytes + max(2048 * per_token, 256 * 151_936 * 24.0)
+    sampler_h100 = 0.5 * 2**30 + max(8192 * per_token, 1024 * 151_936 * 14.0)
+    sampler_a100 = 0.5 * 2**30 + max(2048 * per_token, 256 * 151_936 * 14.0)
     assert free[0] == pytest.approx(0.9 * hbm[0] - w[0] - sampler_h100)
     assert free[1] == pytest.approx(0.9 * (hbm[1] - w[1] - fwd))
     assert free[2] == pytest.approx(hbm[2] - w[2] - 13_440 * 2**20)
@@ -175,3 +175,67 @@ def test_weights_too_big_names_the_engines_share_of_hbm():
     assert evaluate(rows, cat)["fits"].all()
     big = evaluate(rows.assign(model="llama-3.1-405b"), cat)["reason"].tolist()
     assert [s.split(" exceed ")[1].split(" of ")[0] for s in big] == ["90%", "100%", "100%", "90%"], big
+
+
+# gpt-oss-120b: 36 MoE layers of 128 experts, hidden 2880, expert width 2880 (3 matrices), MXFP4 0.53125 B
+GPT_OSS_EXPERT_BYTES = 3 * 2880 * 2880 * 128 * 36 * 0.53125
+
+
+def test_vllm_marlin_pads_fp4_experts_by_hand():
+    """vLLM runs MXFP4 MoE on A100 / Hopper through Marlin, which pads the hidden size to a multiple of 256 and
+    each GPU's expert width to 128: gpt-oss-120b's experts grow by 3072/2880 x 2944/2880 at TP1 (+6.0 GiB) and
+    by 3072/2880 x 1536/1440 at TP2 (width 1440 per GPU); native FP4 (B200) and the generic engine are unpadded."""
+    base = dict(model="gpt-oss-120b", precision="mxfp4", isl=200, osl=200)
+    rows = [base | dict(accelerator="h100-sxm", engine="vllm", tp=1), base | dict(accelerator="h100-sxm", tp=1),
+            base | dict(accelerator="h100-sxm", engine="vllm", tp=2), base | dict(accelerator="h100-sxm", tp=2),
+            base | dict(accelerator="b200", engine="vllm", tp=1), base | dict(accelerator="b200", tp=1),
+            base | dict(accelerator="a100-sxm-80gb", engine="vllm", tp=1)]
+    _, w, _ = _kv_pool(rows)
+    tp1 = 3072 / 2880 * 2944 / 2880 - 1.0
+    tp2 = 3072 / 2880 * 1536 / 1440 - 1.0
+    assert w[0] - w[1] == pytest.approx(GPT_OSS_EXPERT_BYTES * tp1, rel=1e-9)
+    assert w[2] - w[3] == pytest.approx(GPT_OSS_EXPERT_BYTES / 2 * tp2, rel=1e-9)
+    assert w[4] == pytest.approx(w[5])
+    assert w[6] == pytest.approx(w[0])
+
+
+def test_vllm_gpt_oss_h100_pool_by_hand():
+    """The KV pool GPUStack's vLLM ran gpt-oss-120b with on one H100 (default flags): 0.9 x 80 GiB less the
+    padded weights, 0.5 GiB outside torch and the larger of the forward at 8192 tokens (hidden 2880, 4 experts
+    of width 2880: 12 x 2880 + 3 x 11,520 bf16 values a token) and the sampler warm-up over 1024 rows of
+    201,088 logits at 14 bytes: 2.88 GB, which binds."""
+    A = ASSUMPTIONS
+    free, w, _ = _kv_pool([dict(model="gpt-oss-120b", precision="mxfp4", accelerator="h100-sxm",
+                                  engine="vllm", tp=1, isl=200, osl=200)])
+    forward = 8192 * A.act_bytes * (A.activation_values_per_token_hidden * 2880
+                                    + A.activation_values_per_token_ffn * 4 * 2880)
+    sampler = 1024 * 201_088 * 14.0
+    assert sampler > forward
+    assert free[0] == pytest.approx(0.9 * 80 * 2**30 - w[0] - 0.5 * 2**30 - sampler)
+    # the padded experts alone: 114.7e9 parameters x 0.53125 B x 1.0904
+    assert w[0] > GPT_OSS_EXPERT_BYTES * (3072 / 2880 * 2944 / 2880)
+
+
+def test_engines_that_hold_local_layers_at_full_context_by_hand():
+    """SGLang turns its hybrid SWA pool off for gpt-oss (every layer keeps the whole context), vLLM keeps it (18
+    full layers + 18 layers of at most 128 tokens); vLLM turns its hybrid manager off for Llama 4's chunked
+    attention (all 48 layers full), the generic engine keeps the 8192-token chunks. gpt-oss-120b: 8 KV heads x
+    64 x 2 (K, V) x 2 B = 2,048 B a layer-token; Llama-4-Scout: 8 x 128 x 2 x 2 = 4,096 B, 36 of 48 layers
+    chunked."""
+    from planner.catalog import load_catalog
+    from planner.perf.memory import kv_bytes_per_seq_per_gpu
+    from planner.perf.params import load_efficiency
+    from planner.perf.resolve import normalize_grid, resolve
+
+    oss = dict(model="gpt-oss-120b", precision="mxfp4", accelerator="h100-sxm", tp=1, isl=200, osl=200)
+    scout = dict(model="llama-4-scout", precision="bf16", accelerator="h200-sxm", tp=4, isl=200, osl=200)
+    rows = [oss | {"engine": "sglang"}, oss | {"engine": "vllm"}, oss, scout | {"engine": "vllm"}, scout]
+    cat = load_catalog()
+    c, reason = resolve(normalize_grid(pd.DataFrame(rows).assign(batch=1)), cat, load_efficiency(cat))
+    assert (reason == "").all(), reason
+    kv = kv_bytes_per_seq_per_gpu(c, 20_000)
+    assert kv[0] == pytest.approx(2048 * 36 * 20_000)
+    assert kv[1] == pytest.approx(2048 * (18 * 20_000 + 18 * 128))
+    assert kv[2] == pytest.approx(kv[1])
+    assert kv[3] == pytest.approx(4096 / 4 * 48 * 20_000)  # 8 KV heads over TP4
+    assert kv[4] == pytest.approx(4096 / 4 * (12 * 20_000 + 36 * 8192))

@@ -106,6 +106,13 @@ class KvSizing(Strict):
                             "(free_fraction); unused by static_fraction")
     sampler_warmup: bool = Field(False, description="the memory profile samples max_num_seqs rows of fp32 "
                                  "logits (vLLM V1 _dummy_sampler_run)")
+    fp4_moe_pad_hidden: PositiveInt = Field(1, le=4096, description="multiple the weight-only FP4 MoE kernel pads "
+                                            "the hidden size of expert matrices to (vLLM Marlin: 256); 1 = none")
+    fp4_moe_pad_width: PositiveInt = Field(1, le=4096, description="multiple it pads each GPU's expert width "
+                                           "to (vLLM Marlin: 128); 1 = none")
+    full_window_families: list[str] = Field(default_factory=list, description="model families whose local "
+                                            "(sliding / chunked) layers this engine's KV cache holds at full "
+                                            "context (its hybrid pool is off for them)")
     source: str = Field(min_length=3)
     assumed: bool = False
     reason: str | None = None

@@ -25,6 +25,8 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
   eng_kv_policy    how the KV pool is sized (engines.yaml `kv_sizing:`): index into KV_SIZING_POLICIES
                    (0 utilization, 1 free_fraction, 2 static_fraction); eng_kv_fraction its fraction;
                    eng_sampler_warmup 1 where the memory profile samples max_num_seqs rows of logits
+                   eng_fp4_pad_hidden / eng_fp4_pad_width: multiples weight-only FP4 MoE experts are padded to
+                   eng_kv_full_window 1 where the KV cache holds the model's local layers at full context
   spec_k, spec_accept, spec_draft_frac   draft tokens per step, mean accepted tokens per step (incl. bonus),
                    draft cost per draft token as a share of a decode step; spec_k = 0 without speculation
 
@@ -94,6 +96,7 @@ def _defaults(n: int) -> dict:
         "eng_kv_reserve": np.zeros(n), "eng_kv_reserve_min": np.zeros(n), "eng_kv_reserve_decay": np.zeros(n),
         "eng_prefill_first": np.zeros(n), "eng_kv_policy": np.zeros(n),
         "eng_kv_fraction": np.full(n, ASSUMPTIONS.usable_hbm_fraction), "eng_sampler_warmup": np.zeros(n),
+        "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n), "eng_kv_full_window": np.zeros(n),
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
         "spec_method": np.full(n, "none", dtype=object),
     }
@@ -112,8 +115,10 @@ def _grid_choices(grid: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return engines, specs, klass
 
 
-def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: str, a: str, p: str) -> str:
-    """Fill lookup j with engine e's data on accelerator a at precision p; the reason it cannot run, or ''."""
+def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: str, a: str, p: str,
+                   m: str) -> str:
+    """Fill lookup j with engine e's data on accelerator a at precision p for model m; the reason it cannot
+    run, or ''."""
     acc = catalog.accelerators[a]
     eng = catalog.engines[e]
     if not eng.supports(a, acc.vendor):
@@ -143,6 +148,9 @@ def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: s
         vals["eng_kv_policy"][j] = float(KV_SIZING_POLICIES.index(eng.kv_sizing.policy))
         vals["eng_kv_fraction"][j] = eng.kv_sizing.fraction
         vals["eng_sampler_warmup"][j] = float(eng.kv_sizing.sampler_warmup)
+        vals["eng_fp4_pad_hidden"][j] = float(eng.kv_sizing.fp4_moe_pad_hidden)
+        vals["eng_fp4_pad_width"][j] = float(eng.kv_sizing.fp4_moe_pad_width)
+        vals["eng_kv_full_window"][j] = float(catalog.models[m].family in eng.kv_sizing.full_window_families)
     return ""
 
 
@@ -199,7 +207,7 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
         if (e and e not in catalog.engines) or s not in SPEC_CHOICES or m not in catalog.models \
                 or a not in catalog.accelerators:
             continue  # reported above or by resolve
-        why[j] = _engine_values(vals, j, catalog, eff_engines, e, a, p) if e else ""
+        why[j] = _engine_values(vals, j, catalog, eff_engines, e, a, p, m) if e else ""
         if not why[j] and s != "none":
             why[j] = _spec_values(vals, method_u, j, catalog, e, m, s, w)
     for k, v in vals.items():

@@ -46,13 +46,31 @@ def attention_params_per_gpu(c: Cols) -> np.ndarray:
     return (c.attn_params - c.attn_replicated_params) / c.tp + c.attn_replicated_params
 
 
+def fp4_moe_pad_factor(c: Cols) -> np.ndarray:
+    """Expert bytes a weight-only FP4 MoE kernel allocates over the checkpoint's: vLLM's Marlin path (MXFP4/NVFP4
+    on GPUs without FP4) pads the hidden size and each GPU's expert width up to multiples (engines.yaml
+    `kv_sizing: fp4_moe_pad_*`); 1 elsewhere (native FP4, 8/16-bit weights, other engines)."""
+    shape = np.shape(c.hidden)
+    ph = c.get("eng_fp4_pad_hidden", np.ones(shape))
+    pw = c.get("eng_fp4_pad_width", np.ones(shape))
+    applies = (c.is_moe > 0) & (c.weight_only > 0) & (c.w_bytes < 1.0) & ((ph > 1) | (pw > 1))
+    if not np.any(applies):
+        return np.ones(shape)
+    # expert-TP degree: the stage's GPUs over the EP groups (each GPU holds expert_width / etp of its experts)
+    etp = np.maximum(c.tp * c.attn_dp / np.maximum(c.ep, 1.0), 1.0)
+    width = np.maximum(c.expert_width / etp, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = (np.ceil(c.hidden / ph) * ph / c.hidden) * (np.ceil(width / pw) * pw / width)
+    return np.where(applies & np.isfinite(f), f, 1.0)
+
+
 def weight_bytes_per_gpu(c: Cols) -> np.ndarray:
     s = stage_layers(c)
     tp, stage_gpus = c.tp, c.tp * c.attn_dp
     wne = non_expert_weight_bytes(c)
     per_tp = (attention_params_per_gpu(c) * s["all"]
               + (c.dense_ffn_params * s["dense"] + c.shared_params * s["moe"]) / tp)
-    experts = c.expert_params * c.num_experts * s["moe"] / stage_gpus
+    experts = c.expert_params * c.num_experts * s["moe"] / stage_gpus * fp4_moe_pad_factor(c)
     router = c.router_params * s["moe"]
     # pp = 1: embedding + lm_head (one table if tied); pp > 1: the worst stage holds one of them.
     tables = np.where(c.pp > 1, 1.0, np.where(c.tied > 0, 1.0, 2.0))
@@ -71,16 +89,26 @@ def kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
     """KV bytes one sequence of `context_tokens` occupies on one GPU of the worst stage."""
     s = stage_layers(c)
     ctx = np.asarray(context_tokens, dtype=float)
-    held = s["global"] * ctx + s["local"] * np.minimum(ctx, c.window_tokens)
+    # an engine whose hybrid pool is off for this model (engines.yaml `kv_sizing: full_window_families`) keeps
+    # the local layers' whole context too; their attention still reads only the window (step.py)
+    full = c.get("eng_kv_full_window", np.zeros(np.shape(c.hidden))) > 0
+    held = s["global"] * ctx + s["local"] * np.where(full, ctx, np.minimum(ctx, c.window_tokens))
     return c.kv_layer_token_units * c.kv_bytes * kv_head_fraction(c) * held
 
 
 # vLLM V1 profiles its peak memory with a forward pass at max_num_batched_tokens and then a sampler pass over
 # max_num_seqs rows of logits (gpu_model_runner.profile_run -> _dummy_sampler_run, whose OOM message asks to
 # lower max_num_seqs); the peak of either stays out of the KV pool. Bytes per (row x vocab) at the sampler's
-# peak: bf16 logits 2 + fp32 copy 4 + top-k/top-p sort values 4 and int64 indices 8 + softmax 4 + masks 2
-# (assumed: engines.yaml vllm `kv_sizing` says so and why).
-SAMPLER_BYTES_PER_LOGIT = 24.0
+# peak with FlashInfer's sampler (the default where FlashInfer is installed, as in vLLM's images, 0.10-0.11):
+# the caller's bf16 logits 2 + the sampler's fp32 copy 4 + top_k_mask_logits' fp32 output 4 + the softmax
+# 4 (flashinfer/sampling.py top_k_top_p_sampling_from_logits, top_k_first). The PyTorch path (sort values and
+# int64 indices) would take ~24. Assumed: engines.yaml vllm `kv_sizing` says so and why.
+SAMPLER_BYTES_PER_LOGIT = 14.0
+# vLLM's snapshot for gpu_memory_utilization is taken after the CUDA context exists (gpu_worker.init_device),
+# so the context is outside the fraction; what its profile adds outside torch (NCCL communicators, custom
+# all-reduce buffers, cuBLAS/attention workspaces) stays in: assumed 0.5 GiB (not read from a log), in place
+# of the generic fixed reserve (context + workspace) for engines sized by a profiling run (`sampler_warmup`).
+VLLM_NON_TORCH_BYTES = 0.5 * 2.0 ** 30
 # SGLang (0.5 series, server_args._handle_gpu_memory_settings) sets mem_fraction_static = (HBM - reserved) / HBM
 # when it is not given, reserved (MiB) = 512 + 1.5 x max(chunked_prefill_size, 2048) + 2 x cuda_graph_max_bs
 # + 1024 x tp x pp / 8 (+ 3 x cuda_graph_max_bs x dp with DP attention), at least 10 GiB on GPUs over 60 GiB;
@@ -108,7 +136,8 @@ def activation_reserve_bytes(c: Cols) -> np.ndarray:
     rows = c.get("eng_max_batch", np.full(np.shape(c.hidden), np.inf))
     rows = np.where(warm & np.isfinite(rows), rows, 0.0)  # no sampler pass without a max_num_seqs
     sampler = rows * c.vocab * SAMPLER_BYTES_PER_LOGIT
-    return A.fixed_reserve_bytes + np.maximum(forward, sampler)
+    fixed = np.where(warm, VLLM_NON_TORCH_BYTES, A.fixed_reserve_bytes)
+    return fixed + np.maximum(forward, sampler)
 
 
 def static_reserve_bytes(c: Cols) -> np.ndarray:
