@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.catalog.schema_engines import KV_SIZING_POLICIES
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.resolve import Cols
 
@@ -159,6 +160,10 @@ def logits_bytes_per_seq(c: Cols) -> np.ndarray:
     return c.vocab * ASSUMPTIONS.logits_bytes_per_vocab
 
 
+FREE_FRACTION = KV_SIZING_POLICIES.index("free_fraction")  # eng_kv_policy codes (perf/engines.py)
+STATIC_FRACTION = KV_SIZING_POLICIES.index("static_fraction")
+
+
 def kv_budget(c: Cols, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(usable, reserve) bytes per GPU such that usable - weights - reserve is the engine's KV pool, by its
     sizing policy (engines.yaml `kv_sizing:`, planner.catalog.schema_engines.KvSizing): utilization f x HBM
@@ -167,9 +172,10 @@ def kv_budget(c: Cols, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     policy = c.get("eng_kv_policy", np.zeros(shape))
     frac = c.get("eng_kv_fraction", np.full(shape, ASSUMPTIONS.usable_hbm_fraction))
     act = activation_reserve_bytes(c)
-    usable = np.where(policy == 1, frac * c.hbm_bytes + (1.0 - frac) * (weights + act),
-                      np.where(policy == 2, c.hbm_bytes, frac * c.hbm_bytes))
-    reserve = np.where(policy == 2, static_reserve_bytes(c), act) if np.any(policy == 2) else act
+    free, static = policy == FREE_FRACTION, policy == STATIC_FRACTION
+    usable = np.where(free, frac * c.hbm_bytes + (1.0 - frac) * (weights + act),
+                      np.where(static, c.hbm_bytes, frac * c.hbm_bytes))
+    reserve = np.where(static, static_reserve_bytes(c), act) if np.any(static) else act
     return usable, reserve
 
 

@@ -9,6 +9,16 @@ import numpy as np
 RETRACT_DECODE_STEPS = 20  # SGLang global_config retract_decode_steps: free tokens kept per remaining request
 
 
+def evict(v: int, isl, gen, held, done_pre, pre_need) -> float:
+    """Free request v's KV so that it re-prefills its prompt and what it generated (a preemption by
+    recompute, vLLM's and SGLang's); returns the KV tokens freed."""
+    freed = float(held[v])
+    held[v] = 0.0
+    done_pre[v] = 0.0
+    pre_need[v] = isl[v] + gen[v]
+    return freed
+
+
 def retract(dec, isl, osl, gen, held, done_pre, pre_need, waiting, free: float):
     """SGLang ScheduleBatch.retract_decode: the running requests with the fewest output tokens (ties: the longest
     prompt) leave, at least one, until RETRACT_DECODE_STEPS free tokens per remaining request; their KV is freed,
@@ -20,10 +30,7 @@ def retract(dec, isl, osl, gen, held, done_pre, pre_need, waiting, free: float):
     freed = 0.0
     while k < len(dec) - 1 and (k == 0 or free + freed < RETRACT_DECODE_STEPS * (len(dec) - k)):
         v = int(dec[order[k]])
-        freed += held[v]
-        held[v] = 0.0
-        done_pre[v] = 0.0
-        pre_need[v] = isl[v] + gen[v]
+        freed += evict(v, isl, gen, held, done_pre, pre_need)
         out.append(v)
         k += 1
     waiting.extend(out)
@@ -44,4 +51,4 @@ def steps_until_admission(k: int, n: int, share: float, decay: float, floor: flo
     return int(j[hit[0]]) if len(hit) else k
 
 
-__all__ = ["RETRACT_DECODE_STEPS", "retract", "steps_until_admission"]
+__all__ = ["RETRACT_DECODE_STEPS", "evict", "retract", "steps_until_admission"]

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.retract import retract, steps_until_admission
+from planner.perf.retract import evict, retract, steps_until_admission
 from planner.perf.steptable import StepTables
 
 
@@ -274,10 +274,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
         while len(dec) and kv_cap - kv_used < len(dec):
             running = np.concatenate([dec, np.array(prefilling, dtype=np.int64)])
             victim = int(running[np.argmax(admitted_at[running])])
-            kv_used -= held[victim]
-            held[victim] = 0.0
-            done_pre[victim] = 0.0
-            pre_need[victim] = isl[victim] + gen[victim]
+            kv_used -= evict(victim, isl, gen, held, done_pre, pre_need)
             if victim in prefilling:
                 prefilling.remove(victim)
             else:
