@@ -6,6 +6,7 @@ import pytest
 
 from planner.catalog import load_catalog
 from planner.catalog.architecture import (
+    indexer_params_per_layer,
     kv_bytes_per_sequence,
     kv_bytes_per_token,
     moe_layer_indices,
@@ -17,7 +18,7 @@ from planner.catalog.schemas import Model
 MODEL_IDS = [
     "llama-2-70b", "llama-3.1-8b", "llama-3.1-70b", "llama-3.3-70b", "llama-3.1-405b", "llama-4-scout",
     "llama-4-maverick", "mixtral-8x7b", "deepseek-v3", "deepseek-r1", "gpt-oss-20b", "gpt-oss-120b",
-    "qwen3-32b", "qwen3-30b-a3b", "qwen3-235b-a22b", "gemma-3-27b",
+    "qwen3-32b", "qwen3-30b-a3b", "qwen3-235b-a22b", "gemma-3-27b", "deepseek-v3.2", "kimi-k2.5", "minimax-m2.5",
 ]  # fmt: skip
 
 # OpenAI's gpt-oss model card (arXiv 2508.10925) counts active parameters without the input embedding table
@@ -25,6 +26,11 @@ MODEL_IDS = [
 # "5.1B excluding the embedding table, 5.7B including it"). Our active count includes both tables, so the input
 # table is subtracted before comparing. All other vendors' active (or dense) figures include the embeddings.
 ACTIVE_EXCLUDES_INPUT_EMBEDDING = {"gpt-oss-20b", "gpt-oss-120b"}
+# MiniMax's 10B active for M2/M2.5 matches the architecture without either embedding table (9.8B; 11.0B with
+# both, 10.4B with the output table only).
+ACTIVE_EXCLUDES_EMBEDDINGS = {"minimax-m2.5"}
+# DeepSeek restates V3's 671B / 37B for V3.2: the lightning indexer (61 x 13.96M = 0.85B) is not in them.
+PUBLISHED_EXCLUDES_INDEXER = {"deepseek-v3.2"}
 
 # KV bytes per token with a bf16 cache and all layers full (catalog_facts.md §4, "KV bytes/token (BF16)").
 KV_BF16_FACTS = {
@@ -32,6 +38,9 @@ KV_BF16_FACTS = {
     "llama-3.1-405b": 516096, "llama-4-scout": 196608, "llama-4-maverick": 196608, "mixtral-8x7b": 131072,
     "deepseek-v3": 70272, "deepseek-r1": 70272, "gpt-oss-20b": 49152, "gpt-oss-120b": 73728,
     "qwen3-32b": 262144, "qwen3-30b-a3b": 98304, "qwen3-235b-a22b": 192512, "gemma-3-27b": 507904,
+    # not in catalog_facts.md; by hand from the configs: V3.2 = V3 + the indexer's 128-value key per layer
+    # (61 x (576 + 128) x 2); Kimi K2.5 = V3's MLA latent; MiniMax-M2.5 GQA 62 x 2 x 8 x 128 x 2
+    "deepseek-v3.2": 85888, "kimi-k2.5": 70272, "minimax-m2.5": 253952,
 }  # fmt: skip
 
 TOLERANCE = 0.03
@@ -46,7 +55,13 @@ def _published_active(model: Model, active: float) -> float:
     """Our active count under the definition the vendor used for active_params_b."""
     if model.id in ACTIVE_EXCLUDES_INPUT_EMBEDDING:
         return active - model.vocab_size * model.hidden_size
+    if model.id in ACTIVE_EXCLUDES_EMBEDDINGS:
+        return active - 2 * model.vocab_size * model.hidden_size
     return active
+
+
+def _indexer(model: Model) -> float:
+    return model.layers * indexer_params_per_layer(model) if model.id in PUBLISHED_EXCLUDES_INDEXER else 0.0
 
 
 def test_catalog_has_every_model(models):
@@ -57,7 +72,7 @@ def test_params_match_published_for_every_catalog_model(models):
     bad = []
     for m in models.values():
         total, active = param_counts(m)
-        active = _published_active(m, active)
+        total, active = total - _indexer(m), _published_active(m, active) - _indexer(m)
         pairs = (("total", total, m.total_params_b), ("active", active, m.active_params_b))
         for what, computed, published in pairs:
             if abs(computed / (published * 1e9) - 1) > TOLERANCE:
@@ -75,6 +90,12 @@ def test_params_match_published_for_every_catalog_model(models):
         ("qwen3-235b-a22b", 235.09, 22.19),
         ("llama-4-maverick", 400.71 + 0.87, 17.18),  # text 400.7B + estimated vision encoder
         ("gpt-oss-120b", 116.79, 5.71),  # 5.13B without the input embedding table
+        # V3 + indexer 61 x (1536*64*128 + 7168*128 + 7168*64) = 0.8515B, in total and active
+        ("deepseek-v3.2", 671.03 + 0.85, 37.55 + 0.85),
+        # 2.35B embeddings + 61 x 101.1M MLA (64 heads) + 1 dense 396M + 60 x (384 experts x 44.04M + shared
+        # + router) + 0.4B vision; active: 8 of 384 experts. Published 1.04T / 32B
+        ("kimi-k2.5", 1026.81, 32.86),
+        ("minimax-m2.5", 228.69, 11.03),  # 9.80B without both embedding tables; published 230B / 10B
     ],
 )
 def test_params_exact_recomputation(models, model_id, total_b, active_b):
@@ -133,3 +154,23 @@ def test_mla_ignores_gqa_fields(models):
 def test_rejects_empty_context(models):
     with pytest.raises(ValueError):
         kv_bytes_per_sequence(models["llama-3.1-8b"], 2.0, 0)
+
+
+def test_published_counts_of_the_issue_8_models(models):
+    """The figures users quote: Kimi K2 ~1.04T / 32B, MiniMax-M2 ~230B / 10B, DeepSeek-V3.2 671B / 37B."""
+    for model_id, total_b, active_b in (("kimi-k2.5", 1040, 32), ("minimax-m2.5", 230, 10),
+                                        ("deepseek-v3.2", 671, 37)):
+        m = models[model_id]
+        assert (m.total_params_b, m.active_params_b) == (total_b, active_b)
+        total, active = param_counts(m)
+        total, active = total - _indexer(m), _published_active(m, active) - _indexer(m)
+        assert total / 1e9 == pytest.approx(total_b, rel=TOLERANCE)
+        assert active / 1e9 == pytest.approx(active_b, rel=TOLERANCE)
+
+
+def test_dsa_indexer_parameters_and_kv(models):
+    m = models["deepseek-v3.2"]
+    assert indexer_params_per_layer(m) == 1536 * 64 * 128 + 7168 * 128 + 7168 * 64
+    assert indexer_params_per_layer(models["deepseek-v3"]) == 0.0
+    # the KV cache keeps every token's latent plus the indexer key: sparse attention saves reads, not memory
+    assert kv_bytes_per_sequence(m, 1.0, 100_000) == 61 * (576 + 128) * 100_000

@@ -27,17 +27,30 @@ def attention_params_per_layer(model: Model) -> float:
 
     GQA: q = h*H*d, k = v = h*KV*d, o = H*d*h (h hidden, H heads, KV kv heads, d head_dim).
     MLA: q_a = h*r_q, q_b = r_q*H*(nope+rope) (q = h*H*(nope+rope) without q_lora), kv_a = h*(r_kv+rope),
-    kv_b = r_kv*H*(nope+v), o = H*v*h.
+    kv_b = r_kv*H*(nope+v), o = H*v*h. Plus the sparse-attention indexer where there is one.
     """
     h, heads = model.hidden_size, model.num_heads
     mla = model.mla
     if mla is None:
-        return 2.0 * h * heads * model.head_dim + 2.0 * h * model.num_kv_heads * model.head_dim
+        return 2.0 * h * heads * model.head_dim + 2.0 * h * model.num_kv_heads * model.head_dim \
+            + indexer_params_per_layer(model)
     qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim
     q = h * heads * qk if mla.q_lora_rank is None else h * mla.q_lora_rank + mla.q_lora_rank * heads * qk
     kv_a = h * (mla.kv_lora_rank + mla.qk_rope_head_dim)
     kv = kv_a + mla.kv_lora_rank * heads * (mla.qk_nope_head_dim + mla.v_head_dim)
-    return float(q + kv + heads * mla.v_head_dim * h)
+    return float(q + kv + heads * mla.v_head_dim * h) + indexer_params_per_layer(model)
+
+
+def indexer_params_per_layer(model: Model) -> float:
+    """DeepSeek Sparse Attention's lightning indexer in one layer (0 without one): query heads from the q
+    latent (wq_b: r_q*H_i*d_i; h*H_i*d_i without q_lora), one shared key (wk: h*d_i) and per-head weights
+    (weights_proj: h*H_i) (DeepSeek-V3.2 inference/model.py `Indexer`). DeepSeek-V3.2: 61 x 13.96M = 0.85B."""
+    sa = model.sparse_attention
+    if sa is None:
+        return 0.0
+    h = model.hidden_size
+    q_in = model.mla.q_lora_rank if model.mla is not None and model.mla.q_lora_rank else h
+    return float(q_in * sa.index_heads * sa.index_head_dim + h * sa.index_head_dim + h * sa.index_heads)
 
 
 def param_counts(model: Model) -> tuple[float, float]:
@@ -65,10 +78,20 @@ def param_counts(model: Model) -> tuple[float, float]:
 
 
 def kv_bytes_per_layer_token(model: Model, kv_bytes: float) -> float:
-    """KV bytes one layer stores per token: GQA 2*kv_heads*head_dim*kv_bytes; MLA (kv_lora_rank+rope)*kv_bytes."""
-    if model.mla is not None:
-        return (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim) * kv_bytes
-    return 2.0 * model.num_kv_heads * model.head_dim * kv_bytes
+    """KV bytes one layer stores per token: GQA 2*kv_heads*head_dim*kv_bytes; MLA (kv_lora_rank+rope)*kv_bytes;
+    plus the sparse-attention indexer's key (index_head_dim values) where there is one."""
+    return indexer_key_values(model) * kv_bytes + (
+        (model.mla.kv_lora_rank + model.mla.qk_rope_head_dim) * kv_bytes if model.mla is not None
+        else 2.0 * model.num_kv_heads * model.head_dim * kv_bytes)
+
+
+def indexer_key_values(model: Model) -> float:
+    """Values the sparse-attention indexer caches per token and layer (one key of index_head_dim; 0 without).
+
+    Counted at the KV cache's datatype: DeepSeek's reference code and vLLM keep it in FP8 with one fp32 scale
+    per 128 values (132 B), so with a 16-bit cache this over-counts 124 B of the 1,284 B a layer holds per
+    token (~10%); with an FP8 cache it is within the scale's 4 B."""
+    return float(model.sparse_attention.index_head_dim) if model.sparse_attention is not None else 0.0
 
 
 def kv_bytes_per_sequence(model: Model, kv_bytes: float, context_tokens: int) -> float:

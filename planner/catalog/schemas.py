@@ -163,6 +163,16 @@ class MLA(Strict):
     v_head_dim: PositiveInt
 
 
+class SparseAttention(Strict):
+    """Token-sparse attention (DeepSeek Sparse Attention, DeepSeek-V3.2): a lightning indexer scores every
+    context token with a few small heads, and the main attention of each query reads only the top_k_tokens
+    keys it selects. The KV cache still holds every token (plus the indexer's one key per token and layer)."""
+
+    index_heads: PositiveInt = Field(description="indexer heads (HF index_n_heads)")
+    index_head_dim: PositiveInt = Field(description="indexer head width (HF index_head_dim)")
+    top_k_tokens: PositiveInt = Field(description="keys the main attention reads per query (HF index_topk)")
+
+
 class LocalAttention(Strict):
     """Layers that attend only to a recent window (sliding window or chunked attention)."""
 
@@ -196,6 +206,7 @@ class Model(Entry):
     moe: MoE | None = None
     mla: MLA | None = None
     local_attention: LocalAttention | None = None
+    sparse_attention: SparseAttention | None = None
     params_excluded_b: NonNegFloat = Field(
         0, description="parameters in the published total that the architecture fields do not describe "
         "(vision encoder, MTP head)", json_schema_extra=unit("1e9")

@@ -11,6 +11,7 @@ import pandas as pd
 
 from planner.catalog.architecture import (
     attention_params_per_layer,
+    indexer_key_values,
     kv_bytes_per_layer_token,
     moe_layer_indices,
     param_counts,
@@ -26,6 +27,9 @@ MODEL_COLUMNS: tuple[str, ...] = (
     "dec_attn_flops_per_ctx",  # decode attention FLOPs per layer, per query token, per context token
     "pre_attn_flops_per_pair",  # prefill attention FLOPs per layer per causal (query, key) pair
     "local_layers", "window_tokens",  # sliding/chunked layers and their window (inf where none)
+    # sparse attention (DeepSeek-V3.2): keys the main attention reads per query (inf where dense), the indexer's
+    # cached values per layer per token (inside kv_layer_token_units) and its FLOPs per (query, context token)
+    "sparse_topk", "idx_key_units", "idx_flops_per_ctx",
     "moe_layers", "dense_layers", "dense_ffn_params", "ffn_width",
     "is_moe", "num_experts", "top_k", "expert_params", "expert_width", "shared_params", "shared_width",
     "router_params", "embed_params", "lm_head_params", "tied", "extra_params",
@@ -54,6 +58,7 @@ def model_row(m: Model) -> dict[str, float]:
         replicated = 0.0
     pre = 2.0 * m.num_heads * (qk + v)
     local = m.local_attention
+    sa = m.sparse_attention
     row = {
         "layers": m.layers, "hidden": h, "heads": m.num_heads, "kv_heads": m.num_kv_heads,
         "head_dim": m.head_dim, "vocab": m.vocab_size, "max_context": m.max_context,
@@ -63,6 +68,8 @@ def model_row(m: Model) -> dict[str, float]:
         "dec_attn_flops_per_ctx": dec, "pre_attn_flops_per_pair": pre,
         "local_layers": local.local_layers if local else 0,
         "window_tokens": float(local.window_tokens) if local else np.inf,
+        "sparse_topk": float(sa.top_k_tokens) if sa else np.inf, "idx_key_units": indexer_key_values(m),
+        "idx_flops_per_ctx": 2.0 * sa.index_heads * sa.index_head_dim if sa else 0.0,  # q.k per index head
         "moe_layers": n_moe, "dense_layers": m.layers - n_moe,
         "dense_ffn_params": 3.0 * h * m.ffn_intermediate, "ffn_width": float(m.ffn_intermediate),
         "is_moe": float(moe is not None),

@@ -41,6 +41,7 @@ MODEL_RULES = (
     (r"^Qwen3-8B", "qwen3-8b"), (r"^Qwen3-14B", "qwen3-14b"),
     (r"^Qwen3-32B", "qwen3-32b"), (r"^Qwen3-235B", "qwen3-235b-a22b"), (r"^gpt-oss-120b", "gpt-oss-120b"),
     (r"^gpt-oss-20b", "gpt-oss-20b"), (r"^DeepSeek-R1", "deepseek-r1"), (r"^DeepSeek-V3$", "deepseek-v3"),
+    (r"^DeepSeek-V3\.2", "deepseek-v3.2"), (r"^Kimi-K2\.5", "kimi-k2.5"), (r"^MiniMax-M2\.5", "minimax-m2.5"),
 )
 GPU_IDS = {"H100-SXM-80GB": "h100-sxm", "H200-SXM-141GB": "h200-sxm", "A100-SXM-80GB": "a100-sxm-80gb",
            "B200-180GB": "b200", "MI300X-192GB": "mi300x", "MI355X-288GB": "mi355x",
@@ -104,6 +105,8 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
         precision = "fp8"
     elif prec_text.startswith("BF16") or prec_text.startswith("MODEL WEIGHTS"):
         precision = "bf16"
+    elif "AS RELEASED" in prec_text:  # the vendor's own checkpoint: the model's native precision
+        precision = catalog.models[model].native_precision
     else:
         return out | {"why_not": f"precision {r['precision']!r} not mapped"}
     kv = "fp8" if ("--kv-cache-dtype fp8" in notes or prec_text.startswith("KV CACHE FP8")
@@ -130,8 +133,6 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
     load = _load(r, notes)
     if load is None:
         return out | {"why_not": f"load {r['concurrency_or_batch']!r} not mapped"}
-    if r["metric"] == "output_tok_s_per_gpu" and fam == "REAG":
-        return out | {"why_not": "model not in the catalog"}
     # ShareGPT runs draw each request's lengths from the dataset: the run's means (notes) with a ShareGPT-like
     # spread, and `vllm bench serve` keeps only prompts <= 1024 and prompt + output <= 2048 tokens. The spread
     # matters most in a burst: the longest outputs decode at the end at a small batch and set the run's length.
@@ -175,7 +176,10 @@ def _load(r: pd.Series, notes: str) -> dict | None:
     if m := re.match(r"(\d+) \((\d+) requests\)", cb):
         return {"load": "closed", "concurrency": float(m.group(1)), "num_requests": float(m.group(2))}
     if re.fullmatch(r"\d+", cb):
-        return {"load": "closed", "concurrency": float(cb), "num_requests": np.nan}
+        # a run of a stated multiple of the concurrency (AMD's EAGLE3 sweeps: num_prompts = 10 x concurrency)
+        per = re.search(r"num_prompts = (\d+) x concurrency", notes)
+        return {"load": "closed", "concurrency": float(cb),
+                "num_requests": float(cb) * int(per.group(1)) if per else np.nan}
     return None
 
 

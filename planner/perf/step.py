@@ -131,9 +131,15 @@ def _attention(p: _Pass, ctx_dec, pairs_global, pairs_local) -> None:
     # decode attention: read every context token's KV once per layer; FLOPs over the local heads
     kv_frac = kv_head_fraction(c)
     ctx = np.asarray(ctx_dec, dtype=float)
-    held = s["global"] * ctx + s["local"] * np.minimum(ctx, c.window_tokens)
-    kv_read = p.n_seq / p.dp * c.kv_layer_token_units * c.kv_bytes * kv_frac * held
-    a_flops = p.n_dec / p.dp * c.dec_attn_flops_per_ctx / p.tp * held
+    # sparse attention (DeepSeek-V3.2 DSA): the main attention reads top-k keys per query; the indexer reads
+    # its small key of every context token (O(context), a few FP8 heads); dense models: topk inf, indexer 0
+    topk = c.get("sparse_topk", np.inf)
+    idx_units, idx_flops = c.get("idx_key_units", 0.0), c.get("idx_flops_per_ctx", 0.0)
+    held = s["global"] * np.minimum(ctx, topk) + s["local"] * np.minimum(ctx, c.window_tokens)
+    every = s["all"] * ctx
+    kv_read = p.n_seq / p.dp * c.kv_bytes * kv_frac * ((c.kv_layer_token_units - idx_units) * held
+                                                       + idx_units * every)
+    a_flops = p.n_dec / p.dp / p.tp * (c.dec_attn_flops_per_ctx * held + idx_flops * every)
     attn_eta = np.minimum(c.attn_prefill_eta_max * p.ef, 0.98)
     # the kernel's tile rows are the query rows sharing a KV head (one latent head for MLA): a partly filled
     # tile computes padding (assumptions.attn_decode_tile_rows)
@@ -144,10 +150,15 @@ def _attention(p: _Pass, ctx_dec, pairs_global, pairs_local) -> None:
         np.minimum(c.attn_decode_hbm_eta * p.hbm_ef, 0.98), attn_eta * fill, "attn_decode")
     # prefill attention: causal FLOPs, efficiency growing with the prompt length
     rank_share = _safe_div(p.pre_rank, np.maximum(p.n_pre, 1e-9))
-    pairs = s["global"] * pairs_global + s["local"] * pairs_local
+    # sparse attention: at most top-k keys per prompt token (an upper bound below 2 top-k tokens of context)
+    main = np.where(np.isinf(topk), pairs_global, np.minimum(pairs_global, p.n_pre * np.minimum(topk, 1e30)))
+    pairs = s["global"] * main + s["local"] * pairs_local
     p_flops = c.pre_attn_flops_per_pair / p.tp * rank_share * pairs
     p_eta = attention_prefill_efficiency(p.pre_seq, c.attn_prefill_eta_max, c.attn_prefill_seq_half_tokens)
     _op(p.out, p_flops, p.zero, c.peak_bf16_flops_s, p.bw, p_eta, p.hbm, attn_eta, "attn_prefill")
+    if np.any(idx_flops):  # the indexer scores every causal pair, at the precision's (FP8) peak
+        i_flops = idx_flops / p.tp * rank_share * s["all"] * pairs_global
+        _op(p.out, i_flops, p.zero, p.peak, p.bw, p_eta, p.hbm, attn_eta, "attn_indexer")
 
 
 def _activations(p: _Pass) -> None:

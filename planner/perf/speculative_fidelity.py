@@ -1,0 +1,149 @@
+"""Speculative-decoding figures of `serving_under_load.csv` as ratios of the model's own predictions.
+
+Reported as their own group, beside (never inside) the throughput and latency targets:
+
+`speedup_x` (EAGLE-3 / MTP throughput over the same run without speculation, as the source prints it): the
+    row's run through `serving_fidelity.load_predictions` twice, with its draft and with `speculative none`
+    (same engine, model, GPU, layout, lengths and load), predicted = the ratio of the two output throughputs.
+`acceptance_length` (mean tokens emitted per verification step, bonus token included): the catalog's acceptance
+    for the method and workload class (engines.yaml `speculative:`), stated at its `draft_tokens` k0. A run at
+    another draft length k is predicted with the geometric acceptance model: each drafted token is accepted
+    with the same probability a, independently of the previous ones (Leviathan et al. 2023), so
+    AL(k) = (1 - a^(k+1)) / (1 - a), with a solved from AL(k0). Rows whose own figure the catalog copies
+    (k = k0 on the source the catalog cites) are marked `in_sample`.
+Dataset -> workload class (the keys of engines.yaml acceptance): MT-Bench -> chat, HumanEval -> coding-assistant,
+anything else -> default. Not expressible: methods the catalog has no entry for (P-EAGLE), tree drafts (top-k > 1),
+rows without a GPU.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.perf.params import Efficiency
+
+SPEC_METRICS = ("speedup_x", "acceptance_length")
+DATASET_CLASS = (("mt-bench", "chat"), ("humaneval", "coding-assistant"))
+COLUMNS = ("id", "source_family", "metric", "model", "accelerator", "engine", "speculative", "draft_tokens",
+           "concurrency", "actual", "predicted", "error_pct", "in_sample", "expressible", "why_not")
+
+
+def acceptance_at(accept_k0: float, k0: int, k: int) -> float:
+    """Mean tokens per verification step at draft length k, from the acceptance at k0 (geometric model)."""
+    if k == k0:
+        return float(accept_k0)
+    lo, hi = 0.0, 1.0 - 1e-12  # AL(k0) grows monotonically with a: bisection
+    for _ in range(100):
+        a = (lo + hi) / 2.0
+        if sum(a**i for i in range(k0 + 1)) < accept_k0:
+            lo = a
+        else:
+            hi = a
+    a = (lo + hi) / 2.0
+    return float(sum(a**i for i in range(k + 1)))
+
+
+def _workload_class(text: str) -> str:
+    t = text.lower()
+    return next((cls for key, cls in DATASET_CLASS if key in t), "default")
+
+
+def _acceptance_row(r: pd.Series, catalog: Catalog) -> dict:
+    """One acceptance_length row: the method and draft length from the source's labels, the catalog's figure."""
+    from planner.perf.serving_fidelity import MODEL_RULES
+
+    rid, fw = str(r["id"]), str(r["framework"])
+    out = {"expressible": False, "why_not": ""}
+    model = next((mid for pat, mid in MODEL_RULES if re.search(pat, str(r["model"]))), None)
+    if model is None or model not in catalog.models:
+        return out | {"why_not": f"model {r['model']!r} not in the catalog"}
+    if "P-EAGLE" in rid:
+        return out | {"why_not": "P-EAGLE (parallel drafting) is not a catalog method"}
+    if m := re.search(r"EAGLE-3-K(\d+)", rid):
+        method, k = "eagle3", int(m.group(1))
+    elif m := re.search(r"MTP_(\d+)-token_window", rid):
+        method, k = "mtp", int(m.group(1)) - 1  # the window holds the k drafted tokens and the bonus token
+    else:
+        return out | {"why_not": "draft method / length not stated"}
+    from planner.perf.serving_fidelity import _engine
+
+    engine = _engine(fw) or ""
+    family = catalog.models[model].family
+    engines = [catalog.engines[engine]] if engine in catalog.engines else list(catalog.engines.values())
+    sup = next((s for e in engines if (s := e.speculative_for(method, family, model)) is not None), None)
+    if sup is None:
+        return out | {"why_not": f"no {method} draft for {model} in engines.yaml"}
+    klass = _workload_class(rid + " " + str(r["isl"]))
+    a0 = sup.acceptance_length.get(klass, sup.acceptance_length["default"])
+    own = k == sup.draft_tokens and rid.split("-")[0] in sup.source  # the catalog copied this source at k0
+    return {"expressible": True, "why_not": "", "model": model, "engine": engine, "speculative": method,
+            "draft_tokens": k, "predicted": acceptance_at(a0, sup.draft_tokens, k), "in_sample": own}
+
+
+def _speedup_rows(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:
+    """speedup_x rows: predicted throughput with the row's draft over the same run without it."""
+    from planner.perf.serving_fidelity import _map_row, load_predictions
+
+    as_thr = rows.assign(metric="output_tok_s")
+    mapped = pd.DataFrame([_map_row(r, catalog) for _, r in as_thr.iterrows()])
+    mapped["id"] = rows["id"].to_numpy()
+    ok = mapped["expressible"].to_numpy(dtype=bool).copy()
+    tree = rows["framework"].str.contains(r"eagle-topk [2-9]", regex=True).to_numpy()
+    pred = np.full(len(rows), np.nan)
+    reason = np.where(ok, "", mapped["why_not"].fillna("").to_numpy(dtype=object)).astype(object)
+    reason[tree & ok] = "tree drafts (top-k > 1) are not modelled"
+    ok &= ~tree
+    if ok.any():
+        sub = mapped[ok].reset_index(drop=True)
+        with_draft = load_predictions(sub, catalog, eff)
+        plain = load_predictions(sub.assign(speculative="none"), catalog, eff)
+        ratio = with_draft["predicted"].to_numpy() / plain["predicted"].to_numpy()
+        pred[ok] = ratio
+        why = np.where(with_draft["why_not"].fillna("") != "", with_draft["why_not"], plain["why_not"].fillna(""))
+        reason[ok] = why
+    out = mapped.reindex(columns=["model", "accelerator", "engine", "speculative", "concurrency"])
+    return out.assign(predicted=pred, why_not=reason, expressible=ok & np.isfinite(pred), in_sample=False)
+
+
+def speculative_fidelity(catalog: Catalog, eff: Efficiency, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every speedup_x and acceptance_length row: predicted, error, whether in sample, or why not (COLUMNS)."""
+    from planner.perf.serving_fidelity import LOAD_PATH
+
+    rows = pd.read_csv(LOAD_PATH) if rows is None else rows
+    rows = rows[rows["metric"].isin(SPEC_METRICS)].reset_index(drop=True)
+    base = pd.DataFrame({"id": rows["id"], "source_family": rows["id"].str.split("-").str[0],
+                         "metric": rows["metric"], "actual": rows["value"].astype(float)})
+    parts = []
+    sp = rows["metric"] == "speedup_x"
+    if sp.any():
+        parts.append(_speedup_rows(rows[sp].reset_index(drop=True), catalog, eff).set_index(rows.index[sp]))
+    acc = ~sp
+    if acc.any():
+        frame = pd.DataFrame([_acceptance_row(r, catalog) for _, r in rows[acc].iterrows()], index=rows.index[acc])
+        parts.append(frame)
+    out = base.join(pd.concat(parts).sort_index())
+    out["predicted"] = out["predicted"].astype(float)
+    out["error_pct"] = (out["predicted"] / out["actual"] - 1.0) * 100.0
+    out["in_sample"] = out["in_sample"].fillna(False).astype(bool)
+    out["expressible"] = out["expressible"].fillna(False).astype(bool) & out["predicted"].notna()
+    return out.reindex(columns=list(COLUMNS))
+
+
+def speculative_summary(spec: pd.DataFrame) -> list[dict]:
+    """Median / P90 |error| per metric, out of sample and all rows (in-sample rows are the catalog's own)."""
+    rows = []
+    for metric, g in spec[spec["expressible"]].groupby("metric"):
+        for label, sel in (("out of sample", g[~g["in_sample"]]), ("all", g)):
+            e = sel["error_pct"].abs().dropna()
+            rows.append({"metric": metric, "rows": label, "n": len(e),
+                         "median_abs_pct": round(float(e.median()), 1) if len(e) else float("nan"),
+                         "p90_abs_pct": round(float(e.quantile(0.9)), 1) if len(e) else float("nan"),
+                         "median_signed_pct": round(float(sel["error_pct"].median()), 1) if len(e) else
+                         float("nan")})
+    rows.append({"metric": "not expressible", "rows": "", "n": int((~spec["expressible"]).sum()),
+                 "median_abs_pct": float("nan"), "p90_abs_pct": float("nan"), "median_signed_pct": float("nan")})
+    return rows
