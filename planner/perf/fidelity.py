@@ -272,6 +272,7 @@ class FidelityReport:
     rank_correlation: pd.DataFrame
     summary: dict
     under_load: pd.DataFrame = field(default_factory=pd.DataFrame)  # serving_under_load.csv rows, per engine
+    speculative: pd.DataFrame = field(default_factory=pd.DataFrame)  # speedup_x / acceptance_length rows
 
 
 def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> FidelityReport:
@@ -293,6 +294,12 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     stats["under_load"] = error_table(under).to_dict(orient="records")
     stats["under_load_not_expressible"] = int((~mapped["expressible"]).sum())
     stats["engine_cross_validation"] = read_yaml().get("engine_cross_validation", {})
+    from planner.perf.speculative_fidelity import speculative_fidelity, speculative_summary
+
+    spec = speculative_fidelity(catalog, eff)  # their own group: ratios of the model's predictions
+    stats["speculative"] = speculative_summary(spec)
+    expressed = mapped["expressible"] | mapped["id"].isin(spec.loc[spec["expressible"], "id"])
+    stats["under_load_not_expressible"] = int((~expressed).sum())
     return FidelityReport(measured=measured, published=published,
                           rank_correlation=accelerator_rank_correlation(published), summary=stats,
-                          under_load=under)
+                          under_load=under, speculative=spec)

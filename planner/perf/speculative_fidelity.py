@@ -97,14 +97,28 @@ def _speedup_rows(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.D
     reason = np.where(ok, "", mapped["why_not"].fillna("").to_numpy(dtype=object)).astype(object)
     reason[tree & ok] = "tree drafts (top-k > 1) are not modelled"
     ok &= ~tree
-    if ok.any():
-        sub = mapped[ok].reset_index(drop=True)
+    finite = mapped["num_requests"].notna().to_numpy() if "num_requests" in mapped else np.zeros(len(rows), bool)
+    # finite runs: both sides through the simulator as the benchmark ran them (serving_fidelity.load_predictions)
+    if (sel := ok & finite).any():
+        sub = mapped[sel].reset_index(drop=True)
         with_draft = load_predictions(sub, catalog, eff)
         plain = load_predictions(sub.assign(speculative="none"), catalog, eff)
-        ratio = with_draft["predicted"].to_numpy() / plain["predicted"].to_numpy()
-        pred[ok] = ratio
-        why = np.where(with_draft["why_not"].fillna("") != "", with_draft["why_not"], plain["why_not"].fillna(""))
-        reason[ok] = why
+        pred[sel] = with_draft["predicted"].to_numpy() / plain["predicted"].to_numpy()
+        reason[sel] = np.where(with_draft["why_not"].fillna("") != "", with_draft["why_not"],
+                               plain["why_not"].fillna(""))
+    # steady state: both sides through the step model at the running batch (= the concurrency), the one model
+    # load_predictions has for a steady speculative run: a ratio of two different models would be the models' gap
+    if (sel := ok & ~finite).any():
+        from planner.perf.evaluate import evaluate
+        from planner.perf.serving_fidelity import CFG
+
+        cfg = mapped.loc[sel, CFG].reset_index(drop=True)
+        cfg["batch"] = mapped.loc[sel, "concurrency"].to_numpy(dtype=float).astype(np.int64)
+        with_draft = evaluate(cfg, catalog, efficiency=eff)
+        plain = evaluate(cfg.assign(speculative="none"), catalog, efficiency=eff)
+        fits = with_draft["fits"].to_numpy(dtype=bool) & plain["fits"].to_numpy(dtype=bool)
+        pred[sel] = np.where(fits, with_draft["output_tok_s"] / plain["output_tok_s"], np.nan)
+        reason[sel] = np.where(fits, "", with_draft["reason"].fillna("") + plain["reason"].fillna(""))
     out = mapped.reindex(columns=["model", "accelerator", "engine", "speculative", "concurrency"])
     return out.assign(predicted=pred, why_not=reason, expressible=ok & np.isfinite(pred), in_sample=False)
 

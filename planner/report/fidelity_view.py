@@ -75,6 +75,7 @@ def render(console: Console, report: FidelityReport) -> bool:
             f"throughput error is median {_fmt_pct(loso['median_abs_pct'])} / P90 {_fmt_pct(loso['p90_abs_pct'])}"
             f" (in sample {_fmt_pct(ins['median_abs_pct'])} / {_fmt_pct(ins['p90_abs_pct'])})")
     _render_under_load(console, s)
+    _render_speculative(console, s)
     all_met = True
     table = Table(title="targets", title_justify="left")
     for col in ("target", "reached", "limit", "met"):
@@ -97,6 +98,22 @@ LOAD_TARGETS = {
     "TTFT p99": ("ttft_p99 / above knee", 35.0, None),
     "TPOT p99": ("tpot_p99 / above knee", 35.0, None),
 }
+
+
+def _render_speculative(console: Console, s: dict) -> None:
+    """Speculative decoding (speed-up over the same run without a draft, acceptance length): a group of its own,
+    not in the throughput targets; in-sample rows are the ones engines.yaml copies its acceptance from."""
+    rows = s.get("speculative") or []
+    if not rows:
+        return
+    table = Table(title="speculative decoding (serving_under_load.csv speedup_x, acceptance_length)",
+                  title_justify="left")
+    for col in ("metric", "rows", "n", "median |err|", "P90 |err|", "median signed"):
+        table.add_column(col, justify="left" if col in ("metric", "rows") else "right")
+    for r in rows:
+        table.add_row(r["metric"], r["rows"], str(r["n"]), _fmt_pct(r["median_abs_pct"]),
+                      _fmt_pct(r["p90_abs_pct"]), _fmt_pct(r["median_signed_pct"]))
+    console.print(table)
 
 
 def _render_under_load(console: Console, s: dict) -> None:
@@ -147,6 +164,7 @@ def write(report: FidelityReport, out_dir: Path) -> list[Path]:
         "fidelity_published.csv": report.published,
         "fidelity_rank_correlation.csv": report.rank_correlation,
         "fidelity_under_load.csv": report.under_load,
+        "fidelity_speculative.csv": report.speculative,
     }
     written = []
     for name, frame in paths.items():
