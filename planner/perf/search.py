@@ -174,11 +174,14 @@ class _Resolved:
         """predict's (outputs, fits, memory, reason) of `rows` at `batch`, one serving mode at a time (the model
         then needs no second gather), as arrays over `rows`."""
         m = len(rows)
+        serving, mode_of = self.serving[rows], self._mode_of.reshape(-1)[rows]
+        modes = np.unique(mode_of)  # np.unique(serving) without comparing strings
+        if len(modes) == 1:  # one serving mode: predict's arrays are the run's (nothing to scatter)
+            return self._run_one(rows, batch, self._modes[modes[0]], serving)
         out = {k: np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}  # NaN gpus_disagg = none, as in _frame
         out["limited_by"] = np.full(m, "", dtype=object)
         fits, reason, mem = np.zeros(m, dtype=bool), self.reason[rows].copy(), {}
-        serving, mode_of = self.serving[rows], self._mode_of.reshape(-1)[rows]
-        for j in np.unique(mode_of):  # np.unique(serving) without comparing strings
+        for j in modes:
             mode = self._modes[j]
             at = np.flatnonzero(mode_of == j)
             pre = None
@@ -193,6 +196,21 @@ class _Resolved:
                 mem.setdefault(k, np.full(m, np.nan))[at] = np.broadcast_to(v, (len(at),))
             fits[at], reason[at] = f, reason_at
         return out, fits, mem, reason
+
+    def _run_one(self, rows: np.ndarray, batch: np.ndarray, mode: str, serving: np.ndarray):
+        """`_run` of rows that share one serving mode."""
+        m = len(rows)
+        pre = None
+        if mode == "disaggregated":
+            def pre(idx, sel=rows):
+                return self._prefill(sel[idx])
+        reason = self.reason[rows].copy()
+        o, fits, mm = predict(self._cols(rows, batch), reason, serving, self.engines[rows], self.eff, pre=pre,
+                              mem=self._memory(rows))
+        out = {k: np.asarray(o[k], dtype=float) if k in o else np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}
+        out["limited_by"] = np.asarray(o["limited_by"], dtype=object)
+        mem = {k: np.array(np.broadcast_to(v, (m,)), dtype=float) for k, v in mm.items()}
+        return out, np.asarray(fits, dtype=bool), mem, reason
 
     def _memory(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """`memory` of `rows` (it does not depend on the batch): computed once for every row, then taken."""
