@@ -69,6 +69,8 @@ def main() -> None:
     ap.add_argument("problems", nargs="*")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--phases", action="store_true", help="print where one build's CPU time goes")
+    ap.add_argument("--fixed", action="store_true",
+                    help="split each build's CPU time into a fixed part and a part per configuration")
     args = ap.parse_args()
     cat = load_catalog()
     paths = [Path(p) if Path(p).is_file() else ROOT / "problems" / f"{p}.yaml" for p in args.problems] \
@@ -101,6 +103,13 @@ def main() -> None:
     if args.phases:
         for p in paths:
             phases(load_instance(p, cat), cat, p.stem, args.repeat)
+    if args.fixed:
+        print("\nfixed and per-configuration CPU cost: builds on seeded random subsets of each grid (1/8, 1/4, "
+              "1/2, all of its rows), a least-squares line through (configurations, fastest CPU s)")
+        print(f"{'problem':32s} {'subsets (cfg: ms)':44s} {'fixed_ms':>8s} {'us/cfg':>7s} {'cfg/cpu-s':>10s} "
+              f"{'marginal':>9s}")
+        for p in paths:
+            fixed_cost(load_instance(p, cat), cat, p.stem, args.repeat)
 
 
 PHASES = (  # (module, function, label, depth): timed where the candidate search calls them
@@ -150,6 +159,47 @@ def phases(inst, cat, name: str, repeat: int) -> None:
     rows.insert(len(rows) - 2, ("other (completing, filtering, variant pruning)", 1, total - top))
     for label, depth, s in rows:
         print(f"  {'  ' * (depth - 1)}{label:{50 - 2 * depth}s} {s * 1e3:7.1f} ms {100 * s / total:4.0f}%")
+
+
+SUBSETS = (0.125, 0.25, 0.5, 1.0)
+
+
+def fixed_cost(inst, cat, name: str, repeat: int) -> None:
+    """The build's CPU seconds on subsets of its grid (`build_grid` wrapped to keep a seeded random share of the
+    rows, in grid order; the rejections unchanged), fitted as fixed + configurations x per-configuration.
+    cfg/cpu-s: the whole grid's rate (the target's metric); marginal: configurations per CPU-second of the
+    per-configuration part alone (what the rate tends to on ever larger grids of the same kind). The subsets
+    still pay for building the whole grid (a few ms), which lands in the fixed part."""
+    import numpy as np
+
+    import planner.optimize.candidates as cand_mod
+
+    full = cand_mod.build_grid
+    points = []
+    try:
+        for share in SUBSETS:
+            def subset(inst_, catalog, _share=share):
+                grid, rejected = full(inst_, catalog)
+                n = len(grid)
+                keep = np.sort(np.random.default_rng(0).choice(n, max(1, round(n * _share)), replace=False))
+                return (grid if _share >= 1.0 else grid.iloc[keep].reset_index(drop=True)), rejected
+
+            cand_mod.build_grid = subset
+            cs = build_candidates(inst, cat)  # warm
+            cpu = float("inf")
+            for _ in range(repeat):
+                c0 = time.process_time()
+                cs = build_candidates(inst, cat)
+                cpu = min(cpu, time.process_time() - c0)
+            points.append((cs.stats.get("grid", 0), cpu))
+    finally:
+        cand_mod.build_grid = full
+    n, t = (np.array(x, dtype=float) for x in zip(*points, strict=True))
+    per_cfg, fixed = np.polyfit(n, t, 1)
+    shown = " ".join(f"{int(a)}:{b * 1e3:.0f}" for a, b in points)
+    marginal = f"{1.0 / per_cfg:9,.0f}" if per_cfg > 0 else f"{'n/a':>9s}"
+    print(f"{name:32s} {shown:44s} {fixed * 1e3:8.1f} {per_cfg * 1e6:7.1f} {n[-1] / t[-1]:10,.0f} {marginal}",
+          flush=True)
 
 
 def _load() -> str:
