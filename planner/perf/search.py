@@ -72,9 +72,8 @@ class _Resolved:
 
     def frame(self, batch: np.ndarray) -> pd.DataFrame:
         """`evaluate` of every row at `batch`; rows at batch 1 reuse the model's run of the first probe."""
-        grid = self.base.assign(batch=batch)
         if self.direct:
-            return evaluate(grid, self.catalog, efficiency=self.eff)
+            return evaluate(self.base.assign(batch=batch), self.catalog, efficiency=self.eff)
         batch = np.asarray(batch, dtype=np.int64)
         ones = self._at_one()
         rest = np.flatnonzero(batch != 1)
@@ -364,10 +363,16 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     t_ttft = _per_row(np.inf if ttft_s is None else ttft_s, n)
     t_tpot = _per_row(np.inf if tpot_s is None else tpot_s, n)
     cands = np.array(sorted(set(int(b) for b in (batches or DEFAULT_BATCHES) if b >= 1)), dtype=float)
-    probe = base.assign(batch=1)
     model = _Resolved(base, catalog, eff, resolved)
     mem_max = model.max_batch_memory()
-    eng_cap = engine_batch_cap(probe, catalog, eff)
+    # the engine's cap: engine_batch_cap of the rows at batch 1 (no engine or draft column: none), from the
+    # columns the model resolved already where it has them
+    if "engine" not in base and "speculative" not in base:
+        eng_cap = np.full(n, np.inf)
+    elif model.direct:
+        eng_cap = engine_batch_cap(base.assign(batch=1), catalog, eff)
+    else:
+        eng_cap = model.c.eng_max_batch * model.c.attn_dp
     # the candidates of max_batch_meeting: the list plus the exact memory and engine limits where smaller
     extra = [np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]]
     if np.isfinite(eng_cap).any():
