@@ -25,8 +25,36 @@ search of reasoning rows; the load-aware capacity with its step tables and disag
 of the evaluation (completing, filtering, variant pruning) and the expansion (systems, keys, dominance pruning).
 Nested phases are indented and included in their parent.
 
+--fixed: each build's CPU time as fixed + configurations x per-configuration cost (builds on seeded random 1/8,
+1/4, 1/2 and all of the grid, a line through them); `marginal` is the rate the per-configuration part alone
+allows, the ceiling of cfg/cpu-s on ever larger grids of the same kind.
+
 To compare with another checkout (e.g. main) under the same load, run both at once:
     python benchmarks/bench_candidates.py & python /path/to/main/benchmarks/bench_candidates.py
+
+Figures (2026-11-30, 2-core machine under load average 6-17; c8 against main 21d9b80 run at once; cfg/cpu-s):
+    problem                 configs   main     c8    fixed ms  us/cfg  marginal cfg/s
+    ai-factory-10mw             392   2,529  2,648
+    brownfield-h100             384   2,010  2,057
+    diurnal-own-rent             64     753    723      64      (noise)
+    enterprise-budget          9900  22,239 22,792     142      22.6      44,000
+    mixed-fleet               17496  29,953 30,187     228      22.2      45,000
+    offline-tokens-per-dollar  3272  12,083 12,165     136      26.5      38,000
+    power-limited-site        10944  32,221 32,788     138      19.3      52,000
+    quickstart                  288   2,312  2,356      94      68        15,000
+    reasoning-deepseek-r1       392   3,724  3,828      65      86        12,000
+    simplicity-and-failure-d.   336   3,342  3,252
+    all                       43468  18,103 18,358
+The c8 changes (one gather per column for rows of rows, no scatter for a one-mode search round, no second
+resolve for the engine cap) are within the noise here (~1-5% in interleaved in-process runs). The target is out
+of reach of this pipeline on every example, and on the small grids by construction: a build costs 65-230 ms
+whatever its size (the load-aware capacity's stages: resolve, step tables, queueing, evaluation at capacity, the
+disaggregated batch and rate searches; the reasoning batch search in rounds; completion, variant pruning and
+expansion on ~50-column frames at 0.2-3 ms per whole-frame step; ~80,000 Python-level calls per build on
+diurnal-own-rent), while 50,000 cfg/s on 64 configurations leaves 1.3 ms, on 392 7.8 ms. Past the fixed cost,
+each configuration costs 19-27 us on the large grids (the step model at ~5 us per configuration and batch, a
+batch search judging 3-6 batches per row, 74 step-table points per aggregated row, the exact dominance pruning's
+pair matrix): 38,000-52,000 cfg/s with no fixed cost at all.
 """
 
 from __future__ import annotations
@@ -69,6 +97,8 @@ def main() -> None:
     ap.add_argument("problems", nargs="*")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--phases", action="store_true", help="print where one build's CPU time goes")
+    ap.add_argument("--fixed", action="store_true",
+                    help="split each build's CPU time into a fixed part and a part per configuration")
     args = ap.parse_args()
     cat = load_catalog()
     paths = [Path(p) if Path(p).is_file() else ROOT / "problems" / f"{p}.yaml" for p in args.problems] \
@@ -101,6 +131,13 @@ def main() -> None:
     if args.phases:
         for p in paths:
             phases(load_instance(p, cat), cat, p.stem, args.repeat)
+    if args.fixed:
+        print("\nfixed and per-configuration CPU cost: builds on seeded random subsets of each grid (1/8, 1/4, "
+              "1/2, all of its rows), a least-squares line through (configurations, fastest CPU s)")
+        print(f"{'problem':32s} {'subsets (cfg: ms)':44s} {'fixed_ms':>8s} {'us/cfg':>7s} {'cfg/cpu-s':>10s} "
+              f"{'marginal':>9s}")
+        for p in paths:
+            fixed_cost(load_instance(p, cat), cat, p.stem, args.repeat)
 
 
 PHASES = (  # (module, function, label, depth): timed where the candidate search calls them
@@ -150,6 +187,47 @@ def phases(inst, cat, name: str, repeat: int) -> None:
     rows.insert(len(rows) - 2, ("other (completing, filtering, variant pruning)", 1, total - top))
     for label, depth, s in rows:
         print(f"  {'  ' * (depth - 1)}{label:{50 - 2 * depth}s} {s * 1e3:7.1f} ms {100 * s / total:4.0f}%")
+
+
+SUBSETS = (0.125, 0.25, 0.5, 1.0)
+
+
+def fixed_cost(inst, cat, name: str, repeat: int) -> None:
+    """The build's CPU seconds on subsets of its grid (`build_grid` wrapped to keep a seeded random share of the
+    rows, in grid order; the rejections unchanged), fitted as fixed + configurations x per-configuration.
+    cfg/cpu-s: the whole grid's rate (the target's metric); marginal: configurations per CPU-second of the
+    per-configuration part alone (what the rate tends to on ever larger grids of the same kind). The subsets
+    still pay for building the whole grid (a few ms), which lands in the fixed part."""
+    import numpy as np
+
+    import planner.optimize.candidates as cand_mod
+
+    full = cand_mod.build_grid
+    points = []
+    try:
+        for share in SUBSETS:
+            def subset(inst_, catalog, _share=share):
+                grid, rejected = full(inst_, catalog)
+                n = len(grid)
+                keep = np.sort(np.random.default_rng(0).choice(n, max(1, round(n * _share)), replace=False))
+                return (grid if _share >= 1.0 else grid.iloc[keep].reset_index(drop=True)), rejected
+
+            cand_mod.build_grid = subset
+            cs = build_candidates(inst, cat)  # warm
+            cpu = float("inf")
+            for _ in range(repeat):
+                c0 = time.process_time()
+                cs = build_candidates(inst, cat)
+                cpu = min(cpu, time.process_time() - c0)
+            points.append((cs.stats.get("grid", 0), cpu))
+    finally:
+        cand_mod.build_grid = full
+    n, t = (np.array(x, dtype=float) for x in zip(*points, strict=True))
+    per_cfg, fixed = np.polyfit(n, t, 1)
+    shown = " ".join(f"{int(a)}:{b * 1e3:.0f}" for a, b in points)
+    marginal = f"{1.0 / per_cfg:9,.0f}" if per_cfg > 0 else f"{'n/a':>9s}"
+    print(f"{name:32s} {shown:44s} {fixed * 1e3:8.1f} {per_cfg * 1e6:7.1f} {n[-1] / t[-1]:10,.0f} {marginal}",
+          flush=True)
 
 
 def _load() -> str:

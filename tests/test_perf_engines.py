@@ -189,3 +189,46 @@ def test_vllm_runs_its_small_defaults_on_a100():
     cols = engine_columns(g, CAT, EFF.engines, lambda *a: None)
     assert cols["eng_max_batch"].tolist() == [1024, 256, 4096, 4096]
     assert cols["eng_chunk"].tolist() == [8192, 2048, 8192, 8192]
+
+
+
+def _both_vendors(eff: Efficiency, **factors) -> Efficiency:
+    engines = {e: {v: dict(factors) for v in ("nvidia", "amd")} for e in CAT.engines}
+    return Efficiency(accel=eff.accel, serving=eff.serving, provenance=eff.provenance, engines=engines)
+
+
+def _decode_s(row: dict, ctx, eff: Efficiency) -> np.ndarray:
+    """One decode step of `row` (batch sequences) at each context length in ctx."""
+    from planner.perf.resolve import normalize_grid, resolve
+    from planner.perf.step import decode_step
+
+    c, reason = resolve(normalize_grid(pd.DataFrame([row])), CAT, eff)
+    assert reason[0] == "", reason[0]
+    ctx = np.asarray(ctx, dtype=float)
+    return decode_step(c, eff.serving, np.full_like(ctx, row["batch"]), ctx)["time_s"]
+
+
+def test_per_query_head_attention_reads_the_kv_once_per_query_head():
+    """TGI's ROCm build decodes with one thread block per query head (engines.yaml decode_attention_kv_reads):
+    on Llama-3.1-405B TP8 (128 query / 8 KV heads) each context token costs 16 KV reads where vLLM's kernel
+    reads it once. dstack's single requests (DSTKTGI-tgi-single-*) slow by 2.0e-4 ms per context token; one read
+    of 64.5 kB per token per MI300X at 5.3 TB/s is 1.3e-5 ms."""
+    eff = _both_vendors(EFF, eta_factor=1.0, seq_factor=0.0, step_s=0.0)
+    row = dict(model="llama-3.1-405b", accelerator="mi300x", precision="bf16", tp=8, osl=150, isl=1000, batch=1)
+    slope = {}
+    for engine in ("tgi", "vllm"):
+        t = _decode_s(row | {"engine": engine}, [16000, 128000], eff)
+        slope[engine] = (t[1] - t[0]) / 112000
+    assert slope["tgi"] / slope["vllm"] == pytest.approx(16.0, rel=0.03)
+    m, acc = CAT.models["llama-3.1-405b"], CAT.accelerators["mi300x"]
+    one_read_s = m.layers * m.num_kv_heads / 8 * m.head_dim * 2 * 2 / (acc.hbm_bandwidth_tb_s * 1e12)
+    assert slope["vllm"] == pytest.approx(one_read_s, rel=0.15)  # at the probe's attention HBM efficiency
+    assert slope["tgi"] * 1e3 == pytest.approx(2.0e-4, rel=0.15)  # the measured slope, ms per context token
+
+
+def test_per_query_head_reads_leave_latent_attention_alone():
+    """MLA decodes over one latent head shared by every query head: no group to re-read."""
+    eff = _both_vendors(EFF, eta_factor=1.0, seq_factor=0.0, step_s=0.0)
+    row = dict(model="deepseek-r1", accelerator="mi300x", precision="fp8", tp=8, osl=150, isl=1000, batch=8)
+    tgi, vllm = (_decode_s(row | {"engine": e}, [32000], eff)[0] for e in ("tgi", "vllm"))
+    assert tgi == pytest.approx(vllm, rel=1e-9)

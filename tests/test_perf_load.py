@@ -416,3 +416,37 @@ def test_reserved_kv_sets_the_seats_in_simulator_and_analytic_alike():
     run = simulate_one(whole, Workload(concurrency=12, num_requests=240))
     assert run.preemptions == 0
     assert summarize(run)["requests_s"] == pytest.approx(4 / 1.01, rel=0.03)
+
+
+def test_seats_per_engine_on_gpt_oss_120b_h100_by_hand():
+    """The running-batch cap each engine gets for GPUStack's gpt-oss-120b runs on one H100 (isl 215, osl 194):
+    KV tokens = pool / KV bytes a token at the mean held context (isl + osl / 2 = 312 tokens), seats = 0.99 x
+    KV tokens / what a running request holds (isl + osl / 2 x (1 + reserve share)). TensorRT-LLM: 0.9 of what
+    weights and the 8192-token forward leave, 18 full layers + 18 of at most 128 tokens (2,048 B a layer-token),
+    each request's whole output reserved (GUARANTEED_NO_EVICT); vLLM: the same layers, prompt only; SGLang:
+    every layer at full context (hybrid SWA off for gpt-oss), 0.7 of the output."""
+    from planner.catalog import load_catalog
+    from planner.perf.memory import memory
+    from planner.perf.params import load_efficiency
+    from planner.perf.resolve import normalize_grid, resolve
+
+    cat = load_catalog()
+    eff = load_efficiency(cat)
+    engines = ("trtllm", "vllm", "sglang")
+    grid = pd.DataFrame([dict(model="gpt-oss-120b", accelerator="h100-sxm", precision="mxfp4", tp=1, isl=215,
+                              osl=194, engine=e) for e in engines])
+    c, _ = resolve(normalize_grid(grid.assign(batch=1)), cat, eff)
+    m = memory(c)
+    pool = m["usable_bytes"] - m["weight_bytes_per_gpu"] - m["reserve_bytes_per_gpu"]
+    w, hbm = m["weight_bytes_per_gpu"], 80 * 2.0**30
+    fwd = 2.0e9 + 8192 * 2.0 * (12.0 * 2880 + 3.0 * 4 * 2880)  # ASSUMPTIONS: fixed 2 GB + bf16 activations
+    assert pool[0] == pytest.approx(0.9 * (hbm - w[0] - fwd))
+    ctx = 215 + 194 / 2
+    per_token = np.array([2048 * (18 + 18 * 128 / ctx), 2048 * (18 + 18 * 128 / ctx), 36 * 2048])
+    tab = build_step_tables(grid, cat, efficiency=eff)
+    np.testing.assert_allclose(tab.kv_tokens, np.floor(pool / per_token))
+    held = np.array([215 + 194, 215 + 194 / 2, 215 + 194 / 2 * 1.7])
+    cap = np.minimum(np.floor(0.99 * tab.kv_tokens / held), tab.max_seqs)
+    np.testing.assert_allclose(Q.service(tab).cap, cap)
+    # the whole output reserved seats fewer than prompt-only admission would on the same pool
+    assert cap[0] < np.floor(0.99 * tab.kv_tokens[0] / (215 + 194 / 2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from perf_toy import base_catalog, toy_catalog, toy_efficiency
@@ -229,7 +230,8 @@ def test_engines_that_hold_local_layers_at_full_context_by_hand():
 
     oss = dict(model="gpt-oss-120b", precision="mxfp4", accelerator="h100-sxm", tp=1, isl=200, osl=200)
     scout = dict(model="llama-4-scout", precision="bf16", accelerator="h200-sxm", tp=4, isl=200, osl=200)
-    rows = [oss | {"engine": "sglang"}, oss | {"engine": "vllm"}, oss, scout | {"engine": "vllm"}, scout]
+    rows = [oss | {"engine": "sglang"}, oss | {"engine": "vllm"}, oss, scout | {"engine": "vllm"}, scout,
+            oss | {"engine": "trtllm"}]
     cat = load_catalog()
     c, reason = resolve(normalize_grid(pd.DataFrame(rows).assign(batch=1)), cat, load_efficiency(cat))
     assert (reason == "").all(), reason
@@ -239,3 +241,27 @@ def test_engines_that_hold_local_layers_at_full_context_by_hand():
     assert kv[2] == pytest.approx(kv[1])
     assert kv[3] == pytest.approx(4096 / 4 * 48 * 20_000)  # 8 KV heads over TP4
     assert kv[4] == pytest.approx(4096 / 4 * (12 * 20_000 + 36 * 8192))
+    # TensorRT-LLM keeps the window (full-context sizing under-predicted NVIDIA's trtllm-bench gpt-oss rows)
+    assert kv[5] == pytest.approx(kv[1])
+
+
+def test_sglang_reserve_follows_its_gpu_and_tp_defaults_by_hand():
+    """SGLang's chunked_prefill_size / cuda_graph_max_bs by GPU memory and tp_size (server_args.py
+    _handle_gpu_memory_settings) in its reserve: H100 TP1 8192 / 256: 512 + 12,288 + 512 + 128 = 13,440 MiB;
+    H200 TP8 8192 / 512: 512 + 12,288 + 1,024 + 1,024 = 14,848; H200 attention TP1 x DP8 (tp_size 8, dp 8)
+    adds 3 x 512 x 8 and, above 300 graphs, 1.5 x 512 x 8: 33,280; B200 TP1 16,384 / 512: 512 + 24,576 +
+    1,024 + 128 = 26,240. A 24 GiB GPU at TP1 (2048 / 16) would keep 512 + 3,072 + 32 + 128 = 3,744 MiB (under
+    60 GiB: no 10 GiB floor)."""
+    from planner.perf.memory import sglang_gpu_defaults, static_reserve_bytes
+
+    class C:  # the columns the reserve reads
+        def __init__(self, hbm_gib, tp, dp):
+            self.hbm_bytes, self.tp, self.attn_dp = np.array([hbm_gib * 2.0**30]), np.array([tp]), np.array([dp])
+            self.pp = np.array([1.0])
+
+    cases = [((80, 1, 1), 13_440), ((141, 8, 1), 14_848), ((141, 1, 8), 33_280), ((180, 1, 1), 26_240),
+             ((24, 1, 1), 3_744)]
+    for (hbm, tp, dp), mib in cases:
+        assert static_reserve_bytes(C(hbm, tp, dp))[0] == pytest.approx(mib * 2.0**20), (hbm, tp, dp)
+    chunk, graph = sglang_gpu_defaults(C(44, 4, 1))
+    assert (chunk[0], graph[0]) == (4096, 160)

@@ -144,6 +144,10 @@ class Engine(Entry):
         "scheduling bursts): median ITL = this x TPOT")
     overlap_scheduling: bool = Field(description="the host schedules step n+1 while the GPU runs step n, "
                                      "hiding per-sequence host time behind the step")
+    decode_attention_kv_reads: Literal["per_kv_head", "per_query_head"] = Field(
+        "per_kv_head", description="how often the decode-attention kernel reads a KV head per step: once for "
+        "its whole query group (FlashAttention, FlashInfer, XQA), or once per query head (legacy paged "
+        "attention, one thread block per query head)")
     speculative: list[SpeculativeSupport] = Field(default_factory=list)
     accelerator_defaults: dict[Id, EngineDefaults] = Field(
         default_factory=dict, description="scheduler defaults that differ on these accelerator ids")

@@ -27,6 +27,8 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
                    eng_sampler_warmup 1 where the memory profile samples max_num_seqs rows of logits
                    eng_fp4_pad_hidden / eng_fp4_pad_width: multiples weight-only FP4 MoE experts are padded to
                    eng_kv_full_window 1 where the KV cache holds the model's local layers at full context
+  eng_attn_qhead_reads  1 where the decode-attention kernel reads each KV head once per query head
+                   (engines.yaml `decode_attention_kv_reads: per_query_head`; step.kv_reads_per_head)
   spec_k, spec_accept, spec_draft_frac   draft tokens per step, mean accepted tokens per step (incl. bonus),
                    draft cost per draft token as a share of a decode step; spec_k = 0 without speculation
 
@@ -97,6 +99,7 @@ def _defaults(n: int) -> dict:
         "eng_prefill_first": np.zeros(n), "eng_kv_policy": np.zeros(n),
         "eng_kv_fraction": np.full(n, ASSUMPTIONS.usable_hbm_fraction), "eng_sampler_warmup": np.zeros(n),
         "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n), "eng_kv_full_window": np.zeros(n),
+        "eng_attn_qhead_reads": np.zeros(n),
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
         "spec_method": np.full(n, "none", dtype=object),
     }
@@ -137,6 +140,7 @@ def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: s
     vals["eng_chunk"][j] = float(here.max_num_batched_tokens if here and here.max_num_batched_tokens
                                  else eng.max_num_batched_tokens)
     vals["eng_stream"][j] = float(eng.stream_tokens_per_chunk)
+    vals["eng_attn_qhead_reads"][j] = float(eng.decode_attention_kv_reads == "per_query_head")
     if eng.scheduler is not None:  # KV admission policy (engines.yaml `scheduler:`)
         sch = eng.scheduler
         vals["eng_kv_reserve"][j] = sch.kv_reserve_output

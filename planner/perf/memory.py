@@ -112,13 +112,30 @@ SAMPLER_BYTES_PER_LOGIT = 14.0
 VLLM_NON_TORCH_BYTES = 0.5 * 2.0 ** 30
 # SGLang (0.5 series, server_args._handle_gpu_memory_settings) sets mem_fraction_static = (HBM - reserved) / HBM
 # when it is not given, reserved (MiB) = 512 + 1.5 x max(chunked_prefill_size, 2048) + 2 x cuda_graph_max_bs
-# + 1024 x tp x pp / 8 (+ 3 x cuda_graph_max_bs x dp with DP attention), at least 10 GiB on GPUs over 60 GiB;
-# weights and KV share the static fraction, activations and CUDA graphs live in the reserve (assumed: the
-# constants as read from that source; engines.yaml sglang `kv_sizing` says so and why).
+# + 1024 x tp x pp / 8 (+ 3 x cuda_graph_max_bs x dp with DP attention, + 1.5 x cuda_graph_max_bs x dp more when
+# cuda_graph_max_bs > 300), at least 10 GiB on GPUs over 60 GiB; weights and KV share the static fraction,
+# activations and CUDA graphs live in the reserve (assumed: the constants as read from that source; engines.yaml
+# sglang `kv_sizing` says so and why). tp is SGLang's tp_size, the whole group (attention-DP ranks included).
 MIB = 2.0 ** 20
 SGLANG_RESERVE_MIB = {"fixed": 512.0, "per_chunk_token": 1.5, "min_chunk": 2048.0, "per_graph_seq": 2.0,
-                      "per_rank_of_8": 1024.0, "per_graph_seq_dp": 3.0, "floor": 10240.0,
-                      "floor_above_hbm": 60.0 * 1024.0}
+                      "per_rank_of_8": 1024.0, "per_graph_seq_dp": 3.0, "per_graph_seq_dp_large": 1.5,
+                      "large_graph": 300.0, "floor": 10240.0, "floor_above_hbm": 60.0 * 1024.0}
+# ...with chunked_prefill_size and cuda_graph_max_bs, when not given, by GPU memory (MiB below the bound) and
+# tp_size, from the same function: (HBM bound, chunk, graph batch at tp < 4, graph batch at tp >= 4)
+SGLANG_GPU_DEFAULTS = ((20 * 1024, 2048, 8, 8), (35 * 1024, 2048, 16, 80), (60 * 1024, 4096, 32, 160),
+                       (90 * 1024, 8192, 256, 512), (160 * 1024, 8192, 256, 512), (np.inf, 16384, 512, 512))
+
+
+def sglang_gpu_defaults(c: Cols) -> tuple[np.ndarray, np.ndarray]:
+    """(chunked_prefill_size, cuda_graph_max_bs) SGLang picks by GPU memory and tp_size when not given."""
+    mib = c.hbm_bytes / MIB
+    tp_size = c.tp * c.attn_dp
+    bounds = np.array([b for b, *_ in SGLANG_GPU_DEFAULTS])
+    k = np.minimum(np.searchsorted(bounds, mib, side="right"), len(bounds) - 1)
+    chunk = np.array([x for _, x, _, _ in SGLANG_GPU_DEFAULTS], dtype=float)[k]
+    graph = np.where(tp_size < 4, np.array([g for _, _, g, _ in SGLANG_GPU_DEFAULTS], dtype=float)[k],
+                     np.array([g for _, _, _, g in SGLANG_GPU_DEFAULTS], dtype=float)[k])
+    return chunk, graph
 
 
 def activation_reserve_bytes(c: Cols) -> np.ndarray:
@@ -142,15 +159,15 @@ def activation_reserve_bytes(c: Cols) -> np.ndarray:
 
 
 def static_reserve_bytes(c: Cols) -> np.ndarray:
-    """Memory SGLang keeps outside its static pool (weights + KV) when mem_fraction_static is not set."""
+    """Memory SGLang keeps outside its static pool (weights + KV) when mem_fraction_static is not set, with its
+    chunked_prefill_size and cuda_graph_max_bs defaults for the GPU's memory and the TP size."""
     k = SGLANG_RESERVE_MIB
-    shape = np.shape(c.hidden)
-    chunk = c.get("eng_chunk", np.full(shape, float(ASSUMPTIONS.activation_token_budget)))
-    graph = c.get("eng_graph_max", np.zeros(shape))
-    graph = np.where(np.isfinite(graph), graph, 0.0)  # rows without a graph cap are not SGLang's (unused there)
+    chunk, graph = sglang_gpu_defaults(c)
+    dp = c.attn_dp
     mib = (k["fixed"] + k["per_chunk_token"] * np.maximum(chunk, k["min_chunk"]) + k["per_graph_seq"] * graph
-           + k["per_rank_of_8"] * c.tp * c.pp / 8.0
-           + np.where(c.attn_dp > 1, k["per_graph_seq_dp"] * graph * c.attn_dp, 0.0))
+           + k["per_rank_of_8"] * c.tp * dp * c.pp / 8.0
+           + np.where(dp > 1, k["per_graph_seq_dp"] * graph * dp
+                      + np.where(graph > k["large_graph"], k["per_graph_seq_dp_large"] * graph * dp, 0.0), 0.0))
     mib = np.where(c.hbm_bytes / MIB > k["floor_above_hbm"], np.maximum(mib, k["floor"]), mib)
     return mib * MIB
 

@@ -94,9 +94,36 @@ class _Taken(Cols):
         return dict.__len__(self)
 
 
+class _TakenTwice(_Taken):
+    """Rows `idx` of a `_Taken` (rows `pidx` of `src`): a column the parent has not gathered comes straight from
+    `src` at the composed rows, one gather instead of two (the parent's columns, set or gathered, from it)."""
+
+    def __init__(self, parent: _Taken, idx: np.ndarray, n: int) -> None:
+        super().__init__(parent, idx, n)
+        self._deep = parent._idx[idx]
+
+    def __getitem__(self, name: str):
+        try:
+            return dict.__getitem__(self, name)
+        except KeyError:
+            pass
+        parent = self._src
+        if dict.__contains__(parent, name):
+            v, idx, n = dict.__getitem__(parent, name), self._idx, self._n
+        else:
+            v, idx, n = parent._src[name], self._deep, parent._n
+        if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == n:
+            v = v[idx]
+        dict.__setitem__(self, name, v)
+        return v
+
+
 def take(c: Cols, idx: np.ndarray, n: int | None = None) -> Cols:
     """Rows `idx` of `c` (per-row columns are those of length n, default len(c.batch)), gathered lazily."""
-    return _Taken(c, idx, len(c["batch"]) if n is None else n)
+    n = len(c["batch"]) if n is None else n
+    if type(c) is _Taken and n == len(c._idx):  # rows of rows: each column gathered once, from the source
+        return _TakenTwice(c, np.asarray(idx), n)
+    return _Taken(c, idx, n)
 
 
 def normalize_grid(grid: pd.DataFrame, required: tuple[str, ...] = REQUIRED) -> pd.DataFrame:

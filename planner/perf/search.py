@@ -72,9 +72,8 @@ class _Resolved:
 
     def frame(self, batch: np.ndarray) -> pd.DataFrame:
         """`evaluate` of every row at `batch`; rows at batch 1 reuse the model's run of the first probe."""
-        grid = self.base.assign(batch=batch)
         if self.direct:
-            return evaluate(grid, self.catalog, efficiency=self.eff)
+            return evaluate(self.base.assign(batch=batch), self.catalog, efficiency=self.eff)
         batch = np.asarray(batch, dtype=np.int64)
         ones = self._at_one()
         rest = np.flatnonzero(batch != 1)
@@ -174,11 +173,14 @@ class _Resolved:
         """predict's (outputs, fits, memory, reason) of `rows` at `batch`, one serving mode at a time (the model
         then needs no second gather), as arrays over `rows`."""
         m = len(rows)
+        serving, mode_of = self.serving[rows], self._mode_of.reshape(-1)[rows]
+        modes = np.unique(mode_of)  # np.unique(serving) without comparing strings
+        if len(modes) == 1:  # one serving mode: predict's arrays are the run's (nothing to scatter)
+            return self._run_one(rows, batch, self._modes[modes[0]], serving)
         out = {k: np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}  # NaN gpus_disagg = none, as in _frame
         out["limited_by"] = np.full(m, "", dtype=object)
         fits, reason, mem = np.zeros(m, dtype=bool), self.reason[rows].copy(), {}
-        serving, mode_of = self.serving[rows], self._mode_of.reshape(-1)[rows]
-        for j in np.unique(mode_of):  # np.unique(serving) without comparing strings
+        for j in modes:
             mode = self._modes[j]
             at = np.flatnonzero(mode_of == j)
             pre = None
@@ -193,6 +195,21 @@ class _Resolved:
                 mem.setdefault(k, np.full(m, np.nan))[at] = np.broadcast_to(v, (len(at),))
             fits[at], reason[at] = f, reason_at
         return out, fits, mem, reason
+
+    def _run_one(self, rows: np.ndarray, batch: np.ndarray, mode: str, serving: np.ndarray):
+        """`_run` of rows that share one serving mode."""
+        m = len(rows)
+        pre = None
+        if mode == "disaggregated":
+            def pre(idx, sel=rows):
+                return self._prefill(sel[idx])
+        reason = self.reason[rows].copy()
+        o, fits, mm = predict(self._cols(rows, batch), reason, serving, self.engines[rows], self.eff, pre=pre,
+                              mem=self._memory(rows))
+        out = {k: np.asarray(o[k], dtype=float) if k in o else np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}
+        out["limited_by"] = np.asarray(o["limited_by"], dtype=object)
+        mem = {k: np.array(np.broadcast_to(v, (m,)), dtype=float) for k, v in mm.items()}
+        return out, np.asarray(fits, dtype=bool), mem, reason
 
     def _memory(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """`memory` of `rows` (it does not depend on the batch): computed once for every row, then taken."""
@@ -346,10 +363,16 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     t_ttft = _per_row(np.inf if ttft_s is None else ttft_s, n)
     t_tpot = _per_row(np.inf if tpot_s is None else tpot_s, n)
     cands = np.array(sorted(set(int(b) for b in (batches or DEFAULT_BATCHES) if b >= 1)), dtype=float)
-    probe = base.assign(batch=1)
     model = _Resolved(base, catalog, eff, resolved)
     mem_max = model.max_batch_memory()
-    eng_cap = engine_batch_cap(probe, catalog, eff)
+    # the engine's cap: engine_batch_cap of the rows at batch 1 (no engine or draft column: none), from the
+    # columns the model resolved already where it has them
+    if "engine" not in base and "speculative" not in base:
+        eng_cap = np.full(n, np.inf)
+    elif model.direct:
+        eng_cap = engine_batch_cap(base.assign(batch=1), catalog, eff)
+    else:
+        eng_cap = model.c.eng_max_batch * model.c.attn_dp
     # the candidates of max_batch_meeting: the list plus the exact memory and engine limits where smaller
     extra = [np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]]
     if np.isfinite(eng_cap).any():

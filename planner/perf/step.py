@@ -139,6 +139,7 @@ def _attention(p: _Pass, ctx_dec, pairs_global, pairs_local) -> None:
     every = s["all"] * ctx
     kv_read = p.n_seq / p.dp * c.kv_bytes * kv_frac * ((c.kv_layer_token_units - idx_units) * held
                                                        + idx_units * every)
+    kv_read = kv_read * kv_reads_per_head(c, p.tp)
     a_flops = p.n_dec / p.dp / p.tp * (c.dec_attn_flops_per_ctx * held + idx_flops * every)
     attn_eta = np.minimum(c.attn_prefill_eta_max * p.ef, 0.98)
     # the kernel's tile rows are the query rows sharing a KV head (one latent head for MLA): a partly filled
@@ -159,6 +160,20 @@ def _attention(p: _Pass, ctx_dec, pairs_global, pairs_local) -> None:
     if np.any(idx_flops):  # the indexer scores every causal pair, at the precision's (FP8) peak
         i_flops = idx_flops / p.tp * rank_share * s["all"] * pairs_global
         _op(p.out, i_flops, p.zero, p.peak, p.bw, p_eta, p.hbm, attn_eta, "attn_indexer")
+
+
+def kv_reads_per_head(c: Cols, tp) -> np.ndarray:
+    """Times a decode step reads each KV head: once where the engine's decode-attention kernel serves the whole
+    query group of a KV head from one read (FlashAttention / FlashInfer / XQA / MLA kernels), once per query head
+    of the group where it runs one thread block per query head (vLLM's legacy paged_attention_v1/v2 grid,
+    (num_heads, num_seqs, partitions): `kv_head_idx = head_idx / num_queries_per_kv`; engines.yaml
+    `decode_attention_kv_reads: per_query_head`). dstack's TGI 2.3 ROCm on 8x MI300X, Llama-3.1-405B TP8, one
+    request: TPOT 47.56 / 51.19 / 59.20 / 70.17 ms at 16k / 32k / 64k / 128k context (serving_under_load.csv
+    DSTKTGI-tgi-single-*), 2.0e-4 ms per context token where one read of its 64.5 kB per token per GPU at the
+    HBM's 5.3 TB/s is 1.3e-5: 16x, the 128 / 8 query heads per KV head."""
+    per_q = c.get("eng_attn_qhead_reads", 0.0)
+    group = c.heads / np.maximum(tp, c.kv_heads)  # query heads per KV head on one GPU
+    return np.where((np.asarray(per_q) > 0) & (c.is_mla <= 0), np.maximum(group, 1.0), 1.0)
 
 
 def _activations(p: _Pass) -> None:
