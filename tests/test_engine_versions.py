@@ -28,7 +28,8 @@ EFF = load_efficiency(CAT)
     ("vLLM (2024 ROCm build)", "2024 (OCI blog; exact date not in stored copy)", "vllm-v0"),
     ("vLLM", "2024", "vllm-v0"),
     ("vLLM v0.11.0", "page first committed 2025-10-31", "vllm"),
-    ("vLLM (rocm/vllm:rocm7.0.0_vllm_0.10.2_20251006 (released 2025-10-06))", "2025-10-06", "vllm"),  # not 'rocm7.0'
+    # the version is vLLM's 0.10, not ROCm's 7.0.0
+    ("vLLM (rocm/vllm:rocm7.0.0_vllm_0.10.2_20251006 (released 2025-10-06))", "2025-10-06", "vllm"),
     ("vLLM (rocm7.0.0_vllm_0.10.2_20251006)", "2025-10-06", "vllm"),
     ("vLLM before (v0.10.2)", "2026-04-22", "vllm"),
     ("vLLM ROCm nightly + EAGLE3", "2026-07-03", "vllm"),

@@ -19,8 +19,9 @@ Mapping rules (stated, never per point): ShareGPT runs use the run's mean input/
 variable lengths, at most 2048 tokens a request (vllm bench's filter); 'KV default' = bf16 (NIM FP8: fp8);
 an engine's MoE experts are TP-sharded unless the command asks for EP (TensorRT-LLM `--ep_size`, vLLM
 `--enable-expert-parallel`); NIM rows use the generic engine (the page does not name it). SGLang's
-`--enable-dp-attention` without `--dp-size` is plain TP (server_args.py _handle_data_parallelism, 0.5 series: dp_size 1
-turns DP attention off), as read. Each vLLM row runs the engine of its version (`vllm_engine`: V0 below 0.8).
+`--enable-dp-attention` without `--dp-size` is plain TP (server_args.py _handle_data_parallelism, 0.5 series:
+dp_size 1 turns DP attention off), as read. Each vLLM row runs the engine of its version (`vllm_engine`: V0
+below 0.8).
 """
 
 from __future__ import annotations
@@ -64,11 +65,13 @@ SHAREGPT_MAX_CONTEXT = 2048  # vllm bench serve's ShareGPT filter (benchmarks/da
 # M tokens'): 215-219 input and 187-202 output tokens across five tokenizers (DeepSeek, Qwen3, gpt-oss), so the
 # tokenizer moves them by ~2%
 SHAREGPT_MEAN_TOKENS = (217.0, 197.0)
-N_REQUESTS = r"(?<![\d.])(\d+) (?:successful )?requests(?!/)"  # '1000 successful requests', not '5.76 requests/second'
+# '1000 successful requests', not '5.76 requests/second'
+N_REQUESTS = r"(?<![\d.])(\d+) (?:successful )?requests(?!/)"
 # benchmark_serving.py / `vllm bench serve` --num-prompts default, for an open-loop run that does not state it
 DEFAULT_NUM_PROMPTS = 1000
 # Open-loop runs whose engine flags the source does not give: (source, request rate) -> why. The vLLM MI300X blog's
-# 1000-QPS figures are of its "optimized setup" (flags not in the text; the 16-QPS ones are "default configuration")
+# 1000-QPS figures are of its "optimized setup" (flags not in the text; the 16-QPS ones are its "default
+# configuration")
 UNSTATED_FLAGS = {("VAMD", 1000.0): "the post's 'optimized setup' at 1000 QPS: its engine flags are not stated"}
 ENGINE_GRID: dict[str, tuple[float, ...]] = {
     "eta_factor": (0.5, 0.65, 0.8, 1.0, 1.25, 1.5),
@@ -345,7 +348,7 @@ def loso_rows(rows: np.ndarray, same_vendor: np.ndarray, fitted: np.ndarray, sou
 
 
 # Runs reported but not fitted: (source, engine) -> why. Whole runs of a source, decided on the evidence, never
-# single points; their in-sample figures are out of sample. Empty since the engine versions: dstack's vLLM 0.6.3.dev
+# single points; their in-sample figures are out of sample. Empty since the engine versions: dstack's vLLM 0.6.3
 # runs (a gap to the model growing 1x -> 4x with batch, reported-only until then) are the V0 engine's (`vllm-v0`:
 # 512-token steps, per-sequence host time on the critical path), fitted with the other V0 sources.
 NOT_FITTED: dict[tuple[str, str], str] = {}
