@@ -176,4 +176,4 @@ def test_dstack_rows_are_read_in_their_own_units(mapped):
         assert n == r["num_requests"] and r["osl"] == round(generated / n)
         implied_isl = (total - out) * (generated / out) / n
         assert implied_isl == pytest.approx(r["isl"], rel=0.03), run
-        assert r["load"] == "burst" and r["engine"] in ("vllm", "tgi") and r["accelerator"] == "mi300x"
+        assert r["load"] == "burst" and r["engine"] in ("vllm-v0", "tgi") and r["accelerator"] == "mi300x"

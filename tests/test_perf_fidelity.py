@@ -118,10 +118,11 @@ def test_published_rows_run_with_the_engine_their_framework_names(report):
     from planner.perf.serving_fidelity import published_engine
 
     assert published_engine("TensorRT-LLM 0.19.0 (trtllm-bench throughput)") == "trtllm"
-    assert published_engine("vLLM (2024 ROCm build)") == "vllm"
+    assert published_engine("vLLM (2024 ROCm build)") == "vllm-v0"  # the V0 engine of 2024 (0.8 made V1 default)
+    assert published_engine("vLLM (rocm7.0.0_vllm_0.10.2_20251006)") == "vllm"
     assert published_engine("some new server") == ""  # the generic engine
     pub = report.published.set_index("id")
-    assert pub.loc["OCI-MI300X-405B-B8-tokens_per_s_total", "engine"] == "vllm"
+    assert pub.loc["OCI-MI300X-405B-B8-tokens_per_s_total", "engine"] == "vllm-v0"
     assert pub.loc["TRTDG-DSR1-1", "engine"] == "trtllm"
     from planner.perf import published_fidelity
 

@@ -12,6 +12,7 @@ from planner.catalog import load_catalog
 from planner.errors import InputError
 from planner.optimize import solve_problem
 from planner.optimize.problem import problem_from_text
+from planner.optimize.resolve_workloads import current_engines
 from planner.optimize.variants import prune_variants
 
 CAT = load_catalog()
@@ -57,10 +58,12 @@ def test_engines_all_searches_every_catalog_engine_that_serves_the_accelerator()
     from planner.optimize.resolve_problem import build_instance
 
     inst = build_instance(problem_from_text(with_engines("all"), "q.yaml"), CAT)
-    assert inst.workloads["chat"].engines == tuple(sorted(CAT.engines))
+    assert inst.workloads["chat"].engines == current_engines(CAT)
     grid, _ = build_grid(inst, CAT)
     # every engine whose vendors include NVIDIA is searched on H100 (all four)
-    assert set(grid["engine"]) == {e for e in CAT.engines if CAT.engines[e].supports("h100-sxm", "nvidia")}
+    nvidia = {e for e in current_engines(CAT) if CAT.engines[e].supports("h100-sxm", "nvidia")}
+    assert set(grid["engine"]) == nvidia
+    assert "vllm-v0" in CAT.engines and "vllm-v0" not in set(grid["engine"])  # superseded: only when named
 
 
 def test_engines_word_other_than_all_is_an_input_error():

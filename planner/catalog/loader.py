@@ -160,6 +160,8 @@ def check_references(catalog: Catalog) -> list[str]:
             need("engines", e, f"precisions[{i}]", "precisions", p)
         for i, a in enumerate(e.accelerators or []):
             need("engines", e, f"accelerators[{i}]", "accelerators", a)
+        if e.superseded_by is not None:
+            need("engines", e, "superseded_by", "engines", e.superseded_by)
     for r in catalog.rental_prices.values():
         need("rental_prices", r, "system", "systems", r.system)
         rack_scale = r.system in catalog.systems and catalog.systems[r.system].whole_rack

@@ -127,6 +127,8 @@ class Engine(Entry):
 
     version: str = Field(min_length=1, description="the version these figures describe")
     date: str = Field(min_length=4, description="release date of that version, e.g. 2025-10")
+    superseded_by: Id | None = Field(None, description="a newer engine id that replaces this version: kept to "
+                                     "read measurements taken with it (calibration), left out of `engines: all`")
     vendors: list[Literal["nvidia", "amd", "intel", "google"]] = Field(min_length=1)
     accelerators: list[Id] | None = Field(None, description="accelerator ids it supports; none = every "
                                           "accelerator of its vendors")

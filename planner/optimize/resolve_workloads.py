@@ -56,12 +56,17 @@ def _check_workload_refs(w, path: str, catalog: Catalog, err: InputErrors) -> No
                 err.bad(f"{path}.{key}[{i}]", f"unknown {key[:-1]} {x!r} (known: {err.known(table)})")
 
 
+def current_engines(catalog: Catalog) -> tuple[str, ...]:
+    """Catalog engines that no newer version supersedes (what `engines: all` means)."""
+    return tuple(sorted(e for e, eng in catalog.engines.items() if eng.superseded_by is None))
+
+
 def _engines(listed: list[str] | None, catalog: Catalog) -> tuple[str, ...] | None:
-    """The engines a workload searches: None = the generic engine; `all` = every catalog engine (each is then
-    kept only on the accelerators and precisions it serves)."""
+    """The engines a workload searches: None = the generic engine; `all` = every current catalog engine (each is
+    then kept only on the accelerators and precisions it serves; superseded versions only when named)."""
     if not listed:
         return None
-    return tuple(sorted(catalog.engines)) if "all" in listed else tuple(listed)
+    return current_engines(catalog) if "all" in listed else tuple(listed)
 
 
 def resolve_workload(w, catalog: Catalog, err: InputErrors, problem: Problem) -> WorkloadData | None:

@@ -189,7 +189,8 @@ def published_fidelity(catalog: Catalog, eff: Efficiency | None = None, engines:
     eff = eff if eff is not None else load_efficiency(catalog)
     mapped = published_mapping(catalog)
     if engines:
-        mapped["engine"] = mapped["framework"].map(published_engine)
+        mapped["engine"] = [published_engine(f, d)
+                            for f, d in zip(mapped["framework"], mapped["date"], strict=True)]
     pred = published_predictions(mapped, catalog, eff)
     out = mapped.copy()
     for col in ("predicted", "predicted_batch"):

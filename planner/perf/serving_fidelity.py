@@ -18,7 +18,10 @@
 Mapping rules (stated, never per point): ShareGPT runs use the run's mean input/output tokens (notes) with
 variable lengths, at most 2048 tokens a request (vllm bench's filter); 'KV default' = bf16 (NIM FP8: fp8);
 an engine's MoE experts are TP-sharded unless the command asks for EP (TensorRT-LLM `--ep_size`, vLLM
-`--enable-expert-parallel`); NIM rows use the generic engine (the page does not name it).
+`--enable-expert-parallel`); NIM rows use the generic engine (the page does not name it). SGLang's
+`--enable-dp-attention` without `--dp-size` is plain TP (server_args.py _handle_data_parallelism, 0.5 series:
+dp_size 1 turns DP attention off), as read. Each vLLM row runs the engine of its version (`vllm_engine`: V0
+below 0.8).
 """
 
 from __future__ import annotations
@@ -58,20 +61,65 @@ FITTED_KINDS = ("throughput", "tpot")  # TTFT/ITL under load come from the queue
 # VKV's only decode-step figures (vLLM FP8-KV blog, concurrency 8 at ~20k context) are ITL p50
 FITTED_STEP_STATS = (("itl", "p50"),)
 SHAREGPT_MAX_CONTEXT = 2048  # vllm bench serve's ShareGPT filter (benchmarks/datasets.py is_valid_sequence)
+# A ShareGPT run that states no token totals (VAMD: vLLM's benchmark_serving.py, 2024) is taken at the median
+# per-request means of the 29 GPUStack ShareGPT runs of 1000 requests that state theirs (notes 'Input N / output
+# M tokens'): 215-219 input and 187-202 output tokens across five tokenizers (DeepSeek, Qwen3, gpt-oss), so the
+# tokenizer moves them by ~2%
+SHAREGPT_MEAN_TOKENS = (217.0, 197.0)
+# '1000 successful requests', not '5.76 requests/second'
+N_REQUESTS = r"(?<![\d.])(\d+) (?:successful )?requests(?!/)"
+# benchmark_serving.py / `vllm bench serve` --num-prompts default, for an open-loop run that does not state it
+DEFAULT_NUM_PROMPTS = 1000
+# Open-loop runs whose engine flags the source does not give: (source, request rate) -> why. The vLLM MI300X blog's
+# 1000-QPS figures are of its "optimized setup" (flags not in the text; the 16-QPS ones are its "default
+# configuration")
+UNSTATED_FLAGS = {("VAMD", 1000.0): "the post's 'optimized setup' at 1000 QPS: its engine flags are not stated"}
 ENGINE_GRID: dict[str, tuple[float, ...]] = {
     "eta_factor": (0.5, 0.65, 0.8, 1.0, 1.25, 1.5),
     "moe_factor": (0.5, 1.0, 1.5),
     "seq_factor": (0.0, 1.0, 3.0),
     "step_s": (0.0, 1e-3, 3e-3),
 }
+# Host-bound stacks (Python scheduling of every running sequence between steps: vLLM's V0 engine, TGI's Python
+# model server) spend 0.2-1.3 ms a sequence a step, 20-100x the V1-era seq_overhead_s; their rows are dense models,
+# so this second grid keeps the MoE factor neutral (the union of both grids is searched)
+HOST_BOUND_GRID: dict[str, tuple[float, ...]] = {
+    "eta_factor": (0.5, 0.65, 0.8, 1.0),
+    "moe_factor": (1.0,),
+    "seq_factor": (10.0, 20.0, 40.0, 80.0),
+    "step_s": (0.0, 1e-3, 3e-3),
+}
 
 
-def _engine(framework: str) -> str | None:
+def engine_combos() -> list[dict[str, float]]:
+    """Every factor set the engine fit tries: the main grid, then the host-bound one."""
+    out = []
+    for grid in (ENGINE_GRID, HOST_BOUND_GRID):
+        names = list(grid)
+        out += [dict(zip(names, v, strict=True)) for v in itertools.product(*grid.values())]
+    return out
+
+
+V1_DEFAULT_MINOR = 8  # vLLM 0.8.0 (2025-03) made the V1 engine the default; 0.x below it ran the V0 engine
+V1_DEFAULT_YEAR = 2025  # a row that names no vLLM version but a year before 2025 ran V0
+
+
+def vllm_engine(framework: str, date: str = "") -> str:
+    """`vllm-v0` for the pre-V1 engine (0.7 and older, or a 2024 build with no version given), else `vllm`.
+    The version is the first 0.N after removing ROCm versions ('rocm7.0.0_vllm_0.10.2' is 0.10)."""
+    text = re.sub(r"(?i)rocm\s*[\d.]+", "", framework)
+    if m := re.search(r"(?<![\d.])v?0\.(\d+)", text):
+        return "vllm-v0" if int(m.group(1)) < V1_DEFAULT_MINOR else "vllm"
+    years = [int(y) for y in re.findall(r"\b(20\d\d)\b", f"{framework} {date}")]
+    return "vllm-v0" if years and min(years) < V1_DEFAULT_YEAR else "vllm"
+
+
+def _engine(framework: str, date: str = "") -> str | None:
     f = framework.lower()
     for key, eng in (("tensorrt", "trtllm"), ("sglang", "sglang"), ("vllm", "vllm"), ("tgi", "tgi"),
                      ("text-generation", "tgi"), ("nim", "")):
         if key in f:
-            return eng
+            return vllm_engine(framework, date) if eng == "vllm" else eng
     return None
 
 
@@ -89,7 +137,7 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
     out["kind"], out["stat"] = METRICS[r["metric"]]
     model = next((mid for pat, mid in MODEL_RULES if re.search(pat, str(r["model"]))), None)
     acc = GPU_IDS.get(str(r["gpu"]))
-    engine = _engine(str(r["framework"]))
+    engine = _engine(str(r["framework"]), str(r["date"]))
     if model is None or model not in catalog.models:
         return out | {"why_not": f"model {r['model']!r} not in the catalog"}
     if acc is None:
@@ -133,6 +181,9 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
     load = _load(r, notes)
     if load is None:
         return out | {"why_not": f"load {r['concurrency_or_batch']!r} not mapped"}
+    if (why := UNSTATED_FLAGS.get((fam, load.get("request_rate", np.nan)))) is not None:
+        return out | {"why_not": why}
+    load = {"request_rate": np.inf if load["load"] == "burst" else np.nan} | load
     # ShareGPT runs draw each request's lengths from the dataset: the run's means (notes) with a ShareGPT-like
     # spread, and `vllm bench serve` keeps only prompts <= 1024 and prompt + output <= 2048 tokens. The spread
     # matters most in a burst: the longest outputs decode at the end at a small batch and set the run's length.
@@ -150,9 +201,11 @@ def _lengths(r: pd.Series, notes: str) -> tuple[float | None, float | None]:
     except (TypeError, ValueError):
         pass
     m = re.search(r"Input (\d+) / output (\d+) tokens", notes)
-    n = re.search(r"(\d+) (?:successful )?requests", notes)
+    n = re.search(N_REQUESTS, notes)
     if m and n:
         return round(int(m.group(1)) / int(n.group(1))), round(int(m.group(2)) / int(n.group(1)))
+    if "sharegpt" in str(r["isl"]).lower() and "sharegpt" in str(r["osl"]).lower():
+        return SHAREGPT_MEAN_TOKENS  # a ShareGPT run that gives no token totals
     tilde_i = re.match(r"~?(\d+)", str(r["isl"]))
     tilde_o = re.match(r"~?(\d+)", str(r["osl"]))
     gen = re.search(r"(\d+) generated tokens over (\d+) requests", str(r["osl"]))
@@ -165,7 +218,14 @@ def _lengths(r: pd.Series, notes: str) -> tuple[float | None, float | None]:
 
 def _load(r: pd.Series, notes: str) -> dict | None:
     cb = str(r["concurrency_or_batch"])
-    n_req = re.search(r"(\d+) (?:successful )?requests", notes)
+    n_req = re.search(N_REQUESTS, notes)
+    try:
+        rate = float(r["request_rate"])
+    except (TypeError, ValueError):
+        rate = np.nan
+    if cb.startswith("unbounded (open loop)") and np.isfinite(rate):  # Poisson arrivals of a finite run
+        return {"load": "open", "request_rate": rate, "concurrency": np.nan,
+                "num_requests": float(n_req.group(1)) if n_req else float(DEFAULT_NUM_PROMPTS)}
     if m := re.match(r"max concurrency (\d+)", cb):
         return {"load": "closed", "concurrency": float(m.group(1)),
                 "num_requests": float(n_req.group(1)) if n_req else np.nan}
@@ -190,7 +250,7 @@ def load_mapping(catalog: Catalog, path: Path = LOAD_PATH) -> pd.DataFrame:
 
 CFG = ["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "isl", "osl", "engine",
        "speculative"]
-RUN = [*CFG, "load", "concurrency", "num_requests", "length_dist", "max_context"]
+RUN = [*CFG, "load", "request_rate", "concurrency", "num_requests", "length_dist", "max_context"]
 
 
 def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:
@@ -210,7 +270,7 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
     c, reason = resolve(normalize_grid(cfg.assign(batch=1)), catalog, eff)
     cap = np.minimum(c.eng_max_batch * c.attn_dp, 4096.0)
     tab = build_step_tables(cfg, catalog, efficiency=eff, max_seqs=cap, token_budget=c.eng_chunk)
-    grid = cfg.assign(request_rate=np.where(runs["load"] == "burst", np.inf, np.nan),
+    grid = cfg.assign(request_rate=runs["request_rate"].to_numpy(dtype=float),
                       concurrency=runs["concurrency"], num_requests=runs["num_requests"],
                       length_dist=runs["length_dist"])
     lo = latency_under_load(grid, catalog, efficiency=eff, tables=tab)
@@ -268,9 +328,10 @@ def _simulate_finite(runs: pd.DataFrame, tab, reason: np.ndarray, pred: dict) ->
 
     nreq = runs["num_requests"].to_numpy(dtype=float)
     for r in np.flatnonzero(~np.isnan(nreq) & (reason == "")):
-        burst = runs["load"].iloc[r] == "burst"
-        wl = Workload(request_rate=np.inf if burst else None,
-                      concurrency=None if burst else int(runs["concurrency"].iloc[r]),
+        closed = runs["load"].iloc[r] == "closed"
+        rate = float(runs["request_rate"].iloc[r])
+        wl = Workload(request_rate=None if closed else rate,
+                      concurrency=int(runs["concurrency"].iloc[r]) if closed else None,
                       num_requests=int(nreq[r]), length_dist=str(runs["length_dist"].iloc[r]))
         s = summarize(simulate_one(tab.row(r), wl, max_context=float(runs["max_context"].iloc[r])))
         for k in ("output_tok_s", "requests_s", "total_tok_s"):
@@ -290,16 +351,11 @@ def loso_rows(rows: np.ndarray, same_vendor: np.ndarray, fitted: np.ndarray, sou
     return mask
 
 
-# Runs reported but not fitted: (source, engine) -> why. Whole runs of a source, decided on the evidence
-# below, never single points; their in-sample figures are out of sample.
-NOT_FITTED = {
-    ("DSTKTGI", "vllm"): (
-        "dstack's vLLM 0.6.3.dev (ROCm 6.1, 2024-10) on 8x MI300X, Llama-3.1-405B FP8 TP8: TPOT 50 ms at batch "
-        "1 as modelled, then 87 / 230 / 389 ms at bursts of 32 / 64 / 256 80-token prompts, output 18.75 -> "
-        "195.93 tok/s from batch 1 to 64 (10x), where OCI's vLLM of the same year on the same GPUs, model and TP "
-        "(published_benchmarks.csv OCI-) goes 36 -> 1,184 tok/s (33x) as the model does: a gap growing 1x -> 4x "
-        "with batch, which no efficiency factor of a version or era fits; an outlier build, reported, not fitted"),
-}
+# Runs reported but not fitted: (source, engine) -> why. Whole runs of a source, decided on the evidence, never
+# single points; their in-sample figures are out of sample. Empty since the engine versions: dstack's vLLM 0.6.3
+# runs (a gap to the model growing 1x -> 4x with batch, reported-only until then) are the V0 engine's (`vllm-v0`:
+# 512-token steps, per-sequence host time on the critical path), fitted with the other V0 sources.
+NOT_FITTED: dict[tuple[str, str], str] = {}
 
 
 # Whole runs of one model on one engine, reported but not fitted, on the same evidence rule: the engine's first
@@ -334,9 +390,8 @@ def _light_ttft_rows(res: pd.DataFrame) -> np.ndarray:
             & (n_flight <= LIGHT_LOAD) & (res["isl"].to_numpy(dtype=float) <= LIGHT_PROMPT))
 
 
-def _with_engines(eff: Efficiency, factors: dict[str, float]) -> Efficiency:
-    engines = {e: {v: dict(factors) for v in ("nvidia", "amd", "intel", "google")} for e in
-               ("vllm", "sglang", "trtllm", "tgi")}
+def _with_engines(eff: Efficiency, factors: dict[str, float], engine_ids) -> Efficiency:
+    engines = {e: {v: dict(factors) for v in ("nvidia", "amd", "intel", "google")} for e in engine_ids}
     return Efficiency(accel=eff.accel, serving=eff.serving, provenance=eff.provenance, engines=engines)
 
 
@@ -345,11 +400,11 @@ def _group(res: pd.DataFrame, catalog: Catalog) -> np.ndarray:
     return (res["engine"].replace("", "generic") + "/" + vendor).to_numpy()
 
 
-def published_engine(framework: str) -> str:
+def published_engine(framework: str, date: str = "") -> str:
     """The engine a published_benchmarks.csv row names in its `framework` column ('TensorRT-LLM 0.19.0
     (trtllm-bench throughput)', 'vLLM (2024 ROCm build)', ...): the row's own text, as for the rows under
     load; the generic engine ('') where it names none the catalog has."""
-    return _engine(str(framework)) or ""
+    return _engine(str(framework), str(date)) or ""
 
 
 def _published_rows(catalog: Catalog) -> pd.DataFrame:
@@ -357,7 +412,7 @@ def _published_rows(catalog: Catalog) -> pd.DataFrame:
 
     pub = published_mapping(catalog)
     pub = pub[pub["expressible"] & (pub["metric_kind"] == "throughput")].copy()
-    pub["engine"] = pub["framework"].map(published_engine)
+    pub["engine"] = [published_engine(f, d) for f, d in zip(pub["framework"], pub["date"], strict=True)]
     return pub
 
 
@@ -372,10 +427,10 @@ def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataF
     mapped = load_mapping(catalog)
     pub = _published_rows(catalog)
     names = list(ENGINE_GRID)
-    combos = [dict(zip(names, v, strict=True)) for v in itertools.product(*ENGINE_GRID.values())]
+    combos = engine_combos()
     preds, pub_preds = [], []
     for f in combos:
-        trial = _with_engines(eff, f)
+        trial = _with_engines(eff, f, catalog.engines)
         preds.append(load_predictions(mapped, catalog, trial))
         pub_preds.append(published_predictions(pub, catalog, trial)["predicted"].to_numpy())
     base = preds[0]
