@@ -141,6 +141,26 @@ def test_an_engine_held_out_with_its_only_source_borrows_the_vendors_pooled_fit(
     assert not loso_rows(group == "tgi/amd", same_vendor, fitted, sources, "DSTK", generic=True).any()
 
 
+def test_a_held_out_fit_with_fewer_rows_left_than_factors_borrows_the_vendors_pooled_fit():
+    """One VAMD TGI row cannot pick four engine factors: with DSTKTGI held out, TGI on AMD is predicted from every
+    AMD stack's other rows, as if it had none left; with as many rows left as factors it keeps its own."""
+    from planner.perf.serving_fidelity import ENGINE_GRID, loso_rows
+
+    n_own = len(ENGINE_GRID)
+    group = np.array(["tgi/amd"] * 3 + ["tgi/amd"] + ["vllm/amd"] * 2)
+    sources = np.array(["DSTK"] * 3 + ["VAMD"] + ["OCI"] * 2)
+    fitted = np.ones(len(group), dtype=bool)
+    same_vendor = np.char.endswith(group, "/amd")
+    tgi = loso_rows(group == "tgi/amd", same_vendor, fitted, sources, "DSTK", generic=False)
+    assert tgi.tolist() == [False, False, False, True, True, True]  # the pool, VAMD's own row included
+    group = np.array(["tgi/amd"] * (1 + n_own) + ["vllm/amd"])
+    sources = np.array(["DSTK"] + ["VAMD"] * n_own + ["OCI"])
+    fitted = np.ones(len(group), dtype=bool)
+    same_vendor = np.char.endswith(group, "/amd")
+    tgi = loso_rows(group == "tgi/amd", same_vendor, fitted, sources, "DSTK", generic=False)
+    assert tgi.tolist() == [False] + [True] * n_own + [False]
+
+
 def test_a_finite_speculative_run_is_simulated_with_its_tail(mapped):
     """SGLang MTP on DeepSeek-R1, a burst of 1000 ShareGPT prompts: the run goes through the simulator (acceptance
     drawn per step), so it has a TTFT, and p99 TPOT/ITL lie above their means (the step model alone gave p99 =

@@ -286,6 +286,7 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
     spec = (runs["speculative"].to_numpy() != "none") & np.isnan(runs["num_requests"].to_numpy(dtype=float))
     if spec.any():
         n_run = np.where(runs["load"] == "burst", runs["num_requests"], runs["concurrency"]).astype(float)
+        n_run = np.where(spec, n_run, 1.0)  # open-loop runs have no concurrency; only `spec` rows are read
         batch = np.maximum(1, np.minimum(n_run, cap)).astype(np.int64)
         ev = evaluate(cfg.assign(batch=batch), catalog, efficiency=eff)
         for k in ("tpot_mean", "tpot_p50", "tpot_p99"):
@@ -344,9 +345,11 @@ def _simulate_finite(runs: pd.DataFrame, tab, reason: np.ndarray, pred: dict) ->
 def loso_rows(rows: np.ndarray, same_vendor: np.ndarray, fitted: np.ndarray, sources: np.ndarray, src: str,
               generic: bool) -> np.ndarray:
     """Rows an engine x vendor group is re-fitted on with source `src` held out: its own other sources, or, when
-    none is left, every engine's rows on that vendor (the typical stack; neutral factors only for generic)."""
+    fewer rows are left than the fit has factors (an underdetermined fit: one row of one other source picks any
+    of many factor sets), every engine's rows on that vendor (the typical stack; neutral factors only for
+    generic)."""
     mask = rows & fitted & (sources != src)
-    if not mask.any() and not generic:
+    if mask.sum() < len(ENGINE_GRID) and not generic:
         mask = same_vendor & fitted & (sources != src)
     return mask
 
