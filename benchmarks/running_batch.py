@@ -21,6 +21,7 @@ import pandas as pd
 from planner.catalog import load_catalog
 from planner.perf import queueing as Q
 from planner.perf import serving_fidelity as SF
+from planner.perf import under_load_mapping as ULM
 from planner.perf.memory import memory
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
@@ -39,7 +40,7 @@ def fluid_seats(n: float, rate: float, ttft_mean_s: float) -> float:
 def rows(selector: str = "") -> pd.DataFrame:
     cat = load_catalog()
     eff = load_efficiency(cat)
-    mapped = SF.load_mapping(cat)
+    mapped = ULM.load_mapping(cat)
     bursts = mapped[mapped["expressible"] & (mapped["load"] == "burst") & (mapped["speculative"] == "none")]
     out = []
     for key, g in bursts.groupby(KEY, sort=True, dropna=False):

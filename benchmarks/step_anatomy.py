@@ -26,8 +26,9 @@ import pandas as pd
 from planner.catalog import load_catalog
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
-from planner.perf.serving_fidelity import CFG, load_mapping
+from planner.perf.serving_fidelity import CFG
 from planner.perf.step import decode_step
+from planner.perf.under_load_mapping import load_mapping
 
 MODELS = ("qwen3-14b", "qwen3-32b")
 

@@ -8,7 +8,8 @@ import pytest
 
 from planner.catalog import load_catalog
 from planner.perf.params import Efficiency, load_efficiency, read_yaml
-from planner.perf.serving_fidelity import error_table, load_mapping, load_predictions
+from planner.perf.serving_fidelity import error_table, load_predictions
+from planner.perf.under_load_mapping import load_mapping
 
 CAT = load_catalog()
 EFF = load_efficiency(CAT)
@@ -113,7 +114,7 @@ def test_total_throughput_and_run_duration_are_predicted_from_the_same_run(mappe
 
 
 def test_api_server_time_is_fitted_on_light_load_short_prompt_ttft_only(mapped):
-    from planner.perf.serving_fidelity import _light_ttft_rows
+    from planner.perf.engine_fit import _light_ttft_rows
 
     ok = mapped[mapped["expressible"]].reset_index(drop=True)
     light = dict(zip(ok["id"], _light_ttft_rows(ok), strict=True))
@@ -128,7 +129,7 @@ def test_api_server_time_is_fitted_on_light_load_short_prompt_ttft_only(mapped):
 
 
 def test_an_engine_held_out_with_its_only_source_borrows_the_vendors_pooled_fit():
-    from planner.perf.serving_fidelity import loso_rows
+    from planner.perf.engine_fit import loso_rows
 
     group = np.array(["tgi/amd", "tgi/amd", "vllm/amd", "vllm/amd", "vllm/nvidia"])
     sources = np.array(["DSTK", "DSTK", "DSTK", "AMDDOC", "GPS"])
@@ -144,7 +145,7 @@ def test_an_engine_held_out_with_its_only_source_borrows_the_vendors_pooled_fit(
 def test_a_held_out_fit_with_fewer_rows_left_than_factors_borrows_the_vendors_pooled_fit():
     """One VAMD TGI row cannot pick four engine factors: with DSTKTGI held out, TGI on AMD is predicted from every
     AMD stack's other rows, as if it had none left; with as many rows left as factors it keeps its own."""
-    from planner.perf.serving_fidelity import ENGINE_GRID, loso_rows
+    from planner.perf.engine_fit import ENGINE_GRID, loso_rows
 
     n_own = len(ENGINE_GRID)
     group = np.array(["tgi/amd"] * 3 + ["tgi/amd"] + ["vllm/amd"] * 2)
@@ -181,7 +182,7 @@ def test_dstack_rows_are_read_in_their_own_units(mapped):
 
     import pandas as pd
 
-    from planner.perf.serving_fidelity import LOAD_PATH
+    from planner.perf.under_load_mapping import LOAD_PATH
 
     raw = pd.read_csv(LOAD_PATH).set_index("id")
     m = mapped.set_index("id")

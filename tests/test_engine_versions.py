@@ -8,15 +8,10 @@ import pandas as pd
 import pytest
 
 from planner.catalog import load_catalog
+from planner.perf.engine_fit import _with_engines
 from planner.perf.evaluate import evaluate
 from planner.perf.params import load_efficiency
-from planner.perf.serving_fidelity import (
-    SHAREGPT_MEAN_TOKENS,
-    _with_engines,
-    load_mapping,
-    published_engine,
-    vllm_engine,
-)
+from planner.perf.under_load_mapping import SHAREGPT_MEAN_TOKENS, load_mapping, published_engine, vllm_engine
 
 CAT = load_catalog()
 EFF = load_efficiency(CAT)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from planner.catalog import load_catalog
-from planner.perf.serving_fidelity import _not_fitted, load_mapping
+from planner.perf.engine_fit import _not_fitted
+from planner.perf.under_load_mapping import load_mapping
 
 CAT = load_catalog()
 

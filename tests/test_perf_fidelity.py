@@ -115,7 +115,7 @@ def test_out_of_sample_error_is_reported_beside_in_sample(report):
 def test_published_rows_run_with_the_engine_their_framework_names(report):
     """`framework` says TensorRT-LLM or vLLM on every published row: each is predicted with that engine's
     fitted factors and defaults (as the engine fit reads them), and the engine changes the prediction."""
-    from planner.perf.serving_fidelity import published_engine
+    from planner.perf.under_load_mapping import published_engine
 
     assert published_engine("TensorRT-LLM 0.19.0 (trtllm-bench throughput)") == "trtllm"
     assert published_engine("vLLM (2024 ROCm build)") == "vllm-v0"  # the V0 engine of 2024 (0.8 made V1 default)

@@ -8,8 +8,8 @@ import pytest
 from planner.catalog import load_catalog
 from planner.perf.evaluate import evaluate
 from planner.perf.params import load_efficiency
-from planner.perf.serving_fidelity import LOAD_PATH
 from planner.perf.speculative_fidelity import acceptance_at, speculative_fidelity, speculative_summary
+from planner.perf.under_load_mapping import LOAD_PATH
 
 CAT = load_catalog()
 EFF = load_efficiency(CAT)

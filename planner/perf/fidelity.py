@@ -184,7 +184,7 @@ def published_fidelity(catalog: Catalog, eff: Efficiency | None = None, engines:
     """Published rows run with the engine each names in `framework` (TensorRT-LLM, vLLM: its fitted factors
     and defaults, as the engine fit reads them); `engines=False`: the generic engine, as the serving factors
     are fitted (`serving_cross_validation`)."""
-    from planner.perf.serving_fidelity import published_engine
+    from planner.perf.under_load_mapping import published_engine
 
     eff = eff if eff is not None else load_efficiency(catalog)
     mapped = published_mapping(catalog)
@@ -286,7 +286,8 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     stats["published_throughput_generic"] = _stats(ok["error_pct"])  # what serving_cross_validation fits
     # Out-of-sample figures come from the fit (refitting per held-out source takes ~10 s), read back here.
     stats["serving_cross_validation"] = read_yaml().get("serving_cross_validation", {})
-    from planner.perf.serving_fidelity import error_table, load_mapping, load_predictions
+    from planner.perf.serving_fidelity import error_table, load_predictions
+    from planner.perf.under_load_mapping import load_mapping
 
     mapped = load_mapping(catalog)
     under = load_predictions(mapped, catalog, eff)

@@ -272,7 +272,7 @@ def build_yaml(catalog: Catalog) -> dict:
                            f"(= {stats['mean_abs_log_error']:.4f}; {stats['neutral_mean_abs_log_error']:.4f} with "
                            "neutral factors)", "note": SERVING_NOTES[k]}
                        for k, v in serving.items()}
-    from planner.perf.serving_fidelity import fit_engines
+    from planner.perf.engine_fit import fit_engines
 
     eff = build_efficiency(catalog, data)
     engines, engine_stats, _ = fit_engines(catalog, eff)

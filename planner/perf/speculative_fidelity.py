@@ -54,7 +54,7 @@ def _workload_class(text: str) -> str:
 
 def _acceptance_row(r: pd.Series, catalog: Catalog) -> dict:
     """One acceptance_length row: the method and draft length from the source's labels, the catalog's figure."""
-    from planner.perf.serving_fidelity import MODEL_RULES
+    from planner.perf.under_load_mapping import MODEL_RULES
 
     rid, fw = str(r["id"]), str(r["framework"])
     out = {"expressible": False, "why_not": ""}
@@ -69,7 +69,7 @@ def _acceptance_row(r: pd.Series, catalog: Catalog) -> dict:
         method, k = "mtp", int(m.group(1)) - 1  # the window holds the k drafted tokens and the bonus token
     else:
         return out | {"why_not": "draft method / length not stated"}
-    from planner.perf.serving_fidelity import _engine
+    from planner.perf.under_load_mapping import _engine
 
     engine = _engine(fw) or ""
     family = catalog.models[model].family
@@ -86,7 +86,8 @@ def _acceptance_row(r: pd.Series, catalog: Catalog) -> dict:
 
 def _speedup_rows(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:
     """speedup_x rows: predicted throughput with the row's draft over the same run without it."""
-    from planner.perf.serving_fidelity import _map_row, load_predictions
+    from planner.perf.serving_fidelity import load_predictions
+    from planner.perf.under_load_mapping import _map_row
 
     as_thr = rows.assign(metric="output_tok_s")
     mapped = pd.DataFrame([_map_row(r, catalog) for _, r in as_thr.iterrows()])
@@ -125,7 +126,7 @@ def _speedup_rows(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.D
 
 def speculative_fidelity(catalog: Catalog, eff: Efficiency, rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every speedup_x and acceptance_length row: predicted, error, whether in sample, or why not (COLUMNS)."""
-    from planner.perf.serving_fidelity import LOAD_PATH
+    from planner.perf.under_load_mapping import LOAD_PATH
 
     rows = pd.read_csv(LOAD_PATH) if rows is None else rows
     rows = rows[rows["metric"].isin(SPEC_METRICS)].reset_index(drop=True)
