@@ -128,14 +128,9 @@ SGLANG_GPU_DEFAULTS = ((20 * 1024, 2048, 8, 8), (35 * 1024, 2048, 16, 80), (60 *
 
 def sglang_gpu_defaults(c: Cols) -> tuple[np.ndarray, np.ndarray]:
     """(chunked_prefill_size, cuda_graph_max_bs) SGLang picks by GPU memory and tp_size when not given."""
-    mib = c.hbm_bytes / MIB
-    tp_size = c.tp * c.attn_dp
-    bounds = np.array([b for b, *_ in SGLANG_GPU_DEFAULTS])
-    k = np.minimum(np.searchsorted(bounds, mib, side="right"), len(bounds) - 1)
-    chunk = np.array([x for _, x, _, _ in SGLANG_GPU_DEFAULTS], dtype=float)[k]
-    graph = np.where(tp_size < 4, np.array([g for _, _, g, _ in SGLANG_GPU_DEFAULTS], dtype=float)[k],
-                     np.array([g for _, _, _, g in SGLANG_GPU_DEFAULTS], dtype=float)[k])
-    return chunk, graph
+    bounds, chunk, graph_small_tp, graph_large_tp = np.array(SGLANG_GPU_DEFAULTS, dtype=float).T
+    k = np.minimum(np.searchsorted(bounds, c.hbm_bytes / MIB, side="right"), len(bounds) - 1)
+    return chunk[k], np.where(c.tp * c.attn_dp < 4, graph_small_tp[k], graph_large_tp[k])
 
 
 def activation_reserve_bytes(c: Cols) -> np.ndarray:

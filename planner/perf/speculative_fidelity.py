@@ -24,7 +24,11 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
+from planner.perf.evaluate import evaluate
 from planner.perf.params import Efficiency
+from planner.perf.serving_fidelity import CFG, load_predictions
+from planner.perf.simulate import acceptance_rate
+from planner.perf.under_load_mapping import LOAD_PATH, _engine, _map_row, catalog_model_id
 
 SPEC_METRICS = ("speedup_x", "acceptance_length")
 DATASET_CLASS = (("mt-bench", "chat"), ("humaneval", "coding-assistant"))
@@ -36,14 +40,7 @@ def acceptance_at(accept_k0: float, k0: int, k: int) -> float:
     """Mean tokens per verification step at draft length k, from the acceptance at k0 (geometric model)."""
     if k == k0:
         return float(accept_k0)
-    lo, hi = 0.0, 1.0 - 1e-12  # AL(k0) grows monotonically with a: bisection
-    for _ in range(100):
-        a = (lo + hi) / 2.0
-        if sum(a**i for i in range(k0 + 1)) < accept_k0:
-            lo = a
-        else:
-            hi = a
-    a = (lo + hi) / 2.0
+    a = acceptance_rate(accept_k0, k0)
     return float(sum(a**i for i in range(k + 1)))
 
 
@@ -54,11 +51,9 @@ def _workload_class(text: str) -> str:
 
 def _acceptance_row(r: pd.Series, catalog: Catalog) -> dict:
     """One acceptance_length row: the method and draft length from the source's labels, the catalog's figure."""
-    from planner.perf.under_load_mapping import MODEL_RULES
-
     rid, fw = str(r["id"]), str(r["framework"])
     out = {"expressible": False, "why_not": ""}
-    model = next((mid for pat, mid in MODEL_RULES if re.search(pat, str(r["model"]))), None)
+    model = catalog_model_id(r["model"])
     if model is None or model not in catalog.models:
         return out | {"why_not": f"model {r['model']!r} not in the catalog"}
     if "P-EAGLE" in rid:
@@ -69,8 +64,6 @@ def _acceptance_row(r: pd.Series, catalog: Catalog) -> dict:
         method, k = "mtp", int(m.group(1)) - 1  # the window holds the k drafted tokens and the bonus token
     else:
         return out | {"why_not": "draft method / length not stated"}
-    from planner.perf.under_load_mapping import _engine
-
     engine = _engine(fw) or ""
     family = catalog.models[model].family
     engines = [catalog.engines[engine]] if engine in catalog.engines else list(catalog.engines.values())
@@ -86,9 +79,6 @@ def _acceptance_row(r: pd.Series, catalog: Catalog) -> dict:
 
 def _speedup_rows(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:
     """speedup_x rows: predicted throughput with the row's draft over the same run without it."""
-    from planner.perf.serving_fidelity import load_predictions
-    from planner.perf.under_load_mapping import _map_row
-
     as_thr = rows.assign(metric="output_tok_s")
     mapped = pd.DataFrame([_map_row(r, catalog) for _, r in as_thr.iterrows()])
     mapped["id"] = rows["id"].to_numpy()
@@ -110,9 +100,6 @@ def _speedup_rows(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.D
     # steady state: both sides through the step model at the running batch (= the concurrency), the one model
     # load_predictions has for a steady speculative run: a ratio of two different models would be the models' gap
     if (sel := ok & ~finite).any():
-        from planner.perf.evaluate import evaluate
-        from planner.perf.serving_fidelity import CFG
-
         cfg = mapped.loc[sel, CFG].reset_index(drop=True)
         cfg["batch"] = mapped.loc[sel, "concurrency"].to_numpy(dtype=float).astype(np.int64)
         with_draft = evaluate(cfg, catalog, efficiency=eff)
@@ -126,8 +113,6 @@ def _speedup_rows(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.D
 
 def speculative_fidelity(catalog: Catalog, eff: Efficiency, rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every speedup_x and acceptance_length row: predicted, error, whether in sample, or why not (COLUMNS)."""
-    from planner.perf.under_load_mapping import LOAD_PATH
-
     rows = pd.read_csv(LOAD_PATH) if rows is None else rows
     rows = rows[rows["metric"].isin(SPEC_METRICS)].reset_index(drop=True)
     base = pd.DataFrame({"id": rows["id"], "source_family": rows["id"].str.split("-").str[0],

@@ -64,6 +64,11 @@ V1_DEFAULT_MINOR = 8  # vLLM 0.8.0 (2025-03) made the V1 engine the default; 0.x
 V1_DEFAULT_YEAR = 2025  # a row that names no vLLM version but a year before 2025 ran V0
 
 
+def catalog_model_id(name) -> str | None:
+    """The catalog id a source's model name stands for (the first MODEL_RULES pattern it matches), or None."""
+    return next((mid for pat, mid in MODEL_RULES if re.search(pat, str(name))), None)
+
+
 def vllm_engine(framework: str, date: str = "") -> str:
     """`vllm-v0` for the pre-V1 engine (0.7 and older, or a 2024 build with no version given), else `vllm`.
     The version is the first 0.N after removing ROCm versions ('rocm7.0.0_vllm_0.10.2' is 0.10)."""
@@ -95,7 +100,7 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
     if r["metric"] not in METRICS:
         return out | {"why_not": f"metric {r['metric']} is not a throughput/latency figure"}
     out["kind"], out["stat"] = METRICS[r["metric"]]
-    model = next((mid for pat, mid in MODEL_RULES if re.search(pat, str(r["model"]))), None)
+    model = catalog_model_id(r["model"])
     acc = GPU_IDS.get(str(r["gpu"]))
     engine = _engine(str(r["framework"]), str(r["date"]))
     if model is None or model not in catalog.models:
