@@ -51,6 +51,11 @@ def engine_combos() -> list[dict[str, float]]:
     return out
 
 
+def underdetermined(mask: np.ndarray) -> bool:
+    """Fewer rows than the engine fit has factors: one row of one source picks any of many factor sets."""
+    return int(mask.sum()) < len(ENGINE_GRID)
+
+
 def loso_rows(rows: np.ndarray, same_vendor: np.ndarray, fitted: np.ndarray, sources: np.ndarray, src: str,
               generic: bool) -> np.ndarray:
     """Rows an engine x vendor group is re-fitted on with source `src` held out: its own other sources, or, when
@@ -58,7 +63,7 @@ def loso_rows(rows: np.ndarray, same_vendor: np.ndarray, fitted: np.ndarray, sou
     of many factor sets), every engine's rows on that vendor (the typical stack; neutral factors only for
     generic)."""
     mask = rows & fitted & (sources != src)
-    if mask.sum() < len(ENGINE_GRID) and not generic:
+    if underdetermined(mask) and not generic:
         mask = same_vendor & fitted & (sources != src)
     return mask
 
@@ -202,9 +207,10 @@ def _provenance(t: _Trials, rows: np.ndarray, eng: str, vendor: str, k: int, api
                       if (s, eng) in NOT_FITTED)
     skipped += "".join(f"; not fitted: {s} {m} ({why})" for (s, e, m), why in NOT_FITTED_MODEL_RUNS.items()
                        if (rows[:n] & (sources[:n] == s) & (t.base["model"] == m).to_numpy()).any() and e == eng)
-    alone = (f"; out of sample, with its only source {own[0]} held out, the pooled fit of the other "
-             f"stacks on {vendor} stands in (closer on the held-out rows than neutral factors or any "
-             "single other engine's fit, see loso_rows)") if len(own) == 1 else ""
+    thin = [s for s in own if underdetermined(rows & t.fitted & (sources != s))]
+    alone = (f"; out of sample, with {' or '.join(thin)} held out (fewer rows left than factors), the pooled fit "
+             f"of the other stacks on {vendor} stands in (closer on the held-out rows than neutral factors or "
+             "any single other engine's fit, see loso_rows)") if thin else ""
     entry = {name: {"value": t.combos[k][name],
                     "fitted_from": f"serving_under_load.csv + published_benchmarks.csv throughput/TPOT/ITL p50 "
                                    f"rows of {eng} on {vendor} ({srcs}); grid search, mean over sources of the "

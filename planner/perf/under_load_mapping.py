@@ -213,7 +213,6 @@ def load_mapping(catalog: Catalog, path: Path = LOAD_PATH) -> pd.DataFrame:
     return pd.DataFrame([_map_row(r, catalog) for _, r in rows.iterrows()])
 
 
-
 def published_engine(framework: str, date: str = "") -> str:
     """The engine a published_benchmarks.csv row names in its `framework` column ('TensorRT-LLM 0.19.0
     (trtllm-bench throughput)', 'vLLM (2024 ROCm build)', ...): the row's own text, as for the rows under
