@@ -31,7 +31,6 @@ from planner.optimize.runner_up import main_accelerator, plan_gpus, runner_up_re
 from planner.optimize.side import SideSolves
 from planner.optimize.side import needed as side_needed
 from planner.optimize.solve import solve_instance
-from planner.optimize.split_candidates import build_split
 from planner.optimize.verify import VerifyReport, verify_plan, verify_side_figures
 from planner.perf import predict_under_slo
 from planner.plan import PLAN_FORMAT_VERSION, Binding, Plan
@@ -135,10 +134,7 @@ def solve_outcome(
     t0 = time.perf_counter()
     inst = build_instance(problem, catalog, where)
     guards.check_problem_size(inst, catalog, where)
-    # without a cache (`planner solve`), half of the workloads' candidates built by a worker meanwhile
-    cs = build_split(inst, catalog) if candidate_cache is None else None
-    if cs is None:
-        cs = build_candidates(inst, catalog, cache=candidate_cache)
+    cs = build_candidates(inst, catalog, cache=candidate_cache)
     guards.check_fleet_size(inst, cs.table, where)
     t_cand = time.perf_counter() - t0
     out = solve_candidates(

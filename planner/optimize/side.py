@@ -59,6 +59,10 @@ class SideSolves:
         if use_worker:
             ctx = multiprocessing.get_context("fork")
             self.claims = ctx.Array("b", max(len(self.tasks), 1))
+            if _guess_instance(self)[0] is None:  # nothing to guess from (platforms only): the parent solves it
+                self.guess_known = True
+                self.worker = background.Background(_worker_steps, self, None)
+                return
             guess_recv, guess_send = ctx.Pipe(duplex=False)
             try:  # forked: each sees this object as it is now
                 self.early = background.Background(_runner_up_steps, self, guess_recv, guess_send)
@@ -200,7 +204,7 @@ def _worker_steps(side: SideSolves, guess_send):
 
     def send(guess: str | None) -> None:
         nonlocal sent
-        if not sent:
+        if not sent and guess_send is not None:
             sent = True
             with contextlib.suppress(OSError):  # the runner-up's process is gone: the parent solves it
                 guess_send.send(guess)
