@@ -126,7 +126,9 @@ which gives it ~1.7 of the two CPUs; main and branch run one after the other):
   there. Three solves share the two CPUs (runner-up 2.1 against the main's 1.96 + 0.26: they end together).
   Model on the figures above: 2.69 -> 2.47 s after candidates (3.67 -> ~3.45 end to end). Measured, mixed-fleet
   SCIP: 3.88 -> 3.49 and 4.34 -> 3.90 (load ~6-7); at load ~9, where the bench has less than two CPUs, min of
-  five 4.61 -> 4.49. The other examples: within noise (all 10 at load ~7, main -> branch: brownfield
+  five 4.61 -> 4.49; at 22:24 (load ~8), three pairs main/branch 3.71/3.98, 3.69/3.76, 3.77/3.56: the gain is
+  within this machine's noise, measured on an idle one it is still to be confirmed. The other examples:
+  within noise (all 10 at load ~7, main -> branch: brownfield
   2.88 -> 2.75, enterprise 2.35 -> 2.19, power-limited 2.01 -> 2.12, simplicity 1.68 -> 1.89, quickstart
   0.35 -> 0.41). Where the main solve is the long pole it now shares the CPUs for its first ~0.8 s: HiGHS
   mixed-fleet 4.60-5.03 -> 4.79-5.42 (three pairs, load ~9), CBC 3.83 -> 4.18 (one pair).
