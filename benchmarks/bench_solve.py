@@ -108,6 +108,39 @@ s7h (18:20-20:15; load 5-9 on the two cores throughout: CPU s, in-process unless
   candidates, the parent's 2.2 + its wait: <= 3 s end to end needs candidates <= ~0.3 s (c7h) and a runner-up
   faster by ~0.5 s; its full solve spends ~80% of its nodes on the last 0.07% of the gap (which replicas fill
   the servers at the least energy), the part no formulation tried so far proves faster.
+s8 (21:00-22:30; load 5-9 on the two cores: wall figures with the bench in an autogroup of its own at nice -20,
+which gives it ~1.7 of the two CPUs; main and branch run one after the other):
+- None of the three solves is exact: mixed-fleet's main stops at 452.3188 (bound 452.2741), the price_of
+  relaxation at 452.2212 (452.1785), the runner-up at 523.6011 (523.5505, gap 9.7e-5). Each value is where
+  SCIP's search stops within the gap, so any change of a search (another start, a cutoff, the main solve's
+  incumbents as a start, "the best plan that differs from the optimum", a relaxation skipped because "its
+  limits do not bind") can change the plan's runner-up or price_of figures: every solve stays the same call.
+  SCIP settings that do not change its path (timing/statistictiming off, misc/calcintegral off,
+  timing/rareclockcheck on): same plans, CPU s within noise (main 2.20-2.45 against 2.23-2.44).
+- So the work is fixed: after candidates (0.8 s idle, one CPU) main 1.96 + verify 0.26, runner-up 2.1,
+  relaxation 0.59 CPU s: >= 2.46 s on two CPUs, >= 3.26 s end to end before any overhead. The old schedule was
+  at 2.69 (the worker: the relaxation for the guess, then the runner-up). Adopted (optimize/side.py): the
+  runner-up in a process of its own, started as soon as the worker's guess is known, and the guess taken from
+  the relaxation's warm start (0.2 s into its 0.6 s; it names the final accelerator on all four warm-started
+  examples) instead of its optimum; where several requirements are in force the guess's own solve stops
+  there. Three solves share the two CPUs (runner-up 2.1 against the main's 1.96 + 0.26: they end together).
+  Model on the figures above: 2.69 -> 2.47 s after candidates (3.67 -> ~3.45 end to end). Measured, mixed-fleet
+  SCIP: 3.88 -> 3.49 and 4.34 -> 3.90 (load ~6-7); at load ~9, where the bench has less than two CPUs, min of
+  five 4.61 -> 4.49; at 22:24 (load ~8), three pairs main/branch 3.71/3.98, 3.69/3.76, 3.77/3.56: the gain is
+  within this machine's noise, measured on an idle one it is still to be confirmed. The other examples:
+  within noise (all 10 at load ~7, main -> branch: brownfield
+  2.88 -> 2.75, enterprise 2.35 -> 2.19, power-limited 2.01 -> 2.12, simplicity 1.68 -> 1.89, quickstart
+  0.35 -> 0.41). Where the main solve is the long pole it now shares the CPUs for its first ~0.8 s: HiGHS
+  mixed-fleet 4.60-5.03 -> 4.79-5.42 (three pairs, load ~9), CBC 3.83 -> 4.18 (one pair).
+- Tried, not adopted: the candidates of half the workloads built by a worker meanwhile (the one phase where a
+  CPU idles; tables merged to the single build's, exactly): min of five, load ~8, whole -> split: mixed-fleet
+  0.50 -> 0.51, enterprise 0.34 -> 0.43, power-limited 0.34 -> 0.41, offline 0.22 -> 0.24, ai-factory
+  0.10 -> 0.16. Each build has ~0.09 s of fixed cost and the workloads' costs are uneven (mixed-fleet's batch
+  tier alone 0.29 of 0.60; the other five together 0.40); a split of the rows inside evaluation.evaluate_grid
+  (c8's) would avoid the fixed costs. The runner-up started from the main solve's warm start in the parent
+  (0.57 s in, at load ~6): later than from the relaxation's (0.26 s), 3.85-4.18 end to end.
+- What <= 3 s needs: candidates <= ~0.35 s (two CPUs during them, or 2.3x faster), or less solver work, which
+  with these gaps means other plans (another runner-up or price_of figure) to be accepted and re-pinned.
 """
 
 from __future__ import annotations

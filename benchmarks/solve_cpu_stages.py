@@ -7,10 +7,11 @@ script solves in-process (PLANNER_SOLVE_IN_PROCESS=1) with the stage clocks read
 wall time, so each stage's figure is the CPU it needs, nearly independent of the load. Columns: candidates,
 main solve, runner-up, price_of relaxations, platforms, verify, the rest; `seq` is the whole solve one stage
 after the other (the pipeline before the side worker); `2core` estimates the wall time on an idle two-core
-machine with the side worker of `optimize/side.py`: the parent runs the main solve (and the runner-up when the
-guess of the main accelerator misses), the worker the guess solve and the runner-up (when it hits), and the
-remaining side tasks go to whichever is free first. CBC runs as a program of its own: its CPU is not counted
-here (use bench_solve.py for CBC).
+machine with the side processes of `optimize/side.py` (three at once, sharing the two CPUs): the parent runs
+the main solve and verifies it (and solves the runner-up when the guess of the main accelerator misses), the
+runner-up's process the runner-up (when it hits), the worker the side tasks; the estimate is the longest of
+those chains or half of all the work, whichever is more. CBC runs as a program of its own: its CPU is not
+counted here (use bench_solve.py for CBC).
 """
 
 from __future__ import annotations
@@ -48,18 +49,16 @@ def guess_hits(out, backend: str) -> bool:
 
 
 def two_core(t: dict, rest: float, n_relax: int, hit: bool) -> float:
+    """The parent's chain (main solve, verify, the runner-up when the guess misses), the runner-up's process
+    (when it hits) and the worker's tasks, three processes sharing two CPUs (optimize/side.py): no shorter
+    than the longest chain, nor than half of all the work."""
     cand, solve, run, price, plat, ver = (t.get(k, 0.0) for k in STAGES)
     if not (price or plat):
         return cand + t.get("build_s", 0.0) + solve + run + ver + rest
-    worker, tasks = (price, [plat]) if n_relax == 1 else (0.0, [price / 2] * n_relax + [plat])
-    parent = solve + (0.0 if hit else run)
-    worker += run if hit else 0.0
-    for x in tasks:
-        if parent <= worker:
-            parent += x
-        else:
-            worker += x
-    return cand + t.get("build_s", 0.0) + ver + rest + max(parent, worker)
+    parent = solve + ver + (0.0 if hit else run)
+    early = run if hit else 0.0
+    worker = price + plat
+    return cand + t.get("build_s", 0.0) + rest + max(parent, early, (parent + early + worker) / 2)
 
 
 def main() -> None:

@@ -175,10 +175,11 @@ def test_verified_before_the_side_results_then_their_figures_alone(monkeypatch):
     assert verify_side_figures(forged).violations == ["not finite numbers: runner_up.difference"]
 
 
-def test_the_parent_takes_the_tasks_the_worker_has_not_started_while_it_solves_the_runner_up(monkeypatch):
-    """Where the guess is a solve of its own (several requirements in force), the worker goes on to the
-    runner-up and the parent, done with the main plan, takes the price_of relaxations meanwhile: the same plan
-    as everything in one process, and each task solved once, by the parent."""
+def test_the_parent_takes_the_tasks_the_worker_has_not_started_while_the_runner_up_is_solved(monkeypatch):
+    """Where the guess is a solve of its own (several requirements in force) and the worker is slow to start
+    its tasks, the parent, done with the main plan, takes the price_of relaxation while the runner-up's process
+    solves the runner-up: the same plan as everything in one process, and the task solved once, by the
+    parent."""
     inst, cands = _two_platforms()
     if not background.worth_a_worker():
         pytest.skip("needs fork and two CPUs for the side worker")
@@ -186,20 +187,41 @@ def test_the_parent_takes_the_tasks_the_worker_has_not_started_while_it_solves_t
     plain = solve_candidates(inst, cands).plan
     monkeypatch.delenv("PLANNER_SOLVE_IN_PROCESS")
     parent, runs = os.getpid(), []
-    real_run, real_without = side.SideSolves.run, side.solve_without
+    real_run, real_claim = side.SideSolves.run, side.SideSolves._claim
 
     def run(self, k):
-        runs.append((k, os.getpid() == parent, self.alt is None))  # alt None: the runner-up not in yet
+        runs.append((k, os.getpid() == parent))
         return real_run(self, k)
 
-    def slow_without(*args):  # the worker's runner-up takes long: the parent is done first
+    def slow_claim(self, k, who):  # the worker reaches its tasks late: the parent is done first
         if os.getpid() != parent:
             time.sleep(1.0)
-        return real_without(*args)
+        return real_claim(self, k, who)
 
     both = lambda s: (side.without_survive(side.without_limits(s.inst)), None)  # noqa: E731
     monkeypatch.setattr(side, "_guess_instance", both)
     monkeypatch.setattr(side.SideSolves, "run", run)
-    monkeypatch.setattr(side, "solve_without", slow_without)
+    monkeypatch.setattr(side.SideSolves, "_claim", slow_claim)
     assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)
-    assert runs == [(0, True, True)]  # the parent's own list: the worker's runs happen in its process
+    assert runs == [(0, True)]  # the parent's own list: the worker's runs happen in its process
+
+
+def test_the_runner_up_starts_from_the_guess_of_the_relaxations_warm_start(monkeypatch):
+    """Where the relaxation starts from a plan (`needs_warm_start`), the worker sends the guess as soon as that
+    plan names it, and the runner-up's process solves the runner-up while the worker goes on with the
+    relaxation: the same plan as everything in one process; where that plan names another accelerator than
+    the final one, the parent solves the runner-up itself, still the same plan."""
+    inst, cands = _two_platforms()
+    inst = dataclasses.replace(inst, max_platforms=1)  # a requirement that calls for a warm start
+    if not background.worth_a_worker():
+        pytest.skip("needs fork and two CPUs for the side worker")
+    assert side.needs_warm_start(inst)
+    monkeypatch.setenv("PLANNER_SOLVE_IN_PROCESS", "1")
+    plain = solve_candidates(inst, cands).plan
+    monkeypatch.delenv("PLANNER_SOLVE_IN_PROCESS")
+    assert plain.runner_up is not None and plain.runner_up.objective_value is not None
+    assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)
+    main = plain.runner_up.excluded_accelerator
+    for guess in (main, "h100" if main == "h200" else "h200"):
+        monkeypatch.setattr(side, "values_gpus", lambda ix, values, g=guess: Counter({g: 8}))
+        assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain), guess
