@@ -206,22 +206,79 @@ def test_the_parent_takes_the_tasks_the_worker_has_not_started_while_the_runner_
     assert runs == [(0, True)]  # the parent's own list: the worker's runs happen in its process
 
 
-def test_the_runner_up_starts_from_the_guess_of_the_relaxations_warm_start(monkeypatch):
-    """Where the relaxation starts from a plan (`needs_warm_start`), the worker sends the guess as soon as that
-    plan names it, and the runner-up's process solves the runner-up while the worker goes on with the
-    relaxation: the same plan as everything in one process; where that plan names another accelerator than
-    the final one, the parent solves the runner-up itself, still the same plan."""
+def _warm_started_two_platforms(monkeypatch):
+    """`_two_platforms` with a requirement that calls for a warm start (the guess comes from its plan), and its
+    plan solved with everything in one process, in order (no side processes)."""
     inst, cands = _two_platforms()
-    inst = dataclasses.replace(inst, max_platforms=1)  # a requirement that calls for a warm start
+    inst = dataclasses.replace(inst, max_platforms=1)
     if not background.worth_a_worker():
-        pytest.skip("needs fork and two CPUs for the side worker")
-    assert side.needs_warm_start(inst)
+        pytest.skip("needs fork and two CPUs for the side processes")
+    assert side.needs_warm_start(inst) and len(side.relaxations(inst)) == 1
     monkeypatch.setenv("PLANNER_SOLVE_IN_PROCESS", "1")
     plain = solve_candidates(inst, cands).plan
     monkeypatch.delenv("PLANNER_SOLVE_IN_PROCESS")
     assert plain.runner_up is not None and plain.runner_up.objective_value is not None
-    assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)
+    return inst, cands, plain
+
+
+def test_the_early_runner_up_gives_the_sequential_record_and_a_wrong_guess_is_solved_again(monkeypatch):
+    """The runner-up's process starts on the accelerator the relaxation's warm start leans on. Where that is the
+    main plan's accelerator, its record is the one of everything in one process and the parent solves no
+    runner-up; where it is another, the parent solves the runner-up without the right one itself: the same
+    record again."""
+    inst, cands, plain = _warm_started_two_platforms(monkeypatch)
     main = plain.runner_up.excluded_accelerator
-    for guess in (main, "h100" if main == "h200" else "h200"):
+    parent, real_without = os.getpid(), side.solve_without
+    solved_here: list[str] = []  # the parent's runner-up solves (the processes' own go to their copies)
+
+    def without(inst, cands, backend, time_limit_s, acc):
+        if os.getpid() == parent:
+            solved_here.append(acc)
+        return real_without(inst, cands, backend, time_limit_s, acc)
+
+    monkeypatch.setattr(side, "solve_without", without)
+    for guess, again in ((main, []), ("h100" if main == "h200" else "h200", [main])):
         monkeypatch.setattr(side, "values_gpus", lambda ix, values, g=guess: Counter({g: 8}))
+        solved_here.clear()
         assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain), guess
+        assert solved_here == again, guess
+
+
+def test_the_worker_goes_on_once_the_main_solve_leaves_it_a_cpu(monkeypatch, tmp_path):
+    """After its guess the worker waits to go on with the relaxation until the main solve or the runner-up's
+    has ended (two CPUs, two solves at a time): here the runner-up takes long, so the relaxation goes on only
+    after the main solve; the plan is the one of everything in one process."""
+    inst, cands, plain = _warm_started_two_platforms(monkeypatch)
+    log = tmp_path / "events"
+    parent = os.getpid()
+
+    def note(event: str) -> None:
+        with open(log, "a") as f:
+            f.write(f"{event} {time.monotonic()}\n")
+
+    real_relaxed, real_main_solved, real_without = (side.SideSolves.solve_relaxed, side.SideSolves.main_solved,
+                                                    side.solve_without)
+
+    def solve_relaxed(self, relaxed, on_start=None):
+        def go_on(ix, values):
+            on_start(ix, values)
+            note("relaxation-goes-on")
+        return real_relaxed(self, relaxed, on_start=go_on if on_start else None)
+
+    def main_solved(self):
+        time.sleep(0.5)  # a main solve that takes longer than the worker's start
+        note("main-solved")
+        real_main_solved(self)
+
+    def slow_without(*args):
+        if os.getpid() != parent:
+            time.sleep(1.5)  # the runner-up's process: still solving when the main solve ends
+        return real_without(*args)
+
+    monkeypatch.setattr(side.SideSolves, "solve_relaxed", solve_relaxed)
+    monkeypatch.setattr(side.SideSolves, "main_solved", main_solved)
+    monkeypatch.setattr(side, "solve_without", slow_without)
+    assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)
+    events = dict(line.split() for line in log.read_text().splitlines())
+    assert set(events) == {"main-solved", "relaxation-goes-on"}
+    assert float(events["relaxation-goes-on"]) >= float(events["main-solved"])

@@ -54,6 +54,7 @@ class SideSolves:
         self.guess: str | None = None
         self.alt: tuple | None = None  # the runner-up without the guess
         self.worker = self.early = None  # the worker (guess, tasks), the runner-up's process
+        self.cpu_free = None  # where both run: a CPU free for the worker's next solve
         use_worker = background.worth_a_worker()
         self.guess_known = not use_worker  # else the runner-up process's first message
         if use_worker:
@@ -64,6 +65,7 @@ class SideSolves:
                 self.worker = background.Background(_worker_steps, self, None)
                 return
             guess_recv, guess_send = ctx.Pipe(duplex=False)
+            self.cpu_free = ctx.Event()  # set when the main solve or the runner-up's ends (`_worker_steps`)
             try:  # forked: each sees this object as it is now
                 self.early = background.Background(_runner_up_steps, self, guess_recv, guess_send)
                 self.worker = background.Background(_worker_steps, self, guess_send)
@@ -74,6 +76,11 @@ class SideSolves:
             self.claims = [0] * len(self.tasks)
 
     # ------------------------------------------------------------------------------------------ parent side
+    def main_solved(self) -> None:
+        """The main solve is over: its CPU is free for the worker's tasks."""
+        if self.cpu_free is not None:
+            self.cpu_free.set()
+
     def runner_up(self, main: str) -> tuple:
         """(status, objective, accelerators) of the best plan without `main`."""
         self._receive(lambda: self.guess_known)
@@ -192,8 +199,11 @@ def _runner_up_steps(side: SideSolves, guess_recv, guess_send):
     except (EOFError, OSError):
         return
     yield ("guess", guess)
-    if guess is not None:
-        yield ("alt", solve_without(side.inst, side.cands, side.backend, side.time_limit_s, guess))
+    try:
+        if guess is not None:
+            yield ("alt", solve_without(side.inst, side.cands, side.backend, side.time_limit_s, guess))
+    finally:  # this CPU is free for the worker's tasks
+        side.cpu_free.set()
 
 
 def _worker_steps(side: SideSolves, guess_send):
@@ -214,6 +224,11 @@ def _worker_steps(side: SideSolves, guess_send):
         send(main_accelerator(values_gpus(ix, values)))
         if task is None:  # a solve for the guess alone: done
             raise _Guessed
+        wait_for_a_cpu()
+
+    def wait_for_a_cpu() -> None:
+        if side.cpu_free is not None and sent:  # the main solve and the runner-up's run: let them have the CPUs
+            side.cpu_free.wait()
 
     if guess_inst is not None and (task is None or side._claim(task, WORKER)):
         t0 = time.perf_counter()
@@ -225,6 +240,7 @@ def _worker_steps(side: SideSolves, guess_send):
         except _Guessed:
             pass
     send(None)
+    wait_for_a_cpu()
     for k in range(len(side.tasks)):
         if side._claim(k, WORKER):
             yield ("task", k, side.run(k))
