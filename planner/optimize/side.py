@@ -65,7 +65,7 @@ class SideSolves:
                 self.worker = background.Background(_worker_steps, self, None)
                 return
             guess_recv, guess_send = ctx.Pipe(duplex=False)
-            self.cpu_free = ctx.Event()  # set when the main solve or the runner-up's ends (`_worker_steps`)
+            self.cpu_free = ctx.Event()  # the parent's plan or the runner-up is done (`_worker_steps`)
             try:  # forked: each sees this object as it is now
                 self.early = background.Background(_runner_up_steps, self, guess_recv, guess_send)
                 self.worker = background.Background(_worker_steps, self, guess_send)
@@ -76,8 +76,8 @@ class SideSolves:
             self.claims = [0] * len(self.tasks)
 
     # ------------------------------------------------------------------------------------------ parent side
-    def main_solved(self) -> None:
-        """The main solve is over: its CPU is free for the worker's tasks."""
+    def parent_done(self) -> None:
+        """The main plan is solved and verified: the parent's CPU is free for the worker's tasks."""
         if self.cpu_free is not None:
             self.cpu_free.set()
 
@@ -227,7 +227,7 @@ def _worker_steps(side: SideSolves, guess_send):
         wait_for_a_cpu()
 
     def wait_for_a_cpu() -> None:
-        if side.cpu_free is not None and sent:  # the main solve and the runner-up's run: let them have the CPUs
+        if side.cpu_free is not None and sent:  # the main plan and the runner-up have the two CPUs
             side.cpu_free.wait()
 
     if guess_inst is not None and (task is None or side._claim(task, WORKER)):
