@@ -8,22 +8,26 @@ start before the main solve:
   - the worker guesses the main accelerator: the one the optimum without every requirement puts most GPUs on
     (that solve is the price_of relaxation itself where only one requirement is in force), as soon as it has a
     plan: the warm start of that solve where it has one (mixed-fleet: 0.2 s into a 0.6 s solve; it named the
-    final accelerator on every example), else its optimum. It sends the guess to the runner-up's process and
-    goes on to its tasks (price_of relaxations, platforms), one by one;
+    final accelerator on every example), else its optimum. It sends the guess to the runner-up's process, then
+    waits for a free CPU (the parent done with the main plan, or the runner-up's process with the runner-up)
+    and goes on with its tasks (price_of relaxations, platforms), one by one;
   - the runner-up's process waits for the guess and solves the runner-up without it.
 The parent solves the main plan, verifies it, solves the runner-up itself if the guess was wrong (else it takes
-the tasks the worker has not started while the runner-up is solved), and then takes the tasks still left. Three
-solves at once on two CPUs: the kernel shares them, so the runner-up (the longest side solve, mixed-fleet ~2 s)
-starts at once instead of after the guess's whole solve, and no CPU idles while one process still has work.
-Each task is claimed once (a flag per task, shared across the fork), so no work is done twice. Every solve is
-single-threaded and deterministic, so whoever computes an item computes the same item: the plan does not depend
-on the schedule. A process that dies is replaced by the parent doing the rest.
+the tasks the worker has not started while the runner-up is solved), and then takes the tasks still left. So
+the runner-up (the longest side solve, mixed-fleet ~2 s) starts 0.2 s after the main solve instead of after the
+guess's whole solve, and at most two long solves share the two CPUs: the main plan and the runner-up each
+keep a CPU, the worker's rest fills the first one freed (three at once, the main solve shared the CPUs with the
+relaxation for its first ~0.8 s). Each task is claimed once (a flag per task, shared across the fork), so no
+work is done twice. Every solve is single-threaded and deterministic, so whoever computes an item computes the
+same item: the plan does not depend on the schedule. A process that dies is replaced by the parent doing the
+rest.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import time
 
 import pandas as pd
@@ -210,7 +214,7 @@ def _worker_steps(side: SideSolves, guess_send):
     """In the worker: the guess (sent to the runner-up's process as soon as a plan names it), then every task
     nobody has claimed yet."""
     guess_inst, task = _guess_instance(side)
-    sent = False
+    sent, waited_s, parent = False, 0.0, os.getppid()
 
     def send(guess: str | None) -> None:
         nonlocal sent
@@ -227,8 +231,14 @@ def _worker_steps(side: SideSolves, guess_send):
         wait_for_a_cpu()
 
     def wait_for_a_cpu() -> None:
-        if side.cpu_free is not None and sent:  # the main plan and the runner-up have the two CPUs
-            side.cpu_free.wait()
+        nonlocal waited_s
+        if side.cpu_free is None or not sent:  # else the main plan and the runner-up have the two CPUs
+            return
+        t = time.perf_counter()
+        while not side.cpu_free.wait(0.5):
+            if os.getppid() != parent:  # the parent is gone (killed): nobody will read what follows
+                os._exit(0)
+        waited_s += time.perf_counter() - t
 
     if guess_inst is not None and (task is None or side._claim(task, WORKER)):
         t0 = time.perf_counter()
@@ -236,7 +246,7 @@ def _worker_steps(side: SideSolves, guess_send):
             sol = side.solve_relaxed(guess_inst, on_start=from_start)
             send(main_accelerator(solution_gpus(sol)))
             if task is not None:
-                yield ("task", task, (relaxed_result(sol), time.perf_counter() - t0))
+                yield ("task", task, (relaxed_result(sol), time.perf_counter() - t0 - waited_s))
         except _Guessed:
             pass
     send(None)
