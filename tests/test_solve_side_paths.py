@@ -244,11 +244,11 @@ def test_the_early_runner_up_gives_the_sequential_record_and_a_wrong_guess_is_so
         assert solved_here == again, guess
 
 
-def test_the_worker_goes_on_once_the_parent_leaves_it_a_cpu(monkeypatch, tmp_path):
-    """After its guess the worker waits to go on with the relaxation until the parent is done with the main
-    plan (solved and verified) or the runner-up's process with the runner-up (two CPUs, two solves at a time):
-    here the runner-up takes long, so the relaxation goes on only after the main plan; the plan is the one of
-    everything in one process."""
+def test_the_worker_goes_on_once_the_main_solve_leaves_it_a_cpu(monkeypatch, tmp_path):
+    """After its guess the worker waits to go on with the relaxation until the main solve is over or the
+    runner-up's process is done with the runner-up (two CPUs, two long solves at a time): here the runner-up
+    takes long, so the relaxation goes on only after the main solve; the plan is the one of everything in one
+    process."""
     inst, cands, plain = _warm_started_two_platforms(monkeypatch)
     log = tmp_path / "events"
     parent = os.getpid()
@@ -257,7 +257,7 @@ def test_the_worker_goes_on_once_the_parent_leaves_it_a_cpu(monkeypatch, tmp_pat
         with open(log, "a") as f:
             f.write(f"{event} {time.monotonic()}\n")
 
-    real_relaxed, real_parent_done, real_without = (side.SideSolves.solve_relaxed, side.SideSolves.parent_done,
+    real_relaxed, real_main_solved, real_without = (side.SideSolves.solve_relaxed, side.SideSolves.main_solved,
                                                     side.solve_without)
 
     def solve_relaxed(self, relaxed, on_start=None):
@@ -266,10 +266,10 @@ def test_the_worker_goes_on_once_the_parent_leaves_it_a_cpu(monkeypatch, tmp_pat
             note("relaxation-goes-on")
         return real_relaxed(self, relaxed, on_start=go_on if on_start else None)
 
-    def parent_done(self):
-        time.sleep(0.5)  # a main plan that takes longer than the worker's start
-        note("parent-done")
-        real_parent_done(self)
+    def main_solved(self):
+        time.sleep(0.5)  # a main solve that takes longer than the worker's start
+        note("main-solved")
+        real_main_solved(self)
 
     def slow_without(*args):
         if os.getpid() != parent:
@@ -277,9 +277,9 @@ def test_the_worker_goes_on_once_the_parent_leaves_it_a_cpu(monkeypatch, tmp_pat
         return real_without(*args)
 
     monkeypatch.setattr(side.SideSolves, "solve_relaxed", solve_relaxed)
-    monkeypatch.setattr(side.SideSolves, "parent_done", parent_done)
+    monkeypatch.setattr(side.SideSolves, "main_solved", main_solved)
     monkeypatch.setattr(side, "solve_without", slow_without)
     assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)
     events = dict(line.split() for line in log.read_text().splitlines())
-    assert set(events) == {"parent-done", "relaxation-goes-on"}
-    assert float(events["relaxation-goes-on"]) >= float(events["parent-done"])
+    assert set(events) == {"main-solved", "relaxation-goes-on"}
+    assert float(events["relaxation-goes-on"]) >= float(events["main-solved"])

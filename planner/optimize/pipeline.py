@@ -242,6 +242,8 @@ def solve_candidates(
 
 def _solve_and_report(inst, cands, catalog, backend, time_limit_s, findings, runner_up, side, predict) -> Outcome:
     sol = solve_instance(inst, cands, backend, time_limit_s=time_limit_s)
+    if side is not None:  # its CPU is free for the side tasks (the runner-up has the other)
+        side.main_solved()
     if sol.status in (SolveStatus.INFEASIBLE,):
         found, lines = elastic_relaxation(sol.model, backend)
         if found and lines:
@@ -279,8 +281,6 @@ def _solve_and_report(inst, cands, catalog, backend, time_limit_s, findings, run
     report = verify_plan(plan, inst, catalog, predict)
     plan.timing["verify_s"] = round(time.perf_counter() - t0, 3)
     _raise_unless_verified(report)
-    if side is not None:  # this CPU is free for the side tasks (the runner-up has the other)
-        side.parent_done()
     if runner_up:
         t0 = time.perf_counter()
         main = main_accelerator(plan_gpus(plan))

@@ -9,18 +9,19 @@ start before the main solve:
     (that solve is the price_of relaxation itself where only one requirement is in force), as soon as it has a
     plan: the warm start of that solve where it has one (mixed-fleet: 0.2 s into a 0.6 s solve; it named the
     final accelerator on every example), else its optimum. It sends the guess to the runner-up's process, then
-    waits for a free CPU (the parent done with the main plan, or the runner-up's process with the runner-up)
+    waits for a free CPU (the main solve over, or the runner-up's process done with the runner-up)
     and goes on with its tasks (price_of relaxations, platforms), one by one;
   - the runner-up's process waits for the guess and solves the runner-up without it.
 The parent solves the main plan, verifies it, solves the runner-up itself if the guess was wrong (else it takes
 the tasks the worker has not started while the runner-up is solved), and then takes the tasks still left. So
 the runner-up (the longest side solve, mixed-fleet ~2 s) starts 0.2 s after the main solve instead of after the
-guess's whole solve, and at most two long solves share the two CPUs: the main plan and the runner-up each
-keep a CPU, the worker's rest fills the first one freed (three at once, the main solve shared the CPUs with the
-relaxation for its first ~0.8 s). Each task is claimed once (a flag per task, shared across the fork), so no
-work is done twice. Every solve is single-threaded and deterministic, so whoever computes an item computes the
-same item: the plan does not depend on the schedule. A process that dies is replaced by the parent doing the
-rest.
+guess's whole solve, and the main solve and the runner-up each keep a CPU: the worker's rest starts on the
+first one they free (the parent's then verifies, a short share of three; with all three at once from the
+start, the main solve shared the CPUs with the relaxation for its first ~0.8 s; waiting until the parent had
+verified too left the relaxation's rest alone at the end, mixed-fleet ~0.5 s on one CPU). Each task is
+claimed once (a flag per task, shared across the fork), so no work is done twice. Every solve is single-threaded
+and deterministic, so whoever computes an item computes the same item: the plan does not depend on the
+schedule. A process that dies is replaced by the parent doing the rest.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class SideSolves:
                 self.worker = background.Background(_worker_steps, self, None)
                 return
             guess_recv, guess_send = ctx.Pipe(duplex=False)
-            self.cpu_free = ctx.Event()  # the parent's plan or the runner-up is done (`_worker_steps`)
+            self.cpu_free = ctx.Event()  # the main solve or the runner-up is done (`_worker_steps`)
             try:  # forked: each sees this object as it is now
                 self.early = background.Background(_runner_up_steps, self, guess_recv, guess_send)
                 self.worker = background.Background(_worker_steps, self, guess_send)
@@ -80,8 +81,8 @@ class SideSolves:
             self.claims = [0] * len(self.tasks)
 
     # ------------------------------------------------------------------------------------------ parent side
-    def parent_done(self) -> None:
-        """The main plan is solved and verified: the parent's CPU is free for the worker's tasks."""
+    def main_solved(self) -> None:
+        """The main solve is over: its CPU is free for the worker's tasks (the verify that follows is short)."""
         if self.cpu_free is not None:
             self.cpu_free.set()
 
@@ -232,7 +233,7 @@ def _worker_steps(side: SideSolves, guess_send):
 
     def wait_for_a_cpu() -> None:
         nonlocal waited_s
-        if side.cpu_free is None or not sent:  # else the main plan and the runner-up have the two CPUs
+        if side.cpu_free is None or not sent:  # else the main solve and the runner-up have the two CPUs
             return
         t = time.perf_counter()
         while not side.cpu_free.wait(0.5):
