@@ -10,8 +10,8 @@ after the other (the pipeline before the side worker); `2core` estimates the wal
 machine with the side processes of `optimize/side.py` (`two_core`): the parent runs the main solve and
 verifies it (and solves the runner-up when the guess of the main accelerator misses), the runner-up's process
 the runner-up from the guess on (when it hits), the worker its guess beside the main solve and the rest of its
-tasks on the first CPU left free; `guess`: whether the guess hits, and its CPU seconds. CBC runs as a program
-of its own: its CPU is not counted here (use bench_solve.py for CBC).
+tasks once the main solve or the runner-up is done; `guess`: whether the guess hits, and its CPU seconds. CBC
+runs as a program of its own: its CPU is not counted here (use bench_solve.py for CBC).
 """
 
 from __future__ import annotations
@@ -59,18 +59,20 @@ def guess_of(out, backend: str) -> tuple[bool | None, float]:
 def two_core(t: dict, rest: float, hit: bool | None, guess_s: float) -> float:
     """The schedule of `optimize/side.py` on two idle CPUs: the parent's chain (main solve, verify, the
     runner-up when the guess misses), the runner-up's process from the guess on (when it hits), the worker's
-    tasks: its guess first, beside the main solve, the rest on the first CPU that the parent or the runner-up's
-    process leaves free (where nothing is guessed, beside the parent from the start)."""
+    tasks: its guess first, beside the main solve, the rest from when the main solve or the runner-up's process
+    ends (where nothing is guessed, beside the parent from the start); no shorter than the longest chain, nor
+    than half of all the work."""
     cand, solve, run, price, plat, ver = (t.get(k, 0.0) for k in STAGES)
     base = cand + t.get("build_s", 0.0) + rest
     if not (price or plat):
         return base + solve + run + ver
     parent = solve + ver + (0.0 if hit else run)
+    half = (solve + ver + run + price + plat) / 2
     if hit is None:  # no guess, no runner-up process: the worker's tasks beside the parent, the parent's rest
-        return base + max(parent, (parent + price + plat) / 2)
+        return base + max(parent, half)
+    early = guess_s + run if hit else solve  # a miss: the runner-up's process is of no use
     worker_rest = max(price + plat - guess_s, 0.0)
-    early = guess_s + run if hit else solve + ver  # a miss: the parent cancels the runner-up's process
-    return base + max(parent, early, min(parent, early) + worker_rest)
+    return base + max(parent, early, min(solve, early) + worker_rest, half)
 
 
 def main() -> None:
