@@ -177,9 +177,8 @@ def test_verified_before_the_side_results_then_their_figures_alone(monkeypatch):
 
 def test_the_parent_takes_the_tasks_the_worker_has_not_started_while_the_runner_up_is_solved(monkeypatch):
     """Where the guess is a solve of its own (several requirements in force) and the worker is slow to start
-    its tasks, the parent, done with the main plan, takes the price_of relaxation while the runner-up's process
-    solves the runner-up: the same plan as everything in one process, and the task solved once, by the
-    parent."""
+    its tasks, the parent, done with the main plan, takes the price_of relaxation while the worker solves the
+    runner-up: the same plan as everything in one process, and the task solved once, by the parent."""
     inst, cands = _two_platforms()
     if not background.worth_a_worker():
         pytest.skip("needs fork and two CPUs for the side worker")
@@ -214,6 +213,11 @@ def _warm_started_two_platforms(monkeypatch):
     if not background.worth_a_worker():
         pytest.skip("needs fork and two CPUs for the side processes")
     assert side.needs_warm_start(inst) and len(side.relaxations(inst)) == 1
+    probe = side.SideSolves(inst, cands, "scip", None)
+    try:
+        assert probe.early is not None  # the runner-up's process starts
+    finally:
+        probe.cancel()
     monkeypatch.setenv("PLANNER_SOLVE_IN_PROCESS", "1")
     plain = solve_candidates(inst, cands).plan
     monkeypatch.delenv("PLANNER_SOLVE_IN_PROCESS")

@@ -1,27 +1,25 @@
-"""The side re-solves of `planner solve`, shared between the parent and two processes beside the main solve.
+"""The side re-solves of `planner solve`, shared between the parent and processes beside the main solve.
 
 Besides the optimum a plan reports what the buyer's requirements cost (price_of: the optimum without the
 simplicity limits, without survive), which platform earns most (platforms, max_profit) and the runner-up (the
 best plan without the main accelerator). None of these needs the main plan except the runner-up, which needs
-only the name of the main accelerator. Where a second CPU is there (`background.worth_a_worker`), two processes
-start before the main solve:
-  - the worker guesses the main accelerator: the one the optimum without every requirement puts most GPUs on
-    (that solve is the price_of relaxation itself where only one requirement is in force), as soon as it has a
-    plan: the warm start of that solve where it has one (mixed-fleet: 0.2 s into a 0.6 s solve; it named the
-    final accelerator on every example), else its optimum. It sends the guess to the runner-up's process, then
-    waits for a free CPU (the main solve over, or the runner-up's process done with the runner-up)
-    and goes on with its tasks (price_of relaxations, platforms), one by one;
-  - the runner-up's process waits for the guess and solves the runner-up without it.
+only the name of the main accelerator. Where a second CPU is there (`background.worth_a_worker`), a worker
+starts before the main solve and guesses the main accelerator: the one the optimum without every requirement
+puts most GPUs on (that solve is the price_of relaxation itself where only one requirement is in force), as
+soon as a plan names it: the warm start of that solve where it has one, else its optimum.
+  - Where the guess comes from the warm start of a relaxation the worker then goes on solving (one requirement
+    in force, `needs_warm_start`: mixed-fleet, 0.2 s into a 0.6 s solve; it named the final accelerator on
+    every example), a second process, the runner-up's, starts with the worker, waits for the guess and solves
+    the runner-up without it. The worker, having sent the guess, waits until the main solve or the runner-up
+    is over (two long solves on two CPUs; the parent's verify is short) and goes on with its tasks.
+  - Elsewhere the guess ends the worker's first solve (its optimum, or the start of a solve for the guess
+    alone): the worker solves the runner-up itself, then its tasks (a process more only cost: quickstart and
+    simplicity-and-failure-domains 0.03-0.2 s slower with it).
 The parent solves the main plan, verifies it, solves the runner-up itself if the guess was wrong (else it takes
-the tasks the worker has not started while the runner-up is solved), and then takes the tasks still left. So
-the runner-up (the longest side solve, mixed-fleet ~2 s) starts 0.2 s after the main solve instead of after the
-guess's whole solve, and the main solve and the runner-up each keep a CPU: the worker's rest starts on the
-first one they free (the parent's then verifies, a short share of three; with all three at once from the
-start, the main solve shared the CPUs with the relaxation for its first ~0.8 s; waiting until the parent had
-verified too left the relaxation's rest alone at the end, mixed-fleet ~0.5 s on one CPU). Each task is
-claimed once (a flag per task, shared across the fork), so no work is done twice. Every solve is single-threaded
-and deterministic, so whoever computes an item computes the same item: the plan does not depend on the
-schedule. A process that dies is replaced by the parent doing the rest.
+the tasks the worker has not started while the runner-up is solved), and then takes the tasks still left. Each
+task is claimed once (a flag per task, shared across the fork), so no work is done twice. Every solve is
+single-threaded and deterministic, so whoever computes an item computes the same item: the plan does not depend
+on the schedule. A process that dies is replaced by the parent doing the rest.
 """
 
 from __future__ import annotations
@@ -61,14 +59,18 @@ class SideSolves:
         self.worker = self.early = None  # the worker (guess, tasks), the runner-up's process
         self.cpu_free = None  # where both run: a CPU free for the worker's next solve
         use_worker = background.worth_a_worker()
-        self.guess_known = not use_worker  # else the runner-up process's first message
+        self.guess_known = not use_worker  # else a message of the worker or the runner-up's process
         if use_worker:
             ctx = multiprocessing.get_context("fork")
             self.claims = ctx.Array("b", max(len(self.tasks), 1))
-            if _guess_instance(self)[0] is None:  # nothing to guess from (platforms only): the parent solves it
+            guess_inst, task = _guess_instance(self)
+            if guess_inst is None:  # nothing to guess from (platforms only): the parent solves it
                 self.guess_known = True
-                self.worker = background.Background(_worker_steps, self, None)
+            if task is None or not needs_warm_start(inst):  # the guess ends its solve: the worker goes on
+                self.worker = background.Background(_worker_steps, self, None)  # with the runner-up
                 return
+            # the guess comes from the start of a price_of relaxation: the runner-up's process starts on it
+            # while the worker solves the rest of that relaxation
             guess_recv, guess_send = ctx.Pipe(duplex=False)
             self.cpu_free = ctx.Event()  # the main solve or the runner-up is done (`_worker_steps`)
             try:  # forked: each sees this object as it is now
@@ -89,7 +91,8 @@ class SideSolves:
     def runner_up(self, main: str) -> tuple:
         """(status, objective, accelerators) of the best plan without `main`."""
         self._receive(lambda: self.guess_known)
-        if self.early is not None and main == self.guess and self.alt is None:
+        solving = self.early if self.early is not None else self.worker
+        if solving is not None and main == self.guess and self.alt is None:
             self._run_unclaimed()  # the tasks the worker has not started, while the runner-up is solved
             self._receive(lambda: self.alt is not None)
         if main == self.guess and self.alt is not None:
@@ -179,7 +182,7 @@ class SideSolves:
         else:  # "end", or lost
             proc.cancel()
             setattr(self, name, None)
-            if name == "early":
+            if name == "early" or self.early is None:  # the process that sends the guess
                 self.guess_known = True
 
 
@@ -212,28 +215,30 @@ def _runner_up_steps(side: SideSolves, guess_recv, guess_send):
 
 
 def _worker_steps(side: SideSolves, guess_send):
-    """In the worker: the guess (sent to the runner-up's process as soon as a plan names it), then every task
-    nobody has claimed yet."""
+    """In the worker: the guess (sent to the runner-up's process as soon as a plan names it, where there is one;
+    else the runner-up without it, solved here), then every task nobody has claimed yet."""
     guess_inst, task = _guess_instance(side)
-    sent, waited_s, parent = False, 0.0, os.getppid()
+    guess, known, waited_s, parent = None, False, 0.0, os.getppid()
 
-    def send(guess: str | None) -> None:
-        nonlocal sent
-        if not sent and guess_send is not None:
-            sent = True
+    def found(acc: str | None) -> None:
+        nonlocal guess, known
+        if known:
+            return
+        guess, known = acc, True
+        if guess_send is not None:
             with contextlib.suppress(OSError):  # the runner-up's process is gone: the parent solves it
-                guess_send.send(guess)
+                guess_send.send(acc)
             guess_send.close()
 
     def from_start(ix, values) -> None:
-        send(main_accelerator(values_gpus(ix, values)))
+        found(main_accelerator(values_gpus(ix, values)))
         if task is None:  # a solve for the guess alone: done
             raise _Guessed
         wait_for_a_cpu()
 
     def wait_for_a_cpu() -> None:
         nonlocal waited_s
-        if side.cpu_free is None or not sent:  # else the main solve and the runner-up have the two CPUs
+        if side.cpu_free is None or not known:  # else the main solve and the runner-up have the two CPUs
             return
         t = time.perf_counter()
         while not side.cpu_free.wait(0.5):
@@ -245,12 +250,16 @@ def _worker_steps(side: SideSolves, guess_send):
         t0 = time.perf_counter()
         try:
             sol = side.solve_relaxed(guess_inst, on_start=from_start)
-            send(main_accelerator(solution_gpus(sol)))
+            found(main_accelerator(solution_gpus(sol)))
             if task is not None:
                 yield ("task", task, (relaxed_result(sol), time.perf_counter() - t0 - waited_s))
         except _Guessed:
             pass
-    send(None)
+    found(None)
+    if guess_send is None and guess_inst is not None:  # no runner-up process: the runner-up is solved here
+        yield ("guess", guess)
+        if guess is not None:
+            yield ("alt", solve_without(side.inst, side.cands, side.backend, side.time_limit_s, guess))
     wait_for_a_cpu()
     for k in range(len(side.tasks)):
         if side._claim(k, WORKER):
