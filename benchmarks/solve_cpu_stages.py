@@ -7,11 +7,9 @@ script solves in-process (PLANNER_SOLVE_IN_PROCESS=1) with the stage clocks read
 wall time, so each stage's figure is the CPU it needs, nearly independent of the load. Columns: candidates,
 main solve, runner-up, price_of relaxations, platforms, verify, the rest; `seq` is the whole solve one stage
 after the other (the pipeline before the side worker); `2core` estimates the wall time on an idle two-core
-machine with the side processes of `optimize/side.py` (`two_core`): the parent runs the main solve and
-verifies it (and solves the runner-up when the guess of the main accelerator misses), the runner-up's process
-the runner-up from the guess on (when it hits), the worker its guess beside the main solve and the rest of its
-tasks once the main solve or the runner-up is done; `guess`: whether the guess hits, and its CPU seconds. CBC
-runs as a program of its own: its CPU is not counted here (use bench_solve.py for CBC).
+machine with the side processes of `optimize/side.py` (`two_core` says how); `guess`: whether the worker's guess
+of the main accelerator hits, and its CPU seconds. CBC runs as a program of its own: its CPU is not counted
+here (use bench_solve.py for CBC).
 """
 
 from __future__ import annotations
@@ -56,23 +54,29 @@ def guess_of(out, backend: str) -> tuple[bool | None, float]:
     return acc == out.plan.runner_up.excluded_accelerator, seen.get("s", time.process_time() - t0)
 
 
-def two_core(t: dict, rest: float, hit: bool | None, guess_s: float) -> float:
-    """The schedule of `optimize/side.py` on two idle CPUs: the parent's chain (main solve, verify, the
-    runner-up when the guess misses), the runner-up's process from the guess on (when it hits), the worker's
-    tasks: its guess first, beside the main solve, the rest from when the main solve or the runner-up's process
-    ends (where nothing is guessed, beside the parent from the start); no shorter than the longest chain, nor
-    than half of all the work."""
+def two_core(t: dict, rest: float, hit: bool | None, guess_s: float, n_relax: int, early: bool) -> float:
+    """The schedule of `optimize/side.py` on two idle CPUs. With the runner-up's process (`early`): the parent's
+    chain (main solve, verify, the runner-up when the guess misses), the runner-up's process from the guess on
+    (when it hits), the worker's guess beside the main solve and its other tasks from when the main solve or the
+    runner-up's process ends; no shorter than the longest chain, nor than half of all the work. Without: the
+    worker's guess, the runner-up (when it hits), then its tasks; the parent's main solve, verify and the
+    tasks the worker has not started."""
     cand, solve, run, price, plat, ver = (t.get(k, 0.0) for k in STAGES)
     base = cand + t.get("build_s", 0.0) + rest
     if not (price or plat):
         return base + solve + run + ver
     parent = solve + ver + (0.0 if hit else run)
-    half = (solve + ver + run + price + plat) / 2
-    if hit is None:  # no guess, no runner-up process: the worker's tasks beside the parent, the parent's rest
-        return base + max(parent, half)
-    early = guess_s + run if hit else solve  # a miss: the runner-up's process is of no use
-    worker_rest = max(price + plat - guess_s, 0.0)
-    return base + max(parent, early, min(solve, early) + worker_rest, half)
+    if early:
+        gone = guess_s + run if hit else solve  # a miss: the runner-up's process is of no use
+        worker_rest = max(price + plat - guess_s, 0.0)
+        return base + max(parent, gone, min(solve, gone) + worker_rest, (solve + ver + run + price + plat) / 2)
+    worker = (price if n_relax == 1 else guess_s) + (run if hit else 0.0)
+    for x in [plat] if n_relax == 1 else [price / n_relax] * n_relax + [plat]:
+        if parent <= worker:
+            parent += x
+        else:
+            worker += x
+    return base + max(parent, worker)
 
 
 def main() -> None:
@@ -92,7 +96,9 @@ def main() -> None:
         t = out.plan.timing
         rest = total - sum(t.get(k, 0.0) for k in (*STAGES, "build_s"))
         hit, guess_s = guess_of(out, args.backend)
-        est = two_core(t, rest, hit, guess_s)
+        n_relax = len(relaxations(out.instance))
+        early = n_relax == 1 and needs_warm_start(out.instance)  # as SideSolves decides
+        est = two_core(t, rest, hit, guess_s, n_relax, early)
         figures = [t.get(k, 0.0) for k in STAGES]
         print(f"{Path(p).stem:32s} " + " ".join(f"{x:7.2f}" for x in (*figures, rest, total, est))
               + {True: "  hit", False: "  miss", None: "  -"}[hit] + f" {guess_s:.2f}", flush=True)
