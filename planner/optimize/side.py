@@ -31,7 +31,7 @@ import time
 
 import pandas as pd
 
-from planner.optimize import background
+from planner.optimize import backends, background
 from planner.optimize.instance import Instance
 from planner.optimize.platforms import compare_platforms, platforms_compared
 from planner.optimize.price_of import relaxations, relaxed_result, without_limits, without_survive
@@ -61,6 +61,9 @@ class SideSolves:
         use_worker = background.worth_a_worker()
         self.guess_known = not use_worker  # else a message of the worker or the runner-up's process
         if use_worker:
+            # the solver library imported once, here, before the forks: else the worker and the runner-up's
+            # process each import it (OR-Tools ~0.1 s, PuLP ~0.3 s), the runner-up's on the way to the plan
+            backends.preload_solver(backend)
             ctx = multiprocessing.get_context("fork")
             self.claims = ctx.Array("b", max(len(self.tasks), 1))
             guess_inst, task = _guess_instance(self)
