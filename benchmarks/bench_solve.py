@@ -141,6 +141,36 @@ which gives it ~1.7 of the two CPUs; main and branch run one after the other):
   (0.57 s in, at load ~6): later than from the relaxation's (0.26 s), 3.85-4.18 end to end.
 - What <= 3 s needs: candidates <= ~0.35 s (two CPUs during them, or 2.3x faster), or less solver work, which
   with these gaps means other plans (another runner-up or price_of figure) to be accepted and re-pinned.
+s9 (23:50-01:40; load 5-12 on the two cores throughout, so every figure is a median of runs interleaved round by
+round, main and branch each in a long-lived process of its own, all in an autogroup at nice -20 (~1.7 of the
+two CPUs); the plans compared byte for byte (plan.json minus solve_time_s and timing): identical on all 30
+example x backend pairs, runner-up and price_of included):
+- s8's runner-up process merged, then narrowed (optimize/side.py): (1) it starts only where the guess comes
+  from the warm start of a relaxation the worker goes on solving (one requirement in force, `needs_warm_start`:
+  mixed-fleet, reasoning-deepseek-r1). Elsewhere the guess ends the worker's first solve anyway, and the
+  process more only cost: quickstart 0.30 -> 0.35, simplicity-and-failure-domains 1.58 -> 1.64-1.80 (SCIP,
+  load ~11); there the worker solves the runner-up itself, as before. (2) Once it has sent the guess, the
+  worker waits until the main solve or the runner-up is over before the rest of its relaxation: two long
+  solves on two CPUs, the main solve keeps its CPU (s8's HiGHS/CBC concern). Waiting until the parent had
+  also verified was worse: the relaxation's rest (~0.5 s) then ran alone at the end while the other CPU idled
+  (traces at load ~10: 4.0-4.2 s). (3) The solver library is imported before the forks (in a fresh
+  `planner solve` each process imported it: OR-Tools ~0.1 s, PuLP ~0.3 s, the runner-up's on the critical
+  path; the bench's warm processes do not show it).
+- Mixed-fleet, total_s main -> branch (cpu_s): SCIP 2.95 -> 2.80 (4.78 -> 4.80; 10 pairs, load ~5.4),
+  3.27 -> 3.10 and 3.24 -> 3.12 (load 8-11, 3 pairs each), 3.81 -> 3.69 (8 rounds, load ~9-10; s8 as it was:
+  3.77); HiGHS 2.88 -> 2.84 (6 pairs, load ~5.5), 3.10 -> 3.20 (3 pairs, load ~11), 3.72 -> 3.71 (8 rounds);
+  CBC 2.90 -> 2.71, 3.13 -> 2.93, 3.29 -> 3.15. `planner solve problems/mixed-fleet.yaml` in a fresh
+  process (imports and catalog included), 5 pairs at load ~9.5: median 3.88 -> 3.80 s.
+- Every other example and backend within +-0.1 s of main (3 pairs each, load 8-12); the one steady cost:
+  reasoning-deepseek-r1 HiGHS 0.37 -> 0.42 (10 pairs; its runner-up is 0.07 s, the process does not pay).
+- Where mixed-fleet's time goes now (SCIP, stage clocks of one run at load ~6.5, nice -20): candidates
+  0.00-0.45; solves from 0.49; the worker's guess 0.73 (the relaxation's warm start, 0.19 CPU s); runner-up
+  0.74-3.32 (2.2 CPU s: its start 0.32 + full 1.9); main 0.49-2.56; verify 2.59-3.05; the relaxation's rest
+  2.56-3.29. In CPU s (in-process): main 1.8, runner-up 2.0, relaxation 0.63, verify 0.24, after candidates
+  0.43 on one CPU: ~4.7 CPU s of solves and checks on two CPUs is >= 2.35 s, and the runner-up's chain (guess
+  0.2 + 2.0) is about as long: ~2.9-3.0 s end to end on an idle machine, with no slack left in the schedule.
+  What is left for <= 3 s with margin: candidates on both CPUs (c9), or less solver work (other plans within
+  the gap, see s8).
 """
 
 from __future__ import annotations
