@@ -160,7 +160,10 @@ example x backend pairs, runner-up and price_of included):
   3.27 -> 3.10 and 3.24 -> 3.12 (load 8-11, 3 pairs each), 3.81 -> 3.69 (8 rounds, load ~9-10; s8 as it was:
   3.77); HiGHS 2.88 -> 2.84 (6 pairs, load ~5.5), 3.10 -> 3.20 (3 pairs, load ~11), 3.72 -> 3.71 (8 rounds);
   CBC 2.90 -> 2.71, 3.13 -> 2.93, 3.29 -> 3.15. `planner solve problems/mixed-fleet.yaml` in a fresh
-  process (imports and catalog included), 5 pairs at load ~9.5: median 3.88 -> 3.80 s.
+  process (imports and catalog included), 5 pairs at load ~9.5: median 3.88 -> 3.80 s. This script, mixed-fleet
+  --repeat 3, run as main, branch, branch, main (load 7-10; fastest of 3): SCIP 2.83, 2.59 -> 2.51, 2.50
+  (cpu_s 4.56, 4.08 -> 4.19, 4.27); HiGHS 2.77, 2.83 -> 2.75, 2.70; CBC 2.70, 2.70 -> 2.47, 2.53. verify_s
+  grows (0.2 -> 0.35): the verify now shares the CPUs with the runner-up and the relaxation's rest.
 - Every other example and backend within +-0.1 s of main (3 pairs each, load 8-12); the one steady cost:
   reasoning-deepseek-r1 HiGHS 0.37 -> 0.42 (10 pairs; its runner-up is 0.07 s, the process does not pay).
 - Where mixed-fleet's time goes now (SCIP, stage clocks of one run at load ~6.5, nice -20): candidates
