@@ -1,0 +1,106 @@
+"""Two shares of one computation at once, the second in a forked child process: candidate building's
+performance evaluation on the machine's second core (`planner.optimize.evaluation`).
+
+A plain `os.fork` (no pool, nothing re-imported: the child starts with this process's modules, catalog and
+caches), one pipe back, the child reaped before `both` returns, whatever happens: no process outlives the call,
+so none is left when the optimizer starts its own workers. The child runs in a process group of its own, deaf to
+Ctrl-C (the parent decides and kills it). When the child fails in any way (an exception, a crash, a result that
+does not pickle), the parent computes its share itself: the same result, or the same exception (a
+`PlannerError` included) raised in the parent with its own traceback.
+
+PLANNER_CANDIDATE_PROCESSES: `1` keeps everything in one process (determinism checks, profiling); `2` forks
+whenever there is something to split (tests of the forked path on small grids); unset: fork where it pays (the
+caller's threshold) and is safe: Linux, a second CPU in this process's affinity and idle (the last minute's load
+average at most the CPUs less 0.5: on a saturated machine the child only waits for a CPU, measured slower), no
+other Python thread (a fork copies only the calling thread: a lock another thread holds would stay held in the
+child), and not inside a worker process already (sweeps and proposals run one solve per core).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from planner.optimize import isolation
+
+ENV = "PLANNER_CANDIDATE_PROCESSES"
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+def setting() -> int | None:
+    """1 (one process), 2 (fork whenever there is something to split) or None (where it pays)."""
+    value = os.environ.get(ENV, "").strip()
+    return int(value) if value in ("1", "2") else None
+
+
+def available(busy: bool = True) -> bool:
+    """Whether a fork is possible and safe here (see the module docstring); `busy`: and pays, i.e. the last
+    minute's load average leaves a CPU idle (on a saturated machine the child only waits for a CPU)."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    if threading.active_count() > 1 or multiprocessing.parent_process() is not None:
+        return False
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return cpus >= 2 and not (busy and os.getloadavg()[0] > cpus - 0.5)
+
+
+def both(here: Callable[[], A], there: Callable[[], B]) -> tuple[A, B]:
+    """(here(), there()), there() computed in a forked child while here() runs in this process."""
+    read_fd, write_fd = os.pipe()
+    with isolation.stop_signals_held():  # an interrupt delivered inside the fork's hooks would be dropped
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child (coverage does not follow it)
+            _child(read_fd, write_fd, there)
+    os.close(write_fd)
+    done = False
+    try:
+        mine = here()
+        with os.fdopen(read_fd, "rb", closefd=False) as pipe:
+            payload = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        done = True
+    finally:
+        os.close(read_fd)
+        if not done:  # an exception or an interrupt here: the child's share is not needed any more
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    if status == 0 and payload:
+        with contextlib.suppress(Exception):
+            return mine, pickle.loads(payload)
+    return mine, there()  # the child failed: its share here (the same result, or the same exception)
+
+
+def _child(read_fd: int, write_fd: int, there: Callable[[], B]) -> None:  # pragma: no cover - runs in the child
+    """Compute `there()`, send it pickled, exit without running the parent's exit handlers (exit status 1:
+    failed, nothing or part of a result sent)."""
+    code = 1
+    try:
+        os.close(read_fd)
+        isolation.child_signals()
+        gc.disable()  # a short life: no collection walking (and so copying) the parent's pages
+        payload = pickle.dumps(there(), protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(payload)
+        code = 0
+    except BaseException:  # the parent computes the share itself and meets the error there
+        pass
+    finally:
+        os._exit(code)
+
+
+__all__ = ["ENV", "available", "both", "setting"]
