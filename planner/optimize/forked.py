@@ -10,16 +10,18 @@ does not pickle), the parent computes its share itself: the same result, or the 
 
 PLANNER_CANDIDATE_PROCESSES: `1` keeps everything in one process (determinism checks, profiling); `2` forks
 whenever there is something to split (tests of the forked path on small grids); unset: fork where it pays (the
-caller's threshold) and is safe: Linux, a second CPU in this process's affinity and idle (the last minute's load
-average at most the CPUs less 0.5: on a saturated machine the child only waits for a CPU, measured slower), no
-other Python thread (a fork copies only the calling thread: a lock another thread holds would stay held in the
-child), and not inside a worker process already (sweeps and proposals run one solve per core).
+caller's threshold) and is safe: Linux, a second CPU in this process's affinity and idle now (fewer processes
+running or ready to run than CPUs, this one included: on a saturated machine the child only waits for a CPU;
+measured 2026-12-01 at load ~6 on 2 cores: mixed-fleet 1.1 s -> 1.7 s of wall, forked), no other Python
+thread (a fork copies only the calling thread: a lock another thread holds would stay held in the child), and
+not inside a worker process already (sweeps and proposals run one solve per core).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import multiprocessing
 import os
 import pickle
@@ -44,8 +46,8 @@ def setting() -> int | None:
 
 
 def available(busy: bool = True) -> bool:
-    """Whether a fork is possible and safe here (see the module docstring); `busy`: and pays, i.e. the last
-    minute's load average leaves a CPU idle (on a saturated machine the child only waits for a CPU)."""
+    """Whether a fork is possible and safe here (see the module docstring); `busy`: and pays, i.e. a CPU is
+    idle now (on a saturated machine the child only waits for a CPU)."""
     if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
         return False
     if threading.active_count() > 1 or multiprocessing.parent_process() is not None:
@@ -54,7 +56,17 @@ def available(busy: bool = True) -> bool:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         cpus = os.cpu_count() or 1
-    return cpus >= 2 and not (busy and os.getloadavg()[0] > cpus - 0.5)
+    return cpus >= 2 and not (busy and _running() >= cpus)
+
+
+def _running() -> int:
+    """Processes running or ready to run now, this one included (/proc/loadavg's fourth field; where it cannot
+    be read, the last minute's load average, rounded up)."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return math.ceil(os.getloadavg()[0]) + 1
 
 
 def both(here: Callable[[], A], there: Callable[[], B]) -> tuple[A, B]:
