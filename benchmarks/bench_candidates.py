@@ -93,10 +93,15 @@ def cpu_s() -> float:
     return time.process_time() + kids.ru_utime + kids.ru_stime
 
 
-def timed(problem, catalog, where: str) -> tuple[float, float, object]:
-    t0, c0 = time.perf_counter(), cpu_s()
+def timed(problem, catalog, where: str) -> tuple[float, float, float, object]:
+    """(CPU s of both processes, wall s, CPU s on the longer path, candidates). The longer path: this process's
+    CPU seconds with, per fork, the child's CPU seconds in place of this process's share where longer (the
+    wall a build takes where each process has a core of its own, as on an idle machine)."""
+    forked.CPU_SHARES.clear()
+    t0, c0, p0 = time.perf_counter(), cpu_s(), time.process_time()
     cs = candidate_stage(problem, catalog, where)
-    return cpu_s() - c0, time.perf_counter() - t0, cs
+    path = time.process_time() - p0 + sum(max(0.0, there - here) for here, there in forked.CPU_SHARES)
+    return cpu_s() - c0, time.perf_counter() - t0, path, cs
 
 
 def main() -> None:
@@ -121,23 +126,26 @@ def main() -> None:
           "grid, performance evaluation with the latency-target search, expansion, pruning); not timed: imports, "
           "reading the catalog and the problem, the MIP")
     print(f"load average (1, 5, 15 min): {_load()}")
-    print(f"{'problem':32s} {'configs':>8s} {'cold_cpu_s':>10s} {'cpu_s':>7s} {'wall_s':>7s} {'cfg/cpu-s':>10s} "
-          f"{'cfg/wall-s':>10s}")
-    total = dict(cfg=0, cold=0.0, cpu=0.0, wall=0.0)
+    print(f"{'problem':32s} {'configs':>8s} {'cold_cpu_s':>10s} {'cpu_s':>7s} {'wall_s':>7s} {'path_s':>7s} "
+          f"{'forks':>5s} {'cfg/cpu-s':>10s} {'cfg/wall-s':>10s} {'cfg/path-s':>10s}")
+    total = dict(cfg=0, cold=0.0, cpu=0.0, wall=0.0, path=0.0)
     for p, problem, where in problems:
-        cold, _, _ = timed(problem, load_catalog(), where)  # a fresh catalog: its tables built in the timing
-        cpu = wall = float("inf")
+        cold, _, _, _ = timed(problem, load_catalog(), where)  # a fresh catalog: its tables built in the timing
+        cpu = wall = path = float("inf")
+        forks = 0
         for _ in range(args.repeat):
-            c, w, cs = timed(problem, cat, where)
-            cpu, wall = min(cpu, c), min(wall, w)
+            c, w, cp, cs = timed(problem, cat, where)
+            cpu, wall, path = min(cpu, c), min(wall, w), min(path, cp)
+            forks += len(forked.CPU_SHARES)
         n = cs.stats.get("grid", 0)
-        for k, v in (("cfg", n), ("cold", cold), ("cpu", cpu), ("wall", wall)):
+        for k, v in (("cfg", n), ("cold", cold), ("cpu", cpu), ("wall", wall), ("path", path)):
             total[k] += v
-        print(f"{p.stem:32s} {n:8d} {cold:10.3f} {cpu:7.3f} {wall:7.3f} {n / cpu:10,.0f} {n / wall:10,.0f}",
-              flush=True)
+        print(f"{p.stem:32s} {n:8d} {cold:10.3f} {cpu:7.3f} {wall:7.3f} {path:7.3f} {forks / args.repeat:5.1f} "
+              f"{n / cpu:10,.0f} {n / wall:10,.0f} {n / path:10,.0f}", flush=True)
     print(f"{'all':32s} {total['cfg']:8d} {total['cold']:10.3f} {total['cpu']:7.3f} {total['wall']:7.3f} "
-          f"{total['cfg'] / total['cpu']:10,.0f} {total['cfg'] / total['wall']:10,.0f}")
-    print(f"{'all, cold (one-shot solves)':32s} {'':8s} {'':10s} {'':7s} {'':7s} "
+          f"{total['path']:7.3f} {'':5s} {total['cfg'] / total['cpu']:10,.0f} "
+          f"{total['cfg'] / total['wall']:10,.0f} {total['cfg'] / total['path']:10,.0f}")
+    print(f"{'all, cold (one-shot solves)':32s} {'':8s} {'':10s} {'':7s} {'':7s} {'':7s} {'':5s} "
           f"{total['cfg'] / total['cold']:10,.0f}")
     print(f"load average (1, 5, 15 min): {_load()}")
     os.environ[forked.ENV] = "1"  # phases and fixed cost: one process's CPU time

@@ -28,12 +28,15 @@ import pickle
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from planner.optimize import isolation
 
 ENV = "PLANNER_CANDIDATE_PROCESSES"
+# (CPU seconds of here(), of the child) per fork since last emptied: read by benchmarks/bench_candidates.py
+CPU_SHARES: list[tuple[float, float]] = []
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -79,10 +82,12 @@ def both(here: Callable[[], A], there: Callable[[], B]) -> tuple[A, B]:
     os.close(write_fd)
     done = False
     try:
+        cpu_s = time.process_time()
         mine = here()
+        cpu_s = time.process_time() - cpu_s
         with os.fdopen(read_fd, "rb", closefd=False) as pipe:
             payload = pipe.read()
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
         done = True
     finally:
         os.close(read_fd)
@@ -91,6 +96,8 @@ def both(here: Callable[[], A], there: Callable[[], B]) -> tuple[A, B]:
                 os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+    del CPU_SHARES[:-99]  # a bounded record
+    CPU_SHARES.append((cpu_s, usage.ru_utime + usage.ru_stime))
     if status == 0 and payload:
         with contextlib.suppress(Exception):
             return mine, pickle.loads(payload)
