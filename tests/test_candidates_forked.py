@@ -51,8 +51,8 @@ def _build(inst, catalog, processes: str, monkeypatch):
 @pytest.mark.parametrize("name", ["power-limited-site", "offline-tokens-per-dollar", "quickstart",
                                   "ai-factory-10mw", "reasoning-deepseek-r1"])
 def test_two_processes_give_the_candidates_of_one(name, catalog, monkeypatch):
-    """Forced onto two processes (power-limited-site: whole calls, the batch search in the child; the others:
-    the dominant call split by rows), the evaluated frame, the candidates and the rejections are those of
+    """Forced onto two processes (power-limited-site, offline-tokens-per-dollar, quickstart: whole calls, one in
+    the child; ai-factory-10mw and reasoning-deepseek-r1: their one call split by rows), the evaluated frame, the candidates and the rejections are those of
     one process: a share dropped, reordered or typed differently fails here. The fork did happen."""
     inst = load_instance(ROOT / "problems" / f"{name}.yaml", catalog)
     forks = []

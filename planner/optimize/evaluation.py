@@ -122,15 +122,14 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
                                                          strict=True)]
 
 
-# CPU cost of one call of the model: fixed ms + ms per row (measured 2026-12-01 on the examples' calls, e.g.
-# mixed-fleet: capacity 2,852 rows 147 ms, search 14,644 rows 125 ms); only its shape matters: it balances the
-# two processes' shares and says when a fork pays.
-CALL_COST_MS = {"search": (15.0, 0.006), "capacity": (40.0, 0.037)}
-# the fork pays where it takes at least this many estimated ms off the evaluation's critical path: a fork, the
-# child's result pickled and read back, its exit reaped cost ~15-25 ms of wall on the examples
-FORK_MIN_SAVING_MS = 30.0
-# a call taking more than this share of the evaluation is split by rows, else calls go whole to either process
-SPLIT_SHARE = 0.6
+# CPU cost of one call of the model: fixed ms + ms per row, fitted 2026-12-01 on the examples' calls (capacity:
+# 192-2,852 rows, 43-147 ms; batch search: 96-14,644 rows, 13-125 ms); only its shape matters: it balances the
+# two processes' shares and says when a fork pays. A call split by rows pays its fixed part in both processes.
+CALL_COST_MS = {"search": (30.0, 0.0065), "capacity": (34.0, 0.040)}
+# the fork pays where it takes at least this many estimated ms off the evaluation's critical path: the fork, the
+# pages both processes then copy on write (~5,000 faults each on offline-tokens-per-dollar), the child's rows
+# pickled and read back cost the parent ~20 ms of CPU, the child's start and exit a few ms more
+FORK_MIN_SAVING_MS = 40.0
 
 
 @dataclass(frozen=True)
@@ -188,12 +187,19 @@ def _run_jobs(jobs: list[_Job], catalog: Catalog, perf: PerfFn | None) -> list[t
 
 def _plan(jobs: list[_Job]) -> tuple[list[int], list[int], list[int], float]:
     """(jobs run whole here, whole in the child, split by rows between both; the estimated ms the child takes
-    off the critical path). Custom calls stay here (a user's function need not be row by row)."""
+    off the critical path): whole calls balanced between the processes (largest first, to the lighter one), or
+    the largest call split by rows and the others balanced around it, whichever saves more. Custom calls stay
+    here (a user's function need not be row by row)."""
     cost = [_cost(j.kind, len(j.rows)) for j in jobs]
-    total = sum(cost)
     order = sorted(range(len(jobs)), key=lambda k: (-cost[k], k))
-    split = [order[0]] if jobs and jobs[order[0]].kind != "custom" and len(jobs[order[0]].rows) >= 2 and \
-        cost[order[0]] > SPLIT_SHARE * total else []
+    options = [_balanced(jobs, cost, order, [])]
+    if jobs and jobs[order[0]].kind != "custom" and len(jobs[order[0]].rows) >= 2:
+        options.append(_balanced(jobs, cost, order, [order[0]]))
+    return max(options, key=lambda plan: plan[3])  # the first of equal savings: whole calls
+
+
+def _balanced(jobs: list[_Job], cost: list[float], order: list[int],
+              split: list[int]) -> tuple[list[int], list[int], list[int], float]:
     load = [_cost(jobs[k].kind, (len(jobs[k].rows) + 1) // 2) for k in split] * 2 or [0.0, 0.0]
     here: list[int] = []
     there: list[int] = []
@@ -203,7 +209,7 @@ def _plan(jobs: list[_Job]) -> tuple[list[int], list[int], list[int], float]:
         side = 0 if jobs[k].kind == "custom" or load[0] <= load[1] else 1
         (here, there)[side].append(k)
         load[side] += cost[k]
-    return sorted(here), sorted(there), split, total - max(load)
+    return sorted(here), sorted(there), split, sum(cost) - max(load)
 
 
 def _cost(kind: str, rows: int) -> float:
