@@ -52,8 +52,9 @@ def _build(inst, catalog, processes: str, monkeypatch):
                                   "ai-factory-10mw", "reasoning-deepseek-r1"])
 def test_two_processes_give_the_candidates_of_one(name, catalog, monkeypatch):
     """Forced onto two processes (power-limited-site, offline-tokens-per-dollar, quickstart: whole calls, one in
-    the child; ai-factory-10mw and reasoning-deepseek-r1: their one call split by rows), the evaluated frame, the candidates and the rejections are those of
-    one process: a share dropped, reordered or typed differently fails here. The fork did happen."""
+    the child; ai-factory-10mw and reasoning-deepseek-r1: their one call split by rows), the evaluated frame,
+    the candidates and the rejections are those of one process: a share dropped, reordered or typed differently
+    fails here. The fork did happen."""
     inst = load_instance(ROOT / "problems" / f"{name}.yaml", catalog)
     forks = []
     real_fork = os.fork
@@ -119,6 +120,14 @@ def test_a_dead_child_or_an_unpicklable_result_is_computed_here():
     mine, theirs = forked.both(lambda: 1, lambda: (lambda: 5))  # a lambda does not pickle
     assert (mine, theirs()) == (1, 5)
     assert not _children()
+
+
+def test_no_fork_to_be_had_runs_both_shares_here(monkeypatch):
+    def refused():
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    assert forked.both(lambda: 1, lambda: 2) == (1, 2)
 
 
 def test_the_child_is_killed_and_reaped_when_the_parent_fails():

@@ -75,10 +75,15 @@ def _running() -> int:
 def both(here: Callable[[], A], there: Callable[[], B]) -> tuple[A, B]:
     """(here(), there()), there() computed in a forked child while here() runs in this process."""
     read_fd, write_fd = os.pipe()
-    with isolation.stop_signals_held():  # an interrupt delivered inside the fork's hooks would be dropped
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child (coverage does not follow it)
-            _child(read_fd, write_fd, there)
+    try:
+        with isolation.stop_signals_held():  # an interrupt delivered inside the fork's hooks would be dropped
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child (coverage does not follow it)
+                _child(read_fd, write_fd, there)
+    except OSError:  # no fork to be had (process or memory limits): both shares here
+        os.close(read_fd)
+        os.close(write_fd)
+        return here(), there()
     os.close(write_fd)
     done = False
     try:
