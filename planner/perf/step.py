@@ -137,10 +137,11 @@ def block_fp8_moe_scale(c: Cols, serving: dict[str, float]) -> np.ndarray:
     on the CUDA cores (DeepGEMM's two-level accumulation; the Triton w8a8 block kernels vLLM and SGLang run for
     tensor-parallel experts, vllm 0.11 fused_moe.fused_experts: DeepGEMM only where the expert slice is wider
     than 512, DeepSeek's 2048 / TP8 = 256 is not). Parts with microscaled FP4 tensor cores (Blackwell, MI355X:
-    `flops_fp4` > 0) scale blocks inside the MMA and keep 1. GPUStack's DeepSeek-R1 8x H200 runs decode
-    2.5-2.7x slower than the plain FP8 model on vLLM at 4 and at ~310 running sequences, and TensorRT-LLM's
-    own H200 DEP8 maxima sit 16-32% above its B200 FP4 pattern (serving_under_load.csv GPS-deepseek-r1-h200-*,
-    published_benchmarks.csv TRTDG-DSR1-3/6/9/12)."""
+    `flops_fp4` > 0) scale blocks inside the MMA and keep 1. With plain FP8 experts the model put NVIDIA's own
+    H200 DEP8 DeepSeek-R1 maxima 50-85% too high (generic engine; published_benchmarks.csv TRTDG-DSR1-3/6/9/12,
+    the rows the scale is fitted on) and GPUStack's 8x H200 decode steps 2.5-2.7x too short on vLLM at 4 and at
+    ~310 running sequences, on TensorRT-LLM (EP8) at ~250 (serving_under_load.csv GPS-deepseek-r1-h200-*,
+    benchmarks/deepseek_anatomy.py), where the other MoE runs (gpt-oss MXFP4, Qwen3-235B BF16) sit near 1x."""
     block = ((c.get("fp8_block", 0.0) > 0) & (c.dtype_code == FP8_CODE) & (c.weight_only <= 0)
              & (c.flops_fp4 <= 0))
     return np.where(block, serving.get("block_fp8_moe_eta_scale", 1.0), 1.0)
