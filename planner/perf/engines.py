@@ -101,6 +101,7 @@ def _defaults(n: int) -> dict:
         "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n), "eng_kv_full_window": np.zeros(n),
         "eng_attn_qhead_reads": np.zeros(n),
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
+        "spec_assumed": np.zeros(n),
         "spec_method": np.full(n, "none", dtype=object),
     }
 
@@ -174,6 +175,7 @@ def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: 
     vals["spec_k"][j] = float(sup.draft_tokens)
     vals["spec_accept"][j] = sup.acceptance_length.get(w, sup.acceptance_length["default"])
     vals["spec_draft_frac"][j] = sup.draft_cost_fraction
+    vals["spec_assumed"][j] = float(sup.assumed)  # acceptance copied from another model's draft (engines.yaml)
     if sup.max_batch is not None and e:  # the engine's own cap; the generic engine has none
         vals["eng_max_batch"][j] = min(vals["eng_max_batch"][j], float(sup.max_batch))
     return ""
