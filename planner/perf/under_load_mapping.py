@@ -12,7 +12,9 @@ an engine's MoE experts are TP-sharded unless the command asks for EP (TensorRT-
 `--enable-expert-parallel`); NIM rows use the generic engine (the page does not name it). SGLang's
 `--enable-dp-attention` without `--dp-size` is plain TP (server_args.py _handle_data_parallelism, 0.5 series:
 dp_size 1 turns DP attention off), as read. Each vLLM row runs the engine of its version (`vllm_engine`: V0
-below 0.8).
+below 0.8). A speculative run drafts the tokens its command states (`draft_tokens`: vLLM num_speculative_tokens,
+SGLang --speculative-num-steps; none stated = the engine's engines.yaml length); top-k > 1 tree drafts are not
+expressible.
 """
 
 from __future__ import annotations
@@ -137,9 +139,12 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
     ep = _int(r"(?:--ep_size|--ep-size|--ep)[ =](\d+)", cmd, 1)
     if "--enable-expert-parallel" in cmd:
         ep = tp * dp
-    spec = "none"
+    spec, draft = "none", np.nan
     if "speculative" in cmd or "EAGLE" in str(r["framework"]).upper() or "MTP" in str(r["framework"]).upper():
         spec = "mtp" if model.startswith("deepseek") else "eagle3"
+        draft, why = draft_tokens(f"{cmd} {r['framework']} {notes}")
+        if why:
+            return out | {"why_not": why}
     isl, osl = _lengths(r, notes)
     if isl is None:
         return out | {"why_not": "input/output lengths not given as numbers or run totals"}
@@ -155,9 +160,24 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
     sharegpt = "sharegpt" in str(r["isl"]).lower()
     return out | {"expressible": True, "model": model, "accelerator": acc, "precision": precision,
                   "kv_precision": kv, "engine": engine, "tp": tp, "pp": pp, "ep": ep if moe else 1,
-                  "attn_dp": dp if moe else 1, "isl": isl, "osl": osl, "speculative": spec, "gpus": n_gpus,
+                  "attn_dp": dp if moe else 1, "isl": isl, "osl": osl, "speculative": spec,
+                  "draft_tokens": draft, "gpus": n_gpus,
                   "length_dist": "variable" if sharegpt else "fixed",
                   "max_context": SHAREGPT_MAX_CONTEXT if sharegpt else np.inf} | load
+
+
+def draft_tokens(text: str) -> tuple[float, str]:
+    """(draft tokens per step the run states, or NaN for the engine's default; why it is not expressible, or
+    ''): vLLM `num_speculative_tokens`, SGLang `--speculative-num-steps` (a chain when
+    `--speculative-eagle-topk` is 1; a top-k > 1 tree verifies --speculative-num-draft-tokens per sequence, with
+    an acceptance no chain model gives)."""
+    if (m := re.search(r"--speculative-eagle-topk[ =](\d+)", text)) and int(m.group(1)) > 1:
+        return np.nan, "tree drafts (top-k > 1) are not modelled"
+    if m := re.search(r"num_speculative_tokens\W{0,3}(\d+)", text):
+        return float(m.group(1)), ""
+    if m := re.search(r"--speculative-num-steps[ =](\d+)", text):
+        return float(m.group(1)), ""
+    return np.nan, ""
 
 
 def lengths_assumed(r: pd.Series) -> bool:
