@@ -19,7 +19,7 @@ from planner.catalog.catalog import Catalog
 from planner.perf.engines import ENGINE_NEUTRAL, nearest_neutral_best, neutral_distance
 from planner.perf.params import Efficiency
 from planner.perf.serving_fidelity import error_table, load_predictions, pct_summary
-from planner.perf.under_load_mapping import LOAD_PATH, lengths_assumed, load_mapping, published_engine
+from planner.perf.under_load_mapping import load_mapping, published_engine
 
 FITTED_KINDS = ("throughput", "tpot")  # TTFT/ITL under load come from the queueing model: predicted, not fitted
 # ...except the median inter-token gap, which is one decode step (the gaps a prompt chunk stretches are the tail):
@@ -91,30 +91,26 @@ NOT_FITTED_MODEL_RUNS = {
 
 
 # Runs whose prediction rests on an input its source does not state pull no fitted figure either (the same
-# whole-run rule: decided by what the run's inputs are, never by its error); reported, out of sample:
-# - a speculative run whose draft's acceptance engines.yaml marks `assumed` (copied from another model's draft):
-#   with the acceptance free, the factors would absorb its error. AMD's MI355X EAGLE-3 runs (REAG) of Kimi-K2.5
-#   and MiniMax-M2.5 were vLLM/AMD's only MoE rows, and with AMDDOC held out they alone set vLLM/AMD's factors
-#   (AMDDOC's dense MI300X rows 8.5% -> 34% median); their no-speculation runs of the same page stay fitted
-# - a run whose lengths are taken from other runs (a ShareGPT run with no token totals,
-#   under_load_mapping.lengths_assumed: the vLLM MI300X blog's VAMD rows)
-ASSUMED_INPUTS = ("speculative acceptance assumed (engines.yaml)",
-                  "lengths assumed (ShareGPT means of other runs)")
+# whole-run rule: decided by what the run's inputs are, never by its error); reported, out of sample. Today one
+# kind: a speculative run whose draft's acceptance engines.yaml marks `assumed` (copied from another model's
+# draft): with the acceptance free, the factors would absorb its error. AMD's MI355X EAGLE-3 runs (REAG) of
+# Kimi-K2.5 and MiniMax-M2.5 were vLLM/AMD's only MoE rows, and with AMDDOC held out they alone set vLLM/AMD's
+# factors (AMDDOC's dense MI300X rows 8.5% -> 34% median); their no-speculation runs of the same page stay fitted.
+# Checked and kept: the vLLM MI300X blog's ShareGPT run (VAMD) states no token totals, and its lengths are the
+# same dataset and filter's per-request means measured on 29 other runs (under_load_mapping.SHAREGPT_MEAN_TOKENS,
+# within 2% across five tokenizers): a measured property of the dataset, not a figure copied from another object
+ASSUMED_INPUTS = ("speculative acceptance assumed (engines.yaml)",)
 
 
 def assumed_inputs(res: pd.DataFrame, catalog: Catalog) -> np.ndarray:
     """Per row, which assumed input its prediction rests on (an ASSUMED_INPUTS entry), or ''."""
     out = np.full(len(res), "", dtype=object)
-    raw = pd.read_csv(LOAD_PATH).drop_duplicates("id").set_index("id")
     for i, r in enumerate(res.itertuples(index=False)):
         spec, model, eng = str(getattr(r, "speculative", "none")), str(getattr(r, "model", "")), str(r.engine)
         if spec not in ("none", "nan", "") and model in catalog.models and eng in catalog.engines:
             sup = catalog.engines[eng].speculative_for(spec, catalog.models[model].family, model)
             if sup is None or sup.assumed:
                 out[i] = ASSUMED_INPUTS[0]
-                continue
-        if r.id in raw.index and lengths_assumed(raw.loc[r.id]):
-            out[i] = ASSUMED_INPUTS[1]
     return out
 
 

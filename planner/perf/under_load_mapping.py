@@ -180,19 +180,6 @@ def draft_tokens(text: str) -> tuple[float, str]:
     return np.nan, ""
 
 
-def lengths_assumed(r: pd.Series) -> bool:
-    """A ShareGPT run that states neither numeric lengths nor its token totals: `_lengths` takes
-    SHAREGPT_MEAN_TOKENS, measured on other runs, for it (an assumed input; engine_fit leaves such runs out)."""
-    try:
-        float(r["isl"]), float(r["osl"])
-        return False
-    except (TypeError, ValueError):
-        pass
-    notes = str(r["notes"])
-    stated = re.search(r"Input (\d+) / output (\d+) tokens", notes) and re.search(N_REQUESTS, notes)
-    return (not stated and "sharegpt" in str(r["isl"]).lower() and "sharegpt" in str(r["osl"]).lower())
-
-
 def _lengths(r: pd.Series, notes: str) -> tuple[float | None, float | None]:
     try:
         return float(r["isl"]), float(r["osl"])
