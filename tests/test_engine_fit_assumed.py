@@ -43,6 +43,7 @@ def test_assumed_acceptance_is_named_per_row(trials):
     # GPUStack's MTP runs: DeepSeek-R1 and V3.2 carry their own MTP heads, DeepSeek-V3's acceptance stands in
     assert why["GPS-deepseek-r1-h200-5-output_tok_s"] == spec
     assert why["GPS-deepseek-v3.2-h200-3-output_tok_s"] == spec
+    assert why["GPS-qwen3-8b-h100-latency-21-output_tok_s"] == spec  # Qwen3's EAGLE-3: gpt-oss-20b's acceptance
     # lengths measured on the same dataset in other runs (VAMD) are not an assumed input
     assert why["VAMD-405B-vLLM-qps16-2"] == ""
     assert why["GPS-qwen3-8b-h100-latency-0-output_tok_s"] == ""
