@@ -208,7 +208,8 @@ def _trials(catalog: Catalog, eff: Efficiency) -> _Trials:
     kinds = base["kind"].isin(FITTED_KINDS).to_numpy().copy()
     for kind, stat in FITTED_STEP_STATS:
         kinds |= ((base["kind"] == kind) & (base["stat"] == stat)).to_numpy()
-    assumed = assumed_inputs(base, catalog) != ""
+    why_assumed = assumed_inputs(base, catalog)
+    assumed = why_assumed != ""
     fitted = np.concatenate([kinds & (base["engine"] != "").to_numpy() & ~_not_fitted(base) & ~assumed,
                              np.ones(len(pub), dtype=bool)])
     actual = np.concatenate([base["actual"].to_numpy(), pub["actual"].to_numpy()])
@@ -220,7 +221,7 @@ def _trials(catalog: Catalog, eff: Efficiency) -> _Trials:
                    sources=np.concatenate([base["source_family"].to_numpy(), pub["source_family"].to_numpy()]),
                    group=np.concatenate([_group(base, catalog), _group(pub, catalog)]), fitted=fitted,
                    light=np.concatenate([_light_ttft_rows(base) & ~assumed, np.zeros(len(pub), dtype=bool)]),
-                   assumed=np.concatenate([assumed_inputs(base, catalog), np.full(len(pub), "", dtype=object)]),
+                   assumed=np.concatenate([why_assumed, np.full(len(pub), "", dtype=object)]),
                    far=np.array([neutral_distance(f) for f in combos]))
 
 
