@@ -49,6 +49,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.catalog.schema_engines import KV_SIZING_POLICIES, SPECULATIVE_METHODS
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.speculative_acceptance import acceptance_at
 
 # per engine x vendor, in efficiency.yaml `engines:`
 ENGINE_FITTED = ("eta_factor", "moe_factor", "seq_factor", "step_s", "request_s")
@@ -182,7 +183,6 @@ def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: 
     """Fill lookup j with the draft of speculative choice s (not 'none') for model m on engine e (workload
     class w), at k_row draft tokens (0: the stated length); the reason there is none, or ''. `auto` without a
     draft quietly runs without one."""
-    from planner.perf.simulate import acceptance_rate  # simulate -> steptable -> evaluate -> resolve -> here
 
     family = catalog.models[m].family
     methods = SPECULATIVE_METHODS if s == "auto" else (s,)
@@ -197,8 +197,7 @@ def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: 
     a0 = sup.acceptance_length.get(w, sup.acceptance_length["default"])
     vals["spec_k"][j] = float(k)
     # at another draft length: AL(k) = 1 + a + ... + a^k with a solved from the stated AL(k0)
-    a = acceptance_rate(a0, sup.draft_tokens)
-    vals["spec_accept"][j] = a0 if k == sup.draft_tokens else float(sum(a**i for i in range(k + 1)))
+    vals["spec_accept"][j] = acceptance_at(a0, sup.draft_tokens, k)
     vals["spec_draft_frac"][j] = sup.draft_cost_fraction
     vals["spec_assumed"][j] = float(sup.assumed)  # acceptance copied from another model's draft (engines.yaml)
     if sup.max_batch is not None and e:  # the engine's own cap; the generic engine has none

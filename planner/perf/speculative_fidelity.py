@@ -40,7 +40,7 @@ from planner.catalog.catalog import Catalog
 from planner.perf.evaluate import evaluate
 from planner.perf.params import Efficiency
 from planner.perf.serving_fidelity import CFG, load_predictions
-from planner.perf.simulate import acceptance_rate
+from planner.perf.speculative_acceptance import acceptance_at
 from planner.perf.under_load_mapping import LOAD_PATH, _engine, _map_row, catalog_model_id
 
 SPEC_METRICS = ("speedup_x", "acceptance_length")
@@ -48,14 +48,6 @@ DATASET_CLASS = (("mt-bench", "chat"), ("humaneval", "coding-assistant"))
 COLUMNS = ("id", "source_family", "metric", "model", "accelerator", "engine", "speculative", "draft_tokens",
            "concurrency", "actual", "predicted", "error_pct", "in_sample", "acceptance_assumed", "expressible",
            "why_not")
-
-
-def acceptance_at(accept_k0: float, k0: int, k: int) -> float:
-    """Mean tokens per verification step at draft length k, from the acceptance at k0 (geometric model)."""
-    if k == k0:
-        return float(accept_k0)
-    a = acceptance_rate(accept_k0, k0)
-    return float(sum(a**i for i in range(k + 1)))
 
 
 def _workload_class(text: str) -> str:
