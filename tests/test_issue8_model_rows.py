@@ -41,19 +41,3 @@ def test_v32_dsa_paths_of_trtllm_and_sglang_are_reported_not_fitted(mapped):
     assert skip[v32 & rows["engine"].isin(("trtllm", "sglang")).to_numpy()].all()
     assert not skip[v32 & (rows["engine"] == "vllm").to_numpy()].any()
     assert not skip[~v32].any()  # DeepSeek-R1 runs of every engine stay fitted
-
-
-def test_sglang_gpt_oss_on_a100_is_a_kernel_path_reported_not_fitted(mapped):
-    """SGLang's triton_kernel MoE path for gpt-oss on A100: both A100 runs out of the fit, whole runs, and no
-    other row (gpt-oss on H100 with SGLang, gpt-oss on A100 with vLLM, other SGLang models on A100) with them."""
-    rows = mapped[mapped["expressible"] & mapped["id"].str.startswith("GPS-")].reset_index(drop=True)
-    skip = _not_fitted(rows)
-    path = ((rows["engine"] == "sglang") & rows["model"].str.startswith("gpt-oss")
-            & (rows["accelerator"] == "a100-sxm-80gb")).to_numpy()
-    assert path.sum() >= 2 and skip[path].all()
-    assert set(rows.loc[path, "model"]) == {"gpt-oss-20b", "gpt-oss-120b"}
-    gpt_oss = rows["model"].str.startswith("gpt-oss").to_numpy()
-    sglang, a100 = (rows["engine"] == "sglang").to_numpy(), (rows["accelerator"] == "a100-sxm-80gb").to_numpy()
-    assert not skip[gpt_oss & sglang & ~a100].any()  # SGLang's gpt-oss on H100 stays fitted
-    assert not skip[gpt_oss & a100 & ~sglang].any()  # vLLM's (Marlin) gpt-oss on A100 stays fitted
-    assert not skip[~gpt_oss & sglang & a100].any()  # SGLang's Qwen3 on A100 stays fitted

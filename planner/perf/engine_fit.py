@@ -90,29 +90,10 @@ NOT_FITTED_MODEL_RUNS = {
 }
 
 
-# Whole runs of one model on one accelerator where the engine takes a kernel path the model has no term for,
-# reported but not fitted on the same evidence rule. SGLang 0.5.4.post2 (server_args.py
-# _handle_model_specific_adjustments, read in the PyPI wheel) sets moe_runner_backend = triton_kernel for gpt-oss
-# whenever the triton_kernels package imports, on any SM: on A100 (no FP4 or FP8 tensor cores, no FA3) the MXFP4
-# experts run through that path, where vLLM 0.10-0.11 runs Marlin. GPUStack's ShareGPT burst of 1000 on one A100:
-# SGLang 266 / 330 output tok/s (gpt-oss-20b / -120b) at TPOT 6,244 / 766 ms against vLLM's 4,620 / 2,276 at
-# 49 / 98 ms on the same page (17x / 6.9x), where on H100 the two engines are 2.9x / 3.4x apart (SGLang 2,679 /
-# 866, vLLM 7,817 / 2,901). Fitted, the 20b run alone (+500% at SGLang's NVIDIA factors) pulls SGLang's factors
-# for every NVIDIA model toward a slow MoE path that only gpt-oss off Hopper takes
-NOT_FITTED_KERNEL_RUNS = {
-    ("GPS", "sglang", model, "a100-sxm-80gb"): "SGLang 0.5.4's triton_kernel MoE path for gpt-oss on A100: 17x / "
-                                              "6.9x below vLLM on the same A100 (2.9x / 3.4x on H100)"
-    for model in ("gpt-oss-20b", "gpt-oss-120b")
-}
-
-
 def _not_fitted(res: pd.DataFrame) -> np.ndarray:
     model = res["model"] if "model" in res else pd.Series("", index=res.index)
-    acc = res["accelerator"] if "accelerator" in res else pd.Series("", index=res.index)
     return np.array([(s, e) in NOT_FITTED or (s, e, m) in NOT_FITTED_MODEL_RUNS
-                     or (s, e, m, a) in NOT_FITTED_KERNEL_RUNS
-                     for s, e, m, a in zip(res["source_family"], res["engine"], model, acc, strict=True)],
-                    dtype=bool)
+                     for s, e, m in zip(res["source_family"], res["engine"], model, strict=True)], dtype=bool)
 
 
 LIGHT_LOAD = 8  # requests in flight (closed-loop concurrency or burst size) that count as light load
@@ -226,10 +207,6 @@ def _provenance(t: _Trials, rows: np.ndarray, eng: str, vendor: str, k: int, api
                       if (s, eng) in NOT_FITTED)
     skipped += "".join(f"; not fitted: {s} {m} ({why})" for (s, e, m), why in NOT_FITTED_MODEL_RUNS.items()
                        if (rows[:n] & (sources[:n] == s) & (t.base["model"] == m).to_numpy()).any() and e == eng)
-    model, acc = t.base["model"].to_numpy(), t.base["accelerator"].to_numpy()
-    skipped += "".join(f"; not fitted: {s} {m} on {a} ({why})"
-                       for (s, e, m, a), why in NOT_FITTED_KERNEL_RUNS.items()
-                       if e == eng and (rows[:n] & (sources[:n] == s) & (model == m) & (acc == a)).any())
     thin = [s for s in own if underdetermined(rows & t.fitted & (sources != s))]
     alone = (f"; out of sample, with {' or '.join(thin)} held out (fewer rows left than factors), the pooled fit "
              f"of the other stacks on {vendor} stands in (closer on the held-out rows than neutral factors or "
