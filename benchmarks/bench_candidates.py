@@ -1,7 +1,7 @@
 """Candidate building speed: configurations per CPU-second of the candidate stage of `planner solve`, per
 example problem and over all of them.
 
-    python benchmarks/bench_candidates.py [problems...] [--repeat 5] [--phases]
+    python benchmarks/bench_candidates.py [problems...] [--repeat 5] [--processes 1|2|auto] [--phases] [--fixed]
 
 What is timed (the `candidates_s` stage of `planner solve`, `pipeline.solve_outcome`, call for call): building
 the instance from the parsed problem (`build_instance`), the problem-size guard, `build_candidates` without a
@@ -16,9 +16,17 @@ the first build on a freshly loaded catalog (its per-catalog look-up tables buil
 in a one-shot `planner solve`); `cpu_s` / `wall_s`: the fastest of --repeat builds after it (same catalog, as
 in a sweep or a second solve; no result is reused between builds: every build evaluates the whole grid);
 cfg/cpu-s and cfg/wall-s from those. `all`: the sums over the problems (configurations / CPU seconds: one
-figure for the examples together). CPU seconds are the process's (time.process_time, single-threaded work),
-the better figure on a shared machine; the load average is printed before and after, since a loaded machine
-inflates both. Target (issue 7): >= 50,000 configurations per CPU-second.
+figure for the examples together). CPU seconds are this process's and its reaped children's (the evaluation's
+forked child, `planner.optimize.forked`), the better figure on a shared machine; the load average is printed
+before and after, since a loaded machine inflates both. `path_s`: the CPU seconds on the longer of the two
+processes' paths (this process's, with the child's CPU in place of this process's own share of the
+evaluation where the child's is longer): the wall time of a build where each process has a core of its own,
+as on an idle 2-core machine, measurable on a loaded one; equal to cpu_s where nothing forked. `forks`: forks
+per build. Target (issue 7): >= 50,000 configurations per second (wall).
+
+--processes: the evaluation on one process (1), on two whenever it can split (2: a fork even where it does not
+pay), or as `planner solve` decides (auto, the default: a fork where the grid is large enough to pay and a CPU
+is idle now; on a saturated machine, one process).
 
 --phases: where one build's CPU time goes (mean over --repeat runs): the grid, the performance calls (the batch
 search of reasoning rows; the load-aware capacity with its step tables and disaggregated batch search), the rest
@@ -32,7 +40,36 @@ allows, the ceiling of cfg/cpu-s on ever larger grids of the same kind.
 To compare with another checkout (e.g. main) under the same load, run both at once:
     python benchmarks/bench_candidates.py & python /path/to/main/benchmarks/bench_candidates.py
 
-Figures (2026-11-30, 2-core machine under load average 6-17; c8 against main 21d9b80 run at once; cfg/cpu-s):
+Figures (2026-12-01, c9, 2-core machine under load average 7-11, no idle machine in the session). On an idle
+machine (main 0a1f482, 23:50) one process gave cfg/wall-s: mixed-fleet 41.6k, power-limited 44.9k, enterprise
+39.5k, offline 19.4k, small grids 1.2-5.7k. c9 evaluates the grid on two processes where it pays
+(`planner.optimize.forked`): the model's calls whole to either process (the load-aware capacity here, the batch
+search of reasoning rows in the child: 147 and 125 ms on mixed-fleet), or a dominant call split by rows; the
+candidates are the same frames, row for row and type for type (tests/test_candidates_forked.py). Builds
+alternating one and two processes in one run (fastest of 7 each, ms of CPU; path: see path_s), two runs:
+    problem                 configs  1 proc cpu   2 procs: parent / child / path    path / cpu
+    mixed-fleet               17496   310, 327         242/144/258, 240/136/246     0.83, 0.75
+    power-limited-site        10944   196, 189         179/ 87/179, 160/ 89/160     0.91, 0.85
+    enterprise-budget          9900   200, 230         167/102/180, 184/112/199     0.90, 0.87
+    offline-tokens-per-dollar  3272   167, 137         131/ 66/132, 133/ 62/133     0.79, 0.97
+    quickstart                  288    59               63/ 27/ 63                  1.07 (auto: one process)
+The child's share costs ~20-30% more CPU than in one process (search call 134-148 vs 108-118 ms: pages copied
+on write, a cold cache, the two processes sharing the machine; its rows pickled, ~9 ms), the parent ~20 ms (the
+fork, the faults, reading the rows back), and ~45% of a build stays serial (grid, completing, variant pruning,
+expansion with keys and dominance pruning: ~170 ms on mixed-fleet). Applying the path/cpu ratios (mean of the
+two runs) to the idle one-process figures: mixed-fleet ~53k cfg/wall-s, power-limited ~51k, enterprise ~45k,
+offline ~22k; small grids unchanged (one process: a fork saves less than it costs below ~40 ms of calls). These
+are estimates from CPU paths, not idle wall measurements: on the loaded machine the child waits for a CPU, so
+`auto` forks only when a CPU is idle now (measured at load ~6 with a fork forced: mixed-fleet 1.1 -> 1.7 s wall).
+Fewer operations per row (c9, one process, the same frames): `_safe_div` zeroes its new array in place (2-d
+step-table arrays 1.8 -> 1.0 ms a call), `key_parts` builds tails from per-value parts (mixed-fleet 11.6 -> 9.9
+ms), `_undominated` takes GPU counts as slices of the sorted rows with bounds and multiples for every count at
+once (mixed-fleet 54 -> 46 ms, power-limited 17 -> 13 ms): main and c9 run at once at load ~10, cfg/cpu-s all
+17.9k -> 18.5k (+3%, within the noise). The target (50,000 cfg/s wall) is reached, by estimate, on mixed-fleet
+and power-limited-site only; what stays is the per-row cost of the model itself (the capacity call's ~40 us
+per aggregated or disaggregated row, the batch search's ~7 us) and the serial expansion.
+
+Earlier figures (2026-11-30, c8 against main 21d9b80 run at once; cfg/cpu-s; load average 6-17):
     problem                 configs   main     c8    fixed ms  us/cfg  marginal cfg/s
     ai-factory-10mw             392   2,529  2,648
     brownfield-h100             384   2,010  2,057
@@ -45,22 +82,18 @@ Figures (2026-11-30, 2-core machine under load average 6-17; c8 against main 21d
     reasoning-deepseek-r1       392   3,724  3,828      65      86        12,000
     simplicity-and-failure-d.   336   3,342  3,252
     all                       43468  18,103 18,358
-The c8 changes (one gather per column for rows of rows, no scatter for a one-mode search round, no second
-resolve for the engine cap) are within the noise here (~1-5% in interleaved in-process runs). The target is out
-of reach of this pipeline on every example, and on the small grids by construction: a build costs 65-230 ms
-whatever its size (the load-aware capacity's stages: resolve, step tables, queueing, evaluation at capacity, the
-disaggregated batch and rate searches; the reasoning batch search in rounds; completion, variant pruning and
-expansion on ~50-column frames at 0.2-3 ms per whole-frame step; ~80,000 Python-level calls per build on
-diurnal-own-rent), while 50,000 cfg/s on 64 configurations leaves 1.3 ms, on 392 7.8 ms. Past the fixed cost,
-each configuration costs 19-27 us on the large grids (the step model at ~5 us per configuration and batch, a
-batch search judging 3-6 batches per row, 74 step-table points per aggregated row, the exact dominance pruning's
-pair matrix): 38,000-52,000 cfg/s with no fixed cost at all.
+A build costs 65-230 ms whatever its size (the load-aware capacity's stages: resolve, step tables, queueing,
+evaluation at capacity, the disaggregated batch and rate searches; the reasoning batch search in rounds;
+completion, variant pruning and expansion on ~50-column frames at 0.2-3 ms per whole-frame step), while 50,000
+cfg/s on 64 configurations leaves 1.3 ms, on 392 7.8 ms. Past the fixed cost, each configuration costs 19-27 us
+on the large grids on one process (38,000-52,000 cfg/s with no fixed cost at all).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -70,7 +103,7 @@ sys.path.insert(0, str(ROOT))
 
 from planner.catalog import load_catalog  # noqa: E402
 from planner.inputs import display_path  # noqa: E402
-from planner.optimize import guards  # noqa: E402
+from planner.optimize import forked, guards  # noqa: E402
 from planner.optimize.candidates import build_candidates  # noqa: E402
 from planner.optimize.pipeline import load_instance  # noqa: E402
 from planner.optimize.problem import load_problem  # noqa: E402
@@ -86,20 +119,36 @@ def candidate_stage(problem, catalog, where: str):
     return cs
 
 
-def timed(problem, catalog, where: str) -> tuple[float, float, object]:
-    t0, c0 = time.perf_counter(), time.process_time()
+def cpu_s() -> float:
+    """CPU seconds of this process and of its reaped children (the evaluation's forked child)."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + kids.ru_utime + kids.ru_stime
+
+
+def timed(problem, catalog, where: str) -> tuple[float, float, float, object]:
+    """(CPU s of both processes, wall s, CPU s on the longer path, candidates). The longer path: this process's
+    CPU seconds with, per fork, the child's CPU seconds in place of this process's share where longer (the
+    wall a build takes where each process has a core of its own, as on an idle machine)."""
+    forked.CPU_SHARES.clear()
+    t0, c0, p0 = time.perf_counter(), cpu_s(), time.process_time()
     cs = candidate_stage(problem, catalog, where)
-    return time.process_time() - c0, time.perf_counter() - t0, cs
+    path = time.process_time() - p0 + sum(max(0.0, there - here) for here, there in forked.CPU_SHARES)
+    return cpu_s() - c0, time.perf_counter() - t0, path, cs
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("problems", nargs="*")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--processes", choices=("1", "2", "auto"), default="auto",
+                    help="the evaluation on one process, two (forked whenever it can split), or as planner solve "
+                    "decides (default)")
     ap.add_argument("--phases", action="store_true", help="print where one build's CPU time goes")
     ap.add_argument("--fixed", action="store_true",
                     help="split each build's CPU time into a fixed part and a part per configuration")
     args = ap.parse_args()
+    if args.processes != "auto":
+        os.environ[forked.ENV] = args.processes
     cat = load_catalog()
     paths = [Path(p) if Path(p).is_file() else ROOT / "problems" / f"{p}.yaml" for p in args.problems] \
         or sorted((ROOT / "problems").glob("*.yaml"))
@@ -109,25 +158,29 @@ def main() -> None:
           "grid, performance evaluation with the latency-target search, expansion, pruning); not timed: imports, "
           "reading the catalog and the problem, the MIP")
     print(f"load average (1, 5, 15 min): {_load()}")
-    print(f"{'problem':32s} {'configs':>8s} {'cold_cpu_s':>10s} {'cpu_s':>7s} {'wall_s':>7s} {'cfg/cpu-s':>10s} "
-          f"{'cfg/wall-s':>10s}")
-    total = dict(cfg=0, cold=0.0, cpu=0.0, wall=0.0)
+    print(f"{'problem':32s} {'configs':>8s} {'cold_cpu_s':>10s} {'cpu_s':>7s} {'wall_s':>7s} {'path_s':>7s} "
+          f"{'forks':>5s} {'cfg/cpu-s':>10s} {'cfg/wall-s':>10s} {'cfg/path-s':>10s}")
+    total = dict(cfg=0, cold=0.0, cpu=0.0, wall=0.0, path=0.0)
     for p, problem, where in problems:
-        cold, _, _ = timed(problem, load_catalog(), where)  # a fresh catalog: its tables built in the timing
-        cpu = wall = float("inf")
+        cold, _, _, _ = timed(problem, load_catalog(), where)  # a fresh catalog: its tables built in the timing
+        cpu = wall = path = float("inf")
+        forks = 0
         for _ in range(args.repeat):
-            c, w, cs = timed(problem, cat, where)
-            cpu, wall = min(cpu, c), min(wall, w)
+            c, w, cp, cs = timed(problem, cat, where)
+            cpu, wall, path = min(cpu, c), min(wall, w), min(path, cp)
+            forks += len(forked.CPU_SHARES)
         n = cs.stats.get("grid", 0)
-        for k, v in (("cfg", n), ("cold", cold), ("cpu", cpu), ("wall", wall)):
+        for k, v in (("cfg", n), ("cold", cold), ("cpu", cpu), ("wall", wall), ("path", path)):
             total[k] += v
-        print(f"{p.stem:32s} {n:8d} {cold:10.3f} {cpu:7.3f} {wall:7.3f} {n / cpu:10,.0f} {n / wall:10,.0f}",
-              flush=True)
+        print(f"{p.stem:32s} {n:8d} {cold:10.3f} {cpu:7.3f} {wall:7.3f} {path:7.3f} {forks / args.repeat:5.1f} "
+              f"{n / cpu:10,.0f} {n / wall:10,.0f} {n / path:10,.0f}", flush=True)
     print(f"{'all':32s} {total['cfg']:8d} {total['cold']:10.3f} {total['cpu']:7.3f} {total['wall']:7.3f} "
-          f"{total['cfg'] / total['cpu']:10,.0f} {total['cfg'] / total['wall']:10,.0f}")
-    print(f"{'all, cold (one-shot solves)':32s} {'':8s} {'':10s} {'':7s} {'':7s} "
+          f"{total['path']:7.3f} {'':5s} {total['cfg'] / total['cpu']:10,.0f} "
+          f"{total['cfg'] / total['wall']:10,.0f} {total['cfg'] / total['path']:10,.0f}")
+    print(f"{'all, cold (one-shot solves)':32s} {'':8s} {'':10s} {'':7s} {'':7s} {'':7s} {'':5s} "
           f"{total['cfg'] / total['cold']:10,.0f}")
     print(f"load average (1, 5, 15 min): {_load()}")
+    os.environ[forked.ENV] = "1"  # phases and fixed cost: one process's CPU time
     if args.phases:
         for p in paths:
             phases(load_instance(p, cat), cat, p.stem, args.repeat)

@@ -108,6 +108,72 @@ s7h (18:20-20:15; load 5-9 on the two cores throughout: CPU s, in-process unless
   candidates, the parent's 2.2 + its wait: <= 3 s end to end needs candidates <= ~0.3 s (c7h) and a runner-up
   faster by ~0.5 s; its full solve spends ~80% of its nodes on the last 0.07% of the gap (which replicas fill
   the servers at the least energy), the part no formulation tried so far proves faster.
+s8 (21:00-22:30; load 5-9 on the two cores: wall figures with the bench in an autogroup of its own at nice -20,
+which gives it ~1.7 of the two CPUs; main and branch run one after the other):
+- None of the three solves is exact: mixed-fleet's main stops at 452.3188 (bound 452.2741), the price_of
+  relaxation at 452.2212 (452.1785), the runner-up at 523.6011 (523.5505, gap 9.7e-5). Each value is where
+  SCIP's search stops within the gap, so any change of a search (another start, a cutoff, the main solve's
+  incumbents as a start, "the best plan that differs from the optimum", a relaxation skipped because "its
+  limits do not bind") can change the plan's runner-up or price_of figures: every solve stays the same call.
+  SCIP settings that do not change its path (timing/statistictiming off, misc/calcintegral off,
+  timing/rareclockcheck on): same plans, CPU s within noise (main 2.20-2.45 against 2.23-2.44).
+- So the work is fixed: after candidates (0.8 s idle, one CPU) main 1.96 + verify 0.26, runner-up 2.1,
+  relaxation 0.59 CPU s: >= 2.46 s on two CPUs, >= 3.26 s end to end before any overhead. The old schedule was
+  at 2.69 (the worker: the relaxation for the guess, then the runner-up). Adopted (optimize/side.py): the
+  runner-up in a process of its own, started as soon as the worker's guess is known, and the guess taken from
+  the relaxation's warm start (0.2 s into its 0.6 s; it names the final accelerator on all four warm-started
+  examples) instead of its optimum; where several requirements are in force the guess's own solve stops
+  there. Three solves share the two CPUs (runner-up 2.1 against the main's 1.96 + 0.26: they end together).
+  Model on the figures above: 2.69 -> 2.47 s after candidates (3.67 -> ~3.45 end to end). Measured, mixed-fleet
+  SCIP: 3.88 -> 3.49 and 4.34 -> 3.90 (load ~6-7); at load ~9, where the bench has less than two CPUs, min of
+  five 4.61 -> 4.49; at 22:24 (load ~8), three pairs main/branch 3.71/3.98, 3.69/3.76, 3.77/3.56: the gain is
+  within this machine's noise, measured on an idle one it is still to be confirmed. The other examples:
+  within noise (all 10 at load ~7, main -> branch: brownfield
+  2.88 -> 2.75, enterprise 2.35 -> 2.19, power-limited 2.01 -> 2.12, simplicity 1.68 -> 1.89, quickstart
+  0.35 -> 0.41). Where the main solve is the long pole it now shares the CPUs for its first ~0.8 s: HiGHS
+  mixed-fleet 4.60-5.03 -> 4.79-5.42 (three pairs, load ~9), CBC 3.83 -> 4.18 (one pair).
+- Tried, not adopted: the candidates of half the workloads built by a worker meanwhile (the one phase where a
+  CPU idles; tables merged to the single build's, exactly): min of five, load ~8, whole -> split: mixed-fleet
+  0.50 -> 0.51, enterprise 0.34 -> 0.43, power-limited 0.34 -> 0.41, offline 0.22 -> 0.24, ai-factory
+  0.10 -> 0.16. Each build has ~0.09 s of fixed cost and the workloads' costs are uneven (mixed-fleet's batch
+  tier alone 0.29 of 0.60; the other five together 0.40); a split of the rows inside evaluation.evaluate_grid
+  (c8's) would avoid the fixed costs. The runner-up started from the main solve's warm start in the parent
+  (0.57 s in, at load ~6): later than from the relaxation's (0.26 s), 3.85-4.18 end to end.
+- What <= 3 s needs: candidates <= ~0.35 s (two CPUs during them, or 2.3x faster), or less solver work, which
+  with these gaps means other plans (another runner-up or price_of figure) to be accepted and re-pinned.
+s9 (23:50-01:40; load 5-12 on the two cores throughout, so every figure is a median of runs interleaved round by
+round, main and branch each in a long-lived process of its own, all in an autogroup at nice -20 (~1.7 of the
+two CPUs); the plans compared byte for byte (plan.json minus solve_time_s and timing): identical on all 30
+example x backend pairs, runner-up and price_of included):
+- s8's runner-up process merged, then narrowed (optimize/side.py): (1) it starts only where the guess comes
+  from the warm start of a relaxation the worker goes on solving (one requirement in force, `needs_warm_start`:
+  mixed-fleet, reasoning-deepseek-r1). Elsewhere the guess ends the worker's first solve anyway, and the
+  process more only cost: quickstart 0.30 -> 0.35, simplicity-and-failure-domains 1.58 -> 1.64-1.80 (SCIP,
+  load ~11); there the worker solves the runner-up itself, as before. (2) Once it has sent the guess, the
+  worker waits until the main solve or the runner-up is over before the rest of its relaxation: two long
+  solves on two CPUs, the main solve keeps its CPU (s8's HiGHS/CBC concern). Waiting until the parent had
+  also verified was worse: the relaxation's rest (~0.5 s) then ran alone at the end while the other CPU idled
+  (traces at load ~10: 4.0-4.2 s). (3) The solver library is imported before the forks (in a fresh
+  `planner solve` each process imported it: OR-Tools ~0.1 s, PuLP ~0.3 s, the runner-up's on the critical
+  path; the bench's warm processes do not show it).
+- Mixed-fleet, total_s main -> branch (cpu_s): SCIP 2.95 -> 2.80 (4.78 -> 4.80; 10 pairs, load ~5.4),
+  3.27 -> 3.10 and 3.24 -> 3.12 (load 8-11, 3 pairs each), 3.81 -> 3.69 (8 rounds, load ~9-10; s8 as it was:
+  3.77); HiGHS 2.88 -> 2.84 (6 pairs, load ~5.5), 3.10 -> 3.20 (3 pairs, load ~11), 3.72 -> 3.71 (8 rounds);
+  CBC 2.90 -> 2.71, 3.13 -> 2.93, 3.29 -> 3.15. `planner solve problems/mixed-fleet.yaml` in a fresh
+  process (imports and catalog included), 5 pairs at load ~9.5: median 3.88 -> 3.80 s. This script, mixed-fleet
+  --repeat 3, run as main, branch, branch, main (load 7-10; fastest of 3): SCIP 2.83, 2.59 -> 2.51, 2.50
+  (cpu_s 4.56, 4.08 -> 4.19, 4.27); HiGHS 2.77, 2.83 -> 2.75, 2.70; CBC 2.70, 2.70 -> 2.47, 2.53. verify_s
+  grows (0.2 -> 0.35): the verify now shares the CPUs with the runner-up and the relaxation's rest.
+- Every other example and backend within +-0.1 s of main (3 pairs each, load 8-12); the one steady cost:
+  reasoning-deepseek-r1 HiGHS 0.37 -> 0.42 (10 pairs; its runner-up is 0.07 s, the process does not pay).
+- Where mixed-fleet's time goes now (SCIP, stage clocks of one run at load ~6.5, nice -20): candidates
+  0.00-0.45; solves from 0.49; the worker's guess 0.73 (the relaxation's warm start, 0.19 CPU s); runner-up
+  0.74-3.32 (2.2 CPU s: its start 0.32 + full 1.9); main 0.49-2.56; verify 2.59-3.05; the relaxation's rest
+  2.56-3.29. In CPU s (in-process): main 1.8, runner-up 2.0, relaxation 0.63, verify 0.24, after candidates
+  0.43 on one CPU: ~4.7 CPU s of solves and checks on two CPUs is >= 2.35 s, and the runner-up's chain (guess
+  0.2 + 2.0) is about as long: ~2.9-3.0 s end to end on an idle machine, with no slack left in the schedule.
+  What is left for <= 3 s with margin: candidates on both CPUs (c9), or less solver work (other plans within
+  the gap, see s8).
 """
 
 from __future__ import annotations

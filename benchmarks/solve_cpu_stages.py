@@ -7,9 +7,8 @@ script solves in-process (PLANNER_SOLVE_IN_PROCESS=1) with the stage clocks read
 wall time, so each stage's figure is the CPU it needs, nearly independent of the load. Columns: candidates,
 main solve, runner-up, price_of relaxations, platforms, verify, the rest; `seq` is the whole solve one stage
 after the other (the pipeline before the side worker); `2core` estimates the wall time on an idle two-core
-machine with the side worker of `optimize/side.py`: the parent runs the main solve (and the runner-up when the
-guess of the main accelerator misses), the worker the guess solve and the runner-up (when it hits), and the
-remaining side tasks go to whichever is free first. CBC runs as a program of its own: its CPU is not counted
+machine with the side processes of `optimize/side.py` (`two_core` says how); `guess`: whether the worker's guess
+of the main accelerator hits, and its CPU seconds. CBC runs as a program of its own: its CPU is not counted
 here (use bench_solve.py for CBC).
 """
 
@@ -28,38 +27,56 @@ os.environ["PLANNER_SOLVE_IN_PROCESS"] = "1"
 from planner.catalog import load_catalog  # noqa: E402
 from planner.optimize.pipeline import solve_file  # noqa: E402
 from planner.optimize.price_of import relaxations  # noqa: E402
-from planner.optimize.runner_up import main_accelerator, solution_gpus  # noqa: E402
+from planner.optimize.runner_up import main_accelerator, solution_gpus, values_gpus  # noqa: E402
 from planner.optimize.side import SideSolves, _guess_instance  # noqa: E402
-from planner.optimize.solve import solve_instance  # noqa: E402
+from planner.optimize.solve import needs_warm_start, solve_instance  # noqa: E402
 
 STAGES = ("candidates_s", "solve_s", "runner_up_s", "price_of_s", "platforms_s", "verify_s")
 
 
-def guess_hits(out, backend: str) -> bool:
-    """Whether the side worker's guess of the main accelerator is this plan's."""
+def guess_of(out, backend: str) -> tuple[bool | None, float]:
+    """(whether the worker's guess of the main accelerator is this plan's, None where nothing is guessed; the
+    CPU seconds until the guess: the relaxation's warm start where it has one, else its whole solve)."""
     inst, cands = out.instance, out.candidates
     side = SideSolves.__new__(SideSolves)  # only what _guess_instance reads
     side.inst, side.tasks = inst, relaxations(inst)
     guess_inst, _ = _guess_instance(side)
     if guess_inst is None or out.plan.runner_up is None:
-        return False
-    sol = solve_instance(guess_inst, cands, backend)
-    return main_accelerator(solution_gpus(sol)) == out.plan.runner_up.excluded_accelerator
+        return None, 0.0
+    seen: dict = {}
+    t0 = time.process_time()
+
+    def on_start(ix, values) -> None:
+        seen.update(acc=main_accelerator(values_gpus(ix, values)), s=time.process_time() - t0)
+
+    sol = solve_instance(guess_inst, cands, backend, warm=needs_warm_start(inst), on_start=on_start)
+    acc = seen["acc"] if "acc" in seen else main_accelerator(solution_gpus(sol))
+    return acc == out.plan.runner_up.excluded_accelerator, seen.get("s", time.process_time() - t0)
 
 
-def two_core(t: dict, rest: float, n_relax: int, hit: bool) -> float:
+def two_core(t: dict, rest: float, hit: bool | None, guess_s: float, n_relax: int, early: bool) -> float:
+    """The schedule of `optimize/side.py` on two idle CPUs. With the runner-up's process (`early`): the parent's
+    chain (main solve, verify, the runner-up when the guess misses), the runner-up's process from the guess on
+    (when it hits), the worker's guess beside the main solve and its other tasks from when the main solve or the
+    runner-up's process ends; no shorter than the longest chain, nor than half of all the work. Without: the
+    worker's guess, the runner-up (when it hits), then its tasks; the parent's main solve, verify and the
+    tasks the worker has not started."""
     cand, solve, run, price, plat, ver = (t.get(k, 0.0) for k in STAGES)
+    base = cand + t.get("build_s", 0.0) + rest
     if not (price or plat):
-        return cand + t.get("build_s", 0.0) + solve + run + ver + rest
-    worker, tasks = (price, [plat]) if n_relax == 1 else (0.0, [price / 2] * n_relax + [plat])
-    parent = solve + (0.0 if hit else run)
-    worker += run if hit else 0.0
-    for x in tasks:
+        return base + solve + run + ver
+    parent = solve + ver + (0.0 if hit else run)
+    if early:
+        gone = guess_s + run if hit else solve  # a miss: the runner-up's process is of no use
+        worker_rest = max(price + plat - guess_s, 0.0)
+        return base + max(parent, gone, min(solve, gone) + worker_rest, (solve + ver + run + price + plat) / 2)
+    worker = (price if n_relax == 1 else guess_s) + (run if hit else 0.0)
+    for x in [plat] if n_relax == 1 else [price / n_relax] * n_relax + [plat]:
         if parent <= worker:
             parent += x
         else:
             worker += x
-    return cand + t.get("build_s", 0.0) + ver + rest + max(parent, worker)
+    return base + max(parent, worker)
 
 
 def main() -> None:
@@ -78,12 +95,13 @@ def main() -> None:
         total = time.process_time() - c0
         t = out.plan.timing
         rest = total - sum(t.get(k, 0.0) for k in (*STAGES, "build_s"))
+        hit, guess_s = guess_of(out, args.backend)
         n_relax = len(relaxations(out.instance))
-        hit = guess_hits(out, args.backend) if n_relax else False
-        est = two_core(t, rest, n_relax, hit)
+        early = n_relax == 1 and needs_warm_start(out.instance)  # as SideSolves decides
+        est = two_core(t, rest, hit, guess_s, n_relax, early)
         figures = [t.get(k, 0.0) for k in STAGES]
         print(f"{Path(p).stem:32s} " + " ".join(f"{x:7.2f}" for x in (*figures, rest, total, est))
-              + ("  hit" if hit else "  miss" if n_relax else "  -"), flush=True)
+              + {True: "  hit", False: "  miss", None: "  -"}[hit] + f" {guess_s:.2f}", flush=True)
 
 
 if __name__ == "__main__":

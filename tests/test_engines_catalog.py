@@ -34,6 +34,8 @@ engines:
         draft_tokens: 3
         acceptance_length: {default: 2.5}
         draft_cost_fraction: 0.05
+        assumed: true
+        assumed_reason: a toy's guess
         source: test
     sources: ["https://example.com/engine"]
 """
@@ -64,6 +66,26 @@ def test_bundled_engines(catalog):
     assert catalog.engines["tgi"].speculative_for("eagle3", "llama-3", "llama-3.1-8b") is None
 
 
+def test_measured_acceptance_only_for_the_measured_model(catalog):
+    """A measured acceptance covers the model ids it was measured on; every other model of the family gets the
+    entry marked assumed (with its reason), never the measured one by family."""
+    for eng in ("vllm", "sglang", "trtllm"):
+        e = catalog.engines[eng]
+        v3, r1 = e.speculative_for("mtp", "deepseek-v3", "deepseek-v3"), e.speculative_for("mtp", "deepseek-v3",
+                                                                                            "deepseek-r1")
+        assert not v3.assumed and v3.measured_on == ["deepseek-v3"]
+        assert r1.assumed and "DeepSeek-V3.2" in r1.assumed_reason
+        small, big = (e.speculative_for("eagle3", "gpt-oss", m) for m in ("gpt-oss-20b", "gpt-oss-120b"))
+        assert not small.assumed and big.assumed
+        assert e.speculative_for("eagle3", "qwen3", "qwen3-8b").assumed
+    kimi = catalog.engines["vllm"].speculative_for("eagle3", "kimi-k2", "kimi-k2.5")
+    assert kimi.assumed and "speed-ups, not acceptance" in kimi.assumed_reason
+    # every entry of the bundled catalog is one or the other
+    for e in catalog.engines.values():
+        for s in e.speculative:
+            assert s.assumed == bool(s.assumed_reason) and (s.assumed or s.measured_on)
+
+
 def test_toy_engine_loads(tmp_path):
     folder = tmp_path / "cat"
     folder.mkdir()
@@ -79,6 +101,17 @@ def test_toy_engine_loads(tmp_path):
     ("{default: 2.5}", "{chat: 2.5}", "acceptance_length needs a 'default' entry"),
     ("{default: 2.5}", "{default: 5.5}", "exceeds draft_tokens + 1 = 4"),
     ("method: eagle3", "method: medusa", "toy-engine.speculative.0.method: must be one of"),
+    # an acceptance is measured on the model ids it names, or marked assumed with a reason (issue 8 honesty)
+    ("        assumed_reason: a toy's guess\n", "", "assumed: true needs assumed_reason"),
+    ("        assumed: true\n", "", "assumed_reason is given but assumed is false"),
+    ("        assumed: true\n        assumed_reason: a toy's guess\n", "", "needs measured_on"),
+    ("        assumed: true\n        assumed_reason: a toy's guess\n", "        measured_on: [llama-3.1-8b]\n",
+     "model_families ['llama-3'] are not in measured_on ['llama-3.1-8b']"),
+    ("model_families: [llama-3]\n        draft_tokens: 3\n        acceptance_length: {default: 2.5}\n"
+     "        draft_cost_fraction: 0.05\n        assumed: true\n        assumed_reason: a toy's guess\n",
+     "model_families: [llama-9]\n        measured_on: [llama-9]\n        draft_tokens: 3\n"
+     "        acceptance_length: {default: 2.5}\n        draft_cost_fraction: 0.05\n",
+     "toy-engine.speculative[0].measured_on[0]: unknown model 'llama-9'"),
     ("    overlap_scheduling: false\n", "", "toy-engine.overlap_scheduling: required field is missing"),
     ("cuda_graph_max_batch: 64", "cuda_graph_max_batch: 64\n    cuda_graphs: 64", "toy-engine.cuda_graphs: "
                                                                                   "unknown field"),

@@ -141,7 +141,8 @@ def test_published_set_with_engines_is_reported_leave_one_source_out(report):
     assert abs(pub["in_sample"]["median_abs_pct"] - now["median_abs_pct"]) < 0.1, "efficiency.yaml is stale"
     assert pub["in_sample"]["median_abs_pct"] <= pub["leave_one_source_out"]["median_abs_pct"]
     assert pub["in_sample"]["p90_abs_pct"] <= 45.0  # the stated target
-    # out of sample 46% since AMD's MI355X EAGLE-3 blog (REAG) joined vLLM on AMD: with AMDDOC held out, vLLM
-    # on AMD is fitted on REAG's MoE rows alone (their acceptance assumed) and AMDDOC's dense MI300X rows go
-    # 8.5% -> 34% (P90 60%); the bound catches anything worse
-    assert pub["leave_one_source_out"]["p90_abs_pct"] <= 50.0
+    # out of sample too: 38% since runs whose acceptance is assumed (engines.yaml) pull no engine factor
+    # (engine_fit.assumed_inputs). While AMD's MI355X EAGLE-3 runs (REAG, acceptance copied from gpt-oss-20b)
+    # were fitted, holding AMDDOC out fitted vLLM on AMD on them and AMDDOC's dense MI300X rows went 8.5% -> 34%
+    # (published LOSO P90 46%)
+    assert pub["leave_one_source_out"]["p90_abs_pct"] <= 45.0

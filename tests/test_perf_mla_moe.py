@@ -149,3 +149,26 @@ def test_mla_decode_tile_is_padded_at_tp8_and_full_with_attention_dp():
     one, four = attn(1.0), attn(4.0)
     assert four[0] == pytest.approx(one[0], rel=1e-9)  # TP8: the padding absorbs the extra query tokens
     assert four[1] == pytest.approx(4.0 * one[1], rel=1e-9)  # DP attention: full tiles, 4x the FLOPs
+
+
+def test_block_scaled_fp8_experts_run_at_the_block_scale_on_hopper_only():
+    """DeepSeek's released FP8 weights carry 128 x 128 block scales (models.yaml fp8_weight_block): on H200 (no
+    microscaled tensor cores) their routed experts run at block_fp8_moe_eta_scale of the plain FP8 GEMM's
+    efficiency, on both rooflines, so at a fixed batch their time is 1 / scale times the neutral one; on B200
+    (FP4 tensor cores scale blocks in the MMA), on Llama's per-tensor FP8 and on DeepSeek in bf16 nothing
+    changes."""
+    scale = 0.4
+    served = dict(EFF.serving) | {"block_fp8_moe_eta_scale": scale}
+    rows = [DS | dict(tp=8, ep=1, batch=4), DS | dict(accelerator="b200", precision="fp8", tp=8, ep=1, batch=4),
+            dict(DS, model="qwen3-235b-a22b", tp=8, ep=1, batch=4),
+            DS | dict(precision="bf16", tp=8, ep=1, batch=4)]
+    c = _cols(rows)
+    assert list(step_mod.block_fp8_moe_scale(c, served)) == [scale, 1.0, 1.0, 1.0]
+    for n in (4.0, 256.0):  # memory-bound (few rows per expert) and wider: the scale is on both rooflines
+        args = (np.full(4, n), np.full(4, 1000.0))
+        neutral = decode_step(c, EFF.serving | {"block_fp8_moe_eta_scale": 1.0}, *args, breakdown=True)
+        scaled = decode_step(c, served, *args, breakdown=True)
+        ratio = np.asarray(scaled["ops"]["experts"]) / np.asarray(neutral["ops"]["experts"])
+        assert ratio == pytest.approx([1.0 / scale, 1.0, 1.0, 1.0], rel=1e-9)
+    assert CAT.models["deepseek-r1"].fp8_weight_block == 128
+    assert CAT.models["llama-3.3-70b"].fp8_weight_block is None

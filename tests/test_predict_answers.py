@@ -44,7 +44,12 @@ def test_a_disaggregated_answer_names_its_prefill_and_decode_instances():
 def test_the_table_names_engine_draft_and_what_ttft_tpot_mean():
     r = predict_one(CAT, **Q | dict(isl=1024), engine="vllm", speculative="auto", tpot_slo_ms=30)
     text = shown(r)
-    assert "vllm" in text and f"eagle3 ({r['acceptance_length']:.2f} tokens accepted per step)" in text
+    assert "vllm" in text and f"eagle3 ({r['acceptance_length']:.2f} tokens accepted per step" in text
+    # Llama-3's EAGLE-3 acceptance is copied from gpt-oss-20b's draft (engines.yaml assumed: true): said so
+    assert r["acceptance_assumed"] is True and "assumed: measured on another model's draft" in text
+    measured = predict_one(CAT, **Q | dict(isl=1024, model="gpt-oss-20b", precision="mxfp4"), engine="vllm",
+                           speculative="eagle3", tpot_slo_ms=30)
+    assert measured["acceptance_assumed"] is False and "assumed" not in shown(measured)
     assert "TPOT (full batch, no queueing)" in text
     loaded = predict_one(CAT, **Q | dict(isl=1024), request_rate=2.0)
     assert "TPOT (mean under the load)" in shown(loaded, under_load=True) and "generic" in shown(loaded)

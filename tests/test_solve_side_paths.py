@@ -175,10 +175,10 @@ def test_verified_before_the_side_results_then_their_figures_alone(monkeypatch):
     assert verify_side_figures(forged).violations == ["not finite numbers: runner_up.difference"]
 
 
-def test_the_parent_takes_the_tasks_the_worker_has_not_started_while_it_solves_the_runner_up(monkeypatch):
-    """Where the guess is a solve of its own (several requirements in force), the worker goes on to the
-    runner-up and the parent, done with the main plan, takes the price_of relaxations meanwhile: the same plan
-    as everything in one process, and each task solved once, by the parent."""
+def test_the_parent_takes_the_tasks_the_worker_has_not_started_while_the_runner_up_is_solved(monkeypatch):
+    """Where the guess is a solve of its own (several requirements in force) and the worker is slow to start
+    its tasks, the parent, done with the main plan, takes the price_of relaxation while the worker solves the
+    runner-up: the same plan as everything in one process, and the task solved once, by the parent."""
     inst, cands = _two_platforms()
     if not background.worth_a_worker():
         pytest.skip("needs fork and two CPUs for the side worker")
@@ -186,20 +186,104 @@ def test_the_parent_takes_the_tasks_the_worker_has_not_started_while_it_solves_t
     plain = solve_candidates(inst, cands).plan
     monkeypatch.delenv("PLANNER_SOLVE_IN_PROCESS")
     parent, runs = os.getpid(), []
-    real_run, real_without = side.SideSolves.run, side.solve_without
+    real_run, real_claim = side.SideSolves.run, side.SideSolves._claim
 
     def run(self, k):
-        runs.append((k, os.getpid() == parent, self.alt is None))  # alt None: the runner-up not in yet
+        runs.append((k, os.getpid() == parent))
         return real_run(self, k)
 
-    def slow_without(*args):  # the worker's runner-up takes long: the parent is done first
+    def slow_claim(self, k, who):  # the worker reaches its tasks late: the parent is done first
         if os.getpid() != parent:
             time.sleep(1.0)
-        return real_without(*args)
+        return real_claim(self, k, who)
 
     both = lambda s: (side.without_survive(side.without_limits(s.inst)), None)  # noqa: E731
     monkeypatch.setattr(side, "_guess_instance", both)
     monkeypatch.setattr(side.SideSolves, "run", run)
+    monkeypatch.setattr(side.SideSolves, "_claim", slow_claim)
+    assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)
+    assert runs == [(0, True)]  # the parent's own list: the worker's runs happen in its process
+
+
+def _warm_started_two_platforms(monkeypatch):
+    """`_two_platforms` with a requirement that calls for a warm start (the guess comes from its plan), and its
+    plan solved with everything in one process, in order (no side processes)."""
+    inst, cands = _two_platforms()
+    inst = dataclasses.replace(inst, max_platforms=1)
+    if not background.worth_a_worker():
+        pytest.skip("needs fork and two CPUs for the side processes")
+    assert side.needs_warm_start(inst) and len(side.relaxations(inst)) == 1
+    probe = side.SideSolves(inst, cands, "scip", None)
+    try:
+        assert probe.early is not None  # the runner-up's process starts
+    finally:
+        probe.cancel()
+    monkeypatch.setenv("PLANNER_SOLVE_IN_PROCESS", "1")
+    plain = solve_candidates(inst, cands).plan
+    monkeypatch.delenv("PLANNER_SOLVE_IN_PROCESS")
+    assert plain.runner_up is not None and plain.runner_up.objective_value is not None
+    return inst, cands, plain
+
+
+def test_the_early_runner_up_gives_the_sequential_record_and_a_wrong_guess_is_solved_again(monkeypatch):
+    """The runner-up's process starts on the accelerator the relaxation's warm start leans on. Where that is the
+    main plan's accelerator, its record is the one of everything in one process and the parent solves no
+    runner-up; where it is another, the parent solves the runner-up without the right one itself: the same
+    record again."""
+    inst, cands, plain = _warm_started_two_platforms(monkeypatch)
+    main = plain.runner_up.excluded_accelerator
+    parent, real_without = os.getpid(), side.solve_without
+    solved_here: list[str] = []  # the parent's runner-up solves (the processes' own go to their copies)
+
+    def without(inst, cands, backend, time_limit_s, acc):
+        if os.getpid() == parent:
+            solved_here.append(acc)
+        return real_without(inst, cands, backend, time_limit_s, acc)
+
+    monkeypatch.setattr(side, "solve_without", without)
+    for guess, again in ((main, []), ("h100" if main == "h200" else "h200", [main])):
+        monkeypatch.setattr(side, "values_gpus", lambda ix, values, g=guess: Counter({g: 8}))
+        solved_here.clear()
+        assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain), guess
+        assert solved_here == again, guess
+
+
+def test_the_worker_goes_on_once_the_main_solve_leaves_it_a_cpu(monkeypatch, tmp_path):
+    """After its guess the worker waits to go on with the relaxation until the main solve is over or the
+    runner-up's process is done with the runner-up (two CPUs, two long solves at a time): here the runner-up
+    takes long, so the relaxation goes on only after the main solve; the plan is the one of everything in one
+    process."""
+    inst, cands, plain = _warm_started_two_platforms(monkeypatch)
+    log = tmp_path / "events"
+    parent = os.getpid()
+
+    def note(event: str) -> None:
+        with open(log, "a") as f:
+            f.write(f"{event} {time.monotonic()}\n")
+
+    real_relaxed, real_main_solved, real_without = (side.SideSolves.solve_relaxed, side.SideSolves.main_solved,
+                                                    side.solve_without)
+
+    def solve_relaxed(self, relaxed, on_start=None):
+        def go_on(ix, values):
+            on_start(ix, values)
+            note("relaxation-goes-on")
+        return real_relaxed(self, relaxed, on_start=go_on if on_start else None)
+
+    def main_solved(self):
+        time.sleep(0.5)  # a main solve that takes longer than the worker's start
+        note("main-solved")
+        real_main_solved(self)
+
+    def slow_without(*args):
+        if os.getpid() != parent:
+            time.sleep(1.5)  # the runner-up's process: still solving when the main solve ends
+        return real_without(*args)
+
+    monkeypatch.setattr(side.SideSolves, "solve_relaxed", solve_relaxed)
+    monkeypatch.setattr(side.SideSolves, "main_solved", main_solved)
     monkeypatch.setattr(side, "solve_without", slow_without)
     assert _plan_parts(solve_candidates(inst, cands).plan) == _plan_parts(plain)
-    assert runs == [(0, True, True)]  # the parent's own list: the worker's runs happen in its process
+    events = dict(line.split() for line in log.read_text().splitlines())
+    assert set(events) == {"main-solved", "relaxation-goes-on"}
+    assert float(events["relaxation-goes-on"]) >= float(events["main-solved"])

@@ -162,6 +162,9 @@ def check_references(catalog: Catalog) -> list[str]:
             need("engines", e, f"accelerators[{i}]", "accelerators", a)
         if e.superseded_by is not None:
             need("engines", e, "superseded_by", "engines", e.superseded_by)
+        for i, sp in enumerate(e.speculative):
+            for j, m in enumerate(sp.measured_on):
+                need("engines", e, f"speculative[{i}].measured_on[{j}]", "models", m)
     for r in catalog.rental_prices.values():
         need("rental_prices", r, "system", "systems", r.system)
         rack_scale = r.system in catalog.systems and catalog.systems[r.system].whole_rack

@@ -28,6 +28,13 @@ class SpeculativeSupport(Strict):
     max_batch: PositiveInt | None = Field(None, description="running sequences the engine admits with "
                                           "speculation on (CUDA graphs captured up to it); none = max_batch")
     source: str = Field(min_length=3)
+    measured_on: list[Id] = Field(default_factory=list, description="model ids whose draft the source measured "
+                                  "the acceptance lengths of (at draft_tokens)")
+    assumed: bool = Field(False, description="the acceptance lengths were not measured on these models' drafts "
+                          "(copied from measured_on or another model); a measured entry (false) applies to its "
+                          "measured_on model ids only")
+    assumed_reason: str | None = Field(None, min_length=3, description="why the figures are taken as they are "
+                                       "(required with assumed: true)")
 
     @model_validator(mode="after")
     def _default_class(self) -> SpeculativeSupport:
@@ -37,6 +44,28 @@ class SpeculativeSupport(Strict):
         if too_long:
             raise ValueError(f"acceptance_length {too_long} exceeds draft_tokens + 1 = {self.draft_tokens + 1}")
         return self
+
+    @model_validator(mode="after")
+    def _measured_or_assumed(self) -> SpeculativeSupport:
+        """An acceptance is either measured on the models the entry names, or marked assumed with a reason."""
+        if self.assumed and not self.assumed_reason:
+            raise ValueError("assumed: true needs assumed_reason (why the acceptance is taken from elsewhere)")
+        if not self.assumed:
+            if self.assumed_reason:
+                raise ValueError("assumed_reason is given but assumed is false")
+            if not self.measured_on:
+                raise ValueError("acceptance_length needs measured_on (the model ids it was measured on) or "
+                                 "assumed: true with assumed_reason")
+            other = [m for m in self.model_families if m not in self.measured_on]
+            if other:
+                raise ValueError(f"model_families {other} are not in measured_on {self.measured_on}: a measured "
+                                 "acceptance applies to the measured model ids only; list the others in an "
+                                 "entry with assumed: true")
+        return self
+
+    def matches(self, family: str, model_id: str) -> bool:
+        """Whether the entry covers this model: a measured one by model id only, an assumed one by id or family."""
+        return model_id in self.model_families or (self.assumed and family in self.model_families)
 
 
 class EngineDefaults(Strict):
@@ -163,7 +192,7 @@ class Engine(Entry):
         return vendor in self.vendors
 
     def speculative_for(self, method: str, family: str, model_id: str) -> SpeculativeSupport | None:
-        for s in self.speculative:
-            if s.method == method and (family in s.model_families or model_id in s.model_families):
-                return s
-        return None
+        """The entry for `method` on this model: a measured one for the model id before an assumed one (whose
+        figures were copied from another model's draft)."""
+        hits = [s for s in self.speculative if s.method == method and s.matches(family, model_id)]
+        return next((s for s in hits if not s.assumed), hits[0] if hits else None)

@@ -203,6 +203,10 @@ class Model(Entry):
     tied_embeddings: bool = False
     max_context: Annotated[PositiveInt, plausible(1, 100_000_000, " tokens")]
     native_precision: str = Field(description="precision id of the released weights")
+    fp8_weight_block: PositiveInt | None = Field(
+        None, description="edge of the square weight blocks that share one scale in the released FP8 weights "
+        "(DeepSeek-V3's 128 x 128: config.json quantization_config.weight_block_size); None where the FP8 "
+        "weights are scaled per tensor or channel, or the weights are not FP8")
     moe: MoE | None = None
     mla: MLA | None = None
     local_attention: LocalAttention | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 
@@ -80,6 +81,10 @@ class Background:
         self.cancel()
         raise WorkerLost("the side worker stopped")
 
+    def ready(self) -> bool:
+        """Whether `next` returns (an item, or WorkerLost) without waiting."""
+        return self.proc is None or self.conn.poll(0) or not self.proc.is_alive()
+
     def cancel(self) -> None:
         """Kill the worker's process group (idempotent)."""
         if self.proc is None:
@@ -91,3 +96,11 @@ class Background:
         with contextlib.suppress(OSError):
             self.conn.close()
         self.proc = self.conn = None
+
+
+def wait_any(workers: list[Background], timeout_s: float = 0.05) -> None:
+    """Until one of `workers` has an item (or has ended), at most `timeout_s` (interrupts are checked)."""
+    interrupts.raise_if_requested()
+    conns = [w.conn for w in workers if w.conn is not None]
+    if conns:
+        multiprocessing.connection.wait(conns, timeout_s)

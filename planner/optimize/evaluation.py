@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
+from planner.optimize import forked
 from planner.optimize.instance import Instance
 from planner.optimize.variants import PREFILL_LAYOUT, own_prefill
 from planner.perf import CONFIG_COLUMNS
@@ -98,7 +100,7 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
         else:
             call = ("custom", wid, hidden)
         calls.setdefault(call, []).append((wid, hidden))
-    out = []
+    jobs = []
     for call, keys in calls.items():
         sizes = [len(groups[k]) for k in keys]
         targets = {name: np.repeat([getattr(inst.workloads[wid], name) for wid, _ in keys], sizes)
@@ -110,20 +112,131 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
         cols = list(CONFIG_COLUMNS) + (["engine"] if inst.workloads[keys[0][0]].engines else []) + (
             ["speculative"] if (picked["speculative"] != "none").any() else []) + (
             list(PREFILL_LAYOUT) if own_prefill(picked).any() else [])
-        rows = picked[cols].reset_index(drop=True)
-        pos = np.arange(len(rows))
-        if call[0] == "search":
-            res = largest_batch_visible(rows, catalog, targets["ttft_target_s"], targets["tpot_target_s"],
-                                        np.repeat([h for _, h in keys], sizes))
-        elif call[0] == "capacity":
-            res, pos = capacity_in_parts(rows, catalog, ttft_s=targets["ttft_target_s"],
-                                         tpot_s=targets["tpot_target_s"], percentile=call[2])
-        else:
-            w = inst.workloads[keys[0][0]]
-            res = perf(rows, catalog, ttft_s=w.ttft_target_s, tpot_s=w.tpot_target_s,
-                       **({"percentile": w.slo_percentile} if takes_pct else {}))
-        out.append((keys, res, pos))
-    return out
+        w = inst.workloads[keys[0][0]]
+        extra = {} if call[0] != "custom" else {"ttft_s": w.ttft_target_s, "tpot_s": w.tpot_target_s,
+                                                **({"percentile": w.slo_percentile} if takes_pct else {})}
+        jobs.append(_Job(call[0], call[-1] if call[0] == "capacity" else 0.0, picked[cols].reset_index(drop=True),
+                         targets["ttft_target_s"], targets["tpot_target_s"],
+                         np.repeat([h for _, h in keys], sizes), extra))
+    return [(keys, res, pos) for keys, (res, pos) in zip(calls.values(), _run_jobs(jobs, catalog, perf),
+                                                         strict=True)]
+
+
+# CPU cost of one call of the model: fixed ms + ms per row, fitted 2026-12-01 on the examples' calls (capacity:
+# 192-2,852 rows, 43-147 ms; batch search: 96-14,644 rows, 13-125 ms); only its shape matters: it balances the
+# two processes' shares and says when a fork pays. A call split by rows pays its fixed part in both processes.
+CALL_COST_MS = {"search": (30.0, 0.0065), "capacity": (34.0, 0.040)}
+# the fork pays where it takes at least this many estimated ms off the evaluation's critical path: the fork, the
+# pages both processes then copy on write (~5,000 faults each on offline-tokens-per-dollar), the child's rows
+# pickled and read back cost the parent ~20 ms of CPU, the child's start and exit a few ms more
+FORK_MIN_SAVING_MS = 40.0
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One call of the performance model: the kind ("search", "capacity", "custom"), the SLO percentile of a
+    capacity call, the rows with their targets and hidden tokens, and a custom call's keyword arguments."""
+
+    kind: str
+    percentile: float
+    rows: pd.DataFrame
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    hidden: np.ndarray
+    extra: dict
+
+    def of(self, at: np.ndarray) -> _Job:
+        """The same call on rows `at` (positions) alone."""
+        return _Job(self.kind, self.percentile, self.rows.take(at).reset_index(drop=True), self.ttft_s[at],
+                    self.tpot_s[at], self.hidden[at], self.extra)
+
+
+def _run(job: _Job, catalog: Catalog, perf: PerfFn | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The call's result rows and each of its rows' position in them."""
+    if job.kind == "search":
+        return (largest_batch_visible(job.rows, catalog, job.ttft_s, job.tpot_s, job.hidden),
+                np.arange(len(job.rows)))
+    if job.kind == "capacity":
+        return capacity_in_parts(job.rows, catalog, ttft_s=job.ttft_s, tpot_s=job.tpot_s,
+                                 percentile=job.percentile)
+    return perf(job.rows, catalog, **job.extra), np.arange(len(job.rows))
+
+
+def _run_jobs(jobs: list[_Job], catalog: Catalog, perf: PerfFn | None) -> list[tuple[pd.DataFrame, np.ndarray]]:
+    """`_run` of every job, in this process or, where it pays, shared with a forked child
+    (`planner.optimize.forked`): whole calls go to either process, a call that dominates the evaluation is split
+    by rows (the model is row by row) and its shares put back together in the row order and with the columns
+    one call gives. Every call's frame is the one a single process computes."""
+    here, there, split, saving_ms = _plan(jobs)
+    wanted = forked.setting()
+    if not (there or split) or wanted == 1 or (wanted is None and saving_ms < FORK_MIN_SAVING_MS) \
+            or not forked.available(busy=wanted is None):
+        return [_run(j, catalog, perf) for j in jobs]
+    shares = {k: _shares(jobs[k].rows) for k in split}
+    mine, theirs = forked.both(
+        lambda: [_run(jobs[k], catalog, perf) for k in here] + [_run(jobs[k].of(shares[k][0]), catalog, perf)
+                                                             for k in split],
+        lambda: [_run(jobs[k], catalog, perf) for k in there] + [_run(jobs[k].of(shares[k][1]), catalog, perf)
+                                                              for k in split])
+    out = dict(zip(here, mine, strict=False)) | dict(zip(there, theirs, strict=False))
+    for k, first, second in zip(split, mine[len(here):], theirs[len(there):], strict=True):
+        # shares whose frames differ in columns (not seen on the examples) cannot be put together: run whole
+        out[k] = _joined(first, second, *shares[k]) or _run(jobs[k], catalog, perf)
+    return [out[k] for k in range(len(jobs))]
+
+
+def _plan(jobs: list[_Job]) -> tuple[list[int], list[int], list[int], float]:
+    """(jobs run whole here, whole in the child, split by rows between both; the estimated ms the child takes
+    off the critical path): whole calls balanced between the processes (largest first, to the lighter one), or
+    the largest call split by rows and the others balanced around it, whichever saves more. Custom calls stay
+    here (a user's function need not be row by row)."""
+    cost = [_cost(j.kind, len(j.rows)) for j in jobs]
+    order = sorted(range(len(jobs)), key=lambda k: (-cost[k], k))
+    options = [_balanced(jobs, cost, order, [])]
+    if jobs and jobs[order[0]].kind != "custom" and len(jobs[order[0]].rows) >= 2:
+        options.append(_balanced(jobs, cost, order, [order[0]]))
+    return max(options, key=lambda plan: plan[3])  # the first of equal savings: whole calls
+
+
+def _balanced(jobs: list[_Job], cost: list[float], order: list[int],
+              split: list[int]) -> tuple[list[int], list[int], list[int], float]:
+    load = [_cost(jobs[k].kind, (len(jobs[k].rows) + 1) // 2) for k in split] * 2 or [0.0, 0.0]
+    here: list[int] = []
+    there: list[int] = []
+    for k in order:
+        if k in split:
+            continue
+        side = 0 if jobs[k].kind == "custom" or load[0] <= load[1] else 1
+        (here, there)[side].append(k)
+        load[side] += cost[k]
+    return sorted(here), sorted(there), split, sum(cost) - max(load)
+
+
+def _cost(kind: str, rows: int) -> float:
+    fixed, per_row = CALL_COST_MS.get(kind, (0.0, 0.0))
+    return fixed + per_row * rows if rows else 0.0
+
+
+def _shares(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Two shares of a call's rows alike in cost and in kind: every other row of each serving mode (each share
+    holds both modes where the call does, so its frame has the columns, in the order, the whole call's has)."""
+    n = len(rows)
+    agg = (rows["serving"].astype(str).to_numpy() == "aggregated") if "serving" in rows else np.ones(n, bool)
+    a, d = np.flatnonzero(agg), np.flatnonzero(~agg)
+    return np.sort(np.concatenate([a[0::2], d[0::2]])), np.sort(np.concatenate([a[1::2], d[1::2]]))
+
+
+def _joined(first: tuple[pd.DataFrame, np.ndarray], second: tuple[pd.DataFrame, np.ndarray], at1: np.ndarray,
+            at2: np.ndarray) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """One call's (rows, positions) from its two shares' (rows `at1`, `at2` of the call); None where the
+    shares' frames differ in columns."""
+    (res1, pos1), (res2, pos2) = first, second
+    if list(res1.columns) != list(res2.columns):
+        return None
+    pos = np.empty(len(at1) + len(at2), dtype=np.int64)
+    pos[at1] = pos1
+    pos[at2] = len(res1) + pos2
+    return pd.concat([res1, res2], ignore_index=True), pos
 
 
 __all__ = ["PerfFn", "evaluate_grid"]

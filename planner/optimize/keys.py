@@ -96,18 +96,18 @@ def key_parts(rows: pd.DataFrame, multi_kv: set[str]) -> tuple[list[str], list[s
     cols = [rows[c].to_numpy().tolist() for c in ("workload", "model", "precision", "batch", "kv_precision")]
     efforts = rows["effort"].to_numpy().tolist() if "effort" in rows else [None] * n
     specs = rows["speculative_method"].to_numpy().tolist() if "speculative_method" in rows else [None] * n
-    heads, tails = [], []
-    memo: dict[tuple, str] = {}  # a few hundred distinct tails among thousands of rows
-    for w, m, p, b, kv, lab, sv, e, x in zip(*cols, layout_labels(rows), _serving_labels(rows), efforts, specs,
-                                              strict=True):
-        heads.append(f"{w}/{m}")
-        # what _key_tail reads of effort and method: text or not (a missing one is a NaN, unequal to itself)
-        part = (p, lab, b, sv, kv, w in multi_kv, e if isinstance(e, str) else None,
-                x if isinstance(x, str) else None)
-        tail = memo.get(part)
-        if tail is None:
-            tail = memo[part] = _key_tail(*part)
-        tails.append(tail)
+    # the tail as _key_tail writes it, from per-value parts (few distinct values each: one dict look-up per
+    # row and part, one f-string per row instead of a call per row)
+    batch_part = {b: f"b{int(b)}" for b in set(cols[3])}
+    kv_part = {(w, kv): f"/kv-{kv}" if w in multi_kv else "" for w, kv in set(zip(cols[0], cols[4], strict=True))}
+    spec_part = {x: f"/spec-{x}" if x not in ("", "none") else "" for x in set(specs) if isinstance(x, str)}
+    effort_part = {e: f"/effort-{e}" for e in set(efforts) if isinstance(e, str)}
+    heads = [f"{w}/{m}" for w, m in zip(cols[0], cols[1], strict=True)]
+    tails = [f"{p}/{lab}/{batch_part[b]}/{'agg' if sv == 'aggregated' else sv}{kv_part[w, kv]}"
+             f"{spec_part.get(x, '') if isinstance(x, str) else ''}"
+             f"{effort_part.get(e, '') if isinstance(e, str) else ''}"
+             for w, p, b, kv, lab, sv, e, x in zip(cols[0], cols[2], cols[3], cols[4], layout_labels(rows),
+                                                   _serving_labels(rows), efforts, specs, strict=True)]
     return heads, tails
 
 

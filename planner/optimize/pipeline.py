@@ -242,6 +242,8 @@ def solve_candidates(
 
 def _solve_and_report(inst, cands, catalog, backend, time_limit_s, findings, runner_up, side, predict) -> Outcome:
     sol = solve_instance(inst, cands, backend, time_limit_s=time_limit_s)
+    if side is not None:  # its CPU is free for the side tasks (the runner-up has the other)
+        side.main_solved()
     if sol.status in (SolveStatus.INFEASIBLE,):
         found, lines = elastic_relaxation(sol.model, backend)
         if found and lines:

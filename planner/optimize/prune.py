@@ -96,23 +96,37 @@ def _groups(by: list) -> list[np.ndarray]:
 
 def _undominated(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
     """`prune_dominated` within one group (rows in table order). The candidates of one GPU count G share
-    m = floor(G/g_d) with every d, so m*o_d and m*W_d are vectors per G and the pairwise tests only compare."""
+    m = floor(G/g_d) with every d, so m*o_d and m*W_d are vectors per G and the pairwise tests only compare.
+    The GPU counts' members are slices of the rows sorted by count (ascending within a count), their bounds
+    and multiples computed for every count at once."""
     n = len(g)
     later = np.zeros(n, dtype=bool)  # dominated strictly by a later candidate: dropped whatever happens
     earlier: dict[int, np.ndarray] = {}  # candidate -> the earlier ones dominating it: dropped if one is kept
     lo, hi, above, below = o * (1 - 1e-12), w * (1 + 1e-12), o * (1 + 1e-9), w * (1 - 1e-9)
-    for size in np.unique(g):
-        a = np.flatnonzero(g == size)
-        mult = np.floor(size / g)
-        md_o, md_w = mult * o, mult * w
-        # only candidates that can dominate some member of this GPU count enter the matrix
-        d = np.flatnonzero((mult >= 1) & (md_o >= lo[a].min()) & (md_w <= hi[a].max()) & (q <= q[a].max()))
+    members = np.argsort(g, kind="stable")
+    gs = g[members]
+    first = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+    ends = np.r_[first[1:], n].tolist()
+    sizes = gs[first]
+    lo_s, hi_s, q_s, above_s, below_s = (x[members] for x in (lo, hi, q, above, below))
+    lo_min, hi_max, q_max = (np.minimum.reduceat(lo_s, first), np.maximum.reduceat(hi_s, first),
+                             np.maximum.reduceat(q_s, first))
+    mult_all = np.floor(sizes[:, None] / g[None, :])  # [count, d]
+    md_o_all, md_w_all = mult_all * o, mult_all * w
+    can_all = (mult_all >= 1) & (md_o_all >= lo_min[:, None]) & (md_w_all <= hi_max[:, None]) & (
+        q <= q_max[:, None])
+    for j, (start, end) in enumerate(zip(first.tolist(), ends, strict=True)):
+        d = np.flatnonzero(can_all[j])
         if len(d) == 0:
             continue
-        md_o, md_w, qd = md_o[d], md_w[d], q[d]
-        ok = (md_o >= lo[a, None]) & (md_w <= hi[a, None]) & (qd <= q[a, None]) & (d[None, :] != a[:, None])
-        strict = (md_o > above[a, None]) | (md_w < below[a, None]) | (qd < q[a, None]) | (
-            mult[d] * g[d] < size)[None, :]
+        a = members[start:end]
+        mult, size = mult_all[j, d], sizes[j]
+        md_o, md_w, qd = md_o_all[j, d], md_w_all[j, d], q[d]
+        qa = q_s[start:end, None]
+        ok = (md_o >= lo_s[start:end, None]) & (md_w <= hi_s[start:end, None]) & (qd <= qa) & (
+            d[None, :] != a[:, None])
+        strict = (md_o > above_s[start:end, None]) | (md_w < below_s[start:end, None]) | (qd < qa) | (
+            mult * g[d] < size)[None, :]
         after = d[None, :] > a[:, None]
         later[a] = (ok & strict & after).any(axis=1)
         prior = ok & ~after

@@ -12,6 +12,7 @@ from collections import Counter
 
 import pandas as pd
 
+from planner.optimize.formulation import Index
 from planner.optimize.instance import Instance
 from planner.optimize.solve import Solution, solve_instance
 from planner.plan import Plan, RunnerUp
@@ -33,11 +34,16 @@ def plan_gpus(plan: Plan) -> Counter:
 
 def solution_gpus(sol: Solution) -> Counter:
     """GPUs per accelerator in a solution's replicas (what `plan_gpus` counts once the plan is built)."""
-    gpus: Counter = Counter()
     if sol.ix is None or not sol.status.has_solution:
-        return gpus
-    for acc, x, g in zip(sol.ix.cands["accelerator"], sol.ix.x, sol.ix.gpus, strict=True):
-        n = round(sol.values[x])
+        return Counter()
+    return values_gpus(sol.ix, sol.values)
+
+
+def values_gpus(ix: Index, values: list[float]) -> Counter:
+    """GPUs per accelerator in the replicas of `values` (one per variable of `ix`'s model)."""
+    gpus: Counter = Counter()
+    for acc, x, g in zip(ix.cands["accelerator"], ix.x, ix.gpus, strict=True):
+        n = round(values[x])
         if n > 0:
             gpus[acc] += n * g
     return gpus

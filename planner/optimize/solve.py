@@ -10,6 +10,7 @@ is the proven lower bound on cost from the min-cost solve (every plan costs at l
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -34,10 +35,13 @@ def solve_instance(
     gap: float | None = None,
     exclude_accelerators: tuple[str, ...] = (),
     warm: bool | None = None,
+    on_start: Callable[[Index, list[float]], None] | None = None,
 ) -> Solution:
     """Build and solve; `exclude_accelerators` removes every candidate on those accelerators (runner-up).
     `warm`: whether a min_cost solve starts from `warm_start`'s plan (None: as `needs_warm_start` says; the
-    side solves pass their parent instance's answer for its relaxations)."""
+    side solves pass their parent instance's answer for its relaxations). `on_start(ix, values)` is called with
+    that plan before the full solve (`planner solve` starts the runner-up on the accelerator it leans on); it
+    reads the plan, it cannot change the solve."""
     time_limit_s = inst.time_limit_s if time_limit_s is None else time_limit_s
     gap = inst.gap if gap is None else gap
     if exclude_accelerators:
@@ -46,7 +50,7 @@ def solve_instance(
     if uses_hourly_model(inst):  # max_profit, demand profiles, weighted max_throughput
         return solve_hourly(inst, cands, backend, time_limit_s, gap)
     if kind == "min_cost":
-        return _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm)
+        return _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm, on_start)
     if kind == "max_throughput":
         return _solve_max_throughput(inst, cands, backend, time_limit_s, gap)
     return _solve_ratio(inst, cands, backend, time_limit_s, gap)
@@ -61,12 +65,14 @@ def _build_and_solve(inst, cands, objective, backend, time_limit_s, gap) -> tupl
     return _finish(sol, res), res
 
 
-def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None = None) -> Solution:
+def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None = None, on_start=None) -> Solution:
     t0 = time.perf_counter()
     m, ix = build_model(inst, cands, objective="min_cost")
     sol = Solution(SolveStatus.ERROR, "min_cost", backend, m, ix, build_time_s=time.perf_counter() - t0)
     warm = needs_warm_start(inst) if warm is None else warm
     start = warm_start(sol, inst, cands, time_limit_s, gap) if warm else None
+    if start is not None and on_start is not None:
+        on_start(ix, list(start))  # a copy: what the callee does with it cannot reach the solve
     # from the start, HiGHS' sub-MIPs and CBC's heuristics and preprocessing cost more than they find (mixed-fleet,
     # CPU s: HiGHS 3.9 -> 2.0, CBC 3.2 -> 1.7; solver_options.HIGHS_NO_SUB_MIPS, CBC_FROM_START)
     # without a start: SCIP separates cuts at the root only (solver_options.SCIP_ROOT_CUTS_ONLY: brownfield-h100

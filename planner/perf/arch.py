@@ -30,6 +30,7 @@ MODEL_COLUMNS: tuple[str, ...] = (
     # sparse attention (DeepSeek-V3.2): keys the main attention reads per query (inf where dense), the indexer's
     # cached values per layer per token (inside kv_layer_token_units) and its FLOPs per (query, context token)
     "sparse_topk", "idx_key_units", "idx_flops_per_ctx",
+    "fp8_block",  # 1 where the released FP8 weights carry block scales (DeepSeek's 128 x 128), else 0
     "moe_layers", "dense_layers", "dense_ffn_params", "ffn_width",
     "is_moe", "num_experts", "top_k", "expert_params", "expert_width", "shared_params", "shared_width",
     "router_params", "embed_params", "lm_head_params", "tied", "extra_params",
@@ -70,6 +71,7 @@ def model_row(m: Model) -> dict[str, float]:
         "window_tokens": float(local.window_tokens) if local else np.inf,
         "sparse_topk": float(sa.top_k_tokens) if sa else np.inf, "idx_key_units": indexer_key_values(m),
         "idx_flops_per_ctx": 2.0 * sa.index_heads * sa.index_head_dim if sa else 0.0,  # q.k per index head
+        "fp8_block": float(m.fp8_weight_block is not None),
         "moe_layers": n_moe, "dense_layers": m.layers - n_moe,
         "dense_ffn_params": 3.0 * h * m.ffn_intermediate, "ffn_width": float(m.ffn_intermediate),
         "is_moe": float(moe is not None),

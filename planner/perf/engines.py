@@ -30,7 +30,12 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
   eng_attn_qhead_reads  1 where the decode-attention kernel reads each KV head once per query head
                    (engines.yaml `decode_attention_kv_reads: per_query_head`; step.kv_reads_per_head)
   spec_k, spec_accept, spec_draft_frac   draft tokens per step, mean accepted tokens per step (incl. bonus),
-                   draft cost per draft token as a share of a decode step; spec_k = 0 without speculation
+                   draft cost per draft token as a share of a decode step; spec_k = 0 without speculation.
+                   An optional `draft_tokens` column runs the draft at another length than engines.yaml states
+                   (a served run's --speculative-num-steps / num_speculative_tokens): its acceptance follows
+                   from the stated one by the geometric model (each draft token accepted with the same
+                   probability, simulate.acceptance_rate)
+  spec_assumed     1 where the acceptance is engines.yaml's `assumed: true` figure (another model's draft)
 
 The generic engine (no `engine`) reproduces the model's behaviour from before engines: factors 1, no extra
 host time, no overlap, CUDA graphs at every batch, no batch cap, the stated 8192-token step budget.
@@ -44,6 +49,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.catalog.schema_engines import KV_SIZING_POLICIES, SPECULATIVE_METHODS
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.speculative_acceptance import acceptance_at
 
 # per engine x vendor, in efficiency.yaml `engines:`
 ENGINE_FITTED = ("eta_factor", "moe_factor", "seq_factor", "step_s", "request_s")
@@ -101,6 +107,7 @@ def _defaults(n: int) -> dict:
         "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n), "eng_kv_full_window": np.zeros(n),
         "eng_attn_qhead_reads": np.zeros(n),
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
+        "spec_assumed": np.zeros(n),
         "spec_method": np.full(n, "none", dtype=object),
     }
 
@@ -116,6 +123,19 @@ def _grid_choices(grid: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarra
     klass = (grid["workload_class"].astype(str).to_numpy() if "workload_class" in grid
              else np.full(n, "default"))
     return engines, specs, klass
+
+
+def _draft_choices(grid: pd.DataFrame) -> np.ndarray:
+    """Draft tokens per step asked per row (`draft_tokens`; 0 = the engine's stated length, NaN = invalid)."""
+    if "draft_tokens" not in grid:
+        return np.zeros(len(grid))
+    k = pd.to_numeric(grid["draft_tokens"], errors="coerce").to_numpy(dtype=float)
+    given = grid["draft_tokens"].notna().to_numpy() & (grid["draft_tokens"].astype(str).str.strip() != "")
+    ok = (k >= 1) & (k <= MAX_DRAFT_TOKENS) & (k == np.round(k))
+    return np.where(~given, 0.0, np.where(ok, k, np.nan))
+
+
+MAX_DRAFT_TOKENS = 16  # as engines.yaml's draft_tokens
 
 
 def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: str, a: str, p: str,
@@ -159,9 +179,11 @@ def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: s
 
 
 def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: str, m: str, s: str,
-                 w: str) -> str:
+                 w: str, k_row: float = 0.0) -> str:
     """Fill lookup j with the draft of speculative choice s (not 'none') for model m on engine e (workload
-    class w); the reason there is none, or ''. `auto` without a draft quietly runs without one."""
+    class w), at k_row draft tokens (0: the stated length); the reason there is none, or ''. `auto` without a
+    draft quietly runs without one."""
+
     family = catalog.models[m].family
     methods = SPECULATIVE_METHODS if s == "auto" else (s,)
     sup = next((x for x in (_spec_support(catalog, e, mm, family, m) for mm in methods) if x), None)
@@ -171,9 +193,13 @@ def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: 
         who = f"engine {e}" if e else "no engine in the catalog"
         return f"{who} has no {s} draft for {m} (family {family})"
     method_u[j] = sup.method
-    vals["spec_k"][j] = float(sup.draft_tokens)
-    vals["spec_accept"][j] = sup.acceptance_length.get(w, sup.acceptance_length["default"])
+    k = int(k_row) if k_row > 0 else sup.draft_tokens
+    a0 = sup.acceptance_length.get(w, sup.acceptance_length["default"])
+    vals["spec_k"][j] = float(k)
+    # at another draft length: AL(k) = 1 + a + ... + a^k with a solved from the stated AL(k0)
+    vals["spec_accept"][j] = acceptance_at(a0, sup.draft_tokens, k)
     vals["spec_draft_frac"][j] = sup.draft_cost_fraction
+    vals["spec_assumed"][j] = float(sup.assumed)  # acceptance copied from another model's draft (engines.yaml)
     if sup.max_batch is not None and e:  # the engine's own cap; the generic engine has none
         vals["eng_max_batch"][j] = min(vals["eng_max_batch"][j], float(sup.max_batch))
     return ""
@@ -187,6 +213,10 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
     if n == 0 or ("engine" not in grid and "speculative" not in grid):
         return out  # the generic engine: nothing per row to look up
     engines, specs, klass = _grid_choices(grid)
+    drafts = _draft_choices(grid)
+    fail(np.isnan(drafts), [grid["draft_tokens"].astype(str).to_numpy() if "draft_tokens" in grid else drafts],
+         lambda k: f"draft_tokens {k} is not a whole number of tokens from 1 to {MAX_DRAFT_TOKENS}")
+    drafts = np.nan_to_num(drafts)
     bad_engine = ~np.isin(engines, ["", *catalog.engines])
     known = ", ".join(sorted(catalog.engines))
     fail(bad_engine, [engines], lambda e: f"unknown engine {e!r} (known: {known})")
@@ -197,23 +227,23 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
     precs = grid["precision"].astype(str).to_numpy()
     # one lookup per distinct (engine, model, accelerator, precision, speculative, class): a grid repeats few
     codes = np.zeros(n, dtype=np.int64)
-    for col in (engines, models, accs, precs, specs, klass):
+    for col in (engines, models, accs, precs, specs, klass, drafts):
         c, u = pd.factorize(col)
         codes = codes * (len(u) + 1) + c
     _, first, codes = np.unique(codes, return_index=True, return_inverse=True)
     codes = codes.reshape(-1)
     uniq = list(zip(engines[first], models[first], accs[first], precs[first], specs[first], klass[first],
-                    strict=True))
+                    drafts[first], strict=True))
     why = np.full(len(uniq), "", dtype=object)
     vals = {k: np.full(len(uniq), out[k][0]) for k in out if k != "spec_method"}
     method_u = np.full(len(uniq), "none", dtype=object)
-    for j, (e, m, a, p, s, w) in enumerate(uniq):
+    for j, (e, m, a, p, s, w, k) in enumerate(uniq):
         if (e and e not in catalog.engines) or s not in SPEC_CHOICES or m not in catalog.models \
                 or a not in catalog.accelerators:
             continue  # reported above or by resolve
         why[j] = _engine_values(vals, j, catalog, eff_engines, e, a, p, m) if e else ""
         if not why[j] and s != "none":
-            why[j] = _spec_values(vals, method_u, j, catalog, e, m, s, w)
+            why[j] = _spec_values(vals, method_u, j, catalog, e, m, s, w, k)
     for k, v in vals.items():
         out[k] = v[codes]
     out["spec_method"] = method_u[codes]

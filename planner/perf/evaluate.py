@@ -21,7 +21,8 @@ from planner.perf.serving import aggregated, disaggregated
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "gpus", "fits", "reason", "max_batch_memory", "weight_bytes_per_gpu", "kv_bytes_per_gpu",
-    "ttft_s", "tpot_s", "itl_s", "acceptance_length", "speculative_method", "output_tok_s", "output_tok_s_per_gpu",
+    "ttft_s", "tpot_s", "itl_s", "acceptance_length", "acceptance_assumed", "speculative_method", "output_tok_s",
+    "output_tok_s_per_gpu",
     "output_tok_s_per_user", "total_tok_s",
     "avg_power_w", "peak_power_w", "compute_dtype_used", "limited_by", "prefill_instances", "decode_instances",
     "prefill_gpus", "decode_gpus",
@@ -189,6 +190,8 @@ def _columns(c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict
         "tpot_s": out["tpot_s"],
         "itl_s": out["itl_s"],
         "acceptance_length": np.where(fits, c.spec_accept, np.nan),
+        # the acceptance is engines.yaml's `assumed: true` figure (copied from another model's draft)
+        "acceptance_assumed": fits & (np.asarray(c.get("spec_assumed", 0.0)) > 0) & (c.spec_accept > 1.0),
         "speculative_method": np.where(fits, c.spec_method, ""),  # what `auto` chose; 'none' without
         "output_tok_s": out["output_tok_s"],
         "output_tok_s_per_gpu": out["output_tok_s"] / gpus_int,

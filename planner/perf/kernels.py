@@ -18,7 +18,11 @@ def _safe_div(num, den):
     den = np.asarray(den, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = num / den
-    return np.where(num == 0, 0.0, out)
+    zero = num == 0
+    if out.ndim and out.shape == zero.shape:  # a new array: zeroed in place (np.where would copy it again)
+        np.copyto(out, 0.0, where=zero)
+        return out
+    return np.where(zero, 0.0, out)
 
 
 def gemm_efficiency(m_tokens, eta_max, m_half_tokens):

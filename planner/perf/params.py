@@ -56,6 +56,7 @@ SERVING_DEFAULTS: dict[str, float] = {
     "gemm_eta_scale": 1.0,  # production GEMM efficiency / our cuBLAS op-table efficiency (capped at 0.98 of peak)
     "seq_overhead_s": 0.0,  # scheduler + sampling cost per running sequence per step
     "weight_only_moe_eta_scale": 1.0,  # weight-only (dequantizing) expert GEMMs / plain GEMM efficiency
+    "block_fp8_moe_eta_scale": 1.0,  # expert GEMMs on block-scaled FP8 weights / plain FP8 GEMM efficiency
     "kernels_per_layer": float(ASSUMPTIONS.kernels_per_layer),
     "kernels_per_moe_layer_extra": float(ASSUMPTIONS.kernels_per_moe_layer_extra),
     "eager_kernels_per_layer": float(ASSUMPTIONS.eager_kernels_per_layer),

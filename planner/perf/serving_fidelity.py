@@ -21,7 +21,7 @@ from planner.perf.params import Efficiency
 from planner.perf.under_load_mapping import METRICS
 
 CFG = ["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "isl", "osl", "engine",
-       "speculative"]
+       "speculative", "draft_tokens"]
 RUN = [*CFG, "load", "request_rate", "concurrency", "num_requests", "length_dist", "max_context"]
 
 

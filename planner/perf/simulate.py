@@ -38,6 +38,7 @@ import numpy as np
 from planner.perf.arrivals import arrivals, intake_s, measured, serial_intake
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.retract import evict, retract, steps_until_admission
+from planner.perf.speculative_acceptance import acceptance_rate
 from planner.perf.steptable import StepTables
 
 
@@ -76,23 +77,6 @@ def length_quantile_factor(p: float, mean: np.ndarray) -> np.ndarray:
     """q-quantile / mean of `_sharegpt_like` lengths with the given means (the analytic model's view)."""
     floor = np.minimum(float(ASSUMPTIONS.min_length_tokens), mean)
     return (floor + (mean - floor) * -math.log1p(-p)) / np.maximum(mean, 1e-9)
-
-
-def acceptance_rate(mean_accept: float, draft_tokens: float) -> float:
-    """Per-token acceptance probability alpha of a speculative step whose mean emitted tokens is `mean_accept`
-    with `draft_tokens` drafts: under the standard i.i.d. model (Leviathan, Kalman & Matias, "Fast Inference
-    from Transformers via Speculative Decoding", ICML 2023, eq. 1) a step emits 1 + min(G, k) tokens with
-    P(G >= j) = alpha^j, so its mean is (1 - alpha^(k+1)) / (1 - alpha); solved by bisection."""
-    k = round(draft_tokens)
-    if k <= 0 or mean_accept <= 1.0:
-        return 0.0
-    if mean_accept >= k + 1:
-        return 1.0
-    lo, hi = 0.0, 1.0
-    for _ in range(60):
-        a = (lo + hi) / 2.0
-        lo, hi = (a, hi) if sum(a ** j for j in range(k + 1)) < mean_accept else (lo, a)
-    return (lo + hi) / 2.0
 
 
 def token_steps(osl: np.ndarray, mean_accept: float, draft_tokens: float, rng: np.random.Generator) -> np.ndarray:

@@ -14,6 +14,19 @@ Reported as their own group, beside (never inside) the throughput and latency ta
 Dataset -> workload class (the keys of engines.yaml acceptance): MT-Bench -> chat, HumanEval -> coding-assistant,
 anything else -> default. Not expressible: methods the catalog has no entry for (P-EAGLE), tree drafts (top-k > 1),
 rows without a GPU.
+`acceptance_assumed`: the catalog's acceptance for the row's model is copied from another model's draft
+(engines.yaml `assumed: true`): such a row checks the assumption as much as the model (every speedup_x row today:
+REAG's Kimi-K2.5 / MiniMax-M2.5 drafts have no published acceptance).
+
+What the speed-up error is made of (REAG, the only expressible speedup_x rows; the same page's throughput rows
+with and without the draft are in fidelity_under_load.csv): the ratio's error is the with-draft run's error over
+the plain run's. The plain runs of both MoE models are over-predicted at low concurrency (+31% Kimi, +35%
+MiniMax at 4 users, ~0 at 64), so the modelled speed-up is low there whatever the draft. The acceptance each row
+would need, at the modelled verify and draft costs, falls with concurrency for both models (Kimi ~3.4 tokens
+a step at 4 users -> ~2.5 at 64; MiniMax ~2.7 -> ~1.8), where one draft has one acceptance: the modelled verify
+step grows less with the batch than the measured one (its extra cost is the experts the k + 1 verified tokens
+touch, which saturates as the batch touches them all), and the acceptance cannot be told apart from that cost
+without a published acceptance for these drafts.
 """
 
 from __future__ import annotations
@@ -27,21 +40,14 @@ from planner.catalog.catalog import Catalog
 from planner.perf.evaluate import evaluate
 from planner.perf.params import Efficiency
 from planner.perf.serving_fidelity import CFG, load_predictions
-from planner.perf.simulate import acceptance_rate
+from planner.perf.speculative_acceptance import acceptance_at
 from planner.perf.under_load_mapping import LOAD_PATH, _engine, _map_row, catalog_model_id
 
 SPEC_METRICS = ("speedup_x", "acceptance_length")
 DATASET_CLASS = (("mt-bench", "chat"), ("humaneval", "coding-assistant"))
 COLUMNS = ("id", "source_family", "metric", "model", "accelerator", "engine", "speculative", "draft_tokens",
-           "concurrency", "actual", "predicted", "error_pct", "in_sample", "expressible", "why_not")
-
-
-def acceptance_at(accept_k0: float, k0: int, k: int) -> float:
-    """Mean tokens per verification step at draft length k, from the acceptance at k0 (geometric model)."""
-    if k == k0:
-        return float(accept_k0)
-    a = acceptance_rate(accept_k0, k0)
-    return float(sum(a**i for i in range(k + 1)))
+           "concurrency", "actual", "predicted", "error_pct", "in_sample", "acceptance_assumed", "expressible",
+           "why_not")
 
 
 def _workload_class(text: str) -> str:
@@ -74,7 +80,16 @@ def _acceptance_row(r: pd.Series, catalog: Catalog) -> dict:
     a0 = sup.acceptance_length.get(klass, sup.acceptance_length["default"])
     own = k == sup.draft_tokens and rid.split("-")[0] in sup.source  # the catalog copied this source at k0
     return {"expressible": True, "why_not": "", "model": model, "engine": engine, "speculative": method,
-            "draft_tokens": k, "predicted": acceptance_at(a0, sup.draft_tokens, k), "in_sample": own}
+            "draft_tokens": k, "predicted": acceptance_at(a0, sup.draft_tokens, k), "in_sample": own,
+            "acceptance_assumed": sup.assumed}
+
+
+def acceptance_is_assumed(catalog: Catalog, engine: str, method: str, model: str) -> bool:
+    """Whether the engine's acceptance for `method` on `model` is copied from another model (or missing)."""
+    if method in ("none", "", "nan") or model not in catalog.models or engine not in catalog.engines:
+        return False
+    sup = catalog.engines[engine].speculative_for(method, catalog.models[model].family, model)
+    return sup is None or sup.assumed
 
 
 def _speedup_rows(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:
@@ -108,7 +123,10 @@ def _speedup_rows(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.D
         pred[sel] = np.where(fits, with_draft["output_tok_s"] / plain["output_tok_s"], np.nan)
         reason[sel] = np.where(fits, "", with_draft["reason"].fillna("") + plain["reason"].fillna(""))
     out = mapped.reindex(columns=["model", "accelerator", "engine", "speculative", "concurrency"])
-    return out.assign(predicted=pred, why_not=reason, expressible=ok & np.isfinite(pred), in_sample=False)
+    assumed = [acceptance_is_assumed(catalog, str(e), str(s), str(m)) for e, s, m in
+               zip(out["engine"], out["speculative"], out["model"], strict=True)]
+    return out.assign(predicted=pred, why_not=reason, expressible=ok & np.isfinite(pred), in_sample=False,
+                      acceptance_assumed=assumed)
 
 
 def speculative_fidelity(catalog: Catalog, eff: Efficiency, rows: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -129,6 +147,7 @@ def speculative_fidelity(catalog: Catalog, eff: Efficiency, rows: pd.DataFrame |
     out["predicted"] = out["predicted"].astype(float)
     out["error_pct"] = (out["predicted"] / out["actual"] - 1.0) * 100.0
     out["in_sample"] = out["in_sample"].fillna(False).astype(bool)
+    out["acceptance_assumed"] = out["acceptance_assumed"].fillna(False).astype(bool)
     out["expressible"] = out["expressible"].fillna(False).astype(bool) & out["predicted"].notna()
     return out.reindex(columns=list(COLUMNS))
 
@@ -140,10 +159,12 @@ def speculative_summary(spec: pd.DataFrame) -> list[dict]:
         for label, sel in (("out of sample", g[~g["in_sample"]]), ("all", g)):
             e = sel["error_pct"].abs().dropna()
             rows.append({"metric": metric, "rows": label, "n": len(e),
+                         "assumed_acceptance": int(sel.loc[e.index, "acceptance_assumed"].sum()),
                          "median_abs_pct": round(float(e.median()), 1) if len(e) else float("nan"),
                          "p90_abs_pct": round(float(e.quantile(0.9)), 1) if len(e) else float("nan"),
                          "median_signed_pct": round(float(sel["error_pct"].median()), 1) if len(e) else
                          float("nan")})
     rows.append({"metric": "not expressible", "rows": "", "n": int((~spec["expressible"]).sum()),
+                 "assumed_acceptance": 0,
                  "median_abs_pct": float("nan"), "p90_abs_pct": float("nan"), "median_signed_pct": float("nan")})
     return rows

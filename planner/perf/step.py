@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.catalog.schema_base import COMPUTE_DTYPES
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.kernels import (
     _safe_div,
@@ -25,6 +26,7 @@ from planner.perf.memory import attention_params_per_gpu, kv_head_fraction, non_
 from planner.perf.resolve import Cols
 
 BUCKETS = ("compute_s", "memory_s", "comm_s", "overhead_s")
+FP8_CODE = float(COMPUTE_DTYPES.index("fp8"))
 
 
 def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str = "") -> None:
@@ -118,11 +120,31 @@ def _weights(p: _Pass) -> None:
     # x the engine's fused-MoE kernels, which can recover part of the dequantization but never run the experts
     # faster than the plain GEMM would (factors above 1 only act on weight-only experts)
     wo = np.minimum(c.get("eng_moe_factor", 1.0) / (1.0 + (1.0 / wo - 1.0) * amortized), 1.0)
+    wo = wo * block_fp8_moe_scale(c, p.serving)
     _op(p.out, e_flops, e_bytes, p.peak, p.bw, gemm_efficiency(m_expert, p.eta_max * wo, c.gemm_m_half_tokens),
         p.hbm * wo, p.eta_max * wo, "experts")
     # lm_head in bf16 on the last stage (the worst stage is charged with it)
     p.gemm("lm_head", p.n_logits / p.dp, c.lm_head_params / p.tp, 1.0, A.embedding_bytes_per_param,
            c.peak_bf16_flops_s, p.eta_bf16)
+
+
+def block_fp8_moe_scale(c: Cols, serving: dict[str, float]) -> np.ndarray:
+    """Efficiency of routed-expert GEMMs on FP8 weights with block scales (DeepSeek's 128 x 128, models.yaml
+    `fp8_weight_block`) relative to the plain FP8 grouped GEMM, on GPUs whose tensor cores cannot apply block
+    scales: `block_fp8_moe_eta_scale` (fitted, efficiency.yaml `serving`), else 1.
+
+    Hopper's FP8 MMA has one scale per operand, so each 128-deep K block's partial sum is promoted and scaled
+    on the CUDA cores (DeepGEMM's two-level accumulation; the Triton w8a8 block kernels vLLM and SGLang run for
+    tensor-parallel experts, vllm 0.11 fused_moe.fused_experts: DeepGEMM only where the expert slice is wider
+    than 512, DeepSeek's 2048 / TP8 = 256 is not). Parts with microscaled FP4 tensor cores (Blackwell, MI355X:
+    `flops_fp4` > 0) scale blocks inside the MMA and keep 1. With plain FP8 experts the model put NVIDIA's own
+    H200 DEP8 DeepSeek-R1 maxima 50-85% too high (generic engine; published_benchmarks.csv TRTDG-DSR1-3/6/9/12,
+    the rows the scale is fitted on) and GPUStack's 8x H200 decode steps 2.5-2.7x too short on vLLM at 4 and at
+    ~310 running sequences, on TensorRT-LLM (EP8) at ~250 (serving_under_load.csv GPS-deepseek-r1-h200-*,
+    benchmarks/deepseek_anatomy.py), where the other MoE runs (gpt-oss MXFP4, Qwen3-235B BF16) sit near 1x."""
+    block = ((c.get("fp8_block", 0.0) > 0) & (c.dtype_code == FP8_CODE) & (c.weight_only <= 0)
+             & (c.flops_fp4 <= 0))
+    return np.where(block, serving.get("block_fp8_moe_eta_scale", 1.0), 1.0)
 
 
 def _attention(p: _Pass, ctx_dec, pairs_global, pairs_local) -> None:

@@ -12,7 +12,9 @@ an engine's MoE experts are TP-sharded unless the command asks for EP (TensorRT-
 `--enable-expert-parallel`); NIM rows use the generic engine (the page does not name it). SGLang's
 `--enable-dp-attention` without `--dp-size` is plain TP (server_args.py _handle_data_parallelism, 0.5 series:
 dp_size 1 turns DP attention off), as read. Each vLLM row runs the engine of its version (`vllm_engine`: V0
-below 0.8).
+below 0.8). A speculative run drafts the tokens its command states (`draft_tokens`: vLLM num_speculative_tokens,
+SGLang --speculative-num-steps; none stated = the engine's engines.yaml length); a top-k > 1 tree draft as the
+chain of its num_steps (see draft_tokens).
 """
 
 from __future__ import annotations
@@ -137,9 +139,10 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
     ep = _int(r"(?:--ep_size|--ep-size|--ep)[ =](\d+)", cmd, 1)
     if "--enable-expert-parallel" in cmd:
         ep = tp * dp
-    spec = "none"
+    spec, draft = "none", np.nan
     if "speculative" in cmd or "EAGLE" in str(r["framework"]).upper() or "MTP" in str(r["framework"]).upper():
         spec = "mtp" if model.startswith("deepseek") else "eagle3"
+        draft = draft_tokens(f"{cmd} {r['framework']} {notes}")
     isl, osl = _lengths(r, notes)
     if isl is None:
         return out | {"why_not": "input/output lengths not given as numbers or run totals"}
@@ -155,9 +158,24 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
     sharegpt = "sharegpt" in str(r["isl"]).lower()
     return out | {"expressible": True, "model": model, "accelerator": acc, "precision": precision,
                   "kv_precision": kv, "engine": engine, "tp": tp, "pp": pp, "ep": ep if moe else 1,
-                  "attn_dp": dp if moe else 1, "isl": isl, "osl": osl, "speculative": spec, "gpus": n_gpus,
+                  "attn_dp": dp if moe else 1, "isl": isl, "osl": osl, "speculative": spec,
+                  "draft_tokens": draft, "gpus": n_gpus,
                   "length_dist": "variable" if sharegpt else "fixed",
                   "max_context": SHAREGPT_MAX_CONTEXT if sharegpt else np.inf} | load
+
+
+def draft_tokens(text: str) -> float:
+    """Draft tokens per step the run states, or NaN for the engine's default: vLLM `num_speculative_tokens`,
+    SGLang `--speculative-num-steps`. A top-k > 1 tree (SGLang --speculative-eagle-topk, GPUStack's Qwen3-8B
+    runs: 4 steps, top-k 4, 16 draft tokens) is taken as the chain of its num_steps, stated as such: the chain's
+    acceptance is a lower bound of the tree's (the tree holds the top-1 chain), and its verify step carries
+    1 + num_steps tokens per sequence where the tree verifies num_draft_tokens (16): the two errors pull
+    opposite ways, and the rows' acceptance is assumed anyway (engine_fit leaves them out)."""
+    if m := re.search(r"num_speculative_tokens\W{0,3}(\d+)", text):
+        return float(m.group(1))
+    if m := re.search(r"--speculative-num-steps[ =](\d+)", text):
+        return float(m.group(1))
+    return np.nan
 
 
 def _lengths(r: pd.Series, notes: str) -> tuple[float | None, float | None]:

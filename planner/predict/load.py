@@ -221,6 +221,7 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
                                                                                "slo_percentile")},
         "engine": ev.get("engine") or GENERIC, "speculative": ev.get("speculative_method") or "none",
         "itl_s": float(ev["itl_s"]), "acceptance_length": float(ev["acceptance_length"]),
+        "acceptance_assumed": bool(ev.get("acceptance_assumed", False)),
         **all_in_energy(catalog, str(best["accelerator"]), float(best["output_tok_s"]),
                         float(ev["avg_power_w"]) * dp, used),
     }

@@ -44,7 +44,8 @@ RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "
                   "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
                   "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w", "tokens_per_kwh", "limited_by",
                   "notes", *LOAD_RESULT_COLUMNS,
-                  "itl_s", "acceptance_length", "prefill_instances", "decode_instances", *PREFILL_QUERY_COLUMNS)
+                  "itl_s", "acceptance_length", "acceptance_assumed", "prefill_instances", "decode_instances",
+                  *PREFILL_QUERY_COLUMNS)
 
 
 def _divisors(n: int, most: int) -> list[int]:
@@ -362,6 +363,7 @@ def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
         "total_tok_s": float(best["total_tok_s"]) * dp * scale,
         "engine": best.get("engine") or GENERIC, "speculative": best.get("speculative_method") or "none",
         "itl_s": float(best["itl_s"]), "acceptance_length": float(best["acceptance_length"]),
+        "acceptance_assumed": bool(best.get("acceptance_assumed", False)),
         "avg_power_w": float(best["avg_power_w"]) * dp, "peak_power_w": float(best["peak_power_w"]) * dp,
         "limited_by": best["limited_by"], "notes": "; ".join(notes),
         # a disaggregated replica is a unit of rate-matched prefill and decode instances (each of tp x pp GPUs)

@@ -108,11 +108,12 @@ def _render_speculative(console: Console, s: dict) -> None:
         return
     table = Table(title="speculative decoding (serving_under_load.csv speedup_x, acceptance_length)",
                   title_justify="left")
-    for col in ("metric", "rows", "n", "median |err|", "P90 |err|", "median signed"):
+    for col in ("metric", "rows", "n", "acceptance assumed", "median |err|", "P90 |err|", "median signed"):
         table.add_column(col, justify="left" if col in ("metric", "rows") else "right")
     for r in rows:
-        table.add_row(r["metric"], r["rows"], str(r["n"]), _fmt_pct(r["median_abs_pct"]),
-                      _fmt_pct(r["p90_abs_pct"]), _fmt_pct(r["median_signed_pct"]))
+        # rows whose acceptance engines.yaml copies from another model's draft (`assumed: true`)
+        table.add_row(r["metric"], r["rows"], str(r["n"]), str(r.get("assumed_acceptance", "-")),
+                      _fmt_pct(r["median_abs_pct"]), _fmt_pct(r["p90_abs_pct"]), _fmt_pct(r["median_signed_pct"]))
     console.print(table)
 
 

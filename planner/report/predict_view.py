@@ -36,7 +36,9 @@ def _speculative(r: dict) -> str:
     al = r.get("acceptance_length")
     if method == "none" or al is None or al != al:
         return "none"
-    return f"{method} ({al:.2f} tokens accepted per step)"
+    # engines.yaml `assumed: true`: the figure was measured on another model's draft
+    assumed = ", assumed: measured on another model's draft" if str(r.get("acceptance_assumed")) == "True" else ""
+    return f"{method} ({al:.2f} tokens accepted per step{assumed})"
 
 
 def render_prediction(console, r: dict, under_load: bool = False) -> None:
