@@ -17,8 +17,10 @@ OPEN_KEYS = ("ttft_p50_s", "ttft_p90_s", "tpot_mean_s", "tpot_p90_s", "itl_p50_s
 # Stated tolerance for short prompts at a large batch: the simulator's pauses chain (prompts arriving during a
 # prompt step make the next one), which the analytic pause per decode step does not follow: TTFT p90 within
 # 60%, TPOT mean within 20% and p90 within 25%, up to 60% of capacity (p90 was 20% before the engines' fixed
-# per-step time moved to the GPU side: SGLang's 1 ms step lengthens every pause the simulator chains; 22% at 0.6).
-SHORT_TOLERANCE = {"ttft_p50_s": 0.25, "ttft_p90_s": 0.60, "tpot_mean_s": 0.20, "tpot_p90_s": 0.25,
+# per-step time moved to the GPU side: SGLang's 1 ms step lengthens every pause the simulator chains; 22% at 0.6;
+# 30% since the simulator's API server takes requests one at a time (arrivals.py, 1.65 ms each for SGLang): it
+# spaces Poisson arrivals that would have landed together, so fewer prompts share a pause; 26% at 0.6).
+SHORT_TOLERANCE = {"ttft_p50_s": 0.25, "ttft_p90_s": 0.60, "tpot_mean_s": 0.20, "tpot_p90_s": 0.30,
                    "itl_p50_s": 0.10, "output_tok_s": 0.10}
 CASES = [
     (dict(model="llama-3.3-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=2, isl=5000,

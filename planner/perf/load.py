@@ -12,6 +12,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
+from planner.perf.burst import finite_burst
 from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo
 from planner.perf.evaluate import evaluate
 from planner.perf.params import Efficiency
@@ -122,7 +123,7 @@ def _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out
         _take(out, Q.open_loop(Q.chain(s), s, t, rate[rows], variable[rows]), rows)
     rows = np.flatnonzero(sat_open & ~np.isnan(nreq))  # a finite run above capacity: the fluid burst
     if len(rows):
-        _take(out, Q.finite_burst(_svsub(sv, rows), _subset(tab, rows), rate[rows], nreq[rows].astype(np.int64),
+        _take(out, finite_burst(_svsub(sv, rows), _subset(tab, rows), rate[rows], nreq[rows].astype(np.int64),
                                   variable[rows]), rows)
     rows = np.flatnonzero(sat_open & np.isnan(nreq))  # steady state above capacity: no latency, full rate
     out["requests_s"][rows] = sv.capacity_rps[rows]

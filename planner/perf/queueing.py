@@ -18,8 +18,7 @@ gives: log pi is divided by 1 + (share of time on prompts) (a form chosen agains
 An engine that runs prompt steps alone while decode waits (SGLang's prefill-first, engines.yaml `scheduler:`)
 gets its own per-occupancy figures (prefill_first.py): prompts packed into pauses between decode steps.
 Closed loop (`concurrency` C): min(C, B) run, the rest wait (C - B) / X at throughput X = g(min(C, B)).
-Finite bursts above capacity (num_requests with lambda >= capacity or inf): request i starts when i - B + 1
-requests have completed at X, a fluid approximation of the benchmark run.
+Finite bursts above capacity (num_requests with lambda >= capacity or inf): burst.py.
 """
 
 from __future__ import annotations
@@ -337,64 +336,6 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
     out["requests_s"] = x
     out["saturated"] = c > sv.cap
-    return out
-
-
-def finite_burst(sv: Service, tab: StepTables, lam: np.ndarray, n_requests: np.ndarray, variable=None,
-                 quantiles=QUANTILES) -> dict[str, np.ndarray]:
-    """A finite run whose arrivals outpace the replica (lam >= capacity, or inf: all at t=0), as a fluid.
-
-    N <= B (one wave): the prompts go through the token budget in turn, in steps that also decode the
-    requests already started (a prefill phase), then the batch decodes alone. N > B: the first B requests
-    start as they arrive, request i >= B takes a seat when one completes, completions coming at the capacity
-    X after the first (which lives while the batch fills, at the mean occupancy of a linear ramp)."""
-    R = len(lam)
-    out = {k: np.full(R, np.nan) for k in ("ttft_mean_s", "tpot_mean_s", "e2e_mean_s", "e2e_p50_s",
-                                           "requests_s")}
-    for q in quantiles:
-        out[f"ttft_p{q:g}_s"] = np.full(R, np.nan)
-        out[f"tpot_p{q:g}_s"] = np.full(R, np.nan)
-    n_req = np.asarray(n_requests, dtype=float)
-    seats = np.minimum(sv.cap, n_req)
-    x = _at(sv, sv.rate, seats)
-    step, dec = _at(sv, sv.step_s, seats), _at(sv, sv.dec_s, seats)
-    pf = _at(sv, sv.prefill_s, seats - 1.0)
-    life = _at(sv, sv.life_s, seats)
-    budget = tab.token_budget
-    half = seats / 2.0
-    t_mix = interp_step(tab, half[:, None], np.maximum(budget - half, 1.0)[:, None])[:, 0]
-    t_tok = t_mix / np.maximum(budget - half, 1.0)  # seconds per prompt token in the prefill phase
-    ramp = np.minimum(seats, np.where(np.isinf(lam), np.inf, lam * life / 2.0))
-    step0 = _at(sv, sv.step_s, ramp)
-    n_dec = np.maximum(sv.osl - 1.0, 0.0)
-    for r in range(R):
-        n, k = int(n_req[r]), int(seats[r])
-        i = np.arange(n, dtype=float)
-        a = np.zeros(n) if math.isinf(lam[r]) else i / lam[r]
-        if n <= k:  # one wave
-            phase = n * sv.isl[r] * t_tok[r]
-            ttft = np.maximum(pf[r], (i + 1.0) / n * phase - a)
-            in_phase = np.clip((phase - a - ttft) / t_mix[r], 0.0, n_dec[r])
-            finish = a + ttft + in_phase * t_mix[r] + (n_dec[r] - in_phase) * dec[r]
-            tpot = (finish - a - ttft) / max(n_dec[r], 1.0)
-        else:
-            life0 = sv.isl[r] * t_tok[r] + n_dec[r] * step0[r]
-            first = i < k
-            start = np.where(first, a, np.maximum(a, life0 + (i - k) / x[r]))
-            ttft = np.where(first, np.maximum(pf[r], (i + 1.0) * sv.isl[r] * t_tok[r] - a), start - a + pf[r])
-            finish = np.maximum(np.where(first, life0 + i / x[r], start + pf[r] + n_dec[r] * step[r]), a + ttft)
-            tpot = np.full(n, step[r])
-        e2e = finish - a
-        out["ttft_mean_s"][r] = ttft.mean()
-        out["e2e_mean_s"][r] = e2e.mean()
-        out["e2e_p50_s"][r] = np.percentile(e2e, 50)
-        for q in quantiles:
-            out[f"ttft_p{q:g}_s"][r] = np.percentile(ttft, q)
-            out[f"tpot_p{q:g}_s"][r] = np.percentile(tpot, q)
-        out["tpot_mean_s"][r] = tpot.mean()
-        out["requests_s"][r] = n / (finish.max() - a.min())
-    _itl(sv, tab, seats, x, np.ones(R), quantiles, out)
-    out["saturated"] = np.ones(R, dtype=bool)
     return out
 
 

@@ -21,9 +21,10 @@ batch does not change, so k decode steps are taken at once (step time linear in 
 1,000-request run is a few thousand loop turns of small numpy operations.
 
 Arrivals: open-loop Poisson at `request_rate` (inf = all at t=0), or closed-loop `concurrency` clients that
-each send the next request when their previous one completes. Lengths `fixed` (the means) or `variable`
-(ShareGPT-like: densest at the shortest, with the means; seeded). A finite run (`num_requests`) is measured whole,
-as benchmark tools do; a steady-state run discards warm-up and drain.
+each send the next request when their previous one completes; they reach the scheduler through the engine's API
+server, one request at a time (arrivals.py: a burst spreads over N x its serial time). Lengths `fixed` (the
+means) or `variable` (ShareGPT-like: densest at the shortest, with the means; seeded). A finite run
+(`num_requests`) is measured whole, as benchmark tools do; a steady-state run discards warm-up and drain.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.perf.arrivals import arrivals, intake_s, measured, serial_intake
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.retract import evict, retract, steps_until_admission
 from planner.perf.speculative_acceptance import acceptance_rate
@@ -127,14 +129,6 @@ class _Steps:
         return t + self.slope * (ctx_sum - n_dec * self.ctx_ref)
 
 
-def _life_estimate(tab: StepTables, batch: int) -> float:
-    """Seconds one request lives at `batch` running sequences: its prompt in chunks, then osl mean steps."""
-    n = min(batch, int(tab.max_seqs[0]))
-    avg = float(np.interp(n, tab.decode[0], tab.step_avg_s[0]))
-    chunks = math.ceil(float(tab.isl[0]) / float(tab.token_budget[0]))
-    return chunks * float(tab.time_s[0, 0, -1]) + float(tab.osl[0]) * avg
-
-
 @dataclass
 class RunResult:
     """Per-request timestamps of one simulated run and the ITL samples (value, weight)."""
@@ -151,38 +145,6 @@ class RunResult:
     window_s: tuple[float, float]  # time window over which throughput is measured
 
 
-def _arrivals(tab: StepTables, wl: Workload, n_total: int, rng: np.random.Generator) -> np.ndarray:
-    """Arrival times; inf for a closed loop's requests not yet sent (set as their client's previous one ends)."""
-    arrival = np.full(n_total, np.inf)
-    if wl.concurrency is not None:
-        c0 = min(int(wl.concurrency), n_total)
-        arrival[:c0] = 0.0
-        if wl.num_requests is None:
-            # clients of a long-running service are out of phase: start them at random over one
-            # request's estimated life, else the burst at t=0 keeps them in lock-step (all prompts together)
-            arrival[:c0] = np.sort(rng.uniform(0.0, _life_estimate(tab, c0), c0))
-    elif wl.request_rate is None or math.isinf(wl.request_rate):
-        arrival[:] = 0.0
-    else:
-        arrival[:] = np.cumsum(rng.exponential(1.0 / wl.request_rate, n_total))
-    return arrival
-
-
-def _measured(arrival: np.ndarray, finish: np.ndarray, steady: bool) -> tuple[np.ndarray, tuple[float, float]]:
-    """The requests that count and the throughput window: the whole finite run, or steady state without its
-    warm-up (first 20%) and drain (last 10%)."""
-    n_total = len(finish)
-    measured = np.ones(n_total, dtype=bool)
-    window = (float(np.nanmin(arrival)), float(np.nanmax(finish)))
-    if steady:
-        lo, hi = int(0.2 * n_total), int(0.9 * n_total)
-        measured[:lo] = False
-        measured[hi:] = False
-        order = np.sort(finish)
-        window = (float(order[lo]), float(order[hi - 1]))
-    return measured, window
-
-
 def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> RunResult:
     """Simulate configuration row 0 of `tab` under workload `wl`."""
     steady = wl.num_requests is None
@@ -193,7 +155,12 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     # a request longer than the whole KV cache could never run: cap its context at the cache
     isl, osl = lengths(float(tab.isl[0]), float(tab.osl[0]), n_total, wl.length_dist, rng,
                        min(max_context, 0.98 * float(tab.kv_tokens[0])))
-    arrival = _arrivals(tab, wl, n_total, rng)
+    arrival = arrivals(tab, wl, n_total, rng)  # when the client sends each request
+    # when the scheduler sees it: once the API server has done its serial work on the requests before it
+    # (arrivals.py); the request's own API time (request_s) is added to TTFT outside, as at light load
+    h = intake_s(tab)
+    ready = serial_intake(arrival, h) - h
+    server_free = float(ready[np.isfinite(ready)].max()) + h if np.isfinite(ready).any() else 0.0
     # speculative decoding: each request's output in token-steps, drawn per step (own stream: the lengths and
     # arrivals above stay those of the same run without speculation); `osl` is what the client receives
     osl_tokens = osl
@@ -234,7 +201,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     preemptions = 0
 
     def complete(ids: np.ndarray, now: float) -> None:
-        nonlocal kv_used, n_done, issued
+        nonlocal kv_used, n_done, issued, server_free
         finish[ids] = now
         kv_used -= float(held[ids].sum())
         held[ids] = 0.0
@@ -243,10 +210,12 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             for _ in range(len(ids)):
                 if issued < n_total:
                     arrival[issued] = now
+                    ready[issued] = max(now, server_free)
+                    server_free = ready[issued] + h
                     issued += 1
 
     while n_done < n_total:
-        while next_arrival < issued and arrival[next_arrival] <= t:
+        while next_arrival < issued and ready[next_arrival] <= t:
             waiting.append(next_arrival)
             next_arrival += 1
         # a full cache: preempt the newest running request until every decode sequence has a slot
@@ -341,14 +310,14 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             if not prefilling and not waiting:
                 reserve = float(tab.kv_reserve[0])  # SGLang resets the ratio when idle
             if next_arrival < issued:
-                t = max(t, float(arrival[next_arrival]))
+                t = max(t, float(ready[next_arrival]))
                 continue
             break  # nothing left that can run (cannot happen with a valid table)
         # decode-only stretch: k steps until the next completion, admissible arrival, or full cache
         k = int((osl[dec] - gen[dec]).min())
         t1 = step(n, 0.0, ctx_sum)
         if next_arrival < issued and n + len(prefilling) < max_seqs and not waiting:
-            k = min(k, max(1, math.ceil((arrival[next_arrival] - t) / max(t1, 1e-12))))
+            k = min(k, max(1, math.ceil((ready[next_arrival] - t) / max(t1, 1e-12))))
         k = max(1, min(k, int((kv_cap - kv_used) // n)))
         if decay > 0.0 and waiting and n + len(prefilling) < max_seqs and k > 1:
             head = waiting[0]
@@ -381,10 +350,10 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             complete(fin, t)
             dec = dec[gen[dec] < osl[dec]]
 
-    measured, window = _measured(arrival, finish, steady)
+    mask, window = measured(arrival, finish, steady)
     # tokens reach the client in bursts (speculative acceptance, multi-step scheduling): a gap per burst
-    return RunResult(arrival, first, finish, isl, osl_tokens, np.asarray(itl_v) * burst, np.asarray(itl_w) / burst,
-                     preemptions, measured, window)
+    return RunResult(arrival, first, finish, isl, osl_tokens, np.asarray(itl_v) * burst,
+                     np.asarray(itl_w) / burst, preemptions, mask, window)
 
 
 def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
