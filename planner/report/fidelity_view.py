@@ -64,7 +64,7 @@ def render(console: Console, report: FidelityReport) -> bool:
     if cv:
         loso, ins, neutral = cv["leave_one_source_out"], cv["in_sample"], cv["neutral"]
         console.print(
-            "the 3 serving factors are fitted on the published set; out of sample (leave one source out) the "
+            "the serving factors are fitted on the published set; out of sample (leave one source out) the "
             f"throughput error is median {_fmt_pct(loso['median_abs_pct'])} / P90 {_fmt_pct(loso['p90_abs_pct'])}"
             f" (in sample {_fmt_pct(ins['median_abs_pct'])} / {_fmt_pct(ins['p90_abs_pct'])}; with neutral "
             f"factors {_fmt_pct(neutral['median_abs_pct'])} / {_fmt_pct(neutral['p90_abs_pct'])})")
