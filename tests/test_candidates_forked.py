@@ -30,7 +30,9 @@ def catalog():
 def _children() -> list[str]:
     """This process's live child processes (Linux: /proc/<pid>/task/<tid>/children)."""
     out = []
-    for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+    paths = glob.glob(f"/proc/{os.getpid()}/task/*/children")
+    assert paths, "/proc/<pid>/task/<tid>/children is not available: the no-child checks would pass vacuously"
+    for path in paths:
         with open(path) as f:
             out += f.read().split()
     return out

@@ -18,8 +18,9 @@ OPEN_KEYS = ("ttft_p50_s", "ttft_p90_s", "tpot_mean_s", "tpot_p90_s", "itl_p50_s
 # prompt step make the next one), which the analytic pause per decode step does not follow: TTFT p90 within
 # 60%, TPOT mean within 20% and p90 within 25%, up to 60% of capacity (p90 was 20% before the engines' fixed
 # per-step time moved to the GPU side: SGLang's 1 ms step lengthens every pause the simulator chains; 22% at 0.6;
-# 30% since the simulator's API server takes requests one at a time (arrivals.py, 1.65 ms each for SGLang): it
-# spaces Poisson arrivals that would have landed together, so fewer prompts share a pause; 26% at 0.6). TTFT p90
+# 30% since the simulator's API server takes requests one at a time (arrivals.py, 0.1 x request_s each for
+# SGLang: 1.65 ms then, 0.75 ms since its refit): it spaces Poisson arrivals that would have landed together,
+# so fewer prompts share a pause; 26% at 0.6). TTFT p90
 # within 40% (34% at 0.6 with SGLang's refitted factors) since the analytic quantile scales only a longer
 # prompt's own work, not the fixed cost of the step it rides on (2% at 0.3; 46-76% when it scaled both). TPOT
 # mean within 22% and p90 within 40%: 20.3% and 37% at 0.6 since SGLang's refit without its assumed-acceptance

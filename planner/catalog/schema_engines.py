@@ -14,12 +14,15 @@ SpeculativeMethod = Literal["mtp", "eagle3"]
 SPECULATIVE_METHODS: tuple[str, ...] = ("mtp", "eagle3")
 
 
+MAX_DRAFT_TOKENS = 16  # tokens drafted per verification step: a catalog entry and a predict row alike
+
+
 class SpeculativeSupport(Strict):
     """A speculative-decoding method an engine runs, for the models that have a draft (MTP head or EAGLE-3)."""
 
     method: SpeculativeMethod
     model_families: list[str] = Field(min_length=1, description="model families or ids with a published draft")
-    draft_tokens: PositiveInt = Field(le=16, description="tokens drafted per verification step (k)")
+    draft_tokens: PositiveInt = Field(le=MAX_DRAFT_TOKENS, description="tokens drafted per verification step (k)")
     acceptance_length: dict[str, Annotated[float, Field(ge=1, le=17)]] = Field(
         description="mean tokens emitted per verification step (incl. the bonus token) by workload class "
         "(a workload id, or 'default')", json_schema_extra=unit("tokens/step"))
@@ -35,6 +38,10 @@ class SpeculativeSupport(Strict):
                           "measured_on model ids only")
     assumed_reason: str | None = Field(None, min_length=3, description="why the figures are taken as they are "
                                        "(required with assumed: true)")
+
+    def acceptance(self, workload_class: str) -> float:
+        """Mean tokens a verification step emits for this workload class (the 'default' entry otherwise)."""
+        return self.acceptance_length.get(workload_class, self.acceptance_length["default"])
 
     @model_validator(mode="after")
     def _default_class(self) -> SpeculativeSupport:

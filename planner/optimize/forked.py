@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import math
 import multiprocessing
 import os
 import pickle
@@ -55,21 +54,18 @@ def available(busy: bool = True) -> bool:
         return False
     if threading.active_count() > 1 or multiprocessing.parent_process() is not None:
         return False
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
+    cpus = len(os.sched_getaffinity(0))
     return cpus >= 2 and not (busy and _running() >= cpus)
 
 
 def _running() -> int:
     """Processes running or ready to run now, this one included (/proc/loadavg's fourth field; where it cannot
-    be read, the last minute's load average, rounded up)."""
+    be read, unknown counts as busy: one process, never a traceback (os.getloadavg reads the same file))."""
     try:
         with open("/proc/loadavg", encoding="ascii") as f:
             return int(f.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
-        return math.ceil(os.getloadavg()[0]) + 1
+        return sys.maxsize
 
 
 def both(here: Callable[[], A], there: Callable[[], B]) -> tuple[A, B]:

@@ -13,7 +13,7 @@ from planner.perf.queueing import QUANTILES, Service, _at, _itl
 from planner.perf.steptable import StepTables, interp_step
 
 
-def finite_burst(sv: Service, tab: StepTables, lam: np.ndarray, n_requests: np.ndarray, variable=None,
+def finite_burst(sv: Service, tab: StepTables, lam: np.ndarray, n_requests: np.ndarray,
                  quantiles=QUANTILES) -> dict[str, np.ndarray]:
     """A finite run whose arrivals outpace the replica (lam >= capacity, or inf: all at t=0), as a fluid.
 
@@ -63,7 +63,7 @@ def finite_burst(sv: Service, tab: StepTables, lam: np.ndarray, n_requests: np.n
             finish = np.maximum(np.where(first, life0 + i / x[r], start + pf[r] + n_dec[r] * step[r]), a + ttft)
             tpot = np.full(n, step[r])
         ttft = ttft + wait
-        e2e = finish - a + wait
+        e2e = finish - sent
         out["ttft_mean_s"][r] = ttft.mean()
         out["e2e_mean_s"][r] = e2e.mean()
         out["e2e_p50_s"][r] = np.percentile(e2e, 50)

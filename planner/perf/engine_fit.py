@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.perf.engines import ENGINE_NEUTRAL, nearest_neutral_best, neutral_distance
+from planner.perf.engines import ENGINE_NEUTRAL, acceptance_is_assumed, nearest_neutral_best, neutral_distance
 from planner.perf.params import Efficiency
 from planner.perf.serving_fidelity import error_table, load_predictions, pct_summary
 from planner.perf.under_load_mapping import load_mapping, published_engine
@@ -106,11 +106,9 @@ def assumed_inputs(res: pd.DataFrame, catalog: Catalog) -> np.ndarray:
     """Per row, which assumed input its prediction rests on (an ASSUMED_INPUTS entry), or ''."""
     out = np.full(len(res), "", dtype=object)
     for i, r in enumerate(res.itertuples(index=False)):
-        spec, model, eng = str(getattr(r, "speculative", "none")), str(getattr(r, "model", "")), str(r.engine)
-        if spec not in ("none", "nan", "") and model in catalog.models and eng in catalog.engines:
-            sup = catalog.engines[eng].speculative_for(spec, catalog.models[model].family, model)
-            if sup is None or sup.assumed:
-                out[i] = ASSUMED_INPUTS[0]
+        spec, model = str(getattr(r, "speculative", "none")), str(getattr(r, "model", ""))
+        if acceptance_is_assumed(catalog, str(r.engine), spec, model):
+            out[i] = ASSUMED_INPUTS[0]
     return out
 
 

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.catalog.schema_engines import KV_SIZING_POLICIES, SPECULATIVE_METHODS
+from planner.catalog.schema_engines import KV_SIZING_POLICIES, MAX_DRAFT_TOKENS, SPECULATIVE_METHODS
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.speculative_acceptance import acceptance_at
 
@@ -83,7 +83,7 @@ def nearest_neutral_best(loss: np.ndarray, far: np.ndarray, tol: float = 1e-9) -
     return int(ties[np.argmin(far[ties])])
 
 
-def _spec_support(catalog: Catalog, engine_id: str, method: str, family: str, model_id: str):
+def spec_support(catalog: Catalog, engine_id: str, method: str, family: str, model_id: str):
     """The engine's support for `method` on this model; for the generic engine, the first engine that has one
     (acceptance is a property of the model's draft, not of the engine)."""
     engines = [catalog.engines[engine_id]] if engine_id else [catalog.engines[e] for e in sorted(catalog.engines)]
@@ -92,6 +92,14 @@ def _spec_support(catalog: Catalog, engine_id: str, method: str, family: str, mo
         if s is not None:
             return s
     return None
+
+
+def acceptance_is_assumed(catalog: Catalog, engine: str, method: str, model: str) -> bool:
+    """Whether the engine's acceptance for `method` on `model` is copied from another model (or missing)."""
+    if method in ("none", "", "nan") or model not in catalog.models or engine not in catalog.engines:
+        return False
+    sup = catalog.engines[engine].speculative_for(method, catalog.models[model].family, model)
+    return sup is None or sup.assumed
 
 
 def _defaults(n: int) -> dict:
@@ -134,8 +142,6 @@ def _draft_choices(grid: pd.DataFrame) -> np.ndarray:
     ok = (k >= 1) & (k <= MAX_DRAFT_TOKENS) & (k == np.round(k))
     return np.where(~given, 0.0, np.where(ok, k, np.nan))
 
-
-MAX_DRAFT_TOKENS = 16  # as engines.yaml's draft_tokens
 
 
 def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: str, a: str, p: str,
@@ -186,7 +192,7 @@ def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: 
 
     family = catalog.models[m].family
     methods = SPECULATIVE_METHODS if s == "auto" else (s,)
-    sup = next((x for x in (_spec_support(catalog, e, mm, family, m) for mm in methods) if x), None)
+    sup = next((x for x in (spec_support(catalog, e, mm, family, m) for mm in methods) if x), None)
     if sup is None:
         if s == "auto":
             return ""
@@ -194,7 +200,7 @@ def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: 
         return f"{who} has no {s} draft for {m} (family {family})"
     method_u[j] = sup.method
     k = int(k_row) if k_row > 0 else sup.draft_tokens
-    a0 = sup.acceptance_length.get(w, sup.acceptance_length["default"])
+    a0 = sup.acceptance(w)
     vals["spec_k"][j] = float(k)
     # at another draft length: AL(k) = 1 + a + ... + a^k with a solved from the stated AL(k0)
     vals["spec_accept"][j] = acceptance_at(a0, sup.draft_tokens, k)

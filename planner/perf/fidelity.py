@@ -294,7 +294,6 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     under["error_pct"] = (under["predicted"] / under["actual"] - 1.0) * 100.0
     under["abs_error_pct"] = under["error_pct"].abs()
     stats["under_load"] = error_table(under).to_dict(orient="records")
-    stats["under_load_not_expressible"] = int((~mapped["expressible"]).sum())
     stats["engine_cross_validation"] = read_yaml().get("engine_cross_validation", {})
     from planner.perf.speculative_fidelity import speculative_fidelity, speculative_summary
 

@@ -205,7 +205,7 @@ def _serving_errors(catalog: Catalog, eff: Efficiency) -> tuple[list[dict[str, f
 
     The block-FP8 scale moves only the rows that run block-scaled FP8 experts without microscaled tensor cores
     (a handful): each of the other factor sets is predicted on every row once, and again on those rows alone
-    for each other value of the scale (the same numbers as the full product, at a fifth of its cost)."""
+    for each other value of the scale (the same numbers as the full product, at a fraction of its cost)."""
     from planner.perf.fidelity import published_mapping, published_predictions
 
     mapped = published_mapping(catalog)
@@ -223,7 +223,9 @@ def _serving_errors(catalog: Catalog, eff: Efficiency) -> tuple[list[dict[str, f
     thr_rows = mapped[mapped["metric_kind"] == "throughput"].reset_index(drop=True)
     neutral, family = ratios(thr_rows, {})
     blocks = SERVING_GRID[BLOCK]
-    moved = neutral != ratios(thr_rows, {BLOCK: min(blocks)})[0]  # the rows the scale can move
+    moved = np.zeros(len(neutral), dtype=bool)  # the rows the scale can move (none while it is held at 1)
+    if len(blocks) > 1:
+        moved = neutral != ratios(thr_rows, {BLOCK: min(blocks)})[0]
     sub = thr_rows[moved]
     combos, rat = [{}], [neutral]
     for base in bases:

@@ -123,8 +123,8 @@ def _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out
         _take(out, Q.open_loop(Q.chain(s), s, t, rate[rows], variable[rows]), rows)
     rows = np.flatnonzero(sat_open & ~np.isnan(nreq))  # a finite run above capacity: the fluid burst
     if len(rows):
-        _take(out, finite_burst(_svsub(sv, rows), _subset(tab, rows), rate[rows], nreq[rows].astype(np.int64),
-                                  variable[rows]), rows)
+        _take(out, finite_burst(_svsub(sv, rows), _subset(tab, rows), rate[rows], nreq[rows].astype(np.int64)),
+             rows)
     rows = np.flatnonzero(sat_open & np.isnan(nreq))  # steady state above capacity: no latency, full rate
     out["requests_s"][rows] = sv.capacity_rps[rows]
 

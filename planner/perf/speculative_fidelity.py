@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
+from planner.perf.engines import acceptance_is_assumed, spec_support
 from planner.perf.evaluate import evaluate
 from planner.perf.params import Efficiency
 from planner.perf.serving_fidelity import CFG, load_predictions
@@ -72,24 +73,15 @@ def _acceptance_row(r: pd.Series, catalog: Catalog) -> dict:
         return out | {"why_not": "draft method / length not stated"}
     engine = _engine(fw) or ""
     family = catalog.models[model].family
-    engines = [catalog.engines[engine]] if engine in catalog.engines else list(catalog.engines.values())
-    sup = next((s for e in engines if (s := e.speculative_for(method, family, model)) is not None), None)
+    sup = spec_support(catalog, engine if engine in catalog.engines else "", method, family, model)
     if sup is None:
         return out | {"why_not": f"no {method} draft for {model} in engines.yaml"}
     klass = _workload_class(rid + " " + str(r["isl"]))
-    a0 = sup.acceptance_length.get(klass, sup.acceptance_length["default"])
+    a0 = sup.acceptance(klass)
     own = k == sup.draft_tokens and rid.split("-")[0] in sup.source  # the catalog copied this source at k0
     return {"expressible": True, "why_not": "", "model": model, "engine": engine, "speculative": method,
             "draft_tokens": k, "predicted": acceptance_at(a0, sup.draft_tokens, k), "in_sample": own,
             "acceptance_assumed": sup.assumed}
-
-
-def acceptance_is_assumed(catalog: Catalog, engine: str, method: str, model: str) -> bool:
-    """Whether the engine's acceptance for `method` on `model` is copied from another model (or missing)."""
-    if method in ("none", "", "nan") or model not in catalog.models or engine not in catalog.engines:
-        return False
-    sup = catalog.engines[engine].speculative_for(method, catalog.models[model].family, model)
-    return sup is None or sup.assumed
 
 
 def _speedup_rows(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:

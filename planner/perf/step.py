@@ -131,7 +131,8 @@ def _weights(p: _Pass) -> None:
 def block_fp8_moe_scale(c: Cols, serving: dict[str, float]) -> np.ndarray:
     """Efficiency of routed-expert GEMMs on FP8 weights with block scales (DeepSeek's 128 x 128, models.yaml
     `fp8_weight_block`) relative to the plain FP8 grouped GEMM, on GPUs whose tensor cores cannot apply block
-    scales: `block_fp8_moe_eta_scale` (fitted, efficiency.yaml `serving`), else 1.
+    scales: `block_fp8_moe_eta_scale` (efficiency.yaml `serving`; held at 1.0 for now, fit.py SERVING_GRID says
+    why), else 1.
 
     Hopper's FP8 MMA has one scale per operand, so each 128-deep K block's partial sum is promoted and scaled
     on the CUDA cores (DeepGEMM's two-level accumulation; the Triton w8a8 block kernels vLLM and SGLang run for
