@@ -262,8 +262,10 @@ def fixed_cost(inst, cat, name: str, repeat: int) -> None:
             def subset(inst_, catalog, _share=share):
                 grid, rejected = full(inst_, catalog)
                 n = len(grid)
+                if _share >= 1.0 or n == 0:
+                    return grid, rejected
                 keep = np.sort(np.random.default_rng(0).choice(n, max(1, round(n * _share)), replace=False))
-                return (grid if _share >= 1.0 else grid.iloc[keep].reset_index(drop=True)), rejected
+                return grid.iloc[keep].reset_index(drop=True), rejected
 
             cand_mod.build_grid = subset
             cs = build_candidates(inst, cat)  # warm

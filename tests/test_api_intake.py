@@ -18,12 +18,12 @@ from planner.perf.simulate import Workload, simulate_one, summarize
 
 
 def test_fifo_server_by_hand():
-    # 3 at t=0, one at 0.5 (server idle by then), one at 0.52 (behind it); 0.1 s each
-    ready = serial_intake(np.array([0.0, 0.0, 0.0, 0.5, 0.52]), 0.1)
-    np.testing.assert_allclose(ready, [0.1, 0.2, 0.3, 0.6, 0.7])
+    # 3 at t=0, one at 0.5 (server idle by then), one at 0.52 (behind it); 0.1 s each: when service starts
+    start = serial_intake(np.array([0.0, 0.0, 0.0, 0.5, 0.52]), 0.1)
+    np.testing.assert_allclose(start, [0.0, 0.1, 0.2, 0.5, 0.6])
     np.testing.assert_allclose(serial_intake(np.array([0.0, 1.0]), 0.0), [0.0, 1.0])
     closed = serial_intake(np.array([0.0, 0.0, np.inf]), 0.1)  # a closed loop's unsent request stays unsent
-    assert closed[:2].tolist() == pytest.approx([0.1, 0.2]) and math.isinf(closed[2])
+    assert closed[:2].tolist() == pytest.approx([0.0, 0.1]) and math.isinf(closed[2])
 
 
 def _burst_table(request_s: float):
@@ -55,6 +55,13 @@ def test_a_burst_spreads_over_the_serial_time_and_light_load_does_not(monkeypatc
         monkeypatch.setattr(arrivals, "API_SERIAL_SHARE", share)
         one = summarize(simulate_one(long, Workload(concurrency=1, num_requests=20)))
         assert one["ttft_p99_s"] <= 2.5e-3
+    # ...but where a request lives (2 ms: two 1 ms steps) shorter than the server's 10 ms on it, the next one
+    # sent at its finish waits for the server: 8 ms, then the 1 ms step (by hand: request 0 seen at 0, done at
+    # 2 ms; request 1 sent at 2 ms, seen at 10 ms, first token at 11 ms)
+    monkeypatch.setattr(arrivals, "API_SERIAL_SHARE", 0.5)
+    short = simulate_one(tab, Workload(concurrency=1, num_requests=20))
+    ttft = short.first_token_s - short.arrival_s
+    np.testing.assert_allclose(ttft, [1e-3] + [9e-3] * 19, atol=1e-9)
 
 
 def test_analytic_burst_waits_at_the_server_as_the_simulator(monkeypatch):

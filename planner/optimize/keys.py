@@ -104,8 +104,7 @@ def key_parts(rows: pd.DataFrame, multi_kv: set[str]) -> tuple[list[str], list[s
     effort_part = {e: f"/effort-{e}" for e in set(efforts) if isinstance(e, str)}
     heads = [f"{w}/{m}" for w, m in zip(cols[0], cols[1], strict=True)]
     tails = [f"{p}/{lab}/{batch_part[b]}/{'agg' if sv == 'aggregated' else sv}{kv_part[w, kv]}"
-             f"{spec_part.get(x, '') if isinstance(x, str) else ''}"
-             f"{effort_part.get(e, '') if isinstance(e, str) else ''}"
+             f"{spec_part.get(x, '')}{effort_part.get(e, '')}"  # None / NaN: no part
              for w, p, b, kv, lab, sv, e, x in zip(cols[0], cols[2], cols[3], cols[4], layout_labels(rows),
                                                    _serving_labels(rows), efforts, specs, strict=True)]
     return heads, tails

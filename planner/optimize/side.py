@@ -66,7 +66,7 @@ class SideSolves:
             backends.preload_solver(backend)
             ctx = multiprocessing.get_context("fork")
             self.claims = ctx.Array("b", max(len(self.tasks), 1))
-            guess_inst, task = _guess_instance(self)
+            self.guess_from = guess_inst, task = _guess_instance(self)  # the forked worker reads it
             if guess_inst is None:  # nothing to guess from (platforms only): the parent solves it
                 self.guess_known = True
             if task is None or not needs_warm_start(inst):  # the guess ends its solve: the worker goes on
@@ -220,7 +220,7 @@ def _runner_up_steps(side: SideSolves, guess_recv, guess_send):
 def _worker_steps(side: SideSolves, guess_send):
     """In the worker: the guess (sent to the runner-up's process as soon as a plan names it, where there is one;
     else the runner-up without it, solved here), then every task nobody has claimed yet."""
-    guess_inst, task = _guess_instance(side)
+    guess_inst, task = side.guess_from  # built in the parent before the fork
     guess, known, waited_s, parent = None, False, 0.0, os.getppid()
 
     def found(acc: str | None) -> None:

@@ -32,15 +32,13 @@ API_SERIAL_SHARE = 0.1
 
 
 def serial_intake(arrival: np.ndarray, service_s: float) -> np.ndarray:
-    """When each request leaves a FIFO server taking `service_s` per request (arrivals sorted ascending; inf
-    for requests not sent yet stays inf): ready_i = max(arrival_i, ready_(i-1)) + service_s."""
+    """When a FIFO server taking `service_s` per request starts on each (arrivals sorted ascending; inf for
+    requests not sent yet stays inf): start_i = max(arrival_i, start_(i-1) + service_s)."""
     a = np.asarray(arrival, dtype=float)
     if service_s <= 0.0 or len(a) == 0:
         return a.copy()
     k = np.arange(len(a), dtype=float)
-    with np.errstate(invalid="ignore"):
-        ready = np.maximum.accumulate(a - service_s * k) + service_s * (k + 1.0)
-    return np.where(np.isinf(a), np.inf, ready)
+    return np.maximum.accumulate(a - service_s * k) + service_s * k
 
 
 def serial_s(request_s: float) -> float:

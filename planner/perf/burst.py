@@ -47,7 +47,7 @@ def finite_burst(sv: Service, tab: StepTables, lam: np.ndarray, n_requests: np.n
         # the scheduler sees request i once the API server has worked through those before it (arrivals.py);
         # TTFT counts that wait (its own request_s is added in load.py)
         h = serial_s(tab.request_s[r])
-        a = serial_intake(sent, h) - h
+        a = serial_intake(sent, h)
         wait = a - sent
         if n <= k:  # one wave
             phase = n * sv.isl[r] * t_tok[r]

@@ -159,7 +159,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     # when the scheduler sees it: once the API server has done its serial work on the requests before it
     # (arrivals.py); the request's own API time (request_s) is added to TTFT outside, as at light load
     h = intake_s(tab)
-    ready = serial_intake(arrival, h) - h
+    ready = serial_intake(arrival, h)
     server_free = float(ready[np.isfinite(ready)].max()) + h if np.isfinite(ready).any() else 0.0
     # speculative decoding: each request's output in token-steps, drawn per step (own stream: the lengths and
     # arrivals above stay those of the same run without speculation); `osl` is what the client receives
