@@ -286,7 +286,7 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     stats["published_throughput_generic"] = _stats(ok["error_pct"])  # what serving_cross_validation fits
     # Out-of-sample figures come from the fit (refitting per held-out source takes ~10 s), read back here.
     stats["serving_cross_validation"] = read_yaml().get("serving_cross_validation", {})
-    from planner.perf.serving_fidelity import error_table, load_predictions
+    from planner.perf.serving_fidelity import error_table, load_predictions, load_targets
     from planner.perf.under_load_mapping import load_mapping
 
     mapped = load_mapping(catalog)
@@ -295,6 +295,7 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     under["abs_error_pct"] = under["error_pct"].abs()
     stats["under_load"] = error_table(under).to_dict(orient="records")
     stats["engine_cross_validation"] = read_yaml().get("engine_cross_validation", {})
+    stats["load_targets"] = load_targets(stats["engine_cross_validation"].get("groups", []))
     from planner.perf.speculative_fidelity import speculative_fidelity, speculative_summary
 
     spec = speculative_fidelity(catalog, eff)  # their own group: ratios of the model's predictions

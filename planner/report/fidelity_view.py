@@ -89,17 +89,6 @@ def render(console: Console, report: FidelityReport) -> bool:
     return all_met
 
 
-# Issue 8 targets under load, leave-one-source-out: (group in the by-metric/regime table, limit on median, P90)
-LOAD_TARGETS = {
-    "output throughput": ("throughput", 15.0, 35.0),
-    "TTFT p50 below the knee": ("ttft_p50 / below knee", 25.0, None),
-    "TPOT mean below the knee (p50 rows are few)": ("tpot_mean / below knee", 15.0, None),
-    "ITL p50": ("itl_p50 / below knee", 15.0, None),
-    "TTFT p99": ("ttft_p99 / above knee", 35.0, None),
-    "TPOT p99": ("tpot_p99 / above knee", 35.0, None),
-}
-
-
 def _render_speculative(console: Console, s: dict) -> None:
     """Speculative decoding (speed-up over the same run without a draft, acceptance length): a group of its own,
     not in the throughput targets; in-sample rows are the ones engines.yaml copies its acceptance from."""
@@ -141,20 +130,14 @@ def _render_under_load(console: Console, s: dict) -> None:
     table = Table(title="issue 8 targets under load (leave one source out)", title_justify="left")
     for col in ("target", "LOSO median", "LOSO P90", "limit", "met"):
         table.add_column(col)
-    for label, (group, med_lim, p90_lim) in LOAD_TARGETS.items():
-        by = "metric_group+regime"
-        hits = [g for (b, name), g in loso.items() if b == by and (name == group or name.startswith(group + " /"))]
-        if (pooled := loso.get(("metric_group", group))) is not None:
-            hits = [pooled]  # the median over every row of the metric, not a mix of the regimes' medians
-        if not hits:
-            table.add_row(label, "-", "-", "", "no data")
+    for t in s.get("load_targets") or []:
+        if t["met"] is None:
+            table.add_row(t["target"], "-", "-", "", "no data")
             continue
-        n = sum(g["n"] for g in hits)
-        med = sum(g["loso_median_abs_pct"] * g["n"] for g in hits) / max(n, 1)  # n-weighted over regimes
-        p90 = max(g["loso_p90_abs_pct"] for g in hits)
-        met = med <= med_lim and (p90_lim is None or p90 <= p90_lim)
-        limit = f"median <= {med_lim:.0f}%" + (f", P90 <= {p90_lim:.0f}%" if p90_lim else "")
-        table.add_row(label, _fmt_pct(med), _fmt_pct(p90), limit, "yes" if met else "[red]no[/red]")
+        limit = f"median <= {t['median_limit_pct']:.0f}%" + (
+            f", P90 <= {t['p90_limit_pct']:.0f}%" if t["p90_limit_pct"] else "")
+        table.add_row(t["target"], _fmt_pct(t["loso_median_abs_pct"]), _fmt_pct(t["loso_p90_abs_pct"]), limit,
+                      "yes" if t["met"] else "[red]no[/red]")
     console.print(table)
 
 
