@@ -49,8 +49,10 @@ for dense and MoE models alike (median ~2.1 dense: Qwen3-14B/32B; ~1.7 MoE: Qwen
 physics (dense TP1 runs want it as much) and not prompt-token compute either: x = 2.5 would put Qwen3-14B's
 H100 prefill at ~200 TFLOP/s (~500 modelled; 20% of the BF16 peak), while vLLM's 20k-token gpt-oss prefills on
 H100 in the same dataset (VKV) fit within 3.5% (TTFT p50). What differs in these bursts is ~33 short ShareGPT
-prompts admitted per step: per-request time on the step's path (intake, scheduling, preemption and recompute
-where the KV binds), outside the step model.
+prompts admitted per step, but a constant time per admitted prompt on the step does not fit the runs together
+either (tried beside this table: best 0 ms for gpt-oss-120b vLLM H100, 8 for Qwen3-235B, >= 16 for Qwen3-32B):
+the cause is not found; it lies outside the step's physics as bounded above (intake, scheduling, preemption and
+recompute where the KV binds are the candidates left).
 """
 
 from __future__ import annotations
