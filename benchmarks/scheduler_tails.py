@@ -28,6 +28,9 @@ queue empties and decode steps run) -18 / -9 / +8% signed, yet median |error| IT
 p99 49% (29%): as many runs overshoot as undershoot; exponential times of that mean -12 / -51 / +8%. Over every
 source (benchmarks/api_serial_share.py, prompt-proportional form) GPS's mean |log error| grows from 0.53 at share
 0.1 to 0.84 at 3, and each source held out picks 0.1. None reproduces both tails: not kept.
+The same SGLang DeepSeek-R1 TP8 configuration measured three times (GPS-deepseek-r1-h200-1, -3, -4: the last two
+add --enable-dp-attention, inert without --dp-size, and torch.compile) gives ITL p99 1,160 / 465 / 596 ms and
+TTFT p99 13.7 / 9.7 / 10.9 s at throughput within 4%: the measured ITL p99 itself moves 2.5x between runs.
 """
 
 from __future__ import annotations
