@@ -296,6 +296,9 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     stats["under_load"] = error_table(under).to_dict(orient="records")
     stats["engine_cross_validation"] = read_yaml().get("engine_cross_validation", {})
     stats["load_targets"] = load_targets(stats["engine_cross_validation"].get("groups", []))
+    from planner.perf.repeatability import repeat_spread
+
+    stats["repeat_spread"] = repeat_spread(mapped).to_dict(orient="records")  # the data's own floor
     from planner.perf.speculative_fidelity import speculative_fidelity, speculative_summary
 
     spec = speculative_fidelity(catalog, eff)  # their own group: ratios of the model's predictions

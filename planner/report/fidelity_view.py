@@ -139,6 +139,21 @@ def _render_under_load(console: Console, s: dict) -> None:
         table.add_row(t["target"], _fmt_pct(t["loso_median_abs_pct"]), _fmt_pct(t["loso_p90_abs_pct"]), limit,
                       "yes" if t["met"] else "[red]no[/red]")
     console.print(table)
+    _render_repeats(console, s.get("repeat_spread") or [])
+
+
+def _render_repeats(console: Console, rows: list[dict]) -> None:
+    """Rows the model cannot tell apart (same inputs and load), and how far apart they are measured."""
+    if not rows:
+        return
+    table = Table(title="repeats: rows with the same model inputs and load, measured apart by (max/min - 1)",
+                  title_justify="left")
+    for col in ("metric", "configurations", "rows", "median spread", "max spread"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for r in rows:
+        table.add_row(r["metric_group"], str(r["configurations"]), str(r["rows"]),
+                      _fmt_pct(r["median_spread_pct"]), _fmt_pct(r["max_spread_pct"]))
+    console.print(table)
 
 
 def write(report: FidelityReport, out_dir: Path) -> list[Path]:
