@@ -81,13 +81,13 @@ def lp_bound(model, fixed: dict[int, float] | None = None) -> float:
     """The LP relaxation's optimum (HiGHS), with the variables of `fixed` fixed at their values."""
     import highspy
 
-    from planner.optimize.backends import _highs_lp, _silence_highs_banner
+    from planner.optimize.backends_solvers import highs_lp, silence_highs_banner
 
-    _silence_highs_banner()
+    silence_highs_banner()
     m = model.copy()
     for var, value in (fixed or {}).items():
         m.fix(var, value, value)
-    lp = _highs_lp(m)
+    lp = highs_lp(m)
     lp.integrality_ = []
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)

@@ -55,7 +55,7 @@ from planner.optimize.solver_options import SCIP_WITH_START  # noqa: E402
 
 
 def scip(model, start, params: str, branch_first=(), gap=1e-4) -> dict:
-    """`backends._solve_scip` with the node count: CPU s, nodes, objective (tie-break included)."""
+    """`backends_solvers.solve_scip` with the node count: CPU s, nodes, objective (tie-break included)."""
     from ortools.linear_solver import pywraplp
 
     s = pywraplp.Solver.CreateSolver("SCIP")

@@ -99,8 +99,10 @@ def test_row_shares_put_back_in_order(catalog, monkeypatch):
 
 def test_plan_balances_whole_calls_and_splits_a_dominant_one():
     def job(kind, n):
-        z = np.zeros(n)
-        return evaluation._Job(kind, 90.0, pd.DataFrame({"serving": ["aggregated"] * n}), z, z, z, {})
+        z, rows = np.zeros(n), pd.DataFrame({"serving": ["aggregated"] * n})
+        if kind == "custom":
+            return evaluation._Custom(rows, {})
+        return evaluation._Search(rows, z, z, z) if kind == "search" else evaluation._Capacity(rows, z, z, 90.0)
 
     here, there, split, saving = evaluation._plan([job("capacity", 2852), job("search", 14644)])
     assert (here, there, split) == ([0], [1], []) and saving > evaluation.FORK_MIN_SAVING_MS

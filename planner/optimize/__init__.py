@@ -8,8 +8,9 @@ Public entry points (what the CLI, proposals and sweeps call):
 
 Flow (see `pipeline.solve_outcome`): problem.py (load, validate) -> instance.py (resolve against the catalog) ->
 candidates.py (perf model, filters, keys, pruning) -> checks.py (pre-solve causes) -> formulation.py +
-constraints.py + layout.py (the MIP) -> backends.py (OR-Tools SCIP, PuLP HiGHS/CBC) -> solve.py (objectives,
-Dinkelbach) -> extract.py (Plan) -> diagnose.py (elastic relaxation, binding limits) -> verify.py.
+constraints.py + layout.py (the MIP) -> backends.py + backends_solvers.py (OR-Tools SCIP, highspy HiGHS, PuLP
+CBC) -> solve.py (objectives, Dinkelbach) -> extract.py (Plan) -> diagnose.py (elastic relaxation, binding
+limits) -> verify.py.
 
 The names are resolved on first use (PEP 562) so that `planner --help`, which imports the backend names only,
 does not pay for pandas and the solvers.

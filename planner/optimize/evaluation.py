@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -112,12 +113,16 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
         cols = list(CONFIG_COLUMNS) + (["engine"] if inst.workloads[keys[0][0]].engines else []) + (
             ["speculative"] if (picked["speculative"] != "none").any() else []) + (
             list(PREFILL_LAYOUT) if own_prefill(picked).any() else [])
-        w = inst.workloads[keys[0][0]]
-        extra = {} if call[0] != "custom" else {"ttft_s": w.ttft_target_s, "tpot_s": w.tpot_target_s,
-                                                **({"percentile": w.slo_percentile} if takes_pct else {})}
-        jobs.append(_Job(call[0], call[-1] if call[0] == "capacity" else 0.0, picked[cols].reset_index(drop=True),
-                         targets["ttft_target_s"], targets["tpot_target_s"],
-                         np.repeat([h for _, h in keys], sizes), extra))
+        rows = picked[cols].reset_index(drop=True)
+        if call[0] == "search":
+            jobs.append(_Search(rows, targets["ttft_target_s"], targets["tpot_target_s"],
+                                np.repeat([h for _, h in keys], sizes)))
+        elif call[0] == "capacity":
+            jobs.append(_Capacity(rows, targets["ttft_target_s"], targets["tpot_target_s"], call[-1]))
+        else:  # one group: the workload's own targets, as keywords
+            w = inst.workloads[keys[0][0]]
+            jobs.append(_Custom(rows, {"ttft_s": w.ttft_target_s, "tpot_s": w.tpot_target_s,
+                                       **({"percentile": w.slo_percentile} if takes_pct else {})}))
     return [(keys, res, pos) for keys, (res, pos) in zip(calls.values(), _run_jobs(jobs, catalog, perf),
                                                          strict=True)]
 
@@ -133,37 +138,65 @@ FORK_MIN_SAVING_MS = 40.0
 
 
 @dataclass(frozen=True)
-class _Job:
-    """One call of the performance model: the kind ("search", "capacity", "custom"), the SLO percentile of a
-    capacity call, the rows with their targets and hidden tokens, and a custom call's keyword arguments."""
+class _Search:
+    """A call of the pruned batch search (`largest_batch_visible`): reasoning rows, each with its targets and
+    the hidden tokens before its first visible one."""
 
-    kind: str
-    percentile: float
+    kind: ClassVar[str] = "search"
     rows: pd.DataFrame
     ttft_s: np.ndarray
     tpot_s: np.ndarray
     hidden: np.ndarray
-    extra: dict
 
-    def of(self, at: np.ndarray) -> _Job:
+    def of(self, at: np.ndarray) -> _Search:
         """The same call on rows `at` (positions) alone."""
-        return _Job(self.kind, self.percentile, self.rows.take(at).reset_index(drop=True), self.ttft_s[at],
-                    self.tpot_s[at], self.hidden[at], self.extra)
+        return _Search(self.rows.take(at).reset_index(drop=True), self.ttft_s[at], self.tpot_s[at],
+                       self.hidden[at])
+
+    def run(self, catalog: Catalog, perf: PerfFn | None) -> tuple[pd.DataFrame, np.ndarray]:
+        return (largest_batch_visible(self.rows, catalog, self.ttft_s, self.tpot_s, self.hidden),
+                np.arange(len(self.rows)))
 
 
-def _run(job: _Job, catalog: Catalog, perf: PerfFn | None) -> tuple[pd.DataFrame, np.ndarray]:
-    """The call's result rows and each of its rows' position in them."""
-    if job.kind == "search":
-        return (largest_batch_visible(job.rows, catalog, job.ttft_s, job.tpot_s, job.hidden),
-                np.arange(len(job.rows)))
-    if job.kind == "capacity":
-        return capacity_in_parts(job.rows, catalog, ttft_s=job.ttft_s, tpot_s=job.tpot_s,
-                                 percentile=job.percentile)
-    return perf(job.rows, catalog, **job.extra), np.arange(len(job.rows))
+@dataclass(frozen=True)
+class _Capacity:
+    """A call of the load-aware capacity (`capacity_in_parts`): rows with their targets, all at one SLO
+    percentile."""
+
+    kind: ClassVar[str] = "capacity"
+    rows: pd.DataFrame
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    percentile: float
+
+    def of(self, at: np.ndarray) -> _Capacity:
+        """The same call on rows `at` (positions) alone."""
+        return _Capacity(self.rows.take(at).reset_index(drop=True), self.ttft_s[at], self.tpot_s[at],
+                         self.percentile)
+
+    def run(self, catalog: Catalog, perf: PerfFn | None) -> tuple[pd.DataFrame, np.ndarray]:
+        return capacity_in_parts(self.rows, catalog, ttft_s=self.ttft_s, tpot_s=self.tpot_s,
+                                 percentile=self.percentile)
+
+
+@dataclass(frozen=True)
+class _Custom:
+    """A call of the caller's `perf` function: one group's rows and the keyword arguments it is given (its
+    workload's targets, and the SLO percentile where the function takes one). Never split (`_plan`)."""
+
+    kind: ClassVar[str] = "custom"
+    rows: pd.DataFrame
+    kwargs: dict
+
+    def run(self, catalog: Catalog, perf: PerfFn | None) -> tuple[pd.DataFrame, np.ndarray]:
+        return perf(self.rows, catalog, **self.kwargs), np.arange(len(self.rows))
+
+
+_Job = _Search | _Capacity | _Custom  # one call of the performance model; `run` gives its rows and positions
 
 
 def _run_jobs(jobs: list[_Job], catalog: Catalog, perf: PerfFn | None) -> list[tuple[pd.DataFrame, np.ndarray]]:
-    """`_run` of every job, in this process or, where it pays, shared with a forked child
+    """Every job run, in this process or, where it pays, shared with a forked child
     (`planner.optimize.forked`): whole calls go to either process, a call that dominates the evaluation is split
     by rows (the model is row by row) and its shares put back together in the row order and with the columns
     one call gives. Every call's frame is the one a single process computes."""
@@ -171,17 +204,17 @@ def _run_jobs(jobs: list[_Job], catalog: Catalog, perf: PerfFn | None) -> list[t
     wanted = forked.setting()
     if not (there or split) or wanted == 1 or (wanted is None and saving_ms < FORK_MIN_SAVING_MS) \
             or not forked.available(busy=wanted is None):
-        return [_run(j, catalog, perf) for j in jobs]
+        return [j.run(catalog, perf) for j in jobs]
     shares = {k: _shares(jobs[k].rows) for k in split}
     mine, theirs = forked.both(
-        lambda: [_run(jobs[k], catalog, perf) for k in here] + [_run(jobs[k].of(shares[k][0]), catalog, perf)
-                                                             for k in split],
-        lambda: [_run(jobs[k], catalog, perf) for k in there] + [_run(jobs[k].of(shares[k][1]), catalog, perf)
-                                                              for k in split])
+        lambda: [jobs[k].run(catalog, perf) for k in here] + [jobs[k].of(shares[k][0]).run(catalog, perf)
+                                                            for k in split],
+        lambda: [jobs[k].run(catalog, perf) for k in there] + [jobs[k].of(shares[k][1]).run(catalog, perf)
+                                                             for k in split])
     out = dict(zip(here, mine, strict=False)) | dict(zip(there, theirs, strict=False))
     for k, first, second in zip(split, mine[len(here):], theirs[len(there):], strict=True):
         # shares whose frames differ in columns (not seen on the examples) cannot be put together: run whole
-        out[k] = _joined(first, second, *shares[k]) or _run(jobs[k], catalog, perf)
+        out[k] = _joined(first, second, *shares[k]) or jobs[k].run(catalog, perf)
     return [out[k] for k in range(len(jobs))]
 
 

@@ -162,16 +162,15 @@ class SideSolves:
     def _receive(self, until) -> None:
         """Read the processes' messages until `until()` holds or neither has more to say (finished or lost)."""
         while not until() and (self.worker is not None or self.early is not None):
-            ready = [name for name in ("early", "worker") if getattr(self, name) is not None
-                     and getattr(self, name).ready()]
+            running = [p for p in (self.early, self.worker) if p is not None]
+            ready = [p for p in running if p.ready()]
             if not ready:
-                background.wait_any([p for p in (self.early, self.worker) if p is not None])
-            for name in ready:
-                self._take(name)
+                background.wait_any(running)
+            for proc in ready:
+                self._take(proc)
 
-    def _take(self, name: str) -> None:
-        """One message of process `name` ("early": the runner-up's, "worker")."""
-        proc = getattr(self, name)
+    def _take(self, proc: background.Background) -> None:
+        """One message of `proc` (`self.early`, the runner-up's process, or `self.worker`)."""
         try:
             kind, *rest = proc.next()
         except background.WorkerLost:
@@ -184,9 +183,12 @@ class SideSolves:
             self.done[rest[0]] = rest[1]
         else:  # "end", or lost
             proc.cancel()
-            setattr(self, name, None)
-            if name == "early" or self.early is None:  # the process that sends the guess
-                self.guess_known = True
+            if proc is self.early:  # the process that sends the guess where it runs
+                self.early, self.guess_known = None, True
+            else:
+                self.worker = None
+                if self.early is None:  # no runner-up's process: the worker sends the guess
+                    self.guess_known = True
 
 
 class _Guessed(Exception):

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from planner.perf.arrivals import serial_intake, serial_s
-from planner.perf.queueing import QUANTILES, Service, _at, _itl
+from planner.perf.queueing import QUANTILES, Service, add_itl, at_occupancy
 from planner.perf.steptable import StepTables, interp_step
 
 
@@ -29,16 +29,16 @@ def finite_burst(sv: Service, tab: StepTables, lam: np.ndarray, n_requests: np.n
         out[f"tpot_p{q:g}_s"] = np.full(R, np.nan)
     n_req = np.asarray(n_requests, dtype=float)
     seats = np.minimum(sv.cap, n_req)
-    x = _at(sv, sv.rate, seats)
-    step, dec = _at(sv, sv.step_s, seats), _at(sv, sv.dec_s, seats)
-    pf = _at(sv, sv.prefill_s, seats - 1.0)
-    life = _at(sv, sv.life_s, seats)
+    x = at_occupancy(sv, sv.rate, seats)
+    step, dec = at_occupancy(sv, sv.step_s, seats), at_occupancy(sv, sv.dec_s, seats)
+    pf = at_occupancy(sv, sv.prefill_s, seats - 1.0)
+    life = at_occupancy(sv, sv.life_s, seats)
     budget = tab.token_budget
     half = seats / 2.0
     t_mix = interp_step(tab, half[:, None], np.maximum(budget - half, 1.0)[:, None])[:, 0]
     t_tok = t_mix / np.maximum(budget - half, 1.0)  # seconds per prompt token in the prefill phase
     ramp = np.minimum(seats, np.where(np.isinf(lam), np.inf, lam * life / 2.0))
-    step0 = _at(sv, sv.step_s, ramp)
+    step0 = at_occupancy(sv, sv.step_s, ramp)
     n_dec = np.maximum(sv.osl - 1.0, 0.0)
     for r in range(R):
         n, k = int(n_req[r]), int(seats[r])
@@ -72,7 +72,7 @@ def finite_burst(sv: Service, tab: StepTables, lam: np.ndarray, n_requests: np.n
             out[f"tpot_p{q:g}_s"][r] = np.percentile(tpot, q)
         out["tpot_mean_s"][r] = tpot.mean()
         out["requests_s"][r] = n / (finish.max() - sent.min())
-    _itl(sv, tab, seats, x, np.ones(R), quantiles, out)
+    add_itl(sv, tab, seats, x, np.ones(R), quantiles, out)
     out["saturated"] = np.ones(R, dtype=bool)
     return out
 

@@ -132,7 +132,7 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
     n = len(reason)
     mem = memory(c) if mem is None else mem
     mem_fail = _memory_reasons(c, mem, reason)
-    cap = c.eng_max_batch * c.attn_dp  # the engine's running-sequence cap, per attention-DP rank
+    cap = engine_batch_cap_of(c)
     add_reasons(reason, c.batch > cap, [c.batch, cap, eng_names, c.spec_k > 0],
                 lambda b, m, e, s: f"batch {b:.0f} exceeds engine {e or 'generic'}'s cap of {m:.0f} running "
                                    f"sequences{' with speculative decoding' if s else ''}")
@@ -218,12 +218,21 @@ def output_frame(g: pd.DataFrame, cols: dict) -> pd.DataFrame:
     return res_df
 
 
-def engine_batch_cap(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> np.ndarray:
-    """Running sequences each row's engine admits (inf for the generic engine)."""
+def engine_batch_cap_of(c: Cols) -> np.ndarray:
+    """Running sequences each row's engine admits, from resolved columns: its cap per attention-DP rank times
+    the ranks (inf for the generic engine)."""
+    return c.eng_max_batch * c.attn_dp
+
+
+def engine_batch_cap(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency,
+                     cols: Cols | None = None) -> np.ndarray:
+    """Running sequences each row's engine admits (inf for the generic engine). `cols`: `resolve`'s columns of
+    the rows where the caller has them (the look-ups are then skipped)."""
     if "engine" not in grid and "speculative" not in grid:
         return np.full(len(grid), np.inf)
-    c, _ = resolve(normalize_grid(grid), catalog, eff)
-    return c.eng_max_batch * c.attn_dp
+    if cols is None:
+        cols, _ = resolve(normalize_grid(grid), catalog, eff)
+    return engine_batch_cap_of(cols)
 
 
 def max_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s: float | None = None,

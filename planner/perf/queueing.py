@@ -254,7 +254,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     out["tpot_mean_s"] = step_mean
     if targets_only:
         return {k: np.where(stable, v, np.nan) for k, v in out.items()}
-    _itl(sv, tab, m_time, lam, u, quantiles, out)
+    add_itl(sv, tab, m_time, lam, u, quantiles, out)
     osl_med = np.where(var, osl * length_quantile_factor(0.5, osl), osl)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(osl - 1.0, 0.0) * step_mean
     if 50.0 in quantiles:
@@ -274,7 +274,9 @@ def _rows(x, rows: np.ndarray):
     return type(x)(**{k: getattr(x, k)[rows] for k in x.__dataclass_fields__})
 
 
-def _at(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
+def at_occupancy(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Per row, the per-occupancy figure `v` (one of `sv`'s (R, M) arrays over `sv.m`) at occupancy `m` (R,),
+    interpolated; a negative occupancy counts as none."""
     return interp_rows(sv.m, v, np.maximum(np.asarray(m, dtype=float), 0.0)[:, None])[:, 0]
 
 
@@ -283,16 +285,17 @@ def _budget_work(sv: Service, tab: StepTables, m, pf: np.ndarray) -> np.ndarray:
     they carry anyway (the prompts' share of the time, the M/D/1 server other prompts wait on; for a short
     prompt beside a large batch little of its step is its own, so prompts rarely queue behind each other)."""
     m = np.maximum(np.asarray(m, dtype=float), 0.0)
-    return np.clip(_at(sv, sv.work_s, m), 0.0, pf)
+    return np.clip(at_occupancy(sv, sv.work_s, m), 0.0, pf)
 
 
-def _itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> None:
-    """ITL over all tokens: decode-only steps, steps with one prompt chunk, and steps packed to the token
-    budget (prompts queued behind each other; share `packed` of the prompts). Each kind's share of the steps
-    follows from the prompt rate lam and the time the prefill steps take."""
+def add_itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> None:
+    """ITL over all tokens, written into `out` (itl_mean_s and itl_p{q}_s per quantile) at occupancy `m`:
+    decode-only steps, steps with one prompt chunk, and steps packed to the token budget (prompts queued behind
+    each other; share `packed` of the prompts). Each kind's share of the steps follows from the prompt rate lam
+    and the time the prefill steps take."""
     m = np.maximum(np.asarray(m, dtype=float), 1.0)
     lam = lam * (m - 1.0) / m  # a prompt's own steps come before its first token: gaps of the others only
-    dec, chunk, chunks = _at(sv, sv.dec_s, m), _at(sv, sv.chunk_s, m), _at(sv, sv.chunks, m)
+    dec, chunk, chunks = (at_occupancy(sv, v, m) for v in (sv.dec_s, sv.chunk_s, sv.chunks))
     room = np.maximum(tab.token_budget - m, 1.0)
     full = interp_step(tab, m[:, None], room[:, None])[:, 0]
     first = tab.prefill_first > 0
@@ -300,7 +303,7 @@ def _itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> 
         # prompts share the pauses (sv.gaps, see prefill_first.py)
         room = np.where(first, tab.token_budget, room)
         full = np.where(first, interp_step(tab, np.zeros((len(m), 1)), room[:, None])[:, 0] + dec, full)
-        chunks = chunks * _at(sv, sv.gaps, m)
+        chunks = chunks * at_occupancy(sv, sv.gaps, m)
     packed = np.clip(packed, 0.0, 1.0)
     n_chunk = (1.0 - packed) * lam * chunks  # steps/s carrying one chunk
     n_full = packed * lam * sv.isl / room  # steps/s packed full
@@ -322,11 +325,11 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     c = np.asarray(concurrency, dtype=float)
     var = np.zeros(len(c), dtype=bool) if variable is None else np.asarray(variable, dtype=bool)
     m = np.minimum(c, sv.cap)
-    x = _at(sv, sv.rate, m)
-    step = _at(sv, sv.step_s, m)
+    x = at_occupancy(sv, sv.rate, m)
+    step = at_occupancy(sv, sv.step_s, m)
     # a request that gets a seat prefills beside the m - 1 others; it lands mid-step only if they run
     others = np.maximum(m - 1.0, 0.0)
-    pf = _at(sv, sv.prefill_s, others)
+    pf = at_occupancy(sv, sv.prefill_s, others)
     busy = np.minimum(others, 1.0)
     wait = np.maximum(c - sv.cap, 0.0) / x
     # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their
@@ -340,7 +343,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
         out[f"ttft_p{q:g}_s"] = wait + pf + p * step * busy + pre_q
         out[f"tpot_p{q:g}_s"] = step
-    _itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out)
+    add_itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
     out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
     out["requests_s"] = x

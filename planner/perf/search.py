@@ -26,6 +26,7 @@ from planner.perf.evaluate import (
     TIMED,
     _frame,
     engine_batch_cap,
+    engine_batch_cap_of,
     evaluate,
     meeting_result,
     predict,
@@ -129,7 +130,7 @@ class _Resolved:
         has run every row at batch 1 (None before, or for grids that go through `evaluate`)."""
         if self.direct or self._ones is None:
             return None
-        return np.minimum(self.max_batch_memory(), self.c.eng_max_batch * self.c.attn_dp)
+        return np.minimum(self.max_batch_memory(), engine_batch_cap_of(self.c))
 
     def max_batch_memory(self) -> np.ndarray:
         """evaluate's max_batch_memory column (the memory does not depend on the batch)."""
@@ -173,22 +174,21 @@ class _Resolved:
         """predict's (outputs, fits, memory, reason) of `rows` at `batch`, one serving mode at a time (the model
         then needs no second gather), as arrays over `rows`."""
         m = len(rows)
-        serving, mode_of = self.serving[rows], self._mode_of.reshape(-1)[rows]
+        mode_of = self._mode_of.reshape(-1)[rows]
         modes = np.unique(mode_of)  # np.unique(serving) without comparing strings
         if len(modes) == 1:  # one serving mode: predict's arrays are the run's (nothing to scatter)
-            return self._run_one(rows, batch, self._modes[modes[0]], serving)
+            o, fits, mm, reason = self._predict(rows, batch, self._modes[modes[0]])
+            out = {k: np.asarray(o[k], dtype=float) if k in o else np.full(m, np.nan)
+                   for k in (*TIMED, "gpus_disagg")}
+            out["limited_by"] = np.asarray(o["limited_by"], dtype=object)
+            mem = {k: np.array(np.broadcast_to(v, (m,)), dtype=float) for k, v in mm.items()}
+            return out, np.asarray(fits, dtype=bool), mem, reason
         out = {k: np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}  # NaN gpus_disagg = none, as in _frame
         out["limited_by"] = np.full(m, "", dtype=object)
         fits, reason, mem = np.zeros(m, dtype=bool), self.reason[rows].copy(), {}
         for j in modes:
-            mode = self._modes[j]
             at = np.flatnonzero(mode_of == j)
-            pre = None
-            if mode == "disaggregated":
-                def pre(idx, sel=rows[at]):
-                    return self._prefill(sel[idx])
-            o, f, mm = predict(self._cols(rows[at], batch[at]), reason_at := reason[at], serving[at],
-                               self.engines[rows[at]], self.eff, pre=pre, mem=self._memory(rows[at]))
+            o, f, mm, reason_at = self._predict(rows[at], batch[at], self._modes[j])
             for k, v in o.items():
                 out[k][at] = v
             for k, v in mm.items():
@@ -196,20 +196,17 @@ class _Resolved:
             fits[at], reason[at] = f, reason_at
         return out, fits, mem, reason
 
-    def _run_one(self, rows: np.ndarray, batch: np.ndarray, mode: str, serving: np.ndarray):
-        """`_run` of rows that share one serving mode."""
-        m = len(rows)
+    def _predict(self, rows: np.ndarray, batch: np.ndarray, mode: str):
+        """`predict` of `rows`, all in serving mode `mode`, at `batch`: (outputs, fits, memory, reason) as it
+        gives them."""
         pre = None
         if mode == "disaggregated":
             def pre(idx, sel=rows):
                 return self._prefill(sel[idx])
         reason = self.reason[rows].copy()
-        o, fits, mm = predict(self._cols(rows, batch), reason, serving, self.engines[rows], self.eff, pre=pre,
-                              mem=self._memory(rows))
-        out = {k: np.asarray(o[k], dtype=float) if k in o else np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}
-        out["limited_by"] = np.asarray(o["limited_by"], dtype=object)
-        mem = {k: np.array(np.broadcast_to(v, (m,)), dtype=float) for k, v in mm.items()}
-        return out, np.asarray(fits, dtype=bool), mem, reason
+        o, fits, mm = predict(self._cols(rows, batch), reason, self.serving[rows], self.engines[rows], self.eff,
+                              pre=pre, mem=self._memory(rows))
+        return o, fits, mm, reason
 
     def _memory(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """`memory` of `rows` (it does not depend on the batch): computed once for every row, then taken."""
@@ -365,14 +362,8 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     cands = np.array(sorted(set(int(b) for b in (batches or DEFAULT_BATCHES) if b >= 1)), dtype=float)
     model = _Resolved(base, catalog, eff, resolved)
     mem_max = model.max_batch_memory()
-    # the engine's cap: engine_batch_cap of the rows at batch 1 (no engine or draft column: none), from the
-    # columns the model resolved already where it has them
-    if "engine" not in base and "speculative" not in base:
-        eng_cap = np.full(n, np.inf)
-    elif model.direct:
-        eng_cap = engine_batch_cap(base.assign(batch=1), catalog, eff)
-    else:
-        eng_cap = model.c.eng_max_batch * model.c.attn_dp
+    # the engine's cap, from the columns the model resolved already where it has them
+    eng_cap = engine_batch_cap(base.assign(batch=1), catalog, eff, None if model.direct else model.c)
     # the candidates of max_batch_meeting: the list plus the exact memory and engine limits where smaller
     extra = [np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]]
     if np.isfinite(eng_cap).any():
