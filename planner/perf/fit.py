@@ -185,10 +185,10 @@ SERVING_GRID: dict[str, tuple[float, ...]] = {
     # against published NVL72 wide-EP results at 100+ tok/s/user (test_perf_engines). Selection rules that keep
     # TensorRT-LLM off 3 ms (one-standard-error rules, shrinkage toward neutral) pass that test but cost LOSO
     # elsewhere (throughput median 18.2-21.5%, TPOT mean below the knee 13.1 -> 15.5-24.8%;
-    # benchmarks/engine_fit_selection.py): TensorRT-LLM's loss is two kinds of source pulling apart (its published
-    # maxima want eta 1.0, its runs under load 0.8; 3 ms a step reconciles them), not noise. Adopt it with a
-    # batch-dependent term for those maxima, or a per-layer kernel term for DeepSeek's ~7 ms unexplained step at
-    # concurrency 4 (benchmarks/deepseek_anatomy.py)
+    # benchmarks/engine_fit_selection.py): TensorRT-LLM's loss is sources pulling apart, not noise (its Hopper
+    # maxima, TRT10/TRTDG, want eta 1.0; its Blackwell maxima and GPUStack's runs 0.8; 3 ms a step reconciles
+    # them). Adopt it once what makes TensorRT-LLM's Hopper maxima faster than modelled is found, or with a
+    # per-layer kernel term for DeepSeek's ~7 ms unexplained step at concurrency 4 (benchmarks/deepseek_anatomy.py)
     "block_fp8_moe_eta_scale": (1.0,),
 }
 SERVING_NOTES = {
