@@ -35,9 +35,10 @@ H100/H200 FP8 -0.20 / -0.23, TRTDG H200 FP8 -0.29, H100/H200 MXFP4 (gpt-oss) -0.
 on the mark, TRT10 B200/GB200 NVFP4 -0.01 / -0.02, TRT0190 +0.08. At eta 1.0 / 3 ms Blackwell NVFP4 is +0.12
 over and 3 ms a step caps its small batches; the fixed step cost is what lets eta 1.0 stay near the smaller
 batches. Fitting the generations apart (engine x Hopper / Blackwell groups, evaluated on the same trials) does
-not rescue it: TensorRT-LLM's Blackwell rows alone pick eta 0.8 with 3 ms a step, and LOSO throughput 17.7% (P90
-104) comes with TPOT mean below the knee 19.4%, TPOT p99 40.7%. What makes TensorRT-LLM's Hopper maxima faster,
-and its Blackwell maxima want a fixed 3 ms a step, is the term to find (physics), not a selection rule.
+not rescue it: TensorRT-LLM's Blackwell rows alone pick eta 0.8 with 3 ms a step (NVL72/HGX 0.35x), and LOSO
+throughput 17.7% (P90 104) comes with TPOT mean below the knee 19.4%, TPOT p99 40.7%. What makes TensorRT-LLM's
+Hopper maxima faster, and its Blackwell maxima want a fixed 3 ms a step, is the term to find (physics), not a
+selection rule.
 """
 
 from __future__ import annotations
