@@ -54,6 +54,9 @@ def test_decode_past_the_graph_context_launches_eagerly():
     assert got[0] == pytest.approx(graph[0], rel=1e-12)  # 8,192 tokens: still the graph
     assert got[1] == pytest.approx(floor, rel=1e-12)  # 8,193: eager, the launches set the pace
     assert got[2] == pytest.approx(graph[2], rel=1e-12)  # vLLM V1: no context limit
+    # a step with no sequence to decode (the step tables' empty grid point) is no eager decode step
+    empty = _step(c, np.zeros(3), ctx)["time_s"]
+    np.testing.assert_allclose(empty, _step(c, np.zeros(3), ctx, eng_graph_max_ctx=np.inf)["time_s"], rtol=1e-12)
 
 
 def test_rocm_decode_past_32k_reads_kv_once_per_query_head():

@@ -339,11 +339,11 @@ def decode_step(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre=0.0, p
     st = forward_stage(c, serving, n_dec / pp, ctx_dec, np.asarray(n_pre) / pp, np.asarray(pairs_global) / pp,
                        np.asarray(pairs_local) / pp, pre_seq, n_dec * q / pp, breakdown, q_dec=q)
     out = _combine(st, pp, c.step_overhead_s)
-    # above the engine's CUDA-graph batch or context, or carrying a prompt chunk, every kernel is launched from
-    # the host
+    # above the engine's CUDA-graph batch or context (a step that decodes), or carrying a prompt chunk, every
+    # kernel is launched from the host
     graph_max = c.get("eng_graph_max", np.inf)
     chunk = np.asarray(prompt_chunk, dtype=bool) & np.isfinite(graph_max)
-    eager = (n_dec / c.attn_dp > graph_max) | chunk | graph_context_exceeded(c)
+    eager = (n_dec / c.attn_dp > graph_max) | chunk | (graph_context_exceeded(c) & (n_dec > 0))
     launch = np.where(eager, eager_launch_s(c, serving, chunk), 0.0)
     gpu = np.maximum(out["time_s"], launch)
     # the engine's fixed time per step outside the forward pass (eng_step_s: sampling and logits processing,
