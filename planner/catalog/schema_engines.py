@@ -11,6 +11,7 @@ from planner.catalog.schema_base import Entry, Id, PositiveInt, Strict, unit
 
 # ------------------------------------------------------------------------------------------------- engines
 SpeculativeMethod = Literal["mtp", "eagle3"]
+Vendor = Literal["nvidia", "amd", "intel", "google"]
 SPECULATIVE_METHODS: tuple[str, ...] = ("mtp", "eagle3")
 
 
@@ -165,7 +166,7 @@ class Engine(Entry):
     date: str = Field(min_length=4, description="release date of that version, e.g. 2025-10")
     superseded_by: Id | None = Field(None, description="a newer engine id that replaces this version: kept to "
                                      "read measurements taken with it (calibration), left out of `engines: all`")
-    vendors: list[Literal["nvidia", "amd", "intel", "google"]] = Field(min_length=1)
+    vendors: list[Vendor] = Field(min_length=1)
     accelerators: list[Id] | None = Field(None, description="accelerator ids it supports; none = every "
                                           "accelerator of its vendors")
     precisions: list[Id] = Field(min_length=1, description="precision ids it serves")
@@ -177,6 +178,10 @@ class Engine(Entry):
     max_num_batched_tokens: PositiveInt = Field(description="default tokens per forward step (prefill chunk)")
     cuda_graph_max_batch: PositiveInt = Field(description="largest decode batch replayed from a CUDA graph; "
                                               "larger batches launch every kernel eagerly")
+    cuda_graph_max_context: PositiveInt | None = Field(
+        None, description="longest sequence (prompt + generated tokens) a decode batch may hold and still "
+        "replay its CUDA/HIP graph; a batch holding a longer one launches every kernel eagerly (vLLM V0 "
+        "max_seq_len_to_capture); none = graphs at any context")
     stream_tokens_per_chunk: Annotated[float, Field(ge=1, le=16)] = Field(
         1.0, description="output tokens delivered per streamed chunk by the scheduler (multi-step "
         "scheduling bursts): median ITL = this x TPOT")
@@ -186,12 +191,27 @@ class Engine(Entry):
         "per_kv_head", description="how often the decode-attention kernel reads a KV head per step: once for "
         "its whole query group (FlashAttention, FlashInfer, XQA), or once per query head (legacy paged "
         "attention, one thread block per query head)")
+    grouped_kv_decode_max_context: dict[Vendor, PositiveInt] = Field(
+        default_factory=dict, description="per vendor, the longest sequence the grouped-KV decode-attention "
+        "kernel (one KV-head read for its query group) serves; a batch holding a longer one falls back to a "
+        "kernel that reads each KV head once per query head (vLLM V0's ROCm paged_attention_rocm: 32,768); "
+        "a vendor not listed has no limit")
     speculative: list[SpeculativeSupport] = Field(default_factory=list)
     accelerator_defaults: dict[Id, EngineDefaults] = Field(
         default_factory=dict, description="scheduler defaults that differ on these accelerator ids")
     scheduler: Scheduler | None = Field(None, description="KV admission policy; none = on demand (as vLLM)")
     kv_sizing: KvSizing | None = Field(None, description="how the KV pool is sized; none = utilization 0.9 "
                                        "without the sampler warm-up (the generic engine)")
+
+    @model_validator(mode="after")
+    def _grouped_limit_needs_a_grouped_kernel(self) -> Engine:
+        if self.grouped_kv_decode_max_context and self.decode_attention_kv_reads != "per_kv_head":
+            raise ValueError("grouped_kv_decode_max_context needs decode_attention_kv_reads: per_kv_head (the "
+                             "kernel already reads each KV head once per query head at every context)")
+        other = sorted(set(self.grouped_kv_decode_max_context) - set(self.vendors))
+        if other:
+            raise ValueError(f"grouped_kv_decode_max_context names vendors {other} the engine does not run on")
+        return self
 
     def supports(self, accelerator_id: str, vendor: str) -> bool:
         if self.accelerators is not None:

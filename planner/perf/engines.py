@@ -29,6 +29,10 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
                    eng_kv_full_window 1 where the KV cache holds the model's local layers at full context
   eng_attn_qhead_reads  1 where the decode-attention kernel reads each KV head once per query head
                    (engines.yaml `decode_attention_kv_reads: per_query_head`; step.kv_reads_per_head)
+  eng_graph_max_ctx  longest sequence a decode batch may hold and still replay its graph (engines.yaml
+                   `cuda_graph_max_context`; inf = none; step.graph_context_exceeded)
+  eng_grouped_kv_max_ctx  longest sequence the grouped-KV decode kernel serves on this row's vendor, beyond
+                   which KV heads are read once per query head (`grouped_kv_decode_max_context`; inf = none)
   spec_k, spec_accept, spec_draft_frac   draft tokens per step, mean accepted tokens per step (incl. bonus),
                    draft cost per draft token as a share of a decode step; spec_k = 0 without speculation.
                    An optional `draft_tokens` column runs the draft at another length than engines.yaml states
@@ -113,7 +117,8 @@ def _defaults(n: int) -> dict:
         "eng_prefill_first": np.zeros(n), "eng_kv_policy": np.zeros(n),
         "eng_kv_fraction": np.full(n, ASSUMPTIONS.usable_hbm_fraction), "eng_sampler_warmup": np.zeros(n),
         "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n), "eng_kv_full_window": np.zeros(n),
-        "eng_attn_qhead_reads": np.zeros(n),
+        "eng_attn_qhead_reads": np.zeros(n), "eng_graph_max_ctx": np.full(n, np.inf),
+        "eng_grouped_kv_max_ctx": np.full(n, np.inf),
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
         "spec_assumed": np.zeros(n),
         "spec_method": np.full(n, "none", dtype=object),
@@ -167,6 +172,10 @@ def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: s
                                  else eng.max_num_batched_tokens)
     vals["eng_stream"][j] = float(eng.stream_tokens_per_chunk)
     vals["eng_attn_qhead_reads"][j] = float(eng.decode_attention_kv_reads == "per_query_head")
+    # kernel paths that depend on the batch's longest sequence (vLLM V0: graphs up to 8,192, ROCm grouped KV
+    # decode up to 32,768)
+    vals["eng_graph_max_ctx"][j] = float(eng.cuda_graph_max_context or np.inf)
+    vals["eng_grouped_kv_max_ctx"][j] = float(eng.grouped_kv_decode_max_context.get(acc.vendor, np.inf))
     if eng.scheduler is not None:  # KV admission policy (engines.yaml `scheduler:`)
         sch = eng.scheduler
         vals["eng_kv_reserve"][j] = sch.kv_reserve_output

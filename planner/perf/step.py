@@ -194,9 +194,33 @@ def kv_reads_per_head(c: Cols, tp) -> np.ndarray:
     request: TPOT 47.56 / 51.19 / 59.20 / 70.17 ms at 16k / 32k / 64k / 128k context (serving_under_load.csv
     DSTKTGI-tgi-single-*), 2.0e-4 ms per context token where one read of its 64.5 kB per token per GPU at the
     HBM's 5.3 TB/s is 1.3e-5: 16x, the 128 / 8 query heads per KV head."""
-    per_q = c.get("eng_attn_qhead_reads", 0.0)
+    per_q = (np.asarray(c.get("eng_attn_qhead_reads", 0.0)) > 0) | grouped_kv_context_exceeded(c)
     group = c.heads / np.maximum(tp, c.kv_heads)  # query heads per KV head on one GPU
-    return np.where((np.asarray(per_q) > 0) & (c.is_mla <= 0), np.maximum(group, 1.0), 1.0)
+    return np.where(per_q & (c.is_mla <= 0), np.maximum(group, 1.0), 1.0)
+
+
+def longest_sequence_tokens(c: Cols) -> np.ndarray:
+    """Tokens of the longest sequence a row's decode batches hold, isl + osl: the kernel choices below key on
+    the batch's longest sequence (vLLM V0 passes max_decode_seq_len), not its mean context. A batch of requests
+    of one length holds, step after step, one near its end, so every decode step of the row is charged; a lone
+    request that crosses a limit partway is charged from its first step (an upper bound on its TPOT)."""
+    return np.asarray(c.isl, dtype=float) + np.asarray(c.osl, dtype=float)
+
+
+def graph_context_exceeded(c: Cols) -> np.ndarray:
+    """Whether the row's decode steps run outside the engine's CUDA/HIP graphs because a sequence is longer
+    than it captured them for (engines.yaml `cuda_graph_max_context`; vLLM V0 max_seq_len_to_capture = 8192,
+    worker/model_runner.py _use_captured_graph). Such a step launches every kernel from the host, as one above
+    the graph batch does (decode_step's eager floor)."""
+    return longest_sequence_tokens(c) > c.get("eng_graph_max_ctx", np.inf)
+
+
+def grouped_kv_context_exceeded(c: Cols) -> np.ndarray:
+    """Whether the row's decode attention falls back from the grouped-KV kernel to one that reads each KV head
+    once per query head, the batch's longest sequence being beyond what the grouped kernel serves on this
+    vendor (engines.yaml `grouped_kv_decode_max_context`; vLLM V0 on ROCm: paged_attention_rocm up to 32,768
+    tokens, then paged_attention_v1/v2, rocm_flash_attn.py _use_rocm_custom_paged_attention)."""
+    return longest_sequence_tokens(c) > c.get("eng_grouped_kv_max_ctx", np.inf)
 
 
 def _activations(p: _Pass) -> None:
@@ -315,10 +339,11 @@ def decode_step(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre=0.0, p
     st = forward_stage(c, serving, n_dec / pp, ctx_dec, np.asarray(n_pre) / pp, np.asarray(pairs_global) / pp,
                        np.asarray(pairs_local) / pp, pre_seq, n_dec * q / pp, breakdown, q_dec=q)
     out = _combine(st, pp, c.step_overhead_s)
-    # above the engine's CUDA-graph batch, or carrying a prompt chunk, every kernel is launched from the host
+    # above the engine's CUDA-graph batch or context (a step that decodes), or carrying a prompt chunk, every
+    # kernel is launched from the host
     graph_max = c.get("eng_graph_max", np.inf)
     chunk = np.asarray(prompt_chunk, dtype=bool) & np.isfinite(graph_max)
-    eager = (n_dec / c.attn_dp > graph_max) | chunk
+    eager = (n_dec / c.attn_dp > graph_max) | chunk | (graph_context_exceeded(c) & (n_dec > 0))
     launch = np.where(eager, eager_launch_s(c, serving, chunk), 0.0)
     gpu = np.maximum(out["time_s"], launch)
     # the engine's fixed time per step outside the forward pass (eng_step_s: sampling and logits processing,
