@@ -228,3 +228,17 @@ def test_calibrate_summary_carries_every_load_target():
     got = load_targets(read_yaml()["engine_cross_validation"]["groups"])
     assert [r["target"] for r in got] == list(LOAD_TARGETS)
     assert all(r["n"] > 0 and r["met"] is not None for r in got)
+def test_the_fits_in_sample_figures_are_calibrates(mapped):
+    """efficiency.yaml's in-sample errors under load (engine_cross_validation, written by the fit beside the
+    held-out ones) come from the fit's own predictions, run with each engine's request_s (engine_api.py): the
+    same as `planner calibrate` computes afresh with efficiency.yaml, group by group. The fit's old figures
+    (trials without request_s plus a TTFT shift) missed the API server's serial intake in every burst."""
+    p = load_predictions(mapped, CAT, EFF)
+    p["error_pct"] = (p["predicted"] / p["actual"] - 1.0) * 100.0
+    fresh = error_table(p).set_index(["by", "group"])
+    groups = read_yaml()["engine_cross_validation"]["groups"]
+    assert len(groups) == len(fresh)
+    for g in groups:
+        row = fresh.loc[(g["by"], g["group"])]
+        assert (row["n"], row["median_abs_pct"], row["p90_abs_pct"]) == (g["n"], g["median_abs_pct"],
+                                                                        g["p90_abs_pct"]), (g["by"], g["group"])

@@ -4,7 +4,9 @@
     deterministic grid search minimizing the mean |log error| of throughput and TPOT/ITL rows of that group
     (never per point), then the API-server time request_s from TTFT at light load with short prompts; with
     leave-one-source-out errors (everything re-chosen without the held-out source; an engine left with no
-    rows borrows the pooled fit of the other stacks on that vendor). Run by `python -m planner.perf.fit`.
+    rows borrows the pooled fit of the other stacks on that vendor). The fitted and held-out predictions run
+    with each group's own request_s, so its serial intake in bursts shows in them (engine_api.py). Run by
+    `python -m planner.perf.fit`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
+from planner.perf.engine_api import api_fixed_point, engines_section, predict_rows
 from planner.perf.engines import ENGINE_NEUTRAL, acceptance_is_assumed, nearest_neutral_best, neutral_distance
 from planner.perf.params import Efficiency
 from planner.perf.serving_fidelity import error_table, load_predictions, pct_summary
@@ -178,14 +181,18 @@ class _Trials:
                       for s in sorted(set(self.sources[mask]))]
         return nearest_neutral_best(np.nanmean(np.array(per_source), axis=0), self.far)
 
-    def api_s(self, mask: np.ndarray, combo_of_row: np.ndarray) -> float:
+    def api_s(self, mask: np.ndarray, combo_of_row: np.ndarray, wait_ms: np.ndarray | None = None) -> float:
         """API-server time per request: the median (over sources, of the median over rows) of measured minus
-        modelled TTFT at light load with short prompts, where the prefill is a few ms; never negative."""
+        modelled TTFT at light load with short prompts, where the prefill is a few ms; never negative.
+        `wait_ms` (per row, default none) is the wait at the API server's serial intake the model adds to a
+        row with the candidate request_s (arrivals.py): see api_fixed_point."""
         mask = mask & self.light
         if not mask.any():
             return 0.0
         idx = np.flatnonzero(mask)
         resid = self.actual[idx] - self.values[combo_of_row[idx], idx]
+        if wait_ms is not None:
+            resid = resid - wait_ms[idx]
         med = [np.nanmedian(resid[self.sources[idx] == s]) for s in sorted(set(self.sources[idx]))]
         return max(float(np.nanmedian(med)), 0.0) * 1e-3  # the CSV's latencies are in ms
 
@@ -251,20 +258,22 @@ def _provenance(t: _Trials, rows: np.ndarray, eng: str, vendor: str, k: int, api
         "value": round(api, 4),
         "fitted_from": f"serving_under_load.csv TTFT mean/p50 rows of {eng} on {vendor} at light load "
                        f"(<= {LIGHT_LOAD} requests, prompts <= {LIGHT_PROMPT} tokens; {api_srcs}): "
-                       "median over sources of the median measured - modelled TTFT"}
+                       "median over sources of the median measured - modelled TTFT, the model run with this "
+                       "request_s (its serial intake queues a light burst: a fixed point, engine_api.py)"}
     return entry
 
 
-def _loso_load(t: _Trials, rows: np.ndarray, eng: str, vendor: str, chosen: np.ndarray, out: pd.DataFrame) -> None:
-    """`predicted_loso` of one engine x vendor group's rows under load, each source held out in turn."""
+def _loso_load(t: _Trials, catalog: Catalog, eff: Efficiency, rows: np.ndarray, eng: str, vendor: str,
+               chosen: np.ndarray) -> dict[str, tuple[int, float]]:
+    """Per source of one engine x vendor group's rows under load: the grid combo and the API-server time
+    request_s re-chosen with that source held out (its rows are predicted with them in fit_engines)."""
     n, sources = t.n_load, t.sources
-    is_ttft = (t.base["kind"] == "ttft").to_numpy()
     # out of sample, an engine x vendor with no rows left once `src` is held out is predicted as the
     # other engines on that vendor are (their pooled fit), not with neutral factors: the factors describe
     # a software stack, and the typical stack is a better guess for an unseen one than none at all
     vendor_rows, same_vendor = _vendor_rows(t.group, vendor)
+    out = {}
     for src in sorted(set(sources[:n][rows[:n]])):
-        held = rows[:n] & (sources[:n] == src)
         kk = t.best(loso_rows(rows, same_vendor, t.fitted, sources, src, eng == "generic"))
         api = 0.0
         if eng != "generic":
@@ -273,9 +282,9 @@ def _loso_load(t: _Trials, rows: np.ndarray, eng: str, vendor: str, chosen: np.n
             api_mask = rows & (sources != src)
             if not (api_mask & t.light).any():
                 api_mask = vendor_rows & (sources != src)
-            api = t.api_s(api_mask, np.where(rows, kk, chosen))
-        shift = np.where(is_ttft[held], api * 1e3, 0.0)
-        out.loc[held, "predicted_loso"] = t.values[kk, :n][held] + shift
+            api = api_fixed_point(t, catalog, eff, api_mask, np.where(rows, kk, chosen))
+        out[src] = (kk, api)
+    return out
 
 
 def _loso_published(t: _Trials, rows: np.ndarray, vendor: str, pub_loso: np.ndarray) -> None:
@@ -302,25 +311,41 @@ def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataF
     group (the mean over sources of the mean |log error|), so one large source cannot drown the others."""
     t = _trials(catalog, eff)
     n, groups = t.n_load, sorted(set(t.group))
-    is_ttft = (t.base["kind"] == "ttft").to_numpy()
     out = t.base.copy()
-    out["predicted_loso"] = np.nan
     engines: dict = {}
     chosen = np.zeros(len(t.group), dtype=np.int64)  # the grid combo of each row's group, in sample
     for g in groups:
         chosen[t.group == g] = t.best((t.group == g) & t.fitted)
+    api = {g: api_fixed_point(t, catalog, eff, t.group == g, chosen) if not g.startswith("generic/") else 0.0
+           for g in groups}
     pub_in, pub_loso = np.full(len(t.pub), np.nan), np.full(len(t.pub), np.nan)  # published maxima, per engine
+    loso: dict[str, dict[str, tuple[int, float]]] = {}  # held-out source -> group -> (combo, request_s)
     for g in groups:
         rows = t.group == g
         eng, vendor = g.split("/")
         k = int(chosen[rows][0])
-        api = t.api_s(rows, chosen) if eng != "generic" else 0.0
-        out.loc[rows[:n], "predicted"] = (t.values[k, :n] + np.where(is_ttft, api * 1e3, 0.0))[rows[:n]]
         pub_in[rows[n:]] = t.values[k, n:][rows[n:]]
         if eng != "generic":
-            engines.setdefault(eng, {})[vendor] = _provenance(t, rows, eng, vendor, k, api)
+            engines.setdefault(eng, {})[vendor] = _provenance(t, rows, eng, vendor, k, api[g])
         _loso_published(t, rows, vendor, pub_loso)
-        _loso_load(t, rows, eng, vendor, chosen, out)
+        for src, choice in _loso_load(t, catalog, eff, rows, eng, vendor, chosen).items():
+            loso.setdefault(src, {})[g] = choice
+    # the rows under load run again with each group's request_s (the trials ran without it, engine_api.py): in
+    # sample with the fitted factors, as `planner calibrate` runs them with efficiency.yaml...
+    every = np.ones(n, dtype=bool)
+    out["predicted"] = predict_rows(t, catalog, eff, every, engines_section(t, chosen, api, every))
+    out["request_s"] = [api[g] for g in t.group[:n]]
+    # ...and each source's rows with every group's factors and request_s re-chosen without that source
+    out["predicted_loso"], out["request_s_loso"] = np.nan, np.nan
+    for src, by_group in sorted(loso.items()):
+        held = t.sources[:n] == src
+        combo = chosen.copy()
+        for g, (kk, _) in by_group.items():
+            combo[t.group == g] = kk
+        api_held = {g: a for g, (_, a) in by_group.items()}
+        out.loc[held, "predicted_loso"] = predict_rows(t, catalog, eff, held, engines_section(t, combo, api_held,
+                                                                                               held))
+        out.loc[held, "request_s_loso"] = [api_held[g] for g in t.group[:n][held]]
     out["error_pct"] = (out["predicted"] / out["actual"] - 1.0) * 100.0
     out["loso_error_pct"] = (out["predicted_loso"] / out["actual"] - 1.0) * 100.0
     table = error_table(out)

@@ -1,0 +1,82 @@
+"""The engine fit's API-server time (request_s) and the predictions that run with it.
+
+request_s enters a prediction twice: added to TTFT (the request's own HTTP / chat template / tokenization time),
+and, as API_SERIAL_SHARE of it, the serial intake that spreads a burst over time at the API server
+(arrivals.py): in a burst of 1,000 requests the last reaches the scheduler 1,000 x the serial share after the
+first. The grid trials (engine_fit._trials) run every combo with request_s = 0, since request_s is fitted after
+the factors; a constant TTFT shift on top of them leaves the intake out. So the fitted and the
+leave-one-source-out (LOSO) predictions are the rows under load predicted again with each group's chosen combo
+and its own request_s: in sample once (what `planner calibrate` computes from efficiency.yaml), once per held-out
+source with the factors and request_s re-chosen without it. Two prediction passes over the rows, where a second
+grid of trials with request_s would take ~200.
+
+`api_fixed_point`  request_s of a group: the light-load TTFT residual of the model run with that request_s.
+`engines_section`, `predict_rows`  the rows under load with given factors and request_s per engine x vendor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.catalog.catalog import Catalog
+from planner.perf.params import Efficiency
+from planner.perf.serving_fidelity import load_predictions
+
+REQUEST_S_DECIMALS = 4  # as efficiency.yaml writes it: the fitted and LOSO predictions run with the written value
+FIXED_POINT_TOL_S = 1e-6  # well below the written resolution (1e-4 s)
+FIXED_POINT_ITERS = 30
+
+
+def _named(group: np.ndarray) -> np.ndarray:
+    """Rows of a named engine (the generic engine's rows have no API-server time in the model)."""
+    return np.char.find(group.astype(str), "generic/") != 0
+
+
+def engines_section(t, combo_of_row: np.ndarray, api_s: dict[str, float], rows: np.ndarray) -> dict:
+    """{engine: {vendor: factors}} of every named engine x vendor group among `rows`: the grid combo its rows
+    have in `combo_of_row` (one per group) and the group's request_s from `api_s` ('engine/vendor' -> s)."""
+    group = t.group[:len(rows)]  # `rows` may cover the rows under load only
+    out: dict = {}
+    for g in sorted(set(group[rows & _named(group)])):
+        eng, vendor = g.split("/")
+        (k,) = set(combo_of_row[:len(rows)][rows & (group == g)].tolist())
+        out.setdefault(eng, {})[vendor] = {**t.combos[int(k)], "request_s": float(api_s[g])}
+    return out
+
+
+def predict_rows(t, catalog: Catalog, eff: Efficiency, rows: np.ndarray, engines: dict) -> np.ndarray:
+    """Predicted values of the rows under load `rows` (a mask over t.base, or over base + published rows, whose
+    published part is ignored) with `engines` as efficiency.yaml's engines section (the accelerator and serving
+    factors those of `eff`)."""
+    rows = rows[:t.n_load]
+    trial = Efficiency(accel=eff.accel, serving=eff.serving, provenance=eff.provenance, engines=engines)
+    mapped = t.base[rows].drop(columns=["predicted", "regime", "why_not"])
+    return load_predictions(mapped, catalog, trial)["predicted"].to_numpy(dtype=float)
+
+
+def api_fixed_point(t, catalog: Catalog, eff: Efficiency, mask: np.ndarray, combo_of_row: np.ndarray) -> float:
+    """request_s fitted on the light-load rows of `mask` (t.api_s), with the model's own intake: the TTFT the
+    residual is taken from is the model's with the candidate request_s, whose serial share queues the requests
+    of a light burst (8 at once: the last waits 7 x the share), so request_s is the fixed point
+    a = api_s(wait(a)). The wait grows with a at a slope of at most the serial share x (requests - 1) < 1, so
+    the iteration converges; rows of the generic engine (no API server in the model) keep no wait. Rounded as
+    efficiency.yaml writes it."""
+    a = t.api_s(mask, combo_of_row)
+    light = mask & t.light & _named(t.group)
+    if a <= 0.0 or not light.any():
+        return round(a, REQUEST_S_DECIMALS)
+    base_ms = t.values[combo_of_row[light], np.flatnonzero(light)]  # request_s = 0: no intake, no API time
+    groups = set(t.group[light])
+    for _ in range(FIXED_POINT_ITERS):
+        pred = predict_rows(t, catalog, eff, light, engines_section(t, combo_of_row, dict.fromkeys(groups, a),
+                                                                     light))
+        wait_ms = np.zeros(len(t.group))
+        wait_ms[light] = pred - a * 1e3 - base_ms
+        new = t.api_s(mask, combo_of_row, wait_ms)
+        if abs(new - a) < FIXED_POINT_TOL_S:
+            return round(new, REQUEST_S_DECIMALS)
+        a = new
+    raise RuntimeError(f"request_s of {sorted(groups)} did not converge in {FIXED_POINT_ITERS} iterations")
+
+
+__all__ = ["api_fixed_point", "engines_section", "predict_rows"]
