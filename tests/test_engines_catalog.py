@@ -33,7 +33,6 @@ engines:
         model_families: [llama-3]
         draft_tokens: 3
         acceptance_length: {default: 2.5}
-        draft_cost_fraction: 0.05
         assumed: true
         assumed_reason: a toy's guess
         source: test
@@ -108,9 +107,9 @@ def test_toy_engine_loads(tmp_path):
     ("        assumed: true\n        assumed_reason: a toy's guess\n", "        measured_on: [llama-3.1-8b]\n",
      "model_families ['llama-3'] are not in measured_on ['llama-3.1-8b']"),
     ("model_families: [llama-3]\n        draft_tokens: 3\n        acceptance_length: {default: 2.5}\n"
-     "        draft_cost_fraction: 0.05\n        assumed: true\n        assumed_reason: a toy's guess\n",
+     "        assumed: true\n        assumed_reason: a toy's guess\n",
      "model_families: [llama-9]\n        measured_on: [llama-9]\n        draft_tokens: 3\n"
-     "        acceptance_length: {default: 2.5}\n        draft_cost_fraction: 0.05\n",
+     "        acceptance_length: {default: 2.5}\n",
      "toy-engine.speculative[0].measured_on[0]: unknown model 'llama-9'"),
     ("    overlap_scheduling: false\n", "", "toy-engine.overlap_scheduling: required field is missing"),
     ("cuda_graph_max_batch: 64", "cuda_graph_max_batch: 64\n    cuda_graphs: 64", "toy-engine.cuda_graphs: "

@@ -19,7 +19,8 @@ MAX_DRAFT_TOKENS = 16  # tokens drafted per verification step: a catalog entry a
 
 
 class SpeculativeSupport(Strict):
-    """A speculative-decoding method an engine runs, for the models that have a draft (MTP head or EAGLE-3)."""
+    """A speculative-decoding method an engine runs, for the models that have a draft (MTP head or EAGLE-3).
+    The draft's cost is not stated here: it follows from the draft's architecture (models.yaml `drafts:`)."""
 
     method: SpeculativeMethod
     model_families: list[str] = Field(min_length=1, description="model families or ids with a published draft")
@@ -27,8 +28,6 @@ class SpeculativeSupport(Strict):
     acceptance_length: dict[str, Annotated[float, Field(ge=1, le=17)]] = Field(
         description="mean tokens emitted per verification step (incl. the bonus token) by workload class "
         "(a workload id, or 'default')", json_schema_extra=unit("tokens/step"))
-    draft_cost_fraction: float = Field(gt=0, le=1, description="one draft token's forward cost as a share of "
-                                       "one target decode step at the same batch")
     max_batch: PositiveInt | None = Field(None, description="running sequences the engine admits with "
                                           "speculation on (CUDA graphs captured up to it); none = max_batch")
     source: str = Field(min_length=3)

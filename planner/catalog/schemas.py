@@ -31,6 +31,7 @@ from planner.catalog.schema_base import (
     plausible,
     unit,
 )
+from planner.catalog.schema_drafts import Draft
 from planner.catalog.schema_engines import Engine
 from planner.catalog.schema_prices import Economics, NetworkItem, RentalPrice, SoftwareLicence
 
@@ -225,6 +226,8 @@ class Model(Entry):
         default_factory=list, description="reasoning effort settings (empty: the model has none)"
     )
     default_effort: str | None = Field(None, description="effort level the model runs at unless told otherwise")
+    drafts: list[Draft] = Field(default_factory=list, description="speculative-decoding drafts published for "
+                                "this model, one per method, as architecture (their cost per draft token)")
 
     @model_validator(mode="after")
     def _shapes(self) -> Model:
@@ -246,7 +249,14 @@ class Model(Entry):
         precs = [c.precision for c in self.checkpoints]
         if len(set(precs)) != len(precs):
             raise ValueError(f"checkpoints list a precision twice: {precs}")
+        methods = [d.method for d in self.drafts]
+        if len(set(methods)) != len(methods):
+            raise ValueError(f"drafts list a method twice: {methods}")
         return self
+
+    def draft(self, method: str) -> Draft | None:
+        """The model's draft for a speculative method, or None."""
+        return next((d for d in self.drafts if d.method == method), None)
 
     def published_precisions(self) -> set[str]:
         """Precisions with published weights: the native one and every listed checkpoint."""

@@ -33,8 +33,9 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
                    `cuda_graph_max_context`; inf = none; step.graph_context_exceeded)
   eng_grouped_kv_max_ctx  longest sequence the grouped-KV decode kernel serves on this row's vendor, beyond
                    which KV heads are read once per query head (`grouped_kv_decode_max_context`; inf = none)
-  spec_k, spec_accept, spec_draft_frac   draft tokens per step, mean accepted tokens per step (incl. bonus),
-                   draft cost per draft token as a share of a decode step; spec_k = 0 without speculation.
+  spec_k, spec_accept, spec_draft_id   draft tokens per step, mean accepted tokens per step (incl. bonus),
+                   the row of the model's draft in draft_arch.draft_table (-1 none; its arrays ride along as
+                   `spec_draft_table`, priced by serving.draft_time_s); spec_k = 0 without speculation.
                    An optional `draft_tokens` column runs the draft at another length than engines.yaml states
                    (a served run's --speculative-num-steps / num_speculative_tokens): its acceptance follows
                    from the stated one by the geometric model (each draft token accepted with the same
@@ -53,6 +54,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.catalog.schema_engines import KV_SIZING_POLICIES, MAX_DRAFT_TOKENS, SPECULATIVE_METHODS
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.draft_arch import draft_arrays, draft_index
 from planner.perf.speculative_acceptance import acceptance_at
 
 # per engine x vendor, in efficiency.yaml `engines:`
@@ -119,7 +121,7 @@ def _defaults(n: int) -> dict:
         "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n), "eng_kv_full_window": np.zeros(n),
         "eng_attn_qhead_reads": np.zeros(n), "eng_graph_max_ctx": np.full(n, np.inf),
         "eng_grouped_kv_max_ctx": np.full(n, np.inf),
-        "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_frac": np.zeros(n),
+        "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_id": np.full(n, -1.0),
         "spec_assumed": np.zeros(n),
         "spec_method": np.full(n, "none", dtype=object),
     }
@@ -201,10 +203,15 @@ def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: 
 
     family = catalog.models[m].family
     methods = SPECULATIVE_METHODS if s == "auto" else (s,)
-    sup = next((x for x in (spec_support(catalog, e, mm, family, m) for mm in methods) if x), None)
+    sups = [x for x in (spec_support(catalog, e, mm, family, m) for mm in methods) if x]
+    # the draft's cost comes from its architecture (models.yaml `drafts:`): a method without one cannot run
+    drawn = [x for x in sups if catalog.models[m].draft(x.method) is not None]
+    sup = drawn[0] if drawn else None
     if sup is None:
         if s == "auto":
             return ""
+        if sups:
+            return f"{m} has no {s} draft architecture in models.yaml (drafts:), so its cost is unknown"
         who = f"engine {e}" if e else "no engine in the catalog"
         return f"{who} has no {s} draft for {m} (family {family})"
     method_u[j] = sup.method
@@ -213,7 +220,7 @@ def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: 
     vals["spec_k"][j] = float(k)
     # at another draft length: AL(k) = 1 + a + ... + a^k with a solved from the stated AL(k0)
     vals["spec_accept"][j] = acceptance_at(a0, sup.draft_tokens, k)
-    vals["spec_draft_frac"][j] = sup.draft_cost_fraction
+    vals["spec_draft_id"][j] = float(draft_index(catalog, m, sup.method))
     vals["spec_assumed"][j] = float(sup.assumed)  # acceptance copied from another model's draft (engines.yaml)
     if sup.max_batch is not None and e:  # the engine's own cap; the generic engine has none
         vals["eng_max_batch"][j] = min(vals["eng_max_batch"][j], float(sup.max_batch))
@@ -262,6 +269,8 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
     for k, v in vals.items():
         out[k] = v[codes]
     out["spec_method"] = method_u[codes]
+    if (out["spec_draft_id"] >= 0).any():  # the drafts' architecture, gathered per row where priced
+        out["spec_draft_table"] = draft_arrays(catalog)
     row_why = why[codes]
     fail(row_why != "", [row_why], lambda r: r)
     return out

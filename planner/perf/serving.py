@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.catalog.schema_base import COMPUTE_DTYPES
+from planner.perf.arch import MODEL_COLUMNS
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.kernels import causal_pairs
-from planner.perf.resolve import Cols
-from planner.perf.step import decode_step, prefill_pass
+from planner.perf.resolve import Cols, _Taken
+from planner.perf.step import decode_step, forward_stage, prefill_pass
 
 
 def _power_w(c: Cols, step: dict[str, np.ndarray], duty=1.0) -> np.ndarray:
@@ -41,10 +43,66 @@ def limited_by(step: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def speculative_terms(c: Cols) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(query tokens per sequence per step, tokens emitted per step, draft cost per step as a share of a
-    plain decode step): (1, 1, 0) without speculation."""
+    """(query tokens per sequence per step, tokens emitted per step, draft tokens per step): (1, 1, 0)
+    without speculation."""
     k = c.get("spec_k", np.zeros_like(c.batch))
-    return 1.0 + k, c.get("spec_accept", np.ones_like(c.batch)), k * c.get("spec_draft_frac", 0.0)
+    return 1.0 + k, c.get("spec_accept", np.ones_like(c.batch)), k
+
+
+BF16_CODE = float(COMPUTE_DTYPES.index("bf16"))
+# what a draft takes from its own architecture (draft_arch.DRAFT_COLUMNS) rather than from the target's row
+_DRAFT_OWN = frozenset(MODEL_COLUMNS)
+
+
+class DraftCols(_Taken):
+    """The draft of each row seen as a model of its own (draft_arch.draft_table row `spec_draft_id`): its
+    architecture columns, one pipeline stage (the draft runs after the target's last stage), and BF16
+    weights where the draft ships them (EAGLE-3 checkpoints); the accelerator, layout, KV format and engine
+    columns stay the target's. Columns are gathered when first read (resolve._Taken's lookups)."""
+
+    def __init__(self, base: Cols) -> None:
+        self._ids = np.maximum(np.asarray(base["spec_draft_id"]), 0).astype(np.int64)
+        super().__init__(base, self._ids, -1)
+        self._table = base["spec_draft_table"]
+        bf16 = self._table["bf16_weights"][self._ids] > 0
+        own = {"pp": np.ones_like(np.asarray(base["tp"], dtype=float))}
+        if np.any(bf16):  # 16-bit weights at the BF16 tensor-core peak, no weight-only dequantization
+            own |= {"w_bytes": np.where(bf16, 2.0, base["w_bytes"]),
+                    "weight_only": np.where(bf16, 0.0, base["weight_only"]),
+                    "dtype_code": np.where(bf16, BF16_CODE, base["dtype_code"]),
+                    "peak_flops_s": np.where(bf16, base["flops_bf16"], base["peak_flops_s"]),
+                    "gemm_eta_max": np.where(bf16, base["gemm_eta_max_bf16"], base["gemm_eta_max"])}
+        self.update(own)
+
+    def __getitem__(self, name: str):
+        try:
+            return dict.__getitem__(self, name)
+        except KeyError:
+            pass
+        v = self._table[name][self._ids] if name in _DRAFT_OWN else self._src[name]
+        dict.__setitem__(self, name, v)
+        return v
+
+
+def draft_time_s(c: Cols, serving: dict[str, float], n_dec, ctx) -> np.ndarray:
+    """Seconds of the k draft passes of one speculative step of n_dec sequences at ctx context tokens (0 where
+    the row does not speculate): the draft's own layers, fusion FC and head through the step model
+    (models.yaml `drafts:`, draft_arch), each pass a forward of its own (plus the fixed per-forward time,
+    step_overhead_s: embedding, final norm, sampling launch). The first pass reads the 1 + k tokens the target
+    just verified per sequence, the next k - 1 one token each (vLLM v1 spec_decode/eagle.py
+    EagleProposer.propose; SGLang's EAGLE worker: a draft-extend pass over the accepted tokens, then
+    num_steps - 1 single-token passes); each pass computes logits for one token per sequence."""
+    k = np.asarray(c.get("spec_k", 0.0), dtype=float)
+    if not np.any(k > 0) or "spec_draft_table" not in c:
+        return np.zeros(np.broadcast_shapes(np.shape(k), np.shape(n_dec)))
+    d = DraftCols(c)
+    n = np.asarray(n_dec, dtype=float)
+
+    def one_pass(q):
+        return forward_stage(d, serving, n, ctx, 0.0, 0.0, 0.0, 1.0, n, q_dec=q)["time_s"] + d.step_overhead_s
+
+    t = one_pass(1.0 + k) + np.maximum(k - 1.0, 0.0) * one_pass(1.0)
+    return np.where((k > 0) & (np.asarray(c["spec_draft_id"]) >= 0) & (n > 0), t, 0.0)
 
 
 def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
@@ -53,15 +111,15 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     ctx = isl + osl / 2.0  # average context over a sequence's life
     per_req_g, per_req_l = causal_pairs(isl), causal_pairs(isl, c.window_tokens)
     # Speculative decoding: each step verifies 1 + k tokens per sequence and emits `accept` of them on
-    # average, after k draft passes; prompts finish `accept` times faster, so each step carries that much
-    # more prefill. The gain shrinks with batch because the verify step turns compute-bound.
-    q, accept, draft = speculative_terms(c)
+    # average, after k draft passes (draft_time_s); prompts finish `accept` times faster, so each step carries
+    # that much more prefill. The gain shrinks with batch because the verify step turns compute-bound.
+    q, accept, k = speculative_terms(c)
     share = isl / osl * accept
     avg = decode_step(c, serving, b, ctx, b * share, b / osl * accept * per_req_g, b / osl * accept * per_req_l,
                       isl, q_dec=q)
     step_s = avg["time_s"]
-    if np.any(draft > 0):
-        step_s = step_s + draft * decode_step(c, serving, b, ctx)["time_s"]
+    if np.any(k > 0):
+        step_s = step_s + draft_time_s(c, serving, b, ctx)
     budget = c.get("eng_chunk", np.full_like(b, float(A.activation_token_budget)))
     chunks = np.ceil(isl / budget)
     chunk = np.minimum(isl, budget) * c.attn_dp  # one prompt chunk per attention-DP rank
@@ -159,11 +217,11 @@ def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None, pr
     b, isl, osl = c.batch, c.isl, c.osl
     g = c.tp * c.pp * c.attn_dp
     gp = cp.tp * cp.pp * cp.attn_dp
-    q, accept, draft = speculative_terms(c)
+    q, accept, k = speculative_terms(c)
     dec = decode_step(c, serving, b, isl + osl / 2.0, q_dec=q)
-    if np.any(draft > 0):
+    if np.any(k > 0):
         dec = dict(dec)
-        dec["time_s"] = dec["time_s"] + draft * decode_step(c, serving, b, isl + osl / 2.0)["time_s"]
+        dec["time_s"] = dec["time_s"] + draft_time_s(c, serving, b, isl + osl / 2.0)
     tpot = dec["time_s"] / accept
     rate_d = b / (tpot * osl)  # requests/s one decode instance completes
     pre_lat, pre_interval, n_req = prefill_batch_pass(cp, serving, isl, b) if pre is None else pre

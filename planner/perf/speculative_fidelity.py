@@ -22,11 +22,12 @@ What the speed-up error is made of (REAG, the only expressible speedup_x rows; t
 with and without the draft are in fidelity_under_load.csv): the ratio's error is the with-draft run's error over
 the plain run's. The plain runs of both MoE models are over-predicted at low concurrency (+31% Kimi, +35%
 MiniMax at 4 users, ~0 at 64), so the modelled speed-up is low there whatever the draft. The acceptance each row
-would need, at the modelled verify and draft costs, falls with concurrency for both models (Kimi ~3.4 tokens
-a step at 4 users -> ~2.5 at 64; MiniMax ~2.7 -> ~1.8), where one draft has one acceptance: the modelled verify
-step grows less with the batch than the measured one (its extra cost is the experts the k + 1 verified tokens
-touch, which saturates as the batch touches them all), and the acceptance cannot be told apart from that cost
-without a published acceptance for these drafts.
+would need, at the modelled verify and draft costs, falls with concurrency for both models (Kimi ~3.3 tokens
+a step at 4 users -> ~2.5 at 64; MiniMax ~2.6 -> ~1.6; the draft priced from its architecture,
+serving.draft_time_s: 0.2-1.2 ms for 3 passes where 5% of the target's step a token charged 1.1-4.7 ms), where
+one draft has one acceptance: the modelled verify step grows less with the batch than the measured one (its
+extra cost is the experts the k + 1 verified tokens touch, which saturates as the batch touches them all), and
+the acceptance cannot be told apart from that cost without a published acceptance for these drafts.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve
-from planner.perf.serving import speculative_terms
+from planner.perf.serving import draft_time_s, speculative_terms
 from planner.perf.step import decode_step, mixed_step_floor_s
 
 DECODE_POINTS = 20  # 0 plus 19 geometric points from 1 to the max running sequences
@@ -97,8 +97,8 @@ def _per_row(c: Cols, n: int) -> Cols:
 
 def _drafts(c: Cols, n_dec) -> bool:
     """Whether some point of the table is a speculative step with draft passes (their cost is then added)."""
-    _, accept, draft = speculative_terms(c)
-    return bool(np.any((accept > 1.0) & (np.asarray(n_dec, dtype=float) > 0) & (draft > 0)))
+    _, accept, k = speculative_terms(c)
+    return bool(np.any((accept > 1.0) & (np.asarray(n_dec, dtype=float) > 0) & (k > 0)))
 
 
 def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl, drafts: bool | None = None,
@@ -108,7 +108,7 @@ def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl, drafts: bool | None = 
     prompt tokens) divided by accept; without it, the step itself. `drafts`: `_drafts` of the whole table when
     these are some of its rows (the draft term then goes to the same rows as in one pass). `prompt_chunk`:
     the points that are real steps carrying a prompt chunk (step.decode_step)."""
-    q, accept, draft = speculative_terms(c)
+    q, accept, k = speculative_terms(c)
     n_dec = np.asarray(n_dec, dtype=float)
     spec = (accept > 1.0) & (n_dec > 0)  # a step with no decode sequence is a plain prefill pass
     acc = np.where(spec, accept, 1.0)
@@ -117,8 +117,8 @@ def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl, drafts: bool | None = 
     per_tok_l = causal_pairs(isl, c.window_tokens) / np.maximum(isl, 1.0)
     t = decode_step(c, serving, n_dec, ctx, n_pre, n_pre * per_tok_g, n_pre * per_tok_l, isl,
                     q_dec=np.where(spec, q, 1.0), prompt_chunk=prompt_chunk)["time_s"]
-    if (np.any(spec & (draft > 0)) if drafts is None else drafts):
-        t = t + np.where(spec, draft, 0.0) * decode_step(c, serving, n_dec, ctx)["time_s"]
+    if (np.any(spec & (k > 0)) if drafts is None else drafts):
+        t = t + np.where(spec, draft_time_s(c, serving, n_dec, ctx), 0.0)
     return t / acc
 
 
