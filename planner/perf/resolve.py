@@ -41,7 +41,7 @@ class Cols(dict):
             raise AttributeError(name) from exc
 
 
-class _Taken(Cols):
+class Taken(Cols):
     """Rows `idx` of another Cols; each per-row column (1-d, length n) is gathered when first read, so a model
     that reads half the columns pays for half the gathers. Iterating materializes every column."""
 
@@ -94,11 +94,11 @@ class _Taken(Cols):
         return dict.__len__(self)
 
 
-class _TakenTwice(_Taken):
-    """Rows `idx` of a `_Taken` (rows `pidx` of `src`): a column the parent has not gathered comes straight from
+class TakenTwice(Taken):
+    """Rows `idx` of a `Taken` (rows `pidx` of `src`): a column the parent has not gathered comes straight from
     `src` at the composed rows, one gather instead of two (the parent's columns, set or gathered, from it)."""
 
-    def __init__(self, parent: _Taken, idx: np.ndarray, n: int) -> None:
+    def __init__(self, parent: Taken, idx: np.ndarray, n: int) -> None:
         super().__init__(parent, idx, n)
         self._deep = parent._idx[idx]
 
@@ -121,9 +121,9 @@ class _TakenTwice(_Taken):
 def take(c: Cols, idx: np.ndarray, n: int | None = None) -> Cols:
     """Rows `idx` of `c` (per-row columns are those of length n, default len(c.batch)), gathered lazily."""
     n = len(c["batch"]) if n is None else n
-    if type(c) is _Taken and n == len(c._idx):  # rows of rows: each column gathered once, from the source
-        return _TakenTwice(c, np.asarray(idx), n)
-    return _Taken(c, idx, n)
+    if type(c) is Taken and n == len(c._idx):  # rows of rows: each column gathered once, from the source
+        return TakenTwice(c, np.asarray(idx), n)
+    return Taken(c, idx, n)
 
 
 def normalize_grid(grid: pd.DataFrame, required: tuple[str, ...] = REQUIRED) -> pd.DataFrame:

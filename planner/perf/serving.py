@@ -19,7 +19,7 @@ from planner.catalog.schema_base import COMPUTE_DTYPES
 from planner.perf.arch import MODEL_COLUMNS
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.kernels import causal_pairs
-from planner.perf.resolve import Cols, _Taken
+from planner.perf.resolve import Cols, Taken
 from planner.perf.step import decode_step, forward_stage, prefill_pass
 
 
@@ -54,11 +54,11 @@ BF16_CODE = float(COMPUTE_DTYPES.index("bf16"))
 _DRAFT_OWN = frozenset(MODEL_COLUMNS)
 
 
-class DraftCols(_Taken):
+class DraftCols(Taken):
     """The draft of each row seen as a model of its own (draft_arch.draft_table row `spec_draft_id`): its
     architecture columns, one pipeline stage (the draft runs after the target's last stage), and BF16
     weights where the draft ships them (EAGLE-3 checkpoints); the accelerator, layout, KV format and engine
-    columns stay the target's. Columns are gathered when first read (resolve._Taken's lookups)."""
+    columns stay the target's. Columns are gathered when first read (resolve.Taken's lookups)."""
 
     def __init__(self, base: Cols) -> None:
         self._ids = np.maximum(np.asarray(base["spec_draft_id"]), 0).astype(np.int64)
