@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.perf.resolve import Cols, _Taken, _TakenTwice, take
+from planner.perf.resolve import Cols, Taken, TakenTwice, take
 
 
 @settings(max_examples=200, deadline=None)
@@ -19,14 +19,14 @@ def test_rows_of_rows_equal_two_gathers(n, data):
                scalar=3.5, grid=rng.random((n, 4)), flags=rng.random(n) > 0.5)
     first = np.sort(rng.choice(n, data.draw(st.integers(1, n)), replace=True))
     parent = take(src, first)
-    assert type(parent) is _Taken
+    assert type(parent) is Taken
     if data.draw(st.booleans()):
         parent["batch"] = rng.random(len(first))  # set on the parent (the search sets the batch of a round)
     if data.draw(st.booleans()):
         parent["tp"]  # gathered by the parent before the child is taken
     second = rng.choice(len(first), data.draw(st.integers(0, len(first))), replace=True)
     child = take(parent, second)
-    assert type(child) is _TakenTwice
+    assert type(child) is TakenTwice
     got_all = {name: child[name] for name in ("tp", "batch", "name", "flags", "scalar", "grid")}  # child first
     for name, got in got_all.items():
         want = parent[name]
