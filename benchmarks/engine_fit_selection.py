@@ -53,7 +53,7 @@ from planner.catalog import load_catalog
 from planner.perf import engine_fit
 from planner.perf.engines import ENGINE_NEUTRAL, nearest_neutral_best
 from planner.perf.params import Efficiency, load_efficiency
-from planner.report.fidelity_view import LOAD_TARGETS
+from planner.perf.serving_fidelity import load_targets
 
 
 def _loss(logs: np.ndarray, sources: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -104,18 +104,9 @@ RULES = {"least": None, "1se-rows": rule_1se_rows, "1se-src": rule_1se_src,
 
 
 def _targets(stats: dict) -> list[str]:
-    """The issue-8 figures as `planner calibrate` pools them (fidelity_view)."""
-    loso = {(g["by"], g["group"]): g for g in stats["groups"]}
-    out = []
-    for label, (group, _, _) in LOAD_TARGETS.items():
-        hits = [g for (b, name), g in loso.items()
-                if b == "metric_group+regime" and (name == group or name.startswith(group + " /"))]
-        if (pooled := loso.get(("metric_group", group))) is not None:
-            hits = [pooled]
-        n = sum(g["n"] for g in hits)
-        med = sum(g["loso_median_abs_pct"] * g["n"] for g in hits) / max(n, 1)
-        out.append(f"{label}: {med:.1f} (P90 {max(g['loso_p90_abs_pct'] for g in hits):.1f})")
-    return out
+    """The issue-8 figures as `planner calibrate` reports them (serving_fidelity.load_targets)."""
+    return [f"{t['target']}: {t['loso_median_abs_pct']:.1f} (P90 {t['loso_p90_abs_pct']:.1f})"
+            for t in load_targets(stats["groups"]) if t["met"] is not None]
 
 
 def main() -> None:
