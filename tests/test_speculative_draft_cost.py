@@ -141,3 +141,13 @@ def test_a_model_lists_one_draft_per_method():
     data["drafts"] = [DENSE, DENSE]
     with pytest.raises(ValidationError, match="drafts list a method twice"):
         Model.model_validate(data)
+
+
+@pytest.mark.parametrize("change", [{"layers": 2}, {"attention_inputs": 2}])
+def test_an_mtp_draft_runs_one_module_a_pass(change):
+    """The step model would price `layers` stacked modules a pass (and ignore attention_inputs) for a target-
+    shaped draft; vLLM runs one MTP module a pass, so both are rejected rather than mispriced."""
+    mtp = {"method": "mtp", "layer": "target", "fusion_inputs": 2, "checkpoint": "https://x", "source": "test"}
+    Draft.model_validate(mtp)
+    with pytest.raises(ValidationError, match="one module"):
+        Draft.model_validate(mtp | change)

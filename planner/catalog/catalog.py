@@ -75,3 +75,15 @@ class Catalog:
     def find(self, entry_id: str) -> list[tuple[str, Entry]]:
         """Every kind that has an entry with this id."""
         return [(k, t[entry_id]) for k, t in self.entries.items() if entry_id in t]
+
+
+def per_catalog(cache: dict, catalog: Catalog, build):
+    """`build(catalog)`, computed once per catalog object and kept in `cache` (catalogs are immutable; each
+    entry holds its catalog, so a freed catalog's id reused by another one misses)."""
+    hit = cache.get(id(catalog))
+    if hit is None or hit[0] is not catalog:
+        if len(cache) > 16:
+            cache.clear()
+        hit = (catalog, build(catalog))
+        cache[id(catalog)] = hit
+    return hit[1]

@@ -30,8 +30,8 @@ class Draft(Strict):
     layer: Literal["target", "dense"] = Field(description="target: one decoder layer shaped like the target's "
                                               "(MoE) layers, in its precision (MTP); dense: one dense decoder "
                                               "layer at the target's hidden size (EAGLE-3)")
-    layers: PositiveInt = Field(1, le=8, description="decoder layers of the draft (MTP modules chained, or "
-                                "EAGLE layers)")
+    layers: PositiveInt = Field(1, le=8, description="decoder layers one draft pass runs (EAGLE layers; an MTP "
+                                "pass runs one module: 1)")
     fusion_inputs: PositiveInt = Field(le=8, description="hidden-size vectors the fusion FC maps to one (MTP "
                                        "eh_proj: embedding + hidden = 2; EAGLE-3 fc: 3 target layers = 3)")
     attention_inputs: PositiveInt = Field(1, le=4, description="width of the attention's Q/K/V input in "
@@ -44,7 +44,7 @@ class Draft(Strict):
                                            "draft_vocab_size); none = the target's vocabulary (shared head)")
     weights: Literal["target", "bf16"] = Field("target", description="precision of the draft's weights: the "
                                                "target's (MTP, shipped in the target checkpoint) or BF16")
-    checkpoint: str = Field(min_length=3, description="the draft's config.json (URL)")
+    checkpoint: str = Field(min_length=3, description="the draft's config.json (URL), or why none is published")
     source: str = Field(min_length=3, description="where the figures were read")
     assumed: bool = Field(False, description="true where a figure was not read in a source this repo holds")
     reason: str | None = Field(None, min_length=3, description="why it is taken as it is (with assumed: true)")
@@ -57,6 +57,10 @@ class Draft(Strict):
         if self.layer == "target" and any(v is not None for v in dense):
             raise ValueError("a target-shaped draft layer takes the target's attention and FFN: leave num_heads, "
                              "num_kv_heads, head_dim and ffn_intermediate out")
+        if self.layer == "target" and (self.layers != 1 or self.attention_inputs != 1):
+            raise ValueError("a target-shaped (MTP) draft pass runs one module whose attention reads the fused "
+                             "state: layers and attention_inputs are 1 (vLLM deepseek_mtp runs one module a "
+                             "pass, spec_step_idx % num_mtp_layers)")
         if self.num_heads and self.num_kv_heads and self.num_heads % self.num_kv_heads:
             raise ValueError(f"num_heads {self.num_heads} is not a multiple of num_kv_heads {self.num_kv_heads}")
         if self.assumed and not self.reason:

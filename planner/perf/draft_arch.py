@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from planner.catalog.catalog import Catalog
+from planner.catalog.catalog import Catalog, per_catalog
 from planner.catalog.schema_drafts import Draft
 from planner.catalog.schemas import Model
 from planner.perf.arch import MODEL_COLUMNS, model_row
@@ -48,35 +48,28 @@ def draft_row(target: Model, d: Draft) -> dict[str, float]:
     return row
 
 
-_TABLES: dict[int, tuple[Catalog, pd.DataFrame, dict[str, np.ndarray]]] = {}
+_TABLES: dict = {}
 
 
-def _cached(catalog: Catalog) -> tuple[Catalog, pd.DataFrame, dict[str, np.ndarray]]:
-    hit = _TABLES.get(id(catalog))
-    if hit is None or hit[0] is not catalog:
-        if len(_TABLES) > 16:
-            _TABLES.clear()
-        rows = [{"model": mid, "method": d.method, **draft_row(m, d)}
-                for mid, m in sorted(catalog.models.items()) for d in m.drafts]
-        table = pd.DataFrame(rows, columns=["model", "method", *DRAFT_COLUMNS])
-        hit = (catalog, table, {c: table[c].to_numpy(dtype=float) for c in DRAFT_COLUMNS})
-        _TABLES[id(catalog)] = hit
-    return hit
+def _build(catalog: Catalog) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[tuple[str, str], int]]:
+    rows = [{"model": mid, "method": d.method, **draft_row(m, d)}
+            for mid, m in sorted(catalog.models.items()) for d in m.drafts]
+    table = pd.DataFrame(rows, columns=["model", "method", *DRAFT_COLUMNS])
+    index = {(r["model"], r["method"]): i for i, r in enumerate(rows)}  # a model lists a method once (schema)
+    return table, {c: table[c].to_numpy(dtype=float) for c in DRAFT_COLUMNS}, index
 
 
 def draft_table(catalog: Catalog) -> pd.DataFrame:
     """Every model's drafts, indexed 0..n-1 (columns DRAFT_COLUMNS, plus `model` and `method`), cached per
     catalog object (catalogs are immutable)."""
-    return _cached(catalog)[1]
+    return per_catalog(_TABLES, catalog, _build)[0]
 
 
 def draft_index(catalog: Catalog, model_id: str, method: str) -> int:
     """Row of the model's draft for `method` in draft_table, or -1 where it has none."""
-    t = draft_table(catalog)
-    hits = np.flatnonzero((t["model"].to_numpy() == model_id) & (t["method"].to_numpy() == method))
-    return int(hits[0]) if len(hits) else -1
+    return per_catalog(_TABLES, catalog, _build)[2].get((model_id, method), -1)
 
 
 def draft_arrays(catalog: Catalog) -> dict[str, np.ndarray]:
     """draft_table's numeric columns as float arrays (what a Cols carries under `spec_draft_table`)."""
-    return _cached(catalog)[2]
+    return per_catalog(_TABLES, catalog, _build)[1]

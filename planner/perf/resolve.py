@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from planner.catalog.catalog import Catalog
+from planner.catalog.catalog import Catalog, per_catalog
 from planner.catalog.schema_base import COMPUTE_DTYPES, KV_BYTES
 from planner.catalog.tables import accelerator_table
 from planner.perf.arch import MODEL_COLUMNS, model_table
@@ -248,18 +248,12 @@ def _dtype_matrix_cached(catalog: Catalog, acc_ids: pd.Index, prec_ids: pd.Index
     return hit[3]
 
 
-_TABLES: dict[int, tuple[Catalog, pd.DataFrame, pd.DataFrame]] = {}
+_TABLES: dict = {}
 
 
 def _tables(catalog: Catalog) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Model and accelerator tables of a catalog, cached per catalog object (catalogs are immutable)."""
-    hit = _TABLES.get(id(catalog))
-    if hit is None or hit[0] is not catalog:
-        if len(_TABLES) > 16:
-            _TABLES.clear()
-        hit = (catalog, model_table(catalog), accelerator_table(catalog))
-        _TABLES[id(catalog)] = hit
-    return hit[1], hit[2]
+    return per_catalog(_TABLES, catalog, lambda cat: (model_table(cat), accelerator_table(cat)))
 
 
 def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols, np.ndarray]:

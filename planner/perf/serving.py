@@ -93,7 +93,7 @@ def draft_time_s(c: Cols, serving: dict[str, float], n_dec, ctx) -> np.ndarray:
     EagleProposer.propose; SGLang's EAGLE worker: a draft-extend pass over the accepted tokens, then
     num_steps - 1 single-token passes); each pass computes logits for one token per sequence."""
     k = np.asarray(c.get("spec_k", 0.0), dtype=float)
-    if not np.any(k > 0) or "spec_draft_table" not in c:
+    if not np.any(k > 0):
         return np.zeros(np.broadcast_shapes(np.shape(k), np.shape(n_dec)))
     d = DraftCols(c)
     n = np.asarray(n_dec, dtype=float)
@@ -102,7 +102,7 @@ def draft_time_s(c: Cols, serving: dict[str, float], n_dec, ctx) -> np.ndarray:
         return forward_stage(d, serving, n, ctx, 0.0, 0.0, 0.0, 1.0, n, q_dec=q)["time_s"] + d.step_overhead_s
 
     t = one_pass(1.0 + k) + np.maximum(k - 1.0, 0.0) * one_pass(1.0)
-    return np.where((k > 0) & (np.asarray(c["spec_draft_id"]) >= 0) & (n > 0), t, 0.0)
+    return np.where((k > 0) & (n > 0), t, 0.0)  # a row with k > 0 has its draft (engines._spec_values)
 
 
 def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
@@ -113,13 +113,11 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # Speculative decoding: each step verifies 1 + k tokens per sequence and emits `accept` of them on
     # average, after k draft passes (draft_time_s); prompts finish `accept` times faster, so each step carries
     # that much more prefill. The gain shrinks with batch because the verify step turns compute-bound.
-    q, accept, k = speculative_terms(c)
+    q, accept, _ = speculative_terms(c)
     share = isl / osl * accept
     avg = decode_step(c, serving, b, ctx, b * share, b / osl * accept * per_req_g, b / osl * accept * per_req_l,
                       isl, q_dec=q)
-    step_s = avg["time_s"]
-    if np.any(k > 0):
-        step_s = step_s + draft_time_s(c, serving, b, ctx)
+    step_s = avg["time_s"] + draft_time_s(c, serving, b, ctx)
     budget = c.get("eng_chunk", np.full_like(b, float(A.activation_token_budget)))
     chunks = np.ceil(isl / budget)
     chunk = np.minimum(isl, budget) * c.attn_dp  # one prompt chunk per attention-DP rank
@@ -217,11 +215,9 @@ def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None, pr
     b, isl, osl = c.batch, c.isl, c.osl
     g = c.tp * c.pp * c.attn_dp
     gp = cp.tp * cp.pp * cp.attn_dp
-    q, accept, k = speculative_terms(c)
+    q, accept, _ = speculative_terms(c)
     dec = decode_step(c, serving, b, isl + osl / 2.0, q_dec=q)
-    if np.any(k > 0):
-        dec = dict(dec)
-        dec["time_s"] = dec["time_s"] + draft_time_s(c, serving, b, isl + osl / 2.0)
+    dec = dict(dec, time_s=dec["time_s"] + draft_time_s(c, serving, b, isl + osl / 2.0))
     tpot = dec["time_s"] / accept
     rate_d = b / (tpot * osl)  # requests/s one decode instance completes
     pre_lat, pre_interval, n_req = prefill_batch_pass(cp, serving, isl, b) if pre is None else pre
