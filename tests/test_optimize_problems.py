@@ -211,19 +211,18 @@ def test_example_solves_and_backends_agree(path, catalog):
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_example_exact_optimum_is_pinned(path, catalog, tmp_path):
+def test_example_exact_optimum_is_pinned(path, catalog):
     """Solved to a 1e-9 gap, each example's objective is its pinned optimum to 1e-7: a change of the model,
     candidates or formulation that moves any optimum shows here, whichever near-optimal plan a solver stops on
     at the example's own gap."""
-    import yaml
+    from planner.optimize.pipeline import solve_problem
+    from planner.optimize.problem import load_problem
 
-    problem = yaml.safe_load(path.read_text(encoding="utf-8"))
-    problem["solver"] = (problem.get("solver") or {}) | {"gap": 1e-9}
-    tight = tmp_path / path.name
-    tight.write_text(yaml.safe_dump(problem, sort_keys=False), encoding="utf-8")
-    out = solve_file(tight, catalog, backend=DEFAULT_BACKEND, runner_up=False)
-    assert out.plan.status == "optimal", out.plan.message
-    assert out.plan.objective_value == pytest.approx(PINNED_OBJECTIVES[path.stem], rel=1e-7)
+    problem = load_problem(path)
+    tight = problem.model_copy(update={"solver": problem.solver.model_copy(update={"gap": 1e-9})})
+    plan = solve_problem(tight, catalog, backend=DEFAULT_BACKEND, runner_up=False)
+    assert plan.status == "optimal", plan.message
+    assert plan.objective_value == pytest.approx(PINNED_OBJECTIVES[path.stem], rel=1e-7)
 
 
 def test_every_example_is_pinned():

@@ -37,6 +37,8 @@ NonNegFloat = Annotated[float, Field(ge=0)]
 ComputeDtype = Literal["bf16", "fp8", "int8", "fp4"]
 COMPUTE_DTYPES: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
 KvDtype = Literal["bf16", "fp8", "fp4"]
+# Accelerator vendors: an accelerator names one; engines, prices and per-vendor limits key by them
+Vendor = Literal["nvidia", "amd", "intel", "google"]
 KV_BYTES: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5625}  # fp4: 4 bits + one fp8 scale per 16
 
 

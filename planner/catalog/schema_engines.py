@@ -7,11 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from planner.catalog.schema_base import Entry, Id, PositiveInt, Strict, unit
+from planner.catalog.schema_base import Entry, Id, PositiveInt, Strict, Vendor, unit
 
 # ------------------------------------------------------------------------------------------------- engines
 SpeculativeMethod = Literal["mtp", "eagle3"]
-Vendor = Literal["nvidia", "amd", "intel", "google"]
 SPECULATIVE_METHODS: tuple[str, ...] = ("mtp", "eagle3")
 
 
@@ -25,7 +24,7 @@ class SpeculativeSupport(Strict):
     method: SpeculativeMethod
     model_families: list[str] = Field(min_length=1, description="model families or ids with a published draft")
     draft_tokens: PositiveInt = Field(le=MAX_DRAFT_TOKENS, description="tokens drafted per verification step (k)")
-    acceptance_length: dict[str, Annotated[float, Field(ge=1, le=17)]] = Field(
+    acceptance_length: dict[str, Annotated[float, Field(ge=1, le=MAX_DRAFT_TOKENS + 1)]] = Field(
         description="mean tokens emitted per verification step (incl. the bonus token) by workload class "
         "(a workload id, or 'default')", json_schema_extra=unit("tokens/step"))
     max_batch: PositiveInt | None = Field(None, description="running sequences the engine admits with "

@@ -14,6 +14,7 @@ from planner.catalog.schema_base import (
     PositiveFloat,
     PositiveInt,
     PriceRange,
+    Vendor,
     in_range,
     plausible,
     unit,
@@ -47,7 +48,7 @@ class RentalPrice(Entry):
 class SoftwareLicence(Entry):
     """An optional software licence charged per GPU (e.g. NVIDIA AI Enterprise); a problem opts in by id."""
 
-    vendors: list[Literal["nvidia", "amd", "intel", "google"]] = Field(
+    vendors: list[Vendor] = Field(
         min_length=1, description="accelerator vendors whose GPUs need it"
     )
     usd_per_gpu_year: PriceRange = Field(description="owned GPUs: subscription per GPU per year (*_usd fields)")

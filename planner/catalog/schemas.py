@@ -27,6 +27,7 @@ from planner.catalog.schema_base import (
     PriceRange,
     Provenance,
     Strict,
+    Vendor,
     in_range,
     plausible,
     unit,
@@ -50,7 +51,7 @@ class MeasuredEfficiency(Strict):
 
 
 class Accelerator(Entry):
-    vendor: Literal["nvidia", "amd", "intel", "google"]
+    vendor: Vendor
     architecture: str
     form_factor: Literal["sxm", "pcie", "oam", "superchip"]
     hbm_gb: PositiveFloat = Field(description="memory the driver exposes", json_schema_extra=unit("GB"))

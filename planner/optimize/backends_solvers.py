@@ -57,7 +57,7 @@ class RawResult:
 HIGHS_UNDECIDED = "infeasible or unbounded (HiGHS presolve)"
 
 
-# ------------------------------------------------------------------------------------------------ PuLP
+# ------------------------------------------------------------------------------------- PuLP problem
 def _pulp_problem(model: MipModel):
     with warnings.catch_warnings():  # PuLP 3 deprecates the 2.x API that we keep for pulp>=2.8
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -91,6 +91,7 @@ def _pulp_problem_inner(model: MipModel):
     return prob, xs
 
 
+# --------------------------------------------------------------------------------------------- highspy
 def solve_highs(
     model: MipModel, time_limit_s: float, gap: float, abs_gap: float, presolve: bool = True,
     hint: list[float] | None = None, restart: bool = True, heuristics: bool = True,
@@ -141,7 +142,6 @@ def solve_highs(
     elif status is SolveStatus.OPTIMAL:
         bound = model.objective_value(values) - model.objective_constant
     return RawResult(status, values, best_bound=bound)
-
 
 
 def highs_lp(model: MipModel):
@@ -201,6 +201,7 @@ def silence_highs_banner() -> None:
     _BANNER_SILENCED = True
 
 
+# ------------------------------------------------------------------------------------------ PuLP CBC
 def solve_cbc(model: MipModel, time_limit_s: float, gap: float, abs_gap: float,
               start: list[float] | None = None, heuristics: bool = True, cuts: bool = True,
               binaries_first: bool = False) -> RawResult:

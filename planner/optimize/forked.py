@@ -28,6 +28,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -36,10 +37,10 @@ from planner.optimize import isolation
 ENV = "PLANNER_CANDIDATE_PROCESSES"
 # (CPU seconds of here(), of the child) per fork since last emptied: read by benchmarks/bench_candidates.py, which
 # empties it before each candidate build (only `both` sees the child's CPU time, from its rusage)
-CPU_SHARES: list[tuple[float, float]] = []
 # the newest forks CPU_SHARES keeps: a build forks at most once per evaluate_grid call (three a build), so the
 # benchmark loses nothing; the bound keeps a long-lived process (a library caller's loop of solves) from growing it
 CPU_SHARES_KEPT = 100
+CPU_SHARES: deque[tuple[float, float]] = deque(maxlen=CPU_SHARES_KEPT)
 
 A = TypeVar("A")
 B = TypeVar("B")
@@ -101,7 +102,6 @@ def both(here: Callable[[], A], there: Callable[[], B]) -> tuple[A, B]:
                 os.kill(pid, signal.SIGKILL)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-    del CPU_SHARES[:-(CPU_SHARES_KEPT - 1)]  # room for this fork's
     CPU_SHARES.append((cpu_s, usage.ru_utime + usage.ru_stime))
     if status == 0 and payload:
         with contextlib.suppress(Exception):

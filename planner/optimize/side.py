@@ -66,7 +66,8 @@ class SideSolves:
             backends.preload_solver(backend)
             ctx = multiprocessing.get_context("fork")
             self.claims = ctx.Array("b", max(len(self.tasks), 1))
-            self.guess_from = guess_inst, task = _guess_instance(self)  # the forked worker reads it
+            self.guess_from = _guess_instance(self)  # the forked worker reads it
+            guess_inst, task = self.guess_from
             if guess_inst is None:  # nothing to guess from (platforms only): the parent solves it
                 self.guess_known = True
             if task is None or not needs_warm_start(inst):  # the guess ends its solve: the worker goes on

@@ -224,14 +224,11 @@ def engine_batch_cap_of(c: Cols) -> np.ndarray:
     return c.eng_max_batch * c.attn_dp
 
 
-def engine_batch_cap(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency,
-                     cols: Cols | None = None) -> np.ndarray:
-    """Running sequences each row's engine admits (inf for the generic engine). `cols`: `resolve`'s columns of
-    the rows where the caller has them (the look-ups are then skipped)."""
+def engine_batch_cap(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> np.ndarray:
+    """Running sequences each row's engine admits (inf for the generic engine)."""
     if "engine" not in grid and "speculative" not in grid:
         return np.full(len(grid), np.inf)
-    if cols is None:
-        cols, _ = resolve(normalize_grid(grid), catalog, eff)
+    cols, _ = resolve(normalize_grid(grid), catalog, eff)
     return engine_batch_cap_of(cols)
 
 

@@ -228,14 +228,9 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     out["ttft_mean_s"] = w_mean + pf + 0.5 * step_at * busy + pre_wait_mean
     isl_factor = np.ones(R)
     chunks_m, dec_m, chunk_m = at_mean(sv.chunks), at_mean(sv.dec_s), at_mean(sv.chunk_s)
-    work_m = at_mean(sv.work_s)
-
-    def pf_q(factor):
-        # a longer prompt adds its tokens' work; the steps it rides on grow only past the token budget (one
-        # step's fixed cost scaled by the length quantile put p90 TTFT of 220-token prompts 60% above the
-        # simulator's)
-        fixed = np.maximum(pf - work_m, 0.0)
-        return fixed * np.where(chunks_m > 1.0, factor, 1.0) + (pf - fixed) * factor
+    # a longer prompt adds its tokens' work; the steps it rides on grow only past the token budget (one step's
+    # fixed cost scaled by the length quantile put p90 TTFT of 220-token prompts 60% above the simulator's)
+    fixed, grows = pf - work, chunks_m > 1.0  # work: the prompt's own share of its steps, within [0, pf]
 
     n_osl = np.maximum(osl - 1.0, 1.0)
     tpot_sd = np.sqrt(lam * n_osl * step_mean * chunks_m) * np.maximum(chunk_m - dec_m, 0.0) / n_osl
@@ -245,7 +240,8 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
         if var.any():  # longer prompts take longer: the prompt-length quantile
             isl_factor = np.where(var, length_quantile_factor(p, sv.isl), 1.0)
-        out[f"ttft_p{q:g}_s"] = w_q + pf_q(isl_factor) + np.clip(p - (1.0 - busy), 0.0, None) * step_at + pre_q
+        pf_q = fixed * np.where(grows, isl_factor, 1.0) + work * isl_factor
+        out[f"ttft_p{q:g}_s"] = w_q + pf_q + np.clip(p - (1.0 - busy), 0.0, None) * step_at + pre_q
         m_q = _quantile_rows(occ, req_w, q)
         step_q = interp_rows(sv.m, sv.step_s, np.maximum(m_q, 1.0)[:, None])[:, 0]
         # plus the luck of how many prompt chunks land in a request's life (Poisson, each adds a long step)

@@ -363,7 +363,8 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     model = _Resolved(base, catalog, eff, resolved)
     mem_max = model.max_batch_memory()
     # the engine's cap, from the columns the model resolved already where it has them
-    eng_cap = engine_batch_cap(base.assign(batch=1), catalog, eff, None if model.direct else model.c)
+    eng_cap = (engine_batch_cap(base.assign(batch=1), catalog, eff) if model.direct
+               else engine_batch_cap_of(model.c))
     # the candidates of max_batch_meeting: the list plus the exact memory and engine limits where smaller
     extra = [np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]]
     if np.isfinite(eng_cap).any():

@@ -27,7 +27,7 @@ RUN = [*CFG, "load", "request_rate", "concurrency", "num_requests", "length_dist
 
 def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:
     """`predicted`, `regime` ('below knee' | 'above knee') and `why_not` per expressible row."""
-    from planner.perf.evaluate import evaluate
+    from planner.perf.evaluate import engine_batch_cap_of, evaluate
     from planner.perf.load import latency_under_load
     from planner.perf.resolve import normalize_grid, resolve
     from planner.perf.steptable import build_step_tables
@@ -40,7 +40,7 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
     runs = res.iloc[first].reset_index(drop=True)
     cfg = runs[CFG].copy()
     c, reason = resolve(normalize_grid(cfg.assign(batch=1)), catalog, eff)
-    cap = np.minimum(c.eng_max_batch * c.attn_dp, 4096.0)
+    cap = np.minimum(engine_batch_cap_of(c), 4096.0)
     tab = build_step_tables(cfg, catalog, efficiency=eff, max_seqs=cap, token_budget=c.eng_chunk)
     grid = cfg.assign(request_rate=runs["request_rate"].to_numpy(dtype=float),
                       concurrency=runs["concurrency"], num_requests=runs["num_requests"],
@@ -115,6 +115,12 @@ def _simulate_finite(runs: pd.DataFrame, tab, reason: np.ndarray, pred: dict) ->
 
 
 
+def metric_group(frame: pd.DataFrame) -> pd.Series:
+    """'throughput', 'ttft_p99', ...: the kind, with its statistic where it has one (error_table's groups)."""
+    return pd.Series(np.where(frame["stat"] == "na", frame["kind"], frame["kind"] + "_" + frame["stat"]),
+                     index=frame.index)
+
+
 def _stats(e: pd.Series) -> tuple[int, float, float]:
     a = e.dropna().abs()
     return (len(a), float(a.median()), float(a.quantile(0.9))) if len(a) else (0, np.nan, np.nan)
@@ -128,7 +134,7 @@ def pct_summary(err: np.ndarray) -> dict:
 def error_table(pred: pd.DataFrame) -> pd.DataFrame:
     """Median / P90 |error| in sample and leave-one-source-out, per engine, metric, regime and source."""
     p = pred[pred["predicted"].notna()].copy()
-    p["metric_group"] = np.where(p["stat"] == "na", p["kind"], p["kind"] + "_" + p["stat"])
+    p["metric_group"] = metric_group(p)
     p["engine_name"] = p["engine"].replace("", "generic (NIM)")
     rows = []
     for by in (["engine_name", "metric_group"], ["metric_group", "regime"], ["source_family", "metric_group"],

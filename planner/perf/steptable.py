@@ -17,7 +17,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.evaluate import evaluate_columns
+from planner.perf.evaluate import engine_batch_cap_of, evaluate_columns
 from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
@@ -138,7 +138,7 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     c, reason = resolved if resolved is not None else resolve(normalize_grid(probe), catalog, eff)
     _, ev = evaluate_columns(probe, catalog, efficiency=eff, resolved=(c, reason))  # no frame: 3 columns read
     # the engine's scheduler limits (catalog `engines:`; the generic engine has none) unless given
-    eng_cap = np.asarray(c.get("eng_max_batch", np.full(n, np.inf)), dtype=float) * c.attn_dp
+    eng_cap = engine_batch_cap_of(c)
     if max_seqs is None:
         raw = pd.to_numeric(cfg["batch"], errors="coerce") if "batch" in cfg else pd.Series(np.nan,
                                                                                              index=cfg.index)
