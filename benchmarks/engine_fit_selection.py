@@ -44,6 +44,7 @@ selection rule.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pickle
 from pathlib import Path
 
@@ -51,8 +52,8 @@ import numpy as np
 
 from planner.catalog import load_catalog
 from planner.perf import engine_fit
-from planner.perf.engines import ENGINE_NEUTRAL, nearest_neutral_best
-from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.engines import nearest_neutral_best
+from planner.perf.params import load_efficiency
 from planner.perf.serving_fidelity import load_targets
 
 
@@ -117,22 +118,24 @@ def main() -> None:
     cat = load_catalog()
     eff = load_efficiency(cat)
     if args.block is not None:
-        eff = Efficiency(accel=eff.accel, serving=dict(eff.serving) | {"block_fp8_moe_eta_scale": args.block},
-                         provenance=eff.provenance, engines=eff.engines)
+        eff = dataclasses.replace(eff, serving=dict(eff.serving) | {"block_fp8_moe_eta_scale": args.block})
+    block = eff.serving.get("block_fp8_moe_eta_scale", 1.0)
     if args.trials is not None and args.trials.is_file():
-        trials = pickle.loads(args.trials.read_bytes())
+        cached_block, trials = pickle.loads(args.trials.read_bytes())
+        if cached_block != block:  # the trials are predictions at one scale: another's would print wrong figures
+            raise SystemExit(f"{args.trials} holds trials at block_fp8_moe_eta_scale {cached_block}, not {block}")
     else:
         trials = engine_fit._trials(cat, eff)
         if args.trials is not None:
-            args.trials.write_bytes(pickle.dumps(trials))
+            args.trials.write_bytes(pickle.dumps((block, trials)))
     original_trials, original_best = engine_fit._trials, engine_fit._Trials.best
     engine_fit._trials = lambda c, e: trials
     try:
         for name, rule in RULES.items():
             if rule is not None:
                 def best(self, mask, rule=rule):
-                    if not mask.any():
-                        return self.combos.index({k: ENGINE_NEUTRAL[k] for k in engine_fit.ENGINE_GRID})
+                    if not mask.any():  # the neutral combo, as the fit's own rule gives it
+                        return original_best(self, mask)
                     return rule(self.logs[:, mask], self.sources[mask], self.far)
                 engine_fit._Trials.best = best
             else:

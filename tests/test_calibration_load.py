@@ -20,6 +20,14 @@ def mapped():
     return load_mapping(CAT)
 
 
+@pytest.fixture(scope="module")
+def predicted(mapped):
+    """The rows under load predicted with efficiency.yaml, with their signed error (one pass, ~5 s)."""
+    p = load_predictions(mapped, CAT, EFF)
+    p["error_pct"] = (p["predicted"] / p["actual"] - 1.0) * 100.0
+    return p
+
+
 def test_rows_map_onto_model_inputs(mapped):
     m = mapped.set_index("id")
     r = m.loc["GPS-deepseek-r1-h200-2-output_tok_s"]  # trtllm-serve ... --tp_size 8 --ep_size 8
@@ -58,9 +66,8 @@ def test_breaking_a_fitted_engine_factor_worsens_the_fit(mapped):
     assert _median_throughput_error(mapped, bad, "vllm") > _median_throughput_error(mapped, EFF, "vllm") + 0.05
 
 
-def test_error_table_is_computed_per_engine_metric_regime_and_source(mapped):
-    p = load_predictions(mapped, CAT, EFF)
-    p["error_pct"] = (p["predicted"] / p["actual"] - 1.0) * 100.0
+def test_error_table_is_computed_per_engine_metric_regime_and_source(predicted):
+    p = predicted
     t = error_table(p)
     assert set(t["by"]) == {"engine_name+metric_group", "metric_group+regime", "source_family+metric_group",
                             "metric_group"}
@@ -228,14 +235,14 @@ def test_calibrate_summary_carries_every_load_target():
     got = load_targets(read_yaml()["engine_cross_validation"]["groups"])
     assert [r["target"] for r in got] == list(LOAD_TARGETS)
     assert all(r["n"] > 0 and r["met"] is not None for r in got)
-def test_the_fits_in_sample_figures_are_calibrates(mapped):
+
+
+def test_the_fits_in_sample_figures_are_calibrates(predicted):
     """efficiency.yaml's in-sample errors under load (engine_cross_validation, written by the fit beside the
     held-out ones) come from the fit's own predictions, run with each engine's request_s (engine_api.py): the
     same as `planner calibrate` computes afresh with efficiency.yaml, group by group. The fit's old figures
     (trials without request_s plus a TTFT shift) missed the API server's serial intake in every burst."""
-    p = load_predictions(mapped, CAT, EFF)
-    p["error_pct"] = (p["predicted"] / p["actual"] - 1.0) * 100.0
-    fresh = error_table(p).set_index(["by", "group"])
+    fresh = error_table(predicted).set_index(["by", "group"])
     groups = read_yaml()["engine_cross_validation"]["groups"]
     assert len(groups) == len(fresh)
     for g in groups:

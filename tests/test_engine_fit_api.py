@@ -24,14 +24,11 @@ def fit():
     """fit_engines with one factor set (the neutral engine) for the whole grid: what is checked here is how the
     predictions run with request_s, not which factors win (the grid takes ~200 prediction passes)."""
     neutral = {k: ENGINE_NEUTRAL[k] for k in engine_fit.ENGINE_GRID}
-    orig_combos, orig_trials = engine_fit.engine_combos, engine_fit._trials
-    engine_fit.engine_combos = lambda: [neutral]
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine_fit, "engine_combos", lambda: [neutral])
         t = engine_fit._trials(CAT, EFF)
-        engine_fit._trials = lambda catalog, eff: t
+        mp.setattr(engine_fit, "_trials", lambda catalog, eff: t)
         engines, _, out = engine_fit.fit_engines(CAT, EFF)
-    finally:
-        engine_fit.engine_combos, engine_fit._trials = orig_combos, orig_trials
     return t, engines, out
 
 

@@ -16,6 +16,8 @@ grid of trials with request_s would take ~200.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from planner.catalog.catalog import Catalog
@@ -27,7 +29,7 @@ FIXED_POINT_TOL_S = 1e-6  # well below the written resolution (1e-4 s)
 FIXED_POINT_ITERS = 30
 
 
-def _named(group: np.ndarray) -> np.ndarray:
+def named_rows(group: np.ndarray) -> np.ndarray:
     """Rows of a named engine (the generic engine's rows have no API-server time in the model)."""
     return np.char.find(group.astype(str), "generic/") != 0
 
@@ -37,7 +39,7 @@ def engines_section(t, combo_of_row: np.ndarray, api_s: dict[str, float], rows: 
     have in `combo_of_row` (one per group) and the group's request_s from `api_s` ('engine/vendor' -> s)."""
     group = t.group[:len(rows)]  # `rows` may cover the rows under load only
     out: dict = {}
-    for g in sorted(set(group[rows & _named(group)])):
+    for g in sorted(set(group[rows & named_rows(group)])):
         eng, vendor = g.split("/")
         (k,) = set(combo_of_row[:len(rows)][rows & (group == g)].tolist())
         out.setdefault(eng, {})[vendor] = {**t.combos[int(k)], "request_s": float(api_s[g])}
@@ -49,7 +51,7 @@ def predict_rows(t, catalog: Catalog, eff: Efficiency, rows: np.ndarray, engines
     published part is ignored) with `engines` as efficiency.yaml's engines section (the accelerator and serving
     factors those of `eff`)."""
     rows = rows[:t.n_load]
-    trial = Efficiency(accel=eff.accel, serving=eff.serving, provenance=eff.provenance, engines=engines)
+    trial = dataclasses.replace(eff, engines=engines)
     mapped = t.base[rows].drop(columns=["predicted", "regime", "why_not"])
     return load_predictions(mapped, catalog, trial)["predicted"].to_numpy(dtype=float)
 
@@ -62,7 +64,7 @@ def api_fixed_point(t, catalog: Catalog, eff: Efficiency, mask: np.ndarray, comb
     the iteration converges; rows of the generic engine (no API server in the model) keep no wait. Rounded as
     efficiency.yaml writes it."""
     a = t.api_s(mask, combo_of_row)
-    light = mask & t.light & _named(t.group)
+    light = mask & t.light & named_rows(t.group)
     if a <= 0.0 or not light.any():
         return round(a, REQUEST_S_DECIMALS)
     base_ms = t.values[combo_of_row[light], np.flatnonzero(light)]  # request_s = 0: no intake, no API time
@@ -79,4 +81,4 @@ def api_fixed_point(t, catalog: Catalog, eff: Efficiency, mask: np.ndarray, comb
     raise RuntimeError(f"request_s of {sorted(groups)} did not converge in {FIXED_POINT_ITERS} iterations")
 
 
-__all__ = ["api_fixed_point", "engines_section", "predict_rows"]
+__all__ = ["REQUEST_S_DECIMALS", "api_fixed_point", "engines_section", "named_rows", "predict_rows"]

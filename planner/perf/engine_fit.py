@@ -11,14 +11,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.perf.engine_api import api_fixed_point, engines_section, predict_rows
+from planner.catalog.schema_base import Vendor
+from planner.perf.engine_api import REQUEST_S_DECIMALS, api_fixed_point, engines_section, named_rows, predict_rows
 from planner.perf.engines import ENGINE_NEUTRAL, acceptance_is_assumed, nearest_neutral_best, neutral_distance
 from planner.perf.params import Efficiency
 from planner.perf.serving_fidelity import error_table, load_predictions, pct_summary
@@ -133,8 +136,8 @@ def _light_ttft_rows(res: pd.DataFrame) -> np.ndarray:
 
 
 def _with_engines(eff: Efficiency, factors: dict[str, float], engine_ids) -> Efficiency:
-    engines = {e: {v: dict(factors) for v in ("nvidia", "amd", "intel", "google")} for e in engine_ids}
-    return Efficiency(accel=eff.accel, serving=eff.serving, provenance=eff.provenance, engines=engines)
+    vendors = get_args(Vendor)
+    return dataclasses.replace(eff, engines={e: {v: dict(factors) for v in vendors} for e in engine_ids})
 
 
 def _group(res: pd.DataFrame, catalog: Catalog) -> np.ndarray:
@@ -255,7 +258,7 @@ def _provenance(t: _Trials, rows: np.ndarray, eng: str, vendor: str, k: int, api
              for name in ENGINE_GRID}
     api_srcs = ", ".join(sorted(set(sources[rows & t.light]))) or "none: 0"
     entry["request_s"] = {
-        "value": round(api, 4),
+        "value": round(api, REQUEST_S_DECIMALS),
         "fitted_from": f"serving_under_load.csv TTFT mean/p50 rows of {eng} on {vendor} at light load "
                        f"(<= {LIGHT_LOAD} requests, prompts <= {LIGHT_PROMPT} tokens; {api_srcs}): "
                        "median over sources of the median measured - modelled TTFT, the model run with this "
@@ -300,7 +303,7 @@ def _loso_published(t: _Trials, rows: np.ndarray, vendor: str, pub_loso: np.ndar
 def _vendor_rows(group: np.ndarray, vendor: str) -> tuple[np.ndarray, np.ndarray]:
     """Rows of every engine on `vendor`, and of every named engine there (the generic one left out)."""
     vendor_rows = np.char.endswith(group.astype(str), "/" + vendor)
-    return vendor_rows, vendor_rows & (np.char.find(group.astype(str), "generic/") != 0)
+    return vendor_rows, vendor_rows & named_rows(group)
 
 
 def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataFrame]:
@@ -333,7 +336,7 @@ def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataF
     # the rows under load run again with each group's request_s (the trials ran without it, engine_api.py): in
     # sample with the fitted factors, as `planner calibrate` runs them with efficiency.yaml...
     every = np.ones(n, dtype=bool)
-    out["predicted"] = predict_rows(t, catalog, eff, every, engines_section(t, chosen, api, every))
+    out["predicted"] = predict_rows(t, catalog, eff, every, engines)  # the section efficiency.yaml gets
     out["request_s"] = [api[g] for g in t.group[:n]]
     # ...and each source's rows with every group's factors and request_s re-chosen without that source
     out["predicted_loso"], out["request_s_loso"] = np.nan, np.nan

@@ -285,7 +285,8 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     ok = generic[generic["expressible"] & (generic["metric_kind"] == "throughput")]
     stats["published_throughput_generic"] = _stats(ok["error_pct"])  # what serving_cross_validation fits
     # Out-of-sample figures come from the fit (refitting per held-out source takes ~10 s), read back here.
-    stats["serving_cross_validation"] = read_yaml().get("serving_cross_validation", {})
+    fitted = read_yaml()
+    stats["serving_cross_validation"] = fitted.get("serving_cross_validation", {})
     from planner.perf.serving_fidelity import error_table, load_predictions, load_targets
     from planner.perf.under_load_mapping import load_mapping
 
@@ -294,7 +295,7 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     under["error_pct"] = (under["predicted"] / under["actual"] - 1.0) * 100.0
     under["abs_error_pct"] = under["error_pct"].abs()
     stats["under_load"] = error_table(under).to_dict(orient="records")
-    stats["engine_cross_validation"] = read_yaml().get("engine_cross_validation", {})
+    stats["engine_cross_validation"] = fitted.get("engine_cross_validation", {})
     stats["load_targets"] = load_targets(stats["engine_cross_validation"].get("groups", []))
     from planner.perf.repeatability import repeat_spread
 

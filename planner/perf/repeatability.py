@@ -10,33 +10,26 @@ model's error.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from planner.perf.serving_fidelity import RUN
-
-
-def metric_group(frame: pd.DataFrame) -> pd.Series:
-    """'throughput', 'ttft_p99', ...: the groups of `error_table` and the calibrate targets."""
-    return pd.Series(np.where(frame["stat"] == "na", frame["kind"], frame["kind"] + "_" + frame["stat"]),
-                     index=frame.index)
+from planner.perf.serving_fidelity import RUN, metric_group
 
 
 def repeat_spread(mapped: pd.DataFrame) -> pd.DataFrame:
     """Per metric group: configurations with repeats, rows in them, median and max spread (max/min - 1, %)."""
     cols = ["metric_group", "configurations", "rows", "median_spread_pct", "max_spread_pct"]
-    ok = mapped[mapped["expressible"]].copy()
+    ok = mapped[mapped["expressible"].astype(bool)]
     if ok.empty:
         return pd.DataFrame(columns=cols)
-    ok["metric_group"] = metric_group(ok)
-    # the CSV's metric name too: output tok/s and tok/s per GPU of one run are both "throughput"
-    keys = [*RUN, "metric"]
+    ok = ok.assign(metric_group=metric_group(ok))
+    # the CSV's metric name too: output tok/s and tok/s per GPU of one run are both "throughput" (a metric
+    # names one kind and statistic, so its group rides along in the key)
+    keys = [*RUN, "metric", "metric_group"]
     sized = ok.groupby(keys, dropna=False, sort=True)["actual"].agg(["size", "max", "min"])
     sized = sized[sized["size"] > 1].reset_index()
     if sized.empty:
         return pd.DataFrame(columns=cols)
     sized["spread_pct"] = (sized["max"] / sized["min"] - 1.0) * 100.0
-    sized = sized.merge(ok[[*keys, "metric_group"]].drop_duplicates(keys), on=keys, how="left")
     out = sized.groupby("metric_group", sort=True).agg(
         configurations=("spread_pct", "size"), rows=("size", "sum"),
         median_spread_pct=("spread_pct", "median"), max_spread_pct=("spread_pct", "max")).reset_index()
