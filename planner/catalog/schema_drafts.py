@@ -40,8 +40,9 @@ class Draft(Strict):
     num_kv_heads: PositiveInt | None = Field(None, description="dense layer: KV heads")
     head_dim: PositiveInt | None = Field(None, description="dense layer: head width")
     ffn_intermediate: PositiveInt | None = Field(None, description="dense layer: MLP width")
-    vocab_size: PositiveInt | None = Field(None, description="rows of the draft's output head (EAGLE-3 "
-                                           "draft_vocab_size); none = the target's vocabulary (shared head)")
+    vocab_size: PositiveInt | None = Field(None, description="rows of the draft's own output head (EAGLE-3 "
+                                           "draft_vocab_size), whose weights the memory fit counts; none = the "
+                                           "target's head, shared (MTP: not counted again)")
     weights: Literal["target", "bf16"] = Field("target", description="precision of the draft's weights: the "
                                                "target's (MTP, shipped in the target checkpoint) or BF16")
     checkpoint: str = Field(min_length=3, description="the draft's config.json (URL), or why none is published")

@@ -18,7 +18,8 @@ evaluate(grid, catalog) -> DataFrame
                              'fp4 not native on h100-sxm and nvfp4 has no weight-only fallback',
                              'tp 3 does not divide 64 heads'); reason '' when it fits. Never raises per row.
       max_batch_memory       largest batch whose KV (isl+osl tokens each) fits next to the weights
-      weight_bytes_per_gpu, kv_bytes_per_gpu   bytes (KV of `batch` full-length sequences, worst stage)
+      weight_bytes_per_gpu, kv_bytes_per_gpu   bytes (KV of `batch` full-length sequences, worst stage; a
+                             speculative draft's weights and KV included, planner.perf.memory)
       ttft_s, tpot_s         seconds (NaN where it does not fit)
       output_tok_s           output tokens/s of the replica unit; output_tok_s_per_gpu = / gpus;
       output_tok_s_per_user  1 / tpot_s; total_tok_s = output_tok_s * (1 + isl/osl)

@@ -1,7 +1,9 @@
 """Speculative drafts (models.yaml `drafts:`) as rows of model numbers, so that the step model prices a draft
 pass as the network it is (planner/perf/serving.py `draft_time_s`).
 
-One row per (model, method), columns arch.MODEL_COLUMNS plus `bf16_weights`. A draft pass runs `layers`
+One row per (model, method), columns arch.MODEL_COLUMNS plus `bf16_weights` and `own_head` (1 where the draft
+has an output head of its own over its draft vocabulary (EAGLE-3), 0 where it uses the target's (MTP); what the
+memory fit counts, planner/perf/memory.py `draft_weight_bytes_per_gpu`). A draft pass runs `layers`
 decoder layers, the fusion FC in front of them and the draft's output head; the token embedding is a lookup
 (no GEMM). The fusion FC (MTP eh_proj, EAGLE-3 fc) is a plain replicated linear in the engines (vLLM
 deepseek_mtp.py / llama_eagle3.py), so it is counted as attention-projection weights every TP rank holds whole.
@@ -17,7 +19,7 @@ from planner.catalog.schema_drafts import Draft
 from planner.catalog.schemas import Model
 from planner.perf.arch import MODEL_COLUMNS, model_row
 
-DRAFT_COLUMNS: tuple[str, ...] = (*MODEL_COLUMNS, "bf16_weights")
+DRAFT_COLUMNS: tuple[str, ...] = (*MODEL_COLUMNS, "bf16_weights", "own_head")
 
 
 def draft_model(target: Model, d: Draft) -> Model:
@@ -45,6 +47,7 @@ def draft_row(target: Model, d: Draft) -> dict[str, float]:
     row["attn_params"] += fusion + extra_qkv
     row["attn_replicated_params"] += fusion
     row["bf16_weights"] = float(d.weights == "bf16")
+    row["own_head"] = float(d.vocab_size is not None)  # schema_drafts: no vocab_size = the target's head
     return row
 
 

@@ -8,6 +8,8 @@ Layout (GPUs of one pipeline stage = tp * attn_dp):
 - KV: GQA heads split by TP, replicated when TP > KV heads (each GPU keeps one); the MLA latent is not split
   by TP (every rank needs all of it); sequences are split over attention-DP ranks; local (sliding/chunked)
   layers keep at most their window.
+Speculative drafts (rows with spec_k > 0): the draft's weights and its layers' KV for every token join the
+target's (draft_weight_bytes_per_gpu, draft_kv_bytes_per_seq_per_gpu), so they take from the KV pool.
 KV pool (`kv_budget`): what the engine leaves for KV with its default flags (engines.yaml `kv_sizing:`):
 vLLM 0.9 x HBM less weights and its profiled peak (a forward at its token budget, or the sampler warm-up over
 max_num_seqs rows of logits); TensorRT-LLM 0.9 of the memory weights and activations leave; SGLang HBM less
@@ -21,6 +23,7 @@ import numpy as np
 
 from planner.catalog.schema_engines import KV_SIZING_POLICIES
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.draft_cols import DraftCols, drafting
 from planner.perf.resolve import Cols
 
 
@@ -65,19 +68,53 @@ def fp4_moe_pad_factor(c: Cols) -> np.ndarray:
     return np.where(applies & np.isfinite(f), f, 1.0)
 
 
-def weight_bytes_per_gpu(c: Cols) -> np.ndarray:
-    s = stage_layers(c)
+def layer_weight_bytes_per_gpu(c: Cols, s: dict[str, np.ndarray]) -> np.ndarray:
+    """Bytes of the decoder layers `s` (stage_layers' counts) on one GPU of the stage."""
     tp, stage_gpus = c.tp, c.tp * c.attn_dp
     wne = non_expert_weight_bytes(c)
     per_tp = (attention_params_per_gpu(c) * s["all"]
               + (c.dense_ffn_params * s["dense"] + c.shared_params * s["moe"]) / tp)
     experts = c.expert_params * c.num_experts * s["moe"] / stage_gpus * fp4_moe_pad_factor(c)
     router = c.router_params * s["moe"]
+    return (per_tp + router) * wne + experts * c.w_bytes
+
+
+def target_weight_bytes_per_gpu(c: Cols) -> np.ndarray:
+    """The target model's weights on one GPU of the worst stage."""
+    s = stage_layers(c)
     # pp = 1: embedding + lm_head (one table if tied); pp > 1: the worst stage holds one of them.
     tables = np.where(c.pp > 1, 1.0, np.where(c.tied > 0, 1.0, 2.0))
-    vocab = tables * c.embed_params / tp * ASSUMPTIONS.embedding_bytes_per_param
-    extra = c.extra_params / tp * ASSUMPTIONS.embedding_bytes_per_param  # vision encoder etc., kept in bf16
-    return (per_tp + router) * wne + experts * c.w_bytes + vocab + extra
+    vocab = tables * c.embed_params / c.tp * ASSUMPTIONS.embedding_bytes_per_param
+    extra = c.extra_params / c.tp * ASSUMPTIONS.embedding_bytes_per_param  # vision encoder etc., kept in bf16
+    return layer_weight_bytes_per_gpu(c, s) + vocab + extra
+
+
+def draft_weight_bytes_per_gpu(c: Cols) -> np.ndarray:
+    """The speculative draft's weights on one GPU (0 where the row does not speculate), from its architecture
+    (models.yaml `drafts:`, draft_cols.DraftCols): its decoder layers and fusion FC sharded as the target's
+    layers are (TP, attention-DP replicas, experts over the stage's GPUs; the FC whole on every rank), in its
+    precision (EAGLE-3: BF16; MTP: the target's), plus its own output head where it has one (EAGLE-3's
+    draft_vocab_size rows, vocabulary-parallel over TP like the target's head, BF16). Shared with the target,
+    so not counted again: the token embedding (vLLM v1 EagleProposer.load_model points the draft's
+    embed_tokens at the target's when pp = 1 and the shapes match; SGLang's EAGLE worker set_embed /
+    set_embed_and_head) and MTP's output head (SGLang's EAGLE worker shares DeepSeek NextN's head too;
+    the checkpoint's copies of both, 1.85B of the MTP module's 14B, are not loaded again). Assumed: these
+    engine paths were read from memory, not from code this repo holds. With pipeline stages the draft runs
+    on the last one, away from the embedding (stage 0): it keeps a copy (vLLM shares it only at pp = 1);
+    the draft is added to the worst stage's count (assumed: the last stage is as full as the worst)."""
+    on = drafting(c)
+    if on is None:
+        return np.zeros(np.shape(c.hidden))
+    d = DraftCols(c)
+    emb = ASSUMPTIONS.embedding_bytes_per_param
+    head = d.own_head * d.lm_head_params / c.tp * emb
+    embedding = np.where(c.pp > 1, c.embed_params / c.tp * emb, 0.0)  # c: the target's vocabulary
+    return np.where(on, layer_weight_bytes_per_gpu(d, stage_layers(d)) + head + embedding, 0.0)
+
+
+def weight_bytes_per_gpu(c: Cols) -> np.ndarray:
+    """Weights one GPU of the worst stage holds: the target's, and its speculative draft's where it drafts."""
+    return target_weight_bytes_per_gpu(c) + draft_weight_bytes_per_gpu(c)
 
 
 def kv_head_fraction(c: Cols) -> np.ndarray:
@@ -86,8 +123,8 @@ def kv_head_fraction(c: Cols) -> np.ndarray:
     return np.where(c.is_mla > 0, 1.0, gqa)
 
 
-def kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
-    """KV bytes one sequence of `context_tokens` occupies on one GPU of the worst stage."""
+def target_kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
+    """KV bytes the target's layers keep for one sequence of `context_tokens` on one GPU of the worst stage."""
     s = stage_layers(c)
     ctx = np.asarray(context_tokens, dtype=float)
     # an engine whose hybrid pool is off for this model (engines.yaml `kv_sizing: full_window_families`) keeps
@@ -95,6 +132,26 @@ def kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
     full = c.get("eng_kv_full_window", np.zeros(np.shape(c.hidden))) > 0
     held = s["global"] * ctx + s["local"] * np.where(full, ctx, np.minimum(ctx, c.window_tokens))
     return c.kv_layer_token_units * c.kv_bytes * kv_head_fraction(c) * held
+
+
+def draft_kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
+    """KV bytes the speculative draft's layers keep for one sequence of `context_tokens` on one GPU (0 where
+    the row does not speculate): the engines give the draft's attention layers KV for every token of the
+    sequence, in the target's KV format and pool (vLLM v1: the draft's layers join the KV-cache spec, so the
+    pool's blocks are sized over target + draft layers; SGLang: a draft token pool of the target's size), so
+    an EAGLE-3 draft adds one GQA layer's KV (its KV heads split by TP like the target's) and an MTP module
+    one MLA layer's latent (every rank holds it), per token."""
+    on = drafting(c)
+    ctx = np.asarray(context_tokens, dtype=float)
+    if on is None:
+        return np.zeros(np.broadcast_shapes(np.shape(c.hidden), np.shape(ctx)))
+    return np.where(on, target_kv_bytes_per_seq_per_gpu(DraftCols(c), ctx), 0.0)
+
+
+def kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
+    """KV bytes one sequence of `context_tokens` occupies on one GPU of the worst stage: the target's layers
+    and, where the row speculates, its draft's."""
+    return target_kv_bytes_per_seq_per_gpu(c, context_tokens) + draft_kv_bytes_per_seq_per_gpu(c, context_tokens)
 
 
 # vLLM V1 profiles its peak memory with a forward pass at max_num_batched_tokens and then a sampler pass over
@@ -193,19 +250,23 @@ def kv_budget(c: Cols, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def memory(c: Cols) -> dict[str, np.ndarray]:
     """Weights, reserve, KV per sequence and the largest batch (sequences per replica) that fits."""
-    weights = weight_bytes_per_gpu(c)
+    draft_w = draft_weight_bytes_per_gpu(c)
+    weights = target_weight_bytes_per_gpu(c) + draft_w
     usable, reserve = kv_budget(c, weights)
     ctx = c.isl + c.osl  # whole context reserved per sequence: no eviction, no OOM
-    kv_seq = kv_bytes_per_seq_per_gpu(c, ctx)
+    draft_kv = draft_kv_bytes_per_seq_per_gpu(c, ctx)
+    kv_seq = target_kv_bytes_per_seq_per_gpu(c, ctx) + draft_kv
     per_seq = kv_seq + logits_bytes_per_seq(c)
     free = usable - weights - reserve
     with np.errstate(divide="ignore", invalid="ignore"):
         per_rank = np.floor(np.where(free > 0, free / per_seq, 0.0))
     return {
         "usable_bytes": usable,
-        "weight_bytes_per_gpu": weights,
+        "weight_bytes_per_gpu": weights,  # the draft's included
+        "draft_weight_bytes_per_gpu": draft_w,
         "reserve_bytes_per_gpu": reserve,
-        "kv_bytes_per_seq_per_gpu": kv_seq,
+        "kv_bytes_per_seq_per_gpu": kv_seq,  # the draft's included
+        "draft_kv_bytes_per_seq_per_gpu": draft_kv,
         "per_seq_bytes_per_gpu": per_seq,
         "max_batch_memory": per_rank * c.attn_dp,
     }

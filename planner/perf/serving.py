@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.catalog.schema_base import COMPUTE_DTYPES
-from planner.perf.arch import MODEL_COLUMNS
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.draft_cols import DraftCols
 from planner.perf.kernels import causal_pairs
-from planner.perf.resolve import Cols, Taken
+from planner.perf.resolve import Cols
 from planner.perf.step import decode_step, forward_stage, prefill_pass
 
 
@@ -47,41 +46,6 @@ def speculative_terms(c: Cols) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     without speculation."""
     k = c.get("spec_k", np.zeros_like(c.batch))
     return 1.0 + k, c.get("spec_accept", np.ones_like(c.batch)), k
-
-
-BF16_CODE = float(COMPUTE_DTYPES.index("bf16"))
-# what a draft takes from its own architecture (draft_arch.DRAFT_COLUMNS) rather than from the target's row
-_DRAFT_OWN = frozenset(MODEL_COLUMNS)
-
-
-class DraftCols(Taken):
-    """The draft of each row seen as a model of its own (draft_arch.draft_table row `spec_draft_id`): its
-    architecture columns, one pipeline stage (the draft runs after the target's last stage), and BF16
-    weights where the draft ships them (EAGLE-3 checkpoints); the accelerator, layout, KV format and engine
-    columns stay the target's. Columns are gathered when first read (resolve.Taken's lookups)."""
-
-    def __init__(self, base: Cols) -> None:
-        self._ids = np.maximum(np.asarray(base["spec_draft_id"]), 0).astype(np.int64)
-        super().__init__(base, self._ids, -1)
-        self._table = base["spec_draft_table"]
-        bf16 = self._table["bf16_weights"][self._ids] > 0
-        own = {"pp": np.ones_like(np.asarray(base["tp"], dtype=float))}
-        if np.any(bf16):  # 16-bit weights at the BF16 tensor-core peak, no weight-only dequantization
-            own |= {"w_bytes": np.where(bf16, 2.0, base["w_bytes"]),
-                    "weight_only": np.where(bf16, 0.0, base["weight_only"]),
-                    "dtype_code": np.where(bf16, BF16_CODE, base["dtype_code"]),
-                    "peak_flops_s": np.where(bf16, base["flops_bf16"], base["peak_flops_s"]),
-                    "gemm_eta_max": np.where(bf16, base["gemm_eta_max_bf16"], base["gemm_eta_max"])}
-        self.update(own)
-
-    def __getitem__(self, name: str):
-        try:
-            return dict.__getitem__(self, name)
-        except KeyError:
-            pass
-        v = self._table[name][self._ids] if name in _DRAFT_OWN else self._src[name]
-        dict.__setitem__(self, name, v)
-        return v
 
 
 def draft_time_s(c: Cols, serving: dict[str, float], n_dec, ctx) -> np.ndarray:
