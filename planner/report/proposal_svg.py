@@ -72,6 +72,23 @@ def tco_chart(years: list[TcoYear]) -> Markup:
     return Markup("".join(out))
 
 
+def _label_sides(low: float | None, high: float | None, base: float) -> tuple[int, int]:
+    """Which side of the base line the low and high labels go (-1 left, +1 right): each value's own side, the
+    low left and the high right where a value equals the base. Where both fall on one side (a driver that moves
+    the cost one way only, or not at all: demand -20% at the same fleet), the label nearer the base crosses the
+    line, else the two print over each other."""
+    def side(v: float | None, default: int) -> int:
+        return default if v is None or v == base else (-1 if v < base else 1)
+
+    lo, hi = side(low, -1), side(high, 1)
+    if lo == hi and low is not None and high is not None:
+        if abs(low - base) <= abs(high - base):
+            lo = -hi
+        else:
+            hi = -lo
+    return lo, hi
+
+
 def tornado_chart(bars: list[TornadoBar], base: float) -> Markup:
     """Annual total cost at each driver's low and high value, around the chosen plan's."""
     vals = [v for b in bars for v in (b.low_usd_per_year, b.high_usd_per_year) if v is not None] + [base]
@@ -93,16 +110,19 @@ def tornado_chart(bars: list[TornadoBar], base: float) -> Markup:
     for i, b in enumerate(bars):
         y = top + i * row
         out.append(_t(left - 8, y + row / 2 + 4, b.driver, 11, "end"))
-        for v, label, color in ((b.low_usd_per_year, b.low_label, "#5b9bd5"),
-                                (b.high_usd_per_year, b.high_label, "#e07b39")):
+        sides = _label_sides(b.low_usd_per_year, b.high_usd_per_year, base)
+        for v, label, color, side in ((b.low_usd_per_year, b.low_label, "#5b9bd5", sides[0]),
+                                      (b.high_usd_per_year, b.high_label, "#e07b39", sides[1])):
             if v is None:
                 continue
             x0, x1 = sorted((xb, x(v)))
             out.append(f'<rect x="{x0:.1f}" y="{y + 6}" width="{max(x1 - x0, 1):.1f}" height="{row - 12}" '
                        f'fill="{color}"><title>{escape(label)}: {escape(usd(v))}</title></rect>')
-            anchor = "end" if v < base else "start"
-            tx = x(v) - 4 if v < base else x(v) + 4
-            out.append(_t(tx, y + row / 2 + 4, f"{label}: {_short(v)}", 10, anchor, fill="#333"))
+            # beyond the bar's end on its own side; across the base line where the other label holds that side
+            edge = x0 if side < 0 else x1
+            tx = edge - 4 if side < 0 else edge + 4
+            out.append(_t(tx, y + row / 2 + 4, f"{label}: {_short(v)}", 10, "end" if side < 0 else "start",
+                          fill="#333"))
     out.append(f'<line x1="{xb:.1f}" y1="{top - 4}" x2="{xb:.1f}" y2="{top + row * len(bars)}" stroke="#222" '
                'stroke-width="1.5"/>')
     out.append(_t(xb, top + row * len(bars) + 16, f"chosen plan {_short(base)} / year", 10, "middle", "bold"))

@@ -1,0 +1,32 @@
+"""The proposal's inline SVG charts as geometry: labels that must not print over each other."""
+
+from __future__ import annotations
+
+import re
+
+from planner.proposal.model import TornadoBar
+from planner.report.proposal_svg import tornado_chart
+
+
+def _labels(svg: str) -> dict[str, tuple[float, str]]:
+    """Each value label of a tornado ("-20%: $262k") -> (x, text-anchor)."""
+    found = re.findall(r'<text x="([\d.]+)" y="[\d.]+" font-size="10" text-anchor="(\w+)"[^>]*>([^<]+)</text>', svg)
+    return {text.split(":")[0]: (float(x), anchor) for x, anchor, text in found if ":" in text}
+
+
+def test_tornado_labels_of_one_driver_take_both_sides_of_the_base_line():
+    """Demand -20% left quickstart's fleet unchanged (cost = base) and +20% added $542: both labels were anchored
+    right of the base line at nearly the same x, printed over each other. A label at the base goes to its own
+    side (low left, high right); two labels on one side put the one nearer the base across the line."""
+    base = 262_316.0
+    svg = str(tornado_chart([
+        TornadoBar("demand", "-20%", "+20%", base, base + 542),
+        TornadoBar("system prices", "catalog low", "catalog high", base - 23_000, base + 116_000),
+        TornadoBar("one way", "lowish", "highish", base + 1_000, base + 9_000),
+    ], base))
+    labels = _labels(svg)
+    assert labels["-20%"][1] == "end" and labels["+20%"][1] == "start"
+    assert labels["-20%"][0] < labels["+20%"][0]
+    # both values above the base: the nearer (low) label crosses to the left of the base line
+    assert labels["lowish"][1] == "end" and labels["highish"][1] == "start"
+    assert labels["catalog low"][1] == "end" and labels["catalog high"][1] == "start"
