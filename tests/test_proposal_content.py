@@ -131,3 +131,12 @@ def test_targets_are_shown_at_the_percentile_they_were_solved_at(quick):
     assert s.plan.economics.served_output_tok_s == pytest.approx(average)
     assert figs["usd_per_mtok_at_average"] == pytest.approx(
         s.plan.fleet.cost_usd_per_hour / (average * 3600) * 1e6)
+
+
+def test_generic_engine_is_named_as_the_plan_names_it(quick):
+    """A plan without an engine search runs the calibrated `generic` engine (plan.json, solve and predict say so);
+    the proposal called it "TRT-LLM-like", which reads as a recommendation to run TensorRT-LLM."""
+    _, s, p = quick
+    assert {d.engine for d in s.plan.deployments} == {"generic"}
+    assert {d.engine for d in p.deployments} == {"generic"}
+

@@ -13,16 +13,15 @@ from planner.proposal.bom import build_bom, horizon_years, opex_usd_per_year, tc
 from planner.proposal.model import DeploymentRow, Figure, Proposal, RackDrawing, RackSlot
 from planner.proposal.solver import Solved
 
-# What the performance model describes (README: "a fused TensorRT-LLM-like engine"); a plan that records its
-# engine per deployment overrides this.
-DEFAULT_ENGINE = "TRT-LLM-like"
+# The performance model's own calibrated engine, named as plan.json, `solve` and `predict` name it (the proposal
+# called it "TRT-LLM-like" beside a plan.json saying `generic`: a buyer would plan to run TensorRT-LLM on it).
+GENERIC_ENGINE = "generic"
 
 
 def _engine(d) -> str:
-    """The deployment's engine; the performance model's own calibrated engine (`generic`, or empty in older
-    plans) by what it describes."""
+    """The deployment's engine; `generic` (empty in older plans) for the performance model's calibrated one."""
     e = getattr(d, "engine", None)
-    return DEFAULT_ENGINE if e in (None, "", "generic") else e
+    return e or GENERIC_ENGINE
 
 
 def _percentile(w) -> str:
