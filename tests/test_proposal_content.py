@@ -140,3 +140,13 @@ def test_generic_engine_is_named_as_the_plan_names_it(quick):
     assert {d.engine for d in s.plan.deployments} == {"generic"}
     assert {d.engine for d in p.deployments} == {"generic"}
 
+
+def test_quality_floor_assumption_is_the_deployed_effort_level_s_score(quick):
+    """quickstart deploys qwen3-32b non-thinking (GPQA Diamond 55.0 x fp8 recovery = 54.7 in the table); the
+    assumptions listed the model's default (thinking) score, 68.4, for it."""
+    cat, s, p = quick
+    d = s.plan.deployments[0]
+    assert (d.model, d.effort) == ("qwen3-32b", "non-thinking")
+    rows = [a for a in p.assumptions if "(quality floor)" in a.item]
+    assert [a.item for a in rows] == ["qwen3-32b (non-thinking): GPQA Diamond (quality floor)"]
+    assert float(rows[0].value) == cat.models["qwen3-32b"].effort("non-thinking").score("GPQA Diamond") == 55.0
