@@ -19,3 +19,17 @@ def test_subcommands_stay_in_their_groups_module():
     for name, cmd in main.commands.items():
         for sub in getattr(cmd, "commands", {}).values():
             assert _module(sub) == f"planner.cli.{name}_cmd", f"planner {name} {sub.name}"
+
+
+def test_python_dash_m_planner_cli_runs_the_command():
+    """`python -m planner.cli ...` (a checkout on PYTHONPATH, no installed script) is the `planner` command; it
+    stopped with "No module named planner.cli.__main__"."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, "-m", "planner.cli", "solve", "--help"], capture_output=True, text=True,
+                         cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("Usage: planner solve ")
