@@ -76,3 +76,30 @@ def test_coverage_states_the_served_share_and_long_latencies_print_without_expon
     buf = io.StringIO()
     render_plan(Console(file=buf, width=200), plan)
     assert "100%" in buf.getvalue()
+
+
+def test_peak_class_economics_and_per_mw_figures_say_what_they_count():
+    """With a demand profile the fleet table holds the peak hour class's figures (opex as if every hour were the
+    peak) while the investment view holds year averages: diurnal-own-rent printed "opex per year $2.29M" and
+    "$1.03M" with nothing telling them apart. The two per-MW figures (capacity per owned IT MW; served per
+    provisioned MW, rented included) were both "per (provisioned) MW"."""
+    from planner.plan import HourClassResult
+
+    plan = solve_problem(problem_from_text(QUICK, "q.yaml"), load_catalog(), runner_up=False)
+
+    def text(p) -> str:
+        buf = io.StringIO()
+        render_plan(Console(file=buf, width=200), p)
+        return buf.getvalue()
+
+    flat = text(plan)
+    assert "Economics and power\n" in flat or "Economics and power " in flat
+    assert "peak hour class" not in flat and "│ opex per year " in flat
+    hour = HourClassResult(hours="daily 00-23", hours_per_week=168, share_of_year=1.0, demand_multipliers={},
+                           replicas={}, owned_replicas=0, rented_replicas=0, cost_usd_per_hour=1.0)
+    peak = text(plan.model_copy(update={"hourly": [hour]}))
+    assert "Economics and power (peak hour class; year averages in the investment view)" in peak
+    assert "opex per year at the peak class's rate" in peak
+    assert "output tokens/s at capacity per provisioned IT MW (owned)" in flat
+    assert "output tok/s served per provisioned MW / per average IT W" in flat
+    assert "provisioned power (IT nameplate x PUE, owned and rented)" in flat

@@ -45,10 +45,12 @@ def render_economics(console: Console, plan: Plan) -> None:
          f"{_n(e.payback_years, ',.2f')} / {_n(e.discounted_payback_years, ',.2f')} years"),
         (f"NPV at {100 * e.discount_rate:g}% over {e.horizon_years:g} years", _usd(e.npv_usd)),
         ("IRR", _pct(e.irr)),
-        ("provisioned power (IT nameplate x PUE)", f"{e.provisioned_mw:,.3f} MW"),
+        # rented servers count in the hours they are rented (plan.json `provisioned_mw`), unlike the fleet's
+        # site power and its per-MW figure, which are owned servers' only
+        ("provisioned power (IT nameplate x PUE, owned and rented)", f"{e.provisioned_mw:,.3f} MW"),
         ("revenue / profit per MW-year",
          f"{_usd(e.revenue_usd_per_mw_year)} / {_usd(e.profit_usd_per_mw_year)}"),
-        ("output tok/s per MW / per average IT W",
+        ("output tok/s served per provisioned MW / per average IT W",
          f"{_n(e.output_tok_s_per_mw)} / {_n(e.output_tok_s_per_w, ',.3g')}"),
         (f"per rack ({e.racks}): revenue / profit per year, tok/s",
          f"{_usd(e.revenue_usd_per_rack_year)} / {_usd(e.profit_usd_per_rack_year)}, "
