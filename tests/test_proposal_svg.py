@@ -10,7 +10,8 @@ from planner.report.proposal_svg import tornado_chart
 
 def _labels(svg: str) -> dict[str, tuple[float, str]]:
     """Each value label of a tornado ("-20%: $262k") -> (x, text-anchor)."""
-    found = re.findall(r'<text x="([\d.]+)" y="[\d.]+" font-size="10" text-anchor="(\w+)"[^>]*>([^<]+)</text>', svg)
+    pattern = r'<text x="([\d.]+)" y="[\d.]+" font-size="10" text-anchor="(\w+)"[^>]*>([^<]+)</text>'
+    found = re.findall(pattern, svg)
     return {text.split(":")[0]: (float(x), anchor) for x, anchor, text in found if ":" in text}
 
 
