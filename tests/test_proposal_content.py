@@ -150,3 +150,26 @@ def test_quality_floor_assumption_is_the_deployed_effort_level_s_score(quick):
     rows = [a for a in p.assumptions if "(quality floor)" in a.item]
     assert [a.item for a in rows] == ["qwen3-32b (non-thinking): GPQA Diamond (quality floor)"]
     assert float(rows[0].value) == cat.models["qwen3-32b"].effort("non-thinking").score("GPQA Diamond") == 55.0
+
+
+def test_what_to_rent_is_each_system_s_busiest_hour_class(quick):
+    """With demand profiles the fleet holds the peak class, but a system can be rented most in other hours:
+    diurnal-own-rent rents 1 H100 server at its peak and 4 in the weekday shoulders, and "What to buy" said
+    "rent 1 x hgx-h100"; the rental price assumption listed only systems rented at the peak."""
+    from planner.plan import HourClassResult
+    from planner.proposal.build import buy_summary
+
+    cat, s, _ = quick
+
+    def hours(label: str, rented: dict[str, int]) -> HourClassResult:
+        return HourClassResult(hours=label, hours_per_week=84, share_of_year=0.5, demand_multipliers={},
+                               replicas={}, owned_replicas=0, rented_replicas=0, servers_rented=rented,
+                               cost_usd_per_hour=1.0)
+
+    plan = s.plan.model_copy(deep=True, update={"hourly": [hours("daily 09-17", {"hgx-h100": 1}),
+                                                           hours("daily 18-21", {"hgx-h100": 4, "hgx-b200": 1})]})
+    plan.fleet.servers_rented.update({"hgx-h100": 1})
+    lines = buy_summary(plan, cat)
+    assert "rent up to 4 x hgx-h100 (32 x h100-sxm; most in daily 18-21)" in lines
+    assert "rent up to 1 x hgx-b200 (8 x b200; most in daily 18-21)" in lines
+    assert not any(x.startswith("rent 1 x") for x in lines)

@@ -10,6 +10,7 @@ from planner.catalog.schemas import Model, QualityScore, _norm
 from planner.optimize.instance import Instance
 from planner.optimize.problem import Problem
 from planner.plan import Plan
+from planner.proposal.bom import most_rented
 from planner.proposal.model import Assumption, BomLine, Risk
 
 WIDE_PRICE_RANGE = 0.4  # (high - low) / base above which a price is a risk
@@ -42,6 +43,7 @@ def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog,
                 bom: list[BomLine]) -> list[Assumption]:
     out: list[Assumption] = []
     fl = plan.fleet
+    rented = most_rented(plan)
     for sid in sorted(fl.servers):
         s = catalog.systems[sid]
         if sid in problem.economics.system_prices_usd:
@@ -58,7 +60,7 @@ def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog,
         out.append(_field("accelerators", a, "tdp_w", f"{a.tdp_w:g} W"))
         out.append(_field("accelerators", a, "hbm_bandwidth_tb_s", f"{a.hbm_bandwidth_tb_s:g} TB/s"))
     for r in sorted(catalog.rental_prices.values(), key=lambda r: r.id):
-        if r.system in fl.servers_rented:
+        if r.system in rented:  # every system rented in some hour, not only in the peak class
             out.append(_price("rentals", r.id, r.usd_per_gpu_hour, "USD/GPU-h", r.notes))
     for rid in sorted({r.rack_type for r in fl.racks} & set(catalog.racks)):
         r = catalog.racks[rid]

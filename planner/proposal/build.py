@@ -9,7 +9,14 @@ from planner.optimize.instance import Instance
 from planner.plan import Plan
 from planner.proposal import alternatives as alt
 from planner.proposal.assumptions import assumptions, prediction_errors, risks
-from planner.proposal.bom import build_bom, horizon_years, opex_usd_per_year, tco_by_year, year_cost_usd_per_hour
+from planner.proposal.bom import (
+    build_bom,
+    horizon_years,
+    most_rented,
+    opex_usd_per_year,
+    tco_by_year,
+    year_cost_usd_per_hour,
+)
 from planner.proposal.model import DeploymentRow, Figure, Proposal, RackDrawing, RackSlot
 from planner.proposal.solver import Solved
 
@@ -93,11 +100,16 @@ def buy_summary(plan: Plan, catalog: Catalog) -> list[str]:
     fl = plan.fleet
     out = []
     terms = getattr(fl, "rental_terms", None) or {}
-    for label, table in (("buy", fl.servers_new), ("keep", fl.servers_existing), ("rent", fl.servers_rented)):
+    for label, table in (("buy", fl.servers_new), ("keep", fl.servers_existing)):
         for sid, n in sorted(table.items()):
             s = catalog.systems[sid]
-            term = f", {terms[sid]} term" if label == "rent" and sid in terms else ""
-            out.append(f"{label} {n} x {sid} ({n * s.accelerator_count} x {s.accelerator}{term})")
+            out.append(f"{label} {n} x {sid} ({n * s.accelerator_count} x {s.accelerator})")
+    for sid, (n, hours) in most_rented(plan).items():  # with demand profiles, each system's busiest hours
+        s = catalog.systems[sid]
+        term = f", {terms[sid]} term" if sid in terms else ""
+        when = f"; most in {hours}" if hours else ""
+        out.append(f"rent {'up to ' if hours else ''}{n} x {sid} ({n * s.accelerator_count} x {s.accelerator}"
+                   f"{term}{when})")
     if fl.racks:
         kinds = Counter(r.rack_type for r in fl.racks)
         out.append("in " + ", ".join(f"{n} x {k} rack{'s' if n > 1 else ''}" for k, n in sorted(kinds.items())))
