@@ -173,3 +173,21 @@ def test_what_to_rent_is_each_system_s_busiest_hour_class(quick):
     assert "rent up to 4 x hgx-h100 (32 x h100-sxm; most in daily 18-21)" in lines
     assert "rent up to 1 x hgx-b200 (8 x b200; most in daily 18-21)" in lines
     assert not any(x.startswith("rent 1 x") for x in lines)
+
+
+def test_deployment_rows_state_the_disaggregated_unit_and_the_draft(quick):
+    """The proposal's Serving cell said "disaggregated" (diurnal-own-rent: 2 replicas of TP1 on 14 GPUs, with no
+    word of its 5 prefill + 2 decode instances) and nothing of speculative decoding."""
+    from dataclasses import replace
+
+    from planner.proposal.build import deployment_rows
+
+    _, s, _ = quick
+    plan = s.plan.model_copy(deep=True)
+    d = plan.deployments[0]
+    plan.deployments[0] = d.model_copy(update={"serving": "disaggregated", "prefill_instances": 5,
+                                               "decode_instances": 2, "prefill_tp": 1, "prefill_pp": 1,
+                                               "speculative": "eagle3"})
+    row = deployment_rows(replace(s, plan=plan))[0]
+    assert row.serving.startswith("disaggregated (5 prefill TP1 PP1 + 2 decode instances a replica), "
+                                  "speculative eagle3, effort non-thinking")

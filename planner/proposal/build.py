@@ -117,9 +117,18 @@ def buy_summary(plan: Plan, catalog: Catalog) -> list[str]:
 
 
 def _serving(d) -> str:
-    """Serving mode, with the reasoning effort and checkpoint where the plan records them."""
-    extra = [f"{k} {getattr(d, k)}" for k in ("effort", "checkpoint") if getattr(d, k, None)]
-    return ", ".join([d.serving, *extra])
+    """Serving mode (a disaggregated replica's prefill and decode instances), speculative decoding, reasoning
+    effort and checkpoint where the plan records them. A disaggregated row said only "disaggregated" beside 14
+    GPUs for 2 replicas of TP1, and a speculative deployment did not say it runs a draft."""
+    mode = d.serving
+    p, n = getattr(d, "prefill_instances", None), getattr(d, "decode_instances", None)
+    if mode == "disaggregated" and p and n:
+        pre = f"TP{d.prefill_tp or d.tp} PP{d.prefill_pp or d.pp}"
+        mode += f" ({p} prefill {pre} + {n} decode instances a replica)"
+    spec = getattr(d, "speculative", None)
+    extra = [f"speculative {spec}"] if spec and spec != "none" else []
+    extra += [f"{k} {getattr(d, k)}" for k in ("effort", "checkpoint") if getattr(d, k, None)]
+    return ", ".join([mode, *extra])
 
 
 def _target_ms(w, kind: str) -> float | None:
