@@ -191,3 +191,22 @@ def test_deployment_rows_state_the_disaggregated_unit_and_the_draft(quick):
     row = deployment_rows(replace(s, plan=plan))[0]
     assert row.serving.startswith("disaggregated (5 prefill TP1 PP1 + 2 decode instances a replica), "
                                   "speculative eagle3, effort non-thinking")
+
+
+
+def test_peak_class_deployments_are_said_to_be_the_peak_class_s(quick):
+    """A profiled plan's deployment rows hold the peak class's replicas, some 0 (configurations that run only
+    off-peak); the proposal showed them without a word. A plan without hour classes says nothing more."""
+    from dataclasses import replace
+
+    from planner.plan import HourClassResult
+    from planner.proposal.build import deployments_note
+    from planner.report.proposal_md import md, render_md
+
+    _, s, p = quick
+    assert p.deployments_note == "" and "peak hour class" not in render_md(p, "0")
+    hour = HourClassResult(hours="daily 00-23", hours_per_week=168, share_of_year=1.0, demand_multipliers={},
+                           replicas={}, owned_replicas=0, rented_replicas=0, cost_usd_per_hour=1.0)
+    note = deployments_note(s.plan.model_copy(deep=True, update={"hourly": [hour]}))
+    assert note.startswith("Replicas, GPUs and output tok/s are the peak hour class's; a row with 0 replicas")
+    assert md(note) in render_md(replace(p, deployments_note=note), "0")

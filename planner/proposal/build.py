@@ -14,6 +14,7 @@ from planner.proposal.bom import (
     horizon_years,
     most_rented,
     opex_usd_per_year,
+    profiled,
     tco_by_year,
     year_cost_usd_per_hour,
 )
@@ -162,6 +163,15 @@ def deployment_rows(s: Solved) -> list[DeploymentRow]:
     return out
 
 
+def deployments_note(plan: Plan) -> str:
+    """What the rows' counts are where it is not obvious: a profiled plan's are its peak class's, and rows of 0
+    replicas (configurations that run only off-peak) stood unexplained beside the others."""
+    if not profiled(plan):
+        return ""
+    return ("Replicas, GPUs and output tok/s are the peak hour class's; a row with 0 replicas runs only in other "
+            "hours (the hour classes are in plan.json `hourly`).")
+
+
 def rack_drawings(plan: Plan, inst: Instance, catalog: Catalog) -> list[RackDrawing]:
     groups: Counter = Counter()
     for r in plan.fleet.racks:
@@ -195,6 +205,7 @@ def build_proposal(s: Solved, catalog: Catalog, *, title: str | None, date: str,
         buy_summary=tuple(buy_summary(plan, catalog)),
         figures=tuple(figures(s)),
         deployments=tuple(deployment_rows(s)),
+        deployments_note=deployments_note(plan),
         racks=tuple(rack_drawings(plan, inst, catalog)),
         bom=tuple(bom),
         horizon_years=years,

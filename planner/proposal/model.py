@@ -169,6 +169,7 @@ class Proposal:
     assumptions: tuple[Assumption, ...]
     risks: tuple[Risk, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    deployments_note: str = ""  # what the deployment rows' counts are, where that is not obvious (hour classes)
 
     def figure(self, key: str) -> Figure:
         return next(f for f in self.figures if f.key == key)

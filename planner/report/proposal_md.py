@@ -58,6 +58,8 @@ def _deployments(p: Proposal) -> list[str]:
           f"{f.number(d.tpot_ms, 1)} ({f.number(d.tpot_target_ms, 1)} {md(d.percentile)})",
           f"{f.number(d.quality, 1)} ({md(d.quality_floor)})"] for d in p.deployments],
         {7, 8, 9, 10, 11, 12})
+    if p.deployments_note:
+        L += ["", md(p.deployments_note)]
     return L
 
 
