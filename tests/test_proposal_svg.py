@@ -31,3 +31,26 @@ def test_tornado_labels_of_one_driver_take_both_sides_of_the_base_line():
     # both values above the base: the nearer (low) label crosses to the left of the base line
     assert labels["lowish"][1] == "end" and labels["highish"][1] == "start"
     assert labels["catalog low"][1] == "end" and labels["catalog high"][1] == "start"
+
+
+def test_tco_axis_has_round_ticks_above_the_tallest_bar():
+    """The axis cut the tallest bar into quarters: $933k / $700k / $466k / $233k for quickstart."""
+    from planner.proposal.model import TcoYear
+    from planner.report.proposal_svg import tco_chart
+
+    years = [TcoYear(0, 560_000, 0, 0, 0, 0)] + [TcoYear(y, 0, 15_417, 49_824, 28_000, 0) for y in (1, 2, 3, 4)]
+    svg = str(tco_chart(years))
+    ticks = re.findall(r'text-anchor="end"[^>]*fill="#555"[^>]*>([^<]+)</text>', svg)
+    assert ticks == ["$0", "$250k", "$500k", "$750k", "$1.00M"]
+
+
+def test_whole_rack_system_is_not_zero_rack_units():
+    """An NVL72 rack read "120.0 / 132 kW, 0 / 48 U" under a frame it fills."""
+    from planner.proposal.model import RackDrawing, RackSlot
+    from planner.report.proposal_svg import rack_elevation
+
+    nvl72 = (RackSlot("gb200-nvl72", 0, 120),)
+    nvl = str(rack_elevation(RackDrawing("liquid-48u-132kw", 50, 48, 132, 120, 0, nvl72)))
+    assert "120.0 / 132 kW, whole rack" in nvl and "0 / 48 U" not in nvl
+    hgx = str(rack_elevation(RackDrawing("air-42u-17kw", 2, 42, 17, 10.2, 8, (RackSlot("hgx-h100", 8, 10.2),))))
+    assert "10.2 / 17 kW, 8 / 42 U" in hgx

@@ -4,6 +4,8 @@ Every text is escaped here (markupsafe), so the templates can insert the SVG as 
 
 from __future__ import annotations
 
+import math
+
 from markupsafe import Markup, escape
 
 from planner.proposal.model import RackDrawing, TcoYear, TornadoBar
@@ -29,6 +31,17 @@ def _short(x: float) -> str:
     return usd(x)
 
 
+def axis_ticks(top: float, most: int = 4) -> tuple[float, int]:
+    """A round step (1, 2, 2.5 or 5 x a power of ten) and how many steps reach `top` with at most `most` of them:
+    the axis read $933k / $700k / $466k / $233k when it cut the tallest bar into quarters."""
+    if top <= 0:
+        return 1.0, most
+    raw = top / most
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-12))
+    return step, max(1, math.ceil(top / step - 1e-9))
+
+
 def tco_chart(years: list[TcoYear]) -> Markup:
     """Cumulative cost of ownership at the end of each year, stacked by component."""
     w, h, left, top, bottom = 720, 280, 70, 30, 40
@@ -39,16 +52,16 @@ def tco_chart(years: list[TcoYear]) -> Markup:
         for p in parts:
             cum[p] += getattr(y, f"{p}_usd")
         stacks.append(dict(cum))
-    top_val = max((sum(s.values()) for s in stacks), default=0.0) or 1.0
+    step, ticks = axis_ticks(max((sum(s.values()) for s in stacks), default=0.0))
+    top_val = step * ticks
     plot_h = h - top - bottom
     bw = (w - left - 20) / max(len(years), 1)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="img" '
            f'aria-label="cumulative cost of ownership by year">']
-    for k in range(5):
-        v = top_val * k / 4
-        y = top + plot_h * (1 - k / 4)
+    for k in range(ticks + 1):
+        y = top + plot_h * (1 - k / ticks)
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{w - 10}" y2="{y:.1f}" stroke="#ddd"/>')
-        out.append(_t(left - 6, y + 4, _short(v), 10, "end", fill="#555"))
+        out.append(_t(left - 6, y + 4, _short(step * k), 10, "end", fill="#555"))
     for i, (yr, st) in enumerate(zip(years, stacks, strict=True)):
         x = left + i * bw + bw * 0.15
         base = top + plot_h
@@ -136,10 +149,12 @@ def rack_elevation(r: RackDrawing) -> Markup:
     u_px, w, pad_top = 5, 190, 46
     h = pad_top + units * u_px + 26
     x0, inner = 20, 150
+    # a rack-scale system (NVL72) has no rack units of its own: "0 / 48 U" under a full frame misread
+    space = "whole rack" if any(s.units == 0 for s in r.slots) else f"{r.units_used} / {units} U"
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
            f'aria-label="rack elevation {escape(r.rack_type)}">',
            _t(w / 2, 14, f"{r.count} x {r.rack_type}" if r.count > 1 else r.rack_type, 11, "middle", "bold"),
-           _t(w / 2, 30, f"{r.power_kw:,.1f} / {r.max_kw:,.0f} kW, {r.units_used} / {units} U"
+           _t(w / 2, 30, f"{r.power_kw:,.1f} / {r.max_kw:,.0f} kW, {space}"
               if r.max_kw else f"{r.power_kw:,.1f} kW", 10, "middle", fill="#444"),
            f'<rect x="{x0}" y="{pad_top}" width="{inner}" height="{units * u_px}" fill="#f4f4f4" '
            'stroke="#333" stroke-width="2"/>']
