@@ -103,3 +103,14 @@ def test_peak_class_economics_and_per_mw_figures_say_what_they_count():
     assert "output tokens/s at capacity per provisioned IT MW (owned)" in flat
     assert "output tok/s served per provisioned MW / per average IT W" in flat
     assert "provisioned power (IT nameplate x PUE, owned and rented)" in flat
+
+
+def test_identical_racks_are_one_row():
+    """ai-factory-10mw printed 57 rack rows, 50 of them the same NVL72 rack; consecutive identical racks are one
+    row numbered 8-57 (quickstart: its two equal racks, 1-2)."""
+    plan = solve_problem(problem_from_text(QUICK, "q.yaml"), load_catalog(), runner_up=False)
+    assert len(plan.fleet.racks) == 2 and plan.fleet.racks[0] == plan.fleet.racks[1]
+    buf = io.StringIO()
+    render_plan(Console(file=buf, width=200), plan)
+    rows = [line for line in buf.getvalue().splitlines() if "air-42u-17kw" in line and "│" in line]
+    assert len(rows) == 1 and rows[0].split("│")[1].strip() == "1-2"

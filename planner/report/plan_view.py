@@ -176,16 +176,17 @@ def _fleet_tables(console: Console, fl: Fleet) -> None:
     if not fl.racks:
         return
     r = Table(title=f"Racks ({len(fl.racks)})", title_justify="left")
-    for col in ("#", "rack type", "systems", "kW", "U"):
-        r.add_column(col, justify="right" if col in ("#", "kW", "U") else "left")
-    for i, rk in enumerate(fl.racks):
-        r.add_row(
-            str(i + 1),
-            _s(rk.rack_type),
-            _s(", ".join(f"{n} x {s}" for s, n in rk.systems.items())),
-            f"{rk.power_kw:,.1f}",
-            str(rk.rack_units_used or "-"),
-        )
+    for col in ("#", "rack type", "systems each", "kW each", "U each"):
+        r.add_column(col, justify="left" if col in ("rack type", "systems each") else "right")
+    # consecutive identical racks as one row ("8-57"): ai-factory-10mw printed 50 equal NVL72 rows
+    rows = [(_s(rk.rack_type), _s(", ".join(f"{n} x {s}" for s, n in rk.systems.items())), f"{rk.power_kw:,.1f}",
+             str(rk.rack_units_used or "-")) for rk in fl.racks]
+    first = 0
+    for i, row in enumerate(rows):
+        if i + 1 < len(rows) and rows[i + 1] == row:
+            continue
+        r.add_row(str(i + 1) if i == first else f"{first + 1}-{i + 1}", *row)
+        first = i + 1
     console.print(r)
 
 
