@@ -114,3 +114,11 @@ def test_identical_racks_are_one_row():
     render_plan(Console(file=buf, width=200), plan)
     rows = [line for line in buf.getvalue().splitlines() if "air-42u-17kw" in line and "│" in line]
     assert len(rows) == 1 and rows[0].split("│")[1].strip() == "1-2"
+
+
+def test_dollars_keep_their_figures_between_ten_thousand_and_a_million():
+    """"$10k" stood for a cost per hour of $10,074 above its parts in cents (ai-factory-10mw)."""
+    from planner.report.economics_view import _usd
+
+    assert [_usd(v) for v in (10_074.3, 560_000, 29.944, 194_577_000)] == [
+        "$10,074", "$560,000", "$29.94", "$194.58M"]

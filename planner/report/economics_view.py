@@ -14,12 +14,14 @@ def _n(x: float | None, fmt: str = ",.0f") -> str:
 
 
 def _usd(x: float | None) -> str:
+    """Millions with two decimals, whole dollars from $10,000 (ai-factory-10mw's cost per hour read "$10k"
+    above its parts $6,706.26 + $1,110.60 + ...), cents below."""
     if x is None:
         return "-"
     if abs(x) >= 1e6:
         return f"${x / 1e6:,.2f}M"
     if abs(x) >= 1e4:
-        return f"${x / 1e3:,.0f}k"
+        return f"${x:,.0f}"
     return f"${x:,.2f}"
 
 
