@@ -155,3 +155,12 @@ def test_table_says_which_model_each_throughput_comes_from():
     assert loaded.exit_code == 0, loaded.output
     assert "output tokens/s (all GPUs) " in loaded.output and "no queueing)  " not in loaded.output
     assert "closed-loop clients)" not in loaded.output
+
+
+def test_disaggregated_answer_does_not_claim_the_percentile_it_could_not_hold():
+    """A disaggregated answer holds its targets on the mean (no load model; its notes say so) while the table
+    said "SLO percentile p90"."""
+    res = run("predict", "--model", "llama-3.3-70b", "--gpu", "h200-sxm", "--gpus", "8", "--precision", "fp8",
+              "--isl", "4096", "--osl", "256", "--serving", "disaggregated", "--tpot-slo-ms", "40")
+    assert res.exit_code == 0, res.output
+    assert "mean (p90 asked; no load model for this answer)" in " ".join(res.output.split())
