@@ -164,3 +164,10 @@ def test_disaggregated_answer_does_not_claim_the_percentile_it_could_not_hold():
               "--isl", "4096", "--osl", "256", "--serving", "disaggregated", "--tpot-slo-ms", "40")
     assert res.exit_code == 0, res.output
     assert "mean (p90 asked; no load model for this answer)" in " ".join(res.output.split())
+
+
+def test_calibrate_strict_says_which_targets_it_enforces():
+    """`calibrate --strict` exits 0 while four issue-8 targets under load are missed (it enforces the closing
+    `targets` table only); its help said "a fidelity target"."""
+    text = " ".join(run("calibrate", "--help").output.split())
+    assert "closing `targets` table" in text and "issue-8 targets under load are reported, not enforced" in text
