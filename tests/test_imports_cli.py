@@ -33,3 +33,17 @@ def test_python_dash_m_planner_cli_runs_the_command():
                          cwd=root, env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("Usage: planner solve ")
+
+
+def test_every_option_says_what_it_does():
+    """`planner predict --help` listed --serving with no text; every option of every command has one."""
+    import click
+
+    def walk(cmd, name):
+        yield name, cmd
+        for sub_name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, f"{name} {sub_name}")
+
+    bare = [f"{name} {' / '.join(p.opts)}" for name, cmd in walk(main, "planner") for p in cmd.params
+            if isinstance(p, click.Option) and not p.help and "--help" not in p.opts and "--version" not in p.opts]
+    assert bare == []
