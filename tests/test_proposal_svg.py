@@ -54,3 +54,15 @@ def test_whole_rack_system_is_not_zero_rack_units():
     assert "120.0 / 132 kW, whole rack" in nvl and "0 / 48 U" not in nvl
     hgx = str(rack_elevation(RackDrawing("air-42u-17kw", 2, 42, 17, 10.2, 8, (RackSlot("hgx-h100", 8, 10.2),))))
     assert "10.2 / 17 kW, 8 / 42 U" in hgx
+
+
+def test_whole_rack_in_markdown_too():
+    """proposal.md's rack line read "120.0 kW of 132 kW, 0 of 48 U" for an NVL72 rack."""
+    from planner.proposal.model import RackDrawing, RackSlot
+    from planner.report.proposal_md import _racks
+
+    class P:  # the one field _racks reads
+        racks = (RackDrawing("liquid-48u-132kw", 50, 48, 132, 120, 0, (RackSlot("gb200-nvl72", 0, 120),)),)
+
+    (line,) = [x for x in _racks(P()) if x.startswith("- ")]
+    assert "120.0 kW of 132 kW, whole rack;" in line and "0 of 48 U" not in line

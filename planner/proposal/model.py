@@ -83,6 +83,11 @@ class RackDrawing:
     units_used: int
     slots: tuple[RackSlot, ...]
 
+    @property
+    def whole_rack(self) -> bool:
+        """A rack-scale system (NVL72) fills it: it has no rack units of its own ("0 of 48 U" misread)."""
+        return any(s.units == 0 for s in self.slots)
+
 
 @dataclass(frozen=True)
 class TcoYear:

@@ -150,7 +150,7 @@ def rack_elevation(r: RackDrawing) -> Markup:
     h = pad_top + units * u_px + 26
     x0, inner = 20, 150
     # a rack-scale system (NVL72) has no rack units of its own: "0 / 48 U" under a full frame misread
-    space = "whole rack" if any(s.units == 0 for s in r.slots) else f"{r.units_used} / {units} U"
+    space = "whole rack" if r.whole_rack else f"{r.units_used} / {units} U"
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
            f'aria-label="rack elevation {escape(r.rack_type)}">',
            _t(w / 2, 14, f"{r.count} x {r.rack_type}" if r.count > 1 else r.rack_type, 11, "middle", "bold"),
