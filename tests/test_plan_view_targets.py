@@ -26,6 +26,8 @@ def test_plan_table_shows_percentile_targets_and_limits():
     assert f"{w.ttft_s * 1e3:,.4g} / {w.ttft_target_s * 1e3:,.4g}" in text
     assert f"{w.tpot_s * 1e3:,.4g} / {w.tpot_target_s * 1e3:,.4g}" in text
     assert f"of {plan.limits.site_power_kw:,.0f} kW" in text and "limits (used of allowed): site power" in text
+    # the quality as the deployments table prints it (one decimal: it read 55 there beside 54.7)
+    assert f"{w.quality:.1f} / {w.quality_floor_score:g} (GPQA Diamond)" in text
 
 
 def _deployments_header(text: str) -> list[str]:

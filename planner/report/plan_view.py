@@ -35,7 +35,7 @@ def _targets_table(console: Console, plan: Plan) -> None:
         t.add_column(col, justify="left" if col == "workload" else "right")
     for r in rows:
         floor = "-" if r.quality_floor_score is None else \
-            f"{_n(r.quality)} / {r.quality_floor_score:g} ({_s(r.quality_floor_benchmark or '')})"
+            f"{_n(r.quality, '.1f')} / {r.quality_floor_score:g} ({_s(r.quality_floor_benchmark or '')})"
         pct = "-" if r.slo_percentile is None else f"p{r.slo_percentile:g}"
         t.add_row(_s(r.workload), pct, _ms(r.ttft_s, r.ttft_target_s), _ms(r.tpot_s, r.tpot_target_s), floor)
     console.print(t)
