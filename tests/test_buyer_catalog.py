@@ -255,3 +255,12 @@ def test_effort_levels_carry_scores_and_output_multipliers(catalog):
     assert q.effort("non-thinking").output_multiplier == 1
     plain = catalog.models["llama-3.1-8b"]
     assert plain.effort_levels == [] and plain.default_effort is None
+
+
+def test_unset_tables_show_a_dash_not_a_blank():
+    """`planner catalog show vllm` printed grouped_kv_decode_max_context (an empty per-vendor table) as a blank
+    cell while every other unset field shows "-"."""
+    from planner.report.catalog_view import _fmt
+
+    assert _fmt({}) == _fmt([]) == _fmt(None) == "-"
+    assert _fmt({"amd": 32768}) == "amd 32,768"

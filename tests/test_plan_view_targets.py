@@ -26,6 +26,8 @@ def test_plan_table_shows_percentile_targets_and_limits():
     assert f"{w.ttft_s * 1e3:,.4g} / {w.ttft_target_s * 1e3:,.4g}" in text
     assert f"{w.tpot_s * 1e3:,.4g} / {w.tpot_target_s * 1e3:,.4g}" in text
     assert f"of {plan.limits.site_power_kw:,.0f} kW" in text and "limits (used of allowed): site power" in text
+    # the quality as the deployments table prints it (one decimal: it read 55 there beside 54.7)
+    assert f"{w.quality:.1f} / {w.quality_floor_score:g} (GPQA Diamond)" in text
 
 
 def _deployments_header(text: str) -> list[str]:
@@ -76,3 +78,49 @@ def test_coverage_states_the_served_share_and_long_latencies_print_without_expon
     buf = io.StringIO()
     render_plan(Console(file=buf, width=200), plan)
     assert "100%" in buf.getvalue()
+
+
+def test_peak_class_economics_and_per_mw_figures_say_what_they_count():
+    """With a demand profile the fleet table holds the peak hour class's figures (opex as if every hour were the
+    peak) while the investment view holds year averages: diurnal-own-rent printed "opex per year $2.29M" and
+    "$1.03M" with nothing telling them apart. The two per-MW figures (capacity per owned IT MW; served per
+    provisioned MW, rented included) were both "per (provisioned) MW"."""
+    from planner.plan import HourClassResult
+
+    plan = solve_problem(problem_from_text(QUICK, "q.yaml"), load_catalog(), runner_up=False)
+
+    def text(p) -> str:
+        buf = io.StringIO()
+        render_plan(Console(file=buf, width=200), p)
+        return buf.getvalue()
+
+    flat = text(plan)
+    assert "Economics and power\n" in flat or "Economics and power " in flat
+    assert "peak hour class" not in flat and "│ opex per year " in flat
+    hour = HourClassResult(hours="daily 00-23", hours_per_week=168, share_of_year=1.0, demand_multipliers={},
+                           replicas={}, owned_replicas=0, rented_replicas=0, cost_usd_per_hour=1.0)
+    peak = text(plan.model_copy(update={"hourly": [hour]}))
+    assert "Economics and power (peak hour class; year averages in the investment view)" in peak
+    assert "opex per year at the peak class's rate" in peak
+    assert "output tokens/s at capacity per provisioned IT MW (owned)" in flat
+    assert "output tok/s served per provisioned MW / per average IT W" in flat
+    assert "provisioned power (IT nameplate x PUE, owned and rented)" in flat
+
+
+def test_identical_racks_are_one_row():
+    """ai-factory-10mw printed 57 rack rows, 50 of them the same NVL72 rack; consecutive identical racks are one
+    row numbered 8-57 (quickstart: its two equal racks, 1-2)."""
+    plan = solve_problem(problem_from_text(QUICK, "q.yaml"), load_catalog(), runner_up=False)
+    assert len(plan.fleet.racks) == 2 and plan.fleet.racks[0] == plan.fleet.racks[1]
+    buf = io.StringIO()
+    render_plan(Console(file=buf, width=200), plan)
+    rows = [line for line in buf.getvalue().splitlines() if "air-42u-17kw" in line and "│" in line]
+    assert len(rows) == 1 and rows[0].split("│")[1].strip() == "1-2"
+
+
+def test_dollars_keep_their_figures_between_ten_thousand_and_a_million():
+    """"$10k" stood for a cost per hour of $10,074 above its parts in cents (ai-factory-10mw)."""
+    from planner.report.economics_view import _usd
+
+    assert [_usd(v) for v in (10_074.3, 560_000, 29.944, 194_577_000)] == [
+        "$10,074", "$560,000", "$29.94", "$194.58M"]

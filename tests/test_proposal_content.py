@@ -131,3 +131,82 @@ def test_targets_are_shown_at_the_percentile_they_were_solved_at(quick):
     assert s.plan.economics.served_output_tok_s == pytest.approx(average)
     assert figs["usd_per_mtok_at_average"] == pytest.approx(
         s.plan.fleet.cost_usd_per_hour / (average * 3600) * 1e6)
+
+
+def test_generic_engine_is_named_as_the_plan_names_it(quick):
+    """A plan without an engine search runs the calibrated `generic` engine (plan.json, solve and predict say so);
+    the proposal called it "TRT-LLM-like", which reads as a recommendation to run TensorRT-LLM."""
+    _, s, p = quick
+    assert {d.engine for d in s.plan.deployments} == {"generic"}
+    assert {d.engine for d in p.deployments} == {"generic"}
+
+
+def test_quality_floor_assumption_is_the_deployed_effort_level_s_score(quick):
+    """quickstart deploys qwen3-32b non-thinking (GPQA Diamond 55.0 x fp8 recovery = 54.7 in the table); the
+    assumptions listed the model's default (thinking) score, 68.4, for it."""
+    cat, s, p = quick
+    d = s.plan.deployments[0]
+    assert (d.model, d.effort) == ("qwen3-32b", "non-thinking")
+    rows = [a for a in p.assumptions if "(quality floor)" in a.item]
+    assert [a.item for a in rows] == ["qwen3-32b (non-thinking): GPQA Diamond (quality floor)"]
+    assert float(rows[0].value) == cat.models["qwen3-32b"].effort("non-thinking").score("GPQA Diamond") == 55.0
+
+
+def test_what_to_rent_is_each_system_s_busiest_hour_class(quick):
+    """With demand profiles the fleet holds the peak class, but a system can be rented most in other hours:
+    diurnal-own-rent rents 1 H100 server at its peak and 4 in the weekday shoulders, and "What to buy" said
+    "rent 1 x hgx-h100"; the rental price assumption listed only systems rented at the peak."""
+    from planner.plan import HourClassResult
+    from planner.proposal.build import buy_summary
+
+    cat, s, _ = quick
+
+    def hours(label: str, rented: dict[str, int]) -> HourClassResult:
+        return HourClassResult(hours=label, hours_per_week=84, share_of_year=0.5, demand_multipliers={},
+                               replicas={}, owned_replicas=0, rented_replicas=0, servers_rented=rented,
+                               cost_usd_per_hour=1.0)
+
+    plan = s.plan.model_copy(deep=True, update={"hourly": [hours("daily 09-17", {"hgx-h100": 1}),
+                                                           hours("daily 18-21", {"hgx-h100": 4, "hgx-b200": 1})]})
+    plan.fleet.servers_rented.update({"hgx-h100": 1})
+    lines = buy_summary(plan, cat)
+    assert "rent up to 4 x hgx-h100 (32 x h100-sxm; most in daily 18-21)" in lines
+    assert "rent up to 1 x hgx-b200 (8 x b200; most in daily 18-21)" in lines
+    assert not any(x.startswith("rent 1 x") for x in lines)
+
+
+def test_deployment_rows_state_the_disaggregated_unit_and_the_draft(quick):
+    """The proposal's Serving cell said "disaggregated" (diurnal-own-rent: 2 replicas of TP1 on 14 GPUs, with no
+    word of its 5 prefill + 2 decode instances) and nothing of speculative decoding."""
+    from dataclasses import replace
+
+    from planner.proposal.build import deployment_rows
+
+    _, s, _ = quick
+    plan = s.plan.model_copy(deep=True)
+    d = plan.deployments[0]
+    plan.deployments[0] = d.model_copy(update={"serving": "disaggregated", "prefill_instances": 5,
+                                               "decode_instances": 2, "prefill_tp": 1, "prefill_pp": 1,
+                                               "speculative": "eagle3"})
+    row = deployment_rows(replace(s, plan=plan))[0]
+    assert row.serving.startswith("disaggregated (5 prefill TP1 PP1 + 2 decode instances a replica), "
+                                  "speculative eagle3, effort non-thinking")
+
+
+
+def test_peak_class_deployments_are_said_to_be_the_peak_class_s(quick):
+    """A profiled plan's deployment rows hold the peak class's replicas, some 0 (configurations that run only
+    off-peak); the proposal showed them without a word. A plan without hour classes says nothing more."""
+    from dataclasses import replace
+
+    from planner.plan import HourClassResult
+    from planner.proposal.build import deployments_note
+    from planner.report.proposal_md import md, render_md
+
+    _, s, p = quick
+    assert p.deployments_note == "" and "peak hour class" not in render_md(p, "0")
+    hour = HourClassResult(hours="daily 00-23", hours_per_week=168, share_of_year=1.0, demand_multipliers={},
+                           replicas={}, owned_replicas=0, rented_replicas=0, cost_usd_per_hour=1.0)
+    note = deployments_note(s.plan.model_copy(deep=True, update={"hourly": [hour]}))
+    assert note.startswith("Replicas, GPUs and output tok/s are the peak hour class's; a row with 0 replicas")
+    assert md(note) in render_md(replace(p, deployments_note=note), "0")

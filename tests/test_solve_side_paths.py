@@ -287,3 +287,20 @@ def test_the_worker_goes_on_once_the_main_solve_leaves_it_a_cpu(monkeypatch, tmp
     events = dict(line.split() for line in log.read_text().splitlines())
     assert set(events) == {"main-solved", "relaxation-goes-on"}
     assert float(events["relaxation-goes-on"]) >= float(events["main-solved"])
+
+
+def test_no_runner_up_says_every_side_solve_it_skips():
+    """`solve --no-runner-up` also drops price_of (what limits and survive cost) and the platforms table; its
+    help named only the runner-up, so a plan without price_of looked like a plan whose limits cost nothing."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from planner.cli import main
+
+    quick = Path(__file__).resolve().parents[1] / "problems" / "quickstart.yaml"
+    res = CliRunner().invoke(main, ["solve", str(quick), "--json", "--no-runner-up"])
+    assert res.exit_code == 0, res.output
+    assert '"price_of": {}' in res.output and '"runner_up": null' in res.output
+    helptext = " ".join(CliRunner().invoke(main, ["solve", "--help"]).output.split())
+    assert "(price_of)" in helptext and "per platform" in helptext

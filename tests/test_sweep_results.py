@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.sweep.results import SweepData, choices, decision_changes, tornado
+from planner.sweep.results import SweepData, choices, decision_changes, tornado, tornado_basis
 from planner.sweep.sensitivity import indices
 
 
@@ -35,6 +35,33 @@ def test_tornado_one_at_a_time_by_hand():
     assert a["base"] == 100.0
     assert (b["metric_at_low"], b["metric_at_high"], b["no_plan_at"]) == (99.0, None, [20])
     assert b["swing"] == 1.0
+
+
+def test_report_says_whether_the_tornado_holds_the_others_at_base():
+    """A grid's tornado is each value's mean over the other parameters' values: quickstart-economics' report put
+    demand 0.5 at $30.65/h (the mean over five electricity prices) under the plot title "one parameter at a
+    time", beside a parameters table stating electricity's base as $0.08."""
+    from planner.report.sweep_report import render_markdown
+
+    oat = [{"scenario": 0, "varied": "", "a": 1, "status": "optimal", "cost_usd_per_hour": 100.0},
+           {"scenario": 1, "varied": "a", "a": 0, "status": "optimal", "cost_usd_per_hour": 90.0}]
+    grid = [{"scenario": i, "a": a, "b": b, "status": "optimal", "cost_usd_per_hour": 10.0 * a + b}
+            for i, (a, b) in enumerate([(0, 1), (0, 2), (1, 1), (1, 2)])]
+    for rows, params, basis in ((oat, ["a"], "one parameter at a time, the others at base"),
+                                (grid, ["a", "b"], "mean over the scenarios at each value, the others varying")):
+        d = data(rows, params)
+        assert tornado_basis(d) == basis
+        assert f"## Tornado (cost_usd_per_hour; {basis})" in render_markdown(d, tornado(d), {}, [])
+
+
+def test_grid_tornado_draws_no_bar_for_a_parameter_without_effect():
+    """A grid's bars start at the mean over every scenario, where each value of a parameter without effect sits:
+    from the median, quickstart-economics' B200 price (swing 0: no B200 is bought) drew a bar of +$0.08/h."""
+    rows = [{"scenario": i, "a": a, "b": b, "status": "optimal", "cost_usd_per_hour": 10.0 * a}
+            for i, (a, b) in enumerate((a, b) for a in (0, 1, 5) for b in (1, 2))]
+    bars = {t["path"]: t for t in tornado(data(rows, ["a", "b"]))}
+    assert bars["b"]["base"] == 20.0  # mean of 0, 10, 50 (the median is 10)
+    assert bars["b"]["metric_at_low"] == bars["b"]["metric_at_high"] == bars["b"]["base"]
 
 
 def test_decision_changes_along_one_parameter():

@@ -148,7 +148,8 @@ BAD = [
     ("parameters:\n  - path: catalog.systems.hgx-b200.colour\n    values: [1]\n",
      "unknown parameter path 'catalog.systems.hgx-b200.colour': catalog systems entries have no field 'colour'"),
     ("parameters:\n  - path: economics.electricity_usd_per_kwh\n    values: [-1]\n",
-     "parameters[0] (economics.electricity_usd_per_kwh = -1) gives an invalid problem"),
+     "parameters[0] (economics.electricity_usd_per_kwh = -1) gives an invalid problem: "
+     "economics.electricity_usd_per_kwh: must be >= 0, got -1"),  # the file named once, not twice
     ("parameters:\n  - path: workloads.chat.tpot_ms\n    catalog: low_base_high\n",
      "parameters[0].catalog: workloads.chat.tpot_ms has no catalog low/base/high"),
     ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\n    range: {low: 1, high: 2}\n",

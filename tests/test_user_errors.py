@@ -296,6 +296,11 @@ ROW = "llama-3.1-8b,h100-sxm,1,fp8,128,128"
         (f"model,gpu,gpus,precision,isl,osl\n{ROW},1,2\n", "q.csv: line 2 has 8 fields but the header has 6"),
         ("model,gpu,gpus,precision,isl,osl\n", "q.csv: no queries below the header line"),
         ("", "q.csv: the file is empty"),
+        # a misspelt query column was carried through as a label: the answer ignored the load or target
+        (f"model,gpu,gpus,precision,isl,osl,concurency\n{ROW},4\n",
+         "column 'concurency' is not a query column; did you mean 'concurrency'?"),
+        (f"model,gpu,gpus,precision,isl,osl,tpot_ms\n{ROW},30\n", "did you mean 'tpot_slo_ms'?"),
+        (f"model,gpu,gpus,precision,isl,osl,--ttft-slo-ms\n{ROW},900\n", "did you mean 'ttft_slo_ms'?"),
     ],
 )
 def test_wrong_csv_exit_2(tmp_path, text, expect):

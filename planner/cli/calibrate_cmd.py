@@ -10,7 +10,9 @@ from planner.cli.common import catalog_option, console, handle_errors, load_run_
 @click.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="fidelity", show_default=True,
               help="Folder for the CSV files and summary.json.")
-@click.option("--strict", is_flag=True, help="Exit 1 when a fidelity target is missed.")
+@click.option("--strict", is_flag=True,
+              help="Exit 1 when a figure of the closing `targets` table (measured e2e, published throughput) is "
+                   "missed; the issue-8 targets under load are reported, not enforced.")
 @catalog_option
 @handle_errors
 def calibrate(out_dir, strict, catalog_dirs) -> None:

@@ -33,7 +33,8 @@ BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vect
 @click.option("--pp", type=int, help="Pipeline-parallel size (default: search).")
 @click.option("--ep", type=int, help="Expert-parallel size (default: search, MoE only).")
 @click.option("--serving", type=click.Choice(["aggregated", "disaggregated", "auto"]), default="aggregated",
-              show_default=True)
+              show_default=True, help="Prefill and decode on the same instances (aggregated), on their own "
+              "(disaggregated: rate-matched prefill and decode instances), or the better of the two (auto).")
 @click.option("--prefill-gpu", help="Disaggregated: the prefill instances' accelerator (default: --gpu).")
 @click.option("--prefill-tp", type=int, help="Disaggregated: the prefill instances' tensor-parallel size.")
 @click.option("--prefill-pp", type=int, help="Disaggregated: the prefill instances' pipeline-parallel size.")

@@ -32,7 +32,9 @@ from planner.outputs import safe_text, set_aside
 @click.option("--json", "as_json", is_flag=True, help="Print plan.json to stdout instead of tables.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Write DIR/plan.json.")
 @click.option(
-    "--no-runner-up", is_flag=True, help="Skip the re-solve that finds the best plan on other accelerators."
+    "--no-runner-up", is_flag=True,
+    help="Skip the side re-solves: the best plan on other accelerators (runner-up), what limits and survive cost "
+         "(price_of) and the best plan per platform (max_profit)."
 )
 @catalog_option
 @handle_errors

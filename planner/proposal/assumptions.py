@@ -6,10 +6,11 @@ from collections import Counter
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.schema_base import Entry, PriceRange
-from planner.catalog.schemas import _norm
+from planner.catalog.schemas import Model, QualityScore, _norm
 from planner.optimize.instance import Instance
 from planner.optimize.problem import Problem
 from planner.plan import Plan
+from planner.proposal.bom import most_rented
 from planner.proposal.model import Assumption, BomLine, Risk
 
 WIDE_PRICE_RANGE = 0.4  # (high - low) / base above which a price is a risk
@@ -42,6 +43,7 @@ def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog,
                 bom: list[BomLine]) -> list[Assumption]:
     out: list[Assumption] = []
     fl = plan.fleet
+    rented = most_rented(plan)
     for sid in sorted(fl.servers):
         s = catalog.systems[sid]
         if sid in problem.economics.system_prices_usd:
@@ -58,7 +60,7 @@ def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog,
         out.append(_field("accelerators", a, "tdp_w", f"{a.tdp_w:g} W"))
         out.append(_field("accelerators", a, "hbm_bandwidth_tb_s", f"{a.hbm_bandwidth_tb_s:g} TB/s"))
     for r in sorted(catalog.rental_prices.values(), key=lambda r: r.id):
-        if r.system in fl.servers_rented:
+        if r.system in rented:  # every system rented in some hour, not only in the peak class
             out.append(_price("rentals", r.id, r.usd_per_gpu_hour, "USD/GPU-h", r.notes))
     for rid in sorted({r.rack_type for r in fl.racks} & set(catalog.racks)):
         r = catalog.racks[rid]
@@ -70,13 +72,14 @@ def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog,
         n = catalog.network[item]
         out.append(_price("network", item, n.price, "USD", n.notes))
     out += _economics(problem, inst, catalog)
-    floors = {(d.model, inst.workloads[d.workload].floor_benchmark) for d in plan.deployments
+    floors = {(d.model, d.effort or "", inst.workloads[d.workload].floor_benchmark) for d in plan.deployments
               if d.workload in inst.workloads and inst.workloads[d.workload].floor_benchmark}
-    for mid, bench in sorted(floors):
-        q = next((q for q in catalog.models[mid].quality if _norm(q.benchmark) == _norm(bench)), None)
+    for mid, effort, bench in sorted(floors):
+        q = _floor_score(catalog.models[mid], effort or None, bench)
         if q is not None:
-            out.append(Assumption("models", f"{mid}: {q.benchmark} (quality floor)", f"{q.score:g}", q.source, "",
-                                  False, q.setting or ""))
+            at = f" ({effort})" if effort else ""
+            out.append(Assumption("models", f"{mid}{at}: {q.benchmark} (quality floor)", f"{q.score:g}", q.source,
+                                  "", False, q.setting or ""))
     for mid, pid in sorted({(d.model, d.precision) for d in plan.deployments}):
         m = catalog.models[mid]
         if pid != m.native_precision:
@@ -87,6 +90,17 @@ def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog,
                           "catalogs/calibration/efficiency.yaml (planner calibrate)", "", False,
                           "predictions: see planner calibrate for the error against published results"))
     return out
+
+
+def _floor_score(model: Model, effort: str | None, benchmark: str) -> QualityScore | None:
+    """The score the deployment's quality rests on: its effort level's own, else the model's list (its default
+    effort's), as catalog.quality.quality_of takes it (the list alone showed a thinking score beside a
+    non-thinking deployment)."""
+    level = model.effort(effort) if effort is not None else None
+    own = next((q for q in level.quality if _norm(q.benchmark) == _norm(benchmark)), None) if level else None
+    if own is not None or (effort is not None and effort != model.default_effort):
+        return own
+    return next((q for q in model.quality if _norm(q.benchmark) == _norm(benchmark)), None)
 
 
 def _economics(problem: Problem, inst: Instance, catalog: Catalog) -> list[Assumption]:

@@ -110,6 +110,20 @@ def opex_usd_per_year(plan: Plan) -> float:
     return plan.economics.opex_usd_per_year if profiled(plan) else plan.fleet.opex_usd_per_year
 
 
+def most_rented(plan: Plan) -> dict[str, tuple[int, str]]:
+    """Per rented system: the most servers rented at once and the hours that need them (with hour classes, the
+    busiest class for that system, which need not be the peak class the fleet figures hold: diurnal-own-rent
+    rents 1 H100 server at its peak and 4 in the weekday shoulders); without them, the fleet's count ('')."""
+    if not profiled(plan):
+        return {s: (n, "") for s, n in sorted(plan.fleet.servers_rented.items())}
+    out: dict[str, tuple[int, str]] = {}
+    for r in plan.hourly:
+        for s, n in r.servers_rented.items():
+            if n > out.get(s, (0, ""))[0]:
+                out[s] = (n, r.hours)
+    return dict(sorted(out.items()))
+
+
 def rented_hours_per_year(plan: Plan) -> dict[str, float]:
     """Server-hours a year rented per system: with hour classes, each class's rented servers for its hours of
     the year (the hours `planner.economics` prices them for); else the plan's rented servers all year."""

@@ -9,20 +9,27 @@ from planner.optimize.instance import Instance
 from planner.plan import Plan
 from planner.proposal import alternatives as alt
 from planner.proposal.assumptions import assumptions, prediction_errors, risks
-from planner.proposal.bom import build_bom, horizon_years, opex_usd_per_year, tco_by_year, year_cost_usd_per_hour
+from planner.proposal.bom import (
+    build_bom,
+    horizon_years,
+    most_rented,
+    opex_usd_per_year,
+    profiled,
+    tco_by_year,
+    year_cost_usd_per_hour,
+)
 from planner.proposal.model import DeploymentRow, Figure, Proposal, RackDrawing, RackSlot
 from planner.proposal.solver import Solved
 
-# What the performance model describes (README: "a fused TensorRT-LLM-like engine"); a plan that records its
-# engine per deployment overrides this.
-DEFAULT_ENGINE = "TRT-LLM-like"
+# The performance model's own calibrated engine, named as plan.json, `solve` and `predict` name it (the proposal
+# called it "TRT-LLM-like" beside a plan.json saying `generic`: a buyer would plan to run TensorRT-LLM on it).
+GENERIC_ENGINE = "generic"
 
 
 def _engine(d) -> str:
-    """The deployment's engine; the performance model's own calibrated engine (`generic`, or empty in older
-    plans) by what it describes."""
+    """The deployment's engine; `generic` (empty in older plans) for the performance model's calibrated one."""
     e = getattr(d, "engine", None)
-    return DEFAULT_ENGINE if e in (None, "", "generic") else e
+    return e or GENERIC_ENGINE
 
 
 def _percentile(w) -> str:
@@ -94,11 +101,16 @@ def buy_summary(plan: Plan, catalog: Catalog) -> list[str]:
     fl = plan.fleet
     out = []
     terms = getattr(fl, "rental_terms", None) or {}
-    for label, table in (("buy", fl.servers_new), ("keep", fl.servers_existing), ("rent", fl.servers_rented)):
+    for label, table in (("buy", fl.servers_new), ("keep", fl.servers_existing)):
         for sid, n in sorted(table.items()):
             s = catalog.systems[sid]
-            term = f", {terms[sid]} term" if label == "rent" and sid in terms else ""
-            out.append(f"{label} {n} x {sid} ({n * s.accelerator_count} x {s.accelerator}{term})")
+            out.append(f"{label} {n} x {sid} ({n * s.accelerator_count} x {s.accelerator})")
+    for sid, (n, hours) in most_rented(plan).items():  # with demand profiles, each system's busiest hours
+        s = catalog.systems[sid]
+        term = f", {terms[sid]} term" if sid in terms else ""
+        when = f"; most in {hours}" if hours else ""
+        out.append(f"rent {'up to ' if hours else ''}{n} x {sid} ({n * s.accelerator_count} x {s.accelerator}"
+                   f"{term}{when})")
     if fl.racks:
         kinds = Counter(r.rack_type for r in fl.racks)
         out.append("in " + ", ".join(f"{n} x {k} rack{'s' if n > 1 else ''}" for k, n in sorted(kinds.items())))
@@ -106,9 +118,18 @@ def buy_summary(plan: Plan, catalog: Catalog) -> list[str]:
 
 
 def _serving(d) -> str:
-    """Serving mode, with the reasoning effort and checkpoint where the plan records them."""
-    extra = [f"{k} {getattr(d, k)}" for k in ("effort", "checkpoint") if getattr(d, k, None)]
-    return ", ".join([d.serving, *extra])
+    """Serving mode (a disaggregated replica's prefill and decode instances), speculative decoding, reasoning
+    effort and checkpoint where the plan records them. A disaggregated row said only "disaggregated" beside 14
+    GPUs for 2 replicas of TP1, and a speculative deployment did not say it runs a draft."""
+    mode = d.serving
+    p, n = getattr(d, "prefill_instances", None), getattr(d, "decode_instances", None)
+    if mode == "disaggregated" and p and n:
+        pre = f"TP{d.prefill_tp or d.tp} PP{d.prefill_pp or d.pp}"
+        mode += f" ({p} prefill {pre} + {n} decode instances a replica)"
+    spec = getattr(d, "speculative", None)
+    extra = [f"speculative {spec}"] if spec and spec != "none" else []
+    extra += [f"{k} {getattr(d, k)}" for k in ("effort", "checkpoint") if getattr(d, k, None)]
+    return ", ".join([mode, *extra])
 
 
 def _target_ms(w, kind: str) -> float | None:
@@ -140,6 +161,15 @@ def deployment_rows(s: Solved) -> list[DeploymentRow]:
             _percentile(w), d.quality, floor,
         ))
     return out
+
+
+def deployments_note(plan: Plan) -> str:
+    """What the rows' counts are where it is not obvious: a profiled plan's are its peak class's, and rows of 0
+    replicas (configurations that run only off-peak) stood unexplained beside the others."""
+    if not profiled(plan):
+        return ""
+    return ("Replicas, GPUs and output tok/s are the peak hour class's; a row with 0 replicas runs only in other "
+            "hours (the hour classes are in plan.json `hourly`).")
 
 
 def rack_drawings(plan: Plan, inst: Instance, catalog: Catalog) -> list[RackDrawing]:
@@ -175,6 +205,7 @@ def build_proposal(s: Solved, catalog: Catalog, *, title: str | None, date: str,
         buy_summary=tuple(buy_summary(plan, catalog)),
         figures=tuple(figures(s)),
         deployments=tuple(deployment_rows(s)),
+        deployments_note=deployments_note(plan),
         racks=tuple(rack_drawings(plan, inst, catalog)),
         bom=tuple(bom),
         horizon_years=years,

@@ -83,6 +83,11 @@ class RackDrawing:
     units_used: int
     slots: tuple[RackSlot, ...]
 
+    @property
+    def whole_rack(self) -> bool:
+        """A rack-scale system (NVL72) fills it: it has no rack units of its own ("0 of 48 U" misread)."""
+        return any(s.units == 0 for s in self.slots)
+
 
 @dataclass(frozen=True)
 class TcoYear:
@@ -169,6 +174,7 @@ class Proposal:
     assumptions: tuple[Assumption, ...]
     risks: tuple[Risk, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    deployments_note: str = ""  # what the deployment rows' counts are, where that is not obvious (hour classes)
 
     def figure(self, key: str) -> Figure:
         return next(f for f in self.figures if f.key == key)

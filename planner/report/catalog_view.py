@@ -47,11 +47,11 @@ def _fmt(v: Any) -> str:
         return "-"
     if isinstance(v, dict) and set(v) == {"benchmark", "min_score"}:
         return f"{v['benchmark']} >= {_fmt(v['min_score'])}"
-    if isinstance(v, dict):
-        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items() if x not in (None, False))
+    if isinstance(v, dict):  # empty (an unset per-vendor table): "-" as for None, not a blank cell
+        return ", ".join(f"{k} {_fmt(x)}" for k, x in v.items() if x not in (None, False)) or "-"
     if isinstance(v, list):
         sep = "\n" if any(isinstance(x, dict) for x in v) else ", "
-        return sep.join(_fmt(x) for x in v)
+        return sep.join(_fmt(x) for x in v) or "-"
     if isinstance(v, float):
         if v.is_integer():
             return f"{int(v):,}"

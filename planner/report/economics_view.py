@@ -14,12 +14,14 @@ def _n(x: float | None, fmt: str = ",.0f") -> str:
 
 
 def _usd(x: float | None) -> str:
+    """Millions with two decimals, whole dollars from $10,000 (ai-factory-10mw's cost per hour read "$10k"
+    above its parts $6,706.26 + $1,110.60 + ...), cents below."""
     if x is None:
         return "-"
     if abs(x) >= 1e6:
         return f"${x / 1e6:,.2f}M"
     if abs(x) >= 1e4:
-        return f"${x / 1e3:,.0f}k"
+        return f"${x:,.0f}"
     return f"${x:,.2f}"
 
 
@@ -45,10 +47,12 @@ def render_economics(console: Console, plan: Plan) -> None:
          f"{_n(e.payback_years, ',.2f')} / {_n(e.discounted_payback_years, ',.2f')} years"),
         (f"NPV at {100 * e.discount_rate:g}% over {e.horizon_years:g} years", _usd(e.npv_usd)),
         ("IRR", _pct(e.irr)),
-        ("provisioned power (IT nameplate x PUE)", f"{e.provisioned_mw:,.3f} MW"),
+        # rented servers count in the hours they are rented (plan.json `provisioned_mw`), unlike the fleet's
+        # site power and its per-MW figure, which are owned servers' only
+        ("provisioned power (IT nameplate x PUE, owned and rented)", f"{e.provisioned_mw:,.3f} MW"),
         ("revenue / profit per MW-year",
          f"{_usd(e.revenue_usd_per_mw_year)} / {_usd(e.profit_usd_per_mw_year)}"),
-        ("output tok/s per MW / per average IT W",
+        ("output tok/s served per provisioned MW / per average IT W",
          f"{_n(e.output_tok_s_per_mw)} / {_n(e.output_tok_s_per_w, ',.3g')}"),
         (f"per rack ({e.racks}): revenue / profit per year, tok/s",
          f"{_usd(e.revenue_usd_per_rack_year)} / {_usd(e.profit_usd_per_rack_year)}, "

@@ -35,7 +35,7 @@ def _targets_table(console: Console, plan: Plan) -> None:
         t.add_column(col, justify="left" if col == "workload" else "right")
     for r in rows:
         floor = "-" if r.quality_floor_score is None else \
-            f"{_n(r.quality)} / {r.quality_floor_score:g} ({_s(r.quality_floor_benchmark or '')})"
+            f"{_n(r.quality, '.1f')} / {r.quality_floor_score:g} ({_s(r.quality_floor_benchmark or '')})"
         pct = "-" if r.slo_percentile is None else f"p{r.slo_percentile:g}"
         t.add_row(_s(r.workload), pct, _ms(r.ttft_s, r.ttft_target_s), _ms(r.tpot_s, r.tpot_target_s), floor)
     console.print(t)
@@ -134,7 +134,7 @@ def render_plan(console: Console, plan: Plan) -> None:
     _coverage_table(console, plan)
     _targets_table(console, plan)
     _fleet_tables(console, plan.fleet)
-    _economics_table(console, plan.fleet)
+    _economics_table(console, plan.fleet, peak_class=bool(plan.hourly))
     for name, p in plan.price_of.items():
         console.print(f"[bold]cost of {name}:[/bold] {p.message}")
     _placement_line(console, plan)
@@ -176,26 +176,32 @@ def _fleet_tables(console: Console, fl: Fleet) -> None:
     if not fl.racks:
         return
     r = Table(title=f"Racks ({len(fl.racks)})", title_justify="left")
-    for col in ("#", "rack type", "systems", "kW", "U"):
-        r.add_column(col, justify="right" if col in ("#", "kW", "U") else "left")
-    for i, rk in enumerate(fl.racks):
-        r.add_row(
-            str(i + 1),
-            _s(rk.rack_type),
-            _s(", ".join(f"{n} x {s}" for s, n in rk.systems.items())),
-            f"{rk.power_kw:,.1f}",
-            str(rk.rack_units_used or "-"),
-        )
+    for col in ("#", "rack type", "systems each", "kW each", "U each"):
+        r.add_column(col, justify="left" if col in ("rack type", "systems each") else "right")
+    # consecutive identical racks as one row ("8-57"): ai-factory-10mw printed 50 equal NVL72 rows
+    rows = [(_s(rk.rack_type), _s(", ".join(f"{n} x {s}" for s, n in rk.systems.items())), f"{rk.power_kw:,.1f}",
+             str(rk.rack_units_used or "-")) for rk in fl.racks]
+    first = 0
+    for i, row in enumerate(rows):
+        if i + 1 < len(rows) and rows[i + 1] == row:
+            continue
+        r.add_row(str(i + 1) if i == first else f"{first + 1}-{i + 1}", *row)
+        first = i + 1
     console.print(r)
 
 
-def _economics_table(console: Console, fl: Fleet) -> None:
-    e = Table(title="Economics and power", title_justify="left", show_header=False)
+def _economics_table(console: Console, fl: Fleet, peak_class: bool = False) -> None:
+    """The fleet's own figures. With a demand profile they are the peak hour class's (its rentals, energy and
+    opex as if every hour were the peak): said in the title and the opex line, since the investment view below
+    prints the year averages beside them (diurnal-own-rent: opex $2.29M here, $1.03M a year there)."""
+    title = "Economics and power (peak hour class; year averages in the investment view)" if peak_class \
+        else "Economics and power"
+    e = Table(title=title, title_justify="left", show_header=False)
     e.add_column("what")
     e.add_column("value", justify="right")
     rows = [
         ("capex (new servers, network, racks)", _usd(fl.capex_usd)),
-        ("opex per year", _usd(fl.opex_usd_per_year)),
+        ("opex per year at the peak class's rate" if peak_class else "opex per year", _usd(fl.opex_usd_per_year)),
         ("cost per hour (all in)", _usd(fl.cost_usd_per_hour)),
         *[(f"  {_s(k)}", _usd(v)) for k, v in fl.cost_breakdown_usd_per_hour.items() if v],
         ("IT power all-in provisioned / average", f"{fl.it_power_kw:,.0f} / {fl.it_power_avg_kw:,.0f} kW"),
@@ -213,7 +219,8 @@ def _economics_table(console: Console, fl: Fleet) -> None:
             if fl.headline != "at_average" and fl.usd_per_mtok_at_average is not None else []
         ),
         ("output tokens per kWh (owned, all-in IT)", _n(fl.tokens_per_kwh)),
-        ("output tokens/s per provisioned MW (owned)", _n(fl.output_tok_s_per_provisioned_mw)),
+        # capacity per IT MW (before PUE); the investment view's per-MW figure is served tokens per facility MW
+        ("output tokens/s at capacity per provisioned IT MW (owned)", _n(fl.output_tok_s_per_provisioned_mw)),
         *[(f"rental term {s}", t) for s, t in fl.rental_terms.items()],
     ]
     for k, v in rows:

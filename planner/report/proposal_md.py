@@ -58,6 +58,8 @@ def _deployments(p: Proposal) -> list[str]:
           f"{f.number(d.tpot_ms, 1)} ({f.number(d.tpot_target_ms, 1)} {md(d.percentile)})",
           f"{f.number(d.quality, 1)} ({md(d.quality_floor)})"] for d in p.deployments],
         {7, 8, 9, 10, 11, 12})
+    if p.deployments_note:
+        L += ["", md(p.deployments_note)]
     return L
 
 
@@ -69,7 +71,8 @@ def _racks(p: Proposal) -> list[str]:
     for r in p.racks:
         slots = ", ".join(f"{s.system} ({'whole rack' if s.units == 0 else f'{s.units}U'}, {s.power_kw:g} kW)"
                           for s in r.slots)
-        cap = f" of {r.max_kw:,.0f} kW, {r.units_used} of {r.units_total} U" if r.max_kw else ""
+        space = "whole rack" if r.whole_rack else f"{r.units_used} of {r.units_total} U"
+        cap = f" of {r.max_kw:,.0f} kW, {space}" if r.max_kw else ""
         L.append(f"- {r.count} x {md(r.rack_type)}: {r.power_kw:,.1f} kW{cap}; bottom up: {md(slots)}")
     L.append("")
     return L

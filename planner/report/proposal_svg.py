@@ -4,6 +4,8 @@ Every text is escaped here (markupsafe), so the templates can insert the SVG as 
 
 from __future__ import annotations
 
+import math
+
 from markupsafe import Markup, escape
 
 from planner.proposal.model import RackDrawing, TcoYear, TornadoBar
@@ -29,6 +31,17 @@ def _short(x: float) -> str:
     return usd(x)
 
 
+def axis_ticks(top: float, most: int = 4) -> tuple[float, int]:
+    """A round step (1, 2, 2.5 or 5 x a power of ten) and how many steps reach `top` with at most `most` of them:
+    the axis read $933k / $700k / $466k / $233k when it cut the tallest bar into quarters."""
+    if top <= 0:
+        return 1.0, most
+    raw = top / most
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw * (1 - 1e-12))
+    return step, max(1, math.ceil(top / step - 1e-9))
+
+
 def tco_chart(years: list[TcoYear]) -> Markup:
     """Cumulative cost of ownership at the end of each year, stacked by component."""
     w, h, left, top, bottom = 720, 280, 70, 30, 40
@@ -39,16 +52,16 @@ def tco_chart(years: list[TcoYear]) -> Markup:
         for p in parts:
             cum[p] += getattr(y, f"{p}_usd")
         stacks.append(dict(cum))
-    top_val = max((sum(s.values()) for s in stacks), default=0.0) or 1.0
+    step, ticks = axis_ticks(max((sum(s.values()) for s in stacks), default=0.0))
+    top_val = step * ticks
     plot_h = h - top - bottom
     bw = (w - left - 20) / max(len(years), 1)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="img" '
            f'aria-label="cumulative cost of ownership by year">']
-    for k in range(5):
-        v = top_val * k / 4
-        y = top + plot_h * (1 - k / 4)
+    for k in range(ticks + 1):
+        y = top + plot_h * (1 - k / ticks)
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{w - 10}" y2="{y:.1f}" stroke="#ddd"/>')
-        out.append(_t(left - 6, y + 4, _short(v), 10, "end", fill="#555"))
+        out.append(_t(left - 6, y + 4, _short(step * k), 10, "end", fill="#555"))
     for i, (yr, st) in enumerate(zip(years, stacks, strict=True)):
         x = left + i * bw + bw * 0.15
         base = top + plot_h
@@ -72,6 +85,23 @@ def tco_chart(years: list[TcoYear]) -> Markup:
     return Markup("".join(out))
 
 
+def _label_sides(low: float | None, high: float | None, base: float) -> tuple[int, int]:
+    """Which side of the base line the low and high labels go (-1 left, +1 right): each value's own side, the
+    low left and the high right where a value equals the base. Where both fall on one side (a driver that moves
+    the cost one way only, or not at all: demand -20% at the same fleet), the label nearer the base crosses the
+    line, else the two print over each other."""
+    def side(v: float | None, default: int) -> int:
+        return default if v is None or v == base else (-1 if v < base else 1)
+
+    lo, hi = side(low, -1), side(high, 1)
+    if lo == hi and low is not None and high is not None:
+        if abs(low - base) <= abs(high - base):
+            lo = -hi
+        else:
+            hi = -lo
+    return lo, hi
+
+
 def tornado_chart(bars: list[TornadoBar], base: float) -> Markup:
     """Annual total cost at each driver's low and high value, around the chosen plan's."""
     vals = [v for b in bars for v in (b.low_usd_per_year, b.high_usd_per_year) if v is not None] + [base]
@@ -93,16 +123,19 @@ def tornado_chart(bars: list[TornadoBar], base: float) -> Markup:
     for i, b in enumerate(bars):
         y = top + i * row
         out.append(_t(left - 8, y + row / 2 + 4, b.driver, 11, "end"))
-        for v, label, color in ((b.low_usd_per_year, b.low_label, "#5b9bd5"),
-                                (b.high_usd_per_year, b.high_label, "#e07b39")):
+        sides = _label_sides(b.low_usd_per_year, b.high_usd_per_year, base)
+        for v, label, color, side in ((b.low_usd_per_year, b.low_label, "#5b9bd5", sides[0]),
+                                      (b.high_usd_per_year, b.high_label, "#e07b39", sides[1])):
             if v is None:
                 continue
             x0, x1 = sorted((xb, x(v)))
             out.append(f'<rect x="{x0:.1f}" y="{y + 6}" width="{max(x1 - x0, 1):.1f}" height="{row - 12}" '
                        f'fill="{color}"><title>{escape(label)}: {escape(usd(v))}</title></rect>')
-            anchor = "end" if v < base else "start"
-            tx = x(v) - 4 if v < base else x(v) + 4
-            out.append(_t(tx, y + row / 2 + 4, f"{label}: {_short(v)}", 10, anchor, fill="#333"))
+            # beyond the bar's end on its own side; across the base line where the other label holds that side
+            edge = x0 if side < 0 else x1
+            tx = edge - 4 if side < 0 else edge + 4
+            out.append(_t(tx, y + row / 2 + 4, f"{label}: {_short(v)}", 10, "end" if side < 0 else "start",
+                          fill="#333"))
     out.append(f'<line x1="{xb:.1f}" y1="{top - 4}" x2="{xb:.1f}" y2="{top + row * len(bars)}" stroke="#222" '
                'stroke-width="1.5"/>')
     out.append(_t(xb, top + row * len(bars) + 16, f"chosen plan {_short(base)} / year", 10, "middle", "bold"))
@@ -116,10 +149,12 @@ def rack_elevation(r: RackDrawing) -> Markup:
     u_px, w, pad_top = 5, 190, 46
     h = pad_top + units * u_px + 26
     x0, inner = 20, 150
+    # a rack-scale system (NVL72) has no rack units of its own: "0 / 48 U" under a full frame misread
+    space = "whole rack" if r.whole_rack else f"{r.units_used} / {units} U"
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" '
            f'aria-label="rack elevation {escape(r.rack_type)}">',
            _t(w / 2, 14, f"{r.count} x {r.rack_type}" if r.count > 1 else r.rack_type, 11, "middle", "bold"),
-           _t(w / 2, 30, f"{r.power_kw:,.1f} / {r.max_kw:,.0f} kW, {r.units_used} / {units} U"
+           _t(w / 2, 30, f"{r.power_kw:,.1f} / {r.max_kw:,.0f} kW, {space}"
               if r.max_kw else f"{r.power_kw:,.1f} kW", 10, "middle", fill="#444"),
            f'<rect x="{x0}" y="{pad_top}" width="{inner}" height="{units * u_px}" fill="#f4f4f4" '
            'stroke="#333" stroke-width="2"/>']

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from planner.sweep.results import SweepData, decision_changes
+from planner.sweep.results import SweepData, decision_changes, tornado_basis
 
 MAX_CATEGORIES = 10
 
@@ -55,7 +55,7 @@ def render_plots(data: SweepData, tornado: list[dict], sens: dict, out_dir: Path
     df = data.solved
     metric = data.metric
     if tornado:
-        save(_tornado(plt, tornado, metric), "tornado")
+        save(_tornado(plt, tornado, metric, tornado_basis(data)), "tornado")
     for p in data.parameters:
         path = p["path"]
         if df.empty or path not in df or df[path].nunique() < 2 or not _numeric(df[path]):
@@ -77,7 +77,7 @@ def _numeric(s: pd.Series) -> bool:
     return bool(pd.to_numeric(s, errors="coerce").notna().all())
 
 
-def _tornado(plt, bars: list[dict], metric: str):
+def _tornado(plt, bars: list[dict], metric: str, basis: str):
     fig, ax = plt.subplots(figsize=(8, 1 + 0.5 * len(bars)))
     base = bars[0]["base"]
     for i, b in enumerate(reversed(bars)):
@@ -92,7 +92,7 @@ def _tornado(plt, bars: list[dict], metric: str):
     ax.set_yticks(range(len(bars)), names)
     ax.axvline(base, color="black", linewidth=0.8)
     ax.set_xlabel(f"{metric} (blue: parameter at its low value, orange: at its high)")
-    ax.set_title("Tornado: one parameter at a time")
+    ax.set_title(f"Tornado: {basis}", fontsize=10)
     return fig
 
 

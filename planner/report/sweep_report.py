@@ -10,7 +10,7 @@ import html
 import json
 from pathlib import Path
 
-from planner.sweep.results import SOLVED, SweepData, decision_changes
+from planner.sweep.results import SOLVED, SweepData, decision_changes, tornado_basis
 
 TOP = 10
 
@@ -49,7 +49,8 @@ def _sections(data: SweepData, tornado: list[dict], sens: dict) -> list[tuple[st
                 [[p["path"], _values(p["values"]), _fmt(p["base"]),
                   "money/power/demand" if p["money"] else "technical"] for p in data.parameters]))
     if tornado:
-        out.append((f"Tornado ({data.metric})", ["parameter", "low", "high", "at low", "at high", "swing"],
+        out.append((f"Tornado ({data.metric}; {tornado_basis(data)})",
+                    ["parameter", "low", "high", "at low", "at high", "swing"],
                     [[t["label"], _fmt(t["low_value"]), _fmt(t["high_value"]), _fmt(t["metric_at_low"]),
                       _fmt(t["metric_at_high"]), _fmt(t["swing"])] for t in tornado]))
         nop = [f"{t['label']} = {_fmt(v)}" for t in tornado for v in t.get("no_plan_at", [])]

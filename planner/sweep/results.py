@@ -116,6 +116,20 @@ def parquet_bytes(df: pd.DataFrame) -> bytes | None:
     return buf.getvalue()
 
 
+def one_at_a_time(df: pd.DataFrame) -> bool:
+    """Whether the scenarios vary one parameter at a time (the ledger's `varied` column names it)."""
+    return "varied" in df and df["varied"].notna().any()
+
+
+def tornado_basis(data: SweepData) -> str:
+    """What a tornado's "at low" / "at high" are, for the reader: a grid's are means over the other parameters'
+    values (quickstart-economics: demand 0.5 -> $30.65/h is the mean over five electricity prices, while the
+    parameters table states electricity's base as $0.08), not the metric with the others at base."""
+    if one_at_a_time(data.table):
+        return "one parameter at a time, the others at base"
+    return "mean over the scenarios at each value, the others varying"
+
+
 def tornado(data: SweepData) -> list[dict]:
     """Per parameter: the metric at its lowest and highest value with the others at base (one-at-a-time
     scenarios), or, for other designs, the metric's mean over the scenarios at each of its values.
@@ -126,9 +140,11 @@ def tornado(data: SweepData) -> list[dict]:
     if df.empty or metric not in df:
         return out
     df = df.assign(_m=df[metric].where(df["status"].isin(SOLVED)))
-    oat = "varied" in df and df["varied"].notna().any()
+    oat = one_at_a_time(df)
     base_rows = df[df["varied"] == ""] if oat else df.iloc[0:0]
-    base = base_rows["_m"].iloc[0] if len(base_rows) else df["_m"].median()
+    # other designs: the mean over every scenario, the value a parameter without effect has at each of its
+    # values in a full grid (the median put a bar under quickstart-economics' B200 price, swing 0)
+    base = base_rows["_m"].iloc[0] if len(base_rows) else df["_m"].mean()
     if base is None or base != base:
         return out
     for p in data.parameters:

@@ -316,7 +316,8 @@ def _check_values(sweep: Sweep, catalog: Catalog) -> None:
             try:
                 scenario_inputs(sweep, {p.path: v}, catalog)
             except InputError as exc:
-                first = str(exc).splitlines()[0]
+                # the scenario's own message names the sweep file again ("f.yaml: ... problem: f.yaml: scenario:")
+                first = str(exc).splitlines()[0].removeprefix(f"{sweep.where}: scenario: ")
                 raise InputError(f"{sweep.where}: parameters[{i}] ({p.path} = {v!r}) gives an invalid "
                                  f"problem: {first}") from None
 
