@@ -136,6 +136,7 @@ def test_simplicity_limits_hold_and_cost_what_is_reported(tmp_path, catalog):
     assert p.without_usd_per_hour == pytest.approx(free.objective_value, rel=1e-6)
     assert p.add_usd_per_hour == pytest.approx(plan.objective_value - free.objective_value, rel=1e-6)
     assert p.add_usd_per_hour >= 0.5 - 1e-9
+    assert p.message.startswith(f"{p.add_usd_per_hour:+,.2f} $/h") and "without limits" in p.message, p.message
     # verify catches a plan with more configurations / platforms than allowed
     strict = dataclasses.replace(out.instance, max_configs_per_workload=0, max_platforms=0,
                                  max_platforms_per_workload=0)
@@ -297,3 +298,14 @@ def test_bad_input_is_one_clear_line_exit_2(tmp_path, top, expect):
     assert "Traceback" not in res.output
     assert expect in " ".join(res.output.split()), res.output
     assert len([ln for ln in res.output.strip().splitlines() if ln.strip()]) == 1, res.output
+
+
+def test_binding_supply_of_zero_says_none_on_offer():
+    """A supply of 0 is the buyer's statement that nothing is for sale, not a fleet that bought all it could."""
+    from planner.optimize.diagnose import _describe_binding
+    from planner.optimize.model import Constraint
+
+    none = Constraint(name="supply[hgx-h100]", family="supply", coefs={0: 1.0}, hi=0.0, entity="hgx-h100")
+    some = Constraint(name="supply[hgx-b200]", family="supply", coefs={0: 1.0}, hi=8.0, entity="hgx-b200")
+    assert _describe_binding(none, 0.0, "hi") == "supply of hgx-h100: none on offer (supply 0)"
+    assert _describe_binding(some, 8.0, "hi") == "supply of hgx-b200: all 8 purchasable servers bought"

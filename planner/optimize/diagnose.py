@@ -141,9 +141,11 @@ def _describe_binding(con: Constraint, act: float, side: str) -> str:
     if f == "budget_hourly":
         return f"hourly budget: {_fmt_usd(act)}/h of {_fmt_usd(con.hi)}/h"
     if f == "supply":
-        return f"supply of {e}: all {con.hi:g} purchasable servers bought"
+        return (f"supply of {e}: none on offer (supply 0)" if con.hi == 0 else
+                f"supply of {e}: all {con.hi:g} purchasable servers bought")
     if f == "rent_supply":
-        return f"rental supply of {e}: all {con.hi:g} servers rented"
+        return (f"rental supply of {e}: none on offer (supply 0)" if con.hi == 0 else
+                f"rental supply of {e}: all {con.hi:g} servers rented")
     if f == "existing":
         return f"existing {e}: all {con.hi:g} servers in service"
     if f == "rack_count":

@@ -1,8 +1,8 @@
 """What the buyer's requirements cost: the plan against the optimum without its simplicity limits, and without
 its failure domains (each re-solved with the same candidates and backend, min_cost problems only).
 
-"limits add +$4.1/h, +2.2%": limits = max_configs_per_workload, max_platforms(_per_workload),
-min_deployment_share and the complexity charge; survive = every workload's `survive`.
+"cost of limits: +4.10 $/h, +2.2% against the optimum without limits": limits = max_configs_per_workload,
+max_platforms(_per_workload), min_deployment_share and the complexity charge; survive = every workload's `survive`.
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ def priced(plan: Plan, optima: dict[str, tuple[str, float | None]]) -> dict[str,
         pct = 100.0 * add / base if base > 0 else None
         out[name] = PriceOf(
             without_usd_per_hour=base, add_usd_per_hour=add, add_pct=pct,
-            message=f"{name} add {add:+,.2f} $/h" + (f", {pct:+.1f}%" if pct is not None else "")
-            + f" (optimum without them: {base:,.2f} $/h)",
+            message=f"{add:+,.2f} $/h" + (f", {pct:+.1f}%" if pct is not None else "")
+            + f" against the optimum without {name}: {base:,.2f} $/h",
         )
     return out
 
