@@ -39,6 +39,22 @@ COMPUTE_DTYPES: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
 KvDtype = Literal["bf16", "fp8", "fp4"]
 # Accelerator vendors: an accelerator names one; engines, prices and per-vendor limits key by them
 Vendor = Literal["nvidia", "amd", "intel", "google"]
+# Architecture families an accelerator's free-text `architecture` names (its words before the compiler target in
+# parentheses): the engine fit keys its factors per engine x family where a family has the evidence
+# (engine_fit.py), since one vendor's generations run different kernels (Hopper's FP8 MMA without block scales,
+# Blackwell's microscaled FP4). Blackwell Ultra (sm_103) is Blackwell's family: the same tensor-core generation
+ARCHITECTURE_FAMILIES: dict[str, str] = {
+    "Ampere": "ampere", "Ada Lovelace": "ada", "Hopper": "hopper", "Blackwell": "blackwell",
+    "Blackwell Ultra": "blackwell", "CDNA 3": "cdna3", "CDNA 4": "cdna4", "Gaudi 3": "gaudi3",
+}
+
+
+def architecture_family(architecture: str) -> str:
+    """The family key of an accelerator's `architecture` text ('Hopper (sm_90)' -> 'hopper'); a name the table
+    does not know (a user's own part) is a family of its own, its words lower-cased and joined ('Toy Chip' ->
+    'toy_chip'): no engine entry has that key, so its engines run with their vendor's factors."""
+    name = architecture.split("(")[0].strip()
+    return ARCHITECTURE_FAMILIES.get(name) or "_".join(name.lower().split())
 KV_BYTES: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5625}  # fp4: 4 bits + one fp8 scale per 16
 
 

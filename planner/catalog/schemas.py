@@ -28,6 +28,7 @@ from planner.catalog.schema_base import (
     Provenance,
     Strict,
     Vendor,
+    architecture_family,
     in_range,
     plausible,
     unit,
@@ -71,6 +72,11 @@ class Accelerator(Entry):
     scale_up_domain: PositiveInt = Field(description="GPUs in one scale-up (NVLink/xGMI) domain")
     scale_up_tech: str
     measured: MeasuredEfficiency | None = None
+
+    @property
+    def family(self) -> str:
+        """Architecture family key (schema_base.ARCHITECTURE_FAMILIES): 'hopper', 'blackwell', 'cdna3', ..."""
+        return architecture_family(self.architecture)
 
     @model_validator(mode="after")
     def _consistent(self) -> Accelerator:

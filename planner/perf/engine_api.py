@@ -11,7 +11,8 @@ source with the factors and request_s re-chosen without it. Two prediction passe
 grid of trials with request_s would take ~200.
 
 `api_fixed_point`  request_s of a group: the light-load TTFT residual of the model run with that request_s.
-`engines_section`, `predict_rows`  the rows under load with given factors and request_s per engine x vendor.
+`engines_section`, `predict_rows`  the rows under load with given factors and request_s per engine x vendor
+    (or architecture family).
 """
 
 from __future__ import annotations
@@ -34,15 +35,21 @@ def named_rows(group: np.ndarray) -> np.ndarray:
     return np.char.find(group.astype(str), "generic/") != 0
 
 
-def engines_section(t, combo_of_row: np.ndarray, api_s: dict[str, float], rows: np.ndarray) -> dict:
-    """{engine: {vendor: factors}} of every named engine x vendor group among `rows`: the grid combo its rows
-    have in `combo_of_row` (one per group) and the group's request_s from `api_s` ('engine/vendor' -> s)."""
+def engines_section(t, combo_of_row: np.ndarray, api_s: dict[str, float], rows: np.ndarray,
+                    keys: np.ndarray | None = None) -> dict:
+    """{engine: {vendor or family: factors}} of every named engine's fit key among `rows`: the grid combo its
+    rows have in `combo_of_row` (one per key) and the request_s of the rows' engine x vendor group from `api_s`
+    ('engine/vendor' -> s). `keys` per row ('engine/vendor' or 'engine/family', engine_fit.choose) defaults to
+    the engine x vendor group."""
     group = t.group[:len(rows)]  # `rows` may cover the rows under load only
+    keys = (group if keys is None else keys)[:len(rows)]
     out: dict = {}
-    for g in sorted(set(group[rows & named_rows(group)])):
-        eng, vendor = g.split("/")
-        (k,) = set(combo_of_row[:len(rows)][rows & (group == g)].tolist())
-        out.setdefault(eng, {})[vendor] = {**t.combos[int(k)], "request_s": float(api_s[g])}
+    for key in sorted(set(keys[rows & named_rows(group)])):
+        eng, where = key.split("/")
+        mine = rows & (keys == key)
+        (k,) = set(combo_of_row[:len(rows)][mine].tolist())
+        (g,) = set(group[mine])
+        out.setdefault(eng, {})[where] = {**t.combos[int(k)], "request_s": float(api_s[g])}
     return out
 
 
@@ -56,13 +63,14 @@ def predict_rows(t, catalog: Catalog, eff: Efficiency, rows: np.ndarray, engines
     return load_predictions(mapped, catalog, trial)["predicted"].to_numpy(dtype=float)
 
 
-def api_fixed_point(t, catalog: Catalog, eff: Efficiency, mask: np.ndarray, combo_of_row: np.ndarray) -> float:
+def api_fixed_point(t, catalog: Catalog, eff: Efficiency, mask: np.ndarray, combo_of_row: np.ndarray,
+                    keys: np.ndarray | None = None) -> float:
     """request_s fitted on the light-load rows of `mask` (t.api_s), with the model's own intake: the TTFT the
     residual is taken from is the model's with the candidate request_s, whose serial share queues the requests
     of a light burst (8 at once: the last waits 7 x the share), so request_s is the fixed point
     a = api_s(wait(a)). The wait grows with a at a slope of at most the serial share x (requests - 1) < 1, so
     the iteration converges; rows of the generic engine (no API server in the model) keep no wait. Rounded as
-    efficiency.yaml writes it."""
+    efficiency.yaml writes it. `keys`: each row's fit key, as engines_section takes it."""
     a = t.api_s(mask, combo_of_row)
     light = mask & t.light & named_rows(t.group)
     if a <= 0.0 or not light.any():
@@ -71,7 +79,7 @@ def api_fixed_point(t, catalog: Catalog, eff: Efficiency, mask: np.ndarray, comb
     groups = set(t.group[light])
     for _ in range(FIXED_POINT_ITERS):
         pred = predict_rows(t, catalog, eff, light, engines_section(t, combo_of_row, dict.fromkeys(groups, a),
-                                                                     light))
+                                                                     light, keys))
         wait_ms = np.zeros(len(t.group))
         wait_ms[light] = pred - a * 1e3 - base_ms
         new = t.api_s(mask, combo_of_row, wait_ms)

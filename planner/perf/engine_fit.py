@@ -7,6 +7,9 @@
     rows borrows the pooled fit of the other stacks on that vendor). The fitted and held-out predictions run
     with each group's own request_s, so its serial intake in bursts shows in them (engine_api.py). Run by
     `python -m planner.perf.fit`.
+`choose`  the grid combo per row: per engine x vendor, or, with FAMILY_SPLIT, per engine x architecture family
+    where the family qualifies (family_qualifies; its kernel efficiencies only, _family_fit), applied again
+    with each source held out. FAMILY_SPLIT is off: benchmarks/engine_fit_family.py has the evidence.
 """
 
 from __future__ import annotations
@@ -176,13 +179,17 @@ class _Trials:
     def n_load(self) -> int:
         return len(self.base)
 
+    def loss(self, mask: np.ndarray) -> np.ndarray:
+        """Per combo, the mean over sources of the mean |log error| on `mask` (not empty)."""
+        per_source = [np.nanmean(self.logs[:, mask & (self.sources == s)], axis=1)
+                      for s in sorted(set(self.sources[mask]))]
+        return np.nanmean(np.array(per_source), axis=0)
+
     def best(self, mask: np.ndarray) -> int:
         """The combo with the least mean over sources of the mean |log error| on `mask` (neutral if empty)."""
         if not mask.any():
             return self.combos.index({k: ENGINE_NEUTRAL[k] for k in ENGINE_GRID})
-        per_source = [np.nanmean(self.logs[:, mask & (self.sources == s)], axis=1)
-                      for s in sorted(set(self.sources[mask]))]
-        return nearest_neutral_best(np.nanmean(np.array(per_source), axis=0), self.far)
+        return nearest_neutral_best(self.loss(mask), self.far)
 
     def api_s(self, mask: np.ndarray, combo_of_row: np.ndarray, wait_ms: np.ndarray | None = None) -> float:
         """API-server time per request: the median (over sources, of the median over rows) of measured minus
@@ -233,10 +240,95 @@ def _trials(catalog: Catalog, eff: Efficiency) -> _Trials:
                    far=np.array([neutral_distance(f) for f in combos]))
 
 
-def _provenance(t: _Trials, rows: np.ndarray, eng: str, vendor: str, k: int, api: float) -> dict:
-    """The efficiency.yaml entry of one engine x vendor: combo `k`'s factors and the API-server time, each with
-    the rows and sources it was fitted from (and the runs left out)."""
-    n, sources = t.n_load, t.sources
+# An engine's factors are fitted per architecture family (Hopper, Blackwell, CDNA 3, ...) where the family's own
+# rows can carry a fit, else per vendor (every family's rows pooled). TensorRT-LLM's NVIDIA rows pull apart by
+# generation: its Hopper maxima run 0.75-0.82x the model's time at eta 0.8, its Blackwell NVFP4 maxima within 2%
+# (benchmarks/engine_fit_selection.py), and one set of factors for both bought the gap back with 3 ms a step.
+# The rule, decided before looking at which family it splits: a family of one engine gets its own fit when its
+# fitted rows come from at least FAMILY_MIN_SOURCES sources (one source's run conditions cannot pass for the
+# family's), are not underdetermined, and the engine has fitted rows of another family on that vendor (else the
+# family's fit is the vendor's). Leave-one-source-out applies the rule again without the held-out source.
+FAMILY_MIN_SOURCES = 2
+# Off: evaluated 2026-12-01 (benchmarks/engine_fit_family.py) the split's one effect is TensorRT-LLM on Hopper
+# at eta 1.0 (NVIDIA's own Hopper maxima), which helps the published maxima (LOSO median 16.6 -> 15.8%) and
+# hurts GPUStack's TensorRT-LLM runs on H100 under load (a third party's runs of the same family, throughput
+# LOSO 27 -> 43% on its 10 rows): issue-8 throughput LOSO 20.5 -> 22.2%, ITL p99 42.9 -> 44.4%, TPOT mean
+# 27.0 -> 26.1%. Not better overall; turn it on once NVIDIA's and GPUStack's Hopper runs are reconciled
+FAMILY_SPLIT = False
+
+
+def family_qualifies(family_rows: np.ndarray, engine_vendor_rows: np.ndarray, family: np.ndarray,
+                     sources: np.ndarray) -> bool:
+    """Whether the fitted rows `family_rows` (one engine, one architecture family) carry a fit of their own, out
+    of `engine_vendor_rows` (the engine's fitted rows on that vendor); `family` and `sources` per row."""
+    return (len(set(sources[family_rows])) >= FAMILY_MIN_SOURCES and not underdetermined(family_rows)
+            and len(set(family[engine_vendor_rows])) > 1)
+
+
+def row_families(t: _Trials, catalog: Catalog) -> np.ndarray:
+    """Each row's accelerator architecture family (schemas.Accelerator.family), rows under load then maxima."""
+    accs = np.concatenate([t.base["accelerator"].to_numpy(), t.pub["accelerator"].to_numpy()])
+    return np.array([catalog.accelerators[a].family for a in accs], dtype=object)
+
+
+HOST_FACTORS = ("seq_factor", "step_s")  # host time: one per engine x vendor, whatever the GPU's family
+
+
+def _family_fit(t: _Trials, rows: np.ndarray, train: np.ndarray, families: dict[str, np.ndarray]
+                ) -> tuple[int, dict[str, int]]:
+    """(vendor combo, {family: combo}) of one engine x vendor group with qualified families, in two stages: the
+    vendor's pooled fit on all its rows (the entry for its other and unseen families), then each family's
+    kernel-efficiency factors (eta, moe) at the pooled fit's host factors (HOST_FACTORS: time per sequence and
+    per step outside the GPU's kernels, the same host whatever GPU it drives). Fitted jointly instead, the
+    host factors trade against the families' efficiencies: TensorRT-LLM's Hopper and Blackwell rows each
+    took 3 ms a step, which caps DeepSeek-R1 on NVL72 at a third of HGX B200's tokens per GPU at TPOT 10 ms
+    (published: several times more; test_perf_engines; benchmarks/engine_fit_family.py)."""
+    pooled = t.best(rows & train)
+    host = [tuple(c[k] for k in HOST_FACTORS) for c in t.combos]
+    other_host = np.where([h == host[pooled] for h in host], 0.0, np.inf)
+    return pooled, {f: nearest_neutral_best(t.loss(mask & train) + other_host, t.far) for f, mask in
+                    families.items()}
+
+
+def choose(t: _Trials, family: np.ndarray, src: str | None = None, published: bool = False
+           ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """(grid combo, fit key) per row and the vendor entry's combo per engine x vendor group: each group's
+    pooled combo, replaced on the rows of a family that qualifies (family_qualifies) by that family's own
+    (_family_fit), whose key is 'engine/family' (else 'engine/vendor'). With `src` held out everything is
+    chosen again without it, the pooled fit borrowing the vendor's other stacks where its own rows are too few
+    (loso_rows; `published`: the maxima's LOSO, which borrows them for the generic engine too)."""
+    train = t.fitted & (t.sources != src) if src is not None else t.fitted
+    combo = np.zeros(len(t.group), dtype=np.int64)
+    key = t.group.astype(object).copy()
+    pooled: dict[str, int] = {}
+    for g in sorted(set(t.group)):
+        rows = t.group == g
+        eng, vendor = g.split("/")
+        if src is None:
+            pooled[g] = t.best(rows & t.fitted)
+        else:
+            same_vendor = _vendor_rows(t.group, vendor)[1]
+            pooled[g] = t.best(loso_rows(rows, same_vendor, t.fitted, t.sources, src,
+                                         eng == "generic" and not published))
+        combo[rows] = pooled[g]
+        if eng == "generic" or not FAMILY_SPLIT:
+            continue  # the generic engine has no entry in efficiency.yaml: nothing to split
+        own = {f: rows & (family == f) for f in sorted(set(family[rows]))
+               if family_qualifies(rows & (family == f) & train, rows & train, family, t.sources)}
+        if own:  # a qualified family has >= ENGINE_GRID rows: the group's own rows are enough (no loso_rows)
+            pooled[g], fits = _family_fit(t, rows, train, own)
+            combo[rows] = pooled[g]
+            for f, mask in own.items():
+                combo[mask], key[mask] = fits[f], f"{eng}/{f}"
+    return combo, key, pooled
+
+
+def _provenance(t: _Trials, rows: np.ndarray, eng: str, where: str, k: int, api: float,
+                vendor: str | None = None) -> dict:
+    """The efficiency.yaml entry of one engine on `where` (a vendor, or an architecture family of `vendor`):
+    combo `k`'s factors and the API-server time, each with the rows and sources it was fitted from (and the
+    runs left out)."""
+    n, sources, vendor = t.n_load, t.sources, vendor or where
     own = sorted(set(sources[rows & t.fitted]))
     srcs = ", ".join(f"{s} {int((rows & t.fitted & (sources == s)).sum())}" for s in own)
     skipped = "".join(f"; not fitted: {s} ({NOT_FITTED[(s, eng)]})" for s in sorted(set(sources[rows]))
@@ -247,57 +339,43 @@ def _provenance(t: _Trials, rows: np.ndarray, eng: str, vendor: str, k: int, api
         left = sorted(set(sources[rows & (t.assumed == why)]))
         skipped += "".join(f"; not fitted: {s} {int((rows & (t.assumed == why) & (sources == s)).sum())} rows "
                            f"({why})" for s in left)
-    thin = [s for s in own if underdetermined(rows & t.fitted & (sources != s))]
-    alone = (f"; out of sample, with {' or '.join(thin)} held out (fewer rows left than factors), the pooled fit "
-             f"of the other stacks on {vendor} stands in (closer on the held-out rows than neutral factors or "
-             "any single other engine's fit, see loso_rows)") if thin else ""
+    if where != vendor:  # a family's own fit
+        fams = (f", architecture family {where} only (family_qualifies: >= {FAMILY_MIN_SOURCES} sources; "
+                f"{' and '.join(HOST_FACTORS)} those of {eng} on {vendor}: _family_fit)")
+        alone = (f"; out of sample, a held-out source that leaves the family short of the rule hands its rows to "
+                 f"the pooled fit of {eng} on {vendor}")
+    else:
+        fams = ""
+        thin = [s for s in own if underdetermined(rows & t.fitted & (sources != s))]
+        alone = (f"; out of sample, with {' or '.join(thin)} held out (fewer rows left than factors), the "
+                 f"pooled fit of the other stacks on {vendor} stands in (closer on the held-out rows than neutral "
+                 "factors or any single other engine's fit, see loso_rows)") if thin else ""
     entry = {name: {"value": t.combos[k][name],
                     "fitted_from": f"serving_under_load.csv + published_benchmarks.csv throughput/TPOT/ITL p50 "
-                                   f"rows of {eng} on {vendor} ({srcs}); grid search, mean over sources of the "
-                                   f"mean |log error|{skipped}{alone}"}
+                                   f"rows of {eng} on {vendor}{fams} ({srcs}); grid search, mean over sources of "
+                                   f"the mean |log error|{skipped}{alone}"}
              for name in ENGINE_GRID}
-    api_srcs = ", ".join(sorted(set(sources[rows & t.light]))) or "none: 0"
+    api_srcs = ", ".join(sorted(set(sources[(t.group == f"{eng}/{vendor}") & t.light])))
     entry["request_s"] = {
         "value": round(api, REQUEST_S_DECIMALS),
         "fitted_from": f"serving_under_load.csv TTFT mean/p50 rows of {eng} on {vendor} at light load "
-                       f"(<= {LIGHT_LOAD} requests, prompts <= {LIGHT_PROMPT} tokens; {api_srcs}): "
+                       f"(<= {LIGHT_LOAD} requests, prompts <= {LIGHT_PROMPT} tokens; {api_srcs or 'none: 0'}): "
                        "median over sources of the median measured - modelled TTFT, the model run with this "
                        "request_s (its serial intake queues a light burst: a fixed point, engine_api.py)"}
     return entry
 
 
-def _loso_load(t: _Trials, catalog: Catalog, eff: Efficiency, rows: np.ndarray, eng: str, vendor: str,
-               chosen: np.ndarray) -> dict[str, tuple[int, float]]:
-    """Per source of one engine x vendor group's rows under load: the grid combo and the API-server time
-    request_s re-chosen with that source held out (its rows are predicted with them in fit_engines)."""
-    n, sources = t.n_load, t.sources
-    # out of sample, an engine x vendor with no rows left once `src` is held out is predicted as the
-    # other engines on that vendor are (their pooled fit), not with neutral factors: the factors describe
-    # a software stack, and the typical stack is a better guess for an unseen one than none at all
-    vendor_rows, same_vendor = _vendor_rows(t.group, vendor)
-    out = {}
-    for src in sorted(set(sources[:n][rows[:n]])):
-        kk = t.best(loso_rows(rows, same_vendor, t.fitted, sources, src, eng == "generic"))
-        api = 0.0
-        if eng != "generic":
-            # with no light-load rows of this engine left, the other stacks on the vendor's machines (NIM
-            # included) stand in for its API server, as for the factors
-            api_mask = rows & (sources != src)
-            if not (api_mask & t.light).any():
-                api_mask = vendor_rows & (sources != src)
-            api = api_fixed_point(t, catalog, eff, api_mask, np.where(rows, kk, chosen))
-        out[src] = (kk, api)
-    return out
-
-
-def _loso_published(t: _Trials, rows: np.ndarray, vendor: str, pub_loso: np.ndarray) -> None:
-    """The published maxima of one engine x vendor group with the engine factors re-chosen without their
-    source (the serving factors stay those of the whole set: serving_cross_validation holds them out)."""
-    n, sources = t.n_load, t.sources
-    _, same_vendor = _vendor_rows(t.group, vendor)
-    for src in sorted(set(sources[n:][rows[n:]])):
-        held = rows[n:] & (sources[n:] == src)
-        pub_loso[held] = t.values[t.best(loso_rows(rows, same_vendor, t.fitted, sources, src, False)), n:][held]
+def _request_s(t: _Trials, catalog: Catalog, eff: Efficiency, rows: np.ndarray, combo: np.ndarray,
+               key: np.ndarray, src: str | None) -> float:
+    """request_s of one named engine x vendor group (`rows`), from its light-load rows (in sample: none gives
+    0), with `src` held out; out of sample with none of them left, the other stacks on the vendor's machines
+    (NIM included) stand in for its API server, as for the factors."""
+    held = t.sources != src if src is not None else np.ones(len(rows), dtype=bool)
+    api_mask = rows & held
+    if src is not None and not (api_mask & t.light).any():
+        vendor = str(t.group[rows][0]).split("/")[1]
+        api_mask = _vendor_rows(t.group, vendor)[0] & held
+    return api_fixed_point(t, catalog, eff, api_mask, combo, key)
 
 
 def _vendor_rows(group: np.ndarray, vendor: str) -> tuple[np.ndarray, np.ndarray]:
@@ -310,45 +388,57 @@ def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataF
     """(engines section for efficiency.yaml, cross-validation stats, predictions with fitted and LOSO values).
 
     Fitted on both CSVs: the throughput and TPOT rows of serving_under_load.csv and the published maxima of
-    published_benchmarks.csv run with their engine. Each source weighs the same within an engine x vendor
-    group (the mean over sources of the mean |log error|), so one large source cannot drown the others."""
+    published_benchmarks.csv run with their engine. Each source weighs the same within a group (the mean over
+    sources of the mean |log error|), so one large source cannot drown the others. A group is an engine x
+    architecture family where the family qualifies (family_qualifies), else the engine x vendor pool."""
     t = _trials(catalog, eff)
+    family = row_families(t, catalog)
     n, groups = t.n_load, sorted(set(t.group))
     out = t.base.copy()
+    chosen, key, pooled = choose(t, family)  # the grid combo and fit key of each row, in sample
+    api = {g: _request_s(t, catalog, eff, t.group == g, chosen, key, None) if not g.startswith("generic/")
+           else 0.0 for g in groups}
     engines: dict = {}
-    chosen = np.zeros(len(t.group), dtype=np.int64)  # the grid combo of each row's group, in sample
     for g in groups:
-        chosen[t.group == g] = t.best((t.group == g) & t.fitted)
-    api = {g: api_fixed_point(t, catalog, eff, t.group == g, chosen) if not g.startswith("generic/") else 0.0
-           for g in groups}
-    pub_in, pub_loso = np.full(len(t.pub), np.nan), np.full(len(t.pub), np.nan)  # published maxima, per engine
-    loso: dict[str, dict[str, tuple[int, float]]] = {}  # held-out source -> group -> (combo, request_s)
-    for g in groups:
-        rows = t.group == g
         eng, vendor = g.split("/")
-        k = int(chosen[rows][0])
-        pub_in[rows[n:]] = t.values[k, n:][rows[n:]]
-        if eng != "generic":
-            engines.setdefault(eng, {})[vendor] = _provenance(t, rows, eng, vendor, k, api[g])
-        _loso_published(t, rows, vendor, pub_loso)
-        for src, choice in _loso_load(t, catalog, eff, rows, eng, vendor, chosen).items():
-            loso.setdefault(src, {})[g] = choice
+        if eng == "generic":
+            continue
+        rows = t.group == g
+        # the vendor's pooled fit (every family's rows) is written even where each family has its own: it is
+        # the fit for the engine's other and unseen families on that vendor
+        engines.setdefault(eng, {})[vendor] = _provenance(t, rows, eng, vendor, pooled[g], api[g])
+        for k_name in sorted(set(key[rows]) - {g}):
+            mine, fam = key == k_name, k_name.split("/")[1]
+            engines[eng][fam] = _provenance(t, mine, eng, fam, int(chosen[mine][0]), api[g], vendor)
+    pub_in = t.values[chosen[n:], n + np.arange(len(t.pub))]  # published maxima, per engine
+    pub_loso = np.full(len(t.pub), np.nan)
     # the rows under load run again with each group's request_s (the trials ran without it, engine_api.py): in
     # sample with the fitted factors, as `planner calibrate` runs them with efficiency.yaml...
     every = np.ones(n, dtype=bool)
     out["predicted"] = predict_rows(t, catalog, eff, every, engines)  # the section efficiency.yaml gets
     out["request_s"] = [api[g] for g in t.group[:n]]
-    # ...and each source's rows with every group's factors and request_s re-chosen without that source
+    # ...and each source's rows with every group's factors and request_s re-chosen without that source (the
+    # serving factors stay those of the whole set: serving_cross_validation holds them out)
     out["predicted_loso"], out["request_s_loso"] = np.nan, np.nan
-    for src, by_group in sorted(loso.items()):
-        held = t.sources[:n] == src
-        combo = chosen.copy()
-        for g, (kk, _) in by_group.items():
-            combo[t.group == g] = kk
-        api_held = {g: a for g, (_, a) in by_group.items()}
-        out.loc[held, "predicted_loso"] = predict_rows(t, catalog, eff, held, engines_section(t, combo, api_held,
-                                                                                               held))
-        out.loc[held, "request_s_loso"] = [api_held[g] for g in t.group[:n][held]]
+    for src in sorted(set(t.sources)):
+        held = t.sources == src
+        if held[n:].any():
+            combo_pub = choose(t, family, src, published=True)[0]
+            pub_loso[held[n:]] = t.values[combo_pub[n:], n + np.arange(len(t.pub))][held[n:]]
+        if not held[:n].any():
+            continue
+        combo_loso, key_loso, _ = choose(t, family, src)
+        api_held = {}
+        for g in sorted(set(t.group[:n][held[:n]])):
+            # the group's rows with its held-out choice, the other engines' rows (a fallback's light rows) as
+            # in sample
+            mine = t.group == g
+            api_held[g] = 0.0 if g.startswith("generic/") else _request_s(
+                t, catalog, eff, mine, np.where(mine, combo_loso, chosen), np.where(mine, key_loso, key), src)
+        combo = np.where(held, combo_loso, chosen)
+        out.loc[held[:n], "predicted_loso"] = predict_rows(t, catalog, eff, held[:n],
+                                                           engines_section(t, combo, api_held, held[:n], key_loso))
+        out.loc[held[:n], "request_s_loso"] = [api_held[g] for g in t.group[:n][held[:n]]]
     out["error_pct"] = (out["predicted"] / out["actual"] - 1.0) * 100.0
     out["loso_error_pct"] = (out["predicted_loso"] / out["actual"] - 1.0) * 100.0
     table = error_table(out)

@@ -4,7 +4,8 @@ A grid may carry an `engine` column (a catalog engine id; empty = the generic fu
 before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `speculative` column (`none`,
 `auto`, or a method such as `mtp`, `eagle3`). `engine_columns` turns them into per-row arrays:
 
-  eng_eta_factor   multiplies GEMM and attention compute efficiency (fitted per engine x vendor; capped at 0.98
+  eng_eta_factor   multiplies GEMM and attention compute efficiency (fitted per engine x architecture family
+                   where a family has the evidence, else per engine x vendor; capped at 0.98
                    of peak); not the bandwidth, which a memory-bound step reads at what the HBM sustains
   eng_moe_factor   multiplies the routed-expert GEMMs' efficiency on top (the engine's fused-MoE kernels; fitted),
                    at most up to the plain GEMM's (above 1 it recovers part of a weight-only dequantization)
@@ -57,16 +58,18 @@ from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.draft_arch import draft_arrays, draft_index
 from planner.perf.speculative_acceptance import acceptance_at
 
-# per engine x vendor, in efficiency.yaml `engines:`
+# per engine x architecture family or vendor, in efficiency.yaml `engines:` (engine_params)
 ENGINE_FITTED = ("eta_factor", "moe_factor", "seq_factor", "step_s", "request_s")
 ENGINE_NEUTRAL = {"eta_factor": 1.0, "moe_factor": 1.0, "seq_factor": 1.0, "step_s": 0.0, "request_s": 0.0}
 SPEC_CHOICES = ("none", "auto", *SPECULATIVE_METHODS)
 
 
-def engine_params(eff_engines: dict, engine_id: str, vendor: str) -> dict[str, float]:
-    """Fitted factors of one engine on one vendor's accelerators (neutral where nothing was fitted)."""
-    by_vendor = (eff_engines or {}).get(engine_id, {}) or {}
-    entry = by_vendor.get(vendor) or {}
+def engine_params(eff_engines: dict, engine_id: str, vendor: str, family: str = "") -> dict[str, float]:
+    """Fitted factors of one engine on one accelerator: its architecture family's entry (efficiency.yaml
+    `engines: {engine: {family: ...}}`, written where the family had the evidence of its own, engine_fit.py),
+    else its vendor's (the pooled fit of the engine's rows on that vendor), else neutral."""
+    by_key = (eff_engines or {}).get(engine_id, {}) or {}
+    entry = (by_key.get(family) if family else None) or by_key.get(vendor) or {}
     return {k: float(entry[k]["value"] if isinstance(entry.get(k), dict) else entry.get(k, ENGINE_NEUTRAL[k]))
             for k in ENGINE_FITTED}
 
@@ -161,7 +164,7 @@ def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: s
         return f"engine {e} does not run on {a} ({acc.vendor}; {e} supports {', '.join(eng.vendors)})"
     if p not in eng.precisions:
         return f"engine {e} does not serve {p} (it serves {', '.join(eng.precisions)})"
-    fit = engine_params(eff_engines, e, acc.vendor)
+    fit = engine_params(eff_engines, e, acc.vendor, acc.family)
     vals["eng_eta_factor"][j], vals["eng_seq_factor"][j] = fit["eta_factor"], fit["seq_factor"]
     vals["eng_moe_factor"][j] = fit["moe_factor"]
     vals["eng_step_s"][j] = fit["step_s"]
