@@ -70,3 +70,16 @@ def test_tpot_target_prefers_tensor_parallel_for_405b(tpot_ms, min_tp):
     r = predict_one(CAT, model="llama-3.1-405b", gpu="h200-sxm", gpus=8, precision="fp8", isl=1024, osl=1024,
                     tpot_slo_ms=tpot_ms)
     assert r["fits"] and r["pp"] == 1 and r["tp"] >= min_tp and r["tpot_s"] <= tpot_ms / 1e3
+
+
+@pytest.mark.parametrize(("query", "limit"), [
+    (dict(model="qwen3-8b", gpus=1, speculative="mtp"), "engine"),  # no engine has an MTP draft for Qwen3
+    (dict(model="llama-3.1-405b", gpus=1, precision="bf16"), "memory"),  # 811 GB of weights on one H100
+    (dict(model="llama-3.1-8b", gpus=1, engine="trtllm", gpu="mi300x"), "engine"),
+])
+def test_why_not_names_what_stops_it(query, limit):
+    """limited_by names the reason's kind (a missing draft read 'memory')."""
+    r = predict_one(CAT, **(Q | query))
+    assert not r["fits"] and r["limited_by"] == limit, (r["limited_by"], r.get("why") or r.get("notes"))
+    under = predict_one(CAT, **(Q | query), concurrency=4)
+    assert not under["fits"] and under["limited_by"] == limit

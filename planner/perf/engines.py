@@ -215,8 +215,9 @@ def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: 
             return ""
         if sups:
             return f"{m} has no {s} draft architecture in models.yaml (drafts:), so its cost is unknown"
-        who = f"engine {e}" if e else "no engine in the catalog"
-        return f"{who} has no {s} draft for {m} (family {family})"
+        if e:
+            return f"engine {e} has no {s} draft for {m} (family {family})"
+        return f"no engine in the catalog has a {s} draft for {m} (family {family})"
     method_u[j] = sup.method
     k = int(k_row) if k_row > 0 else sup.draft_tokens
     a0 = sup.acceptance(w)

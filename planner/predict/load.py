@@ -270,11 +270,23 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
     return out
 
 
+def limit_of_reason(reason: str) -> str:
+    """What a configuration's 'does not fit' reason names: memory (weights or KV over HBM), the engine (a mode,
+    precision, accelerator, cap or draft it lacks) or the configuration itself (split, context, input)."""
+    if reason.startswith("weights ") or " GB KV per GPU" in reason:
+        return "memory"
+    if reason.startswith(("engine ", "no engine ")) or " draft" in reason:
+        return "engine"
+    return "config"
+
+
 def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
     ok = grp[grp["load_reason"] == ""]
     if ok.empty:
         reasons = grp["load_reason"].astype(str)
-        return {"limited_by": "memory", "notes": reasons.iloc[0] if len(reasons) else "no valid split"}
+        if not len(reasons):
+            return {"limited_by": "config", "notes": "no valid split"}
+        return {"limited_by": limit_of_reason(reasons.iloc[0]), "notes": reasons.iloc[0]}
     pct = percentile_of(q)
     ttft = _at_percentile(ok, "ttft", pct, f"{pct:g}").min()
     tpot = _at_percentile(ok, "tpot", pct, f"{pct:g}").min()

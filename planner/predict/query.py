@@ -27,6 +27,7 @@ from planner.predict.load import (
     answer_load_queries,
     has_load,
     is_set,
+    limit_of_reason,
     load_error,
     percentile_columns,
     percentile_of,
@@ -391,7 +392,7 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
     if fitting.empty:
         reasons = rows["reason"].dropna().astype(str)
         first = reasons.iloc[0] if len(reasons) else "does not fit"
-        return ("engine" if first.startswith("engine") else "memory"), first
+        return limit_of_reason(first), first
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]
     tpot_s = _targets_s(query.to_frame().T, "tpot_slo_ms").iloc[0]
     best_ttft, best_tpot = fitting["ttft_s"].min(), fitting["tpot_s"].min()
