@@ -83,6 +83,17 @@ class EngineDefaults(Strict):
     source: str = Field(min_length=3)
 
 
+class ChunkedPrefillDefault(Strict):
+    """An engine that turns chunked prefill on by default only for long-context models (vLLM V0): the others
+    run each prompt whole, in prompt-only steps (decode waits), with a larger step budget."""
+
+    above_context: PositiveInt = Field(description="chunked prefill is on for models whose max context exceeds "
+                                       "this many tokens", json_schema_extra=unit("tokens"))
+    unchunked_min_tokens: PositiveInt = Field(description="without it the step budget is the larger of the "
+                                              "model's max context and this", json_schema_extra=unit("tokens"))
+    source: str = Field(min_length=3)
+
+
 class Scheduler(Strict):
     """How the engine's scheduler admits requests against the KV cache (its documented default policy)."""
 
@@ -172,6 +183,9 @@ class Engine(Entry):
     wide_ep: bool = Field(description="expert parallel across attention-DP ranks / beyond one node")
     pipeline_parallel: bool
     chunked_prefill: bool
+    chunked_prefill_default: ChunkedPrefillDefault | None = Field(
+        None, description="where chunked prefill (max_num_batched_tokens, prompt_attention_eta_scale) holds only "
+        "for long-context models; none = for every model")
     max_batch: PositiveInt = Field(description="default cap on running sequences per instance (max_num_seqs)")
     max_num_batched_tokens: PositiveInt = Field(description="default tokens per forward step (prefill chunk)")
     cuda_graph_max_batch: PositiveInt = Field(description="largest decode batch replayed from a CUDA graph; "
@@ -194,6 +208,13 @@ class Engine(Entry):
         "kernel (one KV-head read for its query group) serves; a batch holding a longer one falls back to a "
         "kernel that reads each KV head once per query head (vLLM V0's ROCm paged_attention_rocm: 32,768); "
         "a vendor not listed has no limit")
+    prompt_attention_eta_scale: dict[Vendor, Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=dict, description="per vendor, the efficiency of the kernel the engine runs prompt "
+        "attention with, as a share of the accelerator's flash-attention prefill efficiency (efficiency.yaml "
+        "attn_prefill_eta_max at the prompt's length): below 1 where prompts go through a slower path (vLLM V0 "
+        "with chunked prefill on ROCm: every prompt chunk through the Triton prefix-prefill kernel); needs "
+        "provenance (a measurement, or assumed with its reason); a vendor not listed: 1",
+        json_schema_extra=unit("fraction"))
     speculative: list[SpeculativeSupport] = Field(default_factory=list)
     accelerator_defaults: dict[Id, EngineDefaults] = Field(
         default_factory=dict, description="scheduler defaults that differ on these accelerator ids")
@@ -209,6 +230,19 @@ class Engine(Entry):
         other = sorted(set(self.grouped_kv_decode_max_context) - set(self.vendors))
         if other:
             raise ValueError(f"grouped_kv_decode_max_context names vendors {other} the engine does not run on")
+        return self
+
+    @model_validator(mode="after")
+    def _prompt_attention_scale_has_provenance(self) -> Engine:
+        if not self.prompt_attention_eta_scale:
+            return self
+        other = sorted(set(self.prompt_attention_eta_scale) - set(self.vendors))
+        if other:
+            raise ValueError(f"prompt_attention_eta_scale names vendors {other} the engine does not run on")
+        prov = self.provenance.get("prompt_attention_eta_scale")
+        if prov is None or not (prov.source or prov.assumed):
+            raise ValueError("prompt_attention_eta_scale needs provenance: a source that measured it, or "
+                             "assumed: true with the reason")
         return self
 
     def supports(self, accelerator_id: str, vendor: str) -> bool:

@@ -34,6 +34,10 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
                    `cuda_graph_max_context`; inf = none; step.graph_context_exceeded)
   eng_grouped_kv_max_ctx  longest sequence the grouped-KV decode kernel serves on this row's vendor, beyond
                    which KV heads are read once per query head (`grouped_kv_decode_max_context`; inf = none)
+  eng_prompt_attn_scale  efficiency of the engine's prompt-attention kernel on this row's vendor as a share
+                   of flash-attention prefill (`prompt_attention_eta_scale`; 1 = flash attention;
+                   step.prompt_attention_efficiency); 1 also where `chunked_prefill_default` leaves a model
+                   unchunked (its eng_chunk is then max(max context, unchunked_min_tokens), eng_prefill_first 1)
   spec_k, spec_accept, spec_draft_id   draft tokens per step, mean accepted tokens per step (incl. bonus),
                    the row of the model's draft in draft_arch.draft_table (-1 none; its arrays ride along as
                    `spec_draft_table`, priced by serving.draft_time_s); spec_k = 0 without speculation.
@@ -123,7 +127,7 @@ def _defaults(n: int) -> dict:
         "eng_kv_fraction": np.full(n, ASSUMPTIONS.usable_hbm_fraction), "eng_sampler_warmup": np.zeros(n),
         "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n), "eng_kv_full_window": np.zeros(n),
         "eng_attn_qhead_reads": np.zeros(n), "eng_graph_max_ctx": np.full(n, np.inf),
-        "eng_grouped_kv_max_ctx": np.full(n, np.inf),
+        "eng_grouped_kv_max_ctx": np.full(n, np.inf), "eng_prompt_attn_scale": np.ones(n),
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_id": np.full(n, -1.0),
         "spec_assumed": np.zeros(n),
         "spec_method": np.full(n, "none", dtype=object),
@@ -181,6 +185,7 @@ def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: s
     # decode up to 32,768)
     vals["eng_graph_max_ctx"][j] = float(eng.cuda_graph_max_context or np.inf)
     vals["eng_grouped_kv_max_ctx"][j] = float(eng.grouped_kv_decode_max_context.get(acc.vendor, np.inf))
+    vals["eng_prompt_attn_scale"][j] = float(eng.prompt_attention_eta_scale.get(acc.vendor, 1.0))
     if eng.scheduler is not None:  # KV admission policy (engines.yaml `scheduler:`)
         sch = eng.scheduler
         vals["eng_kv_reserve"][j] = sch.kv_reserve_output
@@ -188,6 +193,13 @@ def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: s
         vals["eng_kv_reserve_min"][j] = floor  # SGLang new_token_ratio: decays, retracts when full
         vals["eng_kv_reserve_decay"][j] = (sch.kv_reserve_output - floor) / sch.kv_reserve_decay_steps
         vals["eng_prefill_first"][j] = float(sch.prefill_first)
+    unchunked = eng.chunked_prefill_default
+    if unchunked is not None and catalog.models[m].max_context <= unchunked.above_context:
+        # vLLM V0 chunks prompts only for models longer than 32K: the others prefill whole prompts in
+        # prompt-only steps (scheduler _schedule_default) on flash attention (block tables left empty)
+        vals["eng_chunk"][j] = float(max(catalog.models[m].max_context, unchunked.unchunked_min_tokens))
+        vals["eng_prefill_first"][j] = 1.0
+        vals["eng_prompt_attn_scale"][j] = 1.0
     if eng.kv_sizing is not None:  # how the KV pool is sized (engines.yaml `kv_sizing:`)
         vals["eng_kv_policy"][j] = float(KV_SIZING_POLICIES.index(eng.kv_sizing.policy))
         vals["eng_kv_fraction"][j] = eng.kv_sizing.fraction

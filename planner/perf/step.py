@@ -179,10 +179,33 @@ def _attention(p: _Pass, ctx_dec, pairs_global, pairs_local) -> None:
     pairs = s["global"] * main + s["local"] * pairs_local
     p_flops = c.pre_attn_flops_per_pair / p.tp * rank_share * pairs
     p_eta = attention_prefill_efficiency(p.pre_seq, c.attn_prefill_eta_max, c.attn_prefill_seq_half_tokens)
-    _op(p.out, p_flops, p.zero, c.peak_bf16_flops_s, p.bw, p_eta, p.hbm, attn_eta, "attn_prefill")
+    _op(p.out, p_flops, p.zero, c.peak_bf16_flops_s, p.bw, prompt_attention_efficiency(c, p.pre_seq, p_eta),
+        p.hbm, attn_eta, "attn_prefill")
     if np.any(idx_flops):  # the indexer scores every causal pair, at the precision's (FP8) peak
         i_flops = idx_flops / p.tp * rank_share * s["all"] * pairs_global
         _op(p.out, i_flops, p.zero, p.peak, p.bw, p_eta, p.hbm, attn_eta, "attn_indexer")
+
+
+PREFIX_TILE_TOKENS = 128.0  # vLLM 0.6 ops/prefix_prefill.py: BLOCK_M = BLOCK_N = 128 (device capability >= 8.0)
+
+
+def prompt_attention_efficiency(c: Cols, seq_tokens, flash_eta) -> np.ndarray:
+    """Efficiency of a row's prompt attention: flash-attention prefill (`flash_eta`, growing with the prompt as
+    its grid fills), or where the engine runs prompts through a slower kernel on this vendor (engines.yaml
+    `prompt_attention_eta_scale` < 1) that share of the accelerator's attn_prefill_eta_max, less the causal
+    tiles' padding, S / (S + 128).
+
+    The one such path: vLLM V0 with chunked prefill on (its default for models longer than 32K tokens) fills
+    the block tables of every prompt, so on ROCm each chunk, the first one included, attends through
+    PagedAttention.forward_prefix -> ops/prefix_prefill.py context_attention_fwd: a Triton kernel whose grid
+    is set by the chunk (prompts x query heads x ceil(chunk / 128), 64 programs for one 512-token chunk of
+    Llama-3.1-405B at TP8), each program walking the cached context in 128-token tiles, so its efficiency does
+    not grow with the prompt as flash attention's does; the tiles on the diagonal compute the masked half too
+    (a prompt of S tokens computes S (S + 128) / 2 pairs for its S^2 / 2 causal ones)."""
+    scale = np.asarray(c.get("eng_prompt_attn_scale", 1.0), dtype=float)
+    s = np.maximum(np.asarray(seq_tokens, dtype=float), 1.0)
+    tiled = np.minimum(c.attn_prefill_eta_max, 0.98) * scale * s / (s + PREFIX_TILE_TOKENS)
+    return np.where(scale < 1.0, tiled, flash_eta)
 
 
 def kv_reads_per_head(c: Cols, tp) -> np.ndarray:
