@@ -131,10 +131,10 @@ def test_absurd_catalog_values_name_the_plausible_range(tmp_path, kind, patch, e
 
 def test_fleet_size_guards_before_and_after_the_solve(tmp_path):
     huge = copy.deepcopy(BASE)
-    huge["workloads"][0]["demand"] = {"requests_per_s": 2e9}
+    huge["workloads"][0]["demand"] = {"requests_per_s": 1e6}  # plausible, but past PLANNER_MAX_GPUS
     p = tmp_path / "huge.yaml"
     p.write_text(yaml.safe_dump(huge))
-    res = CliRunner().invoke(main, ["solve", str(p)])  # refused from the candidates, before any MIP
+    res = CliRunner().invoke(main, ["solve", str(p)], env={"PLANNER_MAX_GPUS": "1000"})  # refused before any MIP
     assert res.exit_code == 2 and "the demand needs at least" in res.output and "PLANNER_MAX_GPUS" in res.output
     rich = copy.deepcopy(BASE)
     del rich["workloads"][0]["demand"]
@@ -151,3 +151,14 @@ def test_the_base_problem_solves(tmp_path):
     p.write_text(yaml.safe_dump(BASE))
     res = CliRunner().invoke(main, ["solve", str(p), "--no-runner-up"])
     assert res.exit_code == 0, res.output  # so that mutations start from a plan, not from an early refusal
+
+
+def test_demand_past_any_service_is_refused_not_overflowed(tmp_path):
+    """The fuzz found 1.8e308 requests/s: the fleet size overflowed to a traceback (math.ceil of infinity)."""
+    doc = copy.deepcopy(BASE)
+    doc["workloads"][0]["demand"] = {"requests_per_s": 1.7976931348623135e308}
+    p = tmp_path / "p.yaml"
+    p.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    res = CliRunner().invoke(main, ["solve", str(p), "--no-runner-up"])
+    assert res.exit_code == 2, res.output
+    assert "demand.requests_per_s" in res.output and "plausible range" in " ".join(res.output.split())

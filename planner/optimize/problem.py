@@ -50,13 +50,15 @@ class Strict(_CatalogStrict):
 class Demand(Strict):
     """Peak demand of one workload: give exactly one of requests_per_s, output_tokens_per_s or tokens_per_day."""
 
-    requests_per_s: float | None = Field(
+    # upper ends ~1,000x the largest public services (billions of tokens a minute): past them the fleet sizes
+    # overflow, and a value there is a unit mistake
+    requests_per_s: Annotated[float | None, plausible(0, 1e7, " requests/s")] = Field(
         None, gt=0, description="peak requests per second", json_schema_extra=unit("1/s")
     )
-    output_tokens_per_s: float | None = Field(
+    output_tokens_per_s: Annotated[float | None, plausible(0, 1e10, " tokens/s")] = Field(
         None, gt=0, description="peak generated tokens per second", json_schema_extra=unit("tokens/s")
     )
-    tokens_per_day: float | None = Field(
+    tokens_per_day: Annotated[float | None, plausible(0, 1e16, " tokens/day")] = Field(
         None, gt=0, description="input + output tokens per day (average)", json_schema_extra=unit("tokens/day")
     )
     peak_factor: float = Field(1.0, ge=1, le=20, description="peak / average rate, applied to tokens_per_day")
