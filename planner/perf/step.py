@@ -14,6 +14,7 @@ import numpy as np
 from planner.catalog.schema_base import COMPUTE_DTYPES
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.kernels import (
+    ETA_CAP,
     _safe_div,
     allreduce_time,
     alltoall_time,
@@ -32,15 +33,15 @@ FP8_CODE = float(COMPUTE_DTYPES.index("fp8"))
 def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str = "") -> None:
     """Add one op to the running sums: its roofline time, its class (compute- or memory-bound), and the time
     the tensor cores / HBM would be busy at full efficiency (for power)."""
-    t_c = _safe_div(flops, peak * np.clip(eta_c, 1e-6, 0.98))
-    t_m = _safe_div(bytes_, bw * np.clip(eta_m, 1e-6, 0.98))
+    t_c = _safe_div(flops, peak * np.clip(eta_c, 1e-6, ETA_CAP))
+    t_m = _safe_div(bytes_, bw * np.clip(eta_m, 1e-6, ETA_CAP))
     compute_bound = t_c >= t_m
     out["time_s"] += np.maximum(t_c, t_m)
     out["compute_s"] += np.where(compute_bound, t_c, 0.0)
     out["memory_s"] += np.where(compute_bound, 0.0, t_m)
     out["flops"] += flops
     out["bytes"] += bytes_
-    out["compute_busy_s"] += _safe_div(flops, peak * np.clip(eta_c_max, 1e-6, 0.98))
+    out["compute_busy_s"] += _safe_div(flops, peak * np.clip(eta_c_max, 1e-6, ETA_CAP))
     out["memory_busy_s"] += t_m  # HBM busy at the op's own efficiency: its memory time
     if "ops" in out:  # breakdown requested (debugging, reports)
         out["ops"][name] = out["ops"].get(name, 0.0) + np.maximum(t_c, t_m)
@@ -73,7 +74,7 @@ class _Pass:
         self.t_rank = self.n_dec / self.dp + self.pre_rank  # tokens the critical attention-DP rank processes
         self.bw = c.hbm_bandwidth_bytes_s
         self.peak = c.peak_flops_s
-        # the engine's kernels: one fitted factor on compute efficiency (capped at 0.98 of peak), and on the
+        # the engine's kernels: one fitted factor on compute efficiency (capped at ETA_CAP of peak), and on the
         # bandwidth only where it is below 1: an engine's kernels can read below what our probe measured
         # (2024 ROCm builds on MI300X: Llama-3.1-405B at batch 1 decodes at 43-50 ms, DSTKTGI-*-short-b1,
         # where the derived bandwidth says 27) but a memory-bound step never reads faster than the HBM
@@ -81,10 +82,10 @@ class _Pass:
         # GPS-qwen3-8b-h100-latency-0/1/2) decodes at 7.38 / 7.19 / 7.67 ms on vLLM / SGLang / TensorRT-LLM,
         # within 7%: vLLM's factor 1.25 on the bandwidth too made it 5.7 ms
         self.ef = c.get("eng_eta_factor", 1.0)
-        self.eta_max = np.minimum(c.gemm_eta_max * serving["gemm_eta_scale"] * self.ef, 0.98)
-        self.eta_bf16 = np.minimum(c.gemm_eta_max_bf16 * serving["gemm_eta_scale"] * self.ef, 0.98)
+        self.eta_max = np.minimum(c.gemm_eta_max * serving["gemm_eta_scale"] * self.ef, ETA_CAP)
+        self.eta_bf16 = np.minimum(c.gemm_eta_max_bf16 * serving["gemm_eta_scale"] * self.ef, ETA_CAP)
         self.hbm_ef = np.minimum(self.ef, 1.0)
-        self.hbm = np.minimum(c.gemm_hbm_eta * self.hbm_ef, 0.98)
+        self.hbm = np.minimum(c.gemm_hbm_eta * self.hbm_ef, ETA_CAP)
         self.zero = np.zeros_like(self.tokens)
         self.out = {k: self.zero.copy() for k in ("time_s", "flops", "bytes", "compute_busy_s", "memory_busy_s",
                                                   *BUCKETS)}
@@ -164,14 +165,14 @@ def _attention(p: _Pass, ctx_dec, pairs_global, pairs_local) -> None:
                                                        + idx_units * every)
     kv_read = kv_read * kv_reads_per_head(c, p.tp)
     a_flops = p.n_dec / p.dp / p.tp * (c.dec_attn_flops_per_ctx * held + idx_flops * every)
-    attn_eta = np.minimum(c.attn_prefill_eta_max * p.ef, 0.98)
+    attn_eta = np.minimum(c.attn_prefill_eta_max * p.ef, ETA_CAP)
     # the kernel's tile rows are the query rows sharing a KV head (one latent head for MLA): a partly filled
     # tile computes padding (assumptions.attn_decode_tile_rows)
     rows = p.q_dec * c.heads / np.maximum(p.tp, np.where(c.is_mla > 0, 1.0, c.kv_heads))
     tile = float(A.attn_decode_tile_rows)
     fill = rows / (np.ceil(rows / tile) * tile)
     _op(p.out, a_flops, kv_read, c.peak_bf16_flops_s, p.bw, attn_eta * fill,
-        np.minimum(c.attn_decode_hbm_eta * p.hbm_ef, 0.98), attn_eta * fill, "attn_decode")
+        np.minimum(c.attn_decode_hbm_eta * p.hbm_ef, ETA_CAP), attn_eta * fill, "attn_decode")
     # prefill attention: causal FLOPs, efficiency growing with the prompt length
     rank_share = _safe_div(p.pre_rank, np.maximum(p.n_pre, 1e-9))
     # sparse attention: at most top-k keys per prompt token (an upper bound below 2 top-k tokens of context)
@@ -204,7 +205,7 @@ def prompt_attention_efficiency(c: Cols, seq_tokens, flash_eta) -> np.ndarray:
     (a prompt of S tokens computes S (S + 128) / 2 pairs for its S^2 / 2 causal ones)."""
     scale = np.asarray(c.get("eng_prompt_attn_scale", 1.0), dtype=float)
     s = np.maximum(np.asarray(seq_tokens, dtype=float), 1.0)
-    tiled = np.minimum(c.attn_prefill_eta_max, 0.98) * scale * s / (s + PREFIX_TILE_TOKENS)
+    tiled = np.minimum(c.attn_prefill_eta_max, ETA_CAP) * scale * s / (s + PREFIX_TILE_TOKENS)
     return np.where(scale < 1.0, tiled, flash_eta)
 
 
