@@ -85,7 +85,7 @@ def has_load(row: pd.Series) -> bool:
     return is_set(row.get("request_rate")) or is_set(row.get("concurrency"))
 
 
-def _share(total: float, dp: int) -> list[tuple[float, int]]:
+def split_clients(total: float, dp: int) -> list[tuple[float, int]]:
     """Closed-loop clients per replica: (clients, replicas) groups, exactly `total` clients over dp."""
     lo, extra = divmod(int(total), dp)
     groups = [(float(lo + 1), extra), (float(lo), dp - extra)]
@@ -106,7 +106,7 @@ def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
             rows.append({**base, "request_rate": float(q["request_rate"]) / dp, "concurrency": np.nan,
                          "num_requests": math.ceil(n / dp) if n == n else n, "replicas": dp})
         else:
-            for c, k in _share(float(q["concurrency"]), dp):
+            for c, k in split_clients(float(q["concurrency"]), dp):
                 n = base["num_requests"]
                 rows.append({**base, "request_rate": np.nan, "concurrency": c, "replicas": k,
                              "num_requests": math.ceil(n * c / float(q["concurrency"])) if n == n else n})
@@ -148,7 +148,7 @@ def choose(queries: pd.DataFrame, configs: pd.DataFrame, loads: pd.DataFrame) ->
         pct = percentile_of(q)
         key = f"{pct:g}"
         ttft = _at_percentile(grp, "ttft", pct, key)
-        tpot = _at_percentile(grp, "tpot", pct, key)
+        tpot = _tpot_held(grp, pct, key)
         t_ttft = float(q["ttft_slo_ms"]) / 1e3 if is_set(q["ttft_slo_ms"]) else math.inf
         t_tpot = float(q["tpot_slo_ms"]) / 1e3 if is_set(q["tpot_slo_ms"]) else math.inf
         # no target: any answer (a saturated steady state has no latency); a target needs a latency within it
@@ -164,6 +164,13 @@ def choose(queries: pd.DataFrame, configs: pd.DataFrame, loads: pd.DataFrame) ->
                                ascending=[True, False, True, True, True, True, True, True], kind="stable")
         best[qid] = int(order.index[0])
     return best
+
+
+def _tpot_held(grp: pd.DataFrame, pct: float, key: str) -> pd.Series:
+    """TPOT a target is held to: at the percentile, or for disaggregated units (no TPOT percentile modelled)
+    the decode step at the full batch, which bounds every percentile from above."""
+    tpot = _at_percentile(grp, "tpot", pct, key)
+    return tpot.fillna(grp["tpot_bound_s"]) if "tpot_bound_s" in grp else tpot
 
 
 def _at_percentile(grp: pd.DataFrame, metric: str, pct: float, key: str) -> pd.Series:
@@ -250,12 +257,20 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
                                                 gpus // g, g, engine, spec), strict=True)))
     if not rows:
         return {}
+    from planner.predict.disagg import load_answers as disagg_answers  # (disagg imports this module)
     configs = pd.DataFrame(rows)
-    per_replica = load_rows(queries, configs)
-    loads = evaluate_loads(per_replica, catalog)
+    disagg = (configs["serving"] == "disaggregated").to_numpy()
+    # disaggregated units: the optimizer's two-queue model (planner.predict.disagg), a unit per replica
+    units = disagg_answers(queries, configs[disagg], catalog)
+    per_replica = load_rows(queries, configs[~disagg])
+    loads = evaluate_loads(per_replica, catalog) if len(per_replica) else pd.DataFrame()
+    if len(units):
+        configs.loc[units.index, ["dp", "gpus"]] = units[["dp", "gpus"]].to_numpy()
+        loads = pd.concat([loads, units.drop(columns=["dp", "gpus"])])
     best = choose(queries, configs, loads)
-    # a finite run (num_requests) is what a benchmark measures: simulate the winner's run
-    finite = [i for q, i in best.items() if is_set(queries.loc[q, "num_requests"])]
+    # a finite run (num_requests) is what a benchmark measures: simulate the winner's run (aggregated: the
+    # simulator has no disaggregated scheduler; those keep the steady state)
+    finite = [i for q, i in best.items() if is_set(queries.loc[q, "num_requests"]) and not disagg[i]]
     if finite:
         sim = evaluate_loads(per_replica[per_replica["cfg"].isin(finite)], catalog, method="simulate")
         loads.loc[sim.index, sim.columns] = sim
@@ -263,11 +278,50 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
     out = {}
     for qid, grp in joined.groupby("qid", sort=False):
         q = queries.loc[qid]
-        if qid in best:
+        if qid in best and disagg[best[qid]]:
+            out[qid] = describe_disaggregated(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
+        elif qid in best:
             out[qid] = describe_load(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
         else:
             out[qid] = {"fits": False, **_why_not_under_load(grp, q)}
     return out
+
+
+def describe_disaggregated(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: int) -> dict:
+    """Result fields of a winning disaggregated configuration under load: the unit at its full batch (power,
+    instances), the load columns from the two queues (TPOT the full batch's bound, its percentiles empty)."""
+    from planner.predict.disagg import TPOT_NOTE
+    dp, unit_gpus = int(best["dp"]), int(best["gpus"])
+    used = dp * unit_gpus
+    notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a disaggregated unit needs {unit_gpus}"] \
+        if used < gpus_total else []
+    if best["saturated"]:
+        notes.append("saturated: the load exceeds what the units complete; requests queue"
+                     + (" (a finite run is not simulated for disaggregated serving: no latencies)"
+                        if is_set(query["num_requests"]) else ""))
+    notes.append(TPOT_NOTE)
+    conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"])) \
+        if best["running"] == best["running"] else 0
+    tpot = float(best["tpot_bound_s"])
+    out = float(best["output_tok_s"])
+    return {
+        "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
+        "attn_dp": int(best["attn_dp"]), "serving": "disaggregated", "concurrency": int(float(conc)),
+        "fits": True, "ttft_s": float(best["ttft_mean_s"]), "tpot_s": tpot, "output_tok_s": out,
+        "output_tok_s_per_gpu": out / gpus_total, "output_tok_s_per_user": 1.0 / tpot,
+        "total_tok_s": float(best["total_tok_s"]),
+        "avg_power_w": float(best["unit_avg_power_w"]) * dp, "peak_power_w": float(best["unit_peak_power_w"]) * dp,
+        "limited_by": "queue" if best["saturated"] else best["unit_limited_by"], "notes": "; ".join(notes),
+        **{k: best[k] for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s", "saturated")},
+        **{k: float("nan") for k in ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s",
+                                     "e2e_p50_s")},
+        "engine": best.get("unit_engine") or GENERIC, "speculative": best.get("unit_speculative") or "none",
+        "itl_s": float(best["unit_itl_s"]), "acceptance_length": float(best["unit_acceptance_length"]),
+        "prefill_instances": int(best["unit_prefill_instances"]),
+        "decode_instances": int(best["unit_decode_instances"]),
+        "prefill_gpu": str(best["accelerator"]), "prefill_tp": int(best["tp"]), "prefill_pp": int(best["pp"]),
+        **all_in_energy(catalog, str(best["accelerator"]), out, float(best["unit_avg_power_w"]) * dp, used),
+    }
 
 
 def limit_of_reason(reason: str) -> str:
@@ -289,7 +343,7 @@ def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
         return {"limited_by": limit_of_reason(reasons.iloc[0]), "notes": reasons.iloc[0]}
     pct = percentile_of(q)
     ttft = _at_percentile(ok, "ttft", pct, f"{pct:g}").min()
-    tpot = _at_percentile(ok, "tpot", pct, f"{pct:g}").min()
+    tpot = _tpot_held(ok, pct, f"{pct:g}").min()
     if is_set(q["ttft_slo_ms"]) and not ttft <= float(q["ttft_slo_ms"]) / 1e3:
         best = "none (saturated)" if ttft != ttft else f"{ttft * 1e3:.4g} ms"
         return {"limited_by": "ttft", "notes": f"best p{pct:g} TTFT under this load is {best}; target "
@@ -326,8 +380,13 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
         for metric in ("ttft", "tpot"):
             out.loc[at, f"{metric}_slo_s"] = _at_percentile(res.loc[at], metric, p, f"{p:g}").to_numpy()
     out["slo_on_mean"] = res["load_reason"].astype(str).str.contains("aggregated serving only")
+    # disaggregated rows at their capacity under the SLO (planner.predict.disagg.at_capacity): TTFT is at the
+    # percentile already, TPOT the full batch's bound
+    at_cap = rows["disagg_rho"].notna() if "disagg_rho" in rows else pd.Series(False, rows.index)
+    out.loc[at_cap, "slo_on_mean"] = False
     for metric in ("ttft", "tpot"):
-        out.loc[out["slo_on_mean"], f"{metric}_slo_s"] = rows.loc[out["slo_on_mean"], f"{metric}_s"]
+        held = out["slo_on_mean"] | at_cap
+        out.loc[held, f"{metric}_slo_s"] = rows.loc[held, f"{metric}_s"]
     return out
 
 

@@ -1,0 +1,163 @@
+"""Disaggregated (prefill/decode) answers of `predict`, on the optimizer's own under-load model.
+
+A disaggregated replica is a unit of rate-matched prefill and decode instances
+(`planner.perf.capacity.disaggregated_units`: the largest batch whose zero-load mean TTFT and TPOT meet the
+targets). Under a load its TTFT comes from two queues, the prefill instances (M/D/1) then a decode seat
+(Erlang-C), by the functions the optimizer's capacity bisects on (`disaggregated_at_load`, `capacity_under_slo`):
+  - a query with targets and no load is answered at the largest rate where TTFT holds at the SLO percentile,
+    the number `solve` plans with (`capacity_under_slo`, called as the candidate search calls it);
+  - a query with `request_rate` or `concurrency` gets TTFT mean and p50/p90/p99 at that load.
+TPOT is the decode instances' step at the unit's full batch: they run no prompt chunks and never hold more
+sequences than that, so it bounds every request's TPOT from above (the targets are held to it); its
+percentiles, ITL and end-to-end percentiles are not modelled and stay empty.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.perf.capacity import disaggregated_at_load, disaggregated_under_slo, disaggregated_units
+from planner.perf.search import DEFAULT_BATCHES
+from planner.predict.load import is_set, percentile_of, split_clients
+
+UNIT_KEYS = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
+             "osl", "engine", "speculative")
+PREFILL_KEYS = ("prefill_accelerator", "prefill_tp", "prefill_pp")
+TPOT_NOTE = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
+             "solve plans; TPOT is the decode step at the unit's full batch, an upper bound at every percentile "
+             "(decode instances run no prompt chunks), its percentiles not modelled")
+LOAD_SHARE_COLUMNS = ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_bound_s")
+
+
+def _percentile_keys(pct: float) -> tuple[float, ...]:
+    return tuple(sorted({50.0, 90.0, 99.0, float(pct)}))
+
+
+def _targets(queries: pd.DataFrame, qids, col: str) -> np.ndarray:
+    return (pd.to_numeric(queries[col], errors="coerce").fillna(math.inf) / 1e3).reindex(qids).to_numpy()
+
+
+def at_capacity(results: pd.DataFrame, queries: pd.DataFrame, catalog: Catalog, pct: pd.Series) -> pd.DataFrame:
+    """`results` (the batch grid's evaluation, column qid) with the disaggregated rows of queries that give a
+    target replaced by one row per split at its capacity under the SLO percentile (`capacity_under_slo`, as the
+    candidate search calls it), with the load columns at that rate (`disagg_*`)."""
+    if results.empty or "serving" not in results:
+        return results
+    ttft = _targets(queries, results["qid"], "ttft_slo_ms")
+    tpot = _targets(queries, results["qid"], "tpot_slo_ms")
+    pick = (results["serving"] == "disaggregated").to_numpy() & (np.isfinite(ttft) | np.isfinite(tpot))
+    if not pick.any():
+        return results
+    keys = ["qid", *[k for k in (*UNIT_KEYS, *PREFILL_KEYS) if k in results]]
+    splits = results[pick].drop_duplicates(keys)[keys].reset_index(drop=True)
+    parts = []
+    for p, grp in splits.groupby(splits["qid"].map(pct), sort=False):
+        cfg = grp.drop(columns=["qid"]).reset_index(drop=True)
+        tt, tp = _targets(queries, grp["qid"], "ttft_slo_ms"), _targets(queries, grp["qid"], "tpot_slo_ms")
+        units = fitting_units(cfg, catalog, tt, tp, pd.to_numeric(queries["gpus"]).reindex(grp["qid"]).to_numpy())
+        cap = disaggregated_under_slo(units, tt, float(p))
+        load = disaggregated_at_load(units, request_rate=cap["capacity_rps"].to_numpy(dtype=float),
+                                     percentiles=_percentile_keys(float(p)))
+        cap = cap.assign(qid=grp["qid"].to_numpy(), **{f"disagg_{k}": load[k].to_numpy() for k in load})
+        light = disaggregated_at_load(units, request_rate=units["output_tok_s"] / units["osl"] * 1e-6,
+                                      percentiles=(float(p),))[f"ttft_p{float(p):g}_s"]
+        # a unit that meets the targets on the mean but not TTFT at the percentile at any rate
+        none = units["fits"].to_numpy(dtype=bool) & ~cap["fits"].to_numpy(dtype=bool)
+        reason = cap["reason"].astype(object).to_numpy().copy()
+        for i in np.flatnonzero(none):
+            reason[i] = (f"p{float(p):g} TTFT {light.iloc[i] * 1e3:.0f} ms at light load > target "
+                         f"{tt[i] * 1e3:.0f} ms (disaggregated)")
+        parts.append(cap.assign(reason=reason, limited_by=np.where(none, "ttft", cap["limited_by"])))
+    return pd.concat([results[~pick], *parts], ignore_index=True)
+
+
+def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_s: np.ndarray,
+                  gpus: np.ndarray) -> pd.DataFrame:
+    """`disaggregated_units` (the optimizer's: the largest batch meeting the targets on the mean), where a
+    unit needs more than the query's `gpus` at a smaller batch that fits them (solve picks any number of
+    replicas; a query has its GPUs): the same rows as the optimizer's wherever its unit fits."""
+    units = disaggregated_units(cfg, catalog, ttft_s, tpot_s)
+    for _ in range(len(DEFAULT_BATCHES)):
+        big = np.flatnonzero(units["fits"].to_numpy(dtype=bool) & (units["gpus"].to_numpy(dtype=float) > gpus))
+        if not len(big):
+            break
+        for top, rows in pd.Series(big).groupby(units["batch"].to_numpy()[big]):
+            at = rows.to_numpy()
+            fewer = [b for b in DEFAULT_BATCHES if b < top]
+            if not fewer:
+                continue
+            redo = disaggregated_units(cfg.iloc[at], catalog, ttft_s[at], tpot_s[at], batches=fewer)
+            units = units.copy()
+            for c in units.columns:
+                units.loc[at, c] = redo[c].to_numpy() if c in redo else units.loc[at, c]
+        units = units.copy()
+    return units
+
+
+def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame) -> pd.DataFrame:
+    """`pct_cols` (`percentile_columns` of the chosen rows) with the disaggregated answers at capacity taking
+    their TTFT from the queues at that rate (TPOT, ITL and end-to-end percentiles empty: not modelled)."""
+    if "disagg_rho" not in best:
+        return pct_cols
+    rows = best.index[best["disagg_rho"].notna()]
+    if not len(rows):
+        return pct_cols
+    out = pct_cols.copy()
+    for k in ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s"):
+        out.loc[rows, k] = np.nan
+    for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s"):
+        out.loc[rows, k] = best.loc[rows, f"disagg_{k}"].to_numpy(dtype=float)
+    out.loc[rows, "saturated"] = False
+    return out
+
+
+def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """Per disaggregated configuration (index of `configs`), the columns `evaluate_loads` gives aggregated
+    ones: each unit under its share of the query's load (units = the query's GPUs // a unit's GPUs; the
+    busiest unit's latencies, requests summed), plus `dp` (units), `tpot_bound_s` and the unit's columns."""
+    if configs.empty:
+        return pd.DataFrame()
+    cfg = configs[list(UNIT_KEYS)].reset_index(drop=True)
+    qids = configs["qid"].to_numpy()
+    tt, tp = _targets(queries, qids, "ttft_slo_ms"), _targets(queries, qids, "tpot_slo_ms")
+    units = fitting_units(cfg, catalog, tt, tp, pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy())
+    rows = []
+    for i, (cid, c) in enumerate(configs.iterrows()):
+        q, u = queries.loc[c["qid"]], units.iloc[i]
+        total = int(float(q["gpus"]))
+        dp = total // int(u["gpus"]) if bool(u["fits"]) else 0
+        base = {"cfg": cid, "dp": dp, "gpus": int(u["gpus"]) if bool(u["fits"]) else 0,
+                "load_reason": "" if dp >= 1 else (str(u["reason"]) if not bool(u["fits"]) else
+                                                   f"a disaggregated unit needs {int(u['gpus'])} GPUs")}
+        if dp < 1:
+            rows.append(base)
+            continue
+        rate = float(q["request_rate"]) if is_set(q["request_rate"]) else math.nan
+        groups = [(rate / dp, dp)] if rate == rate else split_clients(float(q["concurrency"]), dp)
+        pcts = _percentile_keys(percentile_of(q))
+        at = [disaggregated_at_load(units.iloc[[i]], request_rate=None if rate != rate else share,
+                                    concurrency=None if rate == rate else share, percentiles=pcts).iloc[0]
+              for share, _ in groups]
+        top = at[0]  # the busiest units come first
+        req = sum(a["requests_s"] * k for a, (_, k) in zip(at, groups, strict=True))
+        osl, isl = float(c["osl"]), float(c["isl"])
+        rows.append({**base, **{k: top[k] for k in top.index if k.startswith("ttft_")},
+                     "tpot_bound_s": top["tpot_bound_s"], "tpot_mean_s": top["tpot_bound_s"],
+                     **dict.fromkeys(("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s",
+                                      "e2e_p50_s"), np.nan),
+                     "requests_s": req, "output_tok_s": req * osl, "total_tok_s": req * (isl + osl),
+                     "saturated": bool(any(a["saturated"] for a in at)), "max_running": float(top["seats"]),
+                     "running": float(sum(a["requests_s"] * a["e2e_mean_s"] * k
+                                          for a, (_, k) in zip(at, groups, strict=True))),
+                     **{f"unit_{k}": u[k] for k in ("prefill_instances", "decode_instances", "avg_power_w",
+                                                    "peak_power_w", "itl_s", "acceptance_length", "batch")},
+                     "unit_engine": u.get("engine"), "unit_speculative": u.get("speculative_method"),
+                     "unit_limited_by": u["limited_by"]})
+    return pd.DataFrame(rows).set_index("cfg")
+
+
+__all__ = ["TPOT_NOTE", "at_capacity", "load_answers", "percentile_rows"]
