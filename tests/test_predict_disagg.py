@@ -98,3 +98,12 @@ def test_labels_state_the_statistics(catalog):
                             dep(workload="bulk", serving="aggregated")])
     assert _percentile_label(plan, "chat", 90.0) == "p90 TTFT, TPOT mean"
     assert _percentile_label(plan, "bulk", 90.0) == "p90"
+
+
+def test_load_answer_keeps_the_prefill_instances_of_the_query_and_fits_its_gpus(catalog):
+    """Under a load the unit has the query's prefill accelerator and layout, and is the largest that fits its
+    GPUs (solve's unit of TP4 at its largest batch needs 20; 16 are given)."""
+    r = predict_one(catalog, **QUERY, gpus=16, request_rate=2.0, prefill_gpu="h200-sxm", prefill_tp=2)
+    assert r["fits"] and r["prefill_gpu"] == "h200-sxm" and r["prefill_tp"] == 2
+    used = r["dp"] * (r["prefill_instances"] * r["prefill_tp"] + r["decode_instances"] * r["tp"])
+    assert used <= 16 and r["requests_s"] == pytest.approx(2.0)

@@ -98,8 +98,10 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     (targets one for all rows or per row): the `evaluate` columns at the mean batch of the largest Poisson
     request rate meeting them (`max_rate_meeting`), with output_tok_s = that rate x osl, ttft_s / tpot_s = the
     percentile values at it and `capacity_rps` = the rate. A drop-in for `max_batch_meeting` in the candidate
-    search. Rows the load model does not cover (disaggregated serving) are answered by `max_batch_meeting`
-    (mean latency); rows that cannot meet the targets at any rate come back fits=False with the reason."""
+    search. Disaggregated rows: the unit at the largest batch meeting the targets on the mean
+    (`disaggregated_units`), at the rate where TTFT holds at the percentile from its prefill and decode-seat
+    queues (`disaggregated_under_slo`; TPOT stays the full batch's mean, a bound on every percentile). Rows
+    that cannot meet the targets at any rate come back fits=False with the reason."""
     out, at = capacity_in_parts(configs, catalog, ttft_s, tpot_s, percentile=percentile, length_dist=length_dist,
                                 efficiency=efficiency)
     return out if (at == np.arange(len(at))).all() else out.take(at).reset_index(drop=True)

@@ -22,7 +22,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.perf.capacity import disaggregated_at_load, disaggregated_under_slo, disaggregated_units
 from planner.perf.search import DEFAULT_BATCHES
-from planner.predict.load import is_set, percentile_of, split_clients
+from planner.predict.load import GENERIC, all_in_energy, answer_fields, is_set, percentile_of, split_clients
 
 UNIT_KEYS = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
              "osl", "engine", "speculative")
@@ -123,6 +123,13 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
         return pd.DataFrame()
     cfg = configs[list(UNIT_KEYS)].reset_index(drop=True)
     qids = configs["qid"].to_numpy()
+    # the prefill instances' own accelerator and layout, where a query gives them (the perf model's prefill
+    # path only then, as in the batch grid)
+    pre = queries.loc[qids, ["prefill_gpu", "prefill_tp", "prefill_pp"]].reset_index(drop=True)
+    if pre.map(is_set).to_numpy().any():
+        cfg = cfg.assign(prefill_accelerator=pre["prefill_gpu"].where(pre["prefill_gpu"].map(is_set), ""),
+                         prefill_tp=pd.to_numeric(pre["prefill_tp"], errors="coerce"),
+                         prefill_pp=pd.to_numeric(pre["prefill_pp"], errors="coerce"))
     tt, tp = _targets(queries, qids, "ttft_slo_ms"), _targets(queries, qids, "tpot_slo_ms")
     units = fitting_units(cfg, catalog, tt, tp, pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy())
     rows = []
@@ -151,8 +158,12 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
                                       "e2e_p50_s"), np.nan),
                      "requests_s": req, "output_tok_s": req * osl, "total_tok_s": req * (isl + osl),
                      "saturated": bool(any(a["saturated"] for a in at)), "max_running": float(top["seats"]),
-                     "running": float(sum(a["requests_s"] * a["e2e_mean_s"] * k
-                                          for a, (_, k) in zip(at, groups, strict=True))),
+                     # requests in the deployment (Little's law), or every seat taken where saturated
+                     "running": float(sum((a["seats"] if a["saturated"] else a["requests_s"] * a["e2e_mean_s"])
+                                          * k for a, (_, k) in zip(at, groups, strict=True))),
+                     "unit_prefill_gpu": str(u.get("prefill_accelerator") or c["accelerator"]),
+                     "unit_prefill_tp": int(u.get("prefill_tp") if is_set(u.get("prefill_tp")) else c["tp"]),
+                     "unit_prefill_pp": int(u.get("prefill_pp") if is_set(u.get("prefill_pp")) else c["pp"]),
                      **{f"unit_{k}": u[k] for k in ("prefill_instances", "decode_instances", "avg_power_w",
                                                     "peak_power_w", "itl_s", "acceptance_length", "batch")},
                      "unit_engine": u.get("engine"), "unit_speculative": u.get("speculative_method"),
@@ -160,4 +171,35 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
     return pd.DataFrame(rows).set_index("cfg")
 
 
-__all__ = ["TPOT_NOTE", "at_capacity", "load_answers", "percentile_rows"]
+def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: int) -> dict:
+    """Result fields of a winning disaggregated configuration under load: the unit at its full batch (power,
+    instances; power thus an upper bound below the unit's rate), the load columns from the two queues (TPOT
+    the full batch's bound, its percentiles empty)."""
+    dp, unit_gpus = int(best["dp"]), int(best["gpus"])
+    used = dp * unit_gpus
+    notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a disaggregated unit needs {unit_gpus}"] \
+        if used < gpus_total else []
+    if best["saturated"]:
+        notes.append("saturated: the load exceeds what the units complete; requests queue"
+                     + (" (a finite run is not simulated for disaggregated serving: no latencies)"
+                        if is_set(query["num_requests"]) else ""))
+    notes.append(TPOT_NOTE)
+    conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
+    avg_w = float(best["unit_avg_power_w"]) * dp
+    return {
+        **answer_fields(best, conc, float(best["tpot_bound_s"]), gpus_total, avg_w,
+                        float(best["unit_peak_power_w"]) * dp, best["unit_limited_by"], notes),
+        **{k: best[k] for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s", "saturated")},
+        **dict.fromkeys(("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s"),
+                        float("nan")),
+        "engine": best.get("unit_engine") or GENERIC, "speculative": best.get("unit_speculative") or "none",
+        "itl_s": float(best["unit_itl_s"]), "acceptance_length": float(best["unit_acceptance_length"]),
+        "prefill_instances": int(best["unit_prefill_instances"]),
+        "decode_instances": int(best["unit_decode_instances"]),
+        "prefill_gpu": best["unit_prefill_gpu"], "prefill_tp": int(best["unit_prefill_tp"]),
+        "prefill_pp": int(best["unit_prefill_pp"]),
+        **all_in_energy(catalog, str(best["accelerator"]), float(best["output_tok_s"]), avg_w, used),
+    }
+
+
+__all__ = ["TPOT_NOTE", "at_capacity", "describe", "fitting_units", "load_answers", "percentile_rows"]

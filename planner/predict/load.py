@@ -8,6 +8,7 @@ saturating, then the lowest TTFT at the SLO percentile, meeting the TTFT/TPOT ta
 wins. `ttft_s`/`tpot_s` are then the means under the load. A finite run (`num_requests`) of the winner is then
 simulated (`planner.perf.simulate`), as a benchmark would measure it. A query without a load keeps the batch
 search and gets its percentile columns as closed-loop concurrency = the chosen batch on every replica.
+Disaggregated configurations take the optimizer's two-queue model instead (`planner.predict.disagg`).
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
     """Per-replica load rows for configuration rows (qid, tp, pp, attn_dp, dp, ...) of load queries: one row per
     (configuration, group of replicas with the same share), with `replicas` and `cfg` (the configuration)."""
     rows = []
-    for i, cfg in enumerate(configs.to_dict("records")):
+    for i, cfg in zip(configs.index, configs.to_dict("records"), strict=True):  # cfg: the index in configs
         q = queries.loc[cfg["qid"]]
         dp = int(cfg["dp"])
         base = {**cfg, "cfg": i, "length_dist": q["length_dist"] if is_set(q["length_dist"]) else "fixed",
@@ -197,6 +198,20 @@ def all_in_energy(catalog: Catalog, accelerator_id: str, output_tok_s: float, av
     return {"all_in_power_w": w, "tokens_per_kwh": power.tokens_per_kwh(output_tok_s, w)}
 
 
+def answer_fields(best: pd.Series, conc, tpot: float, gpus_total: int, avg_w: float, peak_w: float, limited: str,
+                  notes: list[str]) -> dict:
+    """The fields every answer under a load has: layout, means under the load, totals, power, why."""
+    return {
+        "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": int(best["dp"]),
+        "attn_dp": int(best["attn_dp"]), "serving": best["serving"], "concurrency": int(float(conc)), "fits": True,
+        "ttft_s": float(best["ttft_mean_s"]), "tpot_s": tpot, "output_tok_s": float(best["output_tok_s"]),
+        "output_tok_s_per_gpu": float(best["output_tok_s"]) / gpus_total,
+        "output_tok_s_per_user": 1.0 / tpot if tpot == tpot and tpot > 0 else float("nan"),
+        "total_tok_s": float(best["total_tok_s"]), "avg_power_w": avg_w, "peak_power_w": peak_w,
+        "limited_by": "queue" if best["saturated"] else limited, "notes": "; ".join(notes),
+    }
+
+
 def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: int) -> dict:
     """Result fields of a winning configuration under load (power from the model at the mean batch)."""
     dp = int(best["dp"])
@@ -214,16 +229,9 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     if best["saturated"]:
         notes.append("saturated: the load exceeds what the replicas complete; requests queue")
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
-    tpot = float(best["tpot_mean_s"])
     return {
-        "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
-        "attn_dp": int(best["attn_dp"]), "serving": best["serving"], "concurrency": int(float(conc)), "fits": True,
-        "ttft_s": float(best["ttft_mean_s"]), "tpot_s": tpot, "output_tok_s": float(best["output_tok_s"]),
-        "output_tok_s_per_gpu": float(best["output_tok_s"]) / gpus_total,
-        "output_tok_s_per_user": 1.0 / tpot if tpot == tpot and tpot > 0 else float("nan"),
-        "total_tok_s": float(best["total_tok_s"]),
-        "avg_power_w": float(ev["avg_power_w"]) * dp, "peak_power_w": float(ev["peak_power_w"]) * dp,
-        "limited_by": "queue" if best["saturated"] else ev["limited_by"], "notes": "; ".join(notes),
+        **answer_fields(best, conc, float(best["tpot_mean_s"]), gpus_total, float(ev["avg_power_w"]) * dp,
+                        float(ev["peak_power_w"]) * dp, ev["limited_by"], notes),
         **{k: best[k] for k in LOAD_RESULT_COLUMNS if k in best and k not in ("engine", "speculative",
                                                                                "slo_percentile")},
         "engine": ev.get("engine") or GENERIC, "speculative": ev.get("speculative_method") or "none",
@@ -257,7 +265,8 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
                                                 gpus // g, g, engine, spec), strict=True)))
     if not rows:
         return {}
-    from planner.predict.disagg import load_answers as disagg_answers  # (disagg imports this module)
+    from planner.predict.disagg import describe as disagg_describe  # (disagg imports this module)
+    from planner.predict.disagg import load_answers as disagg_answers
     configs = pd.DataFrame(rows)
     disagg = (configs["serving"] == "disaggregated").to_numpy()
     # disaggregated units: the optimizer's two-queue model (planner.predict.disagg), a unit per replica
@@ -279,49 +288,12 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
     for qid, grp in joined.groupby("qid", sort=False):
         q = queries.loc[qid]
         if qid in best and disagg[best[qid]]:
-            out[qid] = describe_disaggregated(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
+            out[qid] = disagg_describe(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
         elif qid in best:
             out[qid] = describe_load(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
         else:
             out[qid] = {"fits": False, **_why_not_under_load(grp, q)}
     return out
-
-
-def describe_disaggregated(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: int) -> dict:
-    """Result fields of a winning disaggregated configuration under load: the unit at its full batch (power,
-    instances), the load columns from the two queues (TPOT the full batch's bound, its percentiles empty)."""
-    from planner.predict.disagg import TPOT_NOTE
-    dp, unit_gpus = int(best["dp"]), int(best["gpus"])
-    used = dp * unit_gpus
-    notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a disaggregated unit needs {unit_gpus}"] \
-        if used < gpus_total else []
-    if best["saturated"]:
-        notes.append("saturated: the load exceeds what the units complete; requests queue"
-                     + (" (a finite run is not simulated for disaggregated serving: no latencies)"
-                        if is_set(query["num_requests"]) else ""))
-    notes.append(TPOT_NOTE)
-    conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"])) \
-        if best["running"] == best["running"] else 0
-    tpot = float(best["tpot_bound_s"])
-    out = float(best["output_tok_s"])
-    return {
-        "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
-        "attn_dp": int(best["attn_dp"]), "serving": "disaggregated", "concurrency": int(float(conc)),
-        "fits": True, "ttft_s": float(best["ttft_mean_s"]), "tpot_s": tpot, "output_tok_s": out,
-        "output_tok_s_per_gpu": out / gpus_total, "output_tok_s_per_user": 1.0 / tpot,
-        "total_tok_s": float(best["total_tok_s"]),
-        "avg_power_w": float(best["unit_avg_power_w"]) * dp, "peak_power_w": float(best["unit_peak_power_w"]) * dp,
-        "limited_by": "queue" if best["saturated"] else best["unit_limited_by"], "notes": "; ".join(notes),
-        **{k: best[k] for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s", "saturated")},
-        **{k: float("nan") for k in ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s",
-                                     "e2e_p50_s")},
-        "engine": best.get("unit_engine") or GENERIC, "speculative": best.get("unit_speculative") or "none",
-        "itl_s": float(best["unit_itl_s"]), "acceptance_length": float(best["unit_acceptance_length"]),
-        "prefill_instances": int(best["unit_prefill_instances"]),
-        "decode_instances": int(best["unit_decode_instances"]),
-        "prefill_gpu": str(best["accelerator"]), "prefill_tp": int(best["tp"]), "prefill_pp": int(best["pp"]),
-        **all_in_energy(catalog, str(best["accelerator"]), out, float(best["unit_avg_power_w"]) * dp, used),
-    }
 
 
 def limit_of_reason(reason: str) -> str:
@@ -371,8 +343,10 @@ def percentile_columns(best_rows: pd.DataFrame, catalog: Catalog) -> pd.DataFram
 
 def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.DataFrame:
     """TTFT and TPOT (`ttft_slo_s`, `tpot_slo_s`) of configuration rows at each row's SLO percentile `pct`, their
-    batch as closed-loop clients per replica: what a query's targets are held to without a load. Rows the load
-    model does not cover (disaggregated serving) keep the zero-load means `ttft_s`/`tpot_s` (`slo_on_mean`)."""
+    batch as closed-loop clients per replica: what a query's targets are held to without a load. Disaggregated
+    rows at their capacity under the SLO (`disagg_rho` set) are held to their `ttft_s` (at the percentile) and
+    `tpot_s` (the full batch's, a bound); other rows the load model does not cover keep the zero-load means
+    `ttft_s`/`tpot_s` (`slo_on_mean`)."""
     res = percentile_columns(rows, catalog)
     out = pd.DataFrame(index=rows.index, columns=["ttft_slo_s", "tpot_slo_s"], dtype=float)
     for p in sorted(set(pct.tolist())):
@@ -390,6 +364,6 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
     return out
 
 
-__all__ = ["GENERIC", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_load_queries",
-           "choose", "describe_load", "evaluate_loads", "has_load", "load_error", "load_rows",
-           "percentile_columns", "percentile_of", "slo_latencies"]
+__all__ = ["GENERIC", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_fields",
+           "answer_load_queries", "choose", "describe_load", "evaluate_loads", "has_load", "load_error",
+           "load_rows", "percentile_columns", "percentile_of", "slo_latencies", "split_clients"]
