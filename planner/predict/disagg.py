@@ -21,7 +21,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf.capacity import disaggregated_at_load, disaggregated_under_slo, disaggregated_units
-from planner.perf.search import DEFAULT_BATCHES
+from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
 from planner.predict.load import GENERIC, all_in_energy, answer_fields, is_set, percentile_of, split_clients
 
 UNIT_KEYS = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
@@ -77,25 +77,30 @@ def at_capacity(results: pd.DataFrame, queries: pd.DataFrame, catalog: Catalog, 
 
 def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_s: np.ndarray,
                   gpus: np.ndarray) -> pd.DataFrame:
-    """`disaggregated_units` (the optimizer's: the largest batch meeting the targets on the mean), where a
-    unit needs more than the query's `gpus` at a smaller batch that fits them (solve picks any number of
-    replicas; a query has its GPUs): the same rows as the optimizer's wherever its unit fits."""
+    """`disaggregated_units` (the optimizer's: the largest batch meeting the targets on the mean); where that
+    unit needs more than the query's `gpus`, the largest of DEFAULT_BATCHES whose unit fits them and meets the
+    targets (solve picks any number of replicas, a query has its GPUs; unit sizes are not monotone in the
+    batch, so every batch is tried, in one evaluation). The optimizer's rows wherever its unit fits."""
     units = disaggregated_units(cfg, catalog, ttft_s, tpot_s)
-    for _ in range(len(DEFAULT_BATCHES)):
-        big = np.flatnonzero(units["fits"].to_numpy(dtype=bool) & (units["gpus"].to_numpy(dtype=float) > gpus))
-        if not len(big):
-            break
-        for top, rows in pd.Series(big).groupby(units["batch"].to_numpy()[big]):
-            at = rows.to_numpy()
-            fewer = [b for b in DEFAULT_BATCHES if b < top]
-            if not fewer:
-                continue
-            redo = disaggregated_units(cfg.iloc[at], catalog, ttft_s[at], tpot_s[at], batches=fewer)
-            units = units.copy()
-            for c in units.columns:
-                units.loc[at, c] = redo[c].to_numpy() if c in redo else units.loc[at, c]
-        units = units.copy()
-    return units
+    need = units["gpus"].to_numpy(dtype=float)
+    big = np.flatnonzero(units["fits"].to_numpy(dtype=bool) & (need > gpus))
+    if not len(big):
+        return units
+    nb = len(DEFAULT_BATCHES)
+    rep = cfg.iloc[np.repeat(big, nb)].reset_index(drop=True).assign(batch=np.tile(DEFAULT_BATCHES, len(big)))
+    ev = evaluate(rep, catalog)
+    of = np.repeat(big, nb)  # the unit row each evaluated row stands for
+    col = {k: ev[k].to_numpy(dtype=float) for k in ("gpus", "ttft_s", "tpot_s")}
+    ok = (ev["fits"].to_numpy(dtype=bool) & (col["gpus"] <= gpus[of]) & (col["ttft_s"] <= ttft_s[of])
+          & (col["tpot_s"] <= tpot_s[of]))
+    pick = ev[ok].assign(_unit=of[ok]).drop_duplicates("_unit", keep="last")  # batches ascending: the largest
+    out = units.copy()
+    none = np.setdiff1d(big, pick["_unit"].to_numpy())
+    out.loc[none, "fits"] = False
+    out.loc[none, "reason"] = [f"a disaggregated unit needs {need[i]:.0f} GPUs at the largest batch meeting the "
+                               f"targets; none fits {gpus[i]:.0f}" for i in none]
+    chosen = pick.set_index("_unit").reindex(columns=out.columns)
+    return pd.concat([out.drop(index=chosen.index), chosen]).sort_index()
 
 
 def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame) -> pd.DataFrame:
