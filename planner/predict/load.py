@@ -242,9 +242,10 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     }
 
 
-def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict:
+def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) -> dict:
     """Result fields per load query (qid -> dict), every split of its GPUs tried; `splits(row, catalog)` lists
-    the (tp, pp, ep, attn_dp) choices."""
+    the (tp, pp, ep, attn_dp) choices; `units` answers the disaggregated ones (`planner.predict.disagg`: its
+    `load_answers` and `describe`; passed in because it builds on this module)."""
     cols = ("qid", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving",
             "isl", "osl", "dp", "gpus", "engine", "speculative")
     rows = []
@@ -265,17 +266,15 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
                                                 gpus // g, g, engine, spec), strict=True)))
     if not rows:
         return {}
-    from planner.predict.disagg import describe as disagg_describe  # (disagg imports this module)
-    from planner.predict.disagg import load_answers as disagg_answers
     configs = pd.DataFrame(rows)
     disagg = (configs["serving"] == "disaggregated").to_numpy()
     # disaggregated units: the optimizer's two-queue model (planner.predict.disagg), a unit per replica
-    units = disagg_answers(queries, configs[disagg], catalog)
+    found = units.load_answers(queries, configs[disagg], catalog)
     per_replica = load_rows(queries, configs[~disagg])
     loads = evaluate_loads(per_replica, catalog) if len(per_replica) else pd.DataFrame()
-    if len(units):
-        configs.loc[units.index, ["dp", "gpus"]] = units[["dp", "gpus"]].to_numpy()
-        loads = pd.concat([loads, units.drop(columns=["dp", "gpus"])])
+    if len(found):
+        configs.loc[found.index, ["dp", "gpus"]] = found[["dp", "gpus"]].to_numpy()
+        loads = pd.concat([loads, found.drop(columns=["dp", "gpus"])])
     best = choose(queries, configs, loads)
     # a finite run (num_requests) is what a benchmark measures: simulate the winner's run (aggregated: the
     # simulator has no disaggregated scheduler; those keep the steady state)
@@ -288,7 +287,7 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
     for qid, grp in joined.groupby("qid", sort=False):
         q = queries.loc[qid]
         if qid in best and disagg[best[qid]]:
-            out[qid] = disagg_describe(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
+            out[qid] = units.describe(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
         elif qid in best:
             out[qid] = describe_load(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
         else:

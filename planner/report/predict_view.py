@@ -58,6 +58,8 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         and r.get("ttft_p90_s") is not None
     if disagg_q and not under_load:  # at the largest rate where TTFT holds at the percentile
         basis = "(mean at capacity under the SLO)"
+    # a disaggregated unit's TPOT is not the load's mean: its decode step at the full batch bounds it
+    tpot_label = "TPOT (decode step at the unit's full batch: an upper bound)" if disagg_q else f"TPOT {basis}"
     rows = [
         ("parallelism", f"TP{r['tp']} PP{r['pp']} EP{r['ep']} x DP{r['dp']} ({r['serving']})"),
         *_unit_rows(r),
@@ -65,8 +67,7 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         ("speculative decoding", _speculative(r)),
         ("concurrency", f"{r['concurrency']:,}"),
         (f"TTFT {basis}", f"{r['ttft_s'] * 1e3:,.1f} ms"),
-        (f"TPOT {basis}", f"{r['tpot_s'] * 1e3:,.2f} ms"
-         + (" (decode step at the unit's full batch: an upper bound)" if disagg_q else "")),
+        (tpot_label, f"{r['tpot_s'] * 1e3:,.2f} ms"),
         # without a load the step model's figure, beside a requests/s from the load model (the batch as
         # closed-loop clients): 70B TP2 x4 at batch 32 read 6,662 tok/s and 20.69 req/s x 256 = 5,297 unlabelled
         ("output tokens/s (all GPUs)" if under_load else "output tokens/s (all GPUs, at capacity under the SLO)"
@@ -89,7 +90,7 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         def ms(*keys, digits=0):  # (the load's percentiles, or the batch as closed-loop clients per replica)
             return " / ".join(f"{r[k] * 1e3:,.{digits}f}" if r.get(k) == r.get(k) else "-" for k in keys) + " ms"
 
-        at = rows.index(next(x for x in rows if x[0] == f"TPOT {basis}")) + 1
+        at = rows.index(next(x for x in rows if x[0] == tpot_label)) + 1
         rows[at:at] = [
             ("TTFT p50 / p90 / p99", ms("ttft_p50_s", "ttft_p90_s", "ttft_p99_s")),
             ("TPOT p50 / p90 / p99", ms("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", digits=1)),
