@@ -98,8 +98,10 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     (targets one for all rows or per row): the `evaluate` columns at the mean batch of the largest Poisson
     request rate meeting them (`max_rate_meeting`), with output_tok_s = that rate x osl, ttft_s / tpot_s = the
     percentile values at it and `capacity_rps` = the rate. A drop-in for `max_batch_meeting` in the candidate
-    search. Rows the load model does not cover (disaggregated serving) are answered by `max_batch_meeting`
-    (mean latency); rows that cannot meet the targets at any rate come back fits=False with the reason."""
+    search. Disaggregated rows: the unit at the largest batch meeting the targets on the mean
+    (`disaggregated_units`), at the rate where TTFT holds at the percentile from its prefill and decode-seat
+    queues (`disaggregated_under_slo`; TPOT stays the full batch's mean, a bound on every percentile). Rows
+    that cannot meet the targets at any rate come back fits=False with the reason."""
     out, at = capacity_in_parts(configs, catalog, ttft_s, tpot_s, percentile=percentile, length_dist=length_dist,
                                 efficiency=efficiency)
     return out if (at == np.arange(len(at))).all() else out.take(at).reset_index(drop=True)
@@ -130,9 +132,9 @@ def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot
                                   tp[rows], percentile, length_dist == "variable",
                                   shared if whole else _rows_of(shared, rows)))
     if len(idx):  # disaggregated serving: the mean-latency batch search, then the rate under the percentile
-        old = largest_batch_meeting(base.iloc[idx], catalog, ttft_s=tt[idx], tpot_s=tp[idx], efficiency=eff,
-                                    resolved=_rows_of(shared, idx))
-        parts.append(_disaggregated_under_slo(old, tt[idx], percentile))
+        old = disaggregated_units(base.iloc[idx], catalog, tt[idx], tp[idx], efficiency=eff,
+                                  resolved=_rows_of(shared, idx))
+        parts.append(disaggregated_under_slo(old, tt[idx], percentile))
     if len(parts) == 1:
         return parts[0], np.arange(n)
     first, other = parts
@@ -229,34 +231,121 @@ def with_columns(res: pd.DataFrame, new: dict[str, object]) -> pd.DataFrame:
     return pd.concat([res, pd.DataFrame(new, index=res.index)], axis=1)
 
 
-def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd.DataFrame:
-    """Disaggregated units at the rate where TTFT holds at the percentile. Two queues in turn: prompts wait for
-    the prefill instances (one M/D/1 server completing the unit's rate-matched request rate mu: the wait
-    exceeds t with probability rho exp(-2 (1 - rho) mu t)), then for a decode seat (c = batch x decode
-    instances seats, each held osl x TPOT: Erlang-C by the Halfin-Whitt formula, halved for deterministic
-    service). The decode batch scales with the rate, so TPOT only improves below the full unit."""
+def disaggregated_units(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
+                        efficiency: Efficiency | None = None, resolved=None, batches=None) -> pd.DataFrame:
+    """Disaggregated units at their full rate: the largest batch whose zero-load mean TTFT and mean TPOT meet
+    the targets (per row, inf = none), with rate-matched prefill and decode instances. The optimizer's
+    capacity and predict's disaggregated answers both start from it (`disaggregated_at_load`)."""
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    return largest_batch_meeting(configs, catalog, ttft_s=ttft_s, tpot_s=tpot_s, batches=batches, efficiency=eff,
+                                 resolved=resolved)
+
+
+def _unit_state(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The two queues of disaggregated units (`disaggregated_units` rows): mu = the unit's full request rate
+    (its one M/D/1 prefill server's), the zero-load TTFT, the decode seats and the seconds one holds a seat."""
+    fits = rows["fits"].to_numpy(dtype=bool)
+    osl = rows["osl"].to_numpy(dtype=float)
+    seats = rows["batch"].to_numpy(dtype=float) * np.maximum(rows["decode_instances"].to_numpy(dtype=float), 1.0)
+    tpot = rows["tpot_s"].to_numpy(dtype=float)
+    return {"fits": fits, "osl": osl, "mu": rows["output_tok_s"].to_numpy(dtype=float) / osl,
+            "base": rows["ttft_s"].to_numpy(dtype=float), "seats": seats, "tpot": tpot, "life": osl * tpot}
+
+
+def _seat_wait(s: dict, rho: np.ndarray, p: float, exact: bool = False):
+    """Decode-seat queue at utilization rho: the Halfin-Whitt wait probability (exact cdf/pdf where `exact`,
+    else `_wait_ratio`'s shortcut for percentile p) and the decay rate theta of the wait's tail."""
+    a = rho * s["mu"] * s["life"]  # decode seats busy (offered load)
+    beta = (s["seats"] - a) / np.sqrt(np.maximum(a, 1e-9))
+    if exact:
+        ratio = np.full(len(beta), np.nan)
+        ratio[s["fits"]] = _cdf_over_pdf(np.clip(beta, -30.0, 30.0)[s["fits"]])
+    else:
+        ratio = _wait_ratio(beta, s["fits"], p)
+    p_wait = 1.0 / (1.0 + beta * ratio)
+    theta = np.maximum((s["seats"] - a) / np.maximum(s["life"], 1e-12), 1e-12)
+    return p_wait, theta
+
+
+def _unit_ttft_q(s: dict, rho: np.ndarray, p: float) -> np.ndarray:
+    """TTFT at percentile p (a fraction) of units at utilization rho: the zero-load TTFT, plus the M/D/1
+    prefill wait's p-quantile (P(wait > t) = rho exp(-2 (1 - rho) mu t)), plus the decode-seat wait's
+    (Erlang-C, P(wait > t) = p_wait exp(-theta t), halved for deterministic service). Each queue's quantile is
+    added: a bound on the sum's (exact where one of them is zero, as it is below rho = 1 - p for the prefill)."""
+    mu = s["mu"]
+    pre = np.where(rho > 1.0 - p, np.log(np.maximum(rho / (1.0 - p), 1.0)) / (2.0 * mu * (1.0 - rho)), 0.0)
+    p_wait, theta = _seat_wait(s, rho, p)
+    seat = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * 0.5
+    return s["base"] + pre + seat
+
+
+def _unit_ttft_mean(s: dict, rho: np.ndarray) -> np.ndarray:
+    """Mean TTFT of units at utilization rho: the two tails' means (M/D/1: rho / (2 mu (1 - rho)), exactly
+    Pollaczek-Khinchine's; seats: p_wait / theta, halved)."""
+    p_wait, theta = _seat_wait(s, rho, 0.5, exact=True)
+    return s["base"] + rho / (2.0 * s["mu"] * (1.0 - rho)) + 0.5 * p_wait / theta
+
+
+DISAGG_UTILIZATION_MAX = 0.999  # the bisections' top: the queues' waits grow without bound at rho = 1
+
+
+def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=None,
+                          percentiles=(50.0, 90.0, 99.0)) -> pd.DataFrame:
+    """Disaggregated units (`disaggregated_units` rows) under a load per unit: an open-loop Poisson
+    `request_rate` (requests/s) or closed-loop `concurrency` clients (the rate where rate x mean end-to-end
+    latency = clients, Little's law), one of them per row (NaN: the other). TTFT mean and percentiles from the
+    two queues (`_unit_ttft_q`, the function the optimizer's capacity bisects on). TPOT is the decode
+    instances' step at the unit's full batch (`tpot_bound_s`): they run no prompt chunks and never hold more
+    than that batch, so it bounds every request's TPOT from above; its percentiles are not modelled. Above the
+    unit's rate (open loop) `saturated`, no latencies, requests_s = the unit's rate."""
+    s = _unit_state(units)
+    n = len(units)
+    mu, fits = s["mu"], s["fits"]
+    rate = np.broadcast_to(np.asarray(np.nan if request_rate is None else request_rate, float), (n,))
+    conc = np.broadcast_to(np.asarray(np.nan if concurrency is None else concurrency, float), (n,))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = rate / mu
+    closed = fits & np.isfinite(conc)
+    if closed.any():  # bisection on rho: rate x (TTFT + (osl - 1) TPOT) rises from 0 to inf as rho -> 1
+        lo, hi = np.zeros(n), np.full(n, DISAGG_UTILIZATION_MAX)
+        for _ in range(40):
+            mid = (lo + hi) / 2.0
+            little = mid * mu * (_unit_ttft_mean(s, mid) + (s["osl"] - 1.0) * s["tpot"])
+            below = little <= conc
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        rho = np.where(closed, lo, rho)
+    saturated = fits & np.where(closed, conc > s["seats"], ~(rho < 1.0))
+    live = fits & (rho < 1.0)
+    r = np.where(live, rho, np.nan)
+    out = {"rho": r, "ttft_mean_s": np.where(live, _unit_ttft_mean(s, np.where(live, r, 0.0)), np.nan)}
+    for q in percentiles:
+        out[f"ttft_p{q:g}_s"] = np.where(live, _unit_ttft_q(s, np.where(live, r, 0.0), q / 100.0), np.nan)
+    out["tpot_bound_s"] = np.where(fits, s["tpot"], np.nan)
+    out["e2e_mean_s"] = out["ttft_mean_s"] + (s["osl"] - 1.0) * out["tpot_bound_s"]
+    out["requests_s"] = np.where(fits, np.where(live, r, 1.0) * mu, np.nan)
+    out["capacity_rps"] = np.where(fits, mu, np.nan)
+    out["seats"] = s["seats"]
+    out["saturated"] = saturated
+    return pd.DataFrame(out, index=units.index)
+
+
+def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd.DataFrame:
+    """Disaggregated units at the rate where TTFT holds at the percentile (`_unit_ttft_q`: prompts wait for the
+    prefill instances, one M/D/1 server completing the unit's rate-matched request rate mu, then for a decode
+    seat, c = batch x decode instances seats each held osl x TPOT). The decode batch scales with the rate, so
+    TPOT (the full batch's, kept) only improves below the full unit: it holds on the mean, bounding every
+    percentile."""
     out = rows.copy()
-    fits = out["fits"].to_numpy(dtype=bool)
-    osl = out["osl"].to_numpy(dtype=float)
-    mu = out["output_tok_s"].to_numpy(dtype=float) / osl
-    base = out["ttft_s"].to_numpy(dtype=float)
-    seats = out["batch"].to_numpy(dtype=float) * np.maximum(out["decode_instances"].to_numpy(dtype=float), 1.0)
-    life = osl * out["tpot_s"].to_numpy(dtype=float)  # seconds a request holds a decode seat
+    s = _unit_state(out)
+    fits, mu = s["fits"], s["mu"]
     n = len(out)
     target = np.full(n, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, float), (n,))
     p = percentile / 100.0
 
     def ttft_q(rho):
-        pre = np.where(rho > 1.0 - p, np.log(np.maximum(rho / (1.0 - p), 1.0)) / (2.0 * mu * (1.0 - rho)), 0.0)
-        a = rho * mu * life  # decode seats busy (offered load)
-        beta = (seats - a) / np.sqrt(np.maximum(a, 1e-9))
-        ratio = _wait_ratio(beta, fits, p)
-        p_wait = 1.0 / (1.0 + beta * ratio)
-        theta = np.maximum((seats - a) / np.maximum(life, 1e-12), 1e-12)
-        seat = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * 0.5
-        return base + pre + seat
+        return _unit_ttft_q(s, rho, p)
 
-    lo, hi = np.zeros(n), np.full(n, 0.999)
+    lo, hi = np.zeros(n), np.full(n, DISAGG_UTILIZATION_MAX)
     for _ in range(30):
         mid = (lo + hi) / 2.0
         good = ttft_q(mid) <= target
@@ -277,4 +366,5 @@ def _disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> p
     return out
 
 
-__all__ = ["CANDIDATE_GRID", "capacity_in_parts", "capacity_under_slo", "with_columns"]
+__all__ = ["CANDIDATE_GRID", "DISAGG_UTILIZATION_MAX", "capacity_in_parts", "capacity_under_slo",
+           "disaggregated_at_load", "disaggregated_under_slo", "disaggregated_units", "with_columns"]

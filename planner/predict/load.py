@@ -8,6 +8,7 @@ saturating, then the lowest TTFT at the SLO percentile, meeting the TTFT/TPOT ta
 wins. `ttft_s`/`tpot_s` are then the means under the load. A finite run (`num_requests`) of the winner is then
 simulated (`planner.perf.simulate`), as a benchmark would measure it. A query without a load keeps the batch
 search and gets its percentile columns as closed-loop concurrency = the chosen batch on every replica.
+Disaggregated configurations take the optimizer's two-queue model instead (`planner.predict.disagg`).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def has_load(row: pd.Series) -> bool:
     return is_set(row.get("request_rate")) or is_set(row.get("concurrency"))
 
 
-def _share(total: float, dp: int) -> list[tuple[float, int]]:
+def split_clients(total: float, dp: int) -> list[tuple[float, int]]:
     """Closed-loop clients per replica: (clients, replicas) groups, exactly `total` clients over dp."""
     lo, extra = divmod(int(total), dp)
     groups = [(float(lo + 1), extra), (float(lo), dp - extra)]
@@ -96,7 +97,7 @@ def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
     """Per-replica load rows for configuration rows (qid, tp, pp, attn_dp, dp, ...) of load queries: one row per
     (configuration, group of replicas with the same share), with `replicas` and `cfg` (the configuration)."""
     rows = []
-    for i, cfg in enumerate(configs.to_dict("records")):
+    for i, cfg in zip(configs.index, configs.to_dict("records"), strict=True):  # cfg: the index in configs
         q = queries.loc[cfg["qid"]]
         dp = int(cfg["dp"])
         base = {**cfg, "cfg": i, "length_dist": q["length_dist"] if is_set(q["length_dist"]) else "fixed",
@@ -106,7 +107,7 @@ def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
             rows.append({**base, "request_rate": float(q["request_rate"]) / dp, "concurrency": np.nan,
                          "num_requests": math.ceil(n / dp) if n == n else n, "replicas": dp})
         else:
-            for c, k in _share(float(q["concurrency"]), dp):
+            for c, k in split_clients(float(q["concurrency"]), dp):
                 n = base["num_requests"]
                 rows.append({**base, "request_rate": np.nan, "concurrency": c, "replicas": k,
                              "num_requests": math.ceil(n * c / float(q["concurrency"])) if n == n else n})
@@ -148,7 +149,7 @@ def choose(queries: pd.DataFrame, configs: pd.DataFrame, loads: pd.DataFrame) ->
         pct = percentile_of(q)
         key = f"{pct:g}"
         ttft = _at_percentile(grp, "ttft", pct, key)
-        tpot = _at_percentile(grp, "tpot", pct, key)
+        tpot = _tpot_held(grp, pct, key)
         t_ttft = float(q["ttft_slo_ms"]) / 1e3 if is_set(q["ttft_slo_ms"]) else math.inf
         t_tpot = float(q["tpot_slo_ms"]) / 1e3 if is_set(q["tpot_slo_ms"]) else math.inf
         # no target: any answer (a saturated steady state has no latency); a target needs a latency within it
@@ -164,6 +165,13 @@ def choose(queries: pd.DataFrame, configs: pd.DataFrame, loads: pd.DataFrame) ->
                                ascending=[True, False, True, True, True, True, True, True], kind="stable")
         best[qid] = int(order.index[0])
     return best
+
+
+def _tpot_held(grp: pd.DataFrame, pct: float, key: str) -> pd.Series:
+    """TPOT a target is held to: at the percentile, or for disaggregated units (no TPOT percentile modelled)
+    the decode step at the full batch, which bounds every percentile from above."""
+    tpot = _at_percentile(grp, "tpot", pct, key)
+    return tpot.fillna(grp["tpot_bound_s"]) if "tpot_bound_s" in grp else tpot
 
 
 def _at_percentile(grp: pd.DataFrame, metric: str, pct: float, key: str) -> pd.Series:
@@ -190,6 +198,20 @@ def all_in_energy(catalog: Catalog, accelerator_id: str, output_tok_s: float, av
     return {"all_in_power_w": w, "tokens_per_kwh": power.tokens_per_kwh(output_tok_s, w)}
 
 
+def answer_fields(best: pd.Series, conc, tpot: float, gpus_total: int, avg_w: float, peak_w: float, limited: str,
+                  notes: list[str]) -> dict:
+    """The fields every answer under a load has: layout, means under the load, totals, power, why."""
+    return {
+        "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": int(best["dp"]),
+        "attn_dp": int(best["attn_dp"]), "serving": best["serving"], "concurrency": int(float(conc)), "fits": True,
+        "ttft_s": float(best["ttft_mean_s"]), "tpot_s": tpot, "output_tok_s": float(best["output_tok_s"]),
+        "output_tok_s_per_gpu": float(best["output_tok_s"]) / gpus_total,
+        "output_tok_s_per_user": 1.0 / tpot if tpot == tpot and tpot > 0 else float("nan"),
+        "total_tok_s": float(best["total_tok_s"]), "avg_power_w": avg_w, "peak_power_w": peak_w,
+        "limited_by": "queue" if best["saturated"] else limited, "notes": "; ".join(notes),
+    }
+
+
 def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: int) -> dict:
     """Result fields of a winning configuration under load (power from the model at the mean batch)."""
     dp = int(best["dp"])
@@ -207,16 +229,9 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     if best["saturated"]:
         notes.append("saturated: the load exceeds what the replicas complete; requests queue")
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
-    tpot = float(best["tpot_mean_s"])
     return {
-        "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
-        "attn_dp": int(best["attn_dp"]), "serving": best["serving"], "concurrency": int(float(conc)), "fits": True,
-        "ttft_s": float(best["ttft_mean_s"]), "tpot_s": tpot, "output_tok_s": float(best["output_tok_s"]),
-        "output_tok_s_per_gpu": float(best["output_tok_s"]) / gpus_total,
-        "output_tok_s_per_user": 1.0 / tpot if tpot == tpot and tpot > 0 else float("nan"),
-        "total_tok_s": float(best["total_tok_s"]),
-        "avg_power_w": float(ev["avg_power_w"]) * dp, "peak_power_w": float(ev["peak_power_w"]) * dp,
-        "limited_by": "queue" if best["saturated"] else ev["limited_by"], "notes": "; ".join(notes),
+        **answer_fields(best, conc, float(best["tpot_mean_s"]), gpus_total, float(ev["avg_power_w"]) * dp,
+                        float(ev["peak_power_w"]) * dp, ev["limited_by"], notes),
         **{k: best[k] for k in LOAD_RESULT_COLUMNS if k in best and k not in ("engine", "speculative",
                                                                                "slo_percentile")},
         "engine": ev.get("engine") or GENERIC, "speculative": ev.get("speculative_method") or "none",
@@ -227,9 +242,10 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     }
 
 
-def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict:
+def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) -> dict:
     """Result fields per load query (qid -> dict), every split of its GPUs tried; `splits(row, catalog)` lists
-    the (tp, pp, ep, attn_dp) choices."""
+    the (tp, pp, ep, attn_dp) choices; `units` answers the disaggregated ones (`planner.predict.disagg`: its
+    `load_answers` and `describe`; passed in because it builds on this module)."""
     cols = ("qid", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving",
             "isl", "osl", "dp", "gpus", "engine", "speculative")
     rows = []
@@ -251,11 +267,18 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
     if not rows:
         return {}
     configs = pd.DataFrame(rows)
-    per_replica = load_rows(queries, configs)
-    loads = evaluate_loads(per_replica, catalog)
+    disagg = (configs["serving"] == "disaggregated").to_numpy()
+    # disaggregated units: the optimizer's two-queue model (planner.predict.disagg), a unit per replica
+    found = units.load_answers(queries, configs[disagg], catalog)
+    per_replica = load_rows(queries, configs[~disagg])
+    loads = evaluate_loads(per_replica, catalog) if len(per_replica) else pd.DataFrame()
+    if len(found):
+        configs.loc[found.index, ["dp", "gpus"]] = found[["dp", "gpus"]].to_numpy()
+        loads = pd.concat([loads, found.drop(columns=["dp", "gpus"])])
     best = choose(queries, configs, loads)
-    # a finite run (num_requests) is what a benchmark measures: simulate the winner's run
-    finite = [i for q, i in best.items() if is_set(queries.loc[q, "num_requests"])]
+    # a finite run (num_requests) is what a benchmark measures: simulate the winner's run (aggregated: the
+    # simulator has no disaggregated scheduler; those keep the steady state)
+    finite = [i for q, i in best.items() if is_set(queries.loc[q, "num_requests"]) and not disagg[i]]
     if finite:
         sim = evaluate_loads(per_replica[per_replica["cfg"].isin(finite)], catalog, method="simulate")
         loads.loc[sim.index, sim.columns] = sim
@@ -263,7 +286,9 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits) -> dict
     out = {}
     for qid, grp in joined.groupby("qid", sort=False):
         q = queries.loc[qid]
-        if qid in best:
+        if qid in best and disagg[best[qid]]:
+            out[qid] = units.describe(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
+        elif qid in best:
             out[qid] = describe_load(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
         else:
             out[qid] = {"fits": False, **_why_not_under_load(grp, q)}
@@ -289,7 +314,7 @@ def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
         return {"limited_by": limit_of_reason(reasons.iloc[0]), "notes": reasons.iloc[0]}
     pct = percentile_of(q)
     ttft = _at_percentile(ok, "ttft", pct, f"{pct:g}").min()
-    tpot = _at_percentile(ok, "tpot", pct, f"{pct:g}").min()
+    tpot = _tpot_held(ok, pct, f"{pct:g}").min()
     if is_set(q["ttft_slo_ms"]) and not ttft <= float(q["ttft_slo_ms"]) / 1e3:
         best = "none (saturated)" if ttft != ttft else f"{ttft * 1e3:.4g} ms"
         return {"limited_by": "ttft", "notes": f"best p{pct:g} TTFT under this load is {best}; target "
@@ -317,8 +342,10 @@ def percentile_columns(best_rows: pd.DataFrame, catalog: Catalog) -> pd.DataFram
 
 def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.DataFrame:
     """TTFT and TPOT (`ttft_slo_s`, `tpot_slo_s`) of configuration rows at each row's SLO percentile `pct`, their
-    batch as closed-loop clients per replica: what a query's targets are held to without a load. Rows the load
-    model does not cover (disaggregated serving) keep the zero-load means `ttft_s`/`tpot_s` (`slo_on_mean`)."""
+    batch as closed-loop clients per replica: what a query's targets are held to without a load. Disaggregated
+    rows at their capacity under the SLO (`disagg_rho` set) are held to their `ttft_s` (at the percentile) and
+    `tpot_s` (the full batch's, a bound); other rows the load model does not cover keep the zero-load means
+    `ttft_s`/`tpot_s` (`slo_on_mean`)."""
     res = percentile_columns(rows, catalog)
     out = pd.DataFrame(index=rows.index, columns=["ttft_slo_s", "tpot_slo_s"], dtype=float)
     for p in sorted(set(pct.tolist())):
@@ -326,11 +353,16 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
         for metric in ("ttft", "tpot"):
             out.loc[at, f"{metric}_slo_s"] = _at_percentile(res.loc[at], metric, p, f"{p:g}").to_numpy()
     out["slo_on_mean"] = res["load_reason"].astype(str).str.contains("aggregated serving only")
+    # disaggregated rows at their capacity under the SLO (planner.predict.disagg.at_capacity): TTFT is at the
+    # percentile already, TPOT the full batch's bound
+    at_cap = rows["disagg_rho"].notna() if "disagg_rho" in rows else pd.Series(False, rows.index)
+    out.loc[at_cap, "slo_on_mean"] = False
     for metric in ("ttft", "tpot"):
-        out.loc[out["slo_on_mean"], f"{metric}_slo_s"] = rows.loc[out["slo_on_mean"], f"{metric}_s"]
+        held = out["slo_on_mean"] | at_cap
+        out.loc[held, f"{metric}_slo_s"] = rows.loc[held, f"{metric}_s"]
     return out
 
 
-__all__ = ["GENERIC", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_load_queries",
-           "choose", "describe_load", "evaluate_loads", "has_load", "load_error", "load_rows",
-           "percentile_columns", "percentile_of", "slo_latencies"]
+__all__ = ["GENERIC", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_fields",
+           "answer_load_queries", "choose", "describe_load", "evaluate_loads", "has_load", "load_error",
+           "load_rows", "percentile_columns", "percentile_of", "slo_latencies", "split_clients"]

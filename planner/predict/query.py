@@ -19,6 +19,7 @@ from planner.errors import InputError
 from planner.limits import env_name, limit
 from planner.perf import evaluate
 from planner.perf.engines import SPEC_CHOICES
+from planner.predict import disagg
 from planner.predict.load import (
     GENERIC,
     LOAD_QUERY_COLUMNS,
@@ -239,9 +240,12 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     queries = normalize_queries(raw, catalog)
     grid = build_grid(queries, catalog)
     results = evaluate(grid, catalog) if len(grid) else grid.assign(fits=[], reason=[], gpus=[])
+    # disaggregated splits of queries with targets: at their capacity under the SLO percentile, as solve plans
+    results = disagg.at_capacity(results, queries, catalog,
+                                 pd.Series({qid: percentile_of(q) for qid, q in queries.iterrows()}, dtype=float))
     best, missed = _best_per_query(queries, results, catalog)
-    pct_cols = percentile_columns(best, catalog) if len(best) else best
-    loaded = answer_load_queries(queries, catalog, _splits)
+    pct_cols = disagg.percentile_rows(best, percentile_columns(best, catalog)) if len(best) else best
+    loaded = answer_load_queries(queries, catalog, _splits, disagg)
     groups = dict(tuple(results.groupby("qid", sort=False))) if len(results) else {}
     out_rows = []
     for qid, row in queries.iterrows():
@@ -350,6 +354,10 @@ def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
         notes.append(f"each replica: {best['prefill_gpus']:g} {pacc} GPUs prefill, {best['decode_gpus']:g} "
                      f"{best['accelerator']} GPUs decode (--gpus counts both; all-in power priced as "
                      f"{best['accelerator']} servers)")
+    at_cap = best.get("disagg_rho") == best.get("disagg_rho") and best.get("disagg_rho") is not None
+    if at_cap:
+        notes.append(f"at the largest rate where TTFT holds at p{best['slo_percentile']:g} "
+                     f"({best['capacity_rps'] * dp:.3g} requests/s); " + disagg.TPOT_NOTE)
     if best.get("slo_on_mean") in (True,):  # NaN where the query had no target
         notes.append("targets held on the zero-load mean: latency under load is modelled for aggregated serving "
                      "only")
@@ -357,7 +365,8 @@ def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
         "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
         "attn_dp": int(best["attn_dp"]),
         "serving": best["serving"], "concurrency": int(served), "fits": True,
-        "ttft_s": float(best["ttft_s"]), "tpot_s": float(best["tpot_s"]),
+        # disaggregated at capacity: the mean under that rate (ttft_s there is the percentile's, as solve has it)
+        "ttft_s": float(best["disagg_ttft_mean_s"] if at_cap else best["ttft_s"]), "tpot_s": float(best["tpot_s"]),
         "output_tok_s": float(best["output_tok_s"]) * dp * scale,
         "output_tok_s_per_gpu": float(best["output_tok_s"]) * dp * scale / gpus,
         "output_tok_s_per_user": float(best["output_tok_s_per_user"]),

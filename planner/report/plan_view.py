@@ -24,6 +24,15 @@ def _ms_value(ms: float) -> str:
     return f"{ms:,.0f}" if ms >= 999.5 else f"{ms:.4g}"
 
 
+def _percentile_label(plan: Plan, workload: str, pct: float) -> str:
+    """What holds at the SLO percentile: everything for aggregated deployments; for disaggregated ones TTFT
+    (prefill and decode-seat queues), while TPOT is the decode step at the full batch, held on that mean."""
+    serving = {d.serving for d in plan.deployments if d.workload == workload}
+    if "disaggregated" not in serving:
+        return f"p{pct:g}"
+    return f"p{pct:g} TTFT, TPOT mean" if serving == {"disaggregated"} else f"p{pct:g} (disagg: TPOT mean)"
+
+
 def _targets_table(console: Console, plan: Plan) -> None:
     """What each workload was solved against beside what the plan achieves: latency at its SLO percentile, the
     quality floor. Older plans without targets print nothing."""
@@ -36,7 +45,7 @@ def _targets_table(console: Console, plan: Plan) -> None:
     for r in rows:
         floor = "-" if r.quality_floor_score is None else \
             f"{_n(r.quality, '.1f')} / {r.quality_floor_score:g} ({_s(r.quality_floor_benchmark or '')})"
-        pct = "-" if r.slo_percentile is None else f"p{r.slo_percentile:g}"
+        pct = "-" if r.slo_percentile is None else _percentile_label(plan, r.workload, r.slo_percentile)
         t.add_row(_s(r.workload), pct, _ms(r.ttft_s, r.ttft_target_s), _ms(r.tpot_s, r.tpot_target_s), floor)
     console.print(t)
     lim, fl = plan.limits, plan.fleet

@@ -54,6 +54,12 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         console.print(table)
         return
     basis = "(mean under the load)" if under_load else "(full batch, no queueing)"
+    disagg_q = r.get("serving") == "disaggregated" and r.get("ttft_p90_s") == r.get("ttft_p90_s") \
+        and r.get("ttft_p90_s") is not None
+    if disagg_q and not under_load:  # at the largest rate where TTFT holds at the percentile
+        basis = "(mean at capacity under the SLO)"
+    # a disaggregated unit's TPOT is not the load's mean: its decode step at the full batch bounds it
+    tpot_label = "TPOT (decode step at the unit's full batch: an upper bound)" if disagg_q else f"TPOT {basis}"
     rows = [
         ("parallelism", f"TP{r['tp']} PP{r['pp']} EP{r['ep']} x DP{r['dp']} ({r['serving']})"),
         *_unit_rows(r),
@@ -61,10 +67,11 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         ("speculative decoding", _speculative(r)),
         ("concurrency", f"{r['concurrency']:,}"),
         (f"TTFT {basis}", f"{r['ttft_s'] * 1e3:,.1f} ms"),
-        (f"TPOT {basis}", f"{r['tpot_s'] * 1e3:,.2f} ms"),
+        (tpot_label, f"{r['tpot_s'] * 1e3:,.2f} ms"),
         # without a load the step model's figure, beside a requests/s from the load model (the batch as
         # closed-loop clients): 70B TP2 x4 at batch 32 read 6,662 tok/s and 20.69 req/s x 256 = 5,297 unlabelled
-        ("output tokens/s (all GPUs)" if under_load else "output tokens/s (all GPUs, full batch, no queueing)",
+        ("output tokens/s (all GPUs)" if under_load else "output tokens/s (all GPUs, at capacity under the SLO)"
+         if disagg_q else "output tokens/s (all GPUs, full batch, no queueing)",
          f"{r['output_tok_s']:,.0f}"),
         ("output tokens/s per GPU", f"{r['output_tok_s_per_gpu']:,.0f}"),
         ("output tokens/s per user", f"{r['output_tok_s_per_user']:,.1f}"),
@@ -83,21 +90,24 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         def ms(*keys, digits=0):  # (the load's percentiles, or the batch as closed-loop clients per replica)
             return " / ".join(f"{r[k] * 1e3:,.{digits}f}" if r.get(k) == r.get(k) else "-" for k in keys) + " ms"
 
-        at = rows.index(next(x for x in rows if x[0] == f"TPOT {basis}")) + 1
+        at = rows.index(next(x for x in rows if x[0] == tpot_label)) + 1
         rows[at:at] = [
             ("TTFT p50 / p90 / p99", ms("ttft_p50_s", "ttft_p90_s", "ttft_p99_s")),
             ("TPOT p50 / p90 / p99", ms("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", digits=1)),
             ("ITL p50 / p99", ms("itl_p50_s", "itl_p99_s", digits=1)),
-            ("end-to-end p50", f"{r['e2e_p50_s']:,.1f} s"),
+            ("end-to-end p50", f"{r['e2e_p50_s']:,.1f} s" if r.get("e2e_p50_s") == r.get("e2e_p50_s") else "-"),
         ]
     if r.get("requests_s") is not None and r.get("requests_s") == r.get("requests_s"):
-        rows.append(("requests/s" if under_load else "requests/s (the batch as closed-loop clients)",
+        rows.append(("requests/s" if under_load or disagg_q else "requests/s (the batch as closed-loop clients)",
                      f"{r['requests_s']:,.2f}"))
     if r.get("slo_percentile") is not None:
         # without percentile rows (disaggregated: no load model) the targets held on the mean, as the notes say;
         # "p90" there contradicted them
         held = f"p{r['slo_percentile']:g}" if ttft_p is not None and ttft_p == ttft_p else \
             f"mean (p{r['slo_percentile']:g} asked; no load model for this answer)"
+        if r.get("serving") == "disaggregated" and ttft_p is not None and ttft_p == ttft_p:
+            # the two queues give TTFT percentiles; TPOT is the decode step at the unit's full batch
+            held = f"TTFT p{r['slo_percentile']:g}; TPOT full-batch step (bounds every percentile)"
         rows.append(("SLO percentile", held))
     if r.get("saturated"):
         rows.append(("saturated", "yes: the load exceeds what the replicas complete"))

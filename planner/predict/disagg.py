@@ -1,0 +1,210 @@
+"""Disaggregated (prefill/decode) answers of `predict`, on the optimizer's own under-load model.
+
+A disaggregated replica is a unit of rate-matched prefill and decode instances
+(`planner.perf.capacity.disaggregated_units`: the largest batch whose zero-load mean TTFT and TPOT meet the
+targets). Under a load its TTFT comes from two queues, the prefill instances (M/D/1) then a decode seat
+(Erlang-C), by the functions the optimizer's capacity bisects on (`disaggregated_at_load`, `capacity_under_slo`):
+  - a query with targets and no load is answered at the largest rate where TTFT holds at the SLO percentile,
+    the number `solve` plans with (`capacity_under_slo`, called as the candidate search calls it);
+  - a query with `request_rate` or `concurrency` gets TTFT mean and p50/p90/p99 at that load.
+TPOT is the decode instances' step at the unit's full batch: they run no prompt chunks and never hold more
+sequences than that, so it bounds every request's TPOT from above (the targets are held to it); its
+percentiles, ITL and end-to-end percentiles are not modelled and stay empty.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.perf.capacity import disaggregated_at_load, disaggregated_under_slo, disaggregated_units
+from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
+from planner.predict.load import GENERIC, all_in_energy, answer_fields, is_set, percentile_of, split_clients
+
+UNIT_KEYS = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
+             "osl", "engine", "speculative")
+PREFILL_KEYS = ("prefill_accelerator", "prefill_tp", "prefill_pp")
+TPOT_NOTE = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
+             "solve plans; TPOT is the decode step at the unit's full batch, an upper bound at every percentile "
+             "(decode instances run no prompt chunks), its percentiles not modelled")
+LOAD_SHARE_COLUMNS = ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_bound_s")
+
+
+def _percentile_keys(pct: float) -> tuple[float, ...]:
+    return tuple(sorted({50.0, 90.0, 99.0, float(pct)}))
+
+
+def _targets(queries: pd.DataFrame, qids, col: str) -> np.ndarray:
+    return (pd.to_numeric(queries[col], errors="coerce").fillna(math.inf) / 1e3).reindex(qids).to_numpy()
+
+
+def at_capacity(results: pd.DataFrame, queries: pd.DataFrame, catalog: Catalog, pct: pd.Series) -> pd.DataFrame:
+    """`results` (the batch grid's evaluation, column qid) with the disaggregated rows of queries that give a
+    target replaced by one row per split at its capacity under the SLO percentile (`capacity_under_slo`, as the
+    candidate search calls it), with the load columns at that rate (`disagg_*`)."""
+    if results.empty or "serving" not in results:
+        return results
+    ttft = _targets(queries, results["qid"], "ttft_slo_ms")
+    tpot = _targets(queries, results["qid"], "tpot_slo_ms")
+    pick = (results["serving"] == "disaggregated").to_numpy() & (np.isfinite(ttft) | np.isfinite(tpot))
+    if not pick.any():
+        return results
+    keys = ["qid", *[k for k in (*UNIT_KEYS, *PREFILL_KEYS) if k in results]]
+    splits = results[pick].drop_duplicates(keys)[keys].reset_index(drop=True)
+    parts = []
+    for p, grp in splits.groupby(splits["qid"].map(pct), sort=False):
+        cfg = grp.drop(columns=["qid"]).reset_index(drop=True)
+        tt, tp = _targets(queries, grp["qid"], "ttft_slo_ms"), _targets(queries, grp["qid"], "tpot_slo_ms")
+        units = fitting_units(cfg, catalog, tt, tp, pd.to_numeric(queries["gpus"]).reindex(grp["qid"]).to_numpy())
+        cap = disaggregated_under_slo(units, tt, float(p))
+        load = disaggregated_at_load(units, request_rate=cap["capacity_rps"].to_numpy(dtype=float),
+                                     percentiles=_percentile_keys(float(p)))
+        cap = cap.assign(qid=grp["qid"].to_numpy(), **{f"disagg_{k}": load[k].to_numpy() for k in load})
+        light = disaggregated_at_load(units, request_rate=units["output_tok_s"] / units["osl"] * 1e-6,
+                                      percentiles=(float(p),))[f"ttft_p{float(p):g}_s"]
+        # a unit that meets the targets on the mean but not TTFT at the percentile at any rate
+        none = units["fits"].to_numpy(dtype=bool) & ~cap["fits"].to_numpy(dtype=bool)
+        reason = cap["reason"].astype(object).to_numpy().copy()
+        for i in np.flatnonzero(none):
+            reason[i] = (f"p{float(p):g} TTFT {light.iloc[i] * 1e3:.0f} ms at light load > target "
+                         f"{tt[i] * 1e3:.0f} ms (disaggregated)")
+        parts.append(cap.assign(reason=reason, limited_by=np.where(none, "ttft", cap["limited_by"])))
+    return pd.concat([results[~pick], *parts], ignore_index=True)
+
+
+def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_s: np.ndarray,
+                  gpus: np.ndarray) -> pd.DataFrame:
+    """`disaggregated_units` (the optimizer's: the largest batch meeting the targets on the mean); where that
+    unit needs more than the query's `gpus`, the largest of DEFAULT_BATCHES whose unit fits them and meets the
+    targets (solve picks any number of replicas, a query has its GPUs; unit sizes are not monotone in the
+    batch, so every batch is tried, in one evaluation). The optimizer's rows wherever its unit fits."""
+    units = disaggregated_units(cfg, catalog, ttft_s, tpot_s)
+    need = units["gpus"].to_numpy(dtype=float)
+    big = np.flatnonzero(units["fits"].to_numpy(dtype=bool) & (need > gpus))
+    if not len(big):
+        return units
+    nb = len(DEFAULT_BATCHES)
+    rep = cfg.iloc[np.repeat(big, nb)].reset_index(drop=True).assign(batch=np.tile(DEFAULT_BATCHES, len(big)))
+    ev = evaluate(rep, catalog)
+    of = np.repeat(big, nb)  # the unit row each evaluated row stands for
+    col = {k: ev[k].to_numpy(dtype=float) for k in ("gpus", "ttft_s", "tpot_s")}
+    ok = (ev["fits"].to_numpy(dtype=bool) & (col["gpus"] <= gpus[of]) & (col["ttft_s"] <= ttft_s[of])
+          & (col["tpot_s"] <= tpot_s[of]))
+    pick = ev[ok].assign(_unit=of[ok]).drop_duplicates("_unit", keep="last")  # batches ascending: the largest
+    out = units.copy()
+    none = np.setdiff1d(big, pick["_unit"].to_numpy())
+    out.loc[none, "fits"] = False
+    out.loc[none, "reason"] = [f"a disaggregated unit needs {need[i]:.0f} GPUs at the largest batch meeting the "
+                               f"targets; none fits {gpus[i]:.0f}" for i in none]
+    chosen = pick.set_index("_unit").reindex(columns=out.columns)
+    return pd.concat([out.drop(index=chosen.index), chosen]).sort_index()
+
+
+def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame) -> pd.DataFrame:
+    """`pct_cols` (`percentile_columns` of the chosen rows) with the disaggregated answers at capacity taking
+    their TTFT from the queues at that rate (TPOT, ITL and end-to-end percentiles empty: not modelled)."""
+    if "disagg_rho" not in best:
+        return pct_cols
+    rows = best.index[best["disagg_rho"].notna()]
+    if not len(rows):
+        return pct_cols
+    out = pct_cols.copy()
+    for k in ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s"):
+        out.loc[rows, k] = np.nan
+    for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s"):
+        out.loc[rows, k] = best.loc[rows, f"disagg_{k}"].to_numpy(dtype=float)
+    out.loc[rows, "saturated"] = False
+    return out
+
+
+def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
+    """Per disaggregated configuration (index of `configs`), the columns `evaluate_loads` gives aggregated
+    ones: each unit under its share of the query's load (units = the query's GPUs // a unit's GPUs; the
+    busiest unit's latencies, requests summed), plus `dp` (units), `tpot_bound_s` and the unit's columns."""
+    if configs.empty:
+        return pd.DataFrame()
+    cfg = configs[list(UNIT_KEYS)].reset_index(drop=True)
+    qids = configs["qid"].to_numpy()
+    # the prefill instances' own accelerator and layout, where a query gives them (the perf model's prefill
+    # path only then, as in the batch grid)
+    pre = queries.loc[qids, ["prefill_gpu", "prefill_tp", "prefill_pp"]].reset_index(drop=True)
+    if pre.map(is_set).to_numpy().any():
+        cfg = cfg.assign(prefill_accelerator=pre["prefill_gpu"].where(pre["prefill_gpu"].map(is_set), ""),
+                         prefill_tp=pd.to_numeric(pre["prefill_tp"], errors="coerce"),
+                         prefill_pp=pd.to_numeric(pre["prefill_pp"], errors="coerce"))
+    tt, tp = _targets(queries, qids, "ttft_slo_ms"), _targets(queries, qids, "tpot_slo_ms")
+    units = fitting_units(cfg, catalog, tt, tp, pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy())
+    rows = []
+    for i, (cid, c) in enumerate(configs.iterrows()):
+        q, u = queries.loc[c["qid"]], units.iloc[i]
+        total = int(float(q["gpus"]))
+        dp = total // int(u["gpus"]) if bool(u["fits"]) else 0
+        base = {"cfg": cid, "dp": dp, "gpus": int(u["gpus"]) if bool(u["fits"]) else 0,
+                "load_reason": "" if dp >= 1 else (str(u["reason"]) if not bool(u["fits"]) else
+                                                   f"a disaggregated unit needs {int(u['gpus'])} GPUs")}
+        if dp < 1:
+            rows.append(base)
+            continue
+        rate = float(q["request_rate"]) if is_set(q["request_rate"]) else math.nan
+        groups = [(rate / dp, dp)] if rate == rate else split_clients(float(q["concurrency"]), dp)
+        pcts = _percentile_keys(percentile_of(q))
+        at = [disaggregated_at_load(units.iloc[[i]], request_rate=None if rate != rate else share,
+                                    concurrency=None if rate == rate else share, percentiles=pcts).iloc[0]
+              for share, _ in groups]
+        top = at[0]  # the busiest units come first
+        req = sum(a["requests_s"] * k for a, (_, k) in zip(at, groups, strict=True))
+        osl, isl = float(c["osl"]), float(c["isl"])
+        rows.append({**base, **{k: top[k] for k in top.index if k.startswith("ttft_")},
+                     "tpot_bound_s": top["tpot_bound_s"], "tpot_mean_s": top["tpot_bound_s"],
+                     **dict.fromkeys(("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s",
+                                      "e2e_p50_s"), np.nan),
+                     "requests_s": req, "output_tok_s": req * osl, "total_tok_s": req * (isl + osl),
+                     "saturated": bool(any(a["saturated"] for a in at)), "max_running": float(top["seats"]),
+                     # requests in the deployment (Little's law), or every seat taken where saturated
+                     "running": float(sum((a["seats"] if a["saturated"] else a["requests_s"] * a["e2e_mean_s"])
+                                          * k for a, (_, k) in zip(at, groups, strict=True))),
+                     "unit_prefill_gpu": str(u.get("prefill_accelerator") or c["accelerator"]),
+                     "unit_prefill_tp": int(u.get("prefill_tp") if is_set(u.get("prefill_tp")) else c["tp"]),
+                     "unit_prefill_pp": int(u.get("prefill_pp") if is_set(u.get("prefill_pp")) else c["pp"]),
+                     **{f"unit_{k}": u[k] for k in ("prefill_instances", "decode_instances", "avg_power_w",
+                                                    "peak_power_w", "itl_s", "acceptance_length", "batch")},
+                     "unit_engine": u.get("engine"), "unit_speculative": u.get("speculative_method"),
+                     "unit_limited_by": u["limited_by"]})
+    return pd.DataFrame(rows).set_index("cfg")
+
+
+def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: int) -> dict:
+    """Result fields of a winning disaggregated configuration under load: the unit at its full batch (power,
+    instances; power thus an upper bound below the unit's rate), the load columns from the two queues (TPOT
+    the full batch's bound, its percentiles empty)."""
+    dp, unit_gpus = int(best["dp"]), int(best["gpus"])
+    used = dp * unit_gpus
+    notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a disaggregated unit needs {unit_gpus}"] \
+        if used < gpus_total else []
+    if best["saturated"]:
+        notes.append("saturated: the load exceeds what the units complete; requests queue"
+                     + (" (a finite run is not simulated for disaggregated serving: no latencies)"
+                        if is_set(query["num_requests"]) else ""))
+    notes.append(TPOT_NOTE)
+    conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
+    avg_w = float(best["unit_avg_power_w"]) * dp
+    return {
+        **answer_fields(best, conc, float(best["tpot_bound_s"]), gpus_total, avg_w,
+                        float(best["unit_peak_power_w"]) * dp, best["unit_limited_by"], notes),
+        **{k: best[k] for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s", "saturated")},
+        **dict.fromkeys(("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s"),
+                        float("nan")),
+        "engine": best.get("unit_engine") or GENERIC, "speculative": best.get("unit_speculative") or "none",
+        "itl_s": float(best["unit_itl_s"]), "acceptance_length": float(best["unit_acceptance_length"]),
+        "prefill_instances": int(best["unit_prefill_instances"]),
+        "decode_instances": int(best["unit_decode_instances"]),
+        "prefill_gpu": best["unit_prefill_gpu"], "prefill_tp": int(best["unit_prefill_tp"]),
+        "prefill_pp": int(best["unit_prefill_pp"]),
+        **all_in_energy(catalog, str(best["accelerator"]), float(best["output_tok_s"]), avg_w, used),
+    }
+
+
+__all__ = ["TPOT_NOTE", "at_capacity", "describe", "fitting_units", "load_answers", "percentile_rows"]

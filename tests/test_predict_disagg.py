@@ -1,0 +1,109 @@
+"""predict's disaggregated answers use the optimizer's under-load model (planner.perf.capacity): the same
+capacity under a percentile SLO as `solve` plans with, TTFT percentiles from the same two queues, and labels
+that say TPOT is the full batch's step, not a percentile."""
+
+from __future__ import annotations
+
+import io
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from planner.catalog import load_catalog
+from planner.perf.capacity import capacity_under_slo, disaggregated_at_load, disaggregated_units
+from planner.predict.query import predict_many, predict_one
+from planner.report.plan_view import _percentile_label
+from planner.report.predict_view import render_prediction
+
+QUERY = dict(model="llama-3.1-70b", gpu="h100-sxm", precision="fp8", isl=2000, osl=200, serving="disaggregated",
+             tp=4, pp=1)
+CFG = dict(model="llama-3.1-70b", accelerator="h100-sxm", precision="fp8", kv_precision="bf16", tp=4, pp=1, ep=1,
+           attn_dp=1, serving="disaggregated", isl=2000, osl=200)
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def test_md1_tail_by_hand():
+    """One unit with seats to spare (no decode-seat wait): at rho = 0.5 the p99 TTFT is the zero-load TTFT
+    plus the M/D/1 prefill wait's quantile ln(rho / 0.01) / (2 mu (1 - rho)) = ln(50) / mu, the mean adds
+    Pollaczek-Khinchine's rho / (2 mu (1 - rho)) = 0.5 / mu, and p50 (rho <= 1 - 0.5) adds nothing."""
+    mu, base = 10.0, 0.2  # requests/s of the unit; zero-load TTFT, s
+    unit = pd.DataFrame([{"fits": True, "osl": 100, "output_tok_s": mu * 100, "ttft_s": base, "batch": 10_000,
+                          "decode_instances": 1, "tpot_s": 0.01}])
+    at = disaggregated_at_load(unit, request_rate=0.5 * mu).iloc[0]
+    assert at["ttft_p99_s"] == pytest.approx(base + math.log(50.0) / mu, rel=1e-12)
+    assert at["ttft_mean_s"] == pytest.approx(base + 0.5 / mu, rel=1e-9)
+    assert at["ttft_p50_s"] == pytest.approx(base, rel=1e-12)
+    assert at["requests_s"] == pytest.approx(5.0) and not at["saturated"]
+    over = disaggregated_at_load(unit, request_rate=1.2 * mu).iloc[0]
+    assert over["saturated"] and math.isnan(over["ttft_p99_s"]) and over["requests_s"] == pytest.approx(mu)
+
+
+def test_predict_request_rate_reproduces_the_md1_tail(catalog):
+    """predict's p99 TTFT for a disaggregated query at half the unit's rate is that formula on the unit the
+    optimizer builds (its decode seats far from full: their wait is nil at p99)."""
+    unit = disaggregated_units(pd.DataFrame([CFG]), catalog).iloc[0]
+    gpus = int(unit["gpus"])
+    mu = unit["output_tok_s"] / unit["osl"]
+    seats_busy = 0.5 * mu * unit["osl"] * unit["tpot_s"]
+    assert unit["batch"] * unit["decode_instances"] - seats_busy > 6 * math.sqrt(seats_busy)  # no seat wait
+    r = predict_one(catalog, **QUERY, gpus=gpus, request_rate=0.5 * mu)
+    assert r["fits"] and r["dp"] == 1 and not r["saturated"]
+    assert r["ttft_p99_s"] == pytest.approx(unit["ttft_s"] + math.log(50.0) / mu, rel=1e-9)
+    assert r["requests_s"] == pytest.approx(0.5 * mu, rel=1e-12)
+    assert r["tpot_s"] == pytest.approx(unit["tpot_s"], rel=1e-12)
+    assert all(r[k] != r[k] for k in ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s"))  # not modelled: empty
+
+
+@pytest.mark.parametrize("pct,ttft_ms,tpot_ms", [(90, 1000, 50), (99, 800, 30)])
+def test_predict_capacity_is_the_optimizers(catalog, pct, ttft_ms, tpot_ms):
+    """A disaggregated query with targets and no load is answered at the capacity `capacity_under_slo` gives
+    the candidate search for the same row: the same requests/s per unit, the same TTFT at the percentile."""
+    cap = capacity_under_slo(pd.DataFrame([CFG]), catalog, ttft_ms / 1e3, tpot_ms / 1e3, percentile=pct).iloc[0]
+    assert cap["fits"]
+    dp = 2
+    gpus = dp * int(cap["gpus"])
+    r = predict_one(catalog, **QUERY, gpus=gpus, ttft_slo_ms=ttft_ms, tpot_slo_ms=tpot_ms, slo_percentile=pct)
+    assert r["fits"] and r["dp"] == dp
+    assert r["requests_s"] == pytest.approx(dp * cap["capacity_rps"], rel=1e-12)
+    assert r[f"ttft_p{pct}_s"] == pytest.approx(cap["ttft_s"], rel=1e-12)
+    assert r["output_tok_s"] == pytest.approx(dp * cap["output_tok_s"], rel=1e-12)
+    assert r["tpot_s"] == pytest.approx(cap["tpot_s"], rel=1e-12)
+    assert "TPOT is the decode step at the unit's full batch" in r["notes"]
+
+
+def test_closed_loop_obeys_littles_law(catalog):
+    unit = disaggregated_units(pd.DataFrame([CFG]), catalog).iloc[0]
+    r = predict_many(pd.DataFrame([{**QUERY, "gpus": int(unit["gpus"]), "concurrency": 32}]), catalog).iloc[0]
+    e2e = r["ttft_s"] + (QUERY["osl"] - 1) * r["tpot_s"]
+    assert r["requests_s"] * e2e == pytest.approx(32, rel=1e-6)
+    assert r["ttft_p50_s"] <= r["ttft_p90_s"] <= r["ttft_p99_s"]
+
+
+def test_labels_state_the_statistics(catalog):
+    unit = disaggregated_units(pd.DataFrame([CFG]), catalog).iloc[0]
+    r = predict_one(catalog, **QUERY, gpus=int(unit["gpus"]), request_rate=1.0)
+    buf = io.StringIO()
+    render_prediction(Console(file=buf, width=200), r, under_load=True)
+    text = buf.getvalue()
+    assert "TTFT p90; TPOT full-batch step" in text and "an upper bound" in text
+    dep = SimpleNamespace
+    plan = dep(deployments=[dep(workload="chat", serving="disaggregated"),
+                            dep(workload="bulk", serving="aggregated")])
+    assert _percentile_label(plan, "chat", 90.0) == "p90 TTFT, TPOT mean"
+    assert _percentile_label(plan, "bulk", 90.0) == "p90"
+
+
+def test_load_answer_keeps_the_prefill_instances_of_the_query_and_fits_its_gpus(catalog):
+    """Under a load the unit has the query's prefill accelerator and layout, and is the largest that fits its
+    GPUs (solve's unit of TP4 at its largest batch needs 20; 16 are given)."""
+    r = predict_one(catalog, **QUERY, gpus=16, request_rate=2.0, prefill_gpu="h200-sxm", prefill_tp=2)
+    assert r["fits"] and r["prefill_gpu"] == "h200-sxm" and r["prefill_tp"] == 2
+    used = r["dp"] * (r["prefill_instances"] * r["prefill_tp"] + r["decode_instances"] * r["tp"])
+    assert used <= 16 and r["requests_s"] == pytest.approx(2.0)
