@@ -146,3 +146,17 @@ def test_published_set_with_engines_is_reported_leave_one_source_out(report):
     # were fitted, holding AMDDOC out fitted vLLM on AMD on them and AMDDOC's dense MI300X rows went 8.5% -> 34%
     # (published LOSO P90 46%)
     assert pub["leave_one_source_out"]["p90_abs_pct"] <= 45.0
+
+
+def test_calibrate_joins_each_rows_held_out_prediction(report):
+    """calibrate's per-row tables carry the fit's held-out prediction of each row (engine_fit_loso.csv), and its
+    LOSO groups (the issue-8 targets) are computed from those rows."""
+    assert report.summary["loso_rows"]["status"] == "current", report.summary["loso_rows"]["message"]
+    under = report.under_load
+    assert under["predicted_loso"].notna().sum() >= under["predicted"].notna().sum() > 500
+    thr = report.published[report.published["expressible"] & (report.published["metric_kind"] == "throughput")]
+    assert thr["loso_error_pct"].notna().all()
+    groups = {(g["by"], g["group"]): g for g in report.summary["engine_cross_validation"]["groups"]}
+    g = groups[("metric_group", "throughput")]
+    t = under[(under["kind"] == "throughput") & under["predicted"].notna()]
+    assert g["loso_median_abs_pct"] == round(float(t["loso_error_pct"].abs().median()), 1)

@@ -441,9 +441,10 @@ def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataF
         out.loc[held[:n], "request_s_loso"] = [api_held[g] for g in t.group[:n][held[:n]]]
     out["error_pct"] = (out["predicted"] / out["actual"] - 1.0) * 100.0
     out["loso_error_pct"] = (out["predicted_loso"] / out["actual"] - 1.0) * 100.0
-    table = error_table(out)
+    table = error_table(out).to_dict(orient="records")
     # the published maxima with each row's engine: in sample, and with the engine factors re-chosen without
     # the row's source
     published = {name: pct_summary((v / t.pub["actual"].to_numpy() - 1.0) * 100.0)
                  for name, v in (("in_sample", pub_in), ("leave_one_source_out", pub_loso))}
-    return engines, {"groups": table.to_dict(orient="records"), "published": published}, out
+    rows = t.pub.assign(predicted=pub_in, predicted_loso=pub_loso)  # per row: fit.py writes them (loso_rows.py)
+    return engines, {"groups": table, "published": published, "published_rows": rows}, out

@@ -30,7 +30,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.perf.evaluate import max_batch_meeting
 from planner.perf.measured import e2e_grid, load_ops, predict_e2e_rows, predict_op_rows
-from planner.perf.params import Efficiency, load_efficiency, read_yaml
+from planner.perf.params import Efficiency, efficiency_path, load_efficiency, read_yaml
 from planner.perf.resolve import normalize_grid, resolve
 from planner.perf.serving import static_batch
 
@@ -295,7 +295,12 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     under["error_pct"] = (under["predicted"] / under["actual"] - 1.0) * 100.0
     under["abs_error_pct"] = under["error_pct"].abs()
     stats["under_load"] = error_table(under).to_dict(orient="records")
-    stats["engine_cross_validation"] = fitted.get("engine_cross_validation", {})
+    from planner.perf.loso_rows import attach
+
+    # each row's held-out prediction from the fit's per-row file; the LOSO group figures computed from it
+    under, published, cv, stats["loso_rows"] = attach(under, published, fitted.get("engine_cross_validation", {}),
+                                                      efficiency_path())
+    stats["engine_cross_validation"] = cv
     stats["load_targets"] = load_targets(stats["engine_cross_validation"].get("groups", []))
     from planner.perf.repeatability import repeat_spread
 

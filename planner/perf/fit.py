@@ -1,7 +1,10 @@
 """Fit the efficiency parameters and write `catalogs/calibration/efficiency.yaml` (deterministic).
 
-    python -m planner.perf.fit            # refit and rewrite the YAML
-    python -m planner.perf.fit --check    # refit and fail if the YAML on disk differs
+    python -m planner.perf.fit            # refit and rewrite the YAML (and engine_fit_loso.csv beside it)
+    python -m planner.perf.fit --check    # refit and fail if either file on disk differs
+
+Beside the YAML: the engine fit's per-row predictions, in sample and leave one source out (planner.perf.loso_rows),
+for `planner calibrate` to join by row id.
 
 Per measured accelerator (h100-sxm, h200-sxm), from its op table:
   GEMM       eta_max (bf16, fp8), M_half, HBM fraction, launch latency  <- every `gemm` row (log least squares)
@@ -30,6 +33,7 @@ import yaml
 
 from planner.catalog import load_catalog
 from planner.catalog.catalog import Catalog
+from planner.perf.loso_rows import loso_path, render_rows
 from planner.perf.measured import (
     MEASURED_DIR,
     PROBE_SOFTWARE,
@@ -292,7 +296,9 @@ def _round(v: float) -> float:
     return float(f"{v:.4g}")
 
 
-def build_yaml(catalog: Catalog) -> dict:
+def build_yaml(catalog: Catalog, rows: dict | None = None) -> dict:
+    """efficiency.yaml's content; `rows` (optional) receives the engine fit's per-row predictions ('under',
+    'published': the frames loso_rows.render_rows writes beside the YAML)."""
     ops = load_ops()
     neutral = build_efficiency(catalog, {})
     fitted = {acc: fit_accelerator(acc, ops, catalog, neutral) for acc in MEASURED_REFS}
@@ -320,7 +326,9 @@ def build_yaml(catalog: Catalog) -> dict:
     from planner.perf.engine_fit import fit_engines
 
     eff = build_efficiency(catalog, data)
-    engines, engine_stats, _ = fit_engines(catalog, eff)
+    engines, engine_stats, under = fit_engines(catalog, eff)
+    if rows is not None:
+        rows |= {"under": under, "published": engine_stats["published_rows"]}
     data["engines"] = engines
     data["engine_cross_validation"] = {
         "method": "serving_under_load.csv; per engine x vendor factors re-chosen without the held-out source",
@@ -359,16 +367,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="fail if the file on disk differs from a fresh fit")
     args = ap.parse_args(argv)
     catalog = load_catalog()
-    text = render(build_yaml(catalog))
+    rows: dict = {}
+    text = render(build_yaml(catalog, rows))
+    # the per-row held-out predictions, beside the YAML and naming its sha256 (planner calibrate joins them)
+    rows_text = render_rows(rows["under"], rows["published"], text)
     if args.check:
         path = args.out or efficiency_path()
-        same = path.is_file() and path.read_text(encoding="utf-8") == text
-        print(f"{path} is up to date" if same else f"{path} differs from a fresh fit")
-        return 0 if same else 1
+        ok = True
+        for p, want in ((path, text), (loso_path(path), rows_text)):
+            same = p.is_file() and p.read_text(encoding="utf-8") == want
+            print(f"{p} is up to date" if same else f"{p} differs from a fresh fit")
+            ok &= same
+        return 0 if ok else 1
     out = args.out or EFFICIENCY_PATH
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    print(f"wrote {out}")
+    loso_path(out).write_text(rows_text, encoding="utf-8")
+    print(f"wrote {out} and {loso_path(out)}")
     return 0
 
 

@@ -127,6 +127,7 @@ def _render_under_load(console: Console, s: dict) -> None:
                           _fmt_pct(lo.get("loso_median_abs_pct")), _fmt_pct(lo.get("loso_p90_abs_pct")))
         console.print(table)
     console.print(f"serving_under_load rows the model cannot express: {s.get('under_load_not_expressible', 0)}")
+    _render_loso_rows(console, s.get("loso_rows") or {})
     table = Table(title="issue 8 targets under load (leave one source out)", title_justify="left")
     for col in ("target", "LOSO median", "LOSO P90", "limit", "met"):
         table.add_column(col)
@@ -140,6 +141,18 @@ def _render_under_load(console: Console, s: dict) -> None:
                       "yes" if t["met"] else "[red]no[/red]")
     console.print(table)
     _render_repeats(console, s.get("repeat_spread") or [])
+
+
+def _render_loso_rows(console: Console, info: dict) -> None:
+    """Where the LOSO figures come from: the fit's per-row file (fidelity_under_load.csv / fidelity_published.csv
+    carry predicted_loso and loso_error_pct per row), or, stale or missing, efficiency.yaml's groups alone."""
+    if not info:
+        return
+    if info["status"] == "current":
+        console.print(f"{info['message']} (predicted_loso, loso_error_pct per row in fidelity_under_load.csv and "
+                      "fidelity_published.csv; the LOSO figures above and below are computed from it)")
+    else:
+        console.print(f"[red]{info['message']}[/red]")
 
 
 def _render_repeats(console: Console, rows: list[dict]) -> None:
