@@ -116,3 +116,9 @@ def test_the_published_part_covers_every_expressible_throughput_row(rows):
     joined = join_loso(frame, rows, PUBLISHED, covered)
     assert joined.loc[covered, "predicted_loso"].notna().all()
     assert joined.loc[~frame["id"].isin(pub["id"]), "predicted_loso"].isna().all()
+
+
+def test_the_message_names_the_bundled_file_relative_to_the_project():
+    """calibrate's summary JSON carries the message: an absolute path made it differ between checkouts."""
+    message = read_rows(EFFICIENCY_PATH)[2]
+    assert message.endswith(" catalogs/calibration/engine_fit_loso.csv"), message

@@ -48,6 +48,15 @@ def loso_path(efficiency: Path) -> Path:
     return efficiency.parent / LOSO_ROWS_NAME
 
 
+def shown(path: Path) -> str:
+    """The path as messages print it: relative to the project for its own catalogs, so calibrate's summary
+    is the same in every checkout; as given elsewhere (a user's own efficiency file)."""
+    try:
+        return str(path.resolve().relative_to(Path(__file__).resolve().parents[2]))
+    except ValueError:
+        return str(path)
+
+
 def text_sha(text: str | bytes) -> str:
     data = text.encode("utf-8") if isinstance(text, str) else text
     return hashlib.sha256(data).hexdigest()
@@ -87,13 +96,14 @@ def read_rows(efficiency: Path) -> tuple[pd.DataFrame | None, str, str]:
     efficiency.yaml's sha256, 'stale' when another (rows returned None: never joined), 'missing'."""
     path = loso_path(efficiency)
     if not path.is_file() or not efficiency.is_file():
-        return None, "missing", f"no per-row leave-one-source-out file {path}: {RERUN}"
+        return None, "missing", f"no per-row leave-one-source-out file {shown(path)}: {RERUN}"
     sha, rows = parse_rows(path.read_text(encoding="utf-8"))
     now = text_sha(efficiency.read_bytes())
     if sha != now:
-        return None, "stale", (f"STALE: {path} was written with another efficiency.yaml than {efficiency} "
+        return None, "stale", (f"STALE: {shown(path)} was written with another efficiency.yaml than "
+                               f"{shown(efficiency)} "
                                f"(sha256 {sha[:12] or 'none'} vs {now[:12]}): {RERUN}")
-    return rows, "current", f"per-row leave-one-source-out predictions: {path}"
+    return rows, "current", f"per-row leave-one-source-out predictions: {shown(path)}"
 
 
 def join_loso(frame: pd.DataFrame, rows: pd.DataFrame, part: str, covered: np.ndarray | None = None
