@@ -44,6 +44,10 @@ HEADER = """\
 """
 
 
+# pandas 3 parses floats exactly by default and deprecates the option; pandas 2 needs it to read repr back exactly
+EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
+
 def loso_path(efficiency: Path) -> Path:
     return efficiency.parent / LOSO_ROWS_NAME
 
@@ -87,7 +91,7 @@ def parse_rows(text: str) -> tuple[str, pd.DataFrame]:
     body = "".join(ln for ln in lines if not ln.startswith("#"))
     numeric = [c for c in COLUMNS if c not in TEXT]
     rows = pd.read_csv(io.StringIO(body), keep_default_na=False, na_values={c: ["nan"] for c in numeric},
-                       dtype={c: str for c in TEXT}, float_precision="round_trip")
+                       dtype={c: str for c in TEXT}, **EXACT_FLOATS)
     return sha, rows
 
 
