@@ -8,9 +8,11 @@ import math
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from planner.catalog import load_catalog
+from planner.perf import loso_rows
 from planner.perf.loso_rows import (
     PUBLISHED,
     UNDER,
@@ -122,3 +124,15 @@ def test_the_message_names_the_bundled_file_relative_to_the_project():
     """calibrate's summary JSON carries the message: an absolute path made it differ between checkouts."""
     message = read_rows(EFFICIENCY_PATH)[2]
     assert message.endswith(" catalogs/calibration/engine_fit_loso.csv"), message
+
+
+def test_a_corrupt_rows_file_is_reported_not_raised(tmp_path):
+    """A hand-edited file without its columns made calibrate raise a KeyError past the stale check."""
+    eff = tmp_path / "efficiency.yaml"
+    eff.write_bytes(EFFICIENCY_PATH.read_bytes())
+    sha = loso_rows.text_sha(eff.read_bytes())
+    loso_path(eff).write_text(f"{loso_rows.SHA_KEY}{sha}\nfoo,bar\n1,2\n", encoding="utf-8")
+    under = pd.DataFrame({"id": ["x"], "actual": [1.0]})
+    published = pd.DataFrame({"id": ["y"], "actual": [1.0], "expressible": [True], "metric_kind": ["throughput"]})
+    *_, info = loso_rows.attach(under, published, {}, eff)
+    assert info["status"] == "stale" and "STALE" in info["message"]

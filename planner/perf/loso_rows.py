@@ -158,13 +158,13 @@ def attach(under: pd.DataFrame, published: pd.DataFrame, cross_validation: dict,
     per-row file current, the rows gain predicted_loso / loso_error_pct and the group figures are computed from
     the file; else (stale, missing, ids that do not match) the rows stay as they are, efficiency.yaml's group
     figures stand and the message says why."""
-    rows, status, message = read_rows(efficiency)
-    if rows is None:
-        return under, published, cross_validation, {"status": status, "message": message}
     try:
+        rows, status, message = read_rows(efficiency)
+        if rows is None:
+            return under, published, cross_validation, {"status": status, "message": message}
         covered = (published["expressible"] & (published["metric_kind"] == "throughput")).to_numpy()
         under, published = join_loso(under, rows, UNDER), join_loso(published, rows, PUBLISHED, covered)
-    except ValueError as err:
+    except (ValueError, KeyError) as err:  # ParserError is a ValueError; a lost column a KeyError
         return under, published, cross_validation, {
             "status": "stale", "message": f"STALE: {err}: {RERUN}"}
     cv = cross_validation | {"groups": loso_groups(rows), "published": published_loso(rows)}

@@ -204,8 +204,7 @@ def prompt_attention_efficiency(c: Cols, seq_tokens, flash_eta) -> np.ndarray:
     not grow with the prompt as flash attention's does; the tiles on the diagonal compute the masked half too
     (a prompt of S tokens computes S (S + 128) / 2 pairs for its S^2 / 2 causal ones)."""
     scale = np.asarray(c.get("eng_prompt_attn_scale", 1.0), dtype=float)
-    s = np.maximum(np.asarray(seq_tokens, dtype=float), 1.0)
-    tiled = np.minimum(c.attn_prefill_eta_max, ETA_CAP) * scale * s / (s + PREFIX_TILE_TOKENS)
+    tiled = scale * attention_prefill_efficiency(seq_tokens, c.attn_prefill_eta_max, PREFIX_TILE_TOKENS)
     return np.where(scale < 1.0, tiled, flash_eta)
 
 
