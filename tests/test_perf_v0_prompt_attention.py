@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from benchmarks import v0_prefix_attention as bench
 from planner.catalog import load_catalog
 from planner.catalog.schema_engines import Engine
-from planner.perf.kernels import attention_prefill_efficiency, causal_pairs
+from planner.perf.kernels import ETA_CAP, attention_prefill_efficiency, causal_pairs
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve
 from planner.perf.step import PREFIX_TILE_TOKENS, decode_step
@@ -52,7 +52,7 @@ def test_rocm_prompt_chunks_run_the_prefix_kernel_at_its_share():
     m = CAT.models["llama-3.1-405b"]
     flops = causal_pairs(16000.0) * 4 * m.head_dim * (m.num_heads / 8) * m.layers
     flash = attention_prefill_efficiency(isl, c.attn_prefill_eta_max, c.attn_prefill_seq_half_tokens)
-    prefix = np.minimum(c.attn_prefill_eta_max, 0.98) * SHARE * 16000 / (16000 + PREFIX_TILE_TOKENS)
+    prefix = np.minimum(c.attn_prefill_eta_max, ETA_CAP) * SHARE * 16000 / (16000 + PREFIX_TILE_TOKENS)
     eta = np.array([prefix[0], flash[1], flash[2]])
     np.testing.assert_allclose(got, flops / (c.peak_bf16_flops_s * eta), rtol=1e-9)
     assert got[0] > 30 * got[1]  # the MI300X prefix path is ~40x its flash attention

@@ -6,7 +6,7 @@ from collections import Counter
 
 from planner.catalog.catalog import Catalog
 from planner.optimize.instance import Instance
-from planner.plan import Plan
+from planner.plan import GENERIC_ENGINE, Plan
 from planner.proposal import alternatives as alt
 from planner.proposal.assumptions import assumptions, prediction_errors, risks
 from planner.proposal.bom import (
@@ -23,7 +23,6 @@ from planner.proposal.solver import Solved
 
 # The performance model's own calibrated engine, named as plan.json, `solve` and `predict` name it (the proposal
 # called it "TRT-LLM-like" beside a plan.json saying `generic`: a buyer would plan to run TensorRT-LLM on it).
-GENERIC_ENGINE = "generic"
 
 
 def _engine(d) -> str:
