@@ -83,3 +83,12 @@ def test_why_not_names_what_stops_it(query, limit):
     assert not r["fits"] and r["limited_by"] == limit, (r["limited_by"], r.get("why") or r.get("notes"))
     under = predict_one(CAT, **(Q | query), concurrency=4)
     assert not under["fits"] and under["limited_by"] == limit
+
+
+def test_an_engine_cap_reason_is_the_engine():
+    """evaluate's cap reason ('batch N exceeds engine E's cap ...') read 'config'."""
+    from planner.predict.load import limit_of_reason
+
+    assert limit_of_reason("batch 1024 exceeds engine vllm's cap of 512 running sequences") == "engine"
+    assert limit_of_reason("weights 811.7 GB + 7.8 GB activations/workspace exceed 90% of 85.9 GB") == "memory"
+    assert limit_of_reason("tp 3 does not divide 64 heads") == "config"

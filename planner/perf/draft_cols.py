@@ -7,12 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from planner.catalog.schema_base import COMPUTE_DTYPES
-from planner.perf.arch import MODEL_COLUMNS
 from planner.perf.resolve import Cols, Taken
 
 BF16_CODE = float(COMPUTE_DTYPES.index("bf16"))
-# what a draft takes from its own architecture (draft_arch.DRAFT_COLUMNS) rather than from the target's row
-_DRAFT_OWN = frozenset(MODEL_COLUMNS)
 
 
 def drafting(c: Cols) -> np.ndarray | None:
@@ -54,6 +51,7 @@ class DraftCols(Taken):
             return dict.__getitem__(self, name)
         except KeyError:
             pass
-        v = self._table[name][self._ids] if name in _DRAFT_OWN or name in self._table else self._src[name]
+        # the draft's own architecture (draft_arch.DRAFT_COLUMNS) where it has the column, else the target's row
+        v = self._table[name][self._ids] if name in self._table else self._src[name]
         dict.__setitem__(self, name, v)
         return v

@@ -30,7 +30,6 @@ PREFILL_KEYS = ("prefill_accelerator", "prefill_tp", "prefill_pp")
 TPOT_NOTE = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
              "solve plans; TPOT is the decode step at the unit's full batch, an upper bound at every percentile "
              "(decode instances run no prompt chunks), its percentiles not modelled")
-LOAD_SHARE_COLUMNS = ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_bound_s")
 
 
 def _percentile_keys(pct: float) -> tuple[float, ...]:

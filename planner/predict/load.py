@@ -300,7 +300,7 @@ def limit_of_reason(reason: str) -> str:
     precision, accelerator, cap or draft it lacks) or the configuration itself (split, context, input)."""
     if reason.startswith("weights ") or " GB KV per GPU" in reason:
         return "memory"
-    if reason.startswith(("engine ", "no engine ")) or " draft" in reason:
+    if reason.startswith(("engine ", "no engine ")) or " exceeds engine " in reason or " draft" in reason:
         return "engine"
     return "config"
 
