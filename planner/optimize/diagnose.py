@@ -140,12 +140,11 @@ def _describe_binding(con: Constraint, act: float, side: str) -> str:
         return f"capex budget: {_fmt_usd(act)} of {_fmt_usd(con.hi)} spent"
     if f == "budget_hourly":
         return f"hourly budget: {_fmt_usd(act)}/h of {_fmt_usd(con.hi)}/h"
-    if f == "supply":
-        return (f"supply of {e}: none on offer (supply 0)" if con.hi == 0 else
-                f"supply of {e}: all {con.hi:g} purchasable servers bought")
-    if f == "rent_supply":
-        return (f"rental supply of {e}: none on offer (supply 0)" if con.hi == 0 else
-                f"rental supply of {e}: all {con.hi:g} servers rented")
+    if f in ("supply", "rent_supply"):
+        what = "supply" if f == "supply" else "rental supply"
+        if con.hi == 0:  # the buyer's statement that nothing is for sale, not a fleet that took all it could
+            return f"{what} of {e}: none on offer (supply 0)"
+        return f"{what} of {e}: all {con.hi:g} " + ("purchasable servers bought" if f == "supply" else "servers rented")
     if f == "existing":
         return f"existing {e}: all {con.hi:g} servers in service"
     if f == "rack_count":
