@@ -144,7 +144,8 @@ def _describe_binding(con: Constraint, act: float, side: str) -> str:
         what = "supply" if f == "supply" else "rental supply"
         if con.hi == 0:  # the buyer's statement that nothing is for sale, not a fleet that took all it could
             return f"{what} of {e}: none on offer (supply 0)"
-        return f"{what} of {e}: all {con.hi:g} " + ("purchasable servers bought" if f == "supply" else "servers rented")
+        done = "purchasable servers bought" if f == "supply" else "servers rented"
+        return f"{what} of {e}: all {con.hi:g} {done}"
     if f == "existing":
         return f"existing {e}: all {con.hi:g} servers in service"
     if f == "rack_count":
