@@ -81,8 +81,15 @@ def test_mtp_draft_weights_and_kv_by_hand():
     # one MLA layer's latent (512 + 64 values) per token, whole on every TP rank
     draft_kv = out["kv_bytes_per_gpu"].iloc[1] - out["kv_bytes_per_gpu"].iloc[0]
     assert draft_kv == pytest.approx(DS["batch"] * (DS["isl"] + DS["osl"]) * (512 + 64) * BF16, rel=1e-9)
-    # the whole module on one GPU: the 14B the checkpoint adds less its embedding and head copies, in FP8
-    assert 11.0e9 < _mtp_weight_bytes(1) < 12.5e9
+    # the whole module on one GPU (the model's figure, not the hand one above) against the published size: the
+    # checkpoint's 685B less the 671B main model is the module with its own copies of the embedding and head,
+    # which the draft shares with the target (models.yaml drafts:); FP8, one byte a parameter. Our count leaves
+    # out the norms and the block scales: a few % below
+    c, why = resolve(normalize_grid(pd.DataFrame([DS | {"tp": 1, "ep": 1, "speculative": "mtp"}])), CAT, EFF)
+    assert (why == "").all(), why
+    ds = CAT.models["deepseek-r1"]
+    copies = 2 * ds.vocab_size * ds.hidden_size
+    assert 0.95 * (685e9 - 671e9) < memory(c)["draft_weight_bytes_per_gpu"][0] + copies < 685e9 - 671e9
 
 
 @pytest.mark.parametrize("engine", ["vllm", "sglang"])
