@@ -143,3 +143,30 @@ def test_rows_without_speculation_hold_no_draft():
     assert np.array_equal(mem["draft_weight_bytes_per_gpu"] > 0, [False, True, False])
     assert np.array_equal(mem["draft_kv_bytes_per_seq_per_gpu"] > 0, [False, True, False])
     assert mem["weight_bytes_per_gpu"][0] == mem["weight_bytes_per_gpu"][2]
+
+
+def test_the_draft_sharing_the_target_tables_is_a_named_assumption(monkeypatch):
+    """The draft's embedding (and MTP's head) read from the target's is ASSUMPTIONS.draft_shares_target_tables,
+    listed with its reason where the assumptions are (describe); turned off, each draft holds its own copies:
+    MTP the embedding and head (2 x vocab x hidden, BF16, whole at tp 1), EAGLE-3 the embedding (split by TP;
+    its head is its own already)."""
+    import dataclasses
+
+    from planner.perf import memory as memory_module
+    from planner.perf.assumptions import describe
+
+    stated = describe()
+    assert stated["draft_shares_target_tables"]["value"] is True and "EagleProposer" in \
+        stated["draft_shares_target_tables"]["reason"]
+    assert "worst" in stated["draft_pp_stage"]["reason"]
+    rows = pd.DataFrame([DS | {"tp": 1, "ep": 1, "speculative": "mtp"},
+                         LLAMA | {"tp": 2, "speculative": "eagle3"}])
+    c, why = resolve(normalize_grid(rows), CAT, EFF)
+    assert (why == "").all(), why
+    shared = memory(c)["draft_weight_bytes_per_gpu"]
+    monkeypatch.setattr(memory_module, "ASSUMPTIONS",
+                        dataclasses.replace(memory_module.ASSUMPTIONS, draft_shares_target_tables=False))
+    own = memory(c)["draft_weight_bytes_per_gpu"]
+    ds, llama = CAT.models["deepseek-r1"], CAT.models["llama-3.1-8b"]
+    assert own - shared == pytest.approx([2 * ds.vocab_size * ds.hidden_size * BF16,
+                                          llama.vocab_size * llama.hidden_size * BF16 / 2], rel=1e-12)
