@@ -47,10 +47,9 @@ class Strict(_CatalogStrict):
     """Unknown fields, `.inf`/`.nan` and true/false where a number belongs are errors (as in the catalog)."""
 
 
-# Upper ends of a workload's demand: ASSUMED guards against unit mistakes, not measured figures. They sit far above
-# any one service a fleet plan is for, so a value past them is taken for a slipped unit (tokens a day or a minute
-# typed as tokens/s: 86,400x or 60x; thousands typed as units: 1,000x) rather than a real service, and refused
-# with the range named. One limit in three units, consistent with each other:
+# Upper ends of a workload's demand: ASSUMED guards against unit slips (a day's or a minute's tokens typed as
+# tokens/s: 86,400x or 60x; thousands as units: 1,000x), not measured figures; a value past them is refused with
+# the range named rather than planned. One limit in three units:
 DEMAND_MAX_OUTPUT_TOK_S = 1e10  # assumed round figure: a million replicas of 10,000 output tokens/s
 DEMAND_MAX_REQUESTS_S = 1e7  # the output-token limit at ~1,000 output tokens a request (assumed)
 DEMAND_MAX_TOKENS_PER_DAY = 1e16  # ~ that x 86,400 s x ~10 input + output tokens per output token (assumed)
