@@ -5,7 +5,7 @@
 Runs the engine fit (planner.perf.engine_fit.fit_engines) on one set of trials per block_fp8_moe_eta_scale value
 (the trials at efficiency.yaml's scale, cached with --trials; the rows the scale moves, GPUStack's DeepSeek runs
 on H200 and TRTDG's H200 DeepSeek-R1 maxima, predicted again at each other value with every combo), with the
-family split off (every engine x vendor pooled: engine_fit.FAMILY_SPLIT, the fit's setting) and on (a family
+family split off (every engine x vendor pooled: fit_engines' family_split, the fit's setting) and on (a family
 qualifying by engine_fit.family_qualifies gets its own efficiency factors, _family_fit), and prints the
 issue-8 leave-one-source-out figures under load, the published maxima in sample / LOSO, TensorRT-LLM's entries,
 and the NVL72 check of test_perf_engines (DeepSeek-R1 NVFP4 tokens per GPU at TPOT <= 10 ms, GB200 wide EP over
@@ -104,14 +104,13 @@ def main() -> None:
         trials = engine_fit._trials(cat, eff)
         if args.trials is not None:
             args.trials.write_bytes(pickle.dumps(trials))
-    original_trials, original_split = engine_fit._trials, engine_fit.FAMILY_SPLIT
+    original_trials = engine_fit._trials
     try:
         for block in args.blocks:
             t, effb = (trials, eff) if block == eff.serving.get(BLOCK, 1.0) else _at_block(trials, cat, eff, block)
             engine_fit._trials = lambda c, e, t=t: t
             for name, split in (("off", False), ("on", True)):
-                engine_fit.FAMILY_SPLIT = split
-                engines, stats, _ = engine_fit.fit_engines(cat, effb)
+                engines, stats, _ = engine_fit.fit_engines(cat, effb, family_split=split)
                 pub = stats["published"]
                 print(f"== block {block:g}, family split {name}: " + "; ".join(
                     f"{x['target']}: {x['loso_median_abs_pct']} (P90 {x['loso_p90_abs_pct']})"
@@ -123,7 +122,7 @@ def main() -> None:
                 ratio = _nvl72_ratio(cat, dataclasses.replace(effb, engines=engines))
                 print(f"   NVL72 / HGX B200 (TensorRT-LLM, DeepSeek-R1 NVFP4, TPOT <= 10 ms): {ratio:.2f}x")
     finally:
-        engine_fit._trials, engine_fit.FAMILY_SPLIT = original_trials, original_split
+        engine_fit._trials = original_trials
 
 
 if __name__ == "__main__":

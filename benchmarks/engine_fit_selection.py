@@ -38,8 +38,8 @@ batches. Fitting the generations apart (engine x Hopper / Blackwell groups, eval
 not rescue it: TensorRT-LLM's Blackwell rows alone pick eta 0.8 with 3 ms a step (NVL72/HGX 0.35x), and LOSO
 throughput 17.7% (P90 104) comes with TPOT mean below the knee 19.4%, TPOT p99 40.7%. What makes TensorRT-LLM's
 Hopper maxima faster, and its Blackwell maxima want a fixed 3 ms a step, is the term to find (physics), not a
-selection rule. (The family split as the fit now has it, engine_fit.FAMILY_SPLIT with the vendor's host factors:
-benchmarks/engine_fit_family.py.)
+selection rule. (The family split as the fit now has it, fit_engines(family_split=True) with the vendor's host
+factors: benchmarks/engine_fit_family.py.)
 """
 
 from __future__ import annotations

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from planner.catalog import load_catalog
 from planner.catalog.schema_base import architecture_family
 from planner.perf import engine_fit
-from planner.perf.engine_fit import FAMILY_MIN_SOURCES, choose, engine_combos, family_qualifies
+from planner.perf.engine_fit import choose, engine_combos, family_qualifies
 from planner.perf.engines import ENGINE_NEUTRAL, engine_columns, engine_params, neutral_distance
 
 CAT = load_catalog()
@@ -46,7 +45,6 @@ def test_family_qualifies_rule():
     hopper = fam == "hopper"
     assert family_qualifies(hopper, group, fam, src)
     assert not family_qualifies(fam == "blackwell", group, fam, src)  # one source
-    assert FAMILY_MIN_SOURCES == 2
     assert not family_qualifies(hopper & (np.arange(12) < 3), group, fam, src)  # 3 rows < 4 factors
     assert not family_qualifies(hopper, hopper, fam, src)  # the engine has no other family: the vendor fit
 
@@ -74,38 +72,34 @@ HOPPER = _combo(eta_factor=1.25, moe_factor=0.5, seq_factor=1.0, step_s=3e-3)
 BLACKWELL = _combo(eta_factor=0.8, moe_factor=1.0, seq_factor=1.0, step_s=3e-3)  # the same host factors
 
 
-@pytest.fixture
-def split(monkeypatch):
-    """The family split on (engine_fit.FAMILY_SPLIT is off in the fit today; the machinery is what is tested)."""
-    monkeypatch.setattr(engine_fit, "FAMILY_SPLIT", True)
-
-
 def test_split_off_pools_every_family():
     fam = np.array(["hopper"] * 8 + ["blackwell"] * 4, dtype=object)
     src = np.array(["A", "B"] * 4 + ["C", "D"] * 2, dtype=object)
-    combo, key, pooled = choose(_trials({"hopper": HOPPER, "blackwell": BLACKWELL}, fam, src), fam)
-    assert engine_fit.FAMILY_SPLIT is False  # benchmarks/engine_fit_family.py: not better overall
+    t = _trials({"hopper": HOPPER, "blackwell": BLACKWELL}, fam, src)
+    combo, key, pooled = choose(t, fam)  # the default, the fit's (benchmarks/engine_fit_family.py)
     assert set(key) == {"trtllm/nvidia"} and set(combo) == {pooled["trtllm/nvidia"]}
+    assert set(choose(t, fam, family_split=True)[1]) == {"trtllm/hopper", "trtllm/blackwell"}  # both qualify
 
 
-def test_choose_splits_qualified_families_and_reapplies_the_rule_out_of_sample(split):
+def test_choose_splits_qualified_families_and_reapplies_the_rule_out_of_sample():
     fam = np.array(["hopper"] * 8 + ["blackwell"] * 4, dtype=object)
     src = np.array(["A", "B"] * 4 + ["C"] * 4, dtype=object)
     t = _trials({"hopper": HOPPER, "blackwell": BLACKWELL}, fam, src)
-    combo, key, pooled = choose(t, fam)
+    combo, key, pooled = choose(t, fam, family_split=True)
     assert set(key[fam == "hopper"]) == {"trtllm/hopper"} and set(combo[fam == "hopper"]) == {HOPPER}
     # one source of Blackwell: pooled with the engine's other rows (the vendor fit, which the 8 Hopper rows win)
     assert set(key[fam == "blackwell"]) == {"trtllm/nvidia"} and set(combo[fam == "blackwell"]) == {HOPPER}
     assert pooled["trtllm/nvidia"] == HOPPER
     # holding out B leaves Hopper one source: it no longer qualifies and every row takes the vendor's fit
-    assert set(choose(t, fam, "B")[1]) == {"trtllm/nvidia"}
+    assert set(choose(t, fam, "B", family_split=True)[1]) == {"trtllm/nvidia"}
     # with a second Blackwell source, Blackwell gets its own entry
     src2 = np.array(["A", "B"] * 4 + ["C", "D"] * 2, dtype=object)
-    combo2, key2, _ = choose(_trials({"hopper": HOPPER, "blackwell": BLACKWELL}, fam, src2), fam)
+    t2 = _trials({"hopper": HOPPER, "blackwell": BLACKWELL}, fam, src2)
+    combo2, key2, _ = choose(t2, fam, family_split=True)
     assert set(key2[fam == "blackwell"]) == {"trtllm/blackwell"} and set(combo2[fam == "blackwell"]) == {BLACKWELL}
 
 
-def test_a_family_keeps_the_vendor_host_factors(split):
+def test_a_family_keeps_the_vendor_host_factors():
     """A family refits the kernel efficiencies only: its rows preferring other host time (seq_factor, step_s)
     still get the pooled fit's, at the best efficiencies there."""
     fam = np.array(["hopper"] * 8 + ["blackwell"] * 8, dtype=object)
@@ -114,7 +108,7 @@ def test_a_family_keeps_the_vendor_host_factors(split):
     t = _trials({"hopper": HOPPER, "blackwell": other_host}, fam, src)
     t.logs[BLACKWELL, fam == "blackwell"] = 0.5  # the best of Blackwell's rows at Hopper's host factors
     t.logs[other_host, fam == "hopper"] = 2.0  # the pooled fit: Hopper's
-    combo, key, _ = choose(t, fam)
+    combo, key, _ = choose(t, fam, family_split=True)
     assert set(key[fam == "blackwell"]) == {"trtllm/blackwell"}
     hosts = {(t.combos[k]["seq_factor"], t.combos[k]["step_s"]) for k in combo}
     assert hosts == {(1.0, 3e-3)} and set(combo[fam == "blackwell"]) == {BLACKWELL}

@@ -24,7 +24,7 @@ from planner.perf.loso_rows import (
     published_loso,
     read_rows,
 )
-from planner.perf.params import EFFICIENCY_PATH, load_efficiency, read_yaml
+from planner.perf.params import EFFICIENCY_PATH, load_efficiency, read_efficiency_file, read_yaml, sha256_hex
 from planner.perf.serving_fidelity import load_predictions
 from planner.perf.under_load_mapping import load_mapping
 
@@ -100,7 +100,7 @@ def test_a_modified_efficiency_yaml_makes_the_rows_stale(tmp_path, rows, under):
     eff.write_text(text + "# edited by hand\n", encoding="utf-8")
     got, status, message = read_rows(eff)
     assert got is None and status == "stale" and "STALE" in message and "planner.perf.fit" in message
-    u, _, cv2, info = attach(under, under.iloc[:0], cv, eff)
+    u, _, cv2, info = attach(under, under.iloc[:0], cv, read_efficiency_file(eff))
     assert info["status"] == "stale" and "predicted_loso" not in u and cv2 is cv  # nothing joined silently
     loso_path(eff).unlink()
     assert read_rows(eff)[1] == "missing"
@@ -130,9 +130,32 @@ def test_a_corrupt_rows_file_is_reported_not_raised(tmp_path):
     """A hand-edited file without its columns made calibrate raise a KeyError past the stale check."""
     eff = tmp_path / "efficiency.yaml"
     eff.write_bytes(EFFICIENCY_PATH.read_bytes())
-    sha = loso_rows.text_sha(eff.read_bytes())
+    sha = sha256_hex(eff.read_bytes())
     loso_path(eff).write_text(f"{loso_rows.SHA_KEY}{sha}\nfoo,bar\n1,2\n", encoding="utf-8")
     under = pd.DataFrame({"id": ["x"], "actual": [1.0]})
     published = pd.DataFrame({"id": ["y"], "actual": [1.0], "expressible": [True], "metric_kind": ["throughput"]})
-    *_, info = loso_rows.attach(under, published, {}, eff)
+    *_, info = loso_rows.attach(under, published, {}, read_efficiency_file(eff))
     assert info["status"] == "stale" and "STALE" in info["message"]
+
+
+def test_the_rows_are_checked_against_the_efficiency_given(tmp_path, under):
+    """calibrate joins the per-row file only to the parameters it belongs to: those read from the YAML the file
+    names (as read, whatever the disk holds later); parameters built or changed in memory (dataclasses.replace
+    drops Efficiency.source) get none, where the file beside efficiency.yaml used to be joined to them."""
+    import dataclasses
+
+    path = tmp_path / "efficiency.yaml"
+    shutil.copy(EFFICIENCY_PATH, path)
+    shutil.copy(loso_path(EFFICIENCY_PATH), loso_path(path))
+    eff = load_efficiency(CAT, path)
+    assert eff.source is not None and eff.source.path == path and eff.source.data == read_yaml()
+    path.write_text(path.read_text(encoding="utf-8") + "# edited after loading\n", encoding="utf-8")
+    from planner.perf.fidelity import published_fidelity
+
+    published = published_fidelity(CAT, eff)
+    u, p, _, info = attach(under, published, {}, eff.source)
+    assert info["status"] == "current" and "predicted_loso" in u and "predicted_loso" in p, info["message"]
+    changed = dataclasses.replace(eff, engines={})
+    assert changed.source is None
+    u, _, cv, info = attach(under, published, {"groups": []}, changed.source)
+    assert info["status"] == "missing" and "predicted_loso" not in u and cv == {"groups": []}

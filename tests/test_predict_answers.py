@@ -53,6 +53,10 @@ def test_the_table_names_engine_draft_and_what_ttft_tpot_mean():
     assert "TPOT (full batch, no queueing)" in text
     loaded = predict_one(CAT, **Q | dict(isl=1024), request_rate=2.0)
     assert "TPOT (mean under the load)" in shown(loaded, under_load=True) and "generic" in shown(loaded)
+    # a figure the answer lacks, missing (None) or NaN, prints "-" (None was formatted, and raised)
+    assert "ITL p50 / p99" in shown(loaded, under_load=True)
+    gaps = shown(loaded | {"itl_p99_s": None, "e2e_p50_s": float("nan")}, under_load=True)
+    assert f"{loaded['itl_p50_s'] * 1e3:,.1f} / - ms" in gaps and "end-to-end p50" in gaps
 
 
 def test_a_whole_nvl72_reaches_wide_expert_parallel():

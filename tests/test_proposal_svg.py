@@ -43,6 +43,24 @@ def test_tco_axis_has_round_ticks_above_the_tallest_bar():
     ticks = re.findall(r'text-anchor="end"[^>]*fill="#555"[^>]*>([^<]+)</text>', svg)
     assert ticks == ["$0", "$250k", "$500k", "$750k", "$1.00M"]
 
+    # a small plan's axis: thousands to three digits (whole thousands read $2k / $5k / $8k for 2,500-dollar steps)
+    small = [TcoYear(0, 9_000, 0, 0, 0, 0)]
+    ticks = re.findall(r'text-anchor="end"[^>]*fill="#555"[^>]*>([^<]+)</text>', str(tco_chart(small)))
+    assert ticks == ["$0", "$2.50k", "$5.00k", "$7.50k", "$10.0k"]
+
+
+def test_short_dollars_one_rule():
+    """The charts and the solver's budget messages share short_usd (they printed $12k and $12.3k, $500 and
+    $500.00, $-12k for the same figures)."""
+    from planner.optimize.diagnose import describe_shortfall
+    from planner.optimize.model import Constraint
+    from planner.report.proposal_format import short_usd
+
+    got = [short_usd(x) for x in (0, 500, 812.5, 999.7, 2_500, 12_345, 262_000, 999_700, 2.29e6, -12_345)]
+    assert got == ["$0", "$500", "$812.50", "$1.00k", "$2.50k", "$12.3k", "$262k", "$1.00M", "$2.29M", "-$12.3k"]
+    con = Constraint(name="capex", family="budget_capex", coefs={}, hi=1_000.0)
+    assert describe_shortfall(con, 11_345.0) == "capex budget $1.00k is short by $11.3k (raise it to $12.3k)"
+
 
 def test_whole_rack_system_is_not_zero_rack_units():
     """An NVL72 rack read "120.0 / 132 kW, 0 / 48 U" under a frame it fills."""

@@ -150,6 +150,10 @@ BAD = [
     ("parameters:\n  - path: economics.electricity_usd_per_kwh\n    values: [-1]\n",
      "parameters[0] (economics.electricity_usd_per_kwh = -1) gives an invalid problem: "
      "economics.electricity_usd_per_kwh: must be >= 0, got -1"),  # the file named once, not twice
+    # a catalog figure: the file named once and pydantic's reason (the message was its help link)
+    ("parameters:\n  - path: catalog.accelerators.b200.tdp_w\n    values: [-5]\n",
+     "parameters[0] (catalog.accelerators.b200.tdp_w = -5) gives an invalid problem: "
+     "catalog.accelerators.b200.tdp_w: must be > 0, got -5"),
     ("parameters:\n  - path: workloads.chat.tpot_ms\n    catalog: low_base_high\n",
      "parameters[0].catalog: workloads.chat.tpot_ms has no catalog low/base/high"),
     ("parameters:\n  - path: site.power_limit_mw\n    values: [1]\n    range: {low: 1, high: 2}\n",

@@ -139,7 +139,7 @@ def test_scale_up_conflict_names_the_overriding_accelerator_file(tmp_path):
 @pytest.mark.parametrize(
     ("extra", "expect"),
     [
-        ("budget: {capex_usd: 1000}\n", "capex budget $1.0k is short by"),
+        ("budget: {capex_usd: 1000}\n", "capex budget $1.00k is short by"),
         ("budget: {usd_per_hour: 0.5}\n", "hourly budget $0.50/h is short by"),
     ],
 )

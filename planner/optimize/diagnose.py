@@ -12,6 +12,7 @@ import math
 
 from planner.optimize import backends
 from planner.optimize.model import Constraint, MipModel
+from planner.report.proposal_format import short_usd
 
 # family -> (weight, which side relaxes: "hi" adds room above an upper limit, "lo" lowers a floor)
 RELAXABLE = {
@@ -26,15 +27,6 @@ RELAXABLE = {
 }
 
 
-def _fmt_usd(x: float) -> str:
-    a = abs(x)
-    if a >= 1e6:
-        return f"${x / 1e6:,.2f}M"
-    if a >= 1e3:
-        return f"${x / 1e3:,.1f}k"
-    return f"${x:,.2f}"
-
-
 def describe_shortfall(con: Constraint, slack: float) -> str:
     f, e = con.family, con.entity
     if f == "site_power":
@@ -43,12 +35,12 @@ def describe_shortfall(con: Constraint, slack: float) -> str:
             f"(raise it to {(con.hi + slack) / 1000:.3g} MW)"
         )
     if f == "budget_capex":
-        raise_to = _fmt_usd(con.hi + slack)
-        return f"capex budget {_fmt_usd(con.hi)} is short by {_fmt_usd(slack)} (raise it to {raise_to})"
+        raise_to = short_usd(con.hi + slack)
+        return f"capex budget {short_usd(con.hi)} is short by {short_usd(slack)} (raise it to {raise_to})"
     if f == "budget_hourly":
         return (
-            f"hourly budget {_fmt_usd(con.hi)}/h is short by {_fmt_usd(slack)}/h "
-            f"(raise it to {_fmt_usd(con.hi + slack)}/h)"
+            f"hourly budget {short_usd(con.hi)}/h is short by {short_usd(slack)}/h "
+            f"(raise it to {short_usd(con.hi + slack)}/h)"
         )
     if f == "supply":
         return f"supply of {e}: {con.hi:g} servers can be bought, {math.ceil(slack - 1e-6)} more needed"
@@ -137,9 +129,9 @@ def _describe_binding(con: Constraint, act: float, side: str) -> str:
     if f == "site_power":
         return f"site power: {act / 1000:.3g} of {con.hi / 1000:.3g} MW in use (no room for another server)"
     if f == "budget_capex":
-        return f"capex budget: {_fmt_usd(act)} of {_fmt_usd(con.hi)} spent"
+        return f"capex budget: {short_usd(act)} of {short_usd(con.hi)} spent"
     if f == "budget_hourly":
-        return f"hourly budget: {_fmt_usd(act)}/h of {_fmt_usd(con.hi)}/h"
+        return f"hourly budget: {short_usd(act)}/h of {short_usd(con.hi)}/h"
     if f in ("supply", "rent_supply"):
         what = "supply" if f == "supply" else "rental supply"
         if con.hi == 0:  # the buyer's statement that nothing is for sale, not a fleet that took all it could

@@ -47,18 +47,24 @@ class Strict(_CatalogStrict):
     """Unknown fields, `.inf`/`.nan` and true/false where a number belongs are errors (as in the catalog)."""
 
 
+# Upper ends of a workload's demand: ASSUMED guards against unit slips (a day's or a minute's tokens typed as
+# tokens/s: 86,400x or 60x; thousands as units: 1,000x), not measured figures; a value past them is refused with
+# the range named rather than planned. One limit in three units:
+DEMAND_MAX_OUTPUT_TOK_S = 1e10  # assumed round figure: a million replicas of 10,000 output tokens/s
+DEMAND_MAX_REQUESTS_S = 1e7  # the output-token limit at ~1,000 output tokens a request (assumed)
+DEMAND_MAX_TOKENS_PER_DAY = 1e16  # ~ that x 86,400 s x ~10 input + output tokens per output token (assumed)
+
+
 class Demand(Strict):
     """Peak demand of one workload: give exactly one of requests_per_s, output_tokens_per_s or tokens_per_day."""
 
-    # upper ends ~1,000x the largest public services (billions of tokens a minute): past them the fleet sizes
-    # overflow, and a value there is a unit mistake
-    requests_per_s: Annotated[float | None, plausible(0, 1e7, " requests/s")] = Field(
+    requests_per_s: Annotated[float | None, plausible(0, DEMAND_MAX_REQUESTS_S, " requests/s")] = Field(
         None, gt=0, description="peak requests per second", json_schema_extra=unit("1/s")
     )
-    output_tokens_per_s: Annotated[float | None, plausible(0, 1e10, " tokens/s")] = Field(
+    output_tokens_per_s: Annotated[float | None, plausible(0, DEMAND_MAX_OUTPUT_TOK_S, " tokens/s")] = Field(
         None, gt=0, description="peak generated tokens per second", json_schema_extra=unit("tokens/s")
     )
-    tokens_per_day: Annotated[float | None, plausible(0, 1e16, " tokens/day")] = Field(
+    tokens_per_day: Annotated[float | None, plausible(0, DEMAND_MAX_TOKENS_PER_DAY, " tokens/day")] = Field(
         None, gt=0, description="input + output tokens per day (average)", json_schema_extra=unit("tokens/day")
     )
     peak_factor: float = Field(1.0, ge=1, le=20, description="peak / average rate, applied to tokens_per_day")

@@ -29,6 +29,18 @@ class Assumptions:
     shared-expert weights stay at >= 8 bits."""
     kv_context: str = "isl+osl"
     """KV reserved per sequence covers its whole context (TensorRT-LLM's guaranteed-no-evict policy): no OOM."""
+    draft_shares_target_tables: bool = True
+    """A speculative draft reads the target's token embedding instead of loading its own copy (vLLM v1
+    EagleProposer.load_model points the draft's embed_tokens at the target's when pp = 1 and the shapes match;
+    SGLang's EAGLE worker set_embed / set_embed_and_head), and a draft without its own vocabulary (MTP) the
+    target's output head too (SGLang's EAGLE worker shares DeepSeek NextN's head): the checkpoint's copies of
+    both, 1.85B of DeepSeek-V3's 14B MTP module, are not counted. With pipeline stages the draft keeps an
+    embedding copy (vLLM shares it only at pp = 1). Assumed: these engine paths were read from memory, not from
+    code this repo holds (memory.draft_weight_bytes_per_gpu)."""
+    draft_pp_stage: str = "worst"
+    """With pipeline stages the draft runs on the last stage (after the target's last layer), and its weights
+    and KV are added to the worst stage's (ceil(layers / pp) layers and one vocabulary table): assumed the last
+    stage is as full as the worst, not computed stage by stage (memory.draft_weight_bytes_per_gpu)."""
 
     # ------------------------------------------------------------------ kernels
     activation_values_per_token_hidden: float = 12.0

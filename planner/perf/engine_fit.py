@@ -7,9 +7,10 @@
     rows borrows the pooled fit of the other stacks on that vendor). The fitted and held-out predictions run
     with each group's own request_s, so its serial intake in bursts shows in them (engine_api.py). Run by
     `python -m planner.perf.fit`.
-`choose`  the grid combo per row: per engine x vendor, or, with FAMILY_SPLIT, per engine x architecture family
-    where the family qualifies (family_qualifies; its kernel efficiencies only, _family_fit), applied again
-    with each source held out. FAMILY_SPLIT is off: benchmarks/engine_fit_family.py has the evidence.
+`choose`  the grid combo per row: per engine x vendor, or, with `family_split`, per engine x architecture
+    family where the family qualifies (family_qualifies; its kernel efficiencies only, _family_fit), applied
+    again with each source held out. The fit runs with it off (the default): benchmarks/engine_fit_family.py
+    has the evidence.
 """
 
 from __future__ import annotations
@@ -249,12 +250,12 @@ def _trials(catalog: Catalog, eff: Efficiency) -> _Trials:
 # family's), are not underdetermined, and the engine has fitted rows of another family on that vendor (else the
 # family's fit is the vendor's). Leave-one-source-out applies the rule again without the held-out source.
 FAMILY_MIN_SOURCES = 2
-# Off: evaluated 2026-12-01 (benchmarks/engine_fit_family.py) the split's one effect is TensorRT-LLM on Hopper
-# at eta 1.0 (NVIDIA's own Hopper maxima), which helps the published maxima (LOSO median 16.6 -> 15.8%) and
-# hurts GPUStack's TensorRT-LLM runs on H100 under load (a third party's runs of the same family, throughput
-# LOSO 27 -> 43% on its 10 rows): issue-8 throughput LOSO 20.5 -> 22.2%, ITL p99 42.9 -> 44.4%, TPOT mean
-# 27.0 -> 26.1%. Not better overall; turn it on once NVIDIA's and GPUStack's Hopper runs are reconciled
-FAMILY_SPLIT = False
+# The fit runs with family_split off (fit_engines' default): evaluated 2026-12-01 (benchmarks/engine_fit_family.py)
+# the split's one effect is TensorRT-LLM on Hopper at eta 1.0 (NVIDIA's own Hopper maxima), which helps the
+# published maxima (LOSO median 16.6 -> 15.8%) and hurts GPUStack's TensorRT-LLM runs on H100 under load (a third
+# party's runs of the same family, throughput LOSO 27 -> 43% on its 10 rows): issue-8 throughput LOSO 20.5 ->
+# 22.2%, ITL p99 42.9 -> 44.4%, TPOT mean 27.0 -> 26.1%. Not better overall; turn it on once NVIDIA's and
+# GPUStack's Hopper runs are reconciled
 
 
 def family_qualifies(family_rows: np.ndarray, engine_vendor_rows: np.ndarray, family: np.ndarray,
@@ -290,13 +291,14 @@ def _family_fit(t: _Trials, rows: np.ndarray, train: np.ndarray, families: dict[
                     families.items()}
 
 
-def choose(t: _Trials, family: np.ndarray, src: str | None = None, published: bool = False
-           ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def choose(t: _Trials, family: np.ndarray, src: str | None = None, published: bool = False,
+           family_split: bool = False) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """(grid combo, fit key) per row and the vendor entry's combo per engine x vendor group: each group's
-    pooled combo, replaced on the rows of a family that qualifies (family_qualifies) by that family's own
-    (_family_fit), whose key is 'engine/family' (else 'engine/vendor'). With `src` held out everything is
-    chosen again without it, the pooled fit borrowing the vendor's other stacks where its own rows are too few
-    (loso_rows; `published`: the maxima's LOSO, which borrows them for the generic engine too)."""
+    pooled combo, with `family_split` replaced on the rows of a family that qualifies (family_qualifies) by
+    that family's own (_family_fit), whose key is 'engine/family' (else 'engine/vendor'). With `src` held out
+    everything is chosen again without it, the pooled fit borrowing the vendor's other stacks where its own
+    rows are too few (loso_rows; `published`: the maxima's LOSO, which borrows them for the generic engine
+    too)."""
     train = t.fitted & (t.sources != src) if src is not None else t.fitted
     combo = np.zeros(len(t.group), dtype=np.int64)
     key = t.group.astype(object).copy()
@@ -311,7 +313,7 @@ def choose(t: _Trials, family: np.ndarray, src: str | None = None, published: bo
             pooled[g] = t.best(loso_rows(rows, same_vendor, t.fitted, t.sources, src,
                                          eng == "generic" and not published))
         combo[rows] = pooled[g]
-        if eng == "generic" or not FAMILY_SPLIT:
+        if eng == "generic" or not family_split:
             continue  # the generic engine has no entry in efficiency.yaml: nothing to split
         own = {f: rows & (family == f) for f in sorted(set(family[rows]))
                if family_qualifies(rows & (family == f) & train, rows & train, family, t.sources)}
@@ -384,18 +386,20 @@ def _vendor_rows(group: np.ndarray, vendor: str) -> tuple[np.ndarray, np.ndarray
     return vendor_rows, vendor_rows & named_rows(group)
 
 
-def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataFrame]:
+def fit_engines(catalog: Catalog, eff: Efficiency, family_split: bool = False) -> tuple[dict, dict, pd.DataFrame]:
     """(engines section for efficiency.yaml, cross-validation stats, predictions with fitted and LOSO values).
 
     Fitted on both CSVs: the throughput and TPOT rows of serving_under_load.csv and the published maxima of
     published_benchmarks.csv run with their engine. Each source weighs the same within a group (the mean over
-    sources of the mean |log error|), so one large source cannot drown the others. A group is an engine x
-    architecture family where the family qualifies (family_qualifies), else the engine x vendor pool."""
+    sources of the mean |log error|), so one large source cannot drown the others. A group is the engine x
+    vendor pool, or with `family_split` an engine x architecture family where the family qualifies
+    (family_qualifies; off in the fit: see FAMILY_MIN_SOURCES' note)."""
     t = _trials(catalog, eff)
     family = row_families(t, catalog)
     n, groups = t.n_load, sorted(set(t.group))
     out = t.base.copy()
-    chosen, key, pooled = choose(t, family)  # the grid combo and fit key of each row, in sample
+    # the grid combo and fit key of each row, in sample
+    chosen, key, pooled = choose(t, family, family_split=family_split)
     api = {g: _request_s(t, catalog, eff, t.group == g, chosen, key, None) if not g.startswith("generic/")
            else 0.0 for g in groups}
     engines: dict = {}
@@ -423,11 +427,11 @@ def fit_engines(catalog: Catalog, eff: Efficiency) -> tuple[dict, dict, pd.DataF
     for src in sorted(set(t.sources)):
         held = t.sources == src
         if held[n:].any():
-            combo_pub = choose(t, family, src, published=True)[0]
+            combo_pub = choose(t, family, src, published=True, family_split=family_split)[0]
             pub_loso[held[n:]] = t.values[combo_pub[n:], n + np.arange(len(t.pub))][held[n:]]
         if not held[:n].any():
             continue
-        combo_loso, key_loso, _ = choose(t, family, src)
+        combo_loso, key_loso, _ = choose(t, family, src, family_split=family_split)
         api_held = {}
         for g in sorted(set(t.group[:n][held[:n]])):
             # the group's rows with its held-out choice, the other engines' rows (a fallback's light rows) as

@@ -30,7 +30,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.perf.evaluate import max_batch_meeting
 from planner.perf.measured import e2e_grid, load_ops, predict_e2e_rows, predict_op_rows
-from planner.perf.params import Efficiency, efficiency_path, load_efficiency, read_yaml
+from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
 from planner.perf.serving import static_batch
 
@@ -284,8 +284,9 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     generic = published_fidelity(catalog, eff, engines=False)
     ok = generic[generic["expressible"] & (generic["metric_kind"] == "throughput")]
     stats["published_throughput_generic"] = _stats(ok["error_pct"])  # what serving_cross_validation fits
-    # Out-of-sample figures come from the fit (refitting per held-out source takes ~10 s), read back here.
-    fitted = read_yaml()
+    # Out-of-sample figures come from the fit (refitting per held-out source takes ~10 s): those of the YAML `eff`
+    # was read from (none for parameters built in memory)
+    fitted = eff.source.data if eff.source is not None else {}
     stats["serving_cross_validation"] = fitted.get("serving_cross_validation", {})
     from planner.perf.serving_fidelity import error_table, load_predictions, load_targets
     from planner.perf.under_load_mapping import load_mapping
@@ -299,7 +300,7 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
 
     # each row's held-out prediction from the fit's per-row file; the LOSO group figures computed from it
     under, published, cv, stats["loso_rows"] = attach(under, published, fitted.get("engine_cross_validation", {}),
-                                                      efficiency_path())
+                                                      eff.source)
     stats["engine_cross_validation"] = cv
     stats["load_targets"] = load_targets(stats["engine_cross_validation"].get("groups", []))
     from planner.perf.repeatability import repeat_spread

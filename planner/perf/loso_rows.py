@@ -9,22 +9,23 @@ sha256 of the efficiency.yaml written with it: a different efficiency.yaml (anot
 rows stale, and calibrate says so instead of joining them.
 
 `render_rows(under, published, efficiency_text)`  the file's text (the fit's frames, the YAML it writes).
-`read_rows(efficiency)`  (frame, status, message) for the efficiency.yaml at `efficiency`: status 'current',
-    'stale' or 'missing'.
+`read_rows(efficiency, sha256)`  (frame, status, message) for the efficiency.yaml at `efficiency` (as read:
+    its sha256; default the file's now): status 'current', 'stale' or 'missing'.
 `join_loso(frame, rows, part)`  `frame` with predicted_loso and loso_error_pct by id (one-to-one, checked).
 `loso_groups(rows)` / `published_loso(rows)`  the group figures efficiency.yaml's engine_cross_validation holds.
-`attach(under, published, cross_validation, efficiency)`  what `planner calibrate` does with them.
+`attach(under, published, cross_validation, source)`  what `planner calibrate` does with them, for the
+    Efficiency it runs (its `source` file, None when built in memory).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from planner.perf.params import EfficiencyFile, sha256_hex
 from planner.perf.serving_fidelity import error_table, pct_summary
 
 LOSO_ROWS_NAME = "engine_fit_loso.csv"
@@ -61,11 +62,6 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-def text_sha(text: str | bytes) -> str:
-    data = text.encode("utf-8") if isinstance(text, str) else text
-    return hashlib.sha256(data).hexdigest()
-
-
 def rows_frame(under: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
     """The two parts in one frame of COLUMNS (fit_engines' per-row frame and its `published_rows`)."""
     pub = published.assign(kind="throughput", stat="na", regime="", request_s=np.nan, request_s_loso=np.nan)
@@ -80,7 +76,7 @@ def rows_frame(under: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
 def render_rows(under: pd.DataFrame, published: pd.DataFrame, efficiency_text: str) -> str:
     """The file: HEADER, the efficiency.yaml's sha256, then the rows (floats as repr: they read back exactly)."""
     body = rows_frame(under, published).to_csv(index=False, na_rep="nan", lineterminator="\n")
-    return HEADER + SHA_KEY + text_sha(efficiency_text) + "\n" + body
+    return HEADER + SHA_KEY + sha256_hex(efficiency_text) + "\n" + body
 
 
 def parse_rows(text: str) -> tuple[str, pd.DataFrame]:
@@ -95,14 +91,15 @@ def parse_rows(text: str) -> tuple[str, pd.DataFrame]:
     return sha, rows
 
 
-def read_rows(efficiency: Path) -> tuple[pd.DataFrame | None, str, str]:
+def read_rows(efficiency: Path, sha256: str | None = None) -> tuple[pd.DataFrame | None, str, str]:
     """(rows, status, message) of the per-row file beside `efficiency`: 'current' when it names this
-    efficiency.yaml's sha256, 'stale' when another (rows returned None: never joined), 'missing'."""
+    efficiency.yaml's sha256 (`sha256`: of the YAML as it was read; default the file's now), 'stale' when
+    another (rows returned None: never joined), 'missing'."""
     path = loso_path(efficiency)
-    if not path.is_file() or not efficiency.is_file():
+    if not path.is_file() or (sha256 is None and not efficiency.is_file()):
         return None, "missing", f"no per-row leave-one-source-out file {shown(path)}: {RERUN}"
     sha, rows = parse_rows(path.read_text(encoding="utf-8"))
-    now = text_sha(efficiency.read_bytes())
+    now = sha256 if sha256 is not None else sha256_hex(efficiency.read_bytes())
     if sha != now:
         return None, "stale", (f"STALE: {shown(path)} was written with another efficiency.yaml than "
                                f"{shown(efficiency)} "
@@ -152,14 +149,19 @@ def published_loso(rows: pd.DataFrame) -> dict:
             "leave_one_source_out": pct_summary(p["loso_error_pct"].to_numpy())}
 
 
-def attach(under: pd.DataFrame, published: pd.DataFrame, cross_validation: dict, efficiency: Path
+def attach(under: pd.DataFrame, published: pd.DataFrame, cross_validation: dict, source: EfficiencyFile | None
            ) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
-    """calibrate's (under-load rows, published rows, engine_cross_validation, {'status', 'message'}): with the
-    per-row file current, the rows gain predicted_loso / loso_error_pct and the group figures are computed from
-    the file; else (stale, missing, ids that do not match) the rows stay as they are, efficiency.yaml's group
-    figures stand and the message says why."""
+    """calibrate's (under-load rows, published rows, engine_cross_validation, {'status', 'message'}) for the
+    Efficiency whose file is `source` (Efficiency.source: None when built or changed in memory, which no per-row
+    file belongs to): with the per-row file beside it current for it, the rows gain predicted_loso /
+    loso_error_pct and the group figures are computed from the file; else (stale, missing, ids that do not
+    match) the rows stay as they are, the YAML's group figures stand and the message says why."""
+    if source is None:
+        return under, published, cross_validation, {"status": "missing", "message": (
+            "the efficiency parameters were built in memory, not read from an efficiency YAML: no per-row "
+            "leave-one-source-out file belongs to them")}
     try:
-        rows, status, message = read_rows(efficiency)
+        rows, status, message = read_rows(source.path, source.sha256)
         if rows is None:
             return under, published, cross_validation, {"status": status, "message": message}
         covered = (published["expressible"] & (published["metric_kind"] == "throughput")).to_numpy()

@@ -89,26 +89,22 @@ def target_weight_bytes_per_gpu(c: Cols) -> np.ndarray:
     return layer_weight_bytes_per_gpu(c, s) + vocab + extra
 
 
-def draft_weight_bytes_per_gpu(c: Cols) -> np.ndarray:
+def draft_weight_bytes_per_gpu(c: Cols, d: DraftCols | None = None) -> np.ndarray:
     """The speculative draft's weights on one GPU (0 where the row does not speculate), from its architecture
-    (models.yaml `drafts:`, draft_cols.DraftCols): its decoder layers and fusion FC sharded as the target's
-    layers are (TP, attention-DP replicas, experts over the stage's GPUs; the FC whole on every rank), in its
-    precision (EAGLE-3: BF16; MTP: the target's), plus its own output head where it has one (EAGLE-3's
-    draft_vocab_size rows, vocabulary-parallel over TP like the target's head, BF16). Shared with the target,
-    so not counted again: the token embedding (vLLM v1 EagleProposer.load_model points the draft's
-    embed_tokens at the target's when pp = 1 and the shapes match; SGLang's EAGLE worker set_embed /
-    set_embed_and_head) and MTP's output head (SGLang's EAGLE worker shares DeepSeek NextN's head too;
-    the checkpoint's copies of both, 1.85B of the MTP module's 14B, are not loaded again). Assumed: these
-    engine paths were read from memory, not from code this repo holds. With pipeline stages the draft runs
-    on the last one, away from the embedding (stage 0): it keeps a copy (vLLM shares it only at pp = 1);
-    the draft is added to the worst stage's count (assumed: the last stage is as full as the worst)."""
+    (models.yaml `drafts:`, draft_cols.DraftCols, `d` if built already): its decoder layers and fusion FC
+    sharded as the target's layers are (TP, attention-DP replicas, experts over the stage's GPUs; the FC whole
+    on every rank), in its precision (EAGLE-3: BF16; MTP: the target's), plus its own output head where it has
+    one (EAGLE-3's draft_vocab_size rows, vocabulary-parallel over TP like the target's head, BF16). The token
+    embedding and MTP's output head are the target's at pp = 1, an embedding copy with pipeline stages
+    (ASSUMPTIONS.draft_shares_target_tables), on the worst stage (ASSUMPTIONS.draft_pp_stage)."""
     on = drafting(c)
     if on is None:
         return np.zeros(np.shape(c.hidden))
-    d = DraftCols(c)
-    emb = ASSUMPTIONS.embedding_bytes_per_param
-    head = d.own_head * d.lm_head_params / c.tp * emb
-    embedding = np.where(c.pp > 1, c.embed_params / c.tp * emb, 0.0)  # c: the target's vocabulary
+    d = DraftCols(c) if d is None else d
+    emb, shared = ASSUMPTIONS.embedding_bytes_per_param, ASSUMPTIONS.draft_shares_target_tables
+    head = (d.own_head if shared else 1.0) * d.lm_head_params / c.tp * emb
+    # c: the target's vocabulary
+    embedding = np.where((c.pp > 1) | (not shared), c.embed_params / c.tp * emb, 0.0)
     return np.where(on, layer_weight_bytes_per_gpu(d, stage_layers(d)) + head + embedding, 0.0)
 
 
@@ -134,18 +130,18 @@ def target_kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
     return c.kv_layer_token_units * c.kv_bytes * kv_head_fraction(c) * held
 
 
-def draft_kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
+def draft_kv_bytes_per_seq_per_gpu(c: Cols, context_tokens, d: DraftCols | None = None) -> np.ndarray:
     """KV bytes the speculative draft's layers keep for one sequence of `context_tokens` on one GPU (0 where
     the row does not speculate): the engines give the draft's attention layers KV for every token of the
     sequence, in the target's KV format and pool (vLLM v1: the draft's layers join the KV-cache spec, so the
     pool's blocks are sized over target + draft layers; SGLang: a draft token pool of the target's size), so
     an EAGLE-3 draft adds one GQA layer's KV (its KV heads split by TP like the target's) and an MTP module
-    one MLA layer's latent (every rank holds it), per token."""
+    one MLA layer's latent (every rank holds it), per token (`d`: the DraftCols, if built already)."""
     on = drafting(c)
     ctx = np.asarray(context_tokens, dtype=float)
     if on is None:
         return np.zeros(np.broadcast_shapes(np.shape(c.hidden), np.shape(ctx)))
-    return np.where(on, target_kv_bytes_per_seq_per_gpu(DraftCols(c), ctx), 0.0)
+    return np.where(on, target_kv_bytes_per_seq_per_gpu(DraftCols(c) if d is None else d, ctx), 0.0)
 
 
 def kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
@@ -250,11 +246,12 @@ def kv_budget(c: Cols, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def memory(c: Cols) -> dict[str, np.ndarray]:
     """Weights, reserve, KV per sequence and the largest batch (sequences per replica) that fits."""
-    draft_w = draft_weight_bytes_per_gpu(c)
+    d = DraftCols(c) if drafting(c) is not None else None  # built once for the draft's weights and KV
+    draft_w = draft_weight_bytes_per_gpu(c, d)
     weights = target_weight_bytes_per_gpu(c) + draft_w
     usable, reserve = kv_budget(c, weights)
     ctx = c.isl + c.osl  # whole context reserved per sequence: no eviction, no OOM
-    draft_kv = draft_kv_bytes_per_seq_per_gpu(c, ctx)
+    draft_kv = draft_kv_bytes_per_seq_per_gpu(c, ctx, d)
     kv_seq = target_kv_bytes_per_seq_per_gpu(c, ctx) + draft_kv
     per_seq = kv_seq + logits_bytes_per_seq(c)
     free = usable - weights - reserve

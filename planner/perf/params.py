@@ -9,6 +9,7 @@ regenerating the YAML).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,16 @@ MEASURED_REFS = ("h100-sxm", "h200-sxm")
 
 
 @dataclass(frozen=True)
+class EfficiencyFile:
+    """An efficiency YAML as read once: its path, the sha256 of its bytes (what the fit's per-row file names,
+    loso_rows) and its parsed content (with the fit's cross-validation sections)."""
+
+    path: Path
+    sha256: str
+    data: dict
+
+
+@dataclass(frozen=True)
 class Efficiency:
     """Resolved parameters: one row per accelerator id (columns ACCEL_PARAMS), and the serving factors."""
 
@@ -75,20 +86,33 @@ class Efficiency:
     serving: dict[str, float]
     provenance: dict[str, dict[str, str]] = field(default_factory=dict)
     engines: dict = field(default_factory=dict)  # {engine: {vendor: {eta_factor, seq_factor, step_s}}}
+    # the file load_efficiency built it from; None when built or changed in memory (init=False:
+    # dataclasses.replace does not copy it, so a modified Efficiency never passes for the file's)
+    source: EfficiencyFile | None = field(default=None, init=False, compare=False, repr=False)
 
 
 def _value(entry) -> float:
     return float(entry["value"]) if isinstance(entry, dict) else float(entry)
 
 
-def read_yaml(path: Path | None = None) -> dict:
+def read_efficiency_file(path: Path | None = None) -> EfficiencyFile | None:
+    """The efficiency YAML at `path` (default efficiency_path()) read once; None where there is no file."""
     path = path if path is not None else efficiency_path()
     if not path.is_file():
-        return {}
-    with path.open(encoding="utf-8") as fh:
-        # libyaml's parser where PyYAML has it (the same safe constructors, so the same values: tested): the
-        # pure-Python one took ~90 ms of every `planner solve`'s candidate stage on this 60 KB file
-        return yaml.load(fh, Loader=SAFE_LOADER) or {}
+        return None
+    raw = path.read_bytes()
+    # libyaml's parser where PyYAML has it (the same safe constructors, so the same values: tested): the
+    # pure-Python one took ~90 ms of every `planner solve`'s candidate stage on this 60 KB file
+    return EfficiencyFile(path, sha256_hex(raw), yaml.load(raw, Loader=SAFE_LOADER) or {})
+
+
+def sha256_hex(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+def read_yaml(path: Path | None = None) -> dict:
+    f = read_efficiency_file(path)
+    return f.data if f is not None else {}
 
 
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -219,7 +243,9 @@ def load_efficiency(catalog: Catalog, path: Path | None = None) -> Efficiency:
     hit = _CACHE.get(key)
     if hit is not None and hit[0] is catalog:  # the cache holds the catalog, so its id cannot be reused
         return hit[1]
-    eff = build_efficiency(catalog, read_yaml(p))
+    f = read_efficiency_file(p)
+    eff = build_efficiency(catalog, f.data if f is not None else {})
+    object.__setattr__(eff, "source", f)  # frozen; set here only (see Efficiency.source)
     if len(_CACHE) > 16:
         _CACHE.clear()
     _CACHE[key] = (catalog, eff)

@@ -211,9 +211,11 @@ def add_reasons(reason: np.ndarray, mask: np.ndarray, keys: list, make: Callable
     reason[todo] = msgs[inverse.reshape(-1)]
 
 
-def _dtype_matrix(catalog: Catalog, acc_ids: pd.Index, prec_ids: pd.Index):
-    """For every (accelerator, precision): the compute dtype code used (-1 = cannot run), why not, and
-    whether the GEMMs are weight-only (low-bit weights dequantized into a wider compute dtype)."""
+def _dtype_matrix(catalog: Catalog):
+    """For every (accelerator, precision) of the catalog (rows: _tables' accelerator index, columns:
+    _precision_ids): the compute dtype code used (-1 = cannot run), why not, and whether the GEMMs are
+    weight-only (low-bit weights dequantized into a wider compute dtype)."""
+    acc_ids, prec_ids = _tables(catalog)[1].index, _precision_ids(catalog)
     code = np.full((len(acc_ids), len(prec_ids)), -1, dtype=np.int64)
     why = np.full((len(acc_ids), len(prec_ids)), "", dtype=object)
     weight_only = np.zeros((len(acc_ids), len(prec_ids)))
@@ -234,18 +236,11 @@ def _dtype_matrix(catalog: Catalog, acc_ids: pd.Index, prec_ids: pd.Index):
     return code, why, weight_only
 
 
-_DTYPES: dict[int, tuple] = {}
+_DTYPES: dict = {}
 
 
-def _dtype_matrix_cached(catalog: Catalog, acc_ids: pd.Index, prec_ids: pd.Index):
-    """_dtype_matrix once per catalog object (catalogs are immutable; the ids follow from the catalog)."""
-    hit = _DTYPES.get(id(catalog))
-    if hit is None or hit[0] is not catalog or not (hit[1].equals(acc_ids) and hit[2].equals(prec_ids)):
-        if len(_DTYPES) > 16:
-            _DTYPES.clear()
-        hit = (catalog, acc_ids, prec_ids, _dtype_matrix(catalog, acc_ids, prec_ids))
-        _DTYPES[id(catalog)] = hit
-    return hit[3]
+def _precision_ids(catalog: Catalog) -> pd.Index:
+    return pd.Index(sorted(catalog.precisions))
 
 
 _TABLES: dict = {}
@@ -262,7 +257,7 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     reason = np.full(n, "", dtype=object)
     models, accels = _tables(catalog)
     params = _params(eff, accels)
-    prec_ids = pd.Index(sorted(catalog.precisions))
+    prec_ids = _precision_ids(catalog)
 
     mc = _codes(grid["model"], models.index)
     ac = _codes(grid["accelerator"], accels.index)
@@ -294,7 +289,7 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     precs = [catalog.precisions[p] for p in prec_ids]
     pcs = np.where(pc >= 0, pc, 0)
     c["w_bytes"] = np.array([p.bytes_per_weight for p in precs], dtype=float)[pcs] if precs else np.ones(n)
-    dcode, dwhy, dwo = _dtype_matrix_cached(catalog, accels.index, prec_ids)
+    dcode, dwhy, dwo = per_catalog(_DTYPES, catalog, _dtype_matrix)  # over accels.index x prec_ids
     acs = np.where(ac >= 0, ac, 0)
     dt = dcode[acs, pcs] if dcode.size else np.full(n, -1)
     c["weight_only"] = dwo[acs, pcs] if dwo.size else np.zeros(n)

@@ -27,6 +27,8 @@ from planner.predict.load import GENERIC, all_in_energy, answer_fields, is_set, 
 UNIT_KEYS = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
              "osl", "engine", "speculative")
 PREFILL_KEYS = ("prefill_accelerator", "prefill_tp", "prefill_pp")
+# the answer's columns the disaggregated model does not give (TPOT, ITL and end-to-end percentiles): empty
+NOT_MODELLED = ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
 TPOT_NOTE = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
              "solve plans; TPOT is the decode step at the unit's full batch, an upper bound at every percentile "
              "(decode instances run no prompt chunks), its percentiles not modelled")
@@ -79,27 +81,39 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
     """`disaggregated_units` (the optimizer's: the largest batch meeting the targets on the mean); where that
     unit needs more than the query's `gpus`, the largest of DEFAULT_BATCHES whose unit fits them and meets the
     targets (solve picks any number of replicas, a query has its GPUs; unit sizes are not monotone in the
-    batch, so every batch is tried, in one evaluation). The optimizer's rows wherever its unit fits."""
+    batch, so every batch below the unit's is tried, in one evaluation). The optimizer's rows wherever its unit
+    fits."""
     units = disaggregated_units(cfg, catalog, ttft_s, tpot_s)
     need = units["gpus"].to_numpy(dtype=float)
     big = np.flatnonzero(units["fits"].to_numpy(dtype=bool) & (need > gpus))
     if not len(big):
         return units
     nb = len(DEFAULT_BATCHES)
-    rep = cfg.iloc[np.repeat(big, nb)].reset_index(drop=True).assign(batch=np.tile(DEFAULT_BATCHES, len(big)))
-    ev = evaluate(rep, catalog)
     of = np.repeat(big, nb)  # the unit row each evaluated row stands for
+    batch = np.tile(np.asarray(DEFAULT_BATCHES, dtype=float), len(big))
+    # only the batches below the unit's: disaggregated_units evaluated it (too many GPUs) and the larger ones
+    # miss the targets (it picked the largest that meets them)
+    below = batch < units["batch"].to_numpy(dtype=float)[of]
+    of = of[below]
+    rep = cfg.iloc[of].reset_index(drop=True).assign(batch=batch[below].astype(np.int64))
+    out = units.copy()
+    if not len(rep):  # every unit at the smallest batch already: none fits the query's GPUs
+        return _none_fits(out, big, need, gpus)
+    ev = evaluate(rep, catalog)
     col = {k: ev[k].to_numpy(dtype=float) for k in ("gpus", "ttft_s", "tpot_s")}
     ok = (ev["fits"].to_numpy(dtype=bool) & (col["gpus"] <= gpus[of]) & (col["ttft_s"] <= ttft_s[of])
           & (col["tpot_s"] <= tpot_s[of]))
     pick = ev[ok].assign(_unit=of[ok]).drop_duplicates("_unit", keep="last")  # batches ascending: the largest
-    out = units.copy()
-    none = np.setdiff1d(big, pick["_unit"].to_numpy())
-    out.loc[none, "fits"] = False
-    out.loc[none, "reason"] = [f"a disaggregated unit needs {need[i]:.0f} GPUs at the largest batch meeting the "
-                               f"targets; none fits {gpus[i]:.0f}" for i in none]
+    out = _none_fits(out, np.setdiff1d(big, pick["_unit"].to_numpy()), need, gpus)
     chosen = pick.set_index("_unit").reindex(columns=out.columns)
     return pd.concat([out.drop(index=chosen.index), chosen]).sort_index()
+
+
+def _none_fits(units: pd.DataFrame, rows: np.ndarray, need: np.ndarray, gpus: np.ndarray) -> pd.DataFrame:
+    units.loc[rows, "fits"] = False
+    units.loc[rows, "reason"] = [f"a disaggregated unit needs {need[i]:.0f} GPUs at the largest batch meeting "
+                                 f"the targets; none fits {gpus[i]:.0f}" for i in rows]
+    return units
 
 
 def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame) -> pd.DataFrame:
@@ -111,8 +125,7 @@ def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame) -> pd.DataFrame:
     if not len(rows):
         return pct_cols
     out = pct_cols.copy()
-    for k in ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s"):
-        out.loc[rows, k] = np.nan
+    out.loc[rows, list(NOT_MODELLED)] = np.nan
     for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s"):
         out.loc[rows, k] = best.loc[rows, f"disagg_{k}"].to_numpy(dtype=float)
     out.loc[rows, "saturated"] = False
@@ -158,8 +171,7 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
         osl, isl = float(c["osl"]), float(c["isl"])
         rows.append({**base, **{k: top[k] for k in top.index if k.startswith("ttft_")},
                      "tpot_bound_s": top["tpot_bound_s"], "tpot_mean_s": top["tpot_bound_s"],
-                     **dict.fromkeys(("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s",
-                                      "e2e_p50_s"), np.nan),
+                     **dict.fromkeys(NOT_MODELLED, np.nan),
                      "requests_s": req, "output_tok_s": req * osl, "total_tok_s": req * (isl + osl),
                      "saturated": bool(any(a["saturated"] for a in at)), "max_running": float(top["seats"]),
                      # requests in the deployment (Little's law), or every seat taken where saturated
@@ -194,8 +206,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
         **answer_fields(best, conc, float(best["tpot_bound_s"]), gpus_total, avg_w,
                         float(best["unit_peak_power_w"]) * dp, best["unit_limited_by"], notes),
         **{k: best[k] for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s", "saturated")},
-        **dict.fromkeys(("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s"),
-                        float("nan")),
+        **dict.fromkeys(NOT_MODELLED, float("nan")),
         "engine": best.get("unit_engine") or GENERIC, "speculative": best.get("unit_speculative") or "none",
         "itl_s": float(best["unit_itl_s"]), "acceptance_length": float(best["unit_acceptance_length"]),
         "prefill_instances": int(best["unit_prefill_instances"]),
@@ -206,4 +217,5 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
     }
 
 
-__all__ = ["TPOT_NOTE", "at_capacity", "describe", "fitting_units", "load_answers", "percentile_rows"]
+__all__ = ["NOT_MODELLED", "TPOT_NOTE", "at_capacity", "describe", "fitting_units", "load_answers",
+           "percentile_rows"]

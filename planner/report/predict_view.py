@@ -19,10 +19,15 @@ def prediction_json(d: dict) -> dict:
     return out
 
 
+def _given(v) -> bool:
+    """A figure the answer holds: neither missing (None) nor NaN (an answer without that model)."""
+    return v is not None and v == v
+
+
 def _unit_rows(r: dict) -> list[tuple[str, str]]:
     """A disaggregated replica's make-up: its rate-matched prefill and decode instances."""
     p, d = r.get("prefill_instances"), r.get("decode_instances")
-    if r.get("serving") != "disaggregated" or p is None or p != p:
+    if r.get("serving") != "disaggregated" or not _given(p):
         return []
     prefill = f"TP{r.get('prefill_tp') or r['tp']} PP{r.get('prefill_pp') or r['pp']}"
     if r.get("prefill_gpu") and r["prefill_gpu"] != r["gpu"]:
@@ -34,7 +39,7 @@ def _unit_rows(r: dict) -> list[tuple[str, str]]:
 def _speculative(r: dict) -> str:
     method = r.get("speculative") or "none"
     al = r.get("acceptance_length")
-    if method == "none" or al is None or al != al:
+    if method == "none" or not _given(al):
         return "none"
     # engines.yaml `assumed: true`: the figure was measured on another model's draft
     assumed = ", assumed: measured on another model's draft" if str(r.get("acceptance_assumed")) == "True" else ""
@@ -54,12 +59,20 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         console.print(table)
         return
     basis = "(mean under the load)" if under_load else "(full batch, no queueing)"
-    disagg_q = r.get("serving") == "disaggregated" and r.get("ttft_p90_s") == r.get("ttft_p90_s") \
-        and r.get("ttft_p90_s") is not None
+    percentiles = _given(r.get("ttft_p90_s"))  # latency percentiles (under the load, or at the batch)
+    disagg_q = r.get("serving") == "disaggregated" and percentiles
     if disagg_q and not under_load:  # at the largest rate where TTFT holds at the percentile
         basis = "(mean at capacity under the SLO)"
     # a disaggregated unit's TPOT is not the load's mean: its decode step at the full batch bounds it
     tpot_label = "TPOT (decode step at the unit's full batch: an upper bound)" if disagg_q else f"TPOT {basis}"
+    # without a load the step model's figure, beside a requests/s from the load model (the batch as closed-loop
+    # clients): 70B TP2 x4 at batch 32 read 6,662 tok/s and 20.69 req/s x 256 = 5,297 unlabelled
+    if under_load:
+        output_label = "output tokens/s (all GPUs)"
+    elif disagg_q:
+        output_label = "output tokens/s (all GPUs, at capacity under the SLO)"
+    else:
+        output_label = "output tokens/s (all GPUs, full batch, no queueing)"
     rows = [
         ("parallelism", f"TP{r['tp']} PP{r['pp']} EP{r['ep']} x DP{r['dp']} ({r['serving']})"),
         *_unit_rows(r),
@@ -68,11 +81,7 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         ("concurrency", f"{r['concurrency']:,}"),
         (f"TTFT {basis}", f"{r['ttft_s'] * 1e3:,.1f} ms"),
         (tpot_label, f"{r['tpot_s'] * 1e3:,.2f} ms"),
-        # without a load the step model's figure, beside a requests/s from the load model (the batch as
-        # closed-loop clients): 70B TP2 x4 at batch 32 read 6,662 tok/s and 20.69 req/s x 256 = 5,297 unlabelled
-        ("output tokens/s (all GPUs)" if under_load else "output tokens/s (all GPUs, at capacity under the SLO)"
-         if disagg_q else "output tokens/s (all GPUs, full batch, no queueing)",
-         f"{r['output_tok_s']:,.0f}"),
+        (output_label, f"{r['output_tok_s']:,.0f}"),
         ("output tokens/s per GPU", f"{r['output_tok_s_per_gpu']:,.0f}"),
         ("output tokens/s per user", f"{r['output_tok_s_per_user']:,.1f}"),
         ("total tokens/s (in + out)", f"{r['total_tok_s']:,.0f}"),
@@ -84,30 +93,31 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         ),
         ("limited by", str(r["limited_by"])),
     ]
-    ttft_p = r.get("ttft_p90_s")
-    if ttft_p is not None and ttft_p == ttft_p:  # latency percentiles (under the load, or at the batch)
+    if percentiles:
 
         def ms(*keys, digits=0):  # (the load's percentiles, or the batch as closed-loop clients per replica)
-            return " / ".join(f"{r[k] * 1e3:,.{digits}f}" if r.get(k) == r.get(k) else "-" for k in keys) + " ms"
+            return " / ".join(f"{r[k] * 1e3:,.{digits}f}" if _given(r.get(k)) else "-" for k in keys) + " ms"
 
         at = rows.index(next(x for x in rows if x[0] == tpot_label)) + 1
         rows[at:at] = [
             ("TTFT p50 / p90 / p99", ms("ttft_p50_s", "ttft_p90_s", "ttft_p99_s")),
             ("TPOT p50 / p90 / p99", ms("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", digits=1)),
             ("ITL p50 / p99", ms("itl_p50_s", "itl_p99_s", digits=1)),
-            ("end-to-end p50", f"{r['e2e_p50_s']:,.1f} s" if r.get("e2e_p50_s") == r.get("e2e_p50_s") else "-"),
+            ("end-to-end p50", f"{r['e2e_p50_s']:,.1f} s" if _given(r.get("e2e_p50_s")) else "-"),
         ]
-    if r.get("requests_s") is not None and r.get("requests_s") == r.get("requests_s"):
+    if _given(r.get("requests_s")):
         rows.append(("requests/s" if under_load or disagg_q else "requests/s (the batch as closed-loop clients)",
                      f"{r['requests_s']:,.2f}"))
     if r.get("slo_percentile") is not None:
         # without percentile rows (disaggregated: no load model) the targets held on the mean, as the notes say;
         # "p90" there contradicted them
-        held = f"p{r['slo_percentile']:g}" if ttft_p is not None and ttft_p == ttft_p else \
-            f"mean (p{r['slo_percentile']:g} asked; no load model for this answer)"
-        if r.get("serving") == "disaggregated" and ttft_p is not None and ttft_p == ttft_p:
-            # the two queues give TTFT percentiles; TPOT is the decode step at the unit's full batch
-            held = f"TTFT p{r['slo_percentile']:g}; TPOT full-batch step (bounds every percentile)"
+        pct = f"p{r['slo_percentile']:g}"
+        if disagg_q:  # the two queues give TTFT percentiles; TPOT is the decode step at the unit's full batch
+            held = f"TTFT {pct}; TPOT full-batch step (bounds every percentile)"
+        elif percentiles:
+            held = pct
+        else:
+            held = f"mean ({pct} asked; no load model for this answer)"
         rows.append(("SLO percentile", held))
     if r.get("saturated"):
         rows.append(("saturated", "yes: the load exceeds what the replicas complete"))

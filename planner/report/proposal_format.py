@@ -13,6 +13,19 @@ def usd(x: float | None, cents: bool = False) -> str:
     return f"{sign}${abs(x):,.2f}" if cents else f"{sign}${abs(x):,.0f}"
 
 
+def short_usd(x: float) -> str:
+    """Dollars in short, for chart labels and messages: millions with two decimals ($2.29M), thousands to three
+    significant digits ($933k, $12.3k, $2.50k), below $1,000 whole dollars with the cents where there are any
+    ($500, $812.50); the sign first (-$12.3k). The proposal's charts and the solver's budget messages use it."""
+    a = abs(x)
+    k = float(f"{a / 1e3:.3g}")  # thousands rounded to three digits first, so $999.7k reads $1.00M
+    if k >= 1e3:
+        return f"{'-' if x < 0 else ''}${a / 1e6:,.2f}M"
+    if k >= 1.0:
+        return f"{'-' if x < 0 else ''}${k:.{2 if k < 10 else 1 if k < 100 else 0}f}k"
+    return usd(x, cents=a != round(a))
+
+
 def unit_price(x: float | None) -> str:
     """Unit prices below $10 (electricity, rentals, optics per unit) keep their cents."""
     if x is None:

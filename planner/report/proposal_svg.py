@@ -9,7 +9,7 @@ import math
 from markupsafe import Markup, escape
 
 from planner.proposal.model import RackDrawing, TcoYear, TornadoBar
-from planner.report.proposal_format import usd
+from planner.report.proposal_format import short_usd, usd
 
 COLORS = {"capex": "#1f4e79", "energy": "#e07b39", "facility": "#8c8c8c", "maintenance": "#5b9bd5",
           "rental": "#70ad47", "other": "#b4a7d6"}
@@ -20,15 +20,6 @@ def _t(x: float, y: float, text: str, size: int = 11, anchor: str = "start", wei
        fill: str = "#222") -> str:
     return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" font-weight="{weight}" '
             f'fill="{fill}" {FONT}>{escape(text)}</text>')
-
-
-def _short(x: float) -> str:
-    a = abs(x)
-    if a >= 1e6:
-        return f"${x / 1e6:,.2f}M"
-    if a >= 1e3:
-        return f"${x / 1e3:,.0f}k"
-    return usd(x)
 
 
 def axis_ticks(top: float, most: int = 4) -> tuple[float, int]:
@@ -61,7 +52,7 @@ def tco_chart(years: list[TcoYear]) -> Markup:
     for k in range(ticks + 1):
         y = top + plot_h * (1 - k / ticks)
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{w - 10}" y2="{y:.1f}" stroke="#ddd"/>')
-        out.append(_t(left - 6, y + 4, _short(step * k), 10, "end", fill="#555"))
+        out.append(_t(left - 6, y + 4, short_usd(step * k), 10, "end", fill="#555"))
     for i, (yr, st) in enumerate(zip(years, stacks, strict=True)):
         x = left + i * bw + bw * 0.15
         base = top + plot_h
@@ -71,7 +62,7 @@ def tco_chart(years: list[TcoYear]) -> Markup:
                 base -= hh
                 out.append(f'<rect x="{x:.1f}" y="{base:.1f}" width="{bw * 0.7:.1f}" height="{hh:.1f}" '
                            f'fill="{COLORS[p]}"><title>{escape(p)}: {escape(usd(st[p]))}</title></rect>')
-        out.append(_t(x + bw * 0.35, base - 5, _short(sum(st.values())), 10, "middle", "bold"))
+        out.append(_t(x + bw * 0.35, base - 5, short_usd(sum(st.values())), 10, "middle", "bold"))
         out.append(_t(x + bw * 0.35, top + plot_h + 15, "purchase" if yr.year == 0 else f"year {yr.year}", 10,
                       "middle"))
     lx = left
@@ -134,11 +125,11 @@ def tornado_chart(bars: list[TornadoBar], base: float) -> Markup:
             # beyond the bar's end on its own side; across the base line where the other label holds that side
             edge = x0 if side < 0 else x1
             tx = edge - 4 if side < 0 else edge + 4
-            out.append(_t(tx, y + row / 2 + 4, f"{label}: {_short(v)}", 10, "end" if side < 0 else "start",
+            out.append(_t(tx, y + row / 2 + 4, f"{label}: {short_usd(v)}", 10, "end" if side < 0 else "start",
                           fill="#333"))
     out.append(f'<line x1="{xb:.1f}" y1="{top - 4}" x2="{xb:.1f}" y2="{top + row * len(bars)}" stroke="#222" '
                'stroke-width="1.5"/>')
-    out.append(_t(xb, top + row * len(bars) + 16, f"chosen plan {_short(base)} / year", 10, "middle", "bold"))
+    out.append(_t(xb, top + row * len(bars) + 16, f"chosen plan {short_usd(base)} / year", 10, "middle", "bold"))
     out.append("</svg>")
     return Markup("".join(out))
 

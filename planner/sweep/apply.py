@@ -10,8 +10,11 @@ import hashlib
 import json
 from collections import OrderedDict
 
+from pydantic import ValidationError
+
 from planner.catalog.catalog import Catalog
 from planner.errors import InputError
+from planner.inputs import format_validation_error
 from planner.sweep import adapter
 from planner.sweep.paths import PRICE_FIELDS, Target
 
@@ -48,7 +51,8 @@ def set_problem_value(data: dict, target: Target, value) -> None:
         node = node[name]
 
 
-def scenario_problem(sweep, values: dict):
+def scenario_problem(sweep, values: dict, where: str | None = None):
+    """The scenario's problem; an InputError's lines are led by `where` (default '<sweep file>: scenario')."""
     data = copy.deepcopy(sweep.problem_data)
     for p in sweep.parameters:
         if p.path in values and p.target.scope == "problem":
@@ -56,11 +60,12 @@ def scenario_problem(sweep, values: dict):
     if sweep.spec.solver.gap is not None:
         solver = data.get("solver") if isinstance(data.get("solver"), dict) else {}
         data["solver"] = {**solver, "gap": sweep.spec.solver.gap}
-    return adapter.parse_problem(data, f"{sweep.where}: scenario")
+    return adapter.parse_problem(data, where or f"{sweep.where}: scenario")
 
 
-def scenario_catalog(sweep, values: dict, base: Catalog) -> Catalog:
-    """The catalog with this scenario's figures (memoized per process: perf caches are per catalog object)."""
+def scenario_catalog(sweep, values: dict, base: Catalog, where: str | None = None) -> Catalog:
+    """The catalog with this scenario's figures (memoized per process: perf caches are per catalog object); an
+    InputError is led by `where` (default the sweep file)."""
     changes = tuple((p.path, values[p.path]) for p in sweep.parameters
                     if p.target.scope == "catalog" and p.path in values)
     if not changes:
@@ -69,7 +74,8 @@ def scenario_catalog(sweep, values: dict, base: Catalog) -> Catalog:
     hit = _CATALOGS.get(key)
     if hit is None:
         hit = apply_catalog(base, [(p.target, v) for (_, v), p in
-                                   zip(changes, _catalog_params(sweep, changes), strict=True)], sweep.where)
+                                   zip(changes, _catalog_params(sweep, changes), strict=True)],
+                            where or sweep.where)
         adapter.share_perf_caches(base, hit)
         _CATALOGS[key] = hit
         if len(_CATALOGS) > 64:
@@ -101,18 +107,19 @@ def apply_catalog(base: Catalog, changes: list[tuple[Target, object]], where: st
             node[keys[-1]] = value
         try:
             table[ident] = type(entry).model_validate(data)
-        except Exception as exc:
-            path = ".".join(["catalog", *(s[1] for s in target.steps)])
-            raise InputError(f"{where}: {path} = {value!r}: {str(exc).splitlines()[-1].strip()}") from None
+        except ValidationError as exc:  # its last line is pydantic's help link: the reasons, one a line
+            raise InputError("\n".join(format_validation_error(where, f"catalog.{kind}.{ident}", exc))) from None
         entries[kind] = table
     return Catalog(entries, dict(base.origin))
 
 
-def scenario_inputs(sweep, values: dict, base: Catalog):
-    """(problem, instance, catalog) for one scenario; InputError when invalid."""
-    problem = scenario_problem(sweep, values)
-    cat = scenario_catalog(sweep, values, base)
-    return problem, adapter.build(problem, cat, f"{sweep.where}: scenario"), cat
+def scenario_inputs(sweep, values: dict, base: Catalog, where: str | None = None):
+    """(problem, instance, catalog) for one scenario; InputError when invalid, each line led by `where` (the
+    caller's words for the scenario; default '<sweep file>: scenario') and then the bare reason."""
+    where = where or f"{sweep.where}: scenario"
+    problem = scenario_problem(sweep, values, where)
+    cat = scenario_catalog(sweep, values, base, where)
+    return problem, adapter.build(problem, cat, where), cat
 
 
 def base_values(sweep, values: dict) -> dict:

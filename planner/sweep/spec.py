@@ -313,13 +313,11 @@ def _check_values(sweep: Sweep, catalog: Catalog) -> None:
         if p.low is not None:
             probes += [p.low, p.high]
         for v in dict.fromkeys(probes):
-            try:
-                scenario_inputs(sweep, {p.path: v}, catalog)
+            try:  # the scenario's messages led by these words: the sweep file named once, no prefix to strip
+                scenario_inputs(sweep, {p.path: v}, catalog,
+                                f"{sweep.where}: parameters[{i}] ({p.path} = {v!r}) gives an invalid problem")
             except InputError as exc:
-                # the scenario's own message names the sweep file again ("f.yaml: ... problem: f.yaml: scenario:")
-                first = str(exc).splitlines()[0].removeprefix(f"{sweep.where}: scenario: ")
-                raise InputError(f"{sweep.where}: parameters[{i}] ({p.path} = {v!r}) gives an invalid "
-                                 f"problem: {first}") from None
+                raise InputError(str(exc).splitlines()[0]) from None  # the first reason
 
 
 def _nice(line: str, where: str, data: dict) -> str:
