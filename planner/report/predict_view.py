@@ -105,9 +105,10 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         # "p90" there contradicted them
         held = f"p{r['slo_percentile']:g}" if ttft_p is not None and ttft_p == ttft_p else \
             f"mean (p{r['slo_percentile']:g} asked; no load model for this answer)"
-        if r.get("serving") == "disaggregated" and ttft_p is not None and ttft_p == ttft_p:
-            # the two queues give TTFT percentiles; TPOT is the decode step at the unit's full batch
-            held = f"TTFT p{r['slo_percentile']:g}; TPOT full-batch step (bounds every percentile)"
+        if r.get("slo_basis") and ttft_p is not None and ttft_p == ttft_p:
+            # the label solve's plan prints (planner.perf.capacity.slo_basis): for disaggregated answers TTFT
+            # at the percentile from the two queues, TPOT the decode step at the unit's full batch
+            held = str(r["slo_basis"])
         rows.append(("SLO percentile", held))
     if r.get("saturated"):
         rows.append(("saturated", "yes: the load exceeds what the replicas complete"))
