@@ -96,6 +96,7 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
     out = units.copy()
     none = np.setdiff1d(big, pick["_unit"].to_numpy())
     out.loc[none, "fits"] = False
+    out.loc[none, "limited_by"] = "config"  # the query's GPUs
     out.loc[none, "reason"] = [f"a disaggregated unit needs {need[i]:.0f} GPUs at the largest batch meeting the "
                                f"targets; none fits {gpus[i]:.0f}" for i in none]
     chosen = pick.set_index("_unit").reindex(columns=out.columns)
@@ -143,7 +144,9 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
         dp = total // int(u["gpus"]) if bool(u["fits"]) else 0
         base = {"cfg": cid, "dp": dp, "gpus": int(u["gpus"]) if bool(u["fits"]) else 0,
                 "load_reason": "" if dp >= 1 else (str(u["reason"]) if not bool(u["fits"]) else
-                                                   f"a disaggregated unit needs {int(u['gpus'])} GPUs")}
+                                                   f"a disaggregated unit needs {int(u['gpus'])} GPUs"),
+                # what stops it: the unit's own cause, or the query's GPUs (config)
+                "load_limited_by": "" if dp >= 1 else (str(u["limited_by"]) if not bool(u["fits"]) else "config")}
         if dp < 1:
             rows.append(base)
             continue

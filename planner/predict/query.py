@@ -29,7 +29,7 @@ from planner.predict.load import (
     answer_load_queries,
     has_load,
     is_set,
-    limit_of_reason,
+    limit_of,
     load_error,
     percentile_columns,
     percentile_of,
@@ -416,9 +416,9 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
         return "config", "no parallel split of these GPUs is valid for this model"
     fitting = rows[rows["fits"]]
     if fitting.empty:
-        reasons = rows["reason"].dropna().astype(str)
-        first = reasons.iloc[0] if len(reasons) else "does not fit"
-        return limit_of_reason(first), first
+        first = rows.iloc[0]
+        why = str(first["reason"]) if first["reason"] == first["reason"] and first["reason"] else "does not fit"
+        return limit_of(first["limited_by"], why), why
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]
     tpot_s = _targets_s(query.to_frame().T, "tpot_slo_ms").iloc[0]
     best_ttft, best_tpot = fitting["ttft_s"].min(), fitting["tpot_s"].min()
