@@ -18,10 +18,12 @@ from rich.console import Console
 
 from planner.catalog import load_catalog
 from planner.optimize import problem_from_text, solve_problem
+from planner.optimize.resolve_problem import build_instance
 from planner.perf import queueing as Q
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.capacity import CANDIDATE_GRID, NO_TTFT_UTILIZATION, capacity_under_slo, disaggregated_units
 from planner.perf.steptable import build_step_tables
+from planner.proposal.assumptions import assumptions
 from planner.proposal.build import deployment_rows
 from planner.report.plan_view import render_plan
 
@@ -122,3 +124,7 @@ def test_the_plan_states_the_assumption(catalog):
     assert w.slo_basis in text and f"{w.ttft_s * 1e3:.4g} / none" in text
     rows = deployment_rows(SimpleNamespace(plan=plan, instance=SimpleNamespace(workloads={})))
     assert rows and all(r.percentile == w.slo_basis and r.ttft_target_ms is None for r in rows)
+    problem = problem_from_text(NO_TTFT, "no-ttft.yaml")
+    listed = [a for a in assumptions(plan, problem, build_instance(problem, catalog), catalog, [])
+              if a.item == "chat: no TTFT target"]
+    assert len(listed) == 1 and listed[0].assumed and "90% of its saturation rate" in listed[0].value

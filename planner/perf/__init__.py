@@ -69,7 +69,10 @@ max_rate_meeting(grid, catalog, *, ttft_s=None, tpot_s=None, percentile=90.0, le
 capacity_under_slo(configs, catalog, ttft_s=None, tpot_s=None, *, percentile=90.0) -> DataFrame
     The candidate search's perf function (in place of max_batch_meeting): the evaluate columns of each
     configuration at that rate, with output_tok_s = rate x osl, ttft_s/tpot_s = the percentile values there,
-    batch = the mean running sequences (Little's law), capacity_rps, slo_percentile.
+    batch = the mean running sequences (Little's law), capacity_rps, slo_percentile. Rows without a TTFT
+    target (None, inf) stop at Assumptions.no_ttft_target_utilization (90%, assumed) of their saturation rate,
+    limited_by 'utilization' where that binds (the waits are unbounded at saturation); `slo_basis(percentile,
+    servings, utilization_assumed)` words what the capacity holds the targets to (plan, proposal, predict).
 predict_under_slo(grid, catalog) -> DataFrame
     capacity_under_slo row by row, targets and percentile from the grid's ttft_target_s, tpot_target_s,
     slo_percentile columns (the verifier's re-prediction of a plan); evaluate where they are absent.
