@@ -153,6 +153,10 @@ class WorkloadResult(_M):
     ttft_target_s: float | None = None
     tpot_target_s: float | None = None
     slo_percentile: float | None = Field(None, description="target: the percentile at which TTFT/TPOT hold")
+    slo_basis: str | None = Field(
+        None, description="what the capacity holds the targets to, in words (planner.perf.capacity.slo_basis): "
+        "the percentile; for disaggregated deployments TTFT at it and TPOT as the full batch's decode step; "
+        "without a TTFT target, the assumed utilization bound; null in plans written before it")
     ttft_s: float | None = Field(None, description="achieved: the slowest deployment's TTFT at that percentile")
     tpot_s: float | None = Field(None, description="achieved: the slowest deployment's TPOT at that percentile")
     quality_floor_benchmark: str | None = None

@@ -159,11 +159,15 @@ def test_table_says_which_model_each_throughput_comes_from():
 
 def test_disaggregated_answer_does_not_claim_the_percentile_it_could_not_hold():
     """A disaggregated answer held its targets on the mean while the table said "SLO percentile p90"; now it
-    is answered at solve's capacity under the SLO: TTFT at p90 from the queues, TPOT the full batch's step."""
+    is answered at solve's capacity under the SLO: TTFT at p90 from the queues, TPOT the full batch's step. The
+    label is the plan's `slo_basis` (one text for solve, the proposal and predict; it read "TTFT p90; ..." here
+    and "p90 TTFT, TPOT mean" in solve), and without a TTFT target it states the utilization assumed."""
     res = run("predict", "--model", "llama-3.3-70b", "--gpu", "h200-sxm", "--gpus", "8", "--precision", "fp8",
               "--isl", "4096", "--osl", "256", "--serving", "disaggregated", "--tpot-slo-ms", "40")
     assert res.exit_code == 0, res.output
-    assert "TTFT p90; TPOT full-batch step (bounds every percentile)" in " ".join(res.output.split())
+    text = " ".join(res.output.split())
+    assert "p90 TTFT; TPOT full-batch step (bounds every percentile); no TTFT target: <= 90% of saturation" in text
+    assert "at 90% of the units' saturation rate (no TTFT target; assumed)" in text
 
 
 def test_calibrate_strict_says_which_targets_it_enforces():

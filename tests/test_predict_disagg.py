@@ -92,12 +92,17 @@ def test_labels_state_the_statistics(catalog):
     buf = io.StringIO()
     render_prediction(Console(file=buf, width=200), r, under_load=True)
     text = buf.getvalue()
-    assert "TTFT p90; TPOT full-batch step" in text and "an upper bound" in text
+    # one label (`slo_basis`) for predict, solve and the proposal: predict said "TTFT p90; TPOT full-batch
+    # step", solve "p90 TTFT, TPOT mean" and the proposal "p90" for the same deployment
+    assert r["slo_basis"] == "p90 TTFT; TPOT full-batch step (bounds every percentile)"
+    assert r["slo_basis"] in " ".join(text.split()) and "an upper bound" in text
     dep = SimpleNamespace
     plan = dep(deployments=[dep(workload="chat", serving="disaggregated"),
                             dep(workload="bulk", serving="aggregated")])
-    assert _percentile_label(plan, "chat", 90.0) == "p90 TTFT, TPOT mean"
-    assert _percentile_label(plan, "bulk", 90.0) == "p90"
+    old = {w: dep(workload=w, slo_percentile=90.0, slo_basis=None) for w in ("chat", "bulk")}  # older plans
+    assert _percentile_label(plan, old["chat"]) == r["slo_basis"]
+    assert _percentile_label(plan, old["bulk"]) == "p90"
+    assert _percentile_label(plan, dep(workload="chat", slo_percentile=90.0, slo_basis="recorded")) == "recorded"
 
 
 def test_load_answer_keeps_the_prefill_instances_of_the_query_and_fits_its_gpus(catalog):

@@ -86,9 +86,13 @@ def test_why_not_names_what_stops_it(query, limit):
 
 
 def test_an_engine_cap_reason_is_the_engine():
-    """evaluate's cap reason ('batch N exceeds engine E's cap ...') read 'config'."""
-    from planner.predict.load import limit_of_reason
+    """evaluate's cap reason ('batch N exceeds engine E's cap ...') read 'config' when predict parsed the
+    reason's words; evaluate now records the cause where it writes the reason (structured limited_by)."""
+    import pandas as pd
 
-    assert limit_of_reason("batch 1024 exceeds engine vllm's cap of 512 running sequences") == "engine"
-    assert limit_of_reason("weights 811.7 GB + 7.8 GB activations/workspace exceed 90% of 85.9 GB") == "memory"
-    assert limit_of_reason("tp 3 does not divide 64 heads") == "config"
+    from planner.perf import evaluate
+
+    row = dict(model="llama-3.1-8b", accelerator="h100-sxm", precision="bf16", kv_precision="bf16", tp=1, pp=1,
+               ep=1, attn_dp=1, serving="aggregated", isl=16, osl=16, engine="vllm", batch=4096)
+    r = evaluate(pd.DataFrame([row]), CAT).iloc[0]
+    assert not r["fits"] and "exceeds engine vllm's cap" in r["reason"] and r["limited_by"] == "engine"

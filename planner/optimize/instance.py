@@ -15,7 +15,7 @@ class WorkloadData:
     id: str
     isl: int
     osl: int
-    ttft_target_s: float
+    ttft_target_s: float  # inf: no TTFT target (planned at an assumed utilization, perf.capacity)
     tpot_target_s: float
     floor_benchmark: str | None
     floor_score: float | None

@@ -137,7 +137,8 @@ class WorkloadSpec(Strict):
     isl_tokens: int | None = Field(None, gt=0, le=1_000_000, json_schema_extra=unit("tokens"))
     osl_tokens: int | None = Field(None, gt=0, le=1_000_000, json_schema_extra=unit("tokens"))
     ttft_ms: float | None = Field(
-        None, gt=0, json_schema_extra=unit("ms"), description="time-to-first-token target"
+        None, gt=0, json_schema_extra=unit("ms"), description="time-to-first-token target (without one, from "
+        "the workload or its archetype: each replica is planned at 90% of its saturation rate, assumed)"
     )
     tpot_ms: float | None = Field(
         None, gt=0, json_schema_extra=unit("ms"), description="time-per-output-token target"

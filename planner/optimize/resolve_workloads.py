@@ -4,6 +4,8 @@ targets in seconds, demand as output tokens/s (peak and average), the models, pr
 
 from __future__ import annotations
 
+import math
+
 from planner.catalog.catalog import Catalog
 from planner.optimize.input_errors import InputErrors
 from planner.optimize.instance import WorkloadData
@@ -85,6 +87,8 @@ def resolve_workload(w, catalog: Catalog, err: InputErrors, problem: Problem) ->
         v = getattr(w, f)
         if v is None and arch is not None:
             v = getattr(arch, f)
+        if v is None and f == "ttft_ms":  # no TTFT target: planned at an assumed utilization (perf.capacity)
+            v = math.inf
         if v is None:
             err.bad(f"{path}.{f}", "required field is missing (give it, or an archetype)")
         vals[f] = v

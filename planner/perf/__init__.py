@@ -26,8 +26,10 @@ evaluate(grid, catalog) -> DataFrame
       avg_power_w            board power of all the unit's GPUs at this load (utilization model)
       peak_power_w           TDP * gpus (nameplate, for capacity limits)
       compute_dtype_used     bf16 | fp8 | int8 | fp4 (weight-only precisions show their fallback)
-      limited_by             memory (does not fit) | compute | bandwidth | communication (largest share of a
-                             decode step)
+      limited_by             a row that does not run: memory (weights or KV over HBM) | engine (a mode,
+                             precision, accelerator, draft or batch cap its engine lacks) | config (the split,
+                             context or an input); one that runs: compute | bandwidth | communication (largest
+                             share of a decode step)
       prefill_instances, decode_instances   the rate-matched ratio (aggregated: 0, 1)
 max_batch_meeting(grid, catalog, ttft_s=None, tpot_s=None, batches=None) -> DataFrame
     Per configuration (grid without batch): the largest batch that fits memory and meets the targets (None =
@@ -57,6 +59,8 @@ latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_re
       max_running        sequences that run at once: min(engine cap, KV cache at isl + osl/2 per sequence)
       load_reason        why a row has no answer ('' otherwise): does not fit, no load given, disaggregated
                          serving (not modelled under load yet)
+      load_limited_by    what that reason names ('' otherwise): memory | engine | config (evaluate's
+                         limited_by where the row does not run; config for what the query lacks)
     Tolerance analytic vs simulate (tests/test_perf_load.py, loads 0.3-0.8 of capacity and 0.25-3x the
     seats): TTFT p50 25%, p90 35%, TPOT mean 15%, p90 20%, ITL p50 10%, output tokens/s 10%.
 max_rate_meeting(grid, catalog, *, ttft_s=None, tpot_s=None, percentile=90.0, length_dist="fixed") -> array
@@ -65,7 +69,10 @@ max_rate_meeting(grid, catalog, *, ttft_s=None, tpot_s=None, percentile=90.0, le
 capacity_under_slo(configs, catalog, ttft_s=None, tpot_s=None, *, percentile=90.0) -> DataFrame
     The candidate search's perf function (in place of max_batch_meeting): the evaluate columns of each
     configuration at that rate, with output_tok_s = rate x osl, ttft_s/tpot_s = the percentile values there,
-    batch = the mean running sequences (Little's law), capacity_rps, slo_percentile.
+    batch = the mean running sequences (Little's law), capacity_rps, slo_percentile. Rows without a TTFT
+    target (None, inf) stop at Assumptions.no_ttft_target_utilization (90%, assumed) of their saturation rate,
+    limited_by 'utilization' where that binds (the waits are unbounded at saturation); `slo_basis(percentile,
+    servings, utilization_assumed)` words what the capacity holds the targets to (plan, proposal, predict).
 predict_under_slo(grid, catalog) -> DataFrame
     capacity_under_slo row by row, targets and percentile from the grid's ttft_target_s, tpot_target_s,
     slo_percentile columns (the verifier's re-prediction of a plan); evaluate where they are absent.

@@ -126,6 +126,13 @@ class Assumptions:
     slo_percentile: float = 90.0
     """Percentile at which TTFT/TPOT targets must hold when a query or problem does not say (p90; MLPerf's
     server scenario uses p99)."""
+    no_ttft_target_utilization: float = 0.90
+    """Share of a replica's saturation request rate a workload WITHOUT a TTFT target is planned at. Toward
+    saturation the queue's waits grow without bound (the rate searches' top, 0.999, gave p90 waits of hundreds
+    of service times: a capacity no operator could run), and without a target nothing else stops the search
+    there. At 90% an M/D/1 prefill queue's p90 wait is ~11 prompt times and a replica of many seats barely
+    waits; the other 10% is the queueing margin every online service keeps. Assumed (a common planning ceiling
+    for online serving, not fitted); a stated TTFT target replaces it."""
 
     # ------------------------------------------------------- defaults for accelerators we did not measure
     default_gemm_bf16_fraction: float = 0.70

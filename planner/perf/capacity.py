@@ -13,6 +13,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
+from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.evaluate import evaluate_columns, output_frame
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
@@ -41,6 +42,7 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     sv = Q.service(tab)
     ch = Q.chain(sv)
     rate = np.where(tab.fits, Q.max_rate_meeting(tab, target, tpot_s, percentile, var, known=(sv, ch)), 0.0)
+    rate = utilization_bound(rate, sv.capacity_rps, ttft_s)
     q = (float(percentile),)
     key = f"{q[0]:g}"
     at = Q.open_loop(ch, sv, tab, np.maximum(rate, 1e-12), var, q)
@@ -177,6 +179,8 @@ def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, 
     full = rate >= m["capacity_rps"] * (1.0 - 1e-6)
     res_limited = np.asarray(res["limited_by"], dtype=object)
     limited = np.where(full, res_limited, binds)
+    # no TTFT target: the assumed utilization bound stops a higher rate where it binds
+    limited = np.where(capped_by_utilization(rate, m["capacity_rps"], tt), "utilization", limited)
     reason = np.asarray(res["reason"], dtype=object).copy()
     p = f"p{key}"
     for i in np.flatnonzero(res["fits"] & (rate <= 0)):
@@ -188,7 +192,8 @@ def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, 
             limited[i] = "tpot"
     upd["fits"] = ok
     upd["reason"] = reason
-    upd["limited_by"] = np.where(res_limited == "memory", "memory", limited)
+    # a row that does not run keeps evaluate's structured cause (memory, engine, config)
+    upd["limited_by"] = np.where((res_limited == "memory") | ~res["fits"], res_limited, limited)
     res.update(upd)  # names it has keep their place, new ones follow
     return output_frame(g, res)
 
@@ -289,6 +294,53 @@ def _unit_ttft_mean(s: dict, rho: np.ndarray) -> np.ndarray:
 DISAGG_UTILIZATION_MAX = 0.999  # the bisections' top: the queues' waits grow without bound at rho = 1
 
 
+# ------------------------------------------------------------------ SLO policy: a workload without a TTFT target
+NO_TTFT_UTILIZATION = ASSUMPTIONS.no_ttft_target_utilization
+
+
+def without_ttft_target(ttft_s, n: int) -> np.ndarray:
+    """Rows without a TTFT target: None (none for every row), or per row inf / NaN."""
+    if ttft_s is None:
+        return np.ones(n, dtype=bool)
+    return ~np.isfinite(np.broadcast_to(np.asarray(ttft_s, dtype=float), (n,)))
+
+
+def utilization_bound(rate: np.ndarray, saturation, ttft_s) -> np.ndarray:
+    """`rate` (requests/s, or utilization with saturation 1) held to NO_TTFT_UTILIZATION x `saturation` on the
+    rows without a TTFT target: nothing else stops the rate searches short of saturation there, where the
+    queue's waits are unbounded (`Assumptions.no_ttft_target_utilization`). A stated TTFT target is the bound
+    itself: those rows are unchanged. TPOT only grows with the rate, so a lower rate still meets it."""
+    rate = np.asarray(rate, dtype=float)
+    free = without_ttft_target(ttft_s, len(rate))
+    return np.where(free, np.minimum(rate, NO_TTFT_UTILIZATION * np.asarray(saturation, dtype=float)), rate)
+
+
+def slo_basis(percentile: float, servings, utilization_assumed: bool = False) -> str:
+    """What a capacity computed here holds its targets to, in words: the one label `solve`'s Targets table, the
+    plan's workload result, the proposal and `predict` print. `servings`: the serving modes of the workload's
+    deployments; `utilization_assumed`: planned without a TTFT target (`utilization_bound`). Aggregated
+    replicas hold TTFT and TPOT at the percentile (the queueing model); disaggregated units hold TTFT there
+    (prefill and decode-seat queues) and TPOT as the decode step at the unit's full batch, a bound on every
+    percentile (`disaggregated_under_slo`)."""
+    p = f"p{float(percentile):g}"
+    modes = set(servings)
+    if "disaggregated" not in modes:
+        text = p
+    elif modes == {"disaggregated"}:
+        text = f"{p} TTFT; TPOT full-batch step (bounds every percentile)"
+    else:
+        text = f"{p} (disaggregated: TTFT {p}, TPOT full-batch step)"
+    if utilization_assumed:
+        text += f"; no TTFT target: <= {NO_TTFT_UTILIZATION:.0%} of saturation (assumed)"
+    return text
+
+
+def capped_by_utilization(rate: np.ndarray, saturation, ttft_s) -> np.ndarray:
+    """Rows whose rate `utilization_bound` set (no TTFT target, the bound below what TPOT allows)."""
+    at_cap = np.asarray(rate) >= NO_TTFT_UTILIZATION * np.asarray(saturation, dtype=float) * (1.0 - 1e-9)
+    return without_ttft_target(ttft_s, len(rate)) & at_cap & (np.asarray(rate) > 0)
+
+
 def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=None,
                           percentiles=(50.0, 90.0, 99.0)) -> pd.DataFrame:
     """Disaggregated units (`disaggregated_units` rows) under a load per unit: an open-loop Poisson
@@ -351,7 +403,7 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
         good = ttft_q(mid) <= target
         lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
     rho = np.where(ttft_q(hi) <= target, hi, lo)
-    rho = np.where(fits, rho, np.nan)
+    rho = np.where(fits, utilization_bound(rho, 1.0, target), np.nan)
     for col in ("output_tok_s", "output_tok_s_per_gpu", "total_tok_s"):
         out[col] = out[col].to_numpy(dtype=float) * rho
     batch = np.where(fits, np.maximum(1, np.round(out["batch"].to_numpy(dtype=float) * rho)), out["batch"])
@@ -363,8 +415,10 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     out["capacity_rps"] = mu * rho
     out["slo_percentile"] = float(percentile)
     out["fits"] = fits & (rho > 0)
+    out["limited_by"] = np.where(fits & capped_by_utilization(rho, 1.0, target), "utilization", out["limited_by"])
     return out
 
 
-__all__ = ["CANDIDATE_GRID", "DISAGG_UTILIZATION_MAX", "capacity_in_parts", "capacity_under_slo",
-           "disaggregated_at_load", "disaggregated_under_slo", "disaggregated_units", "with_columns"]
+__all__ = ["CANDIDATE_GRID", "DISAGG_UTILIZATION_MAX", "NO_TTFT_UTILIZATION", "capacity_in_parts",
+           "capacity_under_slo", "disaggregated_at_load", "disaggregated_under_slo", "disaggregated_units",
+           "slo_basis", "utilization_bound", "with_columns"]

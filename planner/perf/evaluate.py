@@ -63,8 +63,9 @@ def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray) -> 
 PREFILL_COLUMNS = ("prefill_accelerator", "prefill_tp", "prefill_pp", "prefill_ep", "prefill_attn_dp")
 
 
-def _prefill_layout(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols, np.ndarray]:
-    """Columns of the prefill instances (one prompt batch each) and why a row's prefill layout cannot run."""
+def _prefill_layout(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols, np.ndarray, np.ndarray]:
+    """Columns of the prefill instances (one prompt batch each), why a row's prefill layout cannot run and what
+    limits it there (`limited_by` of the instance: memory, engine or config)."""
     pg = rows.reset_index(drop=True).copy()
     for col in PREFILL_COLUMNS:
         base = col.removeprefix("prefill_")
@@ -80,7 +81,7 @@ def _prefill_layout(rows: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tu
     cp = Cols({k: (v[codes] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == len(pu) else v)
                for k, v in cu.items()})
     why = np.where(ev["fits"].to_numpy(), "", "prefill instance: " + ev["reason"].astype(str).to_numpy())
-    return cp, why.astype(object)[codes]
+    return cp, why.astype(object)[codes], ev["limited_by"].to_numpy(dtype=object)[codes]
 
 
 def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
@@ -130,25 +131,29 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
     (`serving.prefill_batch_pass`) where already known; `mem`: `memory(c)` where already known (it does not
     depend on the batch)."""
     n = len(reason)
+    structural = reason != ""  # resolve's reasons: the engine's (`engine_fail`) or the configuration's
     mem = memory(c) if mem is None else mem
     mem_fail = _memory_reasons(c, mem, reason)
     cap = engine_batch_cap_of(c)
-    add_reasons(reason, c.batch > cap, [c.batch, cap, eng_names, c.spec_k > 0],
+    over_cap = (reason == "") & (c.batch > cap)
+    add_reasons(reason, over_cap, [c.batch, cap, eng_names, c.spec_k > 0],
                 lambda b, m, e, s: f"batch {b:.0f} exceeds engine {e or 'generic'}'s cap of {m:.0f} running "
                                    f"sequences{' with speculative decoding' if s else ''}")
     fits = reason == ""
     out: dict[str, np.ndarray] = {k: np.full(n, np.nan) for k in TIMED}
-    out["limited_by"] = np.where(mem_fail, "memory", "").astype(object)
+    out["limited_by"] = failure_kind(structural, np.asarray(c.get("engine_fail", np.zeros(n))) > 0, mem_fail,
+                                     over_cap)
     for mode, fn in (("aggregated", aggregated), ("disaggregated", disaggregated)):
         idx = np.flatnonzero(fits & (serving == mode))
         if len(idx) == 0:
             continue
         if mode == "disaggregated" and prefill is not None:
-            cp, why = prefill(idx)
+            cp, why, kind = prefill(idx)
             res = disaggregated(c if len(idx) == n else _subset(c, idx), eff.serving, cp)
             bad = idx[why != ""]
             reason[bad] = why[why != ""]
             fits[bad] = False
+            prefill_kind = kind[why != ""]
             for k in TIMED:
                 res[k] = np.where(why == "", res[k], np.nan)
         else:
@@ -158,11 +163,30 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
         for k in TIMED:
             out[k][idx] = res[k]
         out["limited_by"][idx] = res["limited_by"]
+        if mode == "disaggregated" and prefill is not None:
+            out["limited_by"][bad] = prefill_kind  # the prefill instance's own cause
         if mode == "disaggregated":
             gpus_d = np.full(n, np.nan)
             gpus_d[idx] = res["gpus"]
             out["gpus_disagg"] = gpus_d
     return out, fits, mem
+
+
+FAILURE_KINDS = ("memory", "engine", "config")  # `limited_by` of a row that does not run
+
+
+def failure_kind(structural: np.ndarray, engine_fail: np.ndarray, mem_fail: np.ndarray,
+                 over_cap: np.ndarray) -> np.ndarray:
+    """`limited_by` of rows that do not run, from where their (first) reason was written, '' for the others:
+    'engine' (a mode, precision, accelerator, draft or batch cap the engine lacks: resolve's `engine_fail`, or
+    the engine's running-sequence cap), 'memory' (weights or KV over HBM) or 'config' (the split, context or an
+    input). The predict answers read it (`planner.predict.load.limit_of`; they parsed the reason's words)."""
+    kind = np.full(len(structural), "", dtype=object)
+    kind[structural] = "config"
+    kind[structural & engine_fail] = "engine"
+    kind[mem_fail] = "memory"
+    kind[over_cap] = "engine"
+    return kind
 
 
 def _frame(g: pd.DataFrame, c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict,

@@ -23,7 +23,7 @@ PERCENTILES = (50.0, 90.0, 99.0)
 LOAD_COLUMNS: tuple[str, ...] = (
     "ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_mean_s", "tpot_p50_s", "tpot_p90_s",
     "tpot_p99_s", "itl_mean_s", "itl_p50_s", "itl_p99_s", "e2e_mean_s", "e2e_p50_s", "requests_s",
-    "output_tok_s", "total_tok_s", "saturated", "capacity_rps", "max_running", "load_reason",
+    "output_tok_s", "total_tok_s", "saturated", "capacity_rps", "max_running", "load_reason", "load_limited_by",
 )
 LENGTH_DISTS = ("fixed", "variable")
 METHODS = ("analytic", "simulate")
@@ -62,7 +62,7 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     dist = np.array([str(x) if x == x else "fixed" for x in _column(g, "length_dist", length_dist, n)],
                     dtype=object)
     sv = Q.service(tab)
-    out = {k: np.full(n, np.nan) for k in LOAD_COLUMNS if k not in ("saturated", "load_reason")}
+    out = {k: np.full(n, np.nan) for k in LOAD_COLUMNS if k not in ("saturated", "load_reason", "load_limited_by")}
     out["saturated"] = np.zeros(n, dtype=bool)
     reason = np.array(["" if ok else str(r) for ok, r in zip(tab.fits, tab.reason, strict=True)], dtype=object)
     serving = g["serving"].astype(str).to_numpy() if "serving" in g else np.full(n, "aggregated")
@@ -73,6 +73,9 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     reason = np.where((reason == "") & ~np.isin(dist, LENGTH_DISTS), "length_dist must be fixed or variable",
                       reason)
     ok = reason == ""
+    # what a row without an answer lacks: evaluate's cause where it does not run, else the query (the serving
+    # mode the load model lacks, a load or length distribution not given)
+    limited = np.where(ok, "", np.where(tab.fits, "config", tab.limited_by)).astype(object)
     out["capacity_rps"] = np.where(ok, sv.capacity_rps, np.nan)
     out["max_running"] = np.where(ok, sv.cap, np.nan)
     variable = dist == "variable"
@@ -95,7 +98,7 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     out["total_tok_s"] = out["requests_s"] * (tab.isl + osl)
     res = g.copy()
     for k in LOAD_COLUMNS:
-        res[k] = reason if k == "load_reason" else out[k]
+        res[k] = reason if k == "load_reason" else limited if k == "load_limited_by" else out[k]
     return res
 
 

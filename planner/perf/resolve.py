@@ -310,9 +310,12 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     fail(ok_ids & ~kv_ok, [pcs, kv_names], lambda p, k: f"{precs[p].id} does not allow a {k} KV cache "
                                                         f"(allowed: {', '.join(precs[p].kv_formats)})")
     check_parallelism(c, grid, fail, model_names, acc_names)
+    before = reason == ""
     c.update(engine_columns(grid, catalog, eff.engines, fail))
     if "engine" in grid:
         check_engine_parallelism(c, grid["engine"].fillna("").astype(str).str.strip().to_numpy(), catalog, fail)
+    # rows whose reason the engine wrote (evaluate's limited_by 'engine'; the others' reasons are the config's)
+    c["engine_fail"] = (before & (reason != "")).astype(float)
     # Rows that already have a reason are answered by it; give their sizes harmless values so the vectorized
     # arithmetic that still runs over them stays finite (no divide-by-zero warnings for tp = 0).
     bad = reason != ""

@@ -60,6 +60,8 @@ class StepTables:
     prefill_first: np.ndarray | None = None  # (R,) 1 where prompt steps run alone, decode paused (engines.yaml)
     spec_accept: np.ndarray | None = None  # (R,) mean tokens a speculative step emits (1 without speculation)
     spec_draft_tokens: np.ndarray | None = None  # (R,) draft tokens a speculative step verifies (0 without)
+    limited_by: np.ndarray | None = None  # (R,) what stops a row that does not run (evaluate's: memory, engine,
+    #                                       config), '' where it fits
 
     def __post_init__(self) -> None:
         # tables built by hand (tests) leave these out: none
@@ -68,6 +70,8 @@ class StepTables:
             if getattr(self, name) is None:
                 fill = np.ones if name == "spec_accept" else np.zeros
                 object.__setattr__(self, name, fill(len(self.isl)))
+        if self.limited_by is None:
+            object.__setattr__(self, "limited_by", np.full(len(self.isl), "", dtype=object))
         if self.kv_reserve_min is None:  # a fixed reserve
             object.__setattr__(self, "kv_reserve_min", np.array(self.kv_reserve, dtype=float))
 
@@ -187,6 +191,7 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     return StepTables(decode=decode, prefill=prefill, time_s=time_s, s_per_ctx_token=slope, ctx_ref=ctx_ref,
                       step_avg_s=step_avg, max_seqs=max_seqs, token_budget=budget, kv_tokens=kv_tokens,
                       isl=isl, osl=osl, fits=fits, reason=np.asarray(ev["reason"], dtype=object),
+                      limited_by=np.where(fits, "", np.asarray(ev["limited_by"], dtype=object)).astype(object),
                       gpus=ev["gpus"], burst=burst,
                       request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n),
                       mixed_floor_s=mixed_step_floor_s(c, eff.serving) * np.ones(n),

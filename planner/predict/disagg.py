@@ -111,6 +111,7 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
 
 def _none_fits(units: pd.DataFrame, rows: np.ndarray, need: np.ndarray, gpus: np.ndarray) -> pd.DataFrame:
     units.loc[rows, "fits"] = False
+    units.loc[rows, "limited_by"] = "config"  # the query's GPUs
     units.loc[rows, "reason"] = [f"a disaggregated unit needs {need[i]:.0f} GPUs at the largest batch meeting "
                                  f"the targets; none fits {gpus[i]:.0f}" for i in rows]
     return units
@@ -156,7 +157,9 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
         dp = total // int(u["gpus"]) if bool(u["fits"]) else 0
         base = {"cfg": cid, "dp": dp, "gpus": int(u["gpus"]) if bool(u["fits"]) else 0,
                 "load_reason": "" if dp >= 1 else (str(u["reason"]) if not bool(u["fits"]) else
-                                                   f"a disaggregated unit needs {int(u['gpus'])} GPUs")}
+                                                   f"a disaggregated unit needs {int(u['gpus'])} GPUs"),
+                # what stops it: the unit's own cause, or the query's GPUs (config)
+                "load_limited_by": "" if dp >= 1 else (str(u["limited_by"]) if not bool(u["fits"]) else "config")}
         if dp < 1:
             rows.append(base)
             continue

@@ -23,6 +23,7 @@ from planner import power
 from planner.catalog.catalog import Catalog
 from planner.perf import evaluate, latency_under_load
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.evaluate import FAILURE_KINDS
 
 GENERIC = "generic"  # the calibrated engine a query gets without `engine` (named so in plans too)
 LOAD_QUERY_COLUMNS = ("engine", "request_rate", "num_requests", "length_dist", "slo_percentile", "speculative")
@@ -131,6 +132,7 @@ def evaluate_loads(rows: pd.DataFrame, catalog: Catalog, method: str = "analytic
                    output_tok_s=float((grp["output_tok_s"] * grp["replicas"]).sum()),
                    total_tok_s=float((grp["total_tok_s"] * grp["replicas"]).sum()),
                    saturated=bool(grp["saturated"].any()), load_reason=str(top["load_reason"]),
+                   load_limited_by=str(top["load_limited_by"]),
                    max_running=float(top["max_running"]))
         # requests in the whole deployment (Little's law), or every seat taken where latency is undefined
         little = (grp["requests_s"] * grp["e2e_mean_s"] * grp["replicas"]).sum(min_count=1)
@@ -295,14 +297,15 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
     return out
 
 
-def limit_of_reason(reason: str) -> str:
-    """What a configuration's 'does not fit' reason names: memory (weights or KV over HBM), the engine (a mode,
-    precision, accelerator, cap or draft it lacks) or the configuration itself (split, context, input)."""
-    if reason.startswith("weights ") or " GB KV per GPU" in reason:
-        return "memory"
-    if reason.startswith(("engine ", "no engine ")) or " exceeds engine " in reason or " draft" in reason:
-        return "engine"
-    return "config"
+def limit_of(limited_by, reason: str) -> str:
+    """What stops a configuration that does not run, as the model recorded it where it wrote its reason
+    (`limited_by`: memory, engine or config from evaluate and resolve, `planner.perf.evaluate.failure_kind`;
+    ttft or tpot where a disaggregated unit misses a target at every batch). The reason's words were parsed
+    before, which missed causes whose wording changed; every path now carries the field, so a reason without
+    one is a bug (ValueError names it)."""
+    if isinstance(limited_by, str) and limited_by in (*FAILURE_KINDS, "ttft", "tpot"):
+        return limited_by
+    raise ValueError(f"no structured limited_by ({limited_by!r}) for the reason {reason!r}")
 
 
 def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
@@ -311,7 +314,7 @@ def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
         reasons = grp["load_reason"].astype(str)
         if not len(reasons):
             return {"limited_by": "config", "notes": "no valid split"}
-        return {"limited_by": limit_of_reason(reasons.iloc[0]), "notes": reasons.iloc[0]}
+        return {"limited_by": limit_of(grp["load_limited_by"].iloc[0], reasons.iloc[0]), "notes": reasons.iloc[0]}
     pct = percentile_of(q)
     ttft = _at_percentile(ok, "ttft", pct, f"{pct:g}").min()
     tpot = _tpot_held(ok, pct, f"{pct:g}").min()

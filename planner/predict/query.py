@@ -18,6 +18,7 @@ from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.limits import env_name, limit
 from planner.perf import evaluate
+from planner.perf.capacity import NO_TTFT_UTILIZATION, slo_basis
 from planner.perf.engines import SPEC_CHOICES
 from planner.predict import disagg
 from planner.predict.load import (
@@ -28,7 +29,7 @@ from planner.predict.load import (
     answer_load_queries,
     has_load,
     is_set,
-    limit_of_reason,
+    limit_of,
     load_error,
     percentile_columns,
     percentile_of,
@@ -45,7 +46,7 @@ QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", 
 RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
                   "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
                   "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w", "tokens_per_kwh", "limited_by",
-                  "notes", *LOAD_RESULT_COLUMNS,
+                  "notes", *LOAD_RESULT_COLUMNS, "slo_basis",
                   "itl_s", "acceptance_length", "acceptance_assumed", "prefill_instances", "decode_instances",
                   *PREFILL_QUERY_COLUMNS)
 
@@ -266,10 +267,24 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
             limited, why = _why_not(groups.get(qid, results.iloc[0:0]), row,
                                     missed.loc[qid] if qid in missed.index else None)
             res = {**_base(row), "fits": False, "limited_by": limited, "notes": why}
+        if res.get("fits"):  # what the answer holds its targets to: the label solve's plan prints
+            res["slo_basis"] = _basis(row, res["serving"], best.loc[qid] if qid in best.index else None)
         extra = {c: row[c] for c in raw.columns if c not in res}
         out_rows.append({**extra, **res})
     out = pd.DataFrame(out_rows)
     return out.assign(**{c: np.nan for c in RESULT_COLUMNS if c not in out})  # every answer column, always
+
+
+def _basis(query: pd.Series, serving: str, best: pd.Series | None) -> str:
+    """`slo_basis` of an answer: a disaggregated one answered at its capacity under the SLO (`best` with
+    disagg_rho) without a TTFT target is held to the utilization assumed (`disagg.at_capacity`)."""
+    capped = best is not None and _at_capacity(best) and not is_set(query["ttft_slo_ms"])
+    return slo_basis(percentile_of(query), {serving}, capped)
+
+
+def _at_capacity(best: pd.Series) -> bool:
+    """A disaggregated answer at its capacity under the SLO (`disagg.at_capacity`), not at a batch."""
+    return best.get("disagg_rho") == best.get("disagg_rho") and best.get("disagg_rho") is not None
 
 
 def _percentiles(p: pd.Series, dp: int) -> dict:
@@ -354,10 +369,12 @@ def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
         notes.append(f"each replica: {best['prefill_gpus']:g} {pacc} GPUs prefill, {best['decode_gpus']:g} "
                      f"{best['accelerator']} GPUs decode (--gpus counts both; all-in power priced as "
                      f"{best['accelerator']} servers)")
-    at_cap = best.get("disagg_rho") == best.get("disagg_rho") and best.get("disagg_rho") is not None
+    at_cap = _at_capacity(best)
     if at_cap:
-        notes.append(f"at the largest rate where TTFT holds at p{best['slo_percentile']:g} "
-                     f"({best['capacity_rps'] * dp:.3g} requests/s); " + disagg.TPOT_NOTE)
+        where = f"at {NO_TTFT_UTILIZATION:.0%} of the units' saturation rate (no TTFT target; assumed)" \
+            if best["limited_by"] == "utilization" else \
+            f"at the largest rate where TTFT holds at p{best['slo_percentile']:g}"
+        notes.append(f"{where} ({best['capacity_rps'] * dp:.3g} requests/s); " + disagg.TPOT_NOTE)
     if best.get("slo_on_mean") in (True,):  # NaN where the query had no target
         notes.append("targets held on the zero-load mean: latency under load is modelled for aggregated serving "
                      "only")
@@ -399,9 +416,9 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
         return "config", "no parallel split of these GPUs is valid for this model"
     fitting = rows[rows["fits"]]
     if fitting.empty:
-        reasons = rows["reason"].dropna().astype(str)
-        first = reasons.iloc[0] if len(reasons) else "does not fit"
-        return limit_of_reason(first), first
+        first = rows.iloc[0]
+        why = str(first["reason"]) if first["reason"] == first["reason"] and first["reason"] else "does not fit"
+        return limit_of(first["limited_by"], why), why
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]
     tpot_s = _targets_s(query.to_frame().T, "tpot_slo_ms").iloc[0]
     best_ttft, best_tpot = fitting["ttft_s"].min(), fitting["tpot_s"].min()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from planner.catalog.catalog import Catalog
@@ -32,8 +33,13 @@ def _engine(d) -> str:
 
 
 def _percentile(w) -> str:
-    """The percentile the workload's targets were solved at (`slo_percentile`, as the plan records it; p90 is the
-    problem files' default, and plans written before it was recorded were solved against means: `mean`)."""
+    """What the workload's targets hold at: the plan's `slo_basis` (the label `solve` prints: the percentile, for
+    disaggregated deployments TPOT as the full batch's step, the utilization assumed without a TTFT target);
+    else the percentile (`slo_percentile`; p90 is the problem files' default), and plans written before it was
+    recorded were solved against means: `mean`."""
+    basis = getattr(w, "slo_basis", None)
+    if basis:
+        return basis
     q = getattr(w, "slo_percentile", None)
     return f"p{q:g}" if q is not None else "mean"
 
@@ -136,7 +142,10 @@ def _target_ms(w, kind: str) -> float | None:
     if w is None:
         return None
     v = getattr(w, f"{kind}_target_s", None)
-    return 1000 * (v if v is not None else getattr(w, f"{kind}_s"))
+    if v is None and hasattr(w, "slo_basis"):  # a plan's workload result: None is no target (ttft_s: achieved)
+        return None
+    v = v if v is not None else getattr(w, f"{kind}_s")
+    return 1000 * v if math.isfinite(v) else None  # an instance's inf: no target
 
 
 def deployment_rows(s: Solved) -> list[DeploymentRow]:
@@ -145,7 +154,7 @@ def deployment_rows(s: Solved) -> list[DeploymentRow]:
     recorded = {r.workload: r for r in s.plan.workloads}
     for d in s.plan.deployments:
         w = recorded.get(d.workload)
-        if w is None or getattr(w, "ttft_target_s", None) is None:
+        if w is None or getattr(w, "tpot_target_s", None) is None:  # (TTFT may have no target)
             w = s.instance.workloads.get(d.workload)
         par = f"TP{d.tp} PP{d.pp}" + (f" EP{d.ep}" if d.ep > 1 else "") + (
             f" attn-DP{d.attn_dp}" if d.attn_dp > 1 else "")

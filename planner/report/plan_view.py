@@ -24,13 +24,14 @@ def _ms_value(ms: float) -> str:
     return f"{ms:,.0f}" if ms >= 999.5 else f"{ms:.4g}"
 
 
-def _percentile_label(plan: Plan, workload: str, pct: float) -> str:
-    """What holds at the SLO percentile: everything for aggregated deployments; for disaggregated ones TTFT
-    (prefill and decode-seat queues), while TPOT is the decode step at the full batch, held on that mean."""
-    serving = {d.serving for d in plan.deployments if d.workload == workload}
-    if "disaggregated" not in serving:
-        return f"p{pct:g}"
-    return f"p{pct:g} TTFT, TPOT mean" if serving == {"disaggregated"} else f"p{pct:g} (disagg: TPOT mean)"
+def _percentile_label(plan: Plan, r) -> str:
+    """What the workload's targets hold at: the plan's `slo_basis` (one label, set where capacity is computed);
+    for plans written before it, the same words from its deployments' serving modes."""
+    if r.slo_basis:
+        return r.slo_basis
+    from planner.perf.capacity import slo_basis  # only for older plans (the perf package is heavy to import)
+
+    return slo_basis(r.slo_percentile, {d.serving for d in plan.deployments if d.workload == r.workload})
 
 
 def _targets_table(console: Console, plan: Plan) -> None:
@@ -40,13 +41,16 @@ def _targets_table(console: Console, plan: Plan) -> None:
     if not rows:
         return
     t = Table(title="Targets (achieved / target)", title_justify="left")
-    for col in ("workload", "percentile", "TTFT ms", "TPOT ms", "quality"):
+    for col in ("workload", "held at", "TTFT ms", "TPOT ms", "quality"):
         t.add_column(col, justify="left" if col == "workload" else "right")
     for r in rows:
         floor = "-" if r.quality_floor_score is None else \
             f"{_n(r.quality, '.1f')} / {r.quality_floor_score:g} ({_s(r.quality_floor_benchmark or '')})"
-        pct = "-" if r.slo_percentile is None else _percentile_label(plan, r.workload, r.slo_percentile)
-        t.add_row(_s(r.workload), pct, _ms(r.ttft_s, r.ttft_target_s), _ms(r.tpot_s, r.tpot_target_s), floor)
+        pct = "-" if r.slo_percentile is None else _percentile_label(plan, r)
+        ttft = _ms(r.ttft_s, r.ttft_target_s)
+        if r.ttft_target_s is None and r.ttft_s is not None:  # no TTFT target: the basis states the bound used
+            ttft = f"{_ms_value(r.ttft_s * 1e3)} / none"
+        t.add_row(_s(r.workload), _s(pct), ttft, _ms(r.tpot_s, r.tpot_target_s), floor)
     console.print(t)
     lim, fl = plan.limits, plan.fleet
     if lim is None:

@@ -112,8 +112,10 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         # without percentile rows (disaggregated: no load model) the targets held on the mean, as the notes say;
         # "p90" there contradicted them
         pct = f"p{r['slo_percentile']:g}"
-        if disagg_q:  # the two queues give TTFT percentiles; TPOT is the decode step at the unit's full batch
-            held = f"TTFT {pct}; TPOT full-batch step (bounds every percentile)"
+        if r.get("slo_basis") and percentiles:
+            # the label solve's plan prints (planner.perf.capacity.slo_basis): for disaggregated answers TTFT
+            # at the percentile from the two queues, TPOT the decode step at the unit's full batch
+            held = str(r["slo_basis"])
         elif percentiles:
             held = pct
         else:

@@ -1,0 +1,130 @@
+"""A workload without a TTFT target is planned at an assumed utilization, not at saturation (issue 8 follow-up).
+
+Without a TTFT target nothing stopped the rate searches short of their top (99.9% of saturation for the
+disaggregated units, saturation itself for aggregated replicas): the queue's waits are unbounded there (a p90
+TTFT of 1.3e8 s for qwen3-32b TP1 on H100), a capacity no operator could run. Now each replica is planned at
+`Assumptions.no_ttft_target_utilization` (90%) of its saturation rate, and the plan says so."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from planner.catalog import load_catalog
+from planner.optimize import problem_from_text, solve_problem
+from planner.optimize.resolve_problem import build_instance
+from planner.perf import queueing as Q
+from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.capacity import CANDIDATE_GRID, NO_TTFT_UTILIZATION, capacity_under_slo, disaggregated_units
+from planner.perf.steptable import build_step_tables
+from planner.proposal.assumptions import assumptions
+from planner.proposal.build import deployment_rows
+from planner.report.plan_view import render_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+CFG = dict(model="qwen3-32b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", pp=1, ep=1, attn_dp=1,
+           isl=1024, osl=256)
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def grid(serving: str) -> pd.DataFrame:
+    return pd.DataFrame([{**CFG, "tp": tp, "serving": serving} for tp in (1, 2, 4)])
+
+
+def saturation_rps(g: pd.DataFrame, catalog) -> np.ndarray:
+    """The replicas' saturation rate g(B) on the candidate search's step tables."""
+    tab = build_step_tables(g, catalog, decode_points=CANDIDATE_GRID[0], prefill_points=CANDIDATE_GRID[1])
+    return Q.service(tab).capacity_rps
+
+
+def test_the_assumption_is_named_once():
+    assert NO_TTFT_UTILIZATION == ASSUMPTIONS.no_ttft_target_utilization == 0.9
+
+
+def test_aggregated_capacity_is_the_assumed_share_of_saturation(catalog):
+    """Hand check: with no target at all the search would reach the replica's saturation rate g(B) (the
+    queueing model's `capacity_rps`); planned at 90% of it instead, with a finite p90 TTFT."""
+    g = grid("aggregated")
+    saturation = saturation_rps(g, catalog)
+    free = capacity_under_slo(g, catalog)
+    assert free["capacity_rps"].to_numpy() == pytest.approx(0.9 * saturation, rel=1e-9)
+    assert (free["limited_by"] == "utilization").all()
+    # a stated target, however loose, is the user's bound: searched up to saturation as before, where the
+    # p90 wait is unbounded (years)
+    loose = capacity_under_slo(g, catalog, ttft_s=1e9)
+    assert loose["capacity_rps"].to_numpy() == pytest.approx(saturation, rel=1e-6)
+    assert (loose["ttft_s"] > 1e3).all() and (free["ttft_s"] < 1.0).all()
+
+
+def test_disaggregated_capacity_is_the_assumed_share_of_the_units_rate(catalog):
+    """Hand check: a unit's full rate is mu = output_tok_s / osl at its batch; planned at rho = 0.9 (the
+    bisection's top was 0.999, where the p90 TTFT was 17-47 s)."""
+    g = grid("disaggregated")
+    units = disaggregated_units(g, catalog)
+    mu = units["output_tok_s"].to_numpy() / CFG["osl"]
+    free = capacity_under_slo(g, catalog)
+    assert free["capacity_rps"].to_numpy() == pytest.approx(0.9 * mu, rel=1e-12)
+    assert free["output_tok_s"].to_numpy() == pytest.approx(0.9 * units["output_tok_s"].to_numpy(), rel=1e-12)
+    assert (free["limited_by"] == "utilization").all() and (free["ttft_s"] < 2.0).all()
+
+
+def test_a_binding_tpot_target_keeps_its_rate(catalog):
+    """Below the assumed utilization the TPOT target binds, and the rate is the one it allows (TPOT grows with
+    the rate, so the bound never loosens it)."""
+    g = grid("aggregated")
+    saturation = saturation_rps(g, catalog)
+    tight = capacity_under_slo(g, catalog, tpot_s=0.05)
+    same = capacity_under_slo(g, catalog, ttft_s=1e9, tpot_s=0.05)
+    below = same["capacity_rps"].to_numpy() < 0.9 * saturation
+    assert below.any()
+    assert tight["capacity_rps"].to_numpy()[below] == pytest.approx(same["capacity_rps"].to_numpy()[below])
+    assert (tight["limited_by"].to_numpy()[below] == "tpot").all()
+    assert np.all(tight["capacity_rps"].to_numpy() <= 0.9 * saturation * (1 + 1e-12))
+
+
+NO_TTFT = """
+name: no-ttft
+description: quickstart's chat service with a TPOT target only
+workloads:
+  - id: chat
+    isl_tokens: 1024
+    osl_tokens: 256
+    tpot_ms: 200
+    demand: {requests_per_s: 20}
+    models: [qwen3-32b]
+    precisions: [fp8]
+    min_replicas: 2
+fleet:
+  systems: [hgx-h100]
+  acquire: [buy]
+objective: min_cost
+"""
+
+
+def test_the_plan_states_the_assumption(catalog):
+    """solve accepts a workload without ttft_ms; its Targets table, the plan's slo_basis and the proposal's
+    deployment rows say what the capacity was held to instead."""
+    plan = solve_problem(problem_from_text(NO_TTFT, "no-ttft.yaml"), catalog, runner_up=False)
+    w = plan.workloads[0]
+    assert w.ttft_target_s is None
+    assert w.slo_basis == "p90; no TTFT target: <= 90% of saturation (assumed)"
+    buf = io.StringIO()
+    render_plan(Console(file=buf, width=250), plan)
+    text = buf.getvalue()
+    assert w.slo_basis in text and f"{w.ttft_s * 1e3:.4g} / none" in text
+    rows = deployment_rows(SimpleNamespace(plan=plan, instance=SimpleNamespace(workloads={})))
+    assert rows and all(r.percentile == w.slo_basis and r.ttft_target_ms is None for r in rows)
+    problem = problem_from_text(NO_TTFT, "no-ttft.yaml")
+    listed = [a for a in assumptions(plan, problem, build_instance(problem, catalog), catalog, [])
+              if a.item == "chat: no TTFT target"]
+    assert len(listed) == 1 and listed[0].assumed and "90% of its saturation rate" in listed[0].value
