@@ -129,13 +129,13 @@ def _model_points(rows: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, isl, d
     """Step seconds at the table's points (n, K) from the model, in row chunks; only the first `points` points
     and, where `fits` is given, the rows that fit (NaN elsewhere)."""
     t = np.full(n_dec.shape, np.nan)
-    run = np.arange(n) if fits is None else np.flatnonzero(fits)
-    if fits is not None and len(run) < n:  # the rows that fit, gathered: the model is elementwise over rows
+    run = slice(None) if fits is None or fits.all() else np.flatnonzero(fits)  # every row: views, no copies
+    if not isinstance(run, slice):  # the rows that fit, gathered: the model is elementwise over rows
         rows = Cols({k: (v[run] if isinstance(v, np.ndarray) and v.ndim == 2 and v.shape[0] == n else v)
                      for k, v in rows.items()})
     k = slice(0, points)
     n_dec, ctx, n_pre, isl, chunk = n_dec[run, k], ctx[run, k], n_pre[run, k], isl[run], chunk[run, k]
-    m = len(run)
+    m = len(n_dec)
     out = np.empty(n_dec.shape)
     # chunks of STEP_CHUNK_ROWS, more rows where the rows have fewer points than the candidate search's full
     # tables (its queueing-only ones): about as many values per pass, so its temporaries stay in cache
