@@ -9,6 +9,26 @@ each. Queueing: `max_rate_meeting` (TTFT p90 <= 2 s, TPOT p90 <= 50 ms) over N c
 prebuilt, as the candidate search holds them); target >= 50,000 configurations/s. Step-table building (the
 performance model at ~200 points per configuration) is timed separately, and so is the whole load-aware capacity
 of the candidate search (`capacity_under_slo`, step tables included; issue 8's >= 50,000 configurations/s).
+
+Figures (2026-12-01, h24; 2-core machine shared with 4-5 other helpers, load average 2.5-7: CPU seconds of
+this process, the old and new trees run at the same time so both see the same load; min of 8 runs):
+    capacity_under_slo, 5,000 configurations     before 248-250 ms (20.0-20.2k/s), after 220-232 ms (21.6-22.7k/s)
+    step tables (20 x 9 points, the simulator's)  unchanged (14.2-15.9k/s both)
+    max_rate_meeting                              unchanged (27-32k/s under load; 40.8k on a quieter machine)
+The capacity's step tables now hold the queueing approximation's points only (`queueing_only`: the 12 x 5
+grid of the rows that fit, 60 of 74 model points per row, none for rows that do not fit). Not reached:
+50,000/s. Where its ~230 ms go (cProfile, shares): the step model for the aggregated half ~35% (step.py's
+decode_step; summing only time_s there, not compute/memory/flops/bytes/busy, measured 12-20% off the tables),
+the rate search ~25% (12 evaluations of the queueing model per searched row), the disaggregated half's batch
+search ~20% (search.largest_batch_meeting), its utilization bisection ~6%, resolving and evaluating ~10%.
+Tried and dropped: a rate search with ~4.5 instead of 10 evaluations per row (regula falsi in
+-log(1 - utilization), checked on the bisection's own points): ~10% off max_rate_meeting, the same rates to
+the bit where the targets hold below a rate and fail above it, but the model's TTFT p90 is not monotone in the
+rate on some rows (Llama-3.1-8B INT8 on GB200, vLLM with speculative decoding, 512/128: 18 s at 25% of
+capacity, 0.07 s at 85%), where it found 250 requests/s against the bisection's 62; and the same search for
+the disaggregated utilization (30 halvings): no gain (each evaluation is cheap, rounds cost more). A coarser
+candidate grid moves the answers (rates vs the 20 x 9 tables on this grid: 12 x 5 median 0.7%, p90 2.5%,
+max 9%; 10 x 4 1.0 / 4.4 / 9%; 8 x 4 2.0 / 6.8 / 17%) and every pinned objective with them: not done.
 """
 
 from __future__ import annotations

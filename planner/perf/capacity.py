@@ -30,35 +30,46 @@ def _targets(t, n: int) -> np.ndarray | None:
 def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, percentile: float,
                 variable: bool, resolved=None) -> dict[str, np.ndarray]:
     """The queueing model's figures for aggregated rows: the largest rate meeting the percentile targets, the
-    latency at it and at a trickle, the replica's capacity and seats."""
+    latency at it and at a trickle, the replica's capacity and seats. A row that does not fit serves no rate:
+    its table is not modelled (`queueing_only`), its figures are rate 0, one seat, NaN latencies (as
+    `evaluate`'s)."""
     n = len(base)
-    tab = build_step_tables(base, catalog, efficiency=eff, decode_points=CANDIDATE_GRID[0],
-                            prefill_points=CANDIDATE_GRID[1], resolved=resolved)
-    var = np.full(n, variable)
+    whole = build_step_tables(base, catalog, efficiency=eff, decode_points=CANDIDATE_GRID[0],
+                              prefill_points=CANDIDATE_GRID[1], resolved=resolved, queueing_only=True)
+    run = np.flatnonzero(whole.fits)
+    out = {k: np.full(n, np.nan) for k in ("e2e", "ttft_q", "tpot_q", "light_ttft", "light_tpot", "capacity_rps")}
+    out.update(rate=np.zeros(n), seats=np.ones(n), isl=whole.isl, osl=whole.osl)
+    if not len(run):
+        return out
+    tab = whole if len(run) == n else Q._rows(whole, run)  # the model is row by row: the rows that fit alone
+    m = len(run)
+    var = np.full(m, variable)
     # the engine's API-server time per request: spent before the queue, so off the TTFT target, onto the
     # reported TTFT
     api = tab.request_s
-    target = None if ttft_s is None else ttft_s - api
+    target = None if ttft_s is None else np.broadcast_to(ttft_s, (n,))[run] - api
     sv = Q.service(tab)
     ch = Q.chain(sv)
-    rate = np.where(tab.fits, Q.max_rate_meeting(tab, target, tpot_s, percentile, var, known=(sv, ch)), 0.0)
-    rate = utilization_bound(rate, sv.capacity_rps, ttft_s)
+    rate = Q.max_rate_meeting(tab, target, None if tpot_s is None else np.broadcast_to(tpot_s, (n,))[run],
+                              percentile, var, known=(sv, ch))
+    rate = utilization_bound(rate, sv.capacity_rps, None if ttft_s is None else np.broadcast_to(ttft_s, (n,))[run])
     q = (float(percentile),)
     key = f"{q[0]:g}"
     at = Q.open_loop(ch, sv, tab, np.maximum(rate, 1e-12), var, q)
-    at[f"ttft_p{key}_s"] = at[f"ttft_p{key}_s"] + api
     # the latency at a trickle says why a row serves no rate: computed for those rows only (the model is row by
     # row), NaN elsewhere
-    light = {k: np.full(n, np.nan) for k in ("ttft", "tpot")}
+    light = {k: np.full(m, np.nan) for k in ("ttft", "tpot")}
     none = np.flatnonzero(rate <= 0)
     if len(none):
         lt = Q.open_loop(Q._rows(ch, none), Q._rows(sv, none), Q._rows(tab, none),
                          sv.capacity_rps[none] * Q.TRICKLE, var[none], q)
         light["ttft"][none] = lt[f"ttft_p{key}_s"] + api[none]
         light["tpot"][none] = lt[f"tpot_p{key}_s"]
-    return {"rate": rate, "e2e": at["e2e_mean_s"], "ttft_q": at[f"ttft_p{key}_s"], "tpot_q": at[f"tpot_p{key}_s"],
-            "light_ttft": light["ttft"], "light_tpot": light["tpot"], "seats": sv.cap,
-            "capacity_rps": sv.capacity_rps, "isl": tab.isl, "osl": tab.osl}
+    for k, v in (("rate", rate), ("e2e", at["e2e_mean_s"]), ("ttft_q", at[f"ttft_p{key}_s"] + api),
+                 ("tpot_q", at[f"tpot_p{key}_s"]), ("light_ttft", light["ttft"]), ("light_tpot", light["tpot"]),
+                 ("seats", sv.cap), ("capacity_rps", sv.capacity_rps)):
+        out[k][run] = v
+    return out
 
 
 _SQRT2, _SQRT_2PI = math.sqrt(2.0), math.sqrt(2 * math.pi)

@@ -85,6 +85,8 @@ class StepTables:
 
 STEP_CHUNK_ROWS = 128  # configurations per model pass over the table's points: its temporaries stay in cache
 #                       (about 40% less time than one pass over every row on the examples)
+STEP_CHUNK_POINTS = 74  # ... tuned at the candidate search's 12 x 5 grid plus its 14 other points; tables of
+#                         fewer points per row take proportionally more rows per pass
 
 
 def _slice_rows(c: Cols, sl: slice, n: int) -> Cols:
@@ -126,15 +128,42 @@ def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl, drafts: bool | None = 
     return t / acc
 
 
+def _model_points(rows: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, isl, drafts: bool, chunk,
+                  fits: np.ndarray | None, points: int) -> np.ndarray:
+    """Step seconds at the table's points (n, K) from the model, in row chunks; only the first `points` points
+    and, where `fits` is given, the rows that fit (NaN elsewhere)."""
+    t = np.full(n_dec.shape, np.nan)
+    run = slice(None) if fits is None or fits.all() else np.flatnonzero(fits)  # every row: views, no copies
+    if not isinstance(run, slice):  # the rows that fit, gathered: the model is elementwise over rows
+        rows = Cols({k: (v[run] if isinstance(v, np.ndarray) and v.ndim == 2 and v.shape[0] == n else v)
+                     for k, v in rows.items()})
+    k = slice(0, points)
+    n_dec, ctx, n_pre, isl, chunk = n_dec[run, k], ctx[run, k], n_pre[run, k], isl[run], chunk[run, k]
+    m = len(n_dec)
+    out = np.empty(n_dec.shape)
+    # chunks of STEP_CHUNK_ROWS, more rows where the rows have fewer points than the candidate search's full
+    # tables (its queueing-only ones): about as many values per pass, so its temporaries stay in cache
+    step = max(STEP_CHUNK_ROWS, STEP_CHUNK_ROWS * STEP_CHUNK_POINTS // max(points, 1))
+    for lo in range(0, m, step):  # the model is elementwise: any split of the rows gives the same
+        sl = slice(lo, lo + step)
+        out[sl] = _step(_slice_rows(rows, sl, m), eff.serving, n_dec[sl], ctx[sl], n_pre[sl], isl[sl, None],
+                        drafts, chunk[sl])
+    t[run, k] = np.where(np.isfinite(out), out, np.nan)
+    return t
+
+
 def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
                       max_seqs=None, token_budget=None, decode_points: int = DECODE_POINTS,
                       prefill_points: int = PREFILL_POINTS,
-                      resolved: tuple[Cols, np.ndarray] | None = None) -> StepTables:
+                      resolved: tuple[Cols, np.ndarray] | None = None, queueing_only: bool = False) -> StepTables:
     """Step tables of every configuration row (CONFIG_COLUMNS; `batch`, when present, is the engine's cap on
     running sequences per replica, default ASSUMPTIONS.max_running_sequences; `max_seqs`/`token_budget`
     arguments (scalars or per-row arrays) override). A coarser grid (decode_points, prefill_points) trades
     interpolation accuracy for speed (the candidate search uses 12 x 5). `resolved`: `resolve` of these rows at
-    batch 1 where the caller has it (not modified)."""
+    batch 1 where the caller has it (not modified). `queueing_only`: the tables the queueing approximation reads
+    (the candidate search's): the model runs on the grid's points of the rows that fit only; the averaged steps
+    and the context slope (the simulator's) and every step of a row that does not fit are NaN (the grid's
+    points of the other rows are the same numbers: the model is elementwise)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     n = len(configs)
     cfg = configs.reset_index(drop=True)
@@ -178,12 +207,8 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     chunk = np.concatenate([np.tile(prefill > 0, (1, D)), np.zeros((n, D + 2), dtype=bool)], axis=1)
     rows = _per_row(c, n)
     drafts = _drafts(rows, n_dec)
-    t = np.empty(n_dec.shape)
-    for lo in range(0, n, STEP_CHUNK_ROWS):  # the model is elementwise: any split of the rows gives the same
-        sl = slice(lo, lo + STEP_CHUNK_ROWS)
-        t[sl] = _step(_slice_rows(rows, sl, n), eff.serving, n_dec[sl], ctx[sl], n_pre[sl], isl[sl, None], drafts,
-                      chunk[sl])
-    t = np.where(np.isfinite(t), t, np.nan)
+    t = _model_points(rows, n, eff, n_dec, ctx, n_pre, isl, drafts, chunk, fits if queueing_only else None,
+                      D * P if queueing_only else n_dec.shape[1])
     time_s = np.ascontiguousarray(t[:, :D * P]).reshape(n, D, P)
     step_avg = np.ascontiguousarray(t[:, D * P:D * P + D])
     t1, t2 = t[:, -2].copy(), t[:, -1].copy()
