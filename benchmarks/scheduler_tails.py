@@ -31,6 +31,10 @@ source (benchmarks/api_serial_share.py, prompt-proportional form) GPS's mean |lo
 The same SGLang DeepSeek-R1 TP8 configuration measured three times (GPS-deepseek-r1-h200-1, -3, -4: the last two
 add --enable-dp-attention, inert without --dp-size, and torch.compile) gives ITL p99 1,160 / 465 / 596 ms and
 TTFT p99 13.7 / 9.7 / 10.9 s at throughput within 4%: the measured ITL p99 itself moves 2.5x between runs.
+ShareGPT's own length shapes (planner/perf/sharegpt_lengths.py, 2026-12-01, refit): the chain is still one wait
+per request (~0.5% of gaps: the count of gaps is the output tokens, the count of waits the requests), so SGLang's
+ITL p99 stays a decode step (16 burst rows, LOSO median |error| 85.3 -> 84.5%); what moved is mean TPOT, which the
+short outputs beside the chain set (SGLang bursts signed -49.5 -> -34.7%, vLLM -28.0 -> -14.6%).
 """
 
 from __future__ import annotations

@@ -102,8 +102,9 @@ def test_held_out_predictions_are_the_models_with_the_held_out_fit(fit):
 def test_request_s_is_a_fixed_point_of_its_light_load_fit(fit):
     """request_s is fitted on light-load TTFT residuals of a model that itself runs with request_s (its serial
     intake queues a burst of 8): the written value, run through the model, fits itself to the written precision.
-    In the GPS closed loops (<= 8 clients, 100 requests) the intake adds under 2 ms to a mean TTFT, nothing
-    to a median; in DSTKTGI's bursts of 8 it moves TGI's request_s by more than the rounding."""
+    In the GPS closed loops (<= 8 clients, 100 requests) the intake adds under 2.1 ms to a mean TTFT (2.01 ms at
+    most since the lengths are ShareGPT's own, sharegpt_lengths.py),
+    nothing to a median; in DSTKTGI's bursts of 8 it moves TGI's request_s by more than the rounding."""
     t, engines, _ = fit
     chosen = np.zeros(len(t.group), dtype=np.int64)  # the one neutral combo
     for eng, by_vendor in engines.items():
@@ -120,7 +121,7 @@ def test_request_s_is_a_fixed_point_of_its_light_load_fit(fit):
             wait[light] = pred - 1e3 * a - t.values[0, light]
             assert t.api_s(mask, chosen, wait) == pytest.approx(a, abs=1e-4), g
             gps = light & (t.sources == "GPS")
-            assert (np.abs(wait[gps]) < 2.0).all()
+            assert (np.abs(wait[gps]) < 2.1).all()
     tgi = (t.group == "tgi/amd")
     one_shot = t.api_s(tgi, chosen)
     assert abs(one_shot - engines["tgi"]["amd"]["request_s"]["value"]) > 1e-3

@@ -41,8 +41,9 @@ latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_re
     optional `batch` = the engine's cap on running sequences per replica, default 1024) under a load:
     open-loop Poisson `request_rate` requests/s (inf = all `num_requests` at once) or closed-loop
     `concurrency` clients; `num_requests` = a finite run measured whole, as benchmark tools do (None = steady
-    state); `length_dist` 'fixed' (isl/osl exactly) or 'variable' (ShareGPT-like: 4 tokens plus
-    an exponential, with those means). Grid columns of the same names override the keywords per row.
+    state); `length_dist` 'fixed' (isl/osl exactly) or 'variable' (ShareGPT's length shapes as
+    vllm bench samples them, sharegpt_lengths.py, with those means). Grid columns of the same names override
+    the keywords per row.
     method 'analytic' (queueing.py: a state-dependent birth-death chain, vectorized) or 'simulate'
     (simulate.py: discrete-event simulation of a continuous-batching scheduler with chunked prefill, KV
     admission and preemption, seeded). Both run on the same step-time tables (steptable.py: the step time

@@ -114,12 +114,12 @@ class Assumptions:
     TensorRT-LLM max_batch_size 2048): the KV cache usually binds first."""
     min_length_tokens: int = 4
     """Shortest prompt or output of `length_dist=variable` (vLLM's `vllm bench serve` drops ShareGPT sequences
-    under 4 tokens, benchmarks/datasets.py is_valid_sequence min_len=4); lengths are this floor plus an
-    exponential with the given mean (assumed shape): ShareGPT's length histograms are densest at the shortest
-    lengths and decay (Kwon et al., SOSP 2023, Fig. 11a), which a lognormal (no mass near the floor) misses.
-    The short outputs matter: in a burst they spend their few steps beside the prompt flood, which sets
-    per-request TPOT p99 and mean TPOT above mean ITL (GPUStack bursts of 1,000 ShareGPT prompts: TPOT mean /
-    ITL mean median 1.9, 1.0-4.4 without speculation)."""
+    under 4 tokens, benchmarks/datasets.py is_valid_sequence min_len=4): the floor under ShareGPT's length
+    shapes scaled to a small mean (sharegpt_lengths.py; they replaced this floor plus an exponential, whose
+    outputs had a third of ShareGPT's mass within 5% of the mean). The short outputs matter: in a burst they
+    spend their few steps beside the prompt flood, which sets per-request TPOT p99 and mean TPOT above mean ITL
+    (GPUStack bursts of 1,000 ShareGPT prompts: TPOT mean / ITL mean median 1.9, 1.0-4.4 without
+    speculation)."""
     steady_state_requests: int = 1500
     """Requests the simulator runs for a steady-state answer (no num_requests); the first 20% and the last 10%
     (warm-up and drain) are discarded."""

@@ -239,7 +239,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
         w_q = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * wfac
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
         if var.any():  # longer prompts take longer: the prompt-length quantile
-            isl_factor = np.where(var, length_quantile_factor(p, sv.isl), 1.0)
+            isl_factor = np.where(var, length_quantile_factor(p, sv.isl, "prompt"), 1.0)
         pf_q = fixed * np.where(grows, isl_factor, 1.0) + work * isl_factor
         out[f"ttft_p{q:g}_s"] = w_q + pf_q + np.clip(p - (1.0 - busy), 0.0, None) * step_at + pre_q
         m_q = _quantile_rows(occ, req_w, q)
@@ -251,7 +251,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     if targets_only:
         return {k: np.where(stable, v, np.nan) for k, v in out.items()}
     add_itl(sv, tab, m_time, lam, u, quantiles, out)
-    osl_med = np.where(var, osl * length_quantile_factor(0.5, osl), osl)
+    osl_med = np.where(var, osl * length_quantile_factor(0.5, osl, "output"), osl)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(osl - 1.0, 0.0) * step_mean
     if 50.0 in quantiles:
         out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(osl_med - 1.0, 0.0) * out["tpot_p50_s"]

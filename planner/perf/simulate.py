@@ -23,7 +23,7 @@ batch does not change, so k decode steps are taken at once (step time linear in 
 Arrivals: open-loop Poisson at `request_rate` (inf = all at t=0), or closed-loop `concurrency` clients that
 each send the next request when their previous one completes; they reach the scheduler through the engine's API
 server, one request at a time (arrivals.py: a burst spreads over N x its serial time). Lengths `fixed` (the
-means) or `variable` (ShareGPT-like: densest at the shortest, with the means; seeded). A finite run
+means) or `variable` (ShareGPT's shapes, sharegpt_lengths.py, with the means; seeded). A finite run
 (`num_requests`) is measured whole, as benchmark tools do; a steady-state run discards warm-up and drain.
 """
 
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.perf import sharegpt_lengths
 from planner.perf.arrivals import arrivals, intake_s, measured, serial_intake
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.retract import evict, retract, steps_until_admission
@@ -54,29 +55,22 @@ class Workload:
 
 
 def lengths(isl: float, osl: float, n: int, dist: str, rng: np.random.Generator, max_context: float = np.inf):
-    """Integer prompt and output lengths of n requests with means isl, osl."""
+    """Integer prompt and output lengths of n requests with means isl, osl: `fixed`, or `variable` drawn from
+    ShareGPT's shapes as vllm bench samples them (sharegpt_lengths.py), prompt and output independently."""
     if dist == "fixed":
         return np.full(n, max(1, round(isl)), dtype=np.int64), np.full(n, max(1, round(osl)), dtype=np.int64)
-    i = _sharegpt_like(isl, n, rng)
-    o = _sharegpt_like(osl, n, rng)
+    i = sharegpt_lengths.sample(isl, n, rng, "prompt")
+    o = sharegpt_lengths.sample(osl, n, rng, "output")
     over = i + o > max_context
     i = np.where(over, np.maximum(1, np.minimum(i, max_context // 2)), i)
     o = np.where(over, np.maximum(1, np.minimum(o, max_context - i)), o)
     return i.astype(np.int64), o.astype(np.int64)
 
 
-def _sharegpt_like(mean: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n lengths with the given mean, densest at the shortest (see ASSUMPTIONS.min_length_tokens): the floor plus
-    an exponential, capped at 8x the mean."""
-    floor = min(float(ASSUMPTIONS.min_length_tokens), mean)
-    x = floor + rng.exponential(max(mean - floor, 1e-9), n)
-    return np.clip(np.round(x), 1, max(1.0, 8.0 * mean)).astype(np.int64)
-
-
-def length_quantile_factor(p: float, mean: np.ndarray) -> np.ndarray:
-    """q-quantile / mean of `_sharegpt_like` lengths with the given means (the analytic model's view)."""
-    floor = np.minimum(float(ASSUMPTIONS.min_length_tokens), mean)
-    return (floor + (mean - floor) * -math.log1p(-p)) / np.maximum(mean, 1e-9)
+def length_quantile_factor(p: float, mean: np.ndarray, kind: str = "prompt") -> np.ndarray:
+    """p-quantile / mean of `variable` `kind` ('prompt' | 'output') lengths with the given means (the analytic
+    model's view of what `lengths` draws)."""
+    return sharegpt_lengths.quantile_factor(p, mean, kind)
 
 
 def token_steps(osl: np.ndarray, mean_accept: float, draft_tokens: float, rng: np.random.Generator) -> np.ndarray:

@@ -152,9 +152,10 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
     if (why := UNSTATED_FLAGS.get((fam, load.get("request_rate", np.nan)))) is not None:
         return out | {"why_not": why}
     load = {"request_rate": np.inf if load["load"] == "burst" else np.nan} | load
-    # ShareGPT runs draw each request's lengths from the dataset: the run's means (notes) with a ShareGPT-like
-    # spread, and `vllm bench serve` keeps only prompts <= 1024 and prompt + output <= 2048 tokens. The spread
-    # matters most in a burst: the longest outputs decode at the end at a small batch and set the run's length.
+    # ShareGPT runs draw each request's lengths from the dataset: the run's means (notes) with ShareGPT's
+    # shapes (sharegpt_lengths.py), and `vllm bench serve` keeps only prompts <= 1024 and prompt + output <=
+    # 2048 tokens. The spread matters most in a burst: the longest outputs decode at the end at a small batch
+    # and set the run's length.
     sharegpt = "sharegpt" in str(r["isl"]).lower()
     return out | {"expressible": True, "model": model, "accelerator": acc, "precision": precision,
                   "kv_precision": kv, "engine": engine, "tp": tp, "pp": pp, "ep": ep if moe else 1,
