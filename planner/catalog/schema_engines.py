@@ -215,6 +215,11 @@ class Engine(Entry):
         "with chunked prefill on ROCm: every prompt chunk through the Triton prefix-prefill kernel); needs "
         "provenance (a measurement, or assumed with its reason); a vendor not listed: 1",
         json_schema_extra=unit("fraction"))
+    architecture_kernels: list[Vendor] = Field(
+        default_factory=list, description="vendors on which the engine's decode step launches MLA's extra "
+        "kernels, a shared expert's own MLP and one activation-quantization kernel before each block-scaled "
+        "FP8 GEMM as kernels of their own (step.architecture_kernels, counted in the engine's source); a "
+        "vendor not listed: the generic fused layer's count only")
     speculative: list[SpeculativeSupport] = Field(default_factory=list)
     accelerator_defaults: dict[Id, EngineDefaults] = Field(
         default_factory=dict, description="scheduler defaults that differ on these accelerator ids")
