@@ -189,7 +189,8 @@ def test_vllm_counts_mla_shared_expert_and_block_fp8_quantization_kernels():
                   engine="vllm")]
     c = _cols(rows)
     out = decode_step(c, EFF.serving, np.full(len(rows), 4.0), np.full(len(rows), 1000.0), breakdown=True)
-    generic = c.layers * EFF.serving["kernels_per_layer"] + c.moe_layers * EFF.serving["kernels_per_moe_layer_extra"]
+    sv = EFF.serving
+    generic = c.layers * sv["kernels_per_layer"] + c.moe_layers * sv["kernels_per_moe_layer_extra"]
     extra = out["kernels"] - generic
     np.testing.assert_allclose(extra, [1080.0, 0.0, 0.0, 61 * 7 + 58 * 4, 0.0])
     assert 61 * 7 + 58 * 4 + 61 * 3 + 58 * 4 + 3 * 2 == 1080

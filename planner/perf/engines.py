@@ -39,7 +39,8 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
                    step.prompt_attention_efficiency); 1 also where `chunked_prefill_default` leaves a model
                    unchunked (its eng_chunk is then max(max context, unchunked_min_tokens), eng_prefill_first 1)
   eng_arch_kernels  1 where the engine launches MLA's, a shared expert's and block-FP8 activation
-                   quantization kernels apart on this row's vendor (`architecture_kernels`; step.architecture_kernels)
+                   quantization kernels apart on this row's vendor (`architecture_kernels`;
+                   step.architecture_kernels)
   spec_k, spec_accept, spec_draft_id   draft tokens per step, mean accepted tokens per step (incl. bonus),
                    the row of the model's draft in draft_arch.draft_table (-1 none; its arrays ride along as
                    `spec_draft_table`, priced by serving.draft_time_s); spec_k = 0 without speculation.
