@@ -220,6 +220,10 @@ class Engine(Entry):
         "kernels, a shared expert's own MLP and one activation-quantization kernel before each block-scaled "
         "FP8 GEMM as kernels of their own (step.architecture_kernels, counted in the engine's source); a "
         "vendor not listed: the generic fused layer's count only")
+    shared_expert_in_routed_moe: list[Vendor] = Field(
+        default_factory=list, description="vendors on which the engine runs a shared expert as one more "
+        "routed expert of the fused MoE kernel when the experts are tensor-parallel (no EP), so it launches "
+        "no kernels of its own (SGLang's shared-experts fusion)")
     speculative: list[SpeculativeSupport] = Field(default_factory=list)
     accelerator_defaults: dict[Id, EngineDefaults] = Field(
         default_factory=dict, description="scheduler defaults that differ on these accelerator ids")

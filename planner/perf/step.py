@@ -18,6 +18,7 @@ from planner.perf.kernels import (
     _safe_div,
     allreduce_time,
     alltoall_time,
+    architecture_kernels,
     attention_prefill_efficiency,
     causal_pairs,
     expected_experts_touched,
@@ -309,47 +310,6 @@ def stage_kernels(c: Cols, serving: dict[str, float]) -> np.ndarray:
     s = stage_layers(c)
     return (s["all"] * serving["kernels_per_layer"] + s["moe"] * serving["kernels_per_moe_layer_extra"]
             + architecture_kernels(c, s))
-
-
-# Kernels a layer launches beyond the generic fused layer (assumptions.kernels_per_layer, + kernels_per_moe_layer_
-# extra on MoE layers), counted in vLLM 0.12.0's DeepSeek path (the GPUStack DeepSeek runs used 0.11.0; the
-# wheel's model_executor/models/deepseek_v2.py, layers/mla.py, v1/attention/backends/mla/common.py,
-# layers/quantization/utils/fp8_utils.py, layers/fused_moe/fused_moe.py), each costing the accelerator's
-# measured kernel_overhead_s like every other kernel of the step (no new fitted number).
-MLA_EXTRA_KERNELS = 7.0
-"""MLA over a GQA layer's QKV GEMM / RoPE / attention / O GEMM (layers/mla.py forward_native, mla/common.py
-forward): the q_a and kv_a latent RMSNorms (2), the q_b up-projection GEMM (1), the absorbed W_UK and W_UV
-batched GEMMs (2, torch.bmm), the copy of W_UV's head-major output back to token-major (1, _v_up_proj
-out.copy_), and the split-KV combine of the decode kernel (1, FlashMLA's mla_combine / the engines'
-reduction over KV splits)."""
-SHARED_EXPERT_KERNELS = 4.0
-"""A shared expert beside the routed ones runs as its own MLP (deepseek_v2.py DeepseekV2MLP inside
-SharedFusedMoE): gate/up GEMM, SiLU-and-mul, down GEMM, and the add of its output into the routed sum."""
-
-
-def architecture_kernels(c: Cols, s: dict[str, np.ndarray]) -> np.ndarray:
-    """Kernels of the stage's layers that the generic count leaves out: MLA's (`MLA_EXTRA_KERNELS` a layer),
-    a shared expert's (`SHARED_EXPERT_KERNELS` a MoE layer), and one activation-quantization kernel before each
-    GEMM whose FP8 weights carry block scales (models.yaml `fp8_weight_block`, run at fp8): its input is
-    quantized per token and 128-wide group at run time (fp8_utils.W8A8BlockFp8LinearOp.apply: input_quant_op,
-    then the GEMM; fused_moe.fused_experts quantizes the input of both expert GEMMs), which no norm or
-    activation kernel fuses in these engines' decode paths. The GEMMs with such inputs: the attention's
-    projections (MLA: fused q_a/kv_a, q_b, o; GQA: QKV, O), the dense FFN's two, the routed experts' two and
-    the shared expert's two (the absorbed W_UK / W_UV products run in bf16). DeepSeek-R1 FP8: 33 kernels a
-    MoE layer against the generic 15 (1,080 more a 61-layer step: 3.0 ms at H200's 2.8 us).
-
-    Counted only where the row's engine lists the row's vendor in engines.yaml `architecture_kernels` (the
-    count is read in vLLM's CUDA path): the generic engine is the fused ideal, and TensorRT-LLM's DeepSeek path
-    fuses and overlaps part of these (shared experts on an auxiliary stream) in ways not counted here."""
-    counted = np.asarray(c.get("eng_arch_kernels", 0.0)) > 0
-    mla = c.is_mla > 0
-    shared = c.shared_params > 0
-    block = (c.get("fp8_block", 0.0) > 0) & (c.dtype_code == FP8_CODE) & (c.weight_only <= 0)
-    quant = np.where(block, np.where(mla, 3.0, 2.0) * s["all"] + 2.0 * s["dense"]
-                     + np.where(shared, 4.0, 2.0) * s["moe"], 0.0)
-    extra = (np.where(mla, MLA_EXTRA_KERNELS, 0.0) * s["all"]
-             + np.where(shared, SHARED_EXPERT_KERNELS, 0.0) * s["moe"] + quant)
-    return np.where(counted, extra, 0.0)
 
 
 def eager_launch_s(c: Cols, serving: dict[str, float], prompt_chunk=True) -> np.ndarray:
