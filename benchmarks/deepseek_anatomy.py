@@ -37,6 +37,12 @@ not time (Triton fused-MoE with block scales at 256-wide TP8 expert slices, Flas
 block-FP8 CUTLASS/DeepGEMM GEMMs at M <= 4, the TP8 custom all-reduce); with block_fp8_moe_eta_scale 0.35 on
 Hopper (the last session's fit on TRTDG's H200 rows) the table reads vLLM c4 1.29, burst 1.44, TensorRT-LLM
 EP8 1.04 (with its fitted moe_factor 0.5 still on), i.e. the same 1.3-1.5x as the controls in both regimes.
+Under load (calibrate in sample, kernel count + block scale 0.35, engine factors not refitted): vLLM R1 burst
+output throughput +64.5% -> -2.7%, ITL -42 -> -11%, V3.2 +58 -> -6%; vLLM c4 TPOT -42 -> -20%; TensorRT-LLM R1
+burst +105 -> -12%, TPOT -51 -> -1%; but SGLang -4..-11 -> -57..-60% and TRTDG's H200 maxima +2..+32 -> -29..-52%:
+the fitted SGLang / TensorRT-LLM moe_factor 0.5 already stands in for the Hopper block-FP8 penalty (vLLM's
+factors are neutral on FP8 experts, and vLLM's rows land in both regimes), so the scale needs the engine refit
+that, with it, moved TensorRT-LLM to 3 ms a step (fit.py SERVING_GRID note).
 """
 
 from __future__ import annotations

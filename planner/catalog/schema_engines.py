@@ -242,6 +242,14 @@ class Engine(Entry):
         return self
 
     @model_validator(mode="after")
+    def _kernel_paths_name_the_engines_vendors(self) -> Engine:
+        for name in ("architecture_kernels", "shared_expert_in_routed_moe"):
+            other = sorted(set(getattr(self, name)) - set(self.vendors))
+            if other:
+                raise ValueError(f"{name} names vendors {other} the engine does not run on")
+        return self
+
+    @model_validator(mode="after")
     def _prompt_attention_scale_has_provenance(self) -> Engine:
         if not self.prompt_attention_eta_scale:
             return self
