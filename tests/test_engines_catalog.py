@@ -112,6 +112,8 @@ def test_toy_engine_loads(tmp_path):
      "        acceptance_length: {default: 2.5}\n",
      "toy-engine.speculative[0].measured_on[0]: unknown model 'llama-9'"),
     ("    overlap_scheduling: false\n", "", "toy-engine.overlap_scheduling: required field is missing"),
+    ("    overlap_scheduling: false\n", "    overlap_scheduling: false\n    architecture_kernels: [amd]\n",
+     "architecture_kernels names vendors ['amd'] the engine does not run on"),
     ("cuda_graph_max_batch: 64", "cuda_graph_max_batch: 64\n    cuda_graphs: 64", "toy-engine.cuda_graphs: "
                                                                                   "unknown field"),
 ])

@@ -172,3 +172,33 @@ def test_block_scaled_fp8_experts_run_at_the_block_scale_on_hopper_only():
         assert ratio == pytest.approx([1.0 / scale, 1.0, 1.0, 1.0], rel=1e-9)
     assert CAT.models["deepseek-r1"].fp8_weight_block == 128
     assert CAT.models["llama-3.3-70b"].fp8_weight_block is None
+
+
+
+def test_vllm_counts_mla_shared_expert_and_block_fp8_quantization_kernels():
+    """vLLM's CUDA path launches MLA's extra kernels (7 a layer), the shared expert's own MLP (4 a MoE layer) and
+    one per-token-group quantization before each block-scaled FP8 GEMM (3 attention + 4 expert GEMMs a MoE
+    layer, 3 + 2 a dense one), each at the accelerator's kernel_overhead_s: DeepSeek-R1 FP8 on 8x H200 (58 MoE +
+    3 dense layers) launches 1,080 more kernels a step than the generic layer count, 3.0 ms at 2.8 us. Without
+    them GPUStack's vLLM run at concurrency 4 (GPS-deepseek-r1-h200-10: 19.4 ms) was modelled at 7.7 ms, with
+    them 10.7. NVFP4 weights: no block-FP8 quantization; Qwen3-8B (GQA, dense, bf16) and engines that do not
+    list the vendor (TensorRT-LLM, the generic engine) keep the generic count. Breaking the count (or dropping
+    the engines' `architecture_kernels`) fails this test."""
+    rows = [DS | dict(tp=8, ep=1, batch=4, engine=e) for e in ("vllm", "trtllm", "")]
+    rows += [DS | dict(precision="nvfp4", accelerator="b200", tp=8, ep=1, batch=4, engine="vllm"),
+             dict(model="qwen3-8b", accelerator="h100-sxm", precision="bf16", isl=233, osl=221, batch=4,
+                  engine="vllm"),
+             DS | dict(tp=8, ep=1, batch=4, engine="sglang"), DS | dict(tp=8, ep=8, batch=4, engine="sglang")]
+    c = _cols(rows)
+    out = decode_step(c, EFF.serving, np.full(len(rows), 4.0), np.full(len(rows), 1000.0), breakdown=True)
+    sv = EFF.serving
+    generic = c.layers * sv["kernels_per_layer"] + c.moe_layers * sv["kernels_per_moe_layer_extra"]
+    extra = out["kernels"] - generic
+    # SGLang runs the shared expert inside the routed MoE kernel while experts are tensor-parallel: no shared
+    # MLP and no quantization of its own (61 x 7 + 61 x 3 + 3 x 2 + 58 x 2); with EP it keeps them apart
+    np.testing.assert_allclose(extra, [1080.0, 0.0, 0.0, 61 * 7 + 58 * 4, 0.0, 732.0, 1080.0])
+    assert 61 * 7 + 58 * 4 + 61 * 3 + 58 * 4 + 3 * 2 == 1080
+    # each kernel costs the accelerator's in-graph overhead: 3.0 ms more on the vLLM / H200 step
+    added = out["ops"]["kernel_overhead"][0] - out["ops"]["kernel_overhead"][1]
+    assert added == pytest.approx(1080 * c.kernel_overhead_s[0], rel=1e-12)
+    assert 2.5e-3 < added < 3.5e-3

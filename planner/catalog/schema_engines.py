@@ -215,6 +215,15 @@ class Engine(Entry):
         "with chunked prefill on ROCm: every prompt chunk through the Triton prefix-prefill kernel); needs "
         "provenance (a measurement, or assumed with its reason); a vendor not listed: 1",
         json_schema_extra=unit("fraction"))
+    architecture_kernels: list[Vendor] = Field(
+        default_factory=list, description="vendors on which the engine's decode step launches MLA's extra "
+        "kernels, a shared expert's own MLP and one activation-quantization kernel before each block-scaled "
+        "FP8 GEMM as kernels of their own (step.architecture_kernels, counted in the engine's source); a "
+        "vendor not listed: the generic fused layer's count only")
+    shared_expert_in_routed_moe: list[Vendor] = Field(
+        default_factory=list, description="vendors on which the engine runs a shared expert as one more "
+        "routed expert of the fused MoE kernel when the experts are tensor-parallel (no EP), so it launches "
+        "no kernels of its own (SGLang's shared-experts fusion)")
     speculative: list[SpeculativeSupport] = Field(default_factory=list)
     accelerator_defaults: dict[Id, EngineDefaults] = Field(
         default_factory=dict, description="scheduler defaults that differ on these accelerator ids")
@@ -230,6 +239,14 @@ class Engine(Entry):
         other = sorted(set(self.grouped_kv_decode_max_context) - set(self.vendors))
         if other:
             raise ValueError(f"grouped_kv_decode_max_context names vendors {other} the engine does not run on")
+        return self
+
+    @model_validator(mode="after")
+    def _kernel_paths_name_the_engines_vendors(self) -> Engine:
+        for name in ("architecture_kernels", "shared_expert_in_routed_moe"):
+            other = sorted(set(getattr(self, name)) - set(self.vendors))
+            if other:
+                raise ValueError(f"{name} names vendors {other} the engine does not run on")
         return self
 
     @model_validator(mode="after")

@@ -38,6 +38,10 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
                    of flash-attention prefill (`prompt_attention_eta_scale`; 1 = flash attention;
                    step.prompt_attention_efficiency); 1 also where `chunked_prefill_default` leaves a model
                    unchunked (its eng_chunk is then max(max context, unchunked_min_tokens), eng_prefill_first 1)
+  eng_arch_kernels  1 where the engine launches MLA's, a shared expert's and block-FP8 activation
+                   quantization kernels apart on this row's vendor (`architecture_kernels`;
+                   step.architecture_kernels); eng_shared_in_moe 1 where a shared expert rides in the
+                   routed MoE kernel when experts are tensor-parallel (`shared_expert_in_routed_moe`)
   spec_k, spec_accept, spec_draft_id   draft tokens per step, mean accepted tokens per step (incl. bonus),
                    the row of the model's draft in draft_arch.draft_table (-1 none; its arrays ride along as
                    `spec_draft_table`, priced by serving.draft_time_s); spec_k = 0 without speculation.
@@ -128,6 +132,7 @@ def _defaults(n: int) -> dict:
         "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n), "eng_kv_full_window": np.zeros(n),
         "eng_attn_qhead_reads": np.zeros(n), "eng_graph_max_ctx": np.full(n, np.inf),
         "eng_grouped_kv_max_ctx": np.full(n, np.inf), "eng_prompt_attn_scale": np.ones(n),
+        "eng_arch_kernels": np.zeros(n), "eng_shared_in_moe": np.zeros(n),
         "spec_k": np.zeros(n), "spec_accept": np.ones(n), "spec_draft_id": np.full(n, -1.0),
         "spec_assumed": np.zeros(n),
         "spec_method": np.full(n, "none", dtype=object),
@@ -186,6 +191,8 @@ def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: s
     vals["eng_graph_max_ctx"][j] = float(eng.cuda_graph_max_context or np.inf)
     vals["eng_grouped_kv_max_ctx"][j] = float(eng.grouped_kv_decode_max_context.get(acc.vendor, np.inf))
     vals["eng_prompt_attn_scale"][j] = float(eng.prompt_attention_eta_scale.get(acc.vendor, 1.0))
+    vals["eng_arch_kernels"][j] = float(acc.vendor in eng.architecture_kernels)
+    vals["eng_shared_in_moe"][j] = float(acc.vendor in eng.shared_expert_in_routed_moe)
     if eng.scheduler is not None:  # KV admission policy (engines.yaml `scheduler:`)
         sch = eng.scheduler
         vals["eng_kv_reserve"][j] = sch.kv_reserve_output

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.catalog.schema_base import COMPUTE_DTYPES
+
+_FP8_CODE = float(COMPUTE_DTYPES.index("fp8"))
 ETA_CAP = 0.98  # no efficiency may reach the datasheet peak: guards the roofline when factors are scaled
 
 
@@ -86,3 +89,49 @@ def causal_pairs(seq_tokens, window_tokens=np.inf):
     w = np.minimum(np.asarray(window_tokens, dtype=float), s)
     # queries 1..W see themselves and all before; the rest see W keys each
     return w * (w + 1.0) / 2.0 + (s - w) * w
+
+
+# Kernels a layer launches beyond the generic fused layer (assumptions.kernels_per_layer, + kernels_per_moe_layer_
+# extra on MoE layers), counted in vLLM 0.12.0's DeepSeek path (the GPUStack DeepSeek runs used 0.11.0; the
+# wheel's model_executor/models/deepseek_v2.py, layers/mla.py, v1/attention/backends/mla/common.py,
+# layers/quantization/utils/fp8_utils.py, layers/fused_moe/fused_moe.py), each costing the accelerator's
+# measured kernel_overhead_s like every other kernel of the step (no new fitted number).
+MLA_EXTRA_KERNELS = 7.0
+"""MLA over a GQA layer's QKV GEMM / RoPE / attention / O GEMM (layers/mla.py forward_native, mla/common.py
+forward): the q_a and kv_a latent RMSNorms (2), the q_b up-projection GEMM (1), the absorbed W_UK and W_UV
+batched GEMMs (2, torch.bmm), the copy of W_UV's head-major output back to token-major (1, _v_up_proj
+out.copy_), and the split-KV combine of the decode kernel (1, FlashMLA's mla_combine / the engines'
+reduction over KV splits)."""
+SHARED_EXPERT_KERNELS = 4.0
+"""A shared expert beside the routed ones runs as its own MLP (deepseek_v2.py DeepseekV2MLP inside
+SharedFusedMoE): gate/up GEMM, SiLU-and-mul, down GEMM, and the add of its output into the routed sum."""
+
+
+def architecture_kernels(c, s: dict[str, np.ndarray]) -> np.ndarray:
+    """Kernels of the stage's layers that the generic count leaves out: MLA's (`MLA_EXTRA_KERNELS` a layer),
+    a shared expert's (`SHARED_EXPERT_KERNELS` a MoE layer), and one activation-quantization kernel before each
+    GEMM whose FP8 weights carry block scales (models.yaml `fp8_weight_block`, run at fp8): its input is
+    quantized per token and 128-wide group at run time (fp8_utils.W8A8BlockFp8LinearOp.apply: input_quant_op,
+    then the GEMM; fused_moe.fused_experts quantizes the input of both expert GEMMs), which no norm or
+    activation kernel fuses in these engines' decode paths. The GEMMs with such inputs: the attention's
+    projections (MLA: fused q_a/kv_a, q_b, o; GQA: QKV, O), the dense FFN's two, the routed experts' two and
+    the shared expert's two (the absorbed W_UK / W_UV products run in bf16). DeepSeek-R1 FP8: 33 kernels a
+    MoE layer against the generic 15 (1,080 more a 61-layer step: 3.0 ms at H200's 2.8 us).
+
+    Counted only where the row's engine lists the row's vendor in engines.yaml `architecture_kernels` (read in
+    vLLM 0.12's and SGLang 0.5.3's CUDA paths; SGLang runs the shared expert inside the routed MoE kernel while
+    experts are tensor-parallel, `shared_expert_in_routed_moe`: 732 more for DeepSeek-R1 at TP8). The generic
+    engine is the fused ideal; TensorRT-LLM's source was not read (its DeepSeek path fuses RoPE with the KV
+    write and overlaps the shared expert on an auxiliary stream), so it keeps the generic count. A step that
+    launches from the host (step.eager_launch_s) does not add these: see there."""
+    counted = np.asarray(c.get("eng_arch_kernels", 0.0)) > 0
+    mla = c.is_mla > 0
+    # a shared expert fused into the routed MoE kernel (SGLang, experts tensor-parallel) launches nothing apart
+    fused = (np.asarray(c.get("eng_shared_in_moe", 0.0)) > 0) & (c.ep <= 1)
+    shared = (c.shared_params > 0) & ~fused
+    block = (c.get("fp8_block", 0.0) > 0) & (c.dtype_code == _FP8_CODE) & (c.weight_only <= 0)
+    quant = np.where(block, np.where(mla, 3.0, 2.0) * s["all"] + 2.0 * s["dense"]
+                     + np.where(shared, 4.0, 2.0) * s["moe"], 0.0)
+    extra = (np.where(mla, MLA_EXTRA_KERNELS, 0.0) * s["all"]
+             + np.where(shared, SHARED_EXPERT_KERNELS, 0.0) * s["moe"] + quant)
+    return np.where(counted, extra, 0.0)

@@ -18,6 +18,7 @@ from planner.perf.kernels import (
     _safe_div,
     allreduce_time,
     alltoall_time,
+    architecture_kernels,
     attention_prefill_efficiency,
     causal_pairs,
     expected_experts_touched,
@@ -307,7 +308,8 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
 def stage_kernels(c: Cols, serving: dict[str, float]) -> np.ndarray:
     """Kernels one pass of the worst pipeline stage launches (a whole step launches pp times as many)."""
     s = stage_layers(c)
-    return s["all"] * serving["kernels_per_layer"] + s["moe"] * serving["kernels_per_moe_layer_extra"]
+    return (s["all"] * serving["kernels_per_layer"] + s["moe"] * serving["kernels_per_moe_layer_extra"]
+            + architecture_kernels(c, s))
 
 
 def eager_launch_s(c: Cols, serving: dict[str, float], prompt_chunk=True) -> np.ndarray:
@@ -324,7 +326,11 @@ def eager_launch_s(c: Cols, serving: dict[str, float], prompt_chunk=True) -> np.
     running decoders see as an inter-token spike at light load: GPUStack's Qwen3-8B / H100 runs at concurrency
     4 (serving_under_load.csv GPS-qwen3-8b-h100-latency-*) show p99 ITL 41 / 24 ms (vLLM / TensorRT-LLM)
     against a 7-8 ms decode step, while p99 ITL at concurrency 1-2 (an admission every 100-220 steps, under 1%
-    of the gaps) stays at the decode step. The generic engine (no `engine`) captures every batch: no floor."""
+    of the gaps) stays at the decode step. The generic engine (no `engine`) captures every batch: no floor.
+    `architecture_kernels` (MLA, shared experts, block-FP8 activation quantization) are not added here: the
+    floor counts the probe's unfused llama layer, and GPUStack's DeepSeek-R1 / vLLM at concurrency 4
+    (GPS-deepseek-r1-h200-10) shows p99 ITL 48.6 ms against this floor's 50.2 (76 ms with 1,080 more launches):
+    vLLM V1 replays mixed steps as piecewise graphs, so only the attention op launches from the host."""
     s = stage_layers(c)
     per_layer = np.where(prompt_chunk, serving["eager_kernels_per_layer"], serving["kernels_per_layer"])
     return (s["all"] * per_layer + s["moe"] * serving["kernels_per_moe_layer_extra"]) * c.pp * c.kernel_launch_s
