@@ -42,7 +42,13 @@ output throughput +64.5% -> -2.7%, ITL -42 -> -11%, V3.2 +58 -> -6%; vLLM c4 TPO
 burst +105 -> -12%, TPOT -51 -> -1%; but SGLang -4..-11 -> -57..-60% and TRTDG's H200 maxima +2..+32 -> -29..-52%:
 the fitted SGLang / TensorRT-LLM moe_factor 0.5 already stands in for the Hopper block-FP8 penalty (vLLM's
 factors are neutral on FP8 experts, and vLLM's rows land in both regimes), so the scale needs the engine refit
-that, with it, moved TensorRT-LLM to 3 ms a step (fit.py SERVING_GRID note).
+that, with it, moved TensorRT-LLM to 3 ms a step (fit.py SERVING_GRID note). Refit with the kernel count and
+SERVING_GRID block (1.0, 0.7, 0.5, 0.35) (2026-12-01, not committed): the fit picks 0.35 and again TensorRT-LLM
+eta 1.0 / step 3 ms; LOSO throughput 22.0 / 126 -> 18.2 / 96.7%, TPOT p99 33.5 -> 28.7, published median 16.5
+-> 12.9 (P90 36.7 -> 39.6), but TRTDG's B200 / GB200 1k/1k maxima +23 / +19 -> +45 / +40%, its H200 rows
++2..+32 -> -14..-42%, SGLang's moe_factor stays 0.5 (its R1 bursts 0.77-0.88x here) and the NVL72 check fails
+(HGX 28 vs NVL72 25 tok/s/GPU at 10 ms): a Hopper block-FP8 penalty fits vLLM in both regimes, but the
+engines' fitted MoE factors must stop standing in for it before it can be adopted.
 """
 
 from __future__ import annotations
