@@ -47,12 +47,12 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     # the engine's API-server time per request: spent before the queue, so off the TTFT target, onto the
     # reported TTFT
     api = tab.request_s
-    target = None if ttft_s is None else np.broadcast_to(ttft_s, (n,))[run] - api
+    tt, tp = (None if t is None else t[run] for t in (_targets(ttft_s, n), _targets(tpot_s, n)))
+    target = None if tt is None else tt - api
     sv = Q.service(tab)
     ch = Q.chain(sv)
-    rate = Q.max_rate_meeting(tab, target, None if tpot_s is None else np.broadcast_to(tpot_s, (n,))[run],
-                              percentile, var, known=(sv, ch))
-    rate = utilization_bound(rate, sv.capacity_rps, None if ttft_s is None else np.broadcast_to(ttft_s, (n,))[run])
+    rate = utilization_bound(Q.max_rate_meeting(tab, target, tp, percentile, var, known=(sv, ch)), sv.capacity_rps,
+                             tt)
     q = (float(percentile),)
     key = f"{q[0]:g}"
     at = Q.open_loop(ch, sv, tab, np.maximum(rate, 1e-12), var, q)
