@@ -52,7 +52,7 @@ class Strict(_CatalogStrict):
 # the range named rather than planned. One limit in three units:
 DEMAND_MAX_OUTPUT_TOK_S = 1e10  # assumed round figure: a million replicas of 10,000 output tokens/s
 DEMAND_MAX_REQUESTS_S = 1e7  # the output-token limit at ~1,000 output tokens a request (assumed)
-DEMAND_MAX_TOKENS_PER_DAY = 1e16  # ~ that x 86,400 s x ~10 input + output tokens per output token (assumed)
+DEMAND_MAX_TOKENS_PER_DAY = 1e16  # that x 86,400 s x ~10 tokens an output token: 8.64e15, rounded up
 
 
 class Demand(Strict):

@@ -284,7 +284,7 @@ def _basis(query: pd.Series, serving: str, best: pd.Series | None) -> str:
 
 def _at_capacity(best: pd.Series) -> bool:
     """A disaggregated answer at its capacity under the SLO (`disagg.at_capacity`), not at a batch."""
-    return best.get("disagg_rho") == best.get("disagg_rho") and best.get("disagg_rho") is not None
+    return is_set(best.get("disagg_rho"))
 
 
 def _percentiles(p: pd.Series, dp: int) -> dict:
@@ -417,7 +417,7 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
     fitting = rows[rows["fits"]]
     if fitting.empty:
         first = rows.iloc[0]
-        why = str(first["reason"]) if first["reason"] == first["reason"] and first["reason"] else "does not fit"
+        why = str(first["reason"]) if is_set(first["reason"]) else "does not fit"
         return limit_of(first["limited_by"], why), why
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]
     tpot_s = _targets_s(query.to_frame().T, "tpot_slo_ms").iloc[0]
