@@ -11,7 +11,7 @@ import numpy as np
 
 from planner.catalog.schema_base import COMPUTE_DTYPES
 
-_FP8_CODE = float(COMPUTE_DTYPES.index("fp8"))
+FP8_CODE = float(COMPUTE_DTYPES.index("fp8"))
 ETA_CAP = 0.98  # no efficiency may reach the datasheet peak: guards the roofline when factors are scaled
 
 
@@ -107,6 +107,11 @@ SHARED_EXPERT_KERNELS = 4.0
 SharedFusedMoE): gate/up GEMM, SiLU-and-mul, down GEMM, and the add of its output into the routed sum."""
 
 
+def block_fp8_rows(c) -> np.ndarray:
+    """Rows with block-scaled FP8 weights (models.yaml `fp8_weight_block`) run at fp8, not weight-only."""
+    return (c.get("fp8_block", 0.0) > 0) & (c.dtype_code == FP8_CODE) & (c.weight_only <= 0)
+
+
 def architecture_kernels(c, s: dict[str, np.ndarray]) -> np.ndarray:
     """Kernels of the stage's layers that the generic count leaves out: MLA's (`MLA_EXTRA_KERNELS` a layer),
     a shared expert's (`SHARED_EXPERT_KERNELS` a MoE layer), and one activation-quantization kernel before each
@@ -129,7 +134,7 @@ def architecture_kernels(c, s: dict[str, np.ndarray]) -> np.ndarray:
     # a shared expert fused into the routed MoE kernel (SGLang, experts tensor-parallel) launches nothing apart
     fused = (np.asarray(c.get("eng_shared_in_moe", 0.0)) > 0) & (c.ep <= 1)
     shared = (c.shared_params > 0) & ~fused
-    block = (c.get("fp8_block", 0.0) > 0) & (c.dtype_code == _FP8_CODE) & (c.weight_only <= 0)
+    block = block_fp8_rows(c)
     quant = np.where(block, np.where(mla, 3.0, 2.0) * s["all"] + 2.0 * s["dense"]
                      + np.where(shared, 4.0, 2.0) * s["moe"], 0.0)
     extra = (np.where(mla, MLA_EXTRA_KERNELS, 0.0) * s["all"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.catalog.schema_base import COMPUTE_DTYPES
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.kernels import (
     ETA_CAP,
@@ -20,6 +19,7 @@ from planner.perf.kernels import (
     alltoall_time,
     architecture_kernels,
     attention_prefill_efficiency,
+    block_fp8_rows,
     causal_pairs,
     expected_experts_touched,
     gemm_efficiency,
@@ -28,7 +28,6 @@ from planner.perf.memory import attention_params_per_gpu, kv_head_fraction, non_
 from planner.perf.resolve import Cols
 
 BUCKETS = ("compute_s", "memory_s", "comm_s", "overhead_s")
-FP8_CODE = float(COMPUTE_DTYPES.index("fp8"))
 
 
 def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str = "") -> None:
@@ -145,8 +144,7 @@ def block_fp8_moe_scale(c: Cols, serving: dict[str, float]) -> np.ndarray:
     the rows the scale is fitted on) and GPUStack's 8x H200 decode steps 2.5-2.7x too short on vLLM at 4 and at
     ~310 running sequences, on TensorRT-LLM (EP8) at ~250 (serving_under_load.csv GPS-deepseek-r1-h200-*,
     benchmarks/deepseek_anatomy.py), where the other MoE runs (gpt-oss MXFP4, Qwen3-235B BF16) sit near 1x."""
-    block = ((c.get("fp8_block", 0.0) > 0) & (c.dtype_code == FP8_CODE) & (c.weight_only <= 0)
-             & (c.flops_fp4 <= 0))
+    block = block_fp8_rows(c) & (c.flops_fp4 <= 0)
     return np.where(block, serving.get("block_fp8_moe_eta_scale", 1.0), 1.0)
 
 
