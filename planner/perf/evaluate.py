@@ -153,9 +153,10 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
             bad = idx[why != ""]
             reason[bad] = why[why != ""]
             fits[bad] = False
-            prefill_kind = kind[why != ""]
             for k in TIMED:
                 res[k] = np.where(why == "", res[k], np.nan)
+            # a prefill instance that does not run keeps its own cause
+            res["limited_by"] = np.where(why == "", np.asarray(res["limited_by"], dtype=object), kind)
         else:
             sub = c if len(idx) == n else _subset(c, idx)
             known = {} if mode == "aggregated" or pre is None else {"pre": pre(idx)}
@@ -163,8 +164,6 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
         for k in TIMED:
             out[k][idx] = res[k]
         out["limited_by"][idx] = res["limited_by"]
-        if mode == "disaggregated" and prefill is not None:
-            out["limited_by"][bad] = prefill_kind  # the prefill instance's own cause
         if mode == "disaggregated":
             gpus_d = np.full(n, np.nan)
             gpus_d[idx] = res["gpus"]
