@@ -111,8 +111,7 @@ def _mixed(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray
     # prompts arrive at random (Poisson): the chunks landing in one step share it, so a share 1 - e^-f of the
     # steps carries prompt tokens, per_step / that share of them each (as the prefill-first schedule's pauses)
     mixed = -np.expm1(-f)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        carried = interp_on_grid(tab, np.where(mixed > 0, per_step / mixed, 0.0))
+    carried = interp_on_grid(tab, np.divide(per_step, mixed, out=np.zeros_like(mixed), where=mixed > 0))
     step_s = (1.0 - mixed) * dec_s + mixed * carried
     # the seconds of the prompt server per prompt, on which prompts queue for each other: prompts that wait are
     # admitted together into the next step's room, so a backlog runs steps packed to the budget (m decoding,
