@@ -418,7 +418,7 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
     if fitting.empty:
         first = rows.iloc[0]
         why = str(first["reason"]) if is_set(first["reason"]) else "does not fit"
-        return limit_of(first["limited_by"], why), why
+        return limit_of(first["limited_by"]), why
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]
     tpot_s = _targets_s(query.to_frame().T, "tpot_slo_ms").iloc[0]
     best_ttft, best_tpot = fitting["ttft_s"].min(), fitting["tpot_s"].min()
