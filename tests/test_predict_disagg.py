@@ -8,6 +8,7 @@ import io
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
@@ -112,3 +113,18 @@ def test_load_answer_keeps_the_prefill_instances_of_the_query_and_fits_its_gpus(
     assert r["fits"] and r["prefill_gpu"] == "h200-sxm" and r["prefill_tp"] == 2
     used = r["dp"] * (r["prefill_instances"] * r["prefill_tp"] + r["decode_instances"] * r["tp"])
     assert used <= 16 and r["requests_s"] == pytest.approx(2.0)
+
+
+def test_the_fitting_unit_is_the_largest_batch_in_any_batch_order(catalog, monkeypatch):
+    """fitting_units keeps, per unit too big for the query's GPUs, the largest batch that fits them: the same
+    answer whatever order the candidate batches come in."""
+    from planner.predict import disagg
+
+    cfg = pd.DataFrame([CFG])
+    args = (cfg, catalog, np.array([np.inf]), np.array([np.inf]), np.array([16.0]))
+    want = disagg.fitting_units(*args)
+    assert want["fits"].iloc[0] and want["gpus"].iloc[0] <= 16
+    assert want["batch"].iloc[0] < disaggregated_units(cfg, catalog)["batch"].iloc[0]  # a smaller batch was picked
+    monkeypatch.setattr(disagg, "DEFAULT_BATCHES", tuple(reversed(disagg.DEFAULT_BATCHES)))
+    got = disagg.fitting_units(*args)
+    assert got["batch"].iloc[0] == want["batch"].iloc[0] and got["gpus"].iloc[0] == want["gpus"].iloc[0]
