@@ -8,6 +8,7 @@ TTFT of 1.3e8 s for qwen3-32b TP1 on H100), a capacity no operator could run. No
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -128,3 +129,22 @@ def test_the_plan_states_the_assumption(catalog):
     listed = [a for a in assumptions(plan, problem, build_instance(problem, catalog), catalog, [])
               if a.item == "chat: no TTFT target"]
     assert len(listed) == 1 and listed[0].assumed and "90% of its saturation rate" in listed[0].value
+
+
+def test_the_targets_read_the_same_from_the_instance_and_the_plan(catalog):
+    """The instance's inf (WorkloadData.has_ttft_target) and the plan's None both read as no TTFT target; the
+    proposal's rows tell the two records apart by type, not by which fields they happen to have."""
+    from planner.plan import WorkloadResult
+    from planner.proposal.build import _target_ms
+
+    problem = problem_from_text(NO_TTFT, "no-ttft.yaml")
+    wl = build_instance(problem, catalog).workloads["chat"]
+    assert not wl.has_ttft_target and wl.ttft_target_or_none_s is None
+    timed = replace(wl, ttft_target_s=0.5)
+    assert timed.has_ttft_target and timed.ttft_target_or_none_s == 0.5
+    assert _target_ms(wl, "ttft") is None and _target_ms(wl, "tpot") == pytest.approx(200.0)
+    assert _target_ms(timed, "ttft") == pytest.approx(500.0)
+    res = WorkloadResult(workload="chat", demand_output_tok_s=None, required_output_tok_s=None,
+                         capacity_output_tok_s=1.0, replicas=1, tpot_target_s=0.2, ttft_s=0.3)
+    assert _target_ms(res, "ttft") is None and _target_ms(res, "tpot") == pytest.approx(200.0)
+    assert _target_ms(res.model_copy(update={"ttft_target_s": 0.5}), "ttft") == pytest.approx(500.0)

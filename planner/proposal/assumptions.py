@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 from planner.catalog.catalog import Catalog
@@ -89,7 +88,7 @@ def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog,
             out.append(Assumption("models", f"{mid} at {pid}: quality recovery", f"{rec:.3f}", src, "",
                                   src.startswith("no published")))
     for wid in sorted({d.workload for d in plan.deployments if d.workload in inst.workloads
-                       and not math.isfinite(inst.workloads[d.workload].ttft_target_s)}):
+                       and not inst.workloads[d.workload].has_ttft_target}):
         out.append(Assumption("performance", f"{wid}: no TTFT target", f"each replica planned at "
                               f"<= {ASSUMPTIONS.no_ttft_target_utilization:.0%} of its saturation rate",
                               "planner.perf.assumptions (no_ttft_target_utilization)", "", True,

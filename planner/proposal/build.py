@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 from planner.catalog.catalog import Catalog
-from planner.optimize.instance import Instance
-from planner.plan import GENERIC_ENGINE, Plan
+from planner.optimize.instance import Instance, WorkloadData
+from planner.plan import GENERIC_ENGINE, Plan, WorkloadResult
 from planner.proposal import alternatives as alt
 from planner.proposal.assumptions import assumptions, prediction_errors, risks
 from planner.proposal.bom import (
@@ -137,15 +136,18 @@ def _serving(d) -> str:
     return ", ".join([mode, *extra])
 
 
-def _target_ms(w, kind: str) -> float | None:
-    """A workload's TTFT/TPOT target in ms (`ttft_target_s` in newer instances, `ttft_s` before)."""
+def _target_ms(w: WorkloadResult | WorkloadData | None, kind: str) -> float | None:
+    """A workload's TTFT/TPOT target in ms, None where it has none: a plan's WorkloadResult records None (its
+    `ttft_s` is what the plan achieves), an instance's WorkloadData has no TTFT target where `has_ttft_target`
+    is false."""
     if w is None:
         return None
-    v = getattr(w, f"{kind}_target_s", None)
-    if v is None and hasattr(w, "slo_basis"):  # a plan's workload result: None is no target (ttft_s: achieved)
+    if isinstance(w, WorkloadResult):
+        v = getattr(w, f"{kind}_target_s")
+        return None if v is None else 1000 * v
+    if kind == "ttft" and not w.has_ttft_target:
         return None
-    v = v if v is not None else getattr(w, f"{kind}_s")
-    return 1000 * v if math.isfinite(v) else None  # an instance's inf: no target
+    return 1000 * getattr(w, f"{kind}_target_s")
 
 
 def deployment_rows(s: Solved) -> list[DeploymentRow]:
