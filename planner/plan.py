@@ -331,6 +331,22 @@ class Plan(_M):
     )
 
 
+def percentile_label(plan: Plan, r: WorkloadResult | None) -> str:
+    """What a workload's targets hold at, the one label `solve`'s Targets table and the proposal print: the
+    plan's `slo_basis` (written where the capacity is computed); for plans written before it, the same words
+    from the recorded percentile and the workload's serving modes; plans without a percentile (or without the
+    workload's result) were solved against means."""
+    if r is None:
+        return "mean"
+    if r.slo_basis:
+        return r.slo_basis
+    if r.slo_percentile is None:
+        return "mean"
+    from planner.perf.capacity import slo_basis  # older plans only (the perf package is heavy to import)
+
+    return slo_basis(r.slo_percentile, {d.serving for d in plan.deployments if d.workload == r.workload})
+
+
 def _round(x: Any) -> Any:
     if isinstance(x, float):
         if not math.isfinite(x) or x == 0:

@@ -22,7 +22,7 @@ from planner.optimize import problem_from_text, solve_problem
 from planner.optimize.resolve_problem import build_instance
 from planner.perf import queueing as Q
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.capacity import CANDIDATE_GRID, NO_TTFT_UTILIZATION, capacity_under_slo, disaggregated_units
+from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo, disaggregated_units, no_ttft_target_words
 from planner.perf.steptable import build_step_tables
 from planner.proposal.assumptions import assumptions
 from planner.proposal.build import deployment_rows
@@ -48,8 +48,20 @@ def saturation_rps(g: pd.DataFrame, catalog) -> np.ndarray:
     return Q.service(tab).capacity_rps
 
 
-def test_the_assumption_is_named_once():
-    assert NO_TTFT_UTILIZATION == ASSUMPTIONS.no_ttft_target_utilization == 0.9
+def test_the_capacity_and_its_words_read_the_assumption(catalog, monkeypatch):
+    """One source: another `no_ttft_target_utilization` moves the capacity without a TTFT target and the words
+    the plan, predict and the proposal print (the capacity read a copy taken at import before)."""
+    import planner.perf.capacity as cap_mod
+
+    g = grid("aggregated")
+    saturation = saturation_rps(g, catalog)
+    assert ASSUMPTIONS.no_ttft_target_utilization == 0.9
+    monkeypatch.setattr(cap_mod, "ASSUMPTIONS", replace(ASSUMPTIONS, no_ttft_target_utilization=0.5))
+    half = capacity_under_slo(g, catalog)
+    assert half["capacity_rps"].to_numpy() == pytest.approx(0.5 * saturation, rel=1e-9)
+    assert (half["limited_by"] == "utilization").all()
+    assert no_ttft_target_words() == "no TTFT target: <= 50% of saturation (assumed)"
+    assert cap_mod.slo_basis(90, {"aggregated"}, True) == "p90; " + no_ttft_target_words()
 
 
 def test_aggregated_capacity_is_the_assumed_share_of_saturation(catalog):
@@ -127,8 +139,8 @@ def test_the_plan_states_the_assumption(catalog):
     assert rows and all(r.percentile == w.slo_basis and r.ttft_target_ms is None for r in rows)
     problem = problem_from_text(NO_TTFT, "no-ttft.yaml")
     listed = [a for a in assumptions(plan, problem, build_instance(problem, catalog), catalog, [])
-              if a.item == "chat: no TTFT target"]
-    assert len(listed) == 1 and listed[0].assumed and "90% of its saturation rate" in listed[0].value
+              if a.item == "chat: each replica's request rate"]
+    assert len(listed) == 1 and listed[0].assumed and listed[0].value == no_ttft_target_words()
 
 
 def test_the_targets_read_the_same_from_the_instance_and_the_plan(catalog):

@@ -15,8 +15,8 @@ from rich.console import Console
 
 from planner.catalog import load_catalog
 from planner.perf.capacity import capacity_under_slo, disaggregated_at_load, disaggregated_units
+from planner.plan import percentile_label
 from planner.predict.query import predict_many, predict_one
-from planner.report.plan_view import _percentile_label
 from planner.report.predict_view import render_prediction
 
 QUERY = dict(model="llama-3.1-70b", gpu="h100-sxm", precision="fp8", isl=2000, osl=200, serving="disaggregated",
@@ -101,9 +101,12 @@ def test_labels_state_the_statistics(catalog):
     plan = dep(deployments=[dep(workload="chat", serving="disaggregated"),
                             dep(workload="bulk", serving="aggregated")])
     old = {w: dep(workload=w, slo_percentile=90.0, slo_basis=None) for w in ("chat", "bulk")}  # older plans
-    assert _percentile_label(plan, old["chat"]) == r["slo_basis"]
-    assert _percentile_label(plan, old["bulk"]) == "p90"
-    assert _percentile_label(plan, dep(workload="chat", slo_percentile=90.0, slo_basis="recorded")) == "recorded"
+    assert percentile_label(plan, old["chat"]) == r["slo_basis"]
+    assert percentile_label(plan, old["bulk"]) == "p90"
+    assert percentile_label(plan, dep(workload="chat", slo_percentile=90.0, slo_basis="recorded")) == "recorded"
+    # plans written before the percentile was recorded were solved against means
+    assert percentile_label(plan, dep(workload="chat", slo_percentile=None, slo_basis=None)) == "mean"
+    assert percentile_label(plan, None) == "mean"
 
 
 def test_load_answer_keeps_the_prefill_instances_of_the_query_and_fits_its_gpus(catalog):

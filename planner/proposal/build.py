@@ -6,7 +6,7 @@ from collections import Counter
 
 from planner.catalog.catalog import Catalog
 from planner.optimize.instance import Instance, WorkloadData
-from planner.plan import GENERIC_ENGINE, Plan, WorkloadResult
+from planner.plan import GENERIC_ENGINE, Plan, WorkloadResult, percentile_label
 from planner.proposal import alternatives as alt
 from planner.proposal.assumptions import assumptions, prediction_errors, risks
 from planner.proposal.bom import (
@@ -29,18 +29,6 @@ def _engine(d) -> str:
     """The deployment's engine; `generic` (empty in older plans) for the performance model's calibrated one."""
     e = getattr(d, "engine", None)
     return e or GENERIC_ENGINE
-
-
-def _percentile(w) -> str:
-    """What the workload's targets hold at: the plan's `slo_basis` (the label `solve` prints: the percentile, for
-    disaggregated deployments TPOT as the full batch's step, the utilization assumed without a TTFT target);
-    else the percentile (`slo_percentile`; p90 is the problem files' default), and plans written before it was
-    recorded were solved against means: `mean`."""
-    basis = getattr(w, "slo_basis", None)
-    if basis:
-        return basis
-    q = getattr(w, "slo_percentile", None)
-    return f"p{q:g}" if q is not None else "mean"
 
 
 # What the plan's economics (revenue, profit, investment view) adds to the summary, where present.
@@ -150,25 +138,31 @@ def _target_ms(w: WorkloadResult | WorkloadData | None, kind: str) -> float | No
     return 1000 * getattr(w, f"{kind}_target_s")
 
 
+def _floor(w: WorkloadResult | WorkloadData | None) -> str:
+    """A workload's quality floor in words, as the plan records it (else as the instance has it)."""
+    if isinstance(w, WorkloadResult):
+        bench, score = w.quality_floor_benchmark, w.quality_floor_score
+    elif w is not None:
+        bench, score = w.floor_benchmark, w.floor_score
+    else:
+        return "-"
+    return f"{bench} >= {score:g}" if bench and score is not None else "-"
+
+
 def deployment_rows(s: Solved) -> list[DeploymentRow]:
     """Each deployment beside its workload's targets, as the plan records them (else as the instance has them)."""
     out = []
     recorded = {r.workload: r for r in s.plan.workloads}
     for d in s.plan.deployments:
-        w = recorded.get(d.workload)
-        if w is None or getattr(w, "tpot_target_s", None) is None:  # (TTFT may have no target)
-            w = s.instance.workloads.get(d.workload)
+        r = recorded.get(d.workload)
+        w = r if r is not None and r.tpot_target_s is not None else s.instance.workloads.get(d.workload)
         par = f"TP{d.tp} PP{d.pp}" + (f" EP{d.ep}" if d.ep > 1 else "") + (
             f" attn-DP{d.attn_dp}" if d.attn_dp > 1 else "")
-        bench = getattr(w, "quality_floor_benchmark", None) or getattr(w, "floor_benchmark", None)
-        score = getattr(w, "quality_floor_score", None)
-        score = score if score is not None else getattr(w, "floor_score", None)
-        floor = f"{bench} >= {score:g}" if bench and score is not None else "-"
         out.append(DeploymentRow(
             d.workload, d.model, d.precision, d.kv_precision, _engine(d),
             d.accelerator, d.system, d.mode, par, _serving(d), d.replicas, d.gpus, d.output_tok_s, d.ttft_s * 1000,
             _target_ms(w, "ttft"), d.tpot_s * 1000, _target_ms(w, "tpot"),
-            _percentile(w), d.quality, floor,
+            percentile_label(s.plan, r), d.quality, _floor(w),
         ))
     return out
 

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from planner.outputs import safe_text as _s
-from planner.plan import Fleet, Plan
+from planner.plan import Fleet, Plan, percentile_label
 from planner.report.economics_view import _n, _usd, render_economics
 
 
@@ -24,16 +24,6 @@ def _ms_value(ms: float) -> str:
     return f"{ms:,.0f}" if ms >= 999.5 else f"{ms:.4g}"
 
 
-def _percentile_label(plan: Plan, r) -> str:
-    """What the workload's targets hold at: the plan's `slo_basis` (one label, set where capacity is computed);
-    for plans written before it, the same words from its deployments' serving modes."""
-    if r.slo_basis:
-        return r.slo_basis
-    from planner.perf.capacity import slo_basis  # only for older plans (the perf package is heavy to import)
-
-    return slo_basis(r.slo_percentile, {d.serving for d in plan.deployments if d.workload == r.workload})
-
-
 def _targets_table(console: Console, plan: Plan) -> None:
     """What each workload was solved against beside what the plan achieves: latency at its SLO percentile, the
     quality floor. Older plans without targets print nothing."""
@@ -46,7 +36,7 @@ def _targets_table(console: Console, plan: Plan) -> None:
     for r in rows:
         floor = "-" if r.quality_floor_score is None else \
             f"{_n(r.quality, '.1f')} / {r.quality_floor_score:g} ({_s(r.quality_floor_benchmark or '')})"
-        pct = "-" if r.slo_percentile is None else _percentile_label(plan, r)
+        pct = percentile_label(plan, r)
         ttft = _ms(r.ttft_s, r.ttft_target_s)
         if r.ttft_target_s is None and r.ttft_s is not None:  # no TTFT target: the basis states the bound used
             ttft = f"{_ms_value(r.ttft_s * 1e3)} / none"
