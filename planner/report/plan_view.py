@@ -5,9 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from planner.fmt import table_usd
 from planner.outputs import safe_text as _s
 from planner.plan import Fleet, Plan, percentile_label
-from planner.report.economics_view import _n, _usd, render_economics
+from planner.report.economics_view import _n, render_economics
 
 
 def _parallel(tp, pp, ep, dp) -> str:
@@ -203,10 +204,11 @@ def _economics_table(console: Console, fl: Fleet, peak_class: bool = False) -> N
     e.add_column("what")
     e.add_column("value", justify="right")
     rows = [
-        ("capex (new servers, network, racks)", _usd(fl.capex_usd)),
-        ("opex per year at the peak class's rate" if peak_class else "opex per year", _usd(fl.opex_usd_per_year)),
-        ("cost per hour (all in)", _usd(fl.cost_usd_per_hour)),
-        *[(f"  {_s(k)}", _usd(v)) for k, v in fl.cost_breakdown_usd_per_hour.items() if v],
+        ("capex (new servers, network, racks)", table_usd(fl.capex_usd)),
+        ("opex per year at the peak class's rate" if peak_class else "opex per year",
+         table_usd(fl.opex_usd_per_year)),
+        ("cost per hour (all in)", table_usd(fl.cost_usd_per_hour)),
+        *[(f"  {_s(k)}", table_usd(v)) for k, v in fl.cost_breakdown_usd_per_hour.items() if v],
         ("IT power all-in provisioned / average", f"{fl.it_power_kw:,.0f} / {fl.it_power_avg_kw:,.0f} kW"),
         ("facility power (IT x PUE)", f"{fl.facility_power_kw:,.0f} kW"),
         ("output tokens/s (total tok/s)", f"{fl.output_tok_s:,.0f} ({fl.total_tok_s:,.0f})"),
