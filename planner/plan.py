@@ -330,21 +330,9 @@ class Plan(_M):
         None, description="SHA-256 of problem_yaml: verify tells an edited embedded problem from the one solved"
     )
 
-
-def percentile_label(plan: Plan, r: WorkloadResult | None) -> str:
-    """What a workload's targets hold at, the one label `solve`'s Targets table and the proposal print: the
-    plan's `slo_basis` (written where the capacity is computed); for plans written before it, the same words
-    from the recorded percentile and the workload's serving modes; plans without a percentile (or without the
-    workload's result) were solved against means."""
-    if r is None:
-        return "mean"
-    if r.slo_basis:
-        return r.slo_basis
-    if r.slo_percentile is None:
-        return "mean"
-    from planner.perf.capacity import slo_basis  # older plans only (the perf package is heavy to import)
-
-    return slo_basis(r.slo_percentile, {d.serving for d in plan.deployments if d.workload == r.workload})
+    def servings_of(self, workload: str) -> set[str]:
+        """The serving modes of a workload's deployments."""
+        return {d.serving for d in self.deployments if d.workload == workload}
 
 
 def _round(x: Any) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -14,8 +13,7 @@ import pytest
 from rich.console import Console
 
 from planner.catalog import load_catalog
-from planner.perf.capacity import capacity_under_slo, disaggregated_at_load, disaggregated_units
-from planner.plan import percentile_label
+from planner.perf.capacity import capacity_under_slo, disaggregated_at_load, disaggregated_units, recorded_basis
 from planner.predict.query import predict_many, predict_one
 from planner.report.predict_view import render_prediction
 
@@ -97,16 +95,12 @@ def test_labels_state_the_statistics(catalog):
     # step", solve "p90 TTFT, TPOT mean" and the proposal "p90" for the same deployment
     assert r["slo_basis"] == "p90 TTFT; TPOT full-batch step (bounds every percentile)"
     assert r["slo_basis"] in " ".join(text.split()) and "an upper bound" in text
-    dep = SimpleNamespace
-    plan = dep(deployments=[dep(workload="chat", serving="disaggregated"),
-                            dep(workload="bulk", serving="aggregated")])
-    old = {w: dep(workload=w, slo_percentile=90.0, slo_basis=None) for w in ("chat", "bulk")}  # older plans
-    assert percentile_label(plan, old["chat"]) == r["slo_basis"]
-    assert percentile_label(plan, old["bulk"]) == "p90"
-    assert percentile_label(plan, dep(workload="chat", slo_percentile=90.0, slo_basis="recorded")) == "recorded"
+    # older plans: no slo_basis recorded, the words from the percentile and the workload's serving modes
+    assert recorded_basis(None, 90.0, {"disaggregated"}) == r["slo_basis"]
+    assert recorded_basis(None, 90.0, {"aggregated"}) == "p90"
+    assert recorded_basis("recorded", 90.0, {"disaggregated"}) == "recorded"
     # plans written before the percentile was recorded were solved against means
-    assert percentile_label(plan, dep(workload="chat", slo_percentile=None, slo_basis=None)) == "mean"
-    assert percentile_label(plan, None) == "mean"
+    assert recorded_basis(None, None, {"disaggregated"}) == "mean"
 
 
 def test_load_answer_keeps_the_prefill_instances_of_the_query_and_fits_its_gpus(catalog):

@@ -350,6 +350,15 @@ def slo_basis(percentile: float, servings, utilization_assumed: bool = False) ->
     return text
 
 
+def recorded_basis(basis: str | None, percentile: float | None, servings) -> str:
+    """What a plan's workload result holds its targets to, one label for solve's Targets table and the proposal:
+    its `slo_basis`; for plans written before it, `slo_basis` of the recorded percentile and serving modes; plans
+    without a percentile were solved against means."""
+    if basis:
+        return basis
+    return "mean" if percentile is None else slo_basis(percentile, servings)
+
+
 def capped_by_utilization(rate: np.ndarray, saturation, ttft_s) -> np.ndarray:
     """Rows whose rate `utilization_bound` set (no TTFT target, the bound below what TPOT allows)."""
     share = ASSUMPTIONS.no_ttft_target_utilization
@@ -437,4 +446,4 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
 
 __all__ = ["CANDIDATE_GRID", "DISAGG_UTILIZATION_MAX", "capacity_in_parts",
            "capacity_under_slo", "disaggregated_at_load", "disaggregated_under_slo", "disaggregated_units",
-           "no_ttft_target_words", "slo_basis", "utilization_bound", "with_columns"]
+           "no_ttft_target_words", "recorded_basis", "slo_basis", "utilization_bound", "with_columns"]

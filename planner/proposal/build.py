@@ -6,7 +6,8 @@ from collections import Counter
 
 from planner.catalog.catalog import Catalog
 from planner.optimize.instance import Instance, WorkloadData
-from planner.plan import GENERIC_ENGINE, Plan, WorkloadResult, percentile_label
+from planner.perf.capacity import recorded_basis
+from planner.plan import GENERIC_ENGINE, Plan, WorkloadResult
 from planner.proposal import alternatives as alt
 from planner.proposal.assumptions import assumptions, prediction_errors, risks
 from planner.proposal.bom import (
@@ -138,6 +139,12 @@ def _target_ms(w: WorkloadResult | WorkloadData | None, kind: str) -> float | No
     return 1000 * getattr(w, f"{kind}_target_s")
 
 
+def _basis(plan: Plan, r: WorkloadResult | None) -> str:
+    """What the workload's targets hold at, as solve's Targets table says it (a plan without the workload's
+    result predates recorded percentiles: solved against means)."""
+    return "mean" if r is None else recorded_basis(r.slo_basis, r.slo_percentile, plan.servings_of(r.workload))
+
+
 def _floor(w: WorkloadResult | WorkloadData | None) -> str:
     """A workload's quality floor in words, as the plan records it (else as the instance has it)."""
     if isinstance(w, WorkloadResult):
@@ -162,7 +169,7 @@ def deployment_rows(s: Solved) -> list[DeploymentRow]:
             d.workload, d.model, d.precision, d.kv_precision, _engine(d),
             d.accelerator, d.system, d.mode, par, _serving(d), d.replicas, d.gpus, d.output_tok_s, d.ttft_s * 1000,
             _target_ms(w, "ttft"), d.tpot_s * 1000, _target_ms(w, "tpot"),
-            percentile_label(s.plan, r), d.quality, _floor(w),
+            _basis(s.plan, r), d.quality, _floor(w),
         ))
     return out
 

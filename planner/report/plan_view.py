@@ -7,7 +7,7 @@ from rich.table import Table
 
 from planner.fmt import table_usd
 from planner.outputs import safe_text as _s
-from planner.plan import Fleet, Plan, percentile_label
+from planner.plan import Fleet, Plan
 from planner.report.economics_view import _n, render_economics
 
 
@@ -31,13 +31,15 @@ def _targets_table(console: Console, plan: Plan) -> None:
     rows = [r for r in plan.workloads if r.ttft_target_s is not None or r.tpot_target_s is not None]
     if not rows:
         return
+    from planner.perf.capacity import recorded_basis  # the perf package is heavy to import: only with targets
+
     t = Table(title="Targets (achieved / target)", title_justify="left")
     for col in ("workload", "held at", "TTFT ms", "TPOT ms", "quality"):
         t.add_column(col, justify="left" if col == "workload" else "right")
     for r in rows:
         floor = "-" if r.quality_floor_score is None else \
             f"{_n(r.quality, '.1f')} / {r.quality_floor_score:g} ({_s(r.quality_floor_benchmark or '')})"
-        pct = percentile_label(plan, r)
+        pct = recorded_basis(r.slo_basis, r.slo_percentile, plan.servings_of(r.workload))
         ttft = _ms(r.ttft_s, r.ttft_target_s)
         if r.ttft_target_s is None and r.ttft_s is not None:  # no TTFT target: the basis states the bound used
             ttft = f"{_ms_value(r.ttft_s * 1e3)} / none"
