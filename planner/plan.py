@@ -330,6 +330,10 @@ class Plan(_M):
         None, description="SHA-256 of problem_yaml: verify tells an edited embedded problem from the one solved"
     )
 
+    def servings_of(self, workload: str) -> set[str]:
+        """The serving modes of a workload's deployments."""
+        return {d.serving for d in self.deployments if d.workload == workload}
+
 
 def _round(x: Any) -> Any:
     if isinstance(x, float):

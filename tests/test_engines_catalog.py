@@ -123,6 +123,25 @@ def test_broken_engine_entries(tmp_path, old, new, expected):
     assert any(expected in f and "engines.yaml" in f for f in found), found
 
 
+PER_VENDOR = {"grouped_kv_decode_max_context": "{amd: 32768}", "prompt_attention_eta_scale": "{amd: 0.5}",
+              "architecture_kernels": "[amd]", "shared_expert_in_routed_moe": "[amd]"}
+
+
+def test_every_per_vendor_field_is_found():
+    """The one vendor validator reads the per-vendor fields off the annotations: the known ones are among them
+    (a field it missed would take any vendor)."""
+    from planner.catalog.schema_engines import Engine, vendor_fields
+
+    assert set(PER_VENDOR) <= set(vendor_fields(Engine)) and "vendors" not in vendor_fields(Engine)
+
+
+@pytest.mark.parametrize("field", sorted(PER_VENDOR))
+def test_a_per_vendor_field_names_only_the_engines_vendors(tmp_path, field):
+    new = f"    overlap_scheduling: false\n    {field}: {PER_VENDOR[field]}\n"
+    found = findings(tmp_path, TOY_ENGINE.replace("    overlap_scheduling: false\n", new))
+    assert any(f"{field} names vendors ['amd'] the engine does not run on" in f for f in found), found
+
+
 def test_cli_lists_engines(catalog):
     res = CliRunner().invoke(main, ["catalog", "list", "engines", "--json"])
     assert res.exit_code == 0, res.output

@@ -8,6 +8,7 @@ TTFT of 1.3e8 s for qwen3-32b TP1 on H100), a capacity no operator could run. No
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +22,7 @@ from planner.optimize import problem_from_text, solve_problem
 from planner.optimize.resolve_problem import build_instance
 from planner.perf import queueing as Q
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.capacity import CANDIDATE_GRID, NO_TTFT_UTILIZATION, capacity_under_slo, disaggregated_units
+from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo, disaggregated_units, no_ttft_target_words
 from planner.perf.steptable import build_step_tables
 from planner.proposal.assumptions import assumptions
 from planner.proposal.build import deployment_rows
@@ -47,8 +48,20 @@ def saturation_rps(g: pd.DataFrame, catalog) -> np.ndarray:
     return Q.service(tab).capacity_rps
 
 
-def test_the_assumption_is_named_once():
-    assert NO_TTFT_UTILIZATION == ASSUMPTIONS.no_ttft_target_utilization == 0.9
+def test_the_capacity_and_its_words_read_the_assumption(catalog, monkeypatch):
+    """One source: another `no_ttft_target_utilization` moves the capacity without a TTFT target and the words
+    the plan, predict and the proposal print (the capacity read a copy taken at import before)."""
+    import planner.perf.capacity as cap_mod
+
+    g = grid("aggregated")
+    saturation = saturation_rps(g, catalog)
+    assert ASSUMPTIONS.no_ttft_target_utilization == 0.9
+    monkeypatch.setattr(cap_mod, "ASSUMPTIONS", replace(ASSUMPTIONS, no_ttft_target_utilization=0.5))
+    half = capacity_under_slo(g, catalog)
+    assert half["capacity_rps"].to_numpy() == pytest.approx(0.5 * saturation, rel=1e-9)
+    assert (half["limited_by"] == "utilization").all()
+    assert no_ttft_target_words() == "no TTFT target: <= 50% of saturation (assumed)"
+    assert cap_mod.slo_basis(90, {"aggregated"}, True) == "p90; " + no_ttft_target_words()
 
 
 def test_aggregated_capacity_is_the_assumed_share_of_saturation(catalog):
@@ -126,5 +139,24 @@ def test_the_plan_states_the_assumption(catalog):
     assert rows and all(r.percentile == w.slo_basis and r.ttft_target_ms is None for r in rows)
     problem = problem_from_text(NO_TTFT, "no-ttft.yaml")
     listed = [a for a in assumptions(plan, problem, build_instance(problem, catalog), catalog, [])
-              if a.item == "chat: no TTFT target"]
-    assert len(listed) == 1 and listed[0].assumed and "90% of its saturation rate" in listed[0].value
+              if a.item == "chat: each replica's request rate"]
+    assert len(listed) == 1 and listed[0].assumed and listed[0].value == no_ttft_target_words()
+
+
+def test_the_targets_read_the_same_from_the_instance_and_the_plan(catalog):
+    """The instance's inf (WorkloadData.has_ttft_target) and the plan's None both read as no TTFT target; the
+    proposal's rows tell the two records apart by type, not by which fields they happen to have."""
+    from planner.plan import WorkloadResult
+    from planner.proposal.build import _target_ms
+
+    problem = problem_from_text(NO_TTFT, "no-ttft.yaml")
+    wl = build_instance(problem, catalog).workloads["chat"]
+    assert not wl.has_ttft_target and wl.ttft_target_or_none_s is None
+    timed = replace(wl, ttft_target_s=0.5)
+    assert timed.has_ttft_target and timed.ttft_target_or_none_s == 0.5
+    assert _target_ms(wl, "ttft") is None and _target_ms(wl, "tpot") == pytest.approx(200.0)
+    assert _target_ms(timed, "ttft") == pytest.approx(500.0)
+    res = WorkloadResult(workload="chat", demand_output_tok_s=None, required_output_tok_s=None,
+                         capacity_output_tok_s=1.0, replicas=1, tpot_target_s=0.2, ttft_s=0.3)
+    assert _target_ms(res, "ttft") is None and _target_ms(res, "tpot") == pytest.approx(200.0)
+    assert _target_ms(res.model_copy(update={"ttft_target_s": 0.5}), "ttft") == pytest.approx(500.0)

@@ -194,10 +194,17 @@ def test_vllm_counts_mla_shared_expert_and_block_fp8_quantization_kernels():
     sv = EFF.serving
     generic = c.layers * sv["kernels_per_layer"] + c.moe_layers * sv["kernels_per_moe_layer_extra"]
     extra = out["kernels"] - generic
+    # the counts by part, from the model's own layer columns (DeepSeek-R1: 61 layers, 58 of them MoE)
+    layers, moe = int(c.layers[0]), int(c.moe_layers[0])
+    assert (layers, moe) == (61, 58)
+    mla, shared = 7 * layers, 4 * moe  # MLA's extra kernels; the shared expert's MLP
+    quant_attn, quant_experts, quant_dense = 3 * layers, 4 * moe, 2 * (layers - moe)  # block-FP8 activations
+    vllm = mla + shared + quant_attn + quant_experts + quant_dense
     # SGLang runs the shared expert inside the routed MoE kernel while experts are tensor-parallel: no shared
-    # MLP and no quantization of its own (61 x 7 + 61 x 3 + 3 x 2 + 58 x 2); with EP it keeps them apart
-    np.testing.assert_allclose(extra, [1080.0, 0.0, 0.0, 61 * 7 + 58 * 4, 0.0, 732.0, 1080.0])
-    assert 61 * 7 + 58 * 4 + 61 * 3 + 58 * 4 + 3 * 2 == 1080
+    # MLP and two of a MoE layer's four expert quantizations fewer; with EP it keeps them apart
+    sglang_tp = mla + quant_attn + quant_dense + 2 * moe
+    np.testing.assert_allclose(extra, [vllm, 0.0, 0.0, mla + shared, 0.0, sglang_tp, vllm])
+    assert (vllm, sglang_tp) == (1080, 732)  # the figures the docstring and kernels.py's comments quote
     # each kernel costs the accelerator's in-graph overhead: 3.0 ms more on the vLLM / H200 step
     added = out["ops"]["kernel_overhead"][0] - out["ops"]["kernel_overhead"][1]
     assert added == pytest.approx(1080 * c.kernel_overhead_s[0], rel=1e-12)

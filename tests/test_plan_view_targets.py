@@ -122,8 +122,9 @@ def test_identical_racks_are_one_row():
 
 
 def test_dollars_keep_their_figures_between_ten_thousand_and_a_million():
-    """"$10k" stood for a cost per hour of $10,074 above its parts in cents (ai-factory-10mw)."""
-    from planner.report.economics_view import _usd
+    """"$10k" stood for a cost per hour of $10,074 above its parts in cents (ai-factory-10mw). The investment
+    view's rule (planner.fmt.table_usd) puts the sign first like every other dollar figure ("$-1.50M" before)."""
+    from planner.fmt import table_usd
 
-    assert [_usd(v) for v in (10_074.3, 560_000, 29.944, 194_577_000)] == [
-        "$10,074", "$560,000", "$29.94", "$194.58M"]
+    assert [table_usd(v) for v in (10_074.3, 560_000, 29.944, 194_577_000, 9_999.994, -1.5e6, -812.5, None)] == [
+        "$10,074", "$560,000", "$29.94", "$194.58M", "$9,999.99", "-$1.50M", "-$812.50", "-"]

@@ -167,7 +167,7 @@ def test_disaggregated_answer_does_not_claim_the_percentile_it_could_not_hold():
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "p90 TTFT; TPOT full-batch step (bounds every percentile); no TTFT target: <= 90% of saturation" in text
-    assert "at 90% of the units' saturation rate (no TTFT target; assumed)" in text
+    assert "no TTFT target: <= 90% of saturation (assumed): " in text and " requests/s; " in text
 
 
 def test_calibrate_strict_says_which_targets_it_enforces():

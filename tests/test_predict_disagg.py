@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import io
 import math
-from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
 
 from planner.catalog import load_catalog
-from planner.perf.capacity import capacity_under_slo, disaggregated_at_load, disaggregated_units
+from planner.perf.capacity import capacity_under_slo, disaggregated_at_load, disaggregated_units, recorded_basis
 from planner.predict.query import predict_many, predict_one
-from planner.report.plan_view import _percentile_label
 from planner.report.predict_view import render_prediction
 
 QUERY = dict(model="llama-3.1-70b", gpu="h100-sxm", precision="fp8", isl=2000, osl=200, serving="disaggregated",
@@ -96,13 +95,12 @@ def test_labels_state_the_statistics(catalog):
     # step", solve "p90 TTFT, TPOT mean" and the proposal "p90" for the same deployment
     assert r["slo_basis"] == "p90 TTFT; TPOT full-batch step (bounds every percentile)"
     assert r["slo_basis"] in " ".join(text.split()) and "an upper bound" in text
-    dep = SimpleNamespace
-    plan = dep(deployments=[dep(workload="chat", serving="disaggregated"),
-                            dep(workload="bulk", serving="aggregated")])
-    old = {w: dep(workload=w, slo_percentile=90.0, slo_basis=None) for w in ("chat", "bulk")}  # older plans
-    assert _percentile_label(plan, old["chat"]) == r["slo_basis"]
-    assert _percentile_label(plan, old["bulk"]) == "p90"
-    assert _percentile_label(plan, dep(workload="chat", slo_percentile=90.0, slo_basis="recorded")) == "recorded"
+    # older plans: no slo_basis recorded, the words from the percentile and the workload's serving modes
+    assert recorded_basis(None, 90.0, {"disaggregated"}) == r["slo_basis"]
+    assert recorded_basis(None, 90.0, {"aggregated"}) == "p90"
+    assert recorded_basis("recorded", 90.0, {"disaggregated"}) == "recorded"
+    # plans written before the percentile was recorded were solved against means
+    assert recorded_basis(None, None, {"disaggregated"}) == "mean"
 
 
 def test_load_answer_keeps_the_prefill_instances_of_the_query_and_fits_its_gpus(catalog):
@@ -112,3 +110,18 @@ def test_load_answer_keeps_the_prefill_instances_of_the_query_and_fits_its_gpus(
     assert r["fits"] and r["prefill_gpu"] == "h200-sxm" and r["prefill_tp"] == 2
     used = r["dp"] * (r["prefill_instances"] * r["prefill_tp"] + r["decode_instances"] * r["tp"])
     assert used <= 16 and r["requests_s"] == pytest.approx(2.0)
+
+
+def test_the_fitting_unit_is_the_largest_batch_in_any_batch_order(catalog, monkeypatch):
+    """fitting_units keeps, per unit too big for the query's GPUs, the largest batch that fits them: the same
+    answer whatever order the candidate batches come in."""
+    from planner.predict import disagg
+
+    cfg = pd.DataFrame([CFG])
+    args = (cfg, catalog, np.array([np.inf]), np.array([np.inf]), np.array([16.0]))
+    want = disagg.fitting_units(*args)
+    assert want["fits"].iloc[0] and want["gpus"].iloc[0] <= 16
+    assert want["batch"].iloc[0] < disaggregated_units(cfg, catalog)["batch"].iloc[0]  # a smaller batch was picked
+    monkeypatch.setattr(disagg, "DEFAULT_BATCHES", tuple(reversed(disagg.DEFAULT_BATCHES)))
+    got = disagg.fitting_units(*args)
+    assert got["batch"].iloc[0] == want["batch"].iloc[0] and got["gpus"].iloc[0] == want["gpus"].iloc[0]

@@ -52,9 +52,9 @@ def test_tco_axis_has_round_ticks_above_the_tallest_bar():
 def test_short_dollars_one_rule():
     """The charts and the solver's budget messages share short_usd (they printed $12k and $12.3k, $500 and
     $500.00, $-12k for the same figures)."""
+    from planner.fmt import short_usd
     from planner.optimize.diagnose import describe_shortfall
     from planner.optimize.model import Constraint
-    from planner.report.proposal_format import short_usd
 
     got = [short_usd(x) for x in (0, 500, 812.5, 999.7, 2_500, 12_345, 262_000, 999_700, 2.29e6, -12_345)]
     assert got == ["$0", "$500", "$812.50", "$1.00k", "$2.50k", "$12.3k", "$262k", "$1.00M", "$2.29M", "-$12.3k"]

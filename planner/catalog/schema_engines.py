@@ -3,7 +3,7 @@ decoding) and its scheduler defaults, each with its source."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin
 
 from pydantic import Field, model_validator
 
@@ -232,30 +232,26 @@ class Engine(Entry):
                                        "without the sampler warm-up (the generic engine)")
 
     @model_validator(mode="after")
-    def _grouped_limit_needs_a_grouped_kernel(self) -> Engine:
-        if self.grouped_kv_decode_max_context and self.decode_attention_kv_reads != "per_kv_head":
-            raise ValueError("grouped_kv_decode_max_context needs decode_attention_kv_reads: per_kv_head (the "
-                             "kernel already reads each KV head once per query head at every context)")
-        other = sorted(set(self.grouped_kv_decode_max_context) - set(self.vendors))
-        if other:
-            raise ValueError(f"grouped_kv_decode_max_context names vendors {other} the engine does not run on")
-        return self
-
-    @model_validator(mode="after")
-    def _kernel_paths_name_the_engines_vendors(self) -> Engine:
-        for name in ("architecture_kernels", "shared_expert_in_routed_moe"):
+    def _vendor_fields_name_the_engines_vendors(self) -> Engine:
+        """Every per-vendor field (a list or dict keyed by Vendor, `vendor_fields`) names only vendors the
+        engine runs on: a figure for another vendor would never be read."""
+        for name in vendor_fields(type(self)):
             other = sorted(set(getattr(self, name)) - set(self.vendors))
             if other:
                 raise ValueError(f"{name} names vendors {other} the engine does not run on")
         return self
 
     @model_validator(mode="after")
+    def _grouped_limit_needs_a_grouped_kernel(self) -> Engine:
+        if self.grouped_kv_decode_max_context and self.decode_attention_kv_reads != "per_kv_head":
+            raise ValueError("grouped_kv_decode_max_context needs decode_attention_kv_reads: per_kv_head (the "
+                             "kernel already reads each KV head once per query head at every context)")
+        return self
+
+    @model_validator(mode="after")
     def _prompt_attention_scale_has_provenance(self) -> Engine:
         if not self.prompt_attention_eta_scale:
             return self
-        other = sorted(set(self.prompt_attention_eta_scale) - set(self.vendors))
-        if other:
-            raise ValueError(f"prompt_attention_eta_scale names vendors {other} the engine does not run on")
         prov = self.provenance.get("prompt_attention_eta_scale")
         if prov is None or not (prov.source or prov.assumed):
             raise ValueError("prompt_attention_eta_scale needs provenance: a source that measured it, or "
@@ -272,3 +268,11 @@ class Engine(Entry):
         figures were copied from another model's draft)."""
         hits = [s for s in self.speculative if s.method == method and s.matches(family, model_id)]
         return next((s for s in hits if not s.assumed), hits[0] if hits else None)
+
+
+def vendor_fields(model: type[Strict]) -> tuple[str, ...]:
+    """The fields of `model` keyed by vendor (list[Vendor] or dict[Vendor, ...]) other than `vendors` itself:
+    read from the annotations, so a new per-vendor field is checked without a validator of its own."""
+    return tuple(name for name, f in model.model_fields.items()
+                 if name != "vendors" and get_origin(f.annotation) in (list, dict)
+                 and get_args(f.annotation)[:1] == (Vendor,))

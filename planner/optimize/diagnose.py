@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
+from planner.fmt import short_usd
 from planner.optimize import backends
 from planner.optimize.model import Constraint, MipModel
-from planner.report.proposal_format import short_usd
 
 # family -> (weight, which side relaxes: "hi" adds room above an upper limit, "lo" lowers a floor)
 RELAXABLE = {

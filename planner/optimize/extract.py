@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
 from planner import __version__, power
@@ -307,10 +306,10 @@ def _workload_result(wl, deps: list[Deployment]) -> WorkloadResult:
         required_output_tok_s=wl.required_out_tok_s if wl.demand_out_tok_s else None,
         capacity_output_tok_s=sum(d.output_tok_s for d in deps),
         replicas=sum(d.replicas for d in deps),
-        ttft_target_s=wl.ttft_target_s if math.isfinite(wl.ttft_target_s) else None,  # inf: none given
+        ttft_target_s=wl.ttft_target_or_none_s,
         tpot_target_s=wl.tpot_target_s,
         slo_percentile=wl.slo_percentile,
-        slo_basis=slo_basis(wl.slo_percentile, {d.serving for d in deps}, not math.isfinite(wl.ttft_target_s)),
+        slo_basis=slo_basis(wl.slo_percentile, {d.serving for d in deps}, not wl.has_ttft_target),
         ttft_s=max((d.ttft_s for d in deps), default=None),
         tpot_s=max((d.tpot_s for d in deps), default=None),
         quality_floor_benchmark=wl.floor_benchmark,

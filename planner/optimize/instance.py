@@ -4,6 +4,7 @@ watts, kW, US dollars per hour), per workload, system and rack type. `planner.op
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from planner import economics as money
@@ -15,7 +16,7 @@ class WorkloadData:
     id: str
     isl: int
     osl: int
-    ttft_target_s: float  # inf: no TTFT target (planned at an assumed utilization, perf.capacity)
+    ttft_target_s: float  # inf: no TTFT target (planned at an assumed utilization, perf.capacity; has_ttft_target)
     tpot_target_s: float
     floor_benchmark: str | None
     floor_score: float | None
@@ -39,6 +40,16 @@ class WorkloadData:
     @property
     def required_out_tok_s(self) -> float:
         return (self.demand_out_tok_s or 0.0) * (1 + self.headroom)
+
+    @property
+    def has_ttft_target(self) -> bool:
+        """Whether the workload gives a TTFT target (`ttft_target_s` is inf where it does not)."""
+        return math.isfinite(self.ttft_target_s)
+
+    @property
+    def ttft_target_or_none_s(self) -> float | None:
+        """The TTFT target as a plan records it: None where the workload gives none."""
+        return self.ttft_target_s if self.has_ttft_target else None
 
 
 @dataclass(frozen=True)

@@ -332,7 +332,7 @@ def _check_workload_figures(plan: Plan, inst: Instance, check: Check) -> None:
         qualities = [d.quality for d in deps if d.quality is not None]
         for name, mine, want in (
             ("headroom", r.headroom, w.headroom),
-            ("ttft_target_s", r.ttft_target_s, w.ttft_target_s if math.isfinite(w.ttft_target_s) else None),
+            ("ttft_target_s", r.ttft_target_s, w.ttft_target_or_none_s),
             ("tpot_target_s", r.tpot_target_s, w.tpot_target_s),
             ("quality_floor_score", r.quality_floor_score, w.floor_score),
             ("slo_percentile", getattr(r, "slo_percentile", None), getattr(w, "slo_percentile", None)),

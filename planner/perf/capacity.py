@@ -306,7 +306,10 @@ DISAGG_UTILIZATION_MAX = 0.999  # the bisections' top: the queues' waits grow wi
 
 
 # ------------------------------------------------------------------ SLO policy: a workload without a TTFT target
-NO_TTFT_UTILIZATION = ASSUMPTIONS.no_ttft_target_utilization
+def no_ttft_target_words() -> str:
+    """The assumption in words, the one spelling the plan's slo_basis, predict's notes and the proposal's
+    assumptions print (`Assumptions.no_ttft_target_utilization`, read when called)."""
+    return f"no TTFT target: <= {ASSUMPTIONS.no_ttft_target_utilization:.0%} of saturation (assumed)"
 
 
 def without_ttft_target(ttft_s, n: int) -> np.ndarray:
@@ -317,13 +320,14 @@ def without_ttft_target(ttft_s, n: int) -> np.ndarray:
 
 
 def utilization_bound(rate: np.ndarray, saturation, ttft_s) -> np.ndarray:
-    """`rate` (requests/s, or utilization with saturation 1) held to NO_TTFT_UTILIZATION x `saturation` on the
+    """`rate` (requests/s, or utilization with saturation 1) held to the assumed share of `saturation` on the
     rows without a TTFT target: nothing else stops the rate searches short of saturation there, where the
     queue's waits are unbounded (`Assumptions.no_ttft_target_utilization`). A stated TTFT target is the bound
     itself: those rows are unchanged. TPOT only grows with the rate, so a lower rate still meets it."""
     rate = np.asarray(rate, dtype=float)
     free = without_ttft_target(ttft_s, len(rate))
-    return np.where(free, np.minimum(rate, NO_TTFT_UTILIZATION * np.asarray(saturation, dtype=float)), rate)
+    cap = ASSUMPTIONS.no_ttft_target_utilization * np.asarray(saturation, dtype=float)
+    return np.where(free, np.minimum(rate, cap), rate)
 
 
 def slo_basis(percentile: float, servings, utilization_assumed: bool = False) -> str:
@@ -342,13 +346,23 @@ def slo_basis(percentile: float, servings, utilization_assumed: bool = False) ->
     else:
         text = f"{p} (disaggregated: TTFT {p}, TPOT full-batch step)"
     if utilization_assumed:
-        text += f"; no TTFT target: <= {NO_TTFT_UTILIZATION:.0%} of saturation (assumed)"
+        text += "; " + no_ttft_target_words()
     return text
+
+
+def recorded_basis(basis: str | None, percentile: float | None, servings) -> str:
+    """What a plan's workload result holds its targets to, one label for solve's Targets table and the proposal:
+    its `slo_basis`; for plans written before it, `slo_basis` of the recorded percentile and serving modes; plans
+    without a percentile were solved against means."""
+    if basis:
+        return basis
+    return "mean" if percentile is None else slo_basis(percentile, servings)
 
 
 def capped_by_utilization(rate: np.ndarray, saturation, ttft_s) -> np.ndarray:
     """Rows whose rate `utilization_bound` set (no TTFT target, the bound below what TPOT allows)."""
-    at_cap = np.asarray(rate) >= NO_TTFT_UTILIZATION * np.asarray(saturation, dtype=float) * (1.0 - 1e-9)
+    share = ASSUMPTIONS.no_ttft_target_utilization
+    at_cap = np.asarray(rate) >= share * np.asarray(saturation, dtype=float) * (1.0 - 1e-9)
     return without_ttft_target(ttft_s, len(rate)) & at_cap & (np.asarray(rate) > 0)
 
 
@@ -430,6 +444,6 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     return out
 
 
-__all__ = ["CANDIDATE_GRID", "DISAGG_UTILIZATION_MAX", "NO_TTFT_UTILIZATION", "capacity_in_parts",
+__all__ = ["CANDIDATE_GRID", "DISAGG_UTILIZATION_MAX", "capacity_in_parts",
            "capacity_under_slo", "disaggregated_at_load", "disaggregated_under_slo", "disaggregated_units",
-           "slo_basis", "utilization_bound", "with_columns"]
+           "no_ttft_target_words", "recorded_basis", "slo_basis", "utilization_bound", "with_columns"]

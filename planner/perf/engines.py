@@ -252,21 +252,23 @@ def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: 
 
 def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail, workload_class=None) -> dict:
     """Per-row engine and speculative-decoding arrays (see the module docstring); rows the engine cannot run
-    get a reason through `fail(mask, keys, make)`."""
+    get a reason through `fail(kind, mask, keys, make)`: 'config' for an input that names nothing known, 'engine'
+    for what the engine lacks."""
     n = len(grid)
     out = _defaults(n)
     if n == 0 or ("engine" not in grid and "speculative" not in grid):
         return out  # the generic engine: nothing per row to look up
     engines, specs, klass = _grid_choices(grid)
     drafts = _draft_choices(grid)
-    fail(np.isnan(drafts), [grid["draft_tokens"].astype(str).to_numpy() if "draft_tokens" in grid else drafts],
+    raw_drafts = grid["draft_tokens"].astype(str).to_numpy() if "draft_tokens" in grid else drafts
+    fail("config", np.isnan(drafts), [raw_drafts],
          lambda k: f"draft_tokens {k} is not a whole number of tokens from 1 to {MAX_DRAFT_TOKENS}")
     drafts = np.nan_to_num(drafts)
     bad_engine = ~np.isin(engines, ["", *catalog.engines])
     known = ", ".join(sorted(catalog.engines))
-    fail(bad_engine, [engines], lambda e: f"unknown engine {e!r} (known: {known})")
+    fail("config", bad_engine, [engines], lambda e: f"unknown engine {e!r} (known: {known})")
     bad_spec = ~np.isin(specs, SPEC_CHOICES)
-    fail(bad_spec, [specs], lambda s: f"unknown speculative {s!r} (one of: {', '.join(SPEC_CHOICES)})")
+    fail("config", bad_spec, [specs], lambda s: f"unknown speculative {s!r} (one of: {', '.join(SPEC_CHOICES)})")
     models = grid["model"].astype(str).to_numpy()
     accs = grid["accelerator"].astype(str).to_numpy()
     precs = grid["precision"].astype(str).to_numpy()
@@ -295,7 +297,7 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
     if (out["spec_draft_id"] >= 0).any():  # the drafts' architecture, gathered per row where priced
         out["spec_draft_table"] = draft_arrays(catalog)
     row_why = why[codes]
-    fail(row_why != "", [row_why], lambda r: r)
+    fail("engine", row_why != "", [row_why], lambda r: r)
     return out
 
 
@@ -306,10 +308,11 @@ def check_engine_parallelism(c, engines: np.ndarray, catalog: Catalog, fail) -> 
         if not mine.any():
             continue
         if not eng.attention_dp:
-            fail(mine & (c.attn_dp > 1), [c.attn_dp], lambda d, e=e_id: f"engine {e} has no attention data "
-                                                                        f"parallel (attn_dp {d:.0f})")
+            fail("engine", mine & (c.attn_dp > 1), [c.attn_dp],
+                 lambda d, e=e_id: f"engine {e} has no attention data parallel (attn_dp {d:.0f})")
         if not eng.pipeline_parallel:
-            fail(mine & (c.pp > 1), [c.pp], lambda p, e=e_id: f"engine {e} has no pipeline parallel (pp {p:.0f})")
+            fail("engine", mine & (c.pp > 1), [c.pp],
+                 lambda p, e=e_id: f"engine {e} has no pipeline parallel (pp {p:.0f})")
         if not eng.wide_ep:
-            fail(mine & (c.ep > 8), [c.ep], lambda x, e=e_id: f"engine {e} has no wide expert parallel (ep {x:.0f}"
-                                                              f" > 8)")
+            fail("engine", mine & (c.ep > 8), [c.ep],
+                 lambda x, e=e_id: f"engine {e} has no wide expert parallel (ep {x:.0f} > 8)")

@@ -16,7 +16,7 @@ from planner.catalog.tables import GB
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.memory import memory
 from planner.perf.params import Efficiency, load_efficiency
-from planner.perf.resolve import Cols, add_reasons, normalize_grid, resolve, take
+from planner.perf.resolve import Cols, add_reasons, fail_kinds, normalize_grid, resolve, take
 from planner.perf.serving import aggregated, disaggregated
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -37,8 +37,8 @@ def _subset(c: Cols, idx: np.ndarray) -> Cols:
     return take(c, idx)
 
 
-def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray) -> np.ndarray:
-    """Add 'does not fit' reasons; returns the mask of rows that fail for memory."""
+def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray, kinds: np.ndarray) -> None:
+    """Add 'does not fit' reasons (kind 'memory')."""
     free = mem["usable_bytes"] - mem["weight_bytes_per_gpu"] - mem["reserve_bytes_per_gpu"]
     no_weights = (reason == "") & (free <= 0)
     # the share of HBM weights + reserve may take: the engine's utilization, all of it where the engine sizes KV
@@ -46,17 +46,16 @@ def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray) -> 
     shape = np.shape(c.hbm_bytes)
     frac = np.where(c.get("eng_kv_policy", np.zeros(shape)) > 0, 1.0,
                     c.get("eng_kv_fraction", np.full(shape, ASSUMPTIONS.usable_hbm_fraction)))
-    add_reasons(reason, no_weights, [np.round(mem["weight_bytes_per_gpu"] / GB, 1),
+    add_reasons(reason, kinds, "memory", no_weights, [np.round(mem["weight_bytes_per_gpu"] / GB, 1),
                                      np.round(mem["reserve_bytes_per_gpu"] / GB, 1), c.hbm_bytes / GB, frac],
                 lambda w, r, h, f: f"weights {w:.1f} GB + {r:.1f} GB activations/workspace exceed {f:.0%} of "
                                    f"{h:.4g} GB HBM per GPU")
     too_big = (reason == "") & (c.batch > mem["max_batch_memory"])
     need = mem["kv_bytes_per_seq_per_gpu"] * c.batch / c.attn_dp
-    add_reasons(reason, too_big,
+    add_reasons(reason, kinds, "memory", too_big,
                 [c.batch, np.round(need / GB, 1), np.round(free / GB, 1), mem["max_batch_memory"]],
                 lambda b, n, f, m: f"batch {b:.0f} needs {n:.1f} GB KV per GPU, {f:.1f} GB free "
                                    f"(max batch {m:.0f})")
-    return no_weights | too_big
 
 
 # Disaggregated serving: the prefill instances' own layout and accelerator (default: the decode layout).
@@ -131,18 +130,18 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
     (`serving.prefill_batch_pass`) where already known; `mem`: `memory(c)` where already known (it does not
     depend on the batch)."""
     n = len(reason)
-    structural = reason != ""  # resolve's reasons: the engine's (`engine_fail`) or the configuration's
+    kinds = fail_kinds(c, n)  # resolve's; the memory and engine-cap reasons below add theirs
     mem = memory(c) if mem is None else mem
-    mem_fail = _memory_reasons(c, mem, reason)
+    _memory_reasons(c, mem, reason, kinds)
     cap = engine_batch_cap_of(c)
     over_cap = (reason == "") & (c.batch > cap)
-    add_reasons(reason, over_cap, [c.batch, cap, eng_names, c.spec_k > 0],
+    add_reasons(reason, kinds, "engine", over_cap, [c.batch, cap, eng_names, c.spec_k > 0],
                 lambda b, m, e, s: f"batch {b:.0f} exceeds engine {e or 'generic'}'s cap of {m:.0f} running "
                                    f"sequences{' with speculative decoding' if s else ''}")
     fits = reason == ""
     out: dict[str, np.ndarray] = {k: np.full(n, np.nan) for k in TIMED}
-    out["limited_by"] = failure_kind(structural, np.asarray(c.get("engine_fail", np.zeros(n))) > 0, mem_fail,
-                                     over_cap)
+    # rows that do not run: the kind written with their reason (FAILURE_KINDS); the model fills the others
+    out["limited_by"] = kinds
     for mode, fn in (("aggregated", aggregated), ("disaggregated", disaggregated)):
         idx = np.flatnonzero(fits & (serving == mode))
         if len(idx) == 0:
@@ -169,23 +168,6 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
             gpus_d[idx] = res["gpus"]
             out["gpus_disagg"] = gpus_d
     return out, fits, mem
-
-
-FAILURE_KINDS = ("memory", "engine", "config")  # `limited_by` of a row that does not run
-
-
-def failure_kind(structural: np.ndarray, engine_fail: np.ndarray, mem_fail: np.ndarray,
-                 over_cap: np.ndarray) -> np.ndarray:
-    """`limited_by` of rows that do not run, from where their (first) reason was written, '' for the others:
-    'engine' (a mode, precision, accelerator, draft or batch cap the engine lacks: resolve's `engine_fail`, or
-    the engine's running-sequence cap), 'memory' (weights or KV over HBM) or 'config' (the split, context or an
-    input). The predict answers read it (`planner.predict.load.limit_of`; they parsed the reason's words)."""
-    kind = np.full(len(structural), "", dtype=object)
-    kind[structural] = "config"
-    kind[structural & engine_fail] = "engine"
-    kind[mem_fail] = "memory"
-    kind[over_cap] = "engine"
-    return kind
 
 
 def _frame(g: pd.DataFrame, c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict,

@@ -193,8 +193,14 @@ def _params(eff: Efficiency, accels: pd.DataFrame) -> pd.DataFrame:
     return hit[2]
 
 
-def add_reasons(reason: np.ndarray, mask: np.ndarray, keys: list, make: Callable[..., str]) -> None:
-    """Write make(*key values) into reason[i] for rows in `mask` that have no reason yet.
+FAILURE_KINDS = ("memory", "engine", "config")  # `limited_by` of a row that does not run
+
+
+def add_reasons(reason: np.ndarray, kinds: np.ndarray, kind: str, mask: np.ndarray, keys: list,
+                make: Callable[..., str]) -> None:
+    """Write make(*key values) into reason[i], and `kind` (one of FAILURE_KINDS) into kinds[i], for rows in
+    `mask` that have no reason yet: each failing row carries its kind from where it failed, so `limited_by`
+    is read off, not rebuilt from which stage wrote the reason.
 
     Messages are built once per distinct key combination (a grid repeats the same few), so a million failing
     rows cost a few numpy passes, not a million f-strings."""
@@ -209,6 +215,15 @@ def add_reasons(reason: np.ndarray, mask: np.ndarray, keys: list, make: Callable
     _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
     msgs = np.array([make(*(col[j] for col in cols)) for j in first], dtype=object)
     reason[todo] = msgs[inverse.reshape(-1)]
+    kinds[todo] = kind
+
+
+def fail_kinds(c: Cols, n: int) -> np.ndarray:
+    """A writable copy of resolve's per-row failure kinds (`fail_kind`: '' where the row runs so far); the
+    columns may be shared with other calls (a search reuses one resolve), so stages after resolve add theirs to
+    a copy. Columns built without resolve have none."""
+    kinds = c.get("fail_kind")
+    return np.full(n, "", dtype=object) if kinds is None else np.array(kinds, dtype=object)
 
 
 def _dtype_matrix(catalog: Catalog):
@@ -255,6 +270,7 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     """(columns, reason) for a normalized grid. reason[i] == '' where the row can run so far."""
     n = len(grid)
     reason = np.full(n, "", dtype=object)
+    kinds = np.full(n, "", dtype=object)  # FAILURE_KINDS of the rows with a reason
     models, accels = _tables(catalog)
     params = _params(eff, accels)
     prec_ids = _precision_ids(catalog)
@@ -271,18 +287,21 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     for col in ("tp", "pp", "ep", "attn_dp", "batch", "isl", "osl"):
         c[col] = pd.to_numeric(grid[col], errors="coerce").to_numpy(dtype=float)
 
-    def fail(mask: np.ndarray, keys: list, make: Callable[..., str]) -> None:
-        add_reasons(reason, mask, keys, make)
+    def fail(kind: str, mask: np.ndarray, keys: list, make: Callable[..., str]) -> None:
+        add_reasons(reason, kinds, kind, mask, keys, make)
+
+    def config(mask: np.ndarray, keys: list, make: Callable[..., str]) -> None:
+        fail("config", mask, keys, make)
 
     # names for messages only: as text columns, made arrays (np.asarray in add_reasons) where a row fails
     model_names, acc_names, prec_names = (grid[c].astype(str) for c in ("model", "accelerator", "precision"))
-    fail(mc < 0, [model_names], lambda m: f"unknown model {m!r}")
-    fail(ac < 0, [acc_names], lambda a: f"unknown accelerator {a!r}")
-    fail(pc < 0, [prec_names], lambda p: f"unknown precision {p!r}")
+    config(mc < 0, [model_names], lambda m: f"unknown model {m!r}")
+    config(ac < 0, [acc_names], lambda a: f"unknown accelerator {a!r}")
+    config(pc < 0, [prec_names], lambda p: f"unknown precision {p!r}")
     kv_names = grid["kv_precision"].astype(str).to_numpy()
     kv_codes, kv_uniques = pd.factorize(kv_names)
     kv_bytes = np.array([KV_BYTES.get(k, np.nan) for k in kv_uniques], dtype=float)[kv_codes] if n else np.zeros(0)
-    fail(np.isnan(kv_bytes), [kv_names], lambda k: f"unknown KV-cache precision {k!r} (bf16, fp8, fp4)")
+    config(np.isnan(kv_bytes), [kv_names], lambda k: f"unknown KV-cache precision {k!r} (bf16, fp8, fp4)")
     c["kv_bytes"] = np.nan_to_num(kv_bytes, nan=2.0)
 
     # precision: bytes per weight, compute dtype actually used, KV formats allowed
@@ -294,7 +313,7 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     dt = dcode[acs, pcs] if dcode.size else np.full(n, -1)
     c["weight_only"] = dwo[acs, pcs] if dwo.size else np.zeros(n)
     ok_ids = (mc >= 0) & (ac >= 0) & (pc >= 0)
-    fail(ok_ids & (dt < 0), [acs, pcs], lambda a, p: str(dwhy[a, p]))
+    config(ok_ids & (dt < 0), [acs, pcs], lambda a, p: str(dwhy[a, p]))
     dt = np.where(dt < 0, 0, dt)
     c["dtype_code"] = dt.astype(float)
     flops = np.stack([c[f"flops_{d}"] for d in COMPUTE_DTYPES], axis=1) if n else np.zeros((0, 4))
@@ -307,15 +326,13 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
     kv_idx = np.array([("bf16", "fp8", "fp4").index(k) if k in ("bf16", "fp8", "fp4") else 0 for k in kv_uniques],
                       dtype=np.int64)[kv_codes] if n else np.zeros(0, dtype=np.int64)
     kv_ok = allowed[pcs, kv_idx] if len(precs) else np.ones(n, dtype=bool)
-    fail(ok_ids & ~kv_ok, [pcs, kv_names], lambda p, k: f"{precs[p].id} does not allow a {k} KV cache "
+    config(ok_ids & ~kv_ok, [pcs, kv_names], lambda p, k: f"{precs[p].id} does not allow a {k} KV cache "
                                                         f"(allowed: {', '.join(precs[p].kv_formats)})")
-    check_parallelism(c, grid, fail, model_names, acc_names)
-    before = reason == ""
+    check_parallelism(c, grid, config, model_names, acc_names)
     c.update(engine_columns(grid, catalog, eff.engines, fail))
     if "engine" in grid:
         check_engine_parallelism(c, grid["engine"].fillna("").astype(str).str.strip().to_numpy(), catalog, fail)
-    # rows whose reason the engine wrote (evaluate's limited_by 'engine'; the others' reasons are the config's)
-    c["engine_fail"] = (before & (reason != "")).astype(float)
+    c["fail_kind"] = kinds  # evaluate's limited_by of the rows that fail here (`fail_kinds`)
     # Rows that already have a reason are answered by it; give their sizes harmless values so the vectorized
     # arithmetic that still runs over them stays finite (no divide-by-zero warnings for tp = 0).
     bad = reason != ""
@@ -326,7 +343,7 @@ def resolve(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> tuple[Cols
 
 def check_parallelism(c: Cols, grid: pd.DataFrame, fail, model_names, acc_names) -> None:
     """Split rules: heads and KV heads divide evenly, EP needs experts, the TP/EP group fits one scale-up
-    domain, the context fits the model."""
+    domain, the context fits the model. `fail(mask, keys, make)` writes a 'config' reason."""
     tp, pp, ep, dp = c.tp, c.pp, c.ep, c.attn_dp
     for name in ("tp", "pp", "ep", "attn_dp", "batch", "isl", "osl"):
         v = c[name]
@@ -361,5 +378,5 @@ def check_parallelism(c: Cols, grid: pd.DataFrame, fail, model_names, acc_names)
          lambda x, m: f"isl+osl = {x:.0f} tokens exceed the model's context {m:.0f}")
 
 
-__all__ = ["GRID_DEFAULTS", "MODEL_COLUMNS", "OPTIONAL_CONFIG_COLUMNS", "Cols", "normalize_grid", "resolve",
-           "take"]
+__all__ = ["FAILURE_KINDS", "GRID_DEFAULTS", "MODEL_COLUMNS", "OPTIONAL_CONFIG_COLUMNS", "Cols", "add_reasons",
+           "fail_kinds", "normalize_grid", "resolve", "take"]

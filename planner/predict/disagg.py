@@ -103,7 +103,8 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
     col = {k: ev[k].to_numpy(dtype=float) for k in ("gpus", "ttft_s", "tpot_s")}
     ok = (ev["fits"].to_numpy(dtype=bool) & (col["gpus"] <= gpus[of]) & (col["ttft_s"] <= ttft_s[of])
           & (col["tpot_s"] <= tpot_s[of]))
-    pick = ev[ok].assign(_unit=of[ok]).drop_duplicates("_unit", keep="last")  # batches ascending: the largest
+    met = ev[ok].assign(_unit=of[ok])
+    pick = met.loc[met.groupby("_unit")["batch"].idxmax()]  # per unit the largest batch, in any batch order
     out = _none_fits(out, np.setdiff1d(big, pick["_unit"].to_numpy()), need, gpus)
     chosen = pick.set_index("_unit").reindex(columns=out.columns)
     return pd.concat([out.drop(index=chosen.index), chosen]).sort_index()

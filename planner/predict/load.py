@@ -23,7 +23,7 @@ from planner import power
 from planner.catalog.catalog import Catalog
 from planner.perf import evaluate, latency_under_load
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.evaluate import FAILURE_KINDS
+from planner.perf.resolve import FAILURE_KINDS
 
 GENERIC = "generic"  # the calibrated engine a query gets without `engine` (named so in plans too)
 LOAD_QUERY_COLUMNS = ("engine", "request_rate", "num_requests", "length_dist", "slo_percentile", "speculative")
@@ -297,15 +297,15 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
     return out
 
 
-def limit_of(limited_by, reason: str) -> str:
+def limit_of(limited_by) -> str:
     """What stops a configuration that does not run, as the model recorded it where it wrote its reason
-    (`limited_by`: memory, engine or config from evaluate and resolve, `planner.perf.evaluate.failure_kind`;
-    ttft or tpot where a disaggregated unit misses a target at every batch). The reason's words were parsed
-    before, which missed causes whose wording changed; every path now carries the field, so a reason without
-    one is a bug (ValueError names it)."""
+    (`limited_by`: memory, engine or config, written with the reason by `planner.perf.resolve.add_reasons`;
+    ttft or tpot where a disaggregated unit misses a target at every batch). Every path of the model carries
+    it; rows built some other way may not, and answer 'unknown' (the reason stays in the notes) rather than
+    stop the whole prediction with a traceback."""
     if isinstance(limited_by, str) and limited_by in (*FAILURE_KINDS, "ttft", "tpot"):
         return limited_by
-    raise ValueError(f"no structured limited_by ({limited_by!r}) for the reason {reason!r}")
+    return "unknown"
 
 
 def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
@@ -314,7 +314,7 @@ def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
         reasons = grp["load_reason"].astype(str)
         if not len(reasons):
             return {"limited_by": "config", "notes": "no valid split"}
-        return {"limited_by": limit_of(grp["load_limited_by"].iloc[0], reasons.iloc[0]), "notes": reasons.iloc[0]}
+        return {"limited_by": limit_of(grp["load_limited_by"].iloc[0]), "notes": reasons.iloc[0]}
     pct = percentile_of(q)
     ttft = _at_percentile(ok, "ttft", pct, f"{pct:g}").min()
     tpot = _tpot_held(ok, pct, f"{pct:g}").min()

@@ -18,7 +18,7 @@ from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.limits import env_name, limit
 from planner.perf import evaluate
-from planner.perf.capacity import NO_TTFT_UTILIZATION, slo_basis
+from planner.perf.capacity import no_ttft_target_words, slo_basis
 from planner.perf.engines import SPEC_CHOICES
 from planner.predict import disagg
 from planner.predict.load import (
@@ -371,10 +371,9 @@ def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
                      f"{best['accelerator']} servers)")
     at_cap = _at_capacity(best)
     if at_cap:
-        where = f"at {NO_TTFT_UTILIZATION:.0%} of the units' saturation rate (no TTFT target; assumed)" \
-            if best["limited_by"] == "utilization" else \
-            f"at the largest rate where TTFT holds at p{best['slo_percentile']:g}"
-        notes.append(f"{where} ({best['capacity_rps'] * dp:.3g} requests/s); " + disagg.TPOT_NOTE)
+        where = no_ttft_target_words() if best["limited_by"] == "utilization" else \
+            f"the largest rate where TTFT holds at p{best['slo_percentile']:g}"
+        notes.append(f"{where}: {best['capacity_rps'] * dp:.3g} requests/s; " + disagg.TPOT_NOTE)
     if best.get("slo_on_mean") in (True,):  # NaN where the query had no target
         notes.append("targets held on the zero-load mean: latency under load is modelled for aggregated serving "
                      "only")
@@ -418,7 +417,7 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
     if fitting.empty:
         first = rows.iloc[0]
         why = str(first["reason"]) if is_set(first["reason"]) else "does not fit"
-        return limit_of(first["limited_by"], why), why
+        return limit_of(first["limited_by"]), why
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]
     tpot_s = _targets_s(query.to_frame().T, "tpot_slo_ms").iloc[0]
     best_ttft, best_tpot = fitting["ttft_s"].min(), fitting["tpot_s"].min()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 from planner.catalog.catalog import Catalog
@@ -10,7 +9,7 @@ from planner.catalog.schema_base import Entry, PriceRange
 from planner.catalog.schemas import Model, QualityScore, _norm
 from planner.optimize.instance import Instance
 from planner.optimize.problem import Problem
-from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.capacity import no_ttft_target_words
 from planner.plan import Plan
 from planner.proposal.bom import most_rented
 from planner.proposal.model import Assumption, BomLine, Risk
@@ -89,9 +88,8 @@ def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog,
             out.append(Assumption("models", f"{mid} at {pid}: quality recovery", f"{rec:.3f}", src, "",
                                   src.startswith("no published")))
     for wid in sorted({d.workload for d in plan.deployments if d.workload in inst.workloads
-                       and not math.isfinite(inst.workloads[d.workload].ttft_target_s)}):
-        out.append(Assumption("performance", f"{wid}: no TTFT target", f"each replica planned at "
-                              f"<= {ASSUMPTIONS.no_ttft_target_utilization:.0%} of its saturation rate",
+                       and not inst.workloads[d.workload].has_ttft_target}):
+        out.append(Assumption("performance", f"{wid}: each replica's request rate", no_ttft_target_words(),
                               "planner.perf.assumptions (no_ttft_target_utilization)", "", True,
                               "toward saturation the queue's waits grow without bound"))
     out.append(Assumption("performance", "efficiency parameters", "fitted and derived per accelerator",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 from planner.catalog.catalog import Catalog
-from planner.optimize.instance import Instance
-from planner.plan import GENERIC_ENGINE, Plan
+from planner.optimize.instance import Instance, WorkloadData
+from planner.perf.capacity import recorded_basis
+from planner.plan import GENERIC_ENGINE, Plan, WorkloadResult
 from planner.proposal import alternatives as alt
 from planner.proposal.assumptions import assumptions, prediction_errors, risks
 from planner.proposal.bom import (
@@ -30,18 +30,6 @@ def _engine(d) -> str:
     """The deployment's engine; `generic` (empty in older plans) for the performance model's calibrated one."""
     e = getattr(d, "engine", None)
     return e or GENERIC_ENGINE
-
-
-def _percentile(w) -> str:
-    """What the workload's targets hold at: the plan's `slo_basis` (the label `solve` prints: the percentile, for
-    disaggregated deployments TPOT as the full batch's step, the utilization assumed without a TTFT target);
-    else the percentile (`slo_percentile`; p90 is the problem files' default), and plans written before it was
-    recorded were solved against means: `mean`."""
-    basis = getattr(w, "slo_basis", None)
-    if basis:
-        return basis
-    q = getattr(w, "slo_percentile", None)
-    return f"p{q:g}" if q is not None else "mean"
 
 
 # What the plan's economics (revenue, profit, investment view) adds to the summary, where present.
@@ -137,15 +125,35 @@ def _serving(d) -> str:
     return ", ".join([mode, *extra])
 
 
-def _target_ms(w, kind: str) -> float | None:
-    """A workload's TTFT/TPOT target in ms (`ttft_target_s` in newer instances, `ttft_s` before)."""
+def _target_ms(w: WorkloadResult | WorkloadData | None, kind: str) -> float | None:
+    """A workload's TTFT/TPOT target in ms, None where it has none: a plan's WorkloadResult records None (its
+    `ttft_s` is what the plan achieves), an instance's WorkloadData has no TTFT target where `has_ttft_target`
+    is false."""
     if w is None:
         return None
-    v = getattr(w, f"{kind}_target_s", None)
-    if v is None and hasattr(w, "slo_basis"):  # a plan's workload result: None is no target (ttft_s: achieved)
+    if isinstance(w, WorkloadResult):
+        v = getattr(w, f"{kind}_target_s")
+        return None if v is None else 1000 * v
+    if kind == "ttft" and not w.has_ttft_target:
         return None
-    v = v if v is not None else getattr(w, f"{kind}_s")
-    return 1000 * v if math.isfinite(v) else None  # an instance's inf: no target
+    return 1000 * getattr(w, f"{kind}_target_s")
+
+
+def _basis(plan: Plan, r: WorkloadResult | None) -> str:
+    """What the workload's targets hold at, as solve's Targets table says it (a plan without the workload's
+    result predates recorded percentiles: solved against means)."""
+    return "mean" if r is None else recorded_basis(r.slo_basis, r.slo_percentile, plan.servings_of(r.workload))
+
+
+def _floor(w: WorkloadResult | WorkloadData | None) -> str:
+    """A workload's quality floor in words, as the plan records it (else as the instance has it)."""
+    if isinstance(w, WorkloadResult):
+        bench, score = w.quality_floor_benchmark, w.quality_floor_score
+    elif w is not None:
+        bench, score = w.floor_benchmark, w.floor_score
+    else:
+        return "-"
+    return f"{bench} >= {score:g}" if bench and score is not None else "-"
 
 
 def deployment_rows(s: Solved) -> list[DeploymentRow]:
@@ -153,20 +161,15 @@ def deployment_rows(s: Solved) -> list[DeploymentRow]:
     out = []
     recorded = {r.workload: r for r in s.plan.workloads}
     for d in s.plan.deployments:
-        w = recorded.get(d.workload)
-        if w is None or getattr(w, "tpot_target_s", None) is None:  # (TTFT may have no target)
-            w = s.instance.workloads.get(d.workload)
+        r = recorded.get(d.workload)
+        w = r if r is not None and r.tpot_target_s is not None else s.instance.workloads.get(d.workload)
         par = f"TP{d.tp} PP{d.pp}" + (f" EP{d.ep}" if d.ep > 1 else "") + (
             f" attn-DP{d.attn_dp}" if d.attn_dp > 1 else "")
-        bench = getattr(w, "quality_floor_benchmark", None) or getattr(w, "floor_benchmark", None)
-        score = getattr(w, "quality_floor_score", None)
-        score = score if score is not None else getattr(w, "floor_score", None)
-        floor = f"{bench} >= {score:g}" if bench and score is not None else "-"
         out.append(DeploymentRow(
             d.workload, d.model, d.precision, d.kv_precision, _engine(d),
             d.accelerator, d.system, d.mode, par, _serving(d), d.replicas, d.gpus, d.output_tok_s, d.ttft_s * 1000,
             _target_ms(w, "ttft"), d.tpot_s * 1000, _target_ms(w, "tpot"),
-            _percentile(w), d.quality, floor,
+            _basis(s.plan, r), d.quality, _floor(w),
         ))
     return out
 

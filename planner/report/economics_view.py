@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from planner.fmt import table_usd
 from planner.plan import Plan
 
 
@@ -13,16 +14,8 @@ def _n(x: float | None, fmt: str = ",.0f") -> str:
     return "-" if x is None else format(x, fmt)
 
 
-def _usd(x: float | None) -> str:
-    """Millions with two decimals, whole dollars from $10,000 (ai-factory-10mw's cost per hour read "$10k"
-    above its parts $6,706.26 + $1,110.60 + ...), cents below."""
-    if x is None:
-        return "-"
-    if abs(x) >= 1e6:
-        return f"${x / 1e6:,.2f}M"
-    if abs(x) >= 1e4:
-        return f"${x:,.0f}"
-    return f"${x:,.2f}"
+def _usds(*xs: float | None) -> str:
+    return " / ".join(table_usd(x) for x in xs)
 
 
 def _pct(x: float | None) -> str:
@@ -38,29 +31,29 @@ def render_economics(console: Console, plan: Plan) -> None:
     t.add_column("value", justify="right")
     rows = [
         ("revenue / cost / profit per hour",
-         f"{_usd(e.revenue_usd_per_hour)} / {_usd(e.cost_usd_per_hour)} / {_usd(e.profit_usd_per_hour)}"),
+         _usds(e.revenue_usd_per_hour, e.cost_usd_per_hour, e.profit_usd_per_hour)),
         ("gross margin (after capital charge)", _pct(e.gross_margin)),
-        ("capex at year 0", _usd(e.capex_usd)),
+        ("capex at year 0", table_usd(e.capex_usd)),
         ("revenue / opex / capital charge per year",
-         f"{_usd(e.revenue_usd_per_year)} / {_usd(e.opex_usd_per_year)} / {_usd(e.capital_charge_usd_per_year)}"),
+         _usds(e.revenue_usd_per_year, e.opex_usd_per_year, e.capital_charge_usd_per_year)),
         ("payback (simple / discounted)",
          f"{_n(e.payback_years, ',.2f')} / {_n(e.discounted_payback_years, ',.2f')} years"),
-        (f"NPV at {100 * e.discount_rate:g}% over {e.horizon_years:g} years", _usd(e.npv_usd)),
+        (f"NPV at {100 * e.discount_rate:g}% over {e.horizon_years:g} years", table_usd(e.npv_usd)),
         ("IRR", _pct(e.irr)),
         # rented servers count in the hours they are rented (plan.json `provisioned_mw`), unlike the fleet's
         # site power and its per-MW figure, which are owned servers' only
         ("provisioned power (IT nameplate x PUE, owned and rented)", f"{e.provisioned_mw:,.3f} MW"),
         ("revenue / profit per MW-year",
-         f"{_usd(e.revenue_usd_per_mw_year)} / {_usd(e.profit_usd_per_mw_year)}"),
+         _usds(e.revenue_usd_per_mw_year, e.profit_usd_per_mw_year)),
         ("output tok/s served per provisioned MW / per average IT W",
          f"{_n(e.output_tok_s_per_mw)} / {_n(e.output_tok_s_per_w, ',.3g')}"),
         (f"per rack ({e.racks}): revenue / profit per year, tok/s",
-         f"{_usd(e.revenue_usd_per_rack_year)} / {_usd(e.profit_usd_per_rack_year)}, "
+         f"{_usds(e.revenue_usd_per_rack_year, e.profit_usd_per_rack_year)}, "
          f"{_n(e.output_tok_s_per_rack)}"),
         ("output tok/s served / offered (utilization)",
          f"{_n(e.served_output_tok_s)} / {_n(e.capacity_output_tok_s)} ({_pct(e.utilization)})"),
         ("$ per million output tokens served", _n(e.usd_per_mtok_served, ",.3f")),
-        *[(f"  revenue {w} per hour", _usd(v)) for w, v in e.revenue_by_workload_usd_per_hour.items()],
+        *[(f"  revenue {w} per hour", table_usd(v)) for w, v in e.revenue_by_workload_usd_per_hour.items()],
     ]
     for k, v in rows:
         t.add_row(k, v)
@@ -105,8 +98,8 @@ def _render_platforms(console: Console, plan: Plan) -> None:
             str(p.gpus),
             _n(p.profit_usd_per_hour, ",.0f"),
             "-" if p.difference_pct is None else f"{p.difference_pct:+.1f}%",
-            _usd(p.profit_usd_per_mw_year),
-            _usd(p.revenue_usd_per_mw_year),
+            table_usd(p.profit_usd_per_mw_year),
+            table_usd(p.revenue_usd_per_mw_year),
             _n(p.output_tok_s_per_mw),
             p.status,
         )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from planner.fmt import table_usd
 from planner.outputs import safe_text as _s
 from planner.plan import Fleet, Plan
-from planner.report.economics_view import _n, _usd, render_economics
+from planner.report.economics_view import _n, render_economics
 
 
 def _parallel(tp, pp, ep, dp) -> str:
@@ -24,29 +25,21 @@ def _ms_value(ms: float) -> str:
     return f"{ms:,.0f}" if ms >= 999.5 else f"{ms:.4g}"
 
 
-def _percentile_label(plan: Plan, r) -> str:
-    """What the workload's targets hold at: the plan's `slo_basis` (one label, set where capacity is computed);
-    for plans written before it, the same words from its deployments' serving modes."""
-    if r.slo_basis:
-        return r.slo_basis
-    from planner.perf.capacity import slo_basis  # only for older plans (the perf package is heavy to import)
-
-    return slo_basis(r.slo_percentile, {d.serving for d in plan.deployments if d.workload == r.workload})
-
-
 def _targets_table(console: Console, plan: Plan) -> None:
     """What each workload was solved against beside what the plan achieves: latency at its SLO percentile, the
     quality floor. Older plans without targets print nothing."""
     rows = [r for r in plan.workloads if r.ttft_target_s is not None or r.tpot_target_s is not None]
     if not rows:
         return
+    from planner.perf.capacity import recorded_basis  # the perf package is heavy to import: only with targets
+
     t = Table(title="Targets (achieved / target)", title_justify="left")
     for col in ("workload", "held at", "TTFT ms", "TPOT ms", "quality"):
         t.add_column(col, justify="left" if col == "workload" else "right")
     for r in rows:
         floor = "-" if r.quality_floor_score is None else \
             f"{_n(r.quality, '.1f')} / {r.quality_floor_score:g} ({_s(r.quality_floor_benchmark or '')})"
-        pct = "-" if r.slo_percentile is None else _percentile_label(plan, r)
+        pct = recorded_basis(r.slo_basis, r.slo_percentile, plan.servings_of(r.workload))
         ttft = _ms(r.ttft_s, r.ttft_target_s)
         if r.ttft_target_s is None and r.ttft_s is not None:  # no TTFT target: the basis states the bound used
             ttft = f"{_ms_value(r.ttft_s * 1e3)} / none"
@@ -213,10 +206,11 @@ def _economics_table(console: Console, fl: Fleet, peak_class: bool = False) -> N
     e.add_column("what")
     e.add_column("value", justify="right")
     rows = [
-        ("capex (new servers, network, racks)", _usd(fl.capex_usd)),
-        ("opex per year at the peak class's rate" if peak_class else "opex per year", _usd(fl.opex_usd_per_year)),
-        ("cost per hour (all in)", _usd(fl.cost_usd_per_hour)),
-        *[(f"  {_s(k)}", _usd(v)) for k, v in fl.cost_breakdown_usd_per_hour.items() if v],
+        ("capex (new servers, network, racks)", table_usd(fl.capex_usd)),
+        ("opex per year at the peak class's rate" if peak_class else "opex per year",
+         table_usd(fl.opex_usd_per_year)),
+        ("cost per hour (all in)", table_usd(fl.cost_usd_per_hour)),
+        *[(f"  {_s(k)}", table_usd(v)) for k, v in fl.cost_breakdown_usd_per_hour.items() if v],
         ("IT power all-in provisioned / average", f"{fl.it_power_kw:,.0f} / {fl.it_power_avg_kw:,.0f} kW"),
         ("facility power (IT x PUE)", f"{fl.facility_power_kw:,.0f} kW"),
         ("output tokens/s (total tok/s)", f"{fl.output_tok_s:,.0f} ({fl.total_tok_s:,.0f})"),

@@ -1,54 +1,11 @@
-"""Number formatting shared by the proposal's HTML, Markdown and PDF (the spreadsheet and CSV keep numbers as
-numbers). Dollars are whole dollars with thousands separators, so a figure reads the same in every format."""
+"""Number formatting of the proposal's HTML, Markdown and PDF (the spreadsheet and CSV keep numbers as numbers):
+the neutral formatters of `planner.fmt` (the templates read them here as `fmt.usd` ...) and a figure's value by
+its unit."""
 
 from __future__ import annotations
 
+from planner.fmt import number, pct, quantity, short_usd, signed_usd, unit_price, usd
 from planner.proposal.model import Figure
-
-
-def usd(x: float | None, cents: bool = False) -> str:
-    if x is None:
-        return "-"
-    sign = "-" if x < 0 else ""
-    return f"{sign}${abs(x):,.2f}" if cents else f"{sign}${abs(x):,.0f}"
-
-
-def short_usd(x: float) -> str:
-    """Dollars in short, for chart labels and messages: millions with two decimals ($2.29M), thousands to three
-    significant digits ($933k, $12.3k, $2.50k), below $1,000 whole dollars with the cents where there are any
-    ($500, $812.50); the sign first (-$12.3k). The proposal's charts and the solver's budget messages use it."""
-    a = abs(x)
-    k = float(f"{a / 1e3:.3g}")  # thousands rounded to three digits first, so $999.7k reads $1.00M
-    if k >= 1e3:
-        return f"{'-' if x < 0 else ''}${a / 1e6:,.2f}M"
-    if k >= 1.0:
-        return f"{'-' if x < 0 else ''}${k:.{2 if k < 10 else 1 if k < 100 else 0}f}k"
-    return usd(x, cents=a != round(a))
-
-
-def unit_price(x: float | None) -> str:
-    """Unit prices below $10 (electricity, rentals, optics per unit) keep their cents."""
-    if x is None:
-        return "-"
-    return usd(x, cents=abs(x) < 10 and x != 0) if abs(x) >= 0.01 or x == 0 else f"${x:.4f}"
-
-
-def signed_usd(x: float | None) -> str:
-    return "-" if x is None else ("+" if x > 0 else "") + usd(x)
-
-
-def pct(x: float | None, signed: bool = True) -> str:
-    if x is None:
-        return "-"
-    return f"{x:+.1f}%" if signed else f"{x:.1f}%"
-
-
-def number(x: float | None, digits: int = 0) -> str:
-    return "-" if x is None else f"{x:,.{digits}f}"
-
-
-def quantity(x: float) -> str:
-    return f"{x:,.0f}" if abs(x - round(x)) < 1e-9 or abs(x) >= 100 else f"{x:,.2f}"
 
 
 def figure_value(f: Figure) -> str:
@@ -66,3 +23,6 @@ def figure_value(f: Figure) -> str:
         "years": lambda: f"{v:,.1f} years",
         "pct": lambda: f"{v:.1f}%",
     }.get(f.unit, lambda: f"{v:,.4g}")()
+
+
+__all__ = ["figure_value", "number", "pct", "quantity", "short_usd", "signed_usd", "unit_price", "usd"]

@@ -8,8 +8,8 @@ import math
 
 from markupsafe import Markup, escape
 
+from planner.fmt import short_usd, usd
 from planner.proposal.model import RackDrawing, TcoYear, TornadoBar
-from planner.report.proposal_format import short_usd, usd
 
 COLORS = {"capex": "#1f4e79", "energy": "#e07b39", "facility": "#8c8c8c", "maintenance": "#5b9bd5",
           "rental": "#70ad47", "other": "#b4a7d6"}
