@@ -92,7 +92,7 @@ def test_capacity_from_queueing_tables_equals_capacity_from_full_tables(catalog,
     var = np.zeros(len(tab), dtype=bool)
     target = None if ttft_s is None else ttft_s - tab.request_s
     rate = np.where(tab.fits, Q.max_rate_meeting(tab, target, tpot_s, percentile, var, known=(sv, ch)), 0.0)
-    rate = cap_mod.utilization_bound(rate, sv.capacity_rps, ttft_s)  # without a TTFT target: the assumed cap
+    rate, _ = cap_mod.utilization_bound(rate, sv.capacity_rps, ttft_s)  # without a TTFT target: the assumed cap
     at = Q.open_loop(ch, sv, tab, np.maximum(rate, 1e-12), var, (percentile,))
     fit = tab.fits
     np.testing.assert_array_equal(got["capacity_rps"].to_numpy()[agg], rate)
