@@ -325,7 +325,7 @@ def utilization_bound(rate: np.ndarray, saturation, ttft_s) -> tuple[np.ndarray,
     'utilization' (a row the bound set, with a rate to serve)."""
     rate = np.asarray(rate, dtype=float)
     free = without_ttft_target(ttft_s, len(rate))
-    bound = NO_TTFT_UTILIZATION * np.asarray(saturation, dtype=float)
+    bound = ASSUMPTIONS.no_ttft_target_utilization * np.asarray(saturation, dtype=float)  # read when called
     held = free & (rate >= bound)
     return np.where(held, bound, rate), held & (bound > 0)
 
