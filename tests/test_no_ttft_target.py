@@ -15,11 +15,14 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from rich.console import Console
 
 from planner.catalog import load_catalog
+from planner.cli import main
 from planner.optimize import problem_from_text, solve_problem
 from planner.optimize.resolve_problem import build_instance
+from planner.perf import capacity as cap_mod
 from planner.perf import queueing as Q
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo, disaggregated_units, no_ttft_target_words
@@ -160,3 +163,70 @@ def test_the_targets_read_the_same_from_the_instance_and_the_plan(catalog):
                          capacity_output_tok_s=1.0, replicas=1, tpot_target_s=0.2, ttft_s=0.3)
     assert _target_ms(res, "ttft") is None and _target_ms(res, "tpot") == pytest.approx(200.0)
     assert _target_ms(res.model_copy(update={"ttft_target_s": 0.5}), "ttft") == pytest.approx(500.0)
+
+
+def test_reasoning_deployments_say_they_were_planned_at_zero_load(catalog):
+    """Rows with hidden reasoning tokens are planned by the zero-load batch search (mean latency to the first
+    visible token, no queueing): the label says so instead of claiming the percentile (or the utilization rule,
+    which that search does not apply)."""
+    thinking = NO_TTFT.replace("    precisions: [fp8]\n", "    precisions: [fp8]\n    effort: thinking\n")
+    plan = solve_problem(problem_from_text(thinking, "thinking.yaml"), catalog, runner_up=False)
+    assert plan.deployments and all(d.effort == "thinking" for d in plan.deployments)
+    basis = plan.workloads[0].slo_basis
+    assert basis.startswith("zero-load mean") and "p90" not in basis and "saturation" not in basis
+    # a workload served both ways names both
+    assert cap_mod.slo_basis(90.0, {"aggregated"}, True, 1) == (
+        "p90; no TTFT target: <= 90% of saturation (assumed); reasoning deployments: zero-load mean at the "
+        "largest batch meeting the targets (hidden reasoning tokens; no queueing)")
+    assert cap_mod.slo_basis(90.0, {"aggregated"}) == "p90"
+
+
+ARCHETYPE = NO_TTFT.replace("    isl_tokens: 1024\n    osl_tokens: 256\n    tpot_ms: 200\n",
+                            "    archetype: chat\n    ttft_ms: @TTFT@\n")
+
+
+def test_a_workload_drops_its_archetypes_ttft_target(catalog):
+    plan = solve_problem(problem_from_text(ARCHETYPE.replace("@TTFT@", "none"), "drop.yaml"), catalog,
+                         runner_up=False)
+    w = plan.workloads[0]
+    assert w.ttft_target_s is None and w.tpot_target_s == 0.05  # the archetype's TPOT stays
+    assert w.slo_basis == "p90; no TTFT target: <= 90% of saturation (assumed)"
+
+
+UNTIMED = """workloads:
+  - id: chat-untimed
+    name: Chat without a first-token target
+    isl_tokens: 1024
+    osl_tokens: 256
+    tpot_ms: 50
+    rationale: a TPOT target only
+    sources: [{url: "https://example.org/test", note: test}]
+    provenance:
+      tpot_ms: {assumed: true, reason: test}
+    confidence: low
+"""
+
+
+def test_an_archetype_without_ttft_target_is_planned_by_the_same_rule(tmp_path):
+    (tmp_path / "w.yaml").write_text(UNTIMED)
+    cat = load_catalog([tmp_path])
+    assert cat.workloads["chat-untimed"].ttft_ms is None
+    text = ARCHETYPE.replace("archetype: chat\n    ttft_ms: @TTFT@\n", "archetype: chat-untimed\n")
+    inst = build_instance(problem_from_text(text, "a.yaml"), cat)
+    assert inst.workloads["chat"].ttft_target_s == float("inf")
+    # and a bad one is one clear finding, exit 2
+    (tmp_path / "w.yaml").write_text(UNTIMED.replace("    tpot_ms: 50\n", "    ttft_ms: -5\n    tpot_ms: 50\n"))
+    res = CliRunner().invoke(main, ["catalog", "validate", str(tmp_path)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "chat-untimed.ttft_ms: must be > 0, got -5" in res.output, res.output
+
+
+@pytest.mark.parametrize("bad", ["fast", "-3", "0"])
+def test_a_bad_ttft_value_is_one_clear_line_exit_2(tmp_path, bad):
+    path = tmp_path / "bad.yaml"
+    path.write_text(ARCHETYPE.replace("@TTFT@", bad))
+    res = CliRunner().invoke(main, ["solve", str(path)])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert "ttft_ms: give a target in ms > 0, or none (no TTFT target), got" in " ".join(res.output.split())
+    assert len([ln for ln in res.output.strip().splitlines() if ln.strip()]) == 1, res.output

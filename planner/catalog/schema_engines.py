@@ -188,6 +188,11 @@ class Engine(Entry):
         "for long-context models; none = for every model")
     max_batch: PositiveInt = Field(description="default cap on running sequences per instance (max_num_seqs)")
     max_num_batched_tokens: PositiveInt = Field(description="default tokens per forward step (prefill chunk)")
+    attention_dp_token_budget: Literal["per_rank", "divided"] = Field(
+        "per_rank", description="with attention DP, whose budget max_num_batched_tokens is: each rank's own "
+        "scheduler's (per_rank: a replica's step carries up to attn_dp times it, as its seats are attn_dp x "
+        "max_batch), or the replica's, divided among the ranks (divided: SGLang's chunked_prefill_size // "
+        "dp_size); needs provenance")
     cuda_graph_max_batch: PositiveInt = Field(description="largest decode batch replayed from a CUDA graph; "
                                               "larger batches launch every kernel eagerly")
     cuda_graph_max_context: PositiveInt | None = Field(
@@ -256,6 +261,14 @@ class Engine(Entry):
         if prov is None or not (prov.source or prov.assumed):
             raise ValueError("prompt_attention_eta_scale needs provenance: a source that measured it, or "
                              "assumed: true with the reason")
+        return self
+
+    @model_validator(mode="after")
+    def _attention_dp_budget_has_provenance(self) -> Engine:
+        prov = self.provenance.get("attention_dp_token_budget")
+        if self.attention_dp and (prov is None or not (prov.source or prov.assumed)):
+            raise ValueError("an engine with attention_dp states attention_dp_token_budget with provenance: a "
+                             "source that read it, or assumed: true with the reason")
         return self
 
     def supports(self, accelerator_id: str, vendor: str) -> bool:

@@ -379,7 +379,10 @@ class Workload(Entry):
 
     isl_tokens: PositiveInt = Field(json_schema_extra=unit("tokens"))
     osl_tokens: PositiveInt = Field(json_schema_extra=unit("tokens"))
-    ttft_ms: PositiveFloat = Field(json_schema_extra=unit("ms"), description="time-to-first-token target (p50)")
+    ttft_ms: PositiveFloat | None = Field(
+        None, json_schema_extra=unit("ms"), description="time-to-first-token target at the SLO percentile; none: "
+        "no TTFT target, each replica planned at 90% of its saturation rate (assumed, as for a problem's "
+        "workload without one)")
     tpot_ms: PositiveFloat = Field(json_schema_extra=unit("ms"), description="time-per-output-token target")
     quality_floor: QualityFloor | None = None
     rationale: str

@@ -59,7 +59,7 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
     plan = empty_plan(inst, sol, n_candidates)
     if not sol.status.has_solution:
         return plan
-    deployments, replica_w_owned, out_owned = _deployments(inst, sol)
+    deployments, replica_w_owned, out_owned, hidden = _deployments(inst, sol)
     plan.deployments = deployments
     placed = failure.placement_from_solution(sol.ix, sol.values, deployments)
     fleet = _fleet(inst, sol, deployments, placed, replica_w_owned, out_owned)
@@ -67,7 +67,7 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
     plan.fleet = fleet
     plan.placement = _placement(inst, placed, deployments, fleet.servers_new, fleet.servers_existing,
                                 fleet.servers_rented, fleet.racks)
-    plan.workloads = [_workload_result(wl, [d for d in deployments if d.workload == w])
+    plan.workloads = [_workload_result(wl, [d for d in deployments if d.workload == w], hidden)
                       for w, wl in sorted(inst.workloads.items())]
     plan.objective_value = sol.objective_value
     plan.best_bound = sol.best_bound
@@ -136,11 +136,13 @@ def _fleet(inst: Instance, sol: Solution, deployments: list[Deployment], placed,
     )
 
 
-def _deployments(inst: Instance, sol: Solution) -> tuple[list[Deployment], float, float]:
+def _deployments(inst: Instance, sol: Solution) -> tuple[list[Deployment], float, float, set[str]]:
     """The chosen candidate rows as deployments (by workload, then key), with the owned replicas' board power
-    above idle (W) and their output tok/s."""
+    above idle (W), their output tok/s and the keys of those that generate hidden reasoning tokens (planned by
+    the zero-load batch search, `planner.optimize.evaluation`; their slo_basis says so)."""
     ix = sol.ix
     deployments: list[Deployment] = []
+    hidden: set[str] = set()
     replica_w_owned = 0.0
     out_owned = 0.0
     for i, key in enumerate(ix.keys):
@@ -149,11 +151,14 @@ def _deployments(inst: Instance, sol: Solution) -> tuple[list[Deployment], float
             continue
         r = ix.cands.iloc[i]
         deployments.append(_deployment(key, r, n))
+        osl = inst.workloads[r["workload"]].osl  # the grid's rule: hidden tokens = round(osl x multiplier) - osl
+        if round(osl * float(r.get("output_multiplier", 1.0) or 1.0)) > osl:
+            hidden.add(key)
         if r["mode"] == "own":
             replica_w_owned += n * (float(r["avg_power_w"]) - int(r["gpus"]) * inst.systems[r["system"]].idle_w)
             out_owned += n * float(r["output_tok_s"])
     deployments.sort(key=lambda d: (d.workload, d.key))
-    return deployments, replica_w_owned, out_owned
+    return deployments, replica_w_owned, out_owned, hidden
 
 
 def _deployment(key: str, r, n: int) -> Deployment:
@@ -296,9 +301,11 @@ def _rack_labels(racks: list) -> dict[tuple[str, int], str]:
     return labels
 
 
-def _workload_result(wl, deps: list[Deployment]) -> WorkloadResult:
-    """Targets beside achieved values (the slowest and lowest-quality deployment of the workload)."""
+def _workload_result(wl, deps: list[Deployment], hidden: set[str]) -> WorkloadResult:
+    """Targets beside achieved values (the slowest and lowest-quality deployment of the workload); `hidden`: the
+    keys of deployments planned by the zero-load batch search (hidden reasoning tokens)."""
     qualities = [d.quality for d in deps if d.quality is not None]
+    loaded = [d for d in deps if d.key not in hidden]
     return WorkloadResult(
         workload=wl.id,
         demand_output_tok_s=wl.demand_out_tok_s,
@@ -309,7 +316,8 @@ def _workload_result(wl, deps: list[Deployment]) -> WorkloadResult:
         ttft_target_s=wl.ttft_target_or_none_s,
         tpot_target_s=wl.tpot_target_s,
         slo_percentile=wl.slo_percentile,
-        slo_basis=slo_basis(wl.slo_percentile, {d.serving for d in deps}, not wl.has_ttft_target),
+        slo_basis=slo_basis(wl.slo_percentile, {d.serving for d in loaded},
+                            bool(loaded) and not wl.has_ttft_target, len(deps) - len(loaded)),
         ttft_s=max((d.ttft_s for d in deps), default=None),
         tpot_s=max((d.tpot_s for d in deps), default=None),
         quality_floor_benchmark=wl.floor_benchmark,

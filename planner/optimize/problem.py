@@ -136,9 +136,10 @@ class WorkloadSpec(Strict):
     demand: Demand | None = Field(None, description="peak demand; required except for max_throughput")
     isl_tokens: int | None = Field(None, gt=0, le=1_000_000, json_schema_extra=unit("tokens"))
     osl_tokens: int | None = Field(None, gt=0, le=1_000_000, json_schema_extra=unit("tokens"))
-    ttft_ms: float | None = Field(
-        None, gt=0, json_schema_extra=unit("ms"), description="time-to-first-token target (without one, from "
-        "the workload or its archetype: each replica is planned at 90% of its saturation rate, assumed)"
+    ttft_ms: float | Literal["none"] | None = Field(
+        None, json_schema_extra=unit("ms"), description="time-to-first-token target; absent: the archetype's; "
+        "`none` (or none from the archetype): no TTFT target, each replica planned at 90% of its saturation "
+        "rate (assumed)"
     )
     tpot_ms: float | None = Field(
         None, gt=0, json_schema_extra=unit("ms"), description="time-per-output-token target"
@@ -201,6 +202,15 @@ class WorkloadSpec(Strict):
     @classmethod
     def _engines_word(cls, v):
         return _word_as_list(v, "all", "give a list of engine ids or `all`")
+
+    @field_validator("ttft_ms", mode="before")
+    @classmethod
+    def _ttft_or_none(cls, v):
+        """One clear message for a bad value (the union's members would each report one)."""
+        ok = v is None or v == "none" or (isinstance(v, int | float) and not isinstance(v, bool) and v > 0)
+        if not ok:
+            raise ValueError(f"give a target in ms > 0, or none (no TTFT target), got {v!r}")
+        return float(v) if isinstance(v, int | float) else v
 
     @model_validator(mode="after")
     def _floor_or_not(self) -> WorkloadSpec:

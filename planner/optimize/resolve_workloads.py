@@ -87,8 +87,8 @@ def resolve_workload(w, catalog: Catalog, err: InputErrors, problem: Problem) ->
         v = getattr(w, f)
         if v is None and arch is not None:
             v = getattr(arch, f)
-        if v is None and f == "ttft_ms":  # no TTFT target: planned at an assumed utilization (perf.capacity)
-            v = math.inf
+        if f == "ttft_ms" and v in (None, "none"):  # no TTFT target (none given, or dropped with `none`, or
+            v = math.inf  # none in the archetype): planned at an assumed utilization (perf.capacity)
         if v is None:
             err.bad(f"{path}.{f}", "required field is missing (give it, or an archetype)")
         vals[f] = v

@@ -56,7 +56,8 @@ latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_re
       saturated          offered load beyond the replica: request_rate >= capacity_rps, or concurrency above
                          max_running (requests wait for a seat). Steady state has no latency then (NaN,
                          throughput = capacity); a finite run does.
-      capacity_rps       the most requests/s the replica completes (all seats busy)
+      capacity_rps       the most requests/s the replica completes: all seats busy, or less where the prompt
+                         path (budget - m prompt tokens a step) binds first (saturation.py)
       max_running        sequences that run at once: min(engine cap, KV cache at isl + osl/2 per sequence)
       load_reason        why a row has no answer ('' otherwise): does not fit, no load given, disaggregated
                          serving (not modelled under load yet)

@@ -38,7 +38,7 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
                               prefill_points=CANDIDATE_GRID[1], resolved=resolved, queueing_only=True)
     run = np.flatnonzero(whole.fits)
     out = {k: np.full(n, np.nan) for k in ("e2e", "ttft_q", "tpot_q", "light_ttft", "light_tpot", "capacity_rps")}
-    out.update(rate=np.zeros(n), seats=np.ones(n), isl=whole.isl, osl=whole.osl)
+    out.update(rate=np.zeros(n), seats=np.ones(n), isl=whole.isl, osl=whole.osl, capped=np.zeros(n, dtype=bool))
     if not len(run):
         return out
     tab = whole if len(run) == n else Q._rows(whole, run)  # the model is row by row: the rows that fit alone
@@ -51,8 +51,8 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     target = None if tt is None else tt - api
     sv = Q.service(tab)
     ch = Q.chain(sv)
-    rate = utilization_bound(Q.max_rate_meeting(tab, target, tp, percentile, var, known=(sv, ch)), sv.capacity_rps,
-                             tt)
+    rate, capped = utilization_bound(Q.max_rate_meeting(tab, target, tp, percentile, var, known=(sv, ch)),
+                                     sv.capacity_rps, tt)
     q = (float(percentile),)
     key = f"{q[0]:g}"
     at = Q.open_loop(ch, sv, tab, np.maximum(rate, 1e-12), var, q)
@@ -67,7 +67,7 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
         light["tpot"][none] = lt[f"tpot_p{key}_s"]
     for k, v in (("rate", rate), ("e2e", at["e2e_mean_s"]), ("ttft_q", at[f"ttft_p{key}_s"] + api),
                  ("tpot_q", at[f"tpot_p{key}_s"]), ("light_ttft", light["ttft"]), ("light_tpot", light["tpot"]),
-                 ("seats", sv.cap), ("capacity_rps", sv.capacity_rps)):
+                 ("seats", sv.cap), ("capacity_rps", sv.capacity_rps), ("capped", capped)):
         out[k][run] = v
     return out
 
@@ -164,7 +164,7 @@ def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, 
     `shared`: `_resolved_once` of `base`."""
     n = len(base)
     m = {k: np.full(n, np.nan) for k in ("e2e", "ttft_q", "tpot_q", "light_ttft", "light_tpot", "capacity_rps")}
-    m.update(rate=np.zeros(n), seats=np.ones(n), isl=np.ones(n), osl=np.ones(n))
+    m.update(rate=np.zeros(n), seats=np.ones(n), isl=np.ones(n), osl=np.ones(n), capped=np.zeros(n, dtype=bool))
     if n:
         m.update(_under_load(base, catalog, eff, ttft_s, tpot_s, percentile, variable, shared))
     rate = m["rate"]
@@ -191,7 +191,7 @@ def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, 
     res_limited = np.asarray(res["limited_by"], dtype=object)
     limited = np.where(full, res_limited, binds)
     # no TTFT target: the assumed utilization bound stops a higher rate where it binds
-    limited = np.where(capped_by_utilization(rate, m["capacity_rps"], tt), "utilization", limited)
+    limited = np.where(m["capped"], "utilization", limited)
     reason = np.asarray(res["reason"], dtype=object).copy()
     p = f"p{key}"
     for i in np.flatnonzero(res["fits"] & (rate <= 0)):
@@ -319,26 +319,35 @@ def without_ttft_target(ttft_s, n: int) -> np.ndarray:
     return ~np.isfinite(np.broadcast_to(np.asarray(ttft_s, dtype=float), (n,)))
 
 
-def utilization_bound(rate: np.ndarray, saturation, ttft_s) -> np.ndarray:
-    """`rate` (requests/s, or utilization with saturation 1) held to the assumed share of `saturation` on the
-    rows without a TTFT target: nothing else stops the rate searches short of saturation there, where the
-    queue's waits are unbounded (`Assumptions.no_ttft_target_utilization`). A stated TTFT target is the bound
-    itself: those rows are unchanged. TPOT only grows with the rate, so a lower rate still meets it."""
+def utilization_bound(rate: np.ndarray, saturation, ttft_s) -> tuple[np.ndarray, np.ndarray]:
+    """(`rate` held to the assumed share of `saturation` on the rows without a TTFT target, the rows whose rate
+    that bound set): `rate` in requests/s, or utilization with saturation 1. Nothing else stops the rate
+    searches short of saturation there, where the queue's waits are unbounded
+    (`Assumptions.no_ttft_target_utilization`). A stated TTFT target is the bound itself: those rows are
+    unchanged. TPOT only grows with the rate, so a lower rate still meets it. The mask is what callers label
+    'utilization' (a row the bound set, with a rate to serve)."""
     rate = np.asarray(rate, dtype=float)
     free = without_ttft_target(ttft_s, len(rate))
-    cap = ASSUMPTIONS.no_ttft_target_utilization * np.asarray(saturation, dtype=float)
-    return np.where(free, np.minimum(rate, cap), rate)
+    bound = ASSUMPTIONS.no_ttft_target_utilization * np.asarray(saturation, dtype=float)  # read when called
+    held = free & (rate >= bound)
+    return np.where(held, bound, rate), held & (bound > 0)
 
 
-def slo_basis(percentile: float, servings, utilization_assumed: bool = False) -> str:
+def slo_basis(percentile: float, servings, utilization_assumed: bool = False, reasoning: int = 0) -> str:
     """What a capacity computed here holds its targets to, in words: the one label `solve`'s Targets table, the
     plan's workload result, the proposal and `predict` print. `servings`: the serving modes of the workload's
-    deployments; `utilization_assumed`: planned without a TTFT target (`utilization_bound`). Aggregated
-    replicas hold TTFT and TPOT at the percentile (the queueing model); disaggregated units hold TTFT there
-    (prefill and decode-seat queues) and TPOT as the decode step at the unit's full batch, a bound on every
-    percentile (`disaggregated_under_slo`)."""
+    deployments planned under load; `utilization_assumed`: planned without a TTFT target (`utilization_bound`);
+    `reasoning`: how many of its deployments generate hidden reasoning tokens before the first visible one,
+    planned by the zero-load batch search instead (`planner.perf.search.largest_batch_visible`: mean TTFT to
+    the first visible token and mean TPOT at the largest batch meeting them, no queueing, no percentile).
+    Aggregated replicas hold TTFT and TPOT at the percentile (the queueing model); disaggregated units hold
+    TTFT there (prefill and decode-seat queues) and TPOT as the decode step at the unit's full batch, a bound
+    on every percentile (`disaggregated_under_slo`)."""
     p = f"p{float(percentile):g}"
     modes = set(servings)
+    zero_load = "zero-load mean at the largest batch meeting the targets (hidden reasoning tokens; no queueing)"
+    if not modes and reasoning:
+        return zero_load
     if "disaggregated" not in modes:
         text = p
     elif modes == {"disaggregated"}:
@@ -347,6 +356,8 @@ def slo_basis(percentile: float, servings, utilization_assumed: bool = False) ->
         text = f"{p} (disaggregated: TTFT {p}, TPOT full-batch step)"
     if utilization_assumed:
         text += "; " + no_ttft_target_words()
+    if reasoning:
+        text += f"; reasoning deployments: {zero_load}"
     return text
 
 
@@ -357,13 +368,6 @@ def recorded_basis(basis: str | None, percentile: float | None, servings) -> str
     if basis:
         return basis
     return "mean" if percentile is None else slo_basis(percentile, servings)
-
-
-def capped_by_utilization(rate: np.ndarray, saturation, ttft_s) -> np.ndarray:
-    """Rows whose rate `utilization_bound` set (no TTFT target, the bound below what TPOT allows)."""
-    share = ASSUMPTIONS.no_ttft_target_utilization
-    at_cap = np.asarray(rate) >= share * np.asarray(saturation, dtype=float) * (1.0 - 1e-9)
-    return without_ttft_target(ttft_s, len(rate)) & at_cap & (np.asarray(rate) > 0)
 
 
 def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=None,
@@ -428,7 +432,8 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
         good = ttft_q(mid) <= target
         lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
     rho = np.where(ttft_q(hi) <= target, hi, lo)
-    rho = np.where(fits, utilization_bound(rho, 1.0, target), np.nan)
+    rho, capped = utilization_bound(rho, 1.0, target)
+    rho = np.where(fits, rho, np.nan)
     for col in ("output_tok_s", "output_tok_s_per_gpu", "total_tok_s"):
         out[col] = out[col].to_numpy(dtype=float) * rho
     batch = np.where(fits, np.maximum(1, np.round(out["batch"].to_numpy(dtype=float) * rho)), out["batch"])
@@ -440,7 +445,7 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     out["capacity_rps"] = mu * rho
     out["slo_percentile"] = float(percentile)
     out["fits"] = fits & (rho > 0)
-    out["limited_by"] = np.where(fits & capped_by_utilization(rho, 1.0, target), "utilization", out["limited_by"])
+    out["limited_by"] = np.where(fits & capped, "utilization", out["limited_by"])
     return out
 
 

@@ -18,6 +18,9 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
   eng_graph_max    largest per-rank decode batch replayed from a CUDA graph; above it kernels launch eagerly
   eng_max_batch    running sequences one instance admits (x attn_dp ranks); with speculation the method's cap
   eng_chunk        tokens per forward step (chunked-prefill budget)
+  eng_chunk_ranks  1 where each attention-DP rank schedules eng_chunk tokens of its own (engines.yaml
+                   `attention_dp_token_budget: per_rank`; the replica's step budget is then attn_dp x eng_chunk,
+                   steptable.py), 0 where the ranks share it (`divided`) and for the generic engine
   eng_stream       output tokens per streamed chunk (multi-step bursts): median ITL = stream x TPOT
   eng_kv_reserve   share of running requests' remaining output KV kept free at admission (scheduler policy)
   eng_kv_reserve_min, eng_kv_reserve_decay  floor of that share and its decay per decode step (SGLang
@@ -126,6 +129,7 @@ def _defaults(n: int) -> dict:
         "eng_step_s": np.zeros(n), "eng_request_s": np.zeros(n),
         "eng_overlap": np.zeros(n), "eng_graph_max": np.full(n, np.inf), "eng_max_batch": np.full(n, np.inf),
         "eng_chunk": np.full(n, float(ASSUMPTIONS.activation_token_budget)), "eng_stream": np.ones(n),
+        "eng_chunk_ranks": np.zeros(n),
         "eng_kv_reserve": np.zeros(n), "eng_kv_reserve_min": np.zeros(n), "eng_kv_reserve_decay": np.zeros(n),
         "eng_prefill_first": np.zeros(n), "eng_kv_policy": np.zeros(n),
         "eng_kv_fraction": np.full(n, ASSUMPTIONS.usable_hbm_fraction), "eng_sampler_warmup": np.zeros(n),
@@ -184,6 +188,7 @@ def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: s
     vals["eng_max_batch"][j] = float(here.max_batch if here and here.max_batch else eng.max_batch)
     vals["eng_chunk"][j] = float(here.max_num_batched_tokens if here and here.max_num_batched_tokens
                                  else eng.max_num_batched_tokens)
+    vals["eng_chunk_ranks"][j] = float(eng.attention_dp_token_budget == "per_rank")
     vals["eng_stream"][j] = float(eng.stream_tokens_per_chunk)
     vals["eng_attn_qhead_reads"][j] = float(eng.decode_attention_kv_reads == "per_query_head")
     # kernel paths that depend on the batch's longest sequence (vLLM V0: graphs up to 8,192, ROCm grouped KV

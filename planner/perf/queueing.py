@@ -30,6 +30,7 @@ from statistics import NormalDist
 import numpy as np
 
 from planner.perf.prefill_first import prefill_first_terms
+from planner.perf.saturation import saturation_rps
 from planner.perf.simulate import length_quantile_factor
 from planner.perf.steptable import StepTables, at, interp_on_grid, interp_step, locate
 
@@ -58,7 +59,8 @@ class Service:
     life_s: np.ndarray  # (R, D) seconds a request lives (prefill + (osl - 1) steps)
     rate: np.ndarray  # (R, D) completions/s g(m) = m / life
     cap: np.ndarray  # (R,) B: running-sequence cap (engine or KV cache)
-    capacity_rps: np.ndarray  # (R,) g(B): the most requests/s the replica completes
+    capacity_rps: np.ndarray  # (R,) the most requests/s the replica completes: g(B), or less where the prompt
+    #                           path binds first (saturation.py)
     osl: np.ndarray
     isl: np.ndarray
     work_s: np.ndarray  # (R, D) GPU seconds one prompt adds beside m decoding (prompts queue on it)
@@ -87,7 +89,8 @@ def service(tab: StepTables) -> Service:
     # the remaining output at admission (engines.yaml `scheduler:`) holds r of the other half too
     kv_seqs = np.floor(0.99 * tab.kv_tokens / (tab.isl + tab.osl / 2.0 * (1.0 + tab.kv_reserve)))
     cap = np.maximum(np.minimum(tab.max_seqs, kv_seqs), 1.0)
-    capacity = interp_rows(m, rate, cap[:, None])[:, 0]
+    # the seats' limit g(B), or less where the prompt path binds first (saturation.py)
+    capacity = saturation_rps(tab, m, rate, cap, interp_rows(m, rate, cap[:, None])[:, 0])
     return Service(m=m, step_s=step_s, dec_s=dec_s, chunk_s=chunk_s, chunks=chunks,
                    prefill_s=prefill_s, life_s=life, rate=rate, cap=cap, capacity_rps=capacity, osl=tab.osl,
                    isl=tab.isl, work_s=work_s, gaps=gaps)
