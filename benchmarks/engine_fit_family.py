@@ -104,25 +104,20 @@ def main() -> None:
         trials = engine_fit._trials(cat, eff)
         if args.trials is not None:
             args.trials.write_bytes(pickle.dumps(trials))
-    original_trials = engine_fit._trials
-    try:
-        for block in args.blocks:
-            t, effb = (trials, eff) if block == eff.serving.get(BLOCK, 1.0) else _at_block(trials, cat, eff, block)
-            engine_fit._trials = lambda c, e, t=t: t
-            for name, split in (("off", False), ("on", True)):
-                engines, stats, _ = engine_fit.fit_engines(cat, effb, family_split=split)
-                pub = stats["published"]
-                print(f"== block {block:g}, family split {name}: " + "; ".join(
-                    f"{x['target']}: {x['loso_median_abs_pct']} (P90 {x['loso_p90_abs_pct']})"
-                    for x in load_targets(stats["groups"])))
-                print("   published in sample {median_abs_pct}/{p90_abs_pct}".format(**pub["in_sample"])
-                      + ", LOSO {median_abs_pct}/{p90_abs_pct}".format(**pub["leave_one_source_out"]))
-                for where, d in sorted(engines.get("trtllm", {}).items()):
-                    print(f"   trtllm/{where}: " + " ".join(f"{k}={d[k]['value']:g}" for k in d))
-                ratio = _nvl72_ratio(cat, dataclasses.replace(effb, engines=engines))
-                print(f"   NVL72 / HGX B200 (TensorRT-LLM, DeepSeek-R1 NVFP4, TPOT <= 10 ms): {ratio:.2f}x")
-    finally:
-        engine_fit._trials = original_trials
+    for block in args.blocks:
+        t, effb = (trials, eff) if block == eff.serving.get(BLOCK, 1.0) else _at_block(trials, cat, eff, block)
+        for name, split in (("off", False), ("on", True)):
+            engines, stats, _ = engine_fit.fit_engines(cat, effb, family_split=split, trials=t)
+            pub = stats["published"]
+            print(f"== block {block:g}, family split {name}: " + "; ".join(
+                f"{x['target']}: {x['loso_median_abs_pct']} (P90 {x['loso_p90_abs_pct']})"
+                for x in load_targets(stats["groups"])))
+            print("   published in sample {median_abs_pct}/{p90_abs_pct}".format(**pub["in_sample"])
+                  + ", LOSO {median_abs_pct}/{p90_abs_pct}".format(**pub["leave_one_source_out"]))
+            for where, d in sorted(engines.get("trtllm", {}).items()):
+                print(f"   trtllm/{where}: " + " ".join(f"{k}={d[k]['value']:g}" for k in d))
+            ratio = _nvl72_ratio(cat, dataclasses.replace(effb, engines=engines))
+            print(f"   NVL72 / HGX B200 (TensorRT-LLM, DeepSeek-R1 NVFP4, TPOT <= 10 ms): {ratio:.2f}x")
 
 
 if __name__ == "__main__":

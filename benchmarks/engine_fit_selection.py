@@ -129,8 +129,7 @@ def main() -> None:
         trials = engine_fit._trials(cat, eff)
         if args.trials is not None:
             args.trials.write_bytes(pickle.dumps((block, trials)))
-    original_trials, original_best = engine_fit._trials, engine_fit._Trials.best
-    engine_fit._trials = lambda c, e: trials
+    original_best = engine_fit._Trials.best
     try:
         for name, rule in RULES.items():
             if rule is not None:
@@ -141,13 +140,13 @@ def main() -> None:
                 engine_fit._Trials.best = best
             else:
                 engine_fit._Trials.best = original_best
-            engines, stats, _ = engine_fit.fit_engines(cat, eff)
+            engines, stats, _ = engine_fit.fit_engines(cat, eff, trials=trials)
             print(f"== {name}: " + "; ".join(_targets(stats)))
             for e, by_vendor in sorted(engines.items()):
                 for v, d in sorted(by_vendor.items()):
                     print(f"   {e}/{v}: " + " ".join(f"{k}={d[k]['value']:g}" for k in d))
     finally:
-        engine_fit._trials, engine_fit._Trials.best = original_trials, original_best
+        engine_fit._Trials.best = original_best
     rows = (trials.group == "trtllm/nvidia") & trials.fitted
     pair = [trials.combos.index(dict(eta_factor=eta, moe_factor=0.5, seq_factor=3.0, step_s=step))
             for eta, step in ((1.0, 3e-3), (0.8, 1e-3))]

@@ -27,8 +27,7 @@ def fit():
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(engine_fit, "engine_combos", lambda: [neutral])
         t = engine_fit._trials(CAT, EFF)
-        mp.setattr(engine_fit, "_trials", lambda catalog, eff: t)
-        engines, _, out = engine_fit.fit_engines(CAT, EFF)
+        engines, _, out = engine_fit.fit_engines(CAT, EFF, trials=t)
     return t, engines, out
 
 

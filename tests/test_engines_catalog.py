@@ -39,6 +39,14 @@ engines:
     sources: ["https://example.com/engine"]
 """
 
+UNSUPPORTED = """\
+    unsupported_paths:
+      - precision: PREC
+        accelerators: [a100-sxm-80gb]
+        reason: a toy fallback
+        source: toy.py toy_backend 1.0
+"""
+
 
 @pytest.fixture(scope="module")
 def catalog():
@@ -114,6 +122,12 @@ def test_toy_engine_loads(tmp_path):
     ("    overlap_scheduling: false\n", "", "toy-engine.overlap_scheduling: required field is missing"),
     ("    overlap_scheduling: false\n", "    overlap_scheduling: false\n    architecture_kernels: [amd]\n",
      "architecture_kernels names vendors ['amd'] the engine does not run on"),
+    # a fallback path names a precision the engine serves, on accelerators the catalog holds
+    ("    overlap_scheduling: false\n", "    overlap_scheduling: false\n" + UNSUPPORTED.replace("PREC", "mxfp4"),
+     "unsupported_paths name precisions ['mxfp4'] the engine does not serve anyway"),
+    ("    overlap_scheduling: false\n", "    overlap_scheduling: false\n"
+     + UNSUPPORTED.replace("PREC", "fp8").replace("a100-sxm-80gb", "a100-sxm-99gb"),
+     "toy-engine.unsupported_paths[0].accelerators[0]: unknown accelerator 'a100-sxm-99gb'"),
     ("cuda_graph_max_batch: 64", "cuda_graph_max_batch: 64\n    cuda_graphs: 64", "toy-engine.cuda_graphs: "
                                                                                   "unknown field"),
 ])

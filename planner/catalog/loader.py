@@ -162,6 +162,9 @@ def check_references(catalog: Catalog) -> list[str]:
             need("engines", e, f"accelerators[{i}]", "accelerators", a)
         if e.superseded_by is not None:
             need("engines", e, "superseded_by", "engines", e.superseded_by)
+        for i, u in enumerate(e.unsupported_paths):
+            for j, a in enumerate(u.accelerators):
+                need("engines", e, f"unsupported_paths[{i}].accelerators[{j}]", "accelerators", a)
         for i, sp in enumerate(e.speculative):
             for j, m in enumerate(sp.measured_on):
                 need("engines", e, f"speculative[{i}].measured_on[{j}]", "models", m)

@@ -94,6 +94,18 @@ class ChunkedPrefillDefault(Strict):
     source: str = Field(min_length=3)
 
 
+class UnsupportedPath(Strict):
+    """A (precision, accelerators) pair the engine runs only through a fallback path, read in its code: the
+    planner refuses to plan it and calibrate lists its rows as not expressible, with this reason."""
+
+    precision: Id = Field(description="precision id (one the engine serves elsewhere)")
+    accelerators: list[Id] = Field(min_length=1, description="accelerator ids on which that precision takes "
+                                   "the fallback path")
+    reason: str = Field(min_length=3, description="what the engine runs there instead, and why nobody would "
+                        "deploy it")
+    source: str = Field(min_length=3, description="file + function + version where the path is chosen")
+
+
 class Scheduler(Strict):
     """How the engine's scheduler admits requests against the KV cache (its documented default policy)."""
 
@@ -232,6 +244,9 @@ class Engine(Entry):
     speculative: list[SpeculativeSupport] = Field(default_factory=list)
     accelerator_defaults: dict[Id, EngineDefaults] = Field(
         default_factory=dict, description="scheduler defaults that differ on these accelerator ids")
+    unsupported_paths: list[UnsupportedPath] = Field(
+        default_factory=list, description="precisions that run on some accelerators only through a fallback "
+        "path nobody would deploy (read in the engine's code): not planned, not calibrated")
     scheduler: Scheduler | None = Field(None, description="KV admission policy; none = on demand (as vLLM)")
     kv_sizing: KvSizing | None = Field(None, description="how the KV pool is sized; none = utilization 0.9 "
                                        "without the sampler warm-up (the generic engine)")
@@ -254,6 +269,13 @@ class Engine(Entry):
         return self
 
     @model_validator(mode="after")
+    def _unsupported_paths_name_served_precisions(self) -> Engine:
+        other = sorted({u.precision for u in self.unsupported_paths} - set(self.precisions))
+        if other:
+            raise ValueError(f"unsupported_paths name precisions {other} the engine does not serve anyway")
+        return self
+
+    @model_validator(mode="after")
     def _prompt_attention_scale_has_provenance(self) -> Engine:
         if not self.prompt_attention_eta_scale:
             return self
@@ -270,6 +292,13 @@ class Engine(Entry):
             raise ValueError("an engine with attention_dp states attention_dp_token_budget with provenance: a "
                              "source that read it, or assumed: true with the reason")
         return self
+
+    def unsupported_reason(self, accelerator_id: str, precision: str) -> str:
+        """Why this engine is not planned for `precision` on `accelerator_id` (`unsupported_paths`), or ''."""
+        hit = next((u for u in self.unsupported_paths
+                    if u.precision == precision and accelerator_id in u.accelerators), None)
+        return f"engine {self.id} runs {precision} on {accelerator_id} only through a fallback path: " \
+               f"{hit.reason}" if hit else ""
 
     def supports(self, accelerator_id: str, vendor: str) -> bool:
         if self.accelerators is not None:

@@ -386,15 +386,16 @@ def _vendor_rows(group: np.ndarray, vendor: str) -> tuple[np.ndarray, np.ndarray
     return vendor_rows, vendor_rows & named_rows(group)
 
 
-def fit_engines(catalog: Catalog, eff: Efficiency, family_split: bool = False) -> tuple[dict, dict, pd.DataFrame]:
+def fit_engines(catalog: Catalog, eff: Efficiency, family_split: bool = False,
+                trials: _Trials | None = None) -> tuple[dict, dict, pd.DataFrame]:
     """(engines section for efficiency.yaml, cross-validation stats, predictions with fitted and LOSO values).
 
     Fitted on both CSVs: the throughput and TPOT rows of serving_under_load.csv and the published maxima of
     published_benchmarks.csv run with their engine. Each source weighs the same within a group (the mean over
     sources of the mean |log error|), so one large source cannot drown the others. A group is the engine x
     vendor pool, or with `family_split` an engine x architecture family where the family qualifies
-    (family_qualifies; off in the fit: see FAMILY_MIN_SOURCES' note)."""
-    t = _trials(catalog, eff)
+    (family_qualifies; off in the fit: see FAMILY_MIN_SOURCES' note). `trials`: _trials(catalog, eff) if given."""
+    t = _trials(catalog, eff) if trials is None else trials
     family = row_families(t, catalog)
     n, groups = t.n_load, sorted(set(t.group))
     out = t.base.copy()

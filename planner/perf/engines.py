@@ -177,6 +177,8 @@ def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: s
         return f"engine {e} does not run on {a} ({acc.vendor}; {e} supports {', '.join(eng.vendors)})"
     if p not in eng.precisions:
         return f"engine {e} does not serve {p} (it serves {', '.join(eng.precisions)})"
+    if why := eng.unsupported_reason(a, p):  # a fallback path read in the engine's code (engines.yaml)
+        return why
     fit = engine_params(eff_engines, e, acc.vendor, acc.family)
     vals["eng_eta_factor"][j], vals["eng_seq_factor"][j] = fit["eta_factor"], fit["seq_factor"]
     vals["eng_moe_factor"][j] = fit["moe_factor"]

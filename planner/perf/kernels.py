@@ -106,6 +106,19 @@ SHARED_EXPERT_KERNELS = 4.0
 """A shared expert beside the routed ones runs as its own MLP (deepseek_v2.py DeepseekV2MLP inside
 SharedFusedMoE): gate/up GEMM, SiLU-and-mul, down GEMM, and the add of its output into the routed sum."""
 
+# Block-scaled FP8 GEMMs whose input each layer quantizes in a kernel of its own (one input_quant_op per GEMM,
+# fp8_utils.W8A8BlockFp8LinearOp.apply; fused_moe.fused_experts quantizes the input of both expert GEMMs):
+QUANT_GEMMS_MLA_ATTENTION = 3.0
+"""MLA: the fused q_a/kv_a down-projection, q_b, o (the absorbed W_UK / W_UV bmm run in bf16)."""
+QUANT_GEMMS_GQA_ATTENTION = 2.0
+"""GQA / MHA: the fused QKV projection, o."""
+QUANT_GEMMS_DENSE_FFN = 2.0
+"""A dense FFN layer: the fused gate/up GEMM, down."""
+QUANT_GEMMS_ROUTED_EXPERTS = 2.0
+"""The routed experts: w13 (gate/up), w2 (down)."""
+QUANT_GEMMS_SHARED_EXPERT = 2.0
+"""A shared expert run as its own MLP: gate/up, down (none apart when fused into the routed MoE)."""
+
 
 def block_fp8_rows(c) -> np.ndarray:
     """Rows with block-scaled FP8 weights (models.yaml `fp8_weight_block`) run at fp8, not weight-only."""
@@ -118,10 +131,10 @@ def architecture_kernels(c, s: dict[str, np.ndarray]) -> np.ndarray:
     GEMM whose FP8 weights carry block scales (models.yaml `fp8_weight_block`, run at fp8): its input is
     quantized per token and 128-wide group at run time (fp8_utils.W8A8BlockFp8LinearOp.apply: input_quant_op,
     then the GEMM; fused_moe.fused_experts quantizes the input of both expert GEMMs), which no norm or
-    activation kernel fuses in these engines' decode paths. The GEMMs with such inputs: the attention's
-    projections (MLA: fused q_a/kv_a, q_b, o; GQA: QKV, O), the dense FFN's two, the routed experts' two and
-    the shared expert's two (the absorbed W_UK / W_UV products run in bf16). DeepSeek-R1 FP8: 33 kernels a
-    MoE layer against the generic 15 (1,080 more a 61-layer step: 3.0 ms at H200's 2.8 us).
+    activation kernel fuses in these engines' decode paths. The GEMMs with such inputs: the QUANT_GEMMS_*
+    constants above (attention 3 with MLA / 2 with GQA, dense FFN 2, routed experts 2, shared expert 2).
+    DeepSeek-R1 FP8: 33 kernels a MoE layer against the generic 15 (1,080 more a 61-layer step: 3.0 ms at
+    H200's 2.8 us).
 
     Counted only where the row's engine lists the row's vendor in engines.yaml `architecture_kernels` (read in
     vLLM 0.12's and SGLang 0.5.3's CUDA paths; SGLang runs the shared expert inside the routed MoE kernel while
@@ -135,8 +148,9 @@ def architecture_kernels(c, s: dict[str, np.ndarray]) -> np.ndarray:
     fused = (np.asarray(c.get("eng_shared_in_moe", 0.0)) > 0) & (c.ep <= 1)
     shared = (c.shared_params > 0) & ~fused
     block = block_fp8_rows(c)
-    quant = np.where(block, np.where(mla, 3.0, 2.0) * s["all"] + 2.0 * s["dense"]
-                     + np.where(shared, 4.0, 2.0) * s["moe"], 0.0)
+    attn_quant = np.where(mla, QUANT_GEMMS_MLA_ATTENTION, QUANT_GEMMS_GQA_ATTENTION)
+    moe_quant = QUANT_GEMMS_ROUTED_EXPERTS + np.where(shared, QUANT_GEMMS_SHARED_EXPERT, 0.0)
+    quant = np.where(block, attn_quant * s["all"] + QUANT_GEMMS_DENSE_FFN * s["dense"] + moe_quant * s["moe"], 0.0)
     extra = (np.where(mla, MLA_EXTRA_KERNELS, 0.0) * s["all"]
              + np.where(shared, SHARED_EXPERT_KERNELS, 0.0) * s["moe"] + quant)
     return np.where(counted, extra, 0.0)

@@ -130,6 +130,8 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
         # NIM's FP8 profiles are TensorRT-LLM engines of NVIDIA's ModelOpt FP8 checkpoints, which carry an FP8
         # KV cache (the rule published_benchmarks.csv's TensorRT-LLM rows follow too, see fidelity.py)
         kv = "fp8"
+    if engine in catalog.engines and (why := catalog.engines[engine].unsupported_reason(acc, precision)):
+        return out | {"why_not": why}  # the planner refuses it too (engines.yaml unsupported_paths)
     n_gpus = int(r["num_gpus"])
     tp = _int(r"(?:-tp|--tp-size|--tp_size|--tensor-parallel-size)[ =](\d+)", cmd, 0)
     pp = _int(r"(?:-pp|--pp-size|--pp_size|--pipeline-parallel-size)[ =](\d+)", cmd, 1)
