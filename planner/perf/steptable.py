@@ -122,7 +122,7 @@ def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl, drafts: bool | None = 
     per_tok_g = causal_pairs(isl) / np.maximum(isl, 1.0)  # average causal pairs per prompt token
     per_tok_l = causal_pairs(isl, c.window_tokens) / np.maximum(isl, 1.0)
     t = decode_step(c, serving, n_dec, ctx, n_pre, n_pre * per_tok_g, n_pre * per_tok_l, isl,
-                    q_dec=np.where(spec, q, 1.0), prompt_chunk=prompt_chunk)["time_s"]
+                    q_dec=np.where(spec, q, 1.0), prompt_chunk=prompt_chunk, time_only=True)["time_s"]
     if (np.any(spec & (k > 0)) if drafts is None else drafts):
         t = t + np.where(spec, draft_time_s(c, serving, n_dec, ctx), 0.0)
     return t / acc
