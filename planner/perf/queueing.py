@@ -136,16 +136,29 @@ def _states(cap: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(s, axis=1)
 
 
-def _log_mass(a: np.ndarray, b: np.ndarray, h: np.ndarray) -> np.ndarray:
+def _log_mass(a: np.ndarray, b: np.ndarray, hh: np.ndarray, log_hh: np.ndarray, none: np.ndarray) -> np.ndarray:
     """log sum_{i=1..h} exp(a + (b - a) i / h): the mass of the integers between two states, log pi linear
-    in between (a geometric series; written around the larger end so nothing overflows)."""
-    hh = np.maximum(h, 1.0)
+    in between (a geometric series; written around the larger end so nothing overflows). hh = max(h, 1),
+    log_hh = log(hh), none = (h == 0): the chain's, which do not depend on the rate (`Chain`). The rate search
+    calls this ~12 times per row: the operations run in place."""
     x = np.abs(b - a)
+    x_h = x / hh
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.log(-np.expm1(-x)) - np.log(-np.expm1(-x / hh))
-    ratio = np.where(x < 1e-9, np.log(hh), ratio)
-    top = np.where(b >= a, b, a - x / hh)
-    return np.where(h > 0, top + ratio, -np.inf)
+        ratio = _log_one_minus_exp(x)
+        ratio -= _log_one_minus_exp(x_h)
+    np.copyto(ratio, log_hh, where=x < 1e-9)
+    top = np.where(b >= a, b, a - x_h)
+    top += ratio
+    np.copyto(top, -np.inf, where=none)
+    return top
+
+
+def _log_one_minus_exp(x: np.ndarray) -> np.ndarray:
+    """log(-expm1(-x)), in place on a new array."""
+    t = np.negative(x)
+    np.expm1(t, out=t)
+    np.negative(t, out=t)
+    return np.log(t, out=t)
 
 
 @dataclass(frozen=True)
@@ -156,6 +169,9 @@ class Chain:
     step_s: np.ndarray  # (R, J) mean step at the state
     dead: np.ndarray  # (R, J) 0, or -inf for a repeated state (no mass)
     rate_cap: np.ndarray  # (R,) g(B)
+    lump_h: np.ndarray  # (R, J - EXACT_STATES) max(width, 1) of the lumped states (`_log_mass`)
+    lump_log_h: np.ndarray  # (R, J - EXACT_STATES) log(lump_h)
+    lump_none: np.ndarray  # (R, J - EXACT_STATES) bool: a lumped state standing for no integer
 
 
 def chain(sv: Service) -> Chain:
@@ -172,7 +188,10 @@ def chain(sv: Service) -> Chain:
     base = -np.cumsum(inc, axis=1)
 
     dead = np.where(width > 0, 0.0, -np.inf)
-    return Chain(states=st, width=width, base=base, step_s=at(sv.step_s, loc), dead=dead, rate_cap=sv.capacity_rps)
+    lump = width[:, EXACT_STATES:]
+    lump_h = np.maximum(lump, 1.0)
+    return Chain(states=st, width=width, base=base, step_s=at(sv.step_s, loc), dead=dead, rate_cap=sv.capacity_rps,
+                 lump_h=lump_h, lump_log_h=np.log(lump_h), lump_none=~(lump > 0))
 
 
 def _quantile_rows(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
@@ -183,10 +202,11 @@ def _quantile_rows(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndar
     return np.take_along_axis(values, k[:, None], axis=1)[:, 0]
 
 
-def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable: np.ndarray | None = None,
+def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, variable: np.ndarray | None = None,
               quantiles=QUANTILES, targets_only: bool = False) -> dict[str, np.ndarray]:
     """Steady-state latency at Poisson rate lam (R,) requests/s; NaN where lam >= capacity (saturated).
-    targets_only: just the TTFT/TPOT percentiles (the rate search)."""
+    targets_only: just the TTFT/TPOT percentiles (the rate search; the step tables `tab`, read for the ITL
+    only, may then be None)."""
     lam = np.asarray(lam, dtype=float)
     R = len(lam)
     var = np.zeros(R, dtype=bool) if variable is None else np.asarray(variable, dtype=bool)
@@ -201,7 +221,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     # consecutive integer states are their own mass; lumped ones sum the integers since the previous state
     E = EXACT_STATES
     logm = logpi + ch.dead  # repeated states (short chains) carry no mass
-    logm[:, E:] = _log_mass(logpi[:, E - 1:-1], logpi[:, E:], ch.width[:, E:])
+    logm[:, E:] = _log_mass(logpi[:, E - 1:-1], logpi[:, E:], ch.lump_h, ch.lump_log_h, ch.lump_none)
     rho = np.where(stable, lam / ch.rate_cap, 0.5)
     log_top = logpi[:, -1]
     rk = rho ** (1.0 / kappa[:, 0])
@@ -282,13 +302,18 @@ def _rows(x, rows: np.ndarray):
     return type(x)(**{k: getattr(x, k)[rows] for k in x.__dataclass_fields__})
 
 
+def _some(x, rows: np.ndarray, n: int):
+    """`_rows(x, rows)` for `rows` (ascending, distinct) of x's n rows; x itself where they are all of them."""
+    return x if len(rows) == n else _rows(x, rows)
+
+
 def at_occupancy(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Per row, the per-occupancy figure `v` (one of `sv`'s (R, M) arrays over `sv.m`) at occupancy `m` (R,),
     interpolated; a negative occupancy counts as none."""
     return interp_rows(sv.m, v, np.maximum(np.asarray(m, dtype=float), 0.0)[:, None])[:, 0]
 
 
-def _budget_work(sv: Service, tab: StepTables, m, pf: np.ndarray) -> np.ndarray:
+def _budget_work(sv: Service, tab: StepTables | None, m, pf: np.ndarray) -> np.ndarray:
     """Seconds of GPU time one prompt adds beside m decoding sequences: its chunk steps less the decode steps
     they carry anyway (the prompts' share of the time, the M/D/1 server other prompts wait on; for a short
     prompt beside a large batch little of its step is its own, so prompts rarely queue behind each other)."""
@@ -380,13 +405,17 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
     out = np.zeros(R)
     for b0 in range(0, R, block):
         rows = np.arange(b0, min(R, b0 + block))
-        s_tab = _rows(tab, rows)
-        s_sv = service(s_tab) if known is None else _rows(known[0], rows)
-        s_ch = chain(s_sv) if known is None else _rows(known[1], rows)
+        # the rows' service and chain (the rate search reads no step table): gathered only where a block or
+        # the open rows are some of the rows (a copy of every per-occupancy array costs ~1/6 of the search)
+        if known is None:
+            s_sv = service(_some(tab, rows, R))
+            s_ch = chain(s_sv)
+        else:
+            s_sv, s_ch = _some(known[0], rows, R), _some(known[1], rows, R)
         cap = s_ch.rate_cap * (1.0 - 1e-9)
 
-        def ok(x, s_sv=s_sv, s_tab=s_tab, s_ch=s_ch, rows=rows, cap=cap):
-            r = open_loop(s_ch, s_sv, s_tab, cap * np.exp(x), var[rows], q, targets_only=True)
+        def ok(x, s_sv=s_sv, s_ch=s_ch, rows=rows, cap=cap):
+            r = open_loop(s_ch, s_sv, None, cap * np.exp(x), var[rows], q, targets_only=True)
             return (r[key_ttft] <= t_ttft[rows]) & (r[key_tpot] <= t_tpot[rows])
 
         lo, hi = np.full(len(rows), math.log(TRICKLE)), np.zeros(len(rows))
@@ -397,12 +426,11 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
         open_ = np.flatnonzero(first_ok & ~all_ok & np.isfinite(cap))
         if len(open_):
             sel = rows[open_]
-            o_tab = _rows(s_tab, open_)
-            o_sv, o_ch = _rows(s_sv, open_), _rows(s_ch, open_)
+            o_sv, o_ch = _some(s_sv, open_, len(rows)), _some(s_ch, open_, len(rows))
             o_lo, o_hi = lo[open_], hi[open_]
             for _ in range(iterations):
                 mid = (o_lo + o_hi) / 2.0
-                r = open_loop(o_ch, o_sv, o_tab, cap[open_] * np.exp(mid), var[sel], q, targets_only=True)
+                r = open_loop(o_ch, o_sv, None, cap[open_] * np.exp(mid), var[sel], q, targets_only=True)
                 good = (r[key_ttft] <= t_ttft[sel]) & (r[key_tpot] <= t_tpot[sel])
                 o_lo, o_hi = np.where(good, mid, o_lo), np.where(good, o_hi, mid)
             lo[open_] = o_lo
