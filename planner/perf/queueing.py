@@ -239,9 +239,9 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
     m_w = mass.copy()
     m_w[:, -1] += tail
     req_w = m_w * occ
-    req_tot = np.maximum(req_w.sum(axis=1, keepdims=True), 1e-300)
-    step_mean = (req_w * ch.step_s).sum(axis=1) / req_tot[:, 0]
-    m_time = (m_w * occ).sum(axis=1) / z
+    req_sum = req_w.sum(axis=1)
+    step_mean = (req_w * ch.step_s).sum(axis=1) / np.maximum(req_sum, 1e-300)
+    m_time = req_sum / z
     osl = sv.osl
     loc_mean = locate(sv.m, m_time[:, None])
 
@@ -251,13 +251,13 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
     pf = at_mean(sv.prefill_s)
     step_at = at_mean(sv.step_s)
     # other prompts ahead in the token budget: M/D/1 on the budget time of the arrivals' prompts
-    work = _budget_work(sv, tab, m_time, pf)
+    work = _budget_work(sv, tab, m_time, pf, loc_mean)
     u = np.clip(lam * work, 0.0, 0.999)
-    pre_wait_mean = u / (2.0 * (1.0 - u)) * work
     out: dict[str, np.ndarray] = {}
-    w_mean = p_wait / theta * wfac
     busy = 1.0 - mass[:, 0] / z  # an arrival waits for the step in progress only if one is running
-    out["ttft_mean_s"] = w_mean + pf + 0.5 * step_at * busy + pre_wait_mean
+    if not targets_only:
+        pre_wait_mean = u / (2.0 * (1.0 - u)) * work
+        out["ttft_mean_s"] = p_wait / theta * wfac + pf + 0.5 * step_at * busy + pre_wait_mean
     isl_factor = np.ones(R)
     chunks_m, dec_m, chunk_m = at_mean(sv.chunks), at_mean(sv.dec_s), at_mean(sv.chunk_s)
     # a longer prompt adds its tokens' work; the steps it rides on grow only past the token budget (one step's
@@ -313,10 +313,13 @@ def at_occupancy(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
     return interp_rows(sv.m, v, np.maximum(np.asarray(m, dtype=float), 0.0)[:, None])[:, 0]
 
 
-def _budget_work(sv: Service, tab: StepTables | None, m, pf: np.ndarray) -> np.ndarray:
+def _budget_work(sv: Service, tab: StepTables | None, m, pf: np.ndarray, loc=None) -> np.ndarray:
     """Seconds of GPU time one prompt adds beside m decoding sequences: its chunk steps less the decode steps
     they carry anyway (the prompts' share of the time, the M/D/1 server other prompts wait on; for a short
-    prompt beside a large batch little of its step is its own, so prompts rarely queue behind each other)."""
+    prompt beside a large batch little of its step is its own, so prompts rarely queue behind each other).
+    `loc`: where m (>= 0) falls on the decode grid, where the caller has it."""
+    if loc is not None:
+        return np.clip(at(sv.work_s, loc)[:, 0], 0.0, pf)
     m = np.maximum(np.asarray(m, dtype=float), 0.0)
     return np.clip(at_occupancy(sv, sv.work_s, m), 0.0, pf)
 
