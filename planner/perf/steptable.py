@@ -191,7 +191,8 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     fits = np.asarray(ev["fits"], dtype=bool)
 
     frac = np.linspace(0.0, 1.0, decode_points - 1)
-    decode = np.concatenate([np.zeros((n, 1)), np.power(max_seqs[:, None], frac[None, :])], axis=1)
+    top, which = np.unique(max_seqs, return_inverse=True)  # a few caps among many rows: each grid powered once
+    decode = np.concatenate([np.zeros((n, 1)), np.power(top[:, None], frac[None, :])[which]], axis=1)
     prefill = budget[:, None] * np.linspace(0.0, 1.0, prefill_points)[None, :]
     D, P = decode_points, prefill_points
     # one vectorized call over every (row, point): the grid's D x P points, the D averaged steps and the two
