@@ -195,7 +195,8 @@ def chain(sv: Service) -> Chain:
 
 
 def _quantile_rows(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
-    """Per row, the q-th percentile of `values` (sorted ascending along axis 1) under `weights`."""
+    """Per row, `values` (one per state, along axis 1) at the state where the cumulative `weights` reach their
+    q-th percentile (values sorted ascending: the q-th percentile of the values under the weights)."""
     cum = np.cumsum(weights, axis=1)
     k = (cum < (q / 100.0) * cum[:, -1:]).sum(axis=1)
     k = np.minimum(k, values.shape[1] - 1)
@@ -274,8 +275,8 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
             isl_factor = np.where(var, length_quantile_factor(p, sv.isl, "prompt"), 1.0)
         pf_q = fixed * np.where(grows, isl_factor, 1.0) + work * isl_factor
         out[f"ttft_p{q:g}_s"] = w_q + pf_q + np.clip(p - (1.0 - busy), 0.0, None) * step_at + pre_q
-        m_q = _quantile_rows(occ, req_w, q)
-        step_q = interp_rows(sv.m, sv.step_s, np.maximum(m_q, 1.0)[:, None])[:, 0]
+        # the step at the occupancy's percentile state: the chain holds it per state (read at max(state, 1))
+        step_q = _quantile_rows(ch.step_s, req_w, q)
         # plus the luck of how many prompt chunks land in a request's life (Poisson, each adds a long step)
         z = NormalDist().inv_cdf(p)
         out[f"tpot_p{q:g}_s"] = step_mean + np.hypot(TPOT_SPREAD * (step_q - step_mean), z * tpot_sd)
