@@ -237,7 +237,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
     wfac = MD_WAIT_FACTOR * (1.0 + scv)
     # occupancy: time-average and request-weighted (a tagged request sees m with weight m * pi(m))
     occ = ch.states
-    m_w = mass.copy()
+    m_w = mass  # the top state takes the tail's mass too (mass is read after this at state 0 only)
     m_w[:, -1] += tail
     req_w = m_w * occ
     req_sum = req_w.sum(axis=1)
