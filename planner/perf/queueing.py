@@ -392,7 +392,7 @@ TRICKLE = 1e-3  # the lowest rate searched, as a share of capacity
 
 
 def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: float = 90.0, variable=None,
-                     iterations: int = 10, block: int = 2048, known: tuple[Service, Chain] | None = None
+                     iterations: int = 10, block: int = 4096, known: tuple[Service, Chain] | None = None
                      ) -> np.ndarray:
     """Per configuration, the largest Poisson request rate (requests/s) at which the `percentile` TTFT and
     TPOT stay within the targets (None = no target); 0 where even a trickle (TRICKLE of capacity) misses them.
@@ -407,8 +407,11 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
     q = (float(percentile),)
     key_ttft, key_tpot = f"ttft_p{q[0]:g}_s", f"tpot_p{q[0]:g}_s"
     out = np.zeros(R)
-    for b0 in range(0, R, block):
-        rows = np.arange(b0, min(R, b0 + block))
+    # blocks of equal size, at most `block` rows: a call of the model costs ~0.45 ms besides its rows (a last
+    # block of 88 rows behind one of 2,048 cost 10% of the search), ~2.3 us a row alike at 2,048 and 4,096 rows
+    size = -(-R // max(-(-R // block), 1)) if R else block
+    for b0 in range(0, R, size):
+        rows = np.arange(b0, min(R, b0 + size))
         # the rows' service and chain (the rate search reads no step table): gathered only where a block or
         # the open rows are some of the rows (a copy of every per-occupancy array costs ~1/6 of the search)
         if known is None:
