@@ -29,6 +29,28 @@ capacity, 0.07 s at 85%), where it found 250 requests/s against the bisection's 
 the disaggregated utilization (30 halvings): no gain (each evaluation is cheap, rounds cost more). A coarser
 candidate grid moves the answers (rates vs the 20 x 9 tables on this grid: 12 x 5 median 0.7%, p90 2.5%,
 max 9%; 10 x 4 1.0 / 4.4 / 9%; 8 x 4 2.0 / 6.8 / 17%) and every pinned objective with them: not done.
+
+Figures (2026-12-01, h31; load average 5-7, the old tree (main 94f4f74) and the new one run one after the
+other, three times, CPU seconds, best of 3-5 repetitions inside each run; step tables the simulator's 20 x 9):
+    capacity_under_slo, 5,000 configurations     before 15.0-16.9k/s, after 17.3-19.6k/s (+15%)
+    max_rate_meeting, 20,000 (service inside)      before 22-28k/s,     after 27-31k/s
+    step tables, 5,000 (20 x 9)                    before 7.5-10.4k/s,  after 10.4-14.2k/s
+    max_rate_meeting, 2,048 rows, service known    before 70-83 ms,     after 47-51 ms
+Every answer is bit-identical (open-loop outputs, rates, step tables, capacity frames; calibrate byte-identical).
+What moved: the step tables run the step model for its time alone (decode_step time_only: ~20% of the table
+build); the rate search copies nothing it does not read (no step table at all, no gather of a block or open set
+that is every row), locates the mean occupancy once, reads the percentile state's step from the chain and computes
+no mean TTFT (open_loop targets_only 4.4 -> 3.5 ms per 2,048 rows); the batch search judges the two candidates
+around where TPOT / target (about linear in the batch) crosses 1 before bisecting (4.3 -> 3.0 model pairs per
+disaggregated row, 10 -> 7 runs). Not reached: 50,000/s. Where the ~250 ms of capacity_under_slo now go
+(cProfile shares): step tables 27% (the model 20%, its batch-1 evaluate probe 4%), rate search and service ~25%,
+disaggregated batch search 21%, disaggregated utilization bisection 7%, the final evaluate 4%, resolve 6%, frames.
+Tried and dropped (h31): a rate search that skips the midpoints its known points decide (the same float path as
+the bisection, bit-identical where the targets are monotone in the rate), narrowed by regula falsi on each
+target's share in -log(1 - utilization): 12 -> 7.5-9.9 evaluations per row, but no time saved (68-70 ms both on
+2,048 rows): 72% of the bench rows are TPOT-bound, and TPOT p90 is a staircase in the rate (the occupancy's
+percentile state jumps between the chain's states), so the guesses converge no faster than halving and the rounds
+on shrinking subsets cost their fixed ~0.45 ms each.
 """
 
 from __future__ import annotations

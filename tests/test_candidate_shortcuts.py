@@ -175,13 +175,14 @@ def _table_grid(catalog, problem: str, rows: int, seed: int) -> pd.DataFrame:
     return g
 
 
-@pytest.mark.parametrize(("problem", "points"), [("reasoning-deepseek-r1", (12, 5)), ("mixed-fleet", (20, 9)),
-                                                 ("enterprise-budget", (12, 5))])
-def test_step_tables_in_row_chunks_equal_one_pass(problem, points, catalog, monkeypatch):
+@pytest.mark.parametrize(("problem", "points", "queueing_only"),
+                         [("reasoning-deepseek-r1", (12, 5), False), ("mixed-fleet", (20, 9), False),
+                          ("enterprise-budget", (12, 5), False), ("reasoning-deepseek-r1", (12, 5), True)])
+def test_step_tables_in_row_chunks_equal_one_pass(problem, points, queueing_only, catalog, monkeypatch):
     import planner.perf.steptable as st_mod
 
     grid = _table_grid(catalog, problem, 300, seed=len(problem))
-    kw = dict(decode_points=points[0], prefill_points=points[1])
+    kw = dict(decode_points=points[0], prefill_points=points[1], queueing_only=queueing_only)
     monkeypatch.setattr(st_mod, "STEP_CHUNK_ROWS", 10**9)
     one = st_mod.build_step_tables(grid, catalog, **kw)
     for rows in (1, 7, 128):

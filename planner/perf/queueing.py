@@ -139,16 +139,29 @@ def _states(cap: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(s, axis=1)
 
 
-def _log_mass(a: np.ndarray, b: np.ndarray, h: np.ndarray) -> np.ndarray:
+def _log_mass(a: np.ndarray, b: np.ndarray, hh: np.ndarray, log_hh: np.ndarray, none: np.ndarray) -> np.ndarray:
     """log sum_{i=1..h} exp(a + (b - a) i / h): the mass of the integers between two states, log pi linear
-    in between (a geometric series; written around the larger end so nothing overflows)."""
-    hh = np.maximum(h, 1.0)
+    in between (a geometric series; written around the larger end so nothing overflows). hh = max(h, 1),
+    log_hh = log(hh), none = (h == 0): the chain's, which do not depend on the rate (`Chain`). The rate search
+    calls this ~12 times per row: the operations run in place."""
     x = np.abs(b - a)
+    x_h = x / hh
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.log(-np.expm1(-x)) - np.log(-np.expm1(-x / hh))
-    ratio = np.where(x < 1e-9, np.log(hh), ratio)
-    top = np.where(b >= a, b, a - x / hh)
-    return np.where(h > 0, top + ratio, -np.inf)
+        ratio = _log_one_minus_exp(x)
+        ratio -= _log_one_minus_exp(x_h)
+    np.copyto(ratio, log_hh, where=x < 1e-9)
+    top = np.where(b >= a, b, a - x_h)
+    top += ratio
+    np.copyto(top, -np.inf, where=none)
+    return top
+
+
+def _log_one_minus_exp(x: np.ndarray) -> np.ndarray:
+    """log(-expm1(-x)), in place on a new array."""
+    t = np.negative(x)
+    np.expm1(t, out=t)
+    np.negative(t, out=t)
+    return np.log(t, out=t)
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,9 @@ class Chain:
     step_s: np.ndarray  # (R, J) mean step at the state
     dead: np.ndarray  # (R, J) 0, or -inf for a repeated state (no mass)
     rate_cap: np.ndarray  # (R,) g(B)
+    lump_h: np.ndarray  # (R, J - EXACT_STATES) max(width, 1) of the lumped states (`_log_mass`)
+    lump_log_h: np.ndarray  # (R, J - EXACT_STATES) log(lump_h)
+    lump_none: np.ndarray  # (R, J - EXACT_STATES) bool: a lumped state standing for no integer
 
 
 def chain(sv: Service) -> Chain:
@@ -175,21 +191,26 @@ def chain(sv: Service) -> Chain:
     base = -np.cumsum(inc, axis=1)
 
     dead = np.where(width > 0, 0.0, -np.inf)
-    return Chain(states=st, width=width, base=base, step_s=at(sv.step_s, loc), dead=dead, rate_cap=sv.capacity_rps)
+    lump = width[:, EXACT_STATES:]
+    lump_h = np.maximum(lump, 1.0)
+    return Chain(states=st, width=width, base=base, step_s=at(sv.step_s, loc), dead=dead, rate_cap=sv.capacity_rps,
+                 lump_h=lump_h, lump_log_h=np.log(lump_h), lump_none=~(lump > 0))
 
 
 def _quantile_rows(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
-    """Per row, the q-th percentile of `values` (sorted ascending along axis 1) under `weights`."""
+    """Per row, `values` (one per state, along axis 1) at the state where the cumulative `weights` reach their
+    q-th percentile (values sorted ascending: the q-th percentile of the values under the weights)."""
     cum = np.cumsum(weights, axis=1)
     k = (cum < (q / 100.0) * cum[:, -1:]).sum(axis=1)
     k = np.minimum(k, values.shape[1] - 1)
     return np.take_along_axis(values, k[:, None], axis=1)[:, 0]
 
 
-def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable: np.ndarray | None = None,
+def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, variable: np.ndarray | None = None,
               quantiles=QUANTILES, targets_only: bool = False) -> dict[str, np.ndarray]:
     """Steady-state latency at Poisson rate lam (R,) requests/s; NaN where lam >= capacity (saturated).
-    targets_only: just the TTFT/TPOT percentiles (the rate search)."""
+    targets_only: just the TTFT/TPOT percentiles (the rate search; the step tables `tab`, read for the ITL
+    only, may then be None)."""
     lam = np.asarray(lam, dtype=float)
     R = len(lam)
     var = np.zeros(R, dtype=bool) if variable is None else np.asarray(variable, dtype=bool)
@@ -204,7 +225,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     # consecutive integer states are their own mass; lumped ones sum the integers since the previous state
     E = EXACT_STATES
     logm = logpi + ch.dead  # repeated states (short chains) carry no mass
-    logm[:, E:] = _log_mass(logpi[:, E - 1:-1], logpi[:, E:], ch.width[:, E:])
+    logm[:, E:] = _log_mass(logpi[:, E - 1:-1], logpi[:, E:], ch.lump_h, ch.lump_log_h, ch.lump_none)
     rho = np.where(stable, lam / ch.rate_cap, 0.5)
     log_top = logpi[:, -1]
     rk = rho ** (1.0 / kappa[:, 0])
@@ -219,12 +240,12 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     wfac = MD_WAIT_FACTOR * (1.0 + scv)
     # occupancy: time-average and request-weighted (a tagged request sees m with weight m * pi(m))
     occ = ch.states
-    m_w = mass.copy()
+    m_w = mass  # the top state takes the tail's mass too (mass is read after this at state 0 only)
     m_w[:, -1] += tail
     req_w = m_w * occ
-    req_tot = np.maximum(req_w.sum(axis=1, keepdims=True), 1e-300)
-    step_mean = (req_w * ch.step_s).sum(axis=1) / req_tot[:, 0]
-    m_time = (m_w * occ).sum(axis=1) / z
+    req_sum = req_w.sum(axis=1)
+    step_mean = (req_w * ch.step_s).sum(axis=1) / np.maximum(req_sum, 1e-300)
+    m_time = req_sum / z
     osl = sv.osl
     loc_mean = locate(sv.m, m_time[:, None])
 
@@ -234,13 +255,13 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
     pf = at_mean(sv.prefill_s)
     step_at = at_mean(sv.step_s)
     # other prompts ahead in the token budget: M/D/1 on the budget time of the arrivals' prompts
-    work = _budget_work(sv, tab, m_time, pf)
+    work = _budget_work(sv, tab, m_time, pf, loc_mean)
     u = np.clip(lam * work, 0.0, 0.999)
-    pre_wait_mean = u / (2.0 * (1.0 - u)) * work
     out: dict[str, np.ndarray] = {}
-    w_mean = p_wait / theta * wfac
     busy = 1.0 - mass[:, 0] / z  # an arrival waits for the step in progress only if one is running
-    out["ttft_mean_s"] = w_mean + pf + 0.5 * step_at * busy + pre_wait_mean
+    if not targets_only:
+        pre_wait_mean = u / (2.0 * (1.0 - u)) * work
+        out["ttft_mean_s"] = p_wait / theta * wfac + pf + 0.5 * step_at * busy + pre_wait_mean
     isl_factor = np.ones(R)
     chunks_m, dec_m, chunk_m = at_mean(sv.chunks), at_mean(sv.dec_s), at_mean(sv.chunk_s)
     # a longer prompt adds its tokens' work; the steps it rides on grow only past the token budget (one step's
@@ -257,8 +278,8 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
             isl_factor = np.where(var, length_quantile_factor(p, sv.isl, "prompt"), 1.0)
         pf_q = fixed * np.where(grows, isl_factor, 1.0) + work * isl_factor
         out[f"ttft_p{q:g}_s"] = w_q + pf_q + np.clip(p - (1.0 - busy), 0.0, None) * step_at + pre_q
-        m_q = _quantile_rows(occ, req_w, q)
-        step_q = interp_rows(sv.m, sv.step_s, np.maximum(m_q, 1.0)[:, None])[:, 0]
+        # the step at the occupancy's percentile state: the chain holds it per state (read at max(state, 1))
+        step_q = _quantile_rows(ch.step_s, req_w, q)
         # plus the luck of how many prompt chunks land in a request's life (Poisson, each adds a long step)
         z = NormalDist().inv_cdf(p)
         out[f"tpot_p{q:g}_s"] = step_mean + np.hypot(TPOT_SPREAD * (step_q - step_mean), z * tpot_sd)
@@ -285,16 +306,24 @@ def _rows(x, rows: np.ndarray):
     return type(x)(**{k: getattr(x, k)[rows] for k in x.__dataclass_fields__})
 
 
+def _some(x, rows: np.ndarray, n: int):
+    """`_rows(x, rows)` for `rows` (ascending, distinct) of x's n rows; x itself where they are all of them."""
+    return x if len(rows) == n else _rows(x, rows)
+
+
 def at_occupancy(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Per row, the per-occupancy figure `v` (one of `sv`'s (R, M) arrays over `sv.m`) at occupancy `m` (R,),
     interpolated; a negative occupancy counts as none."""
     return interp_rows(sv.m, v, np.maximum(np.asarray(m, dtype=float), 0.0)[:, None])[:, 0]
 
 
-def _budget_work(sv: Service, tab: StepTables, m, pf: np.ndarray) -> np.ndarray:
+def _budget_work(sv: Service, tab: StepTables | None, m, pf: np.ndarray, loc=None) -> np.ndarray:
     """Seconds of GPU time one prompt adds beside m decoding sequences: its chunk steps less the decode steps
     they carry anyway (the prompts' share of the time, the M/D/1 server other prompts wait on; for a short
-    prompt beside a large batch little of its step is its own, so prompts rarely queue behind each other)."""
+    prompt beside a large batch little of its step is its own, so prompts rarely queue behind each other).
+    `loc`: where m (>= 0) falls on the decode grid, where the caller has it."""
+    if loc is not None:
+        return np.clip(at(sv.work_s, loc)[:, 0], 0.0, pf)
     m = np.maximum(np.asarray(m, dtype=float), 0.0)
     return np.clip(at_occupancy(sv, sv.work_s, m), 0.0, pf)
 
@@ -366,7 +395,7 @@ TRICKLE = 1e-3  # the lowest rate searched, as a share of capacity
 
 
 def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: float = 90.0, variable=None,
-                     iterations: int = 10, block: int = 2048, known: tuple[Service, Chain] | None = None
+                     iterations: int = 10, block: int = 4096, known: tuple[Service, Chain] | None = None
                      ) -> np.ndarray:
     """Per configuration, the largest Poisson request rate (requests/s) at which the `percentile` TTFT and
     TPOT stay within the targets (None = no target); 0 where even a trickle (TRICKLE of capacity) misses them.
@@ -381,15 +410,22 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
     q = (float(percentile),)
     key_ttft, key_tpot = f"ttft_p{q[0]:g}_s", f"tpot_p{q[0]:g}_s"
     out = np.zeros(R)
-    for b0 in range(0, R, block):
-        rows = np.arange(b0, min(R, b0 + block))
-        s_tab = _rows(tab, rows)
-        s_sv = service(s_tab) if known is None else _rows(known[0], rows)
-        s_ch = chain(s_sv) if known is None else _rows(known[1], rows)
+    # blocks of equal size, at most `block` rows: a call of the model costs ~0.45 ms besides its rows (a last
+    # block of 88 rows behind one of 2,048 cost 10% of the search), ~2.3 us a row alike at 2,048 and 4,096 rows
+    size = -(-R // max(-(-R // block), 1)) if R else block
+    for b0 in range(0, R, size):
+        rows = np.arange(b0, min(R, b0 + size))
+        # the rows' service and chain (the rate search reads no step table): gathered only where a block or
+        # the open rows are some of the rows (a copy of every per-occupancy array costs ~1/6 of the search)
+        if known is None:
+            s_sv = service(_some(tab, rows, R))
+            s_ch = chain(s_sv)
+        else:
+            s_sv, s_ch = _some(known[0], rows, R), _some(known[1], rows, R)
         cap = s_ch.rate_cap * (1.0 - 1e-9)
 
-        def ok(x, s_sv=s_sv, s_tab=s_tab, s_ch=s_ch, rows=rows, cap=cap):
-            r = open_loop(s_ch, s_sv, s_tab, cap * np.exp(x), var[rows], q, targets_only=True)
+        def ok(x, s_sv=s_sv, s_ch=s_ch, rows=rows, cap=cap):
+            r = open_loop(s_ch, s_sv, None, cap * np.exp(x), var[rows], q, targets_only=True)
             return (r[key_ttft] <= t_ttft[rows]) & (r[key_tpot] <= t_tpot[rows])
 
         lo, hi = np.full(len(rows), math.log(TRICKLE)), np.zeros(len(rows))
@@ -400,12 +436,11 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
         open_ = np.flatnonzero(first_ok & ~all_ok & np.isfinite(cap))
         if len(open_):
             sel = rows[open_]
-            o_tab = _rows(s_tab, open_)
-            o_sv, o_ch = _rows(s_sv, open_), _rows(s_ch, open_)
+            o_sv, o_ch = _some(s_sv, open_, len(rows)), _some(s_ch, open_, len(rows))
             o_lo, o_hi = lo[open_], hi[open_]
             for _ in range(iterations):
                 mid = (o_lo + o_hi) / 2.0
-                r = open_loop(o_ch, o_sv, o_tab, cap[open_] * np.exp(mid), var[sel], q, targets_only=True)
+                r = open_loop(o_ch, o_sv, None, cap[open_] * np.exp(mid), var[sel], q, targets_only=True)
                 good = (r[key_ttft] <= t_ttft[sel]) & (r[key_tpot] <= t_tpot[sel])
                 o_lo, o_hi = np.where(good, mid, o_lo), np.where(good, o_hi, mid)
             lo[open_] = o_lo

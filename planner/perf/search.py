@@ -8,7 +8,8 @@ pinned by tests/test_perf_search.py on every example's grid:
 - a step's time does not fall when it carries more sequences, so TPOT (both serving modes) and the aggregated
   TTFT are non-decreasing in the batch.
 Aggregated rows: ok(b) = fits & TPOT <= target & TTFT + hidden x TPOT <= target is then a prefix, found by
-bisection. Disaggregated rows: TTFT depends on the rate-matched unit (which need not grow with the batch), so
+bisection (after up to GUESS_ROUNDS rounds that judge the two candidates around where TPOT / target, about
+linear in the batch, crosses 1: any candidates may be judged, the prefix is the same). Disaggregated rows: TTFT depends on the rate-matched unit (which need not grow with the batch), so
 only the bound fits & TPOT <= target & hidden x TPOT <= TTFT target (implied by ok, since TTFT >= 0) is a
 prefix; bisection finds it and the batches inside it are evaluated from the largest down to the first that
 meets the targets.
@@ -40,6 +41,7 @@ SCAN_WIDTH = 2  # batches per row and round of the disaggregated scan: fewer rou
 # a search over at most this many (configuration, batch) pairs runs the model on all of them in one call: a
 # call's fixed cost (~1-2 ms) is then more than the evaluations the rounds would save
 PREFETCH_PAIRS = 4096
+GUESS_ROUNDS = 2  # rounds of the prefix search at the guide's guess before plain bisection (see _guessed)
 
 
 def _per_row(x, n: int) -> np.ndarray:
@@ -259,11 +261,15 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
     n, k_max = cand.shape
     flags: dict[str, np.ndarray] = {}
     table = model.prefetch(cand) if n * k_max <= PREFETCH_PAIRS else None  # small: every pair in one call
+    guide = np.full((n, k_max), np.nan)  # judge's 'guide' where it gives one (see _guessed)
 
     def run(rows: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
         ev = model.at(rows, cand[rows, k].astype(np.int64)) if table is None else {
             name: v[rows * k_max + k] for name, v in table.items()}
         out = judge(ev, rows)
+        g_good, g_bound = out.pop("guide_good", None), out.pop("guide_bound", None)
+        if g_good is not None and g_bound is not None:
+            guide[rows, k] = np.where(agg[rows], g_good, g_bound)
         out["bound"] = np.where(agg[rows], out["good"], out["bound"])
         for name, v in out.items():
             flags.setdefault(name, np.zeros((n, k_max), dtype=bool))[rows, k] = v
@@ -283,6 +289,14 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
             p = run(rows, top)["bound"]
             lo[rows] = np.where(p, top, lo[rows])
             hi[rows] = np.where(p, hi[rows], top)
+    for _ in range(GUESS_ROUNDS):  # the two candidates around the guide's guess: most rows end there
+        rows = np.flatnonzero((lo >= 0) & (hi - lo > 1))
+        if not len(rows):
+            break
+        at, k = _guessed(cand, guide, lo, hi, rows)
+        p = run(at, k)["bound"]
+        np.maximum.at(lo, at[p], k[p])
+        np.minimum.at(hi, at[~p], k[~p])
     while True:
         rows = np.flatnonzero((lo >= 0) & (hi - lo > 1))
         if len(rows) == 0:
@@ -315,6 +329,27 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
         todo = todo[(best[todo] < 0) & (top[todo] >= 1)]
     best = np.where(agg | (best >= 0), best, np.where(first["good"], 0, -1))
     return best, flags
+
+
+def _guessed(cand: np.ndarray, guide: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray):
+    """(rows, candidate indexes) to judge next: per row, the two candidates around the batch where the guide
+    (judged at lo and hi, <= 0 about where the prefix predicate holds: TPOT / target - 1, linear in the batch
+    as a decode step is) crosses 0, those strictly between lo and hi; the middle where the guide says nothing.
+    Any candidates may be judged: the prefix is the prefix, the search only finds it sooner."""
+    r = np.arange(len(rows))
+    k_lo, k_hi = lo[rows], np.minimum(hi[rows], cand.shape[1] - 1)
+    b_lo, b_hi = cand[rows, k_lo], cand[rows, k_hi]
+    g_lo, g_hi = guide[rows, k_lo], guide[rows, k_hi]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = b_lo - g_lo * (b_hi - b_lo) / (g_hi - g_lo)
+    known = np.isfinite(b) & (hi[rows] < cand.shape[1]) & (g_lo <= 0) & (g_hi > 0)
+    below = (cand[rows] <= b[:, None]).sum(axis=1) - 1  # the largest candidate at or below the crossing
+    k = np.where(known, below, (k_lo + hi[rows]) // 2)
+    pairs = [(r, k), (r[known], k[known] + 1)]
+    at = np.concatenate([p[0] for p in pairs])
+    ks = np.concatenate([p[1] for p in pairs])
+    inside = (ks > lo[rows][at]) & (ks < hi[rows][at])
+    return rows[at[inside]], ks[inside]
 
 
 def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, hidden, *,
@@ -375,8 +410,11 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
         fits = ev["fits"]
         ttft_ok = np.isinf(t_ttft[rows]) | (ev["ttft_s"] <= t_ttft[rows])  # no target: always met
         tpot_ok = np.isinf(t_tpot[rows]) | (ev["tpot_s"] <= t_tpot[rows])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tpot_share = ev["tpot_s"] / t_tpot[rows]
+            guide_good = np.maximum(tpot_share, ev["ttft_s"] / t_ttft[rows]) - 1.0
         return {"good": fits & ttft_ok & tpot_ok, "bound": fits & tpot_ok, "fits": fits, "ttft_ok": ttft_ok,
-                "tpot_ok": tpot_ok}
+                "tpot_ok": tpot_ok, "guide_good": guide_good, "guide_bound": tpot_share - 1.0}
 
     best, flags = _largest(model, cand, _aggregated(base), judge)
     any_good = best >= 0

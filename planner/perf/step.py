@@ -35,8 +35,10 @@ def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str =
     the tensor cores / HBM would be busy at full efficiency (for power)."""
     t_c = _safe_div(flops, peak * np.clip(eta_c, 1e-6, ETA_CAP))
     t_m = _safe_div(bytes_, bw * np.clip(eta_m, 1e-6, ETA_CAP))
-    compute_bound = t_c >= t_m
     out["time_s"] += np.maximum(t_c, t_m)
+    if "flops" not in out:  # the time alone (step tables): no buckets, counts or busy times kept
+        return
+    compute_bound = t_c >= t_m
     out["compute_s"] += np.where(compute_bound, t_c, 0.0)
     out["memory_s"] += np.where(compute_bound, 0.0, t_m)
     out["flops"] += flops
@@ -52,7 +54,7 @@ class _Pass:
     efficiencies in force (the engine's factor applied), and the running sums (`out`) the sections add to."""
 
     def __init__(self, c: Cols, serving: dict[str, float], n_dec, n_pre, pre_seq, n_logits, q_dec,
-                 breakdown: bool):
+                 breakdown: bool, time_only: bool = False):
         self.c, self.serving = c, serving
         self.n_seq = np.asarray(n_dec, dtype=float)  # sequences whose KV is read
         self.q_dec = np.asarray(q_dec, dtype=float)
@@ -87,8 +89,8 @@ class _Pass:
         self.hbm_ef = np.minimum(self.ef, 1.0)
         self.hbm = np.minimum(c.gemm_hbm_eta * self.hbm_ef, ETA_CAP)
         self.zero = np.zeros_like(self.tokens)
-        self.out = {k: self.zero.copy() for k in ("time_s", "flops", "bytes", "compute_busy_s", "memory_busy_s",
-                                                  *BUCKETS)}
+        self.out = {k: self.zero.copy() for k in (("time_s",) if time_only else (
+            "time_s", "flops", "bytes", "compute_busy_s", "memory_busy_s", *BUCKETS))}
         if breakdown:
             self.out["ops"] = {}
 
@@ -279,15 +281,17 @@ def _communication(p: _Pass) -> np.ndarray:
 
 
 def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pairs_global, pairs_local,
-                  pre_seq, n_logits, breakdown: bool = False, q_dec=1.0) -> dict[str, np.ndarray]:
+                  pre_seq, n_logits, breakdown: bool = False, q_dec=1.0, time_only: bool = False
+                  ) -> dict[str, np.ndarray]:
     """One pass of the worst pipeline stage.
 
     n_dec: decode sequences attending to ctx_dec tokens, each with q_dec query tokens (1, or 1 + draft
     tokens when a speculative step verifies a draft); n_pre: prefill tokens, whose causal attention has
     pairs_global (per full-attention layer) and pairs_local (per windowed layer) pairs; pre_seq: the prompt
-    length (sets flash-attention efficiency); n_logits: tokens that need logits.
+    length (sets flash-attention efficiency); n_logits: tokens that need logits. time_only: time_s, comm_s,
+    overhead_s and kernels only.
     """
-    p = _Pass(c, serving, n_dec, n_pre, pre_seq, n_logits, q_dec, breakdown)
+    p = _Pass(c, serving, n_dec, n_pre, pre_seq, n_logits, q_dec, breakdown, time_only)
     _weights(p)
     _attention(p, ctx_dec, pairs_global, pairs_local)
     _activations(p)
@@ -353,10 +357,11 @@ def _combine(stage: dict[str, np.ndarray], factor, extra) -> dict[str, np.ndarra
 
 def decode_step(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre=0.0, pairs_global=0.0,
                 pairs_local=0.0, pre_seq=1.0, breakdown: bool = False, q_dec=1.0,
-                prompt_chunk=False) -> dict[str, np.ndarray]:
+                prompt_chunk=False, time_only: bool = False) -> dict[str, np.ndarray]:
     """One decode step of the whole replica: every one of n_dec sequences gains a token (or is verified with
     q_dec tokens when speculating). `prompt_chunk` (bool, per row or point): the step is a real step carrying
-    a prompt chunk (not the average of a steady state), so a named engine launches it eagerly.
+    a prompt chunk (not the average of a steady state), so a named engine launches it eagerly. `time_only`:
+    time_s and overhead_s (forward_stage's), for callers that read the time alone (the step tables).
 
     With PP the batch runs as pp micro-batches, each through every stage, so a step costs pp stage passes
     of n/pp tokens (weights are read once per micro-batch: PP does not speed up small-batch decode)."""
@@ -364,7 +369,8 @@ def decode_step(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre=0.0, p
     n_dec = np.asarray(n_dec, dtype=float)
     q = np.asarray(q_dec, dtype=float)
     st = forward_stage(c, serving, n_dec / pp, ctx_dec, np.asarray(n_pre) / pp, np.asarray(pairs_global) / pp,
-                       np.asarray(pairs_local) / pp, pre_seq, n_dec * q / pp, breakdown, q_dec=q)
+                       np.asarray(pairs_local) / pp, pre_seq, n_dec * q / pp, breakdown, q_dec=q,
+                       time_only=time_only)
     out = _combine(st, pp, c.step_overhead_s)
     # above the engine's CUDA-graph batch or context (a step that decodes), or carrying a prompt chunk, every
     # kernel is launched from the host

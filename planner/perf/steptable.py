@@ -21,7 +21,7 @@ from planner.perf.evaluate import engine_batch_cap_of, evaluate_columns
 from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
-from planner.perf.resolve import Cols, normalize_grid, resolve
+from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.serving import draft_time_s, speculative_terms
 from planner.perf.step import decode_step, mixed_step_floor_s
 
@@ -83,10 +83,11 @@ class StepTables:
         return StepTables(**{k: getattr(self, k)[r:r + 1] for k in self.__dataclass_fields__})
 
 
-STEP_CHUNK_ROWS = 128  # configurations per model pass over the table's points: its temporaries stay in cache
-#                       (about 40% less time than one pass over every row on the examples)
-STEP_CHUNK_POINTS = 74  # ... tuned at the candidate search's 12 x 5 grid plus its 14 other points; tables of
-#                         fewer points per row take proportionally more rows per pass
+STEP_CHUNK_ROWS = 192  # configurations per model pass over the table's points: its temporaries stay in cache
+#                       (one pass over every row took ~40% longer on the examples). Measured (CPU ms, 2,500 rows,
+#                       min of 5-10 under load): 12 x 5 queueing-only tables (60 points) 110 / 90 / 89 / 107 at
+#                       64 / 128 / 256 / 512 rows; 20 x 9 tables (202 points) 291 / 241 / 187 / 177 / 300 at
+#                       40 / 64 / 128 / 256 / 512 rows: flat near 128-256 rows whatever the points per row
 
 
 def _slice_rows(c: Cols, sl: slice, n: int) -> Cols:
@@ -122,30 +123,27 @@ def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl, drafts: bool | None = 
     per_tok_g = causal_pairs(isl) / np.maximum(isl, 1.0)  # average causal pairs per prompt token
     per_tok_l = causal_pairs(isl, c.window_tokens) / np.maximum(isl, 1.0)
     t = decode_step(c, serving, n_dec, ctx, n_pre, n_pre * per_tok_g, n_pre * per_tok_l, isl,
-                    q_dec=np.where(spec, q, 1.0), prompt_chunk=prompt_chunk)["time_s"]
+                    q_dec=np.where(spec, q, 1.0), prompt_chunk=prompt_chunk, time_only=True)["time_s"]
     if (np.any(spec & (k > 0)) if drafts is None else drafts):
         t = t + np.where(spec, draft_time_s(c, serving, n_dec, ctx), 0.0)
     return t / acc
 
 
-def _model_points(rows: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, isl, drafts: bool, chunk,
+def _model_points(c: Cols, rows: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, isl, drafts: bool, chunk,
                   fits: np.ndarray | None, points: int) -> np.ndarray:
     """Step seconds at the table's points (n, K) from the model, in row chunks; only the first `points` points
-    and, where `fits` is given, the rows that fit (NaN elsewhere)."""
+    and, where `fits` is given, the rows that fit (NaN elsewhere). `c`: the resolved columns, `rows`: their
+    `_per_row` view."""
     t = np.full(n_dec.shape, np.nan)
     run = slice(None) if fits is None or fits.all() else np.flatnonzero(fits)  # every row: views, no copies
-    if not isinstance(run, slice):  # the rows that fit, gathered: the model is elementwise over rows
-        rows = Cols({k: (v[run] if isinstance(v, np.ndarray) and v.ndim == 2 and v.shape[0] == n else v)
-                     for k, v in rows.items()})
     k = slice(0, points)
     n_dec, ctx, n_pre, isl, chunk = n_dec[run, k], ctx[run, k], n_pre[run, k], isl[run], chunk[run, k]
     m = len(n_dec)
+    if not isinstance(run, slice):  # the rows that fit, gathered: the model is elementwise over rows
+        rows = _per_row(take(c, run, n), m)
     out = np.empty(n_dec.shape)
-    # chunks of STEP_CHUNK_ROWS, more rows where the rows have fewer points than the candidate search's full
-    # tables (its queueing-only ones): about as many values per pass, so its temporaries stay in cache
-    step = max(STEP_CHUNK_ROWS, STEP_CHUNK_ROWS * STEP_CHUNK_POINTS // max(points, 1))
-    for lo in range(0, m, step):  # the model is elementwise: any split of the rows gives the same
-        sl = slice(lo, lo + step)
+    for lo in range(0, m, STEP_CHUNK_ROWS):  # the model is elementwise: any split of the rows gives the same
+        sl = slice(lo, lo + STEP_CHUNK_ROWS)
         out[sl] = _step(_slice_rows(rows, sl, m), eff.serving, n_dec[sl], ctx[sl], n_pre[sl], isl[sl, None],
                         drafts, chunk[sl])
     t[run, k] = np.where(np.isfinite(out), out, np.nan)
@@ -197,7 +195,8 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     fits = np.asarray(ev["fits"], dtype=bool)
 
     frac = np.linspace(0.0, 1.0, decode_points - 1)
-    decode = np.concatenate([np.zeros((n, 1)), np.power(max_seqs[:, None], frac[None, :])], axis=1)
+    top, which = np.unique(max_seqs, return_inverse=True)  # a few caps among many rows: each grid powered once
+    decode = np.concatenate([np.zeros((n, 1)), np.power(top[:, None], frac[None, :])[which]], axis=1)
     prefill = budget[:, None] * np.linspace(0.0, 1.0, prefill_points)[None, :]
     D, P = decode_points, prefill_points
     # one vectorized call over every (row, point): the grid's D x P points, the D averaged steps and the two
@@ -211,7 +210,7 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     chunk = np.concatenate([np.tile(prefill > 0, (1, D)), np.zeros((n, D + 2), dtype=bool)], axis=1)
     rows = _per_row(c, n)
     drafts = _drafts(rows, n_dec)
-    t = _model_points(rows, n, eff, n_dec, ctx, n_pre, isl, drafts, chunk, fits if queueing_only else None,
+    t = _model_points(c, rows, n, eff, n_dec, ctx, n_pre, isl, drafts, chunk, fits if queueing_only else None,
                       D * P if queueing_only else n_dec.shape[1])
     time_s = np.ascontiguousarray(t[:, :D * P]).reshape(n, D, P)
     step_avg = np.ascontiguousarray(t[:, D * P:D * P + D])
