@@ -8,11 +8,11 @@ pinned by tests/test_perf_search.py on every example's grid:
 - a step's time does not fall when it carries more sequences, so TPOT (both serving modes) and the aggregated
   TTFT are non-decreasing in the batch.
 Aggregated rows: ok(b) = fits & TPOT <= target & TTFT + hidden x TPOT <= target is then a prefix, found by
-bisection (after up to GUESS_ROUNDS rounds that judge the two candidates around where TPOT / target, about
-linear in the batch, crosses 1: any candidates may be judged, the prefix is the same). Disaggregated rows: TTFT depends on the rate-matched unit (which need not grow with the batch), so
-only the bound fits & TPOT <= target & hidden x TPOT <= TTFT target (implied by ok, since TTFT >= 0) is a
-prefix; bisection finds it and the batches inside it are evaluated from the largest down to the first that
-meets the targets.
+bisection (after up to GUESS_ROUNDS rounds that judge the two candidates around where TPOT / target, about linear
+in the batch, crosses 1: any candidates may be judged, the prefix is the same). Disaggregated rows: TTFT depends
+on the rate-matched unit (which need not grow with the batch), so only the bound fits & TPOT <= target & hidden x
+TPOT <= TTFT target (implied by ok, since TTFT >= 0) is a prefix; bisection finds it and the batches inside it are
+evaluated from the largest down to the first that meets the targets.
 """
 
 from __future__ import annotations
