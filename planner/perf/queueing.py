@@ -31,6 +31,7 @@ import numpy as np
 
 from planner.perf.prefill_first import prefill_first_terms
 from planner.perf.simulate import length_quantile_factor
+from planner.perf.speculative_prompt import own_prefill_s, real_steps
 from planner.perf.steptable import StepTables, at, interp_on_grid, interp_step, locate
 
 EXACT_STATES = 13  # states 0..12 kept exactly; beyond, lumped on a geometric grid
@@ -116,7 +117,7 @@ def _mixed(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray
     chunks = np.ceil(isl / room)
     chunk_tokens = isl / chunks
     chunk_s = interp_on_grid(tab, chunk_tokens)
-    prefill_s = chunks * chunk_s
+    prefill_s = own_prefill_s(tab, m, room, chunks * chunk_s)  # in whole real steps where speculating
     per_step = others * isl / osl  # the others' prompt tokens per step in steady state
     f = per_step / np.maximum(chunk_tokens, 1.0)
     mixed, tokens = shared_chunks(f, per_step)
@@ -238,7 +239,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables, lam: np.ndarray, variable
         return at(v, loc_mean)[:, 0]
 
     pf = at_mean(sv.prefill_s)
-    step_at = at_mean(sv.step_s)
+    step_at = at_mean(real_steps(tab, sv.step_s))  # the step in progress an arrival waits out: a real one
     # other prompts ahead in the token budget: M/D/1 on the budget time of the arrivals' prompts
     work = _budget_work(sv, tab, m_time, pf)
     u = np.clip(lam * work, 0.0, 0.999)
@@ -368,6 +369,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     m = np.minimum(c, sv.cap)
     x = at_occupancy(sv, sv.rate, m)
     step = at_occupancy(sv, sv.step_s, m)
+    real = at_occupancy(sv, real_steps(tab, sv.step_s), m)  # the real step in progress (speculative)
     # a request that gets a seat prefills beside the m - 1 others; it lands mid-step only if they run
     others = np.maximum(m - 1.0, 0.0)
     pf = at_occupancy(sv, sv.prefill_s, others)
@@ -378,11 +380,11 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     work = _budget_work(sv, tab, m, pf)
     u = np.clip(x * work, 0.0, 0.999) * ((m < sv.cap) & var)
     pre_wait = u / (2.0 * (1.0 - u)) * work
-    out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * step * busy + pre_wait, "tpot_mean_s": step}
+    out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * real * busy + pre_wait, "tpot_mean_s": step}
     for q in quantiles:
         p = q / 100.0
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
-        out[f"ttft_p{q:g}_s"] = wait + pf + p * step * busy + pre_q
+        out[f"ttft_p{q:g}_s"] = wait + pf + p * real * busy + pre_q
         out[f"tpot_p{q:g}_s"] = step
     add_itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
