@@ -17,11 +17,12 @@ from planner.perf import queueing as Q
 from planner.perf.capacity import CANDIDATE_GRID
 from planner.perf.steptable import build_step_tables
 
-# Checked where the mean occupancy is past the step table's first decode point: below it a prompt's own prefill is
-# read between the decode-0 and decode-1 rows, and with speculative decoding a named engine's decode-0 row lies up
-# to ~10% above its decode-1 row (the step model's, not the queue's: TTFT p90 dips up to 4% there, at 5-13% of
-# capacity). The bug this guards against was a 2x-300x fall at 25-85% of capacity.
-FIRST_POINT = 1.5  # running sequences
+# Checked at every rate from 5% of capacity: with speculative decoding the step tables hold token-steps (a real
+# step / accept) where sequences decode and a real prompt-only step where none does, and a prompt's own prefill
+# beside m >= 1 decoding read as token-steps fell below its prefill alone (TTFT p90 dipped up to 4.5% at 5-13% of
+# capacity on vLLM / TensorRT-LLM EAGLE-3 rows, and the test stepped around it from 1.5 running sequences on). A
+# prompt's first token waits whole real steps (speculative_prompt.py). The bug this first guarded against was a
+# 2x-300x fall at 25-85% of capacity.
 RATES = np.linspace(0.05, 0.99, 48)  # shares of the replica's capacity
 
 
@@ -49,9 +50,7 @@ def test_ttft_p90_grows_with_the_request_rate(variable):
     at = [Q.open_loop(ch, sv, tab, sv.capacity_rps * r, var, (90.0,)) for r in RATES]
     ttft = np.array([r["ttft_p90_s"] for r in at]).T
     assert np.isfinite(ttft).all()
-    past = np.array([r["running_mean"] for r in at]).T >= FIRST_POINT
-    assert past.mean() > 0.8
-    ttft = np.where(past, ttft, 0.0)
-    fall = np.maximum.accumulate(ttft, axis=1) / np.where(past, ttft, 1.0) - 1.0  # below an earlier value
+    assert (np.array([r["running_mean"] for r in at]).T < 1.0).any(axis=1).mean() > 0.25  # some below 1 running
+    fall = np.maximum.accumulate(ttft, axis=1) / ttft - 1.0  # below an earlier value
     worst = int(np.argmax(fall.max(axis=1)))
     assert fall.max() <= 1e-9, (grid.iloc[run[worst]].to_dict(), ttft[worst].round(4).tolist())

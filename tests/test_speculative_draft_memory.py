@@ -170,3 +170,36 @@ def test_the_draft_sharing_the_target_tables_is_a_named_assumption(monkeypatch):
     ds, llama = CAT.models["deepseek-r1"], CAT.models["llama-3.1-8b"]
     assert own - shared == pytest.approx([2 * ds.vocab_size * ds.hidden_size * BF16,
                                           llama.vocab_size * llama.hidden_size * BF16 / 2], rel=1e-12)
+
+
+def test_the_draft_pipeline_stage_is_a_setting_that_places_it(monkeypatch):
+    """ASSUMPTIONS.draft_pp_stage: 'worst' adds the draft to the worst stage (DeepSeek-R1's 61 layers at pp 2:
+    31 layers + the MTP module); 'last' puts it on the last stage (30 layers + the module) and keeps the larger of
+    that and the worst stage without it: less than 'worst' by one target layer's weights and KV here, no less
+    than the target's worst stage; the same at pp = 1; any other value is refused."""
+    import dataclasses
+
+    from planner.perf import memory as memory_module
+
+    rows = pd.DataFrame([DS | {"tp": 4, "pp": 2, "ep": 4, "speculative": "mtp"},
+                         DS | {"tp": 4, "pp": 2, "ep": 4, "speculative": "none"},
+                         DS | {"speculative": "mtp"}])
+    c, why = resolve(normalize_grid(rows), CAT, EFF)
+    assert (why == "").all(), why
+    worst = memory(c)
+
+    def with_stage(value):
+        monkeypatch.setattr(memory_module, "ASSUMPTIONS",
+                            dataclasses.replace(memory_module.ASSUMPTIONS, draft_pp_stage=value))
+        return memory(c)
+
+    last = with_stage("last")
+    for k in ("weight_bytes_per_gpu", "kv_bytes_per_seq_per_gpu"):
+        assert last[k][0] < worst[k][0], k  # the last stage holds 30 of the 61 layers, the worst 31
+        assert last[k][0] >= worst[k][1], k  # no less than the target's worst stage
+        assert last[k][1] == worst[k][1] and last[k][2] == worst[k][2], k  # no draft; pp = 1
+    layer = worst["weight_bytes_per_gpu"][1] - memory_module.target_weight_bytes_per_gpu(
+        c, memory_module.last_stage_layers(c))[1]  # one target layer (31 - 30) on a GPU of the stage
+    assert worst["weight_bytes_per_gpu"][0] - last["weight_bytes_per_gpu"][0] == pytest.approx(layer, rel=1e-9)
+    with pytest.raises(ValueError, match="draft_pp_stage"):
+        with_stage("first")

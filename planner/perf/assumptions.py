@@ -38,9 +38,13 @@ class Assumptions:
     embedding copy (vLLM shares it only at pp = 1). Assumed: these engine paths were read from memory, not from
     code this repo holds (memory.draft_weight_bytes_per_gpu)."""
     draft_pp_stage: str = "worst"
-    """With pipeline stages the draft runs on the last stage (after the target's last layer), and its weights
-    and KV are added to the worst stage's (ceil(layers / pp) layers and one vocabulary table): assumed the last
-    stage is as full as the worst, not computed stage by stage (memory.draft_weight_bytes_per_gpu)."""
+    """With pipeline stages the draft runs on the last stage (after the target's last layer). 'worst': its
+    weights and KV are added to the worst stage's (ceil(layers / pp) layers and one vocabulary table), as if the
+    last stage were as full as the worst: conservative by at most one target layer's weights and KV where the
+    layers do not divide by pp (DeepSeek-R1's 61 at pp 2: 31 + 30), none where they do. 'last': stage by stage,
+    the larger of the worst stage without the draft and the last stage (floor(layers / pp) layers, vLLM's
+    get_pp_indices) with it, for weights and for KV per sequence each (memory.draft_placed). Assumed: that the
+    engines run drafts beside pipeline stages at all was not checked in their code."""
 
     # ------------------------------------------------------------------ kernels
     activation_values_per_token_hidden: float = 12.0

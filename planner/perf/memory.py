@@ -40,6 +40,28 @@ def stage_layers(c: Cols) -> dict[str, np.ndarray]:
     }
 
 
+def last_stage_layers(c: Cols) -> dict[str, np.ndarray]:
+    """Layers on the last pipeline stage, by kind: floor(layers / pp) with pp > 1 (vLLM's get_pp_indices gives
+    the remainder to the stages before the last, which holds the output head), all of them at pp = 1."""
+    per_stage = np.where(c.pp > 1, np.floor(c.layers / c.pp), c.layers)
+    f = per_stage / c.layers
+    return {"all": per_stage, "local": c.local_layers * f, "global": (c.layers - c.local_layers) * f,
+            "moe": c.moe_layers * f, "dense": c.dense_layers * f}
+
+
+def draft_placed(c: Cols, target: np.ndarray, draft: np.ndarray, target_last) -> np.ndarray:
+    """A per-GPU figure (weights, or KV bytes per sequence) with the speculative draft's `draft` placed as
+    ASSUMPTIONS.draft_pp_stage says: on the worst stage (`target` + `draft`), or on the last stage, stage by
+    stage: the larger of the worst stage without it and the last stage (`target_last()`, called only then) with
+    it. The same where pp = 1 or nothing drafts."""
+    mode = ASSUMPTIONS.draft_pp_stage
+    if mode not in ("worst", "last"):
+        raise ValueError(f"ASSUMPTIONS.draft_pp_stage must be 'worst' or 'last', got {mode!r}")
+    if mode == "worst" or not np.any((c.pp > 1) & (draft > 0)):
+        return target + draft
+    return np.where(c.pp > 1, np.maximum(target, target_last() + draft), target + draft)
+
+
 def non_expert_weight_bytes(c: Cols) -> np.ndarray:
     """Bytes per weight outside routed experts: 4-bit MoE checkpoints keep these at >= 8 bits."""
     return np.where(c.is_moe > 0, np.maximum(c.w_bytes, ASSUMPTIONS.moe_non_expert_min_bytes), c.w_bytes)
@@ -79,9 +101,10 @@ def layer_weight_bytes_per_gpu(c: Cols, s: dict[str, np.ndarray]) -> np.ndarray:
     return (per_tp + router) * wne + experts * c.w_bytes
 
 
-def target_weight_bytes_per_gpu(c: Cols) -> np.ndarray:
-    """The target model's weights on one GPU of the worst stage."""
-    s = stage_layers(c)
+def target_weight_bytes_per_gpu(c: Cols, s: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """The target model's weights on one GPU of the worst stage (of stage `s`, stage_layers' counts, if given:
+    every stage with pp > 1 holds one vocabulary table, the first the embedding, the last the head)."""
+    s = stage_layers(c) if s is None else s
     # pp = 1: embedding + lm_head (one table if tied); pp > 1: the worst stage holds one of them.
     tables = np.where(c.pp > 1, 1.0, np.where(c.tied > 0, 1.0, 2.0))
     vocab = tables * c.embed_params / c.tp * ASSUMPTIONS.embedding_bytes_per_param
@@ -96,7 +119,7 @@ def draft_weight_bytes_per_gpu(c: Cols, d: DraftCols | None = None) -> np.ndarra
     on every rank), in its precision (EAGLE-3: BF16; MTP: the target's), plus its own output head where it has
     one (EAGLE-3's draft_vocab_size rows, vocabulary-parallel over TP like the target's head, BF16). The token
     embedding and MTP's output head are the target's at pp = 1, an embedding copy with pipeline stages
-    (ASSUMPTIONS.draft_shares_target_tables), on the worst stage (ASSUMPTIONS.draft_pp_stage)."""
+    (ASSUMPTIONS.draft_shares_target_tables). Where it sits with pipeline stages: draft_placed."""
     on = drafting(c)
     if on is None:
         return np.zeros(np.shape(c.hidden))
@@ -109,8 +132,10 @@ def draft_weight_bytes_per_gpu(c: Cols, d: DraftCols | None = None) -> np.ndarra
 
 
 def weight_bytes_per_gpu(c: Cols) -> np.ndarray:
-    """Weights one GPU of the worst stage holds: the target's, and its speculative draft's where it drafts."""
-    return target_weight_bytes_per_gpu(c) + draft_weight_bytes_per_gpu(c)
+    """Weights one GPU of the worst stage holds: the target's, and its speculative draft's where it drafts
+    (placed as ASSUMPTIONS.draft_pp_stage says)."""
+    return draft_placed(c, target_weight_bytes_per_gpu(c), draft_weight_bytes_per_gpu(c),
+                        lambda: target_weight_bytes_per_gpu(c, last_stage_layers(c)))
 
 
 def kv_head_fraction(c: Cols) -> np.ndarray:
@@ -119,9 +144,10 @@ def kv_head_fraction(c: Cols) -> np.ndarray:
     return np.where(c.is_mla > 0, 1.0, gqa)
 
 
-def target_kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
-    """KV bytes the target's layers keep for one sequence of `context_tokens` on one GPU of the worst stage."""
-    s = stage_layers(c)
+def target_kv_bytes_per_seq_per_gpu(c: Cols, context_tokens, s: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """KV bytes the target's layers keep for one sequence of `context_tokens` on one GPU of the worst stage (of
+    stage `s` if given)."""
+    s = stage_layers(c) if s is None else s
     ctx = np.asarray(context_tokens, dtype=float)
     # an engine whose hybrid pool is off for this model (engines.yaml `kv_sizing: full_window_families`) keeps
     # the local layers' whole context too; their attention still reads only the window (step.py)
@@ -147,7 +173,9 @@ def draft_kv_bytes_per_seq_per_gpu(c: Cols, context_tokens, d: DraftCols | None 
 def kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
     """KV bytes one sequence of `context_tokens` occupies on one GPU of the worst stage: the target's layers
     and, where the row speculates, its draft's."""
-    return target_kv_bytes_per_seq_per_gpu(c, context_tokens) + draft_kv_bytes_per_seq_per_gpu(c, context_tokens)
+    return draft_placed(c, target_kv_bytes_per_seq_per_gpu(c, context_tokens),
+                        draft_kv_bytes_per_seq_per_gpu(c, context_tokens),
+                        lambda: target_kv_bytes_per_seq_per_gpu(c, context_tokens, last_stage_layers(c)))
 
 
 # vLLM V1 profiles its peak memory with a forward pass at max_num_batched_tokens and then a sampler pass over
@@ -248,11 +276,14 @@ def memory(c: Cols) -> dict[str, np.ndarray]:
     """Weights, reserve, KV per sequence and the largest batch (sequences per replica) that fits."""
     d = DraftCols(c) if drafting(c) is not None else None  # built once for the draft's weights and KV
     draft_w = draft_weight_bytes_per_gpu(c, d)
-    weights = target_weight_bytes_per_gpu(c) + draft_w
+    weights = draft_placed(c, target_weight_bytes_per_gpu(c), draft_w,
+                           lambda: target_weight_bytes_per_gpu(c, last_stage_layers(c)))
     usable, reserve = kv_budget(c, weights)
     ctx = c.isl + c.osl  # whole context reserved per sequence: no eviction, no OOM
     draft_kv = draft_kv_bytes_per_seq_per_gpu(c, ctx, d)
-    kv_seq = target_kv_bytes_per_seq_per_gpu(c, ctx) + draft_kv
+    # the larger weights and the larger KV per sequence of the two stages: at most as many sequences as either
+    kv_seq = draft_placed(c, target_kv_bytes_per_seq_per_gpu(c, ctx), draft_kv,
+                          lambda: target_kv_bytes_per_seq_per_gpu(c, ctx, last_stage_layers(c)))
     per_seq = kv_seq + logits_bytes_per_seq(c)
     free = usable - weights - reserve
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -32,6 +32,7 @@ import numpy as np
 from planner.perf.prefill_first import prefill_first_terms
 from planner.perf.saturation import saturation_rps
 from planner.perf.simulate import length_quantile_factor
+from planner.perf.speculative_prompt import own_prefill_s, real_steps
 from planner.perf.steptable import StepTables, at, interp_on_grid, interp_step, locate
 
 EXACT_STATES = 13  # states 0..12 kept exactly; beyond, lumped on a geometric grid
@@ -96,6 +97,17 @@ def service(tab: StepTables) -> Service:
                    isl=tab.isl, work_s=work_s, gaps=gaps)
 
 
+def shared_chunks(f: np.ndarray, tokens_per_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(share of steps carrying prompt tokens, prompt tokens each of them carries) where prompt chunks land on
+    the steps at random (Poisson arrivals), f chunks a step on average and `tokens_per_step` prompt tokens a step
+    on average: the chunks landing in one step share it (the scheduler fills one step's budget with every chunk
+    ready), so a share 1 - e^-f of the steps carries prompt tokens, tokens_per_step / that share each (as the
+    prefill-first schedule's pauses). The one rule of the mean step (_mixed, TPOT) and of the ITL mixture
+    (add_itl)."""
+    mixed = -np.expm1(-f)
+    return mixed, np.divide(tokens_per_step, mixed, out=np.zeros_like(mixed), where=mixed > 0)
+
+
 def _mixed(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray):
     """(chunks, chunk_s, prefill_s, step_s, work_s) of a mixed schedule (vLLM V1, TensorRT-LLM): every step
     gives each running sequence a token; some also carry prompt tokens (the scheduler computes prompts in big
@@ -108,13 +120,11 @@ def _mixed(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray
     chunks = np.ceil(isl / room)
     chunk_tokens = isl / chunks
     chunk_s = interp_on_grid(tab, chunk_tokens)
-    prefill_s = chunks * chunk_s
+    prefill_s = own_prefill_s(tab, m, room, chunks * chunk_s)  # in whole real steps where speculating
     per_step = others * isl / osl  # the others' prompt tokens per step in steady state
     f = per_step / np.maximum(chunk_tokens, 1.0)
-    # prompts arrive at random (Poisson): the chunks landing in one step share it, so a share 1 - e^-f of the
-    # steps carries prompt tokens, per_step / that share of them each (as the prefill-first schedule's pauses)
-    mixed = -np.expm1(-f)
-    carried = interp_on_grid(tab, np.divide(per_step, mixed, out=np.zeros_like(mixed), where=mixed > 0))
+    mixed, tokens = shared_chunks(f, per_step)
+    carried = interp_on_grid(tab, tokens)
     step_s = (1.0 - mixed) * dec_s + mixed * carried
     # the seconds of the prompt server per prompt, on which prompts queue for each other: prompts that wait are
     # admitted together into the next step's room, so a backlog runs steps packed to the budget (m decoding,
@@ -253,7 +263,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
         return at(v, loc_mean)[:, 0]
 
     pf = at_mean(sv.prefill_s)
-    step_at = at_mean(sv.step_s)
+    step_at = at_mean(real_steps(tab, sv.step_s))  # the step in progress an arrival waits out: a real one
     # other prompts ahead in the token budget: M/D/1 on the budget time of the arrivals' prompts
     work = _budget_work(sv, tab, m_time, pf, loc_mean)
     u = np.clip(lam * work, 0.0, 0.999)
@@ -330,9 +340,11 @@ def _budget_work(sv: Service, tab: StepTables | None, m, pf: np.ndarray, loc=Non
 
 def add_itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> None:
     """ITL over all tokens, written into `out` (itl_mean_s and itl_p{q}_s per quantile) at occupancy `m`:
-    decode-only steps, steps with one prompt chunk, and steps packed to the token budget (prompts queued behind
+    decode-only steps, steps carrying prompt chunks, and steps packed to the token budget (prompts queued behind
     each other; share `packed` of the prompts). Each kind's share of the steps follows from the prompt rate lam
-    and the time the prefill steps take."""
+    and the time the prefill steps take; with a mixed schedule the chunks landing in one step share it
+    (shared_chunks, the rule of _mixed's mean step: a share 1 - e^-f of the steps carries prompt tokens, f
+    chunks a step), so the ITL mixture and TPOT's mean step count the same steps."""
     m = np.maximum(np.asarray(m, dtype=float), 1.0)
     lam = lam * (m - 1.0) / m  # a prompt's own steps come before its first token: gaps of the others only
     dec, chunk, chunks = (at_occupancy(sv, v, m) for v in (sv.dec_s, sv.chunk_s, sv.chunks))
@@ -345,10 +357,32 @@ def add_itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) 
         full = np.where(first, interp_step(tab, np.zeros((len(m), 1)), room[:, None])[:, 0] + dec, full)
         chunks = chunks * at_occupancy(sv, sv.gaps, m)
     packed = np.clip(packed, 0.0, 1.0)
-    n_chunk = (1.0 - packed) * lam * chunks  # steps/s carrying one chunk
+    n_chunk = (1.0 - packed) * lam * chunks  # prompt chunks/s outside the packed steps (prefill-first: pauses)
     n_full = packed * lam * sv.isl / room  # steps/s packed full
     busy = np.clip(n_chunk * chunk + n_full * full, 0.0, 0.999)
     n_dec = (1.0 - busy) / np.maximum(dec, 1e-12)
+    mix = ~first
+    if mix.any():  # a mixed schedule: f chunks per step outside the packed steps, sharing them (shared_chunks)
+        rest = 1.0 - np.clip(n_full * full, 0.0, 0.999)  # the time outside the packed steps
+        chunk_tokens = sv.isl / np.maximum(chunks, 1.0)
+
+        def mean_step(f):  # the mean step outside the packed ones, its share carrying chunks, that step
+            share, tokens = shared_chunks(f, f * chunk_tokens)
+            carried = interp_step(tab, m[:, None], tokens[:, None])[:, 0]
+            return (1.0 - share) * dec + share * carried, share, carried
+
+        # f = chunks/s x the mean step / the time: a step per chunk counts the steps exactly where a step's time
+        # is linear in its prompt tokens (a shared step costs what the separate ones would less their decode
+        # parts); Newton steps from there for the mixed-step floor and the curvature
+        f = n_chunk / np.maximum(n_chunk + n_dec, 1e-300)
+        for _ in range(4):
+            h = 1e-6 * np.maximum(f, 1e-6)
+            g0, g1 = (n_chunk * mean_step(x)[0] / rest - x for x in (f, f + h))
+            f = np.maximum(f - g0 * h / np.minimum(g1 - g0, -1e-12 * h), 0.0)
+        t_o, share, carried = mean_step(f)
+        steps = rest / np.maximum(t_o, 1e-12)  # steps/s outside the packed ones
+        n_chunk, n_dec = np.where(mix, share * steps, n_chunk), np.where(mix, (1.0 - share) * steps, n_dec)
+        chunk = np.where(mix, carried, chunk)
     total = np.maximum(n_chunk + n_full + n_dec, 1e-300)
     f_chunk, f_full = n_chunk / total, n_full / total
     b = tab.burst  # tokens per streamed chunk: one gap per burst
@@ -367,6 +401,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     m = np.minimum(c, sv.cap)
     x = at_occupancy(sv, sv.rate, m)
     step = at_occupancy(sv, sv.step_s, m)
+    real = at_occupancy(sv, real_steps(tab, sv.step_s), m)  # the real step in progress (speculative)
     # a request that gets a seat prefills beside the m - 1 others; it lands mid-step only if they run
     others = np.maximum(m - 1.0, 0.0)
     pf = at_occupancy(sv, sv.prefill_s, others)
@@ -377,11 +412,11 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     work = _budget_work(sv, tab, m, pf)
     u = np.clip(x * work, 0.0, 0.999) * ((m < sv.cap) & var)
     pre_wait = u / (2.0 * (1.0 - u)) * work
-    out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * step * busy + pre_wait, "tpot_mean_s": step}
+    out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * real * busy + pre_wait, "tpot_mean_s": step}
     for q in quantiles:
         p = q / 100.0
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
-        out[f"ttft_p{q:g}_s"] = wait + pf + p * step * busy + pre_q
+        out[f"ttft_p{q:g}_s"] = wait + pf + p * real * busy + pre_q
         out[f"tpot_p{q:g}_s"] = step
     add_itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * step

@@ -28,6 +28,22 @@ serving.draft_time_s: 0.2-1.2 ms for 3 passes where 5% of the target's step a to
 one draft has one acceptance: the modelled verify step grows less with the batch than the measured one (its
 extra cost is the experts the k + 1 verified tokens touch, which saturates as the batch touches them all), and
 the acceptance cannot be told apart from that cost without a published acceptance for these drafts.
+
+The shape, not the level, is what no acceptance mends (h34, thirteenth session; step model at the running batch,
+MI355X TP4, 1K/1K, acceptance 2.53 as catalogued): the modelled real verify step (k draft passes + verify of
+1 + k tokens a sequence) over the plain step is 1.71 / 1.91 / 1.92 / 1.67 / 1.36 for Kimi-K2.5 at 4 / 8 / 16 /
+32 / 64 users and 1.45 / 1.57 / 1.53 / 1.33 / 1.17 for MiniMax-M2.5, falling with the batch; the ratio the
+measured speed-ups need at that acceptance is 1.26-1.33 / 1.33 / 1.35-1.40 / 1.37 / 1.44-1.50 and 1.41 / 1.48
+/ 1.63 / 1.61 / 1.83, rising, so any one acceptance is off by 1.3-1.6x at one end of the sweep. The model's
+extra verify cost is expert weight bytes: 4 x the tokens touch 31 -> 109 of Kimi's 384 experts at 4 users
+(experts 2.4 -> 8.5 ms of a 9.7 ms step), all of them at 64 in both passes, leaving only GEMM compute, which is
+small; the measured extra grows with the batch as per-token work does. Tried and not kept: the k + 1 verified
+tokens of a sequence routed to correlated experts (touched experts counted for 1 + rho k tokens a sequence):
+rho 1 (independent, the model) 24.4% median |err| (signed -20.7), 0.8 22.4% (-18.3), 0.5 14.3% (-8.3), 0
+16.7% (+16.7); MiniMax's speed-up still rises with the batch at every rho, and the only published routing
+analysis we know of (Mixtral, Jiang et al. 2024 sec. 5, recalled, not held here: consecutive tokens share their
+first expert up to ~28% of the time where 12.5% is chance, ~18% above chance) puts rho near 0.8, so a lower value
+would be a fit to these 15 assumed-acceptance rows.
 """
 
 from __future__ import annotations
