@@ -53,6 +53,8 @@ class Service:
 
     m: np.ndarray  # (R, D) running sequences
     step_s: np.ndarray  # (R, D) mean step one of m running requests sees (TPOT at this occupancy)
+    real_step_s: np.ndarray  # (R, D) step_s as real steps (speculative rows: drafts and verify included): the
+    #                          step in progress an arriving prompt waits out (speculative_prompt.real_steps)
     dec_s: np.ndarray  # (R, D) decode-only step
     chunk_s: np.ndarray  # (R, D) step carrying one prompt chunk
     chunks: np.ndarray  # (R, D) steps one prompt needs
@@ -92,9 +94,9 @@ def service(tab: StepTables) -> Service:
     cap = np.maximum(np.minimum(tab.max_seqs, kv_seqs), 1.0)
     # the seats' limit g(B), or less where the prompt path binds first (saturation.py)
     capacity = saturation_rps(tab, m, rate, cap, interp_rows(m, rate, cap[:, None])[:, 0])
-    return Service(m=m, step_s=step_s, dec_s=dec_s, chunk_s=chunk_s, chunks=chunks,
-                   prefill_s=prefill_s, life_s=life, rate=rate, cap=cap, capacity_rps=capacity, osl=tab.osl,
-                   isl=tab.isl, work_s=work_s, gaps=gaps)
+    return Service(m=m, step_s=step_s, real_step_s=real_steps(tab, step_s), dec_s=dec_s, chunk_s=chunk_s,
+                   chunks=chunks, prefill_s=prefill_s, life_s=life, rate=rate, cap=cap, capacity_rps=capacity,
+                   osl=tab.osl, isl=tab.isl, work_s=work_s, gaps=gaps)
 
 
 def shared_chunks(f: np.ndarray, tokens_per_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -263,7 +265,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
         return at(v, loc_mean)[:, 0]
 
     pf = at_mean(sv.prefill_s)
-    step_at = at_mean(real_steps(tab, sv.step_s))  # the step in progress an arrival waits out: a real one
+    step_at = at_mean(sv.real_step_s)  # the step in progress an arrival waits out: a real one
     # other prompts ahead in the token budget: M/D/1 on the budget time of the arrivals' prompts
     work = _budget_work(sv, tab, m_time, pf, loc_mean)
     u = np.clip(lam * work, 0.0, 0.999)
@@ -401,7 +403,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     m = np.minimum(c, sv.cap)
     x = at_occupancy(sv, sv.rate, m)
     step = at_occupancy(sv, sv.step_s, m)
-    real = at_occupancy(sv, real_steps(tab, sv.step_s), m)  # the real step in progress (speculative)
+    real = at_occupancy(sv, sv.real_step_s, m)  # the real step in progress (speculative)
     # a request that gets a seat prefills beside the m - 1 others; it lands mid-step only if they run
     others = np.maximum(m - 1.0, 0.0)
     pf = at_occupancy(sv, sv.prefill_s, others)
