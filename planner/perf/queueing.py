@@ -252,7 +252,8 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
     wfac = MD_WAIT_FACTOR * (1.0 + scv)
     # occupancy: time-average and request-weighted (a tagged request sees m with weight m * pi(m))
     occ = ch.states
-    m_w = mass  # the top state takes the tail's mass too (mass is read after this at state 0 only)
+    busy = 1.0 - mass[:, 0] / z  # an arrival waits for the step in progress only if one is running
+    m_w = mass  # in place (mass is not read again): the top state takes the tail's mass too
     m_w[:, -1] += tail
     req_w = m_w * occ
     req_sum = req_w.sum(axis=1)
@@ -267,10 +268,9 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
     pf = at_mean(sv.prefill_s)
     step_at = at_mean(sv.real_step_s)  # the step in progress an arrival waits out: a real one
     # other prompts ahead in the token budget: M/D/1 on the budget time of the arrivals' prompts
-    work = _budget_work(sv, tab, m_time, pf, loc_mean)
+    work = _budget_work(sv, m_time, pf, loc_mean)
     u = np.clip(lam * work, 0.0, 0.999)
     out: dict[str, np.ndarray] = {}
-    busy = 1.0 - mass[:, 0] / z  # an arrival waits for the step in progress only if one is running
     if not targets_only:
         pre_wait_mean = u / (2.0 * (1.0 - u)) * work
         out["ttft_mean_s"] = p_wait / theta * wfac + pf + 0.5 * step_at * busy + pre_wait_mean
@@ -329,7 +329,7 @@ def at_occupancy(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
     return interp_rows(sv.m, v, np.maximum(np.asarray(m, dtype=float), 0.0)[:, None])[:, 0]
 
 
-def _budget_work(sv: Service, tab: StepTables | None, m, pf: np.ndarray, loc=None) -> np.ndarray:
+def _budget_work(sv: Service, m, pf: np.ndarray, loc=None) -> np.ndarray:
     """Seconds of GPU time one prompt adds beside m decoding sequences: its chunk steps less the decode steps
     they carry anyway (the prompts' share of the time, the M/D/1 server other prompts wait on; for a short
     prompt beside a large batch little of its step is its own, so prompts rarely queue behind each other).
@@ -411,7 +411,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     wait = np.maximum(c - sv.cap, 0.0) / x
     # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their
     # phases (prompts rarely meet), with variable lengths prompts collide in the token budget as in M/D/1
-    work = _budget_work(sv, tab, m, pf)
+    work = _budget_work(sv, m, pf)
     u = np.clip(x * work, 0.0, 0.999) * ((m < sv.cap) & var)
     pre_wait = u / (2.0 * (1.0 - u)) * work
     out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * real * busy + pre_wait, "tpot_mean_s": step}

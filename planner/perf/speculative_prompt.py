@@ -13,8 +13,6 @@ it is, the others times accept) every table's step grows with the sequences deco
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from planner.perf.prefill_first import alone_s
@@ -28,7 +26,7 @@ def real_step_s(tab: StepTables, m: np.ndarray, tokens: np.ndarray) -> np.ndarra
     prompt tokens, which is a real step's (steptable.mixed_floor_s)."""
     acc = np.maximum(tab.spec_accept, 1.0)[:, None]
     dec = np.asarray(m) >= 1.0
-    raw = interp_on_grid(replace(tab, mixed_floor_s=np.zeros(len(tab))), np.where(dec, tokens / acc, tokens))
+    raw = interp_on_grid(tab, np.where(dec, tokens / acc, tokens), floored=False)
     # with sequences decoding, at least the prompt-only step of the same tokens (it does that work and more, and
     # runs eagerly as that one does): between the table's first two prompt points the token-step interpolates
     # from a graph-launched decode step, which the floor (the eager launch alone) does not make up for

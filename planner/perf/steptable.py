@@ -280,9 +280,9 @@ def _floored(t: np.ndarray, npre: np.ndarray, tab: StepTables) -> np.ndarray:
     return np.where(npre > 0, np.maximum(t, tab.mixed_floor_s[:, None]), t)
 
 
-def interp_on_grid(tab: StepTables, n_pre) -> np.ndarray:
+def interp_on_grid(tab: StepTables, n_pre, floored: bool = True) -> np.ndarray:
     """Step seconds at every decode grid point (R, D) with n_pre (R, D) prefill tokens: interpolation along
-    the prefill axis only."""
+    the prefill axis only; `floored=False` leaves out the mixed-step floor (`_floored`)."""
     R, D, P = tab.time_s.shape
     npre = np.broadcast_to(np.asarray(n_pre, dtype=float), (R, D))
     step_p = tab.token_budget[:, None] / (P - 1)
@@ -291,7 +291,8 @@ def interp_on_grid(tab: StepTables, n_pre) -> np.ndarray:
     base = (np.arange(R * D, dtype=np.int64) * P).reshape(R, D) + k
     t = tab.time_s.reshape(-1)
     t0 = t[base]
-    return _floored(t0 + (t[base + 1] - t0) * (x - k), npre, tab)
+    raw = t0 + (t[base + 1] - t0) * (x - k)
+    return _floored(raw, npre, tab) if floored else raw
 
 
 __all__ = ["StepTables", "at", "build_step_tables", "interp_on_grid", "interp_step", "locate"]
