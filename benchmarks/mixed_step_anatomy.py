@@ -65,6 +65,7 @@ import pandas as pd
 
 from planner.catalog import load_catalog
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.evaluate import engine_batch_cap_of, engine_token_budget_of
 from planner.perf.fidelity import measured_fidelity
 from planner.perf.kernels import expected_experts_touched
 from planner.perf.params import load_efficiency
@@ -169,8 +170,9 @@ def prompt_scale_fit(selector: str = "") -> pd.DataFrame:
         r0 = g.iloc[0]
         cfg = pd.DataFrame([{k: r0[k] for k in CFG}])
         c, _ = resolve(normalize_grid(cfg.assign(batch=1)), catalog, eff)
-        seats = np.minimum(c.eng_max_batch * c.attn_dp, 4096.0)  # as benchmarks/running_batch.py
-        tab = build_step_tables(cfg, catalog, efficiency=eff, max_seqs=seats, token_budget=c.eng_chunk)
+        seats = np.minimum(engine_batch_cap_of(c), 4096.0)  # as benchmarks/running_batch.py
+        tab = build_step_tables(cfg, catalog, efficiency=eff, max_seqs=seats,
+                                token_budget=engine_token_budget_of(c))
         work = Workload(request_rate=np.inf, num_requests=int(r0["num_requests"]), length_dist=r0["length_dist"])
         err = {}
         for x in PROMPT_SCALES:

@@ -56,6 +56,7 @@ PAUSE_STEPS = 4.0  # a gap longer than this many median gaps held a prompt step 
 def _runs(engines: list[str]):
     """(runs, measured, tables) of GPUStack's bursts without speculation, as serving_fidelity builds them."""
     from planner.cli.common import load_run_catalog
+    from planner.perf.evaluate import engine_token_budget_of
     from planner.perf.params import load_efficiency
     from planner.perf.resolve import normalize_grid, resolve
     from planner.perf.serving_fidelity import CFG
@@ -73,7 +74,7 @@ def _runs(engines: list[str]):
     cfg = runs[CFG].copy()
     c, reason = resolve(normalize_grid(cfg.assign(batch=1)), cat, eff)
     cap = np.minimum(c.eng_max_batch * c.attn_dp, 4096.0)
-    tab = build_step_tables(cfg, cat, efficiency=eff, max_seqs=cap, token_budget=c.eng_chunk)
+    tab = build_step_tables(cfg, cat, efficiency=eff, max_seqs=cap, token_budget=engine_token_budget_of(c))
     keep = np.flatnonzero(reason == "")
     return runs, measured, tab, keep
 

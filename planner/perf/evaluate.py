@@ -229,6 +229,14 @@ def engine_batch_cap_of(c: Cols) -> np.ndarray:
     return c.eng_max_batch * c.attn_dp
 
 
+def engine_token_budget_of(c: Cols) -> np.ndarray:
+    """Tokens each row's engine steps at once, from resolved columns: one chunked-prefill budget, or one per
+    attention-DP rank where each rank schedules its own (engines.yaml `attention_dp_token_budget: per_rank`: vLLM,
+    TensorRT-LLM; their seats are attn_dp x max_batch, and one budget of the replica left 1-token prompt chunks
+    beside full seats)."""
+    return c.eng_chunk * np.where(c.eng_chunk_ranks > 0, c.attn_dp, 1.0)
+
+
 def engine_batch_cap(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> np.ndarray:
     """Running sequences each row's engine admits (inf for the generic engine)."""
     if "engine" not in grid and "speculative" not in grid:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.evaluate import engine_batch_cap_of, evaluate_columns
+from planner.perf.evaluate import engine_batch_cap_of, engine_token_budget_of, evaluate_columns
 from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
@@ -177,11 +177,7 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
         max_seqs = np.where(raw.isna(), default, raw.to_numpy(dtype=float))
     max_seqs = np.maximum(np.broadcast_to(np.asarray(max_seqs, dtype=float), (n,)), 1.0)
     if token_budget is None:
-        # an engine whose attention-DP ranks each schedule their own budget (engines.yaml
-        # `attention_dp_token_budget: per_rank`: vLLM, TensorRT-LLM) steps attn_dp of them at once, as its seats
-        # are attn_dp x max_batch; one budget of the replica left 1-token prompt chunks beside full seats
-        ranks = np.where(np.asarray(c.get("eng_chunk_ranks", np.zeros(n)), dtype=float) > 0, c.attn_dp, 1.0)
-        token_budget = c.get("eng_chunk", np.full(n, float(ASSUMPTIONS.activation_token_budget))) * ranks
+        token_budget = engine_token_budget_of(c)
     accept = np.asarray(c.get("spec_accept", np.ones(n)), dtype=float)
     # per token-step (see _step) a real step's budget covers accept token-steps
     budget = np.broadcast_to(np.asarray(token_budget, dtype=float), (n,)) / np.maximum(accept, 1.0)
