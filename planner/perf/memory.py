@@ -27,9 +27,8 @@ from planner.perf.draft_cols import DraftCols, drafting
 from planner.perf.resolve import Cols
 
 
-def stage_layers(c: Cols) -> dict[str, np.ndarray]:
-    """Layers on the worst pipeline stage, by kind (fractions of each kind kept proportional)."""
-    per_stage = np.ceil(c.layers / c.pp)
+def _layers_by_kind(c: Cols, per_stage: np.ndarray) -> dict[str, np.ndarray]:
+    """`per_stage` layers of a stage, by kind (fractions of each kind kept proportional)."""
     f = per_stage / c.layers
     return {
         "all": per_stage,
@@ -40,13 +39,15 @@ def stage_layers(c: Cols) -> dict[str, np.ndarray]:
     }
 
 
+def stage_layers(c: Cols) -> dict[str, np.ndarray]:
+    """Layers on the worst pipeline stage, by kind: ceil(layers / pp)."""
+    return _layers_by_kind(c, np.ceil(c.layers / c.pp))
+
+
 def last_stage_layers(c: Cols) -> dict[str, np.ndarray]:
-    """Layers on the last pipeline stage, by kind: floor(layers / pp) with pp > 1 (vLLM's get_pp_indices gives
-    the remainder to the stages before the last, which holds the output head), all of them at pp = 1."""
-    per_stage = np.where(c.pp > 1, np.floor(c.layers / c.pp), c.layers)
-    f = per_stage / c.layers
-    return {"all": per_stage, "local": c.local_layers * f, "global": (c.layers - c.local_layers) * f,
-            "moe": c.moe_layers * f, "dense": c.dense_layers * f}
+    """Layers on the last pipeline stage, by kind: floor(layers / pp) (vLLM's get_pp_indices gives the
+    remainder to the stages before the last, which holds the output head; all of them at pp = 1)."""
+    return _layers_by_kind(c, np.floor(c.layers / c.pp))
 
 
 def draft_placed(c: Cols, target: np.ndarray, draft: np.ndarray, target_last) -> np.ndarray:
@@ -131,10 +132,11 @@ def draft_weight_bytes_per_gpu(c: Cols, d: DraftCols | None = None) -> np.ndarra
     return np.where(on, layer_weight_bytes_per_gpu(d, stage_layers(d)) + head + embedding, 0.0)
 
 
-def weight_bytes_per_gpu(c: Cols) -> np.ndarray:
+def weight_bytes_per_gpu(c: Cols, draft: np.ndarray | None = None) -> np.ndarray:
     """Weights one GPU of the worst stage holds: the target's, and its speculative draft's where it drafts
-    (placed as ASSUMPTIONS.draft_pp_stage says)."""
-    return draft_placed(c, target_weight_bytes_per_gpu(c), draft_weight_bytes_per_gpu(c),
+    (placed as ASSUMPTIONS.draft_pp_stage says; `draft`: draft_weight_bytes_per_gpu, if computed already)."""
+    draft = draft_weight_bytes_per_gpu(c) if draft is None else draft
+    return draft_placed(c, target_weight_bytes_per_gpu(c), draft,
                         lambda: target_weight_bytes_per_gpu(c, last_stage_layers(c)))
 
 
@@ -170,11 +172,11 @@ def draft_kv_bytes_per_seq_per_gpu(c: Cols, context_tokens, d: DraftCols | None 
     return np.where(on, target_kv_bytes_per_seq_per_gpu(DraftCols(c) if d is None else d, ctx), 0.0)
 
 
-def kv_bytes_per_seq_per_gpu(c: Cols, context_tokens) -> np.ndarray:
+def kv_bytes_per_seq_per_gpu(c: Cols, context_tokens, draft: np.ndarray | None = None) -> np.ndarray:
     """KV bytes one sequence of `context_tokens` occupies on one GPU of the worst stage: the target's layers
-    and, where the row speculates, its draft's."""
-    return draft_placed(c, target_kv_bytes_per_seq_per_gpu(c, context_tokens),
-                        draft_kv_bytes_per_seq_per_gpu(c, context_tokens),
+    and, where the row speculates, its draft's (`draft`: draft_kv_bytes_per_seq_per_gpu, if computed already)."""
+    draft = draft_kv_bytes_per_seq_per_gpu(c, context_tokens) if draft is None else draft
+    return draft_placed(c, target_kv_bytes_per_seq_per_gpu(c, context_tokens), draft,
                         lambda: target_kv_bytes_per_seq_per_gpu(c, context_tokens, last_stage_layers(c)))
 
 
@@ -276,14 +278,12 @@ def memory(c: Cols) -> dict[str, np.ndarray]:
     """Weights, reserve, KV per sequence and the largest batch (sequences per replica) that fits."""
     d = DraftCols(c) if drafting(c) is not None else None  # built once for the draft's weights and KV
     draft_w = draft_weight_bytes_per_gpu(c, d)
-    weights = draft_placed(c, target_weight_bytes_per_gpu(c), draft_w,
-                           lambda: target_weight_bytes_per_gpu(c, last_stage_layers(c)))
+    weights = weight_bytes_per_gpu(c, draft_w)
     usable, reserve = kv_budget(c, weights)
     ctx = c.isl + c.osl  # whole context reserved per sequence: no eviction, no OOM
     draft_kv = draft_kv_bytes_per_seq_per_gpu(c, ctx, d)
     # the larger weights and the larger KV per sequence of the two stages: at most as many sequences as either
-    kv_seq = draft_placed(c, target_kv_bytes_per_seq_per_gpu(c, ctx), draft_kv,
-                          lambda: target_kv_bytes_per_seq_per_gpu(c, ctx, last_stage_layers(c)))
+    kv_seq = kv_bytes_per_seq_per_gpu(c, ctx, draft_kv)
     per_seq = kv_seq + logits_bytes_per_seq(c)
     free = usable - weights - reserve
     with np.errstate(divide="ignore", invalid="ignore"):
