@@ -8,6 +8,7 @@ import itertools
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from planner.catalog import load_catalog
 from planner.perf.params import load_efficiency
@@ -44,3 +45,6 @@ def test_time_only_step_is_the_full_steps_time():
     np.testing.assert_array_equal(fast["time_s"], full["time_s"])
     np.testing.assert_array_equal(fast["overhead_s"], full["overhead_s"])
     assert "flops" in full and "flops" not in fast
+    # a breakdown is per-op figures the time-only path never fills: asked together, one clear error
+    with pytest.raises(ValueError, match="breakdown needs the full step model"):
+        decode_step(*args, **kw, time_only=True, breakdown=True)

@@ -92,6 +92,8 @@ class _Pass:
         self.out = {k: self.zero.copy() for k in (("time_s",) if time_only else (
             "time_s", "flops", "bytes", "compute_busy_s", "memory_busy_s", *BUCKETS))}
         if breakdown:
+            if time_only:  # _op keeps no per-op figures then: an empty breakdown would read as no ops
+                raise ValueError("breakdown needs the full step model (time_only=False)")
             self.out["ops"] = {}
 
     def gemm(self, name, m, params, n_layers, wbytes, pk=None, emax=None) -> None:
