@@ -252,3 +252,22 @@ def test_problem_price_path_takes_the_problems_price_case(tmp_path, cat, case):
     price = cat.systems["hgx-b200"].price
     assert param.base == getattr(price, f"{case}_usd")
     assert len({price.low_usd, price.base_usd, price.high_usd}) == 3  # the three cases differ: the test can fail
+
+
+def test_a_ttft_target_sweeps_numbers_and_a_word_base_is_one_clear_error(tmp_path, cat):
+    """ttft_ms takes a number or the word none: a sweep over it is a number sweep (a word among the values is
+    refused), and a base problem without a number there needs the parameter's own base (sorting the word among
+    the numbers raised TypeError in run_tornado)."""
+    body = "parameters:\n  - path: workloads.chat.ttft_ms\n    values: [200, 500, 1000]\n"
+    sw = load_sweep(write(tmp_path, body), cat)
+    assert sw.parameters[0].target.numeric
+    with pytest.raises(InputError, match="is a number"):
+        load_sweep(write(tmp_path, body.replace("1000]", "none]")), cat)
+    no_ttft = tmp_path / "no-ttft.yaml"
+    text = QUICKSTART.read_text()
+    no_ttft.write_text(text.replace("    archetype: chat ", "    ttft_ms: none\n    archetype: chat "))
+    (tmp_path / "s.yaml").write_text(f"name: t\nproblem: {no_ttft}\n" + body)
+    with pytest.raises(InputError, match="not a number: give the parameter a numeric `base:`"):
+        load_sweep(tmp_path / "s.yaml", cat)
+    (tmp_path / "s.yaml").write_text(f"name: t\nproblem: {no_ttft}\n" + body + "    base: 500\n")
+    assert load_sweep(tmp_path / "s.yaml", cat).parameters[0].base == 500

@@ -57,7 +57,9 @@ def _unwrap(ann):
         args = [a for a in typing.get_args(ann) if a is not type(None)]
         if len(args) == 1:
             return _unwrap(args[0])
-        return "scalar", float if all(a in (int, float) for a in args) else str
+        # a number with a word for "no value" (ttft_ms: float | "none") sweeps numbers; the word is no level
+        nums = [a for a in args if typing.get_origin(a) is not typing.Literal]
+        return "scalar", float if nums and all(a in (int, float) for a in nums) else str
     if origin is list:
         kind, inner = _unwrap(typing.get_args(ann)[0])
         return ("list_model" if kind == "model" else "list"), inner

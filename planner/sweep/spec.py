@@ -279,6 +279,9 @@ def _parameter(ps: ParameterSpec, at: str, pdata: dict, problem, catalog: Catalo
     if target.numeric and any(isinstance(v, str) for v in values):
         raise InputError(f"{at}.values: {ps.path} is a number, got {', '.join(map(repr, values))}")
     base = ps.base if ps.base is not None else target.base
+    if target.numeric and isinstance(base, str):
+        raise InputError(f"{at}: the base problem gives {ps.path} = {base!r}, not a number: give the parameter a "
+                         "numeric `base:`")
     if base is None:
         base = values[len(values) // 2]
     return Parameter(ps.path, ps.label or ps.path, target, values, low, high, log, _canon(base), target.money)
