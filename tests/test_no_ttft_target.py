@@ -174,6 +174,10 @@ def test_reasoning_deployments_say_they_were_planned_at_zero_load(catalog):
     assert plan.deployments and all(d.effort == "thinking" for d in plan.deployments)
     basis = plan.workloads[0].slo_basis
     assert basis.startswith("zero-load mean") and "p90" not in basis and "saturation" not in basis
+    # nor does the proposal list the utilization rule for it
+    problem = problem_from_text(thinking, "thinking.yaml")
+    listed = [a.item for a in assumptions(plan, problem, build_instance(problem, catalog), catalog, [])]
+    assert "chat: each replica's request rate" not in listed and "efficiency parameters" in listed
     # a workload served both ways names both
     assert cap_mod.slo_basis(90.0, {"aggregated"}, True, 1) == (
         "p90; no TTFT target: <= 90% of saturation (assumed); reasoning deployments: zero-load mean at the "
