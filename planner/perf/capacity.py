@@ -27,6 +27,13 @@ def _targets(t, n: int) -> np.ndarray | None:
     return None if t is None else np.broadcast_to(np.asarray(t, dtype=float), (n,))
 
 
+def _no_load(n: int) -> dict[str, np.ndarray]:
+    """`_under_load`'s figures of n rows that serve no rate: rate 0, one seat, NaN latencies (as `evaluate`'s)."""
+    out = {k: np.full(n, np.nan) for k in ("e2e", "ttft_q", "tpot_q", "light_ttft", "light_tpot", "capacity_rps")}
+    return out | {"rate": np.zeros(n), "seats": np.ones(n), "isl": np.ones(n), "osl": np.ones(n),
+                  "capped": np.zeros(n, dtype=bool)}
+
+
 def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, percentile: float,
                 variable: bool, resolved=None) -> dict[str, np.ndarray]:
     """The queueing model's figures for aggregated rows: the largest rate meeting the percentile targets, the
@@ -37,8 +44,7 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     whole = build_step_tables(base, catalog, efficiency=eff, decode_points=CANDIDATE_GRID[0],
                               prefill_points=CANDIDATE_GRID[1], resolved=resolved, queueing_only=True)
     run = np.flatnonzero(whole.fits)
-    out = {k: np.full(n, np.nan) for k in ("e2e", "ttft_q", "tpot_q", "light_ttft", "light_tpot", "capacity_rps")}
-    out.update(rate=np.zeros(n), seats=np.ones(n), isl=whole.isl, osl=whole.osl, capped=np.zeros(n, dtype=bool))
+    out = _no_load(n) | {"isl": whole.isl, "osl": whole.osl}
     if not len(run):
         return out
     tab = whole if len(run) == n else Q._rows(whole, run)  # the model is row by row: the rows that fit alone
@@ -163,10 +169,7 @@ def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, 
     `ttft_s`, `tpot_s`: the targets per row or None (no target); `tt`, `tp`: the same with inf for none;
     `shared`: `_resolved_once` of `base`."""
     n = len(base)
-    m = {k: np.full(n, np.nan) for k in ("e2e", "ttft_q", "tpot_q", "light_ttft", "light_tpot", "capacity_rps")}
-    m.update(rate=np.zeros(n), seats=np.ones(n), isl=np.ones(n), osl=np.ones(n), capped=np.zeros(n, dtype=bool))
-    if n:
-        m.update(_under_load(base, catalog, eff, ttft_s, tpot_s, percentile, variable, shared))
+    m = _under_load(base, catalog, eff, ttft_s, tpot_s, percentile, variable, shared) if n else _no_load(0)
     rate = m["rate"]
     key = f"{float(percentile):g}"
     running = np.clip(np.nan_to_num(rate * m["e2e"], nan=1.0), 1.0, m["seats"])
