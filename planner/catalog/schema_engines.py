@@ -314,7 +314,9 @@ class Engine(Entry):
 
 def vendor_fields(model: type[Strict]) -> tuple[str, ...]:
     """The fields of `model` keyed by vendor (list[Vendor] or dict[Vendor, ...]) other than `vendors` itself:
-    read from the annotations, so a new per-vendor field is checked without a validator of its own."""
+    read from the annotations, so a new per-vendor field is checked without a validator of its own. Only plain
+    list / dict annotations count: a per-vendor field that may be None (`dict[Vendor, X] | None`) would not be
+    found (give it an empty default instead, as every one of them has)."""
     return tuple(name for name, f in model.model_fields.items()
                  if name != "vendors" and get_origin(f.annotation) in (list, dict)
                  and get_args(f.annotation)[:1] == (Vendor,))
