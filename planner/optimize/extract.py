@@ -151,7 +151,8 @@ def _deployments(inst: Instance, sol: Solution) -> tuple[list[Deployment], float
             continue
         r = ix.cands.iloc[i]
         deployments.append(_deployment(key, r, n))
-        if int(r["osl"]) > inst.workloads[r["workload"]].osl:  # the grid's osl counts the hidden tokens too
+        osl = inst.workloads[r["workload"]].osl  # the grid's rule: hidden tokens = round(osl x multiplier) - osl
+        if round(osl * float(r.get("output_multiplier", 1.0) or 1.0)) > osl:
             hidden.add(key)
         if r["mode"] == "own":
             replica_w_owned += n * (float(r["avg_power_w"]) - int(r["gpus"]) * inst.systems[r["system"]].idle_w)
