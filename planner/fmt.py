@@ -57,6 +57,12 @@ def pct(x: float | None, signed: bool = True) -> str:
     return f"{x:+.1f}%" if signed else f"{x:.1f}%"
 
 
+def formatted(x: float | None, spec: str = ",.0f") -> str:
+    """A console figure in its own format spec (`.1f` for a TPOT in ms, `,.6g` for an objective), "-" where the
+    plan has none."""
+    return "-" if x is None else format(x, spec)
+
+
 def number(x: float | None, digits: int = 0) -> str:
     return "-" if x is None else f"{x:,.{digits}f}"
 
@@ -65,4 +71,4 @@ def quantity(x: float) -> str:
     return f"{x:,.0f}" if abs(x - round(x)) < 1e-9 or abs(x) >= 100 else f"{x:,.2f}"
 
 
-__all__ = ["number", "pct", "quantity", "short_usd", "signed_usd", "table_usd", "unit_price", "usd"]
+__all__ = ["formatted", "number", "pct", "quantity", "short_usd", "signed_usd", "table_usd", "unit_price", "usd"]

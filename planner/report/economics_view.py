@@ -6,12 +6,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from planner.fmt import formatted as _n
 from planner.fmt import table_usd
 from planner.plan import Plan
-
-
-def _n(x: float | None, fmt: str = ",.0f") -> str:
-    return "-" if x is None else format(x, fmt)
 
 
 def _usds(*xs: float | None) -> str:

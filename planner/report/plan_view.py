@@ -5,10 +5,11 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from planner.fmt import formatted as _n
 from planner.fmt import table_usd
 from planner.outputs import safe_text as _s
 from planner.plan import Fleet, Plan
-from planner.report.economics_view import _n, render_economics
+from planner.report.economics_view import render_economics
 
 
 def _parallel(tp, pp, ep, dp) -> str:
