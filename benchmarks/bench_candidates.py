@@ -6,7 +6,7 @@ example problem and over all of them.
 What is timed (the `candidates_s` stage of `planner solve`, `pipeline.solve_outcome`, call for call): building
 the instance from the parsed problem (`build_instance`), the problem-size guard, `build_candidates` without a
 cache (the configuration grid; the performance evaluation of every configuration with the latency-target
-search: the load-aware capacity under the SLO percentile, the batch search of reasoning rows and of
+search: the load-aware capacity under the SLO percentile (reasoning rows included), the batch search of
 disaggregated units, the speculative-decoding and prefill-layout passes; completing, filtering and variant
 pruning; the expansion over systems and own/rent, keys and dominance pruning) and the fleet-size guard.
 Not timed: process start and imports, reading the catalog and the problem file (YAML, validation), the MIP.
@@ -28,8 +28,9 @@ per build. Target (issue 7): >= 50,000 configurations per second (wall).
 pay), or as `planner solve` decides (auto, the default: a fork where the grid is large enough to pay and a CPU
 is idle now; on a saturated machine, one process).
 
---phases: where one build's CPU time goes (mean over --repeat runs): the grid, the performance calls (the batch
-search of reasoning rows; the load-aware capacity with its step tables and disaggregated batch search), the rest
+--phases: where one build's CPU time goes (mean over --repeat runs): the grid, the performance calls (the
+load-aware capacity with its step tables and disaggregated batch search; the batch search of reasoning rows only
+with a custom perf function), the rest
 of the evaluation (completing, filtering, variant pruning) and the expansion (systems, keys, dominance pruning).
 Nested phases are indented and included in their parent.
 
@@ -196,7 +197,7 @@ def main() -> None:
 PHASES = (  # (module, function, label, depth): timed where the candidate search calls them
     ("planner.optimize.candidates", "build_grid", "grid", 1),
     ("planner.optimize.candidates", "evaluate_grid", "performance calls", 1),
-    ("planner.optimize.evaluation", "largest_batch_visible", "batch search, reasoning rows", 2),
+    ("planner.optimize.evaluation", "largest_batch_visible", "batch search, reasoning rows (custom perf)", 2),
     ("planner.optimize.evaluation", "capacity_in_parts", "load-aware capacity", 2),
     ("planner.perf.capacity", "build_step_tables", "step tables", 3),
     ("planner.perf.capacity", "largest_batch_meeting", "disaggregated batch search", 3),

@@ -21,7 +21,9 @@ from rich.console import Console
 from planner.catalog import load_catalog
 from planner.cli import main
 from planner.optimize import problem_from_text, solve_problem
+from planner.optimize.pipeline import _perf_predictor, solve_outcome
 from planner.optimize.resolve_problem import build_instance
+from planner.optimize.verify import verify_plan
 from planner.perf import capacity as cap_mod
 from planner.perf import queueing as Q
 from planner.perf.assumptions import ASSUMPTIONS
@@ -165,23 +167,30 @@ def test_the_targets_read_the_same_from_the_instance_and_the_plan(catalog):
     assert _target_ms(res.model_copy(update={"ttft_target_s": 0.5}), "ttft") == pytest.approx(500.0)
 
 
-def test_reasoning_deployments_say_they_were_planned_at_zero_load(catalog):
-    """Rows with hidden reasoning tokens are planned by the zero-load batch search (mean latency to the first
-    visible token, no queueing): the label says so instead of claiming the percentile (or the utilization rule,
-    which that search does not apply)."""
+def test_reasoning_deployments_say_what_they_are_planned_on(catalog):
+    """Rows with hidden reasoning tokens are planned under load like the others (planner.perf.reasoning), the
+    utilization rule included where there is no TTFT target: the label says so and that their TTFT is to the
+    first visible token (until 2026-12-01 they were planned at zero load and the label said 'zero-load mean')."""
     thinking = NO_TTFT.replace("    precisions: [fp8]\n", "    precisions: [fp8]\n    effort: thinking\n")
-    plan = solve_problem(problem_from_text(thinking, "thinking.yaml"), catalog, runner_up=False)
+    out = solve_outcome(problem_from_text(thinking, "thinking.yaml"), catalog, runner_up=False)
+    plan = out.plan
     assert plan.deployments and all(d.effort == "thinking" for d in plan.deployments)
+    # verify re-predicts them under load like any other deployment (it skipped them while only the zero-load
+    # search knew hidden tokens): the plan's figures pass, a TTFT the model does not give is caught
+    assert out.verify.ok, out.verify.violations
+    bad = plan.model_copy(deep=True)
+    bad.deployments[0].ttft_s *= 0.8
+    found = verify_plan(bad, out.instance, catalog, _perf_predictor(catalog)).violations
+    assert any(v.startswith(f"{plan.deployments[0].key}: ttft_s") for v in found), found
     basis = plan.workloads[0].slo_basis
-    assert basis.startswith("zero-load mean") and "p90" not in basis and "saturation" not in basis
-    # nor does the proposal list the utilization rule for it
+    assert basis == cap_mod.slo_basis(90.0, {"aggregated"}, True, 1) and "zero-load" not in basis
+    # and the proposal lists the utilization rule for it
     problem = problem_from_text(thinking, "thinking.yaml")
     listed = [a.item for a in assumptions(plan, problem, build_instance(problem, catalog), catalog, [])]
-    assert "chat: each replica's request rate" not in listed and "efficiency parameters" in listed
-    # a workload served both ways names both
+    assert "chat: each replica's request rate" in listed and "efficiency parameters" in listed
     assert cap_mod.slo_basis(90.0, {"aggregated"}, True, 1) == (
-        "p90; no TTFT target: <= 90% of saturation (assumed); reasoning deployments: zero-load mean at the "
-        "largest batch meeting the targets (hidden reasoning tokens; no queueing)")
+        "p90; no TTFT target: <= 90% of saturation (assumed); reasoning deployments: TTFT to the first visible "
+        "token (queue, prefill, hidden tokens' decode)")
     assert cap_mod.slo_basis(90.0, {"aggregated"}) == "p90"
 
 

@@ -175,12 +175,14 @@ def test_verifier_predictions_are_memoized_row_by_row(cat, monkeypatch):
                   cat, runner_up=False)
     monkeypatch.undo()
     (grid,) = grids
-    # since the step-model fixes of issue 8 the plan deploys disaggregated rows only (5): one aggregated copy of
-    # the first keeps both modes in the frame
+    # since reasoning rows are planned under load (h38) the plan deploys 6 rows, 2 of them aggregated and one a
+    # reasoning row (hidden_tokens); one aggregated copy of the first keeps both modes in the frame whatever the
+    # plan deploys
     pre = [c for c in grid if c.startswith("prefill_")]
     agg = grid.iloc[:1].assign(serving="aggregated", **{c: None for c in pre})
     grid = pd.concat([grid, agg], ignore_index=True)
-    assert len(grid) == 6 and set(grid["serving"]) == {"aggregated", "disaggregated"}
+    assert len(grid) == 7 and set(grid["serving"]) == {"aggregated", "disaggregated"}
+    assert (grid["hidden_tokens"] > 0).any()
     whole = predict_under_slo(grid, cat).reset_index(drop=True)
     one_by_one = pd.concat([predict_under_slo(grid.iloc[[i]], cat) for i in range(len(grid))], ignore_index=True)
     pd.testing.assert_frame_equal(one_by_one, whole, check_exact=True)
@@ -193,7 +195,7 @@ def test_verifier_predictions_are_memoized_row_by_row(cat, monkeypatch):
                                   check_exact=True)
     pd.testing.assert_frame_equal(predict(grid), whole, check_exact=True)
     pd.testing.assert_frame_equal(predict(grid), whole, check_exact=True)
-    assert asked == [2, 4]  # the second grid: its 4 new rows only; the third: nothing
+    assert asked == [2, 5]  # the second grid: its 5 new rows only; the third: nothing
 
 
 def test_known_prediction_looks_up_without_making(monkeypatch):

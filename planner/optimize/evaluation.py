@@ -1,6 +1,7 @@
 """The evaluation half of the candidate search: the configuration grid through the performance model, one call
-per kind of search (the pruned batch search over every reasoning row, the load-aware capacity once per SLO
-percentile). Variant pruning is `planner.optimize.variants`. See `planner.optimize.candidates`."""
+per kind of search (the load-aware capacity once per SLO percentile, reasoning rows included; a custom
+performance function per workload). Variant pruning is `planner.optimize.variants`. See
+`planner.optimize.candidates`."""
 
 from __future__ import annotations
 
@@ -30,8 +31,11 @@ def evaluate_grid(
     default a replica's capacity is the largest request rate at which the targets hold at that percentile
     (`capacity_under_slo`); a custom `perf` without a `percentile` argument gets the targets alone. Rows of a
     reasoning effort generate `output_multiplier` tokens per visible one: the first visible token comes after the
-    hidden ones (TTFT + hidden x TPOT must meet the target; batch search), and throughput counts visible tokens.
-    Results come in (workload, hidden tokens) order; the batch search runs once over every reasoning row."""
+    hidden ones (TTFT at the percentile = queue wait + prefill + the hidden tokens' decode steps,
+    `planner.perf.reasoning`), TPOT is over the visible tokens and throughput counts them. With a custom `perf`
+    (which knows no hidden tokens) reasoning rows get the zero-load batch search to the first visible token
+    (`largest_batch_visible`: TTFT + hidden x TPOT within the target). Results come in (workload, hidden tokens)
+    order."""
     groups = grid.groupby(["workload", "hidden_tokens"], sort=True).indices
     calls = _merged_results(grid, groups, inst, catalog, perf)
     if not calls:
@@ -88,13 +92,14 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
     """Per call of the performance model, the (workload, hidden tokens) groups it ran, its rows and where each
     of the groups' rows (one group after the other) is in them (the load-aware capacity gives them in its own
     order; evaluate_grid puts every row in place with one take). Groups that differ only in
-    targets share one call (the model takes per-row targets): the batch search for every reasoning group, the
-    default `capacity_under_slo` once per SLO percentile; a custom `perf` runs per group."""
+    targets share one call (the model takes per-row targets): the default `capacity_under_slo` once per SLO
+    percentile (reasoning groups with their hidden tokens per row); with a custom `perf`, the batch search for
+    every reasoning group and the function once per other group."""
     takes_pct = perf is None or "percentile" in inspect.signature(perf).parameters
     calls: dict[tuple, list] = {}
     for wid, hidden in sorted(groups):
         w = inst.workloads[wid]
-        if hidden > 0:
+        if hidden > 0 and perf is not None:
             call = ("search", bool(w.engines))
         elif perf is None:
             call = ("capacity", bool(w.engines), w.slo_percentile)
@@ -118,7 +123,9 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
             jobs.append(_Search(rows, targets["ttft_target_s"], targets["tpot_target_s"],
                                 np.repeat([h for _, h in keys], sizes)))
         elif call[0] == "capacity":
-            jobs.append(_Capacity(rows, targets["ttft_target_s"], targets["tpot_target_s"], call[-1]))
+            hidden = np.repeat([h for _, h in keys], sizes).astype(float)
+            jobs.append(_Capacity(rows, targets["ttft_target_s"], targets["tpot_target_s"], call[-1],
+                                  hidden if (hidden > 0).any() else None))
         else:  # one group: the workload's own targets, as keywords
             w = inst.workloads[keys[0][0]]
             jobs.append(_Custom(rows, {"ttft_s": w.ttft_target_s, "tpot_s": w.tpot_target_s,
@@ -139,8 +146,8 @@ FORK_MIN_SAVING_MS = 40.0
 
 @dataclass(frozen=True)
 class _Search:
-    """A call of the pruned batch search (`largest_batch_visible`): reasoning rows, each with its targets and
-    the hidden tokens before its first visible one."""
+    """A call of the pruned batch search (`largest_batch_visible`): reasoning rows of a custom `perf`, each with
+    its targets and the hidden tokens before its first visible one."""
 
     kind: ClassVar[str] = "search"
     rows: pd.DataFrame
@@ -161,22 +168,23 @@ class _Search:
 @dataclass(frozen=True)
 class _Capacity:
     """A call of the load-aware capacity (`capacity_in_parts`): rows with their targets, all at one SLO
-    percentile."""
+    percentile, and the hidden reasoning tokens per row (None: no reasoning row)."""
 
     kind: ClassVar[str] = "capacity"
     rows: pd.DataFrame
     ttft_s: np.ndarray
     tpot_s: np.ndarray
     percentile: float
+    hidden: np.ndarray | None = None
 
     def of(self, at: np.ndarray) -> _Capacity:
         """The same call on rows `at` (positions) alone."""
         return _Capacity(self.rows.take(at).reset_index(drop=True), self.ttft_s[at], self.tpot_s[at],
-                         self.percentile)
+                         self.percentile, None if self.hidden is None else self.hidden[at])
 
     def run(self, catalog: Catalog, perf: PerfFn | None) -> tuple[pd.DataFrame, np.ndarray]:
         return capacity_in_parts(self.rows, catalog, ttft_s=self.ttft_s, tpot_s=self.tpot_s,
-                                 percentile=self.percentile)
+                                 percentile=self.percentile, hidden=self.hidden)
 
 
 @dataclass(frozen=True)

@@ -138,8 +138,8 @@ def _fleet(inst: Instance, sol: Solution, deployments: list[Deployment], placed,
 
 def _deployments(inst: Instance, sol: Solution) -> tuple[list[Deployment], float, float, set[str]]:
     """The chosen candidate rows as deployments (by workload, then key), with the owned replicas' board power
-    above idle (W), their output tok/s and the keys of those that generate hidden reasoning tokens (planned by
-    the zero-load batch search, `planner.optimize.evaluation`; their slo_basis says so)."""
+    above idle (W), their output tok/s and the keys of those that generate hidden reasoning tokens (TTFT to the
+    first visible token, `planner.perf.reasoning`; their slo_basis says so)."""
     ix = sol.ix
     deployments: list[Deployment] = []
     hidden: set[str] = set()
@@ -303,9 +303,8 @@ def _rack_labels(racks: list) -> dict[tuple[str, int], str]:
 
 def _workload_result(wl, deps: list[Deployment], hidden: set[str]) -> WorkloadResult:
     """Targets beside achieved values (the slowest and lowest-quality deployment of the workload); `hidden`: the
-    keys of deployments planned by the zero-load batch search (hidden reasoning tokens)."""
+    keys of deployments that decode hidden reasoning tokens first (TTFT to the first visible token)."""
     qualities = [d.quality for d in deps if d.quality is not None]
-    loaded = [d for d in deps if d.key not in hidden]
     return WorkloadResult(
         workload=wl.id,
         demand_output_tok_s=wl.demand_out_tok_s,
@@ -316,8 +315,8 @@ def _workload_result(wl, deps: list[Deployment], hidden: set[str]) -> WorkloadRe
         ttft_target_s=wl.ttft_target_or_none_s,
         tpot_target_s=wl.tpot_target_s,
         slo_percentile=wl.slo_percentile,
-        slo_basis=slo_basis(wl.slo_percentile, {d.serving for d in loaded},
-                            bool(loaded) and not wl.has_ttft_target, len(deps) - len(loaded)),
+        slo_basis=slo_basis(wl.slo_percentile, {d.serving for d in deps}, bool(deps) and not wl.has_ttft_target,
+                            sum(d.key in hidden for d in deps)),
         ttft_s=max((d.ttft_s for d in deps), default=None),
         tpot_s=max((d.tpot_s for d in deps), default=None),
         quality_floor_benchmark=wl.floor_benchmark,

@@ -29,7 +29,8 @@ def _phase_layout(d) -> dict:
 
 
 def _grid_row(d, inst: Instance, effort_multiplier: float) -> dict:
-    """A deployment as the perf grid row it was evaluated from (generated tokens per visible one: its effort)."""
+    """A deployment as the perf grid row it was evaluated from (generated tokens per visible one: its effort;
+    the hidden ones come before the first visible token)."""
     w = inst.workloads[d.workload]
     return dict(
         model=d.model,
@@ -44,6 +45,7 @@ def _grid_row(d, inst: Instance, effort_multiplier: float) -> dict:
         batch=d.batch,
         isl=w.isl,
         osl=round(w.osl * effort_multiplier),
+        hidden_tokens=round(w.osl * effort_multiplier) - w.osl,
         ttft_target_s=w.ttft_target_s,
         tpot_target_s=w.tpot_target_s,
         slo_percentile=w.slo_percentile,
@@ -58,16 +60,8 @@ def _repredicted(deployments: list, inst: Instance, predict, catalog) -> tuple[l
     mult = [output_multiplier(catalog, d) for d in deployments]
     res = predict(pd.DataFrame([_grid_row(d, inst, k) for d, k in zip(deployments, mult, strict=True)]))
     res = res.reset_index(drop=True)
-    # reasoning effort: visible tokens per generated one, and the first visible token after the hidden ones
+    # reasoning effort: visible tokens per generated one (TTFT is the first visible token's already)
     res["output_tok_s"] = res["output_tok_s"].astype(float) / pd.Series(mult)
-    hidden = pd.Series([round(inst.workloads[d.workload].osl * k) - inst.workloads[d.workload].osl
-                        for d, k in zip(deployments, mult, strict=True)])
-    res["ttft_s"] = res["ttft_s"].astype(float) + hidden * res["tpot_s"].astype(float)
-    # the load-based re-prediction does not model hidden reasoning tokens yet: effort rows are re-checked by
-    # their visible TTFT at the plan's batch in candidates only (stated limitation)
-    keep = [k == 1.0 for k in mult]
-    deployments = [d for d, ok in zip(deployments, keep, strict=True) if ok]
-    res = res[pd.Series(keep).to_numpy()].reset_index(drop=True)
     return deployments, res.to_dict("records")
 
 

@@ -68,16 +68,19 @@ latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_re
 max_rate_meeting(grid, catalog, *, ttft_s=None, tpot_s=None, percentile=90.0, length_dist="fixed") -> array
     Per configuration, the largest Poisson request rate at which TTFT and TPOT at that percentile meet the
     targets (0 if none does): the capacity a replica can be planned for under percentile SLOs.
-capacity_under_slo(configs, catalog, ttft_s=None, tpot_s=None, *, percentile=90.0) -> DataFrame
+capacity_under_slo(configs, catalog, ttft_s=None, tpot_s=None, *, percentile=90.0, hidden=None) -> DataFrame
     The candidate search's perf function (in place of max_batch_meeting): the evaluate columns of each
     configuration at that rate, with output_tok_s = rate x osl, ttft_s/tpot_s = the percentile values there,
     batch = the mean running sequences (Little's law), capacity_rps, slo_percentile. Rows without a TTFT
     target (None, inf) stop at Assumptions.no_ttft_target_utilization (90%, assumed) of their saturation rate,
     limited_by 'utilization' where that binds (the waits are unbounded at saturation); `slo_basis(percentile,
-    servings, utilization_assumed)` words what the capacity holds the targets to (plan, proposal, predict).
+    servings, utilization_assumed, reasoning)` words what the capacity holds the targets to (plan, proposal,
+    predict). `hidden`: reasoning tokens of the osl decoded before the first visible one (per row): TTFT is
+    then to the first visible token, TPOT over the visible ones (`planner.perf.reasoning`).
 predict_under_slo(grid, catalog) -> DataFrame
     capacity_under_slo row by row, targets and percentile from the grid's ttft_target_s, tpot_target_s,
-    slo_percentile columns (the verifier's re-prediction of a plan); evaluate where they are absent.
+    slo_percentile (and hidden_tokens) columns (the verifier's re-prediction of a plan); evaluate where they are
+    absent.
 fidelity_report(catalog) -> FidelityReport(measured, published, rank_correlation, summary)
     Predicted vs actual for every measured op/e2e row and every published benchmark (see
     `planner.perf.fidelity` for the columns); `summary` holds median / P90 absolute % errors overall, per

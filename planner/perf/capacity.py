@@ -16,6 +16,7 @@ from planner.perf import queueing as Q
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.evaluate import evaluate_columns, output_frame
 from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.reasoning import disaggregated_visible
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.search import largest_batch_meeting
 from planner.perf.steptable import build_step_tables
@@ -35,7 +36,7 @@ def _no_load(n: int) -> dict[str, np.ndarray]:
 
 
 def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, percentile: float,
-                variable: bool, resolved=None) -> dict[str, np.ndarray]:
+                variable: bool, resolved=None, hidden=None) -> dict[str, np.ndarray]:
     """The queueing model's figures for aggregated rows: the largest rate meeting the percentile targets, the
     latency at it and at a trickle, the replica's capacity and seats. A row that does not fit serves no rate:
     its table is not modelled (`queueing_only`), its figures are rate 0, one seat, NaN latencies (as
@@ -57,18 +58,19 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     target = None if tt is None else tt - api
     sv = Q.service(tab)
     ch = Q.chain(sv)
-    rate, capped = utilization_bound(Q.max_rate_meeting(tab, target, tp, percentile, var, known=(sv, ch)),
-                                     sv.capacity_rps, tt)
+    h = None if hidden is None else hidden[run]  # reasoning tokens before the first visible one (reasoning.py)
+    rate, capped = utilization_bound(Q.max_rate_meeting(tab, target, tp, percentile, var, known=(sv, ch),
+                                                        hidden=h), sv.capacity_rps, tt)
     q = (float(percentile),)
     key = f"{q[0]:g}"
-    at = Q.open_loop(ch, sv, tab, np.maximum(rate, 1e-12), var, q)
+    at = Q.open_loop(ch, sv, tab, np.maximum(rate, 1e-12), var, q, hidden=h)
     # the latency at a trickle says why a row serves no rate: computed for those rows only (the model is row by
     # row), NaN elsewhere
     light = {k: np.full(m, np.nan) for k in ("ttft", "tpot")}
     none = np.flatnonzero(rate <= 0)
     if len(none):
         lt = Q.open_loop(Q._rows(ch, none), Q._rows(sv, none), Q._rows(tab, none),
-                         sv.capacity_rps[none] * Q.TRICKLE, var[none], q)
+                         sv.capacity_rps[none] * Q.TRICKLE, var[none], q, hidden=None if h is None else h[none])
         light["ttft"][none] = lt[f"ttft_p{key}_s"] + api[none]
         light["tpot"][none] = lt[f"tpot_p{key}_s"]
     for k, v in (("rate", rate), ("e2e", at["e2e_mean_s"]), ("ttft_q", at[f"ttft_p{key}_s"] + api),
@@ -112,7 +114,7 @@ def _wait_ratio(beta: np.ndarray, rows: np.ndarray, p: float) -> np.ndarray:
 
 def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
                        percentile: float = 90.0, length_dist: str = "fixed", efficiency: Efficiency | None = None,
-                       **_ignored) -> pd.DataFrame:
+                       hidden=None, **_ignored) -> pd.DataFrame:
     """What one replica of each configuration can be planned for when TTFT/TPOT targets hold at `percentile`
     (targets one for all rows or per row): the `evaluate` columns at the mean batch of the largest Poisson
     request rate meeting them (`max_rate_meeting`), with output_tok_s = that rate x osl, ttft_s / tpot_s = the
@@ -120,15 +122,16 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     search. Disaggregated rows: the unit at the largest batch meeting the targets on the mean
     (`disaggregated_units`), at the rate where TTFT holds at the percentile from its prefill and decode-seat
     queues (`disaggregated_under_slo`; TPOT stays the full batch's mean, a bound on every percentile). Rows
-    that cannot meet the targets at any rate come back fits=False with the reason."""
+    that cannot meet the targets at any rate come back fits=False with the reason. `hidden`: reasoning tokens
+    decoded before the first visible one (per row or one for all; planner.perf.reasoning)."""
     out, at = capacity_in_parts(configs, catalog, ttft_s, tpot_s, percentile=percentile, length_dist=length_dist,
-                                efficiency=efficiency)
+                                efficiency=efficiency, hidden=hidden)
     return out if (at == np.arange(len(at))).all() else out.take(at).reset_index(drop=True)
 
 
 def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
-                      percentile: float = 90.0, length_dist: str = "fixed", efficiency: Efficiency | None = None
-                      ) -> tuple[pd.DataFrame, np.ndarray]:
+                      percentile: float = 90.0, length_dist: str = "fixed", efficiency: Efficiency | None = None,
+                      hidden=None) -> tuple[pd.DataFrame, np.ndarray]:
     """`capacity_under_slo`'s rows before they are put in row order: the aggregated rows, then the
     disaggregated ones (with the aggregated part's columns), and per configuration its position in that
     frame. For callers that reorder the rows anyway (one take instead of two)."""
@@ -143,16 +146,19 @@ def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot
     # each part evaluated alone (the model is row by row; with integer columns every subset normalizes to the
     # same types, see `_resolved_once`), then one after the other
     t1, t2 = _targets(ttft_s, n), _targets(tpot_s, n)  # None: no target
+    h = None if hidden is None or not np.any(hidden) else _targets(hidden, n)  # None: no reasoning row
     parts = []
     if len(rows) or not len(idx):
         whole = len(rows) == n
         parts.append(_at_capacity(base if whole else base.iloc[rows].reset_index(drop=True), catalog, eff,
                                   None if t1 is None else t1[rows], None if t2 is None else t2[rows], tt[rows],
                                   tp[rows], percentile, length_dist == "variable",
-                                  shared if whole else _rows_of(shared, rows)))
+                                  shared if whole else _rows_of(shared, rows), None if h is None else h[rows]))
     if len(idx):  # disaggregated serving: the mean-latency batch search, then the rate under the percentile
-        old = disaggregated_units(base.iloc[idx], catalog, tt[idx], tp[idx], efficiency=eff,
-                                  resolved=_rows_of(shared, idx))
+        old = disaggregated_visible(base.iloc[idx], catalog, tt[idx], tp[idx], 0.0 if h is None else h[idx], eff,
+                                    lambda at: disaggregated_units(base.iloc[idx[at]], catalog, tt[idx[at]],
+                                                                   tp[idx[at]], efficiency=eff,
+                                                                   resolved=_rows_of(shared, idx[at])))
         parts.append(disaggregated_under_slo(old, tt[idx], percentile))
     if len(parts) == 1:
         return parts[0], np.arange(n)
@@ -164,12 +170,12 @@ def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot
 
 
 def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, tt: np.ndarray,
-                 tp: np.ndarray, percentile: float, variable: bool, shared) -> pd.DataFrame:
+                 tp: np.ndarray, percentile: float, variable: bool, shared, hidden=None) -> pd.DataFrame:
     """`capacity_under_slo`'s frame of aggregated rows `base`: each at its capacity under the load model.
     `ttft_s`, `tpot_s`: the targets per row or None (no target); `tt`, `tp`: the same with inf for none;
     `shared`: `_resolved_once` of `base`."""
     n = len(base)
-    m = _under_load(base, catalog, eff, ttft_s, tpot_s, percentile, variable, shared) if n else _no_load(0)
+    m = _under_load(base, catalog, eff, ttft_s, tpot_s, percentile, variable, shared, hidden) if n else _no_load(0)
     rate = m["rate"]
     key = f"{float(percentile):g}"
     running = np.clip(np.nan_to_num(rate * m["e2e"], nan=1.0), 1.0, m["seats"])
@@ -200,6 +206,8 @@ def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, 
     for i in np.flatnonzero(res["fits"] & (rate <= 0)):
         if m["light_ttft"][i] > tt[i]:
             reason[i] = f"{p} TTFT {m['light_ttft'][i] * 1e3:.0f} ms at light load > target {tt[i] * 1e3:.0f} ms"
+            if hidden is not None and hidden[i] > 0:  # the first visible token's (planner.perf.reasoning)
+                reason[i] += f" ({hidden[i]:.0f} hidden reasoning tokens first)"
             limited[i] = "ttft"
         else:
             reason[i] = f"{p} TPOT {m['light_tpot'][i] * 1e3:.1f} ms at light load > target {tp[i] * 1e3:.1f} ms"
@@ -339,18 +347,13 @@ def utilization_bound(rate: np.ndarray, saturation, ttft_s) -> tuple[np.ndarray,
 def slo_basis(percentile: float, servings, utilization_assumed: bool = False, reasoning: int = 0) -> str:
     """What a capacity computed here holds its targets to, in words: the one label `solve`'s Targets table, the
     plan's workload result, the proposal and `predict` print. `servings`: the serving modes of the workload's
-    deployments planned under load; `utilization_assumed`: planned without a TTFT target (`utilization_bound`);
-    `reasoning`: how many of its deployments generate hidden reasoning tokens before the first visible one,
-    planned by the zero-load batch search instead (`planner.perf.search.largest_batch_visible`: mean TTFT to
-    the first visible token and mean TPOT at the largest batch meeting them, no queueing, no percentile).
-    Aggregated replicas hold TTFT and TPOT at the percentile (the queueing model); disaggregated units hold
-    TTFT there (prefill and decode-seat queues) and TPOT as the decode step at the unit's full batch, a bound
-    on every percentile (`disaggregated_under_slo`)."""
+    deployments; `utilization_assumed`: planned without a TTFT target (`utilization_bound`); `reasoning`: how
+    many of them decode hidden reasoning tokens before the first visible one (their TTFT is to that token,
+    `planner.perf.reasoning`). Aggregated replicas hold TTFT and TPOT at the percentile (the queueing model);
+    disaggregated units hold TTFT there (prefill and decode-seat queues) and TPOT as the decode step at the
+    unit's full batch, a bound on every percentile (`disaggregated_under_slo`)."""
     p = f"p{float(percentile):g}"
     modes = set(servings)
-    zero_load = "zero-load mean at the largest batch meeting the targets (hidden reasoning tokens; no queueing)"
-    if not modes and reasoning:
-        return zero_load
     if "disaggregated" not in modes:
         text = p
     elif modes == {"disaggregated"}:
@@ -360,7 +363,7 @@ def slo_basis(percentile: float, servings, utilization_assumed: bool = False, re
     if utilization_assumed:
         text += "; " + no_ttft_target_words()
     if reasoning:
-        text += f"; reasoning deployments: {zero_load}"
+        text += "; reasoning deployments: TTFT to the first visible token (queue, prefill, hidden tokens' decode)"
     return text
 
 

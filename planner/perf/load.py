@@ -169,7 +169,8 @@ def max_rate_meeting(grid: pd.DataFrame, catalog: Catalog, *, ttft_s=None, tpot_
 def predict_under_slo(grid: pd.DataFrame, catalog: Catalog, *,
                       efficiency: Efficiency | None = None) -> pd.DataFrame:
     """`capacity_under_slo` row by row with each row's ttft_target_s / tpot_target_s / slo_percentile (NaN =
-    no target); `evaluate` when the grid has no slo_percentile column. Rows come back in the grid's order."""
+    no target) and hidden_tokens (reasoning tokens of its osl before the first visible one; absent = none);
+    `evaluate` when the grid has no slo_percentile column. Rows come back in the grid's order."""
     if "slo_percentile" not in grid:
         return evaluate(grid, catalog, efficiency=efficiency)
     g = grid.reset_index(drop=True)
@@ -177,10 +178,11 @@ def predict_under_slo(grid: pd.DataFrame, catalog: Catalog, *,
     for pct, rows in g.groupby("slo_percentile", sort=True):
         t = rows.get("ttft_target_s", pd.Series(np.nan, index=rows.index)).to_numpy(dtype=float)
         p = rows.get("tpot_target_s", pd.Series(np.nan, index=rows.index)).to_numpy(dtype=float)
-        res = capacity_under_slo(rows.drop(columns=["ttft_target_s", "tpot_target_s", "slo_percentile"],
-                                           errors="ignore"), catalog, ttft_s=np.where(np.isnan(t), np.inf, t),
-                                 tpot_s=np.where(np.isnan(p), np.inf, p), percentile=float(pct),
-                                 efficiency=efficiency)
+        h = rows.get("hidden_tokens", pd.Series(0.0, index=rows.index)).to_numpy(dtype=float)
+        res = capacity_under_slo(rows.drop(columns=["ttft_target_s", "tpot_target_s", "slo_percentile",
+                                                    "hidden_tokens"], errors="ignore"), catalog,
+                                 ttft_s=np.where(np.isnan(t), np.inf, t), tpot_s=np.where(np.isnan(p), np.inf, p),
+                                 percentile=float(pct), efficiency=efficiency, hidden=np.nan_to_num(h))
         res.index = rows.index
         parts.append(res)
     return pd.concat(parts).sort_index()

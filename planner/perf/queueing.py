@@ -30,6 +30,7 @@ from statistics import NormalDist
 import numpy as np
 
 from planner.perf.prefill_first import prefill_first_terms
+from planner.perf.reasoning import hidden_phase_s
 from planner.perf.saturation import saturation_rps
 from planner.perf.simulate import length_quantile_factor
 from planner.perf.speculative_prompt import own_prefill_s, real_steps
@@ -219,10 +220,11 @@ def _quantile_rows(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndar
 
 
 def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, variable: np.ndarray | None = None,
-              quantiles=QUANTILES, targets_only: bool = False) -> dict[str, np.ndarray]:
+              quantiles=QUANTILES, targets_only: bool = False, hidden=None) -> dict[str, np.ndarray]:
     """Steady-state latency at Poisson rate lam (R,) requests/s; NaN where lam >= capacity (saturated).
     targets_only: just the TTFT/TPOT percentiles (the rate search; the step tables `tab`, read for the ITL
-    only, may then be None)."""
+    only, may then be None). `hidden` (R,): reasoning tokens decoded before the first visible one (of the osl
+    the tables hold); TTFT is then to the first visible token (`hidden_phase_s`) and TPOT over the visible ones."""
     lam = np.asarray(lam, dtype=float)
     R = len(lam)
     var = np.zeros(R, dtype=bool) if variable is None else np.asarray(variable, dtype=bool)
@@ -280,8 +282,11 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
     # fixed cost scaled by the length quantile put p90 TTFT of 220-token prompts 60% above the simulator's)
     fixed, grows = pf - work, chunks_m > 1.0  # work: the prompt's own share of its steps, within [0, pf]
 
-    n_osl = np.maximum(osl - 1.0, 1.0)
+    vis = osl if hidden is None else osl - hidden  # the visible tokens, whose gaps TPOT is over
+    n_osl = np.maximum(vis - 1.0, 1.0)
     tpot_sd = np.sqrt(lam * n_osl * step_mean * chunks_m) * np.maximum(chunk_m - dec_m, 0.0) / n_osl
+    if hidden is not None and not targets_only:  # to the first visible token
+        out["ttft_mean_s"] += hidden * step_mean
     for q in quantiles:
         p = q / 100.0
         w_q = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * wfac
@@ -295,12 +300,14 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
         # plus the luck of how many prompt chunks land in a request's life (Poisson, each adds a long step)
         z = NormalDist().inv_cdf(p)
         out[f"tpot_p{q:g}_s"] = step_mean + np.hypot(TPOT_SPREAD * (step_q - step_mean), z * tpot_sd)
+        if hidden is not None:  # to the first visible token: the hidden tokens' steps at the percentile
+            out[f"ttft_p{q:g}_s"] += hidden_phase_s(hidden, step_mean, step_q, z, tpot_sd, n_osl, TPOT_SPREAD)
     out["tpot_mean_s"] = step_mean
     if targets_only:
         return {k: np.where(stable, v, np.nan) for k, v in out.items()}
     add_itl(sv, tab, m_time, lam, u, quantiles, out)
-    osl_med = np.where(var, osl * length_quantile_factor(0.5, osl, "output"), osl)
-    out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(osl - 1.0, 0.0) * step_mean
+    osl_med = np.where(var, vis * length_quantile_factor(0.5, vis, "output"), vis)
+    out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(vis - 1.0, 0.0) * step_mean
     if 50.0 in quantiles:
         out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(osl_med - 1.0, 0.0) * out["tpot_p50_s"]
     out["requests_s"] = np.where(stable, lam, ch.rate_cap)
@@ -432,10 +439,11 @@ TRICKLE = 1e-3  # the lowest rate searched, as a share of capacity
 
 
 def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: float = 90.0, variable=None,
-                     iterations: int = 10, block: int = 4096, known: tuple[Service, Chain] | None = None
-                     ) -> np.ndarray:
+                     iterations: int = 10, block: int = 4096, known: tuple[Service, Chain] | None = None,
+                     hidden=None) -> np.ndarray:
     """Per configuration, the largest Poisson request rate (requests/s) at which the `percentile` TTFT and
     TPOT stay within the targets (None = no target); 0 where even a trickle (TRICKLE of capacity) misses them.
+    `hidden`: reasoning tokens per request before the first visible one (per row, or None), as `open_loop`'s.
 
     Bisection on log(rate) between TRICKLE and 1 of the capacity, all rows at once in cache-sized blocks;
     10 halvings of the 6.9-wide log range leave the rate within 0.7% below the true limit (the answer always
@@ -444,6 +452,7 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
     t_ttft = np.full(R, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, dtype=float), (R,))
     t_tpot = np.full(R, np.inf) if tpot_s is None else np.broadcast_to(np.asarray(tpot_s, dtype=float), (R,))
     var = np.zeros(R, dtype=bool) if variable is None else np.broadcast_to(np.asarray(variable, dtype=bool), (R,))
+    hid = None if hidden is None else np.broadcast_to(np.asarray(hidden, dtype=float), (R,))
     q = (float(percentile),)
     key_ttft, key_tpot = f"ttft_p{q[0]:g}_s", f"tpot_p{q[0]:g}_s"
     out = np.zeros(R)
@@ -462,7 +471,8 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
         cap = s_ch.rate_cap * (1.0 - 1e-9)
 
         def ok(x, s_sv=s_sv, s_ch=s_ch, rows=rows, cap=cap):
-            r = open_loop(s_ch, s_sv, None, cap * np.exp(x), var[rows], q, targets_only=True)
+            r = open_loop(s_ch, s_sv, None, cap * np.exp(x), var[rows], q, targets_only=True,
+                          hidden=None if hid is None else hid[rows])
             return (r[key_ttft] <= t_ttft[rows]) & (r[key_tpot] <= t_tpot[rows])
 
         lo, hi = np.full(len(rows), math.log(TRICKLE)), np.zeros(len(rows))
@@ -477,7 +487,8 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
             o_lo, o_hi = lo[open_], hi[open_]
             for _ in range(iterations):
                 mid = (o_lo + o_hi) / 2.0
-                r = open_loop(o_ch, o_sv, None, cap[open_] * np.exp(mid), var[sel], q, targets_only=True)
+                r = open_loop(o_ch, o_sv, None, cap[open_] * np.exp(mid), var[sel], q, targets_only=True,
+                              hidden=None if hid is None else hid[sel])
                 good = (r[key_ttft] <= t_ttft[sel]) & (r[key_tpot] <= t_tpot[sel])
                 o_lo, o_hi = np.where(good, mid, o_lo), np.where(good, o_hi, mid)
             lo[open_] = o_lo

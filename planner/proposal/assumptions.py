@@ -87,8 +87,7 @@ def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog,
             rec, src = catalog.precisions[pid].recovery_for(m.family, m.id)
             out.append(Assumption("models", f"{mid} at {pid}: quality recovery", f"{rec:.3f}", src, "",
                                   src.startswith("no published")))
-    # the plan's own record says where the rule held (slo_basis): not for deployments the zero-load batch search
-    # planned (hidden reasoning tokens), which never apply it
+    # the plan's own record says where the rule held (slo_basis)
     held = {w.workload for w in plan.workloads if no_ttft_target_words() in (w.slo_basis or "")}
     for wid in sorted({d.workload for d in plan.deployments} & held):
         out.append(Assumption("performance", f"{wid}: each replica's request rate", no_ttft_target_words(),

@@ -1,0 +1,61 @@
+"""Reasoning deployments under load: requests that decode `hidden` reasoning tokens before their first visible one.
+
+A request decodes hidden + visible tokens: the step tables, KV, seats and the replica's saturation see all of
+them (the grid's osl is both). What the user sees starts at the first visible token, so
+  TTFT = queue wait + prefill + the hidden tokens' decode steps, each term read at the SLO percentile;
+  TPOT = over the visible tokens;
+  throughput counts visible tokens (the candidate search divides by the effort's `output_multiplier`).
+Aggregated replicas: the queueing model's TTFT percentile plus the hidden phase at the same percentile
+(`hidden_phase_s`, threaded through `queueing.open_loop` and `max_rate_meeting`). Adding the two quantiles
+bounds the quantile of their sum from above (exact where they move together, as both grow with the occupancy).
+Disaggregated units: the batch search to the first visible token (`largest_batch_visible`: zero-load TTFT +
+hidden x TPOT, TPOT the decode instances' full-batch step, which bounds every hidden step too), then the same
+prefill and decode-seat queues as every unit (`capacity.disaggregated_under_slo`). With no hidden tokens both
+paths are the ordinary ones, to the last bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.perf.params import Efficiency
+from planner.perf.search import largest_batch_visible
+
+
+def hidden_phase_s(hidden: np.ndarray, step_mean: np.ndarray, step_q: np.ndarray, z: float, tpot_sd: np.ndarray,
+                   n_visible: np.ndarray, spread: float) -> np.ndarray:
+    """Seconds the `hidden` decode steps before the first visible token take at a percentile, read as TPOT is
+    (`queueing.open_loop`): the mean step, the occupancy's percentile step shrunk by `spread` (a phase averages
+    the occupancy over its steps), and the Poisson luck of prompt chunks landing in it (their sd over h steps is
+    TPOT's sd per step x sqrt(h x the `n_visible` gaps TPOT's sd was taken over)). Exactly 0 on rows without
+    hidden tokens (so TTFT plus it is the ordinary TTFT to the bit)."""
+    h = np.asarray(hidden, dtype=float)
+    with np.errstate(invalid="ignore"):  # rows without a rate (NaN, inf): their figures are dropped anyway
+        phase = h * step_mean + np.hypot(h * spread * (step_q - step_mean), z * tpot_sd * np.sqrt(h * n_visible))
+    return np.where(h > 0, phase, 0.0)
+
+
+def disaggregated_visible(configs: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_s: np.ndarray,
+                          hidden: np.ndarray, eff: Efficiency, plain_units) -> pd.DataFrame:
+    """Disaggregated units at their full rate (`capacity.disaggregated_units`'s rows, in row order): rows without
+    hidden tokens by `plain_units(rows)` (positions; the ordinary batch search of those rows), reasoning rows by
+    the largest batch whose zero-load TTFT to the first visible token and TPOT meet the targets
+    (`largest_batch_visible`: its ttft_s is the visible one, so the unit's queues add to it)."""
+    n = len(configs)
+    h = np.broadcast_to(np.asarray(hidden, dtype=float), (n,))
+    think, plain = np.flatnonzero(h > 0), np.flatnonzero(h <= 0)
+    if not len(think):  # no reasoning row: the ordinary units alone
+        return plain_units(plain)
+    units = largest_batch_visible(configs.iloc[think].drop(columns=["batch"], errors="ignore").reset_index(
+        drop=True), catalog, ttft_s[think], tpot_s[think], h[think], efficiency=eff)
+    if not len(plain):
+        return units
+    first = plain_units(plain).reset_index(drop=True)
+    at = np.empty(n, dtype=np.int64)
+    at[np.concatenate([plain, think])] = np.arange(n)
+    return pd.concat([first, units[list(first.columns)]], ignore_index=True).take(at).reset_index(drop=True)
+
+
+__all__ = ["disaggregated_visible", "hidden_phase_s"]
