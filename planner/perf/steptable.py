@@ -93,13 +93,14 @@ STEP_CHUNK_ROWS = 192  # configurations per model pass over the table's points: 
 class _RowsView(Taken):
     """Rows `idx` (a slice) of resolved columns as the model reads them: each per-row column (length n) as an
     (m, 1) view that broadcasts against per-point (m, K) arrays, taken when first read (the step model reads
-    ~70 of ~110 columns); scalars and other shapes as they are."""
+    ~70 of ~110 columns); scalars and other shapes as they are. A column read again is a plain dict look-up
+    (the model reads each many times: through Taken's Python-level __getitem__ that cost more than the
+    slicing)."""
 
-    def __getitem__(self, name: str):
-        try:
-            return dict.__getitem__(self, name)
-        except KeyError:
-            v = self._src[name]
+    __getitem__ = dict.__getitem__  # a miss goes to __missing__
+
+    def __missing__(self, name: str):
+        v = self._src[name]
         if isinstance(v, np.ndarray) and v.ndim in (1, 2) and v.shape[0] == self._n:
             v = v[self._idx]
             v = v[:, None] if v.ndim == 1 else v
