@@ -51,6 +51,42 @@ target's share in -log(1 - utilization): 12 -> 7.5-9.9 evaluations per row, but 
 2,048 rows): 72% of the bench rows are TPOT-bound, and TPOT p90 is a staircase in the rate (the occupancy's
 percentile state jumps between the chain's states), so the guesses converge no faster than halving and the rounds
 on shrinking subsets cost their fixed ~0.45 ms each.
+
+Figures (2026-12-01, h35; load average 5-8 (three fits and test suites running), main 738ea02 and h35 in two
+processes taking turns call by call, 24 calls each (8-16 for the others), CPU seconds; min / p25 / median of the
+pairwise ratios):
+    capacity_under_slo, 5,000 configurations     263.5 -> 249.1 ms min (19.0k -> 20.1k/s): -5.5% / -4.5% / -7.6%
+    capacity_under_slo, the 480 distinct ones       88.6 ->  90.3 ms min (5.4k/s both), p25 -8%, pairwise -7%
+    the capacity's step tables (12 x 5, 2,500)      60.8 ->  55.6 ms min: -9% / -13% / -11%
+    step tables (20 x 9, 5,000)                    level (312 vs 314 ms min; 15.9-16.0k/s)
+    max_rate_meeting, 20,000 (service inside)      level (675 vs 656 ms min; 29.6k-30.5k/s)
+Every answer is bit-identical: capacity frames of this grid (with and without a TTFT target) and of every
+example problem's capacity call, step tables (20 x 9, and 12 x 5 queueing-only), `planner calibrate`'s six
+files byte for byte. What moved: the capacity's step tables build the grid's points of the rows that fit only
+and take each column the step model reads per row chunk (~70 of ~110; a dict look-up on every later read:
+through Taken's Python __getitem__ the 20 x 9 tables were 2-5% slower); the chain's arithmetic in place and its
+cumulative sums by column (np.cumsum along 25 states is a per-row loop, twice the time); the figures at the
+found rate without the ITL nothing reads (add_itl: its Newton loop), the light-load ones of rows serving no
+rate as percentiles alone; the disaggregated utilization bisection on the units that run, and math.erf /
+math.exp per value mapped into a float array (~25% under np.frompyfunc's object array). Not reached: 50,000/s.
+Where the time goes now (cProfile shares): step tables 31% (the step model 24%), the disaggregated batch search
+20%, the rate search 16% (about 40% of it libm: expm1 and log twice on the 12 lumped states and exp on all 25,
+at each of ~12 rates a row), evaluate (the batch-1 probe, the evaluation at capacity) 9%, the disaggregated
+bisection 7% (30 rounds, math.erf on the ~1,200 seat-limited units a round), resolve 6%, service and chain 5%.
+At 50,000/s a configuration has 20 us; the rate search's libm calls alone take 9-11 us of an aggregated
+row (0.75-0.9 us a row and rate, 12-13 rates).
+The grid: its 5,000 rows are 240 aggregated and 240 disaggregated configurations repeated ~10 times. Computing
+each distinct row once would read far above 50,000/s here and change nothing in `planner solve`: the capacity
+calls of the ten example problems (64-2,852 rows) repeat no row, and only mixed-fleet repeats a configuration
+under other targets (2,460 distinct in 2,852, whose step tables and chains could be shared): not done.
+Tried and dropped (h35): bounds on the seat wait to skip math.erf in the disaggregated bisection (Mills-ratio
+bounds on cdf/pdf decided 28% of the 36,340 exact evaluations on 2,500 units; a tighter no-wait shortcut 4%): ~1-3
+ms against a delicate float argument; skipping expm1/log in _log_mass where 1 - e^-x rounds to 1 (x >= 37.4: 21%
+of the lumped states' x, none of x/h): a gather and scatter cost what it saves, and np.expm1(where=) ran slower
+than the full call (674 vs 508 us); row maxima and counts by column (-30 us a call). A compiled kernel (numba) was
+not tried: the libm calls stay, and only the rate search and the bisection (~25%) are small enough to compile
+without a numpy twin of the queueing model (open_loop is predict's and calibrate's too), the step model and the
+batch search (~50%) stay numpy.
 """
 
 from __future__ import annotations

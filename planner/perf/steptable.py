@@ -21,7 +21,7 @@ from planner.perf.evaluate import engine_batch_cap_of, engine_token_budget_of, e
 from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
-from planner.perf.resolve import Cols, normalize_grid, resolve, take
+from planner.perf.resolve import Cols, Taken, normalize_grid, resolve, take
 from planner.perf.serving import draft_time_s, speculative_terms
 from planner.perf.step import decode_step, mixed_step_floor_s
 
@@ -90,16 +90,22 @@ STEP_CHUNK_ROWS = 192  # configurations per model pass over the table's points: 
 #                       40 / 64 / 128 / 256 / 512 rows: flat near 128-256 rows whatever the points per row
 
 
-def _slice_rows(c: Cols, sl: slice, n: int) -> Cols:
-    """Rows `sl` of `_per_row` columns (the (n, 1) arrays; scalars and other shapes as they are)."""
-    return Cols({k: (v[sl] if isinstance(v, np.ndarray) and v.ndim == 2 and v.shape[0] == n else v)
-                 for k, v in c.items()})
+class _RowsView(Taken):
+    """Rows `idx` (a slice) of resolved columns as the model reads them: each per-row column (length n) as an
+    (m, 1) view that broadcasts against per-point (m, K) arrays, taken when first read (the step model reads
+    ~70 of ~110 columns); scalars and other shapes as they are. A column read again is a plain dict look-up
+    (the model reads each many times: through Taken's Python-level __getitem__ that cost more than the
+    slicing)."""
 
+    __getitem__ = dict.__getitem__  # a miss goes to __missing__
 
-def _per_row(c: Cols, n: int) -> Cols:
-    """The per-row columns (1-d, length n) as (n, 1) views, to broadcast against per-point (n, K) arrays."""
-    return Cols({k: (v[:, None] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == n else v)
-                 for k, v in c.items()})
+    def __missing__(self, name: str):
+        v = self._src[name]
+        if isinstance(v, np.ndarray) and v.ndim in (1, 2) and v.shape[0] == self._n:
+            v = v[self._idx]
+            v = v[:, None] if v.ndim == 1 else v
+        dict.__setitem__(self, name, v)
+        return v
 
 
 def _drafts(c: Cols, n_dec) -> bool:
@@ -129,25 +135,37 @@ def _step(c: Cols, serving: dict, n_dec, ctx, n_pre, isl, drafts: bool | None = 
     return t / acc
 
 
-def _model_points(c: Cols, rows: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, isl, drafts: bool, chunk,
-                  fits: np.ndarray | None, points: int) -> np.ndarray:
-    """Step seconds at the table's points (n, K) from the model, in row chunks; only the first `points` points
-    and, where `fits` is given, the rows that fit (NaN elsewhere). `c`: the resolved columns, `rows`: their
-    `_per_row` view."""
-    t = np.full(n_dec.shape, np.nan)
-    run = slice(None) if fits is None or fits.all() else np.flatnonzero(fits)  # every row: views, no copies
-    k = slice(0, points)
-    n_dec, ctx, n_pre, isl, chunk = n_dec[run, k], ctx[run, k], n_pre[run, k], isl[run], chunk[run, k]
+def _model_points(c: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, chunk, isl, drafts: bool,
+                  run: slice | np.ndarray) -> np.ndarray:
+    """Step seconds (m, K) from the model at the points (m, K) of rows `run` of the resolved columns `c` (n
+    rows), in row chunks; NaN where the model gives no finite time."""
     m = len(n_dec)
-    if not isinstance(run, slice):  # the rows that fit, gathered: the model is elementwise over rows
-        rows = _per_row(take(c, run, n), m)
+    # the rows that fit where some do not (the model is elementwise over rows), each column gathered once as
+    # the model first reads it
+    src = c if isinstance(run, slice) else take(c, run, n)
     out = np.empty(n_dec.shape)
     for lo in range(0, m, STEP_CHUNK_ROWS):  # the model is elementwise: any split of the rows gives the same
         sl = slice(lo, lo + STEP_CHUNK_ROWS)
-        out[sl] = _step(_slice_rows(rows, sl, m), eff.serving, n_dec[sl], ctx[sl], n_pre[sl], isl[sl, None],
+        out[sl] = _step(_RowsView(src, sl, m), eff.serving, n_dec[sl], ctx[sl], n_pre[sl], isl[sl, None],
                         drafts, chunk[sl])
-    t[run, k] = np.where(np.isfinite(out), out, np.nan)
-    return t
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def _points(decode: np.ndarray, prefill: np.ndarray, max_seqs: np.ndarray, ctx_ref: np.ndarray, isl: np.ndarray,
+            osl: np.ndarray, grid_only: bool):
+    """(decode sequences, context, prefill tokens, carries a prompt chunk) at each point (m, K) of rows of a
+    table: the grid's D x P points, then (unless `grid_only`) the D averaged steps and the two slope probes."""
+    m, D = decode.shape
+    P = prefill.shape[1]
+    grid = (np.repeat(decode, P, axis=1), np.tile(prefill, (1, D)))
+    # the grid's points with prompt tokens are real steps carrying a chunk; the averaged steps are not
+    chunk = np.tile(prefill > 0, (1, D))
+    if grid_only:
+        return grid[0], np.repeat(ctx_ref[:, None], D * P, axis=1), grid[1], chunk
+    n_dec = np.concatenate([grid[0], decode, max_seqs[:, None], max_seqs[:, None]], axis=1)
+    n_pre = np.concatenate([grid[1], decode * isl[:, None] / osl[:, None], np.zeros((m, 2))], axis=1)
+    ctx = np.concatenate([np.repeat(ctx_ref[:, None], D * P + D + 1, axis=1), 2.0 * ctx_ref[:, None]], axis=1)
+    return n_dec, ctx, n_pre, np.concatenate([chunk, np.zeros((m, D + 2), dtype=bool)], axis=1)
 
 
 def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
@@ -196,18 +214,16 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     prefill = budget[:, None] * np.linspace(0.0, 1.0, prefill_points)[None, :]
     D, P = decode_points, prefill_points
     # one vectorized call over every (row, point): the grid's D x P points, the D averaged steps and the two
-    # slope probes. Per-row columns enter as (n, 1) and broadcast against the (n, points) arrays, so what
-    # depends on the configuration alone is computed once per row, not once per point
-    n_dec = np.concatenate([np.repeat(decode, P, axis=1), decode, max_seqs[:, None], max_seqs[:, None]], axis=1)
-    n_pre = np.concatenate([np.tile(prefill, (1, D)), decode * isl[:, None] / osl[:, None], np.zeros((n, 2))],
-                           axis=1)
-    ctx = np.concatenate([np.repeat(ctx_ref[:, None], D * P + D + 1, axis=1), 2.0 * ctx_ref[:, None]], axis=1)
-    # the grid's points with prompt tokens are real steps carrying a chunk; the averaged steps are not
-    chunk = np.concatenate([np.tile(prefill > 0, (1, D)), np.zeros((n, D + 2), dtype=bool)], axis=1)
-    rows = _per_row(c, n)
-    drafts = _drafts(rows, n_dec)
-    t = _model_points(c, rows, n, eff, n_dec, ctx, n_pre, isl, drafts, chunk, fits if queueing_only else None,
-                      D * P if queueing_only else n_dec.shape[1])
+    # slope probes (queueing_only: the grid's points of the rows that fit). Per-row columns enter as (n, 1) and
+    # broadcast against the (n, points) arrays, so what depends on the configuration alone is computed once per
+    # row, not once per point
+    run = np.flatnonzero(fits) if queueing_only and not fits.all() else slice(None)
+    pts = _points(decode[run], prefill[run], max_seqs[run], ctx_ref[run], isl[run], osl[run], queueing_only)
+    # the draft term goes to the same rows whatever rows run: decided on every row's decode counts (the grid's
+    # and the probes' max_seqs, every point's value)
+    drafts = _drafts(_RowsView(c, slice(None), n), np.concatenate([decode, max_seqs[:, None]], axis=1))
+    t = np.full((n, D * P + D + 2), np.nan)
+    t[run, :pts[0].shape[1]] = _model_points(c, n, eff, *pts, isl[run], drafts, run)
     time_s = np.ascontiguousarray(t[:, :D * P]).reshape(n, D, P)
     step_avg = np.ascontiguousarray(t[:, D * P:D * P + D])
     t1, t2 = t[:, -2].copy(), t[:, -1].copy()
