@@ -85,6 +85,19 @@ def test_overlap_scheduling_hides_host_time():
     assert vllm - sglang == pytest.approx(min(64 * EFF.serving["seq_overhead_s"], sglang), rel=0.05)
 
 
+def test_sglang_drafts_run_without_the_overlap_scheduler():
+    """SGLang turns its overlap scheduler off for EAGLE/MTP drafts (server_args.py _handle_speculative_decoding,
+    engines.yaml `overlap_scheduling: false` on its speculative entries): the host time of a verify step adds
+    to it, where without a draft it hides behind the GPU (the test above)."""
+    none = _same_factors(EFF, eta_factor=1.0, seq_factor=0.0, step_s=0.0)
+    host = _same_factors(EFF, eta_factor=1.0, seq_factor=1.0, step_s=0.0)
+    rows = [BASE | {"batch": 32, "engine": "sglang", "speculative": s} for s in ("none", "eagle3")]
+    plain, spec = ev(rows, host)["tpot_s"].to_numpy() - ev(rows, none)["tpot_s"].to_numpy()
+    assert plain == pytest.approx(0.0, abs=1e-12)  # overlapped: 32 sequences' host time < the GPU step
+    accept = ev(rows[1:], host)["acceptance_length"].iloc[0]
+    assert spec == pytest.approx(32 * EFF.serving["seq_overhead_s"] / accept, rel=1e-6)
+
+
 @pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
 def test_fixed_step_time_is_not_hidden_by_overlap(engine):
     """step_s (sampling, logits, input preparation) waits for the step's tokens: overlapping engines pay it too

@@ -29,6 +29,9 @@ class SpeculativeSupport(Strict):
         "(a workload id, or 'default')", json_schema_extra=unit("tokens/step"))
     max_batch: PositiveInt | None = Field(None, description="running sequences the engine admits with "
                                           "speculation on (CUDA graphs captured up to it); none = max_batch")
+    overlap_scheduling: bool | None = Field(None, description="whether the engine keeps its overlap scheduler "
+                                            "with this draft on (SGLang turns it off for EAGLE/MTP drafts); "
+                                            "none = the engine's overlap_scheduling")
     source: str = Field(min_length=3)
     measured_on: list[Id] = Field(default_factory=list, description="model ids whose draft the source measured "
                                   "the acceptance lengths of (at draft_tokens)")

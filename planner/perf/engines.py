@@ -14,7 +14,8 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
                    input preparation), added to the GPU step (fitted)
   eng_request_s    API-server time per request outside the GPU scheduler (HTTP, chat template, tokenization,
                    first-token detokenize and stream), added to TTFT and end-to-end latency (fitted)
-  eng_overlap      1 where the host schedules the next step while the GPU runs this one (stated)
+  eng_overlap      1 where the host schedules the next step while the GPU runs this one (stated; a speculative
+                   entry may turn it off: SGLang runs its drafts without the overlap scheduler)
   eng_graph_max    largest per-rank decode batch replayed from a CUDA graph; above it kernels launch eagerly
   eng_max_batch    running sequences one instance admits (x attn_dp ranks); with speculation the method's cap
   eng_chunk        tokens per forward step (chunked-prefill budget)
@@ -254,6 +255,8 @@ def _spec_values(vals: dict, method_u: np.ndarray, j: int, catalog: Catalog, e: 
     vals["spec_assumed"][j] = float(sup.assumed)  # acceptance copied from another model's draft (engines.yaml)
     if sup.max_batch is not None and e:  # the engine's own cap; the generic engine has none
         vals["eng_max_batch"][j] = min(vals["eng_max_batch"][j], float(sup.max_batch))
+    if sup.overlap_scheduling is not None and e:  # SGLang runs its drafts without the overlap scheduler
+        vals["eng_overlap"][j] = float(sup.overlap_scheduling)
     return ""
 
 
