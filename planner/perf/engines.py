@@ -122,6 +122,19 @@ def acceptance_is_assumed(catalog: Catalog, engine: str, method: str, model: str
     return sup is None or sup.assumed
 
 
+def rank_chunk_tokens(c) -> np.ndarray:
+    """Prompt tokens one attention-DP rank's scheduler puts in one step (its chunked-prefill chunk), the one rule
+    every reader of `eng_chunk` uses (step, serving, memory; evaluate.engine_token_budget_of is ranks x this):
+    eng_chunk where each rank schedules a budget of its own (engines.yaml `attention_dp_token_budget: per_rank`:
+    vLLM, TensorRT-LLM), else the replica's budget divided among its ranks, floored (`divided`: SGLang 0.5.3
+    server_args chunked_prefill_size // dp_size; the generic engine shares its one budget the same way).
+    Without attention DP both are eng_chunk."""
+    chunk = np.asarray(c.get("eng_chunk", float(ASSUMPTIONS.activation_token_budget)), dtype=float)
+    dp = np.asarray(c.get("attn_dp", 1.0), dtype=float)
+    own = np.asarray(c.get("eng_chunk_ranks", 0.0), dtype=float) > 0
+    return np.where(own | (dp <= 1), chunk, np.maximum(np.floor(chunk / np.maximum(dp, 1.0)), 1.0))
+
+
 def _defaults(n: int) -> dict:
     """The generic engine's per-row arrays: neutral factors, no caps, no speculation."""
     return {

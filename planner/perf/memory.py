@@ -24,6 +24,7 @@ import numpy as np
 from planner.catalog.schema_engines import KV_SIZING_POLICIES
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.draft_cols import DraftCols, drafting
+from planner.perf.engines import rank_chunk_tokens
 from planner.perf.resolve import Cols
 
 
@@ -217,15 +218,15 @@ def sglang_gpu_defaults(c: Cols) -> tuple[np.ndarray, np.ndarray]:
 
 
 def activation_reserve_bytes(c: Cols) -> np.ndarray:
-    """Fixed workspace + the engine's profiled peak: activations of one forward at its token budget
-    (max_num_batched_tokens; 8192 for the generic engine), or, where the profile samples max_num_seqs rows of
-    logits (engines.yaml `kv_sizing: sampler_warmup`), that pass when it needs more."""
+    """Fixed workspace + the engine's profiled peak: activations of one forward at its token budget (one
+    attention-DP rank's chunk, engines.rank_chunk_tokens; 8192 for the generic engine), or, where the profile
+    samples max_num_seqs rows of logits (engines.yaml `kv_sizing: sampler_warmup`), that pass when it needs
+    more."""
     A = ASSUMPTIONS
     ffn_local = np.maximum(c.ffn_width, c.top_k * c.expert_width + c.shared_width) / c.tp
     per_token = A.act_bytes * (A.activation_values_per_token_hidden * c.hidden
                                + A.activation_values_per_token_ffn * ffn_local)
-    tokens = c.get("eng_chunk", np.full(np.shape(c.hidden), float(A.activation_token_budget)))
-    forward = tokens * per_token
+    forward = rank_chunk_tokens(c) * per_token  # a rank's GPUs hold the activations of that rank's chunk
     warm = c.get("eng_sampler_warmup", np.zeros(np.shape(c.hidden))) > 0
     if not np.any(warm):
         return A.fixed_reserve_bytes + forward
