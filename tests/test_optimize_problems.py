@@ -36,21 +36,16 @@ AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
 # Then with prompt chunks that land in one step sharing it (a share 1 - e^-f of the steps carries prompt tokens,
 # not f; h28): diurnal-own-rent +9.3e-7, enterprise-budget -2.2e-6, mixed-fleet +2.7e-7 (452.31785),
 # simplicity-and-failure-domains +2.0e-6 (the steps of rows whose step time is not linear in the prompt tokens).
-# One per-rank prompt chunk rule (engines.rank_chunk_tokens, h37): the generic engine's attention-DP ranks share
-# its one 8,192-token budget (as its step tables already had it) instead of each carrying a whole chunk in the
-# critical rank, the prompt's chunk count and the activation reserve: offline-tokens-per-dollar 17051703.08 ->
-# 17070704.60 (+0.11%, gpt-oss-120b / qwen3-30b-a3b attention-DP rows step faster), reasoning-deepseek-r1
-# 1179.40598 -> 1179.19710 (-0.018%), before the refit.
 PINNED_OBJECTIVES = {
     "ai-factory-10mw": 106639.15905032799,
     "diurnal-own-rent": 188.45265911589053,
     "brownfield-h100": 798.895741390978,
     "enterprise-budget": 740746.3556109024,
     "mixed-fleet": 452.3178529501741,
-    "offline-tokens-per-dollar": 17070704.59514456,
+    "offline-tokens-per-dollar": 17051703.080147225,
     "power-limited-site": 1378.5598618598704,
     "quickstart": 29.944770644790545,
-    "reasoning-deepseek-r1": 1179.1970982064379,
+    "reasoning-deepseek-r1": 1179.4059776592396,
     "simplicity-and-failure-domains": 56.44326999423267,
 }
 
