@@ -22,7 +22,8 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
                    `attention_dp_token_budget: per_rank`; the replica's step budget is then attn_dp x eng_chunk,
                    steptable.py; the generic engine too), 0 where the ranks share it (`divided`)
   eng_stream       output tokens per streamed chunk (multi-step bursts): median ITL = stream x TPOT
-  eng_kv_reserve   share of running requests' remaining output KV kept free at admission (scheduler policy)
+  eng_kv_reserve   share of running requests' remaining output KV kept free at admission (scheduler policy;
+                   1 for the generic engine: no eviction)
   eng_kv_reserve_min, eng_kv_reserve_decay  floor of that share and its decay per decode step (SGLang
                    new_token_ratio; floor = share, decay 0 where it stays fixed)
   eng_prefill_first  1 where a prompt step runs alone while decode waits (scheduler policy), else 0
@@ -146,7 +147,10 @@ def _defaults(n: int) -> dict:
         # generic engine is fitted on: dividing it (h37's first try) moved the serving factors' fit and LOSO
         # output throughput 18.9% -> 23.6%
         "eng_chunk_ranks": np.ones(n),
-        "eng_kv_reserve": np.zeros(n), "eng_kv_reserve_min": np.zeros(n), "eng_kv_reserve_decay": np.zeros(n),
+        # no eviction: every request's whole output held from admission (memory.held_context_tokens), as the
+        # memory check always had it and as the published maxima the generic engine is fitted on mostly ran
+        # (TensorRT-LLM GUARANTEED_NO_EVICT); a mean-occupancy pool over-stated their batches (h37)
+        "eng_kv_reserve": np.ones(n), "eng_kv_reserve_min": np.ones(n), "eng_kv_reserve_decay": np.zeros(n),
         "eng_prefill_first": np.zeros(n), "eng_kv_policy": np.zeros(n),
         "eng_kv_fraction": np.full(n, ASSUMPTIONS.usable_hbm_fraction), "eng_sampler_warmup": np.zeros(n),
         "eng_fp4_pad_hidden": np.ones(n), "eng_fp4_pad_width": np.ones(n), "eng_kv_full_window": np.zeros(n),

@@ -275,13 +275,29 @@ def kv_budget(c: Cols, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return usable, reserve
 
 
+def held_context_tokens(isl, osl, kv_reserve) -> np.ndarray:
+    """KV tokens a running sequence holds on average, by its engine's admission policy: its prompt, half its
+    output (a steady batch's sequences are spread over their lives) and the share `kv_reserve` of the other
+    half the scheduler keeps free for it (engines.yaml `scheduler: kv_reserve_output`): 0 where blocks are
+    taken step by step and the newest request is preempted when none is left (vLLM V1
+    KVCacheManager.allocate_slots: the mean occupancy is what runs, at the cost of preemptions near a full
+    pool), 0.7 for SGLang's PrefillAdder (new_token_ratio times the remaining max_new_tokens, a new request's
+    whole), 1 where every request's max_tokens are held from admission (TensorRT-LLM GUARANTEED_NO_EVICT, TGI;
+    the generic engine, whose check always held the whole context and whose serving factors are fitted on
+    published maxima mostly run so): the whole context.
+    The one rule of a replica's seats (queueing.service) and of evaluate's memory check (`memory`), so a batch
+    the planner plans from the seats passes the check."""
+    return isl + osl / 2.0 * (1.0 + kv_reserve)
+
+
 def memory(c: Cols) -> dict[str, np.ndarray]:
-    """Weights, reserve, KV per sequence and the largest batch (sequences per replica) that fits."""
+    """Weights, reserve, KV per sequence (at `held_context_tokens`) and the largest batch (sequences per
+    replica) that fits."""
     d = DraftCols(c) if drafting(c) is not None else None  # built once for the draft's weights and KV
     draft_w = draft_weight_bytes_per_gpu(c, d)
     weights = weight_bytes_per_gpu(c, draft_w)
     usable, reserve = kv_budget(c, weights)
-    ctx = c.isl + c.osl  # whole context reserved per sequence: no eviction, no OOM
+    ctx = held_context_tokens(c.isl, c.osl, c.get("eng_kv_reserve", 1.0))  # 1: the generic engine's
     draft_kv = draft_kv_bytes_per_seq_per_gpu(c, ctx, d)
     # the larger weights and the larger KV per sequence of the two stages: at most as many sequences as either
     kv_seq = kv_bytes_per_seq_per_gpu(c, ctx, draft_kv)
