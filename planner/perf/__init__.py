@@ -76,8 +76,10 @@ capacity_under_slo(configs, catalog, ttft_s=None, tpot_s=None, *, percentile=90.
     configuration at that rate, with output_tok_s = rate x osl, ttft_s/tpot_s = the percentile values there,
     batch = the mean running sequences (Little's law), capacity_rps, slo_percentile. Rows without a TTFT
     target (None, inf) stop at Assumptions.no_ttft_target_utilization (90%, assumed) of their saturation rate,
-    limited_by 'utilization' where that binds (the waits are unbounded at saturation); `slo_basis(percentile,
-    servings, utilization_assumed)` words what the capacity holds the targets to (plan, proposal, predict).
+    limited_by 'utilization' where that binds (the waits are unbounded at saturation); a row at its full
+    capacity is limited_by 'prefill' where its prompt path binds before its seats (saturation.py), else by
+    its decode step's resource; `slo_basis(percentile, servings, utilization_assumed)` words what the
+    capacity holds the targets to (plan, proposal, predict).
 predict_under_slo(grid, catalog) -> DataFrame
     capacity_under_slo row by row, targets and percentile from the grid's ttft_target_s, tpot_target_s,
     slo_percentile columns (the verifier's re-prediction of a plan); evaluate where they are absent.
