@@ -59,3 +59,35 @@ def test_an_attention_dp_engine_states_its_rule_with_provenance(catalog):
         Engine.model_validate(data)
     data["attention_dp"] = False  # an engine without attention DP has nothing to state
     Engine.model_validate(data)
+
+
+def test_every_reader_gives_a_rank_its_own_chunk(catalog):
+    """One rule for the per-rank prompt chunk (engines.rank_chunk_tokens): vLLM's and TensorRT-LLM's ranks chunk at
+    the whole budget (the generic engine's too: it is fitted on their published maxima), SGLang's at
+    chunked_prefill_size // dp_size (0.5.3 server_args); the step tables' budget, the critical rank of a mixed
+    step (step.py), the prompt's chunk count (serving.py), a prefill pass's prompts and the activation reserve
+    (memory.py) all read it.
+    Before, every reader but the step tables gave each SGLang rank a whole 8,192-token chunk."""
+    from planner.perf.engines import rank_chunk_tokens
+    from planner.perf.evaluate import engine_token_budget_of
+    from planner.perf.memory import activation_reserve_bytes
+    from planner.perf.params import load_efficiency
+    from planner.perf.resolve import Cols, normalize_grid, resolve
+    from planner.perf.serving import prefill_batch_pass
+    from planner.perf.step import _Pass
+
+    g = pd.DataFrame([{**R1, "engine": e, "attn_dp": 8, "batch": 64, "isl": 512} for e in ("vllm", "sglang", "")])
+    eff = load_efficiency(catalog)
+    c, fail = resolve(normalize_grid(g), catalog, eff)
+    assert not fail.any()
+    full = c.eng_chunk
+    rank = rank_chunk_tokens(c)
+    assert rank.tolist() == [full[0], full[1] // 8, full[2]]
+    assert engine_token_budget_of(c).tolist() == (rank * 8).tolist()
+    # the critical rank of a step carrying a whole budget of 8k-token prompts: one rank's chunk
+    p = _Pass(c, eff.serving, 0.0, 8 * rank, 8192.0, 0.0, 1.0, False, time_only=True)
+    assert p.pre_rank.tolist() == rank.tolist()
+    _, _, n_req = prefill_batch_pass(c, eff.serving, c.isl, c.isl)
+    assert n_req.tolist() == (8 * (rank // 512)).tolist()
+    act = activation_reserve_bytes(c) - activation_reserve_bytes(Cols({**c, "attn_dp": c.attn_dp * 0 + 1}))
+    assert act[0] == 0.0 and act[1] < 0.0 and act[2] == 0.0  # the divided ranks hold a rank's chunk only

@@ -87,3 +87,15 @@ def test_without_a_ttft_target_the_plan_is_a_share_of_what_the_engine_serves(cat
     served = simulated_saturation_rps(tab, 1.5 * planned, 4000)
     assert planned == pytest.approx(0.9 * Q.service(tab).capacity_rps[0], rel=1e-9)
     assert planned < 0.93 * served
+
+
+def test_limited_by_names_the_prompt_path_where_it_binds(catalog):
+    """At full capacity (targets loose enough to reach it) a row whose prompt path binds before its seats is
+    'prefill', not the decode step's largest share (it said 'compute' since capacity became the lesser of the
+    two); a seat-bound row keeps the step's resource."""
+    g = pd.DataFrame([{**B200_70B, "isl": 8192, "osl": 16}, {**H100_8B, "isl": 128, "osl": 1024}])
+    cap = capacity_under_slo(g, catalog, ttft_s=1e9, tpot_s=10.0)
+    assert cap["fits"].all()
+    np.testing.assert_allclose(cap["capacity_rps"], cap["output_tok_s"] / g["osl"], rtol=1e-6)  # at capacity
+    assert cap["limited_by"].tolist()[0] == "prefill"
+    assert cap["limited_by"].tolist()[1] in ("compute", "bandwidth", "communication")

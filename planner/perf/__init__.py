@@ -17,8 +17,10 @@ evaluate(grid, catalog) -> DataFrame
       fits, reason           False + why ('weights 141.1 GB + ... exceed 90% of 80 GB HBM per GPU',
                              'fp4 not native on h100-sxm and nvfp4 has no weight-only fallback',
                              'tp 3 does not divide 64 heads'); reason '' when it fits. Never raises per row.
-      max_batch_memory       largest batch whose KV (isl+osl tokens each) fits next to the weights
-      weight_bytes_per_gpu, kv_bytes_per_gpu   bytes (KV of `batch` full-length sequences, worst stage; a
+      max_batch_memory       largest batch whose KV fits next to the weights, each sequence holding
+                             memory.held_context_tokens (isl + osl/2, plus the share of the other half its
+                             engine reserves: the whole isl + osl on TensorRT-LLM, TGI, the generic engine)
+      weight_bytes_per_gpu, kv_bytes_per_gpu   bytes (KV of `batch` sequences at that held context, worst stage; a
                              speculative draft's weights and KV included, planner.perf.memory)
       ttft_s, tpot_s         seconds (NaN where it does not fit)
       output_tok_s           output tokens/s of the replica unit; output_tok_s_per_gpu = / gpus;
@@ -58,7 +60,8 @@ latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_re
                          throughput = capacity); a finite run does.
       capacity_rps       the most requests/s the replica completes: all seats busy, or less where the prompt
                          path (budget - m prompt tokens a step) binds first (saturation.py)
-      max_running        sequences that run at once: min(engine cap, KV cache at isl + osl/2 per sequence)
+      max_running        sequences that run at once: min(engine cap, KV cache at isl + osl/2 per sequence
+                         plus the output share its engine reserves, memory.held_context_tokens)
       load_reason        why a row has no answer ('' otherwise): does not fit, no load given, disaggregated
                          serving (not modelled under load yet)
       load_limited_by    what that reason names ('' otherwise): memory | engine | config (evaluate's
@@ -73,10 +76,12 @@ capacity_under_slo(configs, catalog, ttft_s=None, tpot_s=None, *, percentile=90.
     configuration at that rate, with output_tok_s = rate x osl, ttft_s/tpot_s = the percentile values there,
     batch = the mean running sequences (Little's law), capacity_rps, slo_percentile. Rows without a TTFT
     target (None, inf) stop at Assumptions.no_ttft_target_utilization (90%, assumed) of their saturation rate,
-    limited_by 'utilization' where that binds (the waits are unbounded at saturation); `slo_basis(percentile,
-    servings, utilization_assumed, reasoning)` words what the capacity holds the targets to (plan, proposal,
-    predict). `hidden`: reasoning tokens of the osl decoded before the first visible one (per row): TTFT is
-    then to the first visible token, TPOT over the visible ones (`planner.perf.reasoning`).
+    limited_by 'utilization' where that binds (the waits are unbounded at saturation); a row at its full
+    capacity is limited_by 'prefill' where its prompt path binds before its seats (saturation.py), else by
+    its decode step's resource; `slo_basis(percentile, servings, utilization_assumed, reasoning)` words what
+    the capacity holds the targets to (plan, proposal, predict). `hidden`: reasoning tokens of the osl decoded
+    before the first visible one (per row): TTFT is then to the first visible token, TPOT over the visible
+    ones (`planner.perf.reasoning`).
 predict_under_slo(grid, catalog) -> DataFrame
     capacity_under_slo row by row, targets and percentile from the grid's ttft_target_s, tpot_target_s,
     slo_percentile (and hidden_tokens) columns (the verifier's re-prediction of a plan); evaluate where they are

@@ -32,7 +32,7 @@ def _no_load(n: int) -> dict[str, np.ndarray]:
     """`_under_load`'s figures of n rows that serve no rate: rate 0, one seat, NaN latencies (as `evaluate`'s)."""
     out = {k: np.full(n, np.nan) for k in ("e2e", "ttft_q", "tpot_q", "light_ttft", "light_tpot", "capacity_rps")}
     return out | {"rate": np.zeros(n), "seats": np.ones(n), "isl": np.ones(n), "osl": np.ones(n),
-                  "capped": np.zeros(n, dtype=bool)}
+                  "capped": np.zeros(n, dtype=bool), "prompt_bound": np.zeros(n, dtype=bool)}
 
 
 def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, percentile: float,
@@ -73,9 +73,13 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
                          var[none], q, targets_only=True, hidden=None if h is None else h[none])  # percentiles
         light["ttft"][none] = lt[f"ttft_p{key}_s"] + api[none]
         light["tpot"][none] = lt[f"tpot_p{key}_s"]
+    # the prompt path binds where the saturation rate is below what every seat busy completes, g(B)
+    # (saturation.saturation_rps takes the lesser)
+    prompt_bound = sv.capacity_rps < Q.at_occupancy(sv, sv.rate, sv.cap) * (1.0 - 1e-9)
     for k, v in (("rate", rate), ("e2e", at["e2e_mean_s"]), ("ttft_q", at[f"ttft_p{key}_s"] + api),
                  ("tpot_q", at[f"tpot_p{key}_s"]), ("light_ttft", light["ttft"]), ("light_tpot", light["tpot"]),
-                 ("seats", sv.cap), ("capacity_rps", sv.capacity_rps), ("capped", capped)):
+                 ("seats", sv.cap), ("capacity_rps", sv.capacity_rps), ("capped", capped),
+                 ("prompt_bound", prompt_bound)):
         out[k][run] = v
     return out
 
@@ -201,7 +205,9 @@ def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, 
     binds = np.where(ttft_q / tt >= tpot_q / tp, "ttft", "tpot")
     full = rate >= m["capacity_rps"] * (1.0 - 1e-6)
     res_limited = np.asarray(res["limited_by"], dtype=object)
-    limited = np.where(full, res_limited, binds)
+    # at full capacity: the prompt path where it binds before the seats (the replica cannot take prompts in
+    # faster: 'prefill'), else the decode step's largest share (evaluate's compute | bandwidth | communication)
+    limited = np.where(full, np.where(m["prompt_bound"], "prefill", res_limited), binds)
     # no TTFT target: the assumed utilization bound stops a higher rate where it binds
     limited = np.where(m["capped"], "utilization", limited)
     reason = np.asarray(res["reason"], dtype=object).copy()

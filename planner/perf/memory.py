@@ -24,6 +24,7 @@ import numpy as np
 from planner.catalog.schema_engines import KV_SIZING_POLICIES
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.draft_cols import DraftCols, drafting
+from planner.perf.engines import rank_chunk_tokens
 from planner.perf.resolve import Cols
 
 
@@ -217,15 +218,15 @@ def sglang_gpu_defaults(c: Cols) -> tuple[np.ndarray, np.ndarray]:
 
 
 def activation_reserve_bytes(c: Cols) -> np.ndarray:
-    """Fixed workspace + the engine's profiled peak: activations of one forward at its token budget
-    (max_num_batched_tokens; 8192 for the generic engine), or, where the profile samples max_num_seqs rows of
-    logits (engines.yaml `kv_sizing: sampler_warmup`), that pass when it needs more."""
+    """Fixed workspace + the engine's profiled peak: activations of one forward at its token budget (one
+    attention-DP rank's chunk, engines.rank_chunk_tokens; 8192 for the generic engine), or, where the profile
+    samples max_num_seqs rows of logits (engines.yaml `kv_sizing: sampler_warmup`), that pass when it needs
+    more."""
     A = ASSUMPTIONS
     ffn_local = np.maximum(c.ffn_width, c.top_k * c.expert_width + c.shared_width) / c.tp
     per_token = A.act_bytes * (A.activation_values_per_token_hidden * c.hidden
                                + A.activation_values_per_token_ffn * ffn_local)
-    tokens = c.get("eng_chunk", np.full(np.shape(c.hidden), float(A.activation_token_budget)))
-    forward = tokens * per_token
+    forward = rank_chunk_tokens(c) * per_token  # a rank's GPUs hold the activations of that rank's chunk
     warm = c.get("eng_sampler_warmup", np.zeros(np.shape(c.hidden))) > 0
     if not np.any(warm):
         return A.fixed_reserve_bytes + forward
@@ -274,13 +275,29 @@ def kv_budget(c: Cols, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return usable, reserve
 
 
+def held_context_tokens(isl, osl, kv_reserve) -> np.ndarray:
+    """KV tokens a running sequence holds on average, by its engine's admission policy: its prompt, half its
+    output (a steady batch's sequences are spread over their lives) and the share `kv_reserve` of the other
+    half the scheduler keeps free for it (engines.yaml `scheduler: kv_reserve_output`): 0 where blocks are
+    taken step by step and the newest request is preempted when none is left (vLLM V1
+    KVCacheManager.allocate_slots: the mean occupancy is what runs, at the cost of preemptions near a full
+    pool), 0.7 for SGLang's PrefillAdder (new_token_ratio times the remaining max_new_tokens, a new request's
+    whole), 1 where every request's max_tokens are held from admission (TensorRT-LLM GUARANTEED_NO_EVICT, TGI;
+    the generic engine, whose check always held the whole context and whose serving factors are fitted on
+    published maxima mostly run so): the whole context.
+    The one rule of a replica's seats (queueing.service) and of evaluate's memory check (`memory`), so a batch
+    the planner plans from the seats passes the check."""
+    return isl + osl / 2.0 * (1.0 + kv_reserve)
+
+
 def memory(c: Cols) -> dict[str, np.ndarray]:
-    """Weights, reserve, KV per sequence and the largest batch (sequences per replica) that fits."""
+    """Weights, reserve, KV per sequence (at `held_context_tokens`) and the largest batch (sequences per
+    replica) that fits."""
     d = DraftCols(c) if drafting(c) is not None else None  # built once for the draft's weights and KV
     draft_w = draft_weight_bytes_per_gpu(c, d)
     weights = weight_bytes_per_gpu(c, draft_w)
     usable, reserve = kv_budget(c, weights)
-    ctx = c.isl + c.osl  # whole context reserved per sequence: no eviction, no OOM
+    ctx = held_context_tokens(c.isl, c.osl, c.get("eng_kv_reserve", 1.0))  # 1: the generic engine's
     draft_kv = draft_kv_bytes_per_seq_per_gpu(c, ctx, d)
     # the larger weights and the larger KV per sequence of the two stages: at most as many sequences as either
     kv_seq = kv_bytes_per_seq_per_gpu(c, ctx, draft_kv)

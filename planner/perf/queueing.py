@@ -29,6 +29,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from planner.perf.memory import held_context_tokens
 from planner.perf.prefill_first import prefill_first_terms
 from planner.perf.reasoning import hidden_phase_s
 from planner.perf.saturation import saturation_rps
@@ -91,8 +92,10 @@ def service(tab: StepTables) -> Service:
     rate = m / life
     # a running request holds its prompt and, on average, half its output; an engine that reserves a share r of
     # the remaining output at admission (engines.yaml `scheduler:`) holds r of the other half too
-    kv_seqs = np.floor(0.99 * tab.kv_tokens / (tab.isl + tab.osl / 2.0 * (1.0 + tab.kv_reserve)))
-    cap = np.maximum(np.minimum(tab.max_seqs, kv_seqs), 1.0)
+    # (memory.held_context_tokens, the rule of evaluate's memory check too); never more seats than that check
+    # admits (kv_seats: its per-rank floors and logits buffers)
+    kv_seqs = np.floor(0.99 * tab.kv_tokens / held_context_tokens(tab.isl, tab.osl, tab.kv_reserve))
+    cap = np.maximum(np.minimum(np.minimum(tab.max_seqs, kv_seqs), tab.kv_seats), 1.0)
     # the seats' limit g(B), or less where the prompt path binds first (saturation.py)
     capacity = saturation_rps(tab, m, rate, cap, interp_rows(m, rate, cap[:, None])[:, 0])
     return Service(m=m, step_s=step_s, real_step_s=real_steps(tab, step_s), dec_s=dec_s, chunk_s=chunk_s,

@@ -17,6 +17,7 @@ import numpy as np
 
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.draft_cols import DraftCols
+from planner.perf.engines import rank_chunk_tokens
 from planner.perf.kernels import causal_pairs
 from planner.perf.resolve import Cols
 from planner.perf.step import decode_step, forward_stage, prefill_pass
@@ -70,7 +71,6 @@ def draft_time_s(c: Cols, serving: dict[str, float], n_dec, ctx) -> np.ndarray:
 
 
 def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
-    A = ASSUMPTIONS
     b, isl, osl = c.batch, c.isl, c.osl
     ctx = isl + osl / 2.0  # average context over a sequence's life
     per_req_g, per_req_l = causal_pairs(isl), causal_pairs(isl, c.window_tokens)
@@ -82,9 +82,9 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     avg = decode_step(c, serving, b, ctx, b * share, b / osl * accept * per_req_g, b / osl * accept * per_req_l,
                       isl, q_dec=q)
     step_s = avg["time_s"] + draft_time_s(c, serving, b, ctx)
-    budget = c.get("eng_chunk", np.full_like(b, float(A.activation_token_budget)))
+    budget = rank_chunk_tokens(c)  # one prompt chunk per attention-DP rank, of that rank's size
     chunks = np.ceil(isl / budget)
-    chunk = np.minimum(isl, budget) * c.attn_dp  # one prompt chunk per attention-DP rank
+    chunk = np.minimum(isl, budget) * c.attn_dp
     pre_tokens = np.maximum(chunk, b * share)
     # each chunk step carries the causal pairs of its tokens at the prompt's average per token (later chunks
     # attend to more, earlier to fewer): chunks x pre_tokens/isl of a prompt's pairs in all, one prompt's worth
@@ -138,8 +138,7 @@ DISAGG_TOLERANCE = 0.03  # accept 3% less output/s per GPU for a smaller prefill
 def prefill_batch_pass(cp: Cols, serving: dict[str, float], isl, like) -> tuple[dict, np.ndarray, np.ndarray]:
     """One prefill instance's pass over as many prompts as its token budget holds (at least one per attention-DP
     rank): (latency, interval between passes, prompts per pass). Independent of the decode batch."""
-    budget = cp.get("eng_chunk", np.full_like(like, float(ASSUMPTIONS.activation_token_budget)))
-    n_req = cp.attn_dp * np.maximum(1.0, np.floor(budget / isl))
+    n_req = cp.attn_dp * np.maximum(1.0, np.floor(rank_chunk_tokens(cp) / isl)) + np.zeros_like(like)
     pre_lat, pre_interval = prefill_pass(cp, serving, n_req, isl)
     return pre_lat, pre_interval, n_req
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.engines import rank_chunk_tokens
 from planner.perf.kernels import (
     ETA_CAP,
     _safe_div,
@@ -68,9 +69,9 @@ class _Pass:
         self.tokens = self.n_dec + self.n_pre
         # Attention-DP ranks meet at every MoE layer, so the most loaded rank sets the pace. Decode sequences
         # spread evenly; prefill is not split across ranks (a prompt chunk runs on one rank), so the critical
-        # rank carries at least one whole chunk whenever a step carries prefill.
-        budget = c.get("eng_chunk", ASSUMPTIONS.activation_token_budget)
-        chunk = np.minimum(np.asarray(pre_seq, dtype=float), budget)
+        # rank carries at least one whole chunk (its own: engines.rank_chunk_tokens) whenever a step carries
+        # prefill.
+        chunk = np.minimum(np.asarray(pre_seq, dtype=float), rank_chunk_tokens(c))
         self.pre_rank = np.where(self.dp > 1, np.maximum(self.n_pre / self.dp, np.minimum(self.n_pre, chunk)),
                                  self.n_pre)
         self.t_rank = self.n_dec / self.dp + self.pre_rank  # tokens the critical attention-DP rank processes

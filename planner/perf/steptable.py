@@ -62,6 +62,8 @@ class StepTables:
     spec_draft_tokens: np.ndarray | None = None  # (R,) draft tokens a speculative step verifies (0 without)
     limited_by: np.ndarray | None = None  # (R,) what stops a row that does not run (evaluate's: memory, engine,
     #                                       config), '' where it fits
+    kv_seats: np.ndarray | None = None  # (R,) evaluate's max_batch_memory (inf where not given): the seats never
+    #                                     exceed what its memory check admits (queueing.service)
 
     def __post_init__(self) -> None:
         # tables built by hand (tests) leave these out: none
@@ -72,6 +74,8 @@ class StepTables:
                 object.__setattr__(self, name, fill(len(self.isl)))
         if self.limited_by is None:
             object.__setattr__(self, "limited_by", np.full(len(self.isl), "", dtype=object))
+        if self.kv_seats is None:
+            object.__setattr__(self, "kv_seats", np.full(len(self.isl), np.inf))
         if self.kv_reserve_min is None:  # a fixed reserve
             object.__setattr__(self, "kv_reserve_min", np.array(self.kv_reserve, dtype=float))
 
@@ -232,6 +236,7 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
                       step_avg_s=step_avg, max_seqs=max_seqs, token_budget=budget, kv_tokens=kv_tokens,
                       isl=isl, osl=osl, fits=fits, reason=np.asarray(ev["reason"], dtype=object),
                       limited_by=np.where(fits, "", np.asarray(ev["limited_by"], dtype=object)).astype(object),
+                      kv_seats=np.asarray(mem["max_batch_memory"], dtype=float) * np.ones(n),
                       gpus=ev["gpus"], burst=burst,
                       request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n),
                       mixed_floor_s=mixed_step_floor_s(c, eff.serving) * np.ones(n),
