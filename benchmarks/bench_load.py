@@ -100,7 +100,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog import load_catalog
-from planner.perf import queueing
+from planner.perf import queueing, rate_search
 from planner.perf.simulate import Workload, simulate_one
 from planner.perf.steptable import StepTables, build_step_tables
 
@@ -146,7 +146,7 @@ def main() -> None:
     idx = np.resize(np.arange(len(grid))[tab.fits], args.configs)
     big = StepTables(**{k: getattr(tab, k)[idx] for k in tab.__dataclass_fields__})
     t0, c0 = time.perf_counter(), time.process_time()
-    rate = queueing.max_rate_meeting(big, ttft_s=2.0, tpot_s=0.05, percentile=90.0)
+    rate = rate_search.max_rate_meeting(big, ttft_s=2.0, tpot_s=0.05, percentile=90.0)
     dt, dc = time.perf_counter() - t0, time.process_time() - c0
     print(f"max_rate_meeting: {len(idx):,} configurations ({int((rate > 0).sum()):,} meet TTFT p90 2 s / TPOT p90 "
           f"50 ms at some rate) in {dt:.2f} s wall, {dc:.2f} s CPU = {len(idx) / dc:,.0f} configs per CPU-second "

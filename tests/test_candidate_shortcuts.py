@@ -389,12 +389,13 @@ def test_rate_search_of_the_open_rows_only_equals_every_row(problem, catalog, mo
     """max_rate_meeting bisects only the rows whose answer depends on it: the rates equal the search of every
     row, to the bit (targets met at every rate, at none, and in between)."""
     import planner.perf.queueing as queueing
+    from planner.perf import rate_search
     from planner.perf.steptable import build_step_tables
 
     grid = _table_grid(catalog, problem, 400, seed=3)
     tab = build_step_tables(grid, catalog, decode_points=12, prefill_points=5)
     ttft, tpot = np.resize([2.0, 0.3, 30.0], len(grid)), np.resize([0.05, 0.02, 1.0], len(grid))
-    got = queueing.max_rate_meeting(tab, ttft, tpot, 90.0, block=150)
+    got = rate_search.max_rate_meeting(tab, ttft, tpot, 90.0, block=150)
 
     def every_row(tab, ttft_s, tpot_s, percentile, variable=None, iterations=10, block=2048):
         # the search before: every row of the block through every halving
@@ -414,7 +415,7 @@ def test_rate_search_of_the_open_rows_only_equals_every_row(problem, catalog, mo
                                        targets_only=True)
                 return (r[key_ttft] <= ttft_s[rows]) & (r[key_tpot] <= tpot_s[rows])
 
-            lo, hi = np.full(len(rows), np.log(queueing.TRICKLE)), np.zeros(len(rows))
+            lo, hi = np.full(len(rows), np.log(rate_search.TRICKLE)), np.zeros(len(rows))
             first_ok, all_ok = ok(lo), ok(hi)
             for _ in range(iterations):
                 mid = (lo + hi) / 2.0

@@ -1,5 +1,5 @@
 """The queueing model's TTFT percentile grows with the Poisson request rate (the capacity search,
-`queueing.max_rate_meeting`, is a bisection on the rate and needs it): over a grid of configurations that
+`rate_search.max_rate_meeting`, is a bisection on the rate and needs it): over a grid of configurations that
 includes vLLM with speculative decoding, whose mixed-step floor (a step with prompt tokens runs eagerly, 0.02-0.05
 s beside 2 ms decode steps) once put the prompt queue at its clip at a quarter of capacity and let TTFT p90 fall
 from 18 s there to 0.07 s at 85% (Llama-3.1-8B INT8 on GB200, 512/128)."""

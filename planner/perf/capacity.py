@@ -16,6 +16,7 @@ from planner.perf import queueing as Q
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.evaluate import evaluate_columns, output_frame
 from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.rate_search import TRICKLE, max_rate_meeting
 from planner.perf.reasoning import disaggregated_visible
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.search import largest_batch_meeting
@@ -59,7 +60,7 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     sv = Q.service(tab)
     ch = Q.chain(sv)
     h = None if hidden is None else hidden[run]  # reasoning tokens before the first visible one (reasoning.py)
-    rate, capped = utilization_bound(Q.max_rate_meeting(tab, target, tp, percentile, var, known=(sv, ch),
+    rate, capped = utilization_bound(max_rate_meeting(tab, target, tp, percentile, var, known=(sv, ch),
                                                         hidden=h), sv.capacity_rps, tt)
     q = (float(percentile),)
     key = f"{q[0]:g}"
@@ -69,7 +70,7 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     light = {k: np.full(m, np.nan) for k in ("ttft", "tpot")}
     none = np.flatnonzero(rate <= 0)
     if len(none):
-        lt = Q.open_loop(Q._rows(ch, none), Q._rows(sv, none), None, sv.capacity_rps[none] * Q.TRICKLE,
+        lt = Q.open_loop(Q._rows(ch, none), Q._rows(sv, none), None, sv.capacity_rps[none] * TRICKLE,
                          var[none], q, targets_only=True, hidden=None if h is None else h[none])  # percentiles
         light["ttft"][none] = lt[f"ttft_p{key}_s"] + api[none]
         light["tpot"][none] = lt[f"tpot_p{key}_s"]

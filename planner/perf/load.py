@@ -12,6 +12,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
+from planner.perf import rate_search
 from planner.perf.burst import finite_burst
 from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo
 from planner.perf.evaluate import evaluate
@@ -162,7 +163,7 @@ def max_rate_meeting(grid: pd.DataFrame, catalog: Catalog, *, ttft_s=None, tpot_
     not run."""
     tab = tables if tables is not None else build_step_tables(grid, catalog, efficiency=efficiency)
     var = np.full(len(tab), length_dist == "variable")
-    rate = Q.max_rate_meeting(tab, ttft_s, tpot_s, percentile, var)
+    rate = rate_search.max_rate_meeting(tab, ttft_s, tpot_s, percentile, var)
     return np.where(tab.fits, rate, 0.0)
 
 

@@ -23,7 +23,6 @@ Finite bursts above capacity (num_requests with lambda >= capacity or inf): burs
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -455,66 +454,3 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     out["requests_s"] = x
     out["saturated"] = c > sv.cap
     return out
-
-
-TRICKLE = 1e-3  # the lowest rate searched, as a share of capacity
-
-
-def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: float = 90.0, variable=None,
-                     iterations: int = 10, block: int = 4096, known: tuple[Service, Chain] | None = None,
-                     hidden=None) -> np.ndarray:
-    """Per configuration, the largest Poisson request rate (requests/s) at which the `percentile` TTFT and
-    TPOT stay within the targets (None = no target); 0 where even a trickle (TRICKLE of capacity) misses them.
-    `hidden`: reasoning tokens per request before the first visible one (per row, or None), as `open_loop`'s.
-
-    Bisection on log(rate) between TRICKLE and 1 of the capacity, all rows at once in cache-sized blocks;
-    10 halvings of the 6.9-wide log range leave the rate within 0.7% below the true limit (the answer always
-    meets the targets). `known`: service(tab) and its chain where the caller has them (row by row: taken)."""
-    R = len(tab)
-    t_ttft = np.full(R, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, dtype=float), (R,))
-    t_tpot = np.full(R, np.inf) if tpot_s is None else np.broadcast_to(np.asarray(tpot_s, dtype=float), (R,))
-    var = np.zeros(R, dtype=bool) if variable is None else np.broadcast_to(np.asarray(variable, dtype=bool), (R,))
-    hid = None if hidden is None else np.broadcast_to(np.asarray(hidden, dtype=float), (R,))
-    q = (float(percentile),)
-    key_ttft, key_tpot = f"ttft_p{q[0]:g}_s", f"tpot_p{q[0]:g}_s"
-    out = np.zeros(R)
-    # blocks of equal size, at most `block` rows: a call of the model costs ~0.45 ms besides its rows (a last
-    # block of 88 rows behind one of 2,048 cost 10% of the search), ~2.3 us a row alike at 2,048 and 4,096 rows
-    size = -(-R // max(-(-R // block), 1)) if R else block
-    for b0 in range(0, R, size):
-        rows = np.arange(b0, min(R, b0 + size))
-        # the rows' service and chain (the rate search reads no step table): gathered only where a block or
-        # the open rows are some of the rows (a copy of every per-occupancy array costs ~1/6 of the search)
-        if known is None:
-            s_sv = service(_some(tab, rows, R))
-            s_ch = chain(s_sv)
-        else:
-            s_sv, s_ch = _some(known[0], rows, R), _some(known[1], rows, R)
-        cap = s_ch.rate_cap * (1.0 - 1e-9)
-
-        def ok(x, s_sv=s_sv, s_ch=s_ch, rows=rows, cap=cap):
-            r = open_loop(s_ch, s_sv, None, cap * np.exp(x), var[rows], q, targets_only=True,
-                          hidden=None if hid is None else hid[rows])
-            return (r[key_ttft] <= t_ttft[rows]) & (r[key_tpot] <= t_tpot[rows])
-
-        lo, hi = np.full(len(rows), math.log(TRICKLE)), np.zeros(len(rows))
-        first_ok = ok(lo)
-        all_ok = ok(hi)
-        # only rows meeting the targets at a trickle but not at full capacity have a rate to search for (the
-        # answer of the others does not depend on it); the model is row by row, so they are searched alone
-        open_ = np.flatnonzero(first_ok & ~all_ok & np.isfinite(cap))
-        if len(open_):
-            sel = rows[open_]
-            o_sv, o_ch = _some(s_sv, open_, len(rows)), _some(s_ch, open_, len(rows))
-            o_lo, o_hi = lo[open_], hi[open_]
-            for _ in range(iterations):
-                mid = (o_lo + o_hi) / 2.0
-                r = open_loop(o_ch, o_sv, None, cap[open_] * np.exp(mid), var[sel], q, targets_only=True,
-                              hidden=None if hid is None else hid[sel])
-                good = (r[key_ttft] <= t_ttft[sel]) & (r[key_tpot] <= t_tpot[sel])
-                o_lo, o_hi = np.where(good, mid, o_lo), np.where(good, o_hi, mid)
-            lo[open_] = o_lo
-        rate = np.where(all_ok, cap, cap * np.exp(lo))
-        out[rows] = np.where(first_ok & np.isfinite(cap), rate, 0.0)
-    return out
-
