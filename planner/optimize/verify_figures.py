@@ -313,6 +313,8 @@ def _check_first_fit(plan: Plan, inst: Instance, check: Check) -> None:
     servers = {(s, "own"): fl.servers_new.get(s, 0) + fl.servers_existing.get(s, 0)
                for s in sorted(set(fl.servers_new) | set(fl.servers_existing))}
     servers.update({(s, "rent"): n for s, n in fl.servers_rented.items()})
+    if sum(servers.values()) != len(plan.placement):  # verify_placement names that; a forged count is not packed
+        return
     packed = pack_placement(plan.deployments, servers, lambda s: inst.systems[s].domain,
                             lambda s: inst.systems[s].gpus)
     want = sorted(((e["system"], e["mode"] != "own"), i, e["deployments"]) for i, e in enumerate(packed))
