@@ -263,15 +263,10 @@ def _at_average(fleet: Fleet, inst: Instance, deployments: list[Deployment]) -> 
 def _placement(inst: Instance, placed, deployments: list, new: dict, old: dict, rented: dict,
                racks: list) -> list[Server]:
     """One entry per physical server: from the MIP's domains under `survive`, else a first-fit packing."""
-    servers: dict[tuple[str, str], int] = {}
-    for s in sorted(set(new) | set(old)):
-        servers[(s, "own")] = new.get(s, 0) + old.get(s, 0)
-    for s, n in rented.items():
-        servers[(s, "rent")] = n
     raw = placed[0] if placed is not None else None
     if raw is None:
-        raw = failure.pack_placement(deployments, servers, lambda s: inst.systems[s].domain,
-                                     lambda s: inst.systems[s].gpus)
+        raw = failure.pack_placement(deployments, failure.fleet_servers(new, old, rented),
+                                     lambda s: inst.systems[s].domain, lambda s: inst.systems[s].gpus)
     rack_of = _rack_labels(racks)
     placed_racks = placed is not None and bool(placed[1])
     seen: dict[tuple[str, str], int] = defaultdict(int)

@@ -317,6 +317,13 @@ def dataclasses_replace(d, **kw):
     return d.model_copy(update=kw)
 
 
+def fleet_servers(new: dict, old: dict, rented: dict) -> dict[tuple[str, str], int]:
+    """(system, own | rent) -> servers of a fleet: the bins `pack_placement` fills (extract and verify)."""
+    servers = {(s, "own"): new.get(s, 0) + old.get(s, 0) for s in sorted(set(new) | set(old))}
+    servers.update({(s, "rent"): n for s, n in rented.items()})
+    return servers
+
+
 def pack_placement(deployments: list, servers: dict[tuple[str, str], int], domain_of, gpus_of) -> list[dict]:
     """First-fit-decreasing of every replica's TP/EP groups onto the servers of its system and mode (exists by
     server_fit); a replica larger than a server takes whole consecutive servers and is listed on each."""

@@ -12,6 +12,8 @@ from collections import Counter, defaultdict
 
 from planner.catalog.catalog import Catalog
 from planner.catalog.quality import checkpoint_of, needs_quantization
+from planner.optimize import failure
+from planner.optimize.failure import survive_level
 from planner.optimize.instance import Instance
 from planner.optimize.layout import pack_groups
 from planner.plan import Plan
@@ -134,7 +136,32 @@ def verify_placement(plan: Plan, inst: Instance) -> tuple[list[str], int]:
         if not pack_groups(groups, sd.domain, sd.gpus, 1):
             out.append(f"placement {e.server_id}: {sum(groups)} GPUs in groups {sorted(groups)} do not fit one "
                        f"{e.system} ({sd.gpus} GPUs, domain {sd.domain})")
+    if +count == +expect:
+        out.extend(_first_fit_differs(plan, inst))
     return out, 2 + len(plan.placement) + len(deps)
+
+
+def _first_fit_differs(plan: Plan, inst: Instance) -> list[str]:
+    """Without `survive` the placement is the first-fit packing of the plan's own deployments onto its own servers
+    (`failure.pack_placement`, deterministic): packed again, every server's list must be the same, so a count
+    moved on one server is caught where the bounds allow it (a pipeline replica is listed on each server it
+    spans; a disaggregated unit's instances are packed apart). Packed only where the plan's GPUs fit its
+    servers: a forged replica or GPU count is named by the other checks, and packing it would take its size."""
+    fl = plan.fleet
+    servers = failure.fleet_servers(fl.servers_new, fl.servers_existing, fl.servers_rented)
+    if survive_level(inst) is not None or any(s not in inst.systems for s, _ in servers):
+        return []
+    have_gpus = sum(n * inst.systems[s].gpus for (s, _), n in servers.items())
+    if sum(max(d.replicas, 0) * max(d.gpus_per_replica, 0) for d in plan.deployments) > have_gpus:
+        return []
+    packed = failure.pack_placement(plan.deployments, servers, lambda s: inst.systems[s].domain,
+                                    lambda s: inst.systems[s].gpus)
+    packed = sorted(packed, key=lambda e: (e["system"], e["mode"] != "own"))  # the order extract writes them in
+    for srv, e in zip(plan.placement, packed, strict=True):
+        if dict(srv.deployments) != e["deployments"]:
+            return [f"placement {srv.server_id}: {dict(srv.deployments)}, the first-fit packing of the plan's "
+                    f"deployments puts {e['deployments']} there"]
+    return []
 
 
 ENUMERATION_LIMIT = 200_000  # failure sets enumerated one by one; above it the N largest losses are summed

@@ -278,8 +278,10 @@ def _check_at_average(plan: Plan, inst: Instance, check: Check) -> None:
 
 def _check_placement_counts(plan: Plan, inst: Instance, check: Check) -> None:
     """Each deployment's replicas appear on the servers of `placement` (a replica larger than its server is
-    listed on every server it spans). Per-server GPU totals are not checked yet: the first-fit placement written
-    without `survive` can list a server above its GPU count (seen on disaggregated and whole-rack plans)."""
+    listed on every server it spans): bounds, which matter for `survive` plans (the MIP's domains); without it
+    verify_buyer packs the placement again and compares it exactly. Per-server GPU totals are not checked
+    yet: the first-fit placement written without `survive` can list a server above its GPU count (seen on
+    disaggregated and whole-rack plans)."""
     if not plan.placement:
         return
     listed = Counter()
@@ -297,35 +299,6 @@ def _check_placement_counts(plan: Plan, inst: Instance, check: Check) -> None:
         check(d.replicas * span <= listed[d.key] <= d.replicas * groups,
               f"placement lists {listed[d.key]} replica slots of {d.key}, the plan has {d.replicas} x {span}"
               + (f" (up to {groups} servers each)" if groups > span else ""))
-    _check_first_fit(plan, inst, check)
-
-
-def _check_first_fit(plan: Plan, inst: Instance, check: Check) -> None:
-    """Without `survive` the placement is the first-fit packing of the plan's own deployments onto its own
-    servers (`failure.pack_placement`, deterministic): packed again here, every server's list must be the same,
-    so a replica count moved on one server is caught even where the bounds above allow it (a pipeline replica
-    may be listed on each server it spans)."""
-    from planner.optimize.failure import pack_placement, survive_level
-
-    if survive_level(inst) is not None or plan.hourly or any(s not in inst.systems for s in _fleet_systems(plan)):
-        return
-    fl = plan.fleet
-    servers = {(s, "own"): fl.servers_new.get(s, 0) + fl.servers_existing.get(s, 0)
-               for s in sorted(set(fl.servers_new) | set(fl.servers_existing))}
-    servers.update({(s, "rent"): n for s, n in fl.servers_rented.items()})
-    if sum(servers.values()) != len(plan.placement):  # verify_placement names that; a forged count is not packed
-        return
-    packed = pack_placement(plan.deployments, servers, lambda s: inst.systems[s].domain,
-                            lambda s: inst.systems[s].gpus)
-    want = sorted(((e["system"], e["mode"] != "own"), i, e["deployments"]) for i, e in enumerate(packed))
-    have = [(srv.system, "#rent-" in srv.server_id, dict(srv.deployments)) for srv in plan.placement]
-    check([(k[0], k[1], d) for k, _, d in want] == have,
-          "placement differs from the first-fit packing of the plan's deployments onto its servers")
-
-
-def _fleet_systems(plan: Plan) -> set[str]:
-    fl = plan.fleet
-    return set(fl.servers_new) | set(fl.servers_existing) | set(fl.servers_rented)
 
 
 def _check_price_of(plan: Plan, check: Check) -> None:
