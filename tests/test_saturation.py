@@ -96,6 +96,10 @@ def test_limited_by_names_the_prompt_path_where_it_binds(catalog):
     g = pd.DataFrame([{**B200_70B, "isl": 8192, "osl": 16}, {**H100_8B, "isl": 128, "osl": 1024}])
     cap = capacity_under_slo(g, catalog, ttft_s=1e9, tpot_s=10.0)
     assert cap["fits"].all()
-    np.testing.assert_allclose(cap["capacity_rps"], cap["output_tok_s"] / g["osl"], rtol=1e-6)  # at capacity
+    # at capacity: the planned rate (the frame's capacity_rps) is the replica's saturation rate (its output_tok_s
+    # is that rate x osl by definition, so it cannot tell)
+    tab = build_step_tables(g, catalog, decode_points=CANDIDATE_GRID[0], prefill_points=CANDIDATE_GRID[1],
+                            queueing_only=True)
+    np.testing.assert_allclose(cap["capacity_rps"], Q.service(tab).capacity_rps, rtol=1e-6)
     assert cap["limited_by"].tolist()[0] == "prefill"
     assert cap["limited_by"].tolist()[1] in ("compute", "bandwidth", "communication")
