@@ -32,6 +32,13 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
     q = (float(percentile),)
     key_ttft, key_tpot = f"ttft_p{q[0]:g}_s", f"tpot_p{q[0]:g}_s"
     out = np.zeros(R)
+
+    def meets(sv: Service, ch: Chain, rows: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """Whether `rows` (of the R configurations; `sv`, `ch` theirs) meet both targets at rates `lam`."""
+        r = open_loop(ch, sv, None, lam, var[rows], q, targets_only=True,
+                      hidden=None if hid is None else hid[rows])
+        return (r[key_ttft] <= t_ttft[rows]) & (r[key_tpot] <= t_tpot[rows])
+
     # blocks of equal size, at most `block` rows: a call of the model costs ~0.45 ms besides its rows (a last
     # block of 88 rows behind one of 2,048 cost 10% of the search), ~2.3 us a row alike at 2,048 and 4,096 rows
     size = -(-R // max(-(-R // block), 1)) if R else block
@@ -45,15 +52,9 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
         else:
             s_sv, s_ch = _some(known[0], rows, R), _some(known[1], rows, R)
         cap = s_ch.rate_cap * (1.0 - 1e-9)
-
-        def ok(x, s_sv=s_sv, s_ch=s_ch, rows=rows, cap=cap):
-            r = open_loop(s_ch, s_sv, None, cap * np.exp(x), var[rows], q, targets_only=True,
-                          hidden=None if hid is None else hid[rows])
-            return (r[key_ttft] <= t_ttft[rows]) & (r[key_tpot] <= t_tpot[rows])
-
         lo, hi = np.full(len(rows), math.log(TRICKLE)), np.zeros(len(rows))
-        first_ok = ok(lo)
-        all_ok = ok(hi)
+        first_ok = meets(s_sv, s_ch, rows, cap * np.exp(lo))
+        all_ok = meets(s_sv, s_ch, rows, cap * np.exp(hi))
         # only rows meeting the targets at a trickle but not at full capacity have a rate to search for (the
         # answer of the others does not depend on it); the model is row by row, so they are searched alone
         open_ = np.flatnonzero(first_ok & ~all_ok & np.isfinite(cap))
@@ -63,9 +64,7 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
             o_lo, o_hi = lo[open_], hi[open_]
             for _ in range(iterations):
                 mid = (o_lo + o_hi) / 2.0
-                r = open_loop(o_ch, o_sv, None, cap[open_] * np.exp(mid), var[sel], q, targets_only=True,
-                              hidden=None if hid is None else hid[sel])
-                good = (r[key_ttft] <= t_ttft[sel]) & (r[key_tpot] <= t_tpot[sel])
+                good = meets(o_sv, o_ch, sel, cap[open_] * np.exp(mid))
                 o_lo, o_hi = np.where(good, mid, o_lo), np.where(good, o_hi, mid)
             lo[open_] = o_lo
         rate = np.where(all_ok, cap, cap * np.exp(lo))
