@@ -76,7 +76,7 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
         light["tpot"][none] = lt[f"tpot_p{key}_s"]
     # the prompt path binds where the saturation rate is below what every seat busy completes, g(B)
     # (saturation.saturation_rps takes the lesser)
-    prompt_bound = sv.capacity_rps < Q.at_occupancy(sv, sv.rate, sv.cap) * (1.0 - 1e-9)
+    prompt_bound = sv.capacity_rps < sv.seats_rps * (1.0 - 1e-9)
     for k, v in (("rate", rate), ("e2e", at["e2e_mean_s"]), ("ttft_q", at[f"ttft_p{key}_s"] + api),
                  ("tpot_q", at[f"tpot_p{key}_s"]), ("light_ttft", light["ttft"]), ("light_tpot", light["tpot"]),
                  ("seats", sv.cap), ("capacity_rps", sv.capacity_rps), ("capped", capped),
@@ -439,9 +439,6 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     target = np.full(n, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, float), (n,))
     p = percentile / 100.0
 
-    def ttft_q(rho):
-        return _unit_ttft_q(s, rho, p)
-
     # the bisection on the units that run (the others' rate is NaN whatever it finds; each row is its own)
     run = np.flatnonzero(fits)
     s_run, t_run = {k: v[run] for k, v in s.items()}, target[run]
@@ -461,7 +458,7 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     # print as 64.0 next to their 64
     whole = np.isfinite(batch).all() and (batch == np.round(batch)).all()
     out["batch"] = batch.astype(np.int64) if whole else batch
-    out["ttft_s"] = np.where(fits, ttft_q(rho), out["ttft_s"])
+    out["ttft_s"] = np.where(fits, _unit_ttft_q(s, rho, p), out["ttft_s"])
     out["capacity_rps"] = mu * rho
     out["slo_percentile"] = float(percentile)
     out["fits"] = fits & (rho > 0)

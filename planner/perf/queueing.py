@@ -63,6 +63,7 @@ class Service:
     life_s: np.ndarray  # (R, D) seconds a request lives (prefill + (osl - 1) steps)
     rate: np.ndarray  # (R, D) completions/s g(m) = m / life
     cap: np.ndarray  # (R,) B: running-sequence cap (engine or KV cache)
+    seats_rps: np.ndarray  # (R,) g(B): completions/s with every seat busy
     capacity_rps: np.ndarray  # (R,) the most requests/s the replica completes: g(B), or less where the prompt
     #                           path binds first (saturation.py)
     osl: np.ndarray
@@ -96,9 +97,11 @@ def service(tab: StepTables) -> Service:
     kv_seqs = np.floor(0.99 * tab.kv_tokens / held_context_tokens(tab.isl, tab.osl, tab.kv_reserve))
     cap = np.maximum(np.minimum(np.minimum(tab.max_seqs, kv_seqs), tab.kv_seats), 1.0)
     # the seats' limit g(B), or less where the prompt path binds first (saturation.py)
-    capacity = saturation_rps(tab, m, rate, cap, interp_rows(m, rate, cap[:, None])[:, 0])
+    seats = interp_rows(m, rate, cap[:, None])[:, 0]
+    capacity = saturation_rps(tab, m, rate, cap, seats)
     return Service(m=m, step_s=step_s, real_step_s=real_steps(tab, step_s), dec_s=dec_s, chunk_s=chunk_s,
-                   chunks=chunks, prefill_s=prefill_s, life_s=life, rate=rate, cap=cap, capacity_rps=capacity,
+                   chunks=chunks, prefill_s=prefill_s, life_s=life, rate=rate, cap=cap, seats_rps=seats,
+                   capacity_rps=capacity,
                    osl=tab.osl, isl=tab.isl, work_s=work_s, gaps=gaps)
 
 
