@@ -27,7 +27,7 @@ RUN = [*CFG, "load", "request_rate", "concurrency", "num_requests", "length_dist
 
 def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:
     """`predicted`, `regime` ('below knee' | 'above knee') and `why_not` per expressible row."""
-    from planner.perf.evaluate import engine_batch_cap_of, engine_token_budget_of, evaluate
+    from planner.perf.evaluate import engine_batch_cap_of, evaluate
     from planner.perf.load import latency_under_load
     from planner.perf.resolve import normalize_grid, resolve
     from planner.perf.steptable import build_step_tables
@@ -41,7 +41,7 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
     cfg = runs[CFG].copy()
     c, reason = resolve(normalize_grid(cfg.assign(batch=1)), catalog, eff)
     cap = np.minimum(engine_batch_cap_of(c), 4096.0)
-    tab = build_step_tables(cfg, catalog, efficiency=eff, max_seqs=cap, token_budget=engine_token_budget_of(c))
+    tab = build_step_tables(cfg, catalog, efficiency=eff, max_seqs=cap, resolved=(c, reason))  # resolved once
     grid = cfg.assign(request_rate=runs["request_rate"].to_numpy(dtype=float),
                       concurrency=runs["concurrency"], num_requests=runs["num_requests"],
                       length_dist=runs["length_dist"])
