@@ -271,3 +271,6 @@ def test_a_ttft_target_sweeps_numbers_and_a_word_base_is_one_clear_error(tmp_pat
         load_sweep(tmp_path / "s.yaml", cat)
     (tmp_path / "s.yaml").write_text(f"name: t\nproblem: {no_ttft}\n" + body + "    base: 500\n")
     assert load_sweep(tmp_path / "s.yaml", cat).parameters[0].base == 500
+    (tmp_path / "s.yaml").write_text(f"name: t\nproblem: {no_ttft}\n" + body + "    base: none\n")
+    with pytest.raises(InputError, match=r"parameters\[0\]\.base: .* is a number, got 'none'"):
+        load_sweep(tmp_path / "s.yaml", cat)  # the user's own base named, not the base problem's

@@ -280,6 +280,8 @@ def _parameter(ps: ParameterSpec, at: str, pdata: dict, problem, catalog: Catalo
         raise InputError(f"{at}.values: {ps.path} is a number, got {', '.join(map(repr, values))}")
     base = ps.base if ps.base is not None else target.base
     if target.numeric and isinstance(base, str):
+        if ps.base is not None:  # the user's own `base:`, not the base problem's
+            raise InputError(f"{at}.base: {ps.path} is a number, got {base!r}")
         raise InputError(f"{at}: the base problem gives {ps.path} = {base!r}, not a number: give the parameter a "
                          "numeric `base:`")
     if base is None:
