@@ -123,9 +123,8 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
             jobs.append(_Search(rows, targets["ttft_target_s"], targets["tpot_target_s"],
                                 np.repeat([h for _, h in keys], sizes)))
         elif call[0] == "capacity":
-            hidden = np.repeat([h for _, h in keys], sizes).astype(float)
             jobs.append(_Capacity(rows, targets["ttft_target_s"], targets["tpot_target_s"], call[-1],
-                                  hidden if (hidden > 0).any() else None))
+                                  np.repeat([h for _, h in keys], sizes).astype(float)))
         else:  # one group: the workload's own targets, as keywords
             w = inst.workloads[keys[0][0]]
             jobs.append(_Custom(rows, {"ttft_s": w.ttft_target_s, "tpot_s": w.tpot_target_s,
@@ -168,19 +167,19 @@ class _Search:
 @dataclass(frozen=True)
 class _Capacity:
     """A call of the load-aware capacity (`capacity_in_parts`): rows with their targets, all at one SLO
-    percentile, and the hidden reasoning tokens per row (None: no reasoning row)."""
+    percentile, and the hidden reasoning tokens per row (0: none)."""
 
     kind: ClassVar[str] = "capacity"
     rows: pd.DataFrame
     ttft_s: np.ndarray
     tpot_s: np.ndarray
     percentile: float
-    hidden: np.ndarray | None = None
+    hidden: np.ndarray
 
     def of(self, at: np.ndarray) -> _Capacity:
         """The same call on rows `at` (positions) alone."""
         return _Capacity(self.rows.take(at).reset_index(drop=True), self.ttft_s[at], self.tpot_s[at],
-                         self.percentile, None if self.hidden is None else self.hidden[at])
+                         self.percentile, self.hidden[at])
 
     def run(self, catalog: Catalog, perf: PerfFn | None) -> tuple[pd.DataFrame, np.ndarray]:
         return capacity_in_parts(self.rows, catalog, ttft_s=self.ttft_s, tpot_s=self.tpot_s,

@@ -8,6 +8,7 @@ from planner import __version__, power
 from planner import economics as money
 from planner.economics import HOURS_PER_YEAR
 from planner.optimize import failure
+from planner.optimize.grid import decoded_osl
 from planner.optimize.instance import Instance
 from planner.optimize.layout import assign_racks
 from planner.optimize.solve import Solution
@@ -151,8 +152,8 @@ def _deployments(inst: Instance, sol: Solution) -> tuple[list[Deployment], float
             continue
         r = ix.cands.iloc[i]
         deployments.append(_deployment(key, r, n))
-        osl = inst.workloads[r["workload"]].osl  # the grid's rule: hidden tokens = round(osl x multiplier) - osl
-        if round(osl * float(r.get("output_multiplier", 1.0) or 1.0)) > osl:
+        osl = inst.workloads[r["workload"]].osl  # the grid's rule (candidate frames built by hand carry no osl)
+        if decoded_osl(osl, float(r.get("output_multiplier", 1.0) or 1.0)) > osl:
             hidden.add(key)
         if r["mode"] == "own":
             replica_w_owned += n * (float(r["avg_power_w"]) - int(r["gpus"]) * inst.systems[r["system"]].idle_w)

@@ -17,6 +17,12 @@ from planner.optimize.variants import spec_choices
 PP_OPTIONS = (1, 2)
 
 
+def decoded_osl(visible_osl: int, output_multiplier: float) -> int:
+    """Tokens a request decodes for `visible_osl` visible ones at an effort's output multiplier (the hidden
+    reasoning tokens come first): the grid's osl, and what extract and verify read back."""
+    return round(visible_osl * output_multiplier)
+
+
 def largest_domains(inst: Instance) -> dict[str, int]:
     """Accelerator -> the largest scale-up domain of the allowed systems holding it."""
     by_acc: dict[str, int] = {}
@@ -118,7 +124,7 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                     variants = [(k, e, x) for k in kvs for e in engines for x in specs[e]]
                     pars = [(tp, ep, dp, pp) for tp, ep, dp in _parallelisms(model.moe is not None, domain)
                             for pp in PP_OPTIONS]
-                    osl = round(w.osl * mult)
+                    osl = decoded_osl(w.osl, mult)
                     const = dict(workload=w.id, model=mid, accelerator=acc, precision=pid, isl=w.isl, osl=osl,
                                  quality=q, checkpoint=ckpt, effort=effort, output_multiplier=mult,
                                  hidden_tokens=osl - w.osl)

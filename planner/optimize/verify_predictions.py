@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from planner.optimize.grid import decoded_osl
 from planner.optimize.instance import Instance
 from planner.optimize.verify_buyer import output_multiplier
 from planner.plan import GENERIC_ENGINE
@@ -44,8 +45,8 @@ def _grid_row(d, inst: Instance, effort_multiplier: float) -> dict:
         serving=d.serving,
         batch=d.batch,
         isl=w.isl,
-        osl=round(w.osl * effort_multiplier),
-        hidden_tokens=round(w.osl * effort_multiplier) - w.osl,
+        osl=decoded_osl(w.osl, effort_multiplier),
+        hidden_tokens=decoded_osl(w.osl, effort_multiplier) - w.osl,
         ttft_target_s=w.ttft_target_s,
         tpot_target_s=w.tpot_target_s,
         slo_percentile=w.slo_percentile,
