@@ -63,7 +63,9 @@ class StepTables:
     limited_by: np.ndarray | None = None  # (R,) what stops a row that does not run (evaluate's: memory, engine,
     #                                       config), '' where it fits
     kv_seats: np.ndarray | None = None  # (R,) evaluate's max_batch_memory (inf where not given): the seats never
-    #                                     exceed what its memory check admits (queueing.service)
+    #                                     exceed what its memory check admits (queueing.service); it holds for
+    #                                     the isl, osl and kv_reserve the tables were built at (a replace() of
+    #                                     those keeps it: rebuild instead)
 
     def __post_init__(self) -> None:
         # tables built by hand (tests) leave these out: none
@@ -240,8 +242,8 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
                       gpus=ev["gpus"], burst=burst,
                       request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n),
                       mixed_floor_s=mixed_step_floor_s(c, eff.serving) * np.ones(n),
-                      kv_reserve=np.asarray(c.get("eng_kv_reserve", np.zeros(n)), dtype=float) * np.ones(n),
-                      kv_reserve_min=np.asarray(c.get("eng_kv_reserve_min", c.get("eng_kv_reserve", np.zeros(n))),
+                      kv_reserve=np.asarray(c.get("eng_kv_reserve", np.ones(n)), dtype=float) * np.ones(n),
+                      kv_reserve_min=np.asarray(c.get("eng_kv_reserve_min", c.get("eng_kv_reserve", np.ones(n))),
                                                 dtype=float) * np.ones(n),
                       kv_reserve_decay=np.asarray(c.get("eng_kv_reserve_decay", np.zeros(n)),
                                                   dtype=float) * np.ones(n),
