@@ -70,7 +70,7 @@ from planner.perf.fidelity import measured_fidelity
 from planner.perf.kernels import expected_experts_touched
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
-from planner.perf.serving_fidelity import CFG
+from planner.perf.serving_fidelity import CFG, SIMULATED_SEAT_CAP
 from planner.perf.simulate import Workload, simulate_one, summarize
 from planner.perf.step import decode_step
 from planner.perf.steptable import build_step_tables
@@ -170,7 +170,7 @@ def prompt_scale_fit(selector: str = "") -> pd.DataFrame:
         r0 = g.iloc[0]
         cfg = pd.DataFrame([{k: r0[k] for k in CFG}])
         c, _ = resolve(normalize_grid(cfg.assign(batch=1)), catalog, eff)
-        seats = np.minimum(engine_batch_cap_of(c), 4096.0)  # as benchmarks/running_batch.py
+        seats = np.minimum(engine_batch_cap_of(c), SIMULATED_SEAT_CAP)  # as serving_fidelity
         tab = build_step_tables(cfg, catalog, efficiency=eff, max_seqs=seats,
                                 token_budget=engine_token_budget_of(c))
         work = Workload(request_rate=np.inf, num_requests=int(r0["num_requests"]), length_dist=r0["length_dist"])

@@ -22,7 +22,7 @@ from planner.catalog import load_catalog
 from planner.perf import queueing as Q
 from planner.perf import serving_fidelity as SF
 from planner.perf import under_load_mapping as ULM
-from planner.perf.evaluate import engine_token_budget_of
+from planner.perf.evaluate import engine_batch_cap_of
 from planner.perf.memory import memory
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
@@ -52,10 +52,10 @@ def rows(selector: str = "") -> pd.DataFrame:
             continue
         r0 = g.iloc[0]
         cfg = pd.DataFrame([{c: r0[c] for c in SF.CFG}])
-        c, _ = resolve(normalize_grid(cfg.assign(batch=1)), cat, eff)
+        c, reason = resolve(normalize_grid(cfg.assign(batch=1)), cat, eff)
         mem = memory(c)
-        cap = np.minimum(c.eng_max_batch * c.attn_dp, 4096.0)
-        tab = build_step_tables(cfg, cat, efficiency=eff, max_seqs=cap, token_budget=engine_token_budget_of(c))
+        cap = np.minimum(engine_batch_cap_of(c), SF.SIMULATED_SEAT_CAP)
+        tab = build_step_tables(cfg, cat, efficiency=eff, max_seqs=cap, resolved=(c, reason))
         n = int(r0["num_requests"])
         s = summarize(simulate_one(tab.row(0), Workload(request_rate=np.inf, num_requests=n,
                                                         length_dist=r0["length_dist"]),

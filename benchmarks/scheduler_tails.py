@@ -56,10 +56,10 @@ PAUSE_STEPS = 4.0  # a gap longer than this many median gaps held a prompt step 
 def _runs(engines: list[str]):
     """(runs, measured, tables) of GPUStack's bursts without speculation, as serving_fidelity builds them."""
     from planner.cli.common import load_run_catalog
-    from planner.perf.evaluate import engine_token_budget_of
+    from planner.perf.evaluate import engine_batch_cap_of
     from planner.perf.params import load_efficiency
     from planner.perf.resolve import normalize_grid, resolve
-    from planner.perf.serving_fidelity import CFG
+    from planner.perf.serving_fidelity import CFG, SIMULATED_SEAT_CAP
     from planner.perf.steptable import build_step_tables
     from planner.perf.under_load_mapping import load_mapping
 
@@ -73,8 +73,8 @@ def _runs(engines: list[str]):
     measured = m.pivot_table(index="run", columns="metric", values="actual", aggfunc="first")
     cfg = runs[CFG].copy()
     c, reason = resolve(normalize_grid(cfg.assign(batch=1)), cat, eff)
-    cap = np.minimum(c.eng_max_batch * c.attn_dp, 4096.0)
-    tab = build_step_tables(cfg, cat, efficiency=eff, max_seqs=cap, token_budget=engine_token_budget_of(c))
+    cap = np.minimum(engine_batch_cap_of(c), SIMULATED_SEAT_CAP)
+    tab = build_step_tables(cfg, cat, efficiency=eff, max_seqs=cap, resolved=(c, reason))
     keep = np.flatnonzero(reason == "")
     return runs, measured, tab, keep
 

@@ -22,6 +22,10 @@ from planner.perf.under_load_mapping import METRICS
 
 CFG = ["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "isl", "osl", "engine",
        "speculative", "draft_tokens"]
+# assumed: running sequences a calibration run is simulated with at most, for the generic engine's uncatalogued
+# (infinite) cap; on today's rows the engines' caps and the KV cache bind below it everywhere (checked 2026-12-01:
+# no row's seats exceed 4,096 with the engine cap alone)
+SIMULATED_SEAT_CAP = 4096.0
 RUN = [*CFG, "load", "request_rate", "concurrency", "num_requests", "length_dist", "max_context"]
 
 
@@ -40,7 +44,7 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
     runs = res.iloc[first].reset_index(drop=True)
     cfg = runs[CFG].copy()
     c, reason = resolve(normalize_grid(cfg.assign(batch=1)), catalog, eff)
-    cap = np.minimum(engine_batch_cap_of(c), 4096.0)
+    cap = np.minimum(engine_batch_cap_of(c), SIMULATED_SEAT_CAP)
     tab = build_step_tables(cfg, catalog, efficiency=eff, max_seqs=cap, resolved=(c, reason))  # resolved once
     grid = cfg.assign(request_rate=runs["request_rate"].to_numpy(dtype=float),
                       concurrency=runs["concurrency"], num_requests=runs["num_requests"],
