@@ -98,6 +98,18 @@ def test_sglang_drafts_run_without_the_overlap_scheduler():
     assert spec == pytest.approx(32 * EFF.serving["seq_overhead_s"] / accept, rel=1e-6)
 
 
+def test_a_drafts_overlap_rule_is_stated_with_provenance():
+    from planner.catalog.schema_engines import Engine
+
+    data = CAT.engines["sglang"].model_dump(exclude_none=True)
+    data["provenance"].pop("speculative")
+    with pytest.raises(ValueError, match="overlap_scheduling states it with provenance"):
+        Engine.model_validate(data)
+    for sp in data["speculative"]:  # entries that keep the engine's own rule have nothing to state
+        sp.pop("overlap_scheduling", None)
+    Engine.model_validate(data)
+
+
 @pytest.mark.parametrize("engine", ["vllm", "sglang", "trtllm"])
 def test_fixed_step_time_is_not_hidden_by_overlap(engine):
     """step_s (sampling, logits, input preparation) waits for the step's tokens: overlapping engines pay it too

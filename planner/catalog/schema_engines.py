@@ -296,6 +296,15 @@ class Engine(Entry):
                              "source that read it, or assumed: true with the reason")
         return self
 
+    @model_validator(mode="after")
+    def _draft_overlap_has_provenance(self) -> Engine:
+        prov = self.provenance.get("speculative")
+        if any(sp.overlap_scheduling is not None for sp in self.speculative) and (
+                prov is None or not (prov.source or prov.assumed)):
+            raise ValueError("a speculative entry that sets overlap_scheduling states it with provenance: "
+                             "speculative: a source that read it, or assumed: true with the reason")
+        return self
+
     def unsupported_reason(self, accelerator_id: str, precision: str) -> str:
         """Why this engine is not planned for `precision` on `accelerator_id` (`unsupported_paths`), or ''."""
         hit = next((u for u in self.unsupported_paths
