@@ -102,7 +102,7 @@ def test_plan_balances_whole_calls_and_splits_a_dominant_one():
         z, rows = np.zeros(n), pd.DataFrame({"serving": ["aggregated"] * n})
         if kind == "custom":
             return evaluation._Custom(rows, {})
-        return evaluation._Search(rows, z, z, z) if kind == "search" else evaluation._Capacity(rows, z, z, 90.0)
+        return evaluation._Search(rows, z, z, z) if kind == "search" else evaluation._Capacity(rows, z, z, 90.0, z)
 
     here, there, split, saving = evaluation._plan([job("capacity", 2852), job("search", 14644)])
     assert (here, there, split) == ([0], [1], []) and saving > evaluation.FORK_MIN_SAVING_MS
