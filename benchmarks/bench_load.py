@@ -1,7 +1,7 @@
 """Speed of latency under load: the simulator on a 1,000-request run and the queueing approximation's rate
 search (configurations/second).
 
-    python benchmarks/bench_load.py [--configs N]
+    python benchmarks/bench_load.py [--configs N] [--problems NAME ...] [--repeat R]
 
 Simulator: Llama-3.3-70B FP8 TP2 on H100 (5,000 in / 500 out) and Llama-3.1-8B FP8 on H100 (1,000 / 200),
 1,000 requests sent at once (a benchmark burst) and at a Poisson rate of 80% of capacity; target <= 0.2 s
@@ -9,6 +9,15 @@ each. Queueing: `max_rate_meeting` (TTFT p90 <= 2 s, TPOT p90 <= 50 ms) over N c
 prebuilt, as the candidate search holds them); target >= 50,000 configurations/s. Step-table building (the
 performance model at ~200 points per configuration) is timed separately, and so is the whole load-aware capacity
 of the candidate search (`capacity_under_slo`, step tables included; issue 8's >= 50,000 configurations/s).
+
+Two figures of that capacity. `capacity_under_slo` on the synthetic grid: 5,000 rows that are 480 distinct
+configurations (240 aggregated, 240 disaggregated) repeated ~10 times, each repetition computed again (the
+figure the earlier notes below quote). `problem capacity`: the call the candidate search itself makes
+(`capacity_in_parts` with the rows, targets, SLO percentile and hidden reasoning tokens `build_candidates`
+passes it, captured from one build) on bundled problems (problems/*.yaml; default the four large grids,
+3,272-17,496 rows, which repeat no configuration but mixed-fleet's 588 under other targets), fastest of
+--repeat calls, CPU seconds. The candidate search's own figure (this capacity plus the grid, completion,
+variant pruning and expansion) is benchmarks/bench_candidates.py's.
 
 Figures (2026-12-01, h24; 2-core machine shared with 4-5 other helpers, load average 2.5-7: CPU seconds of
 this process, the old and new trees run at the same time so both see the same load; min of 8 runs):
@@ -95,6 +104,7 @@ import argparse
 import itertools
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -104,6 +114,7 @@ from planner.perf import queueing, rate_search
 from planner.perf.simulate import Workload, simulate_one
 from planner.perf.steptable import StepTables, build_step_tables
 
+ROOT = Path(__file__).resolve().parents[1]
 SIM_CONFIGS = [
     dict(model="llama-3.3-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=2, isl=5000,
          osl=500, serving="aggregated"),
@@ -127,6 +138,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--configs", type=int, default=50_000)
     ap.add_argument("--capacity-configs", type=int, default=5_000)
+    ap.add_argument("--problems", nargs="*", default=list(LARGE_PROBLEMS),
+                    help="bundled problems whose capacity call is timed (problems/NAME.yaml)")
+    ap.add_argument("--repeat", type=int, default=3, help="calls per problem (the fastest counts)")
     args = ap.parse_args()
     catalog = load_catalog()
     for cfg in SIM_CONFIGS:
@@ -152,6 +166,60 @@ def main() -> None:
           f"50 ms at some rate) in {dt:.2f} s wall, {dc:.2f} s CPU = {len(idx) / dc:,.0f} configs per CPU-second "
           f"({len(idx) / dt:,.0f}/s wall; wall counts other processes on a shared machine)")
     capacity_search(catalog, args.capacity_configs)
+    problem_capacity(catalog, args.problems, args.repeat)
+
+
+LARGE_PROBLEMS = ("mixed-fleet", "enterprise-budget", "power-limited-site", "offline-tokens-per-dollar")
+
+
+def captured_capacity_calls(catalog, problem: str) -> list[tuple[pd.DataFrame, dict]]:
+    """The load-aware capacity calls (rows, keywords) `build_candidates` makes on a bundled problem, as it
+    makes them (in one process: the forked evaluation would split them)."""
+    import os
+
+    import planner.optimize.evaluation as evaluation
+    from planner.optimize import forked
+    from planner.optimize.candidates import build_candidates
+    from planner.optimize.pipeline import load_instance
+
+    calls = []
+    real, env = evaluation.capacity_in_parts, os.environ.get(forked.ENV)
+
+    def record(rows, cat, **kw):
+        calls.append((rows.copy(), kw))
+        return real(rows, cat, **kw)
+
+    evaluation.capacity_in_parts, os.environ[forked.ENV] = record, "1"
+    try:
+        build_candidates(load_instance(ROOT / "problems" / f"{problem}.yaml", catalog), catalog)
+    finally:
+        evaluation.capacity_in_parts = real
+        if env is None:
+            os.environ.pop(forked.ENV, None)
+        else:
+            os.environ[forked.ENV] = env
+    return calls
+
+
+def problem_capacity(catalog, problems, repeat: int) -> None:
+    """`capacity_in_parts` as the candidate search calls it on bundled problems: configurations per CPU-second
+    of its calls (fastest of `repeat` each, after one untimed call), per problem and over all of them."""
+    from planner.perf.capacity import capacity_in_parts
+
+    total_n, total_s = 0, 0.0
+    for name in problems:
+        for rows, kw in captured_capacity_calls(catalog, name):
+            capacity_in_parts(rows, catalog, **kw)
+            best = min(_timed(lambda rows=rows, kw=kw: capacity_in_parts(rows, catalog, **kw))
+                       for _ in range(repeat))
+            agg = int((rows["serving"] == "aggregated").sum())
+            total_n, total_s = total_n + len(rows), total_s + best
+            print(f"problem capacity {name}: {len(rows):,} configurations ({agg:,} aggregated, "
+                  f"{len(rows.drop_duplicates()):,} distinct) in {best * 1e3:.0f} ms CPU = "
+                  f"{len(rows) / best:,.0f} configs per CPU-second", flush=True)
+    if total_s:
+        print(f"problem capacity, all: {total_n:,} configurations in {total_s * 1e3:.0f} ms CPU = "
+              f"{total_n / total_s:,.0f} configs per CPU-second")
 
 
 def capacity_search(catalog, n: int) -> None:
