@@ -72,9 +72,10 @@ def test_groups_split_on_any_other_column():
 
 
 def _assert_exact(c, run: np.ndarray, gid: np.ndarray) -> None:
-    """The groups are exactly the rows equal in every column but osl (no hash collision split any)."""
+    """The groups are exactly the rows equal in every column but MEMBER_COLUMNS (no hash collision split any)."""
     n = len(c["osl"])
-    cols = [np.asarray(v)[run] for k, v in c.items() if k != "osl" and np.ndim(v) == 1 and len(v) == n]
+    cols = [np.asarray(v)[run] for k, v in c.items() if k not in st_mod.MEMBER_COLUMNS and np.ndim(v) == 1
+            and len(v) == n]
     codes = np.stack([pd.factorize(x.astype(object) if x.dtype == object else x.view(np.uint64))[0]
                       for x in cols], axis=1)
     exact = np.unique(codes, axis=0, return_inverse=True)[1].ravel()

@@ -93,7 +93,14 @@ SHARE_GRID_POINTS = True  # queueing_only tables: the model once per group of ro
 #                          length (`shared_groups`; the same numbers to the bit, tests/test_steptable_shared.py).
 #                          The candidate search's grids hold ~2.4 such rows per group (mixed-fleet: 8,748
 #                          aggregated rows, 3,618 groups), and all but decode attention and the longest
-#                          sequence's kernel limits is the same at a group's points: its tables cost ~55% less
+#                          sequence's kernel limits is the same at a group's points. The capacity's tables (CPU
+#                          ms, min of 7, alternating in one process, load ~4): mixed-fleet 262 -> 143,
+#                          power-limited-site 182 -> 86, enterprise-budget 146 -> 87, offline 49 -> 47
+MEMBER_COLUMNS = ("osl",)  # the columns the rows of a group may differ in (`shared_groups`). With "isl" too
+#                            (mixed-fleet: 1,956 groups instead of 3,618) the tables took no less time (CPU ms,
+#                            min of 7: mixed-fleet 144 vs 143, offline-tokens-per-dollar 58 vs 47): the prompt
+#                            moves prefill attention and, with attention-DP, the ranks' tokens, so little is left
+#                            to share and the broadcasting costs more
 STEP_CHUNK_ROWS = 192  # configurations per model pass over the table's points: its temporaries stay in cache
 #                       (one pass over every row took ~40% longer on the examples). Measured (CPU ms, 2,500 rows,
 #                       min of 5-10 under load): 12 x 5 queueing-only tables (60 points) 110 / 90 / 89 / 107 at
@@ -125,9 +132,10 @@ class _GroupView(_RowsView):
     (g, 1, K) and its members' contexts (g, G, 1); `osl`, where the members differ, as (g, G, 1) (the model
     reads it for the longest sequence's kernel limits, step.longest_sequence_tokens)."""
 
-    def __init__(self, src: Cols, idx: np.ndarray, n: int, osl: np.ndarray) -> None:
+    def __init__(self, src: Cols, idx: np.ndarray, n: int, own: dict[str, np.ndarray]) -> None:
         super().__init__(src, idx, n)
-        dict.__setitem__(self, "osl", osl)
+        for name, v in own.items():
+            dict.__setitem__(self, name, v)
 
     def __missing__(self, name: str):
         v = self._src[name]
@@ -145,7 +153,8 @@ def shared_groups(c: Cols, n: int, rows: np.ndarray, extra=()) -> np.ndarray:
     own, so a group is exact whatever the hash)."""
     if isinstance(c, Taken):
         c._all()
-    cols = [v for k, v in c.items() if k != "osl" and isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == n]
+    cols = [v for k, v in c.items() if k not in MEMBER_COLUMNS and isinstance(v, np.ndarray) and v.ndim == 1
+            and len(v) == n]
     cols = [v for v in cols + [np.broadcast_to(np.asarray(x), (n,)) for x in extra] if n and _varies(v)]
     m = len(rows)
     bits = np.empty((len(cols), m), dtype=np.uint64)  # a column's bits contiguous
@@ -242,9 +251,10 @@ def _grid_points_shared(c: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, chu
         for lo in range(0, len(members), STEP_CHUNK_ROWS):
             mem = members[lo:lo + STEP_CHUNK_ROWS]
             r = mem[:, 0]
-            view = _GroupView(src, r, m, osl[mem][:, :, None])
+            own = {k: v[mem][:, :, None] for k, v in (("isl", isl), ("osl", osl)) if k in MEMBER_COLUMNS}
+            view = _GroupView(src, r, m, own)
             t = _step(view, eff.serving, n_dec[r][:, None, :], ctx[mem][:, :, None], n_pre[r][:, None, :],
-                      isl[r][:, None, None], drafts, chunk[r][:, None, :])
+                      own.get("isl", isl[r][:, None, None]), drafts, chunk[r][:, None, :])
             out[mem] = np.broadcast_to(t, (len(r), size, K))
     return np.where(np.isfinite(out), out, np.nan)
 
