@@ -107,6 +107,11 @@ STEP_CHUNK_ROWS = 192  # configurations per model pass over the table's points: 
 #                       64 / 128 / 256 / 512 rows; 20 x 9 tables (202 points) 291 / 241 / 187 / 177 / 300 at
 #                       40 / 64 / 128 / 256 / 512 rows: flat near 128-256 rows whatever the points per row
 
+GROUP_CHUNK_ROWS = 384  # groups per model pass in `_grid_points_shared`: most of its arrays are one row's points
+#                        per group. CPU ms (min / median of 11, alternating, load ~4): mixed-fleet 171/201 at
+#                        192, 169/182 at 256, 148/177 at 384, 135/181 at 512; power-limited 87/125, 78/116,
+#                        78/117, 74/109
+
 
 class _RowsView(Taken):
     """Rows `idx` (a slice) of resolved columns as the model reads them: each per-row column (length n) as an
@@ -248,8 +253,8 @@ def _grid_points_shared(c: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, chu
     for size in np.unique(sizes):
         begin = starts[sizes == size]
         members = order[begin[:, None] + np.arange(size)[None, :]]  # (groups, size) positions in `run`
-        for lo in range(0, len(members), STEP_CHUNK_ROWS):
-            mem = members[lo:lo + STEP_CHUNK_ROWS]
+        for lo in range(0, len(members), GROUP_CHUNK_ROWS):
+            mem = members[lo:lo + GROUP_CHUNK_ROWS]
             r = mem[:, 0]
             own = {k: v[mem][:, :, None] for k, v in (("isl", isl), ("osl", osl)) if k in MEMBER_COLUMNS}
             view = _GroupView(src, r, m, own)
