@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from perf_toy import assert_same_tables
 
 import planner.perf.steptable as st_mod
 from planner.optimize.grid import build_grid
@@ -42,13 +43,7 @@ def test_shared_grid_points_equal_each_rows_own(cat, monkeypatch):
     monkeypatch.setattr(st_mod, "SHARE_GRID_POINTS", False)
     want = st_mod.build_step_tables(grid, catalog, **kw)
     assert got.fits.sum() > 60
-    for name in want.__dataclass_fields__:
-        a, b = getattr(got, name), getattr(want, name)
-        assert a.dtype == b.dtype and a.shape == b.shape, name
-        if a.dtype.kind == "f":
-            np.testing.assert_array_equal(a, b, err_msg=name)  # NaN where NaN, every other bit equal
-        else:
-            assert (a == b).all(), name
+    assert_same_tables(got, want)
     # the groups are what the test is about: rows of one configuration and prompt, several output lengths
     from planner.perf.params import load_efficiency
     from planner.perf.resolve import normalize_grid, resolve
