@@ -96,6 +96,31 @@ than the full call (674 vs 508 us); row maxima and counts by column (-30 us a ca
 not tried: the libm calls stay, and only the rate search and the bisection (~25%) are small enough to compile
 without a numpy twin of the queueing model (open_loop is predict's and calibrate's too), the step model and the
 batch search (~50%) stay numpy.
+
+Figures (2026-12-01, h41; load average 3-6 all session (other helpers' test suites), CPU seconds). The step
+tables of the candidate search run the model once per group of rows that share every column but the output
+length (steptable.shared_groups, _grid_points_shared): the same operations on the same values, each member's
+context and osl entering where the model reads them (decode attention, the longest sequence's kernel limits);
+every table, every capacity frame of the ten examples' calls and of this grid, and `planner calibrate`'s six files
+identical to the bit to main a63abe8. The capacity's tables alone (one process, on and off alternating, min of
+7): mixed-fleet 262 -> 143 ms, power-limited-site 182 -> 86, enterprise-budget 146 -> 87, offline 49 -> 47.
+    problem capacity, the four large grids (41,612 configurations), main and h41 at once, 8 calls each:
+        min 2,556 -> 2,036 ms (16.3k -> 20.4k/s), median 3,070 -> 2,418 ms (13.6k -> 17.2k/s); an earlier
+        pair at load ~5: 16.1k -> 17.8k/s (min), 14.3k -> 16.3k/s (median)
+    candidate stage (bench_candidates' call, one process, the four problems, sharing off and on alternating in
+        one process, 7 rounds): 12.8k -> 14.4k cfg/CPU-s (min), 11.3k -> 12.9k (median); per-problem median
+        ratios 0.85-0.94 (offline 0.94: its rows share least)
+Not reached: 50,000/s. Where mixed-fleet's build goes now (bench_candidates --phases, load ~5, us per
+configuration of its 17,496; 50,000/s leaves 20): the capacity 51 (step tables 10.5, rate search 10.0, the
+disaggregated batch search 14.2 of which reasoning rows 9.4, the disaggregated utilization bisection 2.6,
+resolve 2.2, the evaluation at capacity 1.9, service, chain, the latency at capacity and at a trickle and the
+frames ~10), expansion 9.2 (dominance pruning 5.6), grid and completion 3.6. Each of the step tables, the rate
+search and the disaggregated batch search alone takes half of the 20 us, with numpy's ~4 ns per element and
+operation: the step model's ~200 array operations at 60 points of a row (now of a group), the rate search's ~12
+probes of 25 chain states each with exp, expm1 and log. Sharing more rows did not pay: groups that differ in
+the prompt too (1,956 instead of 3,618 on mixed-fleet) took no less time (MEMBER_COLUMNS). Left: the same
+sharing in the disaggregated batch search (search.py; its decode steps differ by osl within a group as here),
+a compiled kernel for the step model and the chain, or fewer points and probes (which move the pinned plans).
 """
 
 from __future__ import annotations
