@@ -1,7 +1,7 @@
 """Speed of latency under load: the simulator on a 1,000-request run and the queueing approximation's rate
 search (configurations/second).
 
-    python benchmarks/bench_load.py [--configs N]
+    python benchmarks/bench_load.py [--configs N] [--problems NAME ...] [--repeat R]
 
 Simulator: Llama-3.3-70B FP8 TP2 on H100 (5,000 in / 500 out) and Llama-3.1-8B FP8 on H100 (1,000 / 200),
 1,000 requests sent at once (a benchmark burst) and at a Poisson rate of 80% of capacity; target <= 0.2 s
@@ -9,6 +9,15 @@ each. Queueing: `max_rate_meeting` (TTFT p90 <= 2 s, TPOT p90 <= 50 ms) over N c
 prebuilt, as the candidate search holds them); target >= 50,000 configurations/s. Step-table building (the
 performance model at ~200 points per configuration) is timed separately, and so is the whole load-aware capacity
 of the candidate search (`capacity_under_slo`, step tables included; issue 8's >= 50,000 configurations/s).
+
+Two figures of that capacity. `capacity_under_slo` on the synthetic grid: 5,000 rows that are 480 distinct
+configurations (240 aggregated, 240 disaggregated) repeated ~10 times, each repetition computed again (the
+figure the earlier notes below quote). `problem capacity`: the call the candidate search itself makes
+(`capacity_in_parts` with the rows, targets, SLO percentile and hidden reasoning tokens `build_candidates`
+passes it, captured from one build) on bundled problems (problems/*.yaml; default the four large grids,
+3,272-17,496 rows, which repeat no configuration but mixed-fleet's 588 under other targets), fastest of
+--repeat calls, CPU seconds. The candidate search's own figure (this capacity plus the grid, completion,
+variant pruning and expansion) is benchmarks/bench_candidates.py's.
 
 Figures (2026-12-01, h24; 2-core machine shared with 4-5 other helpers, load average 2.5-7: CPU seconds of
 this process, the old and new trees run at the same time so both see the same load; min of 8 runs):
@@ -87,6 +96,31 @@ than the full call (674 vs 508 us); row maxima and counts by column (-30 us a ca
 not tried: the libm calls stay, and only the rate search and the bisection (~25%) are small enough to compile
 without a numpy twin of the queueing model (open_loop is predict's and calibrate's too), the step model and the
 batch search (~50%) stay numpy.
+
+Figures (2026-12-01, h41; load average 3-6 all session (other helpers' test suites), CPU seconds). The step
+tables of the candidate search run the model once per group of rows that share every column but the output
+length (steptable.shared_groups, _grid_points_shared): the same operations on the same values, each member's
+context and osl entering where the model reads them (decode attention, the longest sequence's kernel limits);
+every table, every capacity frame of the ten examples' calls and of this grid, and `planner calibrate`'s six files
+identical to the bit to main a63abe8. The capacity's tables alone (one process, on and off alternating, min of
+7): mixed-fleet 262 -> 143 ms, power-limited-site 182 -> 86, enterprise-budget 146 -> 87, offline 49 -> 47.
+    problem capacity, the four large grids (41,612 configurations), main and h41 at once, 8 calls each:
+        min 2,556 -> 2,036 ms (16.3k -> 20.4k/s), median 3,070 -> 2,418 ms (13.6k -> 17.2k/s); an earlier
+        pair at load ~5: 16.1k -> 17.8k/s (min), 14.3k -> 16.3k/s (median)
+    candidate stage (bench_candidates' call, one process, the four problems, sharing off and on alternating in
+        one process, 7 rounds): 12.8k -> 14.4k cfg/CPU-s (min), 11.3k -> 12.9k (median); per-problem median
+        ratios 0.85-0.94 (offline 0.94: its rows share least)
+Not reached: 50,000/s. Where mixed-fleet's build goes now (bench_candidates --phases, load ~5, us per
+configuration of its 17,496; 50,000/s leaves 20): the capacity 51 (step tables 10.5, rate search 10.0, the
+disaggregated batch search 14.2 of which reasoning rows 9.4, the disaggregated utilization bisection 2.6,
+resolve 2.2, the evaluation at capacity 1.9, service, chain, the latency at capacity and at a trickle and the
+frames ~10), expansion 9.2 (dominance pruning 5.6), grid and completion 3.6. Each of the step tables, the rate
+search and the disaggregated batch search alone takes half of the 20 us, with numpy's ~4 ns per element and
+operation: the step model's ~200 array operations at 60 points of a row (now of a group), the rate search's ~12
+probes of 25 chain states each with exp, expm1 and log. Sharing more rows did not pay: groups that differ in
+the prompt too (1,956 instead of 3,618 on mixed-fleet) took no less time (MEMBER_COLUMNS). Left: the same
+sharing in the disaggregated batch search (search.py; its decode steps differ by osl within a group as here),
+a compiled kernel for the step model and the chain, or fewer points and probes (which move the pinned plans).
 """
 
 from __future__ import annotations
@@ -95,6 +129,7 @@ import argparse
 import itertools
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -104,6 +139,7 @@ from planner.perf import queueing, rate_search
 from planner.perf.simulate import Workload, simulate_one
 from planner.perf.steptable import StepTables, build_step_tables
 
+ROOT = Path(__file__).resolve().parents[1]
 SIM_CONFIGS = [
     dict(model="llama-3.3-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=2, isl=5000,
          osl=500, serving="aggregated"),
@@ -127,6 +163,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--configs", type=int, default=50_000)
     ap.add_argument("--capacity-configs", type=int, default=5_000)
+    ap.add_argument("--problems", nargs="*", default=list(LARGE_PROBLEMS),
+                    help="bundled problems whose capacity call is timed (problems/NAME.yaml)")
+    ap.add_argument("--repeat", type=int, default=3, help="calls per problem (the fastest counts)")
     args = ap.parse_args()
     catalog = load_catalog()
     for cfg in SIM_CONFIGS:
@@ -152,6 +191,60 @@ def main() -> None:
           f"50 ms at some rate) in {dt:.2f} s wall, {dc:.2f} s CPU = {len(idx) / dc:,.0f} configs per CPU-second "
           f"({len(idx) / dt:,.0f}/s wall; wall counts other processes on a shared machine)")
     capacity_search(catalog, args.capacity_configs)
+    problem_capacity(catalog, args.problems, args.repeat)
+
+
+LARGE_PROBLEMS = ("mixed-fleet", "enterprise-budget", "power-limited-site", "offline-tokens-per-dollar")
+
+
+def captured_capacity_calls(catalog, problem: str) -> list[tuple[pd.DataFrame, dict]]:
+    """The load-aware capacity calls (rows, keywords) `build_candidates` makes on a bundled problem, as it
+    makes them (in one process: the forked evaluation would split them)."""
+    import os
+
+    import planner.optimize.evaluation as evaluation
+    from planner.optimize import forked
+    from planner.optimize.candidates import build_candidates
+    from planner.optimize.pipeline import load_instance
+
+    calls = []
+    real, env = evaluation.capacity_in_parts, os.environ.get(forked.ENV)
+
+    def record(rows, cat, **kw):
+        calls.append((rows.copy(), kw))
+        return real(rows, cat, **kw)
+
+    evaluation.capacity_in_parts, os.environ[forked.ENV] = record, "1"
+    try:
+        build_candidates(load_instance(ROOT / "problems" / f"{problem}.yaml", catalog), catalog)
+    finally:
+        evaluation.capacity_in_parts = real
+        if env is None:
+            os.environ.pop(forked.ENV, None)
+        else:
+            os.environ[forked.ENV] = env
+    return calls
+
+
+def problem_capacity(catalog, problems, repeat: int) -> None:
+    """`capacity_in_parts` as the candidate search calls it on bundled problems: configurations per CPU-second
+    of its calls (fastest of `repeat` each, after one untimed call), per problem and over all of them."""
+    from planner.perf.capacity import capacity_in_parts
+
+    total_n, total_s = 0, 0.0
+    for name in problems:
+        for rows, kw in captured_capacity_calls(catalog, name):
+            capacity_in_parts(rows, catalog, **kw)
+            best = min(_timed(lambda rows=rows, kw=kw: capacity_in_parts(rows, catalog, **kw))
+                       for _ in range(repeat))
+            agg = int((rows["serving"] == "aggregated").sum())
+            total_n, total_s = total_n + len(rows), total_s + best
+            print(f"problem capacity {name}: {len(rows):,} configurations ({agg:,} aggregated, "
+                  f"{len(rows.drop_duplicates()):,} distinct) in {best * 1e3:.0f} ms CPU = "
+                  f"{len(rows) / best:,.0f} configs per CPU-second", flush=True)
+    if total_s:
+        print(f"problem capacity, all: {total_n:,} configurations in {total_s * 1e3:.0f} ms CPU = "
+              f"{total_n / total_s:,.0f} configs per CPU-second")
 
 
 def capacity_search(catalog, n: int) -> None:

@@ -50,3 +50,16 @@ def toy_efficiency(catalog: Catalog, **serving) -> Efficiency:
 
 def base_catalog() -> Catalog:
     return _BASE
+
+
+def assert_same_tables(got, want) -> None:
+    """Two StepTables equal field for field: the same dtype and shape, floats to the bit (NaN where NaN)."""
+    import numpy as np
+
+    for name in want.__dataclass_fields__:
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        if a.dtype.kind == "f":
+            np.testing.assert_array_equal(a, b, err_msg=name)  # NaN where NaN, every other bit equal
+        else:
+            assert (a == b).all(), name

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from perf_toy import assert_same_tables
 
 from planner.catalog import load_catalog
 from planner.optimize.grid import GRID_COLUMNS, _add_block, _grid_frame, _strings, build_grid
@@ -187,14 +188,7 @@ def test_step_tables_in_row_chunks_equal_one_pass(problem, points, queueing_only
     one = st_mod.build_step_tables(grid, catalog, **kw)
     for rows in (1, 7, 128):
         monkeypatch.setattr(st_mod, "STEP_CHUNK_ROWS", rows)
-        got = st_mod.build_step_tables(grid, catalog, **kw)
-        for name in one.__dataclass_fields__:
-            a, b = getattr(got, name), getattr(one, name)
-            assert a.dtype == b.dtype and a.shape == b.shape, name
-            if a.dtype.kind == "f":
-                np.testing.assert_array_equal(a, b, err_msg=name)  # NaN where NaN, every other bit equal
-            else:
-                assert (a == b).all(), name
+        assert_same_tables(st_mod.build_step_tables(grid, catalog, **kw), one)
 
 
 def _search_grid(catalog, problem: str, rows: int, seed: int, variants: dict) -> pd.DataFrame:

@@ -63,8 +63,9 @@ def expected_experts_touched(num_experts, top_k, tokens):
     k = np.asarray(top_k, dtype=float)
     t = np.maximum(np.asarray(tokens, dtype=float), 0.0)
     base = np.clip(1.0 - k / e, 0.0, 1.0)
-    if base.ndim == t.ndim == 2 and base.shape != t.shape:  # (rows, 1) base, (rows, points) tokens (step
-        # tables): both made whole, so every element goes through the power kernel it takes on flat arrays
+    if base.ndim == t.ndim >= 2 and base.shape != t.shape:  # (rows, 1) base, (rows, points) tokens (step
+        # tables; (groups, 1, 1) and (groups, 1, points) where rows share a table's points): both made whole,
+        # so every element goes through the power kernel it takes on flat arrays
         base, t = (np.ascontiguousarray(x) for x in np.broadcast_arrays(base, t))
     return e * (1.0 - np.power(base, t))
 

@@ -36,18 +36,29 @@ def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str =
     the tensor cores / HBM would be busy at full efficiency (for power)."""
     t_c = _safe_div(flops, peak * np.clip(eta_c, 1e-6, ETA_CAP))
     t_m = _safe_div(bytes_, bw * np.clip(eta_m, 1e-6, ETA_CAP))
-    out["time_s"] += np.maximum(t_c, t_m)
+    t = np.maximum(t_c, t_m)
+    _add(out, "time_s", t)
     if "flops" not in out:  # the time alone (step tables): no buckets, counts or busy times kept
         return
     compute_bound = t_c >= t_m
-    out["compute_s"] += np.where(compute_bound, t_c, 0.0)
-    out["memory_s"] += np.where(compute_bound, 0.0, t_m)
-    out["flops"] += flops
-    out["bytes"] += bytes_
-    out["compute_busy_s"] += _safe_div(flops, peak * np.clip(eta_c_max, 1e-6, ETA_CAP))
-    out["memory_busy_s"] += t_m  # HBM busy at the op's own efficiency: its memory time
+    _add(out, "compute_s", np.where(compute_bound, t_c, 0.0))
+    _add(out, "memory_s", np.where(compute_bound, 0.0, t_m))
+    _add(out, "flops", flops)
+    _add(out, "bytes", bytes_)
+    _add(out, "compute_busy_s", _safe_div(flops, peak * np.clip(eta_c_max, 1e-6, ETA_CAP)))
+    _add(out, "memory_busy_s", t_m)  # HBM busy at the op's own efficiency: its memory time
     if "ops" in out:  # breakdown requested (debugging, reports)
-        out["ops"][name] = out["ops"].get(name, 0.0) + np.maximum(t_c, t_m)
+        out["ops"][name] = out["ops"].get(name, 0.0) + t
+
+
+def _add(out: dict, key: str, x) -> None:
+    """out[key] += x, in place where x fits its shape; else (an op wider than the sum so far: the step tables'
+    rows sharing all but the context, steptable.shared_groups) broadcast into a new array, the same sums."""
+    s = out[key]
+    if np.shape(x) == s.shape:
+        s += x
+    else:
+        out[key] = s + x
 
 
 class _Pass:

@@ -89,11 +89,28 @@ class StepTables:
         return StepTables(**{k: getattr(self, k)[r:r + 1] for k in self.__dataclass_fields__})
 
 
+SHARE_GRID_POINTS = True  # queueing_only tables: the model once per group of rows sharing all but the output
+#                          length (`shared_groups`; the same numbers to the bit, tests/test_steptable_shared.py).
+#                          The candidate search's grids hold ~2.4 such rows per group (mixed-fleet: 8,748
+#                          aggregated rows, 3,618 groups), and all but decode attention and the longest
+#                          sequence's kernel limits is the same at a group's points. The capacity's tables (CPU
+#                          ms, min of 7, alternating in one process, load ~4): mixed-fleet 262 -> 143,
+#                          power-limited-site 182 -> 86, enterprise-budget 146 -> 87, offline 49 -> 47
+MEMBER_COLUMNS = ("osl",)  # the columns the rows of a group may differ in (`shared_groups`). With "isl" too
+#                            (mixed-fleet: 1,956 groups instead of 3,618) the tables took no less time (CPU ms,
+#                            min of 7: mixed-fleet 144 vs 143, offline-tokens-per-dollar 58 vs 47): the prompt
+#                            moves prefill attention and, with attention-DP, the ranks' tokens, so little is left
+#                            to share and the broadcasting costs more
 STEP_CHUNK_ROWS = 192  # configurations per model pass over the table's points: its temporaries stay in cache
 #                       (one pass over every row took ~40% longer on the examples). Measured (CPU ms, 2,500 rows,
 #                       min of 5-10 under load): 12 x 5 queueing-only tables (60 points) 110 / 90 / 89 / 107 at
 #                       64 / 128 / 256 / 512 rows; 20 x 9 tables (202 points) 291 / 241 / 187 / 177 / 300 at
 #                       40 / 64 / 128 / 256 / 512 rows: flat near 128-256 rows whatever the points per row
+
+GROUP_CHUNK_ROWS = 384  # groups per model pass in `_grid_points_shared`: most of its arrays are one row's points
+#                        per group. CPU ms (min / median of 11, alternating, load ~4): mixed-fleet 171/201 at
+#                        192, 169/182 at 256, 148/177 at 384, 135/181 at 512; power-limited 87/125, 78/116,
+#                        78/117, 74/109
 
 
 class _RowsView(Taken):
@@ -112,6 +129,69 @@ class _RowsView(Taken):
             v = v[:, None] if v.ndim == 1 else v
         dict.__setitem__(self, name, v)
         return v
+
+
+class _GroupView(_RowsView):
+    """One row per group of rows that share every column the step model reads but the output length (`idx`:
+    a member of each group): each per-row column as (g, 1, 1), broadcasting against the group's shared points
+    (g, 1, K) and its members' contexts (g, G, 1); `osl`, where the members differ, as (g, G, 1) (the model
+    reads it for the longest sequence's kernel limits, step.longest_sequence_tokens)."""
+
+    def __init__(self, src: Cols, idx: np.ndarray, n: int, own: dict[str, np.ndarray]) -> None:
+        super().__init__(src, idx, n)
+        for name, v in own.items():
+            dict.__setitem__(self, name, v)
+
+    def __missing__(self, name: str):
+        v = self._src[name]
+        if isinstance(v, np.ndarray) and v.ndim == 1 and v.shape[0] == self._n:
+            v = v[self._idx][:, None, None]
+        dict.__setitem__(self, name, v)
+        return v
+
+
+def shared_groups(c: Cols, n: int, rows: np.ndarray, extra=()) -> np.ndarray:
+    """Per row of `rows` (of `c`'s n), a group id (0, 1, ...): rows in one group have every per-row column of
+    `c` but `osl`, and each of the `extra` per-row arrays, equal bit for bit, so the step model computes the
+    same numbers for them at the same points except where the context (or `osl`) enters. A hash of the bits
+    groups them; each row is then checked against its group's first row (a collision gets a group of its
+    own, so a group is exact whatever the hash)."""
+    if isinstance(c, Taken):
+        c._all()
+    cols = [v for k, v in c.items() if k not in MEMBER_COLUMNS and isinstance(v, np.ndarray) and v.ndim == 1
+            and len(v) == n]
+    cols = [v for v in cols + [np.broadcast_to(np.asarray(x), (n,)) for x in extra] if n and _varies(v)]
+    m = len(rows)
+    bits = np.empty((len(cols), m), dtype=np.uint64)  # a column's bits contiguous
+    for j, v in enumerate(cols):
+        if v.dtype == np.float64:
+            np.take(v.view(np.uint64), rows, out=bits[j])
+        else:  # text (engine, speculative method) and integers: codes in order of appearance
+            x = v[rows]
+            bits[j] = pd.factorize(x.astype(object) if x.dtype.kind == "O" else x)[0]
+    h = np.zeros(m, dtype=np.uint64)
+    mult, shift = np.uint64(0x9E3779B97F4A7C15), np.uint64(31)
+    for b in bits:  # wrapping 64-bit arithmetic; the shift brings high bits down (a product alone only moves
+        h ^= b      # bits up: floats differing in sign or exponent collided)
+        h *= mult
+        h ^= h >> shift
+    _, first, gid = np.unique(h, return_index=True, return_inverse=True)
+    gid = gid.ravel()
+    rep = first[gid]
+    same = np.ones(m, dtype=bool)
+    for b in bits:
+        same &= b == b[rep]
+    if not same.all():  # a hash collision: those rows alone
+        gid = gid.copy()
+        gid[~same] = len(first) + np.arange(int((~same).sum()))
+    return gid
+
+
+def _varies(v: np.ndarray) -> bool:
+    """Whether a column's values differ bit for bit between rows (a constant one splits no group: ~40% of the
+    resolved columns in the examples' grids)."""
+    b = v.view(np.uint64) if v.dtype == np.float64 else v
+    return bool((b != b[0]).any())
 
 
 def _drafts(c: Cols, n_dec) -> bool:
@@ -154,6 +234,33 @@ def _model_points(c: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, chunk, is
         sl = slice(lo, lo + STEP_CHUNK_ROWS)
         out[sl] = _step(_RowsView(src, sl, m), eff.serving, n_dec[sl], ctx[sl], n_pre[sl], isl[sl, None],
                         drafts, chunk[sl])
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def _grid_points_shared(c: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, chunk, isl, osl, drafts: bool,
+                        run: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    """`_model_points` of the grid's points (`_points(..., grid_only=True)`: the context `ctx` (m,) one per
+    row), computed once per group of rows `gid` (`shared_groups`): the group's points (m, K) are one row's,
+    the members' contexts and output lengths enter where the model reads them (decode attention, the kernel
+    limits of the longest sequence), so each member gets the numbers its own row would (the same operations
+    on the same values, element for element)."""
+    m, K = n_dec.shape
+    src = c if m == n else take(c, run, n)
+    out = np.empty((m, K))
+    order = np.argsort(gid, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(gid[order]) != 0])
+    sizes = np.diff(np.r_[starts, m])
+    for size in np.unique(sizes):
+        begin = starts[sizes == size]
+        members = order[begin[:, None] + np.arange(size)[None, :]]  # (groups, size) positions in `run`
+        for lo in range(0, len(members), GROUP_CHUNK_ROWS):
+            mem = members[lo:lo + GROUP_CHUNK_ROWS]
+            r = mem[:, 0]
+            own = {k: v[mem][:, :, None] for k, v in (("isl", isl), ("osl", osl)) if k in MEMBER_COLUMNS}
+            view = _GroupView(src, r, m, own)
+            t = _step(view, eff.serving, n_dec[r][:, None, :], ctx[mem][:, :, None], n_pre[r][:, None, :],
+                      own.get("isl", isl[r][:, None, None]), drafts, chunk[r][:, None, :])
+            out[mem] = np.broadcast_to(t, (len(r), size, K))
     return np.where(np.isfinite(out), out, np.nan)
 
 
@@ -229,7 +336,13 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     # and the probes' max_seqs, every point's value)
     drafts = _drafts(_RowsView(c, slice(None), n), np.concatenate([decode, max_seqs[:, None]], axis=1))
     t = np.full((n, D * P + D + 2), np.nan)
-    t[run, :pts[0].shape[1]] = _model_points(c, n, eff, *pts, isl[run], drafts, run)
+    if queueing_only and SHARE_GRID_POINTS:  # rows sharing all but the output length: the model once a group
+        rows = np.arange(n) if isinstance(run, slice) else run
+        gid = shared_groups(c, n, rows, (max_seqs, budget))
+        t[rows, :D * P] = _grid_points_shared(c, n, eff, pts[0], ctx_ref[rows], pts[2], pts[3], isl[rows],
+                                              osl[rows], drafts, rows, gid)
+    else:
+        t[run, :pts[0].shape[1]] = _model_points(c, n, eff, *pts, isl[run], drafts, run)
     time_s = np.ascontiguousarray(t[:, :D * P]).reshape(n, D, P)
     step_avg = np.ascontiguousarray(t[:, D * P:D * P + D])
     t1, t2 = t[:, -2].copy(), t[:, -1].copy()
