@@ -123,7 +123,10 @@ def test_simplicity_limits_hold_and_cost_what_is_reported(tmp_path, catalog):
     fleet:
       systems: [hgx-h100, hgx-b200, mi300x-platform]
     site: {id: new-ai-facility}
+    solver: {gap: 1.0e-9}
     """
+    # solved to a 1e-9 gap: at the default 1e-4 the re-solve inside price_of and the separate solve below may
+    # each stop on a different plan within 1e-4 of the optimum (h40's H100 memory fix: 8.9e-5 apart)
     out = solve(tmp_path, catalog, text, runner_up=True)
     plan = out.plan
     assert len(plan.deployments) == 1 and len({d.system for d in plan.deployments}) == 1
