@@ -50,13 +50,19 @@ AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
 # Both together (the session's merge, one joint refit that moved no factor): from 738ea02's pins enterprise-budget
 # +0.052%, mixed-fleet +0.0025%, offline-tokens-per-dollar -0.57%, power-limited-site +0.89% (cost); the others as
 # h37 says (h38 moves only examples with hidden tokens).
+# Disaggregated reasoning rows on the units' own batch search (h43: `disaggregated_units(hidden=)`, whose
+# candidates include the exact memory and engine limits, where `largest_batch_visible` had the batch list only):
+# gpt-oss low units reach their memory limit as every other unit does (h200 TP1: batch 297 for 256):
+# offline-tokens-per-dollar 16954487.797 -> 17356753.118 (+2.37% tokens per dollar: one gpt-oss-120b low
+# disaggregated deployment of 3 replicas replaces two), mixed-fleet 452.329348 -> 452.329140 (-4.6e-7, cost; its
+# gpt-oss-20b low unit's batch 6138 -> 6524); the others serve no disaggregated reasoning deployment.
 PINNED_OBJECTIVES = {
     "ai-factory-10mw": 109267.40726289553,
     "diurnal-own-rent": 188.45816980734784,
     "brownfield-h100": 798.895741390978,
     "enterprise-budget": 741129.9410226967,
-    "mixed-fleet": 452.32934764328576,
-    "offline-tokens-per-dollar": 16954487.79734904,
+    "mixed-fleet": 452.3291396728763,
+    "offline-tokens-per-dollar": 17356753.11808319,
     "power-limited-site": 1390.7886620111592,
     "quickstart": 29.94459757841775,
     "reasoning-deepseek-r1": 1179.4059776592396,

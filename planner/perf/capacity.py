@@ -17,7 +17,6 @@ from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.evaluate import evaluate_columns, output_frame
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.rate_search import TRICKLE, max_rate_meeting
-from planner.perf.reasoning import disaggregated_visible
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.search import largest_batch_meeting
 from planner.perf.steptable import build_step_tables
@@ -163,11 +162,9 @@ def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot
                                   tp[rows], percentile, length_dist == "variable",
                                   shared if whole else _rows_of(shared, rows), None if h is None else h[rows]))
     if len(idx):  # disaggregated serving: the mean-latency batch search, then the rate under the percentile
-        old = disaggregated_visible(base.iloc[idx], catalog, tt[idx], tp[idx], 0.0 if h is None else h[idx], eff,
-                                    lambda at: disaggregated_units(base.iloc[idx[at]], catalog, tt[idx[at]],
-                                                                   tp[idx[at]], efficiency=eff,
-                                                                   resolved=_rows_of(shared, idx[at])))
-        parts.append(disaggregated_under_slo(old, tt[idx], percentile))
+        units = disaggregated_units(base.iloc[idx], catalog, tt[idx], tp[idx], efficiency=eff,
+                                    resolved=_rows_of(shared, idx), hidden=None if h is None else h[idx])
+        parts.append(disaggregated_under_slo(units, tt[idx], percentile))
     if len(parts) == 1:
         return parts[0], np.arange(n)
     first, other = parts
@@ -269,13 +266,18 @@ def with_columns(res: pd.DataFrame, new: dict[str, object]) -> pd.DataFrame:
 
 
 def disaggregated_units(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
-                        efficiency: Efficiency | None = None, resolved=None, batches=None) -> pd.DataFrame:
+                        efficiency: Efficiency | None = None, resolved=None, batches=None,
+                        hidden=None) -> pd.DataFrame:
     """Disaggregated units at their full rate: the largest batch whose zero-load mean TTFT and mean TPOT meet
     the targets (per row, inf = none), with rate-matched prefill and decode instances. The optimizer's
-    capacity and predict's disaggregated answers both start from it (`disaggregated_at_load`)."""
+    capacity and predict's disaggregated answers both start from it (`disaggregated_at_load`). `hidden`:
+    reasoning tokens of the osl before the first visible one (per row, None = none): the decode instances
+    decode them with the visible ones (the osl), and ttft_s is to the first visible token, the hidden steps
+    each at the full batch's TPOT (a bound on every step, so on the phase at every percentile), which the
+    units' queues then add to (`_unit_ttft_q`)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     return largest_batch_meeting(configs, catalog, ttft_s=ttft_s, tpot_s=tpot_s, batches=batches, efficiency=eff,
-                                 resolved=resolved)
+                                 resolved=resolved, hidden=hidden)
 
 
 def _unit_state(rows: pd.DataFrame) -> dict[str, np.ndarray]:
