@@ -146,6 +146,14 @@ def test_the_plan_states_the_assumption(catalog):
     listed = [a for a in assumptions(plan, problem, build_instance(problem, catalog), catalog, [])
               if a.item == "chat: each replica's request rate"]
     assert len(listed) == 1 and listed[0].assumed and listed[0].value == no_ttft_target_words()
+    # the proposal renders the rule from the plan's typed field (its own share), never from the label's words
+    assert w.utilization_cap == pytest.approx(0.9)
+    for cap, basis, want in ((0.75, "p90", ["no TTFT target: <= 75% of saturation (assumed)"]),
+                             (None, w.slo_basis, [])):
+        other = plan.model_copy(deep=True)
+        other.workloads[0].utilization_cap, other.workloads[0].slo_basis = cap, basis
+        assert [a.value for a in assumptions(other, problem, build_instance(problem, catalog), catalog, [])
+                if a.item == "chat: each replica's request rate"] == want
 
 
 def test_the_targets_read_the_same_from_the_instance_and_the_plan(catalog):

@@ -329,10 +329,12 @@ DISAGG_UTILIZATION_MAX = 0.999  # the bisections' top: the queues' waits grow wi
 
 
 # ------------------------------------------------------------------ SLO policy: a workload without a TTFT target
-def no_ttft_target_words() -> str:
+def no_ttft_target_words(cap: float | None = None) -> str:
     """The assumption in words, the one spelling the plan's slo_basis, predict's notes and the proposal's
-    assumptions print (`Assumptions.no_ttft_target_utilization`, read when called)."""
-    return f"no TTFT target: <= {ASSUMPTIONS.no_ttft_target_utilization:.0%} of saturation (assumed)"
+    assumptions print: `cap` (a share of saturation; a plan's recorded `utilization_cap`), by default
+    `Assumptions.no_ttft_target_utilization`, read when called."""
+    share = ASSUMPTIONS.no_ttft_target_utilization if cap is None else cap
+    return f"no TTFT target: <= {share:.0%} of saturation (assumed)"
 
 
 def without_ttft_target(ttft_s, n: int) -> np.ndarray:
