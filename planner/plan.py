@@ -154,7 +154,7 @@ class WorkloadResult(_M):
     tpot_target_s: float | None = None
     slo_percentile: float | None = Field(None, description="target: the percentile at which TTFT/TPOT hold")
     slo_basis: str | None = Field(
-        None, description="what the capacity holds the targets to, in words (planner.perf.capacity.slo_basis): "
+        None, description="what the capacity holds the targets to, in words (planner.perf.slo_policy.slo_basis): "
         "the percentile; for disaggregated deployments TTFT at it and TPOT as the full batch's decode step; "
         "without a TTFT target, the assumed utilization bound; null in plans written before it")
     utilization_cap: float | None = Field(

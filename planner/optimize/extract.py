@@ -14,7 +14,7 @@ from planner.optimize.layout import assign_racks
 from planner.optimize.solve import Solution
 from planner.optimize.variants import variant_fields
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.capacity import slo_basis
+from planner.perf.slo_policy import slo_basis
 from planner.plan import GENERIC_ENGINE, Deployment, Fleet, Limits, Plan, Rack, Server, WorkloadResult
 
 OBJECTIVE_UNITS = {

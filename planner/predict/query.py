@@ -18,8 +18,8 @@ from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.limits import env_name, limit
 from planner.perf import evaluate
-from planner.perf.capacity import no_ttft_target_words, slo_basis
 from planner.perf.engines import SPEC_CHOICES
+from planner.perf.slo_policy import no_ttft_target_words, slo_basis
 from planner.predict import disagg
 from planner.predict.load import (
     GENERIC,

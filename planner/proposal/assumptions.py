@@ -9,7 +9,7 @@ from planner.catalog.schema_base import Entry, PriceRange
 from planner.catalog.schemas import Model, QualityScore, _norm
 from planner.optimize.instance import Instance
 from planner.optimize.problem import Problem
-from planner.perf.capacity import no_ttft_target_words
+from planner.perf.slo_policy import no_ttft_target_words
 from planner.plan import Plan
 from planner.proposal.bom import most_rented
 from planner.proposal.model import Assumption, BomLine, Risk
