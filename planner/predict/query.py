@@ -43,7 +43,7 @@ BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512
 PREFILL_QUERY_COLUMNS = ("prefill_gpu", "prefill_tp", "prefill_pp")
 QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
                  "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS,
-                 *PREFILL_QUERY_COLUMNS, hidden.COLUMN)
+                 *PREFILL_QUERY_COLUMNS, hidden.COLUMN, hidden.EFFORT)
 RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
                   "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
                   "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w", "tokens_per_kwh", "limited_by",
@@ -69,6 +69,7 @@ def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     q["error"] = ""
     for i, row in q.iterrows():
         q.at[i, "error"] = _query_error(row, catalog)
+    hidden.resolve_efforts(q, catalog)
     return q
 
 
@@ -109,7 +110,7 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
     for col in ("gpus", "isl", "osl"):
         if not is_set(row[col]) or float(row[col]) <= 0 or float(row[col]) != int(float(row[col])):
             return f"{col} must be a positive integer, got {row[col]!r}"
-    if msg := hidden.hidden_error(row):
+    if msg := hidden.hidden_error(row, catalog):
         return msg
     if is_set(row["kv_precision"]) and row["kv_precision"] not in ("bf16", "fp8", "fp4"):
         return f"kv_precision must be bf16, fp8 or fp4, got {row['kv_precision']!r}"
