@@ -189,6 +189,13 @@ def test_reasoning_deployments_say_what_they_are_planned_on(catalog):
     bad.deployments[0].ttft_s *= 0.8
     found = verify_plan(bad, out.instance, catalog, _perf_predictor(catalog)).violations
     assert any(v.startswith(f"{plan.deployments[0].key}: ttft_s") for v in found), found
+    # the recorded utilization rule is the one applied (the proposal renders it)
+    assert plan.workloads[0].utilization_cap == pytest.approx(0.9)
+    for cap in (0.5, None):
+        forged = plan.model_copy(deep=True)
+        forged.workloads[0].utilization_cap = cap
+        assert any(v.startswith("workload chat: utilization_cap") for v in
+                   verify_plan(forged, out.instance, catalog).violations)
     basis = plan.workloads[0].slo_basis
     assert basis == slo_mod.slo_basis(90.0, {"aggregated"}, True, 1) and "zero-load" not in basis
     # and the proposal lists the utilization rule for it
