@@ -1,8 +1,9 @@
 """The largest batch meeting latency targets, searched without evaluating every candidate batch.
 
-`largest_batch_visible` answers exactly what evaluating every configuration at every candidate batch and keeping
-the largest batch that fits and meets the targets would (the exhaustive search stays in the tests as the
-reference), but evaluates a handful of batches per configuration. It rests on two properties of the step model,
+`largest_batch_meeting` (and `search_visible.largest_batch_visible`, its zero-load twin to the first visible
+token over the batch list alone) answers exactly what evaluating every configuration at every candidate batch
+and keeping the largest batch that fits and meets the targets would (the exhaustive search stays in the tests as
+the reference), but evaluates a handful of batches per configuration. It rests on two properties of the step model,
 pinned by tests/test_perf_search.py on every example's grid:
 - fits(b) holds for a prefix of the batches (memory and the engine's cap only ever stop a larger batch);
 - a step's time does not fall when it carries more sequences, so TPOT (both serving modes) and the aggregated
@@ -353,37 +354,6 @@ def _guessed(cand: np.ndarray, guide: np.ndarray, lo: np.ndarray, hi: np.ndarray
     return rows[at[inside]], ks[inside]
 
 
-def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, hidden, *,
-                          efficiency: Efficiency | None = None) -> pd.DataFrame:
-    """Per configuration row, the largest of DEFAULT_BATCHES whose first *visible* token (after `hidden`
-    reasoning tokens, per row or one for all) meets the TTFT target and whose TPOT meets its target (targets
-    per row or one for all); `ttft_s` of the result is the visible TTFT. Rows where no batch does come back
-    at batch 1 with fits=False and the reason."""
-    eff = efficiency if efficiency is not None else load_efficiency(catalog)
-    base = cfg.reset_index(drop=True)
-    n = len(base)
-    t_ttft, t_tpot, h = _per_row(ttft_s, n), _per_row(tpot_s, n), _per_row(hidden, n)
-    batches = np.array(DEFAULT_BATCHES, dtype=np.int64)
-
-    def judge(ev: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-        fits = ev["fits"].astype(bool)
-        tpot, ttft = ev["tpot_s"].astype(float), ev["ttft_s"].astype(float)
-        within = fits & (tpot <= t_tpot[rows])
-        return {"good": within & (ttft + h[rows] * tpot <= t_ttft[rows]),
-                "bound": within & (h[rows] * tpot <= t_ttft[rows])}
-
-    model = _Resolved(base, catalog, eff)
-    best, _ = _largest(model, np.tile(batches, (n, 1)), _aggregated(base), judge)
-    good = best >= 0
-    ev = model.frame(batches[np.maximum(best, 0)]).reset_index(drop=True)
-    ev["ttft_s"] = ev["ttft_s"].astype(float) + h * ev["tpot_s"].astype(float)
-    ev["fits"] = good
-    reason, bad = ev["reason"].to_numpy(dtype=object).copy(), np.flatnonzero(~good)
-    reason[bad] = _messages(h[bad], t_ttft[bad], t_tpot[bad])
-    ev["reason"] = reason
-    return ev
-
-
 def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, batches=None, *,
                           efficiency: Efficiency | None = None,
                           resolved: tuple[Cols, np.ndarray] | None = None, hidden=None) -> pd.DataFrame:
@@ -458,18 +428,4 @@ def visible_ttft(ttft_s, tpot_s, hidden: np.ndarray) -> np.ndarray:
         return np.where(h > 0, ttft_s + h * np.asarray(tpot_s, dtype=float), ttft_s)
 
 
-def _messages(hidden: np.ndarray, ttft_s: np.ndarray, tpot_s: np.ndarray) -> np.ndarray:
-    """Why no batch serves a row, one message per distinct (hidden, targets)."""
-    out = np.empty(len(hidden), dtype=object)
-    memo: dict[tuple, str] = {}
-    for i, key in enumerate(zip(hidden.tolist(), ttft_s.tolist(), tpot_s.tolist(), strict=True)):
-        msg = memo.get(key)
-        if msg is None:
-            h, t1, t2 = key
-            msg = memo[key] = (f"{int(h)} hidden reasoning tokens before the answer: no batch meets TTFT "
-                               f"{t1 * 1e3:g} ms (first visible token) and TPOT {t2 * 1e3:g} ms")
-        out[i] = msg
-    return out
-
-
-__all__ = ["largest_batch_meeting", "largest_batch_visible", "visible_ttft"]
+__all__ = ["largest_batch_meeting", "visible_ttft"]
