@@ -154,9 +154,13 @@ class WorkloadResult(_M):
     tpot_target_s: float | None = None
     slo_percentile: float | None = Field(None, description="target: the percentile at which TTFT/TPOT hold")
     slo_basis: str | None = Field(
-        None, description="what the capacity holds the targets to, in words (planner.perf.capacity.slo_basis): "
+        None, description="what the capacity holds the targets to, in words (planner.perf.slo_policy.slo_basis): "
         "the percentile; for disaggregated deployments TTFT at it and TPOT as the full batch's decode step; "
         "without a TTFT target, the assumed utilization bound; null in plans written before it")
+    utilization_cap: float | None = Field(
+        None, description="the share of saturation each replica's request rate was held to, where the workload "
+        "has no TTFT target to bound it (assumed: planner.perf.assumptions no_ttft_target_utilization); null "
+        "where a TTFT target bounds the rate, the workload has no deployment, or the plan was written before it")
     ttft_s: float | None = Field(None, description="achieved: the slowest deployment's TTFT at that percentile")
     tpot_s: float | None = Field(None, description="achieved: the slowest deployment's TPOT at that percentile")
     quality_floor_benchmark: str | None = None

@@ -32,3 +32,17 @@ def test_synthetic_instance_builds():
 
     inst, cands = synthetic_instance(workloads=3, systems=2)
     assert len(inst.workloads) == 3 and len(cands) > 0
+
+
+def test_every_timed_phase_names_a_function_that_exists(monkeypatch):
+    """bench_candidates --phases wraps module functions by name: a function moved or deleted (capacity's
+    disaggregated_visible was) would only fail when someone runs it."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    try:
+        bench = importlib.import_module("benchmarks.bench_candidates")
+        for mod_name, fn_name, label, _ in bench.PHASES:
+            assert callable(getattr(importlib.import_module(mod_name), fn_name, None)), (mod_name, fn_name, label)
+    finally:
+        sys.modules.pop("benchmarks.bench_candidates", None)

@@ -206,10 +206,11 @@ def test_searches_with_every_pair_in_one_call_equal_the_rounds(problem, variants
     """A small search runs the model on every (configuration, batch) pair in one call: same frame, to the bit,
     as the rounds (both searches; aggregated and disaggregated rows; targets met, missed and absent)."""
     import planner.perf.search as search
+    from planner.perf.search_visible import largest_batch_visible
 
     cfg = _search_grid(catalog, problem, 120, seed=7, variants=variants)
-    cases = [lambda: search.largest_batch_visible(cfg, catalog, 2.0, 0.05, 0),
-             lambda: search.largest_batch_visible(cfg, catalog, 30.0, 0.03, np.resize([512, 0, 64], len(cfg))),
+    cases = [lambda: largest_batch_visible(cfg, catalog, 2.0, 0.05, 0),
+             lambda: largest_batch_visible(cfg, catalog, 30.0, 0.03, np.resize([512, 0, 64], len(cfg))),
              lambda: search.largest_batch_meeting(cfg, catalog, ttft_s=0.5, tpot_s=0.04),
              lambda: search.largest_batch_meeting(cfg, catalog, ttft_s=np.resize([2.0, np.inf], len(cfg)),
                                                   tpot_s=None)]

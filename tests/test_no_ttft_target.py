@@ -24,10 +24,11 @@ from planner.optimize import problem_from_text, solve_problem
 from planner.optimize.pipeline import _perf_predictor, solve_outcome
 from planner.optimize.resolve_problem import build_instance
 from planner.optimize.verify import verify_plan
-from planner.perf import capacity as cap_mod
 from planner.perf import queueing as Q
+from planner.perf import slo_policy as slo_mod
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo, disaggregated_units, no_ttft_target_words
+from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo, disaggregated_units
+from planner.perf.slo_policy import no_ttft_target_words
 from planner.perf.steptable import build_step_tables
 from planner.proposal.assumptions import assumptions
 from planner.proposal.build import deployment_rows
@@ -56,17 +57,15 @@ def saturation_rps(g: pd.DataFrame, catalog) -> np.ndarray:
 def test_the_capacity_and_its_words_read_the_assumption(catalog, monkeypatch):
     """One source: another `no_ttft_target_utilization` moves the capacity without a TTFT target and the words
     the plan, predict and the proposal print (the capacity read a copy taken at import before)."""
-    import planner.perf.capacity as cap_mod
-
     g = grid("aggregated")
     saturation = saturation_rps(g, catalog)
     assert ASSUMPTIONS.no_ttft_target_utilization == 0.9
-    monkeypatch.setattr(cap_mod, "ASSUMPTIONS", replace(ASSUMPTIONS, no_ttft_target_utilization=0.5))
+    monkeypatch.setattr(slo_mod, "ASSUMPTIONS", replace(ASSUMPTIONS, no_ttft_target_utilization=0.5))
     half = capacity_under_slo(g, catalog)
     assert half["capacity_rps"].to_numpy() == pytest.approx(0.5 * saturation, rel=1e-9)
     assert (half["limited_by"] == "utilization").all()
     assert no_ttft_target_words() == "no TTFT target: <= 50% of saturation (assumed)"
-    assert cap_mod.slo_basis(90, {"aggregated"}, True) == "p90; " + no_ttft_target_words()
+    assert slo_mod.slo_basis(90, {"aggregated"}, True) == "p90; " + no_ttft_target_words()
 
 
 def test_aggregated_capacity_is_the_assumed_share_of_saturation(catalog):
@@ -146,6 +145,14 @@ def test_the_plan_states_the_assumption(catalog):
     listed = [a for a in assumptions(plan, problem, build_instance(problem, catalog), catalog, [])
               if a.item == "chat: each replica's request rate"]
     assert len(listed) == 1 and listed[0].assumed and listed[0].value == no_ttft_target_words()
+    # the proposal renders the rule from the plan's typed field (its own share), never from the label's words
+    assert w.utilization_cap == pytest.approx(0.9)
+    for cap, basis, want in ((0.75, "p90", ["no TTFT target: <= 75% of saturation (assumed)"]),
+                             (None, w.slo_basis, [])):
+        other = plan.model_copy(deep=True)
+        other.workloads[0].utilization_cap, other.workloads[0].slo_basis = cap, basis
+        assert [a.value for a in assumptions(other, problem, build_instance(problem, catalog), catalog, [])
+                if a.item == "chat: each replica's request rate"] == want
 
 
 def test_the_targets_read_the_same_from_the_instance_and_the_plan(catalog):
@@ -182,16 +189,23 @@ def test_reasoning_deployments_say_what_they_are_planned_on(catalog):
     bad.deployments[0].ttft_s *= 0.8
     found = verify_plan(bad, out.instance, catalog, _perf_predictor(catalog)).violations
     assert any(v.startswith(f"{plan.deployments[0].key}: ttft_s") for v in found), found
+    # the recorded utilization rule is the one applied (the proposal renders it)
+    assert plan.workloads[0].utilization_cap == pytest.approx(0.9)
+    for cap in (0.5, None):
+        forged = plan.model_copy(deep=True)
+        forged.workloads[0].utilization_cap = cap
+        assert any(v.startswith("workload chat: utilization_cap") for v in
+                   verify_plan(forged, out.instance, catalog).violations)
     basis = plan.workloads[0].slo_basis
-    assert basis == cap_mod.slo_basis(90.0, {"aggregated"}, True, 1) and "zero-load" not in basis
+    assert basis == slo_mod.slo_basis(90.0, {"aggregated"}, True, 1) and "zero-load" not in basis
     # and the proposal lists the utilization rule for it
     problem = problem_from_text(thinking, "thinking.yaml")
     listed = [a.item for a in assumptions(plan, problem, build_instance(problem, catalog), catalog, [])]
     assert "chat: each replica's request rate" in listed and "efficiency parameters" in listed
-    assert cap_mod.slo_basis(90.0, {"aggregated"}, True, 1) == (
+    assert slo_mod.slo_basis(90.0, {"aggregated"}, True, 1) == (
         "p90; no TTFT target: <= 90% of saturation (assumed); reasoning deployments: TTFT to the first visible "
         "token (queue, prefill, hidden tokens' decode)")
-    assert cap_mod.slo_basis(90.0, {"aggregated"}) == "p90"
+    assert slo_mod.slo_basis(90.0, {"aggregated"}) == "p90"
 
 
 ARCHETYPE = NO_TTFT.replace("    isl_tokens: 1024\n    osl_tokens: 256\n    tpot_ms: 200\n",

@@ -55,13 +55,21 @@ AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
 # bounds TPOT is shorter: brownfield-h100 798.8957 -> 794.2764 (-0.58%: its owned H100s run Llama-3.3-70B fp8 at
 # TP2, 49.4 ms of the 50 ms TPOT target, where TP4 was needed, and one owned server stays off), diurnal-own-rent
 # -3.3e-5, quickstart +6.4e-6; the others do not plan on these GPUs' pools.
+# Disaggregated reasoning rows on the units' own batch search (h43: `disaggregated_units(hidden=)`, whose
+# candidates include the exact memory and engine limits, where `largest_batch_visible` had the batch list only):
+# gpt-oss low units reach their memory limit as every other unit does (h200 TP1: batch 297 for 256):
+# offline-tokens-per-dollar 16954487.797 -> 17356753.118 (+2.37% tokens per dollar: one gpt-oss-120b low
+# disaggregated deployment of 3 replicas replaces two), mixed-fleet 452.329348 -> 452.329140 (-4.6e-7, cost; its
+# gpt-oss-20b low unit's batch 6138 -> 6524); the others serve no disaggregated reasoning deployment.
+# Both merged (coordinator, fifteenth session): offline-tokens-per-dollar 17356753.118 -> 17317594.202 (-0.23%;
+# +2.14% from 16954487.797: the gpt-oss units' memory limit on the smaller H200 pool); the others as each says.
 PINNED_OBJECTIVES = {
     "ai-factory-10mw": 109267.40726289553,
     "diurnal-own-rent": 188.45195033437102,
     "brownfield-h100": 794.2763718037629,
     "enterprise-budget": 741129.9410226967,
-    "mixed-fleet": 452.32934764328576,
-    "offline-tokens-per-dollar": 16954487.79734904,
+    "mixed-fleet": 452.3291396728763,
+    "offline-tokens-per-dollar": 17317594.202387,
     "power-limited-site": 1390.7886620111592,
     "quickstart": 29.944789322379982,
     "reasoning-deepseek-r1": 1179.4059776592396,

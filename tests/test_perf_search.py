@@ -14,7 +14,7 @@ from planner.catalog import load_catalog
 from planner.optimize.grid import build_grid
 from planner.optimize.pipeline import load_instance
 from planner.perf import CONFIG_COLUMNS, DEFAULT_BATCHES, evaluate
-from planner.perf.search import largest_batch_visible
+from planner.perf.search_visible import largest_batch_visible
 
 CAT = load_catalog()
 ROOT = Path(__file__).resolve().parents[1]

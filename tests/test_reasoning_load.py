@@ -93,3 +93,32 @@ def test_visible_ttft_agrees_with_the_simulator(catalog):
         sim = np.percentile(seen, q)
         assert abs(ana[f"ttft_p{q}_s"][0] + tab.request_s[0] - sim) <= tol * sim, (q, sim)
 
+
+
+def test_disaggregated_reasoning_units_are_the_units_own_search(catalog):
+    """Disaggregated reasoning rows take the units' own batch search with the hidden tokens threaded through
+    (`disaggregated_units(hidden=)`): against every candidate evaluated (the list plus the exact memory limit,
+    as `max_batch_meeting` takes them), the largest batch that fits with TPOT and the first visible token's TTFT
+    (zero-load TTFT + hidden x TPOT) within the targets; the capacity is that unit under its queues. Until
+    2026-12-01 they took the list's batches only (`largest_batch_visible`): below the memory limit."""
+    from planner.perf.capacity import disaggregated_under_slo, disaggregated_units
+    from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
+
+    cfgs = pd.DataFrame([r for r in ROWS if r["serving"] == "disaggregated"]).assign(osl=1200)
+    for ttft_s, tpot_s, hidden in ((600.0, 1.0, 700.0), (3.0, 0.04, 200.0)):
+        units = disaggregated_units(cfgs, catalog, np.full(len(cfgs), ttft_s), np.full(len(cfgs), tpot_s),
+                                    hidden=np.full(len(cfgs), hidden))
+        room = evaluate(cfgs.assign(batch=1), catalog)["max_batch_memory"].to_numpy()
+        for i, top in enumerate(room):
+            cands = sorted({b for b in DEFAULT_BATCHES if b <= top} | {int(top)})
+            ev = evaluate(pd.concat([cfgs.iloc[[i]]] * len(cands), ignore_index=True).assign(batch=cands), catalog)
+            seen = ev["ttft_s"] + hidden * ev["tpot_s"]
+            ok = ev["fits"] & (ev["tpot_s"] <= tpot_s) & (seen <= ttft_s)
+            want = ev[ok].iloc[-1]
+            assert units["batch"].iloc[i] == want["batch"]
+            assert units["ttft_s"].iloc[i] == pytest.approx(seen[ok].iloc[-1], rel=1e-12)
+        if ttft_s > 100:  # loose targets: the memory limit, as every other unit gets it
+            assert (units["batch"].to_numpy() == room).all() and (units["limited_by"] == "memory").all()
+        got = capacity_under_slo(cfgs, catalog, ttft_s=ttft_s, tpot_s=tpot_s, hidden=hidden)
+        pd.testing.assert_frame_equal(got, disaggregated_under_slo(units, np.full(len(cfgs), ttft_s), 90.0),
+                                      check_exact=True)

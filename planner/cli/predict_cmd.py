@@ -55,6 +55,11 @@ BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vect
 @click.option("--engine", help="Serving engine id (see `planner catalog list engines`; default: generic engine).")
 @click.option("--speculative", type=click.Choice(["none", "auto", "mtp", "eagle3"]),
               help="Speculative decoding: a method, auto (the model's draft where the engine has one) or none.")
+@click.option("--hidden-tokens", type=int,
+              help="Reasoning tokens decoded before the first visible one, beyond --osl (default 0): TTFT is to "
+              "the first visible token, throughput counts visible tokens.")
+@click.option("--effort", help="Reasoning effort level of the model (see its effort_levels): its hidden tokens, "
+              "round(osl x output_multiplier) - osl, instead of --hidden-tokens.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--batch", "batch_csv", type=click.Path(exists=True, dir_okay=False),
               help="CSV of queries (columns = flag names with underscores).")

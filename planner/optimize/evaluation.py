@@ -19,7 +19,7 @@ from planner.optimize.instance import Instance
 from planner.optimize.variants import PREFILL_LAYOUT, own_prefill
 from planner.perf import CONFIG_COLUMNS
 from planner.perf.capacity import capacity_in_parts, with_columns
-from planner.perf.search import largest_batch_visible
+from planner.perf.search_visible import largest_batch_visible
 
 PerfFn = Callable[..., pd.DataFrame]
 

@@ -13,7 +13,8 @@ from planner.optimize.instance import Instance
 from planner.optimize.layout import assign_racks
 from planner.optimize.solve import Solution
 from planner.optimize.variants import variant_fields
-from planner.perf.capacity import slo_basis
+from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.slo_policy import slo_basis
 from planner.plan import GENERIC_ENGINE, Deployment, Fleet, Limits, Plan, Rack, Server, WorkloadResult
 
 OBJECTIVE_UNITS = {
@@ -301,6 +302,9 @@ def _workload_result(wl, deps: list[Deployment], hidden: set[str]) -> WorkloadRe
     """Targets beside achieved values (the slowest and lowest-quality deployment of the workload); `hidden`: the
     keys of deployments that decode hidden reasoning tokens first (TTFT to the first visible token)."""
     qualities = [d.quality for d in deps if d.quality is not None]
+    # the rule the capacity search applied (`utilization_bound`, reading the assumption when called): recorded
+    # as a number, so the proposal renders the plan's own value, not today's assumption or the label's words
+    cap = ASSUMPTIONS.no_ttft_target_utilization if deps and not wl.has_ttft_target else None
     return WorkloadResult(
         workload=wl.id,
         demand_output_tok_s=wl.demand_out_tok_s,
@@ -311,8 +315,9 @@ def _workload_result(wl, deps: list[Deployment], hidden: set[str]) -> WorkloadRe
         ttft_target_s=wl.ttft_target_or_none_s,
         tpot_target_s=wl.tpot_target_s,
         slo_percentile=wl.slo_percentile,
-        slo_basis=slo_basis(wl.slo_percentile, {d.serving for d in deps}, bool(deps) and not wl.has_ttft_target,
+        slo_basis=slo_basis(wl.slo_percentile, {d.serving for d in deps}, cap is not None,
                             sum(d.key in hidden for d in deps)),
+        utilization_cap=cap,
         ttft_s=max((d.ttft_s for d in deps), default=None),
         tpot_s=max((d.tpot_s for d in deps), default=None),
         quality_floor_benchmark=wl.floor_benchmark,

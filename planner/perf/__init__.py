@@ -78,10 +78,10 @@ capacity_under_slo(configs, catalog, ttft_s=None, tpot_s=None, *, percentile=90.
     target (None, inf) stop at Assumptions.no_ttft_target_utilization (90%, assumed) of their saturation rate,
     limited_by 'utilization' where that binds (the waits are unbounded at saturation); a row at its full
     capacity is limited_by 'prefill' where its prompt path binds before its seats (saturation.py), else by
-    its decode step's resource; `slo_basis(percentile, servings, utilization_assumed, reasoning)` words what
-    the capacity holds the targets to (plan, proposal, predict). `hidden`: reasoning tokens of the osl decoded
-    before the first visible one (per row): TTFT is then to the first visible token, TPOT over the visible
-    ones (`planner.perf.reasoning`).
+    its decode step's resource; `slo_policy.slo_basis(percentile, servings, utilization_assumed, reasoning)`
+    words what the capacity holds the targets to (plan, proposal, predict). `hidden`: reasoning tokens of the
+    osl decoded before the first visible one (per row): TTFT is then to the first visible token, TPOT over the
+    visible ones (`planner.perf.reasoning`).
 predict_under_slo(grid, catalog) -> DataFrame
     capacity_under_slo row by row, targets and percentile from the grid's ttft_target_s, tpot_target_s,
     slo_percentile (and hidden_tokens) columns (the verifier's re-prediction of a plan); evaluate where they are

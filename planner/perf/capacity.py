@@ -13,13 +13,12 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
-from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.evaluate import evaluate_columns, output_frame
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.rate_search import TRICKLE, max_rate_meeting
-from planner.perf.reasoning import disaggregated_visible
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.search import largest_batch_meeting
+from planner.perf.slo_policy import utilization_bound
 from planner.perf.steptable import build_step_tables
 
 CANDIDATE_GRID = (12, 5)  # decode x prefill points of the step tables in the candidate search
@@ -163,11 +162,9 @@ def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot
                                   tp[rows], percentile, length_dist == "variable",
                                   shared if whole else _rows_of(shared, rows), None if h is None else h[rows]))
     if len(idx):  # disaggregated serving: the mean-latency batch search, then the rate under the percentile
-        old = disaggregated_visible(base.iloc[idx], catalog, tt[idx], tp[idx], 0.0 if h is None else h[idx], eff,
-                                    lambda at: disaggregated_units(base.iloc[idx[at]], catalog, tt[idx[at]],
-                                                                   tp[idx[at]], efficiency=eff,
-                                                                   resolved=_rows_of(shared, idx[at])))
-        parts.append(disaggregated_under_slo(old, tt[idx], percentile))
+        units = disaggregated_units(base.iloc[idx], catalog, tt[idx], tp[idx], efficiency=eff,
+                                    resolved=_rows_of(shared, idx), hidden=None if h is None else h[idx])
+        parts.append(disaggregated_under_slo(units, tt[idx], percentile))
     if len(parts) == 1:
         return parts[0], np.arange(n)
     first, other = parts
@@ -269,13 +266,18 @@ def with_columns(res: pd.DataFrame, new: dict[str, object]) -> pd.DataFrame:
 
 
 def disaggregated_units(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
-                        efficiency: Efficiency | None = None, resolved=None, batches=None) -> pd.DataFrame:
+                        efficiency: Efficiency | None = None, resolved=None, batches=None,
+                        hidden=None) -> pd.DataFrame:
     """Disaggregated units at their full rate: the largest batch whose zero-load mean TTFT and mean TPOT meet
     the targets (per row, inf = none), with rate-matched prefill and decode instances. The optimizer's
-    capacity and predict's disaggregated answers both start from it (`disaggregated_at_load`)."""
+    capacity and predict's disaggregated answers both start from it (`disaggregated_at_load`). `hidden`:
+    reasoning tokens of the osl before the first visible one (per row, None = none): the decode instances
+    decode them with the visible ones (the osl), and ttft_s is to the first visible token, the hidden steps
+    each at the full batch's TPOT (a bound on every step, so on the phase at every percentile), which the
+    units' queues then add to (`_unit_ttft_q`)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     return largest_batch_meeting(configs, catalog, ttft_s=ttft_s, tpot_s=tpot_s, batches=batches, efficiency=eff,
-                                 resolved=resolved)
+                                 resolved=resolved, hidden=hidden)
 
 
 def _unit_state(rows: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -324,66 +326,6 @@ def _unit_ttft_mean(s: dict, rho: np.ndarray) -> np.ndarray:
 
 
 DISAGG_UTILIZATION_MAX = 0.999  # the bisections' top: the queues' waits grow without bound at rho = 1
-
-
-# ------------------------------------------------------------------ SLO policy: a workload without a TTFT target
-def no_ttft_target_words() -> str:
-    """The assumption in words, the one spelling the plan's slo_basis, predict's notes and the proposal's
-    assumptions print (`Assumptions.no_ttft_target_utilization`, read when called)."""
-    return f"no TTFT target: <= {ASSUMPTIONS.no_ttft_target_utilization:.0%} of saturation (assumed)"
-
-
-def without_ttft_target(ttft_s, n: int) -> np.ndarray:
-    """Rows without a TTFT target: None (none for every row), or per row inf / NaN."""
-    if ttft_s is None:
-        return np.ones(n, dtype=bool)
-    return ~np.isfinite(np.broadcast_to(np.asarray(ttft_s, dtype=float), (n,)))
-
-
-def utilization_bound(rate: np.ndarray, saturation, ttft_s) -> tuple[np.ndarray, np.ndarray]:
-    """(`rate` held to the assumed share of `saturation` on the rows without a TTFT target, the rows whose rate
-    that bound set): `rate` in requests/s, or utilization with saturation 1. Nothing else stops the rate
-    searches short of saturation there, where the queue's waits are unbounded
-    (`Assumptions.no_ttft_target_utilization`). A stated TTFT target is the bound itself: those rows are
-    unchanged. TPOT only grows with the rate, so a lower rate still meets it. The mask is what callers label
-    'utilization' (a row the bound set, with a rate to serve)."""
-    rate = np.asarray(rate, dtype=float)
-    free = without_ttft_target(ttft_s, len(rate))
-    bound = ASSUMPTIONS.no_ttft_target_utilization * np.asarray(saturation, dtype=float)  # read when called
-    held = free & (rate >= bound)
-    return np.where(held, bound, rate), held & (bound > 0)
-
-
-def slo_basis(percentile: float, servings, utilization_assumed: bool = False, reasoning: int = 0) -> str:
-    """What a capacity computed here holds its targets to, in words: the one label `solve`'s Targets table, the
-    plan's workload result, the proposal and `predict` print. `servings`: the serving modes of the workload's
-    deployments; `utilization_assumed`: planned without a TTFT target (`utilization_bound`); `reasoning`: how
-    many of them decode hidden reasoning tokens before the first visible one (their TTFT is to that token,
-    `planner.perf.reasoning`). Aggregated replicas hold TTFT and TPOT at the percentile (the queueing model);
-    disaggregated units hold TTFT there (prefill and decode-seat queues) and TPOT as the decode step at the
-    unit's full batch, a bound on every percentile (`disaggregated_under_slo`)."""
-    p = f"p{float(percentile):g}"
-    modes = set(servings)
-    if "disaggregated" not in modes:
-        text = p
-    elif modes == {"disaggregated"}:
-        text = f"{p} TTFT; TPOT full-batch step (bounds every percentile)"
-    else:
-        text = f"{p} (disaggregated: TTFT {p}, TPOT full-batch step)"
-    if utilization_assumed:
-        text += "; " + no_ttft_target_words()
-    if reasoning:
-        text += "; reasoning deployments: TTFT to the first visible token (queue, prefill, hidden tokens' decode)"
-    return text
-
-
-def recorded_basis(basis: str | None, percentile: float | None, servings) -> str:
-    """What a plan's workload result holds its targets to, one label for solve's Targets table and the proposal:
-    its `slo_basis`; for plans written before it, `slo_basis` of the recorded percentile and serving modes; plans
-    without a percentile were solved against means."""
-    if basis:
-        return basis
-    return "mean" if percentile is None else slo_basis(percentile, servings)
 
 
 def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=None,
@@ -466,6 +408,5 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     return out
 
 
-__all__ = ["CANDIDATE_GRID", "DISAGG_UTILIZATION_MAX", "capacity_in_parts",
-           "capacity_under_slo", "disaggregated_at_load", "disaggregated_under_slo", "disaggregated_units",
-           "no_ttft_target_words", "recorded_basis", "slo_basis", "utilization_bound", "with_columns"]
+__all__ = ["CANDIDATE_GRID", "DISAGG_UTILIZATION_MAX", "capacity_in_parts", "capacity_under_slo",
+           "disaggregated_at_load", "disaggregated_under_slo", "disaggregated_units", "with_columns"]

@@ -6,11 +6,13 @@ See `planner.perf` (the package docstring) for the columns.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
+from planner.errors import InputError
 from planner.perf import queueing as Q
 from planner.perf import rate_search
 from planner.perf.burst import finite_burst
@@ -51,7 +53,9 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     """Latency percentiles and throughput of each configuration row under a load (see the package docstring).
 
     Grid columns `request_rate`, `concurrency`, `num_requests`, `length_dist`, where present and set, override
-    the keyword arguments row by row. `batch` (optional) caps the running sequences per replica."""
+    the keyword arguments row by row. `batch` (optional) caps the running sequences per replica.
+    `hidden_tokens` (optional, absent or NaN = 0): reasoning tokens of the osl decoded before the first visible
+    one; the TTFT columns are then to the first visible token (`hidden_ttft`), TPOT and the rest as they are."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     g = grid.reset_index(drop=True)
@@ -73,6 +77,10 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     reason = np.where(none, "give request_rate or concurrency", reason)
     reason = np.where((reason == "") & ~np.isin(dist, LENGTH_DISTS), "length_dist must be fixed or variable",
                       reason)
+    hidden = hidden_tokens(g)
+    reason = np.where((reason == "") & ~((hidden >= 0) & (hidden < tab.osl)),
+                      "hidden_tokens must be >= 0 and below osl (the osl's reasoning tokens before the first "
+                      "visible one)", reason)
     ok = reason == ""
     # what a row without an answer lacks: evaluate's cause where it does not run, else the query (the serving
     # mode the load model lacks, a load or length distribution not given)
@@ -86,9 +94,9 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     out["saturated"] = sat_open | (closed & (conc > sv.cap))
     if method == "simulate":
         for r in np.flatnonzero(ok):
-            _simulate_row(tab.row(r), r, rate[r], conc[r], nreq[r], dist[r], seed, out)
+            _simulate_row(tab.row(r), r, rate[r], conc[r], nreq[r], dist[r], seed, out, hidden[r])
     else:
-        _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out)
+        _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out, hidden)
     # the engine's API-server time per request (engines.py eng_request_s: HTTP, chat template, tokenization)
     # passes before the scheduler sees the request: it adds to TTFT and end-to-end latency and takes no seat
     for k in out:
@@ -117,23 +125,46 @@ def _svsub(sv: Q.Service, rows: np.ndarray) -> Q.Service:
     return Q.Service(**{k: getattr(sv, k)[rows] for k in sv.__dataclass_fields__})
 
 
-def _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out) -> None:
+def hidden_tokens(grid: pd.DataFrame) -> np.ndarray:
+    """The grid's `hidden_tokens` per row as floats (absent or NaN: 0; text: NaN, which no check passes)."""
+    if "hidden_tokens" not in grid:
+        return np.zeros(len(grid))
+    col = grid["hidden_tokens"]
+    return np.where(col.isna(), 0.0, pd.to_numeric(col, errors="coerce")).astype(float)
+
+
+def hidden_ttft(out: dict, hidden: np.ndarray) -> None:
+    """TTFT columns of `out` (rows of a steady occupancy: closed loop, a burst's fluid) moved to the first
+    visible token: `hidden` decode steps of the mean TPOT later (the step at that occupancy, every step of the
+    request's)."""
+    if not np.any(hidden):
+        return
+    phase = np.where(hidden > 0, hidden * np.asarray(out["tpot_mean_s"], dtype=float), 0.0)
+    for k in [k for k in out if k.startswith("ttft_")]:
+        out[k] = np.asarray(out[k], dtype=float) + phase
+
+
+def _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out, hidden) -> None:
     rows = np.flatnonzero(closed)
-    if len(rows):
-        _take(out, Q.closed_loop(_svsub(sv, rows), _subset(tab, rows), conc[rows], variable[rows]), rows)
+    if len(rows):  # a closed loop holds its occupancy: each hidden step is its TPOT
+        got = Q.closed_loop(_svsub(sv, rows), _subset(tab, rows), conc[rows], variable[rows])
+        hidden_ttft(got, hidden[rows])
+        _take(out, got, rows)
     rows = np.flatnonzero(opened & ~sat_open)
-    if len(rows):
+    if len(rows):  # the queueing model's hidden phase at each percentile (planner.perf.reasoning)
         s, t = _svsub(sv, rows), _subset(tab, rows)
-        _take(out, Q.open_loop(Q.chain(s), s, t, rate[rows], variable[rows]), rows)
+        h = hidden[rows] if np.any(hidden[rows]) else None
+        _take(out, Q.open_loop(Q.chain(s), s, t, rate[rows], variable[rows], hidden=h), rows)
     rows = np.flatnonzero(sat_open & ~np.isnan(nreq))  # a finite run above capacity: the fluid burst
     if len(rows):
-        _take(out, finite_burst(_svsub(sv, rows), _subset(tab, rows), rate[rows], nreq[rows].astype(np.int64)),
-             rows)
+        got = finite_burst(_svsub(sv, rows), _subset(tab, rows), rate[rows], nreq[rows].astype(np.int64))
+        hidden_ttft(got, hidden[rows])
+        _take(out, got, rows)
     rows = np.flatnonzero(sat_open & np.isnan(nreq))  # steady state above capacity: no latency, full rate
     out["requests_s"][rows] = sv.capacity_rps[rows]
 
 
-def _simulate_row(tab: StepTables, r: int, rate, conc, nreq, dist, seed, out) -> None:
+def _simulate_row(tab: StepTables, r: int, rate, conc, nreq, dist, seed, out, hidden: float = 0.0) -> None:
     finite = not math.isnan(nreq)
     steady_saturated = not finite and math.isnan(conc) and bool(out["saturated"][r])
     wl = Workload(request_rate=None if math.isnan(rate) else float(rate),
@@ -144,6 +175,11 @@ def _simulate_row(tab: StepTables, r: int, rate, conc, nreq, dist, seed, out) ->
         return
     run = simulate_one(tab, wl)
     s = summarize(run)
+    if hidden > 0:  # TTFT to each request's first visible token: its hidden share of the osl at its own mean step
+        h = np.minimum(np.round(hidden / float(tab.osl[0]) * run.osl), run.osl - 1.0)
+        step = (run.finish_s - run.first_token_s) / np.maximum(run.osl - 1.0, 1.0)
+        seen = summarize(replace(run, first_token_s=run.first_token_s + h * step))
+        s.update({k: v for k, v in seen.items() if k.startswith("ttft_")})
     for k, v in s.items():
         if k in out and k != "saturated":
             out[k][r] = v
@@ -175,19 +211,26 @@ def predict_under_slo(grid: pd.DataFrame, catalog: Catalog, *,
     if "slo_percentile" not in grid:
         return evaluate(grid, catalog, efficiency=efficiency)
     g = grid.reset_index(drop=True)
+    hidden, osl = hidden_tokens(g), pd.to_numeric(g["osl"], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~((hidden >= 0) & (hidden < osl)))
+    if len(bad):  # a reasoning row needs its hidden tokens within its osl, and at least one visible token
+        i = bad[0]
+        raise InputError(f"row {i}: hidden_tokens must be >= 0 and below osl (the osl's reasoning tokens before "
+                         f"the first visible one), got hidden_tokens {g['hidden_tokens'].iloc[i]}, osl "
+                         f"{g['osl'].iloc[i]}")
     parts = []
     for pct, rows in g.groupby("slo_percentile", sort=True):
         t = rows.get("ttft_target_s", pd.Series(np.nan, index=rows.index)).to_numpy(dtype=float)
         p = rows.get("tpot_target_s", pd.Series(np.nan, index=rows.index)).to_numpy(dtype=float)
-        h = rows.get("hidden_tokens", pd.Series(0.0, index=rows.index)).to_numpy(dtype=float)
+        h = hidden[rows.index]
         res = capacity_under_slo(rows.drop(columns=["ttft_target_s", "tpot_target_s", "slo_percentile",
                                                     "hidden_tokens"], errors="ignore"), catalog,
                                  ttft_s=np.where(np.isnan(t), np.inf, t), tpot_s=np.where(np.isnan(p), np.inf, p),
-                                 percentile=float(pct), efficiency=efficiency, hidden=np.nan_to_num(h))
+                                 percentile=float(pct), efficiency=efficiency, hidden=h)
         res.index = rows.index
         parts.append(res)
     return pd.concat(parts).sort_index()
 
 
 __all__ = ["CANDIDATE_GRID", "LENGTH_DISTS", "LOAD_COLUMNS", "METHODS", "PERCENTILES", "capacity_under_slo",
-           "latency_under_load", "max_rate_meeting", "predict_under_slo"]
+           "hidden_tokens", "hidden_ttft", "latency_under_load", "max_rate_meeting", "predict_under_slo"]

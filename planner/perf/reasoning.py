@@ -8,20 +8,17 @@ them (the grid's osl is both). What the user sees starts at the first visible to
 Aggregated replicas: the queueing model's TTFT percentile plus the hidden phase at the same percentile
 (`hidden_phase_s`, threaded through `queueing.open_loop` and `max_rate_meeting`). Adding the two quantiles
 bounds the quantile of their sum from above (exact where they move together, as both grow with the occupancy).
-Disaggregated units: the batch search to the first visible token (`largest_batch_visible`: zero-load TTFT +
-hidden x TPOT, TPOT the decode instances' full-batch step, which bounds every hidden step too), then the same
-prefill and decode-seat queues as every unit (`capacity.disaggregated_under_slo`). With no hidden tokens both
-paths are the ordinary ones, to the last bit.
+Disaggregated units: the units' own batch search with the hidden tokens threaded through
+(`capacity.disaggregated_units`, `search.largest_batch_meeting(hidden=)`: the decode instances decode hidden +
+visible tokens, the zero-load TTFT is to the first visible token, each hidden step at the full batch's TPOT,
+which bounds every step, so the phase at every percentile), then the same prefill and decode-seat queues as
+every unit (`capacity.disaggregated_under_slo`). With no hidden tokens both paths are the ordinary ones, to
+the last bit.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-
-from planner.catalog.catalog import Catalog
-from planner.perf.params import Efficiency
-from planner.perf.search import largest_batch_visible
 
 
 def hidden_phase_s(hidden: np.ndarray, step_mean: np.ndarray, step_q: np.ndarray, z: float, tpot_sd: np.ndarray,
@@ -37,25 +34,4 @@ def hidden_phase_s(hidden: np.ndarray, step_mean: np.ndarray, step_q: np.ndarray
     return np.where(h > 0, phase, 0.0)
 
 
-def disaggregated_visible(configs: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_s: np.ndarray,
-                          hidden: np.ndarray, eff: Efficiency, plain_units) -> pd.DataFrame:
-    """Disaggregated units at their full rate (`capacity.disaggregated_units`'s rows, in row order): rows without
-    hidden tokens by `plain_units(rows)` (positions; the ordinary batch search of those rows), reasoning rows by
-    the largest batch whose zero-load TTFT to the first visible token and TPOT meet the targets
-    (`largest_batch_visible`: its ttft_s is the visible one, so the unit's queues add to it)."""
-    n = len(configs)
-    h = np.broadcast_to(np.asarray(hidden, dtype=float), (n,))
-    think, plain = np.flatnonzero(h > 0), np.flatnonzero(h <= 0)
-    if not len(think):  # no reasoning row: the ordinary units alone
-        return plain_units(plain)
-    units = largest_batch_visible(configs.iloc[think].drop(columns=["batch"], errors="ignore").reset_index(
-        drop=True), catalog, ttft_s[think], tpot_s[think], h[think], efficiency=eff)
-    if not len(plain):
-        return units
-    first = plain_units(plain).reset_index(drop=True)
-    at = np.empty(n, dtype=np.int64)
-    at[np.concatenate([plain, think])] = np.arange(n)
-    return pd.concat([first, units[list(first.columns)]], ignore_index=True).take(at).reset_index(drop=True)
-
-
-__all__ = ["disaggregated_visible", "hidden_phase_s"]
+__all__ = ["hidden_phase_s"]

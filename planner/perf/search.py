@@ -1,8 +1,9 @@
 """The largest batch meeting latency targets, searched without evaluating every candidate batch.
 
-`largest_batch_visible` answers exactly what evaluating every configuration at every candidate batch and keeping
-the largest batch that fits and meets the targets would (the exhaustive search stays in the tests as the
-reference), but evaluates a handful of batches per configuration. It rests on two properties of the step model,
+`largest_batch_meeting` (and `search_visible.largest_batch_visible`, its zero-load twin to the first visible
+token over the batch list alone) answers exactly what evaluating every configuration at every candidate batch
+and keeping the largest batch that fits and meets the targets would (the exhaustive search stays in the tests as
+the reference), but evaluates a handful of batches per configuration. It rests on two properties of the step model,
 pinned by tests/test_perf_search.py on every example's grid:
 - fits(b) holds for a prefix of the batches (memory and the engine's cap only ever stop a larger batch);
 - a step's time does not fall when it carries more sequences, so TPOT (both serving modes) and the aggregated
@@ -353,48 +354,21 @@ def _guessed(cand: np.ndarray, guide: np.ndarray, lo: np.ndarray, hi: np.ndarray
     return rows[at[inside]], ks[inside]
 
 
-def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, hidden, *,
-                          efficiency: Efficiency | None = None) -> pd.DataFrame:
-    """Per configuration row, the largest of DEFAULT_BATCHES whose first *visible* token (after `hidden`
-    reasoning tokens, per row or one for all) meets the TTFT target and whose TPOT meets its target (targets
-    per row or one for all); `ttft_s` of the result is the visible TTFT. Rows where no batch does come back
-    at batch 1 with fits=False and the reason."""
-    eff = efficiency if efficiency is not None else load_efficiency(catalog)
-    base = cfg.reset_index(drop=True)
-    n = len(base)
-    t_ttft, t_tpot, h = _per_row(ttft_s, n), _per_row(tpot_s, n), _per_row(hidden, n)
-    batches = np.array(DEFAULT_BATCHES, dtype=np.int64)
-
-    def judge(ev: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-        fits = ev["fits"].astype(bool)
-        tpot, ttft = ev["tpot_s"].astype(float), ev["ttft_s"].astype(float)
-        within = fits & (tpot <= t_tpot[rows])
-        return {"good": within & (ttft + h[rows] * tpot <= t_ttft[rows]),
-                "bound": within & (h[rows] * tpot <= t_ttft[rows])}
-
-    model = _Resolved(base, catalog, eff)
-    best, _ = _largest(model, np.tile(batches, (n, 1)), _aggregated(base), judge)
-    good = best >= 0
-    ev = model.frame(batches[np.maximum(best, 0)]).reset_index(drop=True)
-    ev["ttft_s"] = ev["ttft_s"].astype(float) + h * ev["tpot_s"].astype(float)
-    ev["fits"] = good
-    reason, bad = ev["reason"].to_numpy(dtype=object).copy(), np.flatnonzero(~good)
-    reason[bad] = _messages(h[bad], t_ttft[bad], t_tpot[bad])
-    ev["reason"] = reason
-    return ev
-
-
 def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, batches=None, *,
                           efficiency: Efficiency | None = None,
-                          resolved: tuple[Cols, np.ndarray] | None = None) -> pd.DataFrame:
+                          resolved: tuple[Cols, np.ndarray] | None = None, hidden=None) -> pd.DataFrame:
     """`max_batch_meeting` (same result to the last digit), evaluating a few candidate batches per configuration
     instead of all of them; the targets may also be per row (inf = no target). `resolved`: `resolve` of the
-    rows (without batch) at batch 1 where the caller has it (not modified)."""
+    rows (without batch) at batch 1 where the caller has it (not modified). `hidden` (per row or one for all,
+    None = none): reasoning tokens of the osl decoded before the first visible one; the TTFT target then holds
+    for that token, ttft_s + hidden x tpot_s (each of those steps at most the batch's TPOT), and the result's
+    ttft_s is it. Rows without hidden tokens are the ordinary search to the bit."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     base = grid.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
     n = len(base)
     t_ttft = _per_row(np.inf if ttft_s is None else ttft_s, n)
     t_tpot = _per_row(np.inf if tpot_s is None else tpot_s, n)
+    h = None if hidden is None or not np.any(hidden) else _per_row(hidden, n)
     cands = np.array(sorted(set(int(b) for b in (batches or DEFAULT_BATCHES) if b >= 1)), dtype=float)
     model = _Resolved(base, catalog, eff, resolved)
     mem_max = model.max_batch_memory()
@@ -409,12 +383,18 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
 
     def judge(ev: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
         fits = ev["fits"]
-        ttft_ok = np.isinf(t_ttft[rows]) | (ev["ttft_s"] <= t_ttft[rows])  # no target: always met
+        ttft = ev["ttft_s"] if h is None else visible_ttft(ev["ttft_s"], ev["tpot_s"], h[rows])
+        ttft_ok = np.isinf(t_ttft[rows]) | (ttft <= t_ttft[rows])  # no target: always met
         tpot_ok = np.isinf(t_tpot[rows]) | (ev["tpot_s"] <= t_tpot[rows])
+        # the hidden steps alone within the TTFT target: a prefix too (TPOT grows with the batch), implied by
+        # ttft_ok, so the disaggregated rows' bound stays a prefix predicate that 'good' implies
+        bound = fits & tpot_ok
+        if h is not None:
+            bound = bound & (visible_ttft(0.0, ev["tpot_s"], h[rows]) <= t_ttft[rows])
         with np.errstate(divide="ignore", invalid="ignore"):
             tpot_share = ev["tpot_s"] / t_tpot[rows]
-            guide_good = np.maximum(tpot_share, ev["ttft_s"] / t_ttft[rows]) - 1.0
-        return {"good": fits & ttft_ok & tpot_ok, "bound": fits & tpot_ok, "fits": fits, "ttft_ok": ttft_ok,
+            guide_good = np.maximum(tpot_share, ttft / t_ttft[rows]) - 1.0
+        return {"good": fits & ttft_ok & tpot_ok, "bound": bound, "fits": fits, "ttft_ok": ttft_ok,
                 "tpot_ok": tpot_ok, "guide_good": guide_good, "guide_bound": tpot_share - 1.0}
 
     best, flags = _largest(model, cand, _aggregated(base), judge)
@@ -422,26 +402,30 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     rows = np.arange(n)
     chosen_b = cand[rows, np.maximum(best, 0)]  # the smallest candidate where nothing is good
     res = model.frame(chosen_b.astype(np.int64)).reset_index(drop=True)
+    if h is not None:  # the first visible token's TTFT, what the targets were held to
+        res["ttft_s"] = visible_ttft(res["ttft_s"].to_numpy(dtype=float), res["tpot_s"].to_numpy(dtype=float), h)
     # what stopped a larger batch: the next larger candidate's first failure (judged by the search)
     nxt = np.minimum(best + 1, cand.shape[1] - 1)
     has_next = any_good & (best + 1 < cand.shape[1])
     f = {k: flags[k][rows, nxt] for k in ("fits", "ttft_ok", "tpot_ok")}
     stop = np.where(~f["fits"], "memory", np.where(~f["ttft_ok"], "ttft", np.where(~f["tpot_ok"], "tpot", "")))
-    return meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft, t_tpot)
-
-
-def _messages(hidden: np.ndarray, ttft_s: np.ndarray, tpot_s: np.ndarray) -> np.ndarray:
-    """Why no batch serves a row, one message per distinct (hidden, targets)."""
-    out = np.empty(len(hidden), dtype=object)
-    memo: dict[tuple, str] = {}
-    for i, key in enumerate(zip(hidden.tolist(), ttft_s.tolist(), tpot_s.tolist(), strict=True)):
-        msg = memo.get(key)
-        if msg is None:
-            h, t1, t2 = key
-            msg = memo[key] = (f"{int(h)} hidden reasoning tokens before the answer: no batch meets TTFT "
-                               f"{t1 * 1e3:g} ms (first visible token) and TPOT {t2 * 1e3:g} ms")
-        out[i] = msg
+    out = meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft, t_tpot)
+    if h is not None:  # a row that misses its targets says the hidden tokens came first
+        miss = np.flatnonzero(~any_good & (h > 0) & (out["limited_by"].to_numpy() == "ttft"))
+        reason = out["reason"].to_numpy(dtype=object).copy()
+        reason[miss] = [f"{r} (first visible token, after {k:.0f} hidden reasoning tokens)"
+                        for r, k in zip(reason[miss], h[miss], strict=True)]
+        out["reason"] = reason
     return out
 
 
-__all__ = ["largest_batch_meeting", "largest_batch_visible"]
+def visible_ttft(ttft_s, tpot_s, hidden: np.ndarray) -> np.ndarray:
+    """Zero-load TTFT to the first visible token: after the first generated token, `hidden` decode steps of at
+    most TPOT each (the batch's step, which bounds every step of a request in it); exactly ttft_s where hidden
+    is 0 (even where TPOT is inf or NaN)."""
+    h = np.asarray(hidden, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(h > 0, ttft_s + h * np.asarray(tpot_s, dtype=float), ttft_s)
+
+
+__all__ = ["largest_batch_meeting", "visible_ttft"]

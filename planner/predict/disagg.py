@@ -22,6 +22,8 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.perf.capacity import disaggregated_at_load, disaggregated_under_slo, disaggregated_units
 from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
+from planner.perf.search import visible_ttft
+from planner.predict.hidden import per_query
 from planner.predict.load import GENERIC, all_in_energy, answer_fields, is_set, percentile_of, split_clients
 
 UNIT_KEYS = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
@@ -59,11 +61,13 @@ def at_capacity(results: pd.DataFrame, queries: pd.DataFrame, catalog: Catalog, 
     for p, grp in splits.groupby(splits["qid"].map(pct), sort=False):
         cfg = grp.drop(columns=["qid"]).reset_index(drop=True)
         tt, tp = _targets(queries, grp["qid"], "ttft_slo_ms"), _targets(queries, grp["qid"], "tpot_slo_ms")
-        units = fitting_units(cfg, catalog, tt, tp, pd.to_numeric(queries["gpus"]).reindex(grp["qid"]).to_numpy())
+        units = fitting_units(cfg, catalog, tt, tp, pd.to_numeric(queries["gpus"]).reindex(grp["qid"]).to_numpy(),
+                              per_query(queries, grp["qid"]))
         cap = disaggregated_under_slo(units, tt, float(p))
         load = disaggregated_at_load(units, request_rate=cap["capacity_rps"].to_numpy(dtype=float),
                                      percentiles=_percentile_keys(float(p)))
-        cap = cap.assign(qid=grp["qid"].to_numpy(), **{f"disagg_{k}": load[k].to_numpy() for k in load})
+        cap = cap.assign(qid=grp["qid"].to_numpy(), hidden_tokens=per_query(queries, grp["qid"]),
+                         **{f"disagg_{k}": load[k].to_numpy() for k in load})
         light = disaggregated_at_load(units, request_rate=units["output_tok_s"] / units["osl"] * 1e-6,
                                       percentiles=(float(p),))[f"ttft_p{float(p):g}_s"]
         # a unit that meets the targets on the mean but not TTFT at the percentile at any rate
@@ -77,13 +81,15 @@ def at_capacity(results: pd.DataFrame, queries: pd.DataFrame, catalog: Catalog, 
 
 
 def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_s: np.ndarray,
-                  gpus: np.ndarray) -> pd.DataFrame:
+                  gpus: np.ndarray, hidden: np.ndarray | None = None) -> pd.DataFrame:
     """`disaggregated_units` (the optimizer's: the largest batch meeting the targets on the mean); where that
     unit needs more than the query's `gpus`, the largest of DEFAULT_BATCHES whose unit fits them and meets the
     targets (solve picks any number of replicas, a query has its GPUs; unit sizes are not monotone in the
     batch, so every batch below the unit's is tried, in one evaluation). The optimizer's rows wherever its unit
-    fits."""
-    units = disaggregated_units(cfg, catalog, ttft_s, tpot_s)
+    fits. `hidden`: reasoning tokens of each row's osl before the first visible one (TTFT is to that token,
+    `disaggregated_units(hidden=)`)."""
+    h = np.zeros(len(cfg)) if hidden is None else np.asarray(hidden, dtype=float)
+    units = disaggregated_units(cfg, catalog, ttft_s, tpot_s, hidden=h if h.any() else None)
     need = units["gpus"].to_numpy(dtype=float)
     big = np.flatnonzero(units["fits"].to_numpy(dtype=bool) & (need > gpus))
     if not len(big):
@@ -100,6 +106,7 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
     if not len(rep):  # every unit at the smallest batch already: none fits the query's GPUs
         return _none_fits(out, big, need, gpus)
     ev = evaluate(rep, catalog)
+    ev["ttft_s"] = visible_ttft(ev["ttft_s"].to_numpy(dtype=float), ev["tpot_s"].to_numpy(dtype=float), h[of])
     col = {k: ev[k].to_numpy(dtype=float) for k in ("gpus", "ttft_s", "tpot_s")}
     ok = (ev["fits"].to_numpy(dtype=bool) & (col["gpus"] <= gpus[of]) & (col["ttft_s"] <= ttft_s[of])
           & (col["tpot_s"] <= tpot_s[of]))
@@ -150,7 +157,8 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
                          prefill_tp=pd.to_numeric(pre["prefill_tp"], errors="coerce"),
                          prefill_pp=pd.to_numeric(pre["prefill_pp"], errors="coerce"))
     tt, tp = _targets(queries, qids, "ttft_slo_ms"), _targets(queries, qids, "tpot_slo_ms")
-    units = fitting_units(cfg, catalog, tt, tp, pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy())
+    units = fitting_units(cfg, catalog, tt, tp, pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy(),
+                          per_query(queries, qids))
     rows = []
     for i, (cid, c) in enumerate(configs.iterrows()):
         q, u = queries.loc[c["qid"]], units.iloc[i]

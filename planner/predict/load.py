@@ -249,7 +249,7 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
     the (tp, pp, ep, attn_dp) choices; `units` answers the disaggregated ones (`planner.predict.disagg`: its
     `load_answers` and `describe`; passed in because it builds on this module)."""
     cols = ("qid", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving",
-            "isl", "osl", "dp", "gpus", "engine", "speculative")
+            "isl", "osl", "dp", "gpus", "engine", "speculative", "hidden_tokens")
     rows = []
     for qid, row in queries.iterrows():
         if row["error"] or not has_load(row):
@@ -259,13 +259,16 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
         gpus = int(float(row["gpus"]))
         engine = str(row["engine"]) if is_set(row["engine"]) else ""
         spec = str(row["speculative"]).lower() if is_set(row["speculative"]) else "none"
+        # the engine decodes the hidden reasoning tokens before the osl's visible ones (planner.predict.hidden)
+        hidden = int(float(row["hidden_tokens"])) if is_set(row.get("hidden_tokens")) else 0
         for mode in (["aggregated", "disaggregated"] if serving == "auto" else [serving]):
             for tp, pp, ep, attn_dp in splits(row, catalog):
                 g = tp * pp * attn_dp
                 if gpus // g >= 1:
                     rows.append(dict(zip(cols, (qid, row["model"], row["gpu"], row["precision"], kv, tp, pp, ep,
-                                                attn_dp, mode, int(float(row["isl"])), int(float(row["osl"])),
-                                                gpus // g, g, engine, spec), strict=True)))
+                                                attn_dp, mode, int(float(row["isl"])),
+                                                int(float(row["osl"])) + hidden, gpus // g, g, engine, spec,
+                                                hidden), strict=True)))
     if not rows:
         return {}
     configs = pd.DataFrame(rows)
@@ -338,6 +341,8 @@ def percentile_columns(best_rows: pd.DataFrame, catalog: Catalog) -> pd.DataFram
     grid["engine"] = best_rows["engine"].fillna("").astype(str) if "engine" in best_rows else ""
     method = best_rows["speculative_method"] if "speculative_method" in best_rows else pd.Series("", grid.index)
     grid["speculative"] = method.fillna("").astype(str).replace("", "none")
+    if "hidden_tokens" in best_rows:  # TTFT to the first visible token (planner.predict.hidden)
+        grid["hidden_tokens"] = best_rows["hidden_tokens"]
     res = latency_under_load(grid.reset_index(drop=True), catalog)
     res.index = best_rows.index
     return res

@@ -18,9 +18,10 @@ from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.limits import env_name, limit
 from planner.perf import evaluate
-from planner.perf.capacity import no_ttft_target_words, slo_basis
 from planner.perf.engines import SPEC_CHOICES
-from planner.predict import disagg
+from planner.perf.search import visible_ttft
+from planner.perf.slo_policy import no_ttft_target_words, slo_basis
+from planner.predict import disagg, hidden
 from planner.predict.load import (
     GENERIC,
     LOAD_QUERY_COLUMNS,
@@ -42,7 +43,7 @@ BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512
 PREFILL_QUERY_COLUMNS = ("prefill_gpu", "prefill_tp", "prefill_pp")
 QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
                  "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS,
-                 *PREFILL_QUERY_COLUMNS)
+                 *PREFILL_QUERY_COLUMNS, hidden.COLUMN, hidden.EFFORT)
 RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
                   "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
                   "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w", "tokens_per_kwh", "limited_by",
@@ -68,13 +69,14 @@ def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     q["error"] = ""
     for i, row in q.iterrows():
         q.at[i, "error"] = _query_error(row, catalog)
+    hidden.resolve_efforts(q, catalog)
     return q
 
 
 TRUE_WORDS = ("true", "yes", "1", "1.0")
 FALSE_WORDS = ("false", "no", "0", "0.0")
 NUMERIC_COLUMNS = ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_slo_ms", "tpot_slo_ms",
-                   "prefill_tp", "prefill_pp")
+                   "prefill_tp", "prefill_pp", hidden.COLUMN)
 
 
 def _number_error(col: str, v) -> str:
@@ -108,6 +110,8 @@ def _query_error(row: pd.Series, catalog: Catalog) -> str:
     for col in ("gpus", "isl", "osl"):
         if not is_set(row[col]) or float(row[col]) <= 0 or float(row[col]) != int(float(row[col])):
             return f"{col} must be a positive integer, got {row[col]!r}"
+    if msg := hidden.hidden_error(row, catalog):
+        return msg
     if is_set(row["kv_precision"]) and row["kv_precision"] not in ("bf16", "fp8", "fp4"):
         return f"kv_precision must be bf16, fp8 or fp4, got {row['kv_precision']!r}"
     if is_set(row["engine"]) and row["engine"] not in catalog.engines:
@@ -205,7 +209,8 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Expand valid queries into configuration rows (query index `qid`) for the performance model."""
     cols: dict[str, list] = {k: [] for k in ("qid", "model", "accelerator", "precision", "kv_precision", "tp",
                                              "pp", "ep", "attn_dp", "serving", "batch", "isl", "osl", "engine",
-                                             "speculative", "prefill_accelerator", "prefill_tp", "prefill_pp")}
+                                             "speculative", "prefill_accelerator", "prefill_tp", "prefill_pp",
+                                             hidden.COLUMN)}
     for qid, row in queries.iterrows():
         if row["error"] or has_load(row):  # queries under a load are answered by planner.predict.load
             continue
@@ -217,6 +222,7 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         spec = str(row["speculative"]).lower() if is_set(row["speculative"]) else "none"
         conc = float(row["concurrency"]) if is_set(row["concurrency"]) else None
         gpus, isl, osl = int(float(row["gpus"])), int(float(row["isl"])), int(float(row["osl"]))
+        osl += (h := hidden.hidden_of(row))  # the engine decodes the hidden tokens first (planner.predict.hidden)
         prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
                    *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
         for mode in modes:
@@ -225,7 +231,7 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
                 # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
                 # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
                 batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else BATCHES
-                values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *prefill)
+                values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *prefill, h)
                 for b in batches:
                     for key, v in zip(cols, values, strict=True):
                         cols[key].append(b if key == "batch" else v)
@@ -241,6 +247,9 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     queries = normalize_queries(raw, catalog)
     grid = build_grid(queries, catalog)
     results = evaluate(grid, catalog) if len(grid) else grid.assign(fits=[], reason=[], gpus=[])
+    if len(results):  # TTFT to the first visible token: the hidden tokens' steps at the batch's TPOT
+        results["ttft_s"] = visible_ttft(results["ttft_s"].to_numpy(dtype=float),
+                                         results["tpot_s"].to_numpy(dtype=float), results[hidden.COLUMN])
     # disaggregated splits of queries with targets: at their capacity under the SLO percentile, as solve plans
     results = disagg.at_capacity(results, queries, catalog,
                                  pd.Series({qid: percentile_of(q) for qid, q in queries.iterrows()}, dtype=float))
@@ -269,6 +278,7 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
             res = {**_base(row), "fits": False, "limited_by": limited, "notes": why}
         if res.get("fits"):  # what the answer holds its targets to: the label solve's plan prints
             res["slo_basis"] = _basis(row, res["serving"], best.loc[qid] if qid in best.index else None)
+            res = hidden.visible_answer(res, row)
         extra = {c: row[c] for c in raw.columns if c not in res}
         out_rows.append({**extra, **res})
     out = pd.DataFrame(out_rows)

@@ -9,7 +9,7 @@ from planner.catalog.schema_base import Entry, PriceRange
 from planner.catalog.schemas import Model, QualityScore, _norm
 from planner.optimize.instance import Instance
 from planner.optimize.problem import Problem
-from planner.perf.capacity import no_ttft_target_words
+from planner.perf.slo_policy import no_ttft_target_words
 from planner.plan import Plan
 from planner.proposal.bom import most_rented
 from planner.proposal.model import Assumption, BomLine, Risk
@@ -87,10 +87,11 @@ def assumptions(plan: Plan, problem: Problem, inst: Instance, catalog: Catalog,
             rec, src = catalog.precisions[pid].recovery_for(m.family, m.id)
             out.append(Assumption("models", f"{mid} at {pid}: quality recovery", f"{rec:.3f}", src, "",
                                   src.startswith("no published")))
-    # the plan's own record says where the rule held (slo_basis)
-    held = {w.workload for w in plan.workloads if no_ttft_target_words() in (w.slo_basis or "")}
-    for wid in sorted({d.workload for d in plan.deployments} & held):
-        out.append(Assumption("performance", f"{wid}: each replica's request rate", no_ttft_target_words(),
+    # the plan's own record says where the rule held and at what share of saturation (utilization_cap)
+    held = {w.workload: w.utilization_cap for w in plan.workloads if w.utilization_cap is not None}
+    for wid in sorted({d.workload for d in plan.deployments} & set(held)):
+        words = no_ttft_target_words(held[wid])
+        out.append(Assumption("performance", f"{wid}: each replica's request rate", words,
                               "planner.perf.assumptions (no_ttft_target_utilization)", "", True,
                               "toward saturation the queue's waits grow without bound"))
     out.append(Assumption("performance", "efficiency parameters", "fitted and derived per accelerator",

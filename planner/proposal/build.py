@@ -6,7 +6,7 @@ from collections import Counter
 
 from planner.catalog.catalog import Catalog
 from planner.optimize.instance import Instance, WorkloadData
-from planner.perf.capacity import recorded_basis
+from planner.perf.slo_policy import recorded_basis
 from planner.plan import GENERIC_ENGINE, Plan, WorkloadResult
 from planner.proposal import alternatives as alt
 from planner.proposal.assumptions import assumptions, prediction_errors, risks

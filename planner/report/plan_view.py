@@ -32,7 +32,7 @@ def _targets_table(console: Console, plan: Plan) -> None:
     rows = [r for r in plan.workloads if r.ttft_target_s is not None or r.tpot_target_s is not None]
     if not rows:
         return
-    from planner.perf.capacity import recorded_basis  # the perf package is heavy to import: only with targets
+    from planner.perf.slo_policy import recorded_basis  # the perf package is heavy to import: only with targets
 
     t = Table(title="Targets (achieved / target)", title_justify="left")
     for col in ("workload", "held at", "TTFT ms", "TPOT ms", "quality"):

@@ -113,7 +113,7 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         # "p90" there contradicted them
         pct = f"p{r['slo_percentile']:g}"
         if r.get("slo_basis") and percentiles:
-            # the label solve's plan prints (planner.perf.capacity.slo_basis): for disaggregated answers TTFT
+            # the label solve's plan prints (planner.perf.slo_policy.slo_basis): for disaggregated answers TTFT
             # at the percentile from the two queues, TPOT the decode step at the unit's full batch
             held = str(r["slo_basis"])
         elif percentiles:

@@ -1,0 +1,95 @@
+"""Hidden reasoning tokens of `predict` queries (`hidden_tokens`, `--hidden-tokens`, or `effort`, `--effort`).
+
+A query's `osl` is the visible answer; `hidden_tokens` are reasoning tokens the model decodes before it (0 where
+not given), or those of one of the model's reasoning effort levels (catalog `effort_levels`: round(osl x its
+output_multiplier) - osl, as `solve` decodes an effort, `planner.optimize.grid.decoded_osl`). The performance
+model sees the tokens the engine decodes, osl + hidden_tokens (KV, steps, seats), as `solve` plans a reasoning
+effort (`planner.perf.reasoning`). The answer reads as the plan's figures do: TTFT to the first visible token
+(the hidden tokens' decode steps included, at every percentile), TPOT over the visible tokens, and throughput in
+visible tokens (output_tok_s and what derives from it); the notes say so.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.predict.load import is_set
+
+COLUMN = "hidden_tokens"
+EFFORT = "effort"
+# the answer's throughput figures that count output tokens: scaled to the visible ones
+PER_OUTPUT = ("output_tok_s", "output_tok_s_per_gpu", "tokens_per_kwh")
+
+
+def hidden_error(row: pd.Series, catalog: Catalog) -> str:
+    """The problem with a query's hidden_tokens or effort ('' if none): a whole number >= 0, or an effort level
+    of the (known) model, not both."""
+    v, effort = row.get(COLUMN), row.get(EFFORT)
+    if is_set(effort):
+        model = catalog.models[row["model"]]
+        known = [e.level for e in model.effort_levels]
+        if is_set(v):
+            return f"give {EFFORT} or {COLUMN}, not both"
+        if model.effort(str(effort)) is None:
+            return (f"unknown {EFFORT} {effort!r} for {model.id} (known: {', '.join(known)})" if known else
+                    f"{EFFORT} {effort!r}: {model.id} has no reasoning effort levels (give {COLUMN} instead)")
+        return ""
+    if not is_set(v):
+        return ""
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        x = math.nan
+    if isinstance(v, bool) or not math.isfinite(x) or x < 0 or x != int(x):
+        return (f"{COLUMN} must be a whole number >= 0 (reasoning tokens decoded before the first visible one), "
+                f"got {v!r}")
+    return ""
+
+
+def resolve_efforts(queries: pd.DataFrame, catalog: Catalog) -> None:
+    """Each valid query with an effort gets that level's hidden tokens as its hidden_tokens (in place)."""
+    for i, row in queries.iterrows():
+        if not row["error"] and is_set(row.get(EFFORT)):
+            osl = int(float(row["osl"]))
+            mult = catalog.models[row["model"]].effort(str(row[EFFORT])).output_multiplier
+            queries.at[i, COLUMN] = round(osl * mult) - osl
+
+
+def hidden_of(row: pd.Series) -> int:
+    """A valid query's hidden tokens (0 where not given)."""
+    v = row.get(COLUMN)
+    return int(float(v)) if is_set(v) else 0
+
+
+def per_query(queries: pd.DataFrame, qids) -> np.ndarray:
+    """hidden tokens of the queries `qids` (floats, 0 where not given or the query has an error)."""
+    h = pd.Series({q: 0.0 if row["error"] else float(hidden_of(row)) for q, row in queries.iterrows()},
+                  dtype=float)
+    return h.reindex(qids).fillna(0.0).to_numpy(dtype=float)
+
+
+def visible_answer(res: dict, query: pd.Series) -> dict:
+    """An answer (`predict_many`'s fields of a query that fits) in visible tokens: output throughput x the
+    visible share osl / (osl + hidden), total throughput without the hidden tokens, and a note."""
+    h = hidden_of(query)
+    if h <= 0 or not res.get("fits"):
+        return res
+    isl, osl = float(query["isl"]), float(query["osl"])
+    share = osl / (osl + h)
+    out = dict(res)
+    for k in PER_OUTPUT:
+        if out.get(k) is not None:
+            out[k] = float(out[k]) * share
+    if out.get("total_tok_s") is not None:
+        out["total_tok_s"] = float(out["total_tok_s"]) * (isl + osl) / (isl + osl + h)
+    note = (f"{h} hidden reasoning tokens per request before the {osl:g} visible: decoded as output (KV, "
+            f"steps), TTFT to the first visible token, throughput in visible tokens")
+    out["notes"] = "; ".join(n for n in (note, out.get("notes") or "") if n)
+    return out
+
+
+__all__ = ["COLUMN", "EFFORT", "hidden_error", "hidden_of", "per_query", "resolve_efforts", "visible_answer"]
