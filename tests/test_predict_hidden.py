@@ -95,3 +95,18 @@ def test_an_effort_level_is_its_hidden_tokens(catalog):
     assert bad[0].startswith("unknown effort 'extreme' for gpt-oss-120b (known: low")
     assert bad[1] == "effort 'low': llama-3.1-8b has no reasoning effort levels (give hidden_tokens instead)"
     assert bad[2] == "give effort or hidden_tokens, not both"
+
+
+def test_a_reasoning_model_asked_without_hidden_tokens_says_what_its_osl_counts(catalog):
+    """gpt-oss reasons: asked with neither effort nor hidden_tokens, the answer decodes osl tokens in all (as
+    benchmark tools count its output) and its note says so and how to ask for TTFT to the first visible token;
+    a model without effort levels, or a query that names its hidden tokens (even 0), gets no such note."""
+    q = dict(model="gpt-oss-120b", gpu="h200-sxm", gpus=1, precision="mxfp4", isl=1000, osl=OSL, tp=1,
+             concurrency=8)
+    got = predict_many(pd.DataFrame([q, q | dict(hidden_tokens=0), Q | dict(osl=OSL, concurrency=8)]), catalog)
+    notes = got["notes"].fillna("").tolist()
+    assert "gpt-oss-120b reasons (effort levels low, medium, high, default" in notes[0]
+    assert "osl counts every decoded token here" in notes[0] and "--effort" in notes[0]
+    assert "reasons" not in notes[1] and "reasons" not in notes[2]
+    figures = ["ttft_s", "tpot_s", "output_tok_s"]
+    assert got.loc[0, figures].tolist() == got.loc[1, figures].tolist()  # a note, not another answer

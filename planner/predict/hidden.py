@@ -72,10 +72,13 @@ def per_query(queries: pd.DataFrame, qids) -> np.ndarray:
     return h.reindex(qids).fillna(0.0).to_numpy(dtype=float)
 
 
-def visible_answer(res: dict, query: pd.Series) -> dict:
+def visible_answer(res: dict, query: pd.Series, catalog: Catalog | None = None) -> dict:
     """An answer (`predict_many`'s fields of a query that fits) in visible tokens: output throughput x the
-    visible share osl / (osl + hidden), total throughput without the hidden tokens, and a note."""
+    visible share osl / (osl + hidden), total throughput without the hidden tokens, and a note. A reasoning
+    model asked without hidden tokens gets a note that its osl counted every decoded token (`_unstated_effort`)."""
     h = hidden_of(query)
+    if h <= 0 and res.get("fits") and catalog is not None and (note := _unstated_effort(query, catalog)):
+        return {**res, "notes": "; ".join(n for n in (note, res.get("notes") or "") if n)}
     if h <= 0 or not res.get("fits"):
         return res
     isl, osl = float(query["isl"]), float(query["osl"])
@@ -90,6 +93,18 @@ def visible_answer(res: dict, query: pd.Series) -> dict:
             f"steps), TTFT to the first visible token, throughput in visible tokens")
     out["notes"] = "; ".join(n for n in (note, out.get("notes") or "") if n)
     return out
+
+
+def _unstated_effort(query: pd.Series, catalog: Catalog) -> str:
+    """'' unless the model reasons (catalog effort levels) and the query gave neither effort nor hidden tokens:
+    then the answer decodes osl tokens in all, as benchmark tools count a reasoning model's output, where `solve`
+    plans an effort level's hidden tokens before the osl visible ones; the note says how to ask for that."""
+    model = catalog.models.get(query.get("model"))
+    if model is None or not model.effort_levels or is_set(query.get(COLUMN)) or is_set(query.get(EFFORT)):
+        return ""
+    return (f"{model.id} reasons (effort levels {', '.join(e.level for e in model.effort_levels)}, default "
+            f"{model.default_effort}): osl counts every decoded token here, hidden ones included; --effort or "
+            "--hidden-tokens for TTFT to the first visible token")
 
 
 __all__ = ["COLUMN", "EFFORT", "hidden_error", "hidden_of", "per_query", "resolve_efforts", "visible_answer"]

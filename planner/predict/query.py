@@ -278,7 +278,7 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
             res = {**_base(row), "fits": False, "limited_by": limited, "notes": why}
         if res.get("fits"):  # what the answer holds its targets to: the label solve's plan prints
             res["slo_basis"] = _basis(row, res["serving"], best.loc[qid] if qid in best.index else None)
-            res = hidden.visible_answer(res, row)
+            res = hidden.visible_answer(res, row, catalog)
         extra = {c: row[c] for c in raw.columns if c not in res}
         out_rows.append({**extra, **res})
     out = pd.DataFrame(out_rows)
