@@ -10,6 +10,7 @@ import math
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -221,3 +222,16 @@ def test_repredicted_figures_are_compared_at_one_percent(genuine, scale, caught)
     assert PREDICTION_TOL == 0.01 and n > 6 * len(plan.deployments)
     tok = [v for v in found if ": output_tok_s " in v]
     assert (len(tok) == len(plan.deployments)) if caught else tok == [], found
+
+
+def test_a_verifier_row_that_fits_nowhere_is_answered_not_raised():
+    """A forged layout whose rows all fail the configuration check (tp 3 splits 64 heads unevenly) reaches the
+    step tables with no row: the shared-points path made one empty group of it (IndexError, a traceback out of
+    `verify`); the answer is 'does not fit'."""
+    from planner.perf import predict_under_slo
+
+    row = dict(model="llama-3.3-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=3, pp=1,
+               ep=1, attn_dp=1, isl=1000, osl=800, serving="aggregated", slo_percentile=90.0, ttft_target_s=2.0,
+               tpot_target_s=0.05, batch=64)
+    res = predict_under_slo(pd.DataFrame([row]), load_catalog())
+    assert not bool(res.loc[0, "fits"])

@@ -245,8 +245,10 @@ def _grid_points_shared(c: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, chu
     limits of the longest sequence), so each member gets the numbers its own row would (the same operations
     on the same values, element for element)."""
     m, K = n_dec.shape
-    src = c if m == n else take(c, run, n)
     out = np.empty((m, K))
+    if m == 0:  # no row fits (a forged or impossible configuration): no group; np.r_ below would make one empty
+        return out
+    src = c if m == n else take(c, run, n)
     order = np.argsort(gid, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(gid[order]) != 0])
     sizes = np.diff(np.r_[starts, m])
