@@ -187,11 +187,13 @@ def kv_bytes_per_seq_per_gpu(c: Cols, context_tokens, draft: np.ndarray | None =
 # peak with FlashInfer's sampler (the default where FlashInfer is installed, as in vLLM's images, 0.10-0.11):
 # the caller's bf16 logits 2 + the sampler's fp32 copy 4 + top_k_mask_logits' fp32 output 4 + the softmax
 # 4 (flashinfer/sampling.py top_k_top_p_sampling_from_logits, top_k_first). The PyTorch path (sort values and
-# int64 indices) would take ~24. Assumed: engines.yaml vllm `kv_sizing` says so and why.
+# int64 indices) would take ~24. Read in the 0.11.0 wheel (h44): profile_run's sampler pass covers
+# min(max_num_batched_tokens, max_num_seqs) rows, Sampler.forward's fp32 copy is divided by the temperature in
+# place, and FlashInfer (an optional extra of the wheel) is assumed installed: engines.yaml vllm `kv_sizing`.
 SAMPLER_BYTES_PER_LOGIT = 14.0
 # vLLM's snapshot for gpu_memory_utilization is taken after the CUDA context exists (gpu_worker.init_device),
 # so the context is outside the fraction; what its profile adds outside torch (NCCL communicators, custom
-# all-reduce buffers, cuBLAS/attention workspaces) stays in: assumed 0.5 GiB (not read from a log), in place
+# all-reduce buffers; on one GPU the code builds neither) stays in: assumed 0.5 GiB (not read from a log), in place
 # of the generic fixed reserve (context + workspace) for engines sized by a profiling run (`sampler_warmup`).
 VLLM_NON_TORCH_BYTES = 0.5 * 2.0 ** 30
 # SGLang (0.5 series, server_args._handle_gpu_memory_settings) sets mem_fraction_static = (HBM - reserved) / HBM
