@@ -3,8 +3,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# The CLI's tables are read at the captured width (planner.cli.common._width: 160 when not a terminal); pytest-xdist's
-# workers inherit COLUMNS=80 from the controller's terminal writer, and rich would fold the labels the tests read.
+# The CLI's tables are read at the captured width (planner.cli.common._width: 160 when not a terminal);
+# pytest-xdist's workers inherit COLUMNS=80, and rich would fold the labels the tests read.
 os.environ["COLUMNS"] = "160"
 
 import pytest
