@@ -8,12 +8,12 @@ from planner import __version__, power
 from planner import economics as money
 from planner.economics import HOURS_PER_YEAR
 from planner.optimize import failure
-from planner.optimize.grid import decoded_osl
 from planner.optimize.instance import Instance
 from planner.optimize.layout import assign_racks
 from planner.optimize.solve import Solution
 from planner.optimize.variants import variant_fields
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.reasoning import decoded_osl
 from planner.perf.slo_policy import slo_basis
 from planner.plan import GENERIC_ENGINE, Deployment, Fleet, Limits, Plan, Rack, Server, WorkloadResult
 

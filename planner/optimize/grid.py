@@ -13,14 +13,9 @@ from planner.catalog.catalog import Catalog
 from planner.catalog.quality import checkpoint_of, needs_quantization, quality_of
 from planner.optimize.instance import Instance
 from planner.optimize.variants import spec_choices
+from planner.perf.reasoning import decoded_osl
 
 PP_OPTIONS = (1, 2)
-
-
-def decoded_osl(visible_osl: int, output_multiplier: float) -> int:
-    """Tokens a request decodes for `visible_osl` visible ones at an effort's output multiplier (the hidden
-    reasoning tokens come first): the grid's osl, and what extract and verify read back."""
-    return round(visible_osl * output_multiplier)
 
 
 def largest_domains(inst: Instance) -> dict[str, int]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from planner.optimize.grid import decoded_osl
 from planner.optimize.instance import Instance
 from planner.optimize.verify_buyer import output_multiplier
+from planner.perf.reasoning import decoded_osl
 from planner.plan import GENERIC_ENGINE
 
 PREDICTION_TOL = 0.01  # re-predicted tok/s, TTFT, TPOT may differ from the plan by 1% (float noise, versions)
@@ -33,6 +33,7 @@ def _grid_row(d, inst: Instance, effort_multiplier: float) -> dict:
     """A deployment as the perf grid row it was evaluated from (generated tokens per visible one: its effort;
     the hidden ones come before the first visible token)."""
     w = inst.workloads[d.workload]
+    osl = decoded_osl(w.osl, effort_multiplier)
     return dict(
         model=d.model,
         accelerator=d.accelerator,
@@ -45,8 +46,8 @@ def _grid_row(d, inst: Instance, effort_multiplier: float) -> dict:
         serving=d.serving,
         batch=d.batch,
         isl=w.isl,
-        osl=decoded_osl(w.osl, effort_multiplier),
-        hidden_tokens=decoded_osl(w.osl, effort_multiplier) - w.osl,
+        osl=osl,
+        hidden_tokens=osl - w.osl,
         ttft_target_s=w.ttft_target_s,
         tpot_target_s=w.tpot_target_s,
         slo_percentile=w.slo_percentile,

@@ -21,6 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 
+def decoded_osl(visible_osl: int, output_multiplier: float) -> int:
+    """Tokens a request decodes for `visible_osl` visible ones at an effort's output multiplier (the hidden
+    reasoning tokens come first): the candidate grid's osl, what extract and verify read back, and the hidden
+    tokens `predict --effort` resolves to (this minus the visible osl)."""
+    return round(visible_osl * output_multiplier)
+
+
 def hidden_phase_s(hidden: np.ndarray, step_mean: np.ndarray, step_q: np.ndarray, z: float, tpot_sd: np.ndarray,
                    n_visible: np.ndarray, spread: float) -> np.ndarray:
     """Seconds the `hidden` decode steps before the first visible token take at a percentile, read as TPOT is
@@ -34,4 +41,4 @@ def hidden_phase_s(hidden: np.ndarray, step_mean: np.ndarray, step_q: np.ndarray
     return np.where(h > 0, phase, 0.0)
 
 
-__all__ = ["hidden_phase_s"]
+__all__ = ["decoded_osl", "hidden_phase_s"]

@@ -2,7 +2,7 @@
 
 A query's `osl` is the visible answer; `hidden_tokens` are reasoning tokens the model decodes before it (0 where
 not given), or those of one of the model's reasoning effort levels (catalog `effort_levels`: round(osl x its
-output_multiplier) - osl, as `solve` decodes an effort, `planner.optimize.grid.decoded_osl`). The performance
+output_multiplier) - osl, as `solve` decodes an effort, `planner.perf.reasoning.decoded_osl`). The performance
 model sees the tokens the engine decodes, osl + hidden_tokens (KV, steps, seats), as `solve` plans a reasoning
 effort (`planner.perf.reasoning`). The answer reads as the plan's figures do: TTFT to the first visible token
 (the hidden tokens' decode steps included, at every percentile), TPOT over the visible tokens, and throughput in
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
+from planner.perf.reasoning import decoded_osl
 from planner.predict.load import is_set
 
 COLUMN = "hidden_tokens"
@@ -56,7 +57,7 @@ def resolve_efforts(queries: pd.DataFrame, catalog: Catalog) -> None:
         if not row["error"] and is_set(row.get(EFFORT)):
             osl = int(float(row["osl"]))
             mult = catalog.models[row["model"]].effort(str(row[EFFORT])).output_multiplier
-            queries.at[i, COLUMN] = round(osl * mult) - osl
+            queries.at[i, COLUMN] = decoded_osl(osl, mult) - osl
 
 
 def hidden_of(row: pd.Series) -> int:
