@@ -12,9 +12,8 @@ from planner.optimize.instance import Instance
 from planner.optimize.layout import assign_racks
 from planner.optimize.solve import Solution
 from planner.optimize.variants import variant_fields
-from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.reasoning import decoded_osl
-from planner.perf.slo_policy import slo_basis
+from planner.perf.slo_policy import slo_basis, utilization_cap
 from planner.plan import GENERIC_ENGINE, Deployment, Fleet, Limits, Plan, Rack, Server, WorkloadResult
 
 OBJECTIVE_UNITS = {
@@ -304,7 +303,7 @@ def _workload_result(wl, deps: list[Deployment], hidden: set[str]) -> WorkloadRe
     qualities = [d.quality for d in deps if d.quality is not None]
     # the rule the capacity search applied (`utilization_bound`, reading the assumption when called): recorded
     # as a number, so the proposal renders the plan's own value, not today's assumption or the label's words
-    cap = ASSUMPTIONS.no_ttft_target_utilization if deps and not wl.has_ttft_target else None
+    cap = utilization_cap(bool(deps), wl.has_ttft_target)
     return WorkloadResult(
         workload=wl.id,
         demand_output_tok_s=wl.demand_out_tok_s,

@@ -26,7 +26,7 @@ from planner.catalog.fingerprint import catalog_fingerprint
 from planner.catalog.quality import quality_of
 from planner.optimize.instance import Instance
 from planner.optimize.verify_cost import HOURS_PER_YEAR, cost_parts_usd_per_hour, owned_avg_w, rack_capex_usd
-from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.slo_policy import utilization_cap
 from planner.plan import PLAN_FORMAT_VERSION, Plan
 
 UNVERIFIABLE = ("solve_time_s", "timing", "iterations", "candidates")
@@ -344,8 +344,7 @@ def _check_workload_figures(plan: Plan, inst: Instance, check: Check) -> None:
                 ("tpot_s", r.tpot_s, max((d.tpot_s for d in deps), default=None)),
                 ("quality", r.quality, min(qualities, default=None)),
                 # the assumed utilization rule holds where a workload without a TTFT target has deployments
-                ("utilization_cap", r.utilization_cap, ASSUMPTIONS.no_ttft_target_utilization
-                 if deps and not w.has_ttft_target else None),
+                ("utilization_cap", r.utilization_cap, utilization_cap(bool(deps), w.has_ttft_target)),
             )),
         ):
             check(_close(mine, want, 1e-5), f"workload {r.workload}: {name} {mine} in the plan, {want} from the "

@@ -27,6 +27,13 @@ def without_ttft_target(ttft_s, n: int) -> np.ndarray:
     return ~np.isfinite(np.broadcast_to(np.asarray(ttft_s, dtype=float), (n,)))
 
 
+def utilization_cap(has_deployments: bool, has_ttft_target: bool) -> float | None:
+    """The share of saturation a workload's replicas were held to (`utilization_bound`): the assumption, read
+    when called, where it has deployments and no TTFT target; None where a target bounds the rate (or nothing
+    runs). What extract records in the plan (`WorkloadResult.utilization_cap`) and verify expects there."""
+    return ASSUMPTIONS.no_ttft_target_utilization if has_deployments and not has_ttft_target else None
+
+
 def utilization_bound(rate: np.ndarray, saturation, ttft_s) -> tuple[np.ndarray, np.ndarray]:
     """(`rate` held to the assumed share of `saturation` on the rows without a TTFT target, the rows whose rate
     that bound set): `rate` in requests/s, or utilization with saturation 1. Nothing else stops the rate
@@ -73,4 +80,5 @@ def recorded_basis(basis: str | None, percentile: float | None, servings) -> str
     return "mean" if percentile is None else slo_basis(percentile, servings)
 
 
-__all__ = ["no_ttft_target_words", "recorded_basis", "slo_basis", "utilization_bound", "without_ttft_target"]
+__all__ = ["no_ttft_target_words", "recorded_basis", "slo_basis", "utilization_bound", "utilization_cap",
+           "without_ttft_target"]
