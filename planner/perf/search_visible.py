@@ -13,7 +13,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.perf.evaluate import DEFAULT_BATCHES
 from planner.perf.params import Efficiency, load_efficiency
-from planner.perf.search import _aggregated, _largest, _per_row, _Resolved
+from planner.perf.search import _aggregated, _largest, _per_row, _Resolved, visible_ttft
 
 
 def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, hidden, *,
@@ -32,14 +32,14 @@ def largest_batch_visible(cfg: pd.DataFrame, catalog: Catalog, ttft_s, tpot_s, h
         fits = ev["fits"].astype(bool)
         tpot, ttft = ev["tpot_s"].astype(float), ev["ttft_s"].astype(float)
         within = fits & (tpot <= t_tpot[rows])
-        return {"good": within & (ttft + h[rows] * tpot <= t_ttft[rows]),
-                "bound": within & (h[rows] * tpot <= t_ttft[rows])}
+        return {"good": within & (visible_ttft(ttft, tpot, h[rows]) <= t_ttft[rows]),
+                "bound": within & (visible_ttft(0.0, tpot, h[rows]) <= t_ttft[rows])}
 
     model = _Resolved(base, catalog, eff)
     best, _ = _largest(model, np.tile(batches, (n, 1)), _aggregated(base), judge)
     good = best >= 0
     ev = model.frame(batches[np.maximum(best, 0)]).reset_index(drop=True)
-    ev["ttft_s"] = ev["ttft_s"].astype(float) + h * ev["tpot_s"].astype(float)
+    ev["ttft_s"] = visible_ttft(ev["ttft_s"].to_numpy(dtype=float), ev["tpot_s"].to_numpy(dtype=float), h)
     ev["fits"] = good
     reason, bad = ev["reason"].to_numpy(dtype=object).copy(), np.flatnonzero(~good)
     reason[bad] = _messages(h[bad], t_ttft[bad], t_tpot[bad])
