@@ -4,9 +4,7 @@ all rows at once in blocks; apart from `queueing` so that the model and the sear
 
 from __future__ import annotations
 
-import functools
 import math
-from statistics import NormalDist
 
 import numpy as np
 
@@ -18,16 +16,14 @@ TRICKLE = 1e-3  # the lowest rate searched, as a share of capacity
 
 def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: float = 90.0, variable=None,
                      iterations: int = 10, block: int = 4096, known: tuple[Service, Chain] | None = None,
-                     hidden=None, compiled: bool = True) -> np.ndarray:
+                     hidden=None) -> np.ndarray:
     """Per configuration, the largest Poisson request rate (requests/s) at which the `percentile` TTFT and
     TPOT stay within the targets (None = no target); 0 where even a trickle (TRICKLE of capacity) misses them.
     `hidden`: reasoning tokens per request before the first visible one (per row, or None), as `open_loop`'s.
 
     Bisection on log(rate) between TRICKLE and 1 of the capacity, all rows at once in cache-sized blocks;
     10 halvings of the 6.9-wide log range leave the rate within 0.7% below the true limit (the answer always
-    meets the targets). `known`: service(tab) and its chain where the caller has them (row by row: taken).
-    compiled: the bisection in `rate_kernel` (numba), the same probes and answers to the bit as this numpy path
-    (False: the numpy path, the reference the kernel is tested against)."""
+    meets the targets). `known`: service(tab) and its chain where the caller has them (row by row: taken)."""
     R = len(tab)
     t_ttft = np.full(R, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, dtype=float), (R,))
     t_tpot = np.full(R, np.inf) if tpot_s is None else np.broadcast_to(np.asarray(tpot_s, dtype=float), (R,))
@@ -55,10 +51,6 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
             s_ch = chain(s_sv)
         else:
             s_sv, s_ch = _some(known[0], rows, R), _some(known[1], rows, R)
-        if compiled:
-            out[rows] = _compiled(s_sv, s_ch, t_ttft[rows], t_tpot[rows], var[rows],
-                                  None if hid is None else hid[rows], q[0], iterations)
-            continue
         cap = s_ch.rate_cap * (1.0 - 1e-9)
         lo, hi = np.full(len(rows), math.log(TRICKLE)), np.zeros(len(rows))
         first_ok = meets(s_sv, s_ch, rows, cap * np.exp(lo))
@@ -79,44 +71,3 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
         out[rows] = np.where(first_ok & np.isfinite(cap), rate, 0.0)
     return out
 
-
-
-@functools.lru_cache(maxsize=4)
-def _positions(iterations: int) -> np.ndarray:
-    """exp of the bisection's points, by position 0..2^iterations of the log range (log(TRICKLE) .. 0): each
-    midpoint computed as the numpy path does ((lo + hi) / 2 of the two points it halves), its exp by numpy."""
-    top = 1 << iterations
-    val = np.zeros(top + 1)
-    val[0] = math.log(TRICKLE)
-    todo = [(0, top)]
-    while todo:
-        a, b = todo.pop()
-        if b - a > 1:
-            m = (a + b) // 2
-            val[m] = (val[a] + val[b]) / 2.0
-            todo += [(a, m), (m, b)]
-    return np.exp(val)
-
-
-def _compiled(sv: Service, ch: Chain, t_ttft, t_tpot, var, hid, percentile: float, iterations: int) -> np.ndarray:
-    """max_rate_meeting's rates of one block by `rate_kernel.bisect_rates` (loaded here: numba is imported only
-    where the candidate search runs)."""
-    from planner.perf.rate_kernel import bisect_rates
-    from planner.perf.simulate import length_quantile_factor
-
-    p = percentile / 100.0
-    isl_factor = np.ones(len(var))
-    if var.any():  # open_loop's prompt-length quantile, which does not depend on the rate
-        isl_factor = np.where(var, length_quantile_factor(p, sv.isl, "prompt"), 1.0)
-
-    def f(a):
-        return np.ascontiguousarray(a, dtype=float)
-
-    exp_mid = _positions(iterations)
-    pos = bisect_rates(iterations, exp_mid, p, NormalDist().inv_cdf(p), percentile / 100.0, f(t_ttft), f(t_tpot),
-                       np.ascontiguousarray(var, dtype=bool), f(isl_factor), hid is not None,
-                       f(np.zeros(len(var)) if hid is None else hid), f(sv.osl), f(ch.rate_cap), f(sv.cap),
-                       f(ch.states), f(ch.base), f(ch.dead), f(ch.lump_h), f(ch.lump_log_h),
-                       np.ascontiguousarray(ch.lump_none, dtype=bool), f(ch.step_s), f(sv.m), f(sv.prefill_s),
-                       f(sv.real_step_s), f(sv.work_s), f(sv.chunks), f(sv.dec_s), f(sv.chunk_s))
-    return np.where(pos >= 0, ch.rate_cap * (1.0 - 1e-9) * exp_mid[np.maximum(pos, 0)], 0.0)
