@@ -56,19 +56,26 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
         cap = s_ch.rate_cap * (1.0 - 1e-9)
         lo, hi = np.full(len(rows), math.log(TRICKLE)), np.zeros(len(rows))
         first_ok = meets(s_sv, s_ch, rows, cap * np.exp(lo))
-        all_ok = meets(s_sv, s_ch, rows, cap * np.exp(hi))
-        # only rows meeting the targets at a trickle but not at full capacity have a rate to search for (the
-        # answer of the others does not depend on it); the model is row by row, so they are searched alone
-        open_ = np.flatnonzero(first_ok & ~all_ok & np.isfinite(cap))
-        if len(open_):
-            sel = rows[open_]
-            o_sv, o_ch = _some(s_sv, open_, len(rows)), _some(s_ch, open_, len(rows))
-            o_lo, o_hi = lo[open_], hi[open_]
-            for _ in range(iterations):
-                mid = (o_lo + o_hi) / 2.0
-                good = meets(o_sv, o_ch, sel, cap[open_] * np.exp(mid))
-                o_lo, o_hi = np.where(good, mid, o_lo), np.where(good, o_hi, mid)
-            lo[open_] = o_lo
+        # only rows meeting the targets at a trickle have a rate above 0 (the others' answer reads no other
+        # probe; about half the rows of the bundled problems): the probe at full capacity runs on them alone,
+        # and the bisection on those of them that miss there (the model is row by row)
+        ok = np.flatnonzero(first_ok & np.isfinite(cap))
+        all_ok = np.zeros(len(rows), dtype=bool)
+        if len(ok):
+            k_sv, k_ch = _some(s_sv, ok, len(rows)), _some(s_ch, ok, len(rows))
+            k_all = meets(k_sv, k_ch, rows[ok], cap[ok] * np.exp(hi[ok]))
+            all_ok[ok] = k_all
+            k_open = np.flatnonzero(~k_all)
+            open_ = ok[k_open]
+            if len(open_):
+                sel = rows[open_]
+                o_sv, o_ch = _some(k_sv, k_open, len(ok)), _some(k_ch, k_open, len(ok))
+                o_lo, o_hi = lo[open_], hi[open_]
+                for _ in range(iterations):
+                    mid = (o_lo + o_hi) / 2.0
+                    good = meets(o_sv, o_ch, sel, cap[open_] * np.exp(mid))
+                    o_lo, o_hi = np.where(good, mid, o_lo), np.where(good, o_hi, mid)
+                lo[open_] = o_lo
         rate = np.where(all_ok, cap, cap * np.exp(lo))
         out[rows] = np.where(first_ok & np.isfinite(cap), rate, 0.0)
     return out
