@@ -143,16 +143,17 @@ mixed-fleet 13 -> 11, enterprise 12 -> 8, power-limited 12 -> 10, offline 8 -> 7
         216 -> 162, rate search 193 -> 147, disaggregated batch search 258 -> 185, utilization bisection 53 -> 47
 A compiled kernel, tried and not adopted (numba 0.68.1, commit b2c72df, reverted by the next): the rate search's
 bisection with open_loop's targets-only percentiles per row and probe (numpy's pairwise sums, NaN-propagating
-max/clip, numpy's exp of the bisection points looked up by position), rates identical to the bit to the numpy
-path on six problems' calls (38,000+ rows). The search went from 14-17 to 10-12 us an aggregated row: the compiled
-probe is still ~75% libm (~80 exp/expm1/log calls a probe: 12 lumped states x 4 and 25 states' exp; with them
-stubbed out 2.7 us a row), ~1.6 us a probe, 12 probes an open row; skipping calls whose results are exact
-(expm1(-x) = -1 past 38.9, exp below -746, one-integer and empty lumps) saved nothing measurable. And a process
-pays for numba before any kernel runs: import 0.33 s CPU, then 0.65-1.0 s on the first call of even a one-line
-function loaded from the on-disk cache (its typing and code generation set up), 7.3 s for a cold compile (a
-fresh clone, every test worker without a cache). That is more than mixed-fleet's whole capacity call (~0.6 s):
-on one-shot solves and test workers numba loses whatever it compiles; it could pay only in long processes
-(sweeps) or with ahead-of-time compiled code.
+max/clip, numpy's exp of the bisection points looked up by position), rates identical to the bit to the numpy path
+on six problems' calls (38,000+ rows). The search went from 14-17 to 10-12 us an aggregated row: the compiled probe
+is still ~75% libm (~80 exp/expm1/log calls a probe: 12 lumped states x 4 and 25 states' exp; with them stubbed out
+2.7 us a row), ~1.6 us a probe, 12 probes an open row; skipping calls whose results are exact (expm1(-x) = -1 past
+38.9, exp below -746, one-integer and empty lumps) saved nothing measurable. And a process pays for numba before
+any kernel runs: import 0.33 s CPU, then 0.65-1.0 s on the first call of even a one-line function loaded from the
+on-disk cache (its typing and code generation set up), 7.3 s for a cold compile (a fresh clone, every test worker
+without a cache); `planner solve problems/quickstart.yaml` (its side processes pay it too) took 3.4-3.9 s CPU on
+main, 4.1-5.6 s with the kernel's cache warm, 11.4 s cold (load ~4). A process's ~1 s is more than mixed-fleet's
+whole capacity call (~0.6 s): on one-shot solves and test workers numba loses whatever it compiles; it could pay
+only in long processes (sweeps) or with ahead-of-time compiled code.
 Not reached: 50,000/s. Where mixed-fleet's build goes now (us per configuration of 17,496, the phases above at
 load ~3; 50,000/s leaves 20): the capacity 43 (step tables 9.2, rate search 8.4, disaggregated batch search 10.6,
 utilization bisection 2.7, resolve 1.8, evaluation at capacity 1.6, and ~9 in service 1.6, chain 2.3, the
