@@ -121,6 +121,50 @@ probes of 25 chain states each with exp, expm1 and log. Sharing more rows did no
 the prompt too (1,956 instead of 3,618 on mixed-fleet) took no less time (MEMBER_COLUMNS). Left: the same
 sharing in the disaggregated batch search (search.py; its decode steps differ by osl within a group as here),
 a compiled kernel for the step model and the chain, or fewer points and probes (which move the pinned plans).
+
+Figures (2026-12-01, h45; load average 2-3.4 (other helpers' suites), CPU seconds). Every capacity frame of the
+ten bundled problems' calls (43,468 rows: values to the bit, reasons, limited_by, dtypes) is identical to main
+3fd6590. What moved: the reasons of rows that fit but meet no target are built in one pass over Python floats
+(evaluate.meeting_result, capacity._at_capacity: a loop reading numpy scalars row by row was ~5% of the call);
+the rate search's blocks are views, not gathered copies, and its probe at full capacity and its bisection run on
+the rows meeting the targets at a trickle only (about half the rows miss there, answer 0); the disaggregated
+batch search judges the last <= 1,024 (row, candidate) pairs of its bisection or scan in one run of the model
+(search.TAIL_PAIRS; a run costs ~3-4 ms whatever its rows, and the last rounds had 1-9 rows): runs per call
+mixed-fleet 13 -> 11, enterprise 12 -> 8, power-limited 12 -> 10, offline 8 -> 7.
+    problem capacity, the four large grids, main's capacity (its modules loaded under other names) and h45's in
+        one process, alternating call by call, 10 rounds: sums of minima 1,497 -> 1,364 ms (27.8k -> 30.5k/s);
+        median pairwise ratio mixed-fleet 0.92, enterprise 0.92, power-limited 0.81, offline 0.96
+    the same in separate processes taking turns (5 pairs of 3 rounds): min 1,750-2,147 -> 1,454-2,058 ms
+        (best 23.8k -> 28.6k/s), pairwise 0.71-0.96; this benchmark's own figure for h45 alone (--repeat 3, load
+        2.9-3.2): 22.1k/s (mixed-fleet 23.3k, enterprise 25.0k, power-limited 21.3k, offline 14.6k)
+    candidate stage (bench_candidates, the four problems, one process, 3 pairs of runs taking turns): 16.9, 15.7,
+        17.1k -> 14.7, 16.3, 17.8k cfg/CPU-s: the ~5% is inside the load's noise there
+    mixed-fleet phases (--phases, one run each back to back, load ~3.3): capacity 1,000 -> 748 ms, step tables
+        216 -> 162, rate search 193 -> 147, disaggregated batch search 258 -> 185, utilization bisection 53 -> 47
+A compiled kernel, tried and not adopted (numba 0.68.1, commit b2c72df, reverted by the next): the rate search's
+bisection with open_loop's targets-only percentiles per row and probe (numpy's pairwise sums, NaN-propagating
+max/clip, numpy's exp of the bisection points looked up by position), rates identical to the bit to the numpy path
+on six problems' calls (38,000+ rows). The search went from 14-17 to 10-12 us an aggregated row: the compiled probe
+is still ~75% libm (~80 exp/expm1/log calls a probe: 12 lumped states x 4 and 25 states' exp; with them stubbed out
+2.7 us a row), ~1.6 us a probe, 12 probes an open row; skipping calls whose results are exact (expm1(-x) = -1 past
+38.9, exp below -746, one-integer and empty lumps) saved nothing measurable. And a process pays for numba before
+any kernel runs: import 0.33 s CPU, then 0.65-1.0 s on the first call of even a one-line function loaded from the
+on-disk cache (its typing and code generation set up), 7.3 s for a cold compile (a fresh clone, every test worker
+without a cache); `planner solve problems/quickstart.yaml` (its side processes pay it too) took 3.4-3.9 s CPU on
+main, 4.1-5.6 s with the kernel's cache warm, 11.4 s cold (load ~4). A process's ~1 s is more than mixed-fleet's
+whole capacity call (~0.6 s): on one-shot solves and test workers numba loses whatever it compiles; it could pay
+only in long processes (sweeps) or with ahead-of-time compiled code.
+Not reached: 50,000/s. Where mixed-fleet's build goes now (us per configuration of 17,496, the phases above at
+load ~3; 50,000/s leaves 20): the capacity 43 (step tables 9.2, rate search 8.4, disaggregated batch search 10.6,
+utilization bisection 2.7, resolve 1.8, evaluation at capacity 1.6, and ~9 in service 1.6, chain 2.3, the
+latency at capacity and at a trickle ~2, the reasons of rows that serve no rate ~1.5 (strings), frames and
+pandas' string columns ~2), expansion 9.2 (dominance pruning 5.7), grid and the rest 3. The floors in numpy: the
+rate search's libm calls (~7 us an aggregated row, the same calls compiled or not), the model's ~3.5 us a
+(configuration, batch) pair in the batch search and its ~3.5 ms fixed cost per run (~2,000 Python calls of the
+step, serving and memory models), the step tables' ~200 array operations per group. Left: the step model with
+fewer Python-level operations per call (step.py: ~30 _safe_div, ~56 _add, ~180 column look-ups a call), sharing
+rows that differ only in osl in the batch search (its rounds probe different batches per row), or fewer grid
+points and probes (which move the pinned plans, h24's figures above).
 """
 
 from __future__ import annotations

@@ -210,15 +210,18 @@ def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, 
     limited = np.where(m["capped"], "utilization", limited)
     reason = np.asarray(res["reason"], dtype=object).copy()
     p = f"p{key}"
-    for i in np.flatnonzero(res["fits"] & (rate <= 0)):
-        if m["light_ttft"][i] > tt[i]:
-            reason[i] = f"{p} TTFT {m['light_ttft'][i] * 1e3:.0f} ms at light load > target {tt[i] * 1e3:.0f} ms"
-            if hidden is not None and hidden[i] > 0:  # the first visible token's (planner.perf.reasoning)
-                reason[i] += f" ({hidden[i]:.0f} hidden reasoning tokens first)"
-            limited[i] = "ttft"
-        else:
-            reason[i] = f"{p} TPOT {m['light_tpot'][i] * 1e3:.1f} ms at light load > target {tp[i] * 1e3:.1f} ms"
-            limited[i] = "tpot"
+    # rows that fit but serve no rate: the target missed at a trickle (strings from Python floats in one pass)
+    none = np.flatnonzero(res["fits"] & (rate <= 0))
+    l_tt, l_tp, t_tt, t_tp = (np.asarray(v, dtype=float)[none] for v in (m["light_ttft"], m["light_tpot"], tt, tp))
+    is_ttft = l_tt > t_tt
+    limited[none] = np.where(is_ttft, "ttft", "tpot")
+    hid = np.zeros(len(none)) if hidden is None else np.asarray(hidden, dtype=float)[none]
+    reason[none] = [
+        f"{p} TTFT {lt * 1e3:.0f} ms at light load > target {t * 1e3:.0f} ms"
+        + (f" ({h:.0f} hidden reasoning tokens first)" if h > 0 else "")  # to the first visible token
+        if bad else f"{p} TPOT {lp * 1e3:.1f} ms at light load > target {tp_ * 1e3:.1f} ms"
+        for lt, t, lp, tp_, h, bad in zip(l_tt.tolist(), t_tt.tolist(), l_tp.tolist(), t_tp.tolist(),
+                                          hid.tolist(), is_ttft.tolist(), strict=True)]
     upd["fits"] = ok
     upd["reason"] = reason
     # a row that does not run keeps evaluate's structured cause (memory, engine, config)

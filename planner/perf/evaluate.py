@@ -317,17 +317,20 @@ def meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_
     limited = np.where(any_good & (chosen_b >= eng_cap) & (eng_cap < mem_max), "engine", limited)
     reason = res["reason"].to_numpy().copy()
     fits_out = any_good.copy()
-    r_batch, r_ttft, r_tpot = (res[c].to_numpy() for c in ("batch", "ttft_s", "tpot_s"))
-    for i in np.flatnonzero(~any_good & res["fits"].to_numpy()):
-        ttft_s, tpot_s = float(t_ttft[i]), (0.0 if np.isinf(t_tpot[i]) else float(t_tpot[i]))
-        if not np.isinf(ttft_s) and r_ttft[i] > ttft_s:
-            reason[i] = f"batch {r_batch[i]:.0f} misses the TTFT target: {r_ttft[i] * 1e3:.0f} ms > " \
-                        f"{ttft_s * 1e3:.0f} ms"
-            limited[i] = "ttft"
-        else:
-            reason[i] = f"batch {r_batch[i]:.0f} misses the TPOT target: {r_tpot[i] * 1e3:.1f} ms > " \
-                        f"{tpot_s * 1e3:.1f} ms"
-            limited[i] = "tpot"
+    # rows that fit but meet no target at any batch: which target the chosen batch misses (the strings built
+    # from Python floats in one pass; a loop reading numpy scalars row by row took ~5% of the capacity search)
+    miss = np.flatnonzero(~any_good & res["fits"].to_numpy())
+    t_tt = np.asarray(t_ttft, dtype=float)[miss]
+    t_tp = np.asarray(t_tpot, dtype=float)[miss]
+    t_tp = np.where(np.isinf(t_tp), 0.0, t_tp)
+    r_batch, r_ttft, r_tpot = (res[c].to_numpy()[miss] for c in ("batch", "ttft_s", "tpot_s"))
+    is_ttft = ~np.isinf(t_tt) & (r_ttft > t_tt)
+    limited[miss] = np.where(is_ttft, "ttft", "tpot")
+    reason[miss] = [f"batch {b:.0f} misses the TTFT target: {tt_r * 1e3:.0f} ms > {tt * 1e3:.0f} ms" if bad else
+                    f"batch {b:.0f} misses the TPOT target: {tp_r * 1e3:.1f} ms > {tp * 1e3:.1f} ms"
+                    for b, tt_r, tt, tp_r, tp, bad in zip(r_batch.tolist(), r_ttft.tolist(), t_tt.tolist(),
+                                                          r_tpot.tolist(), t_tp.tolist(), is_ttft.tolist(),
+                                                          strict=True)]
     limited = np.where(~any_good & (res["limited_by"].to_numpy() == "memory"), "memory", limited)
     res["fits"] = fits_out
     res["reason"] = reason

@@ -43,31 +43,46 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
     # block of 88 rows behind one of 2,048 cost 10% of the search), ~2.3 us a row alike at 2,048 and 4,096 rows
     size = -(-R // max(-(-R // block), 1)) if R else block
     for b0 in range(0, R, size):
-        rows = np.arange(b0, min(R, b0 + size))
-        # the rows' service and chain (the rate search reads no step table): gathered only where a block or
-        # the open rows are some of the rows (a copy of every per-occupancy array costs ~1/6 of the search)
+        b1 = min(R, b0 + size)
+        rows = np.arange(b0, b1)
+        # the rows' service and chain (the rate search reads no step table): a block is a view of the rows'
+        # arrays, the open rows a gather only where they are some of the block's (a copy of every
+        # per-occupancy array costs ~1/6 of the search)
         if known is None:
-            s_sv = service(_some(tab, rows, R))
+            s_sv = service(_block(tab, b0, b1, R))
             s_ch = chain(s_sv)
         else:
-            s_sv, s_ch = _some(known[0], rows, R), _some(known[1], rows, R)
+            s_sv, s_ch = _block(known[0], b0, b1, R), _block(known[1], b0, b1, R)
         cap = s_ch.rate_cap * (1.0 - 1e-9)
         lo, hi = np.full(len(rows), math.log(TRICKLE)), np.zeros(len(rows))
         first_ok = meets(s_sv, s_ch, rows, cap * np.exp(lo))
-        all_ok = meets(s_sv, s_ch, rows, cap * np.exp(hi))
-        # only rows meeting the targets at a trickle but not at full capacity have a rate to search for (the
-        # answer of the others does not depend on it); the model is row by row, so they are searched alone
-        open_ = np.flatnonzero(first_ok & ~all_ok & np.isfinite(cap))
-        if len(open_):
-            sel = rows[open_]
-            o_sv, o_ch = _some(s_sv, open_, len(rows)), _some(s_ch, open_, len(rows))
-            o_lo, o_hi = lo[open_], hi[open_]
-            for _ in range(iterations):
-                mid = (o_lo + o_hi) / 2.0
-                good = meets(o_sv, o_ch, sel, cap[open_] * np.exp(mid))
-                o_lo, o_hi = np.where(good, mid, o_lo), np.where(good, o_hi, mid)
-            lo[open_] = o_lo
+        # only rows meeting the targets at a trickle have a rate above 0 (the others' answer reads no other
+        # probe; about half the rows of the bundled problems): the probe at full capacity runs on them alone,
+        # and the bisection on those of them that miss there (the model is row by row)
+        ok = np.flatnonzero(first_ok & np.isfinite(cap))
+        all_ok = np.zeros(len(rows), dtype=bool)
+        if len(ok):
+            k_sv, k_ch = _some(s_sv, ok, len(rows)), _some(s_ch, ok, len(rows))
+            k_all = meets(k_sv, k_ch, rows[ok], cap[ok] * np.exp(hi[ok]))
+            all_ok[ok] = k_all
+            k_open = np.flatnonzero(~k_all)
+            open_ = ok[k_open]
+            if len(open_):
+                sel = rows[open_]
+                o_sv, o_ch = _some(k_sv, k_open, len(ok)), _some(k_ch, k_open, len(ok))
+                o_lo, o_hi = lo[open_], hi[open_]
+                for _ in range(iterations):
+                    mid = (o_lo + o_hi) / 2.0
+                    good = meets(o_sv, o_ch, sel, cap[open_] * np.exp(mid))
+                    o_lo, o_hi = np.where(good, mid, o_lo), np.where(good, o_hi, mid)
+                lo[open_] = o_lo
         rate = np.where(all_ok, cap, cap * np.exp(lo))
         out[rows] = np.where(first_ok & np.isfinite(cap), rate, 0.0)
     return out
 
+
+
+def _block(x, b0: int, b1: int, n: int):
+    """Rows b0..b1 of x's n rows (Service, Chain, StepTables: per-row arrays), as views; x itself where they
+    are all of them."""
+    return x if (b0, b1) == (0, n) else type(x)(**{k: getattr(x, k)[b0:b1] for k in x.__dataclass_fields__})

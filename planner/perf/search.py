@@ -45,6 +45,9 @@ PREFETCH_PAIRS = 4096
 # rounds of the prefix search at the guide's guess before plain bisection (see _guessed): with 2, bench_load's
 # disaggregated rows took 3.01 model evaluations each instead of 4.34, 7 model runs instead of 10 (2026-12-01)
 GUESS_ROUNDS = 2
+# at most this many (row, candidate) pairs left to a bisection or scan are judged in one run: a run of the model
+# costs ~3-4 ms whatever its rows, as much as ~1,000 pairs (~3.5 us each); the last rounds had 1-9 rows
+TAIL_PAIRS = 1024
 
 
 def _per_row(x, n: int) -> np.ndarray:
@@ -304,6 +307,9 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
         rows = np.flatnonzero((lo >= 0) & (hi - lo > 1))
         if len(rows) == 0:
             break
+        if (hi[rows] - lo[rows] - 1).sum() <= TAIL_PAIRS:  # every candidate left in one run, the same halvings
+            _bisect_judged(run, flags, rows, lo, hi)
+            break
         mid = (lo[rows] + hi[rows]) // 2
         p = run(rows, mid)["bound"]
         lo[rows] = np.where(p, mid, lo[rows])
@@ -320,10 +326,10 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
     todo = todo[~known & (top[todo] >= 1)]
     scan = SCAN_WIDTH
     while len(todo):
-        width = np.minimum(top[todo], scan)
+        # few pairs left: all of them in one run (the largest good one is what the rounds would find)
+        width = top[todo] if top[todo].sum() <= TAIL_PAIRS else np.minimum(top[todo], scan)
         scan *= 2  # the rows still open are few and far from their top: wider rounds, fewer of them
-        rows = np.repeat(todo, width)
-        ks = np.repeat(top[todo], width) - (np.arange(len(rows)) - np.repeat(np.cumsum(width) - width, width))
+        rows, ks = _stretch(todo, top[todo], width, -1)
         good = run(rows, ks)["good"]
         found = np.full(n, -1)
         np.maximum.at(found, rows[good], ks[good])
@@ -332,6 +338,22 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
         todo = todo[(best[todo] < 0) & (top[todo] >= 1)]
     best = np.where(agg | (best >= 0), best, np.where(first["good"], 0, -1))
     return best, flags
+
+
+def _stretch(rows: np.ndarray, first: np.ndarray, width: np.ndarray, step: int = 1):
+    """(row, candidate index) pairs: per row of `rows`, `width` consecutive indexes from `first` by `step`."""
+    at = np.repeat(rows, width)
+    return at, np.repeat(first, width) + step * (np.arange(len(at)) - np.repeat(np.cumsum(width) - width, width))
+
+
+def _bisect_judged(run, flags: dict, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """The bisection of `rows` to its end (lo, hi in place): every candidate strictly between lo and hi judged in
+    one run, then halved on those flags: the rounds' midpoints and answers (even for a predicate not a prefix)."""
+    run(*_stretch(rows, lo[rows] + 1, hi[rows] - lo[rows] - 1))
+    while len(rows := rows[hi[rows] - lo[rows] > 1]):
+        mid = (lo[rows] + hi[rows]) // 2
+        p = flags["bound"][rows, mid]
+        lo[rows], hi[rows] = np.where(p, mid, lo[rows]), np.where(p, hi[rows], mid)
 
 
 def _guessed(cand: np.ndarray, guide: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray):
