@@ -347,7 +347,8 @@ def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=No
     """Disaggregated units (`disaggregated_units` rows) under a load per unit: an open-loop Poisson
     `request_rate` (requests/s) or closed-loop `concurrency` clients (the rate where rate x mean end-to-end
     latency = clients, Little's law), one of them per row (NaN: the other). TTFT mean and percentiles from the
-    two queues (`_unit_ttft_q`, the function the optimizer's capacity bisects on). TPOT is the decode
+    two queues (`_unit_ttft_q`, the function the optimizer's capacity bisects on; a reasoning unit's adds its
+    hidden steps at the decode batch of that load, `reasoning_disagg`). TPOT is the decode
     instances' step at the unit's full batch (`tpot_bound_s`): they run no prompt chunks and never hold more
     than that batch, so it bounds every request's TPOT from above; its percentiles are not modelled. Above the
     unit's rate (open loop) `saturated`, no latencies, requests_s = the unit's rate."""
