@@ -16,7 +16,7 @@ from planner.perf import queueing as Q
 from planner.perf.evaluate import evaluate_columns, output_frame
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.rate_search import TRICKLE, max_rate_meeting
-from planner.perf.reasoning_disagg import HIDDEN, STEPS, hidden_phase_at, unit_steps, with_decode_steps
+from planner.perf.reasoning_disagg import HIDDEN, hidden_phase_at, step_columns, unit_steps, with_decode_steps
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.search import largest_batch_meeting
 from planner.perf.slo_policy import utilization_bound
@@ -421,7 +421,8 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     out["slo_percentile"] = float(percentile)
     out["fits"] = fits & (rho > 0)
     out["limited_by"] = np.where(fits & capped, "utilization", out["limited_by"])
-    return out.drop(columns=[STEPS, HIDDEN], errors="ignore")  # they served the TTFT: the frame's columns as ever
+    # the step table served the TTFT: the frame's columns as ever
+    return out.drop(columns=[HIDDEN, *step_columns(out)], errors="ignore")
 
 
 __all__ = ["CANDIDATE_GRID", "DISAGG_UTILIZATION_MAX", "capacity_in_parts", "capacity_under_slo",
