@@ -111,3 +111,16 @@ def test_a_reasoning_model_asked_without_hidden_tokens_says_what_its_osl_counts(
     assert "reasons" not in notes[1] and "reasons" not in notes[2]
     figures = ["ttft_s", "tpot_s", "output_tok_s"]
     assert got.loc[0, figures].tolist() == got.loc[1, figures].tolist()  # a note, not another answer
+
+
+def test_a_context_overflow_says_the_osl_counted_the_hidden_tokens(catalog):
+    """The model's context check reads isl + every decoded token: a query whose visible answer fits the context
+    but not with its hidden tokens is refused with the split spelled out (under a load too); without hidden
+    tokens the message is the model's own."""
+    q = Q | dict(isl=100_000, osl=20_000)
+    hid = dict(hidden_tokens=20_000)
+    got = predict_many(pd.DataFrame([q | hid, q | hid | dict(request_rate=1.0), q | dict(osl=40_000)]), catalog)
+    assert not got["fits"].any()
+    said = "isl+osl = 140000 tokens (osl 40000: 20000 visible + 20000 hidden reasoning) exceed the model's context"
+    assert got["notes"].iloc[0].startswith(said) and got["notes"].iloc[1].startswith(said)
+    assert got["notes"].iloc[2].startswith("isl+osl = 140000 tokens exceed the model's context")
