@@ -63,3 +63,19 @@ def test_hidden_steps_at_the_batch_littles_law_gives(catalog, cfg, seen):
     full = (disaggregated_at_load(u, request_rate=0.999 * mu).iloc[0] for u in (unit, plain))
     top = next(full)["ttft_mean_s"] - next(full)["ttft_mean_s"]
     assert H * step < top <= H * unit["tpot_s"].iloc[0] * (1 + 1e-12)
+
+
+def test_a_unit_shrunk_to_the_querys_gpus_reads_its_own_steps(catalog):
+    """predict shrinks a unit that needs more GPUs than the query has to a smaller batch (`fitting_units`); its
+    step table is rebuilt for that batch, so at a trickle the hidden steps are still a lone sequence's."""
+    from planner.predict import disagg
+
+    cfg = pd.DataFrame([CFG | dict(model="llama-3.1-70b", precision="fp8", tp=4, isl=2000, osl=200)])
+    inf = np.array([np.inf])
+    unit = disagg.fitting_units(cfg, catalog, inf, inf, np.array([16.0]), np.array([100.0]))
+    assert unit["fits"].iloc[0] and unit["gpus"].iloc[0] <= 16
+    assert unit["batch"].iloc[0] < disaggregated_units(cfg, catalog, hidden=np.array([100.0]))["batch"].iloc[0]
+    one = evaluate(cfg.assign(batch=1), catalog).iloc[0]
+    mu = unit["output_tok_s"].iloc[0] / 200
+    got = disaggregated_at_load(unit, request_rate=1e-4 * mu)["ttft_mean_s"].iloc[0]
+    assert got == pytest.approx(one["ttft_s"] + 100 * one["tpot_s"], rel=1e-3)
