@@ -208,6 +208,28 @@ def test_reasoning_deployments_say_what_they_are_planned_on(catalog):
     assert slo_mod.slo_basis(90.0, {"aggregated"}) == "p90"
 
 
+HOURLY = NO_TTFT.replace("    min_replicas: 2\n", "    min_replicas: 2\n    demand_profile: [" + ", ".join(
+    ["0.3"] * 8 + ["1"] * 10 + ["0.3"] * 6) + "]\n").replace("  acquire: [buy]\n",
+                                                          "  acquire: [buy, rent]\n  rental_provider: neocloud\n")
+
+
+def test_an_hourly_plan_records_and_verifies_its_utilization_cap(catalog):
+    """With hour classes the workload results are the peak's, beside off-peak deployments at 0 replicas there:
+    the plan records the utilization rule as a single-period plan does, and verify checks it (and the TTFT,
+    TPOT it summarizes) against the peak's deployments; until 2026-12-01 a tampered cap passed in such plans."""
+    out = solve_outcome(problem_from_text(HOURLY, "hourly.yaml"), catalog, runner_up=False)
+    plan = out.plan
+    assert plan.hourly and out.verify.ok, out.verify.violations
+    assert any(d.replicas == 0 for d in plan.deployments)  # an off-peak deployment is listed
+    assert plan.workloads[0].utilization_cap == pytest.approx(0.9)
+    half_ttft = 0.5 * plan.workloads[0].ttft_s
+    for field, value in (("utilization_cap", 0.5), ("utilization_cap", None), ("ttft_s", half_ttft)):
+        forged = plan.model_copy(deep=True)
+        setattr(forged.workloads[0], field, value)
+        assert any(v.startswith(f"workload chat: {field}") for v in
+                   verify_plan(forged, out.instance, catalog).violations), (field, value)
+
+
 ARCHETYPE = NO_TTFT.replace("    isl_tokens: 1024\n    osl_tokens: 256\n    tpot_ms: 200\n",
                             "    archetype: chat\n    ttft_ms: @TTFT@\n")
 

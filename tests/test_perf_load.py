@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from perf_toy import base_catalog
 
 from planner.perf import queueing as Q
+from planner.perf.closed_loop import closed_loop
 from planner.perf.load import latency_under_load, max_rate_meeting
 from planner.perf.simulate import Workload, simulate_one, summarize
 from planner.perf.steptable import StepTables, build_step_tables, interp_step
@@ -93,7 +94,7 @@ def test_closed_loop_above_the_seats_waits_its_turn():
     """3x more clients than seats: each waits (C - B) / X, X = B / life."""
     tab = linear_table(max_seqs=4)
     sv = Q.service(tab)
-    r = Q.closed_loop(sv, tab, np.array([12.0]))
+    r = closed_loop(sv, tab, np.array([12.0]))
     x = 4 / 1.01
     assert r["requests_s"][0] == pytest.approx(x)
     assert r["ttft_mean_s"][0] == pytest.approx(8 / x + 0.01 + 0.005)
@@ -416,7 +417,7 @@ def test_reserved_kv_sets_the_seats_in_simulator_and_analytic_alike():
     base = linear_table(max_seqs=64, kv=4.5 * 201)
     whole = replace(base, kv_reserve=np.array([1.0]))
     assert Q.service(whole).cap[0] == 4 and Q.service(base).cap[0] == 5
-    r = Q.closed_loop(Q.service(whole), whole, np.array([12.0]))
+    r = closed_loop(Q.service(whole), whole, np.array([12.0]))
     assert r["requests_s"][0] == pytest.approx(4 / 1.01)
     run = simulate_one(whole, Workload(concurrency=12, num_requests=240))
     assert run.preemptions == 0

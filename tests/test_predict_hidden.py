@@ -26,9 +26,9 @@ def catalog():
 def test_hidden_tokens_are_decoded_first_and_the_answer_counts_visible_tokens(catalog):
     """Against the same queries decoding osl + hidden tokens with none hidden (the same tables and load): a closed
     loop (aggregated) and a light request rate (disaggregated unit) serve the same requests, the first visible
-    token comes the hidden tokens' steps later (each step the closed loop's TPOT; the unit's full-batch TPOT, the
-    bound its queues add to; in a simulated finite run, each request's own mean step), and output throughput
-    counts the visible tokens only."""
+    token comes the hidden tokens' steps later (each step the closed loop's TPOT; in a simulated finite run, each
+    request's own mean step; a disaggregated unit's at the batch its load gives, tests/test_disagg_reasoning_load),
+    and output throughput counts the visible tokens only."""
     loads = [dict(concurrency=16), dict(serving="disaggregated", request_rate=2.0),
              dict(concurrency=4, num_requests=8)]
     got = predict_many(pd.DataFrame([Q | load | dict(osl=OSL, hidden_tokens=H) for load in loads]), catalog)
@@ -37,9 +37,10 @@ def test_hidden_tokens_are_decoded_first_and_the_answer_counts_visible_tokens(ca
     assert got["requests_s"].to_numpy() == pytest.approx(plain["requests_s"].to_numpy(), rel=1e-12)
     assert got["tpot_s"].to_numpy() == pytest.approx(plain["tpot_s"].to_numpy(), rel=1e-12)
     for col in ("ttft_s", "ttft_p90_s"):  # a finite run's percentiles are of each request's sum: its mean only
-        n = 3 if col == "ttft_s" else 2
+        rows = [0, 2] if col == "ttft_s" else [0]
         want = (plain[col] + H * plain["tpot_s"]).to_numpy()
-        assert got[col].to_numpy()[:n] == pytest.approx(want[:n], rel=1e-9)
+        assert got[col].to_numpy()[rows] == pytest.approx(want[rows], rel=1e-9)
+    assert plain["ttft_s"].iloc[1] < got["ttft_s"].iloc[1] < want[1]  # the unit's hidden steps below full batch
     assert got["output_tok_s"].to_numpy() == pytest.approx((plain["output_tok_s"] * OSL / (OSL + H)).to_numpy(),
                                                            rel=1e-12)
     assert got["notes"].str.contains(f"{H} hidden reasoning tokens").all()
@@ -110,3 +111,16 @@ def test_a_reasoning_model_asked_without_hidden_tokens_says_what_its_osl_counts(
     assert "reasons" not in notes[1] and "reasons" not in notes[2]
     figures = ["ttft_s", "tpot_s", "output_tok_s"]
     assert got.loc[0, figures].tolist() == got.loc[1, figures].tolist()  # a note, not another answer
+
+
+def test_a_context_overflow_says_the_osl_counted_the_hidden_tokens(catalog):
+    """The model's context check reads isl + every decoded token: a query whose visible answer fits the context
+    but not with its hidden tokens is refused with the split spelled out (under a load too); without hidden
+    tokens the message is the model's own."""
+    q = Q | dict(isl=100_000, osl=20_000)
+    hid = dict(hidden_tokens=20_000)
+    got = predict_many(pd.DataFrame([q | hid, q | hid | dict(request_rate=1.0), q | dict(osl=40_000)]), catalog)
+    assert not got["fits"].any()
+    said = "isl+osl = 140000 tokens (osl 40000: 20000 visible + 20000 hidden reasoning) exceed the model's context"
+    assert got["notes"].iloc[0].startswith(said) and got["notes"].iloc[1].startswith(said)
+    assert got["notes"].iloc[2].startswith("isl+osl = 140000 tokens exceed the model's context")

@@ -16,6 +16,7 @@ from planner.perf import queueing as Q
 from planner.perf.evaluate import evaluate_columns, output_frame
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.rate_search import TRICKLE, max_rate_meeting
+from planner.perf.reasoning_disagg import HIDDEN, hidden_phase_at, step_columns, unit_steps, with_decode_steps
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.search import largest_batch_meeting
 from planner.perf.slo_policy import utilization_bound
@@ -276,22 +277,34 @@ def disaggregated_units(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tp
     capacity and predict's disaggregated answers both start from it (`disaggregated_at_load`). `hidden`:
     reasoning tokens of the osl before the first visible one (per row, None = none): the decode instances
     decode them with the visible ones (the osl), and ttft_s is to the first visible token, the hidden steps
-    each at the full batch's TPOT (a bound on every step, so on the phase at every percentile), which the
-    units' queues then add to (`_unit_ttft_q`)."""
+    each at the full batch's TPOT (the unit's full rate); the rows then carry their decode step table
+    (`reasoning_disagg.with_decode_steps`), so that under a lighter load the hidden steps are read at the batch
+    that load gives, the units' queues added (`_unit_ttft_q`)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
-    return largest_batch_meeting(configs, catalog, ttft_s=ttft_s, tpot_s=tpot_s, batches=batches, efficiency=eff,
-                                 resolved=resolved, hidden=hidden)
+    units = largest_batch_meeting(configs, catalog, ttft_s=ttft_s, tpot_s=tpot_s, batches=batches, efficiency=eff,
+                                  resolved=resolved, hidden=hidden)
+    if hidden is None or not np.any(hidden):
+        return units
+    return with_decode_steps(units, configs, catalog, eff, hidden, resolved)
 
 
 def _unit_state(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     """The two queues of disaggregated units (`disaggregated_units` rows): mu = the unit's full request rate
-    (its one M/D/1 prefill server's), the zero-load TTFT, the decode seats and the seconds one holds a seat."""
+    (its one M/D/1 prefill server's), the zero-load TTFT (to the first generated token), the decode seats and
+    the seconds one holds a seat; reasoning rows add their hidden tokens and decode step table (`unit_steps`),
+    and their base leaves out the full batch's hidden steps, read at the load's batch (`hidden_phase_at`)."""
     fits = rows["fits"].to_numpy(dtype=bool)
     osl = rows["osl"].to_numpy(dtype=float)
     seats = rows["batch"].to_numpy(dtype=float) * np.maximum(rows["decode_instances"].to_numpy(dtype=float), 1.0)
     tpot = rows["tpot_s"].to_numpy(dtype=float)
-    return {"fits": fits, "osl": osl, "mu": rows["output_tok_s"].to_numpy(dtype=float) / osl,
-            "base": rows["ttft_s"].to_numpy(dtype=float), "seats": seats, "tpot": tpot, "life": osl * tpot}
+    s = {"fits": fits, "osl": osl, "mu": rows["output_tok_s"].to_numpy(dtype=float) / osl,
+         "base": rows["ttft_s"].to_numpy(dtype=float), "seats": seats, "tpot": tpot, "life": osl * tpot,
+         "visible": osl} | unit_steps(rows)
+    if "hidden" in s:
+        h = s["hidden"]
+        s["base"] = np.where(h > 0, s["base"] - h * tpot, s["base"])
+        s["visible"] = osl - h
+    return s
 
 
 def _seat_wait(s: dict, rho: np.ndarray, p: float, exact: bool = False):
@@ -318,14 +331,15 @@ def _unit_ttft_q(s: dict, rho: np.ndarray, p: float) -> np.ndarray:
     pre = np.where(rho > 1.0 - p, np.log(np.maximum(rho / (1.0 - p), 1.0)) / (2.0 * mu * (1.0 - rho)), 0.0)
     p_wait, theta = _seat_wait(s, rho, p)
     seat = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * 0.5
-    return s["base"] + pre + seat
+    return s["base"] + pre + seat + hidden_phase_at(s, rho * mu, s["osl"], p)
 
 
 def _unit_ttft_mean(s: dict, rho: np.ndarray) -> np.ndarray:
     """Mean TTFT of units at utilization rho: the two tails' means (M/D/1: rho / (2 mu (1 - rho)), exactly
     Pollaczek-Khinchine's; seats: p_wait / theta, halved)."""
     p_wait, theta = _seat_wait(s, rho, 0.5, exact=True)
-    return s["base"] + rho / (2.0 * s["mu"] * (1.0 - rho)) + 0.5 * p_wait / theta
+    return (s["base"] + rho / (2.0 * s["mu"] * (1.0 - rho)) + 0.5 * p_wait / theta
+            + hidden_phase_at(s, rho * s["mu"], s["osl"], None))
 
 
 DISAGG_UTILIZATION_MAX = 0.999  # the bisections' top: the queues' waits grow without bound at rho = 1
@@ -336,7 +350,8 @@ def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=No
     """Disaggregated units (`disaggregated_units` rows) under a load per unit: an open-loop Poisson
     `request_rate` (requests/s) or closed-loop `concurrency` clients (the rate where rate x mean end-to-end
     latency = clients, Little's law), one of them per row (NaN: the other). TTFT mean and percentiles from the
-    two queues (`_unit_ttft_q`, the function the optimizer's capacity bisects on). TPOT is the decode
+    two queues (`_unit_ttft_q`, the function the optimizer's capacity bisects on; a reasoning unit's adds its
+    hidden steps at the decode batch of that load, `reasoning_disagg`). TPOT is the decode
     instances' step at the unit's full batch (`tpot_bound_s`): they run no prompt chunks and never hold more
     than that batch, so it bounds every request's TPOT from above; its percentiles are not modelled. Above the
     unit's rate (open loop) `saturated`, no latencies, requests_s = the unit's rate."""
@@ -352,7 +367,7 @@ def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=No
         lo, hi = np.zeros(n), np.full(n, DISAGG_UTILIZATION_MAX)
         for _ in range(40):
             mid = (lo + hi) / 2.0
-            little = mid * mu * (_unit_ttft_mean(s, mid) + (s["osl"] - 1.0) * s["tpot"])
+            little = mid * mu * (_unit_ttft_mean(s, mid) + (s["visible"] - 1.0) * s["tpot"])
             below = little <= conc
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
         rho = np.where(closed, lo, rho)
@@ -363,7 +378,8 @@ def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=No
     for q in percentiles:
         out[f"ttft_p{q:g}_s"] = np.where(live, _unit_ttft_q(s, np.where(live, r, 0.0), q / 100.0), np.nan)
     out["tpot_bound_s"] = np.where(fits, s["tpot"], np.nan)
-    out["e2e_mean_s"] = out["ttft_mean_s"] + (s["osl"] - 1.0) * out["tpot_bound_s"]
+    # after the first visible token (the hidden steps are in the TTFT)
+    out["e2e_mean_s"] = out["ttft_mean_s"] + (s["visible"] - 1.0) * out["tpot_bound_s"]
     out["requests_s"] = np.where(fits, np.where(live, r, 1.0) * mu, np.nan)
     out["capacity_rps"] = np.where(fits, mu, np.nan)
     out["seats"] = s["seats"]
@@ -408,7 +424,8 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     out["slo_percentile"] = float(percentile)
     out["fits"] = fits & (rho > 0)
     out["limited_by"] = np.where(fits & capped, "utilization", out["limited_by"])
-    return out
+    # the step table served the TTFT: the frame's columns as ever
+    return out.drop(columns=[HIDDEN, *step_columns(out)], errors="ignore")
 
 
 __all__ = ["CANDIDATE_GRID", "DISAGG_UTILIZATION_MAX", "capacity_in_parts", "capacity_under_slo",

@@ -17,6 +17,7 @@ from planner.perf import queueing as Q
 from planner.perf import rate_search
 from planner.perf.burst import finite_burst
 from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo
+from planner.perf.closed_loop import closed_loop
 from planner.perf.evaluate import evaluate
 from planner.perf.params import Efficiency
 from planner.perf.simulate import Workload, simulate_one, summarize
@@ -147,7 +148,7 @@ def hidden_ttft(out: dict, hidden: np.ndarray) -> None:
 def _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out, hidden) -> None:
     rows = np.flatnonzero(closed)
     if len(rows):  # a closed loop holds its occupancy: each hidden step is its TPOT
-        got = Q.closed_loop(_svsub(sv, rows), _subset(tab, rows), conc[rows], variable[rows])
+        got = closed_loop(_svsub(sv, rows), _subset(tab, rows), conc[rows], variable[rows])
         hidden_ttft(got, hidden[rows])
         _take(out, got, rows)
     rows = np.flatnonzero(opened & ~sat_open)

@@ -17,7 +17,8 @@ gives: log pi is divided by 1 + (share of time on prompts) (a form chosen agains
   ITL  = a mixture of decode-only steps and steps that carry a prompt chunk (their share from the prompt rate).
 An engine that runs prompt steps alone while decode waits (SGLang's prefill-first, engines.yaml `scheduler:`)
 gets its own per-occupancy figures (prefill_first.py): prompts packed into pauses between decode steps.
-Closed loop (`concurrency` C): min(C, B) run, the rest wait (C - B) / X at throughput X = g(min(C, B)).
+Closed loop (`concurrency` C): min(C, B) run, the rest wait (C - B) / X at throughput X = g(min(C, B))
+(closed_loop.py).
 Finite bursts above capacity (num_requests with lambda >= capacity or inf): burst.py.
 """
 
@@ -424,36 +425,3 @@ def add_itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) 
         p = q / 100.0
         out[f"itl_p{q:g}_s"] = np.where(p <= 1.0 - f_chunk - f_full, dec,
                                         np.where(p <= 1.0 - f_full, chunk, full)) * b
-
-
-def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=None,
-                quantiles=QUANTILES) -> dict[str, np.ndarray]:
-    """Steady state with `concurrency` clients (R,): min(C, B) run, the rest wait their turn."""
-    c = np.asarray(concurrency, dtype=float)
-    var = np.zeros(len(c), dtype=bool) if variable is None else np.asarray(variable, dtype=bool)
-    m = np.minimum(c, sv.cap)
-    x = at_occupancy(sv, sv.rate, m)
-    step = at_occupancy(sv, sv.step_s, m)
-    real = at_occupancy(sv, sv.real_step_s, m)  # the real step in progress (speculative)
-    # a request that gets a seat prefills beside the m - 1 others; it lands mid-step only if they run
-    others = np.maximum(m - 1.0, 0.0)
-    pf = at_occupancy(sv, sv.prefill_s, others)
-    busy = np.minimum(others, 1.0)
-    wait = np.maximum(c - sv.cap, 0.0) / x
-    # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their
-    # phases (prompts rarely meet), with variable lengths prompts collide in the token budget as in M/D/1
-    work = _budget_work(sv, m, pf)
-    u = np.clip(x * work, 0.0, 0.999) * ((m < sv.cap) & var)
-    pre_wait = u / (2.0 * (1.0 - u)) * work
-    out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * real * busy + pre_wait, "tpot_mean_s": step}
-    for q in quantiles:
-        p = q / 100.0
-        pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
-        out[f"ttft_p{q:g}_s"] = wait + pf + p * real * busy + pre_q
-        out[f"tpot_p{q:g}_s"] = step
-    add_itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out)
-    out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
-    out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
-    out["requests_s"] = x
-    out["saturated"] = c > sv.cap
-    return out

@@ -10,10 +10,10 @@ Aggregated replicas: the queueing model's TTFT percentile plus the hidden phase 
 bounds the quantile of their sum from above (exact where they move together, as both grow with the occupancy).
 Disaggregated units: the units' own batch search with the hidden tokens threaded through
 (`capacity.disaggregated_units`, `search.largest_batch_meeting(hidden=)`: the decode instances decode hidden +
-visible tokens, the zero-load TTFT is to the first visible token, each hidden step at the full batch's TPOT,
-which bounds every step, so the phase at every percentile), then the same prefill and decode-seat queues as
-every unit (`capacity.disaggregated_under_slo`). With no hidden tokens both paths are the ordinary ones, to
-the last bit.
+visible tokens, the unit is sized with each hidden step at its full batch's TPOT), then the same prefill and
+decode-seat queues as every unit (`capacity.disaggregated_under_slo`), the hidden steps read at the decode
+batch the load gives (`reasoning_disagg`). With no hidden tokens both paths are the ordinary ones, to the
+last bit.
 """
 
 from __future__ import annotations

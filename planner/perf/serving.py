@@ -170,6 +170,17 @@ def _smallest_best_unit(rate_p, rate_d, gp, g, top: int) -> tuple[np.ndarray, np
     return np.where(found, np_c[unit], float(top)), np.where(found, nd_c[unit], float(top))
 
 
+def decode_tpot(c: Cols, serving: dict[str, float]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Disaggregated decode instances at c.batch: (the step, its draft's time included; TPOT; the speculative
+    acceptance length). `disaggregated`'s, and the decode step tables of reasoning units (`reasoning_disagg`),
+    which need the step at other batches without the unit around it."""
+    q, accept, _ = speculative_terms(c)
+    ctx = c.isl + c.osl / 2.0
+    dec = decode_step(c, serving, c.batch, ctx, q_dec=q)
+    dec = dict(dec, time_s=dec["time_s"] + draft_time_s(c, serving, c.batch, ctx))
+    return dec, dec["time_s"] / accept, accept
+
+
 def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None, pre=None) -> dict[str, np.ndarray]:
     """`c` describes the decode instances; `cp` the prefill instances (their own TP/PP/EP/attention-DP and
     accelerator), default the same layout as decode. `pre`: `prefill_batch_pass` of these rows when known."""
@@ -178,10 +189,7 @@ def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None, pr
     b, isl, osl = c.batch, c.isl, c.osl
     g = c.tp * c.pp * c.attn_dp
     gp = cp.tp * cp.pp * cp.attn_dp
-    q, accept, _ = speculative_terms(c)
-    dec = decode_step(c, serving, b, isl + osl / 2.0, q_dec=q)
-    dec = dict(dec, time_s=dec["time_s"] + draft_time_s(c, serving, b, isl + osl / 2.0))
-    tpot = dec["time_s"] / accept
+    dec, tpot, accept = decode_tpot(c, serving)
     rate_d = b / (tpot * osl)  # requests/s one decode instance completes
     pre_lat, pre_interval, n_req = prefill_batch_pass(cp, serving, isl, b) if pre is None else pre
     rate_p = n_req / pre_interval  # requests/s one prefill instance admits

@@ -15,7 +15,8 @@ from planner.errors import InputError
 from planner.inputs import display_path, read_text
 from planner.limits import check
 from planner.predict.load import LOAD_NUMERIC_COLUMNS
-from planner.predict.query import NUMERIC_COLUMNS, QUERY_COLUMNS, RESULT_COLUMNS
+from planner.predict.query import QUERY_COLUMNS, RESULT_COLUMNS
+from planner.predict.validate import NUMERIC_COLUMNS
 
 REQUIRED_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl")
 # how close an unknown column must be to a query column to be taken for a misspelling of it (difflib ratio:

@@ -22,6 +22,8 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.perf.capacity import disaggregated_at_load, disaggregated_under_slo, disaggregated_units
 from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
+from planner.perf.params import load_efficiency
+from planner.perf.reasoning_disagg import HIDDEN, step_columns, with_decode_steps
 from planner.perf.search import visible_ttft
 from planner.predict.hidden import per_query
 from planner.predict.load import GENERIC, all_in_energy, answer_fields, is_set, percentile_of, split_clients
@@ -114,6 +116,10 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
     pick = met.loc[met.groupby("_unit")["batch"].idxmax()]  # per unit the largest batch, in any batch order
     out = _none_fits(out, np.setdiff1d(big, pick["_unit"].to_numpy()), need, gpus)
     chosen = pick.set_index("_unit").reindex(columns=out.columns)
+    if step_columns(out):  # reasoning rows: the chosen batch's decode step table (the unit's was for its batch)
+        at = chosen.index.to_numpy()
+        chosen = with_decode_steps(chosen.drop(columns=[HIDDEN, *step_columns(out)]), cfg.iloc[at], catalog,
+                                   load_efficiency(catalog), h[at]).set_axis(chosen.index)
     return pd.concat([out.drop(index=chosen.index), chosen]).sort_index()
 
 

@@ -18,10 +18,13 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf.reasoning import decoded_osl
-from planner.predict.load import is_set
+from planner.predict.cells import is_set
 
 COLUMN = "hidden_tokens"
 EFFORT = "effort"
+# the performance model's "isl+osl = N tokens exceed the model's context" (planner.perf.resolve): its osl is
+# every decoded token, the hidden ones included, which the answer then says
+CONTEXT = " tokens exceed the model's context"
 # the answer's throughput figures that count output tokens: scaled to the visible ones
 PER_OUTPUT = ("output_tok_s", "output_tok_s_per_gpu", "tokens_per_kwh")
 
@@ -76,15 +79,19 @@ def per_query(queries: pd.DataFrame, qids) -> np.ndarray:
 
 
 def visible_answer(res: dict, query: pd.Series, catalog: Catalog | None = None) -> dict:
-    """An answer (`predict_many`'s fields of a query that fits) in visible tokens: output throughput x the
-    visible share osl / (osl + hidden), total throughput without the hidden tokens, and a note. A reasoning
-    model asked without hidden tokens gets a note that its osl counted every decoded token (`_unstated_effort`)."""
+    """An answer (`predict_many`'s fields of a query) in visible tokens: output throughput x the visible share
+    osl / (osl + hidden), total throughput without the hidden tokens, and a note; an answer that does not fit
+    for the context says its osl counted the hidden tokens. A reasoning model asked without hidden tokens gets a
+    note that its osl counted every decoded token (`_unstated_effort`)."""
     h = hidden_of(query)
     if h <= 0 and res.get("fits") and catalog is not None and (note := _unstated_effort(query, catalog)):
         return {**res, "notes": "; ".join(n for n in (note, res.get("notes") or "") if n)}
+    isl, osl = float(query["isl"]), float(query["osl"])
+    if h > 0 and not res.get("fits") and CONTEXT in (res.get("notes") or ""):  # the model's osl was osl + hidden
+        said = f" (osl {osl + h:g}: {osl:g} visible + {h} hidden reasoning) exceed"
+        return {**res, "notes": res["notes"].replace(CONTEXT, CONTEXT.replace(" exceed", said), 1)}
     if h <= 0 or not res.get("fits"):
         return res
-    isl, osl = float(query["isl"]), float(query["osl"])
     share = osl / (osl + h)
     out = dict(res)
     for k in PER_OUTPUT:

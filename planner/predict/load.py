@@ -24,6 +24,8 @@ from planner.catalog.catalog import Catalog
 from planner.perf import evaluate, latency_under_load
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.resolve import FAILURE_KINDS
+from planner.predict.cells import is_set
+from planner.predict.hidden import hidden_of
 
 GENERIC = "generic"  # the calibrated engine a query gets without `engine` (named so in plans too)
 LOAD_QUERY_COLUMNS = ("engine", "request_rate", "num_requests", "length_dist", "slo_percentile", "speculative")
@@ -33,11 +35,6 @@ LOAD_RESULT_COLUMNS = ("engine", "speculative", "slo_percentile", "ttft_p50_s", 
                        "requests_s", "saturated")
 PER_REPLICA = ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_mean_s", "tpot_p50_s", "tpot_p90_s",
                "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
-
-
-def is_set(v) -> bool:
-    """A query cell that holds a value (not None, NaN or blank)."""
-    return v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v).strip() != ""
 
 
 def load_error(row: pd.Series) -> str:
@@ -259,8 +256,7 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
         gpus = int(float(row["gpus"]))
         engine = str(row["engine"]) if is_set(row["engine"]) else ""
         spec = str(row["speculative"]).lower() if is_set(row["speculative"]) else "none"
-        # the engine decodes the hidden reasoning tokens before the osl's visible ones (planner.predict.hidden)
-        hidden = int(float(row["hidden_tokens"])) if is_set(row.get("hidden_tokens")) else 0
+        hidden = hidden_of(row)  # decoded before the osl's visible tokens (planner.predict.hidden)
         for mode in (["aggregated", "disaggregated"] if serving == "auto" else [serving]):
             for tp, pp, ep, attn_dp in splits(row, catalog):
                 g = tp * pp * attn_dp

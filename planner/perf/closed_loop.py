@@ -1,0 +1,45 @@
+"""Closed-loop steady state (`concurrency` clients that each send their next request as the last ends) on the
+queueing model's per-occupancy figures (`queueing.service`): min(C, B) requests run, the rest wait their turn
+(C - B) / X at the throughput X = g(min(C, B)); TTFT, TPOT, ITL and end-to-end as `queueing.open_loop` reads
+them at that occupancy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from planner.perf.queueing import QUANTILES, Service, _budget_work, add_itl, at_occupancy
+from planner.perf.steptable import StepTables
+
+
+def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=None,
+                quantiles=QUANTILES) -> dict[str, np.ndarray]:
+    """Steady state with `concurrency` clients (R,): min(C, B) run, the rest wait their turn."""
+    c = np.asarray(concurrency, dtype=float)
+    var = np.zeros(len(c), dtype=bool) if variable is None else np.asarray(variable, dtype=bool)
+    m = np.minimum(c, sv.cap)
+    x = at_occupancy(sv, sv.rate, m)
+    step = at_occupancy(sv, sv.step_s, m)
+    real = at_occupancy(sv, sv.real_step_s, m)  # the real step in progress (speculative)
+    # a request that gets a seat prefills beside the m - 1 others; it lands mid-step only if they run
+    others = np.maximum(m - 1.0, 0.0)
+    pf = at_occupancy(sv, sv.prefill_s, others)
+    busy = np.minimum(others, 1.0)
+    wait = np.maximum(c - sv.cap, 0.0) / x
+    # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their
+    # phases (prompts rarely meet), with variable lengths prompts collide in the token budget as in M/D/1
+    work = _budget_work(sv, m, pf)
+    u = np.clip(x * work, 0.0, 0.999) * ((m < sv.cap) & var)
+    pre_wait = u / (2.0 * (1.0 - u)) * work
+    out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * real * busy + pre_wait, "tpot_mean_s": step}
+    for q in quantiles:
+        p = q / 100.0
+        pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
+        out[f"ttft_p{q:g}_s"] = wait + pf + p * real * busy + pre_q
+        out[f"tpot_p{q:g}_s"] = step
+    add_itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out)
+    out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
+    out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
+    out["requests_s"] = x
+    out["saturated"] = c > sv.cap
+    return out

@@ -1,0 +1,137 @@
+"""Disaggregated reasoning units under load: the hidden tokens' decode steps at the batch the load gives.
+
+A disaggregated unit (`capacity.disaggregated_units`) is sized at its full batch B, where each hidden step takes
+the full batch's TPOT. Below the unit's full rate its decode instances hold fewer sequences, and each step is
+shorter; the hidden phase before the first visible token is then read as the aggregated path reads it
+(`queueing.open_loop`: the hidden steps at the mean step a request sees, widened toward the occupancy's
+percentile by `TPOT_SPREAD`):
+  - sequences decoding per instance (Little): n = rate x osl x TPOT(b) / decode instances;
+  - the batch a request sees is itself plus the others, b = min(B, 1 + n) (a Poisson count seen from inside,
+    as an arrival sees it, is one more than its mean), solved exactly on the piecewise-linear step table;
+  - at percentile p the others are n + z_p sqrt(n) (Poisson), the step there pulled halfway to the mean step.
+The step table is the decode instances' TPOT (`serving.decode_tpot`, what `evaluate` gives) at batches 1, 2,
+4, ... below B and at B (a mixture-of-experts step is far from linear in the batch: gpt-oss-120b's chord from
+1 to 256 is 2.4x too low at batch 32, so two points do not do). At the unit's full rate the phase is the full
+batch's, as sized; at a trickle it is the lone sequence's, hidden x TPOT(1).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.perf.params import Efficiency
+from planner.perf.resolve import Cols, normalize_grid, resolve, take
+from planner.perf.serving import decode_tpot
+
+HIDDEN = "hidden_tokens"
+STEPS = "decode_step_s_knot"  # + j: per row, the decode step (s) at batch min(2^j, batch), j = 0, 1, ...
+TPOT_SPREAD = 0.5  # as queueing.TPOT_SPREAD: a phase of many steps averages the occupancy over them
+
+
+def with_decode_steps(units: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog, eff: Efficiency,
+                      hidden: np.ndarray, resolved: tuple[Cols, np.ndarray] | None = None) -> pd.DataFrame:
+    """`units` (rows of `configs` at their unit batch) with columns HIDDEN and STEPS0, STEPS1, ...: the decode
+    step at batches 1, 2, 4, ... up to each unit's batch (then its TPOT), from one run of the decode step on the
+    rows that decode hidden tokens and run (their TPOT elsewhere). `resolved`: `resolve` of `configs` at batch 1
+    where the caller has it."""
+    h = np.broadcast_to(np.asarray(hidden, dtype=float), (len(units),))
+    batch = units["batch"].to_numpy(dtype=float)
+    tpot = units["tpot_s"].to_numpy(dtype=float)
+    need = np.flatnonzero(units["fits"].to_numpy(dtype=bool) & (h > 0))
+    width = int(np.ceil(np.log2(batch[need].max()))) + 1 if len(need) else 1
+    knots = np.minimum(2.0 ** np.arange(width)[None, :], batch[:, None])  # (n, width)
+    steps = np.where(knots >= batch[:, None], tpot[:, None], np.nan)  # the unit's batch: its own TPOT
+    rows, cols = np.nonzero(np.isnan(steps[need]))
+    rows = need[rows]
+    if len(rows):  # the knots below the unit's batch (they fit: memory only stops larger batches), one run
+        c, _ = resolved if resolved is not None else resolve(
+            normalize_grid(configs.drop(columns=["batch"], errors="ignore").assign(batch=1)), catalog, eff)
+        c = take(c, rows, len(units))
+        c["batch"] = knots[rows, cols]
+        steps[rows, cols] = decode_tpot(c, eff.serving)[1]
+    steps = np.where(np.isnan(steps), tpot[:, None], steps)  # rows without hidden tokens: their own TPOT
+    return units.assign(**{HIDDEN: h}, **{f"{STEPS}{j}": steps[:, j] for j in range(width)})
+
+
+def step_columns(frame: pd.DataFrame) -> list[str]:
+    """The step table's columns of units (`with_decode_steps`), knot by knot (none: no reasoning row)."""
+    return sorted((c for c in frame.columns if c.startswith(STEPS)), key=lambda c: int(c[len(STEPS):]))
+
+
+def unit_steps(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The hidden-phase figures of units with a step table ({} without: no reasoning row), per row: hidden
+    tokens, decode instances, batch, and the table as segments between the knots (lo, hi: batches; the step
+    icpt + slope x b on each) with the per-step load at which the batch a request sees reaches each knot
+    (`_seen_batch`). A knot a row lacks (tables of several widths side by side) is past its batch: its TPOT."""
+    cols = step_columns(rows)
+    if not cols:
+        return {}
+    steps = rows[cols].to_numpy(dtype=float)
+    if len(cols) == 1:
+        steps = np.repeat(steps, 2, axis=1)
+    width = steps.shape[1]
+    steps = np.where(np.isnan(steps), rows["tpot_s"].to_numpy(dtype=float)[:, None], steps)
+    big = np.maximum(rows["batch"].to_numpy(dtype=float), 1.0)
+    knots = np.minimum(2.0 ** np.arange(width)[None, :], big[:, None])
+    lo, hi = knots[:, :-1], knots[:, 1:]
+    span = hi - lo
+    slope = np.where(span > 0, np.diff(steps, axis=1) / np.where(span > 0, span, 1.0), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a row that does not run: NaN, never read
+        onset = np.maximum.accumulate(np.nan_to_num((knots - 1.0) / steps, nan=np.inf), axis=1)
+    # per row and segment: icpt, slope, lo, hi (one gather reads a segment)
+    seg = np.stack([steps[:, :-1] - slope * lo, slope, lo, hi], axis=2)
+    return {"hidden": np.nan_to_num(rows[HIDDEN].to_numpy(dtype=float)), "batch": big, "seg": seg, "onset": onset,
+            "decode": np.maximum(rows["decode_instances"].to_numpy(dtype=float), 1.0)}
+
+
+def step_at(t: dict[str, np.ndarray], b: np.ndarray) -> np.ndarray:
+    """The decode step at batch b (1 <= b <= the unit's batch), linear between the table's knots."""
+    at = np.maximum(np.nan_to_num(b, nan=1.0), 1.0)  # NaN: a row that does not run (its figures are dropped)
+    j = np.clip(np.floor(np.log2(at)), 0, t["seg"].shape[1] - 1).astype(np.int64)
+    icpt, slope, lo, hi = t["seg"][np.arange(len(j)), j].T
+    return icpt + slope * np.clip(b, lo, hi)
+
+
+def _seen_batch(t: dict[str, np.ndarray], per_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The least b in [1, B] with b = 1 + per_step x step(b) (B where none is), and the step there. The knot j
+    is reached once per_step >= (knot - 1) / step(knot) (`onset`, held to its running maximum: the least root
+    only grows with the load); on the segment after the last knot reached the step is a line icpt + slope b,
+    so b = (1 + per_step icpt) / (1 - per_step slope). `per_step`: sequences one second of step adds to an
+    instance (rate x osl / decode instances)."""
+    w = t["onset"].shape[1]
+    j = (per_step[:, None] >= t["onset"]).sum(axis=1) - 1
+    icpt, slope, lo, hi = t["seg"][np.arange(len(j)), np.minimum(j, w - 2)].T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = (1.0 + per_step * icpt) / (1.0 - per_step * slope)
+    b = np.clip(np.where((j >= w - 1) | ~(per_step * slope < 1.0), hi, b), lo, hi)  # every knot reached: B
+    return b, icpt + slope * b
+
+
+@lru_cache(maxsize=16)
+def _z(p: float) -> float:
+    return NormalDist().inv_cdf(p)
+
+
+def hidden_phase_at(table: dict[str, np.ndarray], rate_rps: np.ndarray, osl: np.ndarray,
+                    p: float | None) -> np.ndarray | float:
+    """Seconds of the hidden tokens' decode steps of units (`unit_steps`) at `rate_rps` (requests/s per unit)
+    decoding `osl` tokens each: at the mean batch a request sees (`p` None) or pulled toward the percentile p's
+    (a fraction); 0 without a table."""
+    if "onset" not in table:
+        return 0.0
+    h = table["hidden"]
+    b, mean = _seen_batch(table, np.nan_to_num(rate_rps * osl / table["decode"], nan=0.0))
+    if p is None:
+        phase = h * mean
+    else:  # the others a request sees at the percentile: Poisson about their mean b - 1
+        b_q = np.clip(b + _z(p) * np.sqrt(b - 1.0), 1.0, table["batch"])
+        phase = h * (mean + TPOT_SPREAD * (step_at(table, b_q) - mean))
+    return np.where(h > 0, phase, 0.0)
+
+
+__all__ = ["HIDDEN", "STEPS", "hidden_phase_at", "step_at", "step_columns", "unit_steps", "with_decode_steps"]

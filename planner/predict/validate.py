@@ -1,0 +1,122 @@
+"""Checks of `planner predict` queries: each query's first problem in one line naming the field ('' if none),
+so a bad row of a --batch answers with its error instead of stopping the others.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.limits import env_name, limit
+from planner.perf.engines import SPEC_CHOICES
+from planner.predict import hidden
+from planner.predict.load import is_set, load_error
+
+# disaggregated serving: the prefill instances' own accelerator and layout (default: the decode instances')
+PREFILL_QUERY_COLUMNS = ("prefill_gpu", "prefill_tp", "prefill_pp")
+TRUE_WORDS = ("true", "yes", "1", "1.0")
+FALSE_WORDS = ("false", "no", "0", "0.0")
+NUMERIC_COLUMNS = ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_slo_ms", "tpot_slo_ms",
+                   "prefill_tp", "prefill_pp", hidden.COLUMN)
+
+
+def _number_error(col: str, v) -> str:
+    """A numeric field that is set but not a finite number (text from a CSV, true/false, inf)."""
+    if not is_set(v):
+        return ""
+    if isinstance(v, bool):
+        return f"{col} must be a number, got {v!r}"
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return f"{col} must be a number, got {v!r}"
+    return "" if math.isfinite(x) else f"{col} must be a finite number, got {v!r}"
+
+
+def query_error(row: pd.Series, catalog: Catalog) -> str:
+    """The first problem with a query ('' if none): one line naming the field, as predict answers it."""
+    checks = (("model", catalog.models), ("gpu", catalog.accelerators), ("precision", catalog.precisions))
+    for col, table in checks:
+        if not is_set(row[col]):
+            return f"{col} is required"
+        if row[col] not in table:
+            if col == "gpu" and row[col] in catalog.systems:
+                acc = catalog.systems[row[col]].accelerator
+                return f"gpu {row[col]!r} is a system, not an accelerator: use its accelerator {acc!r}"
+            return f"unknown {col} {row[col]!r} (known: {', '.join(sorted(table))})"
+    for col in NUMERIC_COLUMNS:
+        if msg := _number_error(col, row[col]):
+            return msg
+    if is_set(row["gpus"]) and float(row["gpus"]) > limit("gpus"):
+        return f"gpus {float(row['gpus']):,.0f} is above the limit of {limit('gpus'):,} ({env_name('gpus')})"
+    for col in ("gpus", "isl", "osl"):
+        if not is_set(row[col]) or float(row[col]) <= 0 or float(row[col]) != int(float(row[col])):
+            return f"{col} must be a positive integer, got {row[col]!r}"
+    if msg := hidden.hidden_error(row, catalog):
+        return msg
+    if is_set(row["kv_precision"]) and row["kv_precision"] not in ("bf16", "fp8", "fp4"):
+        return f"kv_precision must be bf16, fp8 or fp4, got {row['kv_precision']!r}"
+    if is_set(row["engine"]) and row["engine"] not in catalog.engines:
+        return f"unknown engine {row['engine']!r} (known: {', '.join(sorted(catalog.engines))})"
+    if is_set(row["speculative"]) and str(row["speculative"]).lower() not in SPEC_CHOICES:
+        return f"speculative must be one of {', '.join(SPEC_CHOICES)}, got {row['speculative']!r}"
+    if is_set(row["serving"]) and row["serving"] not in ("aggregated", "disaggregated", "auto"):
+        return f"serving must be aggregated, disaggregated or auto, got {row['serving']!r}"
+    if msg := _prefill_error(row, catalog):
+        return msg
+    model = catalog.models[row["model"]]
+    gpus = int(float(row["gpus"]))
+    for name in ("tp", "pp", "ep"):
+        v = row[name]
+        if is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
+            return f"{name} must be a positive integer, got {v!r}"
+    tp = int(float(row["tp"])) if is_set(row["tp"]) else None
+    pp = int(float(row["pp"])) if is_set(row["pp"]) else None
+    ep = int(float(row["ep"])) if is_set(row["ep"]) else None
+    if ep is not None and ep > 1 and not model.moe:
+        return f"ep {ep} needs a mixture-of-experts model ({model.id} is dense)"
+    if tp and model.num_heads % tp:
+        return f"tp {tp} does not divide the {model.num_heads} attention heads of {model.id}"
+    if pp and pp > model.layers:
+        return f"pp {pp} exceeds the {model.layers} layers of {model.id}"
+    if (tp or 1) * (pp or 1) > gpus:
+        return f"gpus {gpus} < tp*pp = {(tp or 1) * (pp or 1)}"
+    if gpus % ((tp or 1) * (pp or 1)):
+        return f"gpus {gpus} is not a multiple of tp*pp = {(tp or 1) * (pp or 1)}"
+    for col in ("concurrency", "ttft_slo_ms", "tpot_slo_ms"):
+        if is_set(row[col]) and float(row[col]) <= 0:
+            return f"{col} must be > 0, got {row[col]!r}"
+    mt = row["max_throughput"]
+    if is_set(mt) and not isinstance(mt, bool | np.bool_):
+        if str(mt).strip().lower() not in TRUE_WORDS + FALSE_WORDS:
+            return f"max_throughput must be true or false, got {mt!r}"
+        mt = str(mt).strip().lower() in TRUE_WORDS
+    if is_set(mt) and bool(mt) and is_set(row["concurrency"]):
+        return "give concurrency or max_throughput, not both"
+    if is_set(mt) and bool(mt) and (is_set(row["ttft_slo_ms"]) or is_set(row["tpot_slo_ms"])):
+        return "max_throughput means no latency target: drop ttft_slo_ms/tpot_slo_ms, or max_throughput"
+    if is_set(mt) and bool(mt) and is_set(row["request_rate"]):
+        return "give request_rate or max_throughput, not both"
+    return load_error(row)
+
+
+def _prefill_error(row: pd.Series, catalog: Catalog) -> str:
+    """The first problem with a query's prefill columns ('' if none)."""
+    given = [c for c in PREFILL_QUERY_COLUMNS if is_set(row[c])]
+    if not given:
+        return ""
+    if row["serving"] != "disaggregated":
+        return f"{', '.join(given)} set the prefill instances of serving disaggregated: give serving disaggregated"
+    if is_set(row["prefill_gpu"]) and row["prefill_gpu"] not in catalog.accelerators:
+        return f"unknown prefill_gpu {row['prefill_gpu']!r} (known: {', '.join(sorted(catalog.accelerators))})"
+    for col in ("prefill_tp", "prefill_pp"):
+        v = row[col]
+        if is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
+            return f"{col} must be a positive integer, got {v!r}"
+    return ""
+
+
+__all__ = ["FALSE_WORDS", "NUMERIC_COLUMNS", "PREFILL_QUERY_COLUMNS", "TRUE_WORDS", "query_error"]
