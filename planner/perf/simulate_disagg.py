@@ -101,7 +101,7 @@ def unit_steps(unit: pd.Series, catalog: Catalog, efficiency: Efficiency | None 
     cp = _prefill_layout(row, catalog, eff)[0] if has_pre else c
     sv = eff.serving
     isl, osl = float(c.isl[0]), float(c.osl[0])
-    seats = int(round(float(unit["batch"])))
+    seats = round(float(unit["batch"]))
     # prefill passes at 1..n whole mean prompts (the model's pass), as many as the budget holds
     budget = float((cp.attn_dp * rank_chunk_tokens(cp))[0])
     n_max = max(1.0, math.floor(budget / isl)) * float(cp.attn_dp[0])
@@ -133,7 +133,7 @@ def unit_steps(unit: pd.Series, catalog: Catalog, efficiency: Efficiency | None 
     window = float(np.asarray(c.window_tokens).ravel()[0]) if local > 0 else math.inf
     draft = float(np.asarray(c.get("spec_k", 0.0)).ravel()[0])
     stream = float(np.asarray(c.get("eng_stream", 1.0)).ravel()[0])
-    return UnitSteps(int(round(float(unit["prefill_instances"]))), int(round(float(unit["decode_instances"]))),
+    return UnitSteps(round(float(unit["prefill_instances"])), round(float(unit["decode_instances"])),
                      seats, budget, k * isl, np.asarray(lat["time_s"], float).ravel(),
                      np.broadcast_to(np.asarray(iv, float).ravel(), k.shape).copy(), t0, t1 - t0, window,
                      local / layers if layers > 0 else 0.0, dec.tolist(), slope, ctx, one, draft,
