@@ -8,8 +8,10 @@ targets). Under a load its TTFT comes from two queues, the prefill instances (M/
     the number `solve` plans with (`capacity_under_slo`, called as the candidate search calls it);
   - a query with `request_rate` or `concurrency` gets TTFT mean and p50/p90/p99 at that load.
 TPOT is the decode instances' step at the unit's full batch: they run no prompt chunks and never hold more
-sequences than that, so it bounds every request's TPOT from above (the targets are held to it); its
-percentiles, ITL and end-to-end percentiles are not modelled and stay empty.
+sequences than that, so it bounds every request's TPOT from above (the targets are held to it). Under a load the
+winner's units are simulated (`planner.predict.disagg_sim`): TPOT, ITL and end-to-end percentiles from the
+simulation, and with `num_requests` every latency and the throughput of that finite run. At capacity without a
+load those percentiles are not modelled and stay empty.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from planner.catalog.catalog import Catalog
 from planner.perf.capacity import disaggregated_at_load, disaggregated_under_slo, disaggregated_units
 from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
 from planner.perf.search import visible_ttft
+from planner.predict import disagg_sim
 from planner.predict.hidden import per_query
 from planner.predict.load import GENERIC, all_in_energy, answer_fields, is_set, percentile_of, split_clients
 
@@ -202,16 +205,25 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
 def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: int) -> dict:
     """Result fields of a winning disaggregated configuration under load: the unit at its full batch (power,
     instances; power thus an upper bound below the unit's rate), the load columns from the two queues (TPOT
-    the full batch's bound, its percentiles empty)."""
+    the full batch's bound), the TPOT/ITL/e2e percentiles from simulating the units (a finite run: all its
+    figures; `disagg_sim`)."""
     dp, unit_gpus = int(best["dp"]), int(best["gpus"])
     used = dp * unit_gpus
     notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a disaggregated unit needs {unit_gpus}"] \
         if used < gpus_total else []
+    sim = disagg_sim.simulated(best, query, catalog)  # None: reasoning rows, or a saturated steady state
+    finite = sim is not None and is_set(query["num_requests"])
     if best["saturated"]:
-        notes.append("saturated: the load exceeds what the units complete; requests queue"
-                     + (" (a finite run is not simulated for disaggregated serving: no latencies)"
-                        if is_set(query["num_requests"]) else ""))
-    notes.append(TPOT_NOTE)
+        notes.append("saturated: the load exceeds what the units complete; requests queue")
+    if finite:  # the finite run's figures replace the queues' steady state (as a benchmark measures it)
+        best = best.copy()
+        for k in ("requests_s", "output_tok_s", "total_tok_s"):
+            best[k] = sim[k]
+        best["ttft_mean_s"], best["tpot_bound_s"] = sim["ttft_s"], sim["tpot_s"]
+        notes.append(disagg_sim.notes(True, query["num_requests"]))
+    else:
+        bound = TPOT_NOTE.removesuffix(", its percentiles not modelled")
+        notes.append(TPOT_NOTE if sim is None else f"{bound}; {disagg_sim.notes(False, None)}")
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
     avg_w = float(best["unit_avg_power_w"]) * dp
     return {
@@ -219,6 +231,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
                         float(best["unit_peak_power_w"]) * dp, best["unit_limited_by"], notes),
         **{k: best[k] for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s", "saturated")},
         **dict.fromkeys(NOT_MODELLED, float("nan")),
+        **{k: v for k, v in (sim or {}).items() if k.endswith(("_p50_s", "_p90_s", "_p99_s"))},
         "engine": best.get("unit_engine") or GENERIC, "speculative": best.get("unit_speculative") or "none",
         "itl_s": float(best["unit_itl_s"]), "acceptance_length": float(best["unit_acceptance_length"]),
         "prefill_instances": int(best["unit_prefill_instances"]),
