@@ -25,6 +25,7 @@ from planner.perf.serving import kv_transfer_s
 from planner.perf.simulate import Workload, summarize
 from planner.perf.simulate_disagg import simulate_unit, unit_steps
 from planner.perf.step import decode_step, prefill_pass
+from planner.predict.query import predict_one
 
 CFG = dict(model="qwen3-32b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=2, pp=1, ep=1,
            attn_dp=1, osl=256, serving="disaggregated")
@@ -81,3 +82,17 @@ def test_several_prompts_a_pass_the_analytic_ttft_bounds_the_simulated(cat, rho)
         assert s[k] <= a[k] <= 8.0 * s[k], k  # measured 1.3x to 7.5x
     assert a["requests_s"] / s["requests_s"] - 1.0 == pytest.approx(0.0, abs=TOL_RPS)
     assert s["tpot_p99_s"] <= a["tpot_bound_s"]
+
+
+def test_predict_simulates_a_disaggregated_finite_run(cat):
+    """`predict` with num_requests on a disaggregated layout answers with that run simulated on its unit (one unit
+    here): the simulator's figures, TPOT percentiles filled, and the note says so."""
+    q = dict(model="qwen3-32b", gpu="h100-sxm", precision="fp8", kv_precision="fp8", isl=1024, osl=256, tp=2, pp=1,
+             serving="disaggregated")
+    units, us = unit(cat, 1024)
+    r = predict_one(cat, **q, gpus=int(units["gpus"].iloc[0]), request_rate=float("inf"), num_requests=200)
+    s = summarize(simulate_unit(us, Workload(request_rate=np.inf, num_requests=200)))
+    assert r["fits"] and r["dp"] == 1 and r["saturated"]
+    assert r["ttft_s"] == pytest.approx(s["ttft_mean_s"]) and r["tpot_p99_s"] == pytest.approx(s["tpot_p99_s"])
+    assert r["requests_s"] == pytest.approx(s["requests_s"]) and r["itl_p50_s"] == pytest.approx(s["itl_p50_s"])
+    assert "a finite run of 200 requests simulated" in r["notes"] and "not simulated" not in r["notes"]
