@@ -36,7 +36,6 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf.arrivals import arrivals, measured
-from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.engines import rank_chunk_tokens
 from planner.perf.evaluate import PREFILL_COLUMNS, _prefill_layout
 from planner.perf.params import Efficiency, load_efficiency
@@ -151,10 +150,7 @@ class _Decode:
 
 def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf) -> RunResult:
     """Simulate one disaggregated unit under workload `wl` (simulate.Workload); `summarize` reads the result."""
-    steady = wl.num_requests is None
-    closed = wl.concurrency is not None
-    n_total = int(wl.num_requests) if not steady else max(ASSUMPTIONS.steady_state_requests,
-                                                           10 * int(wl.concurrency or 0))
+    steady, closed, n_total = wl.run_size()
     rng = np.random.default_rng(wl.seed)
     isl, osl = lengths(us.isl, us.osl, n_total, wl.length_dist, rng, max_context)
     if closed and steady:  # clients out of phase over one request's estimated life (as arrivals.py)
