@@ -58,6 +58,25 @@ def test_one_request_alone_is_its_prefill_pass_transfer_and_decode_step(cat):
     assert own < 0.2 * float(u["ttft_s"])  # the analytic zero-load TTFT: the full 8-prompt pass
 
 
+def test_closed_loop_obeys_littles_law(cat):
+    """100 clients on the unit: requests/s x mean end-to-end latency = the clients (measured 101.9)."""
+    _, us = unit(cat, 1024)
+    s = summarize(simulate_unit(us, Workload(concurrency=100)))
+    assert s["requests_s"] * s["e2e_mean_s"] == pytest.approx(100, rel=0.03)
+
+
+def test_a_speculative_unit_streams_its_accepted_tokens_in_bursts(cat):
+    """llama-3.3-70b with vLLM's EAGLE-3 (2.53 tokens a step, 3 drafts): a lone request's TPOT is the decode step
+    per accepted token (draft passes included: the analytic TPOT's step at batch 1), its gaps 2.53 of those."""
+    cfg = dict(CFG, model="llama-3.3-70b", tp=4, isl=1024, osl=1024, engine="vllm", speculative="eagle3")
+    u = disaggregated_units(pd.DataFrame([cfg]), cat).iloc[0]
+    us = unit_steps(u, cat)
+    assert us.accept == pytest.approx(float(u["acceptance_length"])) and us.draft_tokens == 3
+    s = summarize(simulate_unit(us, Workload(request_rate=np.inf, num_requests=1)))
+    assert s["tpot_mean_s"] == pytest.approx(us.decode_s[1], rel=0.02)  # acceptance drawn per step (0.997)
+    assert s["itl_p50_s"] == pytest.approx(us.accept * us.decode_s[1], rel=0.01)
+
+
 @pytest.mark.parametrize("rho", LOADS)
 def test_analytic_within_tolerance_of_the_simulator_one_prompt_a_pass(cat, rho):
     units, us = unit(cat, 8192, ttft_s=2.0, tpot_s=0.05)
