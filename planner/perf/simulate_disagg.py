@@ -21,7 +21,8 @@ Not modelled: KV admission and preemption on the decode instances (the seats are
 the KV cache at isl + osl/2 per sequence), the API server, hidden reasoning tokens.
 
 Arrivals and lengths are simulate.py's (`arrivals`, `lengths`, `measured`, `summarize`). Step times are exact at
-the mean prompt (a prefill pass is interpolated in its tokens between whole numbers of mean prompts), so a
+the mean prompt (a pass of several prompts is interpolated in its tokens between whole numbers of mean prompts; a
+pass of one prompt is exact for its length, so long prompts of `variable` lengths pay their attention), so a
 1,000-request run is a few thousand loop turns (decode instances advance several steps at once between events).
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +70,8 @@ class UnitSteps:
     burst: float  # tokens per streamed chunk
     isl: float
     osl: float
+    single: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # (latency, interval) of one prompt per length
+    max_context: float  # the model's context: `variable` lengths are capped there
 
     def pass_s(self, tokens: float) -> tuple[float, float]:
         """(latency, interval) of a prefill pass over `tokens` prompt tokens."""
@@ -136,7 +140,14 @@ def unit_steps(unit: pd.Series, catalog: Catalog, efficiency: Efficiency | None 
                      seats, budget, k * isl, np.asarray(lat["time_s"], float).ravel(),
                      np.broadcast_to(np.asarray(iv, float).ravel(), k.shape).copy(), t0, t1 - t0, window,
                      local / layers if layers > 0 else 0.0, dec.tolist(), slope, ctx, one, draft,
-                     max(one, stream), isl, osl)
+                     max(one, stream), isl, osl, lambda x: _single_pass(cp, sv, x), float(c.max_context[0]))
+
+
+def _single_pass(cp: Cols, serving: dict, isl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(latency, interval) of a pass over one prompt of each length: exact (attention grows with the square of
+    the prompt, which interpolating on tokens misses for the long ones that run alone)."""
+    lat, iv = prefill_pass(cp, serving, 1.0, np.asarray(isl, dtype=float))
+    return np.broadcast_to(lat["time_s"], np.shape(isl)).copy(), np.broadcast_to(iv, np.shape(isl)).copy()
 
 
 class _Decode:
@@ -152,7 +163,7 @@ def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf) -> R
     """Simulate one disaggregated unit under workload `wl` (simulate.Workload); `summarize` reads the result."""
     steady, closed, n_total = wl.run_size()
     rng = np.random.default_rng(wl.seed)
-    isl, osl = lengths(us.isl, us.osl, n_total, wl.length_dist, rng, max_context)
+    isl, osl = lengths(us.isl, us.osl, n_total, wl.length_dist, rng, min(max_context, us.max_context))
     if closed and steady:  # clients out of phase over one request's estimated life (as arrivals.py)
         arrival = np.full(n_total, np.inf)
         c0 = min(int(wl.concurrency), n_total)
@@ -172,7 +183,8 @@ def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf) -> R
     table, slope, ctx_ref, seats = us.decode_s, us.s_per_ctx_token, us.ctx_ref, us.seats
     pre_free = [0.0] * us.prefill_instances  # when each prefill instance takes its next pass
     heapq.heapify(pre_free)
-    lat_min = us.pass_s(float(isl.min()))[0]  # the earliest a pass started now can hand a prompt on
+    alone_lat, alone_iv = us.single(isl)  # a pass holding one prompt: exact for its length
+    lat_min = float(alone_lat.min())  # the earliest a pass started now can hand a prompt on
     pending: list[tuple[float, int]] = []  # (prefill done + transfer, id): waiting for a decode seat
     decs = [_Decode() for _ in range(us.decode_instances)]
     issued = min(int(wl.concurrency), n_total) if closed else n_total
@@ -222,7 +234,7 @@ def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf) -> R
                 take.append(next_pre)
                 tok += float(isl[next_pre])
                 next_pre += 1
-            lat, iv = us.pass_s(tok)
+            lat, iv = (float(alone_lat[take[0]]), float(alone_iv[take[0]])) if len(take) == 1 else us.pass_s(tok)
             heapq.heappush(pre_free, start + iv)
             for i in take:
                 heapq.heappush(pending, (start + lat + float(transfer[i]), i))
