@@ -115,3 +115,14 @@ def test_predict_simulates_a_disaggregated_finite_run(cat):
     assert r["ttft_s"] == pytest.approx(s["ttft_mean_s"]) and r["tpot_p99_s"] == pytest.approx(s["tpot_p99_s"])
     assert r["requests_s"] == pytest.approx(s["requests_s"]) and r["itl_p50_s"] == pytest.approx(s["itl_p50_s"])
     assert "a finite run of 200 requests simulated" in r["notes"] and "not simulated" not in r["notes"]
+
+
+def test_predict_at_capacity_takes_its_tpot_percentiles_from_the_simulator(cat):
+    """Targets and no load: the answer at the capacity under the SLO (the queues' rate) has TPOT, ITL and e2e
+    percentiles from simulating its unit at that rate, under the full batch's TPOT it is held to."""
+    q = dict(model="qwen3-32b", gpu="h100-sxm", precision="fp8", kv_precision="fp8", isl=1024, osl=256, tp=2, pp=1,
+             serving="disaggregated", ttft_slo_ms=1000, tpot_slo_ms=40)
+    r = predict_one(cat, **q, gpus=8)
+    assert r["fits"] and "from a simulation of the unit" in r["notes"]
+    assert 0 < r["tpot_p50_s"] <= r["tpot_p90_s"] <= r["tpot_p99_s"] <= r["tpot_s"]
+    assert r["itl_p50_s"] <= r["itl_p99_s"] and r["e2e_p50_s"] > r["ttft_p50_s"] + 254 * r["tpot_p50_s"] * 0.9

@@ -10,8 +10,9 @@ targets). Under a load its TTFT comes from two queues, the prefill instances (M/
 TPOT is the decode instances' step at the unit's full batch: they run no prompt chunks and never hold more
 sequences than that, so it bounds every request's TPOT from above (the targets are held to it). Under a load the
 winner's units are simulated (`planner.predict.disagg_sim`): TPOT, ITL and end-to-end percentiles from the
-simulation, and with `num_requests` every latency and the throughput of that finite run. At capacity without a
-load those percentiles are not modelled and stay empty.
+simulation, and with `num_requests` every latency and the throughput of that finite run; an answer at its
+capacity without a load gets those percentiles from simulating the unit at that rate. Reasoning rows (hidden
+tokens) are not simulated: their percentiles stay empty.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from planner.predict.load import GENERIC, all_in_energy, answer_fields, is_set, 
 UNIT_KEYS = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
              "osl", "engine", "speculative")
 PREFILL_KEYS = ("prefill_accelerator", "prefill_tp", "prefill_pp")
-# the answer's columns the disaggregated model does not give (TPOT, ITL and end-to-end percentiles): empty
+# the answer's columns the queues do not give (TPOT, ITL and end-to-end percentiles): simulated (disagg_sim)
 NOT_MODELLED = ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
-TPOT_NOTE = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
-             "solve plans; TPOT is the decode step at the unit's full batch, an upper bound at every percentile "
-             "(decode instances run no prompt chunks), its percentiles not modelled")
+TPOT_BOUND = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
+              "solve plans; TPOT is the decode step at the unit's full batch, an upper bound at every percentile "
+              "(decode instances run no prompt chunks)")
+# the answers' note: TPOT, ITL and end-to-end percentiles from simulating the unit (planner.predict.disagg_sim)
+TPOT_NOTE = f"{TPOT_BOUND}; {disagg_sim.notes(False, None)} (not for reasoning rows)"
 
 
 def _percentile_keys(pct: float) -> tuple[float, ...]:
@@ -128,9 +131,10 @@ def _none_fits(units: pd.DataFrame, rows: np.ndarray, need: np.ndarray, gpus: np
     return units
 
 
-def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame) -> pd.DataFrame:
+def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
     """`pct_cols` (`percentile_columns` of the chosen rows) with the disaggregated answers at capacity taking
-    their TTFT from the queues at that rate (TPOT, ITL and end-to-end percentiles empty: not modelled)."""
+    their TTFT from the queues at that rate, and (given the catalog) their TPOT, ITL and end-to-end percentiles
+    from simulating the unit there (`disagg_sim.at_capacity`; empty for reasoning rows)."""
     if "disagg_rho" not in best:
         return pct_cols
     rows = best.index[best["disagg_rho"].notna()]
@@ -141,6 +145,10 @@ def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame) -> pd.DataFrame:
     for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s"):
         out.loc[rows, k] = best.loc[rows, f"disagg_{k}"].to_numpy(dtype=float)
     out.loc[rows, "saturated"] = False
+    for r in rows if catalog is not None else ():
+        sim = disagg_sim.at_capacity(best.loc[r], catalog)
+        if sim is not None:
+            out.loc[r, list(sim)] = list(sim.values())
     return out
 
 
@@ -222,8 +230,8 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
         best["ttft_mean_s"], best["tpot_bound_s"] = sim["ttft_s"], sim["tpot_s"]
         notes.append(disagg_sim.notes(True, query["num_requests"]))
     else:
-        bound = TPOT_NOTE.removesuffix(", its percentiles not modelled")
-        notes.append(TPOT_NOTE if sim is None else f"{bound}; {disagg_sim.notes(False, None)}")
+        notes.append(TPOT_NOTE if sim is not None else f"{TPOT_BOUND}; its percentiles not simulated here "
+                     f"({'reasoning rows' if float(best.get('hidden_tokens', 0) or 0) > 0 else 'saturated'})")
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
     avg_w = float(best["unit_avg_power_w"]) * dp
     return {

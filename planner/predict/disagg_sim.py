@@ -6,6 +6,8 @@ simulated (a unit per replica, the query's rate split evenly, its clients as `sp
   - steady state (no `num_requests`): the TPOT, ITL and end-to-end percentiles the queues do not give; TTFT and
     the means stay the queues' (the model `solve` plans with); none where the load saturates the units;
   - a finite run (`num_requests`): every latency and the throughput of that run, as a benchmark measures it.
+An answer at its capacity under the SLO (no load given) gets the same percentiles from a steady state at that
+rate (`at_capacity`).
 Not simulated: reasoning rows (hidden tokens before the first visible one).
 """
 
@@ -24,6 +26,7 @@ from planner.predict.load import is_set, split_clients
 UNIT_CONFIG = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
                "osl", "engine", "speculative")
 PERCENTILES = ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
+PREFILL = ("prefill_accelerator", "prefill_tp", "prefill_pp")
 FINITE = ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", *PERCENTILES)
 
 
@@ -35,7 +38,7 @@ def _unit(best: pd.Series) -> pd.Series:
           "decode_instances": best["unit_decode_instances"]}
     own = (str(best["unit_prefill_gpu"]), int(best["unit_prefill_tp"]), int(best["unit_prefill_pp"]))
     if own != (str(best["accelerator"]), int(best["tp"]), int(best["pp"])):
-        u |= dict(zip(("prefill_accelerator", "prefill_tp", "prefill_pp"), own, strict=True))
+        u |= dict(zip(PREFILL, own, strict=True))
     return pd.Series(u)
 
 
@@ -68,12 +71,27 @@ def simulated(best: pd.Series, query: pd.Series, catalog: Catalog) -> dict | Non
     return {k: float(v) if v is not None else np.nan for k, v in out.items()}
 
 
+def at_capacity(row: pd.Series, catalog: Catalog) -> dict | None:
+    """The TPOT, ITL and end-to-end percentiles of an answer at its capacity under the SLO (a row of
+    `disagg.at_capacity`: the unit at the rate `disagg_requests_s`, its seats `disagg_seats`), simulated in
+    steady state with fixed lengths; None for reasoning rows."""
+    if float(row.get("hidden_tokens", 0) or 0) > 0:
+        return None
+    u = {k: row[k] for k in (*UNIT_CONFIG, *PREFILL) if k in row and is_set(row[k])}
+    d = float(row["decode_instances"])
+    u |= {"batch": float(row["disagg_seats"]) / d, "prefill_instances": row["prefill_instances"],
+          "decode_instances": d}
+    s = summarize(simulate_unit(unit_steps(pd.Series(u), catalog),
+                                Workload(request_rate=float(row["disagg_requests_s"]))))
+    return {k: float(s[k]) for k in PERCENTILES}
+
+
 def notes(finite: bool, n_requests) -> str:
     """What the simulated figures are."""
     if finite:
         return (f"a finite run of {int(float(n_requests))} requests simulated per unit (prefill passes, decode "
                 "seats, KV transfer, decode steps at the running batch): its latencies and throughput")
-    return "TPOT, ITL and end-to-end percentiles from a simulation of each unit at its share of the load"
+    return "TPOT, ITL and end-to-end percentiles from a simulation of the unit at that load"
 
 
-__all__ = ["notes", "simulated"]
+__all__ = ["PERCENTILES", "at_capacity", "notes", "simulated"]
