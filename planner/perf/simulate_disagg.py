@@ -151,11 +151,14 @@ def _single_pass(cp: Cols, serving: dict, isl: np.ndarray) -> tuple[np.ndarray, 
 
 
 class _Decode:
-    """One decode instance: its clock (a step boundary), running request ids, and their context tokens."""
+    """One decode instance: its clock (a step boundary), the steps it has run, its running requests as a heap of
+    (the step count at which each finishes, id), and their context tokens in all."""
 
     def __init__(self) -> None:
         self.t = 0.0
-        self.ids = np.zeros(0, dtype=np.int64)
+        self.steps = 0
+        self.running: list[tuple[int, int]] = []
+        self.ctx = 0.0
         self.opened = -math.inf  # when a seat last opened on it while every seat was taken
 
 
@@ -172,98 +175,100 @@ def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf) -> R
     else:
         arrival = arrivals(None, wl, n_total, rng)
     # decode token-steps after the first token (sampled by the prefill); speculation draws them per step
-    need = np.where(osl > 1, token_steps(np.maximum(osl - 1, 1), us.accept, us.draft_tokens,
-                                         np.random.default_rng([wl.seed, 1])), 0).astype(np.int64)
-    transfer = us.transfer_s(isl.astype(float))
-    first = np.full(n_total, np.nan)
-    finish = np.full(n_total, np.nan)
-    gen = np.zeros(n_total, dtype=np.int64)
-    itl_v: list[float] = []
-    itl_w: list[float] = []
-    table, slope, ctx_ref, seats = us.decode_s, us.s_per_ctx_token, us.ctx_ref, us.seats
-    pre_free = [0.0] * us.prefill_instances  # when each prefill instance takes its next pass
-    heapq.heapify(pre_free)
+    need_a = np.where(osl > 1, token_steps(np.maximum(osl - 1, 1), us.accept, us.draft_tokens,
+                                           np.random.default_rng([wl.seed, 1])), 0).astype(np.int64)
     alone_lat, alone_iv = us.single(isl)  # a pass holding one prompt: exact for its length
     lat_min = float(alone_lat.min())  # the earliest a pass started now can hand a prompt on
+    # per-request values as Python lists: the loop reads them one at a time
+    arr, prompt, need = arrival.tolist(), isl.astype(float).tolist(), need_a.tolist()
+    transfer, alone = us.transfer_s(isl.astype(float)).tolist(), list(zip(alone_lat.tolist(), alone_iv.tolist(),
+                                                                            strict=True))
+    first = [math.nan] * n_total
+    finish = [math.nan] * n_total
+    itl_v: list[float] = []
+    itl_w: list[float] = []
+    table, slope, ctx_ref, seats, budget = us.decode_s, us.s_per_ctx_token, us.ctx_ref, us.seats, us.budget_tokens
+    pre_free = [0.0] * us.prefill_instances  # when each prefill instance takes its next pass
     pending: list[tuple[float, int]] = []  # (prefill done + transfer, id): waiting for a decode seat
     decs = [_Decode() for _ in range(us.decode_instances)]
     issued = min(int(wl.concurrency), n_total) if closed else n_total
     next_pre = 0  # the head of the prefill queue (requests enter it in index order)
     n_done = 0
 
-    def complete(ids: np.ndarray, now: float) -> None:
+    def complete(i: int, now: float) -> None:
         nonlocal n_done, issued
-        finish[ids] = now
-        n_done += len(ids)
-        if closed:  # each finished client sends its next request now
-            for _ in range(len(ids)):
-                if issued < n_total:
-                    arrival[issued] = now
-                    issued += 1
+        finish[i] = now
+        n_done += 1
+        if closed and issued < n_total:  # the finished client sends its next request now
+            arr[issued] = now
+            issued += 1
 
+    inf = math.inf
     while n_done < n_total:
-        t_pre = max(pre_free[0], float(arrival[next_pre])) if next_pre < issued else math.inf
-        busy = [d.t for d in decs if len(d.ids)]
-        t_dec = min(busy) if busy else math.inf
-        free_seat = any(len(d.ids) < seats for d in decs)
-        t_pend = pending[0][0] if pending and free_seat else math.inf
-        now = min(t_pre, t_dec, t_pend)
-        if now == math.inf:
+        t_pre = max(pre_free[0], arr[next_pre]) if next_pre < issued else inf
+        t_dec, d_next, fewest = inf, None, decs[0]
+        for d in decs:
+            if d.running and d.t < t_dec:
+                t_dec, d_next = d.t, d
+            if len(d.running) < len(fewest.running):
+                fewest = d
+        free_seat = len(fewest.running) < seats
+        now = min(t_pre, t_dec, pending[0][0] if pending and free_seat else inf)
+        if now == inf:
             break  # nothing can run (cannot happen with a valid unit)
         # prompts whose KV is ready take free seats, on the instance running the fewest; an idle one starts
         # at their time, a busy one takes them at its next step boundary
         while pending and pending[0][0] <= now:
-            d = min(decs, key=lambda x: len(x.ids))
-            if len(d.ids) >= seats:
+            d = min(decs, key=lambda x: len(x.running))
+            if len(d.running) >= seats:
                 break
             ready, i = heapq.heappop(pending)
             # the KV moves once a seat takes it: at once, or when a seat opened on a full instance
-            first[i] = max(ready, d.opened + float(transfer[i]))
-            if not len(d.ids):
+            first[i] = max(ready, d.opened + transfer[i])
+            if not d.running:
                 d.t = max(d.t, first[i])
             if need[i] == 0:
-                complete(np.array([i]), first[i])
+                complete(i, first[i])
                 continue
-            d.ids = np.append(d.ids, i)
+            heapq.heappush(d.running, (d.steps + need[i], i))
+            d.ctx += prompt[i]
         if now == t_pre and t_pre <= t_dec:  # a prefill pass: prompts from the head up to the budget
-            start = heapq.heappop(pre_free)
-            start = max(start, float(arrival[next_pre]))
+            start = max(heapq.heappop(pre_free), arr[next_pre])
             take, tok = [], 0.0
-            while next_pre < issued and arrival[next_pre] <= start and (
-                    not take or tok + isl[next_pre] <= us.budget_tokens):
+            while next_pre < issued and arr[next_pre] <= start and (not take or tok + prompt[next_pre] <= budget):
                 take.append(next_pre)
-                tok += float(isl[next_pre])
+                tok += prompt[next_pre]
                 next_pre += 1
-            lat, iv = (float(alone_lat[take[0]]), float(alone_iv[take[0]])) if len(take) == 1 else us.pass_s(tok)
+            lat, iv = alone[take[0]] if len(take) == 1 else us.pass_s(tok)
             heapq.heappush(pre_free, start + iv)
             for i in take:
-                heapq.heappush(pending, (start + lat + float(transfer[i]), i))
+                heapq.heappush(pending, (start + lat + transfer[i], i))
             continue
-        if t_dec > now or not busy:
+        if t_dec > now or d_next is None:
             continue
-        d = min((x for x in decs if len(x.ids)), key=lambda x: x.t)
-        ids = d.ids
-        n = len(ids)
-        ctx_sum = float((isl[ids] + gen[ids]).sum())
-        t1 = table[n] + slope * (ctx_sum - n * ctx_ref)
-        k = int((need[ids] - gen[ids]).min())
+        d = d_next
+        n = len(d.running)
+        t1 = table[n] + slope * (d.ctx - n * ctx_ref)
+        k = d.running[0][0] - d.steps  # steps until the next completion
         if n < seats:  # the next prompt that could join: one pending, or a pass that could start now
-            nxt = min(pending[0][0] if pending else math.inf, (t_pre + lat_min) if t_pre < math.inf else math.inf)
-            if nxt < math.inf:
+            nxt = min(pending[0][0] if pending else inf, t_pre + lat_min)
+            if nxt < inf:
                 k = min(k, max(1, math.ceil((nxt - d.t) / max(t1, 1e-12))))
         k = max(1, k)
         dt = k * t1 + slope * n * k * (k - 1) / 2.0
         itl_v.append(dt / k)
         itl_w.append(float(n * k))
         d.t += dt
-        gen[ids] += k
-        fin = ids[gen[ids] >= need[ids]]
-        if len(fin):
-            complete(fin, d.t)
-            d.ids = ids[gen[ids] < need[ids]]
+        d.steps += k
+        d.ctx += n * k
+        while d.running and d.running[0][0] <= d.steps:
+            _, i = heapq.heappop(d.running)
+            d.ctx -= prompt[i] + need[i]
+            complete(i, d.t)
             if n >= seats:
                 d.opened = d.t
 
+    arrival, first, finish = np.asarray(arr), np.asarray(first), np.asarray(finish)
     mask, window = measured(arrival, finish, steady)
     return RunResult(arrival, first, finish, isl, osl, np.asarray(itl_v) * us.burst, np.asarray(itl_w) / us.burst,
                      0, mask, window)
