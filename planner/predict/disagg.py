@@ -230,8 +230,10 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
         best["ttft_mean_s"], best["tpot_bound_s"] = sim["ttft_s"], sim["tpot_s"]
         notes.append(disagg_sim.notes(True, query["num_requests"]))
     else:
-        notes.append(TPOT_NOTE if sim is not None else f"{TPOT_BOUND}; its percentiles not simulated here "
-                     f"({'reasoning rows' if float(best.get('hidden_tokens', 0) or 0) > 0 else 'saturated'})")
+        why = "reasoning rows" if float(best.get("hidden_tokens", 0) or 0) > 0 else "saturated"
+        notes.append(TPOT_NOTE if sim is not None else f"{TPOT_BOUND}; its percentiles not simulated here ({why}"
+                     + ("; the steady state's figures, not the finite run's" if is_set(query["num_requests"])
+                        else "") + ")")
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
     avg_w = float(best["unit_avg_power_w"]) * dp
     return {
