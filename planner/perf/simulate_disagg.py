@@ -4,10 +4,10 @@ latency of disaggregated serving under load, as simulate.py is for an aggregated
 Scheduler (the rate-matched unit of `capacity.disaggregated_units`, one row):
   - prefill: requests wait in one FCFS queue in front of the P prefill instances (a router sending each prompt
     to the first free instance); a free instance takes the waiting prompts from the head while their tokens
-    fit its token budget (attention-DP ranks x the engine's chunk, at least one prompt, as
-    `serving.prefill_batch_pass` fills a pass) and runs them in one pass (`step.prefill_pass` at those tokens;
-    with pipeline stages it takes the next pass after one stage's interval, the prompts finish after the whole
-    latency);
+    fit its token budget (attention-DP ranks x the engine's chunk) and their number the model's pass (at least one
+    prompt per rank, as `serving.prefill_batch_pass` fills a pass) and runs them in one pass (`step.prefill_pass`
+    at those tokens; with pipeline stages it takes the next pass after one stage's interval, the prompts finish
+    after the whole latency);
   - then a decode seat: a finished prompt waits FCFS for a seat on any decode instance (each runs at most the
     unit's batch of sequences, the seats the analytic model counts), goes to the instance running the fewest,
     and its KV moves there (`serving.kv_transfer_s`, per prompt length). The prefill samples the first token:
@@ -55,6 +55,7 @@ class UnitSteps:
     decode_instances: int
     seats: int  # running sequences per decode instance (the unit's batch)
     budget_tokens: float  # prompt tokens one prefill pass holds (at least one prompt)
+    max_prompts: int  # prompts one prefill pass holds (the model's pass: as many as the budget, one per rank)
     pass_tokens: np.ndarray  # prompt tokens of a pass at the table's points (whole mean prompts, and one)
     pass_latency_s: np.ndarray  # a pass through all stages at those tokens
     pass_interval_s: np.ndarray  # between passes (one pipeline stage)
@@ -106,8 +107,10 @@ def unit_steps(unit: pd.Series, catalog: Catalog, efficiency: Efficiency | None 
     isl, osl = float(c.isl[0]), float(c.osl[0])
     seats = round(float(unit["batch"]))
     # prefill passes at 1..n whole mean prompts (the model's pass), as many as the budget holds
-    budget = float((cp.attn_dp * rank_chunk_tokens(cp))[0])
-    n_max = max(1.0, math.floor(budget / isl)) * float(cp.attn_dp[0])
+    # a pass holds the model's prompts (at least one per attention-DP rank) and, with other lengths, what fits
+    # the ranks' budgets
+    n_max = max(1.0, math.floor(float(rank_chunk_tokens(cp)[0]) / isl)) * float(cp.attn_dp[0])
+    budget = max(float((cp.attn_dp * rank_chunk_tokens(cp))[0]), n_max * isl)
     k = np.unique(np.concatenate([[0.25, 0.5], np.arange(1.0, n_max + 2.0)]))
     lat, iv = prefill_pass(cp, sv, k, isl)
     # decode: token-step seconds at 0..seats sequences, the analytic TPOT's step (draft passes included)
@@ -137,7 +140,7 @@ def unit_steps(unit: pd.Series, catalog: Catalog, efficiency: Efficiency | None 
     draft = float(np.asarray(c.get("spec_k", 0.0)).ravel()[0])
     stream = float(np.asarray(c.get("eng_stream", 1.0)).ravel()[0])
     return UnitSteps(round(float(unit["prefill_instances"])), round(float(unit["decode_instances"])),
-                     seats, budget, k * isl, np.asarray(lat["time_s"], float).ravel(),
+                     seats, budget, round(n_max), k * isl, np.asarray(lat["time_s"], float).ravel(),
                      np.broadcast_to(np.asarray(iv, float).ravel(), k.shape).copy(), t0, t1 - t0, window,
                      local / layers if layers > 0 else 0.0, dec.tolist(), slope, ctx, one, draft,
                      max(one, stream), isl, osl, lambda x: _single_pass(cp, sv, x), float(c.max_context[0]))
@@ -187,7 +190,8 @@ def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf) -> R
     finish = [math.nan] * n_total
     itl_v: list[float] = []
     itl_w: list[float] = []
-    table, slope, ctx_ref, seats, budget = us.decode_s, us.s_per_ctx_token, us.ctx_ref, us.seats, us.budget_tokens
+    table, slope, ctx_ref, seats = us.decode_s, us.s_per_ctx_token, us.ctx_ref, us.seats
+    budget, max_prompts = us.budget_tokens, us.max_prompts
     pre_free = [0.0] * us.prefill_instances  # when each prefill instance takes its next pass
     pending: list[tuple[float, int]] = []  # (prefill done + transfer, id): waiting for a decode seat
     decs = [_Decode() for _ in range(us.decode_instances)]
@@ -235,7 +239,8 @@ def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf) -> R
         if now == t_pre and t_pre <= t_dec:  # a prefill pass: prompts from the head up to the budget
             start = max(heapq.heappop(pre_free), arr[next_pre])
             take, tok = [], 0.0
-            while next_pre < issued and arr[next_pre] <= start and (not take or tok + prompt[next_pre] <= budget):
+            while next_pre < issued and arr[next_pre] <= start and (not take or (
+                    tok + prompt[next_pre] <= budget and len(take) < max_prompts)):
                 take.append(next_pre)
                 tok += prompt[next_pre]
                 next_pre += 1
