@@ -58,6 +58,18 @@ def test_one_request_alone_is_its_prefill_pass_transfer_and_decode_step(cat):
     assert own < 0.2 * float(u["ttft_s"])  # the analytic zero-load TTFT: the full 8-prompt pass
 
 
+def test_hidden_reasoning_tokens_come_before_the_first_visible_one(cat):
+    """A lone request with 100 hidden tokens of its 356: its first visible token comes 100 decode steps at batch 1
+    after the prefill's token; its end and its TPOT over the 256 visible tokens stay those of 356 plain ones."""
+    units = disaggregated_units(pd.DataFrame([CFG | {"isl": 1024, "osl": 356}]), cat)
+    us = unit_steps(units.iloc[0], cat)
+    one = Workload(request_rate=np.inf, num_requests=1)
+    plain, thinking = summarize(simulate_unit(us, one)), summarize(simulate_unit(us, one, hidden=100))
+    assert thinking["ttft_mean_s"] - plain["ttft_mean_s"] == pytest.approx(100 * us.decode_s[1], rel=1e-3)
+    assert thinking["e2e_mean_s"] == pytest.approx(plain["e2e_mean_s"], rel=1e-12)
+    assert thinking["tpot_mean_s"] == pytest.approx(us.decode_s[1], rel=1e-3)
+
+
 def test_closed_loop_obeys_littles_law(cat):
     """100 clients on the unit: requests/s x mean end-to-end latency = the clients (measured 101.9)."""
     _, us = unit(cat, 1024)

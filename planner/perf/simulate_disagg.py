@@ -18,7 +18,8 @@ Scheduler (the rate-matched unit of `capacity.disaggregated_units`, one row):
     sequences at step boundaries; a speculative unit's requests need their osl - 1 tokens in token-steps
     drawn per step (`simulate.token_steps`), tokens stream in bursts (ITL = burst x the step per token).
 Not modelled: KV admission and preemption on the decode instances (the seats are the unit's batch, which fits
-the KV cache at isl + osl/2 per sequence), the API server, hidden reasoning tokens.
+the KV cache at isl + osl/2 per sequence), the API server. Hidden reasoning tokens are decoded first: the
+first visible token is the one decode step `hidden` samples.
 
 Arrivals and lengths are simulate.py's (`arrivals`, `lengths`, `measured`, `summarize`). Step times are exact at
 the mean prompt (a pass of several prompts is interpolated in its tokens between whole numbers of mean prompts; a
@@ -161,15 +162,20 @@ class _Decode:
         self.t = 0.0
         self.steps = 0
         self.running: list[tuple[int, int]] = []
+        self.hidden: list[tuple[int, int]] = []  # (the step count at which its first visible token comes, id)
         self.ctx = 0.0
         self.opened = -math.inf  # when a seat last opened on it while every seat was taken
 
 
-def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf) -> RunResult:
-    """Simulate one disaggregated unit under workload `wl` (simulate.Workload); `summarize` reads the result."""
+def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf, hidden: int = 0) -> RunResult:
+    """Simulate one disaggregated unit under workload `wl` (simulate.Workload); `summarize` reads the result.
+    `hidden`: reasoning tokens of each request's output (us.osl counts them) decoded before the visible ones:
+    the result's first token is the first visible one and its osl the visible tokens (TPOT over them)."""
     steady, closed, n_total = wl.run_size()
     rng = np.random.default_rng(wl.seed)
-    isl, osl = lengths(us.isl, us.osl, n_total, wl.length_dist, rng, min(max_context, us.max_context))
+    isl, visible = lengths(us.isl, us.osl - hidden, n_total, wl.length_dist, rng,
+                           min(max_context, us.max_context) - hidden)
+    osl = visible + hidden
     if closed and steady:  # clients out of phase over one request's estimated life (as arrivals.py)
         arrival = np.full(n_total, np.inf)
         c0 = min(int(wl.concurrency), n_total)
@@ -187,6 +193,7 @@ def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf) -> R
     transfer, alone = us.transfer_s(isl.astype(float)).tolist(), list(zip(alone_lat.tolist(), alone_iv.tolist(),
                                                                             strict=True))
     first = [math.nan] * n_total
+    shown = first if hidden <= 0 else [math.nan] * n_total  # when the first visible token reaches the client
     finish = [math.nan] * n_total
     itl_v: list[float] = []
     itl_w: list[float] = []
@@ -235,6 +242,8 @@ def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf) -> R
                 complete(i, first[i])
                 continue
             heapq.heappush(d.running, (d.steps + need[i], i))
+            if hidden > 0:  # decode step `hidden` samples token hidden + 1, the first visible one
+                heapq.heappush(d.hidden, (d.steps + min(hidden, need[i]), i))
             d.ctx += prompt[i]
         if now == t_pre and t_pre <= t_dec:  # a prefill pass: prompts from the head up to the budget
             start = max(heapq.heappop(pre_free), arr[next_pre])
@@ -263,6 +272,10 @@ def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf) -> R
         dt = k * t1 + slope * n * k * (k - 1) / 2.0
         itl_v.append(dt / k)
         itl_w.append(float(n * k))
+        while d.hidden and d.hidden[0][0] <= d.steps + k:  # step j of the k ends j t1 + slope n j(j-1)/2 in
+            at, i = heapq.heappop(d.hidden)
+            j = at - d.steps
+            shown[i] = d.t + j * t1 + slope * n * j * (j - 1) / 2.0
         d.t += dt
         d.steps += k
         d.ctx += n * k
@@ -273,10 +286,10 @@ def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf) -> R
             if n >= seats:
                 d.opened = d.t
 
-    arrival, first, finish = np.asarray(arr), np.asarray(first), np.asarray(finish)
+    arrival, shown, finish = np.asarray(arr), np.asarray(shown), np.asarray(finish)
     mask, window = measured(arrival, finish, steady)
-    return RunResult(arrival, first, finish, isl, osl, np.asarray(itl_v) * us.burst, np.asarray(itl_w) / us.burst,
-                     0, mask, window)
+    return RunResult(arrival, shown, finish, isl, visible, np.asarray(itl_v) * us.burst,
+                     np.asarray(itl_w) / us.burst, 0, mask, window)
 
 
 __all__ = ["UnitSteps", "simulate_unit", "unit_steps"]

@@ -11,8 +11,8 @@ TPOT is the decode instances' step at the unit's full batch: they run no prompt 
 sequences than that, so it bounds every request's TPOT from above (the targets are held to it). Under a load the
 winner's units are simulated (`planner.predict.disagg_sim`): TPOT, ITL and end-to-end percentiles from the
 simulation, and with `num_requests` every latency and the throughput of that finite run; an answer at its
-capacity without a load gets those percentiles from simulating the unit at that rate. Reasoning rows (hidden
-tokens) are not simulated: their percentiles stay empty.
+capacity without a load gets those percentiles from simulating the unit at that rate (reasoning rows: TTFT to the
+first visible token, TPOT over the visible ones).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ TPOT_BOUND = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and d
               "solve plans; TPOT is the decode step at the unit's full batch, an upper bound at every percentile "
               "(decode instances run no prompt chunks)")
 # the answers' note: TPOT, ITL and end-to-end percentiles from simulating the unit (planner.predict.disagg_sim)
-TPOT_NOTE = f"{TPOT_BOUND}; {disagg_sim.notes(False, None)} (not for reasoning rows)"
+TPOT_NOTE = f"{TPOT_BOUND}; {disagg_sim.notes(False, None)}"
 
 
 def _percentile_keys(pct: float) -> tuple[float, ...]:
@@ -134,7 +134,7 @@ def _none_fits(units: pd.DataFrame, rows: np.ndarray, need: np.ndarray, gpus: np
 def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
     """`pct_cols` (`percentile_columns` of the chosen rows) with the disaggregated answers at capacity taking
     their TTFT from the queues at that rate, and (given the catalog) their TPOT, ITL and end-to-end percentiles
-    from simulating the unit there (`disagg_sim.at_capacity`; empty for reasoning rows)."""
+    from simulating the unit there (`disagg_sim.at_capacity`)."""
     if "disagg_rho" not in best:
         return pct_cols
     rows = best.index[best["disagg_rho"].notna()]
@@ -147,8 +147,7 @@ def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame, catalog: Catalog
     out.loc[rows, "saturated"] = False
     for r in rows if catalog is not None else ():
         sim = disagg_sim.at_capacity(best.loc[r], catalog)
-        if sim is not None:
-            out.loc[r, list(sim)] = list(sim.values())
+        out.loc[r, list(sim)] = list(sim.values())
     return out
 
 
@@ -219,7 +218,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
     used = dp * unit_gpus
     notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a disaggregated unit needs {unit_gpus}"] \
         if used < gpus_total else []
-    sim = disagg_sim.simulated(best, query, catalog)  # None: reasoning rows, or a saturated steady state
+    sim = disagg_sim.simulated(best, query, catalog)  # None: a saturated steady state
     finite = sim is not None and is_set(query["num_requests"])
     if best["saturated"]:
         notes.append("saturated: the load exceeds what the units complete; requests queue")
@@ -230,10 +229,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
         best["ttft_mean_s"], best["tpot_bound_s"] = sim["ttft_s"], sim["tpot_s"]
         notes.append(disagg_sim.notes(True, query["num_requests"]))
     else:
-        why = "reasoning rows" if float(best.get("hidden_tokens", 0) or 0) > 0 else "saturated"
-        notes.append(TPOT_NOTE if sim is not None else f"{TPOT_BOUND}; its percentiles not simulated here ({why}"
-                     + ("; the steady state's figures, not the finite run's" if is_set(query["num_requests"])
-                        else "") + ")")
+        notes.append(TPOT_NOTE if sim is not None else f"{TPOT_BOUND}; saturated: no steady state to simulate")
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
     avg_w = float(best["unit_avg_power_w"]) * dp
     return {

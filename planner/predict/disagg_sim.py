@@ -8,7 +8,7 @@ simulated (a unit per replica, the query's rate split evenly, its clients as `sp
   - a finite run (`num_requests`): every latency and the throughput of that run, as a benchmark measures it.
 An answer at its capacity under the SLO (no load given) gets the same percentiles from a steady state at that
 rate (`at_capacity`).
-Not simulated: reasoning rows (hidden tokens before the first visible one).
+Reasoning rows decode their hidden tokens first: TTFT is to the first visible token, TPOT over the visible ones.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ def _unit(best: pd.Series) -> pd.Series:
 
 
 def simulated(best: pd.Series, query: pd.Series, catalog: Catalog) -> dict | None:
-    """The answer's fields from simulating each unit's share of the query's load, or None where nothing is
-    simulated (reasoning rows; a steady state that saturates the units)."""
+    """The answer's fields from simulating each unit's share of the query's load, or None where the steady
+    state saturates the units (no latencies)."""
     finite = is_set(query["num_requests"])
-    if float(best.get("hidden_tokens", 0) or 0) > 0 or (bool(best["saturated"]) and not finite):
+    if bool(best["saturated"]) and not finite:
         return None
     dp = int(best["dp"])
     n = float(query["num_requests"]) if finite else math.nan
@@ -60,7 +60,7 @@ def simulated(best: pd.Series, query: pd.Series, catalog: Catalog) -> dict | Non
         shares = [(Workload(concurrency=int(c), num_requests=math.ceil(n * c / total) if finite else None,
                             length_dist=dist), k) for c, k in split_clients(total, dp)]
     us = unit_steps(_unit(best), catalog)
-    runs = [(summarize(simulate_unit(us, wl)), k) for wl, k in shares]
+    runs = [(summarize(simulate_unit(us, wl, hidden=_hidden(best))), k) for wl, k in shares]
     top = runs[0][0]  # the busiest units first: their latencies, as the analytic answer's
     out = {k: top[k] for k in (FINITE if finite else PERCENTILES)}
     if finite:
@@ -71,19 +71,23 @@ def simulated(best: pd.Series, query: pd.Series, catalog: Catalog) -> dict | Non
     return {k: float(v) if v is not None else np.nan for k, v in out.items()}
 
 
-def at_capacity(row: pd.Series, catalog: Catalog) -> dict | None:
+def at_capacity(row: pd.Series, catalog: Catalog) -> dict:
     """The TPOT, ITL and end-to-end percentiles of an answer at its capacity under the SLO (a row of
     `disagg.at_capacity`: the unit at the rate `disagg_requests_s`, its seats `disagg_seats`), simulated in
-    steady state with fixed lengths; None for reasoning rows."""
-    if float(row.get("hidden_tokens", 0) or 0) > 0:
-        return None
+    steady state with fixed lengths."""
     u = {k: row[k] for k in (*UNIT_CONFIG, *PREFILL) if k in row and is_set(row[k])}
     d = float(row["decode_instances"])
     u |= {"batch": float(row["disagg_seats"]) / d, "prefill_instances": row["prefill_instances"],
           "decode_instances": d}
     s = summarize(simulate_unit(unit_steps(pd.Series(u), catalog),
-                                Workload(request_rate=float(row["disagg_requests_s"]))))
+                                Workload(request_rate=float(row["disagg_requests_s"])), hidden=_hidden(row)))
     return {k: float(s[k]) for k in PERCENTILES}
+
+
+def _hidden(row: pd.Series) -> int:
+    """Reasoning tokens before the first visible one (the row's osl counts them; planner.predict.hidden)."""
+    h = row.get("hidden_tokens", 0)
+    return int(float(h)) if is_set(h) else 0
 
 
 def notes(finite: bool, n_requests) -> str:
