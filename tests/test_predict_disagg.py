@@ -58,7 +58,8 @@ def test_predict_request_rate_reproduces_the_md1_tail(catalog):
     assert r["ttft_p99_s"] == pytest.approx(unit["ttft_s"] + math.log(50.0) / mu, rel=1e-9)
     assert r["requests_s"] == pytest.approx(0.5 * mu, rel=1e-12)
     assert r["tpot_s"] == pytest.approx(unit["tpot_s"], rel=1e-12)
-    assert all(r[k] != r[k] for k in ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s"))  # not modelled: empty
+    # the percentiles from simulating the unit (planner.predict.disagg_sim), under the full batch's bound
+    assert all(0 < r[k] <= r["tpot_s"] for k in ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s"))
 
 
 @pytest.mark.parametrize("pct,ttft_ms,tpot_ms", [(90, 1000, 50), (99, 800, 30)])

@@ -53,6 +53,14 @@ class Workload:
     length_dist: str = "fixed"  # fixed | variable
     seed: int = 0
 
+    def run_size(self) -> tuple[bool, bool, int]:
+        """(steady state, closed loop, requests simulated): a finite run's num_requests, else enough for a steady
+        state (ASSUMPTIONS.steady_state_requests, at least 10 per client)."""
+        if self.num_requests is not None:
+            return False, self.concurrency is not None, int(self.num_requests)
+        n = max(ASSUMPTIONS.steady_state_requests, 10 * int(self.concurrency or 0))
+        return True, self.concurrency is not None, n
+
 
 def lengths(isl: float, osl: float, n: int, dist: str, rng: np.random.Generator, max_context: float = np.inf):
     """Integer prompt and output lengths of n requests with means isl, osl: `fixed`, or `variable` drawn from
@@ -141,10 +149,7 @@ class RunResult:
 
 def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> RunResult:
     """Simulate configuration row 0 of `tab` under workload `wl`."""
-    steady = wl.num_requests is None
-    closed = wl.concurrency is not None
-    n_total = int(wl.num_requests) if not steady else max(ASSUMPTIONS.steady_state_requests,
-                                                           10 * int(wl.concurrency or 0))
+    steady, closed, n_total = wl.run_size()
     rng = np.random.default_rng(wl.seed)
     # a request longer than the whole KV cache could never run: cap its context at the cache
     isl, osl = lengths(float(tab.isl[0]), float(tab.osl[0]), n_total, wl.length_dist, rng,

@@ -8,8 +8,11 @@ targets). Under a load its TTFT comes from two queues, the prefill instances (M/
     the number `solve` plans with (`capacity_under_slo`, called as the candidate search calls it);
   - a query with `request_rate` or `concurrency` gets TTFT mean and p50/p90/p99 at that load.
 TPOT is the decode instances' step at the unit's full batch: they run no prompt chunks and never hold more
-sequences than that, so it bounds every request's TPOT from above (the targets are held to it); its
-percentiles, ITL and end-to-end percentiles are not modelled and stay empty.
+sequences than that, so it bounds every request's TPOT from above (the targets are held to it). Under a load the
+winner's units are simulated (`planner.predict.disagg_sim`): TPOT, ITL and end-to-end percentiles from the
+simulation, and with `num_requests` every latency and the throughput of that finite run; an answer at its
+capacity without a load gets those percentiles from simulating the unit at that rate (reasoning rows: TTFT to the
+first visible token, TPOT over the visible ones).
 """
 
 from __future__ import annotations
@@ -25,17 +28,20 @@ from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
 from planner.perf.params import load_efficiency
 from planner.perf.reasoning_disagg import HIDDEN, step_columns, with_decode_steps
 from planner.perf.search import visible_ttft
+from planner.predict import disagg_sim
 from planner.predict.hidden import per_query
 from planner.predict.load import GENERIC, all_in_energy, answer_fields, is_set, percentile_of, split_clients
 
 UNIT_KEYS = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
              "osl", "engine", "speculative")
 PREFILL_KEYS = ("prefill_accelerator", "prefill_tp", "prefill_pp")
-# the answer's columns the disaggregated model does not give (TPOT, ITL and end-to-end percentiles): empty
+# the answer's columns the queues do not give (TPOT, ITL and end-to-end percentiles): simulated (disagg_sim)
 NOT_MODELLED = ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
-TPOT_NOTE = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
-             "solve plans; TPOT is the decode step at the unit's full batch, an upper bound at every percentile "
-             "(decode instances run no prompt chunks), its percentiles not modelled")
+TPOT_BOUND = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
+              "solve plans; TPOT is the decode step at the unit's full batch, an upper bound at every percentile "
+              "(decode instances run no prompt chunks)")
+# the answers' note: TPOT, ITL and end-to-end percentiles from simulating the unit (planner.predict.disagg_sim)
+TPOT_NOTE = f"{TPOT_BOUND}; {disagg_sim.notes(False, None)}"
 
 
 def _percentile_keys(pct: float) -> tuple[float, ...]:
@@ -131,9 +137,10 @@ def _none_fits(units: pd.DataFrame, rows: np.ndarray, need: np.ndarray, gpus: np
     return units
 
 
-def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame) -> pd.DataFrame:
+def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame, catalog: Catalog | None = None) -> pd.DataFrame:
     """`pct_cols` (`percentile_columns` of the chosen rows) with the disaggregated answers at capacity taking
-    their TTFT from the queues at that rate (TPOT, ITL and end-to-end percentiles empty: not modelled)."""
+    their TTFT from the queues at that rate, and (given the catalog) their TPOT, ITL and end-to-end percentiles
+    from simulating the unit there (`disagg_sim.at_capacity`)."""
     if "disagg_rho" not in best:
         return pct_cols
     rows = best.index[best["disagg_rho"].notna()]
@@ -144,6 +151,9 @@ def percentile_rows(best: pd.DataFrame, pct_cols: pd.DataFrame) -> pd.DataFrame:
     for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s"):
         out.loc[rows, k] = best.loc[rows, f"disagg_{k}"].to_numpy(dtype=float)
     out.loc[rows, "saturated"] = False
+    for r in rows if catalog is not None else ():
+        sim = disagg_sim.at_capacity(best.loc[r], catalog)
+        out.loc[r, list(sim)] = list(sim.values())
     return out
 
 
@@ -208,16 +218,24 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
 def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: int) -> dict:
     """Result fields of a winning disaggregated configuration under load: the unit at its full batch (power,
     instances; power thus an upper bound below the unit's rate), the load columns from the two queues (TPOT
-    the full batch's bound, its percentiles empty)."""
+    the full batch's bound), the TPOT/ITL/e2e percentiles from simulating the units (a finite run: all its
+    figures; `disagg_sim`)."""
     dp, unit_gpus = int(best["dp"]), int(best["gpus"])
     used = dp * unit_gpus
     notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a disaggregated unit needs {unit_gpus}"] \
         if used < gpus_total else []
+    sim = disagg_sim.simulated(best, query, catalog)  # None: a saturated steady state
+    finite = sim is not None and is_set(query["num_requests"])
     if best["saturated"]:
-        notes.append("saturated: the load exceeds what the units complete; requests queue"
-                     + (" (a finite run is not simulated for disaggregated serving: no latencies)"
-                        if is_set(query["num_requests"]) else ""))
-    notes.append(TPOT_NOTE)
+        notes.append("saturated: the load exceeds what the units complete; requests queue")
+    if finite:  # the finite run's figures replace the queues' steady state (as a benchmark measures it)
+        best = best.copy()
+        for k in ("requests_s", "output_tok_s", "total_tok_s"):
+            best[k] = sim[k]
+        best["ttft_mean_s"], best["tpot_bound_s"] = sim["ttft_s"], sim["tpot_s"]
+        notes.append(disagg_sim.notes(True, query["num_requests"]))
+    else:
+        notes.append(TPOT_NOTE if sim is not None else f"{TPOT_BOUND}; saturated: no steady state to simulate")
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
     avg_w = float(best["unit_avg_power_w"]) * dp
     return {
@@ -225,6 +243,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
                         float(best["unit_peak_power_w"]) * dp, best["unit_limited_by"], notes),
         **{k: best[k] for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s", "saturated")},
         **dict.fromkeys(NOT_MODELLED, float("nan")),
+        **{k: v for k, v in (sim or {}).items() if k.endswith(("_p50_s", "_p90_s", "_p99_s"))},
         "engine": best.get("unit_engine") or GENERIC, "speculative": best.get("unit_speculative") or "none",
         "itl_s": float(best["unit_itl_s"]), "acceptance_length": float(best["unit_acceptance_length"]),
         "prefill_instances": int(best["unit_prefill_instances"]),

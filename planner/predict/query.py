@@ -149,7 +149,7 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     results = disagg.at_capacity(results, queries, catalog,
                                  pd.Series({qid: percentile_of(q) for qid, q in queries.iterrows()}, dtype=float))
     best, missed = _best_per_query(queries, results, catalog)
-    pct_cols = disagg.percentile_rows(best, percentile_columns(best, catalog)) if len(best) else best
+    pct_cols = disagg.percentile_rows(best, percentile_columns(best, catalog), catalog) if len(best) else best
     loaded = answer_load_queries(queries, catalog, _splits, disagg)
     groups = dict(tuple(results.groupby("qid", sort=False))) if len(results) else {}
     out_rows = []
