@@ -40,6 +40,15 @@ def is_set(v) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v).strip() != ""
 
 
+def shown(v) -> str:
+    """A cell as the user wrote it: a number in its shortest form (a CSV column of numbers is read as floats, so
+    the 0 a user typed read back as 0.0), text quoted."""
+    if isinstance(v, float | int | np.floating | np.integer) and not isinstance(v, bool):
+        x = float(v)
+        return str(int(x)) if x.is_integer() else repr(x)
+    return repr(v)
+
+
 def load_error(row: pd.Series) -> str:
     """The first problem with a query's load columns ('' if none)."""
     rate = row.get("request_rate")
@@ -47,9 +56,9 @@ def load_error(row: pd.Series) -> str:
         try:
             r = float(rate)
         except (TypeError, ValueError):
-            return f"request_rate must be a number of requests/s or inf, got {rate!r}"
+            return f"request_rate must be a number of requests/s or inf, got {shown(rate)}"
         if isinstance(rate, bool) or math.isnan(r) or r <= 0:
-            return f"request_rate must be > 0 (requests/s; inf = all at once), got {rate!r}"
+            return f"request_rate must be > 0 (requests/s; inf = all at once), got {shown(rate)}"
         if is_set(row.get("concurrency")):
             return "give request_rate (open loop) or concurrency (closed loop), not both"
         if math.isinf(r) and not is_set(row.get("num_requests")):
@@ -59,9 +68,9 @@ def load_error(row: pd.Series) -> str:
         try:
             v = float(n)
         except (TypeError, ValueError):
-            return f"num_requests must be a positive integer, got {n!r}"
+            return f"num_requests must be a positive integer, got {shown(n)}"
         if isinstance(n, bool) or not math.isfinite(v) or v < 1 or v != int(v):
-            return f"num_requests must be a positive integer, got {n!r}"
+            return f"num_requests must be a positive integer, got {shown(n)}"
         if not (is_set(rate) or is_set(row.get("concurrency"))):
             return "num_requests needs request_rate or concurrency (the load that sends them)"
     dist = row.get("length_dist")
@@ -72,15 +81,21 @@ def load_error(row: pd.Series) -> str:
         try:
             v = float(p)
         except (TypeError, ValueError):
-            return f"slo_percentile must be a number between 0 and 100, got {p!r}"
+            return f"slo_percentile must be a number between 0 and 100, got {shown(p)}"
         if isinstance(p, bool) or not (0 < v < 100):
-            return f"slo_percentile must be above 0 and below 100, got {p!r}"
+            return f"slo_percentile must be above 0 and below 100, got {shown(p)}"
     return ""
 
 
 def percentile_of(row: pd.Series) -> float:
+    """The row's SLO percentile, or the default. A cell that is not a number ("p99") is the row's error already
+    (`load_error`); the default stands in for it, so the batch's other rows are still answered (float("p99")
+    stopped the whole --batch with a traceback)."""
     p = row.get("slo_percentile")
-    return float(p) if is_set(p) else ASSUMPTIONS.slo_percentile
+    try:
+        return float(p) if is_set(p) else ASSUMPTIONS.slo_percentile
+    except (TypeError, ValueError):
+        return ASSUMPTIONS.slo_percentile
 
 
 def has_load(row: pd.Series) -> bool:

@@ -1,0 +1,41 @@
+"""Mistakes a user makes in predict's issue-8 inputs (load, percentile, engine, speculative columns and flags):
+each is one message naming the field, never a traceback; a bad CSV cell is its row's error and the other rows
+are still answered."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from planner.cli import main
+from planner.predict import predict_many
+from planner.predict.csv_queries import read_queries
+
+ROW = "llama-3.1-8b,h100-sxm,1,fp8,128,128"
+FLAGS = ["predict", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "1", "--precision", "fp8",
+         "--isl", "128", "--osl", "128"]
+
+
+def test_csv_percentile_that_is_not_a_number_is_its_rows_error(tmp_path, cat):
+    """slo_percentile 'p99' in one row stopped the whole --batch with a traceback (float('p99') while the
+    percentile of every row was read); it is that row's error, and the other rows are answered. Numbers in the
+    messages read as the user typed them (0, not the 0.0 a CSV column of numbers is read as)."""
+    src = tmp_path / "q.csv"
+    src.write_text("model,gpu,gpus,precision,isl,osl,slo_percentile,request_rate,label\n"
+                   f"{ROW},p99,,a\n{ROW},0,,b\n{ROW},,-1,c\n", encoding="utf-8")
+    out = predict_many(read_queries(src), cat)
+    assert list(out["label"]) == ["a", "b", "c"]
+    assert out["error"].tolist() == [
+        "slo_percentile must be a number between 0 and 100, got 'p99'",
+        "slo_percentile must be above 0 and below 100, got 0",
+        "request_rate must be > 0 (requests/s; inf = all at once), got -1",
+    ]
+
+
+@pytest.mark.parametrize("flag", ["--request-rate", "--slo-percentile"])
+def test_nan_flag_is_refused_not_taken_for_not_given(flag):
+    """click reads 'nan' as a float, and a NaN field is "not given": --request-rate nan answered with no load,
+    --slo-percentile nan at p90, both exit 0."""
+    res = CliRunner().invoke(main, [*FLAGS, flag, "nan"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert f"Invalid value for '{flag}': must be a number, got 'nan'" in res.output
