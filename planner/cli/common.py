@@ -105,6 +105,26 @@ class PositiveNumber(click.ParamType):
 POSITIVE = PositiveNumber()
 
 
+class NumberNotNan(click.ParamType):
+    """A float flag that may be inf or out of range (the command names those), but not nan: click's FLOAT reads
+    'nan' as a float, and a NaN query field means "not given", so `--request-rate nan` answered without a load
+    and `--slo-percentile nan` at the default percentile, exit 0."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if math.isnan(x):
+            self.fail(f"must be a number, got {value!r}", param, ctx)
+        return x
+
+
+NUMBER = NumberNotNan()
+
+
 def make_out_dir(path: str | Path, given: str | None = None) -> Path:
     """Create an output folder, or exit 2 naming it (see planner.outputs.make_out_dir)."""
     return outputs.make_out_dir(path, given)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from planner.cli.common import (
+    NUMBER,
     POSITIVE,
     catalog_option,
     console,
@@ -40,12 +41,12 @@ BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vect
 @click.option("--prefill-pp", type=int, help="Disaggregated: the prefill instances' pipeline-parallel size.")
 @click.option("--concurrency", type=int,
               help="Closed-loop clients over the whole deployment (honoured exactly, split over the replicas).")
-@click.option("--request-rate", type=float,
+@click.option("--request-rate", type=NUMBER,
               help="Poisson arrivals, requests/s over the deployment (inf = --num-requests at once).")
 @click.option("--num-requests", type=int, help="A finite run of this many requests (simulated, as a benchmark).")
 @click.option("--length-dist", type=click.Choice(["fixed", "variable"]),
               help="Request lengths: fixed (isl/osl exactly, default) or variable (ShareGPT-like spread).")
-@click.option("--slo-percentile", type=float,
+@click.option("--slo-percentile", type=NUMBER,
               help="Percentile at which --ttft-slo-ms/--tpot-slo-ms must hold (default 90).")
 @click.option("--max-throughput", is_flag=True,
               help="Best output throughput with no latency target (the default without targets or concurrency).")
