@@ -4,6 +4,7 @@ are still answered."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -39,3 +40,14 @@ def test_nan_flag_is_refused_not_taken_for_not_given(flag):
     res = CliRunner().invoke(main, [*FLAGS, flag, "nan"])
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert f"Invalid value for '{flag}': must be a number, got 'nan'" in res.output
+
+
+def test_concurrency_below_the_replicas_says_which_idle(cat):
+    """Concurrency 1 on TP4 x DP2 runs one replica (issue 8's bug was answering it at concurrency 2); the answer
+    showed DP2 beside concurrency 1 with nothing saying the other replica idles."""
+    q = pd.DataFrame([dict(model="llama-3.1-8b", gpu="h100-sxm", gpus=8, precision="fp8", isl=128, osl=128, tp=4,
+                           concurrency=1)])
+    r = predict_many(q, cat).iloc[0]
+    assert r["fits"] and r["dp"] == 2 and r["concurrency"] == 1
+    assert "1 of 2 replicas idle: the 1 concurrent request(s) run on 1" in r["notes"]
+    assert r["output_tok_s"] == pytest.approx(1 / r["tpot_s"], rel=0.1)  # one user's tokens, not two

@@ -243,6 +243,9 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     used = dp * int(ev["gpus"])
     notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a replica needs {int(ev['gpus'])}"] \
         if used < gpus_total else []
+    if is_set(query["concurrency"]) and float(query["concurrency"]) < dp:  # split_clients: one client a replica
+        busy = int(float(query["concurrency"]))
+        notes.append(f"{dp - busy} of {dp} replicas idle: the {busy} concurrent request(s) run on {busy}")
     if best["saturated"]:
         notes.append("saturated: the load exceeds what the replicas complete; requests queue")
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
