@@ -4,6 +4,8 @@ are still answered."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -12,6 +14,7 @@ from planner.cli import main
 from planner.predict import predict_many
 from planner.predict.csv_queries import read_queries
 
+QUICK = Path(__file__).resolve().parents[1] / "problems" / "quickstart.yaml"
 ROW = "llama-3.1-8b,h100-sxm,1,fp8,128,128"
 FLAGS = ["predict", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "1", "--precision", "fp8",
          "--isl", "128", "--osl", "128"]
@@ -51,3 +54,20 @@ def test_concurrency_below_the_replicas_says_which_idle(cat):
     assert r["fits"] and r["dp"] == 2 and r["concurrency"] == 1
     assert "1 of 2 replicas idle: the 1 concurrent request(s) run on 1" in r["notes"]
     assert r["output_tok_s"] == pytest.approx(1 / r["tpot_s"], rel=0.1)  # one user's tokens, not two
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("    speculative: mtp",
+     "speculative: give `auto` or a list of none, mtp, eagle3 (one method: [mtp]), got 'mtp'"),
+    ("    engines: trtllm", "engines: give a list of engine ids or `all` (one engine: [vllm]), got 'trtllm'"),
+])
+def test_one_method_or_engine_written_bare_says_how_to_list_it(line, message):
+    """`speculative: mtp` read "give `auto` or a list of none, mtp, eagle3, got 'mtp'": mtp is one of them, so
+    the message now shows the list form."""
+    from planner.errors import InputError
+    from planner.optimize.problem import problem_from_text
+
+    text = QUICK.read_text().replace("    headroom: 0.2", f"{line}\n    headroom: 0.2", 1)
+    with pytest.raises(InputError) as err:
+        problem_from_text(text, "q.yaml")
+    assert message in str(err.value)
