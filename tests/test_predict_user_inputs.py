@@ -71,3 +71,24 @@ def test_one_method_or_engine_written_bare_says_how_to_list_it(line, message):
     with pytest.raises(InputError) as err:
         problem_from_text(text, "q.yaml")
     assert message in str(err.value)
+
+
+def test_a_saturated_steady_state_prints_dashes_and_its_percentile(cat):
+    """A request rate above capacity without num_requests has no steady-state latency: the table printed 'nan ms'
+    for TTFT/TPOT and labelled the SLO percentile 'mean (p90 asked; no load model for this answer)'."""
+    import io
+
+    from rich.console import Console
+
+    from planner.predict import predict_one
+    from planner.report.predict_view import render_prediction
+
+    r = predict_one(cat, model="llama-3.1-8b", gpu="h100-sxm", gpus=1, precision="fp8", isl=128, osl=128, tp=1,
+                    request_rate=1e5)
+    assert r["fits"] and r["saturated"]
+    buf = io.StringIO()
+    render_prediction(Console(file=buf, width=200), r, under_load=True)
+    text = buf.getvalue()
+    assert "nan" not in text and "no load model" not in text, text
+    assert "TTFT p50 / p90 / p99" in text and "- / - / - ms" in text
+    assert "│ SLO percentile" in text and "p90 │" in text
