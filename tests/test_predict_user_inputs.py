@@ -25,14 +25,15 @@ def test_csv_percentile_that_is_not_a_number_is_its_rows_error(tmp_path, cat):
     percentile of every row was read); it is that row's error, and the other rows are answered. Numbers in the
     messages read as the user typed them (0, not the 0.0 a CSV column of numbers is read as)."""
     src = tmp_path / "q.csv"
-    src.write_text("model,gpu,gpus,precision,isl,osl,slo_percentile,request_rate,label\n"
-                   f"{ROW},p99,,a\n{ROW},0,,b\n{ROW},,-1,c\n", encoding="utf-8")
+    src.write_text("model,gpu,gpus,precision,isl,osl,slo_percentile,request_rate,concurrency,label\n"
+                   f"{ROW},p99,,,a\n{ROW},0,,,b\n{ROW},,-1,,c\n{ROW},,,2.5,d\n", encoding="utf-8")
     out = predict_many(read_queries(src), cat)
-    assert list(out["label"]) == ["a", "b", "c"]
+    assert list(out["label"]) == ["a", "b", "c", "d"]
     assert out["error"].tolist() == [
         "slo_percentile must be a number between 0 and 100, got 'p99'",
         "slo_percentile must be above 0 and below 100, got 0",
         "request_rate must be > 0 (requests/s; inf = all at once), got -1",
+        "concurrency must be a whole number of clients, got 2.5",  # it ran as 2 clients
     ]
 
 

@@ -63,6 +63,9 @@ def load_error(row: pd.Series) -> str:
             return "give request_rate (open loop) or concurrency (closed loop), not both"
         if math.isinf(r) and not is_set(row.get("num_requests")):
             return "request_rate inf sends num_requests at once: give num_requests"
+    c = row.get("concurrency")  # a finite number > 0 by now (predict.query checks those first)
+    if is_set(c) and float(c) != int(float(c)):  # 2.5 clients ran as 2
+        return f"concurrency must be a whole number of clients, got {shown(c)}"
     n = row.get("num_requests")
     if is_set(n):
         try:
