@@ -93,3 +93,13 @@ def test_a_saturated_steady_state_prints_dashes_and_its_percentile(cat):
     assert "nan" not in text and "no load model" not in text, text
     assert "TTFT p50 / p90 / p99" in text and "- / - / - ms" in text
     assert "│ SLO percentile" in text and "p90 │" in text
+
+
+def test_prefill_on_another_accelerator_under_a_load_says_how_the_gpus_split(cat):
+    """--gpus counts both kinds; the answer without a load said 'each replica: N <prefill accelerator> GPUs
+    prefill, M decode', the one under a load said nothing (its title names only --gpu)."""
+    q = dict(model="llama-3.1-8b", gpu="h200-sxm", gpus=2, precision="fp8", isl=1024, osl=128, tp=1,
+             serving="disaggregated", prefill_gpu="h100-sxm", prefill_tp=1)
+    r = predict_many(pd.DataFrame([q | dict(request_rate=1.0)]), cat).iloc[0]
+    assert r["fits"] and r["prefill_gpu"] == "h100-sxm", r["notes"]
+    assert "each replica: 1 h100-sxm GPUs prefill, 1 h200-sxm GPUs decode (--gpus counts both" in r["notes"]
