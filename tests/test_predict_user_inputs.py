@@ -103,3 +103,12 @@ def test_prefill_on_another_accelerator_under_a_load_says_how_the_gpus_split(cat
     r = predict_many(pd.DataFrame([q | dict(request_rate=1.0)]), cat).iloc[0]
     assert r["fits"] and r["prefill_gpu"] == "h100-sxm", r["notes"]
     assert "each replica: 1 h100-sxm GPUs prefill, 1 h200-sxm GPUs decode (--gpus counts both" in r["notes"]
+
+
+def test_tp1_with_ep_is_attention_dp_as_plans_write_it(cat):
+    """A plan's MoE layout 'tp1 pp1 ep2 adp2' given to predict as --tp 1 --ep 2 answered 'ep 2 must divide
+    tp*attn_dp = 1' (attention-DP splits were searched only with tp left open); TP1 x EP2 has no other reading."""
+    q = dict(model="qwen3-30b-a3b", gpu="h100-sxm", gpus=2, precision="fp8", isl=512, osl=128, tp=1, ep=2)
+    r = predict_many(pd.DataFrame([q]), cat).iloc[0]
+    assert r["fits"], r["notes"]
+    assert (r["tp"], r["ep"], r["attn_dp"], r["dp"]) == (1, 2, 2, 1)
