@@ -112,3 +112,19 @@ def test_tp1_with_ep_is_attention_dp_as_plans_write_it(cat):
     r = predict_many(pd.DataFrame([q]), cat).iloc[0]
     assert r["fits"], r["notes"]
     assert (r["tp"], r["ep"], r["attn_dp"], r["dp"]) == (1, 2, 2, 1)
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--engine", "vllm", "--slo-percentile", "99"], "--engine, --slo-percentile would be ignored (give them as "
+                                                    "columns: engine, slo_percentile)"),
+    (["--serving", "auto"], "--serving would be ignored (give it as a column: serving)"),
+    (["--json"], "--json prints one query's answer; --batch writes its answers as CSV to --out"),
+])
+def test_query_flags_beside_batch_are_refused_not_dropped(tmp_path, flags, message):
+    """`predict --batch q.csv --out o.csv --engine vllm` answered every row with the generic engine, exit 0."""
+    src = tmp_path / "q.csv"
+    src.write_text(f"model,gpu,gpus,precision,isl,osl\n{ROW}\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["predict", "--batch", str(src), "--out", str(tmp_path / "o.csv"), *flags])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert message in " ".join(res.output.split())
+    assert not (tmp_path / "o.csv").exists()

@@ -73,6 +73,15 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
     from planner.predict.csv_queries import read_queries
     from planner.report.predict_view import prediction_json, render_prediction
 
+    if batch_csv:  # each query comes from its CSV row: a flag beside --batch was dropped without a word
+        given = [k for k, v in query.items() if v is not None and not (k == "serving" and v == "aggregated")]
+        given += ["max_throughput"] * max_throughput
+        if as_json:
+            raise InputError("--json prints one query's answer; --batch writes its answers as CSV to --out")
+        if given:
+            raise InputError(f"--batch takes every query from its CSV row: "
+                             f"{', '.join('--' + k.replace('_', '-') for k in given)} would be ignored (give "
+                             f"{'them as columns' if len(given) > 1 else 'it as a column'}: {', '.join(given)})")
     catalog = load_run_catalog(catalog_dirs)
     if batch_csv:
         if not out_csv:
