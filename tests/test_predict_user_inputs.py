@@ -128,3 +128,13 @@ def test_query_flags_beside_batch_are_refused_not_dropped(tmp_path, flags, messa
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert message in " ".join(res.output.split())
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_batch_row_errors_are_printed_with_their_line(tmp_path):
+    """A bad cell is its row's error (exit 0, the other rows answered); the summary said only '1 with an input
+    error', leaving the user to search the answer's error column. Blank lines count as the file counts them."""
+    src = tmp_path / "q.csv"
+    src.write_text(f"model,gpu,gpus,precision,isl,osl,slo_percentile\n\n{ROW},p99\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["predict", "--batch", str(src), "--out", str(tmp_path / "o.csv")])
+    assert res.exit_code == 0, res.output
+    assert "q.csv: line 3: slo_percentile must be a number between 0 and 100, got 'p99'" in res.output

@@ -20,6 +20,7 @@ from planner.cli.common import (
 from planner.errors import InputError
 from planner.outputs import clean_text, safe_frame
 
+ERRORS_SHOWN = 5  # row errors of --batch printed with their line (all of them are in the error column)
 BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vectorized speed
 
 
@@ -86,6 +87,7 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
     if batch_csv:
         if not out_csv:
             raise InputError("--batch needs --out FILE for the results")
+        import numpy as np
         import pandas as pd
 
         queries = read_queries(Path(batch_csv))
@@ -96,9 +98,17 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
         make_out_dir(Path(out_csv).parent, given=out_csv)
         # safe_frame: a model name such as =HYPERLINK(...) must not become a formula in a spreadsheet
         write_out(out_csv, safe_frame(result).to_csv(index=False, float_format="%.6g"))
-        bad = int((result["error"].fillna("") != "").sum())
+        errors = result["error"].fillna("").astype(str)
+        bad = int((errors != "").sum())
         fits = int(result["fits"].fillna(False).astype(bool).sum())
         click.echo(f"wrote {clean_text(out_csv)}: {len(result)} rows, {fits} fit, {bad} with an input error")
+        lines = queries.attrs.get("lines") or list(range(2, len(result) + 2))
+        shown = [f"{clean_text(batch_csv)}: line {lines[i]}: {clean_text(errors.iloc[i])}"
+                 for i in np.flatnonzero(errors.to_numpy() != "")[:ERRORS_SHOWN]]
+        for line in shown:  # where they are, without reading the error column of a large answer
+            click.echo(line, err=True)
+        if bad > len(shown):
+            click.echo(f"... and {bad - len(shown)} more (the error column of {clean_text(out_csv)})", err=True)
         return
     if out_csv:
         raise InputError("--out FILE applies to --batch only (use --json to get one prediction as JSON)")
