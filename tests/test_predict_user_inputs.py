@@ -138,3 +138,13 @@ def test_batch_row_errors_are_printed_with_their_line(tmp_path):
     res = CliRunner().invoke(main, ["predict", "--batch", str(src), "--out", str(tmp_path / "o.csv")])
     assert res.exit_code == 0, res.output
     assert "q.csv: line 3: slo_percentile must be a number between 0 and 100, got 'p99'" in res.output
+
+
+def test_num_requests_has_a_limit(cat, monkeypatch):
+    """A finite run is simulated request by request (~2 ms each): --num-requests 100000000 ran for hours."""
+    q = dict(model="llama-3.1-8b", gpu="h100-sxm", gpus=1, precision="fp8", isl=128, osl=128, request_rate=5.0)
+    with monkeypatch.context() as env:  # first a run that is cheap where the limit is missing
+        env.setenv("PLANNER_MAX_NUM_REQUESTS", "20")
+        assert "above the limit of 20" in predict_many(pd.DataFrame([q | dict(num_requests=21)]), cat)["error"][0]
+    r = predict_many(pd.DataFrame([q | dict(num_requests=100_000_000)]), cat).iloc[0]
+    assert r["error"] == "num_requests 100,000,000 is above the limit of 1,000,000 (PLANNER_MAX_NUM_REQUESTS)"

@@ -21,6 +21,7 @@ import pandas as pd
 
 from planner import power
 from planner.catalog.catalog import Catalog
+from planner.limits import env_name, limit
 from planner.perf import evaluate, latency_under_load
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.resolve import FAILURE_KINDS
@@ -76,6 +77,9 @@ def load_error(row: pd.Series) -> str:
             return f"num_requests must be a positive integer, got {shown(n)}"
         if not (is_set(rate) or is_set(row.get("concurrency"))):
             return "num_requests needs request_rate or concurrency (the load that sends them)"
+        if v > limit("num_requests"):  # simulated request by request: 1e8 ran for hours
+            return (f"num_requests {v:,.0f} is above the limit of {limit('num_requests'):,} "
+                    f"({env_name('num_requests')})")
     dist = row.get("length_dist")
     if is_set(dist) and str(dist) not in ("fixed", "variable"):
         return f"length_dist must be fixed or variable, got {dist!r}"
