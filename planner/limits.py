@@ -21,6 +21,7 @@ DEFAULTS: dict[str, tuple[int, str]] = {
     "systems": (200, "systems a problem may choose from"),
     "gpus": (10_000_000, "GPUs in one deployment or fleet"),
     "csv_rows": (1_000_000, "query rows in one predict --batch CSV"),
+    "num_requests": (1_000_000, "requests of one simulated predict run (--num-requests)"),
     "grid": (2_000_000, "configurations evaluated for one problem"),
 }
 

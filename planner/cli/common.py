@@ -87,22 +87,28 @@ catalog_option = click.option(
 )
 
 
-class PositiveNumber(click.ParamType):
-    """A float flag that must be finite and > 0 (click's FLOAT takes nan, inf and negatives)."""
+class CheckedNumber(click.ParamType):
+    """A float flag that must pass `ok` (click's FLOAT takes nan, inf and negatives), else "must be `words`"."""
 
     name = "number"
+
+    def __init__(self, ok, words: str):
+        self.ok, self.words = ok, words
 
     def convert(self, value, param, ctx):
         try:
             x = float(value)
         except (TypeError, ValueError):
             self.fail(f"{value!r} is not a number", param, ctx)
-        if not (math.isfinite(x) and x > 0):
-            self.fail(f"must be a finite number > 0, got {value!r}", param, ctx)
+        if not self.ok(x):
+            self.fail(f"must be {self.words}, got {value!r}", param, ctx)
         return x
 
 
-POSITIVE = PositiveNumber()
+POSITIVE = CheckedNumber(lambda x: math.isfinite(x) and x > 0, "a finite number > 0")
+# inf and out-of-range values are left to the command, which names them; nan is not: a NaN query field means
+# "not given", so `--request-rate nan` answered without a load and `--slo-percentile nan` at p90, exit 0
+NUMBER = CheckedNumber(lambda x: not math.isnan(x), "a number")
 
 
 def make_out_dir(path: str | Path, given: str | None = None) -> Path:

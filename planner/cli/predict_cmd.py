@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from planner.cli.common import (
+    NUMBER,
     POSITIVE,
     catalog_option,
     console,
@@ -19,6 +20,7 @@ from planner.cli.common import (
 from planner.errors import InputError
 from planner.outputs import clean_text, safe_frame
 
+ERRORS_SHOWN = 5  # row errors of --batch printed with their line (all of them are in the error column)
 BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vectorized speed
 
 
@@ -40,12 +42,12 @@ BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vect
 @click.option("--prefill-pp", type=int, help="Disaggregated: the prefill instances' pipeline-parallel size.")
 @click.option("--concurrency", type=int,
               help="Closed-loop clients over the whole deployment (honoured exactly, split over the replicas).")
-@click.option("--request-rate", type=float,
+@click.option("--request-rate", type=NUMBER,
               help="Poisson arrivals, requests/s over the deployment (inf = --num-requests at once).")
 @click.option("--num-requests", type=int, help="A finite run of this many requests (simulated, as a benchmark).")
 @click.option("--length-dist", type=click.Choice(["fixed", "variable"]),
               help="Request lengths: fixed (isl/osl exactly, default) or variable (ShareGPT-like spread).")
-@click.option("--slo-percentile", type=float,
+@click.option("--slo-percentile", type=NUMBER,
               help="Percentile at which --ttft-slo-ms/--tpot-slo-ms must hold (default 90).")
 @click.option("--max-throughput", is_flag=True,
               help="Best output throughput with no latency target (the default without targets or concurrency).")
@@ -72,10 +74,20 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
     from planner.predict.csv_queries import read_queries
     from planner.report.predict_view import prediction_json, render_prediction
 
+    if batch_csv:  # each query comes from its CSV row: a flag beside --batch was dropped without a word
+        given = [k for k, v in query.items() if v is not None and not (k == "serving" and v == "aggregated")]
+        given += ["max_throughput"] * max_throughput
+        if as_json:
+            raise InputError("--json prints one query's answer; --batch writes its answers as CSV to --out")
+        if given:
+            raise InputError(f"--batch takes every query from its CSV row: "
+                             f"{', '.join('--' + k.replace('_', '-') for k in given)} would be ignored (give "
+                             f"{'them as columns' if len(given) > 1 else 'it as a column'}: {', '.join(given)})")
     catalog = load_run_catalog(catalog_dirs)
     if batch_csv:
         if not out_csv:
             raise InputError("--batch needs --out FILE for the results")
+        import numpy as np
         import pandas as pd
 
         queries = read_queries(Path(batch_csv))
@@ -86,9 +98,17 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
         make_out_dir(Path(out_csv).parent, given=out_csv)
         # safe_frame: a model name such as =HYPERLINK(...) must not become a formula in a spreadsheet
         write_out(out_csv, safe_frame(result).to_csv(index=False, float_format="%.6g"))
-        bad = int((result["error"].fillna("") != "").sum())
+        errors = result["error"].fillna("").astype(str)
+        bad = int((errors != "").sum())
         fits = int(result["fits"].fillna(False).astype(bool).sum())
         click.echo(f"wrote {clean_text(out_csv)}: {len(result)} rows, {fits} fit, {bad} with an input error")
+        lines = queries.attrs.get("lines") or list(range(2, len(result) + 2))
+        shown = [f"{clean_text(batch_csv)}: line {lines[i]}: {clean_text(errors.iloc[i])}"
+                 for i in np.flatnonzero(errors.to_numpy() != "")[:ERRORS_SHOWN]]
+        for line in shown:  # where they are, without reading the error column of a large answer
+            click.echo(line, err=True)
+        if bad > len(shown):
+            click.echo(f"... and {bad - len(shown)} more (the error column of {clean_text(out_csv)})", err=True)
         return
     if out_csv:
         raise InputError("--out FILE applies to --batch only (use --json to get one prediction as JSON)")

@@ -196,12 +196,12 @@ class WorkloadSpec(Strict):
     @field_validator("speculative", mode="before")
     @classmethod
     def _speculative_word(cls, v):
-        return _word_as_list(v, "auto", "give `auto` or a list of none, mtp, eagle3")
+        return _word_as_list(v, "auto", "give `auto` or a list of none, mtp, eagle3 (one method: [mtp])")
 
     @field_validator("engines", mode="before")
     @classmethod
     def _engines_word(cls, v):
-        return _word_as_list(v, "all", "give a list of engine ids or `all`")
+        return _word_as_list(v, "all", "give a list of engine ids or `all` (one engine: [vllm])")
 
     @field_validator("ttft_ms", mode="before")
     @classmethod
@@ -261,7 +261,7 @@ class Fleet(Strict):
     @field_validator("engines", mode="before")
     @classmethod
     def _engines_word(cls, v):
-        return _word_as_list(v, "all", "give a list of engine ids or `all`")
+        return _word_as_list(v, "all", "give a list of engine ids or `all` (one engine: [vllm])")
 
 
 class RackAvailability(Strict):

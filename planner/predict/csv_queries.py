@@ -81,6 +81,7 @@ def read_queries(path: Path) -> pd.DataFrame:
                 )
             else:
                 frame[col] = num
+    frame.attrs["lines"] = [line for line, _ in rows[1:]]  # each query's line in the file, for its error
     return frame
 
 

@@ -209,7 +209,8 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
                      "unit_prefill_tp": int(u.get("prefill_tp") if is_set(u.get("prefill_tp")) else c["tp"]),
                      "unit_prefill_pp": int(u.get("prefill_pp") if is_set(u.get("prefill_pp")) else c["pp"]),
                      **{f"unit_{k}": u[k] for k in ("prefill_instances", "decode_instances", "avg_power_w",
-                                                    "peak_power_w", "itl_s", "acceptance_length", "batch")},
+                                                    "peak_power_w", "itl_s", "acceptance_length", "batch",
+                                                    "prefill_gpus", "decode_gpus")},
                      "unit_engine": u.get("engine"), "unit_speculative": u.get("speculative_method"),
                      "unit_limited_by": u["limited_by"]})
     return pd.DataFrame(rows).set_index("cfg")
@@ -236,6 +237,11 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
         notes.append(disagg_sim.notes(True, query["num_requests"]))
     else:
         notes.append(TPOT_NOTE if sim is not None else f"{TPOT_BOUND}; saturated: no steady state to simulate")
+    pacc = str(best["unit_prefill_gpu"])
+    if pacc != str(best["accelerator"]):  # as the answer without a load says (predict.query._describe)
+        acc, pre, dec = best["accelerator"], best["unit_prefill_gpus"], best["unit_decode_gpus"]
+        notes.append(f"each replica: {pre:g} {pacc} GPUs prefill, {dec:g} {acc} GPUs decode (--gpus counts both; "
+                     f"all-in power priced as {acc} servers)")
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
     avg_w = float(best["unit_avg_power_w"]) * dp
     return {

@@ -21,6 +21,7 @@ import pandas as pd
 
 from planner import power
 from planner.catalog.catalog import Catalog
+from planner.limits import env_name, limit
 from planner.perf import evaluate, latency_under_load
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.resolve import FAILURE_KINDS
@@ -37,6 +38,15 @@ PER_REPLICA = ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_me
                "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
 
 
+def shown(v) -> str:
+    """A cell as the user wrote it: a number in its shortest form (a CSV column of numbers is read as floats, so
+    the 0 a user typed read back as 0.0), text quoted."""
+    if isinstance(v, float | int | np.floating | np.integer) and not isinstance(v, bool):
+        x = float(v)
+        return str(int(x)) if x.is_integer() else repr(x)
+    return repr(v)
+
+
 def load_error(row: pd.Series) -> str:
     """The first problem with a query's load columns ('' if none)."""
     rate = row.get("request_rate")
@@ -44,23 +54,29 @@ def load_error(row: pd.Series) -> str:
         try:
             r = float(rate)
         except (TypeError, ValueError):
-            return f"request_rate must be a number of requests/s or inf, got {rate!r}"
+            return f"request_rate must be a number of requests/s or inf, got {shown(rate)}"
         if isinstance(rate, bool) or math.isnan(r) or r <= 0:
-            return f"request_rate must be > 0 (requests/s; inf = all at once), got {rate!r}"
+            return f"request_rate must be > 0 (requests/s; inf = all at once), got {shown(rate)}"
         if is_set(row.get("concurrency")):
             return "give request_rate (open loop) or concurrency (closed loop), not both"
         if math.isinf(r) and not is_set(row.get("num_requests")):
             return "request_rate inf sends num_requests at once: give num_requests"
+    c = row.get("concurrency")  # a finite number > 0 by now (predict.query checks those first)
+    if is_set(c) and float(c) != int(float(c)):  # 2.5 clients ran as 2
+        return f"concurrency must be a whole number of clients, got {shown(c)}"
     n = row.get("num_requests")
     if is_set(n):
         try:
             v = float(n)
         except (TypeError, ValueError):
-            return f"num_requests must be a positive integer, got {n!r}"
+            return f"num_requests must be a positive integer, got {shown(n)}"
         if isinstance(n, bool) or not math.isfinite(v) or v < 1 or v != int(v):
-            return f"num_requests must be a positive integer, got {n!r}"
+            return f"num_requests must be a positive integer, got {shown(n)}"
         if not (is_set(rate) or is_set(row.get("concurrency"))):
             return "num_requests needs request_rate or concurrency (the load that sends them)"
+        if v > limit("num_requests"):  # simulated request by request: 1e8 ran for hours
+            return (f"num_requests {v:,.0f} is above the limit of {limit('num_requests'):,} "
+                    f"({env_name('num_requests')})")
     dist = row.get("length_dist")
     if is_set(dist) and str(dist) not in ("fixed", "variable"):
         return f"length_dist must be fixed or variable, got {dist!r}"
@@ -69,15 +85,21 @@ def load_error(row: pd.Series) -> str:
         try:
             v = float(p)
         except (TypeError, ValueError):
-            return f"slo_percentile must be a number between 0 and 100, got {p!r}"
+            return f"slo_percentile must be a number between 0 and 100, got {shown(p)}"
         if isinstance(p, bool) or not (0 < v < 100):
-            return f"slo_percentile must be above 0 and below 100, got {p!r}"
+            return f"slo_percentile must be above 0 and below 100, got {shown(p)}"
     return ""
 
 
 def percentile_of(row: pd.Series) -> float:
+    """The row's SLO percentile, or the default. A cell that is not a number ("p99") is the row's error already
+    (`load_error`); the default stands in for it, so the batch's other rows are still answered (float("p99")
+    stopped the whole --batch with a traceback)."""
     p = row.get("slo_percentile")
-    return float(p) if is_set(p) else ASSUMPTIONS.slo_percentile
+    try:
+        return float(p) if is_set(p) else ASSUMPTIONS.slo_percentile
+    except (TypeError, ValueError):
+        return ASSUMPTIONS.slo_percentile
 
 
 def has_load(row: pd.Series) -> bool:
@@ -225,6 +247,9 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     used = dp * int(ev["gpus"])
     notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a replica needs {int(ev['gpus'])}"] \
         if used < gpus_total else []
+    if is_set(query["concurrency"]) and float(query["concurrency"]) < dp:  # split_clients: one client a replica
+        busy = int(float(query["concurrency"]))
+        notes.append(f"{dp - busy} of {dp} replicas idle: the {busy} concurrent request(s) run on {busy}")
     if best["saturated"]:
         notes.append("saturated: the load exceeds what the replicas complete; requests queue")
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))

@@ -91,7 +91,8 @@ def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]
                 continue
             eps = [given_ep] if given_ep else (sorted({1, tp}) if model.moe else [1])
             out.extend((tp, pp, ep, 1) for ep in eps)
-        if model.moe and not is_set(row["tp"]) and gpus % pp == 0:
+        # attention-DP x EP: tp searched, or --tp 1 --ep E (a plan's "tp1 ep8 adp8"; TP1 x EP E alone cannot run)
+        if model.moe and (not is_set(row["tp"]) or (tps == [1] and given_ep)) and gpus % pp == 0:
             sizes = set(_divisors(gpus // pp, acc.scale_up_domain)) | {
                 d for d in _divisors(model.moe.num_experts, acc.scale_up_domain) if d <= gpus // pp}
             for dp_attn in sorted(sizes):

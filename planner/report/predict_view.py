@@ -24,6 +24,12 @@ def _given(v) -> bool:
     return v is not None and v == v
 
 
+def _figure(v, scale: float, fmt: str, unit: str = "") -> str:
+    """A figure of the answer, or '-' where it holds none (a saturated steady state has no latency: it printed
+    'nan ms')."""
+    return f"{v * scale:{fmt}}{unit}" if _given(v) else "-"
+
+
 def _unit_rows(r: dict) -> list[tuple[str, str]]:
     """A disaggregated replica's make-up: its rate-matched prefill and decode instances."""
     p, d = r.get("prefill_instances"), r.get("decode_instances")
@@ -59,7 +65,8 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         console.print(table)
         return
     basis = "(mean under the load)" if under_load else "(full batch, no queueing)"
-    percentiles = _given(r.get("ttft_p90_s"))  # latency percentiles (under the load, or at the batch)
+    # latency percentiles (under the load, or at the batch); a saturated steady state has the rows, each '-'
+    percentiles = _given(r.get("ttft_p90_s")) or r.get("saturated") is True
     disagg_q = r.get("serving") == "disaggregated" and percentiles
     if disagg_q and not under_load:  # at the largest rate where TTFT holds at the percentile
         basis = "(mean at capacity under the SLO)"
@@ -79,11 +86,11 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         ("engine", str(r.get("engine") or "generic")),
         ("speculative decoding", _speculative(r)),
         ("concurrency", f"{r['concurrency']:,}"),
-        (f"TTFT {basis}", f"{r['ttft_s'] * 1e3:,.1f} ms"),
-        (tpot_label, f"{r['tpot_s'] * 1e3:,.2f} ms"),
+        (f"TTFT {basis}", _figure(r.get("ttft_s"), 1e3, ",.1f", " ms")),
+        (tpot_label, _figure(r.get("tpot_s"), 1e3, ",.2f", " ms")),
         (output_label, f"{r['output_tok_s']:,.0f}"),
         ("output tokens/s per GPU", f"{r['output_tok_s_per_gpu']:,.0f}"),
-        ("output tokens/s per user", f"{r['output_tok_s_per_user']:,.1f}"),
+        ("output tokens/s per user", _figure(r.get("output_tok_s_per_user"), 1, ",.1f")),
         ("total tokens/s (in + out)", f"{r['total_tok_s']:,.0f}"),
         ("average / peak power", f"{r['avg_power_w'] / 1e3:,.2f} / {r['peak_power_w'] / 1e3:,.2f} kW"),
         *(
