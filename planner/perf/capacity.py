@@ -281,11 +281,13 @@ def disaggregated_units(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tp
     (`reasoning_disagg.with_decode_steps`), so that under a lighter load the hidden steps are read at the batch
     that load gives, the units' queues added (`_unit_ttft_q`)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    reasoning = hidden is not None and np.any(hidden)
+    runs: list | None = [] if reasoning else None  # the search's runs: every row's knot 1, some others
     units = largest_batch_meeting(configs, catalog, ttft_s=ttft_s, tpot_s=tpot_s, batches=batches, efficiency=eff,
-                                  resolved=resolved, hidden=hidden)
-    if hidden is None or not np.any(hidden):
+                                  resolved=resolved, hidden=hidden, runs=runs)
+    if not reasoning:
         return units
-    return with_decode_steps(units, configs, catalog, eff, hidden, resolved)
+    return with_decode_steps(units, configs, catalog, eff, hidden, resolved, known=runs)
 
 
 def _unit_state(rows: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -34,11 +34,13 @@ TPOT_SPREAD = 0.5  # as queueing.TPOT_SPREAD: a phase of many steps averages the
 
 
 def with_decode_steps(units: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog, eff: Efficiency,
-                      hidden: np.ndarray, resolved: tuple[Cols, np.ndarray] | None = None) -> pd.DataFrame:
-    """`units` (rows of `configs` at their unit batch) with columns HIDDEN and STEPS0, STEPS1, ...: the decode
-    step at batches 1, 2, 4, ... up to each unit's batch (then its TPOT), from one run of the decode step on the
-    rows that decode hidden tokens and run (their TPOT elsewhere). `resolved`: `resolve` of `configs` at batch 1
-    where the caller has it."""
+                      hidden: np.ndarray, resolved: tuple[Cols, np.ndarray] | None = None,
+                      known: list | None = None) -> pd.DataFrame:
+    """`units` (rows of `configs` at their unit batch) with columns HIDDEN and STEPS0, STEPS1, ... (which it
+    has not): the decode step at batches 1, 2, 4, ... up to each unit's batch (then its TPOT), on the rows
+    that decode hidden tokens and run (their TPOT elsewhere), from `known` runs of the model where they hold a
+    knot (`search.largest_batch_meeting(runs=)` of `configs`), the others in one run of the decode step.
+    `resolved`: `resolve` of `configs` at batch 1 where the caller has it."""
     h = np.broadcast_to(np.asarray(hidden, dtype=float), (len(units),))
     batch = units["batch"].to_numpy(dtype=float)
     tpot = units["tpot_s"].to_numpy(dtype=float)
@@ -46,6 +48,8 @@ def with_decode_steps(units: pd.DataFrame, configs: pd.DataFrame, catalog: Catal
     width = int(np.ceil(np.log2(batch[need].max()))) + 1 if len(need) else 1
     knots = np.minimum(2.0 ** np.arange(width)[None, :], batch[:, None])  # (n, width)
     steps = np.where(knots >= batch[:, None], tpot[:, None], np.nan)  # the unit's batch: its own TPOT
+    if len(need) and known:
+        _from_known(steps, known, need, batch)
     rows, cols = np.nonzero(np.isnan(steps[need]))
     rows = need[rows]
     if len(rows):  # the knots below the unit's batch (they fit: memory only stops larger batches), one run
@@ -53,9 +57,23 @@ def with_decode_steps(units: pd.DataFrame, configs: pd.DataFrame, catalog: Catal
             normalize_grid(configs.drop(columns=["batch"], errors="ignore").assign(batch=1)), catalog, eff)
         c = take(c, rows, len(units))
         c["batch"] = knots[rows, cols]
-        steps[rows, cols] = decode_tpot(c, eff.serving)[1]
+        steps[rows, cols] = decode_tpot(c, eff.serving, time_only=True)[1]
     steps = np.where(np.isnan(steps), tpot[:, None], steps)  # rows without hidden tokens: their own TPOT
-    return units.assign(**{HIDDEN: h}, **{f"{STEPS}{j}": steps[:, j] for j in range(width)})
+    # one concatenation: assign adds a column at a time (~1 ms each on the candidate search's frames)
+    table = pd.DataFrame({HIDDEN: h} | {f"{STEPS}{j}": steps[:, j] for j in range(width)}, index=units.index)
+    return pd.concat([units, table], axis=1)
+
+
+def _from_known(steps: np.ndarray, known: list, need: np.ndarray, batch: np.ndarray) -> None:
+    """Fill the knots of rows `need` in `steps` (n, width) that `known` runs of the model (rows, batches, fits,
+    TPOT) hold: a run's TPOT is the decode step's (`serving.disaggregated` takes it from `decode_tpot`), the
+    same figures whatever rows it runs with. The knots are the powers of two below a unit's batch."""
+    wanted = np.zeros(len(steps), dtype=bool)
+    wanted[need] = True
+    for rows, b, fits, tpot in known:
+        b = np.asarray(b, dtype=np.int64)
+        ok = wanted[rows] & fits & (b < batch[rows]) & ((b & (b - 1)) == 0)
+        steps[rows[ok], np.log2(b[ok]).astype(np.int64)] = tpot[ok]
 
 
 def step_columns(frame: pd.DataFrame) -> list[str]:

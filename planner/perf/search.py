@@ -378,13 +378,16 @@ def _guessed(cand: np.ndarray, guide: np.ndarray, lo: np.ndarray, hi: np.ndarray
 
 def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, batches=None, *,
                           efficiency: Efficiency | None = None,
-                          resolved: tuple[Cols, np.ndarray] | None = None, hidden=None) -> pd.DataFrame:
+                          resolved: tuple[Cols, np.ndarray] | None = None, hidden=None,
+                          runs: list | None = None) -> pd.DataFrame:
     """`max_batch_meeting` (same result to the last digit), evaluating a few candidate batches per configuration
     instead of all of them; the targets may also be per row (inf = no target). `resolved`: `resolve` of the
     rows (without batch) at batch 1 where the caller has it (not modified). `hidden` (per row or one for all,
     None = none): reasoning tokens of the osl decoded before the first visible one; the TTFT target then holds
     for that token, ttft_s + hidden x tpot_s (each of those steps at most the batch's TPOT), and the result's
-    ttft_s is it. Rows without hidden tokens are the ordinary search to the bit."""
+    ttft_s is it. Rows without hidden tokens are the ordinary search to the bit. `runs`: a list the search's
+    runs of the model are appended to, as (rows, batches, fits, tpot_s) (rows: positions in `grid`), for a
+    caller that needs TPOT at other batches of the same rows (a reasoning unit's step table, `reasoning_disagg`)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     base = grid.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
     n = len(base)
@@ -424,6 +427,8 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     rows = np.arange(n)
     chosen_b = cand[rows, np.maximum(best, 0)]  # the smallest candidate where nothing is good
     res = model.frame(chosen_b.astype(np.int64)).reset_index(drop=True)
+    if runs is not None:
+        runs.extend((r, b, run[1], run[0]["tpot_s"]) for r, b, run in model._runs)
     if h is not None:  # the first visible token's TTFT, what the targets were held to
         res["ttft_s"] = visible_ttft(res["ttft_s"].to_numpy(dtype=float), res["tpot_s"].to_numpy(dtype=float), h)
     # what stopped a larger batch: the next larger candidate's first failure (judged by the search)
