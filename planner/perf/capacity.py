@@ -16,7 +16,14 @@ from planner.perf import queueing as Q
 from planner.perf.evaluate import evaluate_columns, output_frame
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.rate_search import TRICKLE, max_rate_meeting
-from planner.perf.reasoning_disagg import HIDDEN, hidden_phase_at, step_columns, unit_steps, with_decode_steps
+from planner.perf.reasoning_disagg import (
+    HIDDEN,
+    hidden_phase_at,
+    step_columns,
+    table_rows,
+    unit_steps,
+    with_decode_steps,
+)
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.search import largest_batch_meeting
 from planner.perf.slo_policy import utilization_bound
@@ -404,7 +411,7 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
 
     # the bisection on the units that run (the others' rate is NaN whatever it finds; each row is its own)
     run = np.flatnonzero(fits)
-    s_run, t_run = {k: v[run] for k, v in s.items()}, target[run]
+    s_run, t_run = table_rows(s, run), target[run]
     lo, hi = np.zeros(len(run)), np.full(len(run), DISAGG_UTILIZATION_MAX)
     for _ in range(30):
         mid = (lo + hi) / 2.0

@@ -103,15 +103,33 @@ def unit_steps(rows: pd.DataFrame) -> dict[str, np.ndarray]:
         onset = np.maximum.accumulate(np.nan_to_num((knots - 1.0) / steps, nan=np.inf), axis=1)
     # per row and segment: icpt, slope, lo, hi (one gather reads a segment)
     seg = np.stack([steps[:, :-1] - slope * lo, slope, lo, hi], axis=2)
-    return {"hidden": np.nan_to_num(rows[HIDDEN].to_numpy(dtype=float)), "batch": big, "seg": seg, "onset": onset,
+    return {"hidden": np.nan_to_num(rows[HIDDEN].to_numpy(dtype=float)), "batch": big, "seg": seg,
+            "onset": np.asfortranarray(onset),
             "decode": np.maximum(rows["decode_instances"].to_numpy(dtype=float), 1.0)}
+
+
+def table_rows(t: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """`t` (per-row arrays, a `unit_steps` table among them) at `rows`, the onsets kept column-major as
+    `unit_steps` lays them out: `_seen_batch` compares each row's load with its row of onsets, ~3x faster with
+    the knots' columns contiguous (a gather by rows returns row-major)."""
+    out = {k: v[rows] for k, v in t.items()}
+    if "onset" in out:
+        out["onset"] = np.asfortranarray(out["onset"])
+    return out
+
+
+def _segment(t: dict[str, np.ndarray], j: np.ndarray) -> np.ndarray:
+    """icpt, slope, lo, hi of segment j (per row) of each row: one take from the rows' segments laid end to end
+    (~5x faster than indexing by row and segment)."""
+    n, m, _ = t["seg"].shape
+    return np.take(t["seg"].reshape(n * m, 4), np.arange(n) * m + j, axis=0).T
 
 
 def step_at(t: dict[str, np.ndarray], b: np.ndarray) -> np.ndarray:
     """The decode step at batch b (1 <= b <= the unit's batch), linear between the table's knots."""
     at = np.maximum(np.nan_to_num(b, nan=1.0), 1.0)  # NaN: a row that does not run (its figures are dropped)
-    j = np.clip(np.floor(np.log2(at)), 0, t["seg"].shape[1] - 1).astype(np.int64)
-    icpt, slope, lo, hi = t["seg"][np.arange(len(j)), j].T
+    j = np.minimum(np.floor(np.log2(at)), t["seg"].shape[1] - 1).astype(np.int64)  # log2(at) >= 0
+    icpt, slope, lo, hi = _segment(t, j)
     return icpt + slope * np.clip(b, lo, hi)
 
 
@@ -123,7 +141,7 @@ def _seen_batch(t: dict[str, np.ndarray], per_step: np.ndarray) -> tuple[np.ndar
     instance (rate x osl / decode instances)."""
     w = t["onset"].shape[1]
     j = (per_step[:, None] >= t["onset"]).sum(axis=1) - 1
-    icpt, slope, lo, hi = t["seg"][np.arange(len(j)), np.minimum(j, w - 2)].T
+    icpt, slope, lo, hi = _segment(t, np.minimum(j, w - 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         b = (1.0 + per_step * icpt) / (1.0 - per_step * slope)
     b = np.clip(np.where((j >= w - 1) | ~(per_step * slope < 1.0), hi, b), lo, hi)  # every knot reached: B
@@ -152,4 +170,5 @@ def hidden_phase_at(table: dict[str, np.ndarray], rate_rps: np.ndarray, osl: np.
     return np.where(h > 0, phase, 0.0)
 
 
-__all__ = ["HIDDEN", "STEPS", "hidden_phase_at", "step_at", "step_columns", "unit_steps", "with_decode_steps"]
+__all__ = ["HIDDEN", "STEPS", "hidden_phase_at", "step_at", "step_columns", "table_rows", "unit_steps",
+           "with_decode_steps"]
