@@ -402,8 +402,9 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     seat, c = batch x decode instances seats each held osl x TPOT). The decode batch scales with the rate, so
     TPOT (the full batch's, kept) only improves below the full unit: it holds on the mean, bounding every
     percentile."""
-    out = rows.copy()
-    s = _unit_state(out)
+    # the step table serves the TTFT alone: the frame keeps its columns as ever (no copy: columns are replaced)
+    out = rows.drop(columns=[HIDDEN, *step_columns(rows)], errors="ignore")
+    s = _unit_state(rows)
     fits, mu = s["fits"], s["mu"]
     n = len(out)
     target = np.full(n, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, float), (n,))
@@ -433,8 +434,7 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     out["slo_percentile"] = float(percentile)
     out["fits"] = fits & (rho > 0)
     out["limited_by"] = np.where(fits & capped, "utilization", out["limited_by"])
-    # the step table served the TTFT: the frame's columns as ever
-    return out.drop(columns=[HIDDEN, *step_columns(out)], errors="ignore")
+    return out
 
 
 __all__ = ["CANDIDATE_GRID", "DISAGG_UTILIZATION_MAX", "capacity_in_parts", "capacity_under_slo",
