@@ -165,6 +165,23 @@ step, serving and memory models), the step tables' ~200 array operations per gro
 fewer Python-level operations per call (step.py: ~30 _safe_div, ~56 _add, ~180 column look-ups a call), sharing
 rows that differ only in osl in the batch search (its rounds probe different batches per row), or fewer grid
 points and probes (which move the pinned plans, h24's figures above).
+
+Figures (2026-12-02, h50; load average 1-2.7, CPU seconds). Disaggregated reasoning units carry a decode step
+table since c5bc50f (h47: the step at batches 1, 2, 4, ... below the unit's, read ~30 times per call by the
+utilization bisection). Now: the table takes the knots the batch search's runs of the model hold
+(`largest_batch_meeting(runs=)`: every row's batch 1 and the powers of two its rounds judged, 12-27% of the
+knots), runs the others' decode step for its time alone, joins its columns in one concatenation; the bisection
+reads a row's segment in one take and compares the load with column-major onsets. Every capacity frame and
+units' step table of the ten bundled problems' calls identical to the bit to c5bc50f. Phases, c5bc50f -> h50,
+min of 2 x 7 calls per tree, the trees taking turns (mixed-fleet, enterprise, power-limited, offline, ms):
+    the step table (with_decode_steps)          32.0, 17.7, 8.9, 14.0 -> 18.7, 14.6, 5.6, 10.8 (sum -32%)
+    the hidden phase in the bisection           36.2, 17.5, 11.6, 12.5 -> 13.8, 11.5, 8.5, 8.2 (sum -46%)
+    disaggregated_under_slo (bisection, state)  90.4, 43.7, 32.7, 34.0 -> 49.4, 39.7, 29.8, 28.6
+    problem capacity, two processes (c5bc50f, h50) taking turns call by call, 10-12 rounds: sums of minima
+        1,615 -> 1,584 ms and 1,456 -> 1,445 ms (28.6k -> 28.8k/s); median pairwise ratios 0.95-0.98 and
+        0.95-1.03: the ~60 ms saved over the four calls (~4%) is inside this machine's noise on whole calls
+The reasoning rows' share left (unit_steps ~20 ms, the table ~50, the hidden phase ~40 over the four calls):
+the table's decode step on the ~85% of knots no run holds (~0.5 us a knot).
 """
 
 from __future__ import annotations

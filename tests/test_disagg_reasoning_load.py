@@ -79,3 +79,25 @@ def test_a_unit_shrunk_to_the_querys_gpus_reads_its_own_steps(catalog):
     mu = unit["output_tok_s"].iloc[0] / 200
     got = disaggregated_at_load(unit, request_rate=1e-4 * mu)["ttft_mean_s"].iloc[0]
     assert got == pytest.approx(one["ttft_s"] + 100 * one["tpot_s"], rel=1e-3)
+
+
+def test_step_table_from_the_batch_search_runs_is_the_decode_steps_own(catalog):
+    """The knots a reasoning unit's step table takes from the batch search's runs of the model
+    (`largest_batch_meeting(runs=)`) are the decode step's own, to the bit: the table with them equals the one
+    computed knot by knot, on units whose search judged some powers of two below their batch (targets make it
+    bisect)."""
+    from planner.perf.params import load_efficiency
+    from planner.perf.reasoning_disagg import step_columns, with_decode_steps
+    from planner.perf.search import largest_batch_meeting
+
+    cfg = pd.DataFrame([LLAMA, GPT_OSS, LLAMA | dict(isl=4000), GPT_OSS | dict(tp=4)])
+    h = np.full(len(cfg), float(H))
+    runs: list = []
+    units = largest_batch_meeting(cfg, catalog, ttft_s=20.0, tpot_s=0.03, hidden=h, runs=runs)
+    eff = load_efficiency(catalog)
+    got = with_decode_steps(units, cfg, catalog, eff, h, known=runs)
+    want = with_decode_steps(units, cfg, catalog, eff, h)
+    cols = step_columns(want)
+    reused = sum(int(((b & (b - 1)) == 0).sum()) for _, b, _, _ in runs)
+    assert len(cols) >= 4 and reused > len(cfg)  # more than the batch-1 knots came from the runs
+    assert np.array_equal(got[cols].to_numpy(), want[cols].to_numpy())

@@ -55,9 +55,9 @@ def test_rate_search_in_blocks_gives_the_rates_of_one_block():
 
 
 def test_bisection_judged_in_one_run_ends_where_a_run_per_halving_does():
-    """search._bisect_judged (the batch search's last rounds in one run of the model) halves on the judged
+    """search_rounds.bisect_judged (the batch search's last rounds in one run of the model) halves on the judged
     flags exactly as the rounds would, even on a predicate that is not a prefix (the path then decides)."""
-    from planner.perf.search import _bisect_judged
+    from planner.perf.search_rounds import bisect_judged
 
     rng = np.random.default_rng(3)
     n, k_max = 300, 24
@@ -73,7 +73,7 @@ def test_bisection_judged_in_one_run_ends_where_a_run_per_halving_does():
         return {"bound": truth[rows, k]}
 
     lo, hi = lo0.copy(), hi0.copy()
-    _bisect_judged(run, flags, np.arange(n), lo, hi)
+    bisect_judged(run, flags, np.arange(n), lo, hi)
     ref_lo, ref_hi = lo0.copy(), hi0.copy()
     while len(rows := np.flatnonzero(ref_hi - ref_lo > 1)):
         mid = (ref_lo[rows] + ref_hi[rows]) // 2

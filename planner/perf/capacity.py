@@ -16,7 +16,14 @@ from planner.perf import queueing as Q
 from planner.perf.evaluate import evaluate_columns, output_frame
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.rate_search import TRICKLE, max_rate_meeting
-from planner.perf.reasoning_disagg import HIDDEN, hidden_phase_at, step_columns, unit_steps, with_decode_steps
+from planner.perf.reasoning_disagg import (
+    HIDDEN,
+    hidden_phase_at,
+    step_columns,
+    table_rows,
+    unit_steps,
+    with_decode_steps,
+)
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.search import largest_batch_meeting
 from planner.perf.slo_policy import utilization_bound
@@ -281,11 +288,13 @@ def disaggregated_units(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tp
     (`reasoning_disagg.with_decode_steps`), so that under a lighter load the hidden steps are read at the batch
     that load gives, the units' queues added (`_unit_ttft_q`)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    reasoning = hidden is not None and np.any(hidden)
+    runs: list | None = [] if reasoning else None  # the search's runs: every row's knot 1, some others
     units = largest_batch_meeting(configs, catalog, ttft_s=ttft_s, tpot_s=tpot_s, batches=batches, efficiency=eff,
-                                  resolved=resolved, hidden=hidden)
-    if hidden is None or not np.any(hidden):
+                                  resolved=resolved, hidden=hidden, runs=runs)
+    if not reasoning:
         return units
-    return with_decode_steps(units, configs, catalog, eff, hidden, resolved)
+    return with_decode_steps(units, configs, catalog, eff, hidden, resolved, known=runs)
 
 
 def _unit_state(rows: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -393,8 +402,9 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     seat, c = batch x decode instances seats each held osl x TPOT). The decode batch scales with the rate, so
     TPOT (the full batch's, kept) only improves below the full unit: it holds on the mean, bounding every
     percentile."""
-    out = rows.copy()
-    s = _unit_state(out)
+    # the step table serves the TTFT alone: the frame keeps its columns as ever (no copy: columns are replaced)
+    out = rows.drop(columns=[HIDDEN, *step_columns(rows)], errors="ignore")
+    s = _unit_state(rows)
     fits, mu = s["fits"], s["mu"]
     n = len(out)
     target = np.full(n, np.inf) if ttft_s is None else np.broadcast_to(np.asarray(ttft_s, float), (n,))
@@ -402,7 +412,7 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
 
     # the bisection on the units that run (the others' rate is NaN whatever it finds; each row is its own)
     run = np.flatnonzero(fits)
-    s_run, t_run = {k: v[run] for k, v in s.items()}, target[run]
+    s_run, t_run = table_rows(s, run), target[run]
     lo, hi = np.zeros(len(run)), np.full(len(run), DISAGG_UTILIZATION_MAX)
     for _ in range(30):
         mid = (lo + hi) / 2.0
@@ -424,8 +434,7 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     out["slo_percentile"] = float(percentile)
     out["fits"] = fits & (rho > 0)
     out["limited_by"] = np.where(fits & capped, "utilization", out["limited_by"])
-    # the step table served the TTFT: the frame's columns as ever
-    return out.drop(columns=[HIDDEN, *step_columns(out)], errors="ignore")
+    return out
 
 
 __all__ = ["CANDIDATE_GRID", "DISAGG_UTILIZATION_MAX", "capacity_in_parts", "capacity_under_slo",

@@ -34,11 +34,13 @@ TPOT_SPREAD = 0.5  # as queueing.TPOT_SPREAD: a phase of many steps averages the
 
 
 def with_decode_steps(units: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog, eff: Efficiency,
-                      hidden: np.ndarray, resolved: tuple[Cols, np.ndarray] | None = None) -> pd.DataFrame:
-    """`units` (rows of `configs` at their unit batch) with columns HIDDEN and STEPS0, STEPS1, ...: the decode
-    step at batches 1, 2, 4, ... up to each unit's batch (then its TPOT), from one run of the decode step on the
-    rows that decode hidden tokens and run (their TPOT elsewhere). `resolved`: `resolve` of `configs` at batch 1
-    where the caller has it."""
+                      hidden: np.ndarray, resolved: tuple[Cols, np.ndarray] | None = None,
+                      known: list | None = None) -> pd.DataFrame:
+    """`units` (rows of `configs` at their unit batch) with columns HIDDEN and STEPS0, STEPS1, ... (which it
+    has not): the decode step at batches 1, 2, 4, ... up to each unit's batch (then its TPOT), on the rows
+    that decode hidden tokens and run (their TPOT elsewhere), from `known` runs of the model where they hold a
+    knot (`search.largest_batch_meeting(runs=)` of `configs`), the others in one run of the decode step.
+    `resolved`: `resolve` of `configs` at batch 1 where the caller has it."""
     h = np.broadcast_to(np.asarray(hidden, dtype=float), (len(units),))
     batch = units["batch"].to_numpy(dtype=float)
     tpot = units["tpot_s"].to_numpy(dtype=float)
@@ -46,6 +48,8 @@ def with_decode_steps(units: pd.DataFrame, configs: pd.DataFrame, catalog: Catal
     width = int(np.ceil(np.log2(batch[need].max()))) + 1 if len(need) else 1
     knots = np.minimum(2.0 ** np.arange(width)[None, :], batch[:, None])  # (n, width)
     steps = np.where(knots >= batch[:, None], tpot[:, None], np.nan)  # the unit's batch: its own TPOT
+    if len(need) and known:
+        _from_known(steps, known, need, batch)
     rows, cols = np.nonzero(np.isnan(steps[need]))
     rows = need[rows]
     if len(rows):  # the knots below the unit's batch (they fit: memory only stops larger batches), one run
@@ -53,9 +57,23 @@ def with_decode_steps(units: pd.DataFrame, configs: pd.DataFrame, catalog: Catal
             normalize_grid(configs.drop(columns=["batch"], errors="ignore").assign(batch=1)), catalog, eff)
         c = take(c, rows, len(units))
         c["batch"] = knots[rows, cols]
-        steps[rows, cols] = decode_tpot(c, eff.serving)[1]
+        steps[rows, cols] = decode_tpot(c, eff.serving, time_only=True)[1]
     steps = np.where(np.isnan(steps), tpot[:, None], steps)  # rows without hidden tokens: their own TPOT
-    return units.assign(**{HIDDEN: h}, **{f"{STEPS}{j}": steps[:, j] for j in range(width)})
+    # one concatenation: assign adds a column at a time (~1 ms each on the candidate search's frames)
+    table = pd.DataFrame({HIDDEN: h} | {f"{STEPS}{j}": steps[:, j] for j in range(width)}, index=units.index)
+    return pd.concat([units, table], axis=1)
+
+
+def _from_known(steps: np.ndarray, known: list, need: np.ndarray, batch: np.ndarray) -> None:
+    """Fill the knots of rows `need` in `steps` (n, width) that `known` runs of the model (rows, batches, fits,
+    TPOT) hold: a run's TPOT is the decode step's (`serving.disaggregated` takes it from `decode_tpot`), the
+    same figures whatever rows it runs with. The knots are the powers of two below a unit's batch."""
+    wanted = np.zeros(len(steps), dtype=bool)
+    wanted[need] = True
+    for rows, b, fits, tpot in known:
+        b = np.asarray(b, dtype=np.int64)
+        ok = wanted[rows] & fits & (b < batch[rows]) & ((b & (b - 1)) == 0)
+        steps[rows[ok], np.log2(b[ok]).astype(np.int64)] = tpot[ok]
 
 
 def step_columns(frame: pd.DataFrame) -> list[str]:
@@ -85,15 +103,33 @@ def unit_steps(rows: pd.DataFrame) -> dict[str, np.ndarray]:
         onset = np.maximum.accumulate(np.nan_to_num((knots - 1.0) / steps, nan=np.inf), axis=1)
     # per row and segment: icpt, slope, lo, hi (one gather reads a segment)
     seg = np.stack([steps[:, :-1] - slope * lo, slope, lo, hi], axis=2)
-    return {"hidden": np.nan_to_num(rows[HIDDEN].to_numpy(dtype=float)), "batch": big, "seg": seg, "onset": onset,
+    return {"hidden": np.nan_to_num(rows[HIDDEN].to_numpy(dtype=float)), "batch": big, "seg": seg,
+            "onset": np.asfortranarray(onset),
             "decode": np.maximum(rows["decode_instances"].to_numpy(dtype=float), 1.0)}
+
+
+def table_rows(t: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """`t` (per-row arrays, a `unit_steps` table among them) at `rows`, the onsets kept column-major as
+    `unit_steps` lays them out: `_seen_batch` compares each row's load with its row of onsets, ~3x faster with
+    the knots' columns contiguous (a gather by rows returns row-major)."""
+    out = {k: v[rows] for k, v in t.items()}
+    if "onset" in out:
+        out["onset"] = np.asfortranarray(out["onset"])
+    return out
+
+
+def _segment(t: dict[str, np.ndarray], j: np.ndarray) -> np.ndarray:
+    """icpt, slope, lo, hi of segment j (per row) of each row: one take from the rows' segments laid end to end
+    (~5x faster than indexing by row and segment)."""
+    n, m, _ = t["seg"].shape
+    return np.take(t["seg"].reshape(n * m, 4), np.arange(n) * m + j, axis=0).T
 
 
 def step_at(t: dict[str, np.ndarray], b: np.ndarray) -> np.ndarray:
     """The decode step at batch b (1 <= b <= the unit's batch), linear between the table's knots."""
     at = np.maximum(np.nan_to_num(b, nan=1.0), 1.0)  # NaN: a row that does not run (its figures are dropped)
-    j = np.clip(np.floor(np.log2(at)), 0, t["seg"].shape[1] - 1).astype(np.int64)
-    icpt, slope, lo, hi = t["seg"][np.arange(len(j)), j].T
+    j = np.minimum(np.floor(np.log2(at)), t["seg"].shape[1] - 1).astype(np.int64)  # log2(at) >= 0
+    icpt, slope, lo, hi = _segment(t, j)
     return icpt + slope * np.clip(b, lo, hi)
 
 
@@ -105,7 +141,7 @@ def _seen_batch(t: dict[str, np.ndarray], per_step: np.ndarray) -> tuple[np.ndar
     instance (rate x osl / decode instances)."""
     w = t["onset"].shape[1]
     j = (per_step[:, None] >= t["onset"]).sum(axis=1) - 1
-    icpt, slope, lo, hi = t["seg"][np.arange(len(j)), np.minimum(j, w - 2)].T
+    icpt, slope, lo, hi = _segment(t, np.minimum(j, w - 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         b = (1.0 + per_step * icpt) / (1.0 - per_step * slope)
     b = np.clip(np.where((j >= w - 1) | ~(per_step * slope < 1.0), hi, b), lo, hi)  # every knot reached: B
@@ -134,4 +170,5 @@ def hidden_phase_at(table: dict[str, np.ndarray], rate_rps: np.ndarray, osl: np.
     return np.where(h > 0, phase, 0.0)
 
 
-__all__ = ["HIDDEN", "STEPS", "hidden_phase_at", "step_at", "step_columns", "unit_steps", "with_decode_steps"]
+__all__ = ["HIDDEN", "STEPS", "hidden_phase_at", "step_at", "step_columns", "table_rows", "unit_steps",
+           "with_decode_steps"]

@@ -36,13 +36,14 @@ from planner.perf.evaluate import (
 from planner.perf.memory import memory
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
+from planner.perf.search_rounds import bisect_judged, guessed, stretch
 from planner.perf.serving import prefill_batch_pass
 
 SCAN_WIDTH = 2  # batches per row and round of the disaggregated scan: fewer rounds, few wasted evaluations
 # a search over at most this many (configuration, batch) pairs runs the model on all of them in one call: a
 # call's fixed cost (~1-2 ms) is then more than the evaluations the rounds would save
 PREFETCH_PAIRS = 4096
-# rounds of the prefix search at the guide's guess before plain bisection (see _guessed): with 2, bench_load's
+# rounds of the prefix search at the guide's guess before plain bisection (see guessed): with 2, bench_load's
 # disaggregated rows took 3.01 model evaluations each instead of 4.34, 7 model runs instead of 10 (2026-12-01)
 GUESS_ROUNDS = 2
 # at most this many (row, candidate) pairs left to a bisection or scan are judged in one run: a run of the model
@@ -267,7 +268,7 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
     n, k_max = cand.shape
     flags: dict[str, np.ndarray] = {}
     table = model.prefetch(cand) if n * k_max <= PREFETCH_PAIRS else None  # small: every pair in one call
-    guide = np.full((n, k_max), np.nan)  # judge's 'guide' where it gives one (see _guessed)
+    guide = np.full((n, k_max), np.nan)  # judge's 'guide' where it gives one (see guessed)
 
     def run(rows: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
         ev = model.at(rows, cand[rows, k].astype(np.int64)) if table is None else {
@@ -299,7 +300,7 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
         rows = np.flatnonzero((lo >= 0) & (hi - lo > 1))
         if not len(rows):
             break
-        at, k = _guessed(cand, guide, lo, hi, rows)
+        at, k = guessed(cand, guide, lo, hi, rows)
         p = run(at, k)["bound"]
         np.maximum.at(lo, at[p], k[p])
         np.minimum.at(hi, at[~p], k[~p])
@@ -308,7 +309,7 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
         if len(rows) == 0:
             break
         if (hi[rows] - lo[rows] - 1).sum() <= TAIL_PAIRS:  # every candidate left in one run, the same halvings
-            _bisect_judged(run, flags, rows, lo, hi)
+            bisect_judged(run, flags, rows, lo, hi)
             break
         mid = (lo[rows] + hi[rows]) // 2
         p = run(rows, mid)["bound"]
@@ -329,7 +330,7 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
         # few pairs left: all of them in one run (the largest good one is what the rounds would find)
         width = top[todo] if top[todo].sum() <= TAIL_PAIRS else np.minimum(top[todo], scan)
         scan *= 2  # the rows still open are few and far from their top: wider rounds, fewer of them
-        rows, ks = _stretch(todo, top[todo], width, -1)
+        rows, ks = stretch(todo, top[todo], width, -1)
         good = run(rows, ks)["good"]
         found = np.full(n, -1)
         np.maximum.at(found, rows[good], ks[good])
@@ -340,51 +341,18 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
     return best, flags
 
 
-def _stretch(rows: np.ndarray, first: np.ndarray, width: np.ndarray, step: int = 1):
-    """(row, candidate index) pairs: per row of `rows`, `width` consecutive indexes from `first` by `step`."""
-    at = np.repeat(rows, width)
-    return at, np.repeat(first, width) + step * (np.arange(len(at)) - np.repeat(np.cumsum(width) - width, width))
-
-
-def _bisect_judged(run, flags: dict, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
-    """The bisection of `rows` to its end (lo, hi in place): every candidate strictly between lo and hi judged in
-    one run, then halved on those flags: the rounds' midpoints and answers (even for a predicate not a prefix)."""
-    run(*_stretch(rows, lo[rows] + 1, hi[rows] - lo[rows] - 1))
-    while len(rows := rows[hi[rows] - lo[rows] > 1]):
-        mid = (lo[rows] + hi[rows]) // 2
-        p = flags["bound"][rows, mid]
-        lo[rows], hi[rows] = np.where(p, mid, lo[rows]), np.where(p, hi[rows], mid)
-
-
-def _guessed(cand: np.ndarray, guide: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray):
-    """(rows, candidate indexes) to judge next: per row, the two candidates around the batch where the guide
-    (judged at lo and hi, <= 0 about where the prefix predicate holds: TPOT / target - 1, linear in the batch
-    as a decode step is) crosses 0, those strictly between lo and hi; the middle where the guide says nothing.
-    Any candidates may be judged: the prefix is the prefix, the search only finds it sooner."""
-    r = np.arange(len(rows))
-    k_lo, k_hi = lo[rows], np.minimum(hi[rows], cand.shape[1] - 1)
-    b_lo, b_hi = cand[rows, k_lo], cand[rows, k_hi]
-    g_lo, g_hi = guide[rows, k_lo], guide[rows, k_hi]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        b = b_lo - g_lo * (b_hi - b_lo) / (g_hi - g_lo)
-    known = np.isfinite(b) & (hi[rows] < cand.shape[1]) & (g_lo <= 0) & (g_hi > 0)
-    below = (cand[rows] <= b[:, None]).sum(axis=1) - 1  # the largest candidate at or below the crossing
-    k = np.where(known, below, (k_lo + hi[rows]) // 2)
-    at = np.concatenate([r, r[known]])
-    ks = np.concatenate([k, k[known] + 1])
-    inside = (ks > lo[rows][at]) & (ks < hi[rows][at])
-    return rows[at[inside]], ks[inside]
-
-
 def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, batches=None, *,
                           efficiency: Efficiency | None = None,
-                          resolved: tuple[Cols, np.ndarray] | None = None, hidden=None) -> pd.DataFrame:
+                          resolved: tuple[Cols, np.ndarray] | None = None, hidden=None,
+                          runs: list | None = None) -> pd.DataFrame:
     """`max_batch_meeting` (same result to the last digit), evaluating a few candidate batches per configuration
     instead of all of them; the targets may also be per row (inf = no target). `resolved`: `resolve` of the
     rows (without batch) at batch 1 where the caller has it (not modified). `hidden` (per row or one for all,
     None = none): reasoning tokens of the osl decoded before the first visible one; the TTFT target then holds
     for that token, ttft_s + hidden x tpot_s (each of those steps at most the batch's TPOT), and the result's
-    ttft_s is it. Rows without hidden tokens are the ordinary search to the bit."""
+    ttft_s is it. Rows without hidden tokens are the ordinary search to the bit. `runs`: a list the search's
+    runs of the model are appended to, as (rows, batches, fits, tpot_s) (rows: positions in `grid`), for a
+    caller that needs TPOT at other batches of the same rows (a reasoning unit's step table)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     base = grid.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
     n = len(base)
@@ -424,6 +392,8 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     rows = np.arange(n)
     chosen_b = cand[rows, np.maximum(best, 0)]  # the smallest candidate where nothing is good
     res = model.frame(chosen_b.astype(np.int64)).reset_index(drop=True)
+    if runs is not None:
+        runs.extend((r, b, run[1], run[0]["tpot_s"]) for r, b, run in model._runs)
     if h is not None:  # the first visible token's TTFT, what the targets were held to
         res["ttft_s"] = visible_ttft(res["ttft_s"].to_numpy(dtype=float), res["tpot_s"].to_numpy(dtype=float), h)
     # what stopped a larger batch: the next larger candidate's first failure (judged by the search)

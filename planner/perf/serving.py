@@ -170,13 +170,15 @@ def _smallest_best_unit(rate_p, rate_d, gp, g, top: int) -> tuple[np.ndarray, np
     return np.where(found, np_c[unit], float(top)), np.where(found, nd_c[unit], float(top))
 
 
-def decode_tpot(c: Cols, serving: dict[str, float]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def decode_tpot(c: Cols, serving: dict[str, float], time_only: bool = False
+                ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Disaggregated decode instances at c.batch: (the step, its draft's time included; TPOT; the speculative
     acceptance length). `disaggregated`'s, and the decode step tables of reasoning units (`reasoning_disagg`),
-    which need the step at other batches without the unit around it."""
+    which need the step at other batches without the unit around it (`time_only`: the step's time alone, the
+    same sums, as `decode_step` gives it)."""
     q, accept, _ = speculative_terms(c)
     ctx = c.isl + c.osl / 2.0
-    dec = decode_step(c, serving, c.batch, ctx, q_dec=q)
+    dec = decode_step(c, serving, c.batch, ctx, q_dec=q, time_only=time_only)
     dec = dict(dec, time_s=dec["time_s"] + draft_time_s(c, serving, c.batch, ctx))
     return dec, dec["time_s"] / accept, accept
 

@@ -1,0 +1,47 @@
+"""The batch search's rounds on candidate indexes (`search._largest`): which (row, candidate) pairs to judge
+next, and the end of a bisection judged in one run of the model. Pure index arithmetic on the (n, K) candidate
+table: no model, no targets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def stretch(rows: np.ndarray, first: np.ndarray, width: np.ndarray, step: int = 1):
+    """(row, candidate index) pairs: per row of `rows`, `width` consecutive indexes from `first` by `step`."""
+    at = np.repeat(rows, width)
+    return at, np.repeat(first, width) + step * (np.arange(len(at)) - np.repeat(np.cumsum(width) - width, width))
+
+
+def bisect_judged(run, flags: dict, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """The bisection of `rows` to its end (lo, hi in place): every candidate strictly between lo and hi judged in
+    one run, then halved on those flags: the rounds' midpoints and answers (even for a predicate not a prefix)."""
+    run(*stretch(rows, lo[rows] + 1, hi[rows] - lo[rows] - 1))
+    while len(rows := rows[hi[rows] - lo[rows] > 1]):
+        mid = (lo[rows] + hi[rows]) // 2
+        p = flags["bound"][rows, mid]
+        lo[rows], hi[rows] = np.where(p, mid, lo[rows]), np.where(p, hi[rows], mid)
+
+
+def guessed(cand: np.ndarray, guide: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray):
+    """(rows, candidate indexes) to judge next: per row, the two candidates around the batch where the guide
+    (judged at lo and hi, <= 0 about where the prefix predicate holds: TPOT / target - 1, linear in the batch
+    as a decode step is) crosses 0, those strictly between lo and hi; the middle where the guide says nothing.
+    Any candidates may be judged: the prefix is the prefix, the search only finds it sooner."""
+    r = np.arange(len(rows))
+    k_lo, k_hi = lo[rows], np.minimum(hi[rows], cand.shape[1] - 1)
+    b_lo, b_hi = cand[rows, k_lo], cand[rows, k_hi]
+    g_lo, g_hi = guide[rows, k_lo], guide[rows, k_hi]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = b_lo - g_lo * (b_hi - b_lo) / (g_hi - g_lo)
+    known = np.isfinite(b) & (hi[rows] < cand.shape[1]) & (g_lo <= 0) & (g_hi > 0)
+    below = (cand[rows] <= b[:, None]).sum(axis=1) - 1  # the largest candidate at or below the crossing
+    k = np.where(known, below, (k_lo + hi[rows]) // 2)
+    at = np.concatenate([r, r[known]])
+    ks = np.concatenate([k, k[known] + 1])
+    inside = (ks > lo[rows][at]) & (ks < hi[rows][at])
+    return rows[at[inside]], ks[inside]
+
+
+__all__ = ["bisect_judged", "guessed", "stretch"]
