@@ -19,9 +19,9 @@ from planner.perf.rate_search import TRICKLE, max_rate_meeting
 from planner.perf.reasoning_disagg import (
     HIDDEN,
     hidden_phase_at,
-    step_at_load,
     step_columns,
     table_rows,
+    tpot_at_load,
     unit_steps,
     with_decode_steps,
 )
@@ -288,8 +288,7 @@ def disaggregated_units(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tp
     each at the full batch's TPOT (the unit's full rate); the rows then carry their decode step table
     (`reasoning_disagg.with_decode_steps`), so that under a lighter load the hidden steps are read at the batch
     that load gives, the units' queues added (`_unit_ttft_q`). `load_steps`: every row that runs carries the
-    table (predict under a load: the visible TPOT at the load's batch too, `disaggregated_at_load`); the
-    optimizer sizes at the full rate, where it is the full batch's TPOT, and goes without."""
+    table (predict: the visible TPOT at the load's batch too); the optimizer's full rate has the full batch's."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     reasoning = hidden is not None and np.any(hidden)
     runs: list | None = [] if reasoning or load_steps else None  # the search's runs: knot 1 of each row, more
@@ -355,14 +354,6 @@ def _unit_ttft_mean(s: dict, rho: np.ndarray) -> np.ndarray:
             + hidden_phase_at(s, rho * s["mu"], s["osl"], None))
 
 
-def _unit_tpot(s: dict, rho: np.ndarray, p: float | None) -> np.ndarray:
-    """TPOT of units at utilization rho: the step at the load's decode batch where they carry a step table
-    (mean, or toward percentile p), else the full batch's."""
-    if "onset" not in s:
-        return s["tpot"]
-    return step_at_load(s, rho * s["mu"], s["osl"], p)
-
-
 DISAGG_UTILIZATION_MAX = 0.999  # the bisections' top: the queues' waits grow without bound at rho = 1
 
 
@@ -372,12 +363,11 @@ def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=No
     `request_rate` (requests/s) or closed-loop `concurrency` clients (the rate where rate x mean end-to-end
     latency = clients, Little's law), one of them per row (NaN: the other). TTFT mean and percentiles from the
     two queues (`_unit_ttft_q`, the function the optimizer's capacity bisects on; a reasoning unit's adds its
-    hidden steps at the decode batch of that load, `reasoning_disagg`). TPOT mean and percentiles: the decode
-    step at the batch that load gives (`reasoning_disagg.step_at_load`, the hidden steps' rule) on units with a
-    step table (`disaggregated_units(load_steps=True)`), else the full batch's; `tpot_bound_s` is the full
-    batch's step (decode instances run no prompt chunks and never hold more, so it bounds every request's TPOT
-    from above), what either gives at the unit's full rate. End-to-end and the closed loop's Little's law read
-    the mean. Above the unit's rate (open loop) `saturated`, no latencies, requests_s = the unit's rate."""
+    hidden steps at the decode batch of that load, `reasoning_disagg`). TPOT mean and percentiles (which e2e
+    and the closed loop read): the decode step at the batch that load gives (`tpot_at_load`, the hidden steps'
+    rule) on units with a step table (`disaggregated_units(load_steps=True)`), else `tpot_bound_s`, the full
+    batch's (no prompt chunks, never more: a bound; what the table gives where the decode instances run at
+    their own full rate). Above the unit's rate (open loop) `saturated`, no latencies, requests_s = its rate."""
     s = _unit_state(units)
     n = len(units)
     mu, fits = s["mu"], s["fits"]
@@ -390,7 +380,7 @@ def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=No
         lo, hi = np.zeros(n), np.full(n, DISAGG_UTILIZATION_MAX)
         for _ in range(40):
             mid = (lo + hi) / 2.0
-            little = mid * mu * (_unit_ttft_mean(s, mid) + (s["visible"] - 1.0) * _unit_tpot(s, mid, None))
+            little = mid * mu * (_unit_ttft_mean(s, mid) + (s["visible"] - 1.0) * tpot_at_load(s, mid, None))
             below = little <= conc
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
         rho = np.where(closed, lo, rho)
@@ -398,13 +388,12 @@ def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=No
     live = fits & (rho < 1.0)
     r = np.where(live, rho, np.nan)
     out = {"rho": r, "ttft_mean_s": np.where(live, _unit_ttft_mean(s, np.where(live, r, 0.0)), np.nan)}
+    out["tpot_bound_s"] = np.where(fits, s["tpot"], np.nan)
+    at = np.where(live, r, 1.0)  # saturated: the decode instances see the unit's rate
+    out["tpot_mean_s"] = np.where(fits, tpot_at_load(s, at, None), np.nan)
     for q in percentiles:
         out[f"ttft_p{q:g}_s"] = np.where(live, _unit_ttft_q(s, np.where(live, r, 0.0), q / 100.0), np.nan)
-    out["tpot_bound_s"] = np.where(fits, s["tpot"], np.nan)
-    at = np.where(live, r, 1.0)  # saturated: every seat taken, the full batch
-    out["tpot_mean_s"] = np.where(fits, _unit_tpot(s, at, None), np.nan)
-    for q in percentiles:
-        out[f"tpot_p{q:g}_s"] = np.where(fits, _unit_tpot(s, at, q / 100.0), np.nan)
+        out[f"tpot_p{q:g}_s"] = np.where(fits, tpot_at_load(s, at, q / 100.0), np.nan)
     # after the first visible token (the hidden steps are in the TTFT)
     out["e2e_mean_s"] = out["ttft_mean_s"] + (s["visible"] - 1.0) * out["tpot_mean_s"]
     out["requests_s"] = np.where(fits, np.where(live, r, 1.0) * mu, np.nan)

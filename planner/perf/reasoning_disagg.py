@@ -166,6 +166,12 @@ def step_at_load(table: dict[str, np.ndarray], rate_rps: np.ndarray, osl: np.nda
     return mean + TPOT_SPREAD * (step_at(table, b_q) - mean)
 
 
+def tpot_at_load(s: dict[str, np.ndarray], rho: np.ndarray, p: float | None) -> np.ndarray:
+    """TPOT of units (`capacity._unit_state`: mu, osl, tpot, the table) at utilization rho: the step at the
+    load's batch (`step_at_load`, mean or toward p) where they carry a step table, else the full batch's."""
+    return step_at_load(s, rho * s["mu"], s["osl"], p) if "onset" in s else s["tpot"]
+
+
 def hidden_phase_at(table: dict[str, np.ndarray], rate_rps: np.ndarray, osl: np.ndarray,
                     p: float | None) -> np.ndarray | float:
     """Seconds of the hidden tokens' decode steps of units (`unit_steps`) at `rate_rps`: hidden x the step a
@@ -176,5 +182,5 @@ def hidden_phase_at(table: dict[str, np.ndarray], rate_rps: np.ndarray, osl: np.
     return np.where(h > 0, h * step_at_load(table, rate_rps, osl, p), 0.0)
 
 
-__all__ = ["HIDDEN", "STEPS", "hidden_phase_at", "step_at", "step_at_load", "step_columns", "table_rows", "unit_steps",
-           "with_decode_steps"]
+__all__ = ["HIDDEN", "STEPS", "hidden_phase_at", "step_at", "step_at_load", "step_columns", "table_rows",
+           "tpot_at_load", "unit_steps", "with_decode_steps"]

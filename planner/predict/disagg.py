@@ -8,8 +8,8 @@ targets). Under a load its TTFT comes from two queues, the prefill instances (M/
     the number `solve` plans with (`capacity_under_slo`, called as the candidate search calls it);
   - a query with `request_rate` or `concurrency` gets TTFT mean and p50/p90/p99 at that load.
 TPOT under a load is the decode step at the batch that load gives (`reasoning_disagg.step_at_load`); the
-targets are held to the full batch's step, which bounds it (decode instances run no prompt chunks). Under a load the
-winner's units are simulated (`planner.predict.disagg_sim`): TPOT, ITL and end-to-end percentiles from the
+targets are held to the full batch's step, which bounds it (decode instances run no prompt chunks). Under a load
+the winner's units are simulated (`planner.predict.disagg_sim`): TPOT, ITL and end-to-end percentiles from the
 simulation, and with `num_requests` every latency and the throughput of that finite run; an answer at its
 capacity without a load gets those percentiles from simulating the unit at that rate (reasoning rows: TTFT to the
 first visible token, TPOT over the visible ones).
@@ -38,9 +38,9 @@ PREFILL_KEYS = ("prefill_accelerator", "prefill_tp", "prefill_pp")
 # the answer's columns the queues do not give (TPOT, ITL and end-to-end percentiles): simulated (disagg_sim)
 NOT_MODELLED = ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
 TPOT_BOUND = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
-              "solve plans; TPOT under a load is the decode step at the batch that load gives (Little's law); at the "
-              "capacity solve plans with, the full batch's step, which bounds it and which TPOT targets are held "
-              "to")
+              "solve plans; TPOT under a load is the decode step at the batch that load gives (Little's law); "
+              "at the capacity solve plans with, the full batch's step, which bounds it and which TPOT targets "
+              "are held to")
 # the answers' note: TPOT, ITL and end-to-end percentiles from simulating the unit (planner.predict.disagg_sim)
 TPOT_NOTE = f"{TPOT_BOUND}; {disagg_sim.notes(False, None)}"
 
@@ -201,7 +201,8 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
         osl, isl = float(c["osl"]), float(c["isl"])
         rows.append({**base, **{k: top[k] for k in top.index if k.startswith("ttft_")},
                      "tpot_bound_s": top["tpot_bound_s"],
-                     **dict.fromkeys(NOT_MODELLED, np.nan), **{k: top[k] for k in top.index if k.startswith("tpot_")},
+                     **dict.fromkeys(NOT_MODELLED, np.nan),  # TPOT: at the load's decode batch
+                     **{k: top[k] for k in top.index if k.startswith("tpot_")},
                      "requests_s": req, "output_tok_s": req * osl, "total_tok_s": req * (isl + osl),
                      "saturated": bool(any(a["saturated"] for a in at)), "max_running": float(top["seats"]),
                      # requests in the deployment (Little's law), or every seat taken where saturated
