@@ -27,7 +27,7 @@ def test_hidden_tokens_are_decoded_first_and_the_answer_counts_visible_tokens(ca
     """Against the same queries decoding osl + hidden tokens with none hidden (the same tables and load): a closed
     loop (aggregated) and a light request rate (disaggregated unit) serve the same requests, the first visible
     token comes the hidden tokens' steps later (each step the closed loop's TPOT; in a simulated finite run, each
-    request's own mean step; a disaggregated unit's at the batch its load gives, tests/test_disagg_reasoning_load),
+    request's own mean step; a disaggregated unit's mean step at the batch its load gives, as its TPOT),
     and output throughput counts the visible tokens only."""
     loads = [dict(concurrency=16), dict(serving="disaggregated", request_rate=2.0),
              dict(concurrency=4, num_requests=8)]
@@ -37,10 +37,10 @@ def test_hidden_tokens_are_decoded_first_and_the_answer_counts_visible_tokens(ca
     assert got["requests_s"].to_numpy() == pytest.approx(plain["requests_s"].to_numpy(), rel=1e-12)
     assert got["tpot_s"].to_numpy() == pytest.approx(plain["tpot_s"].to_numpy(), rel=1e-12)
     for col in ("ttft_s", "ttft_p90_s"):  # a finite run's percentiles are of each request's sum: its mean only
-        rows = [0, 2] if col == "ttft_s" else [0]
+        # the disaggregated unit's mean: its hidden and visible steps both at the batch the load gives (h52)
+        rows = [0, 1, 2] if col == "ttft_s" else [0]
         want = (plain[col] + H * plain["tpot_s"]).to_numpy()
         assert got[col].to_numpy()[rows] == pytest.approx(want[rows], rel=1e-9)
-    assert plain["ttft_s"].iloc[1] < got["ttft_s"].iloc[1] < want[1]  # the unit's hidden steps below full batch
     assert got["output_tok_s"].to_numpy() == pytest.approx((plain["output_tok_s"] * OSL / (OSL + H)).to_numpy(),
                                                            rel=1e-12)
     assert got["notes"].str.contains(f"{H} hidden reasoning tokens").all()

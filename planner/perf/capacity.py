@@ -21,6 +21,7 @@ from planner.perf.reasoning_disagg import (
     hidden_phase_at,
     step_columns,
     table_rows,
+    tpot_at_load,
     unit_steps,
     with_decode_steps,
 )
@@ -278,7 +279,7 @@ def with_columns(res: pd.DataFrame, new: dict[str, object]) -> pd.DataFrame:
 
 def disaggregated_units(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
                         efficiency: Efficiency | None = None, resolved=None, batches=None,
-                        hidden=None) -> pd.DataFrame:
+                        hidden=None, load_steps: bool = False) -> pd.DataFrame:
     """Disaggregated units at their full rate: the largest batch whose zero-load mean TTFT and mean TPOT meet
     the targets (per row, inf = none), with rate-matched prefill and decode instances. The optimizer's
     capacity and predict's disaggregated answers both start from it (`disaggregated_at_load`). `hidden`:
@@ -286,15 +287,17 @@ def disaggregated_units(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tp
     decode them with the visible ones (the osl), and ttft_s is to the first visible token, the hidden steps
     each at the full batch's TPOT (the unit's full rate); the rows then carry their decode step table
     (`reasoning_disagg.with_decode_steps`), so that under a lighter load the hidden steps are read at the batch
-    that load gives, the units' queues added (`_unit_ttft_q`)."""
+    that load gives, the units' queues added (`_unit_ttft_q`). `load_steps`: every row that runs carries the
+    table (predict: the visible TPOT at the load's batch too); the optimizer's full rate has the full batch's."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     reasoning = hidden is not None and np.any(hidden)
-    runs: list | None = [] if reasoning else None  # the search's runs: every row's knot 1, some others
+    runs: list | None = [] if reasoning or load_steps else None  # the search's runs: knot 1 of each row, more
     units = largest_batch_meeting(configs, catalog, ttft_s=ttft_s, tpot_s=tpot_s, batches=batches, efficiency=eff,
                                   resolved=resolved, hidden=hidden, runs=runs)
-    if not reasoning:
+    if runs is None:
         return units
-    return with_decode_steps(units, configs, catalog, eff, hidden, resolved, known=runs)
+    return with_decode_steps(units, configs, catalog, eff, np.zeros(len(units)) if hidden is None else hidden,
+                             resolved, known=runs, every=load_steps)
 
 
 def _unit_state(rows: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -360,10 +363,11 @@ def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=No
     `request_rate` (requests/s) or closed-loop `concurrency` clients (the rate where rate x mean end-to-end
     latency = clients, Little's law), one of them per row (NaN: the other). TTFT mean and percentiles from the
     two queues (`_unit_ttft_q`, the function the optimizer's capacity bisects on; a reasoning unit's adds its
-    hidden steps at the decode batch of that load, `reasoning_disagg`). TPOT is the decode
-    instances' step at the unit's full batch (`tpot_bound_s`): they run no prompt chunks and never hold more
-    than that batch, so it bounds every request's TPOT from above; its percentiles are not modelled. Above the
-    unit's rate (open loop) `saturated`, no latencies, requests_s = the unit's rate."""
+    hidden steps at the decode batch of that load, `reasoning_disagg`). TPOT mean and percentiles (which e2e
+    and the closed loop read): the decode step at the batch that load gives (`tpot_at_load`, the hidden steps'
+    rule) on units with a step table (`disaggregated_units(load_steps=True)`), else `tpot_bound_s`, the full
+    batch's (no prompt chunks, never more: a bound; what the table gives where the decode instances run at
+    their own full rate). Above the unit's rate (open loop) `saturated`, no latencies, requests_s = its rate."""
     s = _unit_state(units)
     n = len(units)
     mu, fits = s["mu"], s["fits"]
@@ -376,7 +380,7 @@ def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=No
         lo, hi = np.zeros(n), np.full(n, DISAGG_UTILIZATION_MAX)
         for _ in range(40):
             mid = (lo + hi) / 2.0
-            little = mid * mu * (_unit_ttft_mean(s, mid) + (s["visible"] - 1.0) * s["tpot"])
+            little = mid * mu * (_unit_ttft_mean(s, mid) + (s["visible"] - 1.0) * tpot_at_load(s, mid, None))
             below = little <= conc
             lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
         rho = np.where(closed, lo, rho)
@@ -384,11 +388,14 @@ def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=No
     live = fits & (rho < 1.0)
     r = np.where(live, rho, np.nan)
     out = {"rho": r, "ttft_mean_s": np.where(live, _unit_ttft_mean(s, np.where(live, r, 0.0)), np.nan)}
+    out["tpot_bound_s"] = np.where(fits, s["tpot"], np.nan)
+    at = np.where(live, r, 1.0)  # saturated: the decode instances see the unit's rate
+    out["tpot_mean_s"] = np.where(fits, tpot_at_load(s, at, None), np.nan)
     for q in percentiles:
         out[f"ttft_p{q:g}_s"] = np.where(live, _unit_ttft_q(s, np.where(live, r, 0.0), q / 100.0), np.nan)
-    out["tpot_bound_s"] = np.where(fits, s["tpot"], np.nan)
+        out[f"tpot_p{q:g}_s"] = np.where(fits, tpot_at_load(s, at, q / 100.0), np.nan)
     # after the first visible token (the hidden steps are in the TTFT)
-    out["e2e_mean_s"] = out["ttft_mean_s"] + (s["visible"] - 1.0) * out["tpot_bound_s"]
+    out["e2e_mean_s"] = out["ttft_mean_s"] + (s["visible"] - 1.0) * out["tpot_mean_s"]
     out["requests_s"] = np.where(fits, np.where(live, r, 1.0) * mu, np.nan)
     out["capacity_rps"] = np.where(fits, mu, np.nan)
     out["seats"] = s["seats"]

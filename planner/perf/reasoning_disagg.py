@@ -35,16 +35,17 @@ TPOT_SPREAD = 0.5  # as queueing.TPOT_SPREAD: a phase of many steps averages the
 
 def with_decode_steps(units: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog, eff: Efficiency,
                       hidden: np.ndarray, resolved: tuple[Cols, np.ndarray] | None = None,
-                      known: list | None = None) -> pd.DataFrame:
+                      known: list | None = None, every: bool = False) -> pd.DataFrame:
     """`units` (rows of `configs` at their unit batch) with columns HIDDEN and STEPS0, STEPS1, ... (which it
     has not): the decode step at batches 1, 2, 4, ... up to each unit's batch (then its TPOT), on the rows
     that decode hidden tokens and run (their TPOT elsewhere), from `known` runs of the model where they hold a
     knot (`search.largest_batch_meeting(runs=)` of `configs`), the others in one run of the decode step.
+    `every`: the table on every row that runs (the visible tokens' TPOT at the load's batch, `step_at_load`).
     `resolved`: `resolve` of `configs` at batch 1 where the caller has it."""
     h = np.broadcast_to(np.asarray(hidden, dtype=float), (len(units),))
     batch = units["batch"].to_numpy(dtype=float)
     tpot = units["tpot_s"].to_numpy(dtype=float)
-    need = np.flatnonzero(units["fits"].to_numpy(dtype=bool) & (h > 0))
+    need = np.flatnonzero(units["fits"].to_numpy(dtype=bool) & ((h > 0) | every))
     width = int(np.ceil(np.log2(batch[need].max()))) + 1 if len(need) else 1
     knots = np.minimum(2.0 ** np.arange(width)[None, :], batch[:, None])  # (n, width)
     steps = np.where(knots >= batch[:, None], tpot[:, None], np.nan)  # the unit's batch: its own TPOT
@@ -153,22 +154,33 @@ def _z(p: float) -> float:
     return NormalDist().inv_cdf(p)
 
 
+def step_at_load(table: dict[str, np.ndarray], rate_rps: np.ndarray, osl: np.ndarray,
+                 p: float | None) -> np.ndarray:
+    """The decode step (s) a request of units (`unit_steps`) sees at `rate_rps` (requests/s per unit) decoding
+    `osl` tokens each: at the mean batch a request sees (`p` None) or pulled toward the percentile p's (a
+    fraction), as the aggregated path widens TPOT (`TPOT_SPREAD`). The full batch's step at the unit's rate."""
+    b, mean = _seen_batch(table, np.nan_to_num(rate_rps * osl / table["decode"], nan=0.0))
+    if p is None:
+        return mean
+    b_q = np.clip(b + _z(p) * np.sqrt(b - 1.0), 1.0, table["batch"])  # the others: Poisson about b - 1
+    return mean + TPOT_SPREAD * (step_at(table, b_q) - mean)
+
+
+def tpot_at_load(s: dict[str, np.ndarray], rho: np.ndarray, p: float | None) -> np.ndarray:
+    """TPOT of units (`capacity._unit_state`: mu, osl, tpot, the table) at utilization rho: the step at the
+    load's batch (`step_at_load`, mean or toward p) where they carry a step table, else the full batch's."""
+    return step_at_load(s, rho * s["mu"], s["osl"], p) if "onset" in s else s["tpot"]
+
+
 def hidden_phase_at(table: dict[str, np.ndarray], rate_rps: np.ndarray, osl: np.ndarray,
                     p: float | None) -> np.ndarray | float:
-    """Seconds of the hidden tokens' decode steps of units (`unit_steps`) at `rate_rps` (requests/s per unit)
-    decoding `osl` tokens each: at the mean batch a request sees (`p` None) or pulled toward the percentile p's
-    (a fraction); 0 without a table."""
+    """Seconds of the hidden tokens' decode steps of units (`unit_steps`) at `rate_rps`: hidden x the step a
+    request sees there (`step_at_load`); 0 without a table."""
     if "onset" not in table:
         return 0.0
     h = table["hidden"]
-    b, mean = _seen_batch(table, np.nan_to_num(rate_rps * osl / table["decode"], nan=0.0))
-    if p is None:
-        phase = h * mean
-    else:  # the others a request sees at the percentile: Poisson about their mean b - 1
-        b_q = np.clip(b + _z(p) * np.sqrt(b - 1.0), 1.0, table["batch"])
-        phase = h * (mean + TPOT_SPREAD * (step_at(table, b_q) - mean))
-    return np.where(h > 0, phase, 0.0)
+    return np.where(h > 0, h * step_at_load(table, rate_rps, osl, p), 0.0)
 
 
-__all__ = ["HIDDEN", "STEPS", "hidden_phase_at", "step_at", "step_columns", "table_rows", "unit_steps",
-           "with_decode_steps"]
+__all__ = ["HIDDEN", "STEPS", "hidden_phase_at", "step_at", "step_at_load", "step_columns", "table_rows",
+           "tpot_at_load", "unit_steps", "with_decode_steps"]

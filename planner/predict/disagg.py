@@ -7,9 +7,9 @@ targets). Under a load its TTFT comes from two queues, the prefill instances (M/
   - a query with targets and no load is answered at the largest rate where TTFT holds at the SLO percentile,
     the number `solve` plans with (`capacity_under_slo`, called as the candidate search calls it);
   - a query with `request_rate` or `concurrency` gets TTFT mean and p50/p90/p99 at that load.
-TPOT is the decode instances' step at the unit's full batch: they run no prompt chunks and never hold more
-sequences than that, so it bounds every request's TPOT from above (the targets are held to it). Under a load the
-winner's units are simulated (`planner.predict.disagg_sim`): TPOT, ITL and end-to-end percentiles from the
+TPOT under a load is the decode step at the batch that load gives (`reasoning_disagg.step_at_load`); the
+targets are held to the full batch's step, which bounds it (decode instances run no prompt chunks). Under a load
+the winner's units are simulated (`planner.predict.disagg_sim`): TPOT, ITL and end-to-end percentiles from the
 simulation, and with `num_requests` every latency and the throughput of that finite run; an answer at its
 capacity without a load gets those percentiles from simulating the unit at that rate (reasoning rows: TTFT to the
 first visible token, TPOT over the visible ones).
@@ -38,8 +38,9 @@ PREFILL_KEYS = ("prefill_accelerator", "prefill_tp", "prefill_pp")
 # the answer's columns the queues do not give (TPOT, ITL and end-to-end percentiles): simulated (disagg_sim)
 NOT_MODELLED = ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
 TPOT_BOUND = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
-              "solve plans; TPOT is the decode step at the unit's full batch, an upper bound at every percentile "
-              "(decode instances run no prompt chunks)")
+              "solve plans; TPOT under a load is the decode step at the batch that load gives (Little's law); "
+              "at the capacity solve plans with, the full batch's step, which bounds it and which TPOT targets "
+              "are held to")
 # the answers' note: TPOT, ITL and end-to-end percentiles from simulating the unit (planner.predict.disagg_sim)
 TPOT_NOTE = f"{TPOT_BOUND}; {disagg_sim.notes(False, None)}"
 
@@ -97,7 +98,8 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
     fits. `hidden`: reasoning tokens of each row's osl before the first visible one (TTFT is to that token,
     `disaggregated_units(hidden=)`)."""
     h = np.zeros(len(cfg)) if hidden is None else np.asarray(hidden, dtype=float)
-    units = disaggregated_units(cfg, catalog, ttft_s, tpot_s, hidden=h if h.any() else None)
+    # every unit carries its decode step table: TPOT under a load at the batch it gives (disaggregated_at_load)
+    units = disaggregated_units(cfg, catalog, ttft_s, tpot_s, hidden=h if h.any() else None, load_steps=True)
     need = units["gpus"].to_numpy(dtype=float)
     big = np.flatnonzero(units["fits"].to_numpy(dtype=bool) & (need > gpus))
     if not len(big):
@@ -122,10 +124,10 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
     pick = met.loc[met.groupby("_unit")["batch"].idxmax()]  # per unit the largest batch, in any batch order
     out = _none_fits(out, np.setdiff1d(big, pick["_unit"].to_numpy()), need, gpus)
     chosen = pick.set_index("_unit").reindex(columns=out.columns)
-    if step_columns(out):  # reasoning rows: the chosen batch's decode step table (the unit's was for its batch)
+    if step_columns(out):  # the chosen batch's decode step table (the unit's was for its batch)
         at = chosen.index.to_numpy()
         chosen = with_decode_steps(chosen.drop(columns=[HIDDEN, *step_columns(out)]), cfg.iloc[at], catalog,
-                                   load_efficiency(catalog), h[at]).set_axis(chosen.index)
+                                   load_efficiency(catalog), h[at], every=True).set_axis(chosen.index)
     return pd.concat([out.drop(index=chosen.index), chosen]).sort_index()
 
 
@@ -198,8 +200,9 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
         req = sum(a["requests_s"] * k for a, (_, k) in zip(at, groups, strict=True))
         osl, isl = float(c["osl"]), float(c["isl"])
         rows.append({**base, **{k: top[k] for k in top.index if k.startswith("ttft_")},
-                     "tpot_bound_s": top["tpot_bound_s"], "tpot_mean_s": top["tpot_bound_s"],
-                     **dict.fromkeys(NOT_MODELLED, np.nan),
+                     "tpot_bound_s": top["tpot_bound_s"],
+                     **dict.fromkeys(NOT_MODELLED, np.nan),  # TPOT: at the load's decode batch
+                     **{k: top[k] for k in top.index if k.startswith("tpot_")},
                      "requests_s": req, "output_tok_s": req * osl, "total_tok_s": req * (isl + osl),
                      "saturated": bool(any(a["saturated"] for a in at)), "max_running": float(top["seats"]),
                      # requests in the deployment (Little's law), or every seat taken where saturated
@@ -219,7 +222,7 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
 def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: int) -> dict:
     """Result fields of a winning disaggregated configuration under load: the unit at its full batch (power,
     instances; power thus an upper bound below the unit's rate), the load columns from the two queues (TPOT
-    the full batch's bound), the TPOT/ITL/e2e percentiles from simulating the units (a finite run: all its
+    at the load's decode batch), the TPOT/ITL/e2e percentiles from simulating the units (a finite run: all its
     figures; `disagg_sim`)."""
     dp, unit_gpus = int(best["dp"]), int(best["gpus"])
     used = dp * unit_gpus
@@ -233,7 +236,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
         best = best.copy()
         for k in ("requests_s", "output_tok_s", "total_tok_s"):
             best[k] = sim[k]
-        best["ttft_mean_s"], best["tpot_bound_s"] = sim["ttft_s"], sim["tpot_s"]
+        best["ttft_mean_s"], best["tpot_mean_s"] = sim["ttft_s"], sim["tpot_s"]
         notes.append(disagg_sim.notes(True, query["num_requests"]))
     else:
         notes.append(TPOT_NOTE if sim is not None else f"{TPOT_BOUND}; saturated: no steady state to simulate")
@@ -245,7 +248,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
     avg_w = float(best["unit_avg_power_w"]) * dp
     return {
-        **answer_fields(best, conc, float(best["tpot_bound_s"]), gpus_total, avg_w,
+        **answer_fields(best, conc, float(best["tpot_mean_s"]), gpus_total, avg_w,
                         float(best["unit_peak_power_w"]) * dp, best["unit_limited_by"], notes),
         **{k: best[k] for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s", "saturated")},
         **dict.fromkeys(NOT_MODELLED, float("nan")),
