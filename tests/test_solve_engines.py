@@ -67,5 +67,6 @@ def test_engines_all_searches_every_catalog_engine_that_serves_the_accelerator()
 
 
 def test_engines_word_other_than_all_is_an_input_error():
-    with pytest.raises(InputError, match=r"engines: give a list of engine ids or `all`, got 'every'"):
+    with pytest.raises(InputError,
+                       match=r"engines: give a list of engine ids or `all` \(one engine: \[vllm\]\), got 'every'"):
         problem_from_text(with_engines("every"), "q.yaml")
