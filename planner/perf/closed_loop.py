@@ -37,7 +37,11 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
         out[f"ttft_p{q:g}_s"] = wait + pf + p * real * busy + pre_q
         out[f"tpot_p{q:g}_s"] = step
-    add_itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out)
+    # prompts arrive as others complete: a step's count follows the steps (each decoding sequence has its chance
+    # to end at every step), not the time a long step takes; with fixed lengths the clients keep the phases of
+    # their random start, when prompts came in time (step_mix)
+    add_itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out, timed=~var,
+            variable=var)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
     out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
     out["requests_s"] = x
