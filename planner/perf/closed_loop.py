@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.perf.queueing import QUANTILES, Service, _budget_work, add_itl, at_occupancy
+from planner.perf.queueing import QUANTILES, Service, _budget_work, _rows, add_itl, at_occupancy
+from planner.perf.step_mix import chunk_steps, own_prefill
 from planner.perf.steptable import StepTables
+
+
+def _subset(tab: StepTables, rows: np.ndarray) -> StepTables:
+    return StepTables(**{k: getattr(tab, k)[rows] for k in tab.__dataclass_fields__})
 
 
 def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=None,
@@ -24,6 +29,17 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     # a request that gets a seat prefills beside the m - 1 others; it lands mid-step only if they run
     others = np.maximum(m - 1.0, 0.0)
     pf = at_occupancy(sv, sv.prefill_s, others)
+    pf_q = {f"p{q:g}_s": pf for q in quantiles} | {"mean_s": pf}
+    one = ~var & (at_occupancy(sv, sv.chunks, m) <= 1.0)
+    if one.any():  # fixed lengths: a prompt rides with the others that completed at the same step (cohorts)
+        r = np.flatnonzero(one)
+        t = _subset(tab, r)
+        dec = at_occupancy(_rows(sv, r), sv.dec_s[r], m[r])
+        t_k, p, holds = chunk_steps(t, m[r], dec, x[r], np.maximum(t.token_budget - m[r], 1.0), t.isl,
+                                    np.ones(len(r), dtype=bool))
+        for k, v in own_prefill(t_k, p, holds, quantiles, np.ones(len(r), dtype=bool)).items():
+            pf_q[k] = pf_q[k].copy()
+            pf_q[k][r] = v
     busy = np.minimum(others, 1.0)
     wait = np.maximum(c - sv.cap, 0.0) / x
     # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their
@@ -31,11 +47,12 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     work = _budget_work(sv, m, pf)
     u = np.clip(x * work, 0.0, 0.999) * ((m < sv.cap) & var)
     pre_wait = u / (2.0 * (1.0 - u)) * work
-    out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf + 0.5 * real * busy + pre_wait, "tpot_mean_s": step}
+    out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf_q["mean_s"] + 0.5 * real * busy + pre_wait,
+                                  "tpot_mean_s": step}
     for q in quantiles:
         p = q / 100.0
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
-        out[f"ttft_p{q:g}_s"] = wait + pf + p * real * busy + pre_q
+        out[f"ttft_p{q:g}_s"] = wait + pf_q[f"p{q:g}_s"] + p * real * busy + pre_q
         out[f"tpot_p{q:g}_s"] = step
     # prompts arrive as others complete: a step's count follows the steps (each decoding sequence has its chance
     # to end at every step), not the time a long step takes; with fixed lengths the clients keep the phases of

@@ -43,6 +43,60 @@ def chunk_counts(mean: np.ndarray, mu: np.ndarray, n: int) -> np.ndarray:
     return p
 
 
+def chunk_steps(tab: StepTables, m: np.ndarray, dec: np.ndarray, lam: np.ndarray, room: np.ndarray,
+                chunk_tokens: np.ndarray, timed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(t_k, p, holds): the step with k = 0..MAX_CHUNKS chunks of `chunk_tokens` beside m decoding (R, K + 1),
+    the probabilities of k chunks ready at a step (R, K + 1) at lam chunks/s, the chunks a step holds (R,)."""
+    holds = np.clip(np.floor(room / np.maximum(chunk_tokens, 1.0)), 1.0, MAX_CHUNKS)
+    k = np.arange(MAX_CHUNKS + 1, dtype=float)[None, :]
+    t_k = interp_step(tab, m[:, None], np.minimum(k, holds[:, None]) * chunk_tokens[:, None])  # t_k[:, 0]: decode
+    w = np.maximum(t_k[:, 1] - dec, 0.0)  # a chunk's own time (the mixed-step floor included)
+    mu = np.clip(lam * w, 0.0, MU_MAX)
+    # chunks a step: lam x the mean step (the rate balance); spread as the branching process where prompts come
+    # in time, as Poisson where they come with the steps
+    return t_k, chunk_counts(lam * dec / (1.0 - mu), np.where(timed, mu, 0.0), MAX_CHUNKS), holds
+
+
+def own_prefill(t_k: np.ndarray, p: np.ndarray, holds: np.ndarray, quantiles,
+                locked: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """A one-chunk prompt's seconds from its first step's start to its first token (mean_s, p{q}_s): it rides
+    with the others ready at the same step (a batch of n, size-biased: n p_n), n // holds steps packed full
+    then one with the rest, in its place in the batch. `locked` (R,): a closed loop with fixed lengths, whose
+    clients return every osl steps at the same place: a prompt a full step pushes back returns one step later
+    ever after, so batches settle at what a step holds (the simulator's 70B 5000-token prompts, one a step:
+    TTFT p90 one step, not the queue of several)."""
+    R, K = p.shape
+    if locked is not None and locked.any():
+        h = holds.astype(np.int64)[:, None]
+        n = np.arange(K)[None, :]
+        top = np.where(n == h, np.where(n >= h, p, 0.0).sum(axis=1, keepdims=True), np.where(n < h, p, 0.0))
+        p = np.where(locked[:, None], top, p)
+    vals, wts = [], []
+    h = holds.astype(np.int64)
+    t_full = t_k[np.arange(R), h]
+    for n in range(1, K):
+        g, r = n // h, n % h
+        t_rest = g * t_full + t_k[np.arange(R), np.maximum(r, 0)]
+        for i in range(1, n + 1):  # the i-th packed step of the batch, while it has one
+            on = i <= g
+            if not on.any():
+                break
+            vals.append(i * t_full)
+            wts.append(np.where(on, p[:, n] * h, 0.0))
+        vals.append(t_rest)
+        wts.append(np.where(r > 0, p[:, n] * r, 0.0))
+    values, weights = np.stack(vals, axis=1), np.stack(wts, axis=1)
+    order = np.argsort(values, axis=1, kind="stable")
+    values, weights = np.take_along_axis(values, order, 1), np.take_along_axis(weights, order, 1)
+    cum = np.cumsum(weights, axis=1)
+    tot = np.maximum(cum[:, -1], 1e-300)
+    out = {"mean_s": (values * weights).sum(axis=1) / tot}
+    for q in quantiles:
+        i = np.minimum((cum < (q / 100.0) * tot[:, None]).sum(axis=1), values.shape[1] - 1)
+        out[f"p{q:g}_s"] = values[np.arange(R), i]
+    return out
+
+
 def mixed_itl(tab: StepTables, m: np.ndarray, dec: np.ndarray, n_chunk: np.ndarray, n_full: np.ndarray,
               full: np.ndarray, room: np.ndarray, chunk_tokens: np.ndarray, quantiles, timed: np.ndarray,
               variable: np.ndarray) -> dict[str, np.ndarray]:
@@ -52,16 +106,9 @@ def mixed_itl(tab: StepTables, m: np.ndarray, dec: np.ndarray, n_chunk: np.ndarr
     else with the steps (a closed loop's completions); `variable` (R,): prompt lengths drawn (the tokens of a
     step with k prompts spread as their sum)."""
     R = len(m)
-    holds = np.clip(np.floor(room / np.maximum(chunk_tokens, 1.0)), 1.0, MAX_CHUNKS)  # chunks a step holds
-    k = np.arange(MAX_CHUNKS + 1, dtype=float)[None, :]
-    t_k = interp_step(tab, m[:, None], np.minimum(k, holds[:, None]) * chunk_tokens[:, None])  # t_k[:, 0]: decode
     rest = 1.0 - np.clip(n_full * full, 0.0, 0.999)  # the time outside the packed steps
-    lam = n_chunk / rest
-    w = np.maximum(t_k[:, 1] - dec, 0.0)  # a chunk's own time (the mixed-step floor included)
-    mu = np.clip(lam * w, 0.0, MU_MAX)
-    # chunks a step: lam x the mean step (the rate balance); spread as the branching process where prompts come
-    # in time, as Poisson where they come with the steps
-    p = chunk_counts(lam * dec / (1.0 - mu), np.where(timed, mu, 0.0), MAX_CHUNKS)
+    t_k, p, holds = chunk_steps(tab, m, dec, n_chunk / rest, room, chunk_tokens, timed)
+    k = np.arange(MAX_CHUNKS + 1, dtype=float)[None, :]
     # n chunks ready: n // holds steps packed full and one with the rest (or a decode-only step): the excess
     # waits for the next steps (their own arrivals are counted in the mean)
     n = np.arange(MAX_CHUNKS + 1)[None, :]
