@@ -31,15 +31,16 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     pf = at_occupancy(sv, sv.prefill_s, others)
     pf_q = {f"p{q:g}_s": pf for q in quantiles} | {"mean_s": pf}
     one = ~var & (at_occupancy(sv, sv.chunks, m) <= 1.0)
-    if one.any():  # fixed lengths: a prompt rides with the others that completed at the same step (cohorts)
+    if one.any():  # fixed lengths: a prompt rides with the others that completed at the step before (cohorts);
+        # its step beside the m - 1 others decoding, less the step it would take alone (pf's own figure)
         r = np.flatnonzero(one)
-        t = _subset(tab, r)
-        dec = at_occupancy(_rows(sv, r), sv.dec_s[r], m[r])
-        t_k, p, holds = chunk_steps(t, m[r], dec, x[r], np.maximum(t.token_budget - m[r], 1.0), t.isl,
+        t, o = _subset(tab, r), others[r]
+        dec = at_occupancy(_rows(sv, r), sv.dec_s[r], o)
+        t_k, p, holds = chunk_steps(t, o, dec, x[r] * o / m[r], np.maximum(t.token_budget - m[r], 1.0), t.isl,
                                     np.ones(len(r), dtype=bool))
         for k, v in own_prefill(t_k, p, holds, quantiles, np.ones(len(r), dtype=bool)).items():
             pf_q[k] = pf_q[k].copy()
-            pf_q[k][r] = v
+            pf_q[k][r] += v - t_k[:, 1]
     busy = np.minimum(others, 1.0)
     wait = np.maximum(c - sv.cap, 0.0) / x
     # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their
