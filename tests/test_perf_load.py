@@ -184,8 +184,8 @@ def test_simulator_and_analytic_agree_over_a_load_grid(cfg):
 
 
 # Many running sequences (8B, 754 seats, 1024 / 128 tokens: ~0.4-0.8 prompt chunks a step), closed and open
-# loop, fixed and variable lengths. Measured (analytic vs simulator, 2026-12-02): ITL p50 within 21%, p99 41%,
-# mean 10%; TTFT p50 53% (open loop with variable lengths: the median prompt beside mean-length others), p90 43%;
+# loop, fixed and variable lengths. Measured (analytic vs simulator, 2026-12-02): ITL p50 within 21%, p99 34%,
+# mean 11%; TTFT p50 53% (open loop with variable lengths: the median prompt beside mean-length others), p90 43%;
 # TPOT mean 28% (open loop at 0.8 of capacity: the chain's occupancy runs high); output tokens/s 4%. The
 # three-point ITL mixture (share 1 - e^-f of steps with a prompt) missed by +344% (p50, 96 clients) and +151%
 # (p99, 0.8 of capacity) here.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.perf.queueing import QUANTILES, Service, _budget_work, _rows, add_itl, at_occupancy
-from planner.perf.step_mix import chunk_steps, own_prefill
+from planner.perf.step_mix import own_prefill, prompt_steps
 from planner.perf.steptable import StepTables
 
 
@@ -36,11 +36,11 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
         r = np.flatnonzero(one)
         t, o = _subset(tab, r), others[r]
         dec = at_occupancy(_rows(sv, r), sv.dec_s[r], o)
-        t_k, p, holds = chunk_steps(t, o, dec, x[r] * o / m[r], np.maximum(t.token_budget - m[r], 1.0), t.isl,
-                                    np.ones(len(r), dtype=bool))
-        for k, v in own_prefill(t_k, p, holds, quantiles, np.ones(len(r), dtype=bool)).items():
+        room = np.maximum(t.token_budget - m[r], 1.0)
+        b, p = prompt_steps(t, o, dec, x[r] * o / m[r], room, t.isl, np.ones(len(r), dtype=bool))
+        for k, v in own_prefill(b, p, t.isl, room, quantiles).items():
             pf_q[k] = pf_q[k].copy()
-            pf_q[k][r] += v - t_k[:, 1]
+            pf_q[k][r] += v - b.seconds[:, 1]
     busy = np.minimum(others, 1.0)
     wait = np.maximum(c - sv.cap, 0.0) / x
     # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their

@@ -14,7 +14,8 @@ gives: log pi is divided by 1 + (share of time on prompts) (a form chosen agains
          prompts for the step's token budget (an M/D/1 on the prefill work);
   TPOT = the mean step at the occupancy a request sees (request-weighted: m * pi(m)); percentiles from the
          occupancy distribution, shrunk by half toward the mean because a request averages over its life;
-  ITL  = a mixture of decode-only steps and steps that carry a prompt chunk (their share from the prompt rate).
+  ITL  = decode-only steps and steps carrying the prompt chunks that arrived during the step before: a long
+         step gathers more, so the counts spread as a branching process, wider than Poisson (step_mix.py).
 An engine that runs prompt steps alone while decode waits (SGLang's prefill-first, engines.yaml `scheduler:`)
 gets its own per-occupancy figures (prefill_first.py): prompts packed into pauses between decode steps.
 Closed loop (`concurrency` C): min(C, B) run, the rest wait (C - B) / X at throughput X = g(min(C, B))
@@ -379,10 +380,12 @@ def add_itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict, 
             variable=None) -> None:
     """ITL over all tokens, written into `out` (itl_mean_s and itl_p{q}_s per quantile) at occupancy `m`:
     decode-only steps, steps carrying prompt chunks, and steps packed to the token budget (prompts queued behind
-    each other; share `packed` of the prompts). Each kind's share of the steps follows from the prompt rate lam
-    and the time the prefill steps take; with a mixed schedule the chunks landing in one step share it
-    (shared_chunks, the rule of _mixed's mean step: a share 1 - e^-f of the steps carries prompt tokens, f
-    chunks a step), so the ITL mixture and TPOT's mean step count the same steps."""
+    each other; share `packed` of the prompts). A mixed schedule's steps carry the chunks ready at each
+    (step_mix.mixed_itl: their count per step from the prompt rate lam and the steps' time, spread as a
+    branching process where prompts come in time, `timed`, default all rows; Poisson where they come with the
+    steps, a closed loop's completions with variable lengths; `variable` rows spread a step's prompt tokens as
+    drawn lengths). A prefill-first engine's (prefill_first.py): decode-only steps, pauses with a prompt
+    chunk, and packed pauses, each kind's share from lam and the time the prompt steps take."""
     m = np.maximum(np.asarray(m, dtype=float), 1.0)
     lam = lam * (m - 1.0) / m  # a prompt's own steps come before its first token: gaps of the others only
     dec, chunk, chunks = (at_occupancy(sv, v, m) for v in (sv.dec_s, sv.chunk_s, sv.chunks))
@@ -402,7 +405,7 @@ def add_itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict, 
     mix = ~first
     got = {}
     if mix.any():  # a mixed schedule: chunks per step from the prompts that arrived during the step before
-        got = mixed_itl(tab, m, dec, n_chunk, n_full, full, room, sv.isl / np.maximum(chunks, 1.0), quantiles,
+        got = mixed_itl(tab, m, dec, (1.0 - packed) * lam, n_full, full, room, sv.isl, quantiles,
                         np.ones(len(m), dtype=bool) if timed is None else timed,
                         np.zeros(len(m), dtype=bool) if variable is None else variable)
     total = np.maximum(n_chunk + n_full + n_dec, 1e-300)
