@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.perf.queueing import QUANTILES, Service, _budget_work, _rows, add_itl, at_occupancy
+from planner.perf.queueing import QUANTILES, Service, _budget_work, add_itl, at_occupancy
 from planner.perf.step_mix import own_prefill, prompt_steps
 from planner.perf.steptable import StepTables
 
@@ -35,7 +35,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
         # its step beside the m - 1 others decoding, less the step it would take alone (pf's own figure)
         r = np.flatnonzero(one)
         t, o = _subset(tab, r), others[r]
-        dec = at_occupancy(_rows(sv, r), sv.dec_s[r], o)
+        dec = at_occupancy(sv, sv.dec_s, others)[r]
         room = np.maximum(t.token_budget - m[r], 1.0)
         b, p = prompt_steps(t, o, dec, x[r] * o / m[r], room, t.isl, np.ones(len(r), dtype=bool))
         for k, v in own_prefill(b, p, t.isl, room, quantiles).items():
@@ -44,7 +44,8 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     busy = np.minimum(others, 1.0)
     wait = np.maximum(c - sv.cap, 0.0) / x
     # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their
-    # phases (prompts rarely meet), with variable lengths prompts collide in the token budget as in M/D/1
+    # phases (prompts meet only in their cohorts, above), with variable lengths prompts collide in the token
+    # budget as in M/D/1
     work = _budget_work(sv, m, pf)
     u = np.clip(x * work, 0.0, 0.999) * ((m < sv.cap) & var)
     pre_wait = u / (2.0 * (1.0 - u)) * work
