@@ -14,7 +14,8 @@ gives: log pi is divided by 1 + (share of time on prompts) (a form chosen agains
          prompts for the step's token budget (an M/D/1 on the prefill work);
   TPOT = the mean step at the occupancy a request sees (request-weighted: m * pi(m)); percentiles from the
          occupancy distribution, shrunk by half toward the mean because a request averages over its life;
-  ITL  = a mixture of decode-only steps and steps that carry a prompt chunk (their share from the prompt rate).
+  ITL  = decode-only steps and steps carrying the prompt chunks that arrived during the step before: a long
+         step gathers more, so the counts spread as a branching process, wider than Poisson (step_mix.py).
 An engine that runs prompt steps alone while decode waits (SGLang's prefill-first, engines.yaml `scheduler:`)
 gets its own per-occupancy figures (prefill_first.py): prompts packed into pauses between decode steps.
 Closed loop (`concurrency` C): min(C, B) run, the rest wait (C - B) / X at throughput X = g(min(C, B))
@@ -35,6 +36,7 @@ from planner.perf.reasoning import hidden_phase_s
 from planner.perf.saturation import saturation_rps
 from planner.perf.simulate import length_quantile_factor
 from planner.perf.speculative_prompt import own_prefill_s, real_steps
+from planner.perf.step_mix import mixed_itl
 from planner.perf.steptable import StepTables, at, interp_on_grid, interp_step, locate
 
 EXACT_STATES = 13  # states 0..12 kept exactly; beyond, lumped on a geometric grid
@@ -330,7 +332,9 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
     if targets_only:
         return {k: np.where(stable, v, np.nan) for k, v in out.items()}
     if itl:
-        add_itl(sv, tab, m_time, lam, u, quantiles, out)
+        # prompts queued behind each other in steps packed full: a mixed schedule's are the chunks a step cannot
+        # hold (step_mix); a prefill-first engine's pauses queue as the M/D/1 on the prompt work
+        add_itl(sv, tab, m_time, lam, np.where(tab.prefill_first > 0, u, 0.0), quantiles, out, variable=var)
     osl_med = np.where(var, vis * length_quantile_factor(0.5, vis, "output"), vis)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(vis - 1.0, 0.0) * step_mean
     if 50.0 in quantiles:
@@ -372,13 +376,16 @@ def _budget_work(sv: Service, m, pf: np.ndarray, loc=None) -> np.ndarray:
     return np.clip(at_occupancy(sv, sv.work_s, m), 0.0, pf)
 
 
-def add_itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) -> None:
+def add_itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict, timed=None,
+            variable=None) -> None:
     """ITL over all tokens, written into `out` (itl_mean_s and itl_p{q}_s per quantile) at occupancy `m`:
     decode-only steps, steps carrying prompt chunks, and steps packed to the token budget (prompts queued behind
-    each other; share `packed` of the prompts). Each kind's share of the steps follows from the prompt rate lam
-    and the time the prefill steps take; with a mixed schedule the chunks landing in one step share it
-    (shared_chunks, the rule of _mixed's mean step: a share 1 - e^-f of the steps carries prompt tokens, f
-    chunks a step), so the ITL mixture and TPOT's mean step count the same steps."""
+    each other; share `packed` of the prompts). A mixed schedule's steps carry the chunks ready at each
+    (step_mix.mixed_itl: their count per step from the prompt rate lam and the steps' time, spread as a
+    branching process where prompts come in time, `timed`, default all rows; Poisson where they come with the
+    steps, a closed loop's completions with variable lengths; `variable` rows spread a step's prompt tokens as
+    drawn lengths). A prefill-first engine's (prefill_first.py): decode-only steps, pauses with a prompt
+    chunk, and packed pauses, each kind's share from lam and the time the prompt steps take."""
     m = np.maximum(np.asarray(m, dtype=float), 1.0)
     lam = lam * (m - 1.0) / m  # a prompt's own steps come before its first token: gaps of the others only
     dec, chunk, chunks = (at_occupancy(sv, v, m) for v in (sv.dec_s, sv.chunk_s, sv.chunks))
@@ -396,27 +403,11 @@ def add_itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) 
     busy = np.clip(n_chunk * chunk + n_full * full, 0.0, 0.999)
     n_dec = (1.0 - busy) / np.maximum(dec, 1e-12)
     mix = ~first
-    if mix.any():  # a mixed schedule: f chunks per step outside the packed steps, sharing them (shared_chunks)
-        rest = 1.0 - np.clip(n_full * full, 0.0, 0.999)  # the time outside the packed steps
-        chunk_tokens = sv.isl / np.maximum(chunks, 1.0)
-
-        def mean_step(f):  # the mean step outside the packed ones, its share carrying chunks, that step
-            share, tokens = shared_chunks(f, f * chunk_tokens)
-            carried = interp_step(tab, m[:, None], tokens[:, None])[:, 0]
-            return (1.0 - share) * dec + share * carried, share, carried
-
-        # f = chunks/s x the mean step / the time: a step per chunk counts the steps exactly where a step's time
-        # is linear in its prompt tokens (a shared step costs what the separate ones would less their decode
-        # parts); Newton steps from there for the mixed-step floor and the curvature
-        f = n_chunk / np.maximum(n_chunk + n_dec, 1e-300)
-        for _ in range(4):
-            h = 1e-6 * np.maximum(f, 1e-6)
-            g0, g1 = (n_chunk * mean_step(x)[0] / rest - x for x in (f, f + h))
-            f = np.maximum(f - g0 * h / np.minimum(g1 - g0, -1e-12 * h), 0.0)
-        t_o, share, carried = mean_step(f)
-        steps = rest / np.maximum(t_o, 1e-12)  # steps/s outside the packed ones
-        n_chunk, n_dec = np.where(mix, share * steps, n_chunk), np.where(mix, (1.0 - share) * steps, n_dec)
-        chunk = np.where(mix, carried, chunk)
+    got = {}
+    if mix.any():  # a mixed schedule: chunks per step from the prompts that arrived during the step before
+        got = mixed_itl(tab, m, dec, (1.0 - packed) * lam, n_full, full, room, sv.isl, quantiles,
+                        np.ones(len(m), dtype=bool) if timed is None else timed,
+                        np.zeros(len(m), dtype=bool) if variable is None else variable)
     total = np.maximum(n_chunk + n_full + n_dec, 1e-300)
     f_chunk, f_full = n_chunk / total, n_full / total
     b = tab.burst  # tokens per streamed chunk: one gap per burst
@@ -425,3 +416,5 @@ def add_itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict) 
         p = q / 100.0
         out[f"itl_p{q:g}_s"] = np.where(p <= 1.0 - f_chunk - f_full, dec,
                                         np.where(p <= 1.0 - f_full, chunk, full)) * b
+    for k, v in got.items():
+        out[k] = np.where(mix, v * b, out[k])

@@ -29,6 +29,7 @@ means) or `variable` (ShareGPT's shapes, sharegpt_lengths.py, with the means; se
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -159,7 +160,11 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     # (arrivals.py); the request's own API time (request_s) is added to TTFT outside, as at light load
     h = intake_s(tab)
     ready = serial_intake(arrival, h)
-    server_free = float(ready[np.isfinite(ready)].max()) + h if np.isfinite(ready).any() else 0.0
+    # the API server takes the first sends as they come (ready); a re-send queues behind the first sends already
+    # sent (FIFO), not behind those still to come (a random start spans an estimated life: re-sends come first)
+    sent = np.isfinite(arrival)
+    first_arrival, first_ready = arrival[sent], ready[sent]
+    server_free = 0.0
     # speculative decoding: each request's output in token-steps, drawn per step (own stream: the lengths and
     # arrivals above stay those of the same run without speculation); `osl` is what the client receives
     osl_tokens = osl
@@ -191,8 +196,16 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     waiting: deque[int] = deque()
     prefilling: list[int] = []  # admitted, prompt unfinished (admission order)
     dec = np.zeros(0, dtype=np.int64)  # decoding sequences
-    next_arrival = 0  # index of the next request to arrive (requests arrive in index order)
+    next_arrival = 0  # index of the next first request to arrive (they arrive in index order)
     issued = min(int(wl.concurrency), n_total) if closed else n_total
+    first_sent = issued  # requests sent at the start (sorted); a closed loop's re-sends go to `resent`
+    # a client re-sends as its request ends, which can come before a later client's first send (the random start
+    # spans an estimated life): re-sends queue in time order beside the first sends, not behind them
+    resent: list[tuple[float, int]] = []
+
+    def next_ready() -> float:
+        first_at = float(ready[next_arrival]) if next_arrival < first_sent else math.inf
+        return min(first_at, resent[0][0]) if resent else first_at
     t = 0.0
     kv_used = 0.0
     n_done = 0
@@ -209,14 +222,19 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             for _ in range(len(ids)):
                 if issued < n_total:
                     arrival[issued] = now
-                    ready[issued] = max(now, server_free)
+                    j = int(np.searchsorted(first_arrival, now, side="right")) - 1
+                    ready[issued] = max(now, server_free, float(first_ready[j]) + h if j >= 0 else 0.0)
                     server_free = ready[issued] + h
+                    heapq.heappush(resent, (float(ready[issued]), issued))
                     issued += 1
 
     while n_done < n_total:
-        while next_arrival < issued and ready[next_arrival] <= t:
-            waiting.append(next_arrival)
-            next_arrival += 1
+        while next_ready() <= t:
+            if resent and (next_arrival >= first_sent or resent[0][0] < ready[next_arrival]):
+                waiting.append(heapq.heappop(resent)[1])
+            else:
+                waiting.append(next_arrival)
+                next_arrival += 1
         # a full cache: preempt the newest running request until every decode sequence has a slot
         if retracts and len(dec) and kv_cap - kv_used < len(dec):
             dec, reserve, freed = retract(dec, isl, osl, gen, held, done_pre, pre_need, waiting,
@@ -308,15 +326,15 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
         if n == 0:  # idle: jump to the next arrival
             if not prefilling and not waiting:
                 reserve = float(tab.kv_reserve[0])  # SGLang resets the ratio when idle
-            if next_arrival < issued:
-                t = max(t, float(ready[next_arrival]))
+            if math.isfinite(next_ready()):
+                t = max(t, next_ready())
                 continue
             break  # nothing left that can run (cannot happen with a valid table)
         # decode-only stretch: k steps until the next completion, admissible arrival, or full cache
         k = int((osl[dec] - gen[dec]).min())
         t1 = step(n, 0.0, ctx_sum)
-        if next_arrival < issued and n + len(prefilling) < max_seqs and not waiting:
-            k = min(k, max(1, math.ceil((ready[next_arrival] - t) / max(t1, 1e-12))))
+        if math.isfinite(next_ready()) and n + len(prefilling) < max_seqs and not waiting:
+            k = min(k, max(1, math.ceil((next_ready() - t) / max(t1, 1e-12))))
         k = max(1, min(k, int((kv_cap - kv_used) // n)))
         if decay > 0.0 and waiting and n + len(prefilling) < max_seqs and k > 1:
             head = waiting[0]
