@@ -44,10 +44,8 @@ ENGINE_GRID: dict[str, tuple[float, ...]] = {
 # Host-bound stacks (Python scheduling of every running sequence between steps: vLLM's V0 engine, TGI's Python
 # model server) spend 0.2-1.3 ms a sequence a step, 20-100x the V1-era seq_overhead_s; their rows are dense models,
 # so this second grid keeps the MoE factor neutral (the union of both grids is searched). SGLang/NVIDIA picks
-# seq_factor 20 from it (0.25 ms a sequence a step, above the GPU step from ~150 sequences on): GPUStack's bursts,
-# its only source, run 3-3.5x vLLM's ITL on the same GPU (gpt-oss-20b H100 161 vs 45 ms at ~430 vs ~350
-# decoding). Its in-sample ITL p99 of 250.0 ms on those bursts is 1,000 sequences x 0.25 ms, the full first
-# wave's decode step; held out (GPS), the pooled NVIDIA fit gives that step 38-60 ms (benchmarks/itl_tail.py)
+# seq_factor 20 (0.25 ms a sequence a step) from it on GPUStack alone: its in-sample burst ITL p99 of 250.0 ms is
+# 1,000 x 0.25 ms, 38-60 ms held out (engines.yaml sglang notes, benchmarks/itl_tail.py)
 HOST_BOUND_GRID: dict[str, tuple[float, ...]] = {
     "eta_factor": (0.5, 0.65, 0.8, 1.0),
     "moe_factor": (1.0,),
