@@ -27,16 +27,10 @@ from planner.perf import under_load_mapping as ULM
 from planner.perf.evaluate import engine_batch_cap_of
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
-from planner.perf.simulate import Workload, simulate_one, summarize
+from planner.perf.simulate import Workload, simulate_one, summarize, weighted_percentile
 from planner.perf.steptable import build_step_tables
 
 STALL_X = 3.0  # a gap longer than this many times the run's median gap counts as a stall
-
-
-def weighted_quantile(v: np.ndarray, w: np.ndarray, q: float) -> float:
-    o = np.argsort(v, kind="stable")
-    cum = np.cumsum(w[o]) / w.sum()
-    return float(v[o][min(np.searchsorted(cum, q), len(v) - 1)])
 
 
 def rows(selector: str = "") -> pd.DataFrame:
@@ -59,12 +53,12 @@ def rows(selector: str = "") -> pd.DataFrame:
                            max_context=float(r0["max_context"]))
         s = summarize(run)
         v, w = run.itl_s, run.itl_weight
-        med = weighted_quantile(v, w, 0.5)
+        med = weighted_percentile(v, w, 50)
         mean_ms = mapped.loc[mapped["id"] == r0["id"].replace("itl_p99", "itl_mean"), "actual"]
         out.append({"id": r0["id"].removesuffix("-itl_p99_ms"), "engine": r0["engine"],
                     "p99_meas": r0["actual"], "mean_meas": float(mean_ms.iloc[0]) if len(mean_ms) else np.nan,
-                    "p99_sim": s["itl_p99_s"] * 1e3, "q98": weighted_quantile(v, w, 0.98) * 1e3,
-                    "q995": weighted_quantile(v, w, 0.995) * 1e3, "q999": weighted_quantile(v, w, 0.999) * 1e3,
+                    "p99_sim": s["itl_p99_s"] * 1e3, "q98": weighted_percentile(v, w, 98) * 1e3,
+                    "q995": weighted_percentile(v, w, 99.5) * 1e3, "q999": weighted_percentile(v, w, 99.9) * 1e3,
                     "stall_pct": 100.0 * float(w[v > STALL_X * med].sum() / w.sum()),
                     "gaps": float(w.sum())})
     return pd.DataFrame(out)
