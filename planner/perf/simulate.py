@@ -326,15 +326,17 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
         if n == 0:  # idle: jump to the next arrival
             if not prefilling and not waiting:
                 reserve = float(tab.kv_reserve[0])  # SGLang resets the ratio when idle
-            if math.isfinite(next_ready()):
-                t = max(t, next_ready())
+            t_next = next_ready()
+            if math.isfinite(t_next):
+                t = max(t, t_next)
                 continue
             break  # nothing left that can run (cannot happen with a valid table)
         # decode-only stretch: k steps until the next completion, admissible arrival, or full cache
         k = int((osl[dec] - gen[dec]).min())
         t1 = step(n, 0.0, ctx_sum)
-        if math.isfinite(next_ready()) and n + len(prefilling) < max_seqs and not waiting:
-            k = min(k, max(1, math.ceil((next_ready() - t) / max(t1, 1e-12))))
+        t_next = next_ready()
+        if math.isfinite(t_next) and n + len(prefilling) < max_seqs and not waiting:
+            k = min(k, max(1, math.ceil((t_next - t) / max(t1, 1e-12))))
         k = max(1, min(k, int((kv_cap - kv_used) // n)))
         if decay > 0.0 and waiting and n + len(prefilling) < max_seqs and k > 1:
             head = waiting[0]

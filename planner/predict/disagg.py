@@ -32,11 +32,10 @@ from planner.predict import disagg_sim
 from planner.predict.hidden import per_query
 from planner.predict.load import GENERIC, all_in_energy, answer_fields, is_set, percentile_of, split_clients
 
-UNIT_KEYS = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
-             "osl", "engine", "speculative")
-PREFILL_KEYS = ("prefill_accelerator", "prefill_tp", "prefill_pp")
+# a unit's configuration and its prefill instances' own layout: the columns disagg_sim rebuilds the unit from
+UNIT_KEYS, PREFILL_KEYS = disagg_sim.UNIT_CONFIG, disagg_sim.PREFILL
 # the answer's columns the queues do not give (TPOT, ITL and end-to-end percentiles): simulated (disagg_sim)
-NOT_MODELLED = ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
+NOT_MODELLED = disagg_sim.PERCENTILES
 TPOT_BOUND = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
               "solve plans; TPOT under a load is the decode step at the batch that load gives (Little's law); "
               "at the capacity solve plans with, the full batch's step, which bounds it and which TPOT targets "
