@@ -218,6 +218,15 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
     return pd.DataFrame(rows).set_index("cfg")
 
 
+def split_note(prefill_gpu, gpu: str, prefill_gpus: float, decode_gpus: float) -> list[str]:
+    """How a replica's GPUs split when prefill runs on another accelerator (none when it does not): the answers
+    with and without a load say it alike."""
+    if not isinstance(prefill_gpu, str) or prefill_gpu in ("", gpu):
+        return []
+    return [f"each replica: {prefill_gpus:g} {prefill_gpu} GPUs prefill, {decode_gpus:g} {gpu} GPUs decode "
+            f"(--gpus counts both; all-in power priced as {gpu} servers)"]
+
+
 def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: int) -> dict:
     """Result fields of a winning disaggregated configuration under load: the unit at its full batch (power,
     instances; power thus an upper bound below the unit's rate), the load columns from the two queues (TPOT
@@ -239,11 +248,8 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
         notes.append(disagg_sim.notes(True, query["num_requests"]))
     else:
         notes.append(TPOT_NOTE if sim is not None else f"{TPOT_BOUND}; saturated: no steady state to simulate")
-    pacc = str(best["unit_prefill_gpu"])
-    if pacc != str(best["accelerator"]):  # as the answer without a load says (predict.query._describe)
-        acc, pre, dec = best["accelerator"], best["unit_prefill_gpus"], best["unit_decode_gpus"]
-        notes.append(f"each replica: {pre:g} {pacc} GPUs prefill, {dec:g} {acc} GPUs decode (--gpus counts both; "
-                     f"all-in power priced as {acc} servers)")
+    notes += split_note(str(best["unit_prefill_gpu"]), str(best["accelerator"]), best["unit_prefill_gpus"],
+                        best["unit_decode_gpus"])
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
     avg_w = float(best["unit_avg_power_w"]) * dp
     return {

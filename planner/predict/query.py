@@ -271,11 +271,9 @@ def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
     scale = 1.0 if concurrency is None else concurrency / (int(best["batch"]) * dp)
     if isinstance(best.get("reason"), str) and best["reason"]:
         notes.append(best["reason"])
-    pacc = best.get("prefill_accelerator")
-    if best["serving"] == "disaggregated" and isinstance(pacc, str) and pacc not in ("", best["accelerator"]):
-        notes.append(f"each replica: {best['prefill_gpus']:g} {pacc} GPUs prefill, {best['decode_gpus']:g} "
-                     f"{best['accelerator']} GPUs decode (--gpus counts both; all-in power priced as "
-                     f"{best['accelerator']} servers)")
+    if best["serving"] == "disaggregated":
+        notes += disagg.split_note(best.get("prefill_accelerator"), best["accelerator"], best.get("prefill_gpus"),
+                                   best.get("decode_gpus"))
     at_cap = _at_capacity(best)
     if at_cap:
         where = no_ttft_target_words() if best["limited_by"] == "utilization" else \
