@@ -59,9 +59,11 @@ def life_estimate(tab: StepTables, batch: int) -> float:
     return chunks * float(tab.time_s[0, 0, -1]) + float(tab.osl[0]) * avg
 
 
-def arrivals(tab: StepTables, wl, n_total: int, rng: np.random.Generator) -> np.ndarray:
+def arrivals(tab: StepTables | None, wl, n_total: int, rng: np.random.Generator,
+             life_s: float | None = None) -> np.ndarray:
     """Send times of workload `wl` (simulate.Workload); inf for a closed loop's requests not yet sent (set as
-    their client's previous one ends)."""
+    their client's previous one ends). `life_s`: a steady closed loop's estimated request life where the caller
+    has its own estimate (a disaggregated unit has no StepTables), else life_estimate(tab)."""
     arrival = np.full(n_total, np.inf)
     if wl.concurrency is not None:
         c0 = min(int(wl.concurrency), n_total)
@@ -69,7 +71,8 @@ def arrivals(tab: StepTables, wl, n_total: int, rng: np.random.Generator) -> np.
         if wl.num_requests is None:
             # clients of a long-running service are out of phase: start them at random over one
             # request's estimated life, else the burst at t=0 keeps them in lock-step (all prompts together)
-            arrival[:c0] = np.sort(rng.uniform(0.0, life_estimate(tab, c0), c0))
+            life = life_estimate(tab, c0) if life_s is None else life_s
+            arrival[:c0] = np.sort(rng.uniform(0.0, life, c0))
     elif wl.request_rate is None or math.isinf(wl.request_rate):
         arrival[:] = 0.0
     else:

@@ -176,13 +176,11 @@ def simulate_unit(us: UnitSteps, wl: Workload, max_context: float = np.inf, hidd
     isl, visible = lengths(us.isl, us.osl - hidden, n_total, wl.length_dist, rng,
                            min(max_context, us.max_context) - hidden)
     osl = visible + hidden
-    if closed and steady:  # clients out of phase over one request's estimated life (as arrivals.py)
-        arrival = np.full(n_total, np.inf)
+    life_s = None
+    if closed and steady:  # clients out of phase over one request's estimated life: the unit's own estimate
         c0 = min(int(wl.concurrency), n_total)
-        life = us.pass_s(us.isl)[0] + us.osl * us.decode_s[min(c0, us.seats)]
-        arrival[:c0] = np.sort(rng.uniform(0.0, life, c0))
-    else:
-        arrival = arrivals(None, wl, n_total, rng)
+        life_s = us.pass_s(us.isl)[0] + us.osl * us.decode_s[min(c0, us.seats)]
+    arrival = arrivals(None, wl, n_total, rng, life_s=life_s)
     # decode token-steps after the first token (sampled by the prefill); speculation draws them per step
     need_a = np.where(osl > 1, token_steps(np.maximum(osl - 1, 1), us.accept, us.draft_tokens,
                                            np.random.default_rng([wl.seed, 1])), 0).astype(np.int64)
