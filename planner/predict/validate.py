@@ -13,7 +13,8 @@ from planner.catalog.catalog import Catalog
 from planner.limits import env_name, limit
 from planner.perf.engines import SPEC_CHOICES
 from planner.predict import hidden
-from planner.predict.load import is_set, load_error
+from planner.predict.cells import is_set
+from planner.predict.load import load_error
 
 # disaggregated serving: the prefill instances' own accelerator and layout (default: the decode instances')
 PREFILL_QUERY_COLUMNS = ("prefill_gpu", "prefill_tp", "prefill_pp")
