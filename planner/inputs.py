@@ -322,3 +322,28 @@ def _describe(e: dict[str, Any]) -> str:
         return f"must be a lower-case id (letters, digits, '-', '.'), got {got}"
     msg = e["msg"].removeprefix("Value error, ")
     return f"{msg}, got {got}" if typ.endswith("_type") or typ.endswith("_parsing") else msg
+
+
+def ids_in_path(line: str, where: str, raw: dict) -> str:
+    """A `format_validation_error` line (entry id "@") with list items named by their `id` in `raw`:
+    `file: @.workloads.0.tpot_ms: ...` -> `file: workloads[chat].tpot_ms: ...` (problem files, plans)."""
+    head = f"{where}: @"
+    if not line.startswith(head):
+        return line
+    rest = line[len(head) :]
+    path, sep, msg = rest.partition(": ")
+    parts = [p for p in path.split(".") if p]
+    out: list[str] = []
+    node = raw
+    for p in parts:
+        if p.isdigit() and isinstance(node, list):
+            i = int(p)
+            item = node[i] if i < len(node) else None
+            label = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else i
+            out[-1] = f"{out[-1]}[{label}]" if out else f"[{label}]"
+            node = item
+            continue
+        out.append(p)
+        node = node.get(p) if isinstance(node, dict) else None
+    field = ".".join(out) or "problem"
+    return f"{where}: {field}{sep}{msg}"

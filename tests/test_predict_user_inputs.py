@@ -148,3 +148,13 @@ def test_num_requests_has_a_limit(cat, monkeypatch):
         assert "above the limit of 20" in predict_many(pd.DataFrame([q | dict(num_requests=21)]), cat)["error"][0]
     r = predict_many(pd.DataFrame([q | dict(num_requests=100_000_000)]), cat).iloc[0]
     assert r["error"] == "num_requests 100,000,000 is above the limit of 1,000,000 (PLANNER_MAX_NUM_REQUESTS)"
+
+
+def test_query_field_numbers_read_as_typed(tmp_path, cat):
+    """The query checks (validate.py) name a number as the load checks do (cells.shown): a CSV column of
+    numbers is read as floats, so the tp 0 a user typed was answered 'got 0.0'."""
+    src = tmp_path / "q.csv"
+    src.write_text("model,gpu,gpus,precision,isl,osl,tp,ttft_slo_ms\n"
+                   f"{ROW},0,\n{ROW},,-5\n", encoding="utf-8")
+    assert predict_many(read_queries(src), cat)["error"].tolist() == [
+        "tp must be a positive integer, got 0", "ttft_slo_ms must be > 0, got -5"]

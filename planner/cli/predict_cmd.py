@@ -102,7 +102,7 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
         bad = int((errors != "").sum())
         fits = int(result["fits"].fillna(False).astype(bool).sum())
         click.echo(f"wrote {clean_text(out_csv)}: {len(result)} rows, {fits} fit, {bad} with an input error")
-        lines = queries.attrs.get("lines") or list(range(2, len(result) + 2))
+        lines = queries.attrs["lines"]  # read_queries: each query's line in the file
         shown = [f"{clean_text(batch_csv)}: line {lines[i]}: {clean_text(errors.iloc[i])}"
                  for i in np.flatnonzero(errors.to_numpy() != "")[:ERRORS_SHOWN]]
         for line in shown:  # where they are, without reading the error column of a large answer

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from planner.catalog.catalog import Catalog
 from planner.catalog.fingerprint import catalog_fingerprint
 from planner.errors import InfeasibleError, InputError, SolverError
-from planner.inputs import display_path, format_validation_error, parse_json, read_file_text
+from planner.inputs import display_path, format_validation_error, ids_in_path, parse_json, read_file_text
 from planner.optimize import backends, guards
 from planner.optimize.backends import SolveStatus
 from planner.optimize.candidates import CandidateCache, build_candidates, perf_data_key
@@ -25,7 +25,7 @@ from planner.optimize.extract import build_plan
 from planner.optimize.extract_economics import add_economics
 from planner.optimize.instance import Instance
 from planner.optimize.price_of import priced
-from planner.optimize.problem import Problem, _nice_loc, load_problem, problem_from_text
+from planner.optimize.problem import Problem, load_problem, problem_from_text
 from planner.optimize.resolve_problem import build_instance
 from planner.optimize.runner_up import main_accelerator, plan_gpus, runner_up_record, solve_without
 from planner.optimize.side import SideSolves
@@ -66,7 +66,7 @@ def load_plan_file(path: str | Path) -> Plan:
     try:
         return Plan.model_validate(data)
     except ValidationError as err:
-        lines = [_nice_loc(x, where, data) for x in format_validation_error(where, "@", err)]
+        lines = [ids_in_path(x, where, data) for x in format_validation_error(where, "@", err)]
         raise InputError(
             "\n".join(x.replace("`planner catalog schema` lists the fields", "compare with a plan.json from "
                                 "`planner solve --out`") for x in lines)

@@ -19,7 +19,7 @@ from planner.catalog.schema_base import Strict as _CatalogStrict
 from planner.catalog.schema_prices import RentalTerm
 from planner.catalog.schemas import QualityFloor
 from planner.errors import InputError
-from planner.inputs import display_path, format_validation_error, parse_yaml, read_text
+from planner.inputs import display_path, format_validation_error, ids_in_path, parse_yaml, read_text
 from planner.limits import check
 from planner.optimize.value_spec import DemandProfile, TokenValue, check_value_fields
 from planner.power import DEFAULT_NON_GPU_LOAD_FRACTION
@@ -387,30 +387,6 @@ class Problem(Strict):
         return self
 
 
-def _nice_loc(line: str, where: str, raw: dict) -> str:
-    """`file: @.workloads.0.tpot_ms: ...` -> `file: workloads[chat].tpot_ms: ...`."""
-    head = f"{where}: @"
-    if not line.startswith(head):
-        return line
-    rest = line[len(head) :]
-    path, sep, msg = rest.partition(": ")
-    parts = [p for p in path.split(".") if p]
-    out: list[str] = []
-    node = raw
-    for p in parts:
-        if p.isdigit() and isinstance(node, list):
-            i = int(p)
-            item = node[i] if i < len(node) else None
-            label = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else i
-            out[-1] = f"{out[-1]}[{label}]" if out else f"[{label}]"
-            node = item
-            continue
-        out.append(p)
-        node = node.get(p) if isinstance(node, dict) else None
-    field = ".".join(out) or "problem"
-    return f"{where}: {field}{sep}{msg}"
-
-
 def parse_problem(data: object, where: str = "<problem>") -> Problem:
     if not isinstance(data, dict):
         raise InputError(f"{where}: top level must be a mapping (name, workloads, fleet, site, ...)")
@@ -423,7 +399,7 @@ def parse_problem(data: object, where: str = "<problem>") -> Problem:
         problem = Problem.model_validate(data)
     except ValidationError as err:
         lines = [
-            _nice_loc(x, where, data).replace(
+            ids_in_path(x, where, data).replace(
                 "`planner catalog schema` lists the fields", "see problems/README.md"
             )
             for x in format_validation_error(where, "@", err)

@@ -118,14 +118,6 @@ def _take(dst: dict, src: dict, rows: np.ndarray) -> None:
             dst[k][rows] = np.asarray(v, dtype=float)
 
 
-def _subset(tab: StepTables, rows: np.ndarray) -> StepTables:
-    return StepTables(**{k: getattr(tab, k)[rows] for k in tab.__dataclass_fields__})
-
-
-def _svsub(sv: Q.Service, rows: np.ndarray) -> Q.Service:
-    return Q.Service(**{k: getattr(sv, k)[rows] for k in sv.__dataclass_fields__})
-
-
 def hidden_tokens(grid: pd.DataFrame) -> np.ndarray:
     """The grid's `hidden_tokens` per row as floats (absent or NaN: 0; text: NaN, which no check passes)."""
     if "hidden_tokens" not in grid:
@@ -148,17 +140,17 @@ def hidden_ttft(out: dict, hidden: np.ndarray) -> None:
 def _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out, hidden) -> None:
     rows = np.flatnonzero(closed)
     if len(rows):  # a closed loop holds its occupancy: each hidden step is its TPOT
-        got = closed_loop(_svsub(sv, rows), _subset(tab, rows), conc[rows], variable[rows])
+        got = closed_loop(Q._rows(sv, rows), Q._rows(tab, rows), conc[rows], variable[rows])
         hidden_ttft(got, hidden[rows])
         _take(out, got, rows)
     rows = np.flatnonzero(opened & ~sat_open)
     if len(rows):  # the queueing model's hidden phase at each percentile (planner.perf.reasoning)
-        s, t = _svsub(sv, rows), _subset(tab, rows)
+        s, t = Q._rows(sv, rows), Q._rows(tab, rows)
         h = hidden[rows] if np.any(hidden[rows]) else None
         _take(out, Q.open_loop(Q.chain(s), s, t, rate[rows], variable[rows], hidden=h), rows)
     rows = np.flatnonzero(sat_open & ~np.isnan(nreq))  # a finite run above capacity: the fluid burst
     if len(rows):
-        got = finite_burst(_svsub(sv, rows), _subset(tab, rows), rate[rows], nreq[rows].astype(np.int64))
+        got = finite_burst(Q._rows(sv, rows), Q._rows(tab, rows), rate[rows], nreq[rows].astype(np.int64))
         hidden_ttft(got, hidden[rows])
         _take(out, got, rows)
     rows = np.flatnonzero(sat_open & np.isnan(nreq))  # steady state above capacity: no latency, full rate

@@ -1,10 +1,12 @@
 """The one reading of a query cell shared by every `planner predict` module (load, hidden, validate, ...):
-set or not. Its own module so that those reading it import nothing else of each other (hidden.py and load.py
-each need the other's names otherwise)."""
+set or not, and shown as the user wrote it. Its own module so that those reading it import nothing else of each
+other (hidden.py and load.py each need the other's names otherwise)."""
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 
 def is_set(v) -> bool:
@@ -12,4 +14,13 @@ def is_set(v) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v).strip() != ""
 
 
-__all__ = ["is_set"]
+def shown(v) -> str:
+    """A cell as the user wrote it: a number in its shortest form (a CSV column of numbers is read as floats, so
+    the 0 a user typed read back as 0.0), text quoted."""
+    if isinstance(v, float | int | np.floating | np.integer) and not isinstance(v, bool):
+        x = float(v)
+        return str(int(x)) if x.is_integer() else repr(x)
+    return repr(v)
+
+
+__all__ = ["is_set", "shown"]

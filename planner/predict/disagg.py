@@ -29,8 +29,9 @@ from planner.perf.params import load_efficiency
 from planner.perf.reasoning_disagg import HIDDEN, step_columns, with_decode_steps
 from planner.perf.search import visible_ttft
 from planner.predict import disagg_sim
+from planner.predict.cells import is_set
 from planner.predict.hidden import per_query
-from planner.predict.load import GENERIC, all_in_energy, answer_fields, is_set, percentile_of, split_clients
+from planner.predict.load import GENERIC, all_in_energy, answer_fields, percentile_of, split_clients
 
 # a unit's configuration and its prefill instances' own layout: the columns disagg_sim rebuilds the unit from
 UNIT_KEYS, PREFILL_KEYS = disagg_sim.UNIT_CONFIG, disagg_sim.PREFILL

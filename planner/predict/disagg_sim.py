@@ -21,7 +21,8 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.perf.simulate import Workload, summarize
 from planner.perf.simulate_disagg import simulate_unit, unit_steps
-from planner.predict.load import is_set, split_clients
+from planner.predict.cells import is_set
+from planner.predict.load import split_clients
 
 UNIT_CONFIG = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
                "osl", "engine", "speculative")

@@ -25,7 +25,7 @@ from planner.limits import env_name, limit
 from planner.perf import evaluate, latency_under_load
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.resolve import FAILURE_KINDS
-from planner.predict.cells import is_set
+from planner.predict.cells import is_set, shown
 from planner.predict.hidden import hidden_of
 
 GENERIC = "generic"  # the calibrated engine a query gets without `engine` (named so in plans too)
@@ -36,15 +36,6 @@ LOAD_RESULT_COLUMNS = ("engine", "speculative", "slo_percentile", "ttft_p50_s", 
                        "requests_s", "saturated")
 PER_REPLICA = ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_mean_s", "tpot_p50_s", "tpot_p90_s",
                "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
-
-
-def shown(v) -> str:
-    """A cell as the user wrote it: a number in its shortest form (a CSV column of numbers is read as floats, so
-    the 0 a user typed read back as 0.0), text quoted."""
-    if isinstance(v, float | int | np.floating | np.integer) and not isinstance(v, bool):
-        x = float(v)
-        return str(int(x)) if x.is_integer() else repr(x)
-    return repr(v)
 
 
 def load_error(row: pd.Series) -> str:

@@ -20,6 +20,7 @@ from planner.perf import evaluate
 from planner.perf.search import visible_ttft
 from planner.perf.slo_policy import no_ttft_target_words, slo_basis
 from planner.predict import disagg, hidden
+from planner.predict.cells import is_set
 from planner.predict.load import (
     GENERIC,
     LOAD_QUERY_COLUMNS,
@@ -27,7 +28,6 @@ from planner.predict.load import (
     all_in_energy,
     answer_load_queries,
     has_load,
-    is_set,
     limit_of,
     percentile_columns,
     percentile_of,

@@ -13,7 +13,8 @@ from planner.catalog.catalog import Catalog
 from planner.limits import env_name, limit
 from planner.perf.engines import SPEC_CHOICES
 from planner.predict import hidden
-from planner.predict.load import is_set, load_error
+from planner.predict.cells import is_set, shown
+from planner.predict.load import load_error
 
 # disaggregated serving: the prefill instances' own accelerator and layout (default: the decode instances')
 PREFILL_QUERY_COLUMNS = ("prefill_gpu", "prefill_tp", "prefill_pp")
@@ -54,7 +55,7 @@ def query_error(row: pd.Series, catalog: Catalog) -> str:
         return f"gpus {float(row['gpus']):,.0f} is above the limit of {limit('gpus'):,} ({env_name('gpus')})"
     for col in ("gpus", "isl", "osl"):
         if not is_set(row[col]) or float(row[col]) <= 0 or float(row[col]) != int(float(row[col])):
-            return f"{col} must be a positive integer, got {row[col]!r}"
+            return f"{col} must be a positive integer, got {shown(row[col])}"
     if msg := hidden.hidden_error(row, catalog):
         return msg
     if is_set(row["kv_precision"]) and row["kv_precision"] not in ("bf16", "fp8", "fp4"):
@@ -72,7 +73,7 @@ def query_error(row: pd.Series, catalog: Catalog) -> str:
     for name in ("tp", "pp", "ep"):
         v = row[name]
         if is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
-            return f"{name} must be a positive integer, got {v!r}"
+            return f"{name} must be a positive integer, got {shown(v)}"
     tp = int(float(row["tp"])) if is_set(row["tp"]) else None
     pp = int(float(row["pp"])) if is_set(row["pp"]) else None
     ep = int(float(row["ep"])) if is_set(row["ep"]) else None
@@ -88,7 +89,7 @@ def query_error(row: pd.Series, catalog: Catalog) -> str:
         return f"gpus {gpus} is not a multiple of tp*pp = {(tp or 1) * (pp or 1)}"
     for col in ("concurrency", "ttft_slo_ms", "tpot_slo_ms"):
         if is_set(row[col]) and float(row[col]) <= 0:
-            return f"{col} must be > 0, got {row[col]!r}"
+            return f"{col} must be > 0, got {shown(row[col])}"
     mt = row["max_throughput"]
     if is_set(mt) and not isinstance(mt, bool | np.bool_):
         if str(mt).strip().lower() not in TRUE_WORDS + FALSE_WORDS:
@@ -115,7 +116,7 @@ def _prefill_error(row: pd.Series, catalog: Catalog) -> str:
     for col in ("prefill_tp", "prefill_pp"):
         v = row[col]
         if is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
-            return f"{col} must be a positive integer, got {v!r}"
+            return f"{col} must be a positive integer, got {shown(v)}"
     return ""
 
 
