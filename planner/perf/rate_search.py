@@ -59,7 +59,8 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
         # only rows meeting the targets at a trickle have a rate above 0 (the others' answer reads no other
         # probe; about half the rows of the bundled problems): the probe at full capacity runs on them alone,
         # and the bisection on those of them that miss there (the model is row by row)
-        ok = np.flatnonzero(first_ok & np.isfinite(cap))
+        serves = first_ok & np.isfinite(cap)
+        ok = np.flatnonzero(serves)
         all_ok = np.zeros(len(rows), dtype=bool)
         if len(ok):
             k_sv, k_ch = _some(s_sv, ok, len(rows)), _some(s_ch, ok, len(rows))
@@ -77,7 +78,7 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
                     o_lo, o_hi = np.where(good, mid, o_lo), np.where(good, o_hi, mid)
                 lo[open_] = o_lo
         rate = np.where(all_ok, cap, cap * np.exp(lo))
-        out[rows] = np.where(first_ok & np.isfinite(cap), rate, 0.0)
+        out[rows] = np.where(serves, rate, 0.0)
     return out
 
 
