@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from planner.perf.queueing import Chain, Service, _some, chain, open_loop, service
+from planner.perf.queueing import Chain, Service, _rows, _some, chain, open_loop, service
 from planner.perf.steptable import StepTables
 
 TRICKLE = 1e-3  # the lowest rate searched, as a share of capacity
@@ -59,7 +59,8 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
         # only rows meeting the targets at a trickle have a rate above 0 (the others' answer reads no other
         # probe; about half the rows of the bundled problems): the probe at full capacity runs on them alone,
         # and the bisection on those of them that miss there (the model is row by row)
-        ok = np.flatnonzero(first_ok & np.isfinite(cap))
+        serves = first_ok & np.isfinite(cap)
+        ok = np.flatnonzero(serves)
         all_ok = np.zeros(len(rows), dtype=bool)
         if len(ok):
             k_sv, k_ch = _some(s_sv, ok, len(rows)), _some(s_ch, ok, len(rows))
@@ -77,12 +78,11 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
                     o_lo, o_hi = np.where(good, mid, o_lo), np.where(good, o_hi, mid)
                 lo[open_] = o_lo
         rate = np.where(all_ok, cap, cap * np.exp(lo))
-        out[rows] = np.where(first_ok & np.isfinite(cap), rate, 0.0)
+        out[rows] = np.where(serves, rate, 0.0)
     return out
 
 
-
 def _block(x, b0: int, b1: int, n: int):
-    """Rows b0..b1 of x's n rows (Service, Chain, StepTables: per-row arrays), as views; x itself where they
-    are all of them."""
-    return x if (b0, b1) == (0, n) else type(x)(**{k: getattr(x, k)[b0:b1] for k in x.__dataclass_fields__})
+    """Rows b0..b1 of x's n rows (Service, Chain, StepTables: per-row arrays), as views (`_rows` by a slice);
+    x itself where they are all of them."""
+    return x if (b0, b1) == (0, n) else _rows(x, slice(b0, b1))

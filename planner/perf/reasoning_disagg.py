@@ -25,12 +25,12 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf.params import Efficiency
+from planner.perf.queueing import TPOT_SPREAD  # a phase of many steps averages the occupancy over them
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
 from planner.perf.serving import decode_tpot
 
 HIDDEN = "hidden_tokens"
 STEPS = "decode_step_s_knot"  # + j: per row, the decode step (s) at batch min(2^j, batch), j = 0, 1, ...
-TPOT_SPREAD = 0.5  # as queueing.TPOT_SPREAD: a phase of many steps averages the occupancy over them
 
 
 def with_decode_steps(units: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog, eff: Efficiency,
