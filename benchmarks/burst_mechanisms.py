@@ -22,18 +22,21 @@ Read on 2026-12-02 (h54, main ece4839); what the tables say:
   cost of (3), this build's alone.
 - (2) the modelled running batch is 0.68-1.08x the measured (median 0.92; outliers gpt-oss-120b on SGLang 3.5x,
   gpt-oss on TensorRT-LLM 1.45x / 2.5x, engines.yaml notes): a lower real cap or a smaller KV pool would make the
-  model run fewer, and it already runs fewer. The simulator preempts only in the KV-starved vLLM runs (Qwen3-32B,
-  gpt-oss-120b TP1) and their errors do not follow it: Qwen3-32B on H100 +36% (vLLM, 164 preemptions) and +14%
-  (TensorRT-LLM, never evicts), on A100 +6% (100) and -24% (none). vLLM V1 admits without V0's 1% watermark
-  (0.11.0 v1/core/kv_cache_manager.py allocate_slots: blocks needed <= free blocks) and keeps a preempted
-  request's blocks hashed in the free queue, tail first (prefix caching on by default; re-admission recomputes
-  from the first reused block): simulated so (h54, not kept), those runs' preemptions rise 3.5-8x and Qwen3-32B's
-  throughput error goes +36 -> +32% (H100) and +6 -> +1% (A100), TPOT -42 -> -36% / -11 -> -3%, gpt-oss-120b
-  TP1's -14% stays and its TPOT +19 -> +23%: four runs of one source, both ways. The ITL/TPOT ratio modelled over
-  measured is 0.99 (0.82-1.34; two TensorRT-LLM runs 1.67, 2.01 with the model's ITL the larger): no sign of
-  tokens coalesced into fewer streamed chunks. The fastest run streams 11.3k output tok/s (gpt-oss-120b TP4 vLLM,
-  modelled too slow) where the over-predicted ones stream 1-4k: neither the client nor the API server caps the
-  rates at which the model is too fast.
+  model run fewer, and it already runs fewer. The engines' caps do not bind a 1,000-prompt burst: the simulator
+  peaks at 760-850 running under vLLM's 1,024 (H100/H200; A100's 256 binds and is modelled), TensorRT-LLM's 2,048,
+  and SGLang's max_running_requests = min(KV tokens // 2, min(max(KV / context x 512, 2048), 4096)) (0.5.4.post2
+  managers/tp_worker.py, model_executor/model_runner.py) is >= 2,048 on every GPUStack row. The simulator preempts
+  only in the KV-starved vLLM runs (Qwen3-32B, gpt-oss-120b TP1) and their errors do not follow it: Qwen3-32B on
+  H100 +36% (vLLM, 164 preemptions) and +14% (TensorRT-LLM, never evicts), on A100 +6% (100) and -24% (none). vLLM
+  V1 admits without V0's 1% watermark (0.11.0 v1/core/kv_cache_manager.py allocate_slots: blocks needed <= free
+  blocks) and keeps a preempted request's blocks hashed in the free queue, tail first (prefix caching on by
+  default; re-admission recomputes from the first reused block): simulated so (h54, not kept), those runs'
+  preemptions rise 3.5-8x and Qwen3-32B's throughput error goes +36 -> +32% (H100) and +6 -> +1% (A100), TPOT -42
+  -> -36% / -11 -> -3%, gpt-oss-120b TP1's -14% stays and its TPOT +19 -> +23%: four runs of one source, both ways.
+  The ITL/TPOT ratio modelled over measured is 0.99 (0.82-1.34; two TensorRT-LLM runs 1.67, 2.01 with the model's
+  ITL the larger): no sign of tokens coalesced into fewer streamed chunks. The fastest run streams 11.3k output
+  tok/s (gpt-oss-120b TP4 vLLM, modelled too slow) where the over-predicted ones stream 1-4k: neither the client
+  nor the API server caps the rates at which the model is too fast.
 - (3) vLLM V0 at 256 running: TPOT 2.02x modelled with none waiting (N=256), 1.70x with 768 waiting (N=1,024);
   TGI 0.49x / 0.43x: no cost growing with the waiting queue. (V0's own ~0.7 ms a sequence a step on this page
   is dstack's build: VAMD's V0 server burst and OCI's offline runs are predicted within 3-9% without it.)
