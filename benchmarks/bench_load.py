@@ -182,6 +182,31 @@ min of 2 x 7 calls per tree, the trees taking turns (mixed-fleet, enterprise, po
         0.95-1.03: the ~60 ms saved over the four calls (~4%) is inside this machine's noise on whole calls
 The reasoning rows' share left (unit_steps ~20 ms, the table ~50, the hidden phase ~40 over the four calls):
 the table's decode step on the ~85% of knots no run holds (~0.5 us a knot).
+
+Figures (2026-12-02, h57; load average 5-8 all session, 2 cores, CPU seconds). Where the whole candidate stage
+of mixed-fleet goes (bench_candidates --phases, ms of ~1,090 per build): the load-aware capacity ~820 (step
+tables 167, rate search 158, disaggregated batch search 197, utilization bisection 75, resolve 35, evaluation at
+capacity 25, service, chain, the latency at capacity and at a trickle and the frames ~160), expansion 174
+(dominance pruning 101, keys 26), grid 33, completion and variant pruning 26. The step model's passes in that
+capacity call: 28, ~218 ms (11 step-table passes over (groups, members, 60 points) ~109 ms, 4 evaluation passes
+of 8,422 rows ~30, 11 batch-search runs ~45, the reasoning units' table 22, prefill 10), ~1.2 ms of each fixed
+(~30 _safe_div with np.errstate, ~25 clips, ~120 column reads): ~35 ms of Python in all, the rest numpy on the
+elements. What moved (every candidate table, capacity frame and `planner solve` JSON of the ten problems
+identical to main ece4839 but for the timing fields): a dominance group equal value for value to an earlier one
+(one system owned and rented) is pruned once (offline-tokens-per-dollar's pruning 51 -> 28 ms, its build 7.6k
+vs 6.7k cfg/CPU-s in one pair of runs at load 7); resolve.Taken gathers in __missing__ (a column read again is
+dict's own look-up); the step model's efficiency clip as minimum/maximum. bench_candidates, main and h57 run at
+once, --repeat 5, four large problems: 13.2k / 13.1k cfg/CPU-s (load 7-8): the rest is inside the noise.
+Tried and dropped: the pruning's pairs as a list (nonzero of the per-count matrix, then the strictness and
+order tests on the ~16% that pass): 70 -> 100 ms on mixed-fleet (the gathers cost more than the comparisons
+they skip); the same tests in place (no temporaries): level; key_parts once per distinct combination of its
+columns (pd.factorize of 17 Series): 17 -> 27 ms (factorizing costs more than the per-row f-strings at 3-8k
+rows); the rate search once per distinct row (15% of mixed-fleet's 8,422 rows have step tables, targets and
+hidden tokens equal bit for bit to another's: fp8 and int8 of one model on B200, the same bytes and peaks per
+weight): a multiply-xor hash of the rows' 112 table columns costs 13 ms against ~27 ms saved (bytes of the
+service and chain through np.unique: 132 ms), ~1% of the build: not done. Every piece left is 2-20% of the
+build, so 50,000/s needs the per-element numpy work itself to shrink (a compiled kernel, or fewer grid points
+and probes, which move the plans).
 """
 
 from __future__ import annotations

@@ -236,3 +236,22 @@ def test_pruning_keeps_exactly_what_the_pairwise_rule_keeps(t):
     idle = {"s1": 100.0, "s2": 0.0}
     kept = prune_dominated(t, idle)
     assert list(kept["key"]) == list(t["key"].iloc[_prune_by_definition(t, idle)])
+
+
+def test_pruning_groups_equal_value_for_value_share_one_answer():
+    """Past ONE_MATRIX_ROWS the groups are pruned one by one, and a group equal value for value to an earlier one
+    (a system owned and rented) reuses its answer: the same rows kept as the one-matrix rule keeps for each."""
+    from planner.optimize.prune import ONE_MATRIX_ROWS, _undominated_at_once, undominated
+
+    rng = np.random.default_rng(7)
+    n = ONE_MATRIX_ROWS // 2 + 20
+    g = rng.choice([1.0, 2.0, 4.0, 8.0], n)
+    o, w = g * rng.choice([500.0, 800.0, 1000.0], n), g * rng.choice([300.0, 400.0], n)
+    q = rng.choice([1.0, 2.0], n)
+    other = rng.permutation(n)  # a third group: the same values in another order (another answer)
+    cols = [np.concatenate([x, x, x[other]]) for x in (g, o, w, q)]
+    by = [np.full(3 * n, "w"), np.full(3 * n, "s"), np.repeat(["own", "rent", "x"], n)]
+    keep = undominated(*cols, by)
+    label = np.repeat([0, 1, 2], n)
+    assert (keep == _undominated_at_once(*cols, label)).all()
+    assert (keep[:n] == keep[n:2 * n]).all() and keep[:n].sum() < n

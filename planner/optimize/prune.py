@@ -44,8 +44,15 @@ def undominated(gpus, out, charged_w, group, by: list) -> np.ndarray:
             label[idx] = j
         keep[rows] = _undominated_at_once(g[rows], o[rows], w[rows], q[rows], label[rows])
         return keep
+    # groups whose columns are equal value for value (one system owned and rented: the same rows in the same
+    # order, charged the same power) have the same rows kept: pruned once
+    done: dict[bytes, np.ndarray] = {}
     for idx in groups:
-        keep[idx] = _undominated(g[idx], o[idx], w[idx], q[idx])
+        cols = [g[idx], o[idx], w[idx], q[idx]]
+        key = b"".join(x.tobytes() for x in cols)
+        if key not in done:
+            done[key] = _undominated(*cols)
+        keep[idx] = done[key]
     return keep
 
 

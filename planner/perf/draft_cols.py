@@ -46,11 +46,7 @@ class DraftCols(Taken):
                     "gemm_eta_max": np.where(bf16, base["gemm_eta_max_bf16"], base["gemm_eta_max"])}
         self.update(own)
 
-    def __getitem__(self, name: str):
-        try:
-            return dict.__getitem__(self, name)
-        except KeyError:
-            pass
+    def __missing__(self, name: str):
         # the draft's own architecture (draft_arch.DRAFT_COLUMNS) where it has the column, else the target's row
         v = self._table[name][self._ids] if name in self._table else self._src[name]
         dict.__setitem__(self, name, v)

@@ -117,10 +117,7 @@ class _RowsView(Taken):
     """Rows `idx` (a slice) of resolved columns as the model reads them: each per-row column (length n) as an
     (m, 1) view that broadcasts against per-point (m, K) arrays, taken when first read (the step model reads
     ~70 of ~110 columns); scalars and other shapes as they are. A column read again is a plain dict look-up
-    (the model reads each many times: through Taken's Python-level __getitem__ that cost more than the
-    slicing)."""
-
-    __getitem__ = dict.__getitem__  # a miss goes to __missing__
+    (Taken's)."""
 
     def __missing__(self, name: str):
         v = self._src[name]
