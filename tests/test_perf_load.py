@@ -192,12 +192,10 @@ def test_simulator_and_analytic_agree_over_a_load_grid(cfg):
 # (simulate.py, h53): the simulator's TTFT p90 at 256 clients with variable lengths fell (error 39 -> 46%), its
 # p90 and ITL p99 at 96 clients with fixed lengths rose to the analytic figures (-27 -> +23%, -27 -> 0%).
 # The open loop's lumped states at their mean occupancy (queueing.py, h55): TPOT mean +13/+28/+13% -> +0.3/+4.9/
-# -2.7% (0.5, 0.8, 0.6 variable), ITL mean at 0.8 +11 -> +2%; the lower occupancy shortens the prefill beside it,
-# TTFT p50 -17 -> -21% (0.8), -53 -> -55% (0.6 variable); ITL p99 at 0.5 of capacity +1 -> -47%: there the
-# analytic mixture's cumulative share up to the one-prompt step is 0.990 (0.9932 at 0.45, 0.9858 at 0.55), so
-# its p99 sits on the boundary between the one- and two-prompt steps (20 / 38 ms) and a 4% lower occupancy
-# moves it to the lower one; the simulator's is on the upper.
-MANY_SEATS_TOLERANCE = {"itl_p50_s": 0.25, "itl_p99_s": 0.50, "itl_mean_s": 0.15, "ttft_p50_s": 0.58,
+# -2.7% (0.5, 0.8, 0.6 variable), ITL mean (read at the occupancy whose step is the mean one a token sees)
+# -0.9/+11/-6 -> -2/+5/-9%; the lower occupancy shortens the prefill beside it: TTFT p50 -17 -> -21% (0.8),
+# -53 -> -55.0% (0.6 variable: the median-prompt gap above), so its tolerance 0.55 -> 0.58.
+MANY_SEATS_TOLERANCE = {"itl_p50_s": 0.25, "itl_p99_s": 0.45, "itl_mean_s": 0.15, "ttft_p50_s": 0.58,
                         "ttft_p90_s": 0.50, "tpot_mean_s": 0.10, "output_tok_s": 0.05}
 
 

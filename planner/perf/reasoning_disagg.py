@@ -8,7 +8,7 @@ percentile by `TPOT_SPREAD`):
   - sequences decoding per instance (Little): n = rate x osl x TPOT(b) / decode instances;
   - the batch a request sees is itself plus the others, b = min(B, 1 + n) (a Poisson count seen from inside,
     as an arrival sees it, is one more than its mean), solved exactly on the piecewise-linear step table;
-  - at percentile p the others are n + z_p sqrt(n) (Poisson), the step there pulled halfway to the mean step.
+  - at percentile p the others are n + z_p sqrt(n) (Poisson), the step there TPOT_SPREAD of the way from the mean.
 The step table is the decode instances' TPOT (`serving.decode_tpot`, what `evaluate` gives) at batches 1, 2,
 4, ... below B and at B (a mixture-of-experts step is far from linear in the batch: gpt-oss-120b's chord from
 1 to 256 is 2.4x too low at batch 32, so two points do not do). At the unit's full rate the phase is the full
