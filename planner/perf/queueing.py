@@ -187,9 +187,10 @@ class Chain:
     lump_log_h: np.ndarray  # (R, J - EXACT_STATES) log(lump_h)
     lump_none: np.ndarray  # (R, J - EXACT_STATES) bool: a lumped state standing for no integer
     lump_mid: np.ndarray  # (R, J - EXACT_STATES) (lump_h + 1) / 2: the integers' mean where log pi is flat
-    lump_lo: np.ndarray  # (R, J - EXACT_STATES) the state below each lumped one (its integers start above)
-    lump_step_lo: np.ndarray  # (R, J - EXACT_STATES) the mean step there
     lump_step_per: np.ndarray  # (R, J - EXACT_STATES) the step's rise per integer up to the lumped state
+    occ_base: np.ndarray  # (R, J + 1) occupancy per state and the queue's tail (the seats); a lumped state's
+    #                       the state below it, its integers' mean offset added per rate (open_loop)
+    step_base: np.ndarray  # (R, J + 1) the mean step likewise (a lumped state's: the step at the state below)
 
 
 def chain(sv: Service) -> Chain:
@@ -210,10 +211,12 @@ def chain(sv: Service) -> Chain:
     lump = width[:, E:]
     lump_h = np.maximum(lump, 1.0)
     step_s = at(sv.step_s, loc)
+    occ_base = np.concatenate([st[:, :E], st[:, E - 1:-1], st[:, -1:]], axis=1)
+    step_base = np.concatenate([step_s[:, :E], step_s[:, E - 1:-1], step_s[:, -1:]], axis=1)
     return Chain(states=st, width=width, base=base, step_s=step_s, dead=dead, rate_cap=sv.capacity_rps,
                  lump_h=lump_h, lump_log_h=np.log(lump_h), lump_none=~(lump > 0), lump_mid=(lump_h + 1.0) / 2.0,
-                 lump_lo=st[:, E - 1:-1],
-                 lump_step_lo=step_s[:, E - 1:-1], lump_step_per=(step_s[:, E:] - step_s[:, E - 1:-1]) / lump_h)
+                 lump_step_per=(step_s[:, E:] - step_s[:, E - 1:-1]) / lump_h, occ_base=occ_base,
+                 step_base=step_base)
 
 
 def _quantile_rows(values: np.ndarray, weights: np.ndarray, q: float, cum: np.ndarray | None = None) -> np.ndarray:
@@ -298,12 +301,10 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
     scv = np.where(var, 1.0, 0.0)  # squared CV of the service: fixed lengths ~ deterministic
     wfac = MD_WAIT_FACTOR * (1.0 + scv)
     # occupancy: time-average and request-weighted (a tagged request sees m with weight m * pi(m))
-    occ, steps = np.empty_like(mass), np.empty_like(mass)
-    occ[:, :E], steps[:, :E] = ch.states[:, :E], ch.step_s[:, :E]
-    np.add(ch.lump_lo, mean_i, out=occ[:, E:J])
-    np.multiply(ch.lump_step_per, mean_i, out=steps[:, E:J])
-    steps[:, E:J] += ch.lump_step_lo
-    occ[:, J], steps[:, J] = ch.states[:, -1], ch.step_s[:, -1]  # the tail waits with every seat busy
+    occ, steps = ch.occ_base.copy(), ch.step_base.copy()  # the tail waits with every seat busy
+    occ[:, E:J] += mean_i
+    mean_i *= ch.lump_step_per  # not read again: the step's rise in its place
+    steps[:, E:J] += mean_i
     busy = 1.0 - mass[:, 0] / z  # an arrival waits for the step in progress only if one is running
     req_w = mass * occ
     req_sum = req_w.sum(axis=1)
