@@ -186,13 +186,17 @@ def test_simulator_and_analytic_agree_over_a_load_grid(cfg):
 # Many running sequences (8B, 754 seats, 1024 / 128 tokens: ~0.4-0.8 prompt chunks a step), closed and open
 # loop, fixed and variable lengths. Measured (analytic vs simulator, 2026-12-02): ITL p50 within 21%, p99 34%,
 # mean 11%; TTFT p50 53% (open loop with variable lengths: the median prompt beside mean-length others), p90 43%;
-# TPOT mean 28% (open loop at 0.8 of capacity: the chain's occupancy runs high); output tokens/s 4%. The
+# TPOT mean 28% (open loop at 0.8 of capacity: the chain's occupancy runs high, below); output tokens/s 4%. The
 # three-point ITL mixture (share 1 - e^-f of steps with a prompt) missed by +344% (p50, 96 clients) and +151%
 # (p99, 0.8 of capacity) here. The closed loop's re-sends no longer wait behind the last client's first send
 # (simulate.py, h53): the simulator's TTFT p90 at 256 clients with variable lengths fell (error 39 -> 46%), its
 # p90 and ITL p99 at 96 clients with fixed lengths rose to the analytic figures (-27 -> +23%, -27 -> 0%).
-MANY_SEATS_TOLERANCE = {"itl_p50_s": 0.25, "itl_p99_s": 0.45, "itl_mean_s": 0.15, "ttft_p50_s": 0.55,
-                        "ttft_p90_s": 0.50, "tpot_mean_s": 0.30, "output_tok_s": 0.05}
+# The open loop's lumped states at their mean occupancy (queueing.py, h55): TPOT mean +13/+28/+13% -> +0.3/+4.9/
+# -2.7% (0.5, 0.8, 0.6 variable), ITL mean (read at the occupancy whose step is the mean one a token sees)
+# -0.9/+11/-6 -> -2/+5/-9%; the lower occupancy shortens the prefill beside it: TTFT p50 -17 -> -21% (0.8),
+# -53 -> -55.0% (0.6 variable: the median-prompt gap above), so its tolerance 0.55 -> 0.58.
+MANY_SEATS_TOLERANCE = {"itl_p50_s": 0.25, "itl_p99_s": 0.45, "itl_mean_s": 0.15, "ttft_p50_s": 0.58,
+                        "ttft_p90_s": 0.50, "tpot_mean_s": 0.10, "output_tok_s": 0.05}
 
 
 def test_simulator_and_analytic_agree_at_many_running_sequences():

@@ -1,4 +1,4 @@
-"""ITL's steps (queueing.add_itl, step_mix.py) and TPOT's mean step (queueing._mixed, queueing.shared_chunks) count
+"""ITL's steps (queueing.add_itl, step_mix.py) and TPOT's mean step (step_mix: mixed_terms, shared_chunks) count
 prompt chunks alike: chunks landing in one step share it, f chunks a step. Where prompts come with the steps (a
 closed loop's completions) the counts are Poisson, so a share 1 - e^-f of the steps carries prompt tokens; where
 they come in time (Poisson arrivals) a long step gathers more for the next, fewer steps carry more each. At the
@@ -14,11 +14,12 @@ import pytest
 from test_perf_load import linear_table
 
 from planner.perf import queueing as Q
+from planner.perf.step_mix import shared_chunks
 
 
 def test_shared_chunks_is_poisson_sharing():
     """f = 0.5 chunks a step: 1 - e^-0.5 = 39.3% of the steps carry prompt tokens, 0.5 / 0.393 chunks each."""
-    share, tokens = Q.shared_chunks(np.array([0.5, 0.0]), np.array([50.0, 0.0]))
+    share, tokens = shared_chunks(np.array([0.5, 0.0]), np.array([50.0, 0.0]))
     assert share[0] == pytest.approx(1.0 - np.exp(-0.5))
     assert tokens[0] == pytest.approx(50.0 / (1.0 - np.exp(-0.5)))
     assert share[1] == 0.0 and tokens[1] == 0.0  # no prompts: no step carries any
@@ -29,20 +30,20 @@ def test_shared_chunks_is_poisson_sharing():
 def test_itl_counts_the_steps_tpot_counts(isl, floor_s):
     """Step a + b * decoding + c * prompt tokens (10 ms, 0.1 ms a sequence, 20 us a prompt token), at least
     `floor_s` when it carries prompt tokens; 64 seats, 8,192-token budget, 200 output tokens. At every occupancy
-    on the grid and the prompt rate that keeps it steady, with the counts Poisson, the ITL has _mixed's share
+    on the grid and the prompt rate that keeps it steady, with the counts Poisson, the ITL has mixed_terms's share
     1 - e^-f of steps with prompt tokens (its percentiles switch there from the decode step to a chunk step)
-    and its mean is _mixed's mean step (within 0.5%: the floor makes a step's time bend in its chunks). A
+    and its mean is mixed_terms's mean step (within 0.5%: the floor makes a step's time bend in its chunks). A
     20,000-token prompt is 3 chunks of the 8,192-token budget; ready prompts are cut where the room ends (two
     prompts: 5 steps, not 6 chunks), so only the mean is checked there, within 3% (1.6% measured).
     Counting a step per chunk (the old add_itl) put the share of prompt steps up
-    to 1.55x _mixed's and, with the floor (every chunk its own 50 ms step), the mean up to 10% above TPOT's."""
+    to 1.55x mixed_terms' and, with the floor (every chunk its own 50 ms step), the mean up to 10% above TPOT's."""
     tab = replace(linear_table(a=0.01, b=1e-4, c=2e-5, isl=isl, osl=200, max_seqs=64),
                   mixed_floor_s=np.array([floor_s]))
     sv = Q.service(tab)
     for m in tab.decode[0][2:]:  # occupancies 1.25 .. 64 (past one sequence: others bring prompts)
         at = np.array([m])
         step, dec, chunks = (Q.at_occupancy(sv, v, at) for v in (sv.step_s, sv.dec_s, sv.chunks))
-        f = (m - 1.0) / 200.0 * chunks[0]  # _mixed's f: the others' chunks per step
+        f = (m - 1.0) / 200.0 * chunks[0]  # mixed_terms's f: the others' chunks per step
         share = -np.expm1(-f)
         q_dec, q_chunk = 100.0 * (1.0 - share) - 0.1, 100.0 * (1.0 - share) + 0.1
         lam = m / (200.0 * step)  # per step, m - 1 others finish a prompt every osl steps

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from planner.perf.sharegpt_lengths import quantile_factor as length_quantile_factor
-from planner.perf.steptable import StepTables, interp_step
+from planner.perf.speculative_prompt import own_prefill_s
+from planner.perf.steptable import StepTables, interp_on_grid, interp_step
 
 MAX_PROMPTS = 64  # prompts ready at a step resolved one by one; more (far below the budget) lump on the last
 SPREAD_POINTS = 4  # equiprobable prompt-length points per prompt count (variable lengths)
@@ -136,3 +137,44 @@ def mixed_itl(tab: StepTables, m: np.ndarray, dec: np.ndarray, n_prompt: np.ndar
     values = np.concatenate([*values, b.room_s[:, None], full[:, None]], axis=1)
     weights = np.concatenate([*weights, packed[:, None], n_full[:, None]], axis=1)
     return _percentiles(values, weights, quantiles, "itl_")
+
+
+def shared_chunks(f: np.ndarray, tokens_per_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(share of steps carrying prompt tokens, prompt tokens each of them carries) where prompt chunks land on
+    the steps at random (Poisson arrivals), f chunks a step on average and `tokens_per_step` prompt tokens a step
+    on average: the chunks landing in one step share it (the scheduler fills one step's budget with every chunk
+    ready), so a share 1 - e^-f of the steps carries prompt tokens, tokens_per_step / that share each (as the
+    prefill-first schedule's pauses). The one rule of the mean step (mixed_terms, TPOT) and of the ITL mixture
+    (add_itl)."""
+    mixed = -np.expm1(-f)
+    return mixed, np.divide(tokens_per_step, mixed, out=np.zeros_like(mixed), where=mixed > 0)
+
+
+def mixed_terms(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray):
+    """(chunks, chunk_s, prefill_s, step_s, work_s) of a mixed schedule (vLLM V1, TensorRT-LLM): every step
+    gives each running sequence a token; some also carry prompt tokens (the scheduler computes prompts in big
+    chunks, not spread thin), so the mean step is the mixture: in steady state the m - 1 others bring
+    (m - 1) * isl / osl prompt tokens per step, f chunks' worth, and the chunks that land in the same step share
+    it."""
+    budget = tab.token_budget[:, None]
+    isl, osl = tab.isl[:, None], tab.osl[:, None]
+    room = np.clip(budget - m, 1.0, None)
+    chunks = np.ceil(isl / room)
+    chunk_tokens = isl / chunks
+    chunk_s = interp_on_grid(tab, chunk_tokens)
+    prefill_s = own_prefill_s(tab, m, room, chunks * chunk_s)  # in whole real steps where speculating
+    per_step = others * isl / osl  # the others' prompt tokens per step in steady state
+    f = per_step / np.maximum(chunk_tokens, 1.0)
+    mixed, tokens = shared_chunks(f, per_step)
+    carried = interp_on_grid(tab, tokens)
+    step_s = (1.0 - mixed) * dec_s + mixed * carried
+    # the seconds of the prompt server per prompt, on which prompts queue for each other: prompts that wait are
+    # admitted together into the next step's room, so a backlog runs steps packed to the budget (m decoding,
+    # budget - m prompt tokens) and a prompt takes its token share of one. A whole chunk step per prompt (the
+    # mixed-step floor of a named engine counted for each prompt: 0.02-0.05 s beside 2 ms decode steps with
+    # vLLM speculative decoding) put this queue at its clip at a quarter of capacity; the decode steps' part
+    # left out made it look idle again as the occupancy rose (TTFT p90 18 s at 25% of capacity, 0.07 s at 85%,
+    # while the simulator's grows). The packed step's whole time counts: it is what the prompts wait through
+    full_s = interp_on_grid(tab, room)
+    work_s = isl / room * full_s
+    return chunks, chunk_s, prefill_s, step_s, work_s
