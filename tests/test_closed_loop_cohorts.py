@@ -1,8 +1,7 @@
 """A fixed-length closed loop at moderate clients (h51's regressed cells, analytic vs simulator): prompts of
 4096 tokens, one to a step's room, do not keep cohorts of two (closed_loop.py), and a 1024-token prompt at 64
-clients waits for the others of its cohort as the simulator's run shows."""
-
-import time
+clients waits for the others of its cohort as the simulator's run shows. (Its speed:
+benchmarks/sim_small_cases.py.)"""
 
 import pandas as pd
 
@@ -21,10 +20,8 @@ CELLS = [("llama-3.1-8b", 1, 4096, 256, 32, "itl_p99_s", 0.10),
 def test_fixed_length_closed_loop_cells_at_moderate_clients():
     grid = pd.DataFrame([dict(model=m, accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=tp, isl=i,
                               osl=o, serving="aggregated", concurrency=c) for m, tp, i, o, c, _, _ in CELLS])
-    t0 = time.perf_counter()
     a = latency_under_load(grid, CAT, method="analytic")
     s = latency_under_load(grid, CAT, method="simulate")
-    assert time.perf_counter() - t0 < 2.0
     for r, (*_, col, tol) in enumerate(CELLS):
         err = abs(a[col].iloc[r] - s[col].iloc[r]) / s[col].iloc[r]
         assert err <= tol, (CELLS[r], round(err, 3))

@@ -83,7 +83,7 @@ def test_disaggregated_prefill_gets_its_own_layout_and_accelerator():
     row = dict(model=Q["model"], accelerator=Q["gpu"], precision="fp8", kv_precision="bf16", tp=1, pp=1, ep=1,
                attn_dp=1, serving="disaggregated", isl=Q["isl"], osl=Q["osl"], prefill_accelerator="h100-sxm",
                prefill_tp=2, prefill_pp=1)
-    ev = evaluate(pd.DataFrame([row | dict(batch=r["concurrency"] // r["dp"])]), CAT).iloc[0]
+    ev = evaluate(pd.DataFrame([row | dict(batch=r["in_flight"] // r["dp"])]), CAT).iloc[0]
     assert (ev["prefill_instances"], ev["decode_instances"]) == (r["prefill_instances"], r["decode_instances"])
     assert r["output_tok_s"] == ev["output_tok_s"] * r["dp"]
     same = predict_one(CAT, **q)

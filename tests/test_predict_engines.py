@@ -17,7 +17,7 @@ Q = dict(model="llama-3.1-70b", gpu="h100-sxm", gpus=8, precision="fp8", isl=100
 
 def test_concurrency_one_is_one_request_in_flight():
     r = predict_one(CAT, **Q, concurrency=1)
-    assert r["concurrency"] == 1
+    assert r["concurrency"] == r["in_flight"] == 1
     assert r["dp"] * 1 >= 1 and r["dp"] == 1  # one replica holds the request; never TP4 x DP2 at 2
     # one user's tokens/s: 1/TPOT while decoding, a little less over the whole request (its prefill counts)
     assert 0.95 * r["output_tok_s_per_user"] <= r["output_tok_s"] <= r["output_tok_s_per_user"] * (1 + 1e-9)
@@ -26,7 +26,7 @@ def test_concurrency_one_is_one_request_in_flight():
 @pytest.mark.parametrize("conc", [1, 3, 5, 16])
 def test_concurrency_is_honoured_exactly(conc):
     r = predict_one(CAT, **Q, concurrency=conc)
-    assert r["concurrency"] == conc
+    assert r["concurrency"] == r["in_flight"] == conc
     assert r["output_tok_s"] <= conc * r["output_tok_s_per_user"] * (1 + 1e-9)
 
 

@@ -53,7 +53,7 @@ def test_a_ttft_target_holds_for_the_first_visible_token(catalog):
     got = predict_many(pd.DataFrame([q, q | dict(hidden_tokens=H)]), catalog)
     assert got["fits"].all() and (got["ttft_p90_s"] <= 5.0).all()
     assert got["ttft_p90_s"].iloc[1] > H * got["tpot_s"].iloc[1]  # the hidden steps are in it
-    assert got["concurrency"].iloc[1] < got["concurrency"].iloc[0]
+    assert got["in_flight"].iloc[1] < got["in_flight"].iloc[0]
 
 
 @pytest.mark.parametrize("bad", ["-5", "2.5"])

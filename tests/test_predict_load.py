@@ -45,12 +45,12 @@ def test_columns_round_trip_and_extra_columns_pass_through():
 def test_concurrency_is_honoured_exactly():
     """1 client on TP4 x DP2: one replica serves it, the other idles (the old answer ran 2)."""
     r = one(**Q70, gpus=8, tp=4, pp=1, concurrency=1)
-    assert r["concurrency"] == 1 and r["dp"] == 2
+    assert r["in_flight"] == 1 and r["dp"] == 2
     single = one(**Q70, gpus=4, tp=4, pp=1, concurrency=1)
     assert r["requests_s"] == pytest.approx(single["requests_s"], rel=1e-6)
     assert r["output_tok_s"] == pytest.approx(single["output_tok_s"], rel=1e-6)
     three = one(**Q70, gpus=8, tp=4, pp=1, concurrency=3)  # 2 + 1 clients
-    assert three["concurrency"] == 3
+    assert three["in_flight"] == 3
     assert 2 * single["requests_s"] < three["requests_s"] < 3 * single["requests_s"]
 
 

@@ -52,7 +52,7 @@ def test_concurrency_below_the_replicas_says_which_idle(cat):
     q = pd.DataFrame([dict(model="llama-3.1-8b", gpu="h100-sxm", gpus=8, precision="fp8", isl=128, osl=128, tp=4,
                            concurrency=1)])
     r = predict_many(q, cat).iloc[0]
-    assert r["fits"] and r["dp"] == 2 and r["concurrency"] == 1
+    assert r["fits"] and r["dp"] == 2 and r["in_flight"] == 1
     assert "1 of 2 replicas idle: the 1 concurrent request(s) run on 1" in r["notes"]
     assert r["output_tok_s"] == pytest.approx(1 / r["tpot_s"], rel=0.1)  # one user's tokens, not two
 

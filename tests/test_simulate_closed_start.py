@@ -1,7 +1,6 @@
 """A closed loop's random start spans an estimated request life (arrivals.py); a client whose first request ends
-before a later client's first send re-sends at once, its intake behind only the send the API server is on."""
-
-import time
+before a later client's first send re-sends at once, its intake behind only the send the API server is on.
+(Its speed: benchmarks/sim_small_cases.py.)"""
 
 import numpy as np
 import pandas as pd
@@ -20,9 +19,7 @@ def test_resends_are_not_held_behind_the_last_first_send():
     g = pd.DataFrame([dict(model="llama-3.1-8b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8",
                            tp=1, isl=1024, osl=128, serving="aggregated")])
     tab = build_step_tables(g, CAT)
-    t0 = time.perf_counter()
     run = simulate_one(tab, Workload(concurrency=64, seed=0))
-    assert time.perf_counter() - t0 < 1.0
     ttft = run.first_token_s - run.arrival_s
     full_step_s = float(tab.time_s[0, -1, -1])  # a step at the whole token budget, the most decoding
     assert ttft.max() < full_step_s, (ttft.max(), full_step_s)

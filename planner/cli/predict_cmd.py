@@ -125,4 +125,5 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
         click.echo(json.dumps(prediction_json(result), indent=2))
     else:
         render_prediction(console, result,
-                          under_load=query["request_rate"] is not None or query["concurrency"] is not None)
+                          under_load=query["request_rate"] is not None or query["concurrency"] is not None,
+                          targets=query["ttft_slo_ms"] is not None or query["tpot_slo_ms"] is not None)

@@ -49,7 +49,10 @@ latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_re
     method 'analytic' (queueing.py: a state-dependent birth-death chain, vectorized) or 'simulate'
     (simulate.py: discrete-event simulation of a continuous-batching scheduler with chunked prefill, KV
     admission and preemption, seeded). Both run on the same step-time tables (steptable.py: the step time
-    at ~200 (decode batch, prefill tokens) points, interpolated). Output = input plus:
+    at ~200 (decode batch, prefill tokens) points, interpolated). A `serving: disaggregated` row is one unit
+    of rate-matched prefill and decode instances at its `batch` per decode instance (default: the largest
+    memory holds), load_disagg.py: analytic = the optimizer's two queues (capacity.disaggregated_at_load),
+    simulate = simulate_disagg.py; max_running is its seats (batch x decode instances). Output = input plus:
       ttft_mean_s, ttft_p50_s, ttft_p90_s, ttft_p99_s     time to first token (queueing + prefill), seconds
       tpot_mean_s, tpot_p50_s, tpot_p90_s, tpot_p99_s     per-request (e2e - ttft) / (osl - 1)
       itl_mean_s, itl_p50_s, itl_p99_s                    gaps between tokens over all tokens
@@ -62,8 +65,7 @@ latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_re
                          path (budget - m prompt tokens a step) binds first (saturation.py)
       max_running        sequences that run at once: min(engine cap, KV cache at isl + osl/2 per sequence
                          plus the output share its engine reserves, memory.held_context_tokens)
-      load_reason        why a row has no answer ('' otherwise): does not fit, no load given, disaggregated
-                         serving (not modelled under load yet)
+      load_reason        why a row has no answer ('' otherwise): does not fit, no load given
       load_limited_by    what that reason names ('' otherwise): memory | engine | config (evaluate's
                          limited_by where the row does not run; config for what the query lacks)
     Tolerance analytic vs simulate (tests/test_perf_load.py, loads 0.3-0.8 of capacity and 0.25-3x the

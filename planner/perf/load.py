@@ -19,6 +19,7 @@ from planner.perf.burst import finite_burst
 from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo
 from planner.perf.closed_loop import closed_loop
 from planner.perf.evaluate import evaluate
+from planner.perf.load_disagg import units_under_load
 from planner.perf.params import Efficiency
 from planner.perf.simulate import Workload, simulate_one, summarize
 from planner.perf.steptable import StepTables, build_step_tables
@@ -72,8 +73,8 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     out["saturated"] = np.zeros(n, dtype=bool)
     reason = np.array(["" if ok else str(r) for ok, r in zip(tab.fits, tab.reason, strict=True)], dtype=object)
     serving = g["serving"].astype(str).to_numpy() if "serving" in g else np.full(n, "aggregated")
-    reason = np.where((reason == "") & (serving == "disaggregated"),
-                      "latency under load is modelled for aggregated serving only", reason)
+    disagg = serving == "disaggregated"  # a unit of prefill and decode instances: its own fit (load_disagg)
+    reason = np.where(disagg, "", reason)
     none = (reason == "") & np.isnan(rate) & np.isnan(conc)
     reason = np.where(none, "give request_rate or concurrency", reason)
     reason = np.where((reason == "") & ~np.isin(dist, LENGTH_DISTS), "length_dist must be fixed or variable",
@@ -89,20 +90,28 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     out["capacity_rps"] = np.where(ok, sv.capacity_rps, np.nan)
     out["max_running"] = np.where(ok, sv.cap, np.nan)
     variable = dist == "variable"
-    closed = ok & ~np.isnan(conc)
-    opened = ok & np.isnan(conc)
+    closed = ok & ~np.isnan(conc) & ~disagg
+    opened = ok & np.isnan(conc) & ~disagg
     sat_open = opened & (rate >= sv.capacity_rps)
     out["saturated"] = sat_open | (closed & (conc > sv.cap))
     if method == "simulate":
-        for r in np.flatnonzero(ok):
+        for r in np.flatnonzero(ok & ~disagg):
             _simulate_row(tab.row(r), r, rate[r], conc[r], nreq[r], dist[r], seed, out, hidden[r])
     else:
         _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out, hidden)
+    rows = np.flatnonzero(ok & disagg)
+    if len(rows):  # disaggregated units: their two queues, or their simulation (planner.perf.load_disagg)
+        got, reason[rows], limited[rows] = units_under_load(g.iloc[rows], catalog, rate[rows], conc[rows],
+                                                            nreq[rows], dist[rows], hidden[rows], method, seed,
+                                                            efficiency)
+        for k, v in got.items():
+            out[k][rows] = v
     # the engine's API-server time per request (engines.py eng_request_s: HTTP, chat template, tokenization)
     # passes before the scheduler sees the request: it adds to TTFT and end-to-end latency and takes no seat
+    # (not on disaggregated units: their model, the optimizer's and predict's, leaves it out)
     for k in out:
         if k.startswith(("ttft_", "e2e_")):
-            out[k] = out[k] + tab.request_s
+            out[k] = out[k] + np.where(disagg, 0.0, tab.request_s)
     osl = tab.osl
     out["output_tok_s"] = out["requests_s"] * osl
     out["total_tok_s"] = out["requests_s"] * (tab.isl + osl)

@@ -55,6 +55,7 @@ def read_queries(path: Path) -> pd.DataFrame:
             f"{where}: missing column(s) {', '.join(missing)} (the header has: {', '.join(header)}){hint}"
         )
     _refuse_misspelt_columns(where, header)
+    _refuse_old_answers(where, header)
     body = []
     for line, r in rows[1:]:
         if len(r) > len(header) and any(r[len(header):]):
@@ -83,6 +84,19 @@ def read_queries(path: Path) -> pd.DataFrame:
                 frame[col] = num
     frame.attrs["lines"] = [line for line, _ in rows[1:]]  # each query's line in the file, for its error
     return frame
+
+
+def _refuse_old_answers(where: str, header: list[str]) -> None:
+    """An answer CSV (it has `fits`) read back as queries asks its questions again: its `concurrency` column holds
+    the queries' own since answers name what they run in flight `in_flight`. An answer written before that held
+    the answer's count there (the batch x replicas of a query without a load, Little's law under a request
+    rate), which cannot be told from a concurrency the user asked for: read back, it turned queries without a
+    load into closed-loop ones and request-rate rows into errors."""
+    if "fits" in header and "concurrency" in header and "in_flight" not in header:
+        raise InputError(f"{where}: an answer CSV of an older planner: its 'concurrency' column holds each "
+                         "answer's requests in flight, not the concurrency the query asked for (answers now write "
+                         "them as 'in_flight'); keep its values only on the rows that asked for a concurrency (or "
+                         "drop the column), then read it back")
 
 
 def _refuse_misspelt_columns(where: str, header: list[str]) -> None:

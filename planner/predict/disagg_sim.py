@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.perf.simulate import Workload, summarize
-from planner.perf.simulate_disagg import simulate_unit, unit_steps
+from planner.perf.load_disagg import cached_summary
+from planner.perf.simulate import Workload
 from planner.predict.cells import is_set
 from planner.predict.load import split_clients
 
@@ -60,8 +60,9 @@ def simulated(best: pd.Series, query: pd.Series, catalog: Catalog) -> dict | Non
         total = float(query["concurrency"])
         shares = [(Workload(concurrency=int(c), num_requests=math.ceil(n * c / total) if finite else None,
                             length_dist=dist), k) for c, k in split_clients(total, dp)]
-    us = unit_steps(_unit(best), catalog)
-    runs = [(summarize(simulate_unit(us, wl, hidden=_hidden(best))), k) for wl, k in shares]
+    # cached on the unit and the load: a --batch file repeating both simulates them once (perf.load_disagg)
+    unit = _unit(best)
+    runs = [(cached_summary(unit, catalog, wl, _hidden(best)), k) for wl, k in shares]
     top = runs[0][0]  # the busiest units first: their latencies, as the analytic answer's
     out = {k: top[k] for k in (FINITE if finite else PERCENTILES)}
     if finite:
@@ -80,8 +81,7 @@ def at_capacity(row: pd.Series, catalog: Catalog) -> dict:
     d = float(row["decode_instances"])
     u |= {"batch": float(row["disagg_seats"]) / d, "prefill_instances": row["prefill_instances"],
           "decode_instances": d}
-    s = summarize(simulate_unit(unit_steps(pd.Series(u), catalog),
-                                Workload(request_rate=float(row["disagg_requests_s"])), hidden=_hidden(row)))
+    s = cached_summary(pd.Series(u), catalog, Workload(request_rate=float(row["disagg_requests_s"])), _hidden(row))
     return {k: float(s[k]) for k in PERCENTILES}
 
 

@@ -215,7 +215,7 @@ def answer_fields(best: pd.Series, conc, tpot: float, gpus_total: int, avg_w: fl
     """The fields every answer under a load has: layout, means under the load, totals, power, why."""
     return {
         "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": int(best["dp"]),
-        "attn_dp": int(best["attn_dp"]), "serving": best["serving"], "concurrency": int(float(conc)), "fits": True,
+        "attn_dp": int(best["attn_dp"]), "serving": best["serving"], "in_flight": int(float(conc)), "fits": True,
         "ttft_s": float(best["ttft_mean_s"]), "tpot_s": tpot, "output_tok_s": float(best["output_tok_s"]),
         "output_tok_s_per_gpu": float(best["output_tok_s"]) / gpus_total,
         "output_tok_s_per_user": 1.0 / tpot if tpot == tpot and tpot > 0 else float("nan"),
@@ -346,10 +346,17 @@ def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
 
 def percentile_columns(best_rows: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """For answers without a load: the chosen batch as closed-loop clients on each replica (running at most
-    that many), with the row's engine and the speculative method it resolved to; indexed like best_rows."""
+    that many; a disaggregated unit's, the batch on each of its decode instances: planner.perf.load_disagg),
+    with the row's engine and the speculative method it resolved to; indexed like best_rows."""
     grid = best_rows[["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving",
                       "isl", "osl", "batch"]].copy()
     grid["concurrency"] = grid["batch"]
+    if "decode_instances" in best_rows:  # a disaggregated unit's clients: its batch on each decode instance
+        unit = (best_rows["serving"] == "disaggregated").to_numpy()
+        grid.loc[unit, "concurrency"] = (grid["batch"] * best_rows["decode_instances"])[unit]
+    for col in ("prefill_accelerator", "prefill_tp", "prefill_pp"):  # a unit's prefill instances' own layout
+        if col in best_rows:
+            grid[col] = best_rows[col]
     grid["engine"] = best_rows["engine"].fillna("").astype(str) if "engine" in best_rows else ""
     method = best_rows["speculative_method"] if "speculative_method" in best_rows else pd.Series("", grid.index)
     grid["speculative"] = method.fillna("").astype(str).replace("", "none")
@@ -364,22 +371,18 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
     """TTFT and TPOT (`ttft_slo_s`, `tpot_slo_s`) of configuration rows at each row's SLO percentile `pct`, their
     batch as closed-loop clients per replica: what a query's targets are held to without a load. Disaggregated
     rows at their capacity under the SLO (`disagg_rho` set) are held to their `ttft_s` (at the percentile) and
-    `tpot_s` (the full batch's, a bound); other rows the load model does not cover keep the zero-load means
-    `ttft_s`/`tpot_s` (`slo_on_mean`)."""
+    `tpot_s` (the full batch's, a bound)."""
     res = percentile_columns(rows, catalog)
     out = pd.DataFrame(index=rows.index, columns=["ttft_slo_s", "tpot_slo_s"], dtype=float)
     for p in sorted(set(pct.tolist())):
         at = pct.index[pct == p]
         for metric in ("ttft", "tpot"):
             out.loc[at, f"{metric}_slo_s"] = _at_percentile(res.loc[at], metric, p, f"{p:g}").to_numpy()
-    out["slo_on_mean"] = res["load_reason"].astype(str).str.contains("aggregated serving only")
     # disaggregated rows at their capacity under the SLO (planner.predict.disagg.at_capacity): TTFT is at the
     # percentile already, TPOT the full batch's bound
     at_cap = rows["disagg_rho"].notna() if "disagg_rho" in rows else pd.Series(False, rows.index)
-    out.loc[at_cap, "slo_on_mean"] = False
     for metric in ("ttft", "tpot"):
-        held = out["slo_on_mean"] | at_cap
-        out.loc[held, f"{metric}_slo_s"] = rows.loc[held, f"{metric}_s"]
+        out.loc[at_cap, f"{metric}_slo_s"] = rows.loc[at_cap, f"{metric}_s"]
     return out
 
 

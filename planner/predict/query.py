@@ -40,10 +40,14 @@ BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512
 QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
                  "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS,
                  *PREFILL_QUERY_COLUMNS, hidden.COLUMN, hidden.EFFORT)
+# `concurrency` in an answer is the query's own (empty where it gave none); the requests the answer runs in flight
+# are `in_flight`: an answer CSV read back as queries asks the same questions (the batch x replicas of an answer
+# without a load, written as `concurrency`, turned it into a closed-loop query, and a request-rate row into an
+# error for giving both)
 RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
-                  "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
-                  "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w", "tokens_per_kwh", "limited_by",
-                  "notes", *LOAD_RESULT_COLUMNS, "slo_basis",
+                  "in_flight", "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu",
+                  "output_tok_s_per_user", "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w",
+                  "tokens_per_kwh", "limited_by", "notes", *LOAD_RESULT_COLUMNS, "slo_basis",
                   "itl_s", "acceptance_length", "acceptance_assumed", "prefill_instances", "decode_instances",
                   *PREFILL_QUERY_COLUMNS)
 
@@ -155,7 +159,8 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     groups = dict(tuple(results.groupby("qid", sort=False))) if len(results) else {}
     out_rows = []
     for qid, row in queries.iterrows():
-        echo = {"engine": row["engine"] if is_set(row["engine"]) else GENERIC,
+        echo = {"concurrency": row["concurrency"] if is_set(row["concurrency"]) else np.nan,
+                "engine": row["engine"] if is_set(row["engine"]) else GENERIC,
                 "speculative": row["speculative"] if is_set(row["speculative"]) else "none",
                 "slo_percentile": percentile_of(row)}
         if row["error"]:
@@ -279,13 +284,10 @@ def _describe(best: pd.Series, gpus: int, concurrency=None) -> dict:
         where = no_ttft_target_words() if best["limited_by"] == "utilization" else \
             f"the largest rate where TTFT holds at p{best['slo_percentile']:g}"
         notes.append(f"{where}: {best['capacity_rps'] * dp:.3g} requests/s; " + disagg.TPOT_NOTE)
-    if best.get("slo_on_mean") in (True,):  # NaN where the query had no target
-        notes.append("targets held on the zero-load mean: latency under load is modelled for aggregated serving "
-                     "only")
     return {
         "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": dp,
         "attn_dp": int(best["attn_dp"]),
-        "serving": best["serving"], "concurrency": int(served), "fits": True,
+        "serving": best["serving"], "in_flight": int(served), "fits": True,
         # disaggregated at capacity: the mean under that rate (ttft_s there is the percentile's, as solve has it)
         "ttft_s": float(best["disagg_ttft_mean_s"] if at_cap else best["ttft_s"]), "tpot_s": float(best["tpot_s"]),
         "output_tok_s": float(best["output_tok_s"]) * dp * scale,

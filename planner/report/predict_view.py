@@ -52,9 +52,10 @@ def _speculative(r: dict) -> str:
     return f"{method} ({al:.2f} tokens accepted per step{assumed})"
 
 
-def render_prediction(console, r: dict, under_load: bool = False) -> None:
+def render_prediction(console, r: dict, under_load: bool = False, targets: bool = False) -> None:
     """One prediction (`planner predict`) as a table; `under_load`: the query gave a request rate or a
-    concurrency (TTFT/TPOT are then that load's means; else the step model's at the full batch, no queueing)."""
+    concurrency (TTFT/TPOT are then that load's means; else the step model's at the full batch, no queueing);
+    `targets`: it gave a TTFT or TPOT target (a disaggregated answer is then at its capacity under the SLO)."""
     table = Table(title=f"{r['model']} on {r['gpus']} x {r['gpu']} ({r['precision']})", title_justify="left")
     table.add_column("quantity", style="bold")
     table.add_column("value", justify="right")
@@ -67,7 +68,9 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
     basis = "(mean under the load)" if under_load else "(full batch, no queueing)"
     # latency percentiles (under the load, or at the batch); a saturated steady state has the rows, each '-'
     percentiles = _given(r.get("ttft_p90_s")) or r.get("saturated") is True
-    disagg_q = r.get("serving") == "disaggregated" and percentiles
+    # a disaggregated answer under the load or at its capacity under the SLO (without either, its percentiles
+    # are its full batch's as closed-loop clients, as an aggregated answer's)
+    disagg_q = r.get("serving") == "disaggregated" and percentiles and (under_load or targets)
     if disagg_q and not under_load:  # at the largest rate where TTFT holds at the percentile
         basis = "(mean at capacity under the SLO)"
     # a disaggregated unit's TPOT is not the load's mean: its decode step at the full batch bounds it
@@ -85,7 +88,9 @@ def render_prediction(console, r: dict, under_load: bool = False) -> None:
         *_unit_rows(r),
         ("engine", str(r.get("engine") or "generic")),
         ("speculative decoding", _speculative(r)),
-        ("concurrency", f"{r['concurrency']:,}"),
+        # the answer's requests in flight: the clients asked for, the batch x replicas, or (a request rate)
+        # the mean in flight by Little's law
+        ("requests in flight", f"{r['in_flight']:,}"),
         (f"TTFT {basis}", _figure(r.get("ttft_s"), 1e3, ",.1f", " ms")),
         (tpot_label, _figure(r.get("tpot_s"), 1e3, ",.2f", " ms")),
         (output_label, f"{r['output_tok_s']:,.0f}"),

@@ -1,0 +1,174 @@
+"""Disaggregated rows of `latency_under_load`: each row one unit of rate-matched prefill and decode instances
+at the row's `batch` (at most what memory holds), or without one `capacity.disaggregated_units`' largest batch
+that memory and the engine allow, under the row's per-replica load.
+
+  - analytic: the optimizer's two queues (`capacity.disaggregated_at_load`: TTFT from the prefill M/D/1 and the
+    decode-seat Erlang-C queues, TPOT the decode step at the batch the load gives); ITL is that TPOT times the
+    unit's ITL/TPOT at its full batch (a speculative step streams its accepted tokens together), end-to-end p50
+    the TTFT p50 plus the visible tokens after the first at the TPOT p50. A finite run above the unit's rate
+    (a burst) has no queueing answer: it is simulated;
+  - simulate: the unit's discrete-event simulation (`simulate_disagg`), as `simulate` is for a replica.
+A steady state above the unit's rate has no latency (as for aggregated rows) and completes the unit's rate.
+The engine's API-server time per request is not added (the disaggregated answers of predict and the optimizer's
+capacity leave it out as well).
+
+Simulations are cached (`cached_summary`) on the unit (model, accelerators, layouts, engine, lengths, batch,
+instances), the workload (rate or clients, requests, lengths, seed) and the hidden tokens: a --batch file that
+repeats a unit under the same load simulates it once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import numpy as np
+import pandas as pd
+
+from planner.catalog.catalog import Catalog
+from planner.perf.capacity import disaggregated_at_load, disaggregated_units
+from planner.perf.evaluate import PREFILL_COLUMNS, evaluate
+from planner.perf.params import Efficiency, load_efficiency
+from planner.perf.reasoning_disagg import with_decode_steps
+from planner.perf.resolve import CONFIG_COLUMNS
+from planner.perf.search import visible_ttft
+from planner.perf.simulate import Workload, summarize
+from planner.perf.simulate_disagg import UnitSteps, simulate_unit, unit_steps
+
+PERCENTILES = (50.0, 90.0, 99.0)
+UNIT_FIELDS = (*CONFIG_COLUMNS, "engine", "speculative", *PREFILL_COLUMNS, "batch", "prefill_instances",
+               "decode_instances")
+CACHE_SIZE = 256  # units (and as many runs): a --batch file's distinct units, bounded so a long session's stay
+
+
+class _Lru(OrderedDict):
+    def get_or(self, key, make):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        while len(self) > CACHE_SIZE:
+            self.popitem(last=False)
+        return value
+
+
+_STEPS: _Lru = _Lru()
+_RUNS: _Lru = _Lru()
+
+
+def _cell(v):
+    """A unit field as a hashable key part: numbers as floats (64 and 64.0 alike), blanks as None."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def unit_key(unit: pd.Series) -> tuple:
+    return tuple((k, _cell(unit[k])) for k in UNIT_FIELDS if k in unit.index and _cell(unit[k]) is not None)
+
+
+def cached_steps(unit: pd.Series, catalog: Catalog, efficiency: Efficiency | None = None) -> UnitSteps:
+    """`unit_steps` of a unit, computed once per unit, catalog and efficiency (the cache holds them, so their
+    ids are not reused while a key names them)."""
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    key = (id(catalog), id(eff), unit_key(unit))
+    return _STEPS.get_or(key, lambda: (catalog, eff, unit_steps(unit, catalog, eff)))[2]
+
+
+def cached_summary(unit: pd.Series, catalog: Catalog, wl: Workload, hidden: int = 0,
+                   efficiency: Efficiency | None = None) -> dict:
+    """`summarize(simulate_unit(...))` of a unit under a workload; the simulation is seeded (wl.seed), so a
+    repeat is the same run: computed once. Callers get a copy."""
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    key = (id(catalog), id(eff), unit_key(unit), wl, int(hidden))
+    got = _RUNS.get_or(key, lambda: (catalog, eff, summarize(simulate_unit(cached_steps(unit, catalog, eff), wl,
+                                                                               hidden=int(hidden)))))
+    return dict(got[2])
+
+
+def units_under_load(grid: pd.DataFrame, catalog: Catalog, rate: np.ndarray, conc: np.ndarray, nreq: np.ndarray,
+                     dist: np.ndarray, hidden: np.ndarray, method: str, seed: int = 0,
+                     efficiency: Efficiency | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """(columns, reasons, limited_by) of disaggregated configuration rows under their loads (per row, NaN where
+    not given), in `latency_under_load`'s column names; a unit that does not run has its reason."""
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    g = grid.reset_index(drop=True)
+    n = len(g)
+    units = _units(g, catalog, hidden, eff)
+    units = units.assign(**{c: g[c] for c in PREFILL_COLUMNS if c in g and c not in units})  # for unit_steps
+    fits = units["fits"].to_numpy(dtype=bool)
+    reason = np.where(fits, "", units["reason"].astype(str).to_numpy()).astype(object)
+    limited = np.where(fits, "", units["limited_by"].astype(str).to_numpy()).astype(object)
+    out: dict[str, np.ndarray] = {}
+    at = disaggregated_at_load(units, request_rate=rate, concurrency=conc, percentiles=PERCENTILES)
+    for k in ("ttft_mean_s", "tpot_mean_s", "e2e_mean_s", "requests_s", "capacity_rps"):
+        out[k] = np.array(at[k], dtype=float)  # a copy: simulated rows are written into it
+    for q in PERCENTILES:
+        for m in ("ttft", "tpot"):
+            out[f"{m}_p{q:g}_s"] = np.array(at[f"{m}_p{q:g}_s"], dtype=float)
+    # a speculative step streams its accepted tokens together: ITL = TPOT x the unit's ITL / TPOT
+    stream = (units["itl_s"] / units["tpot_s"]).to_numpy(dtype=float)
+    out["itl_mean_s"], out["itl_p50_s"] = out["tpot_mean_s"] * stream, out["tpot_p50_s"] * stream
+    out["itl_p99_s"] = out["tpot_p99_s"] * stream
+    visible = units["osl"].to_numpy(dtype=float) - hidden
+    out["e2e_p50_s"] = out["ttft_p50_s"] + (visible - 1.0) * out["tpot_p50_s"]
+    out["max_running"] = np.array(at["seats"], dtype=float)
+    out["saturated"] = np.array(at["saturated"], dtype=bool)
+    steady_sat = out["saturated"] & np.isnan(conc) & np.isnan(nreq)
+    burst = fits & out["saturated"] & np.isnan(conc) & ~np.isnan(nreq)  # no queueing answer: simulated
+    for r in np.flatnonzero(fits & ((method == "simulate") | burst)):
+        _simulate_row(units.iloc[r], catalog, eff, rate[r], conc[r], nreq[r], dist[r], seed, int(hidden[r]),
+                      bool(steady_sat[r]), out, r)
+    for k in out:  # a steady state above the unit's rate: no latency (it completes the unit's rate)
+        if k.startswith(("ttft", "tpot", "itl", "e2e")):
+            out[k] = np.where(steady_sat, np.nan, out[k])
+    assert all(len(v) == n for v in out.values())
+    return out, reason, limited
+
+
+def _units(g: pd.DataFrame, catalog: Catalog, hidden: np.ndarray, eff: Efficiency) -> pd.DataFrame:
+    """Each row's unit with its decode step table: at its `batch` (at most what memory holds, as an aggregated
+    replica's running sequences are), or without one at the largest batch memory and the engine allow
+    (`disaggregated_units` with no targets)."""
+    cols = [k for k in (*CONFIG_COLUMNS, "engine", "speculative", *PREFILL_COLUMNS) if k in g]
+    cap = pd.to_numeric(g["batch"], errors="coerce").to_numpy(dtype=float) if "batch" in g else np.full(len(g),
+                                                                                                         np.nan)
+    given = cap >= 1
+    parts = []
+    rows = np.flatnonzero(~given)
+    if len(rows):
+        h = hidden[rows]
+        u = disaggregated_units(g.iloc[rows][cols].reset_index(drop=True), catalog, hidden=h if h.any() else None,
+                                load_steps=True, efficiency=eff)
+        parts.append(u.set_axis(rows))
+    rows = np.flatnonzero(given)
+    if len(rows):  # one evaluation at batch 1 for the memory's room, one at the batch
+        cfg = g.iloc[rows][cols].reset_index(drop=True)
+        room = evaluate(cfg.assign(batch=1), catalog, efficiency=eff)["max_batch_memory"].to_numpy(dtype=float)
+        b = np.maximum(1.0, np.minimum(cap[rows], np.nan_to_num(room, nan=1.0))).astype(np.int64)
+        ev = evaluate(cfg.assign(batch=b), catalog, efficiency=eff)
+        ev["ttft_s"] = visible_ttft(ev["ttft_s"].to_numpy(dtype=float), ev["tpot_s"].to_numpy(dtype=float),
+                                    hidden[rows])
+        parts.append(with_decode_steps(ev, cfg, catalog, eff, hidden[rows], every=True).set_axis(rows))
+    return pd.concat(parts).sort_index()
+
+
+def _simulate_row(unit: pd.Series, catalog, eff, rate, conc, nreq, dist, seed, hidden, steady_sat, out, r) -> None:
+    capacity = float(out["capacity_rps"][r])
+    if steady_sat and math.isinf(rate):  # an endless burst: nothing to simulate
+        out["requests_s"][r] = capacity
+        return
+    finite = not math.isnan(nreq)
+    wl = Workload(request_rate=None if math.isnan(rate) else float(rate),
+                  concurrency=None if math.isnan(conc) else int(conc),
+                  num_requests=int(nreq) if finite else None, length_dist=str(dist), seed=seed)
+    s = cached_summary(unit, catalog, wl, hidden, eff)
+    for k, v in s.items():
+        if k in out and k not in ("saturated", "max_running", "capacity_rps"):
+            out[k][r] = v
+
+
+__all__ = ["CACHE_SIZE", "cached_steps", "cached_summary", "unit_key", "units_under_load"]

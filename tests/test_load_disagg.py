@@ -1,0 +1,66 @@
+"""`latency_under_load` on disaggregated rows (perf/load_disagg.py): each row one unit under its load, the
+optimizer's two queues (analytic) or the unit's simulation (simulate), where both said 'modelled for aggregated
+serving only'; `predict` answers without a load get their percentile columns from it (e2e_p50_s was empty on
+disaggregated answers that were not simulated); and repeated units under the same load are simulated once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from planner.perf import load_disagg
+from planner.perf.capacity import disaggregated_at_load, disaggregated_units
+from planner.perf.load import latency_under_load
+from planner.perf.simulate import Workload, summarize
+from planner.perf.simulate_disagg import simulate_unit, unit_steps
+from planner.predict import predict_one
+
+CFG = dict(model="llama-3.1-8b", accelerator="h100-sxm", precision="fp8", kv_precision="bf16", tp=4, pp=1, ep=1,
+           attn_dp=1, isl=1000, osl=200, serving="disaggregated")
+
+
+def test_a_disaggregated_row_is_its_unit_under_the_load(cat):
+    grid = pd.DataFrame([CFG | dict(request_rate=5.0), CFG | dict(concurrency=16)])
+    a = latency_under_load(grid, cat)
+    s = latency_under_load(grid, cat, method="simulate")
+    assert (a["load_reason"] == "").all() and (s["load_reason"] == "").all()
+    units = disaggregated_units(pd.DataFrame([CFG]), cat, load_steps=True)
+    q = disaggregated_at_load(pd.concat([units] * 2, ignore_index=True), request_rate=np.array([5.0, np.nan]),
+                              concurrency=np.array([np.nan, 16.0]))
+    for k in ("ttft_p90_s", "tpot_mean_s", "requests_s"):
+        assert a[k].to_numpy() == pytest.approx(q[k].to_numpy(), rel=1e-12), k
+    assert a["e2e_p50_s"].to_numpy() == pytest.approx((a["ttft_p50_s"] + 199 * a["tpot_p50_s"]).to_numpy())
+    assert a["max_running"].iloc[0] == units["batch"].iloc[0] * units["decode_instances"].iloc[0]
+    run = summarize(simulate_unit(unit_steps(units.iloc[0], cat), Workload(request_rate=5.0)))
+    for k in ("ttft_p50_s", "tpot_p99_s", "itl_p50_s", "e2e_p50_s", "requests_s"):
+        assert s[k].iloc[0] == pytest.approx(run[k], rel=1e-12), k
+    # TPOT at the load's decode batch: the queues and the simulation agree (tests/test_simulate_disagg.py)
+    assert a["tpot_p50_s"].to_numpy() == pytest.approx(s["tpot_p50_s"].to_numpy(), rel=0.05)
+
+
+def test_a_disaggregated_answer_without_a_load_has_its_percentiles(cat):
+    """As an aggregated answer's: the full batch as closed-loop clients on each unit (batch x decode instances),
+    from the queues; end-to-end p50 included."""
+    r = predict_one(cat, model="llama-3.1-8b", gpu="h100-sxm", gpus=4, precision="fp8", isl=1000, osl=200, tp=1,
+                    pp=1, serving="disaggregated", max_throughput=True)
+    assert r["fits"] and r["prefill_instances"] >= 1
+    clients = r["in_flight"] // r["dp"]
+    g = pd.DataFrame([CFG | dict(tp=1, batch=clients // r["decode_instances"], concurrency=clients)])
+    at = latency_under_load(g, cat).iloc[0]
+    for k in ("ttft_p50_s", "ttft_p99_s", "tpot_p90_s", "itl_p50_s", "e2e_p50_s"):
+        assert r[k] == pytest.approx(at[k], rel=1e-9) and r[k] > 0, k
+    assert r["requests_s"] == pytest.approx(at["requests_s"] * r["dp"], rel=1e-9)
+
+
+def test_a_repeated_unit_and_load_is_simulated_once(cat, monkeypatch):
+    calls = []
+    real = load_disagg.simulate_unit
+    monkeypatch.setattr(load_disagg, "simulate_unit", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(load_disagg, "_RUNS", load_disagg._Lru())
+    grid = pd.DataFrame([CFG | dict(request_rate=3.0, tp=2)] * 3 + [CFG | dict(request_rate=4.0, tp=2)])
+    first = latency_under_load(grid, cat, method="simulate")
+    assert len(calls) == 2  # two loads of one unit
+    again = latency_under_load(grid, cat, method="simulate")
+    assert len(calls) == 2
+    pd.testing.assert_frame_equal(first, again)
