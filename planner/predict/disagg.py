@@ -211,6 +211,9 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
                      "unit_prefill_gpu": str(u.get("prefill_accelerator") or c["accelerator"]),
                      "unit_prefill_tp": int(u.get("prefill_tp") if is_set(u.get("prefill_tp")) else c["tp"]),
                      "unit_prefill_pp": int(u.get("prefill_pp") if is_set(u.get("prefill_pp")) else c["pp"]),
+                     "unit_prefill_ep": int(u.get("prefill_ep") if is_set(u.get("prefill_ep")) else c["ep"]),
+                     "unit_prefill_attn_dp": int(u.get("prefill_attn_dp") if is_set(u.get("prefill_attn_dp"))
+                                                 else c["attn_dp"]),
                      **{f"unit_{k}": u[k] for k in ("prefill_instances", "decode_instances", "avg_power_w",
                                                     "peak_power_w", "itl_s", "acceptance_length", "batch",
                                                     "prefill_gpus", "decode_gpus")},
@@ -264,7 +267,8 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
         "prefill_instances": int(best["unit_prefill_instances"]),
         "decode_instances": int(best["unit_decode_instances"]),
         "prefill_gpu": best["unit_prefill_gpu"], "prefill_tp": int(best["unit_prefill_tp"]),
-        "prefill_pp": int(best["unit_prefill_pp"]),
+        "prefill_pp": int(best["unit_prefill_pp"]), "prefill_ep": int(best["unit_prefill_ep"]),
+        "prefill_attn_dp": int(best["unit_prefill_attn_dp"]),
         **all_in_energy(catalog, str(best["accelerator"]), float(best["output_tok_s"]), avg_w, used),
     }
 

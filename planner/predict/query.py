@@ -17,6 +17,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.perf import evaluate
+from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.search import visible_ttft
 from planner.perf.slo_policy import no_ttft_target_words, slo_basis
 from planner.predict import disagg, hidden
@@ -40,12 +41,15 @@ BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512
 QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
                  "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS,
                  *PREFILL_QUERY_COLUMNS, hidden.COLUMN, hidden.EFFORT)
+# the prefill instances' own layout (the perf model's PREFILL_COLUMNS beside prefill_accelerator), where a
+# disaggregated split tries one (`_prefill_layouts`); NaN = the decode instances' own
+OWN_PREFILL = ("prefill_ep", "prefill_attn_dp")
 RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
                   "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
                   "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w", "tokens_per_kwh", "limited_by",
                   "notes", *LOAD_RESULT_COLUMNS, "slo_basis",
                   "itl_s", "acceptance_length", "acceptance_assumed", "prefill_instances", "decode_instances",
-                  *PREFILL_QUERY_COLUMNS)
+                  *PREFILL_QUERY_COLUMNS, *OWN_PREFILL)
 
 
 def _divisors(n: int, most: int) -> list[int]:
@@ -101,12 +105,35 @@ def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]
     return out
 
 
+def _prefill_layouts(splits: list[tuple[int, int, int, int]], decode: tuple[int, int, int, int],
+                     max_instances: int) -> list[tuple[float, float, float, float]]:
+    """(prefill tp, pp, ep, attn_dp) a disaggregated unit may give its prefill instances: the decode instances'
+    own (NaN: the perf model's default), and for a wide-EP decode instance (attention DP, one stage) the smaller
+    single-stage splits of the query down to 1/max_instances of its GPUs, so that the unit's prefill instances
+    can add up to about one decode instance. Published NVL72 wide-EP runs of DeepSeek-R1 pair one wide decode
+    instance (DEP32-48) with several 4-8 GPU prefill instances (SemiAnalysis InferenceMAX's GB200 Dynamo
+    configurations, LMSYS's SGLang GB200 NVL72 deployment; as reported, not among our calibration sources). A
+    DEP32 prefill instance per DEP32 decode one made every such unit 64+ GPUs: 72 GB200 answered 3 x DEP16
+    + DEP16 prefill or 9 x TP8 at TPOT <= 10 ms (issue 8)."""
+    nan = float("nan")
+    out = [(nan, nan, nan, nan)]
+    tp, pp, _, dp = decode
+    g = tp * pp * dp
+    if dp <= 1 or pp != 1:
+        return out
+    for ptp, ppp, pep, pdp in splits:
+        s = ptp * ppp * pdp
+        if ppp == 1 and g / max_instances <= s < g:
+            out.append((float(ptp), 1.0, float(pep), float(pdp)))
+    return out
+
+
 def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Expand valid queries into configuration rows (query index `qid`) for the performance model."""
     cols: dict[str, list] = {k: [] for k in ("qid", "model", "accelerator", "precision", "kv_precision", "tp",
                                              "pp", "ep", "attn_dp", "serving", "batch", "isl", "osl", "engine",
                                              "speculative", "prefill_accelerator", "prefill_tp", "prefill_pp",
-                                             hidden.COLUMN)}
+                                             *OWN_PREFILL, hidden.COLUMN)}
     for qid, row in queries.iterrows():
         if row["error"] or has_load(row):  # queries under a load are answered by planner.predict.load
             continue
@@ -121,20 +148,27 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         osl += (h := hidden.hidden_of(row))  # the engine decodes the hidden tokens first (planner.predict.hidden)
         prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
                    *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
+        splits = _splits(row, catalog)
+        asked = prefill[0] != "" or not all(map(np.isnan, prefill[1:]))  # the query's own prefill instances
         for mode in modes:
-            for tp, pp, ep, attn_dp in _splits(row, catalog):
+            for tp, pp, ep, attn_dp in splits:
                 dp = gpus // (tp * pp * attn_dp)
                 # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
                 # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
                 batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else BATCHES
-                values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *prefill, h)
-                for b in batches:
-                    for key, v in zip(cols, values, strict=True):
-                        cols[key].append(b if key == "batch" else v)
+                own = [(*prefill, np.nan, np.nan)] if asked or mode != "disaggregated" else [
+                    ("", ptp, ppp, pep, pdp) for ptp, ppp, pep, pdp in
+                    _prefill_layouts(splits, (tp, pp, ep, attn_dp), ASSUMPTIONS.max_disagg_instances)]
+                for pre in own:
+                    values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *pre, h)
+                    for b in batches:
+                        for key, v in zip(cols, values, strict=True):
+                            cols[key].append(b if key == "batch" else v)
     grid = pd.DataFrame(cols)
-    if (grid["prefill_accelerator"] == "").all() and grid["prefill_tp"].isna().all() \
-            and grid["prefill_pp"].isna().all():  # the perf model's prefill path only where a query asks
-        grid = grid.drop(columns=["prefill_accelerator", "prefill_tp", "prefill_pp"])
+    pre_cols = ["prefill_accelerator", "prefill_tp", "prefill_pp", *OWN_PREFILL]
+    # the perf model's prefill path only where a query asks or a split tries one
+    if (grid["prefill_accelerator"] == "").all() and grid[pre_cols[1:]].isna().all().all():
+        grid = grid.drop(columns=pre_cols)
     return grid
 
 
@@ -310,7 +344,9 @@ def _unit(best: pd.Series) -> dict:
         return default if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else v
     return {"prefill_instances": int(best["prefill_instances"]), "decode_instances": int(best["decode_instances"]),
             "prefill_gpu": given("prefill_accelerator", best["accelerator"]),
-            "prefill_tp": int(given("prefill_tp", best["tp"])), "prefill_pp": int(given("prefill_pp", best["pp"]))}
+            "prefill_tp": int(given("prefill_tp", best["tp"])), "prefill_pp": int(given("prefill_pp", best["pp"])),
+            "prefill_ep": int(given("prefill_ep", best["ep"])),
+            "prefill_attn_dp": int(given("prefill_attn_dp", best["attn_dp"]))}
 
 
 def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = None) -> tuple[str, str]:
