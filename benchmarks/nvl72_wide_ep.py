@@ -58,14 +58,16 @@ def anatomy(cat, eff, engine: str) -> None:
 
 
 def per_gpu(cat, eff, engine: str) -> None:
-    names = ["HGX TP8", "HGX DEP8", "NVL DEP16", "NVL DEP32", "NVL DEP64", "NVL dis DEP32+DEP32", "NVL dis DEP32+DEP4"]
+    names = ["HGX TP8", "HGX DEP8", "NVL DEP16", "NVL DEP32", "NVL DEP64", "NVL dis DEP32+DEP32",
+             "NVL dis DEP32+DEP4"]
     print("TPOT ms  " + "  ".join(f"{n:>19}" for n in names))
     for tpot in (0.005, 0.0066, 0.010, 0.0133, 0.020):
         g = pd.DataFrame([R1 | dict(engine=engine) | r for r in (*HGX, *AGG, *DIS)])
         r = max_batch_meeting(g, cat, tpot_s=tpot, efficiency=eff)
         v = np.where(r["fits"], r["output_tok_s_per_gpu"], np.nan)
         units = r["gpus"].to_numpy()
-        cells = [f"{x:>8.0f} tok/s/GPU" if i < 5 else f"{x:>6.0f} ({units[i]:>3.0f} GPUs)" for i, x in enumerate(v)]
+        cells = [f"{x:>8.0f} tok/s/GPU" if i < 5 else f"{x:>6.0f} ({units[i]:>3.0f} GPUs)"
+                 for i, x in enumerate(v)]
         best = np.nanmax(v[2:]) / np.nanmax(v[:2])
         print(f"{tpot * 1e3:>6.1f}  " + "  ".join(f"{c:>19}" for c in cells) + f"   NVL72/HGX {best:.1f}x")
 

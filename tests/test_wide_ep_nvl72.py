@@ -14,7 +14,7 @@ from planner.perf import evaluate, max_batch_meeting
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
 from planner.perf.step import decode_step
-from planner.predict.query import _prefill_layouts
+from planner.predict.load import prefill_layouts
 
 CAT = load_catalog()
 EFF = load_efficiency(CAT)
@@ -67,9 +67,9 @@ def test_predict_offers_a_wide_ep_decode_instance_smaller_prefill_instances():
     the single-stage splits from 1/8 of its GPUs (8 instances at most per phase) up to below its size."""
     splits = [(1, 1, 1, 1), (4, 1, 4, 1), (8, 1, 8, 1), (8, 2, 8, 1), (1, 1, 2, 2), (1, 1, 4, 4), (1, 1, 8, 8),
               (1, 1, 16, 16), (1, 1, 32, 32), (1, 1, 64, 64)]
-    got = _prefill_layouts(splits, (1, 1, 32, 32), 8)
+    got = prefill_layouts(splits, (1, 1, 32, 32), 8)
     assert all(math.isnan(v) for v in got[0])
     sizes = sorted(int(t * p * d) for t, p, _, d in got[1:])
     assert sizes == [4, 4, 8, 8, 16]
-    assert len(_prefill_layouts(splits, (8, 1, 8, 1), 8)) == 1  # TP decode: one layout for both phases
-    assert np.isnan(_prefill_layouts(splits, (1, 2, 32, 32), 8)[0][0])
+    assert len(prefill_layouts(splits, (8, 1, 8, 1), 8)) == 1  # TP decode: one layout for both phases
+    assert np.isnan(prefill_layouts(splits, (1, 2, 32, 32), 8)[0][0])

@@ -31,7 +31,14 @@ from planner.perf.search import visible_ttft
 from planner.predict import disagg_sim
 from planner.predict.cells import is_set
 from planner.predict.hidden import per_query
-from planner.predict.load import GENERIC, all_in_energy, answer_fields, percentile_of, split_clients
+from planner.predict.load import (
+    GENERIC,
+    PREFILL_LAYOUT,
+    all_in_energy,
+    answer_fields,
+    percentile_of,
+    split_clients,
+)
 
 # a unit's configuration and its prefill instances' own layout: the columns disagg_sim rebuilds the unit from
 UNIT_KEYS, PREFILL_KEYS = disagg_sim.UNIT_CONFIG, disagg_sim.PREFILL
@@ -166,14 +173,18 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
     if configs.empty:
         return pd.DataFrame()
     cfg = configs[list(UNIT_KEYS)].reset_index(drop=True)
+    own = [k for k in PREFILL_LAYOUT if k in configs]  # a split's own prefill layout (NaN: the decode one's)
+    if own and configs[own].notna().to_numpy().any():
+        cfg = cfg.assign(**{k: configs[k].to_numpy(dtype=float) for k in own})
     qids = configs["qid"].to_numpy()
     # the prefill instances' own accelerator and layout, where a query gives them (the perf model's prefill
     # path only then, as in the batch grid)
     pre = queries.loc[qids, ["prefill_gpu", "prefill_tp", "prefill_pp"]].reset_index(drop=True)
     if pre.map(is_set).to_numpy().any():
+        # (a query that gives them tries no other prefill layout: the others' keep the ones their split tries)
         cfg = cfg.assign(prefill_accelerator=pre["prefill_gpu"].where(pre["prefill_gpu"].map(is_set), ""),
-                         prefill_tp=pd.to_numeric(pre["prefill_tp"], errors="coerce"),
-                         prefill_pp=pd.to_numeric(pre["prefill_pp"], errors="coerce"))
+                         **{k: pd.to_numeric(pre[k], errors="coerce").fillna(cfg.get(k, np.nan))
+                            for k in ("prefill_tp", "prefill_pp")})
     tt, tp = _targets(queries, qids, "ttft_slo_ms"), _targets(queries, qids, "tpot_slo_ms")
     units = fitting_units(cfg, catalog, tt, tp, pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy(),
                           per_query(queries, qids))

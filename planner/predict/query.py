@@ -17,7 +17,6 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.perf import evaluate
-from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.search import visible_ttft
 from planner.perf.slo_policy import no_ttft_target_words, slo_basis
 from planner.predict import disagg, hidden
@@ -26,12 +25,14 @@ from planner.predict.load import (
     GENERIC,
     LOAD_QUERY_COLUMNS,
     LOAD_RESULT_COLUMNS,
+    OWN_PREFILL,
     all_in_energy,
     answer_load_queries,
     has_load,
     limit_of,
     percentile_columns,
     percentile_of,
+    prefill_layouts,
     slo_latencies,
 )
 from planner.predict.validate import PREFILL_QUERY_COLUMNS, query_error
@@ -41,9 +42,6 @@ BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512
 QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
                  "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS,
                  *PREFILL_QUERY_COLUMNS, hidden.COLUMN, hidden.EFFORT)
-# the prefill instances' own layout (the perf model's PREFILL_COLUMNS beside prefill_accelerator), where a
-# disaggregated split tries one (`_prefill_layouts`); NaN = the decode instances' own
-OWN_PREFILL = ("prefill_ep", "prefill_attn_dp")
 RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
                   "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu", "output_tok_s_per_user",
                   "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w", "tokens_per_kwh", "limited_by",
@@ -105,29 +103,6 @@ def _splits(row: pd.Series, catalog: Catalog) -> list[tuple[int, int, int, int]]
     return out
 
 
-def _prefill_layouts(splits: list[tuple[int, int, int, int]], decode: tuple[int, int, int, int],
-                     max_instances: int) -> list[tuple[float, float, float, float]]:
-    """(prefill tp, pp, ep, attn_dp) a disaggregated unit may give its prefill instances: the decode instances'
-    own (NaN: the perf model's default), and for a wide-EP decode instance (attention DP, one stage) the smaller
-    single-stage splits of the query down to 1/max_instances of its GPUs, so that the unit's prefill instances
-    can add up to about one decode instance. Published NVL72 wide-EP runs of DeepSeek-R1 pair one wide decode
-    instance (DEP32-48) with several 4-8 GPU prefill instances (SemiAnalysis InferenceMAX's GB200 Dynamo
-    configurations, LMSYS's SGLang GB200 NVL72 deployment; as reported, not among our calibration sources). A
-    DEP32 prefill instance per DEP32 decode one made every such unit 64+ GPUs: 72 GB200 answered 3 x DEP16
-    + DEP16 prefill or 9 x TP8 at TPOT <= 10 ms (issue 8)."""
-    nan = float("nan")
-    out = [(nan, nan, nan, nan)]
-    tp, pp, _, dp = decode
-    g = tp * pp * dp
-    if dp <= 1 or pp != 1:
-        return out
-    for ptp, ppp, pep, pdp in splits:
-        s = ptp * ppp * pdp
-        if ppp == 1 and g / max_instances <= s < g:
-            out.append((float(ptp), 1.0, float(pep), float(pdp)))
-    return out
-
-
 def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     """Expand valid queries into configuration rows (query index `qid`) for the performance model."""
     cols: dict[str, list] = {k: [] for k in ("qid", "model", "accelerator", "precision", "kv_precision", "tp",
@@ -158,7 +133,7 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
                 batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else BATCHES
                 own = [(*prefill, np.nan, np.nan)] if asked or mode != "disaggregated" else [
                     ("", ptp, ppp, pep, pdp) for ptp, ppp, pep, pdp in
-                    _prefill_layouts(splits, (tp, pp, ep, attn_dp), ASSUMPTIONS.max_disagg_instances)]
+                    prefill_layouts(splits, (tp, pp, ep, attn_dp))]
                 for pre in own:
                     values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *pre, h)
                     for b in batches:
