@@ -21,8 +21,11 @@ What it showed (2026-12-02, main ece4839 + h59; TPOT <= 10 ms, MTP, 1k/1k):
 - Ratio NVL72 (disaggregated, DEP4 prefill) / HGX B200 (best 8-GPU) at 10 ms: 2.2x generic, 13.5x TensorRT-LLM;
   the spread is the HGX side (TensorRT-LLM's fitted moe_factor 0.5 halves the experts' bandwidth, which is
   all of HGX's small-batch step), not the NVL72 one (4.1k vs 6.1k tok/s/GPU).
-- HGX EP beyond 8 GPUs would cross InfiniBand (50 GB/s a GPU against NVLink's 720 achieved): at the batch a
-  DEP16 rank needs, ~16 MB a direction per MoE layer, ~38 ms a step of all-to-all, not a layout at 10 ms.
+- HGX EP beyond 8 GPUs would cross InfiniBand (50 GB/s a GPU against NVLink's 720 achieved): a DEP16 rank at
+  64 sequences with MTP (256 tokens, each to 6.5 of 16 ranks, bf16) sends ~12 MB a direction per MoE layer off
+  its node, ~27 ms a step of all-to-all: not a layout at 10 ms (resolve keeps tp x attn_dp in the domain).
+- Memory does not bind at 1k/1k: the largest batch the KV holds is 1,705 (B200 TP8), 12,008 (DEP8), 64,256
+  (GB200 DEP32) against 32, 256-512 and 1,536 run at 10 ms.
 """
 
 from __future__ import annotations
