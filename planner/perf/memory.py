@@ -74,6 +74,19 @@ def attention_params_per_gpu(c: Cols) -> np.ndarray:
     return (c.attn_params - c.attn_replicated_params) / c.tp + c.attn_replicated_params
 
 
+def expert_slot_factor(c: Cols) -> np.ndarray:
+    """Expert slots a layer holds over its experts: ceil(E / ep) x ep / E. 1 where the EP size divides the
+    experts; otherwise every EP rank holds ceil(E / ep) slots and the spare ones carry replicas of the busiest
+    experts (expert-parallel load balancing: DeepSeek-V3's 32 redundant experts, SGLang
+    `--ep-num-redundant-experts 32`, TensorRT-LLM's MoE load balancer `num_slots: 288`), so DeepSeek's 256
+    experts run at EP 36, 48 or 72 as 288 slots, 8, 6 or 4 a GPU. Each slot costs the memory and, whenever its
+    expert is touched, the weight reads of one expert (both scaled by this factor); the routed FLOPs are the
+    tokens' and do not change."""
+    e = np.maximum(np.asarray(c.num_experts, dtype=float), 1.0)
+    ep = np.maximum(np.asarray(c.ep, dtype=float), 1.0)
+    return np.where(c.is_moe > 0, np.ceil(e / ep) * ep / e, 1.0)
+
+
 def fp4_moe_pad_factor(c: Cols) -> np.ndarray:
     """Expert bytes a weight-only FP4 MoE kernel allocates over the checkpoint's: vLLM's Marlin path (MXFP4/NVFP4
     on GPUs without FP4) pads the hidden size and each GPU's expert width up to multiples (engines.yaml
@@ -98,7 +111,8 @@ def layer_weight_bytes_per_gpu(c: Cols, s: dict[str, np.ndarray]) -> np.ndarray:
     wne = non_expert_weight_bytes(c)
     per_tp = (attention_params_per_gpu(c) * s["all"]
               + (c.dense_ffn_params * s["dense"] + c.shared_params * s["moe"]) / tp)
-    experts = c.expert_params * c.num_experts * s["moe"] / stage_gpus * fp4_moe_pad_factor(c)
+    experts = (c.expert_params * c.num_experts * s["moe"] / stage_gpus * fp4_moe_pad_factor(c)
+               * expert_slot_factor(c))
     router = c.router_params * s["moe"]
     return (per_tp + router) * wne + experts * c.w_bytes
 

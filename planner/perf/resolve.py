@@ -360,8 +360,9 @@ def check_parallelism(c: Cols, grid: pd.DataFrame, fail, model_names, acc_names)
     moe = c.is_moe > 0
     fail(~moe & (ep > 1), [ep, model_names], lambda e, m: f"ep {e:.0f} needs an MoE model ({m} is dense)")
     fail(~moe & (dp > 1), [dp], lambda d: "attention data parallel needs an MoE model (use more replicas instead)")
-    fail(moe & (np.mod(c.num_experts, np.maximum(ep, 1)) != 0), [ep, c.num_experts],
-         lambda e, x: f"ep {e:.0f} does not divide {x:.0f} experts")
+    # an EP size that does not divide the experts holds ceil(E / ep) slots a rank, the spare ones replicas
+    # (memory.expert_slot_factor); a rank without a whole expert is not a layout any engine runs
+    fail(moe & (ep > c.num_experts), [ep, c.num_experts], lambda e, x: f"ep {e:.0f} exceeds {x:.0f} experts")
     fail(np.mod(tp * dp, np.maximum(ep, 1)) != 0, [ep, tp * dp],
          lambda e, g: f"ep {e:.0f} must divide tp*attn_dp = {g:.0f} (experts spread over the stage's GPUs)")
     fail(pp > c.layers, [pp, c.layers], lambda p, n: f"pp {p:.0f} exceeds {n:.0f} layers")

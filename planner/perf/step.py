@@ -25,7 +25,13 @@ from planner.perf.kernels import (
     expected_experts_touched,
     gemm_efficiency,
 )
-from planner.perf.memory import attention_params_per_gpu, kv_head_fraction, non_expert_weight_bytes, stage_layers
+from planner.perf.memory import (
+    attention_params_per_gpu,
+    expert_slot_factor,
+    kv_head_fraction,
+    non_expert_weight_bytes,
+    stage_layers,
+)
 from planner.perf.resolve import Cols
 
 BUCKETS = ("compute_s", "memory_s", "comm_s", "overhead_s")
@@ -138,7 +144,7 @@ def _weights(p: _Pass) -> None:
     touched = expected_experts_touched(c.num_experts, c.top_k, p.tokens)
     m_expert = _safe_div(p.tokens * c.top_k, np.maximum(touched, 1e-9))
     e_flops = 2.0 * p.tokens * c.top_k * c.expert_params / p.g * s["moe"]
-    e_bytes = touched * c.expert_params / p.g * s["moe"] * c.w_bytes
+    e_bytes = touched * c.expert_params / p.g * s["moe"] * c.w_bytes * expert_slot_factor(c)  # + replicas
     amortized = np.minimum(1.0, A.weight_only_dequant_rows / np.maximum(m_expert, 1e-9))
     # x the engine's fused-MoE kernels, which can recover part of the dequantization but never run the experts
     # faster than the plain GEMM would (factors above 1 only act on weight-only experts)

@@ -31,7 +31,14 @@ from planner.perf.search import visible_ttft
 from planner.predict import disagg_sim
 from planner.predict.cells import is_set
 from planner.predict.hidden import per_query
-from planner.predict.load import GENERIC, all_in_energy, answer_fields, percentile_of, split_clients
+from planner.predict.load import (
+    GENERIC,
+    PREFILL_LAYOUT,
+    all_in_energy,
+    answer_fields,
+    percentile_of,
+    split_clients,
+)
 
 # a unit's configuration and its prefill instances' own layout: the columns disagg_sim rebuilds the unit from
 UNIT_KEYS, PREFILL_KEYS = disagg_sim.UNIT_CONFIG, disagg_sim.PREFILL
@@ -166,14 +173,18 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
     if configs.empty:
         return pd.DataFrame()
     cfg = configs[list(UNIT_KEYS)].reset_index(drop=True)
+    own = [k for k in PREFILL_LAYOUT if k in configs]  # a split's own prefill layout (NaN: the decode one's)
+    if own and configs[own].notna().to_numpy().any():
+        cfg = cfg.assign(**{k: configs[k].to_numpy(dtype=float) for k in own})
     qids = configs["qid"].to_numpy()
     # the prefill instances' own accelerator and layout, where a query gives them (the perf model's prefill
     # path only then, as in the batch grid)
     pre = queries.loc[qids, ["prefill_gpu", "prefill_tp", "prefill_pp"]].reset_index(drop=True)
     if pre.map(is_set).to_numpy().any():
+        # (a query that gives them tries no other prefill layout: the others' keep the ones their split tries)
         cfg = cfg.assign(prefill_accelerator=pre["prefill_gpu"].where(pre["prefill_gpu"].map(is_set), ""),
-                         prefill_tp=pd.to_numeric(pre["prefill_tp"], errors="coerce"),
-                         prefill_pp=pd.to_numeric(pre["prefill_pp"], errors="coerce"))
+                         **{k: pd.to_numeric(pre[k], errors="coerce").fillna(cfg.get(k, np.nan))
+                            for k in ("prefill_tp", "prefill_pp")})
     tt, tp = _targets(queries, qids, "ttft_slo_ms"), _targets(queries, qids, "tpot_slo_ms")
     units = fitting_units(cfg, catalog, tt, tp, pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy(),
                           per_query(queries, qids))
@@ -208,6 +219,9 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
                      "unit_prefill_gpu": str(u.get("prefill_accelerator") or c["accelerator"]),
                      "unit_prefill_tp": int(u.get("prefill_tp") if is_set(u.get("prefill_tp")) else c["tp"]),
                      "unit_prefill_pp": int(u.get("prefill_pp") if is_set(u.get("prefill_pp")) else c["pp"]),
+                     "unit_prefill_ep": int(u.get("prefill_ep") if is_set(u.get("prefill_ep")) else c["ep"]),
+                     "unit_prefill_attn_dp": int(u.get("prefill_attn_dp") if is_set(u.get("prefill_attn_dp"))
+                                                 else c["attn_dp"]),
                      **{f"unit_{k}": u[k] for k in ("prefill_instances", "decode_instances", "avg_power_w",
                                                     "peak_power_w", "itl_s", "acceptance_length", "batch",
                                                     "prefill_gpus", "decode_gpus")},
@@ -288,7 +302,8 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
         "prefill_instances": int(best["unit_prefill_instances"]),
         "decode_instances": int(best["unit_decode_instances"]),
         "prefill_gpu": best["unit_prefill_gpu"], "prefill_tp": int(best["unit_prefill_tp"]),
-        "prefill_pp": int(best["unit_prefill_pp"]),
+        "prefill_pp": int(best["unit_prefill_pp"]), "prefill_ep": int(best["unit_prefill_ep"]),
+        "prefill_attn_dp": int(best["unit_prefill_attn_dp"]),
         **all_in_energy(catalog, str(best["accelerator"]), float(best["output_tok_s"]), avg_w, used),
     }
 

@@ -27,7 +27,7 @@ from planner.predict.load import split_clients
 UNIT_CONFIG = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
                "osl", "engine", "speculative")
 PERCENTILES = ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
-PREFILL = ("prefill_accelerator", "prefill_tp", "prefill_pp")
+PREFILL = ("prefill_accelerator", "prefill_tp", "prefill_pp", "prefill_ep", "prefill_attn_dp")
 FINITE = ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", *PERCENTILES)
 
 
@@ -37,8 +37,8 @@ def _unit(best: pd.Series) -> pd.Series:
     u = {k: best[k] for k in UNIT_CONFIG if k in best}
     u |= {"batch": best["unit_batch"], "prefill_instances": best["unit_prefill_instances"],
           "decode_instances": best["unit_decode_instances"]}
-    own = (str(best["unit_prefill_gpu"]), int(best["unit_prefill_tp"]), int(best["unit_prefill_pp"]))
-    if own != (str(best["accelerator"]), int(best["tp"]), int(best["pp"])):
+    own = (str(best["unit_prefill_gpu"]), *(int(best[f"unit_prefill_{k}"]) for k in ("tp", "pp", "ep", "attn_dp")))
+    if own != (str(best["accelerator"]), *(int(best[k]) for k in ("tp", "pp", "ep", "attn_dp"))):
         u |= dict(zip(PREFILL, own, strict=True))
     return pd.Series(u)
 

@@ -34,6 +34,10 @@ LOAD_NUMERIC_COLUMNS = ("request_rate", "num_requests", "slo_percentile")
 LOAD_RESULT_COLUMNS = ("engine", "speculative", "slo_percentile", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
                        "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s",
                        "requests_s", "saturated")
+# the prefill instances' layout a disaggregated split tries (`prefill_layouts`) beside the query's
+# prefill_gpu/tp/pp: NaN = the decode instances' own (the perf model's PREFILL_COLUMNS)
+OWN_PREFILL = ("prefill_ep", "prefill_attn_dp")
+PREFILL_LAYOUT = ("prefill_tp", "prefill_pp", *OWN_PREFILL)
 PER_REPLICA = ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_mean_s", "tpot_p50_s", "tpot_p90_s",
                "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
 
@@ -95,6 +99,29 @@ def percentile_of(row: pd.Series) -> float:
 
 def has_load(row: pd.Series) -> bool:
     return is_set(row.get("request_rate")) or is_set(row.get("concurrency"))
+
+
+def prefill_layouts(splits: list[tuple[int, int, int, int]], decode: tuple[int, int, int, int],
+                    max_instances: int = ASSUMPTIONS.max_disagg_instances) -> list[tuple[float, ...]]:
+    """(prefill tp, pp, ep, attn_dp) a disaggregated unit may give its prefill instances: the decode instances'
+    own (NaN: the perf model's default), and for a wide-EP decode instance (attention DP, one stage) the smaller
+    single-stage splits of the query down to 1/max_instances of its GPUs, so that the unit's prefill instances
+    can add up to about one decode instance. Published NVL72 wide-EP runs of DeepSeek-R1 pair one wide decode
+    instance (DEP32-48) with several 4-8 GPU prefill instances (SemiAnalysis InferenceMAX's GB200 Dynamo
+    configurations, LMSYS's SGLang GB200 NVL72 deployment; as reported, not among our calibration sources). A
+    DEP32 prefill instance per DEP32 decode one made every such unit 64+ GPUs: 72 GB200 answered 3 x DEP16
+    + DEP16 prefill or 9 x TP8 at TPOT <= 10 ms (issue 8)."""
+    nan = float("nan")
+    out = [(nan, nan, nan, nan)]
+    tp, pp, _, dp = decode
+    g = tp * pp * dp
+    if dp <= 1 or pp != 1:
+        return out
+    for ptp, ppp, pep, pdp in splits:
+        s = ptp * ppp * pdp
+        if ppp == 1 and g / max_instances <= s < g:
+            out.append((float(ptp), 1.0, float(pep), float(pdp)))
+    return out
 
 
 def split_clients(total: float, dp: int) -> list[tuple[float, int]]:
@@ -273,14 +300,19 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
         engine = str(row["engine"]) if is_set(row["engine"]) else ""
         spec = str(row["speculative"]).lower() if is_set(row["speculative"]) else "none"
         hidden = hidden_of(row)  # decoded before the osl's visible tokens (planner.predict.hidden)
+        split = splits(row, catalog)
+        # the query's own prefill instances, else those a disaggregated split tries (as without a load)
+        asked = any(is_set(row[k]) for k in ("prefill_gpu", "prefill_tp", "prefill_pp"))
         for mode in (["aggregated", "disaggregated"] if serving == "auto" else [serving]):
-            for tp, pp, ep, attn_dp in splits(row, catalog):
+            for tp, pp, ep, attn_dp in split:
                 g = tp * pp * attn_dp
                 if gpus // g >= 1:
-                    rows.append(dict(zip(cols, (qid, row["model"], row["gpu"], row["precision"], kv, tp, pp, ep,
-                                                attn_dp, mode, int(float(row["isl"])),
-                                                int(float(row["osl"])) + hidden, gpus // g, g, engine, spec,
-                                                hidden), strict=True)))
+                    base = dict(zip(cols, (qid, row["model"], row["gpu"], row["precision"], kv, tp, pp, ep,
+                                           attn_dp, mode, int(float(row["isl"])), int(float(row["osl"])) + hidden,
+                                           gpus // g, g, engine, spec, hidden), strict=True))
+                    own = prefill_layouts(split, (tp, pp, ep, attn_dp)) if mode == "disaggregated" and not asked \
+                        else [(math.nan,) * len(PREFILL_LAYOUT)]
+                    rows += [base | dict(zip(PREFILL_LAYOUT, pre, strict=True)) for pre in own]
     if not rows:
         return {}
     configs = pd.DataFrame(rows)

@@ -25,12 +25,14 @@ from planner.predict.load import (
     GENERIC,
     LOAD_QUERY_COLUMNS,
     LOAD_RESULT_COLUMNS,
+    OWN_PREFILL,
     all_in_energy,
     answer_load_queries,
     has_load,
     limit_of,
     percentile_columns,
     percentile_of,
+    prefill_layouts,
     slo_latencies,
 )
 from planner.predict.validate import PREFILL_QUERY_COLUMNS, query_error
@@ -49,7 +51,7 @@ RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "
                   "output_tok_s_per_user", "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w",
                   "tokens_per_kwh", "limited_by", "notes", *LOAD_RESULT_COLUMNS, "slo_basis",
                   "itl_s", "acceptance_length", "acceptance_assumed", "prefill_instances", "decode_instances",
-                  *PREFILL_QUERY_COLUMNS)
+                  *PREFILL_QUERY_COLUMNS, *OWN_PREFILL)
 
 
 def _divisors(n: int, most: int) -> list[int]:
@@ -110,7 +112,7 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     cols: dict[str, list] = {k: [] for k in ("qid", "model", "accelerator", "precision", "kv_precision", "tp",
                                              "pp", "ep", "attn_dp", "serving", "batch", "isl", "osl", "engine",
                                              "speculative", "prefill_accelerator", "prefill_tp", "prefill_pp",
-                                             hidden.COLUMN)}
+                                             *OWN_PREFILL, hidden.COLUMN)}
     for qid, row in queries.iterrows():
         if row["error"] or has_load(row):  # queries under a load are answered by planner.predict.load
             continue
@@ -125,20 +127,27 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         osl += (h := hidden.hidden_of(row))  # the engine decodes the hidden tokens first (planner.predict.hidden)
         prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
                    *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
+        splits = _splits(row, catalog)
+        asked = prefill[0] != "" or not all(map(np.isnan, prefill[1:]))  # the query's own prefill instances
         for mode in modes:
-            for tp, pp, ep, attn_dp in _splits(row, catalog):
+            for tp, pp, ep, attn_dp in splits:
                 dp = gpus // (tp * pp * attn_dp)
                 # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
                 # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
                 batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else BATCHES
-                values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *prefill, h)
-                for b in batches:
-                    for key, v in zip(cols, values, strict=True):
-                        cols[key].append(b if key == "batch" else v)
+                own = [(*prefill, np.nan, np.nan)] if asked or mode != "disaggregated" else [
+                    ("", ptp, ppp, pep, pdp) for ptp, ppp, pep, pdp in
+                    prefill_layouts(splits, (tp, pp, ep, attn_dp))]
+                for pre in own:
+                    values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *pre, h)
+                    for b in batches:
+                        for key, v in zip(cols, values, strict=True):
+                            cols[key].append(b if key == "batch" else v)
     grid = pd.DataFrame(cols)
-    if (grid["prefill_accelerator"] == "").all() and grid["prefill_tp"].isna().all() \
-            and grid["prefill_pp"].isna().all():  # the perf model's prefill path only where a query asks
-        grid = grid.drop(columns=["prefill_accelerator", "prefill_tp", "prefill_pp"])
+    pre_cols = ["prefill_accelerator", "prefill_tp", "prefill_pp", *OWN_PREFILL]
+    # the perf model's prefill path only where a query asks or a split tries one
+    if (grid["prefill_accelerator"] == "").all() and grid[pre_cols[1:]].isna().all().all():
+        grid = grid.drop(columns=pre_cols)
     return grid
 
 
@@ -312,7 +321,9 @@ def _unit(best: pd.Series) -> dict:
         return default if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else v
     return {"prefill_instances": int(best["prefill_instances"]), "decode_instances": int(best["decode_instances"]),
             "prefill_gpu": given("prefill_accelerator", best["accelerator"]),
-            "prefill_tp": int(given("prefill_tp", best["tp"])), "prefill_pp": int(given("prefill_pp", best["pp"]))}
+            "prefill_tp": int(given("prefill_tp", best["tp"])), "prefill_pp": int(given("prefill_pp", best["pp"])),
+            "prefill_ep": int(given("prefill_ep", best["ep"])),
+            "prefill_attn_dp": int(given("prefill_attn_dp", best["attn_dp"]))}
 
 
 def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = None) -> tuple[str, str]:

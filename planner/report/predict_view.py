@@ -35,11 +35,16 @@ def _unit_rows(r: dict) -> list[tuple[str, str]]:
     p, d = r.get("prefill_instances"), r.get("decode_instances")
     if r.get("serving") != "disaggregated" or not _given(p):
         return []
-    prefill = f"TP{r.get('prefill_tp') or r['tp']} PP{r.get('prefill_pp') or r['pp']}"
+
+    def layout(tp, pp, attn_dp) -> str:  # attention DP + expert parallel shown as DEP
+        return f"TP{tp:g} PP{pp:g}" + (f" DEP{attn_dp:g}" if _given(attn_dp) and attn_dp > 1 else "")
+
+    prefill = layout(r.get("prefill_tp") or r["tp"], r.get("prefill_pp") or r["pp"],
+                     r.get("prefill_attn_dp") if _given(r.get("prefill_attn_dp")) else r.get("attn_dp"))
     if r.get("prefill_gpu") and r["prefill_gpu"] != r["gpu"]:
         prefill += f" on {r['prefill_gpu']}"
-    return [("disaggregated unit", f"{p:g} prefill ({prefill}) + {d:g} decode (TP{r['tp']} PP{r['pp']}) "
-                                   "instance(s)")]
+    decode = layout(r["tp"], r["pp"], r.get("attn_dp"))
+    return [("disaggregated unit", f"{p:g} prefill ({prefill}) + {d:g} decode ({decode}) instance(s)")]
 
 
 def _speculative(r: dict) -> str:
