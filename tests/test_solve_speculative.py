@@ -81,6 +81,13 @@ def test_without_speculation_it_is_infeasible_with_the_best_tpot_named(spec):
         solve(problem(spec=spec))
 
 
+def test_a_workload_listing_only_a_draft_is_searched_with_it():
+    """`speculative: [eagle3]` (no `none`): no plain configuration is searched, so nothing to compare the drafts
+    with; they are all evaluated (it crashed with KeyError 'fits' before)."""
+    plan = solve(problem(spec="[eagle3]"))
+    assert plan.status == "optimal" and {d.speculative for d in plan.deployments} == {"eagle3"}
+
+
 def test_a_method_without_a_draft_for_the_model_is_named():
     with pytest.raises(InfeasibleError, match=r"no catalog engine has an mtp draft for llama-3.1-8b"):
         solve(problem(spec="[mtp]"))

@@ -58,6 +58,8 @@ def worth_drafting(plain: pd.DataFrame, drafts: pd.DataFrame, catalog: Catalog) 
     draft variant would be pruned, so it is not evaluated."""
     match = ["workload", "model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp",
              "serving", "engine", "effort", *PREFILL_LAYOUT]
+    if "fits" not in plain:  # no plain configuration searched (the workload lists drafts only): keep them all
+        return np.ones(len(drafts), dtype=bool)
     ok = plain[plain["fits"].astype(bool) & (pd.to_numeric(plain["batch"], errors="coerce").fillna(0) >= 1)]
     ref = ok[[*match, "batch"]].assign(effort=ok["effort"].astype(str))
     d = drafts.reset_index(drop=True)
