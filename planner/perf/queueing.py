@@ -34,6 +34,7 @@ from planner.perf.memory import held_context_tokens
 from planner.perf.prefill_first import prefill_first_terms
 from planner.perf.reasoning import hidden_phase_s
 from planner.perf.saturation import saturation_rps
+from planner.perf.serving import shared_chunks  # the one rule of the mean step, no load and load
 from planner.perf.simulate import length_quantile_factor
 from planner.perf.speculative_prompt import own_prefill_s, real_steps
 from planner.perf.step_mix import mixed_itl
@@ -106,17 +107,6 @@ def service(tab: StepTables) -> Service:
                    chunks=chunks, prefill_s=prefill_s, life_s=life, rate=rate, cap=cap, seats_rps=seats,
                    capacity_rps=capacity,
                    osl=tab.osl, isl=tab.isl, work_s=work_s, gaps=gaps)
-
-
-def shared_chunks(f: np.ndarray, tokens_per_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(share of steps carrying prompt tokens, prompt tokens each of them carries) where prompt chunks land on
-    the steps at random (Poisson arrivals), f chunks a step on average and `tokens_per_step` prompt tokens a step
-    on average: the chunks landing in one step share it (the scheduler fills one step's budget with every chunk
-    ready), so a share 1 - e^-f of the steps carries prompt tokens, tokens_per_step / that share each (as the
-    prefill-first schedule's pauses). The one rule of the mean step (_mixed, TPOT) and of the ITL mixture
-    (add_itl)."""
-    mixed = -np.expm1(-f)
-    return mixed, np.divide(tokens_per_step, mixed, out=np.zeros_like(mixed), where=mixed > 0)
 
 
 def _mixed(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray):
