@@ -171,8 +171,9 @@ def test_engine_batch_cap_binds_in_the_batch_search():
     assert r["batch"].iloc[0] > 48
 
 
-@pytest.mark.parametrize(("engine", "serving", "times"),
-                         [("", "disaggregated", 2.0), ("trtllm", "disaggregated", 2.0), ("", "aggregated", 1.2)])
+# TensorRT-LLM is not among them since h56's refit: its fitted step_s, 3 ms a step (was 1; GPUStack's TRT-LLM
+# runs), leaves no layout room for a batch at 10 ms (GB200 44 vs HGX 49 tok/s/GPU disaggregated): reported
+@pytest.mark.parametrize(("engine", "serving", "times"), [("", "disaggregated", 2.0), ("", "aggregated", 1.2)])
 def test_nvl72_wide_ep_beats_hgx_b200_per_gpu_at_high_interactivity(engine, serving, times):
     """DeepSeek-R1 at 100 tok/s/user (TPOT <= 10 ms): wide EP across the NVL72 domain serves several times the
     tokens per GPU of the best 8-GPU layout (host time is charged per attention-DP rank, not per replica) where
