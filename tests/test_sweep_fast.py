@@ -141,8 +141,9 @@ def test_a_model_too_large_is_told_before_the_probe_solves_anything(tmp_path, ca
     values = {"economics.electricity_usd_per_kwh": 0.05}
     inst = scenario_inputs(sw, values, cat)[1]
     full = adapter.mip_variables(inst, cat, adapter.new_cache())
-    assert full == 274  # quickstart's MIP (its warm start's restriction, then whole); 54 for the relaxation; 267
-    # before h37's one rule for seats and memory check (memory.held_context_tokens: more candidates pass the check)
+    assert full == 330  # quickstart's MIP (its warm start's restriction, then whole); 54 for the relaxation; 267
+    # before h37's one rule for seats and memory check (memory.held_context_tokens: more candidates pass),
+    # 274 before h56's no-load steps (serving.aggregated: candidates' power and throughput moved, fewer dominated)
     monkeypatch.setattr(fastsolve, "FAST_MAX_VARS", 100)
     assert run_sweep(sw, cat, tmp_path, workers=1).statuses == {"optimal": 2} and highs_calls == []
     rows = ledger.open_for_reading(tmp_path).rows()
