@@ -77,17 +77,26 @@ AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
 # (+0.0017%), reasoning-deepseek-r1 -1.6e-6, simplicity-and-failure-domains -1.6e-6; ai-factory-10mw,
 # brownfield-h100, offline-tokens-per-dollar, power-limited-site unchanged (the last moved +0.0084% while the
 # disaggregated reasoning units read the aggregated TPOT_SPREAD; they keep their own 0.5, reasoning_disagg).
+# No-load steps as the load model's mixture of decode-only and prompt-chunk steps (h56, serving.aggregated): the
+# same deployments (quickstart, simplicity-and-failure-domains checked replica for replica), their average power
+# from the time-weighted steps: diurnal-own-rent -0.0147%, mixed-fleet -0.0034%, power-limited-site -0.0004%,
+# quickstart -0.0345%, reasoning-deepseek-r1 -0.0028%, simplicity-and-failure-domains -0.0707% (cost); the others
+# unchanged. (The same figures with the refit efficiency.yaml: its serving factors did not move.)
+# Both merged (coordinator, seventeenth session), against h55's figures: diurnal-own-rent 185.271948 -> 185.235589
+# (-0.0196%), mixed-fleet 445.991696 -> 445.958400 (-0.0075%), quickstart 29.9452935 -> 29.9318046 (-0.045%),
+# power-limited-site -0.0004%, reasoning-deepseek-r1 -0.0028%, simplicity-and-failure-domains -0.0707%,
+# ai-factory-10mw -5.9e-8; the others as h55 says.
 PINNED_OBJECTIVES = {
-    "ai-factory-10mw": 109267.40726289553,
-    "diurnal-own-rent": 185.271947595608,
+    "ai-factory-10mw": 109267.40082861432,
     "brownfield-h100": 794.2763718037629,
+    "diurnal-own-rent": 185.23558877241942,
     "enterprise-budget": 741106.8977244627,
-    "mixed-fleet": 445.99169626411776,
+    "mixed-fleet": 445.95839967466344,
     "offline-tokens-per-dollar": 17317594.202387,
-    "power-limited-site": 1390.6705738749627,
-    "quickstart": 29.945293515149842,
-    "reasoning-deepseek-r1": 1179.404130669496,
-    "simplicity-and-failure-domains": 56.44237101914956,
+    "power-limited-site": 1390.664444895619,
+    "quickstart": 29.93180456568719,
+    "reasoning-deepseek-r1": 1179.3708348744342,
+    "simplicity-and-failure-domains": 56.40247409306016,
 }
 
 

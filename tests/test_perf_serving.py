@@ -74,7 +74,9 @@ def test_aggregated_prefill_share_slows_decode():
     short, long_ = one(isl=100), one(isl=8000)
     assert long_["tpot_s"] > 1.5 * short["tpot_s"]
     assert long_["total_tok_s"] == pytest.approx(long_["output_tok_s"] * (1 + 8000 / 500))
-    assert short["output_tok_s"] == pytest.approx(32 / short["tpot_s"])
+    # a request lives its own prompt step and osl - 1 steps at TPOT (serving.aggregated): for a 100-token prompt
+    # within 1% of batch / TPOT
+    assert short["output_tok_s"] == pytest.approx(32 / short["tpot_s"], rel=0.01)
     assert short["output_tok_s_per_user"] == pytest.approx(1 / short["tpot_s"])
 
 

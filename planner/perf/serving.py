@@ -1,9 +1,11 @@
 """Serving modes on top of step times: aggregated continuous batching and disaggregated prefill/decode.
 
-Aggregated (chunked prefill): in steady state each sequence needs isl prefill tokens per osl output tokens, so
-an average step carries batch decode tokens plus batch*isl/osl prefill tokens; TPOT is that step and grows
-with the prefill share; output tokens/s = batch / TPOT. A new prompt is processed in chunks of at most the
-engine's token budget, each riding on a step that also carries the decode batch: TTFT = chunks * that step.
+Aggregated (chunked prefill): in steady state the batch - 1 other sequences bring (batch - 1) * isl / osl prompt
+tokens a step, computed in whole chunks on some steps (a share 1 - e^-f, f chunks a step), the others decode
+only; TPOT is that mixture's mean step (the load model's at the same running batch, step_mix.mixed_terms); a
+request lives its own prompt and osl - 1 steps at TPOT, output tokens/s = batch * osl / that life. A new prompt is
+processed in chunks of at most the engine's token budget, each riding on a step that also carries the decode
+batch: TTFT = chunks * that step.
 
 Disaggregated: prefill instances run prompts back to back (as many per pass as the token budget holds), decode
 instances run decode-only steps; a unit is n_p prefill + n_d decode instances (same parallelism, each <= 8):
@@ -70,17 +72,67 @@ def draft_time_s(c: Cols, serving: dict[str, float], n_dec, ctx) -> np.ndarray:
     return np.where((k > 0) & (n > 0), t, 0.0)  # a row with k > 0 has its draft (engines._spec_values)
 
 
+def shared_chunks(f: np.ndarray, tokens_per_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(share of steps carrying prompt tokens, prompt tokens each of them carries) where prompt chunks land on
+    the steps at random (Poisson arrivals), f chunks a step on average and `tokens_per_step` prompt tokens a step
+    on average: the chunks landing in one step share it (the scheduler fills one step's budget with every chunk
+    ready), so a share 1 - e^-f of the steps carries prompt tokens, tokens_per_step / that share each (as the
+    prefill-first schedule's pauses). The one rule of the mean step at no load (serving.aggregated) and under
+    load (mixed_terms, TPOT; queueing.add_itl, the ITL mixture)."""
+    mixed = -np.expm1(-f)
+    return mixed, np.divide(tokens_per_step, mixed, out=np.zeros_like(mixed), where=mixed > 0)
+
+
+STEP_SUMS = ("time_s", "compute_s", "memory_s", "comm_s", "overhead_s", "compute_busy_s", "memory_busy_s")
+
+
+def prompt_room(c: Cols, b) -> np.ndarray:
+    """Prompt tokens one step of b decoding sequences has room for: the replica's token budget (its attention-DP
+    ranks' chunks, evaluate.engine_token_budget_of) less the decode tokens, as the load model's mixed schedule
+    (step_mix.mixed_terms); the whole budget on a prefill-first engine, whose prompt steps carry no decode."""
+    budget = rank_chunk_tokens(c) * c.attn_dp
+    first = np.asarray(c.get("eng_prefill_first", 0.0)) > 0
+    return np.where(first, budget, np.maximum(budget - b, 1.0))
+
+
+def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_token) -> dict[str, np.ndarray]:
+    """The mean step a running sequence sees while `per_step` prompt tokens a step (steady state) are computed
+    beside the b decoding: decode-only steps, and a share of steps carrying prompt chunks (shared_chunks), each a
+    real step of its own (a named engine launches it eagerly). A prompt-first engine (SGLang, engines.yaml
+    `scheduler: prefill_first`) runs the chunks alone in pauses between decode steps, the whole budget its room.
+
+    Not one step carrying per_step tokens beside the b decoding (the blended average this replaced): an MoE step's
+    expert reads grow with its tokens, E (1 - (1 - k/E)^T), so prompt tokens spread over every step charged each
+    step the experts of b + per_step tokens. gpt-oss-120b on H100 at batch 1 (1,000 / 1,000 tokens) read 7.9
+    experts a layer every step, not the 4 of its decode steps: TPOT 5.88 ms, the load model 4.03 (the decode step
+    and one 1,000-token prompt step per request); at 8,000-token prompts 17.3 vs 4.1. And a dense step hid the
+    prompt's FLOPs under its weight reads, which a real compute-bound chunk step does not (8B / H100 at batch 16,
+    8,000 / 1,000 tokens: 7.3 ms blended, 9.0 under load)."""
+    q, _, _ = speculative_terms(c)
+    first = np.asarray(c.get("eng_prefill_first", 0.0)) > 0
+    dec = decode_step(c, serving, b, ctx, q_dec=q)
+    chunk_tokens = c.isl / np.ceil(c.isl / prompt_room(c, b))
+    mixed, tokens = shared_chunks(per_step / np.maximum(chunk_tokens, 1.0), per_step)
+    # prefill-first: the pause is a step with prompt tokens and no decode, after a decode step
+    carried = decode_step(c, serving, np.where(first, 0.0, b), ctx, tokens, tokens * pairs_per_token[0],
+                          tokens * pairs_per_token[1], c.isl, q_dec=q, prompt_chunk=True)
+    return {k: dec[k] + mixed * (np.where(first, carried[k], carried[k] - dec[k])) for k in STEP_SUMS}
+
+
 def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     b, isl, osl = c.batch, c.isl, c.osl
     ctx = isl + osl / 2.0  # average context over a sequence's life
     per_req_g, per_req_l = causal_pairs(isl), causal_pairs(isl, c.window_tokens)
+    per_tok = (per_req_g / np.maximum(isl, 1.0), per_req_l / np.maximum(isl, 1.0))
     # Speculative decoding: each step verifies 1 + k tokens per sequence and emits `accept` of them on
     # average, after k draft passes (draft_time_s); prompts finish `accept` times faster, so each step carries
     # that much more prefill. The gain shrinks with batch because the verify step turns compute-bound.
     q, accept, _ = speculative_terms(c)
     share = isl / osl * accept
-    avg = decode_step(c, serving, b, ctx, b * share, b / osl * accept * per_req_g, b / osl * accept * per_req_l,
-                      isl, q_dec=q)
+    # TPOT: the mean step one of the b running requests sees, beside the prompts of the b - 1 others (its own
+    # is in its TTFT), as the load model at b running has it (step_mix.mixed_terms)
+    others = np.maximum(b - 1.0, 0.0)
+    avg = _mean_step(c, serving, b, ctx, others * share, per_tok)
     step_s = avg["time_s"] + draft_time_s(c, serving, b, ctx)
     budget = rank_chunk_tokens(c)  # one prompt chunk per attention-DP rank, of that rank's size
     chunks = np.ceil(isl / budget)
@@ -93,10 +145,19 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # 7.6 s with every pair)
     scale = pre_tokens / np.maximum(isl, 1.0)
     ttft_step_s = decode_step(c, serving, b, ctx, pre_tokens, per_req_g * scale, per_req_l * scale, isl,
-                              prompt_chunk=True)["time_s"]
+                              prompt_chunk=True, time_only=True)["time_s"]
     gpus = c.tp * c.pp * c.attn_dp
     tpot = step_s / accept
-    out_tok_s = b / tpot
+    # throughput: each seat's request lives its own prompt (in chunks beside the b - 1 others decoding; alone on
+    # a prefill-first engine) and osl - 1 further tokens at TPOT; b seats complete b requests a life (the load
+    # model's g(b) = b / life, queueing.service)
+    first = np.asarray(c.get("eng_prefill_first", 0.0)) > 0
+    own_chunks = np.ceil(isl / prompt_room(c, b))
+    own = isl / own_chunks
+    own_s = decode_step(c, serving, np.where(first, 0.0, others), ctx, own, own * per_tok[0], own * per_tok[1],
+                        isl, q_dec=q, prompt_chunk=True, time_only=True)["time_s"]
+    life = own_chunks * own_s + np.maximum(osl - 1.0, 0.0) * tpot
+    out_tok_s = b * osl / life
     return {
         "gpus": gpus,
         "ttft_s": chunks * ttft_step_s + c.get("eng_request_s", 0.0),  # + the API server (engines.py)

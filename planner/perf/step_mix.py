@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.perf.serving import shared_chunks  # the one rule of the mean step, no load and load
 from planner.perf.sharegpt_lengths import quantile_factor as length_quantile_factor
 from planner.perf.speculative_prompt import own_prefill_s
 from planner.perf.steptable import StepTables, interp_on_grid, interp_step
@@ -137,17 +138,6 @@ def mixed_itl(tab: StepTables, m: np.ndarray, dec: np.ndarray, n_prompt: np.ndar
     values = np.concatenate([*values, b.room_s[:, None], full[:, None]], axis=1)
     weights = np.concatenate([*weights, packed[:, None], n_full[:, None]], axis=1)
     return _percentiles(values, weights, quantiles, "itl_")
-
-
-def shared_chunks(f: np.ndarray, tokens_per_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(share of steps carrying prompt tokens, prompt tokens each of them carries) where prompt chunks land on
-    the steps at random (Poisson arrivals), f chunks a step on average and `tokens_per_step` prompt tokens a step
-    on average: the chunks landing in one step share it (the scheduler fills one step's budget with every chunk
-    ready), so a share 1 - e^-f of the steps carries prompt tokens, tokens_per_step / that share each (as the
-    prefill-first schedule's pauses). The one rule of the mean step (mixed_terms, TPOT) and of the ITL mixture
-    (add_itl)."""
-    mixed = -np.expm1(-f)
-    return mixed, np.divide(tokens_per_step, mixed, out=np.zeros_like(mixed), where=mixed > 0)
 
 
 def mixed_terms(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray):
