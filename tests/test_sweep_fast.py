@@ -63,8 +63,12 @@ def test_fast_path_gives_the_plans_of_solve_problem(tmp_path, cat, highs_calls):
     assert len({r["deployments"][0]["system"] for r in rows}) == 3  # the prices do move the optimum
     for r in rows:
         want = plain(sw, r["params"], cat)
-        assert math.isclose(r["objective"], want.objective_value, rel_tol=1e-6), r["params"]
-        assert r["deployments"] == adapter.summarize(want)["deployments"], r["params"]
+        # both proven optimal to the problem's gap (1e-4): on a near-tie the two solvers may stop on different
+        # plans within it (the fast path found 39.012118 where SCIP stopped at 39.012632, -1.3e-5, once h56's
+        # no-load steps left more candidates undominated); where the objectives agree, so must the plans
+        assert abs(r["objective"] - want.objective_value) <= 1e-4 * abs(want.objective_value), r["params"]
+        if math.isclose(r["objective"], want.objective_value, rel_tol=1e-9):
+            assert r["deployments"] == adapter.summarize(want)["deployments"], r["params"]
 
 
 def test_the_start_changes_nothing_but_speed(tmp_path, cat):
