@@ -28,11 +28,12 @@ from planner.predict.load import (
     OWN_PREFILL,
     all_in_energy,
     answer_load_queries,
+    asks_prefill,
     has_load,
     limit_of,
     percentile_columns,
     percentile_of,
-    prefill_layouts,
+    prefill_options,
     slo_latencies,
 )
 from planner.predict.validate import PREFILL_QUERY_COLUMNS, query_error
@@ -128,16 +129,16 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
                    *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
         splits = _splits(row, catalog)
-        asked = prefill[0] != "" or not all(map(np.isnan, prefill[1:]))  # the query's own prefill instances
+        asked = asks_prefill(row)
         for mode in modes:
             for tp, pp, ep, attn_dp in splits:
                 dp = gpus // (tp * pp * attn_dp)
                 # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
                 # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
                 batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else BATCHES
-                own = [(*prefill, np.nan, np.nan)] if asked or mode != "disaggregated" else [
-                    ("", ptp, ppp, pep, pdp) for ptp, ppp, pep, pdp in
-                    prefill_layouts(splits, (tp, pp, ep, attn_dp))]
+                # the query's own prefill instances (their ep/attn_dp: the decode one's), else a split's
+                own = [(*prefill, *lay[2:]) if asked else ("", *lay)
+                       for lay in prefill_options(splits, (tp, pp, ep, attn_dp), mode, asked)]
                 for pre in own:
                     values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *pre, h)
                     for b in batches:
