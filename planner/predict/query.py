@@ -322,9 +322,7 @@ def _unit(best: pd.Series) -> dict:
         return default if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else v
     return {"prefill_instances": int(best["prefill_instances"]), "decode_instances": int(best["decode_instances"]),
             "prefill_gpu": given("prefill_accelerator", best["accelerator"]),
-            "prefill_tp": int(given("prefill_tp", best["tp"])), "prefill_pp": int(given("prefill_pp", best["pp"])),
-            "prefill_ep": int(given("prefill_ep", best["ep"])),
-            "prefill_attn_dp": int(given("prefill_attn_dp", best["attn_dp"]))}
+            **{f"prefill_{k}": int(given(f"prefill_{k}", best[k])) for k in ("tp", "pp", "ep", "attn_dp")}}
 
 
 def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = None) -> tuple[str, str]:
