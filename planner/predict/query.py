@@ -17,6 +17,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.perf import evaluate
+from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.search import visible_ttft
 from planner.perf.slo_policy import no_ttft_target_words, slo_basis
 from planner.predict import disagg, hidden
@@ -145,7 +146,7 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
                         for key, v in zip(cols, values, strict=True):
                             cols[key].append(b if key == "batch" else v)
     grid = pd.DataFrame(cols)
-    pre_cols = ["prefill_accelerator", "prefill_tp", "prefill_pp", *OWN_PREFILL]
+    pre_cols = list(PREFILL_COLUMNS)
     # the perf model's prefill path only where a query asks or a split tries one
     if (grid["prefill_accelerator"] == "").all() and grid[pre_cols[1:]].isna().all().all():
         grid = grid.drop(columns=pre_cols)
