@@ -86,12 +86,17 @@ def shared_chunks(f: np.ndarray, tokens_per_step: np.ndarray) -> tuple[np.ndarra
 STEP_SUMS = ("time_s", "compute_s", "memory_s", "comm_s", "overhead_s", "compute_busy_s", "memory_busy_s")
 
 
+def _prefill_first(c: Cols) -> np.ndarray:
+    """Rows whose engine runs a prompt step alone while decode waits (engines.yaml `scheduler: prefill_first`)."""
+    return np.asarray(c.get("eng_prefill_first", 0.0)) > 0
+
+
 def prompt_room(c: Cols, b) -> np.ndarray:
     """Prompt tokens one step of b decoding sequences has room for: the replica's token budget (its attention-DP
     ranks' chunks, evaluate.engine_token_budget_of) less the decode tokens, as the load model's mixed schedule
     (step_mix.mixed_terms); the whole budget on a prefill-first engine, whose prompt steps carry no decode."""
     budget = rank_chunk_tokens(c) * c.attn_dp
-    first = np.asarray(c.get("eng_prefill_first", 0.0)) > 0
+    first = _prefill_first(c)
     return np.where(first, budget, np.maximum(budget - b, 1.0))
 
 
@@ -109,7 +114,7 @@ def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_t
     prompt's FLOPs under its weight reads, which a real compute-bound chunk step does not (8B / H100 at batch 16,
     8,000 / 1,000 tokens: 7.3 ms blended, 9.0 under load)."""
     q, _, _ = speculative_terms(c)
-    first = np.asarray(c.get("eng_prefill_first", 0.0)) > 0
+    first = _prefill_first(c)
     dec = decode_step(c, serving, b, ctx, q_dec=q)
     chunk_tokens = c.isl / np.ceil(c.isl / prompt_room(c, b))
     mixed, tokens = shared_chunks(per_step / np.maximum(chunk_tokens, 1.0), per_step)
@@ -151,13 +156,13 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # throughput: each seat's request lives its own prompt (in chunks beside the b - 1 others decoding; alone on
     # a prefill-first engine) and osl - 1 further tokens at TPOT; b seats complete b requests a life (the load
     # model's g(b) = b / life, queueing.service)
-    first = np.asarray(c.get("eng_prefill_first", 0.0)) > 0
+    first = _prefill_first(c)
     own_chunks = np.ceil(isl / prompt_room(c, b))
-    own = isl / own_chunks
-    own_s = decode_step(c, serving, np.where(first, 0.0, others), ctx, own, own * per_tok[0], own * per_tok[1],
-                        isl, q_dec=q, prompt_chunk=True, time_only=True)["time_s"]
-    life = own_chunks * own_s + np.maximum(osl - 1.0, 0.0) * tpot
-    out_tok_s = b * osl / life
+    own_tokens = isl / own_chunks  # a chunk of the request's own prompt
+    own_s = decode_step(c, serving, np.where(first, 0.0, others), ctx, own_tokens, own_tokens * per_tok[0],
+                        own_tokens * per_tok[1], isl, q_dec=q, prompt_chunk=True, time_only=True)["time_s"]
+    life_s = own_chunks * own_s + np.maximum(osl - 1.0, 0.0) * tpot
+    out_tok_s = b * osl / life_s
     return {
         "gpus": gpus,
         "ttft_s": chunks * ttft_step_s + c.get("eng_request_s", 0.0),  # + the API server (engines.py)
