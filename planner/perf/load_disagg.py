@@ -38,7 +38,9 @@ from planner.perf.simulate_disagg import UnitSteps, simulate_unit, unit_steps
 PERCENTILES = (50.0, 90.0, 99.0)
 UNIT_FIELDS = (*CONFIG_COLUMNS, "engine", "speculative", *PREFILL_COLUMNS, "batch", "prefill_instances",
                "decode_instances")
-CACHE_SIZE = 256  # units (and as many runs): a --batch file's distinct units, bounded so a long session's stay
+# entries each cache keeps (units' step tables; simulated runs): a --batch file's distinct units, bounded so that
+# a long-lived process (a notebook, a service calling predict) does not grow without end
+CACHE_ENTRIES = 256
 
 
 class _Lru(OrderedDict):
@@ -47,7 +49,7 @@ class _Lru(OrderedDict):
             self.move_to_end(key)
             return self[key]
         value = self[key] = make()
-        while len(self) > CACHE_SIZE:
+        while len(self) > CACHE_ENTRIES:
             self.popitem(last=False)
         return value
 
@@ -173,4 +175,4 @@ def _simulate_row(unit: pd.Series, catalog, eff, rate, conc, nreq, dist, seed, h
             out[k][r] = v
 
 
-__all__ = ["CACHE_SIZE", "cached_steps", "cached_summary", "unit_key", "units_under_load"]
+__all__ = ["CACHE_ENTRIES", "cached_steps", "cached_summary", "unit_key", "units_under_load"]
