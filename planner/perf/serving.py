@@ -78,7 +78,8 @@ def shared_chunks(f: np.ndarray, tokens_per_step: np.ndarray) -> tuple[np.ndarra
     on average: the chunks landing in one step share it (the scheduler fills one step's budget with every chunk
     ready), so a share 1 - e^-f of the steps carries prompt tokens, tokens_per_step / that share each (as the
     prefill-first schedule's pauses). The one rule of the mean step at no load (serving.aggregated) and under
-    load (mixed_terms, TPOT; queueing.add_itl, the ITL mixture)."""
+    load (step_mix.mixed_terms, TPOT). The ITL's mixture (queueing.add_itl) does not read it: it counts the
+    prompts each step carries itself (step_mix.prompt_steps: Poisson, or wider where prompts arrive in time)."""
     mixed = -np.expm1(-f)
     return mixed, np.divide(tokens_per_step, mixed, out=np.zeros_like(mixed), where=mixed > 0)
 
