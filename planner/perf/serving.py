@@ -101,9 +101,11 @@ def prompt_room(c: Cols, b) -> np.ndarray:
     return np.where(first, budget, np.maximum(budget - b, 1.0))
 
 
-def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_token) -> dict[str, np.ndarray]:
+def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_token,
+               chunk_tokens) -> dict[str, np.ndarray]:
     """The mean step a running sequence sees while `per_step` prompt tokens a step (steady state) are computed
-    beside the b decoding: decode-only steps, and a share of steps carrying prompt chunks (shared_chunks), each a
+    beside the b decoding, in prompt chunks of `chunk_tokens` (a prompt split evenly over the room a step has,
+    prompt_room): decode-only steps, and a share of steps carrying prompt chunks (shared_chunks), each a
     real step of its own (a named engine launches it eagerly). A prompt-first engine (SGLang, engines.yaml
     `scheduler: prefill_first`) runs the chunks alone in pauses between decode steps, the whole budget its room.
 
@@ -117,7 +119,6 @@ def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_t
     q, _, _ = speculative_terms(c)
     first = _prefill_first(c)
     dec = decode_step(c, serving, b, ctx, q_dec=q)
-    chunk_tokens = c.isl / np.ceil(c.isl / prompt_room(c, b))
     mixed, tokens = shared_chunks(per_step / np.maximum(chunk_tokens, 1.0), per_step)
     # prefill-first: the pause is a step with prompt tokens and no decode, after a decode step
     carried = decode_step(c, serving, np.where(first, 0.0, b), ctx, tokens, tokens * pairs_per_token[0],
@@ -138,7 +139,9 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # TPOT: the mean step one of the b running requests sees, beside the prompts of the b - 1 others (its own
     # is in its TTFT), as the load model at b running has it (step_mix.mixed_terms)
     others = np.maximum(b - 1.0, 0.0)
-    avg = _mean_step(c, serving, b, ctx, others * share, per_tok)
+    own_chunks = np.ceil(isl / prompt_room(c, b))  # a prompt's chunks, its own as the others'
+    own_tokens = isl / own_chunks  # tokens a chunk
+    avg = _mean_step(c, serving, b, ctx, others * share, per_tok, own_tokens)
     step_s = avg["time_s"] + draft_time_s(c, serving, b, ctx)
     budget = rank_chunk_tokens(c)  # one prompt chunk per attention-DP rank, of that rank's size
     chunks = np.ceil(isl / budget)
@@ -158,8 +161,6 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # a prefill-first engine) and osl - 1 further tokens at TPOT; b seats complete b requests a life (the load
     # model's g(b) = b / life, queueing.service)
     first = _prefill_first(c)
-    own_chunks = np.ceil(isl / prompt_room(c, b))
-    own_tokens = isl / own_chunks  # a chunk of the request's own prompt
     own_s = decode_step(c, serving, np.where(first, 0.0, others), ctx, own_tokens, own_tokens * per_tok[0],
                         own_tokens * per_tok[1], isl, q_dec=q, prompt_chunk=True, time_only=True)["time_s"]
     life_s = own_chunks * own_s + np.maximum(osl - 1.0, 0.0) * tpot
