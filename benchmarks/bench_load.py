@@ -183,7 +183,7 @@ min of 2 x 7 calls per tree, the trees taking turns (mixed-fleet, enterprise, po
 The reasoning rows' share left (unit_steps ~20 ms, the table ~50, the hidden phase ~40 over the four calls):
 the table's decode step on the ~85% of knots no run holds (~0.5 us a knot).
 
-Figures (2026-12-02, h57; load average 5-8 all session, 2 cores, CPU seconds). Where the whole candidate stage
+Figures (2026-12-02, merge de907d9; load 5-8 all session, 2 cores, CPU seconds). Where the whole candidate stage
 of mixed-fleet goes (bench_candidates --phases, ms of ~1,090 per build): the load-aware capacity ~820 (step
 tables 167, rate search 158, disaggregated batch search 197, utilization bisection 75, resolve 35, evaluation at
 capacity 25, service, chain, the latency at capacity and at a trickle and the frames ~160), expansion 174
@@ -195,8 +195,8 @@ elements. What moved (every candidate table, capacity frame and `planner solve` 
 identical to main ece4839 but for the timing fields): a dominance group equal value for value to an earlier one
 (one system owned and rented) is pruned once (offline-tokens-per-dollar's pruning 51 -> 28 ms, its build 7.6k
 vs 6.7k cfg/CPU-s in one pair of runs at load 7); resolve.Taken gathers in __missing__ (a column read again is
-dict's own look-up); the step model's efficiency clip as minimum/maximum. bench_candidates, main and h57 run at
-once, --repeat 5, four large problems: 13.2k / 13.1k cfg/CPU-s (load 7-8): the rest is inside the noise.
+dict's own look-up); the step model's efficiency clip as minimum/maximum. bench_candidates, main and de907d9 run
+at once, --repeat 5, four large problems: 13.2k / 13.1k cfg/CPU-s (load 7-8): the rest is inside the noise.
 Tried and dropped: the pruning's pairs as a list (nonzero of the per-count matrix, then the strictness and
 order tests on the ~16% that pass): 70 -> 100 ms on mixed-fleet (the gathers cost more than the comparisons
 they skip); the same tests in place (no temporaries): level; key_parts once per distinct combination of its

@@ -14,7 +14,7 @@ Tables (in sample = the fitted factors of catalogs/calibration/efficiency.yaml; 
    modelled against the requests left waiting (a host cost growing with the waiting queue);
 4. the LOSO gap per engine: burst throughput in sample against LOSO, and TensorRT-LLM's published maxima.
 
-Read on 2026-12-02 (h54, main ece4839); what the tables say:
+Read on 2026-12-02 (main ece4839); what the tables say:
 - (1) DeepSeek-R1 / vLLM / H200: burst +62% throughput, TPOT -48%; closed loop at 4 +72%, -42%: the same gap at
   both loads (the engine's step on this model, not the burst). gpt-oss-120b / vLLM (A100, H100 TP1, TP2): bursts
   -14..-25% (too SLOW), closed loops -8..+2%: no GPUStack configuration is too fast only in its burst. dstack's
@@ -30,7 +30,7 @@ Read on 2026-12-02 (h54, main ece4839); what the tables say:
   H100 +36% (vLLM, 164 preemptions) and +14% (TensorRT-LLM, never evicts), on A100 +6% (100) and -24% (none). vLLM
   V1 admits without V0's 1% watermark (0.11.0 v1/core/kv_cache_manager.py allocate_slots: blocks needed <= free
   blocks) and keeps a preempted request's blocks hashed in the free queue, tail first (prefix caching on by
-  default; re-admission recomputes from the first reused block): simulated so (h54, not kept), those runs'
+  default; re-admission recomputes from the first reused block): simulated so (2026-12-02, not kept), those runs'
   preemptions rise 3.5-8x and Qwen3-32B's throughput error goes +36 -> +32% (H100) and +6 -> +1% (A100), TPOT -42
   -> -36% / -11 -> -3%, gpt-oss-120b TP1's -14% stays and its TPOT +19 -> +23%: four runs of one source, both ways.
   The ITL/TPOT ratio modelled over measured is 0.99 (0.82-1.34; two TensorRT-LLM runs 1.67, 2.01 with the model's
@@ -46,7 +46,7 @@ Read on 2026-12-02 (h54, main ece4839); what the tables say:
   TRT10, -11% TRTDG, gpt-oss-20b -35%), and SGLang borrows the other NVIDIA stacks: the gap is between
   sources' run conditions (tuned offline maxima vs default-flag online bursts of the same models), not a
   mechanism the burst rows show.
-Also tried (h54): every prompt token at 2x its modelled cost (the mixed steps of a burst's first wave): bursts'
+Also tried: every prompt token at 2x its modelled cost (the mixed steps of a burst's first wave): bursts'
 TTFT mean -32 -> +6%, TPOT -11 -> +23%, throughput +13 -> -8% (signed medians), but closed-loop TTFT -5 ->
 +56%; the first wave's TTFT spread is 0.85-2.7x the modelled by model and engine, not one factor.
 """

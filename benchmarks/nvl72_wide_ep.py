@@ -7,7 +7,7 @@ TPOT <= 10 ms; (2) the best tokens/s per GPU at TPOT 5-20 ms (200-50 tok/s/user)
 aggregated: one 8-GPU node) and of GB200 (aggregated DEP, and disaggregated DEP32 decode with the decode
 layout or DEP4 instances for prefill), from the perf model at no load (`max_batch_meeting`).
 
-What it showed (2026-12-02, main ece4839 + h59; TPOT <= 10 ms, MTP, 1k/1k):
+What it showed (2026-12-02, main ece4839 + the wide-EP prefill splits, merge 53395c0; TPOT <= 10 ms, MTP, 1k/1k):
 - HGX B200's step is the experts' weights: every step of a batch that touches all 256 experts reads 46 GB a GPU
   (TP8 / DEP8), 16.2 of TensorRT-LLM's 22.7 ms step at batch 32; DEP32 / DEP64 on NVL72 read 11.5 / 5.8 GB a
   GPU, so the per-rank batch can grow until MLA attention (4.1 ms at 48 sequences a rank, 4 query tokens),

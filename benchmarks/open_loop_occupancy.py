@@ -9,7 +9,7 @@ simulated in %.
 
     python benchmarks/open_loop_occupancy.py [--seeds N] [--requests N] [--loads 0.3,0.5,...] [--only NAME]
 
-Figures (2026-12-02, h55; error %, before (main ece4839) -> after, loads 0.3 / 0.5 / 0.7 / 0.8 / 0.9 / 0.95):
+Figures (2026-12-02; error %, before (main ece4839) -> after, loads 0.3 / 0.5 / 0.7 / 0.8 / 0.9 / 0.95):
     8B 1024/128   TPOT mean  +4.5 +13.2 +18.7 +21.3 +24.5 +16.5  ->  +0.4 +0.1 -0.3 -0.3 +0.7 -5.6
                   TPOT p90   +6.0 +12.2  +1.7  -0.9  +2.0 -24.6  ->  +2.7 +4.3 +3.5 +2.9 -0.7 -14.0
     70B 1024/128  TPOT mean  +4.1 +10.8 +13.4 +14.5 +11.3  -0.7  ->  +0.6 +0.5 -0.6 -0.0 +1.8 +0.8

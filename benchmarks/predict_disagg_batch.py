@@ -10,7 +10,7 @@ H100 (TP1 and TP2 fixed, free split) and 70B FP8 on 8 H100 (TP4), request rates 
 clients, cycled to N rows; the cache is emptied before each timed call (a fresh `planner` process).
 Figures: CPU and wall seconds of the fastest of --repeat calls of `predict_many`, and its rows/s.
 
-Measured 2026-12-02 (h58; 2-core machine shared with other helpers, load average ~5; fastest of 3), 48 rows,
+Measured 2026-12-02 (2-core machine shared with other helpers, load average ~5; fastest of 3), 48 rows,
 16 distinct unit x load, all fit:
     main ece4839                                            4.21 s CPU (11.4 rows/CPU-s)
     queues of every share in one call, no cache             3.81 s CPU (12.6 rows/CPU-s)

@@ -1,9 +1,8 @@
 """Domain packing by counts (issue 13): same answers as first-fit decreasing on explicit lists, and a forged
-plan with a billion servers or replicas is checked instantly instead of exhausting memory."""
+plan with a billion servers or replicas is checked by its counts instead of exhausting memory (how fast:
+benchmarks/bench_packing.py; a wall-clock assert here broke on a loaded CI machine without a code change)."""
 
 from __future__ import annotations
-
-import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,12 +39,10 @@ def test_counted_packing_agrees_with_first_fit_decreasing(shape, servers, groups
     assert pack_groups(counts, domain, gpus, servers) == ffd(groups, domain, gpus, servers)
 
 
-def test_a_billion_servers_and_replicas_are_checked_instantly():
-    t0 = time.perf_counter()
+def test_a_billion_servers_and_replicas_are_checked_by_counts():
     assert pack_groups({8: 10**9}, 8, 8, 10**9)
     assert not pack_groups({8: 10**9 + 1}, 8, 8, 10**9)
     assert pack_groups({4: 2 * 10**9, 2: 1}, 8, 8, 10**9 + 1)
-    assert time.perf_counter() - t0 < 0.1
 
 
 def test_hand_checked_packings():

@@ -76,7 +76,8 @@ AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
 # enterprise-budget 741129.941 -> 741106.898 (-0.0031%, throughput), quickstart 29.9447893 -> 29.9452935
 # (+0.0017%), reasoning-deepseek-r1 -1.6e-6, simplicity-and-failure-domains -1.6e-6; ai-factory-10mw,
 # brownfield-h100, offline-tokens-per-dollar, power-limited-site unchanged (the last moved +0.0084% while the
-# disaggregated reasoning units read the aggregated TPOT_SPREAD; they keep their own 0.5, reasoning_disagg).
+# disaggregated reasoning units read the aggregated TPOT_SPREAD; they keep their own 0.5,
+# reasoning_disagg.UNIT_TPOT_SPREAD).
 # No-load steps as the load model's mixture of decode-only and prompt-chunk steps (h56, serving.aggregated): the
 # same deployments (quickstart, simplicity-and-failure-domains checked replica for replica), their average power
 # from the time-weighted steps: diurnal-own-rent -0.0147%, mixed-fleet -0.0034%, power-limited-site -0.0004%,

@@ -38,7 +38,9 @@ from planner.perf.simulate_disagg import UnitSteps, simulate_unit, unit_steps
 PERCENTILES = (50.0, 90.0, 99.0)
 UNIT_FIELDS = (*CONFIG_COLUMNS, "engine", "speculative", *PREFILL_COLUMNS, "batch", "prefill_instances",
                "decode_instances")
-CACHE_SIZE = 256  # units (and as many runs): a --batch file's distinct units, bounded so a long session's stay
+# entries each cache keeps (units' step tables; simulated runs): a --batch file's distinct units, bounded so that
+# a long-lived process (a notebook, a service calling predict) does not grow without end
+CACHE_ENTRIES = 256
 
 
 class _Lru(OrderedDict):
@@ -47,7 +49,7 @@ class _Lru(OrderedDict):
             self.move_to_end(key)
             return self[key]
         value = self[key] = make()
-        while len(self) > CACHE_SIZE:
+        while len(self) > CACHE_ENTRIES:
             self.popitem(last=False)
         return value
 
@@ -67,26 +69,28 @@ def _cell(v):
 
 
 def unit_key(unit: pd.Series) -> tuple:
-    return tuple((k, _cell(unit[k])) for k in UNIT_FIELDS if k in unit.index and _cell(unit[k]) is not None)
+    return tuple((k, v) for k in UNIT_FIELDS if k in unit.index and (v := _cell(unit[k])) is not None)
+
+
+def _cached(cache: _Lru, unit: pd.Series, catalog: Catalog, efficiency: Efficiency | None, extra: tuple, make):
+    """make(efficiency) once per unit, catalog, efficiency and `extra`: the entry holds the catalog and the
+    efficiency beside the value, so their ids are not reused while a key names them."""
+    eff = efficiency if efficiency is not None else load_efficiency(catalog)
+    key = (id(catalog), id(eff), unit_key(unit), *extra)
+    return cache.get_or(key, lambda: (catalog, eff, make(eff)))[2]
 
 
 def cached_steps(unit: pd.Series, catalog: Catalog, efficiency: Efficiency | None = None) -> UnitSteps:
-    """`unit_steps` of a unit, computed once per unit, catalog and efficiency (the cache holds them, so their
-    ids are not reused while a key names them)."""
-    eff = efficiency if efficiency is not None else load_efficiency(catalog)
-    key = (id(catalog), id(eff), unit_key(unit))
-    return _STEPS.get_or(key, lambda: (catalog, eff, unit_steps(unit, catalog, eff)))[2]
+    """`unit_steps` of a unit, computed once per unit, catalog and efficiency."""
+    return _cached(_STEPS, unit, catalog, efficiency, (), lambda eff: unit_steps(unit, catalog, eff))
 
 
 def cached_summary(unit: pd.Series, catalog: Catalog, wl: Workload, hidden: int = 0,
                    efficiency: Efficiency | None = None) -> dict:
     """`summarize(simulate_unit(...))` of a unit under a workload; the simulation is seeded (wl.seed), so a
     repeat is the same run: computed once. Callers get a copy."""
-    eff = efficiency if efficiency is not None else load_efficiency(catalog)
-    key = (id(catalog), id(eff), unit_key(unit), wl, int(hidden))
-    got = _RUNS.get_or(key, lambda: (catalog, eff, summarize(simulate_unit(cached_steps(unit, catalog, eff), wl,
-                                                                               hidden=int(hidden)))))
-    return dict(got[2])
+    return dict(_cached(_RUNS, unit, catalog, efficiency, (wl, int(hidden)), lambda eff: summarize(
+        simulate_unit(cached_steps(unit, catalog, eff), wl, hidden=int(hidden)))))
 
 
 def units_under_load(grid: pd.DataFrame, catalog: Catalog, rate: np.ndarray, conc: np.ndarray, nreq: np.ndarray,
@@ -171,4 +175,4 @@ def _simulate_row(unit: pd.Series, catalog, eff, rate, conc, nreq, dist, seed, h
             out[k][r] = v
 
 
-__all__ = ["CACHE_SIZE", "cached_steps", "cached_summary", "unit_key", "units_under_load"]
+__all__ = ["CACHE_ENTRIES", "cached_steps", "cached_summary", "unit_key", "units_under_load"]

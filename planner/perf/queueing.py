@@ -34,6 +34,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from planner.perf.lumps import cumsum_rows, log_mass, quantile_rows
 from planner.perf.memory import held_context_tokens
 from planner.perf.prefill_first import prefill_first_terms
 from planner.perf.reasoning import hidden_phase_s
@@ -135,46 +136,6 @@ def _states(cap: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(s, axis=1)
 
 
-def _log_mass(a: np.ndarray, b: np.ndarray, hh: np.ndarray, log_hh: np.ndarray, none: np.ndarray,
-              mid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(log sum_{i=1..h} exp(a + (b - a) i / h), the mean of i under those weights): the mass of the integers
-    between two states, log pi linear in between (a geometric series; written around the larger end so nothing
-    overflows), and where it lies. hh = max(h, 1), log_hh = log(hh), none = (h == 0), mid = (hh + 1) / 2: the
-    chain's, which do not depend on the rate (`Chain`). The rate search calls this ~12 times per row: the
-    operations run in place.
-
-    The mean: with ratio r = e^-(x / h) per integer from the heavy end (x = |b - a|), sum i r^i / sum r^i =
-    1 / (1 - r) - h r^h / (1 - r^h), counted from the heavy end ((h + 1) / 2 where flat)."""
-    x = np.abs(b - a)
-    x_h = x / hh
-    om_x = _one_minus_exp(x)  # 1 - e^-x
-    om_h = _one_minus_exp(x_h)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.log(om_x)
-        ratio -= np.log(om_h)
-        heavy = np.reciprocal(om_h, out=om_h)
-        e = np.subtract(1.0, om_x)  # e^-x / (1 - e^-x), times h
-        e /= om_x
-        e *= hh
-        heavy -= e
-    flat = x < 1e-9
-    np.copyto(ratio, log_hh, where=flat)
-    np.copyto(heavy, mid, where=flat)
-    up = b >= a
-    top = np.where(up, b, a - x_h)
-    top += ratio
-    np.copyto(top, -np.inf, where=none)
-    np.subtract(hh + 1.0, heavy, out=heavy, where=up)  # counted from the top where the mass leans up
-    return top, heavy
-
-
-def _one_minus_exp(x: np.ndarray) -> np.ndarray:
-    """-expm1(-x), on a new array."""
-    t = np.negative(x)
-    np.expm1(t, out=t)
-    return np.negative(t, out=t)
-
-
 @dataclass(frozen=True)
 class Chain:
     states: np.ndarray  # (R, J)
@@ -183,7 +144,7 @@ class Chain:
     step_s: np.ndarray  # (R, J) mean step at the state
     dead: np.ndarray  # (R, J) 0, or -inf for a repeated state (no mass)
     rate_cap: np.ndarray  # (R,) g(B)
-    lump_h: np.ndarray  # (R, J - EXACT_STATES) max(width, 1) of the lumped states (`_log_mass`)
+    lump_h: np.ndarray  # (R, J - EXACT_STATES) max(width, 1) of the lumped states (`log_mass`)
     lump_log_h: np.ndarray  # (R, J - EXACT_STATES) log(lump_h)
     lump_none: np.ndarray  # (R, J - EXACT_STATES) bool: a lumped state standing for no integer
     lump_mid: np.ndarray  # (R, J - EXACT_STATES) (lump_h + 1) / 2: the integers' mean where log pi is flat
@@ -204,7 +165,7 @@ def chain(sv: Service) -> Chain:
     # sum_{k=1..n} log g(k), trapezoid between states (exact where states are consecutive integers)
     inc = width * (log_g_next + log_g) / 2.0
     inc[:, 0] = 0.0
-    base = -_cumsum_rows(inc)
+    base = -cumsum_rows(inc)
 
     dead = np.where(width > 0, 0.0, -np.inf)
     E = EXACT_STATES
@@ -217,34 +178,6 @@ def chain(sv: Service) -> Chain:
                  lump_h=lump_h, lump_log_h=np.log(lump_h), lump_none=~(lump > 0), lump_mid=(lump_h + 1.0) / 2.0,
                  lump_step_per=(step_s[:, E:] - step_s[:, E - 1:-1]) / lump_h, occ_base=occ_base,
                  step_base=step_base)
-
-
-def _quantile_rows(values: np.ndarray, weights: np.ndarray, q: float, cum: np.ndarray | None = None) -> np.ndarray:
-    """Per row, the q-th percentile of `values` (one per state along axis 1, ascending) under `weights`, each
-    state's weight centred on its value and the cumulative interpolated linearly between the centres: a lumped
-    state stands for a spread of occupancies about its mean, so the percentile falls between the states, not on
-    one (read on the states, a percentile jumped by a whole lump as the rate moved). `cum`: the cumulative
-    weights, where the caller has them."""
-    cum = _cumsum_rows(weights) if cum is None else cum
-    mid = cum - 0.5 * weights
-    k = (mid < (q / 100.0) * cum[:, -1:]).sum(axis=1)
-    hi = np.minimum(k, values.shape[1] - 1)[:, None]
-    lo = np.maximum(k - 1, 0)[:, None]
-    m0, m1 = np.take_along_axis(mid, lo, axis=1)[:, 0], np.take_along_axis(mid, hi, axis=1)[:, 0]
-    v0, v1 = np.take_along_axis(values, lo, axis=1)[:, 0], np.take_along_axis(values, hi, axis=1)[:, 0]
-    t = np.clip(((q / 100.0) * cum[:, -1] - m0) / np.maximum(m1 - m0, 1e-300), 0.0, 1.0)
-    return v0 + t * (v1 - v0)
-
-
-def _cumsum_rows(w: np.ndarray) -> np.ndarray:
-    """np.cumsum(w, axis=1) of a few columns (the chain's states) by column: the same sums in the same order
-    (accumulate adds left to right), ~half the time of cumsum's per-row loop over 25 states."""
-    c = np.empty_like(w)
-    if w.shape[1]:
-        c[:, 0] = w[:, 0]
-    for j in range(1, w.shape[1]):
-        np.add(c[:, j - 1], w[:, j], out=c[:, j])
-    return c
 
 
 def queue_spread(sv: Service, lam: np.ndarray) -> np.ndarray:
@@ -286,7 +219,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
     E, J = EXACT_STATES, logpi.shape[1]
     logm = np.empty((R, J + 1))
     np.add(logpi[:, :E], ch.dead[:, :E], out=logm[:, :E])  # repeated states (short chains) carry no mass
-    logm[:, E:J], mean_i = _log_mass(logpi[:, E - 1:-1], logpi[:, E:], ch.lump_h, ch.lump_log_h, ch.lump_none,
+    logm[:, E:J], mean_i = log_mass(logpi[:, E - 1:-1], logpi[:, E:], ch.lump_h, ch.lump_log_h, ch.lump_none,
                                       ch.lump_mid)
     rho = np.where(stable, lam / ch.rate_cap, 0.5)
     log_top = logpi[:, -1]
@@ -336,7 +269,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
     tpot_sd = np.sqrt(lam * n_osl * step_mean * chunks_m) * np.maximum(chunk_m - dec_m, 0.0) / n_osl
     if hidden is not None and not targets_only:  # to the first visible token
         out["ttft_mean_s"] += hidden * step_mean
-    cum_w = _cumsum_rows(req_w)
+    cum_w = cumsum_rows(req_w)
     for q in quantiles:
         p = q / 100.0
         w_q = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * wfac
@@ -346,7 +279,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
         pf_q = fixed * np.where(grows, isl_factor, 1.0) + work * isl_factor
         out[f"ttft_p{q:g}_s"] = w_q + pf_q + np.clip(p - (1.0 - busy), 0.0, None) * step_at + pre_q
         # the step at the occupancy's percentile state: the chain holds it per state (read at max(state, 1))
-        step_q = _quantile_rows(steps, req_w, q, cum_w)
+        step_q = quantile_rows(steps, req_w, q, cum_w)
         # plus the luck of how many prompt chunks land in a request's life (Poisson, each adds a long step)
         z = NormalDist().inv_cdf(p)
         out[f"tpot_p{q:g}_s"] = step_mean + np.hypot(TPOT_SPREAD * (step_q - step_mean), z * tpot_sd)

@@ -4,7 +4,7 @@ A disaggregated unit (`capacity.disaggregated_units`) is sized at its full batch
 the full batch's TPOT. Below the unit's full rate its decode instances hold fewer sequences, and each step is
 shorter; the hidden phase before the first visible token is then read as the aggregated path reads it
 (`queueing.open_loop`: the hidden steps at the mean step a request sees, widened toward the occupancy's
-percentile by this module's `TPOT_SPREAD`):
+percentile by `UNIT_TPOT_SPREAD`):
   - sequences decoding per instance (Little): n = rate x osl x TPOT(b) / decode instances;
   - the batch a request sees is itself plus the others, b = min(B, 1 + n) (a Poisson count seen from inside,
     as an arrival sees it, is one more than its mean), solved exactly on the piecewise-linear step table;
@@ -31,11 +31,12 @@ from planner.perf.serving import decode_tpot
 HIDDEN = "hidden_tokens"
 STEPS = "decode_step_s_knot"  # + j: per row, the decode step (s) at batch min(2^j, batch), j = 0, 1, ...
 
-# A unit's TPOT at a percentile: TPOT_SPREAD of the way from the mean step to the step at the Poisson batch's
-# percentile (a phase of many steps averages the batch over them). Its own, not the aggregated chain's
-# (queueing.TPOT_SPREAD, 1.0 since h55): the disaggregated simulator (tests/test_simulate_disagg.py) holds this
-# unit's TPOT p90/p99 at 0.5 and misses its tolerance at 1.0.
-TPOT_SPREAD = 0.5
+# A unit's TPOT at a percentile: UNIT_TPOT_SPREAD of the way from the mean step to the step at the Poisson
+# batch's percentile (a phase of many steps averages the batch over them). Its own, not the aggregated chain's
+# (queueing.TPOT_SPREAD, 1.0 since 2026-12-02, re-derived from the aggregated simulator): the disaggregated
+# simulator (tests/test_simulate_disagg.py) holds this unit's TPOT p90/p99 at 0.5 and misses its tolerance at 1.0.
+# Named apart so that neither module's constant reads as the other's.
+UNIT_TPOT_SPREAD = 0.5
 
 
 def with_decode_steps(units: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog, eff: Efficiency,
@@ -163,12 +164,13 @@ def step_at_load(table: dict[str, np.ndarray], rate_rps: np.ndarray, osl: np.nda
                  p: float | None) -> np.ndarray:
     """The decode step (s) a request of units (`unit_steps`) sees at `rate_rps` (requests/s per unit) decoding
     `osl` tokens each: at the mean batch a request sees (`p` None) or pulled toward the percentile p's (a
-    fraction), as the aggregated path widens TPOT (`TPOT_SPREAD`). The full batch's step at the unit's rate."""
+    fraction, `UNIT_TPOT_SPREAD`), as the aggregated path widens TPOT (`queueing.TPOT_SPREAD`). The full batch's
+    step at the unit's rate."""
     b, mean = _seen_batch(table, np.nan_to_num(rate_rps * osl / table["decode"], nan=0.0))
     if p is None:
         return mean
     b_q = np.clip(b + _z(p) * np.sqrt(b - 1.0), 1.0, table["batch"])  # the others: Poisson about b - 1
-    return mean + TPOT_SPREAD * (step_at(table, b_q) - mean)
+    return mean + UNIT_TPOT_SPREAD * (step_at(table, b_q) - mean)
 
 
 def tpot_at_load(s: dict[str, np.ndarray], rho: np.ndarray, p: float | None) -> np.ndarray:

@@ -78,7 +78,8 @@ def shared_chunks(f: np.ndarray, tokens_per_step: np.ndarray) -> tuple[np.ndarra
     on average: the chunks landing in one step share it (the scheduler fills one step's budget with every chunk
     ready), so a share 1 - e^-f of the steps carries prompt tokens, tokens_per_step / that share each (as the
     prefill-first schedule's pauses). The one rule of the mean step at no load (serving.aggregated) and under
-    load (mixed_terms, TPOT; queueing.add_itl, the ITL mixture)."""
+    load (step_mix.mixed_terms, TPOT). The ITL's mixture (queueing.add_itl) does not read it: it counts the
+    prompts each step carries itself (step_mix.prompt_steps: Poisson, or wider where prompts arrive in time)."""
     mixed = -np.expm1(-f)
     return mixed, np.divide(tokens_per_step, mixed, out=np.zeros_like(mixed), where=mixed > 0)
 
@@ -86,18 +87,25 @@ def shared_chunks(f: np.ndarray, tokens_per_step: np.ndarray) -> tuple[np.ndarra
 STEP_SUMS = ("time_s", "compute_s", "memory_s", "comm_s", "overhead_s", "compute_busy_s", "memory_busy_s")
 
 
+def _prefill_first(c: Cols) -> np.ndarray:
+    """Rows whose engine runs a prompt step alone while decode waits (engines.yaml `scheduler: prefill_first`)."""
+    return np.asarray(c.get("eng_prefill_first", 0.0)) > 0
+
+
 def prompt_room(c: Cols, b) -> np.ndarray:
     """Prompt tokens one step of b decoding sequences has room for: the replica's token budget (its attention-DP
     ranks' chunks, evaluate.engine_token_budget_of) less the decode tokens, as the load model's mixed schedule
     (step_mix.mixed_terms); the whole budget on a prefill-first engine, whose prompt steps carry no decode."""
     budget = rank_chunk_tokens(c) * c.attn_dp
-    first = np.asarray(c.get("eng_prefill_first", 0.0)) > 0
+    first = _prefill_first(c)
     return np.where(first, budget, np.maximum(budget - b, 1.0))
 
 
-def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_token) -> dict[str, np.ndarray]:
+def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_token,
+               chunk_tokens) -> dict[str, np.ndarray]:
     """The mean step a running sequence sees while `per_step` prompt tokens a step (steady state) are computed
-    beside the b decoding: decode-only steps, and a share of steps carrying prompt chunks (shared_chunks), each a
+    beside the b decoding, in prompt chunks of `chunk_tokens` (a prompt split evenly over the room a step has,
+    prompt_room): decode-only steps, and a share of steps carrying prompt chunks (shared_chunks), each a
     real step of its own (a named engine launches it eagerly). A prompt-first engine (SGLang, engines.yaml
     `scheduler: prefill_first`) runs the chunks alone in pauses between decode steps, the whole budget its room.
 
@@ -109,9 +117,8 @@ def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_t
     prompt's FLOPs under its weight reads, which a real compute-bound chunk step does not (8B / H100 at batch 16,
     8,000 / 1,000 tokens: 7.3 ms blended, 9.0 under load)."""
     q, _, _ = speculative_terms(c)
-    first = np.asarray(c.get("eng_prefill_first", 0.0)) > 0
+    first = _prefill_first(c)
     dec = decode_step(c, serving, b, ctx, q_dec=q)
-    chunk_tokens = c.isl / np.ceil(c.isl / prompt_room(c, b))
     mixed, tokens = shared_chunks(per_step / np.maximum(chunk_tokens, 1.0), per_step)
     # prefill-first: the pause is a step with prompt tokens and no decode, after a decode step
     carried = decode_step(c, serving, np.where(first, 0.0, b), ctx, tokens, tokens * pairs_per_token[0],
@@ -132,7 +139,9 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # TPOT: the mean step one of the b running requests sees, beside the prompts of the b - 1 others (its own
     # is in its TTFT), as the load model at b running has it (step_mix.mixed_terms)
     others = np.maximum(b - 1.0, 0.0)
-    avg = _mean_step(c, serving, b, ctx, others * share, per_tok)
+    own_chunks = np.ceil(isl / prompt_room(c, b))  # a prompt's chunks, its own as the others'
+    own_tokens = isl / own_chunks  # tokens a chunk
+    avg = _mean_step(c, serving, b, ctx, others * share, per_tok, own_tokens)
     step_s = avg["time_s"] + draft_time_s(c, serving, b, ctx)
     budget = rank_chunk_tokens(c)  # one prompt chunk per attention-DP rank, of that rank's size
     chunks = np.ceil(isl / budget)
@@ -151,13 +160,11 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # throughput: each seat's request lives its own prompt (in chunks beside the b - 1 others decoding; alone on
     # a prefill-first engine) and osl - 1 further tokens at TPOT; b seats complete b requests a life (the load
     # model's g(b) = b / life, queueing.service)
-    first = np.asarray(c.get("eng_prefill_first", 0.0)) > 0
-    own_chunks = np.ceil(isl / prompt_room(c, b))
-    own = isl / own_chunks
-    own_s = decode_step(c, serving, np.where(first, 0.0, others), ctx, own, own * per_tok[0], own * per_tok[1],
-                        isl, q_dec=q, prompt_chunk=True, time_only=True)["time_s"]
-    life = own_chunks * own_s + np.maximum(osl - 1.0, 0.0) * tpot
-    out_tok_s = b * osl / life
+    first = _prefill_first(c)
+    own_s = decode_step(c, serving, np.where(first, 0.0, others), ctx, own_tokens, own_tokens * per_tok[0],
+                        own_tokens * per_tok[1], isl, q_dec=q, prompt_chunk=True, time_only=True)["time_s"]
+    life_s = own_chunks * own_s + np.maximum(osl - 1.0, 0.0) * tpot
+    out_tok_s = b * osl / life_s
     return {
         "gpus": gpus,
         "ttft_s": chunks * ttft_step_s + c.get("eng_request_s", 0.0),  # + the API server (engines.py)

@@ -217,11 +217,9 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
                      "running": float(sum((a["seats"] if a["saturated"] else a["requests_s"] * a["e2e_mean_s"])
                                           * k for a, k in loads[i])),
                      "unit_prefill_gpu": str(u.get("prefill_accelerator") or c["accelerator"]),
-                     "unit_prefill_tp": int(u.get("prefill_tp") if is_set(u.get("prefill_tp")) else c["tp"]),
-                     "unit_prefill_pp": int(u.get("prefill_pp") if is_set(u.get("prefill_pp")) else c["pp"]),
-                     "unit_prefill_ep": int(u.get("prefill_ep") if is_set(u.get("prefill_ep")) else c["ep"]),
-                     "unit_prefill_attn_dp": int(u.get("prefill_attn_dp") if is_set(u.get("prefill_attn_dp"))
-                                                 else c["attn_dp"]),
+                     # the prefill instances' own layout, else the decode instances'
+                     **{f"unit_prefill_{k}": int(v if is_set(v := u.get(f"prefill_{k}")) else c[k])
+                        for k in ("tp", "pp", "ep", "attn_dp")},
                      **{f"unit_{k}": u[k] for k in ("prefill_instances", "decode_instances", "avg_power_w",
                                                     "peak_power_w", "itl_s", "acceptance_length", "batch",
                                                     "prefill_gpus", "decode_gpus")},

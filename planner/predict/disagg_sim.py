@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
+from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.load_disagg import cached_summary
 from planner.perf.simulate import Workload
 from planner.predict.cells import is_set
@@ -27,7 +28,7 @@ from planner.predict.load import split_clients
 UNIT_CONFIG = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
                "osl", "engine", "speculative")
 PERCENTILES = ("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
-PREFILL = ("prefill_accelerator", "prefill_tp", "prefill_pp", "prefill_ep", "prefill_attn_dp")
+PREFILL = PREFILL_COLUMNS  # the prefill instances' own accelerator and layout, the perf model's columns
 FINITE = ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", *PERCENTILES)
 
 

@@ -124,6 +124,21 @@ def prefill_layouts(splits: list[tuple[int, int, int, int]], decode: tuple[int, 
     return out
 
 
+def asks_prefill(row: pd.Series) -> bool:
+    """The query gives its prefill instances' own accelerator or layout: its splits try only those."""
+    return any(is_set(row[k]) for k in ("prefill_gpu", "prefill_tp", "prefill_pp"))
+
+
+def prefill_options(splits: list[tuple[int, int, int, int]], decode: tuple[int, int, int, int], mode: str,
+                    asked: bool) -> list[tuple[float, ...]]:
+    """(prefill tp, pp, ep, attn_dp) rows a split is tried with, with or without a load: `prefill_layouts` for a
+    disaggregated split of a query that gives no prefill instances of its own (`asks_prefill`), else one row of
+    NaN (the decode instances' layout, or the query's own)."""
+    if mode != "disaggregated" or asked:
+        return [(math.nan,) * len(PREFILL_LAYOUT)]
+    return prefill_layouts(splits, decode)
+
+
 def split_clients(total: float, dp: int) -> list[tuple[float, int]]:
     """Closed-loop clients per replica: (clients, replicas) groups, exactly `total` clients over dp."""
     lo, extra = divmod(int(total), dp)
@@ -301,8 +316,7 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
         spec = str(row["speculative"]).lower() if is_set(row["speculative"]) else "none"
         hidden = hidden_of(row)  # decoded before the osl's visible tokens (planner.predict.hidden)
         split = splits(row, catalog)
-        # the query's own prefill instances, else those a disaggregated split tries (as without a load)
-        asked = any(is_set(row[k]) for k in ("prefill_gpu", "prefill_tp", "prefill_pp"))
+        asked = asks_prefill(row)
         for mode in (["aggregated", "disaggregated"] if serving == "auto" else [serving]):
             for tp, pp, ep, attn_dp in split:
                 g = tp * pp * attn_dp
@@ -310,9 +324,8 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
                     base = dict(zip(cols, (qid, row["model"], row["gpu"], row["precision"], kv, tp, pp, ep,
                                            attn_dp, mode, int(float(row["isl"])), int(float(row["osl"])) + hidden,
                                            gpus // g, g, engine, spec, hidden), strict=True))
-                    own = prefill_layouts(split, (tp, pp, ep, attn_dp)) if mode == "disaggregated" and not asked \
-                        else [(math.nan,) * len(PREFILL_LAYOUT)]
-                    rows += [base | dict(zip(PREFILL_LAYOUT, pre, strict=True)) for pre in own]
+                    rows += [base | dict(zip(PREFILL_LAYOUT, pre, strict=True))
+                             for pre in prefill_options(split, (tp, pp, ep, attn_dp), mode, asked)]
     if not rows:
         return {}
     configs = pd.DataFrame(rows)

@@ -17,6 +17,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.perf import evaluate
+from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.search import visible_ttft
 from planner.perf.slo_policy import no_ttft_target_words, slo_basis
 from planner.predict import disagg, hidden
@@ -28,11 +29,12 @@ from planner.predict.load import (
     OWN_PREFILL,
     all_in_energy,
     answer_load_queries,
+    asks_prefill,
     has_load,
     limit_of,
     percentile_columns,
     percentile_of,
-    prefill_layouts,
+    prefill_options,
     slo_latencies,
 )
 from planner.predict.validate import PREFILL_QUERY_COLUMNS, query_error
@@ -128,23 +130,23 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
                    *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
         splits = _splits(row, catalog)
-        asked = prefill[0] != "" or not all(map(np.isnan, prefill[1:]))  # the query's own prefill instances
+        asked = asks_prefill(row)
         for mode in modes:
             for tp, pp, ep, attn_dp in splits:
                 dp = gpus // (tp * pp * attn_dp)
                 # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
                 # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
                 batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else BATCHES
-                own = [(*prefill, np.nan, np.nan)] if asked or mode != "disaggregated" else [
-                    ("", ptp, ppp, pep, pdp) for ptp, ppp, pep, pdp in
-                    prefill_layouts(splits, (tp, pp, ep, attn_dp))]
+                # the query's own prefill instances (their ep/attn_dp: the decode one's), else a split's
+                own = [(*prefill, *lay[2:]) if asked else ("", *lay)
+                       for lay in prefill_options(splits, (tp, pp, ep, attn_dp), mode, asked)]
                 for pre in own:
                     values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *pre, h)
                     for b in batches:
                         for key, v in zip(cols, values, strict=True):
                             cols[key].append(b if key == "batch" else v)
     grid = pd.DataFrame(cols)
-    pre_cols = ["prefill_accelerator", "prefill_tp", "prefill_pp", *OWN_PREFILL]
+    pre_cols = list(PREFILL_COLUMNS)
     # the perf model's prefill path only where a query asks or a split tries one
     if (grid["prefill_accelerator"] == "").all() and grid[pre_cols[1:]].isna().all().all():
         grid = grid.drop(columns=pre_cols)
@@ -321,9 +323,7 @@ def _unit(best: pd.Series) -> dict:
         return default if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else v
     return {"prefill_instances": int(best["prefill_instances"]), "decode_instances": int(best["decode_instances"]),
             "prefill_gpu": given("prefill_accelerator", best["accelerator"]),
-            "prefill_tp": int(given("prefill_tp", best["tp"])), "prefill_pp": int(given("prefill_pp", best["pp"])),
-            "prefill_ep": int(given("prefill_ep", best["ep"])),
-            "prefill_attn_dp": int(given("prefill_attn_dp", best["attn_dp"]))}
+            **{f"prefill_{k}": int(given(f"prefill_{k}", best[k])) for k in ("tp", "pp", "ep", "attn_dp")}}
 
 
 def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = None) -> tuple[str, str]:
