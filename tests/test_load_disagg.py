@@ -64,3 +64,23 @@ def test_a_repeated_unit_and_load_is_simulated_once(cat, monkeypatch):
     again = latency_under_load(grid, cat, method="simulate")
     assert len(calls) == 2
     pd.testing.assert_frame_equal(first, again)
+
+
+def test_an_answer_without_a_load_keeps_its_prefill_instances_expert_layout(cat):
+    """A split with small expert-parallel prefill instances (DEP4 decode + DEP2 prefill) is answered for that
+    unit: percentile_columns passed only the prefill accelerator, tp and pp on, so the percentiles were those of
+    a unit whose prefill took the decode layout (TTFT p90 0.108 s here instead of 0.098 s)."""
+    from planner.predict.load import percentile_columns
+
+    row = dict(model="qwen3-30b-a3b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=1, pp=1,
+               ep=4, attn_dp=4, serving="disaggregated", isl=1000, osl=200, batch=64, decode_instances=1,
+               prefill_instances=1, prefill_accelerator="h100-sxm", prefill_tp=1, prefill_pp=1, prefill_ep=2,
+               prefill_attn_dp=2, engine="", speculative_method="")
+    got = percentile_columns(pd.DataFrame([row]), cat).iloc[0]
+    grid = pd.DataFrame([row]).drop(columns=["decode_instances", "prefill_instances", "speculative_method"])
+    grid = grid.assign(concurrency=64, speculative="none")
+    want = latency_under_load(grid, cat).iloc[0]
+    other = latency_under_load(grid.drop(columns=["prefill_ep", "prefill_attn_dp"]), cat).iloc[0]
+    for k in ("ttft_p90_s", "tpot_p90_s", "e2e_p50_s"):
+        assert got[k] == pytest.approx(want[k], rel=1e-12), k
+    assert abs(other["ttft_p90_s"] / want["ttft_p90_s"] - 1) > 0.05  # the two units do differ

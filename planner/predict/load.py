@@ -24,6 +24,7 @@ from planner.catalog.catalog import Catalog
 from planner.limits import env_name, limit
 from planner.perf import evaluate, latency_under_load
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.resolve import FAILURE_KINDS
 from planner.predict.cells import is_set, shown
 from planner.predict.hidden import hidden_of
@@ -399,7 +400,7 @@ def percentile_columns(best_rows: pd.DataFrame, catalog: Catalog) -> pd.DataFram
     if "decode_instances" in best_rows:  # a disaggregated unit's clients: its batch on each decode instance
         unit = (best_rows["serving"] == "disaggregated").to_numpy()
         grid.loc[unit, "concurrency"] = (grid["batch"] * best_rows["decode_instances"])[unit]
-    for col in ("prefill_accelerator", "prefill_tp", "prefill_pp"):  # a unit's prefill instances' own layout
+    for col in PREFILL_COLUMNS:  # a unit's prefill instances' own layout (tp, pp, ep, attn_dp)
         if col in best_rows:
             grid[col] = best_rows[col]
     grid["engine"] = best_rows["engine"].fillna("").astype(str) if "engine" in best_rows else ""
