@@ -39,7 +39,8 @@ PERCENTILES = (50.0, 90.0, 99.0)
 UNIT_FIELDS = (*CONFIG_COLUMNS, "engine", "speculative", *PREFILL_COLUMNS, "batch", "prefill_instances",
                "decode_instances")
 # entries each cache keeps (units' step tables; simulated runs): a --batch file's distinct units, bounded so that
-# a long-lived process (a notebook, a service calling predict) does not grow without end
+# a long-lived process (a notebook, a service calling predict) does not grow without end. 256 is assumed (not
+# measured: no hit rate or memory figure behind it)
 CACHE_ENTRIES = 256
 
 
