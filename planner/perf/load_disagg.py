@@ -116,8 +116,8 @@ def units_under_load(grid: pd.DataFrame, catalog: Catalog, rate: np.ndarray, con
             out[f"{m}_p{q:g}_s"] = np.array(at[f"{m}_p{q:g}_s"], dtype=float)
     # a speculative step streams its accepted tokens together: ITL = TPOT x the unit's ITL / TPOT
     stream = (units["itl_s"] / units["tpot_s"]).to_numpy(dtype=float)
-    out["itl_mean_s"], out["itl_p50_s"] = out["tpot_mean_s"] * stream, out["tpot_p50_s"] * stream
-    out["itl_p99_s"] = out["tpot_p99_s"] * stream
+    for stat in ("mean", "p50", "p99"):  # the ITL figures latency_under_load reports
+        out[f"itl_{stat}_s"] = out[f"tpot_{stat}_s"] * stream
     visible = units["osl"].to_numpy(dtype=float) - hidden
     out["e2e_p50_s"] = out["ttft_p50_s"] + (visible - 1.0) * out["tpot_p50_s"]
     out["max_running"] = np.array(at["seats"], dtype=float)
