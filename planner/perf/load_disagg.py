@@ -139,8 +139,8 @@ def _units(g: pd.DataFrame, catalog: Catalog, hidden: np.ndarray, eff: Efficienc
     replica's running sequences are), or without one at the largest batch memory and the engine allow
     (`disaggregated_units` with no targets)."""
     cols = [k for k in (*CONFIG_COLUMNS, "engine", "speculative", *PREFILL_COLUMNS) if k in g]
-    cap = pd.to_numeric(g["batch"], errors="coerce").to_numpy(dtype=float) if "batch" in g else np.full(len(g),
-                                                                                                         np.nan)
+    asked = g["batch"] if "batch" in g else pd.Series(np.nan, index=g.index)  # the row's batch, if it gives one
+    cap = pd.to_numeric(asked, errors="coerce").to_numpy(dtype=float)
     given = cap >= 1
     parts = []
     rows = np.flatnonzero(~given)
