@@ -107,13 +107,10 @@ def units_under_load(grid: pd.DataFrame, catalog: Catalog, rate: np.ndarray, con
     fits = units["fits"].to_numpy(dtype=bool)
     reason = np.where(fits, "", units["reason"].astype(str).to_numpy()).astype(object)
     limited = np.where(fits, "", units["limited_by"].astype(str).to_numpy()).astype(object)
-    out: dict[str, np.ndarray] = {}
     at = disaggregated_at_load(units, request_rate=rate, concurrency=conc, percentiles=PERCENTILES)
-    for k in ("ttft_mean_s", "tpot_mean_s", "e2e_mean_s", "requests_s", "capacity_rps"):
-        out[k] = np.array(at[k], dtype=float)  # a copy: simulated rows are written into it
-    for q in PERCENTILES:
-        for m in ("ttft", "tpot"):
-            out[f"{m}_p{q:g}_s"] = np.array(at[f"{m}_p{q:g}_s"], dtype=float)
+    taken = ("ttft_mean_s", "tpot_mean_s", "e2e_mean_s", "requests_s", "capacity_rps",
+             *(f"{m}_p{q:g}_s" for q in PERCENTILES for m in ("ttft", "tpot")))
+    out = {k: np.array(at[k], dtype=float) for k in taken}  # copies: simulated rows are written into them
     # a speculative step streams its accepted tokens together: ITL = TPOT x the unit's ITL / TPOT
     stream = (units["itl_s"] / units["tpot_s"]).to_numpy(dtype=float)
     for stat in ("mean", "p50", "p99"):  # the ITL figures latency_under_load reports
