@@ -109,9 +109,10 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     # the engine's API-server time per request (engines.py eng_request_s: HTTP, chat template, tokenization)
     # passes before the scheduler sees the request: it adds to TTFT and end-to-end latency and takes no seat
     # (not on disaggregated units: their model, the optimizer's and predict's, leaves it out)
+    request_s = np.where(disagg, 0.0, tab.request_s)
     for k in out:
         if k.startswith(("ttft_", "e2e_")):
-            out[k] = out[k] + np.where(disagg, 0.0, tab.request_s)
+            out[k] = out[k] + request_s
     osl = tab.osl
     out["output_tok_s"] = out["requests_s"] * osl
     out["total_tok_s"] = out["requests_s"] * (tab.isl + osl)

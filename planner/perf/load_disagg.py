@@ -39,7 +39,8 @@ PERCENTILES = (50.0, 90.0, 99.0)
 UNIT_FIELDS = (*CONFIG_COLUMNS, "engine", "speculative", *PREFILL_COLUMNS, "batch", "prefill_instances",
                "decode_instances")
 # entries each cache keeps (units' step tables; simulated runs): a --batch file's distinct units, bounded so that
-# a long-lived process (a notebook, a service calling predict) does not grow without end
+# a long-lived process (a notebook, a service calling predict) does not grow without end. 256 is assumed (not
+# measured: no hit rate or memory figure behind it)
 CACHE_ENTRIES = 256
 
 
@@ -106,17 +107,14 @@ def units_under_load(grid: pd.DataFrame, catalog: Catalog, rate: np.ndarray, con
     fits = units["fits"].to_numpy(dtype=bool)
     reason = np.where(fits, "", units["reason"].astype(str).to_numpy()).astype(object)
     limited = np.where(fits, "", units["limited_by"].astype(str).to_numpy()).astype(object)
-    out: dict[str, np.ndarray] = {}
     at = disaggregated_at_load(units, request_rate=rate, concurrency=conc, percentiles=PERCENTILES)
-    for k in ("ttft_mean_s", "tpot_mean_s", "e2e_mean_s", "requests_s", "capacity_rps"):
-        out[k] = np.array(at[k], dtype=float)  # a copy: simulated rows are written into it
-    for q in PERCENTILES:
-        for m in ("ttft", "tpot"):
-            out[f"{m}_p{q:g}_s"] = np.array(at[f"{m}_p{q:g}_s"], dtype=float)
+    taken = ("ttft_mean_s", "tpot_mean_s", "e2e_mean_s", "requests_s", "capacity_rps",
+             *(f"{m}_p{q:g}_s" for q in PERCENTILES for m in ("ttft", "tpot")))
+    out = {k: np.array(at[k], dtype=float) for k in taken}  # copies: simulated rows are written into them
     # a speculative step streams its accepted tokens together: ITL = TPOT x the unit's ITL / TPOT
     stream = (units["itl_s"] / units["tpot_s"]).to_numpy(dtype=float)
-    out["itl_mean_s"], out["itl_p50_s"] = out["tpot_mean_s"] * stream, out["tpot_p50_s"] * stream
-    out["itl_p99_s"] = out["tpot_p99_s"] * stream
+    for stat in ("mean", "p50", "p99"):  # the ITL figures latency_under_load reports
+        out[f"itl_{stat}_s"] = out[f"tpot_{stat}_s"] * stream
     visible = units["osl"].to_numpy(dtype=float) - hidden
     out["e2e_p50_s"] = out["ttft_p50_s"] + (visible - 1.0) * out["tpot_p50_s"]
     out["max_running"] = np.array(at["seats"], dtype=float)
@@ -138,8 +136,8 @@ def _units(g: pd.DataFrame, catalog: Catalog, hidden: np.ndarray, eff: Efficienc
     replica's running sequences are), or without one at the largest batch memory and the engine allow
     (`disaggregated_units` with no targets)."""
     cols = [k for k in (*CONFIG_COLUMNS, "engine", "speculative", *PREFILL_COLUMNS) if k in g]
-    cap = pd.to_numeric(g["batch"], errors="coerce").to_numpy(dtype=float) if "batch" in g else np.full(len(g),
-                                                                                                         np.nan)
+    asked = g["batch"] if "batch" in g else pd.Series(np.nan, index=g.index)  # the row's batch, if it gives one
+    cap = pd.to_numeric(asked, errors="coerce").to_numpy(dtype=float)
     given = cap >= 1
     parts = []
     rows = np.flatnonzero(~given)
