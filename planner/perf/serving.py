@@ -72,15 +72,22 @@ def draft_time_s(c: Cols, serving: dict[str, float], n_dec, ctx) -> np.ndarray:
     return np.where((k > 0) & (n > 0), t, 0.0)  # a row with k > 0 has its draft (engines._spec_values)
 
 
-def shared_chunks(f: np.ndarray, tokens_per_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(share of steps carrying prompt tokens, prompt tokens each of them carries) where prompt chunks land on
-    the steps at random (Poisson arrivals), f chunks a step on average and `tokens_per_step` prompt tokens a step
-    on average: the chunks landing in one step share it (the scheduler fills one step's budget with every chunk
-    ready), so a share 1 - e^-f of the steps carries prompt tokens, tokens_per_step / that share each (as the
-    prefill-first schedule's pauses). The one rule of the mean step at no load (serving.aggregated) and under
-    load (step_mix.mixed_terms, TPOT). The ITL's mixture (queueing.add_itl) does not read it: it counts the
-    prompts each step carries itself (step_mix.prompt_steps: Poisson, or wider where prompts arrive in time)."""
-    mixed = -np.expm1(-f)
+def even_chunks(isl, room) -> tuple[np.ndarray, np.ndarray]:
+    """(chunks, tokens a chunk) of a prompt of `isl` tokens split evenly over the `room` a step has for it."""
+    chunks = np.ceil(isl / room)
+    return chunks, isl / chunks
+
+
+def shared_chunks(tokens_per_step: np.ndarray, chunk_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(share of steps carrying prompt tokens, prompt tokens each of them carries) where prompt chunks of
+    `chunk_tokens` land on the steps at random (Poisson arrivals), `tokens_per_step` prompt tokens a step on
+    average (f = tokens_per_step / chunk_tokens chunks a step): the chunks landing in one step share it (the
+    scheduler fills one step's budget with every chunk ready), so a share 1 - e^-f of the steps carries prompt
+    tokens, tokens_per_step / that share each (as the prefill-first schedule's pauses). The one rule of the mean
+    step at no load (serving.aggregated) and under load (step_mix.mixed_terms, TPOT). The ITL's mixture
+    (queueing.add_itl) does not read it: it counts the prompts each step carries itself (step_mix.prompt_steps:
+    Poisson, or wider where prompts arrive in time)."""
+    mixed = -np.expm1(-(tokens_per_step / np.maximum(chunk_tokens, 1.0)))
     return mixed, np.divide(tokens_per_step, mixed, out=np.zeros_like(mixed), where=mixed > 0)
 
 
@@ -119,7 +126,7 @@ def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_t
     q, _, _ = speculative_terms(c)
     first = _prefill_first(c)
     dec = decode_step(c, serving, b, ctx, q_dec=q)
-    mixed, tokens = shared_chunks(per_step / np.maximum(chunk_tokens, 1.0), per_step)
+    mixed, tokens = shared_chunks(per_step, chunk_tokens)
     # prefill-first: the pause is a step with prompt tokens and no decode, after a decode step
     carried = decode_step(c, serving, np.where(first, 0.0, b), ctx, tokens, tokens * pairs_per_token[0],
                           tokens * pairs_per_token[1], c.isl, q_dec=q, prompt_chunk=True)
@@ -139,8 +146,7 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # TPOT: the mean step one of the b running requests sees, beside the prompts of the b - 1 others (its own
     # is in its TTFT), as the load model at b running has it (step_mix.mixed_terms)
     others = np.maximum(b - 1.0, 0.0)
-    own_chunks = np.ceil(isl / prompt_room(c, b))  # a prompt's chunks, its own as the others'
-    own_tokens = isl / own_chunks  # tokens a chunk
+    own_chunks, own_tokens = even_chunks(isl, prompt_room(c, b))  # a prompt's chunks, its own as the others'
     avg = _mean_step(c, serving, b, ctx, others * share, per_tok, own_tokens)
     step_s = avg["time_s"] + draft_time_s(c, serving, b, ctx)
     budget = rank_chunk_tokens(c)  # one prompt chunk per attention-DP rank, of that rank's size
