@@ -108,6 +108,14 @@ def prompt_room(c: Cols, b) -> np.ndarray:
     return np.where(first, budget, np.maximum(budget - b, 1.0))
 
 
+def _chunk_step(c: Cols, serving: dict[str, float], b, ctx, tokens, pairs_per_token, q,
+                time_only: bool = False) -> dict[str, np.ndarray]:
+    """A step carrying a prompt chunk of `tokens` tokens (their causal pairs at `pairs_per_token`, global and
+    windowed) beside b decoding; on a prefill-first engine the pause, a prompt step with no decode."""
+    return decode_step(c, serving, np.where(_prefill_first(c), 0.0, b), ctx, tokens, tokens * pairs_per_token[0],
+                       tokens * pairs_per_token[1], c.isl, q_dec=q, prompt_chunk=True, time_only=time_only)
+
+
 def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_token,
                chunk_tokens) -> dict[str, np.ndarray]:
     """The mean step a running sequence sees while `per_step` prompt tokens a step (steady state) are computed
@@ -127,9 +135,7 @@ def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_t
     first = _prefill_first(c)
     dec = decode_step(c, serving, b, ctx, q_dec=q)
     mixed, tokens = shared_chunks(per_step, chunk_tokens)
-    # prefill-first: the pause is a step with prompt tokens and no decode, after a decode step
-    carried = decode_step(c, serving, np.where(first, 0.0, b), ctx, tokens, tokens * pairs_per_token[0],
-                          tokens * pairs_per_token[1], c.isl, q_dec=q, prompt_chunk=True)
+    carried = _chunk_step(c, serving, b, ctx, tokens, pairs_per_token, q)
     return {k: dec[k] + mixed * (np.where(first, carried[k], carried[k] - dec[k])) for k in STEP_SUMS}
 
 
@@ -166,9 +172,7 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # throughput: each seat's request lives its own prompt (in chunks beside the b - 1 others decoding; alone on
     # a prefill-first engine) and osl - 1 further tokens at TPOT; b seats complete b requests a life (the load
     # model's g(b) = b / life, queueing.service)
-    first = _prefill_first(c)
-    own_s = decode_step(c, serving, np.where(first, 0.0, others), ctx, own_tokens, own_tokens * per_tok[0],
-                        own_tokens * per_tok[1], isl, q_dec=q, prompt_chunk=True, time_only=True)["time_s"]
+    own_s = _chunk_step(c, serving, others, ctx, own_tokens, per_tok, q, time_only=True)["time_s"]
     life_s = own_chunks * own_s + np.maximum(osl - 1.0, 0.0) * tpot
     out_tok_s = b * osl / life_s
     return {
