@@ -139,9 +139,7 @@ def _states(cap: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Chain:
     states: np.ndarray  # (R, J)
-    width: np.ndarray  # (R, J) integers each state stands for
     base: np.ndarray  # (R, J) -sum log g(k) up to the state
-    step_s: np.ndarray  # (R, J) mean step at the state
     dead: np.ndarray  # (R, J) 0, or -inf for a repeated state (no mass)
     rate_cap: np.ndarray  # (R,) g(B)
     lump_h: np.ndarray  # (R, J - EXACT_STATES) max(width, 1) of the lumped states (`log_mass`)
@@ -172,12 +170,14 @@ def chain(sv: Service) -> Chain:
     lump = width[:, E:]
     lump_h = np.maximum(lump, 1.0)
     step_s = at(sv.step_s, loc)
-    occ_base = np.concatenate([st[:, :E], st[:, E - 1:-1], st[:, -1:]], axis=1)
-    step_base = np.concatenate([step_s[:, :E], step_s[:, E - 1:-1], step_s[:, -1:]], axis=1)
-    return Chain(states=st, width=width, base=base, step_s=step_s, dead=dead, rate_cap=sv.capacity_rps,
+
+    def with_below(x):  # (R, J + 1): exact states their own, a lumped state the one below it, then the tail's
+        return np.concatenate([x[:, :E], x[:, E - 1:-1], x[:, -1:]], axis=1)
+
+    return Chain(states=st, base=base, dead=dead, rate_cap=sv.capacity_rps,
                  lump_h=lump_h, lump_log_h=np.log(lump_h), lump_none=~(lump > 0), lump_mid=(lump_h + 1.0) / 2.0,
-                 lump_step_per=(step_s[:, E:] - step_s[:, E - 1:-1]) / lump_h, occ_base=occ_base,
-                 step_base=step_base)
+                 lump_step_per=(step_s[:, E:] - step_s[:, E - 1:-1]) / lump_h, occ_base=with_below(st),
+                 step_base=with_below(step_s))
 
 
 def queue_spread(sv: Service, lam: np.ndarray) -> np.ndarray:
