@@ -52,7 +52,9 @@ MD_WAIT_FACTOR = 0.5  # M/D vs M/M waiting time (Pollaczek-Khinchine with determ
 # simulated one (4 seeds of 8,000-24,000 requests, benchmarks/open_loop_occupancy.py), over (kappa - 1) /
 # (u / (1 - u)^2), was 0.08-0.17 (median 0.10) for 8B and 70B on H100, 1024 / 128, at 0.5-0.95 of capacity.
 QUEUE_SPREAD = 0.1
-U_MAX = 0.95  # the prompt path's utilization at most (kappa <= 39): past it the rate is the capacity's anyway
+# the prompt path's utilization at most (kappa <= 1 + 0.1 x 0.95 / 0.05^2 = 39): past it the rate is the capacity's
+# anyway. Assumed: a cap keeping kappa finite, not fitted
+U_MAX = 0.95
 # A request's TPOT at a percentile: the mean plus TPOT_SPREAD times the occupancy's percentile step less the mean
 # (and its own prompt chunks' luck). From the simulator (benchmarks/open_loop_occupancy.py, 8B and 70B on H100,
 # 1024 / 128, 0.3-0.95 of capacity, the lumps at their mean occupancy): the factor that puts the p90 on the
