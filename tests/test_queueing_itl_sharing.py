@@ -19,7 +19,7 @@ from planner.perf.step_mix import shared_chunks
 
 def test_shared_chunks_is_poisson_sharing():
     """f = 0.5 chunks a step: 1 - e^-0.5 = 39.3% of the steps carry prompt tokens, 0.5 / 0.393 chunks each."""
-    share, tokens = shared_chunks(np.array([0.5, 0.0]), np.array([50.0, 0.0]))
+    share, tokens = shared_chunks(np.array([50.0, 0.0]), np.array([100.0, 100.0]))  # 50 / 100 tokens
     assert share[0] == pytest.approx(1.0 - np.exp(-0.5))
     assert tokens[0] == pytest.approx(50.0 / (1.0 - np.exp(-0.5)))
     assert share[1] == 0.0 and tokens[1] == 0.0  # no prompts: no step carries any

@@ -52,7 +52,9 @@ MD_WAIT_FACTOR = 0.5  # M/D vs M/M waiting time (Pollaczek-Khinchine with determ
 # simulated one (4 seeds of 8,000-24,000 requests, benchmarks/open_loop_occupancy.py), over (kappa - 1) /
 # (u / (1 - u)^2), was 0.08-0.17 (median 0.10) for 8B and 70B on H100, 1024 / 128, at 0.5-0.95 of capacity.
 QUEUE_SPREAD = 0.1
-U_MAX = 0.95  # the prompt path's utilization at most (kappa <= 39): past it the rate is the capacity's anyway
+# the prompt path's utilization at most (kappa <= 1 + 0.1 x 0.95 / 0.05^2 = 39): past it the rate is the capacity's
+# anyway. Assumed: a cap keeping kappa finite, not fitted
+U_MAX = 0.95
 # A request's TPOT at a percentile: the mean plus TPOT_SPREAD times the occupancy's percentile step less the mean
 # (and its own prompt chunks' luck). From the simulator (benchmarks/open_loop_occupancy.py, 8B and 70B on H100,
 # 1024 / 128, 0.3-0.95 of capacity, the lumps at their mean occupancy): the factor that puts the p90 on the
@@ -139,9 +141,7 @@ def _states(cap: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Chain:
     states: np.ndarray  # (R, J)
-    width: np.ndarray  # (R, J) integers each state stands for
     base: np.ndarray  # (R, J) -sum log g(k) up to the state
-    step_s: np.ndarray  # (R, J) mean step at the state
     dead: np.ndarray  # (R, J) 0, or -inf for a repeated state (no mass)
     rate_cap: np.ndarray  # (R,) g(B)
     lump_h: np.ndarray  # (R, J - EXACT_STATES) max(width, 1) of the lumped states (`log_mass`)
@@ -172,12 +172,14 @@ def chain(sv: Service) -> Chain:
     lump = width[:, E:]
     lump_h = np.maximum(lump, 1.0)
     step_s = at(sv.step_s, loc)
-    occ_base = np.concatenate([st[:, :E], st[:, E - 1:-1], st[:, -1:]], axis=1)
-    step_base = np.concatenate([step_s[:, :E], step_s[:, E - 1:-1], step_s[:, -1:]], axis=1)
-    return Chain(states=st, width=width, base=base, step_s=step_s, dead=dead, rate_cap=sv.capacity_rps,
+
+    def with_below(x):  # (R, J + 1): exact states their own, a lumped state the one below it, then the tail's
+        return np.concatenate([x[:, :E], x[:, E - 1:-1], x[:, -1:]], axis=1)
+
+    return Chain(states=st, base=base, dead=dead, rate_cap=sv.capacity_rps,
                  lump_h=lump_h, lump_log_h=np.log(lump_h), lump_none=~(lump > 0), lump_mid=(lump_h + 1.0) / 2.0,
-                 lump_step_per=(step_s[:, E:] - step_s[:, E - 1:-1]) / lump_h, occ_base=occ_base,
-                 step_base=step_base)
+                 lump_step_per=(step_s[:, E:] - step_s[:, E - 1:-1]) / lump_h, occ_base=with_below(st),
+                 step_base=with_below(step_s))
 
 
 def queue_spread(sv: Service, lam: np.ndarray) -> np.ndarray:

@@ -72,15 +72,22 @@ def draft_time_s(c: Cols, serving: dict[str, float], n_dec, ctx) -> np.ndarray:
     return np.where((k > 0) & (n > 0), t, 0.0)  # a row with k > 0 has its draft (engines._spec_values)
 
 
-def shared_chunks(f: np.ndarray, tokens_per_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(share of steps carrying prompt tokens, prompt tokens each of them carries) where prompt chunks land on
-    the steps at random (Poisson arrivals), f chunks a step on average and `tokens_per_step` prompt tokens a step
-    on average: the chunks landing in one step share it (the scheduler fills one step's budget with every chunk
-    ready), so a share 1 - e^-f of the steps carries prompt tokens, tokens_per_step / that share each (as the
-    prefill-first schedule's pauses). The one rule of the mean step at no load (serving.aggregated) and under
-    load (step_mix.mixed_terms, TPOT). The ITL's mixture (queueing.add_itl) does not read it: it counts the
-    prompts each step carries itself (step_mix.prompt_steps: Poisson, or wider where prompts arrive in time)."""
-    mixed = -np.expm1(-f)
+def even_chunks(isl, room) -> tuple[np.ndarray, np.ndarray]:
+    """(chunks, tokens a chunk) of a prompt of `isl` tokens split evenly over the `room` a step has for it."""
+    chunks = np.ceil(isl / room)
+    return chunks, isl / chunks
+
+
+def shared_chunks(tokens_per_step: np.ndarray, chunk_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(share of steps carrying prompt tokens, prompt tokens each of them carries) where prompt chunks of
+    `chunk_tokens` land on the steps at random (Poisson arrivals), `tokens_per_step` prompt tokens a step on
+    average (f = tokens_per_step / chunk_tokens chunks a step): the chunks landing in one step share it (the
+    scheduler fills one step's budget with every chunk ready), so a share 1 - e^-f of the steps carries prompt
+    tokens, tokens_per_step / that share each (as the prefill-first schedule's pauses). The one rule of the mean
+    step at no load (serving.aggregated) and under load (step_mix.mixed_terms, TPOT). The ITL's mixture
+    (queueing.add_itl) does not read it: it counts the prompts each step carries itself (step_mix.prompt_steps:
+    Poisson, or wider where prompts arrive in time)."""
+    mixed = -np.expm1(-(tokens_per_step / np.maximum(chunk_tokens, 1.0)))
     return mixed, np.divide(tokens_per_step, mixed, out=np.zeros_like(mixed), where=mixed > 0)
 
 
@@ -101,6 +108,14 @@ def prompt_room(c: Cols, b) -> np.ndarray:
     return np.where(first, budget, np.maximum(budget - b, 1.0))
 
 
+def _chunk_step(c: Cols, serving: dict[str, float], b, ctx, tokens, pairs_per_token, q,
+                time_only: bool = False) -> dict[str, np.ndarray]:
+    """A step carrying a prompt chunk of `tokens` tokens (their causal pairs at `pairs_per_token`, global and
+    windowed) beside b decoding; on a prefill-first engine the pause, a prompt step with no decode."""
+    return decode_step(c, serving, np.where(_prefill_first(c), 0.0, b), ctx, tokens, tokens * pairs_per_token[0],
+                       tokens * pairs_per_token[1], c.isl, q_dec=q, prompt_chunk=True, time_only=time_only)
+
+
 def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_token,
                chunk_tokens) -> dict[str, np.ndarray]:
     """The mean step a running sequence sees while `per_step` prompt tokens a step (steady state) are computed
@@ -119,10 +134,8 @@ def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_t
     q, _, _ = speculative_terms(c)
     first = _prefill_first(c)
     dec = decode_step(c, serving, b, ctx, q_dec=q)
-    mixed, tokens = shared_chunks(per_step / np.maximum(chunk_tokens, 1.0), per_step)
-    # prefill-first: the pause is a step with prompt tokens and no decode, after a decode step
-    carried = decode_step(c, serving, np.where(first, 0.0, b), ctx, tokens, tokens * pairs_per_token[0],
-                          tokens * pairs_per_token[1], c.isl, q_dec=q, prompt_chunk=True)
+    mixed, tokens = shared_chunks(per_step, chunk_tokens)
+    carried = _chunk_step(c, serving, b, ctx, tokens, pairs_per_token, q)
     return {k: dec[k] + mixed * (np.where(first, carried[k], carried[k] - dec[k])) for k in STEP_SUMS}
 
 
@@ -139,8 +152,7 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # TPOT: the mean step one of the b running requests sees, beside the prompts of the b - 1 others (its own
     # is in its TTFT), as the load model at b running has it (step_mix.mixed_terms)
     others = np.maximum(b - 1.0, 0.0)
-    own_chunks = np.ceil(isl / prompt_room(c, b))  # a prompt's chunks, its own as the others'
-    own_tokens = isl / own_chunks  # tokens a chunk
+    own_chunks, own_tokens = even_chunks(isl, prompt_room(c, b))  # a prompt's chunks, its own as the others'
     avg = _mean_step(c, serving, b, ctx, others * share, per_tok, own_tokens)
     step_s = avg["time_s"] + draft_time_s(c, serving, b, ctx)
     budget = rank_chunk_tokens(c)  # one prompt chunk per attention-DP rank, of that rank's size
@@ -160,9 +172,7 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # throughput: each seat's request lives its own prompt (in chunks beside the b - 1 others decoding; alone on
     # a prefill-first engine) and osl - 1 further tokens at TPOT; b seats complete b requests a life (the load
     # model's g(b) = b / life, queueing.service)
-    first = _prefill_first(c)
-    own_s = decode_step(c, serving, np.where(first, 0.0, others), ctx, own_tokens, own_tokens * per_tok[0],
-                        own_tokens * per_tok[1], isl, q_dec=q, prompt_chunk=True, time_only=True)["time_s"]
+    own_s = _chunk_step(c, serving, others, ctx, own_tokens, per_tok, q, time_only=True)["time_s"]
     life_s = own_chunks * own_s + np.maximum(osl - 1.0, 0.0) * tpot
     out_tok_s = b * osl / life_s
     return {

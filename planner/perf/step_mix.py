@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.perf.serving import shared_chunks  # the one rule of the mean step, no load and load
+from planner.perf.serving import even_chunks, shared_chunks  # the one rule of the mean step, no load and load
 from planner.perf.sharegpt_lengths import quantile_factor as length_quantile_factor
 from planner.perf.speculative_prompt import own_prefill_s
 from planner.perf.steptable import StepTables, interp_on_grid, interp_step
@@ -149,13 +149,11 @@ def mixed_terms(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.nd
     budget = tab.token_budget[:, None]
     isl, osl = tab.isl[:, None], tab.osl[:, None]
     room = np.clip(budget - m, 1.0, None)
-    chunks = np.ceil(isl / room)
-    chunk_tokens = isl / chunks
+    chunks, chunk_tokens = even_chunks(isl, room)
     chunk_s = interp_on_grid(tab, chunk_tokens)
     prefill_s = own_prefill_s(tab, m, room, chunks * chunk_s)  # in whole real steps where speculating
     per_step = others * isl / osl  # the others' prompt tokens per step in steady state
-    f = per_step / np.maximum(chunk_tokens, 1.0)
-    mixed, tokens = shared_chunks(f, per_step)
+    mixed, tokens = shared_chunks(per_step, chunk_tokens)
     carried = interp_on_grid(tab, tokens)
     step_s = (1.0 - mixed) * dec_s + mixed * carried
     # the seconds of the prompt server per prompt, on which prompts queue for each other: prompts that wait are
