@@ -132,3 +132,16 @@ def test_the_fitting_unit_is_the_largest_batch_in_any_batch_order(catalog, monke
     monkeypatch.setattr(disagg, "DEFAULT_BATCHES", tuple(reversed(disagg.DEFAULT_BATCHES)))
     got = disagg.fitting_units(*args)
     assert got["batch"].iloc[0] == want["batch"].iloc[0] and got["gpus"].iloc[0] == want["gpus"].iloc[0]
+
+
+@pytest.mark.parametrize("targets", [{}, {"ttft_slo_ms": 1000}])
+def test_unit_larger_than_the_gpus_given_says_so(catalog, targets):
+    """deepseek-r1 fp8 fits in 16 H100s aggregated, but a disaggregated unit (prefill and decode instances each
+    holding the weights) needs more: the answer names the GPUs, not 'no configuration meets both the TTFT and
+    the TPOT target' for a query that gave no target, nor (with one) TP1's weights not fitting one GPU (what it
+    said before)."""
+    r = predict_one(catalog, model="deepseek-r1", gpu="h100-sxm", gpus=16, precision="fp8", isl=1000, osl=200,
+                    serving="disaggregated", **targets)
+    assert not r["fits"]
+    assert r["limited_by"] == "config"
+    assert "16 given" in r["notes"] or "none fits 16" in r["notes"]

@@ -48,3 +48,13 @@ def test_an_older_answer_csv_names_its_concurrency_column(tmp_path):
     pd.DataFrame([ROW | dict(request_rate=5, concurrency=2, fits=True, ttft_s=0.01)]).to_csv(old, index=False)
     with pytest.raises(InputError, match=r"older planner.*in_flight"):
         read_queries(old)
+
+
+@pytest.mark.parametrize("col", ["in_flight", "attn_dp", "prefill_ep", "prefill_attn_dp"])
+def test_an_answer_only_column_in_a_query_file_is_refused(tmp_path, col):
+    """A query file (no `fits`) giving an answer-only column as an input: before, carried as a label and
+    overwritten by the answer's own value, so the layout or load asked for was silently not the one answered."""
+    q = tmp_path / "q.csv"
+    pd.DataFrame([ROW | {col: 2}]).to_csv(q, index=False)
+    with pytest.raises(InputError, match=rf"column '{col}' is written by answers"):
+        read_queries(q)

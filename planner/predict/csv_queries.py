@@ -56,6 +56,7 @@ def read_queries(path: Path) -> pd.DataFrame:
         )
     _refuse_misspelt_columns(where, header)
     _refuse_old_answers(where, header)
+    _refuse_answer_inputs(where, header)
     body = []
     for line, r in rows[1:]:
         if len(r) > len(header) and any(r[len(header):]):
@@ -97,6 +98,23 @@ def _refuse_old_answers(where: str, header: list[str]) -> None:
                          "answer's requests in flight, not the concurrency the query asked for (answers now write "
                          "them as 'in_flight'); keep its values only on the rows that asked for a concurrency (or "
                          "drop the column), then read it back")
+
+
+# answer columns a user may write in a query CSV as an input: carried through as labels, and overwritten by the
+# answer's own values, so the layout or load asked for was silently not the one answered
+ANSWER_ONLY = {"in_flight": "a query gives its load as 'concurrency' or 'request_rate'",
+               **dict.fromkeys(("dp", "attn_dp", "prefill_ep", "prefill_attn_dp"), "predict searches it; a query "
+                               "fixes tp, pp, ep and prefill_gpu/prefill_tp/prefill_pp")}
+
+
+def _refuse_answer_inputs(where: str, header: list[str]) -> None:
+    """A query CSV (no `fits`: not an answer read back) with an answer-only column is an input error."""
+    if "fits" in header:
+        return
+    for col in header:
+        if col in ANSWER_ONLY:
+            raise InputError(f"{where}: column {col!r} is written by answers, not read from queries: "
+                             f"{ANSWER_ONLY[col]} (it would be ignored)")
 
 
 def _refuse_misspelt_columns(where: str, header: list[str]) -> None:

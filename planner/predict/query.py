@@ -331,9 +331,20 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
     best TTFT and TPOT at the query's percentile, where known)."""
     if rows.empty:
         return "config", "no parallel split of these GPUs is valid for this model"
-    fitting = rows[rows["fits"]]
+    fits = rows["fits"].astype(bool)
+    # a configuration that fits in more GPUs than the query has (a disaggregated unit: prefill and decode
+    # instances each holding the weights) is no answer: without this it read as missing targets never given
+    fitting = rows[fits & (rows["gpus"] <= float(query["gpus"]))]
+    if fitting.empty and fits.any():
+        need = int(rows.loc[fits, "gpus"].min())
+        return "config", (f"the smallest configuration that fits needs {need} GPUs a replica, more than the "
+                          f"{float(query['gpus']):g} given")
+    # a disaggregated unit that runs only on more GPUs than the query has (`disagg.fitting_units`, limited by
+    # config): the nearest miss, not the first split's reason (deepseek-r1 on 16 H100s read as memory at TP1)
+    big = rows[rows["limited_by"].eq("config") & (pd.to_numeric(rows["gpus"], errors="coerce")
+                                                  > float(query["gpus"]))]
     if fitting.empty:
-        first = rows.iloc[0]
+        first = big.iloc[0] if len(big) else rows.iloc[0]
         why = str(first["reason"]) if is_set(first["reason"]) else "does not fit"
         return limit_of(first["limited_by"]), why
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]
