@@ -41,6 +41,15 @@ allows, the ceiling of cfg/cpu-s on ever larger grids of the same kind.
 To compare with another checkout (e.g. main) under the same load, run both at once:
     python benchmarks/bench_candidates.py & python /path/to/main/benchmarks/bench_candidates.py
 
+Figures (2026-12-02, h62 against main 102aa94 run at once, one process, load average 3.5-4, fastest of 3-5;
+the frames and plans identical to the bit, check_plans.py): cfg/cpu-s all 10,404 -> 10,957, enterprise-budget
+12,232 -> 12,941, offline 7,315 -> 8,364, power-limited 15,944 -> 16,681, mixed-fleet 14,933 -> 15,055 (its
+phases, mean of 5: 1,177 -> 1,081 ms a build; step tables 204 -> 170, the aggregated rate search 186 -> 136;
+enterprise-budget 810 -> 700: 130 -> 98 and 128 -> 71). The rate search finds the bisection's answer in ~half
+the probes (rate_search._search: 52,884 -> 28,730 row evaluations on mixed-fleet), the step tables read what
+runs without the aggregated model (evaluate_columns(timed=False)). On an idle machine (main 102aa94) one
+process gave mixed-fleet 15k cfg/cpu-s and enterprise-budget 11.8-13.5k.
+
 Figures (2026-12-01, c9, 2-core machine under load average 7-11, no idle machine in the session). On an idle
 machine (main 0a1f482, 23:50) one process gave cfg/wall-s: mixed-fleet 41.6k, power-limited 44.9k, enterprise
 39.5k, offline 19.4k, small grids 1.2-5.7k. c9 evaluates the grid on two processes where it pays

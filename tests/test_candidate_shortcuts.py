@@ -379,10 +379,13 @@ def test_with_columns_equals_assignments(n, seed):
     pd.testing.assert_frame_equal(with_columns(res, new), want)
 
 
+@pytest.mark.parametrize("targets", ["fixed", "near"])
 @pytest.mark.parametrize("problem", ["mixed-fleet", "enterprise-budget"])
-def test_rate_search_of_the_open_rows_only_equals_every_row(problem, catalog, monkeypatch):
-    """max_rate_meeting bisects only the rows whose answer depends on it: the rates equal the search of every
-    row, to the bit (targets met at every rate, at none, and in between)."""
+def test_rate_search_of_the_open_rows_only_equals_every_row(problem, targets, catalog, monkeypatch):
+    """max_rate_meeting probes only the rows whose answer depends on it, and fewer points of them than a
+    bisection (rate_search._search): the rates equal the bisection of every row, to the bit (targets met at
+    every rate, at none, and in between; `near`: each row's targets 0.7-30x its latencies at a trickle, TTFT's
+    or TPOT's alone on some rows, so that most rows' limit lies anywhere between a trickle and capacity)."""
     import planner.perf.queueing as queueing
     from planner.perf import rate_search
     from planner.perf.steptable import build_step_tables
@@ -390,6 +393,14 @@ def test_rate_search_of_the_open_rows_only_equals_every_row(problem, catalog, mo
     grid = _table_grid(catalog, problem, 400, seed=3)
     tab = build_step_tables(grid, catalog, decode_points=12, prefill_points=5)
     ttft, tpot = np.resize([2.0, 0.3, 30.0], len(grid)), np.resize([0.05, 0.02, 1.0], len(grid))
+    if targets == "near":
+        sv = queueing.service(tab)
+        light = queueing.open_loop(queueing.chain(sv), sv, tab, sv.capacity_rps * rate_search.TRICKLE,
+                                   targets_only=True, quantiles=(90.0,))
+        rng = np.random.default_rng(5)
+        factor = np.exp(rng.uniform(np.log(0.7), np.log(30.0), (2, len(grid))))
+        ttft = light["ttft_p90_s"] * factor[0] * np.resize([np.inf, 1.0, 1.0], len(grid))
+        tpot = light["tpot_p90_s"] * factor[1] * np.resize([1.0, np.inf, 1.0], len(grid))
     got = rate_search.max_rate_meeting(tab, ttft, tpot, 90.0, block=150)
 
     def every_row(tab, ttft_s, tpot_s, percentile, variable=None, iterations=10, block=2048):

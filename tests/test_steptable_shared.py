@@ -95,3 +95,19 @@ def test_groups_of_a_whole_grid_are_exact(cat):
     gid = st_mod.shared_groups(c, len(grid), run)
     assert gid.max() + 1 < len(grid) / 2
     _assert_exact(c, run, gid)
+
+
+def test_tables_read_what_runs_as_the_full_evaluation_says(cat):
+    """The step tables take what runs, why not, the kind of failure and the GPUs from an evaluation at batch 1
+    that leaves out the aggregated rows' model (`evaluate_columns(timed=False)`): the same as the full one's."""
+    from planner.perf.evaluate import evaluate
+
+    grid = _grid(cat)
+    tab = st_mod.build_step_tables(grid, cat, decode_points=12, prefill_points=5, queueing_only=True)
+    full = evaluate(grid.assign(batch=1), cat)
+    fits = full["fits"].to_numpy()
+    assert fits.any() and (~fits).any()
+    np.testing.assert_array_equal(tab.fits, fits)
+    np.testing.assert_array_equal(tab.reason, full["reason"].to_numpy(dtype=object))
+    np.testing.assert_array_equal(tab.limited_by, np.where(fits, "", full["limited_by"].to_numpy(dtype=object)))
+    np.testing.assert_array_equal(tab.gpus, full["gpus"].to_numpy())

@@ -93,9 +93,12 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
 
 
 def evaluate_columns(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
-                     resolved: tuple[Cols, np.ndarray] | None = None) -> tuple[pd.DataFrame, dict]:
+                     resolved: tuple[Cols, np.ndarray] | None = None,
+                     timed: bool = True) -> tuple[pd.DataFrame, dict]:
     """`evaluate` before its frame is built: the normalized grid and the output columns by name (arrays), for
-    callers that change some columns or add others first (`output_frame` then builds the frame once)."""
+    callers that change some columns or add others first (`output_frame` then builds the frame once).
+    timed=False: aggregated rows not modelled (their TIMED columns NaN, limited_by '' where they fit), for
+    callers that read what runs, why not and the GPUs only (`predict`'s `timed`)."""
     g = normalize_grid(grid)
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     c, reason = _resolve(g, catalog, eff, resolved)
@@ -106,7 +109,7 @@ def evaluate_columns(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Effici
     if any(k in g for k in PREFILL_COLUMNS):
         def prefill(idx):
             return _prefill_layout(g.iloc[idx], catalog, eff)
-    out, fits, mem = predict(c, reason, g["serving"].astype(str).to_numpy(), eng_names, eff, prefill)
+    out, fits, mem = predict(c, reason, g["serving"].astype(str).to_numpy(), eng_names, eff, prefill, timed=timed)
     return g, _columns(c, out, fits, reason, mem, structural_ok)
 
 
@@ -123,13 +126,15 @@ def _resolve(g: pd.DataFrame, catalog: Catalog, eff: Efficiency,
 
 
 def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndarray, eff: Efficiency,
-            prefill=None, pre=None, mem: dict[str, np.ndarray] | None = None
+            prefill=None, pre=None, mem: dict[str, np.ndarray] | None = None, timed: bool = True
             ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
     """The model on resolved columns: (timed outputs and limited_by, fits, memory). Adds the memory, engine
     cap and prefill-layout reasons to `reason` in place; `prefill(idx)` gives the prefill instances' columns
     and why not of disaggregated rows idx (None: the decode layout); `pre(idx)` their prefill pass
     (`serving.prefill_batch_pass`) where already known; `mem`: `memory(c)` where already known (it does not
-    depend on the batch)."""
+    depend on the batch). timed=False: the aggregated rows' model left out (whether a row runs does not depend
+    on it; the step tables read no more, ~40 ms of mixed-fleet's build); a disaggregated row's prefill layout
+    can stop it, and its GPUs are the model's: modelled either way."""
     n = len(reason)
     kinds = fail_kinds(c, n)  # resolve's; the memory and engine-cap reasons below add theirs
     mem = memory(c) if mem is None else mem
@@ -145,7 +150,7 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
     out["limited_by"] = kinds
     for mode, fn in (("aggregated", aggregated), ("disaggregated", disaggregated)):
         idx = np.flatnonzero(fits & (serving == mode))
-        if len(idx) == 0:
+        if len(idx) == 0 or (mode == "aggregated" and not timed):
             continue
         if mode == "disaggregated" and prefill is not None:
             cp, why, kind = prefill(idx)

@@ -297,7 +297,8 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     cfg = configs.reset_index(drop=True)
     probe = cfg.assign(batch=1)
     c, reason = resolved if resolved is not None else resolve(normalize_grid(probe), catalog, eff)
-    _, ev = evaluate_columns(probe, catalog, efficiency=eff, resolved=(c, reason))  # no frame: 3 columns read
+    # no frame, no model of aggregated rows: what runs, why not and the GPUs read
+    _, ev = evaluate_columns(probe, catalog, efficiency=eff, resolved=(c, reason), timed=False)
     # the engine's scheduler limits (catalog `engines:`; the generic engine has none) unless given
     eng_cap = engine_batch_cap_of(c)
     if max_seqs is None:
