@@ -11,6 +11,11 @@ measured 2026-12-02, analytic / simulated TTFT:
     rho <= 0.4; p50 1.0x-3.1x at rho >= 0.6 (the step where the p50 prompt starts to wait); p90 0.97x-2.19x and
     p99 0.90x-1.90x everywhere; at rho >= 0.5 p90 >= 1.04x and p99 >= 0.96x (llama-3.3-70b H200, 5 prefill
     instances, rho 0.6), so the optimizer's capacity is not promised above the simulated but by 4% at p99;
+    Finer, 6 seeds x 5,000 requests at rho 0.5-0.85 (step 0.05): seed-averaged p90 >= 1.03x, p99 >= 0.96x (the
+    5-instance unit at rho 0.65; single seeds down to 0.83x there: the p99 of 5,000 requests is 50 of them).
+    Tried: prompts joining at the full rate while one waits (one FCFS queue feeds every instance), 1 + 2 rate
+    (wait + lone / instances): p99 >= 1.09x but p90 up to 3.7x on the 5-instance unit; 1 + rate (wait + (wait +
+    lone) / instances): the 5-instance unit's p99 1.3-1.5x, deepseek-r1's p99 0.86x at rho 0.2;
   - TPOT p50 unchanged (1.00x-1.69x, dsr1's decode-bound unit high at rho >= 0.8: the decode step table's).
 ~10 s CPU.
 """
