@@ -6,8 +6,9 @@ Measured on the grid below (steady state, Poisson at 0.3 / 0.55 / 0.8 of the uni
   - one prompt per prefill pass (qwen3-32b TP2 H100, isl 8,192 = the token budget; isl 16,384 the same figures):
     TTFT mean +4..+11%, p50 0..+20%, p90 +14..+16%, p99 +13..+26%; requests/s -1.7..-1.9% (the window's noise);
   - several prompts per pass (isl 1,024: 8 a pass; llama-3.3-70b isl 2,048 with TP8 prefill: 4): the analytic
-    TTFT is a bound, +19% to 7.5x the simulated (its zero-load TTFT is a full pass; a lone prompt's pass is
-    1/8 of it), lowest at p99 near rho 0.8;
+    TTFT 1.00x to 2.2x the simulated (a prompt that waits shares a pass growing with the load, one that does
+    not runs alone: `capacity._prefill_wait`); until h65 the zero-load TTFT was a full pass at every load, +19%
+    to 7.5x (a lone prompt's pass is 1/8 of it). benchmarks/disagg_ttft_grid.py has five units' grid;
   - TPOT at the decode batch the load brings (`reasoning_disagg.step_at_load`, units with `load_steps`): mean and
     p50 -1.4..+3.3%, p90 -3.6..+4.8%, p99 -7.6..+7.3% (both grids); until h52 the analytic TPOT was the full
     batch's step at every load, 1.5x (rho 0.8, few seats) to 5.4x (rho 0.3, 659 seats) the simulated p99;
@@ -126,10 +127,26 @@ def test_several_prompts_a_pass_the_analytic_ttft_bounds_the_simulated(cat, rho)
     a = disaggregated_at_load(units, request_rate=rho * mu).iloc[0]
     s = summarize(simulate_unit(us, Workload(request_rate=rho * mu)))
     for k in TOL_ONE:
-        assert s[k] <= a[k] <= 8.0 * s[k], k  # measured 1.3x to 7.5x
+        assert 0.99 * s[k] <= a[k] <= 2.5 * s[k], k  # measured 1.00x to 2.19x (7.5x with a full pass always)
     assert a["requests_s"] / s["requests_s"] - 1.0 == pytest.approx(0.0, abs=TOL_RPS)
     assert s["tpot_p99_s"] <= a["tpot_bound_s"]
     _tpot_within(a, s)
+
+
+@pytest.mark.parametrize("rho", (0.05, 0.2, 0.6, 0.9))
+def test_several_prompts_a_pass_a_trickle_runs_alone_and_heavy_loads_are_not_over_promised(cat, rho):
+    """isl 1,024, 8 prompts a pass: at a trickle a prompt runs its own pass (the analytic TTFT p50 was the full
+    pass, 7.5x the simulated); as the load fills the passes the analytic p90 and p99 stay at or above the
+    simulated (the optimizer's capacity must not be promised above what the unit serves)."""
+    units, us = unit(cat, 1024)
+    mu = float(units["output_tok_s"].iloc[0] / units["osl"].iloc[0])
+    a = disaggregated_at_load(units, request_rate=rho * mu).iloc[0]
+    s = summarize(simulate_unit(us, Workload(request_rate=rho * mu, num_requests=2000)))
+    if rho <= 0.2:
+        assert a["ttft_p50_s"] == pytest.approx(s["ttft_p50_s"], rel=0.05)
+    else:
+        for k in ("ttft_p90_s", "ttft_p99_s"):
+            assert a[k] >= 0.95 * s[k], k
 
 
 @pytest.mark.parametrize("isl, clients", [(1024, 16), (1024, 100), (8192, 100)])

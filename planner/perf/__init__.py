@@ -33,6 +33,8 @@ evaluate(grid, catalog) -> DataFrame
                              context or an input); one that runs: compute | bandwidth | communication (largest
                              share of a decode step)
       prefill_instances, decode_instances   the rate-matched ratio (aggregated: 0, 1)
+      ttft_lone_s, prompts_per_pass   disaggregated: a lone prompt's TTFT (its own prefill pass and KV transfer;
+                             ttft_s is the full pass's) and the prompts a full pass holds (aggregated: NaN)
 max_batch_meeting(grid, catalog, ttft_s=None, tpot_s=None, batches=None) -> DataFrame
     Per configuration (grid without batch): the largest batch that fits memory and meets the targets (None =
     no target, i.e. maximum throughput), with the evaluate columns at that batch; limited_by says what stopped
@@ -83,7 +85,9 @@ latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_re
     continuous-batched decode instances at the current batch; tests/test_simulate_disagg.py, Poisson at
     0.3-0.8 of the unit's rate): where a pass holds one prompt (isl >= the budget) TTFT mean 15%, p50 25%, p90
     20%, p99 30% (measured +11, +20, +16, +26%, the analytic above), requests/s 3%; where a pass holds several
-    prompts the analytic TTFT is a bound, up to 7.5x the simulated (its zero-load TTFT is a full pass); TPOT
+    prompts (a prompt that does not wait runs its own pass, one that waits shares a pass growing with the
+    load, capacity._prefill_wait; benchmarks/disagg_ttft_grid.py, five units at rho 0.05-0.9) TTFT p50 1.00x
+    at rho <= 0.4 and up to 3.1x above, p90/p99 0.90x-2.2x, at rho >= 0.5 p90 >= 1.04x and p99 >= 0.96x; TPOT
     at the load's decode batch (units built with load_steps) mean/p50 5%, p90 8%, p99 10% (measured 3.3, 2.3,
     4.8, 7.6%), closed-loop requests/s 10% (measured -1.7..-8.4%). With
     `variable` lengths (not in the analytic unit) its TTFT p90/p99 fall 56-71% below the simulated (isl 8,192).

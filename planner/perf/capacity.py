@@ -302,9 +302,10 @@ def disaggregated_units(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tp
 
 def _unit_state(rows: pd.DataFrame) -> dict[str, np.ndarray]:
     """The two queues of disaggregated units (`disaggregated_units` rows): mu = the unit's full request rate
-    (its one M/D/1 prefill server's), the zero-load TTFT (to the first generated token), the decode seats and
-    the seconds one holds a seat; reasoning rows add their hidden tokens and decode step table (`unit_steps`),
-    and their base leaves out the full batch's hidden steps, read at the load's batch (`hidden_phase_at`)."""
+    (its one M/D/1 prefill server's), a lone prompt's TTFT (to the first generated token) and what a full
+    prefill pass adds to it (`_prefill_wait`), the decode seats and the seconds one holds a seat; reasoning rows
+    add their hidden tokens and decode step table (`unit_steps`), and their base leaves out the full batch's
+    hidden steps, read at the load's batch (`hidden_phase_at`)."""
     fits = rows["fits"].to_numpy(dtype=bool)
     osl = rows["osl"].to_numpy(dtype=float)
     seats = rows["batch"].to_numpy(dtype=float) * np.maximum(rows["decode_instances"].to_numpy(dtype=float), 1.0)
@@ -316,7 +317,38 @@ def _unit_state(rows: pd.DataFrame) -> dict[str, np.ndarray]:
         h = s["hidden"]
         s["base"] = np.where(h > 0, s["base"] - h * tpot, s["base"])
         s["visible"] = osl - h
+    # the prefill: its instances, a lone prompt's pass and the full pass's prompts (frames without the lone
+    # pass: a full pass at every load, as before it was known)
+    n = len(rows)
+    lone = rows["ttft_lone_s"].to_numpy(dtype=float) if "ttft_lone_s" in rows else np.full(n, np.nan)
+    s["grow"] = np.where(np.isfinite(lone), s["base"] - np.where(np.isfinite(lone), lone, 0.0), 0.0)
+    s["base"] = s["base"] - s["grow"]  # a lone prompt's: the prompts sharing its pass add their part of grow
+    s["per_pass"] = (rows["prompts_per_pass"].to_numpy(dtype=float) if "prompts_per_pass" in rows
+                     else np.ones(n))
+    s["servers"] = (np.maximum(rows["prefill_instances"].to_numpy(dtype=float), 1.0)
+                    if "prefill_instances" in rows else np.ones(n))
     return s
+
+
+def _prefill_wait(s: dict, rho: np.ndarray, p: float | None):
+    """The prefill's wait at percentile p (None: the mean) and the base of a prompt there. The wait: one M/D/1
+    server completing the unit's rate mu (P(wait > t) = rho exp(-2 (1 - rho) mu t); M/D/c's Erlang C for the
+    instances put p99 6% below the simulator at one prompt a pass). The base: a prompt that waits (a share rho)
+    shares the pass it waits for with the prompts that reach its instance (rate / servers) while it waits and
+    during the lone pass before, twice that (size-biased), each adding its part of the full pass (`grow`, linear
+    in the prompts); one that does not wait runs alone, its own pass (a trickle's TTFT, the simulator's)."""
+    mu = s["mu"]
+    decay = 2.0 * mu * np.maximum(1.0 - rho, 1e-12)
+    lone = s["base"]
+    if p is None:  # the mean: a share rho of the prompts waits, 1 / decay on average
+        wait, waits, cond = rho / decay, rho, 1.0 / decay
+    else:
+        waits = (rho > 1.0 - p).astype(float)
+        wait = waits * np.log(np.maximum(rho / (1.0 - p), 1.0)) / decay
+        cond = wait
+    shared = np.minimum(s["per_pass"], 1.0 + 2.0 * rho * mu / s["servers"] * (cond + lone))
+    part = np.where(s["per_pass"] > 1.0, (shared - 1.0) / np.maximum(s["per_pass"] - 1.0, 1e-12), 1.0)
+    return wait, lone + s["grow"] * waits * part
 
 
 def _seat_wait(s: dict, rho: np.ndarray, p: float, exact: bool = False):
@@ -335,23 +367,23 @@ def _seat_wait(s: dict, rho: np.ndarray, p: float, exact: bool = False):
 
 
 def _unit_ttft_q(s: dict, rho: np.ndarray, p: float) -> np.ndarray:
-    """TTFT at percentile p (a fraction) of units at utilization rho: the zero-load TTFT, plus the M/D/1
-    prefill wait's p-quantile (P(wait > t) = rho exp(-2 (1 - rho) mu t)), plus the decode-seat wait's
-    (Erlang-C, P(wait > t) = p_wait exp(-theta t), halved for deterministic service). Each queue's quantile is
-    added: a bound on the sum's (exact where one of them is zero, as it is below rho = 1 - p for the prefill)."""
-    mu = s["mu"]
-    pre = np.where(rho > 1.0 - p, np.log(np.maximum(rho / (1.0 - p), 1.0)) / (2.0 * mu * (1.0 - rho)), 0.0)
+    """TTFT at percentile p (a fraction) of units at utilization rho: the prefill pass's (`_prefill_wait`: a
+    lone prompt's, growing toward the full pass with the load), plus the M/D/1 prefill wait's p-quantile
+    (P(wait > t) = rho exp(-2 (1 - rho) mu t)), plus the decode-seat wait's (Erlang-C, P(wait > t) = p_wait
+    exp(-theta t), halved for deterministic service). Each queue's quantile is added: a bound on the sum's
+    (exact where one of them is zero, as it is below rho = 1 - p for the prefill)."""
+    pre, base = _prefill_wait(s, rho, p)
     p_wait, theta = _seat_wait(s, rho, p)
     seat = np.where(p_wait > 1.0 - p, np.log(np.maximum(p_wait / (1.0 - p), 1.0)) / theta, 0.0) * 0.5
-    return s["base"] + pre + seat + hidden_phase_at(s, rho * mu, s["osl"], p)
+    return base + pre + seat + hidden_phase_at(s, rho * s["mu"], s["osl"], p)
 
 
 def _unit_ttft_mean(s: dict, rho: np.ndarray) -> np.ndarray:
-    """Mean TTFT of units at utilization rho: the two tails' means (M/D/1: rho / (2 mu (1 - rho)), exactly
-    Pollaczek-Khinchine's; seats: p_wait / theta, halved)."""
+    """Mean TTFT of units at utilization rho: the mean prefill pass (`_prefill_wait`) and the two tails' means
+    (M/D/1: rho / (2 mu (1 - rho)), exactly Pollaczek-Khinchine's; seats: p_wait / theta, halved)."""
     p_wait, theta = _seat_wait(s, rho, 0.5, exact=True)
-    return (s["base"] + rho / (2.0 * s["mu"] * (1.0 - rho)) + 0.5 * p_wait / theta
-            + hidden_phase_at(s, rho * s["mu"], s["osl"], None))
+    pre, base = _prefill_wait(s, rho, None)
+    return base + pre + 0.5 * p_wait / theta + hidden_phase_at(s, rho * s["mu"], s["osl"], None)
 
 
 DISAGG_UTILIZATION_MAX = 0.999  # the bisections' top: the queues' waits grow without bound at rho = 1

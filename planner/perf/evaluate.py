@@ -26,10 +26,10 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "output_tok_s_per_gpu",
     "output_tok_s_per_user", "total_tok_s",
     "avg_power_w", "peak_power_w", "compute_dtype_used", "limited_by", "prefill_instances", "decode_instances",
-    "prefill_gpus", "decode_gpus",
+    "prefill_gpus", "decode_gpus", "ttft_lone_s", "prompts_per_pass",
 )
 TIMED = ("ttft_s", "tpot_s", "itl_s", "output_tok_s", "avg_power_w", "prefill_instances", "decode_instances",
-         "prefill_gpus", "decode_gpus", "peak_power_w")
+         "prefill_gpus", "decode_gpus", "peak_power_w", "ttft_lone_s", "prompts_per_pass")
 DEFAULT_BATCHES: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024,
                                     1536, 2048, 3072, 4096, 6144, 8192)
 
@@ -216,6 +216,9 @@ def _columns(c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict
         "decode_instances": out["decode_instances"],
         "prefill_gpus": out["prefill_gpus"],  # disaggregated: GPUs of the unit's prefill instances
         "decode_gpus": out["decode_gpus"],
+        # disaggregated: a lone prompt's TTFT (its own pass) and the prompts a full prefill pass holds
+        "ttft_lone_s": out["ttft_lone_s"],
+        "prompts_per_pass": out["prompts_per_pass"],
     }
 
 

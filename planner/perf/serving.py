@@ -188,6 +188,8 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
         "prefill_gpus": np.zeros_like(b),
         "decode_gpus": gpus,
         "peak_power_w": c.tdp_w * gpus,
+        "ttft_lone_s": np.full_like(b, np.nan),  # disaggregated units' (their prefill instances')
+        "prompts_per_pass": np.full_like(b, np.nan),
     }
 
 
@@ -215,9 +217,11 @@ DISAGG_TOLERANCE = 0.03  # accept 3% less output/s per GPU for a smaller prefill
 
 def prefill_batch_pass(cp: Cols, serving: dict[str, float], isl, like) -> tuple[dict, np.ndarray, np.ndarray]:
     """One prefill instance's pass over as many prompts as its token budget holds (at least one per attention-DP
-    rank): (latency, interval between passes, prompts per pass). Independent of the decode batch."""
+    rank): (latency, interval between passes, prompts per pass). Independent of the decode batch. The latency's
+    `lone_s`: a pass of one prompt (a trickle's; the search's cache of this pass keeps it with the rest)."""
     n_req = cp.attn_dp * np.maximum(1.0, np.floor(rank_chunk_tokens(cp) / isl)) + np.zeros_like(like)
     pre_lat, pre_interval = prefill_pass(cp, serving, n_req, isl)
+    pre_lat = dict(pre_lat, lone_s=prefill_pass(cp, serving, 1.0, isl)[0]["time_s"] + np.zeros_like(like))
     return pre_lat, pre_interval, n_req
 
 
@@ -288,9 +292,13 @@ def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None, pr
     # prefill and decode on different systems: the KV leaves the scale-up domain
     same_system = np.asarray(cp.hbm_bytes == c.hbm_bytes) & np.asarray(cp.scale_up_domain == c.scale_up_domain)
     kv_unit = np.where(same_system, unit_gpus, np.inf)
+    transfer = kv_transfer_s(c, kv_unit, np.minimum(g, gp))
     return {
         "gpus": unit_gpus,
-        "ttft_s": pre_lat["time_s"] + kv_transfer_s(c, kv_unit, np.minimum(g, gp)),
+        "ttft_s": pre_lat["time_s"] + transfer,
+        # a lone prompt's (a trickle's TTFT; the queues grow it toward the full pass, `capacity._prefill_wait`)
+        "ttft_lone_s": pre_lat["lone_s"] + transfer,
+        "prompts_per_pass": n_req,
         "tpot_s": tpot,
         "itl_s": tpot * np.maximum(accept, c.get("eng_stream", 1.0)),
         "output_tok_s": rate * osl,
