@@ -144,4 +144,20 @@ def test_unit_larger_than_the_gpus_given_says_so(catalog, targets):
                     serving="disaggregated", **targets)
     assert not r["fits"]
     assert r["limited_by"] == "config"
-    assert "16 given" in r["notes"] or "none fits 16" in r["notes"]
+    assert "more than the 16 given" in r["notes"]
+
+
+@pytest.mark.parametrize("load", [{"concurrency": 8}, {"request_rate": 2.0},
+                                  {"request_rate": 2.0, "ttft_slo_ms": 2000}])
+@pytest.mark.parametrize("layout", [dict(gpu="h100-sxm", gpus=16), dict(gpu="h200-sxm", gpus=8, ep=8)])
+def test_under_a_load_a_unit_larger_than_the_gpus_given_says_so(catalog, load, layout):
+    """Under a load (and with an --ep), as without one: every disaggregated unit of deepseek-r1 needs more GPUs
+    than the query has, and the answer names the smallest, not the first split's own reason (TP1's weights
+    exceeding one H100's HBM, limited_by memory; 'ep 8 must divide tp*attn_dp = 1': what it said before)."""
+    r = predict_one(catalog, model="deepseek-r1", precision="fp8", isl=1000, osl=200, serving="disaggregated",
+                    **layout, **load)
+    assert not r["fits"] and r["limited_by"] == "config"
+    assert f"GPUs a replica, more than the {layout['gpus']} given" in r["notes"]
+    no_load = predict_one(catalog, model="deepseek-r1", precision="fp8", isl=1000, osl=200,
+                          serving="disaggregated", **layout, ttft_slo_ms=load.get("ttft_slo_ms"))
+    assert no_load["limited_by"] == "config" and "more than the" in no_load["notes"]

@@ -36,6 +36,7 @@ from planner.predict.load import (
     PREFILL_LAYOUT,
     all_in_energy,
     answer_fields,
+    needs_more_gpus,
     percentile_of,
     split_clients,
 )
@@ -121,15 +122,18 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
     rep = cfg.iloc[of].reset_index(drop=True).assign(batch=batch[below].astype(np.int64))
     out = units.copy()
     if not len(rep):  # every unit at the smallest batch already: none fits the query's GPUs
-        return _none_fits(out, big, need, gpus)
+        return _none_fits(out, big, need, gpus, ttft_s, tpot_s)
     ev = evaluate(rep, catalog)
     ev["ttft_s"] = visible_ttft(ev["ttft_s"].to_numpy(dtype=float), ev["tpot_s"].to_numpy(dtype=float), h[of])
     col = {k: ev[k].to_numpy(dtype=float) for k in ("gpus", "ttft_s", "tpot_s")}
-    ok = (ev["fits"].to_numpy(dtype=bool) & (col["gpus"] <= gpus[of]) & (col["ttft_s"] <= ttft_s[of])
-          & (col["tpot_s"] <= tpot_s[of]))
+    meets = ev["fits"].to_numpy(dtype=bool) & (col["ttft_s"] <= ttft_s[of]) & (col["tpot_s"] <= tpot_s[of])
+    ok = meets & (col["gpus"] <= gpus[of])
     met = ev[ok].assign(_unit=of[ok])
     pick = met.loc[met.groupby("_unit")["batch"].idxmax()]  # per unit the largest batch, in any batch order
-    out = _none_fits(out, np.setdiff1d(big, pick["_unit"].to_numpy()), need, gpus)
+    # a unit none of whose batches fits: the fewest GPUs any of them meeting the targets needs
+    need = need.copy()
+    np.minimum.at(need, of[meets], col["gpus"][meets])
+    out = _none_fits(out, np.setdiff1d(big, pick["_unit"].to_numpy()), need, gpus, ttft_s, tpot_s)
     chosen = pick.set_index("_unit").reindex(columns=out.columns)
     if step_columns(out):  # the chosen batch's decode step table (the unit's was for its batch)
         at = chosen.index.to_numpy()
@@ -138,11 +142,17 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
     return pd.concat([out.drop(index=chosen.index), chosen]).sort_index()
 
 
-def _none_fits(units: pd.DataFrame, rows: np.ndarray, need: np.ndarray, gpus: np.ndarray) -> pd.DataFrame:
+# a unit that runs only on more GPUs than the query has (`fitting_units`): the fewest it needs, NaN elsewhere
+GPUS_NEEDED = "gpus_needed"
+
+
+def _none_fits(units: pd.DataFrame, rows: np.ndarray, need: np.ndarray, gpus: np.ndarray, ttft_s: np.ndarray,
+               tpot_s: np.ndarray) -> pd.DataFrame:
     units.loc[rows, "fits"] = False
     units.loc[rows, "limited_by"] = "config"  # the query's GPUs
-    units.loc[rows, "reason"] = [f"a disaggregated unit needs {need[i]:.0f} GPUs at the largest batch meeting "
-                                 f"the targets; none fits {gpus[i]:.0f}" for i in rows]
+    units.loc[rows, GPUS_NEEDED] = need[rows]
+    targets = np.isfinite(ttft_s) | np.isfinite(tpot_s)
+    units.loc[rows, "reason"] = [needs_more_gpus(need[i], gpus[i], targets[i]) for i in rows]
     return units
 
 
@@ -190,12 +200,16 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
                           per_query(queries, qids))
     fits = units["fits"].to_numpy(dtype=bool)
     need = np.where(fits, units["gpus"].to_numpy(dtype=float), np.inf)
-    dps = (pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy(dtype=float) // need).astype(np.int64)
+    given = pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy(dtype=float)
+    dps = (given // need).astype(np.int64)
+    # a unit too large for the query's GPUs keeps the GPUs it needs: the query's answer names the smallest
+    # such (`load.nearest_miss`), not the first split's reason
+    needed = units[GPUS_NEEDED].to_numpy(dtype=float) if GPUS_NEEDED in units else np.full(len(units), np.nan)
     loads = _at_loads(queries, configs, units, dps)
     rows = []
     for i, (cid, c) in enumerate(configs.iterrows()):
         u, dp = units.iloc[i], int(dps[i])
-        base = {"cfg": cid, "dp": dp, "gpus": int(u["gpus"]) if bool(u["fits"]) else 0,
+        base = {"cfg": cid, "dp": dp, "gpus": int(u["gpus"]) if bool(u["fits"]) else 0, GPUS_NEEDED: needed[i],
                 "load_reason": "" if dp >= 1 else (str(u["reason"]) if not bool(u["fits"]) else
                                                    f"a disaggregated unit needs {int(u['gpus'])} GPUs"),
                 # what stops it: the unit's own cause, or the query's GPUs (config)

@@ -369,13 +369,31 @@ def limit_of(limited_by) -> str:
     return "unknown"
 
 
+def needs_more_gpus(need: float, given: float, targets: bool = False) -> str:
+    """Why a query has no answer when its smallest configuration that runs (`targets`: meeting them) is larger
+    than its GPUs."""
+    which = "disaggregated unit meeting the targets" if targets else "configuration that fits"
+    return f"the smallest {which} needs {need:.0f} GPUs a replica, more than the {given:g} given"
+
+
+def nearest_miss(rows: pd.DataFrame) -> pd.Series | None:
+    """Of a query's configurations, the one that runs only on more GPUs than the query has (`gpus_needed`: a
+    disaggregated unit, its prefill and decode instances each holding the weights) with the fewest; None if
+    none does. It is why the query has no answer, not the first split's own reason (TP1's memory, an --ep
+    that TP1 cannot divide)."""
+    need = pd.to_numeric(rows.get("gpus_needed", pd.Series(dtype=float)), errors="coerce").dropna()
+    return None if need.empty else rows.loc[need.idxmin()]
+
+
 def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
     ok = grp[grp["load_reason"] == ""]
     if ok.empty:
         reasons = grp["load_reason"].astype(str)
         if not len(reasons):
             return {"limited_by": "config", "notes": "no valid split"}
-        return {"limited_by": limit_of(grp["load_limited_by"].iloc[0]), "notes": reasons.iloc[0]}
+        first = nearest_miss(grp)
+        first = grp.iloc[0] if first is None else first
+        return {"limited_by": limit_of(first["load_limited_by"]), "notes": str(first["load_reason"])}
     pct = percentile_of(q)
     ttft = _at_percentile(ok, "ttft", pct, f"{pct:g}").min()
     tpot = _tpot_held(ok, pct, f"{pct:g}").min()
@@ -434,4 +452,5 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
 
 __all__ = ["GENERIC", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_fields",
            "answer_load_queries", "choose", "describe_load", "evaluate_loads", "has_load", "load_error",
-           "load_rows", "percentile_columns", "percentile_of", "slo_latencies", "split_clients"]
+           "load_rows", "nearest_miss", "needs_more_gpus", "percentile_columns", "percentile_of", "slo_latencies",
+           "split_clients"]

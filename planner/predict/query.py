@@ -32,6 +32,8 @@ from planner.predict.load import (
     asks_prefill,
     has_load,
     limit_of,
+    nearest_miss,
+    needs_more_gpus,
     percentile_columns,
     percentile_of,
     prefill_options,
@@ -336,15 +338,12 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
     # instances each holding the weights) is no answer: without this it read as missing targets never given
     fitting = rows[fits & (rows["gpus"] <= float(query["gpus"]))]
     if fitting.empty and fits.any():
-        need = int(rows.loc[fits, "gpus"].min())
-        return "config", (f"the smallest configuration that fits needs {need} GPUs a replica, more than the "
-                          f"{float(query['gpus']):g} given")
-    # a disaggregated unit that runs only on more GPUs than the query has (`disagg.fitting_units`, limited by
-    # config): the nearest miss, not the first split's reason (deepseek-r1 on 16 H100s read as memory at TP1)
-    big = rows[rows["limited_by"].eq("config") & (pd.to_numeric(rows["gpus"], errors="coerce")
-                                                  > float(query["gpus"]))]
+        return "config", needs_more_gpus(rows.loc[fits, "gpus"].min(), float(query["gpus"]))
     if fitting.empty:
-        first = big.iloc[0] if len(big) else rows.iloc[0]
+        # a disaggregated unit that runs only on more GPUs than the query has: the nearest miss, not the first
+        # split's reason (deepseek-r1 on 16 H100s read as memory at TP1)
+        first = nearest_miss(rows)
+        first = rows.iloc[0] if first is None else first
         why = str(first["reason"]) if is_set(first["reason"]) else "does not fit"
         return limit_of(first["limited_by"]), why
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]
