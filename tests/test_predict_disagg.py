@@ -161,3 +161,14 @@ def test_under_a_load_a_unit_larger_than_the_gpus_given_says_so(catalog, load, l
     no_load = predict_one(catalog, model="deepseek-r1", precision="fp8", isl=1000, osl=200,
                           serving="disaggregated", **layout, ttft_slo_ms=load.get("ttft_slo_ms"))
     assert no_load["limited_by"] == "config" and "more than the" in no_load["notes"]
+
+
+@pytest.mark.parametrize("serving", ["aggregated", "disaggregated"])
+def test_a_saturated_steady_state_has_no_tpot(catalog, serving):
+    """Above what the replicas complete the queue grows without bound: no steady state, so no mean TTFT nor
+    TPOT, for either serving (a disaggregated answer showed its full batch's step as TPOT, 28 ms, where the
+    aggregated one beside it showed '-')."""
+    r = predict_one(catalog, model="llama-3.1-70b", gpu="h100-sxm", gpus=16, precision="fp8", isl=2000, osl=200,
+                    request_rate=500.0, serving=serving)
+    assert r["fits"] and r["saturated"] and r["limited_by"] == "queue"
+    assert math.isnan(r["tpot_s"]) and math.isnan(r["output_tok_s_per_user"]) and math.isnan(r["ttft_s"])

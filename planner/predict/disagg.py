@@ -303,8 +303,11 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
                         best["unit_decode_gpus"])
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
     avg_w = float(best["unit_avg_power_w"]) * dp
+    # a saturated steady state has no mean TPOT, as an aggregated answer's has none (it showed the full batch's
+    # step there, where the aggregated answer beside it showed '-')
+    tpot_s = float("nan") if best["saturated"] and not finite else float(best["tpot_mean_s"])
     return {
-        **answer_fields(best, conc, float(best["tpot_mean_s"]), gpus_total, avg_w,
+        **answer_fields(best, conc, tpot_s, gpus_total, avg_w,
                         float(best["unit_peak_power_w"]) * dp, best["unit_limited_by"], notes),
         **{k: best[k] for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s", "saturated")},
         **dict.fromkeys(NOT_MODELLED, float("nan")),
