@@ -74,7 +74,7 @@ def load_error(row: pd.Series) -> str:
             return (f"num_requests {v:,.0f} is above the limit of {limit('num_requests'):,} "
                     f"({env_name('num_requests')})")
     dist = row.get("length_dist")
-    if is_set(dist) and str(dist) not in ("fixed", "variable"):
+    if is_set(dist) and str(dist) not in ("fixed", "variable"):  # validate.LENGTH_CHOICES
         return f"length_dist must be fixed or variable, got {dist!r}"
     p = row.get("slo_percentile")
     if is_set(p):

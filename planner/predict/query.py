@@ -39,7 +39,7 @@ from planner.predict.load import (
     prefill_options,
     slo_latencies,
 )
-from planner.predict.validate import PREFILL_QUERY_COLUMNS, query_error
+from planner.predict.validate import PREFILL_QUERY_COLUMNS, canonical_case, query_error
 
 BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
            3072, 4096)
@@ -70,6 +70,7 @@ def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     for col in QUERY_COLUMNS:
         if col not in q:
             q[col] = np.nan
+    q = canonical_case(q, catalog, GENERIC)
     # the generic engine is named `generic` in answers (as in plans): an answer's engine reads back as a query
     q["engine"] = q["engine"].where(q["engine"].astype(str) != GENERIC, np.nan)
     q["error"] = ""
