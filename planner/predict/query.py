@@ -37,6 +37,7 @@ from planner.predict.load import (
     percentile_columns,
     percentile_of,
     prefill_options,
+    settings_of,
     slo_latencies,
 )
 from planner.predict.validate import PREFILL_QUERY_COLUMNS, canonical_case, query_error
@@ -121,22 +122,16 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     for qid, row in queries.iterrows():
         if row["error"] or has_load(row):  # queries under a load are answered by planner.predict.load
             continue
-        serving = row["serving"] if is_set(row["serving"]) else "aggregated"
-        modes = ["aggregated", "disaggregated"] if serving == "auto" else [serving]
-        kv = row["kv_precision"] if is_set(row["kv_precision"]) else "bf16"
-        fixed = (qid, row["model"], row["gpu"], row["precision"], kv)
-        engine = str(row["engine"]) if is_set(row["engine"]) else ""
-        spec = str(row["speculative"]).lower() if is_set(row["speculative"]) else "none"
+        st = settings_of(row)  # osl: with the hidden tokens, which the engine decodes first
+        fixed = (qid, row["model"], row["gpu"], row["precision"], st.kv)
         conc = float(row["concurrency"]) if is_set(row["concurrency"]) else None
-        gpus, isl, osl = int(float(row["gpus"])), int(float(row["isl"])), int(float(row["osl"]))
-        osl += (h := hidden.hidden_of(row))  # the engine decodes the hidden tokens first (planner.predict.hidden)
         prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
                    *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
         splits = _splits(row, catalog)
         asked = asks_prefill(row)
-        for mode in modes:
+        for mode in st.modes:
             for tp, pp, ep, attn_dp in splits:
-                dp = gpus // (tp * pp * attn_dp)
+                dp = st.gpus // (tp * pp * attn_dp)
                 # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
                 # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
                 batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else BATCHES
@@ -144,7 +139,8 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
                 own = [(*prefill, *lay[2:]) if asked else ("", *lay)
                        for lay in prefill_options(splits, (tp, pp, ep, attn_dp), mode, asked)]
                 for pre in own:
-                    values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *pre, h)
+                    values = (*fixed, tp, pp, ep, attn_dp, mode, 0, st.isl, st.osl, st.engine, st.spec, *pre,
+                              st.hidden)
                     for b in batches:
                         for key, v in zip(cols, values, strict=True):
                             cols[key].append(b if key == "batch" else v)
