@@ -29,7 +29,7 @@ from planner.perf.params import load_efficiency
 from planner.perf.reasoning_disagg import HIDDEN, step_columns, with_decode_steps
 from planner.perf.search import visible_ttft
 from planner.predict import disagg_sim
-from planner.predict.cells import is_set
+from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set
 from planner.predict.hidden import per_query
 from planner.predict.load import (
     GENERIC,
@@ -189,7 +189,7 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
     qids = configs["qid"].to_numpy()
     # the prefill instances' own accelerator and layout, where a query gives them (the perf model's prefill
     # path only then, as in the batch grid)
-    pre = queries.loc[qids, ["prefill_gpu", "prefill_tp", "prefill_pp"]].reset_index(drop=True)
+    pre = queries.loc[qids, list(PREFILL_QUERY_COLUMNS)].reset_index(drop=True)
     if pre.map(is_set).to_numpy().any():
         # (a query that gives them tries no other prefill layout: the others' keep the ones their split tries)
         cfg = cfg.assign(prefill_accelerator=pre["prefill_gpu"].where(pre["prefill_gpu"].map(is_set), ""),

@@ -13,11 +13,9 @@ from planner.catalog.catalog import Catalog
 from planner.limits import env_name, limit
 from planner.perf.engines import SPEC_CHOICES
 from planner.predict import hidden
-from planner.predict.cells import is_set, shown
+from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set, shown
 from planner.predict.load import load_error
 
-# disaggregated serving: the prefill instances' own accelerator and layout (default: the decode instances')
-PREFILL_QUERY_COLUMNS = ("prefill_gpu", "prefill_tp", "prefill_pp")
 TRUE_WORDS = ("true", "yes", "1", "1.0")
 FALSE_WORDS = ("false", "no", "0", "0.0")
 SERVING_CHOICES = ("aggregated", "disaggregated", "auto")
