@@ -81,7 +81,7 @@ def test_predict_capacity_is_the_optimizers(catalog, pct, ttft_ms, tpot_ms):
     assert r[f"ttft_p{pct}_s"] == pytest.approx(cap["ttft_s"], rel=1e-12)
     assert r["output_tok_s"] == pytest.approx(dp * cap["output_tok_s"], rel=1e-12)
     assert r["tpot_s"] == pytest.approx(cap["tpot_s"], rel=1e-12)
-    assert "at the capacity solve plans with, the full batch's step" in r["notes"]
+    assert "TPOT the full batch's step (a bound)" in r["notes"]  # at the capacity solve plans with
 
 
 def test_closed_loop_obeys_littles_law(catalog):
@@ -172,3 +172,13 @@ def test_a_saturated_steady_state_has_no_tpot(catalog, serving):
                     request_rate=500.0, serving=serving)
     assert r["fits"] and r["saturated"] and r["limited_by"] == "queue"
     assert math.isnan(r["tpot_s"]) and math.isnan(r["output_tok_s_per_user"]) and math.isnan(r["ttft_s"])
+
+
+@pytest.mark.parametrize("ask", [{"request_rate": 4.0}, {"ttft_slo_ms": 2000, "tpot_slo_ms": 50}])
+def test_disaggregated_notes_are_short(catalog, ask):
+    """The notes are on every row of a --batch answer: a disaggregated one restated the method in 380-510
+    characters (the README's predict section has it); now what was modelled how, in a line."""
+    r = predict_one(catalog, model="llama-3.1-70b", gpu="h100-sxm", gpus=16, precision="fp8", isl=2000, osl=200,
+                    serving="disaggregated", **ask)
+    assert r["fits"] and "Erlang-C" in r["notes"] and "from a simulation of the unit" in r["notes"]
+    assert len(r["notes"]) < 300, r["notes"]

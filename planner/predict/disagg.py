@@ -45,12 +45,13 @@ from planner.predict.load import (
 UNIT_KEYS, PREFILL_KEYS = disagg_sim.UNIT_CONFIG, disagg_sim.PREFILL
 # the answer's columns the queues do not give (TPOT, ITL and end-to-end percentiles): simulated (disagg_sim)
 NOT_MODELLED = disagg_sim.PERCENTILES
-TPOT_BOUND = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
-              "solve plans; TPOT under a load is the decode step at the batch that load gives (Little's law); "
-              "at the capacity solve plans with, the full batch's step, which bounds it and which TPOT targets "
-              "are held to")
-# the answers' note: TPOT, ITL and end-to-end percentiles from simulating the unit (planner.predict.disagg_sim)
-TPOT_NOTE = f"{TPOT_BOUND}; {disagg_sim.notes(False, None)}"
+# the answers' notes, on every row of a --batch answer: short (they were 380-510 characters), the method
+# itself in the README's predict section and this module's docstring
+QUEUES = "disaggregated: TTFT from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as solve plans"
+# under a load: TPOT the decode step at the batch the load gives (Little's law), percentiles simulated
+LOAD_NOTE = f"{QUEUES}; TPOT at the load's decode batch; {disagg_sim.notes(False, None)}"
+# at the capacity solve plans with: TPOT the full batch's step, which bounds it and which TPOT targets are held to
+TPOT_NOTE = f"{QUEUES}; TPOT the full batch's step (a bound); {disagg_sim.notes(False, None)}"
 
 
 def _percentile_keys(pct: float) -> tuple[float, ...]:
@@ -298,7 +299,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
         best["ttft_mean_s"], best["tpot_mean_s"] = sim["ttft_s"], sim["tpot_s"]
         notes.append(disagg_sim.notes(True, query["num_requests"]))
     else:
-        notes.append(TPOT_NOTE if sim is not None else f"{TPOT_BOUND}; saturated: no steady state to simulate")
+        notes.append(LOAD_NOTE if sim is not None else f"{QUEUES}; saturated: no steady state to simulate")
     notes += split_note(str(best["unit_prefill_gpu"]), str(best["accelerator"]), best["unit_prefill_gpus"],
                         best["unit_decode_gpus"])
     conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
