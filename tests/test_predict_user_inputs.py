@@ -173,3 +173,13 @@ def test_ids_and_choices_in_another_case_are_read_as_the_id(tmp_path, cat):
     assert out.loc[1, "model"] == "llama-3.1-8b" and out.loc[1, "engine"] == "vllm"
     assert out.loc[2, "engine"] == "generic"
     assert "serving must be aggregated, disaggregated or auto, got 'Aggregate'" in out.loc[3, "error"]
+
+
+def test_variable_lengths_without_a_load_are_an_input_error():
+    """length_dist shapes the requests of a load; without one the answer (each batch as closed-loop clients of
+    fixed lengths) came back the same as for 'fixed', byte for byte, without a word."""
+    res = CliRunner().invoke(main, [*FLAGS, "--length-dist", "variable"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "length_dist variable needs request_rate or concurrency" in res.output
+    assert CliRunner().invoke(main, [*FLAGS, "--length-dist", "variable", "--concurrency", "2"]).exit_code == 0
+    assert CliRunner().invoke(main, [*FLAGS, "--length-dist", "fixed"]).exit_code == 0

@@ -77,6 +77,9 @@ def load_error(row: pd.Series) -> str:
     dist = row.get("length_dist")
     if is_set(dist) and str(dist) not in ("fixed", "variable"):  # validate.LENGTH_CHOICES
         return f"length_dist must be fixed or variable, got {dist!r}"
+    if is_set(dist) and str(dist) == "variable" and not has_load(row):  # the answer was fixed lengths, unsaid
+        return ("length_dist variable needs request_rate or concurrency (without a load each batch runs fixed "
+                "lengths)")
     p = row.get("slo_percentile")
     if is_set(p):
         try:
