@@ -183,3 +183,13 @@ def test_variable_lengths_without_a_load_are_an_input_error():
     assert "length_dist variable needs request_rate or concurrency" in res.output
     assert CliRunner().invoke(main, [*FLAGS, "--length-dist", "variable", "--concurrency", "2"]).exit_code == 0
     assert CliRunner().invoke(main, [*FLAGS, "--length-dist", "fixed"]).exit_code == 0
+
+
+@pytest.mark.parametrize("load", [{}, {"request_rate": 2.0}])
+def test_speculative_auto_without_a_draft_says_so(cat, load):
+    """auto is the model's draft where the engine has one; gemma-3-27b has none, and the answer read
+    'speculative: none' beside the 'auto' asked, without a word why."""
+    out = predict_many(pd.DataFrame([dict(model="gemma-3-27b", gpu="h100-sxm", gpus=2, precision="bf16", isl=1000,
+                                          osl=200, speculative="AUTO", **load)]), cat).iloc[0]
+    assert out["fits"] and out["speculative"] == "none"
+    assert "speculative auto: gemma-3-27b has no draft on engine generic" in out["notes"]

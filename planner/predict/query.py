@@ -191,6 +191,10 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
             res["slo_basis"] = _basis(row, res["serving"], best.loc[qid] if qid in best.index else None)
         if not row["error"]:
             res = hidden.visible_answer(res, row, catalog)
+        if res.get("fits") and res.get("speculative") == "none" and str(row["speculative"]).lower() == "auto":
+            # auto runs without a draft where none is in the catalog (planner.perf.engines): say so
+            res["notes"] = "; ".join(filter(None, [res.get("notes"), f"speculative auto: {row['model']} has no "
+                                                   f"draft on engine {res['engine']}, decoded without one"]))
         extra = {c: row[c] for c in raw.columns if c not in res}
         out_rows.append({**extra, **res})
     out = pd.DataFrame(out_rows)
