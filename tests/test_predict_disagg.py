@@ -182,3 +182,11 @@ def test_disaggregated_notes_are_short(catalog, ask):
                     serving="disaggregated", **ask)
     assert r["fits"] and "Erlang-C" in r["notes"] and "from a simulation of the unit" in r["notes"]
     assert len(r["notes"]) < 300, r["notes"]
+
+
+def test_a_finite_burst_has_no_more_in_flight_than_its_requests(catalog):
+    """64 requests at once on two units: the steady state saturates and took every decode seat as in flight
+    (198); a finite run's in-flight count is its own (Little's law over the run), at most its 64 requests."""
+    r = predict_one(catalog, model="llama-3.1-70b", gpu="h100-sxm", gpus=16, precision="fp8", isl=2000, osl=200,
+                    serving="disaggregated", request_rate=math.inf, num_requests=64)
+    assert r["fits"] and 1 <= r["in_flight"] <= 64
