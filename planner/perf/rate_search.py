@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from planner.perf.queueing import Chain, Service, _rows, _some, chain, open_loop, service
+from planner.perf.queueing import Chain, Service, _some, chain, dataclass_rows, open_loop, service
 from planner.perf.steptable import StepTables
 
 TRICKLE = 1e-3  # the lowest rate searched, as a share of capacity
@@ -85,4 +85,4 @@ def max_rate_meeting(tab: StepTables, ttft_s=None, tpot_s=None, percentile: floa
 def _block(x, b0: int, b1: int, n: int):
     """Rows b0..b1 of x's n rows (Service, Chain, StepTables: per-row arrays), as views (`_rows` by a slice);
     x itself where they are all of them."""
-    return x if (b0, b1) == (0, n) else _rows(x, slice(b0, b1))
+    return x if (b0, b1) == (0, n) else dataclass_rows(x, slice(b0, b1))
