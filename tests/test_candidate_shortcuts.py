@@ -411,7 +411,7 @@ def test_rate_search_of_the_open_rows_only_equals_every_row(problem, targets, ca
         out = np.zeros(R)
         for b0 in range(0, R, block):
             rows = np.arange(b0, min(R, b0 + block))
-            s_tab = queueing._rows(tab, rows)
+            s_tab = queueing.dataclass_rows(tab, rows)
             s_sv = queueing.service(s_tab)
             s_ch = queueing.chain(s_sv)
             cap = s_ch.rate_cap * (1.0 - 1e-9)

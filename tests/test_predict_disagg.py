@@ -87,7 +87,7 @@ def test_predict_capacity_is_the_optimizers(catalog, pct, ttft_ms, tpot_ms):
     assert r[f"ttft_p{pct}_s"] == pytest.approx(cap["ttft_s"], rel=1e-12)
     assert r["output_tok_s"] == pytest.approx(dp * cap["output_tok_s"], rel=1e-12)
     assert r["tpot_s"] == pytest.approx(cap["tpot_s"], rel=1e-12)
-    assert "at the capacity solve plans with, the full batch's step" in r["notes"]
+    assert "TPOT the full batch's step (a bound)" in r["notes"]  # at the capacity solve plans with
 
 
 def test_closed_loop_obeys_littles_law(catalog):
@@ -150,4 +150,49 @@ def test_unit_larger_than_the_gpus_given_says_so(catalog, targets):
                     serving="disaggregated", **targets)
     assert not r["fits"]
     assert r["limited_by"] == "config"
-    assert "16 given" in r["notes"] or "none fits 16" in r["notes"]
+    assert "more than the 16 given" in r["notes"]
+
+
+@pytest.mark.parametrize("load", [{"concurrency": 8}, {"request_rate": 2.0},
+                                  {"request_rate": 2.0, "ttft_slo_ms": 2000}])
+@pytest.mark.parametrize("layout", [dict(gpu="h100-sxm", gpus=16), dict(gpu="h200-sxm", gpus=8, ep=8)])
+def test_under_a_load_a_unit_larger_than_the_gpus_given_says_so(catalog, load, layout):
+    """Under a load (and with an --ep), as without one: every disaggregated unit of deepseek-r1 needs more GPUs
+    than the query has, and the answer names the smallest, not the first split's own reason (TP1's weights
+    exceeding one H100's HBM, limited_by memory; 'ep 8 must divide tp*attn_dp = 1': what it said before)."""
+    r = predict_one(catalog, model="deepseek-r1", precision="fp8", isl=1000, osl=200, serving="disaggregated",
+                    **layout, **load)
+    assert not r["fits"] and r["limited_by"] == "config"
+    assert f"GPUs a replica, more than the {layout['gpus']} given" in r["notes"]
+    no_load = predict_one(catalog, model="deepseek-r1", precision="fp8", isl=1000, osl=200,
+                          serving="disaggregated", **layout, ttft_slo_ms=load.get("ttft_slo_ms"))
+    assert no_load["limited_by"] == "config" and "more than the" in no_load["notes"]
+
+
+@pytest.mark.parametrize("serving", ["aggregated", "disaggregated"])
+def test_a_saturated_steady_state_has_no_tpot(catalog, serving):
+    """Above what the replicas complete the queue grows without bound: no steady state, so no mean TTFT nor
+    TPOT, for either serving (a disaggregated answer showed its full batch's step as TPOT, 28 ms, where the
+    aggregated one beside it showed '-')."""
+    r = predict_one(catalog, model="llama-3.1-70b", gpu="h100-sxm", gpus=16, precision="fp8", isl=2000, osl=200,
+                    request_rate=500.0, serving=serving)
+    assert r["fits"] and r["saturated"] and r["limited_by"] == "queue"
+    assert math.isnan(r["tpot_s"]) and math.isnan(r["output_tok_s_per_user"]) and math.isnan(r["ttft_s"])
+
+
+@pytest.mark.parametrize("ask", [{"request_rate": 4.0}, {"ttft_slo_ms": 2000, "tpot_slo_ms": 50}])
+def test_disaggregated_notes_are_short(catalog, ask):
+    """The notes are on every row of a --batch answer: a disaggregated one restated the method in 380-510
+    characters (the README's predict section has it); now what was modelled how, in a line."""
+    r = predict_one(catalog, model="llama-3.1-70b", gpu="h100-sxm", gpus=16, precision="fp8", isl=2000, osl=200,
+                    serving="disaggregated", **ask)
+    assert r["fits"] and "Erlang-C" in r["notes"] and "from a simulation of the unit" in r["notes"]
+    assert len(r["notes"]) < 300, r["notes"]
+
+
+def test_a_finite_burst_has_no_more_in_flight_than_its_requests(catalog):
+    """64 requests at once on two units: the steady state saturates and took every decode seat as in flight
+    (198); a finite run's in-flight count is its own (Little's law over the run), at most its 64 requests."""
+    r = predict_one(catalog, model="llama-3.1-70b", gpu="h100-sxm", gpus=16, precision="fp8", isl=2000, osl=200,
+                    serving="disaggregated", request_rate=math.inf, num_requests=64)
+    assert r["fits"] and 1 <= r["in_flight"] <= 64

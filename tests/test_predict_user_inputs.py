@@ -158,3 +158,38 @@ def test_query_field_numbers_read_as_typed(tmp_path, cat):
                    f"{ROW},0,\n{ROW},,-5\n", encoding="utf-8")
     assert predict_many(read_queries(src), cat)["error"].tolist() == [
         "tp must be a positive integer, got 0", "ttft_slo_ms must be > 0, got -5"]
+
+
+def test_ids_and_choices_in_another_case_are_read_as_the_id(tmp_path, cat):
+    """A spreadsheet capitalises cells: 'Llama-3.1-8B', 'H100-SXM', 'FP8', 'Aggregated', 'VLLM' were each their
+    row's error ('unknown model', 'serving must be ...') while 'AUTO' speculative was read. Every id and choice
+    is lower case, so the other case names one; a cell naming none still is its row's error."""
+    src = tmp_path / "q.csv"
+    src.write_text("model,gpu,gpus,precision,isl,osl,serving,engine,kv_precision,length_dist,concurrency\n"
+                   f"{ROW},,,,,\nLlama-3.1-8B,H100-SXM,1,FP8,128,128,Aggregated,VLLM,FP8,Fixed,2\n"
+                   f"{ROW},,Generic,,,\n{ROW},Aggregate,,,,\n", encoding="utf-8")
+    out = predict_many(read_queries(src), cat)
+    assert out["fits"].tolist() == [True, True, True, False]
+    assert out.loc[1, "model"] == "llama-3.1-8b" and out.loc[1, "engine"] == "vllm"
+    assert out.loc[2, "engine"] == "generic"
+    assert "serving must be aggregated, disaggregated or auto, got 'Aggregate'" in out.loc[3, "error"]
+
+
+def test_variable_lengths_without_a_load_are_an_input_error():
+    """length_dist shapes the requests of a load; without one the answer (each batch as closed-loop clients of
+    fixed lengths) came back the same as for 'fixed', byte for byte, without a word."""
+    res = CliRunner().invoke(main, [*FLAGS, "--length-dist", "variable"])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "length_dist variable needs request_rate or concurrency" in res.output
+    assert CliRunner().invoke(main, [*FLAGS, "--length-dist", "variable", "--concurrency", "2"]).exit_code == 0
+    assert CliRunner().invoke(main, [*FLAGS, "--length-dist", "fixed"]).exit_code == 0
+
+
+@pytest.mark.parametrize("load", [{}, {"request_rate": 2.0}])
+def test_speculative_auto_without_a_draft_says_so(cat, load):
+    """auto is the model's draft where the engine has one; gemma-3-27b has none, and the answer read
+    'speculative: none' beside the 'auto' asked, without a word why."""
+    out = predict_many(pd.DataFrame([dict(model="gemma-3-27b", gpu="h100-sxm", gpus=2, precision="bf16", isl=1000,
+                                          osl=200, speculative="AUTO", **load)]), cat).iloc[0]
+    assert out["fits"] and out["speculative"] == "none"
+    assert "speculative auto: gemma-3-27b has no draft on engine generic" in out["notes"]

@@ -43,7 +43,7 @@ def test_ttft_p90_grows_with_the_request_rate(variable):
                             prefill_points=CANDIDATE_GRID[1], queueing_only=True)
     run = np.flatnonzero(tab.fits)
     assert (grid.loc[run, "speculative"] == "auto").sum() > 50  # the rows the bug was on take part
-    tab = Q._rows(tab, run)
+    tab = Q.dataclass_rows(tab, run)
     sv = Q.service(tab)
     ch = Q.chain(sv)
     var = np.full(len(run), variable)

@@ -25,7 +25,7 @@ def tables():
 def _at_loads(tab, sv, loads):
     """Every row of `tab` at each share of its capacity in `loads`: (tables, service, rate) with rows repeated."""
     rows = np.repeat(np.arange(len(tab)), len(loads))
-    t, s = Q._rows(tab, rows), Q._rows(sv, rows)
+    t, s = Q.dataclass_rows(tab, rows), Q.dataclass_rows(sv, rows)
     return t, s, np.tile(np.asarray(loads, dtype=float), len(tab)) * s.capacity_rps
 
 
@@ -58,7 +58,7 @@ SIM_TOLERANCE = {"tpot_mean_s": 0.07, "tpot_p90_s": 0.15}
 def test_open_loop_tpot_matches_the_simulator(tables):
     tab, sv = tables
     rows, loads = np.array([0, 1]), np.array([0.7, 0.5])
-    t, s = Q._rows(tab, rows), Q._rows(sv, rows)
+    t, s = Q.dataclass_rows(tab, rows), Q.dataclass_rows(sv, rows)
     lam = loads * s.capacity_rps
     a = Q.open_loop(Q.chain(s), s, t, lam, itl=False)
     for r in range(len(lam)):

@@ -27,7 +27,7 @@ def tables():
     grid = pd.DataFrame(rows).assign(kv_precision="fp8", ep=1, attn_dp=1, serving="aggregated")
     tab = build_step_tables(grid, load_catalog())
     run = np.flatnonzero(tab.fits)
-    return Q._rows(tab, run)
+    return Q.dataclass_rows(tab, run)
 
 
 def test_every_table_grows_with_the_sequences_decoding_as_real_steps(tables):
@@ -56,6 +56,6 @@ def test_a_prompt_waits_a_real_step_beside_decoding_sequences(tables):
     m = tables.decode[spec]
     one = np.argmax(m >= 1.0, axis=1)  # the first decode point with a sequence decoding
     isl = tables.isl[spec]
-    real = real_step_s(Q._rows(tables, np.flatnonzero(spec)), m, np.broadcast_to(isl[:, None], m.shape))
+    real = real_step_s(Q.dataclass_rows(tables, np.flatnonzero(spec)), m, np.broadcast_to(isl[:, None], m.shape))
     r = np.arange(len(m))
     assert (real[r, one] >= real[:, 0] * (1 - 1e-12)).all()

@@ -20,7 +20,7 @@ from planner.perf.reasoning_disagg import (
     HIDDEN,
     hidden_phase_at,
     step_columns,
-    table_rows,
+    step_table_rows,
     tpot_at_load,
     unit_steps,
     with_decode_steps,
@@ -57,7 +57,8 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     out = _no_load(n) | {"isl": whole.isl, "osl": whole.osl}
     if not len(run):
         return out
-    tab = whole if len(run) == n else Q._rows(whole, run)  # the model is row by row: the rows that fit alone
+    # the model is row by row: the rows that fit alone
+    tab = whole if len(run) == n else Q.dataclass_rows(whole, run)
     m = len(run)
     var = np.full(m, variable)
     # the engine's API-server time per request: spent before the queue, so off the TTFT target, onto the
@@ -78,8 +79,9 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     light = {k: np.full(m, np.nan) for k in ("ttft", "tpot")}
     none = np.flatnonzero(rate <= 0)
     if len(none):
-        lt = Q.open_loop(Q._rows(ch, none), Q._rows(sv, none), None, sv.capacity_rps[none] * TRICKLE,
-                         var[none], q, targets_only=True, hidden=None if h is None else h[none])  # percentiles
+        lt = Q.open_loop(Q.dataclass_rows(ch, none), Q.dataclass_rows(sv, none), None,
+                         sv.capacity_rps[none] * TRICKLE, var[none], q, targets_only=True,
+                         hidden=None if h is None else h[none])  # percentiles
         light["ttft"][none] = lt[f"ttft_p{key}_s"] + api[none]
         light["tpot"][none] = lt[f"tpot_p{key}_s"]
     # the prompt path binds where the saturation rate is below what every seat busy completes, g(B)
@@ -169,10 +171,11 @@ def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot
         parts.append(_at_capacity(base if whole else base.iloc[rows].reset_index(drop=True), catalog, eff,
                                   None if t1 is None else t1[rows], None if t2 is None else t2[rows], tt[rows],
                                   tp[rows], percentile, length_dist == "variable",
-                                  shared if whole else _rows_of(shared, rows), None if h is None else h[rows]))
+                                  shared if whole else resolved_rows(shared, rows),
+                                  None if h is None else h[rows]))
     if len(idx):  # disaggregated serving: the mean-latency batch search, then the rate under the percentile
         units = disaggregated_units(base.iloc[idx], catalog, tt[idx], tp[idx], efficiency=eff,
-                                    resolved=_rows_of(shared, idx), hidden=None if h is None else h[idx])
+                                    resolved=resolved_rows(shared, idx), hidden=None if h is None else h[idx])
         parts.append(disaggregated_under_slo(units, tt[idx], percentile))
     if len(parts) == 1:
         return parts[0], np.arange(n)
@@ -252,8 +255,9 @@ def _resolved_once(base: pd.DataFrame, catalog: Catalog, eff: Efficiency):
     return resolve(normalize_grid(base.assign(batch=1)), catalog, eff)
 
 
-def _rows_of(shared, rows: np.ndarray):
-    """`shared` (columns, reasons) of some rows (positions), as `resolve` of those rows alone gives them."""
+def resolved_rows(shared, rows: np.ndarray):
+    """Rows of a `resolve` result (`shared`: columns, reasons) at some positions, as `resolve` of those rows
+    alone gives them."""
     if shared is None:
         return None
     c, reason = shared
@@ -451,7 +455,7 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
 
     # the bisection on the units that run (the others' rate is NaN whatever it finds; each row is its own)
     run = np.flatnonzero(fits)
-    s_run, t_run = table_rows(s, run), target[run]
+    s_run, t_run = step_table_rows(s, run), target[run]
     lo, hi = np.zeros(len(run)), np.full(len(run), DISAGG_UTILIZATION_MAX)
     for _ in range(30):
         mid = (lo + hi) / 2.0

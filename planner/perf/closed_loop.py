@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.perf.queueing import QUANTILES, Service, _budget_work, _rows, add_itl, at_occupancy
+from planner.perf.queueing import QUANTILES, Service, _budget_work, add_itl, at_occupancy, dataclass_rows
 from planner.perf.step_mix import own_prefill, prompt_steps
 from planner.perf.steptable import StepTables
 
@@ -30,7 +30,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     if one.any():  # fixed lengths: a prompt rides with the others that completed at the step before (cohorts);
         # its step beside the m - 1 others decoding, less the step it would take alone (pf's own figure)
         r = np.flatnonzero(one)
-        t, o = _rows(tab, r), others[r]
+        t, o = dataclass_rows(tab, r), others[r]
         dec = at_occupancy(sv, sv.dec_s, others)[r]
         room = np.maximum(t.token_budget - m[r], 1.0)
         b, p = prompt_steps(t, o, dec, x[r] * o / m[r], room, t.isl, np.ones(len(r), dtype=bool))

@@ -150,17 +150,18 @@ def hidden_ttft(out: dict, hidden: np.ndarray) -> None:
 def _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out, hidden) -> None:
     rows = np.flatnonzero(closed)
     if len(rows):  # a closed loop holds its occupancy: each hidden step is its TPOT
-        got = closed_loop(Q._rows(sv, rows), Q._rows(tab, rows), conc[rows], variable[rows])
+        got = closed_loop(Q.dataclass_rows(sv, rows), Q.dataclass_rows(tab, rows), conc[rows], variable[rows])
         hidden_ttft(got, hidden[rows])
         _take(out, got, rows)
     rows = np.flatnonzero(opened & ~sat_open)
     if len(rows):  # the queueing model's hidden phase at each percentile (planner.perf.reasoning)
-        s, t = Q._rows(sv, rows), Q._rows(tab, rows)
+        s, t = Q.dataclass_rows(sv, rows), Q.dataclass_rows(tab, rows)
         h = hidden[rows] if np.any(hidden[rows]) else None
         _take(out, Q.open_loop(Q.chain(s), s, t, rate[rows], variable[rows], hidden=h), rows)
     rows = np.flatnonzero(sat_open & ~np.isnan(nreq))  # a finite run above capacity: the fluid burst
     if len(rows):
-        got = finite_burst(Q._rows(sv, rows), Q._rows(tab, rows), rate[rows], nreq[rows].astype(np.int64))
+        got = finite_burst(Q.dataclass_rows(sv, rows), Q.dataclass_rows(tab, rows), rate[rows],
+                           nreq[rows].astype(np.int64))
         hidden_ttft(got, hidden[rows])
         _take(out, got, rows)
     rows = np.flatnonzero(sat_open & np.isnan(nreq))  # steady state above capacity: no latency, full rate

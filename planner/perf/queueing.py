@@ -322,14 +322,15 @@ def _seen_by_tokens(sv: Service, step_mean: np.ndarray, m_time: np.ndarray) -> n
     return np.maximum(m0 + t * (m1 - m0), m_time)
 
 
-def _rows(x, rows: np.ndarray):
-    """The same dataclass of per-row arrays (Service, Chain, StepTables) for `rows` only."""
+def dataclass_rows(x, rows: np.ndarray):
+    """Rows of a dataclass of per-row arrays (Service, Chain, StepTables): the same dataclass, for `rows` only."""
     return type(x)(**{k: getattr(x, k)[rows] for k in x.__dataclass_fields__})
 
 
 def _some(x, rows: np.ndarray, n: int):
-    """`_rows(x, rows)` for `rows` (ascending, distinct) of x's n rows; x itself where they are all of them."""
-    return x if len(rows) == n else _rows(x, rows)
+    """`dataclass_rows(x, rows)` for `rows` (ascending, distinct) of x's n rows; x itself where they are all of
+    them."""
+    return x if len(rows) == n else dataclass_rows(x, rows)
 
 
 def at_occupancy(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from planner.perf.queueing import Chain, Service, _rows, chain, open_loop, service
+from planner.perf.queueing import Chain, Service, chain, dataclass_rows, open_loop, service
 from planner.perf.steptable import StepTables
 
 TRICKLE = 1e-3  # the lowest rate searched, as a share of capacity
@@ -99,7 +99,7 @@ class _Rows:
         n = len(self.rows)
         if len(idx) == n and (idx == np.arange(n)).all():
             return self
-        return _Rows(_rows(self.sv, idx), _rows(self.ch, idx), self.rows[idx], self.cap[idx])
+        return _Rows(dataclass_rows(self.sv, idx), dataclass_rows(self.ch, idx), self.rows[idx], self.cap[idx])
 
 
 @lru_cache(maxsize=4)
@@ -220,6 +220,6 @@ def _few(meets, rows: _Rows, act: np.ndarray, lo: np.ndarray, hi: np.ndarray, xs
 
 
 def _block(x, b0: int, b1: int, n: int):
-    """Rows b0..b1 of x's n rows (Service, Chain, StepTables: per-row arrays), as views (`_rows` by a slice);
-    x itself where they are all of them."""
-    return x if (b0, b1) == (0, n) else _rows(x, slice(b0, b1))
+    """Rows b0..b1 of x's n rows (Service, Chain, StepTables: per-row arrays), as views (`dataclass_rows` by a
+    slice); x itself where they are all of them."""
+    return x if (b0, b1) == (0, n) else dataclass_rows(x, slice(b0, b1))

@@ -115,8 +115,8 @@ def unit_steps(rows: pd.DataFrame) -> dict[str, np.ndarray]:
             "decode": np.maximum(rows["decode_instances"].to_numpy(dtype=float), 1.0)}
 
 
-def table_rows(t: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    """`t` (per-row arrays, a `unit_steps` table among them) at `rows`, the onsets kept column-major as
+def step_table_rows(t: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Rows of a dict of per-row arrays holding a `unit_steps` table (`t`), the onsets kept column-major as
     `unit_steps` lays them out: `_seen_batch` compares each row's load with its row of onsets, ~3x faster with
     the knots' columns contiguous (a gather by rows returns row-major)."""
     out = {k: v[rows] for k, v in t.items()}
@@ -189,5 +189,5 @@ def hidden_phase_at(table: dict[str, np.ndarray], rate_rps: np.ndarray, osl: np.
     return np.where(h > 0, h * step_at_load(table, rate_rps, osl, p), 0.0)
 
 
-__all__ = ["HIDDEN", "STEPS", "hidden_phase_at", "step_at", "step_at_load", "step_columns", "table_rows",
+__all__ = ["HIDDEN", "STEPS", "hidden_phase_at", "step_at", "step_at_load", "step_columns", "step_table_rows",
            "tpot_at_load", "unit_steps", "with_decode_steps"]

@@ -8,6 +8,10 @@ import math
 
 import numpy as np
 
+# disaggregated serving: the prefill instances' own accelerator and layout (default: the decode instances'); here
+# because validate.py checks them and load.py reads them, and validate.py imports load.py
+PREFILL_QUERY_COLUMNS = ("prefill_gpu", "prefill_tp", "prefill_pp")
+
 
 def is_set(v) -> bool:
     """A query cell that holds a value (not None, NaN or blank)."""
@@ -23,4 +27,4 @@ def shown(v) -> str:
     return repr(v)
 
 
-__all__ = ["is_set", "shown"]
+__all__ = ["PREFILL_QUERY_COLUMNS", "is_set", "shown"]

@@ -29,13 +29,14 @@ from planner.perf.params import load_efficiency
 from planner.perf.reasoning_disagg import HIDDEN, step_columns, with_decode_steps
 from planner.perf.search import visible_ttft
 from planner.predict import disagg_sim
-from planner.predict.cells import is_set
+from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set
 from planner.predict.hidden import per_query
 from planner.predict.load import (
     GENERIC,
     PREFILL_LAYOUT,
     all_in_energy,
     answer_fields,
+    needs_more_gpus,
     percentile_of,
     split_clients,
 )
@@ -44,12 +45,13 @@ from planner.predict.load import (
 UNIT_KEYS, PREFILL_KEYS = disagg_sim.UNIT_CONFIG, disagg_sim.PREFILL
 # the answer's columns the queues do not give (TPOT, ITL and end-to-end percentiles): simulated (disagg_sim)
 NOT_MODELLED = disagg_sim.PERCENTILES
-TPOT_BOUND = ("disaggregated: TTFT at p50/p90/p99 from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as "
-              "solve plans; TPOT under a load is the decode step at the batch that load gives (Little's law); "
-              "at the capacity solve plans with, the full batch's step, which bounds it and which TPOT targets "
-              "are held to")
-# the answers' note: TPOT, ITL and end-to-end percentiles from simulating the unit (planner.predict.disagg_sim)
-TPOT_NOTE = f"{TPOT_BOUND}; {disagg_sim.notes(False, None)}"
+# the answers' notes, on every row of a --batch answer: short (they were 380-510 characters), the method
+# itself in the README's predict section and this module's docstring
+QUEUES = "disaggregated: TTFT from the prefill (M/D/1) and decode-seat (Erlang-C) queues, as solve plans"
+# under a load: TPOT the decode step at the batch the load gives (Little's law), percentiles simulated
+LOAD_NOTE = f"{QUEUES}; TPOT at the load's decode batch; {disagg_sim.notes(False, None)}"
+# at the capacity solve plans with: TPOT the full batch's step, which bounds it and which TPOT targets are held to
+TPOT_NOTE = f"{QUEUES}; TPOT the full batch's step (a bound); {disagg_sim.notes(False, None)}"
 
 
 def _percentile_keys(pct: float) -> tuple[float, ...]:
@@ -121,15 +123,18 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
     rep = cfg.iloc[of].reset_index(drop=True).assign(batch=batch[below].astype(np.int64))
     out = units.copy()
     if not len(rep):  # every unit at the smallest batch already: none fits the query's GPUs
-        return _none_fits(out, big, need, gpus)
+        return _none_fits(out, big, need, gpus, ttft_s, tpot_s)
     ev = evaluate(rep, catalog)
     ev["ttft_s"] = visible_ttft(ev["ttft_s"].to_numpy(dtype=float), ev["tpot_s"].to_numpy(dtype=float), h[of])
     col = {k: ev[k].to_numpy(dtype=float) for k in ("gpus", "ttft_s", "tpot_s")}
-    ok = (ev["fits"].to_numpy(dtype=bool) & (col["gpus"] <= gpus[of]) & (col["ttft_s"] <= ttft_s[of])
-          & (col["tpot_s"] <= tpot_s[of]))
+    meets = ev["fits"].to_numpy(dtype=bool) & (col["ttft_s"] <= ttft_s[of]) & (col["tpot_s"] <= tpot_s[of])
+    ok = meets & (col["gpus"] <= gpus[of])
     met = ev[ok].assign(_unit=of[ok])
     pick = met.loc[met.groupby("_unit")["batch"].idxmax()]  # per unit the largest batch, in any batch order
-    out = _none_fits(out, np.setdiff1d(big, pick["_unit"].to_numpy()), need, gpus)
+    # a unit none of whose batches fits: the fewest GPUs any of them meeting the targets needs
+    need = need.copy()
+    np.minimum.at(need, of[meets], col["gpus"][meets])
+    out = _none_fits(out, np.setdiff1d(big, pick["_unit"].to_numpy()), need, gpus, ttft_s, tpot_s)
     chosen = pick.set_index("_unit").reindex(columns=out.columns)
     if step_columns(out):  # the chosen batch's decode step table (the unit's was for its batch)
         at = chosen.index.to_numpy()
@@ -138,11 +143,17 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
     return pd.concat([out.drop(index=chosen.index), chosen]).sort_index()
 
 
-def _none_fits(units: pd.DataFrame, rows: np.ndarray, need: np.ndarray, gpus: np.ndarray) -> pd.DataFrame:
+# a unit that runs only on more GPUs than the query has (`fitting_units`): the fewest it needs, NaN elsewhere
+GPUS_NEEDED = "gpus_needed"
+
+
+def _none_fits(units: pd.DataFrame, rows: np.ndarray, need: np.ndarray, gpus: np.ndarray, ttft_s: np.ndarray,
+               tpot_s: np.ndarray) -> pd.DataFrame:
     units.loc[rows, "fits"] = False
     units.loc[rows, "limited_by"] = "config"  # the query's GPUs
-    units.loc[rows, "reason"] = [f"a disaggregated unit needs {need[i]:.0f} GPUs at the largest batch meeting "
-                                 f"the targets; none fits {gpus[i]:.0f}" for i in rows]
+    units.loc[rows, GPUS_NEEDED] = need[rows]
+    targets = np.isfinite(ttft_s) | np.isfinite(tpot_s)
+    units.loc[rows, "reason"] = [needs_more_gpus(need[i], gpus[i], targets[i]) for i in rows]
     return units
 
 
@@ -179,7 +190,7 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
     qids = configs["qid"].to_numpy()
     # the prefill instances' own accelerator and layout, where a query gives them (the perf model's prefill
     # path only then, as in the batch grid)
-    pre = queries.loc[qids, ["prefill_gpu", "prefill_tp", "prefill_pp"]].reset_index(drop=True)
+    pre = queries.loc[qids, list(PREFILL_QUERY_COLUMNS)].reset_index(drop=True)
     if pre.map(is_set).to_numpy().any():
         # (a query that gives them tries no other prefill layout: the others' keep the ones their split tries)
         cfg = cfg.assign(prefill_accelerator=pre["prefill_gpu"].where(pre["prefill_gpu"].map(is_set), ""),
@@ -190,12 +201,16 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
                           per_query(queries, qids))
     fits = units["fits"].to_numpy(dtype=bool)
     need = np.where(fits, units["gpus"].to_numpy(dtype=float), np.inf)
-    dps = (pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy(dtype=float) // need).astype(np.int64)
+    given = pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy(dtype=float)
+    dps = (given // need).astype(np.int64)
+    # a unit too large for the query's GPUs keeps the GPUs it needs: the query's answer names the smallest
+    # such (`load.nearest_miss`), not the first split's reason
+    needed = units[GPUS_NEEDED].to_numpy(dtype=float) if GPUS_NEEDED in units else np.full(len(units), np.nan)
     loads = _at_loads(queries, configs, units, dps)
     rows = []
     for i, (cid, c) in enumerate(configs.iterrows()):
         u, dp = units.iloc[i], int(dps[i])
-        base = {"cfg": cid, "dp": dp, "gpus": int(u["gpus"]) if bool(u["fits"]) else 0,
+        base = {"cfg": cid, "dp": dp, "gpus": int(u["gpus"]) if bool(u["fits"]) else 0, GPUS_NEEDED: needed[i],
                 "load_reason": "" if dp >= 1 else (str(u["reason"]) if not bool(u["fits"]) else
                                                    f"a disaggregated unit needs {int(u['gpus'])} GPUs"),
                 # what stops it: the unit's own cause, or the query's GPUs (config)
@@ -284,13 +299,18 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
         best["ttft_mean_s"], best["tpot_mean_s"] = sim["ttft_s"], sim["tpot_s"]
         notes.append(disagg_sim.notes(True, query["num_requests"]))
     else:
-        notes.append(TPOT_NOTE if sim is not None else f"{TPOT_BOUND}; saturated: no steady state to simulate")
+        notes.append(LOAD_NOTE if sim is not None else f"{QUEUES}; saturated: no steady state to simulate")
     notes += split_note(str(best["unit_prefill_gpu"]), str(best["accelerator"]), best["unit_prefill_gpus"],
                         best["unit_decode_gpus"])
-    conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
+    # (a finite run's own: the steady state's seats of a saturated one counted 198 in flight of 64 requests)
+    running = sim["running"] if finite else best["running"]
+    conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(running))
     avg_w = float(best["unit_avg_power_w"]) * dp
+    # a saturated steady state has no mean TPOT, as an aggregated answer's has none (it showed the full batch's
+    # step there, where the aggregated answer beside it showed '-')
+    tpot_s = float("nan") if best["saturated"] and not finite else float(best["tpot_mean_s"])
     return {
-        **answer_fields(best, conc, float(best["tpot_mean_s"]), gpus_total, avg_w,
+        **answer_fields(best, conc, tpot_s, gpus_total, avg_w,
                         float(best["unit_peak_power_w"]) * dp, best["unit_limited_by"], notes),
         **{k: best[k] for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s", "saturated")},
         **dict.fromkeys(NOT_MODELLED, float("nan")),

@@ -70,7 +70,9 @@ def simulated(best: pd.Series, query: pd.Series, catalog: Catalog) -> dict | Non
         req = sum(s["requests_s"] * k for s, k in runs)
         osl, isl = float(best["osl"]), float(best["isl"])
         out |= {"ttft_s": top["ttft_mean_s"], "tpot_s": top["tpot_mean_s"], "requests_s": req,
-                "output_tok_s": req * osl, "total_tok_s": req * (isl + osl)}
+                "output_tok_s": req * osl, "total_tok_s": req * (isl + osl),
+                # requests in flight over the run (Little's law), as an aggregated finite run counts them
+                "running": sum(s["requests_s"] * s["e2e_mean_s"] * k for s, k in runs)}
     return {k: float(v) if v is not None else np.nan for k, v in out.items()}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from planner.perf import evaluate, latency_under_load
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.resolve import FAILURE_KINDS
-from planner.predict.cells import is_set, shown
+from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set, shown
 from planner.predict.hidden import hidden_of
 
 GENERIC = "generic"  # the calibrated engine a query gets without `engine` (named so in plans too)
@@ -74,8 +75,11 @@ def load_error(row: pd.Series) -> str:
             return (f"num_requests {v:,.0f} is above the limit of {limit('num_requests'):,} "
                     f"({env_name('num_requests')})")
     dist = row.get("length_dist")
-    if is_set(dist) and str(dist) not in ("fixed", "variable"):
+    if is_set(dist) and str(dist) not in ("fixed", "variable"):  # validate.LENGTH_CHOICES
         return f"length_dist must be fixed or variable, got {dist!r}"
+    if is_set(dist) and str(dist) == "variable" and not has_load(row):  # the answer was fixed lengths, unsaid
+        return ("length_dist variable needs request_rate or concurrency (without a load each batch runs fixed "
+                "lengths)")
     p = row.get("slo_percentile")
     if is_set(p):
         try:
@@ -127,7 +131,7 @@ def prefill_layouts(splits: list[tuple[int, int, int, int]], decode: tuple[int, 
 
 def asks_prefill(row: pd.Series) -> bool:
     """The query gives its prefill instances' own accelerator or layout: its splits try only those."""
-    return any(is_set(row[k]) for k in ("prefill_gpu", "prefill_tp", "prefill_pp"))
+    return any(is_set(row[k]) for k in PREFILL_QUERY_COLUMNS)
 
 
 def prefill_options(splits: list[tuple[int, int, int, int]], decode: tuple[int, int, int, int], mode: str,
@@ -138,6 +142,28 @@ def prefill_options(splits: list[tuple[int, int, int, int]], decode: tuple[int, 
     if mode != "disaggregated" or asked:
         return [(math.nan,) * len(PREFILL_LAYOUT)]
     return prefill_layouts(splits, decode)
+
+
+class Settings(NamedTuple):
+    """A query's settings with their defaults, as the batch grid and the load answers both expand it."""
+    modes: list[str]  # serving modes tried: auto tries both
+    kv: str
+    engine: str  # '' = the generic engine
+    spec: str
+    gpus: int
+    isl: int
+    osl: int  # with the hidden tokens, decoded before the visible ones (planner.predict.hidden)
+    hidden: float
+
+
+def settings_of(row: pd.Series) -> Settings:
+    serving = row["serving"] if is_set(row["serving"]) else "aggregated"
+    hidden = hidden_of(row)
+    return Settings(["aggregated", "disaggregated"] if serving == "auto" else [serving],
+                    row["kv_precision"] if is_set(row["kv_precision"]) else "bf16",
+                    str(row["engine"]) if is_set(row["engine"]) else "",
+                    str(row["speculative"]).lower() if is_set(row["speculative"]) else "none",
+                    int(float(row["gpus"])), int(float(row["isl"])), int(float(row["osl"])) + hidden, hidden)
 
 
 def split_clients(total: float, dp: int) -> list[tuple[float, int]]:
@@ -310,21 +336,16 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
     for qid, row in queries.iterrows():
         if row["error"] or not has_load(row):
             continue
-        serving = row["serving"] if is_set(row["serving"]) else "aggregated"
-        kv = row["kv_precision"] if is_set(row["kv_precision"]) else "bf16"
-        gpus = int(float(row["gpus"]))
-        engine = str(row["engine"]) if is_set(row["engine"]) else ""
-        spec = str(row["speculative"]).lower() if is_set(row["speculative"]) else "none"
-        hidden = hidden_of(row)  # decoded before the osl's visible tokens (planner.predict.hidden)
+        st = settings_of(row)
         split = splits(row, catalog)
         asked = asks_prefill(row)
-        for mode in (["aggregated", "disaggregated"] if serving == "auto" else [serving]):
+        for mode in st.modes:
             for tp, pp, ep, attn_dp in split:
                 g = tp * pp * attn_dp
-                if gpus // g >= 1:
-                    base = dict(zip(cols, (qid, row["model"], row["gpu"], row["precision"], kv, tp, pp, ep,
-                                           attn_dp, mode, int(float(row["isl"])), int(float(row["osl"])) + hidden,
-                                           gpus // g, g, engine, spec, hidden), strict=True))
+                if st.gpus // g >= 1:
+                    base = dict(zip(cols, (qid, row["model"], row["gpu"], row["precision"], st.kv, tp, pp, ep,
+                                           attn_dp, mode, st.isl, st.osl, st.gpus // g, g, st.engine, st.spec,
+                                           st.hidden), strict=True))
                     rows += [base | dict(zip(PREFILL_LAYOUT, pre, strict=True))
                              for pre in prefill_options(split, (tp, pp, ep, attn_dp), mode, asked)]
     if not rows:
@@ -369,13 +390,31 @@ def limit_of(limited_by) -> str:
     return "unknown"
 
 
+def needs_more_gpus(need: float, given: float, targets: bool = False) -> str:
+    """Why a query has no answer when its smallest configuration that runs (`targets`: meeting them) is larger
+    than its GPUs."""
+    which = "disaggregated unit meeting the targets" if targets else "configuration that fits"
+    return f"the smallest {which} needs {need:.0f} GPUs a replica, more than the {given:g} given"
+
+
+def nearest_miss(rows: pd.DataFrame) -> pd.Series | None:
+    """Of a query's configurations, the one that runs only on more GPUs than the query has (`gpus_needed`: a
+    disaggregated unit, its prefill and decode instances each holding the weights) with the fewest; None if
+    none does. It is why the query has no answer, not the first split's own reason (TP1's memory, an --ep
+    that TP1 cannot divide)."""
+    need = pd.to_numeric(rows.get("gpus_needed", pd.Series(dtype=float)), errors="coerce").dropna()
+    return None if need.empty else rows.loc[need.idxmin()]
+
+
 def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
     ok = grp[grp["load_reason"] == ""]
     if ok.empty:
         reasons = grp["load_reason"].astype(str)
         if not len(reasons):
             return {"limited_by": "config", "notes": "no valid split"}
-        return {"limited_by": limit_of(grp["load_limited_by"].iloc[0]), "notes": reasons.iloc[0]}
+        first = nearest_miss(grp)
+        first = grp.iloc[0] if first is None else first
+        return {"limited_by": limit_of(first["load_limited_by"]), "notes": str(first["load_reason"])}
     pct = percentile_of(q)
     ttft = _at_percentile(ok, "ttft", pct, f"{pct:g}").min()
     tpot = _tpot_held(ok, pct, f"{pct:g}").min()
@@ -434,4 +473,5 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
 
 __all__ = ["GENERIC", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_fields",
            "answer_load_queries", "choose", "describe_load", "evaluate_loads", "has_load", "load_error",
-           "load_rows", "percentile_columns", "percentile_of", "slo_latencies", "split_clients"]
+           "load_rows", "nearest_miss", "needs_more_gpus", "percentile_columns", "percentile_of", "settings_of",
+           "slo_latencies", "split_clients"]

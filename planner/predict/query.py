@@ -32,12 +32,15 @@ from planner.predict.load import (
     asks_prefill,
     has_load,
     limit_of,
+    nearest_miss,
+    needs_more_gpus,
     percentile_columns,
     percentile_of,
     prefill_options,
+    settings_of,
     slo_latencies,
 )
-from planner.predict.validate import PREFILL_QUERY_COLUMNS, query_error
+from planner.predict.validate import PREFILL_QUERY_COLUMNS, canonical_case, query_error
 
 BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
            3072, 4096)
@@ -68,6 +71,7 @@ def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     for col in QUERY_COLUMNS:
         if col not in q:
             q[col] = np.nan
+    q = canonical_case(q, catalog, GENERIC)
     # the generic engine is named `generic` in answers (as in plans): an answer's engine reads back as a query
     q["engine"] = q["engine"].where(q["engine"].astype(str) != GENERIC, np.nan)
     q["error"] = ""
@@ -118,22 +122,16 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     for qid, row in queries.iterrows():
         if row["error"] or has_load(row):  # queries under a load are answered by planner.predict.load
             continue
-        serving = row["serving"] if is_set(row["serving"]) else "aggregated"
-        modes = ["aggregated", "disaggregated"] if serving == "auto" else [serving]
-        kv = row["kv_precision"] if is_set(row["kv_precision"]) else "bf16"
-        fixed = (qid, row["model"], row["gpu"], row["precision"], kv)
-        engine = str(row["engine"]) if is_set(row["engine"]) else ""
-        spec = str(row["speculative"]).lower() if is_set(row["speculative"]) else "none"
+        st = settings_of(row)  # osl: with the hidden tokens, which the engine decodes first
+        fixed = (qid, row["model"], row["gpu"], row["precision"], st.kv)
         conc = float(row["concurrency"]) if is_set(row["concurrency"]) else None
-        gpus, isl, osl = int(float(row["gpus"])), int(float(row["isl"])), int(float(row["osl"]))
-        osl += (h := hidden.hidden_of(row))  # the engine decodes the hidden tokens first (planner.predict.hidden)
         prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
                    *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
         splits = _splits(row, catalog)
         asked = asks_prefill(row)
-        for mode in modes:
+        for mode in st.modes:
             for tp, pp, ep, attn_dp in splits:
-                dp = gpus // (tp * pp * attn_dp)
+                dp = st.gpus // (tp * pp * attn_dp)
                 # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
                 # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
                 batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else BATCHES
@@ -141,7 +139,8 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
                 own = [(*prefill, *lay[2:]) if asked else ("", *lay)
                        for lay in prefill_options(splits, (tp, pp, ep, attn_dp), mode, asked)]
                 for pre in own:
-                    values = (*fixed, tp, pp, ep, attn_dp, mode, 0, isl, osl, engine, spec, *pre, h)
+                    values = (*fixed, tp, pp, ep, attn_dp, mode, 0, st.isl, st.osl, st.engine, st.spec, *pre,
+                              st.hidden)
                     for b in batches:
                         for key, v in zip(cols, values, strict=True):
                             cols[key].append(b if key == "batch" else v)
@@ -192,6 +191,10 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
             res["slo_basis"] = _basis(row, res["serving"], best.loc[qid] if qid in best.index else None)
         if not row["error"]:
             res = hidden.visible_answer(res, row, catalog)
+        if res.get("fits") and res.get("speculative") == "none" and str(row["speculative"]).lower() == "auto":
+            # auto runs without a draft where none is in the catalog (planner.perf.engines): say so
+            res["notes"] = "; ".join(filter(None, [res.get("notes"), f"speculative auto: {row['model']} has no "
+                                                   f"draft on engine {res['engine']}, decoded without one"]))
         extra = {c: row[c] for c in raw.columns if c not in res}
         out_rows.append({**extra, **res})
     out = pd.DataFrame(out_rows)
@@ -336,15 +339,12 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
     # instances each holding the weights) is no answer: without this it read as missing targets never given
     fitting = rows[fits & (rows["gpus"] <= float(query["gpus"]))]
     if fitting.empty and fits.any():
-        need = int(rows.loc[fits, "gpus"].min())
-        return "config", (f"the smallest configuration that fits needs {need} GPUs a replica, more than the "
-                          f"{float(query['gpus']):g} given")
-    # a disaggregated unit that runs only on more GPUs than the query has (`disagg.fitting_units`, limited by
-    # config): the nearest miss, not the first split's reason (deepseek-r1 on 16 H100s read as memory at TP1)
-    big = rows[rows["limited_by"].eq("config") & (pd.to_numeric(rows["gpus"], errors="coerce")
-                                                  > float(query["gpus"]))]
+        return "config", needs_more_gpus(rows.loc[fits, "gpus"].min(), float(query["gpus"]))
     if fitting.empty:
-        first = big.iloc[0] if len(big) else rows.iloc[0]
+        # a disaggregated unit that runs only on more GPUs than the query has: the nearest miss, not the first
+        # split's reason (deepseek-r1 on 16 H100s read as memory at TP1)
+        first = nearest_miss(rows)
+        first = rows.iloc[0] if first is None else first
         why = str(first["reason"]) if is_set(first["reason"]) else "does not fit"
         return limit_of(first["limited_by"]), why
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]

@@ -13,13 +13,14 @@ from planner.catalog.catalog import Catalog
 from planner.limits import env_name, limit
 from planner.perf.engines import SPEC_CHOICES
 from planner.predict import hidden
-from planner.predict.cells import is_set, shown
+from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set, shown
 from planner.predict.load import load_error
 
-# disaggregated serving: the prefill instances' own accelerator and layout (default: the decode instances')
-PREFILL_QUERY_COLUMNS = ("prefill_gpu", "prefill_tp", "prefill_pp")
 TRUE_WORDS = ("true", "yes", "1", "1.0")
 FALSE_WORDS = ("false", "no", "0", "0.0")
+SERVING_CHOICES = ("aggregated", "disaggregated", "auto")
+KV_CHOICES = ("bf16", "fp8", "fp4")
+LENGTH_CHOICES = ("fixed", "variable")
 NUMERIC_COLUMNS = ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_slo_ms", "tpot_slo_ms",
                    "prefill_tp", "prefill_pp", hidden.COLUMN)
 
@@ -35,6 +36,24 @@ def _number_error(col: str, v) -> str:
     except (TypeError, ValueError):
         return f"{col} must be a number, got {v!r}"
     return "" if math.isfinite(x) else f"{col} must be a finite number, got {v!r}"
+
+
+def canonical_case(queries: pd.DataFrame, catalog: Catalog, generic: str) -> pd.DataFrame:
+    """Ids and choices written in another case ('Llama-3.1-8B', 'H100-SXM', 'FP8', 'Aggregated' from a
+    spreadsheet) as the id they name: every catalog id and choice is lower case, so this is no guess; a cell
+    that names none stays as written, for its row's error to name. `generic`: the engine named so in answers."""
+    known = {"model": catalog.models, "gpu": catalog.accelerators, "prefill_gpu": catalog.accelerators,
+             "precision": catalog.precisions, "engine": {*catalog.engines, generic}, "serving": SERVING_CHOICES,
+             "kv_precision": KV_CHOICES, "length_dist": LENGTH_CHOICES, "speculative": SPEC_CHOICES}
+
+    def fixed(v, table):
+        return v.lower() if isinstance(v, str) and v not in table and v.lower() in table else v
+
+    out = queries.copy()
+    for col, table in known.items():
+        if col in out:
+            out[col] = [fixed(v, table) for v in out[col]]
+    return out
 
 
 def query_error(row: pd.Series, catalog: Catalog) -> str:
@@ -58,13 +77,13 @@ def query_error(row: pd.Series, catalog: Catalog) -> str:
             return f"{col} must be a positive integer, got {shown(row[col])}"
     if msg := hidden.hidden_error(row, catalog):
         return msg
-    if is_set(row["kv_precision"]) and row["kv_precision"] not in ("bf16", "fp8", "fp4"):
+    if is_set(row["kv_precision"]) and row["kv_precision"] not in KV_CHOICES:
         return f"kv_precision must be bf16, fp8 or fp4, got {row['kv_precision']!r}"
     if is_set(row["engine"]) and row["engine"] not in catalog.engines:
         return f"unknown engine {row['engine']!r} (known: {', '.join(sorted(catalog.engines))})"
     if is_set(row["speculative"]) and str(row["speculative"]).lower() not in SPEC_CHOICES:
         return f"speculative must be one of {', '.join(SPEC_CHOICES)}, got {row['speculative']!r}"
-    if is_set(row["serving"]) and row["serving"] not in ("aggregated", "disaggregated", "auto"):
+    if is_set(row["serving"]) and row["serving"] not in SERVING_CHOICES:
         return f"serving must be aggregated, disaggregated or auto, got {row['serving']!r}"
     if msg := _prefill_error(row, catalog):
         return msg
@@ -120,4 +139,5 @@ def _prefill_error(row: pd.Series, catalog: Catalog) -> str:
     return ""
 
 
-__all__ = ["FALSE_WORDS", "NUMERIC_COLUMNS", "PREFILL_QUERY_COLUMNS", "TRUE_WORDS", "query_error"]
+__all__ = ["FALSE_WORDS", "KV_CHOICES", "LENGTH_CHOICES", "NUMERIC_COLUMNS", "PREFILL_QUERY_COLUMNS",
+           "SERVING_CHOICES", "TRUE_WORDS", "canonical_case", "query_error"]
