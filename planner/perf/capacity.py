@@ -435,7 +435,9 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     # print as 64.0 next to their 64
     whole = np.isfinite(batch).all() and (batch == np.round(batch)).all()
     out["batch"] = batch.astype(np.int64) if whole else batch
-    out["ttft_s"] = np.where(fits, _unit_ttft_q(s, rho, p), out["ttft_s"])
+    ttft = out["ttft_s"].to_numpy(dtype=float).copy()
+    ttft[run] = _unit_ttft_q(s_run, rho[run], p)  # the units that run (~half the grid's on the examples)
+    out["ttft_s"] = ttft
     out["capacity_rps"] = mu * rho
     out["slo_percentile"] = float(percentile)
     out["fits"] = fits & (rho > 0)
