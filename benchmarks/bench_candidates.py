@@ -50,6 +50,22 @@ the probes (rate_search._search: 52,884 -> 28,730 row evaluations on mixed-fleet
 runs without the aggregated model (evaluate_columns(timed=False)). On an idle machine (main 102aa94) one
 process gave mixed-fleet 15k cfg/cpu-s and enterprise-budget 11.8-13.5k.
 
+Figures (2026-12-02, h63 against main 102aa94, one process, the same frames for every example; 2-core machine
+shared with three other helpers, load average 3-5, so whole builds vary by +-70 ms between runs and only the
+phases show the change; ms of CPU, fastest of 5 builds, the two checkouts run one after the other, twice):
+    problem                    utilization bisection   disaggregated batch search   whole build (noise)
+    mixed-fleet                  89, 83, 92 -> 49, 53, 55     208, 205 -> 192, 200        1127-1272 -> 1141-1281
+    enterprise-budget                    69 -> 35                 137 -> 125                    733 -> 747
+    power-limited-site                   43 -> 37                 139 -> 133                    719 -> 737
+    offline-tokens-per-dollar            66 -> 28                  91 -> 72                     505 -> 395
+The utilization bisection (30 halvings per disaggregated unit, capacity.disaggregated_under_slo) takes its
+answer, to the bit, from a bracketing regula falsi and a replay of the halvings on the points judged
+(planner.perf.bisection: mixed-fleet 130k -> 37k evaluations of the TTFT at the percentile); the batch search's
+guess reads the hidden reasoning steps' share of the TTFT target (mixed-fleet 11 -> 10 runs of the model). With
+--phases, main and h63 at once (means of 5, ms; the aggregated phases, untouched, moved by up to +-60 ms with
+the load): mixed-fleet bisection 122 -> 73, batch search 234 -> 239, dominance pruning 127 -> 144;
+enterprise-budget 92 -> 52, 184 -> 163, 85 -> 80; power-limited-site 68 -> 58, 198 -> 185, 63 -> 60.
+
 Figures (2026-12-01, c9, 2-core machine under load average 7-11, no idle machine in the session). On an idle
 machine (main 0a1f482, 23:50) one process gave cfg/wall-s: mixed-fleet 41.6k, power-limited 44.9k, enterprise
 39.5k, offline 19.4k, small grids 1.2-5.7k. c9 evaluates the grid on two processes where it pays

@@ -116,3 +116,24 @@ def test_pruned_search_with_engines_equals_exhaustive(engine):
         got = largest_batch_visible(cfg, CAT, ttft_s, tpot_s, hidden)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
         assert want["fits"].any() and not want["fits"].all()
+
+
+def test_disaggregated_reasoning_rows_guess_where_the_hidden_steps_bind(monkeypatch):
+    """The batch search guesses the largest batch whose hidden steps fit the TTFT target (hidden x TPOT, linear
+    in the batch like TPOT) as it does for TPOT: the same answer as every batch evaluated, from fewer pairs than
+    bisection over the rows the hidden steps stop (their guide used to be TPOT's alone)."""
+    from planner.perf import search
+    from planner.perf.search import largest_batch_meeting
+
+    cfg = _grid("mixed-fleet", 5000, seed=5)
+    cfg = cfg[cfg["serving"] == "disaggregated"].reset_index(drop=True).head(600)
+    hidden, ttft_s, tpot_s = 2000.0, 40.0, 0.1
+    want = exhaustive(cfg, ttft_s, tpot_s, int(hidden))
+    pairs = []
+    run = search._Resolved._run
+    monkeypatch.setattr(search._Resolved, "_run", lambda self, r, b: pairs.append(len(r)) or run(self, r, b))
+    monkeypatch.setattr(search, "PREFETCH_PAIRS", 0)  # the rounds, not every pair in one call
+    got = largest_batch_meeting(cfg, CAT, ttft_s, tpot_s, hidden=hidden)
+    assert (got["batch"].to_numpy() == want["batch"].to_numpy()).all()
+    assert (got["fits"].to_numpy() == want["fits"].to_numpy()).all() and want["fits"].sum() > 100
+    assert sum(pairs) < 4100  # 3620 (2026-12-02); 4595 with TPOT's guide alone

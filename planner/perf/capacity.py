@@ -13,6 +13,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
+from planner.perf.bisection import largest_within
 from planner.perf.evaluate import evaluate_columns, output_frame
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.rate_search import TRICKLE, max_rate_meeting
@@ -455,14 +456,12 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
 
     # the bisection on the units that run (the others' rate is NaN whatever it finds; each row is its own)
     run = np.flatnonzero(fits)
-    s_run, t_run = step_table_rows(s, run), target[run]
-    lo, hi = np.zeros(len(run)), np.full(len(run), DISAGG_UTILIZATION_MAX)
-    for _ in range(30):
-        mid = (lo + hi) / 2.0
-        good = _unit_ttft_q(s_run, mid, p) <= t_run
-        lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
+    s_run = step_table_rows(s, run)
     rho = np.zeros(n)
-    rho[run] = np.where(_unit_ttft_q(s_run, hi, p) <= t_run, hi, lo)
+    # 30 halvings of [0, DISAGG_UTILIZATION_MAX], their answer from ~a dozen evaluations (TTFT rises with rho;
+    # the prefill wait at the percentile starts at rho = 1 - p, a kink)
+    rho[run] = largest_within(lambda at, x: _unit_ttft_q(step_table_rows(s_run, at), x, p), target[run],
+                              DISAGG_UTILIZATION_MAX, 30, kink=1.0 - p)
     rho, capped = utilization_bound(rho, 1.0, target)
     rho = np.where(fits, rho, np.nan)
     for col in ("output_tok_s", "output_tok_s_per_gpu", "total_tok_s"):
@@ -472,7 +471,9 @@ def disaggregated_under_slo(rows: pd.DataFrame, ttft_s, percentile: float) -> pd
     # print as 64.0 next to their 64
     whole = np.isfinite(batch).all() and (batch == np.round(batch)).all()
     out["batch"] = batch.astype(np.int64) if whole else batch
-    out["ttft_s"] = np.where(fits, _unit_ttft_q(s, rho, p), out["ttft_s"])
+    ttft = out["ttft_s"].to_numpy(dtype=float).copy()
+    ttft[run] = _unit_ttft_q(s_run, rho[run], p)  # the units that run (~half the grid's on the examples)
+    out["ttft_s"] = ttft
     out["capacity_rps"] = mu * rho
     out["slo_percentile"] = float(percentile)
     out["fits"] = fits & (rho > 0)

@@ -384,8 +384,12 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
         with np.errstate(divide="ignore", invalid="ignore"):
             tpot_share = ev["tpot_s"] / t_tpot[rows]
             guide_good = np.maximum(tpot_share, ttft / t_ttft[rows]) - 1.0
+            # the bound's hidden steps share the TTFT target as TPOT does its own: linear in the batch too (without
+            # it, reasoning rows the hidden steps stop fell to plain bisection)
+            hidden_share = 0.0 if h is None else h[rows] * ev["tpot_s"] / t_ttft[rows]
+            bound_share = np.maximum(tpot_share, hidden_share)
         return {"good": fits & ttft_ok & tpot_ok, "bound": bound, "fits": fits, "ttft_ok": ttft_ok,
-                "tpot_ok": tpot_ok, "guide_good": guide_good, "guide_bound": tpot_share - 1.0}
+                "tpot_ok": tpot_ok, "guide_good": guide_good, "guide_bound": bound_share - 1.0}
 
     best, flags = _largest(model, cand, _aggregated(base), judge)
     any_good = best >= 0
