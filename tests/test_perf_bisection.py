@@ -62,7 +62,7 @@ def test_largest_within_is_the_plain_bisection_on_random_rising_functions(seed, 
 def test_largest_within_is_the_plain_bisection_on_disaggregated_units(cat):
     """On the units' TTFT at the percentile (`capacity._unit_ttft_q`), several targets and percentiles."""
     from planner.perf.capacity import _unit_state, _unit_ttft_q, disaggregated_units
-    from planner.perf.reasoning_disagg import table_rows
+    from planner.perf.reasoning_disagg import step_table_rows
 
     rows = [dict(model=m, accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=tp, pp=1, ep=1,
                  attn_dp=1, isl=isl, osl=osl, serving="disaggregated")
@@ -73,13 +73,13 @@ def test_largest_within_is_the_plain_bisection_on_disaggregated_units(cat):
     s = _unit_state(units)
     run = np.flatnonzero(s["fits"])
     assert len(run) >= 10
-    s_run = table_rows(s, run)
+    s_run = step_table_rows(s, run)
     for p in (0.5, 0.9, 0.99):
         zero = _unit_ttft_q(s_run, np.zeros(len(run)), p)
         for extra in (0.0, 1e-4, 0.01, 0.1, 1.0, np.inf):
             target = zero * (1.0 + extra) + extra * 0.01
 
             def f(at, x, p=p):
-                return _unit_ttft_q(table_rows(s_run, at), x, p)
+                return _unit_ttft_q(step_table_rows(s_run, at), x, p)
 
             assert np.array_equal(largest_within(f, target, 0.999, 30, kink=1.0 - p), _plain(f, target, 0.999, 30))
