@@ -58,7 +58,7 @@ phases show the change; ms of CPU, fastest of 5 builds, the two checkouts run on
     enterprise-budget                    69 -> 35                 137 -> 125                    733 -> 747
     power-limited-site                   43 -> 37                 139 -> 133                    719 -> 737
     offline-tokens-per-dollar            66 -> 28                  91 -> 72                     505 -> 395
-The utilization bisection (30 halvings per disaggregated unit, capacity.disaggregated_under_slo) takes its
+The utilization bisection (30 halvings per disaggregated unit, disagg_capacity.disaggregated_under_slo) takes its
 answer, to the bit, from a bracketing regula falsi and a replay of the halvings on the points judged
 (planner.perf.bisection: mixed-fleet 130k -> 37k evaluations of the TTFT at the percentile); the batch search's
 guess reads the hidden reasoning steps' share of the TTFT target (mixed-fleet 11 -> 10 runs of the model). With

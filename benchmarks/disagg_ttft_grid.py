@@ -1,5 +1,5 @@
-"""Analytic (capacity.disaggregated_at_load) against simulated (simulate_disagg) TTFT p50/p90/p99 and TPOT p50 of
-a few disaggregated units over a utilization grid, several seeds; prints analytic / simulated per cell.
+"""Analytic (disagg_capacity.disaggregated_at_load) against simulated (simulate_disagg) TTFT p50/p90/p99 and TPOT
+p50 of a few disaggregated units over a utilization grid, several seeds; prints analytic / simulated per cell.
 
     python benchmarks/disagg_ttft_grid.py [--seeds 3] [--rho 0.05,0.2,...] [--cases a,b]
 
@@ -7,8 +7,8 @@ Five units (fixed lengths, 3 seeds x 3,000 requests, rho = 0.05, 0.2, 0.4, 0.6, 
 measured 2026-12-02, analytic / simulated TTFT:
   - until h65 (every prompt charged the full prefill pass): p50 3.5x-7.6x at rho <= 0.4 (7.5x on 8-prompt passes);
     p90/p99 1.09x to 7.97x; never below the simulator;
-  - a lone prompt's pass growing with the prompts that share it (`capacity._prefill_wait`): p50 0.97x-1.00x at
-    rho <= 0.4; p50 1.0x-3.1x at rho >= 0.6 (the step where the p50 prompt starts to wait); p90 0.97x-2.19x and
+  - a lone prompt's pass growing with the prompts that share it (`disagg_capacity._prefill_wait`): p50 0.97x-1.00x
+    at rho <= 0.4; p50 1.0x-3.1x at rho >= 0.6 (the step where the p50 prompt starts to wait); p90 0.97x-2.19x and
     p99 0.90x-1.90x everywhere; at rho >= 0.5 p90 >= 1.04x and p99 >= 0.96x (llama-3.3-70b H200, 5 prefill
     instances, rho 0.6), so the optimizer's capacity is not promised above the simulated but by 4% at p99;
     Finer, 6 seeds x 5,000 requests at rho 0.5-0.85 (step 0.05): seed-averaged p90 >= 1.03x, p99 >= 0.96x (the
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog import load_catalog
-from planner.perf.capacity import disaggregated_at_load, disaggregated_units
+from planner.perf.disagg_capacity import disaggregated_at_load, disaggregated_units
 from planner.perf.simulate import Workload, summarize
 from planner.perf.simulate_disagg import simulate_unit, unit_steps
 

@@ -453,7 +453,7 @@ def test_grid_blocks_from_shared_arrays_equal_blocks_made_each(problem, catalog,
 def test_cdf_over_pdf_equals_the_scalar_formula(xs):
     import math
 
-    from planner.perf.capacity import _cdf_over_pdf
+    from planner.perf.disagg_capacity import _cdf_over_pdf
 
     s2, s2pi = math.sqrt(2.0), math.sqrt(2 * math.pi)
     want = [0.5 * (1.0 + math.erf(b / s2)) / max(math.exp(-b * b / 2.0) / s2pi, 1e-300) for b in xs]

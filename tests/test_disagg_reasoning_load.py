@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from planner.catalog import load_catalog
-from planner.perf.capacity import disaggregated_at_load, disaggregated_units
+from planner.perf.disagg_capacity import disaggregated_at_load, disaggregated_units
 from planner.perf.evaluate import evaluate
 from planner.predict import predict_many
 

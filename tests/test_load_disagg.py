@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from planner.perf import load_disagg
-from planner.perf.capacity import disaggregated_at_load, disaggregated_units
+from planner.perf.disagg_capacity import disaggregated_at_load, disaggregated_units
 from planner.perf.load import latency_under_load
 from planner.perf.simulate import Workload, summarize
 from planner.perf.simulate_disagg import simulate_unit, unit_steps

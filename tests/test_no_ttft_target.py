@@ -27,7 +27,8 @@ from planner.optimize.verify import verify_plan
 from planner.perf import queueing as Q
 from planner.perf import slo_policy as slo_mod
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo, disaggregated_units
+from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo
+from planner.perf.disagg_capacity import disaggregated_units
 from planner.perf.slo_policy import no_ttft_target_words
 from planner.perf.steptable import build_step_tables
 from planner.proposal.assumptions import assumptions

@@ -11,7 +11,7 @@ from planner.perf.bisection import largest_within
 
 
 def _plain(f, target: np.ndarray, top: float, steps: int) -> np.ndarray:
-    """The reference: every row evaluated at every midpoint (what capacity.disaggregated_under_slo ran)."""
+    """The reference: every row evaluated at every midpoint (what disagg_capacity.disaggregated_under_slo ran)."""
     every = np.arange(len(target))
     lo, hi = np.zeros(len(target)), np.full(len(target), top)
     for _ in range(steps):
@@ -60,8 +60,8 @@ def test_largest_within_is_the_plain_bisection_on_random_rising_functions(seed, 
 
 
 def test_largest_within_is_the_plain_bisection_on_disaggregated_units(cat):
-    """On the units' TTFT at the percentile (`capacity._unit_ttft_q`), several targets and percentiles."""
-    from planner.perf.capacity import _unit_state, _unit_ttft_q, disaggregated_units
+    """On the units' TTFT at the percentile (`disagg_capacity._unit_ttft_q`), several targets and percentiles."""
+    from planner.perf.disagg_capacity import _unit_state, _unit_ttft_q, disaggregated_units
     from planner.perf.reasoning_disagg import step_table_rows
 
     rows = [dict(model=m, accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=tp, pp=1, ep=1,

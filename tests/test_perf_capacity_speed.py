@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.perf.capacity import _cdf_over_pdf, _wait_ratio
+from planner.perf.disagg_capacity import _cdf_over_pdf, _wait_ratio
 
 
 @settings(max_examples=200, deadline=None)

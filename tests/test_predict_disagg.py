@@ -13,7 +13,8 @@ import pytest
 from rich.console import Console
 
 from planner.catalog import load_catalog
-from planner.perf.capacity import capacity_under_slo, disaggregated_at_load, disaggregated_units
+from planner.perf.capacity import capacity_under_slo
+from planner.perf.disagg_capacity import disaggregated_at_load, disaggregated_units
 from planner.perf.slo_policy import recorded_basis
 from planner.predict.query import predict_many, predict_one
 from planner.report.predict_view import render_prediction

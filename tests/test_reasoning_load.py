@@ -101,7 +101,7 @@ def test_disaggregated_reasoning_units_are_the_units_own_search(catalog):
     as `max_batch_meeting` takes them), the largest batch that fits with TPOT and the first visible token's TTFT
     (zero-load TTFT + hidden x TPOT) within the targets; the capacity is that unit under its queues. Until
     2026-12-01 they took the list's batches only (`largest_batch_visible`): below the memory limit."""
-    from planner.perf.capacity import disaggregated_under_slo, disaggregated_units
+    from planner.perf.disagg_capacity import disaggregated_under_slo, disaggregated_units
     from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
 
     cfgs = pd.DataFrame([r for r in ROWS if r["serving"] == "disaggregated"]).assign(osl=1200)

@@ -1,14 +1,14 @@
 """The disaggregated unit's simulator (perf/simulate_disagg.py) against the analytic queues it is the reference
-for (capacity.disaggregated_at_load), and by hand on one request alone.
+for (disagg_capacity.disaggregated_at_load), and by hand on one request alone.
 
 Measured on the grid below (steady state, Poisson at 0.3 / 0.55 / 0.8 of the unit's rate mu), analytic / simulated
 - 1:
   - one prompt per prefill pass (qwen3-32b TP2 H100, isl 8,192 = the token budget; isl 16,384 the same figures):
     TTFT mean +4..+11%, p50 0..+20%, p90 +14..+16%, p99 +13..+26%; requests/s -1.7..-1.9% (the window's noise);
-  - several prompts per pass (isl 1,024: 8 a pass; llama-3.3-70b isl 2,048 with TP8 prefill: 4): the analytic
-    TTFT 1.00x to 2.2x the simulated (a prompt that waits shares a pass growing with the load, one that does
-    not runs alone: `capacity._prefill_wait`); until h65 the zero-load TTFT was a full pass at every load, +19%
-    to 7.5x (a lone prompt's pass is 1/8 of it). benchmarks/disagg_ttft_grid.py has five units' grid;
+  - several prompts per pass (isl 1,024: 8 a pass; llama-3.3-70b isl 2,048 with TP8 prefill: 4): the analytic TTFT
+    1.00x to 2.2x the simulated (a prompt that waits shares a pass growing with the load, one that does not runs
+    alone: `disagg_capacity._prefill_wait`); until h65 the zero-load TTFT was a full pass at every load, +19% to
+    7.5x (a lone prompt's pass is 1/8 of it). benchmarks/disagg_ttft_grid.py has five units' grid;
   - TPOT at the decode batch the load brings (`reasoning_disagg.step_at_load`, units with `load_steps`): mean and
     p50 -1.4..+3.3%, p90 -3.6..+4.8%, p99 -7.6..+7.3% (both grids); until h52 the analytic TPOT was the full
     batch's step at every load, 1.5x (rho 0.8, few seats) to 5.4x (rho 0.3, 659 seats) the simulated p99;
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.perf.capacity import disaggregated_at_load, disaggregated_units
+from planner.perf.disagg_capacity import disaggregated_at_load, disaggregated_units
 from planner.perf.evaluate import evaluate
 from planner.perf.params import load_efficiency
 from planner.perf.reasoning_disagg import step_at_load

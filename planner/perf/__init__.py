@@ -53,7 +53,7 @@ latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_re
     admission and preemption, seeded). Both run on the same step-time tables (steptable.py: the step time
     at ~200 (decode batch, prefill tokens) points, interpolated). A `serving: disaggregated` row is one unit
     of rate-matched prefill and decode instances at its `batch` per decode instance (default: the largest
-    memory holds), load_disagg.py: analytic = the optimizer's two queues (capacity.disaggregated_at_load),
+    memory holds), load_disagg.py: analytic = the optimizer's two queues (disagg_capacity.disaggregated_at_load),
     simulate = simulate_disagg.py; max_running is its seats (batch x decode instances). Output = input plus:
       ttft_mean_s, ttft_p50_s, ttft_p90_s, ttft_p99_s     time to first token (queueing + prefill), seconds
       tpot_mean_s, tpot_p50_s, tpot_p90_s, tpot_p99_s     per-request (e2e - ttft) / (osl - 1)
@@ -80,13 +80,13 @@ latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_re
     that arrived during the step before (step_mix.py). Outside: a closed loop with fixed lengths keeps the
     phases of the simulator's random start, and part of its clients freeze there in steps packed full
     (1024/256 at 256 clients: ITL p50 +115%, p99 -32%, TTFT p90 -24%; 64 clients at osl 128: TTFT p50 +111%).
-    Disaggregated units (`capacity.disaggregated_at_load`, the analytic queues) against their simulator
+    Disaggregated units (`disagg_capacity.disaggregated_at_load`, the analytic queues) against their simulator
     (simulate_disagg.py: FCFS prefill passes filling the token budget, a decode seat, the KV transfer,
     continuous-batched decode instances at the current batch; tests/test_simulate_disagg.py, Poisson at
     0.3-0.8 of the unit's rate): where a pass holds one prompt (isl >= the budget) TTFT mean 15%, p50 25%, p90
     20%, p99 30% (measured +11, +20, +16, +26%, the analytic above), requests/s 3%; where a pass holds several
     prompts (a prompt that does not wait runs its own pass, one that waits shares a pass growing with the
-    load, capacity._prefill_wait; benchmarks/disagg_ttft_grid.py, five units at rho 0.05-0.9) TTFT p50 1.00x
+    load, disagg_capacity._prefill_wait; benchmarks/disagg_ttft_grid.py, five units at rho 0.05-0.9) TTFT p50 1.00x
     at rho <= 0.4 and up to 3.1x above, p90/p99 0.90x-2.2x, at rho >= 0.5 p90 >= 1.04x and p99 >= 0.96x; TPOT
     at the load's decode batch (units built with load_steps) mean/p50 5%, p90 8%, p99 10% (measured 3.3, 2.3,
     4.8, 7.6%), closed-loop requests/s 10% (measured -1.7..-8.4%). With

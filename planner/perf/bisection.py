@@ -4,7 +4,7 @@
 ~1e-12; every point it evaluates says where f is within the target and where not, so a bisection midpoint at or
 below a point within it is within it, and one at or above a point past it is past it, without evaluating f.
 The midpoints left between the two are evaluated as the bisection would: the same points, the same answers.
-(The disaggregated units' utilization search, capacity.disaggregated_under_slo: 130k evaluations of the TTFT
+(The disaggregated units' utilization search, disagg_capacity.disaggregated_under_slo: 130k evaluations of the TTFT
 at the percentile on mixed-fleet, 37k with this; tests/test_perf_bisection.py holds it to the plain bisection.)
 """
 

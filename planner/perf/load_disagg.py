@@ -1,12 +1,12 @@
 """Disaggregated rows of `latency_under_load`: each row one unit of rate-matched prefill and decode instances
-at the row's `batch` (at most what memory holds), or without one `capacity.disaggregated_units`' largest batch
-that memory and the engine allow, under the row's per-replica load.
+at the row's `batch` (at most what memory holds), or without one `disagg_capacity.disaggregated_units`'
+largest batch that memory and the engine allow, under the row's per-replica load.
 
-  - analytic: the optimizer's two queues (`capacity.disaggregated_at_load`: TTFT from the prefill M/D/1 and the
-    decode-seat Erlang-C queues, TPOT the decode step at the batch the load gives); ITL is that TPOT times the
-    unit's ITL/TPOT at its full batch (a speculative step streams its accepted tokens together), end-to-end p50
-    the TTFT p50 plus the visible tokens after the first at the TPOT p50. A finite run above the unit's rate
-    (a burst) has no queueing answer: it is simulated;
+  - analytic: the optimizer's two queues (`disagg_capacity.disaggregated_at_load`: TTFT from the prefill M/D/1 and
+    the decode-seat Erlang-C queues, TPOT the decode step at the batch the load gives); ITL is that TPOT times the
+    unit's ITL/TPOT at its full batch (a speculative step streams its accepted tokens together), end-to-end p50 the
+    TTFT p50 plus the visible tokens after the first at the TPOT p50. A finite run above the unit's rate (a burst)
+    has no queueing answer: it is simulated;
   - simulate: the unit's discrete-event simulation (`simulate_disagg`), as `simulate` is for a replica.
 A steady state above the unit's rate has no latency (as for aggregated rows) and completes the unit's rate.
 The engine's API-server time per request is not added (the disaggregated answers of predict and the optimizer's
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.perf.capacity import disaggregated_at_load, disaggregated_units
+from planner.perf.disagg_capacity import disaggregated_at_load, disaggregated_units
 from planner.perf.evaluate import PREFILL_COLUMNS, evaluate
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.reasoning_disagg import with_decode_steps

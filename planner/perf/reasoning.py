@@ -9,11 +9,10 @@ Aggregated replicas: the queueing model's TTFT percentile plus the hidden phase 
 (`hidden_phase_s`, threaded through `queueing.open_loop` and `max_rate_meeting`). Adding the two quantiles
 bounds the quantile of their sum from above (exact where they move together, as both grow with the occupancy).
 Disaggregated units: the units' own batch search with the hidden tokens threaded through
-(`capacity.disaggregated_units`, `search.largest_batch_meeting(hidden=)`: the decode instances decode hidden +
-visible tokens, the unit is sized with each hidden step at its full batch's TPOT), then the same prefill and
-decode-seat queues as every unit (`capacity.disaggregated_under_slo`), the hidden steps read at the decode
-batch the load gives (`reasoning_disagg`). With no hidden tokens both paths are the ordinary ones, to the
-last bit.
+(`disagg_capacity.disaggregated_units`, `search.largest_batch_meeting(hidden=)`: the decode instances decode hidden
++ visible tokens, the unit is sized with each hidden step at its full batch's TPOT), then the same prefill and
+decode-seat queues as every unit (`disagg_capacity.disaggregated_under_slo`), the hidden steps read at the decode
+batch the load gives (`reasoning_disagg`). With no hidden tokens both paths are the ordinary ones, to the last bit.
 """
 
 from __future__ import annotations

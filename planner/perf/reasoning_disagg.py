@@ -1,7 +1,7 @@
 """Disaggregated reasoning units under load: the hidden tokens' decode steps at the batch the load gives.
 
-A disaggregated unit (`capacity.disaggregated_units`) is sized at its full batch B, where each hidden step takes
-the full batch's TPOT. Below the unit's full rate its decode instances hold fewer sequences, and each step is
+A disaggregated unit (`disagg_capacity.disaggregated_units`) is sized at its full batch B, where each hidden step
+takes the full batch's TPOT. Below the unit's full rate its decode instances hold fewer sequences, and each step is
 shorter; the hidden phase before the first visible token is then read as the aggregated path reads it
 (`queueing.open_loop`: the hidden steps at the mean step a request sees, widened toward the occupancy's
 percentile by `UNIT_TPOT_SPREAD`):
@@ -174,7 +174,7 @@ def step_at_load(table: dict[str, np.ndarray], rate_rps: np.ndarray, osl: np.nda
 
 
 def tpot_at_load(s: dict[str, np.ndarray], rho: np.ndarray, p: float | None) -> np.ndarray:
-    """TPOT of units (`capacity._unit_state`: mu, osl, tpot, the table) at utilization rho: the step at the
+    """TPOT of units (`disagg_capacity._unit_state`: mu, osl, tpot, the table) at utilization rho: the step at the
     load's batch (`step_at_load`, mean or toward p) where they carry a step table, else the full batch's."""
     return step_at_load(s, rho * s["mu"], s["osl"], p) if "onset" in s else s["tpot"]
 

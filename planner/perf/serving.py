@@ -296,7 +296,8 @@ def disaggregated(c: Cols, serving: dict[str, float], cp: Cols | None = None, pr
     return {
         "gpus": unit_gpus,
         "ttft_s": pre_lat["time_s"] + transfer,
-        # a lone prompt's (a trickle's TTFT; the queues grow it toward the full pass, `capacity._prefill_wait`)
+        # a lone prompt's (a trickle's TTFT; the queues grow it toward the full pass,
+        # `disagg_capacity._prefill_wait`)
         "ttft_lone_s": pre_lat["lone_s"] + transfer,
         "prompts_per_pass": n_req,
         "tpot_s": tpot,

@@ -1,7 +1,7 @@
 """Discrete-event simulation of one disaggregated unit (P prefill + D decode instances), the reference for the
 latency of disaggregated serving under load, as simulate.py is for an aggregated replica.
 
-Scheduler (the rate-matched unit of `capacity.disaggregated_units`, one row):
+Scheduler (the rate-matched unit of `disagg_capacity.disaggregated_units`, one row):
   - prefill: requests wait in one FCFS queue in front of the P prefill instances (a router sending each prompt
     to the first free instance); a free instance takes the waiting prompts from the head while their tokens
     fit its token budget (attention-DP ranks x the engine's chunk) and their number the model's pass (at least one

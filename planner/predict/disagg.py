@@ -1,7 +1,7 @@
 """Disaggregated (prefill/decode) answers of `predict`, on the optimizer's own under-load model.
 
 A disaggregated replica is a unit of rate-matched prefill and decode instances
-(`planner.perf.capacity.disaggregated_units`: the largest batch whose zero-load mean TTFT and TPOT meet the
+(`planner.perf.disagg_capacity.disaggregated_units`: the largest batch whose zero-load mean TTFT and TPOT meet the
 targets). Under a load its TTFT comes from two queues, the prefill instances (M/D/1) then a decode seat
 (Erlang-C), by the functions the optimizer's capacity bisects on (`disaggregated_at_load`, `capacity_under_slo`):
   - a query with targets and no load is answered at the largest rate where TTFT holds at the SLO percentile,
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.perf.capacity import disaggregated_at_load, disaggregated_under_slo, disaggregated_units
+from planner.perf.disagg_capacity import disaggregated_at_load, disaggregated_under_slo, disaggregated_units
 from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
 from planner.perf.params import load_efficiency
 from planner.perf.reasoning_disagg import HIDDEN, step_columns, with_decode_steps
