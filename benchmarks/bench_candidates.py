@@ -41,6 +41,14 @@ allows, the ceiling of cfg/cpu-s on ever larger grids of the same kind.
 To compare with another checkout (e.g. main) under the same load, run both at once:
     python benchmarks/bench_candidates.py & python /path/to/main/benchmarks/bench_candidates.py
 
+Figures (2026-12-02, h66 against main 621ee87 run at once, one process, load average 1.7-2.5, mean of 5; the
+frames and plans identical, check_plans.py): step tables mixed-fleet 180 -> 164 ms a build, power-limited 116
+-> 97, enterprise-budget 130 -> 117 (its untouched phases moved ~10% too: noise); cfg/cpu-s unchanged within
+the noise (all three 16,232 -> 16,226). A group's decode counts and prompt tokens on axes of their own
+(steptable.FACTOR_AXES) and the GEMM efficiency computed once per pass for the GEMMs on the same rows
+(step._Pass._efficiency). Left: the model's ~150 whole-size operations a pass at 3,409 groups x 60 points
+(mixed-fleet); np.power in expected_experts_touched ~10 ms a build.
+
 Figures (2026-12-02, h62 against main 102aa94 run at once, one process, load average 3.5-4, fastest of 3-5;
 the frames and plans identical to the bit, check_plans.py): cfg/cpu-s all 10,404 -> 10,957, enterprise-budget
 12,232 -> 12,941, offline 7,315 -> 8,364, power-limited 15,944 -> 16,681, mixed-fleet 14,933 -> 15,055 (its

@@ -40,6 +40,8 @@ def test_shared_grid_points_equal_each_rows_own(cat, monkeypatch):
     got = st_mod.build_step_tables(grid, catalog, **kw)
     monkeypatch.setattr(st_mod, "GROUP_CHUNK_ROWS", 5)  # groups in chunks: the same numbers
     np.testing.assert_array_equal(st_mod.build_step_tables(grid, catalog, **kw).time_s, got.time_s)
+    monkeypatch.setattr(st_mod, "FACTOR_AXES", False)  # the points on one axis (g, 1, D x P): the same numbers
+    np.testing.assert_array_equal(st_mod.build_step_tables(grid, catalog, **kw).time_s, got.time_s)
     monkeypatch.setattr(st_mod, "SHARE_GRID_POINTS", False)
     want = st_mod.build_step_tables(grid, catalog, **kw)
     assert got.fits.sum() > 60

@@ -37,10 +37,11 @@ from planner.perf.resolve import Cols
 BUCKETS = ("compute_s", "memory_s", "comm_s", "overhead_s")
 
 
-def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str = "") -> None:
+def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str = "", den_c=None) -> None:
     """Add one op to the running sums: its roofline time, its class (compute- or memory-bound), and the time
-    the tensor cores / HBM would be busy at full efficiency (for power)."""
-    t_c = _safe_div(flops, peak * _clip_eta(eta_c))
+    the tensor cores / HBM would be busy at full efficiency (for power). `den_c`: peak x clipped eta_c where
+    the caller has it (`_Pass.gemm`)."""
+    t_c = _safe_div(flops, peak * _clip_eta(eta_c) if den_c is None else den_c)
     t_m = _safe_div(bytes_, bw * _clip_eta(eta_m))
     t = np.maximum(t_c, t_m)
     _add(out, "time_s", t)
@@ -113,6 +114,7 @@ class _Pass:
         self.hbm_ef = np.minimum(self.ef, 1.0)
         self.hbm = np.minimum(c.gemm_hbm_eta * self.hbm_ef, ETA_CAP)
         self.zero = np.zeros_like(self.tokens)
+        self._eta: list[tuple] = []  # `_efficiency`'s
         self.out = {k: self.zero.copy() for k in (("time_s",) if time_only else (
             "time_s", "flops", "bytes", "compute_busy_s", "memory_busy_s", *BUCKETS))}
         if breakdown:
@@ -124,8 +126,20 @@ class _Pass:
         pk = self.peak if pk is None else pk
         emax = self.eta_max if emax is None else emax
         flops = 2.0 * m * params * n_layers
-        _op(self.out, flops, params * n_layers * wbytes, pk, self.bw,
-            gemm_efficiency(m, emax, self.c.gemm_m_half_tokens), self.hbm, emax, name)
+        eta, den = self._efficiency(m, emax, pk)
+        _op(self.out, flops, params * n_layers * wbytes, pk, self.bw, eta, self.hbm, emax, name, den)
+
+    def _efficiency(self, m, emax, pk) -> tuple[np.ndarray, np.ndarray]:
+        """gemm_efficiency(m, emax) and pk x its clipped value, computed once for the GEMMs of a pass that share
+        the same three arrays (attention projections, dense FFN and shared experts: the same rows m on the same
+        peak; ~12 whole-size operations a pass of the step tables). The arrays are held in the cache, so an
+        identity is never that of another array."""
+        for hit in self._eta:
+            if hit[0] is m and hit[1] is emax and hit[2] is pk:
+                return hit[3], hit[4]
+        eta = gemm_efficiency(m, emax, self.c.gemm_m_half_tokens)
+        self._eta.append((m, emax, pk, eta, pk * _clip_eta(eta)))
+        return eta, self._eta[-1][4]
 
 
 def _weights(p: _Pass) -> None:

@@ -112,6 +112,11 @@ GROUP_CHUNK_ROWS = 384  # groups per model pass in `_grid_points_shared`: most o
 #                        192, 169/182 at 256, 148/177 at 384, 135/181 at 512; power-limited 87/125, 78/116,
 #                        78/117, 74/109
 
+FACTOR_AXES = True  # `_grid_points_shared`: the decode counts and prompt tokens of a group's points on two axes
+#                     (g, 1, D, 1) and (g, 1, 1, P) instead of one (g, 1, D x P): what depends on one of them
+#                     alone (decode attention with the members' contexts, the eager-launch and host terms) is
+#                     computed on D or P points, broadcasting makes the rest the same operations on the same
+#                     values (tests/test_steptable_shared.py)
 
 class _RowsView(Taken):
     """Rows `idx` (a slice) of resolved columns as the model reads them: each per-row column (length n) as an
@@ -134,15 +139,16 @@ class _GroupView(_RowsView):
     (g, 1, K) and its members' contexts (g, G, 1); `osl`, where the members differ, as (g, G, 1) (the model
     reads it for the longest sequence's kernel limits, step.longest_sequence_tokens)."""
 
-    def __init__(self, src: Cols, idx: np.ndarray, n: int, own: dict[str, np.ndarray]) -> None:
+    def __init__(self, src: Cols, idx: np.ndarray, n: int, own: dict[str, np.ndarray], ndim: int = 3) -> None:
         super().__init__(src, idx, n)
+        self._trail = (None,) * (ndim - 1)
         for name, v in own.items():
             dict.__setitem__(self, name, v)
 
     def __missing__(self, name: str):
         v = self._src[name]
         if isinstance(v, np.ndarray) and v.ndim == 1 and v.shape[0] == self._n:
-            v = v[self._idx][:, None, None]
+            v = v[self._idx][(slice(None), *self._trail)]
         dict.__setitem__(self, name, v)
         return v
 
@@ -235,7 +241,7 @@ def _model_points(c: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, chunk, is
 
 
 def _grid_points_shared(c: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, chunk, isl, osl, drafts: bool,
-                        run: np.ndarray, gid: np.ndarray) -> np.ndarray:
+                        run: np.ndarray, gid: np.ndarray, axes: tuple[int, int] | None = None) -> np.ndarray:
     """`_model_points` of the grid's points (`_points(..., grid_only=True)`: the context `ctx` (m,) one per
     row), computed once per group of rows `gid` (`shared_groups`): the group's points (m, K) are one row's,
     the members' contexts and output lengths enter where the model reads them (decode attention, the kernel
@@ -256,10 +262,18 @@ def _grid_points_shared(c: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, chu
             mem = members[lo:lo + GROUP_CHUNK_ROWS]
             r = mem[:, 0]
             own = {k: v[mem][:, :, None] for k, v in (("isl", isl), ("osl", osl)) if k in MEMBER_COLUMNS}
-            view = _GroupView(src, r, m, own)
-            t = _step(view, eff.serving, n_dec[r][:, None, :], ctx[mem][:, :, None], n_pre[r][:, None, :],
-                      own.get("isl", isl[r][:, None, None]), drafts, chunk[r][:, None, :])
-            out[mem] = np.broadcast_to(t, (len(r), size, K))
+            if axes is None:
+                view = _GroupView(src, r, m, own)
+                t = _step(view, eff.serving, n_dec[r][:, None, :], ctx[mem][:, :, None], n_pre[r][:, None, :],
+                          own.get("isl", isl[r][:, None, None]), drafts, chunk[r][:, None, :])
+            else:  # the decode counts (g, 1, D, 1) and prompt tokens (g, 1, 1, P) on axes of their own
+                D, P = axes
+                view = _GroupView(src, r, m, {k: v[..., None] for k, v in own.items()}, ndim=4)
+                grid = n_dec[r].reshape(-1, 1, D, P)[..., :1], n_pre[r].reshape(-1, 1, D, P)[:, :, :1]
+                t = _step(view, eff.serving, grid[0], ctx[mem][:, :, None, None], grid[1],
+                          own.get("isl", isl[r][:, None, None])[..., None], drafts,
+                          chunk[r].reshape(-1, 1, D, P)[:, :, :1])
+            out[mem] = np.broadcast_to(t, (len(r), size, *(axes or (K,)))).reshape(len(r), size, K)
     return np.where(np.isfinite(out), out, np.nan)
 
 
@@ -340,7 +354,7 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
         rows = np.arange(n) if isinstance(run, slice) else run
         gid = shared_groups(c, n, rows, (max_seqs, budget))
         t[rows, :D * P] = _grid_points_shared(c, n, eff, pts[0], ctx_ref[rows], pts[2], pts[3], isl[rows],
-                                              osl[rows], drafts, rows, gid)
+                                              osl[rows], drafts, rows, gid, (D, P) if FACTOR_AXES else None)
     else:
         t[run, :pts[0].shape[1]] = _model_points(c, n, eff, *pts, isl[run], drafts, run)
     time_s = np.ascontiguousarray(t[:, :D * P]).reshape(n, D, P)
