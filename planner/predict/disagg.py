@@ -304,7 +304,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
                         best["unit_decode_gpus"])
     # (a finite run's own: the steady state's seats of a saturated one counted 198 in flight of 64 requests)
     running = sim["running"] if finite else best["running"]
-    conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(running))
+    conc = query["concurrency"] if is_set(query["concurrency"]) else float(running)
     avg_w = float(best["unit_avg_power_w"]) * dp
     # a saturated steady state has no mean TPOT, as an aggregated answer's has none (it showed the full batch's
     # step there, where the aggregated answer beside it showed '-')

@@ -255,6 +255,14 @@ def _tpot_held(grp: pd.DataFrame, pct: float, key: str) -> pd.Series:
     return tpot.fillna(grp["tpot_bound_s"]) if "tpot_bound_s" in grp else tpot
 
 
+def at_slo(rows: pd.DataFrame, pct: float) -> dict:
+    """TTFT and TPOT of a one-row frame at the SLO percentile, as `choose` holds targets to them (`ttft_at_slo_s`,
+    `tpot_at_slo_s` of an answer: a percentile other than 50/90/99 is otherwise not among its columns)."""
+    key = f"{pct:g}"
+    return {"ttft_at_slo_s": float(_at_percentile(rows, "ttft", pct, key).iloc[0]),
+            "tpot_at_slo_s": float(_tpot_held(rows, pct, key).iloc[0])}
+
+
 def _at_percentile(grp: pd.DataFrame, metric: str, pct: float, key: str) -> pd.Series:
     """A metric at any percentile: the computed column, else interpolated between p50/p90/p99 (linear in the
     normal quantile, which is how the approximation spreads them)."""
@@ -279,12 +287,21 @@ def all_in_energy(catalog: Catalog, accelerator_id: str, output_tok_s: float, av
     return {"all_in_power_w": w, "tokens_per_kwh": power.tokens_per_kwh(output_tok_s, w)}
 
 
+def in_flight(count) -> int | float:
+    """Requests in flight as an answer writes them: a whole number of clients as it is; a mean (Little's law
+    under a request rate) to two significant digits below 10, so that a light load's 0.04 does not read 0."""
+    x = float(count)
+    if x < 10:
+        x = float(f"{x:.2g}")
+    return round(x) if x >= 10 or x.is_integer() else x
+
+
 def answer_fields(best: pd.Series, conc, tpot: float, gpus_total: int, avg_w: float, peak_w: float, limited: str,
                   notes: list[str]) -> dict:
     """The fields every answer under a load has: layout, means under the load, totals, power, why."""
     return {
         "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": int(best["dp"]),
-        "attn_dp": int(best["attn_dp"]), "serving": best["serving"], "in_flight": int(float(conc)), "fits": True,
+        "attn_dp": int(best["attn_dp"]), "serving": best["serving"], "in_flight": in_flight(conc), "fits": True,
         "ttft_s": float(best["ttft_mean_s"]), "tpot_s": tpot, "output_tok_s": float(best["output_tok_s"]),
         "output_tok_s_per_gpu": float(best["output_tok_s"]) / gpus_total,
         "output_tok_s_per_user": 1.0 / tpot if tpot == tpot and tpot > 0 else float("nan"),
@@ -312,7 +329,7 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
         notes.append(f"{dp - busy} of {dp} replicas idle: the {busy} concurrent request(s) run on {busy}")
     if best["saturated"]:
         notes.append("saturated: the load exceeds what the replicas complete; requests queue")
-    conc = query["concurrency"] if is_set(query["concurrency"]) else round(float(best["running"]))
+    conc = query["concurrency"] if is_set(query["concurrency"]) else float(best["running"])
     return {
         **answer_fields(best, conc, float(best["tpot_mean_s"]), gpus_total, float(ev["avg_power_w"]) * dp,
                         float(ev["peak_power_w"]) * dp, ev["limited_by"], notes),
@@ -360,6 +377,8 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
         configs.loc[found.index, ["dp", "gpus"]] = found[["dp", "gpus"]].to_numpy()
         loads = pd.concat([loads, found.drop(columns=["dp", "gpus"])])
     best = choose(queries, configs, loads)
+    # what the targets were held to: the steady state's, before a finite run's simulation replaces its figures
+    held = {qid: at_slo(loads.loc[[i]], percentile_of(queries.loc[qid])) for qid, i in best.items()}
     # a finite run (num_requests) is what a benchmark measures: simulate the winner's run (aggregated: the
     # simulator has no disaggregated scheduler; those keep the steady state)
     finite = [i for q, i in best.items() if is_set(queries.loc[q, "num_requests"]) and not disagg[i]]
@@ -371,9 +390,9 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
     for qid, grp in joined.groupby("qid", sort=False):
         q = queries.loc[qid]
         if qid in best and disagg[best[qid]]:
-            out[qid] = units.describe(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
+            out[qid] = {**units.describe(joined.loc[best[qid]], q, catalog, int(float(q["gpus"]))), **held[qid]}
         elif qid in best:
-            out[qid] = describe_load(joined.loc[best[qid]], q, catalog, int(float(q["gpus"])))
+            out[qid] = {**describe_load(joined.loc[best[qid]], q, catalog, int(float(q["gpus"]))), **held[qid]}
         else:
             out[qid] = {"fits": False, **_why_not_under_load(grp, q)}
     return out
@@ -472,6 +491,6 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
 
 
 __all__ = ["GENERIC", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_fields",
-           "answer_load_queries", "choose", "describe_load", "evaluate_loads", "has_load", "load_error",
-           "load_rows", "nearest_miss", "needs_more_gpus", "percentile_columns", "percentile_of", "settings_of",
-           "slo_latencies", "split_clients"]
+           "answer_load_queries", "at_slo", "choose", "describe_load", "evaluate_loads", "has_load", "in_flight",
+           "load_error", "load_rows", "nearest_miss", "needs_more_gpus", "percentile_columns", "percentile_of",
+           "settings_of", "slo_latencies", "split_clients"]

@@ -20,7 +20,7 @@ from planner.perf import evaluate
 from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.search import visible_ttft
 from planner.perf.slo_policy import no_ttft_target_words, slo_basis
-from planner.predict import disagg, hidden
+from planner.predict import disagg, hidden, single_token
 from planner.predict.cells import is_set
 from planner.predict.load import (
     GENERIC,
@@ -30,6 +30,7 @@ from planner.predict.load import (
     all_in_energy,
     answer_load_queries,
     asks_prefill,
+    at_slo,
     has_load,
     limit_of,
     nearest_miss,
@@ -51,10 +52,12 @@ QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", 
 # are `in_flight`: an answer CSV read back as queries asks the same questions (the batch x replicas of an answer
 # without a load, written as `concurrency`, turned it into a closed-loop query, and a request-rate row into an
 # error for giving both)
+# TTFT and TPOT at the query's own SLO percentile, what its targets are held to (p95, p99.9: not among p50/p90/p99)
+AT_SLO = ("ttft_at_slo_s", "tpot_at_slo_s")
 RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
                   "in_flight", "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu",
                   "output_tok_s_per_user", "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w",
-                  "tokens_per_kwh", "limited_by", "notes", *LOAD_RESULT_COLUMNS, "slo_basis",
+                  "tokens_per_kwh", "limited_by", "notes", *LOAD_RESULT_COLUMNS, *AT_SLO, "slo_basis",
                   "itl_s", "acceptance_length", "acceptance_assumed", "prefill_instances", "decode_instances",
                   *PREFILL_QUERY_COLUMNS, *OWN_PREFILL)
 
@@ -78,6 +81,7 @@ def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     for i, row in q.iterrows():
         q.at[i, "error"] = query_error(row, catalog)
     hidden.resolve_efforts(q, catalog)
+    single_token.set_aside_targets(q)
     return q
 
 
@@ -180,7 +184,8 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         elif qid in best.index:
             conc = float(row["concurrency"]) if is_set(row["concurrency"]) else None
             res = {**_base(row), **echo, **_describe(best.loc[qid], int(float(row["gpus"])), conc),
-                   **_percentiles(pct_cols.loc[qid], int(best.loc[qid, "dp"]))}
+                   **_percentiles(pct_cols.loc[qid], int(best.loc[qid, "dp"])),
+                   **_held(best.loc[qid], pct_cols.loc[[qid]], percentile_of(row))}
             res.update(all_in_energy(catalog, row["gpu"], res["output_tok_s"], res["avg_power_w"],
                                      res["dp"] * int(best.loc[qid]["gpus"])))
         else:
@@ -190,12 +195,13 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         if res.get("fits"):  # what the answer holds its targets to: the label solve's plan prints
             res["slo_basis"] = _basis(row, res["serving"], best.loc[qid] if qid in best.index else None)
         if not row["error"]:
-            res = hidden.visible_answer(res, row, catalog)
+            res = single_token.without_inter_token(hidden.visible_answer(res, row, catalog), row)
         if res.get("fits") and res.get("speculative") == "none" and str(row["speculative"]).lower() == "auto":
             # auto runs without a draft where none is in the catalog (planner.perf.engines): say so
             res["notes"] = "; ".join(filter(None, [res.get("notes"), f"speculative auto: {row['model']} has no "
                                                    f"draft on engine {res['engine']}, decoded without one"]))
-        extra = {c: row[c] for c in raw.columns if c not in res}
+        given = single_token.as_given(row)
+        extra = {c: given[c] for c in raw.columns if c not in res}
         out_rows.append({**extra, **res})
     out = pd.DataFrame(out_rows)
     return out.assign(**{c: np.nan for c in RESULT_COLUMNS if c not in out})  # every answer column, always
@@ -218,6 +224,14 @@ def _percentiles(p: pd.Series, dp: int) -> dict:
     keys = [k for k in LOAD_RESULT_COLUMNS if k.endswith("_s") and k != "requests_s"]
     return {**{k: float(p[k]) for k in keys}, "requests_s": float(p["requests_s"]) * dp,
             "saturated": bool(p["saturated"])}
+
+
+def _held(best: pd.Series, pct_cols: pd.DataFrame, pct: float) -> dict:
+    """An answer's TTFT and TPOT at its SLO percentile: those its targets were held to (`slo_latencies`), or
+    without targets its closed-loop percentiles' at that percentile."""
+    if all(is_set(best.get(k)) for k in ("ttft_slo_s", "tpot_slo_s")):
+        return {"ttft_at_slo_s": float(best["ttft_slo_s"]), "tpot_at_slo_s": float(best["tpot_slo_s"])}
+    return at_slo(pct_cols, pct)
 
 
 def _targets_s(queries: pd.DataFrame, col: str) -> pd.Series:

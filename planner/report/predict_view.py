@@ -30,6 +30,11 @@ def _figure(v, scale: float, fmt: str, unit: str = "") -> str:
     return f"{v * scale:{fmt}}{unit}" if _given(v) else "-"
 
 
+def _count(v) -> str:
+    """A count of requests: whole, or a small mean (`planner.predict.load.in_flight`) as its digits."""
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2g}"
+
+
 def _unit_rows(r: dict) -> list[tuple[str, str]]:
     """A disaggregated replica's make-up: its rate-matched prefill and decode instances."""
     p, d = r.get("prefill_instances"), r.get("decode_instances")
@@ -95,7 +100,8 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
         ("speculative decoding", _speculative(r)),
         # the answer's requests in flight: the clients asked for, the batch x replicas, or (a request rate)
         # the mean in flight by Little's law
-        ("requests in flight", f"{r['in_flight']:,}"),
+        # (a mean under a request rate: 0.04 at a light load, which read 0)
+        ("requests in flight", _count(r["in_flight"])),
         (f"TTFT {basis}", _figure(r.get("ttft_s"), 1e3, ",.1f", " ms")),
         (tpot_label, _figure(r.get("tpot_s"), 1e3, ",.2f", " ms")),
         (output_label, f"{r['output_tok_s']:,.0f}"),
@@ -122,6 +128,11 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
             ("ITL p50 / p99", ms("itl_p50_s", "itl_p99_s", digits=1)),
             ("end-to-end p50", f"{r['e2e_p50_s']:,.1f} s" if _given(r.get("e2e_p50_s")) else "-"),
         ]
+        pct = r.get("slo_percentile")
+        # the figures targets are held to at the query's percentile: p99.9 or p95 are not among the rows above
+        if _given(r.get("ttft_at_slo_s")) and _given(pct) and (targets or pct not in (50, 90, 99)):
+            rows.insert(at + 4, (f"TTFT / TPOT at p{pct:g} (what targets are held to)",
+                                 ms("ttft_at_slo_s") + " / " + ms("tpot_at_slo_s", digits=1)))
     if _given(r.get("requests_s")):
         rows.append(("requests/s" if under_load or disagg_q else "requests/s (the batch as closed-loop clients)",
                      f"{r['requests_s']:,.2f}"))

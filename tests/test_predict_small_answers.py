@@ -1,0 +1,71 @@
+"""Three `predict` answers that misled: a one-token answer's TPOT (no time between output tokens exists), a light
+load's requests in flight rounded to 0, and a target held at p99.9 with only p50/p90/p99 in the answer."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+from rich.console import Console
+
+from planner.catalog import load_catalog
+from planner.predict import predict_many
+from planner.report.predict_view import render_prediction
+
+CAT = load_catalog()
+# times between output tokens, and their inverse
+INTER_TOKEN = ("tpot_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_s", "itl_p50_s", "itl_p99_s",
+               "output_tok_s_per_user", "tpot_at_slo_s")
+Q = dict(model="llama-3.1-8b", gpu="h100-sxm", gpus=1, precision="fp8", isl=128, osl=1)
+
+
+def many(*rows: dict) -> pd.DataFrame:
+    return predict_many(pd.DataFrame(list(rows)), CAT)
+
+
+def table(r: pd.Series, **kw) -> str:
+    out = io.StringIO()
+    render_prediction(Console(file=out, width=200), r.to_dict(), **kw)
+    return out.getvalue()
+
+
+def test_one_output_token_has_no_tpot_or_itl_with_or_without_a_load():
+    # the step model priced a decode step no request sees: 0.296 s TPOT for --osl 1
+    got = many(Q, Q | dict(request_rate=5), Q | dict(concurrency=4))
+    assert got["fits"].all()
+    for col in INTER_TOKEN:
+        assert got[col].isna().all(), col
+    assert got["ttft_s"].notna().all() and (got["output_tok_s"] > 0).all()
+    assert got["notes"].str.contains("one output token").all()
+    shown = table(got.iloc[0])
+    assert "TPOT (full batch, no queueing)" in shown and "nan" not in shown
+    # two output tokens keep theirs
+    assert many(Q | dict(osl=2))["tpot_s"].notna().all()
+
+
+def test_a_tpot_target_with_one_output_token_is_met_trivially():
+    # held to the step's figure, a 1 ms TPOT target failed every one-token query (and a loose one passed it)
+    got = many(Q | dict(tpot_slo_ms=1), Q | dict(tpot_slo_ms=1, request_rate=5))
+    assert got["fits"].all()
+    assert got["notes"].str.contains("TPOT target is met trivially").all()
+    assert (got["tpot_slo_ms"] == 1).all()  # the query's target is echoed as given
+
+
+def test_a_light_load_keeps_its_fraction_of_a_request_in_flight():
+    # Little's law: 5 req/s of one-token requests is ~0.02 in flight, which int() wrote as 0
+    got = many(Q | dict(isl=1, request_rate=5), Q | dict(isl=1000, osl=100, request_rate=5),
+               Q | dict(concurrency=3))
+    light, mid, closed = got["in_flight"]
+    assert 0 < light < 0.1 and 1 < mid < 10 and closed == 3
+    assert str(round(light, 3)) in table(got.iloc[0], under_load=True)
+
+
+def test_the_latency_a_target_is_held_to_is_in_the_answer_at_any_percentile():
+    q = Q | dict(gpus=2, isl=1000, osl=100, slo_percentile=99.9, ttft_slo_ms=2000)
+    got = many(q, q | dict(request_rate=20), q | dict(ttft_slo_ms=None))
+    assert got["fits"].all()
+    # beyond p99, at or above the p99 columns and within the target
+    assert (got["ttft_at_slo_s"] >= got["ttft_p99_s"]).all() and (got["ttft_at_slo_s"] <= 2.0).all()
+    assert (got["tpot_at_slo_s"] >= got["tpot_p99_s"]).all()
+    shown = table(got.iloc[1], under_load=True, targets=True)
+    assert "at p99.9" in shown and f"{got.iloc[1]['ttft_at_slo_s'] * 1e3:,.0f} ms" in shown
