@@ -14,7 +14,7 @@ from planner.perf import evaluate, max_batch_meeting
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
 from planner.perf.step import decode_step
-from planner.predict.load import prefill_layouts
+from planner.predict.load_query import prefill_layouts
 
 CAT = load_catalog()
 EFF = load_efficiency(CAT)

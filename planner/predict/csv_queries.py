@@ -14,7 +14,7 @@ import pandas as pd
 from planner.errors import InputError
 from planner.inputs import display_path, read_text
 from planner.limits import check
-from planner.predict.load import LOAD_NUMERIC_COLUMNS
+from planner.predict.load_query import LOAD_NUMERIC_COLUMNS
 from planner.predict.query import QUERY_COLUMNS, RESULT_COLUMNS
 from planner.predict.validate import NUMERIC_COLUMNS
 

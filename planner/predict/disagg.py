@@ -31,15 +31,8 @@ from planner.perf.search import visible_ttft
 from planner.predict import disagg_sim
 from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set
 from planner.predict.hidden import per_query
-from planner.predict.load import (
-    GENERIC,
-    PREFILL_LAYOUT,
-    all_in_energy,
-    answer_fields,
-    needs_more_gpus,
-    percentile_of,
-    split_clients,
-)
+from planner.predict.load import all_in_energy, answer_fields, needs_more_gpus
+from planner.predict.load_query import GENERIC, PREFILL_LAYOUT, percentile_of, split_clients
 
 # a unit's configuration and its prefill instances' own layout: the columns disagg_sim rebuilds the unit from
 UNIT_KEYS, PREFILL_KEYS = disagg_sim.UNIT_CONFIG, disagg_sim.PREFILL

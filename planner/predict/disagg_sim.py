@@ -23,7 +23,7 @@ from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.load_disagg import cached_summary
 from planner.perf.simulate import Workload
 from planner.predict.cells import is_set
-from planner.predict.load import split_clients
+from planner.predict.load_query import split_clients
 
 UNIT_CONFIG = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
                "osl", "engine", "speculative")

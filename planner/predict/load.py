@@ -15,162 +15,28 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from planner import power
 from planner.catalog.catalog import Catalog
-from planner.limits import env_name, limit
 from planner.perf import evaluate, latency_under_load
-from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.resolve import FAILURE_KINDS
-from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set, shown
-from planner.predict.hidden import hidden_of
-
-GENERIC = "generic"  # the calibrated engine a query gets without `engine` (named so in plans too)
-LOAD_QUERY_COLUMNS = ("engine", "request_rate", "num_requests", "length_dist", "slo_percentile", "speculative")
-LOAD_NUMERIC_COLUMNS = ("request_rate", "num_requests", "slo_percentile")
-LOAD_RESULT_COLUMNS = ("engine", "speculative", "slo_percentile", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
-                       "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s",
-                       "requests_s", "saturated")
-# the prefill instances' layout a disaggregated split tries (`prefill_layouts`) beside the query's
-# prefill_gpu/tp/pp: NaN = the decode instances' own (the perf model's PREFILL_COLUMNS)
-OWN_PREFILL = ("prefill_ep", "prefill_attn_dp")
-PREFILL_LAYOUT = ("prefill_tp", "prefill_pp", *OWN_PREFILL)
-PER_REPLICA = ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_mean_s", "tpot_p50_s", "tpot_p90_s",
-               "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
-
-
-def load_error(row: pd.Series) -> str:
-    """The first problem with a query's load columns ('' if none)."""
-    rate = row.get("request_rate")
-    if is_set(rate):
-        try:
-            r = float(rate)
-        except (TypeError, ValueError):
-            return f"request_rate must be a number of requests/s or inf, got {shown(rate)}"
-        if isinstance(rate, bool) or math.isnan(r) or r <= 0:
-            return f"request_rate must be > 0 (requests/s; inf = all at once), got {shown(rate)}"
-        if is_set(row.get("concurrency")):
-            return "give request_rate (open loop) or concurrency (closed loop), not both"
-        if math.isinf(r) and not is_set(row.get("num_requests")):
-            return "request_rate inf sends num_requests at once: give num_requests"
-    c = row.get("concurrency")  # a finite number > 0 by now (predict.query checks those first)
-    if is_set(c) and float(c) != int(float(c)):  # 2.5 clients ran as 2
-        return f"concurrency must be a whole number of clients, got {shown(c)}"
-    n = row.get("num_requests")
-    if is_set(n):
-        try:
-            v = float(n)
-        except (TypeError, ValueError):
-            return f"num_requests must be a positive integer, got {shown(n)}"
-        if isinstance(n, bool) or not math.isfinite(v) or v < 1 or v != int(v):
-            return f"num_requests must be a positive integer, got {shown(n)}"
-        if not (is_set(rate) or is_set(row.get("concurrency"))):
-            return "num_requests needs request_rate or concurrency (the load that sends them)"
-        if v > limit("num_requests"):  # simulated request by request: 1e8 ran for hours
-            return (f"num_requests {v:,.0f} is above the limit of {limit('num_requests'):,} "
-                    f"({env_name('num_requests')})")
-    dist = row.get("length_dist")
-    if is_set(dist) and str(dist) not in ("fixed", "variable"):  # validate.LENGTH_CHOICES
-        return f"length_dist must be fixed or variable, got {dist!r}"
-    if is_set(dist) and str(dist) == "variable" and not has_load(row):  # the answer was fixed lengths, unsaid
-        return ("length_dist variable needs request_rate or concurrency (without a load each batch runs fixed "
-                "lengths)")
-    p = row.get("slo_percentile")
-    if is_set(p):
-        try:
-            v = float(p)
-        except (TypeError, ValueError):
-            return f"slo_percentile must be a number between 0 and 100, got {shown(p)}"
-        if isinstance(p, bool) or not (0 < v < 100):
-            return f"slo_percentile must be above 0 and below 100, got {shown(p)}"
-    return ""
-
-
-def percentile_of(row: pd.Series) -> float:
-    """The row's SLO percentile, or the default. A cell that is not a number ("p99") is the row's error already
-    (`load_error`); the default stands in for it, so the batch's other rows are still answered (float("p99")
-    stopped the whole --batch with a traceback)."""
-    p = row.get("slo_percentile")
-    try:
-        return float(p) if is_set(p) else ASSUMPTIONS.slo_percentile
-    except (TypeError, ValueError):
-        return ASSUMPTIONS.slo_percentile
-
-
-def has_load(row: pd.Series) -> bool:
-    return is_set(row.get("request_rate")) or is_set(row.get("concurrency"))
-
-
-def prefill_layouts(splits: list[tuple[int, int, int, int]], decode: tuple[int, int, int, int],
-                    max_instances: int = ASSUMPTIONS.max_disagg_instances) -> list[tuple[float, ...]]:
-    """(prefill tp, pp, ep, attn_dp) a disaggregated unit may give its prefill instances: the decode instances'
-    own (NaN: the perf model's default), and for a wide-EP decode instance (attention DP, one stage) the smaller
-    single-stage splits of the query down to 1/max_instances of its GPUs, so that the unit's prefill instances
-    can add up to about one decode instance. Published NVL72 wide-EP runs of DeepSeek-R1 pair one wide decode
-    instance (DEP32-48) with several 4-8 GPU prefill instances (SemiAnalysis InferenceMAX's GB200 Dynamo
-    configurations, LMSYS's SGLang GB200 NVL72 deployment; as reported, not among our calibration sources). A
-    DEP32 prefill instance per DEP32 decode one made every such unit 64+ GPUs: 72 GB200 answered 3 x DEP16
-    + DEP16 prefill or 9 x TP8 at TPOT <= 10 ms (issue 8)."""
-    nan = float("nan")
-    out = [(nan, nan, nan, nan)]
-    tp, pp, _, dp = decode
-    g = tp * pp * dp
-    if dp <= 1 or pp != 1:
-        return out
-    for ptp, ppp, pep, pdp in splits:
-        s = ptp * ppp * pdp
-        if ppp == 1 and g / max_instances <= s < g:
-            out.append((float(ptp), 1.0, float(pep), float(pdp)))
-    return out
-
-
-def asks_prefill(row: pd.Series) -> bool:
-    """The query gives its prefill instances' own accelerator or layout: its splits try only those."""
-    return any(is_set(row[k]) for k in PREFILL_QUERY_COLUMNS)
-
-
-def prefill_options(splits: list[tuple[int, int, int, int]], decode: tuple[int, int, int, int], mode: str,
-                    asked: bool) -> list[tuple[float, ...]]:
-    """(prefill tp, pp, ep, attn_dp) rows a split is tried with, with or without a load: `prefill_layouts` for a
-    disaggregated split of a query that gives no prefill instances of its own (`asks_prefill`), else one row of
-    NaN (the decode instances' layout, or the query's own)."""
-    if mode != "disaggregated" or asked:
-        return [(math.nan,) * len(PREFILL_LAYOUT)]
-    return prefill_layouts(splits, decode)
-
-
-class Settings(NamedTuple):
-    """A query's settings with their defaults, as the batch grid and the load answers both expand it."""
-    modes: list[str]  # serving modes tried: auto tries both
-    kv: str
-    engine: str  # '' = the generic engine
-    spec: str
-    gpus: int
-    isl: int
-    osl: int  # with the hidden tokens, decoded before the visible ones (planner.predict.hidden)
-    hidden: float
-
-
-def settings_of(row: pd.Series) -> Settings:
-    serving = row["serving"] if is_set(row["serving"]) else "aggregated"
-    hidden = hidden_of(row)
-    return Settings(["aggregated", "disaggregated"] if serving == "auto" else [serving],
-                    row["kv_precision"] if is_set(row["kv_precision"]) else "bf16",
-                    str(row["engine"]) if is_set(row["engine"]) else "",
-                    str(row["speculative"]).lower() if is_set(row["speculative"]) else "none",
-                    int(float(row["gpus"])), int(float(row["isl"])), int(float(row["osl"])) + hidden, hidden)
-
-
-def split_clients(total: float, dp: int) -> list[tuple[float, int]]:
-    """Closed-loop clients per replica: (clients, replicas) groups, exactly `total` clients over dp."""
-    lo, extra = divmod(int(total), dp)
-    groups = [(float(lo + 1), extra), (float(lo), dp - extra)]
-    return [(c, k) for c, k in groups if k > 0 and c > 0]
+from planner.predict.cells import is_set
+from planner.predict.load_query import (
+    GENERIC,
+    LOAD_RESULT_COLUMNS,
+    PER_REPLICA,
+    PREFILL_LAYOUT,
+    asks_prefill,
+    has_load,
+    percentile_of,
+    prefill_options,
+    settings_of,
+    split_clients,
+)
 
 
 def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
@@ -490,7 +356,5 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
     return out
 
 
-__all__ = ["GENERIC", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "answer_fields",
-           "answer_load_queries", "at_slo", "choose", "describe_load", "evaluate_loads", "has_load", "in_flight",
-           "load_error", "load_rows", "nearest_miss", "needs_more_gpus", "percentile_columns", "percentile_of",
-           "settings_of", "slo_latencies", "split_clients"]
+__all__ = ["answer_fields", "answer_load_queries", "at_slo", "choose", "describe_load", "evaluate_loads",
+           "in_flight", "load_rows", "nearest_miss", "needs_more_gpus", "percentile_columns", "slo_latencies"]

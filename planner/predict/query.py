@@ -23,23 +23,25 @@ from planner.perf.slo_policy import no_ttft_target_words, slo_basis
 from planner.predict import disagg, hidden, single_token
 from planner.predict.cells import is_set
 from planner.predict.load import (
-    GENERIC,
-    LOAD_QUERY_COLUMNS,
-    LOAD_RESULT_COLUMNS,
-    OWN_PREFILL,
     all_in_energy,
     answer_load_queries,
-    asks_prefill,
     at_slo,
-    has_load,
     limit_of,
     nearest_miss,
     needs_more_gpus,
     percentile_columns,
+    slo_latencies,
+)
+from planner.predict.load_query import (
+    GENERIC,
+    LOAD_QUERY_COLUMNS,
+    LOAD_RESULT_COLUMNS,
+    OWN_PREFILL,
+    asks_prefill,
+    has_load,
     percentile_of,
     prefill_options,
     settings_of,
-    slo_latencies,
 )
 from planner.predict.validate import PREFILL_QUERY_COLUMNS, canonical_case, query_error
 

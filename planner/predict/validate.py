@@ -14,7 +14,7 @@ from planner.limits import env_name, limit
 from planner.perf.engines import SPEC_CHOICES
 from planner.predict import hidden
 from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set, shown
-from planner.predict.load import load_error
+from planner.predict.load_query import load_error
 
 TRUE_WORDS = ("true", "yes", "1", "1.0")
 FALSE_WORDS = ("false", "no", "0", "0.0")
