@@ -108,7 +108,15 @@ def test_labels_state_the_statistics(catalog):
     # one label (`slo_basis`) for predict, solve and the proposal: predict said "TTFT p90; TPOT full-batch
     # step", solve "p90 TTFT, TPOT mean" and the proposal "p90" for the same deployment
     assert r["slo_basis"] == "p90 TTFT; TPOT full-batch step (bounds every percentile)"
-    assert r["slo_basis"] in " ".join(text.split()) and "an upper bound" in text
+    assert r["slo_basis"] in " ".join(text.split())
+    # under a load the TPOT shown is the load's mean (the decode step at the batch the load gives), not the
+    # full batch's bound the label once claimed; at the capacity under the SLO it is the bound
+    assert "TPOT (mean under the load)" in text and "an upper bound" not in text
+    assert r["tpot_s"] == pytest.approx(r["tpot_p50_s"], rel=0.05)
+    at_cap = predict_one(catalog, **QUERY, gpus=int(unit["gpus"]), ttft_slo_ms=2000.0)
+    buf = io.StringIO()
+    render_prediction(Console(file=buf, width=200), at_cap, targets=True)
+    assert "TPOT (decode step at the unit's full batch: an upper bound)" in buf.getvalue()
     # older plans: no slo_basis recorded, the words from the percentile and the workload's serving modes
     assert recorded_basis(None, 90.0, {"disaggregated"}) == r["slo_basis"]
     assert recorded_basis(None, 90.0, {"aggregated"}) == "p90"

@@ -83,8 +83,10 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
     disagg_q = r.get("serving") == "disaggregated" and percentiles and (under_load or targets)
     if disagg_q and not under_load:  # at the largest rate where TTFT holds at the percentile
         basis = "(mean at capacity under the SLO)"
-    # a disaggregated unit's TPOT is not the load's mean: its decode step at the full batch bounds it
-    tpot_label = "TPOT (decode step at the unit's full batch: an upper bound)" if disagg_q else f"TPOT {basis}"
+    # at its capacity under the SLO a disaggregated unit's TPOT is its decode step at the full batch, which bounds
+    # it; under a load it is the load's mean (the decode step at the batch the load gives), as aggregated
+    tpot_label = ("TPOT (decode step at the unit's full batch: an upper bound)" if disagg_q and not under_load
+                  else f"TPOT {basis}")
     # without a load the step model's figure, beside a requests/s from the load model (the batch as closed-loop
     # clients): 70B TP2 x4 at batch 32 read 6,662 tok/s and 20.69 req/s x 256 = 5,297 unlabelled
     if under_load:
