@@ -115,7 +115,7 @@ def _undominated(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> 
 
 # the rows whose covering dominators are all earlier are compared with the rows after them in chunks of this
 # many rows: the rows of their own chunk after them, and a cover of the rows after the chunk
-LATER_CHUNK_ROWS = 128
+LATER_CHUNK_ROWS = 256
 
 
 def _later_strict(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
