@@ -74,6 +74,18 @@ guess reads the hidden reasoning steps' share of the TTFT target (mixed-fleet 11
 the load): mixed-fleet bisection 122 -> 73, batch search 234 -> 239, dominance pruning 127 -> 144;
 enterprise-budget 92 -> 52, 184 -> 163, 85 -> 80; power-limited-site 68 -> 58, 198 -> 185, 63 -> 60.
 
+Figures (2026-12-02, h68 against main 5c929b0 run at once, one process, --repeat 3 --phases, load average 4.5-5;
+check_plans.py: every candidates/plan file the same): dominance pruning, ms of CPU a build (mean of 3),
+mixed-fleet 124 -> 67, enterprise-budget 73 -> 49, power-limited-site 49 -> 34, offline-tokens-per-dollar 37 ->
+31, brownfield-h100 7.6 -> 4.7 (again with --repeat 5: 11.5 -> 5.0; ai-factory-10mw 8.4 -> 6.8); cfg/cpu-s
+mixed-fleet 12,540 -> 12,902, all 9,432 -> 9,659 (whole builds within the noise). With the unsure rows searched in
+chunks of 256 (1330142), again at once (load 4): dominance pruning mixed-fleet 108 -> 53, enterprise-budget 62 ->
+37, power-limited-site 43 -> 22; cfg/cpu-s 13,946 -> 15,011, 14,194 -> 14,998, 14,766 -> 16,839. Rows dominated
+strictly by a later one are found against a cover of the group (per GPU count and group size, the tok/s-power
+staircase: 257 of mixed-fleet's 1,790-row group), the few whose covering dominators are all earlier against the
+rows after them, and the pairwise table-order rule runs on the survivors only (152 there) instead of ~half of all
+pairs.
+
 Figures (2026-12-01, c9, 2-core machine under load average 7-11, no idle machine in the session). On an idle
 machine (main 0a1f482, 23:50) one process gave cfg/wall-s: mixed-fleet 41.6k, power-limited 44.9k, enterprise
 39.5k, offline 19.4k, small grids 1.2-5.7k. c9 evaluates the grid on two processes where it pays

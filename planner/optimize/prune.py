@@ -56,9 +56,10 @@ def undominated(gpus, out, charged_w, group, by: list) -> np.ndarray:
     return keep
 
 
-# up to this many rows, the pairs of every group are compared in one (rows x rows) matrix: the per-group and
-# per-GPU-count passes of `_undominated` cost ~15 numpy calls each, most of a small table's pruning time
-ONE_MATRIX_ROWS = 512
+# up to this many rows, the pairs of every group are compared in one (rows x rows) matrix: `_undominated`'s
+# passes cost ~40 numpy calls a group, most of a small table's pruning time (brownfield-h100's 488 rows in 12
+# groups: 10 ms in one matrix, 4 ms group by group; reasoning-deepseek-r1's 296 in 5: 2.5 and 4.3 ms)
+ONE_MATRIX_ROWS = 320
 
 
 def _undominated_at_once(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray,
@@ -102,45 +103,77 @@ def _groups(by: list) -> list[np.ndarray]:
 
 
 def _undominated(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """`prune_dominated` within one group (rows in table order). The candidates of one GPU count G share
-    m = floor(G/g_d) with every d, so m*o_d and m*W_d are vectors per G and the pairwise tests only compare.
-    The GPU counts' members are slices of the rows sorted by count (ascending within a count), their bounds
-    and multiples computed for every count at once."""
-    n = len(g)
-    later = np.zeros(n, dtype=bool)  # dominated strictly by a later candidate: dropped whatever happens
-    earlier: dict[int, np.ndarray] = {}  # candidate -> the earlier ones dominating it: dropped if one is kept
-    lo, hi, above, below = o * (1 - 1e-12), w * (1 + 1e-12), o * (1 + 1e-9), w * (1 - 1e-9)
-    members = np.argsort(g, kind="stable")
-    gs = g[members]
-    first = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
-    ends = np.r_[first[1:], n].tolist()
-    sizes = gs[first]
-    lo_s, hi_s, q_s, above_s, below_s = (x[members] for x in (lo, hi, q, above, below))
-    lo_min, hi_max, q_max = (np.minimum.reduceat(lo_s, first), np.maximum.reduceat(hi_s, first),
-                             np.maximum.reduceat(q_s, first))
-    mult_all = np.floor(sizes[:, None] / g[None, :])  # [count, d]
-    md_o_all, md_w_all = mult_all * o, mult_all * w
-    can_all = (mult_all >= 1) & (md_o_all >= lo_min[:, None]) & (md_w_all <= hi_max[:, None]) & (
-        q <= q_max[:, None])
-    for j, (start, end) in enumerate(zip(first.tolist(), ends, strict=True)):
-        d = np.flatnonzero(can_all[j])
-        if len(d) == 0:
-            continue
-        a = members[start:end]
-        mult, size = mult_all[j, d], sizes[j]
-        md_o, md_w, qd = md_o_all[j, d], md_w_all[j, d], q[d]
-        qa = q_s[start:end, None]
-        ok = (md_o >= lo_s[start:end, None]) & (md_w <= hi_s[start:end, None]) & (qd <= qa) & (
-            d[None, :] != a[:, None])
-        strict = (md_o > above_s[start:end, None]) | (md_w < below_s[start:end, None]) | (qd < qa) | (
-            mult * g[d] < size)[None, :]
-        after = d[None, :] > a[:, None]
-        later[a] = (ok & strict & after).any(axis=1)
-        prior = ok & ~after
-        for r in np.flatnonzero(prior.any(axis=1) & ~later[a]):
-            earlier[int(a[r])] = d[prior[r]]
-    keep = ~later
-    for r in sorted(earlier):  # in table order: every earlier candidate's fate is settled before
-        if keep[earlier[r]].any():
-            keep[r] = False
+    """`prune_dominated` within one group (rows in table order), in two passes: the rows dominated strictly by
+    a later one (dropped whatever happens, `_later_strict`), then among the rest, the survivors, the table-order
+    rule of `_undominated_at_once` (a kept row is a survivor, so the earlier kept ones that drop a row are
+    survivors too; no survivor has a later strict dominator)."""
+    keep = ~_later_strict(g, o, w, q)
+    rest = np.flatnonzero(keep)
+    keep[rest] = _undominated_at_once(g[rest], o[rest], w[rest], q[rest], np.zeros(len(rest), dtype=np.int64))
     return keep
+
+
+# the rows whose covering dominators are all earlier are compared with the rows after them in chunks of this
+# many rows: the rows of their own chunk after them, and a cover of the rows after the chunk
+LATER_CHUNK_ROWS = 256
+
+
+def _later_strict(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Whether each row is dominated strictly by a later row of its group. Only a cover's rows are compared with
+    every row (`_cover`: whatever a row dominates strictly, a covering row dominates strictly too); a row
+    dominated strictly by covering rows that are all earlier (or by itself) is compared with the rows after
+    it."""
+    n = len(g)
+    pos = np.arange(n)
+    f = _cover(g, o, w, q, 0)
+    hit = _dominates_strictly(g, o, w, q, pos, f)
+    later = (hit & (f[None, :] > pos[:, None])).any(axis=1)
+    unsure = np.flatnonzero(hit.any(axis=1) & ~later)
+    for start in range(0, n, LATER_CHUNK_ROWS):
+        c = unsure[(unsure >= start) & (unsure < start + LATER_CHUNK_ROWS)]
+        if len(c):
+            end = min(start + LATER_CHUNK_ROWS, n)
+            d = np.concatenate([np.arange(c[0] + 1, end), _cover(g[end:], o[end:], w[end:], q[end:], end)])
+            later[c] = (_dominates_strictly(g, o, w, q, c, d) & (d[None, :] > c[:, None])).any(axis=1)
+    return later
+
+
+def _cover(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray, offset: int) -> np.ndarray:
+    """Rows (positions + `offset`, ascending) such that every row with numbers has one of the same GPU count and
+    group with at least its tok/s and at most its charged power: for any c, the same multiple of it serves at
+    least as much for no more power (a product rounds monotonically), so it dominates c (strictly) wherever the
+    row does. Per (count, group), the rows of the (tok/s, power) staircase; of equal rows the last in table
+    order."""
+    rows = np.flatnonzero(~(np.isnan(o) | np.isnan(w)))
+    if len(rows) == 0:
+        return rows
+    w_rank = _ranks(w[rows])
+    order = np.lexsort((-rows, w_rank, -o[rows], q[rows], g[rows]))
+    gs, qs = g[rows[order]], q[rows[order]]
+    part = np.cumsum(np.concatenate([[0], (gs[1:] != gs[:-1]) | (qs[1:] != qs[:-1])]))
+    # ranks lifted by part, later parts lower: one running minimum restarts at every part
+    v = (part[-1] - part) * (len(rows) + 1) + w_rank[order]
+    run = np.minimum.accumulate(v)
+    return np.sort(rows[order[np.concatenate([[True], v[1:] < run[:-1]])]]) + offset
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Dense ranks of `x` (equal values one rank): integers ordered as the values."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    ranks = np.empty(len(x), dtype=np.int64)
+    ranks[order] = np.cumsum(np.concatenate([[0], xs[1:] != xs[:-1]]))
+    return ranks
+
+
+def _dominates_strictly(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray, c: np.ndarray,
+                        d: np.ndarray) -> np.ndarray:
+    """[i, j]: row d[j] dominates row c[i] strictly (`_undominated_at_once`'s products and comparisons, but no
+    exclusion of a row by itself); the multiples per GPU count of c, not per pair."""
+    counts, at = np.unique(g[c], return_inverse=True)
+    at = at.reshape(-1)
+    mult = np.floor(counts[:, None] / g[d][None, :])  # [count, d]: replicas of d in the count's GPUs
+    md_o, md_w = (mult * o[d])[at], (mult * w[d])[at]
+    oc, wc, qc, qd = o[c][:, None], w[c][:, None], q[c][:, None], q[d][None, :]
+    return (mult >= 1)[at] & (md_o >= oc * (1 - 1e-12)) & (md_w <= wc * (1 + 1e-12)) & (qd <= qc) & (
+        (md_o > oc * (1 + 1e-9)) | (md_w < wc * (1 - 1e-9)) | (qd < qc) | (mult * g[d] < counts[:, None])[at])
