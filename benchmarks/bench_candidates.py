@@ -41,6 +41,11 @@ allows, the ceiling of cfg/cpu-s on ever larger grids of the same kind.
 To compare with another checkout (e.g. main) under the same load, run both at once:
     python benchmarks/bench_candidates.py & python /path/to/main/benchmarks/bench_candidates.py
 
+Figures (2026-12-02, the session's start 102aa94 and main 7f3029c run at once, one process, --repeat 3,
+load average 1.6-3): cfg/cpu-s all 10,220 -> 11,886; mixed-fleet 14,020 -> 16,851, enterprise-budget 12,251 ->
+15,511, power-limited 15,542 -> 16,647, offline 7,555 -> 8,925; the candidates and plans of every example the same
+to the bit. Per change, below (newest first).
+
 Figures (2026-12-02, h66 against main 621ee87 run at once, one process, load average 1.7-2.5, mean of 5; the
 frames and plans identical, check_plans.py): step tables mixed-fleet 180 -> 164 ms a build, power-limited 116
 -> 97, enterprise-budget 130 -> 117 (its untouched phases moved ~10% too: noise); cfg/cpu-s unchanged within
