@@ -179,6 +179,17 @@ def _too_deep(max_depth: int) -> str:
     return f"nested deeper than {max_depth} levels (raise it with {env_name('nesting')}=N)"
 
 
+LIBYAML_MAX_DEPTH = 1000  # libyaml's own cap (1,001 levels refused, 1,000 read; PyYAML 6 with libyaml 0.2.5)
+
+
+def _libyaml_too_deep(max_depth: int) -> str:
+    """libyaml's cap met: ours where it is the lower, else the parser's own, which no override raises (a 1,200-deep
+    document under PLANNER_MAX_NESTING=2000 read 'nested deeper than 2000 levels (raise it ...)')."""
+    if max_depth < LIBYAML_MAX_DEPTH:
+        return _too_deep(max_depth)
+    return f"nested deeper than {LIBYAML_MAX_DEPTH} levels, the YAML parser's own limit"
+
+
 def _load_c(text: str):
     """load_yaml with libyaml: compose in C, check sizes and depth on the graph, construct in Python."""
     loader = _LimitedCLoader(text)
@@ -187,7 +198,7 @@ def _load_c(text: str):
             node = loader.get_single_node()
         except yaml.YAMLError as exc:  # libyaml's own cap on nesting, in the words of ours
             if "maximum nesting depth" in str(getattr(exc, "problem", "")):
-                raise YamlLimitError(_too_deep(limit("nesting")), exc.problem_mark) from None
+                raise YamlLimitError(_libyaml_too_deep(limit("nesting")), exc.problem_mark) from None
             raise
         if node is None:
             return None

@@ -32,8 +32,13 @@ def loader(request, monkeypatch):
     return request.param
 
 
-def test_libyaml_is_the_default_here():
-    assert yaml.__with_libyaml__ and inputs._LimitedCLoader is not None
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+def test_libyaml_is_the_default_where_pyyaml_has_it(monkeypatch):
+    # load_yaml itself composes with libyaml (asserting only that PyYAML has it failed where it has not, the
+    # fallback working, and held were load_yaml to keep the Python parser)
+    used = []
+    monkeypatch.setattr(inputs, "_load_c", lambda text, real=inputs._load_c: used.append(text) or real(text))
+    assert inputs.load_yaml("a: [1, 2]\n") == {"a": [1, 2]} and used == ["a: [1, 2]\n"]
 
 
 @pytest.mark.parametrize("path", CATALOGS, ids=lambda p: p.name)
@@ -53,3 +58,14 @@ def test_the_same_refusals_on_both_paths(loader, text, expect):
 def test_small_aliases_and_empty_documents(loader):
     assert inputs.load_yaml("a: &x [1, 2]\nb: *x\n") == {"a": [1, 2], "b": [1, 2]}
     assert inputs.load_yaml("") is None and inputs.load_yaml("# nothing\n") is None
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+def test_libyaml_own_depth_cap_is_not_reported_as_ours(monkeypatch):
+    # with the nesting limit raised past libyaml's own cap, a document between the two is refused by libyaml: the
+    # message named the raised limit ('nested deeper than 2000 levels (raise it ...)') for 1,200 levels
+    monkeypatch.setenv("PLANNER_MAX_NESTING", "2000")
+    with pytest.raises(InputError) as info:
+        inputs.parse_yaml("[" * 1200 + "]" * 1200, "p.yaml")
+    assert "nested deeper than 1000 levels, the YAML parser's own limit" in str(info.value)
+    assert "2000" not in str(info.value)

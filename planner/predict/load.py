@@ -245,8 +245,8 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
     best = choose(queries, configs, loads)
     # what the targets were held to: the steady state's, before a finite run's simulation replaces its figures
     held = {qid: at_slo(loads.loc[[i]], percentile_of(queries.loc[qid])) for qid, i in best.items()}
-    # a finite run (num_requests) is what a benchmark measures: simulate the winner's run (aggregated: the
-    # simulator has no disaggregated scheduler; those keep the steady state)
+    # a finite run (num_requests) is what a benchmark measures: simulate the winner's run (aggregated here; a
+    # disaggregated winner's run is simulated by its own scheduler where it is described, `disagg.describe`)
     finite = [i for q, i in best.items() if is_set(queries.loc[q, "num_requests"]) and not disagg[i]]
     if finite:
         sim = evaluate_loads(per_replica[per_replica["cfg"].isin(finite)], catalog, method="simulate")

@@ -18,6 +18,7 @@ from planner.predict.hidden import hidden_of
 GENERIC = "generic"  # the calibrated engine a query gets without `engine` (named so in plans too)
 LOAD_QUERY_COLUMNS = ("engine", "request_rate", "num_requests", "length_dist", "slo_percentile", "speculative")
 LOAD_NUMERIC_COLUMNS = ("request_rate", "num_requests", "slo_percentile")
+LENGTH_CHOICES = ("fixed", "variable")  # length_dist
 LOAD_RESULT_COLUMNS = ("engine", "speculative", "slo_percentile", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
                        "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s",
                        "requests_s", "saturated")
@@ -29,13 +30,19 @@ PER_REPLICA = ("ttft_mean_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "tpot_me
                "tpot_p99_s", "itl_p50_s", "itl_p99_s", "e2e_p50_s")
 
 
+def _number(v) -> float | None:
+    """A cell as a float (bool as ever: its checks refuse it), None where it is not a number ("p99")."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
 def load_error(row: pd.Series) -> str:
     """The first problem with a query's load columns ('' if none)."""
     rate = row.get("request_rate")
     if is_set(rate):
-        try:
-            r = float(rate)
-        except (TypeError, ValueError):
+        if (r := _number(rate)) is None:
             return f"request_rate must be a number of requests/s or inf, got {shown(rate)}"
         if isinstance(rate, bool) or math.isnan(r) or r <= 0:
             return f"request_rate must be > 0 (requests/s; inf = all at once), got {shown(rate)}"
@@ -48,11 +55,8 @@ def load_error(row: pd.Series) -> str:
         return f"concurrency must be a whole number of clients, got {shown(c)}"
     n = row.get("num_requests")
     if is_set(n):
-        try:
-            v = float(n)
-        except (TypeError, ValueError):
-            return f"num_requests must be a positive integer, got {shown(n)}"
-        if isinstance(n, bool) or not math.isfinite(v) or v < 1 or v != int(v):
+        v = _number(n)
+        if v is None or isinstance(n, bool) or not math.isfinite(v) or v < 1 or v != int(v):
             return f"num_requests must be a positive integer, got {shown(n)}"
         if not (is_set(rate) or is_set(row.get("concurrency"))):
             return "num_requests needs request_rate or concurrency (the load that sends them)"
@@ -60,16 +64,14 @@ def load_error(row: pd.Series) -> str:
             return (f"num_requests {v:,.0f} is above the limit of {limit('num_requests'):,} "
                     f"({env_name('num_requests')})")
     dist = row.get("length_dist")
-    if is_set(dist) and str(dist) not in ("fixed", "variable"):  # validate.LENGTH_CHOICES
+    if is_set(dist) and str(dist) not in LENGTH_CHOICES:
         return f"length_dist must be fixed or variable, got {dist!r}"
     if is_set(dist) and str(dist) == "variable" and not has_load(row):  # the answer was fixed lengths, unsaid
         return ("length_dist variable needs request_rate or concurrency (without a load each batch runs fixed "
                 "lengths)")
     p = row.get("slo_percentile")
     if is_set(p):
-        try:
-            v = float(p)
-        except (TypeError, ValueError):
+        if (v := _number(p)) is None:
             return f"slo_percentile must be a number between 0 and 100, got {shown(p)}"
         if isinstance(p, bool) or not (0 < v < 100):
             return f"slo_percentile must be above 0 and below 100, got {shown(p)}"
@@ -138,10 +140,11 @@ class Settings(NamedTuple):
     gpus: int
     isl: int
     osl: int  # with the hidden tokens, decoded before the visible ones (planner.predict.hidden)
-    hidden: float
+    hidden: int
 
 
 def settings_of(row: pd.Series) -> Settings:
+    """A valid query's `Settings` (the defaults where a cell is empty)."""
     serving = row["serving"] if is_set(row["serving"]) else "aggregated"
     hidden = hidden_of(row)
     return Settings(["aggregated", "disaggregated"] if serving == "auto" else [serving],
@@ -158,6 +161,6 @@ def split_clients(total: float, dp: int) -> list[tuple[float, int]]:
     return [(c, k) for c, k in groups if k > 0 and c > 0]
 
 
-__all__ = ["GENERIC", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS", "OWN_PREFILL",
-           "PER_REPLICA", "PREFILL_LAYOUT", "Settings", "asks_prefill", "has_load", "load_error", "percentile_of",
-           "prefill_layouts", "prefill_options", "settings_of", "split_clients"]
+__all__ = ["GENERIC", "LENGTH_CHOICES", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS",
+           "OWN_PREFILL", "PER_REPLICA", "PREFILL_LAYOUT", "Settings", "asks_prefill", "has_load", "load_error",
+           "percentile_of", "prefill_layouts", "prefill_options", "settings_of", "split_clients"]

@@ -14,13 +14,12 @@ from planner.limits import env_name, limit
 from planner.perf.engines import SPEC_CHOICES
 from planner.predict import hidden
 from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set, shown
-from planner.predict.load_query import load_error
+from planner.predict.load_query import LENGTH_CHOICES, load_error
 
 TRUE_WORDS = ("true", "yes", "1", "1.0")
 FALSE_WORDS = ("false", "no", "0", "0.0")
 SERVING_CHOICES = ("aggregated", "disaggregated", "auto")
 KV_CHOICES = ("bf16", "fp8", "fp4")
-LENGTH_CHOICES = ("fixed", "variable")
 NUMERIC_COLUMNS = ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_slo_ms", "tpot_slo_ms",
                    "prefill_tp", "prefill_pp", hidden.COLUMN)
 
