@@ -69,3 +69,8 @@ def test_the_latency_a_target_is_held_to_is_in_the_answer_at_any_percentile():
     assert (got["tpot_at_slo_s"] >= got["tpot_p99_s"]).all()
     shown = table(got.iloc[1], under_load=True, targets=True)
     assert "at p99.9" in shown and f"{got.iloc[1]['ttft_at_slo_s'] * 1e3:,.0f} ms" in shown
+    assert "what targets are held to" in shown
+    # without targets the row is the query's percentile, and says so (it claimed targets that were not given)
+    bare = table(got.iloc[1], under_load=True, targets=False)
+    assert "at p99.9 (the query's SLO percentile; no targets given)" in bare
+    assert "what targets are held to" not in bare

@@ -133,7 +133,8 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
         pct = r.get("slo_percentile")
         # the figures targets are held to at the query's percentile: p99.9 or p95 are not among the rows above
         if _given(r.get("ttft_at_slo_s")) and _given(pct) and (targets or pct not in (50, 90, 99)):
-            rows.insert(at + 4, (f"TTFT / TPOT at p{pct:g} (what targets are held to)",
+            why = "what targets are held to" if targets else "the query's SLO percentile; no targets given"
+            rows.insert(at + 4, (f"TTFT / TPOT at p{pct:g} ({why})",
                                  ms("ttft_at_slo_s") + " / " + ms("tpot_at_slo_s", digits=1)))
     if _given(r.get("requests_s")):
         rows.append(("requests/s" if under_load or disagg_q else "requests/s (the batch as closed-loop clients)",
