@@ -360,7 +360,6 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
         # a disaggregated unit that runs only on more GPUs than the query has: the nearest miss, not the first
         # split's reason (deepseek-r1 on 16 H100s read as memory at TP1)
         first = nearest_miss(rows)
-        first = rows.iloc[0] if first is None else first
         why = str(first["reason"]) if is_set(first["reason"]) else "does not fit"
         return limit_of(first["limited_by"]), why
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]
