@@ -275,6 +275,11 @@ def limit_of(limited_by) -> str:
     return "unknown"
 
 
+# a unit that runs only on more GPUs than the query has (`disagg.fitting_units`): the fewest it needs, NaN
+# elsewhere; `nearest_miss` reads it
+GPUS_NEEDED = "gpus_needed"
+
+
 def needs_more_gpus(need: float, given: float, targets: bool = False) -> str:
     """Why a query has no answer when its smallest configuration that runs (`targets`: meeting them) is larger
     than its GPUs."""
@@ -287,7 +292,7 @@ def nearest_miss(rows: pd.DataFrame) -> pd.Series:
     (`gpus_needed`: a disaggregated unit, its prefill and decode instances each holding the weights) with the
     fewest, else the first. It is why the query has no answer, not the first split's own reason (TP1's memory,
     an --ep that TP1 cannot divide)."""
-    need = pd.to_numeric(rows.get("gpus_needed", pd.Series(dtype=float)), errors="coerce").dropna()
+    need = pd.to_numeric(rows.get(GPUS_NEEDED, pd.Series(dtype=float)), errors="coerce").dropna()
     return rows.iloc[0] if need.empty else rows.loc[need.idxmin()]
 
 
@@ -355,5 +360,6 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
     return out
 
 
-__all__ = ["answer_fields", "answer_load_queries", "at_slo", "choose", "describe_load", "evaluate_loads",
-           "in_flight", "load_rows", "nearest_miss", "needs_more_gpus", "percentile_columns", "slo_latencies"]
+__all__ = ["GPUS_NEEDED", "answer_fields", "answer_load_queries", "at_slo", "choose", "describe_load",
+           "evaluate_loads", "in_flight", "load_rows", "nearest_miss", "needs_more_gpus", "percentile_columns",
+           "slo_latencies"]
