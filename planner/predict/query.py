@@ -338,8 +338,7 @@ def _unit(best: pd.Series) -> dict:
     """A disaggregated replica: its rate-matched instance counts and the prefill instances' accelerator and
     layout (the decode instances' where the query gave none)."""
     def given(col: str, default):
-        v = best.get(col)
-        return default if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else v
+        return v if is_set(v := best.get(col)) else default
     return {"prefill_instances": int(best["prefill_instances"]), "decode_instances": int(best["decode_instances"]),
             "prefill_gpu": given("prefill_accelerator", best["accelerator"]),
             **{f"prefill_{k}": int(given(f"prefill_{k}", best[k])) for k in ("tp", "pp", "ep", "attn_dp")}}
