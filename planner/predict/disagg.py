@@ -31,7 +31,7 @@ from planner.perf.search import visible_ttft
 from planner.predict import disagg_sim
 from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set
 from planner.predict.hidden import per_query
-from planner.predict.load import all_in_energy, answer_fields, needs_more_gpus
+from planner.predict.load import GPUS_NEEDED, all_in_energy, answer_fields, needs_more_gpus
 from planner.predict.load_query import GENERIC, PREFILL_LAYOUT, percentile_of, split_clients
 
 # a unit's configuration and its prefill instances' own layout: the columns disagg_sim rebuilds the unit from
@@ -136,10 +136,6 @@ def fitting_units(cfg: pd.DataFrame, catalog: Catalog, ttft_s: np.ndarray, tpot_
     return pd.concat([out.drop(index=chosen.index), chosen]).sort_index()
 
 
-# a unit that runs only on more GPUs than the query has (`fitting_units`): the fewest it needs, NaN elsewhere
-GPUS_NEEDED = "gpus_needed"
-
-
 def _none_fits(units: pd.DataFrame, rows: np.ndarray, need: np.ndarray, gpus: np.ndarray, ttft_s: np.ndarray,
                tpot_s: np.ndarray) -> pd.DataFrame:
     units.loc[rows, "fits"] = False
@@ -190,11 +186,10 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
                          **{k: pd.to_numeric(pre[k], errors="coerce").fillna(cfg.get(k, np.nan))
                             for k in ("prefill_tp", "prefill_pp")})
     tt, tp = _targets(queries, qids, "ttft_slo_ms"), _targets(queries, qids, "tpot_slo_ms")
-    units = fitting_units(cfg, catalog, tt, tp, pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy(),
-                          per_query(queries, qids))
+    given = pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy(dtype=float)
+    units = fitting_units(cfg, catalog, tt, tp, given, per_query(queries, qids))
     fits = units["fits"].to_numpy(dtype=bool)
     need = np.where(fits, units["gpus"].to_numpy(dtype=float), np.inf)
-    given = pd.to_numeric(queries["gpus"]).reindex(qids).to_numpy(dtype=float)
     dps = (given // need).astype(np.int64)
     # a unit too large for the query's GPUs keeps the GPUs it needs: the query's answer names the smallest
     # such (`load.nearest_miss`), not the first split's reason

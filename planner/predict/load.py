@@ -275,6 +275,11 @@ def limit_of(limited_by) -> str:
     return "unknown"
 
 
+# a unit that runs only on more GPUs than the query has (`disagg.fitting_units`): the fewest it needs, NaN
+# elsewhere; `nearest_miss` reads it
+GPUS_NEEDED = "gpus_needed"
+
+
 def needs_more_gpus(need: float, given: float, targets: bool = False) -> str:
     """Why a query has no answer when its smallest configuration that runs (`targets`: meeting them) is larger
     than its GPUs."""
@@ -282,13 +287,13 @@ def needs_more_gpus(need: float, given: float, targets: bool = False) -> str:
     return f"the smallest {which} needs {need:.0f} GPUs a replica, more than the {given:g} given"
 
 
-def nearest_miss(rows: pd.DataFrame) -> pd.Series | None:
-    """Of a query's configurations, the one that runs only on more GPUs than the query has (`gpus_needed`: a
-    disaggregated unit, its prefill and decode instances each holding the weights) with the fewest; None if
-    none does. It is why the query has no answer, not the first split's own reason (TP1's memory, an --ep
-    that TP1 cannot divide)."""
-    need = pd.to_numeric(rows.get("gpus_needed", pd.Series(dtype=float)), errors="coerce").dropna()
-    return None if need.empty else rows.loc[need.idxmin()]
+def nearest_miss(rows: pd.DataFrame) -> pd.Series:
+    """Of a query's configurations (at least one), the one that runs only on more GPUs than the query has
+    (`gpus_needed`: a disaggregated unit, its prefill and decode instances each holding the weights) with the
+    fewest, else the first. It is why the query has no answer, not the first split's own reason (TP1's memory,
+    an --ep that TP1 cannot divide)."""
+    need = pd.to_numeric(rows.get(GPUS_NEEDED, pd.Series(dtype=float)), errors="coerce").dropna()
+    return rows.iloc[0] if need.empty else rows.loc[need.idxmin()]
 
 
 def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
@@ -298,7 +303,6 @@ def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
         if not len(reasons):
             return {"limited_by": "config", "notes": "no valid split"}
         first = nearest_miss(grp)
-        first = grp.iloc[0] if first is None else first
         return {"limited_by": limit_of(first["load_limited_by"]), "notes": str(first["load_reason"])}
     pct = percentile_of(q)
     ttft = _at_percentile(ok, "ttft", pct, f"{pct:g}").min()
@@ -356,5 +360,6 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
     return out
 
 
-__all__ = ["answer_fields", "answer_load_queries", "at_slo", "choose", "describe_load", "evaluate_loads",
-           "in_flight", "load_rows", "nearest_miss", "needs_more_gpus", "percentile_columns", "slo_latencies"]
+__all__ = ["GPUS_NEEDED", "answer_fields", "answer_load_queries", "at_slo", "choose", "describe_load",
+           "evaluate_loads", "in_flight", "load_rows", "nearest_miss", "needs_more_gpus", "percentile_columns",
+           "slo_latencies"]

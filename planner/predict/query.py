@@ -338,8 +338,7 @@ def _unit(best: pd.Series) -> dict:
     """A disaggregated replica: its rate-matched instance counts and the prefill instances' accelerator and
     layout (the decode instances' where the query gave none)."""
     def given(col: str, default):
-        v = best.get(col)
-        return default if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else v
+        return v if is_set(v := best.get(col)) else default
     return {"prefill_instances": int(best["prefill_instances"]), "decode_instances": int(best["decode_instances"]),
             "prefill_gpu": given("prefill_accelerator", best["accelerator"]),
             **{f"prefill_{k}": int(given(f"prefill_{k}", best[k])) for k in ("tp", "pp", "ep", "attn_dp")}}
@@ -360,7 +359,6 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
         # a disaggregated unit that runs only on more GPUs than the query has: the nearest miss, not the first
         # split's reason (deepseek-r1 on 16 H100s read as memory at TP1)
         first = nearest_miss(rows)
-        first = rows.iloc[0] if first is None else first
         why = str(first["reason"]) if is_set(first["reason"]) else "does not fit"
         return limit_of(first["limited_by"]), why
     ttft_s = _targets_s(query.to_frame().T, "ttft_slo_ms").iloc[0]

@@ -32,11 +32,12 @@ def one_token(row: pd.Series) -> bool:
 def set_aside_targets(queries: pd.DataFrame) -> None:
     """Valid one-token queries: their TPOT target cleared (in place; kept in SET_ASIDE for the answer's notes
     and its echo of the query)."""
+    # one_token over the frame: a valid row ('' error) whose osl reads as 1
+    ones = (queries["error"] == "") & (pd.to_numeric(queries["osl"], errors="coerce") == 1)
+    mask = ones & queries["tpot_slo_ms"].map(is_set)
     queries[SET_ASIDE] = pd.Series(np.nan, index=queries.index, dtype=object)
-    for i, row in queries.iterrows():
-        if one_token(row) and is_set(row["tpot_slo_ms"]):
-            queries.at[i, SET_ASIDE] = row["tpot_slo_ms"]
-            queries.at[i, "tpot_slo_ms"] = np.nan
+    queries.loc[mask, SET_ASIDE] = queries.loc[mask, "tpot_slo_ms"]
+    queries.loc[mask, "tpot_slo_ms"] = np.nan
 
 
 def as_given(row: pd.Series) -> pd.Series:
