@@ -114,7 +114,8 @@ def _undominated(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> 
 
 
 # the rows whose covering dominators are all earlier are compared with the rows after them in chunks of this
-# many rows: the rows of their own chunk after them, and a cover of the rows after the chunk
+# many rows: the rows of their own chunk after them, and a cover of the rows after the chunk. Assumed (no timing
+# behind 256; it bounds a chunk's pair matrix): the rows kept do not depend on it (tests/test_prune_passes.py)
 LATER_CHUNK_ROWS = 256
 
 
