@@ -175,8 +175,8 @@ _CLoader = getattr(yaml, "CSafeLoader", None)
 _LimitedCLoader = type("_LimitedCLoader", (_UniqueKeys, _CLoader), {}) if _CLoader is not None else None
 
 
-def _too_deep(max_depth: int) -> str:
-    return f"nested deeper than {max_depth} levels (raise it with {env_name('nesting')}=N)"
+def _too_deep(max_depth: int, where: str = "") -> str:
+    return f"nested deeper than {max_depth} levels{where} (raise it with {env_name('nesting')}=N)"
 
 
 LIBYAML_MAX_DEPTH = 1000  # libyaml's own cap (1,001 levels refused, 1,000 read; PyYAML 6 with libyaml 0.2.5)
@@ -238,10 +238,8 @@ def _check_expanded(root, max_nodes: int, max_depth: int) -> None:
                     f"expands to more than {max_nodes:,} values through aliases (&anchor/*alias); "
                     f"raise it with {env_name('yaml_nodes')}=N", node.start_mark)
             if height[key] > max_depth:
-                raise YamlLimitError(
-                    f"nested deeper than {max_depth} levels once aliases are expanded "
-                    f"(raise it with {env_name('nesting')}=N)" if shared else _too_deep(max_depth),
-                    node.start_mark)
+                raise YamlLimitError(_too_deep(max_depth, " once aliases are expanded" if shared else ""),
+                                     node.start_mark)
             continue
         if key in size:
             continue

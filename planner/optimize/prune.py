@@ -67,14 +67,11 @@ def _undominated_at_once(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndar
     """`_undominated` of every group (`label`: each row's group; rows in table order) in one matrix of
     (candidate c, dominating d) pairs: the same comparisons of the same products, pair by pair."""
     n = len(g)
-    lo, hi, above, below = o * (1 - 1e-12), w * (1 + 1e-12), o * (1 + 1e-9), w * (1 - 1e-9)
     mult = np.floor(g[:, None] / g[None, :])  # [c, d]: replicas of d in c's GPUs
-    md_o, md_w = mult * o[None, :], mult * w[None, :]
     pos = np.arange(n)
-    ok = (mult >= 1) & (md_o >= lo[:, None]) & (md_w <= hi[:, None]) & (q[None, :] <= q[:, None]) & (
-        pos[None, :] != pos[:, None]) & (label[None, :] == label[:, None])
-    strict = (md_o > above[:, None]) | (md_w < below[:, None]) | (q[None, :] < q[:, None]) | (
-        mult * g[None, :] < g[:, None])
+    ok, better = _pair_tests(mult * o[None, :], mult * w[None, :], q[None, :], o[:, None], w[:, None], q[:, None])
+    ok &= (mult >= 1) & (pos[None, :] != pos[:, None]) & (label[None, :] == label[:, None])
+    strict = better | (mult * g[None, :] < g[:, None])
     after = pos[None, :] > pos[:, None]
     later = (ok & strict & after).any(axis=1)  # dominated strictly by a later candidate: dropped
     prior = ok & ~after  # the earlier ones dominating c: c dropped if one of them is kept
@@ -114,7 +111,8 @@ def _undominated(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray) -> 
 
 
 # the rows whose covering dominators are all earlier are compared with the rows after them in chunks of this
-# many rows: the rows of their own chunk after them, and a cover of the rows after the chunk
+# many rows: the rows of their own chunk after them, and a cover of the rows after the chunk. Assumed (no timing
+# behind 256; it bounds a chunk's pair matrix): the rows kept do not depend on it (tests/test_prune_passes.py)
 LATER_CHUNK_ROWS = 256
 
 
@@ -173,7 +171,14 @@ def _dominates_strictly(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarr
     counts, at = np.unique(g[c], return_inverse=True)
     at = at.reshape(-1)
     mult = np.floor(counts[:, None] / g[d][None, :])  # [count, d]: replicas of d in the count's GPUs
-    md_o, md_w = (mult * o[d])[at], (mult * w[d])[at]
-    oc, wc, qc, qd = o[c][:, None], w[c][:, None], q[c][:, None], q[d][None, :]
-    return (mult >= 1)[at] & (md_o >= oc * (1 - 1e-12)) & (md_w <= wc * (1 + 1e-12)) & (qd <= qc) & (
-        (md_o > oc * (1 + 1e-9)) | (md_w < wc * (1 - 1e-9)) | (qd < qc) | (mult * g[d] < counts[:, None])[at])
+    ok, better = _pair_tests((mult * o[d])[at], (mult * w[d])[at], q[d][None, :], o[c][:, None], w[c][:, None],
+                             q[c][:, None])
+    return (mult >= 1)[at] & ok & (better | (mult * g[d] < counts[:, None])[at])
+
+
+def _pair_tests(md_o, md_w, qd, oc, wc, qc) -> tuple[np.ndarray, np.ndarray]:
+    """The dominance tests of d's multiple (tok/s md_o, charged power md_w, group qd) against c (oc, wc, qc), one
+    rule for both passes: (at least c's tok/s and at most its power and group, to 1e-12 relative; better in one
+    of them, by more than 1e-9 relative for tok/s and power). The GPU-count test is the caller's."""
+    ok = (md_o >= oc * (1 - 1e-12)) & (md_w <= wc * (1 + 1e-12)) & (qd <= qc)
+    return ok, (md_o > oc * (1 + 1e-9)) | (md_w < wc * (1 - 1e-9)) | (qd < qc)

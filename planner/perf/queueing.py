@@ -327,12 +327,6 @@ def dataclass_rows(x, rows: np.ndarray):
     return type(x)(**{k: getattr(x, k)[rows] for k in x.__dataclass_fields__})
 
 
-def _some(x, rows: np.ndarray, n: int):
-    """`dataclass_rows(x, rows)` for `rows` (ascending, distinct) of x's n rows; x itself where they are all of
-    them."""
-    return x if len(rows) == n else dataclass_rows(x, rows)
-
-
 def at_occupancy(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Per row, the per-occupancy figure `v` (one of `sv`'s (R, M) arrays over `sv.m`) at occupancy `m` (R,),
     interpolated; a negative occupancy counts as none."""
