@@ -20,7 +20,8 @@ TRICKLE = 1e-3  # the lowest rate searched, as a share of capacity
 # ~1,100 probed at every point): 3.9 probes a row on average at 8, 4.1 at 6, 4.7 at 4 (the bisection: 10)
 INTERPOLATED = 8
 # probes of one call below which the search's last rows are probed at several points each (`_few`): a call of
-# the model costs ~1 ms besides its rows, ~2.3 us a row
+# the model costs ~1 ms besides its rows, ~2.3 us a row (measured, h62); 256 itself is assumed, not tuned: a call's
+# fixed cost then weighs about as much as its rows, and the answer is the bisection's whatever it is
 FEW_ROWS = 256
 
 
