@@ -409,8 +409,9 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     if h is not None:  # a row that misses its targets says the hidden tokens came first
         miss = np.flatnonzero(~any_good & (h > 0) & (out["limited_by"].to_numpy() == "ttft"))
         reason = out["reason"].to_numpy(dtype=object).copy()
-        reason[miss] = [f"{r} (first visible token, after {k:.0f} hidden reasoning tokens)"
-                        for r, k in zip(reason[miss], h[miss], strict=True)]
+        hidden_k = h[miss].tolist()
+        after = {k: f" (first visible token, after {k:.0f} hidden reasoning tokens)" for k in set(hidden_k)}
+        reason[miss] = [f"{r}{after[k]}" for r, k in zip(reason[miss], hidden_k, strict=True)]
         out["reason"] = reason
     return out
 
