@@ -47,8 +47,10 @@ PREFETCH_PAIRS = 4096
 # disaggregated rows took 3.01 model evaluations each instead of 4.34, 7 model runs instead of 10 (2026-12-01)
 GUESS_ROUNDS = 2
 # at most this many (row, candidate) pairs left to a bisection or scan are judged in one run: a run of the model
-# costs ~3-4 ms whatever its rows, as much as ~1,000 pairs (~3.5 us each); the last rounds had 1-9 rows
-TAIL_PAIRS = 1024
+# costs ~3.5 ms whatever its rows, as much as ~1,000 pairs (~3 us each). 4096, not 1024: mixed-fleet's last three
+# bisection rounds (~650 rows each) and its tail run became one, 10 -> 7 runs for 21,624 -> 22,817 pairs
+# (power-limited-site 9 -> 6 runs, 14,326 -> 15,930 pairs), ~8 ms less by those costs (2026-12-02)
+TAIL_PAIRS = 4096
 
 
 def _per_row(x, n: int) -> np.ndarray:
