@@ -26,11 +26,13 @@ from planner.perf.evaluate import (
     DEFAULT_BATCHES,
     PREFILL_COLUMNS,
     TIMED,
-    _frame,
+    _columns,
     engine_batch_cap,
     engine_batch_cap_of,
     evaluate,
+    evaluate_columns,
     meeting_result,
+    output_frame,
     predict,
 )
 from planner.perf.memory import memory
@@ -84,8 +86,12 @@ class _Resolved:
 
     def frame(self, batch: np.ndarray) -> pd.DataFrame:
         """`evaluate` of every row at `batch`; rows at batch 1 reuse the model's run of the first probe."""
+        return output_frame(*self.columns(batch))
+
+    def columns(self, batch: np.ndarray) -> tuple[pd.DataFrame, dict]:
+        """`evaluate_columns` of every row at `batch` (the frame's grid and output columns), as `frame`."""
         if self.direct:
-            return evaluate(self.base.assign(batch=batch), self.catalog, efficiency=self.eff)
+            return evaluate_columns(self.base.assign(batch=batch), self.catalog, efficiency=self.eff)
         batch = np.asarray(batch, dtype=np.int64)
         ones = self._at_one()
         rest = np.flatnonzero(batch != 1)
@@ -103,7 +109,7 @@ class _Resolved:
         g = self._g.assign(batch=batch)  # normalize_grid(grid): the batch (integers) is its only other column
         c = Cols(self.c)
         c["batch"] = batch.astype(float)
-        return _frame(g, c, out, fits, reason, mem, self.reason == "")
+        return g, _columns(c, out, fits, reason, mem, self.reason == "")
 
     def _from_runs(self, rows: np.ndarray, batch: np.ndarray, into: tuple) -> np.ndarray:
         """Fill `into` (outputs, fits, memory, reason over every row) for `rows` from the searches' runs at the
@@ -409,11 +415,13 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     any_good = best >= 0
     rows = np.arange(n)
     chosen_b = cand[rows, np.maximum(best, 0)]  # the smallest candidate where nothing is good
-    res = model.frame(chosen_b.astype(np.int64)).reset_index(drop=True)
+    # the result's columns completed as arrays, then one frame (pandas converts each string column once)
+    g, res = model.columns(chosen_b.astype(np.int64))
+    res = dict(res, batch=g["batch"].to_numpy())
     if runs is not None:
         runs.extend((r, b, run[1], run[0]["tpot_s"]) for r, b, run in model._runs)
     if h is not None:  # the first visible token's TTFT, what the targets were held to
-        res["ttft_s"] = visible_ttft(res["ttft_s"].to_numpy(dtype=float), res["tpot_s"].to_numpy(dtype=float), h)
+        res["ttft_s"] = visible_ttft(np.asarray(res["ttft_s"], dtype=float), np.asarray(res["tpot_s"], float), h)
     # what stopped a larger batch: the next larger candidate's first failure (judged by the search)
     nxt = np.minimum(best + 1, cand.shape[1] - 1)
     has_next = any_good & (best + 1 < cand.shape[1])
@@ -421,13 +429,14 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     stop = np.where(~f["fits"], "memory", np.where(~f["ttft_ok"], "ttft", np.where(~f["tpot_ok"], "tpot", "")))
     out = meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft, t_tpot)
     if h is not None:  # a row that misses its targets says the hidden tokens came first
-        miss = np.flatnonzero(~any_good & (h > 0) & (out["limited_by"].to_numpy() == "ttft"))
-        reason = out["reason"].to_numpy(dtype=object).copy()
+        miss = np.flatnonzero(~any_good & (h > 0) & (np.asarray(out["limited_by"]) == "ttft"))
+        reason = np.array(out["reason"], dtype=object)
         hidden_k = h[miss].tolist()
         after = {k: f" (first visible token, after {k:.0f} hidden reasoning tokens)" for k in set(hidden_k)}
         reason[miss] = [f"{r}{after[k]}" for r, k in zip(reason[miss], hidden_k, strict=True)]
         out["reason"] = reason
-    return out
+    del out["batch"]  # the grid's
+    return output_frame(g, out)
 
 
 def visible_ttft(ttft_s, tpot_s, hidden: np.ndarray) -> np.ndarray:
