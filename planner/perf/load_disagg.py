@@ -31,7 +31,7 @@ from planner.perf.evaluate import PREFILL_COLUMNS, evaluate
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.reasoning_disagg import with_decode_steps
 from planner.perf.resolve import CONFIG_COLUMNS
-from planner.perf.search import _Resolved, visible_ttft
+from planner.perf.search import visible_ttft
 from planner.perf.simulate import Workload, summarize
 from planner.perf.simulate_disagg import UnitSteps, simulate_unit, unit_steps
 
@@ -147,13 +147,11 @@ def _units(g: pd.DataFrame, catalog: Catalog, hidden: np.ndarray, eff: Efficienc
                                 load_steps=True, efficiency=eff)
         parts.append(u.set_axis(rows))
     rows = np.flatnonzero(given)
-    if len(rows):  # the memory's room (evaluate's at batch 1, no model run), one evaluation at the batch
+    if len(rows):  # one evaluation at batch 1 for the memory's room, one at the batch
         cfg = g.iloc[rows][cols].reset_index(drop=True)
-        model = _Resolved(cfg, catalog, eff)  # resolved once for both
-        room = model.max_batch_memory()
+        room = evaluate(cfg.assign(batch=1), catalog, efficiency=eff)["max_batch_memory"].to_numpy(dtype=float)
         b = np.maximum(1.0, np.minimum(cap[rows], np.nan_to_num(room, nan=1.0))).astype(np.int64)
-        ev = evaluate(cfg.assign(batch=b), catalog, efficiency=eff,
-                      resolved=None if model.direct else (model.c, model.reason))
+        ev = evaluate(cfg.assign(batch=b), catalog, efficiency=eff)
         ev["ttft_s"] = visible_ttft(ev["ttft_s"].to_numpy(dtype=float), ev["tpot_s"].to_numpy(dtype=float),
                                     hidden[rows])
         parts.append(with_decode_steps(ev, cfg, catalog, eff, hidden[rows], every=True).set_axis(rows))
