@@ -48,17 +48,22 @@ Read on 2026-12-02 (h72, main 806ce04); what the tables say:
   tied to efficiency.yaml's sha256), and the refit is what moved TensorRT-LLM onto 3 ms a step and broke the
   NVL72 check (fit.py SERVING_GRID note). TPOT mean over both regimes stays 21.7: its misses are not
   DeepSeek's alone (the median of 85 rows moves by 0.2).
-- Table 4 (new): many bursts predicted too fast also hold every first token back by seconds before the
-  ramp starts: D > 5 s in 6 of the 14 runs over-predicted by more than 25% (R1 vLLM 11.0 s, R1 TensorRT-LLM
-  17.3, V3.2 TensorRT-LLM 6.4, Qwen3-14B H100 vLLM 12.6, gpt-oss-20b / 120b SGLang 8.7 / 62.8; modelled
-  0.2-0.8) and in 1 of the other 22 (Qwen3-32B A100 SGLang, KV-starved: several waves, where D means little).
-  Subtracting D from the run's duration leaves R1 vLLM at +39% and R1 TensorRT-LLM at +102%: part of the gap,
-  not all of it, and not in every over-predicted run (gpt-oss-120b TensorRT-LLM -38.7 s at +53%). No
-  mechanism in the model delays the first wave as a whole (arrivals.py serial intake is a ramp); candidates
-  (first-use JIT compilation for token counts the warm-up did not run; an API server that streams nothing
-  until it has taken in the whole burst, which at vLLM's fitted serial 3.7 ms a request would hold every
-  vLLM burst of 1,000 by ~3.7 s, where their D runs -2.1..12.6 s) need a device or the engines' logs to tell
-  apart, and are left.
+- Table 4 (new): many bursts predicted too fast also hold every first token back by seconds before the ramp
+  starts: D > 5 s in 6 of the 14 runs over-predicted by more than 25% (R1 vLLM 11.0 s, R1 TensorRT-LLM 17.3, V3.2
+  TensorRT-LLM 6.4, Qwen3-14B H100 vLLM 12.6, gpt-oss-20b / 120b SGLang 8.7 / 62.8; modelled 0.2-0.8) and in 1 of
+  the other 22 (Qwen3-32B A100 SGLang, KV-starved: several waves, where D means little). Subtracting D from the
+  run's duration leaves R1 vLLM at +39% and R1 TensorRT-LLM at +102%: part of the gap, not all of it, and not in
+  every over-predicted run (gpt-oss-120b TensorRT-LLM -38.7 s at +53%). No mechanism in the model delays the
+  first wave as a whole (arrivals.py serial intake is a ramp); candidates (first-use JIT compilation for token
+  counts the warm-up did not run: not DeepGEMM's, which vllm 0.11.0 compiles at start-up for every M up to
+  max_num_batched_tokens (model_executor/warmup/deep_gemm_warmup.py, on by default) and sglang 0.5.3 for all Ms
+  of a shape the first time the shape runs (deep_gemm_wrapper/compile_utils.py, SGL_JIT_DEEPGEMM_PRECOMPILE
+  true); vLLM's Triton fused-MoE table for R1 on H200
+  (configs/E=256,N=256,device_name=NVIDIA_H200,dtype=fp8_w8a8,block_shape=[128,128].json) has one specialization
+  neither the graph capture (<= 512 tokens) nor the 8,192-token profile run selects (key 3072: BLOCK_M 128), one
+  Triton compile (seconds, assumed: not timed here); an API server that streams nothing until it has taken in the
+  whole burst, which at vLLM's fitted serial 3.7 ms a request would hold every vLLM burst of 1,000 by ~3.7 s,
+  where their D runs -2.1..12.6 s) need a device or the engines' logs to tell apart, and are left.
 """
 
 from __future__ import annotations
