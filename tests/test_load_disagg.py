@@ -84,3 +84,34 @@ def test_an_answer_without_a_load_keeps_its_prefill_instances_expert_layout(cat)
     for k in ("ttft_p90_s", "tpot_p90_s", "e2e_p50_s"):
         assert got[k] == pytest.approx(want[k], rel=1e-12), k
     assert abs(other["ttft_p90_s"] / want["ttft_p90_s"] - 1) > 0.05  # the two units do differ
+
+
+def test_the_closed_loop_search_runs_on_the_closed_loop_rows_only(cat, monkeypatch):
+    """disaggregated_at_load's 40 halvings of rho ran over every row, open-loop and units that do not run too:
+    now over the closed-loop rows, with the same rho (the plain bisection over all rows, as it was, below)."""
+    from planner.perf import disagg_capacity as dc
+    from planner.perf.reasoning_disagg import tpot_at_load
+
+    cfgs = pd.DataFrame([CFG | dict(model=m, tp=tp) for m in ("llama-3.1-8b", "llama-3.1-405b") for tp in (1, 4)])
+    units = disaggregated_units(cfgs, cat, load_steps=True)
+    units = pd.concat([units] * 3, ignore_index=True)  # each unit open loop, closed loop, and without a load
+    n = len(units)
+    rate = np.repeat([3.0, np.nan, np.nan], 4)
+    conc = np.repeat([np.nan, 24.0, np.nan], 4)
+    s = dc._unit_state(units)
+    lo, hi = np.zeros(n), np.full(n, dc.DISAGG_UTILIZATION_MAX)
+    for _ in range(dc.CLOSED_LOOP_HALVINGS):
+        mid = (lo + hi) / 2.0
+        little = mid * s["mu"] * (dc._unit_ttft_mean(s, mid) + (s["visible"] - 1.0) * tpot_at_load(s, mid, None))
+        lo, hi = np.where(little <= conc, mid, lo), np.where(little <= conc, hi, mid)
+    closed = s["fits"] & np.isfinite(conc)
+    assert 0 < closed.sum() < n and not s["fits"].all()
+    want = np.where(closed, lo, rate / s["mu"])
+    want = np.where(s["fits"] & (want < 1.0), want, np.nan)
+    rows = []  # the rows each evaluation of the mean TTFT takes
+    real = dc._unit_ttft_mean
+    monkeypatch.setattr(dc, "_unit_ttft_mean", lambda st, rho: rows.append(len(rho)) or real(st, rho))
+    got = dc.disaggregated_at_load(units, request_rate=rate, concurrency=conc)
+    assert np.array_equal(got["rho"].to_numpy(), want, equal_nan=True)
+    # the closed-loop rows' halvings, then every row's mean TTFT once (40 x 2 + 12 = 92; 40 x 12 + 12 before)
+    assert sum(rows) == dc.CLOSED_LOOP_HALVINGS * closed.sum() + n
