@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -122,8 +123,9 @@ def units_under_load(grid: pd.DataFrame, catalog: Catalog, rate: np.ndarray, con
     steady_sat = out["saturated"] & np.isnan(conc) & np.isnan(nreq)
     burst = fits & out["saturated"] & np.isnan(conc) & ~np.isnan(nreq)  # no queueing answer: simulated
     for r in np.flatnonzero(fits & ((method == "simulate") | burst)):
-        _simulate_row(units.iloc[r], catalog, eff, rate[r], conc[r], nreq[r], dist[r], seed, int(hidden[r]),
-                      bool(steady_sat[r]), out, r)
+        load = RowLoad(float(rate[r]), float(conc[r]), float(nreq[r]), str(dist[r]), int(hidden[r]),
+                       bool(steady_sat[r]))
+        _simulate_row(units.iloc[r], load, out, r, catalog=catalog, eff=eff, seed=seed)
     for k in out:  # a steady state above the unit's rate: no latency (it completes the unit's rate)
         if k.startswith(("ttft", "tpot", "itl", "e2e")):
             out[k] = np.where(steady_sat, np.nan, out[k])
@@ -158,16 +160,29 @@ def _units(g: pd.DataFrame, catalog: Catalog, hidden: np.ndarray, eff: Efficienc
     return pd.concat(parts).sort_index()
 
 
-def _simulate_row(unit: pd.Series, catalog, eff, rate, conc, nreq, dist, seed, hidden, steady_sat, out, r) -> None:
+class RowLoad(NamedTuple):
+    """One row's load (NaN: not given) and its hidden tokens, as `_simulate_row` takes them."""
+
+    rate: float  # requests/s on the unit
+    concurrency: float  # closed-loop clients on the unit
+    num_requests: float  # a finite run's requests
+    length_dist: str
+    hidden: int
+    steady_saturated: bool  # a steady state above the unit's rate
+
+
+def _simulate_row(unit: pd.Series, load: RowLoad, out: dict[str, np.ndarray], r: int, *, catalog: Catalog,
+                  eff: Efficiency, seed: int) -> None:
+    """Row r of `out` from simulating the unit under its load (an endless burst: the unit's rate, no run)."""
     capacity = float(out["capacity_rps"][r])
-    if steady_sat and math.isinf(rate):  # an endless burst: nothing to simulate
+    if load.steady_saturated and math.isinf(load.rate):  # an endless burst: nothing to simulate
         out["requests_s"][r] = capacity
         return
-    finite = not math.isnan(nreq)
-    wl = Workload(request_rate=None if math.isnan(rate) else float(rate),
+    rate, conc, nreq = load.rate, load.concurrency, load.num_requests
+    wl = Workload(request_rate=None if math.isnan(rate) else rate,
                   concurrency=None if math.isnan(conc) else int(conc),
-                  num_requests=int(nreq) if finite else None, length_dist=str(dist), seed=seed)
-    s = cached_summary(unit, catalog, wl, hidden, eff)
+                  num_requests=None if math.isnan(nreq) else int(nreq), length_dist=load.length_dist, seed=seed)
+    s = cached_summary(unit, catalog, wl, load.hidden, eff)
     for k, v in s.items():
         if k in out and k not in ("saturated", "max_running", "capacity_rps"):
             out[k][r] = v
