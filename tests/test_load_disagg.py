@@ -115,3 +115,29 @@ def test_the_closed_loop_search_runs_on_the_closed_loop_rows_only(cat, monkeypat
     assert np.array_equal(got["rho"].to_numpy(), want, equal_nan=True)
     # the closed-loop rows' halvings, then every row's mean TTFT once (40 x 2 + 12 = 92; 40 x 12 + 12 before)
     assert sum(rows) == dc.CLOSED_LOOP_HALVINGS * closed.sum() + n
+
+
+def test_a_row_with_a_batch_is_evaluated_once_where_it_runs(cat, monkeypatch):
+    """_units evaluated every row with a batch twice, at batch 1 for the memory's room and at the batch: now
+    once at the batch where it runs there, the others again at the room (here 2 + 1 rows, 6 before). The same
+    frame as the two evaluations give (below), a batch over memory's room cut to the room."""
+    from planner.perf.evaluate import evaluate
+    from planner.perf.params import load_efficiency
+    from planner.perf.reasoning_disagg import with_decode_steps
+    from planner.perf.resolve import CONFIG_COLUMNS
+
+    g = pd.DataFrame([CFG | dict(batch=32), CFG | dict(batch=8.5, osl=300), CFG | dict(batch=10**7)])
+    cfg = g[[c for c in CONFIG_COLUMNS if c in g]]  # in the order _units takes them
+    hidden, eff = np.array([0.0, 40.0, 0.0]), load_efficiency(cat)
+    room = evaluate(cfg.assign(batch=1), cat, efficiency=eff)["max_batch_memory"].to_numpy()
+    b = np.minimum(g["batch"].to_numpy(), room).astype(np.int64)
+    assert b[2] == room[2] < 10**7 and b[1] == 8
+    want = evaluate(cfg.assign(batch=b), cat, efficiency=eff)
+    want["ttft_s"] = load_disagg.visible_ttft(want["ttft_s"].to_numpy(), want["tpot_s"].to_numpy(), hidden)
+    want = with_decode_steps(want, cfg, cat, eff, hidden, every=True)
+    rows = []
+    monkeypatch.setattr(load_disagg, "evaluate", lambda grid, *a, **k: rows.append(len(grid)) or evaluate(
+        grid, *a, **k))
+    got = load_disagg._units(g, cat, hidden, eff)
+    assert rows == [3, 1]
+    pd.testing.assert_frame_equal(got, want, check_exact=True)

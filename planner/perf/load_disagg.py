@@ -149,15 +149,36 @@ def _units(g: pd.DataFrame, catalog: Catalog, hidden: np.ndarray, eff: Efficienc
                                 load_steps=True, efficiency=eff)
         parts.append(u.set_axis(rows))
     rows = np.flatnonzero(given)
-    if len(rows):  # one evaluation at batch 1 for the memory's room, one at the batch
+    if len(rows):
         cfg = g.iloc[rows][cols].reset_index(drop=True)
-        room = evaluate(cfg.assign(batch=1), catalog, efficiency=eff)["max_batch_memory"].to_numpy(dtype=float)
-        b = np.maximum(1.0, np.minimum(cap[rows], np.nan_to_num(room, nan=1.0))).astype(np.int64)
-        ev = evaluate(cfg.assign(batch=b), catalog, efficiency=eff)
+        ev = _at_batch(cfg, cap[rows], catalog, eff)
         ev["ttft_s"] = visible_ttft(ev["ttft_s"].to_numpy(dtype=float), ev["tpot_s"].to_numpy(dtype=float),
                                     hidden[rows])
         parts.append(with_decode_steps(ev, cfg, catalog, eff, hidden[rows], every=True).set_axis(rows))
     return pd.concat(parts).sort_index()
+
+
+def _at_batch(cfg: pd.DataFrame, cap: np.ndarray, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:
+    """evaluate of units at their batch, at most what memory holds: one evaluation at the batch asked, which a
+    row that runs there keeps (memory held it); the others again at the batch memory allows. The memory's room
+    does not depend on the batch, but a row that does not run at the batch asked for another reason (over the
+    engine's cap) shows none (0): those rows read it at batch 1 first, as every row did before (two evaluations
+    each; the same frame)."""
+    asked = np.maximum(1.0, cap).astype(np.int64)
+    ev = evaluate(cfg.assign(batch=asked), catalog, efficiency=eff)
+    redo = np.flatnonzero(~ev["fits"].to_numpy(dtype=bool))
+    if not len(redo):
+        return ev
+    sub = cfg.iloc[redo].reset_index(drop=True)
+    room = ev["max_batch_memory"].to_numpy(dtype=float)[redo]
+    hidden_room = np.flatnonzero(~(room > 0))
+    if len(hidden_room):
+        room[hidden_room] = evaluate(sub.iloc[hidden_room].assign(batch=1), catalog,
+                                     efficiency=eff)["max_batch_memory"].to_numpy(dtype=float)
+    b = np.maximum(1.0, np.minimum(cap[redo], np.nan_to_num(room, nan=1.0))).astype(np.int64)
+    again = evaluate(sub.assign(batch=b), catalog, efficiency=eff).set_axis(redo)
+    kept = np.flatnonzero(ev["fits"].to_numpy(dtype=bool))
+    return pd.concat([ev.iloc[kept], again]).sort_index()
 
 
 class RowLoad(NamedTuple):
