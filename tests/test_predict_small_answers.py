@@ -85,3 +85,17 @@ def test_the_latency_a_target_is_held_to_is_in_the_answer_at_any_percentile():
     bare = table(got.iloc[1], under_load=True, targets=False)
     assert "at p99.9 (the query's SLO percentile; no targets given)" in bare
     assert "what targets are held to" not in bare
+
+
+def test_the_row_at_the_slo_percentile_shows_only_where_it_adds_to_the_table():
+    """Targets given, or a percentile not among the p50 / p90 / p99 rows (--slo-percentile 95): the row. The
+    default p90 without targets, or --slo-percentile 99: its figures are the p90 / p99 row's, so no row (the
+    data columns ttft_at_slo_s / tpot_at_slo_s stay on every answer)."""
+    base = Q | dict(gpus=2, isl=1000, osl=100, request_rate=5)
+    got = many(base, base | dict(slo_percentile=99), base | dict(slo_percentile=95),
+               base | dict(tpot_slo_ms=50))
+    assert got["ttft_at_slo_s"].notna().all() and got["tpot_at_slo_s"].notna().all()
+    shown = [table(r, under_load=True, targets=t) for (_, r), t in zip(got.iterrows(), (0, 0, 0, 1), strict=True)]
+    assert ["TTFT / TPOT at p" in s for s in shown] == [False, False, True, True]
+    assert "at p95 (the query's SLO percentile; no targets given)" in shown[2]
+    assert "at p90 (what targets are held to)" in shown[3]
