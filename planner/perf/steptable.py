@@ -113,9 +113,9 @@ FACTOR_AXES = True  # `_grid_points_shared`: the decode counts and prompt tokens
 #                     on one axis (g, 1, D x P): what depends on one of them alone (decode attention with the
 #                     members' contexts, the eager-launch and host terms) is computed on D or P points, and a
 #                     per-row column broadcasts along whole contiguous rows of elements (the groups first,
-#                     (g, 1, D, 1) x (g, 1, 1, P), broadcast in inner loops of P = 5: the tables 20-28% slower,
-#                     mixed-fleet 155 vs 130 ms, power-limited 123 vs 88); the same operations on the same values
-#                     (tests/test_steptable_shared.py)
+#                     (g, 1, D, 1) x (g, 1, 1, P), broadcast in inner loops of P = 5; with the groups last the
+#                     tables took 16-28% less CPU, mixed-fleet ~155 -> ~130 ms, power-limited 123 -> 88); the
+#                     same operations on the same values (tests/test_steptable_shared.py)
 
 class _RowsView(Taken):
     """Rows `idx` (a slice) of resolved columns as the model reads them: each per-row column (length n) as an
