@@ -46,6 +46,19 @@ load average 1.6-3): cfg/cpu-s all 10,220 -> 11,886; mixed-fleet 14,020 -> 16,85
 15,511, power-limited 15,542 -> 16,647, offline 7,555 -> 8,925; the candidates and plans of every example the same
 to the bit. Per change, below (newest first).
 
+Figures (2026-12-02, h71 against main 806ce04, one process, load average 2-5.5 from three other helpers; every
+candidates/plan file the same, check_plans.py). The step tables' model runs with the groups on the last axis
+(steptable._group_points_inner: per-row columns (g,) broadcast along whole contiguous rows instead of inner
+loops of P = 5), GROUP_CHUNK_ROWS 768; expected_experts_touched's pow once per distinct row (~26 of 768); the
+rate search gathers a probe's rows lazily. On captured inputs (CPU ms, fastest of 7-15, both checkouts at
+once): step tables mixed-fleet 164 -> 129, power-limited-site 105 -> 95 (back to back: 123 -> 88); rate search
+in the pipeline, old and new take alternating in one process, mixed-fleet 129 -> 130 (min), 157 -> 143
+(median). bench_candidates --phases (means of 3 / 5, both at once): step tables mixed-fleet 194 -> 155 and
+235 -> 224, power-limited 131 -> 107 and 127 -> 121, quickstart 18 -> 21 and 24 -> 22; rate search 148 -> 196
+and 186 -> 207, 118 -> 120 and 110 -> 98 (noise: whole builds moved +-10% between the two runs); cfg/cpu-s all
+12,512 -> 12,619 and 14,472 -> 14,469. Left: ~150 whole-size operations a pass, shared_groups ~11 ms, the
+evaluation at batch 1 ~10 ms a table build.
+
 Figures (2026-12-02, h66 against main 621ee87 run at once, one process, load average 1.7-2.5, mean of 5; the
 frames and plans identical, check_plans.py): step tables mixed-fleet 180 -> 164 ms a build, power-limited 116
 -> 97, enterprise-budget 130 -> 117 (its untouched phases moved ~10% too: noise); cfg/cpu-s unchanged within

@@ -266,7 +266,7 @@ def test_predict_batch_neutralizes_formulas_and_caps_rows(tmp_path, monkeypatch)
         "llama-3.1-8b,h100-sxm,1,fp8,128,128,plain\n"
     )
     out = tmp_path / "r.csv"
-    clean(run("predict", "--batch", queries, "--out", out), 0)
+    clean(run("predict", "--batch", queries, "--out", out), 2)  # the =cmd model is unknown: a row error, exit 2
     rows = list(csv.DictReader(out.open()))
     notes = [r["note"] for r in rows]
     assert notes == ['\'=HYPERLINK("http://x","y")', "'+SUM(A1:A2)", "'@SUM(A1)", "-5", "plain"]

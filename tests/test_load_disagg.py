@@ -84,3 +84,60 @@ def test_an_answer_without_a_load_keeps_its_prefill_instances_expert_layout(cat)
     for k in ("ttft_p90_s", "tpot_p90_s", "e2e_p50_s"):
         assert got[k] == pytest.approx(want[k], rel=1e-12), k
     assert abs(other["ttft_p90_s"] / want["ttft_p90_s"] - 1) > 0.05  # the two units do differ
+
+
+def test_the_closed_loop_search_runs_on_the_closed_loop_rows_only(cat, monkeypatch):
+    """disaggregated_at_load's 40 halvings of rho ran over every row, open-loop and units that do not run too:
+    now over the closed-loop rows, with the same rho (the plain bisection over all rows, as it was, below)."""
+    from planner.perf import disagg_capacity as dc
+    from planner.perf.reasoning_disagg import tpot_at_load
+
+    cfgs = pd.DataFrame([CFG | dict(model=m, tp=tp) for m in ("llama-3.1-8b", "llama-3.1-405b") for tp in (1, 4)])
+    units = disaggregated_units(cfgs, cat, load_steps=True)
+    units = pd.concat([units] * 3, ignore_index=True)  # each unit open loop, closed loop, and without a load
+    n = len(units)
+    rate = np.repeat([3.0, np.nan, np.nan], 4)
+    conc = np.repeat([np.nan, 24.0, np.nan], 4)
+    s = dc._unit_state(units)
+    lo, hi = np.zeros(n), np.full(n, dc.DISAGG_UTILIZATION_MAX)
+    for _ in range(dc.CLOSED_LOOP_HALVINGS):
+        mid = (lo + hi) / 2.0
+        little = mid * s["mu"] * (dc._unit_ttft_mean(s, mid) + (s["visible"] - 1.0) * tpot_at_load(s, mid, None))
+        lo, hi = np.where(little <= conc, mid, lo), np.where(little <= conc, hi, mid)
+    closed = s["fits"] & np.isfinite(conc)
+    assert 0 < closed.sum() < n and not s["fits"].all()
+    want = np.where(closed, lo, rate / s["mu"])
+    want = np.where(s["fits"] & (want < 1.0), want, np.nan)
+    rows = []  # the rows each evaluation of the mean TTFT takes
+    real = dc._unit_ttft_mean
+    monkeypatch.setattr(dc, "_unit_ttft_mean", lambda st, rho: rows.append(len(rho)) or real(st, rho))
+    got = dc.disaggregated_at_load(units, request_rate=rate, concurrency=conc)
+    assert np.array_equal(got["rho"].to_numpy(), want, equal_nan=True)
+    # the closed-loop rows' halvings, then every row's mean TTFT once (40 x 2 + 12 = 92; 40 x 12 + 12 before)
+    assert sum(rows) == dc.CLOSED_LOOP_HALVINGS * closed.sum() + n
+
+
+def test_a_row_with_a_batch_is_evaluated_once_where_it_runs(cat, monkeypatch):
+    """_units evaluated every row with a batch twice, at batch 1 for the memory's room and at the batch: now
+    once at the batch where it runs there, the others again at the room (here 2 + 1 rows, 6 before). The same
+    frame as the two evaluations give (below), a batch over memory's room cut to the room."""
+    from planner.perf.evaluate import evaluate
+    from planner.perf.params import load_efficiency
+    from planner.perf.reasoning_disagg import with_decode_steps
+    from planner.perf.resolve import CONFIG_COLUMNS
+
+    g = pd.DataFrame([CFG | dict(batch=32), CFG | dict(batch=8.5, osl=300), CFG | dict(batch=10**7)])
+    cfg = g[[c for c in CONFIG_COLUMNS if c in g]]  # in the order _units takes them
+    hidden, eff = np.array([0.0, 40.0, 0.0]), load_efficiency(cat)
+    room = evaluate(cfg.assign(batch=1), cat, efficiency=eff)["max_batch_memory"].to_numpy()
+    b = np.minimum(g["batch"].to_numpy(), room).astype(np.int64)
+    assert b[2] == room[2] < 10**7 and b[1] == 8
+    want = evaluate(cfg.assign(batch=b), cat, efficiency=eff)
+    want["ttft_s"] = load_disagg.visible_ttft(want["ttft_s"].to_numpy(), want["tpot_s"].to_numpy(), hidden)
+    want = with_decode_steps(want, cfg, cat, eff, hidden, every=True)
+    rows = []
+    monkeypatch.setattr(load_disagg, "evaluate", lambda grid, *a, **k: rows.append(len(grid)) or evaluate(
+        grid, *a, **k))
+    got = load_disagg._units(g, cat, hidden, eff)
+    assert rows == [3, 1]
+    pd.testing.assert_frame_equal(got, want, check_exact=True)

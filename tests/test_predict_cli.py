@@ -95,7 +95,8 @@ def test_batch_round_trip(tmp_path):
     src, dst = tmp_path / "q.csv", tmp_path / "p.csv"
     queries.to_csv(src, index=False)
     result = run("predict", "--batch", str(src), "--out", str(dst))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output  # row c's unknown model: written, then exit 2 naming its line
+    assert "q.csv: line 4: unknown model 'nope'" in result.output
     out = pd.read_csv(dst)
     assert list(out["label"]) == ["a", "b", "c"]
     assert out.loc[0, "fits"] and out.loc[1, "fits"]

@@ -57,7 +57,18 @@ def test_a_light_load_keeps_its_fraction_of_a_request_in_flight():
                Q | dict(concurrency=3))
     light, mid, closed = got["in_flight"]
     assert 0 < light < 0.1 and 1 < mid < 10 and closed == 3
-    assert str(round(light, 3)) in table(got.iloc[0], under_load=True)
+    assert f"{light:.2g}" in table(got.iloc[0], under_load=True)
+
+
+def test_only_the_table_rounds_the_requests_in_flight():
+    """The answer data keeps Little's law's mean in full (the CSV/JSON read 0.018 for 0.01791, 14 for 13.7);
+    the table shows two significant digits below 10, whole numbers above."""
+    light, heavy = many(Q | dict(isl=1, request_rate=5), Q | dict(isl=1000, osl=100, request_rate=20)).iloc
+    assert light["in_flight"] != float(f"{light['in_flight']:.2g}")
+    assert not float(heavy["in_flight"]).is_integer() and heavy["in_flight"] > 10
+    shown = [next(line.split("│")[2].strip() for line in table(r, under_load=True).splitlines()
+                  if "requests in flight" in line) for r in (light, heavy)]
+    assert shown == [f"{light['in_flight']:.2g}", f"{heavy['in_flight']:,.0f}"]
 
 
 def test_the_latency_a_target_is_held_to_is_in_the_answer_at_any_percentile():
@@ -74,3 +85,17 @@ def test_the_latency_a_target_is_held_to_is_in_the_answer_at_any_percentile():
     bare = table(got.iloc[1], under_load=True, targets=False)
     assert "at p99.9 (the query's SLO percentile; no targets given)" in bare
     assert "what targets are held to" not in bare
+
+
+def test_the_row_at_the_slo_percentile_shows_only_where_it_adds_to_the_table():
+    """Targets given, or a percentile not among the p50 / p90 / p99 rows (--slo-percentile 95): the row. The
+    default p90 without targets, or --slo-percentile 99: its figures are the p90 / p99 row's, so no row (the
+    data columns ttft_at_slo_s / tpot_at_slo_s stay on every answer)."""
+    base = Q | dict(gpus=2, isl=1000, osl=100, request_rate=5)
+    got = many(base, base | dict(slo_percentile=99), base | dict(slo_percentile=95),
+               base | dict(tpot_slo_ms=50))
+    assert got["ttft_at_slo_s"].notna().all() and got["tpot_at_slo_s"].notna().all()
+    shown = [table(r, under_load=True, targets=t) for (_, r), t in zip(got.iterrows(), (0, 0, 0, 1), strict=True)]
+    assert ["TTFT / TPOT at p" in s for s in shown] == [False, False, True, True]
+    assert "at p95 (the query's SLO percentile; no targets given)" in shown[2]
+    assert "at p90 (what targets are held to)" in shown[3]

@@ -131,13 +131,29 @@ def test_query_flags_beside_batch_are_refused_not_dropped(tmp_path, flags, messa
 
 
 def test_batch_row_errors_are_printed_with_their_line(tmp_path):
-    """A bad cell is its row's error (exit 0, the other rows answered); the summary said only '1 with an input
-    error', leaving the user to search the answer's error column. Blank lines count as the file counts them."""
+    """A bad cell is its row's error (the other rows answered); the summary said only '1 with an input error',
+    leaving the user to search the answer's error column. Blank lines count as the file counts them.
+
+    The command then exits 2: it exited 0 (pinned here), so a script chaining `predict --batch` read a file
+    with error rows as a clean answer, where every other user mistake exits 2 naming file and field."""
     src = tmp_path / "q.csv"
-    src.write_text(f"model,gpu,gpus,precision,isl,osl,slo_percentile\n\n{ROW},p99\n", encoding="utf-8")
+    src.write_text(f"model,gpu,gpus,precision,isl,osl,slo_percentile\n\n{ROW},p99\n{ROW},95\n", encoding="utf-8")
+    out = tmp_path / "o.csv"
+    res = CliRunner().invoke(main, ["predict", "--batch", str(src), "--out", str(out)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    text = " ".join(res.output.split())
+    assert "q.csv: line 3: slo_percentile must be a number between 0 and 100, got 'p99'" in text
+    assert "q.csv: 1 of 2 rows has an input error (line 3);" in text
+    assert "o.csv holds every other row's answer and these rows' errors (its error column)" in text
+    got = pd.read_csv(out)  # the good row is answered all the same
+    assert got["fits"].tolist() == [False, True] and got["error"].isna().tolist() == [False, True]
+
+
+def test_batch_without_row_errors_exits_0(tmp_path):
+    src = tmp_path / "q.csv"
+    src.write_text(f"model,gpu,gpus,precision,isl,osl\n{ROW}\n{ROW}\n", encoding="utf-8")
     res = CliRunner().invoke(main, ["predict", "--batch", str(src), "--out", str(tmp_path / "o.csv")])
-    assert res.exit_code == 0, res.output
-    assert "q.csv: line 3: slo_percentile must be a number between 0 and 100, got 'p99'" in res.output
+    assert res.exit_code == 0 and "2 rows, 2 fit, 0 with an input error" in res.output
 
 
 def test_num_requests_has_a_limit(cat, monkeypatch):

@@ -318,8 +318,9 @@ def test_csv_bad_cells_are_row_errors_that_name_the_text(tmp_path):
         {ROW},1,,d
     """)
     dst = tmp_path / "sub" / "o.csv"  # a missing parent folder is created
-    out = clean(run("predict", "--batch", src, "--out", dst), 0)
+    out = clean(run("predict", "--batch", src, "--out", dst), 2)  # every row written, then exit 2 (user errors)
     assert "4 rows, 1 fit, 3 with an input error" in out
+    assert "q.csv: 3 of 4 rows have an input error (lines 2, 3, 4)" in out
     res = pd.read_csv(dst, keep_default_na=False)
     assert list(res["label"]) == ["a", "b", "c", "d"]
     assert res.loc[0, "error"] == "tp must be a number, got 'abc'"

@@ -64,14 +64,14 @@ BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vect
               "round(osl x output_multiplier) - osl, instead of --hidden-tokens.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--batch", "batch_csv", type=click.Path(exists=True, dir_okay=False),
-              help="CSV of queries (columns = flag names with underscores).")
+              help="CSV of queries (columns = flag names with underscores). Every row is answered in --out; a row "
+              "with an input error gets its message in the error column and the command exits 2 naming its line.")
 @click.option("--out", "out_csv", type=click.Path(dir_okay=False), help="Where --batch writes its results.")
 @catalog_option
 @handle_errors
 def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) -> None:
     """Predict memory fit, TTFT, TPOT, tokens/s and power of a deployment."""
-    from planner.predict import predict_many, predict_one
-    from planner.predict.csv_queries import read_queries
+    from planner.predict import predict_one
     from planner.report.predict_view import prediction_json, render_prediction
 
     if batch_csv:  # each query comes from its CSV row: a flag beside --batch was dropped without a word
@@ -87,28 +87,7 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
     if batch_csv:
         if not out_csv:
             raise InputError("--batch needs --out FILE for the results")
-        import numpy as np
-        import pandas as pd
-
-        queries = read_queries(Path(batch_csv))
-        # in chunks: the configuration grid of one chunk is evaluated at once, never that of 100k queries
-        parts = [predict_many(queries.iloc[i : i + BATCH_CHUNK].reset_index(drop=True), catalog)
-                 for i in range(0, len(queries), BATCH_CHUNK)]
-        result = pd.concat(parts, ignore_index=True, sort=False) if len(parts) > 1 else parts[0]
-        make_out_dir(Path(out_csv).parent, given=out_csv)
-        # safe_frame: a model name such as =HYPERLINK(...) must not become a formula in a spreadsheet
-        write_out(out_csv, safe_frame(result).to_csv(index=False, float_format="%.6g"))
-        errors = result["error"].fillna("").astype(str)
-        bad = int((errors != "").sum())
-        fits = int(result["fits"].fillna(False).astype(bool).sum())
-        click.echo(f"wrote {clean_text(out_csv)}: {len(result)} rows, {fits} fit, {bad} with an input error")
-        lines = queries.attrs["lines"]  # read_queries: each query's line in the file
-        shown = [f"{clean_text(batch_csv)}: line {lines[i]}: {clean_text(errors.iloc[i])}"
-                 for i in np.flatnonzero(errors.to_numpy() != "")[:ERRORS_SHOWN]]
-        for line in shown:  # where they are, without reading the error column of a large answer
-            click.echo(line, err=True)
-        if bad > len(shown):
-            click.echo(f"... and {bad - len(shown)} more (the error column of {clean_text(out_csv)})", err=True)
+        _answer_batch(Path(batch_csv), out_csv, catalog)
         return
     if out_csv:
         raise InputError("--out FILE applies to --batch only (use --json to get one prediction as JSON)")
@@ -127,3 +106,38 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
         render_prediction(console, result,
                           under_load=query["request_rate"] is not None or query["concurrency"] is not None,
                           targets=query["ttft_slo_ms"] is not None or query["tpot_slo_ms"] is not None)
+
+
+
+def _answer_batch(batch_csv: Path, out_csv: str, catalog) -> None:
+    """Answer every query row of BATCH_CSV into OUT_CSV; rows with an input error get it in their error column,
+    are named with their line, and make the command exit 2 (every user mistake does) once the file is written."""
+    import numpy as np
+    import pandas as pd
+
+    from planner.predict import predict_many
+    from planner.predict.csv_queries import read_queries
+
+    queries = read_queries(batch_csv)
+    # in chunks: the configuration grid of one chunk is evaluated at once, never that of 100k queries
+    parts = [predict_many(queries.iloc[i : i + BATCH_CHUNK].reset_index(drop=True), catalog)
+             for i in range(0, len(queries), BATCH_CHUNK)]
+    result = pd.concat(parts, ignore_index=True, sort=False) if len(parts) > 1 else parts[0]
+    make_out_dir(Path(out_csv).parent, given=out_csv)
+    # safe_frame: a model name such as =HYPERLINK(...) must not become a formula in a spreadsheet
+    write_out(out_csv, safe_frame(result).to_csv(index=False, float_format="%.6g"))
+    errors = result["error"].fillna("").astype(str)
+    at = np.flatnonzero(errors.to_numpy() != "")
+    fits = int(result["fits"].fillna(False).astype(bool).sum())
+    click.echo(f"wrote {clean_text(out_csv)}: {len(result)} rows, {fits} fit, {len(at)} with an input error")
+    if not len(at):
+        return
+    lines = [queries.attrs["lines"][i] for i in at[:ERRORS_SHOWN]]  # read_queries: each query's line in the file
+    for i, line in zip(at, lines, strict=False):  # where they are, without reading the error column
+        click.echo(f"{clean_text(batch_csv)}: line {line}: {clean_text(errors.iloc[i])}", err=True)
+    more = len(at) - len(lines)  # in the error column, named by the message below
+    where = f"line{'s' * (len(at) > 1)} {', '.join(map(str, lines))}" + (f", ... {more} more" if more else "")
+    have = "have" if len(at) > 1 else "has"
+    raise InputError(f"{clean_text(batch_csv)}: {len(at)} of {len(result)} rows {have} an input error ({where}); "
+                     f"{clean_text(out_csv)} holds every other row's answer and these rows' errors (its error "
+                     "column)")

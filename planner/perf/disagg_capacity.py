@@ -171,6 +171,20 @@ def _unit_ttft_mean(s: dict, rho: np.ndarray) -> np.ndarray:
 
 
 DISAGG_UTILIZATION_MAX = 0.999  # the bisections' top: the queues' waits grow without bound at rho = 1
+CLOSED_LOOP_HALVINGS = 40  # of [0, DISAGG_UTILIZATION_MAX]: rho to ~1e-12, below any figure an answer shows
+
+
+def _closed_loop_rho(s: dict, clients: np.ndarray) -> np.ndarray:
+    """Utilization of units (`_unit_state`) under closed-loop clients: the largest rho (of the halvings'
+    grid) where Little's law, rate x (mean TTFT + (visible - 1) x mean TPOT), stays within the clients (it rises
+    from 0 to inf as rho -> 1)."""
+    lo, hi = np.zeros(len(clients)), np.full(len(clients), DISAGG_UTILIZATION_MAX)
+    for _ in range(CLOSED_LOOP_HALVINGS):
+        mid = (lo + hi) / 2.0
+        little = mid * s["mu"] * (_unit_ttft_mean(s, mid) + (s["visible"] - 1.0) * tpot_at_load(s, mid, None))
+        below = little <= clients
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return lo
 
 
 def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=None,
@@ -192,14 +206,10 @@ def disaggregated_at_load(units: pd.DataFrame, request_rate=None, concurrency=No
     with np.errstate(divide="ignore", invalid="ignore"):
         rho = rate / mu
     closed = fits & np.isfinite(conc)
-    if closed.any():  # bisection on rho: rate x (TTFT + (osl - 1) TPOT) rises from 0 to inf as rho -> 1
-        lo, hi = np.zeros(n), np.full(n, DISAGG_UTILIZATION_MAX)
-        for _ in range(40):
-            mid = (lo + hi) / 2.0
-            little = mid * mu * (_unit_ttft_mean(s, mid) + (s["visible"] - 1.0) * tpot_at_load(s, mid, None))
-            below = little <= conc
-            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-        rho = np.where(closed, lo, rho)
+    if closed.any():  # only the closed-loop rows: the others' rho is their rate's (the bisection ran on all)
+        at = np.flatnonzero(closed)
+        rho = np.array(rho)
+        rho[at] = _closed_loop_rho(step_table_rows(s, at), conc[at])
     saturated = fits & np.where(closed, conc > s["seats"], ~(rho < 1.0))
     live = fits & (rho < 1.0)
     r = np.where(live, rho, np.nan)

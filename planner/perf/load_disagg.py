@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -122,8 +123,9 @@ def units_under_load(grid: pd.DataFrame, catalog: Catalog, rate: np.ndarray, con
     steady_sat = out["saturated"] & np.isnan(conc) & np.isnan(nreq)
     burst = fits & out["saturated"] & np.isnan(conc) & ~np.isnan(nreq)  # no queueing answer: simulated
     for r in np.flatnonzero(fits & ((method == "simulate") | burst)):
-        _simulate_row(units.iloc[r], catalog, eff, rate[r], conc[r], nreq[r], dist[r], seed, int(hidden[r]),
-                      bool(steady_sat[r]), out, r)
+        load = RowLoad(float(rate[r]), float(conc[r]), float(nreq[r]), str(dist[r]), int(hidden[r]),
+                       bool(steady_sat[r]))
+        _simulate_row(units.iloc[r], load, out, r, catalog=catalog, eff=eff, seed=seed)
     for k in out:  # a steady state above the unit's rate: no latency (it completes the unit's rate)
         if k.startswith(("ttft", "tpot", "itl", "e2e")):
             out[k] = np.where(steady_sat, np.nan, out[k])
@@ -147,27 +149,61 @@ def _units(g: pd.DataFrame, catalog: Catalog, hidden: np.ndarray, eff: Efficienc
                                 load_steps=True, efficiency=eff)
         parts.append(u.set_axis(rows))
     rows = np.flatnonzero(given)
-    if len(rows):  # one evaluation at batch 1 for the memory's room, one at the batch
+    if len(rows):
         cfg = g.iloc[rows][cols].reset_index(drop=True)
-        room = evaluate(cfg.assign(batch=1), catalog, efficiency=eff)["max_batch_memory"].to_numpy(dtype=float)
-        b = np.maximum(1.0, np.minimum(cap[rows], np.nan_to_num(room, nan=1.0))).astype(np.int64)
-        ev = evaluate(cfg.assign(batch=b), catalog, efficiency=eff)
+        ev = _at_batch(cfg, cap[rows], catalog, eff)
         ev["ttft_s"] = visible_ttft(ev["ttft_s"].to_numpy(dtype=float), ev["tpot_s"].to_numpy(dtype=float),
                                     hidden[rows])
         parts.append(with_decode_steps(ev, cfg, catalog, eff, hidden[rows], every=True).set_axis(rows))
     return pd.concat(parts).sort_index()
 
 
-def _simulate_row(unit: pd.Series, catalog, eff, rate, conc, nreq, dist, seed, hidden, steady_sat, out, r) -> None:
+def _at_batch(cfg: pd.DataFrame, cap: np.ndarray, catalog: Catalog, eff: Efficiency) -> pd.DataFrame:
+    """evaluate of units at their batch, at most what memory holds: one evaluation at the batch asked, which a
+    row that runs there keeps (memory held it); the others again at the batch memory allows. The memory's room
+    does not depend on the batch, but a row that does not run at the batch asked for another reason (over the
+    engine's cap) shows none (0): those rows read it at batch 1 first, as every row did before (two evaluations
+    each; the same frame)."""
+    asked = np.maximum(1.0, cap).astype(np.int64)
+    ev = evaluate(cfg.assign(batch=asked), catalog, efficiency=eff)
+    redo = np.flatnonzero(~ev["fits"].to_numpy(dtype=bool))
+    if not len(redo):
+        return ev
+    sub = cfg.iloc[redo].reset_index(drop=True)
+    room = ev["max_batch_memory"].to_numpy(dtype=float)[redo]
+    hidden_room = np.flatnonzero(~(room > 0))
+    if len(hidden_room):
+        room[hidden_room] = evaluate(sub.iloc[hidden_room].assign(batch=1), catalog,
+                                     efficiency=eff)["max_batch_memory"].to_numpy(dtype=float)
+    b = np.maximum(1.0, np.minimum(cap[redo], np.nan_to_num(room, nan=1.0))).astype(np.int64)
+    again = evaluate(sub.assign(batch=b), catalog, efficiency=eff).set_axis(redo)
+    kept = np.flatnonzero(ev["fits"].to_numpy(dtype=bool))
+    return pd.concat([ev.iloc[kept], again]).sort_index()
+
+
+class RowLoad(NamedTuple):
+    """One row's load (NaN: not given) and its hidden tokens, as `_simulate_row` takes them."""
+
+    rate: float  # requests/s on the unit
+    concurrency: float  # closed-loop clients on the unit
+    num_requests: float  # a finite run's requests
+    length_dist: str
+    hidden: int
+    steady_saturated: bool  # a steady state above the unit's rate
+
+
+def _simulate_row(unit: pd.Series, load: RowLoad, out: dict[str, np.ndarray], r: int, *, catalog: Catalog,
+                  eff: Efficiency, seed: int) -> None:
+    """Row r of `out` from simulating the unit under its load (an endless burst: the unit's rate, no run)."""
     capacity = float(out["capacity_rps"][r])
-    if steady_sat and math.isinf(rate):  # an endless burst: nothing to simulate
+    if load.steady_saturated and math.isinf(load.rate):  # an endless burst: nothing to simulate
         out["requests_s"][r] = capacity
         return
-    finite = not math.isnan(nreq)
-    wl = Workload(request_rate=None if math.isnan(rate) else float(rate),
+    rate, conc, nreq = load.rate, load.concurrency, load.num_requests
+    wl = Workload(request_rate=None if math.isnan(rate) else rate,
                   concurrency=None if math.isnan(conc) else int(conc),
-                  num_requests=int(nreq) if finite else None, length_dist=str(dist), seed=seed)
-    s = cached_summary(unit, catalog, wl, hidden, eff)
+                  num_requests=None if math.isnan(nreq) else int(nreq), length_dist=load.length_dist, seed=seed)
+    s = cached_summary(unit, catalog, wl, load.hidden, eff)
     for k, v in s.items():
         if k in out and k not in ("saturated", "max_running", "capacity_rps"):
             out[k][r] = v

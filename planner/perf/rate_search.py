@@ -100,7 +100,27 @@ class _Rows:
         n = len(self.rows)
         if len(idx) == n and (idx == np.arange(n)).all():
             return self
-        return _Rows(dataclass_rows(self.sv, idx), dataclass_rows(self.ch, idx), self.rows[idx], self.cap[idx])
+        return _Rows(_Gathered.of(self.sv, idx), _Gathered.of(self.ch, idx), self.rows[idx], self.cap[idx])
+
+
+class _Gathered:
+    """Rows `idx` of a Service or Chain as `open_loop` reads them: each field gathered from the source when
+    first read (the search's probes read ~2/3 of a Service's per-occupancy arrays: its ITL and life figures
+    never), and rows of these rows gathered from the source at once, not through a copy of each subset."""
+
+    def __init__(self, src, idx: np.ndarray) -> None:
+        self._src, self._idx = src, idx
+
+    @staticmethod
+    def of(x, idx: np.ndarray) -> _Gathered:
+        return _Gathered(x._src, x._idx[idx]) if isinstance(x, _Gathered) else _Gathered(x, idx)
+
+    def __getattr__(self, name: str):  # a field not read yet (a read one is in the instance's __dict__)
+        if name.startswith("_"):
+            raise AttributeError(name)
+        v = getattr(self._src, name)[self._idx]
+        setattr(self, name, v)
+        return v
 
 
 @lru_cache(maxsize=4)

@@ -24,6 +24,7 @@ from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, Taken, normalize_grid, resolve, take
 from planner.perf.serving import draft_time_s, speculative_terms
 from planner.perf.step import decode_step, mixed_step_floor_s
+from planner.perf.steptable_groups import MEMBER_COLUMNS, shared_groups
 
 DECODE_POINTS = 20  # 0 plus 19 geometric points from 1 to the max running sequences
 PREFILL_POINTS = 9  # 0 .. token budget in eighths
@@ -96,27 +97,25 @@ SHARE_GRID_POINTS = True  # queueing_only tables: the model once per group of ro
 #                          sequence's kernel limits is the same at a group's points. The capacity's tables (CPU
 #                          ms, min of 7, alternating in one process, load ~4): mixed-fleet 262 -> 143,
 #                          power-limited-site 182 -> 86, enterprise-budget 146 -> 87, offline 49 -> 47
-MEMBER_COLUMNS = ("osl",)  # the columns the rows of a group may differ in (`shared_groups`). With "isl" too
-#                            (mixed-fleet: 1,956 groups instead of 3,618) the tables took no less time (CPU ms,
-#                            min of 7: mixed-fleet 144 vs 143, offline-tokens-per-dollar 58 vs 47): the prompt
-#                            moves prefill attention and, with attention-DP, the ranks' tokens, so little is left
-#                            to share and the broadcasting costs more
 STEP_CHUNK_ROWS = 192  # configurations per model pass over the table's points: its temporaries stay in cache
 #                       (one pass over every row took ~40% longer on the examples). Measured (CPU ms, 2,500 rows,
 #                       min of 5-10 under load): 12 x 5 queueing-only tables (60 points) 110 / 90 / 89 / 107 at
 #                       64 / 128 / 256 / 512 rows; 20 x 9 tables (202 points) 291 / 241 / 187 / 177 / 300 at
 #                       40 / 64 / 128 / 256 / 512 rows: flat near 128-256 rows whatever the points per row
 
-GROUP_CHUNK_ROWS = 384  # groups per model pass in `_grid_points_shared`: most of its arrays are one row's points
-#                        per group. CPU ms (min / median of 11, alternating, load ~4): mixed-fleet 171/201 at
-#                        192, 169/182 at 256, 148/177 at 384, 135/181 at 512; power-limited 87/125, 78/116,
-#                        78/117, 74/109
+GROUP_CHUNK_ROWS = 768  # groups per model pass in `_grid_points_shared`: most of its arrays are one row's points
+#                        per group. With the groups on the last axis (`_group_points_inner`), CPU ms of the
+#                        tables (min of 7, alternating in one process, load ~2): mixed-fleet 170 / 140 / 126 /
+#                        139 / 136 at 192 / 384 / 768 / 1,536 / 4,096 (with the groups first, 384 was best)
 
 FACTOR_AXES = True  # `_grid_points_shared`: the decode counts and prompt tokens of a group's points on two axes
-#                     (g, 1, D, 1) and (g, 1, 1, P) instead of one (g, 1, D x P): what depends on one of them
-#                     alone (decode attention with the members' contexts, the eager-launch and host terms) is
-#                     computed on D or P points, broadcasting makes the rest the same operations on the same
-#                     values (tests/test_steptable_shared.py)
+#                     of their own, the groups on the last (`_group_points_inner`), instead of a group's points
+#                     on one axis (g, 1, D x P): what depends on one of them alone (decode attention with the
+#                     members' contexts, the eager-launch and host terms) is computed on D or P points, and a
+#                     per-row column broadcasts along whole contiguous rows of elements (the groups first,
+#                     (g, 1, D, 1) x (g, 1, 1, P), broadcast in inner loops of P = 5; with the groups last the
+#                     tables took 16-28% less CPU, mixed-fleet ~155 -> ~130 ms, power-limited 123 -> 88); the
+#                     same operations on the same values (tests/test_steptable_shared.py)
 
 class _RowsView(Taken):
     """Rows `idx` (a slice) of resolved columns as the model reads them: each per-row column (length n) as an
@@ -136,8 +135,9 @@ class _RowsView(Taken):
 class _GroupView(_RowsView):
     """One row per group of rows that share every column the step model reads but the output length (`idx`:
     a member of each group): each per-row column as (g, 1, 1), broadcasting against the group's shared points
-    (g, 1, K) and its members' contexts (g, G, 1); `osl`, where the members differ, as (g, G, 1) (the model
-    reads it for the longest sequence's kernel limits, step.longest_sequence_tokens)."""
+    (g, 1, K) and its members' contexts (g, G, 1) (`ndim` 1: as (g,), the groups on the last axis,
+    `_group_points_inner`); `osl`, where the members differ, given in `own` (the model reads it for the
+    longest sequence's kernel limits, step.longest_sequence_tokens)."""
 
     def __init__(self, src: Cols, idx: np.ndarray, n: int, own: dict[str, np.ndarray], ndim: int = 3) -> None:
         super().__init__(src, idx, n)
@@ -151,50 +151,6 @@ class _GroupView(_RowsView):
             v = v[self._idx][(slice(None), *self._trail)]
         dict.__setitem__(self, name, v)
         return v
-
-
-def shared_groups(c: Cols, n: int, rows: np.ndarray, extra=()) -> np.ndarray:
-    """Per row of `rows` (of `c`'s n), a group id (0, 1, ...): rows in one group have every per-row column of
-    `c` but `osl`, and each of the `extra` per-row arrays, equal bit for bit, so the step model computes the
-    same numbers for them at the same points except where the context (or `osl`) enters. A hash of the bits
-    groups them; each row is then checked against its group's first row (a collision gets a group of its
-    own, so a group is exact whatever the hash)."""
-    if isinstance(c, Taken):
-        c._all()
-    cols = [v for k, v in c.items() if k not in MEMBER_COLUMNS and isinstance(v, np.ndarray) and v.ndim == 1
-            and len(v) == n]
-    cols = [v for v in cols + [np.broadcast_to(np.asarray(x), (n,)) for x in extra] if n and _varies(v)]
-    m = len(rows)
-    bits = np.empty((len(cols), m), dtype=np.uint64)  # a column's bits contiguous
-    for j, v in enumerate(cols):
-        if v.dtype == np.float64:
-            np.take(v.view(np.uint64), rows, out=bits[j])
-        else:  # text (engine, speculative method) and integers: codes in order of appearance
-            x = v[rows]
-            bits[j] = pd.factorize(x.astype(object) if x.dtype.kind == "O" else x)[0]
-    h = np.zeros(m, dtype=np.uint64)
-    mult, shift = np.uint64(0x9E3779B97F4A7C15), np.uint64(31)
-    for b in bits:  # wrapping 64-bit arithmetic; the shift brings high bits down (a product alone only moves
-        h ^= b      # bits up: floats differing in sign or exponent collided)
-        h *= mult
-        h ^= h >> shift
-    _, first, gid = np.unique(h, return_index=True, return_inverse=True)
-    gid = gid.ravel()
-    rep = first[gid]
-    same = np.ones(m, dtype=bool)
-    for b in bits:
-        same &= b == b[rep]
-    if not same.all():  # a hash collision: those rows alone
-        gid = gid.copy()
-        gid[~same] = len(first) + np.arange(int((~same).sum()))
-    return gid
-
-
-def _varies(v: np.ndarray) -> bool:
-    """Whether a column's values differ bit for bit between rows (a constant one splits no group: ~40% of the
-    resolved columns in the examples' grids)."""
-    b = v.view(np.uint64) if v.dtype == np.float64 else v
-    return bool((b != b[0]).any())
 
 
 def _drafts(c: Cols, n_dec) -> bool:
@@ -240,41 +196,62 @@ def _model_points(c: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, chunk, is
     return np.where(np.isfinite(out), out, np.nan)
 
 
-def _grid_points_shared(c: Cols, n: int, eff: Efficiency, n_dec, ctx, n_pre, chunk, isl, osl, drafts: bool,
-                        run: np.ndarray, gid: np.ndarray, axes: tuple[int, int] | None = None) -> np.ndarray:
-    """`_model_points` of the grid's points (`_points(..., grid_only=True)`: the context `ctx` (m,) one per
-    row), computed once per group of rows `gid` (`shared_groups`): the group's points (m, K) are one row's,
-    the members' contexts and output lengths enter where the model reads them (decode attention, the kernel
-    limits of the longest sequence), so each member gets the numbers its own row would (the same operations
-    on the same values, element for element)."""
-    m, K = n_dec.shape
-    out = np.empty((m, K))
+def _grid_points_shared(c: Cols, n: int, eff: Efficiency, decode, prefill, ctx, isl, osl, drafts: bool,
+                        run: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    """`_model_points` of the grid's points (m, D x P) of rows `run` (decode counts `decode` (m, D), prompt
+    tokens `prefill` (m, P), one context `ctx` (m,) per row), computed once per group of rows `gid`
+    (`shared_groups`): the group's points are one row's, the members' contexts and output lengths enter where
+    the model reads them (decode attention, the kernel limits of the longest sequence), so each member gets the
+    numbers its own row would (the same operations on the same values, element for element)."""
+    m, D = decode.shape
+    P = prefill.shape[1]
+    out = np.empty((m, D * P))
     if m == 0:  # no row fits (a forged or impossible configuration): no group; np.r_ below would make one empty
         return out
     src = c if m == n else take(c, run, n)
     order = np.argsort(gid, kind="stable")
     starts = np.flatnonzero(np.r_[True, np.diff(gid[order]) != 0])
     sizes = np.diff(np.r_[starts, m])
+    pts = None if FACTOR_AXES else _points(decode, prefill, None, ctx, None, None, grid_only=True)
     for size in np.unique(sizes):
         begin = starts[sizes == size]
         members = order[begin[:, None] + np.arange(size)[None, :]]  # (groups, size) positions in `run`
         for lo in range(0, len(members), GROUP_CHUNK_ROWS):
             mem = members[lo:lo + GROUP_CHUNK_ROWS]
             r = mem[:, 0]
-            own = {k: v[mem][:, :, None] for k, v in (("isl", isl), ("osl", osl)) if k in MEMBER_COLUMNS}
-            if axes is None:
-                view = _GroupView(src, r, m, own)
-                t = _step(view, eff.serving, n_dec[r][:, None, :], ctx[mem][:, :, None], n_pre[r][:, None, :],
-                          own.get("isl", isl[r][:, None, None]), drafts, chunk[r][:, None, :])
-            else:  # the decode counts (g, 1, D, 1) and prompt tokens (g, 1, 1, P) on axes of their own
-                D, P = axes
-                view = _GroupView(src, r, m, {k: v[..., None] for k, v in own.items()}, ndim=4)
-                grid = n_dec[r].reshape(-1, 1, D, P)[..., :1], n_pre[r].reshape(-1, 1, D, P)[:, :, :1]
-                t = _step(view, eff.serving, grid[0], ctx[mem][:, :, None, None], grid[1],
-                          own.get("isl", isl[r][:, None, None])[..., None], drafts,
-                          chunk[r].reshape(-1, 1, D, P)[:, :, :1])
-            out[mem] = np.broadcast_to(t, (len(r), size, *(axes or (K,)))).reshape(len(r), size, K)
+            if FACTOR_AXES:
+                t = _group_points_inner(src, r, m, eff, decode[r], prefill[r], ctx[mem], isl[mem], osl[mem],
+                                        drafts)
+            else:  # (g, 1, 1) columns against the group's points (g, 1, D x P) and members' contexts (g, G, 1)
+                own = {k: v[mem][:, :, None] for k, v in (("isl", isl), ("osl", osl)) if k in MEMBER_COLUMNS}
+                t = _step(_GroupView(src, r, m, own), eff.serving, pts[0][r][:, None, :], ctx[mem][:, :, None],
+                          pts[2][r][:, None, :], own.get("isl", isl[r][:, None, None]), drafts,
+                          pts[3][r][:, None, :])
+            out[mem] = np.broadcast_to(t, (len(r), size, D * P))
     return np.where(np.isfinite(out), out, np.nan)
+
+
+def _group_points_inner(src: Cols, r: np.ndarray, m: int, eff: Efficiency, decode, prefill, ctx, isl, osl,
+                        drafts: bool) -> np.ndarray:
+    """Step seconds (g, G, D x P) of g groups (rows `r` of `src`'s m, one a group) of G members (`FACTOR_AXES`;
+    `ctx`, `isl` and `osl` (g, G) the members'): the model on arrays with the groups on the last axis,
+    contiguous, and the members, decode counts and prompt tokens on leading axes of their own ((G, 1, 1, g),
+    (1, D, 1, g), (1, 1, P, g)). A per-row column (g,) then broadcasts along whole rows of elements, and what
+    depends on the decode counts or the prompt tokens alone (decode attention with the members' contexts, the
+    eager-launch and host terms) is computed on D or P points. The same operations on the same values as each
+    row's own computation, element for element (tests/test_steptable_shared.py)."""
+    g, D = decode.shape
+    P = prefill.shape[1]
+
+    def members(x):  # (g, G) -> (G, 1, 1, g)
+        return np.ascontiguousarray(x.T)[:, None, None, :]
+
+    own = {k: members(v) for k, v in (("isl", isl), ("osl", osl)) if k in MEMBER_COLUMNS}
+    pre = np.ascontiguousarray(prefill.T)[None, None, :, :]
+    t = _step(_GroupView(src, r, m, own, ndim=1), eff.serving, np.ascontiguousarray(decode.T)[None, :, None, :],
+              members(ctx), pre, own.get("isl", isl[:, 0]), drafts, pre > 0)
+    t = np.broadcast_to(t, (ctx.shape[1], D, P, g))
+    return t.transpose(3, 0, 1, 2).reshape(g, ctx.shape[1], D * P)
 
 
 def _points(decode: np.ndarray, prefill: np.ndarray, max_seqs: np.ndarray, ctx_ref: np.ndarray, isl: np.ndarray,
@@ -345,7 +322,6 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     # broadcast against the (n, points) arrays, so what depends on the configuration alone is computed once per
     # row, not once per point
     run = np.flatnonzero(fits) if queueing_only and not fits.all() else slice(None)
-    pts = _points(decode[run], prefill[run], max_seqs[run], ctx_ref[run], isl[run], osl[run], queueing_only)
     # the draft term goes to the same rows whatever rows run: decided on every row's decode counts (the grid's
     # and the probes' max_seqs, every point's value)
     drafts = _drafts(_RowsView(c, slice(None), n), np.concatenate([decode, max_seqs[:, None]], axis=1))
@@ -353,9 +329,10 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     if queueing_only and SHARE_GRID_POINTS:  # rows sharing all but the output length: the model once a group
         rows = np.arange(n) if isinstance(run, slice) else run
         gid = shared_groups(c, n, rows, (max_seqs, budget))
-        t[rows, :D * P] = _grid_points_shared(c, n, eff, pts[0], ctx_ref[rows], pts[2], pts[3], isl[rows],
-                                              osl[rows], drafts, rows, gid, (D, P) if FACTOR_AXES else None)
+        t[rows, :D * P] = _grid_points_shared(c, n, eff, decode[rows], prefill[rows], ctx_ref[rows], isl[rows],
+                                              osl[rows], drafts, rows, gid)
     else:
+        pts = _points(decode[run], prefill[run], max_seqs[run], ctx_ref[run], isl[run], osl[run], queueing_only)
         t[run, :pts[0].shape[1]] = _model_points(c, n, eff, *pts, isl[run], drafts, run)
     time_s = np.ascontiguousarray(t[:, :D * P]).reshape(n, D, P)
     step_avg = np.ascontiguousarray(t[:, D * P:D * P + D])

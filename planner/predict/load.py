@@ -154,12 +154,11 @@ def all_in_energy(catalog: Catalog, accelerator_id: str, output_tok_s: float, av
 
 
 def in_flight(count) -> int | float:
-    """Requests in flight as an answer writes them: a whole number of clients as it is; a mean (Little's law
-    under a request rate) to two significant digits below 10, so that a light load's 0.04 does not read 0."""
+    """Requests in flight as an answer writes them: a whole number of clients as an int; a mean (Little's law
+    under a request rate) in full, as the answer's other figures (the table rounds it, `_count` in
+    planner.report.predict_view; the data rounded it too, to two digits, 0.01791 read 0.018)."""
     x = float(count)
-    if x < 10:
-        x = float(f"{x:.2g}")
-    return round(x) if x >= 10 or x.is_integer() else x
+    return int(x) if x.is_integer() else x
 
 
 def answer_fields(best: pd.Series, conc, tpot: float, gpus_total: int, avg_w: float, peak_w: float, limited: str,

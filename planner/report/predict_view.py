@@ -31,8 +31,9 @@ def _figure(v, scale: float, fmt: str, unit: str = "") -> str:
 
 
 def _count(v) -> str:
-    """A count of requests: whole, or a small mean (`planner.predict.load.in_flight`) as its digits."""
-    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2g}"
+    """A count of requests: whole, or a mean (`planner.predict.load.in_flight`, under a request rate) to two
+    significant digits below 10, so that a light load's 0.04 does not read 0, and whole above."""
+    return f"{v:,.0f}" if float(v).is_integer() or v >= 10 else f"{v:.2g}"
 
 
 def _unit_rows(r: dict) -> list[tuple[str, str]]:

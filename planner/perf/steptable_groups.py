@@ -1,0 +1,60 @@
+"""Groups of step-table rows that share every input of the step model but the output length: the model runs
+once per group (steptable.SHARE_GRID_POINTS), each member reading its own context where the model does. Apart
+from steptable.py so that the table's construction reads on its own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from planner.perf.resolve import Cols, Taken
+
+MEMBER_COLUMNS = ("osl",)  # the columns the rows of a group may differ in (`shared_groups`). With "isl" too
+#                            (mixed-fleet: 1,956 groups instead of 3,618) the tables took no less time (CPU ms,
+#                            min of 7: mixed-fleet 144 vs 143, offline-tokens-per-dollar 58 vs 47): the prompt
+#                            moves prefill attention and, with attention-DP, the ranks' tokens, so little is left
+#                            to share and the broadcasting costs more
+
+
+def shared_groups(c: Cols, n: int, rows: np.ndarray, extra=()) -> np.ndarray:
+    """Per row of `rows` (of `c`'s n), a group id (0, 1, ...): rows in one group have every per-row column of
+    `c` but `osl`, and each of the `extra` per-row arrays, equal bit for bit, so the step model computes the
+    same numbers for them at the same points except where the context (or `osl`) enters. A hash of the bits
+    groups them; each row is then checked against its group's first row (a collision gets a group of its
+    own, so a group is exact whatever the hash)."""
+    if isinstance(c, Taken):
+        c._all()
+    cols = [v for k, v in c.items() if k not in MEMBER_COLUMNS and isinstance(v, np.ndarray) and v.ndim == 1
+            and len(v) == n]
+    cols = [v for v in cols + [np.broadcast_to(np.asarray(x), (n,)) for x in extra] if n and _varies(v)]
+    m = len(rows)
+    bits = np.empty((len(cols), m), dtype=np.uint64)  # a column's bits contiguous
+    for j, v in enumerate(cols):
+        if v.dtype == np.float64:
+            np.take(v.view(np.uint64), rows, out=bits[j])
+        else:  # text (engine, speculative method) and integers: codes in order of appearance
+            x = v[rows]
+            bits[j] = pd.factorize(x.astype(object) if x.dtype.kind == "O" else x)[0]
+    h = np.zeros(m, dtype=np.uint64)
+    mult, shift = np.uint64(0x9E3779B97F4A7C15), np.uint64(31)
+    for b in bits:  # wrapping 64-bit arithmetic; the shift brings high bits down (a product alone only moves
+        h ^= b      # bits up: floats differing in sign or exponent collided)
+        h *= mult
+        h ^= h >> shift
+    _, first, gid = np.unique(h, return_index=True, return_inverse=True)
+    gid = gid.ravel()
+    rep = first[gid]
+    same = np.ones(m, dtype=bool)
+    for b in bits:
+        same &= b == b[rep]
+    if not same.all():  # a hash collision: those rows alone
+        gid = gid.copy()
+        gid[~same] = len(first) + np.arange(int((~same).sum()))
+    return gid
+
+
+def _varies(v: np.ndarray) -> bool:
+    """Whether a column's values differ bit for bit between rows (a constant one splits no group: ~40% of the
+    resolved columns in the examples' grids)."""
+    b = v.view(np.uint64) if v.dtype == np.float64 else v
+    return bool((b != b[0]).any())
