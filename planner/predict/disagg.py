@@ -32,7 +32,7 @@ from planner.predict import disagg_sim
 from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set
 from planner.predict.hidden import per_query
 from planner.predict.load import GPUS_NEEDED, all_in_energy, answer_fields, needs_more_gpus
-from planner.predict.load_query import GENERIC, PREFILL_LAYOUT, percentile_of, split_clients
+from planner.predict.load_query import GENERIC, PREFILL_LAYOUT, idle_note, percentile_of, split_clients
 
 # a unit's configuration and its prefill instances' own layout: the columns disagg_sim rebuilds the unit from
 UNIT_KEYS, PREFILL_KEYS = disagg_sim.UNIT_CONFIG, disagg_sim.PREFILL
@@ -276,6 +276,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
     used = dp * unit_gpus
     notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a disaggregated unit needs {unit_gpus}"] \
         if used < gpus_total else []
+    notes += idle_note(query, dp)
     sim = disagg_sim.simulated(best, query, catalog)  # None: a saturated steady state
     finite = sim is not None and is_set(query["num_requests"])
     if best["saturated"]:

@@ -32,10 +32,11 @@ from planner.predict.load_query import (
     PREFILL_LAYOUT,
     asks_prefill,
     has_load,
+    idle_note,
     percentile_of,
     prefill_options,
+    replica_shares,
     settings_of,
-    split_clients,
 )
 
 
@@ -48,15 +49,10 @@ def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
         dp = int(cfg["dp"])
         base = {**cfg, "cfg": i, "length_dist": q["length_dist"] if is_set(q["length_dist"]) else "fixed",
                 "num_requests": float(q["num_requests"]) if is_set(q["num_requests"]) else np.nan}
-        if is_set(q["request_rate"]):
-            n = base["num_requests"]
-            rows.append({**base, "request_rate": float(q["request_rate"]) / dp, "concurrency": np.nan,
-                         "num_requests": math.ceil(n / dp) if n == n else n, "replicas": dp})
-        else:
-            for c, k in split_clients(float(q["concurrency"]), dp):
-                n = base["num_requests"]
-                rows.append({**base, "request_rate": np.nan, "concurrency": c, "replicas": k,
-                             "num_requests": math.ceil(n * c / float(q["concurrency"])) if n == n else n})
+        rate = float(q["request_rate"]) if is_set(q["request_rate"]) else np.nan
+        clients = float(q["concurrency"]) if is_set(q["concurrency"]) else np.nan
+        for r, c, n, k in replica_shares(rate, clients, base["num_requests"], dp):
+            rows.append({**base, "request_rate": r, "concurrency": c, "num_requests": n, "replicas": k})
     return pd.DataFrame(rows)
 
 
@@ -189,9 +185,7 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     used = dp * int(ev["gpus"])
     notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a replica needs {int(ev['gpus'])}"] \
         if used < gpus_total else []
-    if is_set(query["concurrency"]) and float(query["concurrency"]) < dp:  # split_clients: one client a replica
-        busy = int(float(query["concurrency"]))
-        notes.append(f"{dp - busy} of {dp} replicas idle: the {busy} concurrent request(s) run on {busy}")
+    notes += idle_note(query, dp)
     if best["saturated"]:
         notes.append("saturated: the load exceeds what the replicas complete; requests queue")
     conc = query["concurrency"] if is_set(query["concurrency"]) else float(best["running"])
