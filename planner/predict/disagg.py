@@ -300,12 +300,13 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
     tpot_s = float("nan") if best["saturated"] and not finite else float(best["tpot_mean_s"])
     return {
         **answer_fields(best, conc, tpot_s, gpus_total, avg_w,
-                        float(best["unit_peak_power_w"]) * dp, best["unit_limited_by"], notes),
+                        float(best["unit_peak_power_w"]) * dp, best["unit_limited_by"], notes,
+                        float(best["unit_itl_s"])),
         **{k: best[k] for k in ("ttft_p50_s", "ttft_p90_s", "ttft_p99_s", "requests_s", "saturated")},
         **dict.fromkeys(NOT_MODELLED, float("nan")),
         **{k: v for k, v in (sim or {}).items() if k.endswith(("_p50_s", "_p90_s", "_p99_s"))},
         "engine": best.get("unit_engine") or GENERIC, "speculative": best.get("unit_speculative") or "none",
-        "itl_s": float(best["unit_itl_s"]), "acceptance_length": float(best["unit_acceptance_length"]),
+        "acceptance_length": float(best["unit_acceptance_length"]),
         "prefill_instances": int(best["unit_prefill_instances"]),
         "decode_instances": int(best["unit_decode_instances"]),
         "prefill_gpu": best["unit_prefill_gpu"], "prefill_tp": int(best["unit_prefill_tp"]),

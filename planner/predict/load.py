@@ -158,9 +158,12 @@ def in_flight(count) -> int | float:
 
 
 def answer_fields(best: pd.Series, conc, tpot: float, gpus_total: int, avg_w: float, peak_w: float, limited: str,
-                  notes: list[str]) -> dict:
-    """The fields every answer under a load has: layout, means under the load, totals, power, why."""
+                  notes: list[str], itl: float) -> dict:
+    """The fields every answer under a load has: layout, means under the load, totals, power, why. A saturated
+    steady state has no TPOT, and then no ITL either (it showed the step at every seat taken, 0.33 s, beside
+    an empty TPOT in the JSON and CSV, where the table showed neither)."""
     return {
+        "itl_s": itl if tpot == tpot else float("nan"),
         "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": int(best["dp"]),
         "attn_dp": int(best["attn_dp"]), "serving": best["serving"], "in_flight": in_flight(conc), "fits": True,
         "ttft_s": float(best["ttft_mean_s"]), "tpot_s": tpot, "output_tok_s": float(best["output_tok_s"]),
@@ -191,11 +194,11 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     conc = query["concurrency"] if is_set(query["concurrency"]) else float(best["running"])
     return {
         **answer_fields(best, conc, float(best["tpot_mean_s"]), gpus_total, float(ev["avg_power_w"]) * dp,
-                        float(ev["peak_power_w"]) * dp, ev["limited_by"], notes),
+                        float(ev["peak_power_w"]) * dp, ev["limited_by"], notes, float(ev["itl_s"])),
         **{k: best[k] for k in LOAD_RESULT_COLUMNS if k in best and k not in ("engine", "speculative",
                                                                                "slo_percentile")},
         "engine": ev.get("engine") or GENERIC, "speculative": ev.get("speculative_method") or "none",
-        "itl_s": float(ev["itl_s"]), "acceptance_length": float(ev["acceptance_length"]),
+        "acceptance_length": float(ev["acceptance_length"]),
         "acceptance_assumed": bool(ev.get("acceptance_assumed", False)),
         **all_in_energy(catalog, str(best["accelerator"]), float(best["output_tok_s"]),
                         float(ev["avg_power_w"]) * dp, used),

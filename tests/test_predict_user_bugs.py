@@ -1,0 +1,28 @@
+"""What a user fleet-sizing with `predict` under a load read wrong (session 19 bug hunt)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from planner.catalog import load_catalog
+from planner.predict import predict_many
+
+CAT = load_catalog()
+Q8 = dict(model="llama-3.1-8b", gpu="h100-sxm", precision="fp8", kv_precision="fp8", isl=1024, osl=128)
+
+
+def one(**kw) -> pd.Series:
+    return predict_many(pd.DataFrame([kw]), CAT).iloc[0]
+
+
+def test_a_saturated_steady_state_has_no_itl_either():
+    """Above capacity the steady state has no latency: TPOT was empty but `itl_s` gave the step at every seat
+    taken (0.33 s for a 70B on 8 H200s at 40 req/s) in the JSON and CSV."""
+    for serving in ("aggregated", "disaggregated"):
+        r = one(**Q8, gpus=2, tp=1, serving=serving, request_rate=1e6)
+        assert r["fits"] and r["saturated"] and math.isnan(r["tpot_s"]), serving
+        assert math.isnan(r["itl_s"]), serving
+        light = one(**Q8, gpus=2, tp=1, serving=serving, request_rate=1.0)
+        assert not light["saturated"] and light["itl_s"] > 0, serving
