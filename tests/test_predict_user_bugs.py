@@ -26,3 +26,20 @@ def test_a_saturated_steady_state_has_no_itl_either():
         assert math.isnan(r["itl_s"]), serving
         light = one(**Q8, gpus=2, tp=1, serving=serving, request_rate=1.0)
         assert not light["saturated"] and light["itl_s"] > 0, serving
+
+
+def test_the_table_names_attention_dp():
+    """An 8-rank attention-DP replica read "TP1 PP1 EP8 x DP1": one GPU, to a reader."""
+    import io
+
+    from rich.console import Console
+
+    from planner.predict import predict_one
+    from planner.report.predict_view import render_prediction
+
+    r = predict_one(CAT, model="qwen3-235b-a22b", gpu="h200-sxm", gpus=8, precision="fp8", isl=1024, osl=1024,
+                    tp=1, ep=8, concurrency=64)
+    assert r["fits"] and r["attn_dp"] == 8 and r["dp"] == 1
+    buf = io.StringIO()
+    render_prediction(Console(file=buf, width=200), r, under_load=True)
+    assert "TP1 PP1 EP8 attention-DP8 x DP1" in buf.getvalue()

@@ -53,6 +53,14 @@ def _unit_rows(r: dict) -> list[tuple[str, str]]:
     return [("disaggregated unit", f"{p:g} prefill ({prefill}) + {d:g} decode ({decode}) instance(s)")]
 
 
+def _parallelism(r: dict) -> str:
+    """A replica's split and the replicas. Attention DP is named: "TP1 PP1 EP8 x DP1" read as one GPU where the
+    replica is eight attention-DP ranks (DEP8)."""
+    adp = r.get("attn_dp")
+    ranks = f" attention-DP{adp:g}" if _given(adp) and adp > 1 else ""
+    return f"TP{r['tp']} PP{r['pp']} EP{r['ep']}{ranks} x DP{r['dp']} ({r['serving']})"
+
+
 def _speculative(r: dict) -> str:
     method = r.get("speculative") or "none"
     al = r.get("acceptance_length")
@@ -97,7 +105,7 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
     else:
         output_label = "output tokens/s (all GPUs, full batch, no queueing)"
     rows = [
-        ("parallelism", f"TP{r['tp']} PP{r['pp']} EP{r['ep']} x DP{r['dp']} ({r['serving']})"),
+        ("parallelism", _parallelism(r)),
         *_unit_rows(r),
         ("engine", str(r.get("engine") or "generic")),
         ("speculative decoding", _speculative(r)),
