@@ -45,10 +45,11 @@ def _unit(best: pd.Series) -> pd.Series:
 
 
 def simulated(best: pd.Series, query: pd.Series, catalog: Catalog) -> dict | None:
-    """The answer's fields from simulating each unit's share of the query's load, or None where the steady
-    state saturates the units (no latencies)."""
+    """The answer's fields from simulating each unit's share of the query's load, or None where an open-loop
+    steady state saturates the units (no latencies; closed-loop clients beyond the seats wait for one, a steady
+    state all the same, as an aggregated answer's)."""
     finite = is_set(query["num_requests"])
-    if bool(best["saturated"]) and not finite:
+    if bool(best["saturated"]) and not finite and is_set(query["request_rate"]):
         return None
     dp = int(best["dp"])
     n = float(query["num_requests"]) if finite else math.nan
