@@ -66,3 +66,24 @@ def test_closed_loop_clients_beyond_the_seats_still_have_a_tpot():
     for k in ("tpot_s", "tpot_p90_s", "itl_s", "itl_p99_s", "e2e_p50_s", "output_tok_s_per_user"):
         assert r[k] > 0, k
     assert r["e2e_p50_s"] > r["ttft_p50_s"]
+
+
+
+def test_a_percentile_written_as_a_fraction_is_refused():
+    """0.99 (a quantile) held the targets at p0.99, near the fastest request, silently: predict and solve."""
+    from pathlib import Path
+
+    import pytest
+
+    from planner.errors import InputError
+    from planner.optimize.problem import problem_from_text
+
+    r = one(**Q8, gpus=1, request_rate=1.0, slo_percentile=0.99)
+    assert not r["fits"] and "99 for p99" in r["error"]
+    assert one(**Q8, gpus=1, request_rate=1.0, slo_percentile=1)["fits"]
+    text = Path(__file__).parent.parent.joinpath("problems/quickstart.yaml").read_text()
+    with pytest.raises(InputError, match=r"slo_percentile: must be >= 1, got 0.99"):
+        problem_from_text(text + "slo_percentile: 0.99\n", "<test>")
+    workload = text.replace("    headroom: 0.2", "    slo_percentile: 0.5\n    headroom: 0.2")
+    with pytest.raises(InputError, match=r"workloads\[chat\]\.slo_percentile: must be >= 1"):
+        problem_from_text(workload, "<test>")

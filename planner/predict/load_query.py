@@ -75,6 +75,8 @@ def load_error(row: pd.Series) -> str:
             return f"slo_percentile must be a number between 0 and 100, got {shown(p)}"
         if isinstance(p, bool) or not (0 < v < 100):
             return f"slo_percentile must be above 0 and below 100, got {shown(p)}"
+        if v < 1:  # a quantile written as a fraction held p99's targets at p0.99, near the fastest request
+            return f"slo_percentile is a percentile, 1 or more (99 for p99; {shown(p)} reads as p{v:g})"
     return ""
 
 
