@@ -87,3 +87,18 @@ def test_a_percentile_written_as_a_fraction_is_refused():
     workload = text.replace("    headroom: 0.2", "    slo_percentile: 0.5\n    headroom: 0.2")
     with pytest.raises(InputError, match=r"workloads\[chat\]\.slo_percentile: must be >= 1"):
         problem_from_text(workload, "<test>")
+
+
+def test_frontier_says_which_series_has_no_configuration(tmp_path):
+    """A requested accelerator x precision that fits nowhere was left out of the summary without a word; --osl 1
+    drew a frontier at 0.1 tok/s/user, a figure with no time between tokens behind it."""
+    from click.testing import CliRunner
+
+    from planner.cli import main
+
+    base = ["frontier", "--model", "gpt-oss-120b", "--gpu", "mi300x", "--isl", "1024", "--out", str(tmp_path)]
+    res = CliRunner().invoke(main, [*base, "--precision", "mxfp4", "--precision", "nvfp4", "--osl", "256"])
+    assert res.exit_code == 0, res.output
+    assert "mi300x mxfp4:" in res.output and "mi300x nvfp4: no configuration fits (fp4 not native" in res.output
+    one_token = CliRunner().invoke(main, [*base, "--precision", "mxfp4", "--osl", "1"])
+    assert one_token.exit_code == 2 and "--osl 1" in one_token.output
