@@ -102,3 +102,25 @@ def test_frontier_says_which_series_has_no_configuration(tmp_path):
     assert "mi300x mxfp4:" in res.output and "mi300x nvfp4: no configuration fits (fp4 not native" in res.output
     one_token = CliRunner().invoke(main, [*base, "--precision", "mxfp4", "--osl", "1"])
     assert one_token.exit_code == 2 and "--osl 1" in one_token.output
+
+
+def test_short_latencies_do_not_read_zero():
+    """A one-token answer's end to end read '0.0 s' and a 2.1 ms TTFT '2 / 2 / 2 ms'."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from planner.predict import predict_one
+    from planner.report.predict_view import render_prediction
+
+    r = predict_one(CAT, model="llama-3.1-8b", gpu="h100-sxm", gpus=1, precision="fp8", isl=128, osl=1,
+                    request_rate=3.0)
+    assert r["fits"] and r["e2e_p50_s"] < 0.01 and r["ttft_p50_s"] < 0.01
+    buf = io.StringIO()
+    render_prediction(Console(file=buf, width=200), r, under_load=True)
+    text = buf.getvalue()
+    e2e = re.search(r"end-to-end p50\s*│\s*([^│]+?)\s*│", text).group(1)
+    assert e2e == f"{r['e2e_p50_s'] * 1e3:.1f} ms", e2e
+    ttft = re.search(r"TTFT p50 / p90 / p99\s*│\s*([^│]+?)\s*│", text).group(1)
+    assert ttft.startswith(f"{r['ttft_p50_s'] * 1e3:.1f} / "), ttft
