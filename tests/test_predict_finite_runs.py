@@ -53,3 +53,10 @@ def test_an_odd_run_splits_exactly():
                              method="simulate")
     assert r["requests_s"] == pytest.approx(sim["requests_s"].sum(), rel=1e-6)
 
+
+
+def test_fewer_requests_than_clients_are_all_in_flight_at_most():
+    """3 clients sending 2 requests answered 3 requests in flight."""
+    r = one(**Q8, gpus=1, tp=1, concurrency=3, num_requests=2)
+    assert r["fits"] and r["in_flight"] == 2 and r["concurrency"] == 3
+    assert one(**Q8, gpus=1, tp=1, concurrency=3, num_requests=9)["in_flight"] == 3

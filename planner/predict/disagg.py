@@ -32,7 +32,14 @@ from planner.predict import disagg_sim
 from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set
 from planner.predict.hidden import per_query
 from planner.predict.load import GPUS_NEEDED, all_in_energy, answer_fields, needs_more_gpus
-from planner.predict.load_query import GENERIC, PREFILL_LAYOUT, idle_note, percentile_of, split_clients
+from planner.predict.load_query import (
+    GENERIC,
+    PREFILL_LAYOUT,
+    clients_in_flight,
+    idle_note,
+    percentile_of,
+    split_clients,
+)
 
 # a unit's configuration and its prefill instances' own layout: the columns disagg_sim rebuilds the unit from
 UNIT_KEYS, PREFILL_KEYS = disagg_sim.UNIT_CONFIG, disagg_sim.PREFILL
@@ -293,7 +300,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
                         best["unit_decode_gpus"])
     # (a finite run's own: the steady state's seats of a saturated one counted 198 in flight of 64 requests)
     running = sim["running"] if finite else best["running"]
-    conc = query["concurrency"] if is_set(query["concurrency"]) else float(running)
+    conc = clients_in_flight(query, running)
     avg_w = float(best["unit_avg_power_w"]) * dp
     # a saturated steady state has no mean TPOT, as an aggregated answer's has none (it showed the full batch's
     # step there, where the aggregated answer beside it showed '-')

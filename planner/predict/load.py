@@ -31,6 +31,7 @@ from planner.predict.load_query import (
     PER_REPLICA,
     PREFILL_LAYOUT,
     asks_prefill,
+    clients_in_flight,
     has_load,
     idle_note,
     percentile_of,
@@ -191,7 +192,7 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     notes += idle_note(query, dp)
     if best["saturated"]:
         notes.append("saturated: the load exceeds what the replicas complete; requests queue")
-    conc = query["concurrency"] if is_set(query["concurrency"]) else float(best["running"])
+    conc = clients_in_flight(query, best["running"])
     return {
         **answer_fields(best, conc, float(best["tpot_mean_s"]), gpus_total, float(ev["avg_power_w"]) * dp,
                         float(ev["peak_power_w"]) * dp, ev["limited_by"], notes, float(ev["itl_s"])),

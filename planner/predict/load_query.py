@@ -163,6 +163,15 @@ def split_clients(total: float, dp: int) -> list[tuple[float, int]]:
     return [(c, k) for c, k in groups if k > 0 and c > 0]
 
 
+def clients_in_flight(query: pd.Series, running: float) -> float:
+    """An answer's requests in flight: the query's clients (at most its finite run's requests: 3 clients with 2
+    requests answered 3), else `running` (Little's law under a rate)."""
+    if not is_set(query["concurrency"]):
+        return float(running)
+    c = float(query["concurrency"])
+    return min(c, float(query["num_requests"])) if is_set(query["num_requests"]) else c
+
+
 def idle_note(query: pd.Series, dp: int) -> list[str]:
     """Why replicas of an answer idle: fewer clients, or a finite run of fewer requests, than replicas."""
     rate = float(query["request_rate"]) if is_set(query["request_rate"]) else math.nan
@@ -201,6 +210,6 @@ def replica_shares(rate: float, clients: float, n: float, dp: int) -> list[tuple
 
 
 __all__ = ["GENERIC", "LENGTH_CHOICES", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS",
-           "OWN_PREFILL", "PER_REPLICA", "PREFILL_LAYOUT", "Settings", "asks_prefill", "has_load", "idle_note",
-           "load_error", "percentile_of", "prefill_layouts", "prefill_options", "replica_shares", "settings_of",
-           "split_clients"]
+           "OWN_PREFILL", "PER_REPLICA", "PREFILL_LAYOUT", "Settings", "asks_prefill", "clients_in_flight",
+           "has_load", "idle_note", "load_error", "percentile_of", "prefill_layouts", "prefill_options",
+           "replica_shares", "settings_of", "split_clients"]
