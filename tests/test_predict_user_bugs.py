@@ -124,3 +124,12 @@ def test_short_latencies_do_not_read_zero():
     assert e2e == f"{r['e2e_p50_s'] * 1e3:.1f} ms", e2e
     ttft = re.search(r"TTFT p50 / p90 / p99\s*│\s*([^│]+?)\s*│", text).group(1)
     assert ttft.startswith(f"{r['ttft_p50_s'] * 1e3:.1f} / "), ttft
+
+
+def test_a_closed_loop_beyond_its_seats_says_so():
+    """3,000 clients on one 8B replica read 'the load exceeds what the replicas complete; requests queue', an
+    open loop's words: a closed loop completes what it sends, its clients wait for a seat."""
+    closed = one(**Q8, gpus=1, tp=1, concurrency=3000)
+    assert closed["saturated"] and "more clients than the replicas' seats" in closed["notes"]
+    opened = one(**Q8, gpus=1, tp=1, request_rate=1e4)
+    assert opened["saturated"] and "the load exceeds what the replicas complete" in opened["notes"]

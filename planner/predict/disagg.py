@@ -38,6 +38,7 @@ from planner.predict.load_query import (
     clients_in_flight,
     idle_note,
     percentile_of,
+    saturated_note,
     split_clients,
 )
 
@@ -287,7 +288,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
     sim = disagg_sim.simulated(best, query, catalog)  # None: a saturated open-loop steady state
     finite = sim is not None and is_set(query["num_requests"])
     if best["saturated"]:
-        notes.append("saturated: the load exceeds what the units complete; requests queue")
+        notes.append(saturated_note(query, "units"))
     if finite:  # the finite run's figures replace the queues' steady state (as a benchmark measures it)
         best = best.copy()
         for k in ("requests_s", "output_tok_s", "total_tok_s"):

@@ -37,6 +37,7 @@ from planner.predict.load_query import (
     percentile_of,
     prefill_options,
     replica_shares,
+    saturated_note,
     settings_of,
 )
 
@@ -191,7 +192,7 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
         if used < gpus_total else []
     notes += idle_note(query, dp)
     if best["saturated"]:
-        notes.append("saturated: the load exceeds what the replicas complete; requests queue")
+        notes.append(saturated_note(query))
     conc = clients_in_flight(query, best["running"])
     return {
         **answer_fields(best, conc, float(best["tpot_mean_s"]), gpus_total, float(ev["avg_power_w"]) * dp,

@@ -172,6 +172,15 @@ def clients_in_flight(query: pd.Series, running: float) -> float:
     return min(c, float(query["num_requests"])) if is_set(query["num_requests"]) else c
 
 
+def saturated_note(query: pd.Series, what: str = "replicas") -> str:
+    """Why an answer is saturated: an open loop's rate above what the replicas complete; a closed loop's clients
+    beyond their seats (a closed loop completes what it sends: 1,024 clients on 2 x 512 seats read 'the load
+    exceeds what the replicas complete')."""
+    if is_set(query["concurrency"]):
+        return f"saturated: more clients than the {what}' seats; requests wait for one"
+    return f"saturated: the load exceeds what the {what} complete; requests queue"
+
+
 def idle_note(query: pd.Series, dp: int) -> list[str]:
     """Why replicas of an answer idle: fewer clients, or a finite run of fewer requests, than replicas."""
     rate = float(query["request_rate"]) if is_set(query["request_rate"]) else math.nan
@@ -212,4 +221,4 @@ def replica_shares(rate: float, clients: float, n: float, dp: int) -> list[tuple
 __all__ = ["GENERIC", "LENGTH_CHOICES", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS",
            "OWN_PREFILL", "PER_REPLICA", "PREFILL_LAYOUT", "Settings", "asks_prefill", "clients_in_flight",
            "has_load", "idle_note", "load_error", "percentile_of", "prefill_layouts", "prefill_options",
-           "replica_shares", "settings_of", "split_clients"]
+           "replica_shares", "saturated_note", "settings_of", "split_clients"]

@@ -172,7 +172,9 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
             held = f"mean ({pct} asked; no load model for this answer)"
         rows.append(("SLO percentile", held))
     if r.get("saturated"):
-        rows.append(("saturated", "yes: the load exceeds what the replicas complete"))
+        closed = _given(r.get("concurrency"))  # clients beyond the seats wait for one; a rate outruns them
+        rows.append(("saturated", "yes: more clients than seats" if closed else
+                     "yes: the load exceeds what the replicas complete"))
     for k, v in rows:
         table.add_row(k, v)
     if r.get("notes"):
