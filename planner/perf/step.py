@@ -16,8 +16,6 @@ from planner.perf.engines import rank_chunk_tokens
 from planner.perf.kernels import (
     ETA_CAP,
     _safe_div,
-    allreduce_time,
-    alltoall_time,
     architecture_kernels,
     attention_prefill_efficiency,
     block_fp8_rows,
@@ -33,6 +31,7 @@ from planner.perf.memory import (
     stage_layers,
 )
 from planner.perf.resolve import Cols
+from planner.perf.step_comm import communication
 
 BUCKETS = ("compute_s", "memory_s", "comm_s", "overhead_s")
 
@@ -115,6 +114,7 @@ class _Pass:
         self.hbm = np.minimum(c.gemm_hbm_eta * self.hbm_ef, ETA_CAP)
         self.zero = np.zeros_like(self.tokens)
         self._eta: list[tuple] = []  # `_efficiency`'s
+        self._finite: bool | None = None  # `vanishes`'s
         self.out = {k: self.zero.copy() for k in (("time_s",) if time_only else (
             "time_s", "flops", "bytes", "compute_busy_s", "memory_busy_s", *BUCKETS))}
         if breakdown:
@@ -123,11 +123,29 @@ class _Pass:
             self.out["ops"] = {}
 
     def gemm(self, name, m, params, n_layers, wbytes, pk=None, emax=None) -> None:
+        if m is self.t_rank and self.vanishes(params * n_layers, wbytes):
+            return
         pk = self.peak if pk is None else pk
         emax = self.eta_max if emax is None else emax
         flops = 2.0 * m * params * n_layers
         eta, den = self._efficiency(m, emax, pk)
         _op(self.out, flops, params * n_layers * wbytes, pk, self.bw, eta, self.hbm, emax, name, den)
+
+    def vanishes(self, per_row, finite=1.0) -> bool:
+        """Whether an op whose FLOPs and bytes are the pass's token counts (`tokens`, `t_rank`: all finite) times
+        per-row factors, `per_row` 0 on every row and `finite` finite, adds exactly nothing (a dense FFN on MoE
+        rows without dense layers, a shared expert where there is none, routed experts on dense rows: whole
+        step-table chunks, steptable._grid_points_shared orders its groups so). Each of its terms is then +0.0
+        (0 / den is 0 in _safe_div whatever den) and a sum (never -0.0) plus +0.0 keeps its bits, so it may be
+        skipped. Not with a per-op breakdown (it lists every op), nor where a factor would widen the sums."""
+        if "ops" in self.out or np.any(per_row):  # NaN counts as nonzero
+            return False
+        shape = self.zero.shape
+        if np.broadcast_shapes(shape, np.shape(per_row), np.shape(finite)) != shape:
+            return False
+        if self._finite is None:
+            self._finite = bool(np.isfinite(self.t_rank).all() and np.isfinite(self.tokens).all())
+        return self._finite and bool(np.isfinite(finite).all())
 
     def _efficiency(self, m, emax, pk) -> tuple[np.ndarray, np.ndarray]:
         """gemm_efficiency(m, emax) and pk x its clipped value, computed once for the GEMMs of a pass that share
@@ -153,12 +171,16 @@ def _weights(p: _Pass) -> None:
     # below the plain GEMM's efficiency up to ASSUMPTIONS.weight_only_dequant_rows rows per expert; above it the
     # once-per-weight dequantization is shared by more rows (its share falls as rows / m). Dense weight-only
     # GEMMs (Marlin-class kernels) are taken at par
+    slot = expert_slot_factor(c)
+    if p.vanishes(c.expert_params / p.g * s["moe"],
+                  c.top_k * c.w_bytes * slot * c.num_experts * (1.0 - c.top_k / c.num_experts)):
+        return _lm_head(p)
     wo = np.where(c.weight_only > 0, p.serving["weight_only_moe_eta_scale"], 1.0)
     # routed experts: FLOPs of every routed token, spread over the stage; weights of touched experts only
     touched = expected_experts_touched(c.num_experts, c.top_k, p.tokens)
     m_expert = _safe_div(p.tokens * c.top_k, np.maximum(touched, 1e-9))
     e_flops = 2.0 * p.tokens * c.top_k * c.expert_params / p.g * s["moe"]
-    e_bytes = touched * c.expert_params / p.g * s["moe"] * c.w_bytes * expert_slot_factor(c)  # + replicas
+    e_bytes = touched * c.expert_params / p.g * s["moe"] * c.w_bytes * slot  # + replicas
     amortized = np.minimum(1.0, A.weight_only_dequant_rows / np.maximum(m_expert, 1e-9))
     # x the engine's fused-MoE kernels, which can recover part of the dequantization but never run the experts
     # faster than the plain GEMM would (factors above 1 only act on weight-only experts)
@@ -166,7 +188,12 @@ def _weights(p: _Pass) -> None:
     wo = wo * block_fp8_moe_scale(c, p.serving)
     _op(p.out, e_flops, e_bytes, p.peak, p.bw, gemm_efficiency(m_expert, p.eta_max * wo, c.gemm_m_half_tokens),
         p.hbm * wo, p.eta_max * wo, "experts")
-    # lm_head in bf16 on the last stage (the worst stage is charged with it)
+    _lm_head(p)
+
+
+def _lm_head(p: _Pass) -> None:
+    """lm_head in bf16 on the last stage (the worst stage is charged with it)."""
+    c, A = p.c, ASSUMPTIONS
     p.gemm("lm_head", p.n_logits / p.dp, c.lm_head_params / p.tp, 1.0, A.embedding_bytes_per_param,
            c.peak_bf16_flops_s, p.eta_bf16)
 
@@ -301,25 +328,6 @@ def _activations(p: _Pass) -> None:
     _op(p.out, p.zero, act, p.peak, p.bw, p.eta_max, p.hbm, p.eta_max, "activations")
 
 
-def _communication(p: _Pass) -> np.ndarray:
-    """Seconds of the collectives in the scale-up domain (TP all-reduces, EP all-to-all) and the PP hand-off."""
-    c, s, A = p.c, p.s, ASSUMPTIONS
-    link = c.scale_up_bandwidth_bytes_s * A.link_efficiency
-    lat = A.collective_latency_s
-    msg = p.t_rank * c.hidden * A.act_bytes
-    comm = allreduce_time(msg, p.tp, link, lat) * (s["all"] + s["dense"])  # after attention; after dense FFN
-    ep = c.ep
-    dest = ep * (1.0 - np.power(1.0 - 1.0 / np.maximum(ep, 1.0), c.top_k))  # distinct EP ranks per token
-    a2a = 2.0 * alltoall_time(p.tokens / p.g * c.hidden * A.act_bytes * dest, p.g, link, lat)  # dispatch + combine
-    moe_tp_msg = np.where(p.dp > 1, p.tokens, p.t_rank) * c.hidden * A.act_bytes
-    comm += np.where(ep > 1, a2a, allreduce_time(moe_tp_msg, p.g, link, lat)) * s["moe"]
-    # pipeline hand-off to the next stage: scale-up link inside the domain, else the network
-    inside = p.tp * p.dp * c.pp <= c.scale_up_domain
-    p2p_bw = np.where(inside, link, A.scale_out_bytes_s_per_gpu)
-    p2p = np.where(c.pp > 1, np.where(inside, lat, A.network_latency_s) + _safe_div(msg, p2p_bw), 0.0)
-    return comm + p2p
-
-
 def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pairs_global, pairs_local,
                   pre_seq, n_logits, breakdown: bool = False, q_dec=1.0, time_only: bool = False
                   ) -> dict[str, np.ndarray]:
@@ -336,7 +344,7 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
     _attention(p, ctx_dec, pairs_global, pairs_local)
     _activations(p)
     out = p.out
-    out["comm_s"] = _communication(p)
+    out["comm_s"] = communication(p)
     kernels = stage_kernels(c, serving)
     out["overhead_s"] = kernels * c.kernel_overhead_s
     out["kernels"] = kernels
