@@ -36,11 +36,23 @@ from planner.perf.step_comm import communication
 BUCKETS = ("compute_s", "memory_s", "comm_s", "overhead_s")
 
 
-def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str = "", den_c=None) -> None:
+def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str = "", den_c=None,
+        nil: str = "") -> None:
     """Add one op to the running sums: its roofline time, its class (compute- or memory-bound), and the time
     the tensor cores / HBM would be busy at full efficiency (for power). `den_c`: peak x clipped eta_c where
-    the caller has it (`_Pass.gemm`)."""
-    t_c = _safe_div(flops, peak * _clip_eta(eta_c) if den_c is None else den_c)
+    the caller has it (`_Pass.gemm`). `nil`: "flops" or "bytes" where that operand is 0 everywhere (the pass's
+    zeros): for the time alone its term (0 / den, zeroed) is not computed, max(t, 0) for max(0, t) (the same
+    but for -0.0 against +0.0, which a running sum, never -0.0, adds alike)."""
+    den_c = peak * _clip_eta(eta_c) if den_c is None else den_c
+    if nil and "flops" not in out:
+        num, den, zero = (bytes_, bw * _clip_eta(eta_m), flops) if nil == "flops" else (flops, den_c, bytes_)
+        shape = out["time_s"].shape
+        if np.broadcast_shapes(shape, np.shape(zero), np.shape(den_c if nil == "flops" else bw),
+                               np.shape(eta_m)) == shape:
+            t = _safe_div(num, den)
+            _add(out, "time_s", np.maximum(t, 0.0, out=t) if t.shape else np.maximum(t, 0.0))
+            return
+    t_c = _safe_div(flops, den_c)
     t_m = _safe_div(bytes_, bw * _clip_eta(eta_m))
     t = np.maximum(t_c, t_m)
     _add(out, "time_s", t)
@@ -249,10 +261,10 @@ def _attention(p: _Pass, ctx_dec, pairs_global, pairs_local) -> None:
     p_flops = c.pre_attn_flops_per_pair / p.tp * rank_share * pairs
     p_eta = attention_prefill_efficiency(p.pre_seq, c.attn_prefill_eta_max, c.attn_prefill_seq_half_tokens)
     _op(p.out, p_flops, p.zero, c.peak_bf16_flops_s, p.bw, prompt_attention_efficiency(c, p.pre_seq, p_eta),
-        p.hbm, attn_eta, "attn_prefill")
+        p.hbm, attn_eta, "attn_prefill", nil="bytes")
     if np.any(idx_flops):  # the indexer scores every causal pair, at the precision's (FP8) peak
         i_flops = idx_flops / p.tp * rank_share * s["all"] * pairs_global
-        _op(p.out, i_flops, p.zero, p.peak, p.bw, p_eta, p.hbm, attn_eta, "attn_indexer")
+        _op(p.out, i_flops, p.zero, p.peak, p.bw, p_eta, p.hbm, attn_eta, "attn_indexer", nil="bytes")
 
 
 PREFIX_TILE_TOKENS = 128.0  # vLLM 0.6 ops/prefix_prefill.py: BLOCK_M = BLOCK_N = 128 (device capability >= 8.0)
@@ -325,7 +337,7 @@ def _activations(p: _Pass) -> None:
     # top-k routing: each routed (token, expert) row is gathered, written and combined hidden-wide on the GPU
     # holding the expert (every GPU when experts are TP-sliced, ep = 1)
     act += A.act_bytes * A.moe_routed_hidden_values * p.tokens * c.top_k / c.ep * c.hidden * s["moe"]
-    _op(p.out, p.zero, act, p.peak, p.bw, p.eta_max, p.hbm, p.eta_max, "activations")
+    _op(p.out, p.zero, act, p.peak, p.bw, p.eta_max, p.hbm, p.eta_max, "activations", nil="flops")
 
 
 def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pairs_global, pairs_local,
