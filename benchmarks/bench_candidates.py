@@ -46,6 +46,19 @@ load average 1.6-3): cfg/cpu-s all 10,220 -> 11,886; mixed-fleet 14,020 -> 16,85
 15,511, power-limited 15,542 -> 16,647, offline 7,555 -> 8,925; the candidates and plans of every example the same
 to the bit. Per change, below (newest first).
 
+Figures (2026-12-02, h76 against main 79cf4b8 run at once, one process, --repeat 5 --phases, load average
+5-6.5; every candidates/plan file the same, check_plans.py). The step model leaves out ops that add exactly
+nothing on every row of a pass (a dense FFN, shared or routed experts a row lacks; collectives over one GPU, the
+PP hand-off without PP: step._Pass.vanishes, step_comm), the step tables give their chunks rows of one kind
+(steptable_groups.kind_order) so that it does, and the time alone skips the zero side of an op whose FLOPs or
+bytes are zeros. Step tables (ms a build, two runs): mixed-fleet 100.9 -> 94.1 and 119.6 -> 111.8,
+power-limited-site 61.4 -> 58.1 and 70.4 -> 67.9, quickstart 13.8 -> 13.1 and 15.9 -> 14.9; forward_stage on
+the captured step-table calls (old and new alternating in one process, min of 9) 134 -> 127 ms, the other
+calls (full model) unchanged; whole builds within the noise. Tried and left: the GEMMs once per group of table
+groups differing only in the prompt (2,174 of 3,409 groups on mixed-fleet, 991 of 2,043 on power-limited):
+the same bits, but 93 -> 97 and 58 -> 62 ms (the second grouping ~7 ms, the GEMM pass's own set-up): the GEMMs
+are only ~25% of a table pass after the skips.
+
 Figures (2026-12-02, h71 against main 806ce04, one process, load average 2-5.5 from three other helpers; every
 candidates/plan file the same, check_plans.py). The step tables' model runs with the groups on the last axis
 (steptable._group_points_inner: per-row columns (g,) broadcast along whole contiguous rows instead of inner

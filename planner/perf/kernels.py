@@ -95,6 +95,8 @@ def _power_by_row(base: np.ndarray, t: np.ndarray) -> np.ndarray:
 def allreduce_time(bytes_, n_gpus, link_bytes_s, latency_s):
     """Ring all-reduce of `bytes_` over n GPUs: latency + 2 (n-1)/n * bytes / link bandwidth; 0 for n = 1."""
     n = np.asarray(n_gpus, dtype=float)
+    if not np.any(n > 1):
+        return _none(n, bytes_, link_bytes_s, latency_s)
     t = latency_s + 2.0 * (n - 1.0) / np.maximum(n, 1.0) * _safe_div(bytes_, link_bytes_s)
     return np.where(n > 1, t, 0.0)
 
@@ -102,8 +104,16 @@ def allreduce_time(bytes_, n_gpus, link_bytes_s, latency_s):
 def alltoall_time(bytes_per_gpu, n_gpus, link_bytes_s, latency_s):
     """All-to-all where each GPU sends `bytes_per_gpu`, a share (n-1)/n of it to other GPUs; 0 for n = 1."""
     n = np.asarray(n_gpus, dtype=float)
+    if not np.any(n > 1):
+        return _none(n, bytes_per_gpu, link_bytes_s, latency_s)
     t = latency_s + (n - 1.0) / np.maximum(n, 1.0) * _safe_div(bytes_per_gpu, link_bytes_s)
     return np.where(n > 1, t, 0.0)
+
+
+def _none(*args) -> np.ndarray:
+    """The zeros a collective over one GPU takes on every row, in the shape `np.where(n > 1, t, 0.0)` would have
+    had (rows of one kind together: the step tables' chunks, steptable_groups.kind_order)."""
+    return np.zeros(np.broadcast_shapes(*(np.shape(a) for a in args)))
 
 
 def causal_pairs(seq_tokens, window_tokens=np.inf):

@@ -16,8 +16,6 @@ from planner.perf.engines import rank_chunk_tokens
 from planner.perf.kernels import (
     ETA_CAP,
     _safe_div,
-    allreduce_time,
-    alltoall_time,
     architecture_kernels,
     attention_prefill_efficiency,
     block_fp8_rows,
@@ -33,15 +31,36 @@ from planner.perf.memory import (
     stage_layers,
 )
 from planner.perf.resolve import Cols
+from planner.perf.step_attention_paths import (  # noqa: F401 (PREFIX_TILE_TOKENS, longest_sequence_tokens: read as step's)
+    PREFIX_TILE_TOKENS,
+    graph_context_exceeded,
+    grouped_kv_context_exceeded,
+    kv_reads_per_head,
+    longest_sequence_tokens,
+    prompt_attention_efficiency,
+)
+from planner.perf.step_comm import communication
 
 BUCKETS = ("compute_s", "memory_s", "comm_s", "overhead_s")
 
 
-def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str = "", den_c=None) -> None:
+def _op(out: dict, flops, bytes_, peak, bw, eta_c, eta_m, eta_c_max, name: str = "", den_c=None,
+        nil: str = "") -> None:
     """Add one op to the running sums: its roofline time, its class (compute- or memory-bound), and the time
     the tensor cores / HBM would be busy at full efficiency (for power). `den_c`: peak x clipped eta_c where
-    the caller has it (`_Pass.gemm`)."""
-    t_c = _safe_div(flops, peak * _clip_eta(eta_c) if den_c is None else den_c)
+    the caller has it (`_Pass.gemm`). `nil`: "flops" or "bytes" where that operand is 0 everywhere (the pass's
+    zeros): for the time alone its term (0 / den, zeroed) is not computed, max(t, 0) for max(0, t) (the same
+    but for -0.0 against +0.0, which a running sum, never -0.0, adds alike)."""
+    den_c = peak * _clip_eta(eta_c) if den_c is None else den_c
+    if nil and "flops" not in out:
+        num, den, zero = (bytes_, bw * _clip_eta(eta_m), flops) if nil == "flops" else (flops, den_c, bytes_)
+        shape = out["time_s"].shape
+        if np.broadcast_shapes(shape, np.shape(zero), np.shape(den_c if nil == "flops" else bw),
+                               np.shape(eta_m)) == shape:
+            t = _safe_div(num, den)
+            _add(out, "time_s", np.maximum(t, 0.0, out=t) if t.shape else np.maximum(t, 0.0))
+            return
+    t_c = _safe_div(flops, den_c)
     t_m = _safe_div(bytes_, bw * _clip_eta(eta_m))
     t = np.maximum(t_c, t_m)
     _add(out, "time_s", t)
@@ -115,6 +134,7 @@ class _Pass:
         self.hbm = np.minimum(c.gemm_hbm_eta * self.hbm_ef, ETA_CAP)
         self.zero = np.zeros_like(self.tokens)
         self._eta: list[tuple] = []  # `_efficiency`'s
+        self._finite: bool | None = None  # `vanishes`'s
         self.out = {k: self.zero.copy() for k in (("time_s",) if time_only else (
             "time_s", "flops", "bytes", "compute_busy_s", "memory_busy_s", *BUCKETS))}
         if breakdown:
@@ -123,11 +143,29 @@ class _Pass:
             self.out["ops"] = {}
 
     def gemm(self, name, m, params, n_layers, wbytes, pk=None, emax=None) -> None:
+        if m is self.t_rank and self.vanishes(params * n_layers, wbytes):
+            return
         pk = self.peak if pk is None else pk
         emax = self.eta_max if emax is None else emax
         flops = 2.0 * m * params * n_layers
         eta, den = self._efficiency(m, emax, pk)
         _op(self.out, flops, params * n_layers * wbytes, pk, self.bw, eta, self.hbm, emax, name, den)
+
+    def vanishes(self, per_row, finite=1.0) -> bool:
+        """Whether an op whose FLOPs and bytes are the pass's token counts (`tokens`, `t_rank`: all finite) times
+        per-row factors, `per_row` 0 on every row and `finite` finite, adds exactly nothing (a dense FFN on MoE
+        rows without dense layers, a shared expert where there is none, routed experts on dense rows: whole
+        step-table chunks, steptable._grid_points_shared orders its groups so). Each of its terms is then +0.0
+        (0 / den is 0 in _safe_div whatever den) and a sum (never -0.0) plus +0.0 keeps its bits, so it may be
+        skipped. Not with a per-op breakdown (it lists every op), nor where a factor would widen the sums."""
+        if "ops" in self.out or np.any(per_row):  # NaN counts as nonzero
+            return False
+        shape = self.zero.shape
+        if np.broadcast_shapes(shape, np.shape(per_row), np.shape(finite)) != shape:
+            return False
+        if self._finite is None:
+            self._finite = bool(np.isfinite(self.t_rank).all() and np.isfinite(self.tokens).all())
+        return self._finite and bool(np.isfinite(finite).all())
 
     def _efficiency(self, m, emax, pk) -> tuple[np.ndarray, np.ndarray]:
         """gemm_efficiency(m, emax) and pk x its clipped value, computed once for the GEMMs of a pass that share
@@ -153,12 +191,16 @@ def _weights(p: _Pass) -> None:
     # below the plain GEMM's efficiency up to ASSUMPTIONS.weight_only_dequant_rows rows per expert; above it the
     # once-per-weight dequantization is shared by more rows (its share falls as rows / m). Dense weight-only
     # GEMMs (Marlin-class kernels) are taken at par
+    slot = expert_slot_factor(c)
+    if p.vanishes(c.expert_params / p.g * s["moe"],
+                  c.top_k * c.w_bytes * slot * c.num_experts * (1.0 - c.top_k / c.num_experts)):
+        return _lm_head(p)
     wo = np.where(c.weight_only > 0, p.serving["weight_only_moe_eta_scale"], 1.0)
     # routed experts: FLOPs of every routed token, spread over the stage; weights of touched experts only
     touched = expected_experts_touched(c.num_experts, c.top_k, p.tokens)
     m_expert = _safe_div(p.tokens * c.top_k, np.maximum(touched, 1e-9))
     e_flops = 2.0 * p.tokens * c.top_k * c.expert_params / p.g * s["moe"]
-    e_bytes = touched * c.expert_params / p.g * s["moe"] * c.w_bytes * expert_slot_factor(c)  # + replicas
+    e_bytes = touched * c.expert_params / p.g * s["moe"] * c.w_bytes * slot  # + replicas
     amortized = np.minimum(1.0, A.weight_only_dequant_rows / np.maximum(m_expert, 1e-9))
     # x the engine's fused-MoE kernels, which can recover part of the dequantization but never run the experts
     # faster than the plain GEMM would (factors above 1 only act on weight-only experts)
@@ -166,7 +208,12 @@ def _weights(p: _Pass) -> None:
     wo = wo * block_fp8_moe_scale(c, p.serving)
     _op(p.out, e_flops, e_bytes, p.peak, p.bw, gemm_efficiency(m_expert, p.eta_max * wo, c.gemm_m_half_tokens),
         p.hbm * wo, p.eta_max * wo, "experts")
-    # lm_head in bf16 on the last stage (the worst stage is charged with it)
+    _lm_head(p)
+
+
+def _lm_head(p: _Pass) -> None:
+    """lm_head in bf16 on the last stage (the worst stage is charged with it)."""
+    c, A = p.c, ASSUMPTIONS
     p.gemm("lm_head", p.n_logits / p.dp, c.lm_head_params / p.tp, 1.0, A.embedding_bytes_per_param,
            c.peak_bf16_flops_s, p.eta_bf16)
 
@@ -222,69 +269,10 @@ def _attention(p: _Pass, ctx_dec, pairs_global, pairs_local) -> None:
     p_flops = c.pre_attn_flops_per_pair / p.tp * rank_share * pairs
     p_eta = attention_prefill_efficiency(p.pre_seq, c.attn_prefill_eta_max, c.attn_prefill_seq_half_tokens)
     _op(p.out, p_flops, p.zero, c.peak_bf16_flops_s, p.bw, prompt_attention_efficiency(c, p.pre_seq, p_eta),
-        p.hbm, attn_eta, "attn_prefill")
+        p.hbm, attn_eta, "attn_prefill", nil="bytes")
     if np.any(idx_flops):  # the indexer scores every causal pair, at the precision's (FP8) peak
         i_flops = idx_flops / p.tp * rank_share * s["all"] * pairs_global
-        _op(p.out, i_flops, p.zero, p.peak, p.bw, p_eta, p.hbm, attn_eta, "attn_indexer")
-
-
-PREFIX_TILE_TOKENS = 128.0  # vLLM 0.6 ops/prefix_prefill.py: BLOCK_M = BLOCK_N = 128 (device capability >= 8.0)
-
-
-def prompt_attention_efficiency(c: Cols, seq_tokens, flash_eta) -> np.ndarray:
-    """Efficiency of a row's prompt attention: flash-attention prefill (`flash_eta`, growing with the prompt as
-    its grid fills), or where the engine runs prompts through a slower kernel on this vendor (engines.yaml
-    `prompt_attention_eta_scale` < 1) that share of the accelerator's attn_prefill_eta_max, less the causal
-    tiles' padding, S / (S + 128).
-
-    The one such path: vLLM V0 with chunked prefill on (its default for models longer than 32K tokens) fills
-    the block tables of every prompt, so on ROCm each chunk, the first one included, attends through
-    PagedAttention.forward_prefix -> ops/prefix_prefill.py context_attention_fwd: a Triton kernel whose grid
-    is set by the chunk (prompts x query heads x ceil(chunk / 128), 64 programs for one 512-token chunk of
-    Llama-3.1-405B at TP8), each program walking the cached context in 128-token tiles, so its efficiency does
-    not grow with the prompt as flash attention's does; the tiles on the diagonal compute the masked half too
-    (a prompt of S tokens computes S (S + 128) / 2 pairs for its S^2 / 2 causal ones)."""
-    scale = np.asarray(c.get("eng_prompt_attn_scale", 1.0), dtype=float)
-    tiled = scale * attention_prefill_efficiency(seq_tokens, c.attn_prefill_eta_max, PREFIX_TILE_TOKENS)
-    return np.where(scale < 1.0, tiled, flash_eta)
-
-
-def kv_reads_per_head(c: Cols, tp) -> np.ndarray:
-    """Times a decode step reads each KV head: once where the engine's decode-attention kernel serves the whole
-    query group of a KV head from one read (FlashAttention / FlashInfer / XQA / MLA kernels), once per query head
-    of the group where it runs one thread block per query head (vLLM's legacy paged_attention_v1/v2 grid,
-    (num_heads, num_seqs, partitions): `kv_head_idx = head_idx / num_queries_per_kv`; engines.yaml
-    `decode_attention_kv_reads: per_query_head`). dstack's TGI 2.3 ROCm on 8x MI300X, Llama-3.1-405B TP8, one
-    request: TPOT 47.56 / 51.19 / 59.20 / 70.17 ms at 16k / 32k / 64k / 128k context (serving_under_load.csv
-    DSTKTGI-tgi-single-*), 2.0e-4 ms per context token where one read of its 64.5 kB per token per GPU at the
-    HBM's 5.3 TB/s is 1.3e-5: 16x, the 128 / 8 query heads per KV head."""
-    per_q = (np.asarray(c.get("eng_attn_qhead_reads", 0.0)) > 0) | grouped_kv_context_exceeded(c)
-    group = c.heads / np.maximum(tp, c.kv_heads)  # query heads per KV head on one GPU
-    return np.where(per_q & (c.is_mla <= 0), np.maximum(group, 1.0), 1.0)
-
-
-def longest_sequence_tokens(c: Cols) -> np.ndarray:
-    """Tokens of the longest sequence a row's decode batches hold, isl + osl: the kernel choices below key on
-    the batch's longest sequence (vLLM V0 passes max_decode_seq_len), not its mean context. A batch of requests
-    of one length holds, step after step, one near its end, so every decode step of the row is charged; a lone
-    request that crosses a limit partway is charged from its first step (an upper bound on its TPOT)."""
-    return np.asarray(c.isl, dtype=float) + np.asarray(c.osl, dtype=float)
-
-
-def graph_context_exceeded(c: Cols) -> np.ndarray:
-    """Whether the row's decode steps run outside the engine's CUDA/HIP graphs because a sequence is longer
-    than it captured them for (engines.yaml `cuda_graph_max_context`; vLLM V0 max_seq_len_to_capture = 8192,
-    worker/model_runner.py _use_captured_graph). Such a step launches every kernel from the host, as one above
-    the graph batch does (decode_step's eager floor)."""
-    return longest_sequence_tokens(c) > c.get("eng_graph_max_ctx", np.inf)
-
-
-def grouped_kv_context_exceeded(c: Cols) -> np.ndarray:
-    """Whether the row's decode attention falls back from the grouped-KV kernel to one that reads each KV head
-    once per query head, the batch's longest sequence being beyond what the grouped kernel serves on this
-    vendor (engines.yaml `grouped_kv_decode_max_context`; vLLM V0 on ROCm: paged_attention_rocm up to 32,768
-    tokens, then paged_attention_v1/v2, rocm_flash_attn.py _use_rocm_custom_paged_attention)."""
-    return longest_sequence_tokens(c) > c.get("eng_grouped_kv_max_ctx", np.inf)
+        _op(p.out, i_flops, p.zero, p.peak, p.bw, p_eta, p.hbm, attn_eta, "attn_indexer", nil="bytes")
 
 
 def _activations(p: _Pass) -> None:
@@ -298,26 +286,7 @@ def _activations(p: _Pass) -> None:
     # top-k routing: each routed (token, expert) row is gathered, written and combined hidden-wide on the GPU
     # holding the expert (every GPU when experts are TP-sliced, ep = 1)
     act += A.act_bytes * A.moe_routed_hidden_values * p.tokens * c.top_k / c.ep * c.hidden * s["moe"]
-    _op(p.out, p.zero, act, p.peak, p.bw, p.eta_max, p.hbm, p.eta_max, "activations")
-
-
-def _communication(p: _Pass) -> np.ndarray:
-    """Seconds of the collectives in the scale-up domain (TP all-reduces, EP all-to-all) and the PP hand-off."""
-    c, s, A = p.c, p.s, ASSUMPTIONS
-    link = c.scale_up_bandwidth_bytes_s * A.link_efficiency
-    lat = A.collective_latency_s
-    msg = p.t_rank * c.hidden * A.act_bytes
-    comm = allreduce_time(msg, p.tp, link, lat) * (s["all"] + s["dense"])  # after attention; after dense FFN
-    ep = c.ep
-    dest = ep * (1.0 - np.power(1.0 - 1.0 / np.maximum(ep, 1.0), c.top_k))  # distinct EP ranks per token
-    a2a = 2.0 * alltoall_time(p.tokens / p.g * c.hidden * A.act_bytes * dest, p.g, link, lat)  # dispatch + combine
-    moe_tp_msg = np.where(p.dp > 1, p.tokens, p.t_rank) * c.hidden * A.act_bytes
-    comm += np.where(ep > 1, a2a, allreduce_time(moe_tp_msg, p.g, link, lat)) * s["moe"]
-    # pipeline hand-off to the next stage: scale-up link inside the domain, else the network
-    inside = p.tp * p.dp * c.pp <= c.scale_up_domain
-    p2p_bw = np.where(inside, link, A.scale_out_bytes_s_per_gpu)
-    p2p = np.where(c.pp > 1, np.where(inside, lat, A.network_latency_s) + _safe_div(msg, p2p_bw), 0.0)
-    return comm + p2p
+    _op(p.out, p.zero, act, p.peak, p.bw, p.eta_max, p.hbm, p.eta_max, "activations", nil="flops")
 
 
 def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pairs_global, pairs_local,
@@ -336,7 +305,7 @@ def forward_stage(c: Cols, serving: dict[str, float], n_dec, ctx_dec, n_pre, pai
     _attention(p, ctx_dec, pairs_global, pairs_local)
     _activations(p)
     out = p.out
-    out["comm_s"] = _communication(p)
+    out["comm_s"] = communication(p)
     kernels = stage_kernels(c, serving)
     out["overhead_s"] = kernels * c.kernel_overhead_s
     out["kernels"] = kernels

@@ -24,7 +24,7 @@ from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, Taken, normalize_grid, resolve, take
 from planner.perf.serving import draft_time_s, speculative_terms
 from planner.perf.step import decode_step, mixed_step_floor_s
-from planner.perf.steptable_groups import MEMBER_COLUMNS, shared_groups
+from planner.perf.steptable_groups import MEMBER_COLUMNS, kind_order, shared_groups
 
 DECODE_POINTS = 20  # 0 plus 19 geometric points from 1 to the max running sequences
 PREFILL_POINTS = 9  # 0 .. token budget in eighths
@@ -215,6 +215,7 @@ def _grid_points_shared(c: Cols, n: int, eff: Efficiency, decode, prefill, ctx, 
     pts = None if FACTOR_AXES else _points(decode, prefill, None, ctx, None, None, grid_only=True)
     for size in np.unique(sizes):
         begin = starts[sizes == size]
+        begin = begin[kind_order(src, order[begin])]
         members = order[begin[:, None] + np.arange(size)[None, :]]  # (groups, size) positions in `run`
         for lo in range(0, len(members), GROUP_CHUNK_ROWS):
             mem = members[lo:lo + GROUP_CHUNK_ROWS]

@@ -58,3 +58,16 @@ def _varies(v: np.ndarray) -> bool:
     resolved columns in the examples' grids)."""
     b = v.view(np.uint64) if v.dtype == np.float64 else v
     return bool((b != b[0]).any())
+
+
+KIND_COLUMNS = ("moe_layers", "expert_params", "shared_params", "dense_layers", "tp", "ep", "pp", "attn_dp")
+"""Columns whose zero (layers, parameters) or one (parallel degrees) spares the step model an op on every row
+of a chunk where it holds on all (step._Pass.vanishes; kernels.allreduce_time / alltoall_time)."""
+
+
+def kind_order(c: Cols, rows: np.ndarray) -> np.ndarray:
+    """An order of `rows` (positions in `c`) that puts rows of one kind together (`KIND_COLUMNS`: with or without
+    routed experts, shared experts, dense layers, TP, EP, PP, attention DP), so that the step tables' chunks
+    of groups are mostly of one kind. The model is elementwise over rows: any order gives the same numbers."""
+    keys = [np.asarray(c[k])[rows] > (1.0 if k in ("tp", "ep", "pp", "attn_dp") else 0.0) for k in KIND_COLUMNS]
+    return np.lexsort(keys[::-1])
