@@ -49,7 +49,8 @@ to the bit. Per change, below (newest first).
 Figures (2026-12-02, h75 on 78ad880 against main 79cf4b8 (h70's disaggregated search merged there, not here)
 run at once, one process, --repeat 5, load average 5-6; candidates and plans the same, check_plans.py). The
 queueing model and the aggregated rate search model rows equal in every input once (fp8 and int8 of one
-configuration: 1,583 of mixed-fleet's 8,422 fitting rows; capacity._distinct_rows, ~5-10 ms a build), and
+configuration, targets alike: 1,290 of mixed-fleet's 8,422 fitting rows, 711 of power-limited's 5,361,
+~15% of enterprise-budget's and offline's; capacity._distinct_rows, ~5-10 ms a build), and
 open_loop makes fewer temporaries. --phases, mixed-fleet: rate search 134 -> 101 ms, load-aware capacity less
 its disaggregated phases 492 -> 439; power-limited-site 88 -> 69 and 328 -> 283; cfg/cpu-s mixed-fleet 20,923 ->
 21,811, power-limited 19,153 -> 19,648. _under_load less its step tables on captured inputs, old and new

@@ -115,7 +115,8 @@ def _distinct_rows(tab, *per_row) -> tuple[np.ndarray | None, np.ndarray | None]
     rank[order] = np.arange(len(order))
     first, back = first[order], rank[back.ravel()]
     rep = np.flatnonzero(first[back] != np.arange(R))
-    if any((b[rep] != b[first[back[rep]]]).any() for b in fields):  # a collision
+    src = first[back[rep]]
+    if any((np.take(b, rep, axis=0) != np.take(b, src, axis=0)).any() for b in fields):  # a collision
         return None, None
     return first, back
 
