@@ -162,6 +162,21 @@ evaluation at capacity, the disaggregated batch and rate searches; the reasoning
 completion, variant pruning and expansion on ~50-column frames at 0.2-3 ms per whole-frame step), while 50,000
 cfg/s on 64 configurations leaves 1.3 ms, on 392 7.8 ms. Past the fixed cost, each configuration costs 19-27 us
 on the large grids on one process (38,000-52,000 cfg/s with no fixed cost at all).
+
+Figures (2026-12-02, h70 against main run at once, one process, load average 1.7-5.3; candidates and plans
+identical, check_plans.py): the disaggregated batch search (--phases, ms a build) against main 806ce04, three
+runs (the last --repeat 5): mixed-fleet 263, 267, 239 -> 246, 265, 206, power-limited-site 182, 163, 145 ->
+169, 144, 138, quickstart 59, 57, 53 -> 63, 62, 48 (one prefetched run: noise); with the result built as one
+frame too, against main 78ad880 (which has h71's faster step model, this branch not; --repeat 5): mixed-fleet
+174 -> 151, power-limited-site 130 -> 108, quickstart 35 -> 34. The phase's call alone, fastest CPU of 21-27
+alternating, 806ce04 -> the first three changes, then -> the one frame (two sittings): mixed-fleet 188 -> 170,
+161 -> 153, power-limited-site 139 -> 116, 110 -> 104, quickstart 40 -> 36, 35 -> 30. cfg/cpu-s against
+806ce04 (--repeat 5): all 15,181 -> 15,834, mixed-fleet 17,683 -> 18,009, power-limited-site 16,194 -> 17,271.
+A (row, batch) pair judged once per search (the scan re-ran the bisection's pairs), the tail judged in one run
+up to 4,096 pairs (mixed-fleet 10 -> 7 model runs, 22,407 -> 22,817 pairs), the TTFT messages' whole numbers
+printed as integers, the result's columns completed before one frame (strings converted once, not three
+times). Left: the model runs (~65% of the phase: the decode step ~45%, the unit search
+serving._smallest_best_unit ~10%, ~3.5 ms fixed a run) and the first run at batch 1 on every row (~30%).
 """
 
 from __future__ import annotations

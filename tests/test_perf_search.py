@@ -133,7 +133,22 @@ def test_disaggregated_reasoning_rows_guess_where_the_hidden_steps_bind(monkeypa
     run = search._Resolved._run
     monkeypatch.setattr(search._Resolved, "_run", lambda self, r, b: pairs.append(len(r)) or run(self, r, b))
     monkeypatch.setattr(search, "PREFETCH_PAIRS", 0)  # the rounds, not every pair in one call
+    # the tail judged in one run as when the figures below were taken (a larger tail trades pairs for runs)
+    monkeypatch.setattr(search, "TAIL_PAIRS", 1024)
     got = largest_batch_meeting(cfg, CAT, ttft_s, tpot_s, hidden=hidden)
     assert (got["batch"].to_numpy() == want["batch"].to_numpy()).all()
     assert (got["fits"].to_numpy() == want["fits"].to_numpy()).all() and want["fits"].sum() > 100
-    assert sum(pairs) < 4100  # 3620 (2026-12-02); 4595 with TPOT's guide alone
+    assert sum(pairs) < 4100  # 3620 (2026-12-02), 3575 with each pair judged once; 4595 with TPOT's guide alone
+
+
+def test_whole_numbers_format_as_the_f_string():
+    """meeting_result's TTFT messages print whole numbers from `whole_numbers`: the text of f"{v:.0f}" for every
+    value, ties (half to even), a negative zero ("-0"), values past 2**53 and non-finite ones included."""
+    from planner.perf.evaluate import whole_numbers
+
+    rng = np.random.default_rng(7)
+    values = [0.5, 1.5, 2.5, -0.5, -1.5, -0.3, -0.0, 0.0, 0.49999999999999994, 2.4999999999999996, 1e20,
+              2.0**53, 2.0**53 + 2, -(2.0**60), np.inf, -np.inf, np.nan, 123.456, 4.5e3]
+    values += (rng.random(2000) * 10.0 ** rng.integers(-3, 7, 2000)).tolist()
+    values += (np.round(rng.random(500) * 1e4) + 0.5).tolist()  # exact ties
+    assert [str(w) for w in whole_numbers(np.array(values))] == [f"{v:.0f}" for v in values]

@@ -26,6 +26,9 @@ def frontier(model, gpu_ids, precisions, isl, osl, gpus, out_dir, catalog_dirs) 
     for flag, v in (("--isl", isl), ("--osl", osl), ("--gpus", gpus)):
         if v is not None and v <= 0:
             raise InputError(f"{flag} must be a positive integer, got {v}")
+    if osl == 1:  # tokens/s per user is 1 / TPOT: one output token has no time between tokens to trade
+        raise InputError("--osl 1: one output token has no tokens/s per user (no time between output tokens) "
+                         "to trade against tokens/s per GPU; use predict for prompt-only answers")
     catalog = load_run_catalog(catalog_dirs)
     front = compute_frontier(catalog, model, list(gpu_ids), list(precisions), isl, osl, gpus)
     out = make_out_dir(out_dir)
@@ -37,3 +40,5 @@ def frontier(model, gpu_ids, precisions, isl, osl, gpus, out_dir, catalog_dirs) 
         best = grp.loc[grp["output_tok_s_per_gpu"].idxmax()]
         click.echo(f"  {series}: {len(grp)} frontier points; peak {best['output_tok_s_per_gpu']:,.0f} tok/s/GPU "
                    f"at {best['output_tok_s_per_user']:,.1f} tok/s/user")
+    for series, why in front.attrs.get("missing", {}).items():
+        click.echo(f"  {series}: no configuration fits ({why})")

@@ -145,7 +145,8 @@ class WorkloadSpec(Strict):
         None, gt=0, json_schema_extra=unit("ms"), description="time-per-output-token target"
     )
     slo_percentile: float | None = Field(
-        None, gt=0, lt=100, description="percentile at which ttft_ms/tpot_ms must hold (default: the problem's)"
+        None, ge=1, lt=100, description="percentile at which ttft_ms/tpot_ms must hold (default: the problem's; "
+        "99 for p99: 0.99 is a fraction, refused)"
     )
     quality_floor: QualityFloor | None = Field(
         None, description="benchmark and minimum score (after quantization)"
@@ -361,7 +362,8 @@ class Problem(Strict):
     objective: Objective = Objective()
     solver: SolverSpec = SolverSpec()
     slo_percentile: float = Field(
-        90.0, gt=0, lt=100, description="percentile at which every workload's TTFT/TPOT targets must hold (p90)"
+        90.0, ge=1, lt=100, description="percentile at which every workload's TTFT/TPOT targets must hold (p90; "
+        "99 for p99: 0.99 is a fraction, refused)"
     )
 
     @model_validator(mode="before")

@@ -317,30 +317,44 @@ def max_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s: float | None
 
 
 def meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft,
-                   t_tpot) -> pd.DataFrame:
+                   t_tpot) -> pd.DataFrame | dict:
     """fits, reason and limited_by at the batches a search chose (`max_batch_meeting` and the pruned search in
-    planner.perf.search): what stopped a larger batch, or why no batch meets the per-row targets."""
-    limited = np.where(has_next & any_good, stop, res["limited_by"].to_numpy())
+    planner.perf.search): what stopped a larger batch, or why no batch meets the per-row targets. `res`: the
+    frame at those batches, or its columns by name (arrays; set in place and returned)."""
+    limited = np.where(has_next & any_good, stop, np.asarray(res["limited_by"]))
     limited = np.where(any_good & (chosen_b >= mem_max) & (mem_max >= 1), "memory", limited)
     limited = np.where(any_good & (chosen_b >= eng_cap) & (eng_cap < mem_max), "engine", limited)
-    reason = res["reason"].to_numpy().copy()
+    reason = np.array(res["reason"], dtype=object)
     fits_out = any_good.copy()
     # rows that fit but meet no target at any batch: which target the chosen batch misses (the strings built
     # from Python floats in one pass; a loop reading numpy scalars row by row took ~5% of the capacity search)
-    miss = np.flatnonzero(~any_good & res["fits"].to_numpy())
+    miss = np.flatnonzero(~any_good & np.asarray(res["fits"]))
     t_tt = np.asarray(t_ttft, dtype=float)[miss]
     t_tp = np.asarray(t_tpot, dtype=float)[miss]
     t_tp = np.where(np.isinf(t_tp), 0.0, t_tp)
-    r_batch, r_ttft, r_tpot = (res[c].to_numpy()[miss] for c in ("batch", "ttft_s", "tpot_s"))
+    r_batch, r_ttft, r_tpot = (np.asarray(res[c])[miss] for c in ("batch", "ttft_s", "tpot_s"))
     is_ttft = ~np.isinf(t_tt) & (r_ttft > t_tt)
     limited[miss] = np.where(is_ttft, "ttft", "tpot")
-    reason[miss] = [f"batch {b:.0f} misses the TTFT target: {tt_r * 1e3:.0f} ms > {tt * 1e3:.0f} ms" if bad else
-                    f"batch {b:.0f} misses the TPOT target: {tp_r * 1e3:.1f} ms > {tp * 1e3:.1f} ms"
-                    for b, tt_r, tt, tp_r, tp, bad in zip(r_batch.tolist(), r_ttft.tolist(), t_tt.tolist(),
-                                                          r_tpot.tolist(), t_tp.tolist(), is_ttft.tolist(),
-                                                          strict=True)]
-    limited = np.where(~any_good & (res["limited_by"].to_numpy() == "memory"), "memory", limited)
+    # the TTFT messages' whole numbers as integers (`whole_numbers`; ~2.5x faster than formatting the floats)
+    w_b, w_ttft, w_tt = (whole_numbers(np.asarray(x, dtype=float)) for x in (r_batch, r_ttft * 1e3, t_tt * 1e3))
+    reason[miss] = [f"batch {b} misses the TTFT target: {tt_r} ms > {tt} ms" if bad else
+                    f"batch {b} misses the TPOT target: {tp_r * 1e3:.1f} ms > {tp * 1e3:.1f} ms"
+                    for b, tt_r, tt, tp_r, tp, bad in zip(w_b, w_ttft, w_tt, r_tpot.tolist(), t_tp.tolist(),
+                                                          is_ttft.tolist(), strict=True)]
+    limited = np.where(~any_good & (np.asarray(res["limited_by"]) == "memory"), "memory", limited)
     res["fits"] = fits_out
     res["reason"] = reason
     res["limited_by"] = limited
     return res
+
+
+def whole_numbers(x: np.ndarray) -> list:
+    """Per value, what formats as f"{v:.0f}" does: the integer np.rint gives (both round the exact binary value
+    half to even) where that is exact (finite, below 2**53, not a negative zero, which prints "-0"), else the
+    f-string's own text."""
+    r = np.rint(x)
+    exact = np.isfinite(r) & (np.abs(r) < 2.0**53) & ~((r == 0) & np.signbit(r))
+    out = np.where(exact, r, 0.0).astype(np.int64).tolist()
+    for i in np.flatnonzero(~exact).tolist():
+        out[i] = f"{float(x[i]):.0f}"
+    return out

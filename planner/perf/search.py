@@ -26,17 +26,19 @@ from planner.perf.evaluate import (
     DEFAULT_BATCHES,
     PREFILL_COLUMNS,
     TIMED,
-    _frame,
+    _columns,
     engine_batch_cap,
     engine_batch_cap_of,
     evaluate,
+    evaluate_columns,
     meeting_result,
+    output_frame,
     predict,
 )
 from planner.perf.memory import memory
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
-from planner.perf.search_rounds import bisect_judged, guessed, stretch
+from planner.perf.search_rounds import bisect_judged, first_equal, guessed, stretch, unjudged
 from planner.perf.serving import prefill_batch_pass
 
 SCAN_WIDTH = 2  # batches per row and round of the disaggregated scan: fewer rounds, few wasted evaluations
@@ -47,8 +49,10 @@ PREFETCH_PAIRS = 4096
 # disaggregated rows took 3.01 model evaluations each instead of 4.34, 7 model runs instead of 10 (2026-12-01)
 GUESS_ROUNDS = 2
 # at most this many (row, candidate) pairs left to a bisection or scan are judged in one run: a run of the model
-# costs ~3-4 ms whatever its rows, as much as ~1,000 pairs (~3.5 us each); the last rounds had 1-9 rows
-TAIL_PAIRS = 1024
+# costs ~3.5 ms whatever its rows, as much as ~1,000 pairs (~3 us each). 4096, not 1024: mixed-fleet's last three
+# bisection rounds (~650 rows each) and its tail run became one, 10 -> 7 runs for 21,624 -> 22,817 pairs
+# (power-limited-site 9 -> 6 runs, 14,326 -> 15,930 pairs), ~8 ms less by those costs (2026-12-02)
+TAIL_PAIRS = 4096
 
 
 def _per_row(x, n: int) -> np.ndarray:
@@ -82,8 +86,12 @@ class _Resolved:
 
     def frame(self, batch: np.ndarray) -> pd.DataFrame:
         """`evaluate` of every row at `batch`; rows at batch 1 reuse the model's run of the first probe."""
+        return output_frame(*self.columns(batch))
+
+    def columns(self, batch: np.ndarray) -> tuple[pd.DataFrame, dict]:
+        """`evaluate_columns` of every row at `batch` (the frame's grid and output columns), as `frame`."""
         if self.direct:
-            return evaluate(self.base.assign(batch=batch), self.catalog, efficiency=self.eff)
+            return evaluate_columns(self.base.assign(batch=batch), self.catalog, efficiency=self.eff)
         batch = np.asarray(batch, dtype=np.int64)
         ones = self._at_one()
         rest = np.flatnonzero(batch != 1)
@@ -101,7 +109,7 @@ class _Resolved:
         g = self._g.assign(batch=batch)  # normalize_grid(grid): the batch (integers) is its only other column
         c = Cols(self.c)
         c["batch"] = batch.astype(float)
-        return _frame(g, c, out, fits, reason, mem, self.reason == "")
+        return g, _columns(c, out, fits, reason, mem, self.reason == "")
 
     def _from_runs(self, rows: np.ndarray, batch: np.ndarray, into: tuple) -> np.ndarray:
         """Fill `into` (outputs, fits, memory, reason over every row) for `rows` from the searches' runs at the
@@ -270,17 +278,29 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
     table = model.prefetch(cand) if n * k_max <= PREFETCH_PAIRS else None  # small: every pair in one call
     guide = np.full((n, k_max), np.nan)  # judge's 'guide' where it gives one (see guessed)
 
+    same = first_equal(cand)  # a batch listed twice in a row (a limit equal to a list entry) is judged once
+    judged = np.zeros((n, k_max), dtype=bool)
+
     def run(rows: np.ndarray, k: np.ndarray) -> dict[str, np.ndarray]:
-        ev = model.at(rows, cand[rows, k].astype(np.int64)) if table is None else {
-            name: v[rows * k_max + k] for name, v in table.items()}
-        out = judge(ev, rows)
-        g_good, g_bound = out.pop("guide_good", None), out.pop("guide_bound", None)
-        if g_good is not None and g_bound is not None:
-            guide[rows, k] = np.where(agg[rows], g_good, g_bound)
-        out["bound"] = np.where(agg[rows], out["good"], out["bound"])
-        for name, v in out.items():
-            flags.setdefault(name, np.zeros((n, k_max), dtype=bool))[rows, k] = v
-        return out
+        """The judge's flags of pairs (rows, k); the model runs on those not judged before in this search (a
+        pair's flags are the same whenever judged: the scan re-reads the bisection's, ~5% of the pairs)."""
+        kc = same[rows, k]
+        r_new, k_new = unjudged(rows, kc, judged)
+        if len(r_new):
+            ev = model.at(r_new, cand[r_new, k_new].astype(np.int64)) if table is None else {
+                name: v[r_new * k_max + k_new] for name, v in table.items()}
+            out = judge(ev, r_new)
+            g_good, g_bound = out.pop("guide_good", None), out.pop("guide_bound", None)
+            if g_good is not None and g_bound is not None:
+                guide[r_new, k_new] = np.where(agg[r_new], g_good, g_bound)
+            out["bound"] = np.where(agg[r_new], out["good"], out["bound"])
+            for name, v in out.items():
+                flags.setdefault(name, np.zeros((n, k_max), dtype=bool))[r_new, k_new] = v
+            judged[r_new, k_new] = True
+        guide[rows, k] = guide[rows, kc]
+        for v in flags.values():
+            v[rows, k] = v[rows, kc]
+        return {name: v[rows, k] for name, v in flags.items()}
 
     first = run(np.arange(n), np.zeros(n, dtype=np.int64))
     lo = np.where(first["bound"], 0, -1)  # the largest index known to satisfy the prefix predicate
@@ -395,11 +415,13 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     any_good = best >= 0
     rows = np.arange(n)
     chosen_b = cand[rows, np.maximum(best, 0)]  # the smallest candidate where nothing is good
-    res = model.frame(chosen_b.astype(np.int64)).reset_index(drop=True)
+    # the result's columns completed as arrays, then one frame (pandas converts each string column once)
+    g, res = model.columns(chosen_b.astype(np.int64))
+    res = dict(res, batch=g["batch"].to_numpy())
     if runs is not None:
         runs.extend((r, b, run[1], run[0]["tpot_s"]) for r, b, run in model._runs)
     if h is not None:  # the first visible token's TTFT, what the targets were held to
-        res["ttft_s"] = visible_ttft(res["ttft_s"].to_numpy(dtype=float), res["tpot_s"].to_numpy(dtype=float), h)
+        res["ttft_s"] = visible_ttft(np.asarray(res["ttft_s"], dtype=float), np.asarray(res["tpot_s"], float), h)
     # what stopped a larger batch: the next larger candidate's first failure (judged by the search)
     nxt = np.minimum(best + 1, cand.shape[1] - 1)
     has_next = any_good & (best + 1 < cand.shape[1])
@@ -407,12 +429,14 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     stop = np.where(~f["fits"], "memory", np.where(~f["ttft_ok"], "ttft", np.where(~f["tpot_ok"], "tpot", "")))
     out = meeting_result(res, any_good, has_next, stop, chosen_b, mem_max, eng_cap, t_ttft, t_tpot)
     if h is not None:  # a row that misses its targets says the hidden tokens came first
-        miss = np.flatnonzero(~any_good & (h > 0) & (out["limited_by"].to_numpy() == "ttft"))
-        reason = out["reason"].to_numpy(dtype=object).copy()
-        reason[miss] = [f"{r} (first visible token, after {k:.0f} hidden reasoning tokens)"
-                        for r, k in zip(reason[miss], h[miss], strict=True)]
+        miss = np.flatnonzero(~any_good & (h > 0) & (np.asarray(out["limited_by"]) == "ttft"))
+        reason = np.array(out["reason"], dtype=object)
+        hidden_k = h[miss].tolist()
+        after = {k: f" (first visible token, after {k:.0f} hidden reasoning tokens)" for k in set(hidden_k)}
+        reason[miss] = [f"{r}{after[k]}" for r, k in zip(reason[miss], hidden_k, strict=True)]
         out["reason"] = reason
-    return out
+    del out["batch"]  # the grid's
+    return output_frame(g, out)
 
 
 def visible_ttft(ttft_s, tpot_s, hidden: np.ndarray) -> np.ndarray:

@@ -14,6 +14,26 @@ def stretch(rows: np.ndarray, first: np.ndarray, width: np.ndarray, step: int = 
     return at, np.repeat(first, width) + step * (np.arange(len(at)) - np.repeat(np.cumsum(width) - width, width))
 
 
+def first_equal(cand: np.ndarray) -> np.ndarray:
+    """(n, K): per candidate index, the first index of its row (ascending) with the same batch."""
+    k = np.arange(cand.shape[1])
+    starts = np.ones(cand.shape, dtype=bool)
+    starts[:, 1:] = cand[:, 1:] != cand[:, :-1]
+    return np.maximum.accumulate(np.where(starts, k, 0), axis=1)
+
+
+def unjudged(rows: np.ndarray, k: np.ndarray, judged: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (rows, k) not `judged` yet ((n, K) mask), each once, in their order."""
+    new = ~judged[rows, k]
+    rows, k = rows[new], k[new]
+    key = rows * judged.shape[1] + k
+    if len(key) > 1 and (np.diff(np.sort(key)) == 0).any():  # a pair asked twice in one round
+        _, first = np.unique(key, return_index=True)
+        first.sort()
+        rows, k = rows[first], k[first]
+    return rows, k
+
+
 def bisect_judged(run, flags: dict, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
     """The bisection of `rows` to its end (lo, hi in place): every candidate strictly between lo and hi judged in
     one run, then halved on those flags: the rounds' midpoints and answers (even for a predicate not a prefix)."""
@@ -44,4 +64,4 @@ def guessed(cand: np.ndarray, guide: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     return rows[at[inside]], ks[inside]
 
 
-__all__ = ["bisect_judged", "guessed", "stretch"]
+__all__ = ["bisect_judged", "first_equal", "guessed", "stretch", "unjudged"]

@@ -2,7 +2,7 @@
 the analytic queues' (planner.predict.disagg).
 
 The winner is chosen on the analytic model, as for aggregated answers; then each unit's share of the load is
-simulated (a unit per replica, the query's rate split evenly, its clients as `split_clients` groups them):
+simulated (a unit per replica, the query's load and requests spread as `load_query.replica_shares` does):
   - steady state (no `num_requests`): the TPOT, ITL and end-to-end percentiles the queues do not give; TTFT and
     the means stay the queues' (the model `solve` plans with); none where the load saturates the units;
   - a finite run (`num_requests`): every latency and the throughput of that run, as a benchmark measures it.
@@ -23,7 +23,7 @@ from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.load_disagg import cached_summary
 from planner.perf.simulate import Workload
 from planner.predict.cells import is_set
-from planner.predict.load_query import split_clients
+from planner.predict.load_query import replica_shares
 
 UNIT_CONFIG = ("model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "serving", "isl",
                "osl", "engine", "speculative")
@@ -45,22 +45,20 @@ def _unit(best: pd.Series) -> pd.Series:
 
 
 def simulated(best: pd.Series, query: pd.Series, catalog: Catalog) -> dict | None:
-    """The answer's fields from simulating each unit's share of the query's load, or None where the steady
-    state saturates the units (no latencies)."""
+    """The answer's fields from simulating each unit's share of the query's load, or None where an open-loop
+    steady state saturates the units (no latencies; closed-loop clients beyond the seats wait for one, a steady
+    state all the same, as an aggregated answer's)."""
     finite = is_set(query["num_requests"])
-    if bool(best["saturated"]) and not finite:
+    if bool(best["saturated"]) and not finite and is_set(query["request_rate"]):
         return None
     dp = int(best["dp"])
     n = float(query["num_requests"]) if finite else math.nan
     dist = str(query["length_dist"]) if is_set(query["length_dist"]) else "fixed"
-    if is_set(query["request_rate"]):
-        total = float(query["request_rate"])
-        shares = [(Workload(request_rate=total / dp, num_requests=math.ceil(n / dp) if finite else None,
-                            length_dist=dist), dp)]
-    else:
-        total = float(query["concurrency"])
-        shares = [(Workload(concurrency=int(c), num_requests=math.ceil(n * c / total) if finite else None,
-                            length_dist=dist), k) for c, k in split_clients(total, dp)]
+    rate = float(query["request_rate"]) if is_set(query["request_rate"]) else math.nan
+    clients = float(query["concurrency"]) if is_set(query["concurrency"]) else math.nan
+    shares = [(Workload(request_rate=None if r != r else r, concurrency=None if c != c else int(c),
+                        num_requests=int(m) if finite else None, length_dist=dist), k)
+              for r, c, m, k in replica_shares(rate, clients, n, dp)]
     # cached on the unit and the load: a --batch file repeating both simulates them once (perf.load_disagg)
     unit = _unit(best)
     runs = [(cached_summary(unit, catalog, wl, _hidden(best)), k) for wl, k in shares]
@@ -97,8 +95,9 @@ def _hidden(row: pd.Series) -> int:
 def notes(finite: bool, n_requests) -> str:
     """What the simulated figures are."""
     if finite:
-        return (f"a finite run of {int(float(n_requests))} requests simulated per unit (prefill passes, decode "
-                "seats, KV transfer, decode steps at the running batch): its latencies and throughput")
+        return (f"a finite run of {int(float(n_requests))} requests simulated, each unit its share (prefill "
+                "passes, decode seats, KV transfer, decode steps at the running batch): its latencies and "
+                "throughput")
     return "TPOT, ITL and end-to-end percentiles from a simulation of the unit at that load"
 
 

@@ -110,4 +110,15 @@ def compute_frontier(catalog: Catalog, model: str, gpus_list: list[str], precisi
     cols = ["series", "accelerator", "precision", "tp", "pp", "ep", "attn_dp", "serving", "batch", "gpus",
             "output_tok_s_per_user", "output_tok_s_per_gpu", "ttft_s", "tpot_s", "avg_power_w_per_gpu",
             "all_in_w_per_gpu", "usd_per_gpu_hour", "tokens_per_usd", "tokens_per_kwh"]
-    return pd.concat(fronts, ignore_index=True)[cols]
+    out = pd.concat(fronts, ignore_index=True)[cols]
+    # a requested accelerator x precision with no configuration that fits was left out without a word (mi300x
+    # nvfp4 beside gb200's lines): its first reason, for the command to say
+    out.attrs["missing"] = {f"{a} {p}": _first_reason(results, a, p) for a in dict.fromkeys(gpus_list)
+                            for p in dict.fromkeys(precisions) if f"{a} {p}" not in set(out["series"])}
+    return out
+
+
+def _first_reason(results: pd.DataFrame, accelerator: str, precision: str) -> str:
+    mine = results[(results["accelerator"] == accelerator) & (results["precision"] == precision)]
+    reasons = [str(r) for r in mine["reason"] if str(r)]
+    return reasons[0] if reasons else "no valid parallel split"

@@ -31,11 +31,14 @@ from planner.predict.load_query import (
     PER_REPLICA,
     PREFILL_LAYOUT,
     asks_prefill,
+    clients_in_flight,
     has_load,
+    idle_note,
     percentile_of,
     prefill_options,
+    replica_shares,
+    saturated_note,
     settings_of,
-    split_clients,
 )
 
 
@@ -48,15 +51,10 @@ def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
         dp = int(cfg["dp"])
         base = {**cfg, "cfg": i, "length_dist": q["length_dist"] if is_set(q["length_dist"]) else "fixed",
                 "num_requests": float(q["num_requests"]) if is_set(q["num_requests"]) else np.nan}
-        if is_set(q["request_rate"]):
-            n = base["num_requests"]
-            rows.append({**base, "request_rate": float(q["request_rate"]) / dp, "concurrency": np.nan,
-                         "num_requests": math.ceil(n / dp) if n == n else n, "replicas": dp})
-        else:
-            for c, k in split_clients(float(q["concurrency"]), dp):
-                n = base["num_requests"]
-                rows.append({**base, "request_rate": np.nan, "concurrency": c, "replicas": k,
-                             "num_requests": math.ceil(n * c / float(q["concurrency"])) if n == n else n})
+        rate = float(q["request_rate"]) if is_set(q["request_rate"]) else np.nan
+        clients = float(q["concurrency"]) if is_set(q["concurrency"]) else np.nan
+        for r, c, n, k in replica_shares(rate, clients, base["num_requests"], dp):
+            rows.append({**base, "request_rate": r, "concurrency": c, "num_requests": n, "replicas": k})
     return pd.DataFrame(rows)
 
 
@@ -162,9 +160,12 @@ def in_flight(count) -> int | float:
 
 
 def answer_fields(best: pd.Series, conc, tpot: float, gpus_total: int, avg_w: float, peak_w: float, limited: str,
-                  notes: list[str]) -> dict:
-    """The fields every answer under a load has: layout, means under the load, totals, power, why."""
+                  notes: list[str], itl: float) -> dict:
+    """The fields every answer under a load has: layout, means under the load, totals, power, why. A saturated
+    steady state has no TPOT, and then no ITL either (it showed the step at every seat taken, 0.33 s, beside
+    an empty TPOT in the JSON and CSV, where the table showed neither)."""
     return {
+        "itl_s": itl if tpot == tpot else float("nan"),
         "tp": int(best["tp"]), "pp": int(best["pp"]), "ep": int(best["ep"]), "dp": int(best["dp"]),
         "attn_dp": int(best["attn_dp"]), "serving": best["serving"], "in_flight": in_flight(conc), "fits": True,
         "ttft_s": float(best["ttft_mean_s"]), "tpot_s": tpot, "output_tok_s": float(best["output_tok_s"]),
@@ -189,19 +190,17 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     used = dp * int(ev["gpus"])
     notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a replica needs {int(ev['gpus'])}"] \
         if used < gpus_total else []
-    if is_set(query["concurrency"]) and float(query["concurrency"]) < dp:  # split_clients: one client a replica
-        busy = int(float(query["concurrency"]))
-        notes.append(f"{dp - busy} of {dp} replicas idle: the {busy} concurrent request(s) run on {busy}")
+    notes += idle_note(query, dp)
     if best["saturated"]:
-        notes.append("saturated: the load exceeds what the replicas complete; requests queue")
-    conc = query["concurrency"] if is_set(query["concurrency"]) else float(best["running"])
+        notes.append(saturated_note(query))
+    conc = clients_in_flight(query, best["running"])
     return {
         **answer_fields(best, conc, float(best["tpot_mean_s"]), gpus_total, float(ev["avg_power_w"]) * dp,
-                        float(ev["peak_power_w"]) * dp, ev["limited_by"], notes),
+                        float(ev["peak_power_w"]) * dp, ev["limited_by"], notes, float(ev["itl_s"])),
         **{k: best[k] for k in LOAD_RESULT_COLUMNS if k in best and k not in ("engine", "speculative",
                                                                                "slo_percentile")},
         "engine": ev.get("engine") or GENERIC, "speculative": ev.get("speculative_method") or "none",
-        "itl_s": float(ev["itl_s"]), "acceptance_length": float(ev["acceptance_length"]),
+        "acceptance_length": float(ev["acceptance_length"]),
         "acceptance_assumed": bool(ev.get("acceptance_assumed", False)),
         **all_in_energy(catalog, str(best["accelerator"]), float(best["output_tok_s"]),
                         float(ev["avg_power_w"]) * dp, used),

@@ -75,6 +75,8 @@ def load_error(row: pd.Series) -> str:
             return f"slo_percentile must be a number between 0 and 100, got {shown(p)}"
         if isinstance(p, bool) or not (0 < v < 100):
             return f"slo_percentile must be above 0 and below 100, got {shown(p)}"
+        if v < 1:  # a quantile written as a fraction held p99's targets at p0.99, near the fastest request
+            return f"slo_percentile is a percentile, 1 or more (99 for p99; {shown(p)} reads as p{v:g})"
     return ""
 
 
@@ -161,6 +163,62 @@ def split_clients(total: float, dp: int) -> list[tuple[float, int]]:
     return [(c, k) for c, k in groups if k > 0 and c > 0]
 
 
+def clients_in_flight(query: pd.Series, running: float) -> float:
+    """An answer's requests in flight: the query's clients (at most its finite run's requests: 3 clients with 2
+    requests answered 3), else `running` (Little's law under a rate)."""
+    if not is_set(query["concurrency"]):
+        return float(running)
+    c = float(query["concurrency"])
+    return min(c, float(query["num_requests"])) if is_set(query["num_requests"]) else c
+
+
+def saturated_note(query: pd.Series, what: str = "replicas") -> str:
+    """Why an answer is saturated: an open loop's rate above what the replicas complete; a closed loop's clients
+    beyond their seats (a closed loop completes what it sends: 1,024 clients on 2 x 512 seats read 'the load
+    exceeds what the replicas complete')."""
+    if is_set(query["concurrency"]):
+        return f"saturated: more clients than the {what}' seats; requests wait for one"
+    return f"saturated: the load exceeds what the {what} complete; requests queue"
+
+
+def idle_note(query: pd.Series, dp: int) -> list[str]:
+    """Why replicas of an answer idle: fewer clients, or a finite run of fewer requests, than replicas."""
+    rate = float(query["request_rate"]) if is_set(query["request_rate"]) else math.nan
+    clients = float(query["concurrency"]) if is_set(query["concurrency"]) else math.nan
+    n = float(query["num_requests"]) if is_set(query["num_requests"]) else math.nan
+    busy = sum(k for *_, k in replica_shares(rate, clients, n, dp))
+    if busy >= dp:
+        return []
+    what = f"{busy} concurrent request(s)" if clients < dp else f"finite run's {n:.0f} request(s)"
+    return [f"{dp - busy} of {dp} replicas idle: the {what} run on {busy}"]
+
+
+def replica_shares(rate: float, clients: float, n: float, dp: int) -> list[tuple[float, float, float, int]]:
+    """A query's load over dp replicas as (request rate, clients, requests, replicas) groups, the busiest first
+    (NaN where the query gives none): a rate splits evenly; clients as `split_clients` spreads them; a finite
+    run's `n` requests exactly, in proportion to each replica's rate or clients (largest remainders first), its
+    rate scaled with them so that every replica's run lasts as long. A replica left without a request idles
+    (absent). Each replica ran ceil(n / dp) before: 1 request at once over TP1 x DP8 ran 8."""
+    nan = math.nan
+    per = [1.0] * dp if clients != clients else [c for c, k in split_clients(clients, dp) for _ in range(k)]
+    if n != n:
+        if clients != clients:
+            return [(rate / dp, nan, nan, dp)]
+        return [(nan, c, nan, k) for c, k in split_clients(clients, dp)]
+    weight = sum(per)
+    share = [int(n) * c // weight for c in per]
+    for i in sorted(range(len(per)), key=lambda j: -(int(n) * per[j] % weight))[:int(n) - int(sum(share))]:
+        share[i] += 1
+    groups: dict[tuple[float, float], int] = {}
+    for c, m in zip(per, share, strict=True):
+        if m > 0:
+            key = (nan if clients != clients else c, float(m))
+            groups[key] = groups.get(key, 0) + 1
+    ordered = sorted(groups.items(), key=lambda g: (-(g[0][0] if clients == clients else 0), -g[0][1]))
+    return [(rate * m / n if clients != clients else nan, c, m, k) for (c, m), k in ordered]
+
+
 __all__ = ["GENERIC", "LENGTH_CHOICES", "LOAD_NUMERIC_COLUMNS", "LOAD_QUERY_COLUMNS", "LOAD_RESULT_COLUMNS",
-           "OWN_PREFILL", "PER_REPLICA", "PREFILL_LAYOUT", "Settings", "asks_prefill", "has_load", "load_error",
-           "percentile_of", "prefill_layouts", "prefill_options", "settings_of", "split_clients"]
+           "OWN_PREFILL", "PER_REPLICA", "PREFILL_LAYOUT", "Settings", "asks_prefill", "clients_in_flight",
+           "has_load", "idle_note", "load_error", "percentile_of", "prefill_layouts", "prefill_options",
+           "replica_shares", "saturated_note", "settings_of", "split_clients"]

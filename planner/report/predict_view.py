@@ -30,6 +30,13 @@ def _figure(v, scale: float, fmt: str, unit: str = "") -> str:
     return f"{v * scale:{fmt}}{unit}" if _given(v) else "-"
 
 
+def _seconds(v) -> str:
+    """A latency in seconds, in ms below 1 s (a one-token request's 5.6 ms end to end read "0.0 s")."""
+    if not _given(v):
+        return "-"
+    return f"{v:,.1f} s" if v >= 1 else f"{v * 1e3:,.{1 if v < 0.01 else 0}f} ms"
+
+
 def _count(v) -> str:
     """A count of requests: whole, or a mean (`planner.predict.load.in_flight`, under a request rate) to two
     significant digits below 10, so that a light load's 0.04 does not read 0, and whole above."""
@@ -51,6 +58,14 @@ def _unit_rows(r: dict) -> list[tuple[str, str]]:
         prefill += f" on {r['prefill_gpu']}"
     decode = layout(r["tp"], r["pp"], r.get("attn_dp"))
     return [("disaggregated unit", f"{p:g} prefill ({prefill}) + {d:g} decode ({decode}) instance(s)")]
+
+
+def _parallelism(r: dict) -> str:
+    """A replica's split and the replicas. Attention DP is named: "TP1 PP1 EP8 x DP1" read as one GPU where the
+    replica is eight attention-DP ranks (DEP8)."""
+    adp = r.get("attn_dp")
+    ranks = f" attention-DP{adp:g}" if _given(adp) and adp > 1 else ""
+    return f"TP{r['tp']} PP{r['pp']} EP{r['ep']}{ranks} x DP{r['dp']} ({r['serving']})"
 
 
 def _speculative(r: dict) -> str:
@@ -97,7 +112,7 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
     else:
         output_label = "output tokens/s (all GPUs, full batch, no queueing)"
     rows = [
-        ("parallelism", f"TP{r['tp']} PP{r['pp']} EP{r['ep']} x DP{r['dp']} ({r['serving']})"),
+        ("parallelism", _parallelism(r)),
         *_unit_rows(r),
         ("engine", str(r.get("engine") or "generic")),
         ("speculative decoding", _speculative(r)),
@@ -122,14 +137,17 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
     if percentiles:
 
         def ms(*keys, digits=0):  # (the load's percentiles, or the batch as closed-loop clients per replica)
-            return " / ".join(f"{r[k] * 1e3:,.{digits}f}" if _given(r.get(k)) else "-" for k in keys) + " ms"
+            # a decimal more below 10 ms: an 8B model's 2.1 ms TTFT read "2 / 2 / 2 ms", 0.4 ms read 0
+            small = any(_given(r.get(k)) and r[k] * 1e3 < 10 for k in keys)
+            d = max(digits, 1) if small else digits
+            return " / ".join(f"{r[k] * 1e3:,.{d}f}" if _given(r.get(k)) else "-" for k in keys) + " ms"
 
         at = rows.index(next(x for x in rows if x[0] == tpot_label)) + 1
         rows[at:at] = [
             ("TTFT p50 / p90 / p99", ms("ttft_p50_s", "ttft_p90_s", "ttft_p99_s")),
             ("TPOT p50 / p90 / p99", ms("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", digits=1)),
             ("ITL p50 / p99", ms("itl_p50_s", "itl_p99_s", digits=1)),
-            ("end-to-end p50", f"{r['e2e_p50_s']:,.1f} s" if _given(r.get("e2e_p50_s")) else "-"),
+            ("end-to-end p50", _seconds(r.get("e2e_p50_s"))),
         ]
         pct = r.get("slo_percentile")
         # the figures targets are held to at the query's percentile: p99.9 or p95 are not among the rows above
@@ -154,7 +172,9 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
             held = f"mean ({pct} asked; no load model for this answer)"
         rows.append(("SLO percentile", held))
     if r.get("saturated"):
-        rows.append(("saturated", "yes: the load exceeds what the replicas complete"))
+        closed = _given(r.get("concurrency"))  # clients beyond the seats wait for one; a rate outruns them
+        rows.append(("saturated", "yes: more clients than seats" if closed else
+                     "yes: the load exceeds what the replicas complete"))
     for k, v in rows:
         table.add_row(k, v)
     if r.get("notes"):

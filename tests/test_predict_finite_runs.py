@@ -1,0 +1,62 @@
+"""A finite run (`num_requests`) over several replicas runs exactly that many requests: each replica ran
+ceil(n / dp) before, so 1 request at once over TP1 x DP8 ran 8 (and won on the requests/s that inflated)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from planner.catalog import load_catalog
+from planner.perf import latency_under_load
+from planner.predict import predict_many
+from planner.predict.load_query import replica_shares
+
+CAT = load_catalog()
+Q8 = dict(model="llama-3.1-8b", gpu="h100-sxm", precision="fp8", kv_precision="fp8", isl=1024, osl=128)
+
+
+def one(**kw) -> pd.Series:
+    return predict_many(pd.DataFrame([kw]), CAT).iloc[0]
+
+
+@pytest.mark.parametrize("rate, clients, n, dp", [
+    (math.inf, math.nan, 1, 8), (2.0, math.nan, 500, 8), (3.0, math.nan, 7, 3),
+    (math.nan, 4, 3, 2), (math.nan, 5, 7, 3), (math.nan, 1, 5, 2), (math.nan, 9, 100, 4),
+])
+def test_shares_add_up_to_the_run(rate, clients, n, dp):
+    shares = replica_shares(rate, clients, n, dp)
+    assert sum(m * k for _, _, m, k in shares) == n
+    assert sum(k for *_, k in shares) <= dp
+    if clients == clients:
+        assert sum(c * k for _, c, _, k in shares) <= clients
+    else:  # every replica's run lasts as long as the whole run: n / rate
+        assert all(r == pytest.approx(rate * m / n) for r, _, m, _ in shares)
+
+
+def test_one_request_at_once_runs_once():
+    two = one(**Q8, gpus=2, tp=1, request_rate=math.inf, num_requests=1)
+    single = one(**Q8, gpus=1, tp=1, request_rate=math.inf, num_requests=1)
+    assert two["dp"] == 2 and two["in_flight"] == 1
+    assert two["requests_s"] == pytest.approx(single["requests_s"], rel=1e-6)
+    assert two["ttft_p50_s"] == pytest.approx(single["ttft_p50_s"], rel=1e-6)
+    assert "1 of 2 replicas idle" in two["notes"]
+
+
+def test_an_odd_run_splits_exactly():
+    """5 requests at once over two replicas: 3 on one, 2 on the other (3 + 3 before)."""
+    r = one(**Q8, gpus=2, tp=1, request_rate=math.inf, num_requests=5)
+    cfg = dict(model="llama-3.1-8b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=1, isl=1024,
+               osl=128, serving="aggregated", request_rate=math.inf)
+    sim = latency_under_load(pd.DataFrame([cfg | dict(num_requests=3), cfg | dict(num_requests=2)]), CAT,
+                             method="simulate")
+    assert r["requests_s"] == pytest.approx(sim["requests_s"].sum(), rel=1e-6)
+
+
+
+def test_fewer_requests_than_clients_are_all_in_flight_at_most():
+    """3 clients sending 2 requests answered 3 requests in flight."""
+    r = one(**Q8, gpus=1, tp=1, concurrency=3, num_requests=2)
+    assert r["fits"] and r["in_flight"] == 2 and r["concurrency"] == 3
+    assert one(**Q8, gpus=1, tp=1, concurrency=3, num_requests=9)["in_flight"] == 3
