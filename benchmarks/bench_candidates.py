@@ -59,6 +59,18 @@ groups differing only in the prompt (2,174 of 3,409 groups on mixed-fleet, 991 o
 the same bits, but 93 -> 97 and 58 -> 62 ms (the second grouping ~7 ms, the GEMM pass's own set-up): the GEMMs
 are only ~25% of a table pass after the skips.
 
+Figures (2026-12-02, h75 against main 79cf4b8 run at once, one process, --repeat 5, load average 5-9.5;
+candidates and plans the same, check_plans.py). The queueing model and the aggregated rate search model rows
+equal in every input once (fp8 and int8 of one configuration, targets alike: 1,290 of mixed-fleet's 8,422
+fitting rows, 711 of power-limited's 5,361, ~15% of enterprise-budget's and offline's; capacity._distinct_rows,
+~4.5 ms CPU a mixed-fleet build), and open_loop makes fewer temporaries (within the noise). --phases,
+mixed-fleet: rate search 127 -> 97 ms, load-aware capacity less its disaggregated phases 461 -> 418;
+power-limited-site 76 -> 70 and 297 -> 286; cfg/cpu-s mixed-fleet 21,148 -> 22,363, power-limited 19,425 ->
+20,114 (a run before the merge of h70: 20,923 -> 21,811 and 19,153 -> 19,648). _under_load less its step tables
+on captured inputs, old and new alternating in one process: 360 -> 319 ms (both problems). Left: ~2.5 us a
+probe row (40% of it exp, expm1 and log on the lumped states), ~0.7 ms a call fixed; the chain's two locates of
+nearly equal states (the exact states' next is the state itself).
+
 Figures (2026-12-02, h71 against main 806ce04, one process, load average 2-5.5 from three other helpers; every
 candidates/plan file the same, check_plans.py). The step tables' model runs with the groups on the last axis
 (steptable._group_points_inner: per-row columns (g,) broadcast along whole contiguous rows instead of inner

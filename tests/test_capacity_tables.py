@@ -100,3 +100,34 @@ def test_capacity_from_queueing_tables_equals_capacity_from_full_tables(catalog,
     if ttft_s is not None:
         assert (got["ttft_s"].to_numpy()[served] <= ttft_s).all()
     assert (got["tpot_s"].to_numpy()[served] <= tpot_s).all()
+
+
+def _same_frames(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    assert list(got.columns) == list(want.columns)
+    for col in got.columns:
+        a, b = got[col], want[col]
+        if a.dtype.kind == "f":
+            np.testing.assert_array_equal(a.to_numpy(), b.to_numpy(), err_msg=col)
+        else:
+            assert (a.astype(str).to_numpy() == b.astype(str).to_numpy()).all(), col
+
+
+def test_repeated_rows_modelled_once_have_the_figures_of_each_row_modelled(catalog, grid, monkeypatch):
+    """Rows equal in every input (the grid twice, as fp8 and int8 of one configuration give) are modelled once
+    (`_distinct_rows`): the capacity the same to the bit as every row modelled; a hash that collides on every
+    row (rows compared whole, then all modelled) too."""
+    import planner.perf.capacity as cap_mod
+
+    twice = pd.concat([grid, grid], ignore_index=True)
+    seen = []
+    distinct = cap_mod._distinct_rows
+    monkeypatch.setattr(cap_mod, "_distinct_rows", lambda *a: seen.append(distinct(*a)) or seen[-1])
+    got = capacity_under_slo(twice, catalog, ttft_s=2.0, tpot_s=0.05, percentile=90.0)
+    assert seen and seen[0][0] is not None and 2 * len(seen[0][0]) <= len(seen[0][1])
+    monkeypatch.setattr(cap_mod, "_row_keys", lambda fields, R: np.zeros(R, dtype=np.uint64))
+    collided = capacity_under_slo(twice, catalog, ttft_s=2.0, tpot_s=0.05, percentile=90.0)
+    assert seen[-1] == (None, None)
+    monkeypatch.setattr(cap_mod, "_distinct_rows", lambda *a: (None, None))
+    want = capacity_under_slo(twice, catalog, ttft_s=2.0, tpot_s=0.05, percentile=90.0)
+    _same_frames(got, want)
+    _same_frames(collided, want)

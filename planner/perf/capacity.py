@@ -49,16 +49,31 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
         return out
     # the model is row by row: the rows that fit alone
     tab = whole if len(run) == n else Q.dataclass_rows(whole, run)
-    m = len(run)
+    tt, tp = (None if t is None else t[run] for t in (_targets(ttft_s, n), _targets(tpot_s, n)))
+    h = None if hidden is None else hidden[run]  # reasoning tokens before the first visible one (reasoning.py)
+    # rows equal in every input (fp8 and int8 of one configuration: ~1/5 of mixed-fleet's rows) modelled once
+    first, back = _distinct_rows(tab, tt, tp, h)
+    if first is None:
+        got = _modelled(tab, tt, tp, h, percentile, variable)
+    else:
+        got = _modelled(Q.dataclass_rows(tab, first), *(None if v is None else v[first] for v in (tt, tp, h)),
+                        percentile, variable)
+        got = {k: v[back] for k, v in got.items()}
+    for k, v in got.items():
+        out[k][run] = v
+    return out
+
+
+def _modelled(tab, tt, tp, h, percentile: float, variable: bool) -> dict[str, np.ndarray]:
+    """`_under_load`'s figures of rows that fit (tables `tab`; targets `tt`, `tp` or None; hidden tokens `h`)."""
+    m = len(tab)
     var = np.full(m, variable)
     # the engine's API-server time per request: spent before the queue, so off the TTFT target, onto the
     # reported TTFT
     api = tab.request_s
-    tt, tp = (None if t is None else t[run] for t in (_targets(ttft_s, n), _targets(tpot_s, n)))
     target = None if tt is None else tt - api
     sv = Q.service(tab)
     ch = Q.chain(sv)
-    h = None if hidden is None else hidden[run]  # reasoning tokens before the first visible one (reasoning.py)
     rate, capped = utilization_bound(max_rate_meeting(tab, target, tp, percentile, var, known=(sv, ch),
                                                         hidden=h), sv.capacity_rps, tt)
     q = (float(percentile),)
@@ -77,12 +92,45 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     # the prompt path binds where the saturation rate is below what every seat busy completes, g(B)
     # (saturation.saturation_rps takes the lesser)
     prompt_bound = sv.capacity_rps < sv.seats_rps * (1.0 - 1e-9)
-    for k, v in (("rate", rate), ("e2e", at["e2e_mean_s"]), ("ttft_q", at[f"ttft_p{key}_s"] + api),
-                 ("tpot_q", at[f"tpot_p{key}_s"]), ("light_ttft", light["ttft"]), ("light_tpot", light["tpot"]),
-                 ("seats", sv.cap), ("capacity_rps", sv.capacity_rps), ("capped", capped),
-                 ("prompt_bound", prompt_bound)):
-        out[k][run] = v
-    return out
+    return {"rate": rate, "e2e": at["e2e_mean_s"], "ttft_q": at[f"ttft_p{key}_s"] + api,
+            "tpot_q": at[f"tpot_p{key}_s"], "light_ttft": light["ttft"], "light_tpot": light["tpot"],
+            "seats": sv.cap, "capacity_rps": sv.capacity_rps, "capped": capped, "prompt_bound": prompt_bound}
+
+
+def _distinct_rows(tab, *per_row) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(first, back): rows `first` (ascending) of the tables `tab` and the per-row arrays `per_row` (None:
+    none) are distinct, row i equal to row first[back[i]] bit for bit in every numeric field; (None, None)
+    where few rows repeat. The model is row by row, so a repeated row's figures are its first's. Rows are told
+    apart by a hash of their bits, then the repeats compared whole (a collision models every row)."""
+    R = len(tab)
+    fields = [np.asarray(v) for v in [getattr(tab, k) for k in tab.__dataclass_fields__] + list(per_row)
+              if v is not None]
+    fields = [np.ascontiguousarray(v, dtype=float).reshape(R, -1).view(np.uint64) for v in fields
+              if v.dtype.kind in "biuf"]
+    _, first, back = np.unique(_row_keys(fields, R), return_index=True, return_inverse=True)
+    if 10 * len(first) > 9 * R:  # < 10% repeats: not worth it
+        return None, None
+    order = np.argsort(first)  # the distinct rows in their order (the search's blocks and gathers as before)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    first, back = first[order], rank[back.ravel()]
+    rep = np.flatnonzero(first[back] != np.arange(R))
+    src = first[back[rep]]
+    if any((np.take(b, rep, axis=0) != np.take(b, src, axis=0)).any() for b in fields):  # a collision
+        return None, None
+    return first, back
+
+
+def _row_keys(fields: list[np.ndarray], R: int) -> np.ndarray:
+    """A hash per row of the (R, k) uint64 arrays `fields`: the sum of the bits times odd multipliers,
+    wrapping."""
+    key, col = np.zeros(R, dtype=np.uint64), 1
+    for b in fields:
+        k = b.shape[1]
+        mult = np.arange(col, col + k, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) | np.uint64(1)
+        key += b @ mult if k > 1 else b[:, 0] * mult[0]
+        col += k
+    return key
 
 
 def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,

@@ -18,7 +18,8 @@ def log_mass(a: np.ndarray, b: np.ndarray, hh: np.ndarray, log_hh: np.ndarray, n
 
     The mean: with ratio r = e^-(x / h) per integer from the heavy end (x = |b - a|), sum i r^i / sum r^i =
     1 / (1 - r) - h r^h / (1 - r^h), counted from the heavy end ((h + 1) / 2 where flat)."""
-    x = np.abs(b - a)
+    x = np.subtract(b, a)
+    np.abs(x, out=x)
     x_h = x / hh
     om_x = _one_minus_exp(x)  # 1 - e^-x
     om_h = _one_minus_exp(x_h)
@@ -57,10 +58,14 @@ def quantile_rows(values: np.ndarray, weights: np.ndarray, q: float, cum: np.nda
     cum = cumsum_rows(weights) if cum is None else cum
     mid = cum - 0.5 * weights
     k = (mid < (q / 100.0) * cum[:, -1:]).sum(axis=1)
-    hi = np.minimum(k, values.shape[1] - 1)[:, None]
-    lo = np.maximum(k - 1, 0)[:, None]
-    m0, m1 = np.take_along_axis(mid, lo, axis=1)[:, 0], np.take_along_axis(mid, hi, axis=1)[:, 0]
-    v0, v1 = np.take_along_axis(values, lo, axis=1)[:, 0], np.take_along_axis(values, hi, axis=1)[:, 0]
+    R, J = values.shape
+    row = np.arange(0, R * J, J)  # flat positions: one gather each, not take_along_axis's index grids
+    hi = np.minimum(k, J - 1)
+    hi += row
+    lo = np.maximum(k - 1, 0)
+    lo += row
+    mid, values = mid.ravel(), np.ascontiguousarray(values).ravel()
+    m0, m1, v0, v1 = mid[lo], mid[hi], values[lo], values[hi]
     t = np.clip(((q / 100.0) * cum[:, -1] - m0) / np.maximum(m1 - m0, 1e-300), 0.0, 1.0)
     return v0 + t * (v1 - v0)
 

@@ -236,12 +236,13 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
     scv = np.where(var, 1.0, 0.0)  # squared CV of the service: fixed lengths ~ deterministic
     wfac = MD_WAIT_FACTOR * (1.0 + scv)
     # occupancy: time-average and request-weighted (a tagged request sees m with weight m * pi(m))
-    occ, steps = ch.occ_base.copy(), ch.step_base.copy()  # the tail waits with every seat busy
-    occ[:, E:J] += mean_i
+    req_w = mass * ch.occ_base  # the tail waits with every seat busy; the lumped states' occupancy below
+    occ_lump = np.add(ch.occ_base[:, E:J], mean_i)
+    np.multiply(mass[:, E:J], occ_lump, out=req_w[:, E:J])
+    steps = ch.step_base.copy()
     mean_i *= ch.lump_step_per  # not read again: the step's rise in its place
     steps[:, E:J] += mean_i
     busy = 1.0 - mass[:, 0] / z  # an arrival waits for the step in progress only if one is running
-    req_w = mass * occ
     req_sum = req_w.sum(axis=1)
     step_mean = (req_w * steps).sum(axis=1) / np.maximum(req_sum, 1e-300)
     m_time = req_sum / z
