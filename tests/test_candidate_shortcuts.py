@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from perf_toy import assert_same_tables
 
 from planner.catalog import load_catalog
-from planner.optimize.grid import GRID_COLUMNS, _add_block, _grid_frame, _strings, build_grid
+from planner.optimize.grid import GRID_COLUMNS, _add_block, _concat_strings, _grid_frame, _strings, build_grid
 from planner.optimize.pipeline import load_instance
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
@@ -60,6 +60,22 @@ def test_strings_equal_pandas_inference(pieces):
         pd.testing.assert_series_equal(pd.DataFrame({"c": _strings(values, sizes)})["c"], ref)
     finally:
         cands.STRINGS_DIRECT_ROWS = saved
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(TEXT, min_size=1, max_size=4), min_size=1, max_size=4),
+       st.lists(st.integers(0, 3), min_size=1, max_size=12))
+def test_concat_strings_equal_pandas_inference(arrays, order):
+    import planner.optimize.grid as cands
+
+    shared = [np.array(a, dtype=object) for a in arrays]  # the same arrays repeated, as _add_block's memo gives
+    pieces = [shared[k % len(shared)] for k in order]
+    saved, cands.STRINGS_DIRECT_ROWS = cands.STRINGS_DIRECT_ROWS, 0  # through distinct values however few rows
+    try:
+        got = pd.DataFrame({"c": _concat_strings(pieces)})["c"]
+    finally:
+        cands.STRINGS_DIRECT_ROWS = saved
+    pd.testing.assert_series_equal(got, pd.DataFrame({"c": np.concatenate(pieces)})["c"])
 
 
 @settings(max_examples=60, deadline=None)
