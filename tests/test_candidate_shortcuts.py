@@ -92,6 +92,20 @@ def test_grid_frame_equals_per_row_construction(blocks):
     pd.testing.assert_frame_equal(_grid_frame(cols), _naive_grid(cols))
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["b", "a", "chat"]), st.sampled_from([0, 512, 7, 1792])), min_size=1,
+                max_size=40))
+def test_evaluation_groups_equal_groupby(rows):
+    from planner.optimize.evaluation import _groups
+
+    grid = pd.DataFrame({"workload": [w for w, _ in rows], "hidden_tokens": [h for _, h in rows]})
+    ref = grid.groupby(["workload", "hidden_tokens"], sort=True).indices
+    got = _groups(grid)
+    assert list(got) == list(ref)
+    assert all(type(a) is type(b) for k, r in zip(got, ref, strict=True) for a, b in zip(k, r, strict=True))
+    assert all(np.array_equal(got[k], ref[k]) and got[k].dtype == ref[k].dtype for k in ref)
+
+
 @pytest.mark.parametrize("problem", ["mixed-fleet", "reasoning-deepseek-r1", "simplicity-and-failure-domains"])
 def test_example_grids_equal_per_row_construction(problem, catalog, monkeypatch):
     import planner.optimize.grid as cands

@@ -36,7 +36,7 @@ def evaluate_grid(
     (which knows no hidden tokens) reasoning rows get the zero-load batch search to the first visible token
     (`largest_batch_visible`: TTFT + hidden x TPOT within the target). Results come in (workload, hidden tokens)
     order."""
-    groups = grid.groupby(["workload", "hidden_tokens"], sort=True).indices
+    groups = _groups(grid)
     calls = _merged_results(grid, groups, inst, catalog, perf)
     if not calls:
         return pd.DataFrame()
@@ -64,6 +64,22 @@ def evaluate_grid(
     if len(frames) == 1 and (at == np.arange(len(at))).all():  # one call, its groups in order already
         return out.reset_index(drop=True)
     return out.take(at).reset_index(drop=True)
+
+
+def _groups(grid: pd.DataFrame) -> dict[tuple, np.ndarray]:
+    """grid.groupby(["workload", "hidden_tokens"]).indices (keys as Python values, in order; positions
+    ascending), from integer codes: the groupby's set-up cost more than the grouping (quickstart 1.3 -> 0.5 ms)."""
+    w_codes, workloads = pd.factorize(grid["workload"])
+    h_codes, hidden = pd.factorize(grid["hidden_tokens"])
+    if (w_codes < 0).any() or (h_codes < 0).any():  # a missing key: the groupby's rules for it
+        return grid.groupby(["workload", "hidden_tokens"], sort=True).indices
+    code = w_codes.astype(np.int64) * len(hidden) + h_codes
+    order = np.argsort(code, kind="stable")
+    starts = np.flatnonzero(np.concatenate([[True], np.diff(code[order]) != 0]))
+    bounds = [*starts.tolist(), len(order)]
+    workloads, hidden = list(workloads), np.asarray(hidden).tolist()
+    return dict(sorted(((workloads[c // len(hidden)], hidden[c % len(hidden)]), order[a:b])
+                       for c, a, b in zip(code[order[starts]].tolist(), bounds[:-1], bounds[1:], strict=True)))
 
 
 def _complete(res: pd.DataFrame, grid: pd.DataFrame, idx: np.ndarray) -> pd.DataFrame:
