@@ -123,18 +123,21 @@ def _merged_results(grid: pd.DataFrame, groups: dict, inst: Instance, catalog: C
             call = ("custom", wid, hidden)
         calls.setdefault(call, []).append((wid, hidden))
     jobs = []
+    # per grid row, whether it drafts / has a prefill layout of its own: read per call at its rows
+    drafts = (grid["speculative"] != "none").to_numpy(dtype=bool)
+    own = own_prefill(grid)
+    avail = {c: grid.columns.get_loc(c) for c in (*CONFIG_COLUMNS, "engine", "speculative", *PREFILL_LAYOUT)
+             if c in grid}
     for call, keys in calls.items():
         sizes = [len(groups[k]) for k in keys]
         targets = {name: np.repeat([getattr(inst.workloads[wid], name) for wid, _ in keys], sizes)
                    for name in ("ttft_target_s", "tpot_target_s")}
-        # only the columns the model may read are taken (the grid's other columns, strings mostly, cost more)
-        avail = [c for c in (*CONFIG_COLUMNS, "engine", "speculative", *PREFILL_LAYOUT) if c in grid]
-        picked = grid.iloc[np.concatenate([groups[k] for k in keys]), [grid.columns.get_loc(c) for c in avail]]
-        # columns the perf model reads only where a row uses them: without them it takes its fast paths
+        at = np.concatenate([groups[k] for k in keys])
+        # columns the perf model reads only where a row uses them: without them it takes its fast paths; only
+        # those columns taken, in one take (the grid's other columns, strings mostly, cost more)
         cols = list(CONFIG_COLUMNS) + (["engine"] if inst.workloads[keys[0][0]].engines else []) + (
-            ["speculative"] if (picked["speculative"] != "none").any() else []) + (
-            list(PREFILL_LAYOUT) if own_prefill(picked).any() else [])
-        rows = picked[cols].reset_index(drop=True)
+            ["speculative"] if drafts[at].any() else []) + (list(PREFILL_LAYOUT) if own[at].any() else [])
+        rows = grid.iloc[at, [avail[c] for c in cols]].reset_index(drop=True)
         if call[0] == "search":
             jobs.append(_Search(rows, targets["ttft_target_s"], targets["tpot_target_s"],
                                 np.repeat([h for _, h in keys], sizes)))
