@@ -71,7 +71,7 @@ def _groups(grid: pd.DataFrame) -> dict[tuple, np.ndarray]:
     ascending), from integer codes: the groupby's set-up cost more than the grouping (quickstart 1.3 -> 0.5 ms)."""
     w_codes, workloads = pd.factorize(grid["workload"])
     h_codes, hidden = pd.factorize(grid["hidden_tokens"])
-    if (w_codes < 0).any() or (h_codes < 0).any():  # a missing key: the groupby's rules for it
+    if len(grid) == 0 or (w_codes < 0).any() or (h_codes < 0).any():  # no rows or a missing key: groupby's rules
         return grid.groupby(["workload", "hidden_tokens"], sort=True).indices
     code = w_codes.astype(np.int64) * len(hidden) + h_codes
     order = np.argsort(code, kind="stable")
