@@ -46,6 +46,22 @@ load average 1.6-3): cfg/cpu-s all 10,220 -> 11,886; mixed-fleet 14,020 -> 16,85
 15,511, power-limited 15,542 -> 16,647, offline 7,555 -> 8,925; the candidates and plans of every example the same
 to the bit. Per change, below (newest first).
 
+Figures (2026-12-02, h74 against main 78ad880 run at once, one process, --repeat 3, load average 7-8 from
+other helpers' tests and benchmarks; every candidates/plan file the same, check_plans.py). Around the model:
+the grid's per-row string columns coded once per distinct block array and taken once, layouts once per (MoE,
+domain) (build_grid mixed-fleet 33-35 -> 24-26 ms); on tables past ONE_MATRIX_ROWS a group of up to 250 rows
+pruned in one matrix of its own (the examples' pruning 126-131 -> 108-116 ms in all, ai-factory-10mw 4.9 ->
+1.9); the evaluation's (workload, hidden tokens) groups from integer codes (groupby 1.3 -> 0.5 ms on
+quickstart) and one take of the columns a performance call reads (quickstart's evaluate_grid without the model
+13.2 -> 10.8 ms); no boolean take of the grid when nothing drafts; prefill_group from arrays. Quickstart's
+build with the model's calls replayed 43-47 -> 38-40 ms. bench_candidates --fixed: mixed-fleet fixed 274 ->
+242 ms (33.1 -> 34.9 us/cfg: noise at this load), quickstart 138 -> 133 ms; cfg/cpu-s all 17,201 -> 17,531.
+Left: the keys (key_parts 23 ms on mixed-fleet; per distinct combination they cost more: 1,509 combinations of
+8k rows without the batch, pandas' string factorizations ~0.4 ms a column), the pair tests of the pruning's
+largest groups (1,790 x 257 pairs, ~7 ms; slicing them to fit the cache ran slower), ~2 ms whole-frame takes
+of the 51-column results (14 string columns, a pyarrow take each) in evaluate_grid, variant pruning and the
+expansion; the rest of quickstart's ~170 ms is the performance model's (~125 ms).
+
 Figures (2026-12-02, h76 against main 79cf4b8 run at once, one process, --repeat 5 --phases, load average
 5-6.5; every candidates/plan file the same, check_plans.py). The step model leaves out ops that add exactly
 nothing on every row of a pass (a dense FFN, shared or routed experts a row lacks; collectives over one GPU, the

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from perf_toy import assert_same_tables
 
 from planner.catalog import load_catalog
-from planner.optimize.grid import GRID_COLUMNS, _add_block, _grid_frame, _strings, build_grid
+from planner.optimize.grid import GRID_COLUMNS, _add_block, _concat_strings, _grid_frame, _strings, build_grid
 from planner.optimize.pipeline import load_instance
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
@@ -62,6 +62,22 @@ def test_strings_equal_pandas_inference(pieces):
         cands.STRINGS_DIRECT_ROWS = saved
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(TEXT, min_size=1, max_size=4), min_size=1, max_size=4),
+       st.lists(st.integers(0, 3), min_size=1, max_size=12))
+def test_concat_strings_equal_pandas_inference(arrays, order):
+    import planner.optimize.grid as cands
+
+    shared = [np.array(a, dtype=object) for a in arrays]  # the same arrays repeated, as _add_block's memo gives
+    pieces = [shared[k % len(shared)] for k in order]
+    saved, cands.STRINGS_DIRECT_ROWS = cands.STRINGS_DIRECT_ROWS, 0  # through distinct values however few rows
+    try:
+        got = pd.DataFrame({"c": _concat_strings(pieces)})["c"]
+    finally:
+        cands.STRINGS_DIRECT_ROWS = saved
+    pd.testing.assert_series_equal(got, pd.DataFrame({"c": np.concatenate(pieces)})["c"])
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["w1", "w2"]), st.none() | st.sampled_from(["low", "high"]),
                           st.integers(1, 3), st.integers(1, 2)), min_size=1, max_size=6))
@@ -74,6 +90,20 @@ def test_grid_frame_equals_per_row_construction(blocks):
         pars = [(1, 1, 1, 1), (2, 1, 1, 2)][:n_par]
         _add_block(cols, const, variants, pars, ("aggregated", "disaggregated"))
     pd.testing.assert_frame_equal(_grid_frame(cols), _naive_grid(cols))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["b", "a", "chat"]), st.sampled_from([0, 512, 7, 1792])), min_size=0,
+                max_size=40))
+def test_evaluation_groups_equal_groupby(rows):
+    from planner.optimize.evaluation import _groups
+
+    grid = pd.DataFrame({"workload": [w for w, _ in rows], "hidden_tokens": [h for _, h in rows]})  # [] too
+    ref = grid.groupby(["workload", "hidden_tokens"], sort=True).indices
+    got = _groups(grid)
+    assert list(got) == list(ref)
+    assert all(type(a) is type(b) for k, r in zip(got, ref, strict=True) for a, b in zip(k, r, strict=True))
+    assert all(np.array_equal(got[k], ref[k]) and got[k].dtype == ref[k].dtype for k in ref)
 
 
 @pytest.mark.parametrize("problem", ["mixed-fleet", "reasoning-deepseek-r1", "simplicity-and-failure-domains"])

@@ -51,12 +51,13 @@ def _tables(draw):
 
 
 @settings(max_examples=400, deadline=None)
-@given(_tables(), st.sampled_from([1, 3, 16, 128]))
-def test_group_passes_keep_what_the_pairwise_rule_keeps(cols, chunk_rows):
+@given(_tables(), st.sampled_from([1, 3, 16, 128]), st.sampled_from([0, 10**6]))
+def test_group_passes_keep_what_the_pairwise_rule_keeps(cols, chunk_rows, group_at_once_rows):
     g, o, w, q, label = cols
     by = [label.astype(str), np.full(len(g), "s"), np.full(len(g), "own")]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(prune, "ONE_MATRIX_ROWS", 0)  # group by group
+        mp.setattr(prune, "ONE_MATRIX_ROWS", 0)  # group by group: in passes (0) or a matrix a group
+        mp.setattr(prune, "GROUP_AT_ONCE_ROWS", group_at_once_rows)
         mp.setattr(prune, "LATER_CHUNK_ROWS", chunk_rows)
         keep = prune.undominated(g, o, w, q, by)
     assert (keep == _kept_by_definition(g, o, w, q, label)).all()

@@ -233,7 +233,7 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     grid = shared_prefill(grid)
     plain = (grid["speculative"] == "none").to_numpy()
     res = evaluate_grid(grid if plain.all() else grid[plain], inst, catalog, perf)
-    drafts = grid[~plain]
+    drafts = grid[~plain] if not plain.all() else grid.iloc[:0]  # (a boolean take of every column: skipped)
     if len(drafts):  # drafts only where they can shorten the step (see planner.optimize.variants)
         drafts = drafts[worth_drafting(res, drafts, catalog)]
         res = pd.concat([res, evaluate_grid(drafts, inst, catalog, perf)], ignore_index=True)

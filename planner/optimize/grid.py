@@ -62,6 +62,7 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
     """The configurations to evaluate, and the (model, precision) pairs rejected on quality."""
     cols: dict[str, list] = {}
     memo: dict = {}  # block arrays by (variants, layouts, serving modes)
+    layouts: dict[tuple[bool, int], list] = {}  # the (tp, ep, attn_dp, pp) options by (MoE, domain)
     rejected: list[dict] = []
     by_acc = largest_domains(inst)
     for w in inst.workloads.values():
@@ -117,8 +118,11 @@ def build_grid(inst: Instance, catalog: Catalog) -> tuple[pd.DataFrame, list[dic
                     kvs = w.kv_precisions or (_default_kv(catalog, pid, acc),)
                     specs = {e: spec_choices(catalog, w, e, mid, pid, acc, rejected) for e in engines}
                     variants = [(k, e, x) for k in kvs for e in engines for x in specs[e]]
-                    pars = [(tp, ep, dp, pp) for tp, ep, dp in _parallelisms(model.moe is not None, domain)
-                            for pp in PP_OPTIONS]
+                    shape = (model.moe is not None, domain)
+                    pars = layouts.get(shape)
+                    if pars is None:
+                        pars = layouts[shape] = [(tp, ep, dp, pp) for tp, ep, dp in _parallelisms(*shape)
+                                                 for pp in PP_OPTIONS]
                     osl = decoded_osl(w.osl, mult)
                     const = dict(workload=w.id, model=mid, accelerator=acc, precision=pid, isl=w.isl, osl=osl,
                                  quality=q, checkpoint=ckpt, effort=effort, output_multiplier=mult,
@@ -172,7 +176,7 @@ def _grid_frame(cols: dict[str, list]) -> pd.DataFrame:
     for c in GRID_COLUMNS:
         pieces = cols[c]
         if isinstance(pieces[0], np.ndarray):
-            out[c] = np.concatenate(pieces)
+            out[c] = _concat_strings(pieces) if pieces[0].dtype == object else np.concatenate(pieces)
         elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in pieces):
             out[c] = np.repeat(np.asarray(pieces), sizes)
         elif all(v is None or isinstance(v, str) for v in pieces):
@@ -196,6 +200,25 @@ def _strings(pieces: np.ndarray, sizes: np.ndarray):
     if not isinstance(small.dtype, pd.StringDtype):  # e.g. no string at all: pandas keeps objects
         return np.repeat(pieces, sizes)
     return small.array.take(np.repeat(codes, sizes))
+
+
+def _concat_strings(pieces: list[np.ndarray]):
+    """The column pandas would make of the concatenated object arrays `pieces` (`_add_block`'s per-row strings:
+    the same few arrays, shared through its memo, repeat block after block), converted through the distinct
+    values: each distinct array coded once, the codes concatenated, one take (pandas' conversion of every row
+    to its string type was ~1/3 of a large grid's cost)."""
+    vocab: dict = {}
+    coded: dict[int, np.ndarray] = {}
+    for a in pieces:
+        if id(a) not in coded:
+            coded[id(a)] = np.array([vocab.setdefault(v, len(vocab)) for v in a.tolist()], dtype=np.int64)
+    codes = np.concatenate([coded[id(a)] for a in pieces])
+    if len(codes) < STRINGS_DIRECT_ROWS or not all(isinstance(v, str) for v in vocab):
+        return np.concatenate(pieces)
+    small = pd.Series(np.asarray(list(vocab), dtype=object))
+    if not isinstance(small.dtype, pd.StringDtype):  # pandas without its string type: objects
+        return np.concatenate(pieces)
+    return small.array.take(codes)
 
 
 def _model_efforts(catalog: Catalog, models, w, rejected: list[dict]) -> list[tuple[str, str | None]]:

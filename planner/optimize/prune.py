@@ -51,7 +51,8 @@ def undominated(gpus, out, charged_w, group, by: list) -> np.ndarray:
         cols = [g[idx], o[idx], w[idx], q[idx]]
         key = b"".join(x.tobytes() for x in cols)
         if key not in done:
-            done[key] = _undominated(*cols)
+            done[key] = _undominated(*cols) if len(idx) > GROUP_AT_ONCE_ROWS else \
+                _undominated_at_once(*cols, np.zeros(len(idx), dtype=np.int64))
         keep[idx] = done[key]
     return keep
 
@@ -60,6 +61,10 @@ def undominated(gpus, out, charged_w, group, by: list) -> np.ndarray:
 # passes cost ~40 numpy calls a group, most of a small table's pruning time (brownfield-h100's 488 rows in 12
 # groups: 10 ms in one matrix, 4 ms group by group; reasoning-deepseek-r1's 296 in 5: 2.5 and 4.3 ms)
 ONE_MATRIX_ROWS = 320
+# and, on larger tables, a group of up to this many rows in a matrix of its own (the passes' ~40 numpy calls a
+# group cost more there: all the examples' pruning 126 -> 108 ms CPU, ai-factory-10mw's 379 rows 4.9 -> 1.9 ms;
+# 400 gave the same, 700 ran 47 ms instead of 18 on offline-tokens-per-dollar)
+GROUP_AT_ONCE_ROWS = 250
 
 
 def _undominated_at_once(g: np.ndarray, o: np.ndarray, w: np.ndarray, q: np.ndarray,

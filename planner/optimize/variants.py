@@ -160,10 +160,11 @@ def own_prefill(rows: pd.DataFrame) -> np.ndarray:
 
 def prefill_group(rows: pd.DataFrame) -> np.ndarray:
     """GPUs of the largest TP/EP group of a unit: max(decode tp x attn_dp, prefill tp x attn_dp)."""
-    group = (rows["tp"] * rows["attn_dp"]).to_numpy(dtype=np.int64)
+    # products of the columns' arrays, as the columns' own product gives them (a Series product cost ~4x more)
+    group = (rows["tp"].to_numpy() * rows["attn_dp"].to_numpy()).astype(np.int64)
     if "prefill_tp" not in rows:
         return group
-    pgroup = (rows["prefill_tp"] * rows["prefill_attn_dp"]).to_numpy(dtype=float)
+    pgroup = (rows["prefill_tp"].to_numpy() * rows["prefill_attn_dp"].to_numpy()).astype(float)
     return np.where(own_prefill(rows), np.maximum(group, np.nan_to_num(pgroup, nan=0)), group).astype(np.int64)
 
 
