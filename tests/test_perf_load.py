@@ -249,16 +249,22 @@ def test_saturation_steady_state_has_no_latency_and_finite_run_does():
                osl=200, serving="aggregated")
     cap = latency_under_load(pd.DataFrame([cfg]), CAT, concurrency=1)["capacity_rps"].iloc[0]
     grid = pd.DataFrame([cfg | dict(request_rate=2 * cap), cfg | dict(request_rate=2 * cap, num_requests=400),
-                         cfg | dict(request_rate=math.inf, num_requests=400), cfg | dict(request_rate=0.3 * cap)])
+                         cfg | dict(request_rate=math.inf, num_requests=400), cfg | dict(request_rate=0.3 * cap),
+                         cfg | dict(request_rate=math.inf, num_requests=1),
+                         cfg | dict(request_rate=math.inf, num_requests=3000)])
     res = {}
     for method in ("analytic", "simulate"):
         r = res[method] = latency_under_load(grid, CAT, method=method)
-        assert r["saturated"].tolist() == [True, True, True, False]
+        # a burst that the seats (804) hold at once (400 requests, or one) is not saturated: no request waits for
+        # another to finish; 3,000 at once are; a finite rate above capacity is (its requests outrun the seats')
+        assert 400 < r["max_running"].iloc[0] < 3000
+        assert r["saturated"].tolist() == [True, True, False, False, False, True]
+        assert r.loc[4, "ttft_p50_s"] < r.loc[3, "ttft_p50_s"]  # the lone request's: no queue
         assert np.isnan(r.loc[0, "ttft_p90_s"]) and r.loc[0, "requests_s"] == pytest.approx(cap, rel=0.1)
         assert r.loc[1:3, "ttft_p90_s"].notna().all()
         assert r.loc[1, "ttft_p90_s"] > 5 * r.loc[3, "ttft_p90_s"]  # the queue of a finite overload
         assert r.loc[2, "ttft_p50_s"] > r.loc[1, "ttft_p50_s"]  # all at once waits longer than 2x capacity
-        assert (r.loc[1:2, "requests_s"] <= cap * 1.03).all()  # 400 requests never fill the 1,024 seats
+        assert (r.loc[1:2, "requests_s"] <= cap * 1.03).all()  # 400 requests never fill the 804 seats
     # the finite runs, fluid vs simulated: within 25%, or 0.5 s where the queue is short (row 1 arrives
     # faster than the full batch completes, but 400 requests fit the seats: only the prompts queue)
     for k in ("ttft_p50_s", "ttft_p90_s", "e2e_p50_s", "requests_s"):
