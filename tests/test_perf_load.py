@@ -501,3 +501,21 @@ def test_seats_per_engine_on_gpt_oss_120b_h100_by_hand():
     np.testing.assert_allclose(Q.service(tab).cap, cap)
     # the whole output reserved seats fewer than prompt-only admission would on the same pool
     assert cap[0] < np.floor(0.99 * tab.kv_tokens[0] / (215 + 194 / 2))
+
+
+def test_a_closed_loop_with_variable_lengths_spreads_as_the_simulator():
+    """One client, ShareGPT-shaped lengths: TTFT varies with each prompt's prefill and TPOT with each request's
+    context. The closed loop gave TTFT p50 = p90 (the mean prompt's) and TPOT p50 = p90 = p99, and end-to-end
+    p50 at the mean output (1.5x the simulator's); the simulated run (3 seeds of 1,000 requests) spreads."""
+    cfg = dict(model="llama-3.3-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=2, isl=2048,
+               osl=256, engine="vllm", serving="aggregated", length_dist="variable", concurrency=1)
+    a = latency_under_load(pd.DataFrame([cfg]), CAT).iloc[0]
+    runs = [latency_under_load(pd.DataFrame([cfg | dict(num_requests=1000)]), CAT, method="simulate", seed=s)
+            for s in range(3)]
+    s = pd.concat(runs).mean(numeric_only=True)
+    assert a["ttft_p50_s"] < a["ttft_p90_s"] < a["ttft_p99_s"]
+    assert a["tpot_p50_s"] < a["tpot_p90_s"] < a["tpot_p99_s"]
+    # tolerance: TTFT p50/p90 10%, p99 25% (the longest prompts); TPOT 2%; end-to-end p50 5%
+    for k, tol in (("ttft_p50_s", 0.1), ("ttft_p90_s", 0.1), ("ttft_p99_s", 0.25), ("tpot_p50_s", 0.02),
+                   ("tpot_p90_s", 0.02), ("tpot_p99_s", 0.02), ("e2e_p50_s", 0.05)):
+        assert a[k] == pytest.approx(s[k], rel=tol), (k, a[k], s[k])
