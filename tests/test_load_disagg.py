@@ -141,3 +141,11 @@ def test_a_row_with_a_batch_is_evaluated_once_where_it_runs(cat, monkeypatch):
     got = load_disagg._units(g, cat, hidden, eff)
     assert rows == [3, 1]
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_a_burst_its_decode_seats_hold_is_not_saturated(cat):
+    """One request at rate inf: no request waits for another to finish (it read saturated); 20,000 do."""
+    grid = pd.DataFrame([CFG | dict(request_rate=np.inf, num_requests=n) for n in (1, 20000)])
+    got = latency_under_load(grid, cat)
+    assert got["max_running"].iloc[0] < 20000
+    assert got["saturated"].tolist() == [False, True] and got["ttft_p50_s"].notna().all()

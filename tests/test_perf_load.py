@@ -249,16 +249,22 @@ def test_saturation_steady_state_has_no_latency_and_finite_run_does():
                osl=200, serving="aggregated")
     cap = latency_under_load(pd.DataFrame([cfg]), CAT, concurrency=1)["capacity_rps"].iloc[0]
     grid = pd.DataFrame([cfg | dict(request_rate=2 * cap), cfg | dict(request_rate=2 * cap, num_requests=400),
-                         cfg | dict(request_rate=math.inf, num_requests=400), cfg | dict(request_rate=0.3 * cap)])
+                         cfg | dict(request_rate=math.inf, num_requests=400), cfg | dict(request_rate=0.3 * cap),
+                         cfg | dict(request_rate=math.inf, num_requests=1),
+                         cfg | dict(request_rate=math.inf, num_requests=3000)])
     res = {}
     for method in ("analytic", "simulate"):
         r = res[method] = latency_under_load(grid, CAT, method=method)
-        assert r["saturated"].tolist() == [True, True, True, False]
+        # a burst that the seats (804) hold at once (400 requests, or one) is not saturated: no request waits for
+        # another to finish; 3,000 at once are; a finite rate above capacity is (its requests outrun the seats')
+        assert 400 < r["max_running"].iloc[0] < 3000
+        assert r["saturated"].tolist() == [True, True, False, False, False, True]
+        assert r.loc[4, "ttft_p50_s"] < r.loc[3, "ttft_p50_s"]  # the lone request's: no queue
         assert np.isnan(r.loc[0, "ttft_p90_s"]) and r.loc[0, "requests_s"] == pytest.approx(cap, rel=0.1)
         assert r.loc[1:3, "ttft_p90_s"].notna().all()
         assert r.loc[1, "ttft_p90_s"] > 5 * r.loc[3, "ttft_p90_s"]  # the queue of a finite overload
         assert r.loc[2, "ttft_p50_s"] > r.loc[1, "ttft_p50_s"]  # all at once waits longer than 2x capacity
-        assert (r.loc[1:2, "requests_s"] <= cap * 1.03).all()  # 400 requests never fill the 1,024 seats
+        assert (r.loc[1:2, "requests_s"] <= cap * 1.03).all()  # 400 requests never fill the 804 seats
     # the finite runs, fluid vs simulated: within 25%, or 0.5 s where the queue is short (row 1 arrives
     # faster than the full batch completes, but 400 requests fit the seats: only the prompts queue)
     for k in ("ttft_p50_s", "ttft_p90_s", "e2e_p50_s", "requests_s"):
@@ -495,3 +501,21 @@ def test_seats_per_engine_on_gpt_oss_120b_h100_by_hand():
     np.testing.assert_allclose(Q.service(tab).cap, cap)
     # the whole output reserved seats fewer than prompt-only admission would on the same pool
     assert cap[0] < np.floor(0.99 * tab.kv_tokens[0] / (215 + 194 / 2))
+
+
+def test_a_closed_loop_with_variable_lengths_spreads_as_the_simulator():
+    """One client, ShareGPT-shaped lengths: TTFT varies with each prompt's prefill and TPOT with each request's
+    context. The closed loop gave TTFT p50 = p90 (the mean prompt's) and TPOT p50 = p90 = p99, and end-to-end
+    p50 at the mean output (1.5x the simulator's); the simulated run (3 seeds of 1,000 requests) spreads."""
+    cfg = dict(model="llama-3.3-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=2, isl=2048,
+               osl=256, engine="vllm", serving="aggregated", length_dist="variable", concurrency=1)
+    a = latency_under_load(pd.DataFrame([cfg]), CAT).iloc[0]
+    runs = [latency_under_load(pd.DataFrame([cfg | dict(num_requests=1000)]), CAT, method="simulate", seed=s)
+            for s in range(3)]
+    s = pd.concat(runs).mean(numeric_only=True)
+    assert a["ttft_p50_s"] < a["ttft_p90_s"] < a["ttft_p99_s"]
+    assert a["tpot_p50_s"] < a["tpot_p90_s"] < a["tpot_p99_s"]
+    # tolerance: TTFT p50/p90 10%, p99 25% (the longest prompts); TPOT 2%; end-to-end p50 5%
+    for k, tol in (("ttft_p50_s", 0.1), ("ttft_p90_s", 0.1), ("ttft_p99_s", 0.25), ("tpot_p50_s", 0.02),
+                   ("tpot_p90_s", 0.02), ("tpot_p99_s", 0.02), ("e2e_p50_s", 0.05)):
+        assert a[k] == pytest.approx(s[k], rel=tol), (k, a[k], s[k])

@@ -60,3 +60,16 @@ def test_fewer_requests_than_clients_are_all_in_flight_at_most():
     r = one(**Q8, gpus=1, tp=1, concurrency=3, num_requests=2)
     assert r["fits"] and r["in_flight"] == 2 and r["concurrency"] == 3
     assert one(**Q8, gpus=1, tp=1, concurrency=3, num_requests=9)["in_flight"] == 3
+
+
+@pytest.mark.parametrize("serving", ["aggregated", "disaggregated"])
+def test_a_burst_the_seats_hold_at_once_is_not_saturated(serving):
+    """One request at rate inf read 'saturated: the load exceeds what the replicas complete; requests queue',
+    limited by 'queue': nothing waits for another request to finish. A burst beyond the seats still is."""
+    q = dict(model="llama-3.3-70b", gpu="h200-sxm", gpus=8, precision="fp8", isl=1024, osl=256,
+             serving=serving, request_rate=math.inf)
+    lone = one(**q, num_requests=1)
+    assert lone["fits"] and not lone["saturated"] and lone["limited_by"] != "queue"
+    assert "saturated" not in lone["notes"]
+    crowd = one(**q, num_requests=20000)  # more than every seat of the 8 GPUs
+    assert crowd["saturated"] and crowd["limited_by"] == "queue"

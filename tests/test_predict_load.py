@@ -136,7 +136,8 @@ def test_cli_flags_and_csv_round_trip(tmp_path):
     assert res.exit_code == 2, res.output  # the 'fast' row: every row written, then exit 2 naming it
     got = pd.read_csv(out_csv)
     assert got["note"].tolist() == ["burst", "poisson", "bad"]
-    assert got["saturated"].tolist()[:2] == [True, False]
+    # 50 requests at once fit the replica's 72 seats: no request waits for another (saturated: 100, above)
+    assert got["saturated"].tolist()[:2] == [False, False]
     assert got.loc[0, "slo_percentile"] == 95 and np.isfinite(got.loc[0, "ttft_p90_s"])
     assert "request_rate must be" in got.loc[2, "error"]
 

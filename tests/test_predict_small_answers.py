@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pandas as pd
+import pytest
 from rich.console import Console
 
 from planner.catalog import load_catalog
@@ -99,3 +100,17 @@ def test_the_row_at_the_slo_percentile_shows_only_where_it_adds_to_the_table():
     assert ["TTFT / TPOT at p" in s for s in shown] == [False, False, True, True]
     assert "at p95 (the query's SLO percentile; no targets given)" in shown[2]
     assert "at p90 (what targets are held to)" in shown[3]
+
+
+def test_a_one_token_disaggregated_answer_with_a_tpot_target_is_at_one_operating_point():
+    """--osl 1 with a TPOT target, disaggregated: the target set aside left no target, so the answer took the
+    unit's full rate (TTFT mean 609 ms, 23 output tok/s) beside one closed-loop client's percentiles (p99 472 ms,
+    3.1 requests/s). It is now at the capacity a target asks for, as with osl 2: every figure at one rate."""
+    q = dict(model="llama-3.3-70b", precision="fp8", gpu="b200", gpus=8, isl=4096, osl=1, engine="sglang",
+             serving="disaggregated", tpot_slo_ms=60, slo_percentile=95)
+    r = many(q).iloc[0]
+    assert r["fits"] and r["ttft_p50_s"] <= r["ttft_s"] <= r["ttft_p99_s"]
+    assert r["requests_s"] == pytest.approx(r["output_tok_s"], rel=1e-9)  # one token a request
+    assert r["e2e_p50_s"] == r["ttft_p50_s"]  # a request ends at its first token
+    two = many(q | dict(osl=2)).iloc[0]  # the same unit and rate: one more token, met on its TPOT target
+    assert r["requests_s"] == pytest.approx(two["requests_s"], rel=0.05)

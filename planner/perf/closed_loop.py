@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.perf import sharegpt_lengths
 from planner.perf.queueing import QUANTILES, Service, _budget_work, add_itl, at_occupancy, dataclass_rows
+from planner.perf.simulate import length_quantile_factor
 from planner.perf.step_mix import own_prefill, prompt_steps
 from planner.perf.steptable import StepTables
 
@@ -47,11 +49,28 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     pre_wait = u / (2.0 * (1.0 - u)) * work
     out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf_q["mean_s"] + 0.5 * real * busy + pre_wait,
                                   "tpot_mean_s": step}
+    # variable lengths: a longer prompt takes longer to prefill (as open_loop reads it: its own work scales with
+    # the prompt-length quantile, the steps it rides on only past the token budget), and a request's steps
+    # carry its own context (isl + osl / 2 over its life) beside the others'; fixed lengths: no spread
+    fixed, grows = pf - work, at_occupancy(sv, sv.chunks, m) > 1.0  # work: within [0, pf]
+    # weighed by the prefill's share of the mean TTFT: where waits dominate (256 clients) the analytic queue
+    # already spreads, and the whole length spread on top put p90 TTFT 75% above the simulator's
+    alone = pf / np.maximum(out["ttft_mean_s"], 1e-12)
     for q in quantiles:
         p = q / 100.0
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
-        out[f"ttft_p{q:g}_s"] = wait + pf_q[f"p{q:g}_s"] + p * real * busy + pre_q
-        out[f"tpot_p{q:g}_s"] = step
+        f = np.where(var, length_quantile_factor(p, sv.isl, "prompt"), 1.0)
+        own = np.where(var, fixed * np.where(grows, f, 1.0) + work * f - pf, 0.0) * alone
+        # the prompt's length and the prompts ahead of it vary independently: above the median their excesses
+        # add in quadrature (their sum's quantile, as open_loop's TPOT spread), not whole (p90 +75% at 256
+        # clients against the simulator)
+        spread = np.where(own > 0.0, np.hypot(own, pre_q), own + pre_q)
+        out[f"ttft_p{q:g}_s"] = wait + pf_q[f"p{q:g}_s"] + p * real * busy + spread
+        out[f"tpot_p{q:g}_s"] = step.copy()
+        if var.any():
+            r = np.flatnonzero(var)
+            t = dataclass_rows(tab, r)
+            out[f"tpot_p{q:g}_s"][r] += t.s_per_ctx_token * (own_context(t, p) - t.ctx_ref)
     # prompts arrive as others complete: a step's count follows the steps (each decoding sequence has its chance
     # to end at every step), not the time a long step takes; with fixed lengths the clients keep the phases of
     # their random start, when prompts came in time (step_mix)
@@ -64,7 +83,22 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     add_itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out, timed=~var & holds_many,
             variable=var)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
-    out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(sv.osl - 1.0, 0.0) * step
+    # the median request's output: ShareGPT's median is 0.67 of the mean (open_loop reads it alike)
+    osl_med = np.where(var, sv.osl * length_quantile_factor(0.5, sv.osl, "output"), sv.osl)
+    out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(osl_med - 1.0, 0.0) * out["tpot_p50_s"]
     out["requests_s"] = x
     out["saturated"] = c > sv.cap
     return out
+
+
+CONTEXT_POINTS = 100  # quantiles of each length drawn: 100 x 100 pairs a row (assumed: enough for p99)
+
+
+def own_context(tab: StepTables, p: float) -> np.ndarray:
+    """Per row, the p-quantile of a request's mean context over its life, isl + osl / 2, with `variable`
+    lengths (prompt and output drawn independently, as `simulate.lengths` draws them)."""
+    u = (np.arange(CONTEXT_POINTS) + 0.5) / CONTEXT_POINTS
+    isl = sharegpt_lengths.quantile_factor(u, tab.isl[:, None], "prompt") * tab.isl[:, None]
+    half = sharegpt_lengths.quantile_factor(u, tab.osl[:, None], "output") * tab.osl[:, None] / 2.0
+    pairs = (isl[:, :, None] + half[:, None, :]).reshape(len(isl), -1)
+    return np.quantile(pairs, p, axis=1)

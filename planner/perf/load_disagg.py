@@ -119,9 +119,11 @@ def units_under_load(grid: pd.DataFrame, catalog: Catalog, rate: np.ndarray, con
     visible = units["osl"].to_numpy(dtype=float) - hidden
     out["e2e_p50_s"] = out["ttft_p50_s"] + (visible - 1.0) * out["tpot_p50_s"]
     out["max_running"] = np.array(at["seats"], dtype=float)
-    out["saturated"] = np.array(at["saturated"], dtype=bool)
-    steady_sat = out["saturated"] & np.isnan(conc) & np.isnan(nreq)
-    burst = fits & out["saturated"] & np.isnan(conc) & ~np.isnan(nreq)  # no queueing answer: simulated
+    above = np.array(at["saturated"], dtype=bool)  # open loop: above the unit's rate; closed: beyond its seats
+    # saturated as an aggregated row's (latency_under_load): not a burst that the decode seats hold at once
+    out["saturated"] = above & ~(np.isinf(rate) & (nreq <= out["max_running"]))
+    steady_sat = above & np.isnan(conc) & np.isnan(nreq)
+    burst = fits & above & np.isnan(conc) & ~np.isnan(nreq)  # no queueing answer: simulated
     for r in np.flatnonzero(fits & ((method == "simulate") | burst)):
         load = RowLoad(float(rate[r]), float(conc[r]), float(nreq[r]), str(dist[r]), int(hidden[r]),
                        bool(steady_sat[r]))

@@ -56,7 +56,10 @@ def load_predictions(mapped: pd.DataFrame, catalog: Catalog, eff: Efficiency) ->
             col = f"{k}_{s}_s"
             pred[f"{k}_{s}"] = lo[col].to_numpy(copy=True) if col in lo else np.full(len(lo), np.nan)
     _simulate_finite(runs, tab, lo["load_reason"].to_numpy(dtype=object), pred)
-    sat = lo["saturated"].to_numpy(dtype=bool)
+    # above the knee: saturated, or a burst's rate above capacity (a burst its seats hold is not saturated, but
+    # the calibration's regimes are the rate's, as they were fitted)
+    sat = lo["saturated"].to_numpy(dtype=bool) | (runs["request_rate"].to_numpy(dtype=float)
+                                                  >= lo["capacity_rps"].to_numpy(dtype=float))
     # speculative steady-state runs: the step model at the running batch (the analytic load model has no
     # draft/verify steps); finite ones went through the simulator above, acceptance drawn per step
     spec = (runs["speculative"].to_numpy() != "none") & np.isnan(runs["num_requests"].to_numpy(dtype=float))
