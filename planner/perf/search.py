@@ -200,7 +200,7 @@ class _Resolved:
             out["limited_by"] = np.asarray(o["limited_by"], dtype=object)
             mem = {k: np.array(np.broadcast_to(v, (m,)), dtype=float) for k, v in mm.items()}
             return out, np.asarray(fits, dtype=bool), mem, reason
-        out = {k: np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}  # NaN gpus_disagg = none, as in _frame
+        out = {k: np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}  # NaN gpus_disagg = none, as evaluate's
         out["limited_by"] = np.full(m, "", dtype=object)
         fits, reason, mem = np.zeros(m, dtype=bool), self.reason[rows].copy(), {}
         for j in modes:
