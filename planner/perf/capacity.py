@@ -108,7 +108,7 @@ def _distinct_rows(tab, *per_row) -> tuple[np.ndarray | None, np.ndarray | None]
               if v is not None]
     fields = [np.ascontiguousarray(v, dtype=float).reshape(R, -1).view(np.uint64) for v in fields if v is not None]
     _, first, back = np.unique(_row_keys(fields, R), return_index=True, return_inverse=True)
-    if 10 * len(first) > 9 * R:  # < 10% repeats: not worth it
+    if 10 * len(first) > 9 * R:  # < 10% repeats: not worth it (an assumed threshold, not measured)
         return None, None
     order = np.argsort(first)  # the distinct rows in their order (the search's blocks and gathers as before)
     rank = np.empty_like(order)
