@@ -131,3 +131,25 @@ def test_repeated_rows_modelled_once_have_the_figures_of_each_row_modelled(catal
     want = capacity_under_slo(twice, catalog, ttft_s=2.0, tpot_s=0.05, percentile=90.0)
     _same_frames(got, want)
     _same_frames(collided, want)
+
+
+def test_rows_differing_in_text_alone_are_not_taken_for_one():
+    """`_distinct_rows` merges rows equal in every field: a text field (the tables' `reason`, `limited_by`)
+    counts too, not only the numbers (rows differing in text alone were merged)."""
+    from dataclasses import dataclass
+
+    from planner.perf.capacity import _distinct_rows
+
+    @dataclass
+    class Rows:
+        x: np.ndarray
+        label: np.ndarray
+
+        def __len__(self) -> int:
+            return len(self.x)
+
+    label = np.array(["a", "b"] * 10, dtype=object)
+    first, back = _distinct_rows(Rows(np.ones((20, 3)), label))
+    assert first is not None and (label[first[back]] == label).all() and len(first) == 2
+    first, back = _distinct_rows(Rows(np.ones((20, 3)), np.full(20, "", dtype=object)))
+    assert list(first) == [0] and not back.any()  # one text for all: the numbers decide

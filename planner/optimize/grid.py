@@ -196,10 +196,8 @@ def _strings(pieces: np.ndarray, sizes: np.ndarray):
     if sizes.sum() < STRINGS_DIRECT_ROWS:
         return np.repeat(pieces, sizes)
     codes, uniques = pd.factorize(pieces, use_na_sentinel=False)
-    small = pd.Series(np.asarray(uniques, dtype=object))
-    if not isinstance(small.dtype, pd.StringDtype):  # e.g. no string at all: pandas keeps objects
-        return np.repeat(pieces, sizes)
-    return small.array.take(np.repeat(codes, sizes))
+    out = _coded_strings(uniques, np.repeat(codes, sizes))
+    return np.repeat(pieces, sizes) if out is None else out
 
 
 def _concat_strings(pieces: list[np.ndarray]):
@@ -207,18 +205,24 @@ def _concat_strings(pieces: list[np.ndarray]):
     the same few arrays, shared through its memo, repeat block after block), converted through the distinct
     values: each distinct array coded once, the codes concatenated, one take (pandas' conversion of every row
     to its string type was ~1/3 of a large grid's cost)."""
+    if sum(len(a) for a in pieces) < STRINGS_DIRECT_ROWS:
+        return np.concatenate(pieces)
     vocab: dict = {}
     coded: dict[int, np.ndarray] = {}
     for a in pieces:
         if id(a) not in coded:
             coded[id(a)] = np.array([vocab.setdefault(v, len(vocab)) for v in a.tolist()], dtype=np.int64)
-    codes = np.concatenate([coded[id(a)] for a in pieces])
-    if len(codes) < STRINGS_DIRECT_ROWS or not all(isinstance(v, str) for v in vocab):
-        return np.concatenate(pieces)
-    small = pd.Series(np.asarray(list(vocab), dtype=object))
-    if not isinstance(small.dtype, pd.StringDtype):  # pandas without its string type: objects
-        return np.concatenate(pieces)
-    return small.array.take(codes)
+    out = None
+    if all(isinstance(v, str) for v in vocab):  # else (None, numbers) pandas' own inference
+        out = _coded_strings(list(vocab), np.concatenate([coded[id(a)] for a in pieces]))
+    return np.concatenate(pieces) if out is None else out
+
+
+def _coded_strings(uniques, codes: np.ndarray):
+    """The string column of `uniques` taken at `codes`, as pandas makes it of those values row by row; None
+    where pandas keeps them as objects (no string at all, or a pandas without its string type)."""
+    small = pd.Series(np.asarray(uniques, dtype=object))
+    return small.array.take(codes) if isinstance(small.dtype, pd.StringDtype) else None
 
 
 def _model_efforts(catalog: Catalog, models, w, rejected: list[dict]) -> list[tuple[str, str | None]]:

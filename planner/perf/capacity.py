@@ -99,16 +99,16 @@ def _modelled(tab, tt, tp, h, percentile: float, variable: bool) -> dict[str, np
 
 def _distinct_rows(tab, *per_row) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(first, back): rows `first` (ascending) of the tables `tab` and the per-row arrays `per_row` (None:
-    none) are distinct, row i equal to row first[back[i]] bit for bit in every numeric field; (None, None)
-    where few rows repeat. The model is row by row, so a repeated row's figures are its first's. Rows are told
-    apart by a hash of their bits, then the repeats compared whole (a collision models every row)."""
+    none) are distinct, row i equal to row first[back[i]] in every field (numbers bit for bit, text as
+    text); (None, None) where few rows repeat. The model is row by row, so a repeated row's figures are its
+    first's. Rows are told apart by a hash of their bits, then the repeats compared whole (a collision models
+    every row)."""
     R = len(tab)
-    fields = [np.asarray(v) for v in [getattr(tab, k) for k in tab.__dataclass_fields__] + list(per_row)
+    fields = [_numeric(np.asarray(v)) for v in [getattr(tab, k) for k in tab.__dataclass_fields__] + list(per_row)
               if v is not None]
-    fields = [np.ascontiguousarray(v, dtype=float).reshape(R, -1).view(np.uint64) for v in fields
-              if v.dtype.kind in "biuf"]
+    fields = [np.ascontiguousarray(v, dtype=float).reshape(R, -1).view(np.uint64) for v in fields if v is not None]
     _, first, back = np.unique(_row_keys(fields, R), return_index=True, return_inverse=True)
-    if 10 * len(first) > 9 * R:  # < 10% repeats: not worth it
+    if 10 * len(first) > 9 * R:  # < 10% repeats: not worth it (an assumed threshold, not measured)
         return None, None
     order = np.argsort(first)  # the distinct rows in their order (the search's blocks and gathers as before)
     rank = np.empty_like(order)
@@ -119,6 +119,18 @@ def _distinct_rows(tab, *per_row) -> tuple[np.ndarray | None, np.ndarray | None]
     if any((np.take(b, rep, axis=0) != np.take(b, src, axis=0)).any() for b in fields):  # a collision
         return None, None
     return first, back
+
+
+def _numeric(v: np.ndarray) -> np.ndarray | None:
+    """A field as `_distinct_rows` compares it: numbers as they are; text (`reason`, `limited_by`: one value,
+    '', on the rows that run, which are the only ones modelled) as codes where rows differ in it, so that rows
+    differing in a text field the model may read are never taken for one; None where every row holds the same
+    text."""
+    if v.dtype.kind in "biuf":
+        return v
+    if not v.size or not (v != v[:1]).any():
+        return None
+    return pd.factorize(v.ravel())[0].reshape(v.shape)
 
 
 def _row_keys(fields: list[np.ndarray], R: int) -> np.ndarray:

@@ -176,12 +176,6 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
     return out, fits, mem
 
 
-def _frame(g: pd.DataFrame, c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict,
-           structural_ok: np.ndarray) -> pd.DataFrame:
-    """evaluate's result: the grid plus the output columns."""
-    return output_frame(g, _columns(c, out, fits, reason, mem, structural_ok))
-
-
 def _columns(c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict,
              structural_ok: np.ndarray) -> dict:
     """evaluate's output columns (OUTPUT_COLUMNS) by name."""

@@ -87,7 +87,8 @@ def _power_by_row(base: np.ndarray, t: np.ndarray) -> np.ndarray:
     mult = np.arange(1, bits.shape[1] + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) | np.uint64(1)
     _, first, back = np.unique(bits @ mult, return_index=True, return_inverse=True)  # wrapping products
     back = back.ravel()
-    if 2 * len(first) > g or not (bits[first[back]] == bits).all():  # few repeats, or a collision
+    # few repeats (under half the rows: an assumed threshold, not measured), or a collision
+    if 2 * len(first) > g or not (bits[first[back]] == bits).all():
         return np.power(base, t)
     return np.power(base[first], flat[:, first])[:, back].reshape(t.shape)
 

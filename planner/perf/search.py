@@ -38,7 +38,7 @@ from planner.perf.evaluate import (
 from planner.perf.memory import memory
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
-from planner.perf.search_rounds import bisect_judged, first_equal, guessed, stretch, unjudged
+from planner.perf.search_rounds import bisect_judged, first_equal, guessed, scan_down, unjudged
 from planner.perf.serving import prefill_batch_pass
 
 SCAN_WIDTH = 2  # batches per row and round of the disaggregated scan: fewer rounds, few wasted evaluations
@@ -200,7 +200,7 @@ class _Resolved:
             out["limited_by"] = np.asarray(o["limited_by"], dtype=object)
             mem = {k: np.array(np.broadcast_to(v, (m,)), dtype=float) for k, v in mm.items()}
             return out, np.asarray(fits, dtype=bool), mem, reason
-        out = {k: np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}  # NaN gpus_disagg = none, as in _frame
+        out = {k: np.full(m, np.nan) for k in (*TIMED, "gpus_disagg")}  # NaN gpus_disagg = none, as evaluate's
         out["limited_by"] = np.full(m, "", dtype=object)
         fits, reason, mem = np.zeros(m, dtype=bool), self.reason[rows].copy(), {}
         for j in modes:
@@ -338,25 +338,7 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
     best = np.where(agg, lo, -1)
     # disaggregated rows: down from the top of the prefix, a few batches per row and round, to the first that
     # is good (the smallest candidate is judged already, the top too)
-    todo = np.flatnonzero(~agg & (lo >= 1))
-    top = lo.copy()
-    # the top of the prefix was judged by the bisection (or the limit probe) that found it
-    known = flags["good"][todo, top[todo]]
-    best[todo[known]] = top[todo[known]]
-    top[todo] -= 1
-    todo = todo[~known & (top[todo] >= 1)]
-    scan = SCAN_WIDTH
-    while len(todo):
-        # few pairs left: all of them in one run (the largest good one is what the rounds would find)
-        width = top[todo] if top[todo].sum() <= TAIL_PAIRS else np.minimum(top[todo], scan)
-        scan *= 2  # the rows still open are few and far from their top: wider rounds, fewer of them
-        rows, ks = stretch(todo, top[todo], width, -1)
-        good = run(rows, ks)["good"]
-        found = np.full(n, -1)
-        np.maximum.at(found, rows[good], ks[good])
-        best[todo] = found[todo]
-        top[todo] -= width
-        todo = todo[(best[todo] < 0) & (top[todo] >= 1)]
+    scan_down(run, flags["good"], np.flatnonzero(~agg & (lo >= 1)), lo, best, SCAN_WIDTH, TAIL_PAIRS)
     best = np.where(agg | (best >= 0), best, np.where(first["good"], 0, -1))
     return best, flags
 

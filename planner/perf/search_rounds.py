@@ -44,6 +44,30 @@ def bisect_judged(run, flags: dict, rows: np.ndarray, lo: np.ndarray, hi: np.nda
         lo[rows], hi[rows] = np.where(p, mid, lo[rows]), np.where(p, hi[rows], mid)
 
 
+def scan_down(run, good: np.ndarray, rows: np.ndarray, lo: np.ndarray, best: np.ndarray, width: int,
+              tail_pairs: int) -> None:
+    """Per row of `rows`, into `best` (in place; -1 stays where none is) the largest candidate index from lo[row]
+    down to 1 that `run` judges 'good' ((n, K) flags `good`: the top, lo, was judged by the bisection or the
+    limit probe that found it): `width` indexes a row in the first round, twice as many each round after, and
+    every index left in one run once at most `tail_pairs` remain."""
+    top = lo.copy()
+    known = good[rows, top[rows]]
+    best[rows[known]] = top[rows[known]]
+    top[rows] -= 1
+    todo = rows[~known & (top[rows] >= 1)]
+    while len(todo):
+        # few pairs left: all of them in one run (the largest good one is what the rounds would find)
+        w = top[todo] if top[todo].sum() <= tail_pairs else np.minimum(top[todo], width)
+        width *= 2  # the rows still open are few and far from their top: wider rounds, fewer of them
+        at, ks = stretch(todo, top[todo], w, -1)
+        ok = run(at, ks)["good"]
+        found = np.full(len(lo), -1)
+        np.maximum.at(found, at[ok], ks[ok])
+        best[todo] = found[todo]
+        top[todo] -= w
+        todo = todo[(best[todo] < 0) & (top[todo] >= 1)]
+
+
 def guessed(cand: np.ndarray, guide: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray):
     """(rows, candidate indexes) to judge next: per row, the two candidates around the batch where the guide
     (judged at lo and hi, <= 0 about where the prefix predicate holds: TPOT / target - 1, linear in the batch
@@ -64,4 +88,4 @@ def guessed(cand: np.ndarray, guide: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     return rows[at[inside]], ks[inside]
 
 
-__all__ = ["bisect_judged", "first_equal", "guessed", "stretch", "unjudged"]
+__all__ = ["bisect_judged", "first_equal", "guessed", "scan_down", "stretch", "unjudged"]
