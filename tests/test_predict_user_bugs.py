@@ -80,6 +80,11 @@ def test_a_percentile_written_as_a_fraction_is_refused():
 
     r = one(**Q8, gpus=1, request_rate=1.0, slo_percentile=0.99)
     assert not r["fits"] and "99 for p99" in r["error"]
+    # one message for every refused percentile, each naming the range (0 read "above 0", 0.5 being refused)
+    for p, got in ((0.99, "0.99, which reads as p0.99"), (0.5, "0.5, which reads as p0.5"), (0, "0"),
+                   (100, "100")):
+        assert one(**Q8, gpus=1, request_rate=1.0, slo_percentile=p)["error"] == (
+            f"slo_percentile must be a percentile from 1 to below 100 (99 for p99), got {got}")
     assert one(**Q8, gpus=1, request_rate=1.0, slo_percentile=1)["fits"]
     text = Path(__file__).parent.parent.joinpath("problems/quickstart.yaml").read_text()
     with pytest.raises(InputError, match=r"slo_percentile: must be >= 1, got 0.99"):

@@ -48,7 +48,8 @@ BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vect
 @click.option("--length-dist", type=click.Choice(["fixed", "variable"]),
               help="Request lengths: fixed (isl/osl exactly, default) or variable (ShareGPT-like spread).")
 @click.option("--slo-percentile", type=NUMBER,
-              help="Percentile at which --ttft-slo-ms/--tpot-slo-ms must hold (default 90).")
+              help="Percentile at which --ttft-slo-ms/--tpot-slo-ms must hold, 1 to below 100 (default 90; 99 "
+              "for p99).")
 @click.option("--max-throughput", is_flag=True,
               help="Best output throughput with no latency target (the default without targets or concurrency).")
 @click.option("--ttft-slo-ms", type=POSITIVE, help="Time-to-first-token target.")
@@ -106,7 +107,6 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
         render_prediction(console, result,
                           under_load=query["request_rate"] is not None or query["concurrency"] is not None,
                           targets=query["ttft_slo_ms"] is not None or query["tpot_slo_ms"] is not None)
-
 
 
 def _answer_batch(batch_csv: Path, out_csv: str, catalog) -> None:
