@@ -156,6 +156,16 @@ def test_batch_without_row_errors_exits_0(tmp_path):
     assert res.exit_code == 0 and "2 rows, 2 fit, 0 with an input error" in res.output
 
 
+def test_batch_of_bad_rows_only_names_no_other_answer(tmp_path):
+    """Every row bad: the message said the answer file held 'every other row's answer', where there was none."""
+    src = tmp_path / "q.csv"
+    src.write_text("model,gpu,gpus,precision,isl,osl\nnope,h100-sxm,1,fp8,128,128\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["predict", "--batch", str(src), "--out", str(tmp_path / "o.csv")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "q.csv: 1 of 1 rows has an input error (line 2);" in text
+    assert "o.csv holds these rows' errors (its error column)" in text and "every other" not in text
+
+
 def test_num_requests_has_a_limit(cat, monkeypatch):
     """A finite run is simulated request by request (~2 ms each): --num-requests 100000000 ran for hours."""
     q = dict(model="llama-3.1-8b", gpu="h100-sxm", gpus=1, precision="fp8", isl=128, osl=128, request_rate=5.0)

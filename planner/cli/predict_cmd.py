@@ -127,17 +127,18 @@ def _answer_batch(batch_csv: Path, out_csv: str, catalog) -> None:
     # safe_frame: a model name such as =HYPERLINK(...) must not become a formula in a spreadsheet
     write_out(out_csv, safe_frame(result).to_csv(index=False, float_format="%.6g"))
     errors = result["error"].fillna("").astype(str)
-    at = np.flatnonzero(errors.to_numpy() != "")
+    bad = np.flatnonzero(errors.to_numpy() != "")  # the rows with an input error
     fits = int(result["fits"].fillna(False).astype(bool).sum())
-    click.echo(f"wrote {clean_text(out_csv)}: {len(result)} rows, {fits} fit, {len(at)} with an input error")
-    if not len(at):
+    click.echo(f"wrote {clean_text(out_csv)}: {len(result)} rows, {fits} fit, {len(bad)} with an input error")
+    if not len(bad):
         return
-    lines = [queries.attrs["lines"][i] for i in at[:ERRORS_SHOWN]]  # read_queries: each query's line in the file
-    for i, line in zip(at, lines, strict=False):  # where they are, without reading the error column
+    lines = [queries.attrs["lines"][i] for i in bad[:ERRORS_SHOWN]]  # read_queries: each query's line in the file
+    for i, line in zip(bad, lines, strict=False):  # where they are, without reading the error column
         click.echo(f"{clean_text(batch_csv)}: line {line}: {clean_text(errors.iloc[i])}", err=True)
-    more = len(at) - len(lines)  # in the error column, named by the message below
-    where = f"line{'s' * (len(at) > 1)} {', '.join(map(str, lines))}" + (f", ... {more} more" if more else "")
-    have = "have" if len(at) > 1 else "has"
-    raise InputError(f"{clean_text(batch_csv)}: {len(at)} of {len(result)} rows {have} an input error ({where}); "
-                     f"{clean_text(out_csv)} holds every other row's answer and these rows' errors (its error "
-                     "column)")
+    more = len(bad) - len(lines)  # in the error column, named by the message below
+    where = f"line{'s' * (len(bad) > 1)} {', '.join(map(str, lines))}" + (f", ... {more} more" if more else "")
+    have = "have" if len(bad) > 1 else "has"
+    # (every row bad: it named "every other row's answer" where there was none)
+    answers = "every other row's answer and " if len(bad) < len(result) else ""
+    raise InputError(f"{clean_text(batch_csv)}: {len(bad)} of {len(result)} rows {have} an input error ({where}); "
+                     f"{clean_text(out_csv)} holds {answers}these rows' errors (its error column)")
