@@ -60,3 +60,10 @@ def test_fewer_requests_than_clients_are_all_in_flight_at_most():
     r = one(**Q8, gpus=1, tp=1, concurrency=3, num_requests=2)
     assert r["fits"] and r["in_flight"] == 2 and r["concurrency"] == 3
     assert one(**Q8, gpus=1, tp=1, concurrency=3, num_requests=9)["in_flight"] == 3
+
+
+def test_idle_disaggregated_units_are_called_units():
+    """One client over two disaggregated units read '1 of 2 replicas idle' beside 'a unit needs 3'."""
+    r = one(model="llama-3.1-8b", gpu="h100-sxm", precision="fp8", isl=1000, osl=100, gpus=8, tp=1,
+            serving="disaggregated", concurrency=1)
+    assert r["fits"] and r["dp"] == 2 and "1 of 2 units idle: the 1 concurrent request(s) run on 1" in r["notes"]

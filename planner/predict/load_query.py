@@ -180,16 +180,17 @@ def saturated_note(query: pd.Series, what: str = "replicas") -> str:
     return f"saturated: the load exceeds what the {what} complete; requests queue"
 
 
-def idle_note(query: pd.Series, dp: int) -> list[str]:
-    """Why replicas of an answer idle: fewer clients, or a finite run of fewer requests, than replicas."""
+def idle_note(query: pd.Series, dp: int, what: str = "replicas") -> list[str]:
+    """Why replicas (disaggregated units) of an answer idle: fewer clients, or a finite run of fewer requests,
+    than replicas."""
     rate = float(query["request_rate"]) if is_set(query["request_rate"]) else math.nan
     clients = float(query["concurrency"]) if is_set(query["concurrency"]) else math.nan
     n = float(query["num_requests"]) if is_set(query["num_requests"]) else math.nan
     busy = sum(k for *_, k in replica_shares(rate, clients, n, dp))
     if busy >= dp:
         return []
-    what = f"{busy} concurrent request(s)" if clients < dp else f"finite run's {n:.0f} request(s)"
-    return [f"{dp - busy} of {dp} replicas idle: the {what} run on {busy}"]
+    load = f"{busy} concurrent request(s)" if clients < dp else f"finite run's {n:.0f} request(s)"
+    return [f"{dp - busy} of {dp} {what} idle: the {load} run on {busy}"]
 
 
 def replica_shares(rate: float, clients: float, n: float, dp: int) -> list[tuple[float, float, float, int]]:
