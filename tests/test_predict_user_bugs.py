@@ -138,3 +138,18 @@ def test_a_closed_loop_beyond_its_seats_says_so():
     assert closed["saturated"] and "more clients than the replicas' seats" in closed["notes"]
     opened = one(**Q8, gpus=1, tp=1, request_rate=1e4)
     assert opened["saturated"] and "the load exceeds what the replicas complete" in opened["notes"]
+
+
+def test_a_saturated_disaggregated_table_names_units():
+    """The table's saturated row read 'the load exceeds what the replicas complete' beside notes naming units."""
+    import io
+
+    from rich.console import Console
+
+    from planner.report.predict_view import render_prediction
+
+    r = one(**Q8, gpus=2, tp=1, serving="disaggregated", request_rate=1e6).to_dict()
+    assert r["saturated"] and "what the units complete" in r["notes"]
+    buf = io.StringIO()
+    render_prediction(Console(file=buf, width=250), r, under_load=True)
+    assert "yes: the load exceeds what the units complete" in buf.getvalue()

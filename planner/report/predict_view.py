@@ -173,8 +173,9 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
         rows.append(("SLO percentile", held))
     if r.get("saturated"):
         closed = _given(r.get("concurrency"))  # clients beyond the seats wait for one; a rate outruns them
+        who = "units" if r.get("serving") == "disaggregated" else "replicas"  # as the notes say
         rows.append(("saturated", "yes: more clients than seats" if closed else
-                     "yes: the load exceeds what the replicas complete"))
+                     f"yes: the load exceeds what the {who} complete"))
     for k, v in rows:
         table.add_row(k, v)
     if r.get("notes"):
