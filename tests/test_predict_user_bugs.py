@@ -153,3 +153,15 @@ def test_a_saturated_disaggregated_table_names_units():
     buf = io.StringIO()
     render_prediction(Console(file=buf, width=250), r, under_load=True)
     assert "yes: the load exceeds what the units complete" in buf.getvalue()
+
+
+def test_frontier_reads_ids_in_any_case(tmp_path):
+    """predict read 'H100-SXM' and 'FP8' (a spreadsheet's case); frontier called them unknown."""
+    from click.testing import CliRunner
+
+    from planner.cli import main
+
+    args = ["--model", "Llama-3.1-8B", "--gpu", "H100-SXM", "--precision", "FP8", "--isl", "128", "--osl", "64"]
+    res = CliRunner().invoke(main, ["frontier", *args, "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "h100-sxm fp8:" in res.output and "no configuration fits" not in res.output
