@@ -73,3 +73,10 @@ def test_a_burst_the_seats_hold_at_once_is_not_saturated(serving):
     assert "saturated" not in lone["notes"]
     crowd = one(**q, num_requests=20000)  # more than every seat of the 8 GPUs
     assert crowd["saturated"] and crowd["limited_by"] == "queue"
+
+
+def test_idle_disaggregated_units_are_called_units():
+    """One client over two disaggregated units read '1 of 2 replicas idle' beside 'a unit needs 3'."""
+    r = one(model="llama-3.1-8b", gpu="h100-sxm", precision="fp8", isl=1000, osl=100, gpus=8, tp=1,
+            serving="disaggregated", concurrency=1)
+    assert r["fits"] and r["dp"] == 2 and "1 of 2 units idle: the 1 concurrent request(s) run on 1" in r["notes"]

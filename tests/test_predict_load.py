@@ -83,7 +83,7 @@ def test_percentile_targets_bind_harder_at_higher_percentiles():
     (dict(num_requests=10), "needs request_rate or concurrency"),
     (dict(request_rate=1.0, num_requests=2.5), "num_requests must be a positive integer"),
     (dict(request_rate=1.0, length_dist="sharegpt"), "length_dist must be fixed or variable"),
-    (dict(request_rate=1.0, slo_percentile=100), "slo_percentile must be above 0 and below 100"),
+    (dict(request_rate=1.0, slo_percentile=100), "slo_percentile must be a percentile from 1 to below 100"),
 ])
 def test_bad_load_columns_are_row_errors(bad, message):
     r = one(**Q70, gpus=2, **bad)

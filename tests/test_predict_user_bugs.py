@@ -80,6 +80,11 @@ def test_a_percentile_written_as_a_fraction_is_refused():
 
     r = one(**Q8, gpus=1, request_rate=1.0, slo_percentile=0.99)
     assert not r["fits"] and "99 for p99" in r["error"]
+    # one message for every refused percentile, each naming the range (0 read "above 0", 0.5 being refused)
+    for p, got in ((0.99, "0.99, which reads as p0.99"), (0.5, "0.5, which reads as p0.5"), (0, "0"),
+                   (100, "100")):
+        assert one(**Q8, gpus=1, request_rate=1.0, slo_percentile=p)["error"] == (
+            f"slo_percentile must be a percentile from 1 to below 100 (99 for p99), got {got}")
     assert one(**Q8, gpus=1, request_rate=1.0, slo_percentile=1)["fits"]
     text = Path(__file__).parent.parent.joinpath("problems/quickstart.yaml").read_text()
     with pytest.raises(InputError, match=r"slo_percentile: must be >= 1, got 0.99"):
@@ -133,3 +138,30 @@ def test_a_closed_loop_beyond_its_seats_says_so():
     assert closed["saturated"] and "more clients than the replicas' seats" in closed["notes"]
     opened = one(**Q8, gpus=1, tp=1, request_rate=1e4)
     assert opened["saturated"] and "the load exceeds what the replicas complete" in opened["notes"]
+
+
+def test_a_saturated_disaggregated_table_names_units():
+    """The table's saturated row read 'the load exceeds what the replicas complete' beside notes naming units."""
+    import io
+
+    from rich.console import Console
+
+    from planner.report.predict_view import render_prediction
+
+    r = one(**Q8, gpus=2, tp=1, serving="disaggregated", request_rate=1e6).to_dict()
+    assert r["saturated"] and "what the units complete" in r["notes"]
+    buf = io.StringIO()
+    render_prediction(Console(file=buf, width=250), r, under_load=True)
+    assert "yes: the load exceeds what the units complete" in buf.getvalue()
+
+
+def test_frontier_reads_ids_in_any_case(tmp_path):
+    """predict read 'H100-SXM' and 'FP8' (a spreadsheet's case); frontier called them unknown."""
+    from click.testing import CliRunner
+
+    from planner.cli import main
+
+    args = ["--model", "Llama-3.1-8B", "--gpu", "H100-SXM", "--precision", "FP8", "--isl", "128", "--osl", "64"]
+    res = CliRunner().invoke(main, ["frontier", *args, "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "h100-sxm fp8:" in res.output and "no configuration fits" not in res.output

@@ -30,8 +30,8 @@ def test_csv_percentile_that_is_not_a_number_is_its_rows_error(tmp_path, cat):
     out = predict_many(read_queries(src), cat)
     assert list(out["label"]) == ["a", "b", "c", "d"]
     assert out["error"].tolist() == [
-        "slo_percentile must be a number between 0 and 100, got 'p99'",
-        "slo_percentile must be above 0 and below 100, got 0",
+        "slo_percentile must be a percentile from 1 to below 100 (99 for p99), got 'p99'",
+        "slo_percentile must be a percentile from 1 to below 100 (99 for p99), got 0",  # not "above 0"
         "request_rate must be > 0 (requests/s; inf = all at once), got -1",
         "concurrency must be a whole number of clients, got 2.5",  # it ran as 2 clients
     ]
@@ -142,7 +142,7 @@ def test_batch_row_errors_are_printed_with_their_line(tmp_path):
     res = CliRunner().invoke(main, ["predict", "--batch", str(src), "--out", str(out)])
     assert res.exit_code == 2 and "Traceback" not in res.output
     text = " ".join(res.output.split())
-    assert "q.csv: line 3: slo_percentile must be a number between 0 and 100, got 'p99'" in text
+    assert "q.csv: line 3: slo_percentile must be a percentile from 1 to below 100 (99 for p99), got 'p99'" in text
     assert "q.csv: 1 of 2 rows has an input error (line 3);" in text
     assert "o.csv holds every other row's answer and these rows' errors (its error column)" in text
     got = pd.read_csv(out)  # the good row is answered all the same
@@ -154,6 +154,16 @@ def test_batch_without_row_errors_exits_0(tmp_path):
     src.write_text(f"model,gpu,gpus,precision,isl,osl\n{ROW}\n{ROW}\n", encoding="utf-8")
     res = CliRunner().invoke(main, ["predict", "--batch", str(src), "--out", str(tmp_path / "o.csv")])
     assert res.exit_code == 0 and "2 rows, 2 fit, 0 with an input error" in res.output
+
+
+def test_batch_of_bad_rows_only_names_no_other_answer(tmp_path):
+    """Every row bad: the message said the answer file held 'every other row's answer', where there was none."""
+    src = tmp_path / "q.csv"
+    src.write_text("model,gpu,gpus,precision,isl,osl\nnope,h100-sxm,1,fp8,128,128\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["predict", "--batch", str(src), "--out", str(tmp_path / "o.csv")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "q.csv: 1 of 1 rows has an input error (line 2);" in text
+    assert "o.csv holds these rows' errors (its error column)" in text and "every other" not in text
 
 
 def test_num_requests_has_a_limit(cat, monkeypatch):

@@ -21,6 +21,7 @@ from planner.errors import InputError
 def frontier(model, gpu_ids, precisions, isl, osl, gpus, out_dir, catalog_dirs) -> None:
     """Pareto frontier of tokens/s per GPU vs tokens/s per user, with cost and energy views."""
     from planner.predict.frontier import compute_frontier
+    from planner.predict.validate import canonical_id
     from planner.report.frontier_plot import plot_frontier
 
     for flag, v in (("--isl", isl), ("--osl", osl), ("--gpus", gpus)):
@@ -30,6 +31,10 @@ def frontier(model, gpu_ids, precisions, isl, osl, gpus, out_dir, catalog_dirs) 
         raise InputError("--osl 1: one output token has no tokens/s per user (no time between output tokens) "
                          "to trade against tokens/s per GPU; use predict for prompt-only answers")
     catalog = load_run_catalog(catalog_dirs)
+    # ids in another case, as predict reads them ('H100-SXM', 'FP8' were unknown here)
+    model = canonical_id(model, catalog.models)
+    gpu_ids = [canonical_id(g, catalog.accelerators) for g in gpu_ids]
+    precisions = [canonical_id(p, catalog.precisions) for p in precisions]
     front = compute_frontier(catalog, model, list(gpu_ids), list(precisions), isl, osl, gpus)
     out = make_out_dir(out_dir)
     front.to_csv(out / "frontier.csv", index=False, float_format="%.6g")

@@ -48,7 +48,8 @@ BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vect
 @click.option("--length-dist", type=click.Choice(["fixed", "variable"]),
               help="Request lengths: fixed (isl/osl exactly, default) or variable (ShareGPT-like spread).")
 @click.option("--slo-percentile", type=NUMBER,
-              help="Percentile at which --ttft-slo-ms/--tpot-slo-ms must hold (default 90).")
+              help="Percentile at which --ttft-slo-ms/--tpot-slo-ms must hold, 1 to below 100 (default 90; 99 "
+              "for p99).")
 @click.option("--max-throughput", is_flag=True,
               help="Best output throughput with no latency target (the default without targets or concurrency).")
 @click.option("--ttft-slo-ms", type=POSITIVE, help="Time-to-first-token target.")
@@ -108,7 +109,6 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
                           targets=query["ttft_slo_ms"] is not None or query["tpot_slo_ms"] is not None)
 
 
-
 def _answer_batch(batch_csv: Path, out_csv: str, catalog) -> None:
     """Answer every query row of BATCH_CSV into OUT_CSV; rows with an input error get it in their error column,
     are named with their line, and make the command exit 2 (every user mistake does) once the file is written."""
@@ -127,17 +127,18 @@ def _answer_batch(batch_csv: Path, out_csv: str, catalog) -> None:
     # safe_frame: a model name such as =HYPERLINK(...) must not become a formula in a spreadsheet
     write_out(out_csv, safe_frame(result).to_csv(index=False, float_format="%.6g"))
     errors = result["error"].fillna("").astype(str)
-    at = np.flatnonzero(errors.to_numpy() != "")
+    bad = np.flatnonzero(errors.to_numpy() != "")  # the rows with an input error
     fits = int(result["fits"].fillna(False).astype(bool).sum())
-    click.echo(f"wrote {clean_text(out_csv)}: {len(result)} rows, {fits} fit, {len(at)} with an input error")
-    if not len(at):
+    click.echo(f"wrote {clean_text(out_csv)}: {len(result)} rows, {fits} fit, {len(bad)} with an input error")
+    if not len(bad):
         return
-    lines = [queries.attrs["lines"][i] for i in at[:ERRORS_SHOWN]]  # read_queries: each query's line in the file
-    for i, line in zip(at, lines, strict=False):  # where they are, without reading the error column
+    lines = [queries.attrs["lines"][i] for i in bad[:ERRORS_SHOWN]]  # read_queries: each query's line in the file
+    for i, line in zip(bad, lines, strict=False):  # where they are, without reading the error column
         click.echo(f"{clean_text(batch_csv)}: line {line}: {clean_text(errors.iloc[i])}", err=True)
-    more = len(at) - len(lines)  # in the error column, named by the message below
-    where = f"line{'s' * (len(at) > 1)} {', '.join(map(str, lines))}" + (f", ... {more} more" if more else "")
-    have = "have" if len(at) > 1 else "has"
-    raise InputError(f"{clean_text(batch_csv)}: {len(at)} of {len(result)} rows {have} an input error ({where}); "
-                     f"{clean_text(out_csv)} holds every other row's answer and these rows' errors (its error "
-                     "column)")
+    more = len(bad) - len(lines)  # in the error column, named by the message below
+    where = f"line{'s' * (len(bad) > 1)} {', '.join(map(str, lines))}" + (f", ... {more} more" if more else "")
+    have = "have" if len(bad) > 1 else "has"
+    # (every row bad: it named "every other row's answer" where there was none)
+    answers = "every other row's answer and " if len(bad) < len(result) else ""
+    raise InputError(f"{clean_text(batch_csv)}: {len(bad)} of {len(result)} rows {have} an input error ({where}); "
+                     f"{clean_text(out_csv)} holds {answers}these rows' errors (its error column)")

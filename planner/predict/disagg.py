@@ -297,7 +297,7 @@ def describe(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: in
     used = dp * unit_gpus
     notes = [f"{gpus_total - used} of {gpus_total} GPUs idle: a disaggregated unit needs {unit_gpus}"] \
         if used < gpus_total else []
-    notes += idle_note(query, dp)
+    notes += idle_note(query, dp, "units")
     sim = disagg_sim.simulated(best, query, catalog)  # None: a saturated open-loop steady state
     finite = sim is not None and is_set(query["num_requests"])
     if best["saturated"]:

@@ -70,13 +70,12 @@ def load_error(row: pd.Series) -> str:
         return ("length_dist variable needs request_rate or concurrency (without a load each batch runs fixed "
                 "lengths)")
     p = row.get("slo_percentile")
-    if is_set(p):
-        if (v := _number(p)) is None:
-            return f"slo_percentile must be a number between 0 and 100, got {shown(p)}"
-        if isinstance(p, bool) or not (0 < v < 100):
-            return f"slo_percentile must be above 0 and below 100, got {shown(p)}"
-        if v < 1:  # a quantile written as a fraction held p99's targets at p0.99, near the fastest request
-            return f"slo_percentile is a percentile, 1 or more (99 for p99; {shown(p)} reads as p{v:g})"
+    v = _number(p)
+    if is_set(p) and (v is None or isinstance(p, bool) or not 1 <= v < 100):
+        # one message for every refusal (it said "above 0" of 0 while refusing 0.5); a quantile written as a
+        # fraction held p99's targets at p0.99, near the fastest request
+        fraction = f", which reads as p{v:g}" if v is not None and 0 < v < 1 else ""
+        return f"slo_percentile must be a percentile from 1 to below 100 (99 for p99), got {shown(p)}{fraction}"
     return ""
 
 
@@ -181,16 +180,17 @@ def saturated_note(query: pd.Series, what: str = "replicas") -> str:
     return f"saturated: the load exceeds what the {what} complete; requests queue"
 
 
-def idle_note(query: pd.Series, dp: int) -> list[str]:
-    """Why replicas of an answer idle: fewer clients, or a finite run of fewer requests, than replicas."""
+def idle_note(query: pd.Series, dp: int, what: str = "replicas") -> list[str]:
+    """Why replicas (disaggregated units) of an answer idle: fewer clients, or a finite run of fewer requests,
+    than replicas."""
     rate = float(query["request_rate"]) if is_set(query["request_rate"]) else math.nan
     clients = float(query["concurrency"]) if is_set(query["concurrency"]) else math.nan
     n = float(query["num_requests"]) if is_set(query["num_requests"]) else math.nan
     busy = sum(k for *_, k in replica_shares(rate, clients, n, dp))
     if busy >= dp:
         return []
-    what = f"{busy} concurrent request(s)" if clients < dp else f"finite run's {n:.0f} request(s)"
-    return [f"{dp - busy} of {dp} replicas idle: the {what} run on {busy}"]
+    load = f"{busy} concurrent request(s)" if clients < dp else f"finite run's {n:.0f} request(s)"
+    return [f"{dp - busy} of {dp} {what} idle: the {load} run on {busy}"]
 
 
 def replica_shares(rate: float, clients: float, n: float, dp: int) -> list[tuple[float, float, float, int]]:

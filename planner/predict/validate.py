@@ -44,15 +44,16 @@ def canonical_case(queries: pd.DataFrame, catalog: Catalog, generic: str) -> pd.
     known = {"model": catalog.models, "gpu": catalog.accelerators, "prefill_gpu": catalog.accelerators,
              "precision": catalog.precisions, "engine": {*catalog.engines, generic}, "serving": SERVING_CHOICES,
              "kv_precision": KV_CHOICES, "length_dist": LENGTH_CHOICES, "speculative": SPEC_CHOICES}
-
-    def fixed(v, table):
-        return v.lower() if isinstance(v, str) and v not in table and v.lower() in table else v
-
     out = queries.copy()
     for col, table in known.items():
         if col in out:
-            out[col] = [fixed(v, table) for v in out[col]]
+            out[col] = [canonical_id(v, table) for v in out[col]]
     return out
+
+
+def canonical_id(v, table):
+    """`v` as the lower-case id of `table` it names in another case, else as written (for its error to name)."""
+    return v.lower() if isinstance(v, str) and v not in table and v.lower() in table else v
 
 
 def query_error(row: pd.Series, catalog: Catalog) -> str:
@@ -139,4 +140,4 @@ def _prefill_error(row: pd.Series, catalog: Catalog) -> str:
 
 
 __all__ = ["FALSE_WORDS", "KV_CHOICES", "LENGTH_CHOICES", "NUMERIC_COLUMNS", "PREFILL_QUERY_COLUMNS",
-           "SERVING_CHOICES", "TRUE_WORDS", "canonical_case", "query_error"]
+           "SERVING_CHOICES", "TRUE_WORDS", "canonical_case", "canonical_id", "query_error"]

@@ -78,6 +78,60 @@ def _speculative(r: dict) -> str:
     return f"{method} ({al:.2f} tokens accepted per step{assumed})"
 
 
+def _ms(r: dict, *keys: str, digits: int = 0) -> str:
+    """Latencies in ms, '-' where absent; a decimal more below 10 ms (an 8B model's 2.1 ms TTFT read
+    "2 / 2 / 2 ms", 0.4 ms read 0)."""
+    small = any(_given(r.get(k)) and r[k] * 1e3 < 10 for k in keys)
+    d = max(digits, 1) if small else digits
+    return " / ".join(f"{r[k] * 1e3:,.{d}f}" if _given(r.get(k)) else "-" for k in keys) + " ms"
+
+
+def _percentile_rows(r: dict, targets: bool) -> list[tuple[str, str]]:
+    """The latency percentiles (the load's, or the batch's as closed-loop clients per replica), and TTFT / TPOT
+    at the query's SLO percentile where they add to them."""
+    rows = [
+        ("TTFT p50 / p90 / p99", _ms(r, "ttft_p50_s", "ttft_p90_s", "ttft_p99_s")),
+        ("TPOT p50 / p90 / p99", _ms(r, "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", digits=1)),
+        ("ITL p50 / p99", _ms(r, "itl_p50_s", "itl_p99_s", digits=1)),
+        ("end-to-end p50", _seconds(r.get("e2e_p50_s"))),
+    ]
+    pct = r.get("slo_percentile")
+    # the figures targets are held to at the query's percentile: p99.9 or p95 are not among the rows above
+    if _given(r.get("ttft_at_slo_s")) and _given(pct) and (targets or pct not in (50, 90, 99)):
+        why = "what targets are held to" if targets else "the query's SLO percentile; no targets given"
+        rows.append((f"TTFT / TPOT at p{pct:g} ({why})",
+                     _ms(r, "ttft_at_slo_s") + " / " + _ms(r, "tpot_at_slo_s", digits=1)))
+    return rows
+
+
+def _closing_rows(r: dict, load_requests: bool, percentiles: bool) -> list[tuple[str, str]]:
+    """Requests/s (`load_requests`: the load's, or a disaggregated unit's at capacity, else the batch's as
+    closed-loop clients), the SLO percentile the answer holds, and saturation."""
+    rows = []
+    if _given(r.get("requests_s")):
+        rows.append(("requests/s" if load_requests else "requests/s (the batch as closed-loop clients)",
+                     f"{r['requests_s']:,.2f}"))
+    if r.get("slo_percentile") is not None:
+        # without percentile rows (disaggregated: no load model) the targets held on the mean, as the notes say;
+        # "p90" there contradicted them
+        pct = f"p{r['slo_percentile']:g}"
+        if r.get("slo_basis") and percentiles:
+            # the label solve's plan prints (planner.perf.slo_policy.slo_basis): for disaggregated answers TTFT
+            # at the percentile from the two queues, TPOT the decode step at the unit's full batch
+            held = str(r["slo_basis"])
+        elif percentiles:
+            held = pct
+        else:
+            held = f"mean ({pct} asked; no load model for this answer)"
+        rows.append(("SLO percentile", held))
+    if r.get("saturated"):
+        closed = _given(r.get("concurrency"))  # clients beyond the seats wait for one; a rate outruns them
+        who = "units" if r.get("serving") == "disaggregated" else "replicas"  # as the notes say
+        rows.append(("saturated", "yes: more clients than seats" if closed else
+                     f"yes: the load exceeds what the {who} complete"))
+    return rows
+
+
 def render_prediction(console, r: dict, under_load: bool = False, targets: bool = False) -> None:
     """One prediction (`planner predict`) as a table; `under_load`: the query gave a request rate or a
     concurrency (TTFT/TPOT are then that load's means; else the step model's at the full batch, no queueing);
@@ -135,46 +189,9 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
         ("limited by", str(r["limited_by"])),
     ]
     if percentiles:
-
-        def ms(*keys, digits=0):  # (the load's percentiles, or the batch as closed-loop clients per replica)
-            # a decimal more below 10 ms: an 8B model's 2.1 ms TTFT read "2 / 2 / 2 ms", 0.4 ms read 0
-            small = any(_given(r.get(k)) and r[k] * 1e3 < 10 for k in keys)
-            d = max(digits, 1) if small else digits
-            return " / ".join(f"{r[k] * 1e3:,.{d}f}" if _given(r.get(k)) else "-" for k in keys) + " ms"
-
         at = rows.index(next(x for x in rows if x[0] == tpot_label)) + 1
-        rows[at:at] = [
-            ("TTFT p50 / p90 / p99", ms("ttft_p50_s", "ttft_p90_s", "ttft_p99_s")),
-            ("TPOT p50 / p90 / p99", ms("tpot_p50_s", "tpot_p90_s", "tpot_p99_s", digits=1)),
-            ("ITL p50 / p99", ms("itl_p50_s", "itl_p99_s", digits=1)),
-            ("end-to-end p50", _seconds(r.get("e2e_p50_s"))),
-        ]
-        pct = r.get("slo_percentile")
-        # the figures targets are held to at the query's percentile: p99.9 or p95 are not among the rows above
-        if _given(r.get("ttft_at_slo_s")) and _given(pct) and (targets or pct not in (50, 90, 99)):
-            why = "what targets are held to" if targets else "the query's SLO percentile; no targets given"
-            rows.insert(at + 4, (f"TTFT / TPOT at p{pct:g} ({why})",
-                                 ms("ttft_at_slo_s") + " / " + ms("tpot_at_slo_s", digits=1)))
-    if _given(r.get("requests_s")):
-        rows.append(("requests/s" if under_load or disagg_q else "requests/s (the batch as closed-loop clients)",
-                     f"{r['requests_s']:,.2f}"))
-    if r.get("slo_percentile") is not None:
-        # without percentile rows (disaggregated: no load model) the targets held on the mean, as the notes say;
-        # "p90" there contradicted them
-        pct = f"p{r['slo_percentile']:g}"
-        if r.get("slo_basis") and percentiles:
-            # the label solve's plan prints (planner.perf.slo_policy.slo_basis): for disaggregated answers TTFT
-            # at the percentile from the two queues, TPOT the decode step at the unit's full batch
-            held = str(r["slo_basis"])
-        elif percentiles:
-            held = pct
-        else:
-            held = f"mean ({pct} asked; no load model for this answer)"
-        rows.append(("SLO percentile", held))
-    if r.get("saturated"):
-        closed = _given(r.get("concurrency"))  # clients beyond the seats wait for one; a rate outruns them
-        rows.append(("saturated", "yes: more clients than seats" if closed else
-                     "yes: the load exceeds what the replicas complete"))
+        rows[at:at] = _percentile_rows(r, targets)
+    rows += _closing_rows(r, under_load or disagg_q, percentiles)
     for k, v in rows:
         table.add_row(k, v)
     if r.get("notes"):
