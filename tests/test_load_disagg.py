@@ -149,3 +149,32 @@ def test_a_burst_its_decode_seats_hold_is_not_saturated(cat):
     got = latency_under_load(grid, cat)
     assert got["max_running"].iloc[0] < 20000
     assert got["saturated"].tolist() == [False, True] and got["ttft_p50_s"].notna().all()
+
+
+def test_a_batch_beyond_int64_is_cut_to_the_room_without_a_cast_warning(cat):
+    """A batch of inf or above 2**63 was cast to INT64_MIN ('invalid value encountered in cast') and evaluated
+    there before the room's redo mended it: now clamped first, the same unit as a batch over the room."""
+    import warnings
+
+    from planner.perf.params import load_efficiency
+
+    eff = load_efficiency(cat)
+    want = load_disagg._units(pd.DataFrame([CFG | dict(batch=10**7)]), cat, np.zeros(1), eff)
+    for batch in (np.inf, 1e20):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = load_disagg._units(pd.DataFrame([CFG | dict(batch=batch)]), cat, np.zeros(1), eff)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+@pytest.mark.parametrize("serving", ["aggregated", "disaggregated"])
+def test_an_endless_concurrency_or_run_is_refused_by_name(cat, serving):
+    """concurrency or num_requests of inf (predict refuses them at its input; the library took them): a
+    simulation raised OverflowError casting them to int, the analytic answer read TTFT inf. Now a load reason."""
+    grid = pd.DataFrame([CFG | dict(serving=serving, batch=8, concurrency=np.inf),
+                         CFG | dict(serving=serving, batch=8, request_rate=5.0, num_requests=np.inf)])
+    for method in ("analytic", "simulate"):
+        got = latency_under_load(grid, cat, method=method)
+        assert got["load_reason"].tolist() == ["concurrency must be a finite number, got inf",
+                                               "num_requests must be a finite number, got inf"], method
+        assert got["requests_s"].isna().all()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.perf.kernels import _power_by_row, expected_experts_touched
+from planner.perf.row_hash import row_hash
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -34,14 +35,16 @@ def test_a_hash_collision_is_caught():
     base, t = _rows(16, 2)
     base, t = base.copy(), t.copy()
     flat = t.reshape(-1, 16)
-    # the hash is sum(bits_j * mult_j) mod 2^64 over the row (base, t...): adding mult_1 to the base's bits and
-    # taking mult_0 from the first t's leaves it unchanged
-    mult = np.arange(1, flat.shape[0] + 2, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) | np.uint64(1)
+    # the hash folds a row's fields in one at a time (row_hash: h ^= field, then an invertible mix): with s the
+    # state after the base, row j's first t set to s_0 ^ t_0 ^ s_j xors in to row 0's, so the same hash
     bits_b, bits_t = base.view(np.uint64), flat[0].view(np.uint64)
     j = 2
-    bits_b[j] = (int(bits_b[0]) + int(mult[1])) % 2**64  # wrapping, in Python integers
-    bits_t[j] = (int(bits_t[0]) - int(mult[0])) % 2**64
+    bits_b[j] = bits_b[0] ^ np.uint64(1 << 63)  # the sign bit: another base
+    state = row_hash([bits_b], 16)
+    bits_t[j] = state[0] ^ bits_t[0] ^ state[j]
     flat[1:, j] = flat[1:, 0]
     assert base[j] != base[0]
+    cols = np.concatenate([base[None], flat]).view(np.uint64)
+    assert row_hash(cols, 16)[j] == row_hash(cols, 16)[0]  # forged: a collision
     with np.errstate(all="ignore"):  # the forged values are far outside a table's (overflow, NaN)
         assert _same_bits(_power_by_row(base, t), np.power(base, t))

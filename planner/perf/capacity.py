@@ -17,6 +17,7 @@ from planner.perf.evaluate import evaluate_columns, output_frame
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.rate_search import TRICKLE, max_rate_meeting
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
+from planner.perf.row_hash import row_hash
 from planner.perf.slo_policy import utilization_bound
 from planner.perf.steptable import build_step_tables
 
@@ -134,15 +135,8 @@ def _numeric(v: np.ndarray) -> np.ndarray | None:
 
 
 def _row_keys(fields: list[np.ndarray], R: int) -> np.ndarray:
-    """A hash per row of the (R, k) uint64 arrays `fields`: the sum of the bits times odd multipliers,
-    wrapping."""
-    key, col = np.zeros(R, dtype=np.uint64), 1
-    for b in fields:
-        k = b.shape[1]
-        mult = np.arange(col, col + k, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) | np.uint64(1)
-        key += b @ mult if k > 1 else b[:, 0] * mult[0]
-        col += k
-    return key
+    """A hash per row of the (R, k) uint64 arrays `fields` (`row_hash` over their columns)."""
+    return row_hash((b[:, j] for b in fields for j in range(b.shape[1])), R)
 
 
 def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,

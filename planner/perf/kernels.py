@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.catalog.schema_base import COMPUTE_DTYPES
+from planner.perf.row_hash import row_hash
 
 FP8_CODE = float(COMPUTE_DTYPES.index("fp8"))
 ETA_CAP = 0.98  # no efficiency may reach the datasheet peak: guards the roofline when factors are scaled
@@ -80,15 +81,14 @@ def _power_by_row(base: np.ndarray, t: np.ndarray) -> np.ndarray:
     (a collision computes every row)."""
     g = len(base)
     flat = t.reshape(-1, g)
-    rows = np.empty((g, flat.shape[0] + 1))
-    rows[:, 0] = base
-    rows[:, 1:] = flat.T
-    bits = rows.view(np.uint64)
-    mult = np.arange(1, bits.shape[1] + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) | np.uint64(1)
-    _, first, back = np.unique(bits @ mult, return_index=True, return_inverse=True)  # wrapping products
+    cols = np.empty((flat.shape[0] + 1, g))  # a row's fields down a column: each field's bits contiguous
+    cols[0] = base
+    cols[1:] = flat
+    bits = cols.view(np.uint64)
+    _, first, back = np.unique(row_hash(bits, g), return_index=True, return_inverse=True)
     back = back.ravel()
     # few repeats (under half the rows: an assumed threshold, not measured), or a collision
-    if 2 * len(first) > g or not (bits[first[back]] == bits).all():
+    if 2 * len(first) > g or not (bits[:, first[back]] == bits).all():
         return np.power(base, t)
     return np.power(base[first], flat[:, first])[:, back].reshape(t.shape)
 

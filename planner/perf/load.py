@@ -77,6 +77,10 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     reason = np.where(disagg, "", reason)
     none = (reason == "") & np.isnan(rate) & np.isnan(conc)
     reason = np.where(none, "give request_rate or concurrency", reason)
+    # an endless run of clients or requests has no answer (a simulation cast it to int: OverflowError);
+    # `predict` refuses them at its input, this is the library's caller
+    for name, v in (("concurrency", conc), ("num_requests", nreq)):
+        reason = np.where((reason == "") & np.isinf(v), f"{name} must be a finite number, got inf", reason)
     reason = np.where((reason == "") & ~np.isin(dist, LENGTH_DISTS), "length_dist must be fixed or variable",
                       reason)
     hidden = hidden_tokens(g)

@@ -166,7 +166,7 @@ def _at_batch(cfg: pd.DataFrame, cap: np.ndarray, catalog: Catalog, eff: Efficie
     does not depend on the batch, but a row that does not run at the batch asked for another reason (over the
     engine's cap) shows none (0): those rows read it at batch 1 first, as every row did before (two evaluations
     each; the same frame)."""
-    asked = np.maximum(1.0, cap).astype(np.int64)
+    asked = _batches(cap)
     ev = evaluate(cfg.assign(batch=asked), catalog, efficiency=eff)
     redo = np.flatnonzero(~ev["fits"].to_numpy(dtype=bool))
     if not len(redo):
@@ -177,10 +177,20 @@ def _at_batch(cfg: pd.DataFrame, cap: np.ndarray, catalog: Catalog, eff: Efficie
     if len(hidden_room):
         room[hidden_room] = evaluate(sub.iloc[hidden_room].assign(batch=1), catalog,
                                      efficiency=eff)["max_batch_memory"].to_numpy(dtype=float)
-    b = np.maximum(1.0, np.minimum(cap[redo], np.nan_to_num(room, nan=1.0))).astype(np.int64)
+    b = _batches(np.minimum(cap[redo], np.nan_to_num(room, nan=1.0)))
     again = evaluate(sub.assign(batch=b), catalog, efficiency=eff).set_axis(redo)
     kept = np.flatnonzero(ev["fits"].to_numpy(dtype=bool))
     return pd.concat([ev.iloc[kept], again]).sort_index()
+
+
+# a batch no replica holds (memory's room is far below it), within int64: a batch of inf or above 2**63 cast
+# as it was read INT64_MIN ("invalid value encountered in cast") before the room's redo mended the answer
+BATCH_CEILING = 2.0 ** 40
+
+
+def _batches(batch: np.ndarray) -> np.ndarray:
+    """Batches as integers, 1 to BATCH_CEILING (a row over memory's room is redone at the room)."""
+    return np.clip(batch, 1.0, BATCH_CEILING).astype(np.int64)
 
 
 class RowLoad(NamedTuple):

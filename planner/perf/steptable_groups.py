@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from planner.perf.resolve import Cols, Taken
+from planner.perf.row_hash import row_hash
 
 MEMBER_COLUMNS = ("osl",)  # the columns the rows of a group may differ in (`shared_groups`). With "isl" too
 #                            (mixed-fleet: 1,956 groups instead of 3,618) the tables took no less time (CPU ms,
@@ -35,13 +36,7 @@ def shared_groups(c: Cols, n: int, rows: np.ndarray, extra=()) -> np.ndarray:
         else:  # text (engine, speculative method) and integers: codes in order of appearance
             x = v[rows]
             bits[j] = pd.factorize(x.astype(object) if x.dtype.kind == "O" else x)[0]
-    h = np.zeros(m, dtype=np.uint64)
-    mult, shift = np.uint64(0x9E3779B97F4A7C15), np.uint64(31)
-    for b in bits:  # wrapping 64-bit arithmetic; the shift brings high bits down (a product alone only moves
-        h ^= b      # bits up: floats differing in sign or exponent collided)
-        h *= mult
-        h ^= h >> shift
-    _, first, gid = np.unique(h, return_index=True, return_inverse=True)
+    _, first, gid = np.unique(row_hash(bits, m), return_index=True, return_inverse=True)
     gid = gid.ravel()
     rep = first[gid]
     same = np.ones(m, dtype=bool)
