@@ -185,9 +185,9 @@ def test_tpot_is_the_step_at_batch_one_at_a_trickle_and_the_full_batch_s_at_the_
 
 def test_predict_simulates_a_disaggregated_finite_run(cat):
     """`predict` with num_requests on a disaggregated layout answers with that run simulated on its unit (one unit
-    here): the simulator's figures, TPOT percentiles filled, and the note says so. Its 200 requests sent at once fit
-    the unit's 659 decode seats, so the run is not saturated (a burst is only where its requests outnumber the
-    seats: test_predict_finite_runs covers that side)."""
+    here): the simulator's figures, TPOT percentiles filled, and the note says so. Its 200 requests sent at once
+    fit the unit's 659 decode seats, so the run is not saturated (a burst is only where its requests outnumber
+    the seats: test_predict_finite_runs covers that side)."""
     q = dict(model="qwen3-32b", gpu="h100-sxm", precision="fp8", kv_precision="fp8", isl=1024, osl=256, tp=2, pp=1,
              serving="disaggregated")
     units, us = unit(cat, 1024)
