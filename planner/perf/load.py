@@ -21,6 +21,7 @@ from planner.perf.closed_loop import closed_loop
 from planner.perf.evaluate import evaluate
 from planner.perf.load_disagg import units_under_load
 from planner.perf.params import Efficiency
+from planner.perf.saturation import burst_held
 from planner.perf.simulate import Workload, simulate_one, summarize
 from planner.perf.steptable import StepTables, build_step_tables
 
@@ -97,11 +98,7 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     closed = ok & ~np.isnan(conc) & ~disagg
     opened = ok & np.isnan(conc) & ~disagg
     sat_open = opened & (rate >= sv.capacity_rps)
-    # a burst (rate inf, num_requests at once) that the seats hold at once: no request waits for another to
-    # finish, so it is not saturated (a burst of one read "saturated ... requests queue"); a finite rate above
-    # capacity stays saturated (its requests arrive faster than the replicas complete them: issue 8)
-    held = np.isinf(rate) & (nreq <= sv.cap)
-    out["saturated"] = (sat_open & ~held) | (closed & (conc > sv.cap))
+    out["saturated"] = (sat_open & ~burst_held(rate, nreq, sv.cap)) | (closed & (conc > sv.cap))
     if method == "simulate":
         for r in np.flatnonzero(ok & ~disagg):
             _simulate_row(tab.row(r), r, rate[r], conc[r], nreq[r], dist[r], seed, out, hidden[r])

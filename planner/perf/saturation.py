@@ -51,4 +51,14 @@ def saturation_rps(tab: StepTables, m: np.ndarray, rate: np.ndarray, cap: np.nda
     return np.where(binds.any(axis=1) & (m_c < cap), np.minimum(g_c, at_cap), at_cap)
 
 
-__all__ = ["prompt_limit_rps", "saturation_rps"]
+
+
+def burst_held(request_rate, num_requests, seats):
+    """A burst (request_rate inf, num_requests sent at once) whose requests the seats (running-sequence cap or
+    KV cache; a disaggregated unit's decode seats) hold at once: no request waits for another to finish, so it is
+    not saturated (a burst of one read "saturated ... requests queue"). A finite rate above capacity stays
+    saturated: its requests arrive faster than they complete (issue 8). Arrays or scalars alike."""
+    return np.isinf(request_rate) & (np.asarray(num_requests, dtype=float) <= seats)
+
+
+__all__ = ["burst_held", "prompt_limit_rps", "saturation_rps"]

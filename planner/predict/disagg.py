@@ -27,6 +27,7 @@ from planner.perf.disagg_capacity import disaggregated_at_load, disaggregated_un
 from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
 from planner.perf.params import load_efficiency
 from planner.perf.reasoning_disagg import HIDDEN, step_columns, with_decode_steps
+from planner.perf.saturation import burst_held
 from planner.perf.search import visible_ttft
 from planner.predict import disagg_sim
 from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set
@@ -248,8 +249,9 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
 def _burst_held(q: pd.Series, dp: int, seats: float) -> bool:
     """A burst (request_rate inf) whose busiest unit's share of num_requests its decode seats hold at once: no
     request waits for another to finish, not saturated (`latency_under_load`'s rule for a replica)."""
-    burst = is_set(q["request_rate"]) and math.isinf(float(q["request_rate"])) and is_set(q["num_requests"])
-    return burst and math.ceil(float(q["num_requests"]) / dp) <= seats
+    if not (is_set(q["request_rate"]) and is_set(q["num_requests"])):
+        return False
+    return bool(burst_held(float(q["request_rate"]), math.ceil(float(q["num_requests"]) / dp), seats))
 
 
 def _at_loads(queries: pd.DataFrame, configs: pd.DataFrame, units: pd.DataFrame,
