@@ -56,6 +56,10 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     # weighed by the prefill's share of the mean TTFT: where waits dominate (256 clients) the analytic queue
     # already spreads, and the whole length spread on top put p90 TTFT 75% above the simulator's
     alone = pf / np.maximum(out["ttft_mean_s"], 1e-12)
+    # each variable row's own context at every quantile: its tables gathered and its length pairs drawn once
+    rv = np.flatnonzero(var)
+    tv = dataclass_rows(tab, rv) if len(rv) else None
+    ctx = dict(zip(quantiles, own_context(tv, [q / 100.0 for q in quantiles]), strict=True)) if len(rv) else {}
     for q in quantiles:
         p = q / 100.0
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
@@ -67,10 +71,8 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
         spread = np.where(own > 0.0, np.hypot(own, pre_q), own + pre_q)
         out[f"ttft_p{q:g}_s"] = wait + pf_q[f"p{q:g}_s"] + p * real * busy + spread
         out[f"tpot_p{q:g}_s"] = step.copy()
-        if var.any():
-            r = np.flatnonzero(var)
-            t = dataclass_rows(tab, r)
-            out[f"tpot_p{q:g}_s"][r] += t.s_per_ctx_token * (own_context(t, p) - t.ctx_ref)
+        if len(rv):
+            out[f"tpot_p{q:g}_s"][rv] += tv.s_per_ctx_token * (ctx[q] - tv.ctx_ref)
     # prompts arrive as others complete: a step's count follows the steps (each decoding sequence has its chance
     # to end at every step), not the time a long step takes; with fixed lengths the clients keep the phases of
     # their random start, when prompts came in time (step_mix)
@@ -94,9 +96,10 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
 CONTEXT_POINTS = 100  # quantiles of each length drawn: 100 x 100 pairs a row (assumed: enough for p99)
 
 
-def own_context(tab: StepTables, p: float) -> np.ndarray:
-    """Per row, the p-quantile of a request's mean context over its life, isl + osl / 2, with `variable`
-    lengths (prompt and output drawn independently, as `simulate.lengths` draws them)."""
+def own_context(tab: StepTables, p) -> np.ndarray:
+    """Per row, the p-quantile(s) of a request's mean context over its life, isl + osl / 2, with `variable`
+    lengths (prompt and output drawn independently, as `simulate.lengths` draws them): (rows,) for one p,
+    (len(p), rows) for several (the pairs are drawn once for all)."""
     u = (np.arange(CONTEXT_POINTS) + 0.5) / CONTEXT_POINTS
     isl = sharegpt_lengths.quantile_factor(u, tab.isl[:, None], "prompt") * tab.isl[:, None]
     half = sharegpt_lengths.quantile_factor(u, tab.osl[:, None], "output") * tab.osl[:, None] / 2.0
