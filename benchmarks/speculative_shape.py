@@ -16,8 +16,9 @@ saturates (no queue in a closed loop), so the mapping is not the cause. Tables (
    at b (4b verified tokens), so where the step is set by the tokens it carries the two share a step, and
    acceptance = (plain ms at 4b + draft) / (speculative ms at b); then the real step against the tokens it
    carries, measured (plain runs up to 64 tokens, speculative runs x that acceptance above) and modelled;
-3. what-ifs (not in the model): a fixed cost per token through the GEMMs, and routed experts of unequal
-   popularity (lognormal, sigma), which touch fewer experts than E (1 - (1 - k/E)^T) at the same tokens.
+3. what-ifs (not in the model): a fixed cost per token through the GEMMs, routed experts of unequal
+   popularity (lognormal, sigma), which touch fewer experts than E (1 - (1 - k/E)^T) at the same tokens, and
+   the TP collectives on the links a TP4 group holds in MI355X's full xGMI mesh (3 of 7).
 
 Read on 2026-12-02 (h83, main 11cb4d2); what the tables say (speculative_fidelity's docstring keeps the gist):
 - (1) the rise is the routed experts' weight reads. Plain: 2.4 -> 22.0 ms (Kimi) and 1.5 -> 10.8 ms (MiniMax)
@@ -34,9 +35,11 @@ Read on 2026-12-02 (h83, main 11cb4d2); what the tables say (speculative_fidelit
   few tokens and too steep up to 64 (the plain runs), and flat past 128 (the verify at c 64).
 - (3) a per-token cost alone lowers the high-c speed-ups but steepens the plain runs' error further (c 64: -8 ->
   -29%, MiniMax); skewed routing flattens the plain runs (sigma 1.5: +35 .. +14%) and the speed-up (1.93 ->
-  1.76 MiniMax) but does not make it fall. Neither is in the model's data (no MI355X GEMM probe: its
-  efficiencies are H100/H200's, efficiency.yaml `mi355x`; no routing statistics of these models), and a skew or
-  per-token cost chosen to fit would be a fit to these 15 assumed-acceptance rows.
+  1.76 MiniMax) but does not make it fall; a TP4 group's 3 of the 7 xGMI links (the model gives any group
+  all 7) adds 0.4-2 ms at 256 tokens: c 64 speed-up 1.83 -> 1.75 (Kimi), 1.99 -> 1.95. The first two have no
+  data here (no MI355X GEMM probe: its efficiencies are H100/H200's, efficiency.yaml `mi355x`; no routing
+  statistics of these models), and a skew or per-token cost chosen to fit would be a fit to these 15
+  assumed-acceptance rows; the mesh is a lead for the step model (step_comm), small here.
 """
 
 from __future__ import annotations
@@ -160,6 +163,24 @@ def _skewed(sigma: float):
     return touched
 
 
+def _mesh(communication):
+    """step_comm.communication on a fully meshed scale-up domain (MI300X / MI355X Infinity Fabric: a link to
+    each of the 7 peers): a group of n GPUs reaches its n - 1 peers over n - 1 of the 7 links, not all of them
+    (the catalog's scale-up bandwidth is the 7 links' sum; an NVLink switch gives any group all of it)."""
+
+    def meshed(p):
+        c = p.c
+        full = c.scale_up_bandwidth_bytes_s
+        share = np.minimum((p.tp * p.dp * c.pp - 1.0) / np.maximum(c.scale_up_domain - 1.0, 1.0), 1.0)
+        c["scale_up_bandwidth_bytes_s"] = full * share
+        try:
+            return communication(p)
+        finally:
+            c["scale_up_bandwidth_bytes_s"] = full
+
+    return meshed
+
+
 def _what_if(label: str) -> None:
     cells = []
     for (model, prec), (plain_m, spec_m) in MEASURED.items():
@@ -172,7 +193,7 @@ def _what_if(label: str) -> None:
 
 def table_what_ifs() -> None:
     print("\n3. what-ifs (not in the model)")
-    decode, touched = serving_mod.decode_step, step_mod.expected_experts_touched
+    decode, touched, comm = serving_mod.decode_step, step_mod.expected_experts_touched, step_mod.communication
     try:
         _what_if("as modelled")
         for per_token_ms in (0.05, 0.1):
@@ -186,8 +207,12 @@ def table_what_ifs() -> None:
         for sigma in (1.0, 1.5):
             step_mod.expected_experts_touched = _skewed(sigma)
             _what_if(f"expert popularity lognormal sigma {sigma}")
+        step_mod.expected_experts_touched = touched
+        step_mod.communication = _mesh(comm)
+        _what_if("collectives on the links a TP group holds in a full mesh (xGMI: TP4 = 3 of 7 links)")
     finally:
         serving_mod.decode_step, step_mod.expected_experts_touched = decode, touched
+        step_mod.communication = comm
 
 
 def main() -> None:

@@ -40,7 +40,9 @@ speculative terms (draft, verify tokens, prompt share) are not where it comes fr
 by the benchmark): a fixed cost per token through the GEMMs (0.05-0.1 ms) lowers the high-c speed-ups but
 steepens the plain runs' error further (-8 -> -29% at c 64); experts of unequal popularity (lognormal sigma
 1-1.5) flatten the plain runs and the speed-up (MiniMax 1.93 -> 1.76) but do not make it fall; neither has data
-here (no MI355X GEMM probe: its efficiencies are H100/H200's; no routing statistics of these models).
+here (no MI355X GEMM probe: its efficiencies are H100/H200's; no routing statistics of these models). The TP4
+all-reduces on the 3 of MI355X's 7 xGMI links a TP4 group holds (the step model gives any group all 7): c 64
+speed-up 1.83 -> 1.75 (Kimi), 1.99 -> 1.95 (MiniMax), a small part.
 Earlier (h34): the k + 1 verified tokens of a sequence routed to correlated experts (touched experts counted for
 1 + rho k tokens a sequence): rho 1 (independent, the model) 24.4% median |err| (signed -20.7), 0.8 22.4%
 (-18.3), 0.5 14.3% (-8.3), 0 16.7% (+16.7); MiniMax's speed-up still rises with the batch at every rho, and the
