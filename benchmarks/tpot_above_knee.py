@@ -44,6 +44,10 @@ What the tables say (2026-12-02, h84, main 11cb4d2; calibrate 25.2 / 67.6 / 21.9
   other GPUStack runs, 1.06 / 0.94 on DeepSeek (LOSO / in sample). Little's law with the request-weighted TPOT
   gives up to 1.65 x N requests in the system (V3.2 SGLang), which only the request weighting allows; with ITL
   the measured running batch is 45-763 of 1,000 and the model's 0.99x of it (other GPUStack; DeepSeek 0.73x).
+- Not a cost growing with the running batch: the step error's rank correlation with the measured batch (45-763)
+  is 0.15 / -0.10 on the other GPUStack runs (in sample / LOSO), -0.10 / -0.46 on DeepSeek (11 runs, p 0.15).
+  Only dstack's two engines trend: V0 -0.68 (its cost a sequence), TGI +0.72 in sample (modelled too slow at
+  N 256 / 1,024: step 2.05 / 2.33, while LOSO's TGI factors land at 0.93 / 1.09).
 - Counterfactuals (table 3, target above the knee / both regimes, now 25.2 / 21.9): the step exact on every row
   6.8 / 6.8; on GPUStack rows only (ITL measured) 15.8 / 14.1; DeepSeek only 21.8 / 20.0; V0 only 20.8 / 18.9;
   both 18.9 / 16.1; the mix exact 27.1 / 21.5 (worse: its errors offset the step's); in-sample factors (no
@@ -194,6 +198,10 @@ def main() -> None:
         print(med.groupby(family(f)).median().round(2).to_string())
         print(f"geometric means by family ({name}): every phase against the step")
         print(phases(f).to_string())
+        # a cost a running sequence the model lacks would make the step error fall with the batch
+        rho = f.groupby(family(f))[["B meas", "step(itl)"]].corr(method="spearman").xs("B meas", level=1)
+        print(f"rank correlation of step (modelled / measured) with the measured running batch ({name}):")
+        print(rho["step(itl)"].round(2).to_string())
     print("\n3. the target with one factor exact or one group out (LOSO |error| %)")
     print(counterfactuals(u, t, factors(u, t, "predicted_loso")).to_string(index=False))
     print(FINDINGS)
