@@ -203,7 +203,7 @@ class _Capacity:
 
     def run(self, catalog: Catalog, perf: PerfFn | None) -> tuple[pd.DataFrame, np.ndarray]:
         return capacity_in_parts(self.rows, catalog, ttft_s=self.ttft_s, tpot_s=self.tpot_s,
-                                 percentile=self.percentile, hidden=self.hidden)
+                                 percentile=self.percentile, hidden=self.hidden, unserved_figures=False)
 
 
 @dataclass(frozen=True)

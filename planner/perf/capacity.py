@@ -158,10 +158,13 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
 
 def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
                       percentile: float = 90.0, length_dist: str = "fixed", efficiency: Efficiency | None = None,
-                      hidden=None) -> tuple[pd.DataFrame, np.ndarray]:
+                      hidden=None, unserved_figures: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
     """`capacity_under_slo`'s rows before they are put in row order: the aggregated rows, then the
     disaggregated ones (with the aggregated part's columns), and per configuration its position in that
-    frame. For callers that reorder the rows anyway (one take instead of two)."""
+    frame. For callers that reorder the rows anyway (one take instead of two). unserved_figures=False: the
+    aggregated rows that serve no rate (fits False) without the model's figures at batch 1 (the timed columns
+    the capacity does not set, itl_s, avg_power_w, ...: NaN), for the candidate search, which reads only why
+    such a row does not serve (~half of the aggregated rows of the examples)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     base = configs.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
     n = len(base)
@@ -181,7 +184,7 @@ def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot
                                   None if t1 is None else t1[rows], None if t2 is None else t2[rows], tt[rows],
                                   tp[rows], percentile, length_dist == "variable",
                                   shared if whole else resolved_rows(shared, rows),
-                                  None if h is None else h[rows]))
+                                  None if h is None else h[rows], unserved_figures))
     if len(idx):  # disaggregated serving: the mean-latency batch search, then the rate under the percentile
         units = disaggregated_units(base.iloc[idx], catalog, tt[idx], tp[idx], efficiency=eff,
                                     resolved=resolved_rows(shared, idx), hidden=None if h is None else h[idx])
@@ -196,17 +199,18 @@ def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot
 
 
 def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, tt: np.ndarray,
-                 tp: np.ndarray, percentile: float, variable: bool, shared, hidden=None) -> pd.DataFrame:
+                 tp: np.ndarray, percentile: float, variable: bool, shared, hidden=None,
+                 unserved_figures: bool = True) -> pd.DataFrame:
     """`capacity_under_slo`'s frame of aggregated rows `base`: each at its capacity under the load model.
     `ttft_s`, `tpot_s`: the targets per row or None (no target); `tt`, `tp`: the same with inf for none;
-    `shared`: `_resolved_once` of `base`."""
+    `shared`: `_resolved_once` of `base`; `unserved_figures`: `capacity_in_parts`'."""
     n = len(base)
     m = _under_load(base, catalog, eff, ttft_s, tpot_s, percentile, variable, shared, hidden) if n else _no_load(0)
     rate = m["rate"]
     key = f"{float(percentile):g}"
     running = np.clip(np.nan_to_num(rate * m["e2e"], nan=1.0), 1.0, m["seats"])
     g, res = evaluate_columns(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff,
-                              resolved=shared)
+                              resolved=shared, timed=True if unserved_figures else rate > 0)
     ok = res["fits"] & (rate > 0)
     ttft_q, tpot_q = m["ttft_q"], m["tpot_q"]
     upd: dict[str, object] = {}  # the columns changed or added, set before the frame is built
