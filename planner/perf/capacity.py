@@ -36,11 +36,12 @@ def _no_load(n: int) -> dict[str, np.ndarray]:
 
 
 def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, percentile: float,
-                variable: bool, resolved=None, hidden=None) -> dict[str, np.ndarray]:
+                variable: bool, resolved=None, hidden=None,
+                unserved_figures: bool = True) -> dict[str, np.ndarray]:
     """The queueing model's figures for aggregated rows: the largest rate meeting the percentile targets, the
     latency at it and at a trickle, the replica's capacity and seats. A row that does not fit serves no rate:
     its table is not modelled (`queueing_only`), its figures are rate 0, one seat, NaN latencies (as
-    `evaluate`'s)."""
+    `evaluate`'s). `unserved_figures`: `capacity_in_parts`'."""
     n = len(base)
     whole = build_step_tables(base, catalog, efficiency=eff, decode_points=CANDIDATE_GRID[0],
                               prefill_points=CANDIDATE_GRID[1], resolved=resolved, queueing_only=True)
@@ -55,18 +56,21 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     # rows equal in every input (fp8 and int8 of one configuration: ~1/5 of mixed-fleet's rows) modelled once
     first, back = _distinct_rows(tab, tt, tp, h)
     if first is None:
-        got = _modelled(tab, tt, tp, h, percentile, variable)
+        got = _modelled(tab, tt, tp, h, percentile, variable, unserved_figures)
     else:
         got = _modelled(Q.dataclass_rows(tab, first), *(None if v is None else v[first] for v in (tt, tp, h)),
-                        percentile, variable)
+                        percentile, variable, unserved_figures)
         got = {k: v[back] for k, v in got.items()}
     for k, v in got.items():
         out[k][run] = v
     return out
 
 
-def _modelled(tab, tt, tp, h, percentile: float, variable: bool) -> dict[str, np.ndarray]:
-    """`_under_load`'s figures of rows that fit (tables `tab`; targets `tt`, `tp` or None; hidden tokens `h`)."""
+def _modelled(tab, tt, tp, h, percentile: float, variable: bool,
+              unserved_figures: bool = True) -> dict[str, np.ndarray]:
+    """`_under_load`'s figures of rows that fit (tables `tab`; targets `tt`, `tp` or None; hidden tokens `h`).
+    unserved_figures=False: the rows that serve no rate modelled at a trickle in the call at capacity (their
+    latencies there are the ones at a trickle, the only ones read: one call of the model instead of two)."""
     m = len(tab)
     var = np.full(m, variable)
     # the engine's API-server time per request: spent before the queue, so off the TTFT target, onto the
@@ -79,15 +83,21 @@ def _modelled(tab, tt, tp, h, percentile: float, variable: bool) -> dict[str, np
                                                         hidden=h), sv.capacity_rps, tt)
     q = (float(percentile),)
     key = f"{q[0]:g}"
-    at = Q.open_loop(ch, sv, tab, np.maximum(rate, 1e-12), var, q, hidden=h, itl=False)  # no ITL read here
-    # the latency at a trickle says why a row serves no rate: computed for those rows only (the model is row by
-    # row), NaN elsewhere
-    light = {k: np.full(m, np.nan) for k in ("ttft", "tpot")}
     none = np.flatnonzero(rate <= 0)
+    lam = np.maximum(rate, 1e-12)
+    if not unserved_figures and len(none):
+        lam[none] = sv.capacity_rps[none] * TRICKLE
+    at = Q.open_loop(ch, sv, tab, lam, var, q, hidden=h, itl=False)  # no ITL read here
+    # the latency at a trickle says why a row serves no rate: computed for those rows only (the model is row by
+    # row; its percentiles are the same figures with or without the others, targets_only), NaN elsewhere
+    light = {k: np.full(m, np.nan) for k in ("ttft", "tpot")}
     if len(none):
-        lt = Q.open_loop(Q.dataclass_rows(ch, none), Q.dataclass_rows(sv, none), None,
-                         sv.capacity_rps[none] * TRICKLE, var[none], q, targets_only=True,
-                         hidden=None if h is None else h[none])  # percentiles
+        if unserved_figures:
+            lt = Q.open_loop(Q.dataclass_rows(ch, none), Q.dataclass_rows(sv, none), None,
+                             sv.capacity_rps[none] * TRICKLE, var[none], q, targets_only=True,
+                             hidden=None if h is None else h[none])  # percentiles
+        else:
+            lt = {k: at[k][none] for k in (f"ttft_p{key}_s", f"tpot_p{key}_s")}
         light["ttft"][none] = lt[f"ttft_p{key}_s"] + api[none]
         light["tpot"][none] = lt[f"tpot_p{key}_s"]
     # the prompt path binds where the saturation rate is below what every seat busy completes, g(B)
@@ -205,7 +215,8 @@ def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, 
     `ttft_s`, `tpot_s`: the targets per row or None (no target); `tt`, `tp`: the same with inf for none;
     `shared`: `_resolved_once` of `base`; `unserved_figures`: `capacity_in_parts`'."""
     n = len(base)
-    m = _under_load(base, catalog, eff, ttft_s, tpot_s, percentile, variable, shared, hidden) if n else _no_load(0)
+    m = _under_load(base, catalog, eff, ttft_s, tpot_s, percentile, variable, shared, hidden,
+                    unserved_figures) if n else _no_load(0)
     rate = m["rate"]
     key = f"{float(percentile):g}"
     running = np.clip(np.nan_to_num(rate * m["e2e"], nan=1.0), 1.0, m["seats"])
