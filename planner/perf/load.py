@@ -82,6 +82,10 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     # `predict` refuses them at its input, this is the library's caller
     for name, v in (("concurrency", conc), ("num_requests", nreq)):
         reason = np.where((reason == "") & np.isinf(v), f"{name} must be a finite number, got inf", reason)
+    # a finite run has at most its num_requests in flight: C clients with N < C requests send N at once (as the
+    # simulator issues them), so its steady state and saturation are those of N clients (1,024 clients with 50
+    # requests on 64 seats read saturated; 5 clients with 2 requests on two replicas counted 3 + 2 running)
+    conc = np.where(np.isnan(conc) | np.isnan(nreq), conc, np.minimum(conc, nreq))
     reason = np.where((reason == "") & ~np.isin(dist, LENGTH_DISTS), "length_dist must be fixed or variable",
                       reason)
     hidden = hidden_tokens(g)

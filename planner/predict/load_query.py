@@ -189,7 +189,10 @@ def idle_note(query: pd.Series, dp: int, what: str = "replicas") -> list[str]:
     busy = sum(k for *_, k in replica_shares(rate, clients, n, dp))
     if busy >= dp:
         return []
-    load = f"{busy} concurrent request(s)" if clients < dp else f"finite run's {n:.0f} request(s)"
+    # what leaves them idle: a finite run of fewer requests than clients (5 clients, 2 requests read "the 2
+    # concurrent request(s)"), else the clients
+    few = n < clients or clients != clients
+    load = f"finite run's {n:.0f} request(s)" if few else f"{busy} concurrent request(s)"
     return [f"{dp - busy} of {dp} {what} idle: the {load} run on {busy}"]
 
 
