@@ -100,7 +100,7 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
     if query["concurrency"] is not None and query["request_rate"] is not None:
         raise InputError("give --request-rate (open loop) or --concurrency (closed loop), not both")
     query["max_throughput"] = max_throughput
-    result = predict_one(catalog, **query)
+    result = predict_one(catalog, flags=True, **query)
     if as_json:
         click.echo(json.dumps(prediction_json(result), indent=2))
     else:

@@ -43,7 +43,7 @@ from planner.predict.load_query import (
     prefill_options,
     settings_of,
 )
-from planner.predict.validate import PREFILL_QUERY_COLUMNS, canonical_case, query_error
+from planner.predict.validate import PREFILL_QUERY_COLUMNS, as_flags, canonical_case, query_error
 
 BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
            3072, 4096)
@@ -374,10 +374,12 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
     return "ttft+tpot", "no single configuration meets both the TTFT and the TPOT target"
 
 
-def predict_one(catalog: Catalog, **query) -> dict:
-    """A single query; raises InputError (exit 2) for a malformed one instead of returning an error row."""
+def predict_one(catalog: Catalog, *, flags: bool = False, **query) -> dict:
+    """A single query; raises InputError (exit 2) for a malformed one instead of returning an error row, naming
+    its fields as the command line's flags where `flags` (`predict`'s own: a user who typed --slo-percentile
+    read of slo_percentile)."""
     out = predict_many(pd.DataFrame([query]), catalog).iloc[0].to_dict()
     if out.get("error"):
-        raise InputError(out["error"])
+        raise InputError(as_flags(out["error"]) if flags else out["error"])
     out.pop("error", None)
     return {k: out.get(k) for k in RESULT_COLUMNS}

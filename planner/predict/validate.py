@@ -5,6 +5,7 @@ so a bad row of a --batch answers with its error instead of stopping the others.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -123,6 +124,29 @@ def query_error(row: pd.Series, catalog: Catalog) -> str:
     return load_error(row)
 
 
+# the query fields a message names, as `predict` spells them on the command line (--name-with-dashes)
+_FIELDS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
+           "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", "engine", "request_rate",
+           "num_requests", "length_dist", "slo_percentile", "speculative", *PREFILL_QUERY_COLUMNS, hidden.COLUMN,
+           hidden.EFFORT)
+_NAMED = "|".join(sorted(_FIELDS, key=len, reverse=True))
+# a field of one plain word ("model", "engine") is its flag only where the message names it, not where it is
+# the word ("needs a mixture-of-experts model"): leading the message, after "unknown"/"give"/"or"/"below", or
+# before its value or verb; a field with an underscore is always one
+_FIELD = re.compile(rf"(?<![\w-])(?:(?P<u>\w+_\w+)|^(?P<a>{_NAMED})|(?:(?<=unknown )|(?<=give )|(?<= or )|"
+                    rf"(?<=below ))(?P<b>{_NAMED})|(?P<c>{_NAMED})(?= (?:must|is required|needs|\d|'|inf\b)))"
+                    rf"(?![\w-])")
+
+
+def as_flags(message: str) -> str:
+    """A query's error as the command line reads it: each field named by its flag (`slo_percentile must be ...`
+    -> `--slo-percentile must be ...`), as the user typed it; a --batch CSV keeps the column names."""
+    def flag(m: re.Match) -> str:
+        name = next(v for v in m.groups() if v)
+        return f"--{name.replace('_', '-')}" if name in _FIELDS else name
+    return _FIELD.sub(flag, message.replace("tp*pp", "tp x pp").replace("tp x pp", "--tp x --pp"))
+
+
 def _prefill_error(row: pd.Series, catalog: Catalog) -> str:
     """The first problem with a query's prefill columns ('' if none)."""
     given = [c for c in PREFILL_QUERY_COLUMNS if is_set(row[c])]
@@ -140,4 +164,4 @@ def _prefill_error(row: pd.Series, catalog: Catalog) -> str:
 
 
 __all__ = ["FALSE_WORDS", "KV_CHOICES", "LENGTH_CHOICES", "NUMERIC_COLUMNS", "PREFILL_QUERY_COLUMNS",
-           "SERVING_CHOICES", "TRUE_WORDS", "canonical_case", "canonical_id", "query_error"]
+           "SERVING_CHOICES", "TRUE_WORDS", "as_flags", "canonical_case", "canonical_id", "query_error"]
