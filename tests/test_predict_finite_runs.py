@@ -118,3 +118,10 @@ def test_a_closed_loop_saturates_on_the_requests_it_has_in_flight(method):
     assert list(res["saturated"]) == [False, False, True]
     for col in ("ttft_mean_s", "ttft_p99_s", "tpot_mean_s", "requests_s"):
         assert res[col].iloc[0] == pytest.approx(res[col].iloc[1], rel=1e-9), col
+
+
+def test_a_burst_has_at_most_its_requests_in_flight():
+    """50 requests at once on 8 B200s read 50.03 requests in flight (Little's law over the run)."""
+    r = one(model="deepseek-r1", gpu="b200", gpus=8, precision="fp8", isl=4096, osl=1024, engine="vllm",
+            request_rate=math.inf, num_requests=50)
+    assert r["fits"] and r["in_flight"] <= 50

@@ -163,11 +163,10 @@ def split_clients(total: float, dp: int) -> list[tuple[float, int]]:
 
 
 def clients_in_flight(query: pd.Series, running: float) -> float:
-    """An answer's requests in flight: the query's clients (at most its finite run's requests: 3 clients with 2
-    requests answered 3), else `running` (Little's law under a rate)."""
-    if not is_set(query["concurrency"]):
-        return float(running)
-    c = float(query["concurrency"])
+    """An answer's requests in flight: the query's clients, else `running` (Little's law under a rate); a
+    finite run's at most its requests (3 clients with 2 requests answered 3; Little's law over a burst of 50
+    requests 50.03, its mean latency with the API server's time beside the rate of the run's span)."""
+    c = float(query["concurrency"]) if is_set(query["concurrency"]) else float(running)
     return min(c, float(query["num_requests"])) if is_set(query["num_requests"]) else c
 
 
