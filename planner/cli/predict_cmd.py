@@ -54,6 +54,10 @@ BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vect
               help="Best output throughput with no latency target (the default without targets or concurrency).")
 @click.option("--ttft-slo-ms", type=POSITIVE, help="Time-to-first-token target.")
 @click.option("--tpot-slo-ms", type=POSITIVE, help="Time-per-output-token target.")
+@click.option("--max-batch", type=int,
+              help="Running sequences per replica at most, as an engine is set to run (vLLM --max-num-seqs, "
+              "SGLang --max-running-requests, TensorRT-LLM --max_batch_size; aggregated serving). Default: the "
+              "engine's own limit; memory caps either.")
 @click.option("--kv-precision", type=click.Choice(["bf16", "fp8", "fp4"]), help="KV-cache datatype.")
 @click.option("--engine", help="Serving engine id (see `planner catalog list engines`; default: generic engine).")
 @click.option("--speculative", type=click.Choice(["none", "auto", "mtp", "eagle3"]),

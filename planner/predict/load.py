@@ -40,6 +40,7 @@ from planner.predict.load_query import (
     saturated_note,
     settings_of,
 )
+from planner.predict.validate import MAX_BATCH
 
 
 def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +62,7 @@ def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
 def evaluate_loads(rows: pd.DataFrame, catalog: Catalog, method: str = "analytic") -> pd.DataFrame:
     """latency_under_load on every per-replica row, then one row per configuration: totals over its replicas,
     latencies of the busiest replica group (conservative), means weighted by requests."""
-    res = latency_under_load(rows.drop(columns=["batch"], errors="ignore"), catalog, method=method)
+    res = latency_under_load(rows, catalog, method=method)  # `batch`: a query's max_batch, else NaN
     res["req_total"] = res["requests_s"] * res["replicas"]
     out = []
     for _, grp in res.groupby("cfg", sort=True):
@@ -227,6 +228,8 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
                     base = dict(zip(cols, (qid, row["model"], row["gpu"], row["precision"], st.kv, tp, pp, ep,
                                            attn_dp, mode, st.isl, st.osl, st.gpus // g, g, st.engine, st.spec,
                                            st.hidden), strict=True))
+                    # the query's seat cap per replica (NaN: the engine's or the memory's)
+                    base["batch"] = float(row[MAX_BATCH]) if is_set(row[MAX_BATCH]) else np.nan
                     rows += [base | dict(zip(PREFILL_LAYOUT, pre, strict=True))
                              for pre in prefill_options(split, (tp, pp, ep, attn_dp), mode, asked)]
     if not rows:
