@@ -122,9 +122,12 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     for k in out:
         if k.startswith(("ttft_", "e2e_")):
             out[k] = out[k] + request_s
-    osl = tab.osl
-    out["output_tok_s"] = out["requests_s"] * osl
-    out["total_tok_s"] = out["requests_s"] * (tab.isl + osl)
+    # a simulated finite run's token rates are the tokens its requests drew over its span, as a benchmark counts
+    # them (`summarize`): with variable lengths a few requests are far from the mean (2 requests of a few tokens
+    # each, done in 21 ms, read 200 tokens each); elsewhere the completions at the mean lengths
+    finite = ~np.isnan(nreq)
+    for k, per in (("output_tok_s", tab.osl), ("total_tok_s", tab.isl + tab.osl)):
+        out[k] = np.where(finite & ~np.isnan(out[k]), out[k], out["requests_s"] * per)
     res = g.copy()
     for k in LOAD_COLUMNS:
         res[k] = reason if k == "load_reason" else limited if k == "load_limited_by" else out[k]
