@@ -24,7 +24,7 @@ from planner.catalog.catalog import Catalog
 from planner.perf import evaluate, latency_under_load
 from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.resolve import FAILURE_KINDS
-from planner.predict.cells import is_set
+from planner.predict.cells import is_set, ms_text
 from planner.predict.load_query import (
     GENERIC,
     LOAD_RESULT_COLUMNS,
@@ -309,11 +309,11 @@ def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
     ttft = _at_percentile(ok, "ttft", pct, f"{pct:g}").min()
     tpot = _tpot_held(ok, pct, f"{pct:g}").min()
     if is_set(q["ttft_slo_ms"]) and not ttft <= float(q["ttft_slo_ms"]) / 1e3:
-        best = "none (saturated)" if ttft != ttft else f"{ttft * 1e3:.4g} ms"
+        best = "none (saturated)" if ttft != ttft else ms_text(ttft, 4)
         return {"limited_by": "ttft", "notes": f"best p{pct:g} TTFT under this load is {best}; target "
                                                f"{float(q['ttft_slo_ms']):g} ms"}
     if is_set(q["tpot_slo_ms"]) and not tpot <= float(q["tpot_slo_ms"]) / 1e3:
-        best = "none (saturated)" if tpot != tpot else f"{tpot * 1e3:.4g} ms"
+        best = "none (saturated)" if tpot != tpot else ms_text(tpot, 4)
         return {"limited_by": "tpot", "notes": f"best p{pct:g} TPOT under this load is {best}; target "
                                                f"{float(q['tpot_slo_ms']):g} ms"}
     return {"limited_by": "ttft+tpot", "notes": f"no split meets both targets at p{pct:g} under this load"}

@@ -21,7 +21,7 @@ from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.search import visible_ttft
 from planner.perf.slo_policy import no_ttft_target_words, slo_basis
 from planner.predict import disagg, hidden, single_token
-from planner.predict.cells import is_set
+from planner.predict.cells import is_set, ms_text
 from planner.predict.load import (
     all_in_energy,
     answer_load_queries,
@@ -375,9 +375,9 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
     if at_slo is not None:
         best_ttft, best_tpot, at = at_slo["ttft_slo_s"], at_slo["tpot_slo_s"], f"p{percentile_of(query):g}"
     if best_ttft > ttft_s:
-        return "ttft", f"best {at} TTFT {best_ttft * 1e3:.3g} ms exceeds the {ttft_s * 1e3:g} ms target"
+        return "ttft", f"best {at} TTFT {ms_text(best_ttft)} exceeds the {ttft_s * 1e3:g} ms target"
     if best_tpot > tpot_s:
-        return "tpot", f"best {at} TPOT {best_tpot * 1e3:.3g} ms exceeds the {tpot_s * 1e3:g} ms target"
+        return "tpot", f"best {at} TPOT {ms_text(best_tpot)} exceeds the {tpot_s * 1e3:g} ms target"
     return "ttft+tpot", "no single configuration meets both the TTFT and the TPOT target"
 
 
