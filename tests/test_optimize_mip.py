@@ -275,3 +275,17 @@ def test_one_replica_floor_holds_without_demand():
     out = solve_candidates(inst, cands)
     assert sum(d.replicas for d in out.plan.deployments) == 1
     assert out.plan.fleet.servers_new == {"h200": 1}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hourly_budget_counts_server_and_energy_costs(backend):
+    # A bought server costs 250,000 x CRF 0.25 / 8760 + 8 GPUs x 100 W idle x $1.3e-4/W-h = 7.23870 $/h; its
+    # replica draws 5000 W, 4200 W above idle: + 0.546 $/h -> 7.78470 $/h a replica. $15.60/h buys two (15.5694),
+    # $15.50/h one (two servers without their energy, 14.4774, would fit).
+    for usd_per_hour, expect_tok_s in ((15.60, 2000.0), (15.50, 1000.0)):
+        inst = instance([workload("chat", 10_000)], [system("h100", "h100", price=250_000)],
+                        objective="max_throughput", hourly=usd_per_hour)
+        cands = table(cand("chat", "h100", "h100", gpus=8, out=1000, watts=5000))
+        sol = solve_instance(inst, cands, backend)
+        assert sol.status.value == "optimal", sol.message
+        assert sol.objective_value == pytest.approx(expect_tok_s, rel=1e-6), usd_per_hour
