@@ -26,6 +26,7 @@ from planner.predict.load import (
     all_in_energy,
     answer_load_queries,
     at_slo,
+    ep_divides_no_split,
     limit_of,
     nearest_miss,
     needs_more_gpus,
@@ -391,6 +392,8 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
     fitting = rows[fits & (rows["gpus"] <= float(query["gpus"]))]
     if fitting.empty and fits.any():
         return "config", needs_more_gpus(rows.loc[fits, "gpus"].min(), float(query["gpus"]))
+    if fitting.empty and (ep_why := ep_divides_no_split(rows, query)):
+        return "config", ep_why
     if fitting.empty:
         # a disaggregated unit that runs only on more GPUs than the query has: the nearest miss, not the first
         # split's reason (deepseek-r1 on 16 H100s read as memory at TP1)
