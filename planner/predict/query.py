@@ -177,9 +177,10 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     # disaggregated splits of queries with targets: at their capacity under the SLO percentile, as solve plans
     results = disagg.at_capacity(results, queries, catalog,
                                  pd.Series({qid: percentile_of(q) for qid, q in queries.iterrows()}, dtype=float))
-    results = as_closed_loop(results, catalog)
     best, missed = _best_per_query(queries, results, catalog)
-    pct_cols = disagg.percentile_rows(best, percentile_columns(best, catalog), catalog) if len(best) else best
+    loop = percentile_columns(best, catalog) if len(best) else best
+    best = as_closed_loop(best, loop)
+    pct_cols = disagg.percentile_rows(best, loop, catalog) if len(best) else best
     loaded = answer_load_queries(queries, catalog, _splits, disagg)
     groups = dict(tuple(results.groupby("qid", sort=False))) if len(results) else {}
     out_rows = []
@@ -223,27 +224,28 @@ CLOSED_LOOP = {"ttft_s": "ttft_mean_s", "tpot_s": "tpot_mean_s", "itl_s": "itl_m
                "output_tok_s": "output_tok_s", "total_tok_s": "total_tok_s"}
 
 
-def as_closed_loop(results: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    """The batch grid's rows that fit, with their TTFT, TPOT and ITL means and throughputs taken from their batch
-    as closed-loop clients per replica (`percentile_columns`, a disaggregated unit's on each decode instance), the
-    load model their percentiles and requests/s come from: the search ranks on them and an answer shows one
-    steady state. The step model's full batch (`evaluate`) disagreed with it wherever the two models part:
-    gpt-oss-120b on 8 H200 (SGLang, 1,024 / 128 tokens) at attention DP 4 and batch 2,048 read TTFT 277 ms
-    beside a p50 of 368 ms, and 16,784 output tokens/s beside 97.9 requests/s x 128 = 12,532. Disaggregated rows
-    at their capacity under the SLO (`disagg.at_capacity`) keep the queues' figures at that rate."""
-    if results.empty:
-        return results
-    at_cap = results["disagg_rho"].notna() if "disagg_rho" in results else pd.Series(False, results.index)
-    rows = results.index[results["fits"].astype(bool) & ~at_cap]
-    if not len(rows):
-        return results
-    loop = percentile_columns(results.loc[rows], catalog)
-    out = results.copy()
+def as_closed_loop(best: pd.DataFrame, loop: pd.DataFrame) -> pd.DataFrame:
+    """The chosen rows (`best`, one per query) with their TTFT, TPOT and ITL means and throughputs taken from
+    `loop` (`percentile_columns` of the same rows: their batch as closed-loop clients per replica, a
+    disaggregated unit's on each decode instance), the load model their percentiles and requests/s come from,
+    so that an answer shows one steady state. The step model's full batch (`evaluate`, which the search ranks on
+    as solve's candidates do) disagreed with it wherever the two models part: gpt-oss-120b on 8 H200 (SGLang,
+    1,024 / 128 tokens) at attention DP 8 and batch 4,096 read TTFT 149 ms beside a p50 of 208 ms, and 16,398
+    output tokens/s beside 94.8 requests/s x 128 = 12,133. Disaggregated rows at their capacity under the SLO
+    (`disagg.at_capacity`) keep the queues' figures at that rate."""
+    if best.empty:
+        return best
+    out = best.copy()
+    rows = ~_at_capacity_rows(best)
     for mine, theirs in CLOSED_LOOP.items():
-        out.loc[rows, mine] = loop[theirs].to_numpy(dtype=float)
+        out.loc[rows, mine] = loop.loc[rows, theirs].to_numpy(dtype=float)
     tpot = out.loc[rows, "tpot_s"].to_numpy(dtype=float)
     out.loc[rows, "output_tok_s_per_user"] = np.where(tpot > 0, 1.0 / np.where(tpot > 0, tpot, 1.0), np.nan)
     return out
+
+
+def _at_capacity_rows(rows: pd.DataFrame) -> pd.Series:
+    return rows["disagg_rho"].notna() if "disagg_rho" in rows else pd.Series(False, rows.index)
 
 
 def _basis(query: pd.Series, serving: str, best: pd.Series | None) -> str:
