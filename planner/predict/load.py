@@ -69,7 +69,7 @@ def evaluate_loads(rows: pd.DataFrame, catalog: Catalog, method: str = "analytic
         top = grp.iloc[0]  # the group with the most clients per replica comes first
         agg = {k: top[k] for k in PER_REPLICA}
         w = grp["req_total"].to_numpy()
-        for k in ("ttft_mean_s", "tpot_mean_s"):
+        for k in ("ttft_mean_s", "tpot_mean_s", "itl_mean_s"):
             v = grp[k].to_numpy()
             agg[k] = float(np.sum(v * w) / np.sum(w)) if np.sum(w) > 0 else top[k]
         agg.update(cfg=int(top["cfg"]), requests_s=float(grp["req_total"].sum()),
@@ -178,7 +178,9 @@ def answer_fields(best: pd.Series, conc, tpot: float, gpus_total: int, avg_w: fl
 
 
 def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_total: int) -> dict:
-    """Result fields of a winning configuration under load (power from the model at the mean batch)."""
+    """Result fields of a winning configuration under load (power from the model at the mean batch; ITL the
+    load's mean, as its percentiles: the step model's at the mean batch read 252 ms beside an ITL p99 and TPOT of
+    340 ms for gpt-oss-120b at attention DP 8 under 4,096 clients)."""
     dp = int(best["dp"])
     per_replica = float(best["running"]) / dp
     running = max(1, round(min(per_replica, float(best["max_running"])))) if per_replica == per_replica else 1
@@ -197,7 +199,7 @@ def describe_load(best: pd.Series, query: pd.Series, catalog: Catalog, gpus_tota
     conc = clients_in_flight(query, best["running"])
     return {
         **answer_fields(best, conc, float(best["tpot_mean_s"]), gpus_total, float(ev["avg_power_w"]) * dp,
-                        float(ev["peak_power_w"]) * dp, ev["limited_by"], notes, float(ev["itl_s"])),
+                        float(ev["peak_power_w"]) * dp, ev["limited_by"], notes, float(best["itl_mean_s"])),
         **{k: best[k] for k in LOAD_RESULT_COLUMNS if k in best and k not in ("engine", "speculative",
                                                                                "slo_percentile")},
         "engine": ev.get("engine") or GENERIC, "speculative": ev.get("speculative_method") or "none",
