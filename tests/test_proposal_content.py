@@ -5,12 +5,14 @@ rises), the rent-everything alternative priced by hand, and the network allowanc
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from planner.catalog import load_catalog
 from planner.economics import HOURS_PER_YEAR
 from planner.proposal.alternatives import RESOLVE_GAP
+from planner.proposal.bom import horizon_years
 from planner.proposal.build import build_proposal
 from planner.proposal.solver import EXACT_GAP, one_mode, resolve, solve_for_proposal
 
@@ -33,6 +35,13 @@ def test_tco_present_value_equals_the_annual_cost_the_optimizer_minimizes(quick)
     assert pv == pytest.approx(s.plan.fleet.cost_usd_per_hour * HOURS_PER_YEAR * annuity, rel=1e-9)
     assert p.tco[0].total_usd == pytest.approx(s.plan.fleet.capex_usd)
     assert all(y.total_usd == pytest.approx(s.plan.fleet.opex_usd_per_year) for y in p.tco[1:])
+
+
+@pytest.mark.parametrize(("amortization_years", "years"), [(4.0, 4), (4.5, 5), (4.2, 5), (0.5, 1), (4 + 1e-12, 4)])
+def test_tco_table_covers_a_partial_last_year(amortization_years, years):
+    # a 4.5-year horizon has a fifth year of running costs: the TCO table rounds the horizon up (4 + 1e-12 is
+    # 4 years read back from a float, not a fifth year)
+    assert horizon_years(SimpleNamespace(amortization_years=amortization_years)) == years
 
 
 def test_tornado_moves_cost_the_way_the_driver_does(quick):
