@@ -12,7 +12,7 @@ import pytest
 from planner.catalog import load_catalog
 from planner.economics import HOURS_PER_YEAR
 from planner.proposal.alternatives import RESOLVE_GAP
-from planner.proposal.bom import horizon_years
+from planner.proposal.bom import horizon_years, recurring_lines
 from planner.proposal.build import build_proposal
 from planner.proposal.solver import EXACT_GAP, one_mode, resolve, solve_for_proposal
 
@@ -42,6 +42,21 @@ def test_tco_table_covers_a_partial_last_year(amortization_years, years):
     # a 4.5-year horizon has a fifth year of running costs: the TCO table rounds the horizon up (4 + 1e-12 is
     # 4 years read back from a float, not a fifth year)
     assert horizon_years(SimpleNamespace(amortization_years=amortization_years)) == years
+
+
+def test_maintenance_covers_owned_servers_bought_before_and_racks():
+    # the optimizer charges maintenance on every owned server, sunk or not (extract._cost_parts): 23 existing
+    # H100 at $275k + 2 new B200 at $506k + 8 racks at $25k, 5% a year = 316,250 + 50,600 + 10,000 = $376,850
+    fleet = SimpleNamespace(servers_new={"b200": 2}, servers_existing={"h100": 23}, servers_rented={},
+                            racks=[SimpleNamespace(rack_type="air")] * 8, it_power_avg_kw=0.0, it_power_kw=0.0,
+                            cost_breakdown_usd_per_hour={})
+    plan = SimpleNamespace(fleet=fleet, hourly=[], economics=None)
+    inst = SimpleNamespace(
+        systems={"h100": SimpleNamespace(capex_usd=275_000.0), "b200": SimpleNamespace(capex_usd=506_000.0)},
+        racks={"air": SimpleNamespace(price_usd=25_000.0)}, maintenance_fraction=0.05, pue=1.3,
+        electricity_usd_per_kwh=0.1, facility_usd_per_kw_month=0.0)
+    lines = {b.item: b for b in recurring_lines(plan, inst, None)}
+    assert lines["hardware maintenance and support"].extended_usd == pytest.approx(376_850.0)
 
 
 def test_tornado_moves_cost_the_way_the_driver_does(quick):
