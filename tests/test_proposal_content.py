@@ -12,7 +12,7 @@ import pytest
 from planner.catalog import load_catalog
 from planner.economics import HOURS_PER_YEAR
 from planner.proposal.alternatives import RESOLVE_GAP
-from planner.proposal.bom import horizon_years, recurring_lines
+from planner.proposal.bom import horizon_years, recurring_lines, tco_by_year
 from planner.proposal.build import build_proposal
 from planner.proposal.solver import EXACT_GAP, one_mode, resolve, solve_for_proposal
 
@@ -57,6 +57,14 @@ def test_maintenance_covers_owned_servers_bought_before_and_racks():
         electricity_usd_per_kwh=0.1, facility_usd_per_kw_month=0.0)
     lines = {b.item: b for b in recurring_lines(plan, inst, None)}
     assert lines["hardware maintenance and support"].extended_usd == pytest.approx(376_850.0)
+
+
+def test_tco_years_carry_the_costs_the_proposal_does_not_name():
+    # a software licence of $2/h is $17,520 a year on top of $1/h of energy ($8,760): each year's TCO is $26,280
+    fleet = SimpleNamespace(capex_usd=100_000.0, cost_breakdown_usd_per_hour={"energy": 1.0, "licence": 2.0})
+    tco = tco_by_year(SimpleNamespace(fleet=fleet, hourly=[], economics=None), 2)
+    assert [y.total_usd for y in tco] == pytest.approx([100_000.0, 26_280.0, 26_280.0])
+    assert tco[1].other_usd == pytest.approx(17_520.0)
 
 
 def test_tornado_moves_cost_the_way_the_driver_does(quick):
