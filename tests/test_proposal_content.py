@@ -81,6 +81,28 @@ def test_tornado_moves_cost_the_way_the_driver_does(quick):
     assert [b.swing_usd for b in p.tornado] == sorted((b.swing_usd for b in p.tornado), reverse=True)
 
 
+def energy_above_idle_usd_per_year(plan, inst) -> float:
+    """The owned fleet's energy a year above what its servers draw idle (each GPU's idle watts and the rest of
+    the server): the fleet's average IT power less the idle draw, at PUE x $/kWh all year."""
+    fl = plan.fleet
+    owned = {**fl.servers_new}
+    for sid, n in fl.servers_existing.items():
+        owned[sid] = owned.get(sid, 0) + n
+    idle_w = sum(n * (inst.systems[sid].non_gpu_avg_w + inst.systems[sid].gpus * inst.systems[sid].idle_w)
+                 for sid, n in owned.items())
+    above_idle_kw = fl.it_power_avg_kw - idle_w / 1000
+    assert above_idle_kw > 0
+    return above_idle_kw * inst.pue * inst.electricity_usd_per_kwh * HOURS_PER_YEAR
+
+
+def test_utilization_bar_saves_half_the_energy_above_idle(quick):
+    # at half the modelled load only the GPUs' draw above idle halves
+    _, s, p = quick
+    bar = {b.driver: b for b in p.tornado}["utilization"]
+    saved = 0.5 * energy_above_idle_usd_per_year(s.plan, s.instance)
+    assert bar.high_usd_per_year - bar.low_usd_per_year == pytest.approx(saved, rel=1e-9)
+
+
 def test_rent_everything_is_priced_per_gpu_hour(quick):
     cat, s, p = quick
     inst, cands = one_mode(s.instance, s.candidates, "rent")
