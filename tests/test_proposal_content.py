@@ -117,6 +117,8 @@ def test_rent_everything_is_priced_per_gpu_hour(quick):
     row = next(a for a in p.alternatives if a.name == "rent everything")
     assert row.annual_cost_usd == pytest.approx(by_hand * HOURS_PER_YEAR, rel=RESOLVE_GAP)
     assert row.delta_usd_per_year == pytest.approx(row.annual_cost_usd - p.base_usd_per_year)
+    # the difference in percent is of the chosen plan's cost (what renting adds to it), not of the rental's
+    assert row.delta_pct == pytest.approx(100 * row.delta_usd_per_year / p.base_usd_per_year)
 
 
 def test_chosen_family_row_is_the_chosen_plan_and_runner_up_is_listed(quick):
