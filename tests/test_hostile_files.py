@@ -5,6 +5,7 @@ spreadsheet. One regression test per class of attack."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from planner.errors import InputError
 from planner.inputs import parse_json, parse_yaml, read_file_text
 from planner.limits import check
 from planner.outputs import safe_cell, safe_frame, safe_text, set_aside, write_atomic
+from planner.plan import _round
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -293,3 +295,11 @@ def test_a_size_limit_admits_its_own_value(monkeypatch):
         monkeypatch.setenv("PLANNER_MAX_WORKLOADS", bad)
         with pytest.raises(InputError, match="must be a positive whole number"):
             check("workloads", 1, "problem.yaml workloads")
+
+
+def test_plan_json_writes_no_infinity_or_nan():
+    # a non-finite figure (an unmet latency's inf, a 0/0) reads as null in plan.json: strict JSON parsers reject
+    # Infinity and NaN; finite figures keep 6 significant digits
+    got = _round({"ttft_s": math.inf, "ratio": math.nan, "cut": -math.inf, "rows": [1.23456789, 0.0, 3]})
+    assert got == {"ttft_s": None, "ratio": None, "cut": None, "rows": [1.23457, 0.0, 3]}
+    json.dumps(got, allow_nan=False)
