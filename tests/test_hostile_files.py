@@ -5,6 +5,7 @@ spreadsheet. One regression test per class of attack."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -18,7 +19,9 @@ from test_optimize_problems import GOOD
 from planner.cli import main
 from planner.errors import InputError
 from planner.inputs import parse_json, parse_yaml, read_file_text
+from planner.limits import check
 from planner.outputs import safe_cell, safe_frame, safe_text, set_aside, write_atomic
+from planner.plan import _round
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -275,3 +278,28 @@ def test_predict_batch_neutralizes_formulas_and_caps_rows(tmp_path, monkeypatch)
     assert not any(c.startswith(("=", "+", "@")) for r in rows for c in r.values())
     res = run("predict", "--batch", queries, "--out", out, env={"PLANNER_MAX_CSV_ROWS": "3"})
     assert "q.csv: query rows: 5 is above the limit of 3" in clean(res, 2)
+
+
+def test_a_size_limit_admits_its_own_value(monkeypatch):
+    """A limit is the most allowed: 200 workloads (the default) load, 201 are refused; an override moves the
+    edge (PLANNER_MAX_WORKLOADS=5: 5 load, 6 are refused) and must be a positive whole number."""
+    monkeypatch.delenv("PLANNER_MAX_WORKLOADS", raising=False)
+    check("workloads", 200, "problem.yaml workloads")
+    with pytest.raises(InputError, match="201 is above the limit of 200 workloads"):
+        check("workloads", 201, "problem.yaml workloads")
+    monkeypatch.setenv("PLANNER_MAX_WORKLOADS", "5")
+    check("workloads", 5, "problem.yaml workloads")
+    with pytest.raises(InputError, match="PLANNER_MAX_WORKLOADS=N"):
+        check("workloads", 6, "problem.yaml workloads")
+    for bad in ("0", "-3", "many"):
+        monkeypatch.setenv("PLANNER_MAX_WORKLOADS", bad)
+        with pytest.raises(InputError, match="must be a positive whole number"):
+            check("workloads", 1, "problem.yaml workloads")
+
+
+def test_plan_json_writes_no_infinity_or_nan():
+    # a non-finite figure (an unmet latency's inf, a 0/0) reads as null in plan.json: strict JSON parsers reject
+    # Infinity and NaN; finite figures keep 6 significant digits
+    got = _round({"ttft_s": math.inf, "ratio": math.nan, "cut": -math.inf, "rows": [1.23456789, 0.0, 3]})
+    assert got == {"ttft_s": None, "ratio": None, "cut": None, "rows": [1.23457, 0.0, 3]}
+    json.dumps(got, allow_nan=False)

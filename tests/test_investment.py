@@ -49,6 +49,15 @@ def test_tier_price_picks_the_fastest_tier_reached():
     assert tier_price_usd_per_mtok(250.0, 1.0) == 1.0
 
 
+def test_tier_price_at_a_tpot_of_exactly_one_over_the_threshold():
+    # a service whose TPOT is 1/93 s serves 93 tok/s per user, but 1 / (1 / 93) rounds to 92.99999999999999:
+    # the value model prices output at 1 / TPOT, so without the round-off allowance it would miss its tier
+    tok_s_per_user = 1.0 / (1.0 / 93.0)
+    assert tok_s_per_user < 93.0
+    assert tier_price_usd_per_mtok(tok_s_per_user, 1.0, [(93.0, 4.0)]) == 4.0
+    assert tier_price_usd_per_mtok(92.9, 1.0, [(93.0, 4.0)]) == 1.0  # genuinely slower: base price
+
+
 def test_npv_irr_payback_by_hand():
     # capex 1000 at year 0, 300 a year for 5 years, 10%:
     # AF = (1 - 1.1^-5) / 0.1 = (1 - 0.6209213) / 0.1 = 3.7907868;  NPV = -1000 + 300 x 3.7907868 = 137.236

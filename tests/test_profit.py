@@ -209,6 +209,30 @@ def profile_toy(objective="min_cost"):
     return priced(inst, prices, profiles=profiles), cands
 
 
+def test_profile_tokens_per_watt_count_rented_servers_in_their_hours():
+    """By hand: every server draws 800 W (its replica's 8 GPUs, idle included; no non-GPU power). The owned one
+    runs all year, the 3 rented ones 8 h a day: 800 + 3 x 800 x 8/24 = 1600 W on average for (4000 x 8 + 1000 x
+    16) / 24 = 2000 tok/s served, 1.25 tok/s per W. A rented server's idle GPUs are its draw as much as an owned
+    one's (without them the rented servers draw nothing: 2.5 tok/s per W)."""
+    inst, cands = profile_toy()
+    plan = solve_candidates(inst, cands, backend=BACKENDS[0], runner_up=False).plan
+    assert plan.hourly[0].servers_rented == {"h100": 3}
+    assert plan.economics.served_output_tok_s == pytest.approx(2000.0)
+    assert plan.economics.output_tok_s_per_w == pytest.approx(1.25)
+
+
+def test_profile_utilization_by_hour_class():
+    """By hand: 3500 tok/s at the peak (8 h) needs 4 replicas of 1000 (3 rented), 875 tok/s off-peak 1: each
+    class serves 87.5% of what it runs, and so does the year, (3500 x 8 + 875 x 16) / (4000 x 8 + 1000 x 16)."""
+    inst, cands = profile_toy()
+    inst.workloads["chat"] = workload("chat", 3500, min_replicas=1)
+    plan = solve_candidates(inst, cands, backend=BACKENDS[0], runner_up=False).plan
+    peak, low = plan.hourly
+    assert (peak.owned_replicas + peak.rented_replicas, low.owned_replicas + low.rented_replicas) == (4, 1)
+    assert (peak.utilization, low.utilization) == (pytest.approx(0.875), pytest.approx(0.875))
+    assert plan.economics.utilization == pytest.approx(0.875)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_profile_owns_the_base_and_rents_the_peak(backend):
     """By hand: an owned server costs F = 250,000 x 0.25 / 8760 + 800 W x 1.3e-4 = 7.2387 $/h every hour; a rented

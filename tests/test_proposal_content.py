@@ -5,12 +5,14 @@ rises), the rent-everything alternative priced by hand, and the network allowanc
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from planner.catalog import load_catalog
 from planner.economics import HOURS_PER_YEAR
 from planner.proposal.alternatives import RESOLVE_GAP
+from planner.proposal.bom import horizon_years, recurring_lines, tco_by_year
 from planner.proposal.build import build_proposal
 from planner.proposal.solver import EXACT_GAP, one_mode, resolve, solve_for_proposal
 
@@ -35,6 +37,36 @@ def test_tco_present_value_equals_the_annual_cost_the_optimizer_minimizes(quick)
     assert all(y.total_usd == pytest.approx(s.plan.fleet.opex_usd_per_year) for y in p.tco[1:])
 
 
+@pytest.mark.parametrize(("amortization_years", "years"), [(4.0, 4), (4.5, 5), (4.2, 5), (0.5, 1), (4 + 1e-12, 4)])
+def test_tco_table_covers_a_partial_last_year(amortization_years, years):
+    # a 4.5-year horizon has a fifth year of running costs: the TCO table rounds the horizon up (4 + 1e-12 is
+    # 4 years read back from a float, not a fifth year)
+    assert horizon_years(SimpleNamespace(amortization_years=amortization_years)) == years
+
+
+def test_maintenance_covers_owned_servers_bought_before_and_racks():
+    # the optimizer charges maintenance on every owned server, sunk or not (extract._cost_parts): 23 existing
+    # H100 at $275k + 2 new B200 at $506k + 8 racks at $25k, 5% a year = 316,250 + 50,600 + 10,000 = $376,850
+    fleet = SimpleNamespace(servers_new={"b200": 2}, servers_existing={"h100": 23}, servers_rented={},
+                            racks=[SimpleNamespace(rack_type="air")] * 8, it_power_avg_kw=0.0, it_power_kw=0.0,
+                            cost_breakdown_usd_per_hour={})
+    plan = SimpleNamespace(fleet=fleet, hourly=[], economics=None)
+    inst = SimpleNamespace(
+        systems={"h100": SimpleNamespace(capex_usd=275_000.0), "b200": SimpleNamespace(capex_usd=506_000.0)},
+        racks={"air": SimpleNamespace(price_usd=25_000.0)}, maintenance_fraction=0.05, pue=1.3,
+        electricity_usd_per_kwh=0.1, facility_usd_per_kw_month=0.0)
+    lines = {b.item: b for b in recurring_lines(plan, inst, None)}
+    assert lines["hardware maintenance and support"].extended_usd == pytest.approx(376_850.0)
+
+
+def test_tco_years_carry_the_costs_the_proposal_does_not_name():
+    # a software licence of $2/h is $17,520 a year on top of $1/h of energy ($8,760): each year's TCO is $26,280
+    fleet = SimpleNamespace(capex_usd=100_000.0, cost_breakdown_usd_per_hour={"energy": 1.0, "licence": 2.0})
+    tco = tco_by_year(SimpleNamespace(fleet=fleet, hourly=[], economics=None), 2)
+    assert [y.total_usd for y in tco] == pytest.approx([100_000.0, 26_280.0, 26_280.0])
+    assert tco[1].other_usd == pytest.approx(17_520.0)
+
+
 def test_tornado_moves_cost_the_way_the_driver_does(quick):
     _, _, p = quick
     base = p.base_usd_per_year
@@ -47,6 +79,28 @@ def test_tornado_moves_cost_the_way_the_driver_does(quick):
     assert bars["system prices"].swing_usd > bars["electricity price"].swing_usd > 0
     assert bars["utilization"].high_usd_per_year == pytest.approx(base)
     assert [b.swing_usd for b in p.tornado] == sorted((b.swing_usd for b in p.tornado), reverse=True)
+
+
+def energy_above_idle_usd_per_year(plan, inst) -> float:
+    """The owned fleet's energy a year above what its servers draw idle (each GPU's idle watts and the rest of
+    the server): the fleet's average IT power less the idle draw, at PUE x $/kWh all year."""
+    fl = plan.fleet
+    owned = {**fl.servers_new}
+    for sid, n in fl.servers_existing.items():
+        owned[sid] = owned.get(sid, 0) + n
+    idle_w = sum(n * (inst.systems[sid].non_gpu_avg_w + inst.systems[sid].gpus * inst.systems[sid].idle_w)
+                 for sid, n in owned.items())
+    above_idle_kw = fl.it_power_avg_kw - idle_w / 1000
+    assert above_idle_kw > 0
+    return above_idle_kw * inst.pue * inst.electricity_usd_per_kwh * HOURS_PER_YEAR
+
+
+def test_utilization_bar_saves_half_the_energy_above_idle(quick):
+    # at half the modelled load only the GPUs' draw above idle halves
+    _, s, p = quick
+    bar = {b.driver: b for b in p.tornado}["utilization"]
+    saved = 0.5 * energy_above_idle_usd_per_year(s.plan, s.instance)
+    assert bar.high_usd_per_year - bar.low_usd_per_year == pytest.approx(saved, rel=1e-9)
 
 
 def test_rent_everything_is_priced_per_gpu_hour(quick):
@@ -63,6 +117,8 @@ def test_rent_everything_is_priced_per_gpu_hour(quick):
     row = next(a for a in p.alternatives if a.name == "rent everything")
     assert row.annual_cost_usd == pytest.approx(by_hand * HOURS_PER_YEAR, rel=RESOLVE_GAP)
     assert row.delta_usd_per_year == pytest.approx(row.annual_cost_usd - p.base_usd_per_year)
+    # the difference in percent is of the chosen plan's cost (what renting adds to it), not of the rental's
+    assert row.delta_pct == pytest.approx(100 * row.delta_usd_per_year / p.base_usd_per_year)
 
 
 def test_chosen_family_row_is_the_chosen_plan_and_runner_up_is_listed(quick):

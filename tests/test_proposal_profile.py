@@ -8,10 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+from test_proposal_content import energy_above_idle_usd_per_year
 
 from planner.catalog import load_catalog
 from planner.economics import HOURS_PER_YEAR
 from planner.plan import plan_json
+from planner.proposal.alternatives import _utilization
 from planner.proposal.bom import build_bom, horizon_years, tco_by_year
 from planner.proposal.solver import solve_for_proposal
 
@@ -54,3 +56,13 @@ def test_yearly_lines_and_tco_add_up_to_the_plans_year_average_opex(diurnal):
     assert all(y.total_usd == pytest.approx(opex, rel=1e-5) for y in tco[1:])
     parts = plan["economics"]["cost_breakdown_usd_per_hour"]
     assert sum(parts.values()) == pytest.approx(plan["economics"]["cost_usd_per_hour"], rel=1e-5)
+
+
+def test_utilization_bar_leaves_rented_servers_alone(diurnal):
+    # the peak class rents as well as owns: half the load halves the owned GPUs' energy above idle; a rented
+    # server's energy is the provider's (its rent is per GPU-hour whatever it draws)
+    s, _, _ = diurnal
+    assert any(d.mode == "rent" and d.replicas for d in s.plan.deployments)
+    bar = _utilization(s.plan, s.instance)
+    saved = 0.5 * energy_above_idle_usd_per_year(s.plan, s.instance)
+    assert bar.high_usd_per_year - bar.low_usd_per_year == pytest.approx(saved, rel=1e-9)

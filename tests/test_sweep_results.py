@@ -4,11 +4,13 @@ Sobol and Morris indices of functions with a known sensitivity, per-workload cho
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from planner.sweep.adapter import summarize
 from planner.sweep.results import SweepData, choices, decision_changes, tornado, tornado_basis
 from planner.sweep.sensitivity import indices
 
@@ -121,3 +123,20 @@ def test_indices_need_every_scenario():
     assert "indices" not in indices(d) and "have no cost_usd_per_hour" in indices(d)["reason"]
     d = SweepData(d.meta, d.parameters, d.table.iloc[:-2])
     assert "2 of 40 scenarios not run yet" in indices(d)["reason"]
+
+
+def test_a_profiled_plan_s_sweep_metrics_are_its_year_averages():
+    # with hour classes the fleet figures are the peak class's; a sweep keeps the year averages: 2000 tok/s
+    # served for $10/h is 2000 x 3600 / 10 = 720,000 tokens per $, at $1.3889 per Mtok
+    fleet = SimpleNamespace(gpus={"h100": 32}, cost_usd_per_hour=20.0, capex_usd=1e6, opex_usd_per_year=5e4,
+                            tokens_per_usd=1.0, usd_per_mtok=9.0, output_tok_s=4000.0, facility_power_kw=50.0,
+                            it_power_kw=40.0, servers={"h100": 4}, servers_rented={"h100": 3}, racks=[])
+    econ = SimpleNamespace(served_output_tok_s=2000.0, cost_usd_per_hour=10.0, usd_per_mtok_served=10 / 7.2,
+                           profit_usd_per_hour=None, revenue_usd_per_hour=None)
+    plan = SimpleNamespace(fleet=fleet, economics=econ, hourly=[object(), object()], objective_value=10.0,
+                           status="optimal", deployments=[])
+    m = summarize(plan)["metrics"]
+    assert (m["cost_usd_per_hour"], m["output_tok_s"]) == (10.0, 2000.0)
+    assert m["tokens_per_usd"] == pytest.approx(720_000.0)
+    assert m["usd_per_mtok"] == pytest.approx(1.3888889)
+    assert "profit_usd_per_hour" not in m
