@@ -178,3 +178,16 @@ def test_an_endless_concurrency_or_run_is_refused_by_name(cat, serving):
         assert got["load_reason"].tolist() == ["concurrency must be a finite number, got inf",
                                                "num_requests must be a finite number, got inf"], method
         assert got["requests_s"].isna().all()
+
+
+@pytest.mark.parametrize("serving", ["aggregated", "disaggregated"])
+def test_a_run_of_no_requests_is_refused_by_name(cat, serving):
+    """num_requests 0 or below (predict refuses it at its input; the library took it): with the clients held to
+    the run's requests the analytic answer read TTFT NaN with no load reason, and a simulation raised on its
+    empty arrivals. Now a load reason."""
+    grid = pd.DataFrame([CFG | dict(serving=serving, batch=8, concurrency=4, num_requests=0),
+                         CFG | dict(serving=serving, batch=8, request_rate=5.0, num_requests=-3)])
+    for method in ("analytic", "simulate"):
+        got = latency_under_load(grid, cat, method=method)
+        assert got["load_reason"].tolist() == ["num_requests must be positive"] * 2, method
+        assert got["requests_s"].isna().all()

@@ -72,26 +72,14 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     sv = Q.service(tab)
     out = {k: np.full(n, np.nan) for k in LOAD_COLUMNS if k not in ("saturated", "load_reason", "load_limited_by")}
     out["saturated"] = np.zeros(n, dtype=bool)
-    reason = np.array(["" if ok else str(r) for ok, r in zip(tab.fits, tab.reason, strict=True)], dtype=object)
     serving = g["serving"].astype(str).to_numpy() if "serving" in g else np.full(n, "aggregated")
     disagg = serving == "disaggregated"  # a unit of prefill and decode instances: its own fit (load_disagg)
-    reason = np.where(disagg, "", reason)
-    none = (reason == "") & np.isnan(rate) & np.isnan(conc)
-    reason = np.where(none, "give request_rate or concurrency", reason)
-    # an endless run of clients or requests has no answer (a simulation cast it to int: OverflowError);
-    # `predict` refuses them at its input, this is the library's caller
-    for name, v in (("concurrency", conc), ("num_requests", nreq)):
-        reason = np.where((reason == "") & np.isinf(v), f"{name} must be a finite number, got inf", reason)
+    hidden = hidden_tokens(g)
+    reason = _load_reasons(tab, disagg, rate, conc, nreq, dist, hidden)
     # a finite run has at most its num_requests in flight: C clients with N < C requests send N at once (as the
     # simulator issues them), so its steady state and saturation are those of N clients (1,024 clients with 50
     # requests on 64 seats read saturated; 5 clients with 2 requests on two replicas counted 3 + 2 running)
     conc = np.where(np.isnan(conc) | np.isnan(nreq), conc, np.minimum(conc, nreq))
-    reason = np.where((reason == "") & ~np.isin(dist, LENGTH_DISTS), "length_dist must be fixed or variable",
-                      reason)
-    hidden = hidden_tokens(g)
-    reason = np.where((reason == "") & ~((hidden >= 0) & (hidden < tab.osl)),
-                      "hidden_tokens must be >= 0 and below osl (the osl's reasoning tokens before the first "
-                      "visible one)", reason)
     ok = reason == ""
     # what a row without an answer lacks: evaluate's cause where it does not run, else the query (the serving
     # mode the load model lacks, a load or length distribution not given)
@@ -132,6 +120,28 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     for k in LOAD_COLUMNS:
         res[k] = reason if k == "load_reason" else limited if k == "load_limited_by" else out[k]
     return res
+
+
+def _load_reasons(tab: StepTables, disagg: np.ndarray, rate: np.ndarray, conc: np.ndarray, nreq: np.ndarray,
+                  dist: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """Per row why a load has no answer ('' where it has one): the configuration's own (aggregated rows; a
+    disaggregated unit checks its fit in load_disagg), else the load's inputs. `predict` refuses bad inputs at
+    its input; these are the library's callers'."""
+    reason = np.array(["" if ok else str(r) for ok, r in zip(tab.fits, tab.reason, strict=True)], dtype=object)
+    reason = np.where(disagg, "", reason)
+    none = (reason == "") & np.isnan(rate) & np.isnan(conc)
+    reason = np.where(none, "give request_rate or concurrency", reason)
+    # an endless run of clients or requests has no answer (a simulation cast it to int: OverflowError)
+    for name, v in (("concurrency", conc), ("num_requests", nreq)):
+        reason = np.where((reason == "") & np.isinf(v), f"{name} must be a finite number, got inf", reason)
+    # nor a run of no requests: its clients, at most its requests, are none (the analytic answer read NaN
+    # without a reason, a simulation raised on its empty arrivals)
+    reason = np.where((reason == "") & (nreq <= 0), "num_requests must be positive", reason)
+    reason = np.where((reason == "") & ~np.isin(dist, LENGTH_DISTS), "length_dist must be fixed or variable",
+                      reason)
+    return np.where((reason == "") & ~((hidden >= 0) & (hidden < tab.osl)),
+                    "hidden_tokens must be >= 0 and below osl (the osl's reasoning tokens before the first "
+                    "visible one)", reason)
 
 
 def _take(dst: dict, src: dict, rows: np.ndarray) -> None:

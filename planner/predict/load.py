@@ -367,6 +367,12 @@ def percentile_columns(best_rows: pd.DataFrame, catalog: Catalog) -> pd.DataFram
     return res
 
 
+def at_capacity_rows(rows: pd.DataFrame) -> pd.Series:
+    """Which configuration rows are disaggregated units answered at their capacity under the SLO
+    (`disagg.at_capacity` sets their `disagg_rho`): their figures are the queues' at that rate."""
+    return rows["disagg_rho"].notna() if "disagg_rho" in rows else pd.Series(False, rows.index)
+
+
 def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.DataFrame:
     """TTFT and TPOT (`ttft_slo_s`, `tpot_slo_s`) of configuration rows at each row's SLO percentile `pct`, their
     batch as closed-loop clients per replica: what a query's targets are held to without a load. Disaggregated
@@ -380,12 +386,12 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
             out.loc[at, f"{metric}_slo_s"] = _at_percentile(res.loc[at], metric, p, f"{p:g}").to_numpy()
     # disaggregated rows at their capacity under the SLO (planner.predict.disagg.at_capacity): TTFT is at the
     # percentile already, TPOT the full batch's bound
-    at_cap = rows["disagg_rho"].notna() if "disagg_rho" in rows else pd.Series(False, rows.index)
+    at_cap = at_capacity_rows(rows)
     for metric in ("ttft", "tpot"):
         out.loc[at_cap, f"{metric}_slo_s"] = rows.loc[at_cap, f"{metric}_s"]
     return out
 
 
-__all__ = ["GPUS_NEEDED", "answer_fields", "answer_load_queries", "at_slo", "choose", "describe_load",
-           "ep_divides_no_split", "evaluate_loads", "in_flight", "load_rows", "nearest_miss", "needs_more_gpus",
-           "percentile_columns", "slo_latencies"]
+__all__ = ["GPUS_NEEDED", "answer_fields", "answer_load_queries", "at_capacity_rows", "at_slo", "choose",
+           "describe_load", "ep_divides_no_split", "evaluate_loads", "in_flight", "load_rows", "nearest_miss",
+           "needs_more_gpus", "percentile_columns", "slo_latencies"]

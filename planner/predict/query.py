@@ -25,6 +25,7 @@ from planner.predict.cells import is_set, ms_text
 from planner.predict.load import (
     all_in_energy,
     answer_load_queries,
+    at_capacity_rows,
     at_slo,
     ep_divides_no_split,
     limit_of,
@@ -236,16 +237,12 @@ def as_closed_loop(best: pd.DataFrame, loop: pd.DataFrame) -> pd.DataFrame:
     if best.empty:
         return best
     out = best.copy()
-    rows = ~_at_capacity_rows(best)
+    rows = ~at_capacity_rows(best)
     for mine, theirs in CLOSED_LOOP.items():
         out.loc[rows, mine] = loop.loc[rows, theirs].to_numpy(dtype=float)
     tpot = out.loc[rows, "tpot_s"].to_numpy(dtype=float)
     out.loc[rows, "output_tok_s_per_user"] = np.where(tpot > 0, 1.0 / np.where(tpot > 0, tpot, 1.0), np.nan)
     return out
-
-
-def _at_capacity_rows(rows: pd.DataFrame) -> pd.Series:
-    return rows["disagg_rho"].notna() if "disagg_rho" in rows else pd.Series(False, rows.index)
 
 
 def _basis(query: pd.Series, serving: str, best: pd.Series | None) -> str:
