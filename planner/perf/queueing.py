@@ -3,7 +3,8 @@
 Open loop (Poisson `request_rate` lambda): a state-dependent birth-death chain on the requests in the replica
 (as llm-d's queue analyzer). In state n <= B (B = max running sequences, or as many as the KV cache holds at
 the average context, whichever is smaller) all n run, each living S(n) = prefill(n) + (osl-1) * step(n)
-seconds, so requests complete at g(n) = n / S(n); above B the extra wait in the queue and complete at g(B).
+seconds (the others' prompts spread over every step of it, own prompt steps included: serving's docstring),
+so requests complete at g(n) = n / S(n); above B the extra wait in the queue and complete at g(B).
 pi(n) ~ prod lambda / g(k); the states above B form a geometric tail, and an arrival that finds n >= B waits
 Exp(g(B) - lambda). Long chains are lumped on <= 25 states (log pi linear in between, exact for short ones),
 each lump standing at its integers' mean occupancy under that mass. Because every prompt's chunks slow all
@@ -39,9 +40,10 @@ from planner.perf.memory import held_context_tokens
 from planner.perf.prefill_first import prefill_first_terms
 from planner.perf.reasoning import hidden_phase_s
 from planner.perf.saturation import saturation_rps
+from planner.perf.serving import life_steps
 from planner.perf.simulate import length_quantile_factor
 from planner.perf.speculative_prompt import real_steps
-from planner.perf.step_mix import mixed_itl, mixed_terms
+from planner.perf.step_mix import mixed_itl, mixed_terms, own_steps
 from planner.perf.steptable import StepTables, at, interp_step, locate
 
 EXACT_STATES = 13  # states 0..12 kept exactly; beyond, lumped on a geometric grid
@@ -99,18 +101,21 @@ def service(tab: StepTables) -> Service:
     osl = tab.osl[:, None]
     dec_s = tab.time_s[:, :, 0]
     others = np.maximum(m - 1.0, 0.0)  # a running request's steps carry the prompts of the other m - 1
+    own = own_steps(tab, m)
+    steps = life_steps(own, osl)  # the others' prompts spread over all of them (serving's docstring)
     first = tab.prefill_first[:, None] > 0
     if first.all():  # every row prefill-first (one engine's candidates): the mixed schedule is not needed
-        chunks, chunk_s, prefill_s, step_s, work_s, gaps = prefill_first_terms(tab, m, others, dec_s)
+        chunks, chunk_s, prefill_s, step_s, work_s, gaps = prefill_first_terms(tab, m, others, dec_s, steps)
     else:
-        chunks, chunk_s, prefill_s, step_s, work_s = mixed_terms(tab, m, others, dec_s)
+        chunks, chunk_s, prefill_s, step_s, work_s = mixed_terms(tab, m, others, dec_s, steps)
         gaps = np.ones_like(m)  # gaps holding a prompt step, per prompt chunk
         if first.any():
-            pf = prefill_first_terms(tab, m, others, dec_s)
+            pf = prefill_first_terms(tab, m, others, dec_s, steps)
             chunks, chunk_s, prefill_s, step_s, work_s, gaps = (
                 np.where(first, a, b) for a, b in zip(pf, (chunks, chunk_s, prefill_s, step_s, work_s, gaps),
                                                       strict=True))
-    life = interp_rows(m, prefill_s, others) + np.maximum(osl - 1.0, 0.0) * step_s
+    # the own prompt's steps carry the others' prompt share too (step_s - dec_s a step, as every step of the life)
+    life = interp_rows(m, prefill_s, others) + own * (step_s - dec_s) + np.maximum(osl - 1.0, 0.0) * step_s
     rate = m / life
     # a running request holds its prompt and, on average, half its output; an engine that reserves a share r of
     # the remaining output at admission (engines.yaml `scheduler:`) holds r of the other half too
