@@ -4,13 +4,15 @@ Aggregated (chunked prefill): a request lives L = own chunks + (osl - 1) / accep
 steps, then one step per `accept` further tokens (accept 1 without speculative decoding). In steady state, with
 every seat busy, each of the batch - 1 other seats completes one request per life too, so the steps of one life
 carry (batch - 1) * isl prompt tokens of the others: (batch - 1) * isl / L a step, on EVERY step of the life, its
-own chunk steps included (life_steps). They are computed in whole chunks on some steps (a share 1 - e^-f, f
-chunks a step), the others decode only; TPOT is that mixture's mean step (the load model's at the same running
-batch, step_mix.mixed_terms); a request lives its own chunk steps (each with the others' prompt share on top)
-and osl - 1 tokens at TPOT, output tokens/s = batch * osl / that life. Spreading the others' prompts over the
-(osl - 1) decode steps alone at isl / osl a seat (as before) charged (osl - 1) / osl of them: at osl 1 none, so a
-replica of 1,024 seats read 7,130 requests/s of 4,096-token prompts where the simulator completes 13.5 (70B FP8
-on 8x B200), osl 2 2.05x, osl 16 1.10x, osl 256 1.02x. A new prompt is processed in chunks of at most the
+own chunk steps included (life_steps). They are computed in whole chunks on some steps (a share 1 - e^-f, f chunks
+a step), the others decode only; TPOT is that mixture's mean step (the load model's at the same running batch,
+step_mix.mixed_terms); a request lives its own chunk steps (each with the others' prompt share on top) and osl - 1
+tokens at TPOT, output tokens/s = batch * osl / that life. Spreading the others' prompts over the (osl - 1) decode
+steps alone at isl / osl a seat (as before) charged (osl - 1) / osl of them: at osl 1 none, so a replica of 1,024
+seats read 7,130 requests/s of 4,096-token prompts where the simulator completes 13.5 (70B FP8 on 8x B200), osl 2
+2.05x, osl 16 1.10x, osl 256 1.02x (now 1.03, 1.03, 1.01). (Under a Poisson load below the seats' limit, the
+others' prompts that meet a request's own prompt steps wait on the prompt path instead: queueing.py's chain leaves
+that share out of its occupancy, TTFT's M/D/1 holds it.) A new prompt is processed in chunks of at most the
 engine's token budget, each riding on a step that also carries the decode batch: TTFT = chunks * that step.
 
 Disaggregated: prefill instances run prompts back to back (as many per pass as the token budget holds), decode
