@@ -107,7 +107,7 @@ def service(tab: StepTables) -> Service:
     osl = tab.osl[:, None]
     dec_s = tab.time_s[:, :, 0]
     others = np.maximum(m - 1.0, 0.0)  # a running request's steps carry the prompts of the other m - 1
-    own = own_steps(tab, m)
+    own = own_steps(tab)
     steps = life_steps(own, osl)  # the others' prompts spread over all of them (serving's docstring)
     first = tab.prefill_first[:, None] > 0
     if first.all():  # every row prefill-first (one engine's candidates): the mixed schedule is not needed

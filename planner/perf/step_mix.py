@@ -140,14 +140,15 @@ def mixed_itl(tab: StepTables, m: np.ndarray, dec: np.ndarray, n_prompt: np.ndar
     return _percentiles(values, weights, quantiles, "itl_")
 
 
-def own_steps(tab: StepTables, m: np.ndarray) -> np.ndarray:
-    """Token-steps (R, D) of a prompt's own prefill beside m decoding sequences: its chunks at the room a step has
-    (budget - m; the whole budget on a prefill-first engine, whose prompt steps run alone), in whole real steps
-    where speculating (accept token-steps each, speculative_prompt.own_prefill_s)."""
+def own_steps(tab: StepTables) -> np.ndarray:
+    """Token-steps (R, 1) of a prompt's own prefill in the count of a life's steps (serving.life_steps): its chunks
+    at the whole token budget, in whole real steps where speculating (accept token-steps each). At the whole
+    budget, not the room beside m decoding: a count that grows with m would thin the others' prompt share as the
+    batch grows and TPOT would fall at each added chunk (the candidate search prunes on TPOT rising with the
+    batch); the room's chunks (one more where the prompt fills the budget) are counted in the prefill itself."""
     budget, isl = tab.token_budget[:, None], tab.isl[:, None]
     acc = np.maximum(tab.spec_accept, 1.0)[:, None]
-    room = np.clip(budget - m, 1.0, None)
-    return np.where(tab.prefill_first[:, None] > 0, np.ceil(isl / budget), acc * np.ceil(isl / (acc * room)))
+    return acc * np.ceil(isl / (acc * budget))
 
 
 def mixed_terms(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray, life: np.ndarray):
