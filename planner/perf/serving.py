@@ -194,8 +194,10 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # a prefill-first engine; each chunk step with the others' prompt share on top, as every step of the life)
     # and osl - 1 further tokens at TPOT; b seats complete b requests a life (the load model's g(b) = b / life,
     # queueing.service)
-    own_s = _chunk_step(c, serving, others, ctx, own_tokens, per_tok, q, time_only=True)["time_s"] + prompt_s
-    life_s = own_chunks * own_s + np.maximum(osl - 1.0, 0.0) * tpot
+    own_s = _chunk_step(c, serving, others, ctx, own_tokens, per_tok, q, time_only=True)["time_s"]
+    # the others' share on the own prompt's steps as counted in `share` (its chunks at the whole budget): their
+    # whole prompt work charged once, however many steps the room beside the batch cuts the prompt into
+    life_s = own_chunks * own_s + whole * prompt_s + np.maximum(osl - 1.0, 0.0) * tpot
     out_tok_s = b * osl / life_s
     return {
         "gpus": gpus,
