@@ -41,6 +41,45 @@ allows, the ceiling of cfg/cpu-s on ever larger grids of the same kind.
 To compare with another checkout (e.g. main) under the same load, run both at once:
     python benchmarks/bench_candidates.py & python /path/to/main/benchmarks/bench_candidates.py
 
+Figures (2026-12-02, h86 against its base 7948720 run at once, load average 6.3-7.5 from other helpers; every
+candidates/plan file the same, check_plans.py). Fixed costs in resolve and the disaggregated bisection:
+add_reasons looks for rows without a reason among the masked rows only (an object compare of every grid row on
+each of a build's 22-43 calls, most with empty masks) and formats make's arguments as Python numbers (the same
+text; over a build's captured calls mixed-fleet 12.4 -> 6.5 ms, power-limited-site 7.4 -> 4.0, quickstart 7.5 ->
+4.4); resolve takes the names as text once and the precision index once per catalog (quickstart 6.8 -> 4.9 ms,
+mixed-fleet 21.8 -> 19.6); a row subset's step table (step_table_rows, ~20 calls of the bisection) keeps the
+parent's segments and onsets and reads the one segment and the knots reached it needs, unit_steps builds the
+onsets column-major (disaggregated_under_slo mixed-fleet 40.8 -> 37.4 ms, quickstart 13.9 -> 12.6).
+bench_candidates --repeat 3 (no fork), all examples: cfg/cpu-s all 14,739 -> 15,261, mixed-fleet 23,551 -> 23,978,
+power-limited-site 21,806 -> 22,663, enterprise-budget 19,347 -> 20,529, quickstart 1,940 -> 1,995; again
+(--repeat 5 --processes 1, four problems): all 21,038 -> 21,455, mixed-fleet 24,737 -> 25,112, quickstart 1,779 ->
+1,804 (~2%: each change is 1-6 ms of a build). Tried and left: normalize_grid reading each column's dtype instead
+of the frame's dtypes (4 calls 2.7 -> 4.3 ms: a column read costs more); disaggregated_under_slo's column
+assignments as one concatenation (quickstart 3.6 -> 4.1 ms, mixed-fleet 6.1 -> 8.0); resolve's table gathers
+as one 2-d take (2.0 -> 1.7 ms: not worth the layout). Left: small problems stay ~70% performance model
+(quickstart's capacity_in_parts ~107 of ~140 ms: the batch search ~30, step tables ~14, rate search ~14), the rest
+pandas frame building at ~1-2 ms a step (output_frame's string inference, with_columns, takes of ~35-block
+frames); quickstart's search formats ~800 memory reasons a build for (row, batch) pairs it mostly never reports.
+
+Figures (2026-12-02, h81 against main 11cb4d2 run at once, one process, --repeat 3 / 5, load average 4.3-6 from
+other helpers; every candidates/plan file the same, check_plans.py). Fixed costs around the model: the
+evaluation's rows put in order by the one take of the serving rows (evaluate_grid(in_order=False): one
+whole-frame take less a build, mixed-fleet 7.4 ms, power-limited-site 5.9, quickstart 2.6); the candidate
+search's capacity (capacity_in_parts(unserved_figures=False)) models the aggregated rows that serve no rate
+neither at batch 1 (evaluation at capacity, min of 7: mixed-fleet 41 -> 27 ms, power-limited-site 28 -> 19) nor
+in a second open_loop call: their latency at light load comes from the call at capacity, where they run at a
+trickle (_modelled, min of 9: mixed-fleet 166 -> 141-147 ms); units whose step table serves no row with hidden
+tokens add 0 for the hidden phase (the bisection, quickstart 16.6 -> 12.2 ms). bench_candidates, all examples
+(--repeat 3): cfg/cpu-s all 15,532 -> 16,701, mixed-fleet 24,179 -> 26,843, power-limited-site 22,280 -> 25,264,
+enterprise-budget 21,467 -> 22,956, quickstart 1,916 -> 2,092; again (--repeat 5, three problems): mixed-fleet
+25,297 -> 26,269, power-limited-site 23,844 -> 25,204, quickstart 1,897 -> 2,105. Tried and left: the
+disaggregated search's model runs split by kind (MoE / dense, so that step._Pass.vanishes fires): mixed-fleet's
+search predict 75 -> 96-148 ms (a run's ~3.5 ms set-up paid per kind); the hidden phase on the reasoning rows
+alone (a gather of the table per bisection call: mixed-fleet 40 -> 45 ms); the light-load reason strings as
+whole numbers (as meeting_result's: no faster, the TPOT ones dominate). Left: add_reasons formats numpy
+scalars (resolve.py; from lists ~1.6x faster, ~2 ms on quickstart, whose search writes ~800 memory messages of
+pairs it mostly never reports), unit_steps ~8 ms on mixed-fleet (reasoning_disagg.py), the search's per-run set-up.
+
 Figures (2026-12-02, the session's start 102aa94 and main 7f3029c run at once, one process, --repeat 3,
 load average 1.6-3): cfg/cpu-s all 10,220 -> 11,886; mixed-fleet 14,020 -> 16,851, enterprise-budget 12,251 ->
 15,511, power-limited 15,542 -> 16,647, offline 7,555 -> 8,925; the candidates and plans of every example the same

@@ -168,6 +168,17 @@ def test_all_in_power_matches_inferencex_where_sourced(catalog):
         assert power.provisioned_kw(s) / s.accelerator_count == pytest.approx(kw_per_gpu, rel=1e-9)
 
 
+def test_reference_system_is_the_cheapest_per_gpu_not_per_server():
+    # An 8-GPU server at $240k ($30k/GPU) against a 4-GPU one at $160k ($40k/GPU): a buyer compares per GPU.
+    from types import SimpleNamespace as NS
+    def system(sid, gpus, usd, acc="acc"):
+        return NS(id=sid, accelerator=acc, accelerator_count=gpus, price=NS(base_usd=usd))
+    cat = NS(systems={s.id: s for s in (system("four", 4, 160e3), system("eight", 8, 240e3),
+                                         system("other", 1, 1e3, acc="other"))})
+    assert power.reference_system(cat, "acc").id == "eight"
+    assert power.reference_system(cat, "none") is None
+
+
 def test_predict_frontier_and_solve_count_power_the_same_way(tmp_path, catalog):
     sys_ = catalog.systems["hgx-h100"]
     tdp = catalog.accelerators["h100-sxm"].tdp_w

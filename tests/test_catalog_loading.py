@@ -214,3 +214,49 @@ def test_cli_schema_is_json_schema():
     schema = json.loads(result.output)
     assert schema["properties"]["hbm_bandwidth_tb_s"]["unit"] == "TB/s"
     assert "additionalProperties" in schema and schema["additionalProperties"] is False
+
+
+MONEY = """
+rental_prices:
+  - id: toy-rent
+    name: Toy rental
+    system: hgx-h100
+    term: on_demand
+    provider_class: neocloud
+    usd_per_gpu_hour: {low_usd: 2, base_usd: 3, high_usd: 4, date: "2025", source: "https://example.com"}
+    sources: ["https://example.com"]
+economics:
+  - id: toy-econ
+    name: Toy economics
+    amortization_years: 4
+    cost_of_capital: 0.08
+    maintenance_fraction_per_year: 0.05
+    electricity_usd_per_kwh: {low_usd: 0.07, base_usd: 0.08, high_usd: 0.09, date: "2024", source: "https://x.org"}
+    sources: ["https://example.com"]
+sites:
+  - id: toy-site
+    name: Toy site
+    pue: 1.3
+    facility_usd_per_kw_month: {low_usd: 100, base_usd: 150, high_usd: 200, date: "2026", source: "https://x.org"}
+    sources: ["https://example.com"]
+"""
+
+
+def test_a_good_money_file_loads(tmp_path):
+    cat = load_catalog([write(tmp_path, "m.yaml", MONEY)])
+    assert cat.sites["toy-site"].pue == 1.3 and cat.economics["toy-econ"].cost_of_capital == 0.08
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ("usd_per_gpu_hour: {low_usd: 2,", "usd_per_gpu_hour: {low_usd: -2,", "low_usd: must be >= 0"),
+    ("low_usd: 2, base_usd: 3,", "low_usd: 3.5, base_usd: 3,", "needs low <= base <= high"),
+    ("base_usd: 3, high_usd: 4,", "base_usd: 3, high_usd: 2000,", "outside the plausible range 0..1,000"),
+    ("cost_of_capital: 0.08", "cost_of_capital: -0.08", "cost_of_capital: must be >= 0"),
+    ("pue: 1.3", "pue: 0.9", "pue: must be >= 1"),
+    ('date: "2026", source: "https://x.org"}', 'date: "2026", source: "https://x.org", assumed: true}',
+     "assumed: true needs a reason"),
+])
+def test_money_figures_a_buyer_would_reject_are_refused(tmp_path, old, new, expected):
+    assert MONEY.count(old) == 1
+    findings = errors_for(write(tmp_path, "m.yaml", MONEY.replace(old, new)))
+    assert any(expected in f for f in findings), findings

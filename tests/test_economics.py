@@ -17,6 +17,13 @@ def test_crf_by_hand():
         money.capital_recovery_factor(0.08, 0)
 
 
+def test_crf_at_a_rate_too_small_for_plain_powers():
+    # For r -> 0, CRF(r, n) = 1/n + r (n + 1) / (2n) + O(r^2): 0.2 + 6e-14 at r = 1e-13, n = 5. The plain
+    # formula reads 0.20016 there ((1+r)^n - 1 keeps 3 digits) and divides by zero at r = 1e-17.
+    assert money.capital_recovery_factor(1e-13, 5) == pytest.approx(0.2 + 6e-14, rel=1e-12)
+    assert money.capital_recovery_factor(1e-17, 5) == pytest.approx(0.2, rel=1e-12)
+
+
 def test_owned_cost_by_hand():
     # capex $300,000 at 8% over 5 years, 5%/yr maintenance, 8 kW average, 10 kW nameplate, PUE 1.2, $0.10/kWh,
     # $150/kW-month: capital 300000 x 0.2504564546 / 8760 = 8.577276; maintenance 15000 / 8760 = 1.712329;

@@ -237,3 +237,55 @@ def test_verify_catches_a_tampered_plan():
     rep = verify_plan(plan, inst)
     assert not rep.ok
     assert any("capacity" in v or "replicas" in v for v in rep.violations)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_capex_budget_counts_the_servers_bought_and_the_racks(backend):
+    # Servers $250k, a 42U rack slot $10k (one rack holds up to five): two servers and their rack cost $510k,
+    # within $600k (a third server, $760k, is not); $505k leaves one. Max throughput (demand 10,000 tok/s caps
+    # nothing) = replicas x 1000 tok/s.
+    for capex_usd, expect_tok_s in ((600_000, 2000.0), (505_000, 1000.0)):
+        inst = instance([workload("chat", 10_000)], [system("h100", "h100", price=250_000)],
+                        objective="max_throughput", capex=capex_usd)
+        inst.racks = {"air": rack("air", 50, 42, price=10_000)}
+        cands = table(cand("chat", "h100", "h100", gpus=8, out=1000, watts=5000))
+        sol = solve_instance(inst, cands, backend)
+        assert sol.status.value == "optimal", sol.message
+        assert sol.objective_value == pytest.approx(expect_tok_s, rel=1e-6), capex_usd
+
+
+def test_rack_count_limits_the_cheaper_servers():
+    # Two replicas of one 8-GPU server each. The cheaper h100 (30 kW) fills a 40 kW rack alone; with one rack,
+    # the second replica must go on the dearer but lighter h200 (10 kW) beside it: one of each, not two h100s.
+    inst = instance([workload("chat", 2000)],
+                    [system("h100", "h100", price=250_000, kw=30), system("h200", "h200", price=330_000, kw=10)])
+    inst.racks = {"air": rack("air", 40, 42, count=1)}
+    cands = table(cand("chat", "h100", "h100", gpus=8, out=1000, watts=5000),
+                  cand("chat", "h200", "h200", gpus=8, out=1000, watts=5000))
+    out = solve_candidates(inst, cands)
+    assert out.plan.fleet.servers_new == {"h100": 1, "h200": 1}
+    assert len(out.plan.fleet.racks) == 1
+
+
+def test_one_replica_floor_holds_without_demand():
+    # A workload with no demand but min_replicas 1 still gets its one replica (the cheapest: 1 GPU on h200).
+    inst = instance([workload("chat", 0, min_replicas=1)], [system("h200", "h200", price=330_000)])
+    cands = table(cand("chat", "h200", "h200", gpus=1, out=1000, watts=600),
+                  cand("chat", "h200", "h200", gpus=2, out=1800, watts=1100, tp=2))
+    out = solve_candidates(inst, cands)
+    assert sum(d.replicas for d in out.plan.deployments) == 1
+    assert out.plan.fleet.servers_new == {"h200": 1}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_hourly_budget_counts_server_and_energy_costs(backend):
+    # A bought server costs 250,000 x CRF 0.25 / 8760 + 8 GPUs x 100 W idle x $1.3e-4/W-h = 7.23870 $/h; its
+    # replica draws 5000 W, 4200 W above idle: + 0.546 $/h -> 7.78470 $/h a replica. $15.60/h buys two (15.5694),
+    # $15.50/h one (two servers without their energy, 14.4774, would fit).
+    for usd_per_hour, expect_tok_s in ((15.60, 2000.0), (15.50, 1000.0)):
+        inst = instance([workload("chat", 10_000)], [system("h100", "h100", price=250_000)],
+                        objective="max_throughput", hourly=usd_per_hour)
+        cands = table(cand("chat", "h100", "h100", gpus=8, out=1000, watts=5000))
+        sol = solve_instance(inst, cands, backend)
+        assert sol.status.value == "optimal", sol.message
+        assert sol.objective_value == pytest.approx(expect_tok_s, rel=1e-6), usd_per_hour

@@ -63,6 +63,17 @@ def test_toy_max_batch_by_hand():
     assert f"max batch {expected}" in over["reason"]
 
 
+def test_uneven_pipeline_stages_hold_the_larger_share():
+    # Llama 3.1 70B: 80 layers of a bytes each, two vocabulary tables of t (untied); a stage with pp > 1 holds
+    # one table. pp 2 and 4 give a (w2 - w4 = 20 a) and t (w2 - 40 a); pp 3's worst stage holds ceil(80/3) = 27
+    # layers (26 on the others): 27 a + t.
+    grid = pd.DataFrame([dict(model="llama-3.1-70b", accelerator="h100-sxm", precision="fp8", pp=pp, batch=1,
+                              isl=100, osl=10) for pp in (2, 3, 4)])
+    w2, w3, w4 = evaluate(grid, base_catalog())["weight_bytes_per_gpu"]
+    a = (w2 - w4) / 20
+    assert w3 == pytest.approx(27 * a + (w2 - 40 * a), rel=1e-9)
+
+
 def test_reasons_are_answers_not_exceptions():
     cat = base_catalog()
     grid = pd.DataFrame([

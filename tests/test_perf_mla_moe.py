@@ -209,3 +209,27 @@ def test_vllm_counts_mla_shared_expert_and_block_fp8_quantization_kernels():
     added = out["ops"]["kernel_overhead"][0] - out["ops"]["kernel_overhead"][1]
     assert added == pytest.approx(1080 * c.kernel_overhead_s[0], rel=1e-12)
     assert 2.5e-3 < added < 3.5e-3
+
+
+def test_every_attention_dp_rank_admits_its_own_sequences():
+    """With attention DP each of the 8 ranks keeps the whole MLA latent of its own sequences: the replica's memory
+    batch is 8 x the sequences one GPU's free memory holds (not one GPU's worth), and a TP8 replica's is one
+    GPU's worth (every GPU holds every sequence's latent)."""
+    from planner.perf.memory import memory
+
+    c = _cols([DS | dict(tp=1, ep=8, attn_dp=8, batch=64), DS | dict(tp=8, ep=8, attn_dp=1, batch=64)])
+    m = memory(c)
+    free = m["usable_bytes"] - m["weight_bytes_per_gpu"] - m["reserve_bytes_per_gpu"]
+    per_gpu = np.asarray(m["max_batch_memory"], dtype=float) / np.array([8.0, 1.0])
+    assert (per_gpu == np.floor(per_gpu)).all() and (per_gpu > 100).all()
+    assert (per_gpu * m["per_seq_bytes_per_gpu"] <= free).all()
+    assert ((per_gpu + 1) * m["per_seq_bytes_per_gpu"] > free).all()
+
+
+def test_an_ep_size_that_does_not_divide_the_experts_holds_whole_slots():
+    """DeepSeek-R1's 256 routed experts on EP 6: every rank holds ceil(256 / 6) = 43 expert slots per layer, not
+    42.67. EP 4 and 8 (dividing 256) give the per-GPU weights A + X / ep (A the rest, X all experts' bytes)."""
+    c = _cols([DS | dict(tp=1, ep=ep, attn_dp=ep, batch=64) for ep in (4, 8, 6)])
+    w4, w8, w6 = weight_bytes_per_gpu(c)
+    experts = (w4 - w8) * 8
+    assert w6 == pytest.approx(w8 - experts / 8 + experts * 43 / 256, rel=1e-12)

@@ -65,11 +65,11 @@ def test_model_that_does_not_fit_is_an_answer():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "llama-9"], "unknown model 'llama-9'"),
-        (["--gpu", "h900"], "unknown gpu 'h900'"),
-        (["--tp", "3"], "tp 3 does not divide the 32 attention heads"),
-        (["--tp", "8", "--gpus", "4"], "gpus 4 < tp*pp = 8"),
-        (["--isl", "0"], "isl must be a positive integer"),
+        (["--model", "llama-9"], "unknown --model 'llama-9'"),
+        (["--gpu", "h900"], "unknown --gpu 'h900'"),
+        (["--tp", "3"], "--tp 3 does not divide the 32 attention heads"),
+        (["--tp", "8", "--gpus", "4"], "--gpus 4 < --tp x --pp = 8"),
+        (["--isl", "0"], "--isl must be a positive integer"),
     ],
 )
 def test_bad_input_exit_2(args, message):
@@ -138,7 +138,7 @@ def test_calibrate_writes_report_and_meets_targets(tmp_path):
 
 def test_max_throughput_excludes_latency_targets():
     result = run(*BASE, "--gpus", "1", "--max-throughput", "--tpot-slo-ms", "30")
-    assert result.exit_code == 2 and "max_throughput means no latency target" in result.output
+    assert result.exit_code == 2 and "--max-throughput means no latency target: drop --" in result.output
     explicit = json.loads(run(*BASE, "--gpus", "1", "--max-throughput", "--json").output)
     default = json.loads(run(*BASE, "--gpus", "1", "--json").output)
     assert explicit["output_tok_s"] == default["output_tok_s"]
@@ -176,3 +176,23 @@ def test_calibrate_strict_says_which_targets_it_enforces():
     `targets` table only); its help said "a fidelity target"."""
     text = " ".join(run("calibrate", "--help").output.split())
     assert "closing `targets` table" in text and "issue-8 targets under load are reported, not enforced" in text
+
+
+@pytest.mark.parametrize("args, said", [
+    (("--slo-percentile", "0.5", "--concurrency", "4"), "--slo-percentile must be a percentile from 1 to below"),
+    (("--num-requests", "5"), "--num-requests needs --request-rate or --concurrency"),
+    (("--request-rate", "inf"), "--request-rate inf sends --num-requests at once: give --num-requests"),
+    (("--tp", "2", "--pp", "4", "--gpus", "12"), "--gpus 12 is not a multiple of --tp x --pp = 8"),
+    (("--ep", "2"), "--ep 2 needs a mixture-of-experts model (llama-3.1-8b is dense)"),
+    (("--prefill-tp", "2"), "--prefill-tp set the prefill instances of serving disaggregated: give --serving"),
+    (("--engine", "nope"), "unknown --engine 'nope'"),
+    (("--effort", "high", "--hidden-tokens", "3"), "give --effort or --hidden-tokens, not both"),
+])
+def test_a_query_error_names_the_flag_the_user_typed(args, said):
+    """The command line's errors named the CSV columns (`slo_percentile must be ...`) of flags the user typed as
+    --slo-percentile; a --batch row's error keeps its column's name (test_predict_user_inputs)."""
+    gpus = () if "--gpus" in args else ("--gpus", "8")
+    result = run(*BASE, *gpus, *args)
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert said in result.output, result.output
+    assert "_" not in result.output.split("error:")[1].split("(known")[0], result.output

@@ -60,7 +60,7 @@ def test_cli_engine_flag():
     assert "engine tgi has no eagle3 draft" in " ".join(res.output.split())
     bad = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "1",
                                     "--precision", "bf16", "--isl", "1000", "--osl", "500", "--engine", "x"])
-    assert bad.exit_code == 2 and "unknown engine 'x'" in bad.output
+    assert bad.exit_code == 2 and "unknown --engine 'x'" in bad.output
 
 
 @pytest.mark.parametrize(("tpot_ms", "min_tp"), [(30, 8), (60, 4)])

@@ -10,6 +10,8 @@ import pytest
 
 from planner.catalog import load_catalog
 from planner.perf import latency_under_load
+from planner.perf.simulate import Workload, simulate_one, summarize
+from planner.perf.steptable import build_step_tables
 from planner.predict import predict_many
 from planner.predict.load_query import replica_shares
 
@@ -80,3 +82,63 @@ def test_idle_disaggregated_units_are_called_units():
     r = one(model="llama-3.1-8b", gpu="h100-sxm", precision="fp8", isl=1000, osl=100, gpus=8, tp=1,
             serving="disaggregated", concurrency=1)
     assert r["fits"] and r["dp"] == 2 and "1 of 2 units idle: the 1 concurrent request(s) run on 1" in r["notes"]
+
+
+def test_a_finite_run_is_won_by_the_layout_that_completes_it_soonest():
+    """5 clients sending 2 requests over 8 H200s at TP1: the steady state of 5 clients (3 + 2 on two replicas of
+    PP4) won over PP1 x DP8, whose answer completes the run faster (0.405 against 0.386 requests/s): a finite
+    run has at most its requests in flight."""
+    q = dict(model="llama-3.3-70b", gpu="h200-sxm", gpus=8, precision="fp8", isl=1024, osl=256, tp=1,
+             concurrency=5, num_requests=2)
+    chosen = one(**q)
+    for pp in (2, 4, 8):
+        other = one(**q, pp=pp)
+        assert chosen["requests_s"] >= other["requests_s"], (pp, chosen["pp"])
+    assert chosen["pp"] == 1
+    assert "6 of 8 replicas idle: the finite run's 2 request(s) run on 2" in chosen["notes"]
+
+
+@pytest.mark.parametrize("serving", ["aggregated", "disaggregated"])
+def test_clients_beyond_a_finite_run_do_not_saturate(serving):
+    """100,000 clients sending 10 requests have 10 in flight: a disaggregated unit read saturated ('more clients
+    than the units' seats', limited by queue)."""
+    r = one(model="llama-3.1-8b", gpu="h100-sxm", gpus=8, precision="fp8", isl=1024, osl=256, serving=serving,
+            concurrency=100_000, num_requests=10)
+    assert r["fits"] and not r["saturated"] and r["limited_by"] != "queue" and r["in_flight"] == 10
+    assert "saturated" not in r["notes"]
+
+
+@pytest.mark.parametrize("method", ["analytic", "simulate"])
+def test_a_closed_loop_saturates_on_the_requests_it_has_in_flight(method):
+    """latency_under_load: 64 clients with 4 requests on 4 seats are 4 at once, not saturated, as 4 clients are
+    (they read saturated, and the analytic TTFT waited for 60 clients ahead); 5 requests on 4 seats wait."""
+    cfg = dict(model="llama-3.1-8b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=1, isl=1024,
+               osl=128, serving="aggregated", batch=4)
+    res = latency_under_load(pd.DataFrame([cfg | dict(concurrency=64, num_requests=4),
+                                           cfg | dict(concurrency=4, num_requests=4),
+                                           cfg | dict(concurrency=64, num_requests=5)]), CAT, method=method)
+    assert list(res["saturated"]) == [False, False, True]
+    for col in ("ttft_mean_s", "ttft_p99_s", "tpot_mean_s", "requests_s"):
+        assert res[col].iloc[0] == pytest.approx(res[col].iloc[1], rel=1e-9), col
+
+
+def test_a_burst_has_at_most_its_requests_in_flight():
+    """50 requests at once on 8 B200s read 50.03 requests in flight (Little's law over the run)."""
+    r = one(model="deepseek-r1", gpu="b200", gpus=8, precision="fp8", isl=4096, osl=1024, engine="vllm",
+            request_rate=math.inf, num_requests=50)
+    assert r["fits"] and r["in_flight"] <= 50
+
+
+def test_a_finite_runs_tokens_are_those_its_requests_drew():
+    """A finite run of variable lengths is a few draws, not the mean: 2 requests done in 21 ms (a few tokens
+    each) read 200 output tokens each, as requests/s x the mean osl."""
+    cfg = dict(model="llama-3.1-8b", accelerator="h100-sxm", precision="fp8", kv_precision="bf16", tp=2, isl=1000,
+               osl=200, serving="aggregated", length_dist="variable", request_rate=50.0 / 3.5, num_requests=2)
+    grid = pd.DataFrame([cfg])
+    got = latency_under_load(grid, CAT, method="simulate").iloc[0]
+    run = simulate_one(build_step_tables(grid, CAT).row(0),
+                       Workload(request_rate=cfg["request_rate"], num_requests=2, length_dist="variable", seed=0))
+    drawn = summarize(run)
+    for col in ("output_tok_s", "total_tok_s", "requests_s"):
+        assert got[col] == pytest.approx(drawn[col], rel=1e-9), col
+    assert got["output_tok_s"] / got["requests_s"] == pytest.approx(run.osl.mean(), rel=1e-9)

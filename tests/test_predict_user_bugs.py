@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -165,3 +166,11 @@ def test_frontier_reads_ids_in_any_case(tmp_path):
     res = CliRunner().invoke(main, ["frontier", *args, "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert "h100-sxm fp8:" in res.output and "no configuration fits" not in res.output
+
+
+def test_a_missed_target_reads_its_best_latency_without_an_exponent():
+    """A reasoning model's best p90 TTFT of ~30 s read 'best p90 TTFT 3e+04 ms exceeds the 5000 ms target'."""
+    r = one(model="gpt-oss-120b", gpu="h100-sxm", gpus=2, precision="mxfp4", isl=2000, osl=1000, effort="high",
+            ttft_slo_ms=5000, tpot_slo_ms=20)
+    assert not r["fits"] and r["limited_by"] == "ttft"
+    assert re.fullmatch(r"best p90 TTFT \d{2},\d{3} ms exceeds the 5000 ms target", r["notes"]), r["notes"]

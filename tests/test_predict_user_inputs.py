@@ -206,7 +206,7 @@ def test_variable_lengths_without_a_load_are_an_input_error():
     fixed lengths) came back the same as for 'fixed', byte for byte, without a word."""
     res = CliRunner().invoke(main, [*FLAGS, "--length-dist", "variable"])
     assert res.exit_code == 2 and "Traceback" not in res.output
-    assert "length_dist variable needs request_rate or concurrency" in res.output
+    assert "--length-dist variable needs --request-rate or --concurrency" in res.output
     assert CliRunner().invoke(main, [*FLAGS, "--length-dist", "variable", "--concurrency", "2"]).exit_code == 0
     assert CliRunner().invoke(main, [*FLAGS, "--length-dist", "fixed"]).exit_code == 0
 

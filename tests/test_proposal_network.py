@@ -31,6 +31,23 @@ def test_one_switch_when_the_ports_fit_it(cat):
     assert notes == []
 
 
+def test_ports_that_fill_one_switch_exactly_need_no_spine(cat):
+    # 8 HGX H100 x 8 NICs = 64 ports = the 64-port switch's ports: still one switch, 64 links; one server more
+    # (72 ports) takes leaves ceil(72/32) = 3 and spines ceil(72/64) = 2.
+    items, _ = estimate_network({"hgx-h100": 8}, cat)
+    assert [(c.item.id, c.quantity) for c in items] == [("switch-400g-64p", 1), ("optic-400g", 128),
+                                                         ("cable-fiber", 64)]
+    items, _ = estimate_network({"hgx-h100": 9}, cat)
+    assert [(c.item.id, c.quantity) for c in items][:2] == [("switch-400g-64p", 3), ("switch-400g-64p", 2)]
+
+
+def test_two_servers_already_need_a_fabric(cat):
+    # 2 HGX H100 x 8 NICs = 16 ports: one switch, 16 links (one server alone needs none)
+    items, notes = estimate_network({"hgx-h100": 2}, cat)
+    assert {c.item.id: c.quantity for c in items} == {"switch-400g-64p": 1, "optic-400g": 32, "cable-fiber": 16}
+    assert notes == []
+
+
 def test_leaf_spine_counts_by_hand(cat):
     # 20 x 8 = 160 ports: leaves ceil(160/32) = 5, spines ceil(160/64) = 3, links 160 + 160 = 320
     items, _ = estimate_network({"hgx-h100": 20}, cat)

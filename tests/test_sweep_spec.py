@@ -274,3 +274,11 @@ def test_a_ttft_target_sweeps_numbers_and_a_word_base_is_one_clear_error(tmp_pat
     (tmp_path / "s.yaml").write_text(f"name: t\nproblem: {no_ttft}\n" + body + "    base: none\n")
     with pytest.raises(InputError, match=r"parameters\[0\]\.base: .* is a number, got 'none'"):
         load_sweep(tmp_path / "s.yaml", cat)  # the user's own base named, not the base problem's
+
+
+def test_range_points_linear_and_log_by_hand():
+    from planner.sweep.spec import Range, _steps
+
+    assert _steps(Range(low=1, high=100, steps=3, scale="log")) == pytest.approx([1, 10, 100], rel=1e-12)
+    assert _steps(Range(low=0.04, high=0.2, steps=5)) == pytest.approx([0.04, 0.08, 0.12, 0.16, 0.2], rel=1e-12)
+    assert _steps(Range(low=7, high=7, steps=1)) == [7]

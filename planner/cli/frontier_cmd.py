@@ -14,7 +14,10 @@ from planner.errors import InputError
 @click.option("--precision", "precisions", multiple=True, required=True, help="Precision id (repeatable).")
 @click.option("--isl", type=int, required=True, help="Input tokens per request.")
 @click.option("--osl", type=int, required=True, help="Output tokens per request.")
-@click.option("--gpus", type=int, help="GPUs per deployment (default: the accelerator's scale-up domain).")
+@click.option("--gpus", type=int,
+              help="GPUs the parallel splits divide (default: the accelerator's scale-up domain): an aggregated "
+              "replica's, or each instance's of a disaggregated unit, which takes as many prefill and decode "
+              "instances as it rate-matches (its gpus column: 88 for llama-3.3-70b TP8 on B200 at 2048/512).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @catalog_option
 @handle_errors

@@ -54,6 +54,10 @@ BATCH_CHUNK = 2000  # queries per evaluation pass: bounds memory, keeps the vect
               help="Best output throughput with no latency target (the default without targets or concurrency).")
 @click.option("--ttft-slo-ms", type=POSITIVE, help="Time-to-first-token target.")
 @click.option("--tpot-slo-ms", type=POSITIVE, help="Time-per-output-token target.")
+@click.option("--max-batch", type=int,
+              help="Running sequences per replica at most, as an engine is set to run (vLLM --max-num-seqs, "
+              "SGLang --max-running-requests, TensorRT-LLM --max_batch_size; aggregated serving). Default: the "
+              "engine's own limit; memory caps either.")
 @click.option("--kv-precision", type=click.Choice(["bf16", "fp8", "fp4"]), help="KV-cache datatype.")
 @click.option("--engine", help="Serving engine id (see `planner catalog list engines`; default: generic engine).")
 @click.option("--speculative", type=click.Choice(["none", "auto", "mtp", "eagle3"]),
@@ -100,7 +104,7 @@ def predict(batch_csv, out_csv, as_json, catalog_dirs, max_throughput, **query) 
     if query["concurrency"] is not None and query["request_rate"] is not None:
         raise InputError("give --request-rate (open loop) or --concurrency (closed loop), not both")
     query["max_throughput"] = max_throughput
-    result = predict_one(catalog, **query)
+    result = predict_one(catalog, flags=True, **query)
     if as_json:
         click.echo(json.dumps(prediction_json(result), indent=2))
     else:

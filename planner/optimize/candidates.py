@@ -232,13 +232,16 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
         return Evaluated(grid, pd.DataFrame(), Records([rejected]))
     grid = shared_prefill(grid)
     plain = (grid["speculative"] == "none").to_numpy()
-    res = evaluate_grid(grid if plain.all() else grid[plain], inst, catalog, perf)
+    search = [w.id for w in inst.workloads.values() if w.prefill_layouts == "search"]
+    # the rows in order where the passes below read them; else their one take is the serving rows' (`at`)
+    res, at = evaluate_grid(grid if plain.all() else grid[plain], inst, catalog, perf, in_order=False)
+    if search or not plain.all():
+        res, at = (res if at is None else res.take(at).reset_index(drop=True)), None
     drafts = grid[~plain] if not plain.all() else grid.iloc[:0]  # (a boolean take of every column: skipped)
     if len(drafts):  # drafts only where they can shorten the step (see planner.optimize.variants)
         drafts = drafts[worth_drafting(res, drafts, catalog)]
         res = pd.concat([res, evaluate_grid(drafts, inst, catalog, perf)], ignore_index=True)
         grid = grid[plain | grid.index.isin(drafts.index)]
-    search = [w.id for w in inst.workloads.values() if w.prefill_layouts == "search"]
     if search:  # second pass: decode layouts that can serve, with other prefill layouts (optimize.variants)
         ttft = res["limited_by"] == "ttft" if "limited_by" in res else False
         dis = res[(res["serving"] == "disaggregated") & (res["fits"].astype(bool) | ttft)
@@ -256,18 +259,21 @@ def evaluate_configurations(inst: Instance, catalog: Catalog, perf: PerfFn | Non
     # a unit whose phases use different group sizes must fill whole groups of the larger one (the MIP packs a
     # replica as gpus / group_gpus groups of group_gpus GPUs: conservative for the smaller groups)
     uneven = ok & (res["gpus"].to_numpy(dtype=np.int64) % np.maximum(prefill_group(res), 1) != 0)
+    if at is not None:  # each row's flags in order (they are row by row)
+        ok, uneven = ok[at], uneven[at]
     bad = np.flatnonzero(~ok | uneven)
     # the rows that serve in one take, without the grid row (a take and a column drop each cost a pass over
     # every column)
     cols = [i for i, c in enumerate(res.columns) if c != "grid_row"]
-    serving = res.iloc[np.flatnonzero(ok & ~uneven), cols].reset_index(drop=True)
+    good = np.flatnonzero(ok & ~uneven)
+    serving = res.iloc[good if at is None else at[good], cols].reset_index(drop=True)
     idle = {sd.accelerator: sd.idle_w for sd in inst.systems.values()}
     # only the columns a rejection reads (every column of thousands of failed rows cost more), the failed rows
     # taken from them only if the rejections are read (`whole`: those that fit, with uneven groups)
     need = [c for c in (*_LABEL_COLUMNS, "serving", "reason", *PREFILL_LAYOUT) if c in res]
     labels = res.iloc[:, [res.columns.get_loc(c) for c in need]]
-    return Evaluated(grid, prune_variants(serving, idle),
-                     Records([rejected, Later(len(bad), _failed_records, labels, bad, ok[bad])]))
+    return Evaluated(grid, prune_variants(serving, idle), Records(
+        [rejected, Later(len(bad), _failed_records, labels, bad if at is None else at[bad], ok[bad])]))
 
 
 def _failed_records(labels: pd.DataFrame, bad: np.ndarray, whole: np.ndarray) -> list[dict]:

@@ -36,11 +36,12 @@ def _no_load(n: int) -> dict[str, np.ndarray]:
 
 
 def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, percentile: float,
-                variable: bool, resolved=None, hidden=None) -> dict[str, np.ndarray]:
+                variable: bool, resolved=None, hidden=None,
+                unserved_figures: bool = True) -> dict[str, np.ndarray]:
     """The queueing model's figures for aggregated rows: the largest rate meeting the percentile targets, the
     latency at it and at a trickle, the replica's capacity and seats. A row that does not fit serves no rate:
     its table is not modelled (`queueing_only`), its figures are rate 0, one seat, NaN latencies (as
-    `evaluate`'s)."""
+    `evaluate`'s). `unserved_figures`: `capacity_in_parts`'."""
     n = len(base)
     whole = build_step_tables(base, catalog, efficiency=eff, decode_points=CANDIDATE_GRID[0],
                               prefill_points=CANDIDATE_GRID[1], resolved=resolved, queueing_only=True)
@@ -55,18 +56,21 @@ def _under_load(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, t
     # rows equal in every input (fp8 and int8 of one configuration: ~1/5 of mixed-fleet's rows) modelled once
     first, back = _distinct_rows(tab, tt, tp, h)
     if first is None:
-        got = _modelled(tab, tt, tp, h, percentile, variable)
+        got = _modelled(tab, tt, tp, h, percentile, variable, unserved_figures)
     else:
         got = _modelled(Q.dataclass_rows(tab, first), *(None if v is None else v[first] for v in (tt, tp, h)),
-                        percentile, variable)
+                        percentile, variable, unserved_figures)
         got = {k: v[back] for k, v in got.items()}
     for k, v in got.items():
         out[k][run] = v
     return out
 
 
-def _modelled(tab, tt, tp, h, percentile: float, variable: bool) -> dict[str, np.ndarray]:
-    """`_under_load`'s figures of rows that fit (tables `tab`; targets `tt`, `tp` or None; hidden tokens `h`)."""
+def _modelled(tab, tt, tp, h, percentile: float, variable: bool,
+              unserved_figures: bool = True) -> dict[str, np.ndarray]:
+    """`_under_load`'s figures of rows that fit (tables `tab`; targets `tt`, `tp` or None; hidden tokens `h`).
+    unserved_figures=False: the rows that serve no rate modelled at a trickle in the call at capacity (their
+    latencies there are the ones at a trickle, the only ones read: one call of the model instead of two)."""
     m = len(tab)
     var = np.full(m, variable)
     # the engine's API-server time per request: spent before the queue, so off the TTFT target, onto the
@@ -79,15 +83,21 @@ def _modelled(tab, tt, tp, h, percentile: float, variable: bool) -> dict[str, np
                                                         hidden=h), sv.capacity_rps, tt)
     q = (float(percentile),)
     key = f"{q[0]:g}"
-    at = Q.open_loop(ch, sv, tab, np.maximum(rate, 1e-12), var, q, hidden=h, itl=False)  # no ITL read here
-    # the latency at a trickle says why a row serves no rate: computed for those rows only (the model is row by
-    # row), NaN elsewhere
-    light = {k: np.full(m, np.nan) for k in ("ttft", "tpot")}
     none = np.flatnonzero(rate <= 0)
+    lam = np.maximum(rate, 1e-12)
+    if not unserved_figures and len(none):
+        lam[none] = sv.capacity_rps[none] * TRICKLE
+    at = Q.open_loop(ch, sv, tab, lam, var, q, hidden=h, itl=False)  # no ITL read here
+    # the latency at a trickle says why a row serves no rate: computed for those rows only (the model is row by
+    # row; its percentiles are the same figures with or without the others, targets_only), NaN elsewhere
+    light = {k: np.full(m, np.nan) for k in ("ttft", "tpot")}
     if len(none):
-        lt = Q.open_loop(Q.dataclass_rows(ch, none), Q.dataclass_rows(sv, none), None,
-                         sv.capacity_rps[none] * TRICKLE, var[none], q, targets_only=True,
-                         hidden=None if h is None else h[none])  # percentiles
+        if unserved_figures:
+            lt = Q.open_loop(Q.dataclass_rows(ch, none), Q.dataclass_rows(sv, none), None,
+                             sv.capacity_rps[none] * TRICKLE, var[none], q, targets_only=True,
+                             hidden=None if h is None else h[none])  # percentiles
+        else:
+            lt = {k: at[k][none] for k in (f"ttft_p{key}_s", f"tpot_p{key}_s")}
         light["ttft"][none] = lt[f"ttft_p{key}_s"] + api[none]
         light["tpot"][none] = lt[f"tpot_p{key}_s"]
     # the prompt path binds where the saturation rate is below what every seat busy completes, g(B)
@@ -158,10 +168,13 @@ def capacity_under_slo(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
 
 def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, *,
                       percentile: float = 90.0, length_dist: str = "fixed", efficiency: Efficiency | None = None,
-                      hidden=None) -> tuple[pd.DataFrame, np.ndarray]:
+                      hidden=None, unserved_figures: bool = True) -> tuple[pd.DataFrame, np.ndarray]:
     """`capacity_under_slo`'s rows before they are put in row order: the aggregated rows, then the
     disaggregated ones (with the aggregated part's columns), and per configuration its position in that
-    frame. For callers that reorder the rows anyway (one take instead of two)."""
+    frame. For callers that reorder the rows anyway (one take instead of two). unserved_figures=False: the
+    aggregated rows that serve no rate (fits False) without the model's figures at batch 1 (the timed columns
+    the capacity does not set, itl_s, avg_power_w, ...: NaN), for the candidate search, which reads only why
+    such a row does not serve (~half of the aggregated rows of the examples)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     base = configs.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
     n = len(base)
@@ -181,7 +194,7 @@ def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot
                                   None if t1 is None else t1[rows], None if t2 is None else t2[rows], tt[rows],
                                   tp[rows], percentile, length_dist == "variable",
                                   shared if whole else resolved_rows(shared, rows),
-                                  None if h is None else h[rows]))
+                                  None if h is None else h[rows], unserved_figures))
     if len(idx):  # disaggregated serving: the mean-latency batch search, then the rate under the percentile
         units = disaggregated_units(base.iloc[idx], catalog, tt[idx], tp[idx], efficiency=eff,
                                     resolved=resolved_rows(shared, idx), hidden=None if h is None else h[idx])
@@ -196,17 +209,19 @@ def capacity_in_parts(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot
 
 
 def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, tpot_s, tt: np.ndarray,
-                 tp: np.ndarray, percentile: float, variable: bool, shared, hidden=None) -> pd.DataFrame:
+                 tp: np.ndarray, percentile: float, variable: bool, shared, hidden=None,
+                 unserved_figures: bool = True) -> pd.DataFrame:
     """`capacity_under_slo`'s frame of aggregated rows `base`: each at its capacity under the load model.
     `ttft_s`, `tpot_s`: the targets per row or None (no target); `tt`, `tp`: the same with inf for none;
-    `shared`: `_resolved_once` of `base`."""
+    `shared`: `_resolved_once` of `base`; `unserved_figures`: `capacity_in_parts`'."""
     n = len(base)
-    m = _under_load(base, catalog, eff, ttft_s, tpot_s, percentile, variable, shared, hidden) if n else _no_load(0)
+    m = _under_load(base, catalog, eff, ttft_s, tpot_s, percentile, variable, shared, hidden,
+                    unserved_figures) if n else _no_load(0)
     rate = m["rate"]
     key = f"{float(percentile):g}"
     running = np.clip(np.nan_to_num(rate * m["e2e"], nan=1.0), 1.0, m["seats"])
     g, res = evaluate_columns(base.assign(batch=np.round(running).astype(np.int64)), catalog, efficiency=eff,
-                              resolved=shared)
+                              resolved=shared, timed=True if unserved_figures else rate > 0)
     ok = res["fits"] & (rate > 0)
     ttft_q, tpot_q = m["ttft_q"], m["tpot_q"]
     upd: dict[str, object] = {}  # the columns changed or added, set before the frame is built

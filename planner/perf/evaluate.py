@@ -94,11 +94,11 @@ def evaluate(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | N
 
 def evaluate_columns(grid: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
                      resolved: tuple[Cols, np.ndarray] | None = None,
-                     timed: bool = True) -> tuple[pd.DataFrame, dict]:
+                     timed: bool | np.ndarray = True) -> tuple[pd.DataFrame, dict]:
     """`evaluate` before its frame is built: the normalized grid and the output columns by name (arrays), for
     callers that change some columns or add others first (`output_frame` then builds the frame once).
     timed=False: aggregated rows not modelled (their TIMED columns NaN, limited_by '' where they fit), for
-    callers that read what runs, why not and the GPUs only (`predict`'s `timed`)."""
+    callers that read what runs, why not and the GPUs only (`predict`'s `timed`); an array: per row."""
     g = normalize_grid(grid)
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     c, reason = _resolve(g, catalog, eff, resolved)
@@ -126,7 +126,7 @@ def _resolve(g: pd.DataFrame, catalog: Catalog, eff: Efficiency,
 
 
 def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndarray, eff: Efficiency,
-            prefill=None, pre=None, mem: dict[str, np.ndarray] | None = None, timed: bool = True
+            prefill=None, pre=None, mem: dict[str, np.ndarray] | None = None, timed: bool | np.ndarray = True
             ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
     """The model on resolved columns: (timed outputs and limited_by, fits, memory). Adds the memory, engine
     cap and prefill-layout reasons to `reason` in place; `prefill(idx)` gives the prefill instances' columns
@@ -134,7 +134,8 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
     (`serving.prefill_batch_pass`) where already known; `mem`: `memory(c)` where already known (it does not
     depend on the batch). timed=False: the aggregated rows' model left out (whether a row runs does not depend
     on it; the step tables read no more, ~40 ms of mixed-fleet's build); a disaggregated row's prefill layout
-    can stop it, and its GPUs are the model's: modelled either way."""
+    can stop it, and its GPUs are the model's: modelled either way. `timed` may be per row (bool array): the
+    aggregated rows modelled where it holds."""
     n = len(reason)
     kinds = fail_kinds(c, n)  # resolve's; the memory and engine-cap reasons below add theirs
     mem = memory(c) if mem is None else mem
@@ -150,7 +151,9 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
     out["limited_by"] = kinds
     for mode, fn in (("aggregated", aggregated), ("disaggregated", disaggregated)):
         idx = np.flatnonzero(fits & (serving == mode))
-        if len(idx) == 0 or (mode == "aggregated" and not timed):
+        if mode == "aggregated" and timed is not True:
+            idx = idx[np.broadcast_to(np.asarray(timed, dtype=bool), (n,))[idx]]
+        if len(idx) == 0:
             continue
         if mode == "disaggregated" and prefill is not None:
             cp, why, kind = prefill(idx)

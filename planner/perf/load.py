@@ -82,6 +82,10 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     # `predict` refuses them at its input, this is the library's caller
     for name, v in (("concurrency", conc), ("num_requests", nreq)):
         reason = np.where((reason == "") & np.isinf(v), f"{name} must be a finite number, got inf", reason)
+    # a finite run has at most its num_requests in flight: C clients with N < C requests send N at once (as the
+    # simulator issues them), so its steady state and saturation are those of N clients (1,024 clients with 50
+    # requests on 64 seats read saturated; 5 clients with 2 requests on two replicas counted 3 + 2 running)
+    conc = np.where(np.isnan(conc) | np.isnan(nreq), conc, np.minimum(conc, nreq))
     reason = np.where((reason == "") & ~np.isin(dist, LENGTH_DISTS), "length_dist must be fixed or variable",
                       reason)
     hidden = hidden_tokens(g)
@@ -118,9 +122,12 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     for k in out:
         if k.startswith(("ttft_", "e2e_")):
             out[k] = out[k] + request_s
-    osl = tab.osl
-    out["output_tok_s"] = out["requests_s"] * osl
-    out["total_tok_s"] = out["requests_s"] * (tab.isl + osl)
+    # a simulated finite run's token rates are the tokens its requests drew over its span, as a benchmark counts
+    # them (`summarize`): with variable lengths a few requests are far from the mean (2 requests of a few tokens
+    # each, done in 21 ms, read 200 tokens each); elsewhere the completions at the mean lengths
+    finite = ~np.isnan(nreq)
+    for k, per in (("output_tok_s", tab.osl), ("total_tok_s", tab.isl + tab.osl)):
+        out[k] = np.where(finite & ~np.isnan(out[k]), out[k], out["requests_s"] * per)
     res = g.copy()
     for k in LOAD_COLUMNS:
         res[k] = reason if k == "load_reason" else limited if k == "load_limited_by" else out[k]

@@ -39,8 +39,8 @@ from planner.predict.load_query import (
     clients_in_flight,
     idle_note,
     percentile_of,
+    replica_shares,
     saturated_note,
-    split_clients,
 )
 from planner.predict.single_token import SET_ASIDE
 
@@ -269,7 +269,11 @@ def _at_loads(queries: pd.DataFrame, configs: pd.DataFrame, units: pd.DataFrame,
         if is_set(q["request_rate"]):
             jobs.append((i, float(q["request_rate"]) / dp, math.nan, dp, pcts))
         else:
-            jobs += [(i, math.nan, c, k, pcts) for c, k in split_clients(float(q["concurrency"]), dp)]
+            # a finite run has at most its share of the requests in flight on a unit (latency_under_load's
+            # rule): 100,000 clients with 10 requests on one unit read saturated
+            n = float(q["num_requests"]) if is_set(q["num_requests"]) else math.nan
+            jobs += [(i, math.nan, c if m != m else min(c, m), k, pcts)
+                     for _, c, m, k in replica_shares(math.nan, float(q["concurrency"]), n, dp)]
     out: dict[int, list[tuple[pd.Series, int]]] = {}
     for pcts in dict.fromkeys(j[4] for j in jobs):
         mine = [j for j in jobs if j[4] == pcts]

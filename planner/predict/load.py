@@ -24,7 +24,7 @@ from planner.catalog.catalog import Catalog
 from planner.perf import evaluate, latency_under_load
 from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.resolve import FAILURE_KINDS
-from planner.predict.cells import is_set
+from planner.predict.cells import is_set, ms_text
 from planner.predict.load_query import (
     GENERIC,
     LOAD_RESULT_COLUMNS,
@@ -40,6 +40,7 @@ from planner.predict.load_query import (
     saturated_note,
     settings_of,
 )
+from planner.predict.validate import MAX_BATCH
 
 
 def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +62,7 @@ def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
 def evaluate_loads(rows: pd.DataFrame, catalog: Catalog, method: str = "analytic") -> pd.DataFrame:
     """latency_under_load on every per-replica row, then one row per configuration: totals over its replicas,
     latencies of the busiest replica group (conservative), means weighted by requests."""
-    res = latency_under_load(rows.drop(columns=["batch"], errors="ignore"), catalog, method=method)
+    res = latency_under_load(rows, catalog, method=method)  # `batch`: a query's max_batch, else NaN
     res["req_total"] = res["requests_s"] * res["replicas"]
     out = []
     for _, grp in res.groupby("cfg", sort=True):
@@ -227,6 +228,8 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
                     base = dict(zip(cols, (qid, row["model"], row["gpu"], row["precision"], st.kv, tp, pp, ep,
                                            attn_dp, mode, st.isl, st.osl, st.gpus // g, g, st.engine, st.spec,
                                            st.hidden), strict=True))
+                    # the query's seat cap per replica (NaN: the engine's or the memory's)
+                    base["batch"] = float(row[MAX_BATCH]) if is_set(row[MAX_BATCH]) else np.nan
                     rows += [base | dict(zip(PREFILL_LAYOUT, pre, strict=True))
                              for pre in prefill_options(split, (tp, pp, ep, attn_dp), mode, asked)]
     if not rows:
@@ -306,11 +309,11 @@ def _why_not_under_load(grp: pd.DataFrame, q: pd.Series) -> dict:
     ttft = _at_percentile(ok, "ttft", pct, f"{pct:g}").min()
     tpot = _tpot_held(ok, pct, f"{pct:g}").min()
     if is_set(q["ttft_slo_ms"]) and not ttft <= float(q["ttft_slo_ms"]) / 1e3:
-        best = "none (saturated)" if ttft != ttft else f"{ttft * 1e3:.4g} ms"
+        best = "none (saturated)" if ttft != ttft else ms_text(ttft, 4)
         return {"limited_by": "ttft", "notes": f"best p{pct:g} TTFT under this load is {best}; target "
                                                f"{float(q['ttft_slo_ms']):g} ms"}
     if is_set(q["tpot_slo_ms"]) and not tpot <= float(q["tpot_slo_ms"]) / 1e3:
-        best = "none (saturated)" if tpot != tpot else f"{tpot * 1e3:.4g} ms"
+        best = "none (saturated)" if tpot != tpot else ms_text(tpot, 4)
         return {"limited_by": "tpot", "notes": f"best p{pct:g} TPOT under this load is {best}; target "
                                                f"{float(q['tpot_slo_ms']):g} ms"}
     return {"limited_by": "ttft+tpot", "notes": f"no split meets both targets at p{pct:g} under this load"}

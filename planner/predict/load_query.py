@@ -163,11 +163,10 @@ def split_clients(total: float, dp: int) -> list[tuple[float, int]]:
 
 
 def clients_in_flight(query: pd.Series, running: float) -> float:
-    """An answer's requests in flight: the query's clients (at most its finite run's requests: 3 clients with 2
-    requests answered 3), else `running` (Little's law under a rate)."""
-    if not is_set(query["concurrency"]):
-        return float(running)
-    c = float(query["concurrency"])
+    """An answer's requests in flight: the query's clients, else `running` (Little's law under a rate); a
+    finite run's at most its requests (3 clients with 2 requests answered 3; Little's law over a burst of 50
+    requests 50.03, its mean latency with the API server's time beside the rate of the run's span)."""
+    c = float(query["concurrency"]) if is_set(query["concurrency"]) else float(running)
     return min(c, float(query["num_requests"])) if is_set(query["num_requests"]) else c
 
 
@@ -189,7 +188,10 @@ def idle_note(query: pd.Series, dp: int, what: str = "replicas") -> list[str]:
     busy = sum(k for *_, k in replica_shares(rate, clients, n, dp))
     if busy >= dp:
         return []
-    load = f"{busy} concurrent request(s)" if clients < dp else f"finite run's {n:.0f} request(s)"
+    # what leaves them idle: a finite run of fewer requests than clients (5 clients, 2 requests read "the 2
+    # concurrent request(s)"), else the clients
+    few = n < clients or clients != clients
+    load = f"finite run's {n:.0f} request(s)" if few else f"{busy} concurrent request(s)"
     return [f"{dp - busy} of {dp} {what} idle: the {load} run on {busy}"]
 
 

@@ -21,7 +21,7 @@ from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.search import visible_ttft
 from planner.perf.slo_policy import no_ttft_target_words, slo_basis
 from planner.predict import disagg, hidden, single_token
-from planner.predict.cells import is_set
+from planner.predict.cells import is_set, ms_text
 from planner.predict.load import (
     all_in_energy,
     answer_load_queries,
@@ -43,13 +43,13 @@ from planner.predict.load_query import (
     prefill_options,
     settings_of,
 )
-from planner.predict.validate import PREFILL_QUERY_COLUMNS, canonical_case, query_error
+from planner.predict.validate import MAX_BATCH, PREFILL_QUERY_COLUMNS, as_flags, canonical_case, query_error
 
 BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
            3072, 4096)
 QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
                  "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS,
-                 *PREFILL_QUERY_COLUMNS, hidden.COLUMN, hidden.EFFORT)
+                 *PREFILL_QUERY_COLUMNS, hidden.COLUMN, hidden.EFFORT, MAX_BATCH)
 # `concurrency` in an answer is the query's own (empty where it gave none); the requests the answer runs in flight
 # are `in_flight`: an answer CSV read back as queries asks the same questions (the batch x replicas of an answer
 # without a load, written as `concurrency`, turned it into a closed-loop query, and a request-rate row into an
@@ -68,6 +68,12 @@ def _divisors(n: int, most: int) -> list[int]:
     """Divisors of n up to `most` (a scale-up domain, a pipeline depth): bounded by `most`, not by n, so
     --gpus 1e9 costs what --gpus 8 does."""
     return [d for d in range(1, min(n, most) + 1) if n % d == 0]
+
+
+def within(batches: tuple[int, ...], top: int | None) -> list[int]:
+    """The batches a replica is tried at: those up to its running-sequence cap (`max_batch`), the cap itself
+    included (71 is no point of the search grid)."""
+    return list(batches) if top is None else [b for b in batches if b < top] + [top]
 
 
 def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
@@ -131,6 +137,7 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         st = settings_of(row)  # osl: with the hidden tokens, which the engine decodes first
         fixed = (qid, row["model"], row["gpu"], row["precision"], st.kv)
         conc = float(row["concurrency"]) if is_set(row["concurrency"]) else None
+        top = int(float(row[MAX_BATCH])) if is_set(row[MAX_BATCH]) else None
         prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
                    *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
         splits = _splits(row, catalog)
@@ -140,7 +147,7 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
                 dp = st.gpus // (tp * pp * attn_dp)
                 # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
                 # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
-                batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else BATCHES
+                batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else within(BATCHES, top)
                 # the query's own prefill instances (their ep/attn_dp: the decode one's), else a split's
                 own = [(*prefill, *lay[2:]) if asked else ("", *lay)
                        for lay in prefill_options(splits, (tp, pp, ep, attn_dp), mode, asked)]
@@ -368,16 +375,18 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
     if at_slo is not None:
         best_ttft, best_tpot, at = at_slo["ttft_slo_s"], at_slo["tpot_slo_s"], f"p{percentile_of(query):g}"
     if best_ttft > ttft_s:
-        return "ttft", f"best {at} TTFT {best_ttft * 1e3:.3g} ms exceeds the {ttft_s * 1e3:g} ms target"
+        return "ttft", f"best {at} TTFT {ms_text(best_ttft)} exceeds the {ttft_s * 1e3:g} ms target"
     if best_tpot > tpot_s:
-        return "tpot", f"best {at} TPOT {best_tpot * 1e3:.3g} ms exceeds the {tpot_s * 1e3:g} ms target"
+        return "tpot", f"best {at} TPOT {ms_text(best_tpot)} exceeds the {tpot_s * 1e3:g} ms target"
     return "ttft+tpot", "no single configuration meets both the TTFT and the TPOT target"
 
 
-def predict_one(catalog: Catalog, **query) -> dict:
-    """A single query; raises InputError (exit 2) for a malformed one instead of returning an error row."""
+def predict_one(catalog: Catalog, *, flags: bool = False, **query) -> dict:
+    """A single query; raises InputError (exit 2) for a malformed one instead of returning an error row, naming
+    its fields as the command line's flags where `flags` (`predict`'s own: a user who typed --slo-percentile
+    read of slo_percentile)."""
     out = predict_many(pd.DataFrame([query]), catalog).iloc[0].to_dict()
     if out.get("error"):
-        raise InputError(out["error"])
+        raise InputError(as_flags(out["error"]) if flags else out["error"])
     out.pop("error", None)
     return {k: out.get(k) for k in RESULT_COLUMNS}

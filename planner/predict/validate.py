@@ -5,6 +5,7 @@ so a bad row of a --batch answers with its error instead of stopping the others.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -20,8 +21,10 @@ TRUE_WORDS = ("true", "yes", "1", "1.0")
 FALSE_WORDS = ("false", "no", "0", "0.0")
 SERVING_CHOICES = ("aggregated", "disaggregated", "auto")
 KV_CHOICES = ("bf16", "fp8", "fp4")
+# a replica's running sequences at most (its seats), as the engine is set to run: vLLM max_num_seqs
+MAX_BATCH = "max_batch"
 NUMERIC_COLUMNS = ("gpus", "isl", "osl", "tp", "pp", "ep", "concurrency", "ttft_slo_ms", "tpot_slo_ms",
-                   "prefill_tp", "prefill_pp", hidden.COLUMN)
+                   "prefill_tp", "prefill_pp", hidden.COLUMN, MAX_BATCH)
 
 
 def _number_error(col: str, v) -> str:
@@ -89,13 +92,18 @@ def query_error(row: pd.Series, catalog: Catalog) -> str:
         return msg
     model = catalog.models[row["model"]]
     gpus = int(float(row["gpus"]))
-    for name in ("tp", "pp", "ep"):
+    for name in ("tp", "pp", "ep", MAX_BATCH):
         v = row[name]
         if is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
             return f"{name} must be a positive integer, got {shown(v)}"
     tp = int(float(row["tp"])) if is_set(row["tp"]) else None
     pp = int(float(row["pp"])) if is_set(row["pp"]) else None
     ep = int(float(row["ep"])) if is_set(row["ep"]) else None
+    if is_set(row[MAX_BATCH]) and row["serving"] in ("disaggregated", "auto"):
+        # a disaggregated unit sizes its decode batch to its targets or load (disagg_capacity): a cap given here
+        # would be dropped without a word
+        return (f"{MAX_BATCH} caps the running sequences of an aggregated replica; a disaggregated unit sizes "
+                f"its own batch: give serving aggregated, or no {MAX_BATCH}")
     if ep is not None and ep > 1 and not model.moe:
         return f"ep {ep} needs a mixture-of-experts model ({model.id} is dense)"
     if tp and model.num_heads % tp:
@@ -123,6 +131,29 @@ def query_error(row: pd.Series, catalog: Catalog) -> str:
     return load_error(row)
 
 
+# the query fields a message names, as `predict` spells them on the command line (--name-with-dashes)
+_FIELDS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
+           "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", "engine", "request_rate",
+           "num_requests", "length_dist", "slo_percentile", "speculative", *PREFILL_QUERY_COLUMNS, hidden.COLUMN,
+           hidden.EFFORT, MAX_BATCH)
+_NAMED = "|".join(sorted(_FIELDS, key=len, reverse=True))
+# a field of one plain word ("model", "engine") is its flag only where the message names it, not where it is
+# the word ("needs a mixture-of-experts model"): leading the message, after "unknown"/"give"/"or"/"below", or
+# before its value or verb; a field with an underscore is always one
+_FIELD = re.compile(rf"(?<![\w-])(?:(?P<u>\w+_\w+)|^(?P<a>{_NAMED})|(?:(?<=unknown )|(?<=give )|(?<= or )|"
+                    rf"(?<=below ))(?P<b>{_NAMED})|(?P<c>{_NAMED})(?= (?:must|is required|needs|\d|'|inf\b)))"
+                    rf"(?![\w-])")
+
+
+def as_flags(message: str) -> str:
+    """A query's error as the command line reads it: each field named by its flag (`slo_percentile must be ...`
+    -> `--slo-percentile must be ...`), as the user typed it; a --batch CSV keeps the column names."""
+    def flag(m: re.Match) -> str:
+        name = next(v for v in m.groups() if v)
+        return f"--{name.replace('_', '-')}" if name in _FIELDS else name
+    return _FIELD.sub(flag, message.replace("tp*pp", "tp x pp").replace("tp x pp", "--tp x --pp"))
+
+
 def _prefill_error(row: pd.Series, catalog: Catalog) -> str:
     """The first problem with a query's prefill columns ('' if none)."""
     given = [c for c in PREFILL_QUERY_COLUMNS if is_set(row[c])]
@@ -139,5 +170,17 @@ def _prefill_error(row: pd.Series, catalog: Catalog) -> str:
     return ""
 
 
-__all__ = ["FALSE_WORDS", "KV_CHOICES", "LENGTH_CHOICES", "NUMERIC_COLUMNS", "PREFILL_QUERY_COLUMNS",
-           "SERVING_CHOICES", "TRUE_WORDS", "canonical_case", "canonical_id", "query_error"]
+__all__ = [
+    "FALSE_WORDS",
+    "KV_CHOICES",
+    "LENGTH_CHOICES",
+    "MAX_BATCH",
+    "NUMERIC_COLUMNS",
+    "PREFILL_QUERY_COLUMNS",
+    "SERVING_CHOICES",
+    "TRUE_WORDS",
+    "as_flags",
+    "canonical_case",
+    "canonical_id",
+    "query_error",
+]
