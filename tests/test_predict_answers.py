@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pandas as pd
+import pytest
 from rich.console import Console
 
 from planner.catalog import load_catalog
@@ -50,7 +51,7 @@ def test_the_table_names_engine_draft_and_what_ttft_tpot_mean():
     measured = predict_one(CAT, **Q | dict(isl=1024, model="gpt-oss-20b", precision="mxfp4"), engine="vllm",
                            speculative="eagle3", tpot_slo_ms=30)
     assert measured["acceptance_assumed"] is False and "assumed" not in shown(measured)
-    assert "TPOT (full batch, no queueing)" in text
+    assert "TPOT (mean, the batch as closed-loop clients)" in text
     loaded = predict_one(CAT, **Q | dict(isl=1024), request_rate=2.0)
     assert "TPOT (mean under the load)" in shown(loaded, under_load=True) and "generic" in shown(loaded)
     # a figure the answer lacks, missing (None) or NaN, prints "-" (None was formatted, and raised)
@@ -81,15 +82,18 @@ def test_disaggregated_prefill_gets_its_own_layout_and_accelerator():
     r = predict_one(CAT, **q, prefill_gpu="h100-sxm", prefill_tp=2)
     assert r["fits"] and (r["prefill_gpu"], r["prefill_tp"], r["prefill_pp"]) == ("h100-sxm", 2, 1)
     assert "h100-sxm GPUs prefill" in r["notes"] and "TP2 PP1 on h100-sxm" in shown(r)
-    # the answer is the performance model's for that unit at the chosen batch
-    from planner.perf import evaluate
+    # the answer is the performance model's unit at the chosen batch, that batch on each of its decode instances
+    # as closed-loop clients (the load model every figure of an answer without a load comes from)
+    from planner.perf import evaluate, latency_under_load
 
     row = dict(model=Q["model"], accelerator=Q["gpu"], precision="fp8", kv_precision="bf16", tp=1, pp=1, ep=1,
                attn_dp=1, serving="disaggregated", isl=Q["isl"], osl=Q["osl"], prefill_accelerator="h100-sxm",
                prefill_tp=2, prefill_pp=1)
     ev = evaluate(pd.DataFrame([row | dict(batch=r["in_flight"] // r["dp"])]), CAT).iloc[0]
     assert (ev["prefill_instances"], ev["decode_instances"]) == (r["prefill_instances"], r["decode_instances"])
-    assert r["output_tok_s"] == ev["output_tok_s"] * r["dp"]
+    clients = ev["batch"] * ev["decode_instances"]
+    loop = latency_under_load(pd.DataFrame([row | dict(batch=ev["batch"], concurrency=clients)]), CAT).iloc[0]
+    assert r["output_tok_s"] == pytest.approx(loop["output_tok_s"] * r["dp"], rel=1e-12)
     same = predict_one(CAT, **q)
     assert (same["prefill_gpu"], same["prefill_tp"]) == (Q["gpu"], 1)  # default: the decode instances' own
     assert same["output_tok_s"] != r["output_tok_s"]

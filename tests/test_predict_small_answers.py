@@ -39,7 +39,7 @@ def test_one_output_token_has_no_tpot_or_itl_with_or_without_a_load():
     assert got["ttft_s"].notna().all() and (got["output_tok_s"] > 0).all()
     assert got["notes"].str.contains("one output token").all()
     shown = table(got.iloc[0])
-    assert "TPOT (full batch, no queueing)" in shown and "nan" not in shown
+    assert "TPOT (mean, the batch as closed-loop clients)" in shown and "nan" not in shown
     # two output tokens keep theirs
     assert many(Q | dict(osl=2))["tpot_s"].notna().all()
 

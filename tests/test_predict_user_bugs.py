@@ -174,3 +174,15 @@ def test_a_missed_target_reads_its_best_latency_without_an_exponent():
             ttft_slo_ms=5000, tpot_slo_ms=20)
     assert not r["fits"] and r["limited_by"] == "ttft"
     assert re.fullmatch(r"best p90 TTFT \d{2},\d{3} ms exceeds the 5000 ms target", r["notes"]), r["notes"]
+
+
+def test_an_ep_no_split_takes_says_what_to_change():
+    """--ep 3 for deepseek-r1 on 8 GPUs without --tp read TP1's reason, 'ep 3 must divide tp*attn_dp = 1', a split
+    the user never asked for; the answer names the stage sizes tried and what ep can be, with or without a load."""
+    r1 = dict(model="deepseek-r1", gpu="h200-sxm", gpus=8, precision="fp8", isl=1024, osl=1024, ep=3)
+    for load in ({}, {"concurrency": 64}):
+        r = one(**r1, **load)
+        assert not r["fits"] and r["limited_by"] == "config"
+        assert "(1, 2, 4 or 8 here); give an ep that divides one of them" in r["notes"], r["notes"]
+    assert "give an ep that divides tp 2" in one(**r1, tp=2)["notes"]
+    assert one(**r1 | dict(ep=8, tp=1))["fits"]  # one the GPUs divide into: attention DP 8

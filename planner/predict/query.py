@@ -26,6 +26,7 @@ from planner.predict.load import (
     all_in_energy,
     answer_load_queries,
     at_slo,
+    ep_divides_no_split,
     limit_of,
     nearest_miss,
     needs_more_gpus,
@@ -177,7 +178,9 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     results = disagg.at_capacity(results, queries, catalog,
                                  pd.Series({qid: percentile_of(q) for qid, q in queries.iterrows()}, dtype=float))
     best, missed = _best_per_query(queries, results, catalog)
-    pct_cols = disagg.percentile_rows(best, percentile_columns(best, catalog), catalog) if len(best) else best
+    loop = percentile_columns(best, catalog) if len(best) else best
+    best = as_closed_loop(best, loop)
+    pct_cols = disagg.percentile_rows(best, loop, catalog) if len(best) else best
     loaded = answer_load_queries(queries, catalog, _splits, disagg)
     groups = dict(tuple(results.groupby("qid", sort=False))) if len(results) else {}
     out_rows = []
@@ -214,6 +217,35 @@ def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         out_rows.append({**extra, **res})
     out = pd.DataFrame(out_rows)
     return out.assign(**{c: np.nan for c in RESULT_COLUMNS if c not in out})  # every answer column, always
+
+
+# an answer's figures without a load that its percentiles' load model gives too (means and throughputs)
+CLOSED_LOOP = {"ttft_s": "ttft_mean_s", "tpot_s": "tpot_mean_s", "itl_s": "itl_mean_s",
+               "output_tok_s": "output_tok_s", "total_tok_s": "total_tok_s"}
+
+
+def as_closed_loop(best: pd.DataFrame, loop: pd.DataFrame) -> pd.DataFrame:
+    """The chosen rows (`best`, one per query) with their TTFT, TPOT and ITL means and throughputs taken from
+    `loop` (`percentile_columns` of the same rows: their batch as closed-loop clients per replica, a
+    disaggregated unit's on each decode instance), the load model their percentiles and requests/s come from,
+    so that an answer shows one steady state. The step model's full batch (`evaluate`, which the search ranks on
+    as solve's candidates do) disagreed with it wherever the two models part: gpt-oss-120b on 8 H200 (SGLang,
+    1,024 / 128 tokens) at attention DP 8 and batch 4,096 read TTFT 149 ms beside a p50 of 208 ms, and 16,398
+    output tokens/s beside 94.8 requests/s x 128 = 12,133. Disaggregated rows at their capacity under the SLO
+    (`disagg.at_capacity`) keep the queues' figures at that rate."""
+    if best.empty:
+        return best
+    out = best.copy()
+    rows = ~_at_capacity_rows(best)
+    for mine, theirs in CLOSED_LOOP.items():
+        out.loc[rows, mine] = loop.loc[rows, theirs].to_numpy(dtype=float)
+    tpot = out.loc[rows, "tpot_s"].to_numpy(dtype=float)
+    out.loc[rows, "output_tok_s_per_user"] = np.where(tpot > 0, 1.0 / np.where(tpot > 0, tpot, 1.0), np.nan)
+    return out
+
+
+def _at_capacity_rows(rows: pd.DataFrame) -> pd.Series:
+    return rows["disagg_rho"].notna() if "disagg_rho" in rows else pd.Series(False, rows.index)
 
 
 def _basis(query: pd.Series, serving: str, best: pd.Series | None) -> str:
@@ -362,6 +394,8 @@ def _why_not(rows: pd.DataFrame, query: pd.Series, at_slo: pd.Series | None = No
     fitting = rows[fits & (rows["gpus"] <= float(query["gpus"]))]
     if fitting.empty and fits.any():
         return "config", needs_more_gpus(rows.loc[fits, "gpus"].min(), float(query["gpus"]))
+    if fitting.empty and (ep_why := ep_divides_no_split(rows, query)):
+        return "config", ep_why
     if fitting.empty:
         # a disaggregated unit that runs only on more GPUs than the query has: the nearest miss, not the first
         # split's reason (deepseek-r1 on 16 H100s read as memory at TP1)

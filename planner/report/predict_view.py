@@ -6,6 +6,9 @@ import math
 
 from rich.table import Table
 
+# the load an answer without one is figured at: its batch on every replica (every figure, means and percentiles)
+CLOSED = "the batch as closed-loop clients"
+
 
 def prediction_json(d: dict) -> dict:
     """A prediction with NaN as null and numpy scalars as Python numbers (for --json)."""
@@ -109,7 +112,7 @@ def _closing_rows(r: dict, load_requests: bool, percentiles: bool) -> list[tuple
     closed-loop clients), the SLO percentile the answer holds, and saturation."""
     rows = []
     if _given(r.get("requests_s")):
-        rows.append(("requests/s" if load_requests else "requests/s (the batch as closed-loop clients)",
+        rows.append(("requests/s" if load_requests else f"requests/s ({CLOSED})",
                      f"{r['requests_s']:,.2f}"))
     if r.get("slo_percentile") is not None:
         # without percentile rows (disaggregated: no load model) the targets held on the mean, as the notes say;
@@ -134,7 +137,7 @@ def _closing_rows(r: dict, load_requests: bool, percentiles: bool) -> list[tuple
 
 def render_prediction(console, r: dict, under_load: bool = False, targets: bool = False) -> None:
     """One prediction (`planner predict`) as a table; `under_load`: the query gave a request rate or a
-    concurrency (TTFT/TPOT are then that load's means; else the step model's at the full batch, no queueing);
+    concurrency (TTFT/TPOT are then that load's means; else the means of its batch as closed-loop clients);
     `targets`: it gave a TTFT or TPOT target (a disaggregated answer is then at its capacity under the SLO)."""
     table = Table(title=f"{r['model']} on {r['gpus']} x {r['gpu']} ({r['precision']})", title_justify="left")
     table.add_column("quantity", style="bold")
@@ -145,7 +148,7 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
         table.add_row("why", str(r.get("notes") or "-"))
         console.print(table)
         return
-    basis = "(mean under the load)" if under_load else "(full batch, no queueing)"
+    basis = "(mean under the load)" if under_load else f"(mean, {CLOSED})"
     # latency percentiles (under the load, or at the batch); a saturated steady state has the rows, each '-'
     percentiles = _given(r.get("ttft_p90_s")) or r.get("saturated") is True
     # a disaggregated answer under the load or at its capacity under the SLO (without either, its percentiles
@@ -157,14 +160,14 @@ def render_prediction(console, r: dict, under_load: bool = False, targets: bool 
     # it; under a load it is the load's mean (the decode step at the batch the load gives), as aggregated
     tpot_label = ("TPOT (decode step at the unit's full batch: an upper bound)" if disagg_q and not under_load
                   else f"TPOT {basis}")
-    # without a load the step model's figure, beside a requests/s from the load model (the batch as closed-loop
-    # clients): 70B TP2 x4 at batch 32 read 6,662 tok/s and 20.69 req/s x 256 = 5,297 unlabelled
+    # without a load every figure is the load model's at the batch as closed-loop clients (`query.as_closed_loop`;
+    # the step model's full batch read 6,662 tok/s beside 20.69 req/s x 256 = 5,297 for 70B TP2 x4 at batch 32)
     if under_load:
         output_label = "output tokens/s (all GPUs)"
     elif disagg_q:
         output_label = "output tokens/s (all GPUs, at capacity under the SLO)"
     else:
-        output_label = "output tokens/s (all GPUs, full batch, no queueing)"
+        output_label = f"output tokens/s (all GPUs, {CLOSED})"
     rows = [
         ("parallelism", _parallelism(r)),
         *_unit_rows(r),
