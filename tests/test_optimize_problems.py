@@ -87,17 +87,27 @@ AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
 # (-0.0196%), mixed-fleet 445.991696 -> 445.958400 (-0.0075%), quickstart 29.9452935 -> 29.9318046 (-0.045%),
 # power-limited-site -0.0004%, reasoning-deepseek-r1 -0.0028%, simplicity-and-failure-domains -0.0707%,
 # ai-factory-10mw -5.9e-8; the others as h55 says.
+# The other seats' prompt work charged whole (h80, serving.life_steps: over one life the b - 1 others each bring
+# a prompt, spread over every step of it, own chunk steps included; (osl - 1) / osl of it was charged): a replica
+# with every seat busy completes about 1/osl fewer requests (no load, g(B)), and its TPOT is the same where a
+# prompt is one chunk; under a Poisson load the open-loop chain keeps the old occupancy (the others' prompts that
+# meet a request's own prompt steps wait on the prompt path, TTFT's M/D/1; a life's steps count the
+# prompt's chunks at the whole budget, step_mix.own_steps): enterprise-budget 741106.898 ->
+# 740103.093 (-0.135%, throughput), ai-factory-10mw 109267.401 -> 109149.532 (-0.108%, profit),
+# offline-tokens-per-dollar -0.0076% (tokens per dollar), mixed-fleet 445.958400 -> 445.974254 (+3.6e-5),
+# simplicity-and-failure-domains -1.2e-5, quickstart +5.9e-6, diurnal-own-rent -7.3e-7, power-limited-site
+# -5.2e-8 (cost); brownfield-h100 and reasoning-deepseek-r1 unchanged.
 PINNED_OBJECTIVES = {
-    "ai-factory-10mw": 109267.40082861432,
+    "ai-factory-10mw": 109149.53233486091,
     "brownfield-h100": 794.2763718037629,
-    "diurnal-own-rent": 185.23558877241942,
-    "enterprise-budget": 741106.8977244627,
-    "mixed-fleet": 445.95839967466344,
-    "offline-tokens-per-dollar": 17317594.202387,
-    "power-limited-site": 1390.664444895619,
-    "quickstart": 29.93180456568719,
+    "diurnal-own-rent": 185.23545285577086,
+    "enterprise-budget": 740103.093101373,
+    "mixed-fleet": 445.97425413659664,
+    "offline-tokens-per-dollar": 17316269.731301203,
+    "power-limited-site": 1390.6643730206338,
+    "quickstart": 29.93198103418216,
     "reasoning-deepseek-r1": 1179.3708348744342,
-    "simplicity-and-failure-domains": 56.40247409306016,
+    "simplicity-and-failure-domains": 56.40178904712884,
 }
 
 

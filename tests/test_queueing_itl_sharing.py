@@ -43,10 +43,11 @@ def test_itl_counts_the_steps_tpot_counts(isl, floor_s):
     for m in tab.decode[0][2:]:  # occupancies 1.25 .. 64 (past one sequence: others bring prompts)
         at = np.array([m])
         step, dec, chunks = (Q.at_occupancy(sv, v, at) for v in (sv.step_s, sv.dec_s, sv.chunks))
-        f = (m - 1.0) / 200.0 * chunks[0]  # mixed_terms's f: the others' chunks per step
+        life = chunks[0] + 199.0  # steps of a life: its own prompt's chunks, then osl - 1 (serving.life_steps)
+        f = (m - 1.0) / life * chunks[0]  # mixed_terms's f: the others' chunks per step
         share = -np.expm1(-f)
         q_dec, q_chunk = 100.0 * (1.0 - share) - 0.1, 100.0 * (1.0 - share) + 0.1
-        lam = m / (200.0 * step)  # per step, m - 1 others finish a prompt every osl steps
+        lam = m / (life * step)  # per step, m - 1 others finish a prompt every life's steps
         out: dict = {}
         Q.add_itl(sv, tab, at, lam, np.zeros(1), (q_dec, q_chunk), out, timed=np.zeros(1, dtype=bool))
         assert out["itl_mean_s"][0] == pytest.approx(step[0], rel=3e-2 if isl > 8000 else 5e-3), m

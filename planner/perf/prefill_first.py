@@ -24,23 +24,24 @@ def alone_s(tab: StepTables, tokens: np.ndarray) -> np.ndarray:
     return np.where(tokens > 0, np.maximum(t, tab.mixed_floor_s[:, None]), t)
 
 
-def prefill_first_terms(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray):
+def prefill_first_terms(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray, life: np.ndarray):
     """(chunks, chunk_s, prefill_s, step_s, work_s, gaps per prompt) of an engine that runs prompt steps alone
     while decode waits (SGLang, engines.yaml `scheduler: prefill_first`; the simulator's `prio`).
 
-    A prompt step packs every prompt waiting, up to the budget: the q = (m - 1) / osl prompts arriving per
-    decode step in steady state share a pause with probability 1 - e^-q (more steps when their tokens exceed the
-    budget). A running request's mean step is its decode step plus that pause; a gap that holds a pause is the
-    decode step plus the mean pause (ITL); a prompt's own prefill runs at the whole budget; the GPU time one
-    prompt adds, on which prompts queue for each other, is its per-token part above the floor of a step with
-    prompt tokens. (Prompts arriving during a pause extend it: at high load the simulator's pauses are fewer and
-    longer than this, see tests/test_perf_load.py's tolerance for prefill-first.)"""
+    A prompt step packs every prompt waiting, up to the budget: the q = (m - 1) / life prompts arriving per step in
+    steady state (each other seat completes one request in the `life` steps of a request's life, its own prompt
+    steps included: step_mix.own_steps, serving.life_steps) share a pause with probability 1 - e^-q (more steps
+    when their tokens exceed the budget). A running request's mean step is its decode step plus that pause; a gap
+    that holds a pause is the decode step plus the mean pause (ITL); a prompt's own prefill runs at the whole
+    budget; the GPU time one prompt adds, on which prompts queue for each other, is its per-token part above the
+    floor of a step with prompt tokens. (Prompts arriving during a pause extend it: at high load the simulator's
+    pauses are fewer and longer than this, see tests/test_perf_load.py's tolerance for prefill-first.)"""
     zero = np.zeros_like(m)
     budget = tab.token_budget[:, None]
-    isl, osl = tab.isl[:, None], tab.osl[:, None]
+    isl = tab.isl[:, None]
     chunks = np.ceil(isl / budget)
     prefill_s = chunks * alone_s(tab, isl / chunks)  # per row (R, 1); broadcast on return
-    q = others / osl
+    q = others / life
     gap = -np.expm1(-q)  # share of decode steps followed by a pause
     steps = np.maximum(gap * chunks, q * isl / budget)  # prompt steps per decode step
     with np.errstate(divide="ignore", invalid="ignore"):

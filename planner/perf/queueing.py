@@ -1,9 +1,13 @@
 """Fast analytic latency under load for the optimizer's candidate search, vectorized over configurations.
 
-Open loop (Poisson `request_rate` lambda): a state-dependent birth-death chain on the requests in the replica
-(as llm-d's queue analyzer). In state n <= B (B = max running sequences, or as many as the KV cache holds at
-the average context, whichever is smaller) all n run, each living S(n) = prefill(n) + (osl-1) * step(n)
-seconds, so requests complete at g(n) = n / S(n); above B the extra wait in the queue and complete at g(B).
+Open loop (Poisson `request_rate` lambda): a state-dependent birth-death chain on the requests in the replica (as
+llm-d's queue analyzer). In state n <= B (B = max running sequences, or as many as the KV cache holds at the
+average context, whichever is smaller) all n run, each living S(n) = prefill(n) + (osl-1) * step(n) seconds, so
+requests complete at g(n) = n / S(n): the others' prompts spread over every step of a life (serving's docstring),
+but where a request's own prompt steps meet them they wait on the prompt path (TTFT's M/D/1 below), outside the
+seats, so the chain's S(n) leaves that share out (Service.queue_rate; counted in both, TTFT at osl 1 and 0.75 of
+capacity read 366 ms, the simulator 203); with every seat busy nothing waits outside them and g(B), a closed loop's
+and a burst's rates count it (Service.rate); above B the extra wait in the queue and complete at g(B).
 pi(n) ~ prod lambda / g(k); the states above B form a geometric tail, and an arrival that finds n >= B waits
 Exp(g(B) - lambda). Long chains are lumped on <= 25 states (log pi linear in between, exact for short ones),
 each lump standing at its integers' mean occupancy under that mass. Because every prompt's chunks slow all
@@ -39,9 +43,10 @@ from planner.perf.memory import held_context_tokens
 from planner.perf.prefill_first import prefill_first_terms
 from planner.perf.reasoning import hidden_phase_s
 from planner.perf.saturation import saturation_rps
+from planner.perf.serving import life_steps
 from planner.perf.simulate import length_quantile_factor
 from planner.perf.speculative_prompt import real_steps
-from planner.perf.step_mix import mixed_itl, mixed_terms
+from planner.perf.step_mix import mixed_itl, mixed_terms, own_steps
 from planner.perf.steptable import StepTables, at, interp_step, locate
 
 EXACT_STATES = 13  # states 0..12 kept exactly; beyond, lumped on a geometric grid
@@ -82,8 +87,11 @@ class Service:
     chunk_s: np.ndarray  # (R, D) step carrying one prompt chunk
     chunks: np.ndarray  # (R, D) steps one prompt needs
     prefill_s: np.ndarray  # (R, D) a prompt's prefill time beside m decoding sequences (chunks * chunk_s)
-    life_s: np.ndarray  # (R, D) seconds a request lives (prefill + (osl - 1) steps)
+    life_s: np.ndarray  # (R, D) seconds a request lives (prefill + (osl - 1) steps, the others' prompt share on
+    #                     every step: serving.life_steps)
     rate: np.ndarray  # (R, D) completions/s g(m) = m / life
+    queue_rate: np.ndarray  # (R, D) the open-loop chain's g(m) below the seats' limit: m / (life less the others'
+    #                         prompt share on the own prompt's steps, which waits on the prompt path: TTFT's M/D/1)
     cap: np.ndarray  # (R,) B: running-sequence cap (engine or KV cache)
     seats_rps: np.ndarray  # (R,) g(B): completions/s with every seat busy
     capacity_rps: np.ndarray  # (R,) the most requests/s the replica completes: g(B), or less where the prompt
@@ -99,18 +107,23 @@ def service(tab: StepTables) -> Service:
     osl = tab.osl[:, None]
     dec_s = tab.time_s[:, :, 0]
     others = np.maximum(m - 1.0, 0.0)  # a running request's steps carry the prompts of the other m - 1
+    own = own_steps(tab)
+    steps = life_steps(own, osl)  # the others' prompts spread over all of them (serving's docstring)
     first = tab.prefill_first[:, None] > 0
     if first.all():  # every row prefill-first (one engine's candidates): the mixed schedule is not needed
-        chunks, chunk_s, prefill_s, step_s, work_s, gaps = prefill_first_terms(tab, m, others, dec_s)
+        chunks, chunk_s, prefill_s, step_s, work_s, gaps = prefill_first_terms(tab, m, others, dec_s, steps)
     else:
-        chunks, chunk_s, prefill_s, step_s, work_s = mixed_terms(tab, m, others, dec_s)
+        chunks, chunk_s, prefill_s, step_s, work_s = mixed_terms(tab, m, others, dec_s, steps)
         gaps = np.ones_like(m)  # gaps holding a prompt step, per prompt chunk
         if first.any():
-            pf = prefill_first_terms(tab, m, others, dec_s)
+            pf = prefill_first_terms(tab, m, others, dec_s, steps)
             chunks, chunk_s, prefill_s, step_s, work_s, gaps = (
                 np.where(first, a, b) for a, b in zip(pf, (chunks, chunk_s, prefill_s, step_s, work_s, gaps),
                                                       strict=True))
-    life = interp_rows(m, prefill_s, others) + np.maximum(osl - 1.0, 0.0) * step_s
+    # the own prompt's steps carry the others' prompt share too (step_s - dec_s a step, as every step of the life):
+    # with every seat busy (the seats' limit, a closed loop, a burst) nothing waits outside the seats
+    part = interp_rows(m, prefill_s, others) + np.maximum(osl - 1.0, 0.0) * step_s
+    life = part + own * (step_s - dec_s)
     rate = m / life
     # a running request holds its prompt and, on average, half its output; an engine that reserves a share r of
     # the remaining output at admission (engines.yaml `scheduler:`) holds r of the other half too
@@ -122,8 +135,8 @@ def service(tab: StepTables) -> Service:
     seats = interp_rows(m, rate, cap[:, None])[:, 0]
     capacity = saturation_rps(tab, m, rate, cap, seats)
     return Service(m=m, step_s=step_s, real_step_s=real_steps(tab, step_s), dec_s=dec_s, chunk_s=chunk_s,
-                   chunks=chunks, prefill_s=prefill_s, life_s=life, rate=rate, cap=cap, seats_rps=seats,
-                   capacity_rps=capacity,
+                   chunks=chunks, prefill_s=prefill_s, life_s=life, rate=rate, queue_rate=m / part, cap=cap,
+                   seats_rps=seats, capacity_rps=capacity,
                    osl=tab.osl, isl=tab.isl, work_s=work_s, gaps=gaps)
 
 
@@ -159,8 +172,8 @@ def chain(sv: Service) -> Chain:
     width = np.diff(st, axis=1, prepend=0.0)
     width[:, 0] = 1.0
     loc = locate(sv.m, np.maximum(st, 1.0))
-    log_g = np.log(np.maximum(at(sv.rate, loc), 1e-300))
-    log_g_next = np.log(np.maximum(interp_rows(sv.m, sv.rate, np.maximum(np.roll(st, 1, axis=1) + 1.0, 1.0)),
+    log_g = np.log(np.maximum(at(sv.queue_rate, loc), 1e-300))
+    log_g_next = np.log(np.maximum(interp_rows(sv.m, sv.queue_rate, np.maximum(np.roll(st, 1, axis=1) + 1.0, 1.0)),
                                    1e-300))
     # sum_{k=1..n} log g(k), trapezoid between states (exact where states are consecutive integers)
     inc = width * (log_g_next + log_g) / 2.0

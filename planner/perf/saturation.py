@@ -3,13 +3,13 @@ path allow (issue 8, plan truth: a capacity the MIP buys must be one the engine 
 
 Decode side: g(m) = m / life(m), completions/s with m requests running (queueing.service); it grows with m up to
 the seat cap B (engine or KV cache). Prompt side: a mixed step (vLLM V1, TensorRT-LLM, the simulator's default
-schedule) carries the m decode tokens and at most room(m) = budget - m prompt tokens, so however long prompts
-wait, the replica takes in at most P(m) = room(m) / (isl x full_s(m)) prompts a second, full_s(m) being the step
-packed to the budget. The service's life(m) counts the others' prompt tokens per step (m - 1) isl / osl at the
-step's time extrapolated past the budget, as if a step could carry them all; past the budget no step can. As the
-load rises the occupancy m rises with it (g is increasing), and P falls (less room, longer steps): the load
-stops where the prompt path first binds, g(m_c) = P(m_c), or at the seats, g(B), whichever comes first. Both
-from the step tables the queueing model already reads (no fitted number).
+schedule) carries the m decode tokens and at most room(m) = budget - m prompt tokens, so however long prompts wait,
+the replica takes in at most P(m) = room(m) / (isl x full_s(m)) prompts a second, full_s(m) being the step packed
+to the budget. The service's life(m) counts the others' prompt tokens per step (m - 1) isl / (the steps of a life:
+serving.life_steps) at the step's time extrapolated past the budget, as if a step could carry them all; past the
+budget no step can. As the load rises the occupancy m rises with it (g is increasing), and P falls (less room,
+longer steps): the load stops where the prompt path first binds, g(m_c) = P(m_c), or at the seats, g(B), whichever
+comes first. Both from the step tables the queueing model already reads (no fitted number).
 
 Prefill-first engines (SGLang; engines.yaml `scheduler: prefill_first`) pack their prompts into steps of their
 own at most a budget each (prefill_first.py), so their life(m) holds the prompt path's limit already: g(B).

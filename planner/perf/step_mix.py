@@ -140,19 +140,31 @@ def mixed_itl(tab: StepTables, m: np.ndarray, dec: np.ndarray, n_prompt: np.ndar
     return _percentiles(values, weights, quantiles, "itl_")
 
 
-def mixed_terms(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray):
+def own_steps(tab: StepTables) -> np.ndarray:
+    """Token-steps (R, 1) of a prompt's own prefill in the count of a life's steps (serving.life_steps): its chunks
+    at the whole token budget, in whole real steps where speculating (accept token-steps each). At the whole
+    budget, not the room beside m decoding: a count that grows with m would thin the others' prompt share as the
+    batch grows and TPOT would fall at each added chunk (the candidate search prunes on TPOT rising with the
+    batch); the room's chunks (one more where the prompt fills the budget) are counted in the prefill itself."""
+    budget, isl = tab.token_budget[:, None], tab.isl[:, None]
+    acc = np.maximum(tab.spec_accept, 1.0)[:, None]
+    return acc * np.ceil(isl / (acc * budget))
+
+
+def mixed_terms(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray, life: np.ndarray):
     """(chunks, chunk_s, prefill_s, step_s, work_s) of a mixed schedule (vLLM V1, TensorRT-LLM): every step
     gives each running sequence a token; some also carry prompt tokens (the scheduler computes prompts in big
-    chunks, not spread thin), so the mean step is the mixture: in steady state the m - 1 others bring
-    (m - 1) * isl / osl prompt tokens per step, f chunks' worth, and the chunks that land in the same step share
-    it."""
+    chunks, not spread thin), so the mean step is the mixture: in steady state each of the m - 1 others
+    completes one request in the `life` token-steps of a request's life (serving.life_steps of own_steps), so
+    they bring (m - 1) * isl / life prompt tokens per step, on every step of the life (the serving module's
+    docstring), f chunks' worth, and the chunks that land in the same step share it."""
     budget = tab.token_budget[:, None]
-    isl, osl = tab.isl[:, None], tab.osl[:, None]
+    isl = tab.isl[:, None]
     room = np.clip(budget - m, 1.0, None)
     chunks, chunk_tokens = even_chunks(isl, room)
     chunk_s = interp_on_grid(tab, chunk_tokens)
     prefill_s = own_prefill_s(tab, m, room, chunks * chunk_s)  # in whole real steps where speculating
-    per_step = others * isl / osl  # the others' prompt tokens per step in steady state
+    per_step = others * isl / life  # the others' prompt tokens per step in steady state
     mixed, tokens = shared_chunks(per_step, chunk_tokens)
     carried = interp_on_grid(tab, tokens)
     step_s = (1.0 - mixed) * dec_s + mixed * carried
