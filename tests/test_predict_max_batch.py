@@ -12,6 +12,7 @@ from planner.catalog import load_catalog
 from planner.cli import main
 from planner.perf import latency_under_load
 from planner.predict import predict_many
+from planner.predict.query import BATCHES, build_grid, normalize_queries
 
 CAT = load_catalog()
 Q = dict(model="qwen3-32b", gpu="h100-sxm", gpus=1, precision="fp8", isl=1024, osl=256, tp=1)
@@ -58,3 +59,13 @@ def test_the_flag_is_named_as_typed():
     assert res.exit_code == 2 and "--max-batch caps the running sequences" in res.output
     ok = CliRunner().invoke(main, [*args, "--max-batch", "8", "--concurrency", "64", "--json"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_a_cap_above_the_grid_adds_no_batch():
+    """--max-batch 20000 tried batch 20,000, a batch the uncapped search never tries: a cap only removes."""
+    def batches(**kw) -> list[int]:
+        grid = build_grid(normalize_queries(pd.DataFrame([{**Q, **kw}]), CAT), CAT)
+        return sorted(set(grid["batch"]))
+    assert batches(max_batch=20000) == batches() == list(BATCHES)
+    assert batches(max_batch=BATCHES[-1]) == list(BATCHES)
+    assert batches(max_batch=71)[-1] == 71

@@ -74,8 +74,11 @@ def _divisors(n: int, most: int) -> list[int]:
 
 def within(batches: tuple[int, ...], top: int | None) -> list[int]:
     """The batches a replica is tried at: those up to its running-sequence cap (`max_batch`), the cap itself
-    included (71 is no point of the search grid)."""
-    return list(batches) if top is None else [b for b in batches if b < top] + [top]
+    included (71 is no point of the search grid). A cap above the grid's last batch caps nothing: it adds no
+    batch the uncapped search would not try (--max-batch 20000 tried batch 20,000)."""
+    if top is None or top > batches[-1]:
+        return list(batches)
+    return [b for b in batches if b < top] + [top]
 
 
 def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
