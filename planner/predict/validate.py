@@ -59,6 +59,25 @@ def canonical_id(v, table):
     return v.lower() if isinstance(v, str) and v not in table and v.lower() in table else v
 
 
+def _positive_int_error(name: str, v) -> str:
+    """A count that is set but not a positive integer ('' if unset or one)."""
+    if is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
+        return f"{name} must be a positive integer, got {shown(v)}"
+    return ""
+
+
+def _max_batch_error(row: pd.Series) -> str:
+    """The first problem with a query's running-sequence cap ('' if none)."""
+    if msg := _positive_int_error(MAX_BATCH, row[MAX_BATCH]):
+        return msg
+    if is_set(row[MAX_BATCH]) and row["serving"] in ("disaggregated", "auto"):
+        # a disaggregated unit sizes its decode batch to its targets or load (disagg_capacity): a cap given here
+        # would be dropped without a word
+        return (f"{MAX_BATCH} caps the running sequences of an aggregated replica; a disaggregated unit sizes "
+                f"its own batch: give serving aggregated, or no {MAX_BATCH}")
+    return ""
+
+
 def query_error(row: pd.Series, catalog: Catalog) -> str:
     """The first problem with a query ('' if none): one line naming the field, as predict answers it."""
     checks = (("model", catalog.models), ("gpu", catalog.accelerators), ("precision", catalog.precisions))
@@ -92,18 +111,14 @@ def query_error(row: pd.Series, catalog: Catalog) -> str:
         return msg
     model = catalog.models[row["model"]]
     gpus = int(float(row["gpus"]))
-    for name in ("tp", "pp", "ep", MAX_BATCH):
-        v = row[name]
-        if is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
-            return f"{name} must be a positive integer, got {shown(v)}"
+    for name in ("tp", "pp", "ep"):
+        if msg := _positive_int_error(name, row[name]):
+            return msg
+    if msg := _max_batch_error(row):
+        return msg
     tp = int(float(row["tp"])) if is_set(row["tp"]) else None
     pp = int(float(row["pp"])) if is_set(row["pp"]) else None
     ep = int(float(row["ep"])) if is_set(row["ep"]) else None
-    if is_set(row[MAX_BATCH]) and row["serving"] in ("disaggregated", "auto"):
-        # a disaggregated unit sizes its decode batch to its targets or load (disagg_capacity): a cap given here
-        # would be dropped without a word
-        return (f"{MAX_BATCH} caps the running sequences of an aggregated replica; a disaggregated unit sizes "
-                f"its own batch: give serving aggregated, or no {MAX_BATCH}")
     if ep is not None and ep > 1 and not model.moe:
         return f"ep {ep} needs a mixture-of-experts model ({model.id} is dense)"
     if tp and model.num_heads % tp:
@@ -164,9 +179,8 @@ def _prefill_error(row: pd.Series, catalog: Catalog) -> str:
     if is_set(row["prefill_gpu"]) and row["prefill_gpu"] not in catalog.accelerators:
         return f"unknown prefill_gpu {row['prefill_gpu']!r} (known: {', '.join(sorted(catalog.accelerators))})"
     for col in ("prefill_tp", "prefill_pp"):
-        v = row[col]
-        if is_set(v) and (float(v) <= 0 or float(v) != int(float(v))):
-            return f"{col} must be a positive integer, got {shown(v)}"
+        if msg := _positive_int_error(col, row[col]):
+            return msg
     return ""
 
 
