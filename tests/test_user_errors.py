@@ -13,6 +13,7 @@ from test_catalog_loading import GOOD_ACCEL as ACCEL
 from test_optimize_problems import GOOD
 
 from planner.cli import main
+from planner.errors import InputError
 
 PREDICT = ["predict", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "1", "--precision", "fp8",
            "--isl", "128", "--osl", "128"]
@@ -301,10 +302,27 @@ ROW = "llama-3.1-8b,h100-sxm,1,fp8,128,128"
          "column 'concurency' is not a query column; did you mean 'concurrency'?"),
         (f"model,gpu,gpus,precision,isl,osl,tpot_ms\n{ROW},30\n", "did you mean 'tpot_slo_ms'?"),
         (f"model,gpu,gpus,precision,isl,osl,--ttft-slo-ms\n{ROW},900\n", "did you mean 'ttft_slo_ms'?"),
+        # another tool's name for a query column (difflib ratio 0.62 to hidden_tokens: no misspelling)
+        (f"model,gpu,gpus,precision,isl,osl,reasoning_tokens\n{ROW},500\n", "did you mean 'hidden_tokens'?"),
     ],
 )
 def test_wrong_csv_exit_2(tmp_path, text, expect):
     assert expect in clean(run("predict", "--batch", csv_file(tmp_path, text), "--out", tmp_path / "o.csv"), 2)
+
+
+@pytest.mark.parametrize(("column", "meant"), [
+    ("concurency", "concurrency"), ("reasoning_tokens", "hidden_tokens"), ("max_num_seqs", "max_batch")])
+def test_the_library_refuses_a_misspelt_column_as_the_csv_does(column, meant):
+    """`predict_many` carried a misspelt column through as a label and answered without it (reasoning_tokens:
+    no hidden tokens decoded), where a --batch CSV refused it."""
+    import pandas as pd
+
+    from planner.catalog import load_catalog
+    from planner.predict import predict_many
+
+    query = dict(model="llama-3.1-8b", gpu="h100-sxm", gpus=1, precision="fp8", isl=128, osl=128, label="a")
+    with pytest.raises(InputError, match=f"column '{column}' is not a query column; did you mean '{meant}'"):
+        predict_many(pd.DataFrame([query | {column: 4}]), load_catalog())
 
 
 def test_csv_bad_cells_are_row_errors_that_name_the_text(tmp_path):

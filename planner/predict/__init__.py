@@ -1,6 +1,7 @@
 """One-configuration queries and the throughput-responsiveness frontier, on top of the performance model.
 
 query.py     `planner predict`: one query or a table of them -> the best split and batch under the targets
+columns.py   the query and answer columns; a table column that reads as a misspelt query column is refused
 validate.py  each query's first problem, one line naming the field
 csv_queries.py  the query CSV (`planner predict --batch`) read into a table, every mistake named
 frontier.py  `planner frontier`: Pareto points of tokens/s per GPU vs tokens/s per user, cost and energy views

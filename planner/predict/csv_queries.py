@@ -15,13 +15,10 @@ from planner.errors import InputError
 from planner.inputs import display_path, read_text
 from planner.limits import check
 from planner.predict.load_query import LOAD_NUMERIC_COLUMNS
-from planner.predict.query import QUERY_COLUMNS, RESULT_COLUMNS
+from planner.predict.query import QUERY_COLUMNS, refuse_misspelt_columns
 from planner.predict.validate import NUMERIC_COLUMNS
 
 REQUIRED_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl")
-# how close an unknown column must be to a query column to be taken for a misspelling of it (difflib ratio:
-# tpot_ms -> tpot_slo_ms 0.78, concurency -> concurrency 0.95; label, id, scenario stay labels)
-MISSPELT_RATIO = 0.75
 
 
 def read_queries(path: Path) -> pd.DataFrame:
@@ -54,7 +51,7 @@ def read_queries(path: Path) -> pd.DataFrame:
         raise InputError(
             f"{where}: missing column(s) {', '.join(missing)} (the header has: {', '.join(header)}){hint}"
         )
-    _refuse_misspelt_columns(where, header)
+    refuse_misspelt_columns(where, header)
     _refuse_old_answers(where, header)
     _refuse_answer_inputs(where, header)
     body = []
@@ -116,18 +113,3 @@ def _refuse_answer_inputs(where: str, header: list[str]) -> None:
             raise InputError(f"{where}: column {col!r} is written by answers, not read from queries: "
                              f"{ANSWER_ONLY[col]} (it would be ignored)")
 
-
-def _refuse_misspelt_columns(where: str, header: list[str]) -> None:
-    """Columns other than the queries' are carried through as labels, so a misspelt query column (`concurency`,
-    `tpot_ms`, a flag name `tpot-slo-ms`) was silently ignored: the answer came back without that load or target.
-    A column that reads as a query column not in the header is an input error naming both."""
-    known = {*QUERY_COLUMNS, *RESULT_COLUMNS, "error"}  # an answer CSV read back as queries keeps its columns
-    absent = [c for c in QUERY_COLUMNS if c not in header]
-    for col in header:
-        if not col or col in known:
-            continue
-        flag = col.lower().lstrip("-").replace("-", "_")
-        match = [flag] if flag in absent else difflib.get_close_matches(flag, absent, 1, MISSPELT_RATIO)
-        if match:
-            raise InputError(f"{where}: column {col!r} is not a query column; did you mean {match[0]!r}? (columns "
-                             "that are not query columns are carried through as labels, so it would be ignored)")

@@ -22,6 +22,7 @@ from planner.perf.search import visible_ttft
 from planner.perf.slo_policy import no_ttft_target_words, slo_basis
 from planner.predict import disagg, hidden, single_token
 from planner.predict.cells import is_set, ms_text
+from planner.predict.columns import QUERY_COLUMNS, RESULT_COLUMNS, refuse_misspelt_columns
 from planner.predict.load import (
     all_in_energy,
     answer_load_queries,
@@ -36,7 +37,6 @@ from planner.predict.load import (
 )
 from planner.predict.load_query import (
     GENERIC,
-    LOAD_QUERY_COLUMNS,
     LOAD_RESULT_COLUMNS,
     OWN_PREFILL,
     asks_prefill,
@@ -45,25 +45,10 @@ from planner.predict.load_query import (
     prefill_options,
     settings_of,
 )
-from planner.predict.validate import MAX_BATCH, PREFILL_QUERY_COLUMNS, as_flags, canonical_case, query_error
+from planner.predict.validate import MAX_BATCH, as_flags, canonical_case, query_error
 
 BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
            3072, 4096)
-QUERY_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl", "tp", "pp", "ep", "serving", "concurrency",
-                 "max_throughput", "ttft_slo_ms", "tpot_slo_ms", "kv_precision", *LOAD_QUERY_COLUMNS,
-                 *PREFILL_QUERY_COLUMNS, hidden.COLUMN, hidden.EFFORT, MAX_BATCH)
-# `concurrency` in an answer is the query's own (empty where it gave none); the requests the answer runs in flight
-# are `in_flight`: an answer CSV read back as queries asks the same questions (the batch x replicas of an answer
-# without a load, written as `concurrency`, turned it into a closed-loop query, and a request-rate row into an
-# error for giving both)
-# TTFT and TPOT at the query's own SLO percentile, what its targets are held to (p95, p99.9: not among p50/p90/p99)
-AT_SLO = ("ttft_at_slo_s", "tpot_at_slo_s")
-RESULT_COLUMNS = ("model", "gpu", "gpus", "precision", "tp", "pp", "ep", "dp", "attn_dp", "serving", "concurrency",
-                  "in_flight", "fits", "ttft_s", "tpot_s", "output_tok_s", "output_tok_s_per_gpu",
-                  "output_tok_s_per_user", "total_tok_s", "avg_power_w", "peak_power_w", "all_in_power_w",
-                  "tokens_per_kwh", "limited_by", "notes", *LOAD_RESULT_COLUMNS, *AT_SLO, "slo_basis",
-                  "itl_s", "acceptance_length", "acceptance_assumed", "prefill_instances", "decode_instances",
-                  *PREFILL_QUERY_COLUMNS, *OWN_PREFILL)
 
 
 def _divisors(n: int, most: int) -> list[int]:
@@ -171,7 +156,9 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
 
 
 def predict_many(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
-    """One result row per query, in the query order; extra input columns pass through unchanged."""
+    """One result row per query, in the query order; extra input columns pass through unchanged (one that reads
+    as a misspelt query column is an InputError, as in a --batch CSV)."""
+    refuse_misspelt_columns("queries", list(raw.columns))
     queries = normalize_queries(raw, catalog)
     grid = build_grid(queries, catalog)
     results = evaluate(grid, catalog) if len(grid) else grid.assign(fits=[], reason=[], gpus=[])
