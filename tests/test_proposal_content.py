@@ -189,6 +189,20 @@ def test_targets_are_shown_at_the_percentile_they_were_solved_at(quick):
         s.plan.fleet.cost_usd_per_hour / (average * 3600) * 1e6)
 
 
+def test_a_plan_without_economics_still_has_its_average_load_figure(quick):
+    """`propose --plan` takes a plan.json that verifies without `economics` (an older planner's; a min-cost plan
+    without profiles has nothing there to verify): its $/Mtok at average load is then the fleet's, the same as
+    the economics figure. The proposal's own sum took quickstart's peak rate as its average (1.62 $/Mtok, 2.5x
+    below the plan's 4.06: the peak factor divided only a tokens_per_day demand)."""
+    import dataclasses
+
+    from planner.proposal.build import figures
+
+    _, s, _ = quick
+    bare = dataclasses.replace(s, plan=s.plan.model_copy(update={"economics": None}))
+    at_avg = {f.key: f.value for f in figures(bare)}["usd_per_mtok_at_average"]
+    assert at_avg == pytest.approx(s.plan.economics.usd_per_mtok_served, rel=1e-9)
+
 def test_generic_engine_is_named_as_the_plan_names_it(quick):
     """A plan without an engine search runs the calibrated `generic` engine (plan.json, solve and predict say so);
     the proposal called it "TRT-LLM-like", which reads as a recommendation to run TensorRT-LLM."""

@@ -17,7 +17,6 @@ from planner.proposal.bom import (
     opex_usd_per_year,
     profiled,
     tco_by_year,
-    year_cost_usd_per_hour,
 )
 from planner.proposal.model import DeploymentRow, Figure, Proposal, RackDrawing, RackSlot
 from planner.proposal.solver import Solved
@@ -44,29 +43,15 @@ ECONOMICS_FIGURES = (
 )
 
 
-def average_output_tok_s(s: Solved) -> float:
-    """Tokens served at average load: per workload the average demand (tokens_per_day without its peak factor;
-    the stated peak rate otherwise) capped at the planned capacity."""
-    total = 0.0
-    specs = {w.id: w for w in s.problem.workloads}
-    for r in s.plan.workloads:
-        d = specs[r.workload].demand if r.workload in specs else None
-        avg = r.demand_output_tok_s
-        if avg is None:
-            avg = r.capacity_output_tok_s
-        elif d is not None and d.tokens_per_day:
-            avg /= d.peak_factor
-        total += min(avg, r.capacity_output_tok_s)
-    return total
-
-
 def figures(s: Solved) -> list[Figure]:
     fl = s.plan.fleet
-    avg_tok = average_output_tok_s(s)
     econ = getattr(s.plan, "economics", None)
-    at_avg = getattr(econ, "usd_per_mtok_served", None)  # year-average load, from the plan where it has it
-    if at_avg is None and avg_tok > 0:
-        at_avg = year_cost_usd_per_hour(s.plan) / (avg_tok * 3600) * 1e6
+    # year-average load, from the plan's economics; a plan.json without them (an older planner's, which `propose
+    # --plan` takes: it verifies without them where the objective is not money by value) has the fleet's own
+    # figure at the stated average demand (the proposal's own sum missed the peak factor of a rate demand: 2.5x)
+    at_avg = getattr(econ, "usd_per_mtok_served", None)
+    if at_avg is None:
+        at_avg = fl.usd_per_mtok_at_average
     out = [
         Figure("capex_usd", "Capex (servers, network, racks)", fl.capex_usd, "usd"),
         Figure("opex_usd_per_year", "Operating cost per year", opex_usd_per_year(s.plan), "usd_per_year",
@@ -81,7 +66,6 @@ def figures(s: Solved) -> list[Figure]:
         Figure("facility_power_kw", "Site power (IT nameplate x PUE)", fl.facility_power_kw, "kw"),
         Figure("it_power_kw", "IT power nameplate", fl.it_power_kw, "kw"),
     ]
-    econ = getattr(s.plan, "economics", None)
     if econ is not None:
         for key, label, unit, scale in ECONOMICS_FIGURES:
             v = getattr(econ, key, None)
