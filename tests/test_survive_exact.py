@@ -106,3 +106,23 @@ def test_survive_racks_min_cost_matches_brute_force(backend, case):
     sol = solve_instance(inst, cands, backend)
     assert sol.status.value == "optimal"
     assert sol.objective_value == pytest.approx(expect, rel=1e-6)
+
+
+def cheap_server_instance(slow_out: float):
+    """Servers cheap next to the big replica's energy: the optimum is many servers of the slow, frugal candidate,
+    more than `_slot_bound` counts from the fastest one (ceil(3300 / 3400) + 1 lost + 1 min_replica = 3)."""
+    wl = dataclasses.replace(workload("chat", 3000.0, headroom=0.1), survive_level="servers", survive_count=1)
+    inst = instance([wl], [system("h200", "h200", price=1_000)])
+    return inst, table(cand("chat", "h200", "h200", gpus=8, out=3400, watts=5000),
+                       cand("chat", "h200", "h200", gpus=8, out=slow_out, watts=900, batch=8))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_survive_slot_bound_keeps_a_slower_cheaper_optimum(backend):
+    """4 servers of 1000 tok/s (3000 left after a loss) cost less than 2 of 3400 tok/s: the slot bound's `+ 1`
+    is what lets the plan have the 4th server (with `total` alone the MIP returns the 2-server plan)."""
+    inst, cands = cheap_server_instance(1000.0)
+    expect = brute_force_survive(inst, cands)
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(expect, rel=1e-6)
