@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.catalog import load_catalog
 from planner.perf import queueing as Q
 from planner.perf.capacity import CANDIDATE_GRID
 from planner.perf.evaluate import evaluate
@@ -33,13 +32,8 @@ TOLERANCE = 0.05
 
 
 @pytest.fixture(scope="module")
-def catalog():
-    return load_catalog()
-
-
-@pytest.fixture(scope="module")
-def tables(catalog):
-    return build_step_tables(pd.DataFrame(ROWS), catalog, decode_points=CANDIDATE_GRID[0],
+def tables(cat):
+    return build_step_tables(pd.DataFrame(ROWS), cat, decode_points=CANDIDATE_GRID[0],
                              prefill_points=CANDIDATE_GRID[1])
 
 
@@ -64,10 +58,10 @@ def test_load_model_completions_at_short_answers_are_the_simulators(tables, simu
     assert g == pytest.approx(simulated, rel=TOLERANCE)
 
 
-def test_no_load_model_completions_at_short_answers_are_the_simulators(catalog, simulated):
+def test_no_load_model_completions_at_short_answers_are_the_simulators(cat, simulated):
     """serving.aggregated at batch C: output tokens/s / osl."""
     df = pd.DataFrame(ROWS).assign(batch=CLIENTS)
-    rps = (evaluate(df, catalog)["output_tok_s"] / df["osl"]).to_numpy(dtype=float)
+    rps = (evaluate(df, cat)["output_tok_s"] / df["osl"]).to_numpy(dtype=float)
     assert rps == pytest.approx(simulated, rel=TOLERANCE)
 
 

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from planner.catalog import load_catalog
 from planner.perf import queueing as Q
 from planner.perf.capacity import CANDIDATE_GRID, capacity_under_slo
 from planner.perf.saturation import prompt_limit_rps
@@ -32,14 +31,9 @@ TOLERANCE = 0.04  # simulator vs capacity, on the same step tables (the seats-on
 
 
 @pytest.fixture(scope="module")
-def catalog():
-    return load_catalog()
-
-
-@pytest.fixture(scope="module")
-def tables(catalog):
+def tables(cat):
     """The candidate search's tables (12 x 5; the full 20 x 9 give the same ratios to 0.2%)."""
-    return build_step_tables(pd.DataFrame(ROWS), catalog, decode_points=CANDIDATE_GRID[0],
+    return build_step_tables(pd.DataFrame(ROWS), cat, decode_points=CANDIDATE_GRID[0],
                              prefill_points=CANDIDATE_GRID[1])
 
 
@@ -78,27 +72,27 @@ def test_prompt_limit_by_hand(tables):
     assert prompt_limit_rps(tables, sv.m)[r, j] == pytest.approx(room / (tables.isl[r] * full_s), rel=1e-12)
 
 
-def test_without_a_ttft_target_the_plan_is_a_share_of_what_the_engine_serves(catalog):
+def test_without_a_ttft_target_the_plan_is_a_share_of_what_the_engine_serves(cat):
     """The case of the issue: no TTFT target, so the replica is planned at 90% of its saturation; that rate is
     now one the simulator's engine serves with a finite queue."""
     cfg = pd.DataFrame([{**B200_70B, "isl": 8192, "osl": 16}])
-    planned = float(capacity_under_slo(cfg, catalog)["capacity_rps"].iloc[0])
-    tab = build_step_tables(cfg, catalog, decode_points=CANDIDATE_GRID[0], prefill_points=CANDIDATE_GRID[1])
+    planned = float(capacity_under_slo(cfg, cat)["capacity_rps"].iloc[0])
+    tab = build_step_tables(cfg, cat, decode_points=CANDIDATE_GRID[0], prefill_points=CANDIDATE_GRID[1])
     served = simulated_saturation_rps(tab, 1.5 * planned, 4000)
     assert planned == pytest.approx(0.9 * Q.service(tab).capacity_rps[0], rel=1e-9)
     assert planned < 0.93 * served
 
 
-def test_limited_by_names_the_prompt_path_where_it_binds(catalog):
+def test_limited_by_names_the_prompt_path_where_it_binds(cat):
     """At full capacity (targets loose enough to reach it) a row whose prompt path binds before its seats is
     'prefill', not the decode step's largest share (it said 'compute' since capacity became the lesser of the
     two); a seat-bound row keeps the step's resource."""
     g = pd.DataFrame([{**B200_70B, "isl": 8192, "osl": 16}, {**H100_8B, "isl": 128, "osl": 1024}])
-    cap = capacity_under_slo(g, catalog, ttft_s=1e9, tpot_s=10.0)
+    cap = capacity_under_slo(g, cat, ttft_s=1e9, tpot_s=10.0)
     assert cap["fits"].all()
     # at capacity: the planned rate (the frame's capacity_rps) is the replica's saturation rate (its output_tok_s
     # is that rate x osl by definition, so it cannot tell)
-    tab = build_step_tables(g, catalog, decode_points=CANDIDATE_GRID[0], prefill_points=CANDIDATE_GRID[1],
+    tab = build_step_tables(g, cat, decode_points=CANDIDATE_GRID[0], prefill_points=CANDIDATE_GRID[1],
                             queueing_only=True)
     np.testing.assert_allclose(cap["capacity_rps"], Q.service(tab).capacity_rps, rtol=1e-6)
     assert cap["limited_by"].tolist()[0] == "prefill"
