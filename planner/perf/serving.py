@@ -177,11 +177,11 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     own_chunks, own_tokens = even_chunks(isl, prompt_room(c, b))  # a prompt's chunks, its own as the others'
     # prompt tokens a seat brings per step: a life's steps with the prompt's chunks at the whole budget, as
     # step_mix.own_steps (a count growing with b would make TPOT fall as the batch grows)
-    whole, _ = even_chunks(isl, rank_chunk_tokens(c) * c.attn_dp)
+    budget = rank_chunk_tokens(c)  # one prompt chunk per attention-DP rank, of that rank's size
+    whole, _ = even_chunks(isl, budget * c.attn_dp)
     share = isl / life_steps(whole, osl, accept)
     avg, prompt_s = _mean_step(c, serving, b, ctx, others * share, per_tok, own_tokens)
     step_s = avg["time_s"] + draft_time_s(c, serving, b, ctx)
-    budget = rank_chunk_tokens(c)  # one prompt chunk per attention-DP rank, of that rank's size
     chunks = np.ceil(isl / budget)
     chunk = np.minimum(isl, budget) * c.attn_dp
     pre_tokens = np.maximum(chunk, b * share)
