@@ -126,7 +126,7 @@ def acceptance_is_assumed(catalog: Catalog, engine: str, method: str, model: str
 
 def rank_chunk_tokens(c) -> np.ndarray:
     """Prompt tokens one attention-DP rank's scheduler puts in one step (its chunked-prefill chunk), the one rule
-    every reader of `eng_chunk` uses (step, serving, memory; evaluate.engine_token_budget_of is ranks x this):
+    every reader of `eng_chunk` uses (step, serving, memory; replica_token_budget is ranks x this):
     eng_chunk where each rank schedules a budget of its own (engines.yaml `attention_dp_token_budget: per_rank`:
     vLLM, TensorRT-LLM, the generic engine), else the replica's budget divided among its ranks, floored
     (`divided`: SGLang 0.5.3 server_args chunked_prefill_size // dp_size). Without attention DP both are
@@ -135,6 +135,13 @@ def rank_chunk_tokens(c) -> np.ndarray:
     dp = np.asarray(c.get("attn_dp", 1.0), dtype=float)
     own = np.asarray(c.get("eng_chunk_ranks", 1.0), dtype=float) > 0  # 1: the generic engine's
     return np.where(own | (dp <= 1), chunk, np.maximum(np.floor(chunk / np.maximum(dp, 1.0)), 1.0))
+
+
+def replica_token_budget(c) -> np.ndarray:
+    """Tokens a replica steps at once: its attention-DP ranks' chunks together (rank_chunk_tokens x ranks): where
+    each rank schedules its own (vLLM, TensorRT-LLM, the generic engine fitted on them), one budget of the replica
+    left 1-token prompt chunks beside full seats; where they share one (SGLang) the division's floor."""
+    return rank_chunk_tokens(c) * np.asarray(c.get("attn_dp", 1.0), dtype=float)
 
 
 def _defaults(n: int) -> dict:

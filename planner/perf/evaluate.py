@@ -14,7 +14,7 @@ from planner.catalog.catalog import Catalog
 from planner.catalog.schema_base import COMPUTE_DTYPES
 from planner.catalog.tables import GB
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.engines import rank_chunk_tokens
+from planner.perf.engines import replica_token_budget
 from planner.perf.memory import memory
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, add_reasons, fail_kinds, normalize_grid, resolve, take
@@ -236,13 +236,8 @@ def engine_batch_cap_of(c: Cols) -> np.ndarray:
 
 
 def engine_token_budget_of(c: Cols) -> np.ndarray:
-    """Tokens each row's engine steps at once, from resolved columns: its attention-DP ranks' chunks together
-    (engines.rank_chunk_tokens, the one rule): attn_dp x eng_chunk where each rank schedules its own
-    (engines.yaml `attention_dp_token_budget: per_rank`: vLLM, TensorRT-LLM, and the generic engine fitted on
-    them; their seats are attn_dp x max_batch,
-    and one budget of the replica left 1-token prompt chunks beside full seats), the replica's one budget (to
-    the floor of its division among ranks) where they share it."""
-    return rank_chunk_tokens(c) * c.attn_dp
+    """Tokens each row's engine steps at once, from resolved columns (engines.replica_token_budget)."""
+    return replica_token_budget(c)
 
 
 def engine_batch_cap(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> np.ndarray:

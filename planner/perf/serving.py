@@ -27,7 +27,7 @@ import numpy as np
 
 from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.draft_cols import DraftCols
-from planner.perf.engines import rank_chunk_tokens
+from planner.perf.engines import rank_chunk_tokens, replica_token_budget
 from planner.perf.kernels import causal_pairs
 from planner.perf.resolve import Cols
 from planner.perf.step import decode_step, forward_stage, prefill_pass
@@ -116,9 +116,9 @@ def _prefill_first(c: Cols) -> np.ndarray:
 
 def prompt_room(c: Cols, b) -> np.ndarray:
     """Prompt tokens one step of b decoding sequences has room for: the replica's token budget (its attention-DP
-    ranks' chunks, evaluate.engine_token_budget_of) less the decode tokens, as the load model's mixed schedule
+    ranks' chunks, engines.replica_token_budget) less the decode tokens, as the load model's mixed schedule
     (step_mix.mixed_terms); the whole budget on a prefill-first engine, whose prompt steps carry no decode."""
-    budget = rank_chunk_tokens(c) * c.attn_dp
+    budget = replica_token_budget(c)
     first = _prefill_first(c)
     return np.where(first, budget, np.maximum(budget - b, 1.0))
 
@@ -132,10 +132,10 @@ def _chunk_step(c: Cols, serving: dict[str, float], b, ctx, tokens, pairs_per_to
 
 
 def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_token,
-               chunk_tokens) -> tuple[dict[str, np.ndarray], np.ndarray]:
+               chunk_tokens, room) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """(the mean step, its seconds above the decode-only step: the prompt work a step carries). The mean step a
     running sequence sees while `per_step` prompt tokens a step (steady state) are computed
-    beside the b decoding, in prompt chunks of `chunk_tokens` (a prompt split evenly over the room a step has,
+    beside the b decoding, in prompt chunks of `chunk_tokens` (a prompt split evenly over the `room` a step has,
     prompt_room): decode-only steps, and a share of steps carrying prompt chunks (shared_chunks), each a
     real step of its own (a named engine launches it eagerly). A prompt-first engine (SGLang, engines.yaml
     `scheduler: prefill_first`) runs the chunks alone in pauses between decode steps, the whole budget its room.
@@ -154,7 +154,7 @@ def _mean_step(c: Cols, serving: dict[str, float], b, ctx, per_step, pairs_per_t
     # a prefill-first pause packs at most the budget a step, the rest in further steps (the load model's
     # prefill_first_terms, the simulator's): one step of every waiting token (32,760 for gpt-oss-120b at batch
     # 4,096, 1,024 / 128, against SGLang's 8,192) took 0.12 s where four budget steps take 0.21 (TPOT -26%)
-    steps = np.where(first, np.maximum(mixed, per_step / prompt_room(c, b)), mixed)
+    steps = np.where(first, np.maximum(mixed, per_step / room), mixed)
     tokens = np.divide(per_step, steps, out=np.zeros_like(steps), where=steps > 0)
     carried = _chunk_step(c, serving, b, ctx, tokens, pairs_per_token, q)
     avg = {k: dec[k] + steps * (np.where(first, carried[k], carried[k] - dec[k])) for k in STEP_SUMS}
@@ -174,13 +174,14 @@ def aggregated(c: Cols, serving: dict[str, float]) -> dict[str, np.ndarray]:
     # is in its TTFT), as the load model at b running has it (step_mix.mixed_terms): each other seat's prompt
     # spread over the steps of a life (the module's docstring)
     others = np.maximum(b - 1.0, 0.0)
-    own_chunks, own_tokens = even_chunks(isl, prompt_room(c, b))  # a prompt's chunks, its own as the others'
+    room = prompt_room(c, b)
+    own_chunks, own_tokens = even_chunks(isl, room)  # a prompt's chunks, its own as the others'
     # prompt tokens a seat brings per step: a life's steps with the prompt's chunks at the whole budget, as
     # step_mix.own_steps (a count growing with b would make TPOT fall as the batch grows)
     budget = rank_chunk_tokens(c)  # one prompt chunk per attention-DP rank, of that rank's size
-    whole, _ = even_chunks(isl, budget * c.attn_dp)
+    whole, _ = even_chunks(isl, replica_token_budget(c))
     share = isl / life_steps(whole, osl, accept)
-    avg, prompt_s = _mean_step(c, serving, b, ctx, others * share, per_tok, own_tokens)
+    avg, prompt_s = _mean_step(c, serving, b, ctx, others * share, per_tok, own_tokens, room)
     step_s = avg["time_s"] + draft_time_s(c, serving, b, ctx)
     chunks = np.ceil(isl / budget)
     chunk = np.minimum(isl, budget) * c.attn_dp
