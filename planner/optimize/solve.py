@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from planner.optimize import backends
+from planner.optimize import backends, failure_slots
 from planner.optimize.backends import RawResult, SolveStatus
 from planner.optimize.formulation import Index, build_model, cost_objective, tie_break_coefs
 from planner.optimize.instance import Instance
@@ -65,12 +65,18 @@ def _build_and_solve(inst, cands, objective, backend, time_limit_s, gap) -> tupl
     return _finish(sol, res), res
 
 
-def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None = None, on_start=None) -> Solution:
+def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None = None, on_start=None,
+                    slot_floor: dict | None = None, first: Solution | None = None) -> Solution:
+    """`slot_floor`, `first`: the failure-domain slots `failure_slots.check` found `first`'s plan proves enough;
+    this solve starts from that plan."""
     t0 = time.perf_counter()
-    m, ix = build_model(inst, cands, objective="min_cost")
+    m, ix = build_model(inst, cands, objective="min_cost", slot_floor=slot_floor)
     sol = Solution(SolveStatus.ERROR, "min_cost", backend, m, ix, build_time_s=time.perf_counter() - t0)
     warm = needs_warm_start(inst) if warm is None else warm
-    start = warm_start(sol, inst, cands, time_limit_s, gap) if warm else None
+    if first is not None:
+        start = values_by_name(first.model, first.values, m)
+    else:
+        start = warm_start(sol, inst, cands, time_limit_s, gap) if warm else None
     if start is not None and on_start is not None:
         on_start(ix, list(start))  # a copy: what the callee does with it cannot reach the solve
     # from the start, HiGHS' sub-MIPs and CBC's heuristics and preprocessing cost more than they find (mixed-fleet,
@@ -85,7 +91,25 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None =
         tb = sum(c * res.values[v] for v, c in tie_break_coefs(ix).items())
         sol.best_bound = None if res.best_bound is None else min(res.best_bound, res.objective) - tb
         sol.gap = backends.relative_gap(sol.objective_value, sol.best_bound)
+        # the slots may be too few for the optimum: solve once more with as many as this plan's cost proves enough
+        floors = failure_slots.check(ix, res.objective) if ix.domains is not None else None
+        if floors is not None and first is None:
+            again = _solve_min_cost(inst, cands, backend, time_limit_s - sol.solve_time_s, gap, slot_floor=floors,
+                                    first=sol)
+            again.solve_time_s += sol.solve_time_s
+            again.build_time_s += sol.build_time_s
+            again.iterations += sol.iterations
+            return again
     return sol
+
+
+def values_by_name(src: MipModel, values: list[float], dst: MipModel) -> list[float]:
+    """A plan of model `src` as values of `dst`'s variables (by name; 0 where `src` has none)."""
+    out = [0.0] * len(dst.vars)
+    for v in src.vars:
+        if v.name in dst.by_name:
+            out[dst.by_name[v.name]] = values[v.index]
+    return out
 
 
 def fleet_platforms(m: MipModel) -> tuple[int, ...]:
