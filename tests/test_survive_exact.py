@@ -168,3 +168,19 @@ def test_survive_note_when_supply_is_full():
     inst.systems["h200"] = dataclasses.replace(inst.systems["h200"], supply=4)
     assert _plan_notes(inst, cands) == ["survive: the plan uses all 4 servers of h200 (own), the most its supply "
                                         "allows"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_survive_rack_slots_keep_a_many_rack_optimum(backend):
+    """Racks as domains, cheap racks ($1,000), a 500 tok/s slow candidate: the optimum is 7 racks of one slow
+    server each (3500 tok/s, 3000 after a rack is lost: 1.219 $/h); the estimate offered ceil(4 / 2) + 2 = 4 racks
+    and every backend returned 1.278 $/h as optimal."""
+    wl = dataclasses.replace(workload("chat", 3000.0, headroom=0.1), survive_level="racks", survive_count=1)
+    inst = instance([wl], [system("h200", "h200", price=1_000)], [rack("air", 25, 42, count=None, price=1_000)])
+    cands = table(cand("chat", "h200", "h200", gpus=8, out=3400, watts=5000),
+                  cand("chat", "h200", "h200", gpus=8, out=500, watts=900, batch=8))
+    expect = brute_force_survive(inst, cands, max_domains=8)
+    assert expect == pytest.approx(1.2185, abs=1e-4)
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(expect, rel=1e-6)

@@ -104,11 +104,15 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None =
 
 
 def values_by_name(src: MipModel, values: list[float], dst: MipModel) -> list[float]:
-    """A plan of model `src` as values of `dst`'s variables (by name; 0 where `src` has none)."""
+    """A plan of model `src` as a start for `dst` (by variable name; 0 where `src` has none), integers rounded and
+    every value inside its bounds (CBC rejects a start of -5.6e-17 for a variable >= 0)."""
     out = [0.0] * len(dst.vars)
     for v in src.vars:
-        if v.name in dst.by_name:
-            out[dst.by_name[v.name]] = values[v.index]
+        k = dst.by_name.get(v.name)
+        if k is not None:
+            var = dst.vars[k]
+            x = float(round(values[v.index])) if var.integer else values[v.index]
+            out[k] = min(max(x, var.lb), var.ub)
     return out
 
 
@@ -245,7 +249,8 @@ def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
         return start
     cost_lb = start.best_bound or start.objective_value
     t0 = time.perf_counter()
-    m, ix = build_model(inst, cands, objective="credit")
+    # the same failure-domain slots as the min-cost plan it starts from (more, where its cost proved them needed)
+    m, ix = build_model(inst, cands, objective="credit", slot_floor=start.ix.slot_floor)
     sol = Solution(
         SolveStatus.OPTIMAL,
         "max_tokens_per_dollar",
