@@ -153,7 +153,7 @@ def _plan_notes(inst, cands):
 
 def test_survive_note_when_max_slots_cuts(monkeypatch):
     """MAX_SLOTS below what the plan's cost says an optimum could use: the plan says the bound was reached (with 5
-    slots the 700 tok/s case keeps the 1.357 $/h plan, which a 9th slot would beat)."""
+    slots the 700 tok/s case keeps the 1.357 $/h plan, which 6 would beat)."""
     monkeypatch.setattr(failure_slots, "MAX_SLOTS", 5)
     notes = _plan_notes(*cheap_server_instance(700.0))
     assert notes == ["survive: the plan uses 2 of the 5 servers of h200 (own) the model offers (MAX_SLOTS); bound "

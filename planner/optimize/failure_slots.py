@@ -17,10 +17,12 @@ The estimate alone can cut the optimum off: a slower candidate that needs more s
     Any feasible plan of the full model (the slotted model is a restriction of it) gives such a C >= the optimum
     C*, and K_g is monotone in C, so slots U_g >= K_g(C) keep every optimum.
 
-`check` compares the solved plan's objective with the slots built: where some U_g < K_g(C) below the supply and
-MAX_SLOTS caps the solve runs once more with U_g = K_g(C) (then U_g >= K_g(C*) and its optimum is exact); otherwise
-the plan is proven. A plan that fills a group still capped (MAX_SLOTS, supply, rack count, or a bound never
-proven: throughput and ratio objectives) says so in its notes.
+`check` compares the slots built with K_g(C) of the solved plan (C its objective, tie-break included): where some
+uncapped U_g < K_g(C) the solve runs once more, from that plan, with U_g raised to K_g(C) (capped by supply, rack
+count, MAX_SLOTS); then U_g >= K_g(C) >= K_g(C*) and only MAX_SLOTS can still cut an optimum. Groups with
+U_g >= K_g are proven ("cost"). Notes: a group filled up to its supply or rack count (real limits, said); one
+capped by MAX_SLOTS below its K_g ("bound reached: the optimum may need more servers"); without a cost bound
+(throughput and ratio objectives, negative cost terms) the same where every slot of a group is in use.
 """
 
 from __future__ import annotations
