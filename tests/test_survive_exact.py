@@ -184,3 +184,15 @@ def test_survive_rack_slots_keep_a_many_rack_optimum(backend):
     sol = solve_instance(inst, cands, backend)
     assert sol.status.value == "optimal"
     assert sol.objective_value == pytest.approx(expect, rel=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_survive_slots_under_an_hourly_budget(backend):
+    """A budget of 1 $/h rules out the 1.357 $/h plan the estimate's 4 slots allow: every backend reported the
+    problem infeasible; the budget bounds the servers an optimal plan can pay for (floor((1 - 0.061) / 0.133) = 7)
+    and the 6-server plan (0.873 $/h) is found."""
+    inst, cands = cheap_server_instance(700.0)
+    inst.budget_usd_per_hour = 1.0
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(brute_force_survive(inst, cands, max_domains=7), rel=1e-6)

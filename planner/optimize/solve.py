@@ -67,8 +67,8 @@ def _build_and_solve(inst, cands, objective, backend, time_limit_s, gap) -> tupl
 
 def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None = None, on_start=None,
                     slot_floor: dict | None = None, first: Solution | None = None) -> Solution:
-    """`slot_floor`, `first`: the failure-domain slots `failure_slots.check` found `first`'s plan proves enough;
-    this solve starts from that plan."""
+    """`slot_floor`: the failure-domain slots `failure_slots.check` found enough (after a first solve); `first`:
+    that solve, whose plan this one starts from (None: it had none)."""
     t0 = time.perf_counter()
     m, ix = build_model(inst, cands, objective="min_cost", slot_floor=slot_floor)
     sol = Solution(SolveStatus.ERROR, "min_cost", backend, m, ix, build_time_s=time.perf_counter() - t0)
@@ -86,20 +86,24 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None =
     res = _timed_solve(m, backend, time_limit_s - sol.solve_time_s, gap, start=start, heuristics=start is None,
                        branch_first=fleet_platforms(m) if start is not None else (), tree_cuts=start is not None)
     _finish(sol, res)
+    upper = None  # $/h no optimal plan exceeds: the plan found, or the hourly budget where none is
     if res.status.has_solution:
         sol.objective_value = sol.cost_per_hour
         tb = sum(c * res.values[v] for v, c in tie_break_coefs(ix).items())
         sol.best_bound = None if res.best_bound is None else min(res.best_bound, res.objective) - tb
         sol.gap = backends.relative_gap(sol.objective_value, sol.best_bound)
-        # the slots may be too few for the optimum: solve once more with as many as this plan's cost proves enough
-        floors = failure_slots.check(ix, res.objective) if ix.domains is not None else None
-        if floors is not None and first is None:
-            again = _solve_min_cost(inst, cands, backend, time_limit_s - sol.solve_time_s, gap, slot_floor=floors,
-                                    first=sol)
-            again.solve_time_s += sol.solve_time_s
-            again.build_time_s += sol.build_time_s
-            again.iterations += sol.iterations
-            return again
+        upper = res.objective
+    elif res.status is SolveStatus.INFEASIBLE:
+        upper = inst.budget_usd_per_hour
+    # the slots may be too few for the optimum: solve once more with as many as that cost proves enough
+    floors = failure_slots.check(ix, upper) if ix.domains is not None and upper is not None else None
+    if floors is not None and slot_floor is None:
+        again = _solve_min_cost(inst, cands, backend, time_limit_s - sol.solve_time_s, gap, warm,
+                                slot_floor=floors, first=sol if res.status.has_solution else None)
+        again.solve_time_s += sol.solve_time_s
+        again.build_time_s += sol.build_time_s
+        again.iterations += sol.iterations
+        return again
     return sol
 
 
