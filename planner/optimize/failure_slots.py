@@ -19,8 +19,9 @@ The estimate alone can cut the optimum off: a slower candidate that needs more s
 
 `check` compares the slots built with K_g(C) of the solved plan (C its objective, tie-break included): where some
 uncapped U_g < K_g(C) the solve runs once more, from that plan, with U_g raised to K_g(C) (capped by supply, rack
-count, MAX_SLOTS); then U_g >= K_g(C) >= K_g(C*) and only MAX_SLOTS can still cut an optimum. Groups with
-U_g >= K_g are proven ("cost"). Notes: a group filled up to its supply or rack count (real limits, said); one
+count, MAX_SLOTS); then U_g >= K_g(C) >= K_g(C*) and only MAX_SLOTS can still cut an optimum. A solve that finds
+no plan takes the hourly budget as C, where there is one (the estimate can leave only plans over budget). Groups
+with U_g >= K_g are proven ("cost"). Notes: a group filled up to its supply or rack count (real limits, said); one
 capped by MAX_SLOTS below its K_g ("bound reached: the optimum may need more servers"); without a cost bound
 (throughput and ratio objectives, negative cost terms) the same where every slot of a group is in use.
 """
