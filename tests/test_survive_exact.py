@@ -11,7 +11,9 @@ import math
 import pytest
 from optimize_fixtures import cand, instance, rack, system, table, workload
 
+from planner.optimize import failure_slots
 from planner.optimize.backends import available_backends
+from planner.optimize.extract import build_plan
 from planner.optimize.solve import solve_instance
 
 BACKENDS = available_backends()
@@ -110,7 +112,7 @@ def test_survive_racks_min_cost_matches_brute_force(backend, case):
 
 def cheap_server_instance(slow_out: float):
     """Servers cheap next to the big replica's energy: the optimum is many servers of the slow, frugal candidate,
-    more than `_slot_bound` counts from the fastest one (ceil(3300 / 3400) + 1 lost + 1 min_replica = 3)."""
+    more than the estimate offers from the fastest one (ceil(3300 / 3400) + 1 lost + 1 min_replicas + 1 = 4)."""
     wl = dataclasses.replace(workload("chat", 3000.0, headroom=0.1), survive_level="servers", survive_count=1)
     inst = instance([wl], [system("h200", "h200", price=1_000)])
     return inst, table(cand("chat", "h200", "h200", gpus=8, out=3400, watts=5000),
@@ -126,3 +128,71 @@ def test_survive_slot_bound_keeps_a_slower_cheaper_optimum(backend):
     sol = solve_instance(inst, cands, backend)
     assert sol.status.value == "optimal"
     assert sol.objective_value == pytest.approx(expect, rel=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_survive_slot_bound_keeps_a_many_server_optimum(backend):
+    """At 700 tok/s the optimum is 6 servers of the slow candidate (0.873 $/h: 4200 tok/s, 3500 after a loss);
+    the estimate offers 4 slots, where every backend returned 2 of 3400 tok/s (1.357 $/h) as optimal. The first
+    plan's cost proves at most floor((1.357 - 0.061) / 0.133) = 9 servers can pay: the solve runs again with 9."""
+    inst, cands = cheap_server_instance(700.0)
+    expect = brute_force_survive(inst, cands, max_domains=7)
+    assert expect == pytest.approx(0.8732, abs=1e-4)
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(expect, rel=1e-6)
+    assert sum(round(sol.values[sl.used]) for sl in sol.ix.domains.slots) == 6
+    assert [(g.slots, g.limit) for g in sol.ix.domains.groups] == [(9, "cost")]
+    assert not failure_slots.full_slot_notes(sol.ix, sol.values)
+
+
+def _plan_notes(inst, cands):
+    sol = solve_instance(inst, cands, BACKENDS[0])
+    return [n for n in build_plan(inst, sol, len(cands)).notes if n.startswith("survive:")]
+
+
+def test_survive_note_when_max_slots_cuts(monkeypatch):
+    """MAX_SLOTS below what the plan's cost says an optimum could use: the plan says the bound was reached (with 5
+    slots the 700 tok/s case keeps the 1.357 $/h plan, which 6 would beat)."""
+    monkeypatch.setattr(failure_slots, "MAX_SLOTS", 5)
+    notes = _plan_notes(*cheap_server_instance(700.0))
+    assert notes == ["survive: the plan uses 2 of the 5 servers of h200 (own) the model offers (MAX_SLOTS); bound "
+                     "reached: the optimum may need more servers"]
+
+
+def test_survive_note_when_supply_is_full():
+    """Every server the supply allows in use: said; every slot of an estimate the plan's cost proves enough (4 at
+    1000 tok/s: floor((0.582 - 0.043) / 0.133) = 4) is not."""
+    inst, cands = cheap_server_instance(1000.0)
+    assert _plan_notes(inst, cands) == []
+    inst.systems["h200"] = dataclasses.replace(inst.systems["h200"], supply=4)
+    assert _plan_notes(inst, cands) == ["survive: the plan uses all 4 servers of h200 (own), the most its supply "
+                                        "allows"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_survive_rack_slots_keep_a_many_rack_optimum(backend):
+    """Racks as domains, cheap racks ($1,000), a 500 tok/s slow candidate: the optimum is 7 racks of one slow
+    server each (3500 tok/s, 3000 after a rack is lost: 1.219 $/h); the estimate offered ceil(4 / 2) + 2 = 4 racks
+    and every backend returned 1.278 $/h as optimal."""
+    wl = dataclasses.replace(workload("chat", 3000.0, headroom=0.1), survive_level="racks", survive_count=1)
+    inst = instance([wl], [system("h200", "h200", price=1_000)], [rack("air", 25, 42, count=None, price=1_000)])
+    cands = table(cand("chat", "h200", "h200", gpus=8, out=3400, watts=5000),
+                  cand("chat", "h200", "h200", gpus=8, out=500, watts=900, batch=8))
+    expect = brute_force_survive(inst, cands, max_domains=8)
+    assert expect == pytest.approx(1.2185, abs=1e-4)
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(expect, rel=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_survive_slots_under_an_hourly_budget(backend):
+    """A budget of 1 $/h rules out the 1.357 $/h plan the estimate's 4 slots allow: every backend reported the
+    problem infeasible; the budget bounds the servers an optimal plan can pay for (floor((1 - 0.061) / 0.133) = 7)
+    and the 6-server plan (0.873 $/h) is found."""
+    inst, cands = cheap_server_instance(700.0)
+    inst.budget_usd_per_hour = 1.0
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(brute_force_survive(inst, cands, max_domains=7), rel=1e-6)

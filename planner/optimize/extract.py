@@ -7,7 +7,7 @@ from collections import defaultdict
 from planner import __version__, power
 from planner import economics as money
 from planner.economics import HOURS_PER_YEAR
-from planner.optimize import failure
+from planner.optimize import failure, failure_slots
 from planner.optimize.instance import Instance
 from planner.optimize.layout import assign_racks
 from planner.optimize.solve import Solution
@@ -73,7 +73,8 @@ def build_plan(inst: Instance, sol: Solution, n_candidates: int) -> Plan:
     plan.objective_value = sol.objective_value
     plan.best_bound = sol.best_bound
     plan.gap = sol.gap
-    plan.notes = sorted(set(inst.notes) | set(sol.ix.notes))
+    full = failure_slots.full_slot_notes(sol.ix, sol.values)
+    plan.notes = sorted(set(inst.notes) | set(sol.ix.notes) | set(full))
     return plan
 
 

@@ -15,21 +15,18 @@ workload the placement becomes part of the model, exactly:
                 which holds for some (t, p) exactly when it holds for the N_w largest L (exact for every N).
 
 A replica that needs more GPUs than one server has would span servers and die with any of them; under
-`survive` such candidates are left out (said in the plan's notes). U_{s,m} is a bound on the servers a plan needs
-(each workload alone on its best candidate, plus N_w spares and min_replicas), capped by supply; a plan that uses
-every slot of a system says so in its notes.
+`survive` such candidates are left out (said in the plan's notes). U_{s,m} (`failure_slots`) starts from an
+estimate and is raised, where a min-cost plan's cost says an optimum could use more domains, to a bound no optimal
+plan exceeds; a plan that uses every slot of a group still capped (MAX_SLOTS, supply) says so in its notes.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from planner.optimize.layout import fits_rack
+from planner.optimize.failure_slots import SlotGroup, rack_capacity, slot_groups
 from planner.optimize.model import MipModel
-
-MAX_SLOTS = 48  # per system and mode: bounds the model size (a plan that fills them says so)
 
 
 @dataclass
@@ -55,30 +52,13 @@ class Domains:
     level: str
     slots: list[Slot]
     excluded: list[str] = field(default_factory=list)  # candidate keys left out (span several servers)
+    groups: list[SlotGroup] = field(default_factory=list)  # how many slots each system and mode has, and why
+    checked: bool = False  # failure_slots.check compared the slots with a min-cost plan's cost
 
 
 def survive_level(inst) -> str | None:
     levels = {w.survive_level for w in inst.workloads.values() if w.survive_level}
     return next(iter(levels)) if levels else None
-
-
-def _slot_bound(ix, s: str, mode: str, rows: list[int]) -> int:
-    inst = ix.inst
-    sd = inst.systems[s]
-    total = 0
-    by_w: dict[str, list[int]] = defaultdict(list)
-    for i in rows:
-        by_w[ix.workload[i]].append(i)
-    for w, rs in by_w.items():
-        wl = inst.workloads[w]
-        best = max(ix.out[i] * (sd.gpus // ix.gpus[i]) for i in rs)
-        need = wl.required_out_tok_s if ix.enforce_demand else 0.0
-        total += (math.ceil(need / best) if best > 0 and need > 0 else 0) + wl.survive_count + wl.min_replicas
-    if mode == "own":
-        cap = sd.existing + (sd.supply if sd.buy and sd.supply is not None else math.inf if sd.buy else 0)
-    else:
-        cap = sd.rent_supply if sd.rent_supply is not None else math.inf
-    return int(max(0, min(total + 1, cap, MAX_SLOTS)))
 
 
 def replicas_per_domain(inst, level: str, s: str, mode: str, gpus: int) -> int:
@@ -87,7 +67,7 @@ def replicas_per_domain(inst, level: str, s: str, mode: str, gpus: int) -> int:
     sd = inst.systems[s]
     per = 1
     if level == "racks" and mode == "own" and not sd.whole_rack:
-        per = max((p for _, p, _ in _rack_shapes(inst, s, 1)), default=1)
+        per = max((p for _, p in rack_capacity(inst, s)), default=1)
     return (sd.gpus * per) // max(gpus, 1)
 
 
@@ -107,7 +87,7 @@ def add(m: MipModel, ix) -> None:
             continue
         groups[(s, ix.mode[i])].append(i)
     for (s, mode), rows in sorted(groups.items()):
-        mine = _group_slots(m, ix, level, s, mode, rows)
+        mine = _group_slots(m, ix, dom, s, mode, rows)
         dom.slots += mine
         _link_group(m, ix, s, mode, rows, mine)
     _add_survive_rows(m, ix, dom)
@@ -122,17 +102,18 @@ def add(m: MipModel, ix) -> None:
     ix.domains = dom
 
 
-def _group_slots(m: MipModel, ix, level: str, s: str, mode: str, rows: list[int]) -> list[Slot]:
+def _group_slots(m: MipModel, ix, dom: Domains, s: str, mode: str, rows: list[int]) -> list[Slot]:
     """The failure domains (servers, or racks of them) one system and mode can fill, each with its placement
     variables, in symmetry-broken order."""
     sd = ix.inst.systems[s]
-    bound = _slot_bound(ix, s, mode, rows)
-    racked = level == "racks" and mode == "own" and not sd.whole_rack
-    shapes = _rack_shapes(ix.inst, s, bound) if racked else [(None, 1, bound)]
+    racked = dom.level == "racks" and mode == "own" and not sd.whole_rack
+    groups = slot_groups(ix, s, mode, rows, racked, ix.slot_floor)
+    dom.groups.extend(groups)
     slots: list[Slot] = []
-    for rack, per_rack, n_slots in shapes:
+    for g in groups:
+        rack, per_rack = g.key[2], g.per_rack
         prev = None
-        for j in range(n_slots):
+        for j in range(g.slots):
             tag = f"{s},{mode},{rack or 'server'},{j + 1}"
             y = m.add_var(f"domain[{tag}]", ub=1.0, integer=True)
             slot = Slot(s, mode, j + 1, y, rack=rack)
@@ -189,21 +170,6 @@ def _slot_fit(m: MipModel, ix, sd, slot: Slot, rows: list[int], tag: str) -> Non
         if coefs:
             coefs[slot.count_var] = -float(cap)
             m.add(f"slot_fit[{tag},q>={t}]", "slot_fit", coefs, hi=0.0, entity=sd.id, unit="GPUs")
-
-
-def _rack_shapes(inst, s: str, servers: int) -> list[tuple[str, int, int]]:
-    """(rack type, most servers of s per rack, rack slots) for each rack type that holds s."""
-    sd = inst.systems[s]
-    out = []
-    for rid, r in sorted(inst.racks.items()):
-        if not fits_rack(sd, r):
-            continue
-        per = min(r.units // max(sd.rack_units or 1, 1), int((r.max_kw + 1e-9) // sd.nameplate_kw))
-        if per < 1:
-            continue
-        slots = min(math.ceil(servers / per) + 2, r.count if r.count is not None else MAX_SLOTS, MAX_SLOTS)
-        out.append((rid, per, slots))
-    return out
 
 
 def _add_rack_counts(m: MipModel, ix, dom: Domains) -> None:

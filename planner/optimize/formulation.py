@@ -99,6 +99,7 @@ class Index:
     notes: list[str] = field(default_factory=list)
     config_used: dict[int, int] = field(default_factory=dict)  # candidate row -> binary "configuration in use"
     domains: object | None = None  # failure-domain slots (planner.optimize.failure.Domains) when `survive` is set
+    slot_floor: dict = field(default_factory=dict)  # failure-domain slots per group at least (failure_slots.check)
 
 
 def make_index(inst: Instance, cands: pd.DataFrame) -> Index:
@@ -127,11 +128,14 @@ def make_index(inst: Instance, cands: pd.DataFrame) -> Index:
     return ix
 
 
-def build_model(inst: Instance, cands: pd.DataFrame, *, objective: str | None = None) -> tuple[MipModel, Index]:
+def build_model(inst: Instance, cands: pd.DataFrame, *, objective: str | None = None,
+                slot_floor: dict | None = None) -> tuple[MipModel, Index]:
     """The whole model, family by family; `objective` overrides the problem's (min_cost | max_throughput |
-    credit, the numerator of the ratio objective, which solve.py combines with the cost)."""
+    credit, the numerator of the ratio objective, which solve.py combines with the cost); `slot_floor`: the
+    failure-domain slots each group has at least (failure_slots.check)."""
     objective = objective or inst.objective
     ix = make_index(inst, cands)
+    ix.slot_floor = dict(slot_floor or {})
     m = MipModel()
     add_variables(m, ix, objective)
     C.add_demand(m, ix)

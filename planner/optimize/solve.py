@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from planner.optimize import backends
+from planner.optimize import backends, failure_slots
 from planner.optimize.backends import RawResult, SolveStatus
 from planner.optimize.formulation import Index, build_model, cost_objective, tie_break_coefs
 from planner.optimize.instance import Instance
@@ -65,12 +65,18 @@ def _build_and_solve(inst, cands, objective, backend, time_limit_s, gap) -> tupl
     return _finish(sol, res), res
 
 
-def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None = None, on_start=None) -> Solution:
+def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None = None, on_start=None,
+                    slot_floor: dict | None = None, first: Solution | None = None) -> Solution:
+    """`slot_floor`: the failure-domain slots `failure_slots.check` found enough (after a first solve); `first`:
+    that solve, whose plan this one starts from (None: it had none)."""
     t0 = time.perf_counter()
-    m, ix = build_model(inst, cands, objective="min_cost")
+    m, ix = build_model(inst, cands, objective="min_cost", slot_floor=slot_floor)
     sol = Solution(SolveStatus.ERROR, "min_cost", backend, m, ix, build_time_s=time.perf_counter() - t0)
     warm = needs_warm_start(inst) if warm is None else warm
-    start = warm_start(sol, inst, cands, time_limit_s, gap) if warm else None
+    if first is not None:
+        start = values_by_name(first.model, first.values, m)
+    else:
+        start = warm_start(sol, inst, cands, time_limit_s, gap) if warm else None
     if start is not None and on_start is not None:
         on_start(ix, list(start))  # a copy: what the callee does with it cannot reach the solve
     # from the start, HiGHS' sub-MIPs and CBC's heuristics and preprocessing cost more than they find (mixed-fleet,
@@ -80,12 +86,38 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None =
     res = _timed_solve(m, backend, time_limit_s - sol.solve_time_s, gap, start=start, heuristics=start is None,
                        branch_first=fleet_platforms(m) if start is not None else (), tree_cuts=start is not None)
     _finish(sol, res)
+    upper = None  # $/h no optimal plan exceeds: the plan found, or the hourly budget where none is
     if res.status.has_solution:
         sol.objective_value = sol.cost_per_hour
         tb = sum(c * res.values[v] for v, c in tie_break_coefs(ix).items())
         sol.best_bound = None if res.best_bound is None else min(res.best_bound, res.objective) - tb
         sol.gap = backends.relative_gap(sol.objective_value, sol.best_bound)
+        upper = res.objective
+    elif res.status is SolveStatus.INFEASIBLE:
+        upper = inst.budget_usd_per_hour
+    # the slots may be too few for the optimum: solve once more with as many as that cost proves enough
+    floors = failure_slots.check(ix, upper) if ix.domains is not None and upper is not None else None
+    if floors is not None and slot_floor is None:
+        again = _solve_min_cost(inst, cands, backend, time_limit_s - sol.solve_time_s, gap, warm,
+                                slot_floor=floors, first=sol if res.status.has_solution else None)
+        again.solve_time_s += sol.solve_time_s
+        again.build_time_s += sol.build_time_s
+        again.iterations += sol.iterations
+        return again
     return sol
+
+
+def values_by_name(src: MipModel, values: list[float], dst: MipModel) -> list[float]:
+    """A plan of model `src` as a start for `dst` (by variable name; 0 where `src` has none), integers rounded and
+    every value inside its bounds (CBC rejects a start of -5.6e-17 for a variable >= 0)."""
+    out = [0.0] * len(dst.vars)
+    for v in src.vars:
+        k = dst.by_name.get(v.name)
+        if k is not None:
+            var = dst.vars[k]
+            x = float(round(values[v.index])) if var.integer else values[v.index]
+            out[k] = min(max(x, var.lb), var.ub)
+    return out
 
 
 def fleet_platforms(m: MipModel) -> tuple[int, ...]:
@@ -221,7 +253,8 @@ def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
         return start
     cost_lb = start.best_bound or start.objective_value
     t0 = time.perf_counter()
-    m, ix = build_model(inst, cands, objective="credit")
+    # the same failure-domain slots as the min-cost plan it starts from (more, where its cost proved them needed)
+    m, ix = build_model(inst, cands, objective="credit", slot_floor=start.ix.slot_floor)
     sol = Solution(
         SolveStatus.OPTIMAL,
         "max_tokens_per_dollar",

@@ -1,0 +1,176 @@
+r"""How many failure domains (server or rack slots) the `survive` model offers each system and mode, and the proof
+that an optimal plan needs no more.
+
+The slots start from an estimate (per workload, ceil(demand / its fastest candidate's output per server) plus the
+N_w spares and min_replicas, summed, + 1; racks: ceil(servers / per rack) + 2) capped by supply and MAX_SLOTS.
+The estimate alone can cut the optimum off: a slower candidate that needs more servers can still be cheaper
+(3000 tok/s, survive 1 server: 6 servers of a 700 tok/s replica at 0.873 $/h against 2 of 3400 tok/s at
+1.357 $/h; the estimate allowed 4). A cost argument bounds what any optimal plan can use (min_cost):
+
+    every term of the objective is >= 0 (else nothing is claimed), so a plan of objective <= C, with n_g domains
+    of group g (system s, mode m, rack type r or a single server), pays at least
+        n_g (F_g + P_r)  +  sum_{c own} E_c x_c   >=   n_g (F_g + P_r) + E_LB,
+        E_LB = sum_w (1 + h_w) D_w min_{c in w} E_c / o_c            (energy of meeting demand, any split),
+    F_g the cheapest $/h of one server of (s, m) (new or kept, rented), P_r the rack's $/h (each rack domain
+    holds at least one server: rack_servers_used); hence
+        n_g <= K_g(C) = floor((C - E_LB) / (F_g + P_r)).
+    Any feasible plan of the full model (the slotted model is a restriction of it) gives such a C >= the optimum
+    C*, and K_g is monotone in C, so slots U_g >= K_g(C) keep every optimum.
+
+`check` compares the slots built with K_g(C) of the solved plan (C its objective, tie-break included): where some
+uncapped U_g < K_g(C) the solve runs once more, from that plan, with U_g raised to K_g(C) (capped by supply, rack
+count, MAX_SLOTS); then U_g >= K_g(C) >= K_g(C*) and only MAX_SLOTS can still cut an optimum. A solve that finds
+no plan takes the hourly budget as C, where there is one (the estimate can leave only plans over budget). Groups
+with U_g >= K_g are proven ("cost"). Notes: a group filled up to its supply or rack count (real limits, said); one
+capped by MAX_SLOTS below its K_g ("bound reached: the optimum may need more servers"); without a cost bound
+(throughput and ratio objectives, negative cost terms) the same where every slot of a group is in use.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from planner.optimize.layout import fits_rack
+
+MAX_SLOTS = 48  # per system and mode: bounds the model size (a plan that fills them says so)
+SlotKey = tuple[str, str, str | None]  # (system, own | rent, rack type or None for single-server domains)
+
+
+@dataclass
+class SlotGroup:
+    """The slots of one system, mode and domain kind, and what stopped their number growing."""
+
+    key: SlotKey
+    per_rack: int  # most servers of the system one domain holds (1: a single server)
+    slots: int
+    limit: str  # "estimate" (unproven) | "cost" (proven by `check`) | "supply" | "rack count" | "MAX_SLOTS"
+
+
+def _capped(want: int, cap: float, cap_name: str) -> tuple[int, str]:
+    if cap <= min(want, MAX_SLOTS):
+        return int(max(cap, 0)), cap_name
+    if want >= MAX_SLOTS:
+        return MAX_SLOTS, "MAX_SLOTS"
+    return want, "estimate"
+
+
+def _server_estimate(ix, s: str, rows: list[int]) -> int:
+    inst = ix.inst
+    sd = inst.systems[s]
+    total = 0
+    by_w: dict[str, list[int]] = defaultdict(list)
+    for i in rows:
+        by_w[ix.workload[i]].append(i)
+    for w, rs in by_w.items():
+        wl = inst.workloads[w]
+        best = max(ix.out[i] * (sd.gpus // ix.gpus[i]) for i in rs)
+        need = wl.required_out_tok_s if ix.enforce_demand else 0.0
+        total += (math.ceil(need / best) if best > 0 and need > 0 else 0) + wl.survive_count + wl.min_replicas
+    return total + 1
+
+
+def _server_cap(inst, s: str, mode: str) -> float:
+    sd = inst.systems[s]
+    if mode == "own":
+        return sd.existing + (sd.supply if sd.buy and sd.supply is not None else math.inf if sd.buy else 0)
+    return sd.rent_supply if sd.rent_supply is not None else math.inf
+
+
+def slot_groups(ix, s: str, mode: str, rows: list[int], racked: bool, floors: dict) -> list[SlotGroup]:
+    """The slot groups of system `s` and `mode`: single servers, or one group per rack type that holds s;
+    `floors` (SlotKey -> slots) raises the estimate (`check`'s K_g)."""
+    inst = ix.inst
+    servers, limit = _capped(max(_server_estimate(ix, s, rows), floors.get((s, mode, None), 0)),
+                             _server_cap(inst, s, mode), "supply")
+    if not racked:
+        return [SlotGroup((s, mode, None), 1, servers, limit)]
+    out = []
+    for rid, per in rack_capacity(inst, s):
+        r = inst.racks[rid]
+        want = max(math.ceil(servers / per) + 2, floors.get((s, mode, rid), 0))
+        n, lim = _capped(want, r.count if r.count is not None else math.inf, "rack count")
+        out.append(SlotGroup((s, mode, rid), per, n, lim))
+    return out
+
+
+def rack_capacity(inst, s: str) -> list[tuple[str, int]]:
+    """(rack type, most servers of s per rack) for each rack type that holds s."""
+    sd = inst.systems[s]
+    out = []
+    for rid, r in sorted(inst.racks.items()):
+        if not fits_rack(sd, r):
+            continue
+        per = min(r.units // max(sd.rack_units or 1, 1), int((r.max_kw + 1e-9) // sd.nameplate_kw))
+        if per >= 1:
+            out.append((rid, per))
+    return out
+
+
+def _server_usd_per_hour(sd, mode: str) -> float:
+    if mode == "rent":
+        return sd.rent_usd_per_hour
+    prices = ([sd.new_usd_per_hour] if sd.buy else []) + ([sd.existing_usd_per_hour] if sd.existing else [])
+    return min(prices, default=0.0)
+
+
+def cost_bounds(ix, upper_usd_per_hour: float) -> dict[SlotKey, float] | None:
+    """K_g(C) of every slot group (module docstring), C = `upper_usd_per_hour`; None where some objective term can
+    be negative (no bound is claimed)."""
+    from planner.optimize import constraints as C
+
+    if any(c < 0 for c in C.cost_coefs(ix).values()):
+        return None
+    energy_lb = 0.0
+    for w, rows in ix.by_workload.items():
+        per_tok = [ix.energy_usd_per_hour[i] / ix.out[i] for i in rows if ix.out[i] > 0]
+        if per_tok and ix.enforce_demand:
+            energy_lb += ix.inst.workloads[w].required_out_tok_s * min(per_tok)
+    out = {}
+    for g in ix.domains.groups:
+        s, mode, rid = g.key
+        fixed = _server_usd_per_hour(ix.inst.systems[s], mode) + (ix.inst.racks[rid].usd_per_hour if rid else 0.0)
+        room = upper_usd_per_hour - energy_lb
+        out[g.key] = math.floor(room / fixed + 1e-9) if fixed > 0 else math.inf
+    return out
+
+
+def check(ix, upper_usd_per_hour: float) -> dict[SlotKey, float] | None:
+    """After a min-cost solve of objective `upper_usd_per_hour`: the floors (K_g) for a solve whose optimum no
+    slot bound cuts, or None when the slots built already prove the plan (groups with U_g >= K_g are marked
+    "cost"; a group capped below its K_g keeps its cap as the reason)."""
+    bounds = cost_bounds(ix, upper_usd_per_hour)
+    if bounds is None:
+        return None
+    ix.domains.checked = True
+    groups = ix.domains.groups
+    if any(g.limit == "estimate" and bounds[g.key] > g.slots for g in groups):
+        return {g.key: max(g.slots, bounds[g.key]) for g in groups}
+    for g in groups:
+        if g.limit in ("estimate", "MAX_SLOTS") and bounds[g.key] <= g.slots:
+            g.limit = "cost"
+    return None
+
+
+def full_slot_notes(ix, values: list[float]) -> list[str]:
+    """A note per slot group the plan may be short of: capped by MAX_SLOTS (or an estimate no cost proved) below
+    what an optimum could use, or, unchecked (throughput and ratio objectives), every slot in use; and one per
+    group whose every slot the plan uses up to its supply or rack count."""
+    dom = ix.domains
+    if dom is None:
+        return []
+    used: dict[SlotKey, int] = defaultdict(int)
+    for sl in dom.slots:
+        used[(sl.system, sl.mode, sl.rack)] += round(values[sl.used]) >= 1
+    notes = []
+    for g in dom.groups:
+        full = g.slots > 0 and used[g.key] >= g.slots
+        s, mode, rid = g.key
+        what = f"{g.slots} {'racks of type ' + rid if rid else 'servers'} of {s} ({mode})"
+        if g.limit in ("supply", "rack count") and full:
+            notes.append(f"survive: the plan uses all {what}, the most its {g.limit} allows")
+        elif g.limit in ("estimate", "MAX_SLOTS") and (full or dom.checked):
+            notes.append(f"survive: the plan uses {used[g.key]} of the {what} the model offers ({g.limit}); "
+                         "bound reached: the optimum may need more servers")
+    return notes
