@@ -38,7 +38,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
         dec = at_occupancy(sv, sv.dec_s, others)[r]
         room = np.maximum(t.token_budget - m[r], 1.0)
         b, p = prompt_steps(t, o, dec, x[r] * o / m[r], room, t.isl, np.ones(len(r), dtype=bool))
-        for k, v in own_prefill(b, p, t.isl, room, quantiles).items():
+        for k, v in own_prefill(b, p, t.isl, room, m[r], quantiles).items():
             pf_q[k] = pf_q[k].copy()
             pf_q[k][r] += v - b.seconds[:, 1]
     busy = np.minimum(others, 1.0)
