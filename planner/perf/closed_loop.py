@@ -1,7 +1,10 @@
 """Closed-loop steady state (`concurrency` clients that each send their next request as the last ends) on the
 queueing model's per-occupancy figures (`queueing.service`): min(C, B) requests run, the rest wait their turn
 (C - B) / X at the throughput X = g(min(C, B)); TTFT, TPOT, ITL and end-to-end as `queueing.open_loop` reads
-them at that occupancy.
+them at that occupancy. The clients are C, not an endless source: where their prompts fill the token budget the
+steps are full budget steps (TPOT and ITL), and the prompts ahead of a request are the other clients', so its
+wait is the round's (Little's law: C / X in system, no think time); benchmarks/closed_loop_grid.py puts the
+figures beside the simulator's.
 """
 
 from __future__ import annotations
