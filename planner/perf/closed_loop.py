@@ -1,7 +1,10 @@
 """Closed-loop steady state (`concurrency` clients that each send their next request as the last ends) on the
 queueing model's per-occupancy figures (`queueing.service`): min(C, B) requests run, the rest wait their turn
 (C - B) / X at the throughput X = g(min(C, B)); TTFT, TPOT, ITL and end-to-end as `queueing.open_loop` reads
-them at that occupancy.
+them at that occupancy. The clients are C, not an endless source: where their prompts fill the token budget the
+steps are full budget steps (TPOT and ITL), and the prompts ahead of a request are the other clients', so its
+wait is the round's (Little's law: C / X in system, no think time); benchmarks/closed_loop_grid.py puts the
+figures beside the simulator's.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     x = at_occupancy(sv, sv.rate, m)
     step = at_occupancy(sv, sv.step_s, m)
     real = at_occupancy(sv, sv.real_step_s, m)  # the real step in progress (speculative)
+    queue, over, full_s = prompts_queue(sv, tab, m, step, var)
+    step = np.where(over, np.minimum(step, full_s), step)
     # a request that gets a seat prefills beside the m - 1 others; it lands mid-step only if they run
     others = np.maximum(m - 1.0, 0.0)
     pf = at_occupancy(sv, sv.prefill_s, others)
@@ -36,7 +41,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
         dec = at_occupancy(sv, sv.dec_s, others)[r]
         room = np.maximum(t.token_budget - m[r], 1.0)
         b, p = prompt_steps(t, o, dec, x[r] * o / m[r], room, t.isl, np.ones(len(r), dtype=bool))
-        for k, v in own_prefill(b, p, t.isl, room, quantiles).items():
+        for k, v in own_prefill(b, p, t.isl, room, m[r], quantiles).items():
             pf_q[k] = pf_q[k].copy()
             pf_q[k][r] += v - b.seconds[:, 1]
     busy = np.minimum(others, 1.0)
@@ -47,6 +52,18 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     work = _budget_work(sv, m, pf)
     u = np.clip(x * work, 0.0, 0.999) * ((m < sv.cap) & var)
     pre_wait = u / (2.0 * (1.0 - u)) * work
+    # the M/D/1's source is endless; a closed loop holds C clients, so the prompts ahead are at most those
+    # neither decoding nor in their own prompt steps: the wait stops at the round's, C / X less the decode steps
+    # less the rest of TTFT (Little's law). There each client waits for every other's prompt once a round, a sum
+    # of many prompts, no M/D/1 tail: its quantiles are the round's (below). 8B vLLM, 1024 / 4 ShareGPT
+    # lengths, 128 clients: TTFT mean 9.76 -> 1.88 s (u clipped at 0.999: 500 prompts' work; simulator 1.65),
+    # p99 44.1 -> 2.16 s (simulator 2.04; the M/D/1's tail shrunk alike: 7.80). Where the round binds only in
+    # part its tail runs short: osl 16, 128 clients p99 0.26 s against the simulator's 0.74 (the shrunk tail:
+    # 0.56)
+    round_s = c / np.maximum(x, 1e-300) - np.maximum(sv.osl - 1.0, 0.0) * step
+    held = np.maximum(round_s - wait - pf_q["mean_s"] - 0.5 * real * busy, 0.0)
+    shrink = np.where(pre_wait > held, held / np.maximum(pre_wait, 1e-300), 1.0)
+    pre_wait = pre_wait * shrink
     out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf_q["mean_s"] + 0.5 * real * busy + pre_wait,
                                   "tpot_mean_s": step}
     # variable lengths: a longer prompt takes longer to prefill (as open_loop reads it: its own work scales with
@@ -63,6 +80,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     for q in quantiles:
         p = q / 100.0
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
+        pre_q = np.where(shrink < 1.0, pre_wait, pre_q)  # the round's
         f = np.where(var, length_quantile_factor(p, sv.isl, "prompt"), 1.0)
         own = np.where(var, fixed * np.where(grows, f, 1.0) + work * f - pf, 0.0) * alone
         # the prompt's length and the prompts ahead of it vary independently: above the median their excesses
@@ -82,9 +100,9 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     # clients: the simulator's ITL p99 the one-prompt step in 6 seeds of 6, the branching counts' two-prompt step
     # +88%)
     holds_many = np.maximum(tab.token_budget - m, 1.0) >= 2.0 * np.maximum(sv.isl, 1.0)
-    add_itl(sv, tab, m, x, (c > sv.cap).astype(float), quantiles, out, timed=~var & holds_many,
-            variable=var)
-    little_when_prompts_queue(sv, tab, c, x, m, step, var, out)
+    add_itl(sv, tab, m, x, np.where(queue, 1.0, (c > sv.cap).astype(float)), quantiles, out,
+            timed=~var & holds_many, variable=var)
+    add_prompts_ahead(c, x, sv.osl, step, queue, out)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * out["tpot_mean_s"]
     # the median request's output: ShareGPT's median is 0.67 of the mean (open_loop reads it alike)
     osl_med = np.where(var, sv.osl * length_quantile_factor(0.5, sv.osl, "output"), sv.osl)
@@ -94,34 +112,48 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     return out
 
 
-def little_when_prompts_queue(sv: Service, tab: StepTables, c: np.ndarray, x: np.ndarray, m: np.ndarray,
-                              step: np.ndarray, var: np.ndarray, out: dict) -> None:
-    """Fixed lengths where the prompts queue: at osl 1, or where (prompts mixed into decode steps) the others'
-    prompt work spread over a request's steps overfills the budget (the step above a full step, `full_s`). The
-    budget caps every step at a full one, so a request's steps after its first token last `full_s` (the
-    simulator's TPOT) and the rest of its time in system waits for the prompts ahead; Little's law with C
-    clients and no think time makes that time C / X exactly, so TTFT mean = C / X - (osl - 1) full_s. The
-    cohorts above miss that queue when more prompts return at once than the room holds, and the spread share
-    put it in TPOT (qwen3-32b fp8 H100, 1024 tokens, 128 clients, osl 1: TTFT 5.37 s against C / X 9.82 s and
-    the simulator's 9.86; osl 2: TPOT 4.88 s against the simulator's 0.62). The clients keep one order round
-    after round (each waits for every other client's prompt once), so the quantiles are the mean: the
-    simulator's p50 within 0.5% of its mean at osl 1, 2, 4 (p99 up to 7% above;
-    benchmarks/closed_loop_little.py)."""
+def prompts_queue(sv: Service, tab: StepTables, m: np.ndarray, step: np.ndarray,
+                  var: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, over, full_s): fixed-length rows whose prompts queue for the token budget, the rows whose mixed
+    step overfills the budget (capped at the full one, fixed and variable lengths: 8B, 1024 / 4 ShareGPT
+    lengths, 128 clients TPOT 0.58 -> 0.149 s, simulator 0.146), and the full budget step (m decoding, the
+    room's prompt tokens). At osl 1 a request is its prompt alone: the prompts are all the work; past it, with
+    prompts mixed into decode steps, where the others' prompt work spread over a request's steps overfills the
+    budget (the mixed step above a full one). A prefill-first engine (SGLang) pauses decode for whole prompt
+    steps: its steps do last past a full one, so only its osl-1 rows."""
     full_s = interp_step(tab, m[:, None], np.maximum(tab.token_budget - m, 1.0)[:, None])[:, 0]
-    # a prefill-first engine (SGLang) pauses decode for whole prompt steps: its steps do last past a full one
-    paused = np.zeros(len(c), dtype=bool) if tab.prefill_first is None else tab.prefill_first > 0
-    rows = ~var & ((sv.osl <= 1.0) | (~paused & (step > full_s)))
-    if not rows.any():
+    paused = np.zeros(len(m), dtype=bool) if tab.prefill_first is None else tab.prefill_first > 0
+    over = ~paused & (step > full_s)
+    return ~var & ((sv.osl <= 1.0) | over), over, full_s
+
+
+def add_prompts_ahead(c: np.ndarray, x: np.ndarray, osl: np.ndarray, tpot_s: np.ndarray, queue: np.ndarray,
+                      out: dict) -> None:
+    """The wait for the prompts ahead, added to TTFT in the `queue` rows (prompts_queue). The budget packs the
+    steps full, so the prompt path passes one prompt per 1 / X seconds, and every client that is neither
+    decoding ((osl - 1) TPOT of each round) nor in its own prompt steps (the cohorts' TTFT) waits in that queue:
+    C / X - (osl - 1) TPOT - TTFT of them, 1 / X each (the closed loop's population; its mean time in system
+    is then C / X, Little's law, exact with no think time). The cohorts alone missed it when more prompts
+    return at once than the room holds (qwen3-32b fp8 H100, 1024 tokens, 128 clients, osl 1: TTFT 5.37 s
+    against C / X 9.82 s, the simulator's 9.86). The clients keep one order round after round (each waits for
+    every other client's prompt once), so at osl 1 every quantile is the mean (the simulator's p50 within 0.5%
+    of its mean at osl 1, 2, 4; p99 up to 7% above; benchmarks/closed_loop_little.py). Past it the quantiles
+    are whole steps (below). qwen3-32b osl 16, 128 clients: simulator p50 one full step (0.622 s), p99 two
+    (1.244), mean 0.768; whole steps 0.622 / 1.244 (the cohorts' figure kept above the mean: p50 0.869, +40%;
+    the cohorts' spread added to the wait: p99 +41% at osl 2, 32 clients, against the simulator's 0%)."""
+    if not queue.any():
         return
-    tpot_s = np.minimum(step, full_s)
-    ttft_s = np.maximum(c / np.maximum(x, 1e-300) - np.maximum(sv.osl - 1.0, 0.0) * tpot_s, 0.0)
-    for k in [k for k in out if k.startswith("tpot_")]:
-        out[k] = np.where(rows, tpot_s, out[k])
-    # past osl 1 the prompts ahead vary with where a request's first token lands in the round: the cohorts'
-    # spread kept above the mean (osl 16, 128 clients: simulator p99 1.24 s, cohorts 1.18, the mean 0.78)
-    for k in [k for k in out if k.startswith("ttft_")]:
-        out[k] = np.where(rows, np.where((sv.osl <= 1.0) | (k == "ttft_mean_s"), ttft_s,
-                                         np.maximum(out[k], ttft_s)), out[k])
+    round_s = c / np.maximum(x, 1e-300) - np.maximum(osl - 1.0, 0.0) * tpot_s
+    ahead_s = np.where(queue, np.maximum(round_s - out["ttft_mean_s"], 0.0), 0.0)
+    mean_s = out["ttft_mean_s"] + ahead_s
+    # past osl 1 every step is packed full and a first token comes at the end of the step that computes the
+    # prompt's last tokens: TTFT is a whole number of steps, the two around the mean in the shares that make it
+    steps = mean_s / np.maximum(tpot_s, 1e-300)
+    lo = np.floor(steps)
+    for k in [k for k in out if k.startswith("ttft_p")]:
+        whole = (lo + (float(k[6:-2]) / 100.0 > 1.0 - (steps - lo))) * tpot_s
+        out[k] = np.where(queue, np.where(osl <= 1.0, mean_s, whole), out[k])
+    out["ttft_mean_s"] = np.where(queue, mean_s, out["ttft_mean_s"])
 
 
 CONTEXT_POINTS = 100  # quantiles of each length drawn: 100 x 100 pairs a row (assumed: enough for p99)
