@@ -77,6 +77,24 @@ def test_a_burst_the_seats_hold_at_once_is_not_saturated(serving):
     assert crowd["saturated"] and crowd["limited_by"] == "queue"
 
 
+@pytest.mark.parametrize("serving", ["aggregated", "disaggregated"])
+def test_a_finite_run_at_a_huge_rate_is_a_burst_as_inf_is(serving):
+    """10 requests at 1e6 requests/s arrive within 10 us: a burst as inf's are, yet read 'saturated: the load
+    exceeds what the replicas complete; requests queue' (limited by queue) where inf did not. The rule is the
+    seats at every rate: a run the seats hold at once is not saturated, one of more requests than seats is,
+    at 1e6 as at inf."""
+    q = dict(model="llama-3.3-70b", gpu="h200-sxm", gpus=8, precision="fp8", isl=1024, osl=128, serving=serving)
+    runs = {rate: one(**q, request_rate=rate, num_requests=10) for rate in (math.inf, 1e6, 1e3)}
+    for rate, r in runs.items():
+        assert r["fits"] and not r["saturated"] and r["limited_by"] != "queue", rate
+        assert "saturated" not in r["notes"], rate
+    # the simulator's first Poisson arrival steps alone (its prompt 40 ms ahead of the other nine), inf's not
+    assert runs[1e6]["requests_s"] == pytest.approx(runs[math.inf]["requests_s"], rel=0.05)
+    if serving == "aggregated":  # 4 seats a replica (--max-batch): 10 requests on 2 or fewer replicas wait
+        crowd = {rate: one(**q, tp=4, max_batch=4, request_rate=rate, num_requests=10) for rate in (math.inf, 1e6)}
+        assert all(r["saturated"] and r["limited_by"] == "queue" for r in crowd.values())
+
+
 def test_idle_disaggregated_units_are_called_units():
     """One client over two disaggregated units read '1 of 2 replicas idle' beside 'a unit needs 3'."""
     r = one(model="llama-3.1-8b", gpu="h100-sxm", precision="fp8", isl=1000, osl=100, gpus=8, tp=1,

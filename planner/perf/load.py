@@ -90,7 +90,7 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     closed = ok & ~np.isnan(conc) & ~disagg
     opened = ok & np.isnan(conc) & ~disagg
     sat_open = opened & (rate >= sv.capacity_rps)
-    out["saturated"] = (sat_open & ~burst_held(rate, nreq, sv.cap)) | (closed & (conc > sv.cap))
+    out["saturated"] = (sat_open & ~burst_held(nreq, sv.cap)) | (closed & (conc > sv.cap))
     if method == "simulate":
         for r in np.flatnonzero(ok & ~disagg):
             _simulate_row(tab.row(r), r, rate[r], conc[r], nreq[r], dist[r], seed, out, hidden[r])
