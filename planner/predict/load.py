@@ -26,6 +26,7 @@ from planner.perf import evaluate, latency_under_load
 from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.resolve import FAILURE_KINDS
 from planner.predict.cells import is_set, ms_text
+from planner.predict.finite_runs import simulated_runs
 from planner.predict.load_query import (
     GENERIC,
     LOAD_RESULT_COLUMNS,
@@ -61,9 +62,11 @@ def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate_loads(rows: pd.DataFrame, catalog: Catalog, method: str = "analytic") -> pd.DataFrame:
-    """latency_under_load on every per-replica row, then one row per configuration: totals over its replicas,
-    latencies of the busiest replica group (conservative), means weighted by requests."""
-    res = latency_under_load(rows, catalog, method=method)  # `batch`: a query's max_batch, else NaN
+    """latency_under_load on every per-replica row (simulated: a random finite run's mean over seeds,
+    `finite_runs`), then one row per configuration: totals over its replicas, latencies of the busiest replica
+    group (conservative), means weighted by requests."""
+    # `batch`: a query's max_batch, else NaN
+    res = simulated_runs(rows, catalog) if method == "simulate" else latency_under_load(rows, catalog)
     res["req_total"] = res["requests_s"] * res["replicas"]
     out = []
     for _, grp in res.groupby("cfg", sort=True):
