@@ -45,3 +45,14 @@ def test_an_open_loop_gets_the_layout_that_serves_most_then_the_fastest(load):
     e2e = tied["ttft_p90_s"] + 511 * tied["tpot_p90_s"]
     if e2e.notna().any():
         assert free["ttft_p90_s"] + 511 * free["tpot_p90_s"] == pytest.approx(e2e.min(), rel=1e-9)
+
+
+def test_a_finite_run_at_a_rate_gets_a_layout_that_completes_it_about_as_fast_as_any():
+    """10 requests at 30/s: the steady state credited TP1 PP8 (capacity above 30/s) with the full rate and it
+    won, though its run completes 3.2 requests/s (e2e p50 2.9 s) where TP8's (capacity 22.6/s) completes 8.7
+    (1.0 s); at 20/s and 100/s TP8 won. What a run serves is now at most what its requests sent at once serve."""
+    q = dict(model="llama-3.3-70b", gpu="h200-sxm", gpus=8, precision="fp8", isl=1024, osl=128,
+             request_rate=30.0, num_requests=10)
+    free, fixed = _brute_force(q)
+    assert free["requests_s"] >= 0.9 * fixed["requests_s"].max()
+    assert free["e2e_p50_s"] <= 1.1 * fixed["e2e_p50_s"].min()

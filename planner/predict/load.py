@@ -26,7 +26,7 @@ from planner.perf import evaluate, latency_under_load
 from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.resolve import FAILURE_KINDS
 from planner.predict.cells import is_set, ms_text
-from planner.predict.finite_runs import simulated_runs
+from planner.predict.finite_runs import burst_bound, simulated_runs
 from planner.predict.load_query import (
     GENERIC,
     LOAD_RESULT_COLUMNS,
@@ -123,12 +123,13 @@ def most_served(ok: pd.DataFrame) -> pd.DataFrame:
     """Configurations (meeting the targets) ranked as a user asks: the most requests/s served first, ties by
     end-to-end latency at the percentile (`_e2e`), then fewer GPUs a replica and the smaller layout. Requests/s
     is what each load completes: the offered rate where a replica keeps up and its capacity where it does not
-    (an open loop), what the clients complete (a closed loop), the run's requests over its span (a finite run).
+    (an open loop), what the clients complete (a closed loop), the run's requests over its span (a finite run),
+    at most what the same requests sent at once complete (`served_rps`, `burst_bound`).
     Saturation is no rank of its own: above capacity an open loop completes less than the rate and ranks lower
     by that, and a closed loop with more clients than seats still completes what it sends: ranked saturated
     last, 1,024 SGLang clients of llama-3.3-70b on 8 H200 (1,024 / 1,024 tokens) got TP1 PP2 x DP4 at 11.8
     requests/s and e2e p50 87 s over TP1 x DP8 at 16.5 requests/s and 62 s."""
-    served = ok["requests_s"].astype(float).fillna(0.0)
+    served = ok.get("served_rps", ok["requests_s"]).fillna(ok["requests_s"]).astype(float).fillna(0.0)
     tied = ok[served >= served.max() * (1.0 - SERVED_TIE)]
     return tied.sort_values(["_e2e", "gpus", "tp", "pp", "ep", "attn_dp"], kind="stable")
 
@@ -262,6 +263,8 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
     found = units.load_answers(queries, configs[disagg], catalog)
     per_replica = load_rows(queries, configs[~disagg])
     loads = evaluate_loads(per_replica, catalog) if len(per_replica) else pd.DataFrame()
+    if len(loads):  # what a finite run at a rate can complete: at most what the same requests at once do
+        loads["served_rps"] = np.fmin(loads["requests_s"], burst_bound(per_replica, catalog).reindex(loads.index))
     if len(found):
         configs.loc[found.index, ["dp", "gpus"]] = found[["dp", "gpus"]].to_numpy()
         loads = pd.concat([loads, found.drop(columns=["dp", "gpus"])])
