@@ -55,8 +55,9 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
                        efficiency: Efficiency | None = None, tables: StepTables | None = None) -> pd.DataFrame:
     """Latency percentiles and throughput of each configuration row under a load (see the package docstring).
 
-    Grid columns `request_rate`, `concurrency`, `num_requests`, `length_dist`, where present and set, override
-    the keyword arguments row by row. `batch` (optional) caps the running sequences per replica.
+    Grid columns `request_rate`, `concurrency`, `num_requests`, `length_dist` and `seed` (a simulated
+    aggregated row's), where present and set, override the keyword arguments row by row. `batch` (optional)
+    caps the running sequences per replica.
     `hidden_tokens` (optional, absent or NaN = 0): reasoning tokens of the osl decoded before the first visible
     one; the TTFT columns are then to the first visible token (`hidden_ttft`), TPOT and the rest as they are."""
     if method not in METHODS:
@@ -90,10 +91,11 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     closed = ok & ~np.isnan(conc) & ~disagg
     opened = ok & np.isnan(conc) & ~disagg
     sat_open = opened & (rate >= sv.capacity_rps)
-    out["saturated"] = (sat_open & ~burst_held(rate, nreq, sv.cap)) | (closed & (conc > sv.cap))
+    out["saturated"] = (sat_open & ~burst_held(nreq, sv.cap)) | (closed & (conc > sv.cap))
     if method == "simulate":
+        seeds = _floats(_column(g, "seed", seed, n)).astype(np.int64)
         for r in np.flatnonzero(ok & ~disagg):
-            _simulate_row(tab.row(r), r, rate[r], conc[r], nreq[r], dist[r], seed, out, hidden[r])
+            _simulate_row(tab.row(r), r, rate[r], conc[r], nreq[r], dist[r], int(seeds[r]), out, hidden[r])
     else:
         _analytic(tab, sv, rate, conc, nreq, variable, closed, opened, sat_open, out, hidden)
     rows = np.flatnonzero(ok & disagg)

@@ -121,7 +121,7 @@ def units_under_load(grid: pd.DataFrame, catalog: Catalog, rate: np.ndarray, con
     out["e2e_p50_s"] = out["ttft_p50_s"] + (visible - 1.0) * out["tpot_p50_s"]
     out["max_running"] = np.array(at["seats"], dtype=float)
     above = np.array(at["saturated"], dtype=bool)  # open loop: above the unit's rate; closed: beyond its seats
-    out["saturated"] = above & ~burst_held(rate, nreq, out["max_running"])
+    out["saturated"] = above & ~burst_held(nreq, out["max_running"])
     steady_sat = above & np.isnan(conc) & np.isnan(nreq)
     burst = fits & above & np.isnan(conc) & ~np.isnan(nreq)  # no queueing answer: simulated
     for r in np.flatnonzero(fits & ((method == "simulate") | burst)):

@@ -53,12 +53,14 @@ def saturation_rps(tab: StepTables, m: np.ndarray, rate: np.ndarray, cap: np.nda
 
 
 
-def burst_held(request_rate, num_requests, seats):
-    """A burst (request_rate inf, num_requests sent at once) whose requests the seats (running-sequence cap or
-    KV cache; a disaggregated unit's decode seats) hold at once: no request waits for another to finish, so it is
-    not saturated (a burst of one read "saturated ... requests queue"). A finite rate above capacity stays
-    saturated: its requests arrive faster than they complete (issue 8). Arrays or scalars alike."""
-    return np.isinf(request_rate) & (np.asarray(num_requests, dtype=float) <= seats)
+def burst_held(num_requests, seats):
+    """A finite run (num_requests) whose requests the seats (running-sequence cap or KV cache; a disaggregated
+    unit's decode seats) hold at once: no request waits for another to finish, so it is not saturated at any
+    rate (a burst of one read "saturated ... requests queue"). At any rate, not only inf: 10 requests at 1e6/s
+    arrive within 10 us, a burst as inf's are, yet read saturated where inf did not; a run of more requests than
+    seats above capacity stays saturated, its requests arriving faster than they complete (issue 8). Only
+    rates above capacity ask. Arrays or scalars alike."""
+    return np.asarray(num_requests, dtype=float) <= seats
 
 
 __all__ = ["burst_held", "prompt_limit_rps", "saturation_rps"]

@@ -247,11 +247,11 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
 
 
 def _burst_held(q: pd.Series, dp: int, seats: float) -> bool:
-    """A burst (request_rate inf) whose busiest unit's share of num_requests its decode seats hold at once: no
-    request waits for another to finish, not saturated (`latency_under_load`'s rule for a replica)."""
+    """A finite run (at any request_rate) whose busiest unit's share of num_requests its decode seats hold at
+    once: no request waits for another to finish, not saturated (`latency_under_load`'s rule for a replica)."""
     if not (is_set(q["request_rate"]) and is_set(q["num_requests"])):
         return False
-    return bool(burst_held(float(q["request_rate"]), math.ceil(float(q["num_requests"]) / dp), seats))
+    return bool(burst_held(math.ceil(float(q["num_requests"]) / dp), seats))
 
 
 def _at_loads(queries: pd.DataFrame, configs: pd.DataFrame, units: pd.DataFrame,

@@ -3,11 +3,12 @@
 A query with `request_rate` (requests/s over all replicas, Poisson; inf = `num_requests` at once) or
 `concurrency` (closed-loop clients, honoured exactly: C clients over dp replicas are C // dp per replica plus
 one more on C % dp of them) is answered per parallel split by `planner.perf.latency_under_load` (the analytic
-queueing model) at each replica's share of the load; the split that serves the most requests/s without
-saturating, then the lowest TTFT at the SLO percentile, meeting the TTFT/TPOT targets at that percentile,
-wins. `ttft_s`/`tpot_s` are then the means under the load. A finite run (`num_requests`) of the winner is then
-simulated (`planner.perf.simulate`), as a benchmark would measure it. A query without a load keeps the batch
-search and gets its percentile columns as closed-loop concurrency = the chosen batch on every replica.
+queueing model) at each replica's share of the load; of the splits meeting the TTFT/TPOT targets at the SLO
+percentile, the one that serves the most requests/s wins, ties by end-to-end latency at that percentile
+(`most_served`). `ttft_s`/`tpot_s` are then the means under the load. A finite run (`num_requests`) of the
+winner is then simulated (`planner.perf.simulate`), as a benchmark would measure it. A query without a load
+keeps the batch search and gets its percentile columns as closed-loop concurrency = the chosen batch on every
+replica.
 Disaggregated configurations take the optimizer's two-queue model instead (`planner.predict.disagg`).
 """
 
@@ -25,6 +26,7 @@ from planner.perf import evaluate, latency_under_load
 from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.resolve import FAILURE_KINDS
 from planner.predict.cells import is_set, ms_text
+from planner.predict.finite_runs import burst_bound, simulated_runs
 from planner.predict.load_query import (
     GENERIC,
     LOAD_RESULT_COLUMNS,
@@ -60,9 +62,11 @@ def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate_loads(rows: pd.DataFrame, catalog: Catalog, method: str = "analytic") -> pd.DataFrame:
-    """latency_under_load on every per-replica row, then one row per configuration: totals over its replicas,
-    latencies of the busiest replica group (conservative), means weighted by requests."""
-    res = latency_under_load(rows, catalog, method=method)  # `batch`: a query's max_batch, else NaN
+    """latency_under_load on every per-replica row (simulated: a random finite run's mean over seeds,
+    `finite_runs`), then one row per configuration: totals over its replicas, latencies of the busiest replica
+    group (conservative), means weighted by requests."""
+    # `batch`: a query's max_batch, else NaN
+    res = simulated_runs(rows, catalog) if method == "simulate" else latency_under_load(rows, catalog)
     res["req_total"] = res["requests_s"] * res["replicas"]
     out = []
     for _, grp in res.groupby("cfg", sort=True):
@@ -105,12 +109,29 @@ def choose(queries: pd.DataFrame, configs: pd.DataFrame, loads: pd.DataFrame) ->
         # the last of 256)
         e2e = (ttft + (float(q["osl"]) - 1) * tpot).fillna(math.inf)
         ok = grp.assign(_e2e=e2e)[meets]
-        if ok.empty:
-            continue
-        order = ok.sort_values(["saturated", "requests_s", "_e2e", "gpus", "tp", "pp", "ep", "attn_dp"],
-                               ascending=[True, False, True, True, True, True, True, True], kind="stable")
-        best[qid] = int(order.index[0])
+        if not ok.empty:
+            best[qid] = int(most_served(ok).index[0])
     return best
+
+
+# requests/s this close (relative) are one figure: the same offered rate split over 3 or 6 replicas sums back
+# with different float rounding, and then the latency decides, not the last bit
+SERVED_TIE = 1e-9
+
+
+def most_served(ok: pd.DataFrame) -> pd.DataFrame:
+    """Configurations (meeting the targets) ranked as a user asks: the most requests/s served first, ties by
+    end-to-end latency at the percentile (`_e2e`), then fewer GPUs a replica and the smaller layout. Requests/s
+    is what each load completes: the offered rate where a replica keeps up and its capacity where it does not
+    (an open loop), what the clients complete (a closed loop), the run's requests over its span (a finite run),
+    at most what the same requests sent at once complete (`served_rps`, `burst_bound`).
+    Saturation is no rank of its own: above capacity an open loop completes less than the rate and ranks lower
+    by that, and a closed loop with more clients than seats still completes what it sends: ranked saturated
+    last, 1,024 SGLang clients of llama-3.3-70b on 8 H200 (1,024 / 1,024 tokens) got TP1 PP2 x DP4 at 11.8
+    requests/s and e2e p50 87 s over TP1 x DP8 at 16.5 requests/s and 62 s."""
+    served = ok.get("served_rps", ok["requests_s"]).fillna(ok["requests_s"]).astype(float).fillna(0.0)
+    tied = ok[served >= served.max() * (1.0 - SERVED_TIE)]
+    return tied.sort_values(["_e2e", "gpus", "tp", "pp", "ep", "attn_dp"], kind="stable")
 
 
 def _tpot_held(grp: pd.DataFrame, pct: float, key: str) -> pd.Series:
@@ -242,6 +263,8 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
     found = units.load_answers(queries, configs[disagg], catalog)
     per_replica = load_rows(queries, configs[~disagg])
     loads = evaluate_loads(per_replica, catalog) if len(per_replica) else pd.DataFrame()
+    if len(loads):  # what a finite run at a rate can complete: at most what the same requests at once do
+        loads["served_rps"] = np.fmin(loads["requests_s"], burst_bound(per_replica, catalog).reindex(loads.index))
     if len(found):
         configs.loc[found.index, ["dp", "gpus"]] = found[["dp", "gpus"]].to_numpy()
         loads = pd.concat([loads, found.drop(columns=["dp", "gpus"])])
@@ -393,5 +416,5 @@ def slo_latencies(rows: pd.DataFrame, pct: pd.Series, catalog: Catalog) -> pd.Da
 
 
 __all__ = ["GPUS_NEEDED", "answer_fields", "answer_load_queries", "at_capacity_rows", "at_slo", "choose",
-           "describe_load", "ep_divides_no_split", "evaluate_loads", "in_flight", "load_rows", "nearest_miss",
-           "needs_more_gpus", "percentile_columns", "slo_latencies"]
+           "describe_load", "ep_divides_no_split", "evaluate_loads", "in_flight", "load_rows", "most_served",
+           "nearest_miss", "needs_more_gpus", "percentile_columns", "slo_latencies"]
