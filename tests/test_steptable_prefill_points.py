@@ -50,3 +50,31 @@ def test_load_tpot_meets_evaluate_at_attention_dp(cat):
     ev = evaluate(g, cat).iloc[0]
     ld = latency_under_load(g, cat, concurrency=1024).iloc[0]
     assert ld.tpot_mean_s == pytest.approx(ev.tpot_s, rel=0.02)
+
+
+def _sglang_vllm(cat, model, precision):
+    g = pd.DataFrame([dict(model=model, accelerator="h100-sxm", precision=precision, tp=1, engine=e,
+                           serving="aggregated", isl=217, osl=202) for e in ("sglang", "vllm")])
+    return build_step_tables(g, cat)
+
+
+def test_sglang_context_slope_where_it_runs(cat):
+    """SGLang overlaps its host's per-sequence work with the GPU step: at its 4,096-seat cap the host sets the
+    pace and the context slope probed there was 0 on every SGLang calibration row. Probed at the seats its KV
+    cache holds (Qwen3-32B on one H100: ~65), the attention's slope is vLLM's (the same GPU work)."""
+    tab = _sglang_vllm(cat, "qwen3-32b", "bf16")
+    assert tab.kv_tokens[0] / tab.ctx_ref[0] < 100
+    assert tab.s_per_ctx_token[0] > 0
+    assert tab.s_per_ctx_token[0] == pytest.approx(tab.s_per_ctx_token[1], rel=1e-9)
+
+
+def test_simulator_steps_read_the_slope_at_their_batch(cat):
+    """Qwen3-8B / SGLang: host-bound from ~100 sequences on (slope 0 there, and at its KV seats), not at 8: a
+    step of 8 sequences at twice the reference context is longer by the attention's slope."""
+    from planner.perf.simulate import _Steps
+    tab = _sglang_vllm(cat, "qwen3-8b", "bf16").row(0)
+    steps = _Steps(tab)
+    ref = 8 * float(tab.ctx_ref[0])
+    grown = steps(8, 0.0, 2.0 * ref) - steps(8, 0.0, ref)
+    assert grown > 0
+    assert grown == pytest.approx(_sglang_vllm(cat, "qwen3-8b", "bf16").s_per_ctx_token[1] * ref, rel=1e-6)

@@ -119,7 +119,8 @@ class _Steps:
         self.table = np.stack(cols, axis=1).tolist()  # python lists: fastest scalar lookups
         self.p_grid = tab.prefill[0].tolist()  # ascending, not evenly spaced (steptable.prefill_grid)
         self.p_last = len(cols) - 2
-        self.slope = float(tab.s_per_ctx_token[0])
+        # seconds per context token at each decode count (the host can hide the GPU's attention at large ones)
+        self.slopes = np.interp(dense, tab.decode[0], tab.ctx_slope_s[0]).tolist()
         self.ctx_ref = float(tab.ctx_ref[0])
         # a step carrying prompt tokens: at least the table's chunk floor beside its decode sequences
         floors = np.maximum(np.interp(dense, tab.decode[0], tab.chunk_floor_s[0]), float(tab.mixed_floor_s[0]))
@@ -133,7 +134,7 @@ class _Steps:
         t = row[k] + (row[k + 1] - row[k]) * (n_pre - g[k]) / (g[k + 1] - g[k])
         if n_pre > 0:  # a step carrying prompt tokens runs outside the decode CUDA graphs (steptable)
             t = max(t, self.floors[n])
-        return t + self.slope * (ctx_sum - n_dec * self.ctx_ref)
+        return t + self.slopes[n] * (ctx_sum - n_dec * self.ctx_ref)
 
 
 @dataclass
@@ -348,7 +349,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             free_now = kv_cap - kv_used - (0 if prio else n)  # a mixed step decodes before it admits
             k = steps_until_admission(k, n, reserve, decay, reserve_floor, free_now, left,
                                        pre_need[head] - done_pre[head], float(osl[head] - gen[head]), watermark)
-        dt = k * t1 + step.slope * n * k * (k - 1) / 2.0
+        dt = k * t1 + step.slopes[min(n, step.max_seqs)] * n * k * (k - 1) / 2.0
         if paused:  # the first step's gap runs from each sequence's last token (before or during the pause);
             # gaps are scaled by `burst` (tokens per streamed chunk) at the end: the pause is wall time, once
             gaps, counts = np.unique((t - last_tok[dec]) / burst + t1, return_counts=True)

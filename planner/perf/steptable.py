@@ -71,6 +71,9 @@ class StepTables:
     #                                          prompt tokens between the bends prefill_grid places points at),
     #                                          and a step carrying prompt tokens is the larger of the two
     #                                          (`interp_step`); by hand (tests): 0, time_s holds what it holds
+    ctx_slope_s: np.ndarray | None = None  # (R, D) s_per_ctx_token at each decode count of the grid (the
+    #                                        simulator's; s_per_ctx_token is it at the seats the KV cache holds);
+    #                                        by hand (tests): s_per_ctx_token at every count
     kv_seats: np.ndarray | None = None  # (R,) evaluate's max_batch_memory (inf where not given): the seats never
     #                                     exceed what its memory check admits (queueing.service); it holds for
     #                                     the isl, osl and kv_reserve the tables were built at (a replace() of
@@ -85,6 +88,9 @@ class StepTables:
                 object.__setattr__(self, name, fill(len(self.isl)))
         if self.limited_by is None:
             object.__setattr__(self, "limited_by", np.full(len(self.isl), "", dtype=object))
+        if self.ctx_slope_s is None:
+            one = np.asarray(self.s_per_ctx_token, dtype=float)[:, None]
+            object.__setattr__(self, "ctx_slope_s", np.repeat(one, self.decode.shape[1], axis=1))
         if self.chunk_floor_s is None:
             object.__setattr__(self, "chunk_floor_s", np.zeros(self.decode.shape))
         if self.kv_seats is None:
@@ -274,7 +280,8 @@ def _eager_column(P: int) -> np.ndarray:
 def _points(decode: np.ndarray, prefill: np.ndarray, max_seqs: np.ndarray, ctx_ref: np.ndarray, isl: np.ndarray,
             osl: np.ndarray, grid_only: bool):
     """(decode sequences, context, prefill tokens, carries a prompt chunk) at each point (m, K) of rows of a
-    table: the grid's D x P points, then (unless `grid_only`) the D averaged steps and the two slope probes."""
+    table: the grid's D x P points, then (unless `grid_only`) the D averaged steps and the context-slope probes
+    (the decode-only steps of the grid's D - 1 decode counts above 0 at twice the context)."""
     m, D = decode.shape
     P = prefill.shape[1]
     grid = (np.repeat(decode, P, axis=1), np.tile(prefill, (1, D)))
@@ -282,10 +289,11 @@ def _points(decode: np.ndarray, prefill: np.ndarray, max_seqs: np.ndarray, ctx_r
     chunk = np.tile(_eager_column(P), (m, D))
     if grid_only:
         return grid[0], np.repeat(ctx_ref[:, None], D * P, axis=1), grid[1], chunk
-    n_dec = np.concatenate([grid[0], decode, max_seqs[:, None], max_seqs[:, None]], axis=1)
-    n_pre = np.concatenate([grid[1], decode * isl[:, None] / osl[:, None], np.zeros((m, 2))], axis=1)
-    ctx = np.concatenate([np.repeat(ctx_ref[:, None], D * P + D + 1, axis=1), 2.0 * ctx_ref[:, None]], axis=1)
-    return n_dec, ctx, n_pre, np.concatenate([chunk, np.zeros((m, D + 2), dtype=bool)], axis=1)
+    n_dec = np.concatenate([grid[0], decode, decode[:, 1:]], axis=1)
+    n_pre = np.concatenate([grid[1], decode * isl[:, None] / osl[:, None], np.zeros((m, D - 1))], axis=1)
+    ctx = np.concatenate([np.repeat(ctx_ref[:, None], D * P + D, axis=1),
+                          np.repeat(2.0 * ctx_ref[:, None], D - 1, axis=1)], axis=1)
+    return n_dec, ctx, n_pre, np.concatenate([chunk, np.zeros((m, 2 * D - 1), dtype=bool)], axis=1)
 
 
 PROMPT_EPSILON = 1.0  # prompt tokens of the chunk floor's step (StepTables.chunk_floor_s): a step carrying any
@@ -389,7 +397,7 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     # the draft term goes to the same rows whatever rows run: decided on every row's decode counts (the grid's
     # and the probes' max_seqs, every point's value)
     drafts = _drafts(_RowsView(c, slice(None), n), np.concatenate([decode, max_seqs[:, None]], axis=1))
-    t = np.full((n, D * P1 + D + 2), np.nan)
+    t = np.full((n, D * P1 + 2 * D - 1), np.nan)
     if queueing_only and SHARE_GRID_POINTS:  # rows sharing all but the output length: the model once a group
         rows = np.arange(n) if isinstance(run, slice) else run
         gid = shared_groups(c, n, rows, (max_seqs, budget))
@@ -402,9 +410,16 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     time_s = np.ascontiguousarray(steps[:, :, :P])
     chunk_floor = np.ascontiguousarray(steps[:, :, P])
     step_avg = np.ascontiguousarray(t[:, D * P1:D * P1 + D])
-    t1, t2 = t[:, -2].copy(), t[:, -1].copy()
-    slope = np.maximum((t2 - t1) / (max_seqs * ctx_ref), 0.0)
-    return StepTables(decode=decode, prefill=prefill[:, :P], time_s=time_s, s_per_ctx_token=slope, ctx_ref=ctx_ref,
+    # per decode count: the decode-only step at twice the context less the grid's at ctx_ref; at 0 as at 1
+    slope_d = np.maximum((t[:, D * P1 + D:] - time_s[:, 1:, 0]) / (decode[:, 1:] * ctx_ref[:, None]), 0.0)
+    slope_d = np.ascontiguousarray(np.concatenate([slope_d[:, :1], slope_d], axis=1))
+    # the row's one slope where it runs loaded: the seats its KV cache holds at ctx_ref, up to the engine's cap.
+    # At the cap (SGLang: 4,096) the host's per-sequence work hides the GPU's (eng_overlap), so every SGLang
+    # calibration row read 0 there and its variable lengths spread no TPOT
+    seats = np.clip(kv_tokens / ctx_ref, 1.0, max_seqs)
+    slope = at(slope_d, locate(decode, seats[:, None]))[:, 0]
+    return StepTables(decode=decode, prefill=prefill[:, :P], time_s=time_s, s_per_ctx_token=slope,
+                      ctx_slope_s=slope_d, ctx_ref=ctx_ref,
                       step_avg_s=step_avg, max_seqs=max_seqs, token_budget=budget, kv_tokens=kv_tokens,
                       isl=isl, osl=osl, fits=fits, reason=np.asarray(ev["reason"], dtype=object),
                       limited_by=np.where(fits, "", np.asarray(ev["limited_by"], dtype=object)).astype(object),
