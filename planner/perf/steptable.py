@@ -5,7 +5,13 @@ approximation reads its per-occupancy service figures from them, so both run on 
 
 Step time at other contexts: decode attention reads every context token's KV once per step, so a step's time
 is linear in the total context of its decode sequences; the table holds the time at `ctx_ref` tokens per
-sequence (isl + osl/2, the average over a request's life) and `s_per_ctx_token` the slope.
+sequence (isl + osl/2, the average over a request's life) and the slope per decode count (`ctx_slope_s`; where
+an engine's host work hides the GPU's, 0), `s_per_ctx_token` the slope at the seats the KV cache holds.
+
+Steps carrying prompt tokens: the prompt axis has points where the step bends (`prefill_grid`), each the step
+launched as a decode-only step, and `chunk_floor_s` the eager floor of a step with prompt tokens per decode
+count; a step with prompt tokens is the larger of the two (`interp_step`), as the step model's
+max(work, launch) is, whatever the point spacing.
 """
 
 from __future__ import annotations
