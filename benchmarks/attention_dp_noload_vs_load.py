@@ -38,14 +38,17 @@ FINDINGS = """
    The simulator's closed loop splits the same throughput differently: it runs in waves (fixed lengths, pauses
    before decode): ~1,300 of 4,096 requests waiting on average, TTFT mean 13.6 s, TPOT 0.235 s (decode batch
    ~2,790), where both analytic models keep all 4,096 running (TPOT 0.34 s, TTFT 0.15-0.21 s). Left.
-2. vLLM / TensorRT-LLM at attention DP (per-rank budgets, mixed schedule; NOT fixed): the load model's step table
-   has 9 points along the prefill axis over the replica budget (8 x 8,192 = 65,536 for vLLM at attn_dp 8: 8,192
-   tokens apart), so a 1,000-4,000-token chunk step is interpolated between the decode step and the mixed-step
-   floor: 0.0299 s where the step model gives 0.0357 (-16%; at attn_dp 1 the grid is 1,024 apart, <1%). TPOT
-   differs up to 26% (vLLM tp 2 attn_dp 4, batch 1,024, 1,000 / 1,000: evaluate 0.0327 s, load 0.0259 s), output
-   tok/s up to 21%, the load model (and the simulator, which reads the same tables) the faster. Here evaluate,
-   the step model read directly, is the better figure; the fix belongs in steptable.py (a prefill axis with points
-   at the chunk sizes in use, or finer near 0), which moves every load figure and the calibration fit.
+2. vLLM / TensorRT-LLM at attention DP (per-rank budgets, mixed schedule; fixed by h95): the load model's step
+   table had 9 points along the prefill axis over the replica budget (8 x 8,192 = 65,536 for vLLM at attn_dp 8:
+   8,192 tokens apart), so a 1,000-4,000-token chunk step was interpolated between the decode step and the
+   mixed-step floor: 0.0299 s where the step model gives 0.0357 (-16%; at attn_dp 1 the grid is 1,024 apart,
+   <1%). TPOT differed up to 26% (vLLM tp 2 attn_dp 4, batch 1,024, 1,000 / 1,000: evaluate 0.0327 s, load
+   0.0259 s), output tok/s up to 21%, the load model (and the simulator) the faster. Now (steptable.prefill_grid:
+   points at the rank's chunk and attn_dp chunks; StepTables.chunk_floor_s: the eager step's floor per decode
+   count, the step the larger of it and the point launched as a decode step) table 2 agrees to 0.0% and every
+   TPOT of table 1 within 1% but the 1,024 / 128 rows at the largest batches (5.7-9.5%, output tok/s equal:
+   the closed loop's split of a life between TTFT and TPOT, not the steps) and TRT-LLM 8 x 1 b1024 1000/1000
+   (-1.6%).
 3. evaluate's TTFT at a large batch is one step of max(chunk, batch x isl / osl) prompt tokens beside the batch
    (32,768 tokens: 0.146 s), neither budget-capped nor prefill-first; the load model's closed loop gives p50
    0.208 s. Left.

@@ -24,7 +24,7 @@ from planner.perf.params import load_efficiency
 from planner.perf.resolve import Cols, normalize_grid, resolve
 from planner.perf.serving import aggregated
 from planner.perf.step import decode_step, eager_launch_s
-from planner.perf.steptable import build_step_tables
+from planner.perf.steptable import build_step_tables, interp_step
 
 CAT = load_catalog()
 EFF = load_efficiency(CAT)
@@ -103,15 +103,16 @@ def test_prompt_chunk_step_is_floored_like_an_eager_decode_step():
     # TTFT of one 64-token prompt: one chunk riding on that eager step, plus the API server
     agg = aggregated(c, EFF.serving)
     np.testing.assert_allclose(agg["ttft_s"] - c.eng_request_s, eager["time_s"], rtol=1e-12)
-    # the step tables' grid points with prompt tokens are the same eager steps (no second floor arithmetic)
+    # the step tables at their grid points with prompt tokens are the same eager steps: the larger of the
+    # point's step launched as a decode step and the chunk floor (the eager step of PROMPT_EPSILON tokens)
     tab = build_step_tables(pd.DataFrame(rows).drop(columns="batch"), CAT, efficiency=EFF, max_seqs=4,
                             token_budget=512)
     d = tab.decode[:, 1]  # one running sequence
-    p = tab.prefill[:, 1]  # 64 prompt tokens (512 / 8)
-    np.testing.assert_allclose(p, 64.0)
+    p = np.full(len(d), 64.0)  # the 64-token prompt, one chunk: a grid point (steptable.prefill_grid)
+    assert (tab.prefill == 64.0).any(axis=1).all()
     pairs = p * causal_pairs(64.0) / 64.0
     want = decode_step(c, EFF.serving, d, tab.ctx_ref, p, pairs, pairs, 64.0, prompt_chunk=True)["time_s"]
-    np.testing.assert_allclose(tab.time_s[:, 1, 1], want, rtol=1e-12)
+    np.testing.assert_allclose(interp_step(tab, d[:, None], p[:, None])[:, 0], want, rtol=1e-12)
 
 
 def test_eager_step_launches_the_unfused_op_count():

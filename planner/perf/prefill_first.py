@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.perf.steptable import StepTables
+from planner.perf.steptable import StepTables, prefill_at
 
 
 def alone_s(tab: StepTables, tokens: np.ndarray) -> np.ndarray:
     """Seconds of a step carrying `tokens` (R, K) prompt tokens and no decode: the table's decode-0 row along
     the prefill axis (linear beyond the budget), at least the floor of a step with prompt tokens (as
     interp_step at zero decode sequences, without the decode-axis lookup)."""
-    P = tab.time_s.shape[2]
     row = tab.time_s[:, 0, :]
-    x = tokens / (tab.token_budget[:, None] / (P - 1))
-    k = np.clip(np.floor(x), 0, P - 2).astype(np.int64)
+    k, w = prefill_at(tab.prefill, tokens)
     t0 = np.take_along_axis(row, k, axis=1)
-    t = t0 + (np.take_along_axis(row, k + 1, axis=1) - t0) * (x - k)
-    return np.where(tokens > 0, np.maximum(t, tab.mixed_floor_s[:, None]), t)
+    t = t0 + (np.take_along_axis(row, k + 1, axis=1) - t0) * w
+    floor = np.maximum(tab.chunk_floor_s[:, :1], tab.mixed_floor_s[:, None])
+    return np.where(tokens > 0, np.maximum(t, floor), t)
 
 
 def prefill_first_terms(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray, life: np.ndarray):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 
@@ -116,20 +117,24 @@ class _Steps:
         dense = np.arange(self.max_seqs + 1, dtype=float)
         cols = [np.interp(dense, tab.decode[0], tab.time_s[0, :, k]) for k in range(tab.time_s.shape[2])]
         self.table = np.stack(cols, axis=1).tolist()  # python lists: fastest scalar lookups
-        self.p_step = float(tab.token_budget[0]) / (len(cols) - 1)
+        self.p_grid = tab.prefill[0].tolist()  # ascending, not evenly spaced (steptable.prefill_grid)
         self.p_last = len(cols) - 2
-        self.slope = float(tab.s_per_ctx_token[0])
+        # seconds per context token at each decode count (the host can hide the GPU's attention at large ones)
+        self.slopes = np.interp(dense, tab.decode[0], tab.ctx_slope_s[0]).tolist()
         self.ctx_ref = float(tab.ctx_ref[0])
-        self.floor = float(tab.mixed_floor_s[0])
+        # a step carrying prompt tokens: at least the table's chunk floor beside its decode sequences
+        floors = np.maximum(np.interp(dense, tab.decode[0], tab.chunk_floor_s[0]), float(tab.mixed_floor_s[0]))
+        self.floors = floors.tolist()
 
     def __call__(self, n_dec: int, n_pre: float, ctx_sum: float) -> float:
-        row = self.table[min(n_dec, self.max_seqs)]
-        x = n_pre / self.p_step
-        k = min(int(x), self.p_last)
-        t = row[k] + (row[k + 1] - row[k]) * (x - k)
+        n = min(n_dec, self.max_seqs)
+        row = self.table[n]
+        g = self.p_grid
+        k = min(max(bisect_right(g, n_pre) - 1, 0), self.p_last)  # beyond the budget: the last two, linear
+        t = row[k] + (row[k + 1] - row[k]) * (n_pre - g[k]) / (g[k + 1] - g[k])
         if n_pre > 0:  # a step carrying prompt tokens runs outside the decode CUDA graphs (steptable)
-            t = max(t, self.floor)
-        return t + self.slope * (ctx_sum - n_dec * self.ctx_ref)
+            t = max(t, self.floors[n])
+        return t + self.slopes[n] * (ctx_sum - n_dec * self.ctx_ref)
 
 
 @dataclass
@@ -344,7 +349,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
             free_now = kv_cap - kv_used - (0 if prio else n)  # a mixed step decodes before it admits
             k = steps_until_admission(k, n, reserve, decay, reserve_floor, free_now, left,
                                        pre_need[head] - done_pre[head], float(osl[head] - gen[head]), watermark)
-        dt = k * t1 + step.slope * n * k * (k - 1) / 2.0
+        dt = k * t1 + step.slopes[min(n, step.max_seqs)] * n * k * (k - 1) / 2.0
         if paused:  # the first step's gap runs from each sequence's last token (before or during the pause);
             # gaps are scaled by `burst` (tokens per streamed chunk) at the end: the pause is wall time, once
             gaps, counts = np.unique((t - last_tok[dec]) / burst + t1, return_counts=True)

@@ -5,7 +5,13 @@ approximation reads its per-occupancy service figures from them, so both run on 
 
 Step time at other contexts: decode attention reads every context token's KV once per step, so a step's time
 is linear in the total context of its decode sequences; the table holds the time at `ctx_ref` tokens per
-sequence (isl + osl/2, the average over a request's life) and `s_per_ctx_token` the slope.
+sequence (isl + osl/2, the average over a request's life) and the slope per decode count (`ctx_slope_s`; where
+an engine's host work hides the GPU's, 0), `s_per_ctx_token` the slope at the seats the KV cache holds.
+
+Steps carrying prompt tokens: the prompt axis has points where the step bends (`prefill_grid`), each the step
+launched as a decode-only step, and `chunk_floor_s` the eager floor of a step with prompt tokens per decode
+count; a step with prompt tokens is the larger of the two (`interp_step`), as the step model's
+max(work, launch) is, whatever the point spacing.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf.assumptions import ASSUMPTIONS
+from planner.perf.engines import rank_chunk_tokens
 from planner.perf.evaluate import engine_batch_cap_of, engine_token_budget_of, evaluate_columns
 from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
@@ -25,9 +32,10 @@ from planner.perf.resolve import Cols, Taken, normalize_grid, resolve, take
 from planner.perf.serving import draft_time_s, speculative_terms
 from planner.perf.step import decode_step, mixed_step_floor_s
 from planner.perf.steptable_groups import MEMBER_COLUMNS, kind_order, shared_groups
+from planner.perf.steptable_points import PROMPT_EPSILON, prefill_grid
 
 DECODE_POINTS = 20  # 0 plus 19 geometric points from 1 to the max running sequences
-PREFILL_POINTS = 9  # 0 .. token budget in eighths
+PREFILL_POINTS = 9  # 0, then points up to the token budget placed where the step's time bends (`prefill_grid`)
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ class StepTables:
     """Per configuration row r (R rows): the grids and step seconds, and the limits of its scheduler."""
 
     decode: np.ndarray  # (R, D) decode sequences at each grid point (0, then geometric up to max_seqs)
-    prefill: np.ndarray  # (R, P) prefill tokens in the step (0 .. token_budget)
+    prefill: np.ndarray  # (R, P) prefill tokens in the step, ascending (0 .. token_budget; `prefill_grid`)
     time_s: np.ndarray  # (R, D, P) step seconds with ctx_ref context tokens per decode sequence
     s_per_ctx_token: np.ndarray  # (R,) extra seconds per context token of a decode sequence beyond ctx_ref
     ctx_ref: np.ndarray  # (R,) isl + osl / 2
@@ -63,6 +71,16 @@ class StepTables:
     spec_draft_tokens: np.ndarray | None = None  # (R,) draft tokens a speculative step verifies (0 without)
     limited_by: np.ndarray | None = None  # (R,) what stops a row that does not run (evaluate's: memory, engine,
     #                                       config), '' where it fits
+    chunk_floor_s: np.ndarray | None = None  # (R, D) least seconds of a step carrying prompt tokens beside
+    #                                          decode[d] sequences: the step of PROMPT_EPSILON tokens, launched
+    #                                          eagerly with its engine and host terms. time_s's points are steps
+    #                                          launched as decode-only steps (the floor apart: linear in the
+    #                                          prompt tokens between the bends prefill_grid places points at),
+    #                                          and a step carrying prompt tokens is the larger of the two
+    #                                          (`interp_step`); by hand (tests): 0, time_s holds what it holds
+    ctx_slope_s: np.ndarray | None = None  # (R, D) s_per_ctx_token at each decode count of the grid (the
+    #                                        simulator's; s_per_ctx_token is it at the seats the KV cache holds);
+    #                                        by hand (tests): s_per_ctx_token at every count
     kv_seats: np.ndarray | None = None  # (R,) evaluate's max_batch_memory (inf where not given): the seats never
     #                                     exceed what its memory check admits (queueing.service); it holds for
     #                                     the isl, osl and kv_reserve the tables were built at (a replace() of
@@ -77,6 +95,11 @@ class StepTables:
                 object.__setattr__(self, name, fill(len(self.isl)))
         if self.limited_by is None:
             object.__setattr__(self, "limited_by", np.full(len(self.isl), "", dtype=object))
+        if self.ctx_slope_s is None:
+            one = np.asarray(self.s_per_ctx_token, dtype=float)[:, None]
+            object.__setattr__(self, "ctx_slope_s", np.repeat(one, self.decode.shape[1], axis=1))
+        if self.chunk_floor_s is None:
+            object.__setattr__(self, "chunk_floor_s", np.zeros(self.decode.shape))
         if self.kv_seats is None:
             object.__setattr__(self, "kv_seats", np.full(len(self.isl), np.inf))
         if self.kv_reserve_min is None:  # a fixed reserve
@@ -250,26 +273,34 @@ def _group_points_inner(src: Cols, r: np.ndarray, m: int, eff: Efficiency, decod
     own = {k: members(v) for k, v in (("isl", isl), ("osl", osl)) if k in MEMBER_COLUMNS}
     pre = np.ascontiguousarray(prefill.T)[None, None, :, :]
     t = _step(_GroupView(src, r, m, own, ndim=1), eff.serving, np.ascontiguousarray(decode.T)[None, :, None, :],
-              members(ctx), pre, own.get("isl", isl[:, 0]), drafts, pre > 0)
+              members(ctx), pre, own.get("isl", isl[:, 0]), drafts, _eager_column(P)[None, None, :, None])
     t = np.broadcast_to(t, (ctx.shape[1], D, P, g))
     return t.transpose(3, 0, 1, 2).reshape(g, ctx.shape[1], D * P)
+
+
+def _eager_column(P: int) -> np.ndarray:
+    """(P,) which of the P prompt columns the model computes (the table's, then PROMPT_EPSILON's) is a real
+    step carrying a prompt chunk, launched eagerly: the last (the chunk floor, `StepTables.chunk_floor_s`)."""
+    return np.arange(P) == P - 1
 
 
 def _points(decode: np.ndarray, prefill: np.ndarray, max_seqs: np.ndarray, ctx_ref: np.ndarray, isl: np.ndarray,
             osl: np.ndarray, grid_only: bool):
     """(decode sequences, context, prefill tokens, carries a prompt chunk) at each point (m, K) of rows of a
-    table: the grid's D x P points, then (unless `grid_only`) the D averaged steps and the two slope probes."""
+    table: the grid's D x P points, then (unless `grid_only`) the D averaged steps and the context-slope probes
+    (the decode-only steps of the grid's D - 1 decode counts above 0 at twice the context)."""
     m, D = decode.shape
     P = prefill.shape[1]
     grid = (np.repeat(decode, P, axis=1), np.tile(prefill, (1, D)))
-    # the grid's points with prompt tokens are real steps carrying a chunk; the averaged steps are not
-    chunk = np.tile(prefill > 0, (1, D))
+    # the floor column's points are real steps carrying a chunk (eager); the others and the averaged steps not
+    chunk = np.tile(_eager_column(P), (m, D))
     if grid_only:
         return grid[0], np.repeat(ctx_ref[:, None], D * P, axis=1), grid[1], chunk
-    n_dec = np.concatenate([grid[0], decode, max_seqs[:, None], max_seqs[:, None]], axis=1)
-    n_pre = np.concatenate([grid[1], decode * isl[:, None] / osl[:, None], np.zeros((m, 2))], axis=1)
-    ctx = np.concatenate([np.repeat(ctx_ref[:, None], D * P + D + 1, axis=1), 2.0 * ctx_ref[:, None]], axis=1)
-    return n_dec, ctx, n_pre, np.concatenate([chunk, np.zeros((m, D + 2), dtype=bool)], axis=1)
+    n_dec = np.concatenate([grid[0], decode, decode[:, 1:]], axis=1)
+    n_pre = np.concatenate([grid[1], decode * isl[:, None] / osl[:, None], np.zeros((m, D - 1))], axis=1)
+    ctx = np.concatenate([np.repeat(ctx_ref[:, None], D * P + D, axis=1),
+                          np.repeat(2.0 * ctx_ref[:, None], D - 1, axis=1)], axis=1)
+    return n_dec, ctx, n_pre, np.concatenate([chunk, np.zeros((m, 2 * D - 1), dtype=bool)], axis=1)
 
 
 def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Efficiency | None = None,
@@ -316,8 +347,12 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     frac = np.linspace(0.0, 1.0, decode_points - 1)
     top, which = np.unique(max_seqs, return_inverse=True)  # a few caps among many rows: each grid powered once
     decode = np.concatenate([np.zeros((n, 1)), np.power(top[:, None], frac[None, :])[which]], axis=1)
-    prefill = budget[:, None] * np.linspace(0.0, 1.0, prefill_points)[None, :]
+    prefill = prefill_grid(budget, np.minimum(isl, rank_chunk_tokens(c)) / np.maximum(accept, 1.0), c.attn_dp,
+                           prefill_points)
     D, P = decode_points, prefill_points
+    # the table's prompt columns, then the chunk floor's (PROMPT_EPSILON tokens, eager): the model runs on P + 1
+    prefill = np.concatenate([prefill, np.full((n, 1), PROMPT_EPSILON)], axis=1)
+    P1 = P + 1
     # one vectorized call over every (row, point): the grid's D x P points, the D averaged steps and the two
     # slope probes (queueing_only: the grid's points of the rows that fit). Per-row columns enter as (n, 1) and
     # broadcast against the (n, points) arrays, so what depends on the configuration alone is computed once per
@@ -326,25 +361,34 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     # the draft term goes to the same rows whatever rows run: decided on every row's decode counts (the grid's
     # and the probes' max_seqs, every point's value)
     drafts = _drafts(_RowsView(c, slice(None), n), np.concatenate([decode, max_seqs[:, None]], axis=1))
-    t = np.full((n, D * P + D + 2), np.nan)
+    t = np.full((n, D * P1 + 2 * D - 1), np.nan)
     if queueing_only and SHARE_GRID_POINTS:  # rows sharing all but the output length: the model once a group
         rows = np.arange(n) if isinstance(run, slice) else run
         gid = shared_groups(c, n, rows, (max_seqs, budget))
-        t[rows, :D * P] = _grid_points_shared(c, n, eff, decode[rows], prefill[rows], ctx_ref[rows], isl[rows],
+        t[rows, :D * P1] = _grid_points_shared(c, n, eff, decode[rows], prefill[rows], ctx_ref[rows], isl[rows],
                                               osl[rows], drafts, rows, gid)
     else:
         pts = _points(decode[run], prefill[run], max_seqs[run], ctx_ref[run], isl[run], osl[run], queueing_only)
         t[run, :pts[0].shape[1]] = _model_points(c, n, eff, *pts, isl[run], drafts, run)
-    time_s = np.ascontiguousarray(t[:, :D * P]).reshape(n, D, P)
-    step_avg = np.ascontiguousarray(t[:, D * P:D * P + D])
-    t1, t2 = t[:, -2].copy(), t[:, -1].copy()
-    slope = np.maximum((t2 - t1) / (max_seqs * ctx_ref), 0.0)
-    return StepTables(decode=decode, prefill=prefill, time_s=time_s, s_per_ctx_token=slope, ctx_ref=ctx_ref,
+    steps = t[:, :D * P1].reshape(n, D, P1)
+    time_s = np.ascontiguousarray(steps[:, :, :P])
+    chunk_floor = np.ascontiguousarray(steps[:, :, P])
+    step_avg = np.ascontiguousarray(t[:, D * P1:D * P1 + D])
+    # per decode count: the decode-only step at twice the context less the grid's at ctx_ref; at 0 as at 1
+    slope_d = np.maximum((t[:, D * P1 + D:] - time_s[:, 1:, 0]) / (decode[:, 1:] * ctx_ref[:, None]), 0.0)
+    slope_d = np.ascontiguousarray(np.concatenate([slope_d[:, :1], slope_d], axis=1))
+    # the row's one slope where it runs loaded: the seats its KV cache holds at ctx_ref, up to the engine's cap.
+    # At the cap (SGLang: 4,096) the host's per-sequence work hides the GPU's (eng_overlap), so every SGLang
+    # calibration row read 0 there and its variable lengths spread no TPOT
+    seats = np.clip(kv_tokens / ctx_ref, 1.0, max_seqs)
+    slope = at(slope_d, locate(decode, seats[:, None]))[:, 0]
+    return StepTables(decode=decode, prefill=prefill[:, :P], time_s=time_s, s_per_ctx_token=slope,
+                      ctx_slope_s=slope_d, ctx_ref=ctx_ref,
                       step_avg_s=step_avg, max_seqs=max_seqs, token_budget=budget, kv_tokens=kv_tokens,
                       isl=isl, osl=osl, fits=fits, reason=np.asarray(ev["reason"], dtype=object),
                       limited_by=np.where(fits, "", np.asarray(ev["limited_by"], dtype=object)).astype(object),
                       kv_seats=np.asarray(mem["max_batch_memory"], dtype=float) * np.ones(n),
-                      gpus=ev["gpus"], burst=burst,
+                      gpus=ev["gpus"], burst=burst, chunk_floor_s=chunk_floor,
                       request_s=np.asarray(c.get("eng_request_s", np.zeros(n)), dtype=float) * np.ones(n),
                       mixed_floor_s=mixed_step_floor_s(c, eff.serving) * np.ones(n),
                       kv_reserve=np.asarray(c.get("eng_kv_reserve", np.ones(n)), dtype=float) * np.ones(n),
@@ -379,6 +423,17 @@ def at(fp: np.ndarray, loc: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     return f0 + (f[flat + 1] - f0) * w
 
 
+def prefill_at(prefill: np.ndarray, n_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where n_pre (R, K) prompt tokens fall on each row's prefill points (R, P): the left point's index k
+    (0 .. P - 2) and the right one's weight (> 1 beyond the budget: linear extrapolation from the last two)."""
+    P = prefill.shape[1]
+    x = np.asarray(n_pre, dtype=float)
+    k = (x[..., None] >= prefill[:, None, 1:P - 1]).sum(axis=-1) if P > 2 else np.zeros(x.shape, dtype=np.int64)
+    x0 = np.take_along_axis(prefill, k, axis=1)
+    x1 = np.take_along_axis(prefill, k + 1, axis=1)
+    return k, (x - x0) / np.maximum(x1 - x0, 1e-12)
+
+
 def interp_step(tab: StepTables, n_dec, n_pre) -> np.ndarray:
     """Step seconds at (n_dec, n_pre), arrays of shape (R, K) (or broadcastable to it), bilinear in the grid;
     prefill beyond the budget extrapolates linearly from the last two grid points."""
@@ -388,35 +443,38 @@ def interp_step(tab: StepTables, n_dec, n_pre) -> np.ndarray:
     npre = np.broadcast_to(np.asarray(n_pre, dtype=float), shape)
     P = tab.time_s.shape[2]
     flat_d, wd = locate(tab.decode, nd)
-    step_p = tab.token_budget[:, None] / (P - 1)
-    k = np.clip(np.floor(npre / step_p), 0, P - 2).astype(np.int64)
-    wp = npre / step_p - k  # > 1 beyond the budget: linear extrapolation
+    k, wp = prefill_at(tab.prefill, npre)
     t = tab.time_s.reshape(-1)
     base = flat_d * P + k  # (row, d, k) in the flattened (R, D, P) array
     t0 = t[base] + (t[base + 1] - t[base]) * wp
     t1 = t[base + P] + (t[base + P + 1] - t[base + P]) * wp
-    return _floored(t0 + (t1 - t0) * wd, npre, tab)
+    return _floored(t0 + (t1 - t0) * wd, npre, tab, at(tab.chunk_floor_s, (flat_d, wd)))
 
 
-def _floored(t: np.ndarray, npre: np.ndarray, tab: StepTables) -> np.ndarray:
-    """A step that carries prompt tokens lasts at least the engine's mixed-step floor (a jump at 0 tokens
-    that linear interpolation between the grid points would smear out)."""
-    return np.where(npre > 0, np.maximum(t, tab.mixed_floor_s[:, None]), t)
+def _floored(t: np.ndarray, npre: np.ndarray, tab: StepTables, chunk_floor: np.ndarray,
+             floored: bool = True) -> np.ndarray:
+    """A step that carries prompt tokens lasts at least the table's chunk floor beside its decode sequences
+    (`chunk_floor`, StepTables.chunk_floor_s at them: the time of an eager step is the larger of its launch
+    and the work, a jump at 0 tokens that no line through the grid points holds) and, `floored`, the engine's
+    mixed-step floor (the launch alone, real seconds: `floored=False` for token-steps of a speculative row)."""
+    if floored:
+        chunk_floor = np.maximum(chunk_floor, tab.mixed_floor_s[:, None])
+    return np.where(npre > 0, np.maximum(t, chunk_floor), t)
 
 
 def interp_on_grid(tab: StepTables, n_pre, floored: bool = True) -> np.ndarray:
     """Step seconds at every decode grid point (R, D) with n_pre (R, D) prefill tokens: interpolation along
-    the prefill axis only; `floored=False` leaves out the mixed-step floor (`_floored`)."""
+    the prefill axis only; `floored=False` leaves out the engine's mixed-step floor, not the table's chunk
+    floor (`_floored`)."""
     R, D, P = tab.time_s.shape
     npre = np.broadcast_to(np.asarray(n_pre, dtype=float), (R, D))
-    step_p = tab.token_budget[:, None] / (P - 1)
-    x = npre / step_p
-    k = np.clip(np.floor(x), 0, P - 2).astype(np.int64)
+    k, w = prefill_at(tab.prefill, npre)
     base = (np.arange(R * D, dtype=np.int64) * P).reshape(R, D) + k
     t = tab.time_s.reshape(-1)
     t0 = t[base]
-    raw = t0 + (t[base + 1] - t0) * (x - k)
-    return _floored(raw, npre, tab) if floored else raw
+    raw = t0 + (t[base + 1] - t0) * w
+    return _floored(raw, npre, tab, tab.chunk_floor_s, floored)
 
 
-__all__ = ["StepTables", "at", "build_step_tables", "interp_on_grid", "interp_step", "locate"]
+__all__ = ["PROMPT_EPSILON", "StepTables", "at", "build_step_tables", "interp_on_grid", "interp_step", "locate",
+           "prefill_at", "prefill_grid"]
