@@ -159,6 +159,7 @@ def test_simulated_ttft_grows_with_load():
 # the knee. TTFT percentiles near saturation are the hardest part: they are checked up to 80% of capacity.
 TOLERANCE = {"ttft_p50_s": 0.25, "ttft_p90_s": 0.35, "tpot_mean_s": 0.15, "tpot_p90_s": 0.20,
              "itl_p50_s": 0.10, "itl_mean_s": 0.15, "output_tok_s": 0.10}
+SEEDS = 6
 CONFIGS = [
     dict(model="llama-3.3-70b", accelerator="h100-sxm", precision="fp8", kv_precision="fp8", tp=2, isl=5000,
          osl=500),
@@ -176,8 +177,12 @@ def test_simulator_and_analytic_agree_over_a_load_grid(cfg):
              + [dict(concurrency=int(max(1, f * seats))) for f in (0.25, 0.5, 2.0, 3.0)])
     grid = pd.DataFrame([cfg | dict(serving="aggregated") | ld for ld in loads])
     a = latency_under_load(grid, CAT, method="analytic")
-    s = latency_under_load(grid, CAT, method="simulate")
-    assert (a["saturated"] == s["saturated"]).all()
+    # the reference is the simulator's mean over seeds: a closed loop's clients start at random phases and
+    # their cohorts settle differently (8B, 16 clients, fixed lengths: TTFT p90 37 ms on seeds 0, 1, 5 and
+    # 20 ms on 2, 3, 4), so one seed's percentile is one draw of a two-valued figure
+    runs = [latency_under_load(grid.assign(seed=k), CAT, method="simulate") for k in range(SEEDS)]
+    assert all((r["saturated"] == a["saturated"]).all() for r in runs)
+    s = sum(r[list(TOLERANCE)] for r in runs) / SEEDS
     for k, tol in TOLERANCE.items():
         err = (a[k] - s[k]).abs() / s[k]
         assert (err <= tol).all(), f"{k}: {err.round(3).tolist()} > {tol}"
