@@ -63,7 +63,9 @@ def _per_row(x, n: int) -> np.ndarray:
 
 def _aggregated(base: pd.DataFrame) -> np.ndarray:
     n = len(base)
-    return (base["serving"].astype(str).to_numpy() != "disaggregated") if "serving" in base else np.ones(n, bool)
+    # compared as a column (arrow's compare), not as an array of Python strings made first
+    return (base["serving"].astype(str) != "disaggregated").to_numpy(dtype=bool) if "serving" in base else \
+        np.ones(n, bool)
 
 
 class _Resolved:
