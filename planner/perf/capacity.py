@@ -13,7 +13,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
 from planner.perf.disagg_capacity import disaggregated_under_slo, disaggregated_units
-from planner.perf.evaluate import evaluate_columns, output_frame, whole_numbers
+from planner.perf.evaluate import as_text, evaluate_columns, output_frame, whole_numbers
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.rate_search import TRICKLE, max_rate_meeting
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
@@ -307,7 +307,7 @@ def with_columns(res: pd.DataFrame, new: dict[str, object]) -> pd.DataFrame:
         return res if old else res.copy(deep=False)
     # the other columns side by side: one concatenation (rebuilding every column of res cost more, ~3x on the
     # candidate search's frames of ~40 columns)
-    return pd.concat([res, pd.DataFrame(new, index=res.index)], axis=1)
+    return pd.concat([res, pd.DataFrame({k: as_text(v) for k, v in new.items()}, index=res.index)], axis=1)
 
 
 __all__ = ["CANDIDATE_GRID", "capacity_in_parts", "capacity_under_slo", "with_columns"]
