@@ -41,6 +41,18 @@ allows, the ceiling of cfg/cpu-s on ever larger grids of the same kind.
 To compare with another checkout (e.g. main) under the same load, run both at once:
     python benchmarks/bench_candidates.py & python /path/to/main/benchmarks/bench_candidates.py
 
+Figures (2026-12-02, h96 against its base 6b2beef, one process, the two checkouts alternating three times,
+fastest cpu_s of each, --repeat 5, load average 2-3.5; every candidates/plan file the same, check_plans.py).
+The search's runs leave out the memory and engine-cap messages of pairs not at batch 1 (PENDING; the frame writes
+those of the batches it reports), the light-load TTFT reasons' whole numbers as integers, the serving column
+compared as a column, output frames' text columns built by pyarrow at once (evaluate.as_text). On captured calls
+(old/new alternating): largest_batch_meeting quickstart 33.2 -> 29.0 ms, mixed-fleet 146 -> 138; _at_capacity
+mixed-fleet 341 -> 329, power-limited-site 236 -> 226; output_frame mixed-fleet 13.7 -> 10.6, quickstart 4.2 ->
+3.4. cfg/cpu-s: quickstart 1,730 -> 1,959, mixed-fleet 19,757 -> 21,733, power-limited-site 20,373 -> 20,689
+(whole builds move +-10% between runs at this load: only quickstart's gain shows in every alternation). Tried
+and left: key_parts coded per part and written once per distinct combination (the same keys; mixed-fleet 26.9 ->
+17.1 ms, enterprise-budget 27.9 -> 19.7, but quickstart 3.2 -> 5.8: ~2.5 ms of pandas factorizations fixed).
+
 Figures (2026-12-02, h86 against its base 7948720 run at once, load average 6.3-7.5 from other helpers; every
 candidates/plan file the same, check_plans.py). Fixed costs in resolve and the disaggregated bisection:
 add_reasons looks for rows without a reason among the masked rows only (an object compare of every grid row on

@@ -4,6 +4,7 @@ the batch grows), checked on the grids of example problems."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -152,3 +153,27 @@ def test_whole_numbers_format_as_the_f_string():
     values += (rng.random(2000) * 10.0 ** rng.integers(-3, 7, 2000)).tolist()
     values += (np.round(rng.random(500) * 1e4) + 0.5).tolist()  # exact ties
     assert [str(w) for w in whole_numbers(np.array(values))] == [f"{v:.0f}" for v in values]
+
+
+def test_search_writes_only_the_messages_it_reports(monkeypatch):
+    """The search's runs leave the memory and engine-cap messages of pairs out (PENDING) but at batch 1, and the
+    frame writes those of the batches it reports: the same frame as every batch evaluated (here with batches
+    from 16, so the rows whose weights fit no GPU report a pair whose message was left out), from one message
+    per reported row and batch 1 at most."""
+    from planner.perf import max_batch_meeting
+    from planner.perf.search import largest_batch_meeting
+
+    cfg = _grid("mixed-fleet", 250, seed=6)
+    batches = (16, 64, 256, 1024, 4096)
+    want = max_batch_meeting(cfg, CAT, ttft_s=2.0, tpot_s=0.05, batches=batches)
+    ev_mod = sys.modules["planner.perf.evaluate"]  # the module (planner.perf.evaluate is also its function)
+    written = []
+    add = ev_mod.add_reasons
+    monkeypatch.setattr(ev_mod, "add_reasons",  # the memory and engine-cap messages built
+                        lambda reason, kinds, kind, mask, *a: written.append(int(np.sum(mask & (reason == ""))))
+                        or add(reason, kinds, kind, mask, *a))
+    got = largest_batch_meeting(cfg, CAT, ttft_s=2.0, tpot_s=0.05, batches=batches)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert want["reason"].str.startswith("weights ").sum() >= 2  # reported at batch 16, left out in the runs
+    # 10: the run at batch 1 and the reported pairs; 123 when each run wrote every pair's message
+    assert 0 < sum(written) <= len(cfg) // 10

@@ -38,25 +38,63 @@ def _subset(c: Cols, idx: np.ndarray) -> Cols:
     return take(c, idx)
 
 
-def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray, kinds: np.ndarray) -> None:
-    """Add 'does not fit' reasons (kind 'memory')."""
+# what a search's runs write for a row that does not fit where the message is not wanted (predict's
+# messages=False): the message is written for the few (row, batch) pairs a search reports (`batch_reasons`)
+PENDING = "\x00pending"
+
+
+def _note(reason: np.ndarray, kinds: np.ndarray, kind: str, mask: np.ndarray, messages, keys, make) -> None:
+    """add_reasons(reason, kinds, kind, mask, keys(), make) on the rows where `messages` holds (a bool or per
+    row), PENDING and `kind` on the others of `mask` without a reason yet."""
+    if messages is not True:
+        todo = np.flatnonzero(mask & ~np.asarray(messages, dtype=bool))
+        todo = todo[reason[todo] == ""]
+        reason[todo] = PENDING
+        kinds[todo] = kind
+        if messages is False or not np.any(messages):
+            return
+        mask = mask & messages
+    add_reasons(reason, kinds, kind, mask, keys(), make)
+
+
+def _memory_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray, kinds: np.ndarray,
+                    messages=True) -> None:
+    """Add 'does not fit' reasons (kind 'memory'); PENDING in place of the messages where `messages` does not
+    hold (a bool or per row)."""
     free = mem["usable_bytes"] - mem["weight_bytes_per_gpu"] - mem["reserve_bytes_per_gpu"]
-    no_weights = (reason == "") & (free <= 0)
-    # the share of HBM weights + reserve may take: the engine's utilization, all of it where the engine sizes KV
-    # from what is left (memory.kv_budget: TensorRT-LLM free fraction, SGLang static reserve)
-    shape = np.shape(c.hbm_bytes)
-    frac = np.where(c.get("eng_kv_policy", np.zeros(shape)) > 0, 1.0,
-                    c.get("eng_kv_fraction", np.full(shape, ASSUMPTIONS.usable_hbm_fraction)))
-    add_reasons(reason, kinds, "memory", no_weights, [np.round(mem["weight_bytes_per_gpu"] / GB, 1),
-                                     np.round(mem["reserve_bytes_per_gpu"] / GB, 1), c.hbm_bytes / GB, frac],
-                lambda w, r, h, f: f"weights {w:.1f} GB + {r:.1f} GB activations/workspace exceed {f:.0%} of "
-                                   f"{h:.4g} GB HBM per GPU")
-    too_big = (reason == "") & (c.batch > mem["max_batch_memory"])
-    need = mem["kv_bytes_per_seq_per_gpu"] * c.batch / c.attn_dp
-    add_reasons(reason, kinds, "memory", too_big,
-                [c.batch, np.round(need / GB, 1), np.round(free / GB, 1), mem["max_batch_memory"]],
-                lambda b, n, f, m: f"batch {b:.0f} needs {n:.1f} GB KV per GPU, {f:.1f} GB free "
-                                   f"(max batch {m:.0f})")
+
+    def weights():
+        # the share of HBM weights + reserve may take: the engine's utilization, all of it where the engine
+        # sizes KV from what is left (memory.kv_budget: TensorRT-LLM free fraction, SGLang static reserve)
+        shape = np.shape(c.hbm_bytes)
+        frac = np.where(c.get("eng_kv_policy", np.zeros(shape)) > 0, 1.0,
+                        c.get("eng_kv_fraction", np.full(shape, ASSUMPTIONS.usable_hbm_fraction)))
+        return [np.round(mem["weight_bytes_per_gpu"] / GB, 1), np.round(mem["reserve_bytes_per_gpu"] / GB, 1),
+                c.hbm_bytes / GB, frac]
+
+    _note(reason, kinds, "memory", (reason == "") & (free <= 0), messages, weights,
+          lambda w, r, h, f: f"weights {w:.1f} GB + {r:.1f} GB activations/workspace exceed {f:.0%} of "
+                             f"{h:.4g} GB HBM per GPU")
+
+    def kv():
+        need = mem["kv_bytes_per_seq_per_gpu"] * c.batch / c.attn_dp
+        return [c.batch, np.round(need / GB, 1), np.round(free / GB, 1), mem["max_batch_memory"]]
+
+    _note(reason, kinds, "memory", (reason == "") & (c.batch > mem["max_batch_memory"]), messages, kv,
+          lambda b, n, f, m: f"batch {b:.0f} needs {n:.1f} GB KV per GPU, {f:.1f} GB free (max batch {m:.0f})")
+
+
+def batch_reasons(c: Cols, mem: dict[str, np.ndarray], reason: np.ndarray, kinds: np.ndarray,
+                  eng_names: np.ndarray, messages=True) -> None:
+    """predict's reasons after resolve's, in place: memory (weights, then the batch's KV), then the engine's cap
+    on running sequences; PENDING in place of the messages where `messages` does not hold (kinds written
+    either way)."""
+    _memory_reasons(c, mem, reason, kinds, messages)
+    cap = engine_batch_cap_of(c)
+    _note(reason, kinds, "engine", (reason == "") & (c.batch > cap), messages,
+          lambda: [c.batch, cap, eng_names, c.spec_k > 0],
+          lambda b, m, e, s: f"batch {b:.0f} exceeds engine {e or 'generic'}'s cap of {m:.0f} running "
+                             f"sequences{' with speculative decoding' if s else ''}")
 
 
 # Disaggregated serving: the prefill instances' own layout and accelerator (default: the decode layout).
@@ -126,8 +164,8 @@ def _resolve(g: pd.DataFrame, catalog: Catalog, eff: Efficiency,
 
 
 def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndarray, eff: Efficiency,
-            prefill=None, pre=None, mem: dict[str, np.ndarray] | None = None, timed: bool | np.ndarray = True
-            ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+            prefill=None, pre=None, mem: dict[str, np.ndarray] | None = None, timed: bool | np.ndarray = True,
+            messages: bool | np.ndarray = True) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
     """The model on resolved columns: (timed outputs and limited_by, fits, memory). Adds the memory, engine
     cap and prefill-layout reasons to `reason` in place; `prefill(idx)` gives the prefill instances' columns
     and why not of disaggregated rows idx (None: the decode layout); `pre(idx)` their prefill pass
@@ -135,16 +173,13 @@ def predict(c: Cols, reason: np.ndarray, serving: np.ndarray, eng_names: np.ndar
     depend on the batch). timed=False: the aggregated rows' model left out (whether a row runs does not depend
     on it; the step tables read no more, ~40 ms of mixed-fleet's build); a disaggregated row's prefill layout
     can stop it, and its GPUs are the model's: modelled either way. `timed` may be per row (bool array): the
-    aggregated rows modelled where it holds."""
+    aggregated rows modelled where it holds. `messages` (a bool or per row): where False, the memory and
+    engine-cap reasons PENDING (for a search that reports few of its pairs: `batch_reasons` writes them where
+    read)."""
     n = len(reason)
     kinds = fail_kinds(c, n)  # resolve's; the memory and engine-cap reasons below add theirs
     mem = memory(c) if mem is None else mem
-    _memory_reasons(c, mem, reason, kinds)
-    cap = engine_batch_cap_of(c)
-    over_cap = (reason == "") & (c.batch > cap)
-    add_reasons(reason, kinds, "engine", over_cap, [c.batch, cap, eng_names, c.spec_k > 0],
-                lambda b, m, e, s: f"batch {b:.0f} exceeds engine {e or 'generic'}'s cap of {m:.0f} running "
-                                   f"sequences{' with speculative decoding' if s else ''}")
+    batch_reasons(c, mem, reason, kinds, eng_names, messages)
     fits = reason == ""
     out: dict[str, np.ndarray] = {k: np.full(n, np.nan) for k in TIMED}
     # rows that do not run: the kind written with their reason (FAILURE_KINDS); the model fills the others
@@ -222,11 +257,34 @@ def _columns(c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict
 def output_frame(g: pd.DataFrame, cols: dict) -> pd.DataFrame:
     """The grid `g` plus the columns `cols` (arrays or scalars) after it, in their order."""
     if len(g) and not any(k in g.columns for k in cols):  # one concatenation instead of 23 inserts
-        return pd.concat([g, pd.DataFrame(cols, index=g.index)], axis=1)
+        return pd.concat([g, pd.DataFrame({k: as_text(v) for k, v in cols.items()}, index=g.index)], axis=1)
     res_df = g.copy()
     for k, v in cols.items():
         res_df[k] = v
     return res_df
+
+
+_TEXT: list = []  # the text dtype pandas infers from an object array of str, where pyarrow stores it (else None)
+
+
+def as_text(v):
+    """`v` as the column pandas makes of it: an object array whose values are all str as pandas' pyarrow text
+    array, built by pyarrow at once (pandas checks every value first: ~25% slower, ~3 ms a build on mixed-fleet's
+    reason and limited_by columns); anything else as it is."""
+    if not isinstance(v, np.ndarray) or v.dtype != object or v.ndim != 1:
+        return v
+    if not _TEXT:
+        dt = pd.Series(np.array([""], dtype=object)).dtype
+        _TEXT.append(dt if getattr(dt, "storage", None) == "pyarrow" else None)
+    if _TEXT[0] is None:
+        return v
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(v, type=pa.large_string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # a value that is not text
+        return v
+    return v if arr.null_count else pd.arrays.ArrowStringArray(arr, dtype=_TEXT[0])
 
 
 def engine_batch_cap_of(c: Cols) -> np.ndarray:

@@ -24,9 +24,11 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.perf.evaluate import (
     DEFAULT_BATCHES,
+    PENDING,
     PREFILL_COLUMNS,
     TIMED,
     _columns,
+    batch_reasons,
     engine_batch_cap,
     engine_batch_cap_of,
     evaluate,
@@ -37,7 +39,7 @@ from planner.perf.evaluate import (
 )
 from planner.perf.memory import memory
 from planner.perf.params import Efficiency, load_efficiency
-from planner.perf.resolve import Cols, normalize_grid, resolve, take
+from planner.perf.resolve import Cols, fail_kinds, normalize_grid, resolve, take
 from planner.perf.search_rounds import bisect_judged, first_equal, guessed, scan_down, unjudged
 from planner.perf.serving import prefill_batch_pass
 
@@ -61,7 +63,9 @@ def _per_row(x, n: int) -> np.ndarray:
 
 def _aggregated(base: pd.DataFrame) -> np.ndarray:
     n = len(base)
-    return (base["serving"].astype(str).to_numpy() != "disaggregated") if "serving" in base else np.ones(n, bool)
+    # compared as a column (arrow's compare), not as an array of Python strings made first
+    return (base["serving"].astype(str) != "disaggregated").to_numpy(dtype=bool) if "serving" in base else \
+        np.ones(n, bool)
 
 
 class _Resolved:
@@ -106,6 +110,9 @@ class _Resolved:
             for k, v in r_mem.items():
                 mem[k][rest] = v
             fits[rest], reason[rest] = r_fits, r_reason
+        pending = np.flatnonzero(reason == PENDING)
+        if len(pending):  # the runs' messages left out: written for the pairs the frame reports
+            reason[pending] = self._messages(pending, batch[pending])
         g = self._g.assign(batch=batch)  # normalize_grid(grid): the batch (integers) is its only other column
         c = Cols(self.c)
         c["batch"] = batch.astype(float)
@@ -221,9 +228,19 @@ class _Resolved:
             def pre(idx, sel=rows):
                 return self._prefill(sel[idx])
         reason = self.reason[rows].copy()
+        # the memory and engine-cap messages left out (PENDING) but at batch 1: a search reads whether a pair
+        # fits, and the message of the one batch per row its frame reports, the smallest candidate (1 unless
+        # the batches say otherwise; `columns` writes the others): ~800 of quickstart's pairs a build not
+        # written
         o, fits, mm = predict(self._cols(rows, batch), reason, self.serving[rows], self.engines[rows], self.eff,
-                              pre=pre, mem=self._memory(rows))
+                              pre=pre, mem=self._memory(rows), messages=np.asarray(batch) == 1)
         return o, fits, mm, reason
+
+    def _messages(self, rows: np.ndarray, batch: np.ndarray) -> np.ndarray:
+        """predict's reasons of `rows` at `batch` with their messages (`batch_reasons` after resolve's)."""
+        c, reason = self._cols(rows, batch), self.reason[rows].copy()
+        batch_reasons(c, self._memory(rows), reason, fail_kinds(c, len(rows)), self.engines[rows])
+        return reason
 
     def _memory(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """`memory` of `rows` (it does not depend on the batch): computed once for every row, then taken."""
