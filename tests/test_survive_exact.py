@@ -196,3 +196,19 @@ def test_survive_slots_under_an_hourly_budget(backend):
     sol = solve_instance(inst, cands, backend)
     assert sol.status.value == "optimal"
     assert sol.objective_value == pytest.approx(brute_force_survive(inst, cands, max_domains=7), rel=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("budget_usd_per_hour", [None, 1.0])
+def test_survive_max_throughput_keeps_the_many_server_plan(backend, budget_usd_per_hour):
+    """max_throughput credits at most the 3300 tok/s of demand with headroom, then takes the cheapest plan that
+    keeps it: 6 slow servers (0.873 $/h). Its slots were estimated from no demand (1 lost + 1 min_replicas + 1 =
+    3): every backend returned 2 fast servers (1.357 $/h) as optimal, and under a 1 $/h budget "infeasible". The
+    capped throughput reached (or the budget) is a cost every optimum keeps under: the slots follow from it."""
+    inst, cands = cheap_server_instance(700.0)
+    inst.objective = "max_throughput"
+    inst.budget_usd_per_hour = budget_usd_per_hour
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(3300.0, rel=1e-9)
+    assert sol.cost_per_hour == pytest.approx(brute_force_survive(inst, cands, max_domains=7), rel=1e-6)
