@@ -196,3 +196,35 @@ def test_survive_slots_under_an_hourly_budget(backend):
     sol = solve_instance(inst, cands, backend)
     assert sol.status.value == "optimal"
     assert sol.objective_value == pytest.approx(brute_force_survive(inst, cands, max_domains=7), rel=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("budget_usd_per_hour", [None, 1.0])
+def test_survive_max_throughput_keeps_the_many_server_plan(backend, budget_usd_per_hour):
+    """max_throughput credits at most the 3300 tok/s of demand with headroom, then takes the cheapest plan that
+    keeps it: 6 slow servers (0.873 $/h). Its slots were estimated from no demand (1 lost + 1 min_replicas + 1 =
+    3): every backend returned 2 fast servers (1.357 $/h) as optimal, and under a 1 $/h budget "infeasible". The
+    capped throughput reached (or the budget) is a cost every optimum keeps under: the slots follow from it."""
+    inst, cands = cheap_server_instance(700.0)
+    inst.objective = "max_throughput"
+    inst.budget_usd_per_hour = budget_usd_per_hour
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(3300.0, rel=1e-9)
+    assert sol.cost_per_hour == pytest.approx(brute_force_survive(inst, cands, max_domains=7), rel=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_survive_slots_when_a_replica_draws_less_than_idle(backend):
+    """A slow replica drawing 700 W on 8 GPUs idling at 100 W has a negative energy term (-0.013 $/h): the cost
+    bound was dropped, the 4 estimated slots kept, and every backend returned 2 fast servers (1.357 $/h) as
+    optimal with no note, where 6 slow ones cost 0.717. A server's replicas lower its cost by at most that
+    much a GPU, so a server still costs >= 0.1195 $/h and the first plan's cost bounds the servers: 11."""
+    inst, cands = cheap_server_instance(700.0)
+    cands.loc[1, "avg_power_w"] = 700.0
+    expect = brute_force_survive(inst, cands, max_domains=7)
+    assert expect == pytest.approx(0.7172, abs=1e-4)
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(expect, rel=1e-6)
+    assert [(g.slots, g.limit) for g in sol.ix.domains.groups] == [(11, "cost")]

@@ -7,13 +7,15 @@ The estimate alone can cut the optimum off: a slower candidate that needs more s
 (3000 tok/s, survive 1 server: 6 servers of a 700 tok/s replica at 0.873 $/h against 2 of 3400 tok/s at
 1.357 $/h; the estimate allowed 4). A cost argument bounds what any optimal plan can use (min_cost):
 
-    every term of the objective is >= 0 (else nothing is claimed), so a plan of objective <= C, with n_g domains
-    of group g (system s, mode m, rack type r or a single server), pays at least
-        n_g (F_g + P_r)  +  sum_{c own} E_c x_c   >=   n_g (F_g + P_r) + E_LB,
-        E_LB = sum_w (1 + h_w) D_w min_{c in w} E_c / o_c            (energy of meeting demand, any split),
+    every server, rack and charge costs >= 0 (else nothing is claimed), so a plan of objective <= C, with n_g
+    domains of group g (system s, mode m, rack type r or a single server), pays at least
+        n_g (F_g + P_r + G_s e_s)  +  sum_{c own} E+_c x_c   >=   n_g (F_g + P_r + G_s e_s) + E_LB,
+        E_LB = sum_w (1 + h_w) D_w min_{c in w} E+_c / o_c           (energy of meeting demand, any split),
     F_g the cheapest $/h of one server of (s, m) (new or kept, rented), P_r the rack's $/h (each rack domain
-    holds at least one server: rack_servers_used); hence
-        n_g <= K_g(C) = floor((C - E_LB) / (F_g + P_r)).
+    holds at least one server: rack_servers_used), E+_c = max(E_c, 0), e_s = min(0, min_c E_c / g_c) <= 0 (a
+    replica drawing less than its GPUs' idle power takes at most G_s e_s off a server's cost; nothing is
+    claimed where F_g + P_r + G_s e_s < 0 for some group); hence
+        n_g <= K_g(C) = floor((C - E_LB) / (F_g + P_r + G_s e_s)).
     Any feasible plan of the full model (the slotted model is a restriction of it) gives such a C >= the optimum
     C*, and K_g is monotone in C, so slots U_g >= K_g(C) keep every optimum.
 
@@ -23,7 +25,9 @@ count, MAX_SLOTS); then U_g >= K_g(C) >= K_g(C*) and only MAX_SLOTS can still cu
 no plan takes the hourly budget as C, where there is one (the estimate can leave only plans over budget). Groups
 with U_g >= K_g are proven ("cost"). Notes: a group filled up to its supply or rack count (real limits, said); one
 capped by MAX_SLOTS below its K_g ("bound reached: the optimum may need more servers"); without a cost bound
-(throughput and ratio objectives, negative cost terms) the same where every slot of a group is in use.
+(the ratio objective; max_throughput short of its caps and without an hourly budget, see
+solve._throughput_upper_usd_per_hour; a server, rack or charge costing less than nothing) the same where every
+slot of a group is in use.
 """
 
 from __future__ import annotations
@@ -116,23 +120,39 @@ def _server_usd_per_hour(sd, mode: str) -> float:
 
 
 def cost_bounds(ix, upper_usd_per_hour: float) -> dict[SlotKey, float] | None:
-    """K_g(C) of every slot group (module docstring), C = `upper_usd_per_hour`; None where some objective term can
-    be negative (no bound is claimed)."""
+    """K_g(C) of every slot group (module docstring), C = `upper_usd_per_hour`; None where some server, rack or
+    charge costs less than nothing, or a server with its replicas could (no bound is claimed)."""
     from planner.optimize import constraints as C
 
-    if any(c < 0 for c in C.cost_coefs(ix).values()):
+    energy_vars = {ix.x[i] for i in range(len(ix.keys))}
+    if any(c < 0 for v, c in C.cost_coefs(ix).items() if v not in energy_vars):
+        return None
+    credit = _idle_credit_usd_per_hour(ix)
+    fixed = {}
+    for g in ix.domains.groups:
+        s, mode, rid = g.key
+        fixed[g.key] = (_server_usd_per_hour(ix.inst.systems[s], mode) + credit.get((s, mode), 0.0)
+                        + (ix.inst.racks[rid].usd_per_hour if rid else 0.0))
+    if any(f < 0 for f in fixed.values()):
         return None
     energy_lb = 0.0
     for w, rows in ix.by_workload.items():
-        per_tok = [ix.energy_usd_per_hour[i] / ix.out[i] for i in rows if ix.out[i] > 0]
+        per_tok = [max(ix.energy_usd_per_hour[i], 0.0) / ix.out[i] for i in rows if ix.out[i] > 0]
         if per_tok and ix.enforce_demand:
             energy_lb += ix.inst.workloads[w].required_out_tok_s * min(per_tok)
-    out = {}
-    for g in ix.domains.groups:
-        s, mode, rid = g.key
-        fixed = _server_usd_per_hour(ix.inst.systems[s], mode) + (ix.inst.racks[rid].usd_per_hour if rid else 0.0)
-        room = upper_usd_per_hour - energy_lb
-        out[g.key] = math.floor(room / fixed + 1e-9) if fixed > 0 else math.inf
+    room = upper_usd_per_hour - energy_lb
+    return {k: math.floor(room / f + 1e-9) if f > 0 else math.inf for k, f in fixed.items()}
+
+
+def _idle_credit_usd_per_hour(ix) -> dict[tuple[str, str], float]:
+    """(system, mode) -> the most a server's replicas can take off its cost (<= 0): a replica drawing less than
+    its GPUs' idle power has a negative energy term E_c, at most G_s min_c E_c / g_c over a server's G_s GPUs
+    (E_LB then counts the other replicas' energy, E_c >= 0, alone)."""
+    out: dict[tuple[str, str], float] = {}
+    for i in range(len(ix.keys)):
+        s, mode = ix.system[i], ix.mode[i]
+        per_gpu = min(ix.energy_usd_per_hour[i], 0.0) / max(ix.gpus[i], 1)
+        out[(s, mode)] = min(out.get((s, mode), 0.0), ix.inst.systems[s].gpus * per_gpu)
     return out
 
 
@@ -155,7 +175,7 @@ def check(ix, upper_usd_per_hour: float) -> dict[SlotKey, float] | None:
 
 def full_slot_notes(ix, values: list[float]) -> list[str]:
     """A note per slot group the plan may be short of: capped by MAX_SLOTS (or an estimate no cost proved) below
-    what an optimum could use, or, unchecked (throughput and ratio objectives), every slot in use; and one per
+    what an optimum could use, or, unchecked (no cost bound: module docstring), every slot in use; and one per
     group whose every slot the plan uses up to its supply or rack count."""
     dom = ix.domains
     if dom is None:

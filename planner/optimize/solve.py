@@ -9,6 +9,7 @@ is the proven lower bound on cost from the min-cost solve (every plan costs at l
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -56,10 +57,11 @@ def solve_instance(
     return _solve_ratio(inst, cands, backend, time_limit_s, gap)
 
 
-def _build_and_solve(inst, cands, objective, backend, time_limit_s, gap) -> tuple[Solution, RawResult]:
+def _build_and_solve(inst, cands, objective, backend, time_limit_s, gap,
+                     slot_floor: dict | None = None) -> tuple[Solution, RawResult]:
     """Build the model for `objective`, solve it once, and start a Solution (status, values, times)."""
     t0 = time.perf_counter()
-    m, ix = build_model(inst, cands, objective=objective)
+    m, ix = build_model(inst, cands, objective=objective, slot_floor=slot_floor)
     sol = Solution(SolveStatus.ERROR, objective, backend, m, ix, build_time_s=time.perf_counter() - t0)
     res = _timed_solve(m, backend, time_limit_s, gap)
     return _finish(sol, res), res
@@ -100,11 +102,16 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None =
     if floors is not None and slot_floor is None:
         again = _solve_min_cost(inst, cands, backend, time_limit_s - sol.solve_time_s, gap, warm,
                                 slot_floor=floors, first=sol if res.status.has_solution else None)
-        again.solve_time_s += sol.solve_time_s
-        again.build_time_s += sol.build_time_s
-        again.iterations += sol.iterations
-        return again
+        return _after(sol, again)
     return sol
+
+
+def _after(first: Solution, again: Solution) -> Solution:
+    """`again` (the solve with the slots `first`'s cost proved enough), counting `first`'s times too."""
+    again.solve_time_s += first.solve_time_s
+    again.build_time_s += first.build_time_s
+    again.iterations += first.iterations
+    return again
 
 
 def values_by_name(src: MipModel, values: list[float], dst: MipModel) -> list[float]:
@@ -212,11 +219,36 @@ def _restricted_start(sol: Solution, rows: list[int], budget_s: float, gap: floa
     return [float(round(v)) if var.integer else v for var, v in zip(restricted.vars, res.values, strict=True)]
 
 
-def _solve_max_throughput(inst, cands, backend, time_limit_s, gap) -> Solution:
-    sol, res = _build_and_solve(inst, cands, "max_throughput", backend, time_limit_s, gap)
+def _solve_max_throughput(inst, cands, backend, time_limit_s, gap, slot_floor: dict | None = None) -> Solution:
+    """The most credited throughput, then the cheapest plan keeping it. Its failure-domain slots are estimated
+    from no demand at all: where a cost bounds every optimum (`_throughput_upper_usd_per_hour`) and proves them
+    too few, both stages run once more with the slots that cost proves enough (as `_solve_min_cost`)."""
+    sol, res = _build_and_solve(inst, cands, "max_throughput", backend, time_limit_s, gap, slot_floor)
+    if res.status.has_solution:
+        _cheapest_keeping_throughput(sol, res, backend, time_limit_s, gap)
+    upper = _throughput_upper_usd_per_hour(sol, res) if sol.ix.domains is not None else None
+    floors = failure_slots.check(sol.ix, upper) if upper is not None else None
+    if floors is not None and slot_floor is None:
+        left_s = time_limit_s - sol.solve_time_s
+        return _after(sol, _solve_max_throughput(inst, cands, backend, left_s, gap, floors))
+    return sol
+
+
+def _throughput_upper_usd_per_hour(sol: Solution, res: RawResult) -> float | None:
+    """$/h no max_throughput optimum exceeds (None: none known): the hourly budget bounds every plan; a plan
+    crediting every workload its cap has the most throughput any plan can have, so an optimum (the cheapest of
+    those) costs at most what it costs, tie-break included."""
+    ix = sol.ix
+    budget = ix.inst.budget_usd_per_hour
+    uppers = [budget] if budget is not None else []
+    caps = sum(ix.credit_cap.get(w, math.inf) for w in ix.served)
+    if res.status.has_solution and res.objective >= caps - max(1e-9 * caps, 1e-6):
+        uppers.append(sum(c * sol.values[v] for v, c in cost_objective(ix).items()))
+    return min(uppers, default=None)
+
+
+def _cheapest_keeping_throughput(sol: Solution, res: RawResult, backend, time_limit_s, gap) -> None:
     m, ix = sol.model, sol.ix
-    if not res.status.has_solution:
-        return sol
     best, bound = res.objective, res.best_bound
     # second stage: the cheapest plan that keeps the throughput found (measured: keeping all of it solves
     # faster than keeping all but gap/2 of it, on both HiGHS and SCIP)
@@ -243,7 +275,6 @@ def _solve_max_throughput(inst, cands, backend, time_limit_s, gap) -> Solution:
     sol.objective_value = sol.credited()
     sol.best_bound = max(bound, sol.objective_value) if bound is not None else None
     sol.gap = backends.relative_gap(sol.objective_value, bound)
-    return sol
 
 
 def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
