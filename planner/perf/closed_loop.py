@@ -4,7 +4,8 @@ queueing model's per-occupancy figures (`queueing.service`): min(C, B) requests 
 them at that occupancy. The clients are C, not an endless source: where their prompts fill the token budget the
 steps are full budget steps (TPOT and ITL), and the prompts ahead of a request are the other clients', so its
 wait is the round's (Little's law: C / X in system, no think time); benchmarks/closed_loop_grid.py puts the
-figures beside the simulator's.
+figures beside the simulator's. A prefill-first engine's clients with fixed lengths travel in cohorts, one pause of
+prompts each a round (cohorts.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.perf import sharegpt_lengths
+from planner.perf.cohorts import closed_cohorts
 from planner.perf.queueing import QUANTILES, Service, _budget_work, add_itl, at_occupancy, dataclass_rows
 from planner.perf.simulate import length_quantile_factor
 from planner.perf.step_mix import own_prefill, prompt_steps
@@ -103,6 +105,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     add_itl(sv, tab, m, x, np.where(queue, 1.0, (c > sv.cap).astype(float)), quantiles, out,
             timed=~var & holds_many, variable=var)
     add_prompts_ahead(c, x, sv.osl, step, queue, out)
+    add_cohorts(sv, tab, c, x, var, quantiles, out)
     out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * out["tpot_mean_s"]
     # the median request's output: ShareGPT's median is 0.67 of the mean (open_loop reads it alike)
     osl_med = np.where(var, sv.osl * length_quantile_factor(0.5, sv.osl, "output"), sv.osl)
@@ -154,6 +157,25 @@ def add_prompts_ahead(c: np.ndarray, x: np.ndarray, osl: np.ndarray, tpot_s: np.
         whole = (lo + (float(k[6:-2]) / 100.0 > 1.0 - (steps - lo))) * tpot_s
         out[k] = np.where(queue, np.where(osl <= 1.0, mean_s, whole), out[k])
     out["ttft_mean_s"] = np.where(queue, mean_s, out["ttft_mean_s"])
+
+
+# the most clients whose cohorts are resolved one by one ((R, C, C) arrays); more keep the per-step mixture.
+# Assumed: a time bound (0.1 s a row at 256 clients, 0.5 s at 512, 2 s at 890), not fitted
+COHORT_CLIENTS = 512
+
+
+def add_cohorts(sv: Service, tab: StepTables, c: np.ndarray, x: np.ndarray, var: np.ndarray, quantiles,
+                out: dict) -> None:
+    """A prefill-first engine's clients with fixed lengths, past osl 1 and within the seats, travel in cohorts
+    (cohorts.closed_cohorts): their TTFT, TPOT and ITL in place of the per-step mixture's."""
+    first = np.zeros(len(c), dtype=bool) if tab.prefill_first is None else tab.prefill_first > 0
+    rows = np.flatnonzero(first & ~var & (sv.osl > 1.0) & (c <= sv.cap) & (c <= COHORT_CLIENTS))
+    if not len(rows):
+        return
+    dec = at_occupancy(sv, sv.dec_s, c)[rows]
+    got = closed_cohorts(dataclass_rows(tab, rows), c[rows], x[rows], dec, quantiles)
+    for k, v in got.items():
+        out[k][rows] = v
 
 
 CONTEXT_POINTS = 100  # quantiles of each length drawn: 100 x 100 pairs a row (assumed: enough for p99)
