@@ -40,7 +40,7 @@ def test_percentile_columns_follow_the_engine_and_the_draft():
     assert r["engine"] == "vllm" and r["speculative"] == "eagle3"
     grid = pd.DataFrame([dict(model=Q["model"], accelerator=Q["gpu"], precision="fp8", kv_precision="bf16", tp=1,
                               pp=1, ep=1, attn_dp=1, serving="aggregated", isl=1024, osl=256,
-                              batch=r["in_flight"], concurrency=r["in_flight"], engine=e, speculative=s)
+                              concurrency=r["in_flight"], engine=e, speculative=s)  # the engine's seats
                          for e, s in (("vllm", "eagle3"), ("", "none"))])
     with_draft, generic = latency_under_load(grid, CAT).itertuples()
     assert r["tpot_p50_s"] == with_draft.tpot_p50_s != generic.tpot_p50_s

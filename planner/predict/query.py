@@ -17,6 +17,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.perf import evaluate
+from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.evaluate import PREFILL_COLUMNS
 from planner.perf.search import visible_ttft
 from planner.perf.slo_policy import no_ttft_target_words, slo_basis
@@ -24,6 +25,7 @@ from planner.predict import disagg, hidden, single_token
 from planner.predict.cells import is_set, ms_text
 from planner.predict.columns import QUERY_COLUMNS, RESULT_COLUMNS, refuse_misspelt_columns
 from planner.predict.load import (
+    SEATS,
     all_in_energy,
     answer_load_queries,
     at_capacity_rows,
@@ -64,6 +66,18 @@ def within(batches: tuple[int, ...], top: int | None) -> list[int]:
     if top is None or top > batches[-1]:
         return list(batches)
     return [b for b in batches if b < top] + [top]
+
+
+def seat_cap(row: pd.Series, engine: str) -> int | None:
+    """Running sequences a replica of the query runs at most, as the load model seats them: the query's
+    `max_batch` (the user's setting of the engine's limit, over its default), else for the generic engine the
+    assumed engine default (ASSUMPTIONS.max_running_sequences; a catalogued engine's cap `evaluate` holds
+    already). The search ran the generic engine up to memory: gpt-oss-120b DEP4 on H200 without a load
+    answered 4,096 running (3,634 tok/s/GPU, TTFT 3.1 s) where --concurrency 4096 on it seats 1,024 and
+    queues the rest (2,302 tok/s/GPU, TTFT 42.9 s)."""
+    if is_set(row[MAX_BATCH]):
+        return int(float(row[MAX_BATCH]))
+    return None if engine else ASSUMPTIONS.max_running_sequences
 
 
 def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
@@ -120,14 +134,15 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     cols: dict[str, list] = {k: [] for k in ("qid", "model", "accelerator", "precision", "kv_precision", "tp",
                                              "pp", "ep", "attn_dp", "serving", "batch", "isl", "osl", "engine",
                                              "speculative", "prefill_accelerator", "prefill_tp", "prefill_pp",
-                                             *OWN_PREFILL, hidden.COLUMN)}
+                                             *OWN_PREFILL, hidden.COLUMN, SEATS)}
     for qid, row in queries.iterrows():
         if row["error"] or has_load(row):  # queries under a load are answered by planner.predict.load
             continue
         st = settings_of(row)  # osl: with the hidden tokens, which the engine decodes first
         fixed = (qid, row["model"], row["gpu"], row["precision"], st.kv)
         conc = float(row["concurrency"]) if is_set(row["concurrency"]) else None
-        top = int(float(row[MAX_BATCH])) if is_set(row[MAX_BATCH]) else None
+        top = seat_cap(row, st.engine)
+        seats = float(row[MAX_BATCH]) if is_set(row[MAX_BATCH]) else np.nan  # the load model's: NaN, the engine's
         prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
                    *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
         splits = _splits(row, catalog)
@@ -137,13 +152,14 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
                 dp = st.gpus // (tp * pp * attn_dp)
                 # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
                 # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
-                batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else within(BATCHES, top)
+                batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else \
+                    within(BATCHES, top if mode == "aggregated" else None)
                 # the query's own prefill instances (their ep/attn_dp: the decode one's), else a split's
                 own = [(*prefill, *lay[2:]) if asked else ("", *lay)
                        for lay in prefill_options(splits, (tp, pp, ep, attn_dp), mode, asked)]
                 for pre in own:
                     values = (*fixed, tp, pp, ep, attn_dp, mode, 0, st.isl, st.osl, st.engine, st.spec, *pre,
-                              st.hidden)
+                              st.hidden, seats)
                     for b in batches:
                         for key, v in zip(cols, values, strict=True):
                             cols[key].append(b if key == "batch" else v)
