@@ -3,13 +3,17 @@ clients travel in cohorts, one pause of prompts each per round (closed_cohorts).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from scipy.special import gammaln
 
 from planner.perf.arrivals import serial_s
 from planner.perf.prefill_first import alone_s
 from planner.perf.step_mix import _percentiles
 from planner.perf.steptable import StepTables
+
+# scipy is no dependency of planner (only SALib's, an extra): log Gamma from the standard library, elementwise
+_log_gamma = np.vectorize(math.lgamma, otypes=[float])
 
 
 def pause_s(tab: StepTables, prompts: np.ndarray) -> np.ndarray:
@@ -53,7 +57,7 @@ def cohorts(rho: np.ndarray, clients: np.ndarray, n_max: int, starts=None) -> np
     rho = np.clip(rho, 1e-9, 0.999)[:, None]
     j = np.ones_like(rho) if starts is None else np.asarray(starts, dtype=float)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_p = (np.log(j / n) - rho * n + (n - j) * np.log(rho * n) - gammaln(np.maximum(n - j + 1.0, 1.0)))
+        log_p = (np.log(j / n) - rho * n + (n - j) * np.log(rho * n) - _log_gamma(np.maximum(n - j + 1.0, 1.0)))
     p = np.where(n >= j, np.exp(log_p), 0.0)
     c = np.floor(np.maximum(clients, 1.0))[:, None]
     below = np.where(n < c, p, 0.0)
