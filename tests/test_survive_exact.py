@@ -31,7 +31,8 @@ def brute_force_survive(inst, cands, max_domains: int = 5) -> float:
     """Cheapest multiset of failure domains (a server, or a rack of up to two servers at level racks: its servers
     and the replicas per candidate on them) meeting demand with headroom, min_replicas, and each workload's peak
     demand after losing its survive_count most loaded domains. Replica groups divide the servers' 8 GPUs, so
-    replicas fit a domain's servers when their GPUs do."""
+    replicas fit a domain's servers when their GPUs do. Single-server domains: up to the system's existing servers
+    cost its kept-in-service price instead of the new one."""
     rows = cands.to_dict("records")
     sd = next(iter(inst.systems.values()))
     rack_data = next(iter(inst.racks.values()), None)
@@ -50,9 +51,10 @@ def brute_force_survive(inst, cands, max_domains: int = 5) -> float:
                          for k, r in zip(n, rows, strict=True))
             contents.append((load, reps, fixed + energy))
     best = math.inf
+    kept_saves = max(sd.new_usd_per_hour - sd.existing_usd_per_hour, 0.0) if per_domain == 1 else 0.0
     for k in range(1, max_domains + 1):
         for domains in itertools.combinations_with_replacement(contents, k):
-            cost = sum(c[2] for c in domains)
+            cost = sum(c[2] for c in domains) - min(k, sd.existing) * kept_saves
             if cost >= best or not all(_survives(wl, [c[0][j] for c in domains], sum(c[1][j] for c in domains))
                                        for j, wl in enumerate(ws)):
                 continue
@@ -143,6 +145,24 @@ def test_survive_slot_bound_keeps_a_many_server_optimum(backend):
     assert sol.objective_value == pytest.approx(expect, rel=1e-6)
     assert sum(round(sol.values[sl.used]) for sl in sol.ix.domains.slots) == 6
     assert [(g.slots, g.limit) for g in sol.ix.domains.groups] == [(9, "cost")]
+    assert not failure_slots.full_slot_notes(sol.ix, sol.values)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("kept", "kept_usd_per_hour", "slots"), [(3, 0.0, 10), (3, 0.001, 10), (8, 0.0, 15)])
+def test_survive_slots_with_cheap_kept_servers(backend, kept, kept_usd_per_hour, slots):
+    """Servers kept in service at (next to) nothing made K_g = (C - E_LB) / F_kept infinite or huge: 48 slots
+    (MAX_SLOTS) and a "bound reached" note on a 6-server plan. Past the kept ones every server is bought at
+    0.133 $/h: the 4 estimated slots' plan (1.092 $/h) proves 3 + floor((1.092 - 0.061) / 0.133) = 10 enough
+    (8 kept: 15), the optimum (0.476 $/h; 8 kept: 0.078, 6 servers) needs at most 6 (8): proven, no note."""
+    inst, cands = cheap_server_instance(700.0)
+    inst.systems["h200"] = dataclasses.replace(inst.systems["h200"], existing=kept,
+                                               existing_usd_per_hour=kept_usd_per_hour)
+    expect = brute_force_survive(inst, cands, max_domains=7)
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(expect, rel=1e-6)
+    assert [(g.slots, g.limit) for g in sol.ix.domains.groups] == [(slots, "cost")]
     assert not failure_slots.full_slot_notes(sol.ix, sol.values)
 
 
