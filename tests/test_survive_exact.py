@@ -248,3 +248,42 @@ def test_survive_slots_when_a_replica_draws_less_than_idle(backend):
     assert sol.status.value == "optimal"
     assert sol.objective_value == pytest.approx(expect, rel=1e-6)
     assert [(g.slots, g.limit) for g in sol.ix.domains.groups] == [(11, "cost")]
+
+
+def racked_ratio_instance(budget_usd_per_hour: float | None):
+    """Server domains in 0.5 $/h racks of ten 10 kW servers (0.389 $/h each): the rack's cost makes a full rack of
+    fast servers (3400 tok/s at 0.935 $/h) the best tokens per dollar; the min-cost plan is 2 of them."""
+    wl = dataclasses.replace(workload("chat", 3000.0, headroom=0.1), survive_level="servers", survive_count=1)
+    inst = instance([wl], [system("h200", "h200", price=10_000, units=4)], [rack("air", 100, 42, price=17_520)],
+                    objective="max_tokens_per_dollar", hourly=budget_usd_per_hour)
+    return inst, table(cand("chat", "h200", "h200", gpus=8, out=3400, watts=5000),
+                       cand("chat", "h200", "h200", gpus=8, out=700, watts=900, batch=8))
+
+
+def brute_force_ratio(inst, cands, most_servers: int = 16) -> float:
+    """Best tok/$ over n_c whole-server replicas of each candidate (one a server), racks of ten, demand with
+    headroom and the peak after losing the most loaded server met, cost within the hourly budget."""
+    sd, rk, wl = inst.systems["h200"], next(iter(inst.racks.values())), inst.workloads["chat"]
+    rows = cands.to_dict("records")
+    usd = [sd.new_usd_per_hour + (r["avg_power_w"] - r["gpus"] * sd.idle_w) * sd.usd_per_w_hour for r in rows]
+    best = 0.0
+    for n in itertools.product(range(most_servers + 1), repeat=len(rows)):
+        loads = [r["output_tok_s"] for k, r in zip(n, rows, strict=True) for _ in range(k)]
+        cost = sum(k * u for k, u in zip(n, usd, strict=True)) + math.ceil(sum(n) / 10) * rk.usd_per_hour
+        if loads and _survives(wl, loads, len(loads)) and cost <= (inst.budget_usd_per_hour or math.inf):
+            best = max(best, 3600.0 * sum(loads) / cost)
+    return best
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_survive_ratio_slots_under_an_hourly_budget(backend):
+    """The ratio solve kept the min-cost plan's 5 slots (2 fast servers: 2.37 $/h proves 5 enough for min_cost):
+    every backend returned 5 fast servers (3,284 tok/s per $/h) as optimal under a 10 $/h budget, where a full
+    rack of 10 gives 3,450. Every plan costs <= 10 $/h: floor((10 - 0.061) / 0.389) = 25 slots keep the optimum."""
+    inst, cands = racked_ratio_instance(10.0)
+    expect = brute_force_ratio(inst, cands)
+    assert expect == pytest.approx(3600 * 3450.42, rel=1e-5)
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(expect, rel=1e-6)
+    assert [(g.slots, g.limit) for g in sol.ix.domains.groups] == [(25, "cost")]

@@ -277,6 +277,18 @@ def _cheapest_keeping_throughput(sol: Solution, res: RawResult, backend, time_li
     sol.gap = backends.relative_gap(sol.objective_value, bound)
 
 
+def _ratio_slot_floor(start: Solution) -> dict | None:
+    """The failure-domain slots of the ratio model: the min-cost plan's (more, where its cost proved them
+    needed), raised to K_g(B) under an hourly budget B, which every plan, a ratio optimum too, keeps under
+    (failure_slots). Without a budget nothing bounds a ratio optimum's cost here: a plan of more servers can have
+    a better ratio than the min-cost one, and the slots stay an estimate (a plan filling them says so)."""
+    ix, budget = start.ix, start.ix.inst.budget_usd_per_hour
+    bounds = failure_slots.cost_bounds(ix, budget) if ix.domains is not None and budget is not None else None
+    if bounds is None:
+        return ix.slot_floor
+    return {g.key: max(g.slots, bounds[g.key]) for g in ix.domains.groups}
+
+
 def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
     start = _solve_min_cost(inst, cands, backend, time_limit_s, gap)
     if not start.status.has_solution:
@@ -284,8 +296,9 @@ def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
         return start
     cost_lb = start.best_bound or start.objective_value
     t0 = time.perf_counter()
-    # the same failure-domain slots as the min-cost plan it starts from (more, where its cost proved them needed)
-    m, ix = build_model(inst, cands, objective="credit", slot_floor=start.ix.slot_floor)
+    m, ix = build_model(inst, cands, objective="credit", slot_floor=_ratio_slot_floor(start))
+    if ix.domains is not None and inst.budget_usd_per_hour is not None:
+        failure_slots.check(ix, inst.budget_usd_per_hour)  # marks the slots the budget proves enough
     sol = Solution(
         SolveStatus.OPTIMAL,
         "max_tokens_per_dollar",
