@@ -262,28 +262,33 @@ def racked_ratio_instance(budget_usd_per_hour: float | None):
 
 def brute_force_ratio(inst, cands, most_servers: int = 16) -> float:
     """Best tok/$ over n_c whole-server replicas of each candidate (one a server), racks of ten, demand with
-    headroom and the peak after losing the most loaded server met, cost within the hourly budget."""
+    headroom and the peak after losing the most loaded server met, cost within the hourly budget, the output
+    credited up to demand_cap_multiple x demand with headroom."""
     sd, rk, wl = inst.systems["h200"], next(iter(inst.racks.values())), inst.workloads["chat"]
     rows = cands.to_dict("records")
     usd = [sd.new_usd_per_hour + (r["avg_power_w"] - r["gpus"] * sd.idle_w) * sd.usd_per_w_hour for r in rows]
-    best = 0.0
+    best, cap = 0.0, wl.required_out_tok_s * (inst.demand_cap_multiple or math.inf)
     for n in itertools.product(range(most_servers + 1), repeat=len(rows)):
         loads = [r["output_tok_s"] for k, r in zip(n, rows, strict=True) for _ in range(k)]
         cost = sum(k * u for k, u in zip(n, usd, strict=True)) + math.ceil(sum(n) / 10) * rk.usd_per_hour
         if loads and _survives(wl, loads, len(loads)) and cost <= (inst.budget_usd_per_hour or math.inf):
-            best = max(best, 3600.0 * sum(loads) / cost)
+            best = max(best, 3600.0 * min(sum(loads), cap) / cost)
     return best
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_survive_ratio_slots_under_an_hourly_budget(backend):
+@pytest.mark.parametrize(("budget_usd_per_hour", "cap_multiple", "slots"), [(10.0, None, 25), (None, 12.0, 35)])
+def test_survive_ratio_slots_keep_the_full_rack(backend, budget_usd_per_hour, cap_multiple, slots):
     """The ratio solve kept the min-cost plan's 5 slots (2 fast servers: 2.37 $/h proves 5 enough for min_cost):
-    every backend returned 5 fast servers (3,284 tok/s per $/h) as optimal under a 10 $/h budget, where a full
-    rack of 10 gives 3,450. Every plan costs <= 10 $/h: floor((10 - 0.061) / 0.389) = 25 slots keep the optimum."""
-    inst, cands = racked_ratio_instance(10.0)
+    every backend returned 5 fast servers (3,284 tok/s per $/h) as optimal where a full rack of 10 gives 3,450.
+    Under a 10 $/h budget every plan costs <= 10: floor((10 - 0.061) / 0.389) = 25 slots keep the optimum. With no
+    budget but credit capped at 12x demand (39,600 tok/s), an optimum's ratio is at least the min-cost plan's
+    (6,800 tok/s at 2.37 $/h), so it costs <= 39,600 x 2.37 / 6,800 = 13.8 $/h: 35 slots."""
+    inst, cands = racked_ratio_instance(budget_usd_per_hour)
+    inst.demand_cap_multiple = cap_multiple
     expect = brute_force_ratio(inst, cands)
     assert expect == pytest.approx(3600 * 3450.42, rel=1e-5)
     sol = solve_instance(inst, cands, backend)
     assert sol.status.value == "optimal"
     assert sol.objective_value == pytest.approx(expect, rel=1e-6)
-    assert [(g.slots, g.limit) for g in sol.ix.domains.groups] == [(25, "cost")]
+    assert [(g.slots, g.limit) for g in sol.ix.domains.groups] == [(slots, "cost")]

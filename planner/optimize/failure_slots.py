@@ -33,11 +33,12 @@ count, MAX_SLOTS); then U_g >= K_g(C) >= K_g(C*) and only MAX_SLOTS can still cu
 plan takes the hourly budget as C, where there is one (the estimate can leave only plans over budget). Groups with
 U_g >= K_g are proven ("cost"). The ratio objective takes the min-cost plan's slots, where its optimum can cost
 more (a full rack of servers can have the better ratio): under an hourly budget B every plan costs <= B, so U_g >=
-K_g(B) keeps every ratio optimum; without one, no slot count is claimed enough. Notes: a group filled up to its
+K_g(B) keeps every ratio optimum; so does K_g of N_cap C_tb(x0) / N(x0) where every workload's credit is capped
+(solve._ratio_upper_usd_per_hour); otherwise no slot count is claimed enough. Notes: a group filled up to its
 supply or rack count (real limits, said); one capped by MAX_SLOTS below its K_g ("bound reached: the optimum may
-need more servers"); without a cost bound (the ratio objective and max_throughput short of its caps, both without
-an hourly budget: see solve._ratio_slot_floor, solve._throughput_upper_usd_per_hour; a server, rack or charge
-costing less than nothing) the same where every slot of a group is in use.
+need more servers"); without a cost bound (the ratio objective without a budget or caps, max_throughput short of
+its caps and without a budget: see solve._throughput_upper_usd_per_hour; a server, rack or charge costing less than
+nothing) the same where every slot of a group is in use.
 """
 
 from __future__ import annotations
