@@ -77,3 +77,17 @@ def test_ttft_quantiles_are_whole_packed_steps_where_the_prompts_queue():
     for col in ("ttft_p50_s", "ttft_p99_s", "ttft_mean_s"):
         err = abs(a[col].iloc[0] - s[col].iloc[0]) / s[col].iloc[0]
         assert err <= SIM_TOL, (col, round(err, 3))
+
+
+def test_ttft_quantiles_take_at_least_the_step_that_computes_the_prompt():
+    """A mean under one step (0.3 steps: the prompts ahead take no time) put the p50 on 0 whole steps: a 0 s
+    TTFT. The first token comes at the end of a step, so every quantile is one step at least."""
+    import numpy as np
+
+    from planner.perf.closed_loop import add_prompts_ahead
+
+    tpot_s = np.array([0.1])
+    out = {"ttft_mean_s": np.array([0.03]), "ttft_p50_s": np.array([0.03]), "ttft_p99_s": np.array([0.03])}
+    add_prompts_ahead(np.array([2.0]), np.array([1e6]), np.array([16.0]), tpot_s, np.array([True]), out)
+    assert out["ttft_p50_s"][0] == out["ttft_p99_s"][0] == 0.1
+    assert out["ttft_mean_s"][0] == 0.03

@@ -178,3 +178,21 @@ def test_a_small_random_run_is_the_mean_of_its_seeds_and_the_same_every_time():
                              method="simulate")
     for k in ("ttft_p50_s", "ttft_p99_s", "e2e_p50_s", "requests_s"):
         assert again.iloc[0][k] == pytest.approx(ref[k].mean(), rel=0.15), k
+
+
+def test_a_random_run_is_saturated_where_any_of_its_seeds_is(monkeypatch):
+    """The `_s` figures are means over seeds; `saturated` was seed 0's alone: a run whose later draws saturate
+    read not saturated beside figures averaged over them. It is saturated where any seed is (the flag is the
+    same in every seed today: the load against capacity and seats; it holds the rule if a draw differs)."""
+    from planner.predict import finite_runs
+
+    def by_seed(rows, catalog, method):
+        figures = {k: rows["seed"].astype(float) for k in finite_runs.AVERAGED}
+        return rows.assign(saturated=rows["seed"] == 1, **figures)
+
+    monkeypatch.setattr(finite_runs, "latency_under_load", by_seed)
+    rows = pd.DataFrame([dict(request_rate=math.inf, num_requests=500, length_dist="variable", speculative=None),
+                         dict(request_rate=math.inf, num_requests=500, length_dist="fixed", speculative=None)])
+    got = finite_runs.simulated_runs(rows, CAT)
+    assert got["saturated"].tolist() == [True, False]  # seeds 0, 1 against seed 0 alone
+    assert got["ttft_p50_s"].tolist() == [0.5, 0.0]

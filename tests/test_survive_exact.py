@@ -31,7 +31,8 @@ def brute_force_survive(inst, cands, max_domains: int = 5) -> float:
     """Cheapest multiset of failure domains (a server, or a rack of up to two servers at level racks: its servers
     and the replicas per candidate on them) meeting demand with headroom, min_replicas, and each workload's peak
     demand after losing its survive_count most loaded domains. Replica groups divide the servers' 8 GPUs, so
-    replicas fit a domain's servers when their GPUs do."""
+    replicas fit a domain's servers when their GPUs do. Single-server domains: up to the system's existing servers
+    cost its kept-in-service price instead of the new one."""
     rows = cands.to_dict("records")
     sd = next(iter(inst.systems.values()))
     rack_data = next(iter(inst.racks.values()), None)
@@ -50,9 +51,10 @@ def brute_force_survive(inst, cands, max_domains: int = 5) -> float:
                          for k, r in zip(n, rows, strict=True))
             contents.append((load, reps, fixed + energy))
     best = math.inf
+    kept_saves = max(sd.new_usd_per_hour - sd.existing_usd_per_hour, 0.0) if per_domain == 1 else 0.0
     for k in range(1, max_domains + 1):
         for domains in itertools.combinations_with_replacement(contents, k):
-            cost = sum(c[2] for c in domains)
+            cost = sum(c[2] for c in domains) - min(k, sd.existing) * kept_saves
             if cost >= best or not all(_survives(wl, [c[0][j] for c in domains], sum(c[1][j] for c in domains))
                                        for j, wl in enumerate(ws)):
                 continue
@@ -146,6 +148,24 @@ def test_survive_slot_bound_keeps_a_many_server_optimum(backend):
     assert not failure_slots.full_slot_notes(sol.ix, sol.values)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("kept", "kept_usd_per_hour", "slots"), [(3, 0.0, 10), (3, 0.001, 10), (8, 0.0, 15)])
+def test_survive_slots_with_cheap_kept_servers(backend, kept, kept_usd_per_hour, slots):
+    """Servers kept in service at (next to) nothing made K_g = (C - E_LB) / F_kept infinite or huge: 48 slots
+    (MAX_SLOTS) and a "bound reached" note on a 6-server plan. Past the kept ones every server is bought at
+    0.133 $/h: the 4 estimated slots' plan (1.092 $/h) proves 3 + floor((1.092 - 0.061) / 0.133) = 10 enough
+    (8 kept: 15), the optimum (0.476 $/h; 8 kept: 0.078, 6 servers) needs at most 6 (8): proven, no note."""
+    inst, cands = cheap_server_instance(700.0)
+    inst.systems["h200"] = dataclasses.replace(inst.systems["h200"], existing=kept,
+                                               existing_usd_per_hour=kept_usd_per_hour)
+    expect = brute_force_survive(inst, cands, max_domains=7)
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(expect, rel=1e-6)
+    assert [(g.slots, g.limit) for g in sol.ix.domains.groups] == [(slots, "cost")]
+    assert not failure_slots.full_slot_notes(sol.ix, sol.values)
+
+
 def _plan_notes(inst, cands):
     sol = solve_instance(inst, cands, BACKENDS[0])
     return [n for n in build_plan(inst, sol, len(cands)).notes if n.startswith("survive:")]
@@ -228,3 +248,47 @@ def test_survive_slots_when_a_replica_draws_less_than_idle(backend):
     assert sol.status.value == "optimal"
     assert sol.objective_value == pytest.approx(expect, rel=1e-6)
     assert [(g.slots, g.limit) for g in sol.ix.domains.groups] == [(11, "cost")]
+
+
+def racked_ratio_instance(budget_usd_per_hour: float | None):
+    """Server domains in 0.5 $/h racks of ten 10 kW servers (0.389 $/h each): the rack's cost makes a full rack of
+    fast servers (3400 tok/s at 0.935 $/h) the best tokens per dollar; the min-cost plan is 2 of them."""
+    wl = dataclasses.replace(workload("chat", 3000.0, headroom=0.1), survive_level="servers", survive_count=1)
+    inst = instance([wl], [system("h200", "h200", price=10_000, units=4)], [rack("air", 100, 42, price=17_520)],
+                    objective="max_tokens_per_dollar", hourly=budget_usd_per_hour)
+    return inst, table(cand("chat", "h200", "h200", gpus=8, out=3400, watts=5000),
+                       cand("chat", "h200", "h200", gpus=8, out=700, watts=900, batch=8))
+
+
+def brute_force_ratio(inst, cands, most_servers: int = 16) -> float:
+    """Best tok/$ over n_c whole-server replicas of each candidate (one a server), racks of ten, demand with
+    headroom and the peak after losing the most loaded server met, cost within the hourly budget, the output
+    credited up to demand_cap_multiple x demand with headroom."""
+    sd, rk, wl = inst.systems["h200"], next(iter(inst.racks.values())), inst.workloads["chat"]
+    rows = cands.to_dict("records")
+    usd = [sd.new_usd_per_hour + (r["avg_power_w"] - r["gpus"] * sd.idle_w) * sd.usd_per_w_hour for r in rows]
+    best, cap = 0.0, wl.required_out_tok_s * (inst.demand_cap_multiple or math.inf)
+    for n in itertools.product(range(most_servers + 1), repeat=len(rows)):
+        loads = [r["output_tok_s"] for k, r in zip(n, rows, strict=True) for _ in range(k)]
+        cost = sum(k * u for k, u in zip(n, usd, strict=True)) + math.ceil(sum(n) / 10) * rk.usd_per_hour
+        if loads and _survives(wl, loads, len(loads)) and cost <= (inst.budget_usd_per_hour or math.inf):
+            best = max(best, 3600.0 * min(sum(loads), cap) / cost)
+    return best
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("budget_usd_per_hour", "cap_multiple", "slots"), [(10.0, None, 25), (None, 12.0, 35)])
+def test_survive_ratio_slots_keep_the_full_rack(backend, budget_usd_per_hour, cap_multiple, slots):
+    """The ratio solve kept the min-cost plan's 5 slots (2 fast servers: 2.37 $/h proves 5 enough for min_cost):
+    every backend returned 5 fast servers (3,284 tok/s per $/h) as optimal where a full rack of 10 gives 3,450.
+    Under a 10 $/h budget every plan costs <= 10: floor((10 - 0.061) / 0.389) = 25 slots keep the optimum. With no
+    budget but credit capped at 12x demand (39,600 tok/s), an optimum's ratio is at least the min-cost plan's
+    (6,800 tok/s at 2.37 $/h), so it costs <= 39,600 x 2.37 / 6,800 = 13.8 $/h: 35 slots."""
+    inst, cands = racked_ratio_instance(budget_usd_per_hour)
+    inst.demand_cap_multiple = cap_multiple
+    expect = brute_force_ratio(inst, cands)
+    assert expect == pytest.approx(3600 * 3450.42, rel=1e-5)
+    sol = solve_instance(inst, cands, backend)
+    assert sol.status.value == "optimal"
+    assert sol.objective_value == pytest.approx(expect, rel=1e-6)
+    assert [(g.slots, g.limit) for g in sol.ix.domains.groups] == [(slots, "cost")]

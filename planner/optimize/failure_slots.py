@@ -16,18 +16,29 @@ The estimate alone can cut the optimum off: a slower candidate that needs more s
     replica drawing less than its GPUs' idle power takes at most G_s e_s off a server's cost; nothing is
     claimed where F_g + P_r + G_s e_s < 0 for some group); hence
         n_g <= K_g(C) = floor((C - E_LB) / (F_g + P_r + G_s e_s)).
+    Owned servers kept in service cost less than bought ones (F_kept < F_new; no capital), but there are at most
+    X_s of them: of the n_g servers the domains hold (one each at least, all distinct), at most X_s cost
+    a = F_kept + P_r + G_s e_s and the rest at least b = F_new + P_r + G_s e_s >= a >= 0, so the domains cost
+    at least the cheapest n_g of those: n_g a where n_g <= X_s, else X_s a + (n_g - X_s) b. Hence
+        n_g <= floor((C - E_LB) / a)                              where that is < X_s (a > 0),
+        n_g <= X_s + floor((C - E_LB - X_s a) / b)                otherwise (b = inf: nothing to buy, X_s),
+    never more than K_g with F_g = F_kept, and finite where kept servers cost (next to) nothing (a = 0 gave
+    K_g = inf: 48 slots, MAX_SLOTS, and a "bound reached" note).
     Any feasible plan of the full model (the slotted model is a restriction of it) gives such a C >= the optimum
     C*, and K_g is monotone in C, so slots U_g >= K_g(C) keep every optimum.
 
 `check` compares the slots built with K_g(C) of the solved plan (C its objective, tie-break included): where some
 uncapped U_g < K_g(C) the solve runs once more, from that plan, with U_g raised to K_g(C) (capped by supply, rack
-count, MAX_SLOTS); then U_g >= K_g(C) >= K_g(C*) and only MAX_SLOTS can still cut an optimum. A solve that finds
-no plan takes the hourly budget as C, where there is one (the estimate can leave only plans over budget). Groups
-with U_g >= K_g are proven ("cost"). Notes: a group filled up to its supply or rack count (real limits, said); one
-capped by MAX_SLOTS below its K_g ("bound reached: the optimum may need more servers"); without a cost bound
-(the ratio objective; max_throughput short of its caps and without an hourly budget, see
-solve._throughput_upper_usd_per_hour; a server, rack or charge costing less than nothing) the same where every
-slot of a group is in use.
+count, MAX_SLOTS); then U_g >= K_g(C) >= K_g(C*) and only MAX_SLOTS can still cut an optimum. A solve that finds no
+plan takes the hourly budget as C, where there is one (the estimate can leave only plans over budget). Groups with
+U_g >= K_g are proven ("cost"). The ratio objective takes the min-cost plan's slots, where its optimum can cost
+more (a full rack of servers can have the better ratio): under an hourly budget B every plan costs <= B, so U_g >=
+K_g(B) keeps every ratio optimum; so does K_g of N_cap C_tb(x0) / N(x0) where every workload's credit is capped
+(solve._ratio_upper_usd_per_hour); otherwise no slot count is claimed enough. Notes: a group filled up to its
+supply or rack count (real limits, said); one capped by MAX_SLOTS below its K_g ("bound reached: the optimum may
+need more servers"); without a cost bound (the ratio objective without a budget or caps, max_throughput short of
+its caps and without a budget: see solve._throughput_upper_usd_per_hour; a server, rack or charge costing less than
+nothing) the same where every slot of a group is in use.
 """
 
 from __future__ import annotations
@@ -112,11 +123,25 @@ def rack_capacity(inst, s: str) -> list[tuple[str, int]]:
     return out
 
 
-def _server_usd_per_hour(sd, mode: str) -> float:
+def _server_prices(sd, mode: str) -> tuple[int, float, float]:
+    """(X, a, b): at most X servers of (s, mode) cost a $/h each, every other one b >= a (own: the X kept in
+    service, the rest bought, b = inf where none can be; rented: X = 0)."""
     if mode == "rent":
-        return sd.rent_usd_per_hour
-    prices = ([sd.new_usd_per_hour] if sd.buy else []) + ([sd.existing_usd_per_hour] if sd.existing else [])
-    return min(prices, default=0.0)
+        return 0, sd.rent_usd_per_hour, sd.rent_usd_per_hour
+    new = sd.new_usd_per_hour if sd.buy else math.inf
+    if not sd.existing or sd.existing_usd_per_hour >= new:
+        return 0, new, new
+    return sd.existing, sd.existing_usd_per_hour, new
+
+
+def _most_domains(room_usd_per_hour: float, cheap: int, usd_a: float, usd_b: float) -> float:
+    """The most domains `room` $/h pays for when `cheap` of them cost >= usd_a each and the rest >= usd_b >= usd_a
+    >= 0 (the cheapest n first: module docstring)."""
+    if usd_b <= 0:
+        return math.inf
+    if usd_a > 0 and room_usd_per_hour < cheap * usd_a:
+        return math.floor(room_usd_per_hour / usd_a + 1e-9)
+    return cheap + math.floor((room_usd_per_hour - cheap * usd_a) / usd_b + 1e-9)
 
 
 def cost_bounds(ix, upper_usd_per_hour: float) -> dict[SlotKey, float] | None:
@@ -128,12 +153,13 @@ def cost_bounds(ix, upper_usd_per_hour: float) -> dict[SlotKey, float] | None:
     if any(c < 0 for v, c in C.cost_coefs(ix).items() if v not in energy_vars):
         return None
     credit = _idle_credit_usd_per_hour(ix)
-    fixed = {}
+    prices = {}  # (X, a, b) per domain: each domain holds at least one server (module docstring)
     for g in ix.domains.groups:
         s, mode, rid = g.key
-        fixed[g.key] = (_server_usd_per_hour(ix.inst.systems[s], mode) + credit.get((s, mode), 0.0)
-                        + (ix.inst.racks[rid].usd_per_hour if rid else 0.0))
-    if any(f < 0 for f in fixed.values()):
+        cheap, usd_a, usd_b = _server_prices(ix.inst.systems[s], mode)
+        extra = credit.get((s, mode), 0.0) + (ix.inst.racks[rid].usd_per_hour if rid else 0.0)
+        prices[g.key] = (cheap, usd_a + extra, usd_b + extra)
+    if any(a < 0 for _, a, _ in prices.values()):
         return None
     energy_lb = 0.0
     for w, rows in ix.by_workload.items():
@@ -141,7 +167,7 @@ def cost_bounds(ix, upper_usd_per_hour: float) -> dict[SlotKey, float] | None:
         if per_tok and ix.enforce_demand:
             energy_lb += ix.inst.workloads[w].required_out_tok_s * min(per_tok)
     room = upper_usd_per_hour - energy_lb
-    return {k: math.floor(room / f + 1e-9) if f > 0 else math.inf for k, f in fixed.items()}
+    return {k: _most_domains(room, *p) for k, p in prices.items()}
 
 
 def _idle_credit_usd_per_hour(ix) -> dict[tuple[str, str], float]:

@@ -277,6 +277,37 @@ def _cheapest_keeping_throughput(sol: Solution, res: RawResult, backend, time_li
     sol.gap = backends.relative_gap(sol.objective_value, bound)
 
 
+def _ratio_slot_floor(start: Solution, upper_usd_per_hour: float | None) -> dict | None:
+    """The failure-domain slots of the ratio model: the min-cost plan's (more, where its cost proved them
+    needed), raised to K_g(C) of a cost C no ratio optimum exceeds (`_ratio_upper_usd_per_hour`); with no such C
+    the slots stay an estimate (a plan filling them says so)."""
+    ix = start.ix
+    bounds = failure_slots.cost_bounds(ix, upper_usd_per_hour) if upper_usd_per_hour is not None else None
+    if bounds is None:
+        return ix.slot_floor
+    return {g.key: max(g.slots, bounds[g.key]) for g in ix.domains.groups}
+
+
+def _ratio_upper_usd_per_hour(start: Solution) -> float | None:
+    """$/h no ratio optimum exceeds (None: none known). Every plan keeps under the hourly budget B. Where every
+    workload's credit is capped (demand_cap_multiple), N <= N_cap for every plan, and an optimum x* has a ratio at
+    least the min-cost plan x0's: N(x*) / C(x*) >= N(x0) / C_tb(x0) (C_tb, the cost with the tie-break, >= C: it
+    holds for the optimum of either), so C(x*) <= N_cap C_tb(x0) / N(x0). Otherwise a plan of more servers can
+    always have the better ratio (a full rack of them) and nothing is claimed."""
+    ix, inst = start.ix, start.ix.inst
+    uppers = [inst.budget_usd_per_hour] if inst.budget_usd_per_hour is not None else []
+    mult = inst.demand_cap_multiple
+    if mult is not None and all(wl.demand_out_tok_s for wl in inst.workloads.values()):
+        caps = {w: wl.required_out_tok_s * mult for w, wl in inst.workloads.items()}
+        served = {w: sum(ix.out[i] * round(start.values[ix.x[i]]) for i in rows)
+                  for w, rows in ix.by_workload.items()}
+        credited = sum(min(served.get(w, 0.0), cap) for w, cap in caps.items())
+        if credited > 0:
+            cost_tb = sum(c * start.values[v] for v, c in cost_objective(ix).items())
+            uppers.append(sum(caps.values()) * cost_tb / credited)
+    return min(uppers, default=None)
+
+
 def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
     start = _solve_min_cost(inst, cands, backend, time_limit_s, gap)
     if not start.status.has_solution:
@@ -284,8 +315,10 @@ def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
         return start
     cost_lb = start.best_bound or start.objective_value
     t0 = time.perf_counter()
-    # the same failure-domain slots as the min-cost plan it starts from (more, where its cost proved them needed)
-    m, ix = build_model(inst, cands, objective="credit", slot_floor=start.ix.slot_floor)
+    upper = _ratio_upper_usd_per_hour(start) if start.ix.domains is not None else None
+    m, ix = build_model(inst, cands, objective="credit", slot_floor=_ratio_slot_floor(start, upper))
+    if upper is not None:
+        failure_slots.check(ix, upper)  # marks the slots that cost proves enough
     sol = Solution(
         SolveStatus.OPTIMAL,
         "max_tokens_per_dollar",

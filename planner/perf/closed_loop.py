@@ -150,11 +150,12 @@ def add_prompts_ahead(c: np.ndarray, x: np.ndarray, osl: np.ndarray, tpot_s: np.
     ahead_s = np.where(queue, np.maximum(round_s - out["ttft_mean_s"], 0.0), 0.0)
     mean_s = out["ttft_mean_s"] + ahead_s
     # past osl 1 every step is packed full and a first token comes at the end of the step that computes the
-    # prompt's last tokens: TTFT is a whole number of steps, the two around the mean in the shares that make it
+    # prompt's last tokens: TTFT is a whole number of steps, the two around the mean in the shares that make it,
+    # and at least the one step that computes it (a mean under one step gave the lower quantiles 0 s)
     steps = mean_s / np.maximum(tpot_s, 1e-300)
     lo = np.floor(steps)
     for k in [k for k in out if k.startswith("ttft_p")]:
-        whole = (lo + (float(k[6:-2]) / 100.0 > 1.0 - (steps - lo))) * tpot_s
+        whole = np.maximum(lo + (float(k[6:-2]) / 100.0 > 1.0 - (steps - lo)), 1.0) * tpot_s
         out[k] = np.where(queue, np.where(osl <= 1.0, mean_s, whole), out[k])
     out["ttft_mean_s"] = np.where(queue, mean_s, out["ttft_mean_s"])
 
