@@ -144,13 +144,12 @@ def _most_domains(room_usd_per_hour: float, cheap: int, usd_a: float, usd_b: flo
     return cheap + math.floor((room_usd_per_hour - cheap * usd_a) / usd_b + 1e-9)
 
 
-def cost_bounds(ix, upper_usd_per_hour: float) -> dict[SlotKey, float] | None:
-    """K_g(C) of every slot group (module docstring), C = `upper_usd_per_hour`; None where some server, rack or
-    charge costs less than nothing, or a server with its replicas could (no bound is claimed)."""
-    from planner.optimize import constraints as C
-
+def cost_bounds(ix, upper_usd_per_hour: float, cost_coefs: dict[int, float]) -> dict[SlotKey, float] | None:
+    """K_g(C) of every slot group (module docstring), C = `upper_usd_per_hour`, `cost_coefs` the objective's $/h
+    per variable (constraints.cost_coefs; passed in: constraints imports this module's users); None where some
+    server, rack or charge costs less than nothing, or a server with its replicas could (no bound is claimed)."""
     energy_vars = {ix.x[i] for i in range(len(ix.keys))}
-    if any(c < 0 for v, c in C.cost_coefs(ix).items() if v not in energy_vars):
+    if any(c < 0 for v, c in cost_coefs.items() if v not in energy_vars):
         return None
     credit = _idle_credit_usd_per_hour(ix)
     prices = {}  # (X, a, b) per domain: each domain holds at least one server (module docstring)
@@ -182,11 +181,11 @@ def _idle_credit_usd_per_hour(ix) -> dict[tuple[str, str], float]:
     return out
 
 
-def check(ix, upper_usd_per_hour: float) -> dict[SlotKey, float] | None:
+def check(ix, upper_usd_per_hour: float, cost_coefs: dict[int, float]) -> dict[SlotKey, float] | None:
     """After a min-cost solve of objective `upper_usd_per_hour`: the floors (K_g) for a solve whose optimum no
     slot bound cuts, or None when the slots built already prove the plan (groups with U_g >= K_g are marked
     "cost"; a group capped below its K_g keeps its cap as the reason)."""
-    bounds = cost_bounds(ix, upper_usd_per_hour)
+    bounds = cost_bounds(ix, upper_usd_per_hour, cost_coefs)
     if bounds is None:
         return None
     ix.domains.checked = True

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from planner.optimize import backends, failure_slots
+from planner.optimize import backends, constraints, failure_slots
 from planner.optimize.backends import RawResult, SolveStatus
 from planner.optimize.formulation import Index, build_model, cost_objective, tie_break_coefs
 from planner.optimize.instance import Instance
@@ -98,7 +98,8 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None =
     elif res.status is SolveStatus.INFEASIBLE:
         upper = inst.budget_usd_per_hour
     # the slots may be too few for the optimum: solve once more with as many as that cost proves enough
-    floors = failure_slots.check(ix, upper) if ix.domains is not None and upper is not None else None
+    floors = (failure_slots.check(ix, upper, constraints.cost_coefs(ix))
+              if ix.domains is not None and upper is not None else None)
     if floors is not None and slot_floor is None:
         again = _solve_min_cost(inst, cands, backend, time_limit_s - sol.solve_time_s, gap, warm,
                                 slot_floor=floors, first=sol if res.status.has_solution else None)
@@ -227,7 +228,7 @@ def _solve_max_throughput(inst, cands, backend, time_limit_s, gap, slot_floor: d
     if res.status.has_solution:
         _cheapest_keeping_throughput(sol, res, backend, time_limit_s, gap)
     upper = _throughput_upper_usd_per_hour(sol, res) if sol.ix.domains is not None else None
-    floors = failure_slots.check(sol.ix, upper) if upper is not None else None
+    floors = failure_slots.check(sol.ix, upper, constraints.cost_coefs(sol.ix)) if upper is not None else None
     if floors is not None and slot_floor is None:
         left_s = time_limit_s - sol.solve_time_s
         return _after(sol, _solve_max_throughput(inst, cands, backend, left_s, gap, floors))
@@ -282,7 +283,8 @@ def _ratio_slot_floor(start: Solution, upper_usd_per_hour: float | None) -> dict
     needed), raised to K_g(C) of a cost C no ratio optimum exceeds (`_ratio_upper_usd_per_hour`); with no such C
     the slots stay an estimate (a plan filling them says so)."""
     ix = start.ix
-    bounds = failure_slots.cost_bounds(ix, upper_usd_per_hour) if upper_usd_per_hour is not None else None
+    bounds = (failure_slots.cost_bounds(ix, upper_usd_per_hour, constraints.cost_coefs(ix))
+              if upper_usd_per_hour is not None else None)
     if bounds is None:
         return ix.slot_floor
     return {g.key: max(g.slots, bounds[g.key]) for g in ix.domains.groups}
@@ -318,7 +320,7 @@ def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
     upper = _ratio_upper_usd_per_hour(start) if start.ix.domains is not None else None
     m, ix = build_model(inst, cands, objective="credit", slot_floor=_ratio_slot_floor(start, upper))
     if upper is not None:
-        failure_slots.check(ix, upper)  # marks the slots that cost proves enough
+        failure_slots.check(ix, upper, constraints.cost_coefs(ix))  # marks the slots that cost proves enough
     sol = Solution(
         SolveStatus.OPTIMAL,
         "max_tokens_per_dollar",
