@@ -95,7 +95,10 @@ def test_ledger_and_results_files(reference):
 
 
 def test_shared_candidates_give_the_same_plan_as_a_fresh_solve(tmp_path, reference, cat):
-    """A scenario solved on a shared candidate table equals the same problem solved from scratch."""
+    """A scenario solved on a shared candidate table equals the same problem solved from scratch: the sweep's fast
+    solve proves the optimum (gap 1e-9, planner/sweep/fastsolve.py), which lies between the plain solve's plan and
+    its best bound; SCIP may stop at another plan within the problem's gap (scenario 27 after h95's step tables:
+    54.27337 $/h, bound 54.27174, the sweep's 54.27174)."""
     from planner.optimize.pipeline import solve_file
 
     out, rows = reference
@@ -107,7 +110,7 @@ def test_shared_candidates_give_the_same_plan_as_a_fresh_solve(tmp_path, referen
         p = tmp_path / f"p{idx}.yaml"
         p.write_text(yaml.safe_dump(data))
         plan = solve_file(p, cat, runner_up=False).plan
-        assert math.isclose(plan.objective_value, rows[idx][3], rel_tol=1e-6)
+        assert plan.best_bound * (1 - 1e-9) <= rows[idx][3] <= plan.objective_value * (1 + 1e-9)
 
 
 def test_failing_scenarios_are_recorded_and_do_not_stop_the_sweep(tmp_path, cat):
