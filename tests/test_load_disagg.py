@@ -191,3 +191,15 @@ def test_a_run_of_no_requests_is_refused_by_name(cat, serving):
         got = latency_under_load(grid, cat, method=method)
         assert got["load_reason"].tolist() == ["num_requests must be positive"] * 2, method
         assert got["requests_s"].isna().all()
+
+
+def test_a_disaggregated_row_is_simulated_with_its_own_seed(cat):
+    """The grid's `seed` column reaches disaggregated units as it does aggregated rows (they all ran seed 0, so
+    predict's mean over seeds of a random finite run averaged one draw repeated)."""
+    row = CFG | dict(request_rate=5.0, num_requests=20, length_dist="variable")
+    grid = pd.DataFrame([row | dict(seed=0), row | dict(seed=1)])
+    s = latency_under_load(grid, cat, method="simulate")
+    assert s["ttft_p50_s"].iloc[0] != s["ttft_p50_s"].iloc[1]
+    one = latency_under_load(pd.DataFrame([row]), cat, method="simulate", seed=1)
+    for k in ("ttft_p50_s", "tpot_mean_s", "e2e_p50_s", "requests_s"):
+        assert s[k].iloc[1] == one[k].iloc[0], k

@@ -56,8 +56,8 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     """Latency percentiles and throughput of each configuration row under a load (see the package docstring).
 
     Grid columns `request_rate`, `concurrency`, `num_requests`, `length_dist` and `seed` (a simulated
-    aggregated row's), where present and set, override the keyword arguments row by row. `batch` (optional)
-    caps the running sequences per replica.
+    row's, aggregated or disaggregated), where present and set, override the keyword arguments row by row.
+    `batch` (optional) caps the running sequences per replica.
     `hidden_tokens` (optional, absent or NaN = 0): reasoning tokens of the osl decoded before the first visible
     one; the TTFT columns are then to the first visible token (`hidden_ttft`), TPOT and the rest as they are."""
     if method not in METHODS:
@@ -92,8 +92,8 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     opened = ok & np.isnan(conc) & ~disagg
     sat_open = opened & (rate >= sv.capacity_rps)
     out["saturated"] = (sat_open & ~burst_held(nreq, sv.cap)) | (closed & (conc > sv.cap))
+    seeds = _floats(_column(g, "seed", seed, n)).astype(np.int64)  # per row (predict averages seeds)
     if method == "simulate":
-        seeds = _floats(_column(g, "seed", seed, n)).astype(np.int64)
         for r in np.flatnonzero(ok & ~disagg):
             _simulate_row(tab.row(r), r, rate[r], conc[r], nreq[r], dist[r], int(seeds[r]), out, hidden[r])
     else:
@@ -101,8 +101,8 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     rows = np.flatnonzero(ok & disagg)
     if len(rows):  # disaggregated units: their two queues, or their simulation (planner.perf.load_disagg)
         got, reason[rows], limited[rows] = units_under_load(g.iloc[rows], catalog, rate[rows], conc[rows],
-                                                            nreq[rows], dist[rows], hidden[rows], method, seed,
-                                                            efficiency)
+                                                            nreq[rows], dist[rows], hidden[rows], method,
+                                                            seeds[rows], efficiency)
         for k, v in got.items():
             out[k][rows] = v
     # the engine's API-server time per request (engines.py eng_request_s: HTTP, chat template, tokenization)

@@ -97,13 +97,15 @@ def cached_summary(unit: pd.Series, catalog: Catalog, wl: Workload, hidden: int 
 
 
 def units_under_load(grid: pd.DataFrame, catalog: Catalog, rate: np.ndarray, conc: np.ndarray, nreq: np.ndarray,
-                     dist: np.ndarray, hidden: np.ndarray, method: str, seed: int = 0,
+                     dist: np.ndarray, hidden: np.ndarray, method: str, seed: int | np.ndarray = 0,
                      efficiency: Efficiency | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """(columns, reasons, limited_by) of disaggregated configuration rows under their loads (per row, NaN where
-    not given), in `latency_under_load`'s column names; a unit that does not run has its reason."""
+    not given), in `latency_under_load`'s column names; a unit that does not run has its reason. `seed`: the
+    simulations' seed, one or per row."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     g = grid.reset_index(drop=True)
     n = len(g)
+    seeds = np.broadcast_to(np.asarray(seed, dtype=np.int64), (n,))
     units = _units(g, catalog, hidden, eff)
     units = units.assign(**{c: g[c] for c in PREFILL_COLUMNS if c in g and c not in units})  # for unit_steps
     fits = units["fits"].to_numpy(dtype=bool)
@@ -127,7 +129,7 @@ def units_under_load(grid: pd.DataFrame, catalog: Catalog, rate: np.ndarray, con
     for r in np.flatnonzero(fits & ((method == "simulate") | burst)):
         load = RowLoad(float(rate[r]), float(conc[r]), float(nreq[r]), str(dist[r]), int(hidden[r]),
                        bool(steady_sat[r]))
-        _simulate_row(units.iloc[r], load, out, r, catalog=catalog, eff=eff, seed=seed)
+        _simulate_row(units.iloc[r], load, out, r, catalog=catalog, eff=eff, seed=int(seeds[r]))
     for k in out:  # a steady state above the unit's rate: no latency (it completes the unit's rate)
         if k.startswith(("ttft", "tpot", "itl", "e2e")):
             out[k] = np.where(steady_sat, np.nan, out[k])
