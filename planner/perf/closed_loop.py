@@ -62,7 +62,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     # p99 44.1 -> 2.16 s (simulator 2.04; the M/D/1's tail shrunk alike: 7.80). Where the round binds only in
     # part its tail runs short: osl 16, 128 clients p99 0.26 s against the simulator's 0.74 (the shrunk tail:
     # 0.56)
-    round_s = c / np.maximum(x, 1e-300) - np.maximum(sv.osl - 1.0, 0.0) * step
+    round_s = round_wait_s(c, x, sv.osl, step)
     held = np.maximum(round_s - wait - pf_q["mean_s"] - 0.5 * real * busy, 0.0)
     shrink = np.where(pre_wait > held, held / np.maximum(pre_wait, 1e-300), 1.0)
     pre_wait = pre_wait * shrink
@@ -125,9 +125,14 @@ def prompts_queue(sv: Service, tab: StepTables, m: np.ndarray, step: np.ndarray,
     budget (the mixed step above a full one). A prefill-first engine (SGLang) pauses decode for whole prompt
     steps: its steps do last past a full one, so only its osl-1 rows."""
     full_s = interp_step(tab, m[:, None], np.maximum(tab.token_budget - m, 1.0)[:, None])[:, 0]
-    paused = np.zeros(len(m), dtype=bool) if tab.prefill_first is None else tab.prefill_first > 0
-    over = ~paused & (step > full_s)
+    over = ~(tab.prefill_first > 0) & (step > full_s)
     return ~var & ((sv.osl <= 1.0) | over), over, full_s
+
+
+def round_wait_s(c: np.ndarray, x: np.ndarray, osl: np.ndarray, tpot_s: np.ndarray) -> np.ndarray:
+    """A client's time in system a round less its decode steps: C / X (Little's law, no think time) less
+    (osl - 1) TPOT, what its prompt's wait and TTFT share."""
+    return c / np.maximum(x, 1e-300) - np.maximum(osl - 1.0, 0.0) * tpot_s
 
 
 def add_prompts_ahead(c: np.ndarray, x: np.ndarray, osl: np.ndarray, tpot_s: np.ndarray, queue: np.ndarray,
@@ -146,7 +151,7 @@ def add_prompts_ahead(c: np.ndarray, x: np.ndarray, osl: np.ndarray, tpot_s: np.
     the cohorts' spread added to the wait: p99 +41% at osl 2, 32 clients, against the simulator's 0%)."""
     if not queue.any():
         return
-    round_s = c / np.maximum(x, 1e-300) - np.maximum(osl - 1.0, 0.0) * tpot_s
+    round_s = round_wait_s(c, x, osl, tpot_s)
     ahead_s = np.where(queue, np.maximum(round_s - out["ttft_mean_s"], 0.0), 0.0)
     mean_s = out["ttft_mean_s"] + ahead_s
     # past osl 1 every step is packed full and a first token comes at the end of the step that computes the
@@ -169,8 +174,7 @@ def add_cohorts(sv: Service, tab: StepTables, c: np.ndarray, x: np.ndarray, var:
                 out: dict) -> None:
     """A prefill-first engine's clients with fixed lengths, past osl 1 and within the seats, travel in cohorts
     (cohorts.closed_cohorts): their TTFT, TPOT and ITL in place of the per-step mixture's."""
-    first = np.zeros(len(c), dtype=bool) if tab.prefill_first is None else tab.prefill_first > 0
-    rows = np.flatnonzero(first & ~var & (sv.osl > 1.0) & (c <= sv.cap) & (c <= COHORT_CLIENTS))
+    rows = np.flatnonzero((tab.prefill_first > 0) & ~var & (sv.osl > 1.0) & (c <= sv.cap) & (c <= COHORT_CLIENTS))
     if not len(rows):
         return
     dec = at_occupancy(sv, sv.dec_s, c)[rows]
