@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.perf.steptable import StepTables, prefill_at
+from planner.perf.steptable_read import chunk_floored
 
 
 def alone_s(tab: StepTables, tokens: np.ndarray) -> np.ndarray:
@@ -19,8 +20,7 @@ def alone_s(tab: StepTables, tokens: np.ndarray) -> np.ndarray:
     k, w = prefill_at(tab.prefill, tokens)
     t0 = np.take_along_axis(row, k, axis=1)
     t = t0 + (np.take_along_axis(row, k + 1, axis=1) - t0) * w
-    floor = np.maximum(tab.chunk_floor_s[:, :1], tab.mixed_floor_s[:, None])
-    return np.where(tokens > 0, np.maximum(t, floor), t)
+    return chunk_floored(t, tokens, tab, tab.chunk_floor_s[:, :1])
 
 
 def prefill_first_terms(tab: StepTables, m: np.ndarray, others: np.ndarray, dec_s: np.ndarray, life: np.ndarray):

@@ -59,10 +59,10 @@ def interp_step(tab: StepTables, n_dec, n_pre) -> np.ndarray:
     base = flat_d * P + k  # (row, d, k) in the flattened (R, D, P) array
     t0 = t[base] + (t[base + 1] - t[base]) * wp
     t1 = t[base + P] + (t[base + P + 1] - t[base + P]) * wp
-    return _floored(t0 + (t1 - t0) * wd, npre, tab, at(tab.chunk_floor_s, (flat_d, wd)))
+    return chunk_floored(t0 + (t1 - t0) * wd, npre, tab, at(tab.chunk_floor_s, (flat_d, wd)))
 
 
-def _floored(t: np.ndarray, npre: np.ndarray, tab: StepTables, chunk_floor: np.ndarray,
+def chunk_floored(t: np.ndarray, npre: np.ndarray, tab: StepTables, chunk_floor: np.ndarray,
              floored: bool = True) -> np.ndarray:
     """A step that carries prompt tokens lasts at least the table's chunk floor beside its decode sequences
     (`chunk_floor`, StepTables.chunk_floor_s at them: the time of an eager step is the larger of its launch
@@ -76,7 +76,7 @@ def _floored(t: np.ndarray, npre: np.ndarray, tab: StepTables, chunk_floor: np.n
 def interp_on_grid(tab: StepTables, n_pre, floored: bool = True) -> np.ndarray:
     """Step seconds at every decode grid point (R, D) with n_pre (R, D) prefill tokens: interpolation along
     the prefill axis only; `floored=False` leaves out the engine's mixed-step floor, not the table's chunk
-    floor (`_floored`)."""
+    floor (`chunk_floored`)."""
     R, D, P = tab.time_s.shape
     npre = np.broadcast_to(np.asarray(n_pre, dtype=float), (R, D))
     k, w = prefill_at(tab.prefill, npre)
@@ -84,7 +84,7 @@ def interp_on_grid(tab: StepTables, n_pre, floored: bool = True) -> np.ndarray:
     t = tab.time_s.reshape(-1)
     t0 = t[base]
     raw = t0 + (t[base + 1] - t0) * w
-    return _floored(raw, npre, tab, tab.chunk_floor_s, floored)
+    return chunk_floored(raw, npre, tab, tab.chunk_floor_s, floored)
 
 
-__all__ = ["at", "interp_on_grid", "interp_step", "locate", "prefill_at"]
+__all__ = ["at", "chunk_floored", "interp_on_grid", "interp_step", "locate", "prefill_at"]
