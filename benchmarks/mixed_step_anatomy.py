@@ -65,7 +65,8 @@ import pandas as pd
 
 from planner.catalog import load_catalog
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.evaluate import engine_batch_cap_of, engine_token_budget_of
+from planner.perf.engines import replica_token_budget
+from planner.perf.evaluate import engine_batch_cap_of
 from planner.perf.fidelity import measured_fidelity
 from planner.perf.kernels import expected_experts_touched
 from planner.perf.params import load_efficiency
@@ -172,7 +173,7 @@ def prompt_scale_fit(selector: str = "") -> pd.DataFrame:
         c, _ = resolve(normalize_grid(cfg.assign(batch=1)), catalog, eff)
         seats = np.minimum(engine_batch_cap_of(c), SIMULATED_SEAT_CAP)  # as serving_fidelity
         tab = build_step_tables(cfg, catalog, efficiency=eff, max_seqs=seats,
-                                token_budget=engine_token_budget_of(c))
+                                token_budget=replica_token_budget(c))
         work = Workload(request_rate=np.inf, num_requests=int(r0["num_requests"]), length_dist=r0["length_dist"])
         err = {}
         for x in PROMPT_SCALES:

@@ -68,8 +68,7 @@ def test_every_reader_gives_a_rank_its_own_chunk(catalog):
     step (step.py), the prompt's chunk count (serving.py), a prefill pass's prompts and the activation reserve
     (memory.py) all read it.
     Before, every reader but the step tables gave each SGLang rank a whole 8,192-token chunk."""
-    from planner.perf.engines import rank_chunk_tokens
-    from planner.perf.evaluate import engine_token_budget_of
+    from planner.perf.engines import rank_chunk_tokens, replica_token_budget
     from planner.perf.memory import activation_reserve_bytes
     from planner.perf.params import load_efficiency
     from planner.perf.resolve import Cols, normalize_grid, resolve
@@ -83,7 +82,7 @@ def test_every_reader_gives_a_rank_its_own_chunk(catalog):
     full = c.eng_chunk
     rank = rank_chunk_tokens(c)
     assert rank.tolist() == [full[0], full[1] // 8, full[2]]
-    assert engine_token_budget_of(c).tolist() == (rank * 8).tolist()
+    assert replica_token_budget(c).tolist() == (rank * 8).tolist()
     # the critical rank of a step carrying a whole budget of 8k-token prompts: one rank's chunk
     p = _Pass(c, eff.serving, 0.0, 8 * rank, 8192.0, 0.0, 1.0, False, time_only=True)
     assert p.pre_rank.tolist() == rank.tolist()

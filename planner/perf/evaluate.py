@@ -5,6 +5,7 @@ See `planner.perf` (the package docstring) for the input and output columns.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,7 +15,6 @@ from planner.catalog.catalog import Catalog
 from planner.catalog.schema_base import COMPUTE_DTYPES
 from planner.catalog.tables import GB
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.engines import replica_token_budget
 from planner.perf.memory import memory
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import Cols, add_reasons, fail_kinds, normalize_grid, resolve, take
@@ -264,7 +264,11 @@ def output_frame(g: pd.DataFrame, cols: dict) -> pd.DataFrame:
     return res_df
 
 
-_TEXT: list = []  # the text dtype pandas infers from an object array of str, where pyarrow stores it (else None)
+@functools.cache
+def _text_dtype():
+    """The text dtype pandas infers from an object array of str where pyarrow stores it, else None."""
+    dt = pd.Series(np.array([""], dtype=object)).dtype
+    return dt if getattr(dt, "storage", None) == "pyarrow" else None
 
 
 def as_text(v):
@@ -273,10 +277,8 @@ def as_text(v):
     reason and limited_by columns); anything else as it is."""
     if not isinstance(v, np.ndarray) or v.dtype != object or v.ndim != 1:
         return v
-    if not _TEXT:
-        dt = pd.Series(np.array([""], dtype=object)).dtype
-        _TEXT.append(dt if getattr(dt, "storage", None) == "pyarrow" else None)
-    if _TEXT[0] is None:
+    text = _text_dtype()
+    if text is None:
         return v
     import pyarrow as pa
 
@@ -284,18 +286,13 @@ def as_text(v):
         arr = pa.array(v, type=pa.large_string())
     except (pa.ArrowTypeError, pa.ArrowInvalid):  # a value that is not text
         return v
-    return v if arr.null_count else pd.arrays.ArrowStringArray(arr, dtype=_TEXT[0])
+    return v if arr.null_count else pd.arrays.ArrowStringArray(arr, dtype=text)
 
 
 def engine_batch_cap_of(c: Cols) -> np.ndarray:
     """Running sequences each row's engine admits, from resolved columns: its cap per attention-DP rank times
     the ranks (inf for the generic engine)."""
     return c.eng_max_batch * c.attn_dp
-
-
-def engine_token_budget_of(c: Cols) -> np.ndarray:
-    """Tokens each row's engine steps at once, from resolved columns (engines.replica_token_budget)."""
-    return replica_token_budget(c)
 
 
 def engine_batch_cap(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> np.ndarray:

@@ -39,8 +39,8 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf.arrivals import arrivals, measured
-from planner.perf.engines import rank_chunk_tokens
-from planner.perf.evaluate import PREFILL_COLUMNS, _prefill_layout, engine_token_budget_of
+from planner.perf.engines import rank_chunk_tokens, replica_token_budget
+from planner.perf.evaluate import PREFILL_COLUMNS, _prefill_layout
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.resolve import CONFIG_COLUMNS, Cols, normalize_grid, resolve
 from planner.perf.serving import draft_time_s, kv_transfer_s, speculative_terms
@@ -110,7 +110,7 @@ def unit_steps(unit: pd.Series, catalog: Catalog, efficiency: Efficiency | None 
     # prefill passes at 1..n whole mean prompts: a pass holds the model's prompts (at least one per attention-DP
     # rank) and, with other lengths, what fits the ranks' budgets
     n_max = max(1.0, math.floor(float(rank_chunk_tokens(cp)[0]) / isl)) * float(cp.attn_dp[0])
-    budget = max(float(engine_token_budget_of(cp)[0]), n_max * isl)
+    budget = max(float(replica_token_budget(cp)[0]), n_max * isl)
     # (and a quarter and a half mean prompt: a pass of several short `variable` prompts may hold fewer tokens)
     k = np.unique(np.concatenate([[0.25, 0.5], np.arange(1.0, n_max + 2.0)]))
     lat, iv = prefill_pass(cp, sv, k, isl)

@@ -23,8 +23,8 @@ import pandas as pd
 
 from planner.catalog.catalog import Catalog
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.engines import rank_chunk_tokens
-from planner.perf.evaluate import engine_batch_cap_of, engine_token_budget_of, evaluate_columns
+from planner.perf.engines import rank_chunk_tokens, replica_token_budget
+from planner.perf.evaluate import engine_batch_cap_of, evaluate_columns
 from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
@@ -332,7 +332,7 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
         max_seqs = np.where(raw.isna(), default, raw.to_numpy(dtype=float))
     max_seqs = np.maximum(np.broadcast_to(np.asarray(max_seqs, dtype=float), (n,)), 1.0)
     if token_budget is None:
-        token_budget = engine_token_budget_of(c)
+        token_budget = replica_token_budget(c)
     accept = np.asarray(c.get("spec_accept", np.ones(n)), dtype=float)
     # per token-step (see _step) a real step's budget covers accept token-steps
     budget = np.broadcast_to(np.asarray(token_budget, dtype=float), (n,)) / np.maximum(accept, 1.0)
