@@ -98,13 +98,20 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None =
     elif res.status is SolveStatus.INFEASIBLE:
         upper = inst.budget_usd_per_hour
     # the slots may be too few for the optimum: solve once more with as many as that cost proves enough
-    floors = (failure_slots.check(ix, upper, constraints.cost_coefs(ix))
-              if ix.domains is not None and upper is not None else None)
+    floors = _check_slots(ix, upper)
     if floors is not None and slot_floor is None:
         again = _solve_min_cost(inst, cands, backend, time_limit_s - sol.solve_time_s, gap, warm,
                                 slot_floor=floors, first=sol if res.status.has_solution else None)
         return _after(sol, again)
     return sol
+
+
+def _check_slots(ix: Index, upper_usd_per_hour: float | None) -> dict | None:
+    """`failure_slots.check` where the model has failure-domain slots and a cost bounds every optimum (else None:
+    nothing to check)."""
+    if ix.domains is None or upper_usd_per_hour is None:
+        return None
+    return failure_slots.check(ix, upper_usd_per_hour, constraints.cost_coefs(ix))
 
 
 def _after(first: Solution, again: Solution) -> Solution:
@@ -228,7 +235,7 @@ def _solve_max_throughput(inst, cands, backend, time_limit_s, gap, slot_floor: d
     if res.status.has_solution:
         _cheapest_keeping_throughput(sol, res, backend, time_limit_s, gap)
     upper = _throughput_upper_usd_per_hour(sol, res) if sol.ix.domains is not None else None
-    floors = failure_slots.check(sol.ix, upper, constraints.cost_coefs(sol.ix)) if upper is not None else None
+    floors = _check_slots(sol.ix, upper)
     if floors is not None and slot_floor is None:
         left_s = time_limit_s - sol.solve_time_s
         return _after(sol, _solve_max_throughput(inst, cands, backend, left_s, gap, floors))
