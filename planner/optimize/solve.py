@@ -250,7 +250,7 @@ def _throughput_upper_usd_per_hour(sol: Solution, res: RawResult) -> float | Non
     budget = ix.inst.budget_usd_per_hour
     uppers = [budget] if budget is not None else []
     caps = sum(ix.credit_cap.get(w, math.inf) for w in ix.served)
-    if res.status.has_solution and res.objective >= caps - max(1e-9 * caps, 1e-6):
+    if res.status.has_solution and math.isfinite(caps) and res.objective >= caps - max(1e-9 * caps, 1e-6):
         uppers.append(sum(c * sol.values[v] for v, c in cost_objective(ix).items()))
     return min(uppers, default=None)
 
