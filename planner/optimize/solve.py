@@ -285,16 +285,13 @@ def _cheapest_keeping_throughput(sol: Solution, res: RawResult, backend, time_li
     sol.gap = backends.relative_gap(sol.objective_value, bound)
 
 
-def _ratio_slot_floor(start: Solution, upper_usd_per_hour: float | None) -> dict | None:
+def _ratio_slot_floor(start: Solution, bounds: dict | None) -> dict | None:
     """The failure-domain slots of the ratio model: the min-cost plan's (more, where its cost proved them
-    needed), raised to K_g(C) of a cost C no ratio optimum exceeds (`_ratio_upper_usd_per_hour`); with no such C
-    the slots stay an estimate (a plan filling them says so)."""
-    ix = start.ix
-    bounds = (failure_slots.cost_bounds(ix, upper_usd_per_hour, constraints.cost_coefs(ix))
-              if upper_usd_per_hour is not None else None)
+    needed), raised to `bounds`, K_g(C) of a cost C no ratio optimum exceeds (`_ratio_upper_usd_per_hour`); with
+    no such C the slots stay an estimate (a plan filling them says so)."""
     if bounds is None:
-        return ix.slot_floor
-    return {g.key: max(g.slots, bounds[g.key]) for g in ix.domains.groups}
+        return start.ix.slot_floor
+    return {g.key: max(g.slots, bounds[g.key]) for g in start.ix.domains.groups}
 
 
 def _ratio_upper_usd_per_hour(start: Solution) -> float | None:
@@ -325,9 +322,12 @@ def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
     cost_lb = start.best_bound or start.objective_value
     t0 = time.perf_counter()
     upper = _ratio_upper_usd_per_hour(start) if start.ix.domains is not None else None
-    m, ix = build_model(inst, cands, objective="credit", slot_floor=_ratio_slot_floor(start, upper))
-    if upper is not None:
-        failure_slots.check(ix, upper, constraints.cost_coefs(ix))  # marks the slots that cost proves enough
+    # K_g(upper) depends on the instance and candidates alone: the min-cost model's serve the ratio model's
+    bounds = (failure_slots.cost_bounds(start.ix, upper, constraints.cost_coefs(start.ix))
+              if upper is not None else None)
+    m, ix = build_model(inst, cands, objective="credit", slot_floor=_ratio_slot_floor(start, bounds))
+    if bounds is not None:
+        failure_slots.settle(ix, bounds)  # marks the slots that cost proves enough
     sol = Solution(
         SolveStatus.OPTIMAL,
         "max_tokens_per_dollar",
