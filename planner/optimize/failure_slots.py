@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 from planner.optimize.layout import fits_rack
 
-MAX_SLOTS = 48  # per system and mode: bounds the model size (a plan that fills them says so)
+MAX_SLOTS = 48  # per slot group (system, mode, rack type): bounds the model size (a plan short of them says so)
 SlotKey = tuple[str, str, str | None]  # (system, own | rent, rack type or None for single-server domains)
 
 
