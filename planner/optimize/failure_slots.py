@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 from planner.optimize.layout import fits_rack
 
-MAX_SLOTS = 48  # per system and mode: bounds the model size (a plan that fills them says so)
+MAX_SLOTS = 48  # per slot group (system, mode, rack type): bounds the model size (a plan short of them says so)
 SlotKey = tuple[str, str, str | None]  # (system, own | rent, rack type or None for single-server domains)
 
 
@@ -186,8 +186,11 @@ def check(ix, upper_usd_per_hour: float, cost_coefs: dict[int, float]) -> dict[S
     slot bound cuts, or None when the slots built already prove the plan (groups with U_g >= K_g are marked
     "cost"; a group capped below its K_g keeps its cap as the reason)."""
     bounds = cost_bounds(ix, upper_usd_per_hour, cost_coefs)
-    if bounds is None:
-        return None
+    return None if bounds is None else settle(ix, bounds)
+
+
+def settle(ix, bounds: dict[SlotKey, float]) -> dict[SlotKey, float] | None:
+    """`check` with the K_g already known (`cost_bounds`)."""
     ix.domains.checked = True
     groups = ix.domains.groups
     if any(g.limit == "estimate" and bounds[g.key] > g.slots for g in groups):

@@ -98,13 +98,20 @@ def _solve_min_cost(inst, cands, backend, time_limit_s, gap, warm: bool | None =
     elif res.status is SolveStatus.INFEASIBLE:
         upper = inst.budget_usd_per_hour
     # the slots may be too few for the optimum: solve once more with as many as that cost proves enough
-    floors = (failure_slots.check(ix, upper, constraints.cost_coefs(ix))
-              if ix.domains is not None and upper is not None else None)
+    floors = _check_slots(ix, upper)
     if floors is not None and slot_floor is None:
         again = _solve_min_cost(inst, cands, backend, time_limit_s - sol.solve_time_s, gap, warm,
                                 slot_floor=floors, first=sol if res.status.has_solution else None)
         return _after(sol, again)
     return sol
+
+
+def _check_slots(ix: Index, upper_usd_per_hour: float | None) -> dict | None:
+    """`failure_slots.check` where the model has failure-domain slots and a cost bounds every optimum (else None:
+    nothing to check)."""
+    if ix.domains is None or upper_usd_per_hour is None:
+        return None
+    return failure_slots.check(ix, upper_usd_per_hour, constraints.cost_coefs(ix))
 
 
 def _after(first: Solution, again: Solution) -> Solution:
@@ -228,7 +235,7 @@ def _solve_max_throughput(inst, cands, backend, time_limit_s, gap, slot_floor: d
     if res.status.has_solution:
         _cheapest_keeping_throughput(sol, res, backend, time_limit_s, gap)
     upper = _throughput_upper_usd_per_hour(sol, res) if sol.ix.domains is not None else None
-    floors = failure_slots.check(sol.ix, upper, constraints.cost_coefs(sol.ix)) if upper is not None else None
+    floors = _check_slots(sol.ix, upper)
     if floors is not None and slot_floor is None:
         left_s = time_limit_s - sol.solve_time_s
         return _after(sol, _solve_max_throughput(inst, cands, backend, left_s, gap, floors))
@@ -243,7 +250,7 @@ def _throughput_upper_usd_per_hour(sol: Solution, res: RawResult) -> float | Non
     budget = ix.inst.budget_usd_per_hour
     uppers = [budget] if budget is not None else []
     caps = sum(ix.credit_cap.get(w, math.inf) for w in ix.served)
-    if res.status.has_solution and res.objective >= caps - max(1e-9 * caps, 1e-6):
+    if res.status.has_solution and math.isfinite(caps) and res.objective >= caps - max(1e-9 * caps, 1e-6):
         uppers.append(sum(c * sol.values[v] for v, c in cost_objective(ix).items()))
     return min(uppers, default=None)
 
@@ -278,16 +285,13 @@ def _cheapest_keeping_throughput(sol: Solution, res: RawResult, backend, time_li
     sol.gap = backends.relative_gap(sol.objective_value, bound)
 
 
-def _ratio_slot_floor(start: Solution, upper_usd_per_hour: float | None) -> dict | None:
+def _ratio_slot_floor(start: Solution, bounds: dict | None) -> dict | None:
     """The failure-domain slots of the ratio model: the min-cost plan's (more, where its cost proved them
-    needed), raised to K_g(C) of a cost C no ratio optimum exceeds (`_ratio_upper_usd_per_hour`); with no such C
-    the slots stay an estimate (a plan filling them says so)."""
-    ix = start.ix
-    bounds = (failure_slots.cost_bounds(ix, upper_usd_per_hour, constraints.cost_coefs(ix))
-              if upper_usd_per_hour is not None else None)
+    needed), raised to `bounds`, K_g(C) of a cost C no ratio optimum exceeds (`_ratio_upper_usd_per_hour`); with
+    no such C the slots stay an estimate (a plan filling them says so)."""
     if bounds is None:
-        return ix.slot_floor
-    return {g.key: max(g.slots, bounds[g.key]) for g in ix.domains.groups}
+        return start.ix.slot_floor
+    return {g.key: max(g.slots, bounds[g.key]) for g in start.ix.domains.groups}
 
 
 def _ratio_upper_usd_per_hour(start: Solution) -> float | None:
@@ -318,9 +322,12 @@ def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
     cost_lb = start.best_bound or start.objective_value
     t0 = time.perf_counter()
     upper = _ratio_upper_usd_per_hour(start) if start.ix.domains is not None else None
-    m, ix = build_model(inst, cands, objective="credit", slot_floor=_ratio_slot_floor(start, upper))
-    if upper is not None:
-        failure_slots.check(ix, upper, constraints.cost_coefs(ix))  # marks the slots that cost proves enough
+    # K_g(upper) depends on the instance and candidates alone: the min-cost model's serve the ratio model's
+    bounds = (failure_slots.cost_bounds(start.ix, upper, constraints.cost_coefs(start.ix))
+              if upper is not None else None)
+    m, ix = build_model(inst, cands, objective="credit", slot_floor=_ratio_slot_floor(start, bounds))
+    if bounds is not None:
+        failure_slots.settle(ix, bounds)  # marks the slots that cost proves enough
     sol = Solution(
         SolveStatus.OPTIMAL,
         "max_tokens_per_dollar",
