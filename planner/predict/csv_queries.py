@@ -14,8 +14,8 @@ import pandas as pd
 from planner.errors import InputError
 from planner.inputs import display_path, read_text
 from planner.limits import check
+from planner.predict.columns import QUERY_COLUMNS, refuse_misspelt_columns
 from planner.predict.load_query import LOAD_NUMERIC_COLUMNS
-from planner.predict.query import QUERY_COLUMNS, refuse_misspelt_columns
 from planner.predict.validate import NUMERIC_COLUMNS
 
 REQUIRED_COLUMNS = ("model", "gpu", "gpus", "precision", "isl", "osl")
