@@ -122,17 +122,24 @@ def _after(first: Solution, again: Solution) -> Solution:
     return again
 
 
-def values_by_name(src: MipModel, values: list[float], dst: MipModel) -> list[float]:
-    """A plan of model `src` as a start for `dst` (by variable name; 0 where `src` has none), integers rounded and
-    every value inside its bounds (CBC rejects a start of -5.6e-17 for a variable >= 0)."""
+def values_by_name(src: MipModel, values: list[float], dst: MipModel, snap: bool = True) -> list[float]:
+    """A plan of model `src` as a start for `dst` (by variable name; 0 where `src` has none). `snap`: integers
+    rounded and every value inside its bounds (CBC rejects a start of -5.6e-17 for a variable >= 0); False: the
+    values as the solver gave them (the ratio model's own first plan, read as it is)."""
     out = [0.0] * len(dst.vars)
     for v in src.vars:
         k = dst.by_name.get(v.name)
         if k is not None:
-            var = dst.vars[k]
-            x = float(round(values[v.index])) if var.integer else values[v.index]
-            out[k] = min(max(x, var.lb), var.ub)
+            var, x = dst.vars[k], values[v.index]
+            if snap:
+                x = min(max(float(round(x)) if var.integer else x, var.lb), var.ub)
+            out[k] = x
     return out
+
+
+def _cost_with_tie_break_usd_per_hour(ix: Index, values: list[float]) -> float:
+    """$/h of the plan `values` with the tie-break (`cost_objective`: the min-cost objective's value)."""
+    return sum(c * values[v] for v, c in cost_objective(ix).items())
 
 
 def fleet_platforms(m: MipModel) -> tuple[int, ...]:
@@ -251,7 +258,7 @@ def _throughput_upper_usd_per_hour(sol: Solution, res: RawResult) -> float | Non
     uppers = [budget] if budget is not None else []
     caps = sum(ix.credit_cap.get(w, math.inf) for w in ix.served)
     if res.status.has_solution and math.isfinite(caps) and res.objective >= caps - max(1e-9 * caps, 1e-6):
-        uppers.append(sum(c * sol.values[v] for v, c in cost_objective(ix).items()))
+        uppers.append(_cost_with_tie_break_usd_per_hour(ix, sol.values))
     return min(uppers, default=None)
 
 
@@ -309,7 +316,7 @@ def _ratio_upper_usd_per_hour(start: Solution) -> float | None:
                   for w, rows in ix.by_workload.items()}
         credited = sum(min(served.get(w, 0.0), cap) for w, cap in caps.items())
         if credited > 0:
-            cost_tb = sum(c * start.values[v] for v, c in cost_objective(ix).items())
+            cost_tb = _cost_with_tie_break_usd_per_hour(ix, start.values)
             uppers.append(sum(caps.values()) * cost_tb / credited)
     return min(uppers, default=None)
 
@@ -338,10 +345,7 @@ def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
         solve_time_s=start.solve_time_s,
     )
     # map the min-cost plan onto this model's variables to start from
-    values = [0.0] * len(m.vars)
-    for v in start.model.vars:
-        if v.name in m.by_name:
-            values[m.by_name[v.name]] = start.values[v.index]
+    values = values_by_name(start.model, start.values, m, snap=False)
     sol.values = values
     for w, u in ix.served.items():
         served = sum(ix.out[i] * values[ix.x[i]] for i in ix.by_workload[w])
