@@ -47,9 +47,16 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from planner.optimize.layout import fits_rack
+from planner.optimize.layout import KW_TOL, fits_rack
 
 MAX_SLOTS = 48  # per slot group (system, mode, rack type): bounds the model size (a plan short of them says so)
+# Slots over the estimate (servers: one; racks: two over those its servers fill): room for a plan the estimate
+# misjudges before `check` has to solve again. Assumed, not measured; `check` proves or raises the count anyway.
+SPARE_SERVER_SLOTS = 1
+SPARE_RACK_SLOTS = 2
+# a quotient of $/h that is a whole number of domains but for float noise (2.9999999999) counts as that number
+# (assumed)
+DOMAIN_COUNT_TOL = 1e-9
 SlotKey = tuple[str, str, str | None]  # (system, own | rent, rack type or None for single-server domains)
 
 
@@ -83,7 +90,7 @@ def _server_estimate(ix, s: str, rows: list[int]) -> int:
         best = max(ix.out[i] * (sd.gpus // ix.gpus[i]) for i in rs)
         need = wl.required_out_tok_s if ix.enforce_demand else 0.0
         total += (math.ceil(need / best) if best > 0 and need > 0 else 0) + wl.survive_count + wl.min_replicas
-    return total + 1
+    return total + SPARE_SERVER_SLOTS
 
 
 def _server_cap(inst, s: str, mode: str) -> float:
@@ -104,7 +111,7 @@ def slot_groups(ix, s: str, mode: str, rows: list[int], racked: bool, floors: di
     out = []
     for rid, per in rack_capacity(inst, s):
         r = inst.racks[rid]
-        want = max(math.ceil(servers / per) + 2, floors.get((s, mode, rid), 0))
+        want = max(math.ceil(servers / per) + SPARE_RACK_SLOTS, floors.get((s, mode, rid), 0))
         n, lim = _capped(want, r.count if r.count is not None else math.inf, "rack count")
         out.append(SlotGroup((s, mode, rid), per, n, lim))
     return out
@@ -117,7 +124,7 @@ def rack_capacity(inst, s: str) -> list[tuple[str, int]]:
     for rid, r in sorted(inst.racks.items()):
         if not fits_rack(sd, r):
             continue
-        per = min(r.units // max(sd.rack_units or 1, 1), int((r.max_kw + 1e-9) // sd.nameplate_kw))
+        per = min(r.units // max(sd.rack_units or 1, 1), int((r.max_kw + KW_TOL) // sd.nameplate_kw))
         if per >= 1:
             out.append((rid, per))
     return out
@@ -140,8 +147,8 @@ def _most_domains(room_usd_per_hour: float, cheap: int, usd_a: float, usd_b: flo
     if usd_b <= 0:
         return math.inf
     if usd_a > 0 and room_usd_per_hour < cheap * usd_a:
-        return math.floor(room_usd_per_hour / usd_a + 1e-9)
-    return cheap + math.floor((room_usd_per_hour - cheap * usd_a) / usd_b + 1e-9)
+        return math.floor(room_usd_per_hour / usd_a + DOMAIN_COUNT_TOL)
+    return cheap + math.floor((room_usd_per_hour - cheap * usd_a) / usd_b + DOMAIN_COUNT_TOL)
 
 
 def cost_bounds(ix, upper_usd_per_hour: float, cost_coefs: dict[int, float]) -> dict[SlotKey, float] | None:

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 
 from planner.optimize.instance import Instance, RackData, SystemData
 
+# kW of float noise a rack's power sum may carry (0.1 + 0.2 > 0.3): a server that fills the rack's power to the
+# watt still fits. Assumed, far below any nameplate figure.
+KW_TOL = 1e-9
+
 MAX_PATTERNS_PER_RACK = 2000
 # A rack mixes at most two system types: the usual operating rule (spares, cabling, firmware per rack), and it
 # keeps the number of patterns, hence the MIP, small. One type per rack is the fallback for huge catalogs.
@@ -38,7 +42,7 @@ class Pattern:
 
 
 def fits_rack(system: SystemData, rack: RackData) -> bool:
-    if system.cooling != rack.cooling or system.nameplate_kw > rack.max_kw + 1e-9:
+    if system.cooling != rack.cooling or system.nameplate_kw > rack.max_kw + KW_TOL:
         return False
     return system.whole_rack or (system.rack_units or 0) <= rack.units
 
@@ -67,7 +71,7 @@ def _maximal_fills(parts: list[SystemData], rack: RackData, max_kinds: int):
     found: list[tuple[tuple[str, int], ...]] = []
 
     def room(units: int, kw: float, s: SystemData) -> bool:
-        return units + (s.rack_units or 0) <= rack.units and kw + s.nameplate_kw <= rack.max_kw + 1e-9
+        return units + (s.rack_units or 0) <= rack.units and kw + s.nameplate_kw <= rack.max_kw + KW_TOL
 
     def dfs(i: int, counts: list[tuple[str, int]], units: int, kw: float) -> bool:
         if i == len(parts):
@@ -80,7 +84,8 @@ def _maximal_fills(parts: list[SystemData], rack: RackData, max_kinds: int):
         n_max = 0
         if len(counts) < max_kinds:
             n_max = min(
-                (rack.units - units) // max(s.rack_units or 1, 1), int((rack.max_kw - kw + 1e-9) // s.nameplate_kw)
+                (rack.units - units) // max(s.rack_units or 1, 1),
+                int((rack.max_kw - kw + KW_TOL) // s.nameplate_kw),
             )
         for n in range(n_max, -1, -1):
             nxt = [*counts, (s.id, n)] if n else counts

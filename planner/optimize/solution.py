@@ -11,6 +11,21 @@ from planner.optimize.backends import RawResult, SolveStatus
 from planner.optimize.formulation import Index
 from planner.optimize.model import MipModel
 
+# The solvers' own feasibility tolerance (HiGHS mip_feasibility_tolerance, read from highspy, and SCIP
+# numerics/feastol: 1e-6 by default): a figure a solve returns may lie that far past a bound it holds, so a test
+# against a solved figure allows that much, relative and (near 0) absolute.
+FEAS_TOL = 1e-6
+# Float noise in a plan's sums (a few thousand terms of ~1e-16 relative each) lies far below it, any gap a problem
+# asks (0, or 1e-4 by default) far above; also the floor of a denominator that may be 0 (tok/s, tok/s/$).
+# Assumed, not measured.
+REL_TOL = 1e-9
+
+
+def kept_lo(best: float) -> float:
+    """The least a second stage (the cheapest plan keeping the first stage's optimum `best`) may keep: `best`
+    less the solvers' feasibility tolerance, else the first stage's own plan could read as infeasible."""
+    return best - max(FEAS_TOL * abs(best), FEAS_TOL)
+
 
 @dataclass
 class Solution:

@@ -21,10 +21,14 @@ from planner.optimize.formulation import Index, build_model, cost_objective, tie
 from planner.optimize.instance import Instance
 from planner.optimize.model import MipModel
 from planner.optimize.price_of import without_limits, without_survive
-from planner.optimize.solution import Solution, _finish, _timed_solve
+from planner.optimize.solution import FEAS_TOL, REL_TOL, Solution, _finish, _timed_solve, kept_lo
 from planner.optimize.solve_hourly import solve_hourly, uses_hourly_model
 
 MAX_DINKELBACH_ITERATIONS = 25
+# A Dinkelbach step's new ratio counts as better only past lam (1 + RATIO_TOL), and a $/h denominator is floored
+# at it: a plan whose ratio equals lam but for float noise (~1e-16 relative) must not start another iteration.
+# Assumed, not measured.
+RATIO_TOL = 1e-12
 
 
 def solve_instance(
@@ -122,17 +126,24 @@ def _after(first: Solution, again: Solution) -> Solution:
     return again
 
 
-def values_by_name(src: MipModel, values: list[float], dst: MipModel) -> list[float]:
-    """A plan of model `src` as a start for `dst` (by variable name; 0 where `src` has none), integers rounded and
-    every value inside its bounds (CBC rejects a start of -5.6e-17 for a variable >= 0)."""
+def values_by_name(src: MipModel, values: list[float], dst: MipModel, snap: bool = True) -> list[float]:
+    """A plan of model `src` as a start for `dst` (by variable name; 0 where `src` has none). `snap`: integers
+    rounded and every value inside its bounds (CBC rejects a start of -5.6e-17 for a variable >= 0); False: the
+    values as the solver gave them (the ratio model's own first plan, read as it is)."""
     out = [0.0] * len(dst.vars)
     for v in src.vars:
         k = dst.by_name.get(v.name)
         if k is not None:
-            var = dst.vars[k]
-            x = float(round(values[v.index])) if var.integer else values[v.index]
-            out[k] = min(max(x, var.lb), var.ub)
+            var, x = dst.vars[k], values[v.index]
+            if snap:
+                x = min(max(float(round(x)) if var.integer else x, var.lb), var.ub)
+            out[k] = x
     return out
+
+
+def _cost_with_tie_break_usd_per_hour(ix: Index, values: list[float]) -> float:
+    """$/h of the plan `values` with the tie-break (`cost_objective`: the min-cost objective's value)."""
+    return sum(c * values[v] for v, c in cost_objective(ix).items())
 
 
 def fleet_platforms(m: MipModel) -> tuple[int, ...]:
@@ -208,7 +219,7 @@ def cheapest_rows(ix: Index, k: int) -> list[int]:
         else:  # servers kept in service cost less than new ones: rank by the cheaper way to own one
             server_usd_per_hour = sd.existing_usd_per_hour if sd.existing else sd.new_usd_per_hour
         usd_per_hour = server_usd_per_hour / sd.gpus * ix.gpus[i] + ix.energy_usd_per_hour[i]
-        groups.setdefault((w, s, mode), []).append((usd_per_hour / max(ix.out[i], 1e-9), ix.keys[i], i))
+        groups.setdefault((w, s, mode), []).append((usd_per_hour / max(ix.out[i], REL_TOL), ix.keys[i], i))
     return sorted(i for rows in groups.values() for _, _, i in sorted(rows)[:k])
 
 
@@ -250,8 +261,8 @@ def _throughput_upper_usd_per_hour(sol: Solution, res: RawResult) -> float | Non
     budget = ix.inst.budget_usd_per_hour
     uppers = [budget] if budget is not None else []
     caps = sum(ix.credit_cap.get(w, math.inf) for w in ix.served)
-    if res.status.has_solution and math.isfinite(caps) and res.objective >= caps - max(1e-9 * caps, 1e-6):
-        uppers.append(sum(c * sol.values[v] for v, c in cost_objective(ix).items()))
+    if res.status.has_solution and math.isfinite(caps) and res.objective >= caps - max(REL_TOL * caps, FEAS_TOL):
+        uppers.append(_cost_with_tie_break_usd_per_hour(ix, sol.values))
     return min(uppers, default=None)
 
 
@@ -265,7 +276,7 @@ def _cheapest_keeping_throughput(sol: Solution, res: RawResult, backend, time_li
         "throughput_kept",
         "throughput_kept",
         {v: 1.0 for v in ix.served.values()},
-        lo=best - max(1e-6 * abs(best), 1e-6),
+        lo=kept_lo(best),
     )
     m2.set_objective(cost_objective(ix))
     # The first stage's plan keeps the throughput: HiGHS starts from it (enterprise-budget: 6.7 s -> 0.3 s).
@@ -309,7 +320,7 @@ def _ratio_upper_usd_per_hour(start: Solution) -> float | None:
                   for w, rows in ix.by_workload.items()}
         credited = sum(min(served.get(w, 0.0), cap) for w, cap in caps.items())
         if credited > 0:
-            cost_tb = sum(c * start.values[v] for v, c in cost_objective(ix).items())
+            cost_tb = _cost_with_tie_break_usd_per_hour(ix, start.values)
             uppers.append(sum(caps.values()) * cost_tb / credited)
     return min(uppers, default=None)
 
@@ -338,16 +349,13 @@ def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
         solve_time_s=start.solve_time_s,
     )
     # map the min-cost plan onto this model's variables to start from
-    values = [0.0] * len(m.vars)
-    for v in start.model.vars:
-        if v.name in m.by_name:
-            values[m.by_name[v.name]] = start.values[v.index]
+    values = values_by_name(start.model, start.values, m, snap=False)
     sol.values = values
     for w, u in ix.served.items():
         served = sum(ix.out[i] * values[ix.x[i]] for i in ix.by_workload[w])
         values[u] = min(served, ix.credit_cap.get(w, served))
     cost_coefs = cost_objective(ix)  # $/h with the tie-break
-    lam = sol.credited() / max(sol.cost_per_hour, 1e-12)
+    lam = sol.credited() / max(sol.cost_per_hour, RATIO_TOL)
     f_bound, lam_used = 0.0, lam
     for it in range(1, MAX_DINKELBACH_ITERATIONS + 1):
         coefs = {v: 1.0 for v in ix.served.values()}
@@ -356,7 +364,9 @@ def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
         m.set_objective(coefs, maximize=True)
         n_now = sol.credited()
         left = time_limit_s - sol.solve_time_s
-        res = _timed_solve(m, backend, left, 1e-9, abs_gap=max(gap * n_now * 0.1, 1e-9))
+        # F is near 0 at the end, where a relative gap means nothing: that is off (REL_TOL), the absolute gap a
+        # tenth of the stop rule's
+        res = _timed_solve(m, backend, left, REL_TOL, abs_gap=max(gap * n_now * 0.1, REL_TOL))
         sol.solve_time_s += res.solve_time_s
         sol.iterations = it + 1
         if not res.status.has_solution:
@@ -369,14 +379,14 @@ def _solve_ratio(inst, cands, backend, time_limit_s, gap) -> Solution:
             sol.status = SolveStatus.FEASIBLE_TIME_LIMIT
         cand = Solution(SolveStatus.OPTIMAL, "", backend, m, ix, values=res.values)
         n_new, c_new = cand.credited(), cand.cost_per_hour
-        if c_new > 0 and n_new / c_new > lam * (1 + 1e-12):
+        if c_new > 0 and n_new / c_new > lam * (1 + RATIO_TOL):
             sol.values = res.values
             lam = n_new / c_new
-        if f_val <= gap * max(n_new, 1e-9) or res.status is not SolveStatus.OPTIMAL:
+        if f_val <= gap * max(n_new, REL_TOL) or res.status is not SolveStatus.OPTIMAL:
             break
     sol.objective_value = 3600.0 * lam
-    sol.best_bound = max(3600.0 * (lam_used + max(f_bound, 0.0) / max(cost_lb, 1e-12)), sol.objective_value)
+    sol.best_bound = max(3600.0 * (lam_used + max(f_bound, 0.0) / max(cost_lb, RATIO_TOL)), sol.objective_value)
     sol.gap = backends.relative_gap(sol.objective_value, sol.best_bound)
-    if sol.status is SolveStatus.OPTIMAL and sol.gap is not None and sol.gap > max(gap, 1e-9) * 1.01:
+    if sol.status is SolveStatus.OPTIMAL and sol.gap is not None and sol.gap > max(gap, REL_TOL) * 1.01:
         sol.status = SolveStatus.FEASIBLE_TIME_LIMIT
     return sol

@@ -23,7 +23,7 @@ from planner.optimize.profit import (
     revenue_coefs,
     value_of,
 )
-from planner.optimize.solution import Solution, _finish, _timed_solve
+from planner.optimize.solution import Solution, _finish, _timed_solve, kept_lo
 from planner.optimize.value_data import sell
 
 # min_cost with hour classes is solved class by class (optimize.hourly_split) on these backends, for models with
@@ -105,7 +105,7 @@ def solve_hourly(inst: Instance, cands, backend: str, time_limit_s: float, gap: 
 def _second_stage(sol: Solution, h: Hourly, res, time_limit_s: float, gap: float) -> Solution:
     best, bound = res.objective, res.best_bound
     m2 = sol.model.copy()
-    m2.add("throughput_kept", "throughput_kept", revenue_coefs(h), lo=best - max(1e-6 * abs(best), 1e-6))
+    m2.add("throughput_kept", "throughput_kept", revenue_coefs(h), lo=kept_lo(best))
     coefs = hourly_cost_coefs(h)
     for v, c in hourly_tie_break(h).items():
         coefs[v] = coefs.get(v, 0.0) + c

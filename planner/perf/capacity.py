@@ -13,7 +13,7 @@ import pandas as pd
 from planner.catalog.catalog import Catalog
 from planner.perf import queueing as Q
 from planner.perf.disagg_capacity import disaggregated_under_slo, disaggregated_units
-from planner.perf.evaluate import as_text, evaluate_columns, output_frame, whole_numbers
+from planner.perf.evaluate import as_text, evaluate_columns, output_frame, output_tok_s_per_user, whole_numbers
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.rate_search import TRICKLE, max_rate_meeting
 from planner.perf.resolve import Cols, normalize_grid, resolve, take
@@ -233,7 +233,7 @@ def _at_capacity(base: pd.DataFrame, catalog: Catalog, eff: Efficiency, ttft_s, 
     gpus = res["gpus"].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):  # as the pandas arithmetic this replaces
         upd["output_tok_s_per_gpu"] = upd["output_tok_s"] / np.where(gpus > 0, gpus, np.nan)
-        upd["output_tok_s_per_user"] = 1.0 / upd["tpot_s"]
+        upd["output_tok_s_per_user"] = output_tok_s_per_user(upd["tpot_s"])
         upd["total_tok_s"] = upd["output_tok_s"] * (1.0 + m["isl"] / m["osl"])
     upd["capacity_rps"] = rate
     upd["slo_percentile"] = float(percentile)

@@ -10,19 +10,81 @@ prompts each a round (cohorts.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import NamedTuple
+
 import numpy as np
 
 from planner.perf import sharegpt_lengths
 from planner.perf.cohorts import closed_cohorts
-from planner.perf.queueing import QUANTILES, Service, _budget_work, add_itl, at_occupancy, dataclass_rows
+from planner.perf.queueing import QUANTILES, Service, add_itl, at_occupancy, budget_work_s, dataclass_rows
 from planner.perf.simulate import length_quantile_factor
 from planner.perf.step_mix import own_prefill, prompt_steps
 from planner.perf.steptable import StepTables, interp_step
 
 
+@dataclass
+class Seats:
+    """A closed loop's figures at its occupancy, per row (R,): the clients `c`, whether their lengths are
+    `var`iable, the m = min(C, B) running, the throughput x = g(m), the step (capped at a full budget step where
+    the mixed one overfills it), the real step in progress (speculative), whether others run (`busy`, 0 or 1)
+    and the wait for a seat (C - B) / X."""
+
+    c: np.ndarray
+    var: np.ndarray
+    m: np.ndarray
+    x: np.ndarray
+    step: np.ndarray
+    real: np.ndarray
+    others: np.ndarray
+    busy: np.ndarray
+    wait: np.ndarray
+
+
+class BudgetWait(NamedTuple):
+    """The wait for the token budget below the knee (variable lengths): a prompt's work there, its utilization,
+    the mean wait, and its shrink to the round's (1 where the round does not bind)."""
+
+    work: np.ndarray
+    u: np.ndarray
+    pre_wait: np.ndarray
+    shrink: np.ndarray
+
+
 def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=None,
                 quantiles=QUANTILES) -> dict[str, np.ndarray]:
     """Steady state with `concurrency` clients (R,): min(C, B) run, the rest wait their turn."""
+    st, queue = seated(sv, tab, concurrency, variable)
+    c, var, m, x, step = st.c, st.var, st.m, st.x, st.step
+    pf, pf_q = seated_prefill(sv, tab, st, quantiles)
+    bw = budget_wait(sv, st, pf, pf_q)
+    out: dict[str, np.ndarray] = {"ttft_mean_s": st.wait + pf_q["mean_s"] + 0.5 * st.real * st.busy + bw.pre_wait,
+                                  "tpot_mean_s": step}
+    add_quantiles(sv, tab, st, pf, pf_q, bw, quantiles, out)
+    # prompts arrive as others complete: a step's count follows the steps (each decoding sequence has its chance
+    # to end at every step), not the time a long step takes; with fixed lengths the clients keep the phases of
+    # their random start, when prompts came in time (step_mix)
+    # where a step's room holds one prompt, a cohort of two cannot last: the scheduler cuts the second at the
+    # room's end, its first token comes a step later and its client returns a step later ever after, so the
+    # counts stay those of the steps' collisions (Poisson), not the branching cohorts (4096 / 256 tokens at 32
+    # clients: the simulator's ITL p99 the one-prompt step in 6 seeds of 6, the branching counts' two-prompt step
+    # +88%)
+    holds_many = np.maximum(tab.token_budget - m, 1.0) >= 2.0 * np.maximum(sv.isl, 1.0)
+    add_itl(sv, tab, m, x, np.where(queue, 1.0, (c > sv.cap).astype(float)), quantiles, out,
+            timed=~var & holds_many, variable=var)
+    add_prompts_ahead(c, x, sv.osl, step, queue, out)
+    add_cohorts(sv, tab, c, x, var, quantiles, out)
+    out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * out["tpot_mean_s"]
+    # the median request's output: ShareGPT's median is 0.67 of the mean (open_loop reads it alike)
+    osl_med = np.where(var, sv.osl * length_quantile_factor(0.5, sv.osl, "output"), sv.osl)
+    out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(osl_med - 1.0, 0.0) * out["tpot_p50_s"]
+    out["requests_s"] = x
+    out["saturated"] = c > sv.cap
+    return out
+
+
+def seated(sv: Service, tab: StepTables, concurrency: np.ndarray, variable) -> tuple[Seats, np.ndarray]:
+    """The loop at its occupancy (`Seats`), and the rows whose prompts queue for the budget (prompts_queue)."""
     c = np.asarray(concurrency, dtype=float)
     var = np.zeros(len(c), dtype=bool) if variable is None else np.asarray(variable, dtype=bool)
     m = np.minimum(c, sv.cap)
@@ -33,9 +95,17 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     step = np.where(over, np.minimum(step, full_s), step)
     # a request that gets a seat prefills beside the m - 1 others; it lands mid-step only if they run
     others = np.maximum(m - 1.0, 0.0)
+    busy = np.minimum(others, 1.0)
+    wait = np.maximum(c - sv.cap, 0.0) / x
+    return Seats(c, var, m, x, step, real, others, busy, wait), queue
+
+
+def seated_prefill(sv: Service, tab: StepTables, st: Seats, quantiles) -> tuple[np.ndarray, dict]:
+    """(pf, pf_q): a seated request's prefill seconds beside the m - 1 others, and its mean_s and p{q}_s."""
+    m, x, others = st.m, st.x, st.others
     pf = at_occupancy(sv, sv.prefill_s, others)
     pf_q = {f"p{q:g}_s": pf for q in quantiles} | {"mean_s": pf}
-    one = ~var & (at_occupancy(sv, sv.chunks, m) <= 1.0)
+    one = ~st.var & (at_occupancy(sv, sv.chunks, m) <= 1.0)
     if one.any():  # fixed lengths: a prompt rides with the others that completed at the step before (cohorts);
         # its step beside the m - 1 others decoding, less the step it would take alone (pf's own figure)
         r = np.flatnonzero(one)
@@ -46,13 +116,18 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
         for k, v in own_prefill(b, p, t.isl, room, m[r], quantiles).items():
             pf_q[k] = pf_q[k].copy()
             pf_q[k][r] += v - b.seconds[:, 1]
-    busy = np.minimum(others, 1.0)
-    wait = np.maximum(c - sv.cap, 0.0) / x
+    return pf, pf_q
+
+
+def budget_wait(sv: Service, st: Seats, pf: np.ndarray, pf_q: dict) -> BudgetWait:
+    """The wait for the prompts ahead in the token budget below the knee (variable lengths), held to the
+    round's."""
+    c, m, x = st.c, st.m, st.x
     # below the knee each client re-sends as its request ends; with fixed lengths the clients keep their
     # phases (prompts meet only in their cohorts, above), with variable lengths prompts collide in the token
     # budget as in M/D/1
-    work = _budget_work(sv, m, pf)
-    u = np.clip(x * work, 0.0, 0.999) * ((m < sv.cap) & var)
+    work = budget_work_s(sv, m, pf)
+    u = np.clip(x * work, 0.0, 0.999) * ((m < sv.cap) & st.var)
     pre_wait = u / (2.0 * (1.0 - u)) * work
     # the M/D/1's source is endless; a closed loop holds C clients, so the prompts ahead are at most those
     # neither decoding nor in their own prompt steps: the wait stops at the round's, C / X less the decode steps
@@ -62,12 +137,18 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     # p99 44.1 -> 2.16 s (simulator 2.04; the M/D/1's tail shrunk alike: 7.80). Where the round binds only in
     # part its tail runs short: osl 16, 128 clients p99 0.26 s against the simulator's 0.74 (the shrunk tail:
     # 0.56)
-    round_s = round_wait_s(c, x, sv.osl, step)
-    held = np.maximum(round_s - wait - pf_q["mean_s"] - 0.5 * real * busy, 0.0)
+    round_s = round_wait_s(c, x, sv.osl, st.step)
+    held = np.maximum(round_s - st.wait - pf_q["mean_s"] - 0.5 * st.real * st.busy, 0.0)
     shrink = np.where(pre_wait > held, held / np.maximum(pre_wait, 1e-300), 1.0)
     pre_wait = pre_wait * shrink
-    out: dict[str, np.ndarray] = {"ttft_mean_s": wait + pf_q["mean_s"] + 0.5 * real * busy + pre_wait,
-                                  "tpot_mean_s": step}
+    return BudgetWait(work, u, pre_wait, shrink)
+
+
+def add_quantiles(sv: Service, tab: StepTables, st: Seats, pf: np.ndarray, pf_q: dict, bw: BudgetWait,
+                  quantiles, out: dict) -> None:
+    """TTFT and TPOT at each quantile, written into `out` (after its ttft_mean_s)."""
+    m, var, step = st.m, st.var, st.step
+    work, u, pre_wait, shrink = bw
     # variable lengths: a longer prompt takes longer to prefill (as open_loop reads it: its own work scales with
     # the prompt-length quantile, the steps it rides on only past the token budget), and a request's steps
     # carry its own context (isl + osl / 2 over its life) beside the others'; fixed lengths: no spread
@@ -89,30 +170,10 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
         # add in quadrature (their sum's quantile, as open_loop's TPOT spread), not whole (p90 +75% at 256
         # clients against the simulator)
         spread = np.where(own > 0.0, np.hypot(own, pre_q), own + pre_q)
-        out[f"ttft_p{q:g}_s"] = wait + pf_q[f"p{q:g}_s"] + p * real * busy + spread
+        out[f"ttft_p{q:g}_s"] = st.wait + pf_q[f"p{q:g}_s"] + p * st.real * st.busy + spread
         out[f"tpot_p{q:g}_s"] = step.copy()
         if len(rv):
             out[f"tpot_p{q:g}_s"][rv] += tv.s_per_ctx_token * (ctx[q] - tv.ctx_ref)
-    # prompts arrive as others complete: a step's count follows the steps (each decoding sequence has its chance
-    # to end at every step), not the time a long step takes; with fixed lengths the clients keep the phases of
-    # their random start, when prompts came in time (step_mix)
-    # where a step's room holds one prompt, a cohort of two cannot last: the scheduler cuts the second at the
-    # room's end, its first token comes a step later and its client returns a step later ever after, so the
-    # counts stay those of the steps' collisions (Poisson), not the branching cohorts (4096 / 256 tokens at 32
-    # clients: the simulator's ITL p99 the one-prompt step in 6 seeds of 6, the branching counts' two-prompt step
-    # +88%)
-    holds_many = np.maximum(tab.token_budget - m, 1.0) >= 2.0 * np.maximum(sv.isl, 1.0)
-    add_itl(sv, tab, m, x, np.where(queue, 1.0, (c > sv.cap).astype(float)), quantiles, out,
-            timed=~var & holds_many, variable=var)
-    add_prompts_ahead(c, x, sv.osl, step, queue, out)
-    add_cohorts(sv, tab, c, x, var, quantiles, out)
-    out["e2e_mean_s"] = out["ttft_mean_s"] + np.maximum(sv.osl - 1.0, 0.0) * out["tpot_mean_s"]
-    # the median request's output: ShareGPT's median is 0.67 of the mean (open_loop reads it alike)
-    osl_med = np.where(var, sv.osl * length_quantile_factor(0.5, sv.osl, "output"), sv.osl)
-    out["e2e_p50_s"] = out["ttft_p50_s"] + np.maximum(osl_med - 1.0, 0.0) * out["tpot_p50_s"]
-    out["requests_s"] = x
-    out["saturated"] = c > sv.cap
-    return out
 
 
 def prompts_queue(sv: Service, tab: StepTables, m: np.ndarray, step: np.ndarray,

@@ -9,20 +9,21 @@ import numpy as np
 
 from planner.perf.arrivals import serial_s
 from planner.perf.prefill_first import alone_s
-from planner.perf.step_mix import _percentiles
+from planner.perf.step_mix import weighted_percentiles
 from planner.perf.steptable import StepTables
 
 # scipy is no dependency of planner (only SALib's, an extra): log Gamma from the standard library, elementwise
 _log_gamma = np.vectorize(math.lgamma, otypes=[float])
 
 
-def pause_s(tab: StepTables, prompts: np.ndarray) -> np.ndarray:
+def pause_s(tab: StepTables, prompts: np.ndarray, serial: np.ndarray | None = None) -> np.ndarray:
     """Seconds of a pause computing `prompts` (R, K) fixed-length prompts at once: steps packed to the whole
     budget, then one with the rest. Where the API server passes requests one at a time (arrivals.serial_s > 0)
     a cohort's re-sends reach the scheduler apart, and the first prompt's step starts alone (the others arrive
-    during it): the simulator's TTFT p50 at 32-256 clients, 1024 / 64 tokens, is that step plus one full one."""
+    during it): the simulator's TTFT p50 at 32-256 clients, 1024 / 64 tokens, is that step plus one full one.
+    `serial`: `serial_rows(tab)`, where the caller has it."""
     budget = tab.token_budget[:, None]
-    solo = (serial_s_rows(tab) > 0.0)[:, None] & (prompts >= 1.0)
+    solo = (serial_rows(tab) if serial is None else serial)[:, None] & (prompts >= 1.0)
     tokens = np.maximum(prompts - solo, 0.0) * tab.isl[:, None]
     full = np.floor(tokens / budget + 1e-9)
     rest = tokens - full * budget
@@ -30,23 +31,26 @@ def pause_s(tab: StepTables, prompts: np.ndarray) -> np.ndarray:
     return packed + np.where(solo, alone_s(tab, np.broadcast_to(tab.isl[:, None], prompts.shape)), 0.0)
 
 
-def first_tokens(tab: StepTables, clients: np.ndarray, n_max: int) -> np.ndarray:
+def first_tokens(tab: StepTables, clients: np.ndarray, n_max: int, serial: np.ndarray | None = None
+                 ) -> np.ndarray:
     """(R, N, N) seconds from a pause's start to the first token of its k-th prompt (last axis) in a pause of n
     (middle axis): the end of the step holding its last token, and that step holds the prompts after it up to
-    the budget (4 clients, 1024-token prompts: the first alone, then the other three in one 3072-token step)."""
+    the budget (4 clients, 1024-token prompts: the first alone, then the other three in one 3072-token step).
+    `serial`: `serial_rows(tab)`, where the caller has it."""
+    serial = serial_rows(tab) if serial is None else serial
     n = np.arange(1, n_max + 1, dtype=float)
-    solo = (serial_s_rows(tab) > 0.0)[:, None, None]
+    solo = serial[:, None, None]
     per_step = (tab.token_budget / tab.isl)[:, None, None]  # prompts a step holds
     packed = np.maximum(n[None, None, :] - solo, 0.0)  # the k-th prompt's place after the solo one
     through = np.minimum(np.ceil(packed / per_step - 1e-9) * per_step, n[None, :, None] - solo) + solo
     through = np.minimum(np.maximum(through, np.minimum(n[None, None, :], 1.0)), n[None, :, None])
     R = len(clients)
-    return pause_s(tab, through.reshape(R, -1)).reshape(R, n_max, n_max)
+    return pause_s(tab, through.reshape(R, -1), serial).reshape(R, n_max, n_max)
 
 
-def serial_s_rows(tab: StepTables) -> np.ndarray:
-    """The API server's serial seconds per request, per row (arrivals.serial_s)."""
-    return np.array([serial_s(r) for r in tab.request_s])
+def serial_rows(tab: StepTables) -> np.ndarray:
+    """Per row, whether the API server passes requests one at a time (arrivals.serial_s > 0)."""
+    return np.array([serial_s(r) for r in tab.request_s]) > 0.0
 
 
 def cohorts(rho: np.ndarray, clients: np.ndarray, n_max: int, starts=None) -> np.ndarray:
@@ -97,22 +101,23 @@ def closed_cohorts(tab: StepTables, clients: np.ndarray, x: np.ndarray, dec_s: n
     p = cohorts(rho, c, n_max)
     starts = np.maximum(np.ceil(c / (p * k).sum(axis=1) / osl - 1e-9), 1.0)
     p = cohorts(rho, c, n_max, np.minimum(starts, c))  # (R, N) cohort sizes, by count
-    pause = pause_s(tab, np.broadcast_to(k, p.shape))  # (R, N) a pause of n prompts
-    first_s = first_tokens(tab, c, n_max)  # (R, N, N) the k-th prompt's first token in a pause of n
+    serial = serial_rows(tab)
+    pause = pause_s(tab, np.broadcast_to(k, p.shape), serial)  # (R, N) a pause of n prompts
+    first_s = first_tokens(tab, c, n_max, serial)  # (R, N, N) the k-th prompt's first token in a pause of n
     R = len(c)
     # a request is the k-th of a cohort of n with weight p(n) / E[N] (size-biased, k uniform)
     member = np.where(k[:, :, None] >= k[:, None, :], p[:, :, None], 0.0).reshape(R, -1)
-    ttft = _percentiles(first_s.reshape(R, -1), member, quantiles, "ttft_")
+    ttft = weighted_percentiles(first_s.reshape(R, -1), member, quantiles, "ttft_")
     per_round = c / (p * k).sum(axis=1)  # cohorts, each one pause a round
     share = np.minimum(per_round / osl, 1.0)  # decode steps that follow a pause
     round_s = osl * dec_s + per_round * (p * pause).sum(axis=1)
     # every request's round is the same: its TPOT the round less its own TTFT, over its osl - 1 gaps
     tpot_s = np.maximum((round_s[:, None] - first_s.reshape(R, -1)) / osl[:, None], dec_s[:, None])
-    out = ttft | _percentiles(tpot_s, member, quantiles, "tpot_")
+    out = ttft | weighted_percentiles(tpot_s, member, quantiles, "tpot_")
     # after a cohort of n's pause the c - n others' gap is the whole pause; its own n's runs from their first
     # token to the pause's end
     own_s = (pause[:, :, None] - first_s).reshape(R, -1)
     values = np.concatenate([dec_s[:, None], dec_s[:, None] + pause, dec_s[:, None] + own_s], axis=1)
     weights = np.concatenate([(1.0 - share)[:, None], share[:, None] * p * np.maximum(c[:, None] - k, 0.0)
                               / c[:, None], share[:, None] * member / c[:, None]], axis=1)
-    return out | {k: v * tab.burst for k, v in _percentiles(values, weights, quantiles, "itl_").items()}
+    return out | {k: v * tab.burst for k, v in weighted_percentiles(values, weights, quantiles, "itl_").items()}

@@ -34,6 +34,13 @@ DEFAULT_BATCHES: tuple[int, ...] = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128,
                                     1536, 2048, 3072, 4096, 6144, 8192)
 
 
+def output_tok_s_per_user(tpot_s):
+    """1 / TPOT, the output tokens/s one request sees; NaN where TPOT is not > 0 (a row with no decode figure).
+    Arrays or scalars alike (an array in, an array out)."""
+    t = np.asarray(tpot_s, dtype=float)
+    return np.where(t > 0, 1.0 / np.where(t > 0, t, 1.0), np.nan)
+
+
 def _subset(c: Cols, idx: np.ndarray) -> Cols:
     return take(c, idx)
 
@@ -238,7 +245,7 @@ def _columns(c: Cols, out: dict, fits: np.ndarray, reason: np.ndarray, mem: dict
         "speculative_method": np.where(fits, c.spec_method, ""),  # what `auto` chose; 'none' without
         "output_tok_s": out["output_tok_s"],
         "output_tok_s_per_gpu": out["output_tok_s"] / gpus_int,
-        "output_tok_s_per_user": 1.0 / out["tpot_s"],
+        "output_tok_s_per_user": output_tok_s_per_user(out["tpot_s"]),
         "total_tok_s": out["output_tok_s"] * (1.0 + c.isl / c.osl),
         "avg_power_w": out["avg_power_w"],
         "peak_power_w": np.where(fits, out["peak_power_w"], np.nan),

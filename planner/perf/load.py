@@ -21,7 +21,7 @@ from planner.perf.closed_loop import closed_loop
 from planner.perf.evaluate import evaluate
 from planner.perf.load_disagg import units_under_load
 from planner.perf.params import Efficiency
-from planner.perf.saturation import burst_held
+from planner.perf.saturation import run_fits_seats
 from planner.perf.simulate import Workload, simulate_one, summarize
 from planner.perf.steptable import StepTables, build_step_tables
 
@@ -91,7 +91,7 @@ def latency_under_load(grid: pd.DataFrame, catalog: Catalog, *, request_rate: fl
     closed = ok & ~np.isnan(conc) & ~disagg
     opened = ok & np.isnan(conc) & ~disagg
     sat_open = opened & (rate >= sv.capacity_rps)
-    out["saturated"] = (sat_open & ~burst_held(nreq, sv.cap)) | (closed & (conc > sv.cap))
+    out["saturated"] = (sat_open & ~run_fits_seats(nreq, sv.cap)) | (closed & (conc > sv.cap))
     seeds = _floats(_column(g, "seed", seed, n)).astype(np.int64)  # per row (predict averages seeds)
     if method == "simulate":
         for r in np.flatnonzero(ok & ~disagg):

@@ -32,7 +32,7 @@ from planner.perf.evaluate import PREFILL_COLUMNS, evaluate
 from planner.perf.params import Efficiency, load_efficiency
 from planner.perf.reasoning_disagg import with_decode_steps
 from planner.perf.resolve import CONFIG_COLUMNS
-from planner.perf.saturation import burst_held
+from planner.perf.saturation import run_fits_seats
 from planner.perf.search import visible_ttft
 from planner.perf.simulate import Workload, summarize
 from planner.perf.simulate_disagg import UnitSteps, simulate_unit, unit_steps
@@ -123,7 +123,7 @@ def units_under_load(grid: pd.DataFrame, catalog: Catalog, rate: np.ndarray, con
     out["e2e_p50_s"] = out["ttft_p50_s"] + (visible - 1.0) * out["tpot_p50_s"]
     out["max_running"] = np.array(at["seats"], dtype=float)
     above = np.array(at["saturated"], dtype=bool)  # open loop: above the unit's rate; closed: beyond its seats
-    out["saturated"] = above & ~burst_held(nreq, out["max_running"])
+    out["saturated"] = above & ~run_fits_seats(nreq, out["max_running"])
     steady_sat = above & np.isnan(conc) & np.isnan(nreq)
     burst = fits & above & np.isnan(conc) & ~np.isnan(nreq)  # no queueing answer: simulated
     for r in np.flatnonzero(fits & ((method == "simulate") | burst)):

@@ -268,7 +268,7 @@ def open_loop(ch: Chain, sv: Service, tab: StepTables | None, lam: np.ndarray, v
     pf = at_mean(sv.prefill_s)
     step_at = at_mean(sv.real_step_s)  # the step in progress an arrival waits out: a real one
     # other prompts ahead in the token budget: M/D/1 on the budget time of the arrivals' prompts
-    work = _budget_work(sv, m_time, pf, loc_mean)
+    work = budget_work_s(sv, m_time, pf, loc_mean)
     u = np.clip(lam * work, 0.0, 0.999)
     out: dict[str, np.ndarray] = {}
     if not targets_only:
@@ -347,7 +347,7 @@ def at_occupancy(sv: Service, v: np.ndarray, m: np.ndarray) -> np.ndarray:
     return interp_rows(sv.m, v, np.maximum(np.asarray(m, dtype=float), 0.0)[:, None])[:, 0]
 
 
-def _budget_work(sv: Service, m, pf: np.ndarray, loc=None) -> np.ndarray:
+def budget_work_s(sv: Service, m, pf: np.ndarray, loc=None) -> np.ndarray:
     """Seconds of GPU time one prompt adds beside m decoding sequences: its chunk steps less the decode steps
     they carry anyway (the prompts' share of the time, the M/D/1 server other prompts wait on; for a short
     prompt beside a large batch little of its step is its own, so prompts rarely queue behind each other).

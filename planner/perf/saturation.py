@@ -53,7 +53,7 @@ def saturation_rps(tab: StepTables, m: np.ndarray, rate: np.ndarray, cap: np.nda
 
 
 
-def burst_held(num_requests, seats):
+def run_fits_seats(num_requests, seats):
     """A finite run (num_requests) whose requests the seats (running-sequence cap or KV cache; a disaggregated
     unit's decode seats) hold at once: no request waits for another to finish, so it is not saturated at any
     rate (a burst of one read "saturated ... requests queue"). At any rate, not only inf: 10 requests at 1e6/s
@@ -63,4 +63,4 @@ def burst_held(num_requests, seats):
     return np.asarray(num_requests, dtype=float) <= seats
 
 
-__all__ = ["burst_held", "prompt_limit_rps", "saturation_rps"]
+__all__ = ["prompt_limit_rps", "run_fits_seats", "saturation_rps"]

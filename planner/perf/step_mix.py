@@ -83,7 +83,7 @@ def prompt_steps(tab: StepTables, m: np.ndarray, dec: np.ndarray, lam: np.ndarra
     return b, prompt_counts(mean, spread, MAX_PROMPTS)
 
 
-def _percentiles(values: np.ndarray, weights: np.ndarray, quantiles, prefix: str) -> dict[str, np.ndarray]:
+def weighted_percentiles(values: np.ndarray, weights: np.ndarray, quantiles, prefix: str) -> dict[str, np.ndarray]:
     """{prefix}mean_s and {prefix}p{q}_s of `values` (R, J) under `weights` (R, J)."""
     order = np.argsort(values, axis=1, kind="stable")
     values, weights = np.take_along_axis(values, order, 1), np.take_along_axis(weights, order, 1)
@@ -112,7 +112,7 @@ def own_prefill(b: Batches, p: np.ndarray, prompt_tokens: np.ndarray, room: np.n
     n = np.arange(K)[None, :]
     settled = np.where(n == holds[:, None], np.where(n >= holds[:, None], p, 0.0).sum(axis=1, keepdims=True),
                        np.where(n < holds[:, None], p, 0.0))
-    return _percentiles(b.seconds[:, 1:], settled[:, 1:] * n[:, 1:], quantiles, "")
+    return weighted_percentiles(b.seconds[:, 1:], settled[:, 1:] * n[:, 1:], quantiles, "")
 
 
 def mixed_itl(tab: StepTables, m: np.ndarray, dec: np.ndarray, n_prompt: np.ndarray, n_full: np.ndarray,
@@ -140,7 +140,7 @@ def mixed_itl(tab: StepTables, m: np.ndarray, dec: np.ndarray, n_prompt: np.ndar
     packed = (p * b.full).sum(axis=1) * per_s  # steps/s at the room within the batches
     values = np.concatenate([*values, b.room_s[:, None], full[:, None]], axis=1)
     weights = np.concatenate([*weights, packed[:, None], n_full[:, None]], axis=1)
-    return _percentiles(values, weights, quantiles, "itl_")
+    return weighted_percentiles(values, weights, quantiles, "itl_")
 
 
 def own_steps(tab: StepTables) -> np.ndarray:

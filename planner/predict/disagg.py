@@ -27,7 +27,7 @@ from planner.perf.disagg_capacity import disaggregated_at_load, disaggregated_un
 from planner.perf.evaluate import DEFAULT_BATCHES, evaluate
 from planner.perf.params import load_efficiency
 from planner.perf.reasoning_disagg import HIDDEN, step_columns, with_decode_steps
-from planner.perf.saturation import burst_held
+from planner.perf.saturation import run_fits_seats
 from planner.perf.search import visible_ttft
 from planner.predict import disagg_sim
 from planner.predict.cells import PREFILL_QUERY_COLUMNS, is_set
@@ -229,7 +229,7 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
                      **{k: top[k] for k in top.index if k.startswith("tpot_")},
                      "requests_s": req, "output_tok_s": req * osl, "total_tok_s": req * (isl + osl),
                      "saturated": bool(any(a["saturated"] for a, _ in loads[i]))
-                     and not _burst_held(queries.loc[c["qid"]], dp, float(top["seats"])),
+                     and not _run_fits_seats(queries.loc[c["qid"]], dp, float(top["seats"])),
                      "max_running": float(top["seats"]),
                      # requests in the deployment (Little's law), or every seat taken where saturated
                      "running": float(sum((a["seats"] if a["saturated"] else a["requests_s"] * a["e2e_mean_s"])
@@ -246,12 +246,12 @@ def load_answers(queries: pd.DataFrame, configs: pd.DataFrame, catalog: Catalog)
     return pd.DataFrame(rows).set_index("cfg")
 
 
-def _burst_held(q: pd.Series, dp: int, seats: float) -> bool:
+def _run_fits_seats(q: pd.Series, dp: int, seats: float) -> bool:
     """A finite run (at any request_rate) whose busiest unit's share of num_requests its decode seats hold at
     once: no request waits for another to finish, not saturated (`latency_under_load`'s rule for a replica)."""
     if not (is_set(q["request_rate"]) and is_set(q["num_requests"])):
         return False
-    return bool(burst_held(math.ceil(float(q["num_requests"]) / dp), seats))
+    return bool(run_fits_seats(math.ceil(float(q["num_requests"]) / dp), seats))
 
 
 def _at_loads(queries: pd.DataFrame, configs: pd.DataFrame, units: pd.DataFrame,

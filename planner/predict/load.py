@@ -23,7 +23,7 @@ import pandas as pd
 from planner import power
 from planner.catalog.catalog import Catalog
 from planner.perf import evaluate, latency_under_load
-from planner.perf.evaluate import PREFILL_COLUMNS
+from planner.perf.evaluate import PREFILL_COLUMNS, output_tok_s_per_user
 from planner.perf.resolve import FAILURE_KINDS
 from planner.predict.cells import is_set, ms_text
 from planner.predict.finite_runs import burst_bound, simulated_runs
@@ -42,7 +42,7 @@ from planner.predict.load_query import (
     saturated_note,
     settings_of,
 )
-from planner.predict.validate import MAX_BATCH
+from planner.predict.validate import max_batch_of
 
 
 def load_rows(queries: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
@@ -192,7 +192,7 @@ def answer_fields(best: pd.Series, conc, tpot: float, gpus_total: int, avg_w: fl
         "attn_dp": int(best["attn_dp"]), "serving": best["serving"], "in_flight": in_flight(conc), "fits": True,
         "ttft_s": float(best["ttft_mean_s"]), "tpot_s": tpot, "output_tok_s": float(best["output_tok_s"]),
         "output_tok_s_per_gpu": float(best["output_tok_s"]) / gpus_total,
-        "output_tok_s_per_user": 1.0 / tpot if tpot == tpot and tpot > 0 else float("nan"),
+        "output_tok_s_per_user": float(output_tok_s_per_user(tpot)),
         "total_tok_s": float(best["total_tok_s"]), "avg_power_w": avg_w, "peak_power_w": peak_w,
         "limited_by": "queue" if best["saturated"] else limited, "notes": "; ".join(notes),
     }
@@ -252,7 +252,7 @@ def answer_load_queries(queries: pd.DataFrame, catalog: Catalog, splits, units) 
                                            attn_dp, mode, st.isl, st.osl, st.gpus // g, g, st.engine, st.spec,
                                            st.hidden), strict=True))
                     # the query's seat cap per replica (NaN: the engine's or the memory's)
-                    base["batch"] = float(row[MAX_BATCH]) if is_set(row[MAX_BATCH]) else np.nan
+                    base["batch"] = max_batch_of(row)
                     rows += [base | dict(zip(PREFILL_LAYOUT, pre, strict=True))
                              for pre in prefill_options(split, (tp, pp, ep, attn_dp), mode, asked)]
     if not rows:

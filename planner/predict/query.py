@@ -18,7 +18,7 @@ from planner.catalog.catalog import Catalog
 from planner.errors import InputError
 from planner.perf import evaluate
 from planner.perf.assumptions import ASSUMPTIONS
-from planner.perf.evaluate import PREFILL_COLUMNS
+from planner.perf.evaluate import PREFILL_COLUMNS, output_tok_s_per_user
 from planner.perf.search import visible_ttft
 from planner.perf.slo_policy import no_ttft_target_words, slo_basis
 from planner.predict import disagg, hidden, single_token
@@ -47,7 +47,7 @@ from planner.predict.load_query import (
     prefill_options,
     settings_of,
 )
-from planner.predict.validate import MAX_BATCH, as_flags, canonical_case, query_error
+from planner.predict.validate import as_flags, canonical_case, max_batch_of, query_error
 
 BATCHES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048,
            3072, 4096)
@@ -68,15 +68,15 @@ def within(batches: tuple[int, ...], top: int | None) -> list[int]:
     return [b for b in batches if b < top] + [top]
 
 
-def seat_cap(row: pd.Series, engine: str) -> int | None:
+def seat_cap(max_batch: float, engine: str) -> int | None:
     """Running sequences a replica of the query runs at most, as the load model seats them: the query's
     `max_batch` (the user's setting of the engine's limit, over its default), else for the generic engine the
     assumed engine default (ASSUMPTIONS.max_running_sequences; a catalogued engine's cap `evaluate` holds
     already). The search ran the generic engine up to memory: gpt-oss-120b DEP4 on H200 without a load
     answered 4,096 running (3,634 tok/s/GPU, TTFT 3.1 s) where --concurrency 4096 on it seats 1,024 and
     queues the rest (2,302 tok/s/GPU, TTFT 42.9 s)."""
-    if is_set(row[MAX_BATCH]):
-        return int(float(row[MAX_BATCH]))
+    if not math.isnan(max_batch):
+        return int(max_batch)
     return None if engine else ASSUMPTIONS.max_running_sequences
 
 
@@ -141,8 +141,8 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         st = settings_of(row)  # osl: with the hidden tokens, which the engine decodes first
         fixed = (qid, row["model"], row["gpu"], row["precision"], st.kv)
         conc = float(row["concurrency"]) if is_set(row["concurrency"]) else None
-        top = seat_cap(row, st.engine)
-        seats = float(row[MAX_BATCH]) if is_set(row[MAX_BATCH]) else np.nan  # the load model's: NaN, the engine's
+        seats = max_batch_of(row)  # the load model's: NaN, the engine's
+        top = seat_cap(seats, st.engine)
         prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
                    *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
         splits = _splits(row, catalog)
@@ -246,8 +246,7 @@ def as_closed_loop(best: pd.DataFrame, loop: pd.DataFrame) -> pd.DataFrame:
     rows = ~at_capacity_rows(best)
     for mine, theirs in CLOSED_LOOP.items():
         out.loc[rows, mine] = loop.loc[rows, theirs].to_numpy(dtype=float)
-    tpot = out.loc[rows, "tpot_s"].to_numpy(dtype=float)
-    out.loc[rows, "output_tok_s_per_user"] = np.where(tpot > 0, 1.0 / np.where(tpot > 0, tpot, 1.0), np.nan)
+    out.loc[rows, "output_tok_s_per_user"] = output_tok_s_per_user(out.loc[rows, "tpot_s"])
     return out
 
 

@@ -66,6 +66,12 @@ def _positive_int_error(name: str, v) -> str:
     return ""
 
 
+def max_batch_of(row: pd.Series) -> float:
+    """A query's running-sequence cap per replica (`max_batch`) as a number, NaN where it gives none (the
+    engine's or the memory's)."""
+    return float(row[MAX_BATCH]) if is_set(row[MAX_BATCH]) else np.nan
+
+
 def _max_batch_error(row: pd.Series) -> str:
     """The first problem with a query's running-sequence cap ('' if none)."""
     if msg := _positive_int_error(MAX_BATCH, row[MAX_BATCH]):
