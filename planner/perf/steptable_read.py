@@ -39,7 +39,11 @@ def prefill_at(prefill: np.ndarray, n_pre: np.ndarray) -> tuple[np.ndarray, np.n
     (0 .. P - 2) and the right one's weight (> 1 beyond the budget: linear extrapolation from the last two)."""
     P = prefill.shape[1]
     x = np.asarray(n_pre, dtype=float)
-    k = (x[..., None] >= prefill[:, None, 1:P - 1]).sum(axis=-1) if P > 2 else np.zeros(x.shape, dtype=np.int64)
+    # the inner points at or below x counted one point at a time: the same counts as a sum of an (R, K, P - 2)
+    # comparison along its short last axis, whose per-row reduction cost ~8x more (~2% of a candidate build)
+    k = np.zeros(np.broadcast_shapes(x.shape, prefill[:, :1].shape), dtype=np.int64)
+    for j in range(1, P - 1):
+        k += x >= prefill[:, j, None]
     x0 = np.take_along_axis(prefill, k, axis=1)
     x1 = np.take_along_axis(prefill, k + 1, axis=1)
     return k, (x - x0) / np.maximum(x1 - x0, 1e-12)
