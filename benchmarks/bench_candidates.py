@@ -41,6 +41,24 @@ allows, the ceiling of cfg/cpu-s on ever larger grids of the same kind.
 To compare with another checkout (e.g. main) under the same load, run both at once:
     python benchmarks/bench_candidates.py & python /path/to/main/benchmarks/bench_candidates.py
 
+Figures (2026-12-02, h103 against its base a3aa646; every candidates/plan file the same, check_plans.py). The step
+tables' prefill_at counted the prompt points below a count as an (R, K, 3) comparison summed along its last axis
+(numpy reduces a short last axis row by row, ~8x the cost of three whole-array compares) and read the points about
+it through take_along_axis: captured calls, CPU ms a build (two sittings), mixed-fleet 21.9 -> 7.7 and 5.6 -> 3.6,
+power-limited-site 13.5 -> 5.2 and 3.8 -> 2.4; the aggregated rate search in blocks of up to 16,384 rows (was
+4,096: mixed-fleet's 7,132 rows and power-limited's 4,650 in one block, not two; captured searches 67.5 -> 61.3 and
+43.1 -> 37.9 ms). Whole builds in one process, base and new alternating 25 times (load 0.6-1): min / median CPU ms
+power-limited-site 343 / 401 -> 334 / 384 and 309 / 330 -> 294 / 313, mixed-fleet 535 / 630 -> 498 / 626 and 556 /
+774 -> 550 / 759 (cfg/cpu-s at the min: mixed-fleet 32.7k -> 35.1k, power-limited 35.4k -> 37.2k); this script, the
+checkouts alternating 3 times, moved +-15% between runs either way (it cannot resolve 2-4%). Tried and left: counts
+of True along the rows of the chain's (R, 26) comparisons as a product with ones (2.4x faster, but BLAS runs it on
+several threads past ~10k rows: more CPU in all), its float row sums column by column in numpy's pairwise order
+(the same bits, but strided columns ran 1.3x slower), np.clip as minimum/maximum (clip is faster), rate-search
+blocks of 512-2,048 rows (slower), TAIL_PAIRS 8,192-16,384 (level), the pruning's pair tests per GPU count (no
+gathered (n, d) products, but 16 -> 28 ms on mixed-fleet), key_parts through one memo per row of its tail without
+the batch (17 -> 24 ms: an explicit loop costs more than the comprehensions), and the build with the cyclic GC off
+(4 gen-0 collections, ~5 ms on mixed-fleet).
+
 Figures (2026-12-02, h96 against its base 6b2beef, one process, the two checkouts alternating three times,
 fastest cpu_s of each, --repeat 5, load average 2-3.5; every candidates/plan file the same, check_plans.py).
 The search's runs leave out the memory and engine-cap messages of pairs not at batch 1 (PENDING; the frame writes

@@ -78,3 +78,20 @@ def test_simulator_steps_read_the_slope_at_their_batch(cat):
     grown = steps(8, 0.0, 2.0 * ref) - steps(8, 0.0, ref)
     assert grown > 0
     assert grown == pytest.approx(_sglang_vllm(cat, "qwen3-8b", "bf16").s_per_ctx_token[1] * ref, rel=1e-6)
+
+
+@pytest.mark.parametrize("points", [2, 3, 5, 7])
+def test_prefill_at_counts_the_inner_points_at_or_below(points):
+    """prefill_at's segment index: the inner prompt points at or below each count (the comparison summed along
+    the points, as it was written before it counted one point at a time), with NaN and points tied."""
+    from planner.perf.steptable_read import prefill_at
+
+    rng = np.random.default_rng(points)
+    pre = np.sort(rng.integers(0, 9, size=(40, points)).astype(float) * 1000.0, axis=1)
+    x = rng.integers(-1, 10, size=(40, 6)).astype(float) * 1000.0 + rng.choice([0.0, 0.5], size=(40, 6))
+    x[3, 2] = np.nan
+    k, w = prefill_at(pre, x)
+    want = (x[..., None] >= pre[:, None, 1:points - 1]).sum(axis=-1)
+    assert k.dtype == want.dtype and (k == want).all()
+    x0, x1 = np.take_along_axis(pre, want, axis=1), np.take_along_axis(pre, want + 1, axis=1)
+    np.testing.assert_array_equal(w, (x - x0) / np.maximum(x1 - x0, 1e-12))

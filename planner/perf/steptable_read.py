@@ -37,11 +37,17 @@ def at(fp: np.ndarray, loc: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
 def prefill_at(prefill: np.ndarray, n_pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where n_pre (R, K) prompt tokens fall on each row's prefill points (R, P): the left point's index k
     (0 .. P - 2) and the right one's weight (> 1 beyond the budget: linear extrapolation from the last two)."""
-    P = prefill.shape[1]
+    R, P = prefill.shape
     x = np.asarray(n_pre, dtype=float)
-    k = (x[..., None] >= prefill[:, None, 1:P - 1]).sum(axis=-1) if P > 2 else np.zeros(x.shape, dtype=np.int64)
-    x0 = np.take_along_axis(prefill, k, axis=1)
-    x1 = np.take_along_axis(prefill, k + 1, axis=1)
+    # the inner points at or below x counted one point at a time: the same counts as a sum of an (R, K, P - 2)
+    # comparison along its short last axis, whose per-row reduction cost ~8x more (~2% of a candidate build)
+    k = np.zeros(np.broadcast_shapes(x.shape, prefill[:, :1].shape), dtype=np.int64)
+    for j in range(1, P - 1):
+        k += x >= prefill[:, j, None]
+    # the two points about each count by flat position: take_along_axis's index grids cost ~1.5x more
+    flat = k + np.arange(0, R * P, P, dtype=np.int64)[:, None]
+    f = prefill.ravel()
+    x0, x1 = f[flat], f[flat + 1]
     return k, (x - x0) / np.maximum(x1 - x0, 1e-12)
 
 
