@@ -14,7 +14,15 @@ import numpy as np
 
 from planner.perf import sharegpt_lengths
 from planner.perf.cohorts import closed_cohorts
-from planner.perf.queueing import QUANTILES, Service, _budget_work, add_itl, at_occupancy, dataclass_rows
+from planner.perf.queueing import (
+    QUANTILES,
+    Service,
+    _budget_work,
+    add_itl,
+    at_occupancy,
+    dataclass_rows,
+    interp_rows,
+)
 from planner.perf.simulate import length_quantile_factor
 from planner.perf.step_mix import own_prefill, prompt_steps
 from planner.perf.steptable import StepTables, interp_step
@@ -79,6 +87,10 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
     rv = np.flatnonzero(var)
     tv = dataclass_rows(tab, rv) if len(rv) else None
     ctx = dict(zip(quantiles, own_context(tv, [q / 100.0 for q in quantiles]), strict=True)) if len(rv) else {}
+    # seconds a step gains per context token at the occupancy the loop runs at (the simulator's slope at its
+    # decode count), not at the seats the KV cache holds: where the host hides the GPU's attention at large
+    # batches the two differ
+    slope = interp_rows(tv.decode, tv.ctx_slope_s, m[rv][:, None])[:, 0] if len(rv) else None
     for q in quantiles:
         p = q / 100.0
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
@@ -92,7 +104,7 @@ def closed_loop(sv: Service, tab: StepTables, concurrency: np.ndarray, variable=
         out[f"ttft_p{q:g}_s"] = wait + pf_q[f"p{q:g}_s"] + p * real * busy + spread
         out[f"tpot_p{q:g}_s"] = step.copy()
         if len(rv):
-            out[f"tpot_p{q:g}_s"][rv] += tv.s_per_ctx_token * (ctx[q] - tv.ctx_ref)
+            out[f"tpot_p{q:g}_s"][rv] += slope * (ctx[q] - tv.ctx_ref)
     # prompts arrive as others complete: a step's count follows the steps (each decoding sequence has its chance
     # to end at every step), not the time a long step takes; with fixed lengths the clients keep the phases of
     # their random start, when prompts came in time (step_mix)

@@ -196,7 +196,9 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     finish = np.full(n_total, np.nan)
     itl_v: list[float] = []
     itl_w: list[float] = []
-    last_tok = np.zeros(n_total)  # when each request's last token came (prefill-first engines: gaps differ)
+    # when each request's last token came: every running one's on a prefill-first engine (its gaps differ), a
+    # preempted one's on any (the gap its client sees until the recompute's token)
+    last_tok = np.zeros(n_total)
     paused = False  # prefill-first: prompt steps ran since the last decode step
     waiting: deque[int] = deque()
     prefilling: list[int] = []  # admitted, prompt unfinished (admission order)
@@ -242,6 +244,8 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                 next_arrival += 1
         # a full cache: preempt the newest running request until every decode sequence has a slot
         if retracts and len(dec) and kv_cap - kv_used < len(dec):
+            if not prio:  # as for a preemption below
+                last_tok[dec] = t
             dec, reserve, freed = retract(dec, isl, osl, gen, held, done_pre, pre_need, waiting,
                                            kv_cap - kv_used)
             kv_used -= freed
@@ -254,6 +258,8 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                 prefilling.remove(victim)
             else:
                 dec = dec[dec != victim]
+                if not prio:  # a mixed schedule decoded every running sequence in the step that ended at t
+                    last_tok[victim] = t
             waiting.appendleft(victim)
             preemptions += 1
         dec_tok = 0 if prio else len(dec)  # a prefill-first engine pauses decode while prompts can run
@@ -314,6 +320,9 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                     kv_used += 1.0
                     if np.isnan(first[i]):
                         first[i] = t
+                    else:  # a preempted request's recompute: its client waited since its last token, one gap
+                        itl_v.append((t - last_tok[i]) / burst)
+                        itl_w.append(1.0)
                     last_tok[i] = t
                     newly.append(i)
             if n:
