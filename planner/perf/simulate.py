@@ -322,7 +322,7 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                         first[i] = t
                     else:  # a preempted request's recompute: its client waited since its last token, one gap
                         itl_v.append((t - last_tok[i]) / burst)
-                        itl_w.append(1.0)
+                        itl_w.append(burst)  # one streamed chunk (weights count token-steps)
                     last_tok[i] = t
                     newly.append(i)
             if n:
@@ -360,13 +360,15 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                                        pre_need[head] - done_pre[head], float(osl[head] - gen[head]), watermark)
         dt = k * t1 + step.slopes[min(n, step.max_seqs)] * n * k * (k - 1) / 2.0
         if paused:  # the first step's gap runs from each sequence's last token (before or during the pause);
-            # gaps are scaled by `burst` (tokens per streamed chunk) at the end: the pause is wall time, once
+            # gaps are scaled by `burst` (tokens per streamed chunk) at the end: the pause is wall time, once.
+            # Weights count token-steps (a streamed chunk is `burst` of them): that gap is one chunk a sequence,
+            # the stretch's other gaps what is left of it
             gaps, counts = np.unique((t - last_tok[dec]) / burst + t1, return_counts=True)
             itl_v.extend(gaps.tolist())
-            itl_w.extend(counts.astype(float).tolist())
+            itl_w.extend((counts * burst).tolist())
             if k > 1:
                 itl_v.append((dt - t1) / (k - 1))
-                itl_w.append(float(n * (k - 1)))
+                itl_w.append(float(n * max(k - burst, 0.0)))
             paused = False
         else:
             itl_v.append(dt / k)
