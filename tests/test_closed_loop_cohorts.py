@@ -5,6 +5,7 @@ benchmarks/sim_small_cases.py.)"""
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from planner.catalog import load_catalog
 from planner.perf.load import latency_under_load
@@ -43,3 +44,25 @@ def test_a_cohort_holds_at_most_the_clients():
     four_s = interp_step(tab, np.zeros((1, 1)), np.full((1, 1), 4 * 1024.0))[0, 0]
     real_s = Q.at_occupancy(Q.service(tab), Q.service(tab).real_step_s, np.array([4.0]))[0]
     assert a["ttft_p99_s"].iloc[0] <= 1.001 * (four_s + real_s)
+
+
+def test_a_cohorts_pause_is_wall_time_once_with_speculative_bursts():
+    """closed_cohorts with two tokens a streamed chunk (burst 2, per token-step tables): a plain gap is a chunk's
+    two decode steps, a gap holding a pause the pause plus that chunk, so the tail's excess over the median is the
+    pause alone, as with one token a chunk (before, every value doubled: the pause too); chunks following a pause
+    are twice the share of token-steps (the stalls' weight share at least as large)."""
+    from dataclasses import replace
+
+    from test_perf_load import linear_table
+
+    from planner.perf.cohorts import closed_cohorts
+
+    tab1 = replace(linear_table(a=0.01, c=1e-5, isl=1000, osl=50, max_seqs=64), prefill_first=np.array([1.0]))
+    tab2 = replace(tab1, burst=np.array([2.0]))
+    args = (np.array([8.0]), np.array([4.0]), np.array([0.01]), (50.0, 99.9))
+    o1, o2 = closed_cohorts(tab1, *args), closed_cohorts(tab2, *args)
+    assert o1["itl_p50_s"][0] == pytest.approx(0.01) and o2["itl_p50_s"][0] == pytest.approx(0.02)
+    pause = o1["itl_p99.9_s"][0] - o1["itl_p50_s"][0]
+    assert pause > 0.01
+    assert o2["itl_p99.9_s"][0] - o2["itl_p50_s"][0] == pytest.approx(pause, rel=1e-9)
+    assert (o2["itl_mean_s"][0] - 0.02) / pause > (o1["itl_mean_s"][0] - 0.01) / pause

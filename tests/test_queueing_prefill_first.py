@@ -82,3 +82,29 @@ def test_prefill_first_pause_by_hand():
     np.testing.assert_allclose(sv.chunk_s[0][big], 0.01 + pause[big] / gap[big])
     mixed = Q.service(base)  # the mixed schedule: the chunk rides on a decode step
     assert (mixed.step_s[0][big] < sv.step_s[0][big]).all()
+
+
+def test_a_pause_is_one_streamed_chunk_with_speculative_bursts():
+    """add_itl on a prefill-first table, one token a chunk against two (burst 2, the step tables per token-step):
+    a pause is wall time once, inside one chunk of two decode token-steps, so with b = 2 a gap holds a pause in
+    the share r / (r + 1/2) of chunks (r = pauses per decode token-step, read off the b = 1 figures: f1 / (1 -
+    f1)) and is worth the pause plus two decode steps (chunk + dec), a plain gap 2 x dec; before, the share was
+    the b = 1 one and every value doubled (the pause too)."""
+    from dataclasses import replace
+
+    tab1 = replace(linear_table(a=0.01, c=1e-5, isl=1000, osl=100, max_seqs=64), prefill_first=np.array([1.0]))
+    tab2 = replace(tab1, burst=np.array([2.0]))
+    sv = Q.service(tab1)
+    m, lam = np.array([32.0]), np.array([3.0])
+    o1, o2 = {}, {}
+    for tab, out in ((tab1, o1), (tab2, o2)):
+        Q.add_itl(sv, tab, m, lam, np.zeros(1), (50.0, 99.0), out)
+    dec = Q.at_occupancy(sv, sv.dec_s, m)[0]
+    chunk = o1["itl_p99_s"][0]  # with b = 1 the p99 gap holds a pause (below)
+    f1 = (o1["itl_mean_s"][0] - dec) / (chunk - dec)
+    assert 0.01 < f1 < 0.5 and chunk > dec
+    r = f1 / (1.0 - f1)
+    f2 = r / (r + 0.5)
+    assert o2["itl_mean_s"][0] == pytest.approx((1.0 - f2) * 2.0 * dec + f2 * (chunk + dec), rel=1e-9)
+    assert o2["itl_p99_s"][0] == pytest.approx(chunk + dec, rel=1e-9)
+    assert o2["itl_p50_s"][0] == pytest.approx(2.0 * dec, rel=1e-9)

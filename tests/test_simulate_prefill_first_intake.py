@@ -51,3 +51,20 @@ def test_slow_intake_lets_a_decode_step_between_prompt_steps():
     assert s["itl_p99_s"] == pytest.approx(0.03)
     fast = summarize(_run(0.005))
     assert s["itl_p99_s"] < fast["itl_p99_s"]  # spread intake: shorter, more frequent pauses
+
+
+def test_a_pause_is_one_streamed_chunk_a_sequence_with_speculative_bursts():
+    """Two tokens a streamed chunk (burst 2: the step tables are per token-step, 0.01 s) and one prompt a step
+    (budget 100): prompt 0 runs 0 -> 0.01 s, prompt 1 pauses request 0 (0.01 -> 0.02 s), then both decode their
+    20 token-steps (10 chunks each). Request 0's first gap is the pause and a chunk's two token-steps (0.03 s),
+    one gap of its 10; request 1's first is a plain chunk (0.02 s). The gaps weigh 20 chunks in all, 1 of them
+    the pause's (before: 1/2, its share of token-steps, the other half spread over plain chunks)."""
+    base = linear_table(a=0.01, isl=100, osl=21, max_seqs=8, budget=100)
+    tab = replace(base, prefill_first=np.array([1.0]), burst=np.array([2.0]))
+    run = simulate_one(tab, Workload(request_rate=math.inf, num_requests=2))
+    np.testing.assert_allclose(run.first_token_s, [0.01, 0.02])
+    assert run.itl_weight.sum() == pytest.approx(20.0)
+    stall = run.itl_s > 0.021
+    assert run.itl_s[stall] == pytest.approx([0.03])
+    assert run.itl_weight[stall] == pytest.approx([1.0])
+    np.testing.assert_allclose(run.itl_s[~stall], 0.02)

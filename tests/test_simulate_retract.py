@@ -116,3 +116,21 @@ def test_retracting_runs_finish_every_request_within_the_cache(isl, osl, seats, 
     assert np.isfinite(run.finish_s).all() and np.isfinite(run.first_token_s).all()
     assert (run.first_token_s >= run.arrival_s).all() and (run.finish_s >= run.first_token_s).all()
     assert np.array_equal(run.finish_s, simulate_one(tab, wl).finish_s)
+
+
+@pytest.mark.parametrize(("sglang", "prio"), [(False, 0.0), (True, 0.0), (True, 1.0)])
+def test_a_preempted_requests_wait_for_its_recompute_is_one_inter_token_gap(sglang, prio):
+    """The run of test_a_full_cache_retracts_the_fewest_generated_and_requeues_it_behind: the request that leaves
+    at 0.90 s (vLLM's newest, SGLang's fewest generated) streamed its 90th token then, and its client's next token
+    comes when the recompute step of its 190 tokens ends at 1.02 s (after the nine finish at 1.01): one ITL gap of
+    0.12 s, so the run's gaps are every request's 100 (10 x 100 of weight), 999 of 0.01 s and that one. The same
+    prefill-first (SGLang's schedule: nothing waits for a prompt step here)."""
+    base = replace(linear_table(a=0.01, isl=100, osl=101, max_seqs=64, kv=1900), prefill_first=np.array([prio]))
+    tab = replace(base, kv_reserve_decay=np.array([1e-3])) if sglang else base
+    run = simulate_one(tab, Workload(request_rate=math.inf, num_requests=10))
+    assert run.preemptions == 1
+    assert run.itl_weight.sum() == pytest.approx(10 * 100)
+    long = run.itl_s > 0.011
+    assert run.itl_s[long] == pytest.approx([0.12])
+    assert run.itl_weight[long] == pytest.approx([1.0])
+    np.testing.assert_allclose(run.itl_s[~long], 0.01)

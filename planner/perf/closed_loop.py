@@ -17,7 +17,15 @@ import numpy as np
 
 from planner.perf import sharegpt_lengths
 from planner.perf.cohorts import closed_cohorts
-from planner.perf.queueing import QUANTILES, Service, add_itl, at_occupancy, budget_work_s, dataclass_rows
+from planner.perf.queueing import (
+    QUANTILES,
+    Service,
+    add_itl,
+    at_occupancy,
+    budget_work_s,
+    dataclass_rows,
+    interp_rows,
+)
 from planner.perf.simulate import length_quantile_factor
 from planner.perf.step_mix import own_prefill, prompt_steps
 from planner.perf.steptable import StepTables, interp_step
@@ -160,6 +168,10 @@ def add_quantiles(sv: Service, tab: StepTables, st: Seats, pf: np.ndarray, pf_q:
     rv = np.flatnonzero(var)
     tv = dataclass_rows(tab, rv) if len(rv) else None
     ctx = dict(zip(quantiles, own_context(tv, [q / 100.0 for q in quantiles]), strict=True)) if len(rv) else {}
+    # seconds a step gains per context token at the occupancy the loop runs at (the simulator's slope at its
+    # decode count), not at the seats the KV cache holds: where the host hides the GPU's attention at large
+    # batches the two differ
+    slope = interp_rows(tv.decode, tv.ctx_slope_s, m[rv][:, None])[:, 0] if len(rv) else None
     for q in quantiles:
         p = q / 100.0
         pre_q = np.where(u > 1.0 - p, np.log(np.maximum(u / (1.0 - p), 1.0)) * work / (1.0 - u), 0.0) * 0.5
@@ -173,7 +185,7 @@ def add_quantiles(sv: Service, tab: StepTables, st: Seats, pf: np.ndarray, pf_q:
         out[f"ttft_p{q:g}_s"] = st.wait + pf_q[f"p{q:g}_s"] + p * st.real * st.busy + spread
         out[f"tpot_p{q:g}_s"] = step.copy()
         if len(rv):
-            out[f"tpot_p{q:g}_s"][rv] += tv.s_per_ctx_token * (ctx[q] - tv.ctx_ref)
+            out[f"tpot_p{q:g}_s"][rv] += slope * (ctx[q] - tv.ctx_ref)
 
 
 def prompts_queue(sv: Service, tab: StepTables, m: np.ndarray, step: np.ndarray,

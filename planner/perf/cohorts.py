@@ -109,7 +109,8 @@ def closed_cohorts(tab: StepTables, clients: np.ndarray, x: np.ndarray, dec_s: n
     member = np.where(k[:, :, None] >= k[:, None, :], p[:, :, None], 0.0).reshape(R, -1)
     ttft = weighted_percentiles(first_s.reshape(R, -1), member, quantiles, "ttft_")
     per_round = c / (p * k).sum(axis=1)  # cohorts, each one pause a round
-    share = np.minimum(per_round / osl, 1.0)  # decode steps that follow a pause
+    b = tab.burst  # tokens (token-steps) a streamed chunk: a gap per chunk, a pause inside one, wall time once
+    share = np.minimum(per_round * b / osl, 1.0)  # chunks that follow a pause
     round_s = osl * dec_s + per_round * (p * pause).sum(axis=1)
     # every request's round is the same: its TPOT the round less its own TTFT, over its osl - 1 gaps
     tpot_s = np.maximum((round_s[:, None] - first_s.reshape(R, -1)) / osl[:, None], dec_s[:, None])
@@ -117,7 +118,8 @@ def closed_cohorts(tab: StepTables, clients: np.ndarray, x: np.ndarray, dec_s: n
     # after a cohort of n's pause the c - n others' gap is the whole pause; its own n's runs from their first
     # token to the pause's end
     own_s = (pause[:, :, None] - first_s).reshape(R, -1)
-    values = np.concatenate([dec_s[:, None], dec_s[:, None] + pause, dec_s[:, None] + own_s], axis=1)
+    chunk_s = (dec_s * b)[:, None]
+    values = np.concatenate([chunk_s, chunk_s + pause, chunk_s + own_s], axis=1)
     weights = np.concatenate([(1.0 - share)[:, None], share[:, None] * p * np.maximum(c[:, None] - k, 0.0)
                               / c[:, None], share[:, None] * member / c[:, None]], axis=1)
-    return out | {k: v * tab.burst for k, v in weighted_percentiles(values, weights, quantiles, "itl_").items()}
+    return out | weighted_percentiles(values, weights, quantiles, "itl_")

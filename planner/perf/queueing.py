@@ -390,13 +390,18 @@ def add_itl(sv: Service, tab: StepTables, m, lam, packed, quantiles, out: dict, 
         got = mixed_itl(tab, m, dec, (1.0 - packed) * lam, n_full, full, room, sv.isl, quantiles,
                         np.ones(len(m), dtype=bool) if timed is None else timed,
                         np.zeros(len(m), dtype=bool) if variable is None else variable)
-    total = np.maximum(n_chunk + n_full + n_dec, 1e-300)
-    f_chunk, f_full = n_chunk / total, n_full / total
     b = tab.burst  # tokens per streamed chunk: one gap per burst
-    out["itl_mean_s"] = ((1.0 - f_chunk - f_full) * dec + f_chunk * chunk + f_full * full) * b
+    # prefill-first: a pause is wall time, once, inside one streamed chunk of b token-steps: pauses per chunk,
+    # not per token-step, and the pause not scaled by b (as the simulator weighs them)
+    per = np.where(first, b, 1.0)
+    total = np.maximum(n_chunk + n_full + n_dec / per, 1e-300)
+    f_chunk, f_full = n_chunk / total, n_full / total
+    lift, scale = np.where(first, (b - 1.0) * dec, 0.0), np.where(first, 1.0, b)  # the chunk's other steps
+    dec_g, chunk_g, full_g = dec * b, (chunk + lift) * scale, (full + lift) * scale
+    out["itl_mean_s"] = (1.0 - f_chunk - f_full) * dec_g + f_chunk * chunk_g + f_full * full_g
     for q in quantiles:
         p = q / 100.0
-        out[f"itl_p{q:g}_s"] = np.where(p <= 1.0 - f_chunk - f_full, dec,
-                                        np.where(p <= 1.0 - f_full, chunk, full)) * b
+        out[f"itl_p{q:g}_s"] = np.where(p <= 1.0 - f_chunk - f_full, dec_g,
+                                        np.where(p <= 1.0 - f_full, chunk_g, full_g))
     for k, v in got.items():
         out[k] = np.where(mix, v * b, out[k])

@@ -196,7 +196,9 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
     finish = np.full(n_total, np.nan)
     itl_v: list[float] = []
     itl_w: list[float] = []
-    last_tok = np.zeros(n_total)  # when each request's last token came (prefill-first engines: gaps differ)
+    # when each request's last token came: every running one's on a prefill-first engine (its gaps differ), a
+    # preempted one's on any (the gap its client sees until the recompute's token)
+    last_tok = np.zeros(n_total)
     paused = False  # prefill-first: prompt steps ran since the last decode step
     waiting: deque[int] = deque()
     prefilling: list[int] = []  # admitted, prompt unfinished (admission order)
@@ -242,6 +244,8 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                 next_arrival += 1
         # a full cache: preempt the newest running request until every decode sequence has a slot
         if retracts and len(dec) and kv_cap - kv_used < len(dec):
+            if not prio:  # as for a preemption below
+                last_tok[dec] = t
             dec, reserve, freed = retract(dec, isl, osl, gen, held, done_pre, pre_need, waiting,
                                            kv_cap - kv_used)
             kv_used -= freed
@@ -254,6 +258,8 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                 prefilling.remove(victim)
             else:
                 dec = dec[dec != victim]
+                if not prio:  # a mixed schedule decoded every running sequence in the step that ended at t
+                    last_tok[victim] = t
             waiting.appendleft(victim)
             preemptions += 1
         dec_tok = 0 if prio else len(dec)  # a prefill-first engine pauses decode while prompts can run
@@ -314,6 +320,9 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                     kv_used += 1.0
                     if np.isnan(first[i]):
                         first[i] = t
+                    else:  # a preempted request's recompute: its client waited since its last token, one gap
+                        itl_v.append((t - last_tok[i]) / burst)
+                        itl_w.append(burst)  # one streamed chunk (weights count token-steps)
                     last_tok[i] = t
                     newly.append(i)
             if n:
@@ -351,13 +360,15 @@ def simulate_one(tab: StepTables, wl: Workload, max_context: float = np.inf) -> 
                                        pre_need[head] - done_pre[head], float(osl[head] - gen[head]), watermark)
         dt = k * t1 + step.slopes[min(n, step.max_seqs)] * n * k * (k - 1) / 2.0
         if paused:  # the first step's gap runs from each sequence's last token (before or during the pause);
-            # gaps are scaled by `burst` (tokens per streamed chunk) at the end: the pause is wall time, once
+            # gaps are scaled by `burst` (tokens per streamed chunk) at the end: the pause is wall time, once.
+            # Weights count token-steps (a streamed chunk is `burst` of them): that gap is one chunk a sequence,
+            # the stretch's other gaps what is left of it
             gaps, counts = np.unique((t - last_tok[dec]) / burst + t1, return_counts=True)
             itl_v.extend(gaps.tolist())
-            itl_w.extend(counts.astype(float).tolist())
+            itl_w.extend((counts * burst).tolist())
             if k > 1:
                 itl_v.append((dt - t1) / (k - 1))
-                itl_w.append(float(n * (k - 1)))
+                itl_w.append(float(n * max(k - burst, 0.0)))
             paused = False
         else:
             itl_v.append(dt / k)
