@@ -19,11 +19,14 @@ import pandas as pd
 import pytest
 
 from planner.catalog import load_catalog
+from planner.perf.engines import spec_support
 from planner.perf.evaluate import evaluate
 from planner.perf.params import load_efficiency
 from planner.perf.resolve import normalize_grid, resolve
 from planner.perf.serving import speculative_terms
+from planner.perf.speculative_fidelity import speculative_fidelity
 from planner.perf.step import decode_step
+from planner.perf.under_load_mapping import LOAD_PATH
 
 CAT = load_catalog()
 EFF = load_efficiency(CAT)
@@ -97,3 +100,15 @@ def test_a_speculative_run_never_emits_more_than_the_acceptance_times_the_plain_
     c, _ = resolve(normalize_grid(g), CAT, EFF)
     _, accept, _ = speculative_terms(c)
     assert np.all(s <= accept + 1e-9), (s, accept)
+
+
+def test_no_calibration_speedup_exceeds_its_acceptance_on_either_load_path():
+    # REAG's Kimi-K2.5 rows run finite closed loops through the simulator (10 x c prompts), MiniMax-M2.5's the
+    # steady state through the step model (speculative_fidelity._speedup_rows): on both, at most the acceptance
+    rows = pd.read_csv(LOAD_PATH)
+    rows = rows[rows["id"].str.startswith("REAG-") & (rows["metric"] == "speedup_x")]
+    out = speculative_fidelity(CAT, EFF, rows)
+    assert out["expressible"].sum() == 15
+    accept = [spec_support(CAT, "vllm", "eagle3", CAT.models[m].family, m).acceptance("default")
+              for m in out["model"]]
+    assert (out["predicted"] <= accept).all() and (out["predicted"] > 1.0).all()
