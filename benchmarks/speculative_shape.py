@@ -20,6 +20,9 @@ saturates (no queue in a closed loop), so the mapping is not the cause. Tables (
    popularity (lognormal, sigma), which touch fewer experts than E (1 - (1 - k/E)^T) at the same tokens, and
    the TP collectives on the links a TP4 group holds in MI355X's full xGMI mesh (3 of 7).
 
+MiniMax-M2.5 runs at EP4 since h105 (the page: "TP4 with expert parallelism"; under_load_mapping reads it): its
+modelled speed-up 1.75 / 1.62 / 1.65 / 1.85 / 2.02 (was 1.72 / 1.59 / 1.62 / 1.82 / 1.99 at EP1), plain step
+factor 0.81 -> 1.11, the figures below otherwise as read.
 Read on 2026-12-02 (h83, main 11cb4d2); what the tables say (speculative_fidelity's docstring keeps the gist):
 - (1) the rise is the routed experts' weight reads. Plain: 2.4 -> 22.0 ms (Kimi) and 1.5 -> 10.8 ms (MiniMax)
   from c 4 to 64, as 4 -> 64 tokens touch 8% -> 74% / 12% -> 87% of the experts; verify: 8.5 -> 29.6 and
@@ -63,10 +66,14 @@ MEASURED = {("kimi-k2.5", "mxfp4"): ((82.7, 142.2, 220.5, 342.2, 533.3), (157.0,
             ("minimax-m2.5", "fp8"): ((90.4, 162.6, 282.7, 484.8, 822.0), (161.7, 277.9, 436.9, 759.0, 1137.3))}
 
 
+# expert parallelism as the page states it: MiniMax-M2.5 "TP4 with expert parallelism", Kimi-K2.5 "TP4"
+EP = {"kimi-k2.5": 1, "minimax-m2.5": GPUS}
+
+
 def grid(model: str, precision: str, spec: str, conc=CONC) -> pd.DataFrame:
     return pd.DataFrame([dict(model=model, accelerator="mi355x", precision=precision, kv_precision="bf16", tp=GPUS,
-                              pp=1, ep=1, attn_dp=1, isl=1024, osl=1024, engine="vllm", batch=b, speculative=spec)
-                         for b in conc])
+                              pp=1, ep=EP[model], attn_dp=1, isl=1024, osl=1024, engine="vllm", batch=b,
+                              speculative=spec) for b in conc])
 
 
 def ms_per_token(tok_s_per_gpu, conc=CONC) -> np.ndarray:

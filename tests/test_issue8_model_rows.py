@@ -30,6 +30,8 @@ def test_mapping_rules(mapped):
     minimax = mapped.loc["REAG-minimax-c8-nospec-output_tok_s_per_gpu"]
     assert minimax["precision"] == "fp8"  # "as released by MiniMax": the native FP8 checkpoint
     assert minimax["speculative"] == "none"
+    # "TP4 with expert parallelism (4 GPUs)" in the system column (the page prints no command): EP over the 4
+    assert (minimax["tp"], minimax["ep"], kimi["ep"]) == (4, 4, 1)
     v32 = mapped.loc["GPS-deepseek-v3.2-h200-3-output_tok_s"]
     assert (v32["model"], v32["speculative"], v32["engine"]) == ("deepseek-v3.2", "mtp", "vllm")
 

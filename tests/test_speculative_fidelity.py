@@ -49,9 +49,10 @@ def test_acceptance_rows_from_the_catalog():
 def test_speedup_is_the_ratio_of_the_models_own_predictions():
     ids = ("REAG-minimax-c8-eagle3-speedup_x", "SGOSS-eagle3-1.52")
     out = speculative_fidelity(CAT, EFF, _rows(*ids)).set_index("id")
-    # steady state (no num_prompts stated): both sides through the step model at batch = concurrency 8
+    # steady state (no num_prompts stated): both sides through the step model at batch = concurrency 8, EP over
+    # the 4 GPUs ("TP4 with expert parallelism")
     cfg = pd.DataFrame([dict(model="minimax-m2.5", accelerator="mi355x", precision="fp8", kv_precision="bf16",
-                             tp=4, pp=1, ep=1, attn_dp=1, isl=1024, osl=1024, engine="vllm", batch=8)])
+                             tp=4, pp=1, ep=4, attn_dp=1, isl=1024, osl=1024, engine="vllm", batch=8)])
     spec = evaluate(cfg.assign(speculative="eagle3"), CAT, efficiency=EFF)["output_tok_s"].iloc[0]
     plain = evaluate(cfg.assign(speculative="none"), CAT, efficiency=EFF)["output_tok_s"].iloc[0]
     assert out.loc[ids[0], "predicted"] == pytest.approx(spec / plain, rel=1e-9)

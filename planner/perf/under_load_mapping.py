@@ -9,12 +9,12 @@ each row ran, and the load it ran under.
 Mapping rules (stated, never per point): ShareGPT runs use the run's mean input/output tokens (notes) with
 variable lengths, at most 2048 tokens a request (vllm bench's filter); 'KV default' = bf16 (NIM FP8: fp8);
 an engine's MoE experts are TP-sharded unless the command asks for EP (TensorRT-LLM `--ep_size`, vLLM
-`--enable-expert-parallel`); NIM rows use the generic engine (the page does not name it). SGLang's
-`--enable-dp-attention` without `--dp-size` is plain TP (server_args.py _handle_data_parallelism, 0.5 series:
-dp_size 1 turns DP attention off), as read. Each vLLM row runs the engine of its version (`vllm_engine`: V0
-below 0.8). A speculative run drafts the tokens its command states (`draft_tokens`: vLLM num_speculative_tokens,
-SGLang --speculative-num-steps; none stated = the engine's engines.yaml length); a top-k > 1 tree draft as the
-chain of its num_steps (see draft_tokens).
+`--enable-expert-parallel`) or the row's system states expert parallelism; NIM rows use the generic engine
+(the page does not name it). SGLang's `--enable-dp-attention` without `--dp-size` is plain TP (server_args.py
+_handle_data_parallelism, 0.5 series: dp_size 1 turns DP attention off), as read. Each vLLM row runs the engine
+of its version (`vllm_engine`: V0 below 0.8). A speculative run drafts the tokens its command states
+(`draft_tokens`: vLLM num_speculative_tokens, SGLang --speculative-num-steps; none stated = the engine's
+engines.yaml length); a top-k > 1 tree draft as the chain of its num_steps (see draft_tokens).
 """
 
 from __future__ import annotations
@@ -139,7 +139,9 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
     dp = _int(r"(?:--dp-size|--dp|--data-parallel-size)[ =](\d+)", cmd, 1)
     moe = catalog.models[model].moe is not None
     ep = _int(r"(?:--ep_size|--ep-size|--ep)[ =](\d+)", cmd, 1)
-    if "--enable-expert-parallel" in cmd:
+    # vLLM's --enable-expert-parallel, or a page that states it in words where it prints no command (REAG's
+    # MiniMax-M2.5 runs: "TP4 with expert parallelism"): experts over every GPU of the TP x DP group
+    if "--enable-expert-parallel" in cmd or "expert parallelism" in str(r["system"]).lower():
         ep = tp * dp
     spec, draft = "none", np.nan
     if "speculative" in cmd or "EAGLE" in str(r["framework"]).upper() or "MTP" in str(r["framework"]).upper():
