@@ -1,15 +1,19 @@
 """serving_under_load.csv rows read as their runs ran: a run its source prints twice counts once
-(under_load_mapping.QUOTED_TWICE)."""
+(under_load_mapping.QUOTED_TWICE), and a vLLM command's --async-scheduling turns the overlap scheduler on for
+that row (under_load_mapping.ASYNC_SCHEDULING, engines.py `overlap_scheduling`)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from planner.catalog import load_catalog
 from planner.perf.engine_fit import _light_ttft_rows
+from planner.perf.evaluate import evaluate
 from planner.perf.params import load_efficiency
 from planner.perf.repeatability import repeat_spread
+from planner.perf.resolve import normalize_grid, resolve
 from planner.perf.serving_fidelity import load_predictions
 from planner.perf.under_load_mapping import (
     LOAD_PATH,
@@ -77,3 +81,28 @@ def test_a_quote_that_differs_is_refused(rows, mapped):
     bad.loc[(_runs(bad) == QUOTE) & (bad["metric"] == "ttft_p50_ms"), "value"] = 60.27
     with pytest.raises(ValueError, match="no longer a quote"):
         quoted_once(bad, mapped.drop(columns="duplicate_of"))
+
+
+def test_async_scheduling_read_for_the_row(mapped):
+    """GPUStack's gpt-oss-120b TP2 run at concurrency 4 states --async-scheduling: overlap on for it (and the
+    other vLLM runs that state it), the engine's default (off) where the command does not, or where vLLM refuses
+    the flag (pipeline parallel)."""
+    m = mapped.set_index("id")
+    assert m.loc["GPS-gpt-oss-120b-h100-17-tpot_mean_ms", "overlap_scheduling"] == 1.0
+    runs = sorted(set(_runs(mapped)[mapped["overlap_scheduling"] == 1.0]))
+    assert runs == sorted(f"GPS-gpt-oss-120b-{r}" for r in ("h100-3", "h100-4", "h100-5", "h100-17", "a100-15"))
+    for off in ("GPS-gpt-oss-120b-h100-12", "GPS-gpt-oss-120b-h100-6"):  # no flag; -pp 2 (vLLM refuses it)
+        assert np.isnan(m.loc[f"{off}-tpot_mean_ms", "overlap_scheduling"])
+
+
+def test_overlap_column_sets_the_engine_overlap():
+    """`overlap_scheduling` 1 turns vLLM's overlap on for that row only, empty keeps engines.yaml's (off); an
+    unreadable value is a config error; the step it decodes is no slower with the host's work hidden."""
+    base = dict(model="gpt-oss-120b", accelerator="h100-sxm", precision="mxfp4", kv_precision="bf16", tp=2, pp=1,
+                ep=1, attn_dp=1, isl=230, osl=217, engine="vllm", batch=4)
+    grid = pd.DataFrame([base | dict(overlap_scheduling=v) for v in (1.0, np.nan, "false", "maybe")])
+    c, reason = resolve(normalize_grid(grid), CAT, EFF)
+    assert list(c.eng_overlap[:3]) == [1.0, 0.0, 0.0]
+    assert reason[:3].tolist() == ["", "", ""] and "overlap_scheduling maybe" in reason[3]
+    tpot = evaluate(grid.iloc[:2], CAT, efficiency=EFF)["tpot_s"].to_numpy()
+    assert tpot[0] < tpot[1]

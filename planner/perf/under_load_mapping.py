@@ -14,7 +14,8 @@ an engine's MoE experts are TP-sharded unless the command asks for EP (TensorRT-
 dp_size 1 turns DP attention off), as read. Each vLLM row runs the engine of its version (`vllm_engine`: V0
 below 0.8). A speculative run drafts the tokens its command states (`draft_tokens`: vLLM num_speculative_tokens,
 SGLang --speculative-num-steps; none stated = the engine's engines.yaml length); a top-k > 1 tree draft as the
-chain of its num_steps (see draft_tokens). A run its source prints twice counts once
+chain of its num_steps (see draft_tokens). A vLLM command with `--async-scheduling` runs the overlap
+scheduler (`overlap_scheduling` 1; see ASYNC_SCHEDULING). A run its source prints twice counts once
 (QUOTED_TWICE: the quote is marked not expressible, `duplicate_of` naming the kept row).
 """
 
@@ -82,6 +83,16 @@ QUOTED_TWICE = {
 QUOTE_PLACE = ("id", "scenario", "notes")
 QUOTE_PLACE_NOTE = r"^Page section .*?'\. "
 
+# vLLM's --async-scheduling (0.10-0.11: opt-in, config/scheduler.py SchedulerConfig.async_scheduling, "EXPERIMENTAL
+# ... may help reduce the CPU overheads") is the overlap scheduler engines.yaml's vLLM entry has off by default: it
+# takes sched/async_scheduler.py AsyncScheduler (a placeholder for each token in flight) and a queue of 2 batches
+# (executor/multiproc_executor.py max_concurrent_batches; engine/core.py step_with_batch_queue schedules the next
+# batch while the GPU runs this one). vLLM refuses it with pipeline parallel or a draft (engine/arg_utils.py
+# create_engine_config raises ValueError "Async scheduling is not supported with pipeline-parallel-size > 1", and
+# "speculative decoding is not supported with async scheduling"; read in the v0.10.2 and v0.11.0 wheels, PyPI): a
+# command stating it there (GPUStack's gpt-oss-120b PP2 run, vLLM v0.10.2) cannot have run it as stated, and runs
+# with the engine's default
+ASYNC_SCHEDULING = "--async-scheduling"
 
 
 V1_DEFAULT_MINOR = 8  # vLLM 0.8.0 (2025-03) made the V1 engine the default; 0.x below it ran the V0 engine
@@ -181,10 +192,12 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
     # 2048 tokens. The spread matters most in a burst: the longest outputs decode at the end at a small batch
     # and set the run's length.
     sharegpt = "sharegpt" in str(r["isl"]).lower()
+    async_sched = engine == "vllm" and ASYNC_SCHEDULING in cmd.split() and pp == 1 and spec == "none"
     return out | {"expressible": True, "model": model, "accelerator": acc, "precision": precision,
                   "kv_precision": kv, "engine": engine, "tp": tp, "pp": pp, "ep": ep if moe else 1,
                   "attn_dp": dp if moe else 1, "isl": isl, "osl": osl, "speculative": spec,
                   "draft_tokens": draft, "gpus": n_gpus,
+                  "overlap_scheduling": 1.0 if async_sched else np.nan,  # NaN: the engine's (engines.yaml)
                   "length_dist": "variable" if sharegpt else "fixed",
                   "max_context": SHAREGPT_MAX_CONTEXT if sharegpt else np.inf} | load
 
