@@ -15,7 +15,9 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
   eng_request_s    API-server time per request outside the GPU scheduler (HTTP, chat template, tokenization,
                    first-token detokenize and stream), added to TTFT and end-to-end latency (fitted)
   eng_overlap      1 where the host schedules the next step while the GPU runs this one (stated; a speculative
-                   entry may turn it off: SGLang runs its drafts without the overlap scheduler)
+                   entry may turn it off: SGLang runs its drafts without the overlap scheduler). An optional
+                   `overlap_scheduling` column (1/0, empty = the engine's) sets it for a named engine's row as
+                   the run was served (vLLM --async-scheduling); a draft's own setting still applies after it
   eng_graph_max    largest per-rank decode batch replayed from a CUDA graph; above it kernels launch eagerly
   eng_max_batch    running sequences one instance admits (x attn_dp ranks); with speculation the method's cap
   eng_chunk        tokens per forward step (chunked-prefill budget)
@@ -195,10 +197,21 @@ def _draft_choices(grid: pd.DataFrame) -> np.ndarray:
 
 
 
+def _overlap_choices(grid: pd.DataFrame) -> np.ndarray:
+    """Overlap scheduling asked per row (`overlap_scheduling`): 1 or 0, NaN = the engine's; -1 = invalid."""
+    if "overlap_scheduling" not in grid:
+        return np.full(len(grid), np.nan)
+    raw = grid["overlap_scheduling"]
+    given = raw.notna().to_numpy() & (raw.astype(str).str.strip() != "")
+    v = raw.map(lambda x: {"true": 1.0, "false": 0.0}.get(str(x).strip().lower(), x))
+    num = pd.to_numeric(v, errors="coerce").to_numpy(dtype=float)
+    return np.where(~given, np.nan, np.where(np.isin(num, (0.0, 1.0)), num, -1.0))
+
+
 def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: str, a: str, p: str,
-                   m: str) -> str:
-    """Fill lookup j with engine e's data on accelerator a at precision p for model m; the reason it cannot
-    run, or ''."""
+                   m: str, overlap: float = np.nan) -> str:
+    """Fill lookup j with engine e's data on accelerator a at precision p for model m (`overlap`: the run's
+    overlap scheduling, NaN = the engine's); the reason it cannot run, or ''."""
     acc = catalog.accelerators[a]
     eng = catalog.engines[e]
     if not eng.supports(a, acc.vendor):
@@ -212,7 +225,7 @@ def _engine_values(vals: dict, j: int, catalog: Catalog, eff_engines: dict, e: s
     vals["eng_moe_factor"][j] = fit["moe_factor"]
     vals["eng_step_s"][j] = fit["step_s"]
     vals["eng_request_s"][j] = fit["request_s"]
-    vals["eng_overlap"][j] = float(eng.overlap_scheduling)
+    vals["eng_overlap"][j] = float(eng.overlap_scheduling) if np.isnan(overlap) else overlap
     vals["eng_graph_max"][j] = float(eng.cuda_graph_max_batch)
     here = eng.accelerator_defaults.get(a)  # e.g. vLLM's smaller defaults on A100 / < 70 GiB GPUs
     vals["eng_max_batch"][j] = float(here.max_batch if here and here.max_batch else eng.max_batch)
@@ -301,6 +314,10 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
     fail("config", np.isnan(drafts), [raw_drafts],
          lambda k: f"draft_tokens {k} is not a whole number of tokens from 1 to {MAX_DRAFT_TOKENS}")
     drafts = np.nan_to_num(drafts)
+    overlaps = _overlap_choices(grid)
+    raw_overlaps = grid["overlap_scheduling"].astype(str).to_numpy() if "overlap_scheduling" in grid else overlaps
+    fail("config", overlaps == -1.0, [raw_overlaps],
+         lambda v: f"overlap_scheduling {v} is not 1/0 (true/false) or empty (the engine's)")
     bad_engine = ~np.isin(engines, ["", *catalog.engines])
     known = ", ".join(sorted(catalog.engines))
     fail("config", bad_engine, [engines], lambda e: f"unknown engine {e!r} (known: {known})")
@@ -311,21 +328,21 @@ def engine_columns(grid: pd.DataFrame, catalog: Catalog, eff_engines: dict, fail
     precs = grid["precision"].astype(str).to_numpy()
     # one lookup per distinct (engine, model, accelerator, precision, speculative, class): a grid repeats few
     codes = np.zeros(n, dtype=np.int64)
-    for col in (engines, models, accs, precs, specs, klass, drafts):
-        c, u = pd.factorize(col)
+    for col in (engines, models, accs, precs, specs, klass, drafts, overlaps):
+        c, u = pd.factorize(col, use_na_sentinel=False)
         codes = codes * (len(u) + 1) + c
     _, first, codes = np.unique(codes, return_index=True, return_inverse=True)
     codes = codes.reshape(-1)
     uniq = list(zip(engines[first], models[first], accs[first], precs[first], specs[first], klass[first],
-                    drafts[first], strict=True))
+                    drafts[first], overlaps[first], strict=True))
     why = np.full(len(uniq), "", dtype=object)
     vals = {k: np.full(len(uniq), out[k][0]) for k in out if k != "spec_method"}
     method_u = np.full(len(uniq), "none", dtype=object)
-    for j, (e, m, a, p, s, w, k) in enumerate(uniq):
+    for j, (e, m, a, p, s, w, k, o) in enumerate(uniq):
         if (e and e not in catalog.engines) or s not in SPEC_CHOICES or m not in catalog.models \
                 or a not in catalog.accelerators:
             continue  # reported above or by resolve
-        why[j] = _engine_values(vals, j, catalog, eff_engines, e, a, p, m) if e else ""
+        why[j] = _engine_values(vals, j, catalog, eff_engines, e, a, p, m, o if o >= 0 else np.nan) if e else ""
         if not why[j] and s != "none":
             why[j] = _spec_values(vals, method_u, j, catalog, e, m, s, w, k)
     for k, v in vals.items():

@@ -289,7 +289,7 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     fitted = eff.source.data if eff.source is not None else {}
     stats["serving_cross_validation"] = fitted.get("serving_cross_validation", {})
     from planner.perf.serving_fidelity import error_table, load_predictions, load_targets
-    from planner.perf.under_load_mapping import load_mapping
+    from planner.perf.under_load_mapping import load_mapping, run_id
 
     mapped = load_mapping(catalog)
     under = load_predictions(mapped, catalog, eff)
@@ -311,7 +311,12 @@ def fidelity_report(catalog: Catalog, eff: Efficiency | None = None) -> Fidelity
     spec = speculative_fidelity(catalog, eff)  # their own group: ratios of the model's predictions
     stats["speculative"] = speculative_summary(spec)
     expressed = mapped["expressible"] | mapped["id"].isin(spec.loc[spec["expressible"], "id"])
-    stats["under_load_not_expressible"] = int((~expressed).sum())
+    quoted = mapped["duplicate_of"] != ""  # a run its source prints twice: counted once (QUOTED_TWICE)
+    stats["under_load_not_expressible"] = int((~expressed & ~quoted).sum())
+    q = mapped[quoted]
+    pairs = [(run_id(i, m), run_id(k, m)) for i, k, m in zip(q["id"], q["duplicate_of"], q["metric"], strict=True)]
+    stats["under_load_quoted_twice"] = [{"run": d, "kept": k, "rows": pairs.count((d, k))}
+                                        for d, k in sorted(set(pairs))]
     return FidelityReport(measured=measured, published=published,
                           rank_correlation=accelerator_rank_correlation(published), summary=stats,
                           under_load=under, speculative=spec)

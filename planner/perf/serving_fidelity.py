@@ -21,7 +21,7 @@ from planner.perf.params import Efficiency
 from planner.perf.under_load_mapping import METRICS
 
 CFG = ["model", "accelerator", "precision", "kv_precision", "tp", "pp", "ep", "attn_dp", "isl", "osl", "engine",
-       "speculative", "draft_tokens"]
+       "speculative", "draft_tokens", "overlap_scheduling"]  # overlap: the run's (vLLM --async-scheduling) or NaN
 # assumed: running sequences a calibration run is simulated with at most, for the generic engine's uncatalogued
 # (infinite) cap; on today's rows the engines' caps and the KV cache bind below it everywhere (checked 2026-12-01:
 # no row's seats exceed 4,096 with the engine cap alone)

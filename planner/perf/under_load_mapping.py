@@ -14,7 +14,10 @@ an engine's MoE experts are TP-sharded unless the command asks for EP (TensorRT-
 _handle_data_parallelism, 0.5 series: dp_size 1 turns DP attention off), as read. Each vLLM row runs the engine
 of its version (`vllm_engine`: V0 below 0.8). A speculative run drafts the tokens its command states
 (`draft_tokens`: vLLM num_speculative_tokens, SGLang --speculative-num-steps; none stated = the engine's
-engines.yaml length); a top-k > 1 tree draft as the chain of its num_steps (see draft_tokens).
+engines.yaml length); a top-k > 1 tree draft as the chain of its num_steps (see draft_tokens). A vLLM command
+with `--async-scheduling` runs the overlap scheduler (`overlap_scheduling` 1; see ASYNC_SCHEDULING). A run its
+source prints twice counts once (QUOTED_TWICE: the quote is marked not expressible, `duplicate_of` naming the
+kept row).
 """
 
 from __future__ import annotations
@@ -60,6 +63,37 @@ DEFAULT_NUM_PROMPTS = 1000
 # 1000-QPS figures are of its "optimized setup" (flags not in the text; the 16-QPS ones are its "default
 # configuration")
 UNSTATED_FLAGS = {("VAMD", 1000.0): "the post's 'optimized setup' at 1000 QPS: its engine flags are not stated"}
+
+
+# Runs a source prints twice: one run quoted in two sections of a page, every column the same but the id and the
+# section (QUOTE_PLACE), and every figure the same to the last digit (a rerun would differ
+# in some). Counted once, as the kept run: the quote is
+# marked not expressible with `duplicate_of` naming the kept row, so neither the engine fit (the light-load TTFT
+# median its request_s is taken from) nor the error tables nor the repeats table count one run twice. The CSV
+# stays the source's copy; `quoted_once` checks every entry still holds. dropped run -> (kept run, where quoted)
+QUOTED_TWICE = {
+    "GPS-qwen3-8b-h100-latency-19": (
+        "GPS-qwen3-8b-h100-latency-0",
+        "GPUStack qwen3-8b/h100-latency.md prints one vLLM v0.11.0 run (`vllm serve Qwen/Qwen3-8B`, ShareGPT, 100 "
+        "requests at max concurrency 4, input 23260 / output 22061 tokens, the same 10 figures) in section '1. "
+        "Choosing the Inference Engine' (label 'vLLM') and again as case 'BS=4' of 'Other Benchmark Cases'"),
+}
+# Columns two quotes of one run may differ in: the row id and where on the page the run is quoted (`scenario`, and
+# `notes`' opening "Page section '...' / label '...'. ": the rest of the notes, the serving command and the token
+# totals, must match)
+QUOTE_PLACE = ("id", "scenario", "notes")
+QUOTE_PLACE_NOTE = r"^Page section .*?'\. "
+
+# vLLM's --async-scheduling (0.10-0.11: opt-in, config/scheduler.py SchedulerConfig.async_scheduling, "EXPERIMENTAL
+# ... may help reduce the CPU overheads") is the overlap scheduler engines.yaml's vLLM entry has off by default: it
+# takes sched/async_scheduler.py AsyncScheduler (a placeholder for each token in flight) and a queue of 2 batches
+# (executor/multiproc_executor.py max_concurrent_batches; engine/core.py step_with_batch_queue schedules the next
+# batch while the GPU runs this one). vLLM refuses it with pipeline parallel or a draft (engine/arg_utils.py
+# create_engine_config raises ValueError "Async scheduling is not supported with pipeline-parallel-size > 1", and
+# "speculative decoding is not supported with async scheduling"; read in the v0.10.2 and v0.11.0 wheels, PyPI): a
+# command stating it there (GPUStack's gpt-oss-120b PP2 run, vLLM v0.10.2) cannot have run it as stated, and runs
+# with the engine's default
+ASYNC_SCHEDULING = "--async-scheduling"
 
 
 V1_DEFAULT_MINOR = 8  # vLLM 0.8.0 (2025-03) made the V1 engine the default; 0.x below it ran the V0 engine
@@ -161,10 +195,12 @@ def _map_row(r: pd.Series, catalog: Catalog) -> dict:
     # 2048 tokens. The spread matters most in a burst: the longest outputs decode at the end at a small batch
     # and set the run's length.
     sharegpt = "sharegpt" in str(r["isl"]).lower()
+    async_sched = engine == "vllm" and ASYNC_SCHEDULING in cmd.split() and pp == 1 and spec == "none"
     return out | {"expressible": True, "model": model, "accelerator": acc, "precision": precision,
                   "kv_precision": kv, "engine": engine, "tp": tp, "pp": pp, "ep": ep if moe else 1,
                   "attn_dp": dp if moe else 1, "isl": isl, "osl": osl, "speculative": spec,
                   "draft_tokens": draft, "gpus": n_gpus,
+                  "overlap_scheduling": 1.0 if async_sched else np.nan,  # NaN: the engine's (engines.yaml)
                   "length_dist": "variable" if sharegpt else "fixed",
                   "max_context": SHAREGPT_MAX_CONTEXT if sharegpt else np.inf} | load
 
@@ -233,7 +269,38 @@ def _load(r: pd.Series, notes: str) -> dict | None:
 
 def load_mapping(catalog: Catalog, path: Path = LOAD_PATH) -> pd.DataFrame:
     rows = pd.read_csv(path)
-    return pd.DataFrame([_map_row(r, catalog) for _, r in rows.iterrows()])
+    return quoted_once(rows, pd.DataFrame([_map_row(r, catalog) for _, r in rows.iterrows()]))
+
+
+def run_id(row_id: str, metric: str) -> str:
+    """The run a row's figure belongs to: its id without the metric suffix ('GPS-...-latency-0-ttft_p50_ms' ->
+    'GPS-...-latency-0'); an id without one is its own run."""
+    suffix = f"-{metric}"
+    return row_id[:-len(suffix)] if row_id.endswith(suffix) else row_id
+
+
+def quoted_once(rows: pd.DataFrame, mapped: pd.DataFrame) -> pd.DataFrame:
+    """`mapped` (rows of `rows`, in order) with QUOTED_TWICE's quotes marked not expressible and `duplicate_of`
+    the kept run's row of the same metric ('' elsewhere). Raises ValueError where an entry no longer holds: the
+    kept run missing, or the two differing in any column but QUOTE_PLACE (a rerun, not a quote)."""
+    runs = pd.Series([run_id(i, m) for i, m in zip(rows["id"], rows["metric"], strict=True)], index=rows.index)
+    out = mapped.assign(duplicate_of="")
+    rows = rows.assign(notes_after_place=rows["notes"].astype(str).str.replace(QUOTE_PLACE_NOTE, "", regex=True))
+    same = [c for c in rows.columns if c not in QUOTE_PLACE]
+    for dropped, (kept, why) in QUOTED_TWICE.items():
+        quote = rows[runs == dropped]
+        if quote.empty:
+            continue  # another copy of the CSV, without the quote
+        ref = rows[runs == kept]
+        a, b = (f.assign(run_metric=f["metric"]).set_index("run_metric")[same].sort_index() for f in (quote, ref))
+        if not (a.index.equals(b.index) and a.astype(str).equals(b.astype(str))):
+            raise ValueError(f"QUOTED_TWICE: {dropped} is no longer a quote of {kept} (figures or inputs differ)")
+        kept_id = dict(zip(ref["metric"], ref["id"], strict=True))
+        idx = out.index[np.flatnonzero((runs == dropped).to_numpy())]
+        out.loc[idx, "duplicate_of"] = [kept_id[m] for m in quote["metric"]]
+        out.loc[idx, "expressible"] = False
+        out.loc[idx, "why_not"] = f"the run of {kept} quoted twice, counted there: {why}"
+    return out
 
 
 def published_engine(framework: str, date: str = "") -> str:

@@ -127,6 +127,9 @@ def _render_under_load(console: Console, s: dict) -> None:
                           _fmt_pct(lo.get("loso_median_abs_pct")), _fmt_pct(lo.get("loso_p90_abs_pct")))
         console.print(table)
     console.print(f"serving_under_load rows the model cannot express: {s.get('under_load_not_expressible', 0)}")
+    if quoted := s.get("under_load_quoted_twice"):  # under_load_mapping.QUOTED_TWICE
+        console.print("serving_under_load rows of a run its source prints twice, counted once as the kept run: "
+                      + "; ".join(f"{q['run']} ({q['rows']} rows) = {q['kept']}" for q in quoted))
     _render_loso_rows(console, s.get("loso_rows") or {})
     table = Table(title="issue 8 targets under load (leave one source out)", title_justify="left")
     for col in ("target", "LOSO median", "LOSO P90", "limit", "met"):
