@@ -1,8 +1,8 @@
 """Without a load, predict (and the frontier, on the same search) ran the generic engine's replica at any batch
 memory held (gpt-oss-120b DEP4 on 4 H200, 1,024 / 128: 4,096 running, 3,634 tok/s/GPU, TTFT 3.15 s) while the
-load model seats the engine's assumed 1,024 and queues the rest (--concurrency 4096: saturated, 2,302 tok/s/GPU,
-TTFT 42.9 s). A replica runs at most its
-engine's cap; --max-batch is the user's setting of it, which both paths honour."""
+load model seated the engine's assumed 1,024 and queued the rest (--concurrency 4096: saturated, 2,302 tok/s/GPU,
+TTFT 42.9 s); those seats are per attention-DP rank since r15 (4,096 there). A replica runs at most its engine's
+cap; --max-batch is the user's setting of it, which both paths honour."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def _one(**kw) -> pd.Series:
 
 def test_no_load_runs_within_the_engines_seats():
     free = _one()
-    assert free["in_flight"] <= ASSUMPTIONS.max_running_sequences
+    # the assumed seats are per attention-DP rank (DEP4: 4 ranks), as a catalogued engine's cap
+    assert free["in_flight"] <= 4 * ASSUMPTIONS.max_running_sequences
     loaded = _one(concurrency=int(free["in_flight"]))  # the same clients under a load: the same answer
     for k in SAME:
         assert loaded[k] == pytest.approx(free[k], rel=1e-6), k
@@ -41,4 +42,5 @@ def test_max_batch_sets_the_seats_both_ways():
 def test_frontier_points_within_the_engines_seats():
     front = compute_frontier(CAT, "gpt-oss-120b", ["h200-sxm"], ["mxfp4"], 1024, 128, gpus=4)
     agg = front[front["serving"] == "aggregated"]
-    assert len(agg) and (agg["batch"] <= ASSUMPTIONS.max_running_sequences).all()
+    # per attention-DP rank, as a catalogued engine's cap
+    assert len(agg) and (agg["batch"] <= ASSUMPTIONS.max_running_sequences * agg["attn_dp"]).all()

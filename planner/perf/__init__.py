@@ -42,7 +42,7 @@ max_batch_meeting(grid, catalog, ttft_s=None, tpot_s=None, batches=None) -> Data
 latency_under_load(grid, catalog, *, request_rate=None, concurrency=None, num_requests=None,
                    length_dist="fixed", method="analytic", seed=0) -> DataFrame
     Latency percentiles and throughput of each configuration (grid rows as for evaluate, without batch;
-    optional `batch` = the engine's cap on running sequences per replica, default 1024) under a load:
+    optional `batch` = the engine's cap on running sequences per replica, default 1024 x attn_dp) under a load:
     open-loop Poisson `request_rate` requests/s (inf = all `num_requests` at once) or closed-loop
     `concurrency` clients; `num_requests` = a finite run measured whole, as benchmark tools do (None = steady
     state); `length_dist` 'fixed' (isl/osl exactly) or 'variable' (ShareGPT's length shapes as

@@ -118,8 +118,9 @@ class Assumptions:
 
     # ------------------------------------------------------------------ load (queueing, simulation)
     max_running_sequences: int = 1024
-    """Sequences an engine runs at once when the query does not say (vLLM V1 max_num_seqs 1024 on 80+ GB GPUs;
-    TensorRT-LLM max_batch_size 2048): the KV cache usually binds first."""
+    """Sequences an engine runs at once when the query does not say, per attention-DP rank (vLLM V1 max_num_seqs
+    1024 on 80+ GB GPUs; TensorRT-LLM max_batch_size 2048; each a limit of one rank's scheduler, so a replica
+    seats attn_dp x this, evaluate.engine_seats_of): the KV cache usually binds first."""
     min_length_tokens: int = 4
     """Shortest prompt or output of `length_dist=variable` (vLLM's `vllm bench serve` drops ShareGPT sequences
     under 4 tokens, benchmarks/datasets.py is_valid_sequence min_len=4): the floor under ShareGPT's length

@@ -77,7 +77,7 @@ def disaggregated_units(configs: pd.DataFrame, catalog: Catalog, ttft_s=None, tp
     reasoning = hidden is not None and np.any(hidden)
     runs: list | None = [] if reasoning or load_steps else None  # the search's runs: knot 1 of each row, more
     units = largest_batch_meeting(configs, catalog, ttft_s=ttft_s, tpot_s=tpot_s, batches=batches, efficiency=eff,
-                                  resolved=resolved, hidden=hidden, runs=runs)
+                                  resolved=resolved, hidden=hidden, runs=runs, seats=True)
     if runs is None:
         return units
     return with_decode_steps(units, configs, catalog, eff, np.zeros(len(units)) if hidden is None else hidden,

@@ -59,7 +59,9 @@ before engines existed, fitted on published TensorRT-LLM/vLLM maxima) and a `spe
   spec_assumed     1 where the acceptance is engines.yaml's `assumed: true` figure (another model's draft)
 
 The generic engine (no `engine`) reproduces the model's behaviour from before engines: factors 1, no extra
-host time, no overlap, CUDA graphs at every batch, no batch cap, the stated 8192-token step budget.
+host time, no overlap, CUDA graphs at every batch, no batch cap in `evaluate` (the load model seats its
+assumed ASSUMPTIONS.max_running_sequences per attention-DP rank, evaluate.engine_seats_of), the stated
+8192-token step budget.
 """
 
 from __future__ import annotations

@@ -302,6 +302,16 @@ def engine_batch_cap_of(c: Cols) -> np.ndarray:
     return c.eng_max_batch * c.attn_dp
 
 
+def engine_seats_of(c: Cols) -> np.ndarray:
+    """Running sequences a replica seats when the query does not set them: its engine's cap (engine_batch_cap_of),
+    else for the generic engine the assumed engine default per attention-DP rank times the ranks
+    (ASSUMPTIONS.max_running_sequences is vLLM's max_num_seqs / TensorRT-LLM's max_batch_size, each a limit of
+    one rank's scheduler, as every catalogued engine's `max_batch`): generic DEP4 seated 1,024 where vLLM seats
+    4 x 1,024."""
+    cap = engine_batch_cap_of(c)
+    return np.where(np.isfinite(cap), cap, ASSUMPTIONS.max_running_sequences * np.asarray(c.attn_dp, dtype=float))
+
+
 def engine_batch_cap(grid: pd.DataFrame, catalog: Catalog, eff: Efficiency) -> np.ndarray:
     """Running sequences each row's engine admits (inf for the generic engine)."""
     if "engine" not in grid and "speculative" not in grid:

@@ -31,6 +31,7 @@ from planner.perf.evaluate import (
     batch_reasons,
     engine_batch_cap,
     engine_batch_cap_of,
+    engine_seats_of,
     evaluate,
     evaluate_columns,
     meeting_result,
@@ -363,7 +364,7 @@ def _largest(model: _Resolved, cand: np.ndarray, agg: np.ndarray, judge) -> tupl
 def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpot_s=None, batches=None, *,
                           efficiency: Efficiency | None = None,
                           resolved: tuple[Cols, np.ndarray] | None = None, hidden=None,
-                          runs: list | None = None) -> pd.DataFrame:
+                          runs: list | None = None, seats: bool = False) -> pd.DataFrame:
     """`max_batch_meeting` (same result to the last digit), evaluating a few candidate batches per configuration
     instead of all of them; the targets may also be per row (inf = no target). `resolved`: `resolve` of the
     rows (without batch) at batch 1 where the caller has it (not modified). `hidden` (per row or one for all,
@@ -371,7 +372,9 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     for that token, ttft_s + hidden x tpot_s (each of those steps at most the batch's TPOT), and the result's
     ttft_s is it. Rows without hidden tokens are the ordinary search to the bit. `runs`: a list the search's
     runs of the model are appended to, as (rows, batches, fits, tpot_s) (rows: positions in `grid`), for a
-    caller that needs TPOT at other batches of the same rows (a reasoning unit's step table)."""
+    caller that needs TPOT at other batches of the same rows (a reasoning unit's step table). `seats`: the
+    generic engine's rows run at most its assumed seats too (evaluate.engine_seats_of), as the load model seats an
+    aggregated replica (a disaggregated unit's decode instances)."""
     eff = efficiency if efficiency is not None else load_efficiency(catalog)
     base = grid.drop(columns=["batch"], errors="ignore").reset_index(drop=True)
     n = len(base)
@@ -384,11 +387,17 @@ def largest_batch_meeting(grid: pd.DataFrame, catalog: Catalog, ttft_s=None, tpo
     # the engine's cap, from the columns the model resolved already where it has them
     eng_cap = (engine_batch_cap(base.assign(batch=1), catalog, eff) if model.direct
                else engine_batch_cap_of(model.c))
+    generic_seats = np.full(n, np.inf)
+    if seats:  # the generic engine's rows (no cap of their own) at most its assumed seats
+        c = resolve(normalize_grid(base.assign(batch=1)), catalog, eff)[0] if model.direct else model.c
+        generic_seats = np.where(np.isfinite(eng_cap), np.inf, engine_seats_of(c))
+        eng_cap = np.minimum(eng_cap, generic_seats)
     # the candidates of max_batch_meeting: the list plus the exact memory and engine limits where smaller
     extra = [np.where((mem_max >= 1) & (mem_max < cands[-1]), mem_max, cands[0])[:, None]]
     if np.isfinite(eng_cap).any():
         extra.append(np.where(eng_cap < np.minimum(mem_max, cands[-1]), eng_cap, cands[0])[:, None])
     cand = np.sort(np.concatenate([np.tile(cands, (n, 1)), *extra], axis=1), axis=1)
+    cand = np.minimum(cand, generic_seats[:, None])  # evaluate holds no cap there: the candidates do
 
     def judge(ev: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
         fits = ev["fits"]

@@ -22,9 +22,8 @@ import numpy as np
 import pandas as pd
 
 from planner.catalog.catalog import Catalog
-from planner.perf.assumptions import ASSUMPTIONS
 from planner.perf.engines import rank_chunk_tokens, replica_token_budget
-from planner.perf.evaluate import engine_batch_cap_of, evaluate_columns
+from planner.perf.evaluate import engine_seats_of, evaluate_columns
 from planner.perf.kernels import causal_pairs
 from planner.perf.memory import kv_bytes_per_seq_per_gpu, memory
 from planner.perf.params import Efficiency, load_efficiency
@@ -309,7 +308,7 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
                       prefill_points: int = PREFILL_POINTS,
                       resolved: tuple[Cols, np.ndarray] | None = None, queueing_only: bool = False) -> StepTables:
     """Step tables of every configuration row (CONFIG_COLUMNS; `batch`, when present, is the engine's cap on
-    running sequences per replica, default ASSUMPTIONS.max_running_sequences; `max_seqs`/`token_budget`
+    running sequences per replica, default the engine's (evaluate.engine_seats_of); `max_seqs`/`token_budget`
     arguments (scalars or per-row arrays) override). A coarser grid (decode_points, prefill_points) trades
     interpolation accuracy for speed (the candidate search uses 12 x 5). `resolved`: `resolve` of these rows at
     batch 1 where the caller has it (not modified). `queueing_only`: the tables the queueing approximation reads
@@ -323,12 +322,11 @@ def build_step_tables(configs: pd.DataFrame, catalog: Catalog, *, efficiency: Ef
     c, reason = resolved if resolved is not None else resolve(normalize_grid(probe), catalog, eff)
     # no frame, no model of aggregated rows: what runs, why not and the GPUs read
     _, ev = evaluate_columns(probe, catalog, efficiency=eff, resolved=(c, reason), timed=False)
-    # the engine's scheduler limits (catalog `engines:`; the generic engine has none) unless given
-    eng_cap = engine_batch_cap_of(c)
+    # the engine's scheduler limits (catalog `engines:`; the generic engine's assumed ones) unless given
     if max_seqs is None:
         raw = pd.to_numeric(cfg["batch"], errors="coerce") if "batch" in cfg else pd.Series(np.nan,
                                                                                              index=cfg.index)
-        default = np.where(np.isfinite(eng_cap), eng_cap, ASSUMPTIONS.max_running_sequences)
+        default = engine_seats_of(c)
         max_seqs = np.where(raw.isna(), default, raw.to_numpy(dtype=float))
     max_seqs = np.maximum(np.broadcast_to(np.asarray(max_seqs, dtype=float), (n,)), 1.0)
     if token_budget is None:

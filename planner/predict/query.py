@@ -68,16 +68,17 @@ def within(batches: tuple[int, ...], top: int | None) -> list[int]:
     return [b for b in batches if b < top] + [top]
 
 
-def seat_cap(max_batch: float, engine: str) -> int | None:
+def seat_cap(max_batch: float, engine: str, attn_dp: int = 1) -> int | None:
     """Running sequences a replica of the query runs at most, as the load model seats them: the query's
     `max_batch` (the user's setting of the engine's limit, over its default), else for the generic engine the
-    assumed engine default (ASSUMPTIONS.max_running_sequences; a catalogued engine's cap `evaluate` holds
+    assumed engine default per attention-DP rank times the replica's `attn_dp` ranks
+    (ASSUMPTIONS.max_running_sequences, as evaluate.engine_seats_of; a catalogued engine's cap `evaluate` holds
     already). The search ran the generic engine up to memory: gpt-oss-120b DEP4 on H200 without a load
     answered 4,096 running (3,634 tok/s/GPU, TTFT 3.1 s) where --concurrency 4096 on it seats 1,024 and
     queues the rest (2,302 tok/s/GPU, TTFT 42.9 s)."""
     if not math.isnan(max_batch):
         return int(max_batch)
-    return None if engine else ASSUMPTIONS.max_running_sequences
+    return None if engine else ASSUMPTIONS.max_running_sequences * attn_dp
 
 
 def normalize_queries(raw: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
@@ -142,7 +143,6 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
         fixed = (qid, row["model"], row["gpu"], row["precision"], st.kv)
         conc = float(row["concurrency"]) if is_set(row["concurrency"]) else None
         seats = max_batch_of(row)  # the load model's: NaN, the engine's
-        top = seat_cap(seats, st.engine)
         prefill = (row["prefill_gpu"] if is_set(row["prefill_gpu"]) else "",
                    *(float(row[c]) if is_set(row[c]) else np.nan for c in ("prefill_tp", "prefill_pp")))
         splits = _splits(row, catalog)
@@ -152,6 +152,7 @@ def build_grid(queries: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
                 dp = st.gpus // (tp * pp * attn_dp)
                 # exactly `concurrency` requests in flight: spread over at most that many replicas (the others
                 # idle), so concurrency 1 is one replica at batch 1, never two replicas at batch 1
+                top = seat_cap(seats, st.engine, attn_dp)
                 batches = [max(1, math.ceil(conc / min(dp, conc)))] if conc else \
                     within(BATCHES, top if mode == "aggregated" else None)
                 # the query's own prefill instances (their ep/attn_dp: the decode one's), else a split's
