@@ -102,16 +102,22 @@ AGREE_BACKENDS = [b for b in ("highs", "scip") if b in available_backends()]
 # floor with its engine-step and host terms): diurnal-own-rent 185.235453 -> 185.229928 (-3.0e-5, cost),
 # quickstart 29.9319810 -> 29.9319455 (-1.2e-6), reasoning-deepseek-r1 -5.0e-7, simplicity-and-failure-domains
 # -7.3e-8, mixed-fleet +5.1e-8, power-limited-site +7.4e-9, ai-factory-10mw -4.1e-9; the others unchanged.
+# The generic engine's assumed 1,024 seats per attention-DP rank, as every catalogued engine's, and a disaggregated
+# generic decode batch at most those seats (r15, evaluate.engine_seats_of; the refit of session 22 moves no
+# example): offline-tokens-per-dollar 17316269.73 -> 17427441.25 (+0.64%, an attn_dp 4 gpt-oss-120b replica at
+# batch 3,370 now seated), reasoning-deepseek-r1 1179.370 -> 1178.453 (-0.078%, attn_dp 8 at batch 4,613),
+# mixed-fleet 445.974277 -> 445.979154 (+1.1e-5: a gpt-oss-20b disaggregated unit at batch 4,070 with attn_dp 1
+# is over its 1,024 seats); the others unchanged.
 PINNED_OBJECTIVES = {
     "ai-factory-10mw": 109149.53188380672,
     "brownfield-h100": 794.2763718037629,
     "diurnal-own-rent": 185.22992761921455,
     "enterprise-budget": 740103.093101373,
-    "mixed-fleet": 445.97427678291,
-    "offline-tokens-per-dollar": 17316269.731301203,
+    "mixed-fleet": 445.97915351837105,
+    "offline-tokens-per-dollar": 17427441.254758507,
     "power-limited-site": 1390.6643833303622,
     "quickstart": 29.931945459835053,
-    "reasoning-deepseek-r1": 1179.3702403451416,
+    "reasoning-deepseek-r1": 1178.4529413040277,
     "simplicity-and-failure-domains": 56.40178494977411,
 }
 

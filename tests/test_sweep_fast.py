@@ -145,14 +145,15 @@ def test_a_model_too_large_is_told_before_the_probe_solves_anything(tmp_path, ca
     values = {"economics.electricity_usd_per_kwh": 0.05}
     inst = scenario_inputs(sw, values, cat)[1]
     full = adapter.mip_variables(inst, cat, adapter.new_cache())
-    assert full == 344  # quickstart's MIP (its warm start's restriction, then whole); 54 for the relaxation; 267
+    assert full == 342  # quickstart's MIP (its warm start's restriction, then whole); 54 for the relaxation; 267
     # before h37's one rule for seats and memory check (memory.held_context_tokens: more candidates pass the
     # check), 274 after it, 267 since the open-loop chain's lumps stand at their mean occupancy (h55: the
     # candidates' capacities under the TPOT p90 target moved, and the MIP's variables with them), 358 with the
     # no-load steps as the load model's mixture (h56, serving.aggregated: power and throughput moved, fewer
     # candidates dominated), 365 with the other seats' prompt work charged whole (h80, serving.life_steps: the
     # candidates' throughput moved by ~1/osl, fewer dominated), 344 with h95's step tables (prompt points at the
-    # step's bends, the eager chunk floor: 60 -> 57 candidates, check_plans)
+    # step's bends, the eager chunk floor: 60 -> 57 candidates, check_plans), 342 with a disaggregated generic
+    # decode batch at most its assumed seats (r15: quickstart's candidates moved, its plan did not)
     monkeypatch.setattr(fastsolve, "FAST_MAX_VARS", 100)
     assert run_sweep(sw, cat, tmp_path, workers=1).statuses == {"optimal": 2} and highs_calls == []
     rows = ledger.open_for_reading(tmp_path).rows()
